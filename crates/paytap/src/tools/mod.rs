@@ -1,0 +1,46 @@
+//! `paytap tools ...`: the protocol workbench. One module per protocol family;
+//! every command accepts `--json` and exits non-zero with a clear message on bad input.
+
+use clap::{Args, Subcommand};
+use std::process::ExitCode;
+
+mod emv;
+mod iso8583;
+mod qr;
+mod tlv;
+mod upi;
+
+#[derive(Args)]
+pub struct ToolsArgs {
+    #[command(subcommand)]
+    command: ToolsCommand,
+}
+
+#[derive(Subcommand)]
+enum ToolsCommand {
+    /// BER-TLV (EMV flavour): decode hex, encode from JSON on stdin.
+    #[command(subcommand)]
+    Tlv(tlv::Cmd),
+    /// ISO 8583:1987 in paytap's wire format: decode hex, encode from JSON on stdin.
+    #[command(subcommand)]
+    Iso8583(iso8583::Cmd),
+    /// EMV Book 2 keys and cryptograms.
+    #[command(subcommand)]
+    Emv(emv::Cmd),
+    /// EMVCo QR (merchant- and consumer-presented).
+    #[command(subcommand)]
+    Qr(qr::Cmd),
+    /// UPI payment links.
+    #[command(subcommand)]
+    Upi(upi::Cmd),
+}
+
+pub fn run(args: ToolsArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ToolsCommand::Tlv(cmd) => tlv::run(cmd),
+        ToolsCommand::Iso8583(cmd) => iso8583::run(cmd),
+        ToolsCommand::Emv(cmd) => emv::run(cmd),
+        ToolsCommand::Qr(cmd) => qr::run(cmd),
+        ToolsCommand::Upi(cmd) => upi::run(cmd),
+    }
+}
