@@ -1,0 +1,15 @@
+//! The vocabulary every paytap service shares.
+//!
+//! * [`Pan`]: a primary account number (a card number or a payment token's
+//!   number). It validates itself (digits, length, Luhn), prints only as
+//!   `476173******0119`, is wiped from memory on drop and has no `Display`,
+//!   so it cannot slip into a log line by accident. Code that must put the
+//!   digits on the wire or into the vault calls [`Pan::expose`] by name.
+//! * [`Money`] and [`Currency`]: amounts are integer minor units with an
+//!   ISO 4217 currency; arithmetic is checked and refuses to mix currencies.
+
+mod money;
+mod pan;
+
+pub use money::{Currency, Money, MoneyError};
+pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid};
