@@ -1,14 +1,16 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! EMV for paytap: Book 2 cryptography, the contactless card application that
+//! lives in a phone's secure element, the issuer-side verifier and the
+//! terminal kernel (all sans-IO: bytes in, bytes or typed values out).
+//!
+//! * [`keys`]: zeroizing, redacting TDES/AES key types.
+//! * [`crypto`]: EMV Book 2 Annex A1 key derivation, cryptograms, ARPC.
+//! * [`card`]: the card application (one per token) and the
+//!   [`card::SecureElement`] holding several of them behind a PPSE.
+//! * [`verify`]: the issuer/TSP side: ARQC verification and ARPC.
+//! * [`kernel`]: the terminal kernel that drives any card through a [`kernel::Transport`].
+//! * [`cryptogram`]: the one definition of the cryptogram input, shared by card and host.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod crypto;
+pub mod keys;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use keys::{AesKey, EmvKey, KeyError, TdesKey};
