@@ -3,7 +3,13 @@
 //! Each subcommand lives in its own module; this file only parses the command
 //! line and dispatches.
 
+mod bench;
+mod demo;
+mod device;
+mod keys;
+mod pos;
 mod tools;
+mod up;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,12 +25,30 @@ struct Cli {
 enum Command {
     /// A workbench for payment engineers: TLV, ISO 8583, EMV cryptograms, EMVCo QR, UPI links.
     Tools(tools::ToolsArgs),
+    /// Run the whole platform on loopback: wallet + web site, token service, switch, issuers, ledger.
+    Up(up::Args),
+    /// Play the whole story end to end with a narrative: account, devices, cards, taps, lost phone.
+    Demo(demo::Args),
+    /// The emulated phone, watch or band with its secure element.
+    Device(device::Args),
+    /// The emulated contactless POS terminal.
+    Pos(pos::Args),
+    /// Key management: vault key-encryption keys (status, rotate).
+    Keys(keys::Args),
+    /// Throughput and latency measurements (e.g. `paytap bench auth`).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tools(args) => tools::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Device(args) => device::run(args),
+        Command::Pos(args) => pos::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,11 @@
+//! `paytap keys`.
+
+use clap::Args as ClapArgs;
+use std::process::ExitCode;
+
+#[derive(ClapArgs)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`paytap keys` is not built yet")
+}

@@ -1,0 +1,11 @@
+//! `paytap up`.
+
+use clap::Args as ClapArgs;
+use std::process::ExitCode;
+
+#[derive(ClapArgs)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`paytap up` is not built yet")
+}
