@@ -7,9 +7,12 @@
 //!   digits on the wire or into the vault calls [`Pan::expose`] by name.
 //! * [`Money`] and [`Currency`]: amounts are integer minor units with an
 //!   ISO 4217 currency; arithmetic is checked and refuses to mix currencies.
+//! * [`PaymentEvent`]: the network's word to the wallet after an authorization.
 
+mod event;
 mod money;
 mod pan;
 
+pub use event::PaymentEvent;
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid};
