@@ -1,0 +1,595 @@
+//! The single writer task: group commit of queued requests.
+//!
+//! One batch = one write transaction: load the transfer rows and accounts the
+//! batch touches (locking the accounts on PostgreSQL), apply each request in
+//! order in memory (a rejection is recorded and fails only its request),
+//! write the new rows and balances, commit, then answer every caller. If the
+//! commit fails, every caller in the batch gets the store error and nothing
+//! of the batch is visible.
+
+use crate::model::{AccountFlags, Balance, PendingState, Receipt, Rejection, TransferKind};
+use crate::{LedgerError, Op, Request, TRANSFER_COLUMNS, get};
+use paytap_store::{Backend, Db, Tx};
+use paytap_types::{Currency, Money};
+use sqlx::AssertSqlSafe;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::mpsc;
+
+/// Ids and references longer than this are refused (not persisted).
+const MAX_ID: usize = 128;
+const MAX_REFERENCE: usize = 256;
+/// Ids per `IN (...)` list and rows per multi-row `INSERT`.
+const CHUNK: usize = 256;
+const INSERT_CHUNK: usize = 64;
+
+pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Request>, max_batch: usize) {
+    let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
+    loop {
+        batch.clear();
+        if receiver.recv_many(&mut batch, max_batch).await == 0 {
+            break;
+        }
+        let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+        match apply(&db, &ops).await {
+            Ok(results) => {
+                for (request, result) in batch.drain(..).zip(results) {
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, size = batch.len(), "ledger batch failed, nothing committed");
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    tracing::debug!("ledger writer stopped");
+}
+
+/// A `ledger_transfers` row in memory.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    id: String,
+    kind: TransferKind,
+    /// `"ok"` or a [`Rejection`] code.
+    status: String,
+    debit: Option<String>,
+    credit: Option<String>,
+    amount: i64,
+    currency: Option<String>,
+    pending_id: Option<String>,
+    /// The amount as requested (`None` for a full post or a void).
+    req_amount: Option<i64>,
+    reference: Option<String>,
+    resolves: Option<String>,
+    pending_state: Option<String>,
+    created_at: i64,
+}
+
+impl Row {
+    pub(crate) fn from_sql(row: &sqlx::any::AnyRow) -> Result<Row, LedgerError> {
+        let kind: String = get(row, "kind")?;
+        Ok(Row {
+            id: get(row, "id")?,
+            kind: TransferKind::from_code(&kind)?,
+            status: get(row, "status")?,
+            debit: get(row, "debit")?,
+            credit: get(row, "credit")?,
+            amount: get(row, "amount")?,
+            currency: get(row, "currency")?,
+            pending_id: get(row, "pending_id")?,
+            req_amount: get(row, "req_amount")?,
+            reference: get(row, "reference")?,
+            resolves: get(row, "resolves")?,
+            pending_state: get(row, "pending_state")?,
+            created_at: get(row, "created_at")?,
+        })
+    }
+
+    /// Whether `op` is a retry of the request that produced this row.
+    fn matches(&self, op: &Op) -> bool {
+        match op {
+            Op::Transfer(t) => {
+                let kind = if t.pending {
+                    TransferKind::Pending
+                } else {
+                    TransferKind::Single
+                };
+                self.kind == kind
+                    && self.debit.as_deref() == Some(t.debit.as_str())
+                    && self.credit.as_deref() == Some(t.credit.as_str())
+                    && self.req_amount == Some(t.amount.minor)
+                    && self.currency.as_deref() == Some(t.amount.currency.code())
+                    && self.reference == t.reference
+            }
+            Op::Post {
+                pending_id, amount, ..
+            } => {
+                self.kind == TransferKind::PostPending
+                    && self.pending_id.as_deref() == Some(pending_id.as_str())
+                    && self.req_amount == *amount
+            }
+            Op::Void { pending_id, .. } => {
+                self.kind == TransferKind::VoidPending
+                    && self.pending_id.as_deref() == Some(pending_id.as_str())
+            }
+        }
+    }
+
+    /// The recorded answer.
+    pub(crate) fn outcome(&self) -> Result<Result<Receipt, Rejection>, LedgerError> {
+        if self.status != "ok" {
+            return Ok(Err(Rejection::from_code(&self.status)?));
+        }
+        let corrupt = || LedgerError::Corrupt(format!("transfer {:?} is incomplete", self.id));
+        let currency = self.currency.as_deref().ok_or_else(corrupt)?;
+        let currency = Currency::from_code(currency).map_err(|_| corrupt())?;
+        Ok(Ok(Receipt {
+            id: self.id.clone(),
+            kind: self.kind,
+            debit: self.debit.clone().ok_or_else(corrupt)?,
+            credit: self.credit.clone().ok_or_else(corrupt)?,
+            amount: Money::new(self.amount, currency),
+            pending_id: self.pending_id.clone(),
+            reference: self.reference.clone(),
+            timestamp: self.created_at,
+        }))
+    }
+
+    fn pending_state(&self) -> Result<Option<PendingState>, LedgerError> {
+        self.pending_state
+            .as_deref()
+            .map(PendingState::from_code)
+            .transpose()
+    }
+}
+
+struct AccountState {
+    currency: Currency,
+    flags: AccountFlags,
+    balance: Balance,
+    dirty: bool,
+}
+
+/// The batch's working set inside the transaction.
+struct Batch {
+    rows: HashMap<String, Row>,
+    new_rows: Vec<String>,
+    changed_states: Vec<String>,
+    accounts: HashMap<String, AccountState>,
+    now: i64,
+}
+
+fn placeholders(start: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 5);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&(start + i).to_string());
+    }
+    s
+}
+
+async fn load_rows(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Row>, LedgerError> {
+    let mut rows = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let row = Row::from_sql(&r)?;
+            rows.insert(row.id.clone(), row);
+        }
+    }
+    Ok(rows)
+}
+
+async fn load_accounts(
+    tx: &mut Tx,
+    backend: Backend,
+    ids: &[&str],
+) -> Result<HashMap<String, AccountState>, LedgerError> {
+    let mut accounts = HashMap::with_capacity(ids.len());
+    let lock = match backend {
+        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT id, currency, flags, debits_posted, credits_posted, debits_pending, \
+             credits_pending FROM ledger_accounts WHERE id IN ({}){lock}",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let id: String = get(&r, "id")?;
+            let currency: String = get(&r, "currency")?;
+            let state = AccountState {
+                currency: Currency::from_code(&currency)
+                    .map_err(|_| LedgerError::Corrupt(format!("unknown currency {currency:?}")))?,
+                flags: AccountFlags::from_code(get(&r, "flags")?)?,
+                balance: Balance {
+                    debits_posted: get(&r, "debits_posted")?,
+                    credits_posted: get(&r, "credits_posted")?,
+                    debits_pending: get(&r, "debits_pending")?,
+                    credits_pending: get(&r, "credits_pending")?,
+                },
+                dirty: false,
+            };
+            accounts.insert(id, state);
+        }
+    }
+    Ok(accounts)
+}
+
+fn id_valid(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID
+}
+
+async fn apply(db: &Db, ops: &[&Op]) -> Result<Vec<Result<Receipt, LedgerError>>, LedgerError> {
+    let mut tx = db.begin_write().await?;
+
+    // 1. Every transfer row the batch may read: its own ids (retries) and
+    //    the pending transfers it resolves.
+    let mut ids: HashSet<&str> = HashSet::new();
+    for op in ops {
+        ids.insert(op.id());
+        if let Op::Post { pending_id, .. } | Op::Void { pending_id, .. } = op {
+            ids.insert(pending_id);
+        }
+    }
+    let ids: Vec<&str> = ids.into_iter().filter(|id| id_valid(id)).collect();
+    let rows = load_rows(&mut tx, &ids).await?;
+
+    // 2. Every account those requests and rows name.
+    let mut account_ids: HashSet<&str> = HashSet::new();
+    for op in ops {
+        if let Op::Transfer(t) = op {
+            account_ids.insert(&t.debit);
+            account_ids.insert(&t.credit);
+        }
+    }
+    for row in rows.values() {
+        if row.kind == TransferKind::Pending {
+            account_ids.extend(row.debit.as_deref());
+            account_ids.extend(row.credit.as_deref());
+        }
+    }
+    let mut account_ids: Vec<&str> = account_ids.into_iter().filter(|id| id_valid(id)).collect();
+    account_ids.sort_unstable();
+    let accounts = load_accounts(&mut tx, db.backend(), &account_ids).await?;
+
+    // 3. Apply in order.
+    let mut batch = Batch {
+        rows,
+        new_rows: Vec::new(),
+        changed_states: Vec::new(),
+        accounts,
+        now: paytap_store::now_millis(),
+    };
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        results.push(batch.process(op)?);
+    }
+
+    // 4. Write rows, resolved pending states and balances; commit.
+    let new_rows: Vec<&Row> = batch
+        .new_rows
+        .iter()
+        .filter_map(|id| batch.rows.get(id))
+        .collect();
+    for chunk in new_rows.chunks(INSERT_CHUNK) {
+        insert_rows(&mut tx, chunk).await?;
+    }
+    for id in &batch.changed_states {
+        let state = batch.rows.get(id).and_then(|r| r.pending_state.clone());
+        sqlx::query("UPDATE ledger_transfers SET pending_state = $1 WHERE id = $2")
+            .bind(state)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (id, a) in &batch.accounts {
+        if !a.dirty {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE ledger_accounts SET debits_posted = $1, credits_posted = $2, \
+             debits_pending = $3, credits_pending = $4 WHERE id = $5",
+        )
+        .bind(a.balance.debits_posted)
+        .bind(a.balance.credits_posted)
+        .bind(a.balance.debits_pending)
+        .bind(a.balance.credits_pending)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn insert_rows(tx: &mut Tx, rows: &[&Row]) -> Result<(), LedgerError> {
+    const COLS: usize = 13;
+    let mut values = String::new();
+    for i in 0..rows.len() {
+        if i > 0 {
+            values.push_str(", ");
+        }
+        values.push('(');
+        values.push_str(&placeholders(i * COLS + 1, COLS));
+        values.push(')');
+    }
+    let sql = format!("INSERT INTO ledger_transfers ({TRANSFER_COLUMNS}) VALUES {values}");
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for r in rows {
+        q = q
+            .bind(r.id.as_str())
+            .bind(r.kind.code())
+            .bind(r.status.as_str())
+            .bind(r.debit.as_deref())
+            .bind(r.credit.as_deref())
+            .bind(r.amount)
+            .bind(r.currency.as_deref())
+            .bind(r.pending_id.as_deref())
+            .bind(r.req_amount)
+            .bind(r.reference.as_deref())
+            .bind(r.resolves.as_deref())
+            .bind(r.pending_state.as_deref())
+            .bind(r.created_at);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+fn flag_rejection(flags: AccountFlags) -> Rejection {
+    match flags {
+        AccountFlags::CreditsMustNotExceedDebits => Rejection::ExceedsDebits,
+        _ => Rejection::ExceedsCredits,
+    }
+}
+
+impl Batch {
+    /// One request. `Err` only for faults that must abort the batch.
+    fn process(&mut self, op: &Op) -> Result<Result<Receipt, LedgerError>, LedgerError> {
+        let id = op.id();
+        let reference_ok = match op {
+            Op::Transfer(t) => t
+                .reference
+                .as_ref()
+                .is_none_or(|r| r.len() <= MAX_REFERENCE),
+            _ => true,
+        };
+        if !id_valid(id) || !reference_ok {
+            return Ok(Err(LedgerError::Rejected(Rejection::InvalidId)));
+        }
+        if let Some(row) = self.rows.get(id) {
+            if !row.matches(op) {
+                return Ok(Err(LedgerError::IdempotencyConflict(id.to_string())));
+            }
+            return Ok(row.outcome()?.map_err(LedgerError::Rejected));
+        }
+        let row = match op {
+            Op::Transfer(t) => {
+                let kind = if t.pending {
+                    TransferKind::Pending
+                } else {
+                    TransferKind::Single
+                };
+                let status = self.apply_transfer(t);
+                Row {
+                    id: t.id.clone(),
+                    kind,
+                    status: status.map_or_else(|r| r.code().to_string(), |()| "ok".to_string()),
+                    debit: Some(t.debit.clone()),
+                    credit: Some(t.credit.clone()),
+                    amount: t.amount.minor,
+                    currency: Some(t.amount.currency.code().to_string()),
+                    pending_id: None,
+                    req_amount: Some(t.amount.minor),
+                    reference: t.reference.clone(),
+                    resolves: None,
+                    pending_state: (t.pending && status.is_ok())
+                        .then(|| PendingState::Pending.code().to_string()),
+                    created_at: self.now,
+                }
+            }
+            Op::Post {
+                id,
+                pending_id,
+                amount,
+            } => self.resolve(id, pending_id, Some(*amount))?,
+            Op::Void { id, pending_id } => self.resolve(id, pending_id, None)?,
+        };
+        let outcome = row.outcome()?.map_err(LedgerError::Rejected);
+        self.new_rows.push(row.id.clone());
+        self.rows.insert(row.id.clone(), row);
+        Ok(outcome)
+    }
+
+    fn apply_transfer(&mut self, t: &crate::Transfer) -> Result<(), Rejection> {
+        let amount = t.amount.minor;
+        if amount <= 0 {
+            return Err(Rejection::AmountNotPositive);
+        }
+        if t.debit == t.credit {
+            return Err(Rejection::SameAccount);
+        }
+        let d = self
+            .accounts
+            .get(&t.debit)
+            .ok_or(Rejection::DebitAccountNotFound)?;
+        let c = self
+            .accounts
+            .get(&t.credit)
+            .ok_or(Rejection::CreditAccountNotFound)?;
+        if d.currency != t.amount.currency || c.currency != t.amount.currency {
+            return Err(Rejection::CurrencyMismatch);
+        }
+        let (mut nd, mut nc) = (d.balance, c.balance);
+        let (df, cf) = (d.flags, c.flags);
+        if t.pending {
+            nd.debits_pending = nd
+                .debits_pending
+                .checked_add(amount)
+                .ok_or(Rejection::Overflow)?;
+            nc.credits_pending = nc
+                .credits_pending
+                .checked_add(amount)
+                .ok_or(Rejection::Overflow)?;
+        } else {
+            nd.debits_posted = nd
+                .debits_posted
+                .checked_add(amount)
+                .ok_or(Rejection::Overflow)?;
+            nc.credits_posted = nc
+                .credits_posted
+                .checked_add(amount)
+                .ok_or(Rejection::Overflow)?;
+        }
+        if !df.allows(&nd) {
+            return Err(flag_rejection(df));
+        }
+        if !cf.allows(&nc) {
+            return Err(flag_rejection(cf));
+        }
+        self.set_balance(&t.debit, nd);
+        self.set_balance(&t.credit, nc);
+        Ok(())
+    }
+
+    fn set_balance(&mut self, id: &str, balance: Balance) {
+        if let Some(a) = self.accounts.get_mut(id) {
+            a.balance = balance;
+            a.dirty = true;
+        }
+    }
+
+    /// A post (`post = Some(requested amount)`) or a void (`post = None`).
+    fn resolve(
+        &mut self,
+        id: &str,
+        pending_id: &str,
+        post: Option<Option<i64>>,
+    ) -> Result<Row, LedgerError> {
+        let kind = if post.is_some() {
+            TransferKind::PostPending
+        } else {
+            TransferKind::VoidPending
+        };
+        let req_amount = post.flatten();
+        let pending = self.rows.get(pending_id).cloned();
+        let mut row = Row {
+            id: id.to_string(),
+            kind,
+            status: String::new(),
+            debit: pending.as_ref().and_then(|p| p.debit.clone()),
+            credit: pending.as_ref().and_then(|p| p.credit.clone()),
+            amount: req_amount.unwrap_or(0),
+            currency: pending.as_ref().and_then(|p| p.currency.clone()),
+            pending_id: Some(pending_id.to_string()),
+            req_amount,
+            reference: None,
+            resolves: None,
+            pending_state: None,
+            created_at: self.now,
+        };
+        match self.try_resolve(pending.as_ref(), post)? {
+            Ok(amount) => {
+                row.status = "ok".to_string();
+                row.amount = amount;
+                row.resolves = Some(pending_id.to_string());
+                let state = if post.is_some() {
+                    PendingState::Posted
+                } else {
+                    PendingState::Voided
+                };
+                if let Some(p) = self.rows.get_mut(pending_id) {
+                    p.pending_state = Some(state.code().to_string());
+                }
+                if !self.new_rows.iter().any(|n| n == pending_id) {
+                    self.changed_states.push(pending_id.to_string());
+                }
+            }
+            Err(rejection) => row.status = rejection.code().to_string(),
+        }
+        Ok(row)
+    }
+
+    /// Validates and applies a resolution; returns the amount posted or
+    /// released.
+    fn try_resolve(
+        &mut self,
+        pending: Option<&Row>,
+        post: Option<Option<i64>>,
+    ) -> Result<Result<i64, Rejection>, LedgerError> {
+        let Some(p) = pending else {
+            return Ok(Err(Rejection::PendingNotFound));
+        };
+        if p.kind != TransferKind::Pending {
+            return Ok(Err(Rejection::NotPending));
+        }
+        if p.status != "ok" {
+            return Ok(Err(Rejection::PendingNotFound));
+        }
+        match p.pending_state()? {
+            Some(PendingState::Pending) => {}
+            Some(PendingState::Posted) => return Ok(Err(Rejection::PendingAlreadyPosted)),
+            Some(PendingState::Voided) => return Ok(Err(Rejection::PendingAlreadyVoided)),
+            None => {
+                return Err(LedgerError::Corrupt(format!(
+                    "pending transfer {:?} has no state",
+                    p.id
+                )));
+            }
+        }
+        let held = p.amount;
+        let posted = match post {
+            Some(Some(a)) if a <= 0 => return Ok(Err(Rejection::AmountNotPositive)),
+            Some(Some(a)) if a > held => return Ok(Err(Rejection::AmountExceedsPending)),
+            Some(Some(a)) => a,
+            Some(None) => held,
+            None => 0,
+        };
+        let corrupt = || {
+            LedgerError::Corrupt(format!(
+                "pending transfer {:?} names a missing account",
+                p.id
+            ))
+        };
+        let debit = p.debit.as_deref().ok_or_else(corrupt)?;
+        let credit = p.credit.as_deref().ok_or_else(corrupt)?;
+        let d = self.accounts.get(debit).ok_or_else(corrupt)?;
+        let c = self.accounts.get(credit).ok_or_else(corrupt)?;
+        let (mut nd, mut nc) = (d.balance, c.balance);
+        let (df, cf) = (d.flags, c.flags);
+        let overflow = || LedgerError::Corrupt(format!("balances around {:?} overflow", p.id));
+        nd.debits_pending = nd.debits_pending.checked_sub(held).ok_or_else(overflow)?;
+        nc.credits_pending = nc.credits_pending.checked_sub(held).ok_or_else(overflow)?;
+        nd.debits_posted = nd.debits_posted.checked_add(posted).ok_or_else(overflow)?;
+        nc.credits_posted = nc.credits_posted.checked_add(posted).ok_or_else(overflow)?;
+        if nd.debits_pending < 0 || nc.credits_pending < 0 || !df.allows(&nd) || !cf.allows(&nc) {
+            // Releasing or posting at most the held amount can never cross a
+            // limit; if it does, the stored balances are wrong.
+            return Err(LedgerError::Corrupt(format!(
+                "resolving {:?} would break an account invariant",
+                p.id
+            )));
+        }
+        let (debit, credit) = (debit.to_string(), credit.to_string());
+        self.set_balance(&debit, nd);
+        self.set_balance(&credit, nc);
+        Ok(Ok(if post.is_some() { posted } else { held }))
+    }
+}
