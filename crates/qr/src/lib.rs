@@ -1,14 +1,110 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! # paytap-qr
+//!
+//! EMVCo QR Code Specification for Payment Systems, sans-IO:
+//!
+//! - [`mpm`]: Merchant-Presented Mode (v1.1): `ID LEN VALUE` text with a
+//!   CRC-16/CCITT-FALSE in ID "63"; parse, validate and build ([`Mpm`]).
+//! - [`cpm`]: Consumer-Presented Mode (v1.0): base64 of BER-TLV with application
+//!   templates, token data and cryptogram; parse and build ([`Cpm`]).
+//! - [`decode`]: auto-detects which of the two a scanned text is.
+
+pub mod cpm;
+pub mod crc;
+pub mod currency;
+pub mod mpm;
+
+pub use cpm::{Cpm, CpmTemplate};
+pub use crc::crc16_ccitt_false;
+pub use mpm::{
+    AdditionalData, MerchantAccount, MerchantLanguage, Mpm, PointOfInitiation, SubField, Tip,
+};
+
+use thiserror::Error;
+
+/// Every way a QR payload can be rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum QrError {
+    /// A data object runs past the end of the payload.
+    #[error("data object truncated at offset {offset}")]
+    Truncated { offset: usize },
+    /// An ID that is not two digits.
+    #[error("invalid data object ID at offset {offset}")]
+    InvalidId { offset: usize },
+    /// A length that is not two digits.
+    #[error("invalid data object length at offset {offset}")]
+    InvalidLength { offset: usize },
+    /// ID "00" payload format indicator is not the first object.
+    #[error("payload format indicator (ID 00) must come first")]
+    PayloadFormatNotFirst,
+    /// ID "63" CRC is not the last object.
+    #[error("CRC (ID 63) must be the last data object")]
+    CrcNotLast,
+    /// The CRC is not four hexadecimal digits.
+    #[error("CRC (ID 63) must be four hexadecimal digits")]
+    BadCrcFormat,
+    /// The CRC does not match the payload.
+    #[error("CRC mismatch: payload says {stated:04X}, computed {computed:04X}")]
+    CrcMismatch { stated: u16, computed: u16 },
+    /// A data object appears twice.
+    #[error("data object {0:02} appears more than once")]
+    Duplicate(u8),
+    /// A sub-object appears twice in a template.
+    #[error("template {id:02}: sub-object {sub:02} repeated or reserved")]
+    DuplicateSubField { id: u8, sub: u8 },
+    /// A mandatory data object is absent.
+    #[error("mandatory data object {0:02} is missing")]
+    Missing(u8),
+    /// A mandatory sub-object of a template is absent.
+    #[error("template {id:02}: mandatory sub-object {sub:02} is missing")]
+    MissingSubField { id: u8, sub: u8 },
+    /// No merchant account information (IDs 02-51).
+    #[error("at least one merchant account information object (IDs 02-51) is required")]
+    MissingMerchantAccount,
+    /// A value of the wrong length.
+    #[error("data object {id:02}: length {actual} outside 1..={max}")]
+    BadLength { id: u8, max: usize, actual: usize },
+    /// A value that violates the rules of its data object.
+    #[error("data object {id:02}: {reason}")]
+    Invalid { id: u8, reason: &'static str },
+    /// A template whose content is not valid `ID LEN VALUE` objects.
+    #[error("template {id:02}: {source}")]
+    InTemplate { id: u8, source: Box<QrError> },
+    /// CPM text that is not base64.
+    #[error("consumer-presented payload is not valid base64")]
+    Base64,
+    /// CPM bytes that are not valid BER-TLV.
+    #[error("consumer-presented payload: {0}")]
+    Tlv(#[from] paytap_tlv::TlvError),
+    /// CPM payload that does not start with 85 "CPV01".
+    #[error("consumer-presented payload must start with payload format indicator 85 \"CPV01\"")]
+    CpmFormatIndicator,
+    /// A mandatory CPM data object is missing.
+    #[error("consumer-presented payload: mandatory tag {0:X} is missing")]
+    CpmMissing(u32),
+    /// A CPM data object appears twice where only one is allowed.
+    #[error("consumer-presented payload: tag {0:X} repeated")]
+    CpmDuplicate(u32),
+    /// A CPM template containing a template where only primitives are allowed.
+    #[error("consumer-presented payload: unexpected constructed tag {tag:X} in {context}")]
+    CpmUnexpected { tag: u32, context: &'static str },
+}
+
+/// A scanned QR payload of either mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QrPayload {
+    Merchant(Mpm),
+    Consumer(Cpm),
+}
+
+/// Decode a scanned text: merchant-presented when it starts with the payload
+/// format indicator `"000201"`, otherwise consumer-presented base64.
+pub fn decode(text: &str) -> Result<QrPayload, QrError> {
+    if text.starts_with("00") {
+        Mpm::parse(text).map(QrPayload::Merchant)
+    } else {
+        Cpm::parse(text).map(QrPayload::Consumer)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod tests;
