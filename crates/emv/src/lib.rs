@@ -10,7 +10,16 @@
 //! * [`kernel`]: the terminal kernel that drives any card through a [`kernel::Transport`].
 //! * [`cryptogram`]: the one definition of the cryptogram input, shared by card and host.
 
+pub mod card;
 pub mod crypto;
+pub mod cryptogram;
+pub mod kernel;
 pub mod keys;
+pub mod pan;
+pub mod verify;
 
+pub use card::{CardProfile, ContactlessCard, Expiry, SecureElement};
+pub use kernel::{DirectTransport, Kernel, Outcome, TerminalConfig, Transaction, Transport, TxnDate};
 pub use keys::{AesKey, EmvKey, KeyError, TdesKey};
+pub use pan::TokenPan;
+pub use verify::{ArqcVerified, VerifyError, verify_arqc};
