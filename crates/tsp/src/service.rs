@@ -1,0 +1,841 @@
+//! The token service proper: token records in the network database
+//! (`tsp_tokens`, `tsp_token_events`), provisioning, the lifecycle, and
+//! detokenize-and-verify on ISO 8583 authorizations.
+//!
+//! Token numbers are never stored in clear: each token number is a vault
+//! record (AES-256-GCM envelope, keyed HMAC fingerprint), and the token
+//! table keys by the vault id. A token number arriving in DE 2 is found by
+//! its fingerprint.
+
+use crate::atc::{AtcError, check_atc};
+use crate::domain::Domain;
+use crate::error::{Refusal, TspError};
+use crate::keys::TokenKeys;
+use crate::lifecycle::{Actor, TokenState};
+use crate::number::TokenRange;
+use crate::vault::PanVault;
+use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a, derive_session_key};
+use paytap_emv::{EmvKey, TdesKey};
+use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
+use paytap_seal::ProvisioningPayload;
+use paytap_store::{Db, Migration, now_millis};
+use paytap_types::{Currency, Pan};
+use sqlx::Row;
+use std::sync::Arc;
+
+macro_rules! token_select {
+    ($tail:literal) => {
+        concat!("SELECT token_ref, token_last4, card_vault_id, card_last4, issuer_id, \
+    requestor_id, device_id, domain, expiry, psn, key_kind, key_check, state, last_atc, created_at, \
+    updated_at FROM tsp_tokens ", $tail)
+    };
+}
+
+/// Schema owned by the token service.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    component: "tsp",
+    version: 1,
+    sql: "CREATE TABLE tsp_tokens (\
+            token_ref TEXT PRIMARY KEY, \
+            token_vault_id TEXT NOT NULL UNIQUE, \
+            token_last4 TEXT NOT NULL, \
+            card_vault_id TEXT NOT NULL, \
+            card_last4 TEXT NOT NULL, \
+            issuer_id TEXT NOT NULL, \
+            requestor_id TEXT NOT NULL, \
+            device_id TEXT NOT NULL, \
+            domain TEXT NOT NULL, \
+            expiry TEXT NOT NULL, \
+            psn BIGINT NOT NULL, \
+            key_kind TEXT NOT NULL, \
+            key_check TEXT NOT NULL, \
+            state TEXT NOT NULL, \
+            last_atc BIGINT NOT NULL, \
+            created_at BIGINT NOT NULL, \
+            updated_at BIGINT NOT NULL);\
+          CREATE UNIQUE INDEX tsp_tokens_card_device ON tsp_tokens (card_vault_id, device_id) \
+            WHERE state <> 'deleted';\
+          CREATE INDEX tsp_tokens_device ON tsp_tokens (device_id);\
+          CREATE TABLE tsp_token_events (\
+            token_ref TEXT NOT NULL, \
+            seq BIGINT NOT NULL, \
+            from_state TEXT, \
+            to_state TEXT NOT NULL, \
+            actor TEXT NOT NULL, \
+            reason TEXT NOT NULL, \
+            at BIGINT NOT NULL, \
+            PRIMARY KEY (token_ref, seq))",
+}];
+
+/// A source of "now" in Unix milliseconds (tests move it; production uses
+/// the system clock).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Token service settings.
+#[derive(Debug, Clone)]
+pub struct TspConfig {
+    /// Token BIN ranges, one or more per issuer.
+    pub ranges: Vec<TokenRange>,
+    /// How far ahead of the last accepted ATC a cryptogram may be.
+    pub atc_window: u16,
+    /// Token validity from provisioning, in months.
+    pub token_validity_months: u32,
+    /// PAN sequence number given to tokens.
+    pub psn: u8,
+    /// AID of the token's card application.
+    pub aid_hex: String,
+}
+
+impl Default for TspConfig {
+    fn default() -> Self {
+        TspConfig {
+            ranges: Vec::new(),
+            atc_window: 64,
+            token_validity_months: 36,
+            psn: 1,
+            aid_hex: "A000000333010101".to_owned(),
+        }
+    }
+}
+
+/// What to provision.
+#[derive(Clone)]
+pub struct ProvisionRequest {
+    /// The funding card's vault id (the issuer stored it when issuing).
+    pub card_vault_id: String,
+    pub issuer_id: String,
+    /// Shown on the device.
+    pub bank_name: String,
+    /// The wallet's token requestor id (11 digits, EMV tokenisation TRID).
+    pub token_requestor_id: String,
+    pub device_id: String,
+    /// X25519 public key the payload is sealed to.
+    pub device_public_key: [u8; 32],
+    pub domain: Domain,
+    /// [`TokenState::Active`] after a green ID&V, [`TokenState::Inactive`]
+    /// while a step-up is pending.
+    pub initial_state: TokenState,
+    /// Who asked (recorded in the first lifecycle event).
+    pub actor: Actor,
+    pub cdcvm_required: bool,
+    /// Amount up to which no user verification is needed (0: always).
+    pub no_cvm_limit_minor: i64,
+    pub currency: Currency,
+    /// Application label (EMV tag 50), e.g. `"UnionPay Debit"`.
+    pub app_label: String,
+}
+
+impl std::fmt::Debug for ProvisionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisionRequest")
+            .field("card_vault_id", &self.card_vault_id)
+            .field("issuer_id", &self.issuer_id)
+            .field("device_id", &self.device_id)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provisioned token as the wallet receives it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub token_ref: String,
+    pub token_last4: String,
+    pub card_last4: String,
+    pub expiry_yymm: String,
+    pub state: TokenState,
+    /// [`ProvisioningPayload`] sealed to the device key with AAD
+    /// `ProvisioningPayload::aad(device_id, token_ref)`.
+    pub sealed_payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for Provisioned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provisioned")
+            .field("token_ref", &self.token_ref)
+            .field("token_last4", &self.token_last4)
+            .field("state", &self.state)
+            .field("sealed_payload_len", &self.sealed_payload.len())
+            .finish()
+    }
+}
+
+/// A token record without its number.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    pub token_ref: String,
+    pub token_last4: String,
+    pub card_vault_id: String,
+    pub card_last4: String,
+    pub issuer_id: String,
+    pub token_requestor_id: String,
+    pub device_id: String,
+    pub domain: Domain,
+    /// `YYMM`.
+    pub expiry_yymm: String,
+    pub psn: u8,
+    /// `"tdes-option-a"`.
+    pub key_kind: String,
+    pub state: TokenState,
+    /// Last accepted ATC, `None` before the first payment.
+    pub last_atc: Option<u16>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One lifecycle change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenEvent {
+    pub token_ref: String,
+    pub seq: i64,
+    pub from: Option<TokenState>,
+    pub to: TokenState,
+    pub actor: Actor,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// What the switch keeps between detokenizing a request and answering it.
+/// Holds the transaction's session key; `Debug` shows none of it.
+#[derive(Clone)]
+pub struct TokenContext {
+    pub token_ref: String,
+    pub issuer_id: String,
+    pub device_id: String,
+    pub token_requestor_id: String,
+    pub token_last4: String,
+    pub card_last4: String,
+    pub atc: u16,
+    pub cdcvm_performed: bool,
+    token_pan: Pan,
+    session_key: EmvKey,
+    arqc: [u8; 8],
+}
+
+impl std::fmt::Debug for TokenContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenContext")
+            .field("token_ref", &self.token_ref)
+            .field("issuer_id", &self.issuer_id)
+            .field("atc", &self.atc)
+            .field("cdcvm_performed", &self.cdcvm_performed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenContext {
+    /// Turns the issuer's answer (about the card PAN) into the answer for
+    /// the acquirer: DE 2 back to the token, and the ARPC (method 1, EMV
+    /// Book 2 §8.2.1) over the issuer's DE 39 as tag 91 (`ARPC ‖ ARC`)
+    /// appended to DE 55.
+    pub fn complete_response(&self, response: &mut Message) -> Result<(), paytap_iso8583::Error> {
+        if response.has(2) {
+            response.set(2, self.token_pan.expose())?;
+        }
+        let code = response
+            .get(39)
+            .and_then(|c| <[u8; 2]>::try_from(c).ok())
+            .unwrap_or(*b"96");
+        let arpc = arpc_method_1(&self.session_key, self.arqc, code);
+        let mut tag91 = [0u8; 10];
+        tag91[..8].copy_from_slice(&arpc);
+        tag91[8..].copy_from_slice(&code);
+        let mut de55 = response.get(55).map(<[u8]>::to_vec).unwrap_or_default();
+        de55.extend(paytap_tlv::Builder::new().primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91).build());
+        response.set(55, &de55)?;
+        response.set_verification_results(&VerificationResults {
+            cryptogram: Some(CheckResult::Passed),
+            cdcvm: Some(if self.cdcvm_performed { CheckResult::Passed } else { CheckResult::NotChecked }),
+            atc: Some(CheckResult::Passed),
+        })?;
+        Ok(())
+    }
+
+    /// The token number (for the acquirer-side answer only; never log it).
+    pub fn token_pan(&self) -> &Pan {
+        &self.token_pan
+    }
+}
+
+/// A request that passed every token check, ready for the issuer.
+#[derive(Debug, Clone)]
+pub struct Detokenized {
+    /// The request with DE 2 (and DE 35, DE 14) of the funding card, DE 62
+    /// token data and DE 63 verification results set.
+    pub request: Message,
+    pub context: TokenContext,
+}
+
+/// The token service. Cheap to clone.
+#[derive(Clone)]
+pub struct Tsp {
+    db: Db,
+    vault: Arc<dyn PanVault>,
+    config: Arc<TspConfig>,
+    keys: Arc<TokenKeys>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Tsp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tsp").field("ranges", &self.config.ranges.len()).finish_non_exhaustive()
+    }
+}
+
+const KEY_KIND: &str = "tdes-option-a";
+
+fn requestor_ok(id: &str) -> bool {
+    id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `YYMM` of `millis` plus `months`.
+pub fn yymm_after(millis: i64, months: u32) -> String {
+    let (y, m) = year_month(millis);
+    let total = i64::from(y) * 12 + i64::from(m) - 1 + i64::from(months);
+    let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+    format!("{:02}{:02}", y.rem_euclid(100), m)
+}
+
+/// UTC (year, month) of a Unix-millisecond instant.
+pub fn year_month(millis: i64) -> (i32, u8) {
+    match time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000)) {
+        Ok(t) => (t.year(), u8::from(t.month())),
+        Err(_) => (1970, 1),
+    }
+}
+
+/// Whether a `YYMM` expiry (valid through the end of that month, years
+/// 2000–2099) is before the month of `millis`.
+pub fn yymm_expired(yymm: &str, millis: i64) -> bool {
+    let parse = |s: Option<&str>| s.and_then(|v| v.parse::<i32>().ok());
+    let (Some(yy), Some(mm)) = (parse(yymm.get(..2)), parse(yymm.get(2..4))) else {
+        return true;
+    };
+    if yymm.len() != 4 || !(1..=12).contains(&mm) {
+        return true;
+    }
+    let (y, m) = year_month(millis);
+    (2000 + yy) * 12 + mm < y * 12 + i32::from(m)
+}
+
+impl Tsp {
+    /// Opens the service on the network database (migrating it) with a
+    /// vault for card and token numbers.
+    pub async fn open(
+        db: Db,
+        vault: Arc<dyn PanVault>,
+        config: TspConfig,
+        keys: TokenKeys,
+    ) -> Result<Tsp, TspError> {
+        for r in &config.ranges {
+            r.validate()?;
+        }
+        db.migrate(MIGRATIONS).await?;
+        Ok(Tsp {
+            db,
+            vault,
+            config: Arc::new(config),
+            keys: Arc::new(keys),
+            clock: Arc::new(now_millis),
+        })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Tsp {
+        self.clock = clock;
+        self
+    }
+
+    pub fn config(&self) -> &TspConfig {
+        &self.config
+    }
+
+    /// Whether `digits` lies in one of this service's token ranges (the
+    /// switch's routing test: token BINs go to the TSP first).
+    pub fn is_token_number(&self, digits: &str) -> bool {
+        self.config.ranges.iter().any(|r| r.contains(digits))
+    }
+
+    /// The issuer owning the token range `digits` falls in.
+    pub fn issuer_of(&self, digits: &str) -> Option<&str> {
+        self.config
+            .ranges
+            .iter()
+            .find(|r| r.contains(digits))
+            .map(|r| r.issuer_id.as_str())
+    }
+
+    /// Creates a token for a card on a device and seals its provisioning
+    /// payload to the device key. One live token per (card, device).
+    pub async fn provision(&self, req: ProvisionRequest) -> Result<Provisioned, TspError> {
+        if !requestor_ok(&req.token_requestor_id) {
+            return Err(TspError::BadRequestorId);
+        }
+        if req.device_id.is_empty() || req.device_id.len() > 128 {
+            return Err(TspError::Invalid("device id must be 1 to 128 characters"));
+        }
+        if !matches!(req.initial_state, TokenState::Active | TokenState::Inactive) {
+            return Err(TspError::Invalid("a new token is active or inactive"));
+        }
+        let ranges: Vec<&TokenRange> =
+            self.config.ranges.iter().filter(|r| r.issuer_id == req.issuer_id).collect();
+        if ranges.is_empty() {
+            return Err(TspError::NoRange(req.issuer_id.clone()));
+        }
+        let imk = self.keys.get(&req.issuer_id).ok_or_else(|| TspError::NoKey(req.issuer_id.clone()))?;
+        let key_check = hex::encode_upper(imk.kcv());
+        let card = self.vault.get(&req.card_vault_id).await?.ok_or(TspError::CardNotFound)?;
+        let card_last4 = card.pan.last4().to_owned();
+        if let Some(existing) = self.live_token_for(&req.card_vault_id, &req.device_id).await? {
+            return Err(TspError::AlreadyProvisioned(existing));
+        }
+
+        let now = (self.clock)();
+        let expiry = yymm_after(now, self.config.token_validity_months);
+        // Draw candidates until one is new to the vault: not a card PAN, not
+        // another token (both live in the vault under their fingerprints).
+        let mut token: Option<(Pan, String)> = None;
+        for attempt in 0..32usize {
+            let range = ranges[attempt % ranges.len()];
+            let candidate = range.candidate(&mut rand::rng())?;
+            if self.vault.find(&candidate).await?.is_some() {
+                continue;
+            }
+            let entry = self.vault.put(&candidate, &expiry).await?;
+            if entry.existed {
+                continue;
+            }
+            token = Some((candidate, entry.id));
+            break;
+        }
+        let (token_pan, token_vault_id) = token.ok_or(TspError::Exhausted)?;
+
+        let token_ref = format!("tok_{}", uuid::Uuid::new_v4().simple());
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO tsp_tokens (token_ref, token_vault_id, token_last4, card_vault_id, \
+             card_last4, issuer_id, requestor_id, device_id, domain, expiry, psn, key_kind, \
+             key_check, state, last_atc, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, -1, $15, $15)",
+        )
+        .bind(&token_ref)
+        .bind(&token_vault_id)
+        .bind(token_pan.last4())
+        .bind(&req.card_vault_id)
+        .bind(&card_last4)
+        .bind(&req.issuer_id)
+        .bind(&req.token_requestor_id)
+        .bind(&req.device_id)
+        .bind(req.domain.as_str())
+        .bind(&expiry)
+        .bind(i64::from(self.config.psn))
+        .bind(KEY_KIND)
+        .bind(&key_check)
+        .bind(req.initial_state.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            // A concurrent provisioning for the same (card, device) won.
+            drop(tx);
+            if let Some(existing) = self.live_token_for(&req.card_vault_id, &req.device_id).await? {
+                return Err(TspError::AlreadyProvisioned(existing));
+            }
+            return Err(e.into());
+        }
+        insert_event(&mut tx, &token_ref, None, req.initial_state, req.actor, "provisioned", now).await?;
+        tx.commit().await?;
+
+        let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), self.config.psn)?;
+        let payload = ProvisioningPayload {
+            token_ref: token_ref.clone(),
+            token_pan: token_pan.expose().to_owned(),
+            expiry_yymm: expiry.clone(),
+            psn: self.config.psn,
+            aid_hex: self.config.aid_hex.clone(),
+            app_label: req.app_label.clone(),
+            key_kind: "tdes".to_owned(),
+            icc_mk_hex: hex::encode_upper(icc_mk.expose()),
+            atc_start: 1,
+            cdcvm_required: req.cdcvm_required,
+            no_cvm_limit_minor: req.no_cvm_limit_minor,
+            currency_numeric: req.currency.numeric(),
+            domain: req.domain.as_str().to_owned(),
+            card_last4: card_last4.clone(),
+            bank_name: req.bank_name.clone(),
+        };
+        let sealed_payload = payload.seal_to(&req.device_public_key, &req.device_id)?;
+        tracing::info!(token_ref = %token_ref, issuer = %req.issuer_id, device = %req.device_id,
+            state = %req.initial_state, "token provisioned");
+        Ok(Provisioned {
+            token_ref,
+            token_last4: token_pan.last4().to_owned(),
+            card_last4,
+            expiry_yymm: expiry,
+            state: req.initial_state,
+            sealed_payload,
+        })
+    }
+
+    async fn live_token_for(&self, card_vault_id: &str, device_id: &str) -> Result<Option<String>, TspError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT token_ref FROM tsp_tokens WHERE card_vault_id = $1 AND device_id = $2 \
+             AND state <> 'deleted'",
+        )
+        .bind(card_vault_id)
+        .bind(device_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Moves a token to `to`. Asking for the state it already has is a
+    /// no-op that succeeds (no event); an illegal move is refused.
+    pub async fn set_state(
+        &self,
+        token_ref: &str,
+        to: TokenState,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<TokenInfo, TspError> {
+        let now = (self.clock)();
+        let mut tx = self.db.begin_write().await?;
+        let row: Option<(String,)> = sqlx::query_as("SELECT state FROM tsp_tokens WHERE token_ref = $1")
+            .bind(token_ref)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (from,) = row.ok_or(TspError::UnknownToken)?;
+        let from = TokenState::parse(&from).ok_or_else(|| TspError::Corrupt(format!("state {from:?}")))?;
+        if from != to {
+            if !from.can_become(to) {
+                return Err(TspError::IllegalTransition { from, to });
+            }
+            sqlx::query("UPDATE tsp_tokens SET state = $1, updated_at = $2 WHERE token_ref = $3")
+                .bind(to.as_str())
+                .bind(now)
+                .bind(token_ref)
+                .execute(&mut *tx)
+                .await?;
+            insert_event(&mut tx, token_ref, Some(from), to, actor, reason, now).await?;
+            tx.commit().await?;
+            tracing::info!(token_ref, %from, %to, %actor, reason, "token state changed");
+        } else {
+            tx.rollback().await?;
+        }
+        self.token(token_ref).await
+    }
+
+    /// Moves every token of a device that can make the move (lost device:
+    /// suspend all; found: resume; wiped: delete). Tokens for which the move
+    /// is illegal (e.g. deleted ones) are left alone. Returns the tokens
+    /// changed.
+    pub async fn set_device_state(
+        &self,
+        device_id: &str,
+        to: TokenState,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<Vec<String>, TspError> {
+        let now = (self.clock)();
+        let mut tx = self.db.begin_write().await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT token_ref, state FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref")
+                .bind(device_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut changed = Vec::new();
+        for (token_ref, state) in rows {
+            let from = TokenState::parse(&state).ok_or_else(|| TspError::Corrupt(format!("state {state:?}")))?;
+            if from == to || !from.can_become(to) {
+                continue;
+            }
+            sqlx::query("UPDATE tsp_tokens SET state = $1, updated_at = $2 WHERE token_ref = $3")
+                .bind(to.as_str())
+                .bind(now)
+                .bind(&token_ref)
+                .execute(&mut *tx)
+                .await?;
+            insert_event(&mut tx, &token_ref, Some(from), to, actor, reason, now).await?;
+            changed.push(token_ref);
+        }
+        tx.commit().await?;
+        tracing::info!(device_id, %to, %actor, reason, count = changed.len(), "device tokens changed");
+        Ok(changed)
+    }
+
+    /// One token's record.
+    pub async fn token(&self, token_ref: &str) -> Result<TokenInfo, TspError> {
+        let row = sqlx::query(token_select!("WHERE token_ref = $1"))
+            .bind(token_ref)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or(TspError::UnknownToken)?;
+        token_from_row(&row)
+    }
+
+    /// Every token bound to a device (deleted ones included).
+    pub async fn tokens_for_device(&self, device_id: &str) -> Result<Vec<TokenInfo>, TspError> {
+        let rows = sqlx::query(token_select!("WHERE device_id = $1 ORDER BY created_at, token_ref"))
+            .bind(device_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// Every token of a funding card (e.g. for an issuer that blocks the card).
+    pub async fn tokens_for_card(&self, card_vault_id: &str) -> Result<Vec<TokenInfo>, TspError> {
+        let rows =
+            sqlx::query(token_select!("WHERE card_vault_id = $1 ORDER BY created_at, token_ref"))
+                .bind(card_vault_id)
+                .fetch_all(self.db.pool())
+                .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// A token's lifecycle history, oldest first.
+    pub async fn events(&self, token_ref: &str) -> Result<Vec<TokenEvent>, TspError> {
+        let rows: Vec<(String, i64, Option<String>, String, String, String, i64)> = sqlx::query_as(
+            "SELECT token_ref, seq, from_state, to_state, actor, reason, at FROM tsp_token_events \
+             WHERE token_ref = $1 ORDER BY seq",
+        )
+        .bind(token_ref)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(token_ref, seq, from, to, actor, reason, at)| {
+                let bad = |w: &str| TspError::Corrupt(format!("event {w}"));
+                Ok(TokenEvent {
+                    token_ref,
+                    seq,
+                    from: from.map(|f| TokenState::parse(&f).ok_or_else(|| bad("from"))).transpose()?,
+                    to: TokenState::parse(&to).ok_or_else(|| bad("to"))?,
+                    actor: Actor::parse(&actor).ok_or_else(|| bad("actor"))?,
+                    reason,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    /// Detokenize-and-verify an authorization (0100/0200) whose DE 2 is a
+    /// token: lifecycle state, domain against DE 22, expiry, ARQC (DE 55,
+    /// with the token's ICC MK), ATC window; on success the request is
+    /// rewritten for the issuer (see [`Detokenized`]).
+    pub async fn detokenize(&self, request: &Message) -> Result<Detokenized, Refusal> {
+        let digits = request.get_str(2).ok_or(Refusal::Format)?;
+        let token_pan = Pan::parse(digits).map_err(|_| Refusal::UnknownToken)?;
+        if !self.is_token_number(token_pan.expose()) {
+            return Err(Refusal::UnknownToken);
+        }
+        let token_vault_id = self
+            .vault
+            .find(&token_pan)
+            .await
+            .map_err(|e| system("vault find", &e))?
+            .ok_or(Refusal::UnknownToken)?;
+        let row = sqlx::query(token_select!("WHERE token_vault_id = $1"))
+            .bind(&token_vault_id)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| system("token lookup", &e))?
+            .ok_or(Refusal::UnknownToken)?;
+        let info = token_from_row(&row).map_err(|e| system("token row", &e))?;
+        match info.state {
+            TokenState::Active => {}
+            TokenState::Inactive => return Err(Refusal::Inactive),
+            TokenState::Suspended => return Err(Refusal::Suspended),
+            TokenState::Deleted => return Err(Refusal::Deleted),
+        }
+        let entry_mode = request.pos_entry_mode().ok_or(Refusal::Format)?;
+        if !info.domain.allows_entry_mode(entry_mode) {
+            return Err(Refusal::DomainRestricted);
+        }
+        let now = (self.clock)();
+        if yymm_expired(&info.expiry_yymm, now) {
+            return Err(Refusal::Expired);
+        }
+        if let Some(de14) = request.get_str(14)
+            && de14 != info.expiry_yymm
+        {
+            return Err(Refusal::Expired);
+        }
+        let de55 = request.icc_data().ok_or(Refusal::Format)?;
+        let imk = self.keys.get(&info.issuer_id).ok_or(Refusal::System)?;
+        if hex::encode_upper(imk.kcv()) != key_check_of(&row) {
+            tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
+            return Err(Refusal::System);
+        }
+        let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), info.psn).map_err(|_| Refusal::System)?;
+        let mk = EmvKey::Tdes(icc_mk);
+        let verified = match paytap_emv::verify_arqc(&mk, de55, *b"00") {
+            Ok(v) => v,
+            Err(paytap_emv::VerifyError::BadCryptogram | paytap_emv::VerifyError::AlgorithmMismatch) => {
+                tracing::warn!(token_ref = %info.token_ref, "ARQC does not verify");
+                return Err(Refusal::CryptogramInvalid);
+            }
+            Err(paytap_emv::VerifyError::NotArqc(_)) => return Err(Refusal::CryptogramInvalid),
+            Err(_) => return Err(Refusal::Format),
+        };
+        check_atc(info.last_atc, verified.atc, self.config.atc_window).map_err(|e| match e {
+            AtcError::Replayed { .. } => Refusal::AtcReplayed,
+            AtcError::TooFarAhead { .. } => Refusal::AtcOutOfWindow,
+        })?;
+        // Accept the counter once, atomically: a concurrent request with the
+        // same ATC loses here.
+        let mut tx = self.db.begin_write().await.map_err(|e| system("begin", &e))?;
+        let res = sqlx::query(
+            "UPDATE tsp_tokens SET last_atc = $1 WHERE token_ref = $2 AND last_atc < $1 AND state = 'active'",
+        )
+        .bind(i64::from(verified.atc))
+        .bind(&info.token_ref)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| system("atc update", &e))?;
+        if res.rows_affected() != 1 {
+            return Err(Refusal::AtcReplayed);
+        }
+        tx.commit().await.map_err(|e| system("atc commit", &e))?;
+
+        let card = self
+            .vault
+            .get(&info.card_vault_id)
+            .await
+            .map_err(|e| system("vault get", &e))?
+            .ok_or(Refusal::System)?;
+        let mut out = request.clone();
+        out.set(2, card.pan.expose()).map_err(|_| Refusal::System)?;
+        if out.has(14) {
+            out.set(14, &card.expiry_yymm).map_err(|_| Refusal::System)?;
+        }
+        if let Some(t2) = request.track2() {
+            let sep = t2.find(['=', 'D']).ok_or(Refusal::Format)?;
+            let rest = t2.get(sep + 1..).ok_or(Refusal::Format)?;
+            let after_expiry = rest.get(4..).ok_or(Refusal::Format)?;
+            let sep_char = t2.get(sep..sep + 1).unwrap_or("=");
+            let new_t2 = format!("{}{}{}{}", card.pan.expose(), sep_char, card.expiry_yymm, after_expiry);
+            out.set(35, &new_t2).map_err(|_| Refusal::Format)?;
+        }
+        out.set_token_data(&TokenData {
+            token_requestor_id: Some(info.token_requestor_id.clone()),
+            assurance_level: None,
+            funding_pan_last4: Some(info.card_last4.clone()),
+        })
+        .map_err(|_| Refusal::System)?;
+        out.set_verification_results(&VerificationResults {
+            cryptogram: Some(CheckResult::Passed),
+            cdcvm: Some(if verified.cdcvm_performed { CheckResult::Passed } else { CheckResult::NotChecked }),
+            atc: Some(CheckResult::Passed),
+        })
+        .map_err(|_| Refusal::System)?;
+        let session_key = derive_session_key(&mk, verified.atc);
+        Ok(Detokenized {
+            request: out,
+            context: TokenContext {
+                token_ref: info.token_ref,
+                issuer_id: info.issuer_id,
+                device_id: info.device_id,
+                token_requestor_id: info.token_requestor_id,
+                token_last4: info.token_last4,
+                card_last4: info.card_last4,
+                atc: verified.atc,
+                cdcvm_performed: verified.cdcvm_performed,
+                token_pan,
+                session_key,
+                arqc: verified.arqc,
+            },
+        })
+    }
+
+    /// The answer to send the acquirer when [`Tsp::detokenize`] refused:
+    /// the response MTI, DE 39 from [`Refusal::response_code`] and DE 63
+    /// saying which check failed.
+    pub fn refusal_response(request: &Message, refusal: Refusal) -> Option<Message> {
+        let mut r = request.response()?;
+        r.set_response_code(refusal.response_code()).ok()?;
+        let failed = Some(CheckResult::Failed);
+        let results = match refusal {
+            Refusal::CryptogramInvalid => VerificationResults { cryptogram: failed, ..Default::default() },
+            Refusal::AtcReplayed | Refusal::AtcOutOfWindow => VerificationResults {
+                cryptogram: Some(CheckResult::Passed),
+                atc: failed,
+                ..Default::default()
+            },
+            _ => VerificationResults::default(),
+        };
+        if results != VerificationResults::default() {
+            r.set_verification_results(&results).ok()?;
+        }
+        Some(r)
+    }
+
+    /// The token IMK of an issuer (for the switch's known-answer tests and
+    /// for personalising test cards; never sent anywhere).
+    pub fn imk_for_tests(&self, issuer_id: &str) -> Option<&TdesKey> {
+        self.keys.get(issuer_id)
+    }
+}
+
+fn system(what: &str, e: &dyn std::fmt::Display) -> Refusal {
+    tracing::error!(error = %e, "{what}");
+    Refusal::System
+}
+
+
+fn key_check_of(row: &sqlx::any::AnyRow) -> String {
+    row.try_get::<String, _>("key_check").unwrap_or_default()
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, TspError> {
+    let s = |c: &str| row.try_get::<String, _>(c).map_err(TspError::from);
+    let i = |c: &str| row.try_get::<i64, _>(c).map_err(TspError::from);
+    let bad = |w: &str| TspError::Corrupt(w.to_owned());
+    let last_atc = i("last_atc")?;
+    Ok(TokenInfo {
+        token_ref: s("token_ref")?,
+        token_last4: s("token_last4")?,
+        card_vault_id: s("card_vault_id")?,
+        card_last4: s("card_last4")?,
+        issuer_id: s("issuer_id")?,
+        token_requestor_id: s("requestor_id")?,
+        device_id: s("device_id")?,
+        domain: Domain::parse(&s("domain")?).ok_or_else(|| bad("domain"))?,
+        expiry_yymm: s("expiry")?,
+        psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
+        key_kind: s("key_kind")?,
+        state: TokenState::parse(&s("state")?).ok_or_else(|| bad("state"))?,
+        last_atc: if last_atc < 0 { None } else { Some(u16::try_from(last_atc).map_err(|_| bad("atc"))?) },
+        created_at: i("created_at")?,
+        updated_at: i("updated_at")?,
+    })
+}
+
+async fn insert_event(
+    tx: &mut paytap_store::Tx,
+    token_ref: &str,
+    from: Option<TokenState>,
+    to: TokenState,
+    actor: Actor,
+    reason: &str,
+    at: i64,
+) -> Result<(), TspError> {
+    let (seq,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM tsp_token_events WHERE token_ref = $1",
+    )
+    .bind(token_ref)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO tsp_token_events (token_ref, seq, from_state, to_state, actor, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(token_ref)
+    .bind(seq)
+    .bind(from.map(|f| f.as_str()))
+    .bind(to.as_str())
+    .bind(actor.as_str())
+    .bind(reason)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
