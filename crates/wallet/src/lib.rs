@@ -1,14 +1,35 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! paytap wallet service: a Mi Account-style wallet for phones, watches and
+//! bands.
+//!
+//! * [`Wallet`] ([`service`]) is the service layer: plain async methods for
+//!   accounts and sessions, devices and "find my device", cards (issuer ID&V
+//!   green / yellow with a one-time passcode / red, then token provisioning,
+//!   at most 8 cards per device), lost-or-stolen suspend / resume / wipe,
+//!   and the payment history with live notifications. The web site calls it
+//!   directly.
+//! * [`router`] ([`http`]) is the HTTP JSON API under `/api/v1` on top of it,
+//!   with its OpenAPI 3.1 description at `/api/v1/openapi.json`.
+//! * [`WalletNetwork`] ([`port`]) is how the wallet reaches the card network
+//!   (issuer ID&V and the token service, EMV Payment Tokenisation
+//!   framework roles); the network side implements it.
+//!
+//! Storage is per region ([`paytap_store::Regions`], `cn` and `in`): every
+//! row about an account lives in its region's database ([`schema`]).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod port;
+pub mod schema;
+pub mod service;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use auth::PasswordParams;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::WalletError;
+pub use model::*;
+pub use port::{
+    Actor, BoxFuture, CardDetails, CardExpiry, DeviceBinding, IdvDecision, NetworkError,
+    OtpDecision, ProvisionedCard, StateReason, TokenState, WalletNetwork,
+};
+pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};

@@ -1,0 +1,125 @@
+//! The wallet's typed errors. Each has a stable machine code (the API's
+//! `error.code`) and a message fit to show to a person; none carries a card
+//! number, CVV, password, passcode or session token.
+
+use paytap_store::StoreError;
+
+use crate::port::NetworkError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    /// A request field is missing or invalid; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// No session, or a session that is unknown, logged out or expired.
+    #[error("not logged in or the session has expired")]
+    Unauthenticated,
+    #[error("wrong login or password")]
+    InvalidCredentials,
+    /// The account is locked after repeated wrong passwords (or the client
+    /// address made too many failed attempts).
+    #[error("too many attempts, try again in {minutes} minutes")]
+    TooManyAttempts { minutes: i64 },
+    /// The thing does not exist or belongs to another account (the API does
+    /// not tell the two apart).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("an account with this login already exists")]
+    LoginTaken,
+    #[error(
+        "this device already holds {limit} cards, the most it can hold; remove a card before adding another"
+    )]
+    CardLimit { limit: u32 },
+    /// The device type cannot hold this credential (a band holds no card token).
+    #[error("a {kind} cannot hold payment cards; add the card to a phone or watch")]
+    CardsNotSupported { kind: &'static str },
+    #[error("payments are turned off on this device; turn them back on first")]
+    DeviceSuspended,
+    /// The issuer refused the card (red ID&V path).
+    #[error("the bank declined to add this card: {reason}")]
+    CardDeclined { reason: String },
+    #[error("this card is already on this device")]
+    DuplicateCard,
+    #[error("the one-time passcode is incorrect; {attempts_left} attempts left")]
+    OtpIncorrect { attempts_left: u32 },
+    #[error("the one-time passcode has expired; add the card again")]
+    OtpExpired,
+    #[error("too many incorrect passcodes; add the card again")]
+    OtpLocked,
+    /// The `Idempotency-Key` was already used for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyMismatch,
+    #[error("the card network is unavailable, please try again")]
+    Network(#[from] NetworkError),
+    #[error("internal storage error")]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for WalletError {
+    fn from(e: sqlx::Error) -> Self {
+        WalletError::Store(StoreError::Sql(e))
+    }
+}
+
+impl WalletError {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        WalletError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WalletError::Invalid { .. } => "invalid_request",
+            WalletError::Unauthenticated => "unauthenticated",
+            WalletError::InvalidCredentials => "invalid_credentials",
+            WalletError::TooManyAttempts { .. } => "too_many_attempts",
+            WalletError::NotFound(_) => "not_found",
+            WalletError::LoginTaken => "login_taken",
+            WalletError::CardLimit { .. } => "card_limit_reached",
+            WalletError::CardsNotSupported { .. } => "device_cannot_hold_cards",
+            WalletError::DeviceSuspended => "device_suspended",
+            WalletError::CardDeclined { .. } => "card_declined",
+            WalletError::DuplicateCard => "duplicate_card",
+            WalletError::OtpIncorrect { .. } => "otp_incorrect",
+            WalletError::OtpExpired => "otp_expired",
+            WalletError::OtpLocked => "otp_locked",
+            WalletError::IdempotencyMismatch => "idempotency_key_reused",
+            WalletError::Network(_) => "network_unavailable",
+            WalletError::Store(_) | WalletError::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            WalletError::Invalid { .. } => 422,
+            WalletError::Unauthenticated | WalletError::InvalidCredentials => 401,
+            WalletError::TooManyAttempts { .. } => 429,
+            WalletError::NotFound(_) => 404,
+            WalletError::LoginTaken
+            | WalletError::CardLimit { .. }
+            | WalletError::DeviceSuspended
+            | WalletError::DuplicateCard
+            | WalletError::IdempotencyMismatch => 409,
+            WalletError::CardsNotSupported { .. }
+            | WalletError::CardDeclined { .. }
+            | WalletError::OtpIncorrect { .. } => 422,
+            WalletError::OtpExpired | WalletError::OtpLocked => 410,
+            WalletError::Network(_) => 502,
+            WalletError::Store(_) | WalletError::Internal(_) => 500,
+        }
+    }
+
+    /// The message for the person (internal details stay in the log).
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+}

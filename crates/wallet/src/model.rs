@@ -1,0 +1,371 @@
+//! The wallet's public data types: what the service layer takes and returns
+//! and what the HTTP API serializes. None of them holds a card number: cards
+//! are known by the last four digits and the token service's token reference.
+
+use paytap_types::Money;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Interface language of an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    En,
+    Zh,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Zh => "zh",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Language> {
+        match s {
+            "en" => Some(Language::En),
+            "zh" => Some(Language::Zh),
+            _ => None,
+        }
+    }
+}
+
+/// How a person logs in: an e-mail address or a phone number (E.164).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginKind {
+    Email,
+    Phone,
+}
+
+impl LoginKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginKind::Email => "email",
+            LoginKind::Phone => "phone",
+        }
+    }
+}
+
+/// A registration request. The password is wiped on drop and never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct NewAccount {
+    /// An e-mail address or a phone number in international form (`+86...`).
+    pub login: String,
+    pub password: String,
+    pub display_name: String,
+    #[zeroize(skip)]
+    pub language: Language,
+    /// `"cn"` (default) or `"in"`; `None` means the default region.
+    pub region: Option<String>,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount")
+            .field("login", &self.login)
+            .field("password", &"***")
+            .field("display_name", &self.display_name)
+            .field("language", &self.language)
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// A wallet account (Mi Account-style).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub login: String,
+    pub login_kind: LoginKind,
+    pub display_name: String,
+    pub language: Language,
+    pub region: String,
+    pub created_at: i64,
+}
+
+/// The logged-in account a request acts for, as returned by
+/// [`crate::Wallet::authenticate`]. Every card/device method takes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub region: String,
+    pub language: Language,
+    /// Session expiry (Unix milliseconds).
+    pub session_expires_at: i64,
+}
+
+/// A fresh session. `token` is the bearer secret, shown once; only its
+/// SHA-256 is stored.
+#[derive(Clone, Serialize)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: i64,
+    pub account: Account,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("token", &"***")
+            .field("expires_at", &self.expires_at)
+            .field("account", &self.account.id)
+            .finish()
+    }
+}
+
+/// Phone, watch or band.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Phone,
+    Watch,
+    Band,
+}
+
+impl DeviceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Phone => "phone",
+            DeviceKind::Watch => "watch",
+            DeviceKind::Band => "band",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeviceKind> {
+        match s {
+            "phone" => Some(DeviceKind::Phone),
+            "watch" => Some(DeviceKind::Watch),
+            "band" => Some(DeviceKind::Band),
+            _ => None,
+        }
+    }
+
+    /// What credentials this kind of device can hold.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            DeviceKind::Phone | DeviceKind::Watch => Capabilities {
+                card_tokens: true,
+                transit: false,
+                qr: true,
+            },
+            DeviceKind::Band => Capabilities {
+                card_tokens: false,
+                transit: true,
+                qr: true,
+            },
+        }
+    }
+}
+
+/// Credential types a device can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Payment card tokens in the secure element (EMV contactless).
+    pub card_tokens: bool,
+    /// Transit cards.
+    pub transit: bool,
+    /// Presenting payment QR codes.
+    pub qr: bool,
+}
+
+/// Whether a device may pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceStatus {
+    Active,
+    /// Reported lost or stolen: every token is suspended at the token service.
+    Suspended,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Active => "active",
+            DeviceStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeviceStatus> {
+        match s {
+            "active" => Some(DeviceStatus::Active),
+            "suspended" => Some(DeviceStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// Why a device was suspended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuspendReason {
+    Lost,
+    Stolen,
+}
+
+impl SuspendReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspendReason::Lost => "lost",
+            SuspendReason::Stolen => "stolen",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SuspendReason> {
+        match s {
+            "lost" => Some(SuspendReason::Lost),
+            "stolen" => Some(SuspendReason::Stolen),
+            _ => None,
+        }
+    }
+}
+
+/// A device registration request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDevice {
+    pub kind: DeviceKind,
+    pub name: String,
+    pub model: String,
+    /// X25519 public key, standard base64 of 32 bytes.
+    pub public_key_b64: String,
+}
+
+/// Last reported position, for "find my device".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub lat: f64,
+    pub lon: f64,
+    /// Radius of the 68 % confidence circle, metres.
+    pub accuracy_m: f64,
+    pub place: Option<String>,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// A heartbeat from a device.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Heartbeat {
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub accuracy_m: Option<f64>,
+    pub place: Option<String>,
+}
+
+/// A registered device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub kind: DeviceKind,
+    pub name: String,
+    pub model: String,
+    /// Standard base64 of the 32-byte X25519 public key.
+    pub public_key: String,
+    pub capabilities: Capabilities,
+    pub status: DeviceStatus,
+    pub suspend_reason: Option<SuspendReason>,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub location: Option<Location>,
+    /// Cards on the device that are not deleted.
+    pub card_count: u32,
+}
+
+/// A card added to a device (one token at the token service).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub id: String,
+    pub device_id: String,
+    pub token_ref: String,
+    /// Last four digits of the funding card, the only digits ever shown.
+    pub card_last4: String,
+    pub bank_name: String,
+    pub cardholder_name: String,
+    /// `active`, `suspended` or `deleted`.
+    pub token_state: crate::port::TokenState,
+    pub is_default: bool,
+    pub created_at: i64,
+}
+
+/// A card add waiting for its one-time passcode (the yellow ID&V path).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingProvisioning {
+    pub id: String,
+    pub device_id: String,
+    pub card_last4: String,
+    pub bank_name: String,
+    /// Where the passcode was sent, as the issuer describes it.
+    pub otp_channel: String,
+    /// After this (Unix milliseconds) the OTP can no longer be submitted.
+    pub expires_at: i64,
+}
+
+/// The result of adding a card.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AddCardOutcome {
+    /// Green path: the token is provisioned.
+    Provisioned { card: Card },
+    /// Yellow path: submit the OTP to finish.
+    OtpRequired { pending: PendingProvisioning },
+}
+
+/// A card add request. Wiped on drop; never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct NewCard {
+    pub pan: String,
+    /// `MM/YY`.
+    pub expiry: String,
+    pub cvv: String,
+    pub cardholder_name: String,
+}
+
+impl std::fmt::Debug for NewCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewCard([redacted])")
+    }
+}
+
+/// One provisioning payload a device fetches and installs in its secure
+/// element (sealed to the device's key; opaque to the wallet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningItem {
+    pub card_id: String,
+    pub token_ref: String,
+    pub token_state: crate::port::TokenState,
+    pub card_last4: String,
+    pub bank_name: String,
+    pub is_default: bool,
+    /// Standard base64 of the sealed payload.
+    pub sealed_payload: String,
+}
+
+/// A payment the network reported for one of the account's tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: String,
+    pub device_id: String,
+    pub card_id: String,
+    pub card_last4: String,
+    pub bank_name: String,
+    pub merchant_name: String,
+    pub merchant_id: String,
+    pub terminal_id: String,
+    pub amount: Money,
+    /// Amount as a decimal string in the currency's exponent (`"12.50"`).
+    pub amount_display: String,
+    pub approved: bool,
+    pub response_code: String,
+    pub reason: String,
+    pub kind: String,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// A page of transactions, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionPage {
+    pub items: Vec<Transaction>,
+    /// Pass as `cursor` to get the next (older) page; `None` at the end.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,1688 @@
+//! The wallet service layer: plain async methods over the regional
+//! databases and the [`WalletNetwork`] port. The HTTP API ([`crate::http`])
+//! and the web site both call this and nothing below it.
+//!
+//! Rules it enforces:
+//! * every device, card, passcode and transaction method takes a
+//!   [`Principal`] and only ever reads or writes rows of that account; a
+//!   device or card of another account is reported as not found (never as
+//!   forbidden, which would confirm that the id exists);
+//! * sessions expire at an absolute time (`session_ttl` after login, 12 h by
+//!   default; activity does not extend them);
+//! * `max_failed_logins` (5) wrong passwords within `failed_login_window`
+//!   (15 min) lock the account for `lockout` (15 min); a client address with
+//!   `ip_max_failed_logins` (20) failures in the window is refused too;
+//! * at most `max_cards_per_device` (8) cards that are not deleted per device;
+//! * the card details of a yellow-path add wait for their passcode in memory
+//!   only (wiped on drop, dropped after `otp_ttl`): the wallet never writes a
+//!   card number or CVV to disk.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use paytap_store::{Db, Regions};
+use paytap_types::{Currency, Money, Pan, PanError, PaymentEvent};
+use tokio::sync::broadcast;
+use zeroize::Zeroizing;
+
+use crate::auth::{self, IpLimiter, PasswordParams};
+use crate::clock::{Clock, SystemClock};
+use crate::error::WalletError;
+use crate::model::*;
+use crate::port::*;
+use crate::schema::MIGRATIONS;
+
+/// Tunables of the wallet service.
+#[derive(Clone)]
+pub struct WalletConfig {
+    /// Region of accounts registered without one (`"cn"`).
+    pub default_region: String,
+    /// Absolute session lifetime (12 h).
+    pub session_ttl: Duration,
+    /// Wrong passwords within `failed_login_window` that lock an account (5).
+    pub max_failed_logins: u32,
+    pub failed_login_window: Duration,
+    /// How long a locked account stays locked (15 min).
+    pub lockout: Duration,
+    /// Failed logins from one client address within the window before the
+    /// address is refused (20).
+    pub ip_max_failed_logins: u32,
+    /// How long a yellow-path passcode can be submitted (10 min).
+    pub otp_ttl: Duration,
+    /// Cards that are not deleted per device (8).
+    pub max_cards_per_device: u32,
+    pub password_params: PasswordParams,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for WalletConfig {
+    fn default() -> Self {
+        WalletConfig {
+            default_region: "cn".into(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            max_failed_logins: 5,
+            failed_login_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+            ip_max_failed_logins: 20,
+            otp_ttl: Duration::from_secs(10 * 60),
+            max_cards_per_device: 8,
+            password_params: PasswordParams::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for WalletConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletConfig")
+            .field("default_region", &self.default_region)
+            .field("session_ttl", &self.session_ttl)
+            .field("max_failed_logins", &self.max_failed_logins)
+            .field("failed_login_window", &self.failed_login_window)
+            .field("lockout", &self.lockout)
+            .field("ip_max_failed_logins", &self.ip_max_failed_logins)
+            .field("otp_ttl", &self.otp_ttl)
+            .field("max_cards_per_device", &self.max_cards_per_device)
+            .field("password_params", &self.password_params)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A card waiting for its passcode, in memory only.
+struct PendingCard {
+    account_id: String,
+    device_id: String,
+    card: CardDetails,
+    expires_at: i64,
+}
+
+struct Inner {
+    regions: Regions,
+    network: Arc<dyn WalletNetwork>,
+    config: WalletConfig,
+    pending: Mutex<HashMap<String, PendingCard>>,
+    ip_limiter: Mutex<IpLimiter>,
+    events: broadcast::Sender<Arc<(String, Transaction)>>,
+    /// A hash of a random password, verified against on unknown logins so
+    /// that a wrong login costs the same time as a wrong password.
+    dummy_hash: String,
+}
+
+/// The wallet service. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Wallet {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wallet")
+            .field("regions", &self.inner.regions)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+type DeviceRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+const DEVICE_COLS: &str = "d.id, d.kind, d.name, d.model, d.public_key, d.status, d.suspend_reason, \
+     d.created_at, d.last_seen_at, d.lat_e7, d.lon_e7, d.accuracy_cm, d.place, d.located_at, \
+     (SELECT COUNT(*) FROM wallet_cards c WHERE c.device_id = d.id AND c.token_state <> 'deleted')";
+
+type CardRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+);
+
+const CARD_COLS: &str = "id, device_id, token_ref, card_last4, bank_name, cardholder_name, token_state, is_default, created_at";
+
+type TxRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+);
+
+const TX_COLS: &str = "id, device_id, card_id, card_last4, bank_name, merchant_name, merchant_id, terminal_id, \
+     amount_minor, currency, approved, response_code, reason, kind, at";
+
+fn device_from_row(r: DeviceRow) -> Result<Device, WalletError> {
+    let kind = DeviceKind::parse(&r.1)
+        .ok_or_else(|| WalletError::Internal(format!("stored device kind {:?}", r.1)))?;
+    let status = DeviceStatus::parse(&r.5)
+        .ok_or_else(|| WalletError::Internal(format!("stored device status {:?}", r.5)))?;
+    let location = match (r.9, r.10, r.11, r.13) {
+        (Some(lat), Some(lon), Some(acc), Some(at)) => Some(Location {
+            lat: lat as f64 / 1e7,
+            lon: lon as f64 / 1e7,
+            accuracy_m: acc as f64 / 100.0,
+            place: r.12,
+            at,
+        }),
+        _ => None,
+    };
+    Ok(Device {
+        id: r.0,
+        kind,
+        name: r.2,
+        model: r.3,
+        public_key: r.4,
+        capabilities: kind.capabilities(),
+        status,
+        suspend_reason: r.6.as_deref().and_then(SuspendReason::parse),
+        created_at: r.7,
+        last_seen_at: r.8,
+        location,
+        card_count: u32::try_from(r.14).unwrap_or(u32::MAX),
+    })
+}
+
+fn card_from_row(r: CardRow) -> Result<Card, WalletError> {
+    let token_state = TokenState::parse(&r.6)
+        .ok_or_else(|| WalletError::Internal(format!("stored token state {:?}", r.6)))?;
+    Ok(Card {
+        id: r.0,
+        device_id: r.1,
+        token_ref: r.2,
+        card_last4: r.3,
+        bank_name: r.4,
+        cardholder_name: r.5,
+        token_state,
+        is_default: r.7 != 0,
+        created_at: r.8,
+    })
+}
+
+fn tx_from_row(r: TxRow) -> Result<Transaction, WalletError> {
+    let currency = Currency::from_code(&r.9)
+        .map_err(|_| WalletError::Internal(format!("stored currency {:?}", r.9)))?;
+    let amount = Money::new(r.8, currency);
+    Ok(Transaction {
+        id: r.0,
+        device_id: r.1,
+        card_id: r.2,
+        card_last4: r.3,
+        bank_name: r.4,
+        merchant_name: r.5,
+        merchant_id: r.6,
+        terminal_id: r.7,
+        amount,
+        amount_display: amount.decimal(),
+        approved: r.10 != 0,
+        response_code: r.11,
+        reason: r.12,
+        kind: r.13,
+        at: r.14,
+    })
+}
+
+/// Checks a short piece of text a person typed.
+fn text_field(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, WalletError> {
+    let v = value.trim();
+    let n = v.chars().count();
+    if n < min {
+        return Err(WalletError::invalid(field, "must not be empty"));
+    }
+    if n > max {
+        return Err(WalletError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(WalletError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Validates a card add request into [`CardDetails`]. Error messages never
+/// echo the number.
+pub fn validate_card(input: &NewCard, now_millis: i64) -> Result<CardDetails, WalletError> {
+    let pan = Pan::parse(&input.pan).map_err(|e| {
+        WalletError::invalid(
+            "pan",
+            match e {
+                PanError::NotDigits => "the card number must contain only digits".to_string(),
+                PanError::Length(n) => {
+                    format!("the card number must have 12 to 19 digits, this one has {n}")
+                }
+                PanError::Luhn => {
+                    "the card number is not valid (check digit mismatch); check for a typo"
+                        .to_string()
+                }
+            },
+        )
+    })?;
+    let expiry = CardExpiry::parse(&input.expiry).ok_or_else(|| {
+        WalletError::invalid("expiry", "the expiry date must be MM/YY, e.g. 07/29")
+    })?;
+    if expiry.is_expired_at(now_millis) {
+        return Err(WalletError::invalid(
+            "expiry",
+            "the card has expired (expiry date in the past)",
+        ));
+    }
+    let cvv = input.cvv.trim();
+    if cvv.len() != 3 || !cvv.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(WalletError::invalid(
+            "cvv",
+            "the security code (CVV) must be the 3 digits on the back of the card",
+        ));
+    }
+    let name = text_field("cardholder_name", &input.cardholder_name, 1, 64)?;
+    Ok(CardDetails {
+        pan,
+        expiry,
+        cvv: cvv.to_string(),
+        cardholder_name: name,
+    })
+}
+
+/// A stream of the payments of one account, from
+/// [`Wallet::subscribe_payments`].
+pub struct PaymentFeed {
+    rx: broadcast::Receiver<Arc<(String, Transaction)>>,
+    account_id: String,
+}
+
+impl PaymentFeed {
+    /// The next payment of the account; `None` when the wallet shuts down.
+    /// A slow reader that falls behind skips the payments it missed (they
+    /// remain in the history).
+    pub async fn next(&mut self) -> Option<Transaction> {
+        loop {
+            match self.rx.recv().await {
+                Ok(item) if item.0 == self.account_id => return Some(item.1.clone()),
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "payment feed reader fell behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl Wallet {
+    /// Opens the wallet over `regions` (each must hold a database; the
+    /// wallet's tables are created in each), talking to the card network
+    /// through `network`.
+    pub async fn new(
+        regions: Regions,
+        network: Arc<dyn WalletNetwork>,
+        config: WalletConfig,
+    ) -> Result<Wallet, WalletError> {
+        regions.get(&config.default_region)?;
+        regions.migrate(MIGRATIONS).await?;
+        let params = config.password_params;
+        let dummy_hash = tokio::task::spawn_blocking(move || {
+            let mut pw = Zeroizing::new([0u8; 24]);
+            rand::fill(&mut pw[..]);
+            auth::hash_password(&hex::encode(&pw[..]), &params)
+        })
+        .await
+        .map_err(|e| WalletError::Internal(e.to_string()))??;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Wallet {
+            inner: Arc::new(Inner {
+                regions,
+                network,
+                config,
+                pending: Mutex::new(HashMap::new()),
+                ip_limiter: Mutex::new(IpLimiter::default()),
+                events,
+                dummy_hash,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &WalletConfig {
+        &self.inner.config
+    }
+
+    /// Regions this wallet serves.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        self.inner.regions.iter().map(|(r, _)| r)
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.config.clock.now_millis()
+    }
+
+    pub(crate) fn db(&self, region: &str) -> Result<&Db, WalletError> {
+        Ok(self.inner.regions.get(region)?)
+    }
+
+    // ----- accounts and sessions -------------------------------------------
+
+    /// Registers an account in its region (default `cn`).
+    pub async fn register(&self, req: NewAccount) -> Result<Account, WalletError> {
+        let (login, login_kind) = auth::normalize_login(&req.login)?;
+        let n = req.password.chars().count();
+        if !(8..=128).contains(&n) {
+            return Err(WalletError::invalid(
+                "password",
+                "the password must have 8 to 128 characters",
+            ));
+        }
+        let display_name = text_field("display_name", &req.display_name, 1, 64)?;
+        let region = req
+            .region
+            .clone()
+            .unwrap_or_else(|| self.inner.config.default_region.clone());
+        let db = self.inner.regions.get(&region).map_err(|_| {
+            WalletError::invalid(
+                "region",
+                format!(
+                    "unknown region; choose one of: {}",
+                    self.regions().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        if self.find_login(&login).await?.is_some() {
+            return Err(WalletError::LoginTaken);
+        }
+        let params = self.inner.config.password_params;
+        let password = Zeroizing::new(req.password.clone());
+        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password, &params))
+            .await
+            .map_err(|e| WalletError::Internal(e.to_string()))??;
+        let account = Account {
+            id: new_id(),
+            login,
+            login_kind,
+            display_name,
+            language: req.language,
+            region: region.clone(),
+            created_at: self.now(),
+        };
+        let mut tx = db.begin_write().await?;
+        let res = sqlx::query(
+            "INSERT INTO wallet_accounts (id, login, login_kind, password_hash, display_name, language, \
+             region, created_at, failed_logins, first_failed_at, locked_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(&account.id)
+        .bind(&account.login)
+        .bind(account.login_kind.as_str())
+        .bind(&hash)
+        .bind(&account.display_name)
+        .bind(account.language.as_str())
+        .bind(&account.region)
+        .bind(account.created_at)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(WalletError::LoginTaken);
+        }
+        tx.commit().await?;
+        tracing::info!(account = %account.id, region = %account.region, "account registered");
+        Ok(account)
+    }
+
+    /// (region, account id, password hash, locked_until) of a login.
+    async fn find_login(
+        &self,
+        login: &str,
+    ) -> Result<Option<(String, String, String, i64)>, WalletError> {
+        for (region, db) in self.inner.regions.iter() {
+            let row: Option<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, password_hash, locked_until FROM wallet_accounts WHERE login = $1",
+            )
+            .bind(login)
+            .fetch_optional(db.pool())
+            .await?;
+            if let Some((id, hash, locked)) = row {
+                return Ok(Some((region.to_string(), id, hash, locked)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn account_in(&self, region: &str, id: &str) -> Result<Account, WalletError> {
+        let db = self.db(region)?;
+        let row: Option<(String, String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, login, login_kind, display_name, language, region, created_at \
+             FROM wallet_accounts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+        let r = row.ok_or(WalletError::NotFound("account"))?;
+        Ok(Account {
+            id: r.0,
+            login: r.1,
+            login_kind: if r.2 == "phone" {
+                LoginKind::Phone
+            } else {
+                LoginKind::Email
+            },
+            display_name: r.3,
+            language: Language::parse(&r.4).unwrap_or(Language::En),
+            region: r.5,
+            created_at: r.6,
+        })
+    }
+
+    /// Logs in; `client` is the caller's address for the per-address limit.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Session, WalletError> {
+        let cfg = &self.inner.config;
+        let now = self.now();
+        let window = ms(cfg.failed_login_window);
+        if let Some(ip) = client {
+            let blocked = self
+                .inner
+                .ip_limiter
+                .lock()
+                .map_err(|_| WalletError::Internal("limiter lock".into()))?
+                .blocked(ip, now, window, cfg.ip_max_failed_logins);
+            if let Some(minutes) = blocked {
+                tracing::warn!(%ip, "login refused: too many failures from this address");
+                return Err(WalletError::TooManyAttempts { minutes });
+            }
+        }
+        let normalized = auth::normalize_login(login).map(|(l, _)| l).ok();
+        let found = match &normalized {
+            Some(l) => self.find_login(l).await?,
+            None => None,
+        };
+        let Some((region, account_id, hash, locked_until)) = found else {
+            let dummy = self.inner.dummy_hash.clone();
+            let pw = Zeroizing::new(password.to_string());
+            let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &dummy)).await;
+            self.record_ip_failure(client, now, window);
+            tracing::info!("login failed: unknown login");
+            return Err(WalletError::InvalidCredentials);
+        };
+        if locked_until > now {
+            return Err(WalletError::TooManyAttempts {
+                minutes: auth::minutes_until(now, locked_until),
+            });
+        }
+        let pw = Zeroizing::new(password.to_string());
+        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
+            .await
+            .map_err(|e| WalletError::Internal(e.to_string()))?;
+        let db = self.db(&region)?;
+        if !ok {
+            self.record_ip_failure(client, now, window);
+            let mut tx = db.begin_write().await?;
+            let (count, first): (i64, i64) = sqlx::query_as(
+                "SELECT failed_logins, first_failed_at FROM wallet_accounts WHERE id = $1",
+            )
+            .bind(&account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (count, first) = if count == 0 || now - first >= window {
+                (1, now)
+            } else {
+                (count + 1, first)
+            };
+            let locked_until = if count >= i64::from(cfg.max_failed_logins) {
+                now + ms(cfg.lockout)
+            } else {
+                0
+            };
+            let (count, first) = if locked_until > 0 { (0, 0) } else { (count, first) };
+            sqlx::query(
+                "UPDATE wallet_accounts SET failed_logins = $1, first_failed_at = $2, locked_until = $3 \
+                 WHERE id = $4",
+            )
+            .bind(count)
+            .bind(first)
+            .bind(locked_until)
+            .bind(&account_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if locked_until > 0 {
+                tracing::warn!(account = %account_id, "account locked after repeated wrong passwords");
+                return Err(WalletError::TooManyAttempts {
+                    minutes: auth::minutes_until(now, locked_until),
+                });
+            }
+            tracing::info!(account = %account_id, "login failed: wrong password");
+            return Err(WalletError::InvalidCredentials);
+        }
+        let token = auth::new_session_token(&region);
+        let expires_at = now.saturating_add(ms(cfg.session_ttl));
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "UPDATE wallet_accounts SET failed_logins = 0, first_failed_at = 0, locked_until = 0 WHERE id = $1",
+        )
+        .bind(&account_id)
+        .execute(&mut *tx)
+        .await?;
+        // Housekeeping: drop this account's expired sessions.
+        sqlx::query("DELETE FROM wallet_sessions WHERE account_id = $1 AND expires_at <= $2")
+            .bind(&account_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO wallet_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(auth::token_hash(&token))
+        .bind(&account_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(account = %account_id, "logged in");
+        let account = self.account_in(&region, &account_id).await?;
+        Ok(Session {
+            token: token.to_string(),
+            expires_at,
+            account,
+        })
+    }
+
+    fn record_ip_failure(&self, client: Option<IpAddr>, now: i64, window: i64) {
+        if let (Some(ip), Ok(mut l)) = (client, self.inner.ip_limiter.lock()) {
+            l.record_failure(ip, now, window);
+        }
+    }
+
+    /// Resolves a bearer token to the account it was issued to.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, WalletError> {
+        let region = auth::token_region(token).ok_or(WalletError::Unauthenticated)?;
+        let db = self
+            .inner
+            .regions
+            .get(region)
+            .map_err(|_| WalletError::Unauthenticated)?;
+        let row: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT s.account_id, s.expires_at, a.language FROM wallet_sessions s \
+             JOIN wallet_accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
+        )
+        .bind(auth::token_hash(token))
+        .fetch_optional(db.pool())
+        .await?;
+        match row {
+            Some((account_id, expires_at, lang)) if expires_at > self.now() => Ok(Principal {
+                account_id,
+                region: region.to_string(),
+                language: Language::parse(&lang).unwrap_or(Language::En),
+                session_expires_at: expires_at,
+            }),
+            _ => Err(WalletError::Unauthenticated),
+        }
+    }
+
+    /// Ends a session (idempotent: an unknown token is not an error).
+    pub async fn logout(&self, token: &str) -> Result<(), WalletError> {
+        let Some(region) = auth::token_region(token) else {
+            return Ok(());
+        };
+        let Ok(db) = self.inner.regions.get(region) else {
+            return Ok(());
+        };
+        let mut tx = db.begin_write().await?;
+        sqlx::query("DELETE FROM wallet_sessions WHERE token_hash = $1")
+            .bind(auth::token_hash(token))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The logged-in account.
+    pub async fn account(&self, p: &Principal) -> Result<Account, WalletError> {
+        self.account_in(&p.region, &p.account_id).await
+    }
+
+    // ----- devices ---------------------------------------------------------
+
+    /// Registers a phone, watch or band with its X25519 public key.
+    pub async fn register_device(
+        &self,
+        p: &Principal,
+        req: NewDevice,
+    ) -> Result<Device, WalletError> {
+        let name = text_field("name", &req.name, 1, 64)?;
+        let model = text_field("model", &req.model, 1, 64)?;
+        let key = STANDARD
+            .decode(req.public_key_b64.trim())
+            .map_err(|_| WalletError::invalid("public_key", "must be standard base64"))?;
+        let key: [u8; 32] = key.try_into().map_err(|_| {
+            WalletError::invalid("public_key", "must be a 32-byte X25519 public key")
+        })?;
+        if key.iter().all(|b| *b == 0) {
+            return Err(WalletError::invalid(
+                "public_key",
+                "the all-zero key is not a valid X25519 public key",
+            ));
+        }
+        let id = new_id();
+        let now = self.now();
+        let db = self.db(&p.region)?;
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO wallet_devices (id, account_id, kind, name, model, public_key, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
+        )
+        .bind(&id)
+        .bind(&p.account_id)
+        .bind(req.kind.as_str())
+        .bind(&name)
+        .bind(&model)
+        .bind(STANDARD.encode(key))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(account = %p.account_id, device = %id, kind = req.kind.as_str(), "device registered");
+        self.device(p, &id).await
+    }
+
+    /// The account's devices, oldest first.
+    pub async fn devices(&self, p: &Principal) -> Result<Vec<Device>, WalletError> {
+        let db = self.db(&p.region)?;
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM wallet_devices d WHERE d.account_id = $1 ORDER BY d.created_at, d.id"
+        );
+        let rows: Vec<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&p.account_id)
+            .fetch_all(db.pool())
+            .await?;
+        rows.into_iter().map(device_from_row).collect()
+    }
+
+    /// One of the account's devices (another account's id: not found).
+    pub async fn device(&self, p: &Principal, device_id: &str) -> Result<Device, WalletError> {
+        let db = self.db(&p.region)?;
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM wallet_devices d WHERE d.id = $1 AND d.account_id = $2"
+        );
+        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(device_id)
+            .bind(&p.account_id)
+            .fetch_optional(db.pool())
+            .await?;
+        device_from_row(row.ok_or(WalletError::NotFound("device"))?)
+    }
+
+    /// Records that the device is alive and, optionally, where it is.
+    pub async fn heartbeat(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        hb: Heartbeat,
+    ) -> Result<Device, WalletError> {
+        self.device(p, device_id).await?;
+        let position = match (hb.lat, hb.lon) {
+            (Some(lat), Some(lon)) => {
+                if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+                    return Err(WalletError::invalid("lat", "must be between -90 and 90"));
+                }
+                if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+                    return Err(WalletError::invalid("lon", "must be between -180 and 180"));
+                }
+                let acc = hb.accuracy_m.unwrap_or(0.0);
+                if !acc.is_finite() || !(0.0..=1.0e7).contains(&acc) {
+                    return Err(WalletError::invalid(
+                        "accuracy_m",
+                        "must be between 0 and 10000000 metres",
+                    ));
+                }
+                Some((
+                    (lat * 1e7).round() as i64,
+                    (lon * 1e7).round() as i64,
+                    (acc * 100.0).round() as i64,
+                ))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(WalletError::invalid(
+                    "lat",
+                    "lat and lon must be given together",
+                ));
+            }
+        };
+        let place = match &hb.place {
+            Some(pl) if position.is_some() => Some(text_field("place", pl, 1, 128)?),
+            Some(_) => {
+                return Err(WalletError::invalid(
+                    "place",
+                    "a place name needs lat and lon",
+                ));
+            }
+            None => None,
+        };
+        let now = self.now();
+        let db = self.db(&p.region)?;
+        let mut tx = db.begin_write().await?;
+        if let Some((lat, lon, acc)) = position {
+            sqlx::query(
+                "UPDATE wallet_devices SET last_seen_at = $1, lat_e7 = $2, lon_e7 = $3, accuracy_cm = $4, \
+                 place = $5, located_at = $1 WHERE id = $6 AND account_id = $7",
+            )
+            .bind(now)
+            .bind(lat)
+            .bind(lon)
+            .bind(acc)
+            .bind(place)
+            .bind(device_id)
+            .bind(&p.account_id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE wallet_devices SET last_seen_at = $1 WHERE id = $2 AND account_id = $3",
+            )
+            .bind(now)
+            .bind(device_id)
+            .bind(&p.account_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.device(p, device_id).await
+    }
+
+    /// Last known position of a device ("find my device"); `None` if it
+    /// never reported one.
+    pub async fn location(
+        &self,
+        p: &Principal,
+        device_id: &str,
+    ) -> Result<Option<Location>, WalletError> {
+        Ok(self.device(p, device_id).await?.location)
+    }
+
+    // ----- cards -----------------------------------------------------------
+
+    fn binding(&self, p: &Principal, d: &Device) -> Result<DeviceBinding, WalletError> {
+        let key = STANDARD
+            .decode(&d.public_key)
+            .ok()
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| WalletError::Internal("stored device key".into()))?;
+        Ok(DeviceBinding {
+            device_id: d.id.clone(),
+            kind: d.kind,
+            public_key: key,
+            account_id: p.account_id.clone(),
+            region: p.region.clone(),
+        })
+    }
+
+    fn check_can_add(&self, d: &Device) -> Result<(), WalletError> {
+        if !d.capabilities.card_tokens {
+            return Err(WalletError::CardsNotSupported {
+                kind: d.kind.as_str(),
+            });
+        }
+        if d.status == DeviceStatus::Suspended {
+            return Err(WalletError::DeviceSuspended);
+        }
+        let limit = self.inner.config.max_cards_per_device;
+        if d.card_count >= limit {
+            return Err(WalletError::CardLimit { limit });
+        }
+        Ok(())
+    }
+
+    /// Adds a card to a device: validates it, asks the issuer (ID&V) and,
+    /// on the green path, provisions the token at once; on the yellow path
+    /// returns a pending provisioning to finish with
+    /// [`Wallet::submit_otp`]; on the red path fails with
+    /// [`WalletError::CardDeclined`].
+    pub async fn add_card(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        req: &NewCard,
+    ) -> Result<AddCardOutcome, WalletError> {
+        let now = self.now();
+        let device = self.device(p, device_id).await?;
+        let card = validate_card(req, now)?;
+        self.check_can_add(&device)?;
+        let binding = self.binding(p, &device)?;
+        let decision = self
+            .inner
+            .network
+            .identify_and_verify(&card, &binding)
+            .await?;
+        match decision {
+            IdvDecision::Green {
+                verification_id,
+                bank_name: _,
+            } => {
+                let card = self
+                    .provision_and_store(p, &binding, &verification_id, &card)
+                    .await?;
+                Ok(AddCardOutcome::Provisioned { card })
+            }
+            IdvDecision::Yellow {
+                verification_id,
+                bank_name,
+                channel,
+            } => {
+                let pending = PendingProvisioning {
+                    id: new_id(),
+                    device_id: device.id.clone(),
+                    card_last4: card.pan.last4().to_string(),
+                    bank_name,
+                    otp_channel: channel,
+                    expires_at: now.saturating_add(ms(self.inner.config.otp_ttl)),
+                };
+                let db = self.db(&p.region)?;
+                let mut tx = db.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO wallet_pending (id, account_id, device_id, verification_id, card_last4, \
+                     bank_name, otp_channel, state, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)",
+                )
+                .bind(&pending.id)
+                .bind(&p.account_id)
+                .bind(&pending.device_id)
+                .bind(&verification_id)
+                .bind(&pending.card_last4)
+                .bind(&pending.bank_name)
+                .bind(&pending.otp_channel)
+                .bind(now)
+                .bind(pending.expires_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let mut map = self
+                    .inner
+                    .pending
+                    .lock()
+                    .map_err(|_| WalletError::Internal("pending lock".into()))?;
+                map.retain(|_, v| v.expires_at > now);
+                map.insert(
+                    pending.id.clone(),
+                    PendingCard {
+                        account_id: p.account_id.clone(),
+                        device_id: device.id.clone(),
+                        card,
+                        expires_at: pending.expires_at,
+                    },
+                );
+                tracing::info!(account = %p.account_id, device = %device.id, pending = %pending.id, "card add needs a one-time passcode");
+                Ok(AddCardOutcome::OtpRequired { pending })
+            }
+            IdvDecision::Red { reason } => {
+                tracing::info!(account = %p.account_id, device = %device.id, "card add declined by the issuer");
+                Err(WalletError::CardDeclined { reason })
+            }
+        }
+    }
+
+    /// Finishes a yellow-path card add with the passcode the cardholder got.
+    pub async fn submit_otp(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        pending_id: &str,
+        code: &str,
+    ) -> Result<Card, WalletError> {
+        let code = code.trim();
+        if !(4..=8).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(WalletError::invalid("code", "the passcode is 4 to 8 digits"));
+        }
+        let db = self.db(&p.region)?;
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT verification_id, state, expires_at FROM wallet_pending \
+             WHERE id = $1 AND account_id = $2 AND device_id = $3",
+        )
+        .bind(pending_id)
+        .bind(&p.account_id)
+        .bind(device_id)
+        .fetch_optional(db.pool())
+        .await?;
+        let (verification_id, state, expires_at) =
+            row.ok_or(WalletError::NotFound("pending card"))?;
+        match state.as_str() {
+            "pending" => {}
+            "expired" => return Err(WalletError::OtpExpired),
+            "locked" => return Err(WalletError::OtpLocked),
+            _ => return Err(WalletError::NotFound("pending card")),
+        }
+        let now = self.now();
+        let card = {
+            let map = self
+                .inner
+                .pending
+                .lock()
+                .map_err(|_| WalletError::Internal("pending lock".into()))?;
+            map.get(pending_id)
+                .filter(|c| c.account_id == p.account_id && c.device_id == device_id)
+                .map(|c| c.card.clone())
+        };
+        let Some(card) = card.filter(|_| now < expires_at) else {
+            self.close_pending(p, pending_id, "expired").await?;
+            return Err(WalletError::OtpExpired);
+        };
+        match self
+            .inner
+            .network
+            .verify_otp(&verification_id, code)
+            .await?
+        {
+            OtpDecision::Verified => {}
+            OtpDecision::Incorrect { attempts_left } => {
+                tracing::info!(account = %p.account_id, pending = %pending_id, "incorrect passcode");
+                return Err(WalletError::OtpIncorrect { attempts_left });
+            }
+            OtpDecision::Expired => {
+                self.close_pending(p, pending_id, "expired").await?;
+                return Err(WalletError::OtpExpired);
+            }
+            OtpDecision::Locked => {
+                self.close_pending(p, pending_id, "locked").await?;
+                return Err(WalletError::OtpLocked);
+            }
+        }
+        let device = self.device(p, device_id).await?;
+        self.check_can_add(&device)?;
+        let binding = self.binding(p, &device)?;
+        let result = self
+            .provision_and_store(p, &binding, &verification_id, &card)
+            .await;
+        if result.is_ok() {
+            self.close_pending(p, pending_id, "done").await?;
+        }
+        result
+    }
+
+    async fn close_pending(
+        &self,
+        p: &Principal,
+        pending_id: &str,
+        state: &str,
+    ) -> Result<(), WalletError> {
+        if let Ok(mut map) = self.inner.pending.lock() {
+            map.remove(pending_id);
+        }
+        let db = self.db(&p.region)?;
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "UPDATE wallet_pending SET state = $1 WHERE id = $2 AND account_id = $3 AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(pending_id)
+        .bind(&p.account_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn provision_and_store(
+        &self,
+        p: &Principal,
+        binding: &DeviceBinding,
+        verification_id: &str,
+        card: &CardDetails,
+    ) -> Result<Card, WalletError> {
+        let net = &self.inner.network;
+        let prov = net.provision(verification_id, card, binding).await?;
+        let now = self.now();
+        let db = self.db(&p.region)?;
+        let limit = self.inner.config.max_cards_per_device;
+        let mut tx = db.begin_write().await?;
+        let existing: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM wallet_cards WHERE token_ref = $1 AND token_state <> 'deleted'",
+        )
+        .bind(&prov.token_ref)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if existing.is_some() {
+            tx.rollback().await?;
+            return Err(WalletError::DuplicateCard);
+        }
+        let (status,): (String,) =
+            sqlx::query_as("SELECT status FROM wallet_devices WHERE id = $1 AND account_id = $2")
+                .bind(&binding.device_id)
+                .bind(&p.account_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM wallet_cards WHERE device_id = $1 AND token_state <> 'deleted'",
+        )
+        .bind(&binding.device_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let refusal = if status != "active" {
+            Some(WalletError::DeviceSuspended)
+        } else if count >= i64::from(limit) {
+            Some(WalletError::CardLimit { limit })
+        } else {
+            None
+        };
+        if let Some(err) = refusal {
+            tx.rollback().await?;
+            // Another request changed the device while this one was at the
+            // network: undo the token so nothing stays half-done.
+            if let Err(e) = net
+                .set_token_state(
+                    &prov.token_ref,
+                    TokenState::Deleted,
+                    StateReason::ProvisioningRolledBack,
+                    &Actor::Wallet,
+                )
+                .await
+            {
+                tracing::error!(token_ref = %prov.token_ref, error = %e, "could not roll back a provisioned token");
+            }
+            return Err(err);
+        }
+        let card_row = Card {
+            id: new_id(),
+            device_id: binding.device_id.clone(),
+            token_ref: prov.token_ref.clone(),
+            card_last4: prov.card_last4.clone(),
+            bank_name: prov.bank_name.clone(),
+            cardholder_name: card.cardholder_name.clone(),
+            token_state: TokenState::Active,
+            is_default: count == 0,
+            created_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO wallet_cards (id, account_id, device_id, token_ref, card_last4, bank_name, \
+             cardholder_name, token_state, is_default, sealed_payload, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $10)",
+        )
+        .bind(&card_row.id)
+        .bind(&p.account_id)
+        .bind(&card_row.device_id)
+        .bind(&card_row.token_ref)
+        .bind(&card_row.card_last4)
+        .bind(&card_row.bank_name)
+        .bind(&card_row.cardholder_name)
+        .bind(i64::from(card_row.is_default))
+        .bind(prov.sealed_payload.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(account = %p.account_id, device = %card_row.device_id, card = %card_row.id,
+            token_ref = %card_row.token_ref, "card provisioned");
+        Ok(card_row)
+    }
+
+    /// The cards on a device that are not deleted, oldest first.
+    pub async fn cards(&self, p: &Principal, device_id: &str) -> Result<Vec<Card>, WalletError> {
+        self.device(p, device_id).await?;
+        let db = self.db(&p.region)?;
+        let sql = format!(
+            "SELECT {CARD_COLS} FROM wallet_cards WHERE device_id = $1 AND account_id = $2 \
+             AND token_state <> 'deleted' ORDER BY created_at, id"
+        );
+        let rows: Vec<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(device_id)
+            .bind(&p.account_id)
+            .fetch_all(db.pool())
+            .await?;
+        rows.into_iter().map(card_from_row).collect()
+    }
+
+    async fn card(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        card_id: &str,
+    ) -> Result<Card, WalletError> {
+        let db = self.db(&p.region)?;
+        let sql = format!(
+            "SELECT {CARD_COLS} FROM wallet_cards WHERE id = $1 AND device_id = $2 AND account_id = $3"
+        );
+        let row: Option<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(card_id)
+            .bind(device_id)
+            .bind(&p.account_id)
+            .fetch_optional(db.pool())
+            .await?;
+        card_from_row(row.ok_or(WalletError::NotFound("card"))?)
+    }
+
+    /// Makes a card the device's default for payments.
+    pub async fn set_default_card(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        card_id: &str,
+    ) -> Result<Card, WalletError> {
+        let card = self.card(p, device_id, card_id).await?;
+        if card.token_state == TokenState::Deleted {
+            return Err(WalletError::NotFound("card"));
+        }
+        let db = self.db(&p.region)?;
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "UPDATE wallet_cards SET is_default = CASE WHEN id = $1 THEN 1 ELSE 0 END, updated_at = $2 \
+             WHERE device_id = $3 AND account_id = $4",
+        )
+        .bind(card_id)
+        .bind(self.now())
+        .bind(device_id)
+        .bind(&p.account_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.card(p, device_id, card_id).await
+    }
+
+    /// Removes a card: its token is deleted at the token service, then the
+    /// card is marked deleted here. Removing a removed card succeeds.
+    pub async fn remove_card(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        card_id: &str,
+    ) -> Result<Card, WalletError> {
+        let card = self.card(p, device_id, card_id).await?;
+        if card.token_state == TokenState::Deleted {
+            return Ok(card);
+        }
+        let actor = Actor::AccountHolder {
+            account_id: p.account_id.clone(),
+        };
+        self.inner
+            .network
+            .set_token_state(
+                &card.token_ref,
+                TokenState::Deleted,
+                StateReason::CardRemoved,
+                &actor,
+            )
+            .await?;
+        let db = self.db(&p.region)?;
+        let now = self.now();
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "UPDATE wallet_cards SET token_state = 'deleted', is_default = 0, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(card_id)
+        .execute(&mut *tx)
+        .await?;
+        if card.is_default {
+            Self::promote_default(&mut tx, device_id).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(account = %p.account_id, card = %card_id, "card removed");
+        self.card(p, device_id, card_id).await
+    }
+
+    /// Makes the oldest remaining card of a device its default.
+    async fn promote_default(tx: &mut paytap_store::Tx, device_id: &str) -> Result<(), WalletError> {
+        let next: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM wallet_cards WHERE device_id = $1 AND token_state <> 'deleted' \
+             ORDER BY created_at, id LIMIT 1",
+        )
+        .bind(device_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((id,)) = next {
+            sqlx::query("UPDATE wallet_cards SET is_default = 1 WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The sealed provisioning payloads of the device's cards that are not
+    /// deleted, for the device to install (installing twice is harmless).
+    pub async fn provisioning_payloads(
+        &self,
+        p: &Principal,
+        device_id: &str,
+    ) -> Result<Vec<ProvisioningItem>, WalletError> {
+        self.device(p, device_id).await?;
+        let db = self.db(&p.region)?;
+        let rows: Vec<(String, String, String, String, String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, token_ref, token_state, card_last4, bank_name, is_default, sealed_payload \
+             FROM wallet_cards WHERE device_id = $1 AND account_id = $2 AND token_state <> 'deleted' \
+             ORDER BY created_at, id",
+        )
+        .bind(device_id)
+        .bind(&p.account_id)
+        .fetch_all(db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ProvisioningItem {
+                    card_id: r.0,
+                    token_ref: r.1,
+                    token_state: TokenState::parse(&r.2)
+                        .ok_or_else(|| WalletError::Internal("stored token state".into()))?,
+                    card_last4: r.3,
+                    bank_name: r.4,
+                    is_default: r.5 != 0,
+                    sealed_payload: STANDARD.encode(&r.6),
+                })
+            })
+            .collect()
+    }
+
+    // ----- lost or stolen --------------------------------------------------
+
+    /// Applies `target` to every token of the device in `from` states at the
+    /// token service (concurrently), then records each success. Fails if
+    /// any token could not be changed (a retry finishes the rest).
+    async fn change_device_tokens(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        from: &[TokenState],
+        target: TokenState,
+        reason: StateReason,
+    ) -> Result<(), WalletError> {
+        let cards = self.cards(p, device_id).await?;
+        let todo: Vec<&Card> = cards
+            .iter()
+            .filter(|c| from.contains(&c.token_state))
+            .collect();
+        let actor = Actor::AccountHolder {
+            account_id: p.account_id.clone(),
+        };
+        let net = &self.inner.network;
+        let results = futures::future::join_all(
+            todo.iter()
+                .map(|c| net.set_token_state(&c.token_ref, target, reason, &actor)),
+        )
+        .await;
+        let db = self.db(&p.region)?;
+        let now = self.now();
+        let mut first_err = None;
+        let mut tx = db.begin_write().await?;
+        for (card, res) in todo.iter().zip(results) {
+            match res {
+                Ok(()) => {
+                    sqlx::query(
+                        "UPDATE wallet_cards SET token_state = $1, updated_at = $2, \
+                         is_default = CASE WHEN $1 = 'deleted' THEN 0 ELSE is_default END WHERE id = $3",
+                    )
+                    .bind(target.as_str())
+                    .bind(now)
+                    .bind(&card.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Err(e) => {
+                    tracing::error!(token_ref = %card.token_ref, error = %e, "token state change failed");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        tx.commit().await?;
+        match first_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn set_device_status(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        status: DeviceStatus,
+        reason: Option<SuspendReason>,
+    ) -> Result<(), WalletError> {
+        let db = self.db(&p.region)?;
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "UPDATE wallet_devices SET status = $1, suspend_reason = $2 WHERE id = $3 AND account_id = $4",
+        )
+        .bind(status.as_str())
+        .bind(reason.map(SuspendReason::as_str))
+        .bind(device_id)
+        .bind(&p.account_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reports a device lost or stolen: the device is marked suspended (no
+    /// card can be added) and every active token on it is suspended at the
+    /// token service, so its next tap is declined. Idempotent.
+    pub async fn suspend_device(
+        &self,
+        p: &Principal,
+        device_id: &str,
+        reason: SuspendReason,
+    ) -> Result<Device, WalletError> {
+        self.device(p, device_id).await?;
+        self.set_device_status(p, device_id, DeviceStatus::Suspended, Some(reason))
+            .await?;
+        let why = match reason {
+            SuspendReason::Lost => StateReason::DeviceLost,
+            SuspendReason::Stolen => StateReason::DeviceStolen,
+        };
+        self.change_device_tokens(
+            p,
+            device_id,
+            &[TokenState::Active],
+            TokenState::Suspended,
+            why,
+        )
+        .await?;
+        tracing::info!(account = %p.account_id, device = %device_id, reason = reason.as_str(), "device suspended");
+        self.device(p, device_id).await
+    }
+
+    /// Turns payments back on: every suspended token is reactivated, then
+    /// the device is marked active. Idempotent.
+    pub async fn resume_device(&self, p: &Principal, device_id: &str) -> Result<Device, WalletError> {
+        self.device(p, device_id).await?;
+        self.change_device_tokens(
+            p,
+            device_id,
+            &[TokenState::Suspended],
+            TokenState::Active,
+            StateReason::DeviceFound,
+        )
+        .await?;
+        self.set_device_status(p, device_id, DeviceStatus::Active, None)
+            .await?;
+        tracing::info!(account = %p.account_id, device = %device_id, "device resumed");
+        self.device(p, device_id).await
+    }
+
+    /// Deletes every token on the device (the device keeps its status).
+    /// Idempotent.
+    pub async fn wipe_device(&self, p: &Principal, device_id: &str) -> Result<Device, WalletError> {
+        self.device(p, device_id).await?;
+        self.change_device_tokens(
+            p,
+            device_id,
+            &[TokenState::Active, TokenState::Suspended],
+            TokenState::Deleted,
+            StateReason::DeviceWiped,
+        )
+        .await?;
+        tracing::info!(account = %p.account_id, device = %device_id, "device wiped");
+        self.device(p, device_id).await
+    }
+
+    // ----- history ---------------------------------------------------------
+
+    /// Stores a payment the network reported, in the region of the account
+    /// that owns the token, and notifies that account's subscribers.
+    /// Returns `None` for an unknown token or an event already recorded.
+    pub async fn record_payment(
+        &self,
+        event: &PaymentEvent,
+    ) -> Result<Option<Transaction>, WalletError> {
+        for (region, db) in self.inner.regions.iter() {
+            let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+                "SELECT id, account_id, device_id, card_last4, bank_name FROM wallet_cards \
+                 WHERE token_ref = $1 ORDER BY created_at DESC, id LIMIT 1",
+            )
+            .bind(&event.token_ref)
+            .fetch_optional(db.pool())
+            .await?;
+            let Some((card_id, account_id, device_id, last4, bank)) = row else {
+                continue;
+            };
+            let t = Transaction {
+                id: event.event_id.clone(),
+                device_id,
+                card_id,
+                card_last4: last4,
+                bank_name: bank,
+                merchant_name: event.merchant_name.clone(),
+                merchant_id: event.merchant_id.clone(),
+                terminal_id: event.terminal_id.clone(),
+                amount: event.amount,
+                amount_display: event.amount.decimal(),
+                approved: event.approved,
+                response_code: event.response_code.clone(),
+                reason: event.reason.clone(),
+                kind: event.kind.clone(),
+                at: event.at_millis,
+            };
+            let mut tx = db.begin_write().await?;
+            let res = sqlx::query(
+                "INSERT INTO wallet_transactions (id, account_id, device_id, card_id, token_ref, card_last4, \
+                 bank_name, merchant_name, merchant_id, terminal_id, amount_minor, currency, approved, \
+                 response_code, reason, kind, at, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&t.id)
+            .bind(&account_id)
+            .bind(&t.device_id)
+            .bind(&t.card_id)
+            .bind(&event.token_ref)
+            .bind(&t.card_last4)
+            .bind(&t.bank_name)
+            .bind(&t.merchant_name)
+            .bind(&t.merchant_id)
+            .bind(&t.terminal_id)
+            .bind(t.amount.minor)
+            .bind(t.amount.currency.code())
+            .bind(i64::from(t.approved))
+            .bind(&t.response_code)
+            .bind(&t.reason)
+            .bind(&t.kind)
+            .bind(t.at)
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if res.rows_affected() == 0 {
+                return Ok(None);
+            }
+            tracing::info!(account = %account_id, region, event = %t.id, approved = t.approved, "payment recorded");
+            // No subscriber is not an error.
+            let _ = self.inner.events.send(Arc::new((account_id, t.clone())));
+            return Ok(Some(t));
+        }
+        tracing::warn!(token_ref = %event.token_ref, event = %event.event_id, "payment for a token no account holds");
+        Ok(None)
+    }
+
+    /// Feeds the network's payment events into [`Wallet::record_payment`]
+    /// until the channel closes.
+    pub fn spawn_event_pump(
+        &self,
+        mut rx: broadcast::Receiver<PaymentEvent>,
+    ) -> tokio::task::JoinHandle<()> {
+        let wallet = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if let Err(e) = wallet.record_payment(&ev).await {
+                            tracing::error!(event = %ev.event_id, error = %e, "could not record a payment");
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::error!(skipped = n, "payment events lost: the wallet fell behind");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// The account's payments, newest first, `limit` (1..=100) per page;
+    /// `cursor` is the previous page's `next_cursor`.
+    pub async fn transactions(
+        &self,
+        p: &Principal,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<TransactionPage, WalletError> {
+        if !(1..=100).contains(&limit) {
+            return Err(WalletError::invalid("limit", "must be between 1 and 100"));
+        }
+        let (before_at, before_id) = match cursor {
+            None => (i64::MAX, String::new()),
+            Some(c) => decode_cursor(c)
+                .ok_or_else(|| WalletError::invalid("cursor", "not a cursor from this API"))?,
+        };
+        let db = self.db(&p.region)?;
+        let sql = format!(
+            "SELECT {TX_COLS} FROM wallet_transactions WHERE account_id = $1 \
+             AND (at < $2 OR (at = $2 AND ($3 = '' OR id < $3))) ORDER BY at DESC, id DESC LIMIT $4"
+        );
+        let rows: Vec<TxRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&p.account_id)
+            .bind(before_at)
+            .bind(&before_id)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(db.pool())
+            .await?;
+        let mut items = rows
+            .into_iter()
+            .map(tx_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|t| encode_cursor(t.at, &t.id))
+        } else {
+            None
+        };
+        Ok(TransactionPage { items, next_cursor })
+    }
+
+    /// New payments of the account as they are recorded.
+    pub fn subscribe_payments(&self, p: &Principal) -> PaymentFeed {
+        PaymentFeed {
+            rx: self.inner.events.subscribe(),
+            account_id: p.account_id.clone(),
+        }
+    }
+
+    // ----- idempotency store (used by the HTTP layer) -------------------------
+
+    /// The stored response for (`scope`, `key`): `Err(IdempotencyMismatch)`
+    /// if the key was used for another `request`.
+    pub(crate) async fn idempotent_lookup(
+        &self,
+        region: &str,
+        scope: &str,
+        key: &str,
+        request: &str,
+    ) -> Result<Option<(u16, String)>, WalletError> {
+        let db = self.db(region)?;
+        let row: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT request, status, body FROM wallet_idempotency WHERE scope = $1 AND idem_key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
+        match row {
+            None => Ok(None),
+            Some((req, _, _)) if req != request => Err(WalletError::IdempotencyMismatch),
+            Some((_, status, body)) => Ok(Some((u16::try_from(status).unwrap_or(500), body))),
+        }
+    }
+
+    /// Stores a response; returns the one already stored if another request
+    /// with the same key finished first.
+    pub(crate) async fn idempotent_store(
+        &self,
+        region: &str,
+        scope: &str,
+        key: &str,
+        request: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<Option<(u16, String)>, WalletError> {
+        let db = self.db(region)?;
+        let mut tx = db.begin_write().await?;
+        let res = sqlx::query(
+            "INSERT INTO wallet_idempotency (scope, idem_key, request, status, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(request)
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(self.now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if res.rows_affected() == 1 {
+            Ok(None)
+        } else {
+            self.idempotent_lookup(region, scope, key, request).await
+        }
+    }
+}
+
+fn encode_cursor(at: i64, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{at}|{id}"))
+}
+
+fn decode_cursor(c: &str) -> Option<(i64, String)> {
+    let raw = URL_SAFE_NO_PAD.decode(c).ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (at, id) = s.split_once('|')?;
+    if id.is_empty() {
+        return None;
+    }
+    Some((at.parse().ok()?, id.to_string()))
+}
