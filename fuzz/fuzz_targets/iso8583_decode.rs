@@ -1,0 +1,26 @@
+//! Fuzz the ISO 8583 decoder and the frame decoder: no input may panic, and every
+//! message that decodes must re-encode to bytes that decode to the same message.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use paytap_iso8583::{FrameDecoder, Message};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(m) = Message::decode(data) {
+        let again = m.encode();
+        assert_eq!(Message::decode(&again).expect("re-encoded message decodes"), m);
+        let _ = format!("{m:?}");
+    }
+    let mut dec = FrameDecoder::new(4096);
+    for chunk in data.chunks(7) {
+        dec.push(chunk);
+        loop {
+            match dec.next_frame() {
+                Ok(Some(frame)) => {
+                    let _ = Message::decode(&frame);
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+});
