@@ -55,3 +55,20 @@ pub fn format_decimal(minor: u64, exp: u8) -> String {
     let p = 10u64.pow(u32::from(exp));
     format!("{}.{:0w$}", minor / p, minor % p, w = usize::from(exp))
 }
+
+/// Format minor units in the shortest decimal form (`"23.7"`, `"10"`): no trailing
+/// fraction zeros, no decimal mark for whole amounts. The result is never longer
+/// than any other decimal text of the same value, so every amount that parsed fits
+/// the 13-character limit again.
+pub fn format_decimal_short(minor: u64, exp: u8) -> String {
+    let mut s = format_decimal(minor, exp);
+    if s.contains('.') {
+        while s.ends_with('0') {
+            s.pop();
+        }
+        if s.ends_with('.') {
+            s.pop();
+        }
+    }
+    s
+}

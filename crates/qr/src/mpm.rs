@@ -413,7 +413,7 @@ impl Mpm {
     }
 
     /// Validate and encode, appending the CRC. Objects are emitted in ascending ID
-    /// order with "00" first and "63" last.
+    /// order with "00" first and "63" last; amounts in their shortest decimal form.
     pub fn encode(&self) -> Result<String, QrError> {
         let mut s = String::with_capacity(256);
         put(&mut s, 0, "01")?;
@@ -463,14 +463,14 @@ impl Mpm {
                     reason: "amount must be greater than zero",
                 });
             }
-            put(&mut s, 54, &currency::format_decimal(a, exp))?;
+            put(&mut s, 54, &currency::format_decimal_short(a, exp))?;
         }
         match self.tip {
             None => {}
             Some(Tip::Prompt) => put(&mut s, 55, "01")?,
             Some(Tip::FixedFee(f)) => {
                 put(&mut s, 55, "02")?;
-                put(&mut s, 56, &currency::format_decimal(f, exp))?;
+                put(&mut s, 56, &currency::format_decimal_short(f, exp))?;
             }
             Some(Tip::PercentageFee(bp)) => {
                 if bp == 0 || bp > 9999 {
@@ -480,7 +480,7 @@ impl Mpm {
                     });
                 }
                 put(&mut s, 55, "03")?;
-                put(&mut s, 57, &format!("{}.{:02}", bp / 100, bp % 100))?;
+                put(&mut s, 57, &currency::format_decimal_short(u64::from(bp), 2))?;
             }
         }
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -668,7 +668,7 @@ fn encode_additional(a: &AdditionalData) -> Result<String, QrError> {
         }
     }
     for f in &a.other {
-        if f.id < 10 {
+        if (1..10).contains(&f.id) {
             return Err(QrError::DuplicateSubField { id: 62, sub: f.id });
         }
     }

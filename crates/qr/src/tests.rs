@@ -106,8 +106,9 @@ fn builder_produces_known_text() {
     let text = m.encode().unwrap();
     assert_eq!(
         &text[..text.len() - 4],
-        "00020101021102164111111111111111520454115303978540510.505502035704\
-3.505802DE5904Shop6006Berlin6105101156206\
+        "000201010211021641111111111111115204541153039785404\
+10.55502035703\
+3.55802DE5904Shop6006Berlin6105101156206\
 0102B16304"
     );
     assert_eq!(Mpm::parse(&text).unwrap(), m);
@@ -360,6 +361,10 @@ fn currency_amounts() {
     assert_eq!(format_decimal(2372, 2), "23.72");
     assert_eq!(format_decimal(5, 3), "0.005");
     assert_eq!(format_decimal(999, 0), "999");
+    assert_eq!(format_decimal_short(1050, 2), "10.5");
+    assert_eq!(format_decimal_short(1000, 2), "10");
+    assert_eq!(format_decimal_short(5, 3), "0.005");
+    assert_eq!(format_decimal_short(9_999_999_999_999_000, 3), "9999999999999");
     assert_eq!(exponent(392), 0);
     assert_eq!(exponent(414), 3);
     assert_eq!(exponent(978), 2);
