@@ -20,12 +20,19 @@ fn typical_0100() -> Message {
     m.set_rrn("332909123456").unwrap();
     m.set_terminal_id("TERM0001").unwrap();
     m.set_merchant_id("MERCHANT0000001").unwrap();
-    m.set_name_location("paytap test shop", "Berlin", "DE").unwrap();
+    m.set_name_location("paytap test shop", "Berlin", "DE")
+        .unwrap();
     m.set_currency(978).unwrap();
     let icc = hex::decode(concat!(
-        "9F2608C3A1B2D4E5F60718", "9F2701809F10120110A00003220000000000000000000000FF",
-        "9F37041A2B3C4D", "9F3602002A", "950500000000009A03261123", "9C01005F2A020978",
-        "82021980", "9F1A020276", "9F02060000000012349F03060000000000009F3303E0F0C8"
+        "9F2608C3A1B2D4E5F60718",
+        "9F2701809F10120110A00003220000000000000000000000FF",
+        "9F37041A2B3C4D",
+        "9F3602002A",
+        "950500000000009A03261123",
+        "9C01005F2A020978",
+        "82021980",
+        "9F1A020276",
+        "9F02060000000012349F03060000000000009F3303E0F0C8"
     ))
     .unwrap();
     m.set_icc_data(&icc).unwrap();
@@ -35,7 +42,9 @@ fn typical_0100() -> Message {
 fn bench(c: &mut Criterion) {
     let msg = typical_0100();
     let wire = msg.encode();
-    c.bench_function("iso8583 0100+DE55 encode", |b| b.iter(|| black_box(&msg).encode()));
+    c.bench_function("iso8583 0100+DE55 encode", |b| {
+        b.iter(|| black_box(&msg).encode())
+    });
     c.bench_function("iso8583 0100+DE55 decode", |b| {
         b.iter(|| Message::decode(black_box(&wire)).unwrap())
     });

@@ -65,7 +65,8 @@ impl Message {
     }
     /// Set DE 4 (at most 999 999 999 999 minor units).
     pub fn set_amount(&mut self, minor_units: u64) -> Result<(), Error> {
-        let s = digits(minor_units, 12, "amount exceeds 12 digits").map_err(|e| with_field(4, e))?;
+        let s =
+            digits(minor_units, 12, "amount exceeds 12 digits").map_err(|e| with_field(4, e))?;
         self.set(4, s)
     }
 
@@ -82,7 +83,11 @@ impl Message {
         minute: u8,
         second: u8,
     ) -> Result<(), Error> {
-        check((1..=12).contains(&month) && (1..=31).contains(&day), 7, "invalid date")?;
+        check(
+            (1..=12).contains(&month) && (1..=31).contains(&day),
+            7,
+            "invalid date",
+        )?;
         check(hour < 24 && minute < 60 && second < 60, 7, "invalid time")?;
         self.set(
             7,
@@ -96,7 +101,8 @@ impl Message {
     }
     /// Set DE 11 (0..=999 999).
     pub fn set_stan(&mut self, stan: u32) -> Result<(), Error> {
-        let s = digits(u64::from(stan), 6, "STAN exceeds 6 digits").map_err(|e| with_field(11, e))?;
+        let s =
+            digits(u64::from(stan), 6, "STAN exceeds 6 digits").map_err(|e| with_field(11, e))?;
         self.set(11, s)
     }
 
@@ -122,7 +128,11 @@ impl Message {
     }
     /// Set DE 13 `MMDD`.
     pub fn set_local_date(&mut self, month: u8, day: u8) -> Result<(), Error> {
-        check((1..=12).contains(&month) && (1..=31).contains(&day), 13, "invalid date")?;
+        check(
+            (1..=12).contains(&month) && (1..=31).contains(&day),
+            13,
+            "invalid date",
+        )?;
         self.set(13, format!("{month:02}{day:02}"))
     }
 
@@ -133,7 +143,11 @@ impl Message {
     }
     /// Set DE 14 `YYMM`.
     pub fn set_expiry(&mut self, year: u8, month: u8) -> Result<(), Error> {
-        check(year < 100 && (1..=12).contains(&month), 14, "invalid expiry")?;
+        check(
+            year < 100 && (1..=12).contains(&month),
+            14,
+            "invalid expiry",
+        )?;
         self.set(14, format!("{year:02}{month:02}"))
     }
 
@@ -233,7 +247,12 @@ impl Message {
         self.get_str(43)
     }
     /// Set DE 43 from name (≤ 25), city (≤ 13) and ISO 3166 alpha-2 country.
-    pub fn set_name_location(&mut self, name: &str, city: &str, country: &str) -> Result<(), Error> {
+    pub fn set_name_location(
+        &mut self,
+        name: &str,
+        city: &str,
+        country: &str,
+    ) -> Result<(), Error> {
         check(
             name.len() <= 25 && city.len() <= 13 && country.len() == 2,
             43,
@@ -249,7 +268,8 @@ impl Message {
     }
     /// Set DE 49 (ISO 4217 numeric code, e.g. 978 for EUR).
     pub fn set_currency(&mut self, numeric: u16) -> Result<(), Error> {
-        let s = digits(u64::from(numeric), 3, "currency exceeds 3 digits").map_err(|e| with_field(49, e))?;
+        let s = digits(u64::from(numeric), 3, "currency exceeds 3 digits")
+            .map_err(|e| with_field(49, e))?;
         self.set(49, s)
     }
 
@@ -350,7 +370,8 @@ impl OriginalData {
         if self.acquirer_id.len() > 11 || self.forwarding_id.len() > 11 {
             return Err(bad("institution ids are at most 11 digits"));
         }
-        let stan = digits(u64::from(self.stan), 6, "STAN exceeds 6 digits").map_err(|e| with_field(90, e))?;
+        let stan = digits(u64::from(self.stan), 6, "STAN exceeds 6 digits")
+            .map_err(|e| with_field(90, e))?;
         Ok(format!(
             "{}{}{}{:0>11}{:0>11}",
             self.mti, stan, self.transmission_datetime, self.acquirer_id, self.forwarding_id
@@ -387,7 +408,10 @@ impl Subelements {
 
     /// The value of subelement `id`.
     pub fn get(&self, id: u8) -> Option<&str> {
-        self.0.iter().find(|(i, _)| *i == id).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Encode (values longer than 999 characters are the caller's bug and are cut by
@@ -424,12 +448,21 @@ impl TokenData {
             }
         };
         Ok(TokenData {
-            token_requestor_id: s.get(1).map(|v| digits_of(v, 11, "token requestor id is n11")).transpose()?,
+            token_requestor_id: s
+                .get(1)
+                .map(|v| digits_of(v, 11, "token requestor id is n11"))
+                .transpose()?,
             assurance_level: s
                 .get(2)
-                .map(|v| digits_of(v, 2, "assurance level is n2").and_then(|d| d.parse().map_err(|_| bad("assurance level"))))
+                .map(|v| {
+                    digits_of(v, 2, "assurance level is n2")
+                        .and_then(|d| d.parse().map_err(|_| bad("assurance level")))
+                })
                 .transpose()?,
-            funding_pan_last4: s.get(3).map(|v| digits_of(v, 4, "PAN last 4 is n4")).transpose()?,
+            funding_pan_last4: s
+                .get(3)
+                .map(|v| digits_of(v, 4, "PAN last 4 is n4"))
+                .transpose()?,
         })
     }
 
@@ -446,7 +479,10 @@ impl TokenData {
             v.push((1, t.clone()));
         }
         if let Some(a) = self.assurance_level {
-            v.push((2, digits(u64::from(a), 2, "assurance level is n2").map_err(|e| with_field(62, e))?));
+            v.push((
+                2,
+                digits(u64::from(a), 2, "assurance level is n2").map_err(|e| with_field(62, e))?,
+            ));
         }
         if let Some(l) = &self.funding_pan_last4 {
             if l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit()) {

@@ -277,7 +277,10 @@ impl fmt::Debug for Message {
             let value = self.get(field).unwrap_or(&[]);
             if SENSITIVE.contains(&field) {
                 if field == 2 {
-                    match std::str::from_utf8(value).ok().and_then(|s| crate::Pan::new(s).ok()) {
+                    match std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|s| crate::Pan::new(s).ok())
+                    {
                         Some(pan) => m.field(name, &pan.masked()),
                         None => m.field(name, &"<redacted>"),
                     };

@@ -43,7 +43,8 @@ fn known_answer_0100_llvar() {
 #[test]
 fn binary_lllvar_de55_and_mac() {
     let mut m = Message::new(Mti::FINANCIAL_REQUEST);
-    m.set_icc_data(&[0x9f, 0x26, 0x08, 0, 1, 2, 3, 4, 5, 6, 7]).unwrap();
+    m.set_icc_data(&[0x9f, 0x26, 0x08, 0, 1, 2, 3, 4, 5, 6, 7])
+        .unwrap();
     m.set(64, [0xAAu8; 8]).unwrap();
     let wire = m.encode();
     // DE 55 bit is byte 6 bit 0x02 (bit 55); DE 64 is the last bit of the primary bitmap.
@@ -118,7 +119,8 @@ fn response_helper_copies_echo_fields() {
     assert_eq!(r.stan(), Some(42));
     assert_eq!(r.amount(), Some(5));
     assert!(!r.has(18));
-    r.set_response_code(ResponseCode::InsufficientFunds).unwrap();
+    r.set_response_code(ResponseCode::InsufficientFunds)
+        .unwrap();
     let d = Message::decode(&r.encode()).unwrap();
     assert_eq!(d.response_code(), Some(ResponseCode::InsufficientFunds));
     assert!(d.response().is_none());
@@ -202,7 +204,10 @@ fn set_validation_errors() {
         })
     );
     assert!(m.set(37, "ABC-12345678").is_err(), "an excludes '-'");
-    assert!(m.set(41, "TERM\n001").is_err(), "ans excludes control chars");
+    assert!(
+        m.set(41, "TERM\n001").is_err(),
+        "ans excludes control chars"
+    );
     assert!(m.set(28, "X00000100").is_err(), "x+n needs C or D");
     assert!(m.set(28, "D00000100").is_ok());
     assert!(m.set(35, "4761=2512X").is_err());
@@ -211,7 +216,10 @@ fn set_validation_errors() {
     assert!(m.set_local_time(24, 0, 0).is_err());
     assert!(m.set_local_date(13, 1).is_err());
     assert!(m.set_expiry(25, 0).is_err());
-    assert!(m.set_name_location("a name that is much too long", "x", "DE").is_err());
+    assert!(
+        m.set_name_location("a name that is much too long", "x", "DE")
+            .is_err()
+    );
     assert!(m.set_icc_data(&[0u8; 256]).is_err());
     assert!(m.fields().next().is_none() || m.has(28));
 }
@@ -223,8 +231,14 @@ fn decode_errors() {
     good.set_processing_code("000000").unwrap();
     let wire = good.encode();
 
-    assert!(matches!(Message::decode(b"01"), Err(Error::Truncated { .. })));
-    assert_eq!(Message::decode(b"01x0\0\0\0\0\0\0\0\0"), Err(Error::InvalidMti));
+    assert!(matches!(
+        Message::decode(b"01"),
+        Err(Error::Truncated { .. })
+    ));
+    assert_eq!(
+        Message::decode(b"01x0\0\0\0\0\0\0\0\0"),
+        Err(Error::InvalidMti)
+    );
     assert!(matches!(
         Message::decode(&wire[..wire.len() - 1]),
         Err(Error::Truncated { .. })
@@ -234,7 +248,10 @@ fn decode_errors() {
     assert_eq!(Message::decode(&trailing), Err(Error::TrailingBytes(1)));
     let mut bad_len = wire.clone();
     bad_len[12] = b'x';
-    assert_eq!(Message::decode(&bad_len), Err(Error::BadLengthPrefix { field: 2 }));
+    assert_eq!(
+        Message::decode(&bad_len),
+        Err(Error::BadLengthPrefix { field: 2 })
+    );
     let mut too_long = wire.clone();
     too_long[12] = b'2';
     assert!(matches!(
@@ -257,7 +274,10 @@ fn decode_errors() {
     // secondary bitmap announced but missing
     let mut sec = b"0100".to_vec();
     sec.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0]);
-    assert!(matches!(Message::decode(&sec), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        Message::decode(&sec),
+        Err(Error::Truncated { .. })
+    ));
     // tertiary bitmap
     sec.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(Message::decode(&sec), Err(Error::TertiaryBitmap));
@@ -326,7 +346,10 @@ fn frame_errors() {
     ));
     assert_eq!(decode_frame(&[0, 0]), Err(Error::EmptyFrame));
     assert!(matches!(decode_frame(&[0]), Err(Error::Truncated { .. })));
-    assert!(matches!(decode_frame(&[0, 3, 1]), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        decode_frame(&[0, 3, 1]),
+        Err(Error::Truncated { .. })
+    ));
     assert_eq!(decode_frame(&[0, 1, 1, 2]), Err(Error::TrailingBytes(1)));
     let mut dec = FrameDecoder::new(100);
     dec.push(&[0x01, 0x00]);

@@ -33,15 +33,13 @@ fn message() -> impl Strategy<Value = (String, Vec<(u8, Vec<u8>)>)> {
     let mti = proptest::sample::select(vec![
         "0100", "0110", "0200", "0210", "0400", "0410", "0420", "0430", "0800", "0810",
     ]);
-    let fields = proptest::collection::btree_set(
-        (2u8..=128).prop_filter("bitmap", |f| *f != 65),
-        0..30,
-    )
-    .prop_flat_map(|set| {
-        set.into_iter()
-            .map(|f| value_for(f).prop_map(move |v| (f, v)))
-            .collect::<Vec<_>>()
-    });
+    let fields =
+        proptest::collection::btree_set((2u8..=128).prop_filter("bitmap", |f| *f != 65), 0..30)
+            .prop_flat_map(|set| {
+                set.into_iter()
+                    .map(|f| value_for(f).prop_map(move |v| (f, v)))
+                    .collect::<Vec<_>>()
+            });
     (mti.prop_map(String::from), fields)
 }
 

@@ -120,7 +120,11 @@ impl CpmTemplate {
         self.get_transparent(0x9F37)
     }
 
-    fn parse(value: &[u8], transparent_tag: Tag, context: &'static str) -> Result<CpmTemplate, QrError> {
+    fn parse(
+        value: &[u8],
+        transparent_tag: Tag,
+        context: &'static str,
+    ) -> Result<CpmTemplate, QrError> {
         let mut t = CpmTemplate::default();
         let mut saw_transparent = false;
         for item in iter(value) {
@@ -215,9 +219,7 @@ pub struct Cpm {
 impl Cpm {
     /// Decode the base64 text of a CPM QR code.
     pub fn parse(text: &str) -> Result<Cpm, QrError> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| QrError::Base64)?;
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| QrError::Base64)?;
         Cpm::decode(&bytes)
     }
 
@@ -271,7 +273,9 @@ impl Cpm {
             return Err(QrError::CpmMissing(0x4F));
         }
         let has_account = |t: &CpmTemplate| t.get(0x57).is_some() || t.get(0x5A).is_some();
-        if !self.applications.iter().any(has_account) && !self.common.as_ref().is_some_and(has_account) {
+        if !self.applications.iter().any(has_account)
+            && !self.common.as_ref().is_some_and(has_account)
+        {
             return Err(QrError::CpmMissing(0x5A));
         }
         Ok(())

@@ -155,7 +155,9 @@ pub fn parse_objects(s: &str) -> Result<Vec<(u8, &str)>, QrError> {
                 None => return Err(QrError::Truncated { offset: pos + 4 }),
             }
         };
-        let value = body.get(..end).ok_or(QrError::Truncated { offset: pos + 4 })?;
+        let value = body
+            .get(..end)
+            .ok_or(QrError::Truncated { offset: pos + 4 })?;
         out.push((id, value));
         pos += 4 + end;
     }
@@ -364,9 +366,7 @@ impl Mpm {
 
         let currency = cur.ok_or(QrError::Missing(53))?;
         let exp = currency::exponent(currency);
-        let amount = amount_s
-            .map(|s| parse_amount(54, s, exp))
-            .transpose()?;
+        let amount = amount_s.map(|s| parse_amount(54, s, exp)).transpose()?;
         if amount == Some(0) {
             return Err(QrError::Invalid {
                 id: 54,
@@ -480,7 +480,11 @@ impl Mpm {
                     });
                 }
                 put(&mut s, 55, "03")?;
-                put(&mut s, 57, &currency::format_decimal_short(u64::from(bp), 2))?;
+                put(
+                    &mut s,
+                    57,
+                    &currency::format_decimal_short(u64::from(bp), 2),
+                )?;
             }
         }
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {

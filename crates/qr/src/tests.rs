@@ -73,7 +73,10 @@ fn jpy_sample_roundtrips_exactly() {
     let m = Mpm::parse(JPY_SAMPLE).unwrap();
     assert_eq!(m.currency, 392);
     assert_eq!(m.amount, Some(999));
-    assert_eq!(m.merchant_accounts[0].value.as_deref(), Some("ABCDEF1234567890"));
+    assert_eq!(
+        m.merchant_accounts[0].value.as_deref(),
+        Some("ABCDEF1234567890")
+    );
     assert_eq!(m.encode().unwrap(), JPY_SAMPLE);
 }
 
@@ -120,9 +123,8 @@ fn minimal_payload_and_three_decimal_currency() {
     assert_eq!(m.point_of_initiation, None);
     assert_eq!(m.amount, None);
     // KWD has three decimals
-    let kwd = with_crc(
-        "00020102164111111111111111520454115303414540612.3455802KW5904Shop6006Kuwait",
-    );
+    let kwd =
+        with_crc("00020102164111111111111111520454115303414540612.3455802KW5904Shop6006Kuwait");
     assert_eq!(Mpm::parse(&kwd).unwrap().amount, Some(12345));
 }
 
@@ -196,7 +198,9 @@ fn mpm_errors() {
         QrError::Invalid { id: 1, .. }
     ));
     assert!(matches!(
-        err(&with_crc(&MIN_BODY.replace("5904Shop", "5926ABCDEFGHIJKLMNOPQRSTUVWXYZ"))),
+        err(&with_crc(
+            &MIN_BODY.replace("5904Shop", "5926ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        )),
         QrError::BadLength { id: 59, .. }
     ));
     assert!(matches!(
@@ -247,17 +251,32 @@ fn builder_rejects_invalid_input() {
 fn cpm_spec_sample() {
     let c = Cpm::parse(CPM_SAMPLE).unwrap();
     assert_eq!(c.applications.len(), 2);
-    assert_eq!(c.applications[0].aid(), Some(&hex::decode("A0000000555555").unwrap()[..]));
+    assert_eq!(
+        c.applications[0].aid(),
+        Some(&hex::decode("A0000000555555").unwrap()[..])
+    );
     assert_eq!(c.applications[0].label(), Some("Product1"));
     assert_eq!(c.applications[1].label(), Some("Product2"));
     let common = c.common.as_ref().unwrap();
-    assert_eq!(common.get(0x5A), Some(&hex::decode("1234567890123458").unwrap()[..]));
+    assert_eq!(
+        common.get(0x5A),
+        Some(&hex::decode("1234567890123458").unwrap()[..])
+    );
     assert_eq!(common.get(0x5F20), Some(&b"CARDHOLDER/EMV"[..]));
     assert_eq!(common.get(0x5F2D), Some(&b"ruesdeen"[..]));
-    assert_eq!(common.cryptogram(), Some(&hex::decode("584FD385FA234BCC").unwrap()[..]));
+    assert_eq!(
+        common.cryptogram(),
+        Some(&hex::decode("584FD385FA234BCC").unwrap()[..])
+    );
     assert_eq!(common.atc(), Some(1));
-    assert_eq!(common.iad(), Some(&hex::decode("06010A03000000").unwrap()[..]));
-    assert_eq!(common.unpredictable_number(), Some(&hex::decode("6D58EF13").unwrap()[..]));
+    assert_eq!(
+        common.iad(),
+        Some(&hex::decode("06010A03000000").unwrap()[..])
+    );
+    assert_eq!(
+        common.unpredictable_number(),
+        Some(&hex::decode("6D58EF13").unwrap()[..])
+    );
     assert_eq!(c.to_base64().unwrap(), CPM_SAMPLE);
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("1234567890123458"), "{dbg}");
@@ -328,7 +347,14 @@ fn cpm_errors() {
         Err(QrError::CpmMissing(0x5A))
     );
     assert!(matches!(
-        Cpm::decode(&hex::decode("85054350563031610A4F01A05A01117002 0000".replace(' ', "").as_str()).unwrap()),
+        Cpm::decode(
+            &hex::decode(
+                "85054350563031610A4F01A05A01117002 0000"
+                    .replace(' ', "")
+                    .as_str()
+            )
+            .unwrap()
+        ),
         Err(QrError::CpmUnexpected { tag: 0x70, .. })
     ));
     assert_eq!(
@@ -339,9 +365,19 @@ fn cpm_errors() {
         Cpm::decode(&hex::decode("850543505630316110").unwrap()),
         Err(QrError::Tlv(_))
     ));
-    assert!(matches!(Cpm::parse(&b64(&[0x85, 0x05, 0x43])), Err(QrError::Tlv(_))));
+    assert!(matches!(
+        Cpm::parse(&b64(&[0x85, 0x05, 0x43])),
+        Err(QrError::Tlv(_))
+    ));
     assert_eq!(
-        Cpm::decode(&hex::decode("85054350563031850543505630316106 4F01A05A0111".replace(' ', "").as_str()).unwrap()),
+        Cpm::decode(
+            &hex::decode(
+                "85054350563031850543505630316106 4F01A05A0111"
+                    .replace(' ', "")
+                    .as_str()
+            )
+            .unwrap()
+        ),
         Err(QrError::CpmDuplicate(0x85))
     );
 }
@@ -364,7 +400,10 @@ fn currency_amounts() {
     assert_eq!(format_decimal_short(1050, 2), "10.5");
     assert_eq!(format_decimal_short(1000, 2), "10");
     assert_eq!(format_decimal_short(5, 3), "0.005");
-    assert_eq!(format_decimal_short(9_999_999_999_999_000, 3), "9999999999999");
+    assert_eq!(
+        format_decimal_short(9_999_999_999_999_000, 3),
+        "9999999999999"
+    );
     assert_eq!(exponent(392), 0);
     assert_eq!(exponent(414), 3);
     assert_eq!(exponent(978), 2);

@@ -8,7 +8,10 @@ fn text(max: usize) -> impl Strategy<Value = String> {
 
 fn mpm() -> impl Strategy<Value = Mpm> {
     (
-        proptest::option::of(prop_oneof![Just(PointOfInitiation::Static), Just(PointOfInitiation::Dynamic)]),
+        proptest::option::of(prop_oneof![
+            Just(PointOfInitiation::Static),
+            Just(PointOfInitiation::Dynamic)
+        ]),
         proptest::collection::btree_map(26u8..=51, (text(32), text(20)), 1..4),
         "[0-9]{4}",
         prop_oneof![Just(978u16), Just(392), Just(414), Just(356)],
@@ -24,33 +27,35 @@ fn mpm() -> impl Strategy<Value = Mpm> {
         proptest::option::of(text(10)),
         proptest::option::of(text(25)),
     )
-        .prop_map(|(poi, accts, mcc, currency, amount, tip, country, name, city, postal, bill)| Mpm {
-            point_of_initiation: poi,
-            merchant_accounts: accts
-                .into_iter()
-                .map(|(id, (guid, v))| MerchantAccount {
-                    id,
-                    value: None,
-                    guid: Some(guid),
-                    fields: vec![SubField { id: 1, value: v }],
-                })
-                .collect(),
-            mcc,
-            currency,
-            amount,
-            tip,
-            country,
-            merchant_name: name,
-            merchant_city: city,
-            postal_code: postal,
-            additional_data: bill.map(|b| AdditionalData {
-                bill_number: Some(b),
-                ..Default::default()
-            }),
-            language: None,
-            rfu: vec![],
-            unreserved: vec![],
-        })
+        .prop_map(
+            |(poi, accts, mcc, currency, amount, tip, country, name, city, postal, bill)| Mpm {
+                point_of_initiation: poi,
+                merchant_accounts: accts
+                    .into_iter()
+                    .map(|(id, (guid, v))| MerchantAccount {
+                        id,
+                        value: None,
+                        guid: Some(guid),
+                        fields: vec![SubField { id: 1, value: v }],
+                    })
+                    .collect(),
+                mcc,
+                currency,
+                amount,
+                tip,
+                country,
+                merchant_name: name,
+                merchant_city: city,
+                postal_code: postal,
+                additional_data: bill.map(|b| AdditionalData {
+                    bill_number: Some(b),
+                    ..Default::default()
+                }),
+                language: None,
+                rfu: vec![],
+                unreserved: vec![],
+            },
+        )
 }
 
 proptest! {

@@ -70,13 +70,26 @@ impl Vpa {
         }
         let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_');
         if !user.bytes().all(ok) {
-            return Err(UpiError::InvalidVpa("handle has characters outside [a-zA-Z0-9.-_]"));
+            return Err(UpiError::InvalidVpa(
+                "handle has characters outside [a-zA-Z0-9.-_]",
+            ));
         }
-        if !psp.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')) {
-            return Err(UpiError::InvalidVpa("PSP handle has characters outside [a-zA-Z0-9.-]"));
+        if !psp
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        {
+            return Err(UpiError::InvalidVpa(
+                "PSP handle has characters outside [a-zA-Z0-9.-]",
+            ));
         }
-        if !psp.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) {
-            return Err(UpiError::InvalidVpa("PSP handle must start with a letter or digit"));
+        if !psp
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        {
+            return Err(UpiError::InvalidVpa(
+                "PSP handle must start with a letter or digit",
+            ));
         }
         Ok(Vpa(s.to_owned()))
     }
@@ -341,7 +354,10 @@ pub fn parse_amount(param: &'static str, s: &str) -> Result<u64, UpiError> {
         }
         None => (s, ""),
     };
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(bad("not a decimal number"));
     }
     if frac.len() > 2 {

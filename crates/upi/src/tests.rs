@@ -49,8 +49,22 @@ fn amounts() {
     assert_eq!(parse_amount("am", "1"), Ok(100));
     assert_eq!(parse_amount("am", "1.5"), Ok(150));
     assert_eq!(parse_amount("am", "0.01"), Ok(1));
-    assert_eq!(parse_amount("am", "999999999999.99"), Ok(99_999_999_999_999));
-    for bad in ["0", "0.00", "1.234", "1.", ".5", "-1", "1e2", "", "1,00", "1000000000000"] {
+    assert_eq!(
+        parse_amount("am", "999999999999.99"),
+        Ok(99_999_999_999_999)
+    );
+    for bad in [
+        "0",
+        "0.00",
+        "1.234",
+        "1.",
+        ".5",
+        "-1",
+        "1e2",
+        "",
+        "1,00",
+        "1000000000000",
+    ] {
         assert!(parse_amount("am", bad).is_err(), "{bad}");
     }
     assert_eq!(format_amount(15050), "150.50");
@@ -62,7 +76,18 @@ fn vpa_rules() {
     for ok in ["a@b", "first.last-1_x@oksbi", "9876543210@paytm"] {
         assert!(Vpa::new(ok).is_ok(), "{ok}");
     }
-    for bad in ["", "ab", "@psp", "user@", "a@b@c", "us er@psp", "user@ps_p", "user@-psp", "üser@psp", "a+b@psp"] {
+    for bad in [
+        "",
+        "ab",
+        "@psp",
+        "user@",
+        "a@b@c",
+        "us er@psp",
+        "user@ps_p",
+        "user@-psp",
+        "üser@psp",
+        "a+b@psp",
+    ] {
         assert!(Vpa::new(bad).is_err(), "{bad}");
     }
     assert!(Vpa::new(&format!("{}@psp", "a".repeat(260))).is_err());
@@ -76,21 +101,57 @@ fn errors() {
     assert_eq!(e("upi://mandate?pa=a@b"), UpiError::NotUpiPay);
     assert_eq!(e("upi://payx?pa=a@b"), UpiError::NotUpiPay);
     assert_eq!(e("upi://pay?pn=x"), UpiError::MissingPayee);
-    assert_eq!(e("upi://pay?pa=a@b&pa=c@d"), UpiError::Duplicate("pa".into()));
+    assert_eq!(
+        e("upi://pay?pa=a@b&pa=c@d"),
+        UpiError::Duplicate("pa".into())
+    );
     assert_eq!(e("upi://pay?pa=a@b&cu=USD"), UpiError::InvalidCurrency);
-    assert!(matches!(e("upi://pay?pa=a@b&am=1.999"), UpiError::InvalidAmount { param: "am", .. }));
-    assert!(matches!(e("upi://pay?pa=a@b&am=0"), UpiError::InvalidAmount { .. }));
-    assert!(matches!(e("upi://pay?pa=a@b&mam=x"), UpiError::InvalidAmount { param: "mam", .. }));
-    assert_eq!(e("upi://pay?pa=a@b&am=1&mam=2"), UpiError::MinimumExceedsAmount);
+    assert!(matches!(
+        e("upi://pay?pa=a@b&am=1.999"),
+        UpiError::InvalidAmount { param: "am", .. }
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&am=0"),
+        UpiError::InvalidAmount { .. }
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&mam=x"),
+        UpiError::InvalidAmount { param: "mam", .. }
+    ));
+    assert_eq!(
+        e("upi://pay?pa=a@b&am=1&mam=2"),
+        UpiError::MinimumExceedsAmount
+    );
     assert!(matches!(e("upi://pay?pa=a%40"), UpiError::InvalidVpa(_)));
-    assert!(matches!(e("upi://pay?pa=a@b&pn=%ZZ"), UpiError::BadEncoding(_)));
-    assert!(matches!(e("upi://pay?pa=a@b&pn=%C3"), UpiError::BadEncoding(_)));
-    assert!(matches!(e("upi://pay?pa=a@b&pn=%4"), UpiError::BadEncoding(_)));
-    assert!(matches!(e("upi://pay?pa=a@b&mc=54"), UpiError::InvalidParam { param: "mc", .. }));
-    assert!(matches!(e("upi://pay?pa=a@b&mode=1"), UpiError::InvalidParam { param: "mode", .. }));
-    assert!(matches!(e("upi://pay?pa=a@b&tn=a%0Ab"), UpiError::InvalidParam { param: "tn", .. }));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&pn=%ZZ"),
+        UpiError::BadEncoding(_)
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&pn=%C3"),
+        UpiError::BadEncoding(_)
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&pn=%4"),
+        UpiError::BadEncoding(_)
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&mc=54"),
+        UpiError::InvalidParam { param: "mc", .. }
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&mode=1"),
+        UpiError::InvalidParam { param: "mode", .. }
+    ));
+    assert!(matches!(
+        e("upi://pay?pa=a@b&tn=a%0Ab"),
+        UpiError::InvalidParam { param: "tn", .. }
+    ));
     let long = format!("upi://pay?pa=a@b&tr={}", "x".repeat(36));
-    assert!(matches!(e(&long), UpiError::InvalidParam { param: "tr", .. }));
+    assert!(matches!(
+        e(&long),
+        UpiError::InvalidParam { param: "tr", .. }
+    ));
     // an unknown parameter's name never appears in an error
     assert_eq!(
         e("upi://pay?pa=a@b&secret%ZZ=1"),
