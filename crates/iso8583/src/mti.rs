@@ -69,7 +69,7 @@ impl Mti {
 
     /// Is this a request or an advice (even function digit), i.e. does it expect a response?
     pub const fn is_request(&self) -> bool {
-        self.function() % 2 == 0
+        self.function().is_multiple_of(2)
     }
 
     /// The MTI of the response to this request or advice (0100 -> 0110, 0420 -> 0430),

@@ -60,7 +60,7 @@ impl Pan {
             }
             sum += d;
         }
-        sum % 10 == 0
+        sum.is_multiple_of(10)
     }
 
     /// The masked form `476173******0010`.

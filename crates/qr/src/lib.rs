@@ -92,7 +92,7 @@ pub enum QrError {
 /// A scanned QR payload of either mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QrPayload {
-    Merchant(Mpm),
+    Merchant(Box<Mpm>),
     Consumer(Cpm),
 }
 
@@ -100,7 +100,7 @@ pub enum QrPayload {
 /// format indicator `"000201"`, otherwise consumer-presented base64.
 pub fn decode(text: &str) -> Result<QrPayload, QrError> {
     if text.starts_with("00") {
-        Mpm::parse(text).map(QrPayload::Merchant)
+        Mpm::parse(text).map(|m| QrPayload::Merchant(Box::new(m)))
     } else {
         Cpm::parse(text).map(QrPayload::Consumer)
     }

@@ -215,13 +215,13 @@ impl UpiPay {
     /// Check the field rules (also run by `parse` and `to_uri`).
     pub fn validate(&self) -> Result<(), UpiError> {
         Vpa::new(self.payee.as_str())?;
-        if let Some(m) = &self.mcc {
-            if m.len() != 4 || !m.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(UpiError::InvalidParam {
-                    param: "mc",
-                    reason: "merchant category code is 4 digits",
-                });
-            }
+        if let Some(m) = &self.mcc
+            && (m.len() != 4 || !m.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(UpiError::InvalidParam {
+                param: "mc",
+                reason: "merchant category code is 4 digits",
+            });
         }
         for (param, v, max) in [
             ("pn", &self.payee_name, 99),
@@ -246,13 +246,13 @@ impl UpiPay {
             }
         }
         for (param, v) in [("mode", &self.mode), ("purpose", &self.purpose)] {
-            if let Some(v) = v {
-                if v.len() != 2 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(UpiError::InvalidParam {
-                        param,
-                        reason: "must be 2 digits",
-                    });
-                }
+            if let Some(v) = v
+                && (v.len() != 2 || !v.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(UpiError::InvalidParam {
+                    param,
+                    reason: "must be 2 digits",
+                });
             }
         }
         for (param, v) in [("am", self.amount), ("mam", self.min_amount)] {
@@ -263,10 +263,10 @@ impl UpiPay {
                 });
             }
         }
-        if let (Some(am), Some(mam)) = (self.amount, self.min_amount) {
-            if mam > am {
-                return Err(UpiError::MinimumExceedsAmount);
-            }
+        if let (Some(am), Some(mam)) = (self.amount, self.min_amount)
+            && mam > am
+        {
+            return Err(UpiError::MinimumExceedsAmount);
         }
         for (k, _) in &self.other {
             if k.is_empty() || KNOWN.contains(&k.as_str()) {
