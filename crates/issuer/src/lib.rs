@@ -1,14 +1,37 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! paytap-issuer: the bank emulator behind the paytap card network.
+//!
+//! * [`config`]: twenty banks by default (`banks.toml`, embedded), each
+//!   with card and token BIN ranges, country, currency, stand-in limits,
+//!   card limits and ID&V rules; a file can replace them.
+//! * [`Issuer`] ([`service`]): cardholder accounts on the double-entry
+//!   ledger (debit balance or credit limit), cards (status, expiry, limits)
+//!   whose numbers live only in the vault, [`Issuer::issue_card`] for demos
+//!   and tests.
+//! * Authorization ([`auth`]): ISO 8583:1987 0100/0200 → 0110/0210 with a
+//!   ledger hold, 0120 stand-in advices, 0400/0420 reversals, 0220 clearing
+//!   captures; card (non-token) ARQC verification with the bank's IMK and
+//!   the ARPC (EMV Book 2 §8.1–8.2). The response codes are listed in
+//!   [`auth`].
+//! * ID&V ([`idv`]): green / yellow (one-time passcode) / red.
+//! * [`cvv`]: CVV/CVV2 computed from the bank's CVK, never stored.
+//! * The switch's `IssuerLink` port in-process, and a TCP endpoint
+//!   ([`IssuerServer`]).
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod auth;
+pub mod config;
+pub mod cvv;
+mod error;
+pub mod idv;
+pub mod keys;
+mod link;
+pub mod service;
+pub mod time;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use config::{BankConfig, IdvRules, IssuerConfig, Limits, OtpConfig, StandIn};
+pub use error::IssuerError;
+pub use idv::{IdvDecision, IdvRequest, OtpOutcome, RedReason, Verification, VerificationState};
+pub use keys::{BankKeys, IssuerKeys};
+pub use link::IssuerServer;
+pub use service::{
+    CardInfo, CardStatus, Clock, IssueCard, IssuedCard, Issuer, MIGRATIONS, OtpDelivery, Product,
+};

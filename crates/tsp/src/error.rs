@@ -28,7 +28,7 @@ pub enum TspError {
     #[error("card not found in the vault")]
     CardNotFound,
     #[error("vault: {0}")]
-    Vault(String),
+    Vault(#[from] paytap_vault::VaultError),
     #[error("sealing the provisioning payload: {0}")]
     Seal(#[from] paytap_seal::SealError),
     #[error("key derivation: {0}")]

@@ -52,15 +52,15 @@ pub mod keys;
 pub mod lifecycle;
 pub mod number;
 mod service;
-pub mod vault;
+mod switch_port;
 
 pub use domain::Domain;
 pub use error::{Refusal, TspError};
 pub use keys::TokenKeys;
 pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
+pub use switch_port::refusal_verification;
 pub use service::{
-    Clock, Detokenized, MIGRATIONS, ProvisionRequest, Provisioned, TokenContext, TokenEvent, TokenInfo,
+    Clock, Detokenized, MIGRATIONS, ProvisionRequest, Provisioned, Refused, TokenContext, TokenEvent, TokenInfo,
     Tsp, TspConfig, year_month, yymm_after, yymm_expired,
 };
-pub use vault::{PanVault, VaultCard, VaultPut};

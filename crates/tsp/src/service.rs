@@ -13,13 +13,13 @@ use crate::error::{Refusal, TspError};
 use crate::keys::TokenKeys;
 use crate::lifecycle::{Actor, TokenState};
 use crate::number::TokenRange;
-use crate::vault::PanVault;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a, derive_session_key};
 use paytap_emv::{EmvKey, TdesKey};
 use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::{Db, Migration, now_millis};
 use paytap_types::{Currency, Pan};
+use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
 use sqlx::Row;
 use std::sync::Arc;
 
@@ -257,6 +257,14 @@ impl TokenContext {
     }
 }
 
+/// A refusal of [`Tsp::detokenize`], with the token's reference when the
+/// token is known (so the wallet can show the decline on the right card).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub refusal: Refusal,
+    pub token_ref: Option<String>,
+}
+
 /// A request that passed every token check, ready for the issuer.
 #[derive(Debug, Clone)]
 pub struct Detokenized {
@@ -270,7 +278,7 @@ pub struct Detokenized {
 #[derive(Clone)]
 pub struct Tsp {
     db: Db,
-    vault: Arc<dyn PanVault>,
+    vault: Vault,
     config: Arc<TspConfig>,
     keys: Arc<TokenKeys>,
     clock: Clock,
@@ -323,7 +331,7 @@ impl Tsp {
     /// vault for card and token numbers.
     pub async fn open(
         db: Db,
-        vault: Arc<dyn PanVault>,
+        vault: Vault,
         config: TspConfig,
         keys: TokenKeys,
     ) -> Result<Tsp, TspError> {
@@ -384,7 +392,11 @@ impl Tsp {
         }
         let imk = self.keys.get(&req.issuer_id).ok_or_else(|| TspError::NoKey(req.issuer_id.clone()))?;
         let key_check = hex::encode_upper(imk.kcv());
-        let card = self.vault.get(&req.card_vault_id).await?.ok_or(TspError::CardNotFound)?;
+        let card = match self.vault.get(&req.card_vault_id).await {
+            Ok(c) => c,
+            Err(VaultError::NotFound) => return Err(TspError::CardNotFound),
+            Err(e) => return Err(e.into()),
+        };
         let card_last4 = card.pan.last4().to_owned();
         if let Some(existing) = self.live_token_for(&req.card_vault_id, &req.device_id).await? {
             return Err(TspError::AlreadyProvisioned(existing));
@@ -401,7 +413,8 @@ impl Tsp {
             if self.vault.find(&candidate).await?.is_some() {
                 continue;
             }
-            let entry = self.vault.put(&candidate, &expiry).await?;
+            let record = CardRecord::new(candidate.clone(), Expiry::parse(&expiry)?, "")?;
+            let entry = self.vault.put(record).await?;
             if entry.existed {
                 continue;
             }
@@ -621,7 +634,18 @@ impl Tsp {
     /// token: lifecycle state, domain against DE 22, expiry, ARQC (DE 55,
     /// with the token's ICC MK), ATC window; on success the request is
     /// rewritten for the issuer (see [`Detokenized`]).
-    pub async fn detokenize(&self, request: &Message) -> Result<Detokenized, Refusal> {
+    pub async fn detokenize(&self, request: &Message) -> Result<Detokenized, Refused> {
+        let mut token_ref = None;
+        self.detokenize_inner(request, &mut token_ref)
+            .await
+            .map_err(|refusal| Refused { refusal, token_ref })
+    }
+
+    async fn detokenize_inner(
+        &self,
+        request: &Message,
+        token_ref_out: &mut Option<String>,
+    ) -> Result<Detokenized, Refusal> {
         let digits = request.get_str(2).ok_or(Refusal::Format)?;
         let token_pan = Pan::parse(digits).map_err(|_| Refusal::UnknownToken)?;
         if !self.is_token_number(token_pan.expose()) {
@@ -640,6 +664,7 @@ impl Tsp {
             .map_err(|e| system("token lookup", &e))?
             .ok_or(Refusal::UnknownToken)?;
         let info = token_from_row(&row).map_err(|e| system("token row", &e))?;
+        *token_ref_out = Some(info.token_ref.clone());
         match info.state {
             TokenState::Active => {}
             TokenState::Inactive => return Err(Refusal::Inactive),
@@ -696,23 +721,19 @@ impl Tsp {
         }
         tx.commit().await.map_err(|e| system("atc commit", &e))?;
 
-        let card = self
-            .vault
-            .get(&info.card_vault_id)
-            .await
-            .map_err(|e| system("vault get", &e))?
-            .ok_or(Refusal::System)?;
+        let card = self.vault.get(&info.card_vault_id).await.map_err(|e| system("vault get", &e))?;
+        let card_expiry = card.expiry.yymm();
         let mut out = request.clone();
         out.set(2, card.pan.expose()).map_err(|_| Refusal::System)?;
         if out.has(14) {
-            out.set(14, &card.expiry_yymm).map_err(|_| Refusal::System)?;
+            out.set(14, &card_expiry).map_err(|_| Refusal::System)?;
         }
         if let Some(t2) = request.track2() {
             let sep = t2.find(['=', 'D']).ok_or(Refusal::Format)?;
             let rest = t2.get(sep + 1..).ok_or(Refusal::Format)?;
             let after_expiry = rest.get(4..).ok_or(Refusal::Format)?;
             let sep_char = t2.get(sep..sep + 1).unwrap_or("=");
-            let new_t2 = format!("{}{}{}{}", card.pan.expose(), sep_char, card.expiry_yymm, after_expiry);
+            let new_t2 = format!("{}{}{}{}", card.pan.expose(), sep_char, card_expiry, after_expiry);
             out.set(35, &new_t2).map_err(|_| Refusal::Format)?;
         }
         out.set_token_data(&TokenData {
@@ -752,18 +773,8 @@ impl Tsp {
     pub fn refusal_response(request: &Message, refusal: Refusal) -> Option<Message> {
         let mut r = request.response()?;
         r.set_response_code(refusal.response_code()).ok()?;
-        let failed = Some(CheckResult::Failed);
-        let results = match refusal {
-            Refusal::CryptogramInvalid => VerificationResults { cryptogram: failed, ..Default::default() },
-            Refusal::AtcReplayed | Refusal::AtcOutOfWindow => VerificationResults {
-                cryptogram: Some(CheckResult::Passed),
-                atc: failed,
-                ..Default::default()
-            },
-            _ => VerificationResults::default(),
-        };
-        if results != VerificationResults::default() {
-            r.set_verification_results(&results).ok()?;
+        if let Some(v) = crate::switch_port::refusal_verification(refusal) {
+            r.set_verification_results(&v).ok()?;
         }
         Some(r)
     }

@@ -1,0 +1,651 @@
+//! Authorization, stand-in advice, reversal and clearing capture: ISO
+//! 8583:1987 in, ISO 8583:1987 out (the exchanges of `paytap_switch::link`).
+//!
+//! ## Checks of an authorization (0100/0200), in order, and DE 39
+//!
+//! | check | DE 39 |
+//! |---|---|
+//! | DE 2 missing/invalid, not a card of a configured bank, or unknown | `14` |
+//! | DE 7, 11, 41 missing (and no DE 37), DE 4/49 missing | `30` |
+//! | card blocked | `62` |
+//! | card reported lost / stolen | `41` / `43` |
+//! | card expired, or DE 14 not the card's expiry | `54` |
+//! | DE 3 not a purchase (`00xxxx`) or DE 49 not the bank's currency | `12` |
+//! | amount zero | `13` |
+//! | chip card ARQC (DE 55, bank IMK, EMV Book 2 §8.1) does not verify | `63` |
+//! | chip card ATC not above the last accepted one (replay) | `05` |
+//! | amount above the no-CVM limit without cardholder verification (CDCVM from DE 63 or the card's CVR) | `55` |
+//! | above the card's single-transaction limit, or today's total would exceed the daily limit | `61` |
+//! | too many approvals in the velocity window | `65` |
+//! | not enough balance / credit (the ledger refuses the hold) | `51` |
+//! | otherwise: approved, hold placed | `00` + DE 38 |
+//!
+//! A token transaction arrives already verified by the token service:
+//! DE 63 subelements 01 (cryptogram) and 03 (ATC) = `Y`. The switch strips
+//! DE 62/63 from acquirer traffic, so only the token service sets them. A
+//! card (non-token) chip transaction is verified here with the bank's IMK
+//! and answered with an ARPC (DE 55 tag 91, method 1 over DE 39).
+//!
+//! ## Idempotency
+//!
+//! Each authorization has a hold key: DE 37 (the switch's network-unique
+//! retrieval reference number; `:0120` appended for a stand-in advice), or,
+//! without DE 37, acquirer id (DE 32) ‖ terminal (DE 41) ‖ STAN (DE 11) ‖
+//! transmission time (DE 7). The same request again gets the same answer
+//! and never a second hold (the ledger transfer id is derived from the hold
+//! key, and the ledger is idempotent too). A duplicate that carries a new
+//! DE 37 but the same DE 32/41/11/7 is found by that key as well.
+//!
+//! ## Reversal (0400/0420) and capture (0220)
+//!
+//! Found by DE 37 (+ DE 90 original MTI) or by DE 90/DE 41. A reversal
+//! voids the hold; repeats are no-ops; a reversal that arrives before its
+//! original leaves a tombstone, and the original is then declined without a
+//! hold. A reversal of a captured authorization is refused (`12`). Capture
+//! posts the hold for DE 4 (at most the held amount, `13` otherwise; unknown
+//! or released holds `12`).
+
+use crate::error::IssuerError;
+use crate::service::{CardInfo, CardStatus, Issuer, account_id, card_from_row, card_select, stripe};
+use crate::time::{day_start, yymm_expired};
+use paytap_emv::crypto::{arpc_method_1, derive_icc_mk, derive_session_key};
+use paytap_emv::{EmvKey, VerifyError};
+use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
+use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
+use paytap_types::Pan;
+use rand::RngExt;
+
+/// The stored outcome of one authorization.
+#[derive(Debug, Clone)]
+struct Stored {
+    card_id: String,
+    amount: i64,
+    response_code: String,
+    approval_code: Option<String>,
+    hold_id: Option<String>,
+    state: String,
+}
+
+/// How an authorization ended, with what the answer needs.
+struct Decision {
+    code: ResponseCode,
+    approval_code: Option<String>,
+    /// Session key and ARQC of a verified card (non-token) cryptogram.
+    arpc: Option<(EmvKey, [u8; 8])>,
+}
+
+impl Decision {
+    fn decline(code: ResponseCode) -> Decision {
+        Decision {
+            code,
+            approval_code: None,
+            arpc: None,
+        }
+    }
+}
+
+fn trimmed(m: &Message, f: u8) -> Option<&str> {
+    m.get_str(f).map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// DE 32 ‖ DE 41 ‖ DE 11 ‖ DE 7, acquirer id without leading zeros.
+fn txn_key(acquirer: &str, terminal: &str, stan: &str, datetime: &str) -> String {
+    let acq = acquirer.trim_start_matches('0');
+    format!("txn:{acq}|{}|{stan}|{datetime}", terminal.trim())
+}
+
+fn request_txn_key(m: &Message) -> Option<String> {
+    Some(txn_key(trimmed(m, 32)?, trimmed(m, 41)?, trimmed(m, 11)?, trimmed(m, 7)?))
+}
+
+fn rrn_key(rrn: &str, original_mti: Option<Mti>) -> String {
+    match original_mti {
+        Some(m) if m.as_str() == "0120" => format!("rrn:{rrn}:0120"),
+        _ => format!("rrn:{rrn}"),
+    }
+}
+
+fn approval_code() -> String {
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+impl Issuer {
+    /// Answers any request the switch sends an issuer: 0100/0200
+    /// authorization, 0120 advice, 0400/0420 reversal, 0220 capture, 0800
+    /// network management. `None` for responses and unknown MTIs.
+    pub async fn handle(&self, request: &Message) -> Option<Message> {
+        match request.mti().as_str() {
+            "0100" | "0200" => Some(self.authorize(request).await),
+            "0120" => Some(self.advice(request).await),
+            "0400" | "0420" => Some(self.reverse(request).await),
+            "0220" => Some(self.capture(request).await),
+            "0800" => {
+                let mut r = request.response()?;
+                r.set_response_code(ResponseCode::Approved).ok()?;
+                Some(r)
+            }
+            _ => None,
+        }
+    }
+
+    /// Authorizes a 0100/0200 and answers 0110/0210.
+    pub async fn authorize(&self, request: &Message) -> Message {
+        let mut resp = match request.response() {
+            Some(r) => r,
+            None => Message::new(request.mti()),
+        };
+        let decision = match self.authorize_inner(request).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "authorization failed");
+                Decision::decline(ResponseCode::SystemMalfunction)
+            }
+        };
+        let _ = resp.set_response_code(decision.code);
+        if let Some(code) = &decision.approval_code {
+            let _ = resp.set_auth_id_response(code);
+        }
+        if let Some((sk, arqc)) = &decision.arpc {
+            let arc = *decision.code.code().as_bytes().first_chunk::<2>().unwrap_or(b"96");
+            let arpc = arpc_method_1(sk, *arqc, arc);
+            let mut tag91 = [0u8; 10];
+            tag91[..8].copy_from_slice(&arpc);
+            tag91[8..].copy_from_slice(&arc);
+            let de55 = paytap_tlv::Builder::new().primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91).build();
+            let _ = resp.set_icc_data(&de55);
+        }
+        resp
+    }
+
+    async fn stored(&self, hold_key: &str, txn: Option<&str>) -> Result<Option<Stored>, IssuerError> {
+        let q = "SELECT card_id, amount, response_code, approval_code, hold_id, state FROM issuer_auths WHERE ";
+        let mut row: Option<(String, i64, String, Option<String>, Option<String>, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}hold_key = $1")))
+                .bind(hold_key)
+                .fetch_optional(self.db.pool())
+                .await?;
+        if row.is_none()
+            && let Some(t) = txn
+        {
+            row = sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}txn_key = $1 AND kind = 'auth'")))
+                .bind(t)
+                .fetch_optional(self.db.pool())
+                .await?;
+        }
+        Ok(row.map(|(card_id, amount, response_code, approval_code, hold_id, state)| Stored {
+            card_id,
+            amount,
+            response_code,
+            approval_code,
+            hold_id,
+            state,
+        }))
+    }
+
+    async fn authorize_inner(&self, req: &Message) -> Result<Decision, IssuerError> {
+        let txn = request_txn_key(req);
+        let hold_key = match trimmed(req, 37) {
+            Some(rrn) => rrn_key(rrn, None),
+            None => match &txn {
+                Some(t) => t.clone(),
+                None => return Ok(Decision::decline(ResponseCode::FormatError)),
+            },
+        };
+        let _hold_guard = lock(&self.hold_locks, &hold_key).await;
+
+        // DE 2: a card of a configured bank that the vault knows.
+        let Some(pan) = req.get_str(2).and_then(|d| Pan::parse(d).ok()) else {
+            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
+        };
+        let Some(bank) = self.config.bank_for_card(pan.expose()).cloned() else {
+            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
+        };
+        let Some(card_id) = self.vault.find(&pan).await? else {
+            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
+        };
+        let row = sqlx::query(card_select!("WHERE card_id = $1"))
+            .bind(&card_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
+        };
+        let card = card_from_row(&row)?;
+        if card.bank_id != bank.id {
+            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
+        }
+
+        let amount = req.amount().and_then(|a| i64::try_from(a).ok());
+
+        // Duplicate: the first answer again.
+        if let Some(s) = self.stored(&hold_key, txn.as_deref()).await? {
+            if s.state == "reversed" {
+                // Reversed before it arrived: never hold.
+                return Ok(Decision::decline(ResponseCode::DoNotHonour));
+            }
+            if s.card_id != card.card_id || Some(s.amount) != amount {
+                return Ok(Decision::decline(ResponseCode::DuplicateTransmission));
+            }
+            let code = ResponseCode::from_code(&s.response_code).unwrap_or(ResponseCode::SystemMalfunction);
+            let arpc = self.card_arpc_for_duplicate(req, &card, &pan, code);
+            return Ok(Decision {
+                code,
+                approval_code: s.approval_code,
+                arpc,
+            });
+        }
+
+        let _card_guard = lock(&self.card_locks, &card.card_id).await;
+        let now = self.now();
+        let (decision, verified_atc) = self.decide(req, &card, &pan, &bank, amount, &hold_key, now).await?;
+        let approved = decision.code.is_approved();
+        let hold_id = approved.then(|| format!("hold:{hold_key}"));
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+             response_code, approval_code, hold_id, state, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'auth', $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(&hold_key)
+        .bind(txn.as_deref())
+        .bind(&card.card_id)
+        .bind(&bank.id)
+        .bind(amount.unwrap_or(0))
+        .bind(bank.currency.code())
+        .bind(decision.code.code())
+        .bind(decision.approval_code.as_deref())
+        .bind(hold_id.as_deref())
+        .bind(if approved { "held" } else { "declined" })
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(atc) = verified_atc {
+            sqlx::query("UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1")
+                .bind(i64::from(atc))
+                .bind(&card.card_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(bank = %bank.id, card_id = %card.card_id, code = decision.code.code(),
+            amount = amount.unwrap_or(0), "authorization");
+        Ok(decision)
+    }
+
+    /// For a repeated card (non-token) chip request: the ARPC over the
+    /// stored answer, if the cryptogram verifies.
+    fn card_arpc_for_duplicate(
+        &self,
+        req: &Message,
+        card: &CardInfo,
+        pan: &Pan,
+        code: ResponseCode,
+    ) -> Option<(EmvKey, [u8; 8])> {
+        if token_verified(req) {
+            return None;
+        }
+        let de55 = req.icc_data()?;
+        let keys = self.keys.bank(&card.bank_id)?;
+        let mk = EmvKey::Tdes(derive_icc_mk(&keys.imk_ac, pan.expose(), card.psn).ok()?);
+        let arc = *code.code().as_bytes().first_chunk::<2>()?;
+        let v = paytap_emv::verify_arqc(&mk, de55, arc).ok()?;
+        Some((derive_session_key(&mk, v.atc), v.arqc))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn decide(
+        &self,
+        req: &Message,
+        card: &CardInfo,
+        pan: &Pan,
+        bank: &crate::config::BankConfig,
+        amount: Option<i64>,
+        hold_key: &str,
+        now: i64,
+    ) -> Result<(Decision, Option<u16>), IssuerError> {
+        let d = |c| Ok((Decision::decline(c), None));
+        if !req.has(7) && !req.has(37) || !req.has(11) && !req.has(37) {
+            return d(ResponseCode::FormatError);
+        }
+        match card.status {
+            CardStatus::Active => {}
+            CardStatus::Blocked => return d(ResponseCode::RestrictedCard),
+            CardStatus::Lost => return d(ResponseCode::LostCard),
+            CardStatus::Stolen => return d(ResponseCode::StolenCard),
+        }
+        if yymm_expired(&card.expiry_yymm, now) {
+            return d(ResponseCode::ExpiredCard);
+        }
+        if let Some(e) = req.get_str(14)
+            && e != card.expiry_yymm
+        {
+            return d(ResponseCode::ExpiredCard);
+        }
+        if let Some(pc) = req.processing_code()
+            && !pc.starts_with("00")
+        {
+            return d(ResponseCode::InvalidTransaction);
+        }
+        let (Some(amount), Some(currency)) = (amount, req.currency()) else {
+            return d(ResponseCode::FormatError);
+        };
+        if currency != bank.currency.numeric() {
+            return d(ResponseCode::InvalidTransaction);
+        }
+        if amount <= 0 {
+            return d(ResponseCode::InvalidAmount);
+        }
+
+        // Cryptogram and cardholder verification.
+        let mut arpc = None;
+        let mut verified_atc = None;
+        let cdcvm = if token_verified(req) {
+            matches!(req.verification_results(), Ok(Some(v)) if v.cdcvm == Some(CheckResult::Passed))
+        } else if let Some(de55) = req.icc_data() {
+            let keys = self.keys.bank(&bank.id).ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
+            let mk = match derive_icc_mk(&keys.imk_ac, pan.expose(), card.psn) {
+                Ok(k) => EmvKey::Tdes(k),
+                Err(_) => return d(ResponseCode::InvalidCardNumber),
+            };
+            match paytap_emv::verify_arqc(&mk, de55, *b"00") {
+                Ok(v) => {
+                    if card.last_atc.is_some_and(|last| v.atc <= last) {
+                        return d(ResponseCode::DoNotHonour);
+                    }
+                    arpc = Some((derive_session_key(&mk, v.atc), v.arqc));
+                    verified_atc = Some(v.atc);
+                    v.cdcvm_performed
+                }
+                Err(VerifyError::BadCryptogram | VerifyError::NotArqc(_) | VerifyError::AlgorithmMismatch) => {
+                    tracing::warn!(card_id = %card.card_id, "card cryptogram does not verify");
+                    return d(ResponseCode::SecurityViolation);
+                }
+                Err(_) => return d(ResponseCode::FormatError),
+            }
+        } else {
+            false
+        };
+        // From here on a decline still carries the ARPC of a verified chip card.
+        let decline = |c: ResponseCode, arpc: Option<(EmvKey, [u8; 8])>| {
+            Ok((
+                Decision {
+                    code: c,
+                    approval_code: None,
+                    arpc,
+                },
+                verified_atc,
+            ))
+        };
+        if amount > card.limits.no_cvm_limit && !cdcvm {
+            return decline(ResponseCode::IncorrectPin, arpc);
+        }
+        if amount > card.limits.single_transaction {
+            return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
+        }
+        let (today, recent): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN amount ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM issuer_auths WHERE card_id = $1 AND state IN ('held', 'captured') AND created_at >= $4",
+        )
+        .bind(&card.card_id)
+        .bind(day_start(now))
+        .bind(now - i64::from(card.limits.velocity_window_secs) * 1000)
+        .bind(day_start(now).min(now - i64::from(card.limits.velocity_window_secs) * 1000))
+        .fetch_one(self.db.pool())
+        .await?;
+        if today.saturating_add(amount) > card.limits.daily {
+            return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
+        }
+        if recent >= i64::from(card.limits.velocity_count) {
+            return decline(ResponseCode::ExceedsFrequencyLimit, arpc);
+        }
+        let hold = Transfer::pending(
+            format!("hold:{hold_key}"),
+            card.account_id.clone(),
+            account_id(&bank.id, "settlement"),
+            Money::new(amount, bank.currency),
+        )
+        .with_reference("authorization hold");
+        match self.ledger.transfer(hold).await {
+            Ok(_) => Ok((
+                Decision {
+                    code: ResponseCode::Approved,
+                    approval_code: Some(approval_code()),
+                    arpc,
+                },
+                verified_atc,
+            )),
+            Err(LedgerError::Rejected(Rejection::ExceedsCredits)) => {
+                decline(ResponseCode::InsufficientFunds, arpc)
+            }
+            Err(LedgerError::Rejected(r)) => {
+                tracing::error!(rejection = r.code(), "ledger refused a hold");
+                decline(ResponseCode::SystemMalfunction, arpc)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A stand-in advice (0120): the switch decided for the bank. When it
+    /// approved, the bank places the hold (a stand-in approval binds the
+    /// bank); answers 0130.
+    pub async fn advice(&self, req: &Message) -> Message {
+        let mut resp = req.response().unwrap_or_else(|| Message::new(req.mti()));
+        let code = match self.advice_inner(req).await {
+            Ok(()) => ResponseCode::Approved,
+            Err(e) => {
+                tracing::error!(error = %e, "advice failed");
+                ResponseCode::SystemMalfunction
+            }
+        };
+        let _ = resp.set_response_code(code);
+        resp
+    }
+
+    async fn advice_inner(&self, req: &Message) -> Result<(), IssuerError> {
+        let Some(rrn) = trimmed(req, 37) else {
+            return Err(IssuerError::Invalid("advice without DE 37"));
+        };
+        let hold_key = rrn_key(rrn, Some(Mti::from_str("0120").map_err(|_| IssuerError::Invalid("mti"))?));
+        let _g = lock(&self.hold_locks, &hold_key).await;
+        if self.stored(&hold_key, None).await?.is_some() {
+            return Ok(());
+        }
+        let approved = req.response_code() == Some(ResponseCode::Approved);
+        let pan = req.get_str(2).and_then(|d| Pan::parse(d).ok());
+        let card = match &pan {
+            Some(p) => self.find_card(p).await?,
+            None => None,
+        };
+        let amount = req.amount().and_then(|a| i64::try_from(a).ok()).unwrap_or(0);
+        let now = self.now();
+        let (state, hold_id, card_id, bank_id, currency) = match &card {
+            Some(c) => {
+                let bank = self.bank(&c.bank_id)?.clone();
+                let mut state = "declined";
+                let mut hold_id = None;
+                if approved && amount > 0 {
+                    let id = format!("hold:{hold_key}");
+                    let t = Transfer::pending(
+                        id.clone(),
+                        c.account_id.clone(),
+                        account_id(&bank.id, "settlement"),
+                        Money::new(amount, bank.currency),
+                    )
+                    .with_reference("stand-in hold");
+                    match self.ledger.transfer(t).await {
+                        Ok(_) => {
+                            state = "held";
+                            hold_id = Some(id);
+                        }
+                        Err(LedgerError::Rejected(r)) => {
+                            tracing::warn!(rejection = r.code(), "stand-in approval could not be held");
+                            state = "unfunded";
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                (state, hold_id, c.card_id.clone(), bank.id.clone(), bank.currency.code())
+            }
+            None => ("declined", None, String::new(), String::new(), ""),
+        };
+        sqlx::query(
+            "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+             response_code, approval_code, hold_id, state, created_at, updated_at) \
+             VALUES ($1, NULL, $2, $3, 'advice', $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&hold_key)
+        .bind(&card_id)
+        .bind(&bank_id)
+        .bind(amount)
+        .bind(currency)
+        .bind(req.get_str(39).unwrap_or("96"))
+        .bind(req.auth_id_response())
+        .bind(hold_id.as_deref())
+        .bind(state)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The hold key a reversal or capture refers to.
+    fn original_key(req: &Message) -> Option<(String, Option<String>)> {
+        let original = req.original_data();
+        let orig_mti = original.as_ref().map(|o| o.mti);
+        if let Some(rrn) = trimmed(req, 37) {
+            return Some((rrn_key(rrn, orig_mti), None));
+        }
+        let o = original?;
+        let key = txn_key(&o.acquirer_id, trimmed(req, 41)?, &format!("{:06}", o.stan), &o.transmission_datetime);
+        Some((key.clone(), Some(key)))
+    }
+
+    /// Reverses an authorization (0400/0420 → 0410/0430): the hold is voided.
+    pub async fn reverse(&self, req: &Message) -> Message {
+        let mut resp = req.response().unwrap_or_else(|| Message::new(req.mti()));
+        let code = match self.reverse_inner(req).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "reversal failed");
+                ResponseCode::SystemMalfunction
+            }
+        };
+        let _ = resp.set_response_code(code);
+        resp
+    }
+
+    async fn reverse_inner(&self, req: &Message) -> Result<ResponseCode, IssuerError> {
+        let Some((hold_key, txn)) = Self::original_key(req) else {
+            return Ok(ResponseCode::FormatError);
+        };
+        let _g = lock(&self.hold_locks, &hold_key).await;
+        let now = self.now();
+        let Some(s) = self.stored(&hold_key, txn.as_deref()).await? else {
+            // The original has not arrived (or finished) yet: remember the
+            // reversal so the original never places a hold.
+            sqlx::query(
+                "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+                 response_code, approval_code, hold_id, state, created_at, updated_at) \
+                 VALUES ($1, $2, '', '', 'auth', $3, '', $4, NULL, NULL, 'reversed', $5, $5)",
+            )
+            .bind(&hold_key)
+            .bind(txn.as_deref())
+            .bind(req.amount().and_then(|a| i64::try_from(a).ok()).unwrap_or(0))
+            .bind(ResponseCode::DoNotHonour.code())
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+            tracing::info!(hold_key = %hold_key, "reversal before its original: tombstone");
+            return Ok(ResponseCode::Approved);
+        };
+        match s.state.as_str() {
+            "held" => {
+                let hold_id = s.hold_id.clone().ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
+                match self.ledger.void_pending(format!("void:{hold_key}"), hold_id).await {
+                    Ok(_) | Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                sqlx::query("UPDATE issuer_auths SET state = 'voided', updated_at = $1 WHERE hold_key = $2")
+                    .bind(now)
+                    .bind(&hold_key)
+                    .execute(self.db.pool())
+                    .await?;
+                tracing::info!(hold_key = %hold_key, "hold released by reversal");
+                Ok(ResponseCode::Approved)
+            }
+            "captured" => Ok(ResponseCode::InvalidTransaction),
+            _ => Ok(ResponseCode::Approved),
+        }
+    }
+
+    /// Clearing capture (0220 → 0230): posts the hold for DE 4.
+    pub async fn capture(&self, req: &Message) -> Message {
+        let mut resp = req.response().unwrap_or_else(|| Message::new(req.mti()));
+        let code = match self.capture_inner(req).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "capture failed");
+                ResponseCode::SystemMalfunction
+            }
+        };
+        let _ = resp.set_response_code(code);
+        resp
+    }
+
+    async fn capture_inner(&self, req: &Message) -> Result<ResponseCode, IssuerError> {
+        let Some((hold_key, txn)) = Self::original_key(req) else {
+            return Ok(ResponseCode::FormatError);
+        };
+        let amount = req.amount().and_then(|a| i64::try_from(a).ok());
+        self.capture_hold(&hold_key, txn.as_deref(), amount).await
+    }
+
+    /// Captures the hold of an authorization by its retrieval reference
+    /// number (DE 37); `amount` `None` captures the whole hold.
+    pub async fn capture_rrn(&self, rrn: &str, amount: Option<i64>) -> Result<ResponseCode, IssuerError> {
+        self.capture_hold(&rrn_key(rrn, None), None, amount).await
+    }
+
+    async fn capture_hold(&self, hold_key: &str, txn: Option<&str>, amount: Option<i64>) -> Result<ResponseCode, IssuerError> {
+        let _g = lock(&self.hold_locks, hold_key).await;
+        let Some(s) = self.stored(hold_key, txn).await? else {
+            return Ok(ResponseCode::InvalidTransaction);
+        };
+        match s.state.as_str() {
+            "held" => {}
+            "captured" => return Ok(ResponseCode::Approved),
+            _ => return Ok(ResponseCode::InvalidTransaction),
+        }
+        let amount = amount.unwrap_or(s.amount);
+        if amount <= 0 || amount > s.amount {
+            return Ok(ResponseCode::InvalidAmount);
+        }
+        let hold_id = s.hold_id.ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
+        match self.ledger.post_pending(format!("capture:{hold_key}"), hold_id, Some(amount)).await {
+            Ok(_) | Err(LedgerError::Rejected(Rejection::PendingAlreadyPosted)) => {}
+            Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => return Ok(ResponseCode::InvalidTransaction),
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query("UPDATE issuer_auths SET state = 'captured', updated_at = $1 WHERE hold_key = $2")
+            .bind(self.now())
+            .bind(hold_key)
+            .execute(self.db.pool())
+            .await?;
+        Ok(ResponseCode::Approved)
+    }
+}
+
+/// Locks the stripe of `key`.
+async fn lock<'a>(locks: &'a [tokio::sync::Mutex<()>], key: &str) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    match locks.get(stripe(key)) {
+        Some(m) => Some(m.lock().await),
+        None => None,
+    }
+}
+
+/// DE 63 says the token service verified the cryptogram and the ATC.
+fn token_verified(req: &Message) -> bool {
+    matches!(req.verification_results(), Ok(Some(v))
+        if v.cryptogram == Some(CheckResult::Passed) && v.atc == Some(CheckResult::Passed))
+}

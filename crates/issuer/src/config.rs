@@ -1,0 +1,246 @@
+//! The issuers' configuration: the twenty default banks (`banks.toml`,
+//! embedded) or a file that replaces them. Each bank has an institution id,
+//! card and token BIN prefixes (ISO/IEC 7812-1 issuer identification
+//! numbers), a country (ISO 3166-1 alpha-2), a currency (ISO 4217),
+//! stand-in limits for the switch, default card limits and ID&V rules.
+
+use paytap_types::Currency;
+use serde::{Deserialize, Serialize};
+
+/// The embedded default configuration.
+pub const DEFAULT_BANKS_TOML: &str = include_str!("banks.toml");
+
+/// Why a configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("issuer configuration is not valid TOML: {0}")]
+    Toml(String),
+    #[error("bank {0:?}: {1}")]
+    Bank(String, &'static str),
+    #[error("BIN prefix {0} is claimed twice (or overlaps another)")]
+    Overlap(String),
+    #[error("otp: {0}")]
+    Otp(&'static str),
+}
+
+/// What the switch may approve for a bank that does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandIn {
+    /// Largest single amount, minor units.
+    pub max_amount: i64,
+    /// Largest stand-in total per card per day, minor units.
+    pub daily_amount: i64,
+}
+
+/// Default limits for a bank's new cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub single_transaction: i64,
+    pub daily: i64,
+    pub velocity_count: u32,
+    pub velocity_window_secs: u32,
+    /// Above this amount a cardholder verification must have been performed.
+    pub no_cvm_limit: i64,
+}
+
+/// ID&V step-up rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct IdvRules {
+    /// Card number prefixes that always get a step-up (test ranges).
+    #[serde(default)]
+    pub step_up_prefixes: Vec<String>,
+    /// Step up when the device was never verified for this card.
+    #[serde(default)]
+    pub step_up_new_device: bool,
+    /// Step up when the card already passed ID&V this many times in 24 h
+    /// (0 disables the rule).
+    #[serde(default)]
+    pub step_up_after_provisionings: u32,
+}
+
+/// One bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankConfig {
+    /// Institution id, 1 to 11 digits.
+    pub id: String,
+    pub name: String,
+    pub short_name: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub currency: Currency,
+    /// Card BIN prefixes (6 to 8 digits).
+    pub card_bins: Vec<String>,
+    /// Token BIN prefixes for the token service (6 to 8 digits).
+    pub token_bins: Vec<String>,
+    pub stand_in: StandIn,
+    pub limits: Limits,
+    #[serde(default)]
+    pub idv: IdvRules,
+}
+
+impl BankConfig {
+    /// Whether `digits` (a card number) belongs to this bank.
+    pub fn owns_card(&self, digits: &str) -> bool {
+        self.card_bins.iter().any(|b| digits.starts_with(b.as_str()))
+    }
+
+    /// Whether `digits` (a token number) is in this bank's token ranges.
+    pub fn owns_token(&self, digits: &str) -> bool {
+        self.token_bins.iter().any(|b| digits.starts_with(b.as_str()))
+    }
+}
+
+/// One-time passcode settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpConfig {
+    pub ttl_secs: u32,
+    pub max_attempts: u32,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        OtpConfig {
+            ttl_secs: 300,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// All banks of the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerConfig {
+    #[serde(default)]
+    pub otp: OtpConfig,
+    #[serde(rename = "bank")]
+    pub banks: Vec<BankConfig>,
+}
+
+fn digits(s: &str, range: std::ops::RangeInclusive<usize>) -> bool {
+    range.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl IssuerConfig {
+    /// The twenty default banks.
+    pub fn default_banks() -> IssuerConfig {
+        // The embedded file is validated by a test; fall back to an empty
+        // configuration rather than panic if it were ever broken.
+        IssuerConfig::from_toml(DEFAULT_BANKS_TOML).unwrap_or(IssuerConfig {
+            otp: OtpConfig::default(),
+            banks: Vec::new(),
+        })
+    }
+
+    /// Parses and validates a configuration file's content.
+    pub fn from_toml(text: &str) -> Result<IssuerConfig, ConfigError> {
+        let c: IssuerConfig = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.otp.ttl_secs == 0 || self.otp.max_attempts == 0 {
+            return Err(ConfigError::Otp("ttl_secs and max_attempts must be positive"));
+        }
+        let mut prefixes: Vec<&str> = Vec::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for b in &self.banks {
+            let err = |w| ConfigError::Bank(b.id.clone(), w);
+            if !digits(&b.id, 1..=11) {
+                return Err(err("id must be 1 to 11 digits"));
+            }
+            if !ids.insert(b.id.as_str()) {
+                return Err(err("id used twice"));
+            }
+            if b.name.is_empty() || b.name.len() > 64 {
+                return Err(err("name must be 1 to 64 bytes"));
+            }
+            if b.country.len() != 2 || !b.country.bytes().all(|c| c.is_ascii_uppercase()) {
+                return Err(err("country must be ISO 3166 alpha-2"));
+            }
+            if b.card_bins.is_empty() || b.token_bins.is_empty() {
+                return Err(err("needs card and token BINs"));
+            }
+            for p in b.card_bins.iter().chain(&b.token_bins) {
+                if !digits(p, 6..=8) {
+                    return Err(err("BIN prefixes are 6 to 8 digits"));
+                }
+                prefixes.push(p);
+            }
+            for p in &b.idv.step_up_prefixes {
+                if !digits(p, 1..=19) {
+                    return Err(err("step-up prefixes are digits"));
+                }
+            }
+            let l = &b.limits;
+            if l.single_transaction <= 0 || l.daily <= 0 || l.velocity_count == 0 || l.velocity_window_secs == 0 {
+                return Err(err("limits must be positive"));
+            }
+            if b.stand_in.max_amount < 0 || b.stand_in.daily_amount < 0 {
+                return Err(err("stand-in limits must not be negative"));
+            }
+        }
+        for (i, a) in prefixes.iter().enumerate() {
+            for b in prefixes.iter().skip(i + 1) {
+                if a.starts_with(b) || b.starts_with(a) {
+                    return Err(ConfigError::Overlap((*a).to_owned()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn bank(&self, id: &str) -> Option<&BankConfig> {
+        self.banks.iter().find(|b| b.id == id)
+    }
+
+    /// The bank that issued card number `digits`.
+    pub fn bank_for_card(&self, digits: &str) -> Option<&BankConfig> {
+        self.banks.iter().find(|b| b.owns_card(digits))
+    }
+
+    /// The bank owning token number `digits`.
+    pub fn bank_for_token(&self, digits: &str) -> Option<&BankConfig> {
+        self.banks.iter().find(|b| b.owns_token(digits))
+    }
+
+    /// `(issuer id, token BIN prefix)` pairs for the token service.
+    pub fn token_ranges(&self) -> Vec<(String, String)> {
+        self.banks
+            .iter()
+            .flat_map(|b| b.token_bins.iter().map(move |t| (b.id.clone(), t.clone())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_has_twenty_valid_banks() {
+        let c = IssuerConfig::from_toml(DEFAULT_BANKS_TOML).unwrap();
+        assert_eq!(c.banks.len(), 20);
+        assert_eq!(c.banks.iter().filter(|b| b.currency == Currency::INR).count(), 2);
+        assert!(c.banks.iter().filter(|b| b.currency == Currency::CNY).all(|b| b.country == "CN"));
+        assert!(c.banks.iter().all(|b| b.card_bins.iter().all(|p| p.starts_with("62"))));
+        assert!(c.bank_for_card("6201170000000000").is_some_and(|b| b.name == "Bank of Shanghai"));
+        assert!(c.bank_for_token("6291010000000000").is_some_and(|b| b.short_name == "ICBC"));
+        assert!(c.bank_for_card("6291010000000000").is_none());
+        assert_eq!(c.token_ranges().len(), 20);
+        assert_eq!(IssuerConfig::default_banks(), c);
+    }
+
+    #[test]
+    fn overlapping_or_bad_banks_are_refused() {
+        let mut c = IssuerConfig::default_banks();
+        c.banks[1].token_bins = vec![c.banks[0].card_bins[0].clone()];
+        assert!(matches!(c.validate(), Err(ConfigError::Overlap(_))));
+        let mut c = IssuerConfig::default_banks();
+        c.banks[1].card_bins = vec!["62010".into()];
+        assert!(matches!(c.validate(), Err(ConfigError::Bank(_, _))));
+        let mut c = IssuerConfig::default_banks();
+        c.banks[2].id = c.banks[3].id.clone();
+        assert!(matches!(c.validate(), Err(ConfigError::Bank(_, "id used twice"))));
+        assert!(matches!(IssuerConfig::from_toml("bank = 3"), Err(ConfigError::Toml(_))));
+    }
+}
