@@ -87,9 +87,8 @@ pub fn new_session_token(region: &str) -> Zeroizing<String> {
 pub fn token_region(token: &str) -> Option<&str> {
     let rest = token.strip_prefix("pt_")?;
     let (region, secret) = rest.split_once('_')?;
-    let region_ok = !region.is_empty()
-        && region.len() <= 8
-        && region.bytes().all(|b| b.is_ascii_lowercase());
+    let region_ok =
+        !region.is_empty() && region.len() <= 8 && region.bytes().all(|b| b.is_ascii_lowercase());
     let secret_ok = secret.len() == 43
         && secret
             .bytes()
@@ -229,7 +228,14 @@ mod tests {
         assert_eq!(token_region(&t), Some("cn"));
         assert_ne!(*t, *new_session_token("cn"));
         assert_eq!(token_hash(&t).len(), 64);
-        for bad in ["", "pt_", "pt_cn_short", "xx_cn_0123", "pt__aaaa", "pt_CN_x"] {
+        for bad in [
+            "",
+            "pt_",
+            "pt_cn_short",
+            "xx_cn_0123",
+            "pt__aaaa",
+            "pt_CN_x",
+        ] {
             assert_eq!(token_region(bad), None, "{bad}");
         }
     }
@@ -244,7 +250,16 @@ mod tests {
             normalize_login("+86 138-0013-8000").unwrap(),
             ("+8613800138000".into(), LoginKind::Phone)
         );
-        for bad in ["", "lilei", "a@b", "@x.com", "+12", "+86abc", "a b@c.com", "x@.com"] {
+        for bad in [
+            "",
+            "lilei",
+            "a@b",
+            "@x.com",
+            "+12",
+            "+86abc",
+            "a b@c.com",
+            "x@.com",
+        ] {
             assert!(normalize_login(bad).is_err(), "{bad}");
         }
     }

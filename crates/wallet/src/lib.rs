@@ -19,7 +19,9 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod http;
 pub mod model;
+pub mod openapi;
 pub mod port;
 pub mod schema;
 pub mod service;
@@ -27,6 +29,7 @@ pub mod service;
 pub use auth::PasswordParams;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::WalletError;
+pub use http::router;
 pub use model::*;
 pub use port::{
     Actor, BoxFuture, CardDetails, CardExpiry, DeviceBinding, IdvDecision, NetworkError,

@@ -142,7 +142,9 @@ pub enum IdvDecision {
 pub enum OtpDecision {
     Verified,
     /// Wrong code; the person may retry `attempts_left` more times.
-    Incorrect { attempts_left: u32 },
+    Incorrect {
+        attempts_left: u32,
+    },
     /// The code's lifetime is over; add the card again.
     Expired,
     /// Too many wrong codes: the verification is closed.
@@ -317,7 +319,9 @@ mod tests {
                 year: 2030
             })
         );
-        for bad in ["", "13/29", "00/29", "1/2", "ab/cd", "07-29", "07/2", "007/29", "07/+9"] {
+        for bad in [
+            "", "13/29", "00/29", "1/2", "ab/cd", "07-29", "07/2", "007/29", "07/+9",
+        ] {
             assert_eq!(CardExpiry::parse(bad), None, "{bad:?}");
         }
     }

@@ -355,6 +355,14 @@ impl PaymentFeed {
             }
         }
     }
+
+    /// The feed as a `Stream` (ends when the wallet shuts down).
+    pub fn into_stream(self) -> impl futures::Stream<Item = Transaction> + Send + 'static {
+        futures::stream::unfold(self, |mut feed| async move {
+            let t = feed.next().await?;
+            Some((t, feed))
+        })
+    }
 }
 
 impl Wallet {
@@ -583,7 +591,11 @@ impl Wallet {
             } else {
                 0
             };
-            let (count, first) = if locked_until > 0 { (0, 0) } else { (count, first) };
+            let (count, first) = if locked_until > 0 {
+                (0, 0)
+            } else {
+                (count, first)
+            };
             sqlx::query(
                 "UPDATE wallet_accounts SET failed_logins = $1, first_failed_at = $2, locked_until = $3 \
                  WHERE id = $4",
@@ -982,7 +994,10 @@ impl Wallet {
     ) -> Result<Card, WalletError> {
         let code = code.trim();
         if !(4..=8).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(WalletError::invalid("code", "the passcode is 4 to 8 digits"));
+            return Err(WalletError::invalid(
+                "code",
+                "the passcode is 4 to 8 digits",
+            ));
         }
         let db = self.db(&p.region)?;
         let row: Option<(String, String, i64)> = sqlx::query_as(
@@ -1270,7 +1285,10 @@ impl Wallet {
     }
 
     /// Makes the oldest remaining card of a device its default.
-    async fn promote_default(tx: &mut paytap_store::Tx, device_id: &str) -> Result<(), WalletError> {
+    async fn promote_default(
+        tx: &mut paytap_store::Tx,
+        device_id: &str,
+    ) -> Result<(), WalletError> {
         let next: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM wallet_cards WHERE device_id = $1 AND token_state <> 'deleted' \
              ORDER BY created_at, id LIMIT 1",
@@ -1430,7 +1448,11 @@ impl Wallet {
 
     /// Turns payments back on: every suspended token is reactivated, then
     /// the device is marked active. Idempotent.
-    pub async fn resume_device(&self, p: &Principal, device_id: &str) -> Result<Device, WalletError> {
+    pub async fn resume_device(
+        &self,
+        p: &Principal,
+        device_id: &str,
+    ) -> Result<Device, WalletError> {
         self.device(p, device_id).await?;
         self.change_device_tokens(
             p,

@@ -1,0 +1,911 @@
+//! The wallet's HTTP JSON API under `/api/v1` (axum), a thin layer over
+//! [`Wallet`].
+//!
+//! * Authentication: `Authorization: Bearer <session token>` from
+//!   `POST /api/v1/sessions`.
+//! * Errors: `{"error": {"code": "...", "message": "..."}}` with a 4xx/5xx
+//!   status; malformed JSON, missing fields and wrong types are 400/422,
+//!   bodies over [`BODY_LIMIT`] are 413. Digits runs long enough to be card
+//!   numbers are cut out of any message derived from the request before it
+//!   is returned or logged.
+//! * Idempotency: every POST and DELETE that creates or changes something
+//!   accepts `Idempotency-Key` (1 to 255 visible ASCII characters). The first
+//!   successful (2xx) response is stored with the key, per account (per
+//!   region for registration), and a retry with the same key and the same
+//!   method and path gets it back with `Idempotent-Replayed: true`; the same
+//!   key on another method or path is refused with 409. Failed requests
+//!   change nothing and are not stored, so a retry runs again. Login is the
+//!   exception: its response holds a session token, which is never stored,
+//!   so each login creates a session.
+//! * `GET /api/v1/events` is a server-sent event stream (`event: payment`)
+//!   of the account's new payments.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::error::WalletError;
+use crate::model::*;
+use crate::service::Wallet;
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route of the API as (method, path template); the OpenAPI document
+/// describes exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/accounts"),
+    ("get", "/api/v1/account"),
+    ("post", "/api/v1/sessions"),
+    ("delete", "/api/v1/sessions/current"),
+    ("get", "/api/v1/devices"),
+    ("post", "/api/v1/devices"),
+    ("get", "/api/v1/devices/{device_id}"),
+    ("post", "/api/v1/devices/{device_id}/heartbeat"),
+    ("get", "/api/v1/devices/{device_id}/location"),
+    ("post", "/api/v1/devices/{device_id}/suspend"),
+    ("post", "/api/v1/devices/{device_id}/resume"),
+    ("post", "/api/v1/devices/{device_id}/wipe"),
+    ("get", "/api/v1/devices/{device_id}/provisioning"),
+    ("get", "/api/v1/devices/{device_id}/cards"),
+    ("post", "/api/v1/devices/{device_id}/cards"),
+    (
+        "post",
+        "/api/v1/devices/{device_id}/pending-cards/{pending_id}/otp",
+    ),
+    (
+        "post",
+        "/api/v1/devices/{device_id}/cards/{card_id}/default",
+    ),
+    ("delete", "/api/v1/devices/{device_id}/cards/{card_id}"),
+    ("get", "/api/v1/transactions"),
+    ("get", "/api/v1/events"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+/// The API router (state applied), to serve alone or merge with the web
+/// site's router.
+pub fn router(wallet: Wallet) -> Router {
+    Router::new()
+        .route("/api/v1/accounts", post(register))
+        .route("/api/v1/account", get(me))
+        .route("/api/v1/sessions", post(login))
+        .route("/api/v1/sessions/current", delete(logout))
+        .route("/api/v1/devices", get(list_devices).post(create_device))
+        .route("/api/v1/devices/{device_id}", get(get_device))
+        .route("/api/v1/devices/{device_id}/heartbeat", post(heartbeat))
+        .route("/api/v1/devices/{device_id}/location", get(location))
+        .route("/api/v1/devices/{device_id}/suspend", post(suspend))
+        .route("/api/v1/devices/{device_id}/resume", post(resume))
+        .route("/api/v1/devices/{device_id}/wipe", post(wipe))
+        .route(
+            "/api/v1/devices/{device_id}/provisioning",
+            get(provisioning),
+        )
+        .route(
+            "/api/v1/devices/{device_id}/cards",
+            get(list_cards).post(add_card),
+        )
+        .route(
+            "/api/v1/devices/{device_id}/pending-cards/{pending_id}/otp",
+            post(submit_otp),
+        )
+        .route(
+            "/api/v1/devices/{device_id}/cards/{card_id}/default",
+            post(set_default),
+        )
+        .route(
+            "/api/v1/devices/{device_id}/cards/{card_id}",
+            delete(remove_card),
+        )
+        .route("/api/v1/transactions", get(transactions))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(wallet)
+}
+
+// ----- errors ----------------------------------------------------------------
+
+/// An API error response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: redact_digits(&message.into()),
+        }
+    }
+}
+
+impl From<WalletError> for ApiError {
+    fn from(e: WalletError) -> Self {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            // Internal details go to the log only.
+            tracing::error!(error = ?e, "request failed");
+        }
+        let message = match &e {
+            WalletError::Invalid { field, message } => format!("{field}: {message}"),
+            other => other.public_message(),
+        };
+        ApiError::new(status, e.code(), message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_client_error() {
+            tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "request refused");
+        }
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// Replaces every run of 6 or more digits with `[digits removed]`, so that a
+/// card number echoed by a parser error never leaves the process.
+pub fn redact_digits(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 6 {
+            out.push_str("[digits removed]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+// ----- extractors --------------------------------------------------------------
+
+/// A JSON body whose rejections are API errors.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    let status = rej.status();
+    match rej {
+        JsonRejection::JsonDataError(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("{}", source_text(&e.body_text())),
+        ),
+        JsonRejection::JsonSyntaxError(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!(
+                "the request body is not valid JSON: {}",
+                source_text(&e.body_text())
+            ),
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+            )
+        }
+        other => ApiError::new(status, "invalid_request", other.body_text()),
+    }
+}
+
+/// The part of an axum rejection text after its generic prefix.
+fn source_text(s: &str) -> String {
+    s.split_once(": ").map_or(s, |(_, rest)| rest).to_string()
+}
+
+/// A query string whose rejections are API errors.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err(query_rejection(rej)),
+        }
+    }
+}
+
+fn query_rejection(rej: QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!("invalid query string: {}", source_text(&rej.body_text())),
+    )
+}
+
+/// The logged-in account of a request (`Authorization: Bearer ...`).
+pub struct Authed {
+    pub principal: Principal,
+    token: String,
+}
+
+impl Drop for Authed {
+    fn drop(&mut self) {
+        self.token.zeroize();
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl FromRequestParts<Wallet> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, wallet: &Wallet) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or(WalletError::Unauthenticated)?;
+        let principal = wallet.authenticate(token).await?;
+        Ok(Authed {
+            principal,
+            token: token.to_string(),
+        })
+    }
+}
+
+fn client_ip(parts_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip())
+}
+
+/// The caller's address when the server was started with connect info.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ClientIp(client_ip(&parts.extensions)))
+    }
+}
+
+// ----- idempotency -------------------------------------------------------------
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+    };
+    let s = v.to_str().map_err(|_| bad())?;
+    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(s.to_string()))
+}
+
+/// Runs `f` once per `Idempotency-Key` (see the module doc).
+async fn idempotent<F, Fut>(
+    wallet: &Wallet,
+    region: &str,
+    scope: &str,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    f: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let Some(key) = idempotency_key(headers)? else {
+        let (status, body) = f().await?;
+        return Ok(json_response(status, &body, false));
+    };
+    let request = format!("{method} {path}");
+    if let Some((status, body)) = wallet
+        .idempotent_lookup(region, scope, &key, &request)
+        .await?
+    {
+        return Ok(stored_response(status, body));
+    }
+    let (status, body) = f().await?;
+    let text = body.to_string();
+    if status.is_success() {
+        if let Some((s, b)) = wallet
+            .idempotent_store(region, scope, &key, &request, status.as_u16(), &text)
+            .await?
+        {
+            return Ok(stored_response(s, b));
+        }
+    }
+    Ok(json_response(status, &body, false))
+}
+
+fn json_response(status: StatusCode, body: &Value, replayed: bool) -> Response {
+    let mut resp = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, axum::Json(body)).into_response()
+    };
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+fn stored_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    json_response(status, &value, true)
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| WalletError::Internal(e.to_string()).into())
+}
+
+// ----- request bodies --------------------------------------------------------------
+
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct RegisterBody {
+    login: String,
+    password: String,
+    display_name: String,
+    #[serde(default)]
+    #[zeroize(skip)]
+    language: Option<Language>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct LoginBody {
+    login: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct DeviceBody {
+    kind: DeviceKind,
+    name: String,
+    model: String,
+    /// Standard base64 of the X25519 public key.
+    public_key: String,
+}
+
+#[derive(Deserialize, Default)]
+struct HeartbeatBody {
+    #[serde(default)]
+    lat: Option<f64>,
+    #[serde(default)]
+    lon: Option<f64>,
+    #[serde(default)]
+    accuracy_m: Option<f64>,
+    #[serde(default)]
+    place: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SuspendBody {
+    reason: SuspendReason,
+}
+
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct CardBody {
+    pan: String,
+    expiry: String,
+    cvv: String,
+    cardholder_name: String,
+}
+
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct OtpBody {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct TxQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+// ----- handlers ----------------------------------------------------------------------
+
+async fn register(
+    State(w): State<Wallet>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let region = body
+        .region
+        .clone()
+        .unwrap_or_else(|| w.config().default_region.clone());
+    if w.db(&region).is_err() {
+        return Err(WalletError::invalid(
+            "region",
+            format!(
+                "unknown region; choose one of: {}",
+                w.regions().collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .into());
+    }
+    let w2 = w.clone();
+    idempotent(
+        &w,
+        &region,
+        "register",
+        &headers,
+        &Method::POST,
+        "/api/v1/accounts",
+        || async move {
+            let account = w2.register(new_account(&body)).await?;
+            Ok((StatusCode::CREATED, to_value(&account)?))
+        },
+    )
+    .await
+}
+
+fn new_account(body: &RegisterBody) -> NewAccount {
+    NewAccount {
+        login: body.login.clone(),
+        password: body.password.clone(),
+        display_name: body.display_name.clone(),
+        language: body.language.unwrap_or(Language::En),
+        region: body.region.clone(),
+    }
+}
+
+async fn login(
+    State(w): State<Wallet>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let session = w.login(&body.login, &body.password, ip).await?;
+    let v = to_value(&session)?;
+    let mut resp = (StatusCode::CREATED, axum::Json(v)).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn logout(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
+    w.logout(&auth.token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn me(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
+    let account = w.account(&auth.principal).await?;
+    Ok(axum::Json(to_value(&account)?).into_response())
+}
+
+async fn list_devices(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
+    let devices = w.devices(&auth.principal).await?;
+    Ok(axum::Json(json!({ "devices": devices })).into_response())
+}
+
+async fn create_device(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<DeviceBody>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        "/api/v1/devices",
+        || async {
+            let d = w
+                .register_device(
+                    p,
+                    NewDevice {
+                        kind: body.kind,
+                        name: body.name.clone(),
+                        model: body.model.clone(),
+                        public_key_b64: body.public_key.clone(),
+                    },
+                )
+                .await?;
+            Ok((StatusCode::CREATED, to_value(&d)?))
+        },
+    )
+    .await
+}
+
+async fn get_device(
+    State(w): State<Wallet>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let d = w.device(&auth.principal, &id).await?;
+    Ok(axum::Json(to_value(&d)?).into_response())
+}
+
+async fn heartbeat(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<HeartbeatBody>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/heartbeat");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let d = w
+                .heartbeat(
+                    p,
+                    &id,
+                    Heartbeat {
+                        lat: body.lat,
+                        lon: body.lon,
+                        accuracy_m: body.accuracy_m,
+                        place: body.place.clone(),
+                    },
+                )
+                .await?;
+            Ok((StatusCode::OK, to_value(&d)?))
+        },
+    )
+    .await
+}
+
+async fn location(
+    State(w): State<Wallet>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let d = w.device(&auth.principal, &id).await?;
+    Ok(axum::Json(json!({
+        "device_id": d.id,
+        "last_seen_at": d.last_seen_at,
+        "location": d.location,
+    }))
+    .into_response())
+}
+
+async fn suspend(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SuspendBody>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/suspend");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let d = w.suspend_device(p, &id, body.reason).await?;
+            Ok((StatusCode::OK, to_value(&d)?))
+        },
+    )
+    .await
+}
+
+async fn resume(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/resume");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let d = w.resume_device(p, &id).await?;
+            Ok((StatusCode::OK, to_value(&d)?))
+        },
+    )
+    .await
+}
+
+async fn wipe(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/wipe");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let d = w.wipe_device(p, &id).await?;
+            Ok((StatusCode::OK, to_value(&d)?))
+        },
+    )
+    .await
+}
+
+async fn provisioning(
+    State(w): State<Wallet>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let items = w.provisioning_payloads(&auth.principal, &id).await?;
+    let mut resp = axum::Json(json!({ "device_id": id, "items": items })).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn list_cards(
+    State(w): State<Wallet>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let cards = w.cards(&auth.principal, &id).await?;
+    Ok(axum::Json(json!({ "cards": cards })).into_response())
+}
+
+async fn add_card(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CardBody>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/cards");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let req = NewCard {
+                pan: body.pan.clone(),
+                expiry: body.expiry.clone(),
+                cvv: body.cvv.clone(),
+                cardholder_name: body.cardholder_name.clone(),
+            };
+            let outcome = w.add_card(p, &id, &req).await?;
+            let status = match outcome {
+                AddCardOutcome::Provisioned { .. } => StatusCode::CREATED,
+                AddCardOutcome::OtpRequired { .. } => StatusCode::ACCEPTED,
+            };
+            Ok((status, to_value(&outcome)?))
+        },
+    )
+    .await
+}
+
+async fn submit_otp(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path((id, pending_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<OtpBody>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/pending-cards/{pending_id}/otp");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let card = w.submit_otp(p, &id, &pending_id, &body.code).await?;
+            Ok((
+                StatusCode::CREATED,
+                to_value(&AddCardOutcome::Provisioned { card })?,
+            ))
+        },
+    )
+    .await
+}
+
+async fn set_default(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path((id, card_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/cards/{card_id}/default");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::POST,
+        &path,
+        || async {
+            let card = w.set_default_card(p, &id, &card_id).await?;
+            Ok((StatusCode::OK, to_value(&card)?))
+        },
+    )
+    .await
+}
+
+async fn remove_card(
+    State(w): State<Wallet>,
+    auth: Authed,
+    headers: HeaderMap,
+    Path((id, card_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let p = &auth.principal;
+    let path = format!("/api/v1/devices/{id}/cards/{card_id}");
+    idempotent(
+        &w,
+        &p.region,
+        &p.account_id,
+        &headers,
+        &Method::DELETE,
+        &path,
+        || async {
+            let card = w.remove_card(p, &id, &card_id).await?;
+            Ok((StatusCode::OK, to_value(&card)?))
+        },
+    )
+    .await
+}
+
+async fn transactions(
+    State(w): State<Wallet>,
+    auth: Authed,
+    ApiQuery(q): ApiQuery<TxQuery>,
+) -> Result<Response, ApiError> {
+    let page = w
+        .transactions(&auth.principal, q.limit.unwrap_or(20), q.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(to_value(&page)?).into_response())
+}
+
+async fn events(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
+    let feed = w.subscribe_payments(&auth.principal);
+    let expires_at = auth.principal.session_expires_at;
+    let clock = w.config().clock.clone();
+    let stream = futures::stream::unfold(feed, move |mut feed| {
+        let clock = clock.clone();
+        async move {
+            let t = feed.next().await?;
+            // A stream does not outlive its session.
+            if clock.now_millis() >= expires_at {
+                return None;
+            }
+            let ev = Event::default()
+                .event("payment")
+                .id(t.id.clone())
+                .json_data(&t)
+                .unwrap_or_else(|_| Event::default().event("error"));
+            Some((Ok::<Event, Infallible>(ev), feed))
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+async fn openapi() -> Response {
+    let mut resp = axum::Json(crate::openapi::document()).into_response();
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_runs_are_redacted() {
+        assert_eq!(
+            redact_digits(
+                "invalid type: integer `6212345678901232`, expected a string at line 1 column 30"
+            ),
+            "invalid type: integer `[digits removed]`, expected a string at line 1 column 30"
+        );
+        assert_eq!(redact_digits("12345 ok"), "12345 ok");
+        assert_eq!(redact_digits("x123456"), "x[digits removed]");
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+    }
+}
