@@ -307,6 +307,30 @@ impl Message {
     pub fn additional_data(&self) -> Result<Option<Subelements>, Error> {
         self.get(48).map(|v| Subelements::parse(48, v)).transpose()
     }
+    /// Set DE 48 from subelements (ids ascending; see docs/wire-format.md for the
+    /// paytap layout: 01 wallet id, 02 form factor, 10 key change, 11 key check value).
+    pub fn set_additional_data(&mut self, s: &Subelements) -> Result<(), Error> {
+        let mut sorted = s.0.clone();
+        sorted.sort_by_key(|(id, _)| *id);
+        for w in sorted.windows(2) {
+            if let [(a, _), (b, _)] = w
+                && a == b
+            {
+                return Err(Error::Subelement {
+                    field: 48,
+                    offset: 0,
+                });
+            }
+        }
+        if sorted.iter().any(|(id, v)| *id > 99 || v.len() > 999) {
+            return Err(Error::Subelement {
+                field: 48,
+                offset: 0,
+            });
+        }
+        self.set(48, Subelements(sorted).encode())
+    }
+
     /// DE 62 paytap token data.
     pub fn token_data(&self) -> Result<Option<TokenData>, Error> {
         match self.get(62) {

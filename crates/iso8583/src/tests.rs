@@ -413,3 +413,33 @@ fn published_field_table_matches_the_codec() {
         serde_json::from_str(include_str!("../../../docs/iso8583-fields.json")).unwrap();
     assert_eq!(published, field_table_json());
 }
+
+#[test]
+fn additional_data_and_missing_fields() {
+    let mut m = Message::new(Mti::NETWORK_REQUEST);
+    assert_eq!(m.require(70), Err(Error::MissingField(70)));
+    assert_eq!(m.require_str(48), Err(Error::MissingField(48)));
+    let key_change = Subelements(vec![
+        (11, "A1B2C3".into()),
+        (10, "0123456789ABCDEF0123456789ABCDEF".into()),
+    ]);
+    m.set_additional_data(&key_change).unwrap();
+    assert_eq!(
+        m.get_str(48),
+        Some("100320123456789ABCDEF0123456789ABCDEF11006A1B2C3")
+    );
+    let back = Message::decode(&m.encode()).unwrap();
+    let sub = back.additional_data().unwrap().unwrap();
+    assert_eq!(sub.get(11), Some("A1B2C3"));
+    let dup = Subelements(vec![(1, "a".into()), (1, "b".into())]);
+    assert_eq!(
+        m.set_additional_data(&dup),
+        Err(Error::Subelement {
+            field: 48,
+            offset: 0
+        })
+    );
+    m.remove(48);
+    assert!(!m.has(48));
+    assert_eq!(m.additional_data(), Ok(None));
+}

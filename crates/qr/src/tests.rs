@@ -223,6 +223,10 @@ fn mpm_errors() {
         err(&with_crc(&format!("{MIN_BODY}64060002ZH"))),
         QrError::MissingSubField { id: 64, sub: 1 }
     ));
+    assert_eq!(
+        err(&with_crc(&format!("{MIN_BODY}26180002A10102ab0102cd"))),
+        QrError::DuplicateSubField { id: 26, sub: 1 }
+    );
     assert_eq!(err("000x"), QrError::InvalidLength { offset: 2 });
     assert_eq!(err("0002010x"), QrError::InvalidId { offset: 6 });
     assert_eq!(err("00020"), QrError::Truncated { offset: 4 });
