@@ -81,6 +81,17 @@ fn iso8583_known_echo_message() {
 }
 
 #[test]
+fn iso8583_fields_table_is_the_published_one() {
+    let out = ok(&["tools", "iso8583", "fields", "--json"], None);
+    let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let published: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/iso8583-fields.json")).unwrap();
+    assert_eq!(printed, published);
+    let text = ok(&["tools", "iso8583", "fields"], None);
+    assert!(text.contains("Primary account number (PAN)"));
+}
+
+#[test]
 fn iso8583_bad_input() {
     assert!(fails(&["tools", "iso8583", "decode", "zz"], None).contains("not hex"));
     assert!(fails(&["tools", "iso8583", "decode", "30313030"], None).contains("truncated"));

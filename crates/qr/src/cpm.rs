@@ -84,6 +84,18 @@ impl CpmTemplate {
     pub fn label(&self) -> Option<&str> {
         std::str::from_utf8(self.get(0x50)?).ok()
     }
+    /// 5F2D language preference.
+    pub fn language(&self) -> Option<&str> {
+        std::str::from_utf8(self.get(0x5F2D)?).ok()
+    }
+    /// 9F08 application version number.
+    pub fn app_version(&self) -> Option<&[u8]> {
+        self.get(0x9F08)
+    }
+    /// 9F19 token requestor id.
+    pub fn token_requestor_id(&self) -> Option<&[u8]> {
+        self.get(0x9F19)
+    }
     /// 9F25 last four digits of the PAN (2 bytes BCD) as a string.
     pub fn pan_last4(&self) -> Option<String> {
         let v = self.get(0x9F25)?;
@@ -114,6 +126,10 @@ impl CpmTemplate {
     /// 9F10 issuer application data.
     pub fn iad(&self) -> Option<&[u8]> {
         self.get_transparent(0x9F10)
+    }
+    /// 82 application interchange profile.
+    pub fn aip(&self) -> Option<&[u8]> {
+        self.get_transparent(0x82)
     }
     /// 9F37 unpredictable number.
     pub fn unpredictable_number(&self) -> Option<&[u8]> {

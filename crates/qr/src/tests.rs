@@ -267,7 +267,7 @@ fn cpm_spec_sample() {
         Some(&hex::decode("1234567890123458").unwrap()[..])
     );
     assert_eq!(common.get(0x5F20), Some(&b"CARDHOLDER/EMV"[..]));
-    assert_eq!(common.get(0x5F2D), Some(&b"ruesdeen"[..]));
+    assert_eq!(common.language(), Some("ruesdeen"));
     assert_eq!(
         common.cryptogram(),
         Some(&hex::decode("584FD385FA234BCC").unwrap()[..])
@@ -326,6 +326,8 @@ fn cpm_track2_sample_and_builder() {
     assert_eq!(back.applications[0].atc(), Some(42));
     assert_eq!(back.applications[0].cid(), Some(0x80));
     assert_eq!(back.applications[0].pan_last4().as_deref(), Some("1234"));
+    assert_eq!(back.applications[0].aip(), Some(&[0x19, 0x80][..]));
+    assert_eq!(back.applications[0].language(), None);
 }
 
 #[test]

@@ -34,6 +34,12 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print the data element table of paytap's wire format.
+    Fields {
+        /// Print JSON (the content of docs/iso8583-fields.json).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
@@ -51,6 +57,26 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 println!("{}", json!({"hex": out, "length": out.len() / 2}));
             } else {
                 println!("{out}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Fields { json } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&paytap_iso8583::field_table_json())?
+                );
+            } else {
+                for f in paytap_iso8583::FIELDS.iter() {
+                    println!(
+                        "DE {:>3}  {:<4} {:<6} {:>3}  {}",
+                        f.number,
+                        f.encoding.label(),
+                        f.kind.label(),
+                        f.kind.max(),
+                        f.name
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
