@@ -7,7 +7,10 @@ use paytap_iso8583::{FrameDecoder, Message};
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Message::decode(data) {
         let again = m.encode();
-        assert_eq!(Message::decode(&again).expect("re-encoded message decodes"), m);
+        assert_eq!(
+            Message::decode(&again).expect("re-encoded message decodes"),
+            m
+        );
         let _ = format!("{m:?}");
     }
     let mut dec = FrameDecoder::new(4096);
