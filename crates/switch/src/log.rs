@@ -1,0 +1,488 @@
+//! The message log (network database, table `switch_messages`) and clearing.
+//!
+//! One row per authorization or reversal request/response pair: masked card
+//! number (`622200******1234`, never the full number), token reference,
+//! amounts in minor units, response code, stand-in flag, issuer, acquirer,
+//! terminal, timestamps, and the authorization's state (`approved`,
+//! `declined`, `reversed`). Rows are written by one background task in
+//! batches (one transaction per batch) so the log never slows the
+//! authorization path; [`MessageLog::flush`] waits until everything queued
+//! so far is committed (clearing flushes first).
+//!
+//! Clearing ([`crate::Switch::clearing`]) reads the approved, un-reversed
+//! authorizations of one UTC day and nets them per party and currency: each
+//! issuer owes (negative position) what its cardholders spent, each acquirer
+//! is owed (positive position) what its merchants sold, so every currency
+//! sums to zero.
+
+use paytap_store::{Db, Migration, StoreError};
+use paytap_types::Currency;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::collections::BTreeMap;
+use tokio::sync::{mpsc, oneshot};
+
+/// Schema owned by the switch.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    component: "switch",
+    version: 1,
+    sql: "CREATE TABLE switch_messages (\
+            rrn TEXT PRIMARY KEY, day TEXT NOT NULL, kind TEXT NOT NULL, \
+            request_mti TEXT NOT NULL, response_mti TEXT NOT NULL, \
+            acquirer TEXT NOT NULL, terminal TEXT NOT NULL, merchant TEXT NOT NULL, \
+            stan BIGINT NOT NULL, transmission TEXT NOT NULL, \
+            masked_pan TEXT NOT NULL, token_ref TEXT, issuer TEXT, \
+            amount BIGINT NOT NULL, currency TEXT NOT NULL, \
+            response_code TEXT NOT NULL, approval_code TEXT, stand_in BIGINT NOT NULL, \
+            hold_mti TEXT, original_rrn TEXT, status TEXT NOT NULL, \
+            requested_at BIGINT NOT NULL, responded_at BIGINT NOT NULL, \
+            reversed_at BIGINT, captured_at BIGINT);\
+          CREATE INDEX switch_messages_day ON switch_messages (day, status);\
+          CREATE INDEX switch_messages_orig ON switch_messages (acquirer, terminal, stan, transmission)",
+}];
+
+/// One logged request/response pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// The switch's retrieval reference number of this exchange.
+    pub rrn: String,
+    /// UTC day `YYYY-MM-DD` of the request.
+    pub day: String,
+    /// `authorization` or `reversal`.
+    pub kind: &'static str,
+    pub request_mti: String,
+    pub response_mti: String,
+    pub acquirer: String,
+    pub terminal: String,
+    pub merchant: String,
+    pub stan: u32,
+    pub transmission: String,
+    /// First six and last four digits only.
+    pub masked_pan: String,
+    pub token_ref: Option<String>,
+    pub issuer: Option<String>,
+    pub amount: i64,
+    pub currency: Currency,
+    pub response_code: String,
+    pub approval_code: Option<String>,
+    pub stand_in: bool,
+    /// The MTI under which the issuer holds the money (`0100`, or `0120` for a
+    /// stand-in approval), `None` when nothing is held.
+    pub hold_mti: Option<String>,
+    /// For a reversal: the authorization it reverses.
+    pub original_rrn: Option<String>,
+    /// `approved`, `declined`, `reversed` (authorizations) or `done` (reversals).
+    pub status: &'static str,
+    pub requested_at: i64,
+    pub responded_at: i64,
+}
+
+enum Op {
+    Insert(Box<LogRow>),
+    Reversed { rrn: String, at: i64 },
+    Captured { rrn: String, at: i64 },
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle to the log writer task.
+#[derive(Clone)]
+pub struct MessageLog {
+    db: Db,
+    tx: mpsc::UnboundedSender<Op>,
+}
+
+const COLS: usize = 24;
+const INSERT_HEAD: &str = "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
+    acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, issuer, amount, currency, \
+    response_code, approval_code, stand_in, hold_mti, original_rrn, status, requested_at, responded_at, \
+    reversed_at) VALUES ";
+const ROWS_PER_INSERT: usize = 32;
+
+impl MessageLog {
+    /// Apply the schema and start the writer task.
+    pub async fn open(db: Db) -> Result<MessageLog, StoreError> {
+        db.migrate(MIGRATIONS).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(db.clone(), rx));
+        Ok(MessageLog { db, tx })
+    }
+
+    /// The database the log lives in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn insert(&self, row: LogRow) {
+        let _ = self.tx.send(Op::Insert(Box::new(row)));
+    }
+
+    pub(crate) fn mark_reversed(&self, rrn: &str, at: i64) {
+        let _ = self.tx.send(Op::Reversed {
+            rrn: rrn.to_owned(),
+            at,
+        });
+    }
+
+    pub(crate) fn mark_captured(&self, rrn: &str, at: i64) {
+        let _ = self.tx.send(Op::Captured {
+            rrn: rrn.to_owned(),
+            at,
+        });
+    }
+
+    /// Wait until every row queued before this call is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Op::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The logged rows of one day, oldest first (for audits and tests).
+    pub async fn rows(&self, day: &str) -> Result<Vec<LoggedMessage>, StoreError> {
+        self.flush().await;
+        let rows = sqlx::query(
+            "SELECT rrn, kind, masked_pan, token_ref, issuer, acquirer, terminal, amount, currency, \
+             response_code, stand_in, status, original_rrn, captured_at FROM switch_messages \
+             WHERE day = $1 ORDER BY requested_at, rrn",
+        )
+        .bind(day)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(LoggedMessage {
+                rrn: r.try_get(0)?,
+                kind: r.try_get(1)?,
+                masked_pan: r.try_get(2)?,
+                token_ref: r.try_get(3)?,
+                issuer: r.try_get(4)?,
+                acquirer: r.try_get(5)?,
+                terminal: r.try_get(6)?,
+                amount: r.try_get(7)?,
+                currency: r.try_get(8)?,
+                response_code: r.try_get(9)?,
+                stand_in: r.try_get::<i64, _>(10)? != 0,
+                status: r.try_get(11)?,
+                original_rrn: r.try_get(12)?,
+                captured: r.try_get::<Option<i64>, _>(13)?.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Find a logged authorization by what an acquirer's reversal names.
+    pub(crate) async fn find_original(
+        &self,
+        acquirer: &str,
+        terminal: &str,
+        stan: u32,
+        transmission: &str,
+    ) -> Result<Option<Original>, StoreError> {
+        self.flush().await;
+        let row = sqlx::query(
+            "SELECT rrn, issuer, amount, currency, status, hold_mti, token_ref, masked_pan FROM switch_messages \
+             WHERE acquirer = $1 AND terminal = $2 AND stan = $3 AND transmission = $4 \
+             AND kind = 'authorization' ORDER BY requested_at DESC",
+        )
+        .bind(acquirer)
+        .bind(terminal)
+        .bind(i64::from(stan))
+        .bind(transmission)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let currency: String = r.try_get(3)?;
+        Ok(Some(Original {
+            rrn: r.try_get(0)?,
+            issuer: r.try_get(1)?,
+            amount: r.try_get(2)?,
+            currency: Currency::from_code(&currency).ok(),
+            status: r.try_get(4)?,
+            hold_mti: r.try_get(5)?,
+            token_ref: r.try_get(6)?,
+        }))
+    }
+
+    /// Approved, un-reversed authorizations of `day`.
+    pub(crate) async fn approved(&self, day: &str) -> Result<Vec<ClearingItem>, StoreError> {
+        self.flush().await;
+        let rows = sqlx::query(
+            "SELECT rrn, issuer, acquirer, terminal, amount, currency, hold_mti, stan, transmission, \
+             captured_at FROM switch_messages WHERE day = $1 AND kind = 'authorization' \
+             AND status = 'approved' ORDER BY rrn",
+        )
+        .bind(day)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let currency: String = r.try_get(5)?;
+            let Ok(currency) = Currency::from_code(&currency) else {
+                tracing::error!("message log row with an unknown currency skipped by clearing");
+                continue;
+            };
+            out.push(ClearingItem {
+                rrn: r.try_get(0)?,
+                issuer: r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                acquirer: r.try_get(2)?,
+                terminal: r.try_get(3)?,
+                amount: r.try_get(4)?,
+                currency,
+                hold_mti: r
+                    .try_get::<Option<String>, _>(6)?
+                    .unwrap_or_else(|| "0100".into()),
+                stan: u32::try_from(r.try_get::<i64, _>(7)?).unwrap_or(0),
+                transmission: r.try_get(8)?,
+                captured: r.try_get::<Option<i64>, _>(9)?.is_some(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// An authorization found for a reversal.
+#[derive(Debug, Clone)]
+pub(crate) struct Original {
+    pub rrn: String,
+    pub issuer: Option<String>,
+    pub amount: i64,
+    pub currency: Option<Currency>,
+    pub status: String,
+    pub hold_mti: Option<String>,
+    pub token_ref: Option<String>,
+}
+
+/// An approved authorization as clearing sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClearingItem {
+    pub rrn: String,
+    pub issuer: String,
+    pub acquirer: String,
+    pub terminal: String,
+    pub amount: i64,
+    pub currency: Currency,
+    pub hold_mti: String,
+    pub stan: u32,
+    pub transmission: String,
+    pub captured: bool,
+}
+
+/// A row of the message log as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedMessage {
+    pub rrn: String,
+    pub kind: String,
+    pub masked_pan: String,
+    pub token_ref: Option<String>,
+    pub issuer: Option<String>,
+    pub acquirer: String,
+    pub terminal: String,
+    pub amount: i64,
+    pub currency: String,
+    pub response_code: String,
+    pub stand_in: bool,
+    pub status: String,
+    pub original_rrn: Option<String>,
+    pub captured: bool,
+}
+
+/// Who a settlement position belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "role", content = "id", rename_all = "lowercase")]
+pub enum Party {
+    Issuer(String),
+    Acquirer(String),
+}
+
+/// One net settlement position: positive = the party receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub party: Party,
+    pub currency: Currency,
+    pub net_minor: i64,
+    pub transactions: u64,
+}
+
+/// The result of clearing one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingReport {
+    pub day: String,
+    pub positions: Vec<Position>,
+    /// Sum of all positions per currency (zero by construction; checked).
+    pub totals: BTreeMap<Currency, i64>,
+    /// Authorizations cleared.
+    pub authorizations: u64,
+    /// Holds captured at the issuers by this run.
+    pub captured: u64,
+    /// Holds whose capture is still outstanding (retried by the next run).
+    pub capture_pending: u64,
+}
+
+impl ClearingReport {
+    /// Do the positions sum to zero in every currency?
+    pub fn balanced(&self) -> bool {
+        self.totals.values().all(|v| *v == 0)
+    }
+}
+
+/// Net `items` into per-party positions.
+pub(crate) fn net_positions(items: &[ClearingItem]) -> (Vec<Position>, BTreeMap<Currency, i64>) {
+    let mut map: BTreeMap<(Party, Currency), (i64, u64)> = BTreeMap::new();
+    for it in items {
+        let e = map
+            .entry((Party::Issuer(it.issuer.clone()), it.currency))
+            .or_default();
+        e.0 -= it.amount;
+        e.1 += 1;
+        let e = map
+            .entry((Party::Acquirer(it.acquirer.clone()), it.currency))
+            .or_default();
+        e.0 += it.amount;
+        e.1 += 1;
+    }
+    let mut totals = BTreeMap::new();
+    let positions = map
+        .into_iter()
+        .map(|((party, currency), (net, n))| {
+            *totals.entry(currency).or_insert(0i64) += net;
+            Position {
+                party,
+                currency,
+                net_minor: net,
+                transactions: n,
+            }
+        })
+        .collect();
+    (positions, totals)
+}
+
+async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
+    let mut batch = Vec::with_capacity(1024);
+    while rx.recv_many(&mut batch, 1024).await > 0 {
+        let mut flushes = Vec::new();
+        let mut ops = Vec::with_capacity(batch.len());
+        for op in batch.drain(..) {
+            match op {
+                Op::Flush(s) => flushes.push(s),
+                other => ops.push(other),
+            }
+        }
+        if !ops.is_empty() {
+            let mut attempt = 0;
+            loop {
+                match write_batch(&db, &ops).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < 3 => {
+                        attempt += 1;
+                        tracing::warn!(error = %e, attempt, "message log write failed, retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, rows = ops.len(), "message log write failed, rows lost");
+                        break;
+                    }
+                }
+            }
+        }
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+}
+
+async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
+    let mut tx = db.begin_write().await?;
+    let mut pending: Vec<&LogRow> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Insert(row) => {
+                pending.push(row);
+                if pending.len() == ROWS_PER_INSERT {
+                    insert_rows(&mut tx, &pending).await?;
+                    pending.clear();
+                }
+            }
+            Op::Reversed { rrn, at } => {
+                insert_rows(&mut tx, &pending).await?;
+                pending.clear();
+                sqlx::query(
+                    "UPDATE switch_messages SET status = 'reversed', reversed_at = $1 \
+                     WHERE rrn = $2 AND status = 'approved'",
+                )
+                .bind(*at)
+                .bind(rrn.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Op::Captured { rrn, at } => {
+                insert_rows(&mut tx, &pending).await?;
+                pending.clear();
+                sqlx::query("UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2")
+                    .bind(*at)
+                    .bind(rrn.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Op::Flush(_) => {}
+        }
+    }
+    insert_rows(&mut tx, &pending).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_rows(tx: &mut paytap_store::Tx, rows: &[&LogRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::with_capacity(INSERT_HEAD.len() + rows.len() * COLS * 5);
+    sql.push_str(INSERT_HEAD);
+    let mut n = 0;
+    for (i, _) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..COLS {
+            if c > 0 {
+                sql.push(',');
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (rrn) DO NOTHING");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        q = q
+            .bind(r.rrn.clone())
+            .bind(r.day.clone())
+            .bind(r.kind)
+            .bind(r.request_mti.clone())
+            .bind(r.response_mti.clone())
+            .bind(r.acquirer.clone())
+            .bind(r.terminal.clone())
+            .bind(r.merchant.clone())
+            .bind(i64::from(r.stan))
+            .bind(r.transmission.clone())
+            .bind(r.masked_pan.clone())
+            .bind(r.token_ref.clone())
+            .bind(r.issuer.clone())
+            .bind(r.amount)
+            .bind(r.currency.code())
+            .bind(r.response_code.clone())
+            .bind(r.approval_code.clone())
+            .bind(i64::from(r.stand_in))
+            .bind(r.hold_mti.clone())
+            .bind(r.original_rrn.clone())
+            .bind(r.status)
+            .bind(r.requested_at)
+            .bind(r.responded_at)
+            .bind(Option::<i64>::None);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}

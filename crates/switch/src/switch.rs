@@ -1,0 +1,1045 @@
+//! The switch's message processing, independent of the transport: one
+//! acquirer request in, one answer out ([`Switch::handle`]).
+//!
+//! Authorization (`0100`, ISO 8583:1987 clause 4.3 message class 1):
+//! validate → duplicate check → strip DE 62/63 → route by BIN → token service
+//! (token ranges) → issuer with its time limit → on timeout or failure,
+//! stand-in decision plus stored reversal (`0400`) and advice (`0120`) →
+//! answer, log row, [`PaymentEvent`].
+//!
+//! Reversal (`0400`/`0420`): find the original by DE 90 and DE 41, reverse
+//! at the issuer (stored and forwarded until acknowledged), answer
+//! `0410`/`0430`. Network management (`0800`): echo, sign-on and sign-off
+//! answered `0810` with DE 39 `00`.
+
+use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
+use crate::link::{IssuerLink, LinkError, STAND_IN_INDICATOR};
+use crate::log::{ClearingReport, LogRow, MessageLog, net_positions};
+use crate::routing::{Route, RoutingError, RoutingTable};
+use crate::token::{TokenCompletion, TokenDecision, TokenService};
+use paytap_iso8583::{Message, Mti, NetworkManagementCode, OriginalData, ResponseCode};
+use paytap_store::{Db, StoreError, now_millis};
+use paytap_types::{Currency, Money, PaymentEvent};
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Starting the switch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error("routing table: {0}")]
+    Routing(#[from] RoutingError),
+    #[error("issuer {0:?} is configured but has no link")]
+    MissingLink(String),
+    #[error("issuer {0:?} is configured twice")]
+    DuplicateIssuer(String),
+    #[error("switch store: {0}")]
+    Store(#[from] StoreError),
+    #[error("token ranges are configured but no token service is attached")]
+    NoTokenService,
+}
+
+/// MTIs the switch originates.
+
+fn mti(s: &[u8; 4]) -> Mti {
+    Mti::from_bytes(s).unwrap_or(Mti::AUTHORIZATION_REQUEST)
+}
+
+/// The card network switch. Cheap to clone.
+#[derive(Clone)]
+pub struct Switch {
+    inner: Arc<Inner>,
+}
+
+struct IssuerEntry {
+    route: IssuerRoute,
+    link: Arc<dyn IssuerLink>,
+    forward: mpsc::UnboundedSender<Message>,
+    queued: Arc<AtomicU64>,
+}
+
+struct Inner {
+    config: SwitchConfig,
+    routing: RoutingTable,
+    issuers: HashMap<String, IssuerEntry>,
+    tokens: Option<Arc<dyn TokenService>>,
+    log: MessageLog,
+    dups: Mutex<Dups>,
+    stand_in_totals: Mutex<HashMap<(u64, i64), i64>>,
+    card_hasher: std::collections::hash_map::RandomState,
+    events: broadcast::Sender<PaymentEvent>,
+    rrn: AtomicU64,
+    stan: AtomicU32,
+    stopping: watch::Sender<bool>,
+    stats: Stats,
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub authorizations: AtomicU64,
+    pub approved: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub stand_in: AtomicU64,
+    pub reversals_sent: AtomicU64,
+    pub advices_sent: AtomicU64,
+    pub format_errors: AtomicU64,
+}
+
+/// What the duplicate cache and reversal lookup remember of an authorization.
+#[derive(Clone, Debug)]
+struct AuthRecord {
+    rrn: String,
+    issuer: Option<String>,
+    hold_mti: Option<[u8; 4]>,
+    amount: i64,
+    currency: Currency,
+    token_ref: Option<String>,
+    approved: bool,
+    reversed: Arc<AtomicBool>,
+}
+
+#[derive(Hash, PartialEq, Eq, Clone, Debug)]
+struct DupKey {
+    acquirer: String,
+    terminal: String,
+    stan: u32,
+    transmission: String,
+}
+
+struct DupEntry {
+    answer: watch::Receiver<Option<Arc<(Message, AuthRecord)>>>,
+}
+
+#[derive(Default)]
+struct Dups {
+    map: HashMap<DupKey, DupEntry>,
+    order: VecDeque<(Instant, DupKey)>,
+}
+
+const MAX_REMEMBERED: usize = 2_000_000;
+
+/// Plain-language outcome for the wallet's history.
+pub fn reason_for(code: ResponseCode) -> &'static str {
+    use ResponseCode::*;
+    match code {
+        Approved => "approved",
+        ReferToIssuer => "refer to the bank",
+        DoNotHonour => "declined by the bank",
+        InvalidTransaction => "transaction not supported",
+        InvalidAmount => "invalid amount",
+        InvalidCardNumber => "unknown card number",
+        FormatError => "malformed payment request",
+        LostCard => "card reported lost",
+        StolenCard => "card reported stolen",
+        InsufficientFunds => "insufficient funds or credit",
+        ExpiredCard => "card expired",
+        IncorrectPin => "incorrect PIN",
+        NotPermittedToCardholder => "not permitted for this card",
+        NotPermittedToTerminal => "card not accepted with this entry method",
+        ExceedsWithdrawalLimit => "amount above the card's limit",
+        RestrictedCard => "card restricted",
+        SecurityViolation => "payment data could not be verified",
+        ExceedsFrequencyLimit => "too many payments in a short time",
+        IssuerUnavailable => "bank unavailable",
+        RoutingError => "no bank found for this card",
+        DuplicateTransmission => "duplicate payment",
+        SystemMalfunction => "system error",
+    }
+}
+
+/// The UTC day `YYYY-MM-DD` of Unix milliseconds.
+pub fn utc_day(millis: i64) -> String {
+    let dt = time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day()
+    )
+}
+
+fn transmission_now() -> String {
+    let dt = time::OffsetDateTime::now_utc();
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}",
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )
+}
+
+fn base36(mut n: u64, width: usize) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = vec![b'0'; width];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn trim(s: Option<&str>) -> String {
+    s.map(|v| v.trim().to_owned()).unwrap_or_default()
+}
+
+/// Builder-style parameters of [`Switch::start`].
+pub struct SwitchParts {
+    pub config: SwitchConfig,
+    /// Issuer id → link; every configured issuer needs one.
+    pub links: HashMap<String, Arc<dyn IssuerLink>>,
+    /// Needed when any issuer has token ranges.
+    pub tokens: Option<Arc<dyn TokenService>>,
+    /// The network database (message log).
+    pub db: Db,
+}
+
+impl Switch {
+    /// Build the routing table, open the message log and start the
+    /// background tasks (log writer, one store-and-forward queue per issuer).
+    pub async fn start(parts: SwitchParts) -> Result<Switch, SwitchError> {
+        let SwitchParts {
+            config,
+            mut links,
+            tokens,
+            db,
+        } = parts;
+        let mut routing = RoutingTable::new();
+        let mut issuers = HashMap::new();
+        let (stopping, _) = watch::channel(false);
+        let mut queues = Vec::new();
+        for route in &config.issuers {
+            for r in &route.card_ranges {
+                routing.add_card_range(&route.id, r.clone())?;
+            }
+            for r in &route.token_ranges {
+                routing.add_token_range(&route.id, r.clone())?;
+            }
+            if !route.token_ranges.is_empty() && tokens.is_none() {
+                return Err(SwitchError::NoTokenService);
+            }
+            let link = links
+                .remove(&route.id)
+                .ok_or_else(|| SwitchError::MissingLink(route.id.clone()))?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let queued = Arc::new(AtomicU64::new(0));
+            queues.push((route.id.clone(), rx, queued.clone()));
+            if issuers
+                .insert(
+                    route.id.clone(),
+                    IssuerEntry {
+                        route: route.clone(),
+                        link,
+                        forward: tx,
+                        queued,
+                    },
+                )
+                .is_some()
+            {
+                return Err(SwitchError::DuplicateIssuer(route.id.clone()));
+            }
+        }
+        let log = MessageLog::open(db).await?;
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        let seed = u64::try_from(now_millis()).unwrap_or(0).saturating_mul(1000);
+        let inner = Arc::new(Inner {
+            config,
+            routing,
+            issuers,
+            tokens,
+            log,
+            dups: Mutex::new(Dups::default()),
+            stand_in_totals: Mutex::new(HashMap::new()),
+            card_hasher: std::collections::hash_map::RandomState::new(),
+            events,
+            rrn: AtomicU64::new(seed),
+            stan: AtomicU32::new(0),
+            stopping,
+            stats: Stats::default(),
+        });
+        for (id, rx, queued) in queues {
+            tokio::spawn(forwarder(Arc::downgrade(&inner), id, rx, queued));
+        }
+        Ok(Switch { inner })
+    }
+
+    /// Authorization outcomes, as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<PaymentEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The message log.
+    pub fn log(&self) -> &MessageLog {
+        &self.inner.log
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// The configuration the switch runs with.
+    pub fn config(&self) -> &SwitchConfig {
+        &self.inner.config
+    }
+
+    /// Where `number` routes.
+    pub fn route(&self, number: &str) -> Option<Route> {
+        self.inner.routing.route(number)
+    }
+
+    /// Reversals and advices still waiting for an issuer's acknowledgement.
+    pub fn pending_forwards(&self) -> u64 {
+        self.inner
+            .issuers
+            .values()
+            .map(|e| e.queued.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Wait until every stored reversal and advice was acknowledged, or
+    /// `limit` passed; returns what is still pending.
+    pub async fn drain_forwards(&self, limit: Duration) -> u64 {
+        let end = Instant::now() + limit;
+        loop {
+            let n = self.pending_forwards();
+            if n == 0 || Instant::now() >= end {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stop the background forwarders and flush the log.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stopping.send(true);
+        self.inner.log.flush().await;
+    }
+
+    fn next_rrn(&self) -> String {
+        let now = u64::try_from(now_millis()).unwrap_or(0).saturating_mul(1000);
+        let mut cur = self.inner.rrn.load(Ordering::Relaxed);
+        loop {
+            let next = cur.saturating_add(1).max(now);
+            match self
+                .inner
+                .rrn
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return base36(next, 12),
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    fn next_stan(&self) -> u32 {
+        self.inner.stan.fetch_add(1, Ordering::Relaxed) % 1_000_000
+    }
+
+    /// Process one acquirer message. `None` for messages that get no answer
+    /// (responses sent to the switch).
+    pub async fn handle(&self, request: Message) -> Option<Message> {
+        let m = request.mti();
+        if !m.is_request() {
+            tracing::warn!(mti = %m, "unsolicited response from an acquirer ignored");
+            return None;
+        }
+        match (m.class(), m.function()) {
+            (1, 0) => Some(self.authorize(request).await),
+            (4, 0) | (4, 2) => Some(self.reverse(request).await),
+            (8, 0) => Some(network_management(&request)),
+            _ => {
+                let mut r = request.response()?;
+                r.set_response_code(ResponseCode::InvalidTransaction).ok()?;
+                Some(r)
+            }
+        }
+    }
+
+    /// The answer to a request whose data elements could not be read.
+    pub fn format_error(&self, mti: Mti) -> Option<Message> {
+        self.inner.stats.format_errors.fetch_add(1, Ordering::Relaxed);
+        let mut r = Message::new(mti.response()?);
+        r.set_response_code(ResponseCode::FormatError).ok()?;
+        Some(r)
+    }
+
+    fn decline(&self, request: &Message, code: ResponseCode) -> Message {
+        let mut r = request
+            .response()
+            .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
+        let _ = r.set_response_code(code);
+        r
+    }
+
+    async fn authorize(&self, mut request: Message) -> Message {
+        let started = now_millis();
+        self.inner.stats.authorizations.fetch_add(1, Ordering::Relaxed);
+        // Mandatory elements; anything unreadable is a format error.
+        let parsed = (|| {
+            let pan = request.get_str(2)?;
+            if !(12..=19).contains(&pan.len()) {
+                return None;
+            }
+            let amount = i64::try_from(request.amount()?).ok()?;
+            let currency = Currency::from_numeric(request.currency()?).ok()?;
+            let stan = request.stan()?;
+            let terminal = request.terminal_id()?.to_owned();
+            let transmission = request.transmission_datetime()?.to_owned();
+            Some((amount, currency, stan, terminal, transmission))
+        })();
+        let Some((amount, currency, stan, terminal, transmission)) = parsed else {
+            self.inner.stats.format_errors.fetch_add(1, Ordering::Relaxed);
+            return self.decline(&request, ResponseCode::FormatError);
+        };
+        let acquirer = request
+            .acquirer_id()
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.inner.config.default_acquirer_id.clone());
+        let key = DupKey {
+            acquirer: acquirer.clone(),
+            terminal: terminal.clone(),
+            stan,
+            transmission: transmission.clone(),
+        };
+        // Duplicate detection: the first request for a key owns it; later
+        // ones wait for (or reuse) its answer.
+        let claimed: Result<_, watch::Receiver<_>> = {
+            let mut dups = match self.inner.dups.lock() {
+                Ok(d) => d,
+                Err(p) => p.into_inner(),
+            };
+            if let Some(e) = dups.map.get(&key) {
+                Err(e.answer.clone())
+            } else {
+                let (tx, rx) = watch::channel(None);
+                dups.map.insert(key.clone(), DupEntry { answer: rx });
+                let now = Instant::now();
+                dups.order.push_back((now, key.clone()));
+                let window = self.inner.config.duplicate_window;
+                while let Some((t, _)) = dups.order.front() {
+                    if now.duration_since(*t) > window || dups.order.len() > MAX_REMEMBERED {
+                        if let Some((_, k)) = dups.order.pop_front() {
+                            dups.map.remove(&k);
+                        }
+                    } else {
+                        break;
+                    }
+                }
+                Ok(tx)
+            }
+        };
+        let publish = match claimed {
+            Ok(tx) => tx,
+            Err(mut rx) => {
+                self.inner.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                let answer = rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
+                return match answer {
+                    Some(a) => a.0.clone(),
+                    None => self.decline(&request, ResponseCode::SystemMalfunction),
+                };
+            }
+        };
+        // Only the token service may set token data and verification results.
+        request.remove(62);
+        request.remove(63);
+        let ctx = AuthContext {
+            rrn: self.next_rrn(),
+            acquirer,
+            terminal,
+            transmission,
+            amount,
+            currency,
+            started,
+        };
+        let (response, record, meta) = self.authorize_routed(&request, &ctx).await;
+        let code = response.response_code().unwrap_or(ResponseCode::SystemMalfunction);
+        if record.approved {
+            self.inner.stats.approved.fetch_add(1, Ordering::Relaxed);
+        }
+        let masked = request
+            .pan()
+            .map(|p| p.masked())
+            .unwrap_or_else(|| "unreadable".into());
+        let now = now_millis();
+        self.inner.log.insert(LogRow {
+            rrn: ctx.rrn.clone(),
+            day: utc_day(started),
+            kind: "authorization",
+            request_mti: request.mti().to_string(),
+            response_mti: response.mti().to_string(),
+            acquirer: ctx.acquirer.clone(),
+            terminal: ctx.terminal.trim().to_owned(),
+            merchant: trim(request.merchant_id()),
+            stan,
+            transmission: ctx.transmission.clone(),
+            masked_pan: masked,
+            token_ref: record.token_ref.clone(),
+            issuer: record.issuer.clone(),
+            amount,
+            currency,
+            response_code: code.code().to_owned(),
+            approval_code: response.auth_id_response().map(str::to_owned),
+            stand_in: meta.stand_in,
+            hold_mti: record
+                .hold_mti
+                .map(|m| String::from_utf8_lossy(&m).into_owned()),
+            original_rrn: None,
+            status: if record.approved { "approved" } else { "declined" },
+            requested_at: started,
+            responded_at: now,
+        });
+        let _ = self.inner.events.send(PaymentEvent {
+            event_id: format!("auth-{}", ctx.rrn),
+            token_ref: record.token_ref.clone().unwrap_or_default(),
+            merchant_name: request
+                .name_location()
+                .and_then(|n| n.get(..25).or(Some(n)))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_default(),
+            merchant_id: trim(request.merchant_id()),
+            terminal_id: ctx.terminal.trim().to_owned(),
+            amount: Money::new(amount, currency),
+            approved: record.approved,
+            response_code: code.code().to_owned(),
+            reason: meta.reason.unwrap_or_else(|| {
+                if meta.stand_in && record.approved {
+                    "approved by the network on the bank's behalf".to_owned()
+                } else {
+                    reason_for(code).to_owned()
+                }
+            }),
+            kind: "purchase".into(),
+            at_millis: now,
+        });
+        tracing::info!(
+            rrn = %ctx.rrn,
+            issuer = record.issuer.as_deref().unwrap_or("-"),
+            code = code.code(),
+            stand_in = meta.stand_in,
+            "authorization"
+        );
+        let _ = publish.send(Some(Arc::new((response.clone(), record))));
+        response
+    }
+
+    async fn authorize_routed(
+        &self,
+        request: &Message,
+        ctx: &AuthContext,
+    ) -> (Message, AuthRecord, Meta) {
+        let mut record = AuthRecord {
+            rrn: ctx.rrn.clone(),
+            issuer: None,
+            hold_mti: None,
+            amount: ctx.amount,
+            currency: ctx.currency,
+            token_ref: None,
+            approved: false,
+            reversed: Arc::new(AtomicBool::new(false)),
+        };
+        let mut meta = Meta::default();
+        let digits = request.get_str(2).unwrap_or("");
+        let route = self.inner.routing.route(digits);
+        let (mut issuer_request, completion, issuer_id): (
+            Message,
+            Option<Box<dyn TokenCompletion>>,
+            String,
+        ) = match route {
+            None => return (self.decline(request, ResponseCode::RoutingError), record, meta),
+            Some(Route::Card { issuer }) => (request.clone(), None, issuer),
+            Some(Route::Token { .. }) => {
+                let Some(tsp) = self.inner.tokens.as_ref() else {
+                    return (self.decline(request, ResponseCode::RoutingError), record, meta);
+                };
+                match tsp.detokenize(request).await {
+                    TokenDecision::Refused(refusal) => {
+                        record.token_ref = refusal.token_ref.clone();
+                        meta.reason = Some(refusal.reason.clone());
+                        let mut r = self.decline(request, refusal.code);
+                        if let Some(v) = &refusal.verification {
+                            let _ = r.set_verification_results(v);
+                        }
+                        return (r, record, meta);
+                    }
+                    TokenDecision::Approved(d) => {
+                        record.token_ref = Some(d.token_ref.clone());
+                        let funding = d.issuer_request.get_str(2).unwrap_or("");
+                        let Some(issuer) = self.inner.routing.card_issuer(funding) else {
+                            return (
+                                self.decline(request, ResponseCode::RoutingError),
+                                record,
+                                meta,
+                            );
+                        };
+                        let issuer = issuer.to_owned();
+                        (d.issuer_request, Some(d.completion), issuer)
+                    }
+                }
+            }
+        };
+        let Some(entry) = self.inner.issuers.get(&issuer_id) else {
+            return (self.decline(request, ResponseCode::RoutingError), record, meta);
+        };
+        record.issuer = Some(issuer_id.clone());
+        if completion.is_some() {
+            // The token service verified DE 55; the issuer has no token keys.
+            issuer_request.remove(55);
+        }
+        let _ = issuer_request.set_rrn(&ctx.rrn);
+        if !issuer_request.has(32) {
+            let _ = issuer_request.set_acquirer_id(&ctx.acquirer);
+        }
+        issuer_request.set_mti(Mti::AUTHORIZATION_REQUEST);
+
+        // Ask the issuer within its time limit. The exchange runs in its own
+        // task so that a late answer is still seen (and reversed).
+        let link = entry.link.clone();
+        let sent = issuer_request.clone();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let late = timed_out.clone();
+        let switch = self.clone();
+        let late_issuer = issuer_id.clone();
+        let call = tokio::spawn(async move {
+            let r = link.exchange(sent.clone()).await;
+            if late.load(Ordering::SeqCst)
+                && let Ok(a) = &r
+                && a.response_code() == Some(ResponseCode::Approved)
+                && let Some(entry) = switch.inner.issuers.get(&late_issuer)
+            {
+                // A late approval: make sure its hold is released.
+                tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
+                switch.queue_reversal(entry, &sent, b"0100");
+            }
+            r
+        });
+        let outcome = tokio::time::timeout(entry.route.timeout, call).await;
+        let issuer_answer: Result<Message, LinkError> = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(LinkError::Unavailable(join.to_string())),
+            Err(_) => {
+                timed_out.store(true, Ordering::SeqCst);
+                Err(LinkError::Unavailable("issuer did not answer in time".into()))
+            }
+        };
+        let mut response = request
+            .response()
+            .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
+        if !response.has(37) {
+            let _ = response.set_rrn(&ctx.rrn);
+        }
+        let answer = issuer_answer.and_then(|a| {
+            if a.mti() != Mti::AUTHORIZATION_RESPONSE {
+                return Err(LinkError::Protocol(format!("answer MTI {}", a.mti())));
+            }
+            match a.get_str(39) {
+                Some(_) => Ok(a),
+                None => Err(LinkError::Protocol("answer without DE 39".into())),
+            }
+        });
+        match answer {
+            Ok(a) => {
+                let code = a.response_code().unwrap_or(ResponseCode::DoNotHonour);
+                let _ = response.set_response_code(code);
+                if code.is_approved() {
+                    record.approved = true;
+                    record.hold_mti = Some(*b"0100");
+                    if let Some(id) = a.auth_id_response() {
+                        let _ = response.set_auth_id_response(id);
+                    }
+                }
+                if completion.is_none()
+                    && let Some(icc) = a.icc_data()
+                {
+                    let _ = response.set_icc_data(icc);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
+                meta.stand_in = true;
+                self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
+                // Whatever the issuer may have held for the 0100 is reversed.
+                self.queue_reversal(entry, &issuer_request, b"0100");
+                let (code, approval) = self.stand_in_decision(
+                    &entry.route.stand_in,
+                    issuer_request.get_str(2).unwrap_or(""),
+                    ctx,
+                );
+                let _ = response.set_response_code(code);
+                let _ = response.set(60, STAND_IN_INDICATOR);
+                if let Some(a) = &approval {
+                    let _ = response.set_auth_id_response(a);
+                    record.approved = true;
+                    record.hold_mti = Some(*b"0120");
+                }
+                // The advice tells the issuer what was decided on its behalf.
+                let mut advice = issuer_request.clone();
+                advice.set_mti(mti(b"0120"));
+                let _ = advice.set_response_code(code);
+                if let Some(a) = &approval {
+                    let _ = advice.set_auth_id_response(a);
+                }
+                let _ = advice.set(60, STAND_IN_INDICATOR);
+                self.forward(entry, advice);
+            }
+        }
+        if let Some(c) = completion {
+            if let Err(e) = c.complete_response(&mut response) {
+                tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not complete the answer");
+            }
+        }
+        (response, record, meta)
+    }
+
+    fn stand_in_decision(
+        &self,
+        rules: &StandInRules,
+        card: &str,
+        ctx: &AuthContext,
+    ) -> (ResponseCode, Option<String>) {
+        if !rules.enabled || rules.currency != ctx.currency {
+            return (ResponseCode::IssuerUnavailable, None);
+        }
+        if ctx.amount > rules.max_per_transaction {
+            return (ResponseCode::ExceedsWithdrawalLimit, None);
+        }
+        let day = ctx.started.div_euclid(86_400_000);
+        let card_key = self.inner.card_hasher.hash_one(card);
+        let mut totals = match self.inner.stand_in_totals.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        totals.retain(|(_, d), _| *d >= day);
+        let spent = totals.entry((card_key, day)).or_insert(0);
+        if spent.saturating_add(ctx.amount) > rules.max_per_card_per_day {
+            return (ResponseCode::ExceedsWithdrawalLimit, None);
+        }
+        *spent += ctx.amount;
+        let code = format!("S{}", ctx.rrn.get(7..12).unwrap_or("00000"));
+        (ResponseCode::Approved, Some(code))
+    }
+
+    /// A `0400` for the hold the issuer may keep under (DE 37, `original`).
+    fn reversal_for(&self, orig: &Message, original_mti: &[u8; 4]) -> Message {
+        let mut r = Message::new(Mti::REVERSAL_REQUEST);
+        for f in [3u8, 4, 32, 37, 41, 42, 49] {
+            if let Some(v) = orig.get(f) {
+                let _ = r.set(f, v);
+            }
+        }
+        let _ = r.set_stan(self.next_stan());
+        let _ = r.set(7, transmission_now());
+        let _ = r.set_original_data(&OriginalData {
+            mti: mti(original_mti),
+            stan: orig.stan().unwrap_or(0),
+            transmission_datetime: orig
+                .transmission_datetime()
+                .unwrap_or("0000000000")
+                .to_owned(),
+            acquirer_id: orig.acquirer_id().unwrap_or("0").to_owned(),
+            forwarding_id: "0".into(),
+        });
+        r
+    }
+
+    fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: &[u8; 4]) {
+        let r = self.reversal_for(orig, original_mti);
+        self.forward(entry, r);
+    }
+
+    fn forward(&self, entry: &IssuerEntry, msg: Message) {
+        entry.queued.fetch_add(1, Ordering::Relaxed);
+        if entry.forward.send(msg).is_err() {
+            entry.queued.fetch_sub(1, Ordering::Relaxed);
+            tracing::error!(issuer = %entry.route.id, "store-and-forward queue closed");
+        }
+    }
+
+    async fn reverse(&self, request: Message) -> Message {
+        let started = now_millis();
+        let mut response = match request.response() {
+            Some(r) => r,
+            None => return self.decline(&request, ResponseCode::FormatError),
+        };
+        let acquirer = request
+            .acquirer_id()
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.inner.config.default_acquirer_id.clone());
+        let (Some(orig), Some(terminal)) = (request.original_data(), request.terminal_id()) else {
+            let _ = response.set_response_code(ResponseCode::FormatError);
+            return response;
+        };
+        let terminal = terminal.to_owned();
+        let key = DupKey {
+            acquirer: acquirer.clone(),
+            terminal: terminal.clone(),
+            stan: orig.stan,
+            transmission: orig.transmission_datetime.clone(),
+        };
+        let in_memory = {
+            let rx = match self.inner.dups.lock() {
+                Ok(d) => d.map.get(&key).map(|e| e.answer.clone()),
+                Err(p) => p.into_inner().map.get(&key).map(|e| e.answer.clone()),
+            };
+            match rx {
+                Some(mut rx) => rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|v| v.clone()),
+                None => None,
+            }
+        };
+        let original = match in_memory {
+            Some(a) => Some(a.1.clone()),
+            None => match self
+                .inner
+                .log
+                .find_original(&acquirer, &terminal, orig.stan, &orig.transmission_datetime)
+                .await
+            {
+                Ok(Some(o)) => Some(AuthRecord {
+                    rrn: o.rrn,
+                    issuer: o.issuer,
+                    hold_mti: o.hold_mti.and_then(|m| <[u8; 4]>::try_from(m.as_bytes()).ok()),
+                    amount: o.amount,
+                    currency: o.currency.unwrap_or(Currency::CNY),
+                    token_ref: o.token_ref,
+                    approved: o.status == "approved" || o.status == "reversed",
+                    reversed: Arc::new(AtomicBool::new(o.status == "reversed")),
+                }),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "message log lookup failed");
+                    let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+                    return response;
+                }
+            },
+        };
+        let Some(original) = original else {
+            let _ = response.set_response_code(ResponseCode::InvalidTransaction);
+            return response;
+        };
+        let _ = response.set_response_code(ResponseCode::Approved);
+        if !original.approved || original.reversed.swap(true, Ordering::SeqCst) {
+            // Nothing held, or already reversed: acknowledge again.
+            return response;
+        }
+        let rrn = self.next_rrn();
+        if let (Some(issuer), Some(hold)) = (&original.issuer, original.hold_mti)
+            && let Some(entry) = self.inner.issuers.get(issuer)
+        {
+            let mut basis = request.clone();
+            let _ = basis.set_rrn(&original.rrn);
+            let _ = basis.set_acquirer_id(&acquirer);
+            let _ = basis.set_amount(u64::try_from(original.amount).unwrap_or(0));
+            let _ = basis.set_currency(original.currency.numeric());
+            let _ = basis.set_stan(orig.stan);
+            let _ = basis.set(7, orig.transmission_datetime.as_str());
+            let reversal = self.reversal_for(&basis, &hold);
+            // Try at once so the hold is gone when the acquirer hears back;
+            // otherwise store and forward.
+            let done = matches!(
+                tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
+                Ok(Ok(ref a)) if a.mti().class() == 4
+            );
+            if done {
+                self.inner.stats.reversals_sent.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.forward(entry, reversal);
+            }
+        }
+        self.inner.log.mark_reversed(&original.rrn, started);
+        self.inner.log.insert(LogRow {
+            rrn: rrn.clone(),
+            day: utc_day(started),
+            kind: "reversal",
+            request_mti: request.mti().to_string(),
+            response_mti: response.mti().to_string(),
+            acquirer,
+            terminal: terminal.trim().to_owned(),
+            merchant: trim(request.merchant_id()),
+            stan: request.stan().unwrap_or(0),
+            transmission: trim(request.transmission_datetime()),
+            masked_pan: request
+                .pan()
+                .map(|p| p.masked())
+                .unwrap_or_else(|| "-".into()),
+            token_ref: original.token_ref.clone(),
+            issuer: original.issuer.clone(),
+            amount: original.amount,
+            currency: original.currency,
+            response_code: "00".into(),
+            approval_code: None,
+            stand_in: false,
+            hold_mti: None,
+            original_rrn: Some(original.rrn.clone()),
+            status: "done",
+            requested_at: started,
+            responded_at: now_millis(),
+        });
+        let _ = self.inner.events.send(PaymentEvent {
+            event_id: format!("rev-{rrn}"),
+            token_ref: original.token_ref.clone().unwrap_or_default(),
+            merchant_name: String::new(),
+            merchant_id: trim(request.merchant_id()),
+            terminal_id: terminal.trim().to_owned(),
+            amount: Money::new(original.amount, original.currency),
+            approved: true,
+            response_code: "00".into(),
+            reason: "payment reversed, the hold is released".into(),
+            kind: "reversal".into(),
+            at_millis: now_millis(),
+        });
+        response
+    }
+
+    /// End-of-day clearing for the UTC day `day` (`YYYY-MM-DD`): net
+    /// settlement positions per issuer and acquirer and currency (summing to
+    /// zero), and capture (`0220`) at the issuers of every approved,
+    /// un-reversed authorization not captured yet. Safe to run again: the
+    /// positions are recomputed, captures are not repeated.
+    pub async fn clearing(&self, day: &str) -> Result<ClearingReport, StoreError> {
+        let items = self.inner.log.approved(day).await?;
+        let (positions, totals) = net_positions(&items);
+        let mut captured = 0u64;
+        let mut pending = 0u64;
+        for it in items.iter().filter(|i| !i.captured) {
+            let Some(entry) = self.inner.issuers.get(&it.issuer) else {
+                pending += 1;
+                continue;
+            };
+            let mut m = Message::new(mti(b"0220"));
+            let ok = (|| -> Result<(), paytap_iso8583::Error> {
+                m.set_processing_code("000000")?;
+                m.set_amount(u64::try_from(it.amount).unwrap_or(0))?;
+                m.set(7, transmission_now())?;
+                m.set_stan(self.next_stan())?;
+                m.set_acquirer_id(&it.acquirer)?;
+                m.set_rrn(&it.rrn)?;
+                m.set_terminal_id(&it.terminal)?;
+                m.set_currency(it.currency.numeric())?;
+                m.set_original_data(&OriginalData {
+                    mti: mti(it.hold_mti.as_bytes().try_into().unwrap_or(b"0100")),
+                    stan: it.stan,
+                    transmission_datetime: it.transmission.clone(),
+                    acquirer_id: it.acquirer.clone(),
+                    forwarding_id: "0".into(),
+                })
+            })();
+            if ok.is_err() {
+                pending += 1;
+                continue;
+            }
+            let answer =
+                tokio::time::timeout(entry.route.timeout * 4, entry.link.exchange(m)).await;
+            match answer {
+                Ok(Ok(a)) if a.response_code() == Some(ResponseCode::Approved) => {
+                    captured += 1;
+                    self.inner.log.mark_captured(&it.rrn, now_millis());
+                }
+                _ => pending += 1,
+            }
+        }
+        self.inner.log.flush().await;
+        let report = ClearingReport {
+            day: day.to_owned(),
+            positions,
+            totals,
+            authorizations: items.len() as u64,
+            captured,
+            capture_pending: pending,
+        };
+        if !report.balanced() {
+            tracing::error!(day, "clearing positions do not sum to zero");
+        }
+        Ok(report)
+    }
+}
+
+struct AuthContext {
+    rrn: String,
+    acquirer: String,
+    terminal: String,
+    transmission: String,
+    amount: i64,
+    currency: Currency,
+    started: i64,
+}
+
+#[derive(Default)]
+struct Meta {
+    stand_in: bool,
+    reason: Option<String>,
+}
+
+fn network_management(request: &Message) -> Message {
+    let mut r = request
+        .response()
+        .unwrap_or_else(|| Message::new(Mti::NETWORK_RESPONSE));
+    let code = match request.network_management_code() {
+        Some(
+            NetworkManagementCode::EchoTest
+            | NetworkManagementCode::SignOn
+            | NetworkManagementCode::SignOff,
+        ) => ResponseCode::Approved,
+        _ => ResponseCode::InvalidTransaction,
+    };
+    let _ = r.set_response_code(code);
+    r
+}
+
+/// Store and forward: deliver every queued reversal and advice to the issuer,
+/// in order, retrying until it acknowledges.
+async fn forwarder(
+    inner: std::sync::Weak<Inner>,
+    issuer: String,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    queued: Arc<AtomicU64>,
+) {
+    let mut stopping = match inner.upgrade() {
+        Some(i) => i.stopping.subscribe(),
+        None => return,
+    };
+    while let Some(msg) = tokio::select! {
+        m = rx.recv() => m,
+        _ = stopping.wait_for(|s| *s) => None,
+    } {
+        loop {
+            let Some(i) = inner.upgrade() else { return };
+            let Some(entry) = i.issuers.get(&issuer) else { return };
+            let link = entry.link.clone();
+            let timeout = entry.route.timeout.max(Duration::from_millis(100));
+            let retry = i.config.retry_interval;
+            let is_reversal = msg.mti().class() == 4;
+            drop(i);
+            let acknowledged = match tokio::time::timeout(timeout, link.exchange(msg.clone())).await
+            {
+                Ok(Ok(a)) => Some(msg.mti().response()) == Some(Some(a.mti())),
+                _ => false,
+            };
+            if acknowledged {
+                if let Some(i) = inner.upgrade() {
+                    let c = if is_reversal {
+                        &i.stats.reversals_sent
+                    } else {
+                        &i.stats.advices_sent
+                    };
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                queued.fetch_sub(1, Ordering::Relaxed);
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(retry) => {}
+                _ = stopping.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
