@@ -219,7 +219,7 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
-            format!("{}", source_text(&e.body_text())),
+            source_text(&e.body_text()),
         ),
         JsonRejection::JsonSyntaxError(e) => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -371,13 +371,12 @@ where
     }
     let (status, body) = f().await?;
     let text = body.to_string();
-    if status.is_success() {
-        if let Some((s, b)) = wallet
+    if status.is_success()
+        && let Some((s, b)) = wallet
             .idempotent_store(region, scope, &key, &request, status.as_u16(), &text)
             .await?
-        {
-            return Ok(stored_response(s, b));
-        }
+    {
+        return Ok(stored_response(s, b));
     }
     Ok(json_response(status, &body, false))
 }

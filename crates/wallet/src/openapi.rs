@@ -130,10 +130,10 @@ impl Op {
                 json!({ "required": true, "content": json_content(schema_ref(body)) }),
             );
         }
-        if !self.auth {
-            if let Some(obj) = o.as_object_mut() {
-                obj.insert("security".into(), json!([]));
-            }
+        if !self.auth
+            && let Some(obj) = o.as_object_mut()
+        {
+            obj.insert("security".into(), json!([]));
         }
         o
     }

@@ -167,6 +167,9 @@ type CardRow = (
 
 const CARD_COLS: &str = "id, device_id, token_ref, card_last4, bank_name, cardholder_name, token_state, is_default, created_at";
 
+/// (id, token_ref, token_state, card_last4, bank_name, is_default, sealed_payload)
+type ProvRow = (String, String, String, String, String, i64, Vec<u8>);
+
 type TxRow = (
     String,
     String,
@@ -286,7 +289,7 @@ fn text_field(
 }
 
 fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// Validates a card add request into [`CardDetails`]. Error messages never
@@ -1110,6 +1113,13 @@ impl Wallet {
             tx.rollback().await?;
             return Err(WalletError::DuplicateCard);
         }
+        // Lock the device row (a no-op update) so concurrent adds to one
+        // device count one after the other on PostgreSQL too (SQLite's
+        // write transaction is already exclusive).
+        sqlx::query("UPDATE wallet_devices SET status = status WHERE id = $1")
+            .bind(&binding.device_id)
+            .execute(&mut *tx)
+            .await?;
         let (status,): (String,) =
             sqlx::query_as("SELECT status FROM wallet_devices WHERE id = $1 AND account_id = $2")
                 .bind(&binding.device_id)
@@ -1314,7 +1324,7 @@ impl Wallet {
     ) -> Result<Vec<ProvisioningItem>, WalletError> {
         self.device(p, device_id).await?;
         let db = self.db(&p.region)?;
-        let rows: Vec<(String, String, String, String, String, i64, Vec<u8>)> = sqlx::query_as(
+        let rows: Vec<ProvRow> = sqlx::query_as(
             "SELECT id, token_ref, token_state, card_last4, bank_name, is_default, sealed_payload \
              FROM wallet_cards WHERE device_id = $1 AND account_id = $2 AND token_state <> 'deleted' \
              ORDER BY created_at, id",

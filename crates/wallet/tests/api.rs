@@ -458,8 +458,9 @@ async fn remove_card_and_default() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["is_default"], true);
     let cards = s.cards(&t, &dev).await;
-    assert_eq!(cards[0]["is_default"], false);
-    assert_eq!(cards[1]["is_default"], true);
+    let by_id = |id: &str| cards.iter().find(|c| c["id"] == id).unwrap().clone();
+    assert_eq!(by_id(id1)["is_default"], false);
+    assert_eq!(by_id(id2)["is_default"], true);
 
     let r = s
         .delete(&t, &format!("/api/v1/devices/{dev}/cards/{id2}"))
@@ -1082,4 +1083,44 @@ async fn openapi_describes_every_route() {
     }
     let described: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(described, paytap_wallet::http::ROUTES.len());
+}
+
+#[tokio::test]
+async fn concurrent_adds_never_exceed_the_limit() {
+    let s = server().await;
+    let t = s.account("q@example.com").await;
+    let (dev, _) = s.device(&t, "phone").await;
+    for i in 0..7 {
+        let p = pan(&format!("12000000000{i:02}"));
+        s.net.issue(&p, "Bank K", Path::Green);
+        assert_eq!(s.add_card(&t, &dev, &p).await.status, 201);
+    }
+    let racers: Vec<String> = (0..4)
+        .map(|i| {
+            let p = pan(&format!("12000000001{i:02}"));
+            s.net.issue(&p, "Bank K", Path::Green);
+            p
+        })
+        .collect();
+    let results = futures::future::join_all(racers.iter().map(|p| s.add_card(&t, &dev, p))).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(s.cards(&t, &dev).await.len(), 8);
+    // Tokens provisioned by the losers were deleted again at the network.
+    assert_eq!(s.net.live_tokens(), 8);
+    assert!(
+        s.net
+            .state_calls()
+            .iter()
+            .all(|c| c.1 == TokenState::Deleted && c.2 == StateReason::ProvisioningRolledBack)
+    );
 }
