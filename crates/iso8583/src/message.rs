@@ -129,10 +129,11 @@ impl Message {
         if self.present >> 64 != 0 {
             n += 8;
         }
-        for field in self.fields() {
-            if let Some(spec) = field_spec(field) {
-                n += spec.kind.prefix_digits() + self.spans[usize::from(field - 1)].len as usize;
-            }
+        let mut rest = self.present;
+        while rest != 0 {
+            let idx = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            n += FIELDS_KIND[idx].prefix_digits() + self.spans[idx].len as usize;
         }
         n
     }
