@@ -15,6 +15,27 @@
 //!
 //! Storage is per region ([`paytap_store::Regions`], `cn` and `in`): every
 //! row about an account lives in its region's database ([`schema`]).
+//!
+//! Choices, stated once:
+//! * **Not found, never forbidden.** A device, card or pending card of
+//!   another account answers 404 exactly like an id that does not exist, so
+//!   ids cannot be probed; nothing is read or changed.
+//! * **Sessions** are 256-bit random bearer tokens, stored as SHA-256 only,
+//!   with an absolute expiry (12 h by default, [`WalletConfig::session_ttl`]);
+//!   use does not extend them. Logout deletes the session.
+//! * **Passwords**: Argon2id, per-account random salt, m = 19 MiB, t = 2,
+//!   p = 1 by default ([`PasswordParams`]). 5 wrong passwords within 15
+//!   minutes lock the account for 15 minutes ("too many attempts, try again
+//!   in N minutes"); 20 failures from one client address in 15 minutes block
+//!   that address likewise.
+//! * **Login directory**: none. A login is looked up region by region (no
+//!   region stores another's personal data); a session token names its
+//!   region (`pt_cn_...`).
+//! * **Card data**: the wallet never stores a card number or CVV. The
+//!   details of a card waiting for its one-time passcode stay in memory
+//!   (wiped on drop) until the passcode is checked or `otp_ttl` passes.
+//! * **Idempotency**: see [`http`]; stored responses are kept for
+//!   [`service::IDEMPOTENCY_RETENTION`] ([`Wallet::purge_expired`]).
 
 pub mod auth;
 pub mod clock;

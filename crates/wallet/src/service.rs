@@ -92,6 +92,9 @@ impl std::fmt::Debug for WalletConfig {
     }
 }
 
+/// How long a stored `Idempotency-Key` response is kept (24 h).
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -1643,6 +1646,43 @@ impl Wallet {
             rx: self.inner.events.subscribe(),
             account_id: p.account_id.clone(),
         }
+    }
+
+    // ----- housekeeping ------------------------------------------------------
+
+    /// Deletes expired sessions, stored idempotent responses older than
+    /// [`IDEMPOTENCY_RETENTION`], and closed or expired pending card adds
+    /// older than a day, in every region; returns the rows removed. Safe
+    /// to call at any time (e.g. hourly).
+    pub async fn purge_expired(&self) -> Result<u64, WalletError> {
+        let now = self.now();
+        let day = 24 * 3600 * 1000;
+        let mut removed = 0;
+        if let Ok(mut map) = self.inner.pending.lock() {
+            map.retain(|_, v| v.expires_at > now);
+        }
+        for (_, db) in self.inner.regions.iter() {
+            let mut tx = db.begin_write().await?;
+            for (sql, bound) in [
+                ("DELETE FROM wallet_sessions WHERE expires_at <= $1", now),
+                (
+                    "DELETE FROM wallet_idempotency WHERE created_at < $1",
+                    now - ms(IDEMPOTENCY_RETENTION),
+                ),
+                (
+                    "DELETE FROM wallet_pending WHERE expires_at < $1",
+                    now - day,
+                ),
+            ] {
+                removed += sqlx::query(sql)
+                    .bind(bound)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+        }
+        Ok(removed)
     }
 
     // ----- idempotency store (used by the HTTP layer) -------------------------

@@ -1124,3 +1124,33 @@ async fn concurrent_adds_never_exceed_the_limit() {
             .all(|c| c.1 == TokenState::Deleted && c.2 == StateReason::ProvisioningRolledBack)
     );
 }
+
+#[tokio::test]
+async fn housekeeping_purges_only_what_expired() {
+    let s = server_with(|c| c.session_ttl = Duration::from_secs(3600)).await;
+    let old = s.account("r@example.com").await;
+    let (dev, _) = s.device(&old, "phone").await;
+    s.send(
+        s.http
+            .post(s.url(&format!("/api/v1/devices/{dev}/heartbeat")))
+            .bearer_auth(&old)
+            .header("Idempotency-Key", "hb-1")
+            .json(&json!({})),
+    )
+    .await;
+    s.clock.advance(Duration::from_secs(2 * 3600));
+    let fresh = s.login("r@example.com", PW).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Logging in already dropped the account's expired session.
+    assert_eq!(s.count(&s.cn, "wallet_sessions").await, 1);
+    s.clock.advance(Duration::from_secs(23 * 3600));
+    let removed = s.wallet.purge_expired().await.unwrap();
+    // The fresh session expired too by now; the idempotent response aged out.
+    assert_eq!(removed, 2);
+    assert_eq!(s.count(&s.cn, "wallet_sessions").await, 0);
+    assert_eq!(s.count(&s.cn, "wallet_idempotency").await, 0);
+    assert_eq!(s.get(&fresh, "/api/v1/account").await.status, 401);
+    assert_eq!(s.count(&s.cn, "wallet_devices").await, 1);
+}
