@@ -182,7 +182,7 @@ mod tests {
         t.add_card_range("sub", BinRange::new("62220012", "62220012").unwrap()).unwrap();
         assert_eq!(t.route("6222001234567890"), Some(Route::Card { issuer: "sub".into() }));
         assert!(matches!(
-            t.add_card_range("x", BinRange::new("622250", "622350")),
+            t.add_card_range("x", BinRange::new("622250", "622350").unwrap()),
             Err(RoutingError::Overlap { .. })
         ));
         assert_eq!(BinRange::new("6223", "6222"), Err(RoutingError::BadRange));
