@@ -20,6 +20,7 @@ use paytap_seal::ProvisioningPayload;
 use paytap_store::{Db, Migration, now_millis};
 use paytap_types::{Currency, Pan};
 use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
+use rand::SeedableRng;
 use sqlx::Row;
 use std::sync::Arc;
 
@@ -404,24 +405,8 @@ impl Tsp {
 
         let now = (self.clock)();
         let expiry = yymm_after(now, self.config.token_validity_months);
-        // Draw candidates until one is new to the vault: not a card PAN, not
-        // another token (both live in the vault under their fingerprints).
-        let mut token: Option<(Pan, String)> = None;
-        for attempt in 0..32usize {
-            let range = ranges[attempt % ranges.len()];
-            let candidate = range.candidate(&mut rand::rng())?;
-            if self.vault.find(&candidate).await?.is_some() {
-                continue;
-            }
-            let record = CardRecord::new(candidate.clone(), Expiry::parse(&expiry)?, "")?;
-            let entry = self.vault.put(record).await?;
-            if entry.existed {
-                continue;
-            }
-            token = Some((candidate, entry.id));
-            break;
-        }
-        let (token_pan, token_vault_id) = token.ok_or(TspError::Exhausted)?;
+        let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
+        let (token_pan, token_vault_id) = self.fresh_token(&ranges, &expiry, &mut rng).await?;
 
         let token_ref = format!("tok_{}", uuid::Uuid::new_v4().simple());
         let mut tx = self.db.begin_write().await?;
@@ -488,6 +473,36 @@ impl Tsp {
             state: req.initial_state,
             sealed_payload,
         })
+    }
+
+    /// Draws candidates until one is new to the vault (not a card number,
+    /// not another token: both live there under their fingerprints) and
+    /// stores it. Returns the number and its vault id.
+    async fn fresh_token(
+        &self,
+        ranges: &[&TokenRange],
+        expiry: &str,
+        rng: &mut (impl rand::Rng + Send),
+    ) -> Result<(Pan, String), TspError> {
+        if ranges.is_empty() {
+            return Err(TspError::Exhausted);
+        }
+        for attempt in 0..32usize {
+            let Some(range) = ranges.get(attempt % ranges.len()) else {
+                break;
+            };
+            let candidate = range.candidate(rng)?;
+            if self.vault.find(&candidate).await?.is_some() {
+                continue;
+            }
+            let record = CardRecord::new(candidate.clone(), Expiry::parse(expiry)?, "")?;
+            let entry = self.vault.put(record).await?;
+            if entry.existed {
+                continue;
+            }
+            return Ok((candidate, entry.id));
+        }
+        Err(TspError::Exhausted)
     }
 
     async fn live_token_for(&self, card_vault_id: &str, device_id: &str) -> Result<Option<String>, TspError> {
@@ -849,4 +864,52 @@ async fn insert_event(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paytap_vault::Keyring;
+
+    /// A candidate that equals a number already in the vault (a card PAN) is
+    /// skipped: the same seeded generator's first draw is taken by a card, so
+    /// the service must return the second draw.
+    #[tokio::test]
+    async fn a_token_never_equals_a_number_in_the_vault() {
+        let db = Db::for_tests().await.unwrap();
+        let vault = Vault::open(db.clone(), Keyring::from_single_key([3u8; 32])).await.unwrap();
+        let range = TokenRange::new("b1", "629101", 16).unwrap();
+        let config = TspConfig { ranges: vec![range.clone()], ..TspConfig::default() };
+        let tsp = Tsp::open(db, vault.clone(), config, TokenKeys::derive(b"0123456789abcdef", ["b1"]))
+            .await
+            .unwrap();
+        let mut probe = rand::rngs::StdRng::seed_from_u64(42);
+        let first = range.candidate(&mut probe).unwrap();
+        let second = range.candidate(&mut probe).unwrap();
+        assert_ne!(first, second);
+        // Someone's card already has the first number.
+        vault.put(CardRecord::new(first.clone(), Expiry::parse("3001").unwrap(), "X").unwrap()).await.unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        let (token, id) = tsp.fresh_token(&[&range], "3001", &mut rng).await.unwrap();
+        assert_eq!(token, second);
+        assert_eq!(vault.find(&second).await.unwrap(), Some(id));
+        // The same seed again: both numbers taken, the third draw is used.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        let (third, _) = tsp.fresh_token(&[&range], "3001", &mut rng).await.unwrap();
+        assert!(third != first && third != second);
+        assert!(matches!(tsp.fresh_token(&[], "3001", &mut rng).await, Err(TspError::Exhausted)));
+    }
+
+    #[test]
+    fn expiry_arithmetic() {
+        // 2026-11-23T09:00:00Z
+        let now = 1_795_424_400_000;
+        assert_eq!(yymm_after(now, 0), "2611");
+        assert_eq!(yymm_after(now, 36), "2911");
+        assert_eq!(yymm_after(now, 2), "2701");
+        assert!(!yymm_expired("2611", now));
+        assert!(yymm_expired("2610", now));
+        assert!(yymm_expired("2600", now));
+        assert!(yymm_expired("x", now));
+    }
 }
