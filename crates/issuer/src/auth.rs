@@ -46,7 +46,9 @@
 //! or released holds `12`).
 
 use crate::error::IssuerError;
-use crate::service::{CardInfo, CardStatus, Issuer, account_id, card_from_row, card_select, stripe};
+use crate::service::{
+    CardInfo, CardStatus, Issuer, account_id, card_from_row, card_select, stripe,
+};
 use crate::time::{day_start, yymm_expired};
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk, derive_session_key};
 use paytap_emv::{EmvKey, VerifyError};
@@ -54,6 +56,9 @@ use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
 use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
 use paytap_types::Pan;
 use rand::RngExt;
+
+/// `card_id, amount, response_code, approval_code, hold_id, state`.
+type StoredRow = (String, i64, String, Option<String>, Option<String>, String);
 
 /// The stored outcome of one authorization.
 #[derive(Debug, Clone)]
@@ -95,7 +100,12 @@ fn txn_key(acquirer: &str, terminal: &str, stan: &str, datetime: &str) -> String
 }
 
 fn request_txn_key(m: &Message) -> Option<String> {
-    Some(txn_key(trimmed(m, 32)?, trimmed(m, 41)?, trimmed(m, 11)?, trimmed(m, 7)?))
+    Some(txn_key(
+        trimmed(m, 32)?,
+        trimmed(m, 41)?,
+        trimmed(m, 11)?,
+        trimmed(m, 7)?,
+    ))
 }
 
 fn rrn_key(rrn: &str, original_mti: Option<Mti>) -> String {
@@ -146,20 +156,31 @@ impl Issuer {
             let _ = resp.set_auth_id_response(code);
         }
         if let Some((sk, arqc)) = &decision.arpc {
-            let arc = *decision.code.code().as_bytes().first_chunk::<2>().unwrap_or(b"96");
+            let arc = *decision
+                .code
+                .code()
+                .as_bytes()
+                .first_chunk::<2>()
+                .unwrap_or(b"96");
             let arpc = arpc_method_1(sk, *arqc, arc);
             let mut tag91 = [0u8; 10];
             tag91[..8].copy_from_slice(&arpc);
             tag91[8..].copy_from_slice(&arc);
-            let de55 = paytap_tlv::Builder::new().primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91).build();
+            let de55 = paytap_tlv::Builder::new()
+                .primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91)
+                .build();
             let _ = resp.set_icc_data(&de55);
         }
         resp
     }
 
-    async fn stored(&self, hold_key: &str, txn: Option<&str>) -> Result<Option<Stored>, IssuerError> {
+    async fn stored(
+        &self,
+        hold_key: &str,
+        txn: Option<&str>,
+    ) -> Result<Option<Stored>, IssuerError> {
         let q = "SELECT card_id, amount, response_code, approval_code, hold_id, state FROM issuer_auths WHERE ";
-        let mut row: Option<(String, i64, String, Option<String>, Option<String>, String)> =
+        let mut row: Option<StoredRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}hold_key = $1")))
                 .bind(hold_key)
                 .fetch_optional(self.db.pool())
@@ -167,19 +188,23 @@ impl Issuer {
         if row.is_none()
             && let Some(t) = txn
         {
-            row = sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}txn_key = $1 AND kind = 'auth'")))
-                .bind(t)
-                .fetch_optional(self.db.pool())
-                .await?;
+            row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{q}txn_key = $1 AND kind = 'auth'"
+            )))
+            .bind(t)
+            .fetch_optional(self.db.pool())
+            .await?;
         }
-        Ok(row.map(|(card_id, amount, response_code, approval_code, hold_id, state)| Stored {
-            card_id,
-            amount,
-            response_code,
-            approval_code,
-            hold_id,
-            state,
-        }))
+        Ok(row.map(
+            |(card_id, amount, response_code, approval_code, hold_id, state)| Stored {
+                card_id,
+                amount,
+                response_code,
+                approval_code,
+                hold_id,
+                state,
+            },
+        ))
     }
 
     async fn authorize_inner(&self, req: &Message) -> Result<Decision, IssuerError> {
@@ -226,7 +251,8 @@ impl Issuer {
             if s.card_id != card.card_id || Some(s.amount) != amount {
                 return Ok(Decision::decline(ResponseCode::DuplicateTransmission));
             }
-            let code = ResponseCode::from_code(&s.response_code).unwrap_or(ResponseCode::SystemMalfunction);
+            let code = ResponseCode::from_code(&s.response_code)
+                .unwrap_or(ResponseCode::SystemMalfunction);
             let arpc = self.card_arpc_for_duplicate(req, &card, &pan, code);
             return Ok(Decision {
                 code,
@@ -237,7 +263,9 @@ impl Issuer {
 
         let _card_guard = lock(&self.card_locks, &card.card_id).await;
         let now = self.now();
-        let (decision, verified_atc) = self.decide(req, &card, &pan, &bank, amount, &hold_key, now).await?;
+        let (decision, verified_atc) = self
+            .decide(req, &card, &pan, &bank, amount, &hold_key, now)
+            .await?;
         let approved = decision.code.is_approved();
         let hold_id = approved.then(|| format!("hold:{hold_key}"));
         let mut tx = self.db.begin_write().await?;
@@ -260,11 +288,13 @@ impl Issuer {
         .execute(&mut *tx)
         .await?;
         if let Some(atc) = verified_atc {
-            sqlx::query("UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1")
-                .bind(i64::from(atc))
-                .bind(&card.card_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1",
+            )
+            .bind(i64::from(atc))
+            .bind(&card.card_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         tracing::info!(bank = %bank.id, card_id = %card.card_id, code = decision.code.code(),
@@ -342,7 +372,10 @@ impl Issuer {
         let cdcvm = if token_verified(req) {
             matches!(req.verification_results(), Ok(Some(v)) if v.cdcvm == Some(CheckResult::Passed))
         } else if let Some(de55) = req.icc_data() {
-            let keys = self.keys.bank(&bank.id).ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
+            let keys = self
+                .keys
+                .bank(&bank.id)
+                .ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
             let mk = match derive_icc_mk(&keys.imk_ac, pan.expose(), card.psn) {
                 Ok(k) => EmvKey::Tdes(k),
                 Err(_) => return d(ResponseCode::InvalidCardNumber),
@@ -356,7 +389,11 @@ impl Issuer {
                     verified_atc = Some(v.atc);
                     v.cdcvm_performed
                 }
-                Err(VerifyError::BadCryptogram | VerifyError::NotArqc(_) | VerifyError::AlgorithmMismatch) => {
+                Err(
+                    VerifyError::BadCryptogram
+                    | VerifyError::NotArqc(_)
+                    | VerifyError::AlgorithmMismatch,
+                ) => {
                     tracing::warn!(card_id = %card.card_id, "card cryptogram does not verify");
                     return d(ResponseCode::SecurityViolation);
                 }
@@ -446,7 +483,10 @@ impl Issuer {
         let Some(rrn) = trimmed(req, 37) else {
             return Err(IssuerError::Invalid("advice without DE 37"));
         };
-        let hold_key = rrn_key(rrn, Some(Mti::from_str("0120").map_err(|_| IssuerError::Invalid("mti"))?));
+        let hold_key = rrn_key(
+            rrn,
+            Some(Mti::from_str("0120").map_err(|_| IssuerError::Invalid("mti"))?),
+        );
         let _g = lock(&self.hold_locks, &hold_key).await;
         if self.stored(&hold_key, None).await?.is_some() {
             return Ok(());
@@ -457,7 +497,10 @@ impl Issuer {
             Some(p) => self.find_card(p).await?,
             None => None,
         };
-        let amount = req.amount().and_then(|a| i64::try_from(a).ok()).unwrap_or(0);
+        let amount = req
+            .amount()
+            .and_then(|a| i64::try_from(a).ok())
+            .unwrap_or(0);
         let now = self.now();
         let (state, hold_id, card_id, bank_id, currency) = match &card {
             Some(c) => {
@@ -479,13 +522,22 @@ impl Issuer {
                             hold_id = Some(id);
                         }
                         Err(LedgerError::Rejected(r)) => {
-                            tracing::warn!(rejection = r.code(), "stand-in approval could not be held");
+                            tracing::warn!(
+                                rejection = r.code(),
+                                "stand-in approval could not be held"
+                            );
                             state = "unfunded";
                         }
                         Err(e) => return Err(e.into()),
                     }
                 }
-                (state, hold_id, c.card_id.clone(), bank.id.clone(), bank.currency.code())
+                (
+                    state,
+                    hold_id,
+                    c.card_id.clone(),
+                    bank.id.clone(),
+                    bank.currency.code(),
+                )
             }
             None => ("declined", None, String::new(), String::new(), ""),
         };
@@ -517,7 +569,12 @@ impl Issuer {
             return Some((rrn_key(rrn, orig_mti), None));
         }
         let o = original?;
-        let key = txn_key(&o.acquirer_id, trimmed(req, 41)?, &format!("{:06}", o.stan), &o.transmission_datetime);
+        let key = txn_key(
+            &o.acquirer_id,
+            trimmed(req, 41)?,
+            &format!("{:06}", o.stan),
+            &o.transmission_datetime,
+        );
         Some((key.clone(), Some(key)))
     }
 
@@ -561,16 +618,25 @@ impl Issuer {
         };
         match s.state.as_str() {
             "held" => {
-                let hold_id = s.hold_id.clone().ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
-                match self.ledger.void_pending(format!("void:{hold_key}"), hold_id).await {
+                let hold_id = s
+                    .hold_id
+                    .clone()
+                    .ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
+                match self
+                    .ledger
+                    .void_pending(format!("void:{hold_key}"), hold_id)
+                    .await
+                {
                     Ok(_) | Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => {}
                     Err(e) => return Err(e.into()),
                 }
-                sqlx::query("UPDATE issuer_auths SET state = 'voided', updated_at = $1 WHERE hold_key = $2")
-                    .bind(now)
-                    .bind(&hold_key)
-                    .execute(self.db.pool())
-                    .await?;
+                sqlx::query(
+                    "UPDATE issuer_auths SET state = 'voided', updated_at = $1 WHERE hold_key = $2",
+                )
+                .bind(now)
+                .bind(&hold_key)
+                .execute(self.db.pool())
+                .await?;
                 tracing::info!(hold_key = %hold_key, "hold released by reversal");
                 Ok(ResponseCode::Approved)
             }
@@ -603,11 +669,20 @@ impl Issuer {
 
     /// Captures the hold of an authorization by its retrieval reference
     /// number (DE 37); `amount` `None` captures the whole hold.
-    pub async fn capture_rrn(&self, rrn: &str, amount: Option<i64>) -> Result<ResponseCode, IssuerError> {
+    pub async fn capture_rrn(
+        &self,
+        rrn: &str,
+        amount: Option<i64>,
+    ) -> Result<ResponseCode, IssuerError> {
         self.capture_hold(&rrn_key(rrn, None), None, amount).await
     }
 
-    async fn capture_hold(&self, hold_key: &str, txn: Option<&str>, amount: Option<i64>) -> Result<ResponseCode, IssuerError> {
+    async fn capture_hold(
+        &self,
+        hold_key: &str,
+        txn: Option<&str>,
+        amount: Option<i64>,
+    ) -> Result<ResponseCode, IssuerError> {
         let _g = lock(&self.hold_locks, hold_key).await;
         let Some(s) = self.stored(hold_key, txn).await? else {
             return Ok(ResponseCode::InvalidTransaction);
@@ -621,23 +696,36 @@ impl Issuer {
         if amount <= 0 || amount > s.amount {
             return Ok(ResponseCode::InvalidAmount);
         }
-        let hold_id = s.hold_id.ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
-        match self.ledger.post_pending(format!("capture:{hold_key}"), hold_id, Some(amount)).await {
+        let hold_id = s
+            .hold_id
+            .ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
+        match self
+            .ledger
+            .post_pending(format!("capture:{hold_key}"), hold_id, Some(amount))
+            .await
+        {
             Ok(_) | Err(LedgerError::Rejected(Rejection::PendingAlreadyPosted)) => {}
-            Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => return Ok(ResponseCode::InvalidTransaction),
+            Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => {
+                return Ok(ResponseCode::InvalidTransaction);
+            }
             Err(e) => return Err(e.into()),
         }
-        sqlx::query("UPDATE issuer_auths SET state = 'captured', updated_at = $1 WHERE hold_key = $2")
-            .bind(self.now())
-            .bind(hold_key)
-            .execute(self.db.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE issuer_auths SET state = 'captured', updated_at = $1 WHERE hold_key = $2",
+        )
+        .bind(self.now())
+        .bind(hold_key)
+        .execute(self.db.pool())
+        .await?;
         Ok(ResponseCode::Approved)
     }
 }
 
 /// Locks the stripe of `key`.
-async fn lock<'a>(locks: &'a [tokio::sync::Mutex<()>], key: &str) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+async fn lock<'a>(
+    locks: &'a [tokio::sync::Mutex<()>],
+    key: &str,
+) -> Option<tokio::sync::MutexGuard<'a, ()>> {
     match locks.get(stripe(key)) {
         Some(m) => Some(m.lock().await),
         None => None,

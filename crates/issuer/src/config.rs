@@ -81,12 +81,16 @@ pub struct BankConfig {
 impl BankConfig {
     /// Whether `digits` (a card number) belongs to this bank.
     pub fn owns_card(&self, digits: &str) -> bool {
-        self.card_bins.iter().any(|b| digits.starts_with(b.as_str()))
+        self.card_bins
+            .iter()
+            .any(|b| digits.starts_with(b.as_str()))
     }
 
     /// Whether `digits` (a token number) is in this bank's token ranges.
     pub fn owns_token(&self, digits: &str) -> bool {
-        self.token_bins.iter().any(|b| digits.starts_with(b.as_str()))
+        self.token_bins
+            .iter()
+            .any(|b| digits.starts_with(b.as_str()))
     }
 }
 
@@ -139,7 +143,9 @@ impl IssuerConfig {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.otp.ttl_secs == 0 || self.otp.max_attempts == 0 {
-            return Err(ConfigError::Otp("ttl_secs and max_attempts must be positive"));
+            return Err(ConfigError::Otp(
+                "ttl_secs and max_attempts must be positive",
+            ));
         }
         let mut prefixes: Vec<&str> = Vec::new();
         let mut ids = std::collections::BTreeSet::new();
@@ -172,7 +178,11 @@ impl IssuerConfig {
                 }
             }
             let l = &b.limits;
-            if l.single_transaction <= 0 || l.daily <= 0 || l.velocity_count == 0 || l.velocity_window_secs == 0 {
+            if l.single_transaction <= 0
+                || l.daily <= 0
+                || l.velocity_count == 0
+                || l.velocity_window_secs == 0
+            {
                 return Err(err("limits must be positive"));
             }
             if b.stand_in.max_amount < 0 || b.stand_in.daily_amount < 0 {
@@ -220,11 +230,32 @@ mod tests {
     fn default_config_has_twenty_valid_banks() {
         let c = IssuerConfig::from_toml(DEFAULT_BANKS_TOML).unwrap();
         assert_eq!(c.banks.len(), 20);
-        assert_eq!(c.banks.iter().filter(|b| b.currency == Currency::INR).count(), 2);
-        assert!(c.banks.iter().filter(|b| b.currency == Currency::CNY).all(|b| b.country == "CN"));
-        assert!(c.banks.iter().all(|b| b.card_bins.iter().all(|p| p.starts_with("62"))));
-        assert!(c.bank_for_card("6201170000000000").is_some_and(|b| b.name == "Bank of Shanghai"));
-        assert!(c.bank_for_token("6291010000000000").is_some_and(|b| b.short_name == "ICBC"));
+        assert_eq!(
+            c.banks
+                .iter()
+                .filter(|b| b.currency == Currency::INR)
+                .count(),
+            2
+        );
+        assert!(
+            c.banks
+                .iter()
+                .filter(|b| b.currency == Currency::CNY)
+                .all(|b| b.country == "CN")
+        );
+        assert!(
+            c.banks
+                .iter()
+                .all(|b| b.card_bins.iter().all(|p| p.starts_with("62")))
+        );
+        assert!(
+            c.bank_for_card("6201170000000000")
+                .is_some_and(|b| b.name == "Bank of Shanghai")
+        );
+        assert!(
+            c.bank_for_token("6291010000000000")
+                .is_some_and(|b| b.short_name == "ICBC")
+        );
         assert!(c.bank_for_card("6291010000000000").is_none());
         assert_eq!(c.token_ranges().len(), 20);
         assert_eq!(IssuerConfig::default_banks(), c);
@@ -240,7 +271,13 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::Bank(_, _))));
         let mut c = IssuerConfig::default_banks();
         c.banks[2].id = c.banks[3].id.clone();
-        assert!(matches!(c.validate(), Err(ConfigError::Bank(_, "id used twice"))));
-        assert!(matches!(IssuerConfig::from_toml("bank = 3"), Err(ConfigError::Toml(_))));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Bank(_, "id used twice"))
+        ));
+        assert!(matches!(
+            IssuerConfig::from_toml("bank = 3"),
+            Err(ConfigError::Toml(_))
+        ));
     }
 }

@@ -22,7 +22,12 @@ pub const CVV2_SERVICE_CODE: &str = "000";
 
 /// Computes the 3-digit CVV for `pan`, `expiry_yymm` and `service_code`
 /// under `cvk` (CVK A ‖ CVK B). `None` if the inputs are not digits or too long.
-pub fn cvv(cvk: &TdesKey, pan: &str, expiry_yymm: &str, service_code: &str) -> Option<Zeroizing<String>> {
+pub fn cvv(
+    cvk: &TdesKey,
+    pan: &str,
+    expiry_yymm: &str,
+    service_code: &str,
+) -> Option<Zeroizing<String>> {
     let mut data = Zeroizing::new(String::with_capacity(32));
     data.push_str(pan);
     data.push_str(expiry_yymm);
@@ -57,7 +62,11 @@ pub fn cvv(cvk: &TdesKey, pan: &str, expiry_yymm: &str, service_code: &str) -> O
     let r = tdes_encrypt_block(cvk, y);
     let nibbles: Vec<u8> = r.iter().flat_map(|v| [v >> 4, v & 0x0F]).collect();
     let mut out = Zeroizing::new(String::with_capacity(3));
-    for n in nibbles.iter().filter(|n| **n < 10).chain(nibbles.iter().filter(|n| **n >= 10)) {
+    for n in nibbles
+        .iter()
+        .filter(|n| **n < 10)
+        .chain(nibbles.iter().filter(|n| **n >= 10))
+    {
         if out.len() == 3 {
             break;
         }
@@ -85,8 +94,18 @@ mod tests {
     #[test]
     fn known_answers() {
         let cvk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
-        assert_eq!(cvv(&cvk, "4123456789012345", "8701", "101").unwrap().as_str(), "561");
-        assert_eq!(cvv(&cvk, "4999988887777000", "9105", "101").unwrap().as_str(), "539");
+        assert_eq!(
+            cvv(&cvk, "4123456789012345", "8701", "101")
+                .unwrap()
+                .as_str(),
+            "561"
+        );
+        assert_eq!(
+            cvv(&cvk, "4999988887777000", "9105", "101")
+                .unwrap()
+                .as_str(),
+            "539"
+        );
     }
 
     #[test]

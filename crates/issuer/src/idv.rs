@@ -78,7 +78,9 @@ impl RedReason {
     pub const fn message(self) -> &'static str {
         match self {
             RedReason::UnknownCard => "The bank does not recognise this card.",
-            RedReason::CardNotActive => "The bank says this card cannot be used (blocked, lost or stolen).",
+            RedReason::CardNotActive => {
+                "The bank says this card cannot be used (blocked, lost or stolen)."
+            }
             RedReason::CardExpired => "This card has expired.",
             RedReason::WrongExpiry | RedReason::WrongCvv => {
                 "The card details do not match the bank's records."
@@ -122,9 +124,15 @@ pub enum IdvDecision {
 impl IdvDecision {
     pub fn verification_id(&self) -> &str {
         match self {
-            IdvDecision::Green { verification_id, .. }
-            | IdvDecision::Yellow { verification_id, .. }
-            | IdvDecision::Red { verification_id, .. } => verification_id,
+            IdvDecision::Green {
+                verification_id, ..
+            }
+            | IdvDecision::Yellow {
+                verification_id, ..
+            }
+            | IdvDecision::Red {
+                verification_id, ..
+            } => verification_id,
         }
     }
 }
@@ -134,7 +142,9 @@ impl IdvDecision {
 #[serde(rename_all = "snake_case")]
 pub enum OtpOutcome {
     Verified,
-    Incorrect { attempts_left: u32 },
+    Incorrect {
+        attempts_left: u32,
+    },
     Expired,
     /// Too many wrong codes: the verification is now refused (red).
     Locked,
@@ -164,6 +174,11 @@ pub struct Verification {
     pub created_at: i64,
 }
 
+/// `state, otp_hash, otp_expires, attempts, decision`.
+type OtpRow = (String, Option<Vec<u8>>, Option<i64>, i64, String);
+/// `verification_id, bank_id, card_id, device_id, account_id, state, created_at`.
+type VerificationRow = (String, String, Option<String>, String, String, String, i64);
+
 fn otp_hash(key: &[u8], verification_id: &str, code: &str) -> Vec<u8> {
     match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
         Ok(mut m) => {
@@ -188,10 +203,28 @@ impl Issuer {
             (Some(b), Some(c)) => (b, c),
             (b, _) => {
                 let bank_id = b.map(|b| b.id).unwrap_or_default();
-                return self.red(&verification_id, &bank_id, None, req, RedReason::UnknownCard, now).await;
+                return self
+                    .red(
+                        &verification_id,
+                        &bank_id,
+                        None,
+                        req,
+                        RedReason::UnknownCard,
+                        now,
+                    )
+                    .await;
             }
         };
-        let red = |reason| self.red(&verification_id, &bank.id, Some(&card.card_id), req, reason, now);
+        let red = |reason| {
+            self.red(
+                &verification_id,
+                &bank.id,
+                Some(&card.card_id),
+                req,
+                reason,
+                now,
+            )
+        };
         if card.status != CardStatus::Active {
             return red(RedReason::CardNotActive).await;
         }
@@ -201,13 +234,19 @@ impl Issuer {
         if req.expiry_yymm != card.expiry_yymm {
             return red(RedReason::WrongExpiry).await;
         }
-        let keys = self.keys.bank(&bank.id).ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
+        let keys = self
+            .keys
+            .bank(&bank.id)
+            .ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
         if !crate::cvv::check_cvv2(&keys.cvk, req.pan.expose(), &card.expiry_yymm, &req.cvv) {
             return red(RedReason::WrongCvv).await;
         }
 
         let rules = &bank.idv;
-        let mut step_up = rules.step_up_prefixes.iter().any(|p| req.pan.expose().starts_with(p.as_str()));
+        let mut step_up = rules
+            .step_up_prefixes
+            .iter()
+            .any(|p| req.pan.expose().starts_with(p.as_str()));
         if !step_up && rules.step_up_new_device {
             let (n,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM issuer_idv WHERE card_id = $1 AND device_id = $2 AND state = 'approved'",
@@ -230,8 +269,18 @@ impl Issuer {
         }
 
         if !step_up {
-            self.record(&verification_id, &bank.id, Some(&card.card_id), req, "green", "approved", None, None, now)
-                .await?;
+            self.record(
+                &verification_id,
+                &bank.id,
+                Some(&card.card_id),
+                req,
+                "green",
+                "approved",
+                None,
+                None,
+                now,
+            )
+            .await?;
             tracing::info!(verification_id, bank = %bank.id, card_id = %card.card_id, "ID&V green");
             return Ok(IdvDecision::Green {
                 verification_id,
@@ -282,13 +331,29 @@ impl Issuer {
         reason: RedReason,
         now: i64,
     ) -> Result<IdvDecision, IssuerError> {
-        self.record(verification_id, bank_id, card_id, req, "red", "refused", None, None, now).await?;
+        self.record(
+            verification_id,
+            bank_id,
+            card_id,
+            req,
+            "red",
+            "refused",
+            None,
+            None,
+            now,
+        )
+        .await?;
         sqlx::query("UPDATE issuer_idv SET reason = $1 WHERE verification_id = $2")
             .bind(reason.as_str())
             .bind(verification_id)
             .execute(self.db.pool())
             .await?;
-        tracing::info!(verification_id, bank = bank_id, reason = reason.as_str(), "ID&V red");
+        tracing::info!(
+            verification_id,
+            bank = bank_id,
+            reason = reason.as_str(),
+            "ID&V red"
+        );
         Ok(IdvDecision::Red {
             verification_id: verification_id.to_owned(),
             reason,
@@ -329,16 +394,21 @@ impl Issuer {
     }
 
     /// Checks the passcode of a yellow verification.
-    pub async fn verify_otp(&self, verification_id: &str, code: &str) -> Result<OtpOutcome, IssuerError> {
+    pub async fn verify_otp(
+        &self,
+        verification_id: &str,
+        code: &str,
+    ) -> Result<OtpOutcome, IssuerError> {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let row: Option<(String, Option<Vec<u8>>, Option<i64>, i64, String)> = sqlx::query_as(
+        let row: Option<OtpRow> = sqlx::query_as(
             "SELECT state, otp_hash, otp_expires, attempts, decision FROM issuer_idv WHERE verification_id = $1",
         )
         .bind(verification_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let (state, hash, expires, attempts, decision) = row.ok_or(IssuerError::UnknownVerification)?;
+        let (state, hash, expires, attempts, decision) =
+            row.ok_or(IssuerError::UnknownVerification)?;
         let max = i64::from(self.config.otp.max_attempts);
         let (Some(hash), Some(expires)) = (hash, expires) else {
             // Green or red: there is no passcode to check.
@@ -398,7 +468,7 @@ impl Issuer {
 
     /// A recorded verification.
     pub async fn verification(&self, verification_id: &str) -> Result<Verification, IssuerError> {
-        let row: Option<(String, String, Option<String>, String, String, String, i64)> = sqlx::query_as(
+        let row: Option<VerificationRow> = sqlx::query_as(
             "SELECT verification_id, bank_id, card_id, device_id, account_id, state, created_at \
              FROM issuer_idv WHERE verification_id = $1",
         )
@@ -411,7 +481,11 @@ impl Issuer {
             "approved" => VerificationState::Approved,
             "pending" => VerificationState::Pending,
             "refused" => VerificationState::Refused,
-            other => return Err(IssuerError::Corrupt(format!("verification state {other:?}"))),
+            other => {
+                return Err(IssuerError::Corrupt(format!(
+                    "verification state {other:?}"
+                )));
+            }
         };
         Ok(Verification {
             verification_id,

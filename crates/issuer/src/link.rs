@@ -14,9 +14,12 @@ use tokio::sync::watch;
 impl IssuerLink for Issuer {
     fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
         Box::pin(async move {
-            self.handle(&request)
-                .await
-                .ok_or_else(|| LinkError::BadRequest(format!("MTI {} is not a request the issuer answers", request.mti())))
+            self.handle(&request).await.ok_or_else(|| {
+                LinkError::BadRequest(format!(
+                    "MTI {} is not a request the issuer answers",
+                    request.mti()
+                ))
+            })
         })
     }
 }
@@ -38,7 +41,11 @@ impl IssuerServer {
         let link: Arc<dyn IssuerLink> = Arc::new(issuer);
         let task = tokio::spawn(paytap_switch::serve_issuer(listener, link, rx));
         tracing::info!(%addr, "issuer endpoint listening");
-        Ok(IssuerServer { addr, shutdown, task })
+        Ok(IssuerServer {
+            addr,
+            shutdown,
+            task,
+        })
     }
 
     /// Stops accepting and closes connections.

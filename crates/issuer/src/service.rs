@@ -123,7 +123,12 @@ pub enum CardStatus {
 }
 
 impl CardStatus {
-    pub const ALL: [CardStatus; 4] = [CardStatus::Active, CardStatus::Blocked, CardStatus::Lost, CardStatus::Stolen];
+    pub const ALL: [CardStatus; 4] = [
+        CardStatus::Active,
+        CardStatus::Blocked,
+        CardStatus::Lost,
+        CardStatus::Stolen,
+    ];
     pub const fn as_str(self) -> &'static str {
         match self {
             CardStatus::Active => "active",
@@ -250,7 +255,9 @@ pub struct Issuer {
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issuer").field("banks", &self.config.banks.len()).finish_non_exhaustive()
+        f.debug_struct("Issuer")
+            .field("banks", &self.config.banks.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -328,7 +335,9 @@ impl Issuer {
     }
 
     pub fn bank(&self, bank_id: &str) -> Result<&BankConfig, IssuerError> {
-        self.config.bank(bank_id).ok_or_else(|| IssuerError::UnknownBank(bank_id.to_owned()))
+        self.config
+            .bank(bank_id)
+            .ok_or_else(|| IssuerError::UnknownBank(bank_id.to_owned()))
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -348,7 +357,8 @@ impl Issuer {
         holder_name: &str,
         amount_minor: i64,
     ) -> Result<IssuedCard, IssuerError> {
-        self.issue(IssueCard::new(bank_id, product, holder_name, amount_minor)).await
+        self.issue(IssueCard::new(bank_id, product, holder_name, amount_minor))
+            .await
     }
 
     /// Issues a card: a fresh number in the bank's card range (in its
@@ -357,7 +367,10 @@ impl Issuer {
     /// credit limit; CVV2 computed from the bank's CVK.
     pub async fn issue(&self, req: IssueCard) -> Result<IssuedCard, IssuerError> {
         let bank = self.bank(&req.bank_id)?.clone();
-        let keys = self.keys.bank(&bank.id).ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
+        let keys = self
+            .keys
+            .bank(&bank.id)
+            .ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
         if req.amount_minor < 0 {
             return Err(IssuerError::Invalid("amount must not be negative"));
         }
@@ -374,15 +387,31 @@ impl Issuer {
                 .cloned()
                 .ok_or(IssuerError::Invalid("the bank has no step-up test range"))?
         } else {
-            bank.card_bins.first().cloned().ok_or(IssuerError::Invalid("the bank has no card BIN"))?
+            bank.card_bins
+                .first()
+                .cloned()
+                .ok_or(IssuerError::Invalid("the bank has no card BIN"))?
         };
         let mut issued: Option<(Pan, String)> = None;
         for _ in 0..64 {
             let pan = random_pan(&prefix, 16).ok_or(IssuerError::Invalid("bad BIN"))?;
-            if !req.step_up_range && bank.idv.step_up_prefixes.iter().any(|p| pan.expose().starts_with(p.as_str())) {
+            if !req.step_up_range
+                && bank
+                    .idv
+                    .step_up_prefixes
+                    .iter()
+                    .any(|p| pan.expose().starts_with(p.as_str()))
+            {
                 continue;
             }
-            let entry = self.vault.put(CardRecord::new(pan.clone(), expiry, req.holder_name.clone())?).await?;
+            let entry = self
+                .vault
+                .put(CardRecord::new(
+                    pan.clone(),
+                    expiry,
+                    req.holder_name.clone(),
+                )?)
+                .await?;
             if entry.existed {
                 continue;
             }
@@ -395,7 +424,12 @@ impl Issuer {
         self.ledger
             .create_account(AccountSpec::new(
                 account.clone(),
-                format!("{} {} card {}", bank.short_name, req.product.as_str(), pan.last4()),
+                format!(
+                    "{} {} card {}",
+                    bank.short_name,
+                    req.product.as_str(),
+                    pan.last4()
+                ),
                 bank.currency,
                 AccountFlags::DebitsMustNotExceedCredits,
             ))
@@ -440,8 +474,13 @@ impl Issuer {
         .bind(now)
         .execute(self.db.pool())
         .await?;
-        let cvv = crate::cvv::cvv(&keys.cvk, pan.expose(), &expiry_yymm, crate::cvv::CVV2_SERVICE_CODE)
-            .ok_or(IssuerError::Invalid("card number too long for CVV"))?;
+        let cvv = crate::cvv::cvv(
+            &keys.cvk,
+            pan.expose(),
+            &expiry_yymm,
+            crate::cvv::CVV2_SERVICE_CODE,
+        )
+        .ok_or(IssuerError::Invalid("card number too long for CVV"))?;
         tracing::info!(bank = %bank.id, card_id = %card_id, pan = ?pan, product = req.product.as_str(), "card issued");
         Ok(IssuedCard {
             card_id,
@@ -480,7 +519,11 @@ impl Issuer {
     }
 
     /// Changes a card's status (block, report lost or stolen, reactivate).
-    pub async fn set_card_status(&self, card_id: &str, status: CardStatus) -> Result<(), IssuerError> {
+    pub async fn set_card_status(
+        &self,
+        card_id: &str,
+        status: CardStatus,
+    ) -> Result<(), IssuerError> {
         let res = sqlx::query("UPDATE issuer_cards SET status = $1 WHERE card_id = $2")
             .bind(status.as_str())
             .bind(card_id)
@@ -495,7 +538,10 @@ impl Issuer {
 
     /// Changes a card's limits.
     pub async fn set_card_limits(&self, card_id: &str, limits: Limits) -> Result<(), IssuerError> {
-        if limits.single_transaction <= 0 || limits.daily <= 0 || limits.velocity_count == 0 || limits.velocity_window_secs == 0
+        if limits.single_transaction <= 0
+            || limits.daily <= 0
+            || limits.velocity_count == 0
+            || limits.velocity_window_secs == 0
         {
             return Err(IssuerError::Invalid("limits must be positive"));
         }
@@ -556,11 +602,16 @@ pub(crate) fn card_from_row(row: &sqlx::any::AnyRow) -> Result<CardInfo, IssuerE
             single_transaction: i("single_limit")?,
             daily: i("daily_limit")?,
             velocity_count: u32::try_from(i("velocity_count")?).map_err(|_| bad("velocity"))?,
-            velocity_window_secs: u32::try_from(i("velocity_window_secs")?).map_err(|_| bad("window"))?,
+            velocity_window_secs: u32::try_from(i("velocity_window_secs")?)
+                .map_err(|_| bad("window"))?,
             no_cvm_limit: i("no_cvm_limit")?,
         },
         phone_masked: s("phone_masked")?,
-        last_atc: if last_atc < 0 { None } else { Some(u16::try_from(last_atc).map_err(|_| bad("atc"))?) },
+        last_atc: if last_atc < 0 {
+            None
+        } else {
+            Some(u16::try_from(last_atc).map_err(|_| bad("atc"))?)
+        },
     })
 }
 

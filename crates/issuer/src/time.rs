@@ -13,7 +13,11 @@ pub fn year_month(millis: i64) -> (i32, u8) {
 pub fn yymm_after(millis: i64, months: u32) -> String {
     let (y, m) = year_month(millis);
     let total = i64::from(y) * 12 + i64::from(m) - 1 + i64::from(months);
-    format!("{:02}{:02}", total.div_euclid(12).rem_euclid(100), total.rem_euclid(12) + 1)
+    format!(
+        "{:02}{:02}",
+        total.div_euclid(12).rem_euclid(100),
+        total.rem_euclid(12) + 1
+    )
 }
 
 /// Whether expiry `YYMM` (years 2000–2099) lies before the month of `millis`.

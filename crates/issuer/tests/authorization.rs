@@ -19,56 +19,148 @@ fn code(m: &Message) -> ResponseCode {
 #[tokio::test]
 async fn approved_purchase_places_a_hold_that_capture_posts() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "LI LEI", 100_000).await.unwrap();
-    let resp = env.issuer.authorize(&token_auth(&card.pan, 1_250, 1, true)).await;
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "LI LEI", 100_000)
+        .await
+        .unwrap();
+    let resp = env
+        .issuer
+        .authorize(&token_auth(&card.pan, 1_250, 1, true))
+        .await;
     assert_eq!(resp.mti(), Mti::AUTHORIZATION_RESPONSE);
     assert_eq!(code(&resp), ResponseCode::Approved);
     assert_eq!(resp.auth_id_response().map(str::len), Some(6));
     assert_eq!(resp.get_str(37), Some("000000000001"));
     let bal = env.ledger.balance(&card.account_id).await.unwrap();
-    assert_eq!((bal.credits_posted, bal.debits_pending, bal.debits_posted), (100_000, 1_250, 0));
-    assert_eq!(env.issuer.available(&card.card_id).await.unwrap().minor, 98_750);
     assert_eq!(
-        env.ledger.pending_state("hold:rrn:000000000001").await.unwrap(),
+        (bal.credits_posted, bal.debits_pending, bal.debits_posted),
+        (100_000, 1_250, 0)
+    );
+    assert_eq!(
+        env.issuer.available(&card.card_id).await.unwrap().minor,
+        98_750
+    );
+    assert_eq!(
+        env.ledger
+            .pending_state("hold:rrn:000000000001")
+            .await
+            .unwrap(),
         Some(PendingState::Pending)
     );
     // Clearing captures a smaller amount (tip-less final amount); the rest is released.
-    assert_eq!(env.issuer.capture_rrn("000000000001", Some(1_000)).await.unwrap(), ResponseCode::Approved);
-    assert_eq!(env.issuer.capture_rrn("000000000001", Some(1_000)).await.unwrap(), ResponseCode::Approved);
+    assert_eq!(
+        env.issuer
+            .capture_rrn("000000000001", Some(1_000))
+            .await
+            .unwrap(),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        env.issuer
+            .capture_rrn("000000000001", Some(1_000))
+            .await
+            .unwrap(),
+        ResponseCode::Approved
+    );
     let bal = env.ledger.balance(&card.account_id).await.unwrap();
     assert_eq!((bal.debits_pending, bal.debits_posted), (0, 1_000));
-    let settlement = env.ledger.balance(&format!("issuer:{ICBC}:settlement")).await.unwrap();
+    let settlement = env
+        .ledger
+        .balance(&format!("issuer:{ICBC}:settlement"))
+        .await
+        .unwrap();
     assert_eq!(settlement.credits_posted, 1_000);
     // A reversal after capture cannot release anything.
     let mut rev = Message::new(Mti::REVERSAL_REQUEST);
     rev.set_rrn("000000000001").unwrap();
     rev.set_amount(1_250).unwrap();
-    assert_eq!(code(&env.issuer.reverse(&rev).await), ResponseCode::InvalidTransaction);
+    assert_eq!(
+        code(&env.issuer.reverse(&rev).await),
+        ResponseCode::InvalidTransaction
+    );
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn declines_for_funds_on_debit_and_credit() {
     let env = env().await;
-    let debit = env.issuer.issue_card(ICBC, Product::Debit, "A", 5_000).await.unwrap();
-    let credit = env.issuer.issue_card(ICBC, Product::Credit, "B", 20_000).await.unwrap();
-    assert_eq!(code(&env.issuer.authorize(&token_auth(&debit.pan, 5_001, 1, true)).await), ResponseCode::InsufficientFunds);
-    assert_eq!(code(&env.issuer.authorize(&token_auth(&debit.pan, 5_000, 2, true)).await), ResponseCode::Approved);
-    assert_eq!(code(&env.issuer.authorize(&token_auth(&debit.pan, 1, 3, true)).await), ResponseCode::InsufficientFunds);
-    assert_eq!(code(&env.issuer.authorize(&token_auth(&credit.pan, 15_000, 4, true)).await), ResponseCode::Approved);
-    assert_eq!(code(&env.issuer.authorize(&token_auth(&credit.pan, 5_001, 5, true)).await), ResponseCode::InsufficientFunds);
-    assert_eq!(env.issuer.available(&credit.card_id).await.unwrap().minor, 5_000);
+    let debit = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 5_000)
+        .await
+        .unwrap();
+    let credit = env
+        .issuer
+        .issue_card(ICBC, Product::Credit, "B", 20_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            &env.issuer
+                .authorize(&token_auth(&debit.pan, 5_001, 1, true))
+                .await
+        ),
+        ResponseCode::InsufficientFunds
+    );
+    assert_eq!(
+        code(
+            &env.issuer
+                .authorize(&token_auth(&debit.pan, 5_000, 2, true))
+                .await
+        ),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        code(
+            &env.issuer
+                .authorize(&token_auth(&debit.pan, 1, 3, true))
+                .await
+        ),
+        ResponseCode::InsufficientFunds
+    );
+    assert_eq!(
+        code(
+            &env.issuer
+                .authorize(&token_auth(&credit.pan, 15_000, 4, true))
+                .await
+        ),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        code(
+            &env.issuer
+                .authorize(&token_auth(&credit.pan, 5_001, 5, true))
+                .await
+        ),
+        ResponseCode::InsufficientFunds
+    );
+    assert_eq!(
+        env.issuer.available(&credit.card_id).await.unwrap().minor,
+        5_000
+    );
     // Declines hold nothing.
-    assert_eq!(env.ledger.pending_state("hold:rrn:000000000001").await.unwrap(), None);
+    assert_eq!(
+        env.ledger
+            .pending_state("hold:rrn:000000000001")
+            .await
+            .unwrap(),
+        None
+    );
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn card_status_expiry_and_number_declines() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 100_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 100_000)
+        .await
+        .unwrap();
     let mut stan = 0;
-    let mut try_it = |m: fn(&paytap_types::Pan, u64, u32, bool) -> Message, pan: &paytap_types::Pan| {
+    let mut try_it = |m: fn(&paytap_types::Pan, u64, u32, bool) -> Message,
+                      pan: &paytap_types::Pan| {
         stan += 1;
         m(pan, 100, stan, true)
     };
@@ -78,7 +170,10 @@ async fn card_status_expiry_and_number_declines() {
         (CardStatus::Stolen, ResponseCode::StolenCard),
         (CardStatus::Active, ResponseCode::Approved),
     ] {
-        env.issuer.set_card_status(&card.card_id, status).await.unwrap();
+        env.issuer
+            .set_card_status(&card.card_id, status)
+            .await
+            .unwrap();
         let m = try_it(token_auth, &card.pan);
         assert_eq!(code(&env.issuer.authorize(&m).await), expect, "{status:?}");
     }
@@ -86,48 +181,91 @@ async fn card_status_expiry_and_number_declines() {
     let mut req = IssueCard::new(ICBC, Product::Debit, "OLD", 10_000);
     req.expiry_yymm = Some("2001".into());
     let old = env.issuer.issue(req).await.unwrap();
-    assert_eq!(code(&env.issuer.authorize(&try_it(token_auth, &old.pan)).await), ResponseCode::ExpiredCard);
+    assert_eq!(
+        code(&env.issuer.authorize(&try_it(token_auth, &old.pan)).await),
+        ResponseCode::ExpiredCard
+    );
     // DE 14 that is not the card's expiry.
     let mut m = try_it(token_auth, &card.pan);
     m.set_expiry(20, 1).unwrap();
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::ExpiredCard);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::ExpiredCard
+    );
     // Unknown numbers: not in the vault, another bank's range, not a PAN.
     let stranger = pan_with("620101", 1);
-    assert_eq!(code(&env.issuer.authorize(&try_it(token_auth, &stranger)).await), ResponseCode::InvalidCardNumber);
+    assert_eq!(
+        code(&env.issuer.authorize(&try_it(token_auth, &stranger)).await),
+        ResponseCode::InvalidCardNumber
+    );
     let elsewhere = paytap_types::Pan::parse("4111111111111111").unwrap();
-    assert_eq!(code(&env.issuer.authorize(&try_it(token_auth, &elsewhere)).await), ResponseCode::InvalidCardNumber);
+    assert_eq!(
+        code(&env.issuer.authorize(&try_it(token_auth, &elsewhere)).await),
+        ResponseCode::InvalidCardNumber
+    );
     let mut m = try_it(token_auth, &card.pan);
     m.set(2, "6201011234567890").unwrap();
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::InvalidCardNumber);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::InvalidCardNumber
+    );
     m.remove(2);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::InvalidCardNumber);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::InvalidCardNumber
+    );
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn transaction_shape_declines() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 1_000_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 1_000_000)
+        .await
+        .unwrap();
     let mut m = token_auth(&card.pan, 100, 1, true);
     m.set_currency(840).unwrap();
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::InvalidTransaction);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::InvalidTransaction
+    );
     let mut m = token_auth(&card.pan, 100, 2, true);
     m.set_processing_code("200000").unwrap();
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::InvalidTransaction);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::InvalidTransaction
+    );
     let m = token_auth(&card.pan, 0, 3, true);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::InvalidAmount);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::InvalidAmount
+    );
     let mut m = token_auth(&card.pan, 100, 4, true);
     m.remove(49);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::FormatError);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::FormatError
+    );
     let mut m = token_auth(&card.pan, 100, 5, true);
     m.remove(37);
     m.remove(41);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::FormatError);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::FormatError
+    );
     // Above the no-CVM limit without on-device verification.
     let m = token_auth(&card.pan, 100_001, 6, false);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::IncorrectPin);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::IncorrectPin
+    );
     let m = token_auth(&card.pan, 100_001, 7, true);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::Approved
+    );
 }
 
 #[tokio::test]
@@ -143,30 +281,64 @@ async fn limits_and_velocity() {
     });
     let card = env.issuer.issue(req).await.unwrap();
     let a = |amount, stan| token_auth(&card.pan, amount, stan, true);
-    assert_eq!(code(&env.issuer.authorize(&a(50_001, 1)).await), ResponseCode::ExceedsWithdrawalLimit);
-    assert_eq!(code(&env.issuer.authorize(&a(50_000, 2)).await), ResponseCode::Approved);
-    assert_eq!(code(&env.issuer.authorize(&a(50_000, 3)).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.authorize(&a(50_001, 1)).await),
+        ResponseCode::ExceedsWithdrawalLimit
+    );
+    assert_eq!(
+        code(&env.issuer.authorize(&a(50_000, 2)).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        code(&env.issuer.authorize(&a(50_000, 3)).await),
+        ResponseCode::Approved
+    );
     // Daily total 100 000 + 30 000 > 120 000.
-    assert_eq!(code(&env.issuer.authorize(&a(30_000, 4)).await), ResponseCode::ExceedsWithdrawalLimit);
-    assert_eq!(code(&env.issuer.authorize(&a(10_000, 5)).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.authorize(&a(30_000, 4)).await),
+        ResponseCode::ExceedsWithdrawalLimit
+    );
+    assert_eq!(
+        code(&env.issuer.authorize(&a(10_000, 5)).await),
+        ResponseCode::Approved
+    );
     // Three approvals in ten minutes: the fourth is refused.
-    assert_eq!(code(&env.issuer.authorize(&a(100, 6)).await), ResponseCode::ExceedsFrequencyLimit);
+    assert_eq!(
+        code(&env.issuer.authorize(&a(100, 6)).await),
+        ResponseCode::ExceedsFrequencyLimit
+    );
     // After the window (and a new day) it passes again.
     env.advance(86_400_000);
-    assert_eq!(code(&env.issuer.authorize(&a(100, 7)).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.authorize(&a(100, 7)).await),
+        ResponseCode::Approved
+    );
     // A reversed authorization does not count against the daily limit.
     let mut rev = Message::new(Mti::REVERSAL_REQUEST);
     rev.set_rrn("000000000007").unwrap();
-    assert_eq!(code(&env.issuer.reverse(&rev).await), ResponseCode::Approved);
-    assert_eq!(code(&env.issuer.authorize(&a(50_000, 8)).await), ResponseCode::Approved);
-    assert_eq!(code(&env.issuer.authorize(&a(50_000, 9)).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.reverse(&rev).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        code(&env.issuer.authorize(&a(50_000, 8)).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        code(&env.issuer.authorize(&a(50_000, 9)).await),
+        ResponseCode::Approved
+    );
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn duplicates_get_the_same_answer_and_one_hold() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 10_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 10_000)
+        .await
+        .unwrap();
     let m = token_auth(&card.pan, 4_000, 1, true);
     let first = env.issuer.authorize(&m).await;
     let again = env.issuer.authorize(&m).await;
@@ -177,10 +349,20 @@ async fn duplicates_get_the_same_answer_and_one_hold() {
     other_rrn.set_rrn("999999999999").unwrap();
     let third = env.issuer.authorize(&other_rrn).await;
     assert_eq!(third.auth_id_response(), first.auth_id_response());
-    assert_eq!(env.ledger.balance(&card.account_id).await.unwrap().debits_pending, 4_000);
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        4_000
+    );
     // The same DE 37 with another amount is not a duplicate but a clash.
     let clash = token_auth(&card.pan, 4_001, 1, true);
-    assert_eq!(code(&env.issuer.authorize(&clash).await), ResponseCode::DuplicateTransmission);
+    assert_eq!(
+        code(&env.issuer.authorize(&clash).await),
+        ResponseCode::DuplicateTransmission
+    );
     // Concurrent duplicates: still one hold.
     let m2 = token_auth(&card.pan, 3_000, 2, true);
     let mut tasks = Vec::new();
@@ -194,16 +376,30 @@ async fn duplicates_get_the_same_answer_and_one_hold() {
         answers.push(t.await.unwrap());
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(env.ledger.balance(&card.account_id).await.unwrap().debits_pending, 7_000);
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        7_000
+    );
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn reversals_release_holds_and_are_idempotent() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 10_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 10_000)
+        .await
+        .unwrap();
     let m = token_auth(&card.pan, 4_000, 1, true);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::Approved
+    );
     // Acquirer reversal found by DE 90 + DE 41 (no DE 37).
     let mut rev = Message::new(Mti::REVERSAL_REQUEST);
     rev.set_terminal_id("T0000001").unwrap();
@@ -219,40 +415,92 @@ async fn reversals_release_holds_and_are_idempotent() {
     let r = env.issuer.reverse(&rev).await;
     assert_eq!(r.mti(), Mti::REVERSAL_RESPONSE);
     assert_eq!(code(&r), ResponseCode::Approved);
-    assert_eq!(env.ledger.balance(&card.account_id).await.unwrap().debits_pending, 0);
-    assert_eq!(env.ledger.pending_state("hold:rrn:000000000001").await.unwrap(), Some(PendingState::Voided));
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        0
+    );
+    assert_eq!(
+        env.ledger
+            .pending_state("hold:rrn:000000000001")
+            .await
+            .unwrap(),
+        Some(PendingState::Voided)
+    );
     // Repeats (also as an advice) change nothing.
-    assert_eq!(code(&env.issuer.reverse(&rev).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.reverse(&rev).await),
+        ResponseCode::Approved
+    );
     let mut advice = rev.clone();
     advice.set_mti(Mti::REVERSAL_ADVICE);
     let a = env.issuer.reverse(&advice).await;
-    assert_eq!((a.mti(), code(&a)), (Mti::REVERSAL_ADVICE_RESPONSE, ResponseCode::Approved));
+    assert_eq!(
+        (a.mti(), code(&a)),
+        (Mti::REVERSAL_ADVICE_RESPONSE, ResponseCode::Approved)
+    );
     // A voided hold cannot be captured.
-    assert_eq!(env.issuer.capture_rrn("000000000001", None).await.unwrap(), ResponseCode::InvalidTransaction);
-    assert_eq!(env.issuer.available(&card.card_id).await.unwrap().minor, 10_000);
+    assert_eq!(
+        env.issuer.capture_rrn("000000000001", None).await.unwrap(),
+        ResponseCode::InvalidTransaction
+    );
+    assert_eq!(
+        env.issuer.available(&card.card_id).await.unwrap().minor,
+        10_000
+    );
 
     // A reversal that overtakes its original: the original then holds nothing.
     let mut early = Message::new(Mti::REVERSAL_REQUEST);
     early.set_rrn("000000000002").unwrap();
-    assert_eq!(code(&env.issuer.reverse(&early).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&env.issuer.reverse(&early).await),
+        ResponseCode::Approved
+    );
     let late = token_auth(&card.pan, 1_000, 2, true);
-    assert_eq!(code(&env.issuer.authorize(&late).await), ResponseCode::DoNotHonour);
-    assert_eq!(env.ledger.balance(&card.account_id).await.unwrap().debits_pending, 0);
+    assert_eq!(
+        code(&env.issuer.authorize(&late).await),
+        ResponseCode::DoNotHonour
+    );
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        0
+    );
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn stand_in_advice_holds_and_capture_by_message() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 10_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 10_000)
+        .await
+        .unwrap();
     let mut advice = token_auth(&card.pan, 2_500, 5, true);
     advice.set_mti(Mti::from_str("0120").unwrap());
     advice.set_response_code(ResponseCode::Approved).unwrap();
     advice.set_auth_id_response("S00005").unwrap();
     let r = env.issuer.handle(&advice).await.unwrap();
-    assert_eq!((r.mti().as_str(), code(&r)), ("0130", ResponseCode::Approved));
+    assert_eq!(
+        (r.mti().as_str(), code(&r)),
+        ("0130", ResponseCode::Approved)
+    );
     assert_eq!(env.issuer.handle(&advice).await.unwrap(), r);
-    assert_eq!(env.ledger.balance(&card.account_id).await.unwrap().debits_pending, 2_500);
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        2_500
+    );
     // Clearing capture 0220 for the advice's hold.
     let mut cap = Message::new(Mti::from_str("0220").unwrap());
     cap.set_rrn("000000000005").unwrap();
@@ -267,15 +515,25 @@ async fn stand_in_advice_holds_and_capture_by_message() {
     .unwrap();
     let mut too_much = cap.clone();
     too_much.set_amount(2_501).unwrap();
-    assert_eq!(code(&env.issuer.handle(&too_much).await.unwrap()), ResponseCode::InvalidAmount);
+    assert_eq!(
+        code(&env.issuer.handle(&too_much).await.unwrap()),
+        ResponseCode::InvalidAmount
+    );
     let c = env.issuer.handle(&cap).await.unwrap();
-    assert_eq!((c.mti().as_str(), code(&c)), ("0230", ResponseCode::Approved));
+    assert_eq!(
+        (c.mti().as_str(), code(&c)),
+        ("0230", ResponseCode::Approved)
+    );
     let bal = env.ledger.balance(&card.account_id).await.unwrap();
     assert_eq!((bal.debits_pending, bal.debits_posted), (0, 2_500));
     // Echo.
     let mut echo = Message::new(Mti::NETWORK_REQUEST);
-    echo.set_network_management_code(paytap_iso8583::NetworkManagementCode::EchoTest).unwrap();
-    assert_eq!(code(&env.issuer.handle(&echo).await.unwrap()), ResponseCode::Approved);
+    echo.set_network_management_code(paytap_iso8583::NetworkManagementCode::EchoTest)
+        .unwrap();
+    assert_eq!(
+        code(&env.issuer.handle(&echo).await.unwrap()),
+        ResponseCode::Approved
+    );
     assert!(env.issuer.handle(&r).await.is_none());
     assert_ledger_balanced(&env).await;
 }
@@ -288,7 +546,11 @@ fn chip_card(env: &Env, card: &IssuedCard) -> SecureElement {
         hex::decode("A000000333010101").unwrap(),
         "UnionPay Debit",
         TokenPan::new(card.pan.expose()).unwrap(),
-        CardExpiry::new(card.expiry_yymm[..2].parse().unwrap(), card.expiry_yymm[2..].parse().unwrap()).unwrap(),
+        CardExpiry::new(
+            card.expiry_yymm[..2].parse().unwrap(),
+            card.expiry_yymm[2..].parse().unwrap(),
+        )
+        .unwrap(),
         card.psn,
         EmvKey::Tdes(mk),
     );
@@ -308,10 +570,16 @@ fn chip_auth(se: &mut SecureElement, amount: u64, stan: u32) -> Message {
         date: TxnDate::parse("261123").unwrap(),
         unpredictable_number: [1, 2, 3, stan as u8],
     };
-    let Outcome::OnlineRequest { icc_data, pan, .. } = kernel.run(&mut DirectTransport(se), &txn).unwrap() else {
+    let Outcome::OnlineRequest { icc_data, pan, .. } =
+        kernel.run(&mut DirectTransport(se), &txn).unwrap()
+    else {
         panic!("no online request");
     };
-    let mut m = auth(&paytap_types::Pan::parse(pan.expose()).unwrap(), amount, stan);
+    let mut m = auth(
+        &paytap_types::Pan::parse(pan.expose()).unwrap(),
+        amount,
+        stan,
+    );
     m.set_icc_data(&icc_data).unwrap();
     m
 }
@@ -319,15 +587,28 @@ fn chip_auth(se: &mut SecureElement, amount: u64, stan: u32) -> Message {
 #[tokio::test]
 async fn card_chip_cryptogram_is_verified_and_answered_with_an_arpc() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 100_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 100_000)
+        .await
+        .unwrap();
     let mut se = chip_card(&env, &card);
     let m = chip_auth(&mut se, 900, 1);
     let resp = env.issuer.authorize(&m).await;
     assert_eq!(code(&resp), ResponseCode::Approved);
-    let tag91 = paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA).unwrap().unwrap();
+    let tag91 = paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA)
+        .unwrap()
+        .unwrap();
     assert_eq!(&tag91[8..], b"00");
     let imk = &env.keys.bank(ICBC).unwrap().imk_ac;
-    let expect = paytap_emv::verify::verify_arqc_with_imk(imk, card.pan.expose(), card.psn, m.icc_data().unwrap(), *b"00").unwrap();
+    let expect = paytap_emv::verify::verify_arqc_with_imk(
+        imk,
+        card.pan.expose(),
+        card.psn,
+        m.icc_data().unwrap(),
+        *b"00",
+    )
+    .unwrap();
     assert_eq!(&tag91[..8], &expect.arpc);
     // The duplicate is answered identically, ARPC included.
     assert_eq!(env.issuer.authorize(&m).await, resp);
@@ -335,51 +616,96 @@ async fn card_chip_cryptogram_is_verified_and_answered_with_an_arpc() {
     let mut replay = m.clone();
     replay.set_stan(2).unwrap();
     replay.set_rrn("000000000002").unwrap();
-    assert_eq!(code(&env.issuer.authorize(&replay).await), ResponseCode::DoNotHonour);
+    assert_eq!(
+        code(&env.issuer.authorize(&replay).await),
+        ResponseCode::DoNotHonour
+    );
     // A forged cryptogram.
     let mut forged = chip_auth(&mut se, 900, 3);
     let mut de55 = forged.icc_data().unwrap().to_vec();
-    let ac = paytap_tlv::find_flat(&de55, paytap_tlv::tags::AC).unwrap().unwrap().to_vec();
+    let ac = paytap_tlv::find_flat(&de55, paytap_tlv::tags::AC)
+        .unwrap()
+        .unwrap()
+        .to_vec();
     let at = de55.windows(8).position(|w| w == ac.as_slice()).unwrap();
     de55[at + 7] ^= 0x80;
     forged.set_icc_data(&de55).unwrap();
-    assert_eq!(code(&env.issuer.authorize(&forged).await), ResponseCode::SecurityViolation);
+    assert_eq!(
+        code(&env.issuer.authorize(&forged).await),
+        ResponseCode::SecurityViolation
+    );
     // A declined chip transaction still gets an ARPC over its code.
     let big = chip_auth(&mut se, 100_001, 4);
     let d = env.issuer.authorize(&big).await;
     assert_eq!(code(&d), ResponseCode::IncorrectPin);
-    let tag91 = paytap_tlv::find_flat(d.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA).unwrap().unwrap();
+    let tag91 = paytap_tlv::find_flat(d.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA)
+        .unwrap()
+        .unwrap();
     assert_eq!(&tag91[8..], b"55");
-    assert_eq!(env.issuer.card(&card.card_id).await.unwrap().last_atc, Some(3));
+    assert_eq!(
+        env.issuer.card(&card.card_id).await.unwrap().last_atc,
+        Some(3)
+    );
 }
 
 #[tokio::test]
 async fn indian_bank_works_in_inr() {
     let env = env().await;
-    let card = env.issuer.issue_card(ICICI, Product::Debit, "ASHA", 500_000).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICICI, Product::Debit, "ASHA", 500_000)
+        .await
+        .unwrap();
     assert!(card.pan.expose().starts_with("620119"));
     let mut m = token_auth(&card.pan, 10_000, 1, true);
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::InvalidTransaction);
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::InvalidTransaction
+    );
     m.set_currency(356).unwrap();
     m.set_stan(2).unwrap();
     m.set_rrn("000000000002").unwrap();
-    assert_eq!(code(&env.issuer.authorize(&m).await), ResponseCode::Approved);
-    assert_eq!(env.issuer.available(&card.card_id).await.unwrap(), paytap_types::Money::new(490_000, paytap_types::Currency::INR));
+    assert_eq!(
+        code(&env.issuer.authorize(&m).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        env.issuer.available(&card.card_id).await.unwrap(),
+        paytap_types::Money::new(490_000, paytap_types::Currency::INR)
+    );
 }
 
 #[tokio::test]
 async fn tcp_endpoint_answers_like_the_in_process_link() {
     use paytap_switch::{IssuerLink, TcpIssuerLink};
     let env = env().await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "A", 10_000).await.unwrap();
-    let server = IssuerServer::bind(env.issuer.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 10_000)
+        .await
+        .unwrap();
+    let server = IssuerServer::bind(env.issuer.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let link = TcpIssuerLink::new(server.addr);
-    let r = link.exchange(token_auth(&card.pan, 1_000, 1, true)).await.unwrap();
+    let r = link
+        .exchange(token_auth(&card.pan, 1_000, 1, true))
+        .await
+        .unwrap();
     assert_eq!(code(&r), ResponseCode::Approved);
-    let r2 = link.exchange(token_auth(&card.pan, 20_000, 2, true)).await.unwrap();
+    let r2 = link
+        .exchange(token_auth(&card.pan, 20_000, 2, true))
+        .await
+        .unwrap();
     assert_eq!(code(&r2), ResponseCode::InsufficientFunds);
     let inproc: &dyn IssuerLink = &env.issuer;
-    assert_eq!(inproc.exchange(token_auth(&card.pan, 1_000, 1, true)).await.unwrap(), r);
+    assert_eq!(
+        inproc
+            .exchange(token_auth(&card.pan, 1_000, 1, true))
+            .await
+            .unwrap(),
+        r
+    );
     server.stop().await;
 }
 
@@ -387,10 +713,23 @@ async fn tcp_endpoint_answers_like_the_in_process_link() {
 async fn no_card_number_at_rest_in_clear() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("network.db");
-    let db = paytap_store::Db::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let db = paytap_store::Db::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     let env = env_on(db).await;
-    let card = env.issuer.issue_card(ICBC, Product::Debit, "ZHANG WEI", 10_000).await.unwrap();
-    assert_eq!(code(&env.issuer.authorize(&token_auth(&card.pan, 100, 1, true)).await), ResponseCode::Approved);
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "ZHANG WEI", 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            &env.issuer
+                .authorize(&token_auth(&card.pan, 100, 1, true))
+                .await
+        ),
+        ResponseCode::Approved
+    );
     let idv = IdvRequest {
         pan: card.pan.clone(),
         expiry_yymm: card.expiry_yymm.clone(),

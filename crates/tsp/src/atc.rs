@@ -23,7 +23,11 @@ pub fn check_atc(last: Option<u16>, atc: u16, window: u16) -> Result<(), AtcErro
             if atc == 0 {
                 Err(AtcError::Replayed { atc, last: 0 })
             } else if u32::from(atc) > window_u32 {
-                Err(AtcError::TooFarAhead { atc, last: 0, window })
+                Err(AtcError::TooFarAhead {
+                    atc,
+                    last: 0,
+                    window,
+                })
             } else {
                 Ok(())
             }
@@ -45,16 +49,32 @@ mod tests {
     fn window_edges() {
         assert_eq!(check_atc(None, 1, 64), Ok(()));
         assert_eq!(check_atc(None, 64, 64), Ok(()));
-        assert!(matches!(check_atc(None, 65, 64), Err(AtcError::TooFarAhead { .. })));
-        assert!(matches!(check_atc(None, 0, 64), Err(AtcError::Replayed { .. })));
+        assert!(matches!(
+            check_atc(None, 65, 64),
+            Err(AtcError::TooFarAhead { .. })
+        ));
+        assert!(matches!(
+            check_atc(None, 0, 64),
+            Err(AtcError::Replayed { .. })
+        ));
         assert_eq!(check_atc(Some(10), 11, 64), Ok(()));
         assert_eq!(check_atc(Some(10), 74, 64), Ok(()));
         assert_eq!(
             check_atc(Some(10), 75, 64),
-            Err(AtcError::TooFarAhead { atc: 75, last: 10, window: 64 })
+            Err(AtcError::TooFarAhead {
+                atc: 75,
+                last: 10,
+                window: 64
+            })
         );
-        assert_eq!(check_atc(Some(10), 10, 64), Err(AtcError::Replayed { atc: 10, last: 10 }));
-        assert_eq!(check_atc(Some(10), 3, 64), Err(AtcError::Replayed { atc: 3, last: 10 }));
+        assert_eq!(
+            check_atc(Some(10), 10, 64),
+            Err(AtcError::Replayed { atc: 10, last: 10 })
+        );
+        assert_eq!(
+            check_atc(Some(10), 3, 64),
+            Err(AtcError::Replayed { atc: 3, last: 10 })
+        );
         // No wrap-around at the top of the counter.
         assert_eq!(check_atc(Some(u16::MAX - 1), u16::MAX, 64), Ok(()));
         assert!(check_atc(Some(u16::MAX), 0, 64).is_err());

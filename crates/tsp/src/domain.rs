@@ -74,7 +74,9 @@ mod tests {
     fn device_token_is_contactless_chip_only() {
         assert!(Domain::Nfc.allows_entry_mode("071"));
         assert!(Domain::Nfc.allows_entry_mode("072"));
-        for m in ["011", "012", "021", "901", "911", "051", "031", "801", "001", "7", "", "0x1", "07a"] {
+        for m in [
+            "011", "012", "021", "901", "911", "051", "031", "801", "001", "7", "", "0x1", "07a",
+        ] {
             assert!(!Domain::Nfc.allows_entry_mode(m), "{m}");
         }
     }

@@ -38,7 +38,8 @@ impl TokenKeys {
 
     /// Sets the IMK of one issuer's token range.
     pub fn insert(&mut self, issuer_id: &str, imk: TdesKey) {
-        self.by_issuer.insert(issuer_id.to_owned(), imk.with_odd_parity());
+        self.by_issuer
+            .insert(issuer_id.to_owned(), imk.with_odd_parity());
     }
 
     /// Derives one IMK per issuer from `master` (at least 16 bytes).
@@ -90,7 +91,13 @@ mod tests {
         let c = TokenKeys::derive(b"another master secret of 32 byte", ["b1"]);
         assert_ne!(a.get("b1"), c.get("b1"));
         // Odd parity on every byte.
-        assert!(a.get("b1").unwrap().expose().iter().all(|x| x.count_ones() % 2 == 1));
+        assert!(
+            a.get("b1")
+                .unwrap()
+                .expose()
+                .iter()
+                .all(|x| x.count_ones() % 2 == 1)
+        );
         let dbg = format!("{a:?}");
         assert!(dbg.contains("kcv"));
         assert!(!dbg.contains(&hex::encode_upper(a.get("b1").unwrap().expose())));

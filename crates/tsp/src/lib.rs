@@ -59,8 +59,8 @@ pub use error::{Refusal, TspError};
 pub use keys::TokenKeys;
 pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
-pub use switch_port::refusal_verification;
 pub use service::{
-    Clock, Detokenized, MIGRATIONS, ProvisionRequest, Provisioned, Refused, TokenContext, TokenEvent, TokenInfo,
-    Tsp, TspConfig, year_month, yymm_after, yymm_expired,
+    Clock, Detokenized, MIGRATIONS, ProvisionRequest, Provisioned, Refused, TokenContext,
+    TokenEvent, TokenInfo, Tsp, TspConfig, year_month, yymm_after, yymm_expired,
 };
+pub use switch_port::refusal_verification;

@@ -86,7 +86,13 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub const ALL: [Actor; 5] = [Actor::Holder, Actor::Issuer, Actor::Wallet, Actor::Fraud, Actor::Tsp];
+    pub const ALL: [Actor; 5] = [
+        Actor::Holder,
+        Actor::Issuer,
+        Actor::Wallet,
+        Actor::Fraud,
+        Actor::Tsp,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -126,7 +132,11 @@ mod tests {
         ];
         for from in TokenState::ALL {
             for to in TokenState::ALL {
-                assert_eq!(from.can_become(to), allowed.contains(&(from, to)), "{from} -> {to}");
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
             }
         }
         // Deleted is final.

@@ -46,7 +46,9 @@ impl TokenRange {
     }
 
     pub fn validate(&self) -> Result<(), RangeError> {
-        if !(6..=11).contains(&self.prefix.len()) || !self.prefix.bytes().all(|b| b.is_ascii_digit()) {
+        if !(6..=11).contains(&self.prefix.len())
+            || !self.prefix.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(RangeError::Prefix);
         }
         // prefix + at least 4 random digits + check digit.
@@ -87,7 +89,10 @@ mod tests {
         assert_eq!(TokenRange::new("b", "62", 16), Err(RangeError::Prefix));
         assert_eq!(TokenRange::new("b", "62a901", 16), Err(RangeError::Prefix));
         assert_eq!(TokenRange::new("b", "629101", 12), Err(RangeError::Length));
-        assert_eq!(TokenRange::new("b", "62910123456", 15), Err(RangeError::Length));
+        assert_eq!(
+            TokenRange::new("b", "62910123456", 15),
+            Err(RangeError::Length)
+        );
         assert!(TokenRange::new("b", "629101", 16).is_ok());
     }
 
@@ -108,8 +113,9 @@ mod tests {
     fn candidates_spread_out() {
         let r = TokenRange::new("b", "629101", 16).unwrap();
         let mut rng = rand::rng();
-        let set: std::collections::HashSet<String> =
-            (0..1000).map(|_| r.candidate(&mut rng).unwrap().expose().to_owned()).collect();
+        let set: std::collections::HashSet<String> = (0..1000)
+            .map(|_| r.candidate(&mut rng).unwrap().expose().to_owned())
+            .collect();
         assert!(set.len() > 990);
     }
 }

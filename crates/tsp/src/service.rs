@@ -32,6 +32,9 @@ macro_rules! token_select {
     };
 }
 
+/// `token_ref, seq, from_state, to_state, actor, reason, at`.
+type EventRow = (String, i64, Option<String>, String, String, String, i64);
+
 /// Schema owned by the token service.
 pub const MIGRATIONS: &[Migration] = &[Migration {
     component: "tsp",
@@ -242,11 +245,19 @@ impl TokenContext {
         tag91[..8].copy_from_slice(&arpc);
         tag91[8..].copy_from_slice(&code);
         let mut de55 = response.get(55).map(<[u8]>::to_vec).unwrap_or_default();
-        de55.extend(paytap_tlv::Builder::new().primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91).build());
+        de55.extend(
+            paytap_tlv::Builder::new()
+                .primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91)
+                .build(),
+        );
         response.set(55, &de55)?;
         response.set_verification_results(&VerificationResults {
             cryptogram: Some(CheckResult::Passed),
-            cdcvm: Some(if self.cdcvm_performed { CheckResult::Passed } else { CheckResult::NotChecked }),
+            cdcvm: Some(if self.cdcvm_performed {
+                CheckResult::Passed
+            } else {
+                CheckResult::NotChecked
+            }),
             atc: Some(CheckResult::Passed),
         })?;
         Ok(())
@@ -287,7 +298,9 @@ pub struct Tsp {
 
 impl std::fmt::Debug for Tsp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tsp").field("ranges", &self.config.ranges.len()).finish_non_exhaustive()
+        f.debug_struct("Tsp")
+            .field("ranges", &self.config.ranges.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -386,12 +399,19 @@ impl Tsp {
         if !matches!(req.initial_state, TokenState::Active | TokenState::Inactive) {
             return Err(TspError::Invalid("a new token is active or inactive"));
         }
-        let ranges: Vec<&TokenRange> =
-            self.config.ranges.iter().filter(|r| r.issuer_id == req.issuer_id).collect();
+        let ranges: Vec<&TokenRange> = self
+            .config
+            .ranges
+            .iter()
+            .filter(|r| r.issuer_id == req.issuer_id)
+            .collect();
         if ranges.is_empty() {
             return Err(TspError::NoRange(req.issuer_id.clone()));
         }
-        let imk = self.keys.get(&req.issuer_id).ok_or_else(|| TspError::NoKey(req.issuer_id.clone()))?;
+        let imk = self
+            .keys
+            .get(&req.issuer_id)
+            .ok_or_else(|| TspError::NoKey(req.issuer_id.clone()))?;
         let key_check = hex::encode_upper(imk.kcv());
         let card = match self.vault.get(&req.card_vault_id).await {
             Ok(c) => c,
@@ -399,7 +419,10 @@ impl Tsp {
             Err(e) => return Err(e.into()),
         };
         let card_last4 = card.pan.last4().to_owned();
-        if let Some(existing) = self.live_token_for(&req.card_vault_id, &req.device_id).await? {
+        if let Some(existing) = self
+            .live_token_for(&req.card_vault_id, &req.device_id)
+            .await?
+        {
             return Err(TspError::AlreadyProvisioned(existing));
         }
 
@@ -436,12 +459,24 @@ impl Tsp {
         if let Err(e) = inserted {
             // A concurrent provisioning for the same (card, device) won.
             drop(tx);
-            if let Some(existing) = self.live_token_for(&req.card_vault_id, &req.device_id).await? {
+            if let Some(existing) = self
+                .live_token_for(&req.card_vault_id, &req.device_id)
+                .await?
+            {
                 return Err(TspError::AlreadyProvisioned(existing));
             }
             return Err(e.into());
         }
-        insert_event(&mut tx, &token_ref, None, req.initial_state, req.actor, "provisioned", now).await?;
+        insert_event(
+            &mut tx,
+            &token_ref,
+            None,
+            req.initial_state,
+            req.actor,
+            "provisioned",
+            now,
+        )
+        .await?;
         tx.commit().await?;
 
         let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), self.config.psn)?;
@@ -505,7 +540,11 @@ impl Tsp {
         Err(TspError::Exhausted)
     }
 
-    async fn live_token_for(&self, card_vault_id: &str, device_id: &str) -> Result<Option<String>, TspError> {
+    async fn live_token_for(
+        &self,
+        card_vault_id: &str,
+        device_id: &str,
+    ) -> Result<Option<String>, TspError> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT token_ref FROM tsp_tokens WHERE card_vault_id = $1 AND device_id = $2 \
              AND state <> 'deleted'",
@@ -528,12 +567,14 @@ impl Tsp {
     ) -> Result<TokenInfo, TspError> {
         let now = (self.clock)();
         let mut tx = self.db.begin_write().await?;
-        let row: Option<(String,)> = sqlx::query_as("SELECT state FROM tsp_tokens WHERE token_ref = $1")
-            .bind(token_ref)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT state FROM tsp_tokens WHERE token_ref = $1")
+                .bind(token_ref)
+                .fetch_optional(&mut *tx)
+                .await?;
         let (from,) = row.ok_or(TspError::UnknownToken)?;
-        let from = TokenState::parse(&from).ok_or_else(|| TspError::Corrupt(format!("state {from:?}")))?;
+        let from =
+            TokenState::parse(&from).ok_or_else(|| TspError::Corrupt(format!("state {from:?}")))?;
         if from != to {
             if !from.can_become(to) {
                 return Err(TspError::IllegalTransition { from, to });
@@ -566,14 +607,16 @@ impl Tsp {
     ) -> Result<Vec<String>, TspError> {
         let now = (self.clock)();
         let mut tx = self.db.begin_write().await?;
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT token_ref, state FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref")
-                .bind(device_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT token_ref, state FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref",
+        )
+        .bind(device_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut changed = Vec::new();
         for (token_ref, state) in rows {
-            let from = TokenState::parse(&state).ok_or_else(|| TspError::Corrupt(format!("state {state:?}")))?;
+            let from = TokenState::parse(&state)
+                .ok_or_else(|| TspError::Corrupt(format!("state {state:?}")))?;
             if from == to || !from.can_become(to) {
                 continue;
             }
@@ -603,26 +646,29 @@ impl Tsp {
 
     /// Every token bound to a device (deleted ones included).
     pub async fn tokens_for_device(&self, device_id: &str) -> Result<Vec<TokenInfo>, TspError> {
-        let rows = sqlx::query(token_select!("WHERE device_id = $1 ORDER BY created_at, token_ref"))
-            .bind(device_id)
-            .fetch_all(self.db.pool())
-            .await?;
+        let rows = sqlx::query(token_select!(
+            "WHERE device_id = $1 ORDER BY created_at, token_ref"
+        ))
+        .bind(device_id)
+        .fetch_all(self.db.pool())
+        .await?;
         rows.iter().map(token_from_row).collect()
     }
 
     /// Every token of a funding card (e.g. for an issuer that blocks the card).
     pub async fn tokens_for_card(&self, card_vault_id: &str) -> Result<Vec<TokenInfo>, TspError> {
-        let rows =
-            sqlx::query(token_select!("WHERE card_vault_id = $1 ORDER BY created_at, token_ref"))
-                .bind(card_vault_id)
-                .fetch_all(self.db.pool())
-                .await?;
+        let rows = sqlx::query(token_select!(
+            "WHERE card_vault_id = $1 ORDER BY created_at, token_ref"
+        ))
+        .bind(card_vault_id)
+        .fetch_all(self.db.pool())
+        .await?;
         rows.iter().map(token_from_row).collect()
     }
 
     /// A token's lifecycle history, oldest first.
     pub async fn events(&self, token_ref: &str) -> Result<Vec<TokenEvent>, TspError> {
-        let rows: Vec<(String, i64, Option<String>, String, String, String, i64)> = sqlx::query_as(
+        let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT token_ref, seq, from_state, to_state, actor, reason, at FROM tsp_token_events \
              WHERE token_ref = $1 ORDER BY seq",
         )
@@ -635,7 +681,9 @@ impl Tsp {
                 Ok(TokenEvent {
                     token_ref,
                     seq,
-                    from: from.map(|f| TokenState::parse(&f).ok_or_else(|| bad("from"))).transpose()?,
+                    from: from
+                        .map(|f| TokenState::parse(&f).ok_or_else(|| bad("from")))
+                        .transpose()?,
                     to: TokenState::parse(&to).ok_or_else(|| bad("to"))?,
                     actor: Actor::parse(&actor).ok_or_else(|| bad("actor"))?,
                     reason,
@@ -705,11 +753,14 @@ impl Tsp {
             tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
             return Err(Refusal::System);
         }
-        let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), info.psn).map_err(|_| Refusal::System)?;
+        let icc_mk =
+            derive_icc_mk_a(imk, token_pan.expose(), info.psn).map_err(|_| Refusal::System)?;
         let mk = EmvKey::Tdes(icc_mk);
         let verified = match paytap_emv::verify_arqc(&mk, de55, *b"00") {
             Ok(v) => v,
-            Err(paytap_emv::VerifyError::BadCryptogram | paytap_emv::VerifyError::AlgorithmMismatch) => {
+            Err(
+                paytap_emv::VerifyError::BadCryptogram | paytap_emv::VerifyError::AlgorithmMismatch,
+            ) => {
                 tracing::warn!(token_ref = %info.token_ref, "ARQC does not verify");
                 return Err(Refusal::CryptogramInvalid);
             }
@@ -722,7 +773,11 @@ impl Tsp {
         })?;
         // Accept the counter once, atomically: a concurrent request with the
         // same ATC loses here.
-        let mut tx = self.db.begin_write().await.map_err(|e| system("begin", &e))?;
+        let mut tx = self
+            .db
+            .begin_write()
+            .await
+            .map_err(|e| system("begin", &e))?;
         let res = sqlx::query(
             "UPDATE tsp_tokens SET last_atc = $1 WHERE token_ref = $2 AND last_atc < $1 AND state = 'active'",
         )
@@ -736,7 +791,11 @@ impl Tsp {
         }
         tx.commit().await.map_err(|e| system("atc commit", &e))?;
 
-        let card = self.vault.get(&info.card_vault_id).await.map_err(|e| system("vault get", &e))?;
+        let card = self
+            .vault
+            .get(&info.card_vault_id)
+            .await
+            .map_err(|e| system("vault get", &e))?;
         let card_expiry = card.expiry.yymm();
         let mut out = request.clone();
         out.set(2, card.pan.expose()).map_err(|_| Refusal::System)?;
@@ -748,7 +807,13 @@ impl Tsp {
             let rest = t2.get(sep + 1..).ok_or(Refusal::Format)?;
             let after_expiry = rest.get(4..).ok_or(Refusal::Format)?;
             let sep_char = t2.get(sep..sep + 1).unwrap_or("=");
-            let new_t2 = format!("{}{}{}{}", card.pan.expose(), sep_char, card_expiry, after_expiry);
+            let new_t2 = format!(
+                "{}{}{}{}",
+                card.pan.expose(),
+                sep_char,
+                card_expiry,
+                after_expiry
+            );
             out.set(35, &new_t2).map_err(|_| Refusal::Format)?;
         }
         out.set_token_data(&TokenData {
@@ -759,7 +824,11 @@ impl Tsp {
         .map_err(|_| Refusal::System)?;
         out.set_verification_results(&VerificationResults {
             cryptogram: Some(CheckResult::Passed),
-            cdcvm: Some(if verified.cdcvm_performed { CheckResult::Passed } else { CheckResult::NotChecked }),
+            cdcvm: Some(if verified.cdcvm_performed {
+                CheckResult::Passed
+            } else {
+                CheckResult::NotChecked
+            }),
             atc: Some(CheckResult::Passed),
         })
         .map_err(|_| Refusal::System)?;
@@ -806,7 +875,6 @@ fn system(what: &str, e: &dyn std::fmt::Display) -> Refusal {
     Refusal::System
 }
 
-
 fn key_check_of(row: &sqlx::any::AnyRow) -> String {
     row.try_get::<String, _>("key_check").unwrap_or_default()
 }
@@ -829,7 +897,11 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, TspError> {
         psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
         key_kind: s("key_kind")?,
         state: TokenState::parse(&s("state")?).ok_or_else(|| bad("state"))?,
-        last_atc: if last_atc < 0 { None } else { Some(u16::try_from(last_atc).map_err(|_| bad("atc"))?) },
+        last_atc: if last_atc < 0 {
+            None
+        } else {
+            Some(u16::try_from(last_atc).map_err(|_| bad("atc"))?)
+        },
         created_at: i("created_at")?,
         updated_at: i("updated_at")?,
     })
@@ -877,18 +949,31 @@ mod tests {
     #[tokio::test]
     async fn a_token_never_equals_a_number_in_the_vault() {
         let db = Db::for_tests().await.unwrap();
-        let vault = Vault::open(db.clone(), Keyring::from_single_key([3u8; 32])).await.unwrap();
-        let range = TokenRange::new("b1", "629101", 16).unwrap();
-        let config = TspConfig { ranges: vec![range.clone()], ..TspConfig::default() };
-        let tsp = Tsp::open(db, vault.clone(), config, TokenKeys::derive(b"0123456789abcdef", ["b1"]))
+        let vault = Vault::open(db.clone(), Keyring::from_single_key([3u8; 32]))
             .await
             .unwrap();
+        let range = TokenRange::new("b1", "629101", 16).unwrap();
+        let config = TspConfig {
+            ranges: vec![range.clone()],
+            ..TspConfig::default()
+        };
+        let tsp = Tsp::open(
+            db,
+            vault.clone(),
+            config,
+            TokenKeys::derive(b"0123456789abcdef", ["b1"]),
+        )
+        .await
+        .unwrap();
         let mut probe = rand::rngs::StdRng::seed_from_u64(42);
         let first = range.candidate(&mut probe).unwrap();
         let second = range.candidate(&mut probe).unwrap();
         assert_ne!(first, second);
         // Someone's card already has the first number.
-        vault.put(CardRecord::new(first.clone(), Expiry::parse("3001").unwrap(), "X").unwrap()).await.unwrap();
+        vault
+            .put(CardRecord::new(first.clone(), Expiry::parse("3001").unwrap(), "X").unwrap())
+            .await
+            .unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let (token, id) = tsp.fresh_token(&[&range], "3001", &mut rng).await.unwrap();
         assert_eq!(token, second);
@@ -897,7 +982,10 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let (third, _) = tsp.fresh_token(&[&range], "3001", &mut rng).await.unwrap();
         assert!(third != first && third != second);
-        assert!(matches!(tsp.fresh_token(&[], "3001", &mut rng).await, Err(TspError::Exhausted)));
+        assert!(matches!(
+            tsp.fresh_token(&[], "3001", &mut rng).await,
+            Err(TspError::Exhausted)
+        ));
     }
 
     #[test]

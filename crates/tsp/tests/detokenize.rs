@@ -34,7 +34,9 @@ struct Env {
 
 async fn env_with(config: TspConfig) -> Env {
     let db = Db::for_tests().await.unwrap();
-    let vault = Vault::open(db.clone(), Keyring::from_single_key([7u8; 32])).await.unwrap();
+    let vault = Vault::open(db.clone(), Keyring::from_single_key([7u8; 32]))
+        .await
+        .unwrap();
     let card_pan = pan_with("620101", 4242);
     let card = vault
         .put(CardRecord::new(card_pan.clone(), Expiry::parse("3012").unwrap(), "LI LEI").unwrap())
@@ -42,10 +44,15 @@ async fn env_with(config: TspConfig) -> Env {
         .unwrap();
     let clock = Arc::new(AtomicI64::new(paytap_store::now_millis()));
     let c = clock.clone();
-    let tsp = Tsp::open(db, vault.clone(), config, TokenKeys::derive(MASTER, [ISSUER]))
-        .await
-        .unwrap()
-        .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
+    let tsp = Tsp::open(
+        db,
+        vault.clone(),
+        config,
+        TokenKeys::derive(MASTER, [ISSUER]),
+    )
+    .await
+    .unwrap()
+    .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
     Env {
         tsp,
         vault,
@@ -93,8 +100,13 @@ struct Phone {
 
 async fn provision(env: &Env, device_id: &str) -> Phone {
     let key = DeviceKey::generate().unwrap();
-    let p = env.tsp.provision(request(env, &key, device_id, TokenState::Active)).await.unwrap();
-    let payload = ProvisioningPayload::open_with(&key, device_id, &p.token_ref, &p.sealed_payload).unwrap();
+    let p = env
+        .tsp
+        .provision(request(env, &key, device_id, TokenState::Active))
+        .await
+        .unwrap();
+    let payload =
+        ProvisioningPayload::open_with(&key, device_id, &p.token_ref, &p.sealed_payload).unwrap();
     let yy: u8 = payload.expiry_yymm[..2].parse().unwrap();
     let mm: u8 = payload.expiry_yymm[2..].parse().unwrap();
     let mk = EmvKey::Tdes(TdesKey::from_hex(&payload.icc_mk_hex).unwrap());
@@ -128,8 +140,16 @@ fn tap(phone: &mut Phone, amount: u64, stan: u32) -> Message {
         date: TxnDate::parse("261123").unwrap(),
         unpredictable_number: stan.to_be_bytes(),
     };
-    let out = kernel.run(&mut DirectTransport(&mut phone.se), &txn).unwrap();
-    let Outcome::OnlineRequest { icc_data, pan, expiry, .. } = out else {
+    let out = kernel
+        .run(&mut DirectTransport(&mut phone.se), &txn)
+        .unwrap();
+    let Outcome::OnlineRequest {
+        icc_data,
+        pan,
+        expiry,
+        ..
+    } = out
+    else {
         panic!("expected an online request, got {out:?}");
     };
     let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
@@ -138,10 +158,12 @@ fn tap(phone: &mut Phone, amount: u64, stan: u32) -> Message {
     m.set_amount(amount).unwrap();
     m.set_transmission_datetime(11, 23, 9, 30, 0).unwrap();
     m.set_stan(stan).unwrap();
-    m.set_expiry(expiry[..2].parse().unwrap(), expiry[2..].parse().unwrap()).unwrap();
+    m.set_expiry(expiry[..2].parse().unwrap(), expiry[2..].parse().unwrap())
+        .unwrap();
     m.set_pos_entry_mode("071").unwrap();
     m.set_acquirer_id("12345678").unwrap();
-    m.set_track2(&format!("{}={}2010000000000", pan.expose(), expiry)).unwrap();
+    m.set_track2(&format!("{}={}2010000000000", pan.expose(), expiry))
+        .unwrap();
     m.set_terminal_id("T0000001").unwrap();
     m.set_merchant_id("M00000000000001").unwrap();
     m.set_currency(156).unwrap();
@@ -160,14 +182,22 @@ async fn refusal(env: &Env, m: &Message) -> Refusal {
 async fn provisioning_seals_a_luhn_valid_token_and_never_the_imk() {
     let env = env().await;
     let key = DeviceKey::generate().unwrap();
-    let p = env.tsp.provision(request(&env, &key, "dev_phone", TokenState::Active)).await.unwrap();
+    let p = env
+        .tsp
+        .provision(request(&env, &key, "dev_phone", TokenState::Active))
+        .await
+        .unwrap();
     assert!(p.token_ref.starts_with("tok_"));
     assert_eq!(p.card_last4, env.card_pan.last4());
     assert_eq!(p.state, TokenState::Active);
     // Another device cannot open it; the right one can.
     let other = DeviceKey::generate().unwrap();
-    assert!(ProvisioningPayload::open_with(&other, "dev_phone", &p.token_ref, &p.sealed_payload).is_err());
-    let payload = ProvisioningPayload::open_with(&key, "dev_phone", &p.token_ref, &p.sealed_payload).unwrap();
+    assert!(
+        ProvisioningPayload::open_with(&other, "dev_phone", &p.token_ref, &p.sealed_payload)
+            .is_err()
+    );
+    let payload =
+        ProvisioningPayload::open_with(&key, "dev_phone", &p.token_ref, &p.sealed_payload).unwrap();
     assert!(luhn_valid(&payload.token_pan));
     assert!(payload.token_pan.starts_with("629101") && payload.token_pan.len() == 16);
     assert_ne!(payload.token_pan, env.card_pan.expose());
@@ -176,8 +206,12 @@ async fn provisioning_seals_a_luhn_valid_token_and_never_the_imk() {
     assert_eq!(payload.expiry_yymm, p.expiry_yymm);
     assert!(payload.token_pan.ends_with(&p.token_last4));
     // The payload carries the token's ICC MK (Option A from the token IMK), never the IMK.
-    let imk = TokenKeys::derive(MASTER, [ISSUER]).get(ISSUER).unwrap().clone();
-    let expect = paytap_emv::crypto::derive_icc_mk_a(&imk, &payload.token_pan, payload.psn).unwrap();
+    let imk = TokenKeys::derive(MASTER, [ISSUER])
+        .get(ISSUER)
+        .unwrap()
+        .clone();
+    let expect =
+        paytap_emv::crypto::derive_icc_mk_a(&imk, &payload.token_pan, payload.psn).unwrap();
     assert_eq!(payload.icc_mk_hex, hex::encode_upper(expect.expose()));
     assert_ne!(payload.icc_mk_hex, hex::encode_upper(imk.expose()));
     // The token number is in the vault (encrypted), found by fingerprint.
@@ -196,35 +230,81 @@ async fn provisioning_seals_a_luhn_valid_token_and_never_the_imk() {
 async fn one_live_token_per_card_and_device_and_tokens_are_unique() {
     let env = env().await;
     let key = DeviceKey::generate().unwrap();
-    let first = env.tsp.provision(request(&env, &key, "dev_a", TokenState::Active)).await.unwrap();
-    match env.tsp.provision(request(&env, &key, "dev_a", TokenState::Active)).await {
+    let first = env
+        .tsp
+        .provision(request(&env, &key, "dev_a", TokenState::Active))
+        .await
+        .unwrap();
+    match env
+        .tsp
+        .provision(request(&env, &key, "dev_a", TokenState::Active))
+        .await
+    {
         Err(TspError::AlreadyProvisioned(r)) => assert_eq!(r, first.token_ref),
         other => panic!("{other:?}"),
     }
     let mut numbers = std::collections::HashSet::new();
     for i in 0..20 {
-        let p = env.tsp.provision(request(&env, &key, &format!("dev_{i:02}"), TokenState::Active)).await.unwrap();
-        let payload =
-            ProvisioningPayload::open_with(&key, &format!("dev_{i:02}"), &p.token_ref, &p.sealed_payload).unwrap();
+        let p = env
+            .tsp
+            .provision(request(
+                &env,
+                &key,
+                &format!("dev_{i:02}"),
+                TokenState::Active,
+            ))
+            .await
+            .unwrap();
+        let payload = ProvisioningPayload::open_with(
+            &key,
+            &format!("dev_{i:02}"),
+            &p.token_ref,
+            &p.sealed_payload,
+        )
+        .unwrap();
         assert!(numbers.insert(payload.token_pan.clone()), "token reused");
     }
     // After deletion the device may get a new token for the card.
-    env.tsp.set_state(&first.token_ref, TokenState::Deleted, Actor::Holder, "card removed").await.unwrap();
-    let again = env.tsp.provision(request(&env, &key, "dev_a", TokenState::Active)).await.unwrap();
+    env.tsp
+        .set_state(
+            &first.token_ref,
+            TokenState::Deleted,
+            Actor::Holder,
+            "card removed",
+        )
+        .await
+        .unwrap();
+    let again = env
+        .tsp
+        .provision(request(&env, &key, "dev_a", TokenState::Active))
+        .await
+        .unwrap();
     assert_ne!(again.token_ref, first.token_ref);
     // Bad inputs are refused before anything is stored.
     let mut r = request(&env, &key, "dev_b", TokenState::Active);
     r.token_requestor_id = "123".into();
-    assert!(matches!(env.tsp.provision(r).await, Err(TspError::BadRequestorId)));
+    assert!(matches!(
+        env.tsp.provision(r).await,
+        Err(TspError::BadRequestorId)
+    ));
     let mut r = request(&env, &key, "dev_b", TokenState::Suspended);
     r.initial_state = TokenState::Suspended;
-    assert!(matches!(env.tsp.provision(r).await, Err(TspError::Invalid(_))));
+    assert!(matches!(
+        env.tsp.provision(r).await,
+        Err(TspError::Invalid(_))
+    ));
     let mut r = request(&env, &key, "dev_b", TokenState::Active);
     r.issuer_id = "99999999".into();
-    assert!(matches!(env.tsp.provision(r).await, Err(TspError::NoRange(_))));
+    assert!(matches!(
+        env.tsp.provision(r).await,
+        Err(TspError::NoRange(_))
+    ));
     let mut r = request(&env, &key, "dev_b", TokenState::Active);
     r.card_vault_id = "card_missing".into();
-    assert!(matches!(env.tsp.provision(r).await, Err(TspError::CardNotFound)));
+    assert!(matches!(
+        env.tsp.provision(r).await,
+        Err(TspError::CardNotFound)
+    ));
     assert!(env.tsp.tokens_for_device("dev_b").await.unwrap().is_empty());
 }
 
@@ -232,57 +312,152 @@ async fn one_live_token_per_card_and_device_and_tokens_are_unique() {
 async fn lifecycle_transitions_and_events() {
     let env = env().await;
     let key = DeviceKey::generate().unwrap();
-    let p = env.tsp.provision(request(&env, &key, "dev_a", TokenState::Inactive)).await.unwrap();
+    let p = env
+        .tsp
+        .provision(request(&env, &key, "dev_a", TokenState::Inactive))
+        .await
+        .unwrap();
     let t = &p.token_ref;
     assert!(matches!(
-        env.tsp.set_state(t, TokenState::Suspended, Actor::Wallet, "x").await,
-        Err(TspError::IllegalTransition { from: TokenState::Inactive, to: TokenState::Suspended })
+        env.tsp
+            .set_state(t, TokenState::Suspended, Actor::Wallet, "x")
+            .await,
+        Err(TspError::IllegalTransition {
+            from: TokenState::Inactive,
+            to: TokenState::Suspended
+        })
     ));
-    env.tsp.set_state(t, TokenState::Active, Actor::Issuer, "otp verified").await.unwrap();
+    env.tsp
+        .set_state(t, TokenState::Active, Actor::Issuer, "otp verified")
+        .await
+        .unwrap();
     // Same state again: accepted, no event.
-    env.tsp.set_state(t, TokenState::Active, Actor::Issuer, "again").await.unwrap();
-    env.tsp.set_state(t, TokenState::Suspended, Actor::Holder, "device lost").await.unwrap();
+    env.tsp
+        .set_state(t, TokenState::Active, Actor::Issuer, "again")
+        .await
+        .unwrap();
+    env.tsp
+        .set_state(t, TokenState::Suspended, Actor::Holder, "device lost")
+        .await
+        .unwrap();
     assert!(matches!(
-        env.tsp.set_state(t, TokenState::Inactive, Actor::Holder, "x").await,
+        env.tsp
+            .set_state(t, TokenState::Inactive, Actor::Holder, "x")
+            .await,
         Err(TspError::IllegalTransition { .. })
     ));
-    env.tsp.set_state(t, TokenState::Active, Actor::Holder, "device found").await.unwrap();
-    env.tsp.set_state(t, TokenState::Suspended, Actor::Fraud, "suspicious activity").await.unwrap();
-    let info = env.tsp.set_state(t, TokenState::Deleted, Actor::Wallet, "card removed").await.unwrap();
+    env.tsp
+        .set_state(t, TokenState::Active, Actor::Holder, "device found")
+        .await
+        .unwrap();
+    env.tsp
+        .set_state(
+            t,
+            TokenState::Suspended,
+            Actor::Fraud,
+            "suspicious activity",
+        )
+        .await
+        .unwrap();
+    let info = env
+        .tsp
+        .set_state(t, TokenState::Deleted, Actor::Wallet, "card removed")
+        .await
+        .unwrap();
     assert_eq!(info.state, TokenState::Deleted);
-    for to in [TokenState::Active, TokenState::Suspended, TokenState::Inactive] {
+    for to in [
+        TokenState::Active,
+        TokenState::Suspended,
+        TokenState::Inactive,
+    ] {
         assert!(matches!(
             env.tsp.set_state(t, to, Actor::Issuer, "x").await,
-            Err(TspError::IllegalTransition { from: TokenState::Deleted, .. })
+            Err(TspError::IllegalTransition {
+                from: TokenState::Deleted,
+                ..
+            })
         ));
     }
     let events = env.tsp.events(t).await.unwrap();
-    let seen: Vec<_> = events.iter().map(|e| (e.from, e.to, e.actor, e.reason.as_str())).collect();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.from, e.to, e.actor, e.reason.as_str()))
+        .collect();
     assert_eq!(
         seen,
         vec![
             (None, TokenState::Inactive, Actor::Wallet, "provisioned"),
-            (Some(TokenState::Inactive), TokenState::Active, Actor::Issuer, "otp verified"),
-            (Some(TokenState::Active), TokenState::Suspended, Actor::Holder, "device lost"),
-            (Some(TokenState::Suspended), TokenState::Active, Actor::Holder, "device found"),
-            (Some(TokenState::Active), TokenState::Suspended, Actor::Fraud, "suspicious activity"),
-            (Some(TokenState::Suspended), TokenState::Deleted, Actor::Wallet, "card removed"),
+            (
+                Some(TokenState::Inactive),
+                TokenState::Active,
+                Actor::Issuer,
+                "otp verified"
+            ),
+            (
+                Some(TokenState::Active),
+                TokenState::Suspended,
+                Actor::Holder,
+                "device lost"
+            ),
+            (
+                Some(TokenState::Suspended),
+                TokenState::Active,
+                Actor::Holder,
+                "device found"
+            ),
+            (
+                Some(TokenState::Active),
+                TokenState::Suspended,
+                Actor::Fraud,
+                "suspicious activity"
+            ),
+            (
+                Some(TokenState::Suspended),
+                TokenState::Deleted,
+                Actor::Wallet,
+                "card removed"
+            ),
         ]
     );
-    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq && w[0].at <= w[1].at));
-    assert!(matches!(env.tsp.set_state("tok_nope", TokenState::Active, Actor::Wallet, "x").await, Err(TspError::UnknownToken)));
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].seq < w[1].seq && w[0].at <= w[1].at)
+    );
+    assert!(matches!(
+        env.tsp
+            .set_state("tok_nope", TokenState::Active, Actor::Wallet, "x")
+            .await,
+        Err(TspError::UnknownToken)
+    ));
 }
 
 #[tokio::test]
 async fn lost_device_suspends_every_token_at_once() {
     let db = Db::for_tests().await.unwrap();
-    let vault = Vault::open(db.clone(), Keyring::from_single_key([9u8; 32])).await.unwrap();
-    let tsp = Tsp::open(db, vault.clone(), config(), TokenKeys::derive(MASTER, [ISSUER])).await.unwrap();
+    let vault = Vault::open(db.clone(), Keyring::from_single_key([9u8; 32]))
+        .await
+        .unwrap();
+    let tsp = Tsp::open(
+        db,
+        vault.clone(),
+        config(),
+        TokenKeys::derive(MASTER, [ISSUER]),
+    )
+    .await
+    .unwrap();
     let key = DeviceKey::generate().unwrap();
     let mut refs = Vec::new();
     for n in 0..3u64 {
         let card = vault
-            .put(CardRecord::new(pan_with("620101", 100 + n), Expiry::parse("3012").unwrap(), "A").unwrap())
+            .put(
+                CardRecord::new(
+                    pan_with("620101", 100 + n),
+                    Expiry::parse("3012").unwrap(),
+                    "A",
+                )
+                .unwrap(),
+            )
             .await
             .unwrap();
         let req = ProvisionRequest {
@@ -302,15 +477,48 @@ async fn lost_device_suspends_every_token_at_once() {
         };
         refs.push(tsp.provision(req).await.unwrap().token_ref);
     }
-    tsp.set_state(&refs[2], TokenState::Deleted, Actor::Holder, "removed").await.unwrap();
-    let changed = tsp.set_device_state("dev_lost", TokenState::Suspended, Actor::Holder, "device lost").await.unwrap();
+    tsp.set_state(&refs[2], TokenState::Deleted, Actor::Holder, "removed")
+        .await
+        .unwrap();
+    let changed = tsp
+        .set_device_state(
+            "dev_lost",
+            TokenState::Suspended,
+            Actor::Holder,
+            "device lost",
+        )
+        .await
+        .unwrap();
     let mut expect = refs[..2].to_vec();
     expect.sort();
     assert_eq!(changed, expect);
-    let states: Vec<_> = tsp.tokens_for_device("dev_lost").await.unwrap().into_iter().map(|t| t.state).collect();
-    assert_eq!(states.iter().filter(|s| **s == TokenState::Suspended).count(), 2);
-    assert_eq!(states.iter().filter(|s| **s == TokenState::Deleted).count(), 1);
-    let resumed = tsp.set_device_state("dev_lost", TokenState::Active, Actor::Holder, "device found").await.unwrap();
+    let states: Vec<_> = tsp
+        .tokens_for_device("dev_lost")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.state)
+        .collect();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| **s == TokenState::Suspended)
+            .count(),
+        2
+    );
+    assert_eq!(
+        states.iter().filter(|s| **s == TokenState::Deleted).count(),
+        1
+    );
+    let resumed = tsp
+        .set_device_state(
+            "dev_lost",
+            TokenState::Active,
+            Actor::Holder,
+            "device found",
+        )
+        .await
+        .unwrap();
     assert_eq!(resumed.len(), 2);
 }
 
@@ -323,7 +531,10 @@ async fn detokenize_a_real_tap_then_arpc_then_replay_is_refused() {
     // The issuer sees the card, not the token.
     assert_eq!(d.request.get_str(2), Some(env.card_pan.expose()));
     assert_eq!(d.request.get_str(14), Some("3012"));
-    assert_eq!(d.request.track2(), Some(format!("{}=30122010000000000", env.card_pan.expose()).as_str()));
+    assert_eq!(
+        d.request.track2(),
+        Some(format!("{}=30122010000000000", env.card_pan.expose()).as_str())
+    );
     let v = d.request.verification_results().unwrap().unwrap();
     assert_eq!(v.cryptogram, Some(CheckResult::Passed));
     assert_eq!(v.atc, Some(CheckResult::Passed));
@@ -342,18 +553,33 @@ async fn detokenize_a_real_tap_then_arpc_then_replay_is_refused() {
     resp.set_response_code(ResponseCode::Approved).unwrap();
     d.context.complete_response(&mut resp).unwrap();
     assert_eq!(resp.get_str(2), Some(phone.payload.token_pan.as_str()));
-    let tag91 = paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA).unwrap().unwrap();
+    let tag91 = paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA)
+        .unwrap()
+        .unwrap();
     assert_eq!(&tag91[8..], b"00");
     // Recompute the ARPC independently from the card's own key and ARQC.
     let mk = EmvKey::Tdes(TdesKey::from_hex(&phone.payload.icc_mk_hex).unwrap());
-    let arqc: [u8; 8] = paytap_tlv::find_flat(req.icc_data().unwrap(), paytap_tlv::tags::AC).unwrap().unwrap().try_into().unwrap();
+    let arqc: [u8; 8] = paytap_tlv::find_flat(req.icc_data().unwrap(), paytap_tlv::tags::AC)
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
     let sk = paytap_emv::crypto::derive_session_key(&mk, 1);
-    assert_eq!(&tag91[..8], &paytap_emv::crypto::arpc_method_1(&sk, arqc, *b"00"));
+    assert_eq!(
+        &tag91[..8],
+        &paytap_emv::crypto::arpc_method_1(&sk, arqc, *b"00")
+    );
 
     // The same cryptogram again: replay.
     assert_eq!(refusal(&env, &req).await, Refusal::AtcReplayed);
-    assert_eq!(Refusal::AtcReplayed.response_code(), ResponseCode::DoNotHonour);
-    assert_eq!(env.tsp.token(&phone.token_ref).await.unwrap().last_atc, Some(1));
+    assert_eq!(
+        Refusal::AtcReplayed.response_code(),
+        ResponseCode::DoNotHonour
+    );
+    assert_eq!(
+        env.tsp.token(&phone.token_ref).await.unwrap().last_atc,
+        Some(1)
+    );
     // The next tap goes through.
     let next = tap(&mut phone, 800, 2);
     assert_eq!(env.tsp.detokenize(&next).await.unwrap().context.atc, 2);
@@ -365,19 +591,28 @@ async fn forged_cryptogram_is_a_security_violation_and_does_not_burn_the_atc() {
     let mut phone = provision(&env, "dev_phone").await;
     let req = tap(&mut phone, 1250, 1);
     let de55 = req.icc_data().unwrap().to_vec();
-    let arqc = paytap_tlv::find_flat(&de55, paytap_tlv::tags::AC).unwrap().unwrap().to_vec();
+    let arqc = paytap_tlv::find_flat(&de55, paytap_tlv::tags::AC)
+        .unwrap()
+        .unwrap()
+        .to_vec();
     let pos = de55.windows(8).position(|w| w == arqc.as_slice()).unwrap();
     let mut forged = de55.clone();
     forged[pos] ^= 0x01;
     let mut f = req.clone();
     f.set_icc_data(&forged).unwrap();
     assert_eq!(refusal(&env, &f).await, Refusal::CryptogramInvalid);
-    assert_eq!(Refusal::CryptogramInvalid.response_code(), ResponseCode::SecurityViolation);
+    assert_eq!(
+        Refusal::CryptogramInvalid.response_code(),
+        ResponseCode::SecurityViolation
+    );
     // An amount changed after the card signed it fails the same way.
     let mut f = req.clone();
     let mut other = de55.clone();
     let amount_tag = paytap_tlv::tags::AMOUNT.to_vec();
-    let at = other.windows(amount_tag.len()).position(|w| w == amount_tag.as_slice()).unwrap();
+    let at = other
+        .windows(amount_tag.len())
+        .position(|w| w == amount_tag.as_slice())
+        .unwrap();
     other[at + amount_tag.len() + 1 + 5] ^= 0x10;
     f.set_icc_data(&other).unwrap();
     assert_eq!(refusal(&env, &f).await, Refusal::CryptogramInvalid);
@@ -405,7 +640,10 @@ async fn device_token_refuses_magstripe_manual_and_qr_entry() {
     let mut m = req.clone();
     m.remove(22);
     assert_eq!(refusal(&env, &m).await, Refusal::Format);
-    assert_eq!(Refusal::DomainRestricted.response_code(), ResponseCode::NotPermittedToTerminal);
+    assert_eq!(
+        Refusal::DomainRestricted.response_code(),
+        ResponseCode::NotPermittedToTerminal
+    );
     // Contactless chip is fine.
     assert!(env.tsp.detokenize(&req).await.is_ok());
 }
@@ -416,21 +654,35 @@ async fn state_refusals_each_have_their_own_code() {
     let mut phone = provision(&env, "dev_phone").await;
     let t = phone.token_ref.clone();
     let req = tap(&mut phone, 1000, 1);
-    env.tsp.set_state(&t, TokenState::Suspended, Actor::Holder, "device lost").await.unwrap();
+    env.tsp
+        .set_state(&t, TokenState::Suspended, Actor::Holder, "device lost")
+        .await
+        .unwrap();
     let r = env.tsp.detokenize(&req).await.unwrap_err();
     assert_eq!(r.refusal, Refusal::Suspended);
     assert_eq!(r.token_ref.as_deref(), Some(t.as_str()));
-    env.tsp.set_state(&t, TokenState::Active, Actor::Holder, "found").await.unwrap();
+    env.tsp
+        .set_state(&t, TokenState::Active, Actor::Holder, "found")
+        .await
+        .unwrap();
     // A suspended period did not consume the cryptogram.
     assert!(env.tsp.detokenize(&req).await.is_ok());
-    env.tsp.set_state(&t, TokenState::Deleted, Actor::Holder, "removed").await.unwrap();
+    env.tsp
+        .set_state(&t, TokenState::Deleted, Actor::Holder, "removed")
+        .await
+        .unwrap();
     let next = tap(&mut phone, 1000, 2);
     assert_eq!(refusal(&env, &next).await, Refusal::Deleted);
 
     // Inactive (step-up pending).
     let key = DeviceKey::generate().unwrap();
-    let p = env.tsp.provision(request(&env, &key, "dev_watch", TokenState::Inactive)).await.unwrap();
-    let payload = ProvisioningPayload::open_with(&key, "dev_watch", &p.token_ref, &p.sealed_payload).unwrap();
+    let p = env
+        .tsp
+        .provision(request(&env, &key, "dev_watch", TokenState::Inactive))
+        .await
+        .unwrap();
+    let payload =
+        ProvisioningPayload::open_with(&key, "dev_watch", &p.token_ref, &p.sealed_payload).unwrap();
     let mut m = next.clone();
     m.set(2, &payload.token_pan).unwrap();
     m.remove(14);
@@ -508,7 +760,9 @@ async fn concurrent_replays_are_accepted_once() {
     for _ in 0..8 {
         let tsp = env.tsp.clone();
         let m = req.clone();
-        tasks.push(tokio::spawn(async move { tsp.detokenize(&m).await.is_ok() }));
+        tasks.push(tokio::spawn(
+            async move { tsp.detokenize(&m).await.is_ok() },
+        ));
     }
     let mut ok = 0;
     for t in tasks {
@@ -529,9 +783,13 @@ async fn switch_port_maps_decisions() {
             assert_eq!(d.token_ref, phone.token_ref);
             assert_eq!(d.issuer_request.get_str(2), Some(env.card_pan.expose()));
             let mut resp = d.issuer_request.response().unwrap();
-            resp.set_response_code(ResponseCode::InsufficientFunds).unwrap();
+            resp.set_response_code(ResponseCode::InsufficientFunds)
+                .unwrap();
             d.completion.complete_response(&mut resp).unwrap();
-            let tag91 = paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA).unwrap().unwrap();
+            let tag91 =
+                paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA)
+                    .unwrap()
+                    .unwrap();
             assert_eq!(&tag91[8..], b"51");
         }
         other => panic!("{other:?}"),

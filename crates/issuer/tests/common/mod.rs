@@ -31,16 +31,24 @@ impl Env {
 }
 
 pub async fn env_on(db: Db) -> Env {
-    let vault = Vault::open(db.clone(), Keyring::from_single_key([5u8; 32])).await.unwrap();
+    let vault = Vault::open(db.clone(), Keyring::from_single_key([5u8; 32]))
+        .await
+        .unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
     let config = IssuerConfig::default_banks();
     let keys = IssuerKeys::derive(MASTER, config.banks.iter().map(|b| b.id.as_str()));
     let clock = Arc::new(AtomicI64::new(paytap_store::now_millis()));
     let c = clock.clone();
-    let issuer = Issuer::open(db.clone(), ledger.clone(), vault.clone(), config, keys.clone())
-        .await
-        .unwrap()
-        .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
+    let issuer = Issuer::open(
+        db.clone(),
+        ledger.clone(),
+        vault.clone(),
+        config,
+        keys.clone(),
+    )
+    .await
+    .unwrap()
+    .with_clock(Arc::new(move || c.load(Ordering::SeqCst)));
     Env {
         issuer,
         ledger,
@@ -61,7 +69,8 @@ pub fn auth(pan: &Pan, amount: u64, stan: u32) -> Message {
     m.set(2, pan.expose()).unwrap();
     m.set_processing_code("000000").unwrap();
     m.set_amount(amount).unwrap();
-    m.set_transmission_datetime(11, 23, 9, 30, (stan % 60) as u8).unwrap();
+    m.set_transmission_datetime(11, 23, 9, 30, (stan % 60) as u8)
+        .unwrap();
     m.set_stan(stan).unwrap();
     m.set_pos_entry_mode("071").unwrap();
     m.set_acquirer_id("12345678").unwrap();
@@ -77,7 +86,11 @@ pub fn token_auth(pan: &Pan, amount: u64, stan: u32, cdcvm: bool) -> Message {
     let mut m = auth(pan, amount, stan);
     m.set_verification_results(&VerificationResults {
         cryptogram: Some(CheckResult::Passed),
-        cdcvm: Some(if cdcvm { CheckResult::Passed } else { CheckResult::NotChecked }),
+        cdcvm: Some(if cdcvm {
+            CheckResult::Passed
+        } else {
+            CheckResult::NotChecked
+        }),
         atc: Some(CheckResult::Passed),
     })
     .unwrap();
