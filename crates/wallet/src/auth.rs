@@ -278,3 +278,23 @@ mod tests {
         assert_eq!(minutes_until(0, 60_001), 2);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn login_normalisation_never_panics_and_is_idempotent(s in ".{0,60}") {
+            if let Ok((l, kind)) = normalize_login(&s) {
+                prop_assert_eq!(normalize_login(&l).unwrap(), (l.clone(), kind));
+            }
+        }
+
+        #[test]
+        fn token_region_never_panics(s in ".{0,60}") {
+            let _ = token_region(&s);
+        }
+    }
+}

@@ -172,9 +172,47 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Replaces every run of 6 or more digits with `[digits removed]`, so that a
-/// card number echoed by a parser error never leaves the process.
+/// Cleans a message derived from a request before it is returned or
+/// logged: values a parser quoted back (`` `987` ``, `string "..."`) are
+/// replaced by `…` unless they are plain words (field and variant names),
+/// and any remaining run of 6 or more digits becomes `[digits removed]`. So
+/// a card number, CVV or passcode sent with the wrong JSON type never
+/// leaves the process.
 pub fn redact_digits(s: &str) -> String {
+    redact_runs(&redact_quoted(s))
+}
+
+fn is_word(v: &str) -> bool {
+    !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '_' || c == '-' || c == ' ')
+}
+
+fn redact_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        // The next quoted value: `...` or "...".
+        let next = rest.char_indices().find(|(_, c)| *c == '`' || *c == '"');
+        let Some((start, q)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        let after = &rest[start + 1..];
+        let Some(len) = after.find(q) else {
+            out.push_str(rest);
+            return out;
+        };
+        let value = &after[..len];
+        out.push_str(&rest[..start]);
+        out.push(q);
+        out.push_str(if is_word(value) { value } else { "…" });
+        out.push(q);
+        rest = &after[len + 1..];
+    }
+}
+
+fn redact_runs(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -847,23 +885,19 @@ async fn transactions(
 
 async fn events(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
     let feed = w.subscribe_payments(&auth.principal);
-    let expires_at = auth.principal.session_expires_at;
-    let clock = w.config().clock.clone();
-    let stream = futures::stream::unfold(feed, move |mut feed| {
-        let clock = clock.clone();
-        async move {
-            let t = feed.next().await?;
-            // A stream does not outlive its session.
-            if clock.now_millis() >= expires_at {
-                return None;
-            }
-            let ev = Event::default()
-                .event("payment")
-                .id(t.id.clone())
-                .json_data(&t)
-                .unwrap_or_else(|_| Event::default().event("error"));
-            Some((Ok::<Event, Infallible>(ev), feed))
+    let token = zeroize::Zeroizing::new(auth.token.clone());
+    let stream = futures::stream::unfold((feed, w, token), |(mut feed, w, token)| async move {
+        let t = feed.next().await?;
+        // A stream does not outlive its session (expired or logged out).
+        if w.authenticate(&token).await.is_err() {
+            return None;
         }
+        let ev = Event::default()
+            .event("payment")
+            .id(t.id.clone())
+            .json_data(&t)
+            .unwrap_or_else(|_| Event::default().event("error"));
+        Some((Ok::<Event, Infallible>(ev), (feed, w, token)))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -884,15 +918,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digit_runs_are_redacted() {
+    fn echoed_values_are_redacted() {
         assert_eq!(
             redact_digits(
                 "invalid type: integer `6212345678901232`, expected a string at line 1 column 30"
             ),
-            "invalid type: integer `[digits removed]`, expected a string at line 1 column 30"
+            "invalid type: integer `…`, expected a string at line 1 column 30"
         );
+        assert_eq!(
+            redact_digits("cvv: invalid type: integer `987`, expected a string"),
+            "cvv: invalid type: integer `…`, expected a string"
+        );
+        assert_eq!(
+            redact_digits("lat: invalid type: string \"6212 3456\", expected f64"),
+            "lat: invalid type: string \"…\", expected f64"
+        );
+        assert_eq!(
+            redact_digits(
+                "kind: unknown variant `tablet`, expected one of `phone`, `watch`, `band`"
+            ),
+            "kind: unknown variant `tablet`, expected one of `phone`, `watch`, `band`"
+        );
+        assert_eq!(redact_digits("missing field `cvv`"), "missing field `cvv`");
         assert_eq!(redact_digits("12345 ok"), "12345 ok");
         assert_eq!(redact_digits("x123456"), "x[digits removed]");
+        assert_eq!(
+            redact_digits("unterminated `6212345678901232"),
+            "unterminated `[digits removed]"
+        );
     }
 
     #[test]
@@ -906,5 +959,23 @@ mod tests {
         assert_eq!(bearer(&h), Some("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&h), None);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::redact_digits;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_long_digit_run_survives(s in ".{0,80}") {
+            let out = redact_digits(&s);
+            let mut run = 0;
+            for c in out.chars() {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                prop_assert!(run < 6, "{out}");
+            }
+        }
     }
 }

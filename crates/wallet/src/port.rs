@@ -366,3 +366,20 @@ mod tests {
         assert!(!s.contains("07"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn expiry_parsing_never_panics(s in ".{0,10}", now in any::<i64>()) {
+            if let Some(e) = CardExpiry::parse(&s) {
+                prop_assert!((1..=12).contains(&e.month));
+                let _ = e.is_expired_at(now);
+                prop_assert_eq!(CardExpiry::parse(&e.to_mm_yy()).map(|x| x.month), Some(e.month));
+            }
+        }
+    }
+}

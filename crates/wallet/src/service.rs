@@ -1758,3 +1758,106 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
     }
     Some((at.parse().ok()?, id.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_795_424_400_000; // 2026-11-23T09:00:00Z
+
+    fn card(pan: &str, expiry: &str, cvv: &str, name: &str) -> NewCard {
+        NewCard {
+            pan: pan.into(),
+            expiry: expiry.into(),
+            cvv: cvv.into(),
+            cardholder_name: name.into(),
+        }
+    }
+
+    #[test]
+    fn validates_cards() {
+        let ok = validate_card(
+            &card("6212 3456 7890 1232", "11/26", "123", " LI LEI "),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(ok.pan.last4(), "1232");
+        assert_eq!(ok.cardholder_name, "LI LEI");
+        let field = |r: Result<CardDetails, WalletError>| match r {
+            Err(WalletError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(validate_card(
+                &card("6212345678901233", "11/26", "123", "A"),
+                NOW
+            )),
+            "pan"
+        );
+        assert_eq!(
+            field(validate_card(
+                &card("6212345678901232", "10/26", "123", "A"),
+                NOW
+            )),
+            "expiry"
+        );
+        assert_eq!(
+            field(validate_card(
+                &card("6212345678901232", "11/26", "1234", "A"),
+                NOW
+            )),
+            "cvv"
+        );
+        assert_eq!(
+            field(validate_card(
+                &card("6212345678901232", "11/26", "123", ""),
+                NOW
+            )),
+            "cardholder_name"
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = encode_cursor(1_795_000_000_123, "0190-abc");
+        assert_eq!(
+            decode_cursor(&c),
+            Some((1_795_000_000_123, "0190-abc".into()))
+        );
+        assert_eq!(decode_cursor("!!"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("12|")), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("x|y")), None);
+    }
+
+    proptest! {
+        #[test]
+        fn card_validation_never_panics_nor_echoes_the_number(
+            pan in "[0-9 -]{0,24}|.{0,24}",
+            expiry in "[0-9/]{0,7}|.{0,8}",
+            cvv in ".{0,5}",
+            name in ".{0,70}",
+        ) {
+            if let Err(e) = validate_card(&card(&pan, &expiry, &cvv, &name), NOW) {
+                let msg = e.to_string();
+                let digits: String = pan.chars().filter(char::is_ascii_digit).collect();
+                if digits.len() >= 6 {
+                    prop_assert!(!msg.contains(&digits));
+                }
+            }
+        }
+
+        #[test]
+        fn valid_cards_are_accepted(body in "62[0-9]{13}", month in 1u8..=12, year in 27u16..=40) {
+            let d = paytap_types::luhn_check_digit(&body).unwrap();
+            let pan = format!("{body}{d}");
+            let c = validate_card(&card(&pan, &format!("{month:02}/{year}"), "000", "X"), NOW);
+            prop_assert!(c.is_ok());
+        }
+
+        #[test]
+        fn cursor_decoding_never_panics(s in ".{0,40}") {
+            let _ = decode_cursor(&s);
+        }
+    }
+}

@@ -1154,3 +1154,37 @@ async fn housekeeping_purges_only_what_expired() {
     assert_eq!(s.get(&fresh, "/api/v1/account").await.status, 401);
     assert_eq!(s.count(&s.cn, "wallet_devices").await, 1);
 }
+
+#[tokio::test]
+async fn logout_ends_the_event_stream() {
+    let s = server().await;
+    let t = s.account("s@example.com").await;
+    let (dev, _) = s.device(&t, "phone").await;
+    let p = pan("1300000000001");
+    s.net.issue(&p, "Bank L", Path::Green);
+    let token_ref = s.add_card(&t, &dev, &p).await.body["card"]["token_ref"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = s
+        .http
+        .get(s.url("/api/v1/events"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    assert_eq!(s.delete(&t, "/api/v1/sessions/current").await.status, 204);
+    s.wallet
+        .record_payment(&event("after-logout", &token_ref, 100, true, 1))
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    while let Some(Ok(chunk)) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the stream ends")
+    {
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(!buf.contains("after-logout"), "{buf}");
+}
