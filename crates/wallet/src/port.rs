@@ -68,6 +68,11 @@ impl CardExpiry {
         exp_ym < now_ym
     }
 
+    /// `YYMM`, the form of ISO 8583 DE 14 and of issuer card records.
+    pub fn to_yymm(&self) -> String {
+        format!("{:02}{:02}", self.year % 100, self.month)
+    }
+
     /// `MM/YY`, the form printed on cards (EMV tag 5F24 holds `YYMMDD`).
     pub fn to_mm_yy(&self) -> String {
         format!("{:02}/{:02}", self.month, self.year % 100)
@@ -346,6 +351,7 @@ mod tests {
         assert!(last_month.is_expired_at(now));
         assert!(!next_year.is_expired_at(now));
         assert_eq!(this_month.to_mm_yy(), "11/26");
+        assert_eq!(next_year.to_yymm(), "2701");
     }
 
     #[test]
