@@ -80,7 +80,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// The API router (state applied), to serve alone or merge with the web
-/// site's router.
+/// site's router (it sets no fallback, so merging is safe). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` to enable the
+/// per-address failed-login limit; without connect info only the
+/// per-account lockout applies.
 pub fn router(wallet: Wallet) -> Router {
     Router::new()
         .route("/api/v1/accounts", post(register))
