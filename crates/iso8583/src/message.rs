@@ -76,9 +76,26 @@ impl Message {
         let value = value.as_ref();
         let spec = settable_spec(field)?;
         validate(spec, value).map_err(|reason| Error::Field { field, reason })?;
-        let start = self.buf.len();
-        self.buf.extend_from_slice(value);
-        self.spans[usize::from(field - 1)] = Span {
+        let idx = usize::from(field - 1);
+        let old = self.spans[idx];
+        let reuse = self.has(field) && value.len() <= old.len as usize;
+        // Overwrite in place when the new value fits the old slot, so setting the
+        // same element repeatedly does not grow the buffer.
+        let start = match self
+            .buf
+            .get_mut(old.start as usize..old.start as usize + value.len())
+        {
+            Some(slot) if reuse => {
+                slot.copy_from_slice(value);
+                old.start as usize
+            }
+            _ => {
+                let start = self.buf.len();
+                self.buf.extend_from_slice(value);
+                start
+            }
+        };
+        self.spans[idx] = Span {
             start: start as u32,
             len: value.len() as u32,
         };

@@ -443,3 +443,21 @@ fn additional_data_and_missing_fields() {
     assert!(!m.has(48));
     assert_eq!(m.additional_data(), Ok(None));
 }
+
+#[test]
+fn overwriting_an_element_reuses_its_slot() {
+    let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
+    m.set(48, "abcdef").unwrap();
+    m.set(3, "000000").unwrap();
+    for i in 0..1000u32 {
+        m.set_stan(i).unwrap();
+        m.set(48, "xyz").unwrap();
+    }
+    assert_eq!(m.get_str(48), Some("xyz"));
+    assert_eq!(m.stan(), Some(999));
+    assert_eq!(m.get_str(3), Some("000000"));
+    m.set(48, "a longer value than before").unwrap();
+    let d = Message::decode(&m.encode()).unwrap();
+    assert_eq!(d.get_str(48), Some("a longer value than before"));
+    assert_eq!(d.stan(), Some(999));
+}
