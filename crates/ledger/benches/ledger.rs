@@ -79,11 +79,18 @@ fn summary() {
         let db = Db::for_tests().await.expect("database");
         let ledger = Ledger::open(db.clone()).await.expect("ledger");
         println!();
-        println!("{:>8}  {:>16}  {:>16}  {:>6}", "callers", "transfers/s", "raw appends/s", "ratio");
+        println!(
+            "{:>8}  {:>16}  {:>16}  {:>6}",
+            "callers", "transfers/s", "raw appends/s", "ratio"
+        );
         for callers in CALLERS {
             let n = (callers * 40).clamp(2_000, 40_000);
-            let t = bench::transfer_rate(&ledger, n, callers).await.expect("transfers");
-            let a = bench::raw_append_rate(&db, n, callers).await.expect("append");
+            let t = bench::transfer_rate(&ledger, n, callers)
+                .await
+                .expect("transfers");
+            let a = bench::raw_append_rate(&db, n, callers)
+                .await
+                .expect("append");
             println!(
                 "{callers:>8}  {:>16.0}  {:>16.0}  {:>6.2}",
                 t.per_second(),

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 /// Ids and references longer than this are refused (not persisted).
 const MAX_ID: usize = 128;
 const MAX_REFERENCE: usize = 256;
-/// Ids per `IN (...)` list and rows per multi-row `INSERT`.
+/// Ids per `IN (...)` list, and the row counts of multi-row `INSERT`s.
 const CHUNK: usize = 256;
-const INSERT_CHUNK: usize = 64;
+const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
 
 pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Request>, max_batch: usize) {
     let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
@@ -161,6 +161,13 @@ struct Batch {
     now: i64,
 }
 
+/// The next power of two: `IN (...)` lists are padded (by repeating the
+/// last id) to a few fixed lengths so their prepared statements are reused
+/// from the connection's statement cache.
+fn padded_len(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
 fn placeholders(start: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 5);
     for i in 0..n {
@@ -176,13 +183,14 @@ fn placeholders(start: usize, n: usize) -> String {
 async fn load_rows(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Row>, LedgerError> {
     let mut rows = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
+        let padded = padded_len(chunk.len());
         let sql = format!(
             "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            placeholders(1, padded)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(*id);
+        for i in 0..padded {
+            q = q.bind(chunk.get(i).or(chunk.last()).copied().unwrap_or(""));
         }
         for r in q.fetch_all(&mut **tx).await? {
             let row = Row::from_sql(&r)?;
@@ -203,14 +211,15 @@ async fn load_accounts(
         Backend::Sqlite => "",
     };
     for chunk in ids.chunks(CHUNK) {
+        let padded = padded_len(chunk.len());
         let sql = format!(
             "SELECT id, currency, flags, debits_posted, credits_posted, debits_pending, \
              credits_pending FROM ledger_accounts WHERE id IN ({}){lock}",
-            placeholders(1, chunk.len())
+            placeholders(1, padded)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(*id);
+        for i in 0..padded {
+            q = q.bind(chunk.get(i).or(chunk.last()).copied().unwrap_or(""));
         }
         for r in q.fetch_all(&mut **tx).await? {
             let id: String = get(&r, "id")?;
@@ -289,8 +298,17 @@ async fn apply(db: &Db, ops: &[&Op]) -> Result<Vec<Result<Receipt, LedgerError>>
         .iter()
         .filter_map(|id| batch.rows.get(id))
         .collect();
-    for chunk in new_rows.chunks(INSERT_CHUNK) {
+    // Multi-row inserts of a few fixed sizes (cached statements).
+    let mut rest = new_rows.as_slice();
+    while !rest.is_empty() {
+        let size = INSERT_SIZES
+            .iter()
+            .copied()
+            .find(|s| *s <= rest.len())
+            .unwrap_or(1);
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
         insert_rows(&mut tx, chunk).await?;
+        rest = tail;
     }
     for id in &batch.changed_states {
         let state = batch.rows.get(id).and_then(|r| r.pending_state.clone());
