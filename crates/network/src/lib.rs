@@ -1,0 +1,497 @@
+//! # paytap-network: the card network, assembled
+//!
+//! [`Network::start`] wires one network database ([`paytap_store::Db`]) into
+//! the double-entry ledger, the card vault (KEK keyring), the issuer
+//! processor (twenty default banks), the token service and the switch, and
+//! opens the switch's acquirer port on loopback (port 0 allowed). Issuers are
+//! in-process by default; [`IssuerTransport::LoopbackTcp`] puts them behind
+//! their own TCP endpoint and the switch reaches them with
+//! [`paytap_switch::TcpIssuerLink`]; [`IssuerTransport::Remote`] points the
+//! switch at issuers running elsewhere.
+//!
+//! [`RunningNetwork`] is what `paytap up`, the demo and the wallet adaptor
+//! hold: the switch address, the [`paytap_types::PaymentEvent`] stream,
+//! ID&V / OTP / provisioning / token lifecycle calls, demo card issuance,
+//! the emulated SMS outbox, clearing, and a graceful shutdown.
+//!
+//! [`terminal`] is a small acquirer terminal (secure element + kernel +
+//! ISO 8583 client) for the integration tests, the benchmark and the demo.
+//! [`bench`] is the `paytap bench auth` driver.
+
+
+pub mod terminal;
+
+use paytap_issuer::{
+    IdvDecision, IdvRequest, IssueCard, IssuedCard, Issuer, IssuerConfig, IssuerError, IssuerKeys,
+    IssuerServer, OtpDelivery, OtpOutcome,
+};
+use paytap_ledger::{Ledger, LedgerError};
+use paytap_store::{Db, StoreError};
+use paytap_switch::{
+    BinRange, ClearingReport, IssuerLink, IssuerRoute, RunningSwitch, StandInRules, Switch,
+    SwitchConfig, SwitchError, SwitchParts, TcpIssuerLink,
+};
+use paytap_tsp::{
+    Actor, ProvisionRequest, Provisioned, TokenInfo, TokenKeys, TokenRange, TokenState, Tsp,
+    TspConfig, TspError,
+};
+use paytap_types::PaymentEvent;
+use paytap_vault::{Keyring, Vault, VaultError};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use zeroize::Zeroizing;
+
+pub use paytap_issuer;
+pub use paytap_ledger;
+pub use paytap_switch;
+pub use paytap_tsp;
+pub use paytap_vault;
+
+/// Starting or running the network failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("vault: {0}")]
+    Vault(#[from] VaultError),
+    #[error("issuer: {0}")]
+    Issuer(#[from] IssuerError),
+    #[error("token service: {0}")]
+    Tsp(#[from] TspError),
+    #[error("switch: {0}")]
+    Switch(#[from] SwitchError),
+    #[error("token range: {0}")]
+    Range(#[from] paytap_tsp::number::RangeError),
+    #[error("network i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// How the switch reaches the issuers.
+#[derive(Debug, Clone, Default)]
+pub enum IssuerTransport {
+    /// Direct calls into the in-process issuer processor.
+    #[default]
+    InProcess,
+    /// The in-process issuer behind its own loopback TCP endpoint.
+    LoopbackTcp,
+    /// Issuers elsewhere: bank id → address. Banks not listed stay in-process.
+    Remote(HashMap<String, SocketAddr>),
+}
+
+/// Wraps an issuer's link (fault injection in tests: an issuer that does
+/// not answer, a slow one ...). Called once per bank id.
+pub type LinkHook = Arc<dyn Fn(&str, Arc<dyn IssuerLink>) -> Arc<dyn IssuerLink> + Send + Sync>;
+
+/// Everything [`Network::start`] needs.
+#[derive(Clone)]
+pub struct NetworkConfig {
+    /// The network database (ledger, vault, token service, issuers, switch log).
+    pub db: Db,
+    /// Vault key-encryption keys.
+    pub keyring: Keyring,
+    /// Secret from which the banks' and the token service's master keys are
+    /// derived (at least 16 bytes; keep it stable across restarts).
+    pub master_secret: Zeroizing<Vec<u8>>,
+    pub issuers: IssuerConfig,
+    /// Acquirer port of the switch (port 0: any free port).
+    pub switch_addr: SocketAddr,
+    pub issuer_transport: IssuerTransport,
+    /// How long the switch waits for an issuer.
+    pub issuer_timeout: Duration,
+    /// Switch settings other than the issuer table (which comes from `issuers`).
+    pub switch: SwitchConfig,
+    /// Token service settings other than the ranges (which come from `issuers`).
+    pub tsp: TspConfig,
+    pub link_hook: Option<LinkHook>,
+}
+
+impl std::fmt::Debug for NetworkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkConfig")
+            .field("db", &self.db)
+            .field("banks", &self.issuers.banks.len())
+            .field("switch_addr", &self.switch_addr)
+            .field("issuer_transport", &self.issuer_transport)
+            .finish_non_exhaustive()
+    }
+}
+
+/// File in the data directory holding the master secret (hex, mode 0600).
+pub const SECRET_FILE: &str = "network-secret.hex";
+/// Environment variable that overrides the master secret file (hex).
+pub const SECRET_ENV: &str = "PAYTAP_NETWORK_SECRET";
+
+impl NetworkConfig {
+    /// Defaults around a database, keyring and master secret: the twenty
+    /// default banks, in-process issuers, switch on 127.0.0.1:8583.
+    pub fn new(db: Db, keyring: Keyring, master_secret: Zeroizing<Vec<u8>>) -> NetworkConfig {
+        NetworkConfig {
+            db,
+            keyring,
+            master_secret,
+            issuers: IssuerConfig::default_banks(),
+            switch_addr: SocketAddr::from(([127, 0, 0, 1], 8583)),
+            issuer_transport: IssuerTransport::InProcess,
+            issuer_timeout: Duration::from_secs(2),
+            switch: SwitchConfig::default(),
+            tsp: TspConfig::default(),
+            link_hook: None,
+        }
+    }
+
+    /// The deployment layout: `DIR/network.db`, the vault keyring from
+    /// `PAYTAP_KEK` or `DIR/keys.toml`, the master secret from
+    /// `PAYTAP_NETWORK_SECRET` or `DIR/network-secret.hex` (both created on
+    /// first run, mode 0600).
+    pub async fn for_data_dir(dir: &Path) -> Result<NetworkConfig, NetworkError> {
+        std::fs::create_dir_all(dir)?;
+        let url = format!("sqlite://{}", dir.join("network.db").display());
+        let db = Db::connect(&url).await?;
+        let keyring = Keyring::for_data_dir(dir)?;
+        let secret = load_or_create_secret(dir)?;
+        Ok(NetworkConfig::new(db, keyring, secret))
+    }
+
+    /// The switch's issuer table derived from the bank configuration.
+    pub fn switch_config(&self) -> Result<SwitchConfig, NetworkError> {
+        let mut cfg = self.switch.clone();
+        cfg.issuers = self
+            .issuers
+            .banks
+            .iter()
+            .map(|b| {
+                let ranges = |bins: &[String]| -> Result<Vec<BinRange>, NetworkError> {
+                    bins.iter()
+                        .map(|p| {
+                            BinRange::new(p, p).map_err(|e| NetworkError::Config(e.to_string()))
+                        })
+                        .collect()
+                };
+                Ok(IssuerRoute {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    card_ranges: ranges(&b.card_bins)?,
+                    token_ranges: ranges(&b.token_bins)?,
+                    timeout: self.issuer_timeout,
+                    stand_in: StandInRules {
+                        enabled: true,
+                        currency: b.currency,
+                        max_per_transaction: b.stand_in.max_amount,
+                        max_per_card_per_day: b.stand_in.daily_amount,
+                    },
+                })
+            })
+            .collect::<Result<_, NetworkError>>()?;
+        Ok(cfg)
+    }
+}
+
+fn load_or_create_secret(dir: &Path) -> Result<Zeroizing<Vec<u8>>, NetworkError> {
+    let parse = |s: &str| -> Result<Zeroizing<Vec<u8>>, NetworkError> {
+        let v = Zeroizing::new(
+            hex::decode(s.trim())
+                .map_err(|_| NetworkError::Config("network secret must be hex".into()))?,
+        );
+        if v.len() < 16 {
+            return Err(NetworkError::Config(
+                "network secret must be at least 16 bytes".into(),
+            ));
+        }
+        Ok(v)
+    };
+    if let Ok(v) = std::env::var(SECRET_ENV)
+        && !v.trim().is_empty()
+    {
+        let v = Zeroizing::new(v);
+        return parse(&v);
+    }
+    let path = dir.join(SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            let s = Zeroizing::new(s);
+            parse(&s)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = Zeroizing::new(vec![0u8; 32]);
+            rand::fill(bytes.as_mut_slice());
+            let text = Zeroizing::new(hex::encode(bytes.as_slice()));
+            write_private(&path, text.as_bytes())?;
+            Ok(bytes)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// Namespace of [`Network::start`].
+pub struct Network;
+
+/// The OTPs the emulated SMS gateway delivered, newest last (bounded).
+#[derive(Clone, Default)]
+pub struct SmsOutbox {
+    inner: Arc<Mutex<VecDeque<OtpDelivery>>>,
+}
+
+const OUTBOX_MAX: usize = 1024;
+
+impl SmsOutbox {
+    /// Every message still in the outbox.
+    pub fn messages(&self) -> Vec<OtpDelivery> {
+        self.inner
+            .lock()
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The latest code sent for `verification_id`.
+    pub fn code_for(&self, verification_id: &str) -> Option<Zeroizing<String>> {
+        self.inner.lock().ok().and_then(|q| {
+            q.iter()
+                .rev()
+                .find(|d| d.verification_id == verification_id)
+                .map(|d| d.code.clone())
+        })
+    }
+
+    fn push(&self, d: OtpDelivery) {
+        if let Ok(mut q) = self.inner.lock() {
+            if q.len() >= OUTBOX_MAX {
+                q.pop_front();
+            }
+            q.push_back(d);
+        }
+    }
+}
+
+/// A running network. Dropping it does not stop it: call
+/// [`RunningNetwork::shutdown`].
+pub struct RunningNetwork {
+    db: Db,
+    ledger: Ledger,
+    vault: Vault,
+    issuer: Issuer,
+    tsp: Tsp,
+    switch: RunningSwitch,
+    issuer_servers: Vec<IssuerServer>,
+    outbox: SmsOutbox,
+    outbox_task: tokio::task::JoinHandle<()>,
+}
+
+impl Network {
+    /// Build and start everything (see the crate documentation).
+    pub async fn start(config: NetworkConfig) -> Result<RunningNetwork, NetworkError> {
+        if config.master_secret.len() < 16 {
+            return Err(NetworkError::Config(
+                "master secret must be at least 16 bytes".into(),
+            ));
+        }
+        let db = config.db.clone();
+        let ledger = Ledger::open(db.clone()).await?;
+        let vault = Vault::open(db.clone(), config.keyring.clone()).await?;
+        let bank_ids: Vec<&str> = config.issuers.banks.iter().map(|b| b.id.as_str()).collect();
+        let issuer_keys = IssuerKeys::derive(&config.master_secret, bank_ids.iter().copied());
+        let issuer = Issuer::open(
+            db.clone(),
+            ledger.clone(),
+            vault.clone(),
+            config.issuers.clone(),
+            issuer_keys,
+        )
+        .await?;
+        let mut tsp_config = config.tsp.clone();
+        tsp_config.ranges = Vec::new();
+        for b in &config.issuers.banks {
+            for prefix in &b.token_bins {
+                tsp_config.ranges.push(TokenRange::new(&b.id, prefix, 16)?);
+            }
+        }
+        let token_keys = TokenKeys::derive(&config.master_secret, bank_ids.iter().copied());
+        let tsp = Tsp::open(db.clone(), vault.clone(), tsp_config, token_keys).await?;
+
+        // Issuer endpoints.
+        let in_process: Arc<dyn IssuerLink> = Arc::new(issuer.clone());
+        let mut issuer_servers = Vec::new();
+        let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+        let shared_tcp: Option<Arc<dyn IssuerLink>> = match &config.issuer_transport {
+            IssuerTransport::LoopbackTcp => {
+                let server =
+                    IssuerServer::bind(issuer.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
+                        .await?;
+                let link: Arc<dyn IssuerLink> = Arc::new(TcpIssuerLink::new(server.addr));
+                issuer_servers.push(server);
+                Some(link)
+            }
+            _ => None,
+        };
+        for b in &config.issuers.banks {
+            let base = match (&config.issuer_transport, &shared_tcp) {
+                (_, Some(l)) => l.clone(),
+                (IssuerTransport::Remote(map), _) => match map.get(&b.id) {
+                    Some(addr) => Arc::new(TcpIssuerLink::new(*addr)) as Arc<dyn IssuerLink>,
+                    None => in_process.clone(),
+                },
+                _ => in_process.clone(),
+            };
+            let link = match &config.link_hook {
+                Some(hook) => hook(&b.id, base),
+                None => base,
+            };
+            links.insert(b.id.clone(), link);
+        }
+
+        let switch = Switch::start(SwitchParts {
+            config: config.switch_config()?,
+            links,
+            tokens: Some(Arc::new(tsp.clone())),
+            db: db.clone(),
+        })
+        .await?;
+        let running = paytap_switch::serve(switch, config.switch_addr).await?;
+
+        let outbox = SmsOutbox::default();
+        let mut otp_rx = issuer.subscribe_otp();
+        let ob = outbox.clone();
+        let outbox_task = tokio::spawn(async move {
+            loop {
+                match otp_rx.recv().await {
+                    Ok(d) => ob.push(d),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "SMS outbox lagged");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        tracing::info!(switch = %running.local_addr(), banks = config.issuers.banks.len(), "card network started");
+        Ok(RunningNetwork {
+            db,
+            ledger,
+            vault,
+            issuer,
+            tsp,
+            switch: running,
+            issuer_servers,
+            outbox,
+            outbox_task,
+        })
+    }
+}
+
+impl RunningNetwork {
+    /// The switch's acquirer address (POS terminals connect here).
+    pub fn switch_addr(&self) -> SocketAddr {
+        self.switch.local_addr()
+    }
+
+    /// Authorization outcomes for the wallet's history and live updates.
+    pub fn subscribe(&self) -> broadcast::Receiver<PaymentEvent> {
+        self.switch.switch().subscribe()
+    }
+
+    pub fn switch(&self) -> &Switch {
+        self.switch.switch()
+    }
+    pub fn tsp(&self) -> &Tsp {
+        &self.tsp
+    }
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The emulated SMS gateway's outbox (one-time passcodes for ID&V).
+    pub fn sms_outbox(&self) -> &SmsOutbox {
+        &self.outbox
+    }
+
+    /// Issuer ID&V for adding a card to a device.
+    pub async fn identify_and_verify(&self, req: &IdvRequest) -> Result<IdvDecision, NetworkError> {
+        Ok(self.issuer.identify_and_verify(req).await?)
+    }
+
+    /// Check the one-time passcode of a yellow ID&V.
+    pub async fn verify_otp(
+        &self,
+        verification_id: &str,
+        code: &str,
+    ) -> Result<OtpOutcome, NetworkError> {
+        Ok(self.issuer.verify_otp(verification_id, code).await?)
+    }
+
+    /// Create a token for a card on a device and seal its payload to the device.
+    pub async fn provision(&self, req: ProvisionRequest) -> Result<Provisioned, NetworkError> {
+        Ok(self.tsp.provision(req).await?)
+    }
+
+    /// Change one token's lifecycle state.
+    pub async fn set_token_state(
+        &self,
+        token_ref: &str,
+        to: TokenState,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<TokenInfo, NetworkError> {
+        Ok(self.tsp.set_state(token_ref, to, actor, reason).await?)
+    }
+
+    /// Change the state of every token on a device (lost, found, wiped).
+    pub async fn set_device_state(
+        &self,
+        device_id: &str,
+        to: TokenState,
+        actor: Actor,
+        reason: &str,
+    ) -> Result<Vec<String>, NetworkError> {
+        Ok(self.tsp.set_device_state(device_id, to, actor, reason).await?)
+    }
+
+    /// Issue a card at a bank (demo and tests); the bank knows its number.
+    pub async fn issue_card(&self, req: IssueCard) -> Result<IssuedCard, NetworkError> {
+        Ok(self.issuer.issue(req).await?)
+    }
+
+    /// End-of-day clearing of UTC day `day` (`YYYY-MM-DD`).
+    pub async fn clearing(&self, day: &str) -> Result<ClearingReport, NetworkError> {
+        Ok(self.switch().clearing(day).await?)
+    }
+
+    /// Stop the switch (in-flight requests finish), the issuer endpoints
+    /// and the background tasks; flush the message log.
+    pub async fn shutdown(self) {
+        self.switch.shutdown().await;
+        for s in self.issuer_servers {
+            s.stop().await;
+        }
+        self.outbox_task.abort();
+        tracing::info!("card network stopped");
+    }
+}

@@ -1,0 +1,322 @@
+//! A minimal acquirer terminal for tests, benches and the demo: installs a
+//! provisioned token in an emulated secure element, runs the contactless
+//! kernel (paytap-emv) against it, builds the ISO 8583:1987 `0100` a POS
+//! sends (DE 2/14/23/35 from the card, DE 55 ICC data, DE 22 `071`
+//! contactless chip), and talks to the switch over TCP with
+//! [`AcquirerClient`] (2-byte length-prefixed frames, many requests in
+//! flight, answers matched by DE 41 + DE 11).
+
+use paytap_emv::card::CardError;
+use paytap_emv::kernel::KernelError;
+use paytap_emv::{
+    CardProfile, ContactlessCard, DirectTransport, EmvKey, Expiry, Kernel, Outcome, SecureElement,
+    TdesKey, TerminalConfig, TokenPan, Transaction, TxnDate,
+};
+use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};
+use paytap_seal::ProvisioningPayload;
+use paytap_types::Money;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a tap could not produce an authorization request.
+#[derive(Debug, thiserror::Error)]
+pub enum TapError {
+    #[error("provisioning payload: {0}")]
+    Payload(&'static str),
+    #[error("card: {0:?}")]
+    Card(CardError),
+    #[error("kernel: {0}")]
+    Kernel(#[from] KernelError),
+    #[error("the card did not ask to go online: {0}")]
+    NotOnline(String),
+    #[error("message: {0}")]
+    Message(#[from] paytap_iso8583::Error),
+}
+
+/// Install the token of `payload` in a secure element as a contactless
+/// card application.
+pub fn card_from_payload(payload: &ProvisioningPayload) -> Result<ContactlessCard, TapError> {
+    let aid = hex::decode(&payload.aid_hex).map_err(|_| TapError::Payload("aid"))?;
+    let pan = TokenPan::new(&payload.token_pan).map_err(|_| TapError::Payload("token number"))?;
+    let yymm = payload.expiry_yymm.as_bytes();
+    let num = |i: usize| -> Option<u8> {
+        let s = std::str::from_utf8(yymm.get(i..i + 2)?).ok()?;
+        s.parse().ok()
+    };
+    let (Some(yy), Some(mm)) = (num(0), num(2)) else {
+        return Err(TapError::Payload("expiry"));
+    };
+    let expiry = Expiry::new(yy, mm).map_err(TapError::Card)?;
+    let key = match payload.key_kind.as_str() {
+        "tdes" | "tdes-option-a" => EmvKey::Tdes(
+            TdesKey::from_hex(&payload.icc_mk_hex).map_err(|_| TapError::Payload("key"))?,
+        ),
+        _ => return Err(TapError::Payload("key kind")),
+    };
+    let mut profile = CardProfile::new(aid, &payload.app_label, pan, expiry, payload.psn, key);
+    profile.initial_atc = payload.atc_start.saturating_sub(1);
+    profile.requires_cdcvm = payload.cdcvm_required;
+    ContactlessCard::new(profile).map_err(TapError::Card)
+}
+
+/// What a tap produced: the card data a POS puts into its `0100`.
+#[derive(Clone)]
+pub struct TapData {
+    pub icc_data: Vec<u8>,
+    pub pan: String,
+    pub track2: String,
+    pub psn: Option<u8>,
+    pub expiry: String,
+    pub atc: u16,
+}
+
+impl std::fmt::Debug for TapData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TapData")
+            .field("atc", &self.atc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TapData {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.pan.zeroize();
+        self.track2.zeroize();
+    }
+}
+
+/// Run the kernel once against `se` (the user verified on the device when
+/// `verified`).
+pub fn tap(
+    se: &mut SecureElement,
+    amount: Money,
+    verified: bool,
+    unpredictable_number: [u8; 4],
+) -> Result<TapData, TapError> {
+    se.set_user_verified(verified);
+    let now = time::OffsetDateTime::now_utc();
+    let txn = Transaction {
+        amount_minor: u64::try_from(amount.minor).map_err(|_| TapError::Payload("amount"))?,
+        amount_other: 0,
+        currency: amount.currency.numeric(),
+        txn_type: 0x00,
+        date: TxnDate {
+            yy: (now.year() % 100) as u8,
+            mm: u8::from(now.month()),
+            dd: now.day(),
+        },
+        unpredictable_number,
+    };
+    let kernel = Kernel::new(TerminalConfig::default());
+    match kernel.run(&mut DirectTransport(se), &txn)? {
+        Outcome::OnlineRequest {
+            icc_data,
+            pan,
+            track2,
+            psn,
+            expiry,
+            atc,
+            ..
+        } => {
+            let t2: String = hex::encode_upper(&track2)
+                .trim_end_matches('F')
+                .to_owned();
+            Ok(TapData {
+                icc_data,
+                pan: pan.expose().to_owned(),
+                track2: t2,
+                psn,
+                expiry,
+                atc,
+            })
+        }
+        Outcome::Declined { .. } => Err(TapError::NotOnline("declined offline".into())),
+        Outcome::TryAgain { reason } => Err(TapError::NotOnline(format!("{reason:?}"))),
+    }
+}
+
+/// Where the terminal is.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub acquirer_id: String,
+    pub terminal_id: String,
+    pub merchant_id: String,
+    pub name: String,
+    pub city: String,
+    pub mcc: String,
+}
+
+impl Default for Merchant {
+    fn default() -> Self {
+        Merchant {
+            acquirer_id: "10000000001".into(),
+            terminal_id: "PT000001".into(),
+            merchant_id: "MER000000000001".into(),
+            name: "paytap demo store".into(),
+            city: "Beijing".into(),
+            mcc: "5411".into(),
+        }
+    }
+}
+
+/// The `0100` a contactless POS sends for `tap` (DE 22 `071`: contactless
+/// chip, PIN capable).
+pub fn authorization_request(
+    tap: &TapData,
+    amount: Money,
+    stan: u32,
+    merchant: &Merchant,
+) -> Result<Message, TapError> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
+    m.set(2, tap.pan.as_str())?;
+    m.set_processing_code("000000")?;
+    m.set_amount(u64::try_from(amount.minor).map_err(|_| TapError::Payload("amount"))?)?;
+    m.set_transmission_datetime(
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+    )?;
+    m.set_stan(stan)?;
+    m.set_local_time(now.hour(), now.minute(), now.second())?;
+    m.set_local_date(u8::from(now.month()), now.day())?;
+    m.set(14, tap.expiry.as_str())?;
+    m.set_merchant_type(&merchant.mcc)?;
+    m.set_pos_entry_mode("071")?;
+    if let Some(psn) = tap.psn {
+        m.set_pan_sequence_number(u16::from(psn))?;
+    }
+    m.set(25, "00")?;
+    m.set_acquirer_id(&merchant.acquirer_id)?;
+    m.set_track2(&tap.track2)?;
+    m.set_terminal_id(&merchant.terminal_id)?;
+    m.set_merchant_id(&merchant.merchant_id)?;
+    m.set_name_location(&merchant.name, &merchant.city, "CN")?;
+    m.set_currency(amount.currency.numeric())?;
+    m.set_icc_data(&tap.icc_data)?;
+    Ok(m)
+}
+
+/// Why an exchange with the switch failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("connection: {0}")]
+    Io(String),
+    #[error("request lacks DE 11 or DE 41")]
+    Unmatchable,
+    #[error("connection closed before the answer")]
+    Closed,
+}
+
+type Waiters = Arc<Mutex<HashMap<(String, Vec<u8>), oneshot::Sender<Message>>>>;
+
+/// An acquirer connection to the switch: many requests in flight, answers
+/// matched by (DE 41, DE 11).
+#[derive(Clone)]
+pub struct AcquirerClient {
+    tx: mpsc::Sender<Vec<u8>>,
+    waiting: Waiters,
+}
+
+impl AcquirerClient {
+    /// Connect to the switch's acquirer port.
+    pub async fn connect(addr: SocketAddr) -> Result<AcquirerClient, ClientError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4096);
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(64 * 1024);
+            while let Some(f) = rx.recv().await {
+                buf.clear();
+                buf.extend_from_slice(&f);
+                while buf.len() < 64 * 1024 {
+                    match rx.try_recv() {
+                        Ok(more) => buf.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                if wr.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let waiting: Waiters = Arc::default();
+        let w = waiting.clone();
+        tokio::spawn(async move {
+            let mut dec = FrameDecoder::new(paytap_iso8583::MAX_FRAME);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                dec.push(buf.get(..n).unwrap_or(&[]));
+                while let Ok(Some(frame)) = dec.next_frame() {
+                    let Ok(msg) = Message::decode(&frame) else {
+                        continue;
+                    };
+                    let key = (
+                        msg.terminal_id().unwrap_or("").to_owned(),
+                        msg.get(11).unwrap_or(&[]).to_vec(),
+                    );
+                    let waiter = w.lock().ok().and_then(|mut m| m.remove(&key));
+                    if let Some(s) = waiter {
+                        let _ = s.send(msg);
+                    }
+                }
+            }
+            if let Ok(mut m) = w.lock() {
+                m.clear();
+            }
+        });
+        Ok(AcquirerClient { tx, waiting })
+    }
+
+    /// Send `request` and wait for its answer.
+    pub async fn send(&self, request: &Message) -> Result<Message, ClientError> {
+        let key = (
+            request
+                .terminal_id()
+                .ok_or(ClientError::Unmatchable)?
+                .to_owned(),
+            request.get(11).ok_or(ClientError::Unmatchable)?.to_vec(),
+        );
+        let mut frame = Vec::with_capacity(request.encoded_len() + 2);
+        encode_frame(&request.encode(), &mut frame).map_err(|e| ClientError::Io(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .map_err(|_| ClientError::Closed)?
+            .insert(key, tx);
+        self.tx.send(frame).await.map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)
+    }
+
+    /// Send an already encoded frame (prefix included) and wait for the
+    /// answer to (`terminal_id`, `stan`): the bench's pre-encoded requests.
+    pub async fn send_frame(
+        &self,
+        frame: Vec<u8>,
+        terminal_id: &str,
+        stan: u32,
+    ) -> Result<Message, ClientError> {
+        let key = (terminal_id.to_owned(), format!("{stan:06}").into_bytes());
+        let (tx, rx) = oneshot::channel();
+        self.waiting
+            .lock()
+            .map_err(|_| ClientError::Closed)?
+            .insert(key, tx);
+        self.tx.send(frame).await.map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)
+    }
+}
