@@ -1,9 +1,166 @@
-use clap::Subcommand;
+//! `paytap tools emv`: EMV Book 2 key derivation and cryptograms from the
+//! command line (library: `paytap-emv` `crypto`). Keys are given and printed
+//! in hex: this is a workbench for test keys, not for production key material.
+
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use paytap_emv::crypto;
+use paytap_emv::{AesKey, EmvKey, TdesKey};
+use serde_json::json;
 use std::process::ExitCode;
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MkOption {
+    /// Option A (EMV Book 2 A1.4.1).
+    A,
+    /// Option B (A1.4.2; identical to A for PANs of 16 digits or fewer).
+    B,
+}
+
 #[derive(Subcommand)]
-pub enum Cmd {}
+pub enum Cmd {
+    /// Derive the ICC master key from an issuer master key, PAN and PSN.
+    IccMk {
+        /// Issuer master key, hex (32 digits for TDES; 32/48/64 with --aes).
+        #[arg(long)]
+        imk: String,
+        /// PAN, 12 to 19 digits.
+        #[arg(long)]
+        pan: String,
+        /// PAN sequence number, 0 to 99.
+        #[arg(long, default_value = "00")]
+        psn: String,
+        /// Derivation option (TDES only).
+        #[arg(long, value_enum, default_value = "a")]
+        option: MkOption,
+        #[arg(long)]
+        aes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Derive the AC session key from an ICC master key and ATC (EMV common session key derivation).
+    SessionKey {
+        #[arg(long)]
+        icc_mk: String,
+        /// Application transaction counter, 4 hex digits.
+        #[arg(long)]
+        atc: String,
+        #[arg(long)]
+        aes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compute an application cryptogram (MAC alg 3 / AES-CMAC, 8 bytes) over hex data.
+    Ac {
+        #[arg(long)]
+        session_key: String,
+        #[arg(long)]
+        data: String,
+        #[arg(long)]
+        aes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compute an ARPC: method 1 (default, needs --arc) or method 2 (needs --csu, optional --pad).
+    Arpc {
+        #[arg(long)]
+        session_key: String,
+        /// The ARQC, 16 hex digits.
+        #[arg(long)]
+        arqc: String,
+        /// Authorisation response code, 4 hex digits (method 1).
+        #[arg(long)]
+        arc: Option<String>,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        method: u8,
+        /// Card status update, 8 hex digits (method 2).
+        #[arg(long)]
+        csu: Option<String>,
+        /// Proprietary authentication data, 0 to 8 bytes hex (method 2).
+        #[arg(long)]
+        pad: Option<String>,
+        #[arg(long)]
+        aes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn key(hex_s: &str, aes: bool, what: &str) -> anyhow::Result<EmvKey> {
+    Ok(if aes {
+        EmvKey::Aes(AesKey::from_hex(hex_s).with_context(|| format!("--{what}"))?)
+    } else {
+        EmvKey::Tdes(TdesKey::from_hex(hex_s).with_context(|| format!("--{what}"))?)
+    })
+}
+
+fn fixed<const N: usize>(hex_s: &str, what: &str) -> anyhow::Result<[u8; N]> {
+    let v = hex::decode(hex_s.trim()).with_context(|| format!("--{what} is not valid hex"))?;
+    v.try_into().map_err(|v: Vec<u8>| anyhow::anyhow!("--{what} must be {} hex digits, got {}", N * 2, v.len() * 2))
+}
+
+fn emit(json: bool, field: &str, value: &[u8], extra: serde_json::Value) {
+    let h = hex::encode_upper(value);
+    if json {
+        let mut obj = json!({ field: h });
+        if let (Some(o), serde_json::Value::Object(e)) = (obj.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        println!("{obj}");
+    } else {
+        println!("{h}");
+    }
+}
 
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
-    match cmd {}
+    match cmd {
+        Cmd::IccMk { imk, pan, psn, option, aes, json } => {
+            let psn: u8 = psn.trim().parse().ok().filter(|p| *p <= 99).context("--psn must be 0 to 99")?;
+            crypto::validate_pan(&pan)?;
+            let (mk, kcv) = if aes {
+                let imk = AesKey::from_hex(&imk).context("--imk")?;
+                let mk = crypto::derive_icc_mk_aes(&imk, &pan, psn)?;
+                let kcv = mk.kcv();
+                (EmvKey::Aes(mk), kcv)
+            } else {
+                let imk = TdesKey::from_hex(&imk).context("--imk")?;
+                let mk = match option {
+                    MkOption::A => crypto::derive_icc_mk_a(&imk, &pan, psn)?,
+                    MkOption::B => crypto::derive_icc_mk_b(&imk, &pan, psn)?,
+                };
+                let kcv = mk.kcv();
+                (EmvKey::Tdes(mk), kcv)
+            };
+            emit(json, "icc_mk", mk.expose(), json!({ "kcv": hex::encode_upper(kcv) }));
+        }
+        Cmd::SessionKey { icc_mk, atc, aes, json } => {
+            let mk = key(&icc_mk, aes, "icc-mk")?;
+            let atc = u16::from_be_bytes(fixed::<2>(&atc, "atc")?);
+            let sk = crypto::derive_session_key(&mk, atc);
+            emit(json, "session_key", sk.expose(), json!({ "atc": format!("{atc:04X}") }));
+        }
+        Cmd::Ac { session_key, data, aes, json } => {
+            let sk = key(&session_key, aes, "session-key")?;
+            let data = hex::decode(data.trim()).context("--data is not valid hex")?;
+            emit(json, "ac", &crypto::generate_ac(&sk, &data), json!({}));
+        }
+        Cmd::Arpc { session_key, arqc, arc, method, csu, pad, aes, json } => {
+            let sk = key(&session_key, aes, "session-key")?;
+            let arqc = fixed::<8>(&arqc, "arqc")?;
+            if method == 1 {
+                let Some(arc) = arc else { bail!("method 1 needs --arc") };
+                let arc = fixed::<2>(&arc, "arc")?;
+                emit(json, "arpc", &crypto::arpc_method_1(&sk, arqc, arc), json!({ "method": 1 }));
+            } else {
+                let Some(csu) = csu else { bail!("method 2 needs --csu") };
+                let csu = fixed::<4>(&csu, "csu")?;
+                let pad = match pad {
+                    Some(p) => hex::decode(p.trim()).context("--pad is not valid hex")?,
+                    None => Vec::new(),
+                };
+                emit(json, "arpc", &crypto::arpc_method_2(&sk, arqc, csu, &pad)?, json!({ "method": 2 }));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
