@@ -1,0 +1,292 @@
+//! The device's client of the wallet service HTTP JSON API (`/api/v1`):
+//! register an account, log in, enrol the device with its public key, add a
+//! card (ID&V green or yellow with a one-time passcode), fetch the sealed
+//! provisioning payloads, heartbeat, report lost / resume, read the
+//! history.
+//!
+//! Card details are sent once, in the body of one HTTPS-or-loopback
+//! request, and never kept: [`NewCardRequest`] is wiped on drop and its
+//! `Debug` is redacted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Why a wallet call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletClientError {
+    /// The wallet answered with an error (`status`, the API's error code and message).
+    #[error("wallet refused ({status} {code}): {message}")]
+    Api { status: u16, code: String, message: String },
+    #[error("wallet unreachable: {0}")]
+    Transport(String),
+    #[error("unexpected answer from the wallet: {0}")]
+    Decode(String),
+}
+
+impl WalletClientError {
+    /// The API error code (`"card_limit"`, `"unauthorized"`, ...), if the wallet answered one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            WalletClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A session as the wallet returns it on login.
+#[derive(Clone, Deserialize)]
+pub struct SessionInfo {
+    pub token: String,
+    pub expires_at: i64,
+    pub account: AccountInfo,
+}
+
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInfo").field("expires_at", &self.expires_at).field("account", &self.account).finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountInfo {
+    pub id: String,
+    pub login: String,
+    #[serde(default)]
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub card_count: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardRecord {
+    pub id: String,
+    pub device_id: String,
+    pub token_ref: String,
+    pub card_last4: String,
+    pub bank_name: String,
+    pub token_state: String,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PendingCard {
+    pub id: String,
+    pub device_id: String,
+    pub card_last4: String,
+    pub bank_name: String,
+    pub otp_channel: String,
+    pub expires_at: i64,
+}
+
+/// The result of adding a card.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AddCardResult {
+    /// Green path: the token is provisioned; fetch it with [`WalletClient::provisioning`].
+    Provisioned { card: CardRecord },
+    /// Yellow path: submit the one-time passcode.
+    OtpRequired { pending: PendingCard },
+}
+
+/// One sealed payload waiting for the device.
+#[derive(Clone, Deserialize)]
+pub struct ProvisioningItem {
+    pub card_id: String,
+    pub token_ref: String,
+    pub token_state: String,
+    pub card_last4: String,
+    pub bank_name: String,
+    pub is_default: bool,
+    /// Standard base64 of the sealed payload.
+    pub sealed_payload: String,
+}
+
+impl std::fmt::Debug for ProvisioningItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningItem")
+            .field("token_ref", &self.token_ref)
+            .field("token_state", &self.token_state)
+            .field("card_last4", &self.card_last4)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transaction in the account's history.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct HistoryItem {
+    pub id: String,
+    pub device_id: String,
+    pub card_last4: String,
+    pub bank_name: String,
+    pub merchant_name: String,
+    pub amount_display: String,
+    pub approved: bool,
+    pub response_code: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// Card details typed by the person. Wiped on drop, never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct NewCardRequest {
+    pub pan: String,
+    /// `MM/YY`.
+    pub expiry: String,
+    pub cvv: String,
+    pub cardholder_name: String,
+}
+
+impl std::fmt::Debug for NewCardRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewCardRequest(..redacted..)")
+    }
+}
+
+/// HTTP client of the wallet service.
+#[derive(Clone)]
+pub struct WalletClient {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for WalletClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalletClient").field("base", &self.base).field("logged_in", &self.token.is_some()).finish()
+    }
+}
+
+impl WalletClient {
+    /// A client for the wallet at `base_url` (e.g. `http://127.0.0.1:8080/`).
+    pub fn new(base_url: &str) -> Result<WalletClient, WalletClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| WalletClientError::Transport(e.to_string()))?;
+        Ok(WalletClient { base: base_url.trim_end_matches('/').to_owned(), http, token: None })
+    }
+
+    /// Uses an existing session token.
+    pub fn with_session(mut self, token: &str) -> WalletClient {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: for<'de> Deserialize<'de>>(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<T, WalletClientError> {
+        let mut rb = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
+        if !status.is_success() {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let err = v.get("error");
+            let s = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str).unwrap_or_default().to_owned();
+            return Err(WalletClientError::Api { status: status.as_u16(), code: s("code"), message: s("message") });
+        }
+        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(body).map_err(|e| WalletClientError::Decode(e.to_string()))
+    }
+
+    /// Creates an account.
+    pub async fn register(&self, login: &str, password: &str, display_name: &str) -> Result<AccountInfo, WalletClientError> {
+        let body = json!({ "login": login, "password": password, "display_name": display_name });
+        self.call(reqwest::Method::POST, "/api/v1/accounts", Some(body)).await
+    }
+
+    /// Logs in and keeps the session token in this client.
+    pub async fn login(&mut self, login: &str, password: &str) -> Result<SessionInfo, WalletClientError> {
+        let body = json!({ "login": login, "password": password });
+        let s: SessionInfo = self.call(reqwest::Method::POST, "/api/v1/sessions", Some(body)).await?;
+        self.token = Some(s.token.clone());
+        Ok(s)
+    }
+
+    /// Registers a device with its X25519 public key.
+    pub async fn register_device(&self, kind: &str, name: &str, model: &str, public_key: &[u8; 32]) -> Result<DeviceInfo, WalletClientError> {
+        let body = json!({ "kind": kind, "name": name, "model": model, "public_key": paytap_seal::public_key_to_base64(public_key) });
+        self.call(reqwest::Method::POST, "/api/v1/devices", Some(body)).await
+    }
+
+    pub async fn device(&self, device_id: &str) -> Result<DeviceInfo, WalletClientError> {
+        self.call(reqwest::Method::GET, &format!("/api/v1/devices/{device_id}"), None).await
+    }
+
+    /// Adds a card to a device (issuer ID&V, then provisioning).
+    pub async fn add_card(&self, device_id: &str, card: &NewCardRequest) -> Result<AddCardResult, WalletClientError> {
+        let body = json!({ "pan": card.pan, "expiry": card.expiry, "cvv": card.cvv, "cardholder_name": card.cardholder_name });
+        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/cards"), Some(body)).await
+    }
+
+    /// Finishes a yellow-path card add with the one-time passcode.
+    pub async fn submit_otp(&self, device_id: &str, pending_id: &str, code: &str) -> Result<AddCardResult, WalletClientError> {
+        let body = json!({ "code": code });
+        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/pending-cards/{pending_id}/otp"), Some(body)).await
+    }
+
+    pub async fn cards(&self, device_id: &str) -> Result<Vec<CardRecord>, WalletClientError> {
+        #[derive(Deserialize)]
+        struct Cards {
+            cards: Vec<CardRecord>,
+        }
+        let c: Cards = self.call(reqwest::Method::GET, &format!("/api/v1/devices/{device_id}/cards"), None).await?;
+        Ok(c.cards)
+    }
+
+    /// The sealed provisioning payloads of the device's tokens.
+    pub async fn provisioning(&self, device_id: &str) -> Result<Vec<ProvisioningItem>, WalletClientError> {
+        #[derive(Deserialize)]
+        struct Items {
+            items: Vec<ProvisioningItem>,
+        }
+        let i: Items = self.call(reqwest::Method::GET, &format!("/api/v1/devices/{device_id}/provisioning"), None).await?;
+        Ok(i.items)
+    }
+
+    /// Reports the device alive, optionally with where it is.
+    pub async fn heartbeat(&self, device_id: &str, place: Option<(f64, f64, &str)>) -> Result<DeviceInfo, WalletClientError> {
+        let body = match place {
+            Some((lat, lon, name)) => json!({ "lat": lat, "lon": lon, "accuracy_m": 25.0, "place": name }),
+            None => json!({}),
+        };
+        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/heartbeat"), Some(body)).await
+    }
+
+    /// Reports the device lost: every token on it is suspended.
+    pub async fn report_lost(&self, device_id: &str) -> Result<DeviceInfo, WalletClientError> {
+        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/suspend"), Some(json!({ "reason": "lost" }))).await
+    }
+
+    /// The device is found: its tokens are resumed.
+    pub async fn resume(&self, device_id: &str) -> Result<DeviceInfo, WalletClientError> {
+        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/resume"), Some(json!({}))).await
+    }
+
+    /// The newest transactions of the account.
+    pub async fn transactions(&self, limit: u32) -> Result<Vec<HistoryItem>, WalletClientError> {
+        #[derive(Deserialize)]
+        struct Page {
+            items: Vec<HistoryItem>,
+        }
+        let p: Page = self.call(reqwest::Method::GET, &format!("/api/v1/transactions?limit={limit}"), None).await?;
+        Ok(p.items)
+    }
+}
