@@ -347,7 +347,7 @@ impl Ledger {
             stored.insert(a.spec.id.clone(), a);
         }
         let mut computed: BTreeMap<String, Balance> = BTreeMap::new();
-        let sums: [(&str, fn(&mut Balance) -> &mut i64); 4] = [
+        let sums: [(&str, BalanceField); 4] = [
             (
                 "SELECT debit, CAST(SUM(amount) AS BIGINT) FROM ledger_transfers \
                  WHERE status = 'ok' AND kind IN ('single', 'post_pending') GROUP BY debit",
@@ -453,6 +453,9 @@ impl Ledger {
         })
     }
 }
+
+/// Selects one counter of a [`Balance`].
+type BalanceField = fn(&mut Balance) -> &mut i64;
 
 const ACCOUNT_SELECT: &str = "SELECT id, name, currency, flags, debits_posted, credits_posted, \
      debits_pending, credits_pending, created_at FROM ledger_accounts WHERE id = $1";
