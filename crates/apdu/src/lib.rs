@@ -63,7 +63,15 @@ impl<'a> CommandView<'a> {
             [a, b, c, d] => (*a, *b, *c, *d),
             _ => return Err(ApduError::TooShort(b.len())),
         };
-        let mk = |data, le, extended| CommandView { cla, ins, p1, p2, data, le, extended };
+        let mk = |data, le, extended| CommandView {
+            cla,
+            ins,
+            p1,
+            p2,
+            data,
+            le,
+            extended,
+        };
         let short_le = |x: u8| if x == 0 { 256 } else { usize::from(x) };
         let ext_le = |h: u8, l: u8| {
             let v = usize::from(u16::from_be_bytes([h, l]));
@@ -121,7 +129,14 @@ impl<'a> CommandView<'a> {
 
     /// Copies into an owned [`CommandApdu`].
     pub fn to_owned(&self) -> CommandApdu {
-        CommandApdu { cla: self.cla, ins: self.ins, p1: self.p1, p2: self.p2, data: self.data.to_vec(), le: self.le }
+        CommandApdu {
+            cla: self.cla,
+            ins: self.ins,
+            p1: self.p1,
+            p2: self.p2,
+            data: self.data.to_vec(),
+            le: self.le,
+        }
     }
 }
 
@@ -138,7 +153,14 @@ pub struct CommandApdu {
 
 impl CommandApdu {
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
-        CommandApdu { cla, ins, p1, p2, data: Vec::new(), le: None }
+        CommandApdu {
+            cla,
+            ins,
+            p1,
+            p2,
+            data: Vec::new(),
+            le: None,
+        }
     }
 
     pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
@@ -249,7 +271,9 @@ impl StatusWord {
             (0x62, 0x82) => "warning: end of file or record reached before Le bytes",
             (0x62, _) => "warning: state of non-volatile memory unchanged",
             (0x63, 0x00) => "warning: verification failed",
-            (0x63, x) if x & 0xF0 == 0xC0 => "warning: verification failed, counter in SW2 low nibble",
+            (0x63, x) if x & 0xF0 == 0xC0 => {
+                "warning: verification failed, counter in SW2 low nibble"
+            }
             (0x63, _) => "warning: state of non-volatile memory changed",
             (0x64, _) => "execution error: state of non-volatile memory unchanged",
             (0x65, _) => "execution error: state of non-volatile memory changed",
@@ -305,7 +329,10 @@ impl<'a> ResponseView<'a> {
     /// Splits response bytes into data and the trailing status word.
     pub fn parse(b: &'a [u8]) -> Result<Self, ApduError> {
         match b {
-            [data @ .., sw1, sw2] => Ok(ResponseView { data, sw: StatusWord::new(*sw1, *sw2) }),
+            [data @ .., sw1, sw2] => Ok(ResponseView {
+                data,
+                sw: StatusWord::new(*sw1, *sw2),
+            }),
             _ => Err(ApduError::NoStatusWord(b.len())),
         }
     }
@@ -320,14 +347,23 @@ pub struct ResponseApdu {
 
 impl ResponseApdu {
     pub fn new(data: impl Into<Vec<u8>>, sw: StatusWord) -> Self {
-        ResponseApdu { data: data.into(), sw }
+        ResponseApdu {
+            data: data.into(),
+            sw,
+        }
     }
     /// A response with a status word only.
     pub fn status(sw: StatusWord) -> Self {
-        ResponseApdu { data: Vec::new(), sw }
+        ResponseApdu {
+            data: Vec::new(),
+            sw,
+        }
     }
     pub fn parse(b: &[u8]) -> Result<Self, ApduError> {
-        ResponseView::parse(b).map(|v| ResponseApdu { data: v.data.to_vec(), sw: v.sw })
+        ResponseView::parse(b).map(|v| ResponseApdu {
+            data: v.data.to_vec(),
+            sw: v.sw,
+        })
     }
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data.len() + 2);
@@ -356,7 +392,10 @@ mod tests {
     #[test]
     fn cases_extended() {
         let c2 = CommandView::parse(&[0, 0xB0, 0, 0, 0, 0x01, 0x00]).unwrap();
-        assert_eq!((c2.case(), c2.le, c2.extended), (Case::Two, Some(256), true));
+        assert_eq!(
+            (c2.case(), c2.le, c2.extended),
+            (Case::Two, Some(256), true)
+        );
         let c2z = CommandView::parse(&[0, 0xB0, 0, 0, 0, 0, 0]).unwrap();
         assert_eq!(c2z.le, Some(65536));
         let mut c3 = vec![0, 0xD6, 0, 0, 0, 0x01, 0x00];
@@ -371,12 +410,30 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(CommandView::parse(&[0, 0xA4, 4]), Err(ApduError::TooShort(3)));
-        assert!(matches!(CommandView::parse(&[0, 0xA4, 4, 0, 5, 1, 2]), Err(ApduError::BadLength { .. })));
-        assert_eq!(CommandView::parse(&[0, 0xA4, 4, 0, 0, 0, 0, 1]), Err(ApduError::ZeroLc));
-        assert!(matches!(CommandView::parse(&[0, 0xA4, 4, 0, 0, 0, 2, 1]), Err(ApduError::BadLength { .. })));
-        assert_eq!(ResponseApdu::parse(&[0x90]), Err(ApduError::NoStatusWord(1)));
-        assert_eq!(CommandApdu::new(0, 0, 0, 0).with_le(0).to_bytes(), Err(ApduError::LeTooLarge(0)));
+        assert_eq!(
+            CommandView::parse(&[0, 0xA4, 4]),
+            Err(ApduError::TooShort(3))
+        );
+        assert!(matches!(
+            CommandView::parse(&[0, 0xA4, 4, 0, 5, 1, 2]),
+            Err(ApduError::BadLength { .. })
+        ));
+        assert_eq!(
+            CommandView::parse(&[0, 0xA4, 4, 0, 0, 0, 0, 1]),
+            Err(ApduError::ZeroLc)
+        );
+        assert!(matches!(
+            CommandView::parse(&[0, 0xA4, 4, 0, 0, 0, 2, 1]),
+            Err(ApduError::BadLength { .. })
+        ));
+        assert_eq!(
+            ResponseApdu::parse(&[0x90]),
+            Err(ApduError::NoStatusWord(1))
+        );
+        assert_eq!(
+            CommandApdu::new(0, 0, 0, 0).with_le(0).to_bytes(),
+            Err(ApduError::LeTooLarge(0))
+        );
     }
 
     #[test]
@@ -384,10 +441,16 @@ mod tests {
         let r = ResponseApdu::parse(&[0x01, 0x6A, 0x82]).unwrap();
         assert_eq!(r.sw, StatusWord::FILE_NOT_FOUND);
         assert_eq!(r.sw.name(), "file or application not found");
-        assert_eq!(StatusWord(0x63C2).name(), "warning: verification failed, counter in SW2 low nibble");
+        assert_eq!(
+            StatusWord(0x63C2).name(),
+            "warning: verification failed, counter in SW2 low nibble"
+        );
         assert!(StatusWord(0x6110).is_success());
         assert!(StatusWord::WARNING_SELECTED_FILE_INVALIDATED.is_warning());
-        assert_eq!(format!("{}", StatusWord::SUCCESS), "9000 (normal processing)");
+        assert_eq!(
+            format!("{}", StatusWord::SUCCESS),
+            "9000 (normal processing)"
+        );
         assert_eq!(r.to_bytes(), vec![0x01, 0x6A, 0x82]);
     }
 }

@@ -8,8 +8,14 @@ use std::hint::black_box;
 fn bench(c: &mut Criterion) {
     let data = [0x5Au8; 38];
     let keys = [
-        ("arqc_tdes", TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").map(EmvKey::Tdes)),
-        ("arqc_aes128", AesKey::from_slice(&[0x11; 16]).map(EmvKey::Aes)),
+        (
+            "arqc_tdes",
+            TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").map(EmvKey::Tdes),
+        ),
+        (
+            "arqc_aes128",
+            AesKey::from_slice(&[0x11; 16]).map(EmvKey::Aes),
+        ),
     ];
     for (name, key) in keys {
         let Ok(mk) = key else { continue };

@@ -7,10 +7,22 @@ use paytap_emv::*;
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    let imk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap_or_else(|_| TdesKey::new([1; 16]));
-    let Ok(mk) = derive_icc_mk(&imk, "6212345678901234", 1) else { return };
-    let (Ok(pan), Ok(exp)) = (TokenPan::new("6212345678901234"), Expiry::new(30, 12)) else { return };
-    let mut profile = CardProfile::new(vec![0xA0, 0, 0, 3, 0x33, 1, 1, 2], "PAYTAP", pan, exp, 1, EmvKey::Tdes(mk));
+    let imk = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210")
+        .unwrap_or_else(|_| TdesKey::new([1; 16]));
+    let Ok(mk) = derive_icc_mk(&imk, "6212345678901234", 1) else {
+        return;
+    };
+    let (Ok(pan), Ok(exp)) = (TokenPan::new("6212345678901234"), Expiry::new(30, 12)) else {
+        return;
+    };
+    let mut profile = CardProfile::new(
+        vec![0xA0, 0, 0, 3, 0x33, 1, 1, 2],
+        "PAYTAP",
+        pan,
+        exp,
+        1,
+        EmvKey::Tdes(mk),
+    );
     profile.requires_cdcvm = false;
     let fresh = || {
         let mut se = SecureElement::new();
@@ -21,7 +33,9 @@ fn bench(c: &mut Criterion) {
     };
     let mut se = fresh();
     let kernel = Kernel::new(TerminalConfig::default());
-    let Ok(date) = TxnDate::parse("261123") else { return };
+    let Ok(date) = TxnDate::parse("261123") else {
+        return;
+    };
     let txn = Transaction {
         amount_minor: 12_345,
         amount_other: 0,

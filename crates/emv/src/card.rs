@@ -43,8 +43,8 @@ pub const RECORD_SFI: u8 = 1;
 pub const DEFAULT_PDOL: &[u8] = &[0x9F, 0x66, 0x04, 0x9F, 0x02, 0x06, 0x5F, 0x2A, 0x02];
 /// The default CDOL1: the terminal data of the cryptogram input, plus terminal type and CVM results.
 pub const DEFAULT_CDOL1: &[u8] = &[
-    0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95, 0x05, 0x5F, 0x2A, 0x02, 0x9A, 0x03, 0x9C, 0x01,
-    0x9F, 0x37, 0x04, 0x9F, 0x35, 0x01, 0x9F, 0x34, 0x03,
+    0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95, 0x05, 0x5F, 0x2A, 0x02, 0x9A, 0x03,
+    0x9C, 0x01, 0x9F, 0x37, 0x04, 0x9F, 0x35, 0x01, 0x9F, 0x34, 0x03,
 ];
 
 /// Errors building a card from a profile.
@@ -86,7 +86,7 @@ impl Expiry {
 
     /// The 5F24 value, YYMMDD in BCD with the last day of the month.
     pub fn to_bcd(self) -> [u8; 3] {
-        let leap = self.year % 4 == 0;
+        let leap = self.year.is_multiple_of(4);
         let day = match self.month {
             2 if leap => 29,
             2 => 28,
@@ -134,7 +134,14 @@ pub struct CardProfile {
 
 impl CardProfile {
     /// A profile with paytap's defaults for AIP, PDOL, CDOL1, service code and priority.
-    pub fn new(aid: Vec<u8>, label: &str, pan: TokenPan, expiry: Expiry, psn: u8, icc_mk: EmvKey) -> Self {
+    pub fn new(
+        aid: Vec<u8>,
+        label: &str,
+        pan: TokenPan,
+        expiry: Expiry,
+        psn: u8,
+        icc_mk: EmvKey,
+    ) -> Self {
         CardProfile {
             aid,
             label: label.to_owned(),
@@ -207,10 +214,17 @@ impl ContactlessCard {
         }
         let fci = Builder::new()
             .template(tags::FCI, |b| {
-                b.primitive(tags::DF_NAME, &profile.aid).template(tags::FCI_PROPRIETARY, |b| {
-                    let b = b.primitive(tags::APP_LABEL, profile.label.as_bytes()).primitive(tags::APP_PRIORITY, &[profile.priority]);
-                    if profile.pdol.is_empty() { b } else { b.primitive(tags::PDOL, &profile.pdol) }
-                })
+                b.primitive(tags::DF_NAME, &profile.aid)
+                    .template(tags::FCI_PROPRIETARY, |b| {
+                        let b = b
+                            .primitive(tags::APP_LABEL, profile.label.as_bytes())
+                            .primitive(tags::APP_PRIORITY, &[profile.priority]);
+                        if profile.pdol.is_empty() {
+                            b
+                        } else {
+                            b.primitive(tags::PDOL, &profile.pdol)
+                        }
+                    })
             })
             .build();
         let record = Builder::new()
@@ -312,7 +326,10 @@ impl ContactlessCard {
         }
         self.state = CardState::Initiated;
         Ok(Builder::new()
-            .template(tags::RESP_FMT2, |b| b.primitive(tags::AIP, &self.profile.aip).primitive(tags::AFL, &self.afl))
+            .template(tags::RESP_FMT2, |b| {
+                b.primitive(tags::AIP, &self.profile.aip)
+                    .primitive(tags::AFL, &self.afl)
+            })
             .build())
     }
 
@@ -350,12 +367,20 @@ impl ContactlessCard {
 
     /// GENERATE AC on already-unwrapped CDOL1 data. Errors are the status words
     /// the APDU form would return.
-    pub fn generate_ac(&mut self, requested: AcType, cdol1_data: &[u8]) -> Result<AcResponse, StatusWord> {
+    pub fn generate_ac(
+        &mut self,
+        requested: AcType,
+        cdol1_data: &[u8],
+    ) -> Result<AcResponse, StatusWord> {
         if self.state != CardState::Initiated {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
-        let values = dol::split_dol_data(&self.cdol1, cdol1_data).map_err(|_| StatusWord::WRONG_LENGTH)?;
-        let atc = self.atc.checked_add(1).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+        let values =
+            dol::split_dol_data(&self.cdol1, cdol1_data).map_err(|_| StatusWord::WRONG_LENGTH)?;
+        let atc = self
+            .atc
+            .checked_add(1)
+            .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
         self.atc = atc;
         self.state = CardState::Completed;
         let verified = std::mem::take(&mut self.user_verified);
@@ -365,7 +390,12 @@ impl ContactlessCard {
             AcType::Tc | AcType::Arqc if missing_cdcvm => AcType::Aac,
             AcType::Tc | AcType::Arqc => AcType::Arqc,
         };
-        let cvr = Cvr::new(ac_type, verified, missing_cdcvm && requested != AcType::Aac, atc > 0xFF00);
+        let cvr = Cvr::new(
+            ac_type,
+            verified,
+            missing_cdcvm && requested != AcType::Aac,
+            atc > 0xFF00,
+        );
         let atc_bytes = atc.to_be_bytes();
         let aip = self.profile.aip;
         let input = cryptogram::cryptogram_input(
@@ -381,9 +411,24 @@ impl ContactlessCard {
         if ac_type == AcType::Arqc {
             self.last_online_atc = atc;
         }
-        let cci = if self.profile.icc_mk.is_aes() { CCI_AES } else { CCI_TDES };
-        let iad = Iad { cci, dki: self.profile.dki, cvr, last_online_atc: self.last_online_atc }.encode();
-        Ok(AcResponse { cid: ac_type.cid(), atc, ac, iad })
+        let cci = if self.profile.icc_mk.is_aes() {
+            CCI_AES
+        } else {
+            CCI_TDES
+        };
+        let iad = Iad {
+            cci,
+            dki: self.profile.dki,
+            cvr,
+            last_online_atc: self.last_online_atc,
+        }
+        .encode();
+        Ok(AcResponse {
+            cid: ac_type.cid(),
+            atc,
+            ac,
+            iad,
+        })
     }
 }
 
@@ -392,13 +437,20 @@ fn track2(p: &CardProfile) -> Vec<u8> {
     let mut nibbles: Vec<u8> = p.pan.expose().bytes().map(|b| b - b'0').collect();
     nibbles.push(0x0D);
     nibbles.extend(p.expiry.yymm().bytes().map(|b| b - b'0'));
-    nibbles.extend(format!("{:03}", p.service_code % 1000).bytes().map(|b| b - b'0'));
+    nibbles.extend(
+        format!("{:03}", p.service_code % 1000)
+            .bytes()
+            .map(|b| b - b'0'),
+    );
     // Discretionary data: PSN (3 digits, as many schemes place it) and zeros.
     nibbles.extend(format!("{:03}0000", p.psn).bytes().map(|b| b - b'0'));
     if nibbles.len() % 2 == 1 {
         nibbles.push(0x0F);
     }
-    nibbles.chunks(2).map(|c| (c.first().copied().unwrap_or(0) << 4) | c.get(1).copied().unwrap_or(0)).collect()
+    nibbles
+        .chunks(2)
+        .map(|c| (c.first().copied().unwrap_or(0) << 4) | c.get(1).copied().unwrap_or(0))
+        .collect()
 }
 
 /// `Some` for a SELECT (with the name or the error SW), `None` for other commands.
@@ -421,18 +473,19 @@ fn check_select<'a>(cmd: &CommandView<'a>) -> Option<Result<&'a [u8], StatusWord
 fn ppse_fci(cards: &[&ContactlessCard]) -> Vec<u8> {
     Builder::new()
         .template(tags::FCI, |b| {
-            b.primitive(tags::DF_NAME, PPSE_NAME).template(tags::FCI_PROPRIETARY, |b| {
-                b.template(tags::FCI_ISSUER_DISC, |mut b| {
-                    for c in cards {
-                        b = b.template(tags::DIR_ENTRY, |b| {
-                            b.primitive(tags::AID, &c.profile.aid)
-                                .primitive(tags::APP_LABEL, c.profile.label.as_bytes())
-                                .primitive(tags::APP_PRIORITY, &[c.profile.priority])
-                        });
-                    }
-                    b
+            b.primitive(tags::DF_NAME, PPSE_NAME)
+                .template(tags::FCI_PROPRIETARY, |b| {
+                    b.template(tags::FCI_ISSUER_DISC, |mut b| {
+                        for c in cards {
+                            b = b.template(tags::DIR_ENTRY, |b| {
+                                b.primitive(tags::AID, &c.profile.aid)
+                                    .primitive(tags::APP_LABEL, c.profile.label.as_bytes())
+                                    .primitive(tags::APP_PRIORITY, &[c.profile.priority])
+                            });
+                        }
+                        b
+                    })
                 })
-            })
         })
         .build()
 }
@@ -477,7 +530,11 @@ impl SecureElement {
 
     /// Removes the card with `aid`.
     pub fn remove_card(&mut self, aid: &[u8]) -> Result<ContactlessCard, CardError> {
-        let i = self.cards.iter().position(|c| c.aid() == aid).ok_or(CardError::NoSuchCard)?;
+        let i = self
+            .cards
+            .iter()
+            .position(|c| c.aid() == aid)
+            .ok_or(CardError::NoSuchCard)?;
         self.selected = None;
         if self.default >= i && self.default > 0 {
             self.default -= 1;
@@ -487,7 +544,11 @@ impl SecureElement {
 
     /// Makes the card with `aid` the default (the one the PPSE ranks first).
     pub fn set_default(&mut self, aid: &[u8]) -> Result<(), CardError> {
-        self.default = self.cards.iter().position(|c| c.aid() == aid).ok_or(CardError::NoSuchCard)?;
+        self.default = self
+            .cards
+            .iter()
+            .position(|c| c.aid() == aid)
+            .ok_or(CardError::NoSuchCard)?;
         Ok(())
     }
 
@@ -515,14 +576,21 @@ impl SecureElement {
         let r = match check_select(&cmd) {
             Some(Ok(name)) if name == PPSE_NAME => {
                 self.deselect();
-                if self.cards.is_empty() { Err(StatusWord::FILE_NOT_FOUND) } else { Ok(self.ppse()) }
+                if self.cards.is_empty() {
+                    Err(StatusWord::FILE_NOT_FOUND)
+                } else {
+                    Ok(self.ppse())
+                }
             }
             Some(Ok(name)) => {
                 self.deselect();
                 match self.cards.iter().position(|c| c.aid() == name) {
                     Some(i) => {
                         self.selected = Some(i);
-                        self.cards.get_mut(i).map(|c| c.select()).ok_or(StatusWord::FILE_NOT_FOUND)
+                        self.cards
+                            .get_mut(i)
+                            .map(|c| c.select())
+                            .ok_or(StatusWord::FILE_NOT_FOUND)
                     }
                     None => Err(StatusWord::FILE_NOT_FOUND),
                 }
@@ -561,23 +629,36 @@ impl SecureElement {
         if let Some(d) = self.cards.get(self.default) {
             order.push(d);
         }
-        order.extend(self.cards.iter().enumerate().filter(|(i, _)| *i != self.default).map(|(_, c)| c));
-        let listed: Vec<ContactlessCardListing<'_>> =
-            order.iter().enumerate().map(|(i, c)| ContactlessCardListing { card: c, priority: (i as u8 + 1).min(15) }).collect();
+        order.extend(
+            self.cards
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != self.default)
+                .map(|(_, c)| c),
+        );
+        let listed: Vec<ContactlessCardListing<'_>> = order
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ContactlessCardListing {
+                card: c,
+                priority: (i as u8 + 1).min(15),
+            })
+            .collect();
         Builder::new()
             .template(tags::FCI, |b| {
-                b.primitive(tags::DF_NAME, PPSE_NAME).template(tags::FCI_PROPRIETARY, |b| {
-                    b.template(tags::FCI_ISSUER_DISC, |mut b| {
-                        for l in &listed {
-                            b = b.template(tags::DIR_ENTRY, |b| {
-                                b.primitive(tags::AID, &l.card.profile.aid)
-                                    .primitive(tags::APP_LABEL, l.card.profile.label.as_bytes())
-                                    .primitive(tags::APP_PRIORITY, &[l.priority])
-                            });
-                        }
-                        b
+                b.primitive(tags::DF_NAME, PPSE_NAME)
+                    .template(tags::FCI_PROPRIETARY, |b| {
+                        b.template(tags::FCI_ISSUER_DISC, |mut b| {
+                            for l in &listed {
+                                b = b.template(tags::DIR_ENTRY, |b| {
+                                    b.primitive(tags::AID, &l.card.profile.aid)
+                                        .primitive(tags::APP_LABEL, l.card.profile.label.as_bytes())
+                                        .primitive(tags::APP_PRIORITY, &[l.priority])
+                                });
+                            }
+                            b
+                        })
                     })
-                })
             })
             .build()
     }

@@ -57,7 +57,10 @@ pub fn validate_pan(pan: &str) -> Result<(), CryptoError> {
 
 /// Packs an even-length string of decimal digits as BCD.
 fn pack_digits(digits: &[u8]) -> Vec<u8> {
-    digits.chunks(2).map(|c| c.iter().fold(0u8, |acc, d| (acc << 4) | (d - b'0'))).collect()
+    digits
+        .chunks(2)
+        .map(|c| c.iter().fold(0u8, |acc, d| (acc << 4) | (d - b'0')))
+        .collect()
 }
 
 /// Rightmost 16 digits of PAN ‖ PSN, left-padded with zeros, as 8 BCD bytes (Option A's Y).
@@ -144,7 +147,12 @@ pub fn derive_icc_mk_b(imk: &TdesKey, pan: &str, psn: u8) -> Result<TdesKey, Cry
     let mut y16: Vec<u8> = hexd.bytes().filter(u8::is_ascii_digit).take(16).collect();
     if y16.len() < 16 {
         let need = 16 - y16.len();
-        y16.extend(hexd.bytes().filter(|b| (b'a'..=b'f').contains(b)).take(need).map(|b| b - b'a' + b'0'));
+        y16.extend(
+            hexd.bytes()
+                .filter(|b| (b'a'..=b'f').contains(b))
+                .take(need)
+                .map(|b| b - b'a' + b'0'),
+        );
     }
     let packed = pack_digits(&y16);
     let mut y = [0u8; 8];
@@ -318,7 +326,12 @@ pub fn arpc_method_1(session_key: &EmvKey, arqc: [u8; 8], arc: [u8; 2]) -> [u8; 
 
 /// ARPC method 2 (EMV Book 2 §8.2.2): a 4-byte MAC over
 /// `ARQC ‖ CSU ‖ proprietary authentication data (0–8 bytes)`.
-pub fn arpc_method_2(session_key: &EmvKey, arqc: [u8; 8], csu: [u8; 4], prop: &[u8]) -> Result<[u8; 4], CryptoError> {
+pub fn arpc_method_2(
+    session_key: &EmvKey,
+    arqc: [u8; 8],
+    csu: [u8; 4],
+    prop: &[u8],
+) -> Result<[u8; 4], CryptoError> {
     if prop.len() > 8 {
         return Err(CryptoError::PropDataTooLong(prop.len()));
     }
@@ -350,29 +363,71 @@ mod tests {
     #[test]
     fn pyemv_doc_vectors() {
         let mk = derive_icc_mk_a(&imk(), "99012345678901234", 45).unwrap();
-        assert_eq!(hex::encode_upper(mk.expose()), "67F8292358083E5EA7AB7FDA58D53B6B");
+        assert_eq!(
+            hex::encode_upper(mk.expose()),
+            "67F8292358083E5EA7AB7FDA58D53B6B"
+        );
         let mk = derive_icc_mk_a(&imk(), "12345678901234567", 1).unwrap();
-        assert_eq!(hex::encode_upper(mk.expose()), "73AD54688CEF2934B0979857E3C719F1");
+        assert_eq!(
+            hex::encode_upper(mk.expose()),
+            "73AD54688CEF2934B0979857E3C719F1"
+        );
         let mk = derive_icc_mk_b(&imk(), "12345678901234567", 1).unwrap();
-        assert_eq!(hex::encode_upper(mk.expose()), "AD406D7F6D7570916D75E5DCAB8CF737");
+        assert_eq!(
+            hex::encode_upper(mk.expose()),
+            "AD406D7F6D7570916D75E5DCAB8CF737"
+        );
         let sk = derive_common_sk_tdes(&imk(), [0x00, 0x1C, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(hex::encode_upper(sk.expose()), "E9FB384AF807B940FEDCEA613461B0C4");
+        assert_eq!(
+            hex::encode_upper(sk.expose()),
+            "E9FB384AF807B940FEDCEA613461B0C4"
+        );
     }
 
     #[test]
     fn aes_cmac_nist_sp800_38b() {
         let k128 = AesKey::from_slice(&h("2b7e151628aed2a6abf7158809cf4f3c")).unwrap();
-        let m = h("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710");
-        assert_eq!(hex::encode(aes_cmac(&k128, &[])), "bb1d6929e95937287fa37d129b756746");
-        assert_eq!(hex::encode(aes_cmac(&k128, &m[..16])), "070a16b46b4d4144f79bdd9dd04a287c");
-        assert_eq!(hex::encode(aes_cmac(&k128, &m[..40])), "dfa66747de9ae63030ca32611497c827");
-        assert_eq!(hex::encode(aes_cmac(&k128, &m)), "51f0bebf7e3b9d92fc49741779363cfe");
-        let k192 = AesKey::from_slice(&h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b")).unwrap();
-        assert_eq!(hex::encode(aes_cmac(&k192, &[])), "d17ddf46adaacde531cac483de7a9367");
-        assert_eq!(hex::encode(aes_cmac(&k192, &m)), "a1d5df0eed790f794d77589659f39a11");
-        let k256 = AesKey::from_slice(&h("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")).unwrap();
-        assert_eq!(hex::encode(aes_cmac(&k256, &[])), "028962f61b7bf89efc6b551f4667d983");
-        assert_eq!(hex::encode(aes_cmac(&k256, &m)), "e1992190549f6ed5696a2c056c315410");
+        let m = h(
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
+        );
+        assert_eq!(
+            hex::encode(aes_cmac(&k128, &[])),
+            "bb1d6929e95937287fa37d129b756746"
+        );
+        assert_eq!(
+            hex::encode(aes_cmac(&k128, &m[..16])),
+            "070a16b46b4d4144f79bdd9dd04a287c"
+        );
+        assert_eq!(
+            hex::encode(aes_cmac(&k128, &m[..40])),
+            "dfa66747de9ae63030ca32611497c827"
+        );
+        assert_eq!(
+            hex::encode(aes_cmac(&k128, &m)),
+            "51f0bebf7e3b9d92fc49741779363cfe"
+        );
+        let k192 =
+            AesKey::from_slice(&h("8e73b0f7da0e6452c810f32b809079e562f8ead2522c6b7b")).unwrap();
+        assert_eq!(
+            hex::encode(aes_cmac(&k192, &[])),
+            "d17ddf46adaacde531cac483de7a9367"
+        );
+        assert_eq!(
+            hex::encode(aes_cmac(&k192, &m)),
+            "a1d5df0eed790f794d77589659f39a11"
+        );
+        let k256 = AesKey::from_slice(&h(
+            "603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4",
+        ))
+        .unwrap();
+        assert_eq!(
+            hex::encode(aes_cmac(&k256, &[])),
+            "028962f61b7bf89efc6b551f4667d983"
+        );
+        assert_eq!(
+            hex::encode(aes_cmac(&k256, &m)),
+            "e1992190549f6ed5696a2c056c315410"
+        );
     }
 
     #[test]
@@ -381,10 +436,19 @@ mod tests {
         let sk = EmvKey::Tdes(TdesKey::from_hex("29B33180E567CE38EA4CBC9D753B0E61").unwrap());
         let arqc = generate_ac(&sk, &h("0123456789ABCDEF0123456789ABCDEF"));
         assert_eq!(hex::encode_upper(arqc), "FA624250B008B59A");
-        assert_eq!(hex::encode_upper(arpc_method_1(&sk, arqc, [0, 0])), "45D4255EEF10C920");
-        assert_eq!(hex::encode_upper(arpc_method_2(&sk, arqc, [0; 4], &[]).unwrap()), "CB56FA40");
+        assert_eq!(
+            hex::encode_upper(arpc_method_1(&sk, arqc, [0, 0])),
+            "45D4255EEF10C920"
+        );
+        assert_eq!(
+            hex::encode_upper(arpc_method_2(&sk, arqc, [0; 4], &[]).unwrap()),
+            "CB56FA40"
+        );
         // Padding method 2 always pads: an 8-byte message takes two blocks.
-        assert_ne!(mac_iso9797_alg3(&imk(), &[0u8; 8]), mac_iso9797_alg3(&imk(), &[0u8; 7]));
+        assert_ne!(
+            mac_iso9797_alg3(&imk(), &[0u8; 8]),
+            mac_iso9797_alg3(&imk(), &[0u8; 7])
+        );
     }
 
     #[test]

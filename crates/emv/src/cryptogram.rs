@@ -37,16 +37,46 @@ use paytap_tlv::{DolEntry, Tag, build_dol_data, tags};
 
 /// The data elements of the cryptogram input, in order, with their lengths.
 pub const AC_INPUT: &[DolEntry] = &[
-    DolEntry { tag: tags::AMOUNT, len: 6 },
-    DolEntry { tag: tags::AMOUNT_OTHER, len: 6 },
-    DolEntry { tag: tags::TERM_COUNTRY, len: 2 },
-    DolEntry { tag: tags::TVR, len: 5 },
-    DolEntry { tag: tags::CURRENCY, len: 2 },
-    DolEntry { tag: tags::TXN_DATE, len: 3 },
-    DolEntry { tag: tags::TXN_TYPE, len: 1 },
-    DolEntry { tag: tags::UN, len: 4 },
-    DolEntry { tag: tags::AIP, len: 2 },
-    DolEntry { tag: tags::ATC, len: 2 },
+    DolEntry {
+        tag: tags::AMOUNT,
+        len: 6,
+    },
+    DolEntry {
+        tag: tags::AMOUNT_OTHER,
+        len: 6,
+    },
+    DolEntry {
+        tag: tags::TERM_COUNTRY,
+        len: 2,
+    },
+    DolEntry {
+        tag: tags::TVR,
+        len: 5,
+    },
+    DolEntry {
+        tag: tags::CURRENCY,
+        len: 2,
+    },
+    DolEntry {
+        tag: tags::TXN_DATE,
+        len: 3,
+    },
+    DolEntry {
+        tag: tags::TXN_TYPE,
+        len: 1,
+    },
+    DolEntry {
+        tag: tags::UN,
+        len: 4,
+    },
+    DolEntry {
+        tag: tags::AIP,
+        len: 2,
+    },
+    DolEntry {
+        tag: tags::ATC,
+        len: 2,
+    },
 ];
 
 /// Terminal-sourced elements of [`AC_INPUT`] (a card's CDOL1 must ask for all of them).
@@ -118,14 +148,21 @@ impl AcType {
 pub struct Cvr(pub [u8; CVR_LEN]);
 
 impl Cvr {
-    pub fn new(ac: AcType, cdcvm_performed: bool, cdcvm_missing: bool, atc_near_limit: bool) -> Self {
+    pub fn new(
+        ac: AcType,
+        cdcvm_performed: bool,
+        cdcvm_missing: bool,
+        atc_near_limit: bool,
+    ) -> Self {
         let mut c = [0u8; CVR_LEN];
         c[0] = match ac {
             AcType::Aac => 0x00,
             AcType::Tc => 0x10,
             AcType::Arqc => 0x20,
         } | 0x02;
-        c[3] = (u8::from(cdcvm_performed) << 7) | (u8::from(cdcvm_missing) << 6) | (u8::from(atc_near_limit) << 5);
+        c[3] = (u8::from(cdcvm_performed) << 7)
+            | (u8::from(cdcvm_missing) << 6)
+            | (u8::from(atc_near_limit) << 5);
         Cvr(c)
     }
     pub fn ac_type(&self) -> Option<AcType> {
@@ -174,11 +211,19 @@ impl Iad {
     pub fn parse(b: &[u8]) -> Result<Self, IadError> {
         let b: &[u8; IAD_LEN] = b.try_into().map_err(|_| IadError::Length(b.len()))?;
         if b[0] != 0x0F || !matches!(b[1], CCI_TDES | CCI_AES) {
-            return Err(IadError::Format { len: b[0], cci: b[1] });
+            return Err(IadError::Format {
+                len: b[0],
+                cci: b[1],
+            });
         }
         let mut cvr = [0u8; CVR_LEN];
         cvr.copy_from_slice(&b[3..8]);
-        Ok(Iad { cci: b[1], dki: b[2], cvr: Cvr(cvr), last_online_atc: u16::from_be_bytes([b[8], b[9]]) })
+        Ok(Iad {
+            cci: b[1],
+            dki: b[2],
+            cvr: Cvr(cvr),
+            last_online_atc: u16::from_be_bytes([b[8], b[9]]),
+        })
     }
 }
 
@@ -188,7 +233,12 @@ mod tests {
 
     #[test]
     fn iad_roundtrip_and_flags() {
-        let iad = Iad { cci: CCI_TDES, dki: 1, cvr: Cvr::new(AcType::Arqc, true, false, false), last_online_atc: 7 };
+        let iad = Iad {
+            cci: CCI_TDES,
+            dki: 1,
+            cvr: Cvr::new(AcType::Arqc, true, false, false),
+            last_online_atc: 7,
+        };
         let enc = iad.encode();
         assert_eq!(Iad::parse(&enc).unwrap(), iad);
         assert!(iad.cvr.cdcvm_performed());
@@ -196,7 +246,12 @@ mod tests {
         assert!(Iad::parse(&enc[1..]).is_err());
         let aac = Cvr::new(AcType::Aac, false, true, true);
         assert_eq!(aac.ac_type(), Some(AcType::Aac));
-        assert!(aac.cdcvm_required_not_performed() && aac.atc_near_limit() && !aac.cdcvm_performed());
-        assert_eq!(AC_INPUT.iter().map(|e| e.len).sum::<usize>() + CVR_LEN, AC_INPUT_LEN);
+        assert!(
+            aac.cdcvm_required_not_performed() && aac.atc_near_limit() && !aac.cdcvm_performed()
+        );
+        assert_eq!(
+            AC_INPUT.iter().map(|e| e.len).sum::<usize>() + CVR_LEN,
+            AC_INPUT_LEN
+        );
     }
 }

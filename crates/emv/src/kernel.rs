@@ -92,7 +92,11 @@ impl TxnDate {
             return Err(KernelError::BadTransaction("date must be YYMMDD"));
         }
         let n = |i: usize| (b[i] - b'0') * 10 + (b[i + 1] - b'0');
-        let d = TxnDate { yy: n(0), mm: n(2), dd: n(4) };
+        let d = TxnDate {
+            yy: n(0),
+            mm: n(2),
+            dd: n(4),
+        };
         if !(1..=12).contains(&d.mm) || !(1..=31).contains(&d.dd) {
             return Err(KernelError::BadTransaction("date must be YYMMDD"));
         }
@@ -148,8 +152,15 @@ pub enum Outcome {
         atc: u16,
     },
     /// The card declined offline (AAC).
-    Declined { icc_data: Vec<u8>, aid: Vec<u8>, cid: u8, atc: u16 },
-    TryAgain { reason: TryAgainReason },
+    Declined {
+        icc_data: Vec<u8>,
+        aid: Vec<u8>,
+        cid: u8,
+        atc: u16,
+    },
+    TryAgain {
+        reason: TryAgainReason,
+    },
 }
 
 /// Card misbehaviour and bad input, one variant each.
@@ -158,11 +169,17 @@ pub enum KernelError {
     #[error("invalid transaction: {0}")]
     BadTransaction(&'static str),
     #[error("{command} answered {sw}")]
-    BadStatus { command: &'static str, sw: StatusWord },
+    BadStatus {
+        command: &'static str,
+        sw: StatusWord,
+    },
     #[error("{command}: response shorter than a status word")]
     NoStatusWord { command: &'static str },
     #[error("{command}: malformed TLV: {source}")]
-    MalformedTlv { command: &'static str, source: TlvError },
+    MalformedTlv {
+        command: &'static str,
+        source: TlvError,
+    },
     #[error("{command}: mandatory tag {tag} missing")]
     MissingTag { command: &'static str, tag: Tag },
     #[error("{command}: tag {tag} has a bad value")]
@@ -201,15 +218,31 @@ struct Ctx<'t, T: Transport> {
 }
 
 impl<T: Transport> Ctx<'_, T> {
-    fn send(&mut self, command: &'static str, apdu: &CommandApdu) -> Result<Result<Vec<u8>, StatusWord>, Exchange> {
-        let bytes = apdu.to_bytes().map_err(|_| Exchange::Kernel(KernelError::BadTransaction("APDU too long")))?;
+    fn send(
+        &mut self,
+        command: &'static str,
+        apdu: &CommandApdu,
+    ) -> Result<Result<Vec<u8>, StatusWord>, Exchange> {
+        let bytes = apdu
+            .to_bytes()
+            .map_err(|_| Exchange::Kernel(KernelError::BadTransaction("APDU too long")))?;
         let resp = self.t.transceive(&bytes).map_err(|e| Exchange::Lost(e.0))?;
-        let r = ResponseView::parse(&resp).map_err(|_| Exchange::Kernel(KernelError::NoStatusWord { command }))?;
-        if r.sw == StatusWord::SUCCESS { Ok(Ok(r.data.to_vec())) } else { Ok(Err(r.sw)) }
+        let r = ResponseView::parse(&resp)
+            .map_err(|_| Exchange::Kernel(KernelError::NoStatusWord { command }))?;
+        if r.sw == StatusWord::SUCCESS {
+            Ok(Ok(r.data.to_vec()))
+        } else {
+            Ok(Err(r.sw))
+        }
     }
 
-    fn expect_ok(&mut self, command: &'static str, apdu: &CommandApdu) -> Result<Vec<u8>, Exchange> {
-        self.send(command, apdu)?.map_err(|sw| Exchange::Kernel(KernelError::BadStatus { command, sw }))
+    fn expect_ok(
+        &mut self,
+        command: &'static str,
+        apdu: &CommandApdu,
+    ) -> Result<Vec<u8>, Exchange> {
+        self.send(command, apdu)?
+            .map_err(|sw| Exchange::Kernel(KernelError::BadStatus { command, sw }))
     }
 }
 
@@ -238,23 +271,36 @@ impl Kernel {
     }
 
     /// Runs one transaction against the card behind `transport`.
-    pub fn run<T: Transport>(&self, transport: &mut T, txn: &Transaction) -> Result<Outcome, KernelError> {
+    pub fn run<T: Transport>(
+        &self,
+        transport: &mut T,
+        txn: &Transaction,
+    ) -> Result<Outcome, KernelError> {
         match self.exchange(&mut Ctx { t: transport }, txn) {
             Ok(o) => Ok(o),
             Err(Exchange::Kernel(e)) => Err(e),
-            Err(Exchange::Lost(m)) => Ok(Outcome::TryAgain { reason: TryAgainReason::Communication(m) }),
+            Err(Exchange::Lost(m)) => Ok(Outcome::TryAgain {
+                reason: TryAgainReason::Communication(m),
+            }),
         }
     }
 
     fn terminal_data(&self, txn: &Transaction) -> Result<HashMap<Tag, Vec<u8>>, KernelError> {
-        let amount = bcd_n(txn.amount_minor, 6).ok_or(KernelError::BadTransaction("amount exceeds 12 digits"))?;
-        let other = bcd_n(txn.amount_other, 6).ok_or(KernelError::BadTransaction("other amount exceeds 12 digits"))?;
+        let amount = bcd_n(txn.amount_minor, 6)
+            .ok_or(KernelError::BadTransaction("amount exceeds 12 digits"))?;
+        let other = bcd_n(txn.amount_other, 6).ok_or(KernelError::BadTransaction(
+            "other amount exceeds 12 digits",
+        ))?;
         let currency = bcd_n(u64::from(txn.currency), 2)
             .filter(|_| txn.currency < 1000)
-            .ok_or(KernelError::BadTransaction("currency is a 3-digit ISO 4217 code"))?;
+            .ok_or(KernelError::BadTransaction(
+                "currency is a 3-digit ISO 4217 code",
+            ))?;
         let country = bcd_n(u64::from(self.config.country), 2)
             .filter(|_| self.config.country < 1000)
-            .ok_or(KernelError::BadTransaction("country is a 3-digit ISO 3166 code"))?;
+            .ok_or(KernelError::BadTransaction(
+                "country is a 3-digit ISO 3166 code",
+            ))?;
         let mut m = HashMap::with_capacity(20);
         m.insert(tags::AMOUNT, amount);
         m.insert(tags::AMOUNT_OTHER, other);
@@ -266,74 +312,132 @@ impl Kernel {
         m.insert(tags::UN, txn.unpredictable_number.to_vec());
         m.insert(tags::TERM_CAPS, self.config.capabilities.to_vec());
         m.insert(tags::TERM_TYPE, vec![self.config.terminal_type]);
-        m.insert(tags::ADD_TERM_CAPS, self.config.additional_capabilities.to_vec());
+        m.insert(
+            tags::ADD_TERM_CAPS,
+            self.config.additional_capabilities.to_vec(),
+        );
         m.insert(tags::TTQ, self.config.ttq.to_vec());
-        m.insert(tags::MERCHANT_NAME, self.config.merchant_name.as_bytes().to_vec());
-        m.insert(tags::MCC, bcd_n(u64::from(self.config.mcc % 10000), 2).unwrap_or_default());
+        m.insert(
+            tags::MERCHANT_NAME,
+            self.config.merchant_name.as_bytes().to_vec(),
+        );
+        m.insert(
+            tags::MCC,
+            bcd_n(u64::from(self.config.mcc % 10000), 2).unwrap_or_default(),
+        );
         m.insert(tags::IFD_SERIAL, self.config.ifd_serial.to_vec());
         // CVM results: "no CVM performed" at the terminal; CDCVM is reported by the card in its IAD.
         m.insert(tags::CVM_RESULTS, vec![0x3F, 0x00, 0x00]);
         Ok(m)
     }
 
-    fn exchange<T: Transport>(&self, ctx: &mut Ctx<'_, T>, txn: &Transaction) -> Result<Outcome, Exchange> {
+    fn exchange<T: Transport>(
+        &self,
+        ctx: &mut Ctx<'_, T>,
+        txn: &Transaction,
+    ) -> Result<Outcome, Exchange> {
         let mut data = self.terminal_data(txn)?;
 
         // 1. PPSE
-        let ppse = ctx.expect_ok("SELECT PPSE", &CommandApdu::new(0x00, 0xA4, 0x04, 0x00).with_data(PPSE_NAME).with_le(256))?;
+        let ppse = ctx.expect_ok(
+            "SELECT PPSE",
+            &CommandApdu::new(0x00, 0xA4, 0x04, 0x00)
+                .with_data(PPSE_NAME)
+                .with_le(256),
+        )?;
         let tree = paytap_tlv::decode(&ppse).map_err(tlv_err("SELECT PPSE"))?;
-        let disc = paytap_tlv::find_path(&tree, &[tags::FCI, tags::FCI_PROPRIETARY, tags::FCI_ISSUER_DISC])
-            .ok_or(KernelError::MissingTag { command: "SELECT PPSE", tag: tags::FCI_ISSUER_DISC })?;
+        let disc = paytap_tlv::find_path(
+            &tree,
+            &[tags::FCI, tags::FCI_PROPRIETARY, tags::FCI_ISSUER_DISC],
+        )
+        .ok_or(KernelError::MissingTag {
+            command: "SELECT PPSE",
+            tag: tags::FCI_ISSUER_DISC,
+        })?;
         let mut candidates: Vec<(u8, Vec<u8>)> = disc
             .children()
             .iter()
             .filter(|e| e.tag == tags::DIR_ENTRY)
             .filter_map(|e| {
                 let aid = e.child(tags::AID)?.bytes()?.to_vec();
-                let prio = e.child(tags::APP_PRIORITY).and_then(|p| p.bytes()).and_then(|b| b.first()).map_or(0, |b| b & 0x0F);
+                let prio = e
+                    .child(tags::APP_PRIORITY)
+                    .and_then(|p| p.bytes())
+                    .and_then(|b| b.first())
+                    .map_or(0, |b| b & 0x0F);
                 // Priority 0 means "no priority": rank after every numbered one.
                 Some((if prio == 0 { 16 } else { prio }, aid))
             })
             .filter(|(_, aid)| (5..=16).contains(&aid.len()))
             .collect();
         candidates.sort_by_key(|(p, _)| *p);
-        let aid = candidates.into_iter().next().ok_or(KernelError::NoApplication)?.1;
+        let aid = candidates
+            .into_iter()
+            .next()
+            .ok_or(KernelError::NoApplication)?
+            .1;
 
         // 2. SELECT AID
-        let fci = ctx.expect_ok("SELECT AID", &CommandApdu::new(0x00, 0xA4, 0x04, 0x00).with_data(aid.clone()).with_le(256))?;
+        let fci = ctx.expect_ok(
+            "SELECT AID",
+            &CommandApdu::new(0x00, 0xA4, 0x04, 0x00)
+                .with_data(aid.clone())
+                .with_le(256),
+        )?;
         let tree = paytap_tlv::decode(&fci).map_err(tlv_err("SELECT AID"))?;
         let df = paytap_tlv::find_path(&tree, &[tags::FCI, tags::DF_NAME])
             .and_then(|t| t.bytes())
-            .ok_or(KernelError::MissingTag { command: "SELECT AID", tag: tags::DF_NAME })?;
+            .ok_or(KernelError::MissingTag {
+                command: "SELECT AID",
+                tag: tags::DF_NAME,
+            })?;
         if df != aid.as_slice() {
             return Err(KernelError::AidMismatch.into());
         }
-        let pdol: Vec<DolEntry> = match paytap_tlv::find_path(&tree, &[tags::FCI, tags::FCI_PROPRIETARY, tags::PDOL]).and_then(|t| t.bytes()) {
-            Some(p) => parse_dol(p).map_err(tlv_err("SELECT AID"))?,
-            None => Vec::new(),
-        };
+        let pdol: Vec<DolEntry> =
+            match paytap_tlv::find_path(&tree, &[tags::FCI, tags::FCI_PROPRIETARY, tags::PDOL])
+                .and_then(|t| t.bytes())
+            {
+                Some(p) => parse_dol(p).map_err(tlv_err("SELECT AID"))?,
+                None => Vec::new(),
+            };
         data.insert(tags::DF_NAME, aid.clone());
 
         // 3. GPO
         let pdol_data = build_dol_data(&pdol, |t| data.get(&t).map(Vec::as_slice));
-        let gpo_cmd = Builder::new().primitive(tags::PDOL_DATA, &pdol_data).build();
-        let gpo = ctx.expect_ok("GET PROCESSING OPTIONS", &CommandApdu::new(0x80, 0xA8, 0x00, 0x00).with_data(gpo_cmd).with_le(256))?;
+        let gpo_cmd = Builder::new()
+            .primitive(tags::PDOL_DATA, &pdol_data)
+            .build();
+        let gpo = ctx.expect_ok(
+            "GET PROCESSING OPTIONS",
+            &CommandApdu::new(0x80, 0xA8, 0x00, 0x00)
+                .with_data(gpo_cmd)
+                .with_le(256),
+        )?;
         let (aip, afl) = parse_gpo(&gpo)?;
         data.insert(tags::AIP, aip.to_vec());
 
         // 4. READ RECORD
         let mut card: HashMap<Tag, Vec<u8>> = HashMap::new();
         for entry in afl.chunks(4) {
-            let [sfi_b, first, last, _oda] = <[u8; 4]>::try_from(entry).map_err(|_| KernelError::BadAfl)?;
+            let [sfi_b, first, last, _oda] =
+                <[u8; 4]>::try_from(entry).map_err(|_| KernelError::BadAfl)?;
             let sfi = sfi_b >> 3;
             if sfi_b & 0x07 != 0 || !(1..=30).contains(&sfi) || first == 0 || last < first {
                 return Err(KernelError::BadAfl.into());
             }
             for rec in first..=last {
-                let body = ctx.expect_ok("READ RECORD", &CommandApdu::new(0x00, 0xB2, rec, (sfi << 3) | 4).with_le(256))?;
+                let body = ctx.expect_ok(
+                    "READ RECORD",
+                    &CommandApdu::new(0x00, 0xB2, rec, (sfi << 3) | 4).with_le(256),
+                )?;
                 let t = paytap_tlv::Tlv::decode(&body).map_err(tlv_err("READ RECORD"))?;
                 if t.tag != tags::RECORD {
-                    return Err(KernelError::MissingTag { command: "READ RECORD", tag: tags::RECORD }.into());
+                    return Err(KernelError::MissingTag {
+                        command: "READ RECORD",
+                        tag: tags::RECORD,
+                    }
+                    .into());
                 }
                 for c in t.children() {
                     if let Some(v) = c.bytes() {
@@ -342,13 +446,24 @@ impl Kernel {
                 }
             }
         }
-        let need = |tag: Tag| card.get(&tag).ok_or(KernelError::MissingTag { command: "READ RECORD", tag });
+        let need = |tag: Tag| {
+            card.get(&tag).ok_or(KernelError::MissingTag {
+                command: "READ RECORD",
+                tag,
+            })
+        };
         let track2 = need(tags::TRACK2_EQ)?.clone();
         let cdol1 = parse_dol(need(tags::CDOL1)?).map_err(tlv_err("READ RECORD"))?;
-        let (t2_pan, t2_exp) = parse_track2(&track2).ok_or(KernelError::BadValue { command: "READ RECORD", tag: tags::TRACK2_EQ })?;
+        let (t2_pan, t2_exp) = parse_track2(&track2).ok_or(KernelError::BadValue {
+            command: "READ RECORD",
+            tag: tags::TRACK2_EQ,
+        })?;
         let pan = match card.get(&tags::PAN) {
             Some(p) => {
-                let pan = TokenPan::from_cn(p).map_err(|_| KernelError::BadValue { command: "READ RECORD", tag: tags::PAN })?;
+                let pan = TokenPan::from_cn(p).map_err(|_| KernelError::BadValue {
+                    command: "READ RECORD",
+                    tag: tags::PAN,
+                })?;
                 if pan != t2_pan {
                     return Err(KernelError::Track2Mismatch.into());
                 }
@@ -356,10 +471,20 @@ impl Kernel {
             }
             None => t2_pan,
         };
-        let psn = card.get(&tags::PSN).and_then(|v| v.first()).map(|b| (b >> 4) * 10 + (b & 0x0F)).filter(|p| *p <= 99);
+        let psn = card
+            .get(&tags::PSN)
+            .and_then(|v| v.first())
+            .map(|b| (b >> 4) * 10 + (b & 0x0F))
+            .filter(|p| *p <= 99);
         let expiry = match card.get(&tags::EXPIRY) {
             Some(e) if e.len() == 3 => format!("{:02X}{:02X}", e[0], e[1]),
-            Some(_) => return Err(KernelError::BadValue { command: "READ RECORD", tag: tags::EXPIRY }.into()),
+            Some(_) => {
+                return Err(KernelError::BadValue {
+                    command: "READ RECORD",
+                    tag: tags::EXPIRY,
+                }
+                .into());
+            }
             None => t2_exp,
         };
         // Expired application: TVR byte 2 b7.
@@ -374,8 +499,16 @@ impl Kernel {
 
         // 5. GENERATE AC (ARQC)
         let cdol_data = build_dol_data(&cdol1, |t| data.get(&t).map(Vec::as_slice));
-        let gen_resp = ctx.send("GENERATE AC", &CommandApdu::new(0x80, 0xAE, 0x80, 0x00).with_data(cdol_data).with_le(256))?;
-        let gen_resp = gen_resp.map_err(|sw| KernelError::BadStatus { command: "GENERATE AC", sw })?;
+        let gen_resp = ctx.send(
+            "GENERATE AC",
+            &CommandApdu::new(0x80, 0xAE, 0x80, 0x00)
+                .with_data(cdol_data)
+                .with_le(256),
+        )?;
+        let gen_resp = gen_resp.map_err(|sw| KernelError::BadStatus {
+            command: "GENERATE AC",
+            sw,
+        })?;
         let ac = parse_gen_ac(&gen_resp)?;
         let ac_type = AcType::from_bits(ac.cid).ok_or(KernelError::CidMismatch { cid: ac.cid })?;
         if ac_type == AcType::Tc {
@@ -413,13 +546,30 @@ impl Kernel {
         }
         let icc_data = b.build();
         match ac_type {
-            AcType::Arqc => Ok(Outcome::OnlineRequest { icc_data, pan, track2, psn, expiry, aid, cid: ac.cid, atc: ac.atc }),
+            AcType::Arqc => Ok(Outcome::OnlineRequest {
+                icc_data,
+                pan,
+                track2,
+                psn,
+                expiry,
+                aid,
+                cid: ac.cid,
+                atc: ac.atc,
+            }),
             _ => {
-                let see_phone = Iad::parse(&ac.iad).is_ok_and(|i| i.cvr.cdcvm_required_not_performed());
+                let see_phone =
+                    Iad::parse(&ac.iad).is_ok_and(|i| i.cvr.cdcvm_required_not_performed());
                 if see_phone {
-                    Ok(Outcome::TryAgain { reason: TryAgainReason::SeePhone })
+                    Ok(Outcome::TryAgain {
+                        reason: TryAgainReason::SeePhone,
+                    })
                 } else {
-                    Ok(Outcome::Declined { icc_data, aid, cid: ac.cid, atc: ac.atc })
+                    Ok(Outcome::Declined {
+                        icc_data,
+                        aid,
+                        cid: ac.cid,
+                        atc: ac.atc,
+                    })
                 }
             }
         }
@@ -435,16 +585,37 @@ fn parse_gpo(b: &[u8]) -> Result<([u8; 2], Vec<u8>), Exchange> {
     } else if t.tag == tags::RESP_FMT2 {
         (
             t.child(tags::AIP).and_then(|x| x.bytes()),
-            Some(t.child(tags::AFL).and_then(|x| x.bytes()).ok_or(KernelError::MissingTag { command: C, tag: tags::AFL })?.to_vec()),
+            Some(
+                t.child(tags::AFL)
+                    .and_then(|x| x.bytes())
+                    .ok_or(KernelError::MissingTag {
+                        command: C,
+                        tag: tags::AFL,
+                    })?
+                    .to_vec(),
+            ),
         )
     } else {
-        return Err(KernelError::MissingTag { command: C, tag: tags::RESP_FMT2 }.into());
+        return Err(KernelError::MissingTag {
+            command: C,
+            tag: tags::RESP_FMT2,
+        }
+        .into());
     };
     let aip: [u8; 2] = aip
-        .ok_or(KernelError::MissingTag { command: C, tag: tags::AIP })?
+        .ok_or(KernelError::MissingTag {
+            command: C,
+            tag: tags::AIP,
+        })?
         .try_into()
-        .map_err(|_| KernelError::BadValue { command: C, tag: tags::AIP })?;
-    let afl = afl.ok_or(KernelError::MissingTag { command: C, tag: tags::AFL })?;
+        .map_err(|_| KernelError::BadValue {
+            command: C,
+            tag: tags::AIP,
+        })?;
+    let afl = afl.ok_or(KernelError::MissingTag {
+        command: C,
+        tag: tags::AFL,
+    })?;
     if afl.is_empty() || afl.len() % 4 != 0 {
         return Err(KernelError::BadAfl.into());
     }
@@ -464,32 +635,76 @@ fn parse_gen_ac(b: &[u8]) -> Result<GenAc, Exchange> {
     if t.tag == tags::RESP_FMT1 {
         // CID (1) ‖ ATC (2) ‖ AC (8) ‖ IAD (optional)
         let v = t.bytes().unwrap_or(&[]);
-        let cid = *v.first().ok_or(KernelError::MissingTag { command: C, tag: tags::CID })?;
+        let cid = *v.first().ok_or(KernelError::MissingTag {
+            command: C,
+            tag: tags::CID,
+        })?;
         let atc = v.get(1..3).ok_or(KernelError::AtcMissing)?;
-        let ac = v.get(3..11).ok_or(KernelError::MissingTag { command: C, tag: tags::AC })?;
+        let ac = v.get(3..11).ok_or(KernelError::MissingTag {
+            command: C,
+            tag: tags::AC,
+        })?;
         let mut a = [0u8; 8];
         a.copy_from_slice(ac);
-        return Ok(GenAc { cid, atc: u16::from_be_bytes([atc[0], atc[1]]), ac: a, iad: v.get(11..).unwrap_or(&[]).to_vec() });
+        return Ok(GenAc {
+            cid,
+            atc: u16::from_be_bytes([atc[0], atc[1]]),
+            ac: a,
+            iad: v.get(11..).unwrap_or(&[]).to_vec(),
+        });
     }
     if t.tag != tags::RESP_FMT2 {
-        return Err(KernelError::MissingTag { command: C, tag: tags::RESP_FMT2 }.into());
+        return Err(KernelError::MissingTag {
+            command: C,
+            tag: tags::RESP_FMT2,
+        }
+        .into());
     }
     let get = |tag| t.child(tag).and_then(|x| x.bytes());
     let cid = match get(tags::CID) {
         Some([c]) => *c,
-        Some(_) => return Err(KernelError::BadValue { command: C, tag: tags::CID }.into()),
-        None => return Err(KernelError::MissingTag { command: C, tag: tags::CID }.into()),
+        Some(_) => {
+            return Err(KernelError::BadValue {
+                command: C,
+                tag: tags::CID,
+            }
+            .into());
+        }
+        None => {
+            return Err(KernelError::MissingTag {
+                command: C,
+                tag: tags::CID,
+            }
+            .into());
+        }
     };
     let atc = match get(tags::ATC) {
         Some([a, b]) => u16::from_be_bytes([*a, *b]),
-        Some(_) => return Err(KernelError::BadValue { command: C, tag: tags::ATC }.into()),
+        Some(_) => {
+            return Err(KernelError::BadValue {
+                command: C,
+                tag: tags::ATC,
+            }
+            .into());
+        }
         None => return Err(KernelError::AtcMissing.into()),
     };
     let ac: [u8; 8] = get(tags::AC)
-        .ok_or(KernelError::MissingTag { command: C, tag: tags::AC })?
+        .ok_or(KernelError::MissingTag {
+            command: C,
+            tag: tags::AC,
+        })?
         .try_into()
-        .map_err(|_| KernelError::BadValue { command: C, tag: tags::AC })?;
-    let iad = get(tags::IAD).ok_or(KernelError::MissingTag { command: C, tag: tags::IAD })?.to_vec();
+        .map_err(|_| KernelError::BadValue {
+            command: C,
+            tag: tags::AC,
+        })?;
+    let iad = get(tags::IAD)
+        .ok_or(KernelError::MissingTag {
+            command: C,
+            tag: tags::IAD,
+        })?
+        .to_vec();
     Ok(GenAc { cid, atc, ac, iad })
 }
 
@@ -497,7 +712,11 @@ fn parse_gen_ac(b: &[u8]) -> Result<GenAc, Exchange> {
 pub fn parse_track2(t2: &[u8]) -> Option<(TokenPan, String)> {
     let nibbles: Vec<u8> = t2.iter().flat_map(|b| [b >> 4, b & 0x0F]).collect();
     let sep = nibbles.iter().position(|n| *n == 0x0D)?;
-    let digits = |ns: &[u8]| -> Option<String> { ns.iter().map(|n| (*n <= 9).then(|| char::from(b'0' + n))).collect() };
+    let digits = |ns: &[u8]| -> Option<String> {
+        ns.iter()
+            .map(|n| (*n <= 9).then(|| char::from(b'0' + n)))
+            .collect()
+    };
     let mut pan_s = digits(nibbles.get(..sep)?)?;
     let exp = digits(nibbles.get(sep + 1..sep + 5)?)?;
     let pan = TokenPan::new(&pan_s).ok();

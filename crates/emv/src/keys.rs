@@ -30,7 +30,9 @@ impl TdesKey {
     }
 
     pub fn from_slice(b: &[u8]) -> Result<Self, KeyError> {
-        <[u8; 16]>::try_from(b).map(TdesKey).map_err(|_| KeyError::TdesLength(b.len()))
+        <[u8; 16]>::try_from(b)
+            .map(TdesKey)
+            .map_err(|_| KeyError::TdesLength(b.len()))
     }
 
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
@@ -77,8 +79,14 @@ impl AesKey {
             return Err(KeyError::AesLength(b.len()));
         }
         let mut bytes = [0u8; 32];
-        bytes.get_mut(..b.len()).ok_or(KeyError::AesLength(b.len()))?.copy_from_slice(b);
-        Ok(AesKey { bytes, len: b.len() as u8 })
+        bytes
+            .get_mut(..b.len())
+            .ok_or(KeyError::AesLength(b.len()))?
+            .copy_from_slice(b);
+        Ok(AesKey {
+            bytes,
+            len: b.len() as u8,
+        })
     }
 
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
@@ -167,7 +175,10 @@ mod tests {
     fn redacted_debug_and_parity() {
         let k = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
         assert_eq!(format!("{k:?}"), "TdesKey(..redacted..)");
-        assert_eq!(format!("{:?}", EmvKey::from(k.clone())), "Tdes(TdesKey(..redacted..))");
+        assert_eq!(
+            format!("{:?}", EmvKey::from(k.clone())),
+            "Tdes(TdesKey(..redacted..))"
+        );
         let a = AesKey::from_slice(&[7u8; 24]).unwrap();
         assert_eq!(format!("{a:?}"), "AesKey(..redacted..)");
         assert_eq!(a.expose().len(), 24);

@@ -19,7 +19,9 @@ pub mod pan;
 pub mod verify;
 
 pub use card::{CardProfile, ContactlessCard, Expiry, SecureElement};
-pub use kernel::{DirectTransport, Kernel, Outcome, TerminalConfig, Transaction, Transport, TxnDate};
+pub use kernel::{
+    DirectTransport, Kernel, Outcome, TerminalConfig, Transaction, Transport, TxnDate,
+};
 pub use keys::{AesKey, EmvKey, KeyError, TdesKey};
 pub use pan::TokenPan;
 pub use verify::{ArqcVerified, VerifyError, verify_arqc};

@@ -17,7 +17,11 @@ pub enum VerifyError {
     #[error("ICC data lacks mandatory tag {0}")]
     MissingTag(Tag),
     #[error("tag {tag} has length {len}, expected {expected}")]
-    BadLength { tag: Tag, len: usize, expected: usize },
+    BadLength {
+        tag: Tag,
+        len: usize,
+        expected: usize,
+    },
     #[error("issuer application data: {0}")]
     Iad(#[from] IadError),
     #[error("the cryptogram is not an ARQC (CID {0:02X})")]
@@ -46,14 +50,22 @@ pub struct ArqcVerified {
 
 fn fixed<const N: usize>(de55: &[u8], tag: Tag) -> Result<[u8; N], VerifyError> {
     let v = paytap_tlv::find_flat(de55, tag)?.ok_or(VerifyError::MissingTag(tag))?;
-    v.try_into().map_err(|_| VerifyError::BadLength { tag, len: v.len(), expected: N })
+    v.try_into().map_err(|_| VerifyError::BadLength {
+        tag,
+        len: v.len(),
+        expected: N,
+    })
 }
 
 /// Verifies the ARQC in `de55` (a flat TLV list: 9F26, 9F27, 9F10, 9F36, 82
 /// and the terminal data of the cryptogram input) with the card's ICC master
 /// key, and answers with ARPC method 1 for authorisation response code `arc`
 /// (e.g. `*b"00"` approve, `*b"05"` decline).
-pub fn verify_arqc(icc_mk: &EmvKey, de55: &[u8], arc: [u8; 2]) -> Result<ArqcVerified, VerifyError> {
+pub fn verify_arqc(
+    icc_mk: &EmvKey,
+    de55: &[u8],
+    arc: [u8; 2],
+) -> Result<ArqcVerified, VerifyError> {
     // Validate the whole field once; lookups below then cannot fail on structure.
     for item in paytap_tlv::iter(de55) {
         item?;
@@ -62,7 +74,8 @@ pub fn verify_arqc(icc_mk: &EmvKey, de55: &[u8], arc: [u8; 2]) -> Result<ArqcVer
     let [cid]: [u8; 1] = fixed(de55, tags::CID)?;
     let atc_b: [u8; 2] = fixed(de55, tags::ATC)?;
     let _aip: [u8; 2] = fixed(de55, tags::AIP)?;
-    let iad_raw = paytap_tlv::find_flat(de55, tags::IAD)?.ok_or(VerifyError::MissingTag(tags::IAD))?;
+    let iad_raw =
+        paytap_tlv::find_flat(de55, tags::IAD)?.ok_or(VerifyError::MissingTag(tags::IAD))?;
     let iad = Iad::parse(iad_raw)?;
     if AcType::from_bits(cid) != Some(AcType::Arqc) {
         return Err(VerifyError::NotArqc(cid));
@@ -76,7 +89,8 @@ pub fn verify_arqc(icc_mk: &EmvKey, de55: &[u8], arc: [u8; 2]) -> Result<ArqcVer
         }
     }
     let atc = u16::from_be_bytes(atc_b);
-    let input = cryptogram::cryptogram_input(|t| paytap_tlv::find_flat(de55, t).ok().flatten(), &iad.cvr);
+    let input =
+        cryptogram::cryptogram_input(|t| paytap_tlv::find_flat(de55, t).ok().flatten(), &iad.cvr);
     let sk = derive_session_key(icc_mk, atc);
     if !crypto::verify_ac(&sk, &input, &arqc) {
         return Err(VerifyError::BadCryptogram);
@@ -85,7 +99,9 @@ pub fn verify_arqc(icc_mk: &EmvKey, de55: &[u8], arc: [u8; 2]) -> Result<ArqcVer
     let mut ad = [0u8; 10];
     ad[..8].copy_from_slice(&arpc);
     ad[8..].copy_from_slice(&arc);
-    let response_icc_data = Builder::new().primitive(tags::ISSUER_AUTH_DATA, &ad).build();
+    let response_icc_data = Builder::new()
+        .primitive(tags::ISSUER_AUTH_DATA, &ad)
+        .build();
     Ok(ArqcVerified {
         atc,
         cvr: iad.cvr,
@@ -99,7 +115,13 @@ pub fn verify_arqc(icc_mk: &EmvKey, de55: &[u8], arc: [u8; 2]) -> Result<ArqcVer
 
 /// As [`verify_arqc`], deriving the ICC master key from the issuer master key
 /// (TDES: Option A, or Option B for PANs over 16 digits).
-pub fn verify_arqc_with_imk(imk: &TdesKey, pan: &str, psn: u8, de55: &[u8], arc: [u8; 2]) -> Result<ArqcVerified, VerifyError> {
+pub fn verify_arqc_with_imk(
+    imk: &TdesKey,
+    pan: &str,
+    psn: u8,
+    de55: &[u8],
+    arc: [u8; 2],
+) -> Result<ArqcVerified, VerifyError> {
     let mk = crypto::derive_icc_mk(imk, pan, psn)?;
     verify_arqc(&EmvKey::Tdes(mk), de55, arc)
 }

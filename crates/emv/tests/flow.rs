@@ -23,7 +23,14 @@ fn profile(aid: &[u8], pan: &str, atc: u16, aes: bool) -> CardProfile {
     } else {
         EmvKey::Tdes(derive_icc_mk(&imk(), pan, 1).unwrap())
     };
-    let mut p = CardProfile::new(aid.to_vec(), "PAYTAP DEBIT", TokenPan::new(pan).unwrap(), Expiry::new(30, 12).unwrap(), 1, mk);
+    let mut p = CardProfile::new(
+        aid.to_vec(),
+        "PAYTAP DEBIT",
+        TokenPan::new(pan).unwrap(),
+        Expiry::new(30, 12).unwrap(),
+        1,
+        mk,
+    );
     p.initial_atc = atc;
     p
 }
@@ -47,7 +54,12 @@ fn txn(amount: u64, un: [u8; 4]) -> Transaction {
 
 fn online(o: Outcome) -> (Vec<u8>, u16, Vec<u8>) {
     match o {
-        Outcome::OnlineRequest { icc_data, atc, track2, .. } => (icc_data, atc, track2),
+        Outcome::OnlineRequest {
+            icc_data,
+            atc,
+            track2,
+            ..
+        } => (icc_data, atc, track2),
         other => panic!("expected online request, got {other:?}"),
     }
 }
@@ -67,17 +79,41 @@ fn full_transaction_verifies_at_issuer() {
     let mut se = se_with(profile(AID, PAN, 41, false));
     let kernel = Kernel::new(TerminalConfig::default());
     se.set_user_verified(true);
-    let out = kernel.run(&mut DirectTransport(&mut se), &txn(12_345, [1, 2, 3, 4])).unwrap();
-    let Outcome::OnlineRequest { icc_data, pan, psn, expiry, aid, cid, atc, .. } = out else { panic!("not online") };
-    assert_eq!((pan.expose(), psn, expiry.as_str(), aid.as_slice(), cid, atc), (PAN, Some(1), "3012", AID, 0x80, 42));
+    let out = kernel
+        .run(&mut DirectTransport(&mut se), &txn(12_345, [1, 2, 3, 4]))
+        .unwrap();
+    let Outcome::OnlineRequest {
+        icc_data,
+        pan,
+        psn,
+        expiry,
+        aid,
+        cid,
+        atc,
+        ..
+    } = out
+    else {
+        panic!("not online")
+    };
+    assert_eq!(
+        (pan.expose(), psn, expiry.as_str(), aid.as_slice(), cid, atc),
+        (PAN, Some(1), "3012", AID, 0x80, 42)
+    );
     let v = verify_arqc_with_imk(&imk(), PAN, 1, &icc_data, *b"00").unwrap();
     assert_eq!(v.atc, 42);
     assert!(v.cdcvm_performed);
     assert_eq!(v.response_icc_data.len(), 12);
     assert_eq!(&v.response_icc_data[..2], &[0x91, 0x0A]);
     // user verification was consumed by that transaction
-    let out = kernel.run(&mut DirectTransport(&mut se), &txn(12_345, [1, 2, 3, 4])).unwrap();
-    assert_eq!(out, Outcome::TryAgain { reason: TryAgainReason::SeePhone });
+    let out = kernel
+        .run(&mut DirectTransport(&mut se), &txn(12_345, [1, 2, 3, 4]))
+        .unwrap();
+    assert_eq!(
+        out,
+        Outcome::TryAgain {
+            reason: TryAgainReason::SeePhone
+        }
+    );
     assert_eq!(se.cards()[0].atc(), 43, "the ATC moves on an AAC too");
 }
 
@@ -85,7 +121,11 @@ fn full_transaction_verifies_at_issuer() {
 fn tampering_is_detected() {
     let mut se = se_with(profile(AID, PAN, 7, false));
     se.set_user_verified(true);
-    let (de55, _, _) = online(Kernel::new(TerminalConfig::default()).run(&mut DirectTransport(&mut se), &txn(500, [9, 9, 9, 9])).unwrap());
+    let (de55, _, _) = online(
+        Kernel::new(TerminalConfig::default())
+            .run(&mut DirectTransport(&mut se), &txn(500, [9, 9, 9, 9]))
+            .unwrap(),
+    );
     assert!(verify_arqc_with_imk(&imk(), PAN, 1, &de55, *b"00").is_ok());
     for (tag, v) in [
         (tags::AMOUNT, &[0, 0, 0, 0, 0x05, 0x01][..]),
@@ -94,12 +134,22 @@ fn tampering_is_detected() {
         (tags::CURRENCY, &[0x08, 0x40][..]),
     ] {
         let bad = tamper(&de55, tag, v);
-        assert_eq!(verify_arqc_with_imk(&imk(), PAN, 1, &bad, *b"00"), Err(VerifyError::BadCryptogram), "{tag}");
+        assert_eq!(
+            verify_arqc_with_imk(&imk(), PAN, 1, &bad, *b"00"),
+            Err(VerifyError::BadCryptogram),
+            "{tag}"
+        );
     }
     // a different card key
-    assert_eq!(verify_arqc_with_imk(&imk(), "6212345678901235", 1, &de55, *b"00"), Err(VerifyError::BadCryptogram));
+    assert_eq!(
+        verify_arqc_with_imk(&imk(), "6212345678901235", 1, &de55, *b"00"),
+        Err(VerifyError::BadCryptogram)
+    );
     // structural problems
-    assert!(matches!(verify_arqc_with_imk(&imk(), PAN, 1, &de55[..de55.len() - 1], *b"00"), Err(VerifyError::Tlv(_))));
+    assert!(matches!(
+        verify_arqc_with_imk(&imk(), PAN, 1, &de55[..de55.len() - 1], *b"00"),
+        Err(VerifyError::Tlv(_))
+    ));
 }
 
 #[test]
@@ -108,11 +158,18 @@ fn aes_card_verifies() {
     let mk = p.icc_mk.clone();
     let mut se = se_with(p);
     se.set_user_verified(true);
-    let (de55, atc, _) = online(Kernel::new(TerminalConfig::default()).run(&mut DirectTransport(&mut se), &txn(1, [0; 4])).unwrap());
+    let (de55, atc, _) = online(
+        Kernel::new(TerminalConfig::default())
+            .run(&mut DirectTransport(&mut se), &txn(1, [0; 4]))
+            .unwrap(),
+    );
     assert_eq!(atc, 1);
     assert!(verify_arqc(&mk, &de55, *b"00").is_ok());
     let tdes = EmvKey::Tdes(derive_icc_mk(&imk(), PAN, 1).unwrap());
-    assert_eq!(verify_arqc(&tdes, &de55, *b"00"), Err(VerifyError::AlgorithmMismatch));
+    assert_eq!(
+        verify_arqc(&tdes, &de55, *b"00"),
+        Err(VerifyError::AlgorithmMismatch)
+    );
 }
 
 #[test]
@@ -125,20 +182,37 @@ fn wallet_without_cdcvm_requirement_and_ppse_priority() {
     let mut se = se_with(p1);
     se.add_card(ContactlessCard::new(p2).unwrap()).unwrap();
     let k = Kernel::new(TerminalConfig::default());
-    let out = k.run(&mut DirectTransport(&mut se), &txn(10, [1; 4])).unwrap();
+    let out = k
+        .run(&mut DirectTransport(&mut se), &txn(10, [1; 4]))
+        .unwrap();
     assert!(matches!(out, Outcome::OnlineRequest { ref aid, .. } if aid == AID));
     se.set_default(&aid2).unwrap();
-    let out = k.run(&mut DirectTransport(&mut se), &txn(10, [1; 4])).unwrap();
-    let Outcome::OnlineRequest { aid, atc, icc_data, .. } = out else { panic!() };
+    let out = k
+        .run(&mut DirectTransport(&mut se), &txn(10, [1; 4]))
+        .unwrap();
+    let Outcome::OnlineRequest {
+        aid, atc, icc_data, ..
+    } = out
+    else {
+        panic!()
+    };
     assert_eq!((aid.as_slice(), atc), (&aid2[..], 101));
     let v = verify_arqc_with_imk(&imk(), "5413330089010012", 1, &icc_data, *b"05").unwrap();
     assert!(!v.cdcvm_performed);
-    assert!(se.add_card(ContactlessCard::new(profile(AID, PAN, 0, false)).unwrap()).is_err(), "duplicate AID");
+    assert!(
+        se.add_card(ContactlessCard::new(profile(AID, PAN, 0, false)).unwrap())
+            .is_err(),
+        "duplicate AID"
+    );
     for i in 0..(MAX_CARDS - 2) {
         let aid = [0xA0, 0, 0, 0, 0x99, i as u8];
-        se.add_card(ContactlessCard::new(profile(&aid, PAN, 0, false)).unwrap()).unwrap();
+        se.add_card(ContactlessCard::new(profile(&aid, PAN, 0, false)).unwrap())
+            .unwrap();
     }
-    assert!(se.add_card(ContactlessCard::new(profile(&[0xA0, 0, 0, 0, 0x98], PAN, 0, false)).unwrap()).is_err());
+    assert!(
+        se.add_card(ContactlessCard::new(profile(&[0xA0, 0, 0, 0, 0x98], PAN, 0, false)).unwrap())
+            .is_err()
+    );
 }
 
 #[test]
@@ -146,10 +220,15 @@ fn atc_exhaustion() {
     let mut se = se_with(profile(AID, PAN, 0xFFFE, false));
     let k = Kernel::new(TerminalConfig::default());
     se.set_user_verified(true);
-    let (_, atc, _) = online(k.run(&mut DirectTransport(&mut se), &txn(1, [0; 4])).unwrap());
+    let (_, atc, _) = online(
+        k.run(&mut DirectTransport(&mut se), &txn(1, [0; 4]))
+            .unwrap(),
+    );
     assert_eq!(atc, 0xFFFF);
     se.set_user_verified(true);
-    let err = k.run(&mut DirectTransport(&mut se), &txn(1, [0; 4])).unwrap_err();
+    let err = k
+        .run(&mut DirectTransport(&mut se), &txn(1, [0; 4]))
+        .unwrap_err();
     assert!(matches!(err, KernelError::BadStatus { command: "GENERATE AC", sw } if sw.0 == 0x6985));
 }
 
@@ -170,7 +249,10 @@ fn card_status_words() {
     assert_eq!(sw(&se.process(&[0x00, 0xA4, 4])), 0x6700);
     // SELECT with wrong P1/P2, unknown AID
     assert_eq!(sw(&se.process(&[0x00, 0xA4, 0x02, 0x00, 1, 1])), 0x6A86);
-    assert_eq!(sw(&se.process(&[0x00, 0xA4, 4, 0, 5, 0xA0, 0, 0, 0, 1, 0])), 0x6A82);
+    assert_eq!(
+        sw(&se.process(&[0x00, 0xA4, 4, 0, 5, 0xA0, 0, 0, 0, 1, 0])),
+        0x6A82
+    );
     // SELECT AID, then GPO with wrong PDOL length
     let mut sel = vec![0x00, 0xA4, 4, 0, AID.len() as u8];
     sel.extend_from_slice(AID);
@@ -210,18 +292,45 @@ fn kernel_rejects_card_misbehaviour() {
     struct Scripted(Vec<Vec<u8>>);
     impl Transport for Scripted {
         fn transceive(&mut self, _: &[u8]) -> Result<Vec<u8>, kernel::TransportError> {
-            if self.0.is_empty() { Err(kernel::TransportError("field lost".into())) } else { Ok(self.0.remove(0)) }
+            if self.0.is_empty() {
+                Err(kernel::TransportError("field lost".into()))
+            } else {
+                Ok(self.0.remove(0))
+            }
         }
     }
     let k = Kernel::new(TerminalConfig::default());
     let t = txn(1, [0; 4]);
-    assert!(matches!(k.run(&mut Scripted(vec![vec![0x6A, 0x82]]), &t), Err(KernelError::BadStatus { .. })));
-    assert!(matches!(k.run(&mut Scripted(vec![vec![0x90]]), &t), Err(KernelError::NoStatusWord { .. })));
-    assert!(matches!(k.run(&mut Scripted(vec![vec![0x6F, 0x05, 0x90, 0x00]]), &t), Err(KernelError::MalformedTlv { .. })));
-    assert!(matches!(k.run(&mut Scripted(vec![vec![0x6F, 0x00, 0x90, 0x00]]), &t), Err(KernelError::MissingTag { .. })));
-    assert_eq!(k.run(&mut Scripted(vec![]), &t), Ok(Outcome::TryAgain { reason: TryAgainReason::Communication("field lost".into()) }));
-    let big = Transaction { amount_minor: 1_000_000_000_000, ..t };
-    assert!(matches!(k.run(&mut Scripted(vec![]), &big), Err(KernelError::BadTransaction(_))));
+    assert!(matches!(
+        k.run(&mut Scripted(vec![vec![0x6A, 0x82]]), &t),
+        Err(KernelError::BadStatus { .. })
+    ));
+    assert!(matches!(
+        k.run(&mut Scripted(vec![vec![0x90]]), &t),
+        Err(KernelError::NoStatusWord { .. })
+    ));
+    assert!(matches!(
+        k.run(&mut Scripted(vec![vec![0x6F, 0x05, 0x90, 0x00]]), &t),
+        Err(KernelError::MalformedTlv { .. })
+    ));
+    assert!(matches!(
+        k.run(&mut Scripted(vec![vec![0x6F, 0x00, 0x90, 0x00]]), &t),
+        Err(KernelError::MissingTag { .. })
+    ));
+    assert_eq!(
+        k.run(&mut Scripted(vec![]), &t),
+        Ok(Outcome::TryAgain {
+            reason: TryAgainReason::Communication("field lost".into())
+        })
+    );
+    let big = Transaction {
+        amount_minor: 1_000_000_000_000,
+        ..t
+    };
+    assert!(matches!(
+        k.run(&mut Scripted(vec![]), &big),
+        Err(KernelError::BadTransaction(_))
+    ));
 }
 
 proptest! {

@@ -14,8 +14,13 @@ fn h(s: &serde_json::Value) -> Vec<u8> {
 
 #[test]
 fn agrees_with_pyemv() {
-    let path = std::env::var("PAYTAP_EMV_XCHECK_VECTORS")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/pyemv_cases.json").to_owned());
+    let path = std::env::var("PAYTAP_EMV_XCHECK_VECTORS").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/pyemv_cases.json"
+        )
+        .to_owned()
+    });
     let text = std::fs::read_to_string(&path).expect("read vectors");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
     let cases = doc["cases"].as_array().expect("cases");
@@ -26,17 +31,39 @@ fn agrees_with_pyemv() {
         let psn = c["psn"].as_u64().unwrap() as u8;
         let atc = c["atc"].as_u64().unwrap() as u16;
         let mk_a = derive_icc_mk_a(&imk, pan, psn).unwrap();
-        assert_eq!(mk_a.expose().to_vec(), h(&c["icc_mk_a"]), "case {i}: icc mk A");
+        assert_eq!(
+            mk_a.expose().to_vec(),
+            h(&c["icc_mk_a"]),
+            "case {i}: icc mk A"
+        );
         let mk_b = derive_icc_mk_b(&imk, pan, psn).unwrap();
-        assert_eq!(mk_b.expose().to_vec(), h(&c["icc_mk_b"]), "case {i}: icc mk B");
+        assert_eq!(
+            mk_b.expose().to_vec(),
+            h(&c["icc_mk_b"]),
+            "case {i}: icc mk B"
+        );
         let sk = derive_session_key(&EmvKey::Tdes(mk_b), atc);
-        assert_eq!(sk.expose().to_vec(), h(&c["session_key"]), "case {i}: session key");
+        assert_eq!(
+            sk.expose().to_vec(),
+            h(&c["session_key"]),
+            "case {i}: session key"
+        );
         let ac = generate_ac(&sk, &h(&c["data"]));
         assert_eq!(ac.to_vec(), h(&c["ac"]), "case {i}: AC");
         assert!(verify_ac(&sk, &h(&c["data"]), &h(&c["ac"])));
         let arc: [u8; 2] = h(&c["arc"]).try_into().unwrap();
-        assert_eq!(arpc_method_1(&sk, ac, arc).to_vec(), h(&c["arpc1"]), "case {i}: ARPC 1");
+        assert_eq!(
+            arpc_method_1(&sk, ac, arc).to_vec(),
+            h(&c["arpc1"]),
+            "case {i}: ARPC 1"
+        );
         let csu: [u8; 4] = h(&c["csu"]).try_into().unwrap();
-        assert_eq!(arpc_method_2(&sk, ac, csu, &h(&c["prop"])).unwrap().to_vec(), h(&c["arpc2"]), "case {i}: ARPC 2");
+        assert_eq!(
+            arpc_method_2(&sk, ac, csu, &h(&c["prop"]))
+                .unwrap()
+                .to_vec(),
+            h(&c["arpc2"]),
+            "case {i}: ARPC 2"
+        );
     }
 }

@@ -9,9 +9,15 @@ fn bench(c: &mut Criterion) {
          0F9F2608A1B2C3D4E5F607189F2701809F10120110A00003220000000000000000000000FF",
     )
     .unwrap_or_default();
-    c.bench_function("tlv_decode_de55_tree", |b| b.iter(|| paytap_tlv::decode(black_box(&de55))));
+    c.bench_function("tlv_decode_de55_tree", |b| {
+        b.iter(|| paytap_tlv::decode(black_box(&de55)))
+    });
     c.bench_function("tlv_iter_de55_flat", |b| {
-        b.iter(|| paytap_tlv::iter(black_box(&de55)).filter(|r| r.is_ok()).count())
+        b.iter(|| {
+            paytap_tlv::iter(black_box(&de55))
+                .filter(|r| r.is_ok())
+                .count()
+        })
     });
 }
 

@@ -32,7 +32,11 @@ pub struct TagInfo {
 }
 
 const fn e(tag: u32, name: &'static str, format: Format) -> TagInfo {
-    TagInfo { tag: Tag::from_u32_unchecked(tag), name, format }
+    TagInfo {
+        tag: Tag::from_u32_unchecked(tag),
+        name,
+        format,
+    }
 }
 
 use Format::*;
@@ -78,7 +82,11 @@ pub static DICTIONARY: &[TagInfo] = &[
     e(0x9F06, "Application Identifier (AID) - terminal", B),
     e(0x9F07, "Application Usage Control", B),
     e(0x9F09, "Application Version Number", B),
-    e(0x9F0A, "Application Selection Registered Proprietary Data", B),
+    e(
+        0x9F0A,
+        "Application Selection Registered Proprietary Data",
+        B,
+    ),
     e(0x9F10, "Issuer Application Data", B),
     e(0x9F12, "Application Preferred Name", Ans),
     e(0x9F15, "Merchant Category Code", N),
@@ -107,7 +115,11 @@ pub static DICTIONARY: &[TagInfo] = &[
     e(0x9F66, "Terminal Transaction Qualifiers (TTQ)", B),
     e(0x9F6C, "Card Transaction Qualifiers (CTQ)", B),
     e(0x9F6E, "Form Factor Indicator / Third Party Data", B),
-    e(0xBF0C, "File Control Information (FCI) Issuer Discretionary Data", Template),
+    e(
+        0xBF0C,
+        "File Control Information (FCI) Issuer Discretionary Data",
+        Template,
+    ),
 ];
 
 /// Looks a tag up in the dictionary.
@@ -120,7 +132,9 @@ pub fn tag_info(tag: Tag) -> Option<&'static TagInfo> {
 
 /// Data format of a tag, `B` when unknown (EMV treats unknown data as binary).
 pub fn format_of(tag: Tag) -> Format {
-    tag_info(tag).map_or(if tag.is_constructed() { Template } else { B }, |i| i.format)
+    tag_info(tag).map_or(if tag.is_constructed() { Template } else { B }, |i| {
+        i.format
+    })
 }
 
 #[cfg(test)]
@@ -134,9 +148,17 @@ mod tests {
         }
         for i in DICTIONARY {
             assert_eq!(Tag::new(i.tag.value()).unwrap(), i.tag);
-            assert_eq!(i.tag.is_constructed(), i.format == Format::Template, "{:?}", i.tag);
+            assert_eq!(
+                i.tag.is_constructed(),
+                i.format == Format::Template,
+                "{:?}",
+                i.tag
+            );
         }
-        assert_eq!(tag_info(Tag::from_u32_unchecked(0x9F02)).unwrap().format, Format::N);
+        assert_eq!(
+            tag_info(Tag::from_u32_unchecked(0x9F02)).unwrap().format,
+            Format::N
+        );
         assert_eq!(format_of(Tag::from_u32_unchecked(0x9F7F)), Format::B);
     }
 }

@@ -33,7 +33,11 @@ pub fn parse_dol(input: &[u8]) -> Result<Vec<DolEntry>, TlvError> {
         let (tag, tl) = parse_tag(rest, pos)?;
         let (len, ll) = parse_length(rest.get(tl..).unwrap_or(&[]), pos + tl)?;
         if len > MAX_DOL_ENTRY_LEN {
-            return Err(TlvError::LengthOverflow { offset: pos + tl, length: len as u64, available: MAX_DOL_ENTRY_LEN });
+            return Err(TlvError::LengthOverflow {
+                offset: pos + tl,
+                length: len as u64,
+                available: MAX_DOL_ENTRY_LEN,
+            });
         }
         out.push(DolEntry { tag, len });
         pos += tl + ll;
@@ -73,7 +77,9 @@ pub fn fit_value(value: &[u8], len: usize, format: Format, out: &mut Vec<u8>) {
             out.extend_from_slice(value);
             out.resize(out.len() + (len - value.len()), 0);
         }
-        (Greater, Format::N) => out.extend_from_slice(value.get(value.len() - len..).unwrap_or(&[])),
+        (Greater, Format::N) => {
+            out.extend_from_slice(value.get(value.len() - len..).unwrap_or(&[]))
+        }
         (Greater, _) => out.extend_from_slice(value.get(..len).unwrap_or(&[])),
     }
 }
@@ -106,19 +112,30 @@ where
 /// Splits DOL data back into per-tag values (the inverse of
 /// [`build_dol_data`] on the receiving side). Errors when `data` is not
 /// exactly as long as the DOL asks.
-pub fn split_dol_data<'d>(entries: &[DolEntry], data: &'d [u8]) -> Result<Vec<(Tag, &'d [u8])>, TlvError> {
+pub fn split_dol_data<'d>(
+    entries: &[DolEntry],
+    data: &'d [u8],
+) -> Result<Vec<(Tag, &'d [u8])>, TlvError> {
     let need = dol_data_len(entries);
     if data.len() != need {
         return if data.len() < need {
-            Err(TlvError::Truncated { offset: data.len(), needed: need - data.len() })
+            Err(TlvError::Truncated {
+                offset: data.len(),
+                needed: need - data.len(),
+            })
         } else {
-            Err(TlvError::TrailingBytes { count: data.len() - need })
+            Err(TlvError::TrailingBytes {
+                count: data.len() - need,
+            })
         };
     }
     let mut pos = 0;
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
-        let v = data.get(pos..pos + e.len).ok_or(TlvError::Truncated { offset: pos, needed: e.len })?;
+        let v = data.get(pos..pos + e.len).ok_or(TlvError::Truncated {
+            offset: pos,
+            needed: e.len,
+        })?;
         out.push((e.tag, v));
         pos += e.len;
     }
@@ -135,7 +152,13 @@ mod tests {
         let pdol = hex::decode("9F66049F02069F03069F1A0295055F2A029A039C019F3704").unwrap();
         let dol = parse_dol(&pdol).unwrap();
         assert_eq!(dol.len(), 9);
-        assert_eq!(dol[0], DolEntry { tag: tags::TTQ, len: 4 });
+        assert_eq!(
+            dol[0],
+            DolEntry {
+                tag: tags::TTQ,
+                len: 4
+            }
+        );
         assert_eq!(encode_dol(&dol).unwrap(), pdol);
         let amount = [0x12, 0x34];
         let un = [1, 2, 3, 4, 5, 6];

@@ -39,7 +39,11 @@ pub enum TlvError {
     BadLength { offset: usize, first: u8 },
     /// A length that does not fit in memory addressing or exceeds the enclosing template.
     #[error("length {length} at offset {offset} overflows the available {available} byte(s)")]
-    LengthOverflow { offset: usize, length: u64, available: usize },
+    LengthOverflow {
+        offset: usize,
+        length: u64,
+        available: usize,
+    },
     /// Bytes left after a single TLV object was expected to end.
     #[error("{count} trailing byte(s) after the TLV object")]
     TrailingBytes { count: usize },
@@ -147,7 +151,9 @@ impl fmt::Display for Tag {
 /// Parses one tag at `offset` (used for error positions). Returns the tag and
 /// the number of bytes consumed.
 pub fn parse_tag(input: &[u8], offset: usize) -> Result<(Tag, usize), TlvError> {
-    let first = *input.first().ok_or(TlvError::Truncated { offset, needed: 1 })?;
+    let first = *input
+        .first()
+        .ok_or(TlvError::Truncated { offset, needed: 1 })?;
     if first == 0x00 || first == 0xFF {
         return Err(TlvError::BadTag { offset });
     }
@@ -155,7 +161,10 @@ pub fn parse_tag(input: &[u8], offset: usize) -> Result<(Tag, usize), TlvError> 
     let mut used = 1;
     if first & 0x1F == 0x1F {
         loop {
-            let b = *input.get(used).ok_or(TlvError::Truncated { offset: offset + used, needed: 1 })?;
+            let b = *input.get(used).ok_or(TlvError::Truncated {
+                offset: offset + used,
+                needed: 1,
+            })?;
             if used >= 4 {
                 return Err(TlvError::BadTag { offset });
             }
@@ -171,7 +180,9 @@ pub fn parse_tag(input: &[u8], offset: usize) -> Result<(Tag, usize), TlvError> 
 
 /// Parses a definite length at `offset`. Returns the length and the bytes consumed.
 pub fn parse_length(input: &[u8], offset: usize) -> Result<(usize, usize), TlvError> {
-    let first = *input.first().ok_or(TlvError::Truncated { offset, needed: 1 })?;
+    let first = *input
+        .first()
+        .ok_or(TlvError::Truncated { offset, needed: 1 })?;
     if first < 0x80 {
         return Ok((usize::from(first), 1));
     }
@@ -184,7 +195,11 @@ pub fn parse_length(input: &[u8], offset: usize) -> Result<(usize, usize), TlvEr
         needed: (1 + n).saturating_sub(input.len()),
     })?;
     let len = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    let len = usize::try_from(len).map_err(|_| TlvError::LengthOverflow { offset, length: len, available: 0 })?;
+    let len = usize::try_from(len).map_err(|_| TlvError::LengthOverflow {
+        offset,
+        length: len,
+        available: 0,
+    })?;
     Ok((len, 1 + n))
 }
 
@@ -237,7 +252,12 @@ pub struct Iter<'a> {
 /// Iterates the top-level TLV objects of `input` without allocating. Stops
 /// after the first error.
 pub fn iter(input: &[u8]) -> Iter<'_> {
-    Iter { input, pos: 0, base: 0, failed: false }
+    Iter {
+        input,
+        pos: 0,
+        base: 0,
+        failed: false,
+    }
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -268,9 +288,16 @@ fn read_raw(input: &[u8], pos: usize, base: usize) -> Result<(RawTlv<'_>, usize)
     let start = pos + tl + ll;
     let available = input.len().saturating_sub(start);
     if len > available {
-        return Err(TlvError::LengthOverflow { offset: base + pos + tl, length: len as u64, available });
+        return Err(TlvError::LengthOverflow {
+            offset: base + pos + tl,
+            length: len as u64,
+            available,
+        });
     }
-    let value = input.get(start..start + len).ok_or(TlvError::Truncated { offset: base + start, needed: len })?;
+    let value = input.get(start..start + len).ok_or(TlvError::Truncated {
+        offset: base + start,
+        needed: len,
+    })?;
     Ok((RawTlv { tag, value }, start + len))
 }
 
@@ -302,12 +329,18 @@ pub struct Tlv {
 impl Tlv {
     /// A primitive object.
     pub fn primitive(tag: Tag, value: impl Into<Vec<u8>>) -> Self {
-        Tlv { tag, value: Value::Primitive(value.into()) }
+        Tlv {
+            tag,
+            value: Value::Primitive(value.into()),
+        }
     }
 
     /// A constructed template holding `children`.
     pub fn constructed(tag: Tag, children: Vec<Tlv>) -> Self {
-        Tlv { tag, value: Value::Constructed(children) }
+        Tlv {
+            tag,
+            value: Value::Constructed(children),
+        }
     }
 
     /// Primitive bytes, or `None` for a template.
@@ -356,7 +389,9 @@ impl Tlv {
     pub fn decode(input: &[u8]) -> Result<Tlv, TlvError> {
         let (tlv, used) = decode_one(input, 0, 0)?;
         if used != input.len() {
-            return Err(TlvError::TrailingBytes { count: input.len() - used });
+            return Err(TlvError::TrailingBytes {
+                count: input.len() - used,
+            });
         }
         Ok(tlv)
     }
@@ -381,7 +416,13 @@ fn decode_one(input: &[u8], base: usize, depth: usize) -> Result<(Tlv, usize), T
     } else {
         Value::Primitive(raw.value.to_vec())
     };
-    Ok((Tlv { tag: raw.tag, value }, used))
+    Ok((
+        Tlv {
+            tag: raw.tag,
+            value,
+        },
+        used,
+    ))
 }
 
 fn decode_seq(input: &[u8], base: usize, depth: usize) -> Result<Vec<Tlv>, TlvError> {
@@ -415,11 +456,15 @@ pub fn encode(items: &[Tlv]) -> Result<Vec<u8>, TlvError> {
 pub fn find_path<'a>(items: &'a [Tlv], path: &[Tag]) -> Option<&'a Tlv> {
     let (first, rest) = path.split_first()?;
     let hit = items.iter().find(|t| t.tag == *first)?;
-    if rest.is_empty() { Some(hit) } else { find_path(hit.children(), rest) }
+    if rest.is_empty() {
+        Some(hit)
+    } else {
+        find_path(hit.children(), rest)
+    }
 }
 
 /// Depth-first search of a sequence of trees for `tag`.
-pub fn find<'a>(items: &'a [Tlv], tag: Tag) -> Option<&'a Tlv> {
+pub fn find(items: &[Tlv], tag: Tag) -> Option<&Tlv> {
     items.iter().find_map(|t| t.find(tag))
 }
 
@@ -431,7 +476,9 @@ pub struct Builder {
 
 impl Builder {
     pub fn new() -> Self {
-        Builder { buf: Vec::with_capacity(64) }
+        Builder {
+            buf: Vec::with_capacity(64),
+        }
     }
 
     /// Appends a primitive object.
@@ -498,10 +545,13 @@ mod tests {
         assert!(Tag::from_hex("9F").is_err());
         assert!(Tag::new(0x9F).is_err());
         assert!(Tag::new(0x9F8102).is_ok());
-        assert!(Tag::new(0x9F02).unwrap().is_constructed() == false);
+        assert!(!Tag::new(0x9F02).unwrap().is_constructed());
         assert!(tags::FCI.is_constructed());
         assert_eq!(parse_tag(&[0x00], 3), Err(TlvError::BadTag { offset: 3 }));
-        assert_eq!(parse_tag(&[0x1F, 0x81, 0x82, 0x83, 0x04], 0), Err(TlvError::BadTag { offset: 0 }));
+        assert_eq!(
+            parse_tag(&[0x1F, 0x81, 0x82, 0x83, 0x04], 0),
+            Err(TlvError::BadTag { offset: 0 })
+        );
     }
 
     #[test]
@@ -511,9 +561,24 @@ mod tests {
             write_length(len, &mut out).unwrap();
             assert_eq!(parse_length(&out, 0).unwrap(), (len, out.len()));
         }
-        assert_eq!(parse_length(&[0x80], 0), Err(TlvError::BadLength { offset: 0, first: 0x80 }));
-        assert_eq!(parse_length(&[0x85, 0, 0, 0, 0, 1], 0), Err(TlvError::BadLength { offset: 0, first: 0x85 }));
-        assert!(matches!(parse_length(&[0x82, 0x01], 0), Err(TlvError::Truncated { .. })));
+        assert_eq!(
+            parse_length(&[0x80], 0),
+            Err(TlvError::BadLength {
+                offset: 0,
+                first: 0x80
+            })
+        );
+        assert_eq!(
+            parse_length(&[0x85, 0, 0, 0, 0, 1], 0),
+            Err(TlvError::BadLength {
+                offset: 0,
+                first: 0x85
+            })
+        );
+        assert!(matches!(
+            parse_length(&[0x82, 0x01], 0),
+            Err(TlvError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -530,8 +595,14 @@ mod tests {
     #[test]
     fn malformed() {
         assert!(matches!(decode(&[0x9F]), Err(TlvError::Truncated { .. })));
-        assert!(matches!(decode(&[0x5A, 0x05, 1, 2]), Err(TlvError::LengthOverflow { .. })));
-        assert!(matches!(Tlv::decode(&[0x5A, 0x01, 1, 0x00]), Err(TlvError::TrailingBytes { count: 1 })));
+        assert!(matches!(
+            decode(&[0x5A, 0x05, 1, 2]),
+            Err(TlvError::LengthOverflow { .. })
+        ));
+        assert!(matches!(
+            Tlv::decode(&[0x5A, 0x01, 1, 0x00]),
+            Err(TlvError::TrailingBytes { count: 1 })
+        ));
         let mut deep = vec![0x5A, 0x00];
         for _ in 0..=MAX_DEPTH {
             let mut n = vec![0x70];
@@ -540,7 +611,10 @@ mod tests {
             deep = n;
         }
         assert_eq!(decode(&deep), Err(TlvError::TooDeep));
-        assert!(matches!(decode(&[0x70, 0x03, 0x5A, 0x05, 0x00]), Err(TlvError::LengthOverflow { .. })));
+        assert!(matches!(
+            decode(&[0x70, 0x03, 0x5A, 0x05, 0x00]),
+            Err(TlvError::LengthOverflow { .. })
+        ));
     }
 
     #[test]
@@ -551,9 +625,15 @@ mod tests {
             .build();
         let items: Vec<_> = iter(&b).collect::<Result<_, _>>().unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(find_flat(&b, tags::AMOUNT).unwrap().unwrap(), &[0, 0, 0, 0, 0x12, 0x34]);
+        assert_eq!(
+            find_flat(&b, tags::AMOUNT).unwrap().unwrap(),
+            &[0, 0, 0, 0, 0x12, 0x34]
+        );
         let tree = decode(&b).unwrap();
-        assert_eq!(find(&tree, tags::AIP).unwrap().bytes().unwrap(), &[0x19, 0x80]);
+        assert_eq!(
+            find(&tree, tags::AIP).unwrap().bytes().unwrap(),
+            &[0x19, 0x80]
+        );
         assert_eq!(encode(&tree).unwrap(), b);
     }
 }

@@ -9,17 +9,25 @@ fn tag_strategy(constructed: bool) -> impl Strategy<Value = Tag> {
         // one-byte tags (low 5 bits not all ones)
         (0u32..4, 0u32..0x1F).prop_map(move |(class, n)| Tag::new((class << 6) | c | n.max(1))),
         // two-byte tags
-        (0u32..4, 0x1Fu32..0x80).prop_map(move |(class, n)| Tag::new((((class << 6) | c | 0x1F) << 8) | n)),
+        (0u32..4, 0x1Fu32..0x80)
+            .prop_map(move |(class, n)| Tag::new((((class << 6) | c | 0x1F) << 8) | n)),
         // three-byte tags
-        (0u32..4, 0x81u32..0xFF, 0u32..0x80).prop_map(move |(class, a, b)| Tag::new((((class << 6) | c | 0x1F) << 16) | (a << 8) | b)),
+        (0u32..4, 0x81u32..0xFF, 0u32..0x80).prop_map(move |(class, a, b)| Tag::new(
+            (((class << 6) | c | 0x1F) << 16) | (a << 8) | b
+        )),
     ]
     .prop_filter_map("valid tag", |t| t.ok())
 }
 
 fn tree() -> impl Strategy<Value = Tlv> {
-    let leaf = (tag_strategy(false), prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(t, v)| Tlv::primitive(t, v));
+    let leaf = (
+        tag_strategy(false),
+        prop::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(|(t, v)| Tlv::primitive(t, v));
     leaf.prop_recursive(4, 32, 6, |inner| {
-        (tag_strategy(true), prop::collection::vec(inner, 0..6)).prop_map(|(t, c)| Tlv::constructed(t, c))
+        (tag_strategy(true), prop::collection::vec(inner, 0..6))
+            .prop_map(|(t, c)| Tlv::constructed(t, c))
     })
 }
 

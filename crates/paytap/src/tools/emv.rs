@@ -96,7 +96,9 @@ fn key(hex_s: &str, aes: bool, what: &str) -> anyhow::Result<EmvKey> {
 
 fn fixed<const N: usize>(hex_s: &str, what: &str) -> anyhow::Result<[u8; N]> {
     let v = hex::decode(hex_s.trim()).with_context(|| format!("--{what} is not valid hex"))?;
-    v.try_into().map_err(|v: Vec<u8>| anyhow::anyhow!("--{what} must be {} hex digits, got {}", N * 2, v.len() * 2))
+    v.try_into().map_err(|v: Vec<u8>| {
+        anyhow::anyhow!("--{what} must be {} hex digits, got {}", N * 2, v.len() * 2)
+    })
 }
 
 fn emit(json: bool, field: &str, value: &[u8], extra: serde_json::Value) {
@@ -114,8 +116,20 @@ fn emit(json: bool, field: &str, value: &[u8], extra: serde_json::Value) {
 
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::IccMk { imk, pan, psn, option, aes, json } => {
-            let psn: u8 = psn.trim().parse().ok().filter(|p| *p <= 99).context("--psn must be 0 to 99")?;
+        Cmd::IccMk {
+            imk,
+            pan,
+            psn,
+            option,
+            aes,
+            json,
+        } => {
+            let psn: u8 = psn
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| *p <= 99)
+                .context("--psn must be 0 to 99")?;
             crypto::validate_pan(&pan)?;
             let (mk, kcv) = if aes {
                 let imk = AesKey::from_hex(&imk).context("--imk")?;
@@ -131,34 +145,77 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 let kcv = mk.kcv();
                 (EmvKey::Tdes(mk), kcv)
             };
-            emit(json, "icc_mk", mk.expose(), json!({ "kcv": hex::encode_upper(kcv) }));
+            emit(
+                json,
+                "icc_mk",
+                mk.expose(),
+                json!({ "kcv": hex::encode_upper(kcv) }),
+            );
         }
-        Cmd::SessionKey { icc_mk, atc, aes, json } => {
+        Cmd::SessionKey {
+            icc_mk,
+            atc,
+            aes,
+            json,
+        } => {
             let mk = key(&icc_mk, aes, "icc-mk")?;
             let atc = u16::from_be_bytes(fixed::<2>(&atc, "atc")?);
             let sk = crypto::derive_session_key(&mk, atc);
-            emit(json, "session_key", sk.expose(), json!({ "atc": format!("{atc:04X}") }));
+            emit(
+                json,
+                "session_key",
+                sk.expose(),
+                json!({ "atc": format!("{atc:04X}") }),
+            );
         }
-        Cmd::Ac { session_key, data, aes, json } => {
+        Cmd::Ac {
+            session_key,
+            data,
+            aes,
+            json,
+        } => {
             let sk = key(&session_key, aes, "session-key")?;
             let data = hex::decode(data.trim()).context("--data is not valid hex")?;
             emit(json, "ac", &crypto::generate_ac(&sk, &data), json!({}));
         }
-        Cmd::Arpc { session_key, arqc, arc, method, csu, pad, aes, json } => {
+        Cmd::Arpc {
+            session_key,
+            arqc,
+            arc,
+            method,
+            csu,
+            pad,
+            aes,
+            json,
+        } => {
             let sk = key(&session_key, aes, "session-key")?;
             let arqc = fixed::<8>(&arqc, "arqc")?;
             if method == 1 {
-                let Some(arc) = arc else { bail!("method 1 needs --arc") };
+                let Some(arc) = arc else {
+                    bail!("method 1 needs --arc")
+                };
                 let arc = fixed::<2>(&arc, "arc")?;
-                emit(json, "arpc", &crypto::arpc_method_1(&sk, arqc, arc), json!({ "method": 1 }));
+                emit(
+                    json,
+                    "arpc",
+                    &crypto::arpc_method_1(&sk, arqc, arc),
+                    json!({ "method": 1 }),
+                );
             } else {
-                let Some(csu) = csu else { bail!("method 2 needs --csu") };
+                let Some(csu) = csu else {
+                    bail!("method 2 needs --csu")
+                };
                 let csu = fixed::<4>(&csu, "csu")?;
                 let pad = match pad {
                     Some(p) => hex::decode(p.trim()).context("--pad is not valid hex")?,
                     None => Vec::new(),
                 };
-                emit(json, "arpc", &crypto::arpc_method_2(&sk, arqc, csu, &pad)?, json!({ "method": 2 }));
+                emit(
+                    json,
+                    "arpc",
+                    &crypto::arpc_method_2(&sk, arqc, csu, &pad)?,
+                    json!({ "method": 2 }),
+                );
             }
         }
     }

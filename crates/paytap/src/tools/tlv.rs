@@ -41,7 +41,10 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let bytes = hex::decode(&clean).context("input is not valid hex")?;
             let tree = paytap_tlv::decode(&bytes).context("malformed BER-TLV")?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&Json::Array(tree.iter().map(to_json).collect()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&Json::Array(tree.iter().map(to_json).collect()))?
+                );
             } else {
                 for t in &tree {
                     print_tree(t, 0);
@@ -50,10 +53,15 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Encode { json } => {
             let mut input = String::new();
-            std::io::stdin().read_to_string(&mut input).context("reading stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("reading stdin")?;
             let doc: Json = serde_json::from_str(&input).context("stdin is not valid JSON")?;
             let items = match &doc {
-                Json::Array(a) => a.iter().map(from_json).collect::<anyhow::Result<Vec<_>>>()?,
+                Json::Array(a) => a
+                    .iter()
+                    .map(from_json)
+                    .collect::<anyhow::Result<Vec<_>>>()?,
                 Json::Object(_) => vec![from_json(&doc)?],
                 _ => bail!("expected a JSON array of TLV objects"),
             };
@@ -73,7 +81,8 @@ fn name(tag: Tag) -> &'static str {
 }
 
 fn printable(v: &[u8]) -> Option<String> {
-    (!v.is_empty() && v.iter().all(|b| (0x20..0x7F).contains(b))).then(|| String::from_utf8_lossy(v).into_owned())
+    (!v.is_empty() && v.iter().all(|b| (0x20..0x7F).contains(b)))
+        .then(|| String::from_utf8_lossy(v).into_owned())
 }
 
 fn print_tree(t: &Tlv, depth: usize) {
@@ -90,34 +99,60 @@ fn print_tree(t: &Tlv, depth: usize) {
                 (dict::Format::An | dict::Format::Ans, Some(s)) => format!(" \"{s}\""),
                 _ => String::new(),
             };
-            println!("{pad}{} {} [{}]: {}{text}", t.tag, name(t.tag), v.len(), hex::encode_upper(v));
+            println!(
+                "{pad}{} {} [{}]: {}{text}",
+                t.tag,
+                name(t.tag),
+                v.len(),
+                hex::encode_upper(v)
+            );
         }
     }
 }
 
 fn to_json(t: &Tlv) -> Json {
     match &t.value {
-        Value::Constructed(c) => json!({ "tag": t.tag.to_string(), "name": name(t.tag), "value": c.iter().map(to_json).collect::<Vec<_>>() }),
-        Value::Primitive(v) => json!({ "tag": t.tag.to_string(), "name": name(t.tag), "hex": hex::encode_upper(v) }),
+        Value::Constructed(c) => {
+            json!({ "tag": t.tag.to_string(), "name": name(t.tag), "value": c.iter().map(to_json).collect::<Vec<_>>() })
+        }
+        Value::Primitive(v) => {
+            json!({ "tag": t.tag.to_string(), "name": name(t.tag), "hex": hex::encode_upper(v) })
+        }
     }
 }
 
 fn from_json(j: &Json) -> anyhow::Result<Tlv> {
-    let tag_s = j.get("tag").and_then(Json::as_str).context("each object needs a \"tag\" string")?;
+    let tag_s = j
+        .get("tag")
+        .and_then(Json::as_str)
+        .context("each object needs a \"tag\" string")?;
     let tag = Tag::from_hex(tag_s).with_context(|| format!("invalid tag {tag_s:?}"))?;
     match (j.get("value"), j.get("hex"), j.get("ascii")) {
         (Some(Json::Array(children)), None, None) => {
             if !tag.is_constructed() {
                 bail!("tag {tag} is primitive; give \"hex\" or \"ascii\", not \"value\"");
             }
-            Ok(Tlv::constructed(tag, children.iter().map(from_json).collect::<anyhow::Result<_>>()?))
+            Ok(Tlv::constructed(
+                tag,
+                children
+                    .iter()
+                    .map(from_json)
+                    .collect::<anyhow::Result<_>>()?,
+            ))
         }
-        (None, Some(Json::String(h)), None) | (None, None, Some(Json::String(h))) if tag.is_constructed() => {
+        (None, Some(Json::String(h)), None) | (None, None, Some(Json::String(h)))
+            if tag.is_constructed() =>
+        {
             let _ = h;
             bail!("tag {tag} is constructed; give \"value\": [children]")
         }
-        (None, Some(Json::String(h)), None) => Ok(Tlv::primitive(tag, hex::decode(h).with_context(|| format!("tag {tag}: bad hex"))?)),
+        (None, Some(Json::String(h)), None) => Ok(Tlv::primitive(
+            tag,
+            hex::decode(h).with_context(|| format!("tag {tag}: bad hex"))?,
+        )),
         (None, None, Some(Json::String(s))) => Ok(Tlv::primitive(tag, s.as_bytes().to_vec())),
-        _ => bail!("tag {tag}: give exactly one of \"hex\" (string), \"ascii\" (string) or \"value\" (array)"),
+        _ => bail!(
+            "tag {tag}: give exactly one of \"hex\" (string), \"ascii\" (string) or \"value\" (array)"
+        ),
     }
 }
