@@ -57,8 +57,16 @@ use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
 use paytap_types::Pan;
 use rand::RngExt;
 
-/// `card_id, amount, response_code, approval_code, hold_id, state`.
-type StoredRow = (String, i64, String, Option<String>, Option<String>, String);
+/// `hold_key, card_id, amount, response_code, approval_code, hold_id, state`.
+type StoredRow = (
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 /// The stored outcome of one authorization.
 #[derive(Debug, Clone)]
@@ -179,24 +187,22 @@ impl Issuer {
         hold_key: &str,
         txn: Option<&str>,
     ) -> Result<Option<Stored>, IssuerError> {
-        let q = "SELECT card_id, amount, response_code, approval_code, hold_id, state FROM issuer_auths WHERE ";
-        let mut row: Option<StoredRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{q}hold_key = $1")))
-                .bind(hold_key)
-                .fetch_optional(self.db.pool())
-                .await?;
-        if row.is_none()
-            && let Some(t) = txn
-        {
-            row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{q}txn_key = $1 AND kind = 'auth'"
-            )))
-            .bind(t)
-            .fetch_optional(self.db.pool())
-            .await?;
-        }
-        Ok(row.map(
-            |(card_id, amount, response_code, approval_code, hold_id, state)| Stored {
+        // One round trip: the hold key, or the same acquirer/terminal/STAN/time.
+        let rows: Vec<StoredRow> = sqlx::query_as(
+            "SELECT hold_key, card_id, amount, response_code, approval_code, hold_id, state FROM issuer_auths \
+             WHERE hold_key = $1 OR (txn_key = $2 AND kind = 'auth')",
+        )
+        .bind(hold_key)
+        .bind(txn.unwrap_or(""))
+        .fetch_all(self.db.pool())
+        .await?;
+        let pick = match rows.iter().position(|r| r.0 == hold_key) {
+            Some(i) => Some(i),
+            None if txn.is_some() && !rows.is_empty() => Some(0),
+            None => None,
+        };
+        Ok(pick.and_then(|i| rows.into_iter().nth(i)).map(
+            |(_, card_id, amount, response_code, approval_code, hold_id, state)| Stored {
                 card_id,
                 amount,
                 response_code,
@@ -225,7 +231,7 @@ impl Issuer {
         let Some(bank) = self.config.bank_for_card(pan.expose()).cloned() else {
             return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
         };
-        let Some(card_id) = self.vault.find(&pan).await? else {
+        let Some(card_id) = self.card_id_of(&pan).await? else {
             return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
         };
         let row = sqlx::query(card_select!("WHERE card_id = $1"))
@@ -268,38 +274,63 @@ impl Issuer {
             .await?;
         let approved = decision.code.is_approved();
         let hold_id = approved.then(|| format!("hold:{hold_key}"));
-        let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
-             response_code, approval_code, hold_id, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'auth', $5, $6, $7, $8, $9, $10, $11, $11)",
-        )
-        .bind(&hold_key)
-        .bind(txn.as_deref())
-        .bind(&card.card_id)
-        .bind(&bank.id)
-        .bind(amount.unwrap_or(0))
-        .bind(bank.currency.code())
-        .bind(decision.code.code())
-        .bind(decision.approval_code.as_deref())
-        .bind(hold_id.as_deref())
-        .bind(if approved { "held" } else { "declined" })
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        use crate::batch::{Arg, Stmt};
+        let mut stmts = vec![Stmt {
+            sql: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+                  response_code, approval_code, hold_id, state, created_at, updated_at) \
+                  VALUES ($1, $2, $3, $4, 'auth', $5, $6, $7, $8, $9, $10, $11, $11)",
+            args: vec![
+                Arg::Text(hold_key.clone()),
+                Arg::OptText(txn.clone()),
+                Arg::Text(card.card_id.clone()),
+                Arg::Text(bank.id.clone()),
+                Arg::I64(amount.unwrap_or(0)),
+                Arg::Text(bank.currency.code().to_owned()),
+                Arg::Text(decision.code.code().to_owned()),
+                Arg::OptText(decision.approval_code.clone()),
+                Arg::OptText(hold_id.clone()),
+                Arg::Text(if approved { "held" } else { "declined" }.to_owned()),
+                Arg::I64(now),
+            ],
+        }];
         if let Some(atc) = verified_atc {
-            sqlx::query(
-                "UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1",
-            )
-            .bind(i64::from(atc))
-            .bind(&card.card_id)
-            .execute(&mut *tx)
-            .await?;
+            stmts.push(Stmt {
+                sql: "UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1",
+                args: vec![Arg::I64(i64::from(atc)), Arg::Text(card.card_id.clone())],
+            });
         }
-        tx.commit().await?;
+        self.writer
+            .commit(stmts)
+            .await
+            .map_err(IssuerError::Write)?;
+        if approved {
+            self.windows.push(&card.card_id, now, amount.unwrap_or(0));
+        }
         tracing::info!(bank = %bank.id, card_id = %card.card_id, code = decision.code.code(),
             amount = amount.unwrap_or(0), "authorization");
         Ok(decision)
+    }
+
+    /// Today's approved total and the approvals in the velocity window.
+    async fn spend_totals(&self, card: &CardInfo, now: i64) -> Result<(i64, i64), IssuerError> {
+        let day = day_start(now);
+        let velocity_start = now - i64::from(card.limits.velocity_window_secs) * 1000;
+        if let Some(t) = self.windows.totals(&card.card_id, day, velocity_start) {
+            return Ok(t);
+        }
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT created_at, amount FROM issuer_auths \
+             WHERE card_id = $1 AND state IN ('held', 'captured') AND created_at >= $2",
+        )
+        .bind(&card.card_id)
+        .bind(day.min(velocity_start))
+        .fetch_all(self.db.pool())
+        .await?;
+        self.windows.load(&card.card_id, rows);
+        Ok(self
+            .windows
+            .totals(&card.card_id, day, velocity_start)
+            .unwrap_or((0, 0)))
     }
 
     /// For a repeated card (non-token) chip request: the ARPC over the
@@ -419,17 +450,7 @@ impl Issuer {
         if amount > card.limits.single_transaction {
             return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
         }
-        let (today, recent): (i64, i64) = sqlx::query_as(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN amount ELSE 0 END), 0) AS BIGINT), \
-             CAST(COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0) AS BIGINT) \
-             FROM issuer_auths WHERE card_id = $1 AND state IN ('held', 'captured') AND created_at >= $4",
-        )
-        .bind(&card.card_id)
-        .bind(day_start(now))
-        .bind(now - i64::from(card.limits.velocity_window_secs) * 1000)
-        .bind(day_start(now).min(now - i64::from(card.limits.velocity_window_secs) * 1000))
-        .fetch_one(self.db.pool())
-        .await?;
+        let (today, recent) = self.spend_totals(card, now).await?;
         if today.saturating_add(amount) > card.limits.daily {
             return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
         }
@@ -637,6 +658,7 @@ impl Issuer {
                 .bind(&hold_key)
                 .execute(self.db.pool())
                 .await?;
+                self.windows.invalidate(&s.card_id);
                 tracing::info!(hold_key = %hold_key, "hold released by reversal");
                 Ok(ResponseCode::Approved)
             }

@@ -24,6 +24,8 @@ pub enum IssuerError {
     Ledger(#[from] paytap_ledger::LedgerError),
     #[error("issuer store: {0}")]
     Store(#[from] paytap_store::StoreError),
+    #[error("issuer write failed: {0}")]
+    Write(String),
     #[error("stored issuer data is inconsistent: {0}")]
     Corrupt(String),
 }

@@ -18,6 +18,7 @@
 //!   ([`IssuerServer`]).
 
 pub mod auth;
+mod batch;
 pub mod config;
 pub mod cvv;
 mod error;
@@ -26,6 +27,7 @@ pub mod keys;
 mod link;
 pub mod service;
 pub mod time;
+mod window;
 
 pub use config::{BankConfig, IdvRules, IssuerConfig, Limits, OtpConfig, StandIn};
 pub use error::IssuerError;

@@ -235,7 +235,7 @@ impl std::fmt::Debug for OtpDelivery {
     }
 }
 
-const STRIPES: usize = 64;
+const STRIPES: usize = 1024;
 
 /// The issuer processor for every configured bank. Cheap to clone.
 #[derive(Clone)]
@@ -251,6 +251,10 @@ pub struct Issuer {
     /// Serialises authorizations of one card (limits and velocity).
     pub(crate) card_locks: Arc<Vec<Mutex<()>>>,
     pub(crate) otp_tx: broadcast::Sender<OtpDelivery>,
+    pub(crate) writer: crate::batch::Batcher,
+    pub(crate) windows: Arc<crate::window::Windows>,
+    /// PAN fingerprint → card id (immutable once issued).
+    pub(crate) card_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -308,7 +312,7 @@ impl Issuer {
         }
         let (otp_tx, _) = broadcast::channel(256);
         Ok(Issuer {
-            db,
+            db: db.clone(),
             ledger,
             vault,
             config: Arc::new(config),
@@ -317,6 +321,9 @@ impl Issuer {
             hold_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             card_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             otp_tx,
+            writer: crate::batch::Batcher::start(db.clone()),
+            windows: Arc::default(),
+            card_ids: Arc::default(),
         })
     }
 
@@ -508,7 +515,7 @@ impl Issuer {
         if self.config.bank_for_card(pan.expose()).is_none() {
             return Ok(None);
         }
-        let Some(id) = self.vault.find(pan).await? else {
+        let Some(id) = self.card_id_of(pan).await? else {
             return Ok(None);
         };
         match self.card(&id).await {
@@ -516,6 +523,22 @@ impl Issuer {
             Err(IssuerError::UnknownCard) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The vault id of a card number, through an in-memory cache of the
+    /// (immutable) fingerprint → id mapping.
+    pub(crate) async fn card_id_of(&self, pan: &Pan) -> Result<Option<String>, IssuerError> {
+        let fp = self.vault.fingerprint(pan);
+        if let Some(id) = self.card_ids.lock().ok().and_then(|m| m.get(&fp).cloned()) {
+            return Ok(Some(id));
+        }
+        let found = self.vault.find(pan).await?;
+        if let Some(id) = &found
+            && let Ok(mut m) = self.card_ids.lock()
+        {
+            m.insert(fp, id.clone());
+        }
+        Ok(found)
     }
 
     /// Changes a card's status (block, report lost or stolen, reactivate).

@@ -46,6 +46,7 @@
 //!   strip DE 62/63 from acquirer requests so only the TSP can set them.
 
 pub mod atc;
+mod batch;
 pub mod domain;
 mod error;
 pub mod keys;

@@ -8,6 +8,7 @@
 //! its fingerprint.
 
 use crate::atc::{AtcError, check_atc};
+use crate::batch::{Arg, Batcher, Stmt};
 use crate::domain::Domain;
 use crate::error::{Refusal, TspError};
 use crate::keys::TokenKeys;
@@ -294,6 +295,10 @@ pub struct Tsp {
     config: Arc<TspConfig>,
     keys: Arc<TokenKeys>,
     clock: Clock,
+    writer: Batcher,
+    /// Token number fingerprint → vault id: immutable once written, so a
+    /// cache that saves a vault lookup per authorization.
+    token_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for Tsp {
@@ -354,11 +359,13 @@ impl Tsp {
         }
         db.migrate(MIGRATIONS).await?;
         Ok(Tsp {
-            db,
+            db: db.clone(),
             vault,
             config: Arc::new(config),
             keys: Arc::new(keys),
             clock: Arc::new(now_millis),
+            writer: Batcher::start(db.clone()),
+            token_ids: Arc::default(),
         })
     }
 
@@ -714,12 +721,7 @@ impl Tsp {
         if !self.is_token_number(token_pan.expose()) {
             return Err(Refusal::UnknownToken);
         }
-        let token_vault_id = self
-            .vault
-            .find(&token_pan)
-            .await
-            .map_err(|e| system("vault find", &e))?
-            .ok_or(Refusal::UnknownToken)?;
+        let token_vault_id = self.token_vault_id(&token_pan).await?;
         let row = sqlx::query(token_select!("WHERE token_vault_id = $1"))
             .bind(&token_vault_id)
             .fetch_optional(self.db.pool())
@@ -773,23 +775,17 @@ impl Tsp {
         })?;
         // Accept the counter once, atomically: a concurrent request with the
         // same ATC loses here.
-        let mut tx = self
-            .db
-            .begin_write()
+        let counts = self
+            .writer
+            .commit(vec![Stmt {
+                sql: "UPDATE tsp_tokens SET last_atc = $1 WHERE token_ref = $2 AND last_atc < $1 AND state = 'active'",
+                args: vec![Arg::I64(i64::from(verified.atc)), Arg::Text(info.token_ref.clone())],
+            }])
             .await
-            .map_err(|e| system("begin", &e))?;
-        let res = sqlx::query(
-            "UPDATE tsp_tokens SET last_atc = $1 WHERE token_ref = $2 AND last_atc < $1 AND state = 'active'",
-        )
-        .bind(i64::from(verified.atc))
-        .bind(&info.token_ref)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| system("atc update", &e))?;
-        if res.rows_affected() != 1 {
+            .map_err(|e| system("atc update", &e))?;
+        if counts.first().copied() != Some(1) {
             return Err(Refusal::AtcReplayed);
         }
-        tx.commit().await.map_err(|e| system("atc commit", &e))?;
 
         let card = self
             .vault
@@ -849,6 +845,23 @@ impl Tsp {
                 arqc: verified.arqc,
             },
         })
+    }
+
+    async fn token_vault_id(&self, token_pan: &Pan) -> Result<String, Refusal> {
+        let fp = self.vault.fingerprint(token_pan);
+        if let Some(id) = self.token_ids.lock().ok().and_then(|m| m.get(&fp).cloned()) {
+            return Ok(id);
+        }
+        let id = self
+            .vault
+            .find(token_pan)
+            .await
+            .map_err(|e| system("vault find", &e))?
+            .ok_or(Refusal::UnknownToken)?;
+        if let Ok(mut m) = self.token_ids.lock() {
+            m.insert(fp, id.clone());
+        }
+        Ok(id)
     }
 
     /// The answer to send the acquirer when [`Tsp::detokenize`] refused:
