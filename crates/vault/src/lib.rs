@@ -51,6 +51,8 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error("card record not found")]
     NotFound,
+    #[error("the card number differs from the one stored under this id")]
+    PanMismatch,
     /// Authentication failed: wrong key, or tampered ciphertext or row.
     #[error("card record failed to decrypt (wrong key or tampered data)")]
     Decrypt,
@@ -402,6 +404,52 @@ impl Vault {
         let dek = unwrap(kek, id, version, &wrapped)?;
         let plain = open(&dek, &aad(LABEL_CARD, id, None), &sealed)?;
         CardRecord::decode(&plain)
+    }
+
+    /// Replaces the expiry and name of record `id` (a renewed card keeps its
+    /// PAN): re-encrypted under a fresh data key and the current KEK. The
+    /// PAN must be the one already stored ([`VaultError::PanMismatch`]
+    /// otherwise).
+    pub async fn update(&self, id: &str, record: &CardRecord) -> Result<(), VaultError> {
+        record.validate()?;
+        if let Err(error) = self.reload(false) {
+            tracing::warn!(%error, "vault key file changed but could not be reloaded");
+        }
+        let keyring = self.keyring();
+        let fp = fingerprint(&keyring, &record.pan);
+        let version = keyring.current_version();
+        let kek = keyring
+            .current_kek()
+            .ok_or(VaultError::UnknownKeyVersion(version))?;
+        let mut dek = Zeroizing::new([0u8; 32]);
+        getrandom::fill(dek.as_mut_slice()).map_err(|_| VaultError::Random)?;
+        let plain = record.encode()?;
+        let sealed = seal(&dek, &aad(LABEL_CARD, id, None), &plain)?;
+        let wrapped = wrap(kek, id, version, &dek)?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let stored: Option<(String,)> =
+            sqlx::query_as("SELECT fingerprint FROM vault_cards WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match stored {
+            None => return Err(VaultError::NotFound),
+            Some((f,)) if f != fp => return Err(VaultError::PanMismatch),
+            Some(_) => {}
+        }
+        sqlx::query(
+            "UPDATE vault_cards SET kek_version = $1, wrapped_key = $2, sealed = $3, \
+             rewrapped_at = $4 WHERE id = $5",
+        )
+        .bind(i64::from(version))
+        .bind(wrapped)
+        .bind(sealed)
+        .bind(paytap_store::now_millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Deletes a record (e.g. when the last token for a card is deleted).
