@@ -18,7 +18,7 @@
 //! ISO 8583 client) for the integration tests, the benchmark and the demo.
 //! [`bench`] is the `paytap bench auth` driver.
 
-
+pub mod bench;
 pub mod terminal;
 
 use paytap_issuer::{

@@ -1,0 +1,432 @@
+//! The authorization benchmark behind `paytap bench auth` and the criterion
+//! bench `benches/auth.rs`: authorizations per second through switch →
+//! token service → issuer → ledger with durable commits (SQLite file,
+//! `synchronous=FULL`), over loopback TCP from many concurrent simulated
+//! terminals, with p50/p99 latency; and, in the same run and on the same
+//! file system, the store's raw durable append rate
+//! ([`paytap_ledger::bench::raw_append_rate`]) for comparison.
+//!
+//! Each simulated terminal owns one card and one token (the token service
+//! accepts a token's counters in order, and the issuer serialises one card's
+//! authorizations, exactly as in the field). Cryptograms are generated
+//! before the clock starts, so the client is not what is measured.
+
+use crate::terminal::{self, AcquirerClient, Merchant, TapData};
+use crate::{Network, NetworkConfig, NetworkError};
+use paytap_iso8583::encode_frame;
+use paytap_issuer::{IssueCard, Limits, Product};
+use paytap_seal::{DeviceKey, ProvisioningPayload};
+use paytap_store::Db;
+use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_types::{Currency, Money};
+use paytap_vault::Keyring;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct AuthBenchOptions {
+    /// Measurement time.
+    pub duration: Duration,
+    /// Simulated terminals sending at once (one card and token each).
+    pub concurrency: usize,
+    /// TCP connections the terminals share.
+    pub connections: usize,
+    /// Where the database files go (a fresh temporary directory by default).
+    /// Must be a real file system for the durability to mean anything.
+    pub data_dir: Option<PathBuf>,
+    /// Upper bound on the request rate the pre-generated cryptograms cover.
+    pub max_rate: u64,
+    /// Rows for the raw append measurement.
+    pub raw_append_rows: usize,
+}
+
+impl Default for AuthBenchOptions {
+    fn default() -> Self {
+        AuthBenchOptions {
+            duration: Duration::from_secs(10),
+            concurrency: 64,
+            connections: 4,
+            data_dir: None,
+            max_rate: 40_000,
+            raw_append_rows: 50_000,
+        }
+    }
+}
+
+/// What was measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthBenchReport {
+    pub concurrency: usize,
+    pub connections: usize,
+    pub seconds: f64,
+    pub authorizations: u64,
+    pub approved: u64,
+    pub declined: u64,
+    pub errors: u64,
+    pub stand_in: u64,
+    pub auth_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Durable single-row appends per second, `raw_append_batch` per commit.
+    pub raw_append_per_sec: f64,
+    pub raw_append_batch: usize,
+    /// `auth_per_sec / raw_append_per_sec`.
+    pub ratio_to_raw_append: f64,
+    pub data_dir: String,
+    /// The cryptograms ran out before the measurement time ended.
+    pub exhausted: bool,
+}
+
+impl AuthBenchReport {
+    /// A side-by-side table for people.
+    pub fn table(&self) -> String {
+        format!(
+            "authorizations (switch -> TSP -> issuer -> ledger, durable, loopback TCP)\n\
+             \x20 terminals {} over {} connections, {:.1} s\n\
+             \x20 {:>10.0} auth/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms\n\
+             \x20 {} approved, {} declined, {} errors, {} stand-in{}\n\
+             store raw durable append (same file system, {} rows per commit)\n\
+             \x20 {:>10.0} rows/s\n\
+             authorizations / raw append = {:.3}\n\
+             targets: >= 20000 auth/s, p99 <= 5 ms, ratio >= 0.5\n",
+            self.concurrency,
+            self.connections,
+            self.seconds,
+            self.auth_per_sec,
+            self.p50_ms,
+            self.p99_ms,
+            self.max_ms,
+            self.approved,
+            self.declined,
+            self.errors,
+            self.stand_in,
+            if self.exhausted {
+                " (pre-generated cryptograms ran out)"
+            } else {
+                ""
+            },
+            self.raw_append_batch,
+            self.raw_append_per_sec,
+            self.ratio_to_raw_append,
+        )
+    }
+}
+
+struct Lane {
+    terminal_id: String,
+    /// Pre-encoded requests, used from the back.
+    frames: Vec<(u32, Vec<u8>)>,
+}
+
+fn bench_limits() -> Limits {
+    Limits {
+        single_transaction: 1_000_000_000,
+        daily: i64::MAX / 4,
+        velocity_count: u32::MAX,
+        velocity_window_secs: 1,
+        no_cvm_limit: 1_000_000,
+    }
+}
+
+/// A network with cards, tokens and pre-generated requests, ready to drive.
+pub struct PreparedAuthBench {
+    net: Option<crate::RunningNetwork>,
+    lanes: Vec<Lane>,
+    clients: Vec<AcquirerClient>,
+    dir: PathBuf,
+    run_id: String,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// One measured burst.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub approved: u64,
+    pub declined: u64,
+    pub errors: u64,
+    /// Sorted latencies in microseconds.
+    pub latencies_us: Vec<u32>,
+    pub elapsed: Duration,
+    /// A terminal ran out of pre-generated requests.
+    pub exhausted: bool,
+}
+
+impl Measured {
+    /// Latency percentile `p` (0..=1) in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let idx = ((self.latencies_us.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+        f64::from(self.latencies_us.get(idx).copied().unwrap_or(0)) / 1000.0
+    }
+}
+
+impl PreparedAuthBench {
+    /// Start a network on a fresh SQLite file, issue one card and provision
+    /// one token per terminal, pre-generate `requests_per_terminal`
+    /// cryptograms per terminal.
+    pub async fn prepare(
+        opts: &AuthBenchOptions,
+        requests_per_terminal: usize,
+    ) -> Result<PreparedAuthBench, NetworkError> {
+        let concurrency = opts.concurrency.max(1);
+        let connections = opts.connections.clamp(1, concurrency);
+        let (dir, temp) = match &opts.data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                (d.clone(), None)
+            }
+            None => {
+                let t = tempfile::Builder::new().prefix("paytap-bench-").tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let run_id = uuid_like();
+        let db = Db::connect(&format!(
+            "sqlite://{}",
+            dir.join(format!("bench-network-{run_id}.db")).display()
+        ))
+        .await?;
+        let mut secret = Zeroizing::new(vec![0u8; 32]);
+        rand::fill(secret.as_mut_slice());
+        let mut config = NetworkConfig::new(db, Keyring::generate()?, secret);
+        config.switch_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.issuer_timeout = Duration::from_secs(5);
+        let net = Network::start(config).await?;
+
+        let per_lane = requests_per_terminal.clamp(1, 999_000);
+        let banks: Vec<String> = net
+            .issuer()
+            .config()
+            .banks
+            .iter()
+            .filter(|b| b.currency == Currency::CNY)
+            .map(|b| b.id.clone())
+            .collect();
+        let amount = Money::new(100, Currency::CNY);
+        let mut gen_tasks = Vec::with_capacity(concurrency);
+        for lane in 0..concurrency {
+            let bank = banks
+                .get(lane % banks.len().max(1))
+                .cloned()
+                .ok_or_else(|| NetworkError::Config("no CNY bank configured".into()))?;
+            let mut req = IssueCard::new(&bank, Product::Debit, "BENCH", 1_000_000_000_000);
+            req.limits = Some(bench_limits());
+            let card = net.issue_card(req).await?;
+            let device_id = format!("bench-{run_id}-{lane}");
+            let key = DeviceKey::generate()
+                .map_err(|e| NetworkError::Config(format!("device key: {e}")))?;
+            let p = net
+                .provision(ProvisionRequest {
+                    card_vault_id: card.card_id.clone(),
+                    issuer_id: bank.clone(),
+                    bank_name: bank.clone(),
+                    token_requestor_id: "40010075001".into(),
+                    device_id: device_id.clone(),
+                    device_public_key: key.public(),
+                    domain: Domain::Nfc,
+                    initial_state: TokenState::Active,
+                    actor: Actor::Wallet,
+                    cdcvm_required: true,
+                    no_cvm_limit_minor: 0,
+                    currency: Currency::CNY,
+                    app_label: "UnionPay".into(),
+                })
+                .await?;
+            let payload =
+                ProvisioningPayload::open_with(&key, &device_id, &p.token_ref, &p.sealed_payload)
+                    .map_err(|e| NetworkError::Config(format!("payload: {e}")))?;
+            let terminal_id = format!("B{lane:07}");
+            let merchant = Merchant {
+                terminal_id: terminal_id.clone(),
+                ..Merchant::default()
+            };
+            gen_tasks.push(tokio::task::spawn_blocking(move || -> Result<Lane, String> {
+                let mut se = paytap_emv::SecureElement::new();
+                se.add_card(terminal::card_from_payload(&payload).map_err(|e| e.to_string())?)
+                    .map_err(|e| format!("{e:?}"))?;
+                let mut frames = Vec::with_capacity(per_lane);
+                for i in 0..per_lane {
+                    let stan = (i % 999_999) as u32 + 1;
+                    let tap: TapData = terminal::tap(&mut se, amount, true, rand::random())
+                        .map_err(|e| e.to_string())?;
+                    let m = terminal::authorization_request(&tap, amount, stan, &merchant)
+                        .map_err(|e| e.to_string())?;
+                    let mut f = Vec::with_capacity(m.encoded_len() + 2);
+                    encode_frame(&m.encode(), &mut f).map_err(|e| e.to_string())?;
+                    frames.push((stan, f));
+                }
+                // Used from the back: the lowest counters go first.
+                frames.reverse();
+                Ok(Lane {
+                    terminal_id,
+                    frames,
+                })
+            }));
+        }
+        let mut lanes = Vec::with_capacity(concurrency);
+        for t in gen_tasks {
+            let lane = t
+                .await
+                .map_err(|e| NetworkError::Config(format!("generator: {e}")))?
+                .map_err(NetworkError::Config)?;
+            lanes.push(lane);
+        }
+        let mut clients = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            clients.push(
+                AcquirerClient::connect(net.switch_addr())
+                    .await
+                    .map_err(|e| NetworkError::Config(e.to_string()))?,
+            );
+        }
+        Ok(PreparedAuthBench {
+            net: Some(net),
+            lanes,
+            clients,
+            dir,
+            run_id,
+            _temp: temp,
+        })
+    }
+
+    /// The running network.
+    pub fn network(&self) -> Option<&crate::RunningNetwork> {
+        self.net.as_ref()
+    }
+
+    /// Requests still pre-generated, over all terminals.
+    pub fn remaining(&self) -> usize {
+        self.lanes.iter().map(|l| l.frames.len()).sum()
+    }
+
+    /// Drive all terminals at once until `duration` passed or, when given,
+    /// `max_requests` were answered (spread evenly over the terminals).
+    pub async fn drive(&mut self, duration: Duration, max_requests: Option<u64>) -> Measured {
+        let n = self.lanes.len().max(1) as u64;
+        let start = Instant::now();
+        let deadline = start + duration;
+        let mut workers = Vec::with_capacity(self.lanes.len());
+        for (i, mut lane) in std::mem::take(&mut self.lanes).into_iter().enumerate() {
+            let Some(client) = self.clients.get(i % self.clients.len().max(1)).cloned() else {
+                continue;
+            };
+            let quota = max_requests.map(|m| m / n + u64::from((i as u64) < m % n));
+            workers.push(tokio::spawn(async move {
+                let mut m = Measured::default();
+                let mut sent = 0u64;
+                loop {
+                    if quota.is_some_and(|q| sent >= q) || Instant::now() >= deadline {
+                        break;
+                    }
+                    let Some((stan, frame)) = lane.frames.pop() else {
+                        m.exhausted = true;
+                        break;
+                    };
+                    sent += 1;
+                    let t0 = Instant::now();
+                    match client.send_frame(frame, &lane.terminal_id, stan).await {
+                        Ok(a) => {
+                            m.latencies_us
+                                .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            if a.get_str(39) == Some("00") {
+                                m.approved += 1;
+                            } else {
+                                m.declined += 1;
+                            }
+                        }
+                        Err(_) => m.errors += 1,
+                    }
+                }
+                (lane, m)
+            }));
+        }
+        let mut total = Measured::default();
+        for w in workers {
+            if let Ok((lane, m)) = w.await {
+                self.lanes.push(lane);
+                total.approved += m.approved;
+                total.declined += m.declined;
+                total.errors += m.errors;
+                total.exhausted |= m.exhausted;
+                total.latencies_us.extend(m.latencies_us);
+            }
+        }
+        total.elapsed = start.elapsed();
+        total.latencies_us.sort_unstable();
+        total
+    }
+
+    /// Stop the network and measure the store's raw durable append rate on
+    /// the same file system (`rows` single-row inserts, the ledger's group
+    /// commit batch per commit).
+    pub async fn finish(mut self, rows: usize) -> Result<(f64, usize), NetworkError> {
+        if let Some(net) = self.net.take() {
+            net.shutdown().await;
+        }
+        let raw_db = Db::connect(&format!(
+            "sqlite://{}",
+            self.dir.join(format!("bench-raw-{}.db", self.run_id)).display()
+        ))
+        .await?;
+        let batch = paytap_ledger::LedgerOptions::default().max_batch;
+        let raw = paytap_ledger::bench::raw_append_rate(&raw_db, rows.max(batch), batch).await?;
+        raw_db.close().await;
+        Ok((raw.per_second(), batch))
+    }
+}
+
+/// Run the benchmark (needs a multi-threaded tokio runtime).
+pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, NetworkError> {
+    let concurrency = opts.concurrency.max(1);
+    let per_lane =
+        ((opts.max_rate as f64 * opts.duration.as_secs_f64()) / concurrency as f64).ceil() as usize;
+    let mut prepared = PreparedAuthBench::prepare(opts, per_lane).await?;
+    let connections = prepared.clients.len();
+    let stats = |p: &PreparedAuthBench| {
+        p.network()
+            .map(|n| n.switch().stats().stand_in.load(std::sync::atomic::Ordering::Relaxed))
+            .unwrap_or(0)
+    };
+    let stand_in_before = stats(&prepared);
+    let m = prepared.drive(opts.duration, None).await;
+    let stand_in = stats(&prepared) - stand_in_before;
+    let data_dir = prepared.dir.display().to_string();
+    let (raw_rate, batch) = prepared.finish(opts.raw_append_rows).await?;
+    let total = m.approved + m.declined;
+    let secs = m.elapsed.as_secs_f64();
+    let auth_per_sec = if secs > 0.0 { total as f64 / secs } else { 0.0 };
+    Ok(AuthBenchReport {
+        concurrency,
+        connections,
+        seconds: secs,
+        authorizations: total,
+        approved: m.approved,
+        declined: m.declined,
+        errors: m.errors,
+        stand_in,
+        auth_per_sec,
+        p50_ms: m.percentile_ms(0.50),
+        p99_ms: m.percentile_ms(0.99),
+        max_ms: m.percentile_ms(1.0),
+        raw_append_per_sec: raw_rate,
+        raw_append_batch: batch,
+        ratio_to_raw_append: if raw_rate > 0.0 {
+            auth_per_sec / raw_rate
+        } else {
+            0.0
+        },
+        data_dir,
+        exhausted: m.exhausted,
+    })
+}
+
+fn uuid_like() -> String {
+    let n: u64 = rand::random();
+    format!("{n:016x}")
+}
