@@ -535,9 +535,15 @@ mod tests {
 
     #[test]
     fn accept_language_picks_by_quality() {
-        assert_eq!(Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"), Lang::Zh);
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Lang::Zh
+        );
         assert_eq!(Lang::from_accept_language("en-GB,zh;q=0.5"), Lang::En);
-        assert_eq!(Lang::from_accept_language("fr, zh-Hans;q=0.7, en;q=0.3"), Lang::Zh);
+        assert_eq!(
+            Lang::from_accept_language("fr, zh-Hans;q=0.7, en;q=0.3"),
+            Lang::Zh
+        );
         assert_eq!(Lang::from_accept_language("zh;q=0, en;q=0.1"), Lang::En);
         assert_eq!(Lang::from_accept_language("de"), Lang::En);
         assert_eq!(Lang::from_accept_language(""), Lang::En);
@@ -551,14 +557,23 @@ mod tests {
         let cn = show_time(at, "cn", Lang::En);
         assert_eq!(cn.text, "23 Nov 2026, 17:41 UTC+8");
         assert_eq!(cn.iso, "2026-11-23T17:41:00+08:00");
-        assert_eq!(show_time(at, "in", Lang::En).text, "23 Nov 2026, 15:11 UTC+5:30");
-        assert_eq!(show_time(at, "cn", Lang::Zh).text, "2026年11月23日 17:41（UTC+8）");
+        assert_eq!(
+            show_time(at, "in", Lang::En).text,
+            "23 Nov 2026, 15:11 UTC+5:30"
+        );
+        assert_eq!(
+            show_time(at, "cn", Lang::Zh).text,
+            "2026年11月23日 17:41（UTC+8）"
+        );
         assert_eq!(show_time(at, "xx", Lang::En).text, "23 Nov 2026, 09:41 UTC");
     }
 
     #[test]
     fn fill_replaces_one_placeholder() {
-        assert_eq!(fill(EN.notice_off, "Li's phone"), "Payments are turned off on Li's phone.");
+        assert_eq!(
+            fill(EN.notice_off, "Li's phone"),
+            "Payments are turned off on Li's phone."
+        );
         assert_eq!(fill("{} {}", "a"), "a {}");
     }
 

@@ -112,11 +112,23 @@ pub fn router_with(port: Arc<dyn AccountPort>, config: WebConfig) -> Router {
         .route("/language", post(language))
         .route("/devices", get(devices))
         .route("/devices/{device_id}", get(device))
-        .route("/devices/{device_id}/turn-off", get(turn_off_form).post(turn_off))
+        .route(
+            "/devices/{device_id}/turn-off",
+            get(turn_off_form).post(turn_off),
+        )
         .route("/devices/{device_id}/turn-on", post(turn_on))
-        .route("/devices/{device_id}/remove-cards", get(remove_all_form).post(remove_all))
-        .route("/devices/{device_id}/cards/{card_id}/default", post(make_default))
-        .route("/devices/{device_id}/cards/{card_id}/remove", get(remove_card_form).post(remove_card))
+        .route(
+            "/devices/{device_id}/remove-cards",
+            get(remove_all_form).post(remove_all),
+        )
+        .route(
+            "/devices/{device_id}/cards/{card_id}/default",
+            post(make_default),
+        )
+        .route(
+            "/devices/{device_id}/cards/{card_id}/remove",
+            get(remove_card_form).post(remove_card),
+        )
         .route("/cards", get(cards))
         .route("/payments", get(payments))
         .route("/payments/events", get(payment_events))
@@ -196,7 +208,10 @@ impl IntoResponse for Page {
         );
         let mut resp = (self.status, self.body.into_string()).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Ok(v) = HeaderValue::from_str(&csp) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -210,9 +225,15 @@ impl IntoResponse for Page {
 }
 
 fn security_headers(h: &mut HeaderMap) {
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
 }
 
 /// `303 See Other` to `to`, setting `cookies`.
@@ -339,25 +360,40 @@ async fn signed_form(app: &App, req: &Req, csrf: &str) -> Result<Signed, Respons
 
 /// Ids the wallet hands out are UUIDs; anything else cannot exist.
 fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 // ----- one-shot notices --------------------------------------------------------
 
 fn flash(kind: &str, arg: &str, secure: bool) -> HeaderValue {
-    let arg: String = arg.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let arg: String = arg
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
     set_cookie(FLASH_COOKIE, &format!("{kind}.{arg}"), 60, secure)
 }
 
 /// The notice of the request's flash cookie (and the cookie that clears it).
-fn take_notice(req: &Req, lang: Lang, devices: &[DeviceView]) -> (Option<String>, Vec<HeaderValue>) {
+fn take_notice(
+    req: &Req,
+    lang: Lang,
+    devices: &[DeviceView],
+) -> (Option<String>, Vec<HeaderValue>) {
     let Some(raw) = cookie(&req.headers, FLASH_COOKIE) else {
         return (None, Vec::new());
     };
     let clear = vec![set_cookie(FLASH_COOKIE, "", 0, req.secure)];
     let s = lang.strings();
     let (kind, arg) = raw.split_once('.').unwrap_or((raw, ""));
-    let device_name = || devices.iter().find(|d| d.id == arg).map(|d| d.name.as_str());
+    let device_name = || {
+        devices
+            .iter()
+            .find(|d| d.id == arg)
+            .map(|d| d.name.as_str())
+    };
     let four = arg.len() == 4 && arg.bytes().all(|b| b.is_ascii_digit());
     let text = match kind {
         "off" => device_name().map(|n| i18n::fill(s.notice_off, n)),
@@ -391,7 +427,9 @@ struct LoginQuery {
 /// The pre-session value the sign-in form's token is bound to: the
 /// request's, or a fresh one with the cookie that sets it.
 fn login_nonce(req: &Req) -> (String, Vec<HeaderValue>) {
-    match cookie(&req.headers, LOGIN_COOKIE).filter(|v| v.len() == 22 && v.bytes().all(session::is_token_byte)) {
+    match cookie(&req.headers, LOGIN_COOKIE)
+        .filter(|v| v.len() == 22 && v.bytes().all(session::is_token_byte))
+    {
         Some(n) => (n.to_string(), Vec::new()),
         None => {
             let n = random_nonce();
@@ -444,7 +482,11 @@ struct LoginForm {
     password: String,
 }
 
-async fn login_submit(State(app): State<App>, req: Req, form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>) -> Response {
+async fn login_submit(
+    State(app): State<App>,
+    req: Req,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
     let Ok(Form(form)) = form else {
         return error_page(&req, None, StatusCode::BAD_REQUEST);
     };
@@ -452,15 +494,32 @@ async fn login_submit(State(app): State<App>, req: Req, form: Result<Form<LoginF
     if !app.csrf.verify_login(nonce, &form.csrf) {
         tracing::warn!("sign-in form with a bad CSRF token refused");
         let s = req.lang(None).strings();
-        return render_login(&app, &req, StatusCode::FORBIDDEN, &form.login, Some(s.forbidden_body.to_string()), None, Vec::new());
+        return render_login(
+            &app,
+            &req,
+            StatusCode::FORBIDDEN,
+            &form.login,
+            Some(s.forbidden_body.to_string()),
+            None,
+            Vec::new(),
+        );
     }
     let s = req.lang(None).strings();
-    match app.port.login(&form.login, &form.password, req.client).await {
+    match app
+        .port
+        .login(&form.login, &form.password, req.client)
+        .await
+    {
         Ok(signed) => {
-            let now = paytap_types_now();
+            let now = unix_millis_now();
             let max_age = (signed.expires_at - now) / 1000;
             let cookies = vec![
-                set_cookie(session_cookie_name(req.secure), &signed.token, max_age, req.secure),
+                set_cookie(
+                    session_cookie_name(req.secure),
+                    &signed.token,
+                    max_age,
+                    req.secure,
+                ),
                 set_cookie(LOGIN_COOKIE, "", 0, req.secure),
             ];
             redirect("/devices", cookies)
@@ -498,8 +557,10 @@ async fn login_submit(State(app): State<App>, req: Req, form: Result<Form<LoginF
     }
 }
 
-fn paytap_types_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp().saturating_mul(1000)
+fn unix_millis_now() -> i64 {
+    time::OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .saturating_mul(1000)
 }
 
 #[derive(Deserialize, Default)]
@@ -563,7 +624,12 @@ async fn language(State(app): State<App>, req: Req, Form(form): Form<LanguageFor
     }
     let fallback = if signed_in_now { "/devices" } else { "/login" };
     let next = safe_next(&form.next).unwrap_or(fallback);
-    let mut cookies = vec![set_cookie(LANG_COOKIE, lang.code(), 365 * 24 * 3600, req.secure)];
+    let mut cookies = vec![set_cookie(
+        LANG_COOKIE,
+        lang.code(),
+        365 * 24 * 3600,
+        req.secure,
+    )];
     if signed_in_now {
         cookies.push(flash("lang", "", req.secure));
     }
@@ -587,7 +653,11 @@ async fn devices(State(app): State<App>, req: Req) -> Response {
 }
 
 /// Signed in, and the device is the account's.
-async fn own_device(app: &App, req: &Req, device_id: &str) -> Result<(Signed, DeviceView), Response> {
+async fn own_device(
+    app: &App,
+    req: &Req,
+    device_id: &str,
+) -> Result<(Signed, DeviceView), Response> {
     let signed = signed_in(app, req).await?;
     if !valid_id(device_id) {
         return Err(error_page(req, Some(&signed), StatusCode::NOT_FOUND));
@@ -610,9 +680,15 @@ async fn device(State(app): State<App>, req: Req, Path(device_id): Path<String>)
     }
 }
 
-async fn turn_off_form(State(app): State<App>, req: Req, Path(device_id): Path<String>) -> Response {
+async fn turn_off_form(
+    State(app): State<App>,
+    req: Req,
+    Path(device_id): Path<String>,
+) -> Response {
     match own_device(&app, &req, &device_id).await {
-        Ok((_, d)) if d.payments_off.is_some() => redirect(&format!("/devices/{}", d.id), Vec::new()),
+        Ok((_, d)) if d.payments_off.is_some() => {
+            redirect(&format!("/devices/{}", d.id), Vec::new())
+        }
         Ok((signed, d)) => {
             let c = ctx(&req, Some(&signed), signed.csrf.clone(), None);
             let body = pages::turn_off_page(&c, &d);
@@ -651,7 +727,11 @@ async fn turn_off(
             None => return error_page(&req, Some(&signed), StatusCode::BAD_REQUEST),
         }
     };
-    match app.port.turn_off_payments(&signed.viewer, &device_id, reason).await {
+    match app
+        .port
+        .turn_off_payments(&signed.viewer, &device_id, reason)
+        .await
+    {
         Ok(()) => {
             tracing::info!(account = %signed.viewer.account_id, device = %device_id, reason = reason.as_str(), "payments turned off from the web site");
             redirect("/devices", vec![flash("off", &device_id, req.secure)])
@@ -682,7 +762,11 @@ async fn turn_on(
     }
 }
 
-async fn remove_all_form(State(app): State<App>, req: Req, Path(device_id): Path<String>) -> Response {
+async fn remove_all_form(
+    State(app): State<App>,
+    req: Req,
+    Path(device_id): Path<String>,
+) -> Response {
     match own_device(&app, &req, &device_id).await {
         Ok((_, d)) if d.cards.is_empty() => redirect(&format!("/devices/{}", d.id), Vec::new()),
         Ok((signed, d)) => {
@@ -752,7 +836,11 @@ async fn make_default(
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    match app.port.set_default_card(&signed.viewer, &device_id, &card_id).await {
+    match app
+        .port
+        .set_default_card(&signed.viewer, &device_id, &card_id)
+        .await
+    {
         Ok(()) => redirect("/cards", vec![flash("default", &card.last4, req.secure)]),
         Err(e) => port_failure(&app, &req, &signed, e),
     }
@@ -787,7 +875,11 @@ async fn remove_card(
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    match app.port.remove_card(&signed.viewer, &device_id, &card_id).await {
+    match app
+        .port
+        .remove_card(&signed.viewer, &device_id, &card_id)
+        .await
+    {
         Ok(()) => redirect("/cards", vec![flash("rmcard", &card.last4, req.secure)]),
         Err(e) => port_failure(&app, &req, &signed, e),
     }
@@ -816,7 +908,11 @@ struct PaymentsQuery {
     before: Option<String>,
 }
 
-async fn payments(State(app): State<App>, req: Req, q: Result<Query<PaymentsQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn payments(
+    State(app): State<App>,
+    req: Req,
+    q: Result<Query<PaymentsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let signed = match signed_in(&app, &req).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -856,7 +952,7 @@ async fn payment_events(State(app): State<App>, req: Req) -> Response {
     };
     let lang = req.lang(Some(&viewer));
     let region = viewer.region.clone();
-    let left_ms = (viewer.session_expires_at - paytap_types_now()).max(0);
+    let left_ms = (viewer.session_expires_at - unix_millis_now()).max(0);
     let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
     let stream = feed
         .map(move |p| {
@@ -878,9 +974,18 @@ const SITE_CSS: &str = include_str!("../assets/site.css");
 async fn stylesheet() -> Response {
     let mut resp = SITE_CSS.into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }
 
@@ -892,7 +997,15 @@ mod tests {
     fn next_paths_stay_on_this_site() {
         assert_eq!(safe_next("/payments"), Some("/payments"));
         assert_eq!(safe_next("/devices/abc?x=1"), Some("/devices/abc?x=1"));
-        for bad in ["", "https://evil.example/", "//evil.example", "/\\evil", "devices", "/a b", "/\u{7f}"] {
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil",
+            "devices",
+            "/a b",
+            "/\u{7f}",
+        ] {
             assert_eq!(safe_next(bad), None, "{bad:?}");
         }
     }

@@ -58,7 +58,13 @@ fn csrf_field(ctx: &Ctx<'_>) -> Markup {
 
 /// The page frame: head, header with navigation, language switch and
 /// sign-out, the notice, the content and the footer.
-pub fn layout(ctx: &Ctx<'_>, title: &str, nav: Nav, content: Markup, script: Option<&str>) -> Markup {
+pub fn layout(
+    ctx: &Ctx<'_>,
+    title: &str,
+    nav: Nav,
+    content: Markup,
+    script: Option<&str>,
+) -> Markup {
     let s = ctx.s();
     let other = ctx.lang.other();
     html! {
@@ -151,9 +157,15 @@ fn globe() -> Markup {
 
 fn kind_icon(kind: DeviceKind) -> Markup {
     let path = match kind {
-        DeviceKind::Phone => "M8 2.5h8a1.5 1.5 0 0 1 1.5 1.5v16a1.5 1.5 0 0 1-1.5 1.5H8A1.5 1.5 0 0 1 6.5 20V4A1.5 1.5 0 0 1 8 2.5z M10.5 18.5h3",
-        DeviceKind::Watch => "M9 2.5h6l.8 4 M9 21.5h6l.8-4 M9 2.5l-.8 4 M9 21.5l-.8-4 M7.5 6.5h9a1.5 1.5 0 0 1 1.5 1.5v8a1.5 1.5 0 0 1-1.5 1.5h-9A1.5 1.5 0 0 1 6 16V8a1.5 1.5 0 0 1 1.5-1.5z",
-        DeviceKind::Band => "M9.5 2.5h5v5 M9.5 21.5h5v-5 M9.5 2.5v5 M9.5 21.5v-5 M8.5 7.5h7a1.5 1.5 0 0 1 1.5 1.5v6a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 7 15V9a1.5 1.5 0 0 1 1.5-1.5z",
+        DeviceKind::Phone => {
+            "M8 2.5h8a1.5 1.5 0 0 1 1.5 1.5v16a1.5 1.5 0 0 1-1.5 1.5H8A1.5 1.5 0 0 1 6.5 20V4A1.5 1.5 0 0 1 8 2.5z M10.5 18.5h3"
+        }
+        DeviceKind::Watch => {
+            "M9 2.5h6l.8 4 M9 21.5h6l.8-4 M9 2.5l-.8 4 M9 21.5l-.8-4 M7.5 6.5h9a1.5 1.5 0 0 1 1.5 1.5v8a1.5 1.5 0 0 1-1.5 1.5h-9A1.5 1.5 0 0 1 6 16V8a1.5 1.5 0 0 1 1.5-1.5z"
+        }
+        DeviceKind::Band => {
+            "M9.5 2.5h5v5 M9.5 21.5h5v-5 M9.5 2.5v5 M9.5 21.5v-5 M8.5 7.5h7a1.5 1.5 0 0 1 1.5 1.5v6a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 7 15V9a1.5 1.5 0 0 1 1.5-1.5z"
+        }
     };
     html! {
         svg class="kind-icon" viewBox="0 0 24 24" width="28" height="28" aria-hidden="true" focusable="false" {
@@ -478,7 +490,14 @@ pub fn payment_row(lang: Lang, region: &str, p: &PaymentView) -> Markup {
     let t = show_time(p.at, region, lang);
     let code = p.amount.currency.code();
     let result = if p.approved { s.approved } else { s.declined };
-    let announce = format!("{}, {}{} {}, {}", fill(s.new_payment, &p.merchant_name), currency_symbol(code), p.amount.decimal(), code, result);
+    let announce = format!(
+        "{}, {}{} {}, {}",
+        fill(s.new_payment, &p.merchant_name),
+        currency_symbol(code),
+        p.amount.decimal(),
+        code,
+        result
+    );
     html! {
         tr id=(format!("pay-{}", p.id)) data-result=(if p.approved { "approved" } else { "declined" }) data-announce=(announce) {
             td data-label=(s.col_date) { time datetime=(t.iso) { (t.text) } }
@@ -559,7 +578,13 @@ pub fn payments_page(ctx: &Ctx<'_>, items: &[PaymentView], next_cursor: Option<&
             p class="more" { a class="btn btn-secondary" href=(format!("/payments?before={}", urlencode(c))) { (s.payments_older) } }
         }
     };
-    layout(ctx, s.payments_title, Nav::Payments, content, Some(LIVE_SCRIPT))
+    layout(
+        ctx,
+        s.payments_title,
+        Nav::Payments,
+        content,
+        Some(LIVE_SCRIPT),
+    )
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.

@@ -201,8 +201,10 @@ pub trait AccountPort: Send + Sync + 'static {
     fn logout<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<(), PortError>>;
 
     /// The account's devices with their cards, newest first.
-    fn devices<'a>(&'a self, viewer: &'a Viewer)
-    -> BoxFuture<'a, Result<Vec<DeviceView>, PortError>>;
+    fn devices<'a>(
+        &'a self,
+        viewer: &'a Viewer,
+    ) -> BoxFuture<'a, Result<Vec<DeviceView>, PortError>>;
 
     /// One of the account's devices.
     fn device<'a>(

@@ -139,8 +139,12 @@ pub fn is_https(headers: &HeaderMap, uri_scheme: Option<&str>) -> bool {
     if uri_scheme == Some("https") {
         return true;
     }
-    if let Some(p) = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok())
-        && p.split(',').next().is_some_and(|s| s.trim().eq_ignore_ascii_case("https"))
+    if let Some(p) = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        && p.split(',')
+            .next()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("https"))
     {
         return true;
     }
@@ -150,9 +154,10 @@ pub fn is_https(headers: &HeaderMap, uri_scheme: Option<&str>) -> bool {
         .is_some_and(|v| {
             v.split(',').next().is_some_and(|first| {
                 first.split(';').any(|kv| {
-                    kv.trim()
-                        .split_once('=')
-                        .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("proto") && v.trim().trim_matches('"').eq_ignore_ascii_case("https"))
+                    kv.trim().split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("proto")
+                            && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                    })
                 })
             })
         })
@@ -215,12 +220,18 @@ mod tests {
     #[test]
     fn cookies_parse() {
         let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; pt_session=pt_cn_abc ; b=2"));
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; pt_session=pt_cn_abc ; b=2"),
+        );
         h.append(COOKIE, HeaderValue::from_static("pt_lang=zh"));
         assert_eq!(cookie(&h, "a"), Some("1"));
         assert_eq!(cookie(&h, "pt_lang"), Some("zh"));
         assert_eq!(cookie(&h, "missing"), None);
-        assert_eq!(session_from(&h).as_deref().map(String::as_str), Some("pt_cn_abc"));
+        assert_eq!(
+            session_from(&h).as_deref().map(String::as_str),
+            Some("pt_cn_abc")
+        );
         let mut bad = HeaderMap::new();
         bad.append(COOKIE, HeaderValue::from_static("pt_session=a<b"));
         assert!(session_from(&bad).is_none());
@@ -234,9 +245,15 @@ mod tests {
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert!(is_https(&h, None));
         let mut f = HeaderMap::new();
-        f.insert("forwarded", HeaderValue::from_static("for=1.2.3.4;proto=https;by=x"));
+        f.insert(
+            "forwarded",
+            HeaderValue::from_static("for=1.2.3.4;proto=https;by=x"),
+        );
         assert!(is_https(&f, None));
-        f.insert("forwarded", HeaderValue::from_static("for=1.2.3.4;proto=http"));
+        f.insert(
+            "forwarded",
+            HeaderValue::from_static("for=1.2.3.4;proto=http"),
+        );
         assert!(!is_https(&f, None));
     }
 
@@ -244,8 +261,14 @@ mod tests {
     fn set_cookie_attributes() {
         let v = set_cookie("pt_session", "t", 60, true);
         let s = v.to_str().unwrap();
-        assert_eq!(s, "pt_session=t; Path=/; Max-Age=60; HttpOnly; SameSite=Strict; Secure");
+        assert_eq!(
+            s,
+            "pt_session=t; Path=/; Max-Age=60; HttpOnly; SameSite=Strict; Secure"
+        );
         let d = set_cookie("pt_session", "", -5, false);
-        assert_eq!(d.to_str().unwrap(), "pt_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+        assert_eq!(
+            d.to_str().unwrap(),
+            "pt_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+        );
     }
 }

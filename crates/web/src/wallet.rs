@@ -197,7 +197,11 @@ impl AccountPort for WalletPort {
     ) -> BoxFuture<'a, Result<DeviceView, PortError>> {
         Box::pin(async move {
             let p = principal(viewer);
-            let d = self.wallet.device(&p, device_id).await.map_err(port_error)?;
+            let d = self
+                .wallet
+                .device(&p, device_id)
+                .await
+                .map_err(port_error)?;
             self.device_with_cards(&p, d).await
         })
     }
@@ -242,8 +246,16 @@ impl AccountPort for WalletPort {
     ) -> BoxFuture<'a, Result<u32, PortError>> {
         Box::pin(async move {
             let p = principal(viewer);
-            let before = self.wallet.device(&p, device_id).await.map_err(port_error)?;
-            let after = self.wallet.wipe_device(&p, device_id).await.map_err(port_error)?;
+            let before = self
+                .wallet
+                .device(&p, device_id)
+                .await
+                .map_err(port_error)?;
+            let after = self
+                .wallet
+                .wipe_device(&p, device_id)
+                .await
+                .map_err(port_error)?;
             Ok(before.card_count.saturating_sub(after.card_count))
         })
     }

@@ -1,0 +1,699 @@
+//! The web site driven in-process over the real wallet service: sign-in,
+//! cookies, CSRF, lockout, devices and the lost-device switch, cards,
+//! payments and their live feed, languages, and account isolation.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use common::*;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use paytap_wallet::{DeviceStatus, Language, TokenState};
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_session_cookie() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+
+    // Not signed in: every page leads to the sign-in form.
+    let r = c.get(&site.app, "/devices").await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/login"));
+    let r = c.get(&site.app, "/login").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Sign in to your wallet"));
+    assert!(r.body.contains("<label for=\"login\">"));
+    assert!(r.body.contains("<label for=\"password\">"));
+    let pre = r.set_cookies();
+    assert!(pre.iter().any(|c| c.starts_with("pt_login=")
+        && c.contains("HttpOnly")
+        && c.contains("SameSite=Strict")));
+
+    let r = c.sign_in(&site.app, "li@example.com", PW).await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/devices")
+    );
+    let session = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("pt_session="))
+        .expect("session cookie");
+    assert!(session.contains("; Path=/"), "{session}");
+    assert!(session.contains("; HttpOnly"), "{session}");
+    assert!(session.contains("; SameSite=Strict"), "{session}");
+    assert!(!session.contains("Secure"), "plain http: no Secure flag");
+    // The cookie is the wallet's own session.
+    let token = c.cookie("pt_session").unwrap().to_string();
+    assert!(token.starts_with("pt_cn_"));
+    assert!(site.wallet.authenticate(&token).await.is_ok());
+
+    let r = c.get(&site.app, "/devices").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Your devices"));
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(r.headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'nonce-"),
+        "{csp}"
+    );
+
+    // Signing out ends the wallet session too.
+    let csrf = r.csrf();
+    let r = c.post(&site.app, "/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/login?signed_out=1")
+    );
+    assert!(c.cookie("pt_session").is_none());
+    assert!(site.wallet.authenticate(&token).await.is_err());
+    // Replaying the old cookie leads back to sign-in.
+    c.cookies.push(("pt_session".into(), token));
+    let r = c.get(&site.app, "/devices").await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/login?expired=1")
+    );
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_secure_and_host_prefixed() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client {
+        extra: vec![("x-forwarded-proto".into(), "https".into())],
+        ..Client::default()
+    };
+    let r = c.sign_in(&site.app, "li@example.com", PW).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let session = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-pt_session="))
+        .expect("__Host- session cookie");
+    assert!(session.ends_with("; Secure"), "{session}");
+    assert_eq!(c.get(&site.app, "/devices").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_passwords_then_lockout_message() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    for _ in 0..4 {
+        let r = c
+            .sign_in(&site.app, "li@example.com", "wrong password")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.body
+                .contains("The e-mail, phone number or password is incorrect.")
+        );
+        // The login is kept, the password is not echoed.
+        assert!(r.body.contains("value=\"li@example.com\""));
+        assert!(!r.body.contains("wrong password"));
+    }
+    // The fifth wrong password locks the account; then even the right one
+    // is refused with the lockout message.
+    for password in ["wrong password", PW] {
+        let r = c.sign_in(&site.app, "li@example.com", password).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            r.body.contains("sign-in is locked for 15 minutes"),
+            "{}",
+            r.body
+        );
+    }
+    assert!(c.cookie("pt_session").is_none());
+    // A malformed login is just a wrong login.
+    let r = c.sign_in(&site.app, "not a login", PW).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_change_nothing() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    // Sign-in form without its token.
+    c.get(&site.app, "/login").await;
+    let r = c
+        .post(
+            &site.app,
+            "/login",
+            &[("login", "li@example.com"), ("password", PW)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(c.cookie("pt_session").is_none());
+
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let path = format!("/devices/{}/turn-off", li.phone);
+    for bad in [
+        "",
+        "nonsense",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let r = c
+            .post(&site.app, &path, &[("csrf", bad), ("reason", "lost")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{bad:?}");
+        assert!(r.body.contains("This form has expired"));
+    }
+    // A token of another session of the same account does not verify either.
+    let mut other = Client::default();
+    let page = {
+        other.sign_in(&site.app, "li@example.com", PW).await;
+        other.get(&site.app, "/devices").await
+    };
+    let foreign = page.csrf();
+    let r = c
+        .post(&site.app, &path, &[("csrf", &foreign), ("reason", "lost")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(site.device(&li).await.status, DeviceStatus::Active);
+    for card in &li.cards {
+        assert_eq!(
+            site.net.token_state(&card.token_ref),
+            Some(TokenState::Active)
+        );
+    }
+}
+
+#[tokio::test]
+async fn devices_show_type_last_seen_and_cards_never_a_card_number() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let r = c.get(&site.app, "/devices").await;
+    let b = &r.body;
+    assert!(b.contains(&format!("data-device-id=\"{}\"", li.phone)));
+    assert!(b.contains(&format!("data-device-id=\"{}\"", li.band)));
+    assert!(b.contains("Phone · Mi 15"));
+    assert!(b.contains("Band · Smart Band 9"));
+    assert!(b.contains("near Huangpu, Shanghai"));
+    assert!(
+        b.contains("Not seen yet"),
+        "the band never sent a heartbeat"
+    );
+    assert!(b.contains("A band holds transit and QR passes, not bank cards."));
+    for card in &li.cards {
+        assert!(b.contains(&format!("•••• {}", card.card_last4)));
+        assert!(b.contains(&card.bank_name));
+    }
+    assert!(b.contains("Turn off payments on this device"));
+    assert!(b.contains("Remove all cards"));
+    assert_no_card_number(b, &li.pans);
+
+    let r = c.get(&site.app, "/cards").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Your cards"));
+    assert!(r.body.contains(">Default<"));
+    assert!(r.body.contains("Make default"));
+    assert_no_card_number(&r.body, &li.pans);
+
+    let css = c.get(&site.app, "/assets/site.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.body.contains(":focus-visible"));
+}
+
+#[tokio::test]
+async fn turning_payments_off_and_back_on() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+
+    // The confirmation step changes nothing by itself.
+    let confirm = c
+        .get(&site.app, &format!("/devices/{}/turn-off", li.phone))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Turn off payments on Li"));
+    assert!(confirm.body.contains("Yes, turn off payments"));
+    assert!(
+        confirm
+            .body
+            .contains("<legend>What happened to the device?</legend>")
+    );
+    assert_eq!(site.device(&li).await.status, DeviceStatus::Active);
+
+    let r = c
+        .post(
+            &site.app,
+            &format!("/devices/{}/turn-off", li.phone),
+            &[("csrf", &confirm.csrf()), ("reason", "stolen")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/devices")
+    );
+    // At once: the device is suspended and so is every token on it.
+    assert_eq!(site.device(&li).await.status, DeviceStatus::Suspended);
+    for card in &li.cards {
+        assert_eq!(
+            site.net.token_state(&card.token_ref),
+            Some(TokenState::Suspended)
+        );
+    }
+    let page = c.get(&site.app, "/devices").await;
+    assert!(page.body.contains("role=\"status\""));
+    assert!(page.body.contains("Payments are turned off on Li"));
+    assert!(page.body.contains("Payments off: reported stolen"));
+    assert!(page.body.contains(&format!(
+        "data-device-id=\"{}\" data-payments=\"off\"",
+        li.phone
+    )));
+    // The notice shows once.
+    let again = c.get(&site.app, "/devices").await;
+    assert!(!again.body.contains("Payments are turned off on Li"));
+
+    let r = c
+        .post(
+            &site.app,
+            &format!("/devices/{}/turn-on", li.phone),
+            &[("csrf", &again.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(site.device(&li).await.status, DeviceStatus::Active);
+    for card in &li.cards {
+        assert_eq!(
+            site.net.token_state(&card.token_ref),
+            Some(TokenState::Active)
+        );
+    }
+    let page = c.get(&site.app, "/devices").await;
+    assert!(page.body.contains("Payments are turned back on on Li"));
+}
+
+#[tokio::test]
+async fn cards_default_remove_and_remove_all() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let second = &li.cards[1];
+    let page = c.get(&site.app, "/cards").await;
+    let r = c
+        .post(
+            &site.app,
+            &format!("/devices/{}/cards/{}/default", li.phone, second.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/cards"));
+    let cards = site.wallet.cards(&li.p, &li.phone).await.unwrap();
+    assert!(cards.iter().find(|c| c.id == second.id).unwrap().is_default);
+    let page = c.get(&site.app, "/cards").await;
+    assert!(page.body.contains(&format!(
+        "The card ending {} is now your default card.",
+        second.card_last4
+    )));
+
+    let confirm = c
+        .get(
+            &site.app,
+            &format!("/devices/{}/cards/{}/remove", li.phone, second.id),
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm
+            .body
+            .contains(&format!("Remove the card ending {}?", second.card_last4))
+    );
+    let r = c
+        .post(
+            &site.app,
+            &format!("/devices/{}/cards/{}/remove", li.phone, second.id),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        site.net.token_state(&second.token_ref),
+        Some(TokenState::Deleted)
+    );
+    assert_eq!(site.wallet.cards(&li.p, &li.phone).await.unwrap().len(), 1);
+
+    let confirm = c
+        .get(&site.app, &format!("/devices/{}/remove-cards", li.phone))
+        .await;
+    assert!(confirm.body.contains("Remove all cards from Li"));
+    let r = c
+        .post(
+            &site.app,
+            &format!("/devices/{}/remove-cards", li.phone),
+            &[("csrf", &confirm.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        site.wallet
+            .cards(&li.p, &li.phone)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        site.net.token_state(&li.cards[0].token_ref),
+        Some(TokenState::Deleted)
+    );
+    let page = c.get(&site.app, "/devices").await;
+    assert!(page.body.contains("Cards removed: 1."));
+    assert!(page.body.contains("No cards on this device."));
+}
+
+#[tokio::test]
+async fn another_accounts_devices_and_cards_are_not_found_and_unchanged() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let _han = site
+        .holder("han@example.com", Language::En, "Han", "22")
+        .await;
+    let mut han = Client::default();
+    han.sign_in(&site.app, "han@example.com", PW).await;
+    let own = han.get(&site.app, "/devices").await;
+    assert!(!own.body.contains(&li.phone));
+    assert!(!own.body.contains("Li&#39;s phone") && !own.body.contains("Li's phone"));
+    let csrf = own.csrf();
+
+    // By editing the URL.
+    for path in [
+        format!("/devices/{}", li.phone),
+        format!("/devices/{}/turn-off", li.phone),
+        format!("/devices/{}/remove-cards", li.phone),
+        format!("/devices/{}/cards/{}/remove", li.phone, li.cards[0].id),
+        "/devices/not-an-id".to_string(),
+        "/devices/..%2F..%2Fetc".to_string(),
+    ] {
+        let r = han.get(&site.app, &path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(r.body.contains("Page not found"));
+        assert!(!r.body.contains("Li&#39;s phone") && !r.body.contains("Li's phone"));
+    }
+    // By editing the form (its action), with Han's valid token.
+    for (path, form) in [
+        (
+            format!("/devices/{}/turn-off", li.phone),
+            vec![("csrf", csrf.as_str()), ("reason", "lost")],
+        ),
+        (
+            format!("/devices/{}/turn-on", li.phone),
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            format!("/devices/{}/remove-cards", li.phone),
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            format!("/devices/{}/cards/{}/default", li.phone, li.cards[1].id),
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            format!("/devices/{}/cards/{}/remove", li.phone, li.cards[0].id),
+            vec![("csrf", csrf.as_str())],
+        ),
+    ] {
+        let r = han.post(&site.app, &path, &form).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Nothing changed for Li.
+    assert_eq!(site.device(&li).await.status, DeviceStatus::Active);
+    let cards = site.wallet.cards(&li.p, &li.phone).await.unwrap();
+    assert_eq!(cards.len(), 2);
+    assert!(cards[0].is_default && !cards[1].is_default);
+    for card in &li.cards {
+        assert_eq!(
+            site.net.token_state(&card.token_ref),
+            Some(TokenState::Active)
+        );
+    }
+}
+
+#[tokio::test]
+async fn payments_newest_first_with_reasons_and_escaped_text() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let base = 1_795_426_860_000; // 2026-11-23T09:41:00Z
+    site.pay(&li.cards[0], "e1", "Fresh Market", 1250, true, base)
+        .await;
+    site.pay(
+        &li.cards[1],
+        "e2",
+        "<script>alert(1)</script> Café",
+        9900,
+        false,
+        base + 60_000,
+    )
+    .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let r = c.get(&site.app, "/payments").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let b = &r.body;
+    let newer = b.find("id=\"pay-e2\"").expect("row e2");
+    let older = b.find("id=\"pay-e1\"").expect("row e1");
+    assert!(newer < older, "newest first");
+    assert!(b.contains("Fresh Market"));
+    assert!(b.contains("¥12.50"));
+    assert!(b.contains(">CNY<"));
+    assert!(b.contains("data-result=\"declined\""));
+    assert!(b.contains("Payments are turned off on this device"));
+    assert!(b.contains(&format!("•••• {}", li.cards[1].card_last4)));
+    assert!(
+        b.contains("23 Nov 2026, 17:41 UTC+8"),
+        "China Standard Time for a cn account"
+    );
+    assert!(!b.contains("<script>alert(1)</script>"));
+    assert!(b.contains("&lt;script&gt;alert(1)&lt;/script&gt; Café"));
+    // The only script is the live-update one, with the response's nonce.
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert_eq!(b.matches("<script").count(), 1);
+    assert!(b.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(b.contains("new EventSource('/payments/events')"));
+    assert!(b.contains("id=\"refresh\""), "refresh link without script");
+    assert_no_card_number(b, &li.pans);
+
+    // A cursor that is not one is a bad request, not a crash.
+    let r = c.get(&site.app, "/payments?before=%00garbage").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn new_payments_arrive_on_the_live_feed() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let han = site
+        .holder("han@example.com", Language::En, "Han", "22")
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+
+    let unauth = site
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/payments/events")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unauth.status(), StatusCode::UNAUTHORIZED);
+
+    let req = Request::get("/payments/events")
+        .header(
+            header::COOKIE,
+            format!("pt_session={}", c.cookie("pt_session").unwrap()),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = site.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = resp.into_body().into_data_stream();
+
+    // Another account's payment is not sent; Li's is.
+    site.pay(
+        &han.cards[0],
+        "h1",
+        "Elsewhere",
+        100,
+        true,
+        1_795_426_860_000,
+    )
+    .await;
+    site.pay(
+        &li.cards[0],
+        "l1",
+        "Corner Bakery",
+        880,
+        true,
+        1_795_426_920_000,
+    )
+    .await;
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = body.next().await.expect("stream open").unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains("event: payment"), "{text}");
+    assert!(text.contains("id: l1"), "{text}");
+    assert!(text.contains("id=\"pay-l1\""), "{text}");
+    assert!(text.contains("Corner Bakery"));
+    assert!(text.contains("¥8.80"));
+    assert!(!text.contains("Elsewhere"));
+}
+
+#[tokio::test]
+async fn account_language_and_the_switch() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::Zh, "Li", "11")
+        .await;
+    site.pay(
+        &li.cards[0],
+        "e1",
+        "Fresh Market",
+        1250,
+        false,
+        1_795_426_860_000,
+    )
+    .await;
+    let mut c = Client::default();
+    // Before sign-in: the browser's language.
+    c.extra
+        .push(("accept-language".into(), "zh-CN,zh;q=0.9".into()));
+    let r = c.get(&site.app, "/login").await;
+    assert!(r.body.contains("<html lang=\"zh-Hans\">"));
+    assert!(r.body.contains("登录您的钱包"));
+    c.extra.clear();
+
+    // Signed in: the account's language.
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let r = c.get(&site.app, "/devices").await;
+    assert!(r.body.contains("<html lang=\"zh-Hans\">"));
+    assert!(r.body.contains("我的设备"));
+    assert!(r.body.contains("关闭此设备的支付功能"));
+    assert!(r.body.contains("2026年11月23日 17:41（UTC+8）") || r.body.contains("最后在线"));
+    let p = c.get(&site.app, "/payments").await;
+    assert!(
+        p.body.contains("此设备的支付功能已关闭"),
+        "DE 39 62 in plain Chinese"
+    );
+
+    // The switch.
+    let r = c
+        .post(
+            &site.app,
+            "/language",
+            &[("csrf", &p.csrf()), ("lang", "en"), ("next", "/payments")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/payments")
+    );
+    let r = c.get(&site.app, "/payments").await;
+    assert!(r.body.contains("<html lang=\"en\">"));
+    assert!(r.body.contains("Payments are turned off on this device"));
+    // Never back to another site.
+    let r = c
+        .post(
+            &site.app,
+            "/language",
+            &[
+                ("csrf", &r.csrf()),
+                ("lang", "zh"),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/devices");
+    // Without a valid token nothing changes.
+    let r = c
+        .post(&site.app, "/language", &[("csrf", "x"), ("lang", "en")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_forms_are_refused() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    c.get(&site.app, "/login").await;
+    let big = "x".repeat(20_000);
+    let r = c.post(&site.app, "/login", &[("login", &big)]).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = c
+        .send(
+            &site.app,
+            Request::post("/login").header(header::CONTENT_TYPE, "application/json"),
+            Body::from("{}"),
+        )
+        .await;
+    assert!(r.status.is_client_error());
+    assert!(c.cookie("pt_session").is_none());
+}
+
+#[tokio::test]
+async fn home_redirects_by_session() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    assert_eq!(c.get(&site.app, "/").await.location(), "/login");
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    assert_eq!(c.get(&site.app, "/").await.location(), "/devices");
+    assert_eq!(c.get(&site.app, "/login").await.location(), "/devices");
+    let body = site
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/devices/x/turn-off")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
+    assert!(body.to_bytes().is_empty(), "no page without a session");
+}
