@@ -1,14 +1,501 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! # paytap-pos: the contactless POS terminal emulator
+//!
+//! A terminal ([`TerminalProfile`]: terminal id, merchant id, name, city,
+//! country, MCC, acquirer) charges an amount in three steps:
+//!
+//! 1. **Card.** The paytap-emv [`Kernel`] runs the contactless flow against
+//!    any [`Transport`] (the device in-process, or its NFC field over TCP).
+//!    The terminal supplies what the sans-IO kernel does not read itself:
+//!    the unpredictable number (9F37) from the OS random generator and the
+//!    transaction date (9A) from the clock.
+//! 2. **Network.** An online request becomes an ISO 8583:1987 `0100`
+//!    ([`build_authorization`]: DE 2 token, 3, 4, 7, 11 STAN, 12/13, 14
+//!    expiry, 18 MCC, 22 = `071` contactless chip, 23 PSN, 32, 35 track 2
+//!    equivalent, 37 RRN, 41, 42, 43, 49, 55 ICC data), sent to the switch
+//!    over TCP in 2-byte length-prefixed frames ([`SwitchLink`]). Without an
+//!    answer in time, the terminal sends a `0400` reversal (DE 90 original
+//!    data elements) so no money stays held.
+//! 3. **Issuer authentication.** When the `0110` carries tag 91 (ARPC ‖ ARC)
+//!    in DE 55, the terminal hands it to the card with EXTERNAL AUTHENTICATE
+//!    (EMV Book 3 §6.5.4). An approval whose ARPC the card rejects is
+//!    declined and reversed.
+//!
+//! The result is a [`Receipt`]: approved or declined, response code and its
+//! meaning, the masked token, the amount, and whether the ARPC was checked.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use paytap_emv::kernel::{KernelError, TryAgainReason};
+use paytap_emv::{Kernel, Outcome, TerminalConfig, Transaction, Transport, TxnDate};
+use paytap_iso8583::{FrameDecoder, Message, Mti, OriginalData, Pan, ResponseCode, encode_frame};
+use paytap_tlv::tags;
+use paytap_types::Money;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Errors that stop a charge before it has an outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum PosError {
+    #[error("card error: {0}")]
+    Kernel(#[from] KernelError),
+    #[error("the amount must be positive and at most 12 digits")]
+    Amount,
+    #[error("bad terminal configuration: {0}")]
+    Config(String),
+    #[error("cannot build the message: {0}")]
+    Message(#[from] paytap_iso8583::Error),
+    #[error("cannot reach the switch at {addr}: {reason}")]
+    Connect { addr: SocketAddr, reason: String },
+    #[error("link to the switch failed: {0}")]
+    Link(String),
+    #[error("the system random number generator failed")]
+    Random,
+    #[error("the device left the field: {0}")]
+    Field(String),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A terminal's identity and configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalProfile {
+    /// DE 41, up to 8 characters.
+    pub terminal_id: String,
+    /// DE 42, up to 15 characters.
+    pub merchant_id: String,
+    /// DE 43 name (up to 25 characters) and 9F4E.
+    pub merchant_name: String,
+    /// DE 43 city (up to 13 characters).
+    pub city: String,
+    /// DE 43 country, ISO 3166 alpha-2.
+    pub country_alpha2: String,
+    /// 9F1A, ISO 3166 numeric.
+    pub country_numeric: u16,
+    /// DE 18 and 9F15.
+    pub mcc: u16,
+    /// DE 32 acquiring institution id (digits).
+    pub acquirer_id: String,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Default for TerminalProfile {
+    fn default() -> Self {
+        TerminalProfile {
+            terminal_id: "PTPOS001".into(),
+            merchant_id: "PAYTAPMERCH0001".into(),
+            merchant_name: "paytap demo store".into(),
+            city: "Beijing".into(),
+            country_alpha2: "CN".into(),
+            country_numeric: 156,
+            mcc: 5411,
+            acquirer_id: "10000000001".into(),
+        }
+    }
+}
+
+impl TerminalProfile {
+    /// The kernel configuration for this terminal.
+    pub fn kernel_config(&self) -> TerminalConfig {
+        let mut serial = [b' '; 8];
+        for (d, s) in serial.iter_mut().zip(self.terminal_id.bytes()) {
+            *d = s;
+        }
+        TerminalConfig {
+            country: self.country_numeric,
+            merchant_name: self.merchant_name.clone(),
+            mcc: self.mcc,
+            ifd_serial: serial,
+            ..TerminalConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), PosError> {
+        let bad = |m: &str| Err(PosError::Config(m.to_owned()));
+        if self.terminal_id.is_empty() || self.terminal_id.len() > 8 {
+            return bad("terminal id is 1 to 8 characters");
+        }
+        if self.merchant_id.is_empty() || self.merchant_id.len() > 15 {
+            return bad("merchant id is 1 to 15 characters");
+        }
+        if self.merchant_name.len() > 25 || self.city.len() > 13 || self.country_alpha2.len() != 2 {
+            return bad("merchant name ≤ 25, city ≤ 13, country 2 characters");
+        }
+        if self.mcc > 9999 {
+            return bad("MCC is four digits");
+        }
+        Ok(())
+    }
+}
+
+/// Whether the issuer's ARPC was checked by the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArpcCheck {
+    /// The card verified the ARPC (EXTERNAL AUTHENTICATE answered 9000).
+    Verified,
+    /// The card rejected the ARPC.
+    Failed,
+    /// The response carried no tag 91.
+    Absent,
+    /// No online authorization took place.
+    NotApplicable,
+}
+
+impl ArpcCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArpcCheck::Verified => "yes (verified by the card)",
+            ArpcCheck::Failed => "yes (REJECTED by the card)",
+            ArpcCheck::Absent => "no (no ARPC in the response)",
+            ArpcCheck::NotApplicable => "no (not sent online)",
+        }
+    }
+}
+
+/// What the terminal prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub approved: bool,
+    /// DE 39, when the network answered (or `None` for a card decision).
+    pub response_code: Option<String>,
+    /// The outcome in words.
+    pub meaning: String,
+    pub merchant_name: String,
+    pub terminal_id: String,
+    pub amount: Money,
+    /// The token as masked on receipts (first six, last four).
+    pub masked_token: Option<String>,
+    pub stan: Option<u32>,
+    pub rrn: Option<String>,
+    pub approval_code: Option<String>,
+    /// The application cryptogram (9F26) and its ATC, for the curious.
+    pub cryptogram: Option<String>,
+    pub atc: Option<u16>,
+    pub arpc: ArpcCheck,
+    /// A reversal was sent for this transaction.
+    pub reversed: bool,
+}
+
+impl std::fmt::Display for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "------------------------------------------")?;
+        writeln!(f, "  {}", self.merchant_name)?;
+        writeln!(f, "  terminal {}", self.terminal_id)?;
+        writeln!(f, "  SALE  {} {}", self.amount.decimal(), self.amount.currency.code())?;
+        if let Some(t) = &self.masked_token {
+            writeln!(f, "  card  {t} (contactless, token)")?;
+        }
+        if let (Some(ac), Some(atc)) = (&self.cryptogram, self.atc) {
+            writeln!(f, "  cryptogram {ac}  ATC {atc}")?;
+        }
+        if let Some(s) = self.stan {
+            writeln!(f, "  STAN {s:06}  RRN {}", self.rrn.as_deref().unwrap_or("-"))?;
+        }
+        writeln!(f, "  {}", if self.approved { "APPROVED" } else { "DECLINED" })?;
+        match &self.response_code {
+            Some(c) => writeln!(f, "  response {c}: {}", self.meaning)?,
+            None => writeln!(f, "  {}", self.meaning)?,
+        }
+        if let Some(a) = &self.approval_code {
+            writeln!(f, "  approval code {a}")?;
+        }
+        writeln!(f, "  ARPC checked: {}", self.arpc.as_str())?;
+        if self.reversed {
+            writeln!(f, "  reversal sent")?;
+        }
+        write!(f, "------------------------------------------")
+    }
+}
+
+/// The data of one authorization request, as the terminal numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestIds {
+    pub stan: u32,
+    pub now: OffsetDateTime,
+}
+
+fn track2_string(t2: &[u8]) -> Option<String> {
+    let mut s = String::with_capacity(t2.len() * 2);
+    for n in t2.iter().flat_map(|b| [b >> 4, b & 0x0F]) {
+        match n {
+            0..=9 => s.push(char::from(b'0' + n)),
+            0x0D => s.push('D'),
+            0x0F => break,
+            _ => return None,
+        }
+    }
+    Some(s)
+}
+
+/// The retrieval reference number: `YDDDhh` + STAN (a common acquirer convention).
+pub fn rrn(now: OffsetDateTime, stan: u32) -> String {
+    format!("{}{:03}{:02}{:06}", now.year() % 10, now.ordinal(), now.hour(), stan % 1_000_000)
+}
+
+/// Builds the `0100` for an online request (sans-IO).
+pub fn build_authorization(profile: &TerminalProfile, outcome: &Outcome, amount: Money, ids: RequestIds) -> Result<Message, PosError> {
+    let Outcome::OnlineRequest { icc_data, pan, track2, psn, expiry, .. } = outcome else {
+        return Err(PosError::Config("only an online request becomes a 0100".into()));
+    };
+    let minor = u64::try_from(amount.minor).map_err(|_| PosError::Amount)?;
+    let now = ids.now;
+    let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
+    let p = Pan::new(pan.expose()).map_err(|e| PosError::Message(paytap_iso8583::Error::Field { field: 2, reason: e }))?;
+    m.set_pan(&p)?;
+    m.set_processing_code("000000")?;
+    m.set_amount(minor)?;
+    m.set_transmission_datetime(u8::from(now.month()), now.day(), now.hour(), now.minute(), now.second())?;
+    m.set_stan(ids.stan)?;
+    m.set_local_time(now.hour(), now.minute(), now.second())?;
+    m.set_local_date(u8::from(now.month()), now.day())?;
+    let e = expiry.as_bytes();
+    let two = |i: usize| e.get(i..i + 2).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u8>().ok());
+    if let (Some(yy), Some(mm)) = (two(0), two(2)) {
+        m.set_expiry(yy, mm)?;
+    }
+    m.set_merchant_type(&format!("{:04}", profile.mcc))?;
+    m.set_pos_entry_mode("071")?;
+    if let Some(psn) = psn {
+        m.set_pan_sequence_number(u16::from(*psn))?;
+    }
+    m.set_acquirer_id(&profile.acquirer_id)?;
+    if let Some(t2) = track2_string(track2) {
+        m.set_track2(&t2)?;
+    }
+    m.set_rrn(&rrn(now, ids.stan))?;
+    m.set_terminal_id(&profile.terminal_id)?;
+    m.set_merchant_id(&profile.merchant_id)?;
+    m.set_name_location(&profile.merchant_name, &profile.city, &profile.country_alpha2)?;
+    m.set_currency(amount.currency.numeric())?;
+    m.set_icc_data(icc_data)?;
+    Ok(m)
+}
+
+/// Builds the `0400` reversal of `original` (sans-IO).
+pub fn build_reversal(original: &Message, ids: RequestIds) -> Result<Message, PosError> {
+    let now = ids.now;
+    let mut r = Message::new(Mti::REVERSAL_REQUEST);
+    for f in [2u8, 3, 4, 14, 22, 23, 32, 37, 41, 42, 43, 49, 55] {
+        if let Some(v) = original.get(f) {
+            r.set(f, v)?;
+        }
+    }
+    r.set_transmission_datetime(u8::from(now.month()), now.day(), now.hour(), now.minute(), now.second())?;
+    r.set_stan(ids.stan)?;
+    r.set_local_time(now.hour(), now.minute(), now.second())?;
+    r.set_local_date(u8::from(now.month()), now.day())?;
+    let od = OriginalData {
+        mti: original.mti(),
+        stan: original.stan().unwrap_or(0),
+        transmission_datetime: original.transmission_datetime().unwrap_or("0000000000").to_owned(),
+        acquirer_id: original.acquirer_id().unwrap_or("0").to_owned(),
+        forwarding_id: "0".into(),
+    };
+    r.set(90, od.encode()?)?;
+    Ok(r)
+}
+
+/// A TCP link to the switch's acquirer port (one connection per charge).
+#[derive(Debug)]
+pub struct SwitchLink {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+}
+
+impl SwitchLink {
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<SwitchLink, PosError> {
+        let stream =
+            TcpStream::connect_timeout(&addr, timeout).map_err(|e| PosError::Connect { addr, reason: e.to_string() })?;
+        let _ = stream.set_nodelay(true);
+        Ok(SwitchLink { stream, decoder: FrameDecoder::new(paytap_iso8583::MAX_FRAME) })
+    }
+
+    /// Sends `request` and waits up to `timeout` for its response (same
+    /// STAN and terminal). `Ok(None)` on timeout.
+    pub fn exchange(&mut self, request: &Message, timeout: Duration) -> Result<Option<Message>, PosError> {
+        let mut out = Vec::new();
+        encode_frame(&request.encode(), &mut out)?;
+        self.stream.write_all(&out).map_err(|e| PosError::Link(e.to_string()))?;
+        let want = request.mti().response();
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Some(frame) = self.decoder.next_frame().map_err(|e| PosError::Link(e.to_string()))? {
+                let Ok(m) = Message::decode(&frame) else {
+                    tracing::warn!("undecodable message from the switch ignored");
+                    continue;
+                };
+                if Some(m.mti()) == want && m.stan() == request.stan() && m.terminal_id() == request.terminal_id() {
+                    return Ok(Some(m));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.stream.set_read_timeout(Some(left)).map_err(|e| PosError::Link(e.to_string()))?;
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(PosError::Link("the switch closed the connection".into())),
+                Ok(n) => self.decoder.push(buf.get(..n).unwrap_or(&[])),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(PosError::Link(e.to_string())),
+            }
+        }
+    }
+}
+
+/// The POS terminal.
+#[derive(Debug, Clone)]
+pub struct Pos {
+    profile: TerminalProfile,
+    switch: SocketAddr,
+    kernel: Kernel,
+    /// How long to wait for the `0110` before reversing.
+    pub response_timeout: Duration,
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], PosError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|_| PosError::Random)?;
+    Ok(b)
+}
+
+fn new_stan() -> Result<u32, PosError> {
+    Ok(u32::from_be_bytes(random_bytes::<4>()?) % 999_999 + 1)
+}
+
+impl Pos {
+    pub fn new(profile: TerminalProfile, switch: SocketAddr) -> Result<Pos, PosError> {
+        profile.validate()?;
+        let kernel = Kernel::new(profile.kernel_config());
+        Ok(Pos { profile, switch, kernel, response_timeout: Duration::from_secs(10) })
+    }
+
+    pub fn profile(&self) -> &TerminalProfile {
+        &self.profile
+    }
+
+    /// Charges `amount` to the card behind `transport`, with the clock and
+    /// the OS random generator.
+    pub fn charge<T: Transport>(&self, transport: &mut T, amount: Money) -> Result<Receipt, PosError> {
+        let now = OffsetDateTime::now_utc();
+        let un = random_bytes::<4>()?;
+        self.charge_with(transport, amount, now, un, new_stan()?)
+    }
+
+    /// [`Pos::charge`] with the date, unpredictable number and STAN given.
+    pub fn charge_with<T: Transport>(
+        &self,
+        transport: &mut T,
+        amount: Money,
+        now: OffsetDateTime,
+        unpredictable_number: [u8; 4],
+        stan: u32,
+    ) -> Result<Receipt, PosError> {
+        let minor = u64::try_from(amount.minor).ok().filter(|m| *m > 0 && *m < 1_000_000_000_000).ok_or(PosError::Amount)?;
+        let date = TxnDate { yy: (now.year().rem_euclid(100)) as u8, mm: u8::from(now.month()), dd: now.day() };
+        let txn = Transaction {
+            amount_minor: minor,
+            amount_other: 0,
+            currency: amount.currency.numeric(),
+            txn_type: 0x00,
+            date,
+            unpredictable_number,
+        };
+        let mut receipt = Receipt {
+            approved: false,
+            response_code: None,
+            meaning: String::new(),
+            merchant_name: self.profile.merchant_name.clone(),
+            terminal_id: self.profile.terminal_id.clone(),
+            amount,
+            masked_token: None,
+            stan: None,
+            rrn: None,
+            approval_code: None,
+            cryptogram: None,
+            atc: None,
+            arpc: ArpcCheck::NotApplicable,
+            reversed: false,
+        };
+        let outcome = self.kernel.run(transport, &txn)?;
+        let (pan, atc, ac) = match &outcome {
+            Outcome::TryAgain { reason: TryAgainReason::SeePhone } => {
+                receipt.meaning = "See phone: the card needs the owner's fingerprint or face, then tap again".into();
+                return Ok(receipt);
+            }
+            Outcome::TryAgain { reason: TryAgainReason::Communication(m) } => return Err(PosError::Field(m.clone())),
+            Outcome::Declined { atc, icc_data, .. } => {
+                receipt.meaning = "Declined by the card (AAC)".into();
+                receipt.atc = Some(*atc);
+                receipt.cryptogram = paytap_tlv::find_flat(icc_data, tags::AC).ok().flatten().map(hex::encode_upper);
+                return Ok(receipt);
+            }
+            Outcome::OnlineRequest { pan, atc, icc_data, .. } => {
+                (pan.masked(), *atc, paytap_tlv::find_flat(icc_data, tags::AC).ok().flatten().map(hex::encode_upper))
+            }
+        };
+        receipt.masked_token = Some(pan);
+        receipt.atc = Some(atc);
+        receipt.cryptogram = ac;
+        let request = build_authorization(&self.profile, &outcome, amount, RequestIds { stan, now })?;
+        receipt.stan = Some(stan);
+        receipt.rrn = request.rrn().map(str::to_owned);
+        let mut link = SwitchLink::connect(self.switch, self.response_timeout)?;
+        let response = match link.exchange(&request, self.response_timeout) {
+            Ok(Some(r)) => r,
+            Ok(None) | Err(PosError::Link(_)) => {
+                receipt.reversed = self.reverse(Some(&mut link), &request);
+                receipt.meaning = "No answer from the network in time; the authorization was reversed".into();
+                return Ok(receipt);
+            }
+            Err(e) => return Err(e),
+        };
+        let code = response.response_code();
+        receipt.response_code = response.get_str(39).map(str::to_owned);
+        receipt.meaning = code.map(|c| c.description().to_owned()).unwrap_or_else(|| "Unknown response code".into());
+        receipt.approval_code = response.auth_id_response().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        receipt.approved = code.is_some_and(ResponseCode::is_approved);
+        // Issuer authentication by the card.
+        let tag91 = response.icc_data().and_then(|d| paytap_tlv::find_flat(d, tags::ISSUER_AUTH_DATA).ok().flatten());
+        receipt.arpc = match tag91 {
+            None => ArpcCheck::Absent,
+            Some(v) => {
+                let mut apdu = vec![0x00, 0x82, 0x00, 0x00, v.len() as u8];
+                apdu.extend_from_slice(v);
+                match transport.transceive(&apdu) {
+                    Ok(r) if r.ends_with(&[0x90, 0x00]) => ArpcCheck::Verified,
+                    Ok(_) => ArpcCheck::Failed,
+                    Err(_) => ArpcCheck::Absent,
+                }
+            }
+        };
+        if receipt.approved && receipt.arpc == ArpcCheck::Failed {
+            receipt.approved = false;
+            receipt.meaning = "Issuer authentication failed (the card rejected the ARPC)".into();
+            receipt.reversed = self.reverse(Some(&mut link), &request);
+        }
+        tracing::info!(terminal = %self.profile.terminal_id, stan, code = receipt.response_code.as_deref().unwrap_or("-"), "charge");
+        Ok(receipt)
+    }
+
+    /// Sends the `0400` for `original` (on `link`, else on a fresh
+    /// connection); true when the switch acknowledged it.
+    fn reverse(&self, link: Option<&mut SwitchLink>, original: &Message) -> bool {
+        let Ok(stan) = new_stan() else { return false };
+        let Ok(rev) = build_reversal(original, RequestIds { stan, now: OffsetDateTime::now_utc() }) else { return false };
+        if let Some(l) = link
+            && let Ok(Some(_)) = l.exchange(&rev, self.response_timeout)
+        {
+            return true;
+        }
+        match SwitchLink::connect(self.switch, self.response_timeout).and_then(|mut l| l.exchange(&rev, self.response_timeout)) {
+            Ok(Some(_)) => true,
+            _ => {
+                tracing::warn!(terminal = %self.profile.terminal_id, "reversal not acknowledged; it must be resent");
+                false
+            }
+        }
     }
 }

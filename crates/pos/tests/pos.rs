@@ -1,0 +1,218 @@
+//! The POS against a device's secure element and a scripted switch that
+//! verifies the ARQC with the token's ICC master key.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use paytap_device::{Device, DeviceKind, KeystoreKey};
+use paytap_emv::{EmvKey, TdesKey, verify_arqc};
+use paytap_iso8583::{FrameDecoder, Message, Mti, ResponseCode, encode_frame};
+use paytap_pos::{ArpcCheck, Pos, TerminalProfile};
+use paytap_seal::ProvisioningPayload;
+use paytap_types::{Currency, Money};
+
+const TOKEN: &str = "6295000000000018";
+const MK: &str = "0123456789ABCDEFFEDCBA9876543210";
+
+#[derive(Clone, Copy)]
+enum Script {
+    Answer(ResponseCode),
+    /// Answer with an ARPC that does not match.
+    BadArpc,
+    Silent,
+}
+
+/// A one-connection-at-a-time switch; reports every request it got.
+fn fake_switch(script: Script) -> (SocketAddr, mpsc::Receiver<Message>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut dec = FrameDecoder::new(65535);
+            let mut buf = [0u8; 4096];
+            'conn: loop {
+                let n = match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                dec.push(&buf[..n]);
+                while let Ok(Some(frame)) = dec.next_frame() {
+                    let req = Message::decode(&frame).unwrap();
+                    let _ = tx.send(req.clone());
+                    let mut resp = req.response().unwrap();
+                    if req.mti() == Mti::REVERSAL_REQUEST {
+                        resp.set_response_code(ResponseCode::Approved).unwrap();
+                    } else {
+                        let code = match script {
+                            Script::Silent => continue 'conn,
+                            Script::Answer(c) => c,
+                            Script::BadArpc => ResponseCode::Approved,
+                        };
+                        let mk = EmvKey::Tdes(TdesKey::from_hex(MK).unwrap());
+                        let arc: [u8; 2] = code.code().as_bytes().try_into().unwrap();
+                        let v = verify_arqc(&mk, req.icc_data().unwrap(), arc).unwrap();
+                        let mut de55 = v.response_icc_data.clone();
+                        if let Script::BadArpc = script {
+                            de55[3] ^= 0xFF;
+                        }
+                        resp.set_response_code(code).unwrap();
+                        if code.is_approved() {
+                            resp.set_auth_id_response("A1B2C3").unwrap();
+                        }
+                        resp.set_icc_data(&de55).unwrap();
+                    }
+                    let mut out = Vec::new();
+                    encode_frame(&resp.encode(), &mut out).unwrap();
+                    s.write_all(&out).unwrap();
+                }
+            }
+        }
+    });
+    (addr, rx)
+}
+
+fn phone(dir: &std::path::Path) -> Device {
+    let path = dir.join("phone.se");
+    let mut d = Device::create(&path, &KeystoreKey::key_file_for(&path), DeviceKind::Phone, "phone", "emulated").unwrap();
+    d.set_enrolment("dev_1", "http://127.0.0.1:1/", "li@example.com").unwrap();
+    let p = ProvisioningPayload {
+        token_ref: "tok_a".into(),
+        token_pan: TOKEN.into(),
+        expiry_yymm: "2911".into(),
+        psn: 1,
+        aid_hex: "A000000333010101".into(),
+        app_label: "UnionPay Debit".into(),
+        key_kind: "tdes".into(),
+        icc_mk_hex: MK.into(),
+        atc_start: 1,
+        cdcvm_required: true,
+        no_cvm_limit_minor: 0,
+        currency_numeric: 156,
+        domain: "nfc".into(),
+        card_last4: "1232".into(),
+        bank_name: "Bank of Example".into(),
+    };
+    let sealed = p.seal_to(&d.public_key(), "dev_1").unwrap();
+    d.install("tok_a", &sealed, true).unwrap();
+    d
+}
+
+fn cny(s: &str) -> Money {
+    Money::parse(s, Currency::CNY).unwrap()
+}
+
+#[test]
+fn approved_charge_sends_a_complete_0100_and_checks_the_arpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let (addr, requests) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    let owner = d.owner_finger();
+    let mut tap = d.tap(Some(&owner)).unwrap();
+    let r = pos.charge(&mut tap, cny("12.50")).unwrap();
+    assert!(r.approved, "{r}");
+    assert_eq!(r.response_code.as_deref(), Some("00"));
+    assert_eq!(r.arpc, ArpcCheck::Verified);
+    assert_eq!(r.masked_token.as_deref(), Some("629500******0018"));
+    assert_eq!(r.approval_code.as_deref(), Some("A1B2C3"));
+    let text = r.to_string();
+    assert!(text.contains("APPROVED") && text.contains("12.50 CNY") && text.contains("ARPC checked: yes"));
+    assert!(!text.contains(TOKEN));
+    let req = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(req.mti(), Mti::AUTHORIZATION_REQUEST);
+    for f in [2u8, 3, 4, 7, 11, 12, 13, 14, 18, 22, 23, 32, 35, 37, 41, 42, 43, 49, 55] {
+        assert!(req.has(f), "DE {f} missing");
+    }
+    assert_eq!(req.get_str(2), Some(TOKEN));
+    assert_eq!(req.amount(), Some(1250));
+    assert_eq!(req.currency(), Some(156));
+    assert_eq!(req.pos_entry_mode(), Some("071"));
+    assert_eq!(req.expiry(), Some((29, 11)));
+    assert!(req.track2().unwrap().starts_with(&format!("{TOKEN}D2911")));
+    assert_eq!(req.terminal_id().map(str::trim), Some("PTPOS001"));
+}
+
+#[test]
+fn declined_charge_prints_the_code_and_its_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let (addr, _rx) = fake_switch(Script::Answer(ResponseCode::InsufficientFunds));
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    let owner = d.owner_finger();
+    let mut tap = d.tap(Some(&owner)).unwrap();
+    let r = pos.charge(&mut tap, cny("99999.00")).unwrap();
+    assert!(!r.approved);
+    assert_eq!(r.response_code.as_deref(), Some("51"));
+    assert_eq!(r.meaning, "Not sufficient funds");
+    assert_eq!(r.arpc, ArpcCheck::Verified);
+    assert!(r.to_string().contains("DECLINED"));
+}
+
+#[test]
+fn unverified_tap_never_reaches_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let (addr, requests) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    let mut tap = d.tap(None).unwrap();
+    let r = pos.charge(&mut tap, cny("12.50")).unwrap();
+    assert!(!r.approved);
+    assert!(r.meaning.starts_with("See phone"));
+    assert_eq!(r.arpc, ArpcCheck::NotApplicable);
+    assert!(requests.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn no_answer_in_time_sends_a_reversal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let (addr, requests) = fake_switch(Script::Silent);
+    let mut pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    pos.response_timeout = Duration::from_millis(300);
+    let owner = d.owner_finger();
+    let mut tap = d.tap(Some(&owner)).unwrap();
+    let r = pos.charge(&mut tap, cny("12.50")).unwrap();
+    assert!(!r.approved);
+    assert!(r.reversed);
+    let auth = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    let rev = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(rev.mti(), Mti::REVERSAL_REQUEST);
+    let od = rev.original_data().unwrap();
+    assert_eq!(od.mti, Mti::AUTHORIZATION_REQUEST);
+    assert_eq!(Some(od.stan), auth.stan());
+    assert_eq!(Some(od.transmission_datetime.as_str()), auth.transmission_datetime());
+    assert_eq!(rev.amount(), auth.amount());
+}
+
+#[test]
+fn approval_with_a_forged_arpc_is_declined_and_reversed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let (addr, requests) = fake_switch(Script::BadArpc);
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    let owner = d.owner_finger();
+    let mut tap = d.tap(Some(&owner)).unwrap();
+    let r = pos.charge(&mut tap, cny("12.50")).unwrap();
+    assert!(!r.approved);
+    assert_eq!(r.arpc, ArpcCheck::Failed);
+    assert!(r.reversed);
+    let _auth = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(requests.recv_timeout(Duration::from_secs(5)).unwrap().mti(), Mti::REVERSAL_REQUEST);
+}
+
+#[test]
+fn bad_amounts_and_profiles_are_refused() {
+    let (addr, _rx) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let bad = TerminalProfile { terminal_id: "TOO-LONG-ID".into(), ..TerminalProfile::default() };
+    assert!(Pos::new(bad, addr).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    let mut tap = d.tap(None).unwrap();
+    assert!(pos.charge(&mut tap, Money::new(0, Currency::CNY)).is_err());
+    assert!(pos.charge(&mut tap, Money::new(-5, Currency::CNY)).is_err());
+}
