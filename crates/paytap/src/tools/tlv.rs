@@ -140,10 +140,9 @@ fn from_json(j: &Json) -> anyhow::Result<Tlv> {
                     .collect::<anyhow::Result<_>>()?,
             ))
         }
-        (None, Some(Json::String(h)), None) | (None, None, Some(Json::String(h)))
+        (None, Some(Json::String(_)), None) | (None, None, Some(Json::String(_)))
             if tag.is_constructed() =>
         {
-            let _ = h;
             bail!("tag {tag} is constructed; give \"value\": [children]")
         }
         (None, Some(Json::String(h)), None) => Ok(Tlv::primitive(
