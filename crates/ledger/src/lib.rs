@@ -335,6 +335,13 @@ impl Ledger {
     /// that each pending transfer's state agrees with its resolution.
     pub async fn check_invariants(&self) -> Result<InvariantReport, LedgerError> {
         let mut tx = self.db.begin().await?;
+        if self.db.backend() == paytap_store::Backend::Postgres {
+            // PostgreSQL's default (read committed) takes a new snapshot per
+            // statement; the sums below must all see the same state.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
         let accounts = sqlx::query(
             "SELECT id, name, currency, flags, debits_posted, credits_posted, debits_pending, \
              credits_pending, created_at FROM ledger_accounts",

@@ -551,3 +551,37 @@ async fn many_concurrent_tasks_keep_invariants() {
     }
     assert_eq!(total, 20_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invariants_hold_while_transfers_run() {
+    let l = ledger().await;
+    funded(&l, 1_000_000).await;
+    let writer = {
+        let l = l.clone();
+        tokio::spawn(async move {
+            for i in 0..400 {
+                let id = format!("w{i}");
+                l.transfer(Transfer::pending(id.as_str(), "alice", "merchant", cny(7)))
+                    .await
+                    .unwrap();
+                if i % 2 == 0 {
+                    l.post_pending(format!("{id}-p"), id, Some(5))
+                        .await
+                        .unwrap();
+                } else {
+                    l.void_pending(format!("{id}-v"), id).await.unwrap();
+                }
+            }
+        })
+    };
+    // Every check reads one consistent snapshot, even mid-stream.
+    while !writer.is_finished() {
+        l.check_invariants().await.unwrap();
+    }
+    writer.await.unwrap();
+    let report = l.check_invariants().await.unwrap();
+    assert_eq!(
+        report.totals[&Currency::CNY].debits_posted,
+        1_000_000 + 200 * 5
+    );
+}
