@@ -141,6 +141,14 @@ impl IssuerConfig {
         Ok(c)
     }
 
+    /// Reads and validates a configuration file (same format as the
+    /// embedded `banks.toml`), replacing the default banks.
+    pub fn load(path: &std::path::Path) -> Result<IssuerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Toml(format!("{}: {e}", path.display())))?;
+        IssuerConfig::from_toml(&text)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.otp.ttl_secs == 0 || self.otp.max_attempts == 0 {
             return Err(ConfigError::Otp(

@@ -752,3 +752,45 @@ async fn no_card_number_at_rest_in_clear() {
     assert!(!format!("{card:?}").contains(card.pan.expose()));
     assert!(!format!("{card:?}").contains(card.cvv.as_str()));
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+        /// Whatever the switch forwards, the issuer answers with a DE 39 and
+        /// never places a hold for a request that is not a valid purchase of a
+        /// known card.
+        #[test]
+        fn arbitrary_requests_get_an_answer_and_no_hold(
+            pan in "[0-9]{0,19}",
+            amount in any::<u32>(),
+            mode in "[0-9]{3}",
+            de55 in proptest::collection::vec(any::<u8>(), 0..64),
+            currency in 0u16..1000,
+            mti in prop::sample::select(vec!["0100", "0200", "0400", "0420", "0220", "0120"]),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let env = env().await;
+                let mut m = Message::new(Mti::from_str(mti).unwrap());
+                if !pan.is_empty() {
+                    let _ = m.set(2, &pan);
+                }
+                m.set_amount(u64::from(amount)).unwrap();
+                m.set_pos_entry_mode(&mode).unwrap();
+                m.set_currency(currency).unwrap();
+                m.set_rrn("000000000001").unwrap();
+                if !de55.is_empty() {
+                    m.set_icc_data(&de55).unwrap();
+                }
+                let r = env.issuer.handle(&m).await.unwrap();
+                assert!(r.response_code().is_some());
+                assert_ne!(r.response_code(), Some(ResponseCode::Approved).filter(|_| mti == "0100" || mti == "0200"));
+                let report = env.ledger.check_invariants().await.unwrap();
+                assert!(report.totals.values().all(|b| b.debits_pending == 0));
+            });
+        }
+    }
+}

@@ -22,6 +22,11 @@
 //!   (token data) and DE 63 (verification results), and later answers with
 //!   an ARPC over the issuer's response code ([`TokenContext::complete_response`]).
 //!
+//! The accepted ATC is written through a group-commit writer (one durable
+//! commit for many concurrent authorizations; each answer waits for it) as
+//! a compare-and-set (`last_atc < new`), so a cryptogram is accepted once
+//! even across processes sharing the database.
+//!
 //! ## Refusal response codes (ISO 8583:1987 DE 39)
 //!
 //! | refusal | DE 39 | meaning |

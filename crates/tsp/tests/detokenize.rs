@@ -806,3 +806,65 @@ async fn switch_port_maps_decisions() {
     assert_eq!(resp.mti(), Mti::AUTHORIZATION_RESPONSE);
     assert_eq!(resp.response_code(), Some(ResponseCode::SecurityViolation));
 }
+
+#[tokio::test]
+async fn qr_token_is_qr_only() {
+    let env = env().await;
+    let key = DeviceKey::generate().unwrap();
+    let mut r = request(&env, &key, "dev_band", TokenState::Active);
+    r.domain = Domain::Qr;
+    let p = env.tsp.provision(r).await.unwrap();
+    let payload =
+        ProvisioningPayload::open_with(&key, "dev_band", &p.token_ref, &p.sealed_payload).unwrap();
+    assert_eq!(payload.domain, "qr");
+    // A QR code carries the same EMV data as a tap (EMVCo consumer-presented mode).
+    let mk = EmvKey::Tdes(TdesKey::from_hex(&payload.icc_mk_hex).unwrap());
+    let profile = CardProfile::new(
+        hex::decode(&payload.aid_hex).unwrap(),
+        "QR",
+        TokenPan::new(&payload.token_pan).unwrap(),
+        CardExpiry::new(
+            payload.expiry_yymm[..2].parse().unwrap(),
+            payload.expiry_yymm[2..].parse().unwrap(),
+        )
+        .unwrap(),
+        payload.psn,
+        mk,
+    );
+    let mut se = SecureElement::new();
+    se.add_card(ContactlessCard::new(profile).unwrap()).unwrap();
+    let mut phone = Phone {
+        se,
+        payload,
+        token_ref: p.token_ref,
+    };
+    let mut m = tap(&mut phone, 500, 1);
+    assert_eq!(refusal(&env, &m).await, Refusal::DomainRestricted);
+    m.set_pos_entry_mode("031").unwrap();
+    let d = env.tsp.detokenize(&m).await.unwrap();
+    assert_eq!(d.context.token_ref, phone.token_ref);
+}
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, .. ProptestConfig::default() })]
+        /// Arbitrary ICC data and entry modes on a real token never pass and never panic.
+        #[test]
+        fn arbitrary_icc_data_is_refused(de55 in proptest::collection::vec(any::<u8>(), 1..200), mode in "[0-9]{3}") {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let env = env().await;
+                let mut phone = provision(&env, "dev").await;
+                let mut m = tap(&mut phone, 100, 1);
+                m.set_icc_data(&de55).unwrap();
+                m.set_pos_entry_mode(&mode).unwrap();
+                let r = env.tsp.detokenize(&m).await.unwrap_err();
+                assert_ne!(r.refusal, Refusal::System);
+                assert_eq!(env.tsp.token(&phone.token_ref).await.unwrap().last_atc, None);
+            });
+        }
+    }
+}
