@@ -440,9 +440,26 @@ pub static ZH: Strings = Strings {
     bad_request_body: "请返回后重试。",
 };
 
-/// The plain-language reason for a response code (ISO 8583:1987 DE 39), in
-/// Chinese; `None` when the network's own words should be shown.
-pub fn reason_zh(response_code: &str) -> Option<&'static str> {
+/// The plain-language reason of a payment in Chinese: the token service's
+/// and issuers' own sentences where known, else the meaning of the response
+/// code (ISO 8583:1987 DE 39); `None` when the network's words should be
+/// shown as they are.
+pub fn reason_zh(response_code: &str, reason: &str) -> Option<&'static str> {
+    let by_text = match reason.trim().to_ascii_lowercase().as_str() {
+        "approved" => Some("交易成功"),
+        "card suspended in the wallet" => Some("此卡已在钱包中暂停使用（该设备的支付功能已关闭）"),
+        "card removed from the wallet" => Some("此卡已从钱包中移除"),
+        "card not yet activated in the wallet" => Some("此卡尚未在钱包中激活"),
+        "card not accepted with this entry method" => Some("此卡不支持该支付方式"),
+        "payment data was already used" => Some("支付数据已被使用过，交易被拒绝"),
+        "payment counter out of range" => Some("支付计数器超出范围"),
+        "payment data could not be verified" => Some("支付数据验证失败"),
+        "token service unavailable" => Some("令牌服务暂时不可用"),
+        _ => None,
+    };
+    if by_text.is_some() {
+        return by_text;
+    }
     Some(match response_code {
         "00" => "交易成功",
         "01" | "02" => "请联系发卡银行",
@@ -460,7 +477,8 @@ pub fn reason_zh(response_code: &str) -> Option<&'static str> {
         "58" => "终端不允许进行该交易",
         "59" => "疑似欺诈，交易已拒绝",
         "61" => "超出单笔或每日金额限制",
-        "62" => "此设备的支付功能已关闭",
+        "62" => "此卡受限",
+        "63" => "安全校验失败",
         "65" => "超出交易次数限制",
         "75" => "密码错误次数过多",
         "91" => "发卡银行暂时无法处理",

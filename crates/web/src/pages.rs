@@ -479,8 +479,19 @@ fn currency_symbol(code: &str) -> &'static str {
 /// text of the response code.
 fn shown_reason(lang: Lang, p: &PaymentView) -> String {
     match lang {
-        Lang::Zh => reason_zh(&p.response_code).map_or_else(|| p.reason.clone(), str::to_string),
-        Lang::En => p.reason.clone(),
+        Lang::Zh => {
+            reason_zh(&p.response_code, &p.reason).map_or_else(|| p.reason.clone(), str::to_string)
+        }
+        Lang::En => sentence_case(&p.reason),
+    }
+}
+
+/// The first letter in upper case (`"card suspended"` -> `"Card suspended"`).
+fn sentence_case(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -482,7 +482,7 @@ async fn payments_newest_first_with_reasons_and_escaped_text() {
     assert!(b.contains("¥12.50"));
     assert!(b.contains(">CNY<"));
     assert!(b.contains("data-result=\"declined\""));
-    assert!(b.contains("Payments are turned off on this device"));
+    assert!(b.contains("Card suspended in the wallet"));
     assert!(b.contains(&format!("•••• {}", li.cards[1].card_last4)));
     assert!(
         b.contains("23 Nov 2026, 17:41 UTC+8"),
@@ -608,12 +608,13 @@ async fn account_language_and_the_switch() {
     assert!(r.body.contains("<html lang=\"zh-Hans\">"));
     assert!(r.body.contains("我的设备"));
     assert!(r.body.contains("关闭此设备的支付功能"));
-    assert!(r.body.contains("2026年11月23日 17:41（UTC+8）") || r.body.contains("最后在线"));
+    assert!(r.body.contains("最后在线"));
     let p = c.get(&site.app, "/payments").await;
     assert!(
-        p.body.contains("此设备的支付功能已关闭"),
-        "DE 39 62 in plain Chinese"
+        p.body.contains("此卡已在钱包中暂停使用"),
+        "the reason in plain Chinese"
     );
+    assert!(p.body.contains("2026年11月23日 17:41（UTC+8）"));
 
     // The switch.
     let r = c
@@ -629,7 +630,7 @@ async fn account_language_and_the_switch() {
     );
     let r = c.get(&site.app, "/payments").await;
     assert!(r.body.contains("<html lang=\"en\">"));
-    assert!(r.body.contains("Payments are turned off on this device"));
+    assert!(r.body.contains("Card suspended in the wallet"));
     // Never back to another site.
     let r = c
         .post(

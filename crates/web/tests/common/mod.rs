@@ -268,7 +268,7 @@ impl Site {
         let (code, reason) = if approved {
             ("00", "Approved")
         } else {
-            ("62", "Payments are turned off on this device")
+            ("57", "card suspended in the wallet")
         };
         let recorded = self
             .wallet
