@@ -33,7 +33,7 @@ pub mod wallet;
 pub use field::{FieldTransport, read_frame, serve_field, serve_tap, write_frame};
 pub use keystore::KeystoreKey;
 pub use se::{CardInfo, Device, DeviceKind, Finger, Tap, TapReport};
-pub use wallet::{WalletClient, WalletClientError};
+pub use wallet::{SyncError, SyncReport, WalletClient, WalletClientError, sync_device};
 
 /// Everything that can go wrong in the device and its secure element.
 /// Messages never carry a key, a token number or a passcode.

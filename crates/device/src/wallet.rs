@@ -290,3 +290,52 @@ impl WalletClient {
         Ok(p.items)
     }
 }
+
+/// What a sync changed in the secure element.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub installed: Vec<crate::CardInfo>,
+    pub removed: Vec<String>,
+    /// Tokens the secure element would not take: (token reference, why).
+    pub refused: Vec<(String, String)>,
+}
+
+/// Why a sync failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Wallet(#[from] WalletClientError),
+    #[error(transparent)]
+    Device(#[from] crate::DeviceError),
+}
+
+/// Brings the secure element in line with the wallet: installs newly
+/// provisioned tokens (opening each sealed payload with the device key),
+/// deletes tokens the wallet deleted or no longer lists, follows the
+/// default card.
+pub async fn sync_device(device: &mut crate::Device, client: &WalletClient) -> Result<SyncReport, SyncError> {
+    use base64::Engine;
+    let device_id = device.device_id().ok_or(crate::DeviceError::NotEnrolled)?.to_owned();
+    let items = client.provisioning(&device_id).await?;
+    let mut report = SyncReport::default();
+    let present: Vec<String> = device.cards().into_iter().map(|c| c.token_ref).collect();
+    for t in &present {
+        if !items.iter().any(|i| &i.token_ref == t && i.token_state != "deleted") {
+            device.remove_card(t)?;
+            report.removed.push(t.clone());
+        }
+    }
+    for item in items.iter().filter(|i| i.token_state != "deleted") {
+        let Ok(sealed) = base64::engine::general_purpose::STANDARD.decode(item.sealed_payload.trim()) else {
+            report.refused.push((item.token_ref.clone(), "payload is not base64".into()));
+            continue;
+        };
+        let was_present = present.contains(&item.token_ref);
+        match device.install(&item.token_ref, &sealed, item.is_default) {
+            Ok(info) if !was_present => report.installed.push(info),
+            Ok(_) => {}
+            Err(e) => report.refused.push((item.token_ref.clone(), e.to_string())),
+        }
+    }
+    Ok(report)
+}

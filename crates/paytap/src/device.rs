@@ -1,11 +1,290 @@
-//! `paytap device`.
+//! `paytap device`: the emulated phone, watch or band.
+//!
+//! The secure element lives in the keystore file (`--keystore FILE`),
+//! encrypted with the device-bound key in `FILE.key` (mode 0600), or with a
+//! passphrase from `PAYTAP_KEYSTORE_PASSPHRASE` (Argon2id) when that is set.
+//! The wallet session is kept inside the keystore; when it has expired,
+//! commands log in again with `--password` / `PAYTAP_PASSWORD`.
 
-use clap::Args as ClapArgs;
+use std::io::IsTerminal;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use paytap_device::wallet::{AddCardResult, NewCardRequest};
+use paytap_device::{Device, DeviceKind, KeystoreKey, WalletClient, serve_field, sync_device};
+use zeroize::Zeroizing;
 
 #[derive(ClapArgs)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`paytap device` is not built yet")
+#[derive(ClapArgs)]
+struct Keystore {
+    /// The device's secure element file.
+    #[arg(long)]
+    keystore: PathBuf,
+}
+
+#[derive(ClapArgs)]
+struct Login {
+    /// Account password, used only when the stored session has expired.
+    #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a device (fresh X25519 key) and register it with the wallet.
+    Enrol {
+        #[arg(long)]
+        wallet: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// phone, watch or band.
+        #[arg(long = "type")]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "paytap emulated device")]
+        model: String,
+        /// Create the account first.
+        #[arg(long)]
+        register: bool,
+        #[command(flatten)]
+        ks: Keystore,
+    },
+    /// Add a bank card: the bank verifies it (maybe with a one-time passcode), the token arrives sealed.
+    AddCard {
+        #[command(flatten)]
+        ks: Keystore,
+        #[arg(long)]
+        pan: Option<String>,
+        /// MM/YY.
+        #[arg(long)]
+        expiry: Option<String>,
+        #[arg(long)]
+        cvv: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// The one-time passcode of a card waiting for it (with --pending).
+        #[arg(long)]
+        otp: Option<String>,
+        /// The pending card id printed when a passcode was required.
+        #[arg(long)]
+        pending: Option<String>,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Fetch newly provisioned tokens into the secure element.
+    Sync {
+        #[command(flatten)]
+        ks: Keystore,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// The cards in the secure element.
+    Cards {
+        #[command(flatten)]
+        ks: Keystore,
+    },
+    /// Hold the device in an NFC field served over TCP, so a POS can tap it.
+    Field {
+        #[command(flatten)]
+        ks: Keystore,
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The owner touches the fingerprint sensor for every tap.
+        #[arg(long)]
+        verified: bool,
+    },
+    /// Tell the wallet the device is alive (and where, for "find my device").
+    Heartbeat {
+        #[command(flatten)]
+        ks: Keystore,
+        #[arg(long)]
+        lat: Option<f64>,
+        #[arg(long)]
+        lon: Option<f64>,
+        #[arg(long)]
+        place: Option<String>,
+        #[command(flatten)]
+        login: Login,
+    },
+}
+
+/// The keystore key: a passphrase from the environment, else `FILE.key`.
+pub fn keystore_key(path: &Path) -> KeystoreKey {
+    match std::env::var("PAYTAP_KEYSTORE_PASSPHRASE") {
+        Ok(p) if !p.is_empty() => KeystoreKey::Passphrase(Zeroizing::new(p)),
+        _ => KeystoreKey::key_file_for(path),
+    }
+}
+
+pub fn open_device(path: &Path) -> anyhow::Result<Device> {
+    Device::open(path, &keystore_key(path)).with_context(|| format!("opening {}", path.display()))
+}
+
+fn now_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A wallet client with a live session for this device.
+async fn client_for(device: &mut Device, login: &Login) -> anyhow::Result<WalletClient> {
+    let url = device.wallet_url().context("the device is not enrolled (run `paytap device enrol`)")?.to_owned();
+    let client = WalletClient::new(&url)?;
+    if let Some((token, exp)) = device.session()
+        && exp > now_millis() + 60_000
+    {
+        return Ok(client.with_session(token));
+    }
+    let Some(pw) = &login.password else {
+        bail!("the wallet session has expired: pass --password (or PAYTAP_PASSWORD) to log in again");
+    };
+    let email = device.login().context("no login stored")?.to_owned();
+    let mut client = client;
+    let s = client.login(&email, pw).await?;
+    device.set_session(&s.token, s.expires_at)?;
+    Ok(client)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::up::init_logging("warn");
+    let rt = tokio::runtime::Runtime::new()?;
+    match args.command {
+        Cmd::Enrol { wallet, email, password, kind, name, model, register, ks } => rt.block_on(async {
+            let kind = DeviceKind::parse(&kind).context("--type is phone, watch or band")?;
+            let mut client = WalletClient::new(&wallet)?;
+            if register {
+                client.register(&email, &password, &email).await.context("creating the account")?;
+            }
+            let session = client.login(&email, &password).await.context("logging in")?;
+            let mut device = Device::create(&ks.keystore, &keystore_key(&ks.keystore), kind, &name, &model)?;
+            let info = client.register_device(kind.as_str(), &name, &model, &device.public_key()).await?;
+            device.set_enrolment(&info.id, client.base_url(), &email)?;
+            device.set_session(&session.token, session.expires_at)?;
+            println!("enrolled {} {:?} as device {}", kind.as_str(), name, info.id);
+            println!("keystore: {}", ks.keystore.display());
+            Ok(ExitCode::SUCCESS)
+        }),
+        Cmd::AddCard { ks, pan, expiry, cvv, name, otp, pending, login } => rt.block_on(async {
+            let mut device = open_device(&ks.keystore)?;
+            let client = client_for(&mut device, &login).await?;
+            let device_id = device.device_id().context("not enrolled")?.to_owned();
+            let result = match (&pending, &otp) {
+                (Some(p), Some(code)) => client.submit_otp(&device_id, p, code).await?,
+                (Some(_), None) | (None, Some(_)) => bail!("--pending and --otp go together"),
+                (None, None) => {
+                    let card = NewCardRequest {
+                        pan: pan.context("--pan is required")?,
+                        expiry: expiry.context("--expiry is required")?,
+                        cvv: cvv.context("--cvv is required")?,
+                        cardholder_name: name.context("--name is required")?,
+                    };
+                    let r = client.add_card(&device_id, &card).await?;
+                    match r {
+                        AddCardResult::OtpRequired { pending } if std::io::stdin().is_terminal() => {
+                            eprintln!("{} sent a one-time passcode ({}).", pending.bank_name, pending.otp_channel);
+                            eprint!("passcode: ");
+                            let mut code = Zeroizing::new(String::new());
+                            std::io::stdin().read_line(&mut code)?;
+                            client.submit_otp(&device_id, &pending.id, code.trim()).await?
+                        }
+                        other => other,
+                    }
+                }
+            };
+            match result {
+                AddCardResult::OtpRequired { pending } => {
+                    println!("{} sent a one-time passcode ({}).", pending.bank_name, pending.otp_channel);
+                    println!("finish with: paytap device add-card --keystore {} --pending {} --otp CODE", ks.keystore.display(), pending.id);
+                    Ok(ExitCode::from(1))
+                }
+                AddCardResult::Provisioned { card } => {
+                    println!("card •••• {} from {} added (token {})", card.card_last4, card.bank_name, card.token_ref);
+                    let report = sync_device(&mut device, &client).await?;
+                    for c in &report.installed {
+                        println!("secure element: installed token {} ({})", c.masked_token, c.bank_name);
+                    }
+                    for (t, why) in &report.refused {
+                        println!("secure element refused {t}: {why}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }),
+        Cmd::Sync { ks, login } => rt.block_on(async {
+            let mut device = open_device(&ks.keystore)?;
+            let client = client_for(&mut device, &login).await?;
+            let r = sync_device(&mut device, &client).await?;
+            println!("installed {}, removed {}, refused {}", r.installed.len(), r.removed.len(), r.refused.len());
+            for (t, why) in &r.refused {
+                println!("refused {t}: {why}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
+        Cmd::Cards { ks } => {
+            let device = open_device(&ks.keystore)?;
+            println!("{} {:?} (device {})", device.kind().as_str(), device.name(), device.device_id().unwrap_or("not enrolled"));
+            for c in device.cards() {
+                println!(
+                    "{} {}  card •••• {}  {}  ATC {}  token {}",
+                    if c.is_default { "*" } else { " " },
+                    c.masked_token,
+                    c.card_last4,
+                    c.bank_name,
+                    c.atc,
+                    c.token_ref
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Field { ks, listen, verified } => {
+            let mut device = open_device(&ks.keystore)?;
+            let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+            println!("nfc field: {}", listener.local_addr()?);
+            let stop = Arc::new(AtomicBool::new(false));
+            let owner = device.owner_finger();
+            serve_field(
+                &listener,
+                &mut device,
+                &stop,
+                || verified.then(|| owner.clone()),
+                |r| match r {
+                    Ok(rep) => {
+                        for (t, atc, cid) in &rep.cryptograms {
+                            let kind = match cid & 0xC0 {
+                                0x80 => "ARQC",
+                                0x40 => "TC",
+                                _ => "AAC",
+                            };
+                            println!("tap: {kind} ATC {atc} token {t}; user verified: {}", rep.user_verified);
+                        }
+                    }
+                    Err(e) => eprintln!("tap failed: {e}"),
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Heartbeat { ks, lat, lon, place, login } => rt.block_on(async {
+            let mut device = open_device(&ks.keystore)?;
+            let client = client_for(&mut device, &login).await?;
+            let id = device.device_id().context("not enrolled")?.to_owned();
+            let where_ = match (lat, lon) {
+                (Some(a), Some(o)) => Some((a, o, place.as_deref().unwrap_or(""))),
+                _ => None,
+            };
+            let d = client.heartbeat(&id, where_).await?;
+            println!("device {} is {}", d.id, d.status);
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
 }

@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod device;
 mod keys;
+mod platform;
 mod pos;
 mod tools;
 mod up;

@@ -1,11 +1,105 @@
-//! `paytap pos`.
+//! `paytap pos charge`: the emulated contactless POS terminal.
+//!
+//! Taps a device (its keystore in this process with `--keystore`, or its
+//! NFC field over TCP with `--nfc`), sends the `0100` to the switch and
+//! prints the receipt. Exit status: 0 approved, 1 declined, 2 error.
 
-use clap::Args as ClapArgs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use paytap_device::FieldTransport;
+use paytap_pos::{Pos, TerminalProfile};
+use paytap_types::{Currency, Money};
 
 #[derive(ClapArgs)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`paytap pos` is not built yet")
+#[derive(Subcommand)]
+enum Cmd {
+    /// Charge an amount to a tapped device.
+    Charge(ChargeArgs),
+}
+
+#[derive(ClapArgs)]
+struct ChargeArgs {
+    /// The switch's acquirer address.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    switch: SocketAddr,
+    /// Amount in major units, e.g. 12.50.
+    #[arg(long)]
+    amount: String,
+    #[arg(long, default_value = "CNY")]
+    currency: String,
+    /// Merchant name (up to 25 characters).
+    #[arg(long, default_value = "paytap demo store")]
+    merchant: String,
+    #[arg(long, default_value_t = 5411)]
+    mcc: u16,
+    #[arg(long, default_value = "PTPOS001")]
+    terminal_id: String,
+    #[arg(long, default_value = "PAYTAPMERCH0001")]
+    merchant_id: String,
+    #[arg(long, default_value = "Beijing")]
+    city: String,
+    /// Tap the device whose keystore is this file (in this process).
+    #[arg(long, conflicts_with = "nfc")]
+    keystore: Option<PathBuf>,
+    /// The owner verifies with fingerprint or face on the device (with --keystore).
+    #[arg(long, requires = "keystore")]
+    verified: bool,
+    /// Tap the device holding its NFC field at this address (`paytap device field`).
+    #[arg(long)]
+    nfc: Option<SocketAddr>,
+    /// Print the receipt as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the network's answer before reversing.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::up::init_logging("warn");
+    let Cmd::Charge(a) = args.command;
+    let currency = Currency::from_code(&a.currency.to_ascii_uppercase()).map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+    let amount = Money::parse(&a.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
+    let country = if currency == Currency::INR { ("IN", 356) } else { ("CN", 156) };
+    let profile = TerminalProfile {
+        terminal_id: a.terminal_id.clone(),
+        merchant_id: a.merchant_id.clone(),
+        merchant_name: a.merchant.clone(),
+        city: a.city.clone(),
+        country_alpha2: country.0.into(),
+        country_numeric: country.1,
+        mcc: a.mcc,
+        ..TerminalProfile::default()
+    };
+    let mut pos = Pos::new(profile, a.switch)?;
+    pos.response_timeout = Duration::from_secs(a.timeout.max(1));
+    let receipt = match (&a.keystore, a.nfc) {
+        (Some(ks), None) => {
+            let mut device = crate::device::open_device(ks)?;
+            let owner = device.owner_finger();
+            let mut tap = device.tap(a.verified.then_some(&owner))?;
+            pos.charge(&mut tap, amount)?
+        }
+        (None, Some(addr)) => {
+            let mut field = FieldTransport::connect(addr, Duration::from_secs(10)).with_context(|| format!("no device in the field at {addr}"))?;
+            pos.charge(&mut field, amount)?
+        }
+        _ => bail!("tap a device: --keystore FILE [--verified] or --nfc ADDR"),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&receipt)?);
+    } else {
+        println!("{receipt}");
+    }
+    Ok(if receipt.approved { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,11 +1,96 @@
-//! `paytap up`.
+//! `paytap up`: the whole platform on loopback until Ctrl-C / SIGTERM.
+//!
+//! Starts the card network (ledger, vault, twenty banks, token service,
+//! switch), the wallet service and the web site (see [`crate::platform`]),
+//! with SQLite databases in the data directory (created on first run),
+//! prints the URLs, and writes `DIR/endpoints.json` once everything
+//! listens.
 
-use clap::Args as ClapArgs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(ClapArgs)]
-pub struct Args {}
+use anyhow::Context;
+use clap::Args as ClapArgs;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`paytap up` is not built yet")
+use crate::platform::{Platform, PlatformOptions};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Data directory (databases, keys, device keystores, SMS outbox).
+    #[arg(long, env = "PAYTAP_DATA_DIR", default_value = "./paytap-data")]
+    pub data_dir: PathBuf,
+    /// Wallet API and web site address (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub wallet_addr: SocketAddr,
+    /// Switch acquirer (ISO 8583) address (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    pub switch_addr: SocketAddr,
+}
+
+/// Readable logs on stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging("info");
+    let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    rt.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let platform = Platform::start(PlatformOptions {
+        data_dir: args.data_dir.clone(),
+        wallet_addr: args.wallet_addr,
+        switch_addr: args.switch_addr,
+        sms_file: true,
+    })
+    .await?;
+    println!("wallet: {}", platform.wallet_url);
+    println!("web: {}", platform.wallet_url);
+    println!("api: {}api/v1/openapi.json", platform.wallet_url);
+    println!("switch: {}", platform.switch_addr);
+    println!("sms outbox: {}", args.data_dir.join("sms-outbox.jsonl").display());
+    let endpoints = serde_json::json!({
+        "wallet_url": platform.wallet_url,
+        "switch_addr": platform.switch_addr.to_string(),
+    });
+    let path = args.data_dir.join("endpoints.json");
+    let tmp = args.data_dir.join("endpoints.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&endpoints)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    println!("ready (Ctrl-C to stop)");
+    tracing::info!(wallet = %platform.wallet_url, switch = %platform.switch_addr, "paytap is up");
+    wait_for_stop().await;
+    tracing::info!("stopping");
+    let _ = std::fs::remove_file(&path);
+    platform.shutdown().await;
+    println!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

@@ -1,0 +1,272 @@
+//! The whole platform in one process: the card network (`paytap-network`:
+//! ledger, vault, twenty banks, token service, switch), the wallet service
+//! and the web site on one HTTP listener, the network's payment events fed
+//! into the wallet's history, and the emulated SMS outbox.
+//!
+//! [`NetworkPort`] is the adaptor that implements the wallet's
+//! [`WalletNetwork`] port over a running network (EMV Payment Tokenisation
+//! roles: the wallet is the token requestor, the issuer does ID&V, the token
+//! service provisions).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use paytap_issuer::{IdvDecision as IssuerIdv, IdvRequest, OtpOutcome, Product};
+use paytap_network::{Network, NetworkConfig, RunningNetwork};
+use paytap_store::{Db, Regions};
+use paytap_tsp::{Actor as TspActor, Domain, ProvisionRequest, TokenState as TspState};
+use paytap_wallet::{
+    Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision, ProvisionedCard,
+    StateReason, TokenState, Wallet, WalletConfig, WalletNetwork,
+};
+
+/// paytap wallet's token requestor id (EMV tokenisation TRID, 11 digits).
+pub const WALLET_TRID: &str = "40010075001";
+
+/// [`WalletNetwork`] over a [`RunningNetwork`].
+pub struct NetworkPort {
+    net: Arc<RunningNetwork>,
+}
+
+impl NetworkPort {
+    pub fn new(net: Arc<RunningNetwork>) -> NetworkPort {
+        NetworkPort { net }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> NetworkError {
+    NetworkError::Unavailable(e.to_string())
+}
+
+impl WalletNetwork for NetworkPort {
+    fn identify_and_verify<'a>(
+        &'a self,
+        card: &'a CardDetails,
+        device: &'a DeviceBinding,
+    ) -> BoxFuture<'a, Result<IdvDecision, NetworkError>> {
+        Box::pin(async move {
+            let req = IdvRequest {
+                pan: card.pan.clone(),
+                expiry_yymm: format!("{:02}{:02}", card.expiry.year % 100, card.expiry.month),
+                cvv: card.cvv.clone(),
+                device_id: device.device_id.clone(),
+                device_kind: device.kind.as_str().to_owned(),
+                account_id: device.account_id.clone(),
+            };
+            Ok(match self.net.identify_and_verify(&req).await.map_err(unavailable)? {
+                IssuerIdv::Green { verification_id, bank_name, .. } => IdvDecision::Green { verification_id, bank_name },
+                IssuerIdv::Yellow { verification_id, bank_name, destination, .. } => {
+                    IdvDecision::Yellow { verification_id, bank_name, channel: destination }
+                }
+                IssuerIdv::Red { reason, .. } => IdvDecision::Red { reason: reason.message().to_owned() },
+            })
+        })
+    }
+
+    fn verify_otp<'a>(&'a self, verification_id: &'a str, code: &'a str) -> BoxFuture<'a, Result<OtpDecision, NetworkError>> {
+        Box::pin(async move {
+            Ok(match self.net.verify_otp(verification_id, code).await.map_err(unavailable)? {
+                OtpOutcome::Verified => OtpDecision::Verified,
+                OtpOutcome::Incorrect { attempts_left } => OtpDecision::Incorrect { attempts_left },
+                OtpOutcome::Expired => OtpDecision::Expired,
+                OtpOutcome::Locked => OtpDecision::Locked,
+            })
+        })
+    }
+
+    fn provision<'a>(
+        &'a self,
+        verification_id: &'a str,
+        _card: &'a CardDetails,
+        device: &'a DeviceBinding,
+    ) -> BoxFuture<'a, Result<ProvisionedCard, NetworkError>> {
+        Box::pin(async move {
+            let issuer = self.net.issuer();
+            let v = issuer
+                .verification(verification_id)
+                .await
+                .map_err(|_| NetworkError::UnknownReference(verification_id.to_owned()))?;
+            if v.state != paytap_issuer::VerificationState::Approved {
+                return Err(NetworkError::Rejected("the bank has not approved this card for the device".into()));
+            }
+            if v.device_id != device.device_id {
+                return Err(NetworkError::Rejected("the verification was for another device".into()));
+            }
+            let card_id = v.card_id.ok_or_else(|| NetworkError::Rejected("the bank did not identify the card".into()))?;
+            let bank = issuer.bank(&v.bank_id).map_err(unavailable)?.clone();
+            let info = issuer.card(&card_id).await.map_err(unavailable)?;
+            let label = match info.product {
+                Product::Debit => "UnionPay Debit",
+                Product::Credit => "UnionPay Credit",
+            };
+            let p = self
+                .net
+                .provision(ProvisionRequest {
+                    card_vault_id: card_id,
+                    issuer_id: v.bank_id.clone(),
+                    bank_name: bank.name.clone(),
+                    token_requestor_id: WALLET_TRID.into(),
+                    device_id: device.device_id.clone(),
+                    device_public_key: device.public_key,
+                    domain: Domain::Nfc,
+                    initial_state: TspState::Active,
+                    actor: TspActor::Wallet,
+                    cdcvm_required: true,
+                    no_cvm_limit_minor: info.limits.no_cvm_limit.max(0),
+                    currency: bank.currency,
+                    app_label: label.into(),
+                })
+                .await
+                .map_err(|e| NetworkError::Rejected(e.to_string()))?;
+            Ok(ProvisionedCard {
+                token_ref: p.token_ref.clone(),
+                card_last4: info.last4.clone(),
+                bank_name: bank.name.clone(),
+                sealed_payload: p.sealed_payload.clone(),
+            })
+        })
+    }
+
+    fn set_token_state<'a>(
+        &'a self,
+        token_ref: &'a str,
+        state: TokenState,
+        reason: StateReason,
+        actor: &'a Actor,
+    ) -> BoxFuture<'a, Result<(), NetworkError>> {
+        Box::pin(async move {
+            let to = match state {
+                TokenState::Active => TspState::Active,
+                TokenState::Suspended => TspState::Suspended,
+                TokenState::Deleted => TspState::Deleted,
+            };
+            let who = match actor {
+                Actor::AccountHolder { .. } => TspActor::Holder,
+                Actor::Wallet => TspActor::Wallet,
+            };
+            match self.net.set_token_state(token_ref, to, who, reason.as_str()).await {
+                Ok(_) => Ok(()),
+                Err(paytap_network::NetworkError::Tsp(e)) => {
+                    // Setting the state a token already has is success.
+                    match self.net.tsp().token(token_ref).await {
+                        Ok(t) if t.state == to => Ok(()),
+                        _ => Err(NetworkError::Rejected(e.to_string())),
+                    }
+                }
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+}
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct PlatformOptions {
+    pub data_dir: PathBuf,
+    pub wallet_addr: SocketAddr,
+    pub switch_addr: SocketAddr,
+    /// Write OTPs to `DIR/sms-outbox.jsonl` (the emulated phone's inbox).
+    pub sms_file: bool,
+}
+
+/// The running platform.
+pub struct Platform {
+    pub net: Arc<RunningNetwork>,
+    pub wallet: Wallet,
+    pub wallet_url: String,
+    pub switch_addr: SocketAddr,
+    http_shutdown: tokio::sync::oneshot::Sender<()>,
+    http_task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
+    let url = format!("sqlite://{}", dir.join(file).display());
+    Db::connect(&url).await.with_context(|| format!("opening {}", dir.join(file).display()))
+}
+
+impl Platform {
+    /// Starts network, wallet and web site.
+    pub async fn start(opts: PlatformOptions) -> anyhow::Result<Platform> {
+        std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        let mut config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
+        config.switch_addr = opts.switch_addr;
+        let net = Arc::new(Network::start(config).await?);
+        let mut regions = Regions::new();
+        regions.insert("cn", sqlite(&opts.data_dir, "wallet-cn.db").await?);
+        regions.insert("in", sqlite(&opts.data_dir, "wallet-in.db").await?);
+        let wallet = Wallet::new(regions, Arc::new(NetworkPort::new(net.clone())), WalletConfig::default()).await?;
+        let mut tasks = vec![wallet.spawn_event_pump(net.subscribe())];
+        if opts.sms_file {
+            tasks.push(spawn_sms_file(net.clone(), opts.data_dir.join("sms-outbox.jsonl")));
+        }
+        let app = paytap_wallet::router(wallet.clone()).merge(paytap_web::router(wallet.clone()));
+        let listener = tokio::net::TcpListener::bind(opts.wallet_addr)
+            .await
+            .with_context(|| format!("binding the wallet on {}", opts.wallet_addr))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let http_task = tokio::spawn(async move {
+            let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, svc).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+            {
+                tracing::error!(error = %e, "wallet HTTP server failed");
+            }
+        });
+        Ok(Platform {
+            switch_addr: net.switch_addr(),
+            net,
+            wallet,
+            wallet_url: format!("http://{addr}/"),
+            http_shutdown: tx,
+            http_task,
+            tasks,
+        })
+    }
+
+    /// Stops the HTTP server, the event pump and the network.
+    pub async fn shutdown(self) {
+        let _ = self.http_shutdown.send(());
+        let _ = self.http_task.await;
+        for t in self.tasks {
+            t.abort();
+        }
+        drop(self.wallet);
+        match Arc::try_unwrap(self.net) {
+            Ok(net) => net.shutdown().await,
+            Err(net) => net.switch().shutdown().await,
+        }
+    }
+}
+
+/// Appends every OTP the banks send to the emulated phone's inbox file.
+fn spawn_sms_file(net: Arc<RunningNetwork>, path: PathBuf) -> tokio::task::JoinHandle<()> {
+    let mut rx = net.issuer().subscribe_otp();
+    tokio::spawn(async move {
+        use std::io::Write;
+        while let Ok(d) = rx.recv().await {
+            let line = zeroize::Zeroizing::new(
+                serde_json::json!({
+                    "verification_id": d.verification_id,
+                    "to": d.destination,
+                    "code": d.code.as_str(),
+                    "text": format!("Your paytap verification code is {}", d.code.as_str()),
+                })
+                .to_string(),
+            );
+            let r = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "{}", line.as_str()));
+            if let Err(e) = r {
+                tracing::error!(error = %e, "cannot write the SMS outbox file");
+            }
+        }
+    })
+}
