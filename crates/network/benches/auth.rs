@@ -33,7 +33,6 @@ fn auth(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(1));
-    let mut all = Vec::new();
     group.bench_function("switch_tsp_issuer_ledger_64_terminals", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let prepared = prepared.clone();
@@ -47,9 +46,7 @@ fn auth(c: &mut Criterion) {
     group.finish();
     let p = rt.block_on(async {
         let mut p = prepared.lock().await;
-        let m = p.drive(Duration::from_secs(5), None).await;
-        all.push(m.clone());
-        m
+        p.drive(Duration::from_secs(5), None).await
     });
     let (raw, batch) = rt
         .block_on(async {

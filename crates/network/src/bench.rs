@@ -246,28 +246,30 @@ impl PreparedAuthBench {
                 terminal_id: terminal_id.clone(),
                 ..Merchant::default()
             };
-            gen_tasks.push(tokio::task::spawn_blocking(move || -> Result<Lane, String> {
-                let mut se = paytap_emv::SecureElement::new();
-                se.add_card(terminal::card_from_payload(&payload).map_err(|e| e.to_string())?)
-                    .map_err(|e| format!("{e:?}"))?;
-                let mut frames = Vec::with_capacity(per_lane);
-                for i in 0..per_lane {
-                    let stan = (i % 999_999) as u32 + 1;
-                    let tap: TapData = terminal::tap(&mut se, amount, true, rand::random())
-                        .map_err(|e| e.to_string())?;
-                    let m = terminal::authorization_request(&tap, amount, stan, &merchant)
-                        .map_err(|e| e.to_string())?;
-                    let mut f = Vec::with_capacity(m.encoded_len() + 2);
-                    encode_frame(&m.encode(), &mut f).map_err(|e| e.to_string())?;
-                    frames.push((stan, f));
-                }
-                // Used from the back: the lowest counters go first.
-                frames.reverse();
-                Ok(Lane {
-                    terminal_id,
-                    frames,
-                })
-            }));
+            gen_tasks.push(tokio::task::spawn_blocking(
+                move || -> Result<Lane, String> {
+                    let mut se = paytap_emv::SecureElement::new();
+                    se.add_card(terminal::card_from_payload(&payload).map_err(|e| e.to_string())?)
+                        .map_err(|e| format!("{e:?}"))?;
+                    let mut frames = Vec::with_capacity(per_lane);
+                    for i in 0..per_lane {
+                        let stan = (i % 999_999) as u32 + 1;
+                        let tap: TapData = terminal::tap(&mut se, amount, true, rand::random())
+                            .map_err(|e| e.to_string())?;
+                        let m = terminal::authorization_request(&tap, amount, stan, &merchant)
+                            .map_err(|e| e.to_string())?;
+                        let mut f = Vec::with_capacity(m.encoded_len() + 2);
+                        encode_frame(&m.encode(), &mut f).map_err(|e| e.to_string())?;
+                        frames.push((stan, f));
+                    }
+                    // Used from the back: the lowest counters go first.
+                    frames.reverse();
+                    Ok(Lane {
+                        terminal_id,
+                        frames,
+                    })
+                },
+            ));
         }
         let mut lanes = Vec::with_capacity(concurrency);
         for t in gen_tasks {
@@ -371,7 +373,9 @@ impl PreparedAuthBench {
         }
         let raw_db = Db::connect(&format!(
             "sqlite://{}",
-            self.dir.join(format!("bench-raw-{}.db", self.run_id)).display()
+            self.dir
+                .join(format!("bench-raw-{}.db", self.run_id))
+                .display()
         ))
         .await?;
         let batch = paytap_ledger::LedgerOptions::default().max_batch;
@@ -390,7 +394,12 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
     let connections = prepared.clients.len();
     let stats = |p: &PreparedAuthBench| {
         p.network()
-            .map(|n| n.switch().stats().stand_in.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|n| {
+                n.switch()
+                    .stats()
+                    .stand_in
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
             .unwrap_or(0)
     };
     let stand_in_before = stats(&prepared);

@@ -471,7 +471,10 @@ impl RunningNetwork {
         actor: Actor,
         reason: &str,
     ) -> Result<Vec<String>, NetworkError> {
-        Ok(self.tsp.set_device_state(device_id, to, actor, reason).await?)
+        Ok(self
+            .tsp
+            .set_device_state(device_id, to, actor, reason)
+            .await?)
     }
 
     /// Issue a card at a bank (demo and tests); the bank knows its number.

@@ -123,9 +123,7 @@ pub fn tap(
             atc,
             ..
         } => {
-            let t2: String = hex::encode_upper(&track2)
-                .trim_end_matches('F')
-                .to_owned();
+            let t2: String = hex::encode_upper(&track2).trim_end_matches('F').to_owned();
             Ok(TapData {
                 icc_data,
                 pan: pan.expose().to_owned(),

@@ -27,7 +27,11 @@ async fn approved_purchase() {
     let a = n.send(&req).await;
     assert_eq!(a.mti(), Mti::AUTHORIZATION_RESPONSE);
     assert_eq!(code(&a), "00");
-    assert_eq!(a.get_str(2), Some(tap.pan.as_str()), "the POS sees the token only");
+    assert_eq!(
+        a.get_str(2),
+        Some(tap.pan.as_str()),
+        "the POS sees the token only"
+    );
     assert_ne!(tap.pan.as_str(), phone.card.pan.expose());
     assert_eq!(a.auth_id_response().map(str::len), Some(6));
     // The ARPC for the card (tag 91: ARPC ‖ ARC "00").
@@ -68,23 +72,47 @@ async fn declined_for_suspended_and_deleted_token() {
     let mut events = n.net.subscribe();
     let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
     n.net
-        .set_token_state(&phone.token_ref, TokenState::Suspended, Actor::Holder, "phone lost")
+        .set_token_state(
+            &phone.token_ref,
+            TokenState::Suspended,
+            Actor::Holder,
+            "phone lost",
+        )
         .await
         .unwrap();
-    assert_eq!(code(&n.pay(&mut phone, 100).await), ResponseCode::NotPermittedToCardholder.code());
+    assert_eq!(
+        code(&n.pay(&mut phone, 100).await),
+        ResponseCode::NotPermittedToCardholder.code()
+    );
     let ev = events.recv().await.unwrap();
     assert!(!ev.approved);
-    assert_eq!(ev.token_ref, phone.token_ref, "the wallet can show the refusal on the card");
+    assert_eq!(
+        ev.token_ref, phone.token_ref,
+        "the wallet can show the refusal on the card"
+    );
     n.net
-        .set_token_state(&phone.token_ref, TokenState::Active, Actor::Holder, "phone found")
+        .set_token_state(
+            &phone.token_ref,
+            TokenState::Active,
+            Actor::Holder,
+            "phone found",
+        )
         .await
         .unwrap();
     assert_eq!(code(&n.pay(&mut phone, 100).await), "00");
     n.net
-        .set_token_state(&phone.token_ref, TokenState::Deleted, Actor::Wallet, "card removed")
+        .set_token_state(
+            &phone.token_ref,
+            TokenState::Deleted,
+            Actor::Wallet,
+            "card removed",
+        )
         .await
         .unwrap();
-    assert_eq!(code(&n.pay(&mut phone, 100).await), ResponseCode::RestrictedCard.code());
+    assert_eq!(
+        code(&n.pay(&mut phone, 100).await),
+        ResponseCode::RestrictedCard.code()
+    );
     assert_eq!(n.available(&phone).await, 100_000 - 100);
     n.assert_ledger().await;
 }
@@ -118,18 +146,26 @@ async fn declined_for_expired_and_blocked_card() {
         })
         .await
         .unwrap();
-    let payload =
-        paytap_seal::ProvisioningPayload::open_with(&key, "dev-expired", &p.token_ref, &p.sealed_payload)
-            .unwrap();
+    let payload = paytap_seal::ProvisioningPayload::open_with(
+        &key,
+        "dev-expired",
+        &p.token_ref,
+        &p.sealed_payload,
+    )
+    .unwrap();
     let mut se = paytap_emv::SecureElement::new();
-    se.add_card(terminal::card_from_payload(&payload).unwrap()).unwrap();
+    se.add_card(terminal::card_from_payload(&payload).unwrap())
+        .unwrap();
     let mut expired = Phone {
         se,
         token_ref: p.token_ref,
         device_id: "dev-expired".into(),
         card,
     };
-    assert_eq!(code(&n.pay(&mut expired, 100).await), ResponseCode::ExpiredCard.code());
+    assert_eq!(
+        code(&n.pay(&mut expired, 100).await),
+        ResponseCode::ExpiredCard.code()
+    );
     assert_eq!(n.available(&expired).await, 100_000);
 
     let mut blocked = n.phone(CMB, Product::Debit, 100_000).await;
@@ -138,7 +174,10 @@ async fn declined_for_expired_and_blocked_card() {
         .set_card_status(&blocked.card.card_id, CardStatus::Blocked)
         .await
         .unwrap();
-    assert_eq!(code(&n.pay(&mut blocked, 100).await), ResponseCode::RestrictedCard.code());
+    assert_eq!(
+        code(&n.pay(&mut blocked, 100).await),
+        ResponseCode::RestrictedCard.code()
+    );
     assert_eq!(n.available(&blocked).await, 100_000);
     n.assert_ledger().await;
 }
@@ -152,7 +191,10 @@ async fn replayed_and_forged_cryptograms_declined() {
     // The same cryptogram (same ATC) in a new request: replay.
     let mut replay = first.clone();
     replay.set_stan(n.next_stan()).unwrap();
-    assert_eq!(code(&n.send(&replay).await), ResponseCode::DoNotHonour.code());
+    assert_eq!(
+        code(&n.send(&replay).await),
+        ResponseCode::DoNotHonour.code()
+    );
 
     // A forged cryptogram: flip one bit of the ARQC (9F26).
     let (_, mut forged) = n.tap(&mut phone, 700);
@@ -233,12 +275,18 @@ async fn silent_issuer_stand_in_then_reversal() {
     assert_eq!(code(&over), ResponseCode::ExceedsWithdrawalLimit.code());
     assert_eq!(over.get_str(60), Some(STAND_IN_INDICATOR));
     // Reversals of the lost answers and the stand-in advices reach the bank.
-    assert_eq!(n.net.switch().drain_forwards(Duration::from_secs(20)).await, 0);
+    assert_eq!(
+        n.net.switch().drain_forwards(Duration::from_secs(20)).await,
+        0
+    );
     // The 0100 holds are released; only the stand-in approval is held.
     assert_eq!(n.available(&phone).await, 500_000 - 80_000);
     let s = n.net.switch().stats();
     assert_eq!(s.stand_in.load(std::sync::atomic::Ordering::Relaxed), 2);
-    assert_eq!(s.reversals_sent.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        s.reversals_sent.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     assert_eq!(s.advices_sent.load(std::sync::atomic::Ordering::Relaxed), 2);
     // Clearing captures the stand-in approval at the bank.
     let rep = n.net.clearing(&n.today()).await.unwrap();
@@ -258,7 +306,9 @@ async fn duplicate_answered_identically_with_one_hold() {
     assert_eq!(code(&first), "00");
     // The POS did not hear the answer and sends the same request again,
     // on a new connection.
-    let other = terminal::AcquirerClient::connect(n.net.switch_addr()).await.unwrap();
+    let other = terminal::AcquirerClient::connect(n.net.switch_addr())
+        .await
+        .unwrap();
     let again = other.send(&req).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(n.available(&phone).await, 100_000 - 2_000);
@@ -334,4 +384,3 @@ async fn end_of_day_clearing_positions_sum_to_zero() {
     assert_eq!(again.captured, 0);
     n.assert_ledger().await;
 }
-

@@ -57,7 +57,13 @@ fn no_card_number_in_database_files_logs_or_output() {
     let keys = tempfile::tempdir().unwrap();
     let numbers_file = keys.path().join("numbers.txt");
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "audit_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "audit_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(DIR_ENV, data.path())
         .env(KEY_ENV, &numbers_file)
         .env_remove("PAYTAP_TEST_DATABASE_URL")
@@ -135,7 +141,11 @@ fn audit_child() {
         let n = start_with(cfg).await;
         let mut numbers = Vec::new();
         let mut phones = Vec::new();
-        for (bank, product) in [(ICBC, Product::Debit), (CMB, Product::Credit), ("01000000", Product::Debit)] {
+        for (bank, product) in [
+            (ICBC, Product::Debit),
+            (CMB, Product::Credit),
+            ("01000000", Product::Debit),
+        ] {
             let mut p = n.phone(bank, product, 200_000).await;
             numbers.push(p.card.pan.expose().to_owned());
             let (tap, req) = n.tap(&mut p, 100);

@@ -145,7 +145,9 @@ impl TcpIssuerLink {
                                     Some(s) => {
                                         let _ = s.send(msg);
                                     }
-                                    None => tracing::warn!(mti = %msg.mti(), "unmatched answer from issuer"),
+                                    None => {
+                                        tracing::warn!(mti = %msg.mti(), "unmatched answer from issuer")
+                                    }
                                 }
                             }
                             Err(e) => tracing::warn!(error = %e, "undecodable answer from issuer"),

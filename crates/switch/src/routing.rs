@@ -43,7 +43,11 @@ impl BinRange {
     /// Check the bounds.
     pub fn validate(&self) -> Result<(), RoutingError> {
         let ok = |s: &str| !s.is_empty() && s.len() <= 11 && s.bytes().all(|b| b.is_ascii_digit());
-        if ok(&self.from) && ok(&self.to) && self.from.len() == self.to.len() && self.from <= self.to {
+        if ok(&self.from)
+            && ok(&self.to)
+            && self.from.len() == self.to.len()
+            && self.from <= self.to
+        {
             Ok(())
         } else {
             Err(RoutingError::BadRange)
@@ -126,7 +130,7 @@ impl RoutingTable {
         });
         // Longest prefixes first: the most specific range wins.
         self.entries
-            .sort_by(|a, b| b.range.from.len().cmp(&a.range.from.len()));
+            .sort_by_key(|e| std::cmp::Reverse(e.range.from.len()));
         Ok(())
     }
 
@@ -159,18 +163,36 @@ mod tests {
 
     fn table() -> RoutingTable {
         let mut t = RoutingTable::new();
-        t.add_card_range("icbc", BinRange::new("622200", "622299").unwrap()).unwrap();
-        t.add_card_range("boc", BinRange::new("62230000", "62230099").unwrap()).unwrap();
-        t.add_token_range("icbc", BinRange::new("650000", "650009").unwrap()).unwrap();
+        t.add_card_range("icbc", BinRange::new("622200", "622299").unwrap())
+            .unwrap();
+        t.add_card_range("boc", BinRange::new("62230000", "62230099").unwrap())
+            .unwrap();
+        t.add_token_range("icbc", BinRange::new("650000", "650009").unwrap())
+            .unwrap();
         t
     }
 
     #[test]
     fn routes_cards_tokens_and_refuses_unknown() {
         let t = table();
-        assert_eq!(t.route("6222001234567890"), Some(Route::Card { issuer: "icbc".into() }));
-        assert_eq!(t.route("6223005012345678"), Some(Route::Card { issuer: "boc".into() }));
-        assert_eq!(t.route("6500051234567890"), Some(Route::Token { issuer: "icbc".into() }));
+        assert_eq!(
+            t.route("6222001234567890"),
+            Some(Route::Card {
+                issuer: "icbc".into()
+            })
+        );
+        assert_eq!(
+            t.route("6223005012345678"),
+            Some(Route::Card {
+                issuer: "boc".into()
+            })
+        );
+        assert_eq!(
+            t.route("6500051234567890"),
+            Some(Route::Token {
+                issuer: "icbc".into()
+            })
+        );
         assert_eq!(t.route("6230001234567890"), None);
         assert_eq!(t.route("62"), None);
         assert_eq!(t.card_issuer("6500051234567890"), None);
@@ -179,8 +201,14 @@ mod tests {
     #[test]
     fn most_specific_range_wins_and_overlaps_are_refused() {
         let mut t = table();
-        t.add_card_range("sub", BinRange::new("62220012", "62220012").unwrap()).unwrap();
-        assert_eq!(t.route("6222001234567890"), Some(Route::Card { issuer: "sub".into() }));
+        t.add_card_range("sub", BinRange::new("62220012", "62220012").unwrap())
+            .unwrap();
+        assert_eq!(
+            t.route("6222001234567890"),
+            Some(Route::Card {
+                issuer: "sub".into()
+            })
+        );
         assert!(matches!(
             t.add_card_range("x", BinRange::new("622250", "622350").unwrap()),
             Err(RoutingError::Overlap { .. })

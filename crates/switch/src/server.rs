@@ -145,7 +145,10 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
                 Err(e) => {
                     let mti = frame.get(..4).and_then(|b| Mti::from_bytes(b).ok());
                     tracing::warn!(error = %e, mti = ?mti, "malformed message from acquirer");
-                    match mti.filter(Mti::is_request).and_then(|m| switch.format_error(m)) {
+                    match mti
+                        .filter(Mti::is_request)
+                        .and_then(|m| switch.format_error(m))
+                    {
                         Some(answer) => {
                             let mut out = Vec::new();
                             if encode_frame(&answer.encode(), &mut out).is_ok() {

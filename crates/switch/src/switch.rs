@@ -42,8 +42,7 @@ pub enum SwitchError {
     NoTokenService,
 }
 
-/// MTIs the switch originates.
-
+/// An MTI the switch originates, from its four digits.
 fn mti(s: &[u8; 4]) -> Mti {
     Mti::from_bytes(s).unwrap_or(Mti::AUTHORIZATION_REQUEST)
 }
@@ -247,7 +246,9 @@ impl Switch {
         }
         let log = MessageLog::open(db).await?;
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
-        let seed = u64::try_from(now_millis()).unwrap_or(0).saturating_mul(1000);
+        let seed = u64::try_from(now_millis())
+            .unwrap_or(0)
+            .saturating_mul(1000);
         let inner = Arc::new(Inner {
             config,
             routing,
@@ -323,15 +324,18 @@ impl Switch {
     }
 
     fn next_rrn(&self) -> String {
-        let now = u64::try_from(now_millis()).unwrap_or(0).saturating_mul(1000);
+        let now = u64::try_from(now_millis())
+            .unwrap_or(0)
+            .saturating_mul(1000);
         let mut cur = self.inner.rrn.load(Ordering::Relaxed);
         loop {
             let next = cur.saturating_add(1).max(now);
-            match self
-                .inner
-                .rrn
-                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.inner.rrn.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return base36(next, 12),
                 Err(v) => cur = v,
             }
@@ -364,7 +368,10 @@ impl Switch {
 
     /// The answer to a request whose data elements could not be read.
     pub fn format_error(&self, mti: Mti) -> Option<Message> {
-        self.inner.stats.format_errors.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .stats
+            .format_errors
+            .fetch_add(1, Ordering::Relaxed);
         let mut r = Message::new(mti.response()?);
         r.set_response_code(ResponseCode::FormatError).ok()?;
         Some(r)
@@ -380,7 +387,10 @@ impl Switch {
 
     async fn authorize(&self, mut request: Message) -> Message {
         let started = now_millis();
-        self.inner.stats.authorizations.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .stats
+            .authorizations
+            .fetch_add(1, Ordering::Relaxed);
         // Mandatory elements; anything unreadable is a format error.
         let parsed = (|| {
             let pan = request.get_str(2)?;
@@ -395,7 +405,10 @@ impl Switch {
             Some((amount, currency, stan, terminal, transmission))
         })();
         let Some((amount, currency, stan, terminal, transmission)) = parsed else {
-            self.inner.stats.format_errors.fetch_add(1, Ordering::Relaxed);
+            self.inner
+                .stats
+                .format_errors
+                .fetch_add(1, Ordering::Relaxed);
             return self.decline(&request, ResponseCode::FormatError);
         };
         let acquirer = request
@@ -439,7 +452,11 @@ impl Switch {
             Ok(tx) => tx,
             Err(mut rx) => {
                 self.inner.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                let answer = rx.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
+                let answer = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|v| v.clone());
                 return match answer {
                     Some(a) => a.0.clone(),
                     None => self.decline(&request, ResponseCode::SystemMalfunction),
@@ -459,7 +476,9 @@ impl Switch {
             started,
         };
         let (response, record, meta) = self.authorize_routed(&request, &ctx).await;
-        let code = response.response_code().unwrap_or(ResponseCode::SystemMalfunction);
+        let code = response
+            .response_code()
+            .unwrap_or(ResponseCode::SystemMalfunction);
         if record.approved {
             self.inner.stats.approved.fetch_add(1, Ordering::Relaxed);
         }
@@ -491,7 +510,11 @@ impl Switch {
                 .hold_mti
                 .map(|m| String::from_utf8_lossy(&m).into_owned()),
             original_rrn: None,
-            status: if record.approved { "approved" } else { "declined" },
+            status: if record.approved {
+                "approved"
+            } else {
+                "declined"
+            },
             requested_at: started,
             responded_at: now,
         });
@@ -552,11 +575,21 @@ impl Switch {
             Option<Box<dyn TokenCompletion>>,
             String,
         ) = match route {
-            None => return (self.decline(request, ResponseCode::RoutingError), record, meta),
+            None => {
+                return (
+                    self.decline(request, ResponseCode::RoutingError),
+                    record,
+                    meta,
+                );
+            }
             Some(Route::Card { issuer }) => (request.clone(), None, issuer),
             Some(Route::Token { .. }) => {
                 let Some(tsp) = self.inner.tokens.as_ref() else {
-                    return (self.decline(request, ResponseCode::RoutingError), record, meta);
+                    return (
+                        self.decline(request, ResponseCode::RoutingError),
+                        record,
+                        meta,
+                    );
                 };
                 match tsp.detokenize(request).await {
                     TokenDecision::Refused(refusal) => {
@@ -585,7 +618,11 @@ impl Switch {
             }
         };
         let Some(entry) = self.inner.issuers.get(&issuer_id) else {
-            return (self.decline(request, ResponseCode::RoutingError), record, meta);
+            return (
+                self.decline(request, ResponseCode::RoutingError),
+                record,
+                meta,
+            );
         };
         record.issuer = Some(issuer_id.clone());
         if completion.is_some() {
@@ -625,7 +662,9 @@ impl Switch {
             Ok(Err(join)) => Err(LinkError::Unavailable(join.to_string())),
             Err(_) => {
                 timed_out.store(true, Ordering::SeqCst);
-                Err(LinkError::Unavailable("issuer did not answer in time".into()))
+                Err(LinkError::Unavailable(
+                    "issuer did not answer in time".into(),
+                ))
             }
         };
         let mut response = request
@@ -689,10 +728,10 @@ impl Switch {
                 self.forward(entry, advice);
             }
         }
-        if let Some(c) = completion {
-            if let Err(e) = c.complete_response(&mut response) {
-                tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not complete the answer");
-            }
+        if let Some(c) = completion
+            && let Err(e) = c.complete_response(&mut response)
+        {
+            tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not complete the answer");
         }
         (response, record, meta)
     }
@@ -807,7 +846,9 @@ impl Switch {
                 Ok(Some(o)) => Some(AuthRecord {
                     rrn: o.rrn,
                     issuer: o.issuer,
-                    hold_mti: o.hold_mti.and_then(|m| <[u8; 4]>::try_from(m.as_bytes()).ok()),
+                    hold_mti: o
+                        .hold_mti
+                        .and_then(|m| <[u8; 4]>::try_from(m.as_bytes()).ok()),
                     amount: o.amount,
                     currency: o.currency.unwrap_or(Currency::CNY),
                     token_ref: o.token_ref,
@@ -850,7 +891,10 @@ impl Switch {
                 Ok(Ok(ref a)) if a.mti().class() == 4
             );
             if done {
-                self.inner.stats.reversals_sent.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .stats
+                    .reversals_sent
+                    .fetch_add(1, Ordering::Relaxed);
             } else {
                 self.forward(entry, reversal);
             }
@@ -1013,7 +1057,9 @@ async fn forwarder(
     } {
         loop {
             let Some(i) = inner.upgrade() else { return };
-            let Some(entry) = i.issuers.get(&issuer) else { return };
+            let Some(entry) = i.issuers.get(&issuer) else {
+                return;
+            };
             let link = entry.link.clone();
             let timeout = entry.route.timeout.max(Duration::from_millis(100));
             let retry = i.config.retry_interval;

@@ -1,7 +1,9 @@
 //! The switch against small in-test fakes of an issuer and a token service,
 //! in-process and over loopback TCP.
 
-use paytap_iso8583::{FrameDecoder, Message, Mti, NetworkManagementCode, OriginalData, ResponseCode, encode_frame};
+use paytap_iso8583::{
+    FrameDecoder, Message, Mti, NetworkManagementCode, OriginalData, ResponseCode, encode_frame,
+};
 use paytap_store::Db;
 use paytap_switch::*;
 use paytap_types::Currency;
@@ -124,7 +126,10 @@ impl TokenCompletion for Completion {
 impl TokenService for FakeTsp {
     fn detokenize<'a>(&'a self, request: &'a Message) -> BoxFuture<'a, TokenDecision> {
         Box::pin(async move {
-            assert!(!request.has(62) && !request.has(63), "switch strips DE 62/63");
+            assert!(
+                !request.has(62) && !request.has(63),
+                "switch strips DE 62/63"
+            );
             if request.pos_entry_mode() != Some("071") {
                 return TokenDecision::Refused(TokenRefusal {
                     code: ResponseCode::NotPermittedToTerminal,
@@ -242,7 +247,10 @@ async fn card_approval_decline_and_unknown_bin() {
     assert_eq!(code(&d), ResponseCode::InsufficientFunds);
     assert!(!events.recv().await.unwrap().approved);
 
-    let u = sw.handle(auth("6999001234567891", 100, 3, "T1")).await.unwrap();
+    let u = sw
+        .handle(auth("6999001234567891", 100, 3, "T1"))
+        .await
+        .unwrap();
     assert_eq!(code(&u), ResponseCode::RoutingError);
     assert_eq!(bank.seen(), vec!["0100", "0100"]);
 
@@ -262,10 +270,16 @@ async fn missing_elements_are_format_errors() {
     let sw = switch_with(bank.clone(), 2_000).await;
     let mut m = auth(CARD, 100, 4, "T1");
     m.remove(4);
-    assert_eq!(code(&sw.handle(m).await.unwrap()), ResponseCode::FormatError);
+    assert_eq!(
+        code(&sw.handle(m).await.unwrap()),
+        ResponseCode::FormatError
+    );
     let mut m = auth(CARD, 100, 5, "T1");
     m.set_currency(999).unwrap();
-    assert_eq!(code(&sw.handle(m).await.unwrap()), ResponseCode::FormatError);
+    assert_eq!(
+        code(&sw.handle(m).await.unwrap()),
+        ResponseCode::FormatError
+    );
     assert!(bank.seen().is_empty());
 }
 
@@ -291,7 +305,10 @@ async fn acquirer_reversal_releases_the_hold_once() {
     let bank = FakeIssuer::with_balance(5_000);
     let sw = switch_with(bank.clone(), 2_000).await;
     let req = auth(CARD, 800, 20, "T4");
-    assert_eq!(code(&sw.handle(req.clone()).await.unwrap()), ResponseCode::Approved);
+    assert_eq!(
+        code(&sw.handle(req.clone()).await.unwrap()),
+        ResponseCode::Approved
+    );
     assert_eq!(bank.held(), 800);
     let r = sw.handle(reversal_of(&req, 21)).await.unwrap();
     assert_eq!(r.mti(), Mti::REVERSAL_RESPONSE);
@@ -301,11 +318,17 @@ async fn acquirer_reversal_releases_the_hold_once() {
     assert_eq!(code(&again), ResponseCode::Approved);
     assert_eq!(bank.seen(), vec!["0100", "0400"]);
     // Reversal of something never authorized.
-    let ghost = sw.handle(reversal_of(&auth(CARD, 1, 99, "T4"), 23)).await.unwrap();
+    let ghost = sw
+        .handle(reversal_of(&auth(CARD, 1, 99, "T4"), 23))
+        .await
+        .unwrap();
     assert_eq!(code(&ghost), ResponseCode::InvalidTransaction);
     let day = utc_day(paytap_store::now_millis());
     let rows = sw.log().rows(&day).await.unwrap();
-    assert!(rows.iter().any(|r| r.kind == "authorization" && r.status == "reversed"));
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "authorization" && r.status == "reversed")
+    );
     let rep = sw.clearing(&day).await.unwrap();
     assert_eq!(rep.authorizations, 0);
 }
@@ -354,7 +377,11 @@ async fn token_route_refusal_and_completion() {
     req.set(63, "01001Y").unwrap();
     let a = sw.handle(req).await.unwrap();
     assert_eq!(code(&a), ResponseCode::Approved);
-    assert_eq!(a.get_str(2), Some(TOKEN), "the acquirer sees the token, never the PAN");
+    assert_eq!(
+        a.get_str(2),
+        Some(TOKEN),
+        "the acquirer sees the token, never the PAN"
+    );
     assert_eq!(a.icc_data().unwrap().get(..2), Some(&[0x91u8, 0x0A][..]));
     assert_eq!(events.recv().await.unwrap().token_ref, "tok-1");
 
@@ -374,13 +401,20 @@ async fn clearing_nets_issuers_against_acquirers() {
     let sw = switch_with(bank.clone(), 2_000).await;
     for (i, amount) in [100u64, 250, 999].into_iter().enumerate() {
         let mut req = auth(CARD, amount, 50 + i as u32, "T7");
-        req.set_acquirer_id(if i == 0 { "111" } else { "222" }).unwrap();
+        req.set_acquirer_id(if i == 0 { "111" } else { "222" })
+            .unwrap();
         assert_eq!(code(&sw.handle(req).await.unwrap()), ResponseCode::Approved);
     }
     let day = utc_day(paytap_store::now_millis());
     let rep = sw.clearing(&day).await.unwrap();
     assert!(rep.balanced());
-    let pos = |p: Party| rep.positions.iter().find(|x| x.party == p).unwrap().net_minor;
+    let pos = |p: Party| {
+        rep.positions
+            .iter()
+            .find(|x| x.party == p)
+            .unwrap()
+            .net_minor
+    };
     assert_eq!(pos(Party::Issuer("icbc".into())), -1_349);
     assert_eq!(pos(Party::Acquirer("111".into())), 100);
     assert_eq!(pos(Party::Acquirer("222".into())), 1_249);
@@ -423,7 +457,8 @@ async fn tcp_many_terminals_echo_and_malformed_frames() {
     let mut echo = Message::new(Mti::NETWORK_REQUEST);
     echo.set_transmission_datetime(11, 23, 10, 0, 0).unwrap();
     echo.set_stan(1).unwrap();
-    echo.set_network_management_code(NetworkManagementCode::EchoTest).unwrap();
+    echo.set_network_management_code(NetworkManagementCode::EchoTest)
+        .unwrap();
     s.write_all(&frame(&echo.encode())).await.unwrap();
     let e = read_answer(&mut s, &mut dec).await.unwrap();
     assert_eq!(e.mti(), Mti::NETWORK_RESPONSE);
@@ -455,7 +490,11 @@ async fn tcp_many_terminals_echo_and_malformed_frames() {
     // Over-long frame announcement closes the connection too.
     let mut s2 = TcpStream::connect(running.local_addr()).await.unwrap();
     s2.write_all(&[0xFF, 0xFF, 0, 0]).await.unwrap();
-    assert!(read_answer(&mut s2, &mut FrameDecoder::new(8192)).await.is_none());
+    assert!(
+        read_answer(&mut s2, &mut FrameDecoder::new(8192))
+            .await
+            .is_none()
+    );
     running.shutdown().await;
 }
 

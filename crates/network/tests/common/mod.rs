@@ -161,7 +161,12 @@ impl Net {
     }
 
     /// Tap at a given merchant / acquirer.
-    pub fn tap_at(&self, phone: &mut Phone, amount: i64, merchant: &Merchant) -> (TapData, Message) {
+    pub fn tap_at(
+        &self,
+        phone: &mut Phone,
+        amount: i64,
+        merchant: &Merchant,
+    ) -> (TapData, Message) {
         let money = Money::new(amount, Currency::CNY);
         let t = terminal::tap(&mut phone.se, money, true, rand::random()).unwrap();
         let m = terminal::authorization_request(&t, money, self.next_stan(), merchant).unwrap();
