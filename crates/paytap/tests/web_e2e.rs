@@ -393,7 +393,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     ok(paytap().args(["device", "sync", "--keystore"]).arg(&phone_ks), "paytap device sync");
     let (status, devices) = api(&http, &wallet, reqwest::Method::GET, "/api/v1/devices", Some(&li_token), None).await;
     assert_eq!(status, 200, "{devices}");
-    let list = devices.get("items").unwrap_or(&devices).as_array().cloned().unwrap_or_default();
+    let list = devices["devices"].as_array().cloned().unwrap_or_default();
     let phone_id = list
         .iter()
         .find(|d| d["kind"] == "phone")
