@@ -46,9 +46,7 @@
 //! or released holds `12`).
 
 use crate::error::IssuerError;
-use crate::service::{
-    CardInfo, CardStatus, Issuer, account_id, card_from_row, card_select, stripe,
-};
+use crate::service::{CardInfo, CardStatus, Issuer, account_id, stripe};
 use crate::time::{day_start, yymm_expired};
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk, derive_session_key};
 use paytap_emv::{EmvKey, VerifyError};
@@ -234,14 +232,9 @@ impl Issuer {
         let Some(card_id) = self.card_id_of(&pan).await? else {
             return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
         };
-        let row = sqlx::query(card_select!("WHERE card_id = $1"))
-            .bind(&card_id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        let Some(row) = row else {
+        let Some(card) = self.cached_card(&card_id).await? else {
             return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
         };
-        let card = card_from_row(&row)?;
         if card.bank_id != bank.id {
             return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
         }
@@ -305,6 +298,11 @@ impl Issuer {
             .map_err(IssuerError::Write)?;
         if approved {
             self.windows.push(&card.card_id, now, amount.unwrap_or(0));
+        }
+        if let Some(atc) = verified_atc {
+            self.cards.update(&card.card_id, |c| {
+                c.last_atc = Some(c.last_atc.map_or(atc, |l| l.max(atc)));
+            });
         }
         tracing::info!(bank = %bank.id, card_id = %card.card_id, code = decision.code.code(),
             amount = amount.unwrap_or(0), "authorization");

@@ -22,15 +22,16 @@
 //! One process owns the issuer tables of a database (as `paytap up` does):
 //! authorization records are group-committed by one writer task (one
 //! durable commit for many concurrent authorizations, answered only after
-//! the commit), the card number → card id mapping (immutable) and each
-//! card's spend window for the daily limit and velocity are kept in memory
+//! the commit), the card number → card id mapping (immutable), card rows
+//! (written through on every change) and each card's spend window for the daily limit and velocity are kept in memory
 //! after first use. Per authorization the database then sees one
-//! duplicate lookup, one card read, the ledger hold and the batched insert.
+//! duplicate lookup, the ledger hold and the batched insert.
 //! Work on one card is serialised (limits are exact); different cards run
 //! in parallel.
 
 pub mod auth;
 mod batch;
+mod cache;
 pub mod config;
 pub mod cvv;
 mod error;

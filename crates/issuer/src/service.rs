@@ -253,6 +253,8 @@ pub struct Issuer {
     pub(crate) otp_tx: broadcast::Sender<OtpDelivery>,
     pub(crate) writer: crate::batch::Batcher,
     pub(crate) windows: Arc<crate::window::Windows>,
+    /// Card rows by card id (this process owns `issuer_cards`).
+    pub(crate) cards: Arc<crate::cache::Cache<CardInfo>>,
     /// PAN fingerprint → card id (immutable once issued).
     pub(crate) card_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
@@ -323,6 +325,7 @@ impl Issuer {
             otp_tx,
             writer: crate::batch::Batcher::start(db.clone()),
             windows: Arc::default(),
+            cards: Arc::default(),
             card_ids: Arc::default(),
         })
     }
@@ -541,6 +544,22 @@ impl Issuer {
         Ok(found)
     }
 
+    /// A card row through the cache (authorization path).
+    pub(crate) async fn cached_card(&self, card_id: &str) -> Result<Option<CardInfo>, IssuerError> {
+        if let Some(c) = self.cards.get(card_id) {
+            return Ok(Some(c));
+        }
+        let epoch = self.cards.epoch();
+        match self.card(card_id).await {
+            Ok(c) => {
+                self.cards.insert_if(epoch, card_id, c.clone());
+                Ok(Some(c))
+            }
+            Err(IssuerError::UnknownCard) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Changes a card's status (block, report lost or stolen, reactivate).
     pub async fn set_card_status(
         &self,
@@ -552,6 +571,7 @@ impl Issuer {
             .bind(card_id)
             .execute(self.db.pool())
             .await?;
+        self.cards.invalidate(card_id);
         if res.rows_affected() == 0 {
             return Err(IssuerError::UnknownCard);
         }
@@ -580,6 +600,7 @@ impl Issuer {
         .bind(card_id)
         .execute(self.db.pool())
         .await?;
+        self.cards.invalidate(card_id);
         if res.rows_affected() == 0 {
             return Err(IssuerError::UnknownCard);
         }

@@ -22,7 +22,8 @@
 //!   (token data) and DE 63 (verification results), and later answers with
 //!   an ARPC over the issuer's response code ([`TokenContext::complete_response`]).
 //!
-//! The accepted ATC is written through a group-commit writer (one durable
+//! Token rows are cached in memory (this process owns `tsp_tokens`; every
+//! lifecycle change invalidates the entry), and the accepted ATC is written through a group-commit writer (one durable
 //! commit for many concurrent authorizations; each answer waits for it) as
 //! a compare-and-set (`last_atc < new`), so a cryptogram is accepted once
 //! even across processes sharing the database.
@@ -52,6 +53,7 @@
 
 pub mod atc;
 mod batch;
+mod cache;
 pub mod domain;
 mod error;
 pub mod keys;

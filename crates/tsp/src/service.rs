@@ -299,6 +299,8 @@ pub struct Tsp {
     /// Token number fingerprint → vault id: immutable once written, so a
     /// cache that saves a vault lookup per authorization.
     token_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// Token rows by token vault id (this process owns `tsp_tokens`).
+    tokens: Arc<crate::cache::Cache<(TokenInfo, String)>>,
 }
 
 impl std::fmt::Debug for Tsp {
@@ -366,6 +368,7 @@ impl Tsp {
             clock: Arc::new(now_millis),
             writer: Batcher::start(db.clone()),
             token_ids: Arc::default(),
+            tokens: Arc::default(),
         })
     }
 
@@ -574,12 +577,12 @@ impl Tsp {
     ) -> Result<TokenInfo, TspError> {
         let now = (self.clock)();
         let mut tx = self.db.begin_write().await?;
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT state FROM tsp_tokens WHERE token_ref = $1")
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT state, token_vault_id FROM tsp_tokens WHERE token_ref = $1")
                 .bind(token_ref)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let (from,) = row.ok_or(TspError::UnknownToken)?;
+        let (from, token_vault_id) = row.ok_or(TspError::UnknownToken)?;
         let from =
             TokenState::parse(&from).ok_or_else(|| TspError::Corrupt(format!("state {from:?}")))?;
         if from != to {
@@ -594,6 +597,7 @@ impl Tsp {
                 .await?;
             insert_event(&mut tx, token_ref, Some(from), to, actor, reason, now).await?;
             tx.commit().await?;
+            self.tokens.invalidate(&token_vault_id);
             tracing::info!(token_ref, %from, %to, %actor, reason, "token state changed");
         } else {
             tx.rollback().await?;
@@ -614,14 +618,15 @@ impl Tsp {
     ) -> Result<Vec<String>, TspError> {
         let now = (self.clock)();
         let mut tx = self.db.begin_write().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT token_ref, state FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref",
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT token_ref, state, token_vault_id FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref",
         )
         .bind(device_id)
         .fetch_all(&mut *tx)
         .await?;
         let mut changed = Vec::new();
-        for (token_ref, state) in rows {
+        let mut vault_ids = Vec::new();
+        for (token_ref, state, token_vault_id) in rows {
             let from = TokenState::parse(&state)
                 .ok_or_else(|| TspError::Corrupt(format!("state {state:?}")))?;
             if from == to || !from.can_become(to) {
@@ -635,8 +640,12 @@ impl Tsp {
                 .await?;
             insert_event(&mut tx, &token_ref, Some(from), to, actor, reason, now).await?;
             changed.push(token_ref);
+            vault_ids.push(token_vault_id);
         }
         tx.commit().await?;
+        for id in &vault_ids {
+            self.tokens.invalidate(id);
+        }
         tracing::info!(device_id, %to, %actor, reason, count = changed.len(), "device tokens changed");
         Ok(changed)
     }
@@ -722,13 +731,24 @@ impl Tsp {
             return Err(Refusal::UnknownToken);
         }
         let token_vault_id = self.token_vault_id(&token_pan).await?;
-        let row = sqlx::query(token_select!("WHERE token_vault_id = $1"))
-            .bind(&token_vault_id)
-            .fetch_optional(self.db.pool())
-            .await
-            .map_err(|e| system("token lookup", &e))?
-            .ok_or(Refusal::UnknownToken)?;
-        let info = token_from_row(&row).map_err(|e| system("token row", &e))?;
+        let (info, key_check) = match self.tokens.get(&token_vault_id) {
+            Some(t) => t,
+            None => {
+                let epoch = self.tokens.epoch();
+                let row = sqlx::query(token_select!("WHERE token_vault_id = $1"))
+                    .bind(&token_vault_id)
+                    .fetch_optional(self.db.pool())
+                    .await
+                    .map_err(|e| system("token lookup", &e))?
+                    .ok_or(Refusal::UnknownToken)?;
+                let t = (
+                    token_from_row(&row).map_err(|e| system("token row", &e))?,
+                    key_check_of(&row),
+                );
+                self.tokens.insert_if(epoch, &token_vault_id, t.clone());
+                t
+            }
+        };
         *token_ref_out = Some(info.token_ref.clone());
         match info.state {
             TokenState::Active => {}
@@ -751,7 +771,7 @@ impl Tsp {
         }
         let de55 = request.icc_data().ok_or(Refusal::Format)?;
         let imk = self.keys.get(&info.issuer_id).ok_or(Refusal::System)?;
-        if hex::encode_upper(imk.kcv()) != key_check_of(&row) {
+        if hex::encode_upper(imk.kcv()) != key_check {
             tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
             return Err(Refusal::System);
         }
@@ -786,6 +806,9 @@ impl Tsp {
         if counts.first().copied() != Some(1) {
             return Err(Refusal::AtcReplayed);
         }
+        self.tokens.update(&token_vault_id, |(t, _)| {
+            t.last_atc = Some(t.last_atc.map_or(verified.atc, |l| l.max(verified.atc)));
+        });
 
         let card = self
             .vault
