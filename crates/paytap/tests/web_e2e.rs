@@ -204,7 +204,12 @@ fn start_platform(data_dir: &Path) -> (Proc, String, String) {
         .arg("up")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--wallet-addr", "127.0.0.1:0", "--switch-addr", "127.0.0.1:0"])
+        .args([
+            "--wallet-addr",
+            "127.0.0.1:0",
+            "--switch-addr",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -247,7 +252,14 @@ fn ok(cmd: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn api(http: &reqwest::Client, wallet: &str, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn api(
+    http: &reqwest::Client,
+    wallet: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = http.request(method, format!("{wallet}{path}"));
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -313,9 +325,24 @@ async fn shot(c: &Client, name: &str) {
 
 async fn sign_in(c: &Client, wallet: &str, login: &str) {
     c.goto(&format!("{wallet}/login")).await.unwrap();
-    c.find(Locator::Css("#login")).await.unwrap().send_keys(login).await.unwrap();
-    c.find(Locator::Css("#password")).await.unwrap().send_keys(PW).await.unwrap();
-    c.find(Locator::Css("#sign-in")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys(login)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PW)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_path(c, "/devices").await;
 }
 
@@ -332,22 +359,35 @@ async fn wait_for_path(c: &Client, path: &str) {
 }
 
 async fn body_text(c: &Client) -> String {
-    c.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn page_source(c: &Client) -> String {
     c.source().await.unwrap()
 }
 
-/// No card number in the page: none of the PANs, no run of 12+ digits.
+/// No card number in the page: none of the funding PANs, and no run of 13
+/// or more digits (the shortest card or token number; ids are UUIDs, whose
+/// longest digit run is 12).
 fn assert_no_pan(html: &str, cards: &[BankCard]) {
     for card in cards {
-        assert!(!html.contains(&card.pan), "a full card number is on the page");
+        assert!(
+            !html.contains(&card.pan),
+            "a full card number is on the page"
+        );
     }
     let mut run = 0;
-    for ch in html.chars() {
+    for (i, ch) in html.char_indices() {
         run = if ch.is_ascii_digit() { run + 1 } else { 0 };
-        assert!(run < 12, "a 12+ digit number is on the page");
+        if run >= 13 {
+            let from = html.floor_char_boundary(i.saturating_sub(80));
+            panic!("a 13+ digit number is on the page: ...{}", &html[from..=i]);
+        }
     }
 }
 
@@ -374,7 +414,16 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     ] {
         ok(
             paytap()
-                .args(["device", "enrol", "--wallet", &wallet, "--email", login, "--password", PW])
+                .args([
+                    "device",
+                    "enrol",
+                    "--wallet",
+                    &wallet,
+                    "--email",
+                    login,
+                    "--password",
+                    PW,
+                ])
                 .args(["--type", kind, "--name", name, "--keystore"])
                 .arg(ks),
             "paytap device enrol",
@@ -385,13 +434,48 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
             paytap()
                 .args(["device", "add-card", "--keystore"])
                 .arg(&phone_ks)
-                .args(["--pan", &card.pan, "--expiry", &card.expiry_mm_yy, "--cvv", &card.cvv])
+                .args([
+                    "--pan",
+                    &card.pan,
+                    "--expiry",
+                    &card.expiry_mm_yy,
+                    "--cvv",
+                    &card.cvv,
+                ])
                 .args(["--name", "LI LEI"]),
             "paytap device add-card",
         );
     }
-    ok(paytap().args(["device", "sync", "--keystore"]).arg(&phone_ks), "paytap device sync");
-    let (status, devices) = api(&http, &wallet, reqwest::Method::GET, "/api/v1/devices", Some(&li_token), None).await;
+    ok(
+        paytap()
+            .args(["device", "sync", "--keystore"])
+            .arg(&phone_ks),
+        "paytap device sync",
+    );
+    ok(
+        paytap()
+            .args(["device", "heartbeat", "--keystore"])
+            .arg(&phone_ks)
+            .args([
+                "--lat",
+                "31.2304",
+                "--lon",
+                "121.4737",
+                "--place",
+                "Huangpu, Shanghai",
+            ])
+            .args(["--password", PW]),
+        "paytap device heartbeat",
+    );
+    let (status, devices) = api(
+        &http,
+        &wallet,
+        reqwest::Method::GET,
+        "/api/v1/devices",
+        Some(&li_token),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{devices}");
     let list = devices["devices"].as_array().cloned().unwrap_or_default();
     let phone_id = list
@@ -402,7 +486,10 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
         .to_string();
 
     // A tap before anything: approved.
-    assert!(tap(&switch, &phone_ks, "8.80", "Corner Bakery"), "first tap approved");
+    assert!(
+        tap(&switch, &phone_ks, "8.80", "Corner Bakery"),
+        "first tap approved"
+    );
 
     // ---- Li in the browser ------------------------------------------------
     let li = browser(driver_port).await;
@@ -411,7 +498,14 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     sign_in(&li, &wallet, "li.lei@example.com").await;
     let text = body_text(&li).await;
     assert!(text.contains("Your devices"), "{text}");
-    assert!(text.contains("Li's phone") && text.contains("Li's band"), "{text}");
+    assert!(
+        text.contains("Li's phone") && text.contains("Li's band"),
+        "{text}"
+    );
+    assert!(
+        text.contains("near Huangpu, Shanghai"),
+        "last seen place: {text}"
+    );
     for card in &cards {
         assert!(text.contains(&format!("•••• {}", card.last4())), "{text}");
         assert!(text.contains(&card.bank_name), "{text}");
@@ -426,25 +520,47 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
 
     // Turn off payments on the phone, through the confirmation step.
     li.goto(&format!("{wallet}/devices")).await.unwrap();
-    li.find(Locator::Css(&format!("[data-device-id=\"{phone_id}\"] [data-action=\"turn-off\"]")))
+    li.find(Locator::Css(&format!(
+        "[data-device-id=\"{phone_id}\"] [data-action=\"turn-off\"]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_for_path(&li, &format!("/devices/{phone_id}/turn-off")).await;
+    assert!(
+        body_text(&li)
+            .await
+            .contains("Turn off payments on Li's phone?")
+    );
+    shot(&li, "04-turn-off-confirm").await;
+    li.find(Locator::Css("#reason-lost"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_for_path(&li, &format!("/devices/{phone_id}/turn-off")).await;
-    assert!(body_text(&li).await.contains("Turn off payments on Li's phone?"));
-    shot(&li, "04-turn-off-confirm").await;
-    li.find(Locator::Css("#reason-lost")).await.unwrap().click().await.unwrap();
-    li.find(Locator::Css("#confirm-turn-off")).await.unwrap().click().await.unwrap();
+    li.find(Locator::Css("#confirm-turn-off"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_path(&li, "/devices").await;
     let text = body_text(&li).await;
-    assert!(text.contains("Payments are turned off on Li's phone."), "{text}");
+    assert!(
+        text.contains("Payments are turned off on Li's phone."),
+        "{text}"
+    );
     assert!(text.contains("Payments off: reported lost"), "{text}");
     shot(&li, "05-devices-payments-off").await;
 
     // The phone's next tap is declined, and the history says why.
-    assert!(!tap(&switch, &phone_ks, "12.50", "Fresh Market"), "tap on a disabled device declined");
+    assert!(
+        !tap(&switch, &phone_ks, "12.50", "Fresh Market"),
+        "tap on a disabled device declined"
+    );
     li.goto(&format!("{wallet}/payments")).await.unwrap();
     let row = wait_row(&li, "Fresh Market", true).await;
     assert!(row.contains("Declined"), "{row}");
@@ -460,31 +576,58 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
 
     // Turn payments back on.
     li.goto(&format!("{wallet}/devices")).await.unwrap();
-    li.find(Locator::Css(&format!("[data-device-id=\"{phone_id}\"] [data-action=\"turn-on\"]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    li.find(Locator::Css(&format!(
+        "[data-device-id=\"{phone_id}\"] [data-action=\"turn-on\"]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     wait_for_path(&li, "/devices").await;
-    assert!(body_text(&li).await.contains("Payments are turned back on on Li's phone."));
+    assert!(
+        body_text(&li)
+            .await
+            .contains("Payments are turned back on on Li's phone.")
+    );
 
     // The payments page is open; the next tap appears without a reload.
     li.goto(&format!("{wallet}/payments")).await.unwrap();
-    li.execute("window.__sameDocument = 'yes';", vec![]).await.unwrap();
-    wait_js(&li, "return document.body.getAttribute('data-live') === 'open';").await;
-    assert!(tap(&switch, &phone_ks, "23.00", "Tea House"), "tap after turning back on approved");
+    li.execute("window.__sameDocument = 'yes';", vec![])
+        .await
+        .unwrap();
+    wait_js(
+        &li,
+        "return document.body.getAttribute('data-live') === 'open';",
+    )
+    .await;
+    assert!(
+        tap(&switch, &phone_ks, "23.00", "Tea House"),
+        "tap after turning back on approved"
+    );
     let row = wait_row(&li, "Tea House", false).await;
     assert!(row.contains("Approved"), "{row}");
-    let same = li.execute("return window.__sameDocument || 'reloaded';", vec![]).await.unwrap();
-    assert_eq!(same, json!("yes"), "the new payment appeared without a reload");
+    let same = li
+        .execute("return window.__sameDocument || 'reloaded';", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        same,
+        json!("yes"),
+        "the new payment appeared without a reload"
+    );
     shot(&li, "06-payments-live").await;
 
     // Readable on a phone-sized screen, and in Chinese.
     li.set_window_size(390, 844).await.unwrap();
     li.goto(&format!("{wallet}/devices")).await.unwrap();
     shot(&li, "07-devices-phone-width").await;
-    li.find(Locator::Css(".lang-switch button")).await.unwrap().click().await.unwrap();
+    li.find(Locator::Css(".lang-switch button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_path(&li, "/devices").await;
     assert!(body_text(&li).await.contains("我的设备"));
     shot(&li, "08-devices-zh-phone-width").await;
@@ -499,7 +642,10 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     assert!(text.contains("Han's phone"), "{text}");
     assert!(!text.contains("Li's phone"), "{text}");
     // By editing the URL.
-    for path in [format!("/devices/{phone_id}"), format!("/devices/{phone_id}/turn-off")] {
+    for path in [
+        format!("/devices/{phone_id}"),
+        format!("/devices/{phone_id}/turn-off"),
+    ] {
         han.goto(&format!("{wallet}{path}")).await.unwrap();
         let text = body_text(&han).await;
         assert!(text.contains("Page not found"), "{path}: {text}");
@@ -507,7 +653,12 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     }
     // By editing a form: Han's own turn-off form, pointed at Li's phone.
     han.goto(&format!("{wallet}/devices")).await.unwrap();
-    han.find(Locator::Css("[data-action=\"turn-off\"]")).await.unwrap().click().await.unwrap();
+    han.find(Locator::Css("[data-action=\"turn-off\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     han.find(Locator::Css("#turn-off-form")).await.unwrap();
     han.execute(
         "document.getElementById('turn-off-form').action = '/devices/' + arguments[0] + '/turn-off';",
@@ -515,17 +666,33 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     )
     .await
     .unwrap();
-    han.find(Locator::Css("#confirm-turn-off")).await.unwrap().click().await.unwrap();
+    han.find(Locator::Css("#confirm-turn-off"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_path(&han, &format!("/devices/{phone_id}/turn-off")).await;
     assert!(body_text(&han).await.contains("Page not found"));
     shot(&han, "10-other-account-not-found").await;
     han.close().await.unwrap();
 
     // Li's phone is untouched: still on, and it still pays.
-    let (status, dev) = api(&http, &wallet, reqwest::Method::GET, &format!("/api/v1/devices/{phone_id}"), Some(&li_token), None).await;
+    let (status, dev) = api(
+        &http,
+        &wallet,
+        reqwest::Method::GET,
+        &format!("/api/v1/devices/{phone_id}"),
+        Some(&li_token),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{dev}");
     assert_eq!(dev["status"], "active", "{dev}");
-    assert!(tap(&switch, &phone_ks, "3.50", "Newsstand"), "Li's phone still pays");
+    assert!(
+        tap(&switch, &phone_ks, "3.50", "Newsstand"),
+        "Li's phone still pays"
+    );
 }
 
 /// Waits until a history row with `merchant` is on the page (reloading it

@@ -16,7 +16,7 @@ use crate::i18n::{Lang, Strings, fill, reason_zh, show_time};
 use crate::port::{CardView, DeviceKind, DeviceView, LossReason, PaymentView, Viewer};
 
 /// Cache-busting version of the stylesheet URL.
-pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-1");
+pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-2");
 
 /// What every page needs besides its own content.
 pub struct Ctx<'a> {
@@ -546,7 +546,7 @@ es.addEventListener('payment',function(e){
 var tpl=document.createElement('template');tpl.innerHTML=String(e.data).trim();
 var row=tpl.content.firstElementChild;
 if(!row||row.tagName!=='TR'||document.getElementById(row.id)){return;}
-body.insertBefore(row,body.firstChild);
+row.classList.add('arrived');body.insertBefore(row,body.firstChild);
 var empty=document.getElementById('payments-empty');if(empty){empty.hidden=true;}
 var table=document.getElementById('payments-table');if(table){table.hidden=false;}
 if(live){live.textContent=row.getAttribute('data-announce')||'';}
