@@ -14,8 +14,8 @@ use crate::error::{Refusal, TspError};
 use crate::keys::TokenKeys;
 use crate::lifecycle::{Actor, TokenState};
 use crate::number::TokenRange;
+use paytap_emv::EmvKey;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a, derive_session_key};
-use paytap_emv::{EmvKey, TdesKey};
 use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::{Db, Migration, now_millis};
@@ -358,6 +358,9 @@ impl Tsp {
     ) -> Result<Tsp, TspError> {
         for r in &config.ranges {
             r.validate()?;
+            if keys.get(&r.issuer_id).is_none() {
+                return Err(TspError::NoKey(r.issuer_id.clone()));
+            }
         }
         db.migrate(MIGRATIONS).await?;
         Ok(Tsp {
@@ -897,12 +900,6 @@ impl Tsp {
             r.set_verification_results(&v).ok()?;
         }
         Some(r)
-    }
-
-    /// The token IMK of an issuer (for the switch's known-answer tests and
-    /// for personalising test cards; never sent anywhere).
-    pub fn imk_for_tests(&self, issuer_id: &str) -> Option<&TdesKey> {
-        self.keys.get(issuer_id)
     }
 }
 

@@ -868,3 +868,19 @@ mod garbage {
         }
     }
 }
+
+#[tokio::test]
+async fn a_range_without_a_key_is_refused_at_start() {
+    let db = Db::for_tests().await.unwrap();
+    let vault = Vault::open(db.clone(), Keyring::from_single_key([1u8; 32]))
+        .await
+        .unwrap();
+    let r = Tsp::open(
+        db,
+        vault,
+        config(),
+        TokenKeys::derive(MASTER, ["someone else"]),
+    )
+    .await;
+    assert!(matches!(r, Err(TspError::NoKey(id)) if id == ISSUER));
+}
