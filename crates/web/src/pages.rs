@@ -16,7 +16,7 @@ use crate::i18n::{Lang, Strings, fill, reason_zh, show_time};
 use crate::port::{CardView, DeviceKind, DeviceView, LossReason, PaymentView, Viewer};
 
 /// Cache-busting version of the stylesheet URL.
-pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-2");
+pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-3");
 
 /// What every page needs besides its own content.
 pub struct Ctx<'a> {
@@ -511,22 +511,28 @@ pub fn payment_row(lang: Lang, region: &str, p: &PaymentView) -> Markup {
     );
     html! {
         tr id=(format!("pay-{}", p.id)) data-result=(if p.approved { "approved" } else { "declined" }) data-announce=(announce) {
-            td data-label=(s.col_date) { time datetime=(t.iso) { (t.text) } }
-            td data-label=(s.col_merchant) class="merchant" { (p.merchant_name) }
+            td data-label=(s.col_date) { span class="v" { time datetime=(t.iso) { (t.text) } } }
+            td data-label=(s.col_merchant) class="merchant" { span class="v" { (p.merchant_name) } }
             td data-label=(s.col_card) {
-                span class="bank" { (p.bank_name) } " "
-                span class="last4" aria-label=(fill(s.card_ending, &p.card_last4)) { "•••• " (p.card_last4) }
+                span class="v" {
+                    span class="bank" { (p.bank_name) } " "
+                    span class="last4" aria-label=(fill(s.card_ending, &p.card_last4)) { "•••• " (p.card_last4) }
+                }
             }
             td data-label=(s.col_amount) class="num" {
-                span class="amt" { (currency_symbol(code)) (p.amount.decimal()) } " "
-                span class="cur" { (code) }
+                span class="v" {
+                    span class="amt" { (currency_symbol(code)) (p.amount.decimal()) } " "
+                    span class="cur" { (code) }
+                }
             }
             td data-label=(s.col_result) {
-                @if p.approved {
-                    span class="badge badge-on" { span class="dot" {} (s.approved) }
-                } @else {
-                    span class="badge badge-off" { span class="dot" {} (s.declined) }
-                    span class="reason" { (shown_reason(lang, p)) }
+                span class="v" {
+                    @if p.approved {
+                        span class="badge badge-on" { span class="dot" {} (s.approved) }
+                    } @else {
+                        span class="badge badge-off" { span class="dot" {} (s.declined) }
+                        span class="reason" { (shown_reason(lang, p)) }
+                    }
                 }
             }
         }
