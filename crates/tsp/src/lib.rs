@@ -23,10 +23,11 @@
 //!   an ARPC over the issuer's response code ([`TokenContext::complete_response`]).
 //!
 //! Token rows are cached in memory (this process owns `tsp_tokens`; every
-//! lifecycle change invalidates the entry), and the accepted ATC is written through a group-commit writer (one durable
-//! commit for many concurrent authorizations; each answer waits for it) as
-//! a compare-and-set (`last_atc < new`), so a cryptogram is accepted once
-//! even across processes sharing the database.
+//! lifecycle change invalidates the entry). The accepted ATC is written
+//! through a group-commit writer (one durable commit for many concurrent
+//! authorizations; each answer waits for it) as a compare-and-set
+//! (`last_atc < new`), so a cryptogram is accepted once even across
+//! processes sharing the database.
 //!
 //! ## Refusal response codes (ISO 8583:1987 DE 39)
 //!
@@ -38,7 +39,7 @@
 //! | token deleted | `62` | restricted card |
 //! | entry mode outside the token's domain | `58` | transaction not permitted to terminal |
 //! | token expired (or DE 14 not the token's expiry) | `54` | expired card |
-//! | ATC replayed or outside the window | `05` | do not honour |
+//! | ATC replayed or outside the window (DE 63 `03=N` tells which check) | `05` | do not honour |
 //! | ARQC does not verify | `63` | security violation |
 //! | DE 2 / DE 22 / DE 55 missing or malformed | `30` | format error |
 //! | internal failure | `96` | system malfunction |
