@@ -71,6 +71,18 @@ async fn approved_purchase_places_a_hold_that_capture_posts() {
         .await
         .unwrap();
     assert_eq!(settlement.credits_posted, 1_000);
+    // A financial request (0200) is answered 0210.
+    let mut fin = token_auth(&card.pan, 500, 2, true);
+    fin.set_mti(Mti::FINANCIAL_REQUEST);
+    let r = env.issuer.handle(&fin).await.unwrap();
+    assert_eq!(
+        (r.mti(), code(&r)),
+        (Mti::FINANCIAL_RESPONSE, ResponseCode::Approved)
+    );
+    assert_eq!(
+        env.issuer.capture_rrn("000000000002", None).await.unwrap(),
+        ResponseCode::Approved
+    );
     // A reversal after capture cannot release anything.
     let mut rev = Message::new(Mti::REVERSAL_REQUEST);
     rev.set_rrn("000000000001").unwrap();
