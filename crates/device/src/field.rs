@@ -16,15 +16,20 @@ use std::time::Duration;
 use paytap_emv::Transport;
 use paytap_emv::kernel::TransportError;
 
-use crate::se::{Device, Finger, TapReport};
 use crate::DeviceError;
+use crate::se::{Device, Finger, TapReport};
 
 /// Writes one frame.
 pub fn write_frame(w: &mut impl Write, apdu: &[u8]) -> std::io::Result<()> {
     let len = u16::try_from(apdu.len())
         .ok()
         .filter(|l| *l > 0)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "an APDU frame holds 1 to 65535 bytes"))?;
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "an APDU frame holds 1 to 65535 bytes",
+            )
+        })?;
     let mut buf = Vec::with_capacity(2 + apdu.len());
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(apdu);
@@ -44,7 +49,10 @@ pub fn read_frame(r: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
     r.read_exact(&mut len[1..])?;
     let n = usize::from(u16::from_be_bytes(len));
     if n == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "empty APDU frame"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "empty APDU frame",
+        ));
     }
     let mut buf = vec![0u8; n];
     r.read_exact(&mut buf)?;
@@ -70,7 +78,8 @@ impl FieldTransport {
 
 impl Transport for FieldTransport {
     fn transceive(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        write_frame(&mut self.stream, command).map_err(|e| TransportError(format!("field lost: {e}")))?;
+        write_frame(&mut self.stream, command)
+            .map_err(|e| TransportError(format!("field lost: {e}")))?;
         match read_frame(&mut self.stream) {
             Ok(Some(r)) => Ok(r),
             Ok(None) => Err(TransportError("the device left the field".into())),
@@ -81,10 +90,20 @@ impl Transport for FieldTransport {
 
 /// The device side of one tap: answers APDUs on `stream` until the POS
 /// closes it.
-pub fn serve_tap(stream: TcpStream, device: &mut Device, finger: Option<&Finger>) -> Result<TapReport, DeviceError> {
-    let io = |e: std::io::Error| DeviceError::Io { what: "serve the field", path: "tcp".into(), reason: e.to_string() };
+pub fn serve_tap(
+    stream: TcpStream,
+    device: &mut Device,
+    finger: Option<&Finger>,
+) -> Result<TapReport, DeviceError> {
+    let io = |e: std::io::Error| DeviceError::Io {
+        what: "serve the field",
+        path: "tcp".into(),
+        reason: e.to_string(),
+    };
     stream.set_nodelay(true).map_err(io)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(io)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io)?;
     let mut tap = device.tap(finger)?;
     let mut s = stream;
     while let Some(cmd) = read_frame(&mut s).map_err(io)? {
@@ -112,7 +131,9 @@ pub fn serve_field(
                 let f = finger();
                 on_tap(serve_tap(stream, device, f.as_ref()));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Err(e) => return Err(e),
         }
     }

@@ -94,14 +94,24 @@ fn random<const N: usize>() -> Result<[u8; N], DeviceError> {
 }
 
 fn io<'a>(path: &'a Path, what: &'static str) -> impl Fn(std::io::Error) -> DeviceError + 'a {
-    move |e| DeviceError::Io { what, path: path.display().to_string(), reason: e.to_string() }
+    move |e| DeviceError::Io {
+        what,
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
-fn argon2(pass: &str, salt: &[u8; 16], [m, t, p]: [u32; 3]) -> Result<Zeroizing<[u8; 32]>, DeviceError> {
-    let params = argon2::Params::new(m, t, p, Some(32)).map_err(|_| DeviceError::Corrupt("argon2 parameters"))?;
+fn argon2(
+    pass: &str,
+    salt: &[u8; 16],
+    [m, t, p]: [u32; 3],
+) -> Result<Zeroizing<[u8; 32]>, DeviceError> {
+    let params = argon2::Params::new(m, t, p, Some(32))
+        .map_err(|_| DeviceError::Corrupt("argon2 parameters"))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
-    a.hash_password_into(pass.as_bytes(), salt, out.as_mut()).map_err(|_| DeviceError::Corrupt("argon2"))?;
+    a.hash_password_into(pass.as_bytes(), salt, out.as_mut())
+        .map_err(|_| DeviceError::Corrupt("argon2"))?;
     Ok(out)
 }
 
@@ -111,7 +121,10 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, DeviceError> {
         return Err(DeviceError::KeyFilePermissions(path.display().to_string()));
     }
     let bytes = Zeroizing::new(fs::read(path).map_err(io(path, "read the key file"))?);
-    let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| DeviceError::Corrupt("key file is not 32 bytes"))?;
+    let arr: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| DeviceError::Corrupt("key file is not 32 bytes"))?;
     Ok(Zeroizing::new(arr))
 }
 
@@ -131,7 +144,11 @@ fn write_private(path: &Path, bytes: &[u8], create_new: bool) -> Result<(), Devi
 
 fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
@@ -140,7 +157,11 @@ fn sync_dir(path: &Path) {
 
 impl Keystore {
     /// Creates a new keystore at `path` (refusing to overwrite one) holding `plaintext`.
-    pub(crate) fn create(path: &Path, key: &KeystoreKey, plaintext: &[u8]) -> Result<Keystore, DeviceError> {
+    pub(crate) fn create(
+        path: &Path,
+        key: &KeystoreKey,
+        plaintext: &[u8],
+    ) -> Result<Keystore, DeviceError> {
         if path.exists() {
             return Err(DeviceError::Exists(path.display().to_string()));
         }
@@ -165,13 +186,22 @@ impl Keystore {
                 (KDF_ARGON2ID, params, argon2(p, &salt, params)?)
             }
         };
-        let ks = Keystore { path: path.to_owned(), kdf, salt, params, key: file_key };
+        let ks = Keystore {
+            path: path.to_owned(),
+            kdf,
+            salt,
+            params,
+            key: file_key,
+        };
         ks.write(plaintext)?;
         Ok(ks)
     }
 
     /// Opens and decrypts the keystore at `path`.
-    pub(crate) fn open(path: &Path, key: &KeystoreKey) -> Result<(Keystore, Zeroizing<Vec<u8>>), DeviceError> {
+    pub(crate) fn open(
+        path: &Path,
+        key: &KeystoreKey,
+    ) -> Result<(Keystore, Zeroizing<Vec<u8>>), DeviceError> {
         let bytes = fs::read(path).map_err(io(path, "read the keystore"))?;
         if bytes.len() < HEADER_LEN + TAG_LEN || bytes.get(..4) != Some(MAGIC.as_slice()) {
             return Err(DeviceError::Corrupt("not a paytap secure element file"));
@@ -180,9 +210,16 @@ impl Keystore {
             return Err(DeviceError::Corrupt("unknown keystore version"));
         }
         let kdf = bytes.get(5).copied().unwrap_or(0);
-        let salt: [u8; 16] = bytes.get(6..22).and_then(|s| s.try_into().ok()).ok_or(DeviceError::Corrupt("header"))?;
+        let salt: [u8; 16] = bytes
+            .get(6..22)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DeviceError::Corrupt("header"))?;
         let u32_at = |i: usize| {
-            bytes.get(i..i + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes).ok_or(DeviceError::Corrupt("header"))
+            bytes
+                .get(i..i + 4)
+                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                .map(u32::from_be_bytes)
+                .ok_or(DeviceError::Corrupt("header"))
         };
         let params = [u32_at(22)?, u32_at(26)?, u32_at(30)?];
         let file_key = match (kdf, key) {
@@ -192,15 +229,38 @@ impl Keystore {
             (KDF_ARGON2ID, _) => return Err(DeviceError::WrongKeyKind("a passphrase")),
             _ => return Err(DeviceError::Corrupt("unknown key derivation")),
         };
-        let header = bytes.get(..HEADER_LEN).ok_or(DeviceError::Corrupt("header"))?;
-        let nonce: [u8; 12] = bytes.get(34..46).and_then(|s| s.try_into().ok()).ok_or(DeviceError::Corrupt("header"))?;
-        let ct = bytes.get(HEADER_LEN..).ok_or(DeviceError::Corrupt("header"))?;
-        let cipher = ChaCha20Poly1305::new_from_slice(file_key.as_ref()).map_err(|_| DeviceError::Corrupt("key"))?;
+        let header = bytes
+            .get(..HEADER_LEN)
+            .ok_or(DeviceError::Corrupt("header"))?;
+        let nonce: [u8; 12] = bytes
+            .get(34..46)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DeviceError::Corrupt("header"))?;
+        let ct = bytes
+            .get(HEADER_LEN..)
+            .ok_or(DeviceError::Corrupt("header"))?;
+        let cipher = ChaCha20Poly1305::new_from_slice(file_key.as_ref())
+            .map_err(|_| DeviceError::Corrupt("key"))?;
         let plain = cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: header })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: header,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| DeviceError::Unlock)?;
-        Ok((Keystore { path: path.to_owned(), kdf, salt, params, key: file_key }, plain))
+        Ok((
+            Keystore {
+                path: path.to_owned(),
+                kdf,
+                salt,
+                params,
+                key: file_key,
+            },
+            plain,
+        ))
     }
 
     /// Encrypts `plaintext` under a fresh nonce and replaces the file atomically.
@@ -215,9 +275,16 @@ impl Keystore {
             out.extend_from_slice(&p.to_be_bytes());
         }
         out.extend_from_slice(&nonce);
-        let cipher = ChaCha20Poly1305::new_from_slice(self.key.as_ref()).map_err(|_| DeviceError::Corrupt("key"))?;
+        let cipher = ChaCha20Poly1305::new_from_slice(self.key.as_ref())
+            .map_err(|_| DeviceError::Corrupt("key"))?;
         let ct = cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &out })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &out,
+                },
+            )
             .map_err(|_| DeviceError::Corrupt("encryption failed"))?;
         out.extend_from_slice(&ct);
         let mut tmp = self.path.as_os_str().to_owned();

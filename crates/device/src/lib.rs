@@ -40,7 +40,11 @@ pub use wallet::{SyncError, SyncReport, WalletClient, WalletClientError, sync_de
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
     #[error("cannot {what} {path}: {reason}")]
-    Io { what: &'static str, path: String, reason: String },
+    Io {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error("a keystore already exists at {0}")]
     Exists(String),
     #[error("the key file {0} is readable by group or others (chmod 600 it)")]

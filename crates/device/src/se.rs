@@ -32,7 +32,9 @@ use paytap_apdu::{CommandView, StatusWord};
 use paytap_emv::card::{AcResponse, CardProfile, PPSE_NAME};
 use paytap_emv::crypto::{arpc_method_1, ct_eq, derive_session_key};
 use paytap_emv::kernel::TransportError;
-use paytap_emv::{AesKey, ContactlessCard, EmvKey, Expiry, SecureElement, TdesKey, TokenPan, Transport};
+use paytap_emv::{
+    AesKey, ContactlessCard, EmvKey, Expiry, SecureElement, TdesKey, TokenPan, Transport,
+};
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_tlv::{Tag, parse_dol, tags};
 use serde::{Deserialize, Serialize};
@@ -172,12 +174,14 @@ impl std::fmt::Debug for Device {
 }
 
 fn load_state(plain: &[u8]) -> Result<(State, DeviceKey), DeviceError> {
-    let state: State = serde_json::from_slice(plain).map_err(|_| DeviceError::Corrupt("content"))?;
+    let state: State =
+        serde_json::from_slice(plain).map_err(|_| DeviceError::Corrupt("content"))?;
     if state.format != STATE_FORMAT {
         return Err(DeviceError::Corrupt("unknown content format"));
     }
     let mut raw = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(&state.device_key_hex, raw.as_mut()).map_err(|_| DeviceError::Corrupt("device key"))?;
+    hex::decode_to_slice(&state.device_key_hex, raw.as_mut())
+        .map_err(|_| DeviceError::Corrupt("device key"))?;
     Ok((state, DeviceKey::from_bytes(*raw)))
 }
 
@@ -205,7 +209,9 @@ fn build_card(sc: &StoredCard, requires_cdcvm: bool) -> Result<ContactlessCard, 
     let yymm = p.expiry_yymm.as_bytes();
     let two = |i: usize| -> Option<u8> {
         let s = yymm.get(i..i + 2)?;
-        s.iter().all(u8::is_ascii_digit).then(|| (s[0] - b'0') * 10 + (s[1] - b'0'))
+        s.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| (s[0] - b'0') * 10 + (s[1] - b'0'))
     };
     let (yy, mm) = match (yymm.len(), two(0), two(2)) {
         (4, Some(y), Some(m)) => (y, m),
@@ -221,7 +227,13 @@ fn build_card(sc: &StoredCard, requires_cdcvm: bool) -> Result<ContactlessCard, 
 impl Device {
     /// Creates a new device: fresh X25519 key and enrolled finger, an empty
     /// secure element, written to a new keystore at `path`.
-    pub fn create(path: &Path, key: &KeystoreKey, kind: DeviceKind, name: &str, model: &str) -> Result<Device, DeviceError> {
+    pub fn create(
+        path: &Path,
+        key: &KeystoreKey,
+        kind: DeviceKind,
+        name: &str,
+        model: &str,
+    ) -> Result<Device, DeviceError> {
         let dk = DeviceKey::generate().map_err(|_| DeviceError::Random)?;
         let mut finger = Zeroizing::new([0u8; 32]);
         getrandom::fill(finger.as_mut()).map_err(|_| DeviceError::Random)?;
@@ -240,7 +252,9 @@ impl Device {
             cards: Vec::new(),
             default_token_ref: None,
         };
-        let plain = Zeroizing::new(serde_json::to_vec(&state).map_err(|_| DeviceError::Corrupt("content"))?);
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&state).map_err(|_| DeviceError::Corrupt("content"))?,
+        );
         let ks = Keystore::create(path, key, &plain)?;
         Ok(Device { ks, state, key: dk })
     }
@@ -253,7 +267,9 @@ impl Device {
     }
 
     fn save(&self) -> Result<(), DeviceError> {
-        let plain = Zeroizing::new(serde_json::to_vec(&self.state).map_err(|_| DeviceError::Corrupt("content"))?);
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&self.state).map_err(|_| DeviceError::Corrupt("content"))?,
+        );
         self.ks.write(&plain)
     }
 
@@ -282,7 +298,10 @@ impl Device {
     }
     /// The wallet session (bearer token, expiry in Unix milliseconds).
     pub fn session(&self) -> Option<(&str, i64)> {
-        Some((self.state.session_token.as_deref()?, self.state.session_expires_at.unwrap_or(0)))
+        Some((
+            self.state.session_token.as_deref()?,
+            self.state.session_expires_at.unwrap_or(0),
+        ))
     }
 
     /// The X25519 public key the token service seals payloads to.
@@ -302,7 +321,12 @@ impl Device {
     }
 
     /// Records the wallet enrolment.
-    pub fn set_enrolment(&mut self, device_id: &str, wallet_url: &str, login: &str) -> Result<(), DeviceError> {
+    pub fn set_enrolment(
+        &mut self,
+        device_id: &str,
+        wallet_url: &str,
+        login: &str,
+    ) -> Result<(), DeviceError> {
         self.state.device_id = Some(device_id.to_owned());
         self.state.wallet_url = Some(wallet_url.to_owned());
         self.state.login = Some(login.to_owned());
@@ -320,7 +344,9 @@ impl Device {
         let p = &sc.payload;
         CardInfo {
             token_ref: p.token_ref.clone(),
-            masked_token: TokenPan::new(&p.token_pan).map(|t| t.masked()).unwrap_or_else(|_| "invalid".into()),
+            masked_token: TokenPan::new(&p.token_pan)
+                .map(|t| t.masked())
+                .unwrap_or_else(|_| "invalid".into()),
             card_last4: p.card_last4.clone(),
             bank_name: p.bank_name.clone(),
             label: p.app_label.clone(),
@@ -341,13 +367,27 @@ impl Device {
     /// Opens a sealed provisioning payload with the device key and installs
     /// the token. Installing a token already present changes nothing
     /// (besides making it the default when asked).
-    pub fn install(&mut self, token_ref: &str, sealed: &[u8], make_default: bool) -> Result<CardInfo, DeviceError> {
+    pub fn install(
+        &mut self,
+        token_ref: &str,
+        sealed: &[u8],
+        make_default: bool,
+    ) -> Result<CardInfo, DeviceError> {
         let kind = self.kind();
         if !kind.holds_card_tokens() {
             return Err(DeviceError::NoCardTokens(kind.as_str()));
         }
-        let device_id = self.state.device_id.clone().ok_or(DeviceError::NotEnrolled)?;
-        if let Some(i) = self.state.cards.iter().position(|c| c.payload.token_ref == token_ref) {
+        let device_id = self
+            .state
+            .device_id
+            .clone()
+            .ok_or(DeviceError::NotEnrolled)?;
+        if let Some(i) = self
+            .state
+            .cards
+            .iter()
+            .position(|c| c.payload.token_ref == token_ref)
+        {
             if make_default {
                 self.state.default_token_ref = Some(token_ref.to_owned());
                 self.save()?;
@@ -362,7 +402,12 @@ impl Device {
         if payload.domain != "nfc" {
             return Err(DeviceError::Domain(payload.domain.clone()));
         }
-        let taken = |aid: &str| self.state.cards.iter().any(|c| c.aid_hex.eq_ignore_ascii_case(aid));
+        let taken = |aid: &str| {
+            self.state
+                .cards
+                .iter()
+                .any(|c| c.aid_hex.eq_ignore_ascii_case(aid))
+        };
         let base = payload.aid_hex.to_ascii_uppercase();
         let aid_hex = if !taken(&base) {
             base
@@ -372,7 +417,11 @@ impl Device {
                 .find(|a| !taken(a))
                 .ok_or_else(|| DeviceError::Payload("no free AID".into()))?
         };
-        let sc = StoredCard { atc: payload.atc_start.saturating_sub(1), payload, aid_hex };
+        let sc = StoredCard {
+            atc: payload.atc_start.saturating_sub(1),
+            payload,
+            aid_hex,
+        };
         // Personalisation must succeed before the token is kept.
         build_card(&sc, sc.payload.cdcvm_required)?;
         self.state.cards.push(sc);
@@ -394,14 +443,23 @@ impl Device {
             .ok_or_else(|| DeviceError::NoSuchCard(token_ref.to_owned()))?;
         self.state.cards.remove(i);
         if self.state.default_token_ref.as_deref() == Some(token_ref) {
-            self.state.default_token_ref = self.state.cards.first().map(|c| c.payload.token_ref.clone());
+            self.state.default_token_ref = self
+                .state
+                .cards
+                .first()
+                .map(|c| c.payload.token_ref.clone());
         }
         self.save()
     }
 
     /// Makes a card the default (first in the PPSE).
     pub fn set_default(&mut self, token_ref: &str) -> Result<(), DeviceError> {
-        if !self.state.cards.iter().any(|c| c.payload.token_ref == token_ref) {
+        if !self
+            .state
+            .cards
+            .iter()
+            .any(|c| c.payload.token_ref == token_ref)
+        {
             return Err(DeviceError::NoSuchCard(token_ref.to_owned()));
         }
         self.state.default_token_ref = Some(token_ref.to_owned());
@@ -418,7 +476,8 @@ impl Device {
         let verified = finger.is_some_and(|f| f.matches(enrolled.0.as_ref()));
         let mut se = SecureElement::new();
         for sc in &self.state.cards {
-            se.add_card(build_card(sc, sc.payload.cdcvm_required)?).map_err(|e| DeviceError::Payload(e.to_string()))?;
+            se.add_card(build_card(sc, sc.payload.cdcvm_required)?)
+                .map_err(|e| DeviceError::Payload(e.to_string()))?;
         }
         if let Some(d) = self.default_aid() {
             let _ = se.set_default(&d);
@@ -431,7 +490,10 @@ impl Device {
             selected: None,
             relaxed: None,
             last_arqc: None,
-            report: TapReport { user_verified: verified, ..TapReport::default() },
+            report: TapReport {
+                user_verified: verified,
+                ..TapReport::default()
+            },
         })
     }
 
@@ -469,7 +531,9 @@ pub struct Tap<'d> {
 
 impl std::fmt::Debug for Tap<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tap").field("report", &self.report).finish_non_exhaustive()
+        f.debug_struct("Tap")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
     }
 }
 
@@ -482,7 +546,15 @@ fn sw(r: &[u8]) -> Option<StatusWord> {
 fn values_of(dol: &[u8], data: &[u8], wanted: &[Tag]) -> Option<Vec<Vec<u8>>> {
     let entries = parse_dol(dol).ok()?;
     let split = paytap_tlv::dol::split_dol_data(&entries, data).ok()?;
-    wanted.iter().map(|t| split.iter().find(|(tag, _)| tag == t).map(|(_, v)| v.to_vec())).collect()
+    wanted
+        .iter()
+        .map(|t| {
+            split
+                .iter()
+                .find(|(tag, _)| tag == t)
+                .map(|(_, v)| v.to_vec())
+        })
+        .collect()
 }
 
 impl Tap<'_> {
@@ -501,7 +573,11 @@ impl Tap<'_> {
                 let r = self.se.process(command);
                 self.relaxed = None;
                 self.selected = if sw(&r) == Some(StatusWord::SUCCESS) && cmd.data != PPSE_NAME {
-                    self.device.state.cards.iter().position(|c| hex::decode(&c.aid_hex).is_ok_and(|a| a == cmd.data))
+                    self.device
+                        .state
+                        .cards
+                        .iter()
+                        .position(|c| hex::decode(&c.aid_hex).is_ok_and(|a| a == cmd.data))
                 } else {
                     None
                 };
@@ -529,26 +605,49 @@ impl Tap<'_> {
         if self.verified {
             return Ok(());
         }
-        let Some((_, sc)) = self.selected_card() else { return Ok(()) };
+        let Some((_, sc)) = self.selected_card() else {
+            return Ok(());
+        };
         let p = &sc.payload;
         if !p.cdcvm_required || p.no_cvm_limit_minor <= 0 {
             return Ok(());
         }
-        let Ok(aid) = hex::decode(&sc.aid_hex) else { return Ok(()) };
-        let Some(card) = self.se.card(&aid) else { return Ok(()) };
-        let Ok(t) = paytap_tlv::Tlv::decode(cmd.data) else { return Ok(()) };
-        let Some(pdol_data) = t.bytes().filter(|_| t.tag == tags::PDOL_DATA) else { return Ok(()) };
-        let Some(v) = values_of(&card.profile().pdol, pdol_data, &[tags::AMOUNT, tags::CURRENCY]) else { return Ok(()) };
-        let (Some(amount), Some(currency)) = (v.first(), v.get(1)) else { return Ok(()) };
-        let within = bcd_to_u64(amount).is_some_and(|a| i64::try_from(a).is_ok_and(|a| a <= p.no_cvm_limit_minor))
+        let Ok(aid) = hex::decode(&sc.aid_hex) else {
+            return Ok(());
+        };
+        let Some(card) = self.se.card(&aid) else {
+            return Ok(());
+        };
+        let Ok(t) = paytap_tlv::Tlv::decode(cmd.data) else {
+            return Ok(());
+        };
+        let Some(pdol_data) = t.bytes().filter(|_| t.tag == tags::PDOL_DATA) else {
+            return Ok(());
+        };
+        let Some(v) = values_of(
+            &card.profile().pdol,
+            pdol_data,
+            &[tags::AMOUNT, tags::CURRENCY],
+        ) else {
+            return Ok(());
+        };
+        let (Some(amount), Some(currency)) = (v.first(), v.get(1)) else {
+            return Ok(());
+        };
+        let within = bcd_to_u64(amount)
+            .is_some_and(|a| i64::try_from(a).is_ok_and(|a| a <= p.no_cvm_limit_minor))
             && bcd_to_u64(currency) == Some(u64::from(p.currency_numeric));
         if !within {
             return Ok(());
         }
         let relaxed_card = build_card(sc, false).map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
         let relaxed = (amount.clone(), currency.clone());
-        self.se.remove_card(&aid).map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
-        self.se.add_card(relaxed_card).map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
+        self.se
+            .remove_card(&aid)
+            .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
+        self.se
+            .add_card(relaxed_card)
+            .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
         if let Some(d) = self.device.default_aid() {
             let _ = self.se.set_default(&d);
         }
@@ -590,7 +689,13 @@ impl Tap<'_> {
         if sw(&r) == Some(StatusWord::SUCCESS)
             && let Some(ac) = parse_gen_ac(r.get(..r.len().saturating_sub(2)).unwrap_or(&[]))
         {
-            let token_ref = self.device.state.cards.get(i).map(|c| c.payload.token_ref.clone()).unwrap_or_default();
+            let token_ref = self
+                .device
+                .state
+                .cards
+                .get(i)
+                .map(|c| c.payload.token_ref.clone())
+                .unwrap_or_default();
             self.report.cryptograms.push((token_ref, ac.atc, ac.cid));
             self.last_arqc = (ac.cid & 0xC0 == 0x80).then_some((i, ac.atc, ac.ac));
         }
@@ -610,7 +715,13 @@ impl Tap<'_> {
         let Some((i, atc, arqc)) = self.last_arqc.take() else {
             return StatusWord::CONDITIONS_NOT_SATISFIED;
         };
-        let Some(sc) = self.device.state.cards.get(i).filter(|_| self.selected == Some(i)) else {
+        let Some(sc) = self
+            .device
+            .state
+            .cards
+            .get(i)
+            .filter(|_| self.selected == Some(i))
+        else {
             return StatusWord::CONDITIONS_NOT_SATISFIED;
         };
         let Ok(mk) = icc_mk(&sc.payload) else {
@@ -622,7 +733,11 @@ impl Tap<'_> {
         };
         let ok = ct_eq(&arpc_method_1(&sk, arqc, arc), arpc);
         self.report.issuer_authenticated = Some(ok);
-        if ok { StatusWord::SUCCESS } else { StatusWord::VERIFICATION_FAILED }
+        if ok {
+            StatusWord::SUCCESS
+        } else {
+            StatusWord::VERIFICATION_FAILED
+        }
     }
 }
 

@@ -17,7 +17,11 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 pub enum WalletClientError {
     /// The wallet answered with an error (`status`, the API's error code and message).
     #[error("wallet refused ({status} {code}): {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("wallet unreachable: {0}")]
     Transport(String),
     #[error("unexpected answer from the wallet: {0}")]
@@ -44,7 +48,10 @@ pub struct SessionInfo {
 
 impl std::fmt::Debug for SessionInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionInfo").field("expires_at", &self.expires_at).field("account", &self.account).finish()
+        f.debug_struct("SessionInfo")
+            .field("expires_at", &self.expires_at)
+            .field("account", &self.account)
+            .finish()
     }
 }
 
@@ -161,7 +168,10 @@ pub struct WalletClient {
 
 impl std::fmt::Debug for WalletClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WalletClient").field("base", &self.base).field("logged_in", &self.token.is_some()).finish()
+        f.debug_struct("WalletClient")
+            .field("base", &self.base)
+            .field("logged_in", &self.token.is_some())
+            .finish()
     }
 }
 
@@ -172,7 +182,11 @@ impl WalletClient {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| WalletClientError::Transport(e.to_string()))?;
-        Ok(WalletClient { base: base_url.trim_end_matches('/').to_owned(), http, token: None })
+        Ok(WalletClient {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+            token: None,
+        })
     }
 
     /// Uses an existing session token.
@@ -185,7 +199,12 @@ impl WalletClient {
         &self.base
     }
 
-    async fn call<T: for<'de> Deserialize<'de>>(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<T, WalletClientError> {
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, WalletClientError> {
         let mut rb = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
@@ -193,53 +212,111 @@ impl WalletClient {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let resp = rb.send().await.map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
         if !status.is_success() {
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let err = v.get("error");
-            let s = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str).unwrap_or_default().to_owned();
-            return Err(WalletClientError::Api { status: status.as_u16(), code: s("code"), message: s("message") });
+            let s = |k: &str| {
+                err.and_then(|e| e.get(k))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            return Err(WalletClientError::Api {
+                status: status.as_u16(),
+                code: s("code"),
+                message: s("message"),
+            });
         }
         let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         serde_json::from_slice(body).map_err(|e| WalletClientError::Decode(e.to_string()))
     }
 
     /// Creates an account.
-    pub async fn register(&self, login: &str, password: &str, display_name: &str) -> Result<AccountInfo, WalletClientError> {
+    pub async fn register(
+        &self,
+        login: &str,
+        password: &str,
+        display_name: &str,
+    ) -> Result<AccountInfo, WalletClientError> {
         let body = json!({ "login": login, "password": password, "display_name": display_name });
-        self.call(reqwest::Method::POST, "/api/v1/accounts", Some(body)).await
+        self.call(reqwest::Method::POST, "/api/v1/accounts", Some(body))
+            .await
     }
 
     /// Logs in and keeps the session token in this client.
-    pub async fn login(&mut self, login: &str, password: &str) -> Result<SessionInfo, WalletClientError> {
+    pub async fn login(
+        &mut self,
+        login: &str,
+        password: &str,
+    ) -> Result<SessionInfo, WalletClientError> {
         let body = json!({ "login": login, "password": password });
-        let s: SessionInfo = self.call(reqwest::Method::POST, "/api/v1/sessions", Some(body)).await?;
+        let s: SessionInfo = self
+            .call(reqwest::Method::POST, "/api/v1/sessions", Some(body))
+            .await?;
         self.token = Some(s.token.clone());
         Ok(s)
     }
 
     /// Registers a device with its X25519 public key.
-    pub async fn register_device(&self, kind: &str, name: &str, model: &str, public_key: &[u8; 32]) -> Result<DeviceInfo, WalletClientError> {
+    pub async fn register_device(
+        &self,
+        kind: &str,
+        name: &str,
+        model: &str,
+        public_key: &[u8; 32],
+    ) -> Result<DeviceInfo, WalletClientError> {
         let body = json!({ "kind": kind, "name": name, "model": model, "public_key": paytap_seal::public_key_to_base64(public_key) });
-        self.call(reqwest::Method::POST, "/api/v1/devices", Some(body)).await
+        self.call(reqwest::Method::POST, "/api/v1/devices", Some(body))
+            .await
     }
 
     pub async fn device(&self, device_id: &str) -> Result<DeviceInfo, WalletClientError> {
-        self.call(reqwest::Method::GET, &format!("/api/v1/devices/{device_id}"), None).await
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/devices/{device_id}"),
+            None,
+        )
+        .await
     }
 
     /// Adds a card to a device (issuer ID&V, then provisioning).
-    pub async fn add_card(&self, device_id: &str, card: &NewCardRequest) -> Result<AddCardResult, WalletClientError> {
+    pub async fn add_card(
+        &self,
+        device_id: &str,
+        card: &NewCardRequest,
+    ) -> Result<AddCardResult, WalletClientError> {
         let body = json!({ "pan": card.pan, "expiry": card.expiry, "cvv": card.cvv, "cardholder_name": card.cardholder_name });
-        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/cards"), Some(body)).await
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/devices/{device_id}/cards"),
+            Some(body),
+        )
+        .await
     }
 
     /// Finishes a yellow-path card add with the one-time passcode.
-    pub async fn submit_otp(&self, device_id: &str, pending_id: &str, code: &str) -> Result<AddCardResult, WalletClientError> {
+    pub async fn submit_otp(
+        &self,
+        device_id: &str,
+        pending_id: &str,
+        code: &str,
+    ) -> Result<AddCardResult, WalletClientError> {
         let body = json!({ "code": code });
-        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/pending-cards/{pending_id}/otp"), Some(body)).await
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/devices/{device_id}/pending-cards/{pending_id}/otp"),
+            Some(body),
+        )
+        .await
     }
 
     pub async fn cards(&self, device_id: &str) -> Result<Vec<CardRecord>, WalletClientError> {
@@ -247,37 +324,73 @@ impl WalletClient {
         struct Cards {
             cards: Vec<CardRecord>,
         }
-        let c: Cards = self.call(reqwest::Method::GET, &format!("/api/v1/devices/{device_id}/cards"), None).await?;
+        let c: Cards = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/devices/{device_id}/cards"),
+                None,
+            )
+            .await?;
         Ok(c.cards)
     }
 
     /// The sealed provisioning payloads of the device's tokens.
-    pub async fn provisioning(&self, device_id: &str) -> Result<Vec<ProvisioningItem>, WalletClientError> {
+    pub async fn provisioning(
+        &self,
+        device_id: &str,
+    ) -> Result<Vec<ProvisioningItem>, WalletClientError> {
         #[derive(Deserialize)]
         struct Items {
             items: Vec<ProvisioningItem>,
         }
-        let i: Items = self.call(reqwest::Method::GET, &format!("/api/v1/devices/{device_id}/provisioning"), None).await?;
+        let i: Items = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/devices/{device_id}/provisioning"),
+                None,
+            )
+            .await?;
         Ok(i.items)
     }
 
     /// Reports the device alive, optionally with where it is.
-    pub async fn heartbeat(&self, device_id: &str, place: Option<(f64, f64, &str)>) -> Result<DeviceInfo, WalletClientError> {
+    pub async fn heartbeat(
+        &self,
+        device_id: &str,
+        place: Option<(f64, f64, &str)>,
+    ) -> Result<DeviceInfo, WalletClientError> {
         let body = match place {
-            Some((lat, lon, name)) => json!({ "lat": lat, "lon": lon, "accuracy_m": 25.0, "place": name }),
+            Some((lat, lon, name)) => {
+                json!({ "lat": lat, "lon": lon, "accuracy_m": 25.0, "place": name })
+            }
             None => json!({}),
         };
-        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/heartbeat"), Some(body)).await
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/devices/{device_id}/heartbeat"),
+            Some(body),
+        )
+        .await
     }
 
     /// Reports the device lost: every token on it is suspended.
     pub async fn report_lost(&self, device_id: &str) -> Result<DeviceInfo, WalletClientError> {
-        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/suspend"), Some(json!({ "reason": "lost" }))).await
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/devices/{device_id}/suspend"),
+            Some(json!({ "reason": "lost" })),
+        )
+        .await
     }
 
     /// The device is found: its tokens are resumed.
     pub async fn resume(&self, device_id: &str) -> Result<DeviceInfo, WalletClientError> {
-        self.call(reqwest::Method::POST, &format!("/api/v1/devices/{device_id}/resume"), Some(json!({}))).await
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/devices/{device_id}/resume"),
+            Some(json!({})),
+        )
+        .await
     }
 
     /// The newest transactions of the account.
@@ -286,7 +399,13 @@ impl WalletClient {
         struct Page {
             items: Vec<HistoryItem>,
         }
-        let p: Page = self.call(reqwest::Method::GET, &format!("/api/v1/transactions?limit={limit}"), None).await?;
+        let p: Page = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/transactions?limit={limit}"),
+                None,
+            )
+            .await?;
         Ok(p.items)
     }
 }
@@ -313,21 +432,34 @@ pub enum SyncError {
 /// provisioned tokens (opening each sealed payload with the device key),
 /// deletes tokens the wallet deleted or no longer lists, follows the
 /// default card.
-pub async fn sync_device(device: &mut crate::Device, client: &WalletClient) -> Result<SyncReport, SyncError> {
+pub async fn sync_device(
+    device: &mut crate::Device,
+    client: &WalletClient,
+) -> Result<SyncReport, SyncError> {
     use base64::Engine;
-    let device_id = device.device_id().ok_or(crate::DeviceError::NotEnrolled)?.to_owned();
+    let device_id = device
+        .device_id()
+        .ok_or(crate::DeviceError::NotEnrolled)?
+        .to_owned();
     let items = client.provisioning(&device_id).await?;
     let mut report = SyncReport::default();
     let present: Vec<String> = device.cards().into_iter().map(|c| c.token_ref).collect();
     for t in &present {
-        if !items.iter().any(|i| &i.token_ref == t && i.token_state != "deleted") {
+        if !items
+            .iter()
+            .any(|i| &i.token_ref == t && i.token_state != "deleted")
+        {
             device.remove_card(t)?;
             report.removed.push(t.clone());
         }
     }
     for item in items.iter().filter(|i| i.token_state != "deleted") {
-        let Ok(sealed) = base64::engine::general_purpose::STANDARD.decode(item.sealed_payload.trim()) else {
-            report.refused.push((item.token_ref.clone(), "payload is not base64".into()));
+        let Ok(sealed) =
+            base64::engine::general_purpose::STANDARD.decode(item.sealed_payload.trim())
+        else {
+            report
+                .refused
+                .push((item.token_ref.clone(), "payload is not base64".into()));
             continue;
         };
         let was_present = present.contains(&item.token_ref);

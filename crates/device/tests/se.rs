@@ -5,9 +5,13 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use paytap_device::{Device, DeviceError, DeviceKind, FieldTransport, Finger, KeystoreKey, serve_tap};
+use paytap_device::{
+    Device, DeviceError, DeviceKind, FieldTransport, Finger, KeystoreKey, serve_tap,
+};
 use paytap_emv::kernel::TryAgainReason;
-use paytap_emv::{EmvKey, Kernel, Outcome, TdesKey, TerminalConfig, Transaction, TxnDate, verify_arqc};
+use paytap_emv::{
+    EmvKey, Kernel, Outcome, TdesKey, TerminalConfig, Transaction, TxnDate, verify_arqc,
+};
 use paytap_seal::ProvisioningPayload;
 use zeroize::Zeroizing;
 
@@ -41,7 +45,8 @@ fn phone(dir: &std::path::Path) -> (Device, KeystoreKey) {
     let path = dir.join("phone.se");
     let key = KeystoreKey::key_file_for(&path);
     let mut d = Device::create(&path, &key, DeviceKind::Phone, "Li's phone", "emulated").unwrap();
-    d.set_enrolment(DEVICE_ID, "http://127.0.0.1:1/", "li@example.com").unwrap();
+    d.set_enrolment(DEVICE_ID, "http://127.0.0.1:1/", "li@example.com")
+        .unwrap();
     (d, key)
 }
 
@@ -76,7 +81,12 @@ fn verified_tap_gives_an_arqc_the_issuer_verifies_and_atc_moves_on() {
     for (i, un) in [[1, 2, 3, 4], [9, 9, 9, 9]].into_iter().enumerate() {
         let mut tap = d.tap(Some(&owner)).unwrap();
         let out = kernel.run(&mut tap, &txn(1250, un)).unwrap();
-        let Outcome::OnlineRequest { icc_data, pan, atc, .. } = out else { panic!("expected ARQC, got {out:?}") };
+        let Outcome::OnlineRequest {
+            icc_data, pan, atc, ..
+        } = out
+        else {
+            panic!("expected ARQC, got {out:?}")
+        };
         assert_eq!(pan.expose(), TOKEN);
         assert_eq!(atc, i as u16 + 1);
         let v = verify_arqc(&mk(MK), &icc_data, *b"00").unwrap();
@@ -105,15 +115,22 @@ fn wrong_arpc_is_refused_by_the_card() {
     provision(&mut d, &payload("tok_a", TOKEN, MK, 0));
     let owner = d.owner_finger();
     let mut tap = d.tap(Some(&owner)).unwrap();
-    let out = Kernel::new(TerminalConfig::default()).run(&mut tap, &txn(100, [5; 4])).unwrap();
-    let Outcome::OnlineRequest { icc_data, .. } = out else { panic!() };
+    let out = Kernel::new(TerminalConfig::default())
+        .run(&mut tap, &txn(100, [5; 4]))
+        .unwrap();
+    let Outcome::OnlineRequest { icc_data, .. } = out else {
+        panic!()
+    };
     let v = verify_arqc(&mk(MK), &icc_data, *b"00").unwrap();
     let mut ext = vec![0x00, 0x82, 0x00, 0x00, 0x0A];
     ext.extend_from_slice(&v.arpc);
     ext.extend_from_slice(b"05"); // ARC changed: the ARPC no longer matches
     assert_eq!(tap.process(&ext), vec![0x63, 0x00]);
     assert_eq!(tap.report().issuer_authenticated, Some(false));
-    assert_eq!(tap.process(&[0x00, 0x82, 0x00, 0x00, 0x02, 0x30, 0x30]), vec![0x67, 0x00]);
+    assert_eq!(
+        tap.process(&[0x00, 0x82, 0x00, 0x00, 0x02, 0x30, 0x30]),
+        vec![0x67, 0x00]
+    );
 }
 
 #[test]
@@ -126,7 +143,12 @@ fn without_the_owners_finger_the_card_refuses_above_the_no_cvm_limit() {
     for finger in [None, Some(&stranger)] {
         let mut tap = d.tap(finger).unwrap();
         let out = kernel.run(&mut tap, &txn(20_000, [1; 4])).unwrap();
-        assert_eq!(out, Outcome::TryAgain { reason: TryAgainReason::SeePhone });
+        assert_eq!(
+            out,
+            Outcome::TryAgain {
+                reason: TryAgainReason::SeePhone
+            }
+        );
         assert!(!tap.report().user_verified);
         assert!(!tap.report().no_cvm);
     }
@@ -140,8 +162,12 @@ fn low_value_tap_takes_the_no_cvm_path() {
     let (mut d, _) = phone(dir.path());
     provision(&mut d, &payload("tok_a", TOKEN, MK, 5000));
     let mut tap = d.tap(None).unwrap();
-    let out = Kernel::new(TerminalConfig::default()).run(&mut tap, &txn(5000, [7; 4])).unwrap();
-    let Outcome::OnlineRequest { icc_data, .. } = out else { panic!("expected ARQC, got {out:?}") };
+    let out = Kernel::new(TerminalConfig::default())
+        .run(&mut tap, &txn(5000, [7; 4]))
+        .unwrap();
+    let Outcome::OnlineRequest { icc_data, .. } = out else {
+        panic!("expected ARQC, got {out:?}")
+    };
     let v = verify_arqc(&mk(MK), &icc_data, *b"00").unwrap();
     assert!(!v.cdcvm_performed, "no CVM was performed");
     assert!(tap.report().no_cvm);
@@ -150,8 +176,15 @@ fn low_value_tap_takes_the_no_cvm_path() {
     let (mut d2, _) = phone(dir2.path());
     provision(&mut d2, &payload("tok_b", TOKEN, MK, 0));
     let mut tap = d2.tap(None).unwrap();
-    let out = Kernel::new(TerminalConfig::default()).run(&mut tap, &txn(1, [7; 4])).unwrap();
-    assert_eq!(out, Outcome::TryAgain { reason: TryAgainReason::SeePhone });
+    let out = Kernel::new(TerminalConfig::default())
+        .run(&mut tap, &txn(1, [7; 4]))
+        .unwrap();
+    assert_eq!(
+        out,
+        Outcome::TryAgain {
+            reason: TryAgainReason::SeePhone
+        }
+    );
 }
 
 #[test]
@@ -202,14 +235,20 @@ fn atc_survives_reopening_and_is_never_reused() {
     let owner = d.owner_finger();
     {
         let mut tap = d.tap(Some(&owner)).unwrap();
-        assert!(matches!(kernel.run(&mut tap, &txn(100, [1; 4])).unwrap(), Outcome::OnlineRequest { atc: 1, .. }));
+        assert!(matches!(
+            kernel.run(&mut tap, &txn(100, [1; 4])).unwrap(),
+            Outcome::OnlineRequest { atc: 1, .. }
+        ));
     }
     // The process "crashes" here: the in-memory device is dropped without any further write.
     drop(d);
     let mut again = Device::open(&path, &key).unwrap();
     assert_eq!(again.cards()[0].atc, 1);
     let mut tap = again.tap(Some(&owner)).unwrap();
-    assert!(matches!(kernel.run(&mut tap, &txn(100, [1; 4])).unwrap(), Outcome::OnlineRequest { atc: 2, .. }));
+    assert!(matches!(
+        kernel.run(&mut tap, &txn(100, [1; 4])).unwrap(),
+        Outcome::OnlineRequest { atc: 2, .. }
+    ));
 }
 
 #[test]
@@ -223,16 +262,34 @@ fn keystore_holds_nothing_in_clear_and_refuses_tampering() {
     drop(d);
     let bytes = std::fs::read(&path).unwrap();
     let text = String::from_utf8_lossy(&bytes).to_ascii_uppercase();
-    for needle in [TOKEN, TOKEN2, MK, MK2, "TOK_A", "BANK OF EXAMPLE", "LI@EXAMPLE.COM", "A000000333010101"] {
+    for needle in [
+        TOKEN,
+        TOKEN2,
+        MK,
+        MK2,
+        "TOK_A",
+        "BANK OF EXAMPLE",
+        "LI@EXAMPLE.COM",
+        "A000000333010101",
+    ] {
         assert!(!text.contains(needle), "{needle} in clear");
     }
-    for raw in [hex::decode(MK).unwrap(), hex::decode(MK2).unwrap(), TOKEN.as_bytes().to_vec()] {
+    for raw in [
+        hex::decode(MK).unwrap(),
+        hex::decode(MK2).unwrap(),
+        TOKEN.as_bytes().to_vec(),
+    ] {
         assert!(!bytes.windows(raw.len()).any(|w| w == raw.as_slice()));
     }
     // The key file is private.
-    let KeystoreKey::KeyFile(kp) = &key else { panic!() };
+    let KeystoreKey::KeyFile(kp) = &key else {
+        panic!()
+    };
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(kp).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(kp).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // Every flipped byte makes the file refuse to open.
     for i in [0, 5, 10, 40, bytes.len() / 2, bytes.len() - 1] {
         let mut t = bytes.clone();
@@ -249,7 +306,10 @@ fn keystore_holds_nothing_in_clear_and_refuses_tampering() {
     assert!(!dbg.contains(TOKEN) && !dbg.contains(MK) && !dbg.contains("6295000000"));
     // A world-readable key file is refused.
     std::fs::set_permissions(kp, std::fs::Permissions::from_mode(0o644)).unwrap();
-    assert!(matches!(Device::open(&path, &key), Err(DeviceError::KeyFilePermissions(_))));
+    assert!(matches!(
+        Device::open(&path, &key),
+        Err(DeviceError::KeyFilePermissions(_))
+    ));
 }
 
 #[test]
@@ -262,22 +322,44 @@ fn passphrase_keystore_opens_only_with_the_passphrase() {
     drop(d);
     assert_eq!(Device::open(&path, &key).unwrap().public_key(), public);
     let wrong = KeystoreKey::Passphrase(Zeroizing::new("battery staple".into()));
-    assert_eq!(Device::open(&path, &wrong).unwrap_err(), DeviceError::Unlock);
-    assert!(matches!(Device::open(&path, &KeystoreKey::key_file_for(&path)), Err(DeviceError::WrongKeyKind(_))));
-    assert!(matches!(Device::create(&path, &key, DeviceKind::Watch, "w", "m"), Err(DeviceError::Exists(_))));
+    assert_eq!(
+        Device::open(&path, &wrong).unwrap_err(),
+        DeviceError::Unlock
+    );
+    assert!(matches!(
+        Device::open(&path, &KeystoreKey::key_file_for(&path)),
+        Err(DeviceError::WrongKeyKind(_))
+    ));
+    assert!(matches!(
+        Device::create(&path, &key, DeviceKind::Watch, "w", "m"),
+        Err(DeviceError::Exists(_))
+    ));
 }
 
 #[test]
 fn eight_cards_at_most_default_first_and_bands_hold_none() {
     let dir = tempfile::tempdir().unwrap();
     let (mut d, _) = phone(dir.path());
-    let pans = ["6295000000000018", "6295000000000026", "6295000000000034", "6295000000000042", "6295000000000059", "6295000000000067", "6295000000000075", "6295000000000083", "6295000000000091"];
+    let pans = [
+        "6295000000000018",
+        "6295000000000026",
+        "6295000000000034",
+        "6295000000000042",
+        "6295000000000059",
+        "6295000000000067",
+        "6295000000000075",
+        "6295000000000083",
+        "6295000000000091",
+    ];
     for (i, pan) in pans.iter().enumerate().take(8) {
         provision(&mut d, &payload(&format!("tok_{i}"), pan, MK, 0));
     }
     let ninth = payload("tok_8", pans[8], MK, 0);
     let sealed = ninth.seal_to(&d.public_key(), DEVICE_ID).unwrap();
-    assert_eq!(d.install("tok_8", &sealed, false).unwrap_err(), DeviceError::Full(8));
+    assert_eq!(
+        d.install("tok_8", &sealed, false).unwrap_err(),
+        DeviceError::Full(8)
+    );
     // All eight share the payload AID; each answers to its own AID in the SE.
     let aids: std::collections::HashSet<_> = d.cards().into_iter().map(|c| c.aid_hex).collect();
     assert_eq!(aids.len(), 8);
@@ -285,20 +367,41 @@ fn eight_cards_at_most_default_first_and_bands_hold_none() {
     d.set_default("tok_5").unwrap();
     let owner = d.owner_finger();
     let mut tap = d.tap(Some(&owner)).unwrap();
-    let out = Kernel::new(TerminalConfig::default()).run(&mut tap, &txn(100, [1; 4])).unwrap();
-    let Outcome::OnlineRequest { pan, .. } = out else { panic!() };
+    let out = Kernel::new(TerminalConfig::default())
+        .run(&mut tap, &txn(100, [1; 4]))
+        .unwrap();
+    let Outcome::OnlineRequest { pan, .. } = out else {
+        panic!()
+    };
     assert_eq!(pan.expose(), pans[5]);
     drop(tap);
     // A payload sealed for another device does not open.
-    let other = payload("tok_x", pans[8], MK, 0).seal_to(&d.public_key(), "another_device").unwrap();
+    let other = payload("tok_x", pans[8], MK, 0)
+        .seal_to(&d.public_key(), "another_device")
+        .unwrap();
     d.remove_card("tok_0").unwrap();
-    assert!(matches!(d.install("tok_x", &other, false), Err(DeviceError::Payload(_))));
+    assert!(matches!(
+        d.install("tok_x", &other, false),
+        Err(DeviceError::Payload(_))
+    ));
 
     let band_path = dir.path().join("band.se");
-    let mut band = Device::create(&band_path, &KeystoreKey::key_file_for(&band_path), DeviceKind::Band, "band", "m").unwrap();
+    let mut band = Device::create(
+        &band_path,
+        &KeystoreKey::key_file_for(&band_path),
+        DeviceKind::Band,
+        "band",
+        "m",
+    )
+    .unwrap();
     band.set_enrolment("band_1", "http://x/", "li").unwrap();
-    let sealed = payload("tok_b", pans[0], MK, 0).seal_to(&band.public_key(), "band_1").unwrap();
-    assert_eq!(band.install("tok_b", &sealed, false).unwrap_err(), DeviceError::NoCardTokens("band"));
+    let sealed = payload("tok_b", pans[0], MK, 0)
+        .seal_to(&band.public_key(), "band_1")
+        .unwrap();
+    assert_eq!(
+        band.install("tok_b", &sealed, false).unwrap_err(),
+        DeviceError::NoCardTokens("band")
+    );
 }
 
 #[test]
@@ -314,8 +417,12 @@ fn nfc_field_over_tcp_carries_a_whole_transaction() {
         serve_tap(stream, &mut d, Some(&owner)).unwrap()
     });
     let mut field = FieldTransport::connect(addr, Duration::from_secs(10)).unwrap();
-    let out = Kernel::new(TerminalConfig::default()).run(&mut field, &txn(4200, [3; 4])).unwrap();
-    let Outcome::OnlineRequest { icc_data, .. } = out else { panic!("expected ARQC, got {out:?}") };
+    let out = Kernel::new(TerminalConfig::default())
+        .run(&mut field, &txn(4200, [3; 4]))
+        .unwrap();
+    let Outcome::OnlineRequest { icc_data, .. } = out else {
+        panic!("expected ARQC, got {out:?}")
+    };
     let v = verify_arqc(&mk(MK), &icc_data, *b"00").unwrap();
     let mut ext = vec![0x00, 0x82, 0x00, 0x00, 0x0A];
     ext.extend_from_slice(&v.arpc);
@@ -335,7 +442,10 @@ fn frames_reject_empty_and_truncated_input() {
     let mut buf = Vec::new();
     write_frame(&mut buf, &[0x00, 0xA4]).unwrap();
     assert_eq!(buf, vec![0, 2, 0x00, 0xA4]);
-    assert_eq!(read_frame(&mut buf.as_slice()).unwrap(), Some(vec![0x00, 0xA4]));
+    assert_eq!(
+        read_frame(&mut buf.as_slice()).unwrap(),
+        Some(vec![0x00, 0xA4])
+    );
     assert!(write_frame(&mut Vec::new(), &[]).is_err());
     assert!(read_frame(&mut [0u8, 0].as_slice()).is_err());
     assert!(read_frame(&mut [0u8, 5, 1].as_slice()).is_err());

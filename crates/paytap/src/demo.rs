@@ -24,7 +24,9 @@ use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{Device, DeviceKind, KeystoreKey, WalletClient, sync_device};
 use paytap_emv::{Kernel, Outcome, Transaction, TxnDate};
 use paytap_issuer::{IssueCard, IssuedCard, Limits, Product};
-use paytap_pos::{ArpcCheck, Pos, Receipt, RequestIds, SwitchLink, TerminalProfile, build_authorization};
+use paytap_pos::{
+    ArpcCheck, Pos, Receipt, RequestIds, SwitchLink, TerminalProfile, build_authorization,
+};
 use paytap_types::{Currency, Money};
 
 use crate::platform::{Platform, PlatformOptions};
@@ -52,12 +54,20 @@ struct Story {
 impl Story {
     fn say(&self, line: impl AsRef<str>) {
         let l = format!("    {}", line.as_ref());
-        if self.pb.is_hidden() { println!("{l}") } else { self.pb.println(l) }
+        if self.pb.is_hidden() {
+            println!("{l}")
+        } else {
+            self.pb.println(l)
+        }
     }
     fn title(&mut self, t: &str) {
         self.step += 1;
         let l = format!("\n[{}/{}] {t}", self.step, STEPS);
-        if self.pb.is_hidden() { println!("{l}") } else { self.pb.println(l) }
+        if self.pb.is_hidden() {
+            println!("{l}")
+        } else {
+            self.pb.println(l)
+        }
         self.pb.set_message(t.to_owned());
     }
     fn ok(&self, line: impl AsRef<str>) {
@@ -112,9 +122,14 @@ fn show(m: Money) -> String {
 
 async fn play(dir: PathBuf) -> anyhow::Result<()> {
     let pb = ProgressBar::new(STEPS);
-    pb.set_style(ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut story = Story { pb, step: 0 };
-    println!("paytap demo: tap to pay with a tokenized card in a phone's secure element, end to end.");
+    println!(
+        "paytap demo: tap to pay with a tokenized card in a phone's secure element, end to end."
+    );
 
     story.title("Start the platform");
     story.say("One process runs the card network (twenty emulated banks, a token service, a switch, a double-entry ledger, a card vault)");
@@ -127,7 +142,10 @@ async fn play(dir: PathBuf) -> anyhow::Result<()> {
     })
     .await?;
     story.say(format!("wallet API and web site: {}", platform.wallet_url));
-    story.say(format!("card network switch (ISO 8583 over TCP): {}", platform.switch_addr));
+    story.say(format!(
+        "card network switch (ISO 8583 over TCP): {}",
+        platform.switch_addr
+    ));
     story.ok("platform up");
     let client = WalletClient::new(&platform.wallet_url)?;
     let switch = platform.switch_addr;
@@ -154,9 +172,15 @@ impl Demo {
     async fn story_steps(&mut self) -> anyhow::Result<()> {
         // Cards the banks issue to Li Lei.
         self.story.title("Two banks issue cards to Li Lei");
-        let icbc = self.issue("01020000", Product::Debit, 500_000, false).await?;
-        let cmb_bank = self.bank_id_by_name("China Merchants Bank").unwrap_or_else(|| "03080000".into());
-        let cmb = self.issue(&cmb_bank, Product::Credit, 2_000_000, true).await?;
+        let icbc = self
+            .issue("01020000", Product::Debit, 500_000, false)
+            .await?;
+        let cmb_bank = self
+            .bank_id_by_name("China Merchants Bank")
+            .unwrap_or_else(|| "03080000".into());
+        let cmb = self
+            .issue(&cmb_bank, Product::Credit, 2_000_000, true)
+            .await?;
         self.story.say(format!(
             "{}: debit card {} with 5,000.00 CNY; single purchases up to 2,000.00 CNY.",
             self.bank_name(&icbc.bank_id),
@@ -173,7 +197,10 @@ impl Demo {
         self.client.register(EMAIL, PASSWORD, "Li Lei").await?;
         let s = self.client.login(EMAIL, PASSWORD).await?;
         self.story.say(format!("Li Lei signs up as {EMAIL} (the password is stored only as an Argon2id hash) and logs in."));
-        self.story.ok(format!("account {} with a session that expires on its own", s.account.id));
+        self.story.ok(format!(
+            "account {} with a session that expires on its own",
+            s.account.id
+        ));
 
         self.story.title("Register a phone and a band");
         let (phone, phone_id) = self.enrol(DeviceKind::Phone, "Li's phone").await?;
@@ -184,16 +211,22 @@ impl Demo {
         self.phone_id = phone_id.clone();
         self.band = Some(band);
         self.band_id = band_id.clone();
-        self.story.ok(format!("phone {phone_id} and band {band_id} registered"));
+        self.story
+            .ok(format!("phone {phone_id} and band {band_id} registered"));
 
         self.story.title("Add the ICBC debit card to the phone");
         self.add_card(&icbc, false).await?;
-        self.story.ok("provisioned on the green path: the bank recognised card, expiry and CVV at once");
+        self.story
+            .ok("provisioned on the green path: the bank recognised card, expiry and CVV at once");
 
-        self.story.title("Add the China Merchants Bank card: one-time passcode step-up");
+        self.story
+            .title("Add the China Merchants Bank card: one-time passcode step-up");
         self.add_card(&cmb, true).await?;
         let installed = self.sync_phone().await?;
-        ensure!(installed == 2, "the phone should hold 2 cards, it holds {installed}");
+        ensure!(
+            installed == 2,
+            "the phone should hold 2 cards, it holds {installed}"
+        );
         self.story.ok("both cards are tokens in the phone's secure element; the card numbers never reached the phone");
 
         self.story.title("A phone holds at most eight cards");
@@ -208,15 +241,32 @@ impl Demo {
             .map(|b| b.id.clone())
             .collect();
         banks.truncate(7);
-        ensure!(banks.len() == 7, "not enough CNY banks for the card-limit step");
+        ensure!(
+            banks.len() == 7,
+            "not enough CNY banks for the card-limit step"
+        );
         for b in banks.iter().take(6) {
             let c = self.issue(b, Product::Debit, 100_000, false).await?;
             self.add_card_quietly(&c).await?;
         }
-        self.story.say("Six more cards from six more banks go in: eight in all.");
-        let ninth = self.issue(banks.get(6).context("bank")?, Product::Debit, 100_000, false).await?;
-        match self.client.add_card(&self.phone_id, &new_card(&ninth)).await {
-            Err(e) if e.code() == Some("card_limit_reached") => self.story.say(format!("A ninth card: refused. The wallet says: {e}")),
+        self.story
+            .say("Six more cards from six more banks go in: eight in all.");
+        let ninth = self
+            .issue(
+                banks.get(6).context("bank")?,
+                Product::Debit,
+                100_000,
+                false,
+            )
+            .await?;
+        match self
+            .client
+            .add_card(&self.phone_id, &new_card(&ninth))
+            .await
+        {
+            Err(e) if e.code() == Some("card_limit_reached") => self
+                .story
+                .say(format!("A ninth card: refused. The wallet says: {e}")),
             Err(e) => bail!("the ninth card was refused for the wrong reason: {e}"),
             Ok(_) => bail!("a ninth card was accepted"),
         }
@@ -229,12 +279,26 @@ impl Demo {
         self.story.say("the secure element computes an ARQC, a cryptogram over amount, date, the terminal's random number and a counter (ATC).");
         let r1 = self.tap(true, "12.50", "Wumart Supermarket").await?;
         self.receipt(&r1);
-        ensure!(r1.approved, "the first tap was not approved: {}", r1.meaning);
-        ensure!(r1.arpc == ArpcCheck::Verified, "the issuer's ARPC was not verified by the card");
+        ensure!(
+            r1.approved,
+            "the first tap was not approved: {}",
+            r1.meaning
+        );
+        ensure!(
+            r1.arpc == ArpcCheck::Verified,
+            "the issuer's ARPC was not verified by the card"
+        );
         let r2 = self.tap(true, "36.80", "Luckin Coffee").await?;
         self.receipt(&r2);
-        ensure!(r2.approved, "the second tap was not approved: {}", r2.meaning);
-        ensure!(r1.cryptogram != r2.cryptogram && r2.atc > r1.atc, "the cryptogram did not change");
+        ensure!(
+            r2.approved,
+            "the second tap was not approved: {}",
+            r2.meaning
+        );
+        ensure!(
+            r1.cryptogram != r2.cryptogram && r2.atc > r1.atc,
+            "the cryptogram did not change"
+        );
         self.story.say(format!(
             "The cryptogram changed from {} (ATC {}) to {} (ATC {}): a copied one is worthless.",
             r1.cryptogram.as_deref().unwrap_or("-"),
@@ -242,45 +306,78 @@ impl Demo {
             r2.cryptogram.as_deref().unwrap_or("-"),
             r2.atc.unwrap_or(0)
         ));
-        self.story.ok("two taps approved; the bank's answer was authenticated by the card (ARPC)");
+        self.story
+            .ok("two taps approved; the bank's answer was authenticated by the card (ARPC)");
 
         self.story.title("A purchase beyond the card's limit");
         let r = self.tap(true, "3000.00", "Suning Electronics").await?;
         self.receipt(&r);
-        ensure!(!r.approved && r.response_code.is_some(), "3,000.00 CNY beyond a 2,000.00 CNY single-purchase limit was not declined by the bank");
-        self.story.ok(format!("declined by the bank: {} {}", r.response_code.as_deref().unwrap_or(""), r.meaning));
+        ensure!(
+            !r.approved && r.response_code.is_some(),
+            "3,000.00 CNY beyond a 2,000.00 CNY single-purchase limit was not declined by the bank"
+        );
+        self.story.ok(format!(
+            "declined by the bank: {} {}",
+            r.response_code.as_deref().unwrap_or(""),
+            r.meaning
+        ));
 
         self.story.title("A replayed cryptogram");
         self.replay().await?;
 
         self.story.title("The phone is lost");
         let d = self.client.report_lost(&self.phone_id).await?;
-        ensure!(d.status == "suspended", "the phone is {} after being reported lost", d.status);
+        ensure!(
+            d.status == "suspended",
+            "the phone is {} after being reported lost",
+            d.status
+        );
         self.story.say("Li reports the phone lost on the wallet: every token on it is suspended at the token service at once.");
         self.story.say("The finder holds it to a terminal (even with Li's fingerprint emulated, the network says no):");
         let r = self.tap(true, "88.00", "Night Market").await?;
         self.receipt(&r);
-        ensure!(!r.approved && r.response_code.is_some(), "a tap with the lost phone was not declined by the network");
-        self.story.ok(format!("declined: {} {}", r.response_code.as_deref().unwrap_or(""), r.meaning));
+        ensure!(
+            !r.approved && r.response_code.is_some(),
+            "a tap with the lost phone was not declined by the network"
+        );
+        self.story.ok(format!(
+            "declined: {} {}",
+            r.response_code.as_deref().unwrap_or(""),
+            r.meaning
+        ));
 
         self.story.title("The phone is found: resume");
         let d = self.client.resume(&self.phone_id).await?;
-        ensure!(d.status == "active", "the phone is {} after resume", d.status);
+        ensure!(
+            d.status == "active",
+            "the phone is {} after resume",
+            d.status
+        );
         let r = self.tap(true, "18.00", "Wumart Supermarket").await?;
         self.receipt(&r);
-        ensure!(r.approved, "the tap after resume was not approved: {}", r.meaning);
+        ensure!(
+            r.approved,
+            "the tap after resume was not approved: {}",
+            r.meaning
+        );
         self.story.ok("tokens active again; the tap is approved");
 
-        self.story.title("A band holds transit and QR credentials, not cards");
-        let extra = self.issue(&icbc.bank_id, Product::Debit, 10_000, false).await?;
+        self.story
+            .title("A band holds transit and QR credentials, not cards");
+        let extra = self
+            .issue(&icbc.bank_id, Product::Debit, 10_000, false)
+            .await?;
         match self.client.add_card(&self.band_id, &new_card(&extra)).await {
-            Err(e) if e.code() == Some("device_cannot_hold_cards") => self.story.say(format!("The wallet says: {e}")),
+            Err(e) if e.code() == Some("device_cannot_hold_cards") => {
+                self.story.say(format!("The wallet says: {e}"))
+            }
             Err(e) => bail!("adding a card to the band failed for the wrong reason: {e}"),
             Ok(_) => bail!("a card was added to the band"),
         }
         let band = self.band.as_ref().context("no band")?;
         ensure!(band.cards().is_empty(), "the band holds a card");
-        self.story.ok("refused, and the band's secure element stays empty");
+        self.story
+            .ok("refused, and the band's secure element stays empty");
 
         self.story.title("The wallet's history and the ledger");
         let history = self.history(6).await?;
@@ -290,11 +387,18 @@ impl Demo {
                 t.merchant_name,
                 t.amount_display,
                 t.card_last4,
-                if t.approved { "approved".to_owned() } else { format!("declined ({})", t.reason) }
+                if t.approved {
+                    "approved".to_owned()
+                } else {
+                    format!("declined ({})", t.reason)
+                }
             ));
         }
         let report = self.platform.net.ledger().check_invariants().await?;
-        self.story.say(format!("The ledger holds {} accounts and {} transfers. Per currency:", report.accounts, report.transfers));
+        self.story.say(format!(
+            "The ledger holds {} accounts and {} transfers. Per currency:",
+            report.accounts, report.transfers
+        ));
         for (cur, b) in &report.totals {
             let debits = Money::new(b.debits_posted + b.debits_pending, *cur);
             let credits = Money::new(b.credits_posted + b.credits_pending, *cur);
@@ -305,22 +409,45 @@ impl Demo {
                 credits.decimal(),
                 Money::new(credits.minor - debits.minor, *cur).decimal()
             ));
-            ensure!(b.debits_posted == b.credits_posted && b.debits_pending == b.credits_pending, "{} does not sum to zero", cur.code());
+            ensure!(
+                b.debits_posted == b.credits_posted && b.debits_pending == b.credits_pending,
+                "{} does not sum to zero",
+                cur.code()
+            );
         }
         ensure!(!report.totals.is_empty(), "the ledger is empty");
-        self.story.ok("every currency sums to zero: money moved, none appeared or vanished");
+        self.story
+            .ok("every currency sums to zero: money moved, none appeared or vanished");
         Ok(())
     }
 
     fn bank_name(&self, id: &str) -> String {
-        self.platform.net.issuer().bank(id).map(|b| b.name.clone()).unwrap_or_else(|_| id.to_owned())
+        self.platform
+            .net
+            .issuer()
+            .bank(id)
+            .map(|b| b.name.clone())
+            .unwrap_or_else(|_| id.to_owned())
     }
 
     fn bank_id_by_name(&self, name: &str) -> Option<String> {
-        self.platform.net.issuer().config().banks.iter().find(|b| b.name == name).map(|b| b.id.clone())
+        self.platform
+            .net
+            .issuer()
+            .config()
+            .banks
+            .iter()
+            .find(|b| b.name == name)
+            .map(|b| b.id.clone())
     }
 
-    async fn issue(&self, bank: &str, product: Product, amount_minor: i64, step_up: bool) -> anyhow::Result<IssuedCard> {
+    async fn issue(
+        &self,
+        bank: &str,
+        product: Product,
+        amount_minor: i64,
+        step_up: bool,
+    ) -> anyhow::Result<IssuedCard> {
         let mut req = IssueCard::new(bank, product, "LI LEI", amount_minor);
         req.step_up_range = step_up;
         req.limits = Some(Limits {
@@ -334,28 +461,50 @@ impl Demo {
     }
 
     async fn enrol(&self, kind: DeviceKind, name: &str) -> anyhow::Result<(Device, String)> {
-        let path = self.dir.join("devices").join(format!("{}.se", kind.as_str()));
-        let mut d = Device::create(&path, &KeystoreKey::key_file_for(&path), kind, name, "paytap emulated")?;
-        let info = self.client.register_device(kind.as_str(), name, "paytap emulated", &d.public_key()).await?;
+        let path = self
+            .dir
+            .join("devices")
+            .join(format!("{}.se", kind.as_str()));
+        let mut d = Device::create(
+            &path,
+            &KeystoreKey::key_file_for(&path),
+            kind,
+            name,
+            "paytap emulated",
+        )?;
+        let info = self
+            .client
+            .register_device(kind.as_str(), name, "paytap emulated", &d.public_key())
+            .await?;
         d.set_enrolment(&info.id, self.client.base_url(), EMAIL)?;
         Ok((d, info.id))
     }
 
     /// Adds a card, passing the passcode step-up when the bank asks for it.
     async fn add_card_inner(&mut self, card: &IssuedCard, narrate: bool) -> anyhow::Result<bool> {
-        let r = self.client.add_card(&self.phone_id, &new_card(card)).await?;
+        let r = self
+            .client
+            .add_card(&self.phone_id, &new_card(card))
+            .await?;
         let stepped_up = matches!(r, AddCardResult::OtpRequired { .. });
         let card_rec = match r {
             AddCardResult::Provisioned { card } => card,
             AddCardResult::OtpRequired { pending } => {
                 if narrate {
-                    self.story.say(format!("{} wants proof it is really Li: \"{}\".", pending.bank_name, pending.otp_channel));
+                    self.story.say(format!(
+                        "{} wants proof it is really Li: \"{}\".",
+                        pending.bank_name, pending.otp_channel
+                    ));
                 }
                 let code = self.wait_for_otp().await?;
                 if narrate {
                     self.story.say("The code arrives on Li's phone by (emulated) SMS; Li types it into the wallet.");
                 }
-                match self.client.submit_otp(&self.phone_id, &pending.id, &code).await? {
+                match self
+                    .client
+                    .submit_otp(&self.phone_id, &pending.id, &code)
+                    .await?
+                {
                     AddCardResult::Provisioned { card } => card,
                     AddCardResult::OtpRequired { .. } => bail!("the passcode was not accepted"),
                 }
@@ -366,14 +515,19 @@ impl Demo {
                 "Card •••• {} from {}: the bank approved, the token service created a token bound to this phone",
                 card_rec.card_last4, card_rec.bank_name
             ));
-            self.story.say("and sealed the token with its own key to the phone's public key.");
+            self.story
+                .say("and sealed the token with its own key to the phone's public key.");
         }
         Ok(stepped_up)
     }
 
     async fn add_card(&mut self, card: &IssuedCard, expect_step_up: bool) -> anyhow::Result<()> {
         let stepped = self.add_card_inner(card, true).await?;
-        ensure!(stepped == expect_step_up, "expected the {} path", if expect_step_up { "passcode" } else { "green" });
+        ensure!(
+            stepped == expect_step_up,
+            "expected the {} path",
+            if expect_step_up { "passcode" } else { "green" }
+        );
         let n = self.sync_phone().await?;
         ensure!(n >= 1, "the phone holds no card");
         Ok(())
@@ -402,7 +556,15 @@ impl Demo {
         let client = self.client.clone();
         let r = sync_device(&mut phone, &client).await;
         let n = phone.cards().len();
-        let installed: Vec<String> = r.as_ref().map(|r| r.installed.iter().map(|c| format!("{} ({})", c.masked_token, c.bank_name)).collect()).unwrap_or_default();
+        let installed: Vec<String> = r
+            .as_ref()
+            .map(|r| {
+                r.installed
+                    .iter()
+                    .map(|c| format!("{} ({})", c.masked_token, c.bank_name))
+                    .collect()
+            })
+            .unwrap_or_default();
         self.phone = Some(phone);
         let r = r?;
         if let Some((t, why)) = r.refused.first() {
@@ -410,16 +572,29 @@ impl Demo {
         }
         if installed.len() <= 2 {
             for i in installed {
-                self.story.say(format!("The phone opens the sealed payload and installs token {i}."));
+                self.story.say(format!(
+                    "The phone opens the sealed payload and installs token {i}."
+                ));
             }
         }
         Ok(n)
     }
 
     /// Taps the phone on a fresh terminal of `merchant`.
-    async fn tap(&mut self, verified: bool, amount: &str, merchant: &str) -> anyhow::Result<Receipt> {
+    async fn tap(
+        &mut self,
+        verified: bool,
+        amount: &str,
+        merchant: &str,
+    ) -> anyhow::Result<Receipt> {
         let money = cny(amount)?;
-        let pos = Pos::new(TerminalProfile { merchant_name: merchant.to_owned(), ..TerminalProfile::default() }, self.switch)?;
+        let pos = Pos::new(
+            TerminalProfile {
+                merchant_name: merchant.to_owned(),
+                ..TerminalProfile::default()
+            },
+            self.switch,
+        )?;
         let mut phone = self.phone.take().context("no phone")?;
         let (phone, r) = tokio::task::spawn_blocking(move || {
             let owner = phone.owner_finger();
@@ -441,7 +616,10 @@ impl Demo {
             show(r.amount),
             r.merchant_name,
             if r.approved { "APPROVED" } else { "DECLINED" },
-            r.response_code.as_deref().map(|c| format!("{c} {}", r.meaning)).unwrap_or_else(|| r.meaning.clone()),
+            r.response_code
+                .as_deref()
+                .map(|c| format!("{c} {}", r.meaning))
+                .unwrap_or_else(|| r.meaning.clone()),
             r.cryptogram.as_deref().unwrap_or("-"),
             r.atc.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
             r.arpc.as_str()
@@ -454,7 +632,10 @@ impl Demo {
         let switch = self.switch;
         let (phone, r) = tokio::task::spawn_blocking(move || {
             let r = (|| -> anyhow::Result<(String, String)> {
-                let profile = TerminalProfile { merchant_name: "Corner Shop".into(), ..TerminalProfile::default() };
+                let profile = TerminalProfile {
+                    merchant_name: "Corner Shop".into(),
+                    ..TerminalProfile::default()
+                };
                 let kernel = Kernel::new(profile.kernel_config());
                 let now = time::OffsetDateTime::now_utc();
                 let mut un = [0u8; 4];
@@ -464,7 +645,11 @@ impl Demo {
                     amount_other: 0,
                     currency: 156,
                     txn_type: 0,
-                    date: TxnDate { yy: (now.year().rem_euclid(100)) as u8, mm: u8::from(now.month()), dd: now.day() },
+                    date: TxnDate {
+                        yy: (now.year().rem_euclid(100)) as u8,
+                        mm: u8::from(now.month()),
+                        dd: now.day(),
+                    },
                     unpredictable_number: un,
                 };
                 let owner = phone.owner_finger();
@@ -472,30 +657,60 @@ impl Demo {
                     let mut tap = phone.tap(Some(&owner))?;
                     kernel.run(&mut tap, &txn)?
                 };
-                ensure!(matches!(outcome, Outcome::OnlineRequest { .. }), "the card did not produce an ARQC");
+                ensure!(
+                    matches!(outcome, Outcome::OnlineRequest { .. }),
+                    "the card did not produce an ARQC"
+                );
                 let amount = Money::new(2500, Currency::CNY);
                 let stan = 400_000 + u32::from(un[0]) * 256 + u32::from(un[1]);
-                let genuine = build_authorization(&profile, &outcome, amount, RequestIds { stan, now })?;
+                let genuine =
+                    build_authorization(&profile, &outcome, amount, RequestIds { stan, now })?;
                 let mut link = SwitchLink::connect(switch, Duration::from_secs(10))?;
-                let a = link.exchange(&genuine, Duration::from_secs(10))?.context("no answer to the genuine request")?;
+                let a = link
+                    .exchange(&genuine, Duration::from_secs(10))?
+                    .context("no answer to the genuine request")?;
                 // The attacker copied the ICC data off the wire and sends it in a request of its own.
                 let later = now + time::Duration::seconds(7);
-                let replayed = build_authorization(&profile, &outcome, amount, RequestIds { stan: stan + 1, now: later })?;
-                let b = link.exchange(&replayed, Duration::from_secs(10))?.context("no answer to the replay")?;
-                Ok((a.get_str(39).unwrap_or("").to_owned(), b.get_str(39).unwrap_or("").to_owned()))
+                let replayed = build_authorization(
+                    &profile,
+                    &outcome,
+                    amount,
+                    RequestIds {
+                        stan: stan + 1,
+                        now: later,
+                    },
+                )?;
+                let b = link
+                    .exchange(&replayed, Duration::from_secs(10))?
+                    .context("no answer to the replay")?;
+                Ok((
+                    a.get_str(39).unwrap_or("").to_owned(),
+                    b.get_str(39).unwrap_or("").to_owned(),
+                ))
             })();
             (phone, r)
         })
         .await?;
         self.phone = Some(phone);
         let (first, second) = r?;
-        self.story.say(format!("Li pays 25.00 CNY at Corner Shop: response {first}."));
-        ensure!(first == "00", "the genuine payment was not approved ({first})");
+        self.story.say(format!(
+            "Li pays 25.00 CNY at Corner Shop: response {first}."
+        ));
+        ensure!(
+            first == "00",
+            "the genuine payment was not approved ({first})"
+        );
         self.story.say("Someone records that payment's cryptogram and sends it again in a new request of their own.");
-        let meaning = paytap_iso8583::ResponseCode::from_code(&second).map(|c| c.description()).unwrap_or("unknown");
+        let meaning = paytap_iso8583::ResponseCode::from_code(&second)
+            .map(|c| c.description())
+            .unwrap_or("unknown");
         self.story.say(format!("The token service has already seen that ATC and cryptogram: response {second} ({meaning})."));
-        ensure!(second != "00" && !second.is_empty(), "the replayed cryptogram was approved");
-        self.story.ok("the replay is rejected; only the genuine payment went through");
+        ensure!(
+            second != "00" && !second.is_empty(),
+            "the replayed cryptogram was approved"
+        );
+        self.story
+            .ok("the replay is rejected; only the genuine payment went through");
         Ok(())
     }
 
@@ -510,9 +725,19 @@ impl Demo {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        self.story.say(format!("The wallet received {} payment notifications from the network; the newest:", items.len()));
-        ensure!(items.len() >= 7, "the wallet's history has {} payments, expected 7", items.len());
-        ensure!(items.iter().filter(|t| t.approved).count() >= 4, "fewer than 4 approved payments in the history");
+        self.story.say(format!(
+            "The wallet received {} payment notifications from the network; the newest:",
+            items.len()
+        ));
+        ensure!(
+            items.len() >= 7,
+            "the wallet's history has {} payments, expected 7",
+            items.len()
+        );
+        ensure!(
+            items.iter().filter(|t| t.approved).count() >= 4,
+            "fewer than 4 approved payments in the history"
+        );
         items.truncate(n);
         Ok(items)
     }
@@ -526,7 +751,11 @@ fn new_card(c: &IssuedCard) -> NewCardRequest {
     let e = c.expiry_yymm.as_str();
     NewCardRequest {
         pan: c.pan.expose().to_owned(),
-        expiry: format!("{}/{}", e.get(2..4).unwrap_or("12"), e.get(..2).unwrap_or("30")),
+        expiry: format!(
+            "{}/{}",
+            e.get(2..4).unwrap_or("12"),
+            e.get(..2).unwrap_or("30")
+        ),
         cvv: c.cvv.as_str().to_owned(),
         cardholder_name: "LI LEI".into(),
     }

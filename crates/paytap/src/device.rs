@@ -139,7 +139,10 @@ fn now_millis() -> i64 {
 
 /// A wallet client with a live session for this device.
 async fn client_for(device: &mut Device, login: &Login) -> anyhow::Result<WalletClient> {
-    let url = device.wallet_url().context("the device is not enrolled (run `paytap device enrol`)")?.to_owned();
+    let url = device
+        .wallet_url()
+        .context("the device is not enrolled (run `paytap device enrol`)")?
+        .to_owned();
     let client = WalletClient::new(&url)?;
     if let Some((token, exp)) = device.session()
         && exp > now_millis() + 60_000
@@ -147,7 +150,9 @@ async fn client_for(device: &mut Device, login: &Login) -> anyhow::Result<Wallet
         return Ok(client.with_session(token));
     }
     let Some(pw) = &login.password else {
-        bail!("the wallet session has expired: pass --password (or PAYTAP_PASSWORD) to log in again");
+        bail!(
+            "the wallet session has expired: pass --password (or PAYTAP_PASSWORD) to log in again"
+        );
     };
     let email = device.login().context("no login stored")?.to_owned();
     let mut client = client;
@@ -160,22 +165,59 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::up::init_logging("warn");
     let rt = tokio::runtime::Runtime::new()?;
     match args.command {
-        Cmd::Enrol { wallet, email, password, kind, name, model, register, ks } => rt.block_on(async {
+        Cmd::Enrol {
+            wallet,
+            email,
+            password,
+            kind,
+            name,
+            model,
+            register,
+            ks,
+        } => rt.block_on(async {
             let kind = DeviceKind::parse(&kind).context("--type is phone, watch or band")?;
             let mut client = WalletClient::new(&wallet)?;
             if register {
-                client.register(&email, &password, &email).await.context("creating the account")?;
+                client
+                    .register(&email, &password, &email)
+                    .await
+                    .context("creating the account")?;
             }
-            let session = client.login(&email, &password).await.context("logging in")?;
-            let mut device = Device::create(&ks.keystore, &keystore_key(&ks.keystore), kind, &name, &model)?;
-            let info = client.register_device(kind.as_str(), &name, &model, &device.public_key()).await?;
+            let session = client
+                .login(&email, &password)
+                .await
+                .context("logging in")?;
+            let mut device = Device::create(
+                &ks.keystore,
+                &keystore_key(&ks.keystore),
+                kind,
+                &name,
+                &model,
+            )?;
+            let info = client
+                .register_device(kind.as_str(), &name, &model, &device.public_key())
+                .await?;
             device.set_enrolment(&info.id, client.base_url(), &email)?;
             device.set_session(&session.token, session.expires_at)?;
-            println!("enrolled {} {:?} as device {}", kind.as_str(), name, info.id);
+            println!(
+                "enrolled {} {:?} as device {}",
+                kind.as_str(),
+                name,
+                info.id
+            );
             println!("keystore: {}", ks.keystore.display());
             Ok(ExitCode::SUCCESS)
         }),
-        Cmd::AddCard { ks, pan, expiry, cvv, name, otp, pending, login } => rt.block_on(async {
+        Cmd::AddCard {
+            ks,
+            pan,
+            expiry,
+            cvv,
+            name,
+            otp,
+            pending,
+            login,
+        } => rt.block_on(async {
             let mut device = open_device(&ks.keystore)?;
             let client = client_for(&mut device, &login).await?;
             let device_id = device.device_id().context("not enrolled")?.to_owned();
@@ -191,12 +233,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     };
                     let r = client.add_card(&device_id, &card).await?;
                     match r {
-                        AddCardResult::OtpRequired { pending } if std::io::stdin().is_terminal() => {
-                            eprintln!("{} sent a one-time passcode ({}).", pending.bank_name, pending.otp_channel);
+                        AddCardResult::OtpRequired { pending }
+                            if std::io::stdin().is_terminal() =>
+                        {
+                            eprintln!(
+                                "{} sent a one-time passcode ({}).",
+                                pending.bank_name, pending.otp_channel
+                            );
                             eprint!("passcode: ");
                             let mut code = Zeroizing::new(String::new());
                             std::io::stdin().read_line(&mut code)?;
-                            client.submit_otp(&device_id, &pending.id, code.trim()).await?
+                            client
+                                .submit_otp(&device_id, &pending.id, code.trim())
+                                .await?
                         }
                         other => other,
                     }
@@ -204,15 +253,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             match result {
                 AddCardResult::OtpRequired { pending } => {
-                    println!("{} sent a one-time passcode ({}).", pending.bank_name, pending.otp_channel);
-                    println!("finish with: paytap device add-card --keystore {} --pending {} --otp CODE", ks.keystore.display(), pending.id);
+                    println!(
+                        "{} sent a one-time passcode ({}).",
+                        pending.bank_name, pending.otp_channel
+                    );
+                    println!(
+                        "finish with: paytap device add-card --keystore {} --pending {} --otp CODE",
+                        ks.keystore.display(),
+                        pending.id
+                    );
                     Ok(ExitCode::from(1))
                 }
                 AddCardResult::Provisioned { card } => {
-                    println!("card •••• {} from {} added (token {})", card.card_last4, card.bank_name, card.token_ref);
+                    println!(
+                        "card •••• {} from {} added (token {})",
+                        card.card_last4, card.bank_name, card.token_ref
+                    );
                     let report = sync_device(&mut device, &client).await?;
                     for c in &report.installed {
-                        println!("secure element: installed token {} ({})", c.masked_token, c.bank_name);
+                        println!(
+                            "secure element: installed token {} ({})",
+                            c.masked_token, c.bank_name
+                        );
                     }
                     for (t, why) in &report.refused {
                         println!("secure element refused {t}: {why}");
@@ -225,7 +287,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut device = open_device(&ks.keystore)?;
             let client = client_for(&mut device, &login).await?;
             let r = sync_device(&mut device, &client).await?;
-            println!("installed {}, removed {}, refused {}", r.installed.len(), r.removed.len(), r.refused.len());
+            println!(
+                "installed {}, removed {}, refused {}",
+                r.installed.len(),
+                r.removed.len(),
+                r.refused.len()
+            );
             for (t, why) in &r.refused {
                 println!("refused {t}: {why}");
             }
@@ -233,7 +300,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }),
         Cmd::Cards { ks } => {
             let device = open_device(&ks.keystore)?;
-            println!("{} {:?} (device {})", device.kind().as_str(), device.name(), device.device_id().unwrap_or("not enrolled"));
+            println!(
+                "{} {:?} (device {})",
+                device.kind().as_str(),
+                device.name(),
+                device.device_id().unwrap_or("not enrolled")
+            );
             for c in device.cards() {
                 println!(
                     "{} {}  card •••• {}  {}  ATC {}  token {}",
@@ -247,9 +319,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Field { ks, listen, verified } => {
+        Cmd::Field {
+            ks,
+            listen,
+            verified,
+        } => {
             let mut device = open_device(&ks.keystore)?;
-            let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+            let listener =
+                TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
             println!("nfc field: {}", listener.local_addr()?);
             let stop = Arc::new(AtomicBool::new(false));
             let owner = device.owner_finger();
@@ -266,7 +343,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                                 0x40 => "TC",
                                 _ => "AAC",
                             };
-                            println!("tap: {kind} ATC {atc} token {t}; user verified: {}", rep.user_verified);
+                            println!(
+                                "tap: {kind} ATC {atc} token {t}; user verified: {}",
+                                rep.user_verified
+                            );
                         }
                     }
                     Err(e) => eprintln!("tap failed: {e}"),
@@ -274,7 +354,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Heartbeat { ks, lat, lon, place, login } => rt.block_on(async {
+        Cmd::Heartbeat {
+            ks,
+            lat,
+            lon,
+            place,
+            login,
+        } => rt.block_on(async {
             let mut device = open_device(&ks.keystore)?;
             let client = client_for(&mut device, &login).await?;
             let id = device.device_id().context("not enrolled")?.to_owned();

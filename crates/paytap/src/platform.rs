@@ -18,8 +18,8 @@ use paytap_network::{Network, NetworkConfig, RunningNetwork};
 use paytap_store::{Db, Regions};
 use paytap_tsp::{Actor as TspActor, Domain, ProvisionRequest, TokenState as TspState};
 use paytap_wallet::{
-    Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision, ProvisionedCard,
-    StateReason, TokenState, Wallet, WalletConfig, WalletNetwork,
+    Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision,
+    ProvisionedCard, StateReason, TokenState, Wallet, WalletConfig, WalletNetwork,
 };
 
 /// paytap wallet's token requestor id (EMV tokenisation TRID, 11 digits).
@@ -55,24 +55,60 @@ impl WalletNetwork for NetworkPort {
                 device_kind: device.kind.as_str().to_owned(),
                 account_id: device.account_id.clone(),
             };
-            Ok(match self.net.identify_and_verify(&req).await.map_err(unavailable)? {
-                IssuerIdv::Green { verification_id, bank_name, .. } => IdvDecision::Green { verification_id, bank_name },
-                IssuerIdv::Yellow { verification_id, bank_name, destination, .. } => {
-                    IdvDecision::Yellow { verification_id, bank_name, channel: destination }
-                }
-                IssuerIdv::Red { reason, .. } => IdvDecision::Red { reason: reason.message().to_owned() },
-            })
+            Ok(
+                match self
+                    .net
+                    .identify_and_verify(&req)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    IssuerIdv::Green {
+                        verification_id,
+                        bank_name,
+                        ..
+                    } => IdvDecision::Green {
+                        verification_id,
+                        bank_name,
+                    },
+                    IssuerIdv::Yellow {
+                        verification_id,
+                        bank_name,
+                        destination,
+                        ..
+                    } => IdvDecision::Yellow {
+                        verification_id,
+                        bank_name,
+                        channel: destination,
+                    },
+                    IssuerIdv::Red { reason, .. } => IdvDecision::Red {
+                        reason: reason.message().to_owned(),
+                    },
+                },
+            )
         })
     }
 
-    fn verify_otp<'a>(&'a self, verification_id: &'a str, code: &'a str) -> BoxFuture<'a, Result<OtpDecision, NetworkError>> {
+    fn verify_otp<'a>(
+        &'a self,
+        verification_id: &'a str,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<OtpDecision, NetworkError>> {
         Box::pin(async move {
-            Ok(match self.net.verify_otp(verification_id, code).await.map_err(unavailable)? {
-                OtpOutcome::Verified => OtpDecision::Verified,
-                OtpOutcome::Incorrect { attempts_left } => OtpDecision::Incorrect { attempts_left },
-                OtpOutcome::Expired => OtpDecision::Expired,
-                OtpOutcome::Locked => OtpDecision::Locked,
-            })
+            Ok(
+                match self
+                    .net
+                    .verify_otp(verification_id, code)
+                    .await
+                    .map_err(unavailable)?
+                {
+                    OtpOutcome::Verified => OtpDecision::Verified,
+                    OtpOutcome::Incorrect { attempts_left } => {
+                        OtpDecision::Incorrect { attempts_left }
+                    }
+                    OtpOutcome::Expired => OtpDecision::Expired,
+                    OtpOutcome::Locked => OtpDecision::Locked,
+                },
+            )
         })
     }
 
@@ -89,12 +125,18 @@ impl WalletNetwork for NetworkPort {
                 .await
                 .map_err(|_| NetworkError::UnknownReference(verification_id.to_owned()))?;
             if v.state != paytap_issuer::VerificationState::Approved {
-                return Err(NetworkError::Rejected("the bank has not approved this card for the device".into()));
+                return Err(NetworkError::Rejected(
+                    "the bank has not approved this card for the device".into(),
+                ));
             }
             if v.device_id != device.device_id {
-                return Err(NetworkError::Rejected("the verification was for another device".into()));
+                return Err(NetworkError::Rejected(
+                    "the verification was for another device".into(),
+                ));
             }
-            let card_id = v.card_id.ok_or_else(|| NetworkError::Rejected("the bank did not identify the card".into()))?;
+            let card_id = v.card_id.ok_or_else(|| {
+                NetworkError::Rejected("the bank did not identify the card".into())
+            })?;
             let bank = issuer.bank(&v.bank_id).map_err(unavailable)?.clone();
             let info = issuer.card(&card_id).await.map_err(unavailable)?;
             let label = match info.product {
@@ -146,7 +188,11 @@ impl WalletNetwork for NetworkPort {
                 Actor::AccountHolder { .. } => TspActor::Holder,
                 Actor::Wallet => TspActor::Wallet,
             };
-            match self.net.set_token_state(token_ref, to, who, reason.as_str()).await {
+            match self
+                .net
+                .set_token_state(token_ref, to, who, reason.as_str())
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(paytap_network::NetworkError::Tsp(e)) => {
                     // Setting the state a token already has is success.
@@ -184,23 +230,34 @@ pub struct Platform {
 
 async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
     let url = format!("sqlite://{}", dir.join(file).display());
-    Db::connect(&url).await.with_context(|| format!("opening {}", dir.join(file).display()))
+    Db::connect(&url)
+        .await
+        .with_context(|| format!("opening {}", dir.join(file).display()))
 }
 
 impl Platform {
     /// Starts network, wallet and web site.
     pub async fn start(opts: PlatformOptions) -> anyhow::Result<Platform> {
-        std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        std::fs::create_dir_all(&opts.data_dir)
+            .with_context(|| format!("creating {}", opts.data_dir.display()))?;
         let mut config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         config.switch_addr = opts.switch_addr;
         let net = Arc::new(Network::start(config).await?);
         let mut regions = Regions::new();
         regions.insert("cn", sqlite(&opts.data_dir, "wallet-cn.db").await?);
         regions.insert("in", sqlite(&opts.data_dir, "wallet-in.db").await?);
-        let wallet = Wallet::new(regions, Arc::new(NetworkPort::new(net.clone())), WalletConfig::default()).await?;
+        let wallet = Wallet::new(
+            regions,
+            Arc::new(NetworkPort::new(net.clone())),
+            WalletConfig::default(),
+        )
+        .await?;
         let mut tasks = vec![wallet.spawn_event_pump(net.subscribe())];
         if opts.sms_file {
-            tasks.push(spawn_sms_file(net.clone(), opts.data_dir.join("sms-outbox.jsonl")));
+            tasks.push(spawn_sms_file(
+                net.clone(),
+                opts.data_dir.join("sms-outbox.jsonl"),
+            ));
         }
         let app = paytap_wallet::router(wallet.clone()).merge(paytap_web::router(wallet.clone()));
         let listener = tokio::net::TcpListener::bind(opts.wallet_addr)
@@ -210,10 +267,11 @@ impl Platform {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
             let svc = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, svc).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+            if let Err(e) = axum::serve(listener, svc)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
             {
                 tracing::error!(error = %e, "wallet HTTP server failed");
             }

@@ -68,9 +68,14 @@ struct ChargeArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::up::init_logging("warn");
     let Cmd::Charge(a) = args.command;
-    let currency = Currency::from_code(&a.currency.to_ascii_uppercase()).map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
+    let currency = Currency::from_code(&a.currency.to_ascii_uppercase())
+        .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
     let amount = Money::parse(&a.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
-    let country = if currency == Currency::INR { ("IN", 356) } else { ("CN", 156) };
+    let country = if currency == Currency::INR {
+        ("IN", 356)
+    } else {
+        ("CN", 156)
+    };
     let profile = TerminalProfile {
         terminal_id: a.terminal_id.clone(),
         merchant_id: a.merchant_id.clone(),
@@ -91,7 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             pos.charge(&mut tap, amount)?
         }
         (None, Some(addr)) => {
-            let mut field = FieldTransport::connect(addr, Duration::from_secs(10)).with_context(|| format!("no device in the field at {addr}"))?;
+            let mut field = FieldTransport::connect(addr, Duration::from_secs(10))
+                .with_context(|| format!("no device in the field at {addr}"))?;
             pos.charge(&mut field, amount)?
         }
         _ => bail!("tap a device: --keystore FILE [--verified] or --nfc ADDR"),
@@ -101,5 +107,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         println!("{receipt}");
     }
-    Ok(if receipt.approved { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if receipt.approved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -32,7 +32,11 @@ pub struct Args {
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -54,14 +58,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);
     println!("switch: {}", platform.switch_addr);
-    println!("sms outbox: {}", args.data_dir.join("sms-outbox.jsonl").display());
+    println!(
+        "sms outbox: {}",
+        args.data_dir.join("sms-outbox.jsonl").display()
+    );
     let endpoints = serde_json::json!({
         "wallet_url": platform.wallet_url,
         "switch_addr": platform.switch_addr.to_string(),
     });
     let path = args.data_dir.join("endpoints.json");
     let tmp = args.data_dir.join("endpoints.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&endpoints)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&endpoints)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     println!("ready (Ctrl-C to stop)");
     tracing::info!(wallet = %platform.wallet_url, switch = %platform.switch_addr, "paytap is up");
@@ -77,13 +85,14 @@ async fn wait_for_stop() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

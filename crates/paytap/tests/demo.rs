@@ -5,7 +5,11 @@ use std::process::Command;
 
 #[test]
 fn demo_plays_the_whole_story() {
-    let out = Command::new(env!("CARGO_BIN_EXE_paytap")).arg("demo").env_remove("RUST_LOG").output().expect("run paytap demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_paytap"))
+        .arg("demo")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run paytap demo");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");

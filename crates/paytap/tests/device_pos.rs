@@ -30,7 +30,11 @@ fn paytap(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// No run of 13 or more digits (our card and token numbers have 16; a 12-digit RRN is fine) (a card or token number) anywhere.
@@ -85,28 +89,110 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     // Enrol.
     let (k, u) = (ks_s.clone(), url.clone());
     let o = blocking(move || {
-        paytap(&["device", "enrol", "--wallet", &u, "--email", EMAIL, "--password", PASSWORD, "--type", "phone", "--name", "Wang's phone", "--keystore", &k, "--register"])
+        paytap(&[
+            "device",
+            "enrol",
+            "--wallet",
+            &u,
+            "--email",
+            EMAIL,
+            "--password",
+            PASSWORD,
+            "--type",
+            "phone",
+            "--name",
+            "Wang's phone",
+            "--keystore",
+            &k,
+            "--register",
+        ])
     })
     .await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("enrolled phone"));
 
     // Green path.
-    let (k, pan, exp, cvv) = (ks_s.clone(), green.pan.expose().to_owned(), mm_yy(&green), green.cvv.to_string());
-    let o = blocking(move || paytap(&["device", "add-card", "--keystore", &k, "--pan", &pan, "--expiry", &exp, "--cvv", &cvv, "--name", "WANG FANG"])).await;
+    let (k, pan, exp, cvv) = (
+        ks_s.clone(),
+        green.pan.expose().to_owned(),
+        mm_yy(&green),
+        green.cvv.to_string(),
+    );
+    let o = blocking(move || {
+        paytap(&[
+            "device",
+            "add-card",
+            "--keystore",
+            &k,
+            "--pan",
+            &pan,
+            "--expiry",
+            &exp,
+            "--cvv",
+            &cvv,
+            "--name",
+            "WANG FANG",
+        ])
+    })
+    .await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("installed token"), "{}", text(&o));
     assert_no_card_numbers(&text(&o));
 
     // Passcode path: the first call stops at the passcode, the second finishes.
-    let (k, pan, exp, cvv) = (ks_s.clone(), yellow.pan.expose().to_owned(), mm_yy(&yellow), yellow.cvv.to_string());
-    let o = blocking(move || paytap(&["device", "add-card", "--keystore", &k, "--pan", &pan, "--expiry", &exp, "--cvv", &cvv, "--name", "WANG FANG"])).await;
+    let (k, pan, exp, cvv) = (
+        ks_s.clone(),
+        yellow.pan.expose().to_owned(),
+        mm_yy(&yellow),
+        yellow.cvv.to_string(),
+    );
+    let o = blocking(move || {
+        paytap(&[
+            "device",
+            "add-card",
+            "--keystore",
+            &k,
+            "--pan",
+            &pan,
+            "--expiry",
+            &exp,
+            "--cvv",
+            &cvv,
+            "--name",
+            "WANG FANG",
+        ])
+    })
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
-    let pending = out.split("--pending ").nth(1).and_then(|s| s.split_whitespace().next()).expect("pending id printed").to_owned();
-    let code = p.net.sms_outbox().messages().last().expect("an OTP was sent").code.to_string();
+    let pending = out
+        .split("--pending ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("pending id printed")
+        .to_owned();
+    let code = p
+        .net
+        .sms_outbox()
+        .messages()
+        .last()
+        .expect("an OTP was sent")
+        .code
+        .to_string();
     let k = ks_s.clone();
-    let o = blocking(move || paytap(&["device", "add-card", "--keystore", &k, "--pending", &pending, "--otp", &code])).await;
+    let o = blocking(move || {
+        paytap(&[
+            "device",
+            "add-card",
+            "--keystore",
+            &k,
+            "--pending",
+            &pending,
+            "--otp",
+            &code,
+        ])
+    })
+    .await;
     assert!(o.status.success(), "{}", text(&o));
 
     let k = ks_s.clone();
@@ -125,34 +211,105 @@ async fn device_and_pos_processes_pay_through_the_platform() {
 
     // A verified tap: approved, ARPC checked by the card.
     let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || paytap(&["pos", "charge", "--switch", &s, "--amount", "12.50", "--currency", "CNY", "--merchant", "Hema Fresh", "--keystore", &k, "--verified"])).await;
+    let o = blocking(move || {
+        paytap(&[
+            "pos",
+            "charge",
+            "--switch",
+            &s,
+            "--amount",
+            "12.50",
+            "--currency",
+            "CNY",
+            "--merchant",
+            "Hema Fresh",
+            "--keystore",
+            &k,
+            "--verified",
+        ])
+    })
+    .await;
     let r = text(&o);
     assert_eq!(o.status.code(), Some(0), "{r}");
-    assert!(r.contains("APPROVED") && r.contains("response 00") && r.contains("ARPC checked: yes"), "{r}");
+    assert!(
+        r.contains("APPROVED") && r.contains("response 00") && r.contains("ARPC checked: yes"),
+        "{r}"
+    );
     assert!(r.contains("12.50 CNY") && r.contains("Hema Fresh"), "{r}");
     assert_no_card_numbers(&r);
 
     // Without the fingerprint, up to the card's no-CVM limit (300.00 CNY):
     // the low-value path, approved.
     let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || paytap(&["pos", "charge", "--switch", &s, "--amount", "12.50", "--merchant", "Hema Fresh", "--keystore", &k])).await;
+    let o = blocking(move || {
+        paytap(&[
+            "pos",
+            "charge",
+            "--switch",
+            &s,
+            "--amount",
+            "12.50",
+            "--merchant",
+            "Hema Fresh",
+            "--keystore",
+            &k,
+        ])
+    })
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // Above it: "see phone", nothing sent.
     let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || paytap(&["pos", "charge", "--switch", &s, "--amount", "500.00", "--merchant", "Hema Fresh", "--keystore", &k])).await;
+    let o = blocking(move || {
+        paytap(&[
+            "pos",
+            "charge",
+            "--switch",
+            &s,
+            "--amount",
+            "500.00",
+            "--merchant",
+            "Hema Fresh",
+            "--keystore",
+            &k,
+        ])
+    })
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("See phone"), "{}", text(&o));
 
     // Beyond the card's limit: declined by the bank with its code.
     let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || paytap(&["pos", "charge", "--switch", &s, "--amount", "3000.00", "--merchant", "Hema Fresh", "--keystore", &k, "--verified"])).await;
+    let o = blocking(move || {
+        paytap(&[
+            "pos",
+            "charge",
+            "--switch",
+            &s,
+            "--amount",
+            "3000.00",
+            "--merchant",
+            "Hema Fresh",
+            "--keystore",
+            &k,
+            "--verified",
+        ])
+    })
+    .await;
     let r = text(&o);
     assert_eq!(o.status.code(), Some(1), "{r}");
     assert!(r.contains("DECLINED") && r.contains("response 61"), "{r}");
 
     // The NFC field over TCP: the device in one process, the POS in another.
     let mut field = Command::new(BIN)
-        .args(["device", "field", "--keystore", &ks_s, "--listen", "127.0.0.1:0", "--verified"])
+        .args([
+            "device",
+            "field",
+            "--keystore",
+            &ks_s,
+            "--listen",
+            "127.0.0.1:0",
+            "--verified",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -161,22 +318,47 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     let (addr, lines) = blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().unwrap().unwrap();
-        (first.strip_prefix("nfc field: ").expect("field address printed").to_owned(), lines)
+        (
+            first
+                .strip_prefix("nfc field: ")
+                .expect("field address printed")
+                .to_owned(),
+            lines,
+        )
     })
     .await;
     let s = switch.clone();
-    let o = blocking(move || paytap(&["pos", "charge", "--switch", &s, "--amount", "8.80", "--merchant", "Metro Kiosk", "--nfc", &addr, "--json"])).await;
+    let o = blocking(move || {
+        paytap(&[
+            "pos",
+            "charge",
+            "--switch",
+            &s,
+            "--amount",
+            "8.80",
+            "--merchant",
+            "Metro Kiosk",
+            "--nfc",
+            &addr,
+            "--json",
+        ])
+    })
+    .await;
     let r = text(&o);
     assert_eq!(o.status.code(), Some(0), "{r}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["approved"], true);
     assert_eq!(v["arpc"], "verified");
     assert_eq!(v["amount"]["minor"], 880);
-    let tap_line = blocking(move || lines.map_while(Result::ok).find(|l| l.starts_with("tap:"))).await;
+    let tap_line =
+        blocking(move || lines.map_while(Result::ok).find(|l| l.starts_with("tap:"))).await;
     field.kill().unwrap();
     let _ = field.wait();
     let tap_line = tap_line.unwrap_or_default();
-    assert!(tap_line.contains("ARQC") && tap_line.contains("user verified: true"), "{tap_line}");
+    assert!(
+        tap_line.contains("ARQC") && tap_line.contains("user verified: true"),
+        "{tap_line}"
+    );
 
     // The wallet recorded the payments for the account.
     let mut client = paytap_device::WalletClient::new(&url).unwrap();
@@ -210,7 +392,15 @@ fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
     let mut up = Command::new(BIN)
-        .args(["up", "--data-dir", data.to_str().unwrap(), "--wallet-addr", "127.0.0.1:0", "--switch-addr", "127.0.0.1:0"])
+        .args([
+            "up",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--wallet-addr",
+            "127.0.0.1:0",
+            "--switch-addr",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -219,21 +409,61 @@ fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
     let ep = wait_for(&data.join("endpoints.json"));
     let url = ep["wallet_url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"));
-    assert!(ep["switch_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        ep["switch_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
     for f in ["network.db", "wallet-cn.db", "wallet-in.db"] {
         assert!(data.join(f).exists(), "{f} created on first run");
     }
     let ks = dir.path().join("watch.se");
-    let o = paytap(&["device", "enrol", "--wallet", &url, "--email", EMAIL, "--password", PASSWORD, "--type", "watch", "--name", "watch", "--keystore", ks.to_str().unwrap(), "--register"]);
+    let o = paytap(&[
+        "device",
+        "enrol",
+        "--wallet",
+        &url,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        "watch",
+        "--name",
+        "watch",
+        "--keystore",
+        ks.to_str().unwrap(),
+        "--register",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = paytap(&["device", "heartbeat", "--keystore", ks.to_str().unwrap(), "--lat", "39.9", "--lon", "116.4", "--place", "Beijing"]);
+    let o = paytap(&[
+        "device",
+        "heartbeat",
+        "--keystore",
+        ks.to_str().unwrap(),
+        "--lat",
+        "39.9",
+        "--lon",
+        "116.4",
+        "--place",
+        "Beijing",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("is active"), "{}", text(&o));
-    let st = Command::new("kill").args(["-TERM", &up.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let status = up.wait().unwrap();
     assert!(status.success(), "paytap up exits cleanly on SIGTERM");
     let mut out = String::new();
     std::io::Read::read_to_string(&mut up.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(out.contains("wallet: http://127.0.0.1:") && out.contains("switch: 127.0.0.1:") && out.contains("stopped"), "{out}");
+    assert!(
+        out.contains("wallet: http://127.0.0.1:")
+            && out.contains("switch: 127.0.0.1:")
+            && out.contains("stopped"),
+        "{out}"
+    );
 }

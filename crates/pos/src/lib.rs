@@ -180,7 +180,12 @@ impl std::fmt::Display for Receipt {
         writeln!(f, "------------------------------------------")?;
         writeln!(f, "  {}", self.merchant_name)?;
         writeln!(f, "  terminal {}", self.terminal_id)?;
-        writeln!(f, "  SALE  {} {}", self.amount.decimal(), self.amount.currency.code())?;
+        writeln!(
+            f,
+            "  SALE  {} {}",
+            self.amount.decimal(),
+            self.amount.currency.code()
+        )?;
         if let Some(t) = &self.masked_token {
             writeln!(f, "  card  {t} (contactless, token)")?;
         }
@@ -188,9 +193,21 @@ impl std::fmt::Display for Receipt {
             writeln!(f, "  cryptogram {ac}  ATC {atc}")?;
         }
         if let Some(s) = self.stan {
-            writeln!(f, "  STAN {s:06}  RRN {}", self.rrn.as_deref().unwrap_or("-"))?;
+            writeln!(
+                f,
+                "  STAN {s:06}  RRN {}",
+                self.rrn.as_deref().unwrap_or("-")
+            )?;
         }
-        writeln!(f, "  {}", if self.approved { "APPROVED" } else { "DECLINED" })?;
+        writeln!(
+            f,
+            "  {}",
+            if self.approved {
+                "APPROVED"
+            } else {
+                "DECLINED"
+            }
+        )?;
         match &self.response_code {
             Some(c) => writeln!(f, "  response {c}: {}", self.meaning)?,
             None => writeln!(f, "  {}", self.meaning)?,
@@ -228,27 +245,63 @@ fn track2_string(t2: &[u8]) -> Option<String> {
 
 /// The retrieval reference number: `YDDDhh` + STAN (a common acquirer convention).
 pub fn rrn(now: OffsetDateTime, stan: u32) -> String {
-    format!("{}{:03}{:02}{:06}", now.year() % 10, now.ordinal(), now.hour(), stan % 1_000_000)
+    format!(
+        "{}{:03}{:02}{:06}",
+        now.year() % 10,
+        now.ordinal(),
+        now.hour(),
+        stan % 1_000_000
+    )
 }
 
 /// Builds the `0100` for an online request (sans-IO).
-pub fn build_authorization(profile: &TerminalProfile, outcome: &Outcome, amount: Money, ids: RequestIds) -> Result<Message, PosError> {
-    let Outcome::OnlineRequest { icc_data, pan, track2, psn, expiry, .. } = outcome else {
-        return Err(PosError::Config("only an online request becomes a 0100".into()));
+pub fn build_authorization(
+    profile: &TerminalProfile,
+    outcome: &Outcome,
+    amount: Money,
+    ids: RequestIds,
+) -> Result<Message, PosError> {
+    let Outcome::OnlineRequest {
+        icc_data,
+        pan,
+        track2,
+        psn,
+        expiry,
+        ..
+    } = outcome
+    else {
+        return Err(PosError::Config(
+            "only an online request becomes a 0100".into(),
+        ));
     };
     let minor = u64::try_from(amount.minor).map_err(|_| PosError::Amount)?;
     let now = ids.now;
     let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
-    let p = Pan::new(pan.expose()).map_err(|e| PosError::Message(paytap_iso8583::Error::Field { field: 2, reason: e }))?;
+    let p = Pan::new(pan.expose()).map_err(|e| {
+        PosError::Message(paytap_iso8583::Error::Field {
+            field: 2,
+            reason: e,
+        })
+    })?;
     m.set_pan(&p)?;
     m.set_processing_code("000000")?;
     m.set_amount(minor)?;
-    m.set_transmission_datetime(u8::from(now.month()), now.day(), now.hour(), now.minute(), now.second())?;
+    m.set_transmission_datetime(
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+    )?;
     m.set_stan(ids.stan)?;
     m.set_local_time(now.hour(), now.minute(), now.second())?;
     m.set_local_date(u8::from(now.month()), now.day())?;
     let e = expiry.as_bytes();
-    let two = |i: usize| e.get(i..i + 2).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse::<u8>().ok());
+    let two = |i: usize| {
+        e.get(i..i + 2)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse::<u8>().ok())
+    };
     if let (Some(yy), Some(mm)) = (two(0), two(2)) {
         m.set_expiry(yy, mm)?;
     }
@@ -264,7 +317,11 @@ pub fn build_authorization(profile: &TerminalProfile, outcome: &Outcome, amount:
     m.set_rrn(&rrn(now, ids.stan))?;
     m.set_terminal_id(&profile.terminal_id)?;
     m.set_merchant_id(&profile.merchant_id)?;
-    m.set_name_location(&profile.merchant_name, &profile.city, &profile.country_alpha2)?;
+    m.set_name_location(
+        &profile.merchant_name,
+        &profile.city,
+        &profile.country_alpha2,
+    )?;
     m.set_currency(amount.currency.numeric())?;
     m.set_icc_data(icc_data)?;
     Ok(m)
@@ -279,14 +336,23 @@ pub fn build_reversal(original: &Message, ids: RequestIds) -> Result<Message, Po
             r.set(f, v)?;
         }
     }
-    r.set_transmission_datetime(u8::from(now.month()), now.day(), now.hour(), now.minute(), now.second())?;
+    r.set_transmission_datetime(
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+    )?;
     r.set_stan(ids.stan)?;
     r.set_local_time(now.hour(), now.minute(), now.second())?;
     r.set_local_date(u8::from(now.month()), now.day())?;
     let od = OriginalData {
         mti: original.mti(),
         stan: original.stan().unwrap_or(0),
-        transmission_datetime: original.transmission_datetime().unwrap_or("0000000000").to_owned(),
+        transmission_datetime: original
+            .transmission_datetime()
+            .unwrap_or("0000000000")
+            .to_owned(),
         acquirer_id: original.acquirer_id().unwrap_or("0").to_owned(),
         forwarding_id: "0".into(),
     };
@@ -303,28 +369,46 @@ pub struct SwitchLink {
 
 impl SwitchLink {
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<SwitchLink, PosError> {
-        let stream =
-            TcpStream::connect_timeout(&addr, timeout).map_err(|e| PosError::Connect { addr, reason: e.to_string() })?;
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| PosError::Connect {
+            addr,
+            reason: e.to_string(),
+        })?;
         let _ = stream.set_nodelay(true);
-        Ok(SwitchLink { stream, decoder: FrameDecoder::new(paytap_iso8583::MAX_FRAME) })
+        Ok(SwitchLink {
+            stream,
+            decoder: FrameDecoder::new(paytap_iso8583::MAX_FRAME),
+        })
     }
 
     /// Sends `request` and waits up to `timeout` for its response (same
     /// STAN and terminal). `Ok(None)` on timeout.
-    pub fn exchange(&mut self, request: &Message, timeout: Duration) -> Result<Option<Message>, PosError> {
+    pub fn exchange(
+        &mut self,
+        request: &Message,
+        timeout: Duration,
+    ) -> Result<Option<Message>, PosError> {
         let mut out = Vec::new();
         encode_frame(&request.encode(), &mut out)?;
-        self.stream.write_all(&out).map_err(|e| PosError::Link(e.to_string()))?;
+        self.stream
+            .write_all(&out)
+            .map_err(|e| PosError::Link(e.to_string()))?;
         let want = request.mti().response();
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 4096];
         loop {
-            while let Some(frame) = self.decoder.next_frame().map_err(|e| PosError::Link(e.to_string()))? {
+            while let Some(frame) = self
+                .decoder
+                .next_frame()
+                .map_err(|e| PosError::Link(e.to_string()))?
+            {
                 let Ok(m) = Message::decode(&frame) else {
                     tracing::warn!("undecodable message from the switch ignored");
                     continue;
                 };
-                if Some(m.mti()) == want && m.stan() == request.stan() && m.terminal_id() == request.terminal_id() {
+                if Some(m.mti()) == want
+                    && m.stan() == request.stan()
+                    && m.terminal_id() == request.terminal_id()
+                {
                     return Ok(Some(m));
                 }
             }
@@ -332,11 +416,18 @@ impl SwitchLink {
             if left.is_zero() {
                 return Ok(None);
             }
-            self.stream.set_read_timeout(Some(left)).map_err(|e| PosError::Link(e.to_string()))?;
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(|e| PosError::Link(e.to_string()))?;
             match self.stream.read(&mut buf) {
                 Ok(0) => return Err(PosError::Link("the switch closed the connection".into())),
                 Ok(n) => self.decoder.push(buf.get(..n).unwrap_or(&[])),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     return Ok(None);
                 }
                 Err(e) => return Err(PosError::Link(e.to_string())),
@@ -369,7 +460,12 @@ impl Pos {
     pub fn new(profile: TerminalProfile, switch: SocketAddr) -> Result<Pos, PosError> {
         profile.validate()?;
         let kernel = Kernel::new(profile.kernel_config());
-        Ok(Pos { profile, switch, kernel, response_timeout: Duration::from_secs(10) })
+        Ok(Pos {
+            profile,
+            switch,
+            kernel,
+            response_timeout: Duration::from_secs(10),
+        })
     }
 
     pub fn profile(&self) -> &TerminalProfile {
@@ -378,7 +474,11 @@ impl Pos {
 
     /// Charges `amount` to the card behind `transport`, with the clock and
     /// the OS random generator.
-    pub fn charge<T: Transport>(&self, transport: &mut T, amount: Money) -> Result<Receipt, PosError> {
+    pub fn charge<T: Transport>(
+        &self,
+        transport: &mut T,
+        amount: Money,
+    ) -> Result<Receipt, PosError> {
         let now = OffsetDateTime::now_utc();
         let un = random_bytes::<4>()?;
         self.charge_with(transport, amount, now, un, new_stan()?)
@@ -393,8 +493,15 @@ impl Pos {
         unpredictable_number: [u8; 4],
         stan: u32,
     ) -> Result<Receipt, PosError> {
-        let minor = u64::try_from(amount.minor).ok().filter(|m| *m > 0 && *m < 1_000_000_000_000).ok_or(PosError::Amount)?;
-        let date = TxnDate { yy: (now.year().rem_euclid(100)) as u8, mm: u8::from(now.month()), dd: now.day() };
+        let minor = u64::try_from(amount.minor)
+            .ok()
+            .filter(|m| *m > 0 && *m < 1_000_000_000_000)
+            .ok_or(PosError::Amount)?;
+        let date = TxnDate {
+            yy: (now.year().rem_euclid(100)) as u8,
+            mm: u8::from(now.month()),
+            dd: now.day(),
+        };
         let txn = Transaction {
             amount_minor: minor,
             amount_other: 0,
@@ -421,25 +528,42 @@ impl Pos {
         };
         let outcome = self.kernel.run(transport, &txn)?;
         let (pan, atc, ac) = match &outcome {
-            Outcome::TryAgain { reason: TryAgainReason::SeePhone } => {
-                receipt.meaning = "See phone: the card needs the owner's fingerprint or face, then tap again".into();
+            Outcome::TryAgain {
+                reason: TryAgainReason::SeePhone,
+            } => {
+                receipt.meaning =
+                    "See phone: the card needs the owner's fingerprint or face, then tap again"
+                        .into();
                 return Ok(receipt);
             }
-            Outcome::TryAgain { reason: TryAgainReason::Communication(m) } => return Err(PosError::Field(m.clone())),
+            Outcome::TryAgain {
+                reason: TryAgainReason::Communication(m),
+            } => return Err(PosError::Field(m.clone())),
             Outcome::Declined { atc, icc_data, .. } => {
                 receipt.meaning = "Declined by the card (AAC)".into();
                 receipt.atc = Some(*atc);
-                receipt.cryptogram = paytap_tlv::find_flat(icc_data, tags::AC).ok().flatten().map(hex::encode_upper);
+                receipt.cryptogram = paytap_tlv::find_flat(icc_data, tags::AC)
+                    .ok()
+                    .flatten()
+                    .map(hex::encode_upper);
                 return Ok(receipt);
             }
-            Outcome::OnlineRequest { pan, atc, icc_data, .. } => {
-                (pan.masked(), *atc, paytap_tlv::find_flat(icc_data, tags::AC).ok().flatten().map(hex::encode_upper))
-            }
+            Outcome::OnlineRequest {
+                pan, atc, icc_data, ..
+            } => (
+                pan.masked(),
+                *atc,
+                paytap_tlv::find_flat(icc_data, tags::AC)
+                    .ok()
+                    .flatten()
+                    .map(hex::encode_upper),
+            ),
         };
         receipt.masked_token = Some(pan);
         receipt.atc = Some(atc);
         receipt.cryptogram = ac;
-        let request = build_authorization(&self.profile, &outcome, amount, RequestIds { stan, now })?;
+        let request =
+            build_authorization(&self.profile, &outcome, amount, RequestIds { stan, now })?;
         receipt.stan = Some(stan);
         receipt.rrn = request.rrn().map(str::to_owned);
         let mut link = SwitchLink::connect(self.switch, self.response_timeout)?;
@@ -447,18 +571,28 @@ impl Pos {
             Ok(Some(r)) => r,
             Ok(None) | Err(PosError::Link(_)) => {
                 receipt.reversed = self.reverse(Some(&mut link), &request);
-                receipt.meaning = "No answer from the network in time; the authorization was reversed".into();
+                receipt.meaning =
+                    "No answer from the network in time; the authorization was reversed".into();
                 return Ok(receipt);
             }
             Err(e) => return Err(e),
         };
         let code = response.response_code();
         receipt.response_code = response.get_str(39).map(str::to_owned);
-        receipt.meaning = code.map(|c| c.description().to_owned()).unwrap_or_else(|| "Unknown response code".into());
-        receipt.approval_code = response.auth_id_response().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        receipt.meaning = code
+            .map(|c| c.description().to_owned())
+            .unwrap_or_else(|| "Unknown response code".into());
+        receipt.approval_code = response
+            .auth_id_response()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
         receipt.approved = code.is_some_and(ResponseCode::is_approved);
         // Issuer authentication by the card.
-        let tag91 = response.icc_data().and_then(|d| paytap_tlv::find_flat(d, tags::ISSUER_AUTH_DATA).ok().flatten());
+        let tag91 = response.icc_data().and_then(|d| {
+            paytap_tlv::find_flat(d, tags::ISSUER_AUTH_DATA)
+                .ok()
+                .flatten()
+        });
         receipt.arpc = match tag91 {
             None => ArpcCheck::Absent,
             Some(v) => {
@@ -484,13 +618,23 @@ impl Pos {
     /// connection); true when the switch acknowledged it.
     fn reverse(&self, link: Option<&mut SwitchLink>, original: &Message) -> bool {
         let Ok(stan) = new_stan() else { return false };
-        let Ok(rev) = build_reversal(original, RequestIds { stan, now: OffsetDateTime::now_utc() }) else { return false };
+        let Ok(rev) = build_reversal(
+            original,
+            RequestIds {
+                stan,
+                now: OffsetDateTime::now_utc(),
+            },
+        ) else {
+            return false;
+        };
         if let Some(l) = link
             && let Ok(Some(_)) = l.exchange(&rev, self.response_timeout)
         {
             return true;
         }
-        match SwitchLink::connect(self.switch, self.response_timeout).and_then(|mut l| l.exchange(&rev, self.response_timeout)) {
+        match SwitchLink::connect(self.switch, self.response_timeout)
+            .and_then(|mut l| l.exchange(&rev, self.response_timeout))
+        {
             Ok(Some(_)) => true,
             _ => {
                 tracing::warn!(terminal = %self.profile.terminal_id, "reversal not acknowledged; it must be resent");

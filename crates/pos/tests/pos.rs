@@ -77,8 +77,16 @@ fn fake_switch(script: Script) -> (SocketAddr, mpsc::Receiver<Message>) {
 
 fn phone(dir: &std::path::Path) -> Device {
     let path = dir.join("phone.se");
-    let mut d = Device::create(&path, &KeystoreKey::key_file_for(&path), DeviceKind::Phone, "phone", "emulated").unwrap();
-    d.set_enrolment("dev_1", "http://127.0.0.1:1/", "li@example.com").unwrap();
+    let mut d = Device::create(
+        &path,
+        &KeystoreKey::key_file_for(&path),
+        DeviceKind::Phone,
+        "phone",
+        "emulated",
+    )
+    .unwrap();
+    d.set_enrolment("dev_1", "http://127.0.0.1:1/", "li@example.com")
+        .unwrap();
     let p = ProvisioningPayload {
         token_ref: "tok_a".into(),
         token_pan: TOKEN.into(),
@@ -120,11 +128,17 @@ fn approved_charge_sends_a_complete_0100_and_checks_the_arpc() {
     assert_eq!(r.masked_token.as_deref(), Some("629500******0018"));
     assert_eq!(r.approval_code.as_deref(), Some("A1B2C3"));
     let text = r.to_string();
-    assert!(text.contains("APPROVED") && text.contains("12.50 CNY") && text.contains("ARPC checked: yes"));
+    assert!(
+        text.contains("APPROVED")
+            && text.contains("12.50 CNY")
+            && text.contains("ARPC checked: yes")
+    );
     assert!(!text.contains(TOKEN));
     let req = requests.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(req.mti(), Mti::AUTHORIZATION_REQUEST);
-    for f in [2u8, 3, 4, 7, 11, 12, 13, 14, 18, 22, 23, 32, 35, 37, 41, 42, 43, 49, 55] {
+    for f in [
+        2u8, 3, 4, 7, 11, 12, 13, 14, 18, 22, 23, 32, 35, 37, 41, 42, 43, 49, 55,
+    ] {
         assert!(req.has(f), "DE {f} missing");
     }
     assert_eq!(req.get_str(2), Some(TOKEN));
@@ -184,7 +198,10 @@ fn no_answer_in_time_sends_a_reversal() {
     let od = rev.original_data().unwrap();
     assert_eq!(od.mti, Mti::AUTHORIZATION_REQUEST);
     assert_eq!(Some(od.stan), auth.stan());
-    assert_eq!(Some(od.transmission_datetime.as_str()), auth.transmission_datetime());
+    assert_eq!(
+        Some(od.transmission_datetime.as_str()),
+        auth.transmission_datetime()
+    );
     assert_eq!(rev.amount(), auth.amount());
 }
 
@@ -201,13 +218,19 @@ fn approval_with_a_forged_arpc_is_declined_and_reversed() {
     assert_eq!(r.arpc, ArpcCheck::Failed);
     assert!(r.reversed);
     let _auth = requests.recv_timeout(Duration::from_secs(5)).unwrap();
-    assert_eq!(requests.recv_timeout(Duration::from_secs(5)).unwrap().mti(), Mti::REVERSAL_REQUEST);
+    assert_eq!(
+        requests.recv_timeout(Duration::from_secs(5)).unwrap().mti(),
+        Mti::REVERSAL_REQUEST
+    );
 }
 
 #[test]
 fn bad_amounts_and_profiles_are_refused() {
     let (addr, _rx) = fake_switch(Script::Answer(ResponseCode::Approved));
-    let bad = TerminalProfile { terminal_id: "TOO-LONG-ID".into(), ..TerminalProfile::default() };
+    let bad = TerminalProfile {
+        terminal_id: "TOO-LONG-ID".into(),
+        ..TerminalProfile::default()
+    };
     assert!(Pos::new(bad, addr).is_err());
     let dir = tempfile::tempdir().unwrap();
     let mut d = phone(dir.path());
