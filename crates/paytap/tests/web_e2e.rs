@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use paytap_network::paytap_issuer::{IssueCard, Product};
 use paytap_network::{Network, NetworkConfig};
@@ -518,14 +519,28 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     assert_no_pan(&page_source(&li).await, &cards);
     shot(&li, "03-cards").await;
 
-    // Turn off payments on the phone, through the confirmation step.
+    // Turn off payments on the phone, through the confirmation step, with
+    // the keyboard: the first Tab reaches the skip link, Enter activates.
     li.goto(&format!("{wallet}/devices")).await.unwrap();
+    let tab = char::from(Key::Tab).to_string();
+    let enter = char::from(Key::Enter).to_string();
+    li.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(&tab)
+        .await
+        .unwrap();
+    let focused = li
+        .execute("return document.activeElement.className;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("skip"), "the skip link comes first");
     li.find(Locator::Css(&format!(
         "[data-device-id=\"{phone_id}\"] [data-action=\"turn-off\"]"
     )))
     .await
     .unwrap()
-    .click()
+    .send_keys(&enter)
     .await
     .unwrap();
     wait_for_path(&li, &format!("/devices/{phone_id}/turn-off")).await;
