@@ -292,10 +292,19 @@ impl Issuer {
                 args: vec![Arg::I64(i64::from(atc)), Arg::Text(card.card_id.clone())],
             });
         }
-        self.writer
-            .commit(stmts)
-            .await
-            .map_err(IssuerError::Write)?;
+        if let Err(e) = self.writer.commit(stmts).await {
+            // The answer will be a system error: release the hold so no
+            // money stays held for a transaction nobody approved.
+            if let Some(id) = &hold_id
+                && let Err(v) = self
+                    .ledger
+                    .void_pending(format!("void:{hold_key}"), id.clone())
+                    .await
+            {
+                tracing::error!(error = %v, hold_key = %hold_key, "could not release the hold of a failed authorization");
+            }
+            return Err(IssuerError::Write(e));
+        }
         if approved {
             self.windows.push(&card.card_id, now, amount.unwrap_or(0));
         }
