@@ -366,6 +366,31 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A submitted `application/x-www-form-urlencoded` form; anything else (a
+/// wrong content type, a body that does not parse, one over the size
+/// limit) answers with the site's 400 page instead of a bare error.
+struct Submitted<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<App> for Submitted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let info = match Req::from_request_parts(&mut parts, app).await {
+            Ok(info) => info,
+            Err(never) => match never {},
+        };
+        let req = axum::extract::Request::from_parts(parts, body);
+        match Form::<T>::from_request(req, app).await {
+            Ok(Form(v)) => Ok(Submitted(v)),
+            Err(rejection) => {
+                tracing::debug!(error = %rejection, path = %info.path, "unreadable form");
+                Err(error_page(&info, None, StatusCode::BAD_REQUEST))
+            }
+        }
+    }
+}
+
 // ----- one-shot notices --------------------------------------------------------
 
 fn flash(kind: &str, arg: &str, secure: bool) -> HeaderValue {
@@ -485,11 +510,8 @@ struct LoginForm {
 async fn login_submit(
     State(app): State<App>,
     req: Req,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    Submitted(form): Submitted<LoginForm>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return error_page(&req, None, StatusCode::BAD_REQUEST);
-    };
     let nonce = cookie(&req.headers, LOGIN_COOKIE).unwrap_or("");
     if !app.csrf.verify_login(nonce, &form.csrf) {
         tracing::warn!("sign-in form with a bad CSRF token refused");
@@ -569,7 +591,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(app): State<App>, req: Req, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(app): State<App>,
+    req: Req,
+    Submitted(form): Submitted<CsrfForm>,
+) -> Response {
     let signed = match signed_form(&app, &req, &form.csrf).await {
         Ok(s) => s,
         Err(resp) => return resp,
@@ -600,7 +626,11 @@ fn safe_next(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-async fn language(State(app): State<App>, req: Req, Form(form): Form<LanguageForm>) -> Response {
+async fn language(
+    State(app): State<App>,
+    req: Req,
+    Submitted(form): Submitted<LanguageForm>,
+) -> Response {
     let Some(lang) = Lang::parse(&form.lang) else {
         return error_page(&req, None, StatusCode::BAD_REQUEST);
     };
@@ -710,7 +740,7 @@ async fn turn_off(
     State(app): State<App>,
     req: Req,
     Path(device_id): Path<String>,
-    Form(form): Form<TurnOffForm>,
+    Submitted(form): Submitted<TurnOffForm>,
 ) -> Response {
     let signed = match signed_form(&app, &req, &form.csrf).await {
         Ok(s) => s,
@@ -744,7 +774,7 @@ async fn turn_on(
     State(app): State<App>,
     req: Req,
     Path(device_id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Submitted(form): Submitted<CsrfForm>,
 ) -> Response {
     let signed = match signed_form(&app, &req, &form.csrf).await {
         Ok(s) => s,
@@ -782,7 +812,7 @@ async fn remove_all(
     State(app): State<App>,
     req: Req,
     Path(device_id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Submitted(form): Submitted<CsrfForm>,
 ) -> Response {
     let signed = match signed_form(&app, &req, &form.csrf).await {
         Ok(s) => s,
@@ -826,7 +856,7 @@ async fn make_default(
     State(app): State<App>,
     req: Req,
     Path((device_id, card_id)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Submitted(form): Submitted<CsrfForm>,
 ) -> Response {
     let signed = match signed_form(&app, &req, &form.csrf).await {
         Ok(s) => s,
@@ -865,7 +895,7 @@ async fn remove_card(
     State(app): State<App>,
     req: Req,
     Path((device_id, card_id)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Submitted(form): Submitted<CsrfForm>,
 ) -> Response {
     let signed = match signed_form(&app, &req, &form.csrf).await {
         Ok(s) => s,

@@ -633,12 +633,15 @@ pub fn login_page(ctx: &Ctx<'_>, login_value: &str, error: Option<&str>) -> Mark
                     label for="login" { (s.login_field) }
                     input type="text" id="login" name="login" value=(login_value) autocomplete="username"
                         inputmode="email" autocapitalize="none" spellcheck="false" required maxlength="254"
-                        aria-describedby="login-hint";
+                        aria-invalid=[error.map(|_| "true")]
+                        aria-describedby=(if error.is_some() { "login-error login-hint" } else { "login-hint" });
                     p class="hint" id="login-hint" { (s.login_hint) }
                 }
                 div class="field" {
                     label for="password" { (s.password_field) }
-                    input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128";
+                    input type="password" id="password" name="password" autocomplete="current-password" required maxlength="128"
+                        aria-invalid=[error.map(|_| "true")]
+                        aria-describedby=[error.map(|_| "login-error")];
                 }
                 button class="btn btn-primary btn-block" type="submit" id="sign-in" { (s.sign_in) }
             }
