@@ -418,7 +418,7 @@ pub fn cards_page(ctx: &Ctx<'_>, cards: &[CardView]) -> Markup {
                     li class="panel card-item" id=(format!("card-{}", c.id)) data-card-id=(c.id) {
                         (card_art(ctx, c, false))
                         p class="card-caption" {
-                            span class="card-caption-main" { (c.bank_name) " · " (c.last4) }
+                            span class="card-caption-main" { (fill(s.card_ending, &c.last4)) }
                             span class="muted" { (fill(s.on_device, &c.device_name)) }
                         }
                         div class="actions" {
