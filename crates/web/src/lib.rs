@@ -299,7 +299,7 @@ fn refused_page(req: &Req, signed: &Signed, message: &str) -> Response {
 fn port_failure(app: &App, req: &Req, signed: &Signed, e: PortError) -> Response {
     match e {
         PortError::NotFound => error_page(req, Some(signed), StatusCode::NOT_FOUND),
-        PortError::Unauthenticated => to_login_expired(app, req),
+        PortError::Unauthenticated => to_login_expired(req),
         PortError::Refused(m) => refused_page(req, signed, &m),
         PortError::Unavailable(m) => {
             tracing::warn!(error = %m, "wallet unavailable");
@@ -319,7 +319,7 @@ fn clear_session(req: &Req) -> HeaderValue {
     set_cookie(session_cookie_name(req.secure), "", 0, req.secure)
 }
 
-fn to_login_expired(_app: &App, req: &Req) -> Response {
+fn to_login_expired(req: &Req) -> Response {
     redirect("/login?expired=1", vec![clear_session(req)])
 }
 
@@ -340,7 +340,7 @@ async fn signed_in(app: &App, req: &Req) -> Result<Signed, Response> {
                 csrf,
             })
         }
-        Err(PortError::Unauthenticated) => Err(to_login_expired(app, req)),
+        Err(PortError::Unauthenticated) => Err(to_login_expired(req)),
         Err(e) => {
             tracing::warn!(error = %e, "could not check a session");
             Err(error_page(req, None, StatusCode::SERVICE_UNAVAILABLE))
