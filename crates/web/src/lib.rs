@@ -296,7 +296,7 @@ fn refused_page(req: &Req, signed: &Signed, message: &str) -> Response {
 }
 
 /// Maps a port failure of a signed-in request to a response.
-fn port_failure(app: &App, req: &Req, signed: &Signed, e: PortError) -> Response {
+fn port_failure(req: &Req, signed: &Signed, e: PortError) -> Response {
     match e {
         PortError::NotFound => error_page(req, Some(signed), StatusCode::NOT_FOUND),
         PortError::Unauthenticated => to_login_expired(req),
@@ -601,7 +601,7 @@ async fn logout(
         Err(resp) => return resp,
     };
     if let Err(e) = app.port.logout(&signed.token).await {
-        return port_failure(&app, &req, &signed, e);
+        return port_failure(&req, &signed, e);
     }
     redirect("/login?signed_out=1", vec![clear_session(&req)])
 }
@@ -678,7 +678,7 @@ async fn devices(State(app): State<App>, req: Req) -> Response {
             let body = pages::devices_page(&c, &list);
             page(&c, StatusCode::OK, body, cookies)
         }
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -694,7 +694,7 @@ async fn own_device(
     }
     match app.port.device(&signed.viewer, device_id).await {
         Ok(d) => Ok((signed, d)),
-        Err(e) => Err(port_failure(app, req, &signed, e)),
+        Err(e) => Err(port_failure(req, &signed, e)),
     }
 }
 
@@ -766,7 +766,7 @@ async fn turn_off(
             tracing::info!(account = %signed.viewer.account_id, device = %device_id, reason = reason.as_str(), "payments turned off from the web site");
             redirect("/devices", vec![flash("off", &device_id, req.secure)])
         }
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -788,7 +788,7 @@ async fn turn_on(
             tracing::info!(account = %signed.viewer.account_id, device = %device_id, "payments turned back on from the web site");
             redirect("/devices", vec![flash("on", &device_id, req.secure)])
         }
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -823,7 +823,7 @@ async fn remove_all(
     }
     match app.port.remove_all_cards(&signed.viewer, &device_id).await {
         Ok(n) => redirect("/devices", vec![flash("rmall", &n.to_string(), req.secure)]),
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -844,7 +844,7 @@ async fn own_card(
     }
     let d = match app.port.device(&signed.viewer, device_id).await {
         Ok(d) => d,
-        Err(e) => return Err(port_failure(app, req, &signed, e)),
+        Err(e) => return Err(port_failure(req, &signed, e)),
     };
     match d.cards.into_iter().find(|c| c.id == card_id) {
         Some(c) => Ok((signed, c)),
@@ -872,7 +872,7 @@ async fn make_default(
         .await
     {
         Ok(()) => redirect("/cards", vec![flash("default", &card.last4, req.secure)]),
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -911,7 +911,7 @@ async fn remove_card(
         .await
     {
         Ok(()) => redirect("/cards", vec![flash("rmcard", &card.last4, req.secure)]),
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -928,7 +928,7 @@ async fn cards(State(app): State<App>, req: Req) -> Response {
             let body = pages::cards_page(&c, &all);
             page(&c, StatusCode::OK, body, cookies)
         }
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
@@ -958,7 +958,7 @@ async fn payments(
             page(&c, StatusCode::OK, body, Vec::new())
         }
         Err(PortError::Refused(_)) => error_page(&req, Some(&signed), StatusCode::BAD_REQUEST),
-        Err(e) => port_failure(&app, &req, &signed, e),
+        Err(e) => port_failure(&req, &signed, e),
     }
 }
 
