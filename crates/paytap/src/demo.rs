@@ -1,12 +1,19 @@
 //! `paytap demo`: the whole story, told and checked.
 //!
 //! Starts the platform in this process (ports chosen by the system, a
-//! temporary data directory) and walks a newcomer through it: an account,
+//! temporary data directory), or uses a running `paytap up` (`--against
+//! URL`), and walks a newcomer through it: an account,
 //! a phone and a band, cards from two banks (one through the one-time
 //! passcode step-up), the eight-card limit, taps with a fingerprint
 //! (approved, with the cryptogram changing every time), a purchase beyond
 //! the card's limit, a replayed cryptogram, a lost phone, its recovery, a
 //! band that holds no card, and the ledger summing to zero per currency.
+//!
+//! The demo is a client like any other: the wallet's HTTP API for the
+//! account holder, the switch's ISO 8583 port for the POS, and the
+//! platform's loopback emulator API ([`crate::platform::emulator_router`])
+//! for what a test lab has besides the product: banks issuing plastic
+//! cards, the phone's SMS inbox, the ledger's totals.
 //!
 //! Every step checks its outcome; the demo exits non-zero when any step
 //! does not turn out as told. Card and token numbers only ever appear
@@ -23,11 +30,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{Device, DeviceKind, KeystoreKey, WalletClient, sync_device};
 use paytap_emv::{Kernel, Outcome, Transaction, TxnDate};
-use paytap_issuer::{IssueCard, IssuedCard, Limits, Product};
 use paytap_pos::{
     ArpcCheck, Pos, Receipt, RequestIds, SwitchLink, TerminalProfile, build_authorization,
 };
 use paytap_types::{Currency, Money};
+use serde::Deserialize;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
@@ -36,8 +44,7 @@ pub struct Args {
     /// Keep the demo's data directory here instead of a temporary one.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Play against a running `paytap up` (its wallet URL). The demo needs
-    /// the network in-process to issue its bank cards, so this is refused.
+    /// Play against a running `paytap up` (its wallet URL, on loopback).
     #[arg(long)]
     against: Option<String>,
 }
@@ -78,9 +85,12 @@ impl Story {
 
 struct Demo {
     story: Story,
-    platform: Platform,
+    platform: Option<Platform>,
+    lab: Lab,
     client: WalletClient,
+    email: String,
     dir: PathBuf,
+    banks: Vec<LabBank>,
     phone: Option<Device>,
     phone_id: String,
     band: Option<Device>,
@@ -90,16 +100,11 @@ struct Demo {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.against.is_some() {
-        bail!(
-            "--against is not supported: the demo issues its bank cards through the network in its own process; run `paytap demo` without it"
-        );
-    }
     crate::up::init_logging("error");
     let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
     let dir = args.data_dir.unwrap_or_else(|| tmp.path().to_owned());
     let rt = tokio::runtime::Runtime::new()?;
-    let result = rt.block_on(play(dir));
+    let result = rt.block_on(play(dir, args.against));
     match result {
         Ok(()) => {
             println!("\nThe story played out as told. paytap demo: all {STEPS} steps passed.");
@@ -120,7 +125,7 @@ fn show(m: Money) -> String {
     format!("{} {}", m.decimal(), m.currency.code())
 }
 
-async fn play(dir: PathBuf) -> anyhow::Result<()> {
+async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
     let pb = ProgressBar::new(STEPS);
     pb.set_style(
         ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
@@ -132,71 +137,214 @@ async fn play(dir: PathBuf) -> anyhow::Result<()> {
     );
 
     story.title("Start the platform");
-    story.say("One process runs the card network (twenty emulated banks, a token service, a switch, a double-entry ledger, a card vault)");
-    story.say("and the wallet service with its web site. Databases are SQLite files in a fresh directory.");
-    let platform = Platform::start(PlatformOptions {
-        data_dir: dir.clone(),
-        wallet_addr: "127.0.0.1:0".parse()?,
-        switch_addr: "127.0.0.1:0".parse()?,
-        sms_file: false,
-    })
-    .await?;
-    story.say(format!("wallet API and web site: {}", platform.wallet_url));
-    story.say(format!(
-        "card network switch (ISO 8583 over TCP): {}",
-        platform.switch_addr
-    ));
+    let (platform, wallet_url, email) = match against {
+        None => {
+            story.say("One process runs the card network (twenty emulated banks, a token service, a switch, a double-entry ledger, a card vault)");
+            story.say("and the wallet service with its web site. Databases are SQLite files in a fresh directory.");
+            let platform = Platform::start(PlatformOptions {
+                data_dir: dir.clone(),
+                wallet_addr: "127.0.0.1:0".parse()?,
+                switch_addr: "127.0.0.1:0".parse()?,
+                sms_file: false,
+            })
+            .await?;
+            let url = platform.wallet_url.clone();
+            (Some(platform), url, EMAIL.to_owned())
+        }
+        Some(url) => {
+            story.say(format!(
+                "Using the platform already running at {url} (`paytap up`)."
+            ));
+            let mut tag = [0u8; 4];
+            getrandom_fill(&mut tag)?;
+            (
+                None,
+                url,
+                format!("li.lei+{}@example.com", hex::encode(tag)),
+            )
+        }
+    };
+    let lab = Lab::new(&wallet_url)?;
+    let info = lab
+        .info()
+        .await
+        .context("the platform's loopback emulator API")?;
+    let switch: SocketAddr = info.switch_addr.parse().context("switch address")?;
+    let otps_seen = lab.sms().await?.len();
+    story.say(format!("wallet API and web site: {wallet_url}"));
+    story.say(format!("card network switch (ISO 8583 over TCP): {switch}"));
     story.ok("platform up");
-    let client = WalletClient::new(&platform.wallet_url)?;
-    let switch = platform.switch_addr;
+    let client = WalletClient::new(&wallet_url)?;
     let mut demo = Demo {
         story,
         platform,
+        lab,
+        banks: info.banks,
         client,
+        email,
         dir,
         phone: None,
         phone_id: String::new(),
         band: None,
         band_id: String::new(),
         switch,
-        otps_seen: 0,
+        otps_seen,
     };
     let r = demo.story_steps().await;
     demo.story.pb.finish_and_clear();
-    let Demo { platform, .. } = demo;
-    platform.shutdown().await;
+    if let Some(platform) = demo.platform.take() {
+        platform.shutdown().await;
+    }
     r
+}
+
+/// The test lab around the product: the platform's loopback emulator API.
+struct Lab {
+    http: reqwest::Client,
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct LabInfo {
+    switch_addr: String,
+    banks: Vec<LabBank>,
+}
+
+#[derive(Deserialize, Clone)]
+struct LabBank {
+    id: String,
+    name: String,
+    currency: String,
+}
+
+/// A plastic card as the bank mails it. Wiped on drop.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct LabCard {
+    bank_id: String,
+    bank_name: String,
+    pan: String,
+    expiry_yymm: String,
+    cvv: String,
+    last4: String,
+}
+
+impl LabCard {
+    fn masked(&self) -> String {
+        let n = self.pan.len();
+        format!(
+            "{}{}{}",
+            self.pan.get(..6).unwrap_or(""),
+            "*".repeat(n.saturating_sub(10)),
+            self.last4
+        )
+    }
+}
+
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct LabSms {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct LabLedger {
+    accounts: usize,
+    transfers: usize,
+    totals: Vec<LabTotal>,
+}
+
+#[derive(Deserialize)]
+struct LabTotal {
+    currency: String,
+    debits_posted: i64,
+    credits_posted: i64,
+    debits_pending: i64,
+    credits_pending: i64,
+}
+
+impl Lab {
+    fn new(wallet_url: &str) -> anyhow::Result<Lab> {
+        Ok(Lab {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            base: wallet_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> anyhow::Result<T> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        ensure!(r.status().is_success(), "{path}: {}", r.status());
+        Ok(r.json().await?)
+    }
+
+    async fn info(&self) -> anyhow::Result<LabInfo> {
+        self.get("/emulator/v1/info").await
+    }
+
+    async fn sms(&self) -> anyhow::Result<Vec<LabSms>> {
+        #[derive(Deserialize)]
+        struct M {
+            messages: Vec<LabSms>,
+        }
+        Ok(self.get::<M>("/emulator/v1/sms").await?.messages)
+    }
+
+    async fn ledger(&self) -> anyhow::Result<LabLedger> {
+        self.get("/emulator/v1/ledger").await
+    }
+
+    async fn issue(
+        &self,
+        bank: &str,
+        product: &str,
+        amount_minor: i64,
+        step_up: bool,
+    ) -> anyhow::Result<LabCard> {
+        let body = serde_json::json!({
+            "bank_id": bank, "product": product, "holder_name": "LI LEI", "amount_minor": amount_minor,
+            "step_up": step_up, "single_transaction_limit_minor": 200_000, "no_cvm_limit_minor": 30_000,
+        });
+        let r = self
+            .http
+            .post(format!("{}/emulator/v1/cards", self.base))
+            .json(&body)
+            .send()
+            .await?;
+        ensure!(
+            r.status().is_success(),
+            "the bank did not issue a card: {}",
+            r.status()
+        );
+        Ok(r.json().await?)
+    }
 }
 
 impl Demo {
     async fn story_steps(&mut self) -> anyhow::Result<()> {
         // Cards the banks issue to Li Lei.
         self.story.title("Two banks issue cards to Li Lei");
-        let icbc = self
-            .issue("01020000", Product::Debit, 500_000, false)
-            .await?;
+        let icbc = self.issue("01020000", "debit", 500_000, false).await?;
         let cmb_bank = self
             .bank_id_by_name("China Merchants Bank")
             .unwrap_or_else(|| "03080000".into());
-        let cmb = self
-            .issue(&cmb_bank, Product::Credit, 2_000_000, true)
-            .await?;
+        let cmb = self.issue(&cmb_bank, "credit", 2_000_000, true).await?;
         self.story.say(format!(
             "{}: debit card {} with 5,000.00 CNY; single purchases up to 2,000.00 CNY.",
             self.bank_name(&icbc.bank_id),
-            icbc.pan.masked()
+            icbc.masked()
         ));
         self.story.say(format!(
             "{}: credit card {} with a 20,000.00 CNY limit; its bank asks for a one-time passcode before it goes into a phone.",
             self.bank_name(&cmb.bank_id),
-            cmb.pan.masked()
+            cmb.masked()
         ));
         self.story.ok("two plastic cards exist at their banks");
 
         self.story.title("Register an account with the wallet");
-        self.client.register(EMAIL, PASSWORD, "Li Lei").await?;
-        let s = self.client.login(EMAIL, PASSWORD).await?;
-        self.story.say(format!("Li Lei signs up as {EMAIL} (the password is stored only as an Argon2id hash) and logs in."));
+        let email = self.email.clone();
+        self.client.register(&email, PASSWORD, "Li Lei").await?;
+        let s = self.client.login(&email, PASSWORD).await?;
+        self.story.say(format!("Li Lei signs up as {email} (the password is stored only as an Argon2id hash) and logs in."));
         self.story.ok(format!(
             "account {} with a session that expires on its own",
             s.account.id
@@ -231,13 +379,9 @@ impl Demo {
 
         self.story.title("A phone holds at most eight cards");
         let mut banks: Vec<String> = self
-            .platform
-            .net
-            .issuer()
-            .config()
             .banks
             .iter()
-            .filter(|b| b.currency == Currency::CNY && b.id != icbc.bank_id && b.id != cmb.bank_id)
+            .filter(|b| b.currency == "CNY" && b.id != icbc.bank_id && b.id != cmb.bank_id)
             .map(|b| b.id.clone())
             .collect();
         banks.truncate(7);
@@ -246,18 +390,13 @@ impl Demo {
             "not enough CNY banks for the card-limit step"
         );
         for b in banks.iter().take(6) {
-            let c = self.issue(b, Product::Debit, 100_000, false).await?;
+            let c = self.issue(b, "debit", 100_000, false).await?;
             self.add_card_quietly(&c).await?;
         }
         self.story
             .say("Six more cards from six more banks go in: eight in all.");
         let ninth = self
-            .issue(
-                banks.get(6).context("bank")?,
-                Product::Debit,
-                100_000,
-                false,
-            )
+            .issue(banks.get(6).context("bank")?, "debit", 100_000, false)
             .await?;
         match self
             .client
@@ -364,9 +503,7 @@ impl Demo {
 
         self.story
             .title("A band holds transit and QR credentials, not cards");
-        let extra = self
-            .issue(&icbc.bank_id, Product::Debit, 10_000, false)
-            .await?;
+        let extra = self.issue(&icbc.bank_id, "debit", 10_000, false).await?;
         match self.client.add_card(&self.band_id, &new_card(&extra)).await {
             Err(e) if e.code() == Some("device_cannot_hold_cards") => {
                 self.story.say(format!("The wallet says: {e}"))
@@ -394,23 +531,24 @@ impl Demo {
                 }
             ));
         }
-        let report = self.platform.net.ledger().check_invariants().await?;
+        let report = self.lab.ledger().await?;
         self.story.say(format!(
             "The ledger holds {} accounts and {} transfers. Per currency:",
             report.accounts, report.transfers
         ));
-        for (cur, b) in &report.totals {
-            let debits = Money::new(b.debits_posted + b.debits_pending, *cur);
-            let credits = Money::new(b.credits_posted + b.credits_pending, *cur);
+        for t in &report.totals {
+            let cur = Currency::from_code(&t.currency).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let debits = Money::new(t.debits_posted + t.debits_pending, cur);
+            let credits = Money::new(t.credits_posted + t.credits_pending, cur);
             self.story.say(format!(
                 "{}: debits {} = credits {} → net {}",
                 cur.code(),
                 debits.decimal(),
                 credits.decimal(),
-                Money::new(credits.minor - debits.minor, *cur).decimal()
+                Money::new(credits.minor - debits.minor, cur).decimal()
             ));
             ensure!(
-                b.debits_posted == b.credits_posted && b.debits_pending == b.credits_pending,
+                t.debits_posted == t.credits_posted && t.debits_pending == t.credits_pending,
                 "{} does not sum to zero",
                 cur.code()
             );
@@ -422,42 +560,29 @@ impl Demo {
     }
 
     fn bank_name(&self, id: &str) -> String {
-        self.platform
-            .net
-            .issuer()
-            .bank(id)
+        self.banks
+            .iter()
+            .find(|b| b.id == id)
             .map(|b| b.name.clone())
-            .unwrap_or_else(|_| id.to_owned())
+            .unwrap_or_else(|| id.to_owned())
     }
 
     fn bank_id_by_name(&self, name: &str) -> Option<String> {
-        self.platform
-            .net
-            .issuer()
-            .config()
-            .banks
+        self.banks
             .iter()
             .find(|b| b.name == name)
             .map(|b| b.id.clone())
     }
 
+    /// A bank issues Li a card (through the lab).
     async fn issue(
         &self,
         bank: &str,
-        product: Product,
+        product: &str,
         amount_minor: i64,
         step_up: bool,
-    ) -> anyhow::Result<IssuedCard> {
-        let mut req = IssueCard::new(bank, product, "LI LEI", amount_minor);
-        req.step_up_range = step_up;
-        req.limits = Some(Limits {
-            single_transaction: 200_000,
-            daily: 1_000_000,
-            velocity_count: 100,
-            velocity_window_secs: 3600,
-            no_cvm_limit: 30_000,
-        });
-        Ok(self.platform.net.issue_card(req).await?)
+    ) -> anyhow::Result<LabCard> {
+        self.lab.issue(bank, product, amount_minor, step_up).await
     }
 
     async fn enrol(&self, kind: DeviceKind, name: &str) -> anyhow::Result<(Device, String)> {
@@ -476,12 +601,12 @@ impl Demo {
             .client
             .register_device(kind.as_str(), name, "paytap emulated", &d.public_key())
             .await?;
-        d.set_enrolment(&info.id, self.client.base_url(), EMAIL)?;
+        d.set_enrolment(&info.id, self.client.base_url(), &self.email)?;
         Ok((d, info.id))
     }
 
     /// Adds a card, passing the passcode step-up when the bank asks for it.
-    async fn add_card_inner(&mut self, card: &IssuedCard, narrate: bool) -> anyhow::Result<bool> {
+    async fn add_card_inner(&mut self, card: &LabCard, narrate: bool) -> anyhow::Result<bool> {
         let r = self
             .client
             .add_card(&self.phone_id, &new_card(card))
@@ -521,7 +646,7 @@ impl Demo {
         Ok(stepped_up)
     }
 
-    async fn add_card(&mut self, card: &IssuedCard, expect_step_up: bool) -> anyhow::Result<()> {
+    async fn add_card(&mut self, card: &LabCard, expect_step_up: bool) -> anyhow::Result<()> {
         let stepped = self.add_card_inner(card, true).await?;
         ensure!(
             stepped == expect_step_up,
@@ -533,14 +658,14 @@ impl Demo {
         Ok(())
     }
 
-    async fn add_card_quietly(&mut self, card: &IssuedCard) -> anyhow::Result<()> {
+    async fn add_card_quietly(&mut self, card: &LabCard) -> anyhow::Result<()> {
         self.add_card_inner(card, false).await.map(|_| ())
     }
 
     /// The next passcode the emulated SMS gateway delivers.
     async fn wait_for_otp(&mut self) -> anyhow::Result<String> {
         for _ in 0..500 {
-            let msgs = self.platform.net.sms_outbox().messages();
+            let msgs = self.lab.sms().await?;
             if let Some(m) = msgs.get(self.otps_seen) {
                 self.otps_seen += 1;
                 return Ok(m.code.as_str().to_owned());
@@ -747,10 +872,10 @@ fn getrandom_fill(b: &mut [u8]) -> anyhow::Result<()> {
     getrandom::fill(b).map_err(|e| anyhow::anyhow!("random number generator: {e}"))
 }
 
-fn new_card(c: &IssuedCard) -> NewCardRequest {
+fn new_card(c: &LabCard) -> NewCardRequest {
     let e = c.expiry_yymm.as_str();
     NewCardRequest {
-        pan: c.pan.expose().to_owned(),
+        pan: c.pan.as_str().to_owned(),
         expiry: format!(
             "{}/{}",
             e.get(2..4).unwrap_or("12"),

@@ -1,7 +1,8 @@
 //! `paytap demo` plays the whole story and exits 0, telling it in words and
 //! showing card and token numbers only masked.
 
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 #[test]
 fn demo_plays_the_whole_story() {
@@ -10,6 +11,52 @@ fn demo_plays_the_whole_story() {
         .env_remove("RUST_LOG")
         .output()
         .expect("run paytap demo");
+    check(&out);
+}
+
+#[test]
+fn demo_plays_against_a_running_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_paytap"))
+        .args([
+            "up",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--wallet-addr",
+            "127.0.0.1:0",
+            "--switch-addr",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = None;
+    for _ in 0..600 {
+        if let Ok(b) = std::fs::read(data.join("endpoints.json"))
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b)
+        {
+            url = v["wallet_url"].as_str().map(str::to_owned);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = url.expect("paytap up wrote endpoints.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_paytap"))
+        .args(["demo", "--against", &url])
+        .output()
+        .expect("run paytap demo");
+    let _ = Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status();
+    let _ = up.wait();
+    check(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Using the platform already running at"));
+}
+
+fn check(out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
