@@ -81,7 +81,7 @@ impl Default for SwitchConfig {
             max_frame: 4096,
             idle_timeout: Duration::from_secs(300),
             max_in_flight_per_connection: 4096,
-            duplicate_window: Duration::from_secs(24 * 3600),
+            duplicate_window: Duration::from_secs(3600),
             retry_interval: Duration::from_millis(500),
             event_capacity: 4096,
         }

@@ -110,7 +110,8 @@ struct DupKey {
 }
 
 struct DupEntry {
-    answer: watch::Receiver<Option<Arc<(Message, AuthRecord)>>>,
+    /// The first answer, encoded (a few hundred bytes), and what a reversal needs.
+    answer: watch::Receiver<Option<Arc<(Vec<u8>, AuthRecord)>>>,
 }
 
 #[derive(Default)]
@@ -119,7 +120,9 @@ struct Dups {
     order: VecDeque<(Instant, DupKey)>,
 }
 
-const MAX_REMEMBERED: usize = 2_000_000;
+/// At most this many answers are remembered for duplicate detection
+/// (oldest forgotten first), whatever the window.
+const MAX_REMEMBERED: usize = 1_000_000;
 
 /// Plain-language outcome for the wallet's history.
 pub fn reason_for(code: ResponseCode) -> &'static str {
@@ -458,7 +461,9 @@ impl Switch {
                     .ok()
                     .and_then(|v| v.clone());
                 return match answer {
-                    Some(a) => a.0.clone(),
+                    Some(a) => Message::decode(&a.0).unwrap_or_else(|_| {
+                        self.decline(&request, ResponseCode::SystemMalfunction)
+                    }),
                     None => self.decline(&request, ResponseCode::SystemMalfunction),
                 };
             }
@@ -548,7 +553,7 @@ impl Switch {
             stand_in = meta.stand_in,
             "authorization"
         );
-        let _ = publish.send(Some(Arc::new((response.clone(), record))));
+        let _ = publish.send(Some(Arc::new((response.encode(), record))));
         response
     }
 
