@@ -357,7 +357,7 @@ impl WalletClient {
     pub async fn heartbeat(
         &self,
         device_id: &str,
-        place: Option<(f64, f64, &str)>,
+        place: Option<(f64, f64, Option<&str>)>,
     ) -> Result<DeviceInfo, WalletClientError> {
         let body = match place {
             Some((lat, lon, name)) => {

@@ -137,6 +137,9 @@ async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
     );
 
     story.title("Start the platform");
+    let fresh = std::fs::read_dir(&dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true);
     let (platform, wallet_url, email) = match against {
         None => {
             story.say("One process runs the card network (twenty emulated banks, a token service, a switch, a double-entry ledger, a card vault)");
@@ -149,7 +152,15 @@ async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
             })
             .await?;
             let url = platform.wallet_url.clone();
-            (Some(platform), url, EMAIL.to_owned())
+            // A kept data directory may hold an earlier run's account.
+            let email = if fresh {
+                EMAIL.to_owned()
+            } else {
+                let mut tag = [0u8; 4];
+                getrandom_fill(&mut tag)?;
+                format!("li.lei+{}@example.com", hex::encode(tag))
+            };
+            (Some(platform), url, email)
         }
         Some(url) => {
             story.say(format!(

@@ -365,7 +365,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let client = client_for(&mut device, &login).await?;
             let id = device.device_id().context("not enrolled")?.to_owned();
             let where_ = match (lat, lon) {
-                (Some(a), Some(o)) => Some((a, o, place.as_deref().unwrap_or(""))),
+                (Some(a), Some(o)) => Some((a, o, place.as_deref())),
                 _ => None,
             };
             let d = client.heartbeat(&id, where_).await?;

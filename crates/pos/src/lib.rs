@@ -595,15 +595,19 @@ impl Pos {
         });
         receipt.arpc = match tag91 {
             None => ArpcCheck::Absent,
-            Some(v) => {
-                let mut apdu = vec![0x00, 0x82, 0x00, 0x00, v.len() as u8];
-                apdu.extend_from_slice(v);
-                match transport.transceive(&apdu) {
-                    Ok(r) if r.ends_with(&[0x90, 0x00]) => ArpcCheck::Verified,
-                    Ok(_) => ArpcCheck::Failed,
-                    Err(_) => ArpcCheck::Absent,
+            Some(v) => match u8::try_from(v.len()) {
+                // EXTERNAL AUTHENTICATE carries the issuer authentication data as is.
+                Ok(lc) if lc > 0 => {
+                    let mut apdu = vec![0x00, 0x82, 0x00, 0x00, lc];
+                    apdu.extend_from_slice(v);
+                    match transport.transceive(&apdu) {
+                        Ok(r) if r.ends_with(&[0x90, 0x00]) => ArpcCheck::Verified,
+                        Ok(_) => ArpcCheck::Failed,
+                        Err(_) => ArpcCheck::Absent,
+                    }
                 }
-            }
+                _ => ArpcCheck::Failed,
+            },
         };
         if receipt.approved && receipt.arpc == ArpcCheck::Failed {
             receipt.approved = false;
