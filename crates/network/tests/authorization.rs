@@ -384,3 +384,19 @@ async fn end_of_day_clearing_positions_sum_to_zero() {
     assert_eq!(again.captured, 0);
     n.assert_ledger().await;
 }
+
+#[tokio::test]
+async fn issuers_behind_their_own_tcp_endpoint() {
+    let mut cfg = config(Db::for_tests().await.unwrap());
+    cfg.issuer_transport = IssuerTransport::LoopbackTcp;
+    let n = start_with(cfg).await;
+    let mut phone = n.phone(ICBC, Product::Credit, 30_000).await;
+    let (_, req) = n.tap(&mut phone, 4_200);
+    assert_eq!(code(&n.send(&req).await), "00");
+    assert_eq!(n.available(&phone).await, 30_000 - 4_200);
+    assert_eq!(code(&n.send(&n.reversal_of(&req)).await), "00");
+    assert_eq!(n.available(&phone).await, 30_000);
+    assert_eq!(code(&n.pay(&mut phone, 30_001).await), "51");
+    n.assert_ledger().await;
+    n.net.shutdown().await;
+}

@@ -528,3 +528,75 @@ async fn tcp_issuer_link_round_trip() {
     let _ = stop.send(true);
     server.await.unwrap();
 }
+
+/// An issuer that tells the test when a request arrived, then answers a
+/// little later.
+struct Slow {
+    inner: Arc<FakeIssuer>,
+    arrived: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl IssuerLink for Slow {
+    fn exchange(&self, req: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
+        Box::pin(async move {
+            let _ = self.arrived.send(());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.inner.exchange(req).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_answers_in_flight_requests_and_idle_connections_close() {
+    let bank = FakeIssuer::with_balance(10_000);
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+    links.insert(
+        "icbc".into(),
+        Arc::new(Slow {
+            inner: bank.clone(),
+            arrived: arrived_tx,
+        }),
+    );
+    let mut cfg = config(5_000, rules());
+    cfg.idle_timeout = Duration::from_millis(300);
+    let sw = Switch::start(SwitchParts {
+        config: cfg,
+        links,
+        tokens: Some(Arc::new(FakeTsp)),
+        db: Db::for_tests().await.unwrap(),
+    })
+    .await
+    .unwrap();
+    let running = serve(sw, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = running.local_addr();
+
+    // An idle connection is closed by the switch.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        read_answer(&mut idle, &mut FrameDecoder::new(8192))
+            .await
+            .is_none()
+    );
+
+    // A request in flight when shutdown starts is still answered.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(&frame(&auth(CARD, 500, 70, "T9").encode()))
+        .await
+        .unwrap();
+    arrived.recv().await.unwrap();
+    let stop = tokio::spawn(running.shutdown());
+    let mut dec = FrameDecoder::new(8192);
+    let a = read_answer(&mut s, &mut dec).await.unwrap();
+    assert_eq!(code(&a), ResponseCode::Approved);
+    assert!(
+        read_answer(&mut s, &mut dec).await.is_none(),
+        "then the connection closes"
+    );
+    stop.await.unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+    assert_eq!(bank.held(), 500);
+}
