@@ -22,6 +22,7 @@ fn auth(c: &mut Criterion) {
     let rt = runtime();
     let opts = AuthBenchOptions {
         concurrency: TERMINALS,
+        split_databases: std::env::var_os("PAYTAP_BENCH_SPLIT_DBS").is_some(),
         ..AuthBenchOptions::default()
     };
     let prepared = rt

@@ -41,6 +41,8 @@ pub struct AuthBenchOptions {
     pub max_rate: u64,
     /// Rows for the raw append measurement.
     pub raw_append_rows: usize,
+    /// One SQLite file per component instead of one network database.
+    pub split_databases: bool,
 }
 
 impl Default for AuthBenchOptions {
@@ -52,6 +54,7 @@ impl Default for AuthBenchOptions {
             data_dir: None,
             max_rate: 40_000,
             raw_append_rows: 50_000,
+            split_databases: false,
         }
     }
 }
@@ -77,6 +80,8 @@ pub struct AuthBenchReport {
     /// `auth_per_sec / raw_append_per_sec`.
     pub ratio_to_raw_append: f64,
     pub data_dir: String,
+    /// One SQLite file per component (`false`: one network database).
+    pub split_databases: bool,
     /// The cryptograms ran out before the measurement time ended.
     pub exhausted: bool,
 }
@@ -86,7 +91,7 @@ impl AuthBenchReport {
     pub fn table(&self) -> String {
         format!(
             "authorizations (switch -> TSP -> issuer -> ledger, durable, loopback TCP)\n\
-             \x20 terminals {} over {} connections, {:.1} s\n\
+             \x20 terminals {} over {} connections, {:.1} s, {}\n\
              \x20 {:>10.0} auth/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms\n\
              \x20 {} approved, {} declined, {} errors, {} stand-in{}\n\
              store raw durable append (same file system, {} rows per commit)\n\
@@ -96,6 +101,11 @@ impl AuthBenchReport {
             self.concurrency,
             self.connections,
             self.seconds,
+            if self.split_databases {
+                "one SQLite file per component"
+            } else {
+                "one network database"
+            },
             self.auth_per_sec,
             self.p50_ms,
             self.p99_ms,
@@ -195,6 +205,11 @@ impl PreparedAuthBench {
         let mut secret = Zeroizing::new(vec![0u8; 32]);
         rand::fill(secret.as_mut_slice());
         let mut config = NetworkConfig::new(db, Keyring::generate()?, secret);
+        if opts.split_databases {
+            let sub = dir.join(format!("bench-{run_id}"));
+            std::fs::create_dir_all(&sub)?;
+            config.component_dbs = crate::ComponentDbs::sqlite_files(&sub).await?;
+        }
         config.switch_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.issuer_timeout = Duration::from_secs(5);
         let net = Network::start(config).await?;
@@ -431,6 +446,7 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
             0.0
         },
         data_dir,
+        split_databases: opts.split_databases,
         exhausted: m.exhausted,
     })
 }

@@ -93,8 +93,12 @@ pub type LinkHook = Arc<dyn Fn(&str, Arc<dyn IssuerLink>) -> Arc<dyn IssuerLink>
 /// Everything [`Network::start`] needs.
 #[derive(Clone)]
 pub struct NetworkConfig {
-    /// The network database (ledger, vault, token service, issuers, switch log).
+    /// The network database: the vault, and every component without its
+    /// own database below.
     pub db: Db,
+    /// Separate databases per component (each SQLite file has its own write
+    /// lock, so components that commit often do not queue behind each other).
+    pub component_dbs: ComponentDbs,
     /// Vault key-encryption keys.
     pub keyring: Keyring,
     /// Secret from which the banks' and the token service's master keys are
@@ -124,6 +128,33 @@ impl std::fmt::Debug for NetworkConfig {
     }
 }
 
+/// Optional per-component databases; `None` uses [`NetworkConfig::db`].
+/// No component reads another's tables, so any split is consistent.
+#[derive(Clone, Debug, Default)]
+pub struct ComponentDbs {
+    pub ledger: Option<Db>,
+    pub issuer: Option<Db>,
+    pub tsp: Option<Db>,
+    pub switch: Option<Db>,
+}
+
+impl ComponentDbs {
+    /// One SQLite file per component in `dir`: `network-ledger.db`,
+    /// `network-issuer.db`, `network-tsp.db`, `network-switch.db`.
+    pub async fn sqlite_files(dir: &Path) -> Result<ComponentDbs, NetworkError> {
+        let open = |name: &str| {
+            let url = format!("sqlite://{}", dir.join(name).display());
+            async move { Db::connect(&url).await }
+        };
+        Ok(ComponentDbs {
+            ledger: Some(open("network-ledger.db").await?),
+            issuer: Some(open("network-issuer.db").await?),
+            tsp: Some(open("network-tsp.db").await?),
+            switch: Some(open("network-switch.db").await?),
+        })
+    }
+}
+
 /// File in the data directory holding the master secret (hex, mode 0600).
 pub const SECRET_FILE: &str = "network-secret.hex";
 /// Environment variable that overrides the master secret file (hex).
@@ -135,6 +166,7 @@ impl NetworkConfig {
     pub fn new(db: Db, keyring: Keyring, master_secret: Zeroizing<Vec<u8>>) -> NetworkConfig {
         NetworkConfig {
             db,
+            component_dbs: ComponentDbs::default(),
             keyring,
             master_secret,
             issuers: IssuerConfig::default_banks(),
@@ -307,12 +339,13 @@ impl Network {
             ));
         }
         let db = config.db.clone();
-        let ledger = Ledger::open(db.clone()).await?;
+        let pick = |d: &Option<Db>| d.clone().unwrap_or_else(|| db.clone());
+        let ledger = Ledger::open(pick(&config.component_dbs.ledger)).await?;
         let vault = Vault::open(db.clone(), config.keyring.clone()).await?;
         let bank_ids: Vec<&str> = config.issuers.banks.iter().map(|b| b.id.as_str()).collect();
         let issuer_keys = IssuerKeys::derive(&config.master_secret, bank_ids.iter().copied());
         let issuer = Issuer::open(
-            db.clone(),
+            pick(&config.component_dbs.issuer),
             ledger.clone(),
             vault.clone(),
             config.issuers.clone(),
@@ -327,7 +360,13 @@ impl Network {
             }
         }
         let token_keys = TokenKeys::derive(&config.master_secret, bank_ids.iter().copied());
-        let tsp = Tsp::open(db.clone(), vault.clone(), tsp_config, token_keys).await?;
+        let tsp = Tsp::open(
+            pick(&config.component_dbs.tsp),
+            vault.clone(),
+            tsp_config,
+            token_keys,
+        )
+        .await?;
 
         // Issuer endpoints.
         let in_process: Arc<dyn IssuerLink> = Arc::new(issuer.clone());
@@ -364,7 +403,7 @@ impl Network {
             config: config.switch_config()?,
             links,
             tokens: Some(Arc::new(tsp.clone())),
-            db: db.clone(),
+            db: pick(&config.component_dbs.switch),
         })
         .await?;
         let running = paytap_switch::serve(switch, config.switch_addr).await?;

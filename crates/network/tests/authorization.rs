@@ -400,3 +400,36 @@ async fn issuers_behind_their_own_tcp_endpoint() {
     n.assert_ledger().await;
     n.net.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_database_file_per_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = Db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("network.db").display()
+    ))
+    .await
+    .unwrap();
+    let mut cfg = config(main);
+    cfg.component_dbs = ComponentDbs::sqlite_files(dir.path()).await.unwrap();
+    let n = start_with(cfg).await;
+    let mut phone = n.phone(CMB, Product::Debit, 10_000).await;
+    let (_, req) = n.tap(&mut phone, 1_000);
+    assert_eq!(code(&n.send(&req).await), "00");
+    assert_eq!(code(&n.pay(&mut phone, 2_000).await), "00");
+    assert_eq!(code(&n.send(&n.reversal_of(&req)).await), "00");
+    let rep = n.net.clearing(&n.today()).await.unwrap();
+    assert!(rep.balanced());
+    assert_eq!((rep.authorizations, rep.captured), (1, 1));
+    assert_eq!(n.available(&phone).await, 8_000);
+    n.assert_ledger().await;
+    n.net.shutdown().await;
+    for f in [
+        "network-ledger.db",
+        "network-issuer.db",
+        "network-tsp.db",
+        "network-switch.db",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+}

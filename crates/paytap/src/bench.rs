@@ -43,6 +43,10 @@ struct AuthArgs {
     /// Highest request rate the pre-generated cryptograms must cover.
     #[arg(long, default_value_t = 40_000)]
     max_rate: u64,
+    /// Keep everything in one network database file instead of one SQLite
+    /// file per component (ledger, issuer, token service, switch).
+    #[arg(long)]
+    one_database: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -67,6 +71,7 @@ fn auth(a: AuthArgs) -> anyhow::Result<ExitCode> {
         connections: a.connections.max(1),
         data_dir: a.data_dir,
         max_rate: a.max_rate.max(1),
+        split_databases: !a.one_database,
         ..AuthBenchOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
