@@ -109,9 +109,12 @@ struct DupKey {
     transmission: String,
 }
 
+/// The encoded first answer to a request and what a reversal needs.
+type FirstAnswer = (Vec<u8>, AuthRecord);
+
 struct DupEntry {
     /// The first answer, encoded (a few hundred bytes), and what a reversal needs.
-    answer: watch::Receiver<Option<Arc<(Vec<u8>, AuthRecord)>>>,
+    answer: watch::Receiver<Option<Arc<FirstAnswer>>>,
 }
 
 #[derive(Default)]
