@@ -59,6 +59,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);
     println!("switch: {}", platform.switch_addr);
+    if args.wallet_addr.ip().is_loopback() {
+        println!(
+            "emulator: {}emulator/v1/info (loopback only)",
+            platform.wallet_url
+        );
+    }
     println!(
         "sms outbox: {}",
         args.data_dir.join("sms-outbox.jsonl").display()
