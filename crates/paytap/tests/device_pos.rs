@@ -139,6 +139,34 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert!(text(&o).contains("installed token"), "{}", text(&o));
     assert_no_card_numbers(&text(&o));
 
+    // Red path: a wrong CVV is refused by the bank, nothing is added.
+    let (k, pan, exp) = (ks_s.clone(), yellow.pan.expose().to_owned(), mm_yy(&yellow));
+    let wrong_cvv = if yellow.cvv.as_str() == "000" {
+        "111"
+    } else {
+        "000"
+    };
+    let o = blocking(move || {
+        paytap(&[
+            "device",
+            "add-card",
+            "--keystore",
+            &k,
+            "--pan",
+            &pan,
+            "--expiry",
+            &exp,
+            "--cvv",
+            wrong_cvv,
+            "--name",
+            "WANG FANG",
+        ])
+    })
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("wallet refused (4"), "{}", text(&o));
+    assert_no_card_numbers(&text(&o));
+
     // Passcode path: the first call stops at the passcode, the second finishes.
     let (k, pan, exp, cvv) = (
         ks_s.clone(),
