@@ -327,11 +327,16 @@ fn spawn_sms_file(net: Arc<RunningNetwork>, path: PathBuf) -> tokio::task::JoinH
                 })
                 .to_string(),
             );
-            let r = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| writeln!(f, "{}", line.as_str()));
+            // The emulated phone's inbox holds passcodes: owner-only file.
+            let r = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&path)
+            }
+            .and_then(|mut f| writeln!(f, "{}", line.as_str()));
             if let Err(e) = r {
                 tracing::error!(error = %e, "cannot write the SMS outbox file");
             }
