@@ -23,6 +23,7 @@ fn auth(c: &mut Criterion) {
     let opts = AuthBenchOptions {
         concurrency: TERMINALS,
         split_databases: std::env::var_os("PAYTAP_BENCH_SPLIT_DBS").is_some(),
+        database_url: std::env::var("PAYTAP_BENCH_DATABASE_URL").ok(),
         ..AuthBenchOptions::default()
     };
     let prepared = rt

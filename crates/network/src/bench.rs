@@ -43,6 +43,9 @@ pub struct AuthBenchOptions {
     pub raw_append_rows: usize,
     /// One SQLite file per component instead of one network database.
     pub split_databases: bool,
+    /// Run on this database (e.g. an empty PostgreSQL database) instead of
+    /// SQLite files; the raw append rate is then measured there too.
+    pub database_url: Option<String>,
 }
 
 impl Default for AuthBenchOptions {
@@ -55,6 +58,7 @@ impl Default for AuthBenchOptions {
             max_rate: 40_000,
             raw_append_rows: 50_000,
             split_databases: false,
+            database_url: None,
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct AuthBenchReport {
     pub data_dir: String,
     /// One SQLite file per component (`false`: one network database).
     pub split_databases: bool,
+    /// `SQLite`, or the database given by URL.
+    pub backend: String,
     /// The cryptograms ran out before the measurement time ended.
     pub exhausted: bool,
 }
@@ -102,9 +108,9 @@ impl AuthBenchReport {
             self.connections,
             self.seconds,
             if self.split_databases {
-                "one SQLite file per component"
+                "one SQLite file per component".to_owned()
             } else {
-                "one network database"
+                format!("one network database ({})", self.backend)
             },
             self.auth_per_sec,
             self.p50_ms,
@@ -149,6 +155,7 @@ pub struct PreparedAuthBench {
     clients: Vec<AcquirerClient>,
     dir: PathBuf,
     run_id: String,
+    database_url: Option<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -197,15 +204,20 @@ impl PreparedAuthBench {
             }
         };
         let run_id = uuid_like();
-        let db = Db::connect(&format!(
-            "sqlite://{}",
-            dir.join(format!("bench-network-{run_id}.db")).display()
-        ))
-        .await?;
+        let db = match &opts.database_url {
+            Some(url) => Db::connect(url).await?,
+            None => {
+                Db::connect(&format!(
+                    "sqlite://{}",
+                    dir.join(format!("bench-network-{run_id}.db")).display()
+                ))
+                .await?
+            }
+        };
         let mut secret = Zeroizing::new(vec![0u8; 32]);
         rand::fill(secret.as_mut_slice());
         let mut config = NetworkConfig::new(db, Keyring::generate()?, secret);
-        if opts.split_databases {
+        if opts.split_databases && opts.database_url.is_none() {
             let sub = dir.join(format!("bench-{run_id}"));
             std::fs::create_dir_all(&sub)?;
             config.component_dbs = crate::ComponentDbs::sqlite_files(&sub).await?;
@@ -308,6 +320,7 @@ impl PreparedAuthBench {
             clients,
             dir,
             run_id,
+            database_url: opts.database_url.clone(),
             _temp: temp,
         })
     }
@@ -386,13 +399,18 @@ impl PreparedAuthBench {
         if let Some(net) = self.net.take() {
             net.shutdown().await;
         }
-        let raw_db = Db::connect(&format!(
-            "sqlite://{}",
-            self.dir
-                .join(format!("bench-raw-{}.db", self.run_id))
-                .display()
-        ))
-        .await?;
+        let raw_db = match &self.database_url {
+            Some(url) => Db::connect(url).await?,
+            None => {
+                Db::connect(&format!(
+                    "sqlite://{}",
+                    self.dir
+                        .join(format!("bench-raw-{}.db", self.run_id))
+                        .display()
+                ))
+                .await?
+            }
+        };
         let batch = paytap_ledger::LedgerOptions::default().max_batch;
         let raw = paytap_ledger::bench::raw_append_rate(&raw_db, rows.max(batch), batch).await?;
         raw_db.close().await;
@@ -446,7 +464,12 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
             0.0
         },
         data_dir,
-        split_databases: opts.split_databases,
+        split_databases: opts.split_databases && opts.database_url.is_none(),
+        backend: if opts.database_url.is_some() {
+            "database URL".into()
+        } else {
+            "SQLite".into()
+        },
         exhausted: m.exhausted,
     })
 }

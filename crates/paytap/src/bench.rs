@@ -47,6 +47,9 @@ struct AuthArgs {
     /// file per component (ledger, issuer, token service, switch).
     #[arg(long)]
     one_database: bool,
+    /// Run on this (empty) database instead, e.g. postgres://user@host/db.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -72,6 +75,7 @@ fn auth(a: AuthArgs) -> anyhow::Result<ExitCode> {
         data_dir: a.data_dir,
         max_rate: a.max_rate.max(1),
         split_databases: !a.one_database,
+        database_url: a.database_url,
         ..AuthBenchOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
