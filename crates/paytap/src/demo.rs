@@ -456,10 +456,15 @@ impl Demo {
             r2.cryptogram.as_deref().unwrap_or("-"),
             r2.atc.unwrap_or(0)
         ));
+        self.story.say(
+            "The terminal and the merchant only ever saw the token number; the card number stayed with the bank and the vault.",
+        );
         self.story
             .ok("two taps approved; the bank's answer was authenticated by the card (ARPC)");
 
         self.story.title("A purchase beyond the card's limit");
+        self.story.say("Li tries to buy a 3,000.00 CNY television; the bank allows single purchases up to 2,000.00 CNY.");
+        self.story.say("The token service checks the cryptogram and swaps the token for the card number; the bank decides.");
         let r = self.tap(true, "3000.00", "Suning Electronics").await?;
         self.receipt(&r);
         ensure!(
@@ -483,7 +488,7 @@ impl Demo {
             d.status
         );
         self.story.say("Li reports the phone lost on the wallet: every token on it is suspended at the token service at once.");
-        self.story.say("The finder holds it to a terminal (even with Li's fingerprint emulated, the network says no):");
+        self.story.say("Someone holds the phone to a terminal. Even a tap that passes the fingerprint check is now refused by the network:");
         let r = self.tap(true, "88.00", "Night Market").await?;
         self.receipt(&r);
         ensure!(
