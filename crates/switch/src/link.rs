@@ -24,6 +24,10 @@
 //!
 //! Every advice and reversal is stored and forwarded: the switch repeats it
 //! until it gets an answer, so issuers must treat repeats as no-ops.
+//! Reversals (no card number in them) are also kept in the network database
+//! (`switch_forwards`) and re-sent after a restart; advices carry DE 2 and
+//! are therefore kept in memory only (an advice lost in a restart leaves the
+//! stand-in approval uncaptured, which clearing reports as pending).
 
 use futures::future::BoxFuture;
 use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};

@@ -9,6 +9,9 @@
 //! authorization path; [`MessageLog::flush`] waits until everything queued
 //! so far is committed (clearing flushes first).
 //!
+//! The table `switch_forwards` keeps the reversals waiting for an issuer's
+//! acknowledgement (encoded `0400`s, which carry no card number).
+//!
 //! Clearing ([`crate::Switch::clearing`]) reads the approved, un-reversed
 //! authorizations of one UTC day and nets them per party and currency: each
 //! issuer owes (negative position) what its cardholders spent, each acquirer
@@ -23,10 +26,11 @@ use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
 
 /// Schema owned by the switch.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "switch",
-    version: 1,
-    sql: "CREATE TABLE switch_messages (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "switch",
+        version: 1,
+        sql: "CREATE TABLE switch_messages (\
             rrn TEXT PRIMARY KEY, day TEXT NOT NULL, kind TEXT NOT NULL, \
             request_mti TEXT NOT NULL, response_mti TEXT NOT NULL, \
             acquirer TEXT NOT NULL, terminal TEXT NOT NULL, merchant TEXT NOT NULL, \
@@ -39,7 +43,16 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             reversed_at BIGINT, captured_at BIGINT);\
           CREATE INDEX switch_messages_day ON switch_messages (day, status);\
           CREATE INDEX switch_messages_orig ON switch_messages (acquirer, terminal, stan, transmission)",
-}];
+    },
+    Migration {
+        component: "switch",
+        version: 2,
+        sql: "CREATE TABLE switch_forwards (\
+                id TEXT PRIMARY KEY, issuer TEXT NOT NULL, mti TEXT NOT NULL, \
+                message {blob} NOT NULL, created_at BIGINT NOT NULL, delivered_at BIGINT);\
+              CREATE INDEX switch_forwards_pending ON switch_forwards (delivered_at)",
+    },
+];
 
 /// One logged request/response pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +92,25 @@ pub struct LogRow {
 
 enum Op {
     Insert(Box<LogRow>),
-    Reversed { rrn: String, at: i64 },
-    Captured { rrn: String, at: i64 },
+    Reversed {
+        rrn: String,
+        at: i64,
+    },
+    Captured {
+        rrn: String,
+        at: i64,
+    },
+    Forward {
+        id: String,
+        issuer: String,
+        mti: String,
+        message: Vec<u8>,
+        at: i64,
+    },
+    Forwarded {
+        id: String,
+        at: i64,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -130,6 +160,39 @@ impl MessageLog {
             rrn: rrn.to_owned(),
             at,
         });
+    }
+
+    /// Keep a reversal for store and forward (it carries no card number:
+    /// the issuer finds the hold by DE 37).
+    pub(crate) fn store_forward(&self, id: &str, issuer: &str, msg: &paytap_iso8583::Message) {
+        let _ = self.tx.send(Op::Forward {
+            id: id.to_owned(),
+            issuer: issuer.to_owned(),
+            mti: msg.mti().to_string(),
+            message: msg.encode(),
+            at: paytap_store::now_millis(),
+        });
+    }
+
+    pub(crate) fn mark_forwarded(&self, id: &str) {
+        let _ = self.tx.send(Op::Forwarded {
+            id: id.to_owned(),
+            at: paytap_store::now_millis(),
+        });
+    }
+
+    /// Stored reversals the issuers have not acknowledged yet, oldest first.
+    pub(crate) async fn pending_forwards(
+        &self,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        self.flush().await;
+        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, issuer, message FROM switch_forwards WHERE delivered_at IS NULL \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows)
     }
 
     /// Wait until every row queued before this call is committed.
@@ -423,6 +486,36 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
                 sqlx::query("UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2")
                     .bind(*at)
                     .bind(rrn.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Op::Forward {
+                id,
+                issuer,
+                mti,
+                message,
+                at,
+            } => {
+                insert_rows(&mut tx, &pending).await?;
+                pending.clear();
+                sqlx::query(
+                    "INSERT INTO switch_forwards (id, issuer, mti, message, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id.as_str())
+                .bind(issuer.as_str())
+                .bind(mti.as_str())
+                .bind(message.clone())
+                .bind(*at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Op::Forwarded { id, at } => {
+                insert_rows(&mut tx, &pending).await?;
+                pending.clear();
+                sqlx::query("UPDATE switch_forwards SET delivered_at = $1 WHERE id = $2")
+                    .bind(*at)
+                    .bind(id.as_str())
                     .execute(&mut *tx)
                     .await?;
             }

@@ -56,7 +56,7 @@ pub struct Switch {
 struct IssuerEntry {
     route: IssuerRoute,
     link: Arc<dyn IssuerLink>,
-    forward: mpsc::UnboundedSender<Message>,
+    forward: mpsc::UnboundedSender<Forward>,
     queued: Arc<AtomicU64>,
 }
 
@@ -270,6 +270,18 @@ impl Switch {
             stopping,
             stats: Stats::default(),
         });
+        // Reversals stored before a restart and never acknowledged.
+        for (id, issuer, bytes) in inner.log.pending_forwards().await? {
+            match (inner.issuers.get(&issuer), Message::decode(&bytes)) {
+                (Some(entry), Ok(msg)) => {
+                    entry.queued.fetch_add(1, Ordering::Relaxed);
+                    let _ = entry.forward.send(Forward { id: Some(id), msg });
+                }
+                _ => {
+                    tracing::error!(%issuer, "stored reversal for an unknown issuer or unreadable")
+                }
+            }
+        }
         for (id, rx, queued) in queues {
             tokio::spawn(forwarder(Arc::downgrade(&inner), id, rx, queued));
         }
@@ -801,8 +813,15 @@ impl Switch {
     }
 
     fn forward(&self, entry: &IssuerEntry, msg: Message) {
+        // Reversals carry no card number and survive a restart; advices
+        // (which carry DE 2) are kept in memory only.
+        let id = (!msg.has(2)).then(|| {
+            let id = format!("fwd-{}", self.next_rrn());
+            self.inner.log.store_forward(&id, &entry.route.id, &msg);
+            id
+        });
         entry.queued.fetch_add(1, Ordering::Relaxed);
-        if entry.forward.send(msg).is_err() {
+        if entry.forward.send(Forward { id, msg }).is_err() {
             entry.queued.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(issuer = %entry.route.id, "store-and-forward queue closed");
         }
@@ -1047,19 +1066,26 @@ fn network_management(request: &Message) -> Message {
     r
 }
 
+/// A reversal or advice waiting for the issuer's acknowledgement; `id` when
+/// it is also stored in `switch_forwards`.
+struct Forward {
+    id: Option<String>,
+    msg: Message,
+}
+
 /// Store and forward: deliver every queued reversal and advice to the issuer,
 /// in order, retrying until it acknowledges.
 async fn forwarder(
     inner: std::sync::Weak<Inner>,
     issuer: String,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    mut rx: mpsc::UnboundedReceiver<Forward>,
     queued: Arc<AtomicU64>,
 ) {
     let mut stopping = match inner.upgrade() {
         Some(i) => i.stopping.subscribe(),
         None => return,
     };
-    while let Some(msg) = tokio::select! {
+    while let Some(Forward { id, msg }) = tokio::select! {
         m = rx.recv() => m,
         _ = stopping.wait_for(|s| *s) => None,
     } {
@@ -1080,6 +1106,9 @@ async fn forwarder(
             };
             if acknowledged {
                 if let Some(i) = inner.upgrade() {
+                    if let Some(id) = &id {
+                        i.log.mark_forwarded(id);
+                    }
                     let c = if is_reversal {
                         &i.stats.reversals_sent
                     } else {

@@ -600,3 +600,64 @@ async fn graceful_shutdown_answers_in_flight_requests_and_idle_connections_close
     );
     assert_eq!(bank.held(), 500);
 }
+
+/// A bank link that can be unplugged.
+struct Plug {
+    inner: Arc<FakeIssuer>,
+    down: Arc<AtomicBool>,
+}
+
+impl IssuerLink for Plug {
+    fn exchange(&self, req: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
+        Box::pin(async move {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(LinkError::Unavailable("unplugged".into()));
+            }
+            self.inner.exchange(req).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn stored_reversals_survive_a_restart() {
+    let db = Db::for_tests().await.unwrap();
+    let bank = FakeIssuer::with_balance(10_000);
+    let down = Arc::new(AtomicBool::new(true));
+    let start = |db: Db| {
+        let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+        links.insert(
+            "icbc".into(),
+            Arc::new(Plug {
+                inner: bank.clone(),
+                down: down.clone(),
+            }),
+        );
+        Switch::start(SwitchParts {
+            config: config(500, rules()),
+            links,
+            tokens: Some(Arc::new(FakeTsp)),
+            db,
+        })
+    };
+    let first = start(db.clone()).await.unwrap();
+    let a = first.handle(auth(CARD, 900, 80, "TA")).await.unwrap();
+    assert_eq!(code(&a), ResponseCode::Approved, "stand-in");
+    assert_eq!(first.pending_forwards(), 2, "a reversal and an advice wait");
+    first.shutdown().await;
+    drop(first);
+
+    // The bank comes back; a new switch process on the same database
+    // delivers the stored reversal.
+    down.store(false, Ordering::SeqCst);
+    let second = start(db).await.unwrap();
+    assert_eq!(second.pending_forwards(), 1, "the reversal was stored");
+    assert_eq!(second.drain_forwards(Duration::from_secs(10)).await, 0);
+    assert_eq!(bank.seen(), vec!["0400"]);
+    second.shutdown().await;
+    let third = start(second.log().db().clone()).await.unwrap();
+    assert_eq!(
+        third.pending_forwards(),
+        0,
+        "acknowledged reversals are not sent again"
+    );
+}
