@@ -24,6 +24,11 @@
 //!   per-file random salt and the cost parameters stored in the header
 //!   (default m = 19 MiB, t = 2, p = 1).
 //!
+//! One process at a time owns a keystore: opening takes an exclusive
+//! advisory lock on `FILE.lock` (refused with [`DeviceError::Busy`] while
+//! another process holds it), so two processes can never reserve the same
+//! ATC from the same file.
+//!
 //! Writes are atomic and durable: the new content goes to `FILE.tmp`
 //! (mode `0600`), is fsynced, renamed over `FILE`, and the directory is
 //! fsynced. A crash leaves either the old or the new file, never a torn one.
@@ -85,6 +90,37 @@ pub(crate) struct Keystore {
     salt: [u8; 16],
     params: [u32; 3],
     key: Zeroizing<[u8; 32]>,
+    /// Exclusive lock on `FILE.lock`, held while the keystore is open.
+    _lock: File,
+}
+
+/// Takes the exclusive lock of a keystore (`FILE.lock`, an advisory
+/// `flock`): one process at a time owns a secure element, so two processes
+/// can never both reserve the same ATC from the same file.
+fn lock(path: &Path) -> Result<File, DeviceError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(io(&lock_path, "open the lock file"))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(DeviceError::Busy(path.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&lock_path, "lock")(e)),
+    }
+}
+
+/// Upper bounds on the Argon2id parameters a header may ask for (1 GiB,
+/// 16 passes, 16 lanes), so a damaged header cannot exhaust memory.
+fn sane_params([m, t, p]: [u32; 3]) -> bool {
+    (8..=1 << 20).contains(&m) && (1..=16).contains(&t) && (1..=16).contains(&p)
 }
 
 fn random<const N: usize>() -> Result<[u8; N], DeviceError> {
@@ -168,6 +204,10 @@ impl Keystore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io(dir, "create the directory"))?;
         }
+        let lock = lock(path)?;
+        if path.exists() {
+            return Err(DeviceError::Exists(path.display().to_string()));
+        }
         let salt = random::<16>()?;
         let (kdf, params, file_key) = match key {
             KeystoreKey::KeyFile(kp) => {
@@ -192,6 +232,7 @@ impl Keystore {
             salt,
             params,
             key: file_key,
+            _lock: lock,
         };
         ks.write(plaintext)?;
         Ok(ks)
@@ -202,6 +243,12 @@ impl Keystore {
         path: &Path,
         key: &KeystoreKey,
     ) -> Result<(Keystore, Zeroizing<Vec<u8>>), DeviceError> {
+        if !path.exists() {
+            return Err(io(path, "read the keystore")(
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        }
+        let lock = lock(path)?;
         let bytes = fs::read(path).map_err(io(path, "read the keystore"))?;
         if bytes.len() < HEADER_LEN + TAG_LEN || bytes.get(..4) != Some(MAGIC.as_slice()) {
             return Err(DeviceError::Corrupt("not a paytap secure element file"));
@@ -224,6 +271,9 @@ impl Keystore {
         let params = [u32_at(22)?, u32_at(26)?, u32_at(30)?];
         let file_key = match (kdf, key) {
             (KDF_KEY_FILE, KeystoreKey::KeyFile(kp)) => read_key_file(kp)?,
+            (KDF_ARGON2ID, KeystoreKey::Passphrase(_)) if !sane_params(params) => {
+                return Err(DeviceError::Corrupt("argon2 parameters out of range"));
+            }
             (KDF_ARGON2ID, KeystoreKey::Passphrase(p)) => argon2(p, &salt, params)?,
             (KDF_KEY_FILE, _) => return Err(DeviceError::WrongKeyKind("a device-bound key file")),
             (KDF_ARGON2ID, _) => return Err(DeviceError::WrongKeyKind("a passphrase")),
@@ -258,6 +308,7 @@ impl Keystore {
                 salt,
                 params,
                 key: file_key,
+                _lock: lock,
             },
             plain,
         ))

@@ -45,6 +45,8 @@ pub enum DeviceError {
         path: String,
         reason: String,
     },
+    #[error("the secure element {0} is in use by another process")]
+    Busy(String),
     #[error("a keystore already exists at {0}")]
     Exists(String),
     #[error("the key file {0} is readable by group or others (chmod 600 it)")]
