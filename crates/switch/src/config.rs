@@ -63,6 +63,8 @@ pub struct SwitchConfig {
     pub max_frame: usize,
     /// A connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// Acquirer connections served at once; more are closed on accept.
+    pub max_connections: usize,
     /// Requests processed at once per acquirer connection.
     pub max_in_flight_per_connection: usize,
     /// How long answers are kept for duplicate detection.
@@ -80,6 +82,7 @@ impl Default for SwitchConfig {
             default_acquirer_id: "00000000000".into(),
             max_frame: 4096,
             idle_timeout: Duration::from_secs(300),
+            max_connections: 1024,
             max_in_flight_per_connection: 4096,
             duplicate_window: Duration::from_secs(3600),
             retry_interval: Duration::from_millis(500),

@@ -8,7 +8,8 @@
 //! DE 11). A frame whose MTI is readable but whose data elements are not
 //! gets the response MTI with DE 39 `30`; a frame without a readable MTI
 //! closes the connection. Idle connections are closed after
-//! `idle_timeout`. [`RunningSwitch::shutdown`] stops accepting, stops
+//! `idle_timeout`; connections beyond `max_connections` are closed on
+//! accept. [`RunningSwitch::shutdown`] stops accepting, stops
 //! reading, lets in-flight requests finish and flushes the message log.
 
 use crate::Switch;
@@ -73,6 +74,11 @@ async fn accept_loop(listener: TcpListener, switch: Switch, mut stop: watch::Rec
         };
         match accepted {
             Ok((stream, peer)) => {
+                if conns.len() >= switch.config().max_connections {
+                    tracing::warn!(%peer, "acquirer connection refused: too many connections");
+                    drop(stream);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "acquirer connected");
                 conns.spawn(connection(stream, switch.clone(), stop.clone()));
