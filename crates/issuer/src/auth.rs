@@ -36,6 +36,16 @@
 //! key, and the ledger is idempotent too). A duplicate that carries a new
 //! DE 37 but the same DE 32/41/11/7 is found by that key as well.
 //!
+//! ## Durability
+//!
+//! An approval is answered only after both the ledger hold and the
+//! authorization record are durable. The two commit in parallel (one
+//! latency instead of two); if the ledger refuses the hold, the record is
+//! turned into the decline before the answer goes out. Should a crash
+//! separate them, the next duplicate checks the ledger's recorded outcome
+//! for the hold id and repairs the record (or places the hold) before
+//! repeating any approval.
+//!
 //! ## Reversal (0400/0420) and capture (0220)
 //!
 //! Found by DE 37 (+ DE 90 original MTI) or by DE 90/DE 41. A reversal
@@ -83,6 +93,14 @@ struct Decision {
     approval_code: Option<String>,
     /// Session key and ARQC of a verified card (non-token) cryptogram.
     arpc: Option<(EmvKey, [u8; 8])>,
+}
+
+/// The outcome of the checks before funds: a decision, or "place the hold".
+enum Verdict {
+    Decided(Decision),
+    /// Every check passed; approve if the ledger takes the hold. Carries the
+    /// verified card cryptogram's ARPC material, if any.
+    Hold(Option<(EmvKey, [u8; 8])>),
 }
 
 impl Decision {
@@ -250,24 +268,40 @@ impl Issuer {
             if s.card_id != card.card_id || Some(s.amount) != amount {
                 return Ok(Decision::decline(ResponseCode::DuplicateTransmission));
             }
-            let code = ResponseCode::from_code(&s.response_code)
+            let mut code = ResponseCode::from_code(&s.response_code)
                 .unwrap_or(ResponseCode::SystemMalfunction);
+            let mut approval_code = s.approval_code.clone();
+            if s.state == "held"
+                && let Some(refused) = self.confirm_held(&s, &hold_key, &card).await?
+            {
+                code = refused;
+                approval_code = None;
+            }
             let arpc = self.card_arpc_for_duplicate(req, &card, &pan, code);
             return Ok(Decision {
                 code,
-                approval_code: s.approval_code,
+                approval_code,
                 arpc,
             });
         }
 
         let _card_guard = lock(&self.card_locks, &card.card_id).await;
         let now = self.now();
-        let (decision, verified_atc) = self
-            .decide(req, &card, &pan, &bank, amount, &hold_key, now)
-            .await?;
-        let approved = decision.code.is_approved();
-        let hold_id = approved.then(|| format!("hold:{hold_key}"));
+        let (verdict, verified_atc) = self.decide(req, &card, &pan, &bank, amount, now).await?;
+        let amount = amount.unwrap_or(0);
         use crate::batch::{Arg, Stmt};
+        let (arpc, approval, hold_id) = match &verdict {
+            Verdict::Hold(arpc) => (
+                arpc.clone(),
+                Some(approval_code()),
+                Some(format!("hold:{hold_key}")),
+            ),
+            Verdict::Decided(_) => (None, None, None),
+        };
+        let code_now = match &verdict {
+            Verdict::Decided(d) => d.code,
+            Verdict::Hold(_) => ResponseCode::Approved,
+        };
         let mut stmts = vec![Stmt {
             sql: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
                   response_code, approval_code, hold_id, state, created_at, updated_at) \
@@ -277,12 +311,19 @@ impl Issuer {
                 Arg::OptText(txn.clone()),
                 Arg::Text(card.card_id.clone()),
                 Arg::Text(bank.id.clone()),
-                Arg::I64(amount.unwrap_or(0)),
+                Arg::I64(amount),
                 Arg::Text(bank.currency.code().to_owned()),
-                Arg::Text(decision.code.code().to_owned()),
-                Arg::OptText(decision.approval_code.clone()),
+                Arg::Text(code_now.code().to_owned()),
+                Arg::OptText(approval.clone()),
                 Arg::OptText(hold_id.clone()),
-                Arg::Text(if approved { "held" } else { "declined" }.to_owned()),
+                Arg::Text(
+                    if hold_id.is_some() {
+                        "held"
+                    } else {
+                        "declined"
+                    }
+                    .to_owned(),
+                ),
                 Arg::I64(now),
             ],
         }];
@@ -292,21 +333,59 @@ impl Issuer {
                 args: vec![Arg::I64(i64::from(atc)), Arg::Text(card.card_id.clone())],
             });
         }
-        if let Err(e) = self.writer.commit(stmts).await {
-            // The answer will be a system error: release the hold so no
-            // money stays held for a transaction nobody approved.
-            if let Some(id) = &hold_id
-                && let Err(v) = self
-                    .ledger
-                    .void_pending(format!("void:{hold_key}"), id.clone())
+        let decision = match (verdict, hold_id) {
+            (Verdict::Decided(decision), _) => {
+                self.writer
+                    .commit(stmts)
                     .await
-            {
-                tracing::error!(error = %v, hold_key = %hold_key, "could not release the hold of a failed authorization");
+                    .map_err(IssuerError::Write)?;
+                decision
             }
-            return Err(IssuerError::Write(e));
-        }
-        if approved {
-            self.windows.push(&card.card_id, now, amount.unwrap_or(0));
+            (Verdict::Hold(_), None) => return Err(IssuerError::Corrupt("hold without id".into())),
+            (Verdict::Hold(_), Some(hold_id)) => {
+                // The hold and the record of the approval commit in parallel
+                // (two durable commits, one latency); a refused hold then
+                // turns the record into a decline before anyone is answered.
+                let hold = Transfer::pending(
+                    hold_id.clone(),
+                    card.account_id.clone(),
+                    account_id(&bank.id, "settlement"),
+                    Money::new(amount, bank.currency),
+                )
+                .with_reference("authorization hold");
+                let (held, written) =
+                    tokio::join!(self.ledger.transfer(hold), self.writer.commit(stmts));
+                match (held, written) {
+                    (Ok(_), Ok(_)) => Decision {
+                        code: ResponseCode::Approved,
+                        approval_code: approval,
+                        arpc,
+                    },
+                    (Ok(_), Err(e)) => {
+                        self.release_failed_hold(&hold_key, &hold_id).await;
+                        return Err(IssuerError::Write(e));
+                    }
+                    (Err(LedgerError::Rejected(r)), Ok(_)) => {
+                        let code = refused_hold_code(r);
+                        self.mark_declined(&hold_key, code).await?;
+                        Decision {
+                            code,
+                            approval_code: None,
+                            arpc,
+                        }
+                    }
+                    (Err(e), Ok(_)) => {
+                        // Not an outcome: nothing was held. Record the decline.
+                        self.mark_declined(&hold_key, ResponseCode::SystemMalfunction)
+                            .await?;
+                        return Err(e.into());
+                    }
+                    (Err(_), Err(e)) => return Err(IssuerError::Write(e)),
+                }
+            }
+        };
+        if decision.code.is_approved() {
+            self.windows.push(&card.card_id, now, amount);
         }
         if let Some(atc) = verified_atc {
             self.cards.update(&card.card_id, |c| {
@@ -314,8 +393,79 @@ impl Issuer {
             });
         }
         tracing::info!(bank = %bank.id, card_id = %card.card_id, code = decision.code.code(),
-            amount = amount.unwrap_or(0), "authorization");
+            amount, "authorization");
         Ok(decision)
+    }
+
+    /// Turns a recorded approval into a decline (the ledger refused the hold).
+    async fn mark_declined(&self, hold_key: &str, code: ResponseCode) -> Result<(), IssuerError> {
+        use crate::batch::{Arg, Stmt};
+        self.writer
+            .commit(vec![Stmt {
+                sql: "UPDATE issuer_auths SET state = 'declined', response_code = $1, approval_code = NULL, \
+                      hold_id = NULL, updated_at = $2 WHERE hold_key = $3",
+                args: vec![
+                    Arg::Text(code.code().to_owned()),
+                    Arg::I64(self.now()),
+                    Arg::Text(hold_key.to_owned()),
+                ],
+            }])
+            .await
+            .map_err(IssuerError::Write)?;
+        Ok(())
+    }
+
+    /// The record of an approval could not be written: release its hold so
+    /// no money stays held for a transaction nobody was told about.
+    async fn release_failed_hold(&self, hold_key: &str, hold_id: &str) {
+        if let Err(v) = self
+            .ledger
+            .void_pending(format!("void:{hold_key}"), hold_id.to_owned())
+            .await
+        {
+            tracing::error!(error = %v, hold_key = %hold_key, "could not release the hold of a failed authorization");
+        }
+    }
+
+    /// A duplicate of a recorded approval: make sure the ledger agrees
+    /// (the hold and the record commit in parallel, so a crash between them
+    /// can leave a record without its hold). Returns the answer to repeat.
+    async fn confirm_held(
+        &self,
+        s: &Stored,
+        hold_key: &str,
+        card: &CardInfo,
+    ) -> Result<Option<ResponseCode>, IssuerError> {
+        let Some(hold_id) = &s.hold_id else {
+            return Ok(None);
+        };
+        let outcome = match self.ledger.outcome(hold_id).await? {
+            Some(o) => o,
+            None => {
+                let bank = self.bank(&card.bank_id)?.clone();
+                let hold = Transfer::pending(
+                    hold_id.clone(),
+                    card.account_id.clone(),
+                    account_id(&bank.id, "settlement"),
+                    Money::new(s.amount, bank.currency),
+                )
+                .with_reference("authorization hold");
+                match self.ledger.transfer(hold).await {
+                    Ok(r) => Ok(r),
+                    Err(LedgerError::Rejected(r)) => Err(r),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match outcome {
+            Ok(_) => Ok(None),
+            Err(r) => {
+                let code = refused_hold_code(r);
+                self.mark_declined(hold_key, code).await?;
+                self.windows.invalidate(&card.card_id);
+                Ok(Some(code))
+            }
+        }
     }
 
     /// Today's approved total and the approvals in the velocity window.
@@ -368,10 +518,9 @@ impl Issuer {
         pan: &Pan,
         bank: &crate::config::BankConfig,
         amount: Option<i64>,
-        hold_key: &str,
         now: i64,
-    ) -> Result<(Decision, Option<u16>), IssuerError> {
-        let d = |c| Ok((Decision::decline(c), None));
+    ) -> Result<(Verdict, Option<u16>), IssuerError> {
+        let d = |c| Ok((Verdict::Decided(Decision::decline(c)), None));
         if !req.has(7) && !req.has(37) || !req.has(11) && !req.has(37) {
             return d(ResponseCode::FormatError);
         }
@@ -443,11 +592,11 @@ impl Issuer {
         // From here on a decline still carries the ARPC of a verified chip card.
         let decline = |c: ResponseCode, arpc: Option<(EmvKey, [u8; 8])>| {
             Ok((
-                Decision {
+                Verdict::Decided(Decision {
                     code: c,
                     approval_code: None,
                     arpc,
-                },
+                }),
                 verified_atc,
             ))
         };
@@ -464,31 +613,7 @@ impl Issuer {
         if recent >= i64::from(card.limits.velocity_count) {
             return decline(ResponseCode::ExceedsFrequencyLimit, arpc);
         }
-        let hold = Transfer::pending(
-            format!("hold:{hold_key}"),
-            card.account_id.clone(),
-            account_id(&bank.id, "settlement"),
-            Money::new(amount, bank.currency),
-        )
-        .with_reference("authorization hold");
-        match self.ledger.transfer(hold).await {
-            Ok(_) => Ok((
-                Decision {
-                    code: ResponseCode::Approved,
-                    approval_code: Some(approval_code()),
-                    arpc,
-                },
-                verified_atc,
-            )),
-            Err(LedgerError::Rejected(Rejection::ExceedsCredits)) => {
-                decline(ResponseCode::InsufficientFunds, arpc)
-            }
-            Err(LedgerError::Rejected(r)) => {
-                tracing::error!(rejection = r.code(), "ledger refused a hold");
-                decline(ResponseCode::SystemMalfunction, arpc)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok((Verdict::Hold(arpc), verified_atc))
     }
 
     /// A stand-in advice (0120): the switch decided for the bank. When it
@@ -655,7 +780,12 @@ impl Issuer {
                     .void_pending(format!("void:{hold_key}"), hold_id)
                     .await
                 {
-                    Ok(_) | Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => {}
+                    Ok(_)
+                    | Err(LedgerError::Rejected(
+                        Rejection::PendingAlreadyVoided
+                        | Rejection::PendingNotFound
+                        | Rejection::NotPending,
+                    )) => {}
                     Err(e) => return Err(e.into()),
                 }
                 sqlx::query(
@@ -734,7 +864,11 @@ impl Issuer {
             .await
         {
             Ok(_) | Err(LedgerError::Rejected(Rejection::PendingAlreadyPosted)) => {}
-            Err(LedgerError::Rejected(Rejection::PendingAlreadyVoided)) => {
+            Err(LedgerError::Rejected(
+                Rejection::PendingAlreadyVoided
+                | Rejection::PendingNotFound
+                | Rejection::NotPending,
+            )) => {
                 return Ok(ResponseCode::InvalidTransaction);
             }
             Err(e) => return Err(e.into()),
@@ -747,6 +881,17 @@ impl Issuer {
         .execute(self.db.pool())
         .await?;
         Ok(ResponseCode::Approved)
+    }
+}
+
+/// DE 39 for a hold the ledger refused.
+fn refused_hold_code(r: Rejection) -> ResponseCode {
+    match r {
+        Rejection::ExceedsCredits => ResponseCode::InsufficientFunds,
+        other => {
+            tracing::error!(rejection = other.code(), "ledger refused a hold");
+            ResponseCode::SystemMalfunction
+        }
     }
 }
 

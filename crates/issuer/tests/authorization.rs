@@ -806,3 +806,75 @@ mod garbage {
         }
     }
 }
+
+/// The hold and the record of an approval commit in parallel; if a crash
+/// left a record without its hold, the next duplicate repairs it from the
+/// ledger instead of repeating an approval that holds nothing.
+#[tokio::test]
+async fn a_recorded_approval_without_its_hold_is_repaired_by_the_duplicate() {
+    let env = env().await;
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 1_000)
+        .await
+        .unwrap();
+    for (rrn, amount, approval) in [
+        ("000000000007", 400i64, "123456"),
+        ("000000000008", 5_000, "654321"),
+    ] {
+        sqlx::query(
+            "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+             response_code, approval_code, hold_id, state, created_at, updated_at) \
+             VALUES ($1, NULL, $2, $3, 'auth', $4, 'CNY', '00', $5, $6, 'held', 0, 0)",
+        )
+        .bind(format!("rrn:{rrn}"))
+        .bind(&card.card_id)
+        .bind(ICBC)
+        .bind(amount)
+        .bind(approval)
+        .bind(format!("hold:rrn:{rrn}"))
+        .execute(env.db.pool())
+        .await
+        .unwrap();
+    }
+    // Enough money: the hold is placed now and the approval stands.
+    let r = env
+        .issuer
+        .authorize(&token_auth(&card.pan, 400, 7, true))
+        .await;
+    assert_eq!(
+        (code(&r), r.auth_id_response()),
+        (ResponseCode::Approved, Some("123456"))
+    );
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        400
+    );
+    // Not enough: the record becomes the decline the ledger says it is.
+    let r = env
+        .issuer
+        .authorize(&token_auth(&card.pan, 5_000, 8, true))
+        .await;
+    assert_eq!(
+        (code(&r), r.auth_id_response()),
+        (ResponseCode::InsufficientFunds, None)
+    );
+    let r = env
+        .issuer
+        .authorize(&token_auth(&card.pan, 5_000, 8, true))
+        .await;
+    assert_eq!(code(&r), ResponseCode::InsufficientFunds);
+    assert_eq!(
+        env.ledger
+            .balance(&card.account_id)
+            .await
+            .unwrap()
+            .debits_pending,
+        400
+    );
+    assert_ledger_balanced(&env).await;
+}
