@@ -305,7 +305,10 @@ fn keystore_holds_nothing_in_clear_and_refuses_tampering() {
     let dbg = format!("{d:?} {:?} {:?}", d.cards(), d.owner_finger());
     assert!(!dbg.contains(TOKEN) && !dbg.contains(MK) && !dbg.contains("6295000000"));
     // One process at a time: a second open while this one holds it is refused.
-    assert!(matches!(Device::open(&path, &key), Err(DeviceError::Busy(_))));
+    assert!(matches!(
+        Device::open(&path, &key),
+        Err(DeviceError::Busy(_))
+    ));
     drop(d);
     // A world-readable key file is refused.
     std::fs::set_permissions(kp, std::fs::Permissions::from_mode(0o644)).unwrap();

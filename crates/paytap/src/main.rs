@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "paytap", version, about = "An open mobile payment platform: tap to pay with tokens, cryptograms, a card network, issuers and a wallet")]
+#[command(
+    name = "paytap",
+    version,
+    about = "An open mobile payment platform: tap to pay with tokens, cryptograms, a card network, issuers and a wallet"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -51,7 +51,11 @@ impl std::fmt::Debug for DeviceKey {
 }
 
 fn hex_short(b: &[u8; 32]) -> String {
-    b.iter().take(4).map(|x| format!("{x:02x}")).collect::<String>() + "..."
+    b.iter()
+        .take(4)
+        .map(|x| format!("{x:02x}"))
+        .collect::<String>()
+        + "..."
 }
 
 fn random<const N: usize>() -> Result<[u8; N], SealError> {
@@ -109,7 +113,13 @@ pub fn seal(recipient: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8
     let nonce_bytes = random::<12>()?;
     let nonce = Nonce::from(nonce_bytes);
     let ct = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| SealError::Random)?;
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
     out.push(VERSION);

@@ -79,7 +79,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +101,11 @@ impl Db {
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             let mut u = format!("sqlite:{rest}");
             if !rest.contains("mode=") && !rest.contains(":memory:") {
-                u.push_str(if rest.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                u.push_str(if rest.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
             (Backend::Sqlite, u)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -246,7 +252,11 @@ impl Db {
             .await?;
             if res.rows_affected() == 1 {
                 tx.commit().await?;
-                tracing::info!(component = m.component, version = m.version, "migration applied");
+                tracing::info!(
+                    component = m.component,
+                    version = m.version,
+                    "migration applied"
+                );
             } else {
                 // Another process applied it concurrently.
                 tx.rollback().await?;

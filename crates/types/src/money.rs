@@ -168,7 +168,10 @@ impl Money {
                 other.currency.code(),
             ));
         }
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency))
     }
 
@@ -181,7 +184,12 @@ impl Money {
             return format!("{sign}{abs}");
         }
         let div = 10u64.pow(exp);
-        format!("{sign}{}.{:0width$}", abs / div, abs % div, width = exp as usize)
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / div,
+            abs % div,
+            width = exp as usize
+        )
     }
 }
 
@@ -210,12 +218,30 @@ mod tests {
 
     #[test]
     fn parses_decimal_amounts() {
-        assert_eq!(Money::parse("12.50", Currency::CNY), Ok(Money::new(1250, Currency::CNY)));
-        assert_eq!(Money::parse("12.5", Currency::CNY), Ok(Money::new(1250, Currency::CNY)));
-        assert_eq!(Money::parse("12", Currency::CNY), Ok(Money::new(1200, Currency::CNY)));
-        assert_eq!(Money::parse("500", Currency::JPY), Ok(Money::new(500, Currency::JPY)));
-        assert_eq!(Money::parse("1.234", Currency::CNY), Err(MoneyError::TooPrecise(2)));
-        assert_eq!(Money::parse("5.1", Currency::JPY), Err(MoneyError::TooPrecise(0)));
+        assert_eq!(
+            Money::parse("12.50", Currency::CNY),
+            Ok(Money::new(1250, Currency::CNY))
+        );
+        assert_eq!(
+            Money::parse("12.5", Currency::CNY),
+            Ok(Money::new(1250, Currency::CNY))
+        );
+        assert_eq!(
+            Money::parse("12", Currency::CNY),
+            Ok(Money::new(1200, Currency::CNY))
+        );
+        assert_eq!(
+            Money::parse("500", Currency::JPY),
+            Ok(Money::new(500, Currency::JPY))
+        );
+        assert_eq!(
+            Money::parse("1.234", Currency::CNY),
+            Err(MoneyError::TooPrecise(2))
+        );
+        assert_eq!(
+            Money::parse("5.1", Currency::JPY),
+            Err(MoneyError::TooPrecise(0))
+        );
         for bad in ["", ".5", "5.", "1,00", "1e3", "--1", "12.5x", " 1"] {
             assert!(Money::parse(bad, Currency::CNY).is_err(), "{bad}");
         }
