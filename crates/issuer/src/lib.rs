@@ -30,8 +30,8 @@
 //! in parallel.
 
 pub mod auth;
-mod batch;
-mod cache;
+use paytap_store::batch;
+use paytap_store::cache;
 pub mod config;
 pub mod cvv;
 mod error;

@@ -18,9 +18,16 @@
 //! * queries built at run time are wrapped in [`sqlx::AssertSqlSafe`] and
 //!   must only interpolate identifiers chosen by code, never input.
 //!
+//! Shared service helpers: [`batch::Batcher`] (group commit of queued
+//! statements: one durable commit answers many callers) and
+//! [`cache::Cache`] (an epoch-guarded read cache for rows one process owns).
+//!
 //! Data residency: a deployment names one database per region
 //! ([`Regions`]); a record about an Indian account is written to the `in`
 //! database only.
+
+pub mod batch;
+pub mod cache;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -53,8 +53,8 @@
 //!   strip DE 62/63 from acquirer requests so only the TSP can set them.
 
 pub mod atc;
-mod batch;
-mod cache;
+use paytap_store::batch;
+use paytap_store::cache;
 pub mod domain;
 mod error;
 pub mod keys;
