@@ -1,0 +1,76 @@
+//! A small write-through cache for rows this process owns. Loads are
+//! guarded by an epoch: a value read from the database before an
+//! invalidation is never inserted after it, so a cached row is never older
+//! than the last change made through this process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub struct Cache<V> {
+    inner: Mutex<(u64, HashMap<String, V>)>,
+}
+
+impl<V> Default for Cache<V> {
+    fn default() -> Self {
+        Cache {
+            inner: Mutex::new((0, HashMap::new())),
+        }
+    }
+}
+
+impl<V: Clone> Cache<V> {
+    pub fn get(&self, key: &str) -> Option<V> {
+        self.inner.lock().ok()?.1.get(key).cloned()
+    }
+
+    /// The epoch to pass to [`Cache::insert_if`] (read it before loading).
+    pub fn epoch(&self) -> u64 {
+        self.inner.lock().map(|g| g.0).unwrap_or(u64::MAX)
+    }
+
+    /// Inserts unless something was invalidated since `epoch`.
+    pub fn insert_if(&self, epoch: u64, key: &str, value: V) {
+        if let Ok(mut g) = self.inner.lock()
+            && g.0 == epoch
+        {
+            g.1.insert(key.to_owned(), value);
+        }
+    }
+
+    pub fn invalidate(&self, key: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0 = g.0.wrapping_add(1);
+            g.1.remove(key);
+        }
+    }
+
+    pub fn update(&self, key: &str, f: impl FnOnce(&mut V)) {
+        if let Ok(mut g) = self.inner.lock()
+            && let Some(v) = g.1.get_mut(key)
+        {
+            f(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_that_raced_an_invalidation_is_dropped() {
+        let c: Cache<u32> = Cache::default();
+        let e = c.epoch();
+        c.insert_if(e, "a", 1);
+        assert_eq!(c.get("a"), Some(1));
+        let stale = c.epoch();
+        c.invalidate("a");
+        c.insert_if(stale, "a", 1);
+        assert_eq!(c.get("a"), None);
+        c.insert_if(c.epoch(), "a", 2);
+        c.update("a", |v| *v += 1);
+        assert_eq!(c.get("a"), Some(3));
+        c.update("b", |v| *v += 1);
+        assert_eq!(c.get("b"), None);
+    }
+}
