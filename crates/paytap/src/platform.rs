@@ -258,7 +258,10 @@ impl Platform {
             WalletConfig::default(),
         )
         .await?;
-        let mut tasks = vec![wallet.spawn_event_pump(net.subscribe())];
+        let mut tasks = vec![
+            wallet.spawn_event_pump(net.subscribe()),
+            spawn_housekeeping(wallet.clone()),
+        ];
         if opts.sms_file {
             tasks.push(spawn_sms_file(
                 net.clone(),
@@ -522,4 +525,19 @@ pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
         .route("/emulator/v1/sms", get(sms))
         .route("/emulator/v1/ledger", get(ledger))
         .with_state(net)
+}
+
+/// Hourly housekeeping: expired sessions, old idempotency records and stale
+/// pending card adds are removed from every region's wallet database.
+fn spawn_housekeeping(wallet: Wallet) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match wallet.purge_expired().await {
+                Ok(removed) => tracing::debug!(removed, "wallet housekeeping"),
+                Err(e) => tracing::warn!(error = %e, "wallet housekeeping failed"),
+            }
+        }
+    })
 }
