@@ -359,13 +359,36 @@ async fn wait_for_path(c: &Client, path: &str) {
     }
 }
 
+/// The page's text. A click that submits a form may still be loading the
+/// next page (same URL) when this is called, so a missing or stale `body`
+/// is waited for, up to [`PATIENCE`].
 async fn body_text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let attempt = async { c.find(Locator::Css("body")).await?.text().await }.await;
+        match attempt {
+            Ok(text) => return text,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "page body never loaded: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Waits until the page shows `needle` (after a navigation that keeps the URL).
+async fn wait_for_text(c: &Client, needle: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if body_text(c).await.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {needle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn page_source(c: &Client) -> String {
@@ -600,11 +623,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     .await
     .unwrap();
     wait_for_path(&li, "/devices").await;
-    assert!(
-        body_text(&li)
-            .await
-            .contains("Payments are turned back on on Li's phone.")
-    );
+    wait_for_text(&li, "Payments are turned back on on Li's phone.").await;
 
     // The payments page is open; the next tap appears without a reload.
     li.goto(&format!("{wallet}/payments")).await.unwrap();
@@ -644,7 +663,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
         .await
         .unwrap();
     wait_for_path(&li, "/devices").await;
-    assert!(body_text(&li).await.contains("我的设备"));
+    wait_for_text(&li, "我的设备").await;
     shot(&li, "08-devices-zh-phone-width").await;
     li.goto(&format!("{wallet}/payments")).await.unwrap();
     shot(&li, "09-payments-zh-phone-width").await;
