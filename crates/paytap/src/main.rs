@@ -47,7 +47,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Tools(args) => tools::run(args),
+        Command::Tools(args) => {
+            quiet_on_closed_pipe();
+            tools::run(args)
+        }
         Command::Up(args) => up::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Device(args) => device::run(args),
@@ -61,5 +64,18 @@ fn main() -> ExitCode {
             eprintln!("paytap: error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The workbench prints to a pipe that may close early (`paytap tools ... |
+/// head`): restore the default SIGPIPE action so that ends the process
+/// quietly, as for any Unix filter, instead of a failed write. Only for the
+/// short-lived tools: the servers keep ignoring SIGPIPE and see write errors.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called once on the main thread before any other thread exists;
+    // setting a signal's disposition to SIG_DFL has no other precondition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
