@@ -56,10 +56,7 @@ impl TokenPan {
 
     /// `476173******0119`.
     pub fn masked(&self) -> String {
-        let n = self.0.len();
-        let head = self.0.get(..6).unwrap_or("");
-        let tail = self.0.get(n.saturating_sub(4)..).unwrap_or("");
-        format!("{head}{}{tail}", "*".repeat(n.saturating_sub(10)))
+        paytap_types::mask_digits(&self.0)
     }
 }
 

@@ -49,30 +49,12 @@ impl Pan {
 
     /// Does the last digit satisfy the Luhn (mod 10) check of ISO/IEC 7812-1 annex B?
     pub fn luhn_valid(&self) -> bool {
-        let mut sum = 0u32;
-        for (i, b) in self.0.bytes().rev().enumerate() {
-            let mut d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                d *= 2;
-                if d > 9 {
-                    d -= 9;
-                }
-            }
-            sum += d;
-        }
-        sum.is_multiple_of(10)
+        paytap_types::luhn_valid(&self.0)
     }
 
     /// The masked form `476173******0010`.
     pub fn masked(&self) -> String {
-        let n = self.0.len();
-        let mut s = String::with_capacity(n);
-        s.push_str(self.bin());
-        for _ in 0..n.saturating_sub(10) {
-            s.push('*');
-        }
-        s.push_str(self.last4());
-        s
+        paytap_types::mask_digits(&self.0)
     }
 }
 

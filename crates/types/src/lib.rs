@@ -15,4 +15,4 @@ mod pan;
 
 pub use event::PaymentEvent;
 pub use money::{Currency, Money, MoneyError};
-pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid};
+pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};

@@ -62,8 +62,7 @@ impl Pan {
 
     /// `476173******0119`.
     pub fn masked(&self) -> String {
-        let hidden = self.0.len().saturating_sub(10);
-        format!("{}{}{}", self.bin6(), "*".repeat(hidden), self.last4())
+        mask_digits(&self.0)
     }
 
     pub fn len(&self) -> usize {
@@ -96,6 +95,18 @@ impl<'de> Deserialize<'de> for Pan {
         s.zeroize();
         r
     }
+}
+
+/// The only printable form of a card or token number: the first six and the
+/// last four digits, the rest as `*` (`476173******0119`). Every PAN type in
+/// paytap masks itself through this one function.
+pub fn mask_digits(digits: &str) -> String {
+    let n = digits.len();
+    let head = digits.get(..6.min(n)).unwrap_or("");
+    let tail = digits
+        .get(n.saturating_sub(4).max(head.len())..)
+        .unwrap_or("");
+    format!("{head}{}{tail}", "*".repeat(n.saturating_sub(10)))
 }
 
 /// True if the digit string passes the Luhn (mod 10) check.
@@ -150,6 +161,19 @@ mod tests {
         assert_eq!(format!("{pan:?}"), "Pan(621234******1232)");
         assert_eq!(serde_json::to_string(&pan).unwrap(), "\"621234******1232\"");
         assert_eq!(pan.last4(), "1232");
+    }
+
+    #[test]
+    fn masks_every_length_without_revealing_more_than_ten_digits() {
+        assert_eq!(mask_digits("6212345678901232"), "621234******1232");
+        assert_eq!(mask_digits("6212345678901234567"), "621234*********4567");
+        assert_eq!(mask_digits("621234567890"), "621234**7890");
+        // Shorter strings never show a digit twice.
+        assert_eq!(
+            mask_digits("12345678"),
+            "12345678".get(..6).unwrap().to_string() + "78"
+        );
+        assert_eq!(mask_digits(""), "");
     }
 
     #[test]
