@@ -9,6 +9,8 @@
 
 use crate::model::{AccountFlags, Balance, PendingState, Receipt, Rejection, TransferKind};
 use crate::{LedgerError, Op, Request, TRANSFER_COLUMNS, get};
+use paytap_store::batch::Arg;
+use paytap_store::bulk::Bulk;
 use paytap_store::{Backend, Db, Tx};
 use paytap_types::{Currency, Money};
 use sqlx::AssertSqlSafe;
@@ -18,9 +20,8 @@ use tokio::sync::mpsc;
 /// Ids and references longer than this are refused (not persisted).
 const MAX_ID: usize = 128;
 const MAX_REFERENCE: usize = 256;
-/// Ids per `IN (...)` list, and the row counts of multi-row `INSERT`s.
+/// Ids per `IN (...)` list.
 const CHUNK: usize = 256;
-const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
 
 pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Request>, max_batch: usize) {
     let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
@@ -293,82 +294,103 @@ async fn apply(db: &Db, ops: &[&Op]) -> Result<Vec<Result<Receipt, LedgerError>>
     }
 
     // 4. Write rows, resolved pending states and balances; commit.
-    let new_rows: Vec<&Row> = batch
+    let backend = db.backend();
+    let new_rows: Vec<Vec<Arg>> = batch
         .new_rows
         .iter()
         .filter_map(|id| batch.rows.get(id))
+        .map(Row::args)
         .collect();
-    // Multi-row inserts of a few fixed sizes (cached statements).
-    let mut rest = new_rows.as_slice();
-    while !rest.is_empty() {
-        let size = INSERT_SIZES
-            .iter()
-            .copied()
-            .find(|s| *s <= rest.len())
-            .unwrap_or(1);
-        let (chunk, tail) = rest.split_at(size.min(rest.len()));
-        insert_rows(&mut tx, chunk).await?;
-        rest = tail;
-    }
-    for id in &batch.changed_states {
-        let state = batch.rows.get(id).and_then(|r| r.pending_state.clone());
-        sqlx::query("UPDATE ledger_transfers SET pending_state = $1 WHERE id = $2")
-            .bind(state)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
-    for (id, a) in &batch.accounts {
-        if !a.dirty {
-            continue;
-        }
-        sqlx::query(
-            "UPDATE ledger_accounts SET debits_posted = $1, credits_posted = $2, \
-             debits_pending = $3, credits_pending = $4 WHERE id = $5",
-        )
-        .bind(a.balance.debits_posted)
-        .bind(a.balance.credits_posted)
-        .bind(a.balance.debits_pending)
-        .bind(a.balance.credits_pending)
-        .bind(id.as_str())
-        .execute(&mut *tx)
+    INSERT_TRANSFERS
+        .execute(&mut tx, backend, new_rows.iter().map(Vec::as_slice))
         .await?;
-    }
+    let states: Vec<Vec<Arg>> = batch
+        .changed_states
+        .iter()
+        .map(|id| {
+            let state = batch.rows.get(id).and_then(|r| r.pending_state.clone());
+            vec![Arg::Text(id.clone()), Arg::OptText(state)]
+        })
+        .collect();
+    SET_PENDING_STATES
+        .execute(&mut tx, backend, states.iter().map(Vec::as_slice))
+        .await?;
+    let balances: Vec<Vec<Arg>> = batch
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.dirty)
+        .map(|(id, a)| {
+            vec![
+                Arg::Text(id.clone()),
+                Arg::I64(a.balance.debits_posted),
+                Arg::I64(a.balance.credits_posted),
+                Arg::I64(a.balance.debits_pending),
+                Arg::I64(a.balance.credits_pending),
+            ]
+        })
+        .collect();
+    SET_BALANCES
+        .execute(&mut tx, backend, balances.iter().map(Vec::as_slice))
+        .await?;
     tx.commit().await?;
     Ok(results)
 }
 
-async fn insert_rows(tx: &mut Tx, rows: &[&Row]) -> Result<(), LedgerError> {
-    const COLS: usize = 13;
-    let mut values = String::new();
-    for i in 0..rows.len() {
-        if i > 0 {
-            values.push_str(", ");
-        }
-        values.push('(');
-        values.push_str(&placeholders(i * COLS + 1, COLS));
-        values.push(')');
+/// New transfer rows, in [`TRANSFER_COLUMNS`] order (see [`Row::args`]).
+const INSERT_TRANSFERS: Bulk = Bulk {
+    name: "ledger_transfers insert",
+    sqlite: "INSERT INTO ledger_transfers (id, kind, status, debit, credit, amount, currency, \
+             pending_id, req_amount, reference, resolves, pending_state, created_at) \
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, \
+             j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, j.value->>11, \
+             j.value->>12 FROM json_each($1) AS j",
+    postgres: "INSERT INTO ledger_transfers (id, kind, status, debit, credit, amount, currency, \
+               pending_id, req_amount, reference, resolves, pending_state, created_at) \
+               SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::bigint, r->>6, r->>7, \
+               (r->>8)::bigint, r->>9, r->>10, r->>11, (r->>12)::bigint \
+               FROM jsonb_array_elements($1::jsonb) AS r",
+};
+
+/// `[id, pending_state]`.
+const SET_PENDING_STATES: Bulk = Bulk {
+    name: "ledger_transfers pending_state",
+    sqlite: "UPDATE ledger_transfers SET pending_state = j.value->>1 FROM json_each($1) AS j \
+             WHERE ledger_transfers.id = j.value->>0",
+    postgres: "UPDATE ledger_transfers SET pending_state = r->>1 \
+               FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_transfers.id = r->>0",
+};
+
+/// `[id, debits_posted, credits_posted, debits_pending, credits_pending]`.
+const SET_BALANCES: Bulk = Bulk {
+    name: "ledger_accounts balances",
+    sqlite: "UPDATE ledger_accounts SET debits_posted = j.value->>1, credits_posted = j.value->>2, \
+             debits_pending = j.value->>3, credits_pending = j.value->>4 \
+             FROM json_each($1) AS j WHERE ledger_accounts.id = j.value->>0",
+    postgres: "UPDATE ledger_accounts SET debits_posted = (r->>1)::bigint, \
+               credits_posted = (r->>2)::bigint, debits_pending = (r->>3)::bigint, \
+               credits_pending = (r->>4)::bigint \
+               FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_accounts.id = r->>0",
+};
+
+impl Row {
+    /// The row's values for [`INSERT_TRANSFERS`].
+    fn args(&self) -> Vec<Arg> {
+        vec![
+            Arg::Text(self.id.clone()),
+            Arg::Text(self.kind.code().to_owned()),
+            Arg::Text(self.status.clone()),
+            Arg::OptText(self.debit.clone()),
+            Arg::OptText(self.credit.clone()),
+            Arg::I64(self.amount),
+            Arg::OptText(self.currency.clone()),
+            Arg::OptText(self.pending_id.clone()),
+            Arg::OptI64(self.req_amount),
+            Arg::OptText(self.reference.clone()),
+            Arg::OptText(self.resolves.clone()),
+            Arg::OptText(self.pending_state.clone()),
+            Arg::I64(self.created_at),
+        ]
     }
-    let sql = format!("INSERT INTO ledger_transfers ({TRANSFER_COLUMNS}) VALUES {values}");
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for r in rows {
-        q = q
-            .bind(r.id.as_str())
-            .bind(r.kind.code())
-            .bind(r.status.as_str())
-            .bind(r.debit.as_deref())
-            .bind(r.credit.as_deref())
-            .bind(r.amount)
-            .bind(r.currency.as_deref())
-            .bind(r.pending_id.as_deref())
-            .bind(r.req_amount)
-            .bind(r.reference.as_deref())
-            .bind(r.resolves.as_deref())
-            .bind(r.pending_state.as_deref())
-            .bind(r.created_at);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
 }
 
 fn flag_rejection(flags: AccountFlags) -> Rejection {

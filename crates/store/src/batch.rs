@@ -4,8 +4,15 @@
 //! and only then answers each caller. Many concurrent authorizations share
 //! one durable commit instead of paying one each. A batch that fails is
 //! retried job by job, so one bad job never fails its neighbours.
+//!
+//! A job is a list of [`Write`]s: a plain statement, or a row for a
+//! [`Bulk`] statement. The rows of consecutive jobs that go to the same bulk
+//! statement are sent as one statement (see [`crate::bulk`]); a plain
+//! statement first flushes the rows queued before it, so every job's writes
+//! still apply in order.
 
 use crate::Db;
+use crate::bulk::Bulk;
 use tokio::sync::{mpsc, oneshot};
 
 /// A value bound to a statement.
@@ -14,6 +21,7 @@ pub enum Arg {
     I64(i64),
     Text(String),
     OptText(Option<String>),
+    OptI64(Option<i64>),
 }
 
 /// One statement.
@@ -23,9 +31,23 @@ pub struct Stmt {
     pub args: Vec<Arg>,
 }
 
-/// Statements that commit together, answered with each one's rows affected.
+/// One write of a job.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Stmt(Stmt),
+    /// A row for a bulk statement (its rows affected are reported as 1).
+    Row(&'static Bulk, Vec<Arg>),
+}
+
+impl From<Stmt> for Write {
+    fn from(s: Stmt) -> Write {
+        Write::Stmt(s)
+    }
+}
+
+/// Writes that commit together, answered with each one's rows affected.
 struct Job {
-    stmts: Vec<Stmt>,
+    writes: Vec<Write>,
     reply: oneshot::Sender<Result<Vec<u64>, String>>,
 }
 
@@ -47,9 +69,15 @@ impl Batcher {
     /// Runs `stmts` in one transaction shared with other callers' jobs;
     /// returns once it is durable.
     pub async fn commit(&self, stmts: Vec<Stmt>) -> Result<Vec<u64>, String> {
+        self.write(stmts.into_iter().map(Write::Stmt).collect())
+            .await
+    }
+
+    /// Like [`Batcher::commit`], with bulk rows among the writes.
+    pub async fn write(&self, writes: Vec<Write>) -> Result<Vec<u64>, String> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { stmts, reply })
+            .send(Job { writes, reply })
             .await
             .map_err(|_| "writer stopped".to_owned())?;
         answer.await.map_err(|_| "writer stopped".to_owned())?
@@ -65,7 +93,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let all: Vec<&[Stmt]> = jobs.iter().map(|j| j.stmts.as_slice()).collect();
+        let all: Vec<&[Write]> = jobs.iter().map(|j| j.writes.as_slice()).collect();
         match execute(&db, &all).await {
             Ok(counts) => {
                 for (job, c) in jobs.into_iter().zip(counts) {
@@ -74,7 +102,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
             }
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let r = execute(&db, &[job.stmts.as_slice()])
+                    let r = execute(&db, &[job.writes.as_slice()])
                         .await
                         .map(|mut v| v.pop().unwrap_or_default());
                     let _ = job.reply.send(r);
@@ -89,25 +117,54 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-async fn execute(db: &Db, jobs: &[&[Stmt]]) -> Result<Vec<Vec<u64>>, String> {
+async fn execute(db: &Db, jobs: &[&[Write]]) -> Result<Vec<Vec<u64>>, String> {
     let mut tx = db.begin_write().await.map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(jobs.len());
-    for stmts in jobs {
-        let mut counts = Vec::with_capacity(stmts.len());
-        for s in *stmts {
-            let mut q = sqlx::query(s.sql);
-            for a in &s.args {
-                q = match a {
-                    Arg::I64(v) => q.bind(*v),
-                    Arg::Text(v) => q.bind(v.clone()),
-                    Arg::OptText(v) => q.bind(v.clone()),
-                };
+    // Bulk rows waiting to be sent, grouped by statement in first-use order.
+    let mut queued: Vec<(&'static Bulk, Vec<&[Arg]>)> = Vec::new();
+    for writes in jobs {
+        let mut counts = Vec::with_capacity(writes.len());
+        for w in *writes {
+            match w {
+                Write::Row(bulk, args) => {
+                    match queued.iter_mut().find(|(b, _)| std::ptr::eq(*b, *bulk)) {
+                        Some((_, rows)) => rows.push(args),
+                        None => queued.push((bulk, vec![args])),
+                    }
+                    counts.push(1);
+                }
+                Write::Stmt(s) => {
+                    flush(&mut tx, db, &mut queued).await?;
+                    let mut q = sqlx::query(s.sql);
+                    for a in &s.args {
+                        q = match a {
+                            Arg::I64(v) => q.bind(*v),
+                            Arg::Text(v) => q.bind(v.clone()),
+                            Arg::OptText(v) => q.bind(v.clone()),
+                            Arg::OptI64(v) => q.bind(*v),
+                        };
+                    }
+                    let r = q.execute(&mut *tx).await.map_err(|e| e.to_string())?;
+                    counts.push(r.rows_affected());
+                }
             }
-            let r = q.execute(&mut *tx).await.map_err(|e| e.to_string())?;
-            counts.push(r.rows_affected());
         }
         out.push(counts);
     }
+    flush(&mut tx, db, &mut queued).await?;
     tx.commit().await.map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+async fn flush(
+    tx: &mut crate::Tx,
+    db: &Db,
+    queued: &mut Vec<(&'static Bulk, Vec<&[Arg]>)>,
+) -> Result<(), String> {
+    for (bulk, rows) in queued.drain(..) {
+        bulk.execute(tx, db.backend(), rows)
+            .await
+            .map_err(|e| format!("{}: {e}", bulk.name))?;
+    }
+    Ok(())
 }

@@ -27,6 +27,7 @@
 //! database only.
 
 pub mod batch;
+pub mod bulk;
 pub mod cache;
 
 use std::collections::BTreeMap;
