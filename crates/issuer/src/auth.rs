@@ -132,6 +132,34 @@ fn request_txn_key(m: &Message) -> Option<String> {
     ))
 }
 
+/// Adds an `issuer_auths` row's keys to the filter that lets
+/// [`Issuer::stored`] skip the database for keys never written.
+pub(crate) fn remember_keys(
+    seen: &paytap_store::keyfilter::KeyFilter,
+    hold_key: &str,
+    auth_txn_key: Option<&str>,
+) {
+    seen.insert(&format!("h:{hold_key}"));
+    if let Some(t) = auth_txn_key {
+        seen.insert(&format!("t:{t}"));
+    }
+}
+
+/// A new authorization's record (see the columns).
+const INSERT_AUTH: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
+    name: "issuer_auths insert",
+    sqlite: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+             response_code, approval_code, hold_id, state, created_at, updated_at) \
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, 'auth', j.value->>4, \
+             j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, \
+             j.value->>10 FROM json_each($1) AS j",
+    postgres: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
+               response_code, approval_code, hold_id, state, created_at, updated_at) \
+               SELECT r->>0, r->>1, r->>2, r->>3, 'auth', (r->>4)::bigint, r->>5, r->>6, r->>7, \
+               r->>8, r->>9, (r->>10)::bigint, (r->>10)::bigint \
+               FROM jsonb_array_elements($1::jsonb) AS r",
+};
+
 fn rrn_key(rrn: &str, original_mti: Option<Mti>) -> String {
     match original_mti {
         Some(m) if m.as_str() == "0120" => format!("rrn:{rrn}:0120"),
@@ -203,6 +231,11 @@ impl Issuer {
         hold_key: &str,
         txn: Option<&str>,
     ) -> Result<Option<Stored>, IssuerError> {
+        if !self.seen.may_contain(&format!("h:{hold_key}"))
+            && txn.is_none_or(|t| !self.seen.may_contain(&format!("t:{t}")))
+        {
+            return Ok(None);
+        }
         // One round trip: the hold key, or the same acquirer/terminal/STAN/time.
         let rows: Vec<StoredRow> = sqlx::query_as(
             "SELECT hold_key, card_id, amount, response_code, approval_code, hold_id, state FROM issuer_auths \
@@ -289,7 +322,7 @@ impl Issuer {
         let now = self.now();
         let (verdict, verified_atc) = self.decide(req, &card, &pan, &bank, amount, now).await?;
         let amount = amount.unwrap_or(0);
-        use crate::batch::{Arg, Stmt};
+        use crate::batch::{Arg, Stmt, Write};
         let (arpc, approval, hold_id) = match &verdict {
             Verdict::Hold(arpc) => (
                 arpc.clone(),
@@ -302,11 +335,10 @@ impl Issuer {
             Verdict::Decided(d) => d.code,
             Verdict::Hold(_) => ResponseCode::Approved,
         };
-        let mut stmts = vec![Stmt {
-            sql: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
-                  response_code, approval_code, hold_id, state, created_at, updated_at) \
-                  VALUES ($1, $2, $3, $4, 'auth', $5, $6, $7, $8, $9, $10, $11, $11)",
-            args: vec![
+        remember_keys(&self.seen, &hold_key, txn.as_deref());
+        let mut stmts = vec![Write::Row(
+            &INSERT_AUTH,
+            vec![
                 Arg::Text(hold_key.clone()),
                 Arg::OptText(txn.clone()),
                 Arg::Text(card.card_id.clone()),
@@ -326,17 +358,17 @@ impl Issuer {
                 ),
                 Arg::I64(now),
             ],
-        }];
+        )];
         if let Some(atc) = verified_atc {
-            stmts.push(Stmt {
+            stmts.push(Write::Stmt(Stmt {
                 sql: "UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1",
                 args: vec![Arg::I64(i64::from(atc)), Arg::Text(card.card_id.clone())],
-            });
+            }));
         }
         let decision = match (verdict, hold_id) {
             (Verdict::Decided(decision), _) => {
                 self.writer
-                    .commit(stmts)
+                    .write(stmts)
                     .await
                     .map_err(IssuerError::Write)?;
                 decision
@@ -354,7 +386,7 @@ impl Issuer {
                 )
                 .with_reference("authorization hold");
                 let (held, written) =
-                    tokio::join!(self.ledger.transfer(hold), self.writer.commit(stmts));
+                    tokio::join!(self.ledger.transfer(hold), self.writer.write(stmts));
                 match (held, written) {
                     (Ok(_), Ok(_)) => Decision {
                         code: ResponseCode::Approved,
@@ -694,6 +726,7 @@ impl Issuer {
             }
             None => ("declined", None, String::new(), String::new(), ""),
         };
+        remember_keys(&self.seen, &hold_key, None);
         sqlx::query(
             "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
              response_code, approval_code, hold_id, state, created_at, updated_at) \
@@ -754,6 +787,7 @@ impl Issuer {
         let Some(s) = self.stored(&hold_key, txn.as_deref()).await? else {
             // The original has not arrived (or finished) yet: remember the
             // reversal so the original never places a hold.
+            remember_keys(&self.seen, &hold_key, txn.as_deref());
             sqlx::query(
                 "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
                  response_code, approval_code, hold_id, state, created_at, updated_at) \

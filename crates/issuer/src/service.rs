@@ -257,6 +257,9 @@ pub struct Issuer {
     pub(crate) cards: Arc<crate::cache::Cache<CardInfo>>,
     /// PAN fingerprint → card id (immutable once issued).
     pub(crate) card_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// Every hold key and transaction key in `issuer_auths`: a new
+    /// authorization (nearly always) skips the duplicate lookup.
+    pub(crate) seen: Arc<paytap_store::keyfilter::KeyFilter>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -312,6 +315,17 @@ impl Issuer {
                     .await?;
             }
         }
+        let seen = paytap_store::keyfilter::KeyFilter::new();
+        {
+            use futures::TryStreamExt;
+            let mut rows = sqlx::query_as::<_, (String, Option<String>, String)>(
+                "SELECT hold_key, txn_key, kind FROM issuer_auths",
+            )
+            .fetch(db.pool());
+            while let Some((hold_key, txn_key, kind)) = rows.try_next().await? {
+                crate::auth::remember_keys(&seen, &hold_key, txn_key.as_deref().filter(|_| kind == "auth"));
+            }
+        }
         let (otp_tx, _) = broadcast::channel(256);
         Ok(Issuer {
             db: db.clone(),
@@ -327,6 +341,7 @@ impl Issuer {
             windows: Arc::default(),
             cards: Arc::default(),
             card_ids: Arc::default(),
+            seen: Arc::new(seen),
         })
     }
 

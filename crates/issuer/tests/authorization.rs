@@ -837,6 +837,8 @@ async fn a_recorded_approval_without_its_hold_is_repaired_by_the_duplicate() {
         .await
         .unwrap();
     }
+    // The issuer restarts after the crash (and reads what is recorded).
+    let env = env_on(env.db.clone()).await;
     // Enough money: the hold is placed now and the approval stands.
     let r = env
         .issuer

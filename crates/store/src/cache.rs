@@ -8,12 +8,22 @@ use std::sync::Mutex;
 
 pub struct Cache<V> {
     inner: Mutex<(u64, HashMap<String, V>)>,
+    /// Most entries held; inserting one more drops an arbitrary one.
+    capacity: usize,
 }
 
 impl<V> Default for Cache<V> {
     fn default() -> Self {
+        Cache::with_capacity(usize::MAX)
+    }
+}
+
+impl<V> Cache<V> {
+    /// A cache that holds at most `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
         Cache {
             inner: Mutex::new((0, HashMap::new())),
+            capacity: capacity.max(1),
         }
     }
 }
@@ -33,6 +43,12 @@ impl<V: Clone> Cache<V> {
         if let Ok(mut g) = self.inner.lock()
             && g.0 == epoch
         {
+            if g.1.len() >= self.capacity
+                && !g.1.contains_key(key)
+                && let Some(victim) = g.1.keys().next().cloned()
+            {
+                g.1.remove(&victim);
+            }
             g.1.insert(key.to_owned(), value);
         }
     }
@@ -72,5 +88,16 @@ mod tests {
         assert_eq!(c.get("a"), Some(3));
         c.update("b", |v| *v += 1);
         assert_eq!(c.get("b"), None);
+    }
+
+    #[test]
+    fn holds_at_most_its_capacity() {
+        let c: Cache<u32> = Cache::with_capacity(2);
+        for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
+            c.insert_if(c.epoch(), k, i as u32);
+        }
+        let held = ["a", "b", "c", "d"].iter().filter(|k| c.get(k).is_some()).count();
+        assert_eq!(held, 2);
+        assert_eq!(c.get("d"), Some(3));
     }
 }

@@ -28,6 +28,7 @@
 
 pub mod batch;
 pub mod bulk;
+pub mod keyfilter;
 pub mod cache;
 
 use std::collections::BTreeMap;

@@ -121,14 +121,27 @@ pub struct MessageLog {
     tx: mpsc::UnboundedSender<Op>,
 }
 
-const COLS: usize = 24;
-const INSERT_HEAD: &str = "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
-    acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, issuer, amount, currency, \
-    response_code, approval_code, stand_in, hold_mti, original_rrn, status, requested_at, responded_at, \
-    reversed_at) VALUES ";
-/// Rows per INSERT statement: sqlx binds SQLite parameters by name, a cost
-/// quadratic in the number of parameters of one statement, so statements stay small.
-const ROWS_PER_INSERT: usize = 4;
+/// New message rows, values in column order (see `insert_rows`).
+const INSERT_MESSAGES: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
+    name: "switch_messages insert",
+    sqlite: "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
+             acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, \
+             issuer, amount, currency, response_code, approval_code, stand_in, hold_mti, \
+             original_rrn, status, requested_at, responded_at) SELECT j.value->>0, \
+             j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, \
+             j.value->>7, j.value->>8, j.value->>9, j.value->>10, j.value->>11, \
+             j.value->>12, j.value->>13, j.value->>14, j.value->>15, j.value->>16, \
+             j.value->>17, j.value->>18, j.value->>19, j.value->>20, j.value->>21, \
+             j.value->>22 FROM json_each($1) AS j WHERE true ON CONFLICT (rrn) DO NOTHING",
+    postgres: "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
+               acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, \
+               issuer, amount, currency, response_code, approval_code, stand_in, hold_mti, \
+               original_rrn, status, requested_at, responded_at) SELECT r->>0, r->>1, r->>2, \
+               r->>3, r->>4, r->>5, r->>6, r->>7, (r->>8)::bigint, r->>9, r->>10, r->>11, \
+               r->>12, (r->>13)::bigint, r->>14, r->>15, r->>16, (r->>17)::bigint, r->>18, \
+               r->>19, r->>20, (r->>21)::bigint, (r->>22)::bigint FROM \
+               jsonb_array_elements($1::jsonb) AS r ON CONFLICT (rrn) DO NOTHING",
+};
 
 impl MessageLog {
     /// Apply the schema and start the writer task.
@@ -458,18 +471,13 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
 
 async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
     let mut tx = db.begin_write().await?;
+    let backend = db.backend();
     let mut pending: Vec<&LogRow> = Vec::new();
     for op in ops {
         match op {
-            Op::Insert(row) => {
-                pending.push(row);
-                if pending.len() == ROWS_PER_INSERT {
-                    insert_rows(&mut tx, &pending).await?;
-                    pending.clear();
-                }
-            }
+            Op::Insert(row) => pending.push(row),
             Op::Reversed { rrn, at } => {
-                insert_rows(&mut tx, &pending).await?;
+                insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
                 sqlx::query(
                     "UPDATE switch_messages SET status = 'reversed', reversed_at = $1 \
@@ -481,7 +489,7 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
                 .await?;
             }
             Op::Captured { rrn, at } => {
-                insert_rows(&mut tx, &pending).await?;
+                insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
                 sqlx::query("UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2")
                     .bind(*at)
@@ -496,7 +504,7 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
                 message,
                 at,
             } => {
-                insert_rows(&mut tx, &pending).await?;
+                insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
                 sqlx::query(
                     "INSERT INTO switch_forwards (id, issuer, mti, message, created_at) \
@@ -511,7 +519,7 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
                 .await?;
             }
             Op::Forwarded { id, at } => {
-                insert_rows(&mut tx, &pending).await?;
+                insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
                 sqlx::query("UPDATE switch_forwards SET delivered_at = $1 WHERE id = $2")
                     .bind(*at)
@@ -522,62 +530,49 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
             Op::Flush(_) => {}
         }
     }
-    insert_rows(&mut tx, &pending).await?;
+    insert_rows(&mut tx, backend, &pending).await?;
     tx.commit().await?;
     Ok(())
 }
 
-async fn insert_rows(tx: &mut paytap_store::Tx, rows: &[&LogRow]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut sql = String::with_capacity(INSERT_HEAD.len() + rows.len() * COLS * 5);
-    sql.push_str(INSERT_HEAD);
-    let mut n = 0;
-    for (i, _) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for c in 0..COLS {
-            if c > 0 {
-                sql.push(',');
-            }
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (rrn) DO NOTHING");
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for r in rows {
-        q = q
-            .bind(r.rrn.clone())
-            .bind(r.day.clone())
-            .bind(r.kind)
-            .bind(r.request_mti.clone())
-            .bind(r.response_mti.clone())
-            .bind(r.acquirer.clone())
-            .bind(r.terminal.clone())
-            .bind(r.merchant.clone())
-            .bind(i64::from(r.stan))
-            .bind(r.transmission.clone())
-            .bind(r.masked_pan.clone())
-            .bind(r.token_ref.clone())
-            .bind(r.issuer.clone())
-            .bind(r.amount)
-            .bind(r.currency.code())
-            .bind(r.response_code.clone())
-            .bind(r.approval_code.clone())
-            .bind(i64::from(r.stand_in))
-            .bind(r.hold_mti.clone())
-            .bind(r.original_rrn.clone())
-            .bind(r.status)
-            .bind(r.requested_at)
-            .bind(r.responded_at)
-            .bind(Option::<i64>::None);
-    }
-    q.execute(&mut **tx).await?;
+async fn insert_rows(
+    tx: &mut paytap_store::Tx,
+    backend: paytap_store::Backend,
+    rows: &[&LogRow],
+) -> Result<(), StoreError> {
+    use paytap_store::batch::Arg;
+    let values: Vec<Vec<Arg>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                Arg::Text(r.rrn.clone()),
+                Arg::Text(r.day.clone()),
+                Arg::Text(r.kind.to_owned()),
+                Arg::Text(r.request_mti.clone()),
+                Arg::Text(r.response_mti.clone()),
+                Arg::Text(r.acquirer.clone()),
+                Arg::Text(r.terminal.clone()),
+                Arg::Text(r.merchant.clone()),
+                Arg::I64(i64::from(r.stan)),
+                Arg::Text(r.transmission.clone()),
+                Arg::Text(r.masked_pan.clone()),
+                Arg::OptText(r.token_ref.clone()),
+                Arg::OptText(r.issuer.clone()),
+                Arg::I64(r.amount),
+                Arg::Text(r.currency.code().to_owned()),
+                Arg::Text(r.response_code.clone()),
+                Arg::OptText(r.approval_code.clone()),
+                Arg::I64(i64::from(r.stand_in)),
+                Arg::OptText(r.hold_mti.clone()),
+                Arg::OptText(r.original_rrn.clone()),
+                Arg::Text(r.status.to_owned()),
+                Arg::I64(r.requested_at),
+                Arg::I64(r.responded_at),
+            ]
+        })
+        .collect();
+    INSERT_MESSAGES
+        .execute(tx, backend, values.iter().map(Vec::as_slice))
+        .await?;
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! its fingerprint.
 
 use crate::atc::{AtcError, check_atc};
-use crate::batch::{Arg, Batcher, Stmt};
+use crate::batch::{Arg, Batcher, Write};
+use paytap_store::bulk::Bulk;
 use crate::domain::Domain;
 use crate::error::{Refusal, TspError};
 use crate::keys::TokenKeys;
@@ -301,7 +302,25 @@ pub struct Tsp {
     token_ids: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
     /// Token rows by token vault id (this process owns `tsp_tokens`).
     tokens: Arc<crate::cache::Cache<(TokenInfo, String)>>,
+    /// The last accepted ATC of every token that has been used since start,
+    /// by token reference. Authoritative once present (it is ahead of, or
+    /// equal to, the database): a counter is accepted here, atomically,
+    /// before it is written, and entries are never dropped.
+    atcs: Arc<std::sync::Mutex<std::collections::HashMap<String, u16>>>,
 }
+
+/// `[token_ref, atc]`: raise each token's last accepted ATC (never lower it;
+/// several rows for one token in a batch count as their maximum).
+const ACCEPT_ATCS: Bulk = Bulk {
+    name: "tsp_tokens last_atc",
+    sqlite: "UPDATE tsp_tokens SET last_atc = m.atc FROM \
+             (SELECT j.value->>0 AS token_ref, MAX(j.value->>1) AS atc FROM json_each($1) AS j GROUP BY 1) AS m \
+             WHERE tsp_tokens.token_ref = m.token_ref AND tsp_tokens.last_atc < m.atc",
+    postgres: "UPDATE tsp_tokens SET last_atc = m.atc FROM \
+               (SELECT r->>0 AS token_ref, MAX((r->>1)::bigint) AS atc \
+               FROM jsonb_array_elements($1::jsonb) AS r GROUP BY 1) AS m \
+               WHERE tsp_tokens.token_ref = m.token_ref AND tsp_tokens.last_atc < m.atc",
+};
 
 impl std::fmt::Debug for Tsp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -372,6 +391,7 @@ impl Tsp {
             writer: Batcher::start(db.clone()),
             token_ids: Arc::default(),
             tokens: Arc::default(),
+            atcs: Arc::default(),
         })
     }
 
@@ -792,30 +812,38 @@ impl Tsp {
             Err(paytap_emv::VerifyError::NotArqc(_)) => return Err(Refusal::CryptogramInvalid),
             Err(_) => return Err(Refusal::Format),
         };
-        check_atc(info.last_atc, verified.atc, self.config.atc_window).map_err(|e| match e {
-            AtcError::Replayed { .. } => Refusal::AtcReplayed,
-            AtcError::TooFarAhead { .. } => Refusal::AtcOutOfWindow,
-        })?;
-        // Accept the counter once, atomically: a concurrent request with the
-        // same ATC loses here.
-        let counts = self
-            .writer
-            .commit(vec![Stmt {
-                sql: "UPDATE tsp_tokens SET last_atc = $1 WHERE token_ref = $2 AND last_atc < $1 AND state = 'active'",
-                args: vec![Arg::I64(i64::from(verified.atc)), Arg::Text(info.token_ref.clone())],
-            }])
+        // Accept the counter once, atomically: of two concurrent requests
+        // with the same ATC, the second finds it taken. It is durable before
+        // anyone is answered (the write below is awaited).
+        {
+            let mut atcs = match self.atcs.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            let last = atcs.get(&info.token_ref).copied().or(info.last_atc);
+            check_atc(last, verified.atc, self.config.atc_window).map_err(|e| match e {
+                AtcError::Replayed { .. } => Refusal::AtcReplayed,
+                AtcError::TooFarAhead { .. } => Refusal::AtcOutOfWindow,
+            })?;
+            atcs.insert(info.token_ref.clone(), verified.atc);
+        }
+        self.writer
+            .write(vec![Write::Row(
+                &ACCEPT_ATCS,
+                vec![
+                    Arg::Text(info.token_ref.clone()),
+                    Arg::I64(i64::from(verified.atc)),
+                ],
+            )])
             .await
             .map_err(|e| system("atc update", &e))?;
-        if counts.first().copied() != Some(1) {
-            return Err(Refusal::AtcReplayed);
-        }
         self.tokens.update(&token_vault_id, |(t, _)| {
             t.last_atc = Some(t.last_atc.map_or(verified.atc, |l| l.max(verified.atc)));
         });
 
         let card = self
             .vault
-            .get(&info.card_vault_id)
+            .get_cached(&info.card_vault_id)
             .await
             .map_err(|e| system("vault get", &e))?;
         let card_expiry = card.expiry.yymm();

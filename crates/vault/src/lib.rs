@@ -214,7 +214,14 @@ struct Inner {
     keyring: RwLock<Arc<Keyring>>,
     /// Modification time and length of the key file when last loaded.
     stamp: Mutex<Option<(SystemTime, u64)>>,
+    /// Records decrypted by [`Vault::get_cached`] (in memory only).
+    /// Rotation does not change a record's content; [`Vault::update`] and
+    /// [`Vault::delete`] drop it.
+    decrypted: paytap_store::cache::Cache<CardRecord>,
 }
+
+/// Most decrypted records [`Vault::get_cached`] keeps in memory.
+const DECRYPTED_CACHE: usize = 100_000;
 
 /// The card vault. Cheap to clone; clones share keys and pool.
 #[derive(Clone)]
@@ -246,6 +253,7 @@ impl Vault {
                 db,
                 keyring: RwLock::new(Arc::new(keyring)),
                 stamp: Mutex::new(stamp),
+                decrypted: paytap_store::cache::Cache::with_capacity(DECRYPTED_CACHE),
             }),
         })
     }
@@ -406,6 +414,19 @@ impl Vault {
         CardRecord::decode(&plain)
     }
 
+    /// Like [`Vault::get`], but a record decrypted recently by this call is
+    /// answered from memory (the authorization path reads the same cards
+    /// again and again). Changes made through this vault are seen at once.
+    pub async fn get_cached(&self, id: &str) -> Result<CardRecord, VaultError> {
+        if let Some(r) = self.inner.decrypted.get(id) {
+            return Ok(r);
+        }
+        let epoch = self.inner.decrypted.epoch();
+        let record = self.get(id).await?;
+        self.inner.decrypted.insert_if(epoch, id, record.clone());
+        Ok(record)
+    }
+
     /// Replaces the expiry and name of record `id` (a renewed card keeps its
     /// PAN): re-encrypted under a fresh data key and the current KEK. The
     /// PAN must be the one already stored ([`VaultError::PanMismatch`]
@@ -449,6 +470,7 @@ impl Vault {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.inner.decrypted.invalidate(id);
         Ok(())
     }
 
@@ -462,6 +484,7 @@ impl Vault {
             .await?
             .rows_affected();
         tx.commit().await?;
+        self.inner.decrypted.invalidate(id);
         Ok(n == 1)
     }
 

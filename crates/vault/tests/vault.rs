@@ -411,3 +411,14 @@ async fn running_service_follows_a_rotation_in_another_process() {
         vec![(2, 2)]
     );
 }
+
+#[tokio::test]
+async fn cached_reads_see_updates_and_deletes_made_through_the_vault() {
+    let v = vault().await;
+    let a = v.put(record(PAN, NAME)).await.unwrap();
+    assert_eq!(v.get_cached(&a.id).await.unwrap().name, NAME);
+    v.update(&a.id, &record(PAN, "RENAMED")).await.unwrap();
+    assert_eq!(v.get_cached(&a.id).await.unwrap().name, "RENAMED");
+    assert!(v.delete(&a.id).await.unwrap());
+    assert!(matches!(v.get_cached(&a.id).await, Err(VaultError::NotFound)));
+}
