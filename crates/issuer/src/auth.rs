@@ -152,7 +152,7 @@ const INSERT_AUTH: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
              response_code, approval_code, hold_id, state, created_at, updated_at) \
              SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, 'auth', j.value->>4, \
              j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, \
-             j.value->>10 FROM json_each($1) AS j",
+             j.value->>10 FROM jsonb_each(jsonb($1)) AS j",
     postgres: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, currency, \
                response_code, approval_code, hold_id, state, created_at, updated_at) \
                SELECT r->>0, r->>1, r->>2, r->>3, 'auth', (r->>4)::bigint, r->>5, r->>6, r->>7, \
@@ -367,10 +367,7 @@ impl Issuer {
         }
         let decision = match (verdict, hold_id) {
             (Verdict::Decided(decision), _) => {
-                self.writer
-                    .write(stmts)
-                    .await
-                    .map_err(IssuerError::Write)?;
+                self.writer.write(stmts).await.map_err(IssuerError::Write)?;
                 decision
             }
             (Verdict::Hold(_), None) => return Err(IssuerError::Corrupt("hold without id".into())),

@@ -323,7 +323,11 @@ impl Issuer {
             )
             .fetch(db.pool());
             while let Some((hold_key, txn_key, kind)) = rows.try_next().await? {
-                crate::auth::remember_keys(&seen, &hold_key, txn_key.as_deref().filter(|_| kind == "auth"));
+                crate::auth::remember_keys(
+                    &seen,
+                    &hold_key,
+                    txn_key.as_deref().filter(|_| kind == "auth"),
+                );
             }
         }
         let (otp_tx, _) = broadcast::channel(256);

@@ -343,7 +343,7 @@ const INSERT_TRANSFERS: Bulk = Bulk {
              pending_id, req_amount, reference, resolves, pending_state, created_at) \
              SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, \
              j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, j.value->>11, \
-             j.value->>12 FROM json_each($1) AS j",
+             j.value->>12 FROM jsonb_each(jsonb($1)) AS j",
     postgres: "INSERT INTO ledger_transfers (id, kind, status, debit, credit, amount, currency, \
                pending_id, req_amount, reference, resolves, pending_state, created_at) \
                SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::bigint, r->>6, r->>7, \
@@ -354,7 +354,7 @@ const INSERT_TRANSFERS: Bulk = Bulk {
 /// `[id, pending_state]`.
 const SET_PENDING_STATES: Bulk = Bulk {
     name: "ledger_transfers pending_state",
-    sqlite: "UPDATE ledger_transfers SET pending_state = j.value->>1 FROM json_each($1) AS j \
+    sqlite: "UPDATE ledger_transfers SET pending_state = j.value->>1 FROM jsonb_each(jsonb($1)) AS j \
              WHERE ledger_transfers.id = j.value->>0",
     postgres: "UPDATE ledger_transfers SET pending_state = r->>1 \
                FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_transfers.id = r->>0",
@@ -365,7 +365,7 @@ const SET_BALANCES: Bulk = Bulk {
     name: "ledger_accounts balances",
     sqlite: "UPDATE ledger_accounts SET debits_posted = j.value->>1, credits_posted = j.value->>2, \
              debits_pending = j.value->>3, credits_pending = j.value->>4 \
-             FROM json_each($1) AS j WHERE ledger_accounts.id = j.value->>0",
+             FROM jsonb_each(jsonb($1)) AS j WHERE ledger_accounts.id = j.value->>0",
     postgres: "UPDATE ledger_accounts SET debits_posted = (r->>1)::bigint, \
                credits_posted = (r->>2)::bigint, debits_pending = (r->>3)::bigint, \
                credits_pending = (r->>4)::bigint \

@@ -1,20 +1,20 @@
 //! Bulk statements: many rows in one SQL statement with a single bound
 //! parameter, a JSON array of rows (each row an array of values in column
-//! order). The database expands it in C (SQLite `json_each`, PostgreSQL
+//! order). The database expands it in C (SQLite `jsonb_each`, PostgreSQL
 //! `jsonb_array_elements`), so a group commit of a thousand rows costs one
 //! statement, one round trip to the connection's worker and one bind,
 //! instead of a thousand of each (or, for multi-row `VALUES` lists, a bind
 //! per column per row).
 //!
 //! Each [`Bulk`] names its statement once per dialect. In the SQLite text,
-//! `j.value->>N` is the N-th value of a row (`json_each($1) AS j`); in the
+//! `j.value->>N` is the N-th value of a row (`jsonb_each(jsonb($1)) AS j`); in the
 //! PostgreSQL text, `r->>N` cast to the column's type. In SQLite, qualify
-//! the target table's columns in `WHERE` clauses: `json_each` has columns of
+//! the target table's columns in `WHERE` clauses: `jsonb_each` has columns of
 //! its own (`id`, `key`, `value`, `type`, ...). Values are [`Arg`]s: integers, text, or
 //! NULL.
 //!
 //! ```text
-//! sqlite:   INSERT INTO t (a, b) SELECT j.value->>0, j.value->>1 FROM json_each($1) AS j
+//! sqlite:   INSERT INTO t (a, b) SELECT j.value->>0, j.value->>1 FROM jsonb_each(jsonb($1)) AS j
 //! postgres: INSERT INTO t (a, b) SELECT r->>0, (r->>1)::bigint
 //!           FROM jsonb_array_elements($1::jsonb) AS r
 //! ```
@@ -40,7 +40,12 @@ impl Bulk {
     }
 
     /// Runs the statement over `rows` inside `tx`; returns rows affected.
-    pub async fn execute<'r, I>(&self, tx: &mut Tx, backend: Backend, rows: I) -> Result<u64, StoreError>
+    pub async fn execute<'r, I>(
+        &self,
+        tx: &mut Tx,
+        backend: Backend,
+        rows: I,
+    ) -> Result<u64, StoreError>
     where
         I: IntoIterator<Item = &'r [Arg]>,
     {
@@ -108,13 +113,13 @@ mod tests {
     const CREATE: &str = "CREATE TABLE bulk_t (id TEXT PRIMARY KEY, n BIGINT NOT NULL, note TEXT)";
     const INSERT: Bulk = Bulk {
         name: "bulk_t insert",
-        sqlite: "INSERT INTO bulk_t (id, n, note) SELECT j.value->>0, j.value->>1, j.value->>2 FROM json_each($1) AS j",
+        sqlite: "INSERT INTO bulk_t (id, n, note) SELECT j.value->>0, j.value->>1, j.value->>2 FROM jsonb_each(jsonb($1)) AS j",
         postgres: "INSERT INTO bulk_t (id, n, note) SELECT r->>0, (r->>1)::bigint, r->>2 \
                    FROM jsonb_array_elements($1::jsonb) AS r",
     };
     const BUMP: Bulk = Bulk {
         name: "bulk_t bump",
-        sqlite: "UPDATE bulk_t SET n = j.value->>1 FROM json_each($1) AS j WHERE bulk_t.id = j.value->>0 AND bulk_t.n < j.value->>1",
+        sqlite: "UPDATE bulk_t SET n = j.value->>1 FROM jsonb_each(jsonb($1)) AS j WHERE bulk_t.id = j.value->>0 AND bulk_t.n < j.value->>1",
         postgres: "UPDATE bulk_t SET n = (r->>1)::bigint FROM jsonb_array_elements($1::jsonb) AS r \
                    WHERE id = r->>0 AND n < (r->>1)::bigint",
     };
@@ -188,7 +193,10 @@ mod tests {
         assert_eq!(count, 500);
         let mut tx = db.begin_write().await.unwrap();
         let none: [&[Arg]; 0] = [];
-        assert_eq!(INSERT.execute(&mut tx, db.backend(), none).await.unwrap(), 0);
+        assert_eq!(
+            INSERT.execute(&mut tx, db.backend(), none).await.unwrap(),
+            0
+        );
         tx.rollback().await.unwrap();
     }
 }

@@ -96,7 +96,10 @@ mod tests {
         for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
             c.insert_if(c.epoch(), k, i as u32);
         }
-        let held = ["a", "b", "c", "d"].iter().filter(|k| c.get(k).is_some()).count();
+        let held = ["a", "b", "c", "d"]
+            .iter()
+            .filter(|k| c.get(k).is_some())
+            .count();
         assert_eq!(held, 2);
         assert_eq!(c.get("d"), Some(3));
     }

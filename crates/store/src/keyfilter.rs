@@ -51,8 +51,11 @@ impl Layer {
     }
 
     fn contains(&self, h: (u64, u64)) -> bool {
-        self.positions(h)
-            .all(|p| self.bits.get(p / 64).is_some_and(|w| w & (1 << (p % 64)) != 0))
+        self.positions(h).all(|p| {
+            self.bits
+                .get(p / 64)
+                .is_some_and(|w| w & (1 << (p % 64)) != 0)
+        })
     }
 }
 

@@ -132,7 +132,7 @@ const INSERT_MESSAGES: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
              j.value->>7, j.value->>8, j.value->>9, j.value->>10, j.value->>11, \
              j.value->>12, j.value->>13, j.value->>14, j.value->>15, j.value->>16, \
              j.value->>17, j.value->>18, j.value->>19, j.value->>20, j.value->>21, \
-             j.value->>22 FROM json_each($1) AS j WHERE true ON CONFLICT (rrn) DO NOTHING",
+             j.value->>22 FROM jsonb_each(jsonb($1)) AS j WHERE true ON CONFLICT (rrn) DO NOTHING",
     postgres: "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
                acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, \
                issuer, amount, currency, response_code, approval_code, stand_in, hold_mti, \

@@ -590,9 +590,10 @@ impl Switch {
         let mut meta = Meta::default();
         let digits = request.get_str(2).unwrap_or("");
         let route = self.inner.routing.route(digits);
-        let (mut issuer_request, completion, issuer_id): (
+        let (mut issuer_request, completion, durable, issuer_id): (
             Message,
             Option<Box<dyn TokenCompletion>>,
+            Option<futures::future::BoxFuture<'static, Result<(), String>>>,
             String,
         ) = match route {
             None => {
@@ -602,7 +603,7 @@ impl Switch {
                     meta,
                 );
             }
-            Some(Route::Card { issuer }) => (request.clone(), None, issuer),
+            Some(Route::Card { issuer }) => (request.clone(), None, None, issuer),
             Some(Route::Token { .. }) => {
                 let Some(tsp) = self.inner.tokens.as_ref() else {
                     return (
@@ -632,7 +633,7 @@ impl Switch {
                             );
                         };
                         let issuer = issuer.to_owned();
-                        (d.issuer_request, Some(d.completion), issuer)
+                        (d.issuer_request, Some(d.completion), d.durable, issuer)
                     }
                 }
             }
@@ -747,6 +748,28 @@ impl Switch {
                 let _ = advice.set(60, STAND_IN_INDICATOR);
                 self.forward(entry, advice);
             }
+        }
+        // The token service's writes (the accepted ATC) must be durable
+        // before anyone is told: otherwise the same cryptogram could be
+        // accepted again after a crash.
+        if let Some(d) = durable
+            && let Err(e) = d.await
+        {
+            tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
+            if record.approved {
+                if meta.stand_in {
+                    // Nothing was held at the issuer for a stand-in
+                    // approval yet; the advice already sent tells it, and
+                    // the reversal below undoes that.
+                    self.queue_reversal(entry, &issuer_request, b"0120");
+                } else {
+                    self.queue_reversal(entry, &issuer_request, b"0100");
+                }
+            }
+            record.approved = false;
+            record.hold_mti = None;
+            response.remove(38);
+            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
         }
         if let Some(c) = completion
             && let Err(e) = c.complete_response(&mut response)

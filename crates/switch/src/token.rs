@@ -58,6 +58,12 @@ pub struct Detokenized {
     pub token_ref: String,
     /// Completes the acquirer's answer once the outcome is known.
     pub completion: Box<dyn TokenCompletion>,
+    /// The token service's own writes for this authorization (the accepted
+    /// ATC), already under way. They become durable while the issuer
+    /// decides; the switch awaits them before it answers, and if they fail
+    /// it answers `96` and reverses whatever the issuer held. `None`: the
+    /// writes were durable before the decision was returned.
+    pub durable: Option<BoxFuture<'static, Result<(), String>>>,
 }
 
 impl std::fmt::Debug for Detokenized {

@@ -112,7 +112,10 @@ impl IssuerLink for FakeIssuer {
     }
 }
 
-struct FakeTsp;
+/// `fail_writes`: its own writes (the accepted ATC) never become durable.
+struct FakeTsp {
+    fail_writes: bool,
+}
 struct Completion;
 
 impl TokenCompletion for Completion {
@@ -144,6 +147,11 @@ impl TokenService for FakeTsp {
                 issuer_request: out,
                 token_ref: "tok-1".into(),
                 completion: Box::new(Completion),
+                durable: Some(if self.fail_writes {
+                    Box::pin(async { Err("disk full".to_owned()) })
+                } else {
+                    Box::pin(async { Ok(()) })
+                }),
             })
         })
     }
@@ -174,13 +182,17 @@ fn rules() -> StandInRules {
 }
 
 async fn switch_with(issuer: Arc<FakeIssuer>, timeout_ms: u64) -> Switch {
+    switch_on(issuer, timeout_ms, FakeTsp { fail_writes: false }).await
+}
+
+async fn switch_on(issuer: Arc<FakeIssuer>, timeout_ms: u64, tsp: FakeTsp) -> Switch {
     let db = Db::for_tests().await.unwrap();
     let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
     links.insert("icbc".into(), issuer);
     Switch::start(SwitchParts {
         config: config(timeout_ms, rules()),
         links,
-        tokens: Some(Arc::new(FakeTsp)),
+        tokens: Some(Arc::new(tsp)),
         db,
     })
     .await
@@ -395,6 +407,26 @@ async fn token_route_refusal_and_completion() {
     assert_eq!(bank.held(), 300);
 }
 
+/// The token service accepts a counter in memory and writes it while the
+/// issuer decides; if that write fails, nobody may be told "approved" (the
+/// cryptogram could be accepted again after a restart), and the issuer's
+/// hold is reversed.
+#[tokio::test]
+async fn a_token_write_that_fails_declines_and_releases_the_hold() {
+    let bank = FakeIssuer::with_balance(5_000);
+    let sw = switch_on(bank.clone(), 2_000, FakeTsp { fail_writes: true }).await;
+    let a = sw.handle(auth(TOKEN, 300, 50, "T7")).await.unwrap();
+    assert_eq!(code(&a), ResponseCode::SystemMalfunction);
+    assert_eq!(a.auth_id_response(), None);
+    assert_eq!(sw.drain_forwards(Duration::from_secs(10)).await, 0);
+    assert_eq!(bank.held(), 0);
+    assert_eq!(bank.seen(), vec!["0100", "0400"]);
+    let day = utc_day(paytap_store::now_millis());
+    let rep = sw.clearing(&day).await.unwrap();
+    assert_eq!(rep.authorizations, 0);
+    assert!(rep.balanced());
+}
+
 #[tokio::test]
 async fn clearing_nets_issuers_against_acquirers() {
     let bank = FakeIssuer::with_balance(100_000);
@@ -512,7 +544,7 @@ async fn tcp_issuer_link_round_trip() {
     let sw = Switch::start(SwitchParts {
         config: config(2_000, rules()),
         links,
-        tokens: Some(Arc::new(FakeTsp)),
+        tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db,
     })
     .await
@@ -563,7 +595,7 @@ async fn graceful_shutdown_answers_in_flight_requests_and_idle_connections_close
     let sw = Switch::start(SwitchParts {
         config: cfg,
         links,
-        tokens: Some(Arc::new(FakeTsp)),
+        tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db: Db::for_tests().await.unwrap(),
     })
     .await
@@ -635,7 +667,7 @@ async fn stored_reversals_survive_a_restart() {
         Switch::start(SwitchParts {
             config: config(500, rules()),
             links,
-            tokens: Some(Arc::new(FakeTsp)),
+            tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
             db,
         })
     };

@@ -69,7 +69,7 @@ pub use keys::TokenKeys;
 pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
 pub use service::{
-    Clock, Detokenized, MIGRATIONS, ProvisionRequest, Provisioned, Refused, TokenContext,
-    TokenEvent, TokenInfo, Tsp, TspConfig, year_month, yymm_after, yymm_expired,
+    Clock, Detokenized, MIGRATIONS, PendingWrite, ProvisionRequest, Provisioned, Refused,
+    TokenContext, TokenEvent, TokenInfo, Tsp, TspConfig, year_month, yymm_after, yymm_expired,
 };
 pub use switch_port::refusal_verification;

@@ -9,7 +9,6 @@
 
 use crate::atc::{AtcError, check_atc};
 use crate::batch::{Arg, Batcher, Write};
-use paytap_store::bulk::Bulk;
 use crate::domain::Domain;
 use crate::error::{Refusal, TspError};
 use crate::keys::TokenKeys;
@@ -19,6 +18,7 @@ use paytap_emv::EmvKey;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a, derive_session_key};
 use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
+use paytap_store::bulk::Bulk;
 use paytap_store::{Db, Migration, now_millis};
 use paytap_types::{Currency, Pan};
 use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
@@ -288,6 +288,9 @@ pub struct Detokenized {
     pub context: TokenContext,
 }
 
+/// The accepted ATC's write, under way (see [`Tsp::detokenize_deferred`]).
+pub type PendingWrite = tokio::task::JoinHandle<Result<(), String>>;
+
 /// The token service. Cheap to clone.
 #[derive(Clone)]
 pub struct Tsp {
@@ -307,14 +310,20 @@ pub struct Tsp {
     /// equal to, the database): a counter is accepted here, atomically,
     /// before it is written, and entries are never dropped.
     atcs: Arc<std::sync::Mutex<std::collections::HashMap<String, u16>>>,
+    /// Each token's ICC master key, derived once (the issuer keys and the
+    /// token's row do not change while the service runs).
+    icc_keys: Arc<crate::cache::Cache<EmvKey>>,
 }
+
+/// Most ICC master keys kept in memory.
+const ICC_KEY_CACHE: usize = 100_000;
 
 /// `[token_ref, atc]`: raise each token's last accepted ATC (never lower it;
 /// several rows for one token in a batch count as their maximum).
 const ACCEPT_ATCS: Bulk = Bulk {
     name: "tsp_tokens last_atc",
     sqlite: "UPDATE tsp_tokens SET last_atc = m.atc FROM \
-             (SELECT j.value->>0 AS token_ref, MAX(j.value->>1) AS atc FROM json_each($1) AS j GROUP BY 1) AS m \
+             (SELECT j.value->>0 AS token_ref, MAX(j.value->>1) AS atc FROM jsonb_each(jsonb($1)) AS j GROUP BY 1) AS m \
              WHERE tsp_tokens.token_ref = m.token_ref AND tsp_tokens.last_atc < m.atc",
     postgres: "UPDATE tsp_tokens SET last_atc = m.atc FROM \
                (SELECT r->>0 AS token_ref, MAX((r->>1)::bigint) AS atc \
@@ -392,6 +401,7 @@ impl Tsp {
             token_ids: Arc::default(),
             tokens: Arc::default(),
             atcs: Arc::default(),
+            icc_keys: Arc::new(crate::cache::Cache::with_capacity(ICC_KEY_CACHE)),
         })
     }
 
@@ -736,7 +746,32 @@ impl Tsp {
     /// token: lifecycle state, domain against DE 22, expiry, ARQC (DE 55,
     /// with the token's ICC MK), ATC window; on success the request is
     /// rewritten for the issuer (see [`Detokenized`]).
+    /// Returns once the accepted ATC is durable.
     pub async fn detokenize(&self, request: &Message) -> Result<Detokenized, Refused> {
+        let (d, write) = self.detokenize_deferred(request).await?;
+        let token_ref = Some(d.context.token_ref.clone());
+        match write.await {
+            Ok(Ok(())) => Ok(d),
+            Ok(Err(e)) => Err(Refused {
+                refusal: system("atc update", &e),
+                token_ref,
+            }),
+            Err(e) => Err(Refused {
+                refusal: system("atc update", &e),
+                token_ref,
+            }),
+        }
+    }
+
+    /// Like [`Tsp::detokenize`], but returns as soon as the ATC is accepted
+    /// (in memory, atomically), with its write under way: the caller must
+    /// await the [`PendingWrite`] before it tells anyone the outcome. The
+    /// switch asks the issuer meanwhile, so the two durable writes of an
+    /// authorization overlap instead of queueing.
+    pub async fn detokenize_deferred(
+        &self,
+        request: &Message,
+    ) -> Result<(Detokenized, PendingWrite), Refused> {
         let mut token_ref = None;
         self.detokenize_inner(request, &mut token_ref)
             .await
@@ -747,7 +782,7 @@ impl Tsp {
         &self,
         request: &Message,
         token_ref_out: &mut Option<String>,
-    ) -> Result<Detokenized, Refusal> {
+    ) -> Result<(Detokenized, PendingWrite), Refusal> {
         let digits = request.get_str(2).ok_or(Refusal::Format)?;
         let token_pan = Pan::parse(digits).map_err(|_| Refusal::UnknownToken)?;
         if !self.is_token_number(token_pan.expose()) {
@@ -793,14 +828,22 @@ impl Tsp {
             return Err(Refusal::Expired);
         }
         let de55 = request.icc_data().ok_or(Refusal::Format)?;
-        let imk = self.keys.get(&info.issuer_id).ok_or(Refusal::System)?;
-        if hex::encode_upper(imk.kcv()) != key_check {
-            tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
-            return Err(Refusal::System);
-        }
-        let icc_mk =
-            derive_icc_mk_a(imk, token_pan.expose(), info.psn).map_err(|_| Refusal::System)?;
-        let mk = EmvKey::Tdes(icc_mk);
+        let mk = match self.icc_keys.get(&token_vault_id) {
+            Some(k) => k,
+            None => {
+                let epoch = self.icc_keys.epoch();
+                let imk = self.keys.get(&info.issuer_id).ok_or(Refusal::System)?;
+                if hex::encode_upper(imk.kcv()) != key_check {
+                    tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
+                    return Err(Refusal::System);
+                }
+                let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), info.psn)
+                    .map_err(|_| Refusal::System)?;
+                let mk = EmvKey::Tdes(icc_mk);
+                self.icc_keys.insert_if(epoch, &token_vault_id, mk.clone());
+                mk
+            }
+        };
         let verified = match paytap_emv::verify_arqc(&mk, de55, *b"00") {
             Ok(v) => v,
             Err(
@@ -827,16 +870,16 @@ impl Tsp {
             })?;
             atcs.insert(info.token_ref.clone(), verified.atc);
         }
-        self.writer
-            .write(vec![Write::Row(
-                &ACCEPT_ATCS,
-                vec![
-                    Arg::Text(info.token_ref.clone()),
-                    Arg::I64(i64::from(verified.atc)),
-                ],
-            )])
-            .await
-            .map_err(|e| system("atc update", &e))?;
+        let writer = self.writer.clone();
+        let atc_row = vec![Write::Row(
+            &ACCEPT_ATCS,
+            vec![
+                Arg::Text(info.token_ref.clone()),
+                Arg::I64(i64::from(verified.atc)),
+            ],
+        )];
+        let write: PendingWrite =
+            tokio::spawn(async move { writer.write(atc_row).await.map(|_| ()) });
         self.tokens.update(&token_vault_id, |(t, _)| {
             t.last_atc = Some(t.last_atc.map_or(verified.atc, |l| l.max(verified.atc)));
         });
@@ -883,7 +926,7 @@ impl Tsp {
         })
         .map_err(|_| Refusal::System)?;
         let session_key = derive_session_key(&mk, verified.atc);
-        Ok(Detokenized {
+        let d = Detokenized {
             request: out,
             context: TokenContext {
                 token_ref: info.token_ref,
@@ -898,7 +941,8 @@ impl Tsp {
                 session_key,
                 arqc: verified.arqc,
             },
-        })
+        };
+        Ok((d, write))
     }
 
     async fn token_vault_id(&self, token_pan: &Pan) -> Result<String, Refusal> {

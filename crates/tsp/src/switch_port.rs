@@ -32,11 +32,17 @@ pub fn refusal_verification(refusal: Refusal) -> Option<VerificationResults> {
 impl TokenService for Tsp {
     fn detokenize<'a>(&'a self, request: &'a Message) -> BoxFuture<'a, TokenDecision> {
         Box::pin(async move {
-            match Tsp::detokenize(self, request).await {
-                Ok(d) => TokenDecision::Approved(Detokenized {
+            match Tsp::detokenize_deferred(self, request).await {
+                Ok((d, write)) => TokenDecision::Approved(Detokenized {
                     issuer_request: d.request,
                     token_ref: d.context.token_ref.clone(),
                     completion: Box::new(d.context),
+                    durable: Some(Box::pin(async move {
+                        match write.await {
+                            Ok(r) => r,
+                            Err(e) => Err(e.to_string()),
+                        }
+                    })),
                 }),
                 Err(Refused { refusal, token_ref }) => TokenDecision::Refused(TokenRefusal {
                     code: refusal.response_code(),

@@ -420,5 +420,8 @@ async fn cached_reads_see_updates_and_deletes_made_through_the_vault() {
     v.update(&a.id, &record(PAN, "RENAMED")).await.unwrap();
     assert_eq!(v.get_cached(&a.id).await.unwrap().name, "RENAMED");
     assert!(v.delete(&a.id).await.unwrap());
-    assert!(matches!(v.get_cached(&a.id).await, Err(VaultError::NotFound)));
+    assert!(matches!(
+        v.get_cached(&a.id).await,
+        Err(VaultError::NotFound)
+    ));
 }
