@@ -43,6 +43,9 @@ pub enum SwitchError {
 }
 
 /// An MTI the switch originates, from its four digits.
+/// The token service's writes for one authorization, under way.
+type TokenWrites = futures::future::BoxFuture<'static, Result<(), String>>;
+
 fn mti(s: &[u8; 4]) -> Mti {
     Mti::from_bytes(s).unwrap_or(Mti::AUTHORIZATION_REQUEST)
 }
@@ -593,7 +596,7 @@ impl Switch {
         let (mut issuer_request, completion, durable, issuer_id): (
             Message,
             Option<Box<dyn TokenCompletion>>,
-            Option<futures::future::BoxFuture<'static, Result<(), String>>>,
+            Option<TokenWrites>,
             String,
         ) = match route {
             None => {
