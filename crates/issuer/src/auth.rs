@@ -133,7 +133,8 @@ fn request_txn_key(m: &Message) -> Option<String> {
 }
 
 /// Adds an `issuer_auths` row's keys to the filter that lets
-/// [`Issuer::stored`] skip the database for keys never written.
+/// [`Issuer::stored`] skip the database for keys never written
+/// ([`may_be_stored`]).
 pub(crate) fn remember_keys(
     seen: &paytap_store::keyfilter::KeyFilter,
     hold_key: &str,
@@ -143,6 +144,17 @@ pub(crate) fn remember_keys(
     if let Some(t) = auth_txn_key {
         seen.insert(&format!("t:{t}"));
     }
+}
+
+/// `false`: no row has this hold key, nor (for an authorization) this
+/// transaction key; [`remember_keys`] recorded every row's keys.
+fn may_be_stored(
+    seen: &paytap_store::keyfilter::KeyFilter,
+    hold_key: &str,
+    txn: Option<&str>,
+) -> bool {
+    seen.may_contain(&format!("h:{hold_key}"))
+        || txn.is_some_and(|t| seen.may_contain(&format!("t:{t}")))
 }
 
 /// A new authorization's record (see the columns).
@@ -231,9 +243,7 @@ impl Issuer {
         hold_key: &str,
         txn: Option<&str>,
     ) -> Result<Option<Stored>, IssuerError> {
-        if !self.seen.may_contain(&format!("h:{hold_key}"))
-            && txn.is_none_or(|t| !self.seen.may_contain(&format!("t:{t}")))
-        {
+        if !may_be_stored(&self.seen, hold_key, txn) {
             return Ok(None);
         }
         // One round trip: the hold key, or the same acquirer/terminal/STAN/time.

@@ -39,12 +39,6 @@ pub enum Write {
     Row(&'static Bulk, Vec<Arg>),
 }
 
-impl From<Stmt> for Write {
-    fn from(s: Stmt) -> Write {
-        Write::Stmt(s)
-    }
-}
-
 /// Writes that commit together, answered with each one's rows affected.
 struct Job {
     writes: Vec<Write>,

@@ -759,15 +759,12 @@ impl Switch {
             && let Err(e) = d.await
         {
             tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
-            if record.approved {
-                if meta.stand_in {
-                    // Nothing was held at the issuer for a stand-in
-                    // approval yet; the advice already sent tells it, and
-                    // the reversal below undoes that.
-                    self.queue_reversal(entry, &issuer_request, b"0120");
-                } else {
-                    self.queue_reversal(entry, &issuer_request, b"0100");
-                }
+            // Undo what the approval held: the issuer's 0100 hold, or the
+            // stand-in approval its 0120 advice tells it to hold.
+            if record.approved
+                && let Some(held) = record.hold_mti
+            {
+                self.queue_reversal(entry, &issuer_request, &held);
             }
             record.approved = false;
             record.hold_mti = None;

@@ -70,6 +70,7 @@ pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
 pub use service::{
     Clock, Detokenized, MIGRATIONS, PendingWrite, ProvisionRequest, Provisioned, Refused,
-    TokenContext, TokenEvent, TokenInfo, Tsp, TspConfig, year_month, yymm_after, yymm_expired,
+    TokenContext, TokenEvent, TokenInfo, Tsp, TspConfig, finish_write, year_month, yymm_after,
+    yymm_expired,
 };
 pub use switch_port::refusal_verification;

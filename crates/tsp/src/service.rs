@@ -291,6 +291,11 @@ pub struct Detokenized {
 /// The accepted ATC's write, under way (see [`Tsp::detokenize_deferred`]).
 pub type PendingWrite = tokio::task::JoinHandle<Result<(), String>>;
 
+/// Waits until a [`PendingWrite`] is durable (or has failed).
+pub async fn finish_write(write: PendingWrite) -> Result<(), String> {
+    write.await.map_err(|e| e.to_string())?
+}
+
 /// The token service. Cheap to clone.
 #[derive(Clone)]
 pub struct Tsp {
@@ -749,16 +754,11 @@ impl Tsp {
     /// Returns once the accepted ATC is durable.
     pub async fn detokenize(&self, request: &Message) -> Result<Detokenized, Refused> {
         let (d, write) = self.detokenize_deferred(request).await?;
-        let token_ref = Some(d.context.token_ref.clone());
-        match write.await {
-            Ok(Ok(())) => Ok(d),
-            Ok(Err(e)) => Err(Refused {
-                refusal: system("atc update", &e),
-                token_ref,
-            }),
+        match finish_write(write).await {
+            Ok(()) => Ok(d),
             Err(e) => Err(Refused {
                 refusal: system("atc update", &e),
-                token_ref,
+                token_ref: Some(d.context.token_ref.clone()),
             }),
         }
     }
@@ -880,10 +880,6 @@ impl Tsp {
         )];
         let write: PendingWrite =
             tokio::spawn(async move { writer.write(atc_row).await.map(|_| ()) });
-        self.tokens.update(&token_vault_id, |(t, _)| {
-            t.last_atc = Some(t.last_atc.map_or(verified.atc, |l| l.max(verified.atc)));
-        });
-
         let card = self
             .vault
             .get_cached(&info.card_vault_id)

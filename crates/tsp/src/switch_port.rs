@@ -37,12 +37,7 @@ impl TokenService for Tsp {
                     issuer_request: d.request,
                     token_ref: d.context.token_ref.clone(),
                     completion: Box::new(d.context),
-                    durable: Some(Box::pin(async move {
-                        match write.await {
-                            Ok(r) => r,
-                            Err(e) => Err(e.to_string()),
-                        }
-                    })),
+                    durable: Some(Box::pin(crate::service::finish_write(write))),
                 }),
                 Err(Refused { refusal, token_ref }) => TokenDecision::Refused(TokenRefusal {
                     code: refusal.response_code(),
