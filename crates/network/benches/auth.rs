@@ -8,6 +8,10 @@ use criterion::{Criterion, Throughput, criterion_group};
 use paytap_network::bench::{AuthBenchOptions, PreparedAuthBench};
 use std::time::Duration;
 
+/// The same allocator as the `paytap` binary, so both measure the same thing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TERMINALS: usize = 64;
 const PER_TERMINAL: usize = 4_000;
 

@@ -75,6 +75,9 @@ pub struct AuthBenchReport {
     pub errors: u64,
     pub stand_in: u64,
     pub auth_per_sec: f64,
+    /// Process CPU time per authorization (server and simulated terminals
+    /// together), in microseconds; 0 where the platform does not tell.
+    pub cpu_us_per_auth: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -99,6 +102,7 @@ impl AuthBenchReport {
             "authorizations (switch -> TSP -> issuer -> ledger, durable, loopback TCP)\n\
              \x20 terminals {} over {} connections, {:.1} s, {}\n\
              \x20 {:>10.0} auth/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms\n\
+             \x20 {:>10.0} µs of CPU per authorization (server and terminals)\n\
              \x20 {} approved, {} declined, {} errors, {} stand-in{}\n\
              store raw durable append (same file system, {} rows per commit)\n\
              \x20 {:>10.0} rows/s\n\
@@ -116,6 +120,7 @@ impl AuthBenchReport {
             self.p50_ms,
             self.p99_ms,
             self.max_ms,
+            self.cpu_us_per_auth,
             self.approved,
             self.declined,
             self.errors,
@@ -137,6 +142,10 @@ struct Lane {
     /// Pre-encoded requests, used from the back.
     frames: Vec<(u32, Vec<u8>)>,
 }
+
+/// A card's application transaction counter is two bytes: one simulated
+/// card can make at most this many taps before it refuses to answer.
+const MAX_TAPS_PER_CARD: usize = 65_000;
 
 fn bench_limits() -> Limits {
     Limits {
@@ -168,6 +177,9 @@ pub struct Measured {
     /// Sorted latencies in microseconds.
     pub latencies_us: Vec<u32>,
     pub elapsed: Duration,
+    /// CPU time the whole process (network and simulated terminals) used
+    /// while driving, if the platform tells.
+    pub cpu: Option<Duration>,
     /// A terminal ran out of pre-generated requests.
     pub exhausted: bool,
 }
@@ -226,7 +238,7 @@ impl PreparedAuthBench {
         config.issuer_timeout = Duration::from_secs(5);
         let net = Network::start(config).await?;
 
-        let per_lane = requests_per_terminal.clamp(1, 999_000);
+        let per_lane = requests_per_terminal.clamp(1, MAX_TAPS_PER_CARD);
         let banks: Vec<String> = net
             .issuer()
             .config()
@@ -339,6 +351,7 @@ impl PreparedAuthBench {
     /// `max_requests` were answered (spread evenly over the terminals).
     pub async fn drive(&mut self, duration: Duration, max_requests: Option<u64>) -> Measured {
         let n = self.lanes.len().max(1) as u64;
+        let cpu_start = process_cpu_time();
         let start = Instant::now();
         let deadline = start + duration;
         let mut workers = Vec::with_capacity(self.lanes.len());
@@ -388,6 +401,9 @@ impl PreparedAuthBench {
             }
         }
         total.elapsed = start.elapsed();
+        total.cpu = process_cpu_time()
+            .zip(cpu_start)
+            .map(|(end, start)| end.saturating_sub(start));
         total.latencies_us.sort_unstable();
         total
     }
@@ -453,6 +469,11 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
         errors: m.errors,
         stand_in,
         auth_per_sec,
+        cpu_us_per_auth: m
+            .cpu
+            .filter(|_| m.approved + m.declined > 0)
+            .map(|c| c.as_secs_f64() * 1e6 / (m.approved + m.declined) as f64)
+            .unwrap_or(0.0),
         p50_ms: m.percentile_ms(0.50),
         p99_ms: m.percentile_ms(0.99),
         max_ms: m.percentile_ms(1.0),
@@ -472,6 +493,18 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
         },
         exhausted: m.exhausted,
     })
+}
+
+/// User plus system CPU time of this process so far (Linux: from
+/// `/proc/self/stat`, in clock ticks of 10 ms).
+fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 fn uuid_like() -> String {
