@@ -34,15 +34,14 @@ impl Layer {
         }
     }
 
-    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = usize> + '_ {
+    /// The bit positions of a key's hashes (double hashing over the layer's bits).
+    fn positions(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = usize> + use<> {
         let m = (self.bits.len() * 64) as u64;
         (0..HASHES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize)
     }
 
-    fn insert(&mut self, (h1, h2): (u64, u64)) {
-        let m = (self.bits.len() * 64) as u64;
-        for i in 0..HASHES {
-            let p = (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize;
+    fn insert(&mut self, h: (u64, u64)) {
+        for p in self.positions(h) {
             if let Some(w) = self.bits.get_mut(p / 64) {
                 *w |= 1 << (p % 64);
             }

@@ -41,7 +41,9 @@ pub use log::{ClearingReport, LoggedMessage, MessageLog, Party, Position};
 pub use routing::{BinRange, Route, RoutingError, RoutingTable};
 pub use server::{RunningSwitch, serve};
 pub use switch::{Stats, Switch, SwitchError, SwitchParts, reason_for, utc_day};
-pub use token::{Detokenized, TokenCompletion, TokenDecision, TokenRefusal, TokenService};
+pub use token::{
+    Detokenized, TokenCompletion, TokenDecision, TokenRefusal, TokenService, TokenWrites,
+};
 
 /// Re-exported so implementors of the ports need no direct dependency.
 pub use futures::future::BoxFuture;

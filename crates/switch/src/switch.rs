@@ -43,9 +43,6 @@ pub enum SwitchError {
 }
 
 /// An MTI the switch originates, from its four digits.
-/// The token service's writes for one authorization, under way.
-type TokenWrites = futures::future::BoxFuture<'static, Result<(), String>>;
-
 fn mti(s: &[u8; 4]) -> Mti {
     Mti::from_bytes(s).unwrap_or(Mti::AUTHORIZATION_REQUEST)
 }
@@ -596,7 +593,7 @@ impl Switch {
         let (mut issuer_request, completion, durable, issuer_id): (
             Message,
             Option<Box<dyn TokenCompletion>>,
-            Option<TokenWrites>,
+            Option<crate::token::TokenWrites>,
             String,
         ) = match route {
             None => {

@@ -20,6 +20,10 @@
 use futures::future::BoxFuture;
 use paytap_iso8583::{Message, ResponseCode, VerificationResults};
 
+/// The token service's writes for one authorization, under way: done when
+/// they are durable (see [`Detokenized::durable`]).
+pub type TokenWrites = BoxFuture<'static, Result<(), String>>;
+
 /// The token service as the switch sees it. Implemented by the token service
 /// (or an adaptor in the network assembly); in tests by small fakes.
 pub trait TokenService: Send + Sync + 'static {
@@ -63,7 +67,7 @@ pub struct Detokenized {
     /// decides; the switch awaits them before it answers, and if they fail
     /// it answers `96` and reverses whatever the issuer held. `None`: the
     /// writes were durable before the decision was returned.
-    pub durable: Option<BoxFuture<'static, Result<(), String>>>,
+    pub durable: Option<TokenWrites>,
 }
 
 impl std::fmt::Debug for Detokenized {
