@@ -117,10 +117,12 @@ fn trimmed(m: &Message, f: u8) -> Option<&str> {
     m.get_str(f).map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// DE 32 ‖ DE 41 ‖ DE 11 ‖ DE 7, acquirer id without leading zeros.
+/// DE 7 ‖ DE 11 ‖ DE 32 ‖ DE 41, acquirer id without leading zeros. The
+/// transmission time leads so that new keys sort near each other (the end
+/// of the index) whatever the terminal; see the issuer's migration 2.
 fn txn_key(acquirer: &str, terminal: &str, stan: &str, datetime: &str) -> String {
     let acq = acquirer.trim_start_matches('0');
-    format!("txn:{acq}|{}|{stan}|{datetime}", terminal.trim())
+    format!("txn:{datetime}|{stan}|{acq}|{}", terminal.trim())
 }
 
 fn request_txn_key(m: &Message) -> Option<String> {
@@ -951,4 +953,59 @@ async fn lock<'a>(
 fn token_verified(req: &Message) -> bool {
     matches!(req.verification_results(), Ok(Some(v))
         if v.cryptogram == Some(CheckResult::Passed) && v.atc == Some(CheckResult::Passed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::txn_key;
+    use paytap_store::Db;
+
+    /// A record written before the issuer's migration 2 is found under the
+    /// key a request for the same transaction makes now.
+    #[tokio::test]
+    async fn migration_2_rewrites_transaction_keys_to_time_first() {
+        let db = Db::for_tests().await.expect("test database");
+        db.migrate(&crate::MIGRATIONS[..1])
+            .await
+            .expect("version 1");
+        let insert = "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, \
+                      amount, currency, response_code, state, created_at, updated_at) \
+                      VALUES ($1, $2, 'card-1', 'bank-1', $3, 100, 'CNY', '00', 'held', 0, 0)";
+        for (hold, txn, kind) in [
+            (
+                "rrn:1",
+                Some("txn:12345|TERM 001|000123|1123101010"),
+                "auth",
+            ),
+            ("rrn:1:reversal", None, "reversal"),
+        ] {
+            sqlx::query(insert)
+                .bind(hold)
+                .bind(txn)
+                .bind(kind)
+                .execute(db.pool())
+                .await
+                .expect("old row");
+        }
+        db.migrate(crate::MIGRATIONS).await.expect("all versions");
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT hold_key, txn_key FROM issuer_auths ORDER BY hold_key")
+                .fetch_all(db.pool())
+                .await
+                .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "rrn:1".to_owned(),
+                    Some(txn_key("0012345", "TERM 001", "000123", "1123101010"))
+                ),
+                ("rrn:1:reversal".to_owned(), None),
+            ]
+        );
+        assert_eq!(
+            rows[0].1.as_deref(),
+            Some("txn:1123101010|000123|12345|TERM 001")
+        );
+    }
 }

@@ -30,10 +30,11 @@ use tokio::sync::{Mutex, broadcast};
 use zeroize::Zeroizing;
 
 /// Schema owned by the issuer processor.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "issuer",
-    version: 1,
-    sql: "CREATE TABLE issuer_cards (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "issuer",
+        version: 1,
+        sql: "CREATE TABLE issuer_cards (\
             card_id TEXT PRIMARY KEY, \
             bank_id TEXT NOT NULL, \
             product TEXT NOT NULL, \
@@ -80,7 +81,25 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             attempts BIGINT NOT NULL, \
             created_at BIGINT NOT NULL);\
           CREATE INDEX issuer_idv_card ON issuer_idv (card_id, created_at)",
-}];
+    },
+    // Transaction keys lead with the transmission time and STAN (DE 7, DE
+    // 11) instead of the acquirer, so that a batch of new records lands
+    // among the last pages of `issuer_auths_txn` instead of on one page per
+    // terminal anywhere in the index. Rewrites
+    // `txn:<acq>|<terminal>|<stan>|<DE 7>` to
+    // `txn:<DE 7>|<stan>|<acq>|<terminal>`; DE 7 is n10 and DE 11 n6, fixed.
+    Migration {
+        component: "issuer",
+        version: 2,
+        sql: "UPDATE issuer_auths \
+              SET txn_key = 'txn:' || substr(txn_key, length(txn_key) - 9) || '|' \
+                            || substr(txn_key, length(txn_key) - 16, 6) || '|' \
+                            || substr(txn_key, 5, length(txn_key) - 22) \
+              WHERE txn_key LIKE 'txn:%' AND length(txn_key) >= 25 \
+                AND substr(txn_key, length(txn_key) - 10, 1) = '|' \
+                AND substr(txn_key, length(txn_key) - 17, 1) = '|'",
+    },
+];
 
 /// A source of "now" in Unix milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

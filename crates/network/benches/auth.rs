@@ -54,7 +54,7 @@ fn auth(c: &mut Criterion) {
         let mut p = prepared.lock().await;
         p.drive(Duration::from_secs(5), None).await
     });
-    let (raw, batch) = rt
+    let (raw, batch, _) = rt
         .block_on(async {
             let owned = std::sync::Arc::try_unwrap(prepared)
                 .ok()

@@ -78,12 +78,18 @@ pub struct AuthBenchReport {
     /// Process CPU time per authorization (server and simulated terminals
     /// together), in microseconds; 0 where the platform does not tell.
     pub cpu_us_per_auth: f64,
+    /// Bytes this process wrote to storage per authorization (database
+    /// pages, WAL frames, logs); 0 where the platform does not tell or the
+    /// database is another process.
+    pub storage_bytes_per_auth: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
     /// Durable single-row appends per second, `raw_append_batch` per commit.
     pub raw_append_per_sec: f64,
     pub raw_append_batch: usize,
+    /// Bytes written to storage per raw-append row (0 as above).
+    pub raw_append_bytes_per_row: f64,
     /// `auth_per_sec / raw_append_per_sec`.
     pub ratio_to_raw_append: f64,
     pub data_dir: String,
@@ -103,9 +109,10 @@ impl AuthBenchReport {
              \x20 terminals {} over {} connections, {:.1} s, {}\n\
              \x20 {:>10.0} auth/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms\n\
              \x20 {:>10.0} µs of CPU per authorization (server and terminals)\n\
+             \x20 {:>10.1} KB written to storage per authorization\n\
              \x20 {} approved, {} declined, {} errors, {} stand-in{}\n\
              store raw durable append (same file system, {} rows per commit)\n\
-             \x20 {:>10.0} rows/s\n\
+             \x20 {:>10.0} rows/s   {:.2} KB written per row\n\
              authorizations / raw append = {:.3}\n\
              targets: >= 20000 auth/s, p99 <= 5 ms, ratio >= 0.5\n",
             self.concurrency,
@@ -121,6 +128,7 @@ impl AuthBenchReport {
             self.p99_ms,
             self.max_ms,
             self.cpu_us_per_auth,
+            self.storage_bytes_per_auth / 1024.0,
             self.approved,
             self.declined,
             self.errors,
@@ -132,6 +140,7 @@ impl AuthBenchReport {
             },
             self.raw_append_batch,
             self.raw_append_per_sec,
+            self.raw_append_bytes_per_row / 1024.0,
             self.ratio_to_raw_append,
         )
     }
@@ -180,6 +189,9 @@ pub struct Measured {
     /// CPU time the whole process (network and simulated terminals) used
     /// while driving, if the platform tells.
     pub cpu: Option<Duration>,
+    /// Bytes the process wrote to storage while driving, if the platform
+    /// tells.
+    pub storage_bytes: Option<u64>,
     /// A terminal ran out of pre-generated requests.
     pub exhausted: bool,
 }
@@ -352,6 +364,7 @@ impl PreparedAuthBench {
     pub async fn drive(&mut self, duration: Duration, max_requests: Option<u64>) -> Measured {
         let n = self.lanes.len().max(1) as u64;
         let cpu_start = process_cpu_time();
+        let written_start = process_storage_writes();
         let start = Instant::now();
         let deadline = start + duration;
         let mut workers = Vec::with_capacity(self.lanes.len());
@@ -404,14 +417,18 @@ impl PreparedAuthBench {
         total.cpu = process_cpu_time()
             .zip(cpu_start)
             .map(|(end, start)| end.saturating_sub(start));
+        total.storage_bytes = process_storage_writes()
+            .zip(written_start)
+            .map(|(end, start)| end.saturating_sub(start));
         total.latencies_us.sort_unstable();
         total
     }
 
     /// Stop the network and measure the store's raw durable append rate on
     /// the same file system (`rows` single-row inserts, the ledger's group
-    /// commit batch per commit).
-    pub async fn finish(mut self, rows: usize) -> Result<(f64, usize), NetworkError> {
+    /// commit batch per commit). Returns rows per second, rows per commit
+    /// and bytes written to storage per row (0 if unknown).
+    pub async fn finish(mut self, rows: usize) -> Result<(f64, usize, f64), NetworkError> {
         if let Some(net) = self.net.take() {
             net.shutdown().await;
         }
@@ -428,9 +445,16 @@ impl PreparedAuthBench {
             }
         };
         let batch = paytap_ledger::LedgerOptions::default().max_batch;
-        let raw = paytap_ledger::bench::raw_append_rate(&raw_db, rows.max(batch), batch).await?;
+        let rows = rows.max(batch);
+        let written_start = process_storage_writes();
+        let raw = paytap_ledger::bench::raw_append_rate(&raw_db, rows, batch).await?;
+        let written = process_storage_writes()
+            .zip(written_start)
+            .filter(|_| self.database_url.is_none())
+            .map(|(end, start)| end.saturating_sub(start) as f64 / rows as f64)
+            .unwrap_or(0.0);
         raw_db.close().await;
-        Ok((raw.per_second(), batch))
+        Ok((raw.per_second(), batch, written))
     }
 }
 
@@ -455,7 +479,8 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
     let m = prepared.drive(opts.duration, None).await;
     let stand_in = stats(&prepared) - stand_in_before;
     let data_dir = prepared.dir.display().to_string();
-    let (raw_rate, batch) = prepared.finish(opts.raw_append_rows).await?;
+    let on_url = opts.database_url.is_some();
+    let (raw_rate, batch, raw_bytes) = prepared.finish(opts.raw_append_rows).await?;
     let total = m.approved + m.declined;
     let secs = m.elapsed.as_secs_f64();
     let auth_per_sec = if secs > 0.0 { total as f64 / secs } else { 0.0 };
@@ -474,11 +499,17 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
             .filter(|_| m.approved + m.declined > 0)
             .map(|c| c.as_secs_f64() * 1e6 / (m.approved + m.declined) as f64)
             .unwrap_or(0.0),
+        storage_bytes_per_auth: m
+            .storage_bytes
+            .filter(|_| total > 0 && !on_url)
+            .map(|b| b as f64 / total as f64)
+            .unwrap_or(0.0),
         p50_ms: m.percentile_ms(0.50),
         p99_ms: m.percentile_ms(0.99),
         max_ms: m.percentile_ms(1.0),
         raw_append_per_sec: raw_rate,
         raw_append_batch: batch,
+        raw_append_bytes_per_row: raw_bytes,
         ratio_to_raw_append: if raw_rate > 0.0 {
             auth_per_sec / raw_rate
         } else {
@@ -505,6 +536,15 @@ fn process_cpu_time() -> Option<Duration> {
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Bytes this process caused to be written to storage so far (Linux:
+/// `write_bytes` of `/proc/self/io`).
+fn process_storage_writes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn uuid_like() -> String {
