@@ -65,7 +65,8 @@ use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
 use paytap_types::Pan;
 use rand::RngExt;
 
-/// `hold_key, card_id, amount, response_code, approval_code, hold_id, state`.
+/// `hold_key, card_id, amount, response_code, approval_code, hold_id, state,
+/// created_at`.
 type StoredRow = (
     String,
     String,
@@ -74,6 +75,7 @@ type StoredRow = (
     Option<String>,
     Option<String>,
     String,
+    i64,
 );
 
 /// The stored outcome of one authorization.
@@ -81,6 +83,7 @@ type StoredRow = (
 struct Stored {
     card_id: String,
     amount: i64,
+    created_at: i64,
     response_code: String,
     approval_code: Option<String>,
     hold_id: Option<String>,
@@ -250,7 +253,8 @@ impl Issuer {
         }
         // One round trip: the hold key, or the same acquirer/terminal/STAN/time.
         let rows: Vec<StoredRow> = sqlx::query_as(
-            "SELECT hold_key, card_id, amount, response_code, approval_code, hold_id, state FROM issuer_auths \
+            "SELECT hold_key, card_id, amount, response_code, approval_code, hold_id, state, \
+             created_at FROM issuer_auths \
              WHERE hold_key = $1 OR (txn_key = $2 AND kind = 'auth')",
         )
         .bind(hold_key)
@@ -263,13 +267,16 @@ impl Issuer {
             None => None,
         };
         Ok(pick.and_then(|i| rows.into_iter().nth(i)).map(
-            |(_, card_id, amount, response_code, approval_code, hold_id, state)| Stored {
-                card_id,
-                amount,
-                response_code,
-                approval_code,
-                hold_id,
-                state,
+            |(_, card_id, amount, response_code, approval_code, hold_id, state, created_at)| {
+                Stored {
+                    card_id,
+                    amount,
+                    created_at,
+                    response_code,
+                    approval_code,
+                    hold_id,
+                    state,
+                }
             },
         ))
     }
@@ -503,32 +510,17 @@ impl Issuer {
             Err(r) => {
                 let code = refused_hold_code(r);
                 self.mark_declined(hold_key, code).await?;
-                self.windows.invalidate(&card.card_id);
+                self.windows.remove(&card.card_id, s.created_at, s.amount);
                 Ok(Some(code))
             }
         }
     }
 
     /// Today's approved total and the approvals in the velocity window.
-    async fn spend_totals(&self, card: &CardInfo, now: i64) -> Result<(i64, i64), IssuerError> {
+    fn spend_totals(&self, card: &CardInfo, now: i64) -> (i64, i64) {
         let day = day_start(now);
         let velocity_start = now - i64::from(card.limits.velocity_window_secs) * 1000;
-        if let Some(t) = self.windows.totals(&card.card_id, day, velocity_start) {
-            return Ok(t);
-        }
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT created_at, amount FROM issuer_auths \
-             WHERE card_id = $1 AND state IN ('held', 'captured') AND created_at >= $2",
-        )
-        .bind(&card.card_id)
-        .bind(day.min(velocity_start))
-        .fetch_all(self.db.pool())
-        .await?;
-        self.windows.load(&card.card_id, rows);
-        Ok(self
-            .windows
-            .totals(&card.card_id, day, velocity_start)
-            .unwrap_or((0, 0)))
+        self.windows.totals(&card.card_id, day, velocity_start)
     }
 
     /// For a repeated card (non-token) chip request: the ARPC over the
@@ -647,7 +639,7 @@ impl Issuer {
         if amount > card.limits.single_transaction {
             return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
         }
-        let (today, recent) = self.spend_totals(card, now).await?;
+        let (today, recent) = self.spend_totals(card, now);
         if today.saturating_add(amount) > card.limits.daily {
             return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
         }
@@ -753,6 +745,9 @@ impl Issuer {
         .bind(now)
         .execute(self.db.pool())
         .await?;
+        if state == "held" {
+            self.windows.push(&card_id, now, amount);
+        }
         Ok(())
     }
 
@@ -838,7 +833,7 @@ impl Issuer {
                 .bind(&hold_key)
                 .execute(self.db.pool())
                 .await?;
-                self.windows.invalidate(&s.card_id);
+                self.windows.remove(&s.card_id, s.created_at, s.amount);
                 tracing::info!(hold_key = %hold_key, "hold released by reversal");
                 Ok(ResponseCode::Approved)
             }

@@ -38,9 +38,17 @@ pub struct Limits {
     pub single_transaction: i64,
     pub daily: i64,
     pub velocity_count: u32,
+    /// At most a day (86,400): the spend windows reach back one day.
     pub velocity_window_secs: u32,
     /// Above this amount a cardholder verification must have been performed.
     pub no_cvm_limit: i64,
+}
+
+impl Limits {
+    /// The velocity window is no longer than the spend windows reach.
+    pub fn velocity_window_fits(&self) -> bool {
+        i64::from(self.velocity_window_secs) * 1000 <= crate::window::HORIZON_MILLIS
+    }
 }
 
 /// ID&V step-up rules.
@@ -192,6 +200,9 @@ impl IssuerConfig {
                 || l.velocity_window_secs == 0
             {
                 return Err(err("limits must be positive"));
+            }
+            if !l.velocity_window_fits() {
+                return Err(err("velocity window longer than a day"));
             }
             if b.stand_in.max_amount < 0 || b.stand_in.daily_amount < 0 {
                 return Err(err("stand-in limits must not be negative"));

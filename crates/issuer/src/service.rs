@@ -99,7 +99,19 @@ pub const MIGRATIONS: &[Migration] = &[
                 AND substr(txn_key, length(txn_key) - 10, 1) = '|' \
                 AND substr(txn_key, length(txn_key) - 17, 1) = '|'",
     },
+    // Spend windows are kept in memory from start (`crate::window`), so
+    // nothing looks authorizations up by card any more; the index cost a
+    // page per card in every commit.
+    Migration {
+        component: "issuer",
+        version: 3,
+        sql: "DROP INDEX issuer_auths_card",
+    },
 ];
+
+/// `hold_key, txn_key, kind, card_id, state, created_at, amount` of
+/// `issuer_auths`, read once at start.
+type AuthScanRow = (String, Option<String>, String, String, String, i64, i64);
 
 /// A source of "now" in Unix milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -334,19 +346,29 @@ impl Issuer {
                     .await?;
             }
         }
+        // One pass over the records: every key for the duplicate filter,
+        // and the recent approvals for the spend windows.
         let seen = paytap_store::keyfilter::KeyFilter::new();
+        let mut recent = Vec::new();
         {
             use futures::TryStreamExt;
-            let mut rows = sqlx::query_as::<_, (String, Option<String>, String)>(
-                "SELECT hold_key, txn_key, kind FROM issuer_auths",
+            let since = now_millis() - crate::window::HORIZON_MILLIS;
+            let mut rows = sqlx::query_as::<_, AuthScanRow>(
+                "SELECT hold_key, txn_key, kind, card_id, state, created_at, amount \
+                 FROM issuer_auths",
             )
             .fetch(db.pool());
-            while let Some((hold_key, txn_key, kind)) = rows.try_next().await? {
+            while let Some((hold_key, txn_key, kind, card_id, state, created_at, amount)) =
+                rows.try_next().await?
+            {
                 crate::auth::remember_keys(
                     &seen,
                     &hold_key,
                     txn_key.as_deref().filter(|_| kind == "auth"),
                 );
+                if created_at >= since && matches!(state.as_str(), "held" | "captured") {
+                    recent.push((card_id, created_at, amount));
+                }
             }
         }
         let (otp_tx, _) = broadcast::channel(256);
@@ -361,7 +383,7 @@ impl Issuer {
             card_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             otp_tx,
             writer: crate::batch::Batcher::start(db.clone()),
-            windows: Arc::default(),
+            windows: Arc::new(crate::window::Windows::from_rows(recent)),
             cards: Arc::default(),
             card_ids: Arc::default(),
             seen: Arc::new(seen),
@@ -625,6 +647,9 @@ impl Issuer {
             || limits.velocity_window_secs == 0
         {
             return Err(IssuerError::Invalid("limits must be positive"));
+        }
+        if !limits.velocity_window_fits() {
+            return Err(IssuerError::Invalid("velocity window longer than a day"));
         }
         let res = sqlx::query(
             "UPDATE issuer_cards SET single_limit = $1, daily_limit = $2, velocity_count = $3, \

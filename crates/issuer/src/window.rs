@@ -1,12 +1,18 @@
-//! Per-card spend windows for the daily limit and velocity checks, kept in
-//! memory after the first authorization of a card (loaded from
-//! `issuer_auths`), so the hot path does not re-sum the day's
-//! authorizations. Entries are appended only after the authorization is
-//! durable; a reversal or an advice invalidates the card's window, which is
-//! then reloaded from the database.
+//! Per-card spend windows for the daily limit and velocity checks. They
+//! live in memory: loaded once at start from `issuer_auths` (every held or
+//! captured authorization of the last [`HORIZON_MILLIS`], which covers the
+//! current UTC day and the longest velocity window a card may have), then
+//! kept by the authorization path. An entry is appended only after its
+//! authorization is durable; a reversal, or a recorded approval whose hold
+//! the ledger refused, removes it. So the hot path never re-sums the day,
+//! and `issuer_auths` needs no index by card.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+
+/// How far back the windows reach: one day. Also the longest velocity
+/// window a card may have (see [`crate::Limits`]).
+pub const HORIZON_MILLIS: i64 = 86_400_000;
 
 /// Approved amounts by time, per card.
 #[derive(Default)]
@@ -15,16 +21,35 @@ pub(crate) struct Windows {
 }
 
 impl Windows {
-    /// `(sum since day_start, count since velocity_start)` if the card is
-    /// cached; prunes what is older than both.
-    pub(crate) fn totals(
-        &self,
-        card_id: &str,
-        day_start: i64,
-        velocity_start: i64,
-    ) -> Option<(i64, i64)> {
-        let mut map = self.cards.lock().ok()?;
-        let q = map.get_mut(card_id)?;
+    /// Windows from recorded `(card_id, created_at, amount)` rows, in any
+    /// order.
+    pub(crate) fn from_rows(rows: impl IntoIterator<Item = (String, i64, i64)>) -> Windows {
+        let mut cards: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for (card, at, amount) in rows {
+            cards.entry(card).or_default().push((at, amount));
+        }
+        let cards = cards
+            .into_iter()
+            .map(|(card, mut entries)| {
+                entries.sort_unstable();
+                (card, VecDeque::from(entries))
+            })
+            .collect();
+        Windows {
+            cards: Mutex::new(cards),
+        }
+    }
+
+    /// `(sum since day_start, count since velocity_start)`; prunes what is
+    /// older than both. A card with no entry has spent nothing.
+    pub(crate) fn totals(&self, card_id: &str, day_start: i64, velocity_start: i64) -> (i64, i64) {
+        let mut map = match self.cards.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let Some(q) = map.get_mut(card_id) else {
+            return (0, 0);
+        };
         let keep_from = day_start.min(velocity_start);
         while q.front().is_some_and(|(at, _)| *at < keep_from) {
             q.pop_front();
@@ -39,27 +64,35 @@ impl Windows {
                 recent += 1;
             }
         }
-        Some((day, recent))
-    }
-
-    pub(crate) fn load(&self, card_id: &str, mut entries: Vec<(i64, i64)>) {
-        entries.sort_unstable();
-        if let Ok(mut map) = self.cards.lock() {
-            map.insert(card_id.to_owned(), entries.into());
-        }
-    }
-
-    pub(crate) fn push(&self, card_id: &str, at: i64, amount: i64) {
-        if let Ok(mut map) = self.cards.lock()
-            && let Some(q) = map.get_mut(card_id)
-        {
-            q.push_back((at, amount));
-        }
-    }
-
-    pub(crate) fn invalidate(&self, card_id: &str) {
-        if let Ok(mut map) = self.cards.lock() {
+        if q.is_empty() {
             map.remove(card_id);
+        }
+        (day, recent)
+    }
+
+    /// A durable approval of `amount` at `at`.
+    pub(crate) fn push(&self, card_id: &str, at: i64, amount: i64) {
+        let mut map = match self.cards.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let q = map.entry(card_id.to_owned()).or_default();
+        // Approvals are pushed as they become durable, which is nearly but
+        // not exactly in time order: keep the queue sorted.
+        let i = q.partition_point(|e| *e <= (at, amount));
+        q.insert(i, (at, amount));
+    }
+
+    /// An approval no longer counts (reversed, or its hold refused).
+    pub(crate) fn remove(&self, card_id: &str, at: i64, amount: i64) {
+        let mut map = match self.cards.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(q) = map.get_mut(card_id)
+            && let Some(i) = q.iter().position(|e| *e == (at, amount))
+        {
+            q.remove(i);
         }
     }
 }
@@ -69,18 +102,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sums_prunes_and_invalidates() {
+    fn sums_prunes_and_removes() {
         let w = Windows::default();
-        assert_eq!(w.totals("c", 100, 150), None);
-        w.load("c", vec![(160, 5), (90, 7), (120, 3)]);
-        assert_eq!(w.totals("c", 100, 150), Some((8, 1)));
+        assert_eq!(w.totals("c", 100, 150), (0, 0));
+        let w = Windows::from_rows([
+            ("c".to_owned(), 160, 5),
+            ("c".to_owned(), 90, 7),
+            ("d".to_owned(), 95, 1),
+            ("c".to_owned(), 120, 3),
+        ]);
+        assert_eq!(w.totals("c", 100, 150), (8, 1));
         w.push("c", 170, 2);
-        assert_eq!(w.totals("c", 100, 150), Some((10, 2)));
+        // Out of order: still counted by its own time.
+        w.push("c", 140, 4);
+        assert_eq!(w.totals("c", 100, 150), (14, 2));
+        assert_eq!(w.totals("c", 145, 145), (7, 2));
+        w.remove("c", 160, 5);
+        assert_eq!(w.totals("c", 145, 145), (2, 1));
+        // Removing what is not there changes nothing.
+        w.remove("c", 160, 5);
+        w.remove("e", 1, 1);
+        assert_eq!(w.totals("c", 145, 145), (2, 1));
         // A later day drops everything before it.
-        assert_eq!(w.totals("c", 165, 165), Some((2, 1)));
-        w.invalidate("c");
-        assert_eq!(w.totals("c", 0, 0), None);
-        w.push("c", 1, 1);
-        assert_eq!(w.totals("c", 0, 0), None);
+        assert_eq!(w.totals("c", 171, 171), (0, 0));
+        assert_eq!(w.totals("d", 0, 0), (1, 1));
     }
 }

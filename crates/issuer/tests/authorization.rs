@@ -344,6 +344,78 @@ async fn limits_and_velocity() {
 }
 
 #[tokio::test]
+async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
+    let env = env().await;
+    let limits = Limits {
+        single_transaction: 50_000,
+        daily: 120_000,
+        velocity_count: 3,
+        velocity_window_secs: 600,
+        no_cvm_limit: 100_000,
+    };
+    let mut req = IssueCard::new(ICBC, Product::Credit, "A", 10_000_000);
+    req.limits = Some(limits);
+    let card = env.issuer.issue(req).await.unwrap();
+    let a = |amount, stan| token_auth(&card.pan, amount, stan, true);
+    for stan in [1, 2] {
+        assert_eq!(
+            code(&env.issuer.authorize(&a(50_000, stan)).await),
+            ResponseCode::Approved
+        );
+    }
+    // A stand-in approval the network made on the bank's behalf counts too.
+    let mut advice = a(10_000, 3);
+    advice.set_mti(Mti::from_str("0120").unwrap());
+    advice.set_response_code(ResponseCode::Approved).unwrap();
+    advice.set_auth_id_response("S00003").unwrap();
+    let r = env.issuer.handle(&advice).await.unwrap();
+    assert_eq!(code(&r), ResponseCode::Approved);
+
+    // A new process on the same database: the windows come back from the
+    // records. Daily total 110 000 + 20 000 > 120 000; 10 000 fits.
+    let clock = env.clock.clone();
+    let issuer = Issuer::open(
+        env.db.clone(),
+        env.ledger.clone(),
+        env.vault.clone(),
+        IssuerConfig::default_banks(),
+        env.keys.clone(),
+    )
+    .await
+    .unwrap()
+    .with_clock(std::sync::Arc::new(move || {
+        clock.load(std::sync::atomic::Ordering::SeqCst)
+    }));
+    assert_eq!(
+        code(&issuer.authorize(&a(20_000, 4)).await),
+        ResponseCode::ExceedsWithdrawalLimit
+    );
+    // Three approvals (the advice among them) in ten minutes: the fourth is
+    // refused even though the amount fits.
+    assert_eq!(
+        code(&issuer.authorize(&a(5_000, 5)).await),
+        ResponseCode::ExceedsFrequencyLimit
+    );
+    env.advance(601_000);
+    assert_eq!(
+        code(&issuer.authorize(&a(10_000, 6)).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        code(&issuer.authorize(&a(1, 7)).await),
+        ResponseCode::ExceedsWithdrawalLimit
+    );
+    // Velocity windows reach back at most a day.
+    let mut long = limits;
+    long.velocity_window_secs = 86_401;
+    assert!(matches!(
+        issuer.set_card_limits(&card.card_id, long).await,
+        Err(IssuerError::Invalid(_))
+    ));
+    assert_ledger_balanced(&env).await;
+}
+
+#[tokio::test]
 async fn duplicates_get_the_same_answer_and_one_hold() {
     let env = env().await;
     let card = env
