@@ -172,7 +172,10 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
             let switch = switch.clone();
             let tx = tx.clone();
             tasks.spawn(async move {
-                if let Some(answer) = switch.handle(msg).await {
+                // Boxed: the task then holds a pointer instead of the whole
+                // authorization state (several messages), which tokio would
+                // otherwise copy on spawn and again on completion.
+                if let Some(answer) = Box::pin(switch.handle(msg)).await {
                     let mut out = Vec::with_capacity(answer.encoded_len() + 2);
                     if encode_frame(&answer.encode(), &mut out).is_ok() {
                         let _ = tx.send(out).await;
