@@ -45,9 +45,20 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The velocity window is no longer than the spend windows reach.
-    pub fn velocity_window_fits(&self) -> bool {
-        i64::from(self.velocity_window_secs) * 1000 <= crate::window::HORIZON_MILLIS
+    /// Every limit positive, and the velocity window no longer than the
+    /// spend windows reach; otherwise what is wrong.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self.single_transaction <= 0
+            || self.daily <= 0
+            || self.velocity_count == 0
+            || self.velocity_window_secs == 0
+        {
+            return Err("limits must be positive");
+        }
+        if i64::from(self.velocity_window_secs) * 1000 > crate::window::HORIZON_MILLIS {
+            return Err("velocity window longer than a day");
+        }
+        Ok(())
     }
 }
 
@@ -193,17 +204,7 @@ impl IssuerConfig {
                     return Err(err("step-up prefixes are digits"));
                 }
             }
-            let l = &b.limits;
-            if l.single_transaction <= 0
-                || l.daily <= 0
-                || l.velocity_count == 0
-                || l.velocity_window_secs == 0
-            {
-                return Err(err("limits must be positive"));
-            }
-            if !l.velocity_window_fits() {
-                return Err(err("velocity window longer than a day"));
-            }
+            b.limits.check().map_err(err)?;
             if b.stand_in.max_amount < 0 || b.stand_in.daily_amount < 0 {
                 return Err(err("stand-in limits must not be negative"));
             }

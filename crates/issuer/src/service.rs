@@ -641,16 +641,7 @@ impl Issuer {
 
     /// Changes a card's limits.
     pub async fn set_card_limits(&self, card_id: &str, limits: Limits) -> Result<(), IssuerError> {
-        if limits.single_transaction <= 0
-            || limits.daily <= 0
-            || limits.velocity_count == 0
-            || limits.velocity_window_secs == 0
-        {
-            return Err(IssuerError::Invalid("limits must be positive"));
-        }
-        if !limits.velocity_window_fits() {
-            return Err(IssuerError::Invalid("velocity window longer than a day"));
-        }
+        limits.check().map_err(IssuerError::Invalid)?;
         let res = sqlx::query(
             "UPDATE issuer_cards SET single_limit = $1, daily_limit = $2, velocity_count = $3, \
              velocity_window_secs = $4, no_cvm_limit = $5 WHERE card_id = $6",

@@ -8,7 +8,7 @@
 //! and `issuer_auths` needs no index by card.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// How far back the windows reach: one day. Also the longest velocity
 /// window a card may have (see [`crate::Limits`]).
@@ -40,13 +40,16 @@ impl Windows {
         }
     }
 
+    /// The map, also after a panic elsewhere while it was held (every
+    /// change to it is one complete step).
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, VecDeque<(i64, i64)>>> {
+        self.cards.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// `(sum since day_start, count since velocity_start)`; prunes what is
     /// older than both. A card with no entry has spent nothing.
     pub(crate) fn totals(&self, card_id: &str, day_start: i64, velocity_start: i64) -> (i64, i64) {
-        let mut map = match self.cards.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.lock();
         let Some(q) = map.get_mut(card_id) else {
             return (0, 0);
         };
@@ -72,10 +75,7 @@ impl Windows {
 
     /// A durable approval of `amount` at `at`.
     pub(crate) fn push(&self, card_id: &str, at: i64, amount: i64) {
-        let mut map = match self.cards.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.lock();
         let q = map.entry(card_id.to_owned()).or_default();
         // Approvals are pushed as they become durable, which is nearly but
         // not exactly in time order: keep the queue sorted.
@@ -85,10 +85,7 @@ impl Windows {
 
     /// An approval no longer counts (reversed, or its hold refused).
     pub(crate) fn remove(&self, card_id: &str, at: i64, amount: i64) {
-        let mut map = match self.cards.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = self.lock();
         if let Some(q) = map.get_mut(card_id)
             && let Some(i) = q.iter().position(|e| *e == (at, amount))
         {

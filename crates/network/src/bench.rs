@@ -190,7 +190,7 @@ pub struct Measured {
     /// while driving, if the platform tells.
     pub cpu: Option<Duration>,
     /// Bytes the process wrote to storage while driving, if the platform
-    /// tells.
+    /// tells and the database is in this process.
     pub storage_bytes: Option<u64>,
     /// A terminal ran out of pre-generated requests.
     pub exhausted: bool,
@@ -364,7 +364,7 @@ impl PreparedAuthBench {
     pub async fn drive(&mut self, duration: Duration, max_requests: Option<u64>) -> Measured {
         let n = self.lanes.len().max(1) as u64;
         let cpu_start = process_cpu_time();
-        let written_start = process_storage_writes();
+        let written_start = self.storage_writes();
         let start = Instant::now();
         let deadline = start + duration;
         let mut workers = Vec::with_capacity(self.lanes.len());
@@ -417,11 +417,18 @@ impl PreparedAuthBench {
         total.cpu = process_cpu_time()
             .zip(cpu_start)
             .map(|(end, start)| end.saturating_sub(start));
-        total.storage_bytes = process_storage_writes()
+        total.storage_bytes = self
+            .storage_writes()
             .zip(written_start)
             .map(|(end, start)| end.saturating_sub(start));
         total.latencies_us.sort_unstable();
         total
+    }
+
+    /// Bytes this process wrote to storage so far; `None` when the database
+    /// is another process (its writes are not this process's).
+    fn storage_writes(&self) -> Option<u64> {
+        process_storage_writes().filter(|_| self.database_url.is_none())
     }
 
     /// Stop the network and measure the store's raw durable append rate on
@@ -446,11 +453,11 @@ impl PreparedAuthBench {
         };
         let batch = paytap_ledger::LedgerOptions::default().max_batch;
         let rows = rows.max(batch);
-        let written_start = process_storage_writes();
+        let written_start = self.storage_writes();
         let raw = paytap_ledger::bench::raw_append_rate(&raw_db, rows, batch).await?;
-        let written = process_storage_writes()
+        let written = self
+            .storage_writes()
             .zip(written_start)
-            .filter(|_| self.database_url.is_none())
             .map(|(end, start)| end.saturating_sub(start) as f64 / rows as f64)
             .unwrap_or(0.0);
         raw_db.close().await;
@@ -479,7 +486,6 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
     let m = prepared.drive(opts.duration, None).await;
     let stand_in = stats(&prepared) - stand_in_before;
     let data_dir = prepared.dir.display().to_string();
-    let on_url = opts.database_url.is_some();
     let (raw_rate, batch, raw_bytes) = prepared.finish(opts.raw_append_rows).await?;
     let total = m.approved + m.declined;
     let secs = m.elapsed.as_secs_f64();
@@ -496,12 +502,12 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
         auth_per_sec,
         cpu_us_per_auth: m
             .cpu
-            .filter(|_| m.approved + m.declined > 0)
-            .map(|c| c.as_secs_f64() * 1e6 / (m.approved + m.declined) as f64)
+            .filter(|_| total > 0)
+            .map(|c| c.as_secs_f64() * 1e6 / total as f64)
             .unwrap_or(0.0),
         storage_bytes_per_auth: m
             .storage_bytes
-            .filter(|_| total > 0 && !on_url)
+            .filter(|_| total > 0)
             .map(|b| b as f64 / total as f64)
             .unwrap_or(0.0),
         p50_ms: m.percentile_ms(0.50),
