@@ -370,6 +370,11 @@ async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
     advice.set_auth_id_response("S00003").unwrap();
     let r = env.issuer.handle(&advice).await.unwrap();
     assert_eq!(code(&r), ResponseCode::Approved);
+    // At once, in this process: 100 000 + 10 000 + 20 000 > 120 000.
+    assert_eq!(
+        code(&env.issuer.authorize(&a(20_000, 10)).await),
+        ResponseCode::ExceedsWithdrawalLimit
+    );
 
     // A new process on the same database: the windows come back from the
     // records. Daily total 110 000 + 20 000 > 120 000; 10 000 fits.
@@ -404,6 +409,14 @@ async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
     assert_eq!(
         code(&issuer.authorize(&a(1, 7)).await),
         ResponseCode::ExceedsWithdrawalLimit
+    );
+    // A reversal gives its amount back to the day at once.
+    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
+    rev.set_rrn("000000000006").unwrap();
+    assert_eq!(code(&issuer.reverse(&rev).await), ResponseCode::Approved);
+    assert_eq!(
+        code(&issuer.authorize(&a(10_000, 8)).await),
+        ResponseCode::Approved
     );
     // Velocity windows reach back at most a day.
     let mut long = limits;
