@@ -50,6 +50,7 @@ pub use model::{
 };
 pub use paytap_types::{Currency, Money};
 
+use paytap_store::direct::DirectQueue;
 use paytap_store::{Db, Migration, StoreError};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -94,6 +95,12 @@ impl From<StoreError> for LedgerError {
 impl From<sqlx::Error> for LedgerError {
     fn from(e: sqlx::Error) -> Self {
         LedgerError::Store(Arc::new(StoreError::Sql(e)))
+    }
+}
+
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        LedgerError::Store(Arc::new(StoreError::Sqlite(e)))
     }
 }
 
@@ -166,11 +173,19 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Result<Receipt, LedgerError>>,
 }
 
-/// A handle to the ledger. Cheap to clone; all clones share one writer task.
+/// A handle to the ledger. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
 pub struct Ledger {
     db: Db,
-    sender: mpsc::Sender<Request>,
+    queue: Queue,
+}
+
+/// Where requests go: the SQLite file's direct writer thread, or the
+/// writer task on the pool (PostgreSQL).
+#[derive(Clone)]
+enum Queue {
+    Direct(Arc<DirectQueue<Request>>),
+    Pool(mpsc::Sender<Request>),
 }
 
 impl std::fmt::Debug for Ledger {
@@ -190,9 +205,20 @@ impl Ledger {
 
     pub async fn open_with(db: Db, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         db.migrate(MIGRATIONS).await?;
-        let (sender, receiver) = mpsc::channel(options.queue.max(1));
-        tokio::spawn(writer::run(db.clone(), receiver, options.max_batch.max(1)));
-        Ok(Ledger { db, sender })
+        let queue = match db.direct() {
+            Some(direct) => Queue::Direct(Arc::new(DirectQueue::new(
+                Arc::clone(direct),
+                options.queue,
+                options.max_batch,
+                writer::run_direct,
+            ))),
+            None => {
+                let (sender, receiver) = mpsc::channel(options.queue.max(1));
+                tokio::spawn(writer::run(db.clone(), receiver, options.max_batch.max(1)));
+                Queue::Pool(sender)
+            }
+        };
+        Ok(Ledger { db, queue })
     }
 
     pub fn db(&self) -> &Db {
@@ -290,10 +316,14 @@ impl Ledger {
 
     async fn submit(&self, op: Op) -> Result<Receipt, LedgerError> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Request { op, reply })
-            .await
-            .map_err(|_| LedgerError::Closed)?;
+        let request = Request { op, reply };
+        let sent = match &self.queue {
+            Queue::Direct(q) => q.push(request).await.is_ok(),
+            Queue::Pool(sender) => sender.send(request).await.is_ok(),
+        };
+        if !sent {
+            return Err(LedgerError::Closed);
+        }
         answer.await.map_err(|_| LedgerError::Closed)?
     }
 

@@ -6,12 +6,17 @@
 //! write the new rows and balances, commit, then answer every caller. If the
 //! commit fails, every caller in the batch gets the store error and nothing
 //! of the batch is visible.
+//!
+//! On a SQLite file the whole transaction runs on the database's direct
+//! writer thread ([`paytap_store::direct`]), which also answers the callers:
+//! one hand-off per batch instead of one per statement. On PostgreSQL it
+//! runs through the pool. Both do the same steps with the same statements.
 
 use crate::model::{AccountFlags, Balance, PendingState, Receipt, Rejection, TransferKind};
 use crate::{LedgerError, Op, Request, TRANSFER_COLUMNS, get};
 use paytap_store::batch::Arg;
 use paytap_store::bulk::Bulk;
-use paytap_store::{Backend, Db, Tx};
+use paytap_store::{Backend, Db, Tx, direct};
 use paytap_types::{Currency, Money};
 use sqlx::AssertSqlSafe;
 use std::collections::{HashMap, HashSet};
@@ -23,29 +28,45 @@ const MAX_REFERENCE: usize = 256;
 /// Ids per `IN (...)` list.
 const CHUNK: usize = 256;
 
+/// The writer task on the pool (PostgreSQL).
 pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Request>, max_batch: usize) {
-    let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
     loop {
-        batch.clear();
+        let mut batch: Vec<Request> = Vec::with_capacity(max_batch);
         if receiver.recv_many(&mut batch, max_batch).await == 0 {
             break;
         }
         let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
-        match apply(&db, &ops).await {
-            Ok(results) => {
-                for (request, result) in batch.drain(..).zip(results) {
-                    let _ = request.reply.send(result);
-                }
+        let results = apply(&db, &ops).await;
+        drop(ops);
+        answer(batch, results);
+    }
+    tracing::debug!("ledger writer stopped");
+}
+
+/// One batch on the SQLite file's direct writer thread.
+pub(crate) fn run_direct(conn: &mut rusqlite::Connection, batch: Vec<Request>) {
+    let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+    let results = direct::transaction(conn, |tx| apply_direct(tx, &ops));
+    drop(ops);
+    answer(batch, results);
+}
+
+type Results = Vec<Result<Receipt, LedgerError>>;
+
+fn answer(batch: Vec<Request>, results: Result<Results, LedgerError>) {
+    match results {
+        Ok(results) => {
+            for (request, result) in batch.into_iter().zip(results) {
+                let _ = request.reply.send(result);
             }
-            Err(error) => {
-                tracing::error!(%error, size = batch.len(), "ledger batch failed, nothing committed");
-                for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(error.clone()));
-                }
+        }
+        Err(error) => {
+            tracing::error!(%error, size = batch.len(), "ledger batch failed, nothing committed");
+            for request in batch {
+                let _ = request.reply.send(Err(error.clone()));
             }
         }
     }
-    tracing::debug!("ledger writer stopped");
 }
 
 /// A `ledger_transfers` row in memory.
@@ -85,6 +106,25 @@ impl Row {
             resolves: get(row, "resolves")?,
             pending_state: get(row, "pending_state")?,
             created_at: get(row, "created_at")?,
+        })
+    }
+
+    fn from_direct(row: &rusqlite::Row<'_>) -> Result<Row, LedgerError> {
+        let kind: String = row.get("kind")?;
+        Ok(Row {
+            id: row.get("id")?,
+            kind: TransferKind::from_code(&kind)?,
+            status: row.get("status")?,
+            debit: row.get("debit")?,
+            credit: row.get("credit")?,
+            amount: row.get("amount")?,
+            currency: row.get("currency")?,
+            pending_id: row.get("pending_id")?,
+            req_amount: row.get("req_amount")?,
+            reference: row.get("reference")?,
+            resolves: row.get("resolves")?,
+            pending_state: row.get("pending_state")?,
+            created_at: row.get("created_at")?,
         })
     }
 
@@ -181,17 +221,39 @@ fn placeholders(start: usize, n: usize) -> String {
     s
 }
 
+fn rows_sql(n: usize) -> String {
+    format!(
+        "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE id IN ({})",
+        placeholders(1, n)
+    )
+}
+
+fn accounts_sql(n: usize, backend: Backend) -> String {
+    let lock = match backend {
+        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    format!(
+        "SELECT id, currency, flags, debits_posted, credits_posted, debits_pending, \
+         credits_pending FROM ledger_accounts WHERE id IN ({}){lock}",
+        placeholders(1, n)
+    )
+}
+
+/// `chunk` padded to `n` ids by repeating its last.
+fn padded<'a>(chunk: &[&'a str], n: usize) -> impl Iterator<Item = &'a str> {
+    let last = chunk.last().copied().unwrap_or("");
+    (0..n).map(move |i| chunk.get(i).copied().unwrap_or(last))
+}
+
 async fn load_rows(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Row>, LedgerError> {
     let mut rows = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
-        let padded = padded_len(chunk.len());
-        let sql = format!(
-            "SELECT {TRANSFER_COLUMNS} FROM ledger_transfers WHERE id IN ({})",
-            placeholders(1, padded)
-        );
+        let n = padded_len(chunk.len());
+        let sql = rows_sql(n);
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for i in 0..padded {
-            q = q.bind(chunk.get(i).or(chunk.last()).copied().unwrap_or(""));
+        for id in padded(chunk, n) {
+            q = q.bind(id);
         }
         for r in q.fetch_all(&mut **tx).await? {
             let row = Row::from_sql(&r)?;
@@ -201,43 +263,93 @@ async fn load_rows(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Row>, Le
     Ok(rows)
 }
 
+fn load_rows_direct(
+    tx: &rusqlite::Transaction<'_>,
+    ids: &[&str],
+) -> Result<HashMap<String, Row>, LedgerError> {
+    let mut rows = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let n = padded_len(chunk.len());
+        let mut stmt = tx.prepare_cached(&rows_sql(n))?;
+        let mut found = stmt.query(rusqlite::params_from_iter(padded(chunk, n)))?;
+        while let Some(r) = found.next()? {
+            let row = Row::from_direct(r)?;
+            rows.insert(row.id.clone(), row);
+        }
+    }
+    Ok(rows)
+}
+
+fn account_state(
+    currency: &str,
+    flags: i64,
+    debits_posted: i64,
+    credits_posted: i64,
+    debits_pending: i64,
+    credits_pending: i64,
+) -> Result<AccountState, LedgerError> {
+    Ok(AccountState {
+        currency: Currency::from_code(currency)
+            .map_err(|_| LedgerError::Corrupt(format!("unknown currency {currency:?}")))?,
+        flags: AccountFlags::from_code(flags)?,
+        balance: Balance {
+            debits_posted,
+            credits_posted,
+            debits_pending,
+            credits_pending,
+        },
+        dirty: false,
+    })
+}
+
 async fn load_accounts(
     tx: &mut Tx,
     backend: Backend,
     ids: &[&str],
 ) -> Result<HashMap<String, AccountState>, LedgerError> {
     let mut accounts = HashMap::with_capacity(ids.len());
-    let lock = match backend {
-        Backend::Postgres => " ORDER BY id FOR UPDATE",
-        Backend::Sqlite => "",
-    };
     for chunk in ids.chunks(CHUNK) {
-        let padded = padded_len(chunk.len());
-        let sql = format!(
-            "SELECT id, currency, flags, debits_posted, credits_posted, debits_pending, \
-             credits_pending FROM ledger_accounts WHERE id IN ({}){lock}",
-            placeholders(1, padded)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for i in 0..padded {
-            q = q.bind(chunk.get(i).or(chunk.last()).copied().unwrap_or(""));
+        let n = padded_len(chunk.len());
+        let mut q = sqlx::query(AssertSqlSafe(accounts_sql(n, backend)));
+        for id in padded(chunk, n) {
+            q = q.bind(id);
         }
         for r in q.fetch_all(&mut **tx).await? {
-            let id: String = get(&r, "id")?;
             let currency: String = get(&r, "currency")?;
-            let state = AccountState {
-                currency: Currency::from_code(&currency)
-                    .map_err(|_| LedgerError::Corrupt(format!("unknown currency {currency:?}")))?,
-                flags: AccountFlags::from_code(get(&r, "flags")?)?,
-                balance: Balance {
-                    debits_posted: get(&r, "debits_posted")?,
-                    credits_posted: get(&r, "credits_posted")?,
-                    debits_pending: get(&r, "debits_pending")?,
-                    credits_pending: get(&r, "credits_pending")?,
-                },
-                dirty: false,
-            };
-            accounts.insert(id, state);
+            let state = account_state(
+                &currency,
+                get(&r, "flags")?,
+                get(&r, "debits_posted")?,
+                get(&r, "credits_posted")?,
+                get(&r, "debits_pending")?,
+                get(&r, "credits_pending")?,
+            )?;
+            accounts.insert(get(&r, "id")?, state);
+        }
+    }
+    Ok(accounts)
+}
+
+fn load_accounts_direct(
+    tx: &rusqlite::Transaction<'_>,
+    ids: &[&str],
+) -> Result<HashMap<String, AccountState>, LedgerError> {
+    let mut accounts = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let n = padded_len(chunk.len());
+        let mut stmt = tx.prepare_cached(&accounts_sql(n, Backend::Sqlite))?;
+        let mut found = stmt.query(rusqlite::params_from_iter(padded(chunk, n)))?;
+        while let Some(r) = found.next()? {
+            let currency: String = r.get("currency")?;
+            let state = account_state(
+                &currency,
+                r.get("flags")?,
+                r.get("debits_posted")?,
+                r.get("credits_posted")?,
+                r.get("debits_pending")?,
+                r.get("credits_pending")?,
+            )?;
+            accounts.insert(r.get("id")?, state);
         }
     }
     Ok(accounts)
@@ -247,11 +359,9 @@ fn id_valid(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID
 }
 
-async fn apply(db: &Db, ops: &[&Op]) -> Result<Vec<Result<Receipt, LedgerError>>, LedgerError> {
-    let mut tx = db.begin_write().await?;
-
-    // 1. Every transfer row the batch may read: its own ids (retries) and
-    //    the pending transfers it resolves.
+/// Every transfer row the batch may read: its own ids (retries) and the
+/// pending transfers it resolves.
+fn transfer_ids<'a>(ops: &[&'a Op]) -> Vec<&'a str> {
     let mut ids: HashSet<&str> = HashSet::new();
     for op in ops {
         ids.insert(op.id());
@@ -259,28 +369,90 @@ async fn apply(db: &Db, ops: &[&Op]) -> Result<Vec<Result<Receipt, LedgerError>>
             ids.insert(pending_id);
         }
     }
-    let ids: Vec<&str> = ids.into_iter().filter(|id| id_valid(id)).collect();
-    let rows = load_rows(&mut tx, &ids).await?;
+    ids.into_iter().filter(|id| id_valid(id)).collect()
+}
 
-    // 2. Every account those requests and rows name.
-    let mut account_ids: HashSet<&str> = HashSet::new();
+/// Every account the requests and the loaded rows name, sorted (the lock
+/// order on PostgreSQL).
+fn account_ids<'a>(ops: &[&'a Op], rows: &'a HashMap<String, Row>) -> Vec<&'a str> {
+    let mut ids: HashSet<&str> = HashSet::new();
     for op in ops {
         if let Op::Transfer(t) = op {
-            account_ids.insert(&t.debit);
-            account_ids.insert(&t.credit);
+            ids.insert(&t.debit);
+            ids.insert(&t.credit);
         }
     }
     for row in rows.values() {
         if row.kind == TransferKind::Pending {
-            account_ids.extend(row.debit.as_deref());
-            account_ids.extend(row.credit.as_deref());
+            ids.extend(row.debit.as_deref());
+            ids.extend(row.credit.as_deref());
         }
     }
-    let mut account_ids: Vec<&str> = account_ids.into_iter().filter(|id| id_valid(id)).collect();
-    account_ids.sort_unstable();
-    let accounts = load_accounts(&mut tx, db.backend(), &account_ids).await?;
+    let mut ids: Vec<&str> = ids.into_iter().filter(|id| id_valid(id)).collect();
+    ids.sort_unstable();
+    ids
+}
 
-    // 3. Apply in order.
+/// Rows for the three bulk statements after a batch was processed.
+struct Writes {
+    transfers: Vec<Vec<Arg>>,
+    states: Vec<Vec<Arg>>,
+    balances: Vec<Vec<Arg>>,
+}
+
+impl Writes {
+    fn of(batch: &Batch) -> Writes {
+        let transfers = batch
+            .new_rows
+            .iter()
+            .filter_map(|id| batch.rows.get(id))
+            .map(Row::args)
+            .collect();
+        let states = batch
+            .changed_states
+            .iter()
+            .map(|id| {
+                let state = batch.rows.get(id).and_then(|r| r.pending_state.clone());
+                vec![Arg::Text(id.clone()), Arg::OptText(state)]
+            })
+            .collect();
+        let balances = batch
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.dirty)
+            .map(|(id, a)| {
+                vec![
+                    Arg::Text(id.clone()),
+                    Arg::I64(a.balance.debits_posted),
+                    Arg::I64(a.balance.credits_posted),
+                    Arg::I64(a.balance.debits_pending),
+                    Arg::I64(a.balance.credits_pending),
+                ]
+            })
+            .collect();
+        Writes {
+            transfers,
+            states,
+            balances,
+        }
+    }
+
+    fn each(&self) -> [(&'static Bulk, &[Vec<Arg>]); 3] {
+        [
+            (&INSERT_TRANSFERS, &self.transfers),
+            (&SET_PENDING_STATES, &self.states),
+            (&SET_BALANCES, &self.balances),
+        ]
+    }
+}
+
+/// Applies `ops` in order, in memory, to the rows and accounts they read;
+/// returns each request's result and the rows to write.
+fn process(
+    ops: &[&Op],
+    rows: HashMap<String, Row>,
+    accounts: HashMap<String, AccountState>,
+) -> Result<(Results, Writes), LedgerError> {
     let mut batch = Batch {
         rows,
         new_rows: Vec::new(),
@@ -292,47 +464,33 @@ async fn apply(db: &Db, ops: &[&Op]) -> Result<Vec<Result<Receipt, LedgerError>>
     for op in ops {
         results.push(batch.process(op)?);
     }
+    Ok((results, Writes::of(&batch)))
+}
 
-    // 4. Write rows, resolved pending states and balances; commit.
-    let backend = db.backend();
-    let new_rows: Vec<Vec<Arg>> = batch
-        .new_rows
-        .iter()
-        .filter_map(|id| batch.rows.get(id))
-        .map(Row::args)
-        .collect();
-    INSERT_TRANSFERS
-        .execute(&mut tx, backend, new_rows.iter().map(Vec::as_slice))
-        .await?;
-    let states: Vec<Vec<Arg>> = batch
-        .changed_states
-        .iter()
-        .map(|id| {
-            let state = batch.rows.get(id).and_then(|r| r.pending_state.clone());
-            vec![Arg::Text(id.clone()), Arg::OptText(state)]
-        })
-        .collect();
-    SET_PENDING_STATES
-        .execute(&mut tx, backend, states.iter().map(Vec::as_slice))
-        .await?;
-    let balances: Vec<Vec<Arg>> = batch
-        .accounts
-        .iter()
-        .filter(|(_, a)| a.dirty)
-        .map(|(id, a)| {
-            vec![
-                Arg::Text(id.clone()),
-                Arg::I64(a.balance.debits_posted),
-                Arg::I64(a.balance.credits_posted),
-                Arg::I64(a.balance.debits_pending),
-                Arg::I64(a.balance.credits_pending),
-            ]
-        })
-        .collect();
-    SET_BALANCES
-        .execute(&mut tx, backend, balances.iter().map(Vec::as_slice))
-        .await?;
+async fn apply(db: &Db, ops: &[&Op]) -> Result<Results, LedgerError> {
+    let mut tx = db.begin_write().await?;
+    let rows = load_rows(&mut tx, &transfer_ids(ops)).await?;
+    let ids = account_ids(ops, &rows);
+    let accounts = load_accounts(&mut tx, db.backend(), &ids).await?;
+    drop(ids);
+    let (results, writes) = process(ops, rows, accounts)?;
+    for (bulk, rows) in writes.each() {
+        bulk.execute(&mut tx, db.backend(), rows.iter().map(Vec::as_slice))
+            .await?;
+    }
     tx.commit().await?;
+    Ok(results)
+}
+
+fn apply_direct(tx: &rusqlite::Transaction<'_>, ops: &[&Op]) -> Result<Results, LedgerError> {
+    let rows = load_rows_direct(tx, &transfer_ids(ops))?;
+    let ids = account_ids(ops, &rows);
+    let accounts = load_accounts_direct(tx, &ids)?;
+    drop(ids);
+    let (results, writes) = process(ops, rows, accounts)?;
+    for (bulk, rows) in writes.each() {
+        bulk.execute_direct(tx, rows.iter().map(Vec::as_slice))?;
+    }
     Ok(results)
 }
 

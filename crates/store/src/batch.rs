@@ -10,9 +10,15 @@
 //! statement are sent as one statement (see [`crate::bulk`]); a plain
 //! statement first flushes the rows queued before it, so every job's writes
 //! still apply in order.
+//!
+//! On a SQLite file the whole batch runs on the database's
+//! [`crate::direct::DirectWriter`] thread, which also answers the callers;
+//! on PostgreSQL it runs through the pool.
 
-use crate::Db;
 use crate::bulk::Bulk;
+use crate::direct::{self, DirectQueue};
+use crate::{Db, StoreError};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// A value bound to a statement.
@@ -45,19 +51,38 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<u64>, String>>,
 }
 
-/// Handle to the writer task.
+/// Handle to the writer: the SQLite file's direct writer thread, or a
+/// writer task on the pool.
 #[derive(Clone)]
 pub struct Batcher {
-    tx: mpsc::Sender<Job>,
+    queue: Queue,
+}
+
+#[derive(Clone)]
+enum Queue {
+    Direct(Arc<DirectQueue<Job>>),
+    Pool(mpsc::Sender<Job>),
 }
 
 const MAX_BATCH: usize = 512;
+const CAPACITY: usize = 4096;
 
 impl Batcher {
     pub fn start(db: Db) -> Batcher {
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(db, rx));
-        Batcher { tx }
+        let queue = match db.direct() {
+            Some(direct) => Queue::Direct(Arc::new(DirectQueue::new(
+                Arc::clone(direct),
+                CAPACITY,
+                MAX_BATCH,
+                commit_direct,
+            ))),
+            None => {
+                let (tx, rx) = mpsc::channel(CAPACITY);
+                tokio::spawn(run(db, rx));
+                Queue::Pool(tx)
+            }
+        };
+        Batcher { queue }
     }
 
     /// Runs `stmts` in one transaction shared with other callers' jobs;
@@ -70,10 +95,14 @@ impl Batcher {
     /// Like [`Batcher::commit`], with bulk rows among the writes.
     pub async fn write(&self, writes: Vec<Write>) -> Result<Vec<u64>, String> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job { writes, reply })
-            .await
-            .map_err(|_| "writer stopped".to_owned())?;
+        let job = Job { writes, reply };
+        let sent = match &self.queue {
+            Queue::Direct(q) => q.push(job).await.is_ok(),
+            Queue::Pool(tx) => tx.send(job).await.is_ok(),
+        };
+        if !sent {
+            return Err("writer stopped".to_owned());
+        }
         answer.await.map_err(|_| "writer stopped".to_owned())?
     }
 }
@@ -87,25 +116,91 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let all: Vec<&[Write]> = jobs.iter().map(|j| j.writes.as_slice()).collect();
-        match execute(&db, &all).await {
-            Ok(counts) => {
-                for (job, c) in jobs.into_iter().zip(counts) {
-                    let _ = job.reply.send(Ok(c));
+        commit_pool(&db, jobs).await;
+    }
+}
+
+/// One batch on the direct writer's thread; answers every job.
+fn commit_direct(conn: &mut rusqlite::Connection, jobs: Vec<Job>) {
+    let all: Vec<&[Write]> = jobs.iter().map(|j| j.writes.as_slice()).collect();
+    match direct::transaction(conn, |tx| execute_direct(tx, &all)) {
+        Ok(counts) => {
+            for (job, c) in jobs.into_iter().zip(counts) {
+                let _ = job.reply.send(Ok(c));
+            }
+        }
+        Err(_) if jobs.len() > 1 => {
+            for job in jobs {
+                let r =
+                    direct::transaction(conn, |tx| execute_direct(tx, &[job.writes.as_slice()]))
+                        .map(|mut v| v.pop().unwrap_or_default())
+                        .map_err(|e: StoreError| e.to_string());
+                let _ = job.reply.send(r);
+            }
+        }
+        Err(e) => {
+            let e = e.to_string();
+            for job in jobs {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+fn execute_direct(
+    tx: &rusqlite::Transaction<'_>,
+    jobs: &[&[Write]],
+) -> Result<Vec<Vec<u64>>, StoreError> {
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut queued: Vec<(&'static Bulk, Vec<&[Arg]>)> = Vec::new();
+    let flush = |queued: &mut Vec<(&'static Bulk, Vec<&[Arg]>)>| -> Result<(), StoreError> {
+        for (bulk, rows) in queued.drain(..) {
+            bulk.execute_direct(tx, rows)?;
+        }
+        Ok(())
+    };
+    for writes in jobs {
+        let mut counts = Vec::with_capacity(writes.len());
+        for w in *writes {
+            match w {
+                Write::Row(bulk, args) => {
+                    match queued.iter_mut().find(|(b, _)| std::ptr::eq(*b, *bulk)) {
+                        Some((_, rows)) => rows.push(args),
+                        None => queued.push((bulk, vec![args])),
+                    }
+                    counts.push(1);
+                }
+                Write::Stmt(s) => {
+                    flush(&mut queued)?;
+                    counts.push(direct::execute(tx, s.sql, &s.args)?);
                 }
             }
-            Err(_) if jobs.len() > 1 => {
-                for job in jobs {
-                    let r = execute(&db, &[job.writes.as_slice()])
-                        .await
-                        .map(|mut v| v.pop().unwrap_or_default());
-                    let _ = job.reply.send(r);
-                }
+        }
+        out.push(counts);
+    }
+    flush(&mut queued)?;
+    Ok(out)
+}
+
+async fn commit_pool(db: &Db, jobs: Vec<Job>) {
+    let all: Vec<&[Write]> = jobs.iter().map(|j| j.writes.as_slice()).collect();
+    match execute(db, &all).await {
+        Ok(counts) => {
+            for (job, c) in jobs.into_iter().zip(counts) {
+                let _ = job.reply.send(Ok(c));
             }
-            Err(e) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
+        }
+        Err(_) if jobs.len() > 1 => {
+            for job in jobs {
+                let r = execute(db, &[job.writes.as_slice()])
+                    .await
+                    .map(|mut v| v.pop().unwrap_or_default());
+                let _ = job.reply.send(r);
+            }
+        }
+        Err(e) => {
+            for job in jobs {
+                let _ = job.reply.send(Err(e.clone()));
             }
         }
     }

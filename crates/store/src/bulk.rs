@@ -61,6 +61,24 @@ impl Bulk {
     }
 }
 
+impl Bulk {
+    /// [`Bulk::execute`] on the SQLite direct writer's transaction.
+    pub fn execute_direct<'r, I>(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        rows: I,
+    ) -> Result<u64, StoreError>
+    where
+        I: IntoIterator<Item = &'r [Arg]>,
+    {
+        let json = encode_rows(rows);
+        if json == "[]" {
+            return Ok(0);
+        }
+        crate::direct::execute(tx, self.sqlite, &[Arg::Text(json)])
+    }
+}
+
 /// The JSON parameter for `rows`.
 pub fn encode_rows<'r, I>(rows: I) -> String
 where

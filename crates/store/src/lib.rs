@@ -29,6 +29,7 @@
 pub mod batch;
 pub mod bulk;
 pub mod cache;
+pub mod direct;
 pub mod keyfilter;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,14 @@ pub enum StoreError {
     },
     #[error("no database configured for region {0:?}")]
     UnknownRegion(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database writer thread has stopped")]
+    WriterStopped,
+    #[error("a database write panicked and was rolled back")]
+    WriterPanicked,
+    #[error("statement placeholder {0} has no argument")]
+    Placeholder(String),
 }
 
 /// One schema change owned by one component (`ledger`, `vault`, ...).
@@ -86,6 +95,9 @@ pub struct Db {
     /// moment the previous commit ends) instead of in SQLite's busy handler
     /// (which sleeps in millisecond steps). PostgreSQL: the same pool.
     writer: AnyPool,
+    /// SQLite files: the thread that runs the hot path's group commits
+    /// (see [`direct`]). `None` on PostgreSQL and in-memory databases.
+    direct: Option<Arc<direct::DirectWriter>>,
     backend: Backend,
     /// Keeps a temporary SQLite directory alive for as long as the pool.
     _temp: Option<Arc<tempfile::TempDir>>,
@@ -167,9 +179,25 @@ impl Db {
             Backend::Sqlite => options(1).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
+        let direct = match backend {
+            Backend::Sqlite => {
+                // The main database's file, as SQLite resolved it ("" for
+                // an in-memory database).
+                let file: Option<String> =
+                    sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .fetch_optional(&writer)
+                        .await?;
+                match file.filter(|f| !f.is_empty()) {
+                    Some(f) => Some(Arc::new(direct::DirectWriter::open(f.as_ref())?)),
+                    None => None,
+                }
+            }
+            Backend::Postgres => None,
+        };
         Ok(Db {
             pool,
             writer,
+            direct,
             backend,
             _temp: temp,
         })
@@ -206,6 +234,12 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The SQLite file's direct writer, for group commits that run whole
+    /// transactions on its thread (`None` on PostgreSQL).
+    pub fn direct(&self) -> Option<&Arc<direct::DirectWriter>> {
+        self.direct.as_ref()
     }
 
     /// Starts a transaction that will write. On SQLite this takes the write
