@@ -19,7 +19,8 @@
 //! is owed (positive position) what its merchants sold, so every currency
 //! sums to zero.
 
-use paytap_store::{Db, Migration, StoreError};
+use paytap_store::batch::Arg;
+use paytap_store::{Db, Migration, StoreError, direct};
 use paytap_types::Currency;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -487,7 +488,33 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
         if !ops.is_empty() {
             let mut attempt = 0;
             loop {
-                match write_batch(&db, &ops).await {
+                let result = match db.direct() {
+                    // SQLite: the whole batch on the file's direct writer
+                    // thread, in line with the other components' commits
+                    // instead of competing with them for the write lock.
+                    Some(direct) => {
+                        let run = direct
+                            .run(move |conn| {
+                                let r =
+                                    direct::transaction(conn, |tx| write_batch_direct(tx, &ops));
+                                (ops, r)
+                            })
+                            .await;
+                        match run {
+                            Ok((back, r)) => {
+                                ops = back;
+                                r
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "message log writer stopped, rows lost");
+                                ops = Vec::new();
+                                break;
+                            }
+                        }
+                    }
+                    None => write_batch(&db, &ops).await,
+                };
+                match result {
                     Ok(()) => break,
                     Err(e) if attempt < 3 => {
                         attempt += 1;
@@ -507,6 +534,53 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
     }
 }
 
+const SET_REVERSED: &str = "UPDATE switch_messages SET status = 'reversed', reversed_at = $1 \
+     WHERE rrn = $2 AND status = 'approved'";
+const SET_CAPTURED: &str = "UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2";
+const INSERT_FORWARD: &str = "INSERT INTO switch_forwards (id, issuer, mti, message, created_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+const SET_FORWARDED: &str = "UPDATE switch_forwards SET delivered_at = $1 WHERE id = $2";
+
+/// [`write_batch`] on the SQLite file's direct writer thread.
+fn write_batch_direct(tx: &rusqlite::Transaction<'_>, ops: &[Op]) -> Result<(), StoreError> {
+    let mut pending: Vec<Vec<Arg>> = Vec::new();
+    let flush = |pending: &mut Vec<Vec<Arg>>| -> Result<(), StoreError> {
+        INSERT_MESSAGES.execute_direct(tx, pending.iter().map(Vec::as_slice))?;
+        pending.clear();
+        Ok(())
+    };
+    for op in ops {
+        match op {
+            Op::Insert(row) => pending.push(row_args(row)),
+            Op::Reversed { rrn, at } => {
+                flush(&mut pending)?;
+                direct::execute(tx, SET_REVERSED, &[Arg::I64(*at), Arg::Text(rrn.clone())])?;
+            }
+            Op::Captured { rrn, at } => {
+                flush(&mut pending)?;
+                direct::execute(tx, SET_CAPTURED, &[Arg::I64(*at), Arg::Text(rrn.clone())])?;
+            }
+            Op::Forward {
+                id,
+                issuer,
+                mti,
+                message,
+                at,
+            } => {
+                flush(&mut pending)?;
+                tx.prepare_cached(INSERT_FORWARD)?
+                    .execute(rusqlite::params![id, issuer, mti, message, at])?;
+            }
+            Op::Forwarded { id, at } => {
+                flush(&mut pending)?;
+                direct::execute(tx, SET_FORWARDED, &[Arg::I64(*at), Arg::Text(id.clone())])?;
+            }
+            Op::Flush(_) => {}
+        }
+    }
+    flush(&mut pending)
+}
+
 async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
     let mut tx = db.begin_write().await?;
     let backend = db.backend();
@@ -517,19 +591,16 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
             Op::Reversed { rrn, at } => {
                 insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
-                sqlx::query(
-                    "UPDATE switch_messages SET status = 'reversed', reversed_at = $1 \
-                     WHERE rrn = $2 AND status = 'approved'",
-                )
-                .bind(*at)
-                .bind(rrn.as_str())
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(SET_REVERSED)
+                    .bind(*at)
+                    .bind(rrn.as_str())
+                    .execute(&mut *tx)
+                    .await?;
             }
             Op::Captured { rrn, at } => {
                 insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
-                sqlx::query("UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2")
+                sqlx::query(SET_CAPTURED)
                     .bind(*at)
                     .bind(rrn.as_str())
                     .execute(&mut *tx)
@@ -544,22 +615,19 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
             } => {
                 insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
-                sqlx::query(
-                    "INSERT INTO switch_forwards (id, issuer, mti, message, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id.as_str())
-                .bind(issuer.as_str())
-                .bind(mti.as_str())
-                .bind(message.clone())
-                .bind(*at)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query(INSERT_FORWARD)
+                    .bind(id.as_str())
+                    .bind(issuer.as_str())
+                    .bind(mti.as_str())
+                    .bind(message.clone())
+                    .bind(*at)
+                    .execute(&mut *tx)
+                    .await?;
             }
             Op::Forwarded { id, at } => {
                 insert_rows(&mut tx, backend, &pending).await?;
                 pending.clear();
-                sqlx::query("UPDATE switch_forwards SET delivered_at = $1 WHERE id = $2")
+                sqlx::query(SET_FORWARDED)
                     .bind(*at)
                     .bind(id.as_str())
                     .execute(&mut *tx)
@@ -578,39 +646,38 @@ async fn insert_rows(
     backend: paytap_store::Backend,
     rows: &[&LogRow],
 ) -> Result<(), StoreError> {
-    use paytap_store::batch::Arg;
-    let values: Vec<Vec<Arg>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                Arg::Text(r.rrn.clone()),
-                Arg::Text(r.day.clone()),
-                Arg::Text(r.kind.to_owned()),
-                Arg::Text(r.request_mti.clone()),
-                Arg::Text(r.response_mti.clone()),
-                Arg::Text(r.acquirer.clone()),
-                Arg::Text(r.terminal.clone()),
-                Arg::Text(r.merchant.clone()),
-                Arg::I64(i64::from(r.stan)),
-                Arg::Text(r.transmission.clone()),
-                Arg::Text(r.masked_pan.clone()),
-                Arg::OptText(r.token_ref.clone()),
-                Arg::OptText(r.issuer.clone()),
-                Arg::I64(r.amount),
-                Arg::Text(r.currency.code().to_owned()),
-                Arg::Text(r.response_code.clone()),
-                Arg::OptText(r.approval_code.clone()),
-                Arg::I64(i64::from(r.stand_in)),
-                Arg::OptText(r.hold_mti.clone()),
-                Arg::OptText(r.original_rrn.clone()),
-                Arg::Text(r.status.to_owned()),
-                Arg::I64(r.requested_at),
-                Arg::I64(r.responded_at),
-            ]
-        })
-        .collect();
+    let values: Vec<Vec<Arg>> = rows.iter().map(|r| row_args(r)).collect();
     INSERT_MESSAGES
         .execute(tx, backend, values.iter().map(Vec::as_slice))
         .await?;
     Ok(())
+}
+
+/// A row's values for [`INSERT_MESSAGES`], in column order.
+fn row_args(r: &LogRow) -> Vec<Arg> {
+    vec![
+        Arg::Text(r.rrn.clone()),
+        Arg::Text(r.day.clone()),
+        Arg::Text(r.kind.to_owned()),
+        Arg::Text(r.request_mti.clone()),
+        Arg::Text(r.response_mti.clone()),
+        Arg::Text(r.acquirer.clone()),
+        Arg::Text(r.terminal.clone()),
+        Arg::Text(r.merchant.clone()),
+        Arg::I64(i64::from(r.stan)),
+        Arg::Text(r.transmission.clone()),
+        Arg::Text(r.masked_pan.clone()),
+        Arg::OptText(r.token_ref.clone()),
+        Arg::OptText(r.issuer.clone()),
+        Arg::I64(r.amount),
+        Arg::Text(r.currency.code().to_owned()),
+        Arg::Text(r.response_code.clone()),
+        Arg::OptText(r.approval_code.clone()),
+        Arg::I64(i64::from(r.stand_in)),
+        Arg::OptText(r.hold_mti.clone()),
+        Arg::OptText(r.original_rrn.clone()),
+        Arg::Text(r.status.to_owned()),
+        Arg::I64(r.requested_at),
+        Arg::I64(r.responded_at),
+    ]
 }
