@@ -106,12 +106,20 @@ fn aes_encrypt_block(key: &AesKey, block: [u8; 16]) -> [u8; 16] {
     out
 }
 
+/// `TDES(key)[a] ‖ TDES(key)[b]`, with one key schedule for both blocks.
+fn tdes_encrypt_pair(key: &TdesKey, a: [u8; 8], b: [u8; 8]) -> [u8; 16] {
+    let c = TdesEde2::new(&Array::from(*key.expose()));
+    let mut out = [0u8; 16];
+    for (half, block) in out.chunks_exact_mut(8).zip([a, b]) {
+        let mut x = Array::from(block);
+        c.encrypt_block(&mut x);
+        half.copy_from_slice(&x);
+    }
+    out
+}
+
 fn tdes_derive(imk: &TdesKey, y: [u8; 8]) -> TdesKey {
-    let zl = tdes_encrypt_block(imk, y);
-    let zr = tdes_encrypt_block(imk, y.map(|b| b ^ 0xFF));
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&zl);
-    k[8..].copy_from_slice(&zr);
+    let mut k = tdes_encrypt_pair(imk, y, y.map(|b| b ^ 0xFF));
     adjust_odd_parity(&mut k);
     let key = TdesKey::new(k);
     k.zeroize();
@@ -193,9 +201,7 @@ pub fn derive_common_sk_tdes(mk: &TdesKey, r: [u8; 8]) -> TdesKey {
     f1[2] = 0xF0;
     let mut f2 = r;
     f2[2] = 0x0F;
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&tdes_encrypt_block(mk, f1));
-    k[8..].copy_from_slice(&tdes_encrypt_block(mk, f2));
+    let mut k = tdes_encrypt_pair(mk, f1, f2);
     adjust_odd_parity(&mut k);
     let key = TdesKey::new(k);
     k.zeroize();

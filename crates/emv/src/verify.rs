@@ -46,6 +46,10 @@ pub struct ArqcVerified {
     pub arc: [u8; 2],
     /// DE 55 response data: `91 0A ARPC ‖ ARC`.
     pub response_icc_data: Vec<u8>,
+    /// The AC session key for this ATC (redacted in `Debug`, zeroized on
+    /// drop), for an ARPC over the final response code without deriving it
+    /// again.
+    pub session_key: EmvKey,
 }
 
 fn fixed<const N: usize>(de55: &[u8], tag: Tag) -> Result<[u8; N], VerifyError> {
@@ -110,6 +114,7 @@ pub fn verify_arqc(
         arpc,
         arc,
         response_icc_data,
+        session_key: sk,
     })
 }
 

@@ -104,6 +104,14 @@ fn full_transaction_verifies_at_issuer() {
     assert!(v.cdcvm_performed);
     assert_eq!(v.response_icc_data.len(), 12);
     assert_eq!(&v.response_icc_data[..2], &[0x91, 0x0A]);
+    // The session key handed back is the one for this ATC: an ARPC over
+    // another response code needs no second derivation.
+    let mk = EmvKey::Tdes(derive_icc_mk(&imk(), PAN, 1).unwrap());
+    assert_eq!(v.session_key, crypto::derive_session_key(&mk, 42));
+    assert_eq!(
+        crypto::arpc_method_1(&v.session_key, v.arqc, *b"00"),
+        v.arpc
+    );
     // user verification was consumed by that transaction
     let out = kernel
         .run(&mut DirectTransport(&mut se), &txn(12_345, [1, 2, 3, 4]))

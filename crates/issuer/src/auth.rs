@@ -58,7 +58,7 @@
 use crate::error::IssuerError;
 use crate::service::{CardInfo, CardStatus, Issuer, account_id, stripe};
 use crate::time::{day_start, yymm_expired};
-use paytap_emv::crypto::{arpc_method_1, derive_icc_mk, derive_session_key};
+use paytap_emv::crypto::{arpc_method_1, derive_icc_mk};
 use paytap_emv::{EmvKey, VerifyError};
 use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
 use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
@@ -540,7 +540,7 @@ impl Issuer {
         let mk = EmvKey::Tdes(derive_icc_mk(&keys.imk_ac, pan.expose(), card.psn).ok()?);
         let arc = *code.code().as_bytes().first_chunk::<2>()?;
         let v = paytap_emv::verify_arqc(&mk, de55, arc).ok()?;
-        Some((derive_session_key(&mk, v.atc), v.arqc))
+        Some((v.session_key, v.arqc))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -605,7 +605,7 @@ impl Issuer {
                     if card.last_atc.is_some_and(|last| v.atc <= last) {
                         return d(ResponseCode::DoNotHonour);
                     }
-                    arpc = Some((derive_session_key(&mk, v.atc), v.arqc));
+                    arpc = Some((v.session_key, v.arqc));
                     verified_atc = Some(v.atc);
                     v.cdcvm_performed
                 }

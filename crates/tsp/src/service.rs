@@ -15,7 +15,7 @@ use crate::keys::TokenKeys;
 use crate::lifecycle::{Actor, TokenState};
 use crate::number::TokenRange;
 use paytap_emv::EmvKey;
-use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a, derive_session_key};
+use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a};
 use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::bulk::Bulk;
@@ -921,7 +921,7 @@ impl Tsp {
             atc: Some(CheckResult::Passed),
         })
         .map_err(|_| Refusal::System)?;
-        let session_key = derive_session_key(&mk, verified.atc);
+        let session_key = verified.session_key;
         let d = Detokenized {
             request: out,
             context: TokenContext {
