@@ -26,7 +26,9 @@
 //!   request that failed with [`LedgerError::Store`] did not commit and may
 //!   be retried.
 //!
-//! Group commit: every request goes over a channel to one writer task that
+//! Group commit: every request goes over a channel to one writer (on a
+//! SQLite file the database's direct writer thread, see
+//! [`paytap_store::direct`]; on PostgreSQL a task on the pool) that
 //! takes whatever is queued (up to [`LedgerOptions::max_batch`]), validates
 //! each request in order against the balances inside one write transaction
 //! (a rejected transfer fails alone, not the batch), commits durably (SQLite

@@ -1,5 +1,5 @@
 //! Group commit for a service's hot write path: statements are queued to
-//! one writer task that commits whatever is waiting in a single write
+//! one writer that commits whatever is waiting in a single write
 //! transaction (SQLite `synchronous=FULL` / PostgreSQL synchronous commit)
 //! and only then answers each caller. Many concurrent authorizations share
 //! one durable commit instead of paying one each. A batch that fails is

@@ -11,8 +11,10 @@
 //! A [`DirectWriter`] is one OS thread per SQLite database file that owns a
 //! `rusqlite` connection to it and runs whole transactions, given as
 //! closures, synchronously: a batch costs one hand-off in and one out,
-//! whatever its statements. The closure may answer its callers itself
-//! (a `tokio::sync::oneshot` sends from any thread).
+//! whatever its statements. A [`DirectQueue`] goes one step further: its
+//! callers push items, the thread takes whatever is queued as one batch and
+//! answers the callers itself (a `tokio::sync::oneshot` sends from any
+//! thread), so no async task sits between them and the commit.
 //!
 //! The thread takes the same pragmas as the pool (WAL, `synchronous=FULL`,
 //! foreign keys). It shares the file's write lock with the pool's write
@@ -305,6 +307,71 @@ pub fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), Stor
 mod tests {
     use crate::Db;
     use crate::batch::Arg;
+    use std::sync::{Arc, Mutex};
+
+    /// Every pushed item is taken exactly once, in no batch larger than
+    /// `max_batch`, and its caller answered from the writer thread, also
+    /// when more is queued than one batch takes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queue_takes_everything_in_bounded_batches() {
+        let db = Db::for_tests().await.unwrap();
+        let Some(direct) = db.direct() else {
+            return; // PostgreSQL: no direct writer
+        };
+        sqlx::query("CREATE TABLE q (id BIGINT PRIMARY KEY)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        type Item = (i64, tokio::sync::oneshot::Sender<usize>);
+        let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
+        let seen = Arc::clone(&sizes);
+        let queue = Arc::new(super::DirectQueue::new(
+            Arc::clone(direct),
+            1024,
+            16,
+            move |conn, batch: Vec<Item>| {
+                let n = batch.len();
+                seen.lock().unwrap().push(n);
+                let r = super::transaction(conn, |tx| {
+                    for (id, _) in &batch {
+                        super::execute(tx, "INSERT INTO q (id) VALUES ($1)", &[Arg::I64(*id)])?;
+                    }
+                    Ok::<_, crate::StoreError>(())
+                });
+                assert!(r.is_ok());
+                for (_, reply) in batch {
+                    let _ = reply.send(n);
+                }
+            },
+        ));
+        let mut callers = Vec::new();
+        for id in 0..400 {
+            let queue = Arc::clone(&queue);
+            callers.push(tokio::spawn(async move {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                queue.push((id, tx)).await.unwrap();
+                rx.await.unwrap()
+            }));
+        }
+        let all = async {
+            for c in callers {
+                let n = c.await.unwrap();
+                assert!((1..=16).contains(&n));
+            }
+        };
+        // A guard against a lost wake-up hanging the run, not a speed check.
+        tokio::time::timeout(std::time::Duration::from_secs(120), all)
+            .await
+            .expect("every caller answered");
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 400);
+        assert!(sizes.iter().all(|&n| (1..=16).contains(&n)));
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM q")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(count, 400);
+    }
 
     #[tokio::test]
     async fn commits_rolls_back_and_shares_the_lock_with_the_pool() {

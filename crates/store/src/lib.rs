@@ -19,8 +19,12 @@
 //!   must only interpolate identifiers chosen by code, never input.
 //!
 //! Shared service helpers: [`batch::Batcher`] (group commit of queued
-//! statements: one durable commit answers many callers) and
-//! [`cache::Cache`] (an epoch-guarded read cache for rows one process owns).
+//! statements: one durable commit answers many callers),
+//! [`direct::DirectWriter`] and [`direct::DirectQueue`] (on a SQLite file, a
+//! writer thread that runs group commits whole on its own `rusqlite`
+//! connection: one hand-off per batch instead of a round trip per statement)
+//! and [`cache::Cache`] (an epoch-guarded read cache for rows one process
+//! owns).
 //!
 //! Data residency: a deployment names one database per region
 //! ([`Regions`]); a record about an Indian account is written to the `in`
