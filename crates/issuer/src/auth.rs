@@ -175,6 +175,9 @@ const INSERT_AUTH: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
                SELECT r->>0, r->>1, r->>2, r->>3, 'auth', (r->>4)::bigint, r->>5, r->>6, r->>7, \
                r->>8, r->>9, (r->>10)::bigint, (r->>10)::bigint \
                FROM jsonb_array_elements($1::jsonb) AS r",
+    sqlite_row: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, \
+                 currency, response_code, approval_code, hold_id, state, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'auth', $5, $6, $7, $8, $9, $10, $11, $11)",
 };
 
 fn rrn_key(rrn: &str, original_mti: Option<Mti>) -> String {

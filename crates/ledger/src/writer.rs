@@ -507,6 +507,9 @@ const INSERT_TRANSFERS: Bulk = Bulk {
                SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::bigint, r->>6, r->>7, \
                (r->>8)::bigint, r->>9, r->>10, r->>11, (r->>12)::bigint \
                FROM jsonb_array_elements($1::jsonb) AS r",
+    sqlite_row: "INSERT INTO ledger_transfers (id, kind, status, debit, credit, amount, currency, \
+                 pending_id, req_amount, reference, resolves, pending_state, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
 };
 
 /// `[id, pending_state]`.
@@ -516,6 +519,7 @@ const SET_PENDING_STATES: Bulk = Bulk {
              WHERE ledger_transfers.id = j.value->>0",
     postgres: "UPDATE ledger_transfers SET pending_state = r->>1 \
                FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_transfers.id = r->>0",
+    sqlite_row: "UPDATE ledger_transfers SET pending_state = $2 WHERE id = $1",
 };
 
 /// `[id, debits_posted, credits_posted, debits_pending, credits_pending]`.
@@ -528,6 +532,8 @@ const SET_BALANCES: Bulk = Bulk {
                credits_posted = (r->>2)::bigint, debits_pending = (r->>3)::bigint, \
                credits_pending = (r->>4)::bigint \
                FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_accounts.id = r->>0",
+    sqlite_row: "UPDATE ledger_accounts SET debits_posted = $2, credits_posted = $3, \
+                 debits_pending = $4, credits_pending = $5 WHERE id = $1",
 };
 
 impl Row {

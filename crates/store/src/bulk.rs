@@ -6,6 +6,11 @@
 //! instead of a thousand of each (or, for multi-row `VALUES` lists, a bind
 //! per column per row).
 //!
+//! On a SQLite file's direct writer ([`crate::direct`]) there is no round
+//! trip to save, so [`Bulk::execute_direct`] runs the statement's one-row
+//! form (`sqlite_row`, with `$1, $2, ...` for a row's values) once per row,
+//! prepared once: no JSON to build or parse.
+//!
 //! Each [`Bulk`] names its statement once per dialect. In the SQLite text,
 //! `j.value->>N` is the N-th value of a row (`jsonb_each(jsonb($1)) AS j`); in the
 //! PostgreSQL text, `r->>N` cast to the column's type. In SQLite, qualify
@@ -29,6 +34,10 @@ pub struct Bulk {
     pub name: &'static str,
     pub sqlite: &'static str,
     pub postgres: &'static str,
+    /// The same effect for one row, `$N` being its N-th value, for the
+    /// SQLite direct writer. Applied row after row in order it must leave
+    /// what the bulk form leaves (e.g. "only if larger" conditions).
+    pub sqlite_row: &'static str,
 }
 
 impl Bulk {
@@ -71,11 +80,13 @@ impl Bulk {
     where
         I: IntoIterator<Item = &'r [Arg]>,
     {
-        let json = encode_rows(rows);
-        if json == "[]" {
-            return Ok(0);
+        let mut stmt = tx.prepare_cached(self.sqlite_row)?;
+        let mut n = 0;
+        for row in rows {
+            crate::direct::bind(&mut stmt, row)?;
+            n += stmt.raw_execute()? as u64;
         }
-        crate::direct::execute(tx, self.sqlite, &[Arg::Text(json)])
+        Ok(n)
     }
 }
 
@@ -134,12 +145,14 @@ mod tests {
         sqlite: "INSERT INTO bulk_t (id, n, note) SELECT j.value->>0, j.value->>1, j.value->>2 FROM jsonb_each(jsonb($1)) AS j",
         postgres: "INSERT INTO bulk_t (id, n, note) SELECT r->>0, (r->>1)::bigint, r->>2 \
                    FROM jsonb_array_elements($1::jsonb) AS r",
+        sqlite_row: "INSERT INTO bulk_t (id, n, note) VALUES ($1, $2, $3)",
     };
     const BUMP: Bulk = Bulk {
         name: "bulk_t bump",
         sqlite: "UPDATE bulk_t SET n = j.value->>1 FROM jsonb_each(jsonb($1)) AS j WHERE bulk_t.id = j.value->>0 AND bulk_t.n < j.value->>1",
         postgres: "UPDATE bulk_t SET n = (r->>1)::bigint FROM jsonb_array_elements($1::jsonb) AS r \
                    WHERE id = r->>0 AND n < (r->>1)::bigint",
+        sqlite_row: "UPDATE bulk_t SET n = $2 WHERE id = $1 AND n < $2",
     };
 
     #[test]
@@ -216,5 +229,55 @@ mod tests {
             0
         );
         tx.rollback().await.unwrap();
+    }
+
+    /// The one-row form on the direct writer leaves what the bulk form
+    /// leaves, including the "only if larger" condition applied in order.
+    #[tokio::test]
+    async fn direct_row_form_matches_the_bulk_form() {
+        let db = Db::for_tests().await.unwrap();
+        let Some(direct) = db.direct() else {
+            return; // PostgreSQL: the bulk form only
+        };
+        sqlx::query(CREATE).execute(db.pool()).await.unwrap();
+        let counts = direct
+            .transaction(|tx| {
+                let rows: Vec<Vec<Arg>> = (0..300)
+                    .map(|i| {
+                        vec![
+                            Arg::Text(format!("id-{i}")),
+                            Arg::I64(i),
+                            Arg::OptText((i % 3 == 0).then(|| format!("n\"{i}\"'"))),
+                        ]
+                    })
+                    .collect();
+                let inserted = INSERT.execute_direct(tx, rows.iter().map(Vec::as_slice))?;
+                // Three bumps of one row: 50 then 20 (smaller, ignored) then 70.
+                let bumps = [
+                    vec![Arg::Text("id-1".into()), Arg::I64(50)],
+                    vec![Arg::Text("id-1".into()), Arg::I64(20)],
+                    vec![Arg::Text("id-1".into()), Arg::I64(70)],
+                    vec![Arg::Text("id-2".into()), Arg::I64(0)],
+                ];
+                let bumped = BUMP.execute_direct(tx, bumps.iter().map(Vec::as_slice))?;
+                Ok::<_, StoreError>((inserted, bumped))
+            })
+            .await
+            .unwrap();
+        assert_eq!(counts, (300, 2));
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, n, note FROM bulk_t WHERE id IN ('id-1', 'id-2', 'id-3') ORDER BY id",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("id-1".to_owned(), 70, None),
+                ("id-2".to_owned(), 2, None),
+                ("id-3".to_owned(), 3, Some("n\"3\"'".to_owned())),
+            ]
+        );
     }
 }

@@ -153,6 +153,12 @@ const INSERT_MESSAGES: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
                r->>12, (r->>13)::bigint, r->>14, r->>15, r->>16, (r->>17)::bigint, r->>18, \
                r->>19, r->>20, (r->>21)::bigint, (r->>22)::bigint FROM \
                jsonb_array_elements($1::jsonb) AS r ON CONFLICT (rrn) DO NOTHING",
+    sqlite_row: "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
+                 acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, \
+                 issuer, amount, currency, response_code, approval_code, stand_in, hold_mti, \
+                 original_rrn, status, requested_at, responded_at) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+                 $22, $23) ON CONFLICT (rrn) DO NOTHING",
 };
 
 impl MessageLog {
