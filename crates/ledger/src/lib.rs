@@ -212,7 +212,8 @@ impl Ledger {
                 Arc::clone(direct),
                 options.queue,
                 options.max_batch,
-                writer::run_direct,
+                writer::write_direct,
+                writer::fail_direct,
             ))),
             None => {
                 let (sender, receiver) = mpsc::channel(options.queue.max(1));

@@ -16,10 +16,12 @@ use crate::model::{AccountFlags, Balance, PendingState, Receipt, Rejection, Tran
 use crate::{LedgerError, Op, Request, TRANSFER_COLUMNS, get};
 use paytap_store::batch::Arg;
 use paytap_store::bulk::Bulk;
-use paytap_store::{Backend, Db, Tx, direct};
+use paytap_store::direct::AfterCommit;
+use paytap_store::{Backend, Db, StoreError, Tx};
 use paytap_types::{Currency, Money};
 use sqlx::AssertSqlSafe;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Ids and references longer than this are refused (not persisted).
@@ -43,12 +45,26 @@ pub(crate) async fn run(db: Db, mut receiver: mpsc::Receiver<Request>, max_batch
     tracing::debug!("ledger writer stopped");
 }
 
-/// One batch on the SQLite file's direct writer thread.
-pub(crate) fn run_direct(conn: &mut rusqlite::Connection, batch: Vec<Request>) {
+/// One batch in a round on the SQLite file's direct writer thread; the
+/// answers go out after the round's commit.
+pub(crate) fn write_direct(
+    conn: &rusqlite::Connection,
+    batch: Vec<Request>,
+) -> Result<AfterCommit, AfterCommit> {
     let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
-    let results = direct::transaction(conn, |tx| apply_direct(tx, &ops));
+    let results = apply_direct(conn, &ops);
     drop(ops);
-    answer(batch, results);
+    let kept = results.is_ok();
+    let after: AfterCommit = Box::new(move |committed| match committed {
+        Ok(()) => answer(batch, results),
+        Err(e) => answer(batch, Err(LedgerError::Store(e))),
+    });
+    if kept { Ok(after) } else { Err(after) }
+}
+
+/// The round for a batch could not start.
+pub(crate) fn fail_direct(batch: Vec<Request>, error: Arc<StoreError>) {
+    answer(batch, Err(LedgerError::Store(error)));
 }
 
 type Results = Vec<Result<Receipt, LedgerError>>;
@@ -264,7 +280,7 @@ async fn load_rows(tx: &mut Tx, ids: &[&str]) -> Result<HashMap<String, Row>, Le
 }
 
 fn load_rows_direct(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     ids: &[&str],
 ) -> Result<HashMap<String, Row>, LedgerError> {
     let mut rows = HashMap::with_capacity(ids.len());
@@ -331,7 +347,7 @@ async fn load_accounts(
 }
 
 fn load_accounts_direct(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     ids: &[&str],
 ) -> Result<HashMap<String, AccountState>, LedgerError> {
     let mut accounts = HashMap::with_capacity(ids.len());
@@ -482,7 +498,7 @@ async fn apply(db: &Db, ops: &[&Op]) -> Result<Results, LedgerError> {
     Ok(results)
 }
 
-fn apply_direct(tx: &rusqlite::Transaction<'_>, ops: &[&Op]) -> Result<Results, LedgerError> {
+fn apply_direct(tx: &rusqlite::Connection, ops: &[&Op]) -> Result<Results, LedgerError> {
     let rows = load_rows_direct(tx, &transfer_ids(ops))?;
     let ids = account_ids(ops, &rows);
     let accounts = load_accounts_direct(tx, &ids)?;

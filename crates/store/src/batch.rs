@@ -16,7 +16,7 @@
 //! on PostgreSQL it runs through the pool.
 
 use crate::bulk::Bulk;
-use crate::direct::{self, DirectQueue};
+use crate::direct::{self, AfterCommit, DirectQueue};
 use crate::{Db, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -74,7 +74,8 @@ impl Batcher {
                 Arc::clone(direct),
                 CAPACITY,
                 MAX_BATCH,
-                commit_direct,
+                write_direct,
+                fail_direct,
             ))),
             None => {
                 let (tx, rx) = mpsc::channel(CAPACITY);
@@ -120,35 +121,44 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// One batch on the direct writer's thread; answers every job.
-fn commit_direct(conn: &mut rusqlite::Connection, jobs: Vec<Job>) {
+/// One batch in a round on the direct writer's thread: all jobs under one
+/// savepoint, or, if that fails, each job under its own; the answers go out
+/// after the round's commit.
+fn write_direct(conn: &rusqlite::Connection, jobs: Vec<Job>) -> Result<AfterCommit, AfterCommit> {
     let all: Vec<&[Write]> = jobs.iter().map(|j| j.writes.as_slice()).collect();
-    match direct::transaction(conn, |tx| execute_direct(tx, &all)) {
-        Ok(counts) => {
-            for (job, c) in jobs.into_iter().zip(counts) {
-                let _ = job.reply.send(Ok(c));
-            }
-        }
-        Err(_) if jobs.len() > 1 => {
-            for job in jobs {
-                let r =
-                    direct::transaction(conn, |tx| execute_direct(tx, &[job.writes.as_slice()]))
+    let results: Vec<Result<Vec<u64>, String>> =
+        match direct::savepoint(conn, |c| execute_direct(c, &all)) {
+            Ok(counts) => counts.into_iter().map(Ok).collect(),
+            Err(_) if jobs.len() > 1 => jobs
+                .iter()
+                .map(|job| {
+                    direct::savepoint(conn, |c| execute_direct(c, &[job.writes.as_slice()]))
                         .map(|mut v| v.pop().unwrap_or_default())
-                        .map_err(|e: StoreError| e.to_string());
-                let _ = job.reply.send(r);
-            }
+                        .map_err(|e: StoreError| e.to_string())
+                })
+                .collect(),
+            Err(e) => vec![Err(e.to_string())],
+        };
+    drop(all);
+    Ok(Box::new(move |committed| {
+        for (job, result) in jobs.into_iter().zip(results) {
+            let result = match &committed {
+                Ok(()) => result,
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = job.reply.send(result);
         }
-        Err(e) => {
-            let e = e.to_string();
-            for job in jobs {
-                let _ = job.reply.send(Err(e.clone()));
-            }
-        }
+    }))
+}
+
+fn fail_direct(jobs: Vec<Job>, error: Arc<StoreError>) {
+    for job in jobs {
+        let _ = job.reply.send(Err(error.to_string()));
     }
 }
 
 fn execute_direct(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     jobs: &[&[Write]],
 ) -> Result<Vec<Vec<u64>>, StoreError> {
     let mut out = Vec::with_capacity(jobs.len());

@@ -74,7 +74,7 @@ impl Bulk {
     /// [`Bulk::execute`] on the SQLite direct writer's transaction.
     pub fn execute_direct<'r, I>(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         rows: I,
     ) -> Result<u64, StoreError>
     where

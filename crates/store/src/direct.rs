@@ -36,7 +36,31 @@ use tokio::sync::oneshot;
 /// fails with "database is locked".
 pub const BUSY_LIMIT: Duration = Duration::from_secs(10);
 
-type Job = Box<dyn FnOnce(&mut rusqlite::Connection) + Send>;
+/// Most queue batches one round's transaction takes.
+const MAX_PARTS: usize = 64;
+
+enum Job {
+    /// A closure that runs alone on the connection.
+    Run(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
+    /// A queue's batch: joins the other batches waiting at that moment in
+    /// one transaction (see [`round`]).
+    Part(Box<dyn Part>),
+}
+
+/// What a queue's batch does once the round's commit is known: `Ok` when
+/// it is durable, the commit's error when nothing of the round was kept.
+pub type AfterCommit = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
+
+/// A queue's batch in a round.
+trait Part: Send {
+    /// Writes inside the round's transaction, under a savepoint of its own:
+    /// `Ok` keeps the writes, `Err` rolls them back (the other batches of
+    /// the round are not affected). Either way the answer is given after
+    /// the commit.
+    fn write(self: Box<Self>, conn: &rusqlite::Connection) -> Result<AfterCommit, AfterCommit>;
+    /// The round could not start.
+    fn fail(self: Box<Self>, error: Arc<StoreError>);
+}
 
 /// Handle to a database file's writer thread. Dropping the last handle ends
 /// the thread (after the jobs already sent) and closes its connection.
@@ -63,11 +87,39 @@ impl DirectWriter {
             .name("sqlite-writer".into())
             .spawn(move || {
                 let mut conn = conn;
-                while let Ok(job) = rx.recv() {
-                    // A job that panics loses only its own answer.
-                    let run = std::panic::AssertUnwindSafe(|| job(&mut conn));
-                    if std::panic::catch_unwind(run).is_err() {
-                        tracing::error!("a direct SQLite job panicked");
+                let mut next: Option<Job> = None;
+                loop {
+                    let job = match next.take() {
+                        Some(job) => job,
+                        None => match rx.recv() {
+                            Ok(job) => job,
+                            Err(_) => break,
+                        },
+                    };
+                    match job {
+                        Job::Run(f) => {
+                            // A job that panics loses only its own answer.
+                            let run = std::panic::AssertUnwindSafe(|| f(&mut conn));
+                            if std::panic::catch_unwind(run).is_err() {
+                                tracing::error!("a direct SQLite job panicked");
+                            }
+                        }
+                        Job::Part(first) => {
+                            // Every batch already waiting joins this round;
+                            // a plain job waits for the round's commit.
+                            let mut parts = vec![first];
+                            while parts.len() < MAX_PARTS {
+                                match rx.try_recv() {
+                                    Ok(Job::Part(p)) => parts.push(p),
+                                    Ok(other) => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            round(&mut conn, parts);
+                        }
                     }
                 }
             })?;
@@ -91,9 +143,11 @@ impl DirectWriter {
         R: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        self.send(Box::new(move |conn: &mut rusqlite::Connection| {
-            let _ = tx.send(f(conn));
-        }))?;
+        self.send(Job::Run(Box::new(
+            move |conn: &mut rusqlite::Connection| {
+                let _ = tx.send(f(conn));
+            },
+        )))?;
         rx.await.map_err(|_| StoreError::WriterStopped)
     }
 
@@ -116,28 +170,117 @@ impl DirectWriter {
     }
 }
 
+/// One round on the writer thread: one immediate transaction for every
+/// batch in `parts`, each under its own savepoint, one commit (one fsync),
+/// then each batch's answer. With one database for several components,
+/// their batches commit together instead of one after another.
+fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>) {
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = Arc::new(StoreError::Sqlite(e));
+            for p in parts {
+                p.fail(Arc::clone(&e));
+            }
+            return;
+        }
+    };
+    let mut afters: Vec<AfterCommit> = Vec::with_capacity(parts.len());
+    let mut broken: Option<rusqlite::Error> = None;
+    // Batches that did not get to write: failed with the round's error.
+    let mut unwritten: Vec<Box<dyn Part>> = Vec::new();
+    let mut parts = parts.into_iter();
+    for p in parts.by_ref() {
+        if let Err(e) = tx.execute_batch("SAVEPOINT part") {
+            broken = Some(e);
+            unwritten.push(p);
+            break;
+        }
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.write(&tx)));
+        let (keep, after) = match written {
+            Ok(Ok(after)) => (true, Some(after)),
+            Ok(Err(after)) => (false, Some(after)),
+            Err(_) => {
+                tracing::error!("a group commit batch panicked; its writes are rolled back");
+                (false, None)
+            }
+        };
+        afters.extend(after);
+        let end = if keep {
+            tx.execute_batch("RELEASE part")
+        } else {
+            tx.execute_batch("ROLLBACK TO part; RELEASE part")
+        };
+        if let Err(e) = end {
+            broken = Some(e);
+            break;
+        }
+    }
+    let committed = match broken {
+        // The transaction is in no known state: keep nothing.
+        Some(e) => {
+            drop(tx);
+            Err(Arc::new(StoreError::Sqlite(e)))
+        }
+        None => tx.commit().map_err(|e| Arc::new(StoreError::Sqlite(e))),
+    };
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, "group commit round failed, nothing committed");
+        for p in unwritten.into_iter().chain(parts) {
+            p.fail(Arc::clone(e));
+        }
+    }
+    for after in afters {
+        after(committed.clone());
+    }
+}
+
+/// Runs `f` under a savepoint of the open transaction on `conn`: its writes
+/// are kept if it returns `Ok`, rolled back if it returns `Err`.
+pub fn savepoint<R, E, F>(conn: &rusqlite::Connection, f: F) -> Result<R, E>
+where
+    F: FnOnce(&rusqlite::Connection) -> Result<R, E>,
+    E: From<StoreError>,
+{
+    conn.execute_batch("SAVEPOINT inner")
+        .map_err(|e| E::from(StoreError::Sqlite(e)))?;
+    let out = f(conn);
+    let end = match out {
+        Ok(_) => conn.execute_batch("RELEASE inner"),
+        Err(_) => conn.execute_batch("ROLLBACK TO inner; RELEASE inner"),
+    };
+    end.map_err(|e| E::from(StoreError::Sqlite(e)))?;
+    out
+}
+
 /// A group-commit queue served by a [`DirectWriter`]: callers push items
 /// (waiting only when `capacity` items are already queued), and the
-/// writer's thread takes everything queued, up to `max_batch`, and hands it
-/// to the queue's `run` function, which commits and answers the items'
-/// callers itself. Whatever arrives while one batch commits is the next
-/// batch. No async task sits between the callers and the thread: a batch
+/// writer's thread takes everything queued, up to `max_batch`, as one batch
+/// into its next round (with whatever other queues of the same database
+/// have waiting), hands it to the queue's `write` function inside the
+/// round's transaction, and after the commit calls what `write` returned,
+/// which answers the items' callers. If the round cannot start, `fail`
+/// answers them. Whatever arrives while one round commits goes into the
+/// next. No async task sits between the callers and the thread: a batch
 /// costs the thread's wake-up at most, and nothing when it is busy.
 pub struct DirectQueue<T> {
     sender: tokio::sync::mpsc::Sender<T>,
     inner: Arc<QueueInner<T>>,
 }
 
-type RunBatch<T> = Box<dyn Fn(&mut rusqlite::Connection, Vec<T>) + Send + Sync>;
+type WriteBatch<T> =
+    Box<dyn Fn(&rusqlite::Connection, Vec<T>) -> Result<AfterCommit, AfterCommit> + Send + Sync>;
+type FailBatch<T> = Box<dyn Fn(Vec<T>, Arc<StoreError>) + Send + Sync>;
 
 struct QueueInner<T> {
     receiver: Mutex<tokio::sync::mpsc::Receiver<T>>,
-    /// A drain job is queued on the writer (or running and not yet past
-    /// the point where it looks at the queue).
+    /// A drain is queued on the writer (or running and not yet past the
+    /// point where it looks at the queue).
     scheduled: AtomicBool,
     writer: Arc<DirectWriter>,
     max_batch: usize,
-    run: RunBatch<T>,
+    write: WriteBatch<T>,
+    fail: FailBatch<T>,
 }
 
 impl<T: Send + 'static> DirectQueue<T> {
@@ -145,7 +288,11 @@ impl<T: Send + 'static> DirectQueue<T> {
         writer: Arc<DirectWriter>,
         capacity: usize,
         max_batch: usize,
-        run: impl Fn(&mut rusqlite::Connection, Vec<T>) + Send + Sync + 'static,
+        write: impl Fn(&rusqlite::Connection, Vec<T>) -> Result<AfterCommit, AfterCommit>
+        + Send
+        + Sync
+        + 'static,
+        fail: impl Fn(Vec<T>, Arc<StoreError>) + Send + Sync + 'static,
     ) -> DirectQueue<T> {
         let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
         DirectQueue {
@@ -155,7 +302,8 @@ impl<T: Send + 'static> DirectQueue<T> {
                 scheduled: AtomicBool::new(false),
                 writer,
                 max_batch: max_batch.max(1),
-                run: Box::new(run),
+                write: Box::new(write),
+                fail: Box::new(fail),
             }),
         }
     }
@@ -176,6 +324,26 @@ impl<T: Send + 'static> DirectQueue<T> {
     }
 }
 
+/// A queue's turn in a round.
+struct Drain<T>(Arc<QueueInner<T>>);
+
+impl<T: Send + 'static> Part for Drain<T> {
+    fn write(self: Box<Self>, conn: &rusqlite::Connection) -> Result<AfterCommit, AfterCommit> {
+        let batch = self.0.take();
+        if batch.is_empty() {
+            return Ok(Box::new(|_| {}));
+        }
+        (self.0.write)(conn, batch)
+    }
+
+    fn fail(self: Box<Self>, error: Arc<StoreError>) {
+        let batch = self.0.take();
+        if !batch.is_empty() {
+            (self.0.fail)(batch, error);
+        }
+    }
+}
+
 impl<T: Send + 'static> QueueInner<T> {
     fn receiver(&self) -> std::sync::MutexGuard<'_, tokio::sync::mpsc::Receiver<T>> {
         self.receiver.lock().unwrap_or_else(|p| p.into_inner())
@@ -185,12 +353,13 @@ impl<T: Send + 'static> QueueInner<T> {
         if this.scheduled.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let me = Arc::clone(this);
-        this.writer.send(Box::new(move |conn| me.drain(conn)))
+        this.writer
+            .send(Job::Part(Box::new(Drain(Arc::clone(this)))))
     }
 
-    /// On the writer thread.
-    fn drain(self: &Arc<Self>, conn: &mut rusqlite::Connection) {
+    /// On the writer thread: the next batch. Anything left beyond
+    /// `max_batch` gets a turn of its own.
+    fn take(self: &Arc<Self>) -> Vec<T> {
         // From here on a push schedules another drain: an item sent before
         // this store is taken below, one sent after it by the next drain.
         self.scheduled.store(false, Ordering::SeqCst);
@@ -205,12 +374,10 @@ impl<T: Send + 'static> QueueInner<T> {
             }
             (batch, !rx.is_empty())
         };
-        if !batch.is_empty() {
-            (self.run)(conn, batch);
-        }
         if more && let Err(e) = Self::schedule(self) {
             tracing::error!(error = %e, "group commit queue left items behind");
         }
+        batch
     }
 }
 
@@ -272,7 +439,7 @@ fn busy(attempt: i32) -> bool {
 
 /// Runs `sql` with `args` (bound in order to `$1, $2, ...`); returns the
 /// rows changed.
-pub fn execute(tx: &rusqlite::Transaction<'_>, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
+pub fn execute(tx: &rusqlite::Connection, sql: &str, args: &[Arg]) -> Result<u64, StoreError> {
     let mut stmt = tx.prepare_cached(sql)?;
     bind(&mut stmt, args)?;
     Ok(stmt.raw_execute()? as u64)
@@ -332,17 +499,20 @@ mod tests {
             move |conn, batch: Vec<Item>| {
                 let n = batch.len();
                 seen.lock().unwrap().push(n);
-                let r = super::transaction(conn, |tx| {
-                    for (id, _) in &batch {
-                        super::execute(tx, "INSERT INTO q (id) VALUES ($1)", &[Arg::I64(*id)])?;
-                    }
-                    Ok::<_, crate::StoreError>(())
-                });
-                assert!(r.is_ok());
-                for (_, reply) in batch {
-                    let _ = reply.send(n);
+                for (id, _) in &batch {
+                    let r =
+                        super::execute(conn, "INSERT INTO q (id) VALUES ($1)", &[Arg::I64(*id)]);
+                    assert!(r.is_ok());
                 }
+                let after: super::AfterCommit = Box::new(move |committed| {
+                    assert!(committed.is_ok());
+                    for (_, reply) in batch {
+                        let _ = reply.send(n);
+                    }
+                });
+                Ok(after)
             },
+            |_batch, error| panic!("the round could not start: {error}"),
         ));
         let mut callers = Vec::new();
         for id in 0..400 {
@@ -371,6 +541,104 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 400);
+    }
+
+    /// Two queues' batches in rounds on one database: a batch that fails
+    /// is rolled back alone, the other's writes are committed, and both are
+    /// answered after the commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_batch_does_not_undo_another_queues_batch() {
+        let db = Db::for_tests().await.unwrap();
+        let Some(direct) = db.direct() else {
+            return; // PostgreSQL: no direct writer
+        };
+        sqlx::query("CREATE TABLE r (id BIGINT PRIMARY KEY, queue TEXT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        type Item = (i64, tokio::sync::oneshot::Sender<Result<(), String>>);
+        let queue = |name: &'static str| {
+            Arc::new(super::DirectQueue::new(
+                Arc::clone(direct),
+                1024,
+                1024,
+                move |conn, batch: Vec<Item>| {
+                    let mut failed = None;
+                    for (id, _) in &batch {
+                        let r = super::execute(
+                            conn,
+                            "INSERT INTO r (id, queue) VALUES ($1, $2)",
+                            &[Arg::I64(*id), Arg::Text(name.into())],
+                        );
+                        if let Err(e) = r {
+                            failed = Some(e.to_string());
+                            break;
+                        }
+                    }
+                    let ok = failed.is_none();
+                    let after: super::AfterCommit = Box::new(move |committed| {
+                        for (_, reply) in batch {
+                            let r = match (&committed, &failed) {
+                                (Err(e), _) => Err(e.to_string()),
+                                (Ok(()), Some(f)) => Err(f.clone()),
+                                (Ok(()), None) => Ok(()),
+                            };
+                            let _ = reply.send(r);
+                        }
+                    });
+                    if ok { Ok(after) } else { Err(after) }
+                },
+                |batch, error| {
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                },
+            ))
+        };
+        let good = queue("good");
+        let bad = queue("bad");
+        // "bad" re-uses an id that "good" writes: whichever batch comes
+        // second fails on the primary key, and only its rows are undone.
+        let mut calls = Vec::new();
+        for id in 0..50 {
+            for (q, id) in [(Arc::clone(&good), id), (Arc::clone(&bad), 1_000 + id % 10)] {
+                calls.push(tokio::spawn(async move {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    q.push((id, tx)).await.unwrap();
+                    rx.await.unwrap()
+                }));
+            }
+        }
+        let mut answers = Vec::new();
+        for c in calls {
+            answers.push(c.await.unwrap());
+        }
+        let (good_rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM r WHERE queue = 'good'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(good_rows, 50, "every good row is committed");
+        let (bad_rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM r WHERE queue = 'bad'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert!(bad_rows <= 10, "{bad_rows}");
+        // Answers are in push order: good, bad, good, bad, ...
+        assert!(answers.iter().step_by(2).all(Result::is_ok));
+        let bad_ok = answers
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .filter(|a| a.is_ok())
+            .count() as i64;
+        assert_eq!(
+            bad_ok, bad_rows,
+            "an item is answered Ok exactly when its row is committed"
+        );
+        assert!(
+            answers.iter().any(|a| a.is_err()),
+            "duplicate ids were refused"
+        );
     }
 
     #[tokio::test]

@@ -548,7 +548,7 @@ const INSERT_FORWARD: &str = "INSERT INTO switch_forwards (id, issuer, mti, mess
 const SET_FORWARDED: &str = "UPDATE switch_forwards SET delivered_at = $1 WHERE id = $2";
 
 /// [`write_batch`] on the SQLite file's direct writer thread.
-fn write_batch_direct(tx: &rusqlite::Transaction<'_>, ops: &[Op]) -> Result<(), StoreError> {
+fn write_batch_direct(tx: &rusqlite::Connection, ops: &[Op]) -> Result<(), StoreError> {
     let mut pending: Vec<Vec<Arg>> = Vec::new();
     let flush = |pending: &mut Vec<Vec<Arg>>| -> Result<(), StoreError> {
         INSERT_MESSAGES.execute_direct(tx, pending.iter().map(Vec::as_slice))?;
