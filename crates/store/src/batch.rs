@@ -162,8 +162,8 @@ fn execute_direct(
     jobs: &[&[Write]],
 ) -> Result<Vec<Vec<u64>>, StoreError> {
     let mut out = Vec::with_capacity(jobs.len());
-    let mut queued: Vec<(&'static Bulk, Vec<&[Arg]>)> = Vec::new();
-    let flush = |queued: &mut Vec<(&'static Bulk, Vec<&[Arg]>)>| -> Result<(), StoreError> {
+    let mut queued: Queued = Vec::new();
+    let flush = |queued: &mut Queued| -> Result<(), StoreError> {
         for (bulk, rows) in queued.drain(..) {
             bulk.execute_direct(tx, rows)?;
         }
@@ -174,10 +174,7 @@ fn execute_direct(
         for w in *writes {
             match w {
                 Write::Row(bulk, args) => {
-                    match queued.iter_mut().find(|(b, _)| std::ptr::eq(*b, *bulk)) {
-                        Some((_, rows)) => rows.push(args),
-                        None => queued.push((bulk, vec![args])),
-                    }
+                    queue_row(&mut queued, bulk, args);
                     counts.push(1);
                 }
                 Write::Stmt(s) => {
@@ -190,6 +187,16 @@ fn execute_direct(
     }
     flush(&mut queued)?;
     Ok(out)
+}
+
+/// Bulk rows waiting to be sent, grouped by statement in first-use order.
+type Queued<'a> = Vec<(&'static Bulk, Vec<&'a [Arg]>)>;
+
+fn queue_row<'a>(queued: &mut Queued<'a>, bulk: &'static Bulk, args: &'a [Arg]) {
+    match queued.iter_mut().find(|(b, _)| std::ptr::eq(*b, bulk)) {
+        Some((_, rows)) => rows.push(args),
+        None => queued.push((bulk, vec![args])),
+    }
 }
 
 async fn commit_pool(db: &Db, jobs: Vec<Job>) {
@@ -219,17 +226,13 @@ async fn commit_pool(db: &Db, jobs: Vec<Job>) {
 async fn execute(db: &Db, jobs: &[&[Write]]) -> Result<Vec<Vec<u64>>, String> {
     let mut tx = db.begin_write().await.map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(jobs.len());
-    // Bulk rows waiting to be sent, grouped by statement in first-use order.
-    let mut queued: Vec<(&'static Bulk, Vec<&[Arg]>)> = Vec::new();
+    let mut queued: Queued = Vec::new();
     for writes in jobs {
         let mut counts = Vec::with_capacity(writes.len());
         for w in *writes {
             match w {
                 Write::Row(bulk, args) => {
-                    match queued.iter_mut().find(|(b, _)| std::ptr::eq(*b, *bulk)) {
-                        Some((_, rows)) => rows.push(args),
-                        None => queued.push((bulk, vec![args])),
-                    }
+                    queue_row(&mut queued, bulk, args);
                     counts.push(1);
                 }
                 Write::Stmt(s) => {
@@ -255,11 +258,7 @@ async fn execute(db: &Db, jobs: &[&[Write]]) -> Result<Vec<Vec<u64>>, String> {
     Ok(out)
 }
 
-async fn flush(
-    tx: &mut crate::Tx,
-    db: &Db,
-    queued: &mut Vec<(&'static Bulk, Vec<&[Arg]>)>,
-) -> Result<(), String> {
+async fn flush(tx: &mut crate::Tx, db: &Db, queued: &mut Queued<'_>) -> Result<(), String> {
     for (bulk, rows) in queued.drain(..) {
         bulk.execute(tx, db.backend(), rows)
             .await

@@ -20,9 +20,11 @@
 //! foreign keys). It shares the file's write lock with the pool's write
 //! connection through SQLite itself: `BEGIN IMMEDIATE`, and a busy handler
 //! that retries in short sleeps (tens of microseconds, then up to a
-//! millisecond) for at most [`BUSY_LIMIT`]. Jobs run one at a time in the
-//! order they were sent. PostgreSQL has no direct writer; its services
-//! use [`crate::Db::begin_write`], where a round trip is a network one.
+//! millisecond) for at most [`BUSY_LIMIT`]. Work runs in the order it was
+//! sent; the queues' batches that are waiting together share one
+//! transaction and one commit (a round, see [`DirectQueue`]). PostgreSQL
+//! has no direct writer; its services use [`crate::Db::begin_write`],
+//! where a round trip is a network one.
 
 use crate::StoreError;
 use crate::batch::Arg;
