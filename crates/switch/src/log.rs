@@ -491,51 +491,68 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
                 other => ops.push(other),
             }
         }
-        if !ops.is_empty() {
-            let mut attempt = 0;
-            loop {
-                let result = match db.direct() {
-                    // SQLite: the whole batch on the file's direct writer
-                    // thread, in line with the other components' commits
-                    // instead of competing with them for the write lock.
-                    Some(direct) => {
-                        let run = direct
-                            .run(move |conn| {
-                                let r =
-                                    direct::transaction(conn, |tx| write_batch_direct(tx, &ops));
-                                (ops, r)
-                            })
-                            .await;
-                        match run {
-                            Ok((back, r)) => {
-                                ops = back;
-                                r
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "message log writer stopped, rows lost");
-                                ops = Vec::new();
-                                break;
-                            }
-                        }
-                    }
-                    None => write_batch(&db, &ops).await,
-                };
-                match result {
-                    Ok(()) => break,
-                    Err(e) if attempt < 3 => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, attempt, "message log write failed, retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, rows = ops.len(), "message log write failed, rows lost");
-                        break;
-                    }
-                }
-            }
+        // On SQLite the writer thread is shared with the authorization
+        // path's group commits: a batch of a few hundred rows there would
+        // hold every commit queued behind it for milliseconds, so it goes
+        // in pieces, and the rounds waiting in between run between them.
+        let piece = if db.direct().is_some() {
+            DIRECT_PIECE
+        } else {
+            usize::MAX
+        };
+        while !ops.is_empty() {
+            let rest = ops.split_off(ops.len().min(piece));
+            write_with_retries(&db, ops).await;
+            ops = rest;
         }
         for f in flushes {
             let _ = f.send(());
+        }
+    }
+}
+
+/// Most log operations in one transaction on the SQLite direct writer.
+const DIRECT_PIECE: usize = 64;
+
+/// Writes `ops` in one transaction, retrying a failed write three times.
+async fn write_with_retries(db: &Db, mut ops: Vec<Op>) {
+    let mut attempt = 0;
+    loop {
+        let result = match db.direct() {
+            // SQLite: on the file's direct writer thread, in line with the
+            // other components' commits instead of competing with them for
+            // the write lock.
+            Some(direct) => {
+                let run = direct
+                    .run(move |conn| {
+                        let r = direct::transaction(conn, |tx| write_batch_direct(tx, &ops));
+                        (ops, r)
+                    })
+                    .await;
+                match run {
+                    Ok((back, r)) => {
+                        ops = back;
+                        r
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "message log writer stopped, rows lost");
+                        return;
+                    }
+                }
+            }
+            None => write_batch(db, &ops).await,
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "message log write failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, rows = ops.len(), "message log write failed, rows lost");
+                return;
+            }
         }
     }
 }
@@ -686,4 +703,66 @@ fn row_args(r: &LogRow) -> Vec<Arg> {
         Arg::I64(r.requested_at),
         Arg::I64(r.responded_at),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> LogRow {
+        LogRow {
+            rrn: format!("{i:012}"),
+            day: "2026-12-01".into(),
+            kind: "authorization",
+            request_mti: "0100".into(),
+            response_mti: "0110".into(),
+            acquirer: "00000001".into(),
+            terminal: "T0000001".into(),
+            merchant: "M1".into(),
+            stan: i as u32,
+            transmission: "1201101010".into(),
+            masked_pan: "621234******1234".into(),
+            token_ref: None,
+            issuer: Some("03080000".into()),
+            amount: 100 + i as i64,
+            currency: Currency::from_code("CNY").unwrap(),
+            response_code: "00".into(),
+            approval_code: Some("123456".into()),
+            stand_in: false,
+            hold_mti: Some("0100".into()),
+            original_rrn: None,
+            status: "approved",
+            requested_at: 1,
+            responded_at: 2,
+        }
+    }
+
+    /// More operations than one write takes (SQLite writes them in pieces
+    /// on the direct writer): all land, in order, so a mark for a row
+    /// logged in an earlier piece still finds it.
+    #[tokio::test]
+    async fn a_long_batch_lands_whole_and_in_order() {
+        let log = MessageLog::open(Db::for_tests().await.unwrap())
+            .await
+            .unwrap();
+        let n = DIRECT_PIECE * 4 + 7;
+        for i in 0..n {
+            log.insert(row(i));
+            if i % 3 == 0 {
+                // Reverse a row logged well before this one.
+                log.mark_reversed(&format!("{:012}", i / 2), 3);
+            }
+        }
+        log.flush().await;
+        let rows = log.rows("2026-12-01").await.unwrap();
+        assert_eq!(rows.len(), n);
+        for (i, r) in rows.iter().enumerate() {
+            let reversed = (0..n).step_by(3).any(|j| j / 2 == i);
+            assert_eq!(
+                r.status,
+                if reversed { "reversed" } else { "approved" },
+                "row {i}"
+            );
+        }
+    }
 }
