@@ -20,7 +20,12 @@
 //! foreign keys). It shares the file's write lock with the pool's write
 //! connection through SQLite itself: `BEGIN IMMEDIATE`, and a busy handler
 //! that retries in short sleeps (tens of microseconds, then up to a
-//! millisecond) for at most [`BUSY_LIMIT`]. Work runs in the order it was
+//! millisecond) for at most [`BUSY_LIMIT`]. The pool's writer sleeps in
+//! millisecond steps between its tries, and rounds that follow each other
+//! back to back leave gaps of microseconds, so it could wait its whole busy
+//! timeout under load: while one is trying to begin (counted by
+//! [`crate::Db::begin_write`]), the thread starts nothing new, for at most
+//! [`YIELD_LIMIT`] a job. Work runs in the order it was
 //! sent; the queues' batches that are waiting together share one
 //! transaction and one commit (a round, see [`DirectQueue`]). PostgreSQL
 //! has no direct writer; its services use [`crate::Db::begin_write`],
@@ -33,6 +38,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// Longest the thread holds a job back for a pool writer trying to begin.
+pub const YIELD_LIMIT: Duration = Duration::from_millis(50);
 
 /// How long a direct transaction waits for the file's write lock before it
 /// fails with "database is locked".
@@ -82,7 +90,12 @@ impl std::fmt::Debug for DirectWriter {
 impl DirectWriter {
     /// Opens `path` (which must exist: the pool created it) and starts the
     /// thread.
-    pub(crate) fn open(path: &Path) -> Result<DirectWriter, StoreError> {
+    /// `pool_writers` counts the pool's writers trying to begin a
+    /// transaction on this file.
+    pub(crate) fn open(
+        path: &Path,
+        pool_writers: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Result<DirectWriter, StoreError> {
         let conn = open_connection(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -98,6 +111,10 @@ impl DirectWriter {
                             Err(_) => break,
                         },
                     };
+                    let held = Instant::now();
+                    while pool_writers.load(Ordering::SeqCst) > 0 && held.elapsed() < YIELD_LIMIT {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
                     match job {
                         Job::Run(f) => {
                             // A job that panics loses only its own answer.
@@ -120,7 +137,10 @@ impl DirectWriter {
                                     Err(_) => break,
                                 }
                             }
-                            round(&mut conn, parts);
+                            let run = std::panic::AssertUnwindSafe(|| round(&mut conn, parts));
+                            if std::panic::catch_unwind(run).is_err() {
+                                tracing::error!("a group commit round panicked");
+                            }
                         }
                     }
                 }
@@ -641,6 +661,57 @@ mod tests {
             answers.iter().any(|a| a.is_err()),
             "duplicate ids were refused"
         );
+    }
+
+    /// A pool writer that wants to begin while the thread has a long queue
+    /// of transactions gets the lock among them, not after all of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pool_writer_is_not_starved_by_a_busy_thread() {
+        let db = Db::for_tests().await.unwrap();
+        let Some(direct) = db.direct() else {
+            return; // PostgreSQL: no direct writer
+        };
+        sqlx::query("CREATE TABLE flood (id BIGINT PRIMARY KEY)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        const FLOOD: i64 = 2_000;
+        let mut jobs = Vec::new();
+        for id in 0..FLOOD {
+            let direct = Arc::clone(direct);
+            jobs.push(tokio::spawn(async move {
+                direct
+                    .transaction(move |tx| {
+                        super::execute(tx, "INSERT INTO flood (id) VALUES ($1)", &[Arg::I64(id)])
+                    })
+                    .await
+                    .unwrap();
+            }));
+        }
+        // Wait until the thread is well into the queue.
+        loop {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM flood")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            if n >= 10 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let mut tx = db.begin_write().await.unwrap();
+        let (seen,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM flood")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            seen < FLOOD,
+            "the pool writer began only after all {FLOOD} jobs"
+        );
+        for j in jobs {
+            j.await.unwrap();
+        }
     }
 
     #[tokio::test]

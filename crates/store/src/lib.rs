@@ -38,6 +38,7 @@ pub mod keyfilter;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use sqlx;
@@ -102,6 +103,9 @@ pub struct Db {
     /// SQLite files: the thread that runs the hot path's group commits
     /// (see [`direct`]). `None` on PostgreSQL and in-memory databases.
     direct: Option<Arc<direct::DirectWriter>>,
+    /// SQLite: the pool's writers trying to begin a transaction now (the
+    /// direct writer holds new rounds back for them).
+    pool_writers: Arc<AtomicUsize>,
     backend: Backend,
     /// Keeps a temporary SQLite directory alive for as long as the pool.
     _temp: Option<Arc<tempfile::TempDir>>,
@@ -183,6 +187,7 @@ impl Db {
             Backend::Sqlite => options(1).connect(&url).await?,
             Backend::Postgres => pool.clone(),
         };
+        let pool_writers = Arc::new(AtomicUsize::new(0));
         let direct = match backend {
             Backend::Sqlite => {
                 // The main database's file, as SQLite resolved it ("" for
@@ -192,7 +197,10 @@ impl Db {
                         .fetch_optional(&writer)
                         .await?;
                 match file.filter(|f| !f.is_empty()) {
-                    Some(f) => Some(Arc::new(direct::DirectWriter::open(f.as_ref())?)),
+                    Some(f) => Some(Arc::new(direct::DirectWriter::open(
+                        f.as_ref(),
+                        Arc::clone(&pool_writers),
+                    )?)),
                     None => None,
                 }
             }
@@ -202,6 +210,7 @@ impl Db {
             pool,
             writer,
             direct,
+            pool_writers,
             backend,
             _temp: temp,
         })
@@ -250,7 +259,18 @@ impl Db {
     /// lock at once (`BEGIN IMMEDIATE`).
     pub async fn begin_write(&self) -> Result<Tx, StoreError> {
         Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                // Counted until it has the lock (or gave up, or was dropped).
+                struct Trying<'a>(&'a AtomicUsize);
+                impl Drop for Trying<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                self.pool_writers.fetch_add(1, Ordering::SeqCst);
+                let _trying = Trying(&self.pool_writers);
+                self.writer.begin_with("BEGIN IMMEDIATE").await?
+            }
             Backend::Postgres => self.pool.begin().await?,
         })
     }
