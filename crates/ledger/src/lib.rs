@@ -52,7 +52,7 @@ pub use model::{
 };
 pub use paytap_types::{Currency, Money};
 
-use paytap_store::direct::DirectQueue;
+use paytap_store::direct::{DirectQueue, WriteQueue};
 use paytap_store::{Db, Migration, StoreError};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -179,15 +179,7 @@ pub(crate) struct Request {
 #[derive(Clone)]
 pub struct Ledger {
     db: Db,
-    queue: Queue,
-}
-
-/// Where requests go: the SQLite file's direct writer thread, or the
-/// writer task on the pool (PostgreSQL).
-#[derive(Clone)]
-enum Queue {
-    Direct(Arc<DirectQueue<Request>>),
-    Pool(mpsc::Sender<Request>),
+    queue: WriteQueue<Request>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -208,7 +200,7 @@ impl Ledger {
     pub async fn open_with(db: Db, options: LedgerOptions) -> Result<Ledger, LedgerError> {
         db.migrate(MIGRATIONS).await?;
         let queue = match db.direct() {
-            Some(direct) => Queue::Direct(Arc::new(DirectQueue::new(
+            Some(direct) => WriteQueue::Direct(Arc::new(DirectQueue::new(
                 Arc::clone(direct),
                 options.queue,
                 options.max_batch,
@@ -218,7 +210,7 @@ impl Ledger {
             None => {
                 let (sender, receiver) = mpsc::channel(options.queue.max(1));
                 tokio::spawn(writer::run(db.clone(), receiver, options.max_batch.max(1)));
-                Queue::Pool(sender)
+                WriteQueue::Pool(sender)
             }
         };
         Ok(Ledger { db, queue })
@@ -320,11 +312,7 @@ impl Ledger {
     async fn submit(&self, op: Op) -> Result<Receipt, LedgerError> {
         let (reply, answer) = oneshot::channel();
         let request = Request { op, reply };
-        let sent = match &self.queue {
-            Queue::Direct(q) => q.push(request).await.is_ok(),
-            Queue::Pool(sender) => sender.send(request).await.is_ok(),
-        };
-        if !sent {
+        if self.queue.push(request).await.is_err() {
             return Err(LedgerError::Closed);
         }
         answer.await.map_err(|_| LedgerError::Closed)?

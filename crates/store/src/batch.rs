@@ -16,7 +16,7 @@
 //! on PostgreSQL it runs through the pool.
 
 use crate::bulk::Bulk;
-use crate::direct::{self, AfterCommit, DirectQueue};
+use crate::direct::{self, AfterCommit, DirectQueue, WriteQueue};
 use crate::{Db, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -55,13 +55,7 @@ struct Job {
 /// writer task on the pool.
 #[derive(Clone)]
 pub struct Batcher {
-    queue: Queue,
-}
-
-#[derive(Clone)]
-enum Queue {
-    Direct(Arc<DirectQueue<Job>>),
-    Pool(mpsc::Sender<Job>),
+    queue: WriteQueue<Job>,
 }
 
 const MAX_BATCH: usize = 512;
@@ -70,7 +64,7 @@ const CAPACITY: usize = 4096;
 impl Batcher {
     pub fn start(db: Db) -> Batcher {
         let queue = match db.direct() {
-            Some(direct) => Queue::Direct(Arc::new(DirectQueue::new(
+            Some(direct) => WriteQueue::Direct(Arc::new(DirectQueue::new(
                 Arc::clone(direct),
                 CAPACITY,
                 MAX_BATCH,
@@ -80,7 +74,7 @@ impl Batcher {
             None => {
                 let (tx, rx) = mpsc::channel(CAPACITY);
                 tokio::spawn(run(db, rx));
-                Queue::Pool(tx)
+                WriteQueue::Pool(tx)
             }
         };
         Batcher { queue }
@@ -97,11 +91,7 @@ impl Batcher {
     pub async fn write(&self, writes: Vec<Write>) -> Result<Vec<u64>, String> {
         let (reply, answer) = oneshot::channel();
         let job = Job { writes, reply };
-        let sent = match &self.queue {
-            Queue::Direct(q) => q.push(job).await.is_ok(),
-            Queue::Pool(tx) => tx.send(job).await.is_ok(),
-        };
-        if !sent {
+        if self.queue.push(job).await.is_err() {
             return Err("writer stopped".to_owned());
         }
         answer.await.map_err(|_| "writer stopped".to_owned())?

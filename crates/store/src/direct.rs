@@ -90,6 +90,7 @@ impl std::fmt::Debug for DirectWriter {
 impl DirectWriter {
     /// Opens `path` (which must exist: the pool created it) and starts the
     /// thread.
+    ///
     /// `pool_writers` counts the pool's writers trying to begin a
     /// transaction on this file.
     pub(crate) fn open(
@@ -149,11 +150,6 @@ impl DirectWriter {
             jobs,
             path: path.to_owned(),
         })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `f` on the writer thread with the connection; returns its
@@ -343,6 +339,33 @@ impl<T: Send + 'static> DirectQueue<T> {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// Where a service's group-commit requests go: the SQLite file's
+/// [`DirectQueue`], or the channel of the service's writer task on the pool
+/// (PostgreSQL). The ledger and [`crate::batch::Batcher`] each hold one.
+pub enum WriteQueue<T> {
+    Direct(Arc<DirectQueue<T>>),
+    Pool(tokio::sync::mpsc::Sender<T>),
+}
+
+impl<T> Clone for WriteQueue<T> {
+    fn clone(&self) -> Self {
+        match self {
+            WriteQueue::Direct(q) => WriteQueue::Direct(Arc::clone(q)),
+            WriteQueue::Pool(tx) => WriteQueue::Pool(tx.clone()),
+        }
+    }
+}
+
+impl<T: Send + 'static> WriteQueue<T> {
+    /// Queues `item` for its writer; `Err` once the writer has stopped.
+    pub async fn push(&self, item: T) -> Result<(), StoreError> {
+        match self {
+            WriteQueue::Direct(q) => q.push(item).await,
+            WriteQueue::Pool(tx) => tx.send(item).await.map_err(|_| StoreError::WriterStopped),
+        }
     }
 }
 

@@ -250,7 +250,7 @@ impl Db {
     }
 
     /// The SQLite file's direct writer, for group commits that run whole
-    /// transactions on its thread (`None` on PostgreSQL).
+    /// transactions on its thread (`None` on PostgreSQL and in-memory SQLite).
     pub fn direct(&self) -> Option<&Arc<direct::DirectWriter>> {
         self.direct.as_ref()
     }
