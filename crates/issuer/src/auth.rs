@@ -177,7 +177,7 @@ const INSERT_AUTH: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
                FROM jsonb_array_elements($1::jsonb) AS r",
     sqlite_row: "INSERT INTO issuer_auths (hold_key, txn_key, card_id, bank_id, kind, amount, \
                  currency, response_code, approval_code, hold_id, state, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'auth', $5, $6, $7, $8, $9, $10, $11, $11)",
+                 VALUES (?1, ?2, ?3, ?4, 'auth', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
 };
 
 fn rrn_key(rrn: &str, original_mti: Option<Mti>) -> String {
@@ -264,6 +264,11 @@ impl Issuer {
         .bind(txn.unwrap_or(""))
         .fetch_all(self.db.pool())
         .await?;
+        if !rows.is_empty() {
+            // The record may be a commit of this moment that is not yet on
+            // storage: it answers a duplicate only once it is.
+            self.db.durable().await?;
+        }
         let pick = match rows.iter().position(|r| r.0 == hold_key) {
             Some(i) => Some(i),
             None if txn.is_some() && !rows.is_empty() => Some(0),

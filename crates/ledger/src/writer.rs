@@ -525,7 +525,7 @@ const INSERT_TRANSFERS: Bulk = Bulk {
                FROM jsonb_array_elements($1::jsonb) AS r",
     sqlite_row: "INSERT INTO ledger_transfers (id, kind, status, debit, credit, amount, currency, \
                  pending_id, req_amount, reference, resolves, pending_state, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 };
 
 /// `[id, pending_state]`.
@@ -535,7 +535,7 @@ const SET_PENDING_STATES: Bulk = Bulk {
              WHERE ledger_transfers.id = j.value->>0",
     postgres: "UPDATE ledger_transfers SET pending_state = r->>1 \
                FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_transfers.id = r->>0",
-    sqlite_row: "UPDATE ledger_transfers SET pending_state = $2 WHERE id = $1",
+    sqlite_row: "UPDATE ledger_transfers SET pending_state = ?2 WHERE id = ?1",
 };
 
 /// `[id, debits_posted, credits_posted, debits_pending, credits_pending]`.
@@ -548,8 +548,8 @@ const SET_BALANCES: Bulk = Bulk {
                credits_posted = (r->>2)::bigint, debits_pending = (r->>3)::bigint, \
                credits_pending = (r->>4)::bigint \
                FROM jsonb_array_elements($1::jsonb) AS r WHERE ledger_accounts.id = r->>0",
-    sqlite_row: "UPDATE ledger_accounts SET debits_posted = $2, credits_posted = $3, \
-                 debits_pending = $4, credits_pending = $5 WHERE id = $1",
+    sqlite_row: "UPDATE ledger_accounts SET debits_posted = ?2, credits_posted = ?3, \
+                 debits_pending = ?4, credits_pending = ?5 WHERE id = ?1",
 };
 
 impl Row {

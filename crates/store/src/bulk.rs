@@ -8,7 +8,7 @@
 //!
 //! On a SQLite file's direct writer ([`crate::direct`]) there is no round
 //! trip to save, so [`Bulk::execute_direct`] runs the statement's one-row
-//! form (`sqlite_row`, with `$1, $2, ...` for a row's values) once per row,
+//! form (`sqlite_row`, with `?1, ?2, ...` for a row's values) once per row,
 //! prepared once: no JSON to build or parse.
 //!
 //! Each [`Bulk`] names its statement once per dialect. In the SQLite text,
@@ -34,8 +34,9 @@ pub struct Bulk {
     pub name: &'static str,
     pub sqlite: &'static str,
     pub postgres: &'static str,
-    /// The same effect for one row, `$N` being its N-th value, for the
-    /// SQLite direct writer. Applied row after row in order it must leave
+    /// The same effect for one row, `?N` being its N-th value, for the
+    /// SQLite direct writer (`?N` binds by position, see
+    /// [`crate::direct::bind`]). Applied row after row in order it must leave
     /// what the bulk form leaves (e.g. "only if larger" conditions).
     pub sqlite_row: &'static str,
 }
@@ -145,14 +146,14 @@ mod tests {
         sqlite: "INSERT INTO bulk_t (id, n, note) SELECT j.value->>0, j.value->>1, j.value->>2 FROM jsonb_each(jsonb($1)) AS j",
         postgres: "INSERT INTO bulk_t (id, n, note) SELECT r->>0, (r->>1)::bigint, r->>2 \
                    FROM jsonb_array_elements($1::jsonb) AS r",
-        sqlite_row: "INSERT INTO bulk_t (id, n, note) VALUES ($1, $2, $3)",
+        sqlite_row: "INSERT INTO bulk_t (id, n, note) VALUES (?1, ?2, ?3)",
     };
     const BUMP: Bulk = Bulk {
         name: "bulk_t bump",
         sqlite: "UPDATE bulk_t SET n = j.value->>1 FROM jsonb_each(jsonb($1)) AS j WHERE bulk_t.id = j.value->>0 AND bulk_t.n < j.value->>1",
         postgres: "UPDATE bulk_t SET n = (r->>1)::bigint FROM jsonb_array_elements($1::jsonb) AS r \
                    WHERE id = r->>0 AND n < (r->>1)::bigint",
-        sqlite_row: "UPDATE bulk_t SET n = $2 WHERE id = $1 AND n < $2",
+        sqlite_row: "UPDATE bulk_t SET n = ?2 WHERE id = ?1 AND n < ?2",
     };
 
     #[test]

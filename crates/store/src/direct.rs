@@ -16,9 +16,13 @@
 //! answers the callers itself (a `tokio::sync::oneshot` sends from any
 //! thread), so no async task sits between them and the commit.
 //!
-//! The thread takes the same pragmas as the pool (WAL, `synchronous=FULL`,
-//! foreign keys). It shares the file's write lock with the pool's write
-//! connection through SQLite itself: `BEGIN IMMEDIATE`, and a busy handler
+//! The thread takes the pool's pragmas (WAL, foreign keys) but commits
+//! without waiting for storage (`synchronous=NORMAL`): a second thread (the
+//! `Syncer`, which says why nobody hears of a commit that is not durable)
+//! syncs the WAL after each commit and only then answers, while the writer
+//! goes on with the next transaction. It shares the file's write lock with
+//! the pool's write connection through SQLite itself: `BEGIN IMMEDIATE`,
+//! and a busy handler
 //! that retries in short sleeps (tens of microseconds, then up to a
 //! millisecond) for at most [`BUSY_LIMIT`]. The pool's writer sleeps in
 //! millisecond steps between its tries, and rounds that follow each other
@@ -51,7 +55,7 @@ const MAX_PARTS: usize = 64;
 
 enum Job {
     /// A closure that runs alone on the connection.
-    Run(Box<dyn FnOnce(&mut rusqlite::Connection) + Send>),
+    Run(Box<dyn RunJob>),
     /// A queue's batch: joins the other batches waiting at that moment in
     /// one transaction (see [`round`]).
     Part(Box<dyn Part>),
@@ -60,6 +64,15 @@ enum Job {
 /// What a queue's batch does once the round's commit is known: `Ok` when
 /// it is durable, the commit's error when nothing of the round was kept.
 pub type AfterCommit = Box<dyn FnOnce(Result<(), Arc<StoreError>>) + Send>;
+
+/// A closure that runs alone on the connection ([`DirectWriter::run`]).
+trait RunJob: Send {
+    /// Runs; returns what answers the caller once whatever it committed is
+    /// durable.
+    fn run(self: Box<Self>, conn: &mut rusqlite::Connection) -> AfterCommit;
+    /// The writer refuses work (see [`Syncer`]).
+    fn fail(self: Box<Self>, error: Arc<StoreError>);
+}
 
 /// A queue's batch in a round.
 trait Part: Send {
@@ -77,6 +90,8 @@ trait Part: Send {
 pub struct DirectWriter {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
+    /// How far commits are durable (`None`: each commit syncs itself).
+    sync: Option<Arc<SyncState>>,
 }
 
 impl std::fmt::Debug for DirectWriter {
@@ -97,7 +112,12 @@ impl DirectWriter {
         path: &Path,
         pool_writers: Arc<std::sync::atomic::AtomicUsize>,
     ) -> Result<DirectWriter, StoreError> {
-        let conn = open_connection(path)?;
+        let (conn, wal) = open_connection(path)?;
+        let syncer = match wal {
+            Some(wal) => Some(Syncer::start(wal)?),
+            None => None,
+        };
+        let sync = syncer.as_ref().map(|s| Arc::clone(&s.state));
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -116,12 +136,22 @@ impl DirectWriter {
                     while pool_writers.load(Ordering::SeqCst) > 0 && held.elapsed() < YIELD_LIMIT {
                         std::thread::sleep(Duration::from_micros(50));
                     }
+                    let refused = syncer.as_ref().and_then(Syncer::refused);
                     match job {
-                        Job::Run(f) => {
+                        Job::Run(job) => {
+                            if let Some(e) = refused {
+                                job.fail(e);
+                                continue;
+                            }
                             // A job that panics loses only its own answer.
-                            let run = std::panic::AssertUnwindSafe(|| f(&mut conn));
-                            if std::panic::catch_unwind(run).is_err() {
-                                tracing::error!("a direct SQLite job panicked");
+                            let run = std::panic::AssertUnwindSafe(|| job.run(&mut conn));
+                            match std::panic::catch_unwind(run) {
+                                Ok(answer) => answer_when_durable(syncer.as_ref(), vec![answer]),
+                                Err(_) => {
+                                    tracing::error!("a direct SQLite job panicked");
+                                    // It may have committed: count it.
+                                    answer_when_durable(syncer.as_ref(), Vec::new());
+                                }
                             }
                         }
                         Job::Part(first) => {
@@ -138,7 +168,15 @@ impl DirectWriter {
                                     Err(_) => break,
                                 }
                             }
-                            let run = std::panic::AssertUnwindSafe(|| round(&mut conn, parts));
+                            if let Some(e) = refused {
+                                for p in parts {
+                                    p.fail(Arc::clone(&e));
+                                }
+                                continue;
+                            }
+                            let run = std::panic::AssertUnwindSafe(|| {
+                                round(&mut conn, parts, syncer.as_ref())
+                            });
                             if std::panic::catch_unwind(run).is_err() {
                                 tracing::error!("a group commit round panicked");
                             }
@@ -149,6 +187,7 @@ impl DirectWriter {
         Ok(DirectWriter {
             jobs,
             path: path.to_owned(),
+            sync,
         })
     }
 
@@ -161,12 +200,47 @@ impl DirectWriter {
         R: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Run(Box::new(
-            move |conn: &mut rusqlite::Connection| {
-                let _ = tx.send(f(conn));
-            },
-        )))?;
-        rx.await.map_err(|_| StoreError::WriterStopped)
+        self.send(Job::Run(Box::new(OneRun { f, tx })))?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Runs `f` inside the next round (see [`round`]), under a savepoint of
+    /// its own, beside the queues' batches waiting then: its writes share
+    /// their commit (one fsync) instead of paying one of their own. `Ok`
+    /// keeps the writes and is returned once they are durable; `Err` rolls
+    /// back only them. A commit that fails returns [`StoreError::Round`].
+    pub async fn in_round<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Part(Box::new(OnePart { f, tx })))?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Waits until every commit this writer made before the call is on
+    /// storage. A commit is visible to the file's other connections as soon
+    /// as it is written, a little before its sync (see [`Syncer`]); a reader
+    /// that answers someone from such a row waits here first.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let Some(state) = &self.sync else {
+            return Ok(());
+        };
+        let target = state.committed.load(Ordering::SeqCst);
+        let mut synced = state.synced.subscribe();
+        loop {
+            if let Some(e) = state.failed() {
+                return Err(StoreError::Round(e));
+            }
+            if *synced.borrow_and_update() >= target {
+                return Ok(());
+            }
+            synced
+                .changed()
+                .await
+                .map_err(|_| StoreError::WriterStopped)?;
+        }
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
@@ -188,11 +262,63 @@ impl DirectWriter {
     }
 }
 
+/// A closure run alone ([`DirectWriter::run`]).
+struct OneRun<F, R> {
+    f: F,
+    tx: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> RunJob for OneRun<F, R>
+where
+    F: FnOnce(&mut rusqlite::Connection) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut rusqlite::Connection) -> AfterCommit {
+        let OneRun { f, tx } = *self;
+        let r = f(conn);
+        Box::new(move |durable| {
+            let _ = tx.send(durable.map(|()| r).map_err(StoreError::Round));
+        })
+    }
+
+    fn fail(self: Box<Self>, error: Arc<StoreError>) {
+        let _ = self.tx.send(Err(StoreError::Round(error)));
+    }
+}
+
+/// A closure's turn in a round ([`DirectWriter::in_round`]).
+struct OnePart<F, R> {
+    f: F,
+    tx: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> Part for OnePart<F, R>
+where
+    F: FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+    R: Send + 'static,
+{
+    fn write(self: Box<Self>, conn: &rusqlite::Connection) -> Result<AfterCommit, AfterCommit> {
+        let OnePart { f, tx } = *self;
+        match f(conn) {
+            Ok(r) => Ok(Box::new(move |committed| {
+                let _ = tx.send(committed.map(|()| r).map_err(StoreError::Round));
+            })),
+            Err(e) => Err(Box::new(move |_| {
+                let _ = tx.send(Err(e));
+            })),
+        }
+    }
+
+    fn fail(self: Box<Self>, error: Arc<StoreError>) {
+        let _ = self.tx.send(Err(StoreError::Round(error)));
+    }
+}
+
 /// One round on the writer thread: one immediate transaction for every
 /// batch in `parts`, each under its own savepoint, one commit (one fsync),
 /// then each batch's answer. With one database for several components,
 /// their batches commit together instead of one after another.
-fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>) {
+fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>, syncer: Option<&Syncer>) {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -209,7 +335,7 @@ fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>) {
     let mut unwritten: Vec<Box<dyn Part>> = Vec::new();
     let mut parts = parts.into_iter();
     for p in parts.by_ref() {
-        if let Err(e) = tx.execute_batch("SAVEPOINT part") {
+        if let Err(e) = run_cached(&tx, "SAVEPOINT part") {
             broken = Some(e);
             unwritten.push(p);
             break;
@@ -225,7 +351,7 @@ fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>) {
         };
         afters.extend(after);
         let end = if keep {
-            tx.execute_batch("RELEASE part")
+            run_cached(&tx, "RELEASE part")
         } else {
             tx.execute_batch("ROLLBACK TO part; RELEASE part")
         };
@@ -242,15 +368,24 @@ fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>) {
         }
         None => tx.commit().map_err(|e| Arc::new(StoreError::Sqlite(e))),
     };
-    if let Err(e) = &committed {
-        tracing::error!(error = %e, "group commit round failed, nothing committed");
-        for p in unwritten.into_iter().chain(parts) {
-            p.fail(Arc::clone(e));
+    match &committed {
+        Ok(()) => answer_when_durable(syncer, afters),
+        Err(e) => {
+            tracing::error!(error = %e, "group commit round failed, nothing committed");
+            for p in unwritten.into_iter().chain(parts) {
+                p.fail(Arc::clone(e));
+            }
+            for after in afters {
+                after(Err(Arc::clone(e)));
+            }
         }
     }
-    for after in afters {
-        after(committed.clone());
-    }
+}
+
+/// Runs one statement without parameters through the statement cache: the
+/// savepoints of every round are then parsed once, not once per round.
+fn run_cached(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.raw_execute().map(|_| ())
 }
 
 /// Runs `f` under a savepoint of the open transaction on `conn`: its writes
@@ -260,11 +395,10 @@ where
     F: FnOnce(&rusqlite::Connection) -> Result<R, E>,
     E: From<StoreError>,
 {
-    conn.execute_batch("SAVEPOINT inner")
-        .map_err(|e| E::from(StoreError::Sqlite(e)))?;
+    run_cached(conn, "SAVEPOINT inner").map_err(|e| E::from(StoreError::Sqlite(e)))?;
     let out = f(conn);
     let end = match out {
-        Ok(_) => conn.execute_batch("RELEASE inner"),
+        Ok(_) => run_cached(conn, "RELEASE inner"),
         Err(_) => conn.execute_batch("ROLLBACK TO inner; RELEASE inner"),
     };
     end.map_err(|e| E::from(StoreError::Sqlite(e)))?;
@@ -446,20 +580,187 @@ where
     }
 }
 
-fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+/// Opens the writer's connection. In WAL mode it commits with
+/// `synchronous = NORMAL` (the commit writes its frames to the WAL without
+/// waiting for storage) and returns the WAL's path: the [`Syncer`] makes
+/// each commit durable before anyone hears of it. In any other journal mode
+/// each commit syncs itself (`synchronous = FULL`), as the pool's do.
+fn open_connection(path: &Path) -> Result<(rusqlite::Connection, Option<PathBuf>), StoreError> {
     use rusqlite::OpenFlags;
     let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_handler(Some(busy))?;
-    // Same settings as the pool's connections (see `Db::connect`).
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
-    )?;
+    // Same settings as the pool's connections (see `Db::connect`), but a
+    // smaller page cache: see `WRITER_CACHE_KIB`.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let wal = mode.eq_ignore_ascii_case("wal");
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};",
+        if wal { "NORMAL" } else { "FULL" }
+    ))?;
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
+    let wal_path = wal.then(|| {
+        let mut p = path.as_os_str().to_owned();
+        p.push("-wal");
+        PathBuf::from(p)
+    });
+    Ok((conn, wal_path))
+}
+
+/// The writer connection's page cache. Its hot pages are few (the last
+/// pages of each table and index, the balance and token rows), and SQLite
+/// scans the whole cache at every commit once a B-tree split has moved a
+/// page through the lock-byte page's number (`balance_nonroot` renumbers
+/// pages that way, and the cache remembers that key as its largest, so
+/// each commit's truncation of pages past the end of the file walks the
+/// entire hash table): with 64 MiB that walk was about 4 % of the
+/// authorization path's CPU.
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
+
+/// Answers `afters` once what was committed before them is durable: at
+/// once when each commit syncs itself, else through the syncer.
+fn answer_when_durable(syncer: Option<&Syncer>, afters: Vec<AfterCommit>) {
+    match syncer {
+        Some(s) => s.after_sync(afters),
+        None => {
+            for after in afters {
+                after(Ok(()));
+            }
+        }
+    }
+}
+
+/// Group commit with the fsync taken off the writer thread.
+///
+/// The writer's connection commits without syncing (WAL, `synchronous =
+/// NORMAL`), hands the round's answers here and goes on with the next
+/// round; this thread syncs the WAL file (`fdatasync`) and only then
+/// answers. A sync covers every commit written before it started, so one
+/// sync often answers two rounds, and the writer thread never waits for
+/// storage. Nobody hears of a commit before it is on storage, which is
+/// what `synchronous = FULL` gives; a crash loses at most commits nobody
+/// was told of. SQLite's recovery keeps a prefix of the commits (frames
+/// carry chained checksums), and in `NORMAL` mode it still syncs the WAL
+/// before each checkpoint and after rewriting the WAL header, which is what
+/// keeps the file consistent. A sync that fails leaves storage in an
+/// unknown state: its callers get the error, and the writer refuses all
+/// further work, as a database server stops on a failed fsync.
+struct Syncer {
+    tx: mpsc::Sender<Vec<AfterCommit>>,
+    state: Arc<SyncState>,
+}
+
+/// Commits made and commits known durable, counted from the writer's start.
+struct SyncState {
+    committed: std::sync::atomic::AtomicU64,
+    synced: tokio::sync::watch::Sender<u64>,
+    failed: Mutex<Option<Arc<StoreError>>>,
+}
+
+impl SyncState {
+    fn failed(&self) -> Option<Arc<StoreError>> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Syncer {
+    fn start(wal: PathBuf) -> Result<Syncer, StoreError> {
+        let (tx, rx) = mpsc::channel::<Vec<AfterCommit>>();
+        let state = Arc::new(SyncState {
+            committed: std::sync::atomic::AtomicU64::new(0),
+            synced: tokio::sync::watch::Sender::new(0),
+            failed: Mutex::new(None),
+        });
+        let shared = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("sqlite-sync".into())
+            .spawn(move || {
+                let state = shared;
+                let mut file = WalFile::new(wal);
+                while let Ok(first) = rx.recv() {
+                    let mut afters = first;
+                    while let Ok(more) = rx.try_recv() {
+                        afters.extend(more);
+                    }
+                    // Every commit counted so far has written its frames.
+                    let upto = state.committed.load(Ordering::SeqCst);
+                    let result = match state.failed() {
+                        Some(e) => Err(e),
+                        None => match file.sync() {
+                            Ok(()) => {
+                                state.synced.send_if_modified(|s| {
+                                    let newer = upto > *s;
+                                    *s = (*s).max(upto);
+                                    newer
+                                });
+                                Ok(())
+                            }
+                            Err(e) => {
+                                let e = Arc::new(StoreError::SyncFailed(e.to_string()));
+                                tracing::error!(error = %e, "WAL sync failed; the writer takes no more work");
+                                *state.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    Some(Arc::clone(&e));
+                                // Wake whoever waits in `durable`.
+                                state.synced.send_modify(|_| {});
+                                Err(e)
+                            }
+                        },
+                    };
+                    for after in afters {
+                        after(result.clone());
+                    }
+                }
+            })?;
+        Ok(Syncer { tx, state })
+    }
+
+    /// Called by the writer thread after each commit, with what answers it.
+    fn after_sync(&self, afters: Vec<AfterCommit>) {
+        self.state.committed.fetch_add(1, Ordering::SeqCst);
+        if let Err(mpsc::SendError(afters)) = self.tx.send(afters) {
+            let e = Arc::new(StoreError::WriterStopped);
+            for after in afters {
+                after(Err(Arc::clone(&e)));
+            }
+        }
+    }
+
+    /// The error that stopped the writer, once a sync has failed.
+    fn refused(&self) -> Option<Arc<StoreError>> {
+        self.state.failed()
+    }
+}
+
+/// The WAL file, opened for syncing. Reopened if the path now names
+/// another file (SQLite deletes the WAL when the last connection closes; the
+/// writer's own connection keeps it open, so this is a safeguard).
+struct WalFile {
+    path: PathBuf,
+    open: Option<(std::fs::File, u64)>,
+}
+
+impl WalFile {
+    fn new(path: PathBuf) -> WalFile {
+        WalFile { path, open: None }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(&self.path)?.ino();
+        let file = match self.open.take() {
+            Some((f, i)) if i == ino => f,
+            _ => std::fs::OpenOptions::new().write(true).open(&self.path)?,
+        };
+        let result = file.sync_data();
+        self.open = Some((file, ino));
+        result
+    }
 }
 
 /// Busy handler: `attempt` counts the calls for one lock request. Sleeps
@@ -490,10 +791,24 @@ pub fn execute(tx: &rusqlite::Connection, sql: &str, args: &[Arg]) -> Result<u64
     Ok(stmt.raw_execute()? as u64)
 }
 
-/// Binds `args` to a statement written with `$N` placeholders (the
-/// portable form; see the crate docs): `$N` takes `args[N - 1]`.
+/// Binds `args` to a statement: `$N` (the portable form; see the crate
+/// docs) or `?N` (SQLite's own) takes `args[N - 1]`. A statement uses one
+/// form. `?N` is the fast one for statements run per row: SQLite numbers
+/// `$N` parameters in the order they first occur, so each `$N` name is
+/// looked up (a linear search in SQLite) and parsed, while `?N` is
+/// parameter `N` itself.
 pub fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), StoreError> {
-    for i in 1..=stmt.parameter_count() {
+    let count = stmt.parameter_count();
+    if count > 0 && stmt.parameter_name(1).is_none_or(|n| n.starts_with('?')) {
+        for i in 1..=count {
+            let arg = args
+                .get(i - 1)
+                .ok_or_else(|| StoreError::Placeholder(format!("?{i}")))?;
+            bind_one(stmt, i, arg)?;
+        }
+        return Ok(());
+    }
+    for i in 1..=count {
         let n = match stmt.parameter_name(i) {
             Some(name) => name
                 .strip_prefix('$')
@@ -504,12 +819,17 @@ pub fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg]) -> Result<(), Stor
         let arg = args
             .get(n - 1)
             .ok_or_else(|| StoreError::Placeholder(format!("${n}")))?;
-        match arg {
-            Arg::I64(v) | Arg::OptI64(Some(v)) => stmt.raw_bind_parameter(i, *v)?,
-            Arg::Text(v) | Arg::OptText(Some(v)) => stmt.raw_bind_parameter(i, v.as_str())?,
-            Arg::OptText(None) | Arg::OptI64(None) => {
-                stmt.raw_bind_parameter(i, rusqlite::types::Null)?
-            }
+        bind_one(stmt, i, arg)?;
+    }
+    Ok(())
+}
+
+fn bind_one(stmt: &mut rusqlite::Statement<'_>, i: usize, arg: &Arg) -> Result<(), StoreError> {
+    match arg {
+        Arg::I64(v) | Arg::OptI64(Some(v)) => stmt.raw_bind_parameter(i, *v)?,
+        Arg::Text(v) | Arg::OptText(Some(v)) => stmt.raw_bind_parameter(i, v.as_str())?,
+        Arg::OptText(None) | Arg::OptI64(None) => {
+            stmt.raw_bind_parameter(i, rusqlite::types::Null)?
         }
     }
     Ok(())
@@ -735,6 +1055,45 @@ mod tests {
         for j in jobs {
             j.await.unwrap();
         }
+    }
+
+    /// Nobody hears of a commit before the WAL is synced: when the sync
+    /// fails, the caller of a round that did commit gets the error, and the
+    /// writer refuses what comes after (a failed fsync leaves storage in an
+    /// unknown state), rounds and plain jobs alike.
+    #[tokio::test]
+    async fn answers_wait_for_the_wal_sync_and_a_failed_sync_stops_the_writer() {
+        let db = Db::for_tests().await.unwrap();
+        let Some(direct) = db.direct() else {
+            return; // PostgreSQL: no direct writer
+        };
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let insert = |id: &'static str| {
+            move |c: &rusqlite::Connection| {
+                super::execute(
+                    c,
+                    "INSERT INTO t (id, n) VALUES (?1, 1)",
+                    &[Arg::Text(id.into())],
+                )
+            }
+        };
+        assert_eq!(direct.in_round(insert("a")).await.unwrap(), 1);
+        db.durable().await.unwrap();
+        // The WAL file vanishes under the writer: its next sync fails.
+        let mut wal = direct.path.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::remove_file(&wal).unwrap();
+        let r = direct.in_round(insert("b")).await;
+        assert!(
+            matches!(&r, Err(crate::StoreError::Round(e)) if matches!(**e, crate::StoreError::SyncFailed(_))),
+            "a commit whose sync failed is not reported done: {r:?}"
+        );
+        assert!(direct.in_round(insert("c")).await.is_err());
+        assert!(direct.run(|_| ()).await.is_err());
+        assert!(db.durable().await.is_err());
     }
 
     #[tokio::test]

@@ -79,6 +79,10 @@ pub enum StoreError {
     WriterPanicked,
     #[error("statement placeholder {0} has no argument")]
     Placeholder(String),
+    #[error("group commit failed: {0}")]
+    Round(std::sync::Arc<StoreError>),
+    #[error("the database file could not be synced to storage ({0}); no further writes are taken")]
+    SyncFailed(String),
 }
 
 /// One schema change owned by one component (`ledger`, `vault`, ...).
@@ -253,6 +257,16 @@ impl Db {
     /// transactions on its thread (`None` on PostgreSQL and in-memory SQLite).
     pub fn direct(&self) -> Option<&Arc<direct::DirectWriter>> {
         self.direct.as_ref()
+    }
+
+    /// Waits until what the direct writer committed before this call is on
+    /// storage (see [`direct::DirectWriter::durable`]); at once where every
+    /// commit syncs itself (PostgreSQL, the pool's own writes).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        match &self.direct {
+            Some(d) => d.durable().await,
+            None => Ok(()),
+        }
     }
 
     /// Starts a transaction that will write. On SQLite this takes the write

@@ -25,6 +25,7 @@ use paytap_types::Currency;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Schema owned by the switch.
@@ -156,9 +157,9 @@ const INSERT_MESSAGES: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
     sqlite_row: "INSERT INTO switch_messages (rrn, day, kind, request_mti, response_mti, \
                  acquirer, terminal, merchant, stan, transmission, masked_pan, token_ref, \
                  issuer, amount, currency, response_code, approval_code, stand_in, hold_mti, \
-                 original_rrn, status, requested_at, responded_at) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                 $22, $23) ON CONFLICT (rrn) DO NOTHING",
+                 original_rrn, status, requested_at, responded_at) VALUES (?1, ?2, ?3, ?4, ?5, \
+                 ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+                 ?22, ?23) ON CONFLICT (rrn) DO NOTHING",
 };
 
 impl MessageLog {
@@ -460,10 +461,18 @@ const MAX_BATCH: usize = 4096;
 /// authorization path waits for the log, and one large transaction costs
 /// far less per row than many small ones (measured on SQLite: about 17 µs
 /// of CPU per row in batches of 4,096 against 38 µs in batches of 64), as
-/// each commit rewrites every index page it touched.
+/// each commit rewrites every index page it touched. On a SQLite file the
+/// log's pieces join the writer thread's rounds instead (see [`writer`]),
+/// so they pay no commit of their own and there is nothing to collect for.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
 async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
+    let direct = db.direct().is_some();
+    let linger = if direct {
+        std::time::Duration::ZERO
+    } else {
+        LINGER
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Someone waits for a flush, or a reversal waits to be stored for
@@ -472,9 +481,12 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
             ops.iter()
                 .any(|op| matches!(op, Op::Flush(_) | Op::Forward { .. }))
         };
-        let until = tokio::time::Instant::now() + LINGER;
+        let until = tokio::time::Instant::now() + linger;
         let mut seen = 0;
-        while batch.len() < MAX_BATCH && !urgent(batch.get(seen..).unwrap_or_default()) {
+        while !linger.is_zero()
+            && batch.len() < MAX_BATCH
+            && !urgent(batch.get(seen..).unwrap_or_default())
+        {
             seen = batch.len();
             let room = MAX_BATCH - batch.len();
             match tokio::time::timeout_at(until, rx.recv_many(&mut batch, room)).await {
@@ -492,17 +504,15 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
             }
         }
         // On SQLite the writer thread is shared with the authorization
-        // path's group commits: a batch of a few hundred rows there would
-        // hold every commit queued behind it for milliseconds, so it goes
-        // in pieces, and the rounds waiting in between run between them.
-        let piece = if db.direct().is_some() {
-            DIRECT_PIECE
-        } else {
-            usize::MAX
-        };
+        // path's group commits, and each piece joins one of their rounds
+        // (one commit for both): a batch of a few hundred rows there would
+        // hold every commit of its round for milliseconds, so the log goes
+        // in pieces, one round at a time. What arrives meanwhile is the
+        // next piece.
+        let piece = if direct { DIRECT_PIECE } else { usize::MAX };
         while !ops.is_empty() {
             let rest = ops.split_off(ops.len().min(piece));
-            write_with_retries(&db, ops).await;
+            write_with_retries(&db, Arc::new(ops)).await;
             ops = rest;
         }
         for f in flushes {
@@ -511,11 +521,12 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
     }
 }
 
-/// Most log operations in one transaction on the SQLite direct writer.
+/// Most log operations in one round of the SQLite direct writer.
 const DIRECT_PIECE: usize = 64;
 
-/// Writes `ops` in one transaction, retrying a failed write three times.
-async fn write_with_retries(db: &Db, mut ops: Vec<Op>) {
+/// Writes `ops` in one transaction (on SQLite: inside one round of the
+/// direct writer), retrying a failed write three times.
+async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
     let mut attempt = 0;
     loop {
         let result = match db.direct() {
@@ -523,21 +534,16 @@ async fn write_with_retries(db: &Db, mut ops: Vec<Op>) {
             // other components' commits instead of competing with them for
             // the write lock.
             Some(direct) => {
-                let run = direct
-                    .run(move |conn| {
-                        let r = direct::transaction(conn, |tx| write_batch_direct(tx, &ops));
-                        (ops, r)
-                    })
-                    .await;
-                match run {
-                    Ok((back, r)) => {
-                        ops = back;
-                        r
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "message log writer stopped, rows lost");
+                let mine = Arc::clone(&ops);
+                match direct
+                    .in_round(move |conn| write_batch_direct(conn, &mine))
+                    .await
+                {
+                    Err(StoreError::WriterStopped) => {
+                        tracing::error!(rows = ops.len(), "message log writer stopped, rows lost");
                         return;
                     }
+                    r => r,
                 }
             }
             None => write_batch(db, &ops).await,

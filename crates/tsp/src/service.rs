@@ -334,7 +334,7 @@ const ACCEPT_ATCS: Bulk = Bulk {
                (SELECT r->>0 AS token_ref, MAX((r->>1)::bigint) AS atc \
                FROM jsonb_array_elements($1::jsonb) AS r GROUP BY 1) AS m \
                WHERE tsp_tokens.token_ref = m.token_ref AND tsp_tokens.last_atc < m.atc",
-    sqlite_row: "UPDATE tsp_tokens SET last_atc = $2 WHERE token_ref = $1 AND last_atc < $2",
+    sqlite_row: "UPDATE tsp_tokens SET last_atc = ?2 WHERE token_ref = ?1 AND last_atc < ?2",
 };
 
 impl std::fmt::Debug for Tsp {
