@@ -17,7 +17,26 @@ pub const HORIZON_MILLIS: i64 = 86_400_000;
 /// Approved amounts by time, per card.
 #[derive(Default)]
 pub(crate) struct Windows {
-    cards: Mutex<HashMap<String, VecDeque<(i64, i64)>>>,
+    cards: Mutex<HashMap<String, Spend>>,
+}
+
+/// One card's approvals, sorted by `(time, amount)`, and their sum: the day's
+/// total is then the sum less the few entries before the day's start (kept
+/// only for a velocity window reaching back past midnight), and the
+/// velocity count a binary search, however many approvals the card has
+/// today.
+#[derive(Default)]
+struct Spend {
+    entries: VecDeque<(i64, i64)>,
+    sum: i128,
+}
+
+impl Spend {
+    fn pop_front(&mut self) {
+        if let Some((_, amount)) = self.entries.pop_front() {
+            self.sum -= i128::from(amount);
+        }
+    }
 }
 
 impl Windows {
@@ -32,7 +51,9 @@ impl Windows {
             .into_iter()
             .map(|(card, mut entries)| {
                 entries.sort_unstable();
-                (card, VecDeque::from(entries))
+                let sum = entries.iter().map(|(_, a)| i128::from(*a)).sum();
+                let entries = VecDeque::from(entries);
+                (card, Spend { entries, sum })
             })
             .collect();
         Windows {
@@ -42,7 +63,7 @@ impl Windows {
 
     /// The map, also after a panic elsewhere while it was held (every
     /// change to it is one complete step).
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, VecDeque<(i64, i64)>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Spend>> {
         self.cards.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -50,24 +71,25 @@ impl Windows {
     /// older than both. A card with no entry has spent nothing.
     pub(crate) fn totals(&self, card_id: &str, day_start: i64, velocity_start: i64) -> (i64, i64) {
         let mut map = self.lock();
-        let Some(q) = map.get_mut(card_id) else {
+        let Some(spend) = map.get_mut(card_id) else {
             return (0, 0);
         };
         let keep_from = day_start.min(velocity_start);
-        while q.front().is_some_and(|(at, _)| *at < keep_from) {
-            q.pop_front();
+        while spend.entries.front().is_some_and(|(at, _)| *at < keep_from) {
+            spend.pop_front();
         }
-        let mut day = 0i64;
-        let mut recent = 0i64;
-        for (at, amount) in q.iter() {
-            if *at >= day_start {
-                day = day.saturating_add(*amount);
-            }
-            if *at >= velocity_start {
-                recent += 1;
-            }
-        }
-        if q.is_empty() {
+        let before_day: i128 = spend
+            .entries
+            .iter()
+            .take_while(|(at, _)| *at < day_start)
+            .map(|(_, a)| i128::from(*a))
+            .sum();
+        let day = i64::try_from(spend.sum - before_day).unwrap_or(i64::MAX);
+        let older = spend
+            .entries
+            .partition_point(|(at, _)| *at < velocity_start);
+        let recent = i64::try_from(spend.entries.len() - older).unwrap_or(i64::MAX);
+        if spend.entries.is_empty() {
             map.remove(card_id);
         }
         (day, recent)
@@ -76,20 +98,23 @@ impl Windows {
     /// A durable approval of `amount` at `at`.
     pub(crate) fn push(&self, card_id: &str, at: i64, amount: i64) {
         let mut map = self.lock();
-        let q = map.entry(card_id.to_owned()).or_default();
+        let spend = map.entry(card_id.to_owned()).or_default();
         // Approvals are pushed as they become durable, which is nearly but
         // not exactly in time order: keep the queue sorted.
-        let i = q.partition_point(|e| *e <= (at, amount));
-        q.insert(i, (at, amount));
+        let i = spend.entries.partition_point(|e| *e <= (at, amount));
+        spend.entries.insert(i, (at, amount));
+        spend.sum += i128::from(amount);
     }
 
     /// An approval no longer counts (reversed, or its hold refused).
     pub(crate) fn remove(&self, card_id: &str, at: i64, amount: i64) {
         let mut map = self.lock();
-        if let Some(q) = map.get_mut(card_id)
-            && let Some(i) = q.iter().position(|e| *e == (at, amount))
-        {
-            q.remove(i);
+        if let Some(spend) = map.get_mut(card_id) {
+            let i = spend.entries.partition_point(|e| *e < (at, amount));
+            if spend.entries.get(i) == Some(&(at, amount)) {
+                spend.entries.remove(i);
+                spend.sum -= i128::from(amount);
+            }
         }
     }
 }
@@ -120,8 +145,17 @@ mod tests {
         w.remove("c", 160, 5);
         w.remove("e", 1, 1);
         assert_eq!(w.totals("c", 145, 145), (2, 1));
+        // A velocity window reaching back before the day's start: counted
+        // there, not in the day.
+        w.push("c", 200, 6);
+        assert_eq!(w.totals("c", 171, 160), (6, 2));
+        // Two approvals of the same time and amount: one removal takes one.
+        w.push("c", 200, 6);
+        assert_eq!(w.totals("c", 171, 160), (12, 3));
+        w.remove("c", 200, 6);
+        assert_eq!(w.totals("c", 171, 160), (6, 2));
         // A later day drops everything before it.
-        assert_eq!(w.totals("c", 171, 171), (0, 0));
+        assert_eq!(w.totals("c", 201, 201), (0, 0));
         assert_eq!(w.totals("d", 0, 0), (1, 1));
     }
 }
