@@ -237,6 +237,10 @@ impl AcquirerClient {
             while let Some(f) = rx.recv().await {
                 buf.clear();
                 buf.extend_from_slice(&f);
+                // Requests come in bursts (a burst of answers sets its
+                // terminals sending again): let the others of the burst
+                // queue theirs first, so that one write carries them all.
+                tokio::task::yield_now().await;
                 while buf.len() < 64 * 1024 {
                     match rx.try_recv() {
                         Ok(more) => buf.extend_from_slice(&more),

@@ -102,6 +102,10 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
         while let Some(f) = rx.recv().await {
             buf.clear();
             buf.extend_from_slice(&f);
+            // Answers come in bursts (a group commit answers all its
+            // callers at once): let the others of the burst queue theirs
+            // first, so that one write carries them all.
+            tokio::task::yield_now().await;
             while buf.len() < 64 * 1024 {
                 match rx.try_recv() {
                     Ok(more) => buf.extend_from_slice(&more),
