@@ -31,9 +31,10 @@
 //! [`paytap_store::direct`]; on PostgreSQL a task on the pool) that
 //! takes whatever is queued (up to [`LedgerOptions::max_batch`]), validates
 //! each request in order against the balances inside one write transaction
-//! (a rejected transfer fails alone, not the batch), commits durably (SQLite
-//! `synchronous=FULL`, PostgreSQL's default synchronous commit) and only then
-//! answers each caller.
+//! (a rejected transfer fails alone, not the batch), commits durably (on a
+//! SQLite file the direct writer syncs the WAL before anyone is answered;
+//! PostgreSQL's default synchronous commit) and only then answers each
+//! caller.
 //!
 //! Invariants (checked on every transfer in code, and recomputed from the
 //! transfer rows by [`Ledger::check_invariants`]): per currency, the sum of

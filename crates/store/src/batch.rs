@@ -1,7 +1,8 @@
 //! Group commit for a service's hot write path: statements are queued to
 //! one writer that commits whatever is waiting in a single write
-//! transaction (SQLite `synchronous=FULL` / PostgreSQL synchronous commit)
-//! and only then answers each caller. Many concurrent authorizations share
+//! transaction, durable before it answers each caller (on a SQLite file
+//! the direct writer's WAL sync, see [`crate::direct`]; PostgreSQL's
+//! synchronous commit). Many concurrent authorizations share
 //! one durable commit instead of paying one each. A batch that fails is
 //! retried job by job, so one bad job never fails its neighbours.
 //!

@@ -1057,20 +1057,27 @@ mod tests {
         }
     }
 
+    /// A test database with table `t (id, n)`, if it has a direct writer.
+    async fn db_with_table_t() -> Option<Db> {
+        let db = Db::for_tests().await.unwrap();
+        db.direct()?;
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        Some(db)
+    }
+
     /// Nobody hears of a commit before the WAL is synced: when the sync
     /// fails, the caller of a round that did commit gets the error, and the
     /// writer refuses what comes after (a failed fsync leaves storage in an
     /// unknown state), rounds and plain jobs alike.
     #[tokio::test]
     async fn answers_wait_for_the_wal_sync_and_a_failed_sync_stops_the_writer() {
-        let db = Db::for_tests().await.unwrap();
-        let Some(direct) = db.direct() else {
+        let Some(db) = db_with_table_t().await else {
             return; // PostgreSQL: no direct writer
         };
-        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        let direct = db.direct().unwrap();
         let insert = |id: &'static str| {
             move |c: &rusqlite::Connection| {
                 super::execute(
@@ -1098,14 +1105,10 @@ mod tests {
 
     #[tokio::test]
     async fn commits_rolls_back_and_shares_the_lock_with_the_pool() {
-        let db = Db::for_tests().await.unwrap();
-        let Some(direct) = db.direct() else {
+        let Some(db) = db_with_table_t().await else {
             return; // PostgreSQL: no direct writer
         };
-        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        let direct = db.direct().unwrap();
         // Committed: visible to the pool.
         let n = direct
             .transaction(|tx| {
