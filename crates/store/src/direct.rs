@@ -143,6 +143,9 @@ impl DirectWriter {
                                 job.fail(e);
                                 continue;
                             }
+                            if let Some(s) = &syncer {
+                                s.starting();
+                            }
                             // A job that panics loses only its own answer.
                             let run = std::panic::AssertUnwindSafe(|| job.run(&mut conn));
                             match std::panic::catch_unwind(run) {
@@ -227,7 +230,9 @@ impl DirectWriter {
         let Some(state) = &self.sync else {
             return Ok(());
         };
-        let target = state.committed.load(Ordering::SeqCst);
+        // A row another connection sees is from a commit that had started
+        // before the reader looked.
+        let target = state.started.load(Ordering::SeqCst);
         let mut synced = state.synced.subscribe();
         loop {
             if let Some(e) = state.failed() {
@@ -366,7 +371,16 @@ fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>, syncer: Opt
             drop(tx);
             Err(Arc::new(StoreError::Sqlite(e)))
         }
-        None => tx.commit().map_err(|e| Arc::new(StoreError::Sqlite(e))),
+        None => {
+            if let Some(s) = syncer {
+                s.starting();
+            }
+            tx.commit().map_err(|e| {
+                // Counted as started: count it as ended too.
+                answer_when_durable(syncer, Vec::new());
+                Arc::new(StoreError::Sqlite(e))
+            })
+        }
     };
     match &committed {
         Ok(()) => answer_when_durable(syncer, afters),
@@ -653,9 +667,13 @@ struct Syncer {
     state: Arc<SyncState>,
 }
 
-/// Commits made and commits known durable, counted from the writer's start.
+/// Commits counted from the writer's start: begun (counted just before
+/// `COMMIT`, or before a plain job that may commit runs), ended (their frames
+/// written, or failed), and known durable. Commits end in the order they
+/// begin (one thread makes them all).
 struct SyncState {
-    committed: std::sync::atomic::AtomicU64,
+    started: std::sync::atomic::AtomicU64,
+    written: std::sync::atomic::AtomicU64,
     synced: tokio::sync::watch::Sender<u64>,
     failed: Mutex<Option<Arc<StoreError>>>,
 }
@@ -673,7 +691,8 @@ impl Syncer {
     fn start(wal: PathBuf) -> Result<Syncer, StoreError> {
         let (tx, rx) = mpsc::channel::<Vec<AfterCommit>>();
         let state = Arc::new(SyncState {
-            committed: std::sync::atomic::AtomicU64::new(0),
+            started: std::sync::atomic::AtomicU64::new(0),
+            written: std::sync::atomic::AtomicU64::new(0),
             synced: tokio::sync::watch::Sender::new(0),
             failed: Mutex::new(None),
         });
@@ -688,8 +707,8 @@ impl Syncer {
                     while let Ok(more) = rx.try_recv() {
                         afters.extend(more);
                     }
-                    // Every commit counted so far has written its frames.
-                    let upto = state.committed.load(Ordering::SeqCst);
+                    // Every commit ended so far has written its frames.
+                    let upto = state.written.load(Ordering::SeqCst);
                     let result = match state.failed() {
                         Some(e) => Err(e),
                         None => match file.sync() {
@@ -720,9 +739,15 @@ impl Syncer {
         Ok(Syncer { tx, state })
     }
 
-    /// Called by the writer thread after each commit, with what answers it.
+    /// Called by the writer thread just before a commit (see [`SyncState`]).
+    fn starting(&self) {
+        self.state.started.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Called by the writer thread once a commit counted by [`Self::starting`]
+    /// has ended, with what answers it.
     fn after_sync(&self, afters: Vec<AfterCommit>) {
-        self.state.committed.fetch_add(1, Ordering::SeqCst);
+        self.state.written.fetch_add(1, Ordering::SeqCst);
         if let Err(mpsc::SendError(afters)) = self.tx.send(afters) {
             let e = Arc::new(StoreError::WriterStopped);
             for after in afters {
