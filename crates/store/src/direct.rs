@@ -1093,6 +1093,50 @@ mod tests {
         Some(db)
     }
 
+    /// A commit is visible to the pool before its sync. A reader that saw
+    /// its row waits in `durable` until the commit is synced, here until
+    /// the plain job that made it has ended (its answer goes out after the
+    /// sync too).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durable_waits_for_a_commit_the_reader_already_sees() {
+        let Some(db) = db_with_table_t().await else {
+            return; // PostgreSQL: no direct writer
+        };
+        let direct = std::sync::Arc::clone(db.direct().unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (committed, is_committed) = tokio::sync::oneshot::channel::<()>();
+        let job = tokio::spawn(async move {
+            direct
+                .run(move |conn| {
+                    super::transaction(conn, |tx| {
+                        super::execute(tx, "INSERT INTO t (id, n) VALUES ('x', 1)", &[])
+                    })
+                    .unwrap();
+                    let _ = committed.send(());
+                    let _ = released.recv();
+                })
+                .await
+        });
+        is_committed.await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "the pool sees the committed row");
+        let waiting = {
+            let db = db.clone();
+            tokio::spawn(async move { db.durable().await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            !waiting.is_finished(),
+            "durable() returned before the commit the reader saw was synced"
+        );
+        release.send(()).unwrap();
+        waiting.await.unwrap().unwrap();
+        job.await.unwrap().unwrap();
+    }
+
     /// Nobody hears of a commit before the WAL is synced: when the sync
     /// fails, the caller of a round that did commit gets the error, and the
     /// writer refuses what comes after (a failed fsync leaves storage in an
