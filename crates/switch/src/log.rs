@@ -572,21 +572,13 @@ const SET_FORWARDED: &str = "UPDATE switch_forwards SET delivered_at = $1 WHERE 
 
 /// [`write_batch`] on the SQLite file's direct writer thread.
 fn write_batch_direct(tx: &rusqlite::Connection, ops: &[Op]) -> Result<(), StoreError> {
-    let mut pending: Vec<Vec<Arg>> = Vec::new();
-    let flush = |pending: &mut Vec<Vec<Arg>>| -> Result<(), StoreError> {
-        INSERT_MESSAGES.execute_direct(tx, pending.iter().map(Vec::as_slice))?;
-        pending.clear();
-        Ok(())
-    };
     for op in ops {
         match op {
-            Op::Insert(row) => pending.push(row_args(row)),
+            Op::Insert(row) => insert_direct(tx, row)?,
             Op::Reversed { rrn, at } => {
-                flush(&mut pending)?;
                 direct::execute(tx, SET_REVERSED, &[Arg::I64(*at), Arg::Text(rrn.clone())])?;
             }
             Op::Captured { rrn, at } => {
-                flush(&mut pending)?;
                 direct::execute(tx, SET_CAPTURED, &[Arg::I64(*at), Arg::Text(rrn.clone())])?;
             }
             Op::Forward {
@@ -596,18 +588,48 @@ fn write_batch_direct(tx: &rusqlite::Connection, ops: &[Op]) -> Result<(), Store
                 message,
                 at,
             } => {
-                flush(&mut pending)?;
                 tx.prepare_cached(INSERT_FORWARD)?
                     .execute(rusqlite::params![id, issuer, mti, message, at])?;
             }
             Op::Forwarded { id, at } => {
-                flush(&mut pending)?;
                 direct::execute(tx, SET_FORWARDED, &[Arg::I64(*at), Arg::Text(id.clone())])?;
             }
             Op::Flush(_) => {}
         }
     }
-    flush(&mut pending)
+    Ok(())
+}
+
+/// One row through [`INSERT_MESSAGES`]' one-row form, bound straight from
+/// the row's fields (in the order of [`row_args`]): no copy of its strings.
+fn insert_direct(tx: &rusqlite::Connection, r: &LogRow) -> Result<(), StoreError> {
+    tx.prepare_cached(INSERT_MESSAGES.sqlite_row)?
+        .execute(rusqlite::params![
+            r.rrn,
+            r.day,
+            r.kind,
+            r.request_mti,
+            r.response_mti,
+            r.acquirer,
+            r.terminal,
+            r.merchant,
+            i64::from(r.stan),
+            r.transmission,
+            r.masked_pan,
+            r.token_ref,
+            r.issuer,
+            r.amount,
+            r.currency.code(),
+            r.response_code,
+            r.approval_code,
+            i64::from(r.stand_in),
+            r.hold_mti,
+            r.original_rrn,
+            r.status,
+            r.requested_at,
+            r.responded_at,
+        ])?;
+    Ok(())
 }
 
 async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
