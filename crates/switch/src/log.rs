@@ -601,34 +601,10 @@ fn write_batch_direct(tx: &rusqlite::Connection, ops: &[Op]) -> Result<(), Store
 }
 
 /// One row through [`INSERT_MESSAGES`]' one-row form, bound straight from
-/// the row's fields (in the order of [`row_args`]): no copy of its strings.
+/// the row's fields: no copy of its strings.
 fn insert_direct(tx: &rusqlite::Connection, r: &LogRow) -> Result<(), StoreError> {
     tx.prepare_cached(INSERT_MESSAGES.sqlite_row)?
-        .execute(rusqlite::params![
-            r.rrn,
-            r.day,
-            r.kind,
-            r.request_mti,
-            r.response_mti,
-            r.acquirer,
-            r.terminal,
-            r.merchant,
-            i64::from(r.stan),
-            r.transmission,
-            r.masked_pan,
-            r.token_ref,
-            r.issuer,
-            r.amount,
-            r.currency.code(),
-            r.response_code,
-            r.approval_code,
-            i64::from(r.stand_in),
-            r.hold_mti,
-            r.original_rrn,
-            r.status,
-            r.requested_at,
-            r.responded_at,
-        ])?;
+        .execute(rusqlite::params_from_iter(row_values(r)))?;
     Ok(())
 }
 
@@ -697,40 +673,75 @@ async fn insert_rows(
     backend: paytap_store::Backend,
     rows: &[&LogRow],
 ) -> Result<(), StoreError> {
-    let values: Vec<Vec<Arg>> = rows.iter().map(|r| row_args(r)).collect();
+    let values: Vec<Vec<Arg>> = rows
+        .iter()
+        .map(|r| row_values(r).into_iter().map(Value::to_arg).collect())
+        .collect();
     INSERT_MESSAGES
         .execute(tx, backend, values.iter().map(Vec::as_slice))
         .await?;
     Ok(())
 }
 
-/// A row's values for [`INSERT_MESSAGES`], in column order.
-fn row_args(r: &LogRow) -> Vec<Arg> {
-    vec![
-        Arg::Text(r.rrn.clone()),
-        Arg::Text(r.day.clone()),
-        Arg::Text(r.kind.to_owned()),
-        Arg::Text(r.request_mti.clone()),
-        Arg::Text(r.response_mti.clone()),
-        Arg::Text(r.acquirer.clone()),
-        Arg::Text(r.terminal.clone()),
-        Arg::Text(r.merchant.clone()),
-        Arg::I64(i64::from(r.stan)),
-        Arg::Text(r.transmission.clone()),
-        Arg::Text(r.masked_pan.clone()),
-        Arg::OptText(r.token_ref.clone()),
-        Arg::OptText(r.issuer.clone()),
-        Arg::I64(r.amount),
-        Arg::Text(r.currency.code().to_owned()),
-        Arg::Text(r.response_code.clone()),
-        Arg::OptText(r.approval_code.clone()),
-        Arg::I64(i64::from(r.stand_in)),
-        Arg::OptText(r.hold_mti.clone()),
-        Arg::OptText(r.original_rrn.clone()),
-        Arg::Text(r.status.to_owned()),
-        Arg::I64(r.requested_at),
-        Arg::I64(r.responded_at),
+/// A row's values for [`INSERT_MESSAGES`], in column order, borrowed: the
+/// direct writer binds them as they are, the bulk form copies them into
+/// [`Arg`]s.
+fn row_values(r: &LogRow) -> [Value<'_>; 23] {
+    use Value::{I64, OptText, Text};
+    [
+        Text(&r.rrn),
+        Text(&r.day),
+        Text(r.kind),
+        Text(&r.request_mti),
+        Text(&r.response_mti),
+        Text(&r.acquirer),
+        Text(&r.terminal),
+        Text(&r.merchant),
+        I64(i64::from(r.stan)),
+        Text(&r.transmission),
+        Text(&r.masked_pan),
+        OptText(r.token_ref.as_deref()),
+        OptText(r.issuer.as_deref()),
+        I64(r.amount),
+        Text(r.currency.code()),
+        Text(&r.response_code),
+        OptText(r.approval_code.as_deref()),
+        I64(i64::from(r.stand_in)),
+        OptText(r.hold_mti.as_deref()),
+        OptText(r.original_rrn.as_deref()),
+        Text(r.status),
+        I64(r.requested_at),
+        I64(r.responded_at),
     ]
+}
+
+/// One column value of a log row.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    I64(i64),
+}
+
+impl Value<'_> {
+    fn to_arg(self) -> Arg {
+        match self {
+            Value::Text(v) => Arg::Text(v.to_owned()),
+            Value::OptText(v) => Arg::OptText(v.map(str::to_owned)),
+            Value::I64(v) => Arg::I64(v),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{Null, ToSqlOutput};
+        Ok(match *self {
+            Value::Text(v) | Value::OptText(Some(v)) => ToSqlOutput::from(v),
+            Value::OptText(None) => ToSqlOutput::from(Null),
+            Value::I64(v) => ToSqlOutput::from(v),
+        })
+    }
 }
 
 #[cfg(test)]
