@@ -22,9 +22,8 @@
 //! syncs the WAL after each commit and only then answers, while the writer
 //! goes on with the next transaction. It shares the file's write lock with
 //! the pool's write connection through SQLite itself: `BEGIN IMMEDIATE`,
-//! and a busy handler
-//! that retries in short sleeps (tens of microseconds, then up to a
-//! millisecond) for at most [`BUSY_LIMIT`]. The pool's writer sleeps in
+//! and a busy handler that retries in short sleeps (tens of microseconds,
+//! then up to a millisecond) for at most [`BUSY_LIMIT`]. The pool's writer sleeps in
 //! millisecond steps between its tries, and rounds that follow each other
 //! back to back leave gaps of microseconds, so it could wait its whole busy
 //! timeout under load: while one is trying to begin (counted by
@@ -375,11 +374,12 @@ fn round(conn: &mut rusqlite::Connection, parts: Vec<Box<dyn Part>>, syncer: Opt
             if let Some(s) = syncer {
                 s.starting();
             }
-            tx.commit().map_err(|e| {
+            let r = tx.commit();
+            if r.is_err() {
                 // Counted as started: count it as ended too.
                 answer_when_durable(syncer, Vec::new());
-                Arc::new(StoreError::Sqlite(e))
-            })
+            }
+            r.map_err(|e| Arc::new(StoreError::Sqlite(e)))
         }
     };
     match &committed {
@@ -871,14 +871,10 @@ mod tests {
     /// when more is queued than one batch takes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queue_takes_everything_in_bounded_batches() {
-        let db = Db::for_tests().await.unwrap();
-        let Some(direct) = db.direct() else {
+        let Some(db) = db_with("CREATE TABLE q (id BIGINT PRIMARY KEY)").await else {
             return; // PostgreSQL: no direct writer
         };
-        sqlx::query("CREATE TABLE q (id BIGINT PRIMARY KEY)")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        let direct = db.direct().unwrap();
         type Item = (i64, tokio::sync::oneshot::Sender<usize>);
         let sizes: Arc<Mutex<Vec<usize>>> = Arc::default();
         let seen = Arc::clone(&sizes);
@@ -938,14 +934,11 @@ mod tests {
     /// answered after the commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_batch_does_not_undo_another_queues_batch() {
-        let db = Db::for_tests().await.unwrap();
-        let Some(direct) = db.direct() else {
+        let Some(db) = db_with("CREATE TABLE r (id BIGINT PRIMARY KEY, queue TEXT NOT NULL)").await
+        else {
             return; // PostgreSQL: no direct writer
         };
-        sqlx::query("CREATE TABLE r (id BIGINT PRIMARY KEY, queue TEXT NOT NULL)")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        let direct = db.direct().unwrap();
         type Item = (i64, tokio::sync::oneshot::Sender<Result<(), String>>);
         let queue = |name: &'static str| {
             Arc::new(super::DirectQueue::new(
@@ -1035,14 +1028,10 @@ mod tests {
     /// of transactions gets the lock among them, not after all of them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_pool_writer_is_not_starved_by_a_busy_thread() {
-        let db = Db::for_tests().await.unwrap();
-        let Some(direct) = db.direct() else {
+        let Some(db) = db_with("CREATE TABLE flood (id BIGINT PRIMARY KEY)").await else {
             return; // PostgreSQL: no direct writer
         };
-        sqlx::query("CREATE TABLE flood (id BIGINT PRIMARY KEY)")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        let direct = db.direct().unwrap();
         const FLOOD: i64 = 2_000;
         let mut jobs = Vec::new();
         for id in 0..FLOOD {
@@ -1082,16 +1071,16 @@ mod tests {
         }
     }
 
-    /// A test database with table `t (id, n)`, if it has a direct writer.
-    async fn db_with_table_t() -> Option<Db> {
+    /// A test database made by `create`, if it has a direct writer
+    /// (`None` on PostgreSQL).
+    async fn db_with(create: &'static str) -> Option<Db> {
         let db = Db::for_tests().await.unwrap();
         db.direct()?;
-        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        sqlx::query(create).execute(db.pool()).await.unwrap();
         Some(db)
     }
+
+    const TABLE_T: &str = "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL)";
 
     /// A commit is visible to the pool before its sync. A reader that saw
     /// its row waits in `durable` until the commit is synced, here until
@@ -1099,7 +1088,7 @@ mod tests {
     /// sync too).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn durable_waits_for_a_commit_the_reader_already_sees() {
-        let Some(db) = db_with_table_t().await else {
+        let Some(db) = db_with(TABLE_T).await else {
             return; // PostgreSQL: no direct writer
         };
         let direct = std::sync::Arc::clone(db.direct().unwrap());
@@ -1143,7 +1132,7 @@ mod tests {
     /// unknown state), rounds and plain jobs alike.
     #[tokio::test]
     async fn answers_wait_for_the_wal_sync_and_a_failed_sync_stops_the_writer() {
-        let Some(db) = db_with_table_t().await else {
+        let Some(db) = db_with(TABLE_T).await else {
             return; // PostgreSQL: no direct writer
         };
         let direct = db.direct().unwrap();
@@ -1174,7 +1163,7 @@ mod tests {
 
     #[tokio::test]
     async fn commits_rolls_back_and_shares_the_lock_with_the_pool() {
-        let Some(db) = db_with_table_t().await else {
+        let Some(db) = db_with(TABLE_T).await else {
             return; // PostgreSQL: no direct writer
         };
         let direct = db.direct().unwrap();
