@@ -34,8 +34,8 @@ use paytap_issuer::{
 use paytap_ledger::{Ledger, LedgerError};
 use paytap_store::{Db, StoreError};
 use paytap_switch::{
-    BinRange, ClearingReport, IssuerLink, IssuerRoute, RunningSwitch, StandInRules, Switch,
-    SwitchConfig, SwitchError, SwitchParts, TcpIssuerLink,
+    BinRange, ClearingReport, ForwardKey, IssuerLink, IssuerRoute, RunningSwitch, StandInRules,
+    Switch, SwitchConfig, SwitchError, SwitchParts, TcpIssuerLink,
 };
 use paytap_tsp::{
     Actor, ProvisionRequest, Provisioned, TokenInfo, TokenKeys, TokenRange, TokenState, Tsp,
@@ -43,6 +43,9 @@ use paytap_tsp::{
 };
 use paytap_types::PaymentEvent;
 use paytap_vault::{Keyring, Vault, VaultError};
+
+/// What the switch's stored-advice key is derived for ([`Keyring::subkey`]).
+const FORWARD_KEY_PURPOSE: &str = "switch stored advices";
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -410,6 +413,7 @@ impl Network {
             links,
             tokens: Some(Arc::new(tsp.clone())),
             db: pick(&config.component_dbs.switch),
+            forward_key: Some(ForwardKey::new(config.keyring.subkey(FORWARD_KEY_PURPOSE))),
         })
         .await?;
         let running = paytap_switch::serve(switch, config.switch_addr).await?;

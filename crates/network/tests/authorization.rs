@@ -297,6 +297,59 @@ async fn silent_issuer_stand_in_then_reversal() {
     n.assert_ledger().await;
 }
 
+/// An issuer link that is down while its flag is set.
+struct Down(Arc<dyn IssuerLink>, Arc<std::sync::atomic::AtomicBool>);
+
+impl IssuerLink for Down {
+    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
+        Box::pin(async move {
+            if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(LinkError::Unavailable("down".into()));
+            }
+            self.0.exchange(request).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn stand_in_advice_reaches_the_issuer_after_a_restart() {
+    let db = Db::for_tests().await.unwrap();
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut cfg = config(db.clone());
+    let flag = down.clone();
+    cfg.link_hook = Some(Arc::new(move |bank: &str, link: Arc<dyn IssuerLink>| {
+        if bank == ICBC {
+            Arc::new(Down(link, flag.clone())) as Arc<dyn IssuerLink>
+        } else {
+            link
+        }
+    }));
+    let n = start_with(cfg).await;
+    let mut phone = n.phone(ICBC, Product::Debit, 500_000).await;
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = n.pay(&mut phone, 80_000).await;
+    assert_eq!(code(&a), "00");
+    assert_eq!(a.get_str(60), Some(STAND_IN_INDICATOR));
+    assert_eq!(n.net.switch().pending_forwards(), 2);
+    assert_eq!(n.available(&phone).await, 500_000, "the bank knows nothing");
+    // The network stops before the bank is back; its card number sealed,
+    // the advice waits in the database with the reversal.
+    n.net.shutdown().await;
+
+    let n = start_with(config(db)).await;
+    assert_eq!(n.net.switch().pending_forwards(), 2);
+    assert_eq!(
+        n.net.switch().drain_forwards(Duration::from_secs(20)).await,
+        0
+    );
+    assert_eq!(n.available(&phone).await, 500_000 - 80_000, "held");
+    let rep = n.net.clearing(&n.today()).await.unwrap();
+    assert!(rep.balanced());
+    assert_eq!((rep.authorizations, rep.captured), (1, 1));
+    assert_eq!(n.available(&phone).await, 500_000 - 80_000);
+    n.assert_ledger().await;
+}
+
 #[tokio::test]
 async fn duplicate_answered_identically_with_one_hold() {
     let n = start().await;

@@ -107,6 +107,7 @@ fn bench(c: &mut Criterion) {
             links,
             tokens: None,
             db,
+            forward_key: None,
         })
         .await
         .expect("switch");

@@ -31,6 +31,7 @@ pub mod config;
 pub mod link;
 pub mod log;
 pub mod routing;
+pub mod seal;
 pub mod server;
 mod switch;
 pub mod token;
@@ -39,6 +40,7 @@ pub use config::{IssuerRoute, StandInRules, SwitchConfig};
 pub use link::{IssuerLink, LinkError, STAND_IN_INDICATOR, TcpIssuerLink, serve_issuer};
 pub use log::{ClearingReport, LoggedMessage, MessageLog, Party, Position};
 pub use routing::{BinRange, Route, RoutingError, RoutingTable};
+pub use seal::ForwardKey;
 pub use server::{RunningSwitch, serve};
 pub use switch::{Stats, Switch, SwitchError, SwitchParts, reason_for, utc_day};
 pub use token::{

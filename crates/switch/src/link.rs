@@ -24,10 +24,14 @@
 //!
 //! Every advice and reversal is stored and forwarded: the switch repeats it
 //! until it gets an answer, so issuers must treat repeats as no-ops.
-//! Reversals (no card number in them) are also kept in the network database
-//! (`switch_forwards`) and re-sent after a restart; advices carry DE 2 and
-//! are therefore kept in memory only (an advice lost in a restart leaves the
-//! stand-in approval uncaptured, which clearing reports as pending).
+//! Both are also kept in the network database (`switch_forwards`) and
+//! re-sent after a restart, and the acquirer hears of a stand-in decision
+//! only once its reversal and advice are stored. Reversals carry no card
+//! number; advices carry DE 2, so they are stored sealed under the switch's
+//! [`crate::ForwardKey`] (`paytap up` derives it from the vault's keyring),
+//! and kept in memory only when the switch has none (an advice lost in a
+//! restart leaves the stand-in approval uncaptured, which clearing reports
+//! as pending).
 
 use futures::future::BoxFuture;
 use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};

@@ -10,8 +10,10 @@
 //! everything queued so far is committed (clearing and the lookup of a
 //! reversal's original flush first, and a flush ends the collecting at once).
 //!
-//! The table `switch_forwards` keeps the reversals waiting for an issuer's
-//! acknowledgement (encoded `0400`s, which carry no card number).
+//! The table `switch_forwards` keeps the reversals and advices waiting for
+//! an issuer's acknowledgement: encoded `0400`s, which carry no card number,
+//! and, when the switch has a [`crate::ForwardKey`], `0120` advices with
+//! their card data sealed ([`crate::seal`]).
 //!
 //! Clearing ([`crate::Switch::clearing`]) reads the approved, un-reversed
 //! authorizations of one UTC day and nets them per party and currency: each
@@ -65,7 +67,25 @@ pub const MIGRATIONS: &[Migration] = &[
               CREATE INDEX switch_messages_orig_time \
                 ON switch_messages (transmission, stan, terminal, acquirer)",
     },
+    // Advices (which carry the card number) are stored too: `message` holds
+    // them without card data, `sealed` the whole advice encrypted.
+    Migration {
+        component: "switch",
+        version: 4,
+        sql: "ALTER TABLE switch_forwards ADD COLUMN sealed {blob}",
+    },
 ];
+
+/// A stored reversal or advice not acknowledged yet.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredForward {
+    pub id: String,
+    pub issuer: String,
+    /// The encoded message; for a sealed advice, without its card data.
+    pub message: Vec<u8>,
+    /// The whole encoded advice, sealed ([`crate::seal`]).
+    pub sealed: Option<Vec<u8>>,
+}
 
 /// One logged request/response pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +138,7 @@ enum Op {
         issuer: String,
         mti: String,
         message: Vec<u8>,
+        sealed: Option<Vec<u8>>,
         at: i64,
     },
     Forwarded {
@@ -194,14 +215,23 @@ impl MessageLog {
         });
     }
 
-    /// Keep a reversal for store and forward (it carries no card number:
-    /// the issuer finds the hold by DE 37).
-    pub(crate) fn store_forward(&self, id: &str, issuer: &str, msg: &paytap_iso8583::Message) {
+    /// Keep a reversal or advice for store and forward. `msg` must carry no
+    /// card data (a reversal has none: the issuer finds the hold by DE 37);
+    /// an advice comes as its clear part and `sealed`, the whole advice
+    /// sealed under the row's `id`.
+    pub(crate) fn store_forward(
+        &self,
+        id: &str,
+        issuer: &str,
+        msg: &paytap_iso8583::Message,
+        sealed: Option<Vec<u8>>,
+    ) {
         let _ = self.tx.send(Op::Forward {
             id: id.to_owned(),
             issuer: issuer.to_owned(),
             mti: msg.mti().to_string(),
             message: msg.encode(),
+            sealed,
             at: paytap_store::now_millis(),
         });
     }
@@ -213,18 +243,26 @@ impl MessageLog {
         });
     }
 
-    /// Stored reversals the issuers have not acknowledged yet, oldest first.
-    pub(crate) async fn pending_forwards(
-        &self,
-    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+    /// Stored reversals and advices the issuers have not acknowledged yet,
+    /// oldest first.
+    pub(crate) async fn pending_forwards(&self) -> Result<Vec<StoredForward>, StoreError> {
         self.flush().await;
-        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, issuer, message FROM switch_forwards WHERE delivered_at IS NULL \
-             ORDER BY created_at, id",
+        let rows = sqlx::query(
+            "SELECT id, issuer, message, sealed FROM switch_forwards \
+             WHERE delivered_at IS NULL ORDER BY created_at, id",
         )
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows)
+        rows.iter()
+            .map(|r| {
+                Ok(StoredForward {
+                    id: r.try_get(0)?,
+                    issuer: r.try_get(1)?,
+                    message: r.try_get(2)?,
+                    sealed: r.try_get(3)?,
+                })
+            })
+            .collect()
     }
 
     /// Wait until every row queued before this call is committed.
@@ -566,8 +604,8 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
 const SET_REVERSED: &str = "UPDATE switch_messages SET status = 'reversed', reversed_at = $1 \
      WHERE rrn = $2 AND status = 'approved'";
 const SET_CAPTURED: &str = "UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2";
-const INSERT_FORWARD: &str = "INSERT INTO switch_forwards (id, issuer, mti, message, created_at) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+const INSERT_FORWARD: &str = "INSERT INTO switch_forwards (id, issuer, mti, message, sealed, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
 const SET_FORWARDED: &str = "UPDATE switch_forwards SET delivered_at = $1 WHERE id = $2";
 
 /// [`write_batch`] on the SQLite file's direct writer thread.
@@ -586,10 +624,11 @@ fn write_batch_direct(tx: &rusqlite::Connection, ops: &[Op]) -> Result<(), Store
                 issuer,
                 mti,
                 message,
+                sealed,
                 at,
             } => {
                 tx.prepare_cached(INSERT_FORWARD)?
-                    .execute(rusqlite::params![id, issuer, mti, message, at])?;
+                    .execute(rusqlite::params![id, issuer, mti, message, sealed, at])?;
             }
             Op::Forwarded { id, at } => {
                 direct::execute(tx, SET_FORWARDED, &[Arg::I64(*at), Arg::Text(id.clone())])?;
@@ -638,6 +677,7 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
                 issuer,
                 mti,
                 message,
+                sealed,
                 at,
             } => {
                 insert_rows(&mut tx, backend, &pending).await?;
@@ -647,6 +687,7 @@ async fn write_batch(db: &Db, ops: &[Op]) -> Result<(), StoreError> {
                     .bind(issuer.as_str())
                     .bind(mti.as_str())
                     .bind(message.clone())
+                    .bind(sealed.clone())
                     .bind(*at)
                     .execute(&mut *tx)
                     .await?;

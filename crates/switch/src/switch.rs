@@ -14,8 +14,9 @@
 
 use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
 use crate::link::{IssuerLink, LinkError, STAND_IN_INDICATOR};
-use crate::log::{ClearingReport, LogRow, MessageLog, net_positions};
+use crate::log::{ClearingReport, LogRow, MessageLog, StoredForward, net_positions};
 use crate::routing::{Route, RoutingError, RoutingTable};
+use crate::seal::{self, ForwardKey};
 use crate::token::{TokenCompletion, TokenDecision, TokenService};
 use paytap_iso8583::{Message, Mti, NetworkManagementCode, OriginalData, ResponseCode};
 use paytap_store::{Db, StoreError, now_millis};
@@ -66,6 +67,7 @@ struct Inner {
     issuers: HashMap<String, IssuerEntry>,
     tokens: Option<Arc<dyn TokenService>>,
     log: MessageLog,
+    forward_key: Option<ForwardKey>,
     dups: Mutex<Dups>,
     stand_in_totals: Mutex<HashMap<(u64, i64), i64>>,
     card_hasher: std::collections::hash_map::RandomState,
@@ -203,6 +205,10 @@ pub struct SwitchParts {
     pub tokens: Option<Arc<dyn TokenService>>,
     /// The network database (message log).
     pub db: Db,
+    /// Seals stand-in advices (which carry the card number) so they are
+    /// stored and survive a restart like reversals; without it they are
+    /// kept in memory only.
+    pub forward_key: Option<ForwardKey>,
 }
 
 impl Switch {
@@ -214,6 +220,7 @@ impl Switch {
             mut links,
             tokens,
             db,
+            forward_key,
         } = parts;
         let mut routing = RoutingTable::new();
         let mut issuers = HashMap::new();
@@ -261,6 +268,7 @@ impl Switch {
             issuers,
             tokens,
             log,
+            forward_key,
             dups: Mutex::new(Dups::default()),
             stand_in_totals: Mutex::new(HashMap::new()),
             card_hasher: std::collections::hash_map::RandomState::new(),
@@ -270,16 +278,24 @@ impl Switch {
             stopping,
             stats: Stats::default(),
         });
-        // Reversals stored before a restart and never acknowledged.
-        for (id, issuer, bytes) in inner.log.pending_forwards().await? {
-            match (inner.issuers.get(&issuer), Message::decode(&bytes)) {
-                (Some(entry), Ok(msg)) => {
+        // Reversals and advices stored before a restart and never
+        // acknowledged. One that cannot be read now (an unknown issuer, a
+        // key that does not open it) stays stored for a later start.
+        for stored in inner.log.pending_forwards().await? {
+            let StoredForward { id, issuer, .. } = &stored;
+            let Some(entry) = inner.issuers.get(issuer) else {
+                tracing::error!(%issuer, %id, "stored forward for an unknown issuer; kept");
+                continue;
+            };
+            match open_forward(inner.forward_key.as_ref(), &stored) {
+                Ok(msg) => {
                     entry.queued.fetch_add(1, Ordering::Relaxed);
-                    let _ = entry.forward.send(Forward { id: Some(id), msg });
+                    let _ = entry.forward.send(Forward {
+                        id: Some(stored.id),
+                        msg,
+                    });
                 }
-                _ => {
-                    tracing::error!(%issuer, "stored reversal for an unknown issuer or unreadable")
-                }
+                Err(why) => tracing::error!(%issuer, %id, why, "stored forward not sent; kept"),
             }
         }
         for (id, rx, queued) in queues {
@@ -747,6 +763,10 @@ impl Switch {
                 }
                 let _ = advice.set(60, STAND_IN_INDICATOR);
                 self.forward(entry, advice);
+                // The acquirer hears of the decision only once the reversal
+                // and the advice are stored: a crash after the answer must
+                // not lose what the issuer still has to be told.
+                self.inner.log.flush().await;
             }
         }
         // The token service's writes (the accepted ATC) must be durable
@@ -833,13 +853,39 @@ impl Switch {
     }
 
     fn forward(&self, entry: &IssuerEntry, msg: Message) {
-        // Reversals carry no card number and survive a restart; advices
-        // (which carry DE 2) are kept in memory only.
-        let id = (!msg.has(2)).then(|| {
-            let id = format!("fwd-{}", self.next_rrn());
-            self.inner.log.store_forward(&id, &entry.route.id, &msg);
-            id
-        });
+        // Reversals carry no card number and are stored as they are;
+        // advices (DE 2) are stored sealed when there is a key, else kept
+        // in memory only.
+        let card_data = msg.has(2);
+        let id = match (&self.inner.forward_key, card_data) {
+            (_, false) => {
+                let id = format!("fwd-{}", self.next_rrn());
+                self.inner
+                    .log
+                    .store_forward(&id, &entry.route.id, &msg, None);
+                Some(id)
+            }
+            (Some(key), true) => {
+                let id = format!("fwd-{}", self.next_rrn());
+                match key.seal(&id, &msg.encode()) {
+                    Ok(sealed) => {
+                        let mut clear = msg.clone();
+                        for f in seal::CARD_DATA {
+                            clear.remove(f);
+                        }
+                        self.inner
+                            .log
+                            .store_forward(&id, &entry.route.id, &clear, Some(sealed));
+                        Some(id)
+                    }
+                    Err(e) => {
+                        tracing::error!(issuer = %entry.route.id, error = %e, "advice not sealed; kept in memory only");
+                        None
+                    }
+                }
+            }
+            (None, true) => None,
+        };
         entry.queued.fetch_add(1, Ordering::Relaxed);
         if entry.forward.send(Forward { id, msg }).is_err() {
             entry.queued.fetch_sub(1, Ordering::Relaxed);
@@ -1084,6 +1130,19 @@ fn network_management(request: &Message) -> Message {
     };
     let _ = r.set_response_code(code);
     r
+}
+
+/// The message a stored forward sends: a reversal as stored, a sealed
+/// advice opened with `key`.
+fn open_forward(key: Option<&ForwardKey>, stored: &StoredForward) -> Result<Message, &'static str> {
+    let bytes = match (&stored.sealed, key) {
+        (None, _) => return Message::decode(&stored.message).map_err(|_| "unreadable"),
+        (Some(_), None) => return Err("sealed advice, and no key to open it"),
+        (Some(sealed), Some(key)) => key
+            .open(&stored.id, sealed)
+            .map_err(|_| "sealed advice does not open with this key")?,
+    };
+    Message::decode(&bytes).map_err(|_| "unreadable")
 }
 
 /// A reversal or advice waiting for the issuer's acknowledgement; `id` when

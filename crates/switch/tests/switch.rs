@@ -77,6 +77,7 @@ impl IssuerLink for FakeIssuer {
                     }
                     "0120" => {
                         assert_eq!(req.get_str(60), Some(STAND_IN_INDICATOR));
+                        assert_eq!(req.get_str(2), Some(CARD), "advices carry the PAN");
                         if req.response_code() == Some(ResponseCode::Approved) {
                             let amount = req.amount().unwrap() as i64;
                             b.available -= amount;
@@ -194,6 +195,7 @@ async fn switch_on(issuer: Arc<FakeIssuer>, timeout_ms: u64, tsp: FakeTsp) -> Sw
         links,
         tokens: Some(Arc::new(tsp)),
         db,
+        forward_key: None,
     })
     .await
     .unwrap()
@@ -546,6 +548,7 @@ async fn tcp_issuer_link_round_trip() {
         links,
         tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db,
+        forward_key: None,
     })
     .await
     .unwrap();
@@ -597,6 +600,7 @@ async fn graceful_shutdown_answers_in_flight_requests_and_idle_connections_close
         links,
         tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db: Db::for_tests().await.unwrap(),
+        forward_key: None,
     })
     .await
     .unwrap();
@@ -669,6 +673,7 @@ async fn stored_reversals_survive_a_restart() {
             links,
             tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
             db,
+            forward_key: None,
         })
     };
     let first = start(db.clone()).await.unwrap();
@@ -692,4 +697,81 @@ async fn stored_reversals_survive_a_restart() {
         0,
         "acknowledged reversals are not sent again"
     );
+}
+
+#[tokio::test]
+async fn stored_advices_survive_a_restart_sealed() {
+    let db = Db::for_tests().await.unwrap();
+    let bank = FakeIssuer::with_balance(10_000);
+    let down = Arc::new(AtomicBool::new(true));
+    let key = |b: u8| Some(ForwardKey::new(zeroize::Zeroizing::new([b; 32])));
+    let start = |db: Db, forward_key: Option<ForwardKey>| {
+        let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+        links.insert(
+            "icbc".into(),
+            Arc::new(Plug {
+                inner: bank.clone(),
+                down: down.clone(),
+            }),
+        );
+        Switch::start(SwitchParts {
+            config: config(500, rules()),
+            links,
+            tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
+            db,
+            forward_key,
+        })
+    };
+    let first = start(db.clone(), key(1)).await.unwrap();
+    let a = first.handle(auth(CARD, 900, 81, "TB")).await.unwrap();
+    assert_eq!(code(&a), ResponseCode::Approved, "stand-in");
+    first.log().flush().await;
+    let rows: Vec<(String, Vec<u8>, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT mti, message, sealed FROM switch_forwards ORDER BY created_at, id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "the reversal and the advice are stored");
+    for (mti, message, sealed) in &rows {
+        for bytes in [Some(message), sealed.as_ref()].into_iter().flatten() {
+            assert!(
+                !bytes.windows(CARD.len()).any(|w| w == CARD.as_bytes()),
+                "{mti}: no card number in clear"
+            );
+        }
+    }
+    let (_, clear, sealed) = rows.iter().find(|r| r.0 == "0120").unwrap();
+    let clear = Message::decode(clear).unwrap();
+    assert!(!clear.has(2) && !clear.has(14) && !clear.has(55));
+    assert_eq!(
+        clear.rrn(),
+        a.rrn(),
+        "the clear part names the authorization"
+    );
+    assert!(sealed.is_some());
+    first.shutdown().await;
+    drop(first);
+
+    down.store(false, Ordering::SeqCst);
+    // A start with another key, or none, cannot open the advice: it sends
+    // the reversal and keeps the advice stored.
+    let second = start(db.clone(), key(2)).await.unwrap();
+    assert_eq!(second.pending_forwards(), 1);
+    assert_eq!(second.drain_forwards(Duration::from_secs(10)).await, 0);
+    assert_eq!(bank.seen(), vec!["0400"]);
+    second.shutdown().await;
+    let third = start(db.clone(), None).await.unwrap();
+    assert_eq!(third.pending_forwards(), 0);
+    third.shutdown().await;
+
+    // With its key it is delivered, with the card number, and the issuer
+    // holds the stand-in approval.
+    let fourth = start(db.clone(), key(1)).await.unwrap();
+    assert_eq!(fourth.pending_forwards(), 1);
+    assert_eq!(fourth.drain_forwards(Duration::from_secs(10)).await, 0);
+    assert_eq!(bank.seen(), vec!["0400", "0120"]);
+    assert_eq!(bank.held(), 900);
+    fourth.shutdown().await;
+    let fifth = start(db, key(1)).await.unwrap();
+    assert_eq!(fifth.pending_forwards(), 0, "acknowledged, not sent again");
 }

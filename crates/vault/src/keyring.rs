@@ -358,6 +358,22 @@ impl Keyring {
         k
     }
 
+    /// A 256-bit key for another component's data at rest, derived (HKDF-
+    /// SHA256) from the fingerprint secret under `purpose`, so distinct
+    /// purposes get unrelated keys. Like the fingerprint key it does not
+    /// change when KEKs rotate: what a component sealed before a rotation
+    /// still opens after the old KEK is retired. Meant for short-lived
+    /// records (the switch's stored advices), not for the vault's cards.
+    pub fn subkey(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut k = Zeroizing::new([0u8; 32]);
+        let mut info = Vec::with_capacity(24 + purpose.len());
+        info.extend_from_slice(b"paytap-vault subkey v1: ");
+        info.extend_from_slice(purpose.as_bytes());
+        let _ = Hkdf::<Sha256>::new(Some(b"paytap-vault"), self.fingerprint_secret.as_slice())
+            .expand(&info, k.as_mut_slice());
+        k
+    }
+
     pub(crate) fn same_fingerprint_secret(&self, other: &Keyring) -> bool {
         use subtle::ConstantTimeEq;
         self.fingerprint_secret
@@ -441,6 +457,20 @@ mod tests {
             Keyring::load(&path),
             Err(VaultError::KeyFilePermissions(0o644))
         ));
+    }
+
+    #[test]
+    fn subkeys_differ_by_purpose_and_survive_rotation() {
+        let ring = Keyring::generate().unwrap();
+        let a = ring.subkey("switch forwards");
+        assert_eq!(*a, *ring.subkey("switch forwards"));
+        assert_ne!(*a, *ring.subkey("something else"));
+        assert_ne!(*a, *ring.fingerprint_key());
+        assert_ne!(&*a, ring.current_kek().unwrap());
+        let rotated = ring.with_new_version().unwrap();
+        let retired = rotated.without_version(1).unwrap();
+        assert_eq!(*a, *retired.subkey("switch forwards"));
+        assert_ne!(*a, *Keyring::generate().unwrap().subkey("switch forwards"));
     }
 
     #[test]
