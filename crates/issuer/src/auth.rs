@@ -930,6 +930,90 @@ impl Issuer {
     }
 }
 
+/// Rows one pass of [`Issuer::expire_holds`] reads at a time.
+const EXPIRY_BATCH: i64 = 500;
+
+impl Issuer {
+    /// Releases every hold older than the configuration's
+    /// `hold_expiry_days` that was neither captured nor reversed: the
+    /// ledger voids it (transfer id `expire:<hold key>`, so a repeat moves
+    /// nothing) and the record's state becomes `expired`. A capture or
+    /// reversal that arrives later finds no hold (`12` / a no-op), as after
+    /// a reversal. Returns how many holds were released. Meant to run
+    /// periodically (`paytap up` runs it every few minutes); it reads the
+    /// records without an index (one more index on `issuer_auths` would be
+    /// one more B-tree page per group commit on the authorization path).
+    pub async fn expire_holds(&self) -> Result<u64, IssuerError> {
+        let days = i64::from(self.config.hold_expiry_days.max(1));
+        let cutoff = self.now().saturating_sub(days.saturating_mul(86_400_000));
+        let mut released = 0u64;
+        let mut after = String::new();
+        loop {
+            let keys: Vec<(String,)> = sqlx::query_as(
+                "SELECT hold_key FROM issuer_auths \
+                 WHERE state = 'held' AND created_at < $1 AND hold_key > $2 \
+                 ORDER BY hold_key LIMIT $3",
+            )
+            .bind(cutoff)
+            .bind(&after)
+            .bind(EXPIRY_BATCH)
+            .fetch_all(self.db.pool())
+            .await?;
+            let Some((last,)) = keys.last() else {
+                break;
+            };
+            after = last.clone();
+            for (hold_key,) in &keys {
+                if self.expire_hold(hold_key, cutoff).await? {
+                    released += 1;
+                }
+            }
+        }
+        if released > 0 {
+            tracing::info!(released, days, "expired holds released");
+        }
+        Ok(released)
+    }
+
+    async fn expire_hold(&self, hold_key: &str, cutoff: i64) -> Result<bool, IssuerError> {
+        let _g = lock(&self.hold_locks, hold_key).await;
+        // Read again under the lock: a capture or reversal may have won.
+        let Some(s) = self.stored(hold_key, None).await? else {
+            return Ok(false);
+        };
+        if s.state != "held" || s.created_at >= cutoff {
+            return Ok(false);
+        }
+        let hold_id = s
+            .hold_id
+            .ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
+        match self
+            .ledger
+            .void_pending(format!("expire:{hold_key}"), hold_id)
+            .await
+        {
+            Ok(_)
+            | Err(LedgerError::Rejected(
+                Rejection::PendingAlreadyVoided
+                | Rejection::PendingNotFound
+                | Rejection::NotPending,
+            )) => {}
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query(
+            "UPDATE issuer_auths SET state = 'expired', updated_at = $1 \
+             WHERE hold_key = $2 AND state = 'held'",
+        )
+        .bind(self.now())
+        .bind(hold_key)
+        .execute(self.db.pool())
+        .await?;
+        self.windows.remove(&s.card_id, s.created_at, s.amount);
+        tracing::info!(hold_key = %hold_key, "hold expired and released");
+        Ok(true)
+    }
+}
+
 /// DE 39 for a hold the ledger refused.
 fn refused_hold_code(r: Rejection) -> ResponseCode {
     match r {

@@ -21,6 +21,8 @@ pub enum ConfigError {
     Overlap(String),
     #[error("otp: {0}")]
     Otp(&'static str),
+    #[error("hold_expiry_days must be 1 to 90")]
+    HoldExpiry,
 }
 
 /// What the switch may approve for a bank that does not answer.
@@ -134,12 +136,20 @@ impl Default for OtpConfig {
 pub struct IssuerConfig {
     #[serde(default)]
     pub otp: OtpConfig,
+    /// An authorization's hold that is neither captured nor reversed is
+    /// released after this many days ([`crate::Issuer::expire_holds`]).
+    #[serde(default = "default_hold_expiry_days")]
+    pub hold_expiry_days: u32,
     #[serde(rename = "bank")]
     pub banks: Vec<BankConfig>,
 }
 
 fn digits(s: &str, range: std::ops::RangeInclusive<usize>) -> bool {
     range.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn default_hold_expiry_days() -> u32 {
+    7
 }
 
 impl IssuerConfig {
@@ -149,6 +159,7 @@ impl IssuerConfig {
         // configuration rather than panic if it were ever broken.
         IssuerConfig::from_toml(DEFAULT_BANKS_TOML).unwrap_or(IssuerConfig {
             otp: OtpConfig::default(),
+            hold_expiry_days: default_hold_expiry_days(),
             banks: Vec::new(),
         })
     }
@@ -173,6 +184,9 @@ impl IssuerConfig {
             return Err(ConfigError::Otp(
                 "ttl_secs and max_attempts must be positive",
             ));
+        }
+        if !(1..=90).contains(&self.hold_expiry_days) {
+            return Err(ConfigError::HoldExpiry);
         }
         let mut prefixes: Vec<&str> = Vec::new();
         let mut ids = std::collections::BTreeSet::new();
@@ -299,5 +313,16 @@ mod tests {
             IssuerConfig::from_toml("bank = 3"),
             Err(ConfigError::Toml(_))
         ));
+        for days in [0, 91] {
+            let mut c = IssuerConfig::default_banks();
+            c.hold_expiry_days = days;
+            assert!(matches!(c.validate(), Err(ConfigError::HoldExpiry)));
+        }
+        // A file without the setting gets the default.
+        let without = DEFAULT_BANKS_TOML.replace("hold_expiry_days = 7", "");
+        assert_eq!(
+            IssuerConfig::from_toml(&without).unwrap().hold_expiry_days,
+            7
+        );
     }
 }

@@ -13,7 +13,8 @@
 //! | `issuer:<bank>:settlement` | none | what the bank owes the network for captured purchases |
 //!
 //! A purchase is a pending transfer card → settlement (the hold), posted at
-//! clearing or voided by a reversal.
+//! clearing or voided by a reversal; a hold neither captured nor reversed
+//! is voided after `hold_expiry_days` ([`Issuer::expire_holds`]).
 
 use crate::config::{BankConfig, IssuerConfig, Limits};
 use crate::error::IssuerError;

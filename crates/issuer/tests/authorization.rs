@@ -970,3 +970,84 @@ async fn a_recorded_approval_without_its_hold_is_repaired_by_the_duplicate() {
     );
     assert_ledger_balanced(&env).await;
 }
+
+#[tokio::test]
+async fn holds_neither_captured_nor_reversed_expire() {
+    let env = env().await;
+    let days = i64::from(env.issuer.config().hold_expiry_days);
+    assert_eq!(days, 7, "the default configuration");
+    let card = env
+        .issuer
+        .issue_card(ICBC, Product::Debit, "A", 10_000)
+        .await
+        .unwrap();
+    let pending = |env: &Env| {
+        let account = card.account_id.clone();
+        let ledger = env.ledger.clone();
+        async move { ledger.balance(&account).await.unwrap().debits_pending }
+    };
+    // Three holds: one is captured, one reversed, one left alone; and a
+    // stand-in advice's hold, also left alone.
+    for stan in 1..=3 {
+        let m = token_auth(&card.pan, 1_000, stan, true);
+        assert_eq!(
+            code(&env.issuer.authorize(&m).await),
+            ResponseCode::Approved
+        );
+    }
+    let mut advice = token_auth(&card.pan, 500, 4, true);
+    advice.set_mti(Mti::from_str("0120").unwrap());
+    advice.set_response_code(ResponseCode::Approved).unwrap();
+    advice.set_auth_id_response("S00004").unwrap();
+    assert_eq!(
+        code(&env.issuer.handle(&advice).await.unwrap()),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        env.issuer.capture_rrn("000000000001", None).await.unwrap(),
+        ResponseCode::Approved
+    );
+    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
+    rev.set_rrn("000000000002").unwrap();
+    assert_eq!(
+        code(&env.issuer.reverse(&rev).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(pending(&env).await, 1_500);
+    assert_eq!(
+        env.issuer.available(&card.card_id).await.unwrap().minor,
+        7_500
+    );
+
+    // Not yet: a day short of the expiry.
+    env.advance((days - 1) * 86_400_000);
+    assert_eq!(env.issuer.expire_holds().await.unwrap(), 0);
+    assert_eq!(pending(&env).await, 1_500);
+    // Past it: the two holds left alone are released, once.
+    env.advance(86_400_000 + 1);
+    assert_eq!(env.issuer.expire_holds().await.unwrap(), 2);
+    assert_eq!(env.issuer.expire_holds().await.unwrap(), 0);
+    assert_eq!(pending(&env).await, 0);
+    assert_eq!(
+        env.issuer.available(&card.card_id).await.unwrap().minor,
+        9_000
+    );
+    // A late capture finds no hold; a late reversal changes nothing.
+    assert_eq!(
+        env.issuer.capture_rrn("000000000003", None).await.unwrap(),
+        ResponseCode::InvalidTransaction
+    );
+    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
+    rev.set_rrn("000000000003").unwrap();
+    assert_eq!(
+        code(&env.issuer.reverse(&rev).await),
+        ResponseCode::Approved
+    );
+    assert_eq!(
+        env.issuer.available(&card.card_id).await.unwrap().minor,
+        9_000
+    );
+    let bal = env.ledger.balance(&card.account_id).await.unwrap();
+    assert_eq!((bal.debits_pending, bal.debits_posted), (0, 1_000));
+    assert_ledger_balanced(&env).await;
+}

@@ -124,6 +124,9 @@ pub struct NetworkConfig {
     /// Token service settings other than the ranges (which come from `issuers`).
     pub tsp: TspConfig,
     pub link_hook: Option<LinkHook>,
+    /// How often the issuers release holds past their expiry
+    /// ([`Issuer::expire_holds`]); `None`: never (tests call it).
+    pub hold_sweep: Option<Duration>,
 }
 
 impl std::fmt::Debug for NetworkConfig {
@@ -185,6 +188,7 @@ impl NetworkConfig {
             switch: SwitchConfig::default(),
             tsp: TspConfig::default(),
             link_hook: None,
+            hold_sweep: Some(Duration::from_secs(300)),
         }
     }
 
@@ -337,6 +341,7 @@ pub struct RunningNetwork {
     issuer_servers: Vec<IssuerServer>,
     outbox: SmsOutbox,
     outbox_task: tokio::task::JoinHandle<()>,
+    sweep_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Network {
@@ -432,6 +437,19 @@ impl Network {
                 }
             }
         });
+        let sweep_task = config.hold_sweep.map(|every| {
+            let issuer = issuer.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = issuer.expire_holds().await {
+                        tracing::error!(error = %e, "releasing expired holds failed; next sweep retries");
+                    }
+                }
+            })
+        });
         tracing::info!(switch = %running.local_addr(), banks = config.issuers.banks.len(), "card network started");
         Ok(RunningNetwork {
             db,
@@ -443,6 +461,7 @@ impl Network {
             issuer_servers,
             outbox,
             outbox_task,
+            sweep_task,
         })
     }
 }
@@ -544,6 +563,9 @@ impl RunningNetwork {
             s.stop().await;
         }
         self.outbox_task.abort();
+        if let Some(t) = self.sweep_task {
+            t.abort();
+        }
         tracing::info!("card network stopped");
     }
 }
