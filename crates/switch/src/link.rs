@@ -26,7 +26,7 @@
 //! until it gets an answer, so issuers must treat repeats as no-ops.
 //! Both are also kept in the network database (`switch_forwards`) and
 //! re-sent after a restart, and the acquirer hears of a stand-in decision
-//! only once its reversal and advice are stored. Reversals carry no card
+//! only once its reversal and advice are written. Reversals carry no card
 //! number; advices carry DE 2, so they are stored sealed under the switch's
 //! [`crate::ForwardKey`] (`paytap up` derives it from the vault's keyring),
 //! and kept in memory only when the switch has none (an advice lost in a

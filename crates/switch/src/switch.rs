@@ -764,8 +764,10 @@ impl Switch {
                 let _ = advice.set(60, STAND_IN_INDICATOR);
                 self.forward(entry, advice);
                 // The acquirer hears of the decision only once the reversal
-                // and the advice are stored: a crash after the answer must
-                // not lose what the issuer still has to be told.
+                // and the advice are stored (or their write has failed and
+                // been logged; they are still in the forwarding queue): a
+                // crash after the answer must not lose what the issuer
+                // still has to be told.
                 self.inner.log.flush().await;
             }
         }
