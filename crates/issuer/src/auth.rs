@@ -817,31 +817,8 @@ impl Issuer {
         };
         match s.state.as_str() {
             "held" => {
-                let hold_id = s
-                    .hold_id
-                    .clone()
-                    .ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
-                match self
-                    .ledger
-                    .void_pending(format!("void:{hold_key}"), hold_id)
-                    .await
-                {
-                    Ok(_)
-                    | Err(LedgerError::Rejected(
-                        Rejection::PendingAlreadyVoided
-                        | Rejection::PendingNotFound
-                        | Rejection::NotPending,
-                    )) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                sqlx::query(
-                    "UPDATE issuer_auths SET state = 'voided', updated_at = $1 WHERE hold_key = $2",
-                )
-                .bind(now)
-                .bind(&hold_key)
-                .execute(self.db.pool())
-                .await?;
-                self.windows.remove(&s.card_id, s.created_at, s.amount);
+                self.release_hold(&hold_key, &s, Release::Reversal, now)
+                    .await?;
                 tracing::info!(hold_key = %hold_key, "hold released by reversal");
                 Ok(ResponseCode::Approved)
             }
@@ -984,12 +961,33 @@ impl Issuer {
         if s.state != "held" || s.created_at >= cutoff {
             return Ok(false);
         }
+        self.release_hold(hold_key, &s, Release::Expiry, self.now())
+            .await?;
+        tracing::info!(hold_key = %hold_key, "hold expired and released");
+        Ok(true)
+    }
+
+    /// Voids a held record's ledger hold (once: the transfer id is derived
+    /// from the hold key) and marks the record released. The caller holds
+    /// the hold key's lock and has seen the record `held`.
+    async fn release_hold(
+        &self,
+        hold_key: &str,
+        s: &Stored,
+        why: Release,
+        now: i64,
+    ) -> Result<(), IssuerError> {
+        let (prefix, state) = match why {
+            Release::Reversal => ("void", "voided"),
+            Release::Expiry => ("expire", "expired"),
+        };
         let hold_id = s
             .hold_id
+            .clone()
             .ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
         match self
             .ledger
-            .void_pending(format!("expire:{hold_key}"), hold_id)
+            .void_pending(format!("{prefix}:{hold_key}"), hold_id)
             .await
         {
             Ok(_)
@@ -1001,17 +999,24 @@ impl Issuer {
             Err(e) => return Err(e.into()),
         }
         sqlx::query(
-            "UPDATE issuer_auths SET state = 'expired', updated_at = $1 \
-             WHERE hold_key = $2 AND state = 'held'",
+            "UPDATE issuer_auths SET state = $1, updated_at = $2 \
+             WHERE hold_key = $3 AND state = 'held'",
         )
-        .bind(self.now())
+        .bind(state)
+        .bind(now)
         .bind(hold_key)
         .execute(self.db.pool())
         .await?;
         self.windows.remove(&s.card_id, s.created_at, s.amount);
-        tracing::info!(hold_key = %hold_key, "hold expired and released");
-        Ok(true)
+        Ok(())
     }
+}
+
+/// Why a hold is released without a capture.
+#[derive(Clone, Copy)]
+enum Release {
+    Reversal,
+    Expiry,
 }
 
 /// DE 39 for a hold the ledger refused.

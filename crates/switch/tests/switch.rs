@@ -654,28 +654,37 @@ impl IssuerLink for Plug {
     }
 }
 
+/// A switch whose one bank is behind a [`Plug`].
+async fn plugged(
+    db: Db,
+    bank: &Arc<FakeIssuer>,
+    down: &Arc<AtomicBool>,
+    forward_key: Option<ForwardKey>,
+) -> Result<Switch, SwitchError> {
+    let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+    links.insert(
+        "icbc".into(),
+        Arc::new(Plug {
+            inner: bank.clone(),
+            down: down.clone(),
+        }),
+    );
+    Switch::start(SwitchParts {
+        config: config(500, rules()),
+        links,
+        tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
+        db,
+        forward_key,
+    })
+    .await
+}
+
 #[tokio::test]
 async fn stored_reversals_survive_a_restart() {
     let db = Db::for_tests().await.unwrap();
     let bank = FakeIssuer::with_balance(10_000);
     let down = Arc::new(AtomicBool::new(true));
-    let start = |db: Db| {
-        let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
-        links.insert(
-            "icbc".into(),
-            Arc::new(Plug {
-                inner: bank.clone(),
-                down: down.clone(),
-            }),
-        );
-        Switch::start(SwitchParts {
-            config: config(500, rules()),
-            links,
-            tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
-            db,
-            forward_key: None,
-        })
-    };
+    let start = |db: Db| plugged(db, &bank, &down, None);
     let first = start(db.clone()).await.unwrap();
     let a = first.handle(auth(CARD, 900, 80, "TA")).await.unwrap();
     assert_eq!(code(&a), ResponseCode::Approved, "stand-in");
@@ -705,23 +714,7 @@ async fn stored_advices_survive_a_restart_sealed() {
     let bank = FakeIssuer::with_balance(10_000);
     let down = Arc::new(AtomicBool::new(true));
     let key = |b: u8| Some(ForwardKey::new(zeroize::Zeroizing::new([b; 32])));
-    let start = |db: Db, forward_key: Option<ForwardKey>| {
-        let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
-        links.insert(
-            "icbc".into(),
-            Arc::new(Plug {
-                inner: bank.clone(),
-                down: down.clone(),
-            }),
-        );
-        Switch::start(SwitchParts {
-            config: config(500, rules()),
-            links,
-            tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
-            db,
-            forward_key,
-        })
-    };
+    let start = |db: Db, forward_key| plugged(db, &bank, &down, forward_key);
     let first = start(db.clone(), key(1)).await.unwrap();
     let a = first.handle(auth(CARD, 900, 81, "TB")).await.unwrap();
     assert_eq!(code(&a), ResponseCode::Approved, "stand-in");
