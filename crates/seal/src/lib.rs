@@ -10,6 +10,9 @@
 //!
 //! Wire format of a sealed box: `version (1 byte = 1) || ephemeral public
 //! key (32) || nonce (12) || ciphertext || tag (16)`.
+//!
+//! [`at_rest`] is the symmetric form, AES-256-GCM under a key the caller
+//! holds: the vault's records and data keys, the switch's stored advices.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
@@ -18,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+pub mod at_rest;
 
 const VERSION: u8 = 1;
 const INFO: &[u8] = b"paytap seal v1 chacha20poly1305";
@@ -35,6 +40,8 @@ pub enum SealError {
     PublicKey,
     #[error("provisioning payload is not valid: {0}")]
     Payload(String),
+    #[error("data too long to seal")]
+    TooLong,
 }
 
 /// A device's X25519 key pair. The secret is zeroized on drop and never

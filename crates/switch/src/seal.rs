@@ -5,16 +5,14 @@
 //! clear like a reversal. With a [`ForwardKey`] the switch stores it anyway:
 //! the row's `message` column holds the advice with every card-data element
 //! removed (for audits: MTI, amount, DE 37) and `sealed` holds the whole
-//! advice encrypted with AES-256-GCM (NIST SP 800-38D), a random 96-bit
-//! nonce, and the row id plus a version label as associated data, so a
-//! sealed advice copied into another row does not open. Without a key,
-//! advices are kept in memory only.
+//! advice encrypted with AES-256-GCM ([`paytap_seal::at_rest`]), the row id
+//! plus a version label as associated data, so a sealed advice copied into
+//! another row does not open. Without a key, advices are kept in memory
+//! only.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use paytap_seal::{SealError, at_rest};
 use zeroize::Zeroizing;
 
-const NONCE: usize = 12;
 const AAD_LABEL: &[u8] = b"paytap switch forward v1:";
 
 /// Data elements that are cardholder data or sensitive authentication data
@@ -34,15 +32,6 @@ impl std::fmt::Debug for ForwardKey {
     }
 }
 
-/// Sealing or opening a stored advice failed. Carries nothing of the data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SealError {
-    #[error("system random number generator failed")]
-    Random,
-    #[error("stored advice does not open with this key")]
-    Open,
-}
-
 impl ForwardKey {
     pub fn new(key: Zeroizing<[u8; 32]>) -> ForwardKey {
         ForwardKey { key }
@@ -55,37 +44,14 @@ impl ForwardKey {
         aad
     }
 
-    /// `nonce || ciphertext || tag` of `plain`, bound to row `id`.
+    /// `plain` sealed ([`at_rest::seal`]) and bound to row `id`.
     pub fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE];
-        getrandom::fill(&mut nonce).map_err(|_| SealError::Random)?;
-        let cipher = Aes256Gcm::new((&*self.key).into());
-        let aad = Self::aad(id);
-        let ct = cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plain,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SealError::Random)?;
-        let mut out = Vec::with_capacity(NONCE + ct.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        Ok(out)
+        at_rest::seal(&self.key, &Self::aad(id), plain)
     }
 
     /// The plaintext of a [`ForwardKey::seal`] output for row `id`.
     pub fn open(&self, id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let (nonce, ct) = sealed.split_at_checked(NONCE).ok_or(SealError::Open)?;
-        let nonce = Nonce::try_from(nonce).map_err(|_| SealError::Open)?;
-        let cipher = Aes256Gcm::new((&*self.key).into());
-        let aad = Self::aad(id);
-        cipher
-            .decrypt(&nonce, Payload { msg: ct, aad: &aad })
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::Open)
+        at_rest::open(&self.key, &Self::aad(id), sealed)
     }
 }
 
@@ -113,7 +79,7 @@ mod tests {
         let last = bent.len() - 1;
         bent[last] ^= 1;
         assert_eq!(k.open("fwd-1", &bent), Err(SealError::Open));
-        assert_eq!(k.open("fwd-1", &sealed[..5]), Err(SealError::Open));
+        assert_eq!(k.open("fwd-1", &sealed[..5]), Err(SealError::Malformed));
         assert_ne!(
             k.seal("fwd-1", b"x").unwrap(),
             k.seal("fwd-1", b"x").unwrap()

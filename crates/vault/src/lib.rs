@@ -32,9 +32,8 @@ pub use keyring::{KEK_ENV, KEY_FILE, Keyring};
 pub use paytap_types::Pan;
 pub use record::{CardRecord, Expiry, MAX_NAME};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
+use paytap_seal::{SealError, at_rest};
 use paytap_store::{Db, Migration, StoreError};
 use sha2::Sha256;
 use sqlx::Row;
@@ -129,7 +128,6 @@ pub struct RotationReport {
     pub status: BTreeMap<u32, u64>,
 }
 
-const NONCE: usize = 12;
 const LABEL_DEK: &[u8] = b"paytap-vault/dek/v1";
 const LABEL_CARD: &[u8] = b"paytap-vault/card/v1";
 
@@ -144,35 +142,16 @@ fn aad(label: &[u8], id: &str, version: Option<u32>) -> Vec<u8> {
     a
 }
 
-/// AES-256-GCM with a fresh random nonce; output `nonce || ciphertext || tag`.
+/// AES-256-GCM with a fresh random nonce ([`paytap_seal::at_rest`]).
 fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-    let cipher = Aes256Gcm::new(&(*key).into());
-    let mut nonce = [0u8; NONCE];
-    getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
-    let ct = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| VaultError::CorruptRecord)?;
-    let mut out = Vec::with_capacity(NONCE + ct.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
+    at_rest::seal(key, aad, plaintext).map_err(|e| match e {
+        SealError::Random => VaultError::Random,
+        _ => VaultError::CorruptRecord,
+    })
 }
 
 fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-    let nonce = sealed.get(..NONCE).ok_or(VaultError::Decrypt)?;
-    let ct = sealed.get(NONCE..).ok_or(VaultError::Decrypt)?;
-    let nonce = Nonce::try_from(nonce).map_err(|_| VaultError::Decrypt)?;
-    let cipher = Aes256Gcm::new(&(*key).into());
-    cipher
-        .decrypt(&nonce, Payload { msg: ct, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| VaultError::Decrypt)
+    at_rest::open(key, aad, sealed).map_err(|_| VaultError::Decrypt)
 }
 
 fn wrap(kek: &[u8; 32], id: &str, version: u32, dek: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
@@ -196,7 +175,7 @@ fn unwrap(
 
 fn fingerprint(keyring: &Keyring, pan: &Pan) -> String {
     let key = keyring.fingerprint_key();
-    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_slice()) {
+    let mut mac = match <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key.as_slice()) {
         Ok(m) => m,
         // HMAC accepts keys of any length; unreachable in practice.
         Err(_) => return String::new(),
@@ -638,25 +617,5 @@ mod tests {
         assert!(unwrap(&kek, "card_1", 1, &w[..11]).is_err());
         // Fresh nonces: wrapping twice never gives the same bytes.
         assert_ne!(wrap(&kek, "card_1", 1, &dek).unwrap(), w);
-    }
-
-    /// AES-256-GCM known answer: NIST GCM test vector (gcmEncryptExtIV256,
-    /// Count 0 with 128-bit plaintext): K = 0^256, IV = 0^96, P = 0^128.
-    #[test]
-    fn aes256_gcm_known_answer() {
-        let cipher = Aes256Gcm::new(&[0u8; 32].into());
-        let ct = cipher
-            .encrypt(
-                &Nonce::from([0u8; 12]),
-                Payload {
-                    msg: &[0u8; 16],
-                    aad: b"",
-                },
-            )
-            .unwrap();
-        assert_eq!(
-            hex::encode(ct),
-            "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"
-        );
     }
 }
