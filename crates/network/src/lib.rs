@@ -43,9 +43,6 @@ use paytap_tsp::{
 };
 use paytap_types::PaymentEvent;
 use paytap_vault::{Keyring, Vault, VaultError};
-
-/// What the switch's stored-advice key is derived for ([`Keyring::subkey`]).
-const FORWARD_KEY_PURPOSE: &str = "switch stored advices";
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -59,6 +56,9 @@ pub use paytap_ledger;
 pub use paytap_switch;
 pub use paytap_tsp;
 pub use paytap_vault;
+
+/// What the switch's stored-advice key is derived for ([`Keyring::subkey`]).
+const FORWARD_KEY_PURPOSE: &str = "switch stored advices";
 
 /// Starting or running the network failed.
 #[derive(Debug, thiserror::Error)]
@@ -440,7 +440,9 @@ impl Network {
         let sweep_task = config.hold_sweep.map(|every| {
             let issuer = issuer.clone();
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
+                // The first sweep one interval after start: the start has
+                // just read every record once already.
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;

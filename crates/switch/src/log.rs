@@ -77,7 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 /// A stored reversal or advice not acknowledged yet.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct StoredForward {
     pub id: String,
     pub issuer: String,
