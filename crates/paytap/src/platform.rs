@@ -25,7 +25,8 @@ use paytap_store::{Db, Regions};
 use paytap_tsp::{Actor as TspActor, Domain, ProvisionRequest, TokenState as TspState};
 use paytap_wallet::{
     Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision,
-    ProvisionedCard, StateReason, TokenState, Wallet, WalletConfig, WalletNetwork,
+    ProvisionedCard, ServerLimits, StateReason, TokenState, TrustedProxies, Wallet, WalletConfig,
+    WalletNetwork,
 };
 
 /// paytap wallet's token requestor id (EMV tokenisation TRID, 11 digits).
@@ -221,6 +222,52 @@ pub struct PlatformOptions {
     pub switch_addr: SocketAddr,
     /// Write OTPs to `DIR/sms-outbox.jsonl` (the emulated phone's inbox).
     pub sms_file: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (default none).
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Purpose of the vault keyring subkey that fingerprints request bodies
+/// for the wallet's `Idempotency-Key` records.
+const REQUEST_KEY_PURPOSE: &str = "wallet request fingerprints";
+
+/// Open files kept back from the HTTP server's connection bound: the
+/// databases, their WAL files, the switch's acquirer and issuer links.
+const FILES_KEPT_BACK: u64 = 256;
+
+/// Raises the soft open-file limit to the hard one (a default soft limit
+/// of 1,024 is far below what a server with many clients needs); returns
+/// the soft limit in force afterwards.
+pub fn raise_open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            tracing::debug!(from = lim.rlim_cur, to = lim.rlim_max, "open-file limit raised");
+            return lim.rlim_max as u64;
+        }
+        tracing::warn!(limit = lim.rlim_cur, "cannot raise the open-file limit");
+    }
+    lim.rlim_cur as u64
+}
+
+/// The HTTP connection bound: [`paytap_wallet::server::MAX_CONNECTIONS`],
+/// or less when the open-file limit leaves less room.
+fn connection_limit(open_files: u64) -> usize {
+    let room = open_files.saturating_sub(FILES_KEPT_BACK) / 2;
+    usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(16, paytap_wallet::server::MAX_CONNECTIONS)
 }
 
 /// The running platform.
@@ -234,6 +281,12 @@ pub struct Platform {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The data directory, created or corrected to 0700 with its files 0600.
+fn secure_dir(dir: &Path) -> anyhow::Result<()> {
+    paytap_store::files::secure_dir(dir)
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
 async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
     let url = format!("sqlite://{}", dir.join(file).display());
     Db::connect(&url)
@@ -244,10 +297,11 @@ async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
 impl Platform {
     /// Starts network, wallet and web site.
     pub async fn start(opts: PlatformOptions) -> anyhow::Result<Platform> {
-        std::fs::create_dir_all(&opts.data_dir)
-            .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+        let open_files = raise_open_file_limit();
+        secure_dir(&opts.data_dir)?;
         let mut config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         config.switch_addr = opts.switch_addr;
+        let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
         let net = Arc::new(Network::start(config).await?);
         let mut regions = Regions::new();
         regions.insert("cn", sqlite(&opts.data_dir, "wallet-cn.db").await?);
@@ -255,9 +309,15 @@ impl Platform {
         let wallet = Wallet::new(
             regions,
             Arc::new(NetworkPort::new(net.clone())),
-            WalletConfig::default(),
+            WalletConfig {
+                trusted_proxies: opts.trusted_proxies.clone(),
+                request_key,
+                ..WalletConfig::default()
+            },
         )
         .await?;
+        // Files the start created (keys, settings) are private too.
+        secure_dir(&opts.data_dir)?;
         let mut tasks = vec![
             wallet.spawn_event_pump(net.subscribe()),
             spawn_housekeeping(wallet.clone()),
@@ -278,17 +338,13 @@ impl Platform {
             .with_context(|| format!("binding the wallet on {}", opts.wallet_addr))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let http_task = tokio::spawn(async move {
-            let svc = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, svc)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-            {
-                tracing::error!(error = %e, "wallet HTTP server failed");
-            }
-        });
+        let limits = ServerLimits {
+            max_connections: connection_limit(open_files),
+            ..ServerLimits::default()
+        };
+        let http_task = tokio::spawn(paytap_wallet::serve(listener, app, limits, async move {
+            let _ = rx.await;
+        }));
         Ok(Platform {
             switch_addr: net.switch_addr(),
             net,

@@ -13,6 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
+use paytap_wallet::TrustedProxies;
+
 use crate::platform::{Platform, PlatformOptions};
 
 #[derive(ClapArgs)]
@@ -26,6 +28,10 @@ pub struct Args {
     /// Switch acquirer (ISO 8583) address (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8583")]
     pub switch_addr: SocketAddr,
+    /// Reverse proxies whose X-Forwarded-For names the client: addresses
+    /// or CIDR blocks, comma-separated (default: none is trusted).
+    #[arg(long, env = "PAYTAP_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Readable logs on stderr, filtered by `RUST_LOG` (default `info`).
@@ -42,6 +48,10 @@ pub fn init_logging(default: &str) {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging("info");
+    // Everything written from here on is private to the owner (the data
+    // directory holds password hashes, keys and passcodes).
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe { libc::umask(0o077) };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
@@ -53,6 +63,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         wallet_addr: args.wallet_addr,
         switch_addr: args.switch_addr,
         sms_file: true,
+        trusted_proxies: args.trusted_proxies.clone(),
     })
     .await?;
     println!("wallet: {}", platform.wallet_url);
@@ -75,7 +86,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     });
     let path = args.data_dir.join("endpoints.json");
     let tmp = args.data_dir.join("endpoints.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&endpoints)?)
+    write_private(&tmp, &serde_json::to_vec_pretty(&endpoints)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     println!("ready (Ctrl-C to stop)");
@@ -86,6 +97,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     platform.shutdown().await;
     println!("stopped");
     Ok(())
+}
+
+/// Writes a new file with mode 0600.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 async fn wait_for_stop() {

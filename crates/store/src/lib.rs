@@ -34,6 +34,7 @@ pub mod batch;
 pub mod bulk;
 pub mod cache;
 pub mod direct;
+pub mod files;
 pub mod keyfilter;
 
 use std::collections::BTreeMap;
@@ -61,7 +62,7 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("cannot create a temporary database: {0}")]
+    #[error("database file: {0}")]
     Io(#[from] std::io::Error),
     #[error("migration {component}/{version} failed: {source}")]
     Migration {
@@ -137,6 +138,15 @@ impl Db {
     ) -> Result<Db, StoreError> {
         install_default_drivers();
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            if let Some(path) = files::sqlite_path(rest) {
+                files::private_sqlite_file(&path)
+                    .map_err(|e| {
+                        StoreError::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", path.display()),
+                        ))
+                    })?;
+            }
             let mut u = format!("sqlite:{rest}");
             if !rest.contains("mode=") && !rest.contains(":memory:") {
                 u.push_str(if rest.contains('?') {

@@ -1,5 +1,5 @@
-//! Credentials: password hashing, session tokens, login normalisation and
-//! the per-address failed-login limiter.
+//! Credentials: password hashing, session tokens and login normalisation
+//! (failed-login throttling is [`crate::throttle`]).
 //!
 //! * Passwords are hashed with Argon2id (RFC 9106), version 0x13, a fresh
 //!   16-byte random salt per account and, by default, the OWASP Password
@@ -12,9 +12,6 @@
 //!   from the OS), base64url without padding, prefixed with the account's
 //!   region (`pt_cn_...`) so the service knows which regional database to
 //!   look in. Only its SHA-256 is stored.
-
-use std::collections::HashMap;
-use std::net::IpAddr;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -155,44 +152,6 @@ pub fn normalize_login(input: &str) -> Result<(String, LoginKind), WalletError> 
     }
 }
 
-/// Failed logins per client address within a sliding window.
-#[derive(Debug, Default)]
-pub(crate) struct IpLimiter {
-    failures: HashMap<IpAddr, Vec<i64>>,
-}
-
-impl IpLimiter {
-    /// If `ip` is over the limit, the minutes until its oldest counted
-    /// failure leaves the window.
-    pub(crate) fn blocked(&mut self, ip: IpAddr, now: i64, window: i64, max: u32) -> Option<i64> {
-        let list = self.failures.get_mut(&ip)?;
-        list.retain(|t| now - *t < window);
-        if list.len() >= max as usize {
-            let oldest = list.iter().min().copied().unwrap_or(now);
-            Some(minutes_until(now, oldest + window))
-        } else {
-            None
-        }
-    }
-
-    pub(crate) fn record_failure(&mut self, ip: IpAddr, now: i64, window: i64) {
-        // Keep memory bounded: forget addresses with only stale entries.
-        if self.failures.len() > 100_000 {
-            self.failures
-                .retain(|_, v| v.iter().any(|t| now - *t < window));
-        }
-        let list = self.failures.entry(ip).or_default();
-        list.retain(|t| now - *t < window);
-        list.push(now);
-    }
-}
-
-/// Whole minutes from `now` until `until`, rounded up, at least 1.
-pub(crate) fn minutes_until(now: i64, until: i64) -> i64 {
-    let ms = (until - now).max(0);
-    ((ms + 59_999) / 60_000).max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,20 +221,6 @@ mod tests {
         ] {
             assert!(normalize_login(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn ip_limiter_counts_within_window() {
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let mut l = IpLimiter::default();
-        for i in 0..3 {
-            assert_eq!(l.blocked(ip, i, 1000, 3), None);
-            l.record_failure(ip, i, 1000);
-        }
-        assert!(l.blocked(ip, 10, 1000, 3).is_some());
-        assert_eq!(l.blocked(ip, 1001, 1000, 3), None);
-        assert_eq!(minutes_until(0, 1), 1);
-        assert_eq!(minutes_until(0, 60_001), 2);
     }
 }
 

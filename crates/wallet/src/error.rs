@@ -19,10 +19,13 @@ pub enum WalletError {
     Unauthenticated,
     #[error("wrong login or password")]
     InvalidCredentials,
-    /// The account is locked after repeated wrong passwords (or the client
-    /// address made too many failed attempts).
-    #[error("too many attempts, try again in {minutes} minutes")]
-    TooManyAttempts { minutes: i64 },
+    /// Sign-in from this address is held back after repeated wrong
+    /// passwords ([`crate::throttle`]); it may try again after the wait.
+    #[error("too many attempts, try again in {}", wait_text(*retry_after_secs))]
+    TooManyAttempts { retry_after_secs: u64 },
+    /// Password hashing is at capacity ([`crate::limits`]).
+    #[error("the service is busy, try again in {}", wait_text(*retry_after_secs))]
+    Busy { retry_after_secs: u64 },
     /// The thing does not exist or belongs to another account (the API does
     /// not tell the two apart).
     #[error("{0} not found")]
@@ -52,6 +55,9 @@ pub enum WalletError {
     /// The `Idempotency-Key` was already used for a different request.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyMismatch,
+    /// The `Idempotency-Key` was already used on this route with another body.
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyBodyMismatch,
     #[error("the card network is unavailable, please try again")]
     Network(#[from] NetworkError),
     #[error("internal storage error")]
@@ -81,6 +87,7 @@ impl WalletError {
             WalletError::Unauthenticated => "unauthenticated",
             WalletError::InvalidCredentials => "invalid_credentials",
             WalletError::TooManyAttempts { .. } => "too_many_attempts",
+            WalletError::Busy { .. } => "busy",
             WalletError::NotFound(_) => "not_found",
             WalletError::LoginTaken => "login_taken",
             WalletError::CardLimit { .. } => "card_limit_reached",
@@ -92,6 +99,7 @@ impl WalletError {
             WalletError::OtpExpired => "otp_expired",
             WalletError::OtpLocked => "otp_locked",
             WalletError::IdempotencyMismatch => "idempotency_key_reused",
+            WalletError::IdempotencyBodyMismatch => "idempotency_body_mismatch",
             WalletError::Network(_) => "network_unavailable",
             WalletError::Store(_) | WalletError::Internal(_) => "internal",
         }
@@ -103,6 +111,7 @@ impl WalletError {
             WalletError::Invalid { .. } => 422,
             WalletError::Unauthenticated | WalletError::InvalidCredentials => 401,
             WalletError::TooManyAttempts { .. } => 429,
+            WalletError::Busy { .. } => 503,
             WalletError::NotFound(_) => 404,
             WalletError::LoginTaken
             | WalletError::CardLimit { .. }
@@ -111,15 +120,34 @@ impl WalletError {
             | WalletError::IdempotencyMismatch => 409,
             WalletError::CardsNotSupported { .. }
             | WalletError::CardDeclined { .. }
-            | WalletError::OtpIncorrect { .. } => 422,
+            | WalletError::OtpIncorrect { .. }
+            | WalletError::IdempotencyBodyMismatch => 422,
             WalletError::OtpExpired | WalletError::OtpLocked => 410,
             WalletError::Network(_) => 502,
             WalletError::Store(_) | WalletError::Internal(_) => 500,
         }
     }
 
+    /// Seconds the caller should wait before retrying (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            WalletError::TooManyAttempts { retry_after_secs }
+            | WalletError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// The message for the person (internal details stay in the log).
     pub fn public_message(&self) -> String {
         self.to_string()
+    }
+}
+
+/// "N seconds" below two minutes, else "N minutes" (rounded up).
+pub fn wait_text(secs: u64) -> String {
+    match secs {
+        1 => "1 second".into(),
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s.div_ceil(60)),
     }
 }

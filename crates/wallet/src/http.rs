@@ -10,18 +10,22 @@
 //!   is returned or logged.
 //! * Idempotency: every POST and DELETE that creates or changes something
 //!   accepts `Idempotency-Key` (1 to 255 visible ASCII characters). The first
-//!   successful (2xx) response is stored with the key, per account (per
-//!   region for registration), and a retry with the same key and the same
-//!   method and path gets it back with `Idempotent-Replayed: true`; the same
-//!   key on another method or path is refused with 409. Failed requests
+//!   successful (2xx) response is stored with the key, per caller (the
+//!   account; for registration, the request body's fingerprint), and a
+//!   retry with the same key, method, path and body gets it back with
+//!   `Idempotent-Replayed: true`; the same key on another method or path is
+//!   refused with 409, with another body with 422 ([`crate::idempotency`]).
+//!   Failed requests
 //!   change nothing and are not stored, so a retry runs again. Login is the
 //!   exception: its response holds a session token, which is never stored,
 //!   so each login creates a session.
+//! * Password hashing (register, login) is bounded ([`crate::limits`]):
+//!   beyond the bound the answer is 503 with `Retry-After`; a throttled
+//!   login is 429 with `Retry-After` ([`crate::throttle`]).
 //! * `GET /api/v1/events` is a server-sent event stream (`event: payment`)
 //!   of the account's new payments.
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -40,7 +44,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::client_addr;
 use crate::error::WalletError;
+use crate::idempotency::{Call, Fingerprinted, idempotent};
 use crate::model::*;
 use crate::service::Wallet;
 
@@ -132,16 +138,35 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
             message: redact_digits(&message.into()),
+            retry_after: None,
         }
     }
+
+    /// A body that could not be read (too large, or it stopped coming).
+    pub(crate) fn from_bytes_rejection(status: StatusCode, text: String) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return body_too_large();
+        }
+        ApiError::new(status, "invalid_request", text)
+    }
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+    )
 }
 
 impl From<WalletError> for ApiError {
@@ -156,7 +181,9 @@ impl From<WalletError> for ApiError {
             WalletError::Invalid { field, message } => format!("{field}: {message}"),
             other => other.public_message(),
         };
-        ApiError::new(status, e.code(), message)
+        let mut api = ApiError::new(status, e.code(), message);
+        api.retry_after = e.retry_after_secs();
+        api
     }
 }
 
@@ -170,6 +197,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -276,11 +307,7 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
             "send the body as JSON with Content-Type: application/json",
         ),
         JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
-            )
+            body_too_large()
         }
         other => ApiError::new(status, "invalid_request", other.body_text()),
     }
@@ -346,99 +373,31 @@ impl FromRequestParts<Wallet> for Authed {
     }
 }
 
-fn client_ip(parts_ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    parts_ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip())
-}
-
-/// The caller's address when the server was started with connect info.
+/// The caller's address when the server was started with connect info:
+/// the TCP peer, or the `X-Forwarded-For` client when the peer is a
+/// trusted proxy ([`crate::client_addr`]).
 pub struct ClientIp(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Wallet> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(ClientIp(client_ip(&parts.extensions)))
+    async fn from_request_parts(parts: &mut Parts, w: &Wallet) -> Result<Self, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip());
+        let trusted = &w.config().trusted_proxies;
+        Ok(ClientIp(
+            peer.map(|p| client_addr::client_address(p, &parts.headers, trusted)),
+        ))
     }
 }
 
 // ----- idempotency -------------------------------------------------------------
 
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let bad = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )
-    };
-    let s = v.to_str().map_err(|_| bad())?;
-    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad());
-    }
-    Ok(Some(s.to_string()))
-}
-
-/// Runs `f` once per `Idempotency-Key` (see the module doc).
-async fn idempotent<F, Fut>(
-    wallet: &Wallet,
-    region: &str,
-    scope: &str,
-    headers: &HeaderMap,
-    method: &Method,
-    path: &str,
-    f: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(StatusCode, Value), ApiError>>,
-{
-    let Some(key) = idempotency_key(headers)? else {
-        let (status, body) = f().await?;
-        return Ok(json_response(status, &body, false));
-    };
-    let request = format!("{method} {path}");
-    if let Some((status, body)) = wallet
-        .idempotent_lookup(region, scope, &key, &request)
-        .await?
-    {
-        return Ok(stored_response(status, body));
-    }
-    let (status, body) = f().await?;
-    let text = body.to_string();
-    if status.is_success()
-        && let Some((s, b)) = wallet
-            .idempotent_store(region, scope, &key, &request, status.as_u16(), &text)
-            .await?
-    {
-        return Ok(stored_response(s, b));
-    }
-    Ok(json_response(status, &body, false))
-}
-
-fn json_response(status: StatusCode, body: &Value, replayed: bool) -> Response {
-    let mut resp = if status == StatusCode::NO_CONTENT {
-        status.into_response()
-    } else {
-        (status, axum::Json(body)).into_response()
-    };
-    if replayed {
-        resp.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    resp
-}
-
-fn stored_response(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    json_response(status, &value, true)
+/// The fingerprint of a request without a body.
+fn no_body(w: &Wallet) -> String {
+    w.fingerprint(b"")
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
@@ -517,7 +476,7 @@ struct TxQuery {
 async fn register(
     State(w): State<Wallet>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<RegisterBody>,
+    Fingerprinted { body, fingerprint }: Fingerprinted<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let region = body
         .region
@@ -533,19 +492,20 @@ async fn register(
         )
         .into());
     }
+    // No caller yet: the key is scoped to the request itself.
+    let scope = format!("register:{fingerprint}");
+    let call = Call {
+        region: &region,
+        scope: &scope,
+        method: Method::POST,
+        path: "/api/v1/accounts",
+        fingerprint: &fingerprint,
+    };
     let w2 = w.clone();
-    idempotent(
-        &w,
-        &region,
-        "register",
-        &headers,
-        &Method::POST,
-        "/api/v1/accounts",
-        || async move {
-            let account = w2.register(new_account(&body)).await?;
-            Ok((StatusCode::CREATED, to_value(&account)?))
-        },
-    )
+    idempotent(&w, call, &headers, || async move {
+        let account = w2.register(new_account(&body)).await?;
+        Ok((StatusCode::CREATED, to_value(&account)?))
+    })
     .await
 }
 
@@ -587,35 +547,39 @@ async fn list_devices(State(w): State<Wallet>, auth: Authed) -> Result<Response,
     Ok(axum::Json(json!({ "devices": devices })).into_response())
 }
 
+/// The key scope of a logged-in caller's request.
+fn call<'a>(p: &'a Principal, method: Method, path: &'a str, fingerprint: &'a str) -> Call<'a> {
+    Call {
+        region: &p.region,
+        scope: &p.account_id,
+        method,
+        path,
+        fingerprint,
+    }
+}
+
 async fn create_device(
     State(w): State<Wallet>,
     auth: Authed,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<DeviceBody>,
+    Fingerprinted { body, fingerprint }: Fingerprinted<DeviceBody>,
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        "/api/v1/devices",
-        || async {
-            let d = w
-                .register_device(
-                    p,
-                    NewDevice {
-                        kind: body.kind,
-                        name: body.name.clone(),
-                        model: body.model.clone(),
-                        public_key_b64: body.public_key.clone(),
-                    },
-                )
-                .await?;
-            Ok((StatusCode::CREATED, to_value(&d)?))
-        },
-    )
+    let c = call(p, Method::POST, "/api/v1/devices", &fingerprint);
+    idempotent(&w, c, &headers, || async {
+        let d = w
+            .register_device(
+                p,
+                NewDevice {
+                    kind: body.kind,
+                    name: body.name.clone(),
+                    model: body.model.clone(),
+                    public_key_b64: body.public_key.clone(),
+                },
+            )
+            .await?;
+        Ok((StatusCode::CREATED, to_value(&d)?))
+    })
     .await
 }
 
@@ -633,33 +597,21 @@ async fn heartbeat(
     auth: Authed,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<HeartbeatBody>,
+    Fingerprinted { body, fingerprint }: Fingerprinted<HeartbeatBody>,
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/heartbeat");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let d = w
-                .heartbeat(
-                    p,
-                    &id,
-                    Heartbeat {
-                        lat: body.lat,
-                        lon: body.lon,
-                        accuracy_m: body.accuracy_m,
-                        place: body.place.clone(),
-                    },
-                )
-                .await?;
-            Ok((StatusCode::OK, to_value(&d)?))
-        },
-    )
+    let c = call(p, Method::POST, &path, &fingerprint);
+    idempotent(&w, c, &headers, || async {
+        let beat = Heartbeat {
+            lat: body.lat,
+            lon: body.lon,
+            accuracy_m: body.accuracy_m,
+            place: body.place.clone(),
+        };
+        let d = w.heartbeat(p, &id, beat).await?;
+        Ok((StatusCode::OK, to_value(&d)?))
+    })
     .await
 }
 
@@ -682,22 +634,15 @@ async fn suspend(
     auth: Authed,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<SuspendBody>,
+    Fingerprinted { body, fingerprint }: Fingerprinted<SuspendBody>,
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/suspend");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let d = w.suspend_device(p, &id, body.reason).await?;
-            Ok((StatusCode::OK, to_value(&d)?))
-        },
-    )
+    let c = call(p, Method::POST, &path, &fingerprint);
+    idempotent(&w, c, &headers, || async {
+        let d = w.suspend_device(p, &id, body.reason).await?;
+        Ok((StatusCode::OK, to_value(&d)?))
+    })
     .await
 }
 
@@ -709,18 +654,11 @@ async fn resume(
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/resume");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let d = w.resume_device(p, &id).await?;
-            Ok((StatusCode::OK, to_value(&d)?))
-        },
-    )
+    let fp = no_body(&w);
+    idempotent(&w, call(p, Method::POST, &path, &fp), &headers, || async {
+        let d = w.resume_device(p, &id).await?;
+        Ok((StatusCode::OK, to_value(&d)?))
+    })
     .await
 }
 
@@ -732,18 +670,11 @@ async fn wipe(
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/wipe");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let d = w.wipe_device(p, &id).await?;
-            Ok((StatusCode::OK, to_value(&d)?))
-        },
-    )
+    let fp = no_body(&w);
+    idempotent(&w, call(p, Method::POST, &path, &fp), &headers, || async {
+        let d = w.wipe_device(p, &id).await?;
+        Ok((StatusCode::OK, to_value(&d)?))
+    })
     .await
 }
 
@@ -773,32 +704,25 @@ async fn add_card(
     auth: Authed,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<CardBody>,
+    Fingerprinted { body, fingerprint }: Fingerprinted<CardBody>,
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/cards");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let req = NewCard {
-                pan: body.pan.clone(),
-                expiry: body.expiry.clone(),
-                cvv: body.cvv.clone(),
-                cardholder_name: body.cardholder_name.clone(),
-            };
-            let outcome = w.add_card(p, &id, &req).await?;
-            let status = match outcome {
-                AddCardOutcome::Provisioned { .. } => StatusCode::CREATED,
-                AddCardOutcome::OtpRequired { .. } => StatusCode::ACCEPTED,
-            };
-            Ok((status, to_value(&outcome)?))
-        },
-    )
+    let c = call(p, Method::POST, &path, &fingerprint);
+    idempotent(&w, c, &headers, || async {
+        let req = NewCard {
+            pan: body.pan.clone(),
+            expiry: body.expiry.clone(),
+            cvv: body.cvv.clone(),
+            cardholder_name: body.cardholder_name.clone(),
+        };
+        let outcome = w.add_card(p, &id, &req).await?;
+        let status = match outcome {
+            AddCardOutcome::Provisioned { .. } => StatusCode::CREATED,
+            AddCardOutcome::OtpRequired { .. } => StatusCode::ACCEPTED,
+        };
+        Ok((status, to_value(&outcome)?))
+    })
     .await
 }
 
@@ -807,25 +731,16 @@ async fn submit_otp(
     auth: Authed,
     headers: HeaderMap,
     Path((id, pending_id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<OtpBody>,
+    Fingerprinted { body, fingerprint }: Fingerprinted<OtpBody>,
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/pending-cards/{pending_id}/otp");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let card = w.submit_otp(p, &id, &pending_id, &body.code).await?;
-            Ok((
-                StatusCode::CREATED,
-                to_value(&AddCardOutcome::Provisioned { card })?,
-            ))
-        },
-    )
+    let c = call(p, Method::POST, &path, &fingerprint);
+    idempotent(&w, c, &headers, || async {
+        let card = w.submit_otp(p, &id, &pending_id, &body.code).await?;
+        let outcome = AddCardOutcome::Provisioned { card };
+        Ok((StatusCode::CREATED, to_value(&outcome)?))
+    })
     .await
 }
 
@@ -837,18 +752,11 @@ async fn set_default(
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/cards/{card_id}/default");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::POST,
-        &path,
-        || async {
-            let card = w.set_default_card(p, &id, &card_id).await?;
-            Ok((StatusCode::OK, to_value(&card)?))
-        },
-    )
+    let fp = no_body(&w);
+    idempotent(&w, call(p, Method::POST, &path, &fp), &headers, || async {
+        let card = w.set_default_card(p, &id, &card_id).await?;
+        Ok((StatusCode::OK, to_value(&card)?))
+    })
     .await
 }
 
@@ -860,18 +768,11 @@ async fn remove_card(
 ) -> Result<Response, ApiError> {
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/cards/{card_id}");
-    idempotent(
-        &w,
-        &p.region,
-        &p.account_id,
-        &headers,
-        &Method::DELETE,
-        &path,
-        || async {
-            let card = w.remove_card(p, &id, &card_id).await?;
-            Ok((StatusCode::OK, to_value(&card)?))
-        },
-    )
+    let fp = no_body(&w);
+    idempotent(&w, call(p, Method::DELETE, &path, &fp), &headers, || async {
+        let card = w.remove_card(p, &id, &card_id).await?;
+        Ok((StatusCode::OK, to_value(&card)?))
+    })
     .await
 }
 

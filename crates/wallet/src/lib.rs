@@ -24,10 +24,13 @@
 //!   with an absolute expiry (12 h by default, [`WalletConfig::session_ttl`]);
 //!   use does not extend them. Logout deletes the session.
 //! * **Passwords**: Argon2id, per-account random salt, m = 19 MiB, t = 2,
-//!   p = 1 by default ([`PasswordParams`]). 5 wrong passwords within 15
-//!   minutes lock the account for 15 minutes ("too many attempts, try again
-//!   in N minutes"); 20 failures from one client address in 15 minutes block
-//!   that address likewise.
+//!   p = 1 by default ([`PasswordParams`]). At most a few hashes run at
+//!   once; beyond a short queue the answer is 503 with `Retry-After`
+//!   ([`limits`]). Wrong passwords slow further attempts from the same
+//!   address with growing delays (429 with `Retry-After`), never a lock
+//!   the owner cannot pass: an address the account signed in from keeps
+//!   its own budget ([`throttle`]). `X-Forwarded-For` is believed only
+//!   from configured proxies ([`client_addr`]).
 //! * **Login directory**: none. A login is looked up region by region (no
 //!   region stores another's personal data); a session token names its
 //!   region (`pt_cn_...`).
@@ -38,16 +41,25 @@
 //!   [`service::IDEMPOTENCY_RETENTION`] ([`Wallet::purge_expired`]).
 
 pub mod auth;
+pub mod client_addr;
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod idempotency;
+pub mod limits;
 pub mod model;
 pub mod openapi;
 pub mod port;
 pub mod schema;
+pub mod server;
 pub mod service;
+pub mod signin;
+pub mod throttle;
 
 pub use auth::PasswordParams;
+pub use client_addr::TrustedProxies;
+pub use limits::HashGate;
+pub use server::{ServerLimits, serve};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::WalletError;
 pub use http::router;

@@ -12,10 +12,11 @@
 
 use paytap_store::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "wallet",
-    version: 1,
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "wallet",
+        version: 1,
+        sql: "
 CREATE TABLE wallet_accounts (
     id TEXT PRIMARY KEY,
     login TEXT NOT NULL UNIQUE,
@@ -113,4 +114,22 @@ CREATE TABLE wallet_idempotency (
     PRIMARY KEY (scope, idem_key)
 )
 ",
-}];
+    },
+    // Addresses an account has signed in from ([`crate::throttle`]): an
+    // address known here keeps its own failed-login budget while guesses
+    // from elsewhere are held back. IPv6 is stored by its /64. The
+    // lockout columns of `wallet_accounts` are no longer read or written
+    // beyond their initial zeros.
+    Migration {
+        component: "wallet",
+        version: 2,
+        sql: "
+CREATE TABLE wallet_login_addresses (
+    account_id TEXT NOT NULL REFERENCES wallet_accounts (id),
+    address TEXT NOT NULL,
+    last_login_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, address)
+)
+",
+    },
+];

@@ -9,16 +9,15 @@
 //!   forbidden, which would confirm that the id exists);
 //! * sessions expire at an absolute time (`session_ttl` after login, 12 h by
 //!   default; activity does not extend them);
-//! * `max_failed_logins` (5) wrong passwords within `failed_login_window`
-//!   (15 min) lock the account for `lockout` (15 min); a client address with
-//!   `ip_max_failed_logins` (20) failures in the window is refused too;
+//! * wrong passwords slow further attempts by growing delays per (login,
+//!   address), never locking the owner out ([`crate::throttle`],
+//!   [`crate::signin`]); password hashing is bounded ([`crate::limits`]);
 //! * at most `max_cards_per_device` (8) cards that are not deleted per device;
 //! * the card details of a yellow-path add wait for their passcode in memory
 //!   only (wiped on drop, dropped after `otp_ttl`): the wallet never writes a
 //!   card number or CVV to disk.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +28,10 @@ use paytap_types::{Currency, Money, Pan, PanError, PaymentEvent};
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-use crate::auth::{self, IpLimiter, PasswordParams};
+use crate::auth::{self, PasswordParams};
+use crate::client_addr::TrustedProxies;
+use crate::limits::{HashGate, MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES};
+use crate::throttle::LoginThrottle;
 use crate::clock::{Clock, SystemClock};
 use crate::error::WalletError;
 use crate::model::*;
@@ -43,14 +45,17 @@ pub struct WalletConfig {
     pub default_region: String,
     /// Absolute session lifetime (12 h).
     pub session_ttl: Duration,
-    /// Wrong passwords within `failed_login_window` that lock an account (5).
-    pub max_failed_logins: u32,
-    pub failed_login_window: Duration,
-    /// How long a locked account stays locked (15 min).
-    pub lockout: Duration,
-    /// Failed logins from one client address within the window before the
-    /// address is refused (20).
-    pub ip_max_failed_logins: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (default none).
+    pub trusted_proxies: TrustedProxies,
+    /// Password hashes computed at once ([`MAX_CONCURRENT_HASHES`]).
+    pub max_concurrent_hashes: usize,
+    /// Password hashes waiting for a turn before 503 ([`MAX_WAITING_HASHES`]).
+    pub max_waiting_hashes: usize,
+    /// The key of request-body fingerprints for `Idempotency-Key`
+    /// ([`crate::idempotency`]); random per process by default, a key
+    /// derived from the vault's keyring in `paytap up` so stored records
+    /// survive a restart.
+    pub request_key: [u8; 32],
     /// How long a yellow-path passcode can be submitted (10 min).
     pub otp_ttl: Duration,
     /// Cards that are not deleted per device (8).
@@ -64,10 +69,10 @@ impl Default for WalletConfig {
         WalletConfig {
             default_region: "cn".into(),
             session_ttl: Duration::from_secs(12 * 3600),
-            max_failed_logins: 5,
-            failed_login_window: Duration::from_secs(15 * 60),
-            lockout: Duration::from_secs(15 * 60),
-            ip_max_failed_logins: 20,
+            trusted_proxies: TrustedProxies::none(),
+            max_concurrent_hashes: MAX_CONCURRENT_HASHES,
+            max_waiting_hashes: MAX_WAITING_HASHES,
+            request_key: random_key(),
             otp_ttl: Duration::from_secs(10 * 60),
             max_cards_per_device: 8,
             password_params: PasswordParams::default(),
@@ -81,10 +86,9 @@ impl std::fmt::Debug for WalletConfig {
         f.debug_struct("WalletConfig")
             .field("default_region", &self.default_region)
             .field("session_ttl", &self.session_ttl)
-            .field("max_failed_logins", &self.max_failed_logins)
-            .field("failed_login_window", &self.failed_login_window)
-            .field("lockout", &self.lockout)
-            .field("ip_max_failed_logins", &self.ip_max_failed_logins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("max_waiting_hashes", &self.max_waiting_hashes)
             .field("otp_ttl", &self.otp_ttl)
             .field("max_cards_per_device", &self.max_cards_per_device)
             .field("password_params", &self.password_params)
@@ -95,7 +99,13 @@ impl std::fmt::Debug for WalletConfig {
 /// How long a stored `Idempotency-Key` response is kept (24 h).
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
-fn ms(d: Duration) -> i64 {
+fn random_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    rand::fill(&mut k);
+    k
+}
+
+pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -107,22 +117,23 @@ struct PendingCard {
     expires_at: i64,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     regions: Regions,
     network: Arc<dyn WalletNetwork>,
-    config: WalletConfig,
+    pub(crate) config: WalletConfig,
     pending: Mutex<HashMap<String, PendingCard>>,
-    ip_limiter: Mutex<IpLimiter>,
+    pub(crate) throttle: Mutex<LoginThrottle>,
+    pub(crate) hashes: HashGate,
     events: broadcast::Sender<Arc<(String, Transaction)>>,
     /// A hash of a random password, verified against on unknown logins so
     /// that a wrong login costs the same time as a wrong password.
-    dummy_hash: String,
+    pub(crate) dummy_hash: String,
 }
 
 /// The wallet service. Cheap to clone (shared state).
 #[derive(Clone)]
 pub struct Wallet {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Wallet {
@@ -391,13 +402,15 @@ impl Wallet {
         .await
         .map_err(|e| WalletError::Internal(e.to_string()))??;
         let (events, _) = broadcast::channel(1024);
+        let hashes = HashGate::new(config.max_concurrent_hashes, config.max_waiting_hashes);
         Ok(Wallet {
             inner: Arc::new(Inner {
                 regions,
                 network,
                 config,
                 pending: Mutex::new(HashMap::new()),
-                ip_limiter: Mutex::new(IpLimiter::default()),
+                throttle: Mutex::new(LoginThrottle::default()),
+                hashes,
                 events,
                 dummy_hash,
             }),
@@ -413,8 +426,19 @@ impl Wallet {
         self.inner.regions.iter().map(|(r, _)| r)
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.inner.config.clock.now_millis()
+    }
+
+    /// The bound on password hashing ([`crate::limits`]), shared by
+    /// registration, login and the web site's sign-in.
+    pub fn hash_gate(&self) -> &HashGate {
+        &self.inner.hashes
+    }
+
+    /// The fingerprint of a request body ([`crate::idempotency`]).
+    pub fn fingerprint(&self, body: &[u8]) -> String {
+        crate::idempotency::fingerprint(&self.inner.config.request_key, body)
     }
 
     pub(crate) fn db(&self, region: &str) -> Result<&Db, WalletError> {
@@ -452,9 +476,11 @@ impl Wallet {
         }
         let params = self.inner.config.password_params;
         let password = Zeroizing::new(req.password.clone());
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password, &params))
-            .await
-            .map_err(|e| WalletError::Internal(e.to_string()))??;
+        let hash = self
+            .inner
+            .hashes
+            .run(move || auth::hash_password(&password, &params))
+            .await??;
         let account = Account {
             id: new_id(),
             login,
@@ -489,26 +515,25 @@ impl Wallet {
         Ok(account)
     }
 
-    /// (region, account id, password hash, locked_until) of a login.
-    async fn find_login(
+    /// (region, account id, password hash) of a login.
+    pub(crate) async fn find_login(
         &self,
         login: &str,
-    ) -> Result<Option<(String, String, String, i64)>, WalletError> {
+    ) -> Result<Option<(String, String, String)>, WalletError> {
         for (region, db) in self.inner.regions.iter() {
-            let row: Option<(String, String, i64)> = sqlx::query_as(
-                "SELECT id, password_hash, locked_until FROM wallet_accounts WHERE login = $1",
-            )
-            .bind(login)
-            .fetch_optional(db.pool())
-            .await?;
-            if let Some((id, hash, locked)) = row {
-                return Ok(Some((region.to_string(), id, hash, locked)));
+            let row: Option<(String, String)> =
+                sqlx::query_as("SELECT id, password_hash FROM wallet_accounts WHERE login = $1")
+                    .bind(login)
+                    .fetch_optional(db.pool())
+                    .await?;
+            if let Some((id, hash)) = row {
+                return Ok(Some((region.to_string(), id, hash)));
             }
         }
         Ok(None)
     }
 
-    async fn account_in(&self, region: &str, id: &str) -> Result<Account, WalletError> {
+    pub(crate) async fn account_in(&self, region: &str, id: &str) -> Result<Account, WalletError> {
         let db = self.db(region)?;
         let row: Option<(String, String, String, String, String, String, i64)> = sqlx::query_as(
             "SELECT id, login, login_kind, display_name, language, region, created_at \
@@ -531,135 +556,6 @@ impl Wallet {
             region: r.5,
             created_at: r.6,
         })
-    }
-
-    /// Logs in; `client` is the caller's address for the per-address limit.
-    pub async fn login(
-        &self,
-        login: &str,
-        password: &str,
-        client: Option<IpAddr>,
-    ) -> Result<Session, WalletError> {
-        let cfg = &self.inner.config;
-        let now = self.now();
-        let window = ms(cfg.failed_login_window);
-        if let Some(ip) = client {
-            let blocked = self
-                .inner
-                .ip_limiter
-                .lock()
-                .map_err(|_| WalletError::Internal("limiter lock".into()))?
-                .blocked(ip, now, window, cfg.ip_max_failed_logins);
-            if let Some(minutes) = blocked {
-                tracing::warn!(%ip, "login refused: too many failures from this address");
-                return Err(WalletError::TooManyAttempts { minutes });
-            }
-        }
-        let normalized = auth::normalize_login(login).map(|(l, _)| l).ok();
-        let found = match &normalized {
-            Some(l) => self.find_login(l).await?,
-            None => None,
-        };
-        let Some((region, account_id, hash, locked_until)) = found else {
-            let dummy = self.inner.dummy_hash.clone();
-            let pw = Zeroizing::new(password.to_string());
-            let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &dummy)).await;
-            self.record_ip_failure(client, now, window);
-            tracing::info!("login failed: unknown login");
-            return Err(WalletError::InvalidCredentials);
-        };
-        if locked_until > now {
-            return Err(WalletError::TooManyAttempts {
-                minutes: auth::minutes_until(now, locked_until),
-            });
-        }
-        let pw = Zeroizing::new(password.to_string());
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &hash))
-            .await
-            .map_err(|e| WalletError::Internal(e.to_string()))?;
-        let db = self.db(&region)?;
-        if !ok {
-            self.record_ip_failure(client, now, window);
-            let mut tx = db.begin_write().await?;
-            let (count, first): (i64, i64) = sqlx::query_as(
-                "SELECT failed_logins, first_failed_at FROM wallet_accounts WHERE id = $1",
-            )
-            .bind(&account_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let (count, first) = if count == 0 || now - first >= window {
-                (1, now)
-            } else {
-                (count + 1, first)
-            };
-            let locked_until = if count >= i64::from(cfg.max_failed_logins) {
-                now + ms(cfg.lockout)
-            } else {
-                0
-            };
-            let (count, first) = if locked_until > 0 {
-                (0, 0)
-            } else {
-                (count, first)
-            };
-            sqlx::query(
-                "UPDATE wallet_accounts SET failed_logins = $1, first_failed_at = $2, locked_until = $3 \
-                 WHERE id = $4",
-            )
-            .bind(count)
-            .bind(first)
-            .bind(locked_until)
-            .bind(&account_id)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            if locked_until > 0 {
-                tracing::warn!(account = %account_id, "account locked after repeated wrong passwords");
-                return Err(WalletError::TooManyAttempts {
-                    minutes: auth::minutes_until(now, locked_until),
-                });
-            }
-            tracing::info!(account = %account_id, "login failed: wrong password");
-            return Err(WalletError::InvalidCredentials);
-        }
-        let token = auth::new_session_token(&region);
-        let expires_at = now.saturating_add(ms(cfg.session_ttl));
-        let mut tx = db.begin_write().await?;
-        sqlx::query(
-            "UPDATE wallet_accounts SET failed_logins = 0, first_failed_at = 0, locked_until = 0 WHERE id = $1",
-        )
-        .bind(&account_id)
-        .execute(&mut *tx)
-        .await?;
-        // Housekeeping: drop this account's expired sessions.
-        sqlx::query("DELETE FROM wallet_sessions WHERE account_id = $1 AND expires_at <= $2")
-            .bind(&account_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO wallet_sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(auth::token_hash(&token))
-        .bind(&account_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        tracing::info!(account = %account_id, "logged in");
-        let account = self.account_in(&region, &account_id).await?;
-        Ok(Session {
-            token: token.to_string(),
-            expires_at,
-            account,
-        })
-    }
-
-    fn record_ip_failure(&self, client: Option<IpAddr>, now: i64, window: i64) {
-        if let (Some(ip), Ok(mut l)) = (client, self.inner.ip_limiter.lock()) {
-            l.record_failure(ip, now, window);
-        }
     }
 
     /// Resolves a bearer token to the account it was issued to.
@@ -1673,6 +1569,10 @@ impl Wallet {
                     "DELETE FROM wallet_pending WHERE expires_at < $1",
                     now - day,
                 ),
+                (
+                    "DELETE FROM wallet_login_addresses WHERE last_login_at < $1",
+                    now - ms(crate::throttle::KNOWN_ADDRESS_TTL),
+                ),
             ] {
                 removed += sqlx::query(sql)
                     .bind(bound)
@@ -1687,8 +1587,8 @@ impl Wallet {
 
     // ----- idempotency store (used by the HTTP layer) -------------------------
 
-    /// The stored response for (`scope`, `key`): `Err(IdempotencyMismatch)`
-    /// if the key was used for another `request`.
+    /// The stored response for (`scope`, `key`): an error if the key was
+    /// used for another `request` ([`crate::idempotency::check_record`]).
     pub(crate) async fn idempotent_lookup(
         &self,
         region: &str,
@@ -1706,8 +1606,10 @@ impl Wallet {
         .await?;
         match row {
             None => Ok(None),
-            Some((req, _, _)) if req != request => Err(WalletError::IdempotencyMismatch),
-            Some((_, status, body)) => Ok(Some((u16::try_from(status).unwrap_or(500), body))),
+            Some((stored, status, body)) => {
+                crate::idempotency::check_record(&stored, request)?;
+                Ok(Some((u16::try_from(status).unwrap_or(500), body)))
+            }
         }
     }
 

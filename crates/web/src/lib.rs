@@ -54,6 +54,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 use maud::Markup;
+use paytap_wallet::TrustedProxies;
+use paytap_wallet::client_addr::client_address;
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -83,6 +85,9 @@ pub struct WebConfig {
     pub secure_cookies: Option<bool>,
     /// The CSRF key; a fresh random one when `None`.
     pub csrf_key: Option<CsrfKey>,
+    /// Proxies whose `X-Forwarded-For` names the client (default none):
+    /// the address the sign-in throttle counts.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Clone)]
@@ -90,12 +95,17 @@ struct App {
     port: Arc<dyn AccountPort>,
     csrf: Arc<CsrfKey>,
     secure_cookies: Option<bool>,
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
 /// The web site over the wallet service, to merge at `/` beside the
 /// wallet's API router.
 pub fn router(wallet: paytap_wallet::Wallet) -> Router {
-    router_with(Arc::new(WalletPort::new(wallet)), WebConfig::default())
+    let config = WebConfig {
+        trusted_proxies: wallet.config().trusted_proxies.clone(),
+        ..WebConfig::default()
+    };
+    router_with(Arc::new(WalletPort::new(wallet)), config)
 }
 
 /// The web site over any [`AccountPort`].
@@ -104,6 +114,7 @@ pub fn router_with(port: Arc<dyn AccountPort>, config: WebConfig) -> Router {
         port,
         csrf: Arc::new(config.csrf_key.unwrap_or_else(CsrfKey::random)),
         secure_cookies: config.secure_cookies,
+        trusted_proxies: Arc::new(config.trusted_proxies),
     };
     Router::new()
         .route("/", get(home))
@@ -160,7 +171,7 @@ impl FromRequestParts<App> for Req {
             client: parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0.ip()),
+                .map(|ci| client_address(ci.0.ip(), &parts.headers, &app.trusted_proxies)),
             path: parts.uri.path().to_string(),
         })
     }
@@ -309,6 +320,7 @@ fn port_failure(req: &Req, signed: &Signed, e: PortError) -> Response {
             tracing::error!(error = %m, "wallet error");
             error_page(req, Some(signed), StatusCode::INTERNAL_SERVER_ERROR)
         }
+        PortError::Busy { .. } => error_page(req, Some(signed), StatusCode::SERVICE_UNAVAILABLE),
         PortError::InvalidCredentials | PortError::Locked { .. } => {
             error_page(req, Some(signed), StatusCode::FORBIDDEN)
         }
@@ -555,14 +567,29 @@ async fn login_submit(
             None,
             Vec::new(),
         ),
-        Err(PortError::Locked { minutes }) => render_login(
-            &app,
-            &req,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.login,
-            Some(i18n::fill(s.login_locked, &minutes.to_string())),
-            None,
-            Vec::new(),
+        Err(PortError::Locked { retry_after_secs }) => with_retry_after(
+            render_login(
+                &app,
+                &req,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.login,
+                Some(i18n::fill(s.login_locked, &wait_text(req.lang(None), retry_after_secs))),
+                None,
+                Vec::new(),
+            ),
+            retry_after_secs,
+        ),
+        Err(PortError::Busy { retry_after_secs }) => with_retry_after(
+            render_login(
+                &app,
+                &req,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &form.login,
+                Some(s.login_unavailable.to_string()),
+                None,
+                Vec::new(),
+            ),
+            retry_after_secs,
         ),
         Err(e) => {
             tracing::warn!(error = %e, "sign-in failed");
@@ -577,6 +604,20 @@ async fn login_submit(
             )
         }
     }
+}
+
+/// The wait in a sign-in refusal: English words, or seconds in Chinese.
+fn wait_text(lang: Lang, secs: u64) -> String {
+    match lang {
+        Lang::En => paytap_wallet::error::wait_text(secs),
+        Lang::Zh => secs.to_string(),
+    }
+}
+
+fn with_retry_after(mut resp: Response, secs: u64) -> Response {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 fn unix_millis_now() -> i64 {

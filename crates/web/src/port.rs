@@ -35,9 +35,12 @@ pub enum PortError {
     /// Wrong login or password.
     #[error("wrong login or password")]
     InvalidCredentials,
-    /// Sign-in is locked after repeated wrong passwords.
-    #[error("too many attempts, locked for {minutes} minutes")]
-    Locked { minutes: i64 },
+    /// Sign-in from here is held back after repeated wrong passwords.
+    #[error("too many attempts, try again in {retry_after_secs} s")]
+    Locked { retry_after_secs: u64 },
+    /// Password checks are at capacity; try again shortly.
+    #[error("busy, try again in {retry_after_secs} s")]
+    Busy { retry_after_secs: u64 },
     /// The thing does not exist or belongs to another account.
     #[error("not found")]
     NotFound,
