@@ -228,8 +228,11 @@ mod tests {
             t.record_failure("x@example.com", a, false, T0 + i);
         }
         assert_eq!(t.pair_wait("x@example.com", a, T0 + 39), Some(ms(MAX_DELAY)));
+        // A success clears the pair; the address's own count stays.
         t.record_success("x@example.com", a);
-        assert_eq!(t.pair_wait("x@example.com", a, T0 + 39), None);
+        let pair = t.pairs.get(&("x@example.com".to_string(), a), T0 + 39);
+        assert_eq!(pair.failures, 0);
+        assert!(t.pair_wait("x@example.com", a, T0 + 39).is_some());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -320,6 +319,14 @@ pub async fn server() -> Server {
 }
 
 pub async fn server_with(tune: impl FnOnce(&mut WalletConfig)) -> Server {
+    server_with_limits(tune, ServerLimits::default()).await
+}
+
+/// A wallet served by [`paytap_wallet::serve`] with these limits.
+pub async fn server_with_limits(
+    tune: impl FnOnce(&mut WalletConfig),
+    limits: ServerLimits,
+) -> Server {
     let clock = ManualClock::new();
     let net = FakeNetwork::new(clock.clone());
     let cn = Db::for_tests().await.unwrap();
@@ -344,14 +351,7 @@ pub async fn server_with(tune: impl FnOnce(&mut WalletConfig)) -> Server {
     let app = router(wallet.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    tokio::spawn(serve(listener, app, limits, std::future::pending()));
     Server {
         base: format!("http://{addr}"),
         http: reqwest::Client::builder()
@@ -439,6 +439,29 @@ impl Server {
                 .json(&json!({"login": login, "password": password})),
         )
         .await
+    }
+
+    /// Logs in over a connection from the local address `from` (any
+    /// 127.x.y.z on Linux), with extra headers.
+    pub async fn login_from(
+        &self,
+        from: &str,
+        headers: &[(&str, &str)],
+        login: &str,
+        password: &str,
+    ) -> Resp {
+        let client = reqwest::Client::builder()
+            .local_address(Some(from.parse().unwrap()))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut rb = client
+            .post(self.url("/api/v1/sessions"))
+            .json(&json!({"login": login, "password": password}));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        self.send(rb).await
     }
 
     /// Registers and logs in; returns the bearer token.
