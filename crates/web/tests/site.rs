@@ -102,12 +102,12 @@ async fn over_https_the_cookie_is_secure_and_host_prefixed() {
 }
 
 #[tokio::test]
-async fn wrong_passwords_then_lockout_message() {
+async fn wrong_passwords_slow_sign_in_and_busy_hashing_answers_503() {
     let site = site().await;
     site.holder("li@example.com", Language::En, "Li", "11")
         .await;
     let mut c = Client::default();
-    for _ in 0..4 {
+    for _ in 0..3 {
         let r = c
             .sign_in(&site.app, "li@example.com", "wrong password")
             .await;
@@ -124,21 +124,33 @@ async fn wrong_passwords_then_lockout_message() {
                 .contains("aria-describedby=\"login-error login-hint\"")
         );
     }
-    // The fifth wrong password locks the account; then even the right one
-    // is refused with the lockout message.
-    for password in ["wrong password", PW] {
-        let r = c.sign_in(&site.app, "li@example.com", password).await;
-        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-        assert!(
-            r.body.contains("sign-in is locked for 15 minutes"),
-            "{}",
-            r.body
-        );
-    }
+    // Then this address waits before its next try (no lock: the wait is
+    // a second and grows only with further failures).
+    let r = c.sign_in(&site.app, "li@example.com", PW).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert!(
+        r.body.contains("please wait 1 second before trying again"),
+        "{}",
+        r.body
+    );
     assert!(c.cookie("pt_session").is_none());
     // A malformed login is just a wrong login.
-    let r = c.sign_in(&site.app, "not a login", PW).await;
+    let mut d = Client::default();
+    let r = d.sign_in(&site.app, "not a login", PW).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Password checks at capacity: 503 with Retry-After, no session.
+    site.holder("wang@example.com", Language::En, "Wang", "12")
+        .await;
+    let gate = site.wallet.hash_gate().clone();
+    let held: Vec<_> = (0..4).map(|_| gate.try_admit().unwrap()).collect();
+    let mut e = Client::default();
+    let r = e.sign_in(&site.app, "wang@example.com", PW).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert!(e.cookie("pt_session").is_none());
+    drop(held);
 }
 
 #[tokio::test]

@@ -147,6 +147,9 @@ pub async fn site() -> Site {
             t_cost: 1,
             p_cost: 1,
         },
+        // A small hashing bound, so a test can fill it.
+        max_concurrent_hashes: 2,
+        max_waiting_hashes: 2,
         ..WalletConfig::default()
     };
     let wallet = Wallet::new(regions, Arc::new(net.clone()), config)
