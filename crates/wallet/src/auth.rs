@@ -133,7 +133,7 @@ pub fn normalize_login(input: &str) -> Result<(String, LoginKind), WalletError> 
         return Ok((out, LoginKind::Phone));
     }
     let lower = s.to_lowercase();
-    let valid = lower.len() <= 254
+    let valid = lower.chars().count() <= 254
         && lower.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')

@@ -16,6 +16,10 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": json_content(schema) })
 }
 
+fn retry_after() -> Value {
+    json!({ "description": "Seconds to wait", "schema": { "type": "integer", "minimum": 1 } })
+}
+
 fn err(description: &str) -> Value {
     json!({ "description": description, "content": json_content(schema_ref("Error")) })
 }
@@ -29,6 +33,8 @@ struct Op {
     auth: bool,
     idempotent: bool,
     body: Option<&'static str>,
+    /// Computes a password hash (bounded: may answer 503).
+    hashes: bool,
     query: Vec<Value>,
     responses: Vec<(&'static str, Value)>,
 }
@@ -43,6 +49,7 @@ fn op(method: &'static str, path: &'static str, id: &'static str, tag: &'static 
         auth: true,
         idempotent: false,
         body: None,
+        hashes: false,
         query: Vec::new(),
         responses: Vec::new(),
     }
@@ -59,6 +66,10 @@ impl Op {
     }
     fn idem(mut self) -> Self {
         self.idempotent = true;
+        self
+    }
+    fn hashes(mut self) -> Self {
+        self.hashes = true;
         self
     }
     fn body(mut self, schema: &'static str) -> Self {
@@ -114,8 +125,22 @@ impl Op {
         }
         if self.idempotent {
             responses
+                .entry("400")
+                .or_insert_with(|| err("Invalid Idempotency-Key"));
+            responses
                 .entry("409")
                 .or_insert_with(|| err("Idempotency-Key already used for another request"));
+            responses
+                .entry("422")
+                .or_insert_with(|| err("Idempotency-Key already used with another body"));
+        }
+        if self.hashes {
+            responses.insert(
+                "503".into(),
+                json!({ "description": "Password checks at capacity; retry after Retry-After seconds",
+                        "headers": { "Retry-After": retry_after() },
+                        "content": json_content(schema_ref("Error")) }),
+            );
         }
         let mut o = json!({
             "operationId": self.id,
@@ -148,6 +173,7 @@ fn operations() -> Vec<Op> {
             .public()
             .idem()
             .body("NewAccount")
+            .hashes()
             .resp("201", ok("The new account", schema_ref("Account")))
             .resp("409", err("Login already registered, or Idempotency-Key reused")),
         op("get", "/api/v1/account", "getAccount", "accounts")
@@ -157,11 +183,14 @@ fn operations() -> Vec<Op> {
             .summary("Log in; returns a bearer session token (absolute expiry, 12 h by default)")
             .public()
             .body("Login")
+            .hashes()
             .resp("201", ok("The session", schema_ref("Session")))
             .resp("401", err("Wrong login or password"))
             .resp(
                 "429",
-                err("Too many wrong passwords: \"too many attempts, try again in N minutes\""),
+                json!({ "description": "Too many wrong passwords from this address: wait Retry-After seconds (the wait grows with further failures; never a lock)",
+                        "headers": { "Retry-After": retry_after() },
+                        "content": json_content(schema_ref("Error")) }),
             ),
         op("delete", "/api/v1/sessions/current", "logout", "accounts")
             .summary("Log out (end the current session)")
@@ -286,7 +315,7 @@ fn operations() -> Vec<Op> {
             )
             .query(
                 "cursor",
-                json!({ "type": "string" }),
+                json!({ "type": "string", "minLength": 1, "pattern": "^[A-Za-z0-9_-]+$" }),
                 "next_cursor of the previous page",
             )
             .resp("200", ok("A page", schema_ref("TransactionPage")))
@@ -324,7 +353,7 @@ fn schemas() -> Value {
         "NewAccount": {
             "type": "object", "required": ["login", "password", "display_name"],
             "properties": {
-                "login": { "type": "string", "description": "E-mail address, or phone number in E.164 form (+8613800138000)" },
+                "login": { "type": "string", "minLength": 1, "maxLength": 254, "pattern": "^\\s*(\\+[0-9 -]+|[^@]+@[^@]+)\\s*$", "description": "E-mail address, or phone number in E.164 form (+8613800138000)" },
                 "password": { "type": "string", "minLength": 8, "maxLength": 128, "writeOnly": true },
                 "display_name": { "type": "string", "minLength": 1, "maxLength": 64 },
                 "language": { "type": "string", "enum": ["en", "zh"], "default": "en" },
@@ -359,7 +388,7 @@ fn schemas() -> Value {
                 "kind": { "type": "string", "enum": ["phone", "watch", "band"] },
                 "name": { "type": "string", "minLength": 1, "maxLength": 64 },
                 "model": { "type": "string", "minLength": 1, "maxLength": 64 },
-                "public_key": { "type": "string", "description": "Standard base64 of the 32-byte X25519 public key" }
+                "public_key": { "type": "string", "pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", "description": "Standard base64 of the 32-byte X25519 public key" }
             }
         },
         "Capabilities": {
@@ -403,11 +432,12 @@ fn schemas() -> Value {
         "Heartbeat": {
             "type": "object",
             "description": "All fields optional; lat and lon go together; send {} for a bare heartbeat",
+            "dependentRequired": { "lat": ["lon"], "lon": ["lat"], "place": ["lat", "lon"] },
             "properties": {
                 "lat": { "type": "number", "minimum": -90, "maximum": 90 },
                 "lon": { "type": "number", "minimum": -180, "maximum": 180 },
-                "accuracy_m": { "type": "number", "minimum": 0 },
-                "place": { "type": "string", "maxLength": 128 }
+                "accuracy_m": { "type": "number", "minimum": 0, "maximum": 10000000 },
+                "place": { "type": "string", "minLength": 1, "maxLength": 128, "description": "Only with lat and lon" }
             }
         },
         "Suspend": {
@@ -417,8 +447,8 @@ fn schemas() -> Value {
         "NewCard": {
             "type": "object", "required": ["pan", "expiry", "cvv", "cardholder_name"],
             "properties": {
-                "pan": { "type": "string", "description": "Card number, 12 to 19 digits, Luhn-valid (spaces and dashes allowed)", "writeOnly": true },
-                "expiry": { "type": "string", "pattern": "^[0-9]{2}/[0-9]{2}$", "description": "MM/YY, not in the past", "writeOnly": true },
+                "pan": { "type": "string", "minLength": 12, "maxLength": 64, "pattern": "^[0-9 -]+$", "description": "Card number, 12 to 19 digits, Luhn-valid (spaces and dashes allowed)", "writeOnly": true },
+                "expiry": { "type": "string", "pattern": "^(0[1-9]|1[0-2])/[0-9]{2}$", "description": "MM/YY, not in the past", "writeOnly": true },
                 "cvv": { "type": "string", "pattern": "^[0-9]{3}$", "writeOnly": true },
                 "cardholder_name": { "type": "string", "minLength": 1, "maxLength": 64 }
             }
@@ -528,8 +558,8 @@ pub fn document() -> Value {
             "parameters": {
                 "IdempotencyKey": {
                     "name": "Idempotency-Key", "in": "header", "required": false,
-                    "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
-                    "description": "A retry with the same key, method and path returns the first successful response (with Idempotent-Replayed: true)"
+                    "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" },
+                    "description": "1 to 255 visible ASCII characters. Scoped to the caller (the account; for registration, the request body). A retry with the same key, method, path and body returns the first successful response (with Idempotent-Replayed: true); another method or path is 409, another body 422"
                 }
             },
             "schemas": schemas()
