@@ -148,7 +148,8 @@ async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
                 data_dir: dir.clone(),
                 wallet_addr: "127.0.0.1:0".parse()?,
                 switch_addr: "127.0.0.1:0".parse()?,
-                sms_file: false,                trusted_proxies: Default::default(),
+                sms_file: false,
+                trusted_proxies: Default::default(),
             })
             .await?;
             let url = platform.wallet_url.clone();

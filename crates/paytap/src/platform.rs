@@ -253,12 +253,16 @@ pub fn raise_open_file_limit() -> u64 {
         };
         // SAFETY: as above.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            tracing::debug!(from = lim.rlim_cur, to = lim.rlim_max, "open-file limit raised");
-            return lim.rlim_max as u64;
+            tracing::debug!(
+                from = lim.rlim_cur,
+                to = lim.rlim_max,
+                "open-file limit raised"
+            );
+            return lim.rlim_max;
         }
         tracing::warn!(limit = lim.rlim_cur, "cannot raise the open-file limit");
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// The HTTP connection bound: [`paytap_wallet::server::MAX_CONNECTIONS`],

@@ -139,13 +139,12 @@ impl Db {
         install_default_drivers();
         let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             if let Some(path) = files::sqlite_path(rest) {
-                files::private_sqlite_file(&path)
-                    .map_err(|e| {
-                        StoreError::Io(std::io::Error::new(
-                            e.kind(),
-                            format!("{}: {e}", path.display()),
-                        ))
-                    })?;
+                files::private_sqlite_file(&path).map_err(|e| {
+                    StoreError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ))
+                })?;
             }
             let mut u = format!("sqlite:{rest}");
             if !rest.contains("mode=") && !rest.contains(":memory:") {

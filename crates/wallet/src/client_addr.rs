@@ -125,17 +125,26 @@ mod tests {
         let proxies: TrustedProxies = "10.0.0.0/8, ::ffff:192.168.1.7".parse().unwrap();
         let h = xff("203.0.113.9, 10.1.2.3");
         // Not a proxy: the header is ignored.
-        assert_eq!(client_address(ip("198.51.100.1"), &h, &proxies), ip("198.51.100.1"));
+        assert_eq!(
+            client_address(ip("198.51.100.1"), &h, &proxies),
+            ip("198.51.100.1")
+        );
         assert_eq!(client_address(ip("10.0.0.1"), &h, &none), ip("10.0.0.1"));
         // From a proxy: the rightmost address that is not a proxy.
-        assert_eq!(client_address(ip("10.0.0.1"), &h, &proxies), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &h, &proxies),
+            ip("203.0.113.9")
+        );
         assert_eq!(
             client_address(ip("::ffff:192.168.1.7"), &xff("1.2.3.4"), &proxies),
             ip("1.2.3.4")
         );
         // A spoofed left part does not move the client past a real hop.
         let h = xff("1.1.1.1, 203.0.113.9");
-        assert_eq!(client_address(ip("10.0.0.1"), &h, &proxies), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &h, &proxies),
+            ip("203.0.113.9")
+        );
         // Garbage stops the walk at the proxy that wrote it.
         assert_eq!(
             client_address(ip("10.0.0.1"), &xff("junk"), &proxies),

@@ -387,9 +387,9 @@ impl FromRequestParts<Wallet> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ci| ci.0.ip());
         let trusted = &w.config().trusted_proxies;
-        Ok(ClientIp(
-            peer.map(|p| client_addr::client_address(p, &parts.headers, trusted)),
-        ))
+        Ok(ClientIp(peer.map(|p| {
+            client_addr::client_address(p, &parts.headers, trusted)
+        })))
     }
 }
 
@@ -769,10 +769,15 @@ async fn remove_card(
     let p = &auth.principal;
     let path = format!("/api/v1/devices/{id}/cards/{card_id}");
     let fp = no_body(&w);
-    idempotent(&w, call(p, Method::DELETE, &path, &fp), &headers, || async {
-        let card = w.remove_card(p, &id, &card_id).await?;
-        Ok((StatusCode::OK, to_value(&card)?))
-    })
+    idempotent(
+        &w,
+        call(p, Method::DELETE, &path, &fp),
+        &headers,
+        || async {
+            let card = w.remove_card(p, &id, &card_id).await?;
+            Ok((StatusCode::OK, to_value(&card)?))
+        },
+    )
     .await
 }
 

@@ -58,14 +58,14 @@ pub mod throttle;
 
 pub use auth::PasswordParams;
 pub use client_addr::TrustedProxies;
-pub use limits::HashGate;
-pub use server::{ServerLimits, serve};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::WalletError;
 pub use http::router;
+pub use limits::HashGate;
 pub use model::*;
 pub use port::{
     Actor, BoxFuture, CardDetails, CardExpiry, DeviceBinding, IdvDecision, NetworkError,
     OtpDecision, ProvisionedCard, StateReason, TokenState, WalletNetwork,
 };
+pub use server::{ServerLimits, serve};
 pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};

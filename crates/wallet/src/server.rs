@@ -125,7 +125,10 @@ pub async fn serve(
     })
     .await;
     if drained.is_err() {
-        tracing::info!(open = conns.len(), "closing connections still open at shutdown");
+        tracing::info!(
+            open = conns.len(),
+            "closing connections still open at shutdown"
+        );
         conns.abort_all();
     }
 }

@@ -227,7 +227,10 @@ mod tests {
         for i in 0..40 {
             t.record_failure("x@example.com", a, false, T0 + i);
         }
-        assert_eq!(t.pair_wait("x@example.com", a, T0 + 39), Some(ms(MAX_DELAY)));
+        assert_eq!(
+            t.pair_wait("x@example.com", a, T0 + 39),
+            Some(ms(MAX_DELAY))
+        );
         // A success clears the pair; the address's own count stays.
         t.record_success("x@example.com", a);
         let pair = t.pairs.get(&("x@example.com".to_string(), a), T0 + 39);

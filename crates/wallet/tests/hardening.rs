@@ -71,13 +71,13 @@ async fn trickled_half_sent_and_silent_connections_are_closed() {
         }
         false
     });
-    assert!(closed_by_server(&mut silent).await, "silent connection kept");
+    assert!(
+        closed_by_server(&mut silent).await,
+        "silent connection kept"
+    );
     assert!(closed_by_server(&mut half).await, "half-sent header kept");
     let closed = tokio::time::timeout(HANG_GUARD, trickler).await;
-    assert!(
-        matches!(closed, Ok(Ok(true))),
-        "trickled header kept open"
-    );
+    assert!(matches!(closed, Ok(Ok(true))), "trickled header kept open");
     // An honest client is served.
     let r = s.send(s.http.get(s.url("/api/v1/openapi.json"))).await;
     assert_eq!(r.status, 200);
@@ -137,14 +137,18 @@ async fn the_owner_signs_in_while_an_attacker_is_throttled() {
     // The owner signs in from home: that address becomes known.
     let home = "127.0.0.2";
     assert_eq!(
-        s.login_from(home, &[], "owner@example.com", PW).await.status,
+        s.login_from(home, &[], "owner@example.com", PW)
+            .await
+            .status,
         201
     );
 
     // An attacker at one address: a few free guesses, then waits that grow.
     let attacker = "127.0.0.3";
     for _ in 0..3 {
-        let r = s.login_from(attacker, &[], "owner@example.com", "guess guess").await;
+        let r = s
+            .login_from(attacker, &[], "owner@example.com", "guess guess")
+            .await;
         assert_eq!((r.status, r.code()), (401, "invalid_credentials"));
     }
     let r = s.login_from(attacker, &[], "owner@example.com", PW).await;
@@ -152,21 +156,35 @@ async fn the_owner_signs_in_while_an_attacker_is_throttled() {
     assert_eq!(r.headers["retry-after"], "1");
     assert_eq!(r.message(), "too many attempts, try again in 1 second");
     s.clock.advance(Duration::from_secs(1));
-    let r = s.login_from(attacker, &[], "owner@example.com", "guess guess").await;
+    let r = s
+        .login_from(attacker, &[], "owner@example.com", "guess guess")
+        .await;
     assert_eq!(r.status, 401);
-    let r = s.login_from(attacker, &[], "owner@example.com", "guess guess").await;
-    assert_eq!((r.status, r.headers["retry-after"].to_str().unwrap()), (429, "2"));
+    let r = s
+        .login_from(attacker, &[], "owner@example.com", "guess guess")
+        .await;
+    assert_eq!(
+        (r.status, r.headers["retry-after"].to_str().unwrap()),
+        (429, "2")
+    );
     // An unknown login is throttled exactly alike.
     for _ in 0..3 {
-        let r = s.login_from(attacker, &[], "ghost@example.com", "guess guess").await;
+        let r = s
+            .login_from(attacker, &[], "ghost@example.com", "guess guess")
+            .await;
         assert_eq!((r.status, r.code()), (401, "invalid_credentials"));
     }
     let r = s.login_from(attacker, &[], "ghost@example.com", PW).await;
-    assert_eq!((r.status, r.headers["retry-after"].to_str().unwrap()), (429, "1"));
+    assert_eq!(
+        (r.status, r.headers["retry-after"].to_str().unwrap()),
+        (429, "1")
+    );
 
     // The owner, at home and from a new address, is not affected.
     assert_eq!(
-        s.login_from(home, &[], "owner@example.com", PW).await.status,
+        s.login_from(home, &[], "owner@example.com", PW)
+            .await
+            .status,
         201
     );
     assert_eq!(
@@ -181,13 +199,19 @@ async fn the_owner_signs_in_while_an_attacker_is_throttled() {
     // above).
     for i in 0..46 {
         let from = format!("127.0.1.{}", i + 1);
-        let r = s.login_from(&from, &[], "owner@example.com", "guess guess").await;
+        let r = s
+            .login_from(&from, &[], "owner@example.com", "guess guess")
+            .await;
         assert_eq!(r.status, 401, "{from}");
     }
-    let r = s.login_from("127.0.2.1", &[], "owner@example.com", PW).await;
+    let r = s
+        .login_from("127.0.2.1", &[], "owner@example.com", PW)
+        .await;
     assert_eq!((r.status, r.code()), (429, "too_many_attempts"));
     assert_eq!(
-        s.login_from(home, &[], "owner@example.com", PW).await.status,
+        s.login_from(home, &[], "owner@example.com", PW)
+            .await
+            .status,
         201
     );
     // And the wait ends.
@@ -285,7 +309,10 @@ async fn an_idempotency_key_never_answers_another_caller() {
     let first = s.send(device("first")).await;
     assert_eq!(first.status, 201);
     let other = s.send(device("second")).await;
-    assert_eq!((other.status, other.code()), (422, "idempotency_body_mismatch"));
+    assert_eq!(
+        (other.status, other.code()),
+        (422, "idempotency_body_mismatch")
+    );
     assert_eq!(s.count(&s.cn, "wallet_devices").await, 1);
     // Another account's use of the same key is its own.
     let u = s.account("dave@example.com").await;

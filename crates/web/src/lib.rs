@@ -573,7 +573,10 @@ async fn login_submit(
                 &req,
                 StatusCode::TOO_MANY_REQUESTS,
                 &form.login,
-                Some(i18n::fill(s.login_locked, &wait_text(req.lang(None), retry_after_secs))),
+                Some(i18n::fill(
+                    s.login_locked,
+                    &wait_text(req.lang(None), retry_after_secs),
+                )),
                 None,
                 Vec::new(),
             ),

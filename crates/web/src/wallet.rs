@@ -54,9 +54,7 @@ fn port_error(e: WalletError) -> PortError {
     match e {
         WalletError::Unauthenticated => PortError::Unauthenticated,
         WalletError::InvalidCredentials => PortError::InvalidCredentials,
-        WalletError::TooManyAttempts { retry_after_secs } => {
-            PortError::Locked { retry_after_secs }
-        }
+        WalletError::TooManyAttempts { retry_after_secs } => PortError::Locked { retry_after_secs },
         WalletError::Busy { retry_after_secs } => PortError::Busy { retry_after_secs },
         WalletError::NotFound(_) => PortError::NotFound,
         WalletError::Network(n) => PortError::Unavailable(n.to_string()),
