@@ -5,10 +5,19 @@
 //! amounts in minor units, response code, stand-in flag, issuer, acquirer,
 //! terminal, timestamps, and the authorization's state (`approved`,
 //! `declined`, `reversed`). Rows are written by one background task in
-//! batches (one transaction per batch, collected for up to 25 ms) so the log
-//! never slows the authorization path; [`MessageLog::flush`] waits until
+//! batches (one transaction per batch; on PostgreSQL collected for up to
+//! 25 ms unless someone waits). [`MessageLog::flush`] waits until
 //! everything queued so far is committed (clearing and the lookup of a
 //! reversal's original flush first, and a flush ends the collecting at once).
+//!
+//! **An approval is answered only after its row is durable**
+//! ([`MessageLog::insert_durable`]), and a reversal only after its own row
+//! and its original's `reversed` mark are
+//! ([`MessageLog::reversal_durable`]): clearing reads nothing but this table,
+//! and a reversal after a restart finds its original only here, so a row
+//! written behind the answer and lost in a crash was an approval nobody
+//! would ever clear or reverse. A decline, which holds nothing, is still
+//! written behind.
 //!
 //! The table `switch_forwards` keeps the reversals and advices waiting for
 //! an issuer's acknowledgement: encoded `0400`s, which carry no card number,
@@ -148,11 +157,21 @@ enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// How a write someone waits for ended: `Ok` once it is durable, the last
+/// error once the writer gave up on it (after its retries).
+pub(crate) type Written = Result<(), Arc<StoreError>>;
+
+/// An operation for the writer task, and who waits for it to be durable.
+struct Queued {
+    op: Op,
+    durable: Option<oneshot::Sender<Written>>,
+}
+
 /// Handle to the log writer task.
 #[derive(Clone)]
 pub struct MessageLog {
     db: Db,
-    tx: mpsc::UnboundedSender<Op>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 /// New message rows, values in column order (see `insert_rows`).
@@ -197,19 +216,51 @@ impl MessageLog {
         &self.db
     }
 
-    pub(crate) fn insert(&self, row: LogRow) {
-        let _ = self.tx.send(Op::Insert(Box::new(row)));
+    /// Queues `op`, written behind: nobody waits for it.
+    fn send(&self, op: Op) {
+        let _ = self.tx.send(Queued { op, durable: None });
     }
 
-    pub(crate) fn mark_reversed(&self, rrn: &str, at: i64) {
-        let _ = self.tx.send(Op::Reversed {
-            rrn: rrn.to_owned(),
+    /// Queues `op` and returns what waits for it to be durable.
+    fn send_durable(&self, op: Op) -> impl Future<Output = Written> + use<> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Queued {
+            op,
+            durable: Some(tx),
+        });
+        async move {
+            sent.map_err(|_| Arc::new(StoreError::WriterStopped))?;
+            rx.await
+                .unwrap_or_else(|_| Err(Arc::new(StoreError::WriterStopped)))
+        }
+    }
+
+    /// Logs `row` behind: for what nobody has to find again after a crash
+    /// (a decline).
+    pub(crate) fn insert(&self, row: LogRow) {
+        self.send(Op::Insert(Box::new(row)));
+    }
+
+    /// Logs `row` and returns once it is durable (see the module
+    /// documentation), or with the error that kept it from being written.
+    pub(crate) async fn insert_durable(&self, row: LogRow) -> Written {
+        self.send_durable(Op::Insert(Box::new(row))).await
+    }
+
+    /// Marks the authorization `original` reversed and logs the reversal's
+    /// `row`; returns once both are durable, or with the first error.
+    pub(crate) async fn reversal_durable(&self, original: &str, at: i64, row: LogRow) -> Written {
+        let mark = self.send_durable(Op::Reversed {
+            rrn: original.to_owned(),
             at,
         });
+        let logged = self.send_durable(Op::Insert(Box::new(row)));
+        let (mark, logged) = futures::join!(mark, logged);
+        mark.and(logged)
     }
 
     pub(crate) fn mark_captured(&self, rrn: &str, at: i64) {
-        let _ = self.tx.send(Op::Captured {
+        self.send(Op::Captured {
             rrn: rrn.to_owned(),
             at,
         });
@@ -226,7 +277,7 @@ impl MessageLog {
         msg: &paytap_iso8583::Message,
         sealed: Option<Vec<u8>>,
     ) {
-        let _ = self.tx.send(Op::Forward {
+        self.send(Op::Forward {
             id: id.to_owned(),
             issuer: issuer.to_owned(),
             mti: msg.mti().to_string(),
@@ -237,7 +288,7 @@ impl MessageLog {
     }
 
     pub(crate) fn mark_forwarded(&self, id: &str) {
-        let _ = self.tx.send(Op::Forwarded {
+        self.send(Op::Forwarded {
             id: id.to_owned(),
             at: paytap_store::now_millis(),
         });
@@ -268,7 +319,11 @@ impl MessageLog {
     /// Wait until every row queued before this call is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Op::Flush(tx)).is_ok() {
+        let flush = Queued {
+            op: Op::Flush(tx),
+            durable: None,
+        };
+        if self.tx.send(flush).is_ok() {
             let _ = rx.await;
         }
     }
@@ -495,36 +550,41 @@ pub(crate) fn net_positions(items: &[ClearingItem]) -> (Vec<Position>, BTreeMap<
 /// Most operations one log transaction takes.
 const MAX_BATCH: usize = 4096;
 /// How long the writer keeps collecting after the first operation of a
-/// batch arrives, unless someone waits for a flush. Nothing on the
-/// authorization path waits for the log, and one large transaction costs
-/// far less per row than many small ones (measured on SQLite: about 17 µs
-/// of CPU per row in batches of 4,096 against 38 µs in batches of 64), as
-/// each commit rewrites every index page it touched. On a SQLite file the
-/// log's pieces join the writer thread's rounds instead (see [`writer`]),
-/// so they pay no commit of their own and there is nothing to collect for.
+/// batch arrives, unless someone waits (a flush, a durable row, a reversal
+/// to be stored for forwarding). Rows written behind the answer (declines)
+/// then share a transaction, and one large transaction costs far less per
+/// row than many small ones (measured on SQLite: about 17 µs of CPU per row
+/// in batches of 4,096 against 38 µs in batches of 64), as each commit
+/// rewrites every index page it touched. Rows someone waits for are group
+/// committed without a wait: what arrives while one transaction commits
+/// goes in the next. On a SQLite file the log's pieces join the writer
+/// thread's rounds instead (see [`writer`]), so they pay no commit of their
+/// own and there is nothing to collect for.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
-async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
-    let direct = db.direct().is_some();
-    let linger = if direct {
-        std::time::Duration::ZERO
+async fn writer(db: Db, rx: mpsc::UnboundedReceiver<Queued>) {
+    if db.direct().is_some() {
+        pipelined(db, rx).await;
     } else {
-        LINGER
-    };
+        batched(db, rx).await;
+    }
+}
+
+/// PostgreSQL: one transaction per collected batch.
+async fn batched(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Someone waits for a flush, or a reversal waits to be stored for
-        // forwarding: write now. Otherwise collect a while longer.
-        let urgent = |ops: &[Op]| {
-            ops.iter()
-                .any(|op| matches!(op, Op::Flush(_) | Op::Forward { .. }))
+        // Someone waits for a flush or a durable row, or a reversal waits
+        // to be stored for forwarding: write now. Otherwise collect a while
+        // longer.
+        let urgent = |queued: &[Queued]| {
+            queued
+                .iter()
+                .any(|q| q.durable.is_some() || matches!(q.op, Op::Flush(_) | Op::Forward { .. }))
         };
-        let until = tokio::time::Instant::now() + linger;
+        let until = tokio::time::Instant::now() + LINGER;
         let mut seen = 0;
-        while !linger.is_zero()
-            && batch.len() < MAX_BATCH
-            && !urgent(batch.get(seen..).unwrap_or_default())
-        {
+        while batch.len() < MAX_BATCH && !urgent(batch.get(seen..).unwrap_or_default()) {
             seen = batch.len();
             let room = MAX_BATCH - batch.len();
             match tokio::time::timeout_at(until, rx.recv_many(&mut batch, room)).await {
@@ -533,28 +593,125 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
                 _ => break,
             }
         }
-        let mut flushes = Vec::new();
-        let mut ops = Vec::with_capacity(batch.len());
-        for op in batch.drain(..) {
-            match op {
-                Op::Flush(s) => flushes.push(s),
-                other => ops.push(other),
+        let mut piece = Piece::default();
+        for q in batch.drain(..) {
+            piece.add(q);
+        }
+        let written = match piece.ops.is_empty() {
+            true => Ok(()),
+            false => write_with_retries(&db, Arc::new(piece.ops)).await,
+        };
+        piece.told.tell(&written);
+    }
+}
+
+/// Most log pieces sent to the SQLite writer thread and not yet durable.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// SQLite: the writer thread is shared with the authorization path's group
+/// commits, and each piece joins one of their rounds (one commit for
+/// both). A batch of a few hundred rows there would hold every commit of
+/// its round for milliseconds, so the log goes in pieces of at most
+/// [`DIRECT_PIECE`] operations, each sent as soon as it is formed: a row
+/// someone waits for joins the next round, not the one after the previous
+/// piece's sync. The thread runs the pieces in the order sent; whoever
+/// waits is told in that order too.
+async fn pipelined(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    use futures::StreamExt;
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH), if open && in_flight.len() < MAX_IN_FLIGHT => {
+                open = n > 0;
+                let mut piece = Piece::default();
+                for q in batch.drain(..) {
+                    if piece.ops.len() == DIRECT_PIECE {
+                        in_flight.push_back(std::mem::take(&mut piece).send(&db));
+                    }
+                    piece.add(q);
+                }
+                if !piece.ops.is_empty() || !piece.told.is_empty() {
+                    in_flight.push_back(piece.send(&db));
+                }
+            }
+            Some((written, told)) = in_flight.next() => told.tell(&written),
+        }
+    }
+}
+
+/// Operations written together, and who is told when they are.
+#[derive(Default)]
+struct Piece {
+    ops: Vec<Op>,
+    told: Told,
+}
+
+/// Who waits for a piece: durable rows' waiters and flushes.
+#[derive(Default)]
+struct Told {
+    durable: Vec<oneshot::Sender<Written>>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Told {
+    fn is_empty(&self) -> bool {
+        self.durable.is_empty() && self.flushes.is_empty()
+    }
+
+    fn tell(self, written: &Written) {
+        for w in self.durable {
+            let _ = w.send(written.clone());
+        }
+        for f in self.flushes {
+            let _ = f.send(());
+        }
+    }
+}
+
+impl Piece {
+    fn add(&mut self, Queued { op, durable }: Queued) {
+        match op {
+            Op::Flush(s) => self.told.flushes.push(s),
+            other => {
+                self.told.durable.extend(durable);
+                self.ops.push(other);
             }
         }
-        // On SQLite the writer thread is shared with the authorization
-        // path's group commits, and each piece joins one of their rounds
-        // (one commit for both): a batch of a few hundred rows there would
-        // hold every commit of its round for milliseconds, so the log goes
-        // in pieces, one round at a time. What arrives meanwhile is the
-        // next piece.
-        let piece = if direct { DIRECT_PIECE } else { usize::MAX };
-        while !ops.is_empty() {
-            let rest = ops.split_off(ops.len().min(piece));
-            write_with_retries(&db, Arc::new(ops)).await;
-            ops = rest;
-        }
-        for f in flushes {
-            let _ = f.send(());
+    }
+
+    /// Sends the piece to the SQLite writer thread now; the future ends
+    /// once it is durable, or has failed (after retries).
+    fn send(self, db: &Db) -> impl Future<Output = (Written, Told)> + use<> {
+        let Piece { ops, told } = self;
+        let ops = Arc::new(ops);
+        let sent = match (ops.is_empty(), db.direct()) {
+            (false, Some(direct)) => {
+                let mine = Arc::clone(&ops);
+                Some(direct.send_in_round(move |conn| write_batch_direct(conn, &mine)))
+            }
+            _ => None,
+        };
+        let db = db.clone();
+        async move {
+            let first = match sent {
+                None => return (Ok(()), told),
+                Some(Ok(round)) => round.await,
+                Some(Err(e)) => Err(e),
+            };
+            let written = match first {
+                Ok(()) => Ok(()),
+                // Retried behind the pieces sent since: nothing the log
+                // writes depends on the order of a failed piece (a row
+                // someone waits for is durable before anyone can mark it;
+                // a forward delivered before it is stored is sent again).
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = ops.len(), "message log write failed, retrying");
+                    write_with_retries(&db, ops).await
+                }
+            };
+            (written, told)
         }
     }
 }
@@ -563,8 +720,9 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
 const DIRECT_PIECE: usize = 64;
 
 /// Writes `ops` in one transaction (on SQLite: inside one round of the
-/// direct writer), retrying a failed write three times.
-async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
+/// direct writer), retrying a failed write three times. Returns once the
+/// operations are durable, or the last error.
+async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) -> Written {
     let mut attempt = 0;
     loop {
         let result = match db.direct() {
@@ -579,7 +737,7 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
                 {
                     Err(StoreError::WriterStopped) => {
                         tracing::error!(rows = ops.len(), "message log writer stopped, rows lost");
-                        return;
+                        return Err(Arc::new(StoreError::WriterStopped));
                     }
                     r => r,
                 }
@@ -587,7 +745,7 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
             None => write_batch(db, &ops).await,
         };
         match result {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err(e) if attempt < 3 => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "message log write failed, retrying");
@@ -595,7 +753,7 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, rows = ops.len(), "message log write failed, rows lost");
-                return;
+                return Err(Arc::new(e));
             }
         }
     }
@@ -830,7 +988,10 @@ mod tests {
             log.insert(row(i));
             if i % 3 == 0 {
                 // Reverse a row logged well before this one.
-                log.mark_reversed(&format!("{:012}", i / 2), 3);
+                log.send(Op::Reversed {
+                    rrn: format!("{:012}", i / 2),
+                    at: 3,
+                });
             }
         }
         log.flush().await;
