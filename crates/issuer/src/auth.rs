@@ -41,10 +41,13 @@
 //! An approval is answered only after both the ledger hold and the
 //! authorization record are durable. The two commit in parallel (one
 //! latency instead of two); if the ledger refuses the hold, the record is
-//! turned into the decline before the answer goes out. Should a crash
-//! separate them, the next duplicate checks the ledger's recorded outcome
-//! for the hold id and repairs the record (or places the hold) before
-//! repeating any approval.
+//! turned into the decline before the answer goes out. So a record without
+//! its hold, or a hold without its record, was never answered as an
+//! approval: should a crash separate them, the next start resolves the half
+//! before any request ([`crate::reconcile`]: the record fails with `96`, the
+//! hold is voided). Should a failed write separate them while running, the
+//! next duplicate checks the ledger's recorded outcome for the hold id and
+//! repairs the record (or places the hold) before repeating any approval.
 //!
 //! ## Reversal (0400/0420) and capture (0220)
 //!
@@ -80,14 +83,14 @@ type StoredRow = (
 
 /// The stored outcome of one authorization.
 #[derive(Debug, Clone)]
-struct Stored {
-    card_id: String,
-    amount: i64,
-    created_at: i64,
-    response_code: String,
-    approval_code: Option<String>,
-    hold_id: Option<String>,
-    state: String,
+pub(crate) struct Stored {
+    pub(crate) card_id: String,
+    pub(crate) amount: i64,
+    pub(crate) created_at: i64,
+    pub(crate) response_code: String,
+    pub(crate) approval_code: Option<String>,
+    pub(crate) hold_id: Option<String>,
+    pub(crate) state: String,
 }
 
 /// How an authorization ended, with what the answer needs.
@@ -486,7 +489,7 @@ impl Issuer {
     /// A duplicate of a recorded approval: make sure the ledger agrees
     /// (the hold and the record commit in parallel, so a crash between them
     /// can leave a record without its hold). Returns the answer to repeat.
-    async fn confirm_held(
+    pub(crate) async fn confirm_held(
         &self,
         s: &Stored,
         hold_key: &str,
@@ -985,19 +988,7 @@ impl Issuer {
             .hold_id
             .clone()
             .ok_or_else(|| IssuerError::Corrupt("held without hold".into()))?;
-        match self
-            .ledger
-            .void_pending(format!("{prefix}:{hold_key}"), hold_id)
-            .await
-        {
-            Ok(_)
-            | Err(LedgerError::Rejected(
-                Rejection::PendingAlreadyVoided
-                | Rejection::PendingNotFound
-                | Rejection::NotPending,
-            )) => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.void_hold(prefix, hold_key, hold_id).await?;
         sqlx::query(
             "UPDATE issuer_auths SET state = $1, updated_at = $2 \
              WHERE hold_key = $3 AND state = 'held'",
@@ -1009,6 +1000,33 @@ impl Issuer {
         .await?;
         self.windows.remove(&s.card_id, s.created_at, s.amount);
         Ok(())
+    }
+}
+
+impl Issuer {
+    /// Voids the ledger hold `hold_id` of `hold_key` under the transfer id
+    /// `<prefix>:<hold key>` (`void` for a reversal, `expire` for expiry):
+    /// a repeat moves nothing, and a hold already voided or never placed is
+    /// not an error.
+    pub(crate) async fn void_hold(
+        &self,
+        prefix: &str,
+        hold_key: &str,
+        hold_id: String,
+    ) -> Result<(), IssuerError> {
+        match self
+            .ledger
+            .void_pending(format!("{prefix}:{hold_key}"), hold_id)
+            .await
+        {
+            Ok(_)
+            | Err(LedgerError::Rejected(
+                Rejection::PendingAlreadyVoided
+                | Rejection::PendingNotFound
+                | Rejection::NotPending,
+            )) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

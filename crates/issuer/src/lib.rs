@@ -14,6 +14,9 @@
 //!   [`auth`].
 //! * ID&V ([`idv`]): green / yellow (one-time passcode) / red.
 //! * [`cvv`]: CVV/CVV2 computed from the bank's CVK, never stored.
+//! * [`reconcile`]: at start, the approvals a crash left half written (a
+//!   record without its ledger hold, or a hold without its record) are
+//!   found and resolved before any request.
 //! * The switch's `IssuerLink` port in-process, and a TCP endpoint
 //!   ([`IssuerServer`]).
 //!
@@ -38,6 +41,7 @@ mod error;
 pub mod idv;
 pub mod keys;
 mod link;
+pub mod reconcile;
 pub mod service;
 pub mod time;
 mod window;

@@ -317,8 +317,9 @@ pub(crate) fn account_id(bank: &str, what: &str) -> String {
 }
 
 impl Issuer {
-    /// Opens the processor: migrates its tables and creates every bank's
-    /// ledger accounts (idempotent).
+    /// Opens the processor: migrates its tables, creates every bank's
+    /// ledger accounts (idempotent) and resolves the approvals a crash left
+    /// half written ([`crate::reconcile`]).
     pub async fn open(
         db: Db,
         ledger: Ledger,
@@ -373,7 +374,7 @@ impl Issuer {
             }
         }
         let (otp_tx, _) = broadcast::channel(256);
-        Ok(Issuer {
+        let issuer = Issuer {
             db: db.clone(),
             ledger,
             vault,
@@ -388,7 +389,10 @@ impl Issuer {
             cards: Arc::default(),
             card_ids: Arc::default(),
             seen: Arc::new(seen),
-        })
+        };
+        // Before any request: what a crash left half written.
+        issuer.reconcile().await?;
+        Ok(issuer)
     }
 
     /// Replaces the clock (tests).

@@ -43,6 +43,7 @@
 //! resolved at most once (also enforced by a unique index).
 
 mod model;
+mod open;
 mod writer;
 
 pub mod bench;
@@ -51,6 +52,7 @@ pub use model::{
     Account, AccountFlags, AccountSpec, Balance, InvariantReport, PendingState, Receipt, Rejection,
     Transfer, TransferKind,
 };
+pub use open::OpenPending;
 pub use paytap_types::{Currency, Money};
 
 use paytap_store::direct::{DirectQueue, WriteQueue};

@@ -5,10 +5,19 @@
 //! amounts in minor units, response code, stand-in flag, issuer, acquirer,
 //! terminal, timestamps, and the authorization's state (`approved`,
 //! `declined`, `reversed`). Rows are written by one background task in
-//! batches (one transaction per batch, collected for up to 25 ms) so the log
-//! never slows the authorization path; [`MessageLog::flush`] waits until
+//! batches (one transaction per batch; on PostgreSQL collected for up to
+//! 25 ms unless someone waits). [`MessageLog::flush`] waits until
 //! everything queued so far is committed (clearing and the lookup of a
 //! reversal's original flush first, and a flush ends the collecting at once).
+//!
+//! **An approval is answered only after its row is durable**
+//! ([`MessageLog::insert_durable`]), and a reversal only after its own row
+//! and its original's `reversed` mark are
+//! ([`MessageLog::reversal_durable`]): clearing reads nothing but this table,
+//! and a reversal after a restart finds its original only here, so a row
+//! written behind the answer and lost in a crash was an approval nobody
+//! would ever clear or reverse. A decline, which holds nothing, is still
+//! written behind.
 //!
 //! The table `switch_forwards` keeps the reversals and advices waiting for
 //! an issuer's acknowledgement: encoded `0400`s, which carry no card number,
@@ -148,11 +157,21 @@ enum Op {
     Flush(oneshot::Sender<()>),
 }
 
+/// How a write someone waits for ended: `Ok` once it is durable, the last
+/// error once the writer gave up on it (after its retries).
+pub(crate) type Written = Result<(), Arc<StoreError>>;
+
+/// An operation for the writer task, and who waits for it to be durable.
+struct Queued {
+    op: Op,
+    durable: Option<oneshot::Sender<Written>>,
+}
+
 /// Handle to the log writer task.
 #[derive(Clone)]
 pub struct MessageLog {
     db: Db,
-    tx: mpsc::UnboundedSender<Op>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 /// New message rows, values in column order (see `insert_rows`).
@@ -197,19 +216,51 @@ impl MessageLog {
         &self.db
     }
 
-    pub(crate) fn insert(&self, row: LogRow) {
-        let _ = self.tx.send(Op::Insert(Box::new(row)));
+    /// Queues `op`, written behind: nobody waits for it.
+    fn send(&self, op: Op) {
+        let _ = self.tx.send(Queued { op, durable: None });
     }
 
-    pub(crate) fn mark_reversed(&self, rrn: &str, at: i64) {
-        let _ = self.tx.send(Op::Reversed {
-            rrn: rrn.to_owned(),
+    /// Queues `op` and returns what waits for it to be durable.
+    fn send_durable(&self, op: Op) -> impl Future<Output = Written> + use<> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Queued {
+            op,
+            durable: Some(tx),
+        });
+        async move {
+            sent.map_err(|_| Arc::new(StoreError::WriterStopped))?;
+            rx.await
+                .unwrap_or_else(|_| Err(Arc::new(StoreError::WriterStopped)))
+        }
+    }
+
+    /// Logs `row` behind: for what nobody has to find again after a crash
+    /// (a decline).
+    pub(crate) fn insert(&self, row: LogRow) {
+        self.send(Op::Insert(Box::new(row)));
+    }
+
+    /// Logs `row` and returns once it is durable (see the module
+    /// documentation), or with the error that kept it from being written.
+    pub(crate) async fn insert_durable(&self, row: LogRow) -> Written {
+        self.send_durable(Op::Insert(Box::new(row))).await
+    }
+
+    /// Marks the authorization `original` reversed and logs the reversal's
+    /// `row`; returns once both are durable, or with the first error.
+    pub(crate) async fn reversal_durable(&self, original: &str, at: i64, row: LogRow) -> Written {
+        let mark = self.send_durable(Op::Reversed {
+            rrn: original.to_owned(),
             at,
         });
+        let logged = self.send_durable(Op::Insert(Box::new(row)));
+        let (mark, logged) = futures::join!(mark, logged);
+        mark.and(logged)
     }
 
     pub(crate) fn mark_captured(&self, rrn: &str, at: i64) {
-        let _ = self.tx.send(Op::Captured {
+        self.send(Op::Captured {
             rrn: rrn.to_owned(),
             at,
         });
@@ -226,7 +277,7 @@ impl MessageLog {
         msg: &paytap_iso8583::Message,
         sealed: Option<Vec<u8>>,
     ) {
-        let _ = self.tx.send(Op::Forward {
+        self.send(Op::Forward {
             id: id.to_owned(),
             issuer: issuer.to_owned(),
             mti: msg.mti().to_string(),
@@ -237,7 +288,7 @@ impl MessageLog {
     }
 
     pub(crate) fn mark_forwarded(&self, id: &str) {
-        let _ = self.tx.send(Op::Forwarded {
+        self.send(Op::Forwarded {
             id: id.to_owned(),
             at: paytap_store::now_millis(),
         });
@@ -268,7 +319,11 @@ impl MessageLog {
     /// Wait until every row queued before this call is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Op::Flush(tx)).is_ok() {
+        let flush = Queued {
+            op: Op::Flush(tx),
+            durable: None,
+        };
+        if self.tx.send(flush).is_ok() {
             let _ = rx.await;
         }
     }
@@ -495,16 +550,19 @@ pub(crate) fn net_positions(items: &[ClearingItem]) -> (Vec<Position>, BTreeMap<
 /// Most operations one log transaction takes.
 const MAX_BATCH: usize = 4096;
 /// How long the writer keeps collecting after the first operation of a
-/// batch arrives, unless someone waits for a flush. Nothing on the
-/// authorization path waits for the log, and one large transaction costs
-/// far less per row than many small ones (measured on SQLite: about 17 µs
-/// of CPU per row in batches of 4,096 against 38 µs in batches of 64), as
-/// each commit rewrites every index page it touched. On a SQLite file the
-/// log's pieces join the writer thread's rounds instead (see [`writer`]),
-/// so they pay no commit of their own and there is nothing to collect for.
+/// batch arrives, unless someone waits (a flush, a durable row, a reversal
+/// to be stored for forwarding). Rows written behind the answer (declines)
+/// then share a transaction, and one large transaction costs far less per
+/// row than many small ones (measured on SQLite: about 17 µs of CPU per row
+/// in batches of 4,096 against 38 µs in batches of 64), as each commit
+/// rewrites every index page it touched. Rows someone waits for are group
+/// committed without a wait: what arrives while one transaction commits
+/// goes in the next. On a SQLite file the log's pieces join the writer
+/// thread's rounds instead (see [`writer`]), so they pay no commit of their
+/// own and there is nothing to collect for.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
-async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
+async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let direct = db.direct().is_some();
     let linger = if direct {
         std::time::Duration::ZERO
@@ -513,11 +571,13 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
     };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Someone waits for a flush, or a reversal waits to be stored for
-        // forwarding: write now. Otherwise collect a while longer.
-        let urgent = |ops: &[Op]| {
-            ops.iter()
-                .any(|op| matches!(op, Op::Flush(_) | Op::Forward { .. }))
+        // Someone waits for a flush or a durable row, or a reversal waits
+        // to be stored for forwarding: write now. Otherwise collect a while
+        // longer.
+        let urgent = |queued: &[Queued]| {
+            queued
+                .iter()
+                .any(|q| q.durable.is_some() || matches!(q.op, Op::Flush(_) | Op::Forward { .. }))
         };
         let until = tokio::time::Instant::now() + linger;
         let mut seen = 0;
@@ -533,29 +593,52 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
                 _ => break,
             }
         }
-        let mut flushes = Vec::new();
-        let mut ops = Vec::with_capacity(batch.len());
-        for op in batch.drain(..) {
-            match op {
-                Op::Flush(s) => flushes.push(s),
-                other => ops.push(other),
+        write_queued(&db, batch.drain(..)).await;
+    }
+}
+
+/// Writes one collected batch in order and tells whoever waits: each
+/// durable waiter once the piece holding its operation is written (or has
+/// failed), each flush at the end.
+async fn write_queued(db: &Db, batch: impl Iterator<Item = Queued>) {
+    let mut flushes = Vec::new();
+    let mut ops = Vec::new();
+    // (index in `ops`, waiter)
+    let mut waiters = Vec::new();
+    for Queued { op, durable } in batch {
+        match op {
+            Op::Flush(s) => flushes.push(s),
+            other => {
+                if let Some(w) = durable {
+                    waiters.push((ops.len(), w));
+                }
+                ops.push(other);
             }
         }
-        // On SQLite the writer thread is shared with the authorization
-        // path's group commits, and each piece joins one of their rounds
-        // (one commit for both): a batch of a few hundred rows there would
-        // hold every commit of its round for milliseconds, so the log goes
-        // in pieces, one round at a time. What arrives meanwhile is the
-        // next piece.
-        let piece = if direct { DIRECT_PIECE } else { usize::MAX };
-        while !ops.is_empty() {
-            let rest = ops.split_off(ops.len().min(piece));
-            write_with_retries(&db, Arc::new(ops)).await;
-            ops = rest;
+    }
+    // On SQLite the writer thread is shared with the authorization path's
+    // group commits, and each piece joins one of their rounds (one commit
+    // for both): a batch of a few hundred rows there would hold every
+    // commit of its round for milliseconds, so the log goes in pieces, one
+    // round at a time. What arrives meanwhile is the next piece.
+    let piece = if db.direct().is_some() {
+        DIRECT_PIECE
+    } else {
+        usize::MAX
+    };
+    let mut waiters = waiters.into_iter().peekable();
+    let mut end = 0;
+    while !ops.is_empty() {
+        let rest = ops.split_off(ops.len().min(piece));
+        end += ops.len();
+        let written = write_with_retries(db, Arc::new(ops)).await;
+        while let Some((_, w)) = waiters.next_if(|(i, _)| *i < end) {
+            let _ = w.send(written.clone());
         }
-        for f in flushes {
-            let _ = f.send(());
-        }
+        ops = rest;
+    }
+    for f in flushes {
+        let _ = f.send(());
     }
 }
 
@@ -563,8 +646,9 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
 const DIRECT_PIECE: usize = 64;
 
 /// Writes `ops` in one transaction (on SQLite: inside one round of the
-/// direct writer), retrying a failed write three times.
-async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
+/// direct writer), retrying a failed write three times. Returns once the
+/// operations are durable, or the last error.
+async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) -> Written {
     let mut attempt = 0;
     loop {
         let result = match db.direct() {
@@ -579,7 +663,7 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
                 {
                     Err(StoreError::WriterStopped) => {
                         tracing::error!(rows = ops.len(), "message log writer stopped, rows lost");
-                        return;
+                        return Err(Arc::new(StoreError::WriterStopped));
                     }
                     r => r,
                 }
@@ -587,7 +671,7 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
             None => write_batch(db, &ops).await,
         };
         match result {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err(e) if attempt < 3 => {
                 attempt += 1;
                 tracing::warn!(error = %e, attempt, "message log write failed, retrying");
@@ -595,7 +679,7 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, rows = ops.len(), "message log write failed, rows lost");
-                return;
+                return Err(Arc::new(e));
             }
         }
     }
@@ -830,7 +914,10 @@ mod tests {
             log.insert(row(i));
             if i % 3 == 0 {
                 // Reverse a row logged well before this one.
-                log.mark_reversed(&format!("{:012}", i / 2), 3);
+                log.send(Op::Reversed {
+                    rrn: format!("{:012}", i / 2),
+                    at: 3,
+                });
             }
         }
         log.flush().await;

@@ -15,7 +15,7 @@
 
 use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
 use crate::link::{IssuerLink, LinkError, STAND_IN_INDICATOR};
-use crate::log::{ClearingReport, LogRow, MessageLog, StoredForward, net_positions};
+use crate::log::{ClearingReport, MessageLog, StoredForward, net_positions};
 use crate::routing::{Route, RoutingError, RoutingTable};
 use crate::seal::{self, ForwardKey};
 use crate::token::{TokenCompletion, TokenDecision, TokenService};
@@ -29,7 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
+mod logged;
 mod unlogged;
+use logged::ReversalLog;
 
 /// Starting the switch failed.
 #[derive(Debug, thiserror::Error)]
@@ -514,49 +516,24 @@ impl Switch {
             currency,
             started,
         };
-        let (response, record, meta) = self.authorize_routed(&request, &ctx).await;
+        let (mut response, mut record, mut meta) = self.authorize_routed(&request, &ctx).await;
+        // The log row before the answer (and before the token service
+        // completes it: an approval undone here is completed as the 96 it
+        // becomes).
+        self.log_authorization(&request, &ctx, &mut response, &mut record, &meta)
+            .await;
+        if let Some(c) = meta.completion.take()
+            && let Err(e) = c.complete_response(&mut response)
+        {
+            tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not complete the answer");
+        }
         let code = response
             .response_code()
             .unwrap_or(ResponseCode::SystemMalfunction);
         if record.approved {
             self.inner.stats.approved.fetch_add(1, Ordering::Relaxed);
         }
-        let masked = request
-            .pan()
-            .map(|p| p.masked())
-            .unwrap_or_else(|| "unreadable".into());
         let now = now_millis();
-        self.inner.log.insert(LogRow {
-            rrn: ctx.rrn.clone(),
-            day: utc_day(started),
-            kind: "authorization",
-            request_mti: request.mti().to_string(),
-            response_mti: response.mti().to_string(),
-            acquirer: ctx.acquirer.clone(),
-            terminal: ctx.terminal.trim().to_owned(),
-            merchant: trim(request.merchant_id()),
-            stan,
-            transmission: ctx.transmission.clone(),
-            masked_pan: masked,
-            token_ref: record.token_ref.clone(),
-            issuer: record.issuer.clone(),
-            amount,
-            currency,
-            response_code: code.code().to_owned(),
-            approval_code: response.auth_id_response().map(str::to_owned),
-            stand_in: meta.stand_in,
-            hold_mti: record
-                .hold_mti
-                .map(|m| String::from_utf8_lossy(&m).into_owned()),
-            original_rrn: None,
-            status: if record.approved {
-                "approved"
-            } else {
-                "declined"
-            },
-            requested_at: started,
-            responded_at: now,
-        });
         let _ = self.inner.events.send(PaymentEvent {
             event_id: format!("auth-{}", ctx.rrn),
             token_ref: record.token_ref.clone().unwrap_or_default(),
@@ -793,11 +770,7 @@ impl Switch {
             response.remove(38);
             let _ = response.set_response_code(ResponseCode::SystemMalfunction);
         }
-        if let Some(c) = completion
-            && let Err(e) = c.complete_response(&mut response)
-        {
-            tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not complete the answer");
-        }
+        meta.completion = completion;
         (response, record, meta)
     }
 
@@ -1003,38 +976,19 @@ impl Switch {
                 self.forward(entry, reversal);
             }
         }
-        self.inner.log.mark_reversed(&original.rrn, started);
-        self.inner.log.insert(LogRow {
-            rrn: rrn.clone(),
-            day: utc_day(started),
-            kind: "reversal",
-            request_mti: request.mti().to_string(),
-            response_mti: response.mti().to_string(),
+        let logged = ReversalLog {
+            request: &request,
+            response: &response,
+            original: &original,
+            rrn: &rrn,
             acquirer,
-            terminal: terminal.trim().to_owned(),
-            merchant: trim(request.merchant_id()),
-            stan: request.stan().unwrap_or(0),
-            transmission: trim(request.transmission_datetime()),
-            masked_pan: request
-                .pan()
-                .map(|p| p.masked())
-                .unwrap_or_else(|| "-".into()),
-            token_ref: original.token_ref.clone(),
-            issuer: original.issuer.clone(),
-            amount: original.amount,
-            currency: original.currency,
-            response_code: "00".into(),
-            approval_code: None,
-            stand_in: false,
-            hold_mti: None,
-            original_rrn: Some(original.rrn.clone()),
-            status: "done",
-            requested_at: started,
-            responded_at: now_millis(),
-        });
-        // The acquirer stops resending once answered: the stored forward
-        // and the original's new status are on storage first.
-        self.inner.log.flush().await;
+            terminal: &terminal,
+            started,
+        };
+        if !self.log_reversal(logged).await {
+            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            return response;
+        }
         let _ = self.inner.events.send(PaymentEvent {
             event_id: format!("rev-{rrn}"),
             token_ref: original.token_ref.clone().unwrap_or_default(),
@@ -1128,6 +1082,9 @@ struct AuthContext {
 struct Meta {
     stand_in: bool,
     reason: Option<String>,
+    /// What the token service adds to the answer (ARPC, DE 63) once its
+    /// response code is final.
+    completion: Option<Box<dyn TokenCompletion>>,
 }
 
 fn network_management(request: &Message) -> Message {

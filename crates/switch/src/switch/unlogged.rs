@@ -13,14 +13,16 @@
 //! with every authorization. An original the issuer never saw is
 //! remembered there as reversed (it will not hold later) and acknowledged.
 //!
-//! The terminal is answered `00` only once the issuer acknowledged, or the
-//! reversal is stored for the switch's own store and forward and that
-//! store is durable: either way nothing the terminal stops resending is
-//! lost. A DE 2 that no range routes cannot have held anything (such a
+//! The terminal is answered `00` only once the reversal's log row is
+//! durable, and with it the reversal stored for the switch's own store and
+//! forward if the issuer did not acknowledge at once: nothing the terminal
+//! stops resending is lost. If the row cannot be written the answer is
+//! `96` and the terminal resends. A DE 2 that no range routes cannot have held anything (such a
 //! `0100` is declined with `92`) and is acknowledged; a `0400` without DE 2
 //! is a format error.
 
-use super::{LogRow, Switch, trim, utc_day};
+use super::{Switch, trim, utc_day};
+use crate::log::LogRow;
 use crate::routing::Route;
 use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
 use paytap_store::now_millis;
@@ -69,9 +71,14 @@ impl Switch {
             self.forward(entry, reversal);
         }
         tracing::warn!(terminal = %u.terminal, stan = u.original.stan, %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
-        self.log_unlogged(&u, &issuer, &response);
-        // What the terminal stops resending once answered must be stored.
-        self.inner.log.flush().await;
+        // What the terminal stops resending once answered must be stored
+        // (the forward, queued before the row, is durable with it).
+        let row = self.unlogged_row(&u, &issuer, &response);
+        if let Err(e) = self.inner.log.insert_durable(row).await {
+            tracing::error!(terminal = %u.terminal, error = %e, "reversal could not be logged; answered 96 (the terminal resends it)");
+            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            return response;
+        }
         let _ = response.set_response_code(ResponseCode::Approved);
         response
     }
@@ -99,7 +106,7 @@ impl Switch {
         r
     }
 
-    fn log_unlogged(&self, u: &Unlogged<'_>, issuer: &str, response: &Message) {
+    fn unlogged_row(&self, u: &Unlogged<'_>, issuer: &str, response: &Message) -> LogRow {
         let amount = u
             .request
             .amount()
@@ -110,7 +117,7 @@ impl Switch {
             .currency()
             .and_then(|c| paytap_types::Currency::from_numeric(c).ok())
             .unwrap_or(paytap_types::Currency::CNY);
-        self.inner.log.insert(LogRow {
+        LogRow {
             rrn: self.next_rrn(),
             day: utc_day(u.started),
             kind: "reversal",
@@ -138,6 +145,6 @@ impl Switch {
             status: "done",
             requested_at: u.started,
             responded_at: now_millis(),
-        });
+        }
     }
 }
