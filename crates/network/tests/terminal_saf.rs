@@ -175,5 +175,12 @@ async fn a_hold_whose_answer_never_arrived_is_released_by_the_terminals_stored_r
             .is_empty()
     );
     assert_eq!(available(&n, &card).await, 500_000 - 500);
+    // The issuer's record of the first request is released too, not only
+    // its ledger hold: only the second charge is held.
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM issuer_auths WHERE state = 'held'")
+        .fetch_one(n.net.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(held, 1);
     n.assert_ledger().await;
 }
