@@ -156,7 +156,7 @@ async fn a_hold_whose_answer_never_arrived_is_released_by_the_terminals_stored_r
 
     // The terminal restarts; its next charge first delivers the stored
     // reversal, and the hold is gone.
-    let (r, se) = charge(
+    let (r, _) = charge(
         n.net.switch_addr(),
         dir.clone(),
         phone,
@@ -164,7 +164,6 @@ async fn a_hold_whose_answer_never_arrived_is_released_by_the_terminals_stored_r
         Duration::from_secs(30),
     )
     .await;
-    phone = se;
     assert!(r.approved, "{r}");
     assert!(!r.reversed && !r.reversal_stored);
     assert!(

@@ -657,7 +657,7 @@ async fn reverse_half<'a>(
 ) -> Vec<&'a Sent> {
     let mut cleared = Vec::new();
     for (i, (s, _)) in heard.iter().enumerate() {
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             cleared.push(*s);
             continue;
         }
