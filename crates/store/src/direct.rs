@@ -216,9 +216,24 @@ impl DirectWriter {
         F: FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
+        self.send_in_round(f)?.await
+    }
+
+    /// [`DirectWriter::in_round`], sent to the thread at once: the returned
+    /// future only waits for the outcome. Jobs sent one after another run
+    /// in that order, so a caller can have several in flight (each is
+    /// durable no later than the ones sent after it).
+    pub fn send_in_round<R, F>(
+        &self,
+        f: F,
+    ) -> Result<impl Future<Output = Result<R, StoreError>> + Send + use<R, F>, StoreError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Part(Box::new(OnePart { f, tx })))?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+        Ok(async move { rx.await.map_err(|_| StoreError::WriterStopped)? })
     }
 
     /// Waits until every commit this writer made before the call is on

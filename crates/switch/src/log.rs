@@ -562,13 +562,16 @@ const MAX_BATCH: usize = 4096;
 /// own and there is nothing to collect for.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
-async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
-    let direct = db.direct().is_some();
-    let linger = if direct {
-        std::time::Duration::ZERO
+async fn writer(db: Db, rx: mpsc::UnboundedReceiver<Queued>) {
+    if db.direct().is_some() {
+        pipelined(db, rx).await;
     } else {
-        LINGER
-    };
+        batched(db, rx).await;
+    }
+}
+
+/// PostgreSQL: one transaction per collected batch.
+async fn batched(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Someone waits for a flush or a durable row, or a reversal waits
@@ -579,12 +582,9 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
                 .iter()
                 .any(|q| q.durable.is_some() || matches!(q.op, Op::Flush(_) | Op::Forward { .. }))
         };
-        let until = tokio::time::Instant::now() + linger;
+        let until = tokio::time::Instant::now() + LINGER;
         let mut seen = 0;
-        while !linger.is_zero()
-            && batch.len() < MAX_BATCH
-            && !urgent(batch.get(seen..).unwrap_or_default())
-        {
+        while batch.len() < MAX_BATCH && !urgent(batch.get(seen..).unwrap_or_default()) {
             seen = batch.len();
             let room = MAX_BATCH - batch.len();
             match tokio::time::timeout_at(until, rx.recv_many(&mut batch, room)).await {
@@ -593,52 +593,126 @@ async fn writer(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
                 _ => break,
             }
         }
-        write_queued(&db, batch.drain(..)).await;
+        let mut piece = Piece::default();
+        for q in batch.drain(..) {
+            piece.add(q);
+        }
+        let written = match piece.ops.is_empty() {
+            true => Ok(()),
+            false => write_with_retries(&db, Arc::new(piece.ops)).await,
+        };
+        piece.told.tell(&written);
     }
 }
 
-/// Writes one collected batch in order and tells whoever waits: each
-/// durable waiter once the piece holding its operation is written (or has
-/// failed), each flush at the end.
-async fn write_queued(db: &Db, batch: impl Iterator<Item = Queued>) {
-    let mut flushes = Vec::new();
-    let mut ops = Vec::new();
-    // (index in `ops`, waiter)
-    let mut waiters = Vec::new();
-    for Queued { op, durable } in batch {
-        match op {
-            Op::Flush(s) => flushes.push(s),
-            other => {
-                if let Some(w) = durable {
-                    waiters.push((ops.len(), w));
+/// Most log pieces sent to the SQLite writer thread and not yet durable.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// SQLite: the writer thread is shared with the authorization path's group
+/// commits, and each piece joins one of their rounds (one commit for
+/// both). A batch of a few hundred rows there would hold every commit of
+/// its round for milliseconds, so the log goes in pieces of at most
+/// [`DIRECT_PIECE`] operations, each sent as soon as it is formed: a row
+/// someone waits for joins the next round, not the one after the previous
+/// piece's sync. The thread runs the pieces in the order sent; whoever
+/// waits is told in that order too.
+async fn pipelined(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    use futures::StreamExt;
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH), if open && in_flight.len() < MAX_IN_FLIGHT => {
+                open = n > 0;
+                let mut piece = Piece::default();
+                for q in batch.drain(..) {
+                    if piece.ops.len() == DIRECT_PIECE {
+                        in_flight.push_back(std::mem::take(&mut piece).send(&db));
+                    }
+                    piece.add(q);
                 }
-                ops.push(other);
+                if !piece.ops.is_empty() || !piece.told.is_empty() {
+                    in_flight.push_back(piece.send(&db));
+                }
+            }
+            Some((written, told)) = in_flight.next() => told.tell(&written),
+        }
+    }
+}
+
+/// Operations written together, and who is told when they are.
+#[derive(Default)]
+struct Piece {
+    ops: Vec<Op>,
+    told: Told,
+}
+
+/// Who waits for a piece: durable rows' waiters and flushes.
+#[derive(Default)]
+struct Told {
+    durable: Vec<oneshot::Sender<Written>>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Told {
+    fn is_empty(&self) -> bool {
+        self.durable.is_empty() && self.flushes.is_empty()
+    }
+
+    fn tell(self, written: &Written) {
+        for w in self.durable {
+            let _ = w.send(written.clone());
+        }
+        for f in self.flushes {
+            let _ = f.send(());
+        }
+    }
+}
+
+impl Piece {
+    fn add(&mut self, Queued { op, durable }: Queued) {
+        match op {
+            Op::Flush(s) => self.told.flushes.push(s),
+            other => {
+                self.told.durable.extend(durable);
+                self.ops.push(other);
             }
         }
     }
-    // On SQLite the writer thread is shared with the authorization path's
-    // group commits, and each piece joins one of their rounds (one commit
-    // for both): a batch of a few hundred rows there would hold every
-    // commit of its round for milliseconds, so the log goes in pieces, one
-    // round at a time. What arrives meanwhile is the next piece.
-    let piece = if db.direct().is_some() {
-        DIRECT_PIECE
-    } else {
-        usize::MAX
-    };
-    let mut waiters = waiters.into_iter().peekable();
-    let mut end = 0;
-    while !ops.is_empty() {
-        let rest = ops.split_off(ops.len().min(piece));
-        end += ops.len();
-        let written = write_with_retries(db, Arc::new(ops)).await;
-        while let Some((_, w)) = waiters.next_if(|(i, _)| *i < end) {
-            let _ = w.send(written.clone());
+
+    /// Sends the piece to the SQLite writer thread now; the future ends
+    /// once it is durable, or has failed (after retries).
+    fn send(self, db: &Db) -> impl Future<Output = (Written, Told)> + use<> {
+        let Piece { ops, told } = self;
+        let ops = Arc::new(ops);
+        let sent = match (ops.is_empty(), db.direct()) {
+            (false, Some(direct)) => {
+                let mine = Arc::clone(&ops);
+                Some(direct.send_in_round(move |conn| write_batch_direct(conn, &mine)))
+            }
+            _ => None,
+        };
+        let db = db.clone();
+        async move {
+            let first = match sent {
+                None => return (Ok(()), told),
+                Some(Ok(round)) => round.await,
+                Some(Err(e)) => Err(e),
+            };
+            let written = match first {
+                Ok(()) => Ok(()),
+                // Retried behind the pieces sent since: nothing the log
+                // writes depends on the order of a failed piece (a row
+                // someone waits for is durable before anyone can mark it;
+                // a forward delivered before it is stored is sent again).
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = ops.len(), "message log write failed, retrying");
+                    write_with_retries(&db, ops).await
+                }
+            };
+            (written, told)
         }
-        ops = rest;
-    }
-    for f in flushes {
-        let _ = f.send(());
     }
 }
 
