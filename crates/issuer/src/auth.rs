@@ -254,6 +254,18 @@ impl Issuer {
         hold_key: &str,
         txn: Option<&str>,
     ) -> Result<Option<Stored>, IssuerError> {
+        Ok(self.stored_keyed(hold_key, txn).await?.map(|(_, s)| s))
+    }
+
+    /// [`Issuer::stored`] with the hold key of the record found: a
+    /// reversal or capture that names its original by DE 90 (no DE 37)
+    /// finds it by its transaction key, and must then update the record
+    /// under its own hold key.
+    async fn stored_keyed(
+        &self,
+        hold_key: &str,
+        txn: Option<&str>,
+    ) -> Result<Option<(String, Stored)>, IssuerError> {
         if !may_be_stored(&self.seen, hold_key, txn) {
             return Ok(None);
         }
@@ -278,8 +290,8 @@ impl Issuer {
             None => None,
         };
         Ok(pick.and_then(|i| rows.into_iter().nth(i)).map(
-            |(_, card_id, amount, response_code, approval_code, hold_id, state, created_at)| {
-                Stored {
+            |(key, card_id, amount, response_code, approval_code, hold_id, state, created_at)| {
+                let s = Stored {
                     card_id,
                     amount,
                     created_at,
@@ -287,7 +299,8 @@ impl Issuer {
                     approval_code,
                     hold_id,
                     state,
-                }
+                };
+                (key, s)
             },
         ))
     }
@@ -799,7 +812,7 @@ impl Issuer {
         };
         let _g = lock(&self.hold_locks, &hold_key).await;
         let now = self.now();
-        let Some(s) = self.stored(&hold_key, txn.as_deref()).await? else {
+        let Some((found, s)) = self.stored_keyed(&hold_key, txn.as_deref()).await? else {
             // The original has not arrived (or finished) yet: remember the
             // reversal so the original never places a hold.
             remember_keys(&self.seen, &hold_key, txn.as_deref());
@@ -820,9 +833,9 @@ impl Issuer {
         };
         match s.state.as_str() {
             "held" => {
-                self.release_hold(&hold_key, &s, Release::Reversal, now)
+                self.release_hold(&found, &s, Release::Reversal, now)
                     .await?;
-                tracing::info!(hold_key = %hold_key, "hold released by reversal");
+                tracing::info!(hold_key = %found, "hold released by reversal");
                 Ok(ResponseCode::Approved)
             }
             "captured" => Ok(ResponseCode::InvalidTransaction),
@@ -869,9 +882,10 @@ impl Issuer {
         amount: Option<i64>,
     ) -> Result<ResponseCode, IssuerError> {
         let _g = lock(&self.hold_locks, hold_key).await;
-        let Some(s) = self.stored(hold_key, txn).await? else {
+        let Some((found, s)) = self.stored_keyed(hold_key, txn).await? else {
             return Ok(ResponseCode::InvalidTransaction);
         };
+        let hold_key = found.as_str();
         match s.state.as_str() {
             "held" => {}
             "captured" => return Ok(ResponseCode::Approved),

@@ -7,6 +7,13 @@
 //! through switch → token service → issuer → ledger, and prints
 //! authorizations per second with p50/p99 latency beside the store's raw
 //! durable append rate measured in the same run.
+//!
+//! `paytap bench crash [--kills N] [--terminals T] [--json]` runs the
+//! platform as a `paytap up` process, kills it with SIGKILL at random
+//! moments while terminals pay, and checks what the terminals heard against
+//! the issuers' records, the ledger and clearing ([`crash`]).
+
+pub mod crash;
 
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_network::bench::{AuthBenchOptions, run_auth_bench};
@@ -24,6 +31,32 @@ pub struct Args {
 enum What {
     /// Authorizations per second through the whole authorization path.
     Auth(AuthArgs),
+    /// Kill the platform at random moments while terminals pay; check that
+    /// no approval heard is lost and no hold outlives an unheard one.
+    Crash(CrashArgs),
+}
+
+#[derive(ClapArgs)]
+struct CrashArgs {
+    /// How many times the platform is killed (SIGKILL) and restarted.
+    #[arg(long, default_value_t = 10)]
+    kills: u32,
+    /// Terminals paying at once (one card and phone each).
+    #[arg(long, default_value_t = 4)]
+    terminals: usize,
+    /// Longest run between two kills, in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    max_uptime_ms: u64,
+    /// Keep the data and terminal directories here (default: a temporary
+    /// directory, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Repeat a run's random choices (kill moments, amounts).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(ClapArgs)]
@@ -58,7 +91,46 @@ struct AuthArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Auth(a) => auth(a),
+        What::Crash(a) => crash_run(a),
     }
+}
+
+/// Most kills one run may ask for (each restart takes seconds).
+const MAX_KILLS: u32 = 1_000;
+/// Most terminals one run may drive (one thread each).
+const MAX_TERMINALS: usize = 64;
+
+fn crash_run(a: CrashArgs) -> anyhow::Result<ExitCode> {
+    if a.kills > MAX_KILLS {
+        anyhow::bail!("--kills must be at most {MAX_KILLS}");
+    }
+    if a.terminals == 0 || a.terminals > MAX_TERMINALS {
+        anyhow::bail!("--terminals must be 1 to {MAX_TERMINALS}");
+    }
+    crate::up::init_logging("error");
+    if !a.json {
+        eprintln!(
+            "{} terminals paying, the platform killed {} times ...",
+            a.terminals, a.kills
+        );
+    }
+    let report = crash::run_crash(&crash::CrashOptions {
+        kills: a.kills,
+        terminals: a.terminals,
+        max_uptime_ms: a.max_uptime_ms,
+        dir: a.dir,
+        seed: a.seed,
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn auth(a: AuthArgs) -> anyhow::Result<ExitCode> {

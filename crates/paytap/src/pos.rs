@@ -3,6 +3,12 @@
 //! Taps a device (its keystore in this process with `--keystore`, or its
 //! NFC field over TCP with `--nfc`), sends the `0100` to the switch and
 //! prints the receipt. Exit status: 0 approved, 1 declined, 2 error.
+//!
+//! The terminal keeps the reversals it owes the switch in
+//! `--terminal-dir` (default `./paytap-pos/<terminal id>`), written before
+//! each request leaves and resent before the next charge until the switch
+//! acknowledges them (`paytap_pos::saf`); `paytap pos flush-reversals`
+//! resends them on demand.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::FieldTransport;
+use paytap_pos::saf::ReversalStore;
 use paytap_pos::{Pos, TerminalProfile};
 use paytap_types::{Currency, Money};
 
@@ -25,6 +32,44 @@ pub struct Args {
 enum Cmd {
     /// Charge an amount to a tapped device.
     Charge(ChargeArgs),
+    /// Resend this terminal's stored reversals until the switch acknowledges them.
+    FlushReversals(FlushArgs),
+}
+
+#[derive(ClapArgs)]
+struct FlushArgs {
+    /// The switch's acquirer address.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    switch: SocketAddr,
+    #[arg(long, default_value = "PTPOS001")]
+    terminal_id: String,
+    /// Where the terminal keeps its stored reversals (default ./paytap-pos/<terminal id>).
+    #[arg(long)]
+    terminal_dir: Option<PathBuf>,
+}
+
+fn terminal_dir(dir: &Option<PathBuf>, terminal_id: &str) -> PathBuf {
+    dir.clone()
+        .unwrap_or_else(|| PathBuf::from("paytap-pos").join(terminal_id))
+}
+
+fn flush(a: FlushArgs) -> anyhow::Result<ExitCode> {
+    let profile = TerminalProfile {
+        terminal_id: a.terminal_id.clone(),
+        ..TerminalProfile::default()
+    };
+    let store = ReversalStore::open(&terminal_dir(&a.terminal_dir, &a.terminal_id))?;
+    let pos = Pos::new(profile, a.switch)?.with_reversal_store(store);
+    let f = pos.flush_reversals()?;
+    println!(
+        "reversals acknowledged: {}, still stored: {}",
+        f.acknowledged, f.remaining
+    );
+    Ok(if f.remaining == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(ClapArgs)]
@@ -63,11 +108,17 @@ struct ChargeArgs {
     /// Seconds to wait for the network's answer before reversing.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Where the terminal keeps its stored reversals (default ./paytap-pos/<terminal id>).
+    #[arg(long)]
+    terminal_dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::up::init_logging("warn");
-    let Cmd::Charge(a) = args.command;
+    let a = match args.command {
+        Cmd::Charge(a) => a,
+        Cmd::FlushReversals(f) => return flush(f),
+    };
     let currency = Currency::from_code(&a.currency.to_ascii_uppercase())
         .map_err(|e| anyhow::anyhow!("--currency: {e}"))?;
     let amount = Money::parse(&a.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
@@ -86,7 +137,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         mcc: a.mcc,
         ..TerminalProfile::default()
     };
-    let mut pos = Pos::new(profile, a.switch)?;
+    let store = ReversalStore::open(&terminal_dir(&a.terminal_dir, &a.terminal_id))?;
+    let mut pos = Pos::new(profile, a.switch)?.with_reversal_store(store);
     pos.response_timeout = Duration::from_secs(a.timeout.max(1));
     let receipt = match (&a.keystore, a.nfc) {
         (Some(ks), None) => {

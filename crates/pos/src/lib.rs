@@ -12,16 +12,20 @@
 //!    ([`build_authorization`]: DE 2 token, 3, 4, 7, 11 STAN, 12/13, 14
 //!    expiry, 18 MCC, 22 = `071` contactless chip, 23 PSN, 32, 35 track 2
 //!    equivalent, 37 RRN, 41, 42, 43, 49, 55 ICC data), sent to the switch
-//!    over TCP in 2-byte length-prefixed frames ([`SwitchLink`]). Without an
-//!    answer in time, the terminal sends a `0400` reversal (DE 90 original
-//!    data elements) so no money stays held.
+//!    over TCP in 2-byte length-prefixed frames ([`SwitchLink`]). Its `0400`
+//!    reversal (DE 90 original data elements) is stored first ([`saf`]);
+//!    without a definitive answer the terminal sends it, and keeps resending
+//!    it until the switch acknowledges, so no money stays held.
 //! 3. **Issuer authentication.** When the `0110` carries tag 91 (ARPC ‖ ARC)
 //!    in DE 55, the terminal hands it to the card with EXTERNAL AUTHENTICATE
 //!    (EMV Book 3 §6.5.4). An approval whose ARPC the card rejects is
 //!    declined and reversed.
 //!
 //! The result is a [`Receipt`]: approved or declined, response code and its
-//! meaning, the masked token, the amount, and whether the ARPC was checked.
+//! meaning, the masked token, the amount, whether the ARPC was checked, and
+//! what became of a reversal (acknowledged, or stored to be resent).
+
+pub mod saf;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -54,6 +58,8 @@ pub enum PosError {
     Random,
     #[error("the device left the field: {0}")]
     Field(String),
+    #[error("reversal store: {0}")]
+    Store(String),
 }
 
 /// A terminal's identity and configuration.
@@ -171,8 +177,11 @@ pub struct Receipt {
     pub cryptogram: Option<String>,
     pub atc: Option<u16>,
     pub arpc: ArpcCheck,
-    /// A reversal was sent for this transaction.
+    /// The switch acknowledged this transaction's reversal.
     pub reversed: bool,
+    /// A reversal is owed and stored; the terminal resends it until the
+    /// switch acknowledges it.
+    pub reversal_stored: bool,
 }
 
 impl std::fmt::Display for Receipt {
@@ -217,7 +226,10 @@ impl std::fmt::Display for Receipt {
         }
         writeln!(f, "  ARPC checked: {}", self.arpc.as_str())?;
         if self.reversed {
-            writeln!(f, "  reversal sent")?;
+            writeln!(f, "  reversal sent and acknowledged")?;
+        }
+        if self.reversal_stored {
+            writeln!(f, "  reversal stored, will be resent")?;
         }
         write!(f, "------------------------------------------")
     }
@@ -444,6 +456,8 @@ pub struct Pos {
     kernel: Kernel,
     /// How long to wait for the `0110` before reversing.
     pub response_timeout: Duration,
+    /// Reversals owed to the switch ([`saf`]).
+    saf: saf::ReversalStore,
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], PosError> {
@@ -465,6 +479,7 @@ impl Pos {
             switch,
             kernel,
             response_timeout: Duration::from_secs(10),
+            saf: saf::ReversalStore::memory(),
         })
     }
 
@@ -525,7 +540,9 @@ impl Pos {
             atc: None,
             arpc: ArpcCheck::NotApplicable,
             reversed: false,
+            reversal_stored: false,
         };
+        self.flush_before_charge();
         let outcome = self.kernel.run(transport, &txn)?;
         let (pan, atc, ac) = match &outcome {
             Outcome::TryAgain {
@@ -567,15 +584,21 @@ impl Pos {
         receipt.stan = Some(stan);
         receipt.rrn = request.rrn().map(str::to_owned);
         let mut link = SwitchLink::connect(self.switch, self.response_timeout)?;
+        // The reversal is on storage before the request leaves.
+        let reversal = self.reversal_of(&request)?;
+        let rev_id = self.saf.keep(&reversal)?;
         let response = match link.exchange(&request, self.response_timeout) {
             Ok(Some(r)) => r,
             Ok(None) | Err(PosError::Link(_)) => {
-                receipt.reversed = self.reverse(Some(&mut link), &request);
-                receipt.meaning =
-                    "No answer from the network in time; the authorization was reversed".into();
+                let fate = self.settle_reversal(Some(&mut link), &rev_id, &reversal);
+                receipt.record_reversal(fate);
+                receipt.meaning = format!("No answer from the network in time; {}", fate.words());
                 return Ok(receipt);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                self.settle_reversal(None, &rev_id, &reversal);
+                return Err(e);
+            }
         };
         let code = response.response_code();
         receipt.response_code = response.get_str(39).map(str::to_owned);
@@ -611,39 +634,28 @@ impl Pos {
         };
         if receipt.approved && receipt.arpc == ArpcCheck::Failed {
             receipt.approved = false;
-            receipt.meaning = "Issuer authentication failed (the card rejected the ARPC)".into();
-            receipt.reversed = self.reverse(Some(&mut link), &request);
+            let fate = self.settle_reversal(Some(&mut link), &rev_id, &reversal);
+            receipt.record_reversal(fate);
+            receipt.meaning = format!(
+                "Issuer authentication failed (the card rejected the ARPC); {}",
+                fate.words()
+            );
+        } else {
+            // A definitive answer: nothing is owed.
+            self.saf.remove(&rev_id)?;
         }
         tracing::info!(terminal = %self.profile.terminal_id, stan, code = receipt.response_code.as_deref().unwrap_or("-"), "charge");
         Ok(receipt)
     }
 
-    /// Sends the `0400` for `original` (on `link`, else on a fresh
-    /// connection); true when the switch acknowledged it.
-    fn reverse(&self, link: Option<&mut SwitchLink>, original: &Message) -> bool {
-        let Ok(stan) = new_stan() else { return false };
-        let Ok(rev) = build_reversal(
+    /// The `0400` that undoes `original`, with a STAN and time of its own.
+    fn reversal_of(&self, original: &Message) -> Result<Message, PosError> {
+        build_reversal(
             original,
             RequestIds {
-                stan,
+                stan: new_stan()?,
                 now: OffsetDateTime::now_utc(),
             },
-        ) else {
-            return false;
-        };
-        if let Some(l) = link
-            && let Ok(Some(_)) = l.exchange(&rev, self.response_timeout)
-        {
-            return true;
-        }
-        match SwitchLink::connect(self.switch, self.response_timeout)
-            .and_then(|mut l| l.exchange(&rev, self.response_timeout))
-        {
-            Ok(Some(_)) => true,
-            _ => {
-                tracing::warn!(terminal = %self.profile.terminal_id, "reversal not acknowledged; it must be resent");
-                false
-            }
-        }
+        )
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use paytap_device::{Device, DeviceKind, KeystoreKey};
 use paytap_emv::{EmvKey, TdesKey, verify_arqc};
 use paytap_iso8583::{FrameDecoder, Message, Mti, ResponseCode, encode_frame};
+use paytap_pos::saf::ReversalStore;
 use paytap_pos::{ArpcCheck, Pos, TerminalProfile};
 use paytap_seal::ProvisioningPayload;
 use paytap_types::{Currency, Money};
@@ -22,6 +23,8 @@ enum Script {
     /// Answer with an ARPC that does not match.
     BadArpc,
     Silent,
+    /// Answers nothing at all, not even reversals.
+    Dead,
 }
 
 /// A one-connection-at-a-time switch; reports every request it got.
@@ -44,11 +47,14 @@ fn fake_switch(script: Script) -> (SocketAddr, mpsc::Receiver<Message>) {
                     let req = Message::decode(&frame).unwrap();
                     let _ = tx.send(req.clone());
                     let mut resp = req.response().unwrap();
+                    if let Script::Dead = script {
+                        continue 'conn;
+                    }
                     if req.mti() == Mti::REVERSAL_REQUEST {
                         resp.set_response_code(ResponseCode::Approved).unwrap();
                     } else {
                         let code = match script {
-                            Script::Silent => continue 'conn,
+                            Script::Silent | Script::Dead => continue 'conn,
                             Script::Answer(c) => c,
                             Script::BadArpc => ResponseCode::Approved,
                         };
@@ -238,4 +244,85 @@ fn bad_amounts_and_profiles_are_refused() {
     let mut tap = d.tap(None).unwrap();
     assert!(pos.charge(&mut tap, Money::new(0, Currency::CNY)).is_err());
     assert!(pos.charge(&mut tap, Money::new(-5, Currency::CNY)).is_err());
+}
+
+#[test]
+fn an_unacknowledged_reversal_is_stored_and_resent_after_a_terminal_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let term = dir.path().join("terminal");
+    let (dead, requests) = fake_switch(Script::Dead);
+    let mut pos = Pos::new(TerminalProfile::default(), dead)
+        .unwrap()
+        .with_reversal_store(ReversalStore::open(&term).unwrap());
+    pos.response_timeout = Duration::from_millis(300);
+    let owner = d.owner_finger();
+    let mut tap = d.tap(Some(&owner)).unwrap();
+    let r = pos.charge(&mut tap, cny("12.50")).unwrap();
+    assert!(!r.approved);
+    assert!(!r.reversed, "nobody acknowledged it");
+    assert!(r.reversal_stored);
+    assert!(
+        r.meaning.contains("stored and will be resent"),
+        "{}",
+        r.meaning
+    );
+    assert!(r.to_string().contains("reversal stored, will be resent"));
+    let auth = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    drop(pos);
+
+    // The terminal restarts against a switch that answers: the stored
+    // reversal goes first, for the original's STAN and time.
+    let (live, requests) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let store = ReversalStore::open(&term).unwrap();
+    assert_eq!(store.pending().unwrap().len(), 1);
+    let pos = Pos::new(TerminalProfile::default(), live)
+        .unwrap()
+        .with_reversal_store(store.clone());
+    let f = pos.flush_reversals().unwrap();
+    assert_eq!((f.acknowledged, f.remaining), (1, 0));
+    let rev = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(rev.mti(), Mti::REVERSAL_REQUEST);
+    let od = rev.original_data().unwrap();
+    assert_eq!(Some(od.stan), auth.stan());
+    assert_eq!(
+        Some(od.transmission_datetime.as_str()),
+        auth.transmission_datetime()
+    );
+    assert_eq!(rev.get_str(2), auth.get_str(2), "DE 2 routes it");
+    assert!(store.pending().unwrap().is_empty());
+    // Nothing in clear on disk: the token number is sealed.
+    for e in std::fs::read_dir(term.join("reversals")).unwrap() {
+        let b = std::fs::read(e.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&b).contains(TOKEN));
+    }
+}
+
+#[test]
+fn a_definitive_answer_leaves_nothing_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone(dir.path());
+    let term = dir.path().join("terminal");
+    for script in [
+        Script::Answer(ResponseCode::Approved),
+        Script::Answer(ResponseCode::InsufficientFunds),
+    ] {
+        let (addr, requests) = fake_switch(script);
+        let pos = Pos::new(TerminalProfile::default(), addr)
+            .unwrap()
+            .with_reversal_store(ReversalStore::open(&term).unwrap());
+        let owner = d.owner_finger();
+        let mut tap = d.tap(Some(&owner)).unwrap();
+        let r = pos.charge(&mut tap, cny("1.00")).unwrap();
+        assert!(!r.reversed && !r.reversal_stored);
+        assert!(pos.reversal_store().pending().unwrap().is_empty());
+        assert_eq!(
+            requests.recv_timeout(Duration::from_secs(5)).unwrap().mti(),
+            Mti::AUTHORIZATION_REQUEST
+        );
+        assert!(
+            requests.recv_timeout(Duration::from_millis(200)).is_err(),
+            "no reversal sent"
+        );
+    }
 }

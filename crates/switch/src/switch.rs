@@ -9,7 +9,8 @@
 //!
 //! Reversal (`0400`/`0420`): find the original by DE 90 and DE 41, reverse
 //! at the issuer (stored and forwarded until acknowledged), answer
-//! `0410`/`0430`. Network management (`0800`): echo, sign-on and sign-off
+//! `0410`/`0430`; an original never logged is reversed at the issuer DE 2
+//! routes to ([`unlogged`]). Network management (`0800`): echo, sign-on and sign-off
 //! answered `0810` with DE 39 `00`.
 
 use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
 mod logged;
+mod unlogged;
 use logged::ReversalLog;
 
 /// Starting the switch failed.
@@ -933,8 +935,14 @@ impl Switch {
             },
         };
         let Some(original) = original else {
-            let _ = response.set_response_code(ResponseCode::InvalidTransaction);
-            return response;
+            let u = unlogged::Unlogged {
+                request: &request,
+                acquirer: &acquirer,
+                terminal: &terminal,
+                original: &orig,
+                started,
+            };
+            return self.reverse_unlogged(u, response).await;
         };
         let _ = response.set_response_code(ResponseCode::Approved);
         if !original.approved || original.reversed.swap(true, Ordering::SeqCst) {

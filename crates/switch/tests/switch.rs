@@ -32,6 +32,15 @@ struct Bank {
     reversed: HashSet<(String, String)>,
     captured: i64,
     seen: Vec<String>,
+    /// DE 7 ‖ DE 11 ‖ DE 32 ‖ DE 41 of each 0100 → its hold key, for a
+    /// reversal that names its original by DE 90 only (no DE 37).
+    txns: HashMap<String, (String, String)>,
+}
+
+/// DE 90 carries the acquirer id zero-padded to 11 digits.
+fn txn(stan: u32, datetime: &str, acquirer: &str, terminal: &str) -> String {
+    let acquirer = acquirer.trim_start_matches('0');
+    format!("{datetime}|{stan}|{acquirer}|{}", terminal.trim())
 }
 
 impl FakeIssuer {
@@ -52,13 +61,20 @@ impl IssuerLink for FakeIssuer {
     fn exchange(&self, req: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
         Box::pin(async move {
             let mut r = req.response().unwrap();
-            let rrn = req.rrn().unwrap().to_owned();
+            let rrn = req.rrn().unwrap_or_default().to_owned();
             {
                 let mut b = self.state.lock().unwrap();
                 b.seen.push(req.mti().to_string());
                 match req.mti().as_str() {
                     "0100" => {
                         let key = (rrn, "0100".to_owned());
+                        let t = txn(
+                            req.stan().unwrap(),
+                            req.transmission_datetime().unwrap(),
+                            req.acquirer_id().unwrap(),
+                            req.terminal_id().unwrap(),
+                        );
+                        b.txns.insert(t, key.clone());
                         let amount = req.amount().unwrap() as i64;
                         assert!(req.has(2), "0100 carries the PAN");
                         let code = if b.reversed.contains(&key) {
@@ -86,8 +102,18 @@ impl IssuerLink for FakeIssuer {
                     }
                     "0400" => {
                         assert!(!req.has(2), "reversals carry no PAN");
-                        let orig = req.original_data().unwrap().mti.to_string();
-                        let key = (rrn, orig);
+                        let od = req.original_data().unwrap();
+                        let key = if req.has(37) {
+                            (rrn, od.mti.to_string())
+                        } else {
+                            let t = txn(
+                                od.stan,
+                                &od.transmission_datetime,
+                                &od.acquirer_id,
+                                req.terminal_id().unwrap(),
+                            );
+                            b.txns.get(&t).cloned().unwrap_or_default()
+                        };
                         if let Some(a) = b.holds.remove(&key) {
                             b.available += a;
                         }
@@ -331,12 +357,15 @@ async fn acquirer_reversal_releases_the_hold_once() {
     let again = sw.handle(reversal_of(&req, 22)).await.unwrap();
     assert_eq!(code(&again), ResponseCode::Approved);
     assert_eq!(bank.seen(), vec!["0100", "0400"]);
-    // Reversal of something never authorized.
+    // Reversal of something never authorized: the bank is asked (it may
+    // hold what the switch never logged) and nothing changes.
     let ghost = sw
         .handle(reversal_of(&auth(CARD, 1, 99, "T4"), 23))
         .await
         .unwrap();
-    assert_eq!(code(&ghost), ResponseCode::InvalidTransaction);
+    assert_eq!(code(&ghost), ResponseCode::Approved);
+    assert_eq!(bank.held(), 0);
+    assert_eq!(bank.state.lock().unwrap().available, 5_000);
     let day = utc_day(paytap_store::now_millis());
     let rows = sw.log().rows(&day).await.unwrap();
     assert!(
@@ -345,6 +374,44 @@ async fn acquirer_reversal_releases_the_hold_once() {
     );
     let rep = sw.clearing(&day).await.unwrap();
     assert_eq!(rep.authorizations, 0);
+}
+
+/// The switch crashed after the issuer held and before the authorization's
+/// log row was written: the switch after the restart (here, one on a
+/// database without that row) still releases the hold on the terminal's
+/// stored reversal, routed by DE 2, for a card and for a token.
+#[tokio::test]
+async fn reversal_of_an_original_never_logged_releases_the_hold() {
+    let bank = FakeIssuer::with_balance(5_000);
+    let before = switch_with(bank.clone(), 2_000).await;
+    let card = auth(CARD, 800, 40, "T9");
+    let token = auth(TOKEN, 300, 41, "T9");
+    for m in [&card, &token] {
+        let a = before.handle(m.clone()).await.unwrap();
+        assert_eq!(code(&a), ResponseCode::Approved);
+    }
+    assert_eq!(bank.held(), 1_100);
+    let after = switch_with(bank.clone(), 2_000).await;
+    for (m, stan) in [(&card, 42), (&token, 43), (&card, 44)] {
+        let r = after.handle(reversal_of(m, stan)).await.unwrap();
+        assert_eq!(r.mti(), Mti::REVERSAL_RESPONSE);
+        assert_eq!(code(&r), ResponseCode::Approved);
+    }
+    {
+        let b = bank.state.lock().unwrap();
+        assert!(b.holds.is_empty(), "{:?}", b.holds);
+    }
+    assert_eq!(bank.state.lock().unwrap().available, 5_000);
+    assert_eq!(after.pending_forwards(), 0);
+    let day = utc_day(paytap_store::now_millis());
+    let rows = after.log().rows(&day).await.unwrap();
+    assert_eq!(rows.iter().filter(|r| r.kind == "reversal").count(), 3);
+    // Nothing to route by: a format error, nothing sent.
+    let mut bare = reversal_of(&card, 45);
+    bare.remove(2);
+    let r = after.handle(bare).await.unwrap();
+    assert_eq!(code(&r), ResponseCode::FormatError);
+    assert_eq!(bank.seen().iter().filter(|m| *m == "0400").count(), 3);
 }
 
 #[tokio::test]

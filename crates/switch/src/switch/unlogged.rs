@@ -1,0 +1,150 @@
+//! A reversal whose original the switch has no record of.
+//!
+//! The switch can crash after the issuer placed a hold and before the
+//! authorization's log row was written. The terminal heard nothing, so it
+//! resends its stored `0400` (see `paytap_pos::saf`) after the restart, and
+//! the switch finds no original. It still knows where the hold would be:
+//! DE 2 routes the reversal by a card range, or by a token range to the
+//! issuer the range belongs to (a token service's range funds cards of its
+//! own issuer; no detokenization is needed). The issuer is sent a `0400`
+//! without DE 37 (the switch's RRN of the original is what was lost), so it
+//! matches the original by its data elements: DE 90 (original STAN,
+//! transmission time, acquirer) and DE 41, the transaction key it keeps
+//! with every authorization. An original the issuer never saw is
+//! remembered there as reversed (it will not hold later) and acknowledged.
+//!
+//! The terminal is answered `00` only once the reversal's log row is
+//! durable, and with it the reversal stored for the switch's own store and
+//! forward if the issuer did not acknowledge at once: nothing the terminal
+//! stops resending is lost. If the row cannot be written the answer is
+//! `96` and the terminal resends. A DE 2 that no range routes cannot have held anything (such a
+//! `0100` is declined with `92`) and is acknowledged; a `0400` without DE 2
+//! is a format error.
+
+use super::{Switch, trim, utc_day};
+use crate::log::LogRow;
+use crate::routing::Route;
+use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
+use paytap_store::now_millis;
+use std::sync::atomic::Ordering;
+
+/// The original request's identity as the terminal's `0400` gives it.
+pub(super) struct Unlogged<'a> {
+    pub request: &'a Message,
+    pub acquirer: &'a str,
+    pub terminal: &'a str,
+    pub original: &'a OriginalData,
+    pub started: i64,
+}
+
+impl Switch {
+    pub(super) async fn reverse_unlogged(&self, u: Unlogged<'_>, mut response: Message) -> Message {
+        let Some(digits) = u.request.get_str(2) else {
+            tracing::warn!(terminal = %u.terminal, "reversal of an unknown original without DE 2");
+            let _ = response.set_response_code(ResponseCode::FormatError);
+            return response;
+        };
+        let issuer = match self.inner.routing.route(digits) {
+            Some(Route::Card { issuer } | Route::Token { issuer }) => issuer,
+            None => {
+                tracing::info!(terminal = %u.terminal, "reversal of an unroutable original: nothing held");
+                let _ = response.set_response_code(ResponseCode::Approved);
+                return response;
+            }
+        };
+        let Some(entry) = self.inner.issuers.get(&issuer) else {
+            let _ = response.set_response_code(ResponseCode::Approved);
+            return response;
+        };
+        let reversal = self.unlogged_reversal(&u);
+        let done = matches!(
+            tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
+            Ok(Ok(ref a)) if a.mti().class() == 4
+                && a.response_code().is_some_and(|c| c != ResponseCode::SystemMalfunction)
+        );
+        if done {
+            self.inner
+                .stats
+                .reversals_sent
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.forward(entry, reversal);
+        }
+        tracing::warn!(terminal = %u.terminal, stan = u.original.stan, %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
+        // What the terminal stops resending once answered must be stored
+        // (the forward, queued before the row, is durable with it).
+        let row = self.unlogged_row(&u, &issuer, &response);
+        if let Err(e) = self.inner.log.insert_durable(row).await {
+            tracing::error!(terminal = %u.terminal, error = %e, "reversal could not be logged; answered 96 (the terminal resends it)");
+            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            return response;
+        }
+        let _ = response.set_response_code(ResponseCode::Approved);
+        response
+    }
+
+    /// The issuer's `0400`: no DE 37, the original by DE 90 and DE 41.
+    fn unlogged_reversal(&self, u: &Unlogged<'_>) -> Message {
+        let mut r = Message::new(Mti::REVERSAL_REQUEST);
+        for f in [3u8, 4, 41, 42, 49] {
+            if let Some(v) = u.request.get(f) {
+                let _ = r.set(f, v);
+            }
+        }
+        let _ = r.set_acquirer_id(u.acquirer);
+        let _ = r.set_stan(self.next_stan());
+        let _ = r.set(7, super::transmission_now());
+        let _ = r.set_original_data(&OriginalData {
+            mti: Mti::AUTHORIZATION_REQUEST,
+            stan: u.original.stan,
+            transmission_datetime: u.original.transmission_datetime.clone(),
+            // As the switch keyed the original: the acquirer it was sent
+            // with, or the switch's default for an acquirer that sent none.
+            acquirer_id: u.acquirer.to_owned(),
+            forwarding_id: "0".into(),
+        });
+        r
+    }
+
+    fn unlogged_row(&self, u: &Unlogged<'_>, issuer: &str, response: &Message) -> LogRow {
+        let amount = u
+            .request
+            .amount()
+            .and_then(|a| i64::try_from(a).ok())
+            .unwrap_or(0);
+        let currency = u
+            .request
+            .currency()
+            .and_then(|c| paytap_types::Currency::from_numeric(c).ok())
+            .unwrap_or(paytap_types::Currency::CNY);
+        LogRow {
+            rrn: self.next_rrn(),
+            day: utc_day(u.started),
+            kind: "reversal",
+            request_mti: u.request.mti().to_string(),
+            response_mti: response.mti().to_string(),
+            acquirer: u.acquirer.to_owned(),
+            terminal: u.terminal.trim().to_owned(),
+            merchant: trim(u.request.merchant_id()),
+            stan: u.request.stan().unwrap_or(0),
+            transmission: trim(u.request.transmission_datetime()),
+            masked_pan: u
+                .request
+                .pan()
+                .map(|p| p.masked())
+                .unwrap_or_else(|| "-".into()),
+            token_ref: None,
+            issuer: Some(issuer.to_owned()),
+            amount,
+            currency,
+            response_code: "00".into(),
+            approval_code: None,
+            stand_in: false,
+            hold_mti: None,
+            original_rrn: None,
+            status: "done",
+            requested_at: u.started,
+            responded_at: now_millis(),
+        }
+    }
+}
