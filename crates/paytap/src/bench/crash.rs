@@ -197,6 +197,7 @@ fn platform_options(data: &Path) -> PlatformOptions {
         wallet_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         switch_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         sms_file: false,
+        trusted_proxies: Default::default(),
     }
 }
 
