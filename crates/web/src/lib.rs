@@ -538,7 +538,6 @@ async fn login_submit(
             Vec::new(),
         );
     }
-    let s = req.lang(None).strings();
     match app
         .port
         .login(&form.login, &form.password, req.client)
@@ -558,52 +557,49 @@ async fn login_submit(
             ];
             redirect("/devices", cookies)
         }
-        Err(PortError::InvalidCredentials) => render_login(
-            &app,
-            &req,
-            StatusCode::UNAUTHORIZED,
-            &form.login,
-            Some(s.login_wrong.to_string()),
-            None,
-            Vec::new(),
-        ),
-        Err(PortError::Locked { retry_after_secs }) => with_retry_after(
-            render_login(
-                &app,
-                &req,
-                StatusCode::TOO_MANY_REQUESTS,
-                &form.login,
-                Some(i18n::fill(
-                    s.login_locked,
-                    &wait_text(req.lang(None), retry_after_secs),
-                )),
-                None,
-                Vec::new(),
-            ),
-            retry_after_secs,
-        ),
-        Err(PortError::Busy { retry_after_secs }) => with_retry_after(
-            render_login(
-                &app,
-                &req,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &form.login,
-                Some(s.login_unavailable.to_string()),
-                None,
-                Vec::new(),
-            ),
-            retry_after_secs,
-        ),
         Err(e) => {
-            tracing::warn!(error = %e, "sign-in failed");
-            render_login(
+            let (status, message, retry_after) = sign_in_refusal(&e, req.lang(None));
+            let page = render_login(
                 &app,
                 &req,
-                StatusCode::SERVICE_UNAVAILABLE,
+                status,
                 &form.login,
-                Some(s.login_unavailable.to_string()),
+                Some(message),
                 None,
                 Vec::new(),
+            );
+            match retry_after {
+                Some(secs) => with_retry_after(page, secs),
+                None => page,
+            }
+        }
+    }
+}
+
+/// What the sign-in page says when the wallet refuses a sign-in: the status,
+/// the message, and how long to wait when the refusal says so.
+fn sign_in_refusal(e: &PortError, lang: Lang) -> (StatusCode, String, Option<u64>) {
+    let s = lang.strings();
+    match e {
+        PortError::InvalidCredentials => {
+            (StatusCode::UNAUTHORIZED, s.login_wrong.to_string(), None)
+        }
+        PortError::Locked { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            i18n::fill(s.login_locked, &wait_text(lang, *retry_after_secs)),
+            Some(*retry_after_secs),
+        ),
+        PortError::Busy { retry_after_secs } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            s.login_unavailable.to_string(),
+            Some(*retry_after_secs),
+        ),
+        other => {
+            tracing::warn!(error = %other, "sign-in failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                s.login_unavailable.to_string(),
+                None,
             )
         }
     }

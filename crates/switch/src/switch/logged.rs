@@ -154,13 +154,60 @@ fn auth_row(
 
 /// The log row of a reversal as answered.
 fn reversal_row(r: &ReversalLog<'_>) -> LogRow {
+    acknowledged_reversal_row(
+        ReversalRequest {
+            rrn: r.rrn.to_owned(),
+            request: r.request,
+            response: r.response,
+            acquirer: &r.acquirer,
+            terminal: r.terminal,
+            started: r.started,
+        },
+        ReversedOriginal {
+            token_ref: r.original.token_ref.clone(),
+            issuer: r.original.issuer.clone(),
+            amount: r.original.amount,
+            currency: r.original.currency,
+            rrn: Some(r.original.rrn.clone()),
+        },
+    )
+}
+
+/// The reversal as the acquirer sent it and the switch answered it.
+pub(super) struct ReversalRequest<'a> {
+    /// The reversal's own retrieval reference number.
+    pub rrn: String,
+    pub request: &'a Message,
+    pub response: &'a Message,
+    pub acquirer: &'a str,
+    pub terminal: &'a str,
+    pub started: i64,
+}
+
+/// What a reversal's log row says of the authorization it reverses: the
+/// switch's own record of it, or what DE 2 and the `0400` tell when the
+/// switch has none (`crate::switch::unlogged`).
+pub(super) struct ReversedOriginal {
+    pub token_ref: Option<String>,
+    pub issuer: Option<String>,
+    pub amount: i64,
+    pub currency: paytap_types::Currency,
+    /// The original's RRN, when the switch logged the original.
+    pub rrn: Option<String>,
+}
+
+/// The log row of a reversal the switch acknowledged (`00`, done).
+pub(super) fn acknowledged_reversal_row(
+    r: ReversalRequest<'_>,
+    original: ReversedOriginal,
+) -> LogRow {
     LogRow {
-        rrn: r.rrn.to_owned(),
+        rrn: r.rrn,
         day: utc_day(r.started),
         kind: "reversal",
         request_mti: r.request.mti().to_string(),
         response_mti: r.response.mti().to_string(),
-        acquirer: r.acquirer.clone(),
+        acquirer: r.acquirer.to_owned(),
         terminal: r.terminal.trim().to_owned(),
         merchant: trim(r.request.merchant_id()),
         stan: r.request.stan().unwrap_or(0),
@@ -170,15 +217,15 @@ fn reversal_row(r: &ReversalLog<'_>) -> LogRow {
             .pan()
             .map(|p| p.masked())
             .unwrap_or_else(|| "-".into()),
-        token_ref: r.original.token_ref.clone(),
-        issuer: r.original.issuer.clone(),
-        amount: r.original.amount,
-        currency: r.original.currency,
+        token_ref: original.token_ref,
+        issuer: original.issuer,
+        amount: original.amount,
+        currency: original.currency,
         response_code: "00".into(),
         approval_code: None,
         stand_in: false,
         hold_mti: None,
-        original_rrn: Some(r.original.rrn.clone()),
+        original_rrn: original.rrn,
         status: "done",
         requested_at: r.started,
         responded_at: now_millis(),

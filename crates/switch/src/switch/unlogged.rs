@@ -21,11 +21,11 @@
 //! `0100` is declined with `92`) and is acknowledged; a `0400` without DE 2
 //! is a format error.
 
-use super::{Switch, trim, utc_day};
+use super::Switch;
+use super::logged::{ReversalRequest, ReversedOriginal, acknowledged_reversal_row};
 use crate::log::LogRow;
 use crate::routing::Route;
 use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
-use paytap_store::now_millis;
 use std::sync::atomic::Ordering;
 
 /// The original request's identity as the terminal's `0400` gives it.
@@ -107,44 +107,29 @@ impl Switch {
     }
 
     fn unlogged_row(&self, u: &Unlogged<'_>, issuer: &str, response: &Message) -> LogRow {
-        let amount = u
-            .request
-            .amount()
-            .and_then(|a| i64::try_from(a).ok())
-            .unwrap_or(0);
-        let currency = u
-            .request
-            .currency()
-            .and_then(|c| paytap_types::Currency::from_numeric(c).ok())
-            .unwrap_or(paytap_types::Currency::CNY);
-        LogRow {
+        let request = ReversalRequest {
             rrn: self.next_rrn(),
-            day: utc_day(u.started),
-            kind: "reversal",
-            request_mti: u.request.mti().to_string(),
-            response_mti: response.mti().to_string(),
-            acquirer: u.acquirer.to_owned(),
-            terminal: u.terminal.trim().to_owned(),
-            merchant: trim(u.request.merchant_id()),
-            stan: u.request.stan().unwrap_or(0),
-            transmission: trim(u.request.transmission_datetime()),
-            masked_pan: u
-                .request
-                .pan()
-                .map(|p| p.masked())
-                .unwrap_or_else(|| "-".into()),
+            request: u.request,
+            response,
+            acquirer: u.acquirer,
+            terminal: u.terminal,
+            started: u.started,
+        };
+        let original = ReversedOriginal {
             token_ref: None,
             issuer: Some(issuer.to_owned()),
-            amount,
-            currency,
-            response_code: "00".into(),
-            approval_code: None,
-            stand_in: false,
-            hold_mti: None,
-            original_rrn: None,
-            status: "done",
-            requested_at: u.started,
-            responded_at: now_millis(),
-        }
+            amount: u
+                .request
+                .amount()
+                .and_then(|a| i64::try_from(a).ok())
+                .unwrap_or(0),
+            currency: u
+                .request
+                .currency()
+                .and_then(|c| paytap_types::Currency::from_numeric(c).ok())
+                .unwrap_or(paytap_types::Currency::CNY),
+            rrn: None,
+        };
+        acknowledged_reversal_row(request, original)
     }
 }
