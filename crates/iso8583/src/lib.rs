@@ -9,12 +9,14 @@
 //! - [`frame`]: the TCP framing (2-byte big-endian length prefix) with a
 //!   [`FrameDecoder`] for byte streams.
 //! - [`fields`]: paytap's private-use element layouts (DE 48, DE 62, DE 63) and DE 90.
+//! - [`mac`]: the acquirer's message authentication code (AES-CMAC in DE 64/128).
 //!
 //! The wire format is published in `docs/wire-format.md` and `docs/iso8583-fields.json`.
 
 mod error;
 pub mod fields;
 pub mod frame;
+pub mod mac;
 mod message;
 mod mti;
 mod pan;
@@ -23,6 +25,7 @@ pub mod spec;
 pub use error::{Error, FieldError};
 pub use fields::{CheckResult, OriginalData, Subelements, TokenData, VerificationResults};
 pub use frame::{FrameDecoder, MAX_FRAME, decode_frame, encode_frame};
+pub use mac::{AcquirerKey, MacError};
 pub use message::{Message, validate};
 pub use mti::Mti;
 pub use pan::Pan;

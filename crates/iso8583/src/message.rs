@@ -196,6 +196,48 @@ impl Message {
         }
     }
 
+    /// Feed the encoding of this message to `sink` in pieces, leaving out
+    /// the value of data element `skip` (its bitmap bit and, for variable
+    /// elements, its length prefix stay in). The concatenated pieces equal
+    /// [`Message::encode`] without that value; nothing is allocated. The
+    /// message authentication code is computed over this (`crate::mac`).
+    pub(crate) fn encode_pieces_without(&self, skip: u8, mut sink: impl FnMut(&[u8])) {
+        sink(self.mti.as_bytes());
+        let secondary = self.present >> 64 != 0;
+        let mut bits = self.present & !1 & !(1u128 << 64);
+        if secondary {
+            bits |= 1;
+        }
+        sink(&(bits as u64).reverse_bits().to_be_bytes());
+        if secondary {
+            sink(&((bits >> 64) as u64).reverse_bits().to_be_bytes());
+        }
+        let mut rest = bits & !1;
+        while rest != 0 {
+            let idx = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let s = self.spans[idx];
+            let value = self
+                .buf
+                .get(s.start as usize..s.start as usize + s.len as usize)
+                .unwrap_or(&[]);
+            let n = value.len();
+            let digits = [
+                b'0' + (n / 100 % 10) as u8,
+                b'0' + (n / 10 % 10) as u8,
+                b'0' + (n % 10) as u8,
+            ];
+            match FIELDS_KIND[idx] {
+                LengthKind::Fixed(_) => {}
+                LengthKind::LlVar(_) => sink(&digits[1..]),
+                LengthKind::LllVar(_) => sink(&digits),
+            }
+            if idx + 1 != usize::from(skip) {
+                sink(value);
+            }
+        }
+    }
+
     /// Decode one message (without frame prefix). Every element is checked against
     /// the field table; trailing bytes are an error.
     pub fn decode(input: &[u8]) -> Result<Message, Error> {
