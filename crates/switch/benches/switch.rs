@@ -50,17 +50,43 @@ fn request(terminal: u32, stan: u32, second: u8) -> Vec<u8> {
     m.set_name_location("Bench Store", "Beijing", "CN")
         .expect("de43");
     m.set_currency(156).expect("de49");
+    paytap_iso8583::mac::sign(&mut m, &key());
     let mut f = Vec::new();
     encode_frame(&m.encode(), &mut f).expect("frame");
     f
 }
 
-/// One terminal: sends a request, waits for its answer, repeats.
+fn key() -> paytap_iso8583::AcquirerKey {
+    paytap_iso8583::AcquirerKey::from_bytes([0x42; 16])
+}
+
+fn acquirers() -> Acquirers {
+    let mut a = Acquirers::new();
+    a.insert("12345", key());
+    a
+}
+
+/// One terminal: signs on, then sends a request, waits for its answer,
+/// repeats.
 async fn terminal(addr: std::net::SocketAddr, id: u32, n: u64, stan: Arc<AtomicU32>) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).expect("nodelay");
     let mut dec = FrameDecoder::new(8192);
     let mut buf = vec![0u8; 8192];
+    let mut on = Message::new(Mti::NETWORK_REQUEST);
+    on.set_transmission_datetime(11, 23, 10, 0, 0).expect("de7");
+    on.set_stan(1).expect("de11");
+    on.set_acquirer_id("12345").expect("de32");
+    on.set(70, "001").expect("de70");
+    paytap_iso8583::mac::sign(&mut on, &key());
+    let mut f = Vec::new();
+    encode_frame(&on.encode(), &mut f).expect("frame");
+    s.write_all(&f).await.expect("write");
+    while dec.next_frame().expect("frame").is_none() {
+        let r = s.read(&mut buf).await.expect("read");
+        assert!(r > 0, "switch refused the sign-on");
+        dec.push(&buf[..r]);
+    }
     for _ in 0..n {
         let k = stan.fetch_add(1, Ordering::Relaxed);
         s.write_all(&request(id, k % 999_999 + 1, (k / 999_999 % 3600) as u8))
@@ -111,7 +137,7 @@ fn bench(c: &mut Criterion) {
         })
         .await
         .expect("switch");
-        serve(switch, "127.0.0.1:0".parse().expect("addr"))
+        serve(switch, "127.0.0.1:0".parse().expect("addr"), acquirers())
             .await
             .expect("serve")
     });

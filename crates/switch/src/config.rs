@@ -61,9 +61,14 @@ pub struct SwitchConfig {
     pub default_acquirer_id: String,
     /// Largest acquirer frame accepted (bytes, without the prefix).
     pub max_frame: usize,
-    /// A connection with no traffic for this long is closed.
+    /// A signed-on connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
-    /// Acquirer connections served at once; more are closed on accept.
+    /// An anonymous connection (not yet signed on) is closed when no frame
+    /// arrives within this long ([`crate::admission::FIRST_FRAME_DEADLINE`]).
+    pub first_frame_deadline: Duration,
+    /// Signed-on acquirer connections served at once; a sign-on beyond it
+    /// is answered `91` and closed. Anonymous connections are counted
+    /// apart ([`crate::admission`]).
     pub max_connections: usize,
     /// Requests processed at once per acquirer connection.
     pub max_in_flight_per_connection: usize,
@@ -82,6 +87,7 @@ impl Default for SwitchConfig {
             default_acquirer_id: "00000000000".into(),
             max_frame: 4096,
             idle_timeout: Duration::from_secs(300),
+            first_frame_deadline: crate::admission::FIRST_FRAME_DEADLINE,
             max_connections: 1024,
             max_in_flight_per_connection: 4096,
             duplicate_window: Duration::from_secs(3600),

@@ -6,7 +6,9 @@
 //! * the acquirer side ([`server`]): a TCP listener speaking ISO 8583:1987
 //!   in 2-byte length-prefixed frames (`paytap_iso8583::frame`), many
 //!   concurrent terminals per connection, answers matched by the terminal
-//!   through DE 41 + DE 11; `0800` echo / sign-on answered `0810`;
+//!   through DE 41 + DE 11; acquirers sign on with a MAC-signed `0800` and
+//!   sign every message ([`auth`], [`Acquirers`]); anonymous connections
+//!   are bounded and short-lived ([`admission`]);
 //! * routing by BIN ([`routing`]): card ranges go to their issuer, token
 //!   ranges to the token service ([`TokenService`]) first and then to the
 //!   issuer of the funding card; unknown BIN → `92`;
@@ -27,6 +29,8 @@
 //! Card numbers never reach a log line, an error, a `Debug` string or the
 //! database: the log keeps `622200******1234`.
 
+pub mod admission;
+pub mod auth;
 pub mod config;
 pub mod link;
 pub mod log;
@@ -36,6 +40,7 @@ pub mod server;
 mod switch;
 pub mod token;
 
+pub use auth::Acquirers;
 pub use config::{IssuerRoute, StandInRules, SwitchConfig};
 pub use link::{IssuerLink, LinkError, STAND_IN_INDICATOR, TcpIssuerLink, serve_issuer};
 pub use log::{ClearingReport, LoggedMessage, MessageLog, Party, Position};

@@ -7,17 +7,27 @@
 //! that sends answers as they complete (terminals match them by DE 41 +
 //! DE 11). A frame whose MTI is readable but whose data elements are not
 //! gets the response MTI with DE 39 `30`; a frame without a readable MTI
-//! closes the connection. Idle connections are closed after
-//! `idle_timeout`; connections beyond `max_connections` are closed on
-//! accept. [`RunningSwitch::shutdown`] stops accepting, stops
+//! closes the connection. [`RunningSwitch::shutdown`] stops accepting, stops
 //! reading, lets in-flight requests finish and flushes the message log.
+//!
+//! Who may talk: [`crate::admission`] decides whether an accepted
+//! connection is kept (and which anonymous one it evicts), [`crate::auth`]
+//! what each message of a connection may do: until its MAC-signed sign-on
+//! a connection is anonymous, has `first_frame_deadline` per frame and
+//! gets `63` for anything but a sign-on; signed on, it has `idle_timeout`,
+//! every request must carry its DE 32 and a valid MAC, and every answer is
+//! signed. This file is only the I/O around those decisions.
 
 use crate::Switch;
+use crate::admission::{Admission, AdmissionLimits, Admit, ConnId, PeerGroup};
+use crate::auth::{self, Acquirers, ConnAuth, SignedOn, Verdict};
 use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -49,12 +59,27 @@ impl RunningSwitch {
     }
 }
 
-/// Bind `addr` and serve acquirers with `switch`.
-pub async fn serve(switch: Switch, addr: SocketAddr) -> std::io::Result<RunningSwitch> {
+/// Bind `addr` and serve the acquirers of `acquirers` with `switch`.
+pub async fn serve(
+    switch: Switch,
+    addr: SocketAddr,
+    acquirers: Acquirers,
+) -> std::io::Result<RunningSwitch> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, switch.clone(), stop_rx));
+    let limits = AdmissionLimits {
+        max_authenticated: switch.config().max_connections,
+        ..AdmissionLimits::default()
+    };
+    let gate = Arc::new(Gate {
+        acquirers,
+        state: Mutex::new(GateState {
+            admission: Admission::new(limits),
+            evict: HashMap::new(),
+        }),
+    });
+    let task = tokio::spawn(accept_loop(listener, switch.clone(), gate, stop_rx));
     tracing::info!(%addr, "switch listening for acquirers");
     Ok(RunningSwitch {
         addr,
@@ -64,7 +89,60 @@ pub async fn serve(switch: Switch, addr: SocketAddr) -> std::io::Result<RunningS
     })
 }
 
-async fn accept_loop(listener: TcpListener, switch: Switch, mut stop: watch::Receiver<bool>) {
+/// What every connection shares: the acquirer registry (read at sign-on)
+/// and the admission counts (locked on accept, sign-on and close only).
+struct Gate {
+    acquirers: Acquirers,
+    state: Mutex<GateState>,
+}
+
+struct GateState {
+    admission: Admission,
+    /// How to tell a connection it was evicted.
+    evict: HashMap<ConnId, Arc<Notify>>,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admit a connection from `peer`: its id and eviction signal, or
+    /// `None` when its address has its share of anonymous slots.
+    fn admit(&self, peer: SocketAddr) -> Option<(ConnId, Arc<Notify>)> {
+        let mut st = self.lock();
+        let Admit::Accept { id, evict } = st.admission.admit(PeerGroup::of(peer.ip())) else {
+            return None;
+        };
+        if let Some(old) = evict.and_then(|old| st.evict.remove(&old)) {
+            old.notify_one();
+        }
+        let notify = Arc::new(Notify::new());
+        st.evict.insert(id, notify.clone());
+        Some((id, notify))
+    }
+}
+
+/// A connection's place in the counts, given back when it ends.
+struct Slot {
+    gate: Arc<Gate>,
+    id: ConnId,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut st = self.gate.lock();
+        st.admission.close(self.id);
+        st.evict.remove(&self.id);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    switch: Switch,
+    gate: Arc<Gate>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -74,14 +152,25 @@ async fn accept_loop(listener: TcpListener, switch: Switch, mut stop: watch::Rec
         };
         match accepted {
             Ok((stream, peer)) => {
-                if conns.len() >= switch.config().max_connections {
-                    tracing::warn!(%peer, "acquirer connection refused: too many connections");
+                let Some((id, evicted)) = gate.admit(peer) else {
+                    tracing::warn!(%peer, "acquirer connection refused: too many anonymous connections from its address");
                     drop(stream);
                     continue;
-                }
+                };
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "acquirer connected");
-                conns.spawn(connection(stream, switch.clone(), stop.clone()));
+                let slot = Slot {
+                    gate: gate.clone(),
+                    id,
+                };
+                conns.spawn(connection(
+                    stream,
+                    peer,
+                    switch.clone(),
+                    slot,
+                    evicted,
+                    stop.clone(),
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -93,7 +182,14 @@ async fn accept_loop(listener: TcpListener, switch: Switch, mut stop: watch::Rec
     while conns.join_next().await.is_some() {}
 }
 
-async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    switch: Switch,
+    slot: Slot,
+    evicted: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let cfg = switch.config().clone();
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
@@ -122,10 +218,22 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
     let mut dec = FrameDecoder::new(cfg.max_frame);
     let mut buf = vec![0u8; 16 * 1024];
     let mut tasks = JoinSet::new();
+    let mut auth = ConnAuth::default();
+    // Set once at sign-on; each answer task holds a reference to it.
+    let mut me: Option<Arc<SignedOn>> = None;
     'conn: loop {
+        let wait = if me.is_some() {
+            cfg.idle_timeout
+        } else {
+            cfg.first_frame_deadline
+        };
         let read = tokio::select! {
-            r = tokio::time::timeout(cfg.idle_timeout, rd.read(&mut buf)) => r,
+            r = tokio::time::timeout(wait, rd.read(&mut buf)) => r,
             _ = stop.wait_for(|s| *s) => break,
+            _ = evicted.notified(), if me.is_none() => {
+                tracing::info!(%peer, "anonymous acquirer connection evicted for a newer one");
+                break;
+            }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
         let n = match read {
@@ -133,6 +241,10 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "acquirer connection error");
+                break;
+            }
+            Err(_) if me.is_none() => {
+                tracing::info!(%peer, "anonymous acquirer connection closed: no frame in time");
                 break;
             }
             Err(_) => {
@@ -154,21 +266,54 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
                 Ok(m) => m,
                 Err(e) => {
                     let mti = frame.get(..4).and_then(|b| Mti::from_bytes(b).ok());
-                    tracing::warn!(error = %e, mti = ?mti, "malformed message from acquirer");
+                    tracing::warn!(error = %e, mti = ?mti, %peer, "malformed message from acquirer");
+                    // Only a signed-on acquirer is told; anonymous garbage
+                    // closes the connection.
+                    let Some(who) = me.as_deref() else {
+                        break 'conn;
+                    };
                     match mti
                         .filter(Mti::is_request)
                         .and_then(|m| switch.format_error(m))
                     {
-                        Some(answer) => {
-                            let mut out = Vec::new();
-                            if encode_frame(&answer.encode(), &mut out).is_ok() {
-                                let _ = tx.send(out).await;
-                            }
+                        Some(mut answer) => {
+                            auth::sign_answer(&mut answer, who);
+                            send(&tx, &answer).await;
                             continue;
                         }
                         None => break 'conn,
                     }
                 }
+            };
+            let msg = match auth.check(&slot.gate.acquirers, msg) {
+                Verdict::Pass(msg) => msg,
+                Verdict::SignOn(who, request) => {
+                    let admitted = sign_on(&slot, &who, peer);
+                    if let Some(answer) = auth::sign_on_answer(&request, &who, admitted) {
+                        send(&tx, &answer).await;
+                    }
+                    if !admitted {
+                        break 'conn;
+                    }
+                    me = Some(Arc::new(who.clone()));
+                    auth.accept(who);
+                    continue;
+                }
+                Verdict::Refuse { answer, close, why } => {
+                    tracing::warn!(%peer, mti = %mti_of(&answer), reason = %why, "acquirer request refused (63)");
+                    if let Some(answer) = answer {
+                        send(&tx, &answer).await;
+                    }
+                    if close {
+                        tracing::warn!(%peer, "acquirer connection closed after repeated refusals");
+                        break 'conn;
+                    }
+                    continue;
+                }
+            };
+            let Some(who) = me.clone() else {
+                // `Pass` only comes once signed on.
+                break 'conn;
             };
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break 'conn;
@@ -179,11 +324,9 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
                 // Boxed: the task then holds a pointer instead of the whole
                 // authorization state (several messages), which tokio would
                 // otherwise copy on spawn and again on completion.
-                if let Some(answer) = Box::pin(switch.handle(msg)).await {
-                    let mut out = Vec::with_capacity(answer.encoded_len() + 2);
-                    if encode_frame(&answer.encode(), &mut out).is_ok() {
-                        let _ = tx.send(out).await;
-                    }
+                if let Some(mut answer) = Box::pin(switch.handle(msg)).await {
+                    auth::sign_answer(&mut answer, &who);
+                    send(&tx, &answer).await;
                 }
                 drop(permit);
             });
@@ -193,4 +336,39 @@ async fn connection(stream: TcpStream, switch: Switch, mut stop: watch::Receiver
     while tasks.join_next().await.is_some() {}
     drop(tx);
     let _ = writer.await;
+    drop(slot);
+}
+
+/// Take an authenticated slot for `who`; false when none is left.
+fn sign_on(slot: &Slot, who: &SignedOn, peer: SocketAddr) -> bool {
+    let result = slot
+        .gate
+        .lock()
+        .admission
+        .sign_on(slot.id, &who.acquirer_id);
+    match result {
+        Ok(()) => {
+            tracing::info!(%peer, acquirer = %who.acquirer_id, "acquirer signed on");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%peer, acquirer = %who.acquirer_id, reason = %e, "acquirer sign-on refused (91)");
+            false
+        }
+    }
+}
+
+fn mti_of(answer: &Option<Message>) -> String {
+    answer
+        .as_ref()
+        .map(|a| a.mti().to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Frame and queue `answer` for the writer.
+async fn send(tx: &mpsc::Sender<Vec<u8>>, answer: &Message) {
+    let mut out = Vec::with_capacity(answer.encoded_len() + 2);
+    if encode_frame(&answer.encode(), &mut out).is_ok() {
+        let _ = tx.send(out).await;
+    }
 }

@@ -527,6 +527,39 @@ async fn clearing_nets_issuers_against_acquirers() {
     assert_eq!(bank.state.lock().unwrap().captured, 1_349);
 }
 
+const ACQUIRER: &str = "12345";
+
+fn acquirer_key() -> paytap_iso8583::AcquirerKey {
+    paytap_iso8583::AcquirerKey::from_bytes([0x42; 16])
+}
+
+fn acquirers() -> Acquirers {
+    let mut a = Acquirers::new();
+    a.insert(ACQUIRER, acquirer_key());
+    a
+}
+
+/// `m` signed with the test acquirer's key.
+fn signed(mut m: Message) -> Message {
+    paytap_iso8583::mac::sign(&mut m, &acquirer_key());
+    m
+}
+
+/// Sign the connection on as the test acquirer.
+async fn sign_on(s: &mut TcpStream, dec: &mut FrameDecoder) {
+    let mut on = Message::new(Mti::NETWORK_REQUEST);
+    on.set_transmission_datetime(11, 23, 10, 0, 0).unwrap();
+    on.set_stan(999).unwrap();
+    on.set_acquirer_id(ACQUIRER).unwrap();
+    on.set_network_management_code(NetworkManagementCode::SignOn)
+        .unwrap();
+    s.write_all(&frame(&signed(on).encode())).await.unwrap();
+    let a = read_answer(s, dec).await.unwrap();
+    assert_eq!(a.mti(), Mti::NETWORK_RESPONSE);
+    assert_eq!(code(&a), ResponseCode::Approved);
+    assert_eq!(paytap_iso8583::mac::verify(&a, &acquirer_key()), Ok(()));
+}
+
 async fn read_answer(s: &mut TcpStream, dec: &mut FrameDecoder) -> Option<Message> {
     let mut buf = [0u8; 4096];
     loop {
@@ -551,16 +584,20 @@ fn frame(m: &[u8]) -> Vec<u8> {
 async fn tcp_many_terminals_echo_and_malformed_frames() {
     let bank = FakeIssuer::with_balance(1_000_000);
     let sw = switch_with(bank.clone(), 2_000).await;
-    let running = serve(sw, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let running = serve(sw, "127.0.0.1:0".parse().unwrap(), acquirers())
+        .await
+        .unwrap();
     let mut s = TcpStream::connect(running.local_addr()).await.unwrap();
     let mut dec = FrameDecoder::new(8192);
+    sign_on(&mut s, &mut dec).await;
 
     let mut echo = Message::new(Mti::NETWORK_REQUEST);
     echo.set_transmission_datetime(11, 23, 10, 0, 0).unwrap();
     echo.set_stan(1).unwrap();
+    echo.set_acquirer_id(ACQUIRER).unwrap();
     echo.set_network_management_code(NetworkManagementCode::EchoTest)
         .unwrap();
-    s.write_all(&frame(&echo.encode())).await.unwrap();
+    s.write_all(&frame(&signed(echo).encode())).await.unwrap();
     let e = read_answer(&mut s, &mut dec).await.unwrap();
     assert_eq!(e.mti(), Mti::NETWORK_RESPONSE);
     assert_eq!(code(&e), ResponseCode::Approved);
@@ -568,7 +605,9 @@ async fn tcp_many_terminals_echo_and_malformed_frames() {
     // 50 terminals' requests in one write; answers matched by DE 41 + DE 11.
     let mut burst = Vec::new();
     for t in 0..50u32 {
-        burst.extend(frame(&auth(CARD, 10, 7, &format!("TERM{t:04}")).encode()));
+        burst.extend(frame(
+            &signed(auth(CARD, 10, 7, &format!("TERM{t:04}"))).encode(),
+        ));
     }
     s.write_all(&burst).await.unwrap();
     let mut got = HashSet::new();
@@ -671,25 +710,26 @@ async fn graceful_shutdown_answers_in_flight_requests_and_idle_connections_close
     })
     .await
     .unwrap();
-    let running = serve(sw, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let running = serve(sw, "127.0.0.1:0".parse().unwrap(), acquirers())
+        .await
+        .unwrap();
     let addr = running.local_addr();
 
-    // An idle connection is closed by the switch.
+    // An idle signed-on connection is closed by the switch.
     let mut idle = TcpStream::connect(addr).await.unwrap();
-    assert!(
-        read_answer(&mut idle, &mut FrameDecoder::new(8192))
-            .await
-            .is_none()
-    );
+    let mut idle_dec = FrameDecoder::new(8192);
+    sign_on(&mut idle, &mut idle_dec).await;
+    assert!(read_answer(&mut idle, &mut idle_dec).await.is_none());
 
     // A request in flight when shutdown starts is still answered.
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(&frame(&auth(CARD, 500, 70, "T9").encode()))
+    let mut dec = FrameDecoder::new(8192);
+    sign_on(&mut s, &mut dec).await;
+    s.write_all(&frame(&signed(auth(CARD, 500, 70, "T9")).encode()))
         .await
         .unwrap();
     arrived.recv().await.unwrap();
     let stop = tokio::spawn(running.shutdown());
-    let mut dec = FrameDecoder::new(8192);
     let a = read_answer(&mut s, &mut dec).await.unwrap();
     assert_eq!(code(&a), ResponseCode::Approved);
     assert!(
