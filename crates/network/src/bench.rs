@@ -148,8 +148,8 @@ impl AuthBenchReport {
 
 struct Lane {
     terminal_id: String,
-    /// Pre-encoded requests, used from the back.
-    frames: Vec<(u32, Vec<u8>)>,
+    /// Pre-encoded, signed requests (STAN, DE 7, frame), used from the back.
+    frames: Vec<(u32, [u8; 10], Vec<u8>)>,
 }
 
 /// A card's application transaction counter is two bytes: one simulated
@@ -249,6 +249,9 @@ impl PreparedAuthBench {
         config.switch_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         config.issuer_timeout = Duration::from_secs(5);
         let net = Network::start(config).await?;
+        let acquirer_key = net
+            .acquirer_key(paytap_types::DEMO_ACQUIRER_ID)
+            .ok_or_else(|| NetworkError::Config("no demo acquirer registered".into()))?;
 
         let per_lane = requests_per_terminal.clamp(1, MAX_TAPS_PER_CARD);
         let banks: Vec<String> = net
@@ -297,6 +300,7 @@ impl PreparedAuthBench {
                 terminal_id: terminal_id.clone(),
                 ..Merchant::default()
             };
+            let key = acquirer_key.clone();
             gen_tasks.push(tokio::task::spawn_blocking(
                 move || -> Result<Lane, String> {
                     let mut se = paytap_emv::SecureElement::new();
@@ -307,11 +311,14 @@ impl PreparedAuthBench {
                         let stan = (i % 999_999) as u32 + 1;
                         let tap: TapData = terminal::tap(&mut se, amount, true, rand::random())
                             .map_err(|e| e.to_string())?;
-                        let m = terminal::authorization_request(&tap, amount, stan, &merchant)
+                        let mut m = terminal::authorization_request(&tap, amount, stan, &merchant)
                             .map_err(|e| e.to_string())?;
+                        paytap_iso8583::mac::sign(&mut m, &key);
+                        let mut de7 = [0u8; 10];
+                        de7.copy_from_slice(m.get(7).unwrap_or(&[b'0'; 10]));
                         let mut f = Vec::with_capacity(m.encoded_len() + 2);
                         encode_frame(&m.encode(), &mut f).map_err(|e| e.to_string())?;
-                        frames.push((stan, f));
+                        frames.push((stan, de7, f));
                     }
                     // Used from the back: the lowest counters go first.
                     frames.reverse();
@@ -333,9 +340,13 @@ impl PreparedAuthBench {
         let mut clients = Vec::with_capacity(connections);
         for _ in 0..connections {
             clients.push(
-                AcquirerClient::connect(net.switch_addr())
-                    .await
-                    .map_err(|e| NetworkError::Config(e.to_string()))?,
+                AcquirerClient::connect(
+                    net.switch_addr(),
+                    paytap_types::DEMO_ACQUIRER_ID,
+                    acquirer_key.clone(),
+                )
+                .await
+                .map_err(|e| NetworkError::Config(e.to_string()))?,
             );
         }
         Ok(PreparedAuthBench {
@@ -380,13 +391,13 @@ impl PreparedAuthBench {
                     if quota.is_some_and(|q| sent >= q) || Instant::now() >= deadline {
                         break;
                     }
-                    let Some((stan, frame)) = lane.frames.pop() else {
+                    let Some((stan, de7, frame)) = lane.frames.pop() else {
                         m.exhausted = true;
                         break;
                     };
                     sent += 1;
                     let t0 = Instant::now();
-                    match client.send_frame(frame, &lane.terminal_id, stan).await {
+                    match client.send_frame(frame, &lane.terminal_id, stan, de7).await {
                         Ok(a) => {
                             m.latencies_us
                                 .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));

@@ -24,6 +24,7 @@
 //! ISO 8583 client) for the integration tests, the benchmark and the demo.
 //! [`bench`] is the `paytap bench auth` driver.
 
+pub mod acquirers;
 pub mod bench;
 pub mod terminal;
 
@@ -124,6 +125,10 @@ pub struct NetworkConfig {
     /// Token service settings other than the ranges (which come from `issuers`).
     pub tsp: TspConfig,
     pub link_hook: Option<LinkHook>,
+    /// The acquirers the switch accepts (DE 32 id → MAC key): from
+    /// `acquirers.toml` for a data directory, the demo acquirer under a
+    /// random key otherwise ([`acquirers`]).
+    pub acquirers: paytap_switch::Acquirers,
     /// How often the issuers release holds past their expiry
     /// ([`Issuer::expire_holds`]); `None`: never (tests call it).
     pub hold_sweep: Option<Duration>,
@@ -188,6 +193,7 @@ impl NetworkConfig {
             switch: SwitchConfig::default(),
             tsp: TspConfig::default(),
             link_hook: None,
+            acquirers: acquirers::demo(acquirers::random_key()),
             hold_sweep: Some(Duration::from_secs(300)),
         }
     }
@@ -202,7 +208,9 @@ impl NetworkConfig {
         let db = Db::connect(&url).await?;
         let keyring = Keyring::for_data_dir(dir)?;
         let secret = load_or_create_secret(dir)?;
-        Ok(NetworkConfig::new(db, keyring, secret))
+        let mut config = NetworkConfig::new(db, keyring, secret);
+        config.acquirers = acquirers::load_or_create(dir)?;
+        Ok(config)
     }
 
     /// The switch's issuer table derived from the bank configuration.
@@ -275,7 +283,7 @@ fn load_or_create_secret(dir: &Path) -> Result<Zeroizing<Vec<u8>>, NetworkError>
     }
 }
 
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -342,6 +350,7 @@ pub struct RunningNetwork {
     outbox: SmsOutbox,
     outbox_task: tokio::task::JoinHandle<()>,
     sweep_task: Option<tokio::task::JoinHandle<()>>,
+    acquirers: paytap_switch::Acquirers,
 }
 
 impl Network {
@@ -421,7 +430,8 @@ impl Network {
             forward_key: Some(ForwardKey::new(config.keyring.subkey(FORWARD_KEY_PURPOSE))),
         })
         .await?;
-        let running = paytap_switch::serve(switch, config.switch_addr).await?;
+        let running =
+            paytap_switch::serve(switch, config.switch_addr, config.acquirers.clone()).await?;
 
         let outbox = SmsOutbox::default();
         let mut otp_rx = issuer.subscribe_otp();
@@ -464,11 +474,27 @@ impl Network {
             outbox,
             outbox_task,
             sweep_task,
+            acquirers: config.acquirers.clone(),
         })
     }
 }
 
 impl RunningNetwork {
+    /// The MAC key of acquirer `id` (tests, benches and the demo sign on
+    /// with the demo acquirer's).
+    pub fn acquirer_key(&self, id: &str) -> Option<paytap_iso8583::AcquirerKey> {
+        self.acquirers.key(id).cloned()
+    }
+
+    /// Connect a terminal client to the switch as the demo acquirer.
+    pub async fn demo_acquirer(&self) -> Result<terminal::AcquirerClient, terminal::ClientError> {
+        let id = paytap_types::DEMO_ACQUIRER_ID;
+        let key = self
+            .acquirer_key(id)
+            .ok_or_else(|| terminal::ClientError::Io("no demo acquirer registered".into()))?;
+        terminal::AcquirerClient::connect(self.switch_addr(), id, key).await
+    }
+
     /// The switch's acquirer address (POS terminals connect here).
     pub fn switch_addr(&self) -> SocketAddr {
         self.switch.local_addr()

@@ -12,7 +12,10 @@ use paytap_emv::{
     CardProfile, ContactlessCard, DirectTransport, EmvKey, Expiry, Kernel, Outcome, SecureElement,
     TdesKey, TerminalConfig, TokenPan, Transaction, TxnDate,
 };
-use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};
+use paytap_iso8583::mac::{self, AcquirerKey};
+use paytap_iso8583::{
+    FrameDecoder, Message, Mti, NetworkManagementCode, ResponseCode, encode_frame,
+};
 use paytap_seal::ProvisioningPayload;
 use paytap_types::Money;
 use std::collections::HashMap;
@@ -152,7 +155,7 @@ pub struct Merchant {
 impl Default for Merchant {
     fn default() -> Self {
         Merchant {
-            acquirer_id: "10000000001".into(),
+            acquirer_id: paytap_types::DEMO_ACQUIRER_ID.into(),
             terminal_id: "PT000001".into(),
             merchant_id: "MER000000000001".into(),
             name: "paytap demo store".into(),
@@ -211,21 +214,84 @@ pub enum ClientError {
     Unmatchable,
     #[error("connection closed before the answer")]
     Closed,
+    #[error("the switch refused the sign-on ({0})")]
+    SignOn(String),
+    #[error("the answer's MAC or DE 7 does not match the request: treated as no answer")]
+    Unauthentic,
 }
 
-type Waiters = Arc<Mutex<HashMap<(String, Vec<u8>), oneshot::Sender<Message>>>>;
+/// A request waiting for its answer: where to hand it, and the request's
+/// DE 7 the answer must echo.
+struct Waiter {
+    answer: oneshot::Sender<Result<Message, ClientError>>,
+    de7: [u8; 10],
+}
 
-/// An acquirer connection to the switch: many requests in flight, answers
-/// matched by (DE 41, DE 11).
+type Waiters = Arc<Mutex<HashMap<(String, Vec<u8>), Waiter>>>;
+
+fn de7_of(m: &Message) -> [u8; 10] {
+    let mut out = [0u8; 10];
+    if let Some(v) = m.get(7) {
+        for (o, b) in out.iter_mut().zip(v) {
+            *o = *b;
+        }
+    }
+    out
+}
+
+/// An acquirer connection to the switch, signed on as one acquirer: every
+/// request is signed with its key (DE 64/128), every answer's MAC is
+/// checked and must echo the request's DE 7, DE 11 and DE 41; many
+/// requests in flight, answers matched by (DE 41, DE 11).
 #[derive(Clone)]
 pub struct AcquirerClient {
     tx: mpsc::Sender<Vec<u8>>,
     waiting: Waiters,
+    key: Arc<AcquirerKey>,
+    acquirer_id: Arc<str>,
 }
 
+/// The terminal id the client signs on under (DE 41 of its `0800`).
+const SIGN_ON_TERMINAL: &str = "SIGNON00";
+
 impl AcquirerClient {
-    /// Connect to the switch's acquirer port.
-    pub async fn connect(addr: SocketAddr) -> Result<AcquirerClient, ClientError> {
+    /// Connect to the switch's acquirer port and sign on as `acquirer_id`
+    /// with `key`.
+    pub async fn connect(
+        addr: SocketAddr,
+        acquirer_id: &str,
+        key: AcquirerKey,
+    ) -> Result<AcquirerClient, ClientError> {
+        let client = AcquirerClient::open(addr, acquirer_id, key).await?;
+        let mut on = Message::new(Mti::NETWORK_REQUEST);
+        let now = time::OffsetDateTime::now_utc();
+        let fail = |e: paytap_iso8583::Error| ClientError::Io(e.to_string());
+        on.set_transmission_datetime(
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+        )
+        .map_err(fail)?;
+        on.set_stan(1).map_err(fail)?;
+        on.set_terminal_id(SIGN_ON_TERMINAL).map_err(fail)?;
+        on.set_network_management_code(NetworkManagementCode::SignOn)
+            .map_err(fail)?;
+        let answer = client.send(&on).await?;
+        match answer.response_code() {
+            Some(ResponseCode::Approved) => Ok(client),
+            other => Err(ClientError::SignOn(
+                other.map_or("no response code", |c| c.code()).to_owned(),
+            )),
+        }
+    }
+
+    async fn open(
+        addr: SocketAddr,
+        acquirer_id: &str,
+        key: AcquirerKey,
+    ) -> Result<AcquirerClient, ClientError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
@@ -254,6 +320,8 @@ impl AcquirerClient {
         });
         let waiting: Waiters = Arc::default();
         let w = waiting.clone();
+        let key = Arc::new(key);
+        let k = key.clone();
         tokio::spawn(async move {
             let mut dec = FrameDecoder::new(paytap_iso8583::MAX_FRAME);
             let mut buf = vec![0u8; 64 * 1024];
@@ -272,8 +340,19 @@ impl AcquirerClient {
                         msg.get(11).unwrap_or(&[]).to_vec(),
                     );
                     let waiter = w.lock().ok().and_then(|mut m| m.remove(&key));
-                    if let Some(s) = waiter {
-                        let _ = s.send(msg);
+                    if let Some(waiter) = waiter {
+                        let authentic =
+                            mac::verify(&msg, &k).is_ok() && msg.get(7) == Some(&waiter.de7[..]);
+                        if !authentic {
+                            tracing::warn!(
+                                "answer from the switch with a bad MAC or DE 7: treated as no answer"
+                            );
+                        }
+                        let _ = waiter.answer.send(if authentic {
+                            Ok(msg)
+                        } else {
+                            Err(ClientError::Unauthentic)
+                        });
                     }
                 }
             }
@@ -281,11 +360,31 @@ impl AcquirerClient {
                 m.clear();
             }
         });
-        Ok(AcquirerClient { tx, waiting })
+        Ok(AcquirerClient {
+            tx,
+            waiting,
+            key,
+            acquirer_id: Arc::from(acquirer_id),
+        })
     }
 
-    /// Send `request` and wait for its answer.
+    /// The acquirer this client signed on as.
+    pub fn acquirer_id(&self) -> &str {
+        &self.acquirer_id
+    }
+
+    /// Sign `request` as this acquirer (DE 32 set when absent).
+    pub fn sign(&self, request: &mut Message) {
+        if !request.has(32) {
+            let _ = request.set_acquirer_id(&self.acquirer_id);
+        }
+        mac::sign(request, &self.key);
+    }
+
+    /// Sign and send `request`, and wait for its authentic answer.
     pub async fn send(&self, request: &Message) -> Result<Message, ClientError> {
+        let mut request = request.clone();
+        self.sign(&mut request);
         let key = (
             request
                 .terminal_id()
@@ -295,30 +394,35 @@ impl AcquirerClient {
         );
         let mut frame = Vec::with_capacity(request.encoded_len() + 2);
         encode_frame(&request.encode(), &mut frame).map_err(|e| ClientError::Io(e.to_string()))?;
-        let (tx, rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .map_err(|_| ClientError::Closed)?
-            .insert(key, tx);
-        self.tx.send(frame).await.map_err(|_| ClientError::Closed)?;
-        rx.await.map_err(|_| ClientError::Closed)
+        self.exchange(frame, key, de7_of(&request)).await
     }
 
-    /// Send an already encoded frame (prefix included) and wait for the
-    /// answer to (`terminal_id`, `stan`): the bench's pre-encoded requests.
+    /// Send an already signed and encoded frame (prefix included) and wait
+    /// for the authentic answer to (`terminal_id`, `stan`), which must echo
+    /// `de7`: the bench's pre-encoded requests.
     pub async fn send_frame(
         &self,
         frame: Vec<u8>,
         terminal_id: &str,
         stan: u32,
+        de7: [u8; 10],
     ) -> Result<Message, ClientError> {
         let key = (terminal_id.to_owned(), format!("{stan:06}").into_bytes());
+        self.exchange(frame, key, de7).await
+    }
+
+    async fn exchange(
+        &self,
+        frame: Vec<u8>,
+        key: (String, Vec<u8>),
+        de7: [u8; 10],
+    ) -> Result<Message, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.waiting
             .lock()
             .map_err(|_| ClientError::Closed)?
-            .insert(key, tx);
+            .insert(key, Waiter { answer: tx, de7 });
         self.tx.send(frame).await.map_err(|_| ClientError::Closed)?;
-        rx.await.map_err(|_| ClientError::Closed)
+        rx.await.map_err(|_| ClientError::Closed)?
     }
 }

@@ -359,9 +359,7 @@ async fn duplicate_answered_identically_with_one_hold() {
     assert_eq!(code(&first), "00");
     // The POS did not hear the answer and sends the same request again,
     // on a new connection.
-    let other = terminal::AcquirerClient::connect(n.net.switch_addr())
-        .await
-        .unwrap();
+    let other = common::demo_client(&n.net).await;
     let again = other.send(&req).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(n.available(&phone).await, 100_000 - 2_000);
@@ -405,10 +403,17 @@ async fn end_of_day_clearing_positions_sum_to_zero() {
     assert_eq!(code(&n.send(&n.reversal_of(&rev)).await), "00");
     // A second acquirer.
     let mut other = n.merchant.clone();
-    other.acquirer_id = "20000000002".into();
+    other.acquirer_id = common::SECOND_ACQUIRER.into();
     other.terminal_id = "PT000002".into();
     let (_, m) = n.tap_at(&mut b, 4_000, &other);
-    assert_eq!(code(&n.send(&m).await), "00");
+    let second = terminal::AcquirerClient::connect(
+        n.net.switch_addr(),
+        common::SECOND_ACQUIRER,
+        paytap_iso8583::AcquirerKey::from_bytes(common::SECOND_ACQUIRER_KEY),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code(&second.send(&m).await.unwrap()), "00");
     // Declined ones do not settle.
     assert_eq!(code(&n.pay(&mut a, 2_000_000).await), "51");
 

@@ -47,6 +47,10 @@ pub struct Args {
     /// Play against a running `paytap up` (its wallet URL, on loopback).
     #[arg(long)]
     against: Option<String>,
+    /// With `--against`: the platform's data directory, whose
+    /// `acquirers.toml` holds the demo acquirer's key.
+    #[arg(long, default_value = "paytap-data")]
+    platform_data_dir: PathBuf,
 }
 
 const STEPS: u64 = 14;
@@ -96,6 +100,8 @@ struct Demo {
     band: Option<Device>,
     band_id: String,
     switch: SocketAddr,
+    /// The demo acquirer's MAC key: its terminals sign on with it.
+    acquirer_key: paytap_iso8583::AcquirerKey,
     otps_seen: usize,
 }
 
@@ -104,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
     let dir = args.data_dir.unwrap_or_else(|| tmp.path().to_owned());
     let rt = tokio::runtime::Runtime::new()?;
-    let result = rt.block_on(play(dir, args.against));
+    let result = rt.block_on(play(dir, args.against, args.platform_data_dir));
     match result {
         Ok(()) => {
             println!("\nThe story played out as told. paytap demo: all {STEPS} steps passed.");
@@ -125,7 +131,11 @@ fn show(m: Money) -> String {
     format!("{} {}", m.decimal(), m.currency.code())
 }
 
-async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
+async fn play(
+    dir: PathBuf,
+    against: Option<String>,
+    platform_data_dir: PathBuf,
+) -> anyhow::Result<()> {
     let pb = ProgressBar::new(STEPS);
     pb.set_style(
         ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
@@ -182,6 +192,17 @@ async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
         .await
         .context("the platform's loopback emulator API")?;
     let switch: SocketAddr = info.switch_addr.parse().context("switch address")?;
+    let keys_dir = if platform.is_some() {
+        &dir
+    } else {
+        &platform_data_dir
+    };
+    let keys_file = keys_dir.join(paytap_network::acquirers::ACQUIRERS_FILE);
+    let acquirer_key = paytap_network::acquirers::load(&keys_file)
+        .with_context(|| format!("reading the acquirer keys in {}", keys_file.display()))?
+        .key(paytap_types::DEMO_ACQUIRER_ID)
+        .cloned()
+        .context("no key for the demo acquirer")?;
     let otps_seen = lab.sms().await?.len();
     story.say(format!("wallet API and web site: {wallet_url}"));
     story.say(format!("card network switch (ISO 8583 over TCP): {switch}"));
@@ -200,6 +221,7 @@ async fn play(dir: PathBuf, against: Option<String>) -> anyhow::Result<()> {
         band: None,
         band_id: String::new(),
         switch,
+        acquirer_key,
         otps_seen,
     };
     let r = demo.story_steps().await;
@@ -736,7 +758,8 @@ impl Demo {
                 ..TerminalProfile::default()
             },
             self.switch,
-        )?;
+        )?
+        .with_acquirer_key(self.acquirer_key.clone());
         let mut phone = self.phone.take().context("no phone")?;
         let (phone, r) = tokio::task::spawn_blocking(move || {
             let owner = phone.owner_finger();
@@ -772,6 +795,7 @@ impl Demo {
     async fn replay(&mut self) -> anyhow::Result<()> {
         let mut phone = self.phone.take().context("no phone")?;
         let switch = self.switch;
+        let key = self.acquirer_key.clone();
         let (phone, r) = tokio::task::spawn_blocking(move || {
             let r = (|| -> anyhow::Result<(String, String)> {
                 let profile = TerminalProfile {
@@ -808,6 +832,12 @@ impl Demo {
                 let genuine =
                     build_authorization(&profile, &outcome, amount, RequestIds { stan, now })?;
                 let mut link = SwitchLink::connect(switch, Duration::from_secs(10))?;
+                link.sign_on(
+                    &profile.terminal_id,
+                    &profile.acquirer_id,
+                    key,
+                    Duration::from_secs(10),
+                )?;
                 let a = link
                     .exchange(&genuine, Duration::from_secs(10))?
                     .context("no answer to the genuine request")?;

@@ -36,6 +36,40 @@ enum Cmd {
     FlushReversals(FlushArgs),
 }
 
+/// Which acquirer the terminal signs on as, and where its MAC key is.
+#[derive(ClapArgs)]
+struct AcquirerArgs {
+    /// The acquirer's DE 32 id (its key must be in the key file).
+    #[arg(long, default_value = paytap_types::DEMO_ACQUIRER_ID)]
+    acquirer_id: String,
+    /// An `acquirers.toml` holding the acquirer's key.
+    #[arg(long, conflicts_with = "data_dir")]
+    acquirer_key_file: Option<PathBuf>,
+    /// The platform's data directory: its `acquirers.toml` is read.
+    #[arg(long, default_value = "paytap-data")]
+    data_dir: PathBuf,
+}
+
+impl AcquirerArgs {
+    /// The key the terminal signs with.
+    fn key(&self) -> anyhow::Result<paytap_iso8583::AcquirerKey> {
+        let file = self.acquirer_key_file.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join(paytap_network::acquirers::ACQUIRERS_FILE)
+        });
+        let registry = paytap_network::acquirers::load(&file)
+            .with_context(|| format!("reading the acquirer keys in {}", file.display()))?;
+        match registry.key(&self.acquirer_id) {
+            Some(k) => Ok(k.clone()),
+            None => bail!(
+                "{} has no key for acquirer {}",
+                file.display(),
+                self.acquirer_id
+            ),
+        }
+    }
+}
+
 #[derive(ClapArgs)]
 struct FlushArgs {
     /// The switch's acquirer address.
@@ -46,6 +80,8 @@ struct FlushArgs {
     /// Where the terminal keeps its stored reversals (default ./paytap-pos/<terminal id>).
     #[arg(long)]
     terminal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    acquirer: AcquirerArgs,
 }
 
 fn terminal_dir(dir: &Option<PathBuf>, terminal_id: &str) -> PathBuf {
@@ -56,10 +92,13 @@ fn terminal_dir(dir: &Option<PathBuf>, terminal_id: &str) -> PathBuf {
 fn flush(a: FlushArgs) -> anyhow::Result<ExitCode> {
     let profile = TerminalProfile {
         terminal_id: a.terminal_id.clone(),
+        acquirer_id: a.acquirer.acquirer_id.clone(),
         ..TerminalProfile::default()
     };
     let store = ReversalStore::open(&terminal_dir(&a.terminal_dir, &a.terminal_id))?;
-    let pos = Pos::new(profile, a.switch)?.with_reversal_store(store);
+    let pos = Pos::new(profile, a.switch)?
+        .with_reversal_store(store)
+        .with_acquirer_key(a.acquirer.key()?);
     let f = pos.flush_reversals()?;
     println!(
         "reversals acknowledged: {}, still stored: {}",
@@ -111,6 +150,8 @@ struct ChargeArgs {
     /// Where the terminal keeps its stored reversals (default ./paytap-pos/<terminal id>).
     #[arg(long)]
     terminal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    acquirer: AcquirerArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -135,10 +176,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         country_alpha2: country.0.into(),
         country_numeric: country.1,
         mcc: a.mcc,
+        acquirer_id: a.acquirer.acquirer_id.clone(),
         ..TerminalProfile::default()
     };
     let store = ReversalStore::open(&terminal_dir(&a.terminal_dir, &a.terminal_id))?;
-    let mut pos = Pos::new(profile, a.switch)?.with_reversal_store(store);
+    let mut pos = Pos::new(profile, a.switch)?
+        .with_reversal_store(store)
+        .with_acquirer_key(a.acquirer.key()?);
     pos.response_timeout = Duration::from_secs(a.timeout.max(1));
     let receipt = match (&a.keystore, a.nfc) {
         (Some(ks), None) => {

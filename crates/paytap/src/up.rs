@@ -70,6 +70,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);
     println!("switch: {}", platform.switch_addr);
+    println!(
+        "acquirer keys: {} (terminals: --data-dir or --acquirer-key-file)",
+        args.data_dir
+            .join(paytap_network::acquirers::ACQUIRERS_FILE)
+            .display()
+    );
     if args.wallet_addr.ip().is_loopback() {
         println!(
             "emulator: {}emulator/v1/info (loopback only)",

@@ -33,7 +33,11 @@ use std::time::{Duration, Instant};
 
 use paytap_emv::kernel::{KernelError, TryAgainReason};
 use paytap_emv::{Kernel, Outcome, TerminalConfig, Transaction, Transport, TxnDate};
-use paytap_iso8583::{FrameDecoder, Message, Mti, OriginalData, Pan, ResponseCode, encode_frame};
+use paytap_iso8583::mac::{self, AcquirerKey};
+use paytap_iso8583::{
+    FrameDecoder, Message, Mti, NetworkManagementCode, OriginalData, Pan, ResponseCode,
+    encode_frame,
+};
 use paytap_tlv::tags;
 use paytap_types::Money;
 use serde::Serialize;
@@ -93,7 +97,7 @@ impl Default for TerminalProfile {
             country_alpha2: "CN".into(),
             country_numeric: 156,
             mcc: 5411,
-            acquirer_id: "10000000001".into(),
+            acquirer_id: paytap_types::DEMO_ACQUIRER_ID.into(),
         }
     }
 }
@@ -373,10 +377,14 @@ pub fn build_reversal(original: &Message, ids: RequestIds) -> Result<Message, Po
 }
 
 /// A TCP link to the switch's acquirer port (one connection per charge).
+/// Once [`SwitchLink::sign_on`] succeeded, every request is signed with the
+/// acquirer's key and an answer whose MAC does not verify is treated as no
+/// answer.
 #[derive(Debug)]
 pub struct SwitchLink {
     stream: TcpStream,
     decoder: FrameDecoder,
+    key: Option<AcquirerKey>,
 }
 
 impl SwitchLink {
@@ -389,7 +397,41 @@ impl SwitchLink {
         Ok(SwitchLink {
             stream,
             decoder: FrameDecoder::new(paytap_iso8583::MAX_FRAME),
+            key: None,
         })
+    }
+
+    /// Sign on as `acquirer_id` with `key` (`0800`, DE 70 `001`, signed):
+    /// from then on requests are signed and answers checked.
+    pub fn sign_on(
+        &mut self,
+        terminal_id: &str,
+        acquirer_id: &str,
+        key: AcquirerKey,
+        timeout: Duration,
+    ) -> Result<(), PosError> {
+        let now = OffsetDateTime::now_utc();
+        let mut on = Message::new(Mti::NETWORK_REQUEST);
+        on.set_transmission_datetime(
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second(),
+        )?;
+        on.set_stan(new_stan()?)?;
+        on.set_acquirer_id(acquirer_id)?;
+        on.set_terminal_id(terminal_id)?;
+        on.set_network_management_code(NetworkManagementCode::SignOn)?;
+        self.key = Some(key);
+        match self.exchange(&on, timeout)? {
+            Some(a) if a.response_code() == Some(ResponseCode::Approved) => Ok(()),
+            Some(a) => Err(PosError::Link(format!(
+                "the switch refused the sign-on ({})",
+                a.get_str(39).unwrap_or("-")
+            ))),
+            None => Err(PosError::Link("no answer to the sign-on".into())),
+        }
     }
 
     /// Sends `request` and waits up to `timeout` for its response (same
@@ -399,6 +441,15 @@ impl SwitchLink {
         request: &Message,
         timeout: Duration,
     ) -> Result<Option<Message>, PosError> {
+        let mut signed;
+        let request = match &self.key {
+            Some(key) => {
+                signed = request.clone();
+                mac::sign(&mut signed, key);
+                &signed
+            }
+            None => request,
+        };
         let mut out = Vec::new();
         encode_frame(&request.encode(), &mut out)?;
         self.stream
@@ -420,7 +471,15 @@ impl SwitchLink {
                 if Some(m.mti()) == want
                     && m.stan() == request.stan()
                     && m.terminal_id() == request.terminal_id()
+                    && m.get(7) == request.get(7)
                 {
+                    if let Some(key) = &self.key
+                        && mac::verify(&m, key).is_err()
+                    {
+                        // Treated as no answer: the caller reverses.
+                        tracing::warn!("answer from the switch with a bad MAC ignored");
+                        continue;
+                    }
                     return Ok(Some(m));
                 }
             }
@@ -458,6 +517,9 @@ pub struct Pos {
     pub response_timeout: Duration,
     /// Reversals owed to the switch ([`saf`]).
     saf: saf::ReversalStore,
+    /// The acquirer's MAC key: the terminal signs on and signs every
+    /// message with it (a switch refuses terminals without one).
+    acquirer_key: Option<AcquirerKey>,
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], PosError> {
@@ -480,7 +542,29 @@ impl Pos {
             kernel,
             response_timeout: Duration::from_secs(10),
             saf: saf::ReversalStore::memory(),
+            acquirer_key: None,
         })
+    }
+
+    /// Sign on with `key` (the key of the profile's acquirer, DE 32) and
+    /// sign every message.
+    pub fn with_acquirer_key(mut self, key: AcquirerKey) -> Pos {
+        self.acquirer_key = Some(key);
+        self
+    }
+
+    /// A link to the switch, signed on when the terminal has a key.
+    pub(crate) fn link(&self, timeout: Duration) -> Result<SwitchLink, PosError> {
+        let mut link = SwitchLink::connect(self.switch, timeout)?;
+        if let Some(key) = &self.acquirer_key {
+            link.sign_on(
+                &self.profile.terminal_id,
+                &self.profile.acquirer_id,
+                key.clone(),
+                timeout,
+            )?;
+        }
+        Ok(link)
     }
 
     pub fn profile(&self) -> &TerminalProfile {
@@ -583,7 +667,7 @@ impl Pos {
             build_authorization(&self.profile, &outcome, amount, RequestIds { stan, now })?;
         receipt.stan = Some(stan);
         receipt.rrn = request.rrn().map(str::to_owned);
-        let mut link = SwitchLink::connect(self.switch, self.response_timeout)?;
+        let mut link = self.link(self.response_timeout)?;
         // The reversal is on storage before the request leaves.
         let reversal = self.reversal_of(&request)?;
         let rev_id = self.saf.keep(&reversal)?;

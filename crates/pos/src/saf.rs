@@ -297,7 +297,8 @@ impl Pos {
             return acknowledges(reversal, &a);
         }
         let timeout = self.response_timeout.min(FLUSH_TIMEOUT_CAP);
-        match SwitchLink::connect(self.switch, timeout)
+        match self
+            .link(timeout)
             .and_then(|mut l| l.exchange(reversal, timeout))
         {
             Ok(Some(a)) => acknowledges(reversal, &a),
@@ -318,7 +319,7 @@ impl Pos {
             return Ok(done);
         }
         let timeout = self.response_timeout.min(FLUSH_TIMEOUT_CAP);
-        let Ok(mut link) = SwitchLink::connect(self.switch, timeout) else {
+        let Ok(mut link) = self.link(timeout) else {
             return Ok(done);
         };
         for (id, rev) in pending.iter().take(MAX_RESENDS_PER_FLUSH) {

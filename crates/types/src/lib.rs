@@ -16,3 +16,8 @@ mod pan;
 pub use event::PaymentEvent;
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
+
+/// DE 32 of the acquirer every fresh platform knows (`acquirers.toml`
+/// starts with it, with a random key), used by the demo, the benches and
+/// the emulated terminals unless told otherwise.
+pub const DEMO_ACQUIRER_ID: &str = "10000000001";

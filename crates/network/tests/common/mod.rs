@@ -43,12 +43,25 @@ pub fn config(db: Db) -> NetworkConfig {
     c.switch_addr = "127.0.0.1:0".parse().unwrap();
     c.issuer_timeout = Duration::from_secs(5);
     c.switch.retry_interval = Duration::from_millis(20);
+    c.acquirers.insert(
+        SECOND_ACQUIRER,
+        paytap_iso8583::AcquirerKey::from_bytes(SECOND_ACQUIRER_KEY),
+    );
     c
+}
+
+/// A second acquirer every test network knows, with a fixed key.
+pub const SECOND_ACQUIRER: &str = "20000000002";
+pub const SECOND_ACQUIRER_KEY: [u8; 16] = [2; 16];
+
+/// A client signed on as the demo acquirer.
+pub async fn demo_client(net: &RunningNetwork) -> AcquirerClient {
+    net.demo_acquirer().await.unwrap()
 }
 
 pub async fn start_with(config: NetworkConfig) -> Net {
     let net = Network::start(config).await.unwrap();
-    let pos = AcquirerClient::connect(net.switch_addr()).await.unwrap();
+    let pos = demo_client(&net).await;
     Net {
         net,
         pos,

@@ -67,7 +67,7 @@ const READY_LIMIT: Duration = Duration::from_secs(120);
 /// within this.
 const DELIVERY_LIMIT: Duration = Duration::from_secs(120);
 /// The acquirer id the terminals send (DE 32).
-const ACQUIRER: &str = "10000000001";
+const ACQUIRER: &str = paytap_types::DEMO_ACQUIRER_ID;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -148,6 +148,8 @@ struct Lane {
     dir: PathBuf,
     phone: Device,
     card: usize,
+    /// The acquirer's MAC key (from the platform's `acquirers.toml`).
+    key: paytap_iso8583::AcquirerKey,
 }
 
 /// Runs the whole check (blocking; it starts its own runtime).
@@ -263,6 +265,10 @@ async fn set_up(data: &Path, root: &Path, n: usize) -> anyhow::Result<(Vec<Lane>
             dir,
             phone,
             card: i,
+            key: p
+                .net
+                .acquirer_key(ACQUIRER)
+                .context("the platform has no key for the demo acquirer")?,
         });
         cards.push(card.card_id);
     }
@@ -405,7 +411,9 @@ fn terminal(lane: &Lane, switch: SocketAddr) -> Result<Pos, PosError> {
         acquirer_id: ACQUIRER.into(),
         ..TerminalProfile::default()
     };
-    let mut pos = Pos::new(profile, switch)?.with_reversal_store(ReversalStore::open(&lane.dir)?);
+    let mut pos = Pos::new(profile, switch)?
+        .with_reversal_store(ReversalStore::open(&lane.dir)?)
+        .with_acquirer_key(lane.key.clone());
     pos.response_timeout = TERMINAL_TIMEOUT;
     Ok(pos)
 }
