@@ -79,7 +79,7 @@ async fn phone(n: &Net, dir: &Path, bank: &str) -> (Device, String) {
 /// One charge by a terminal whose stored reversals are in `dir` (a new
 /// terminal process each time: the store is opened from disk).
 async fn charge(
-    switch: SocketAddr,
+    (switch, key): (SocketAddr, paytap_iso8583::AcquirerKey),
     dir: PathBuf,
     mut phone: Device,
     minor: i64,
@@ -88,7 +88,8 @@ async fn charge(
     tokio::task::spawn_blocking(move || {
         let mut pos = Pos::new(TerminalProfile::default(), switch)
             .unwrap()
-            .with_reversal_store(ReversalStore::open(&dir).unwrap());
+            .with_reversal_store(ReversalStore::open(&dir).unwrap())
+            .with_acquirer_key(key);
         pos.response_timeout = timeout;
         let owner = phone.owner_finger();
         let r = {
@@ -100,6 +101,11 @@ async fn charge(
     })
     .await
     .unwrap()
+}
+
+fn switch_and_key(n: &Net) -> (SocketAddr, paytap_iso8583::AcquirerKey) {
+    let key = n.net.acquirer_key(paytap_types::DEMO_ACQUIRER_ID).unwrap();
+    (n.net.switch_addr(), key)
 }
 
 async fn available(n: &Net, card: &str) -> i64 {
@@ -124,7 +130,7 @@ async fn a_hold_whose_answer_never_arrived_is_released_by_the_terminals_stored_r
 
     stall.store(true, Ordering::SeqCst);
     let (r, se) = charge(
-        n.net.switch_addr(),
+        switch_and_key(&n),
         dir.clone(),
         phone,
         1_250,
@@ -157,7 +163,7 @@ async fn a_hold_whose_answer_never_arrived_is_released_by_the_terminals_stored_r
     // The terminal restarts; its next charge first delivers the stored
     // reversal, and the hold is gone.
     let (r, _) = charge(
-        n.net.switch_addr(),
+        switch_and_key(&n),
         dir.clone(),
         phone,
         500,

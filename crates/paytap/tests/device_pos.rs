@@ -20,6 +20,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_paytap");
 const EMAIL: &str = "wang.fang@example.com";
 const PASSWORD: &str = "a long enough password";
 
+/// The platform's `acquirers.toml`: the terminal processes sign on with
+/// the demo acquirer's key from it.
+static ACQUIRER_KEYS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn keys() -> &'static str {
+    ACQUIRER_KEYS.get().expect("platform started")
+}
+
 fn paytap(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
@@ -84,6 +92,13 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     })
     .await
     .unwrap();
+    let _ = ACQUIRER_KEYS.set(
+        dir.path()
+            .join("data")
+            .join("acquirers.toml")
+            .to_string_lossy()
+            .into_owned(),
+    );
     let green = issue(&p, "01020000", false).await;
     let yellow = issue(&p, "01020000", true).await;
     let ks = dir.path().join("phone.se");
@@ -248,6 +263,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         paytap(&[
             "pos",
             "charge",
+            "--acquirer-key-file",
+            keys(),
             "--switch",
             &s,
             "--amount",
@@ -278,6 +295,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         paytap(&[
             "pos",
             "charge",
+            "--acquirer-key-file",
+            keys(),
             "--switch",
             &s,
             "--amount",
@@ -296,6 +315,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         paytap(&[
             "pos",
             "charge",
+            "--acquirer-key-file",
+            keys(),
             "--switch",
             &s,
             "--amount",
@@ -316,6 +337,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         paytap(&[
             "pos",
             "charge",
+            "--acquirer-key-file",
+            keys(),
             "--switch",
             &s,
             "--amount",
@@ -365,6 +388,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         paytap(&[
             "pos",
             "charge",
+            "--acquirer-key-file",
+            keys(),
             "--switch",
             &s,
             "--amount",
