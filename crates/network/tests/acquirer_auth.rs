@@ -198,3 +198,76 @@ async fn one_address_holds_at_most_eight_anonymous_connections() {
         Some("00")
     );
 }
+
+/// Relays one terminal's connections to the switch, flipping the last byte
+/// (the MAC's) of every answer after the sign-on's.
+async fn tampering_proxy(to: SocketAddr) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = TcpStream::connect(to).await.unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut ur, mut uw) = upstream.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut cr, &mut uw).await;
+            });
+            tokio::spawn(async move {
+                let mut dec = FrameDecoder::new(8192);
+                let mut buf = [0u8; 4096];
+                let mut seen = 0;
+                loop {
+                    let n = match ur.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    dec.push(&buf[..n]);
+                    while let Ok(Some(mut f)) = dec.next_frame() {
+                        seen += 1;
+                        if seen > 1
+                            && let Some(last) = f.last_mut()
+                        {
+                            *last ^= 0x01;
+                        }
+                        let mut out = Vec::new();
+                        encode_frame(&f, &mut out).unwrap();
+                        if cw.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_answer_with_a_bad_mac_is_no_answer_and_the_terminal_reverses() {
+    let n = start().await;
+    let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
+    let proxy = tampering_proxy(n.net.switch_addr()).await;
+    let client = paytap_network::terminal::AcquirerClient::connect(
+        proxy,
+        paytap_types::DEMO_ACQUIRER_ID,
+        demo_key(&n),
+    )
+    .await
+    .unwrap();
+    let (_, req) = n.tap(&mut phone, 3_000);
+    let heard = client.send(&req).await;
+    assert!(
+        matches!(
+            heard,
+            Err(paytap_network::terminal::ClientError::Unauthentic)
+        ),
+        "a tampered approval is not heard: {heard:?}"
+    );
+    // The switch approved it and holds the money until the terminal,
+    // having heard nothing, reverses.
+    assert_eq!(n.available(&phone).await, 97_000);
+    let r = n.send(&n.reversal_of(&req)).await;
+    assert_eq!(r.get_str(39), Some("00"));
+    assert_eq!(n.available(&phone).await, 100_000);
+    n.assert_ledger().await;
+}
