@@ -557,12 +557,18 @@ impl Pos {
     pub(crate) fn link(&self, timeout: Duration) -> Result<SwitchLink, PosError> {
         let mut link = SwitchLink::connect(self.switch, timeout)?;
         if let Some(key) = &self.acquirer_key {
+            // No request has left yet: a failed sign-on is the switch not
+            // being reached, like a failed connect.
             link.sign_on(
                 &self.profile.terminal_id,
                 &self.profile.acquirer_id,
                 key.clone(),
                 timeout,
-            )?;
+            )
+            .map_err(|e| PosError::Connect {
+                addr: self.switch,
+                reason: format!("sign-on: {e}"),
+            })?;
         }
         Ok(link)
     }
