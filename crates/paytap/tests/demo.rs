@@ -45,7 +45,13 @@ fn demo_plays_against_a_running_up() {
     }
     let url = url.expect("paytap up wrote endpoints.json");
     let out = Command::new(env!("CARGO_BIN_EXE_paytap"))
-        .args(["demo", "--against", &url])
+        .args([
+            "demo",
+            "--against",
+            &url,
+            "--platform-data-dir",
+            data.to_str().unwrap(),
+        ])
         .output()
         .expect("run paytap demo");
     let _ = Command::new("kill")
