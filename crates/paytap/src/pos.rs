@@ -177,7 +177,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         country_numeric: country.1,
         mcc: a.mcc,
         acquirer_id: a.acquirer.acquirer_id.clone(),
-        ..TerminalProfile::default()
     };
     let store = ReversalStore::open(&terminal_dir(&a.terminal_dir, &a.terminal_id))?;
     let mut pos = Pos::new(profile, a.switch)?
