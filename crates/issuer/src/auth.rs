@@ -60,12 +60,13 @@
 
 use crate::error::IssuerError;
 use crate::service::{CardInfo, CardStatus, Issuer, account_id, stripe};
-use crate::time::{day_start, yymm_expired};
+use crate::time::day_start;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk};
 use paytap_emv::{EmvKey, VerifyError};
 use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
 use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
 use paytap_types::Pan;
+use paytap_types::yymm_expired;
 use rand::RngExt;
 
 /// `hold_key, card_id, amount, response_code, approval_code, hold_id, state,

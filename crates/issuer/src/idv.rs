@@ -17,9 +17,9 @@
 
 use crate::error::IssuerError;
 use crate::service::{CardStatus, Issuer, OtpDelivery};
-use crate::time::yymm_expired;
 use hmac::{Hmac, KeyInit, Mac};
 use paytap_types::Pan;
+use paytap_types::yymm_expired;
 use rand::RngExt;
 use serde::Serialize;
 use sha2::Sha256;

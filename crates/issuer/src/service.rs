@@ -21,7 +21,7 @@ use crate::error::IssuerError;
 use crate::keys::IssuerKeys;
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, Transfer};
 use paytap_store::{Db, Migration, now_millis};
-use paytap_types::{Money, Pan, luhn_check_digit};
+use paytap_types::{Clock, Money, Pan, SystemClock, luhn_check_digit};
 use paytap_vault::{CardRecord, Expiry, Vault};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -114,8 +114,9 @@ pub const MIGRATIONS: &[Migration] = &[
 /// `issuer_auths`, read once at start.
 type AuthScanRow = (String, Option<String>, String, String, String, i64, i64);
 
-/// A source of "now" in Unix milliseconds.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// How long a newly issued card is valid when the request names no expiry:
+/// five years, the usual validity of a payment card.
+const CARD_VALIDITY_MONTHS: u32 = 60;
 
 /// Debit (spends a balance) or credit (spends a limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -277,7 +278,7 @@ pub struct Issuer {
     pub(crate) vault: Vault,
     pub(crate) config: Arc<IssuerConfig>,
     pub(crate) keys: Arc<IssuerKeys>,
-    pub(crate) clock: Clock,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Serialises work on one hold key (authorization vs reversal vs capture).
     pub(crate) hold_locks: Arc<Vec<Mutex<()>>>,
     /// Serialises authorizations of one card (limits and velocity).
@@ -380,7 +381,7 @@ impl Issuer {
             vault,
             config: Arc::new(config),
             keys: Arc::new(keys),
-            clock: Arc::new(now_millis),
+            clock: Arc::new(SystemClock),
             hold_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             card_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             otp_tx,
@@ -396,13 +397,13 @@ impl Issuer {
     }
 
     /// Replaces the clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> Issuer {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Issuer {
         self.clock = clock;
         self
     }
 
     pub(crate) fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_millis()
     }
 
     pub fn config(&self) -> &IssuerConfig {
@@ -452,9 +453,9 @@ impl Issuer {
         let now = self.now();
         let expiry_yymm = match &req.expiry_yymm {
             Some(e) => e.clone(),
-            None => crate::time::yymm_after(now, 60),
+            None => Expiry::months_after(now, CARD_VALIDITY_MONTHS).yymm(),
         };
-        let expiry = Expiry::parse(&expiry_yymm)?;
+        let expiry = Expiry::parse(&expiry_yymm).map_err(paytap_vault::VaultError::from)?;
         let prefix = if req.step_up_range {
             bank.idv
                 .step_up_prefixes

@@ -19,7 +19,8 @@ use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a};
 use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::bulk::Bulk;
-use paytap_store::{Db, Migration, now_millis};
+use paytap_store::{Db, Migration};
+use paytap_types::{Clock, SystemClock, yymm_expired};
 use paytap_types::{Currency, Pan};
 use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
 use rand::SeedableRng;
@@ -72,10 +73,6 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             at BIGINT NOT NULL, \
             PRIMARY KEY (token_ref, seq))",
 }];
-
-/// A source of "now" in Unix milliseconds (tests move it; production uses
-/// the system clock).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Token service settings.
 #[derive(Debug, Clone)]
@@ -303,7 +300,7 @@ pub struct Tsp {
     vault: Vault,
     config: Arc<TspConfig>,
     keys: Arc<TokenKeys>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     writer: Batcher,
     /// Token number fingerprint → vault id: immutable once written, so a
     /// cache that saves a vault lookup per authorization.
@@ -351,36 +348,6 @@ fn requestor_ok(id: &str) -> bool {
     id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `YYMM` of `millis` plus `months`.
-pub fn yymm_after(millis: i64, months: u32) -> String {
-    let (y, m) = year_month(millis);
-    let total = i64::from(y) * 12 + i64::from(m) - 1 + i64::from(months);
-    let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
-    format!("{:02}{:02}", y.rem_euclid(100), m)
-}
-
-/// UTC (year, month) of a Unix-millisecond instant.
-pub fn year_month(millis: i64) -> (i32, u8) {
-    match time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000)) {
-        Ok(t) => (t.year(), u8::from(t.month())),
-        Err(_) => (1970, 1),
-    }
-}
-
-/// Whether a `YYMM` expiry (valid through the end of that month, years
-/// 2000–2099) is before the month of `millis`.
-pub fn yymm_expired(yymm: &str, millis: i64) -> bool {
-    let parse = |s: Option<&str>| s.and_then(|v| v.parse::<i32>().ok());
-    let (Some(yy), Some(mm)) = (parse(yymm.get(..2)), parse(yymm.get(2..4))) else {
-        return true;
-    };
-    if yymm.len() != 4 || !(1..=12).contains(&mm) {
-        return true;
-    }
-    let (y, m) = year_month(millis);
-    (2000 + yy) * 12 + mm < y * 12 + i32::from(m)
-}
-
 impl Tsp {
     /// Opens the service on the network database (migrating it) with a
     /// vault for card and token numbers.
@@ -402,7 +369,7 @@ impl Tsp {
             vault,
             config: Arc::new(config),
             keys: Arc::new(keys),
-            clock: Arc::new(now_millis),
+            clock: Arc::new(SystemClock),
             writer: Batcher::start(db.clone()),
             token_ids: Arc::default(),
             tokens: Arc::default(),
@@ -412,7 +379,7 @@ impl Tsp {
     }
 
     /// Replaces the clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> Tsp {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Tsp {
         self.clock = clock;
         self
     }
@@ -475,8 +442,8 @@ impl Tsp {
             return Err(TspError::AlreadyProvisioned(existing));
         }
 
-        let now = (self.clock)();
-        let expiry = yymm_after(now, self.config.token_validity_months);
+        let now = self.clock.now_millis();
+        let expiry = Expiry::months_after(now, self.config.token_validity_months).yymm();
         let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
         let (token_pan, token_vault_id) = self.fresh_token(&ranges, &expiry, &mut rng).await?;
 
@@ -579,7 +546,11 @@ impl Tsp {
             if self.vault.find(&candidate).await?.is_some() {
                 continue;
             }
-            let record = CardRecord::new(candidate.clone(), Expiry::parse(expiry)?, "")?;
+            let record = CardRecord::new(
+                candidate.clone(),
+                Expiry::parse(expiry).map_err(VaultError::from)?,
+                "",
+            )?;
             let entry = self.vault.put(record).await?;
             if entry.existed {
                 continue;
@@ -614,7 +585,7 @@ impl Tsp {
         actor: Actor,
         reason: &str,
     ) -> Result<TokenInfo, TspError> {
-        let now = (self.clock)();
+        let now = self.clock.now_millis();
         let mut tx = self.db.begin_write().await?;
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT state, token_vault_id FROM tsp_tokens WHERE token_ref = $1")
@@ -655,7 +626,7 @@ impl Tsp {
         actor: Actor,
         reason: &str,
     ) -> Result<Vec<String>, TspError> {
-        let now = (self.clock)();
+        let now = self.clock.now_millis();
         let mut tx = self.db.begin_write().await?;
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT token_ref, state, token_vault_id FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref",
@@ -819,7 +790,7 @@ impl Tsp {
         if !info.domain.allows_entry_mode(entry_mode) {
             return Err(Refusal::DomainRestricted);
         }
-        let now = (self.clock)();
+        let now = self.clock.now_millis();
         if yymm_expired(&info.expiry_yymm, now) {
             return Err(Refusal::Expired);
         }
@@ -1088,18 +1059,5 @@ mod tests {
             tsp.fresh_token(&[], "3001", &mut rng).await,
             Err(TspError::Exhausted)
         ));
-    }
-
-    #[test]
-    fn expiry_arithmetic() {
-        // 2026-11-23T09:00:00Z
-        let now = 1_795_424_400_000;
-        assert_eq!(yymm_after(now, 0), "2611");
-        assert_eq!(yymm_after(now, 36), "2911");
-        assert_eq!(yymm_after(now, 2), "2701");
-        assert!(!yymm_expired("2611", now));
-        assert!(yymm_expired("2610", now));
-        assert!(yymm_expired("2600", now));
-        assert!(yymm_expired("x", now));
     }
 }
