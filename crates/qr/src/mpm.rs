@@ -232,38 +232,75 @@ fn parse_template(id: u8, v: &str) -> Result<MerchantAccount, QrError> {
     })
 }
 
+/// Payload format indicator "01" first (ID 00) and a CRC (ID 63) last that
+/// matches the payload up to and including "6304".
+fn check_envelope(payload: &str, objs: &[(u8, &str)]) -> Result<(), QrError> {
+    match objs.first() {
+        Some((0, "01")) => {}
+        Some((0, _)) => {
+            return Err(QrError::Invalid {
+                id: 0,
+                reason: "payload format indicator must be \"01\"",
+            });
+        }
+        _ => return Err(QrError::PayloadFormatNotFirst),
+    }
+    match objs.last() {
+        Some((63, crc)) => {
+            let stated = if crc.len() == 4 && crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+                u16::from_str_radix(crc, 16).map_err(|_| QrError::BadCrcFormat)?
+            } else {
+                return Err(QrError::BadCrcFormat);
+            };
+            let covered = payload
+                .get(..payload.len() - 4)
+                .ok_or(QrError::BadCrcFormat)?;
+            let computed = crc16_ccitt_false(covered.as_bytes());
+            if computed != stated {
+                return Err(QrError::CrcMismatch { stated, computed });
+            }
+        }
+        _ => return Err(QrError::CrcNotLast),
+    }
+    Ok(())
+}
+
+/// The tip or convenience fee (ID 55, with 56 or 57), in minor units of a
+/// currency with `exp` decimals.
+fn parse_tip(
+    tip_s: Option<&str>,
+    fee_fixed: Option<&str>,
+    fee_pct: Option<&str>,
+    exp: u8,
+) -> Result<Option<Tip>, QrError> {
+    Ok(match tip_s {
+        None => None,
+        Some("01") => Some(Tip::Prompt),
+        Some("02") => Some(Tip::FixedFee(parse_amount(
+            56,
+            fee_fixed.ok_or(QrError::Missing(56))?,
+            exp,
+        )?)),
+        Some("03") => Some(Tip::PercentageFee(parse_percentage(
+            fee_pct.ok_or(QrError::Missing(57))?,
+        )?)),
+        Some(_) => {
+            return Err(QrError::Invalid {
+                id: 55,
+                reason: "tip indicator must be 01, 02 or 03",
+            });
+        }
+    })
+}
+
 impl Mpm {
     /// Parse and validate a payload, including its CRC.
     pub fn parse(payload: &str) -> Result<Mpm, QrError> {
         let objs = parse_objects(payload)?;
-        match objs.first() {
-            Some((0, "01")) => {}
-            Some((0, _)) => {
-                return Err(QrError::Invalid {
-                    id: 0,
-                    reason: "payload format indicator must be \"01\"",
-                });
-            }
-            _ => return Err(QrError::PayloadFormatNotFirst),
-        }
-        match objs.last() {
-            Some((63, crc)) => {
-                let stated = if crc.len() == 4 && crc.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    u16::from_str_radix(crc, 16).map_err(|_| QrError::BadCrcFormat)?
-                } else {
-                    return Err(QrError::BadCrcFormat);
-                };
-                let covered = payload
-                    .get(..payload.len() - 4)
-                    .ok_or(QrError::BadCrcFormat)?;
-                let computed = crc16_ccitt_false(covered.as_bytes());
-                if computed != stated {
-                    return Err(QrError::CrcMismatch { stated, computed });
-                }
-            }
-            _ => return Err(QrError::CrcNotLast),
-        }
+        check_envelope(payload, &objs)?;
 
+        // One arm per data object of EMV QRCPS-MPM §4 (IDs 00–99): a match
+        // over the standard's cases, kept whole so it reads as the table.
         let mut seen = 0u128;
         let mut poi = None;
         let mut accounts = Vec::new();
@@ -373,24 +410,7 @@ impl Mpm {
                 reason: "amount must be greater than zero",
             });
         }
-        let tip = match tip_s {
-            None => None,
-            Some("01") => Some(Tip::Prompt),
-            Some("02") => Some(Tip::FixedFee(parse_amount(
-                56,
-                fee_fixed.ok_or(QrError::Missing(56))?,
-                exp,
-            )?)),
-            Some("03") => Some(Tip::PercentageFee(parse_percentage(
-                fee_pct.ok_or(QrError::Missing(57))?,
-            )?)),
-            Some(_) => {
-                return Err(QrError::Invalid {
-                    id: 55,
-                    reason: "tip indicator must be 01, 02 or 03",
-                });
-            }
-        };
+        let tip = parse_tip(tip_s, fee_fixed, fee_pct, exp)?;
         if accounts.is_empty() {
             return Err(QrError::MissingMerchantAccount);
         }
