@@ -118,6 +118,10 @@ type AuthScanRow = (String, Option<String>, String, String, String, i64, i64);
 /// five years, the usual validity of a payment card.
 const CARD_VALIDITY_MONTHS: u32 = 60;
 
+/// Card numbers drawn before issuing gives up: a draw collides only with a
+/// number already issued, so 64 failures mean the range is all but full.
+const CARD_NUMBER_ATTEMPTS: usize = 64;
+
 /// Debit (spends a balance) or credit (spends a limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -456,77 +460,9 @@ impl Issuer {
             None => Expiry::months_after(now, CARD_VALIDITY_MONTHS).yymm(),
         };
         let expiry = Expiry::parse(&expiry_yymm).map_err(paytap_vault::VaultError::from)?;
-        let prefix = if req.step_up_range {
-            bank.idv
-                .step_up_prefixes
-                .first()
-                .cloned()
-                .ok_or(IssuerError::Invalid("the bank has no step-up test range"))?
-        } else {
-            bank.card_bins
-                .first()
-                .cloned()
-                .ok_or(IssuerError::Invalid("the bank has no card BIN"))?
-        };
-        let mut issued: Option<(Pan, String)> = None;
-        for _ in 0..64 {
-            let pan = random_pan(&prefix, 16).ok_or(IssuerError::Invalid("bad BIN"))?;
-            if !req.step_up_range
-                && bank
-                    .idv
-                    .step_up_prefixes
-                    .iter()
-                    .any(|p| pan.expose().starts_with(p.as_str()))
-            {
-                continue;
-            }
-            let entry = self
-                .vault
-                .put(CardRecord::new(
-                    pan.clone(),
-                    expiry,
-                    req.holder_name.clone(),
-                )?)
-                .await?;
-            if entry.existed {
-                continue;
-            }
-            issued = Some((pan, entry.id));
-            break;
-        }
-        let (pan, card_id) = issued.ok_or(IssuerError::Exhausted)?;
+        let (pan, card_id) = self.new_card_number(&bank, &req, expiry).await?;
         let psn: u8 = 0;
-        let account = account_id(&bank.id, &format!("card:{card_id}"));
-        self.ledger
-            .create_account(AccountSpec::new(
-                account.clone(),
-                format!(
-                    "{} {} card {}",
-                    bank.short_name,
-                    req.product.as_str(),
-                    pan.last4()
-                ),
-                bank.currency,
-                AccountFlags::DebitsMustNotExceedCredits,
-            ))
-            .await?;
-        if req.amount_minor > 0 {
-            let from = match req.product {
-                Product::Debit => "deposits",
-                Product::Credit => "credit-lines",
-            };
-            self.ledger
-                .transfer(
-                    Transfer::single(
-                        format!("issuer:open:{card_id}"),
-                        account_id(&bank.id, from),
-                        account.clone(),
-                        Money::new(req.amount_minor, bank.currency),
-                    )
-                    .with_reference(format!("{} opening", req.product.as_str())),
-                )
-                .await?;
-        }
+        let account = self.open_card_account(&bank, &req, &card_id, &pan).await?;
         let limits = req.limits.unwrap_or(bank.limits);
         let phone = masked_phone(&bank.country);
         sqlx::query(
@@ -567,6 +503,96 @@ impl Issuer {
             psn,
             account_id: account,
         })
+    }
+
+    /// A fresh card number in the bank's card range (in its step-up test
+    /// range when asked, outside it otherwise), stored in the vault with
+    /// its expiry and holder name. Returns the number and its vault id.
+    async fn new_card_number(
+        &self,
+        bank: &BankConfig,
+        req: &IssueCard,
+        expiry: Expiry,
+    ) -> Result<(Pan, String), IssuerError> {
+        let prefix = if req.step_up_range {
+            bank.idv
+                .step_up_prefixes
+                .first()
+                .cloned()
+                .ok_or(IssuerError::Invalid("the bank has no step-up test range"))?
+        } else {
+            bank.card_bins
+                .first()
+                .cloned()
+                .ok_or(IssuerError::Invalid("the bank has no card BIN"))?
+        };
+        for _ in 0..CARD_NUMBER_ATTEMPTS {
+            let pan = random_pan(&prefix, 16).ok_or(IssuerError::Invalid("bad BIN"))?;
+            if !req.step_up_range
+                && bank
+                    .idv
+                    .step_up_prefixes
+                    .iter()
+                    .any(|p| pan.expose().starts_with(p.as_str()))
+            {
+                continue;
+            }
+            let entry = self
+                .vault
+                .put(CardRecord::new(
+                    pan.clone(),
+                    expiry,
+                    req.holder_name.clone(),
+                )?)
+                .await?;
+            if !entry.existed {
+                return Ok((pan, entry.id));
+            }
+        }
+        Err(IssuerError::Exhausted)
+    }
+
+    /// The card's ledger account, funded with the opening balance (debit)
+    /// or the credit limit (credit) when the request names one.
+    async fn open_card_account(
+        &self,
+        bank: &BankConfig,
+        req: &IssueCard,
+        card_id: &str,
+        pan: &Pan,
+    ) -> Result<String, IssuerError> {
+        let account = account_id(&bank.id, &format!("card:{card_id}"));
+        self.ledger
+            .create_account(AccountSpec::new(
+                account.clone(),
+                format!(
+                    "{} {} card {}",
+                    bank.short_name,
+                    req.product.as_str(),
+                    pan.last4()
+                ),
+                bank.currency,
+                AccountFlags::DebitsMustNotExceedCredits,
+            ))
+            .await?;
+        if req.amount_minor > 0 {
+            let from = match req.product {
+                Product::Debit => "deposits",
+                Product::Credit => "credit-lines",
+            };
+            self.ledger
+                .transfer(
+                    Transfer::single(
+                        format!("issuer:open:{card_id}"),
+                        account_id(&bank.id, from),
+                        account.clone(),
+                        Money::new(req.amount_minor, bank.currency),
+                    )
+                    .with_reference(format!("{} opening", req.product.as_str())),
+                )
+                .await?;
+        }
+        Ok(account)
     }
 
     /// A card by vault id.
