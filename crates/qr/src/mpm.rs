@@ -447,25 +447,7 @@ impl Mpm {
                 },
             )?;
         }
-        if self.merchant_accounts.is_empty() {
-            return Err(QrError::MissingMerchantAccount);
-        }
-        let mut accounts: Vec<&MerchantAccount> = self.merchant_accounts.iter().collect();
-        accounts.sort_by_key(|a| a.id);
-        let mut seen = 0u128;
-        for a in accounts {
-            if !(2..=51).contains(&a.id) {
-                return Err(QrError::Invalid {
-                    id: a.id,
-                    reason: "merchant account IDs are 02-51",
-                });
-            }
-            if seen & (1u128 << a.id) != 0 {
-                return Err(QrError::Duplicate(a.id));
-            }
-            seen |= 1u128 << a.id;
-            put(&mut s, a.id, &encode_account(a)?)?;
-        }
+        self.put_accounts(&mut s)?;
         digits_exact(52, &self.mcc, 4)?;
         put(&mut s, 52, &self.mcc)?;
         if self.currency > 999 {
@@ -485,28 +467,7 @@ impl Mpm {
             }
             put(&mut s, 54, &currency::format_decimal_short(a, exp))?;
         }
-        match self.tip {
-            None => {}
-            Some(Tip::Prompt) => put(&mut s, 55, "01")?,
-            Some(Tip::FixedFee(f)) => {
-                put(&mut s, 55, "02")?;
-                put(&mut s, 56, &currency::format_decimal_short(f, exp))?;
-            }
-            Some(Tip::PercentageFee(bp)) => {
-                if bp == 0 || bp > 9999 {
-                    return Err(QrError::Invalid {
-                        id: 57,
-                        reason: "percentage must be 00.01 to 99.99",
-                    });
-                }
-                put(&mut s, 55, "03")?;
-                put(
-                    &mut s,
-                    57,
-                    &currency::format_decimal_short(u64::from(bp), 2),
-                )?;
-            }
-        }
+        self.put_tip(&mut s, exp)?;
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(QrError::Invalid {
                 id: 58,
@@ -531,6 +492,65 @@ impl Mpm {
         if let Some(l) = &self.language {
             put(&mut s, 64, &encode_language(l)?)?;
         }
+        self.put_extensions(&mut s)?;
+        s.push_str("6304");
+        let crc = crc16_ccitt_false(s.as_bytes());
+        s.push_str(&format!("{crc:04X}"));
+        Ok(s)
+    }
+
+    /// Merchant account information (IDs 02–51), in ascending ID order,
+    /// at least one.
+    fn put_accounts(&self, s: &mut String) -> Result<(), QrError> {
+        if self.merchant_accounts.is_empty() {
+            return Err(QrError::MissingMerchantAccount);
+        }
+        let mut accounts: Vec<&MerchantAccount> = self.merchant_accounts.iter().collect();
+        accounts.sort_by_key(|a| a.id);
+        let mut seen = 0u128;
+        for a in accounts {
+            if !(2..=51).contains(&a.id) {
+                return Err(QrError::Invalid {
+                    id: a.id,
+                    reason: "merchant account IDs are 02-51",
+                });
+            }
+            if seen & (1u128 << a.id) != 0 {
+                return Err(QrError::Duplicate(a.id));
+            }
+            seen |= 1u128 << a.id;
+            put(s, a.id, &encode_account(a)?)?;
+        }
+        Ok(())
+    }
+
+    /// Tip or convenience fee indicator (ID 55) and its fixed (56) or
+    /// percentage (57) value.
+    fn put_tip(&self, s: &mut String, exp: u8) -> Result<(), QrError> {
+        match self.tip {
+            None => {}
+            Some(Tip::Prompt) => put(s, 55, "01")?,
+            Some(Tip::FixedFee(f)) => {
+                put(s, 55, "02")?;
+                put(s, 56, &currency::format_decimal_short(f, exp))?;
+            }
+            Some(Tip::PercentageFee(bp)) => {
+                if bp == 0 || bp > 9999 {
+                    return Err(QrError::Invalid {
+                        id: 57,
+                        reason: "percentage must be 00.01 to 99.99",
+                    });
+                }
+                put(s, 55, "03")?;
+                put(s, 57, &currency::format_decimal_short(u64::from(bp), 2))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// RFU objects (IDs 65–79) and unreserved templates (80–99), each in
+    /// ascending ID order.
+    fn put_extensions(&self, s: &mut String) -> Result<(), QrError> {
         let mut rfu: Vec<&SubField> = self.rfu.iter().collect();
         rfu.sort_by_key(|f| f.id);
         for f in rfu {
@@ -540,7 +560,7 @@ impl Mpm {
                     reason: "RFU IDs are 65-79",
                 });
             }
-            put(&mut s, f.id, &f.value)?;
+            put(s, f.id, &f.value)?;
         }
         let mut unres: Vec<&MerchantAccount> = self.unreserved.iter().collect();
         unres.sort_by_key(|a| a.id);
@@ -551,12 +571,9 @@ impl Mpm {
                     reason: "unreserved templates are IDs 80-99 with a GUID",
                 });
             }
-            put(&mut s, a.id, &encode_account(a)?)?;
+            put(s, a.id, &encode_account(a)?)?;
         }
-        s.push_str("6304");
-        let crc = crc16_ccitt_false(s.as_bytes());
-        s.push_str(&format!("{crc:04X}"));
-        Ok(s)
+        Ok(())
     }
 }
 
