@@ -51,38 +51,7 @@ const STATE_FORMAT: u32 = 1;
 /// Memory failure (ISO 7816-4): the ATC could not be persisted.
 const SW_MEMORY_FAILURE: StatusWord = StatusWord::new(0x65, 0x81);
 
-/// Phone, watch or band.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    Phone,
-    Watch,
-    Band,
-}
-
-impl DeviceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceKind::Phone => "phone",
-            DeviceKind::Watch => "watch",
-            DeviceKind::Band => "band",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DeviceKind> {
-        match s {
-            "phone" => Some(DeviceKind::Phone),
-            "watch" => Some(DeviceKind::Watch),
-            "band" => Some(DeviceKind::Band),
-            _ => None,
-        }
-    }
-
-    /// Can this form factor hold payment card tokens? (A band does transit and QR only.)
-    pub fn holds_card_tokens(self) -> bool {
-        !matches!(self, DeviceKind::Band)
-    }
-}
+pub use paytap_types::DeviceKind;
 
 /// The emulated biometric: what the owner's enrolled finger (or face)
 /// presents to the sensor. Wiped on drop; never printed.

@@ -68,38 +68,19 @@ pub enum CardError {
     NoSuchCard,
 }
 
-/// Application expiry (tag 5F24 carries YYMMDD; paytap uses the last day of the month).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expiry {
-    /// Two-digit year.
-    pub year: u8,
-    pub month: u8,
+/// Application expiry, the shared [`paytap_types::Expiry`]. Tag 5F24
+/// carries YYMMDD; paytap uses the last day of the month ([`expiry_bcd`]).
+pub use paytap_types::Expiry;
+
+impl From<paytap_types::ExpiryError> for CardError {
+    fn from(_: paytap_types::ExpiryError) -> Self {
+        CardError::BadExpiry
+    }
 }
 
-impl Expiry {
-    pub fn new(year: u8, month: u8) -> Result<Self, CardError> {
-        if year > 99 || !(1..=12).contains(&month) {
-            return Err(CardError::BadExpiry);
-        }
-        Ok(Expiry { year, month })
-    }
-
-    /// The 5F24 value, YYMMDD in BCD with the last day of the month.
-    pub fn to_bcd(self) -> [u8; 3] {
-        let leap = self.year.is_multiple_of(4);
-        let day = match self.month {
-            2 if leap => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        };
-        [bcd(self.year), bcd(self.month), bcd(day)]
-    }
-
-    /// `YYMM` as used in track 2 and ISO 8583 DE 14.
-    pub fn yymm(self) -> String {
-        format!("{:02}{:02}", self.year, self.month)
-    }
+/// The 5F24 value of `e`: YYMMDD in BCD with the last day of the month.
+fn expiry_bcd(e: Expiry) -> [u8; 3] {
+    [bcd(e.year()), bcd(e.month()), bcd(e.last_day())]
 }
 
 pub(crate) fn bcd(v: u8) -> u8 {
@@ -231,7 +212,7 @@ impl ContactlessCard {
             .template(tags::RECORD, |b| {
                 b.primitive(tags::TRACK2_EQ, &track2(&profile))
                     .primitive(tags::PAN, &profile.pan.to_cn())
-                    .primitive(tags::EXPIRY, &profile.expiry.to_bcd())
+                    .primitive(tags::EXPIRY, &expiry_bcd(profile.expiry))
                     .primitive(tags::PSN, &[bcd(profile.psn)])
                     .primitive(tags::CDOL1, &profile.cdol1)
             })

@@ -331,248 +331,353 @@ impl Kernel {
         Ok(m)
     }
 
+    /// One contactless transaction (EMV Book C-2 flow for an online-only
+    /// reader): choose and select the application, get its processing
+    /// options, read its records, ask for an ARQC, and hand back what the
+    /// acquirer needs.
     fn exchange<T: Transport>(
         &self,
         ctx: &mut Ctx<'_, T>,
         txn: &Transaction,
     ) -> Result<Outcome, Exchange> {
         let mut data = self.terminal_data(txn)?;
-
-        // 1. PPSE
-        let ppse = ctx.expect_ok(
-            "SELECT PPSE",
-            &CommandApdu::new(0x00, 0xA4, 0x04, 0x00)
-                .with_data(PPSE_NAME)
-                .with_le(256),
-        )?;
-        let tree = paytap_tlv::decode(&ppse).map_err(tlv_err("SELECT PPSE"))?;
-        let disc = paytap_tlv::find_path(
-            &tree,
-            &[tags::FCI, tags::FCI_PROPRIETARY, tags::FCI_ISSUER_DISC],
-        )
-        .ok_or(KernelError::MissingTag {
-            command: "SELECT PPSE",
-            tag: tags::FCI_ISSUER_DISC,
-        })?;
-        let mut candidates: Vec<(u8, Vec<u8>)> = disc
-            .children()
-            .iter()
-            .filter(|e| e.tag == tags::DIR_ENTRY)
-            .filter_map(|e| {
-                let aid = e.child(tags::AID)?.bytes()?.to_vec();
-                let prio = e
-                    .child(tags::APP_PRIORITY)
-                    .and_then(|p| p.bytes())
-                    .and_then(|b| b.first())
-                    .map_or(0, |b| b & 0x0F);
-                // Priority 0 means "no priority": rank after every numbered one.
-                Some((if prio == 0 { 16 } else { prio }, aid))
-            })
-            .filter(|(_, aid)| (5..=16).contains(&aid.len()))
-            .collect();
-        candidates.sort_by_key(|(p, _)| *p);
-        let aid = candidates
-            .into_iter()
-            .next()
-            .ok_or(KernelError::NoApplication)?
-            .1;
-
-        // 2. SELECT AID
-        let fci = ctx.expect_ok(
-            "SELECT AID",
-            &CommandApdu::new(0x00, 0xA4, 0x04, 0x00)
-                .with_data(aid.clone())
-                .with_le(256),
-        )?;
-        let tree = paytap_tlv::decode(&fci).map_err(tlv_err("SELECT AID"))?;
-        let df = paytap_tlv::find_path(&tree, &[tags::FCI, tags::DF_NAME])
-            .and_then(|t| t.bytes())
-            .ok_or(KernelError::MissingTag {
-                command: "SELECT AID",
-                tag: tags::DF_NAME,
-            })?;
-        if df != aid.as_slice() {
-            return Err(KernelError::AidMismatch.into());
-        }
-        let pdol: Vec<DolEntry> =
-            match paytap_tlv::find_path(&tree, &[tags::FCI, tags::FCI_PROPRIETARY, tags::PDOL])
-                .and_then(|t| t.bytes())
-            {
-                Some(p) => parse_dol(p).map_err(tlv_err("SELECT AID"))?,
-                None => Vec::new(),
-            };
+        let aid = select_ppse(ctx)?;
+        let pdol = select_aid(ctx, &aid)?;
         data.insert(tags::DF_NAME, aid.clone());
+        let afl = get_processing_options(ctx, &pdol, &mut data)?;
+        let card = read_records(ctx, &afl)?;
+        let app = CardApplication::from_records(&card)?;
+        flag_expired_application(&card, txn.date, &mut data);
+        let (ac, ac_type) = generate_arqc(ctx, &app.cdol1, &data)?;
+        let icc_data = icc_data(&ac, &data, &card);
+        Ok(outcome(ac, ac_type, icc_data, app, aid))
+    }
+}
 
-        // 3. GPO
-        let pdol_data = build_dol_data(&pdol, |t| data.get(&t).map(Vec::as_slice));
-        let gpo_cmd = Builder::new()
-            .primitive(tags::PDOL_DATA, &pdol_data)
-            .build();
-        let gpo = ctx.expect_ok(
-            "GET PROCESSING OPTIONS",
-            &CommandApdu::new(0x80, 0xA8, 0x00, 0x00)
-                .with_data(gpo_cmd)
-                .with_le(256),
-        )?;
-        let (aip, afl) = parse_gpo(&gpo)?;
-        data.insert(tags::AIP, aip.to_vec());
+/// Terminal-side data objects, by tag, that the DOLs and DE 55 draw from.
+type DataObjects = HashMap<Tag, Vec<u8>>;
 
-        // 4. READ RECORD
-        let mut card: HashMap<Tag, Vec<u8>> = HashMap::new();
-        for entry in afl.chunks(4) {
-            let [sfi_b, first, last, _oda] =
-                <[u8; 4]>::try_from(entry).map_err(|_| KernelError::BadAfl)?;
-            let sfi = sfi_b >> 3;
-            if sfi_b & 0x07 != 0 || !(1..=30).contains(&sfi) || first == 0 || last < first {
-                return Err(KernelError::BadAfl.into());
-            }
-            for rec in first..=last {
-                let body = ctx.expect_ok(
-                    "READ RECORD",
-                    &CommandApdu::new(0x00, 0xB2, rec, (sfi << 3) | 4).with_le(256),
-                )?;
-                let t = paytap_tlv::Tlv::decode(&body).map_err(tlv_err("READ RECORD"))?;
-                if t.tag != tags::RECORD {
-                    return Err(KernelError::MissingTag {
-                        command: "READ RECORD",
-                        tag: tags::RECORD,
-                    }
-                    .into());
-                }
-                for c in t.children() {
-                    if let Some(v) = c.bytes() {
-                        card.entry(c.tag).or_insert_with(|| v.to_vec());
-                    }
-                }
-            }
+/// Step 1, SELECT PPSE: the AID of the application the directory ranks first.
+fn select_ppse<T: Transport>(ctx: &mut Ctx<'_, T>) -> Result<Vec<u8>, Exchange> {
+    const C: &str = "SELECT PPSE";
+    let ppse = ctx.expect_ok(
+        C,
+        &CommandApdu::new(0x00, 0xA4, 0x04, 0x00)
+            .with_data(PPSE_NAME)
+            .with_le(256),
+    )?;
+    let tree = paytap_tlv::decode(&ppse).map_err(tlv_err(C))?;
+    let disc = paytap_tlv::find_path(
+        &tree,
+        &[tags::FCI, tags::FCI_PROPRIETARY, tags::FCI_ISSUER_DISC],
+    )
+    .ok_or(KernelError::MissingTag {
+        command: C,
+        tag: tags::FCI_ISSUER_DISC,
+    })?;
+    Ok(first_ranked_aid(disc).ok_or(KernelError::NoApplication)?)
+}
+
+/// The AID (5 to 16 bytes) of the directory entry with the best priority
+/// (1 first; 0, "no priority", after every numbered one); ties keep the
+/// directory's order.
+fn first_ranked_aid(disc: &paytap_tlv::Tlv) -> Option<Vec<u8>> {
+    let mut candidates: Vec<(u8, Vec<u8>)> = disc
+        .children()
+        .iter()
+        .filter(|e| e.tag == tags::DIR_ENTRY)
+        .filter_map(|e| {
+            let aid = e.child(tags::AID)?.bytes()?.to_vec();
+            let prio = e
+                .child(tags::APP_PRIORITY)
+                .and_then(|p| p.bytes())
+                .and_then(|b| b.first())
+                .map_or(0, |b| b & 0x0F);
+            Some((if prio == 0 { 16 } else { prio }, aid))
+        })
+        .filter(|(_, aid)| (5..=16).contains(&aid.len()))
+        .collect();
+    candidates.sort_by_key(|(p, _)| *p);
+    candidates.into_iter().next().map(|(_, aid)| aid)
+}
+
+/// Step 2, SELECT AID: checks that the FCI names the application asked
+/// for, and returns its PDOL (empty when the card asks for none).
+fn select_aid<T: Transport>(ctx: &mut Ctx<'_, T>, aid: &[u8]) -> Result<Vec<DolEntry>, Exchange> {
+    const C: &str = "SELECT AID";
+    let fci = ctx.expect_ok(
+        C,
+        &CommandApdu::new(0x00, 0xA4, 0x04, 0x00)
+            .with_data(aid.to_vec())
+            .with_le(256),
+    )?;
+    let tree = paytap_tlv::decode(&fci).map_err(tlv_err(C))?;
+    let df = paytap_tlv::find_path(&tree, &[tags::FCI, tags::DF_NAME])
+        .and_then(|t| t.bytes())
+        .ok_or(KernelError::MissingTag {
+            command: C,
+            tag: tags::DF_NAME,
+        })?;
+    if df != aid {
+        return Err(KernelError::AidMismatch.into());
+    }
+    match paytap_tlv::find_path(&tree, &[tags::FCI, tags::FCI_PROPRIETARY, tags::PDOL])
+        .and_then(|t| t.bytes())
+    {
+        Some(p) => Ok(parse_dol(p).map_err(tlv_err(C))?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Step 3, GET PROCESSING OPTIONS with the PDOL data: records the AIP in
+/// `data` and returns the AFL.
+fn get_processing_options<T: Transport>(
+    ctx: &mut Ctx<'_, T>,
+    pdol: &[DolEntry],
+    data: &mut DataObjects,
+) -> Result<Vec<u8>, Exchange> {
+    let pdol_data = build_dol_data(pdol, |t| data.get(&t).map(Vec::as_slice));
+    let gpo_cmd = Builder::new()
+        .primitive(tags::PDOL_DATA, &pdol_data)
+        .build();
+    let gpo = ctx.expect_ok(
+        "GET PROCESSING OPTIONS",
+        &CommandApdu::new(0x80, 0xA8, 0x00, 0x00)
+            .with_data(gpo_cmd)
+            .with_le(256),
+    )?;
+    let (aip, afl) = parse_gpo(&gpo)?;
+    data.insert(tags::AIP, aip.to_vec());
+    Ok(afl)
+}
+
+/// Step 4, READ RECORD for every record the AFL names: the card's data
+/// objects, the first value of each tag winning.
+fn read_records<T: Transport>(ctx: &mut Ctx<'_, T>, afl: &[u8]) -> Result<DataObjects, Exchange> {
+    let mut card = DataObjects::new();
+    for entry in afl.chunks(4) {
+        let (sfi, first, last) = afl_entry(entry)?;
+        for rec in first..=last {
+            let body = ctx.expect_ok(
+                "READ RECORD",
+                &CommandApdu::new(0x00, 0xB2, rec, (sfi << 3) | 4).with_le(256),
+            )?;
+            merge_record(&body, &mut card)?;
         }
+    }
+    Ok(card)
+}
+
+/// One four-byte AFL entry (EMV Book 3 §10.2) as (SFI 1–30, first record
+/// ≥ 1, last record ≥ first).
+fn afl_entry(entry: &[u8]) -> Result<(u8, u8, u8), KernelError> {
+    let [sfi_b, first, last, _oda] = <[u8; 4]>::try_from(entry).map_err(|_| KernelError::BadAfl)?;
+    let sfi = sfi_b >> 3;
+    if sfi_b & 0x07 != 0 || !(1..=30).contains(&sfi) || first == 0 || last < first {
+        return Err(KernelError::BadAfl);
+    }
+    Ok((sfi, first, last))
+}
+
+/// Adds the primitive data objects of one record template (tag 70) to
+/// `card`, keeping values already read.
+fn merge_record(body: &[u8], card: &mut DataObjects) -> Result<(), Exchange> {
+    const C: &str = "READ RECORD";
+    let t = paytap_tlv::Tlv::decode(body).map_err(tlv_err(C))?;
+    if t.tag != tags::RECORD {
+        return Err(KernelError::MissingTag {
+            command: C,
+            tag: tags::RECORD,
+        }
+        .into());
+    }
+    for c in t.children() {
+        if let Some(v) = c.bytes() {
+            card.entry(c.tag).or_insert_with(|| v.to_vec());
+        }
+    }
+    Ok(())
+}
+
+/// What the card's records say about the application, checked.
+struct CardApplication {
+    track2: Vec<u8>,
+    cdol1: Vec<DolEntry>,
+    pan: TokenPan,
+    psn: Option<u8>,
+    /// DE 14 `YYMM`.
+    expiry: String,
+}
+
+impl CardApplication {
+    /// Track 2 and CDOL1 are mandatory; the PAN (5A), PSN (5F34) and
+    /// application expiry (5F24) are optional, and the PAN must agree with
+    /// track 2 when present.
+    fn from_records(card: &DataObjects) -> Result<CardApplication, Exchange> {
+        const C: &str = "READ RECORD";
         let need = |tag: Tag| {
-            card.get(&tag).ok_or(KernelError::MissingTag {
-                command: "READ RECORD",
-                tag,
-            })
+            card.get(&tag)
+                .ok_or(KernelError::MissingTag { command: C, tag })
         };
         let track2 = need(tags::TRACK2_EQ)?.clone();
-        let cdol1 = parse_dol(need(tags::CDOL1)?).map_err(tlv_err("READ RECORD"))?;
+        let cdol1 = parse_dol(need(tags::CDOL1)?).map_err(tlv_err(C))?;
         let (t2_pan, t2_exp) = parse_track2(&track2).ok_or(KernelError::BadValue {
-            command: "READ RECORD",
+            command: C,
             tag: tags::TRACK2_EQ,
         })?;
-        let pan = match card.get(&tags::PAN) {
-            Some(p) => {
-                let pan = TokenPan::from_cn(p).map_err(|_| KernelError::BadValue {
-                    command: "READ RECORD",
-                    tag: tags::PAN,
-                })?;
-                if pan != t2_pan {
-                    return Err(KernelError::Track2Mismatch.into());
-                }
-                pan
-            }
-            None => t2_pan,
-        };
+        let pan = record_pan(card, t2_pan)?;
         let psn = card
             .get(&tags::PSN)
             .and_then(|v| v.first())
             .map(|b| (b >> 4) * 10 + (b & 0x0F))
             .filter(|p| *p <= 99);
-        let expiry = match card.get(&tags::EXPIRY) {
-            Some(e) if e.len() == 3 => format!("{:02X}{:02X}", e[0], e[1]),
-            Some(_) => {
-                return Err(KernelError::BadValue {
-                    command: "READ RECORD",
-                    tag: tags::EXPIRY,
-                }
-                .into());
-            }
-            None => t2_exp,
+        let expiry = record_expiry(card, t2_exp)?;
+        Ok(CardApplication {
+            track2,
+            cdol1,
+            pan,
+            psn,
+            expiry,
+        })
+    }
+}
+
+/// The PAN (5A) when the card gives one, which must equal track 2's;
+/// track 2's otherwise.
+fn record_pan(card: &DataObjects, t2_pan: TokenPan) -> Result<TokenPan, Exchange> {
+    let Some(p) = card.get(&tags::PAN) else {
+        return Ok(t2_pan);
+    };
+    let pan = TokenPan::from_cn(p).map_err(|_| KernelError::BadValue {
+        command: "READ RECORD",
+        tag: tags::PAN,
+    })?;
+    if pan != t2_pan {
+        return Err(KernelError::Track2Mismatch.into());
+    }
+    Ok(pan)
+}
+
+/// DE 14 `YYMM`: from the application expiry (5F24, YYMMDD in BCD) when
+/// the card gives one, from track 2 otherwise.
+fn record_expiry(card: &DataObjects, t2_exp: String) -> Result<String, Exchange> {
+    match card.get(&tags::EXPIRY) {
+        Some(e) if e.len() == 3 => Ok(format!("{:02X}{:02X}", e[0], e[1])),
+        Some(_) => Err(KernelError::BadValue {
+            command: "READ RECORD",
+            tag: tags::EXPIRY,
+        }
+        .into()),
+        None => Ok(t2_exp),
+    }
+}
+
+/// Sets TVR byte 2 bit 7, "expired application", when 5F24 lies before the
+/// transaction date (both YYMMDD in BCD, so byte order is date order).
+fn flag_expired_application(card: &DataObjects, date: TxnDate, data: &mut DataObjects) {
+    let date = date.bcd();
+    if let Some(e) = card.get(&tags::EXPIRY)
+        && e.as_slice() < &date[..]
+        && let Some(tvr) = data.get_mut(&tags::TVR)
+        && let Some(b) = tvr.get_mut(1)
+    {
+        *b |= 0x40;
+    }
+}
+
+/// Step 5, GENERATE AC asking for an ARQC with the CDOL1 data. The card
+/// may answer with an ARQC or an AAC; a TC (an offline approval) is refused.
+fn generate_arqc<T: Transport>(
+    ctx: &mut Ctx<'_, T>,
+    cdol1: &[DolEntry],
+    data: &DataObjects,
+) -> Result<(GenAc, AcType), Exchange> {
+    let cdol_data = build_dol_data(cdol1, |t| data.get(&t).map(Vec::as_slice));
+    let resp = ctx.expect_ok(
+        "GENERATE AC",
+        &CommandApdu::new(0x80, 0xAE, 0x80, 0x00)
+            .with_data(cdol_data)
+            .with_le(256),
+    )?;
+    let ac = parse_gen_ac(&resp)?;
+    let ac_type = AcType::from_bits(ac.cid).ok_or(KernelError::CidMismatch { cid: ac.cid })?;
+    if ac_type == AcType::Tc {
+        return Err(KernelError::CidMismatch { cid: ac.cid }.into());
+    }
+    Ok((ac, ac_type))
+}
+
+/// Terminal data objects DE 55 carries after the cryptogram fields, in
+/// this order: what the issuer needs to recompute the ARQC.
+const DE55_TERMINAL_TAGS: [Tag; 14] = [
+    tags::UN,
+    tags::TVR,
+    tags::TXN_DATE,
+    tags::TXN_TYPE,
+    tags::AMOUNT,
+    tags::CURRENCY,
+    tags::AIP,
+    tags::TERM_COUNTRY,
+    tags::AMOUNT_OTHER,
+    tags::TERM_CAPS,
+    tags::CVM_RESULTS,
+    tags::TERM_TYPE,
+    tags::DF_NAME,
+    tags::IFD_SERIAL,
+];
+
+/// Step 6, DE 55: cryptogram, CID, IAD and ATC, then the terminal data
+/// objects, then the card's PSN.
+fn icc_data(ac: &GenAc, data: &DataObjects, card: &DataObjects) -> Vec<u8> {
+    let mut b = Builder::new()
+        .primitive(tags::AC, &ac.ac)
+        .primitive(tags::CID, &[ac.cid])
+        .primitive(tags::IAD, &ac.iad)
+        .primitive(tags::ATC, &ac.atc.to_be_bytes());
+    for tag in DE55_TERMINAL_TAGS {
+        if let Some(v) = data.get(&tag) {
+            b = b.primitive(tag, v);
+        }
+    }
+    if let Some(p) = card.get(&tags::PSN) {
+        b = b.primitive(tags::PSN, p);
+    }
+    b.build()
+}
+
+/// Step 7, what the reader does next: an ARQC goes online; an AAC asks for
+/// another tap when the card wanted on-device verification ("see phone"),
+/// and is a decline otherwise.
+fn outcome(
+    ac: GenAc,
+    ac_type: AcType,
+    icc_data: Vec<u8>,
+    app: CardApplication,
+    aid: Vec<u8>,
+) -> Outcome {
+    if ac_type == AcType::Arqc {
+        return Outcome::OnlineRequest {
+            icc_data,
+            pan: app.pan,
+            track2: app.track2,
+            psn: app.psn,
+            expiry: app.expiry,
+            aid,
+            cid: ac.cid,
+            atc: ac.atc,
         };
-        // Expired application: TVR byte 2 b7.
-        let date = txn.date.bcd();
-        if let Some(e) = card.get(&tags::EXPIRY)
-            && e.as_slice() < &date[..]
-            && let Some(tvr) = data.get_mut(&tags::TVR)
-            && let Some(b) = tvr.get_mut(1)
-        {
-            *b |= 0x40;
-        }
-
-        // 5. GENERATE AC (ARQC)
-        let cdol_data = build_dol_data(&cdol1, |t| data.get(&t).map(Vec::as_slice));
-        let gen_resp = ctx.send(
-            "GENERATE AC",
-            &CommandApdu::new(0x80, 0xAE, 0x80, 0x00)
-                .with_data(cdol_data)
-                .with_le(256),
-        )?;
-        let gen_resp = gen_resp.map_err(|sw| KernelError::BadStatus {
-            command: "GENERATE AC",
-            sw,
-        })?;
-        let ac = parse_gen_ac(&gen_resp)?;
-        let ac_type = AcType::from_bits(ac.cid).ok_or(KernelError::CidMismatch { cid: ac.cid })?;
-        if ac_type == AcType::Tc {
-            return Err(KernelError::CidMismatch { cid: ac.cid }.into());
-        }
-
-        // 6. DE 55
-        let mut b = Builder::new()
-            .primitive(tags::AC, &ac.ac)
-            .primitive(tags::CID, &[ac.cid])
-            .primitive(tags::IAD, &ac.iad)
-            .primitive(tags::ATC, &ac.atc.to_be_bytes());
-        for tag in [
-            tags::UN,
-            tags::TVR,
-            tags::TXN_DATE,
-            tags::TXN_TYPE,
-            tags::AMOUNT,
-            tags::CURRENCY,
-            tags::AIP,
-            tags::TERM_COUNTRY,
-            tags::AMOUNT_OTHER,
-            tags::TERM_CAPS,
-            tags::CVM_RESULTS,
-            tags::TERM_TYPE,
-            tags::DF_NAME,
-            tags::IFD_SERIAL,
-        ] {
-            if let Some(v) = data.get(&tag) {
-                b = b.primitive(tag, v);
-            }
-        }
-        if let Some(p) = card.get(&tags::PSN) {
-            b = b.primitive(tags::PSN, p);
-        }
-        let icc_data = b.build();
-        match ac_type {
-            AcType::Arqc => Ok(Outcome::OnlineRequest {
-                icc_data,
-                pan,
-                track2,
-                psn,
-                expiry,
-                aid,
-                cid: ac.cid,
-                atc: ac.atc,
-            }),
-            _ => {
-                let see_phone =
-                    Iad::parse(&ac.iad).is_ok_and(|i| i.cvr.cdcvm_required_not_performed());
-                if see_phone {
-                    Ok(Outcome::TryAgain {
-                        reason: TryAgainReason::SeePhone,
-                    })
-                } else {
-                    Ok(Outcome::Declined {
-                        icc_data,
-                        aid,
-                        cid: ac.cid,
-                        atc: ac.atc,
-                    })
-                }
-            }
-        }
+    }
+    let see_phone = Iad::parse(&ac.iad).is_ok_and(|i| i.cvr.cdcvm_required_not_performed());
+    if see_phone {
+        return Outcome::TryAgain {
+            reason: TryAgainReason::SeePhone,
+        };
+    }
+    Outcome::Declined {
+        icc_data,
+        aid,
+        cid: ac.cid,
+        atc: ac.atc,
     }
 }
 

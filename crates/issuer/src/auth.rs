@@ -58,14 +58,16 @@
 //! posts the hold for DE 4 (at most the held amount, `13` otherwise; unknown
 //! or released holds `12`).
 
+use crate::config::BankConfig;
 use crate::error::IssuerError;
 use crate::service::{CardInfo, CardStatus, Issuer, account_id, stripe};
-use crate::time::{day_start, yymm_expired};
+use crate::time::day_start;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk};
 use paytap_emv::{EmvKey, VerifyError};
 use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
 use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
 use paytap_types::Pan;
+use paytap_types::yymm_expired;
 use rand::RngExt;
 
 /// `hold_key, card_id, amount, response_code, approval_code, hold_id, state,
@@ -305,168 +307,175 @@ impl Issuer {
         ))
     }
 
+    /// An authorization request: find the card, repeat the first answer to
+    /// a duplicate, otherwise decide, record the answer (placing the hold
+    /// of an approval), and update what memory keeps about the card.
     async fn authorize_inner(&self, req: &Message) -> Result<Decision, IssuerError> {
         let txn = request_txn_key(req);
-        let hold_key = match trimmed(req, 37) {
-            Some(rrn) => rrn_key(rrn, None),
-            None => match &txn {
-                Some(t) => t.clone(),
-                None => return Ok(Decision::decline(ResponseCode::FormatError)),
-            },
+        let Some(hold_key) = hold_key_of(req, txn.as_ref()) else {
+            return Ok(Decision::decline(ResponseCode::FormatError));
         };
         let _hold_guard = lock(&self.hold_locks, &hold_key).await;
-
-        // DE 2: a card of a configured bank that the vault knows.
-        let Some(pan) = req.get_str(2).and_then(|d| Pan::parse(d).ok()) else {
+        let Some((pan, bank, card)) = self.known_card(req).await? else {
             return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
         };
-        let Some(bank) = self.config.bank_for_card(pan.expose()).cloned() else {
-            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
-        };
-        let Some(card_id) = self.card_id_of(&pan).await? else {
-            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
-        };
-        let Some(card) = self.cached_card(&card_id).await? else {
-            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
-        };
-        if card.bank_id != bank.id {
-            return Ok(Decision::decline(ResponseCode::InvalidCardNumber));
-        }
-
         let amount = req.amount().and_then(|a| i64::try_from(a).ok());
-
-        // Duplicate: the first answer again.
         if let Some(s) = self.stored(&hold_key, txn.as_deref()).await? {
-            if s.state == "reversed" {
-                // Reversed before it arrived: never hold.
-                return Ok(Decision::decline(ResponseCode::DoNotHonour));
-            }
-            if s.card_id != card.card_id || Some(s.amount) != amount {
-                return Ok(Decision::decline(ResponseCode::DuplicateTransmission));
-            }
-            let mut code = ResponseCode::from_code(&s.response_code)
-                .unwrap_or(ResponseCode::SystemMalfunction);
-            let mut approval_code = s.approval_code.clone();
-            if s.state == "held"
-                && let Some(refused) = self.confirm_held(&s, &hold_key, &card).await?
-            {
-                code = refused;
-                approval_code = None;
-            }
-            let arpc = self.card_arpc_for_duplicate(req, &card, &pan, code);
-            return Ok(Decision {
-                code,
-                approval_code,
-                arpc,
-            });
+            return self
+                .repeat_answer(req, &s, &hold_key, &card, &pan, amount)
+                .await;
         }
 
         let _card_guard = lock(&self.card_locks, &card.card_id).await;
         let now = self.now();
         let (verdict, verified_atc) = self.decide(req, &card, &pan, &bank, amount, now).await?;
-        let amount = amount.unwrap_or(0);
-        use crate::batch::{Arg, Stmt, Write};
-        let (arpc, approval, hold_id) = match &verdict {
-            Verdict::Hold(arpc) => (
-                arpc.clone(),
-                Some(approval_code()),
-                Some(format!("hold:{hold_key}")),
-            ),
-            Verdict::Decided(_) => (None, None, None),
-        };
-        let code_now = match &verdict {
-            Verdict::Decided(d) => d.code,
-            Verdict::Hold(_) => ResponseCode::Approved,
-        };
         remember_keys(&self.seen, &hold_key, txn.as_deref());
-        let mut stmts = vec![Write::Row(
-            &INSERT_AUTH,
-            vec![
-                Arg::Text(hold_key.clone()),
-                Arg::OptText(txn.clone()),
-                Arg::Text(card.card_id.clone()),
-                Arg::Text(bank.id.clone()),
-                Arg::I64(amount),
-                Arg::Text(bank.currency.code().to_owned()),
-                Arg::Text(code_now.code().to_owned()),
-                Arg::OptText(approval.clone()),
-                Arg::OptText(hold_id.clone()),
-                Arg::Text(
-                    if hold_id.is_some() {
-                        "held"
-                    } else {
-                        "declined"
-                    }
-                    .to_owned(),
-                ),
-                Arg::I64(now),
-            ],
-        )];
-        if let Some(atc) = verified_atc {
-            stmts.push(Write::Stmt(Stmt {
-                sql: "UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1",
-                args: vec![Arg::I64(i64::from(atc)), Arg::Text(card.card_id.clone())],
-            }));
-        }
-        let decision = match (verdict, hold_id) {
-            (Verdict::Decided(decision), _) => {
+        let auth = NewAuth {
+            hold_key: &hold_key,
+            txn: txn.as_deref(),
+            card: &card,
+            bank: &bank,
+            amount: amount.unwrap_or(0),
+            now,
+            verified_atc,
+        };
+        let decision = match verdict {
+            Verdict::Decided(decision) => {
+                let stmts = auth.writes(decision.code, None, None);
                 self.writer.write(stmts).await.map_err(IssuerError::Write)?;
                 decision
             }
-            (Verdict::Hold(_), None) => return Err(IssuerError::Corrupt("hold without id".into())),
-            (Verdict::Hold(_), Some(hold_id)) => {
-                // The hold and the record of the approval commit in parallel
-                // (two durable commits, one latency); a refused hold then
-                // turns the record into a decline before anyone is answered.
-                let hold = Transfer::pending(
-                    hold_id.clone(),
-                    card.account_id.clone(),
-                    account_id(&bank.id, "settlement"),
-                    Money::new(amount, bank.currency),
-                )
-                .with_reference("authorization hold");
-                let (held, written) =
-                    tokio::join!(self.ledger.transfer(hold), self.writer.write(stmts));
-                match (held, written) {
-                    (Ok(_), Ok(_)) => Decision {
-                        code: ResponseCode::Approved,
-                        approval_code: approval,
-                        arpc,
-                    },
-                    (Ok(_), Err(e)) => {
-                        self.release_failed_hold(&hold_key, &hold_id).await;
-                        return Err(IssuerError::Write(e));
-                    }
-                    (Err(LedgerError::Rejected(r)), Ok(_)) => {
-                        let code = refused_hold_code(r);
-                        self.mark_declined(&hold_key, code).await?;
-                        Decision {
-                            code,
-                            approval_code: None,
-                            arpc,
-                        }
-                    }
-                    (Err(e), Ok(_)) => {
-                        // Not an outcome: nothing was held. Record the decline.
-                        self.mark_declined(&hold_key, ResponseCode::SystemMalfunction)
-                            .await?;
-                        return Err(e.into());
-                    }
-                    (Err(_), Err(e)) => return Err(IssuerError::Write(e)),
-                }
-            }
+            Verdict::Hold(arpc) => self.hold_and_record(&auth, arpc).await?,
         };
-        if decision.code.is_approved() {
-            self.windows.push(&card.card_id, now, amount);
+        self.remember_outcome(&auth, &decision);
+        Ok(decision)
+    }
+
+    /// DE 2: a card of a configured bank that the vault and the card table
+    /// know, issued by that bank; `None` for anything else.
+    async fn known_card(
+        &self,
+        req: &Message,
+    ) -> Result<Option<(Pan, BankConfig, CardInfo)>, IssuerError> {
+        let Some(pan) = req.get_str(2).and_then(|d| Pan::parse(d).ok()) else {
+            return Ok(None);
+        };
+        let Some(bank) = self.config.bank_for_card(pan.expose()).cloned() else {
+            return Ok(None);
+        };
+        let Some(card_id) = self.card_id_of(&pan).await? else {
+            return Ok(None);
+        };
+        let Some(card) = self.cached_card(&card_id).await? else {
+            return Ok(None);
+        };
+        Ok((card.bank_id == bank.id).then_some((pan, bank, card)))
+    }
+
+    /// A duplicate: the first answer again, except that a hold the ledger
+    /// has refused since is a decline now. Another card or amount under the
+    /// same key is a duplicate transmission, and a request reversed before
+    /// it arrived never holds.
+    async fn repeat_answer(
+        &self,
+        req: &Message,
+        s: &Stored,
+        hold_key: &str,
+        card: &CardInfo,
+        pan: &Pan,
+        amount: Option<i64>,
+    ) -> Result<Decision, IssuerError> {
+        if s.state == "reversed" {
+            return Ok(Decision::decline(ResponseCode::DoNotHonour));
         }
-        if let Some(atc) = verified_atc {
-            self.cards.update(&card.card_id, |c| {
+        if s.card_id != card.card_id || Some(s.amount) != amount {
+            return Ok(Decision::decline(ResponseCode::DuplicateTransmission));
+        }
+        let mut code =
+            ResponseCode::from_code(&s.response_code).unwrap_or(ResponseCode::SystemMalfunction);
+        let mut approval_code = s.approval_code.clone();
+        if s.state == "held"
+            && let Some(refused) = self.confirm_held(s, hold_key, card).await?
+        {
+            code = refused;
+            approval_code = None;
+        }
+        let arpc = self.card_arpc_for_duplicate(req, card, pan, code);
+        Ok(Decision {
+            code,
+            approval_code,
+            arpc,
+        })
+    }
+
+    /// An approval: the hold and the record of the approval commit in
+    /// parallel (two durable commits, one latency); a refused hold then
+    /// turns the record into a decline before anyone is answered.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, if the amount is not positive: [`Issuer::decide`]
+    /// approves only positive amounts, and a hold of zero or less would
+    /// move money the wrong way.
+    async fn hold_and_record(
+        &self,
+        auth: &NewAuth<'_>,
+        arpc: Option<(EmvKey, [u8; 8])>,
+    ) -> Result<Decision, IssuerError> {
+        debug_assert!(auth.amount > 0, "a hold of {} minor units", auth.amount);
+        let approval = approval_code();
+        let hold_id = format!("hold:{}", auth.hold_key);
+        let stmts = auth.writes(ResponseCode::Approved, Some(&approval), Some(&hold_id));
+        let hold = Transfer::pending(
+            hold_id.clone(),
+            auth.card.account_id.clone(),
+            account_id(&auth.bank.id, "settlement"),
+            Money::new(auth.amount, auth.bank.currency),
+        )
+        .with_reference("authorization hold");
+        let (held, written) = tokio::join!(self.ledger.transfer(hold), self.writer.write(stmts));
+        match (held, written) {
+            (Ok(_), Ok(_)) => Ok(Decision {
+                code: ResponseCode::Approved,
+                approval_code: Some(approval),
+                arpc,
+            }),
+            (Ok(_), Err(e)) => {
+                self.release_failed_hold(auth.hold_key, &hold_id).await;
+                Err(IssuerError::Write(e))
+            }
+            (Err(LedgerError::Rejected(r)), Ok(_)) => {
+                let code = refused_hold_code(r);
+                self.mark_declined(auth.hold_key, code).await?;
+                Ok(Decision {
+                    code,
+                    approval_code: None,
+                    arpc,
+                })
+            }
+            (Err(e), Ok(_)) => {
+                // Not an outcome: nothing was held. Record the decline.
+                self.mark_declined(auth.hold_key, ResponseCode::SystemMalfunction)
+                    .await?;
+                Err(e.into())
+            }
+            (Err(_), Err(e)) => Err(IssuerError::Write(e)),
+        }
+    }
+
+    /// Once the answer is durable: the velocity window counts an approval,
+    /// the card cache learns the verified ATC, and the log line.
+    fn remember_outcome(&self, auth: &NewAuth<'_>, decision: &Decision) {
+        if decision.code.is_approved() {
+            self.windows.push(&auth.card.card_id, auth.now, auth.amount);
+        }
+        if let Some(atc) = auth.verified_atc {
+            self.cards.update(&auth.card.card_id, |c| {
                 c.last_atc = Some(c.last_atc.map_or(atc, |l| l.max(atc)));
             });
         }
-        tracing::info!(bank = %bank.id, card_id = %card.card_id, code = decision.code.code(),
-            amount, "authorization");
-        Ok(decision)
+        tracing::info!(bank = %auth.bank.id, card_id = %auth.card.card_id,
+            code = decision.code.code(), amount = auth.amount, "authorization");
     }
 
     /// Turns a recorded approval into a decline (the ledger refused the hold).
@@ -567,110 +576,95 @@ impl Issuer {
         Some((v.session_key, v.arqc))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The decision on a new request: the request's own checks, then the
+    /// cryptogram and cardholder verification, then the card's limits.
+    /// Returns the verdict and the ATC of a verified card cryptogram.
     async fn decide(
         &self,
         req: &Message,
         card: &CardInfo,
         pan: &Pan,
-        bank: &crate::config::BankConfig,
+        bank: &BankConfig,
         amount: Option<i64>,
         now: i64,
     ) -> Result<(Verdict, Option<u16>), IssuerError> {
         let d = |c| Ok((Verdict::Decided(Decision::decline(c)), None));
-        if !req.has(7) && !req.has(37) || !req.has(11) && !req.has(37) {
-            return d(ResponseCode::FormatError);
-        }
-        match card.status {
-            CardStatus::Active => {}
-            CardStatus::Blocked => return d(ResponseCode::RestrictedCard),
-            CardStatus::Lost => return d(ResponseCode::LostCard),
-            CardStatus::Stolen => return d(ResponseCode::StolenCard),
-        }
-        if yymm_expired(&card.expiry_yymm, now) {
-            return d(ResponseCode::ExpiredCard);
-        }
-        if let Some(e) = req.get_str(14)
-            && e != card.expiry_yymm
-        {
-            return d(ResponseCode::ExpiredCard);
-        }
-        if let Some(pc) = req.processing_code()
-            && !pc.starts_with("00")
-        {
-            return d(ResponseCode::InvalidTransaction);
-        }
-        let (Some(amount), Some(currency)) = (amount, req.currency()) else {
-            return d(ResponseCode::FormatError);
+        let amount = match check_request(req, card, bank, amount, now) {
+            Ok(a) => a,
+            Err(code) => return d(code),
         };
-        if currency != bank.currency.numeric() {
-            return d(ResponseCode::InvalidTransaction);
-        }
-        if amount <= 0 {
-            return d(ResponseCode::InvalidAmount);
-        }
-
-        // Cryptogram and cardholder verification.
-        let mut arpc = None;
-        let mut verified_atc = None;
-        let cdcvm = if token_verified(req) {
-            matches!(req.verification_results(), Ok(Some(v)) if v.cdcvm == Some(CheckResult::Passed))
-        } else if let Some(de55) = req.icc_data() {
-            let keys = self
-                .keys
-                .bank(&bank.id)
-                .ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
-            let mk = match derive_icc_mk(&keys.imk_ac, pan.expose(), card.psn) {
-                Ok(k) => EmvKey::Tdes(k),
-                Err(_) => return d(ResponseCode::InvalidCardNumber),
-            };
-            match paytap_emv::verify_arqc(&mk, de55, *b"00") {
-                Ok(v) => {
-                    if card.last_atc.is_some_and(|last| v.atc <= last) {
-                        return d(ResponseCode::DoNotHonour);
-                    }
-                    arpc = Some((v.session_key, v.arqc));
-                    verified_atc = Some(v.atc);
-                    v.cdcvm_performed
-                }
-                Err(
-                    VerifyError::BadCryptogram
-                    | VerifyError::NotArqc(_)
-                    | VerifyError::AlgorithmMismatch,
-                ) => {
-                    tracing::warn!(card_id = %card.card_id, "card cryptogram does not verify");
-                    return d(ResponseCode::SecurityViolation);
-                }
-                Err(_) => return d(ResponseCode::FormatError),
-            }
-        } else {
-            false
+        let chip = match self.verify_cardholder(req, card, pan, bank)? {
+            Ok(c) => c,
+            Err(code) => return d(code),
         };
         // From here on a decline still carries the ARPC of a verified chip card.
-        let decline = |c: ResponseCode, arpc: Option<(EmvKey, [u8; 8])>| {
-            Ok((
-                Verdict::Decided(Decision {
-                    code: c,
-                    approval_code: None,
-                    arpc,
-                }),
-                verified_atc,
-            ))
+        let verdict = match self.limit_refusal(card, amount, chip.cdcvm, now) {
+            Some(code) => Verdict::Decided(Decision {
+                code,
+                approval_code: None,
+                arpc: chip.arpc,
+            }),
+            None => Verdict::Hold(chip.arpc),
         };
+        Ok((verdict, chip.verified_atc))
+    }
+
+    /// Cryptogram and cardholder verification: the network's word for a
+    /// token (its cryptogram and ATC checks passed, CDCVM as it reports),
+    /// the card's ARQC for a card (non-token) chip request, nothing for a
+    /// request with neither.
+    fn verify_cardholder(
+        &self,
+        req: &Message,
+        card: &CardInfo,
+        pan: &Pan,
+        bank: &BankConfig,
+    ) -> Result<Result<ChipCheck, ResponseCode>, IssuerError> {
+        if token_verified(req) {
+            let cdcvm = matches!(req.verification_results(),
+                Ok(Some(v)) if v.cdcvm == Some(CheckResult::Passed));
+            return Ok(Ok(ChipCheck {
+                cdcvm,
+                ..ChipCheck::default()
+            }));
+        }
+        let Some(de55) = req.icc_data() else {
+            return Ok(Ok(ChipCheck::default()));
+        };
+        let keys = self
+            .keys
+            .bank(&bank.id)
+            .ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
+        let Ok(mk) = derive_icc_mk(&keys.imk_ac, pan.expose(), card.psn) else {
+            return Ok(Err(ResponseCode::InvalidCardNumber));
+        };
+        Ok(verify_card_cryptogram(&EmvKey::Tdes(mk), de55, card))
+    }
+
+    /// The first of the card's limits the amount breaks: the no-CVM limit
+    /// without on-device verification, the single-transaction limit, the
+    /// daily total, the velocity count.
+    fn limit_refusal(
+        &self,
+        card: &CardInfo,
+        amount: i64,
+        cdcvm: bool,
+        now: i64,
+    ) -> Option<ResponseCode> {
         if amount > card.limits.no_cvm_limit && !cdcvm {
-            return decline(ResponseCode::IncorrectPin, arpc);
+            return Some(ResponseCode::IncorrectPin);
         }
         if amount > card.limits.single_transaction {
-            return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
+            return Some(ResponseCode::ExceedsWithdrawalLimit);
         }
         let (today, recent) = self.spend_totals(card, now);
         if today.saturating_add(amount) > card.limits.daily {
-            return decline(ResponseCode::ExceedsWithdrawalLimit, arpc);
+            return Some(ResponseCode::ExceedsWithdrawalLimit);
         }
         if recent >= i64::from(card.limits.velocity_count) {
-            return decline(ResponseCode::ExceedsFrequencyLimit, arpc);
+            return Some(ResponseCode::ExceedsFrequencyLimit);
         }
-        Ok((Verdict::Hold(arpc), verified_atc))
+        None
     }
 
     /// A stand-in advice (0120): the switch decided for the bank. When it
@@ -1049,6 +1043,155 @@ impl Issuer {
 enum Release {
     Reversal,
     Expiry,
+}
+
+/// The key an authorization is held and deduplicated under: its RRN
+/// (DE 37), else its transaction key; none without either.
+fn hold_key_of(req: &Message, txn: Option<&String>) -> Option<String> {
+    match trimmed(req, 37) {
+        Some(rrn) => Some(rrn_key(rrn, None)),
+        None => txn.cloned(),
+    }
+}
+
+/// The request's own checks, before any cryptography: message format,
+/// card status and expiry (and DE 14 agreeing with it), a purchase,
+/// the bank's currency, a positive amount. Returns the amount.
+fn check_request(
+    req: &Message,
+    card: &CardInfo,
+    bank: &BankConfig,
+    amount: Option<i64>,
+    now: i64,
+) -> Result<i64, ResponseCode> {
+    if !req.has(7) && !req.has(37) || !req.has(11) && !req.has(37) {
+        return Err(ResponseCode::FormatError);
+    }
+    match card.status {
+        CardStatus::Active => {}
+        CardStatus::Blocked => return Err(ResponseCode::RestrictedCard),
+        CardStatus::Lost => return Err(ResponseCode::LostCard),
+        CardStatus::Stolen => return Err(ResponseCode::StolenCard),
+    }
+    if yymm_expired(&card.expiry_yymm, now) {
+        return Err(ResponseCode::ExpiredCard);
+    }
+    if let Some(e) = req.get_str(14)
+        && e != card.expiry_yymm
+    {
+        return Err(ResponseCode::ExpiredCard);
+    }
+    if let Some(pc) = req.processing_code()
+        && !pc.starts_with("00")
+    {
+        return Err(ResponseCode::InvalidTransaction);
+    }
+    let (Some(amount), Some(currency)) = (amount, req.currency()) else {
+        return Err(ResponseCode::FormatError);
+    };
+    if currency != bank.currency.numeric() {
+        return Err(ResponseCode::InvalidTransaction);
+    }
+    if amount <= 0 {
+        return Err(ResponseCode::InvalidAmount);
+    }
+    Ok(amount)
+}
+
+/// What cardholder verification established about a request.
+#[derive(Default)]
+struct ChipCheck {
+    /// The cardholder was verified on the device (CDCVM).
+    cdcvm: bool,
+    /// Session key and ARQC of a verified card (non-token) cryptogram.
+    arpc: Option<(EmvKey, [u8; 8])>,
+    /// Its ATC, which the card record then remembers.
+    verified_atc: Option<u16>,
+}
+
+/// A card (non-token) chip request's ARQC under the card's master key,
+/// refused when its ATC is not above the last one seen (a replay).
+fn verify_card_cryptogram(
+    mk: &EmvKey,
+    de55: &[u8],
+    card: &CardInfo,
+) -> Result<ChipCheck, ResponseCode> {
+    match paytap_emv::verify_arqc(mk, de55, *b"00") {
+        Ok(v) => {
+            if card.last_atc.is_some_and(|last| v.atc <= last) {
+                return Err(ResponseCode::DoNotHonour);
+            }
+            Ok(ChipCheck {
+                cdcvm: v.cdcvm_performed,
+                arpc: Some((v.session_key, v.arqc)),
+                verified_atc: Some(v.atc),
+            })
+        }
+        Err(
+            VerifyError::BadCryptogram | VerifyError::NotArqc(_) | VerifyError::AlgorithmMismatch,
+        ) => {
+            tracing::warn!(card_id = %card.card_id, "card cryptogram does not verify");
+            Err(ResponseCode::SecurityViolation)
+        }
+        Err(_) => Err(ResponseCode::FormatError),
+    }
+}
+
+/// A new authorization about to be recorded.
+struct NewAuth<'a> {
+    hold_key: &'a str,
+    txn: Option<&'a str>,
+    card: &'a CardInfo,
+    bank: &'a BankConfig,
+    amount: i64,
+    now: i64,
+    /// ATC of a verified card cryptogram.
+    verified_atc: Option<u16>,
+}
+
+impl NewAuth<'_> {
+    /// The record of the answer given now (held with an approval code and
+    /// hold id, declined without) and, after a verified card cryptogram,
+    /// the card's new last ATC.
+    fn writes(
+        &self,
+        code: ResponseCode,
+        approval: Option<&str>,
+        hold_id: Option<&str>,
+    ) -> Vec<crate::batch::Write> {
+        use crate::batch::{Arg, Stmt, Write};
+        let state = if hold_id.is_some() {
+            "held"
+        } else {
+            "declined"
+        };
+        let mut stmts = vec![Write::Row(
+            &INSERT_AUTH,
+            vec![
+                Arg::Text(self.hold_key.to_owned()),
+                Arg::OptText(self.txn.map(str::to_owned)),
+                Arg::Text(self.card.card_id.clone()),
+                Arg::Text(self.bank.id.clone()),
+                Arg::I64(self.amount),
+                Arg::Text(self.bank.currency.code().to_owned()),
+                Arg::Text(code.code().to_owned()),
+                Arg::OptText(approval.map(str::to_owned)),
+                Arg::OptText(hold_id.map(str::to_owned)),
+                Arg::Text(state.to_owned()),
+                Arg::I64(self.now),
+            ],
+        )];
+        if let Some(atc) = self.verified_atc {
+            stmts.push(Write::Stmt(Stmt {
+                sql: "UPDATE issuer_cards SET last_atc = $1 WHERE card_id = $2 AND last_atc < $1",
+                args: vec![
+                    Arg::I64(i64::from(atc)),
+                    Arg::Text(self.card.card_id.clone()),
+                ],
+            }));
+        }
+        stmts
+    }
 }
 
 /// DE 39 for a hold the ledger refused.

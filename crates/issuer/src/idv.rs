@@ -15,11 +15,12 @@
 //! issuers' OTP key, valid for `otp.ttl_secs`, at most `otp.max_attempts`
 //! wrong tries (then the verification is refused, i.e. red).
 
+use crate::config::{BankConfig, IdvRules};
 use crate::error::IssuerError;
-use crate::service::{CardStatus, Issuer, OtpDelivery};
-use crate::time::yymm_expired;
+use crate::service::{CardInfo, CardStatus, Issuer, OtpDelivery};
 use hmac::{Hmac, KeyInit, Mac};
 use paytap_types::Pan;
+use paytap_types::yymm_expired;
 use rand::RngExt;
 use serde::Serialize;
 use sha2::Sha256;
@@ -225,14 +226,8 @@ impl Issuer {
                 now,
             )
         };
-        if card.status != CardStatus::Active {
-            return red(RedReason::CardNotActive).await;
-        }
-        if yymm_expired(&card.expiry_yymm, now) {
-            return red(RedReason::CardExpired).await;
-        }
-        if req.expiry_yymm != card.expiry_yymm {
-            return red(RedReason::WrongExpiry).await;
+        if let Some(reason) = card_refusal(&card, req, now) {
+            return red(reason).await;
         }
         let keys = self
             .keys
@@ -242,7 +237,23 @@ impl Issuer {
             return red(RedReason::WrongCvv).await;
         }
 
-        let rules = &bank.idv;
+        if self.needs_step_up(&bank.idv, &card, req, now).await? {
+            self.yellow(verification_id, &bank, &card, req, now).await
+        } else {
+            self.green(verification_id, &bank, &card, req, now).await
+        }
+    }
+
+    /// Whether this provisioning needs a one-time passcode: a card in the
+    /// bank's step-up test range, a new device (when the bank asks), or too
+    /// many approvals of the card in the last day.
+    async fn needs_step_up(
+        &self,
+        rules: &IdvRules,
+        card: &CardInfo,
+        req: &IdvRequest,
+        now: i64,
+    ) -> Result<bool, IssuerError> {
         let mut step_up = rules
             .step_up_prefixes
             .iter()
@@ -267,28 +278,49 @@ impl Issuer {
             .await?;
             step_up = n >= i64::from(rules.step_up_after_provisionings);
         }
+        Ok(step_up)
+    }
 
-        if !step_up {
-            self.record(
-                &verification_id,
-                &bank.id,
-                Some(&card.card_id),
-                req,
-                "green",
-                "approved",
-                None,
-                None,
-                now,
-            )
-            .await?;
-            tracing::info!(verification_id, bank = %bank.id, card_id = %card.card_id, "ID&V green");
-            return Ok(IdvDecision::Green {
-                verification_id,
-                bank_id: bank.id.clone(),
-                bank_name: bank.name.clone(),
-                card_id: card.card_id.clone(),
-            });
-        }
+    /// Green: approved without a passcode (recorded, then answered).
+    async fn green(
+        &self,
+        verification_id: String,
+        bank: &BankConfig,
+        card: &CardInfo,
+        req: &IdvRequest,
+        now: i64,
+    ) -> Result<IdvDecision, IssuerError> {
+        self.record(
+            &verification_id,
+            &bank.id,
+            Some(&card.card_id),
+            req,
+            "green",
+            "approved",
+            None,
+            None,
+            now,
+        )
+        .await?;
+        tracing::info!(verification_id, bank = %bank.id, card_id = %card.card_id, "ID&V green");
+        Ok(IdvDecision::Green {
+            verification_id,
+            bank_id: bank.id.clone(),
+            bank_name: bank.name.clone(),
+            card_id: card.card_id.clone(),
+        })
+    }
+
+    /// Yellow: a passcode goes to the card's phone; its hash is recorded
+    /// with an expiry, and the device is told where it went.
+    async fn yellow(
+        &self,
+        verification_id: String,
+        bank: &BankConfig,
+        card: &CardInfo,
+        req: &IdvRequest,
+        now: i64,
+    ) -> Result<IdvDecision, IssuerError> {
         let code = Zeroizing::new(format!("{:06}", rand::rng().random_range(0..1_000_000u32)));
         let hash = otp_hash(self.keys.otp_key(), &verification_id, &code);
         let expires_at = now + i64::from(self.config.otp.ttl_secs) * 1000;
@@ -497,4 +529,19 @@ impl Issuer {
             created_at,
         })
     }
+}
+
+/// Why a known card cannot be verified, before its CVV2: not active,
+/// expired, or not the expiry the person typed.
+fn card_refusal(card: &CardInfo, req: &IdvRequest, now: i64) -> Option<RedReason> {
+    if card.status != CardStatus::Active {
+        return Some(RedReason::CardNotActive);
+    }
+    if yymm_expired(&card.expiry_yymm, now) {
+        return Some(RedReason::CardExpired);
+    }
+    if req.expiry_yymm != card.expiry_yymm {
+        return Some(RedReason::WrongExpiry);
+    }
+    None
 }

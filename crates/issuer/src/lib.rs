@@ -51,6 +51,7 @@ pub use error::IssuerError;
 pub use idv::{IdvDecision, IdvRequest, OtpOutcome, RedReason, Verification, VerificationState};
 pub use keys::{BankKeys, IssuerKeys};
 pub use link::IssuerServer;
+pub use paytap_types::Clock;
 pub use service::{
-    CardInfo, CardStatus, Clock, IssueCard, IssuedCard, Issuer, MIGRATIONS, OtpDelivery, Product,
+    CardInfo, CardStatus, IssueCard, IssuedCard, Issuer, MIGRATIONS, OtpDelivery, Product,
 };

@@ -21,7 +21,7 @@ use crate::error::IssuerError;
 use crate::keys::IssuerKeys;
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, Transfer};
 use paytap_store::{Db, Migration, now_millis};
-use paytap_types::{Money, Pan, luhn_check_digit};
+use paytap_types::{Clock, Money, Pan, SystemClock, luhn_check_digit};
 use paytap_vault::{CardRecord, Expiry, Vault};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -114,8 +114,13 @@ pub const MIGRATIONS: &[Migration] = &[
 /// `issuer_auths`, read once at start.
 type AuthScanRow = (String, Option<String>, String, String, String, i64, i64);
 
-/// A source of "now" in Unix milliseconds.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+/// How long a newly issued card is valid when the request names no expiry:
+/// five years, the usual validity of a payment card.
+const CARD_VALIDITY_MONTHS: u32 = 60;
+
+/// Card numbers drawn before issuing gives up: a draw collides only with a
+/// number already issued, so 64 failures mean the range is all but full.
+const CARD_NUMBER_ATTEMPTS: usize = 64;
 
 /// Debit (spends a balance) or credit (spends a limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -277,7 +282,7 @@ pub struct Issuer {
     pub(crate) vault: Vault,
     pub(crate) config: Arc<IssuerConfig>,
     pub(crate) keys: Arc<IssuerKeys>,
-    pub(crate) clock: Clock,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Serialises work on one hold key (authorization vs reversal vs capture).
     pub(crate) hold_locks: Arc<Vec<Mutex<()>>>,
     /// Serialises authorizations of one card (limits and velocity).
@@ -380,7 +385,7 @@ impl Issuer {
             vault,
             config: Arc::new(config),
             keys: Arc::new(keys),
-            clock: Arc::new(now_millis),
+            clock: Arc::new(SystemClock),
             hold_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             card_locks: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
             otp_tx,
@@ -396,13 +401,13 @@ impl Issuer {
     }
 
     /// Replaces the clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> Issuer {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Issuer {
         self.clock = clock;
         self
     }
 
     pub(crate) fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_millis()
     }
 
     pub fn config(&self) -> &IssuerConfig {
@@ -452,80 +457,12 @@ impl Issuer {
         let now = self.now();
         let expiry_yymm = match &req.expiry_yymm {
             Some(e) => e.clone(),
-            None => crate::time::yymm_after(now, 60),
+            None => Expiry::months_after(now, CARD_VALIDITY_MONTHS).yymm(),
         };
-        let expiry = Expiry::parse(&expiry_yymm)?;
-        let prefix = if req.step_up_range {
-            bank.idv
-                .step_up_prefixes
-                .first()
-                .cloned()
-                .ok_or(IssuerError::Invalid("the bank has no step-up test range"))?
-        } else {
-            bank.card_bins
-                .first()
-                .cloned()
-                .ok_or(IssuerError::Invalid("the bank has no card BIN"))?
-        };
-        let mut issued: Option<(Pan, String)> = None;
-        for _ in 0..64 {
-            let pan = random_pan(&prefix, 16).ok_or(IssuerError::Invalid("bad BIN"))?;
-            if !req.step_up_range
-                && bank
-                    .idv
-                    .step_up_prefixes
-                    .iter()
-                    .any(|p| pan.expose().starts_with(p.as_str()))
-            {
-                continue;
-            }
-            let entry = self
-                .vault
-                .put(CardRecord::new(
-                    pan.clone(),
-                    expiry,
-                    req.holder_name.clone(),
-                )?)
-                .await?;
-            if entry.existed {
-                continue;
-            }
-            issued = Some((pan, entry.id));
-            break;
-        }
-        let (pan, card_id) = issued.ok_or(IssuerError::Exhausted)?;
+        let expiry = Expiry::parse(&expiry_yymm).map_err(paytap_vault::VaultError::from)?;
+        let (pan, card_id) = self.new_card_number(&bank, &req, expiry).await?;
         let psn: u8 = 0;
-        let account = account_id(&bank.id, &format!("card:{card_id}"));
-        self.ledger
-            .create_account(AccountSpec::new(
-                account.clone(),
-                format!(
-                    "{} {} card {}",
-                    bank.short_name,
-                    req.product.as_str(),
-                    pan.last4()
-                ),
-                bank.currency,
-                AccountFlags::DebitsMustNotExceedCredits,
-            ))
-            .await?;
-        if req.amount_minor > 0 {
-            let from = match req.product {
-                Product::Debit => "deposits",
-                Product::Credit => "credit-lines",
-            };
-            self.ledger
-                .transfer(
-                    Transfer::single(
-                        format!("issuer:open:{card_id}"),
-                        account_id(&bank.id, from),
-                        account.clone(),
-                        Money::new(req.amount_minor, bank.currency),
-                    )
-                    .with_reference(format!("{} opening", req.product.as_str())),
-                )
-                .await?;
-        }
+        let account = self.open_card_account(&bank, &req, &card_id, &pan).await?;
         let limits = req.limits.unwrap_or(bank.limits);
         let phone = masked_phone(&bank.country);
         sqlx::query(
@@ -566,6 +503,96 @@ impl Issuer {
             psn,
             account_id: account,
         })
+    }
+
+    /// A fresh card number in the bank's card range (in its step-up test
+    /// range when asked, outside it otherwise), stored in the vault with
+    /// its expiry and holder name. Returns the number and its vault id.
+    async fn new_card_number(
+        &self,
+        bank: &BankConfig,
+        req: &IssueCard,
+        expiry: Expiry,
+    ) -> Result<(Pan, String), IssuerError> {
+        let prefix = if req.step_up_range {
+            bank.idv
+                .step_up_prefixes
+                .first()
+                .cloned()
+                .ok_or(IssuerError::Invalid("the bank has no step-up test range"))?
+        } else {
+            bank.card_bins
+                .first()
+                .cloned()
+                .ok_or(IssuerError::Invalid("the bank has no card BIN"))?
+        };
+        for _ in 0..CARD_NUMBER_ATTEMPTS {
+            let pan = random_pan(&prefix, 16).ok_or(IssuerError::Invalid("bad BIN"))?;
+            if !req.step_up_range
+                && bank
+                    .idv
+                    .step_up_prefixes
+                    .iter()
+                    .any(|p| pan.expose().starts_with(p.as_str()))
+            {
+                continue;
+            }
+            let entry = self
+                .vault
+                .put(CardRecord::new(
+                    pan.clone(),
+                    expiry,
+                    req.holder_name.clone(),
+                )?)
+                .await?;
+            if !entry.existed {
+                return Ok((pan, entry.id));
+            }
+        }
+        Err(IssuerError::Exhausted)
+    }
+
+    /// The card's ledger account, funded with the opening balance (debit)
+    /// or the credit limit (credit) when the request names one.
+    async fn open_card_account(
+        &self,
+        bank: &BankConfig,
+        req: &IssueCard,
+        card_id: &str,
+        pan: &Pan,
+    ) -> Result<String, IssuerError> {
+        let account = account_id(&bank.id, &format!("card:{card_id}"));
+        self.ledger
+            .create_account(AccountSpec::new(
+                account.clone(),
+                format!(
+                    "{} {} card {}",
+                    bank.short_name,
+                    req.product.as_str(),
+                    pan.last4()
+                ),
+                bank.currency,
+                AccountFlags::DebitsMustNotExceedCredits,
+            ))
+            .await?;
+        if req.amount_minor > 0 {
+            let from = match req.product {
+                Product::Debit => "deposits",
+                Product::Credit => "credit-lines",
+            };
+            self.ledger
+                .transfer(
+                    Transfer::single(
+                        format!("issuer:open:{card_id}"),
+                        account_id(&bank.id, from),
+                        account.clone(),
+                        Money::new(req.amount_minor, bank.currency),
+                    )
+                    .with_reference(format!("{} opening", req.product.as_str())),
+                )
+                .await?;
+        }
+        Ok(account)
     }
 
     /// A card by vault id.

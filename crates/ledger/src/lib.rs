@@ -435,54 +435,79 @@ impl Ledger {
                 "{bad_state} pending transfers disagree with their resolution"
             )));
         }
-        for id in computed.keys() {
-            if !stored.contains_key(id) {
-                return Err(LedgerError::Corrupt(format!(
-                    "transfers reference unknown account {id:?}"
-                )));
-            }
-        }
-        let mut per_currency: BTreeMap<Currency, Balance> = BTreeMap::new();
-        for (id, account) in &stored {
-            let recomputed = computed.get(id).copied().unwrap_or_default();
-            if recomputed != account.balance {
-                return Err(LedgerError::Corrupt(format!(
-                    "account {id:?}: stored {:?}, recomputed {:?}",
-                    account.balance, recomputed
-                )));
-            }
-            if !account.spec.flags.allows(&account.balance) {
-                return Err(LedgerError::Corrupt(format!(
-                    "account {id:?} crosses its {:?} limit",
-                    account.spec.flags
-                )));
-            }
-            let t = per_currency.entry(account.spec.currency).or_default();
-            let b = &account.balance;
-            for (sum, v) in [
-                (&mut t.debits_posted, b.debits_posted),
-                (&mut t.credits_posted, b.credits_posted),
-                (&mut t.debits_pending, b.debits_pending),
-                (&mut t.credits_pending, b.credits_pending),
-            ] {
-                *sum = sum
-                    .checked_add(v)
-                    .ok_or_else(|| LedgerError::Corrupt("currency total overflows".into()))?;
-            }
-        }
-        for (currency, t) in &per_currency {
-            if t.debits_posted != t.credits_posted || t.debits_pending != t.credits_pending {
-                return Err(LedgerError::Corrupt(format!(
-                    "{currency} does not net to zero: {t:?}"
-                )));
-            }
-        }
+        let per_currency = verify_balances(&stored, &computed)?;
         Ok(InvariantReport {
             accounts: stored.len(),
             transfers: usize::try_from(transfers_checked).unwrap_or(usize::MAX),
             totals: per_currency,
         })
     }
+}
+
+/// The pure half of [`Ledger::check_invariants`]: every account the
+/// transfers name exists, every stored balance equals its recomputation
+/// and stays within its flags' limit, and each currency nets to zero.
+/// Returns the per-currency totals.
+fn verify_balances(
+    stored: &BTreeMap<String, Account>,
+    computed: &BTreeMap<String, Balance>,
+) -> Result<BTreeMap<Currency, Balance>, LedgerError> {
+    for id in computed.keys() {
+        if !stored.contains_key(id) {
+            return Err(LedgerError::Corrupt(format!(
+                "transfers reference unknown account {id:?}"
+            )));
+        }
+    }
+    let mut per_currency: BTreeMap<Currency, Balance> = BTreeMap::new();
+    for (id, account) in stored {
+        verify_account(id, account, computed.get(id).copied().unwrap_or_default())?;
+        add_to_total(
+            per_currency.entry(account.spec.currency).or_default(),
+            &account.balance,
+        )?;
+    }
+    for (currency, t) in &per_currency {
+        if t.debits_posted != t.credits_posted || t.debits_pending != t.credits_pending {
+            return Err(LedgerError::Corrupt(format!(
+                "{currency} does not net to zero: {t:?}"
+            )));
+        }
+    }
+    Ok(per_currency)
+}
+
+/// One account's stored balance equals the one its transfers add up to,
+/// and stays within its flags' limit.
+fn verify_account(id: &str, account: &Account, recomputed: Balance) -> Result<(), LedgerError> {
+    if recomputed != account.balance {
+        return Err(LedgerError::Corrupt(format!(
+            "account {id:?}: stored {:?}, recomputed {:?}",
+            account.balance, recomputed
+        )));
+    }
+    if !account.spec.flags.allows(&account.balance) {
+        return Err(LedgerError::Corrupt(format!(
+            "account {id:?} crosses its {:?} limit",
+            account.spec.flags
+        )));
+    }
+    Ok(())
+}
+
+/// Adds each counter of `b` to the currency total `t`.
+fn add_to_total(t: &mut Balance, b: &Balance) -> Result<(), LedgerError> {
+    for (sum, v) in [
+        (&mut t.debits_posted, b.debits_posted),
+        (&mut t.credits_posted, b.credits_posted),
+        (&mut t.debits_pending, b.debits_pending),
+        (&mut t.credits_pending, b.credits_pending),
+    ] {
+        *sum = sum
+            .checked_add(v)
+            .ok_or_else(|| LedgerError::Corrupt("currency total overflows".into()))?;
+    }
+    Ok(())
 }
 
 /// Selects one counter of a [`Balance`].

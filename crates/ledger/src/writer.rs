@@ -638,6 +638,12 @@ impl Batch {
         Ok(outcome)
     }
 
+    /// Applies one transfer to the in-memory balances, or refuses it.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, if the debit side and the credit side would move
+    /// by different amounts (double entry broken).
     fn apply_transfer(&mut self, t: &crate::Transfer) -> Result<(), Rejection> {
         let amount = t.amount.minor;
         if amount <= 0 {
@@ -678,6 +684,10 @@ impl Batch {
                 .checked_add(amount)
                 .ok_or(Rejection::Overflow)?;
         }
+        debug_assert!(
+            moved_by(&d.balance, &nd, &c.balance, &nc, t.pending) == (amount, amount),
+            "a transfer must debit and credit the same amount"
+        );
         if !df.allows(&nd) {
             return Err(flag_rejection(df));
         }
@@ -811,5 +821,21 @@ impl Batch {
         self.set_balance(&debit, nd);
         self.set_balance(&credit, nc);
         Ok(Ok(if post.is_some() { posted } else { held }))
+    }
+}
+
+/// How much the debit account's debits and the credit account's credits
+/// (pending or posted) grew from `d0`/`c0` to `d1`/`c1`.
+fn moved_by(d0: &Balance, d1: &Balance, c0: &Balance, c1: &Balance, pending: bool) -> (i64, i64) {
+    if pending {
+        (
+            d1.debits_pending - d0.debits_pending,
+            c1.credits_pending - c0.credits_pending,
+        )
+    } else {
+        (
+            d1.debits_posted - d0.debits_posted,
+            c1.credits_posted - c0.credits_posted,
+        )
     }
 }

@@ -53,7 +53,7 @@ pub fn card_from_payload(payload: &ProvisioningPayload) -> Result<ContactlessCar
     let (Some(yy), Some(mm)) = (num(0), num(2)) else {
         return Err(TapError::Payload("expiry"));
     };
-    let expiry = Expiry::new(yy, mm).map_err(TapError::Card)?;
+    let expiry = Expiry::new(yy, mm).map_err(|e| TapError::Card(e.into()))?;
     let key = match payload.key_kind.as_str() {
         "tdes" | "tdes-option-a" => EmvKey::Tdes(
             TdesKey::from_hex(&payload.icc_mk_hex).map_err(|_| TapError::Payload("key"))?,

@@ -232,38 +232,75 @@ fn parse_template(id: u8, v: &str) -> Result<MerchantAccount, QrError> {
     })
 }
 
+/// Payload format indicator "01" first (ID 00) and a CRC (ID 63) last that
+/// matches the payload up to and including "6304".
+fn check_envelope(payload: &str, objs: &[(u8, &str)]) -> Result<(), QrError> {
+    match objs.first() {
+        Some((0, "01")) => {}
+        Some((0, _)) => {
+            return Err(QrError::Invalid {
+                id: 0,
+                reason: "payload format indicator must be \"01\"",
+            });
+        }
+        _ => return Err(QrError::PayloadFormatNotFirst),
+    }
+    match objs.last() {
+        Some((63, crc)) => {
+            let stated = if crc.len() == 4 && crc.bytes().all(|b| b.is_ascii_hexdigit()) {
+                u16::from_str_radix(crc, 16).map_err(|_| QrError::BadCrcFormat)?
+            } else {
+                return Err(QrError::BadCrcFormat);
+            };
+            let covered = payload
+                .get(..payload.len() - 4)
+                .ok_or(QrError::BadCrcFormat)?;
+            let computed = crc16_ccitt_false(covered.as_bytes());
+            if computed != stated {
+                return Err(QrError::CrcMismatch { stated, computed });
+            }
+        }
+        _ => return Err(QrError::CrcNotLast),
+    }
+    Ok(())
+}
+
+/// The tip or convenience fee (ID 55, with 56 or 57), in minor units of a
+/// currency with `exp` decimals.
+fn parse_tip(
+    tip_s: Option<&str>,
+    fee_fixed: Option<&str>,
+    fee_pct: Option<&str>,
+    exp: u8,
+) -> Result<Option<Tip>, QrError> {
+    Ok(match tip_s {
+        None => None,
+        Some("01") => Some(Tip::Prompt),
+        Some("02") => Some(Tip::FixedFee(parse_amount(
+            56,
+            fee_fixed.ok_or(QrError::Missing(56))?,
+            exp,
+        )?)),
+        Some("03") => Some(Tip::PercentageFee(parse_percentage(
+            fee_pct.ok_or(QrError::Missing(57))?,
+        )?)),
+        Some(_) => {
+            return Err(QrError::Invalid {
+                id: 55,
+                reason: "tip indicator must be 01, 02 or 03",
+            });
+        }
+    })
+}
+
 impl Mpm {
     /// Parse and validate a payload, including its CRC.
     pub fn parse(payload: &str) -> Result<Mpm, QrError> {
         let objs = parse_objects(payload)?;
-        match objs.first() {
-            Some((0, "01")) => {}
-            Some((0, _)) => {
-                return Err(QrError::Invalid {
-                    id: 0,
-                    reason: "payload format indicator must be \"01\"",
-                });
-            }
-            _ => return Err(QrError::PayloadFormatNotFirst),
-        }
-        match objs.last() {
-            Some((63, crc)) => {
-                let stated = if crc.len() == 4 && crc.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    u16::from_str_radix(crc, 16).map_err(|_| QrError::BadCrcFormat)?
-                } else {
-                    return Err(QrError::BadCrcFormat);
-                };
-                let covered = payload
-                    .get(..payload.len() - 4)
-                    .ok_or(QrError::BadCrcFormat)?;
-                let computed = crc16_ccitt_false(covered.as_bytes());
-                if computed != stated {
-                    return Err(QrError::CrcMismatch { stated, computed });
-                }
-            }
-            _ => return Err(QrError::CrcNotLast),
-        }
+        check_envelope(payload, &objs)?;
 
+        // One arm per data object of EMV QRCPS-MPM §4 (IDs 00–99): a match
+        // over the standard's cases, kept whole so it reads as the table.
         let mut seen = 0u128;
         let mut poi = None;
         let mut accounts = Vec::new();
@@ -373,24 +410,7 @@ impl Mpm {
                 reason: "amount must be greater than zero",
             });
         }
-        let tip = match tip_s {
-            None => None,
-            Some("01") => Some(Tip::Prompt),
-            Some("02") => Some(Tip::FixedFee(parse_amount(
-                56,
-                fee_fixed.ok_or(QrError::Missing(56))?,
-                exp,
-            )?)),
-            Some("03") => Some(Tip::PercentageFee(parse_percentage(
-                fee_pct.ok_or(QrError::Missing(57))?,
-            )?)),
-            Some(_) => {
-                return Err(QrError::Invalid {
-                    id: 55,
-                    reason: "tip indicator must be 01, 02 or 03",
-                });
-            }
-        };
+        let tip = parse_tip(tip_s, fee_fixed, fee_pct, exp)?;
         if accounts.is_empty() {
             return Err(QrError::MissingMerchantAccount);
         }
@@ -427,25 +447,7 @@ impl Mpm {
                 },
             )?;
         }
-        if self.merchant_accounts.is_empty() {
-            return Err(QrError::MissingMerchantAccount);
-        }
-        let mut accounts: Vec<&MerchantAccount> = self.merchant_accounts.iter().collect();
-        accounts.sort_by_key(|a| a.id);
-        let mut seen = 0u128;
-        for a in accounts {
-            if !(2..=51).contains(&a.id) {
-                return Err(QrError::Invalid {
-                    id: a.id,
-                    reason: "merchant account IDs are 02-51",
-                });
-            }
-            if seen & (1u128 << a.id) != 0 {
-                return Err(QrError::Duplicate(a.id));
-            }
-            seen |= 1u128 << a.id;
-            put(&mut s, a.id, &encode_account(a)?)?;
-        }
+        self.put_accounts(&mut s)?;
         digits_exact(52, &self.mcc, 4)?;
         put(&mut s, 52, &self.mcc)?;
         if self.currency > 999 {
@@ -465,28 +467,7 @@ impl Mpm {
             }
             put(&mut s, 54, &currency::format_decimal_short(a, exp))?;
         }
-        match self.tip {
-            None => {}
-            Some(Tip::Prompt) => put(&mut s, 55, "01")?,
-            Some(Tip::FixedFee(f)) => {
-                put(&mut s, 55, "02")?;
-                put(&mut s, 56, &currency::format_decimal_short(f, exp))?;
-            }
-            Some(Tip::PercentageFee(bp)) => {
-                if bp == 0 || bp > 9999 {
-                    return Err(QrError::Invalid {
-                        id: 57,
-                        reason: "percentage must be 00.01 to 99.99",
-                    });
-                }
-                put(&mut s, 55, "03")?;
-                put(
-                    &mut s,
-                    57,
-                    &currency::format_decimal_short(u64::from(bp), 2),
-                )?;
-            }
-        }
+        self.put_tip(&mut s, exp)?;
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(QrError::Invalid {
                 id: 58,
@@ -511,6 +492,65 @@ impl Mpm {
         if let Some(l) = &self.language {
             put(&mut s, 64, &encode_language(l)?)?;
         }
+        self.put_extensions(&mut s)?;
+        s.push_str("6304");
+        let crc = crc16_ccitt_false(s.as_bytes());
+        s.push_str(&format!("{crc:04X}"));
+        Ok(s)
+    }
+
+    /// Merchant account information (IDs 02–51), in ascending ID order,
+    /// at least one.
+    fn put_accounts(&self, s: &mut String) -> Result<(), QrError> {
+        if self.merchant_accounts.is_empty() {
+            return Err(QrError::MissingMerchantAccount);
+        }
+        let mut accounts: Vec<&MerchantAccount> = self.merchant_accounts.iter().collect();
+        accounts.sort_by_key(|a| a.id);
+        let mut seen = 0u128;
+        for a in accounts {
+            if !(2..=51).contains(&a.id) {
+                return Err(QrError::Invalid {
+                    id: a.id,
+                    reason: "merchant account IDs are 02-51",
+                });
+            }
+            if seen & (1u128 << a.id) != 0 {
+                return Err(QrError::Duplicate(a.id));
+            }
+            seen |= 1u128 << a.id;
+            put(s, a.id, &encode_account(a)?)?;
+        }
+        Ok(())
+    }
+
+    /// Tip or convenience fee indicator (ID 55) and its fixed (56) or
+    /// percentage (57) value.
+    fn put_tip(&self, s: &mut String, exp: u8) -> Result<(), QrError> {
+        match self.tip {
+            None => {}
+            Some(Tip::Prompt) => put(s, 55, "01")?,
+            Some(Tip::FixedFee(f)) => {
+                put(s, 55, "02")?;
+                put(s, 56, &currency::format_decimal_short(f, exp))?;
+            }
+            Some(Tip::PercentageFee(bp)) => {
+                if bp == 0 || bp > 9999 {
+                    return Err(QrError::Invalid {
+                        id: 57,
+                        reason: "percentage must be 00.01 to 99.99",
+                    });
+                }
+                put(s, 55, "03")?;
+                put(s, 57, &currency::format_decimal_short(u64::from(bp), 2))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// RFU objects (IDs 65–79) and unreserved templates (80–99), each in
+    /// ascending ID order.
+    fn put_extensions(&self, s: &mut String) -> Result<(), QrError> {
         let mut rfu: Vec<&SubField> = self.rfu.iter().collect();
         rfu.sort_by_key(|f| f.id);
         for f in rfu {
@@ -520,7 +560,7 @@ impl Mpm {
                     reason: "RFU IDs are 65-79",
                 });
             }
-            put(&mut s, f.id, &f.value)?;
+            put(s, f.id, &f.value)?;
         }
         let mut unres: Vec<&MerchantAccount> = self.unreserved.iter().collect();
         unres.sort_by_key(|a| a.id);
@@ -531,12 +571,9 @@ impl Mpm {
                     reason: "unreserved templates are IDs 80-99 with a GUID",
                 });
             }
-            put(&mut s, a.id, &encode_account(a)?)?;
+            put(s, a.id, &encode_account(a)?)?;
         }
-        s.push_str("6304");
-        let crc = crc16_ccitt_false(s.as_bytes());
-        s.push_str(&format!("{crc:04X}"));
-        Ok(s)
+        Ok(())
     }
 }
 

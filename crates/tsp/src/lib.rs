@@ -68,9 +68,9 @@ pub use error::{Refusal, TspError};
 pub use keys::TokenKeys;
 pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
+pub use paytap_types::{Clock, year_month, yymm_expired};
 pub use service::{
-    Clock, Detokenized, MIGRATIONS, PendingWrite, ProvisionRequest, Provisioned, Refused,
-    TokenContext, TokenEvent, TokenInfo, Tsp, TspConfig, finish_write, year_month, yymm_after,
-    yymm_expired,
+    Detokenized, MIGRATIONS, PendingWrite, ProvisionRequest, Provisioned, Refused, TokenContext,
+    TokenEvent, TokenInfo, Tsp, TspConfig, finish_write,
 };
 pub use switch_port::refusal_verification;

@@ -14,12 +14,13 @@ use crate::error::{Refusal, TspError};
 use crate::keys::TokenKeys;
 use crate::lifecycle::{Actor, TokenState};
 use crate::number::TokenRange;
-use paytap_emv::EmvKey;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk_a};
+use paytap_emv::{EmvKey, TdesKey};
 use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::bulk::Bulk;
-use paytap_store::{Db, Migration, now_millis};
+use paytap_store::{Db, Migration};
+use paytap_types::{Clock, SystemClock, yymm_expired};
 use paytap_types::{Currency, Pan};
 use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
 use rand::SeedableRng;
@@ -72,10 +73,6 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             at BIGINT NOT NULL, \
             PRIMARY KEY (token_ref, seq))",
 }];
-
-/// A source of "now" in Unix milliseconds (tests move it; production uses
-/// the system clock).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Token service settings.
 #[derive(Debug, Clone)]
@@ -303,7 +300,7 @@ pub struct Tsp {
     vault: Vault,
     config: Arc<TspConfig>,
     keys: Arc<TokenKeys>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     writer: Batcher,
     /// Token number fingerprint → vault id: immutable once written, so a
     /// cache that saves a vault lookup per authorization.
@@ -347,38 +344,40 @@ impl std::fmt::Debug for Tsp {
 
 const KEY_KIND: &str = "tdes-option-a";
 
+/// The request's own checks: an 11-digit token requestor id, a device id
+/// of 1 to 128 characters, and a new token that is active or inactive.
+fn check_provision_request(req: &ProvisionRequest) -> Result<(), TspError> {
+    if !requestor_ok(&req.token_requestor_id) {
+        return Err(TspError::BadRequestorId);
+    }
+    if req.device_id.is_empty() || req.device_id.len() > MAX_DEVICE_ID {
+        return Err(TspError::Invalid("device id must be 1 to 128 characters"));
+    }
+    if !matches!(req.initial_state, TokenState::Active | TokenState::Inactive) {
+        return Err(TspError::Invalid("a new token is active or inactive"));
+    }
+    Ok(())
+}
+
+/// Longest device id accepted (bytes): the wallet's ids are far shorter,
+/// and the column is indexed.
+const MAX_DEVICE_ID: usize = 128;
+
+/// A new token's row as provisioning writes it.
+struct NewTokenRow {
+    token_ref: String,
+    token_vault_id: String,
+    token_last4: String,
+    card_last4: String,
+    /// `YYMM`.
+    expiry: String,
+    /// Check value of the issuer's IMK the token's keys derive from.
+    key_check: String,
+    now: i64,
+}
+
 fn requestor_ok(id: &str) -> bool {
     id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `YYMM` of `millis` plus `months`.
-pub fn yymm_after(millis: i64, months: u32) -> String {
-    let (y, m) = year_month(millis);
-    let total = i64::from(y) * 12 + i64::from(m) - 1 + i64::from(months);
-    let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
-    format!("{:02}{:02}", y.rem_euclid(100), m)
-}
-
-/// UTC (year, month) of a Unix-millisecond instant.
-pub fn year_month(millis: i64) -> (i32, u8) {
-    match time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000)) {
-        Ok(t) => (t.year(), u8::from(t.month())),
-        Err(_) => (1970, 1),
-    }
-}
-
-/// Whether a `YYMM` expiry (valid through the end of that month, years
-/// 2000–2099) is before the month of `millis`.
-pub fn yymm_expired(yymm: &str, millis: i64) -> bool {
-    let parse = |s: Option<&str>| s.and_then(|v| v.parse::<i32>().ok());
-    let (Some(yy), Some(mm)) = (parse(yymm.get(..2)), parse(yymm.get(2..4))) else {
-        return true;
-    };
-    if yymm.len() != 4 || !(1..=12).contains(&mm) {
-        return true;
-    }
-    let (y, m) = year_month(millis);
-    (2000 + yy) * 12 + mm < y * 12 + i32::from(m)
 }
 
 impl Tsp {
@@ -402,7 +401,7 @@ impl Tsp {
             vault,
             config: Arc::new(config),
             keys: Arc::new(keys),
-            clock: Arc::new(now_millis),
+            clock: Arc::new(SystemClock),
             writer: Batcher::start(db.clone()),
             token_ids: Arc::default(),
             tokens: Arc::default(),
@@ -412,7 +411,7 @@ impl Tsp {
     }
 
     /// Replaces the clock (tests).
-    pub fn with_clock(mut self, clock: Clock) -> Tsp {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Tsp {
         self.clock = clock;
         self
     }
@@ -439,48 +438,79 @@ impl Tsp {
     /// Creates a token for a card on a device and seals its provisioning
     /// payload to the device key. One live token per (card, device).
     pub async fn provision(&self, req: ProvisionRequest) -> Result<Provisioned, TspError> {
-        if !requestor_ok(&req.token_requestor_id) {
-            return Err(TspError::BadRequestorId);
-        }
-        if req.device_id.is_empty() || req.device_id.len() > 128 {
-            return Err(TspError::Invalid("device id must be 1 to 128 characters"));
-        }
-        if !matches!(req.initial_state, TokenState::Active | TokenState::Inactive) {
-            return Err(TspError::Invalid("a new token is active or inactive"));
-        }
-        let ranges: Vec<&TokenRange> = self
-            .config
-            .ranges
-            .iter()
-            .filter(|r| r.issuer_id == req.issuer_id)
-            .collect();
-        if ranges.is_empty() {
-            return Err(TspError::NoRange(req.issuer_id.clone()));
-        }
+        check_provision_request(&req)?;
+        let ranges = self.issuer_ranges(&req.issuer_id)?;
         let imk = self
             .keys
             .get(&req.issuer_id)
             .ok_or_else(|| TspError::NoKey(req.issuer_id.clone()))?;
-        let key_check = hex::encode_upper(imk.kcv());
+        let card_last4 = self.card_to_tokenize(&req).await?;
+        let now = self.clock.now_millis();
+        let expiry = Expiry::months_after(now, self.config.token_validity_months).yymm();
+        let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
+        let (token_pan, token_vault_id) = self.fresh_token(&ranges, &expiry, &mut rng).await?;
+        let row = NewTokenRow {
+            token_ref: format!("tok_{}", uuid::Uuid::new_v4().simple()),
+            token_vault_id,
+            token_last4: token_pan.last4().to_owned(),
+            card_last4,
+            expiry,
+            key_check: hex::encode_upper(imk.kcv()),
+            now,
+        };
+        self.insert_token(&req, &row).await?;
+        let sealed_payload = self.sealed_payload(&req, &row, &token_pan, imk)?;
+        tracing::info!(token_ref = %row.token_ref, issuer = %req.issuer_id, device = %req.device_id,
+            state = %req.initial_state, "token provisioned");
+        Ok(Provisioned {
+            token_ref: row.token_ref,
+            token_last4: row.token_last4,
+            card_last4: row.card_last4,
+            expiry_yymm: row.expiry,
+            state: req.initial_state,
+            sealed_payload,
+        })
+    }
+
+    /// The token ranges of an issuer (at least one).
+    fn issuer_ranges(&self, issuer_id: &str) -> Result<Vec<&TokenRange>, TspError> {
+        let ranges: Vec<&TokenRange> = self
+            .config
+            .ranges
+            .iter()
+            .filter(|r| r.issuer_id == issuer_id)
+            .collect();
+        if ranges.is_empty() {
+            return Err(TspError::NoRange(issuer_id.to_owned()));
+        }
+        Ok(ranges)
+    }
+
+    /// The last four digits of the card to tokenize, which the vault must
+    /// hold and which must have no live token on the device yet.
+    async fn card_to_tokenize(&self, req: &ProvisionRequest) -> Result<String, TspError> {
         let card = match self.vault.get(&req.card_vault_id).await {
             Ok(c) => c,
             Err(VaultError::NotFound) => return Err(TspError::CardNotFound),
             Err(e) => return Err(e.into()),
         };
-        let card_last4 = card.pan.last4().to_owned();
         if let Some(existing) = self
             .live_token_for(&req.card_vault_id, &req.device_id)
             .await?
         {
             return Err(TspError::AlreadyProvisioned(existing));
         }
+        Ok(card.pan.last4().to_owned())
+    }
 
-        let now = (self.clock)();
-        let expiry = yymm_after(now, self.config.token_validity_months);
-        let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
-        let (token_pan, token_vault_id) = self.fresh_token(&ranges, &expiry, &mut rng).await?;
-
-        let token_ref = format!("tok_{}", uuid::Uuid::new_v4().simple());
+    /// Writes the token and its "provisioned" event in one transaction. A
+    /// concurrent provisioning for the same (card, device) that won the
+    /// unique index is reported as [`TspError::AlreadyProvisioned`].
+    async fn insert_token(
+        &self,
+        req: &ProvisionRequest,
+        row: &NewTokenRow,
+    ) -> Result<(), TspError> {
         let mut tx = self.db.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO tsp_tokens (token_ref, token_vault_id, token_last4, card_vault_id, \
@@ -488,25 +518,24 @@ impl Tsp {
              key_check, state, last_atc, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, -1, $15, $15)",
         )
-        .bind(&token_ref)
-        .bind(&token_vault_id)
-        .bind(token_pan.last4())
+        .bind(&row.token_ref)
+        .bind(&row.token_vault_id)
+        .bind(&row.token_last4)
         .bind(&req.card_vault_id)
-        .bind(&card_last4)
+        .bind(&row.card_last4)
         .bind(&req.issuer_id)
         .bind(&req.token_requestor_id)
         .bind(&req.device_id)
         .bind(req.domain.as_str())
-        .bind(&expiry)
+        .bind(&row.expiry)
         .bind(i64::from(self.config.psn))
         .bind(KEY_KIND)
-        .bind(&key_check)
+        .bind(&row.key_check)
         .bind(req.initial_state.as_str())
-        .bind(now)
+        .bind(row.now)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
-            // A concurrent provisioning for the same (card, device) won.
             drop(tx);
             if let Some(existing) = self
                 .live_token_for(&req.card_vault_id, &req.device_id)
@@ -518,21 +547,32 @@ impl Tsp {
         }
         insert_event(
             &mut tx,
-            &token_ref,
+            &row.token_ref,
             None,
             req.initial_state,
             req.actor,
             "provisioned",
-            now,
+            row.now,
         )
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
 
+    /// The provisioning payload (token number and expiry, ICC master key,
+    /// card application settings), sealed to the device's key.
+    fn sealed_payload(
+        &self,
+        req: &ProvisionRequest,
+        row: &NewTokenRow,
+        token_pan: &Pan,
+        imk: &TdesKey,
+    ) -> Result<Vec<u8>, TspError> {
         let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), self.config.psn)?;
         let payload = ProvisioningPayload {
-            token_ref: token_ref.clone(),
+            token_ref: row.token_ref.clone(),
             token_pan: token_pan.expose().to_owned(),
-            expiry_yymm: expiry.clone(),
+            expiry_yymm: row.expiry.clone(),
             psn: self.config.psn,
             aid_hex: self.config.aid_hex.clone(),
             app_label: req.app_label.clone(),
@@ -543,20 +583,10 @@ impl Tsp {
             no_cvm_limit_minor: req.no_cvm_limit_minor,
             currency_numeric: req.currency.numeric(),
             domain: req.domain.as_str().to_owned(),
-            card_last4: card_last4.clone(),
+            card_last4: row.card_last4.clone(),
             bank_name: req.bank_name.clone(),
         };
-        let sealed_payload = payload.seal_to(&req.device_public_key, &req.device_id)?;
-        tracing::info!(token_ref = %token_ref, issuer = %req.issuer_id, device = %req.device_id,
-            state = %req.initial_state, "token provisioned");
-        Ok(Provisioned {
-            token_ref,
-            token_last4: token_pan.last4().to_owned(),
-            card_last4,
-            expiry_yymm: expiry,
-            state: req.initial_state,
-            sealed_payload,
-        })
+        Ok(payload.seal_to(&req.device_public_key, &req.device_id)?)
     }
 
     /// Draws candidates until one is new to the vault (not a card number,
@@ -579,7 +609,11 @@ impl Tsp {
             if self.vault.find(&candidate).await?.is_some() {
                 continue;
             }
-            let record = CardRecord::new(candidate.clone(), Expiry::parse(expiry)?, "")?;
+            let record = CardRecord::new(
+                candidate.clone(),
+                Expiry::parse(expiry).map_err(VaultError::from)?,
+                "",
+            )?;
             let entry = self.vault.put(record).await?;
             if entry.existed {
                 continue;
@@ -614,7 +648,7 @@ impl Tsp {
         actor: Actor,
         reason: &str,
     ) -> Result<TokenInfo, TspError> {
-        let now = (self.clock)();
+        let now = self.clock.now_millis();
         let mut tx = self.db.begin_write().await?;
         let row: Option<(String, String)> =
             sqlx::query_as("SELECT state, token_vault_id FROM tsp_tokens WHERE token_ref = $1")
@@ -655,7 +689,7 @@ impl Tsp {
         actor: Actor,
         reason: &str,
     ) -> Result<Vec<String>, TspError> {
-        let now = (self.clock)();
+        let now = self.clock.now_millis();
         let mut tx = self.db.begin_write().await?;
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT token_ref, state, token_vault_id FROM tsp_tokens WHERE device_id = $1 ORDER BY token_ref",
@@ -779,167 +813,130 @@ impl Tsp {
             .map_err(|refusal| Refused { refusal, token_ref })
     }
 
+    /// Token to card for one authorization: the token and its record, the
+    /// checks on its use, the token cryptogram, the ATC accepted once (its
+    /// durable write returned pending), then the request rewritten for the
+    /// issuer.
     async fn detokenize_inner(
         &self,
         request: &Message,
         token_ref_out: &mut Option<String>,
     ) -> Result<(Detokenized, PendingWrite), Refusal> {
-        let digits = request.get_str(2).ok_or(Refusal::Format)?;
-        let token_pan = Pan::parse(digits).map_err(|_| Refusal::UnknownToken)?;
-        if !self.is_token_number(token_pan.expose()) {
-            return Err(Refusal::UnknownToken);
-        }
+        let token_pan = self.token_number(request)?;
         let token_vault_id = self.token_vault_id(&token_pan).await?;
-        let (info, key_check) = match self.tokens.get(&token_vault_id) {
-            Some(t) => t,
-            None => {
-                let epoch = self.tokens.epoch();
-                let row = sqlx::query(token_select!("WHERE token_vault_id = $1"))
-                    .bind(&token_vault_id)
-                    .fetch_optional(self.db.pool())
-                    .await
-                    .map_err(|e| system("token lookup", &e))?
-                    .ok_or(Refusal::UnknownToken)?;
-                let t = (
-                    token_from_row(&row).map_err(|e| system("token row", &e))?,
-                    key_check_of(&row),
-                );
-                self.tokens.insert_if(epoch, &token_vault_id, t.clone());
-                t
-            }
-        };
+        let (info, key_check) = self.token_record(&token_vault_id).await?;
         *token_ref_out = Some(info.token_ref.clone());
-        match info.state {
-            TokenState::Active => {}
-            TokenState::Inactive => return Err(Refusal::Inactive),
-            TokenState::Suspended => return Err(Refusal::Suspended),
-            TokenState::Deleted => return Err(Refusal::Deleted),
-        }
-        let entry_mode = request.pos_entry_mode().ok_or(Refusal::Format)?;
-        if !info.domain.allows_entry_mode(entry_mode) {
-            return Err(Refusal::DomainRestricted);
-        }
-        let now = (self.clock)();
-        if yymm_expired(&info.expiry_yymm, now) {
-            return Err(Refusal::Expired);
-        }
-        if let Some(de14) = request.get_str(14)
-            && de14 != info.expiry_yymm
-        {
-            return Err(Refusal::Expired);
-        }
+        check_token_use(request, &info, self.clock.now_millis())?;
         let de55 = request.icc_data().ok_or(Refusal::Format)?;
-        let mk = match self.icc_keys.get(&token_vault_id) {
-            Some(k) => k,
-            None => {
-                let epoch = self.icc_keys.epoch();
-                let imk = self.keys.get(&info.issuer_id).ok_or(Refusal::System)?;
-                if hex::encode_upper(imk.kcv()) != key_check {
-                    tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
-                    return Err(Refusal::System);
-                }
-                let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), info.psn)
-                    .map_err(|_| Refusal::System)?;
-                let mk = EmvKey::Tdes(icc_mk);
-                self.icc_keys.insert_if(epoch, &token_vault_id, mk.clone());
-                mk
-            }
-        };
-        let verified = match paytap_emv::verify_arqc(&mk, de55, *b"00") {
-            Ok(v) => v,
-            Err(
-                paytap_emv::VerifyError::BadCryptogram | paytap_emv::VerifyError::AlgorithmMismatch,
-            ) => {
-                tracing::warn!(token_ref = %info.token_ref, "ARQC does not verify");
-                return Err(Refusal::CryptogramInvalid);
-            }
-            Err(paytap_emv::VerifyError::NotArqc(_)) => return Err(Refusal::CryptogramInvalid),
-            Err(_) => return Err(Refusal::Format),
-        };
-        // Accept the counter once, atomically: of two concurrent requests
-        // with the same ATC, the second finds it taken. It is durable before
-        // anyone is answered (the write below is awaited).
-        {
-            let mut atcs = match self.atcs.lock() {
-                Ok(m) => m,
-                Err(p) => p.into_inner(),
-            };
-            let last = atcs.get(&info.token_ref).copied().or(info.last_atc);
-            check_atc(last, verified.atc, self.config.atc_window).map_err(|e| match e {
-                AtcError::Replayed { .. } => Refusal::AtcReplayed,
-                AtcError::TooFarAhead { .. } => Refusal::AtcOutOfWindow,
-            })?;
-            atcs.insert(info.token_ref.clone(), verified.atc);
-        }
-        let writer = self.writer.clone();
-        let atc_row = vec![Write::Row(
-            &ACCEPT_ATCS,
-            vec![
-                Arg::Text(info.token_ref.clone()),
-                Arg::I64(i64::from(verified.atc)),
-            ],
-        )];
-        let write: PendingWrite =
-            tokio::spawn(async move { writer.write(atc_row).await.map(|_| ()) });
+        let mk = self.token_icc_key(&token_vault_id, &info, &key_check, &token_pan)?;
+        let verified = verify_token_arqc(&mk, de55, &info.token_ref)?;
+        self.accept_atc(&info, verified.atc)?;
+        let write = self.persist_atc(&info.token_ref, verified.atc);
         let card = self
             .vault
             .get_cached(&info.card_vault_id)
             .await
             .map_err(|e| system("vault get", &e))?;
-        let card_expiry = card.expiry.yymm();
-        let mut out = request.clone();
-        out.set(2, card.pan.expose()).map_err(|_| Refusal::System)?;
-        if out.has(14) {
-            out.set(14, &card_expiry).map_err(|_| Refusal::System)?;
-        }
-        if let Some(t2) = request.track2() {
-            let sep = t2.find(['=', 'D']).ok_or(Refusal::Format)?;
-            let rest = t2.get(sep + 1..).ok_or(Refusal::Format)?;
-            let after_expiry = rest.get(4..).ok_or(Refusal::Format)?;
-            let sep_char = t2.get(sep..sep + 1).unwrap_or("=");
-            let new_t2 = format!(
-                "{}{}{}{}",
-                card.pan.expose(),
-                sep_char,
-                card_expiry,
-                after_expiry
-            );
-            out.set(35, &new_t2).map_err(|_| Refusal::Format)?;
-        }
-        out.set_token_data(&TokenData {
-            token_requestor_id: Some(info.token_requestor_id.clone()),
-            assurance_level: None,
-            funding_pan_last4: Some(info.card_last4.clone()),
-        })
-        .map_err(|_| Refusal::System)?;
-        out.set_verification_results(&VerificationResults {
-            cryptogram: Some(CheckResult::Passed),
-            cdcvm: Some(if verified.cdcvm_performed {
-                CheckResult::Passed
-            } else {
-                CheckResult::NotChecked
-            }),
-            atc: Some(CheckResult::Passed),
-        })
-        .map_err(|_| Refusal::System)?;
-        let session_key = verified.session_key;
+        let out = card_request(request, &card, &info, &verified)?;
         let d = Detokenized {
             request: out,
-            context: TokenContext {
-                token_ref: info.token_ref,
-                issuer_id: info.issuer_id,
-                device_id: info.device_id,
-                token_requestor_id: info.token_requestor_id,
-                token_last4: info.token_last4,
-                card_last4: info.card_last4,
-                atc: verified.atc,
-                cdcvm_performed: verified.cdcvm_performed,
-                token_pan,
-                session_key,
-                arqc: verified.arqc,
-            },
+            context: token_context(info, verified, token_pan),
         };
         Ok((d, write))
+    }
+
+    /// DE 2 as a number in one of the token ranges.
+    fn token_number(&self, request: &Message) -> Result<Pan, Refusal> {
+        let digits = request.get_str(2).ok_or(Refusal::Format)?;
+        let token_pan = Pan::parse(digits).map_err(|_| Refusal::UnknownToken)?;
+        if !self.is_token_number(token_pan.expose()) {
+            return Err(Refusal::UnknownToken);
+        }
+        Ok(token_pan)
+    }
+
+    /// The token's record and its IMK key check value, from the cache or
+    /// else the database (then cached).
+    async fn token_record(&self, token_vault_id: &str) -> Result<(TokenInfo, String), Refusal> {
+        if let Some(t) = self.tokens.get(token_vault_id) {
+            return Ok(t);
+        }
+        let epoch = self.tokens.epoch();
+        let row = sqlx::query(token_select!("WHERE token_vault_id = $1"))
+            .bind(token_vault_id)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| system("token lookup", &e))?
+            .ok_or(Refusal::UnknownToken)?;
+        let t = (
+            token_from_row(&row).map_err(|e| system("token row", &e))?,
+            key_check_of(&row),
+        );
+        self.tokens.insert_if(epoch, token_vault_id, t.clone());
+        Ok(t)
+    }
+
+    /// The token's ICC master key, from the cache or else derived from its
+    /// issuer's IMK (then cached); refused if the IMK is not the one the
+    /// token was provisioned under.
+    fn token_icc_key(
+        &self,
+        token_vault_id: &str,
+        info: &TokenInfo,
+        key_check: &str,
+        token_pan: &Pan,
+    ) -> Result<EmvKey, Refusal> {
+        if let Some(k) = self.icc_keys.get(token_vault_id) {
+            return Ok(k);
+        }
+        let epoch = self.icc_keys.epoch();
+        let imk = self.keys.get(&info.issuer_id).ok_or(Refusal::System)?;
+        if hex::encode_upper(imk.kcv()) != key_check {
+            tracing::error!(token_ref = %info.token_ref, "token IMK changed since provisioning");
+            return Err(Refusal::System);
+        }
+        let icc_mk =
+            derive_icc_mk_a(imk, token_pan.expose(), info.psn).map_err(|_| Refusal::System)?;
+        let mk = EmvKey::Tdes(icc_mk);
+        self.icc_keys.insert_if(epoch, token_vault_id, mk.clone());
+        Ok(mk)
+    }
+
+    /// Accepts the counter once, atomically: of two concurrent requests
+    /// with the same ATC, the second finds it taken. It is durable before
+    /// anyone is answered (the caller awaits [`Tsp::persist_atc`]'s write).
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, if an accepted ATC is not above the last one: that
+    /// would let a replayed cryptogram pay twice.
+    fn accept_atc(&self, info: &TokenInfo, atc: u16) -> Result<(), Refusal> {
+        let mut atcs = match self.atcs.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let last = atcs.get(&info.token_ref).copied().or(info.last_atc);
+        check_atc(last, atc, self.config.atc_window).map_err(|e| match e {
+            AtcError::Replayed { .. } => Refusal::AtcReplayed,
+            AtcError::TooFarAhead { .. } => Refusal::AtcOutOfWindow,
+        })?;
+        debug_assert!(
+            last.is_none_or(|l| atc > l),
+            "ATC {atc} accepted after {last:?}"
+        );
+        atcs.insert(info.token_ref.clone(), atc);
+        Ok(())
+    }
+
+    /// Starts the durable write of an accepted ATC; the caller awaits it
+    /// before answering.
+    fn persist_atc(&self, token_ref: &str, atc: u16) -> PendingWrite {
+        let writer = self.writer.clone();
+        let atc_row = vec![Write::Row(
+            &ACCEPT_ATCS,
+            vec![Arg::Text(token_ref.to_owned()), Arg::I64(i64::from(atc))],
+        )];
+        tokio::spawn(async move { writer.write(atc_row).await.map(|_| ()) })
     }
 
     async fn token_vault_id(&self, token_pan: &Pan) -> Result<String, Refusal> {
@@ -969,6 +966,118 @@ impl Tsp {
             r.set_verification_results(&v).ok()?;
         }
         Some(r)
+    }
+}
+
+/// The token may pay here and now: active, its domain allows the entry
+/// mode, not expired, and DE 14 (when sent) is the token's expiry.
+fn check_token_use(request: &Message, info: &TokenInfo, now: i64) -> Result<(), Refusal> {
+    match info.state {
+        TokenState::Active => {}
+        TokenState::Inactive => return Err(Refusal::Inactive),
+        TokenState::Suspended => return Err(Refusal::Suspended),
+        TokenState::Deleted => return Err(Refusal::Deleted),
+    }
+    let entry_mode = request.pos_entry_mode().ok_or(Refusal::Format)?;
+    if !info.domain.allows_entry_mode(entry_mode) {
+        return Err(Refusal::DomainRestricted);
+    }
+    if yymm_expired(&info.expiry_yymm, now) {
+        return Err(Refusal::Expired);
+    }
+    if let Some(de14) = request.get_str(14)
+        && de14 != info.expiry_yymm
+    {
+        return Err(Refusal::Expired);
+    }
+    Ok(())
+}
+
+/// The token cryptogram (ARQC) in DE 55 under the token's ICC master key.
+fn verify_token_arqc(
+    mk: &EmvKey,
+    de55: &[u8],
+    token_ref: &str,
+) -> Result<paytap_emv::ArqcVerified, Refusal> {
+    match paytap_emv::verify_arqc(mk, de55, *b"00") {
+        Ok(v) => Ok(v),
+        Err(
+            paytap_emv::VerifyError::BadCryptogram | paytap_emv::VerifyError::AlgorithmMismatch,
+        ) => {
+            tracing::warn!(token_ref = %token_ref, "ARQC does not verify");
+            Err(Refusal::CryptogramInvalid)
+        }
+        Err(paytap_emv::VerifyError::NotArqc(_)) => Err(Refusal::CryptogramInvalid),
+        Err(_) => Err(Refusal::Format),
+    }
+}
+
+/// The request as the issuer sees it: the card number in DE 2 and track 2
+/// (DE 35), the card's expiry in DE 14 and track 2, the token data
+/// (DE 123 usage) and the network's verification results.
+fn card_request(
+    request: &Message,
+    card: &CardRecord,
+    info: &TokenInfo,
+    verified: &paytap_emv::ArqcVerified,
+) -> Result<Message, Refusal> {
+    let card_expiry = card.expiry.yymm();
+    let mut out = request.clone();
+    out.set(2, card.pan.expose()).map_err(|_| Refusal::System)?;
+    if out.has(14) {
+        out.set(14, &card_expiry).map_err(|_| Refusal::System)?;
+    }
+    if let Some(t2) = request.track2() {
+        let new_t2 = card_track2(t2, card.pan.expose(), &card_expiry)?;
+        out.set(35, &new_t2).map_err(|_| Refusal::Format)?;
+    }
+    out.set_token_data(&TokenData {
+        token_requestor_id: Some(info.token_requestor_id.clone()),
+        assurance_level: None,
+        funding_pan_last4: Some(info.card_last4.clone()),
+    })
+    .map_err(|_| Refusal::System)?;
+    out.set_verification_results(&VerificationResults {
+        cryptogram: Some(CheckResult::Passed),
+        cdcvm: Some(if verified.cdcvm_performed {
+            CheckResult::Passed
+        } else {
+            CheckResult::NotChecked
+        }),
+        atc: Some(CheckResult::Passed),
+    })
+    .map_err(|_| Refusal::System)?;
+    Ok(out)
+}
+
+/// Track 2 with the token's number and expiry replaced by the card's,
+/// keeping the separator and everything after the expiry.
+fn card_track2(t2: &str, card_pan: &str, card_expiry: &str) -> Result<String, Refusal> {
+    let sep = t2.find(['=', 'D']).ok_or(Refusal::Format)?;
+    let rest = t2.get(sep + 1..).ok_or(Refusal::Format)?;
+    let after_expiry = rest.get(4..).ok_or(Refusal::Format)?;
+    let sep_char = t2.get(sep..sep + 1).unwrap_or("=");
+    Ok(format!("{card_pan}{sep_char}{card_expiry}{after_expiry}"))
+}
+
+/// What the switch keeps about the token for the response and the event.
+fn token_context(
+    info: TokenInfo,
+    verified: paytap_emv::ArqcVerified,
+    token_pan: Pan,
+) -> TokenContext {
+    TokenContext {
+        token_ref: info.token_ref,
+        issuer_id: info.issuer_id,
+        device_id: info.device_id,
+        token_requestor_id: info.token_requestor_id,
+        token_last4: info.token_last4,
+        card_last4: info.card_last4,
+        atc: verified.atc,
+        cdcvm_performed: verified.cdcvm_performed,
+        token_pan,
+        session_key: verified.session_key,
+        arqc: verified.arqc,
     }
 }
 
@@ -1088,18 +1197,5 @@ mod tests {
             tsp.fresh_token(&[], "3001", &mut rng).await,
             Err(TspError::Exhausted)
         ));
-    }
-
-    #[test]
-    fn expiry_arithmetic() {
-        // 2026-11-23T09:00:00Z
-        let now = 1_795_424_400_000;
-        assert_eq!(yymm_after(now, 0), "2611");
-        assert_eq!(yymm_after(now, 36), "2911");
-        assert_eq!(yymm_after(now, 2), "2701");
-        assert!(!yymm_expired("2611", now));
-        assert!(yymm_expired("2610", now));
-        assert!(yymm_expired("2600", now));
-        assert!(yymm_expired("x", now));
     }
 }

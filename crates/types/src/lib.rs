@@ -8,12 +8,25 @@
 //! * [`Money`] and [`Currency`]: amounts are integer minor units with an
 //!   ISO 4217 currency; arithmetic is checked and refuses to mix currencies.
 //! * [`PaymentEvent`]: the network's word to the wallet after an authorization.
+//! * [`Expiry`]: a validated `YYMM` card or token expiry, valid through the
+//!   end of its month; [`yymm_expired`] checks a stored string without
+//!   allocating.
+//! * [`DeviceKind`] and its [`Capabilities`]: phone, watch or band, and
+//!   which credentials each holds (a band does transit and QR, no cards).
+//! * [`Clock`]: the injectable time source of services, with
+//!   [`SystemClock`] and the test [`ManualClock`].
 
+mod clock;
+mod device;
 mod event;
+mod expiry;
 mod money;
 mod pan;
 
+pub use clock::{Clock, ManualClock, SystemClock, system_millis};
+pub use device::{Capabilities, DeviceKind};
 pub use event::PaymentEvent;
+pub use expiry::{Expiry, ExpiryError, year_month, yymm_expired};
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
 

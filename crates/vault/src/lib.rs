@@ -77,6 +77,12 @@ pub enum VaultError {
     Random,
 }
 
+impl From<paytap_types::ExpiryError> for VaultError {
+    fn from(_: paytap_types::ExpiryError) -> Self {
+        VaultError::InvalidExpiry
+    }
+}
+
 impl From<sqlx::Error> for VaultError {
     fn from(e: sqlx::Error) -> Self {
         VaultError::Store(StoreError::Sql(e))

@@ -5,54 +5,7 @@ use crate::VaultError;
 use paytap_types::Pan;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-/// A card expiry date as printed and as in EMV tag 5F24 / ISO 8583 DE 14:
-/// `YYMM`, month 01 to 12.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Expiry {
-    year: u8,
-    month: u8,
-}
-
-impl Expiry {
-    /// `yy` 0..=99, `month` 1..=12.
-    pub fn new(yy: u8, month: u8) -> Result<Expiry, VaultError> {
-        if yy > 99 || !(1..=12).contains(&month) {
-            return Err(VaultError::InvalidExpiry);
-        }
-        Ok(Expiry { year: yy, month })
-    }
-
-    /// Parses four digits `YYMM`.
-    pub fn parse(yymm: &str) -> Result<Expiry, VaultError> {
-        let b = yymm.as_bytes();
-        if b.len() != 4 || !b.iter().all(u8::is_ascii_digit) {
-            return Err(VaultError::InvalidExpiry);
-        }
-        let d = |i: usize| b.get(i).map_or(0, |c| c - b'0');
-        Expiry::new(d(0) * 10 + d(1), d(2) * 10 + d(3))
-    }
-
-    /// Two-digit year.
-    pub fn year(&self) -> u8 {
-        self.year
-    }
-
-    pub fn month(&self) -> u8 {
-        self.month
-    }
-
-    /// `"YYMM"`.
-    pub fn yymm(&self) -> String {
-        format!("{:02}{:02}", self.year, self.month)
-    }
-}
-
-impl std::fmt::Display for Expiry {
-    /// `MM/YY`, as printed on a card.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:02}/{:02}", self.month, self.year)
-    }
-}
+pub use paytap_types::Expiry;
 
 /// Longest cardholder name accepted (bytes of UTF-8).
 pub const MAX_NAME: usize = 64;

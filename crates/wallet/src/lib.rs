@@ -42,7 +42,6 @@
 
 pub mod auth;
 pub mod client_addr;
-pub mod clock;
 pub mod error;
 pub mod http;
 pub mod idempotency;
@@ -58,11 +57,11 @@ pub mod throttle;
 
 pub use auth::PasswordParams;
 pub use client_addr::TrustedProxies;
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::WalletError;
 pub use http::router;
 pub use limits::HashGate;
 pub use model::*;
+pub use paytap_types::{Clock, ManualClock, SystemClock};
 pub use port::{
     Actor, BoxFuture, CardDetails, CardExpiry, DeviceBinding, IdvDecision, NetworkError,
     OtpDecision, ProvisionedCard, StateReason, TokenState, WalletNetwork,

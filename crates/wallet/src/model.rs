@@ -115,60 +115,7 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Phone, watch or band.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    Phone,
-    Watch,
-    Band,
-}
-
-impl DeviceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceKind::Phone => "phone",
-            DeviceKind::Watch => "watch",
-            DeviceKind::Band => "band",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DeviceKind> {
-        match s {
-            "phone" => Some(DeviceKind::Phone),
-            "watch" => Some(DeviceKind::Watch),
-            "band" => Some(DeviceKind::Band),
-            _ => None,
-        }
-    }
-
-    /// What credentials this kind of device can hold.
-    pub fn capabilities(self) -> Capabilities {
-        match self {
-            DeviceKind::Phone | DeviceKind::Watch => Capabilities {
-                card_tokens: true,
-                transit: false,
-                qr: true,
-            },
-            DeviceKind::Band => Capabilities {
-                card_tokens: false,
-                transit: true,
-                qr: true,
-            },
-        }
-    }
-}
-
-/// Credential types a device can hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Capabilities {
-    /// Payment card tokens in the secure element (EMV contactless).
-    pub card_tokens: bool,
-    /// Transit cards.
-    pub transit: bool,
-    /// Presenting payment QR codes.
-    pub qr: bool,
-}
+pub use paytap_types::{Capabilities, DeviceKind};
 
 /// Whether a device may pay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -164,6 +164,8 @@ impl Op {
     }
 }
 
+/// Every operation of the HTTP API: a table (one entry per route), long
+/// because the API is.
 fn operations() -> Vec<Op> {
     let device = || schema_ref("Device");
     let card = || schema_ref("Card");
@@ -338,6 +340,8 @@ fn operations() -> Vec<Op> {
     ]
 }
 
+/// Every schema the operations name: a table (one entry per type), long
+/// because the API is.
 fn schemas() -> Value {
     let s = |t: &str| json!({ "type": t });
     let ms = || json!({ "type": "integer", "format": "int64", "description": "Unix milliseconds" });

@@ -60,10 +60,8 @@ impl CardExpiry {
     /// True when the card's last valid month lies before `now_millis`'s
     /// month (UTC).
     pub fn is_expired_at(&self, now_millis: i64) -> bool {
-        let Ok(now) = time::OffsetDateTime::from_unix_timestamp(now_millis.div_euclid(1000)) else {
-            return true;
-        };
-        let now_ym = i64::from(now.year()) * 12 + i64::from(u8::from(now.month())) - 1;
+        let (year, month) = paytap_types::year_month(now_millis);
+        let now_ym = i64::from(year) * 12 + i64::from(month) - 1;
         let exp_ym = i64::from(self.year) * 12 + i64::from(self.month) - 1;
         exp_ym < now_ym
     }

@@ -30,13 +30,13 @@ use zeroize::Zeroizing;
 
 use crate::auth::{self, PasswordParams};
 use crate::client_addr::TrustedProxies;
-use crate::clock::{Clock, SystemClock};
 use crate::error::WalletError;
 use crate::limits::{HashGate, MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES};
 use crate::model::*;
 use crate::port::*;
 use crate::schema::MIGRATIONS;
 use crate::throttle::LoginThrottle;
+use paytap_types::{Clock, SystemClock};
 
 /// Tunables of the wallet service.
 #[derive(Clone)]
