@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use crate::command::{
     self, Command, Init, PurchaseKind, SFI_LOG, SFI_PUBLIC, SFI_TRIPS, Sw, TUNION_AID, sw,
 };
-use crate::crypto::{self, CardKeys, MAC_LEN, SessionKey};
+use crate::crypto::{self, CardKeys, MAC_LEN, PurseKey, SessionKey};
 use crate::records::{
     DateTime, LogRecord, PublicData, TERMINAL_ID_LEN, TYPE_COMPOUND, TYPE_LOAD, TYPE_PURCHASE,
     TripRecord,
@@ -569,4 +569,141 @@ pub fn purchase_tac_input(
     d.extend_from_slice(&at.date);
     d.extend_from_slice(&at.time);
     d
+}
+
+/// Version byte of [`PurseState::encode`]'s format.
+pub const STATE_FORMAT: u8 = 1;
+
+/// Why a stored purse state could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stored purse state is corrupt: {0}")]
+pub struct CorruptState(pub &'static str);
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptState> {
+        if self.0.len() < n {
+            return Err(CorruptState("truncated"));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CorruptState> {
+        self.take(N)?
+            .try_into()
+            .map_err(|_| CorruptState("truncated"))
+    }
+
+    fn byte(&mut self) -> Result<u8, CorruptState> {
+        Ok(self.array::<1>()?[0])
+    }
+}
+
+impl PurseState {
+    /// The state as bytes, for the device's encrypted keystore (holds keys: seal it).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![STATE_FORMAT];
+        b.extend_from_slice(&self.public.encode());
+        for k in [&self.keys.load, &self.keys.purchase, &self.keys.tac] {
+            b.extend_from_slice(k.expose());
+        }
+        b.extend_from_slice(&self.max_balance.to_be_bytes());
+        b.extend_from_slice(&self.balance.to_be_bytes());
+        b.extend_from_slice(&self.online_counter.to_be_bytes());
+        b.extend_from_slice(&self.offline_counter.to_be_bytes());
+        b.push(self.log.len() as u8);
+        self.log
+            .iter()
+            .for_each(|r| b.extend_from_slice(&r.encode()));
+        b.push(self.trips.len() as u8);
+        self.trips
+            .iter()
+            .for_each(|r| b.extend_from_slice(&r.encode()));
+        match self.last_purchase {
+            None => b.push(0),
+            Some(p) => {
+                b.extend_from_slice(&[1, p.kind]);
+                b.extend_from_slice(&p.counter.to_be_bytes());
+                b.extend_from_slice(&p.mac2);
+                b.extend_from_slice(&p.tac);
+            }
+        }
+        b
+    }
+
+    /// Reads [`PurseState::encode`]'s bytes, checking every invariant.
+    pub fn decode(b: &[u8]) -> Result<Self, CorruptState> {
+        let mut r = Reader(b);
+        if r.byte()? != STATE_FORMAT {
+            return Err(CorruptState("unknown format"));
+        }
+        let public = PublicData::decode(r.take(crate::records::PUBLIC_DATA_LEN)?)
+            .ok_or(CorruptState("public data"))?;
+        let keys = CardKeys {
+            load: PurseKey::new(r.array()?),
+            purchase: PurseKey::new(r.array()?),
+            tac: PurseKey::new(r.array()?),
+        };
+        let max_balance = u32::from_be_bytes(r.array()?);
+        let balance = u32::from_be_bytes(r.array()?);
+        if max_balance > MAX_BALANCE_CEILING || balance > max_balance {
+            return Err(CorruptState("balance"));
+        }
+        let online_counter = u16::from_be_bytes(r.array()?);
+        let offline_counter = u16::from_be_bytes(r.array()?);
+        let log = read_list(
+            &mut r,
+            LOG_RECORDS,
+            crate::records::LOG_RECORD_LEN,
+            LogRecord::decode,
+        )?;
+        let trips = read_list(
+            &mut r,
+            TRIP_RECORDS,
+            crate::records::TRIP_RECORD_LEN,
+            TripRecord::decode,
+        )?;
+        let last_purchase = match r.byte()? {
+            0 => None,
+            1 => Some(Proof {
+                kind: r.byte()?,
+                counter: u16::from_be_bytes(r.array()?),
+                mac2: r.array()?,
+                tac: r.array()?,
+            }),
+            _ => return Err(CorruptState("proof")),
+        };
+        if !r.0.is_empty() {
+            return Err(CorruptState("trailing bytes"));
+        }
+        Ok(Self {
+            public,
+            keys,
+            max_balance,
+            balance,
+            online_counter,
+            offline_counter,
+            log,
+            trips,
+            last_purchase,
+        })
+    }
+}
+
+fn read_list<T>(
+    r: &mut Reader<'_>,
+    max: usize,
+    len: usize,
+    decode: fn(&[u8]) -> Option<T>,
+) -> Result<Vec<T>, CorruptState> {
+    let n = usize::from(r.byte()?);
+    if n > max {
+        return Err(CorruptState("too many records"));
+    }
+    (0..n)
+        .map(|_| decode(r.take(len)?).ok_or(CorruptState("record")))
+        .collect()
 }

@@ -416,3 +416,29 @@ proptest! {
         prop_assert_eq!(u64::from(p.state().offline_counter), seen.len() as u64);
     }
 }
+
+#[test]
+fn state_survives_encode_decode_and_refuses_corruption() {
+    let host = Host::new(masters());
+    let mut p = purse();
+    let mut s = sam();
+    load(&mut p, &host, 5000, 1).unwrap();
+    purchase(&mut p, &mut s, PurchaseKind::Compound, 300, None, false, 2).unwrap();
+    let bytes = p.state().encode();
+    assert_eq!(PurseState::decode(&bytes).as_ref(), Ok(p.state()));
+    let check = |b: &[u8], why: &'static str| {
+        assert_eq!(
+            PurseState::decode(b).map(|_| ()),
+            Err(paytap_purse::card::CorruptState(why))
+        )
+    };
+    check(&bytes[..bytes.len() - 1], "truncated");
+    check(&[bytes.as_slice(), &[0]].concat(), "trailing bytes");
+    let mut v = bytes.clone();
+    v[0] = 9;
+    check(&v, "unknown format");
+    let mut v = bytes.clone();
+    v[1 + 30 + 48 + 4] = 0xFF; // balance above the maximum
+    check(&v, "balance");
+    check(&[], "truncated");
+}
