@@ -43,9 +43,16 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::DeviceError;
 use crate::keystore::{Keystore, KeystoreKey};
+use paytap_purse::card::PersistFailed;
+use paytap_purse::{Purse, PurseState, TUNION_AID};
 
 /// How many cards the secure element holds.
 pub const MAX_CARDS: usize = paytap_emv::card::MAX_CARDS;
+/// How many transit purses one secure element holds (one per city, the PPSE
+/// lists each beside the payment cards).
+pub const MAX_PURSES: usize = paytap_emv::card::MAX_LISTED_APPLICATIONS;
+/// The label the PPSE shows for the transit purse.
+const PURSE_LABEL: &str = "T-Union";
 /// Version of the keystore's content layout.
 const STATE_FORMAT: u32 = 1;
 /// Memory failure (ISO 7816-4): the ATC could not be persisted.
@@ -88,6 +95,29 @@ struct StoredCard {
     atc: u16,
 }
 
+/// One transit purse as kept in the secure element: its state
+/// ([`PurseState::encode`], keys included) in hex, inside the encrypted keystore.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct StoredPurse {
+    state_hex: String,
+}
+
+impl StoredPurse {
+    fn decode(&self) -> Result<PurseState, DeviceError> {
+        let raw = Zeroizing::new(
+            hex::decode(&self.state_hex).map_err(|_| DeviceError::Corrupt("purse"))?,
+        );
+        PurseState::decode(&raw).map_err(|_| DeviceError::Corrupt("purse"))
+    }
+
+    fn encode(state: &PurseState) -> Self {
+        let raw = Zeroizing::new(state.encode());
+        Self {
+            state_hex: hex::encode(raw.as_slice()),
+        }
+    }
+}
+
 /// The keystore's content.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct State {
@@ -104,6 +134,9 @@ struct State {
     session_expires_at: Option<i64>,
     cards: Vec<StoredCard>,
     default_token_ref: Option<String>,
+    /// Transit purses (absent in keystores written before transit existed).
+    #[serde(default)]
+    purses: Vec<StoredPurse>,
 }
 
 /// What the device shows about a card (no secret, token masked).
@@ -220,6 +253,7 @@ impl Device {
             session_expires_at: None,
             cards: Vec::new(),
             default_token_ref: None,
+            purses: Vec::new(),
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&state).map_err(|_| DeviceError::Corrupt("content"))?,
@@ -435,12 +469,46 @@ impl Device {
         self.save()
     }
 
+    /// Installs a personalised transit purse (any device kind, a band
+    /// included), persisted before this returns.
+    pub fn install_purse(&mut self, state: &PurseState) -> Result<(), DeviceError> {
+        if self.state.purses.len() >= MAX_PURSES {
+            return Err(DeviceError::Full(MAX_PURSES));
+        }
+        for p in &self.state.purses {
+            if p.decode()?.public.serial == state.public.serial {
+                return Err(DeviceError::Payload(
+                    "this purse is already installed".into(),
+                ));
+            }
+        }
+        self.state.purses.push(StoredPurse::encode(state));
+        if let Err(e) = self.save() {
+            self.state.purses.pop();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The installed purses' states (balance, counters, logs), first = the one
+    /// that answers the T-Union AID.
+    pub fn purses(&self) -> Result<Vec<PurseState>, DeviceError> {
+        self.state.purses.iter().map(StoredPurse::decode).collect()
+    }
+
     /// Starts a tap: the device is in a reader's field. `finger` is what the
     /// user presented to the sensor for this transaction, if anything.
     pub fn tap(&mut self, finger: Option<&Finger>) -> Result<Tap<'_>, DeviceError> {
-        if self.state.cards.is_empty() {
+        if self.state.cards.is_empty() && self.state.purses.is_empty() {
             return Err(DeviceError::NoCards);
         }
+        let purse = self
+            .state
+            .purses
+            .first()
+            .map(StoredPurse::decode)
+            .transpose()?
+            .map(Purse::new);
         let enrolled = self.owner_finger();
         let verified = finger.is_some_and(|f| f.matches(enrolled.0.as_ref()));
         let mut se = SecureElement::new();
@@ -451,10 +519,16 @@ impl Device {
         if let Some(d) = self.default_aid() {
             let _ = se.set_default(&d);
         }
+        if purse.is_some() {
+            se.list_application(&TUNION_AID, PURSE_LABEL)
+                .map_err(|e| DeviceError::Payload(e.to_string()))?;
+        }
         se.set_user_verified(verified);
         Ok(Tap {
             device: self,
             se,
+            purse,
+            purse_selected: false,
             verified,
             selected: None,
             relaxed: None,
@@ -490,6 +564,9 @@ pub struct TapReport {
 pub struct Tap<'d> {
     device: &'d mut Device,
     se: SecureElement,
+    /// The transit purse answering the T-Union AID (the first installed).
+    purse: Option<Purse>,
+    purse_selected: bool,
     verified: bool,
     selected: Option<usize>,
     /// Amount and currency (PDOL values) the no-CVM path was granted for.
@@ -537,6 +614,21 @@ impl Tap<'_> {
         let Ok(cmd) = CommandView::parse(command) else {
             return self.se.process(command);
         };
+        if (cmd.cla, cmd.ins) == (0x00, 0xA4) {
+            self.purse_selected = false;
+            if let Some(p) = self.purse.as_mut() {
+                p.reset();
+            }
+            if cmd.data == TUNION_AID && self.purse.is_some() {
+                // Deselects the EMV card; the purse answers.
+                let _ = self.se.process(command);
+                self.selected = None;
+                self.purse_selected = true;
+            }
+        }
+        if self.purse_selected {
+            return self.purse_process(command);
+        }
         match (cmd.cla, cmd.ins) {
             (0x00, 0xA4) => {
                 let r = self.se.process(command);
@@ -562,6 +654,33 @@ impl Tap<'_> {
             (0x00, 0x82) => self.external_authenticate(&cmd).to_bytes().to_vec(),
             _ => self.se.process(command),
         }
+    }
+
+    /// Routes a command to the transit purse; a command that changes its
+    /// state is persisted in the keystore before the answer (6581 and no
+    /// change if that fails).
+    fn purse_process(&mut self, command: &[u8]) -> Vec<u8> {
+        let mut random = [0u8; 4];
+        if getrandom::fill(&mut random).is_err() {
+            return StatusWord::NO_PRECISE_DIAGNOSIS.to_bytes().to_vec();
+        }
+        let (Some(purse), device) = (self.purse.as_mut(), &mut *self.device) else {
+            return StatusWord::FILE_NOT_FOUND.to_bytes().to_vec();
+        };
+        purse.process_with(command, random, |next| {
+            let Some(slot) = device.state.purses.first_mut() else {
+                return Err(PersistFailed);
+            };
+            let old = std::mem::replace(slot, StoredPurse::encode(next));
+            if device.save().is_err() {
+                tracing::warn!("transit purse state could not be persisted; answering 6581");
+                if let Some(slot) = device.state.purses.first_mut() {
+                    *slot = old;
+                }
+                return Err(PersistFailed);
+            }
+            Ok(())
+        })
     }
 
     fn selected_card(&self) -> Option<(usize, &StoredCard)> {

@@ -36,6 +36,9 @@ use paytap_tlv::{Builder, DolEntry, Tag, TlvError, dol, parse_dol, tags};
 pub const PPSE_NAME: &[u8] = b"2PAY.SYS.DDF01";
 /// How many cards a secure element holds.
 pub const MAX_CARDS: usize = 8;
+/// How many non-EMV applications (transit purses) the PPSE lists beside the
+/// cards: the device's limit of purses per secure element.
+pub const MAX_LISTED_APPLICATIONS: usize = 4;
 /// SFI of the single record file paytap cards expose.
 pub const RECORD_SFI: u8 = 1;
 
@@ -487,6 +490,9 @@ fn finish(r: Resp) -> Vec<u8> {
 #[derive(Debug, Default)]
 pub struct SecureElement {
     cards: Vec<ContactlessCard>,
+    /// Other applications of the secure element the PPSE lists after the
+    /// cards (AID, label), e.g. a transit purse; the device routes their APDUs.
+    listed: Vec<(Vec<u8>, String)>,
     default: usize,
     selected: Option<usize>,
     user_verified: bool,
@@ -537,6 +543,20 @@ impl SecureElement {
         &self.cards
     }
 
+    /// Lists another application of the secure element (not an EMV card; the
+    /// device answers its APDUs) in the PPSE, after the cards. At most
+    /// [`MAX_LISTED_APPLICATIONS`]; an AID already present is refused.
+    pub fn list_application(&mut self, aid: &[u8], label: &str) -> Result<(), CardError> {
+        if self.listed.len() >= MAX_LISTED_APPLICATIONS {
+            return Err(CardError::Full);
+        }
+        if self.cards.iter().any(|c| c.aid() == aid) || self.listed.iter().any(|(a, _)| a == aid) {
+            return Err(CardError::DuplicateAid);
+        }
+        self.listed.push((aid.to_vec(), label.to_owned()));
+        Ok(())
+    }
+
     pub fn card(&self, aid: &[u8]) -> Option<&ContactlessCard> {
         self.cards.iter().find(|c| c.aid() == aid)
     }
@@ -557,7 +577,7 @@ impl SecureElement {
         let r = match check_select(&cmd) {
             Some(Ok(name)) if name == PPSE_NAME => {
                 self.deselect();
-                if self.cards.is_empty() {
+                if self.cards.is_empty() && self.listed.is_empty() {
                     Err(StatusWord::FILE_NOT_FOUND)
                 } else {
                     Ok(self.ppse())
@@ -635,6 +655,14 @@ impl SecureElement {
                                     b.primitive(tags::AID, &l.card.profile.aid)
                                         .primitive(tags::APP_LABEL, l.card.profile.label.as_bytes())
                                         .primitive(tags::APP_PRIORITY, &[l.priority])
+                                });
+                            }
+                            for (i, (aid, label)) in self.listed.iter().enumerate() {
+                                let priority = (listed.len() + i + 1).min(15) as u8;
+                                b = b.template(tags::DIR_ENTRY, |b| {
+                                    b.primitive(tags::AID, aid)
+                                        .primitive(tags::APP_LABEL, label.as_bytes())
+                                        .primitive(tags::APP_PRIORITY, &[priority])
                                 });
                             }
                             b

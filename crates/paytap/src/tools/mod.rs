@@ -8,6 +8,7 @@ mod emv;
 mod iso8583;
 mod qr;
 mod tlv;
+mod transit;
 mod upi;
 
 #[derive(Args)]
@@ -33,6 +34,9 @@ enum ToolsCommand {
     /// UPI payment links.
     #[command(subcommand)]
     Upi(upi::Cmd),
+    /// Transit purse (PBOC / T-Union): session keys, MAC1, MAC2, TAC.
+    #[command(subcommand)]
+    Transit(transit::Cmd),
 }
 
 pub fn run(args: ToolsArgs) -> anyhow::Result<ExitCode> {
@@ -42,5 +46,6 @@ pub fn run(args: ToolsArgs) -> anyhow::Result<ExitCode> {
         ToolsCommand::Emv(cmd) => emv::run(cmd),
         ToolsCommand::Qr(cmd) => qr::run(cmd),
         ToolsCommand::Upi(cmd) => upi::run(cmd),
+        ToolsCommand::Transit(cmd) => transit::run(cmd),
     }
 }
