@@ -11,9 +11,10 @@
 //! follow their payments, newest first, updating live.
 //!
 //! Module map:
-//! * [`port`]: the wallet's service layer as the site uses it
-//!   ([`AccountPort`]) and the view types (which cannot hold a card number);
-//! * [`wallet`]: [`AccountPort`] over [`paytap_wallet::Wallet`];
+//! * the handlers call the wallet's service layer ([`paytap_wallet::Wallet`])
+//!   in-process with the wallet's own session, so the site and the JSON API
+//!   share accounts, sessions, lockouts and ownership checks; pages are
+//!   rendered from the wallet's own model types (none holds a card number);
 //! * [`session`]: session cookie (the wallet's own session token) and CSRF
 //!   synchronizer tokens;
 //! * [`i18n`]: English and Simplified Chinese;
@@ -36,9 +37,7 @@
 
 pub mod i18n;
 pub mod pages;
-pub mod port;
 pub mod session;
-pub mod wallet;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -54,18 +53,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 use maud::Markup;
-use paytap_wallet::TrustedProxies;
 use paytap_wallet::client_addr::client_address;
+use paytap_wallet::{Account, Card, Principal, SuspendReason, TrustedProxies, Wallet, WalletError};
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub use i18n::Lang;
-pub use port::{AccountPort, PortError};
 pub use session::CsrfKey;
-pub use wallet::WalletPort;
 
-use pages::Ctx;
-use port::{DeviceView, LossReason, Viewer};
+use pages::{Ctx, DeviceCards};
 use session::{
     FLASH_COOKIE, LANG_COOKIE, LOGIN_COOKIE, cookie, random_nonce, session_cookie_name,
     session_from, set_cookie,
@@ -90,28 +86,20 @@ pub struct WebConfig {
     pub trusted_proxies: TrustedProxies,
 }
 
-#[derive(Clone)]
-struct App {
-    port: Arc<dyn AccountPort>,
-    csrf: Arc<CsrfKey>,
-    secure_cookies: Option<bool>,
-    trusted_proxies: Arc<TrustedProxies>,
-}
-
 /// The web site over the wallet service, to merge at `/` beside the
 /// wallet's API router.
-pub fn router(wallet: paytap_wallet::Wallet) -> Router {
+pub fn router(wallet: Wallet) -> Router {
     let config = WebConfig {
         trusted_proxies: wallet.config().trusted_proxies.clone(),
         ..WebConfig::default()
     };
-    router_with(Arc::new(WalletPort::new(wallet)), config)
+    router_with(wallet, config)
 }
 
-/// The web site over any [`AccountPort`].
-pub fn router_with(port: Arc<dyn AccountPort>, config: WebConfig) -> Router {
+/// The web site over the wallet service, with explicit options.
+pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
     let app = App {
-        port,
+        wallet,
         csrf: Arc::new(config.csrf_key.unwrap_or_else(CsrfKey::random)),
         secure_cookies: config.secure_cookies,
         trusted_proxies: Arc::new(config.trusted_proxies),
@@ -148,7 +136,63 @@ pub fn router_with(port: Arc<dyn AccountPort>, config: WebConfig) -> Router {
         .with_state(app)
 }
 
-// ----- request context ---------------------------------------------------------
+// ----- state and request context ---------------------------------------------
+
+/// The site's state: the wallet service and the site's own keys and options.
+#[derive(Clone)]
+struct App {
+    wallet: Wallet,
+    csrf: Arc<CsrfKey>,
+    secure_cookies: Option<bool>,
+    trusted_proxies: Arc<TrustedProxies>,
+}
+
+impl App {
+    /// The wallet's clock (Unix milliseconds).
+    fn now_millis(&self) -> i64 {
+        self.wallet.config().clock.now_millis()
+    }
+
+    /// The account a session token belongs to.
+    async fn account_of(&self, token: &str) -> Result<(Principal, Account), WalletError> {
+        let principal = self.wallet.authenticate(token).await?;
+        let account = self.wallet.account(&principal).await?;
+        Ok((principal, account))
+    }
+
+    /// One of the account's devices with its cards.
+    async fn device_cards(
+        &self,
+        p: &Principal,
+        device_id: &str,
+    ) -> Result<DeviceCards, WalletError> {
+        let device = self.wallet.device(p, device_id).await?;
+        self.with_cards(p, device).await
+    }
+
+    /// The account's devices with their cards, newest first.
+    async fn devices_cards(&self, p: &Principal) -> Result<Vec<DeviceCards>, WalletError> {
+        let list = self.wallet.devices(p).await?;
+        let mut out = Vec::with_capacity(list.len());
+        for device in list {
+            out.push(self.with_cards(p, device).await?);
+        }
+        Ok(out)
+    }
+
+    async fn with_cards(
+        &self,
+        p: &Principal,
+        device: paytap_wallet::Device,
+    ) -> Result<DeviceCards, WalletError> {
+        let cards = if device.capabilities.card_tokens {
+            self.wallet.cards(p, &device.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(DeviceCards { device, cards })
+    }
+}
 
 /// What every handler reads from the request besides its own input.
 struct Req {
@@ -179,10 +223,10 @@ impl FromRequestParts<App> for Req {
 
 impl Req {
     /// Language: the switch's cookie, else the account's, else the browser's.
-    fn lang(&self, viewer: Option<&Viewer>) -> Lang {
+    fn lang(&self, account: Option<Lang>) -> Lang {
         cookie(&self.headers, LANG_COOKIE)
             .and_then(Lang::parse)
-            .or(viewer.map(|v| v.language))
+            .or(account)
             .unwrap_or_else(|| {
                 Lang::from_accept_language(
                     self.headers
@@ -192,15 +236,189 @@ impl Req {
                 )
             })
     }
+
+    /// The context of a page shown before (or without) signing in.
+    fn ctx(&self, csrf: String, notice: Option<String>) -> Ctx {
+        Ctx {
+            lang: self.lang(None),
+            account: None,
+            csrf,
+            nonce: random_nonce(),
+            path: self.path.clone(),
+            notice,
+        }
+    }
+
+    /// A message page for this request, shown without an account.
+    fn fail(&self, status: StatusCode) -> Failure {
+        Failure::page(self.ctx(String::new(), None), status)
+    }
 }
 
 /// A signed-in request.
 struct Signed {
-    viewer: Viewer,
+    principal: Principal,
+    account: Account,
     token: Zeroizing<String>,
     lang: Lang,
     csrf: String,
+    path: String,
+    secure: bool,
 }
+
+impl Signed {
+    /// The context of a page shown to the account.
+    fn ctx(&self, notice: Option<String>) -> Ctx {
+        Ctx {
+            lang: self.lang,
+            account: Some(self.account.clone()),
+            csrf: self.csrf.clone(),
+            nonce: random_nonce(),
+            path: self.path.clone(),
+            notice,
+        }
+    }
+
+    /// A message page for this account.
+    fn fail(&self, status: StatusCode) -> Failure {
+        Failure::page(self.ctx(None), status)
+    }
+
+    /// The page for a wallet call that failed on behalf of this account.
+    fn refused(&self, e: WalletError) -> Failure {
+        let status = match &e {
+            WalletError::Unauthenticated => {
+                return Failure::Expired {
+                    secure: self.secure,
+                };
+            }
+            WalletError::NotFound(_) => StatusCode::NOT_FOUND,
+            WalletError::Network(n) => {
+                tracing::warn!(error = %n, "wallet unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            WalletError::Store(s) => {
+                tracing::error!(error = %s, "wallet error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            WalletError::Internal(m) => {
+                tracing::error!(error = %m, "wallet error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            WalletError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            WalletError::InvalidCredentials | WalletError::TooManyAttempts { .. } => {
+                StatusCode::FORBIDDEN
+            }
+            other => return Failure::refusal(self.ctx(None), other.public_message()),
+        };
+        self.fail(status).retry_after(e.retry_after_secs())
+    }
+}
+
+/// A wallet call's result, its failure answered with the account's page.
+trait ForSigned<T> {
+    fn for_signed(self, signed: &Signed) -> Result<T, Failure>;
+}
+
+impl<T> ForSigned<T> for Result<T, WalletError> {
+    fn for_signed(self, signed: &Signed) -> Result<T, Failure> {
+        self.map_err(|e| signed.refused(e))
+    }
+}
+
+// ----- failures ---------------------------------------------------------------
+
+/// Why a request is not answered with its page: an `IntoResponse` error, so
+/// handlers return `Result<Response, Failure>` and use `?`. A message page
+/// carries the page context it is shown in (the account's header and
+/// language, or the browser's before signing in), as every error page is
+/// localized.
+enum Failure {
+    /// No session: to the sign-in page.
+    SignIn,
+    /// The session is unknown or expired: to the sign-in page saying so,
+    /// with the session cookie cleared.
+    Expired { secure: bool },
+    /// A message page.
+    Page(Box<MessagePage>),
+}
+
+/// A message page: the standard words for `status`, or the wallet's
+/// refusal (409) in its own words.
+struct MessagePage {
+    ctx: Ctx,
+    status: StatusCode,
+    refusal: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl Failure {
+    fn page(ctx: Ctx, status: StatusCode) -> Failure {
+        Failure::Page(Box::new(MessagePage {
+            ctx,
+            status,
+            refusal: None,
+            retry_after: None,
+        }))
+    }
+
+    fn refusal(ctx: Ctx, message: String) -> Failure {
+        Failure::Page(Box::new(MessagePage {
+            ctx,
+            status: StatusCode::CONFLICT,
+            refusal: Some(message),
+            retry_after: None,
+        }))
+    }
+
+    /// Adds `Retry-After` (the wallet's throttle or hashing bound said how
+    /// long to wait).
+    fn retry_after(mut self, secs: Option<u64>) -> Failure {
+        if let Failure::Page(p) = &mut self {
+            p.retry_after = secs;
+        }
+        self
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Failure::SignIn => redirect("/login", Vec::new()),
+            Failure::Expired { secure } => {
+                redirect("/login?expired=1", vec![clear_session(secure)])
+            }
+            Failure::Page(p) => {
+                let resp = message_response(&p.ctx, p.status, p.refusal.as_deref());
+                with_retry_after(resp, p.retry_after)
+            }
+        }
+    }
+}
+
+/// The localized message page of a failure.
+fn message_response(c: &Ctx, status: StatusCode, refusal: Option<&str>) -> Response {
+    let s = c.s();
+    let (title, body) = match (refusal, status) {
+        (Some(message), _) => (s.error_title, message),
+        (None, StatusCode::NOT_FOUND) => (s.not_found_title, s.not_found_body),
+        (None, StatusCode::FORBIDDEN) => (s.forbidden_title, s.forbidden_body),
+        (None, StatusCode::BAD_REQUEST) => (s.bad_request_title, s.bad_request_body),
+        (None, _) => (s.error_title, s.error_body),
+    };
+    let body = pages::message_page(c, title, body);
+    page(c, status, body, Vec::new())
+}
+
+fn with_retry_after(mut resp: Response, secs: Option<u64>) -> Response {
+    if let Some(secs) = secs {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+// ----- responses ----------------------------------------------------------------
 
 /// An HTML response under construction.
 struct Page {
@@ -263,18 +481,7 @@ fn redirect(to: &str, cookies: Vec<HeaderValue>) -> Response {
     resp
 }
 
-fn ctx<'a>(req: &Req, signed: Option<&'a Signed>, csrf: String, notice: Option<String>) -> Ctx<'a> {
-    Ctx {
-        lang: signed.map_or_else(|| req.lang(None), |s| s.lang),
-        viewer: signed.map(|s| &s.viewer),
-        csrf,
-        nonce: random_nonce(),
-        path: req.path.clone(),
-        notice,
-    }
-}
-
-fn page(c: &Ctx<'_>, status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
+fn page(c: &Ctx, status: StatusCode, body: Markup, cookies: Vec<HeaderValue>) -> Response {
     Page {
         status,
         body,
@@ -284,88 +491,46 @@ fn page(c: &Ctx<'_>, status: StatusCode, body: Markup, cookies: Vec<HeaderValue>
     .into_response()
 }
 
-/// An error page for a signed-in (or not) request.
-fn error_page(req: &Req, signed: Option<&Signed>, status: StatusCode) -> Response {
-    let csrf = signed.map(|s| s.csrf.clone()).unwrap_or_default();
-    let c = ctx(req, signed, csrf, None);
-    let s = c.s();
-    let (title, body) = match status {
-        StatusCode::NOT_FOUND => (s.not_found_title, s.not_found_body),
-        StatusCode::FORBIDDEN => (s.forbidden_title, s.forbidden_body),
-        StatusCode::BAD_REQUEST => (s.bad_request_title, s.bad_request_body),
-        _ => (s.error_title, s.error_body),
-    };
-    let body = pages::message_page(&c, title, body);
-    page(&c, status, body, Vec::new())
+fn clear_session(secure: bool) -> HeaderValue {
+    set_cookie(session_cookie_name(secure), "", 0, secure)
 }
 
-fn refused_page(req: &Req, signed: &Signed, message: &str) -> Response {
-    let c = ctx(req, Some(signed), signed.csrf.clone(), None);
-    let title = c.s().error_title;
-    let body = pages::message_page(&c, title, message);
-    page(&c, StatusCode::CONFLICT, body, Vec::new())
-}
+// ----- signed-in requests ---------------------------------------------------------
 
-/// Maps a port failure of a signed-in request to a response.
-fn port_failure(req: &Req, signed: &Signed, e: PortError) -> Response {
-    match e {
-        PortError::NotFound => error_page(req, Some(signed), StatusCode::NOT_FOUND),
-        PortError::Unauthenticated => to_login_expired(req),
-        PortError::Refused(m) => refused_page(req, signed, &m),
-        PortError::Unavailable(m) => {
-            tracing::warn!(error = %m, "wallet unavailable");
-            error_page(req, Some(signed), StatusCode::SERVICE_UNAVAILABLE)
-        }
-        PortError::Internal(m) => {
-            tracing::error!(error = %m, "wallet error");
-            error_page(req, Some(signed), StatusCode::INTERNAL_SERVER_ERROR)
-        }
-        PortError::Busy { .. } => error_page(req, Some(signed), StatusCode::SERVICE_UNAVAILABLE),
-        PortError::InvalidCredentials | PortError::Locked { .. } => {
-            error_page(req, Some(signed), StatusCode::FORBIDDEN)
-        }
-    }
-}
-
-fn clear_session(req: &Req) -> HeaderValue {
-    set_cookie(session_cookie_name(req.secure), "", 0, req.secure)
-}
-
-fn to_login_expired(req: &Req) -> Response {
-    redirect("/login?expired=1", vec![clear_session(req)])
-}
-
-/// The signed-in account of the request, or the response to send instead
+/// The signed-in account of the request, or the failure to answer instead
 /// (the sign-in page).
-async fn signed_in(app: &App, req: &Req) -> Result<Signed, Response> {
+async fn signed_in(app: &App, req: &Req) -> Result<Signed, Failure> {
     let Some(token) = session_from(&req.headers) else {
-        return Err(redirect("/login", Vec::new()));
+        return Err(Failure::SignIn);
     };
-    match app.port.authenticate(&token).await {
-        Ok(viewer) => {
-            let lang = req.lang(Some(&viewer));
+    match app.account_of(&token).await {
+        Ok((principal, account)) => {
+            let lang = req.lang(Some(principal.language.into()));
             let csrf = app.csrf.session_token(&token);
             Ok(Signed {
-                viewer,
+                principal,
+                account,
                 token,
                 lang,
                 csrf,
+                path: req.path.clone(),
+                secure: req.secure,
             })
         }
-        Err(PortError::Unauthenticated) => Err(to_login_expired(req)),
+        Err(WalletError::Unauthenticated) => Err(Failure::Expired { secure: req.secure }),
         Err(e) => {
             tracing::warn!(error = %e, "could not check a session");
-            Err(error_page(req, None, StatusCode::SERVICE_UNAVAILABLE))
+            Err(req.fail(StatusCode::SERVICE_UNAVAILABLE))
         }
     }
 }
 
 /// Signed in and the form's CSRF token matches the session.
-async fn signed_form(app: &App, req: &Req, csrf: &str) -> Result<Signed, Response> {
+async fn signed_form(app: &App, req: &Req, csrf: &str) -> Result<Signed, Failure> {
     let signed = signed_in(app, req).await?;
     if !app.csrf.verify_session(&signed.token, csrf) {
-        tracing::warn!(account = %signed.viewer.account_id, path = %req.path, "form with a bad CSRF token refused");
-        return Err(error_page(req, Some(&signed), StatusCode::FORBIDDEN));
+        tracing::warn!(account = %signed.principal.account_id, path = %req.path, "form with a bad CSRF token refused");
+        return Err(signed.fail(StatusCode::FORBIDDEN));
     }
     Ok(signed)
 }
@@ -384,9 +549,9 @@ fn valid_id(id: &str) -> bool {
 struct Submitted<T>(T);
 
 impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<App> for Submitted<T> {
-    type Rejection = Response;
+    type Rejection = Failure;
 
-    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Response> {
+    async fn from_request(req: axum::extract::Request, app: &App) -> Result<Self, Failure> {
         let (mut parts, body) = req.into_parts();
         let info = match Req::from_request_parts(&mut parts, app).await {
             Ok(info) => info,
@@ -397,7 +562,7 @@ impl<T: serde::de::DeserializeOwned + Send> axum::extract::FromRequest<App> for 
             Ok(Form(v)) => Ok(Submitted(v)),
             Err(rejection) => {
                 tracing::debug!(error = %rejection, path = %info.path, "unreadable form");
-                Err(error_page(&info, None, StatusCode::BAD_REQUEST))
+                Err(info.fail(StatusCode::BAD_REQUEST))
             }
         }
     }
@@ -417,7 +582,7 @@ fn flash(kind: &str, arg: &str, secure: bool) -> HeaderValue {
 fn take_notice(
     req: &Req,
     lang: Lang,
-    devices: &[DeviceView],
+    devices: &[DeviceCards],
 ) -> (Option<String>, Vec<HeaderValue>) {
     let Some(raw) = cookie(&req.headers, FLASH_COOKIE) else {
         return (None, Vec::new());
@@ -428,8 +593,8 @@ fn take_notice(
     let device_name = || {
         devices
             .iter()
-            .find(|d| d.id == arg)
-            .map(|d| d.name.as_str())
+            .find(|d| d.device.id == arg)
+            .map(|d| d.device.name.as_str())
     };
     let four = arg.len() == 4 && arg.bytes().all(|b| b.is_ascii_digit());
     let text = match kind {
@@ -444,13 +609,11 @@ fn take_notice(
     (text, clear)
 }
 
-// ----- handlers ------------------------------------------------------------------
+// ----- sign-in and sign-out ------------------------------------------------------
 
-async fn home(State(app): State<App>, req: Req) -> Response {
-    match signed_in(&app, &req).await {
-        Ok(_) => redirect("/devices", Vec::new()),
-        Err(resp) => resp,
-    }
+async fn home(State(app): State<App>, req: Req) -> Result<Response, Failure> {
+    signed_in(&app, &req).await?;
+    Ok(redirect("/devices", Vec::new()))
 }
 
 #[derive(Deserialize, Default)]
@@ -476,25 +639,25 @@ fn login_nonce(req: &Req) -> (String, Vec<HeaderValue>) {
     }
 }
 
-fn render_login(
-    app: &App,
-    req: &Req,
+/// The sign-in page: `status`, the login typed so far, an error above the
+/// form, or a notice.
+struct LoginPage<'a> {
     status: StatusCode,
-    login_value: &str,
+    login_value: &'a str,
     error: Option<String>,
     notice: Option<String>,
-    mut cookies: Vec<HeaderValue>,
-) -> Response {
-    let (nonce, set) = login_nonce(req);
-    cookies.extend(set);
-    let c = ctx(req, None, app.csrf.login_token(&nonce), notice);
-    let body = pages::login_page(&c, login_value, error.as_deref());
-    page(&c, status, body, cookies)
+}
+
+fn render_login(app: &App, req: &Req, p: LoginPage<'_>) -> Response {
+    let (nonce, cookies) = login_nonce(req);
+    let c = req.ctx(app.csrf.login_token(&nonce), p.notice);
+    let body = pages::login_page(&c, p.login_value, p.error.as_deref());
+    page(&c, p.status, body, cookies)
 }
 
 async fn login_form(State(app): State<App>, req: Req, Query(q): Query<LoginQuery>) -> Response {
     if let Some(token) = session_from(&req.headers)
-        && app.port.authenticate(&token).await.is_ok()
+        && app.account_of(&token).await.is_ok()
     {
         return redirect("/devices", Vec::new());
     }
@@ -506,7 +669,13 @@ async fn login_form(State(app): State<App>, req: Req, Query(q): Query<LoginQuery
     } else {
         None
     };
-    render_login(&app, &req, StatusCode::OK, "", None, notice, Vec::new())
+    let login = LoginPage {
+        status: StatusCode::OK,
+        login_value: "",
+        error: None,
+        notice,
+    };
+    render_login(&app, &req, login)
 }
 
 #[derive(Deserialize, Default, Zeroize, ZeroizeOnDrop)]
@@ -528,68 +697,65 @@ async fn login_submit(
     if !app.csrf.verify_login(nonce, &form.csrf) {
         tracing::warn!("sign-in form with a bad CSRF token refused");
         let s = req.lang(None).strings();
-        return render_login(
-            &app,
-            &req,
-            StatusCode::FORBIDDEN,
-            &form.login,
-            Some(s.forbidden_body.to_string()),
-            None,
-            Vec::new(),
-        );
+        let login = LoginPage {
+            status: StatusCode::FORBIDDEN,
+            login_value: &form.login,
+            error: Some(s.forbidden_body.to_string()),
+            notice: None,
+        };
+        return render_login(&app, &req, login);
     }
     match app
-        .port
+        .wallet
         .login(&form.login, &form.password, req.client)
         .await
     {
-        Ok(signed) => {
-            let now = unix_millis_now();
-            let max_age = (signed.expires_at - now) / 1000;
-            let cookies = vec![
-                set_cookie(
-                    session_cookie_name(req.secure),
-                    &signed.token,
-                    max_age,
-                    req.secure,
-                ),
-                set_cookie(LOGIN_COOKIE, "", 0, req.secure),
-            ];
-            redirect("/devices", cookies)
-        }
+        Ok(session) => signed_in_cookies(
+            &app,
+            &req,
+            &Zeroizing::new(session.token),
+            session.expires_at,
+        ),
         Err(e) => {
             let (status, message, retry_after) = sign_in_refusal(&e, req.lang(None));
-            let page = render_login(
-                &app,
-                &req,
+            let login = LoginPage {
                 status,
-                &form.login,
-                Some(message),
-                None,
-                Vec::new(),
-            );
-            match retry_after {
-                Some(secs) => with_retry_after(page, secs),
-                None => page,
-            }
+                login_value: &form.login,
+                error: Some(message),
+                notice: None,
+            };
+            with_retry_after(render_login(&app, &req, login), retry_after)
         }
     }
 }
 
+/// To the devices page with the new session's cookie (and the sign-in
+/// form's cookie cleared).
+fn signed_in_cookies(app: &App, req: &Req, token: &str, expires_at: i64) -> Response {
+    let max_age = (expires_at - app.now_millis()) / 1000;
+    let cookies = vec![
+        set_cookie(session_cookie_name(req.secure), token, max_age, req.secure),
+        set_cookie(LOGIN_COOKIE, "", 0, req.secure),
+    ];
+    redirect("/devices", cookies)
+}
+
 /// What the sign-in page says when the wallet refuses a sign-in: the status,
-/// the message, and how long to wait when the refusal says so.
-fn sign_in_refusal(e: &PortError, lang: Lang) -> (StatusCode, String, Option<u64>) {
+/// the message, and how long to wait when the throttle or the hashing bound
+/// says so.
+fn sign_in_refusal(e: &WalletError, lang: Lang) -> (StatusCode, String, Option<u64>) {
     let s = lang.strings();
     match e {
-        PortError::InvalidCredentials => {
+        // A malformed login is a wrong login to the person signing in.
+        WalletError::InvalidCredentials | WalletError::Invalid { .. } => {
             (StatusCode::UNAUTHORIZED, s.login_wrong.to_string(), None)
         }
-        PortError::Locked { retry_after_secs } => (
+        WalletError::TooManyAttempts { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
             i18n::fill(s.login_locked, &wait_text(lang, *retry_after_secs)),
             Some(*retry_after_secs),
         ),
-        PortError::Busy { retry_after_secs } => (
+        WalletError::Busy { retry_after_secs } => (
             StatusCode::SERVICE_UNAVAILABLE,
             s.login_unavailable.to_string(),
             Some(*retry_after_secs),
@@ -613,18 +779,6 @@ fn wait_text(lang: Lang, secs: u64) -> String {
     }
 }
 
-fn with_retry_after(mut resp: Response, secs: u64) -> Response {
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
-}
-
-fn unix_millis_now() -> i64 {
-    time::OffsetDateTime::now_utc()
-        .unix_timestamp()
-        .saturating_mul(1000)
-}
-
 #[derive(Deserialize, Default)]
 struct CsrfForm {
     #[serde(default)]
@@ -635,15 +789,13 @@ async fn logout(
     State(app): State<App>,
     req: Req,
     Submitted(form): Submitted<CsrfForm>,
-) -> Response {
-    let signed = match signed_form(&app, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    if let Err(e) = app.port.logout(&signed.token).await {
-        return port_failure(&req, &signed, e);
-    }
-    redirect("/login?signed_out=1", vec![clear_session(&req)])
+) -> Result<Response, Failure> {
+    let signed = signed_form(&app, &req, &form.csrf).await?;
+    app.wallet.logout(&signed.token).await.for_signed(&signed)?;
+    Ok(redirect(
+        "/login?signed_out=1",
+        vec![clear_session(req.secure)],
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -666,32 +818,33 @@ fn safe_next(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
+/// Whether the language form comes from a signed-in page (its token then
+/// must be the session's) or from the sign-in page (the pre-session's).
+async fn language_form_from(app: &App, req: &Req, csrf: &str) -> Result<bool, Failure> {
+    if let Some(token) = session_from(&req.headers)
+        && app.account_of(&token).await.is_ok()
+    {
+        if !app.csrf.verify_session(&token, csrf) {
+            return Err(req.fail(StatusCode::FORBIDDEN));
+        }
+        return Ok(true);
+    }
+    let nonce = cookie(&req.headers, LOGIN_COOKIE).unwrap_or("");
+    if !app.csrf.verify_login(nonce, csrf) {
+        return Err(req.fail(StatusCode::FORBIDDEN));
+    }
+    Ok(false)
+}
+
 async fn language(
     State(app): State<App>,
     req: Req,
     Submitted(form): Submitted<LanguageForm>,
-) -> Response {
+) -> Result<Response, Failure> {
     let Some(lang) = Lang::parse(&form.lang) else {
-        return error_page(&req, None, StatusCode::BAD_REQUEST);
+        return Err(req.fail(StatusCode::BAD_REQUEST));
     };
-    let signed_in_now = match session_from(&req.headers) {
-        Some(token) => match app.port.authenticate(&token).await {
-            Ok(_) => {
-                if !app.csrf.verify_session(&token, &form.csrf) {
-                    return error_page(&req, None, StatusCode::FORBIDDEN);
-                }
-                true
-            }
-            Err(_) => false,
-        },
-        None => false,
-    };
-    if !signed_in_now {
-        let nonce = cookie(&req.headers, LOGIN_COOKIE).unwrap_or("");
-        if !app.csrf.verify_login(nonce, &form.csrf) {
-            return error_page(&req, None, StatusCode::FORBIDDEN);
-        }
-    }
+    let signed_in_now = language_form_from(&app, &req, &form.csrf).await?;
     let fallback = if signed_in_now { "/devices" } else { "/login" };
     let next = safe_next(&form.next).unwrap_or(fallback);
     let mut cookies = vec![set_cookie(
@@ -703,23 +856,21 @@ async fn language(
     if signed_in_now {
         cookies.push(flash("lang", "", req.secure));
     }
-    redirect(next, cookies)
+    Ok(redirect(next, cookies))
 }
 
-async fn devices(State(app): State<App>, req: Req) -> Response {
-    let signed = match signed_in(&app, &req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    match app.port.devices(&signed.viewer).await {
-        Ok(list) => {
-            let (notice, cookies) = take_notice(&req, signed.lang, &list);
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), notice);
-            let body = pages::devices_page(&c, &list);
-            page(&c, StatusCode::OK, body, cookies)
-        }
-        Err(e) => port_failure(&req, &signed, e),
-    }
+// ----- devices ---------------------------------------------------------------------
+
+async fn devices(State(app): State<App>, req: Req) -> Result<Response, Failure> {
+    let signed = signed_in(&app, &req).await?;
+    let list = app
+        .devices_cards(&signed.principal)
+        .await
+        .for_signed(&signed)?;
+    let (notice, cookies) = take_notice(&req, signed.lang, &list);
+    let c = signed.ctx(notice);
+    let body = pages::devices_page(&c, &list);
+    Ok(page(&c, StatusCode::OK, body, cookies))
 }
 
 /// Signed in, and the device is the account's.
@@ -727,45 +878,42 @@ async fn own_device(
     app: &App,
     req: &Req,
     device_id: &str,
-) -> Result<(Signed, DeviceView), Response> {
+) -> Result<(Signed, DeviceCards), Failure> {
     let signed = signed_in(app, req).await?;
     if !valid_id(device_id) {
-        return Err(error_page(req, Some(&signed), StatusCode::NOT_FOUND));
+        return Err(signed.fail(StatusCode::NOT_FOUND));
     }
-    match app.port.device(&signed.viewer, device_id).await {
-        Ok(d) => Ok((signed, d)),
-        Err(e) => Err(port_failure(req, &signed, e)),
-    }
+    let d = app
+        .device_cards(&signed.principal, device_id)
+        .await
+        .for_signed(&signed)?;
+    Ok((signed, d))
 }
 
-async fn device(State(app): State<App>, req: Req, Path(device_id): Path<String>) -> Response {
-    match own_device(&app, &req, &device_id).await {
-        Ok((signed, d)) => {
-            let (notice, cookies) = take_notice(&req, signed.lang, std::slice::from_ref(&d));
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), notice);
-            let body = pages::device_page(&c, &d);
-            page(&c, StatusCode::OK, body, cookies)
-        }
-        Err(resp) => resp,
-    }
+async fn device(
+    State(app): State<App>,
+    req: Req,
+    Path(device_id): Path<String>,
+) -> Result<Response, Failure> {
+    let (signed, d) = own_device(&app, &req, &device_id).await?;
+    let (notice, cookies) = take_notice(&req, signed.lang, std::slice::from_ref(&d));
+    let c = signed.ctx(notice);
+    let body = pages::device_page(&c, &d);
+    Ok(page(&c, StatusCode::OK, body, cookies))
 }
 
 async fn turn_off_form(
     State(app): State<App>,
     req: Req,
     Path(device_id): Path<String>,
-) -> Response {
-    match own_device(&app, &req, &device_id).await {
-        Ok((_, d)) if d.payments_off.is_some() => {
-            redirect(&format!("/devices/{}", d.id), Vec::new())
-        }
-        Ok((signed, d)) => {
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), None);
-            let body = pages::turn_off_page(&c, &d);
-            page(&c, StatusCode::OK, body, Vec::new())
-        }
-        Err(resp) => resp,
+) -> Result<Response, Failure> {
+    let (signed, d) = own_device(&app, &req, &device_id).await?;
+    if d.payments_off() {
+        return Ok(redirect(&format!("/devices/{}", d.device.id), Vec::new()));
     }
+    let c = signed.ctx(None);
+    let body = pages::turn_off_page(&c, &d);
+    Ok(page(&c, StatusCode::OK, body, Vec::new()))
 }
 
 #[derive(Deserialize, Default)]
@@ -776,38 +924,35 @@ struct TurnOffForm {
     reason: String,
 }
 
+/// Signed in through a form of the session, and the device id can exist.
+async fn device_form(app: &App, req: &Req, csrf: &str, device_id: &str) -> Result<Signed, Failure> {
+    let signed = signed_form(app, req, csrf).await?;
+    if !valid_id(device_id) {
+        return Err(signed.fail(StatusCode::NOT_FOUND));
+    }
+    Ok(signed)
+}
+
 async fn turn_off(
     State(app): State<App>,
     req: Req,
     Path(device_id): Path<String>,
     Submitted(form): Submitted<TurnOffForm>,
-) -> Response {
-    let signed = match signed_form(&app, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
+) -> Result<Response, Failure> {
+    let signed = device_form(&app, &req, &form.csrf, &device_id).await?;
+    let reason = match form.reason.as_str() {
+        "" => SuspendReason::Lost,
+        r => SuspendReason::parse(r).ok_or_else(|| signed.fail(StatusCode::BAD_REQUEST))?,
     };
-    if !valid_id(&device_id) {
-        return error_page(&req, Some(&signed), StatusCode::NOT_FOUND);
-    }
-    let reason = if form.reason.is_empty() {
-        LossReason::Lost
-    } else {
-        match LossReason::parse(&form.reason) {
-            Some(r) => r,
-            None => return error_page(&req, Some(&signed), StatusCode::BAD_REQUEST),
-        }
-    };
-    match app
-        .port
-        .turn_off_payments(&signed.viewer, &device_id, reason)
+    app.wallet
+        .suspend_device(&signed.principal, &device_id, reason)
         .await
-    {
-        Ok(()) => {
-            tracing::info!(account = %signed.viewer.account_id, device = %device_id, reason = reason.as_str(), "payments turned off from the web site");
-            redirect("/devices", vec![flash("off", &device_id, req.secure)])
-        }
-        Err(e) => port_failure(&req, &signed, e),
-    }
+        .for_signed(&signed)?;
+    tracing::info!(account = %signed.principal.account_id, device = %device_id, reason = reason.as_str(), "payments turned off from the web site");
+    Ok(redirect(
+        "/devices",
+        vec![flash("off", &device_id, req.secure)],
+    ))
 }
 
 async fn turn_on(
@@ -815,37 +960,31 @@ async fn turn_on(
     req: Req,
     Path(device_id): Path<String>,
     Submitted(form): Submitted<CsrfForm>,
-) -> Response {
-    let signed = match signed_form(&app, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    if !valid_id(&device_id) {
-        return error_page(&req, Some(&signed), StatusCode::NOT_FOUND);
-    }
-    match app.port.turn_on_payments(&signed.viewer, &device_id).await {
-        Ok(()) => {
-            tracing::info!(account = %signed.viewer.account_id, device = %device_id, "payments turned back on from the web site");
-            redirect("/devices", vec![flash("on", &device_id, req.secure)])
-        }
-        Err(e) => port_failure(&req, &signed, e),
-    }
+) -> Result<Response, Failure> {
+    let signed = device_form(&app, &req, &form.csrf, &device_id).await?;
+    app.wallet
+        .resume_device(&signed.principal, &device_id)
+        .await
+        .for_signed(&signed)?;
+    tracing::info!(account = %signed.principal.account_id, device = %device_id, "payments turned back on from the web site");
+    Ok(redirect(
+        "/devices",
+        vec![flash("on", &device_id, req.secure)],
+    ))
 }
 
 async fn remove_all_form(
     State(app): State<App>,
     req: Req,
     Path(device_id): Path<String>,
-) -> Response {
-    match own_device(&app, &req, &device_id).await {
-        Ok((_, d)) if d.cards.is_empty() => redirect(&format!("/devices/{}", d.id), Vec::new()),
-        Ok((signed, d)) => {
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), None);
-            let body = pages::remove_all_page(&c, &d);
-            page(&c, StatusCode::OK, body, Vec::new())
-        }
-        Err(resp) => resp,
+) -> Result<Response, Failure> {
+    let (signed, d) = own_device(&app, &req, &device_id).await?;
+    if d.cards.is_empty() {
+        return Ok(redirect(&format!("/devices/{}", d.device.id), Vec::new()));
     }
+    let c = signed.ctx(None);
+    let body = pages::remove_all_page(&c, &d);
+    Ok(page(&c, StatusCode::OK, body, Vec::new()))
 }
 
 async fn remove_all(
@@ -853,43 +992,42 @@ async fn remove_all(
     req: Req,
     Path(device_id): Path<String>,
     Submitted(form): Submitted<CsrfForm>,
-) -> Response {
-    let signed = match signed_form(&app, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    if !valid_id(&device_id) {
-        return error_page(&req, Some(&signed), StatusCode::NOT_FOUND);
-    }
-    match app.port.remove_all_cards(&signed.viewer, &device_id).await {
-        Ok(n) => redirect("/devices", vec![flash("rmall", &n.to_string(), req.secure)]),
-        Err(e) => port_failure(&req, &signed, e),
-    }
+) -> Result<Response, Failure> {
+    let signed = device_form(&app, &req, &form.csrf, &device_id).await?;
+    let p = &signed.principal;
+    let before = app.wallet.device(p, &device_id).await.for_signed(&signed)?;
+    let after = app
+        .wallet
+        .wipe_device(p, &device_id)
+        .await
+        .for_signed(&signed)?;
+    let removed = before.card_count.saturating_sub(after.card_count);
+    Ok(redirect(
+        "/devices",
+        vec![flash("rmall", &removed.to_string(), req.secure)],
+    ))
 }
 
-/// Signed in, and the card is on one of the account's devices.
+// ----- cards -------------------------------------------------------------------------
+
+/// The card is on one of the signed-in account's devices.
 async fn own_card(
     app: &App,
-    req: &Req,
+    signed: &Signed,
     device_id: &str,
     card_id: &str,
-    signed: Option<Signed>,
-) -> Result<(Signed, port::CardView), Response> {
-    let signed = match signed {
-        Some(s) => s,
-        None => signed_in(app, req).await?,
-    };
+) -> Result<Card, Failure> {
     if !valid_id(device_id) || !valid_id(card_id) {
-        return Err(error_page(req, Some(&signed), StatusCode::NOT_FOUND));
+        return Err(signed.fail(StatusCode::NOT_FOUND));
     }
-    let d = match app.port.device(&signed.viewer, device_id).await {
-        Ok(d) => d,
-        Err(e) => return Err(port_failure(req, &signed, e)),
-    };
-    match d.cards.into_iter().find(|c| c.id == card_id) {
-        Some(c) => Ok((signed, c)),
-        None => Err(error_page(req, Some(&signed), StatusCode::NOT_FOUND)),
-    }
+    let d = app
+        .device_cards(&signed.principal, device_id)
+        .await
+        .for_signed(signed)?;
+    d.cards
+        .into_iter()
+        .find(|c| c.id == card_id)
+        .ok_or_else(|| signed.fail(StatusCode::NOT_FOUND))
 }
 
 async fn make_default(
@@ -897,38 +1035,29 @@ async fn make_default(
     req: Req,
     Path((device_id, card_id)): Path<(String, String)>,
     Submitted(form): Submitted<CsrfForm>,
-) -> Response {
-    let signed = match signed_form(&app, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let (signed, card) = match own_card(&app, &req, &device_id, &card_id, Some(signed)).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
-    match app
-        .port
-        .set_default_card(&signed.viewer, &device_id, &card_id)
+) -> Result<Response, Failure> {
+    let signed = signed_form(&app, &req, &form.csrf).await?;
+    let card = own_card(&app, &signed, &device_id, &card_id).await?;
+    app.wallet
+        .set_default_card(&signed.principal, &device_id, &card_id)
         .await
-    {
-        Ok(()) => redirect("/cards", vec![flash("default", &card.last4, req.secure)]),
-        Err(e) => port_failure(&req, &signed, e),
-    }
+        .for_signed(&signed)?;
+    Ok(redirect(
+        "/cards",
+        vec![flash("default", &card.card_last4, req.secure)],
+    ))
 }
 
 async fn remove_card_form(
     State(app): State<App>,
     req: Req,
     Path((device_id, card_id)): Path<(String, String)>,
-) -> Response {
-    match own_card(&app, &req, &device_id, &card_id, None).await {
-        Ok((signed, card)) => {
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), None);
-            let body = pages::remove_card_page(&c, &card);
-            page(&c, StatusCode::OK, body, Vec::new())
-        }
-        Err(resp) => resp,
-    }
+) -> Result<Response, Failure> {
+    let signed = signed_in(&app, &req).await?;
+    let card = own_card(&app, &signed, &device_id, &card_id).await?;
+    let c = signed.ctx(None);
+    let body = pages::remove_card_page(&c, &card);
+    Ok(page(&c, StatusCode::OK, body, Vec::new()))
 }
 
 async fn remove_card(
@@ -936,41 +1065,32 @@ async fn remove_card(
     req: Req,
     Path((device_id, card_id)): Path<(String, String)>,
     Submitted(form): Submitted<CsrfForm>,
-) -> Response {
-    let signed = match signed_form(&app, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    let (signed, card) = match own_card(&app, &req, &device_id, &card_id, Some(signed)).await {
-        Ok(x) => x,
-        Err(resp) => return resp,
-    };
-    match app
-        .port
-        .remove_card(&signed.viewer, &device_id, &card_id)
+) -> Result<Response, Failure> {
+    let signed = signed_form(&app, &req, &form.csrf).await?;
+    let card = own_card(&app, &signed, &device_id, &card_id).await?;
+    app.wallet
+        .remove_card(&signed.principal, &device_id, &card_id)
         .await
-    {
-        Ok(()) => redirect("/cards", vec![flash("rmcard", &card.last4, req.secure)]),
-        Err(e) => port_failure(&req, &signed, e),
-    }
+        .for_signed(&signed)?;
+    Ok(redirect(
+        "/cards",
+        vec![flash("rmcard", &card.card_last4, req.secure)],
+    ))
 }
 
-async fn cards(State(app): State<App>, req: Req) -> Response {
-    let signed = match signed_in(&app, &req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
-    match app.port.devices(&signed.viewer).await {
-        Ok(list) => {
-            let (notice, cookies) = take_notice(&req, signed.lang, &list);
-            let all: Vec<port::CardView> = list.into_iter().flat_map(|d| d.cards).collect();
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), notice);
-            let body = pages::cards_page(&c, &all);
-            page(&c, StatusCode::OK, body, cookies)
-        }
-        Err(e) => port_failure(&req, &signed, e),
-    }
+async fn cards(State(app): State<App>, req: Req) -> Result<Response, Failure> {
+    let signed = signed_in(&app, &req).await?;
+    let list = app
+        .devices_cards(&signed.principal)
+        .await
+        .for_signed(&signed)?;
+    let (notice, cookies) = take_notice(&req, signed.lang, &list);
+    let c = signed.ctx(notice);
+    let body = pages::cards_page(&c, &list);
+    Ok(page(&c, StatusCode::OK, body, cookies))
 }
+
+// ----- payments ------------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
 struct PaymentsQuery {
@@ -982,24 +1102,25 @@ async fn payments(
     State(app): State<App>,
     req: Req,
     q: Result<Query<PaymentsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let signed = match signed_in(&app, &req).await {
-        Ok(s) => s,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, Failure> {
+    let signed = signed_in(&app, &req).await?;
     let Ok(Query(q)) = q else {
-        return error_page(&req, Some(&signed), StatusCode::BAD_REQUEST);
+        return Err(signed.fail(StatusCode::BAD_REQUEST));
     };
     let cursor = q.before.as_deref().filter(|c| !c.is_empty());
-    match app.port.payments(&signed.viewer, cursor, PAGE_SIZE).await {
-        Ok(p) => {
-            let c = ctx(&req, Some(&signed), signed.csrf.clone(), None);
-            let body = pages::payments_page(&c, &p.items, p.next_cursor.as_deref());
-            page(&c, StatusCode::OK, body, Vec::new())
-        }
-        Err(PortError::Refused(_)) => error_page(&req, Some(&signed), StatusCode::BAD_REQUEST),
-        Err(e) => port_failure(&req, &signed, e),
-    }
+    let history = match app
+        .wallet
+        .transactions(&signed.principal, PAGE_SIZE, cursor)
+        .await
+    {
+        Ok(h) => h,
+        // A cursor that is not one of the wallet's.
+        Err(WalletError::Invalid { .. }) => return Err(signed.fail(StatusCode::BAD_REQUEST)),
+        Err(e) => return Err(signed.refused(e)),
+    };
+    let c = signed.ctx(None);
+    let body = pages::payments_page(&c, &history.items, history.next_cursor.as_deref());
+    Ok(page(&c, StatusCode::OK, body, Vec::new()))
 }
 
 /// Server-sent events (WHATWG HTML §9.2): one `payment` event per new
@@ -1009,25 +1130,19 @@ async fn payment_events(State(app): State<App>, req: Req) -> Response {
     let Some(token) = session_from(&req.headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let viewer = match app.port.authenticate(&token).await {
-        Ok(v) => v,
-        Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
+    let Ok((principal, _)) = app.account_of(&token).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
     };
-    let feed = match app.port.payment_feed(&viewer).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(error = %e, "payment feed unavailable");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
-    let lang = req.lang(Some(&viewer));
-    let region = viewer.region.clone();
-    let left_ms = (viewer.session_expires_at - unix_millis_now()).max(0);
+    let feed = app.wallet.subscribe_payments(&principal);
+    let lang = req.lang(Some(principal.language.into()));
+    let left_ms = (principal.session_expires_at - app.now_millis()).max(0);
     let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
+    let region = principal.region;
     let stream = feed
-        .map(move |p| {
-            let row = pages::payment_row(lang, &region, &p).into_string();
-            Ok::<Event, Infallible>(Event::default().event("payment").id(p.id.clone()).data(row))
+        .into_stream()
+        .map(move |t| {
+            let row = pages::payment_row(lang, &region, &t).into_string();
+            Ok::<Event, Infallible>(Event::default().event("payment").id(t.id.clone()).data(row))
         })
         .take_until(expiry);
     let mut resp = Sse::new(stream)
@@ -1038,6 +1153,8 @@ async fn payment_events(State(app): State<App>, req: Req) -> Response {
     security_headers(h);
     resp
 }
+
+// ----- static files ----------------------------------------------------------------------
 
 const SITE_CSS: &str = include_str!("../assets/site.css");
 

@@ -12,16 +12,34 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use paytap_wallet::{
+    Account, Card, Device, DeviceKind, DeviceStatus, SuspendReason, TokenState, Transaction,
+};
+
 use crate::i18n::{Lang, Strings, fill, reason_zh, show_time};
-use crate::port::{CardView, DeviceKind, DeviceView, LossReason, PaymentView, Viewer};
 
 /// Cache-busting version of the stylesheet URL.
 pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-3");
 
+/// A device of the account with its cards that are not removed (none for
+/// a device that cannot hold cards).
+pub struct DeviceCards {
+    pub device: Device,
+    pub cards: Vec<Card>,
+}
+
+impl DeviceCards {
+    /// Whether payments are turned off on the device (lost or stolen).
+    pub fn payments_off(&self) -> bool {
+        self.device.status == DeviceStatus::Suspended
+    }
+}
+
 /// What every page needs besides its own content.
-pub struct Ctx<'a> {
+pub struct Ctx {
     pub lang: Lang,
-    pub viewer: Option<&'a Viewer>,
+    /// The signed-in account (`None` on the sign-in page).
+    pub account: Option<Account>,
     /// The CSRF token for this page's forms (the session's, or the sign-in
     /// form's before login).
     pub csrf: String,
@@ -33,13 +51,13 @@ pub struct Ctx<'a> {
     pub notice: Option<String>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     pub fn s(&self) -> &'static Strings {
         self.lang.strings()
     }
 
     fn region(&self) -> &str {
-        self.viewer.map_or("cn", |v| v.region.as_str())
+        self.account.as_ref().map_or("cn", |a| a.region.as_str())
     }
 }
 
@@ -52,19 +70,13 @@ pub enum Nav {
     Payments,
 }
 
-fn csrf_field(ctx: &Ctx<'_>) -> Markup {
+fn csrf_field(ctx: &Ctx) -> Markup {
     html! { input type="hidden" name="csrf" value=(ctx.csrf); }
 }
 
 /// The page frame: head, header with navigation, language switch and
 /// sign-out, the notice, the content and the footer.
-pub fn layout(
-    ctx: &Ctx<'_>,
-    title: &str,
-    nav: Nav,
-    content: Markup,
-    script: Option<&str>,
-) -> Markup {
+pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<&str>) -> Markup {
     let s = ctx.s();
     let other = ctx.lang.other();
     html! {
@@ -86,7 +98,7 @@ pub fn layout(
                             (logo())
                             span class="brand-name" { (s.site_name) }
                         }
-                        @if ctx.viewer.is_some() {
+                        @if ctx.account.is_some() {
                             nav class="main-nav" aria-label=(s.nav_label) {
                                 ul {
                                     li { a href="/devices" aria-current=[(nav == Nav::Devices).then_some("page")] { (s.nav_devices) } }
@@ -105,7 +117,7 @@ pub fn layout(
                                     (globe()) " " (other.endonym())
                                 }
                             }
-                            @if let Some(v) = ctx.viewer {
+                            @if let Some(v) = &ctx.account {
                                 span class="who" {
                                     span class="sr-only" { (s.signed_in_as) " " }
                                     span class="who-name" { (v.display_name) }
@@ -204,55 +216,59 @@ pub fn art_class(bank_name: &str) -> String {
 
 /// A card as a picture of a card: bank name, chip, contactless mark and the
 /// last four digits. Never more digits than four.
-pub fn card_art(ctx: &Ctx<'_>, card: &CardView, small: bool) -> Markup {
+pub fn card_art(ctx: &Ctx, card: &Card, small: bool) -> Markup {
     let s = ctx.s();
-    let label = format!("{}, {}", card.bank_name, fill(s.card_ending, &card.last4));
+    let label = format!(
+        "{}, {}",
+        card.bank_name,
+        fill(s.card_ending, &card.card_last4)
+    );
     let class = if small {
         format!("{} small", art_class(&card.bank_name))
     } else {
         art_class(&card.bank_name)
     };
     html! {
-        div class=(class) role="img" aria-label=(label) data-last4=(card.last4) {
+        div class=(class) role="img" aria-label=(label) data-last4=(card.card_last4) {
             span class="ca-bank" { (card.bank_name) }
             span class="ca-chip" {}
             (contactless())
-            span class="ca-number" { "•••• " (card.last4) }
+            span class="ca-number" { "•••• " (card.card_last4) }
             @if card.is_default {
                 span class="ca-flag" { (s.default_card) }
             }
-            @if card.suspended {
+            @if card.token_state == TokenState::Suspended {
                 span class="ca-flag ca-paused" { (s.card_suspended) }
             }
         }
     }
 }
 
-fn status_badge(s: &Strings, d: &DeviceView) -> Markup {
+fn status_badge(s: &Strings, d: &Device) -> Markup {
     html! {
-        @match d.payments_off {
-            None => span class="badge badge-on" { span class="dot" {} (s.status_on) },
-            Some(LossReason::Lost) => span class="badge badge-off" { span class="dot" {} (s.status_off_lost) },
-            Some(LossReason::Stolen) => span class="badge badge-off" { span class="dot" {} (s.status_off_stolen) },
+        @match (d.status, d.suspend_reason) {
+            (DeviceStatus::Active, _) => span class="badge badge-on" { span class="dot" {} (s.status_on) },
+            (DeviceStatus::Suspended, Some(SuspendReason::Stolen)) => span class="badge badge-off" { span class="dot" {} (s.status_off_stolen) },
+            (DeviceStatus::Suspended, _) => span class="badge badge-off" { span class="dot" {} (s.status_off_lost) },
         }
     }
 }
 
-fn last_seen(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
+fn last_seen(ctx: &Ctx, d: &Device) -> Markup {
     let s = ctx.s();
     html! {
         div class="meta" {
             span class="meta-label" { (s.last_seen) }
             " "
-            @match &d.last_seen {
+            @match d.last_seen_at {
                 None => span { (s.never_seen) },
-                Some(seen) => {
-                    @let t = show_time(seen.at, ctx.region(), ctx.lang);
+                Some(at) => {
+                    @let t = show_time(at, ctx.region(), ctx.lang);
                     time datetime=(t.iso) { (t.text) }
-                    @if let Some(place) = &seen.place {
+                    @if let Some(place) = d.location.as_ref().and_then(|l| l.place.as_ref()) {
                         ", " span class="place" { (fill(s.near_place, place)) }
-                    } @else if let Some((lat, lon)) = seen.coordinates {
-                        ", " span class="place" { (format!("{lat:.4}, {lon:.4}")) }
+                    } @else if let Some(l) = &d.location {
+                        ", " span class="place" { (format!("{:.4}, {:.4}", l.lat, l.lon)) }
                     }
                 }
             }
@@ -262,12 +278,14 @@ fn last_seen(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
 
 /// One device: what it is, where it was last seen, its cards and the
 /// lost-device controls.
-pub fn device_panel(ctx: &Ctx<'_>, d: &DeviceView, heading_level_1: bool) -> Markup {
+pub fn device_panel(ctx: &Ctx, dc: &DeviceCards, heading_level_1: bool) -> Markup {
     let s = ctx.s();
+    let d = &dc.device;
+    let off = dc.payments_off();
     let title_id = format!("device-title-{}", d.id);
     html! {
         section class="panel device" id=(format!("device-{}", d.id)) aria-labelledby=(title_id)
-            data-device-id=(d.id) data-payments=(if d.payments_off.is_some() { "off" } else { "on" }) {
+            data-device-id=(d.id) data-payments=(if off { "off" } else { "on" }) {
             div class="device-head" {
                 div class="device-id" {
                     (kind_icon(d.kind))
@@ -285,23 +303,23 @@ pub fn device_panel(ctx: &Ctx<'_>, d: &DeviceView, heading_level_1: bool) -> Mar
                 (status_badge(s, d))
             }
             (last_seen(ctx, d))
-            @if d.payments_off.is_some() {
+            @if off {
                 p class="alert alert-off" { (s.status_off_explained) }
             }
             h3 class="sub" { (s.cards_on_device) }
-            @if !d.holds_cards {
+            @if !d.capabilities.card_tokens {
                 p class="muted" { (s.band_no_cards) }
-            } @else if d.cards.is_empty() {
+            } @else if dc.cards.is_empty() {
                 p class="muted" { (s.no_cards_on_device) }
             } @else {
                 ul class="card-row" {
-                    @for c in &d.cards {
+                    @for c in &dc.cards {
                         li { (card_art(ctx, c, true)) }
                     }
                 }
             }
             div class="actions" {
-                @if d.payments_off.is_none() {
+                @if !off {
                     a class="btn btn-danger" href=(format!("/devices/{}/turn-off", d.id)) data-action="turn-off" { (s.turn_off) }
                 } @else {
                     form method="post" action=(format!("/devices/{}/turn-on", d.id)) {
@@ -309,7 +327,7 @@ pub fn device_panel(ctx: &Ctx<'_>, d: &DeviceView, heading_level_1: bool) -> Mar
                         button class="btn btn-primary" type="submit" data-action="turn-on" { (s.turn_on) }
                     }
                 }
-                @if !d.cards.is_empty() {
+                @if !dc.cards.is_empty() {
                     a class="btn btn-secondary" href=(format!("/devices/{}/remove-cards", d.id)) data-action="remove-cards" { (s.remove_all_cards) }
                 }
             }
@@ -317,7 +335,7 @@ pub fn device_panel(ctx: &Ctx<'_>, d: &DeviceView, heading_level_1: bool) -> Mar
     }
 }
 
-pub fn devices_page(ctx: &Ctx<'_>, devices: &[DeviceView]) -> Markup {
+pub fn devices_page(ctx: &Ctx, devices: &[DeviceCards]) -> Markup {
     let s = ctx.s();
     let content = html! {
         div class="page-head" {
@@ -336,26 +354,27 @@ pub fn devices_page(ctx: &Ctx<'_>, devices: &[DeviceView]) -> Markup {
     layout(ctx, s.devices_title, Nav::Devices, content, None)
 }
 
-pub fn device_page(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
+pub fn device_page(ctx: &Ctx, d: &DeviceCards) -> Markup {
     let s = ctx.s();
     let content = html! {
         p class="crumb" { a href="/devices" { "← " (s.devices_title) } }
         (device_panel(ctx, d, true))
     };
-    layout(ctx, &d.name, Nav::Devices, content, None)
+    layout(ctx, &d.device.name, Nav::Devices, content, None)
 }
 
-pub fn turn_off_page(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
+pub fn turn_off_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
     let s = ctx.s();
+    let d = &dc.device;
     let title = fill(s.turn_off_title, &d.name);
     let content = html! {
         section class="panel confirm" aria-labelledby="confirm-title" {
             h1 id="confirm-title" { (title) }
             p { (s.turn_off_body) }
             p class="muted" { (s.turn_off_other_devices) }
-            @if !d.cards.is_empty() {
+            @if !dc.cards.is_empty() {
                 ul class="card-row" {
-                    @for c in &d.cards { li { (card_art(ctx, c, true)) } }
+                    @for c in &dc.cards { li { (card_art(ctx, c, true)) } }
                 }
             }
             form method="post" action=(format!("/devices/{}/turn-off", d.id)) id="turn-off-form" {
@@ -381,15 +400,16 @@ pub fn turn_off_page(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
     layout(ctx, &title, Nav::Devices, content, None)
 }
 
-pub fn remove_all_page(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
+pub fn remove_all_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
     let s = ctx.s();
+    let d = &dc.device;
     let title = fill(s.remove_all_title, &d.name);
     let content = html! {
         section class="panel confirm" aria-labelledby="confirm-title" {
             h1 id="confirm-title" { (title) }
             p { (s.remove_all_body) }
             ul class="card-row" {
-                @for c in &d.cards { li { (card_art(ctx, c, true)) } }
+                @for c in &dc.cards { li { (card_art(ctx, c, true)) } }
             }
             form method="post" action=(format!("/devices/{}/remove-cards", d.id)) {
                 (csrf_field(ctx))
@@ -403,8 +423,13 @@ pub fn remove_all_page(ctx: &Ctx<'_>, d: &DeviceView) -> Markup {
     layout(ctx, &title, Nav::Devices, content, None)
 }
 
-pub fn cards_page(ctx: &Ctx<'_>, cards: &[CardView]) -> Markup {
+/// Every card of the account, device by device.
+pub fn cards_page(ctx: &Ctx, devices: &[DeviceCards]) -> Markup {
     let s = ctx.s();
+    let cards: Vec<(&Card, &str)> = devices
+        .iter()
+        .flat_map(|d| d.cards.iter().map(|c| (c, d.device.name.as_str())))
+        .collect();
     let content = html! {
         div class="page-head" {
             h1 { (s.cards_title) }
@@ -414,23 +439,23 @@ pub fn cards_page(ctx: &Ctx<'_>, cards: &[CardView]) -> Markup {
             p class="panel empty" { (s.cards_none) }
         } @else {
             ul class="card-grid" {
-                @for c in cards {
+                @for (c, device_name) in &cards {
                     li class="panel card-item" id=(format!("card-{}", c.id)) data-card-id=(c.id) {
                         (card_art(ctx, c, false))
                         p class="card-caption" {
-                            span class="card-caption-main" { (fill(s.card_ending, &c.last4)) }
-                            span class="muted" { (fill(s.on_device, &c.device_name)) }
+                            span class="card-caption-main" { (fill(s.card_ending, &c.card_last4)) }
+                            span class="muted" { (fill(s.on_device, device_name)) }
                         }
                         div class="actions" {
                             @if !c.is_default {
                                 form method="post" action=(format!("/devices/{}/cards/{}/default", c.device_id, c.id)) {
                                     (csrf_field(ctx))
                                     button class="btn btn-secondary btn-small" type="submit"
-                                        aria-label=(format!("{}: {}", s.make_default, fill(s.card_ending, &c.last4))) { (s.make_default) }
+                                        aria-label=(format!("{}: {}", s.make_default, fill(s.card_ending, &c.card_last4))) { (s.make_default) }
                                 }
                             }
                             a class="btn btn-quiet btn-small" href=(format!("/devices/{}/cards/{}/remove", c.device_id, c.id))
-                                aria-label=(format!("{}: {}", s.remove, fill(s.card_ending, &c.last4))) { (s.remove) }
+                                aria-label=(format!("{}: {}", s.remove, fill(s.card_ending, &c.card_last4))) { (s.remove) }
                         }
                     }
                 }
@@ -440,9 +465,9 @@ pub fn cards_page(ctx: &Ctx<'_>, cards: &[CardView]) -> Markup {
     layout(ctx, s.cards_title, Nav::Cards, content, None)
 }
 
-pub fn remove_card_page(ctx: &Ctx<'_>, c: &CardView) -> Markup {
+pub fn remove_card_page(ctx: &Ctx, c: &Card) -> Markup {
     let s = ctx.s();
-    let title = fill(s.remove_card_title, &c.last4);
+    let title = fill(s.remove_card_title, &c.card_last4);
     let content = html! {
         section class="panel confirm" aria-labelledby="confirm-title" {
             h1 id="confirm-title" { (title) }
@@ -477,7 +502,7 @@ fn currency_symbol(code: &str) -> &'static str {
 
 /// The reason as the page shows it: the network's words, or the Chinese
 /// text of the response code.
-fn shown_reason(lang: Lang, p: &PaymentView) -> String {
+fn shown_reason(lang: Lang, p: &Transaction) -> String {
     match lang {
         Lang::Zh => {
             reason_zh(&p.response_code, &p.reason).map_or_else(|| p.reason.clone(), str::to_string)
@@ -496,7 +521,7 @@ fn sentence_case(s: &str) -> String {
 }
 
 /// One history row (also what the live feed sends).
-pub fn payment_row(lang: Lang, region: &str, p: &PaymentView) -> Markup {
+pub fn payment_row(lang: Lang, region: &str, p: &Transaction) -> Markup {
     let s = lang.strings();
     let t = show_time(p.at, region, lang);
     let code = p.amount.currency.code();
@@ -559,7 +584,7 @@ if(live){live.textContent=row.getAttribute('data-announce')||'';}
 });
 })();"#;
 
-pub fn payments_page(ctx: &Ctx<'_>, items: &[PaymentView], next_cursor: Option<&str>) -> Markup {
+pub fn payments_page(ctx: &Ctx, items: &[Transaction], next_cursor: Option<&str>) -> Markup {
     let s = ctx.s();
     let region = ctx.region().to_string();
     let content = html! {
@@ -618,7 +643,7 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// The sign-in page; `error` is a message to show above the form.
-pub fn login_page(ctx: &Ctx<'_>, login_value: &str, error: Option<&str>) -> Markup {
+pub fn login_page(ctx: &Ctx, login_value: &str, error: Option<&str>) -> Markup {
     let s = ctx.s();
     let content = html! {
         section class="panel login" aria-labelledby="login-title" {
@@ -651,7 +676,7 @@ pub fn login_page(ctx: &Ctx<'_>, login_value: &str, error: Option<&str>) -> Mark
 }
 
 /// An error page (404, 403, 400, 500).
-pub fn message_page(ctx: &Ctx<'_>, title: &str, body: &str) -> Markup {
+pub fn message_page(ctx: &Ctx, title: &str, body: &str) -> Markup {
     let s = ctx.s();
     let content = html! {
         section class="panel message" aria-labelledby="message-title" {
