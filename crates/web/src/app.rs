@@ -252,7 +252,7 @@ impl IntoResponse for Failure {
 }
 
 /// The localized message page of a failure.
-pub(crate) fn message_response(c: &Ctx, status: StatusCode, refusal: Option<&str>) -> Response {
+fn message_response(c: &Ctx, status: StatusCode, refusal: Option<&str>) -> Response {
     let s = c.s();
     let (title, body) = match (refusal, status) {
         (Some(message), _) => (s.error_title, message),
