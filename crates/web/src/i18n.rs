@@ -92,6 +92,16 @@ impl Lang {
     }
 }
 
+impl From<paytap_wallet::Language> for Lang {
+    /// An account's language as the site speaks it.
+    fn from(l: paytap_wallet::Language) -> Lang {
+        match l {
+            paytap_wallet::Language::En => Lang::En,
+            paytap_wallet::Language::Zh => Lang::Zh,
+        }
+    }
+}
+
 /// A quality value (`0`, `0.5`, `1.000`) in thousandths.
 fn parse_q(v: &str) -> Option<u16> {
     let (int, frac) = v.split_once('.').unwrap_or((v, ""));

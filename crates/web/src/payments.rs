@@ -1,0 +1,82 @@
+//! The account's payments: the history, newest first, a page at a time,
+//! and its live feed (server-sent events) that the payments page's script
+//! puts on top of the list.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use paytap_wallet::WalletError;
+use serde::Deserialize;
+
+use crate::PAGE_SIZE;
+use crate::app::{App, Failure, Req, signed_in};
+use crate::pages;
+use crate::respond::{page, security_headers};
+use crate::session::session_from;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct PaymentsQuery {
+    #[serde(default)]
+    before: Option<String>,
+}
+
+pub(crate) async fn payments(
+    State(app): State<App>,
+    req: Req,
+    q: Result<Query<PaymentsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Failure> {
+    let signed = signed_in(&app, &req).await?;
+    let Ok(Query(q)) = q else {
+        return Err(signed.fail(StatusCode::BAD_REQUEST));
+    };
+    let cursor = q.before.as_deref().filter(|c| !c.is_empty());
+    let history = match app
+        .wallet
+        .transactions(&signed.principal, PAGE_SIZE, cursor)
+        .await
+    {
+        Ok(h) => h,
+        // A cursor that is not one of the wallet's.
+        Err(WalletError::Invalid { .. }) => return Err(signed.fail(StatusCode::BAD_REQUEST)),
+        Err(e) => return Err(signed.refused(e)),
+    };
+    let c = signed.ctx(None);
+    let body = pages::payments_page(&c, &history.items, history.next_cursor.as_deref());
+    Ok(page(&c, StatusCode::OK, body, Vec::new()))
+}
+
+/// Server-sent events (WHATWG HTML §9.2): one `payment` event per new
+/// payment of the account, its data the rendered history row. The stream
+/// ends when the session expires.
+pub(crate) async fn payment_events(State(app): State<App>, req: Req) -> Response {
+    let Some(token) = session_from(&req.headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Ok((principal, _)) = app.account_of(&token).await else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let feed = app.wallet.subscribe_payments(&principal);
+    let lang = req.lang(Some(principal.language.into()));
+    let left_ms = (principal.session_expires_at - app.now_millis()).max(0);
+    let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
+    let region = principal.region;
+    let stream = feed
+        .into_stream()
+        .map(move |t| {
+            let row = pages::payment_row(lang, &region, &t).into_string();
+            Ok::<Event, Infallible>(Event::default().event("payment").id(t.id.clone()).data(row))
+        })
+        .take_until(expiry);
+    let mut resp = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    security_headers(h);
+    resp
+}
