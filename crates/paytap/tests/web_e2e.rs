@@ -298,10 +298,12 @@ async fn register(http: &reqwest::Client, wallet: &str, login: &str, name: &str)
     body["token"].as_str().expect("token").to_string()
 }
 
-/// `paytap pos charge` with the phone's keystore; `true` when approved.
-fn tap(switch: &str, keystore: &Path, amount: &str, merchant: &str) -> bool {
+/// `paytap pos charge` with the phone's keystore, signed with the platform's demo acquirer key (from its data directory); `true` when approved.
+fn tap(switch: &str, data_dir: &Path, keystore: &Path, amount: &str, merchant: &str) -> bool {
     let out = run(paytap()
         .args(["pos", "charge", "--switch", switch, "--amount", amount])
+        .arg("--data-dir")
+        .arg(data_dir)
         .args(["--currency", "CNY", "--merchant", merchant, "--mcc", "5411"])
         .arg("--keystore")
         .arg(keystore)
@@ -511,7 +513,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
 
     // A tap before anything: approved.
     assert!(
-        tap(&switch, &phone_ks, "8.80", "Corner Bakery"),
+        tap(&switch, &data, &phone_ks, "8.80", "Corner Bakery"),
         "first tap approved"
     );
 
@@ -596,7 +598,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
 
     // The phone's next tap is declined, and the history says why.
     assert!(
-        !tap(&switch, &phone_ks, "12.50", "Fresh Market"),
+        !tap(&switch, &data, &phone_ks, "12.50", "Fresh Market"),
         "tap on a disabled device declined"
     );
     li.goto(&format!("{wallet}/payments")).await.unwrap();
@@ -636,7 +638,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     )
     .await;
     assert!(
-        tap(&switch, &phone_ks, "23.00", "Tea House"),
+        tap(&switch, &data, &phone_ks, "23.00", "Tea House"),
         "tap after turning back on approved"
     );
     let row = wait_row(&li, "Tea House", false).await;
@@ -724,7 +726,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     assert_eq!(status, 200, "{dev}");
     assert_eq!(dev["status"], "active", "{dev}");
     assert!(
-        tap(&switch, &phone_ks, "3.50", "Newsstand"),
+        tap(&switch, &data, &phone_ks, "3.50", "Newsstand"),
         "Li's phone still pays"
     );
 }
