@@ -337,7 +337,9 @@ async fn stand_in_advice_reaches_the_issuer_after_a_restart() {
     n.net.shutdown().await;
 
     let n = start_with(config(db)).await;
-    assert_eq!(n.net.switch().pending_forwards(), 2);
+    // The restarted forwarders start at once with the bank reachable: by
+    // now they may have delivered some of the two, never more.
+    assert!(n.net.switch().pending_forwards() <= 2);
     assert_eq!(
         n.net.switch().drain_forwards(Duration::from_secs(20)).await,
         0
