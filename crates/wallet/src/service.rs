@@ -685,6 +685,15 @@ impl Wallet {
         hb: Heartbeat,
     ) -> Result<Device, WalletError> {
         self.device(p, device_id).await?;
+        // The accuracy is checked whenever it is given, with or without a
+        // position, as the API's schema says.
+        let acc = hb.accuracy_m.unwrap_or(0.0);
+        if !acc.is_finite() || !(0.0..=1.0e7).contains(&acc) {
+            return Err(WalletError::invalid(
+                "accuracy_m",
+                "must be between 0 and 10000000 metres",
+            ));
+        }
         let position = match (hb.lat, hb.lon) {
             (Some(lat), Some(lon)) => {
                 if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
@@ -692,13 +701,6 @@ impl Wallet {
                 }
                 if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
                     return Err(WalletError::invalid("lon", "must be between -180 and 180"));
-                }
-                let acc = hb.accuracy_m.unwrap_or(0.0);
-                if !acc.is_finite() || !(0.0..=1.0e7).contains(&acc) {
-                    return Err(WalletError::invalid(
-                        "accuracy_m",
-                        "must be between 0 and 10000000 metres",
-                    ));
                 }
                 Some((
                     (lat * 1e7).round() as i64,
