@@ -165,35 +165,7 @@ impl Message {
     /// Append the encoding to `out`. Every stored value was validated by `set` or
     /// `decode`, so encoding cannot fail.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.mti.as_bytes());
-        let secondary = self.present >> 64 != 0;
-        let mut bits = self.present & !1 & !(1u128 << 64);
-        if secondary {
-            bits |= 1;
-        }
-        // Bit 1 is the most significant bit of the first bitmap byte.
-        let primary = (bits as u64).reverse_bits();
-        out.extend_from_slice(&primary.to_be_bytes());
-        if secondary {
-            let second = ((bits >> 64) as u64).reverse_bits();
-            out.extend_from_slice(&second.to_be_bytes());
-        }
-        let mut rest = bits & !1;
-        while rest != 0 {
-            let idx = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let s = self.spans[idx];
-            let value = self
-                .buf
-                .get(s.start as usize..s.start as usize + s.len as usize)
-                .unwrap_or(&[]);
-            match FIELDS_KIND[idx] {
-                LengthKind::Fixed(_) => {}
-                LengthKind::LlVar(_) => push_digits(out, value.len(), 2),
-                LengthKind::LllVar(_) => push_digits(out, value.len(), 3),
-            }
-            out.extend_from_slice(value);
-        }
+        self.encode_pieces(None, |piece| out.extend_from_slice(piece));
     }
 
     /// Feed the encoding of this message to `sink` in pieces, leaving out
@@ -201,13 +173,20 @@ impl Message {
     /// elements, its length prefix stay in). The concatenated pieces equal
     /// [`Message::encode`] without that value; nothing is allocated. The
     /// message authentication code is computed over this (`crate::mac`).
-    pub(crate) fn encode_pieces_without(&self, skip: u8, mut sink: impl FnMut(&[u8])) {
+    pub(crate) fn encode_pieces_without(&self, skip: u8, sink: impl FnMut(&[u8])) {
+        self.encode_pieces(Some(skip), sink);
+    }
+
+    /// The one encoder: MTI, bitmaps, then each present element's length
+    /// prefix and value, in pieces, the value of `skip` (if any) left out.
+    fn encode_pieces(&self, skip: Option<u8>, mut sink: impl FnMut(&[u8])) {
         sink(self.mti.as_bytes());
         let secondary = self.present >> 64 != 0;
         let mut bits = self.present & !1 & !(1u128 << 64);
         if secondary {
             bits |= 1;
         }
+        // Bit 1 is the most significant bit of the first bitmap byte.
         sink(&(bits as u64).reverse_bits().to_be_bytes());
         if secondary {
             sink(&((bits >> 64) as u64).reverse_bits().to_be_bytes());
@@ -232,7 +211,7 @@ impl Message {
                 LengthKind::LlVar(_) => sink(&digits[1..]),
                 LengthKind::LllVar(_) => sink(&digits),
             }
-            if idx + 1 != usize::from(skip) {
+            if skip.map(usize::from) != Some(idx + 1) {
                 sink(value);
             }
         }
@@ -449,13 +428,4 @@ fn read_len(input: &[u8], pos: &mut usize, digits: usize, field: u8) -> Result<u
         });
     }
     Ok(n)
-}
-
-#[inline]
-fn push_digits(out: &mut Vec<u8>, n: usize, digits: usize) {
-    if digits == 3 {
-        out.push(b'0' + (n / 100 % 10) as u8);
-    }
-    out.push(b'0' + (n / 10 % 10) as u8);
-    out.push(b'0' + (n % 10) as u8);
 }
