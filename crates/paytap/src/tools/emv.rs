@@ -2,6 +2,7 @@
 //! command line (library: `paytap-emv` `crypto`). Keys are given and printed
 //! in hex: this is a workbench for test keys, not for production key material.
 
+use super::fixed;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use paytap_emv::crypto;
@@ -91,13 +92,6 @@ fn key(hex_s: &str, aes: bool, what: &str) -> anyhow::Result<EmvKey> {
         EmvKey::Aes(AesKey::from_hex(hex_s).with_context(|| format!("--{what}"))?)
     } else {
         EmvKey::Tdes(TdesKey::from_hex(hex_s).with_context(|| format!("--{what}"))?)
-    })
-}
-
-fn fixed<const N: usize>(hex_s: &str, what: &str) -> anyhow::Result<[u8; N]> {
-    let v = hex::decode(hex_s.trim()).with_context(|| format!("--{what} is not valid hex"))?;
-    v.try_into().map_err(|v: Vec<u8>| {
-        anyhow::anyhow!("--{what} must be {} hex digits, got {}", N * 2, v.len() * 2)
     })
 }
 

@@ -1,6 +1,7 @@
 //! `paytap tools ...`: the protocol workbench. One module per protocol family;
 //! every command accepts `--json` and exits non-zero with a clear message on bad input.
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::process::ExitCode;
 
@@ -48,4 +49,13 @@ pub fn run(args: ToolsArgs) -> anyhow::Result<ExitCode> {
         ToolsCommand::Upi(cmd) => upi::run(cmd),
         ToolsCommand::Transit(cmd) => transit::run(cmd),
     }
+}
+
+/// The hex argument `--what` as exactly `N` bytes, or an error naming the
+/// flag and the length it needs.
+pub(crate) fn fixed<const N: usize>(hex_s: &str, what: &str) -> anyhow::Result<[u8; N]> {
+    let v = hex::decode(hex_s.trim()).with_context(|| format!("--{what} is not valid hex"))?;
+    v.try_into().map_err(|v: Vec<u8>| {
+        anyhow::anyhow!("--{what} must be {} hex digits, got {}", N * 2, v.len() * 2)
+    })
 }

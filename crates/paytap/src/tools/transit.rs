@@ -4,6 +4,7 @@
 //! keys, not for production key material. Amounts and balances are decimal
 //! minor units; every other field is hex (BCD for date and time).
 
+use super::fixed;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use paytap_purse::card::{
@@ -119,13 +120,6 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn fixed<const N: usize>(hex_s: &str, what: &str) -> anyhow::Result<[u8; N]> {
-    let v = hex::decode(hex_s.trim()).with_context(|| format!("--{what} is not valid hex"))?;
-    v.try_into().map_err(|v: Vec<u8>| {
-        anyhow::anyhow!("--{what} must be {} hex digits, got {}", N * 2, v.len() * 2)
-    })
 }
 
 fn card_key(hex_s: &str, what: &str) -> anyhow::Result<PurseKey> {
