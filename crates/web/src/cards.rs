@@ -9,7 +9,7 @@ use paytap_wallet::Card;
 use crate::app::{
     App, CsrfForm, Failure, ForSigned, Req, Signed, Submitted, signed_form, signed_in, valid_id,
 };
-use crate::notice::{flash, take_notice};
+use crate::notice::flash;
 use crate::pages;
 use crate::respond::{page, redirect};
 
@@ -82,13 +82,5 @@ pub(crate) async fn remove_card(
 }
 
 pub(crate) async fn cards(State(app): State<App>, req: Req) -> Result<Response, Failure> {
-    let signed = signed_in(&app, &req).await?;
-    let list = app
-        .devices_cards(&signed.principal)
-        .await
-        .for_signed(&signed)?;
-    let (notice, cookies) = take_notice(&req, signed.lang, &list);
-    let c = signed.ctx(notice);
-    let body = pages::cards_page(&c, &list);
-    Ok(page(&c, StatusCode::OK, body, cookies))
+    crate::devices::all_devices_page(&app, &req, pages::cards_page).await
 }

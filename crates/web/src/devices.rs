@@ -51,14 +51,24 @@ impl App {
 }
 
 pub(crate) async fn devices(State(app): State<App>, req: Req) -> Result<Response, Failure> {
-    let signed = signed_in(&app, &req).await?;
+    all_devices_page(&app, &req, pages::devices_page).await
+}
+
+/// A page over every device of the account with its cards (the device
+/// list, the card list), with the notice a redirect left for it.
+pub(crate) async fn all_devices_page(
+    app: &App,
+    req: &Req,
+    render: fn(&pages::Ctx, &[DeviceCards]) -> maud::Markup,
+) -> Result<Response, Failure> {
+    let signed = signed_in(app, req).await?;
     let list = app
         .devices_cards(&signed.principal)
         .await
         .for_signed(&signed)?;
-    let (notice, cookies) = take_notice(&req, signed.lang, &list);
+    let (notice, cookies) = take_notice(req, signed.lang, &list);
     let c = signed.ctx(notice);
-    let body = pages::devices_page(&c, &list);
+    let body = render(&c, &list);
     Ok(page(&c, StatusCode::OK, body, cookies))
 }
 
