@@ -91,19 +91,20 @@ pub enum Verdict {
 /// One connection's authentication state.
 #[derive(Debug, Default)]
 pub struct ConnAuth {
-    signed_on: Option<SignedOn>,
+    /// Shared with the tasks answering this connection's requests.
+    signed_on: Option<Arc<SignedOn>>,
     refusals: u32,
 }
 
 impl ConnAuth {
     /// The acquirer this connection signed on as.
-    pub fn signed_on(&self) -> Option<&SignedOn> {
+    pub fn signed_on(&self) -> Option<&Arc<SignedOn>> {
         self.signed_on.as_ref()
     }
 
     /// The sign-on was admitted: the connection is `who`'s from now on.
     pub fn accept(&mut self, who: SignedOn) {
-        self.signed_on = Some(who);
+        self.signed_on = Some(Arc::new(who));
     }
 
     /// Decide about `msg`. `registry` is read only for a sign-on.

@@ -219,10 +219,8 @@ async fn connection(
     let mut buf = vec![0u8; 16 * 1024];
     let mut tasks = JoinSet::new();
     let mut auth = ConnAuth::default();
-    // Set once at sign-on; each answer task holds a reference to it.
-    let mut me: Option<Arc<SignedOn>> = None;
     'conn: loop {
-        let wait = if me.is_some() {
+        let wait = if auth.signed_on().is_some() {
             cfg.idle_timeout
         } else {
             cfg.first_frame_deadline
@@ -230,7 +228,7 @@ async fn connection(
         let read = tokio::select! {
             r = tokio::time::timeout(wait, rd.read(&mut buf)) => r,
             _ = stop.wait_for(|s| *s) => break,
-            _ = evicted.notified(), if me.is_none() => {
+            _ = evicted.notified(), if auth.signed_on().is_none() => {
                 tracing::info!(%peer, "anonymous acquirer connection evicted for a newer one");
                 break;
             }
@@ -243,7 +241,7 @@ async fn connection(
                 tracing::debug!(error = %e, "acquirer connection error");
                 break;
             }
-            Err(_) if me.is_none() => {
+            Err(_) if auth.signed_on().is_none() => {
                 tracing::info!(%peer, "anonymous acquirer connection closed: no frame in time");
                 break;
             }
@@ -269,7 +267,7 @@ async fn connection(
                     tracing::warn!(error = %e, mti = ?mti, %peer, "malformed message from acquirer");
                     // Only a signed-on acquirer is told; anonymous garbage
                     // closes the connection.
-                    let Some(who) = me.as_deref() else {
+                    let Some(who) = auth.signed_on() else {
                         break 'conn;
                     };
                     match mti
@@ -295,7 +293,6 @@ async fn connection(
                     if !admitted {
                         break 'conn;
                     }
-                    me = Some(Arc::new(who.clone()));
                     auth.accept(who);
                     continue;
                 }
@@ -311,7 +308,7 @@ async fn connection(
                     continue;
                 }
             };
-            let Some(who) = me.clone() else {
+            let Some(who) = auth.signed_on().cloned() else {
                 // `Pass` only comes once signed on.
                 break 'conn;
             };
