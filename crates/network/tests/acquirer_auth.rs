@@ -47,6 +47,20 @@ async fn answer(s: &mut TcpStream, dec: &mut FrameDecoder) -> Option<Message> {
     }
 }
 
+/// How many of `conns` the switch has not closed (a closed one reads end
+/// of stream or an error; an open anonymous one hears nothing).
+async fn still_open(conns: &mut [TcpStream]) -> usize {
+    let mut open = 0;
+    let mut buf = [0u8; 64];
+    for s in conns.iter_mut() {
+        match tokio::time::timeout(Duration::from_millis(20), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(_)) | Err(_) => open += 1,
+        }
+    }
+    open
+}
+
 fn demo_key(n: &Net) -> AcquirerKey {
     n.net.acquirer_key(paytap_types::DEMO_ACQUIRER_ID).unwrap()
 }
@@ -97,6 +111,13 @@ async fn idle_anonymous_connections_and_a_flood_do_not_stop_a_signed_on_terminal
     let a = client.send(&req).await.unwrap();
     assert_eq!(a.get_str(39), Some("00"));
     assert_eq!(n.available(&phone).await, 99_000);
+    // The switch closed what its anonymous pool could not keep: the
+    // evicted oldest and the flood beyond its address's share.
+    let open = still_open(&mut idle).await;
+    assert!(
+        open <= paytap_switch::admission::MAX_ANONYMOUS,
+        "{open} anonymous connections still open"
+    );
     drop(idle);
     n.assert_ledger().await;
 }
