@@ -6,11 +6,14 @@
 //!   CRC-16/CCITT-FALSE in ID "63"; parse, validate and build ([`Mpm`]).
 //! - [`cpm`]: Consumer-Presented Mode (v1.0): base64 of BER-TLV with application
 //!   templates, token data and cryptogram; parse and build ([`Cpm`]).
+//! - [`merchant`]: paytap's static and dynamic merchant codes (its merchant
+//!   account template `com.paytap`).
 //! - [`decode`]: auto-detects which of the two a scanned text is.
 
 pub mod cpm;
 pub mod crc;
 pub mod currency;
+pub mod merchant;
 pub mod mpm;
 
 pub use cpm::{Cpm, CpmTemplate};
