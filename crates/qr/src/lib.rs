@@ -8,6 +8,8 @@
 //!   templates, token data and cryptogram; parse and build ([`Cpm`]).
 //! - [`merchant`]: paytap's static and dynamic merchant codes (its merchant
 //!   account template `com.paytap`).
+//! - [`offline`]: the band's offline code: a platform-signed certificate, a
+//!   per-payment code signed by the band, and the register's verifier.
 //! - [`decode`]: auto-detects which of the two a scanned text is.
 
 pub mod cpm;
@@ -15,6 +17,7 @@ pub mod crc;
 pub mod currency;
 pub mod merchant;
 pub mod mpm;
+pub mod offline;
 
 pub use cpm::{Cpm, CpmTemplate};
 pub use crc::crc16_ccitt_false;
