@@ -345,6 +345,12 @@ impl Platform {
     }
 }
 
+/// The Ed25519 public key of a 32-byte secret key (a band's, for its
+/// certificate).
+pub fn public_key_of(secret: &[u8; 32]) -> [u8; PUBLIC_KEY_LEN] {
+    SigningKey::from_bytes(secret).verifying_key().to_bytes()
+}
+
 /// The band's side: its key, its certificate and its next counter.
 pub struct Band {
     key: SigningKey,
