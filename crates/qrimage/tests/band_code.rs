@@ -32,9 +32,9 @@ fn band_code_through_a_png_verifies_once() {
     let mut register = RegisterVerifier::new(platform.public_key());
     let accepted = register.verify_text(&scanned, NOW + 3).unwrap();
     assert_eq!((accepted.amount, accepted.spent), (2_500, 2_500));
+    let again = register.verify_text(&read_png(&png).unwrap(), NOW + 4);
     assert!(
-        register
-            .verify_text(&read_png(&png).unwrap(), NOW + 4)
-            .is_err()
+        matches!(again, Err(OfflineError::Replayed { .. })),
+        "{again:?}"
     );
 }
