@@ -507,6 +507,9 @@ pub struct RegisterVerifier {
     platform: VerifyingKey,
     bands: HashMap<BandId, BandSeen>,
     revoked: HashSet<BandId>,
+    /// Each band's certificate as last verified, byte for byte: the platform
+    /// signature of the same certificate is not checked again.
+    verified: HashMap<BandId, [u8; CERT_LEN]>,
 }
 
 impl RegisterVerifier {
@@ -516,6 +519,7 @@ impl RegisterVerifier {
             platform,
             bands: HashMap::new(),
             revoked: HashSet::new(),
+            verified: HashMap::new(),
         }
     }
 
@@ -542,6 +546,20 @@ impl RegisterVerifier {
         Ok(())
     }
 
+    /// Verify a certificate's platform signature unless these exact bytes
+    /// were verified before for its band.
+    fn check_certificate(&mut self, cert: &Certificate) -> Result<(), OfflineError> {
+        let bytes = cert.encode();
+        if self.verified.get(&cert.band_id) == Some(&bytes) {
+            return Ok(());
+        }
+        cert.verify(&self.platform)?;
+        if self.verified.len() < MAX_BANDS_TRACKED || self.verified.contains_key(&cert.band_id) {
+            self.verified.insert(cert.band_id, bytes);
+        }
+        Ok(())
+    }
+
     /// Parse and verify the Base64 text of a code.
     pub fn verify_text(&mut self, text: &str, now: i64) -> Result<Accepted, OfflineError> {
         self.verify(&OfflineCode::from_base64(text)?, now)
@@ -551,7 +569,7 @@ impl RegisterVerifier {
     /// its counter and amount. A refused code changes nothing.
     pub fn verify(&mut self, code: &OfflineCode, now: i64) -> Result<Accepted, OfflineError> {
         let cert = &code.certificate;
-        cert.verify(&self.platform)?;
+        self.check_certificate(cert)?;
         if self.revoked.contains(&cert.band_id) {
             return Err(OfflineError::Revoked);
         }

@@ -95,6 +95,37 @@ fn tampered_certificate_is_refused() {
 }
 
 #[test]
+fn a_tampered_certificate_is_refused_after_the_genuine_one() {
+    let mut b = band();
+    let mut r = register();
+    r.verify(&b.make_code(NOW, 100).unwrap(), NOW).unwrap();
+    let mut code = b.make_code(NOW, 100).unwrap();
+    code.certificate.limit = 10 * LIMIT;
+    assert_eq!(
+        r.verify(&code, NOW),
+        Err(OfflineError::BadCertificateSignature)
+    );
+    r.verify(&b.make_code(NOW, 100).unwrap(), NOW).unwrap();
+}
+
+#[test]
+fn a_known_certificate_is_still_checked_for_expiry_and_revocation() {
+    let mut b = band();
+    let mut r = register();
+    r.verify(&b.make_code(NOW, 100).unwrap(), NOW).unwrap();
+    let later = NOW + 25 * 3600;
+    assert!(matches!(
+        r.verify(&b.make_code(later, 100).unwrap(), later),
+        Err(OfflineError::Expired { .. })
+    ));
+    r.revoke(BAND).unwrap();
+    assert_eq!(
+        r.verify(&b.make_code(NOW, 100).unwrap(), NOW),
+        Err(OfflineError::Revoked)
+    );
+}
+
+#[test]
 fn certificate_of_another_platform_is_refused() {
     let other = Platform::from_secret(&[9; 32]);
     let code = band_with(&other, |_| {}).make_code(NOW, 100).unwrap();
