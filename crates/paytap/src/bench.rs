@@ -12,8 +12,12 @@
 //! platform as a `paytap up` process, kills it with SIGKILL at random
 //! moments while terminals pay, and checks what the terminals heard against
 //! the issuers' records, the ledger and clearing ([`crash`]).
+//!
+//! `paytap bench qr [--codes N] [--json]` times making and verifying the
+//! band's offline codes ([`qr`]).
 
 pub mod crash;
+pub mod qr;
 
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_network::bench::{AuthBenchOptions, run_auth_bench};
@@ -34,6 +38,18 @@ enum What {
     /// Kill the platform at random moments while terminals pay; check that
     /// no approval heard is lost and no hold outlives an unheard one.
     Crash(CrashArgs),
+    /// Microseconds to make and to verify a band's offline code.
+    Qr(QrArgs),
+}
+
+#[derive(ClapArgs)]
+struct QrArgs {
+    /// Codes to make and verify.
+    #[arg(long, default_value_t = 20_000)]
+    codes: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(ClapArgs)]
@@ -92,7 +108,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Auth(a) => auth(a),
         What::Crash(a) => crash_run(a),
+        What::Qr(a) => qr_run(a),
     }
+}
+
+fn qr_run(a: QrArgs) -> anyhow::Result<ExitCode> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .try_into()?;
+    let report = qr::run_qr_bench(a.codes, now)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Most kills one run may ask for (each restart takes seconds).

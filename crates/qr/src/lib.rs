@@ -6,12 +6,18 @@
 //!   CRC-16/CCITT-FALSE in ID "63"; parse, validate and build ([`Mpm`]).
 //! - [`cpm`]: Consumer-Presented Mode (v1.0): base64 of BER-TLV with application
 //!   templates, token data and cryptogram; parse and build ([`Cpm`]).
+//! - [`merchant`]: paytap's static and dynamic merchant codes (its merchant
+//!   account template `com.paytap`).
+//! - [`offline`]: the band's offline code: a platform-signed certificate, a
+//!   per-payment code signed by the band, and the register's verifier.
 //! - [`decode`]: auto-detects which of the two a scanned text is.
 
 pub mod cpm;
 pub mod crc;
 pub mod currency;
+pub mod merchant;
 pub mod mpm;
+pub mod offline;
 
 pub use cpm::{Cpm, CpmTemplate};
 pub use crc::crc16_ccitt_false;

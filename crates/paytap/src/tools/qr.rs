@@ -1,11 +1,14 @@
 //! `paytap tools qr`: decode EMVCo QR payloads (merchant-presented text or
-//! consumer-presented base64, detected automatically) and build them from JSON.
+//! consumer-presented base64, detected automatically) and build them from JSON;
+//! render any payload as a QR image (PNG or terminal) and read it back.
 
 use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
+use paytap_qr::offline::OfflineCode;
 use paytap_qr::{Cpm, CpmTemplate, Mpm, QrError, QrPayload, mpm::parse_objects};
 use paytap_tlv::Tag;
 use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -24,6 +27,27 @@ pub enum Cmd {
     /// Build a payload from JSON on stdin: `{"mpm":{...}}` or `{"cpm":{...}}`.
     Encode {
         /// Print JSON (`{"payload":..}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render any payload as a standard QR code: a PNG file, or the terminal.
+    Render {
+        /// The text the code carries.
+        #[arg(long)]
+        payload: String,
+        /// Write a PNG here instead of drawing in the terminal.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Print JSON (`{"png":..,"bytes":..}` or `{"terminal":..}`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the QR code in a PNG image and decode its payload.
+    Read {
+        /// The PNG file.
+        #[arg(long)]
+        image: PathBuf,
+        /// Print JSON: `{"payload":..,"mode":..,"fields":{..}}`.
         #[arg(long)]
         json: bool,
     },
@@ -46,6 +70,105 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Render { payload, png, json } => render(&payload, png.as_deref(), json),
+        Cmd::Read { image, json } => read(&image, json),
+    }
+}
+
+fn render(payload: &str, png: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
+    match png {
+        Some(path) => {
+            let bytes = paytap_qrimage::render_png(payload)?;
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"png": path.display().to_string(), "bytes": bytes.len()})
+                );
+            } else {
+                println!("wrote {} ({} bytes)", path.display(), bytes.len());
+            }
+        }
+        None => {
+            let text = paytap_qrimage::render_terminal(payload)?;
+            if json {
+                println!("{}", json!({ "terminal": text }));
+            } else {
+                print!("{text}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Largest image file read (a QR code PNG is a few kilobytes).
+const MAX_IMAGE_FILE_BYTES: u64 = 32 * 1024 * 1024;
+
+fn read(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_IMAGE_FILE_BYTES {
+        bail!(
+            "{} is {len} bytes; at most {MAX_IMAGE_FILE_BYTES} are read",
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let payload = paytap_qrimage::read_png(&bytes)
+        .with_context(|| format!("reading the QR code in {}", path.display()))?;
+    let (mode, fields) = describe(&payload);
+    if json {
+        println!(
+            "{}",
+            json!({"payload": payload, "mode": mode, "fields": fields})
+        );
+    } else {
+        println!("{payload}");
+        println!("{mode}: {fields}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a scanned text is and its decoded fields: an EMVCo merchant code, a
+/// band's offline code (signatures not checked here), a consumer-presented
+/// code, or `"unknown"` with why none parses.
+fn describe(payload: &str) -> (&'static str, Value) {
+    let mpm_err = match Mpm::parse(payload) {
+        Ok(m) => {
+            let mut v = serde_json::to_value(&m).unwrap_or(Value::Null);
+            if let Some(id) = paytap_qr::merchant::paytap_merchant_id(&m) {
+                v["paytap_merchant_id"] = json!(id);
+            }
+            return ("mpm", v);
+        }
+        Err(e) => e,
+    };
+    if let Ok(code) = OfflineCode::from_base64(payload) {
+        let c = &code.certificate;
+        return (
+            "band_offline",
+            json!({
+                "band_id": hex::encode(c.band_id), "counter": code.counter,
+                "time": code.time, "amount": code.amount, "currency": c.currency,
+                "limit": c.limit, "not_before": c.not_before, "not_after": c.not_after,
+                "signatures_checked": false,
+            }),
+        );
+    }
+    match Cpm::parse(payload) {
+        Ok(c) => {
+            let apps: Vec<Value> = c
+                .applications
+                .iter()
+                .map(|a| template_json(a, false))
+                .collect();
+            ("cpm", json!({ "applications": apps }))
+        }
+        Err(e) => (
+            "unknown",
+            json!({"mpm_error": mpm_err.to_string(), "cpm_error": e.to_string()}),
+        ),
     }
 }
 
