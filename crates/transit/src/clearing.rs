@@ -241,10 +241,10 @@ impl Clearing {
         }
         let next = r.counter.checked_add(1);
         let next_recs = next.and_then(|c| history.get(&c).map(|n| (c, n)));
-        if let Some((c, n)) = next_recs {
-            if n.iter().any(|n| !chains(r, n)) {
-                flags.push(Flag::Unchained(c));
-            }
+        if let Some((c, n)) = next_recs
+            && n.iter().any(|n| !chains(r, n))
+        {
+            flags.push(Flag::Unchained(c));
         }
         self.cleared.insert(r.id(), *r);
         flags

@@ -328,9 +328,11 @@ mod tests {
         c.validate().map(|_| c)
     }
 
+    type Edit = fn(&mut Operator);
+
     #[test]
     fn bad_operators_are_refused_with_a_reason() {
-        let cases: [(&str, fn(&mut Operator)); 8] = [
+        let cases: [(&str, Edit); 8] = [
             ("id", |o| o.id = "Bei Jing".into()),
             ("city", |o| o.city_code = "10".into()),
             ("range", |o| o.card_last = "1".into()),
