@@ -12,8 +12,10 @@
 //!   flags cloned cards onto a hotlist, and totals per gate and per day.
 //! * [`tap`]: an in-process tap and load against a [`paytap_purse::Purse`]
 //!   (tests, benchmarks).
+//! * [`bench`]: the core of `paytap bench transit` (clocks passed in).
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod clearing;
 pub mod config;
 pub mod fare;
