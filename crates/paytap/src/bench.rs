@@ -12,8 +12,15 @@
 //! platform as a `paytap up` process, kills it with SIGKILL at random
 //! moments while terminals pay, and checks what the terminals heard against
 //! the issuers' records, the ledger and clearing ([`crash`]).
+//!
+//! `paytap bench transit [--taps N] [--cards C] [--rounds R] [--json]` taps
+//! real transit purses at gate SAMs in process and clears the records they
+//! made (TAC checks, duplicates, card histories), and prints the CPU time per
+//! tap and the records cleared per second ([`transit`]). Clearing does not
+//! settle on the ledger yet, so no raw append rate is reported beside it.
 
 pub mod crash;
+pub mod transit;
 
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_network::bench::{AuthBenchOptions, run_auth_bench};
@@ -34,6 +41,8 @@ enum What {
     /// Kill the platform at random moments while terminals pay; check that
     /// no approval heard is lost and no hold outlives an unheard one.
     Crash(CrashArgs),
+    /// Transit: CPU time of a tap (card, SAM, gate) and clearing records per second.
+    Transit(transit::TransitArgs),
 }
 
 #[derive(ClapArgs)]
@@ -92,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Auth(a) => auth(a),
         What::Crash(a) => crash_run(a),
+        What::Transit(a) => transit::run(a),
     }
 }
 
