@@ -26,6 +26,8 @@ use crate::config::Operator;
 
 /// Most records one upload batch may carry.
 pub const MAX_BATCH: usize = 100_000;
+/// Most per-card TAC keys kept derived; the cache starts over when full.
+pub const MAX_CACHED_KEYS: usize = 1_000_000;
 
 /// One purchase as the gate keeps and uploads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +143,7 @@ pub struct Totals {
 pub struct Clearing {
     operator: Operator,
     tac_master: PurseKey,
+    card_keys: HashMap<[u8; SERIAL_LEN], PurseKey>,
     cleared: HashMap<TxnId, GateRecord>,
     cards: HashMap<[u8; SERIAL_LEN], BTreeMap<u16, Vec<GateRecord>>>,
     hotlist: BTreeMap<[u8; SERIAL_LEN], BTreeSet<Flag>>,
@@ -160,6 +163,7 @@ impl Clearing {
         Self {
             operator,
             tac_master,
+            card_keys: HashMap::new(),
             cleared: HashMap::new(),
             cards: HashMap::new(),
             hotlist: BTreeMap::new(),
@@ -208,22 +212,32 @@ impl Clearing {
     }
 
     /// Range, type, TAC and balance checks.
-    fn verify(&self, r: &GateRecord) -> Result<(), Rejection> {
+    fn verify(&mut self, r: &GateRecord) -> Result<(), Rejection> {
         if !self.operator.owns_card(&r.serial) {
             return Err(Rejection::NotOurCard);
         }
         if r.type_id != TYPE_PURCHASE && r.type_id != TYPE_COMPOUND {
             return Err(Rejection::NotAPurchase(r.type_id));
         }
-        let key = crypto::derive_card_key(&self.tac_master, &r.serial);
         let data = purchase_tac_input(r.amount, r.type_id, &r.terminal, r.terminal_seq, &r.at);
-        if !bool::from(crypto::tac(&key, &data).ct_eq(&r.tac)) {
+        if !bool::from(crypto::tac(self.card_key(&r.serial), &data).ct_eq(&r.tac)) {
             return Err(Rejection::TacInvalid);
         }
         if r.amount > r.balance_before {
             return Err(Rejection::AmountAboveBalance);
         }
         Ok(())
+    }
+
+    /// The card's TAC key, derived once and kept (zeroized on drop).
+    fn card_key(&mut self, serial: &[u8; SERIAL_LEN]) -> &PurseKey {
+        if self.card_keys.len() >= MAX_CACHED_KEYS && !self.card_keys.contains_key(serial) {
+            self.card_keys.clear();
+        }
+        let master = &self.tac_master;
+        self.card_keys
+            .entry(*serial)
+            .or_insert_with(|| crypto::derive_card_key(master, serial))
     }
 
     /// Adds the record to its card's history; the flags it raises.
