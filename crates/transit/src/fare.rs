@@ -79,6 +79,21 @@ pub fn fare(
     Ok(full.saturating_sub(discount))
 }
 
+/// Whether a gate lets a card holding `balance` in: at least the
+/// operator's minimum balance to enter.
+pub fn may_enter(op: &Operator, balance: u32) -> bool {
+    balance >= op.min_entry_balance
+}
+
+/// Whether a load of `amount` onto a card holding `balance` stays within the
+/// operator's maximum balance (the purse refuses it otherwise).
+pub fn may_load(op: &Operator, balance: u32, amount: u32) -> bool {
+    amount > 0
+        && balance
+            .checked_add(amount)
+            .is_some_and(|b| b <= op.max_balance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +170,25 @@ mod tests {
                 ((metro, t, None), Ok(400)),
                 ((metro, t, Some(t - 60)), Ok(300)),
                 ((Ride::Bus, t, Some(t + 1)), Err(FareError::ClockBackwards)),
+            ],
+        );
+    }
+
+    #[test]
+    fn entry_and_load_limits() {
+        let bj = op("beijing");
+        check(
+            |b| may_enter(&bj, b),
+            &[(0, false), (299, false), (300, true)],
+        );
+        check(
+            |(b, a)| may_load(&bj, b, a),
+            &[
+                ((0, 0), false),
+                ((0, 100_000), true),
+                ((1, 100_000), false),
+                ((99_999, 1), true),
+                ((u32::MAX, 1), false),
             ],
         );
     }
