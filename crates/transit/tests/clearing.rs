@@ -4,7 +4,7 @@
 
 use paytap_purse::command::PurchaseKind;
 use paytap_purse::host::Host;
-use paytap_purse::records::{DateTime, PublicData, SERIAL_LEN, TYPE_LOAD};
+use paytap_purse::records::{DateTime, PublicData, SERIAL_LEN, TYPE_COMPOUND, TYPE_LOAD};
 use paytap_purse::sam::Sam;
 use paytap_purse::{MasterKeys, Purse, PurseKey, PurseState};
 use paytap_transit::clearing::{BatchOutcome, Flag, MAX_BATCH, Rejection};
@@ -92,6 +92,25 @@ fn honest_taps_are_totalled_per_gate_and_day() {
     assert_eq!(t.per_day[&at(5, 0).date], 700);
     assert_eq!(t.per_day[&at(6, 0).date], 500);
     assert!(c.hotlist().is_empty());
+}
+
+#[test]
+fn a_compound_metro_record_clears_like_a_purchase() {
+    let mut p = card(serial(8));
+    let mut g = sam(2);
+    let r = tap::purchase(
+        &mut p,
+        &mut g,
+        PurchaseKind::Compound,
+        500,
+        at(5, 9),
+        || [5; 4],
+    );
+    let r = r.unwrap();
+    assert_eq!(r.type_id, TYPE_COMPOUND);
+    let mut c = clearing();
+    assert_eq!(c.submit(&[r]).accepted, 1);
+    assert_eq!(c.totals().per_gate[&GATES[2]], 500);
 }
 
 #[test]
