@@ -7,7 +7,8 @@
 //! date-time, under a key only that card holds; so a record is identified by
 //! card, terminal and terminal sequence ([`TxnId`]). The offline counter and
 //! the balance before are not under the TAC: the same transaction uploaded
-//! again with those changed is refused as [`Rejection::Altered`]. A card whose
+//! again with those changed is refused as [`Rejection::Altered`] (the copy
+//! that arrived first is the one kept). A card whose
 //! offline counter carries two different transactions, or whose balance falls
 //! between two consecutive counters by more than the fare (loads only raise
 //! it), is a clone: it goes on the hotlist. Its records still count: each is
