@@ -141,6 +141,10 @@ pub fn serial_digits(serial: &[u8; SERIAL_LEN]) -> String {
 impl Operator {
     /// Whether this card number (BCD serial) is in the operator's range.
     pub fn owns_card(&self, serial: &[u8; SERIAL_LEN]) -> bool {
+        let bcd = serial.iter().all(|b| b >> 4 <= 9 && b & 0x0F <= 9);
+        if !bcd {
+            return false;
+        }
         match (
             serial_from_digits(&self.card_first),
             serial_from_digits(&self.card_last),
@@ -313,6 +317,9 @@ mod tests {
         assert_eq!(c.operator_of_card(&bj).unwrap().id, "beijing");
         let none = serial_from_digits("99990000000000000000").unwrap();
         assert!(c.operator_of_card(&none).is_none());
+        let mut not_bcd = bj;
+        not_bcd[9] = 0x3A;
+        assert!(c.operator_of_card(&not_bcd).is_none());
         assert_eq!(serial_digits(&bj), "10003104990000001234");
     }
 

@@ -306,3 +306,47 @@ proptest! {
         prop_assert_eq!(c.totals().total, recs.iter().map(|r| u64::from(r.amount)).sum::<u64>());
     }
 }
+
+/// One change a faulty or hostile gate might make to a record.
+fn mutate(r: &mut GateRecord, what: u8, x: u32) {
+    match what % 7 {
+        0 => r.tac[(x % 4) as usize] ^= 1 | x as u8,
+        1 => r.amount = r.amount.wrapping_add(1 + x % 1000),
+        2 => r.terminal_seq = r.terminal_seq.wrapping_add(1 + x),
+        3 => r.terminal[(x % 6) as usize] ^= 1,
+        4 => r.counter = r.counter.wrapping_add(1 + x as u16),
+        5 => r.balance_before = x,
+        _ => r.serial[9] ^= 1 + (x as u8 & 0x0F),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn tampered_uploads_never_count_a_transaction_no_card_made(
+        ops in prop::collection::vec(op(), 1..30),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), any::<u32>()), 0..20),
+        order in any::<u64>(),
+    ) {
+        let recs = ride_all(&ops);
+        prop_assume!(!recs.is_empty());
+        let mut upload = recs.clone();
+        for (i, what, x) in &edits {
+            let mut r = *i.get(&recs);
+            mutate(&mut r, *what, *x);
+            upload.push(r);
+        }
+        let k = (order as usize) % upload.len();
+        upload.rotate_left(k);
+        let mut c = clearing();
+        c.submit(&upload);
+        let genuine: std::collections::HashMap<_, _> = recs.iter().map(|r| (r.id(), r.amount)).collect();
+        for r in c.accepted() {
+            prop_assert_eq!(genuine.get(&r.id()), Some(&r.amount), "{:?}", r);
+        }
+        let t = c.totals();
+        prop_assert_eq!(t.records as usize, genuine.len());
+        prop_assert_eq!(t.total, genuine.values().map(|a| u64::from(*a)).sum::<u64>());
+    }
+}
