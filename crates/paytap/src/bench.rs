@@ -15,9 +15,16 @@
 //!
 //! `paytap bench qr [--codes N] [--json]` times making and verifying the
 //! band's offline codes ([`qr`]).
+//!
+//! `paytap bench transit [--taps N] [--cards C] [--rounds R] [--json]` taps
+//! real transit purses at gate SAMs in process and clears the records they
+//! made (TAC checks, duplicates, card histories), and prints the CPU time per
+//! tap and the records cleared per second ([`transit`]). Clearing does not
+//! settle on the ledger yet, so no raw append rate is reported beside it.
 
 pub mod crash;
 pub mod qr;
+pub mod transit;
 
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_network::bench::{AuthBenchOptions, run_auth_bench};
@@ -38,6 +45,8 @@ enum What {
     /// Kill the platform at random moments while terminals pay; check that
     /// no approval heard is lost and no hold outlives an unheard one.
     Crash(CrashArgs),
+    /// Transit: CPU time of a tap (card, SAM, gate) and clearing records per second.
+    Transit(transit::TransitArgs),
     /// Microseconds to make and to verify a band's offline code.
     Qr(QrArgs),
 }
@@ -109,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Auth(a) => auth(a),
         What::Crash(a) => crash_run(a),
         What::Qr(a) => qr_run(a),
+        What::Transit(a) => transit::run(a),
     }
 }
 

@@ -1,0 +1,46 @@
+//! `paytap bench transit`: a small run's JSON object has the figures the
+//! issue names, and says honestly what it does not measure.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_paytap"))
+        .args(["bench", "transit"])
+        .args(args)
+        .output()
+        .expect("run paytap bench transit")
+}
+
+#[test]
+fn a_small_run_prints_one_json_object() {
+    let out = run(&["--taps", "200", "--cards", "10", "--rounds", "1", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(v["tap_cpu_us"].as_f64().is_some_and(|x| x > 0.0));
+    assert!(v["clearing_per_sec"].as_f64().is_some_and(|x| x > 0.0));
+    assert_eq!(v["accepted"], 200);
+    assert_eq!(v["rejected"], 0);
+    assert_eq!(v["hotlisted"], 0);
+    // No ledger settlement yet: no raw append rate to compare against.
+    assert_eq!(v["ledger_settlement"], false);
+    assert!(v.get("raw_append_per_sec").is_none());
+    assert!(v.get("ratio_to_raw_append").is_none());
+}
+
+#[test]
+fn bad_options_fail_clearly() {
+    for (args, needle) in [
+        (&["--taps", "0"][..], "--taps"),
+        (&["--cards", "0"][..], "--cards"),
+        (&["--operator", "atlantis"][..], "--operator"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
