@@ -30,6 +30,7 @@
 //! is owed (positive position) what its merchants sold, so every currency
 //! sums to zero.
 
+use paytap_iso8583::Mti;
 use paytap_store::batch::Arg;
 use paytap_store::{Db, Migration, StoreError, direct};
 use paytap_types::Currency;
@@ -389,7 +390,7 @@ impl MessageLog {
             amount: r.try_get(2)?,
             currency: Currency::from_code(&currency).ok(),
             status: r.try_get(4)?,
-            hold_mti: r.try_get(5)?,
+            hold_mti: hold_mti(&rrn_of(&r)?, r.try_get(5)?),
             token_ref: r.try_get(6)?,
         }))
     }
@@ -419,15 +420,33 @@ impl MessageLog {
                 terminal: r.try_get(3)?,
                 amount: r.try_get(4)?,
                 currency,
-                hold_mti: r
-                    .try_get::<Option<String>, _>(6)?
-                    .unwrap_or_else(|| "0100".into()),
+                // A row from before `hold_mti` was written holds under
+                // its authorization request.
+                hold_mti: hold_mti(&rrn_of(&r)?, r.try_get(6)?)
+                    .unwrap_or(Mti::AUTHORIZATION_REQUEST),
                 stan: u32::try_from(r.try_get::<i64, _>(7)?).unwrap_or(0),
                 transmission: r.try_get(8)?,
                 captured: r.try_get::<Option<i64>, _>(9)?.is_some(),
             });
         }
         Ok(out)
+    }
+}
+
+fn rrn_of(r: &sqlx::any::AnyRow) -> Result<String, StoreError> {
+    Ok(r.try_get(0)?)
+}
+
+/// The MTI a logged authorization holds under; a stored value that is not
+/// an MTI is logged and read as nothing held, never as some default.
+fn hold_mti(rrn: &str, stored: Option<String>) -> Option<Mti> {
+    let stored = stored?;
+    match Mti::from_str(&stored) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            tracing::error!(%rrn, hold_mti = %stored, "message log row with an unreadable hold MTI");
+            None
+        }
     }
 }
 
@@ -439,7 +458,7 @@ pub(crate) struct Original {
     pub amount: i64,
     pub currency: Option<Currency>,
     pub status: String,
-    pub hold_mti: Option<String>,
+    pub hold_mti: Option<Mti>,
     pub token_ref: Option<String>,
 }
 
@@ -452,7 +471,7 @@ pub(crate) struct ClearingItem {
     pub terminal: String,
     pub amount: i64,
     pub currency: Currency,
-    pub hold_mti: String,
+    pub hold_mti: Mti,
     pub stan: u32,
     pub transmission: String,
     pub captured: bool,

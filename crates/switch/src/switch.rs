@@ -48,11 +48,6 @@ pub enum SwitchError {
     NoTokenService,
 }
 
-/// An MTI the switch originates, from its four digits.
-fn mti(s: &[u8; 4]) -> Mti {
-    Mti::from_bytes(s).unwrap_or(Mti::AUTHORIZATION_REQUEST)
-}
-
 /// The card network switch. Cheap to clone.
 #[derive(Clone)]
 pub struct Switch {
@@ -100,7 +95,7 @@ pub struct Stats {
 struct AuthRecord {
     rrn: String,
     issuer: Option<String>,
-    hold_mti: Option<[u8; 4]>,
+    hold_mti: Option<Mti>,
     amount: i64,
     currency: Currency,
     token_ref: Option<String>,
@@ -669,7 +664,7 @@ impl Switch {
             {
                 // A late approval: make sure its hold is released.
                 tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
-                switch.queue_reversal(entry, &sent, b"0100");
+                switch.queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST);
             }
             r
         });
@@ -705,7 +700,7 @@ impl Switch {
                 let _ = response.set_response_code(code);
                 if code.is_approved() {
                     record.approved = true;
-                    record.hold_mti = Some(*b"0100");
+                    record.hold_mti = Some(Mti::AUTHORIZATION_REQUEST);
                     if let Some(id) = a.auth_id_response() {
                         let _ = response.set_auth_id_response(id);
                     }
@@ -721,7 +716,7 @@ impl Switch {
                 meta.stand_in = true;
                 self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
                 // Whatever the issuer may have held for the 0100 is reversed.
-                self.queue_reversal(entry, &issuer_request, b"0100");
+                self.queue_reversal(entry, &issuer_request, Mti::AUTHORIZATION_REQUEST);
                 let (code, approval) = self.stand_in_decision(
                     &entry.route.stand_in,
                     issuer_request.get_str(2).unwrap_or(""),
@@ -732,11 +727,11 @@ impl Switch {
                 if let Some(a) = &approval {
                     let _ = response.set_auth_id_response(a);
                     record.approved = true;
-                    record.hold_mti = Some(*b"0120");
+                    record.hold_mti = Some(Mti::AUTHORIZATION_ADVICE);
                 }
                 // The advice tells the issuer what was decided on its behalf.
                 let mut advice = issuer_request.clone();
-                advice.set_mti(mti(b"0120"));
+                advice.set_mti(Mti::AUTHORIZATION_ADVICE);
                 let _ = advice.set_response_code(code);
                 if let Some(a) = &approval {
                     let _ = advice.set_auth_id_response(a);
@@ -763,7 +758,7 @@ impl Switch {
             if record.approved
                 && let Some(held) = record.hold_mti
             {
-                self.queue_reversal(entry, &issuer_request, &held);
+                self.queue_reversal(entry, &issuer_request, held);
             }
             record.approved = false;
             record.hold_mti = None;
@@ -803,7 +798,7 @@ impl Switch {
     }
 
     /// A `0400` for the hold the issuer may keep under (DE 37, `original`).
-    fn reversal_for(&self, orig: &Message, original_mti: &[u8; 4]) -> Message {
+    fn reversal_for(&self, orig: &Message, original_mti: Mti) -> Message {
         let mut r = Message::new(Mti::REVERSAL_REQUEST);
         for f in [3u8, 4, 32, 37, 41, 42, 49] {
             if let Some(v) = orig.get(f) {
@@ -813,7 +808,7 @@ impl Switch {
         let _ = r.set_stan(self.next_stan());
         let _ = r.set(7, transmission_now());
         let _ = r.set_original_data(&OriginalData {
-            mti: mti(original_mti),
+            mti: original_mti,
             stan: orig.stan().unwrap_or(0),
             transmission_datetime: orig
                 .transmission_datetime()
@@ -825,7 +820,7 @@ impl Switch {
         r
     }
 
-    fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: &[u8; 4]) {
+    fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: Mti) {
         let r = self.reversal_for(orig, original_mti);
         self.forward(entry, r);
     }
@@ -917,9 +912,7 @@ impl Switch {
                 Ok(Some(o)) => Some(AuthRecord {
                     rrn: o.rrn,
                     issuer: o.issuer,
-                    hold_mti: o
-                        .hold_mti
-                        .and_then(|m| <[u8; 4]>::try_from(m.as_bytes()).ok()),
+                    hold_mti: o.hold_mti,
                     amount: o.amount,
                     currency: o.currency.unwrap_or(Currency::CNY),
                     token_ref: o.token_ref,
@@ -960,7 +953,7 @@ impl Switch {
             let _ = basis.set_currency(original.currency.numeric());
             let _ = basis.set_stan(orig.stan);
             let _ = basis.set(7, orig.transmission_datetime.as_str());
-            let reversal = self.reversal_for(&basis, &hold);
+            let reversal = self.reversal_for(&basis, hold);
             // Try at once so the hold is gone when the acquirer hears back;
             // otherwise store and forward.
             let done = matches!(
@@ -1020,7 +1013,7 @@ impl Switch {
                 pending += 1;
                 continue;
             };
-            let mut m = Message::new(mti(b"0220"));
+            let mut m = Message::new(Mti::FINANCIAL_ADVICE);
             let ok = (|| -> Result<(), paytap_iso8583::Error> {
                 m.set_processing_code("000000")?;
                 m.set_amount(u64::try_from(it.amount).unwrap_or(0))?;
@@ -1031,7 +1024,7 @@ impl Switch {
                 m.set_terminal_id(&it.terminal)?;
                 m.set_currency(it.currency.numeric())?;
                 m.set_original_data(&OriginalData {
-                    mti: mti(it.hold_mti.as_bytes().try_into().unwrap_or(b"0100")),
+                    mti: it.hold_mti,
                     stan: it.stan,
                     transmission_datetime: it.transmission.clone(),
                     acquirer_id: it.acquirer.clone(),

@@ -76,7 +76,7 @@ impl Switch {
             let mut basis = request.clone();
             let _ = basis.set_rrn(&ctx.rrn);
             let _ = basis.set_acquirer_id(&ctx.acquirer);
-            self.queue_reversal(entry, &basis, &held);
+            self.queue_reversal(entry, &basis, held);
         }
         record.approved = false;
         record.hold_mti = None;
@@ -138,9 +138,7 @@ fn auth_row(
         response_code: code.code().to_owned(),
         approval_code: response.auth_id_response().map(str::to_owned),
         stand_in: meta.stand_in,
-        hold_mti: record
-            .hold_mti
-            .map(|m| String::from_utf8_lossy(&m).into_owned()),
+        hold_mti: record.hold_mti.map(|m| m.to_string()),
         original_rrn: None,
         status: if record.approved {
             "approved"
