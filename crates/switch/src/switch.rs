@@ -57,8 +57,41 @@ pub struct Switch {
 struct IssuerEntry {
     route: IssuerRoute,
     link: Arc<dyn IssuerLink>,
-    forward: mpsc::UnboundedSender<Forward>,
+    forward: mpsc::Sender<Forward>,
+    /// Forwards taken and not acknowledged yet: those in `forward` plus the
+    /// one the forwarder is delivering. Never above `capacity`, so a send
+    /// into `forward` (of that capacity) always finds room.
     queued: Arc<AtomicU64>,
+    capacity: u64,
+}
+
+impl IssuerEntry {
+    /// Takes `n` places in the forwarding queue; `false`, taking none, when
+    /// fewer are free.
+    fn reserve(&self, n: u64) -> bool {
+        let before = self.queued.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) > self.capacity {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Puts `forward` in a place taken by [`IssuerEntry::reserve`].
+    fn send_reserved(&self, forward: Forward) {
+        match self.forward.try_send(forward) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                debug_assert!(false, "a reserved forwarding place was taken");
+                tracing::error!(issuer = %self.route.id, "forwarding queue over its count");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                tracing::error!(issuer = %self.route.id, "store-and-forward queue closed");
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -124,6 +157,18 @@ struct Dups {
     map: HashMap<DupKey, DupEntry>,
     order: VecDeque<(Instant, DupKey)>,
 }
+
+/// Reversals and advices one issuer may have waiting for its
+/// acknowledgement, by default ([`SwitchConfig::max_forwards_queued`]).
+/// Each is a few hundred bytes, so an issuer that stays down costs at most
+/// some tens of MB; beyond it a reversal is kept stored only (sent after
+/// the next start) and a timed-out authorization is answered `96` instead
+/// of being stood in for, since its advice could not be queued.
+pub const MAX_FORWARDS_QUEUED: usize = 65_536;
+
+/// A stand-in decision queues two forwards (the reversal and the advice),
+/// so a queue must hold at least that many.
+const MIN_FORWARDS_QUEUED: usize = 2;
 
 /// At most this many answers are remembered for duplicate detection
 /// (oldest forgotten first), whatever the window.
@@ -239,7 +284,8 @@ impl Switch {
             let link = links
                 .remove(&route.id)
                 .ok_or_else(|| SwitchError::MissingLink(route.id.clone()))?;
-            let (tx, rx) = mpsc::unbounded_channel();
+            let capacity = config.max_forwards_queued.max(MIN_FORWARDS_QUEUED);
+            let (tx, rx) = mpsc::channel(capacity);
             let queued = Arc::new(AtomicU64::new(0));
             queues.push((route.id.clone(), rx, queued.clone()));
             if issuers
@@ -250,6 +296,7 @@ impl Switch {
                         link,
                         forward: tx,
                         queued,
+                        capacity: capacity as u64,
                     },
                 )
                 .is_some()
@@ -288,13 +335,13 @@ impl Switch {
                 continue;
             };
             match open_forward(inner.forward_key.as_ref(), &stored) {
-                Ok(msg) => {
-                    entry.queued.fetch_add(1, Ordering::Relaxed);
-                    let _ = entry.forward.send(Forward {
-                        id: Some(stored.id),
-                        msg,
-                    });
+                Ok(_) if !entry.reserve(1) => {
+                    tracing::error!(%issuer, %id, "forwarding queue full; stored forward kept for a later start");
                 }
+                Ok(msg) => entry.send_reserved(Forward {
+                    id: Some(stored.id),
+                    msg,
+                }),
                 Err(why) => tracing::error!(%issuer, %id, why, "stored forward not sent; kept"),
             }
         }
@@ -713,37 +760,15 @@ impl Switch {
             }
             Err(e) => {
                 tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
-                meta.stand_in = true;
-                self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
-                // Whatever the issuer may have held for the 0100 is reversed.
-                self.queue_reversal(entry, &issuer_request, Mti::AUTHORIZATION_REQUEST);
-                let (code, approval) = self.stand_in_decision(
-                    &entry.route.stand_in,
-                    issuer_request.get_str(2).unwrap_or(""),
+                self.stand_in(
+                    entry,
+                    &issuer_request,
                     ctx,
-                );
-                let _ = response.set_response_code(code);
-                let _ = response.set(60, STAND_IN_INDICATOR);
-                if let Some(a) = &approval {
-                    let _ = response.set_auth_id_response(a);
-                    record.approved = true;
-                    record.hold_mti = Some(Mti::AUTHORIZATION_ADVICE);
-                }
-                // The advice tells the issuer what was decided on its behalf.
-                let mut advice = issuer_request.clone();
-                advice.set_mti(Mti::AUTHORIZATION_ADVICE);
-                let _ = advice.set_response_code(code);
-                if let Some(a) = &approval {
-                    let _ = advice.set_auth_id_response(a);
-                }
-                let _ = advice.set(60, STAND_IN_INDICATOR);
-                self.forward(entry, advice);
-                // The acquirer hears of the decision only once the reversal
-                // and the advice are stored (or their write has failed and
-                // been logged; they are still in the forwarding queue): a
-                // crash after the answer must not lose what the issuer
-                // still has to be told.
-                self.inner.log.flush().await;
+                    &mut response,
+                    &mut record,
+                    &mut meta,
+                )
+                .await;
             }
         }
         // The token service's writes (the accepted ATC) must be durable
@@ -767,6 +792,55 @@ impl Switch {
         }
         meta.completion = completion;
         (response, record, meta)
+    }
+
+    /// The issuer did not answer: reverse whatever it may hold for the
+    /// `0100`, decide on its behalf and tell it in an advice. With no room
+    /// left in its forwarding queue for both, answer `96` instead (the
+    /// reversal is still stored).
+    async fn stand_in(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+        ctx: &AuthContext,
+        response: &mut Message,
+        record: &mut AuthRecord,
+        meta: &mut Meta,
+    ) {
+        if !entry.reserve(2) {
+            tracing::error!(rrn = %ctx.rrn, issuer = %entry.route.id, "forwarding queue full; answered 96 instead of standing in");
+            self.queue_reversal(entry, issuer_request, Mti::AUTHORIZATION_REQUEST);
+            must(
+                response.set_response_code(ResponseCode::SystemMalfunction),
+                RESPONSE_CODE,
+            );
+            self.inner.log.flush().await;
+            return;
+        }
+        meta.stand_in = true;
+        self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
+        let reversal = self.reversal_for(issuer_request, Mti::AUTHORIZATION_REQUEST);
+        self.forward_reserved(entry, reversal);
+        let (code, approval) = self.stand_in_decision(
+            &entry.route.stand_in,
+            issuer_request.get_str(2).unwrap_or(""),
+            ctx,
+        );
+        stand_in_answer(response, code, approval.as_deref());
+        if approval.is_some() {
+            record.approved = true;
+            record.hold_mti = Some(Mti::AUTHORIZATION_ADVICE);
+        }
+        // The advice tells the issuer what was decided on its behalf.
+        let mut advice = issuer_request.clone();
+        advice.set_mti(Mti::AUTHORIZATION_ADVICE);
+        stand_in_answer(&mut advice, code, approval.as_deref());
+        self.forward_reserved(entry, advice);
+        // The acquirer hears of the decision only once the reversal and the
+        // advice are stored (or their write has failed and been logged;
+        // they are still in the forwarding queue): a crash after the answer
+        // must not lose what the issuer still has to be told.
+        self.inner.log.flush().await;
     }
 
     fn stand_in_decision(
@@ -825,7 +899,28 @@ impl Switch {
         self.forward(entry, r);
     }
 
+    /// Stores `msg` and queues it for the issuer. When the queue is full it
+    /// stays stored only (a reversal, or a sealed advice), sent after the
+    /// next start, and that is logged.
     fn forward(&self, entry: &IssuerEntry, msg: Message) {
+        let id = self.store_forward(entry, &msg);
+        if !entry.reserve(1) {
+            tracing::error!(issuer = %entry.route.id, id = id.as_deref().unwrap_or("-"), mti = %msg.mti(), "forwarding queue full; kept stored for a later start only");
+            return;
+        }
+        entry.send_reserved(Forward { id, msg });
+    }
+
+    /// Like [`Switch::forward`], into a place already taken by
+    /// [`IssuerEntry::reserve`].
+    fn forward_reserved(&self, entry: &IssuerEntry, msg: Message) {
+        let id = self.store_forward(entry, &msg);
+        entry.send_reserved(Forward { id, msg });
+    }
+
+    /// Writes `msg` to `switch_forwards` (an advice sealed); its row id, or
+    /// `None` when it is kept in memory only.
+    fn store_forward(&self, entry: &IssuerEntry, msg: &Message) -> Option<String> {
         // Reversals carry no card number and are stored as they are;
         // advices (DE 2) are stored sealed when there is a key, else kept
         // in memory only.
@@ -835,7 +930,7 @@ impl Switch {
                 let id = format!("fwd-{}", self.next_rrn());
                 self.inner
                     .log
-                    .store_forward(&id, &entry.route.id, &msg, None);
+                    .store_forward(&id, &entry.route.id, msg, None);
                 Some(id)
             }
             (Some(key), true) => {
@@ -859,11 +954,7 @@ impl Switch {
             }
             (None, true) => None,
         };
-        entry.queued.fetch_add(1, Ordering::Relaxed);
-        if entry.forward.send(Forward { id, msg }).is_err() {
-            entry.queued.fetch_sub(1, Ordering::Relaxed);
-            tracing::error!(issuer = %entry.route.id, "store-and-forward queue closed");
-        }
+        id
     }
 
     async fn reverse(&self, request: Message) -> Message {
@@ -1061,6 +1152,39 @@ impl Switch {
     }
 }
 
+/// Sets what a stand-in decision puts in the answer and in the advice.
+fn stand_in_answer(m: &mut Message, code: ResponseCode, approval: Option<&str>) {
+    must(m.set_response_code(code), RESPONSE_CODE);
+    if let Some(a) = approval {
+        must(
+            m.set_auth_id_response(a),
+            "a stand-in approval code is S and five base-36 digits",
+        );
+    }
+    must(
+        m.set(60, STAND_IN_INDICATOR),
+        "the stand-in indicator is a valid DE 60",
+    );
+}
+
+/// Every [`ResponseCode`] is two characters valid in DE 39.
+const RESPONSE_CODE: &str = "every ResponseCode is a valid DE 39";
+
+/// Checks a data element set whose value is valid by construction: a
+/// response code from the enum, the switch's own RRN or approval code, a
+/// value copied from a message validated when it was decoded. Failing is a
+/// bug in the switch, not bad input, so it panics naming the invariant.
+///
+/// # Panics
+///
+/// When `set` failed.
+#[track_caller]
+fn must(set: Result<(), paytap_iso8583::Error>, invariant: &str) {
+    if let Err(e) = set {
+        panic!("{invariant}: {e}");
+    }
+}
+
 struct AuthContext {
     rrn: String,
     acquirer: String,
@@ -1121,7 +1245,7 @@ struct Forward {
 async fn forwarder(
     inner: std::sync::Weak<Inner>,
     issuer: String,
-    mut rx: mpsc::UnboundedReceiver<Forward>,
+    mut rx: mpsc::Receiver<Forward>,
     queued: Arc<AtomicU64>,
 ) {
     let mut stopping = match inner.upgrade() {
@@ -1167,5 +1291,30 @@ async fn forwarder(
                 _ = stopping.wait_for(|s| *s) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `must` guards in a stand-in answer holds for every response
+    /// code and for the longest approval code the switch makes.
+    #[test]
+    fn stand_in_answer_sets_for_every_code() {
+        for &code in ResponseCode::ALL {
+            let mut m = Message::new(Mti::AUTHORIZATION_RESPONSE);
+            stand_in_answer(&mut m, code, Some("SZZZZZ"));
+            assert_eq!(m.response_code(), Some(code));
+            assert_eq!(m.auth_id_response(), Some("SZZZZZ"));
+            assert_eq!(m.get_str(60), Some(STAND_IN_INDICATOR));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "the invariant: ")]
+    fn must_names_the_broken_invariant() {
+        let mut m = Message::new(Mti::AUTHORIZATION_RESPONSE);
+        must(m.set(38, "far too long for DE 38"), "the invariant");
     }
 }
