@@ -711,7 +711,9 @@ impl Switch {
             {
                 // A late approval: make sure its hold is released.
                 tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
-                switch.queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST);
+                switch
+                    .queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST)
+                    .await;
             }
             r
         });
@@ -783,7 +785,7 @@ impl Switch {
             if record.approved
                 && let Some(held) = record.hold_mti
             {
-                self.queue_reversal(entry, &issuer_request, held);
+                self.queue_reversal(entry, &issuer_request, held).await;
             }
             record.approved = false;
             record.hold_mti = None;
@@ -809,7 +811,8 @@ impl Switch {
     ) {
         if !entry.reserve(2) {
             tracing::error!(rrn = %ctx.rrn, issuer = %entry.route.id, "forwarding queue full; answered 96 instead of standing in");
-            self.queue_reversal(entry, issuer_request, Mti::AUTHORIZATION_REQUEST);
+            self.queue_reversal(entry, issuer_request, Mti::AUTHORIZATION_REQUEST)
+                .await;
             must(
                 response.set_response_code(ResponseCode::SystemMalfunction),
                 RESPONSE_CODE,
@@ -820,7 +823,7 @@ impl Switch {
         meta.stand_in = true;
         self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
         let reversal = self.reversal_for(issuer_request, Mti::AUTHORIZATION_REQUEST);
-        self.forward_reserved(entry, reversal);
+        self.forward_reserved(entry, reversal).await;
         let (code, approval) = self.stand_in_decision(
             &entry.route.stand_in,
             issuer_request.get_str(2).unwrap_or(""),
@@ -835,7 +838,7 @@ impl Switch {
         let mut advice = issuer_request.clone();
         advice.set_mti(Mti::AUTHORIZATION_ADVICE);
         stand_in_answer(&mut advice, code, approval.as_deref());
-        self.forward_reserved(entry, advice);
+        self.forward_reserved(entry, advice).await;
         // The acquirer hears of the decision only once the reversal and the
         // advice are stored (or their write has failed and been logged;
         // they are still in the forwarding queue): a crash after the answer
@@ -894,16 +897,16 @@ impl Switch {
         r
     }
 
-    fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: Mti) {
+    async fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: Mti) {
         let r = self.reversal_for(orig, original_mti);
-        self.forward(entry, r);
+        self.forward(entry, r).await;
     }
 
     /// Stores `msg` and queues it for the issuer. When the queue is full it
     /// stays stored only (a reversal, or a sealed advice), sent after the
     /// next start, and that is logged.
-    fn forward(&self, entry: &IssuerEntry, msg: Message) {
-        let id = self.store_forward(entry, &msg);
+    async fn forward(&self, entry: &IssuerEntry, msg: Message) {
+        let id = self.store_forward(entry, &msg).await;
         if !entry.reserve(1) {
             tracing::error!(issuer = %entry.route.id, id = id.as_deref().unwrap_or("-"), mti = %msg.mti(), "forwarding queue full; kept stored for a later start only");
             return;
@@ -913,14 +916,14 @@ impl Switch {
 
     /// Like [`Switch::forward`], into a place already taken by
     /// [`IssuerEntry::reserve`].
-    fn forward_reserved(&self, entry: &IssuerEntry, msg: Message) {
-        let id = self.store_forward(entry, &msg);
+    async fn forward_reserved(&self, entry: &IssuerEntry, msg: Message) {
+        let id = self.store_forward(entry, &msg).await;
         entry.send_reserved(Forward { id, msg });
     }
 
     /// Writes `msg` to `switch_forwards` (an advice sealed); its row id, or
     /// `None` when it is kept in memory only.
-    fn store_forward(&self, entry: &IssuerEntry, msg: &Message) -> Option<String> {
+    async fn store_forward(&self, entry: &IssuerEntry, msg: &Message) -> Option<String> {
         // Reversals carry no card number and are stored as they are;
         // advices (DE 2) are stored sealed when there is a key, else kept
         // in memory only.
@@ -930,7 +933,8 @@ impl Switch {
                 let id = format!("fwd-{}", self.next_rrn());
                 self.inner
                     .log
-                    .store_forward(&id, &entry.route.id, msg, None);
+                    .store_forward(&id, &entry.route.id, msg, None)
+                    .await;
                 Some(id)
             }
             (Some(key), true) => {
@@ -943,7 +947,8 @@ impl Switch {
                         }
                         self.inner
                             .log
-                            .store_forward(&id, &entry.route.id, &clear, Some(sealed));
+                            .store_forward(&id, &entry.route.id, &clear, Some(sealed))
+                            .await;
                         Some(id)
                     }
                     Err(e) => {
@@ -1057,7 +1062,7 @@ impl Switch {
                     .reversals_sent
                     .fetch_add(1, Ordering::Relaxed);
             } else {
-                self.forward(entry, reversal);
+                self.forward(entry, reversal).await;
             }
         }
         let logged = ReversalLog {
@@ -1131,7 +1136,7 @@ impl Switch {
             match answer {
                 Ok(Ok(a)) if a.response_code() == Some(ResponseCode::Approved) => {
                     captured += 1;
-                    self.inner.log.mark_captured(&it.rrn, now_millis());
+                    self.inner.log.mark_captured(&it.rrn, now_millis()).await;
                 }
                 _ => pending += 1,
             }
@@ -1274,7 +1279,7 @@ async fn forwarder(
             if acknowledged {
                 if let Some(i) = inner.upgrade() {
                     if let Some(id) = &id {
-                        i.log.mark_forwarded(id);
+                        i.log.mark_forwarded(id).await;
                     }
                     let c = if is_reversal {
                         &i.stats.reversals_sent

@@ -45,14 +45,14 @@ impl Switch {
     ) {
         let row = auth_row(request, response, record, meta, ctx);
         if !record.approved {
-            self.inner.log.insert(row);
+            self.inner.log.insert(row).await;
             return;
         }
         let Err(e) = self.inner.log.insert_durable(row).await else {
             return;
         };
         tracing::error!(rrn = %ctx.rrn, error = %e, "approval could not be logged; its hold is reversed and the answer is 96");
-        self.undo_approval(request, ctx, record);
+        self.undo_approval(request, ctx, record).await;
         // The issuer's chip answer (ARPC) was for the approval.
         response.remove(38);
         response.remove(55);
@@ -61,13 +61,14 @@ impl Switch {
         // all, it stays (same RRN) and its reversal is on its way.
         self.inner
             .log
-            .insert(auth_row(request, response, record, meta, ctx));
+            .insert(auth_row(request, response, record, meta, ctx))
+            .await;
     }
 
     /// Reverses what an approval holds at its issuer (the `0100` hold, or
     /// the one a stand-in advice asks for) and turns the record into a
     /// decline.
-    fn undo_approval(&self, request: &Message, ctx: &AuthContext, record: &mut AuthRecord) {
+    async fn undo_approval(&self, request: &Message, ctx: &AuthContext, record: &mut AuthRecord) {
         if let (Some(issuer), Some(held)) = (&record.issuer, record.hold_mti)
             && let Some(entry) = self.inner.issuers.get(issuer)
         {
@@ -76,7 +77,7 @@ impl Switch {
             let mut basis = request.clone();
             let _ = basis.set_rrn(&ctx.rrn);
             let _ = basis.set_acquirer_id(&ctx.acquirer);
-            self.queue_reversal(entry, &basis, held);
+            self.queue_reversal(entry, &basis, held).await;
         }
         record.approved = false;
         record.hold_mti = None;

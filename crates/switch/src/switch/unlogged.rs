@@ -68,7 +68,7 @@ impl Switch {
                 .reversals_sent
                 .fetch_add(1, Ordering::Relaxed);
         } else {
-            self.forward(entry, reversal);
+            self.forward(entry, reversal).await;
         }
         tracing::warn!(terminal = %u.terminal, stan = u.original.stan, %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
         // What the terminal stops resending once answered must be stored
