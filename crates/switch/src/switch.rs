@@ -46,6 +46,16 @@ pub enum SwitchError {
     Store(#[from] StoreError),
     #[error("token ranges are configured but no token service is attached")]
     NoTokenService,
+    #[error("default acquirer id {0:?} is not a valid DE 32")]
+    DefaultAcquirer(String),
+}
+
+/// The default acquirer id goes into DE 32 of what the switch sends, so it
+/// is checked once here ([`ACQUIRER`]).
+fn check_default_acquirer(id: &str) -> Result<(), SwitchError> {
+    Message::new(Mti::AUTHORIZATION_REQUEST)
+        .set_acquirer_id(id)
+        .map_err(|_| SwitchError::DefaultAcquirer(id.to_owned()))
 }
 
 /// The card network switch. Cheap to clone.
@@ -267,6 +277,7 @@ impl Switch {
             db,
             forward_key,
         } = parts;
+        check_default_acquirer(&config.default_acquirer_id)?;
         let mut routing = RoutingTable::new();
         let mut issuers = HashMap::new();
         let (stopping, _) = watch::channel(false);
@@ -400,7 +411,8 @@ impl Switch {
 
     /// Stop the background forwarders and flush the log.
     pub async fn shutdown(&self) {
-        let _ = self.inner.stopping.send(true);
+        // Infallible, unlike `send`, which fails once every forwarder ended.
+        self.inner.stopping.send_replace(true);
         self.inner.log.flush().await;
     }
 
@@ -420,6 +432,14 @@ impl Switch {
                 Ok(_) => return base36(next, 12),
                 Err(v) => cur = v,
             }
+        }
+    }
+
+    /// Tells the subscribers of [`Switch::subscribe`], if any; with none
+    /// the event is for no one (a broadcast send fails only then).
+    fn publish(&self, event: PaymentEvent) {
+        if self.inner.events.send(event).is_err() {
+            tracing::trace!("payment event with no subscriber");
         }
     }
 
@@ -462,7 +482,7 @@ impl Switch {
         let mut r = request
             .response()
             .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
-        let _ = r.set_response_code(code);
+        answer_code(&mut r, code);
         r
     }
 
@@ -576,7 +596,7 @@ impl Switch {
             self.inner.stats.approved.fetch_add(1, Ordering::Relaxed);
         }
         let now = now_millis();
-        let _ = self.inner.events.send(PaymentEvent {
+        self.publish(PaymentEvent {
             event_id: format!("auth-{}", ctx.rrn),
             token_ref: record.token_ref.clone().unwrap_or_default(),
             merchant_name: request
@@ -606,7 +626,9 @@ impl Switch {
             stand_in = meta.stand_in,
             "authorization"
         );
-        let _ = publish.send(Some(Arc::new((response.encode(), record))));
+        // `send_replace`: the answer is kept for later duplicates even
+        // when nobody waits for it now (`send` would fail then).
+        publish.send_replace(Some(Arc::new((response.encode(), record))));
         response
     }
 
@@ -655,8 +677,10 @@ impl Switch {
                         record.token_ref = refusal.token_ref.clone();
                         meta.reason = Some(refusal.reason.clone());
                         let mut r = self.decline(request, refusal.code);
-                        if let Some(v) = &refusal.verification {
-                            let _ = r.set_verification_results(v);
+                        if let Some(v) = &refusal.verification
+                            && let Err(e) = r.set_verification_results(v)
+                        {
+                            tracing::error!(rrn = %ctx.rrn, error = %e, "token service's verification results left out of the answer");
                         }
                         return (r, record, meta);
                     }
@@ -688,9 +712,9 @@ impl Switch {
             // The token service verified DE 55; the issuer has no token keys.
             issuer_request.remove(55);
         }
-        let _ = issuer_request.set_rrn(&ctx.rrn);
+        must(issuer_request.set_rrn(&ctx.rrn), OWN_RRN);
         if !issuer_request.has(32) {
-            let _ = issuer_request.set_acquirer_id(&ctx.acquirer);
+            must(issuer_request.set_acquirer_id(&ctx.acquirer), ACQUIRER);
         }
         issuer_request.set_mti(Mti::AUTHORIZATION_REQUEST);
 
@@ -732,7 +756,7 @@ impl Switch {
             .response()
             .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
         if !response.has(37) {
-            let _ = response.set_rrn(&ctx.rrn);
+            must(response.set_rrn(&ctx.rrn), OWN_RRN);
         }
         let answer = issuer_answer.and_then(|a| {
             if a.mti() != Mti::AUTHORIZATION_RESPONSE {
@@ -746,18 +770,18 @@ impl Switch {
         match answer {
             Ok(a) => {
                 let code = a.response_code().unwrap_or(ResponseCode::DoNotHonour);
-                let _ = response.set_response_code(code);
+                answer_code(&mut response, code);
                 if code.is_approved() {
                     record.approved = true;
                     record.hold_mti = Some(Mti::AUTHORIZATION_REQUEST);
                     if let Some(id) = a.auth_id_response() {
-                        let _ = response.set_auth_id_response(id);
+                        must(response.set_auth_id_response(id), COPIED);
                     }
                 }
                 if completion.is_none()
                     && let Some(icc) = a.icc_data()
                 {
-                    let _ = response.set_icc_data(icc);
+                    must(response.set_icc_data(icc), COPIED);
                 }
             }
             Err(e) => {
@@ -790,7 +814,7 @@ impl Switch {
             record.approved = false;
             record.hold_mti = None;
             response.remove(38);
-            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            answer_code(&mut response, ResponseCode::SystemMalfunction);
         }
         meta.completion = completion;
         (response, record, meta)
@@ -879,21 +903,24 @@ impl Switch {
         let mut r = Message::new(Mti::REVERSAL_REQUEST);
         for f in [3u8, 4, 32, 37, 41, 42, 49] {
             if let Some(v) = orig.get(f) {
-                let _ = r.set(f, v);
+                must(r.set(f, v), COPIED);
             }
         }
-        let _ = r.set_stan(self.next_stan());
-        let _ = r.set(7, transmission_now());
-        let _ = r.set_original_data(&OriginalData {
-            mti: original_mti,
-            stan: orig.stan().unwrap_or(0),
-            transmission_datetime: orig
-                .transmission_datetime()
-                .unwrap_or("0000000000")
-                .to_owned(),
-            acquirer_id: orig.acquirer_id().unwrap_or("0").to_owned(),
-            forwarding_id: "0".into(),
-        });
+        must(r.set_stan(self.next_stan()), OWN_STAN);
+        must(r.set(7, transmission_now()), NOW);
+        must(
+            r.set_original_data(&OriginalData {
+                mti: original_mti,
+                stan: orig.stan().unwrap_or(0),
+                transmission_datetime: orig
+                    .transmission_datetime()
+                    .unwrap_or("0000000000")
+                    .to_owned(),
+                acquirer_id: orig.acquirer_id().unwrap_or("0").to_owned(),
+                forwarding_id: "0".into(),
+            }),
+            ORIGINAL,
+        );
         r
     }
 
@@ -973,7 +1000,7 @@ impl Switch {
             .map(str::to_owned)
             .unwrap_or_else(|| self.inner.config.default_acquirer_id.clone());
         let (Some(orig), Some(terminal)) = (request.original_data(), request.terminal_id()) else {
-            let _ = response.set_response_code(ResponseCode::FormatError);
+            answer_code(&mut response, ResponseCode::FormatError);
             return response;
         };
         let terminal = terminal.to_owned();
@@ -1018,7 +1045,7 @@ impl Switch {
                 Ok(None) => None,
                 Err(e) => {
                     tracing::error!(error = %e, "message log lookup failed");
-                    let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+                    answer_code(&mut response, ResponseCode::SystemMalfunction);
                     return response;
                 }
             },
@@ -1033,7 +1060,7 @@ impl Switch {
             };
             return self.reverse_unlogged(u, response).await;
         };
-        let _ = response.set_response_code(ResponseCode::Approved);
+        answer_code(&mut response, ResponseCode::Approved);
         if !original.approved || original.reversed.swap(true, Ordering::SeqCst) {
             // Nothing held, or already reversed: acknowledge again.
             return response;
@@ -1043,12 +1070,15 @@ impl Switch {
             && let Some(entry) = self.inner.issuers.get(issuer)
         {
             let mut basis = request.clone();
-            let _ = basis.set_rrn(&original.rrn);
-            let _ = basis.set_acquirer_id(&acquirer);
-            let _ = basis.set_amount(u64::try_from(original.amount).unwrap_or(0));
-            let _ = basis.set_currency(original.currency.numeric());
-            let _ = basis.set_stan(orig.stan);
-            let _ = basis.set(7, orig.transmission_datetime.as_str());
+            must(basis.set_rrn(&original.rrn), LOGGED);
+            must(basis.set_acquirer_id(&acquirer), ACQUIRER);
+            must(
+                basis.set_amount(u64::try_from(original.amount).unwrap_or(0)),
+                LOGGED,
+            );
+            must(basis.set_currency(original.currency.numeric()), CURRENCY);
+            must(basis.set_stan(orig.stan), COPIED);
+            must(basis.set(7, orig.transmission_datetime.as_str()), COPIED);
             let reversal = self.reversal_for(&basis, hold);
             // Try at once so the hold is gone when the acquirer hears back;
             // otherwise store and forward.
@@ -1075,10 +1105,10 @@ impl Switch {
             started,
         };
         if !self.log_reversal(logged).await {
-            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            answer_code(&mut response, ResponseCode::SystemMalfunction);
             return response;
         }
-        let _ = self.inner.events.send(PaymentEvent {
+        self.publish(PaymentEvent {
             event_id: format!("rev-{rrn}"),
             token_ref: original.token_ref.clone().unwrap_or_default(),
             merchant_name: String::new(),
@@ -1172,8 +1202,23 @@ fn stand_in_answer(m: &mut Message, code: ResponseCode, approval: Option<&str>) 
     );
 }
 
-/// Every [`ResponseCode`] is two characters valid in DE 39.
+/// Sets DE 39, which every [`ResponseCode`] fits.
+fn answer_code(m: &mut Message, code: ResponseCode) {
+    must(m.set_response_code(code), RESPONSE_CODE);
+}
+
+// The invariants `must` names. Every element of a `Message` was validated
+// when it was set or decoded, so a value copied from one fits the same
+// element of another.
 const RESPONSE_CODE: &str = "every ResponseCode is a valid DE 39";
+const COPIED: &str = "a value copied from a validated message fits the same element";
+const OWN_RRN: &str = "the switch's RRN is 12 base-36 characters";
+const OWN_STAN: &str = "next_stan is below 1,000,000";
+const NOW: &str = "transmission_now is 10 digits";
+const ACQUIRER: &str = "the acquirer id is the request's DE 32 or the default checked at start";
+const LOGGED: &str = "a logged RRN and amount are the ones the switch set";
+const CURRENCY: &str = "every Currency has a three-digit numeric code";
+const ORIGINAL: &str = "DE 90 is built from valid DE 7, DE 11 and DE 32 values";
 
 /// Checks a data element set whose value is valid by construction: a
 /// response code from the enum, the switch's own RRN or approval code, a
@@ -1221,7 +1266,7 @@ fn network_management(request: &Message) -> Message {
         ) => ResponseCode::Approved,
         _ => ResponseCode::InvalidTransaction,
     };
-    let _ = r.set_response_code(code);
+    answer_code(&mut r, code);
     r
 }
 
@@ -1314,6 +1359,15 @@ mod tests {
             assert_eq!(m.auth_id_response(), Some("SZZZZZ"));
             assert_eq!(m.get_str(60), Some(STAND_IN_INDICATOR));
         }
+    }
+
+    #[test]
+    fn an_invalid_default_acquirer_is_refused_at_start() {
+        assert!(check_default_acquirer("00000000000").is_ok());
+        assert!(matches!(
+            check_default_acquirer("not digits"),
+            Err(SwitchError::DefaultAcquirer(_))
+        ));
     }
 
     #[test]

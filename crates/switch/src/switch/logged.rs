@@ -14,7 +14,9 @@
 //! forwarded like any reversal) and the acquirer hears `96`, as when the
 //! token service cannot record the authorization.
 
-use super::{AuthContext, AuthRecord, Meta, Switch, trim, utc_day};
+use super::{
+    ACQUIRER, AuthContext, AuthRecord, Meta, OWN_RRN, Switch, answer_code, must, trim, utc_day,
+};
 use crate::log::LogRow;
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_store::now_millis;
@@ -56,7 +58,7 @@ impl Switch {
         // The issuer's chip answer (ARPC) was for the approval.
         response.remove(38);
         response.remove(55);
-        let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+        answer_code(response, ResponseCode::SystemMalfunction);
         // Behind, like any decline; if the approval's row did land after
         // all, it stays (same RRN) and its reversal is on its way.
         self.inner
@@ -75,8 +77,8 @@ impl Switch {
             // What the issuer keys the hold by: DE 37, DE 32 and the
             // original's DE 11 / DE 7 (all in the acquirer's request).
             let mut basis = request.clone();
-            let _ = basis.set_rrn(&ctx.rrn);
-            let _ = basis.set_acquirer_id(&ctx.acquirer);
+            must(basis.set_rrn(&ctx.rrn), OWN_RRN);
+            must(basis.set_acquirer_id(&ctx.acquirer), ACQUIRER);
             self.queue_reversal(entry, &basis, held).await;
         }
         record.approved = false;
