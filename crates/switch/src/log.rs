@@ -700,11 +700,13 @@ impl Told {
     }
 
     fn tell(self, written: &Written) {
+        // A send fails only when its waiter stopped waiting (its caller
+        // was dropped); the write stands, there is nobody left to tell.
         for w in self.durable {
-            let _ = w.send(written.clone());
+            w.send(written.clone()).ok();
         }
         for f in self.flushes {
-            let _ = f.send(());
+            f.send(()).ok();
         }
     }
 }
