@@ -955,7 +955,7 @@ impl Switch {
         // advices (DE 2) are stored sealed when there is a key, else kept
         // in memory only.
         let card_data = msg.has(2);
-        let id = match (&self.inner.forward_key, card_data) {
+        match (&self.inner.forward_key, card_data) {
             (_, false) => {
                 let id = format!("fwd-{}", self.next_rrn());
                 self.inner
@@ -985,8 +985,7 @@ impl Switch {
                 }
             }
             (None, true) => None,
-        };
-        id
+        }
     }
 
     async fn reverse(&self, request: Message) -> Message {
