@@ -718,72 +718,15 @@ impl Switch {
         }
         issuer_request.set_mti(Mti::AUTHORIZATION_REQUEST);
 
-        // Ask the issuer within its time limit. The exchange runs in its own
-        // task so that a late answer is still seen (and reversed).
-        let link = entry.link.clone();
-        let sent = issuer_request.clone();
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let late = timed_out.clone();
-        let switch = self.clone();
-        let late_issuer = issuer_id.clone();
-        let call = tokio::spawn(async move {
-            let r = link.exchange(sent.clone()).await;
-            if late.load(Ordering::SeqCst)
-                && let Ok(a) = &r
-                && a.response_code() == Some(ResponseCode::Approved)
-                && let Some(entry) = switch.inner.issuers.get(&late_issuer)
-            {
-                // A late approval: make sure its hold is released.
-                tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
-                switch
-                    .queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST)
-                    .await;
-            }
-            r
-        });
-        let outcome = tokio::time::timeout(entry.route.timeout, call).await;
-        let issuer_answer: Result<Message, LinkError> = match outcome {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(LinkError::Unavailable(join.to_string())),
-            Err(_) => {
-                timed_out.store(true, Ordering::SeqCst);
-                Err(LinkError::Unavailable(
-                    "issuer did not answer in time".into(),
-                ))
-            }
-        };
+        let answer = self.ask_issuer(entry, &issuer_request).await;
         let mut response = request
             .response()
             .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
         if !response.has(37) {
             must(response.set_rrn(&ctx.rrn), OWN_RRN);
         }
-        let answer = issuer_answer.and_then(|a| {
-            if a.mti() != Mti::AUTHORIZATION_RESPONSE {
-                return Err(LinkError::Protocol(format!("answer MTI {}", a.mti())));
-            }
-            match a.get_str(39) {
-                Some(_) => Ok(a),
-                None => Err(LinkError::Protocol("answer without DE 39".into())),
-            }
-        });
         match answer {
-            Ok(a) => {
-                let code = a.response_code().unwrap_or(ResponseCode::DoNotHonour);
-                answer_code(&mut response, code);
-                if code.is_approved() {
-                    record.approved = true;
-                    record.hold_mti = Some(Mti::AUTHORIZATION_REQUEST);
-                    if let Some(id) = a.auth_id_response() {
-                        must(response.set_auth_id_response(id), COPIED);
-                    }
-                }
-                if completion.is_none()
-                    && let Some(icc) = a.icc_data()
-                {
-                    must(response.set_icc_data(icc), COPIED);
-                }
-            }
+            Ok(a) => take_issuer_answer(&a, &mut response, &mut record, completion.is_none()),
             Err(e) => {
                 tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
                 self.stand_in(
@@ -804,20 +747,83 @@ impl Switch {
             && let Err(e) = d.await
         {
             tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
-            // Undo what the approval held: the issuer's 0100 hold, or the
-            // stand-in approval its 0120 advice tells it to hold.
-            if record.approved
-                && let Some(held) = record.hold_mti
-            {
-                self.queue_reversal(entry, &issuer_request, held).await;
-            }
-            record.approved = false;
-            record.hold_mti = None;
-            response.remove(38);
-            answer_code(&mut response, ResponseCode::SystemMalfunction);
+            self.undo_held(entry, &issuer_request, &mut response, &mut record)
+                .await;
         }
         meta.completion = completion;
         (response, record, meta)
+    }
+
+    /// Asks the issuer within its time limit; its `0110` with a DE 39, or
+    /// why there is none. The exchange runs in its own task so that a late
+    /// answer is still seen (and a late approval reversed).
+    async fn ask_issuer(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+    ) -> Result<Message, LinkError> {
+        let link = entry.link.clone();
+        let sent = issuer_request.clone();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let late = timed_out.clone();
+        let switch = self.clone();
+        let late_issuer = entry.route.id.clone();
+        let call = tokio::spawn(async move {
+            let r = link.exchange(sent.clone()).await;
+            if late.load(Ordering::SeqCst)
+                && let Ok(a) = &r
+                && a.response_code() == Some(ResponseCode::Approved)
+                && let Some(entry) = switch.inner.issuers.get(&late_issuer)
+            {
+                // A late approval: make sure its hold is released.
+                tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
+                switch
+                    .queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST)
+                    .await;
+            }
+            r
+        });
+        let outcome = tokio::time::timeout(entry.route.timeout, call).await;
+        let answer: Result<Message, LinkError> = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(LinkError::Unavailable(join.to_string())),
+            Err(_) => {
+                timed_out.store(true, Ordering::SeqCst);
+                Err(LinkError::Unavailable(
+                    "issuer did not answer in time".into(),
+                ))
+            }
+        };
+        answer.and_then(|a| {
+            if a.mti() != Mti::AUTHORIZATION_RESPONSE {
+                return Err(LinkError::Protocol(format!("answer MTI {}", a.mti())));
+            }
+            match a.get_str(39) {
+                Some(_) => Ok(a),
+                None => Err(LinkError::Protocol("answer without DE 39".into())),
+            }
+        })
+    }
+
+    /// Undoes what an approval held (the issuer's `0100` hold, or the
+    /// stand-in approval its `0120` advice tells it to hold) and turns the
+    /// answer into a `96`.
+    async fn undo_held(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+        response: &mut Message,
+        record: &mut AuthRecord,
+    ) {
+        if record.approved
+            && let Some(held) = record.hold_mti
+        {
+            self.queue_reversal(entry, issuer_request, held).await;
+        }
+        record.approved = false;
+        record.hold_mti = None;
+        response.remove(38);
+        answer_code(response, ResponseCode::SystemMalfunction);
     }
 
     /// The issuer did not answer: reverse whatever it may hold for the
@@ -1183,6 +1189,29 @@ impl Switch {
             tracing::error!(day, "clearing positions do not sum to zero");
         }
         Ok(report)
+    }
+}
+
+/// Puts the issuer's answer `a` into the acquirer's `response`: its code,
+/// its approval code and, unless the token service completes the answer
+/// (`issuer_icc` false), its DE 55.
+fn take_issuer_answer(
+    a: &Message,
+    response: &mut Message,
+    record: &mut AuthRecord,
+    issuer_icc: bool,
+) {
+    let code = a.response_code().unwrap_or(ResponseCode::DoNotHonour);
+    answer_code(response, code);
+    if code.is_approved() {
+        record.approved = true;
+        record.hold_mti = Some(Mti::AUTHORIZATION_REQUEST);
+        if let Some(id) = a.auth_id_response() {
+            must(response.set_auth_id_response(id), COPIED);
+        }
+    }
+    if issuer_icc && let Some(icc) = a.icc_data() {
+        must(response.set_icc_data(icc), COPIED);
     }
 }
 
