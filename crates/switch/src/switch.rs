@@ -157,6 +157,9 @@ struct DupKey {
 /// The encoded first answer to a request and what a reversal needs.
 type FirstAnswer = (Vec<u8>, AuthRecord);
 
+/// Where a request's first answer is published for its duplicates.
+type AnswerSlot = Option<Arc<FirstAnswer>>;
+
 struct DupEntry {
     /// The first answer, encoded (a few hundred bytes), and what a reversal needs.
     answer: watch::Receiver<Option<Arc<FirstAnswer>>>,
@@ -524,47 +527,10 @@ impl Switch {
         };
         // Duplicate detection: the first request for a key owns it; later
         // ones wait for (or reuse) its answer.
-        let claimed: Result<_, watch::Receiver<_>> = {
-            let mut dups = match self.inner.dups.lock() {
-                Ok(d) => d,
-                Err(p) => p.into_inner(),
-            };
-            if let Some(e) = dups.map.get(&key) {
-                Err(e.answer.clone())
-            } else {
-                let (tx, rx) = watch::channel(None);
-                dups.map.insert(key.clone(), DupEntry { answer: rx });
-                let now = Instant::now();
-                dups.order.push_back((now, key.clone()));
-                let window = self.inner.config.duplicate_window;
-                while let Some((t, _)) = dups.order.front() {
-                    if now.duration_since(*t) > window || dups.order.len() > MAX_REMEMBERED {
-                        if let Some((_, k)) = dups.order.pop_front() {
-                            dups.map.remove(&k);
-                        }
-                    } else {
-                        break;
-                    }
-                }
-                Ok(tx)
-            }
-        };
+        let claimed = self.claim(key);
         let publish = match claimed {
             Ok(tx) => tx,
-            Err(mut rx) => {
-                self.inner.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                let answer = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|v| v.clone());
-                return match answer {
-                    Some(a) => Message::decode(&a.0).unwrap_or_else(|_| {
-                        self.decline(&request, ResponseCode::SystemMalfunction)
-                    }),
-                    None => self.decline(&request, ResponseCode::SystemMalfunction),
-                };
-            }
+            Err(rx) => return self.first_answer(&request, rx).await,
         };
         // Only the token service may set token data and verification results.
         request.remove(62);
@@ -595,30 +561,14 @@ impl Switch {
         if record.approved {
             self.inner.stats.approved.fetch_add(1, Ordering::Relaxed);
         }
-        let now = now_millis();
-        self.publish(PaymentEvent {
-            event_id: format!("auth-{}", ctx.rrn),
-            token_ref: record.token_ref.clone().unwrap_or_default(),
-            merchant_name: request
-                .name_location()
-                .and_then(|n| n.get(..25).or(Some(n)))
-                .map(|n| n.trim().to_owned())
-                .unwrap_or_default(),
-            merchant_id: trim(request.merchant_id()),
-            terminal_id: ctx.terminal.trim().to_owned(),
-            amount: Money::new(amount, currency),
-            approved: record.approved,
-            response_code: code.code().to_owned(),
-            reason: meta.reason.unwrap_or_else(|| {
-                if meta.stand_in && record.approved {
-                    "approved by the network on the bank's behalf".to_owned()
-                } else {
-                    reason_for(code).to_owned()
-                }
-            }),
-            kind: "purchase".into(),
-            at_millis: now,
-        });
+        self.publish(auth_event(
+            &request,
+            &ctx,
+            &record,
+            meta.reason.take(),
+            meta.stand_in,
+            code,
+        ));
         tracing::info!(
             rrn = %ctx.rrn,
             issuer = record.issuer.as_deref().unwrap_or("-"),
@@ -630,6 +580,54 @@ impl Switch {
         // when nobody waits for it now (`send` would fail then).
         publish.send_replace(Some(Arc::new((response.encode(), record))));
         response
+    }
+
+    /// Takes `key` for this request: the sender its answer is published
+    /// on, or, when an earlier request holds the key, that request's
+    /// answer to wait for. Forgets keys older than the duplicate window.
+    fn claim(&self, key: DupKey) -> Result<watch::Sender<AnswerSlot>, watch::Receiver<AnswerSlot>> {
+        let mut dups = match self.inner.dups.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(e) = dups.map.get(&key) {
+            Err(e.answer.clone())
+        } else {
+            let (tx, rx) = watch::channel(None);
+            dups.map.insert(key.clone(), DupEntry { answer: rx });
+            let now = Instant::now();
+            dups.order.push_back((now, key));
+            let window = self.inner.config.duplicate_window;
+            while let Some((t, _)) = dups.order.front() {
+                if now.duration_since(*t) > window || dups.order.len() > MAX_REMEMBERED {
+                    if let Some((_, k)) = dups.order.pop_front() {
+                        dups.map.remove(&k);
+                    }
+                } else {
+                    break;
+                }
+            }
+            Ok(tx)
+        }
+    }
+
+    /// A duplicate's answer: the first request's, once it has one.
+    async fn first_answer(
+        &self,
+        request: &Message,
+        mut rx: watch::Receiver<AnswerSlot>,
+    ) -> Message {
+        self.inner.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        let answer = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|v| v.clone());
+        match answer {
+            Some(a) => Message::decode(&a.0)
+                .unwrap_or_else(|_| self.decline(request, ResponseCode::SystemMalfunction)),
+            None => self.decline(request, ResponseCode::SystemMalfunction),
+        }
     }
 
     async fn authorize_routed(
@@ -1189,6 +1187,40 @@ impl Switch {
             tracing::error!(day, "clearing positions do not sum to zero");
         }
         Ok(report)
+    }
+}
+
+/// What the wallet's history hears of an authorization.
+fn auth_event(
+    request: &Message,
+    ctx: &AuthContext,
+    record: &AuthRecord,
+    reason: Option<String>,
+    stand_in: bool,
+    code: ResponseCode,
+) -> PaymentEvent {
+    PaymentEvent {
+        event_id: format!("auth-{}", ctx.rrn),
+        token_ref: record.token_ref.clone().unwrap_or_default(),
+        merchant_name: request
+            .name_location()
+            .and_then(|n| n.get(..25).or(Some(n)))
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_default(),
+        merchant_id: trim(request.merchant_id()),
+        terminal_id: ctx.terminal.trim().to_owned(),
+        amount: Money::new(ctx.amount, ctx.currency),
+        approved: record.approved,
+        response_code: code.code().to_owned(),
+        reason: reason.unwrap_or_else(|| {
+            if stand_in && record.approved {
+                "approved by the network on the bank's behalf".to_owned()
+            } else {
+                reason_for(code).to_owned()
+            }
+        }),
+        kind: "purchase".into(),
+        at_millis: now_millis(),
     }
 }
 
