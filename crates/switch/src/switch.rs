@@ -630,6 +630,60 @@ impl Switch {
         }
     }
 
+    /// Where an authorization goes: its card's issuer, or, for a token,
+    /// the token service's decision and the funding card's issuer. `Err`
+    /// is the decline when it goes nowhere.
+    async fn route_request(
+        &self,
+        request: &Message,
+        ctx: &AuthContext,
+        record: &mut AuthRecord,
+        meta: &mut Meta,
+    ) -> Result<Routed, Message> {
+        let no_route = || self.decline(request, ResponseCode::RoutingError);
+        let digits = request.get_str(2).unwrap_or("");
+        let tsp = match self.inner.routing.route(digits) {
+            None => return Err(no_route()),
+            Some(Route::Card { issuer }) => {
+                return Ok(Routed {
+                    issuer_request: request.clone(),
+                    completion: None,
+                    durable: None,
+                    issuer_id: issuer,
+                });
+            }
+            Some(Route::Token { .. }) => self.inner.tokens.as_ref().ok_or_else(no_route)?,
+        };
+        match tsp.detokenize(request).await {
+            TokenDecision::Refused(refusal) => {
+                record.token_ref = refusal.token_ref.clone();
+                meta.reason = Some(refusal.reason.clone());
+                let mut r = self.decline(request, refusal.code);
+                if let Some(v) = &refusal.verification
+                    && let Err(e) = r.set_verification_results(v)
+                {
+                    tracing::error!(rrn = %ctx.rrn, error = %e, "token service's verification results left out of the answer");
+                }
+                Err(r)
+            }
+            TokenDecision::Approved(d) => {
+                record.token_ref = Some(d.token_ref.clone());
+                let funding = d.issuer_request.get_str(2).unwrap_or("");
+                let issuer = self
+                    .inner
+                    .routing
+                    .card_issuer(funding)
+                    .ok_or_else(no_route)?;
+                Ok(Routed {
+                    issuer_id: issuer.to_owned(),
+                    issuer_request: d.issuer_request,
+                    completion: Some(d.completion),
+                    durable: d.durable,
+                })
+            }
+        }
+    }
+
     async fn authorize_routed(
         &self,
         request: &Message,
@@ -646,57 +700,17 @@ impl Switch {
             reversed: Arc::new(AtomicBool::new(false)),
         };
         let mut meta = Meta::default();
-        let digits = request.get_str(2).unwrap_or("");
-        let route = self.inner.routing.route(digits);
-        let (mut issuer_request, completion, durable, issuer_id): (
-            Message,
-            Option<Box<dyn TokenCompletion>>,
-            Option<crate::token::TokenWrites>,
-            String,
-        ) = match route {
-            None => {
-                return (
-                    self.decline(request, ResponseCode::RoutingError),
-                    record,
-                    meta,
-                );
-            }
-            Some(Route::Card { issuer }) => (request.clone(), None, None, issuer),
-            Some(Route::Token { .. }) => {
-                let Some(tsp) = self.inner.tokens.as_ref() else {
-                    return (
-                        self.decline(request, ResponseCode::RoutingError),
-                        record,
-                        meta,
-                    );
-                };
-                match tsp.detokenize(request).await {
-                    TokenDecision::Refused(refusal) => {
-                        record.token_ref = refusal.token_ref.clone();
-                        meta.reason = Some(refusal.reason.clone());
-                        let mut r = self.decline(request, refusal.code);
-                        if let Some(v) = &refusal.verification
-                            && let Err(e) = r.set_verification_results(v)
-                        {
-                            tracing::error!(rrn = %ctx.rrn, error = %e, "token service's verification results left out of the answer");
-                        }
-                        return (r, record, meta);
-                    }
-                    TokenDecision::Approved(d) => {
-                        record.token_ref = Some(d.token_ref.clone());
-                        let funding = d.issuer_request.get_str(2).unwrap_or("");
-                        let Some(issuer) = self.inner.routing.card_issuer(funding) else {
-                            return (
-                                self.decline(request, ResponseCode::RoutingError),
-                                record,
-                                meta,
-                            );
-                        };
-                        let issuer = issuer.to_owned();
-                        (d.issuer_request, Some(d.completion), d.durable, issuer)
-                    }
-                }
-            }
+        let Routed {
+            mut issuer_request,
+            completion,
+            durable,
+            issuer_id,
+        } = match self
+            .route_request(request, ctx, &mut record, &mut meta)
+            .await
+        {
+            Ok(routed) => routed,
+            Err(declined) => return (declined, record, meta),
         };
         let Some(entry) = self.inner.issuers.get(&issuer_id) else {
             return (
@@ -1293,6 +1307,16 @@ fn must(set: Result<(), paytap_iso8583::Error>, invariant: &str) {
     if let Err(e) = set {
         panic!("{invariant}: {e}");
     }
+}
+
+/// An authorization on its way to an issuer.
+struct Routed {
+    issuer_request: Message,
+    /// What the token service adds to the answer, for a token.
+    completion: Option<Box<dyn TokenCompletion>>,
+    /// The token service's writes, to be durable before the answer.
+    durable: Option<crate::token::TokenWrites>,
+    issuer_id: String,
 }
 
 struct AuthContext {
