@@ -496,19 +496,7 @@ impl Switch {
             .authorizations
             .fetch_add(1, Ordering::Relaxed);
         // Mandatory elements; anything unreadable is a format error.
-        let parsed = (|| {
-            let pan = request.get_str(2)?;
-            if !(12..=19).contains(&pan.len()) {
-                return None;
-            }
-            let amount = i64::try_from(request.amount()?).ok()?;
-            let currency = Currency::from_numeric(request.currency()?).ok()?;
-            let stan = request.stan()?;
-            let terminal = request.terminal_id()?.to_owned();
-            let transmission = request.transmission_datetime()?.to_owned();
-            Some((amount, currency, stan, terminal, transmission))
-        })();
-        let Some((amount, currency, stan, terminal, transmission)) = parsed else {
+        let Some((amount, currency, stan, terminal, transmission)) = mandatory(&request) else {
             self.inner
                 .stats
                 .format_errors
@@ -697,7 +685,7 @@ impl Switch {
             currency: ctx.currency,
             token_ref: None,
             approved: false,
-            reversed: Arc::new(AtomicBool::new(false)),
+            reversed: Arc::default(),
         };
         let mut meta = Meta::default();
         let Routed {
@@ -1202,6 +1190,25 @@ impl Switch {
         }
         Ok(report)
     }
+}
+
+/// Lengths of a card number (ISO/IEC 7812-1 allows 8 to 19 digits; card
+/// networks issue 12 and more).
+const PAN_DIGITS: std::ops::RangeInclusive<usize> = 12..=19;
+
+/// An authorization's amount, currency, STAN, terminal and transmission
+/// time, or `None` when one of them (or a plausible DE 2) is missing.
+fn mandatory(request: &Message) -> Option<(i64, Currency, u32, String, String)> {
+    let pan = request.get_str(2)?;
+    if !PAN_DIGITS.contains(&pan.len()) {
+        return None;
+    }
+    let amount = i64::try_from(request.amount()?).ok()?;
+    let currency = Currency::from_numeric(request.currency()?).ok()?;
+    let stan = request.stan()?;
+    let terminal = request.terminal_id()?.to_owned();
+    let transmission = request.transmission_datetime()?.to_owned();
+    Some((amount, currency, stan, terminal, transmission))
 }
 
 /// What the wallet's history hears of an authorization.
