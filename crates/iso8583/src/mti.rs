@@ -13,10 +13,18 @@ impl Mti {
     pub const AUTHORIZATION_REQUEST: Mti = Mti(*b"0100");
     /// 0110 authorization request response.
     pub const AUTHORIZATION_RESPONSE: Mti = Mti(*b"0110");
+    /// 0120 authorization advice (e.g. a stand-in decision taken on the issuer's behalf).
+    pub const AUTHORIZATION_ADVICE: Mti = Mti(*b"0120");
+    /// 0130 authorization advice response.
+    pub const AUTHORIZATION_ADVICE_RESPONSE: Mti = Mti(*b"0130");
     /// 0200 financial transaction request.
     pub const FINANCIAL_REQUEST: Mti = Mti(*b"0200");
     /// 0210 financial transaction request response.
     pub const FINANCIAL_RESPONSE: Mti = Mti(*b"0210");
+    /// 0220 financial transaction advice (capture of an authorization's hold).
+    pub const FINANCIAL_ADVICE: Mti = Mti(*b"0220");
+    /// 0230 financial transaction advice response.
+    pub const FINANCIAL_ADVICE_RESPONSE: Mti = Mti(*b"0230");
     /// 0400 acquirer reversal request.
     pub const REVERSAL_REQUEST: Mti = Mti(*b"0400");
     /// 0410 acquirer reversal request response.
@@ -53,8 +61,7 @@ impl Mti {
 
     /// The MTI as a string slice.
     pub fn as_str(&self) -> &str {
-        // Invariant: always four ASCII digits.
-        std::str::from_utf8(&self.0).unwrap_or("????")
+        std::str::from_utf8(&self.0).expect("an Mti is four ASCII digits by construction")
     }
 
     /// Message class digit (1 authorization, 2 financial, 4 reversal, 8 network ...).

@@ -146,6 +146,40 @@ fn mti_response_mapping() {
 }
 
 #[test]
+fn every_mti_constant_reads_back_and_answers_with_its_pair() {
+    let pairs = [
+        (
+            Mti::AUTHORIZATION_REQUEST,
+            Mti::AUTHORIZATION_RESPONSE,
+            "0100",
+        ),
+        (
+            Mti::AUTHORIZATION_ADVICE,
+            Mti::AUTHORIZATION_ADVICE_RESPONSE,
+            "0120",
+        ),
+        (Mti::FINANCIAL_REQUEST, Mti::FINANCIAL_RESPONSE, "0200"),
+        (
+            Mti::FINANCIAL_ADVICE,
+            Mti::FINANCIAL_ADVICE_RESPONSE,
+            "0220",
+        ),
+        (Mti::REVERSAL_REQUEST, Mti::REVERSAL_RESPONSE, "0400"),
+        (Mti::REVERSAL_ADVICE, Mti::REVERSAL_ADVICE_RESPONSE, "0420"),
+        (Mti::NETWORK_REQUEST, Mti::NETWORK_RESPONSE, "0800"),
+    ];
+    for (request, response, digits) in pairs {
+        assert_eq!(Mti::from_str(digits), Ok(request));
+        assert_eq!(request.as_str(), digits);
+        assert_eq!(request.response(), Some(response));
+    }
+    // A typo is an error, never some default type.
+    for typo in ["O100", "100", "", "01 0", "0x10"] {
+        assert_eq!(Mti::from_str(typo), Err(Error::InvalidMti), "{typo:?}");
+    }
+}
+
+#[test]
 fn reversal_with_original_data() {
     let mut m = Message::new(Mti::REVERSAL_ADVICE);
     let o = OriginalData {

@@ -184,7 +184,9 @@ pub fn sign_on_answer(request: &Message, who: &SignedOn, admitted: bool) -> Opti
 /// acquirer when the answer lacks it, so the terminal knows the key).
 pub fn sign_answer(answer: &mut Message, who: &SignedOn) {
     if !answer.has(32) {
-        let _ = answer.set_acquirer_id(&who.acquirer_id);
+        answer
+            .set_acquirer_id(&who.acquirer_id)
+            .expect("a signed-on acquirer id is the valid DE 32 it signed on with");
     }
     mac::sign(answer, &who.key);
 }

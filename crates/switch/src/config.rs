@@ -78,6 +78,9 @@ pub struct SwitchConfig {
     pub retry_interval: Duration,
     /// Capacity of the [`paytap_types::PaymentEvent`] broadcast channel.
     pub event_capacity: usize,
+    /// Reversals and advices each issuer may have waiting for its
+    /// acknowledgement ([`crate::MAX_FORWARDS_QUEUED`]).
+    pub max_forwards_queued: usize,
 }
 
 impl Default for SwitchConfig {
@@ -93,6 +96,7 @@ impl Default for SwitchConfig {
             duplicate_window: Duration::from_secs(3600),
             retry_interval: Duration::from_millis(500),
             event_capacity: 4096,
+            max_forwards_queued: crate::MAX_FORWARDS_QUEUED,
         }
     }
 }

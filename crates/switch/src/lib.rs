@@ -47,7 +47,9 @@ pub use log::{ClearingReport, LoggedMessage, MessageLog, Party, Position};
 pub use routing::{BinRange, Route, RoutingError, RoutingTable};
 pub use seal::ForwardKey;
 pub use server::{RunningSwitch, serve};
-pub use switch::{Stats, Switch, SwitchError, SwitchParts, reason_for, utc_day};
+pub use switch::{
+    MAX_FORWARDS_QUEUED, Stats, Switch, SwitchError, SwitchParts, reason_for, utc_day,
+};
 pub use token::{
     Detokenized, TokenCompletion, TokenDecision, TokenRefusal, TokenService, TokenWrites,
 };

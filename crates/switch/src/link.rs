@@ -111,7 +111,9 @@ impl TcpIssuerLink {
         let stream = TcpStream::connect(self.addr)
             .await
             .map_err(|e| LinkError::Unavailable(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY not set; small frames may wait");
+        }
         let (mut rd, mut wr) = stream.into_split();
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
         let waiting: Arc<Mutex<HashMap<Key, oneshot::Sender<Message>>>> = Arc::default();
@@ -131,7 +133,7 @@ impl TcpIssuerLink {
                     break;
                 }
             }
-            let _ = ctx.send(true);
+            ctx.send_replace(true);
         });
         let w = waiting.clone();
         tokio::spawn(async move {
@@ -151,7 +153,11 @@ impl TcpIssuerLink {
                                 let waiter = key.and_then(|k| w.lock().ok()?.remove(&k));
                                 match waiter {
                                     Some(s) => {
-                                        let _ = s.send(msg);
+                                        if s.send(msg).is_err() {
+                                            tracing::debug!(
+                                                "issuer answer after its caller gave up"
+                                            );
+                                        }
                                     }
                                     None => {
                                         tracing::warn!(mti = %msg.mti(), "unmatched answer from issuer")
@@ -168,7 +174,7 @@ impl TcpIssuerLink {
                     }
                 }
             }
-            let _ = closed_tx.send(true);
+            closed_tx.send_replace(true);
             if let Ok(mut map) = w.lock() {
                 map.clear();
             }
@@ -238,7 +244,9 @@ pub async fn serve_issuer(
         let Ok((stream, _peer)) = accepted else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY not set; small frames may wait");
+        }
         let link = link.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(serve_issuer_conn(stream, link, shutdown));
@@ -285,8 +293,12 @@ async fn serve_issuer_conn(
                     tokio::spawn(async move {
                         if let Ok(resp) = link.exchange(msg).await {
                             let mut out = Vec::new();
-                            if encode_frame(&resp.encode(), &mut out).is_ok() {
-                                let _ = tx.send(out).await;
+                            if let Err(e) = encode_frame(&resp.encode(), &mut out) {
+                                tracing::error!(error = %e, "issuer answer not framed; dropped");
+                            } else if tx.send(out).await.is_err() {
+                                tracing::debug!(
+                                    "issuer endpoint closed before its answer was written"
+                                );
                             }
                         }
                     });
@@ -297,5 +309,7 @@ async fn serve_issuer_conn(
         }
     }
     drop(tx);
-    let _ = writer.await;
+    if let Err(e) = writer.await {
+        tracing::error!(error = %e, "issuer endpoint writer failed");
+    }
 }

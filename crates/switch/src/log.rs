@@ -30,6 +30,7 @@
 //! is owed (positive position) what its merchants sold, so every currency
 //! sums to zero.
 
+use paytap_iso8583::Mti;
 use paytap_store::batch::Arg;
 use paytap_store::{Db, Migration, StoreError, direct};
 use paytap_types::Currency;
@@ -171,8 +172,16 @@ struct Queued {
 #[derive(Clone)]
 pub struct MessageLog {
     db: Db,
-    tx: mpsc::UnboundedSender<Queued>,
+    tx: mpsc::Sender<Queued>,
 }
+
+/// Operations queued for the writer task and not taken yet. A sender
+/// beyond it waits for room (backpressure on the authorization path)
+/// instead of the queue growing while the database is slow. It cannot
+/// deadlock: the writer only takes from this queue and waits on the
+/// database, never on a sender, and nobody holds a lock across a send.
+/// Sixteen full batches ([`MAX_BATCH`]), about 30 MB of rows.
+const MAX_LOG_QUEUED: usize = 16 * MAX_BATCH;
 
 /// New message rows, values in column order (see `insert_rows`).
 const INSERT_MESSAGES: paytap_store::bulk::Bulk = paytap_store::bulk::Bulk {
@@ -206,7 +215,7 @@ impl MessageLog {
     /// Apply the schema and start the writer task.
     pub async fn open(db: Db) -> Result<MessageLog, StoreError> {
         db.migrate(MIGRATIONS).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_LOG_QUEUED);
         tokio::spawn(writer(db.clone(), rx));
         Ok(MessageLog { db, tx })
     }
@@ -216,18 +225,25 @@ impl MessageLog {
         &self.db
     }
 
-    /// Queues `op`, written behind: nobody waits for it.
-    fn send(&self, op: Op) {
-        let _ = self.tx.send(Queued { op, durable: None });
+    /// Queues `op`, written behind: nobody waits for it to be durable,
+    /// only, when the queue is full, for room in it.
+    async fn send(&self, op: Op) {
+        if self.tx.send(Queued { op, durable: None }).await.is_err() {
+            tracing::error!("message log writer stopped; operation not written");
+        }
     }
 
-    /// Queues `op` and returns what waits for it to be durable.
-    fn send_durable(&self, op: Op) -> impl Future<Output = Written> + use<> {
+    /// Queues `op` (waiting for room) and returns what waits for it to be
+    /// durable.
+    async fn send_durable(&self, op: Op) -> impl Future<Output = Written> + use<> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Queued {
-            op,
-            durable: Some(tx),
-        });
+        let sent = self
+            .tx
+            .send(Queued {
+                op,
+                durable: Some(tx),
+            })
+            .await;
         async move {
             sent.map_err(|_| Arc::new(StoreError::WriterStopped))?;
             rx.await
@@ -237,40 +253,43 @@ impl MessageLog {
 
     /// Logs `row` behind: for what nobody has to find again after a crash
     /// (a decline).
-    pub(crate) fn insert(&self, row: LogRow) {
-        self.send(Op::Insert(Box::new(row)));
+    pub(crate) async fn insert(&self, row: LogRow) {
+        self.send(Op::Insert(Box::new(row))).await;
     }
 
     /// Logs `row` and returns once it is durable (see the module
     /// documentation), or with the error that kept it from being written.
     pub(crate) async fn insert_durable(&self, row: LogRow) -> Written {
-        self.send_durable(Op::Insert(Box::new(row))).await
+        self.send_durable(Op::Insert(Box::new(row))).await.await
     }
 
     /// Marks the authorization `original` reversed and logs the reversal's
     /// `row`; returns once both are durable, or with the first error.
     pub(crate) async fn reversal_durable(&self, original: &str, at: i64, row: LogRow) -> Written {
-        let mark = self.send_durable(Op::Reversed {
-            rrn: original.to_owned(),
-            at,
-        });
-        let logged = self.send_durable(Op::Insert(Box::new(row)));
+        let mark = self
+            .send_durable(Op::Reversed {
+                rrn: original.to_owned(),
+                at,
+            })
+            .await;
+        let logged = self.send_durable(Op::Insert(Box::new(row))).await;
         let (mark, logged) = futures::join!(mark, logged);
         mark.and(logged)
     }
 
-    pub(crate) fn mark_captured(&self, rrn: &str, at: i64) {
+    pub(crate) async fn mark_captured(&self, rrn: &str, at: i64) {
         self.send(Op::Captured {
             rrn: rrn.to_owned(),
             at,
-        });
+        })
+        .await;
     }
 
     /// Keep a reversal or advice for store and forward. `msg` must carry no
     /// card data (a reversal has none: the issuer finds the hold by DE 37);
     /// an advice comes as its clear part and `sealed`, the whole advice
     /// sealed under the row's `id`.
-    pub(crate) fn store_forward(
+    pub(crate) async fn store_forward(
         &self,
         id: &str,
         issuer: &str,
@@ -284,14 +303,16 @@ impl MessageLog {
             message: msg.encode(),
             sealed,
             at: paytap_store::now_millis(),
-        });
+        })
+        .await;
     }
 
-    pub(crate) fn mark_forwarded(&self, id: &str) {
+    pub(crate) async fn mark_forwarded(&self, id: &str) {
         self.send(Op::Forwarded {
             id: id.to_owned(),
             at: paytap_store::now_millis(),
-        });
+        })
+        .await;
     }
 
     /// Stored reversals and advices the issuers have not acknowledged yet,
@@ -323,8 +344,8 @@ impl MessageLog {
             op: Op::Flush(tx),
             durable: None,
         };
-        if self.tx.send(flush).is_ok() {
-            let _ = rx.await;
+        if self.tx.send(flush).await.is_err() || rx.await.is_err() {
+            tracing::error!("message log writer stopped; flush did not wait for anything");
         }
     }
 
@@ -389,7 +410,7 @@ impl MessageLog {
             amount: r.try_get(2)?,
             currency: Currency::from_code(&currency).ok(),
             status: r.try_get(4)?,
-            hold_mti: r.try_get(5)?,
+            hold_mti: hold_mti(&rrn_of(&r)?, r.try_get(5)?),
             token_ref: r.try_get(6)?,
         }))
     }
@@ -419,15 +440,33 @@ impl MessageLog {
                 terminal: r.try_get(3)?,
                 amount: r.try_get(4)?,
                 currency,
-                hold_mti: r
-                    .try_get::<Option<String>, _>(6)?
-                    .unwrap_or_else(|| "0100".into()),
+                // A row from before `hold_mti` was written holds under
+                // its authorization request.
+                hold_mti: hold_mti(&rrn_of(&r)?, r.try_get(6)?)
+                    .unwrap_or(Mti::AUTHORIZATION_REQUEST),
                 stan: u32::try_from(r.try_get::<i64, _>(7)?).unwrap_or(0),
                 transmission: r.try_get(8)?,
                 captured: r.try_get::<Option<i64>, _>(9)?.is_some(),
             });
         }
         Ok(out)
+    }
+}
+
+fn rrn_of(r: &sqlx::any::AnyRow) -> Result<String, StoreError> {
+    Ok(r.try_get(0)?)
+}
+
+/// The MTI a logged authorization holds under; a stored value that is not
+/// an MTI is logged and read as nothing held, never as some default.
+fn hold_mti(rrn: &str, stored: Option<String>) -> Option<Mti> {
+    let stored = stored?;
+    match Mti::from_str(&stored) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            tracing::error!(%rrn, hold_mti = %stored, "message log row with an unreadable hold MTI");
+            None
+        }
     }
 }
 
@@ -439,7 +478,7 @@ pub(crate) struct Original {
     pub amount: i64,
     pub currency: Option<Currency>,
     pub status: String,
-    pub hold_mti: Option<String>,
+    pub hold_mti: Option<Mti>,
     pub token_ref: Option<String>,
 }
 
@@ -452,7 +491,7 @@ pub(crate) struct ClearingItem {
     pub terminal: String,
     pub amount: i64,
     pub currency: Currency,
-    pub hold_mti: String,
+    pub hold_mti: Mti,
     pub stan: u32,
     pub transmission: String,
     pub captured: bool,
@@ -562,7 +601,7 @@ const MAX_BATCH: usize = 4096;
 /// own and there is nothing to collect for.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
-async fn writer(db: Db, rx: mpsc::UnboundedReceiver<Queued>) {
+async fn writer(db: Db, rx: mpsc::Receiver<Queued>) {
     if db.direct().is_some() {
         pipelined(db, rx).await;
     } else {
@@ -571,7 +610,7 @@ async fn writer(db: Db, rx: mpsc::UnboundedReceiver<Queued>) {
 }
 
 /// PostgreSQL: one transaction per collected batch.
-async fn batched(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
+async fn batched(db: Db, mut rx: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Someone waits for a flush or a durable row, or a reversal waits
@@ -616,7 +655,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// someone waits for joins the next round, not the one after the previous
 /// piece's sync. The thread runs the pieces in the order sent; whoever
 /// waits is told in that order too.
-async fn pipelined(db: Db, mut rx: mpsc::UnboundedReceiver<Queued>) {
+async fn pipelined(db: Db, mut rx: mpsc::Receiver<Queued>) {
     use futures::StreamExt;
     let mut in_flight = futures::stream::FuturesOrdered::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -661,11 +700,13 @@ impl Told {
     }
 
     fn tell(self, written: &Written) {
+        // A send fails only when its waiter stopped waiting (its caller
+        // was dropped); the write stands, there is nobody left to tell.
         for w in self.durable {
-            let _ = w.send(written.clone());
+            w.send(written.clone()).ok();
         }
         for f in self.flushes {
-            let _ = f.send(());
+            f.send(()).ok();
         }
     }
 }
@@ -985,13 +1026,14 @@ mod tests {
             .unwrap();
         let n = DIRECT_PIECE * 4 + 7;
         for i in 0..n {
-            log.insert(row(i));
+            log.insert(row(i)).await;
             if i % 3 == 0 {
                 // Reverse a row logged well before this one.
                 log.send(Op::Reversed {
                     rrn: format!("{:012}", i / 2),
                     at: 3,
-                });
+                })
+                .await;
             }
         }
         log.flush().await;
@@ -1005,5 +1047,23 @@ mod tests {
                 "row {i}"
             );
         }
+    }
+
+    /// A full queue makes the sender wait for room, not the queue grow.
+    #[tokio::test]
+    async fn a_full_queue_makes_the_sender_wait() {
+        let db = Db::for_tests().await.unwrap();
+        let (tx, mut rx) = mpsc::channel(1);
+        let log = MessageLog { db, tx };
+        log.mark_captured("A", 1).await;
+        let mut second = std::pin::pin!(log.mark_captured("B", 2));
+        assert!(futures::poll!(&mut second).is_pending());
+        let taken = |q: Option<Queued>| match q.map(|q| q.op) {
+            Some(Op::Captured { rrn, .. }) => rrn,
+            _ => panic!("not a capture mark"),
+        };
+        assert_eq!(taken(rx.recv().await), "A");
+        second.await;
+        assert_eq!(taken(rx.recv().await), "B");
     }
 }

@@ -53,8 +53,10 @@ impl RunningSwitch {
     /// Stop accepting, finish in-flight requests, close connections, flush
     /// the log, stop the forwarders.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        self.stop.send_replace(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "switch accept loop failed");
+        }
         self.switch.shutdown().await;
     }
 }
@@ -157,7 +159,9 @@ async fn accept_loop(
                     drop(stream);
                     continue;
                 };
-                let _ = stream.set_nodelay(true);
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::warn!(%peer, error = %e, "TCP_NODELAY not set; small frames may wait");
+                }
                 tracing::debug!(%peer, "acquirer connected");
                 let slot = Slot {
                     gate: gate.clone(),
@@ -212,7 +216,9 @@ async fn connection(
                 break;
             }
         }
-        let _ = wr.shutdown().await;
+        if let Err(e) = wr.shutdown().await {
+            tracing::debug!(error = %e, "acquirer connection already closed");
+        }
     });
     let permits = Arc::new(Semaphore::new(cfg.max_in_flight_per_connection.max(1)));
     let mut dec = FrameDecoder::new(cfg.max_frame);
@@ -332,7 +338,9 @@ async fn connection(
     // Let in-flight requests answer, then close.
     while tasks.join_next().await.is_some() {}
     drop(tx);
-    let _ = writer.await;
+    if let Err(e) = writer.await {
+        tracing::error!(%peer, error = %e, "acquirer connection writer failed");
+    }
     drop(slot);
 }
 
@@ -365,7 +373,9 @@ fn mti_of(answer: &Option<Message>) -> String {
 /// Frame and queue `answer` for the writer.
 async fn send(tx: &mpsc::Sender<Vec<u8>>, answer: &Message) {
     let mut out = Vec::with_capacity(answer.encoded_len() + 2);
-    if encode_frame(&answer.encode(), &mut out).is_ok() {
-        let _ = tx.send(out).await;
+    if let Err(e) = encode_frame(&answer.encode(), &mut out) {
+        tracing::error!(mti = %answer.mti(), error = %e, "answer not framed; dropped");
+    } else if tx.send(out).await.is_err() {
+        tracing::debug!("acquirer connection closed before its answer was written");
     }
 }

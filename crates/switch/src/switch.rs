@@ -46,11 +46,16 @@ pub enum SwitchError {
     Store(#[from] StoreError),
     #[error("token ranges are configured but no token service is attached")]
     NoTokenService,
+    #[error("default acquirer id {0:?} is not a valid DE 32")]
+    DefaultAcquirer(String),
 }
 
-/// An MTI the switch originates, from its four digits.
-fn mti(s: &[u8; 4]) -> Mti {
-    Mti::from_bytes(s).unwrap_or(Mti::AUTHORIZATION_REQUEST)
+/// The default acquirer id goes into DE 32 of what the switch sends, so it
+/// is checked once here ([`ACQUIRER`]).
+fn check_default_acquirer(id: &str) -> Result<(), SwitchError> {
+    Message::new(Mti::AUTHORIZATION_REQUEST)
+        .set_acquirer_id(id)
+        .map_err(|_| SwitchError::DefaultAcquirer(id.to_owned()))
 }
 
 /// The card network switch. Cheap to clone.
@@ -62,8 +67,41 @@ pub struct Switch {
 struct IssuerEntry {
     route: IssuerRoute,
     link: Arc<dyn IssuerLink>,
-    forward: mpsc::UnboundedSender<Forward>,
+    forward: mpsc::Sender<Forward>,
+    /// Forwards taken and not acknowledged yet: those in `forward` plus the
+    /// one the forwarder is delivering. Never above `capacity`, so a send
+    /// into `forward` (of that capacity) always finds room.
     queued: Arc<AtomicU64>,
+    capacity: u64,
+}
+
+impl IssuerEntry {
+    /// Takes `n` places in the forwarding queue; `false`, taking none, when
+    /// fewer are free.
+    fn reserve(&self, n: u64) -> bool {
+        let before = self.queued.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) > self.capacity {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Puts `forward` in a place taken by [`IssuerEntry::reserve`].
+    fn send_reserved(&self, forward: Forward) {
+        match self.forward.try_send(forward) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                debug_assert!(false, "a reserved forwarding place was taken");
+                tracing::error!(issuer = %self.route.id, "forwarding queue over its count");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                tracing::error!(issuer = %self.route.id, "store-and-forward queue closed");
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -100,7 +138,7 @@ pub struct Stats {
 struct AuthRecord {
     rrn: String,
     issuer: Option<String>,
-    hold_mti: Option<[u8; 4]>,
+    hold_mti: Option<Mti>,
     amount: i64,
     currency: Currency,
     token_ref: Option<String>,
@@ -119,6 +157,9 @@ struct DupKey {
 /// The encoded first answer to a request and what a reversal needs.
 type FirstAnswer = (Vec<u8>, AuthRecord);
 
+/// Where a request's first answer is published for its duplicates.
+type AnswerSlot = Option<Arc<FirstAnswer>>;
+
 struct DupEntry {
     /// The first answer, encoded (a few hundred bytes), and what a reversal needs.
     answer: watch::Receiver<Option<Arc<FirstAnswer>>>,
@@ -129,6 +170,18 @@ struct Dups {
     map: HashMap<DupKey, DupEntry>,
     order: VecDeque<(Instant, DupKey)>,
 }
+
+/// Reversals and advices one issuer may have waiting for its
+/// acknowledgement, by default ([`SwitchConfig::max_forwards_queued`]).
+/// Each is a few hundred bytes, so an issuer that stays down costs at most
+/// some tens of MB; beyond it a reversal is kept stored only (sent after
+/// the next start) and a timed-out authorization is answered `96` instead
+/// of being stood in for, since its advice could not be queued.
+pub const MAX_FORWARDS_QUEUED: usize = 65_536;
+
+/// A stand-in decision queues two forwards (the reversal and the advice),
+/// so a queue must hold at least that many.
+const MIN_FORWARDS_QUEUED: usize = 2;
 
 /// At most this many answers are remembered for duplicate detection
 /// (oldest forgotten first), whatever the window.
@@ -227,6 +280,7 @@ impl Switch {
             db,
             forward_key,
         } = parts;
+        check_default_acquirer(&config.default_acquirer_id)?;
         let mut routing = RoutingTable::new();
         let mut issuers = HashMap::new();
         let (stopping, _) = watch::channel(false);
@@ -244,7 +298,8 @@ impl Switch {
             let link = links
                 .remove(&route.id)
                 .ok_or_else(|| SwitchError::MissingLink(route.id.clone()))?;
-            let (tx, rx) = mpsc::unbounded_channel();
+            let capacity = config.max_forwards_queued.max(MIN_FORWARDS_QUEUED);
+            let (tx, rx) = mpsc::channel(capacity);
             let queued = Arc::new(AtomicU64::new(0));
             queues.push((route.id.clone(), rx, queued.clone()));
             if issuers
@@ -255,6 +310,7 @@ impl Switch {
                         link,
                         forward: tx,
                         queued,
+                        capacity: capacity as u64,
                     },
                 )
                 .is_some()
@@ -293,13 +349,13 @@ impl Switch {
                 continue;
             };
             match open_forward(inner.forward_key.as_ref(), &stored) {
-                Ok(msg) => {
-                    entry.queued.fetch_add(1, Ordering::Relaxed);
-                    let _ = entry.forward.send(Forward {
-                        id: Some(stored.id),
-                        msg,
-                    });
+                Ok(_) if !entry.reserve(1) => {
+                    tracing::error!(%issuer, %id, "forwarding queue full; stored forward kept for a later start");
                 }
+                Ok(msg) => entry.send_reserved(Forward {
+                    id: Some(stored.id),
+                    msg,
+                }),
                 Err(why) => tracing::error!(%issuer, %id, why, "stored forward not sent; kept"),
             }
         }
@@ -358,7 +414,8 @@ impl Switch {
 
     /// Stop the background forwarders and flush the log.
     pub async fn shutdown(&self) {
-        let _ = self.inner.stopping.send(true);
+        // Infallible, unlike `send`, which fails once every forwarder ended.
+        self.inner.stopping.send_replace(true);
         self.inner.log.flush().await;
     }
 
@@ -378,6 +435,14 @@ impl Switch {
                 Ok(_) => return base36(next, 12),
                 Err(v) => cur = v,
             }
+        }
+    }
+
+    /// Tells the subscribers of [`Switch::subscribe`], if any; with none
+    /// the event is for no one (a broadcast send fails only then).
+    fn publish(&self, event: PaymentEvent) {
+        if self.inner.events.send(event).is_err() {
+            tracing::trace!("payment event with no subscriber");
         }
     }
 
@@ -420,7 +485,7 @@ impl Switch {
         let mut r = request
             .response()
             .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
-        let _ = r.set_response_code(code);
+        answer_code(&mut r, code);
         r
     }
 
@@ -431,19 +496,7 @@ impl Switch {
             .authorizations
             .fetch_add(1, Ordering::Relaxed);
         // Mandatory elements; anything unreadable is a format error.
-        let parsed = (|| {
-            let pan = request.get_str(2)?;
-            if !(12..=19).contains(&pan.len()) {
-                return None;
-            }
-            let amount = i64::try_from(request.amount()?).ok()?;
-            let currency = Currency::from_numeric(request.currency()?).ok()?;
-            let stan = request.stan()?;
-            let terminal = request.terminal_id()?.to_owned();
-            let transmission = request.transmission_datetime()?.to_owned();
-            Some((amount, currency, stan, terminal, transmission))
-        })();
-        let Some((amount, currency, stan, terminal, transmission)) = parsed else {
+        let Some((amount, currency, stan, terminal, transmission)) = mandatory(&request) else {
             self.inner
                 .stats
                 .format_errors
@@ -462,47 +515,10 @@ impl Switch {
         };
         // Duplicate detection: the first request for a key owns it; later
         // ones wait for (or reuse) its answer.
-        let claimed: Result<_, watch::Receiver<_>> = {
-            let mut dups = match self.inner.dups.lock() {
-                Ok(d) => d,
-                Err(p) => p.into_inner(),
-            };
-            if let Some(e) = dups.map.get(&key) {
-                Err(e.answer.clone())
-            } else {
-                let (tx, rx) = watch::channel(None);
-                dups.map.insert(key.clone(), DupEntry { answer: rx });
-                let now = Instant::now();
-                dups.order.push_back((now, key.clone()));
-                let window = self.inner.config.duplicate_window;
-                while let Some((t, _)) = dups.order.front() {
-                    if now.duration_since(*t) > window || dups.order.len() > MAX_REMEMBERED {
-                        if let Some((_, k)) = dups.order.pop_front() {
-                            dups.map.remove(&k);
-                        }
-                    } else {
-                        break;
-                    }
-                }
-                Ok(tx)
-            }
-        };
+        let claimed = self.claim(key);
         let publish = match claimed {
             Ok(tx) => tx,
-            Err(mut rx) => {
-                self.inner.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                let answer = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|v| v.clone());
-                return match answer {
-                    Some(a) => Message::decode(&a.0).unwrap_or_else(|_| {
-                        self.decline(&request, ResponseCode::SystemMalfunction)
-                    }),
-                    None => self.decline(&request, ResponseCode::SystemMalfunction),
-                };
-            }
+            Err(rx) => return self.first_answer(&request, rx).await,
         };
         // Only the token service may set token data and verification results.
         request.remove(62);
@@ -533,30 +549,14 @@ impl Switch {
         if record.approved {
             self.inner.stats.approved.fetch_add(1, Ordering::Relaxed);
         }
-        let now = now_millis();
-        let _ = self.inner.events.send(PaymentEvent {
-            event_id: format!("auth-{}", ctx.rrn),
-            token_ref: record.token_ref.clone().unwrap_or_default(),
-            merchant_name: request
-                .name_location()
-                .and_then(|n| n.get(..25).or(Some(n)))
-                .map(|n| n.trim().to_owned())
-                .unwrap_or_default(),
-            merchant_id: trim(request.merchant_id()),
-            terminal_id: ctx.terminal.trim().to_owned(),
-            amount: Money::new(amount, currency),
-            approved: record.approved,
-            response_code: code.code().to_owned(),
-            reason: meta.reason.unwrap_or_else(|| {
-                if meta.stand_in && record.approved {
-                    "approved by the network on the bank's behalf".to_owned()
-                } else {
-                    reason_for(code).to_owned()
-                }
-            }),
-            kind: "purchase".into(),
-            at_millis: now,
-        });
+        self.publish(auth_event(
+            &request,
+            &ctx,
+            &record,
+            meta.reason.take(),
+            meta.stand_in,
+            code,
+        ));
         tracing::info!(
             rrn = %ctx.rrn,
             issuer = record.issuer.as_deref().unwrap_or("-"),
@@ -564,8 +564,112 @@ impl Switch {
             stand_in = meta.stand_in,
             "authorization"
         );
-        let _ = publish.send(Some(Arc::new((response.encode(), record))));
+        // `send_replace`: the answer is kept for later duplicates even
+        // when nobody waits for it now (`send` would fail then).
+        publish.send_replace(Some(Arc::new((response.encode(), record))));
         response
+    }
+
+    /// Takes `key` for this request: the sender its answer is published
+    /// on, or, when an earlier request holds the key, that request's
+    /// answer to wait for. Forgets keys older than the duplicate window.
+    fn claim(&self, key: DupKey) -> Result<watch::Sender<AnswerSlot>, watch::Receiver<AnswerSlot>> {
+        let mut dups = match self.inner.dups.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(e) = dups.map.get(&key) {
+            Err(e.answer.clone())
+        } else {
+            let (tx, rx) = watch::channel(None);
+            dups.map.insert(key.clone(), DupEntry { answer: rx });
+            let now = Instant::now();
+            dups.order.push_back((now, key));
+            let window = self.inner.config.duplicate_window;
+            while let Some((t, _)) = dups.order.front() {
+                if now.duration_since(*t) > window || dups.order.len() > MAX_REMEMBERED {
+                    if let Some((_, k)) = dups.order.pop_front() {
+                        dups.map.remove(&k);
+                    }
+                } else {
+                    break;
+                }
+            }
+            Ok(tx)
+        }
+    }
+
+    /// A duplicate's answer: the first request's, once it has one.
+    async fn first_answer(
+        &self,
+        request: &Message,
+        mut rx: watch::Receiver<AnswerSlot>,
+    ) -> Message {
+        self.inner.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        let answer = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|v| v.clone());
+        match answer {
+            Some(a) => Message::decode(&a.0)
+                .unwrap_or_else(|_| self.decline(request, ResponseCode::SystemMalfunction)),
+            None => self.decline(request, ResponseCode::SystemMalfunction),
+        }
+    }
+
+    /// Where an authorization goes: its card's issuer, or, for a token,
+    /// the token service's decision and the funding card's issuer. `Err`
+    /// is the decline when it goes nowhere.
+    async fn route_request(
+        &self,
+        request: &Message,
+        ctx: &AuthContext,
+        record: &mut AuthRecord,
+        meta: &mut Meta,
+    ) -> Result<Routed, Message> {
+        let no_route = || self.decline(request, ResponseCode::RoutingError);
+        let digits = request.get_str(2).unwrap_or("");
+        let tsp = match self.inner.routing.route(digits) {
+            None => return Err(no_route()),
+            Some(Route::Card { issuer }) => {
+                return Ok(Routed {
+                    issuer_request: request.clone(),
+                    completion: None,
+                    durable: None,
+                    issuer_id: issuer,
+                });
+            }
+            Some(Route::Token { .. }) => self.inner.tokens.as_ref().ok_or_else(no_route)?,
+        };
+        match tsp.detokenize(request).await {
+            TokenDecision::Refused(refusal) => {
+                record.token_ref = refusal.token_ref.clone();
+                meta.reason = Some(refusal.reason.clone());
+                let mut r = self.decline(request, refusal.code);
+                if let Some(v) = &refusal.verification
+                    && let Err(e) = r.set_verification_results(v)
+                {
+                    tracing::error!(rrn = %ctx.rrn, error = %e, "token service's verification results left out of the answer");
+                }
+                Err(r)
+            }
+            TokenDecision::Approved(d) => {
+                record.token_ref = Some(d.token_ref.clone());
+                let funding = d.issuer_request.get_str(2).unwrap_or("");
+                let issuer = self
+                    .inner
+                    .routing
+                    .card_issuer(funding)
+                    .ok_or_else(no_route)?;
+                Ok(Routed {
+                    issuer_id: issuer.to_owned(),
+                    issuer_request: d.issuer_request,
+                    completion: Some(d.completion),
+                    durable: d.durable,
+                })
+            }
+        }
     }
 
     async fn authorize_routed(
@@ -581,58 +685,20 @@ impl Switch {
             currency: ctx.currency,
             token_ref: None,
             approved: false,
-            reversed: Arc::new(AtomicBool::new(false)),
+            reversed: Arc::default(),
         };
         let mut meta = Meta::default();
-        let digits = request.get_str(2).unwrap_or("");
-        let route = self.inner.routing.route(digits);
-        let (mut issuer_request, completion, durable, issuer_id): (
-            Message,
-            Option<Box<dyn TokenCompletion>>,
-            Option<crate::token::TokenWrites>,
-            String,
-        ) = match route {
-            None => {
-                return (
-                    self.decline(request, ResponseCode::RoutingError),
-                    record,
-                    meta,
-                );
-            }
-            Some(Route::Card { issuer }) => (request.clone(), None, None, issuer),
-            Some(Route::Token { .. }) => {
-                let Some(tsp) = self.inner.tokens.as_ref() else {
-                    return (
-                        self.decline(request, ResponseCode::RoutingError),
-                        record,
-                        meta,
-                    );
-                };
-                match tsp.detokenize(request).await {
-                    TokenDecision::Refused(refusal) => {
-                        record.token_ref = refusal.token_ref.clone();
-                        meta.reason = Some(refusal.reason.clone());
-                        let mut r = self.decline(request, refusal.code);
-                        if let Some(v) = &refusal.verification {
-                            let _ = r.set_verification_results(v);
-                        }
-                        return (r, record, meta);
-                    }
-                    TokenDecision::Approved(d) => {
-                        record.token_ref = Some(d.token_ref.clone());
-                        let funding = d.issuer_request.get_str(2).unwrap_or("");
-                        let Some(issuer) = self.inner.routing.card_issuer(funding) else {
-                            return (
-                                self.decline(request, ResponseCode::RoutingError),
-                                record,
-                                meta,
-                            );
-                        };
-                        let issuer = issuer.to_owned();
-                        (d.issuer_request, Some(d.completion), d.durable, issuer)
-                    }
-                }
-            }
+        let Routed {
+            mut issuer_request,
+            completion,
+            durable,
+            issuer_id,
+        } = match self
+            .route_request(request, ctx, &mut record, &mut meta)
+            .await
+        {
+            Ok(routed) => routed,
+            Err(declined) => return (declined, record, meta),
         };
         let Some(entry) = self.inner.issuers.get(&issuer_id) else {
             return (
@@ -646,109 +712,32 @@ impl Switch {
             // The token service verified DE 55; the issuer has no token keys.
             issuer_request.remove(55);
         }
-        let _ = issuer_request.set_rrn(&ctx.rrn);
+        must(issuer_request.set_rrn(&ctx.rrn), OWN_RRN);
         if !issuer_request.has(32) {
-            let _ = issuer_request.set_acquirer_id(&ctx.acquirer);
+            must(issuer_request.set_acquirer_id(&ctx.acquirer), ACQUIRER);
         }
         issuer_request.set_mti(Mti::AUTHORIZATION_REQUEST);
 
-        // Ask the issuer within its time limit. The exchange runs in its own
-        // task so that a late answer is still seen (and reversed).
-        let link = entry.link.clone();
-        let sent = issuer_request.clone();
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let late = timed_out.clone();
-        let switch = self.clone();
-        let late_issuer = issuer_id.clone();
-        let call = tokio::spawn(async move {
-            let r = link.exchange(sent.clone()).await;
-            if late.load(Ordering::SeqCst)
-                && let Ok(a) = &r
-                && a.response_code() == Some(ResponseCode::Approved)
-                && let Some(entry) = switch.inner.issuers.get(&late_issuer)
-            {
-                // A late approval: make sure its hold is released.
-                tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
-                switch.queue_reversal(entry, &sent, b"0100");
-            }
-            r
-        });
-        let outcome = tokio::time::timeout(entry.route.timeout, call).await;
-        let issuer_answer: Result<Message, LinkError> = match outcome {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(LinkError::Unavailable(join.to_string())),
-            Err(_) => {
-                timed_out.store(true, Ordering::SeqCst);
-                Err(LinkError::Unavailable(
-                    "issuer did not answer in time".into(),
-                ))
-            }
-        };
+        let answer = self.ask_issuer(entry, &issuer_request).await;
         let mut response = request
             .response()
             .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
         if !response.has(37) {
-            let _ = response.set_rrn(&ctx.rrn);
+            must(response.set_rrn(&ctx.rrn), OWN_RRN);
         }
-        let answer = issuer_answer.and_then(|a| {
-            if a.mti() != Mti::AUTHORIZATION_RESPONSE {
-                return Err(LinkError::Protocol(format!("answer MTI {}", a.mti())));
-            }
-            match a.get_str(39) {
-                Some(_) => Ok(a),
-                None => Err(LinkError::Protocol("answer without DE 39".into())),
-            }
-        });
         match answer {
-            Ok(a) => {
-                let code = a.response_code().unwrap_or(ResponseCode::DoNotHonour);
-                let _ = response.set_response_code(code);
-                if code.is_approved() {
-                    record.approved = true;
-                    record.hold_mti = Some(*b"0100");
-                    if let Some(id) = a.auth_id_response() {
-                        let _ = response.set_auth_id_response(id);
-                    }
-                }
-                if completion.is_none()
-                    && let Some(icc) = a.icc_data()
-                {
-                    let _ = response.set_icc_data(icc);
-                }
-            }
+            Ok(a) => take_issuer_answer(&a, &mut response, &mut record, completion.is_none()),
             Err(e) => {
                 tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
-                meta.stand_in = true;
-                self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
-                // Whatever the issuer may have held for the 0100 is reversed.
-                self.queue_reversal(entry, &issuer_request, b"0100");
-                let (code, approval) = self.stand_in_decision(
-                    &entry.route.stand_in,
-                    issuer_request.get_str(2).unwrap_or(""),
+                self.stand_in(
+                    entry,
+                    &issuer_request,
                     ctx,
-                );
-                let _ = response.set_response_code(code);
-                let _ = response.set(60, STAND_IN_INDICATOR);
-                if let Some(a) = &approval {
-                    let _ = response.set_auth_id_response(a);
-                    record.approved = true;
-                    record.hold_mti = Some(*b"0120");
-                }
-                // The advice tells the issuer what was decided on its behalf.
-                let mut advice = issuer_request.clone();
-                advice.set_mti(mti(b"0120"));
-                let _ = advice.set_response_code(code);
-                if let Some(a) = &approval {
-                    let _ = advice.set_auth_id_response(a);
-                }
-                let _ = advice.set(60, STAND_IN_INDICATOR);
-                self.forward(entry, advice);
-                // The acquirer hears of the decision only once the reversal
-                // and the advice are stored (or their write has failed and
-                // been logged; they are still in the forwarding queue): a
-                // crash after the answer must not lose what the issuer
-                // still has to be told.
-                self.inner.log.flush().await;
+                    &mut response,
+                    &mut record,
+                    &mut meta,
+                )
+                .await;
             }
         }
         // The token service's writes (the accepted ATC) must be durable
@@ -758,20 +747,133 @@ impl Switch {
             && let Err(e) = d.await
         {
             tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
-            // Undo what the approval held: the issuer's 0100 hold, or the
-            // stand-in approval its 0120 advice tells it to hold.
-            if record.approved
-                && let Some(held) = record.hold_mti
-            {
-                self.queue_reversal(entry, &issuer_request, &held);
-            }
-            record.approved = false;
-            record.hold_mti = None;
-            response.remove(38);
-            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            self.undo_held(entry, &issuer_request, &mut response, &mut record)
+                .await;
         }
         meta.completion = completion;
         (response, record, meta)
+    }
+
+    /// Asks the issuer within its time limit; its `0110` with a DE 39, or
+    /// why there is none. The exchange runs in its own task so that a late
+    /// answer is still seen (and a late approval reversed).
+    async fn ask_issuer(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+    ) -> Result<Message, LinkError> {
+        let link = entry.link.clone();
+        let sent = issuer_request.clone();
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let late = timed_out.clone();
+        let switch = self.clone();
+        let late_issuer = entry.route.id.clone();
+        let call = tokio::spawn(async move {
+            let r = link.exchange(sent.clone()).await;
+            if late.load(Ordering::SeqCst)
+                && let Ok(a) = &r
+                && a.response_code() == Some(ResponseCode::Approved)
+                && let Some(entry) = switch.inner.issuers.get(&late_issuer)
+            {
+                // A late approval: make sure its hold is released.
+                tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
+                switch
+                    .queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST)
+                    .await;
+            }
+            r
+        });
+        let outcome = tokio::time::timeout(entry.route.timeout, call).await;
+        let answer: Result<Message, LinkError> = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(LinkError::Unavailable(join.to_string())),
+            Err(_) => {
+                timed_out.store(true, Ordering::SeqCst);
+                Err(LinkError::Unavailable(
+                    "issuer did not answer in time".into(),
+                ))
+            }
+        };
+        answer.and_then(|a| {
+            if a.mti() != Mti::AUTHORIZATION_RESPONSE {
+                return Err(LinkError::Protocol(format!("answer MTI {}", a.mti())));
+            }
+            match a.get_str(39) {
+                Some(_) => Ok(a),
+                None => Err(LinkError::Protocol("answer without DE 39".into())),
+            }
+        })
+    }
+
+    /// Undoes what an approval held (the issuer's `0100` hold, or the
+    /// stand-in approval its `0120` advice tells it to hold) and turns the
+    /// answer into a `96`.
+    async fn undo_held(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+        response: &mut Message,
+        record: &mut AuthRecord,
+    ) {
+        if record.approved
+            && let Some(held) = record.hold_mti
+        {
+            self.queue_reversal(entry, issuer_request, held).await;
+        }
+        record.approved = false;
+        record.hold_mti = None;
+        response.remove(38);
+        answer_code(response, ResponseCode::SystemMalfunction);
+    }
+
+    /// The issuer did not answer: reverse whatever it may hold for the
+    /// `0100`, decide on its behalf and tell it in an advice. With no room
+    /// left in its forwarding queue for both, answer `96` instead (the
+    /// reversal is still stored).
+    async fn stand_in(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+        ctx: &AuthContext,
+        response: &mut Message,
+        record: &mut AuthRecord,
+        meta: &mut Meta,
+    ) {
+        if !entry.reserve(2) {
+            tracing::error!(rrn = %ctx.rrn, issuer = %entry.route.id, "forwarding queue full; answered 96 instead of standing in");
+            self.queue_reversal(entry, issuer_request, Mti::AUTHORIZATION_REQUEST)
+                .await;
+            must(
+                response.set_response_code(ResponseCode::SystemMalfunction),
+                RESPONSE_CODE,
+            );
+            self.inner.log.flush().await;
+            return;
+        }
+        meta.stand_in = true;
+        self.inner.stats.stand_in.fetch_add(1, Ordering::Relaxed);
+        let reversal = self.reversal_for(issuer_request, Mti::AUTHORIZATION_REQUEST);
+        self.forward_reserved(entry, reversal).await;
+        let (code, approval) = self.stand_in_decision(
+            &entry.route.stand_in,
+            issuer_request.get_str(2).unwrap_or(""),
+            ctx,
+        );
+        stand_in_answer(response, code, approval.as_deref());
+        if approval.is_some() {
+            record.approved = true;
+            record.hold_mti = Some(Mti::AUTHORIZATION_ADVICE);
+        }
+        // The advice tells the issuer what was decided on its behalf.
+        let mut advice = issuer_request.clone();
+        advice.set_mti(Mti::AUTHORIZATION_ADVICE);
+        stand_in_answer(&mut advice, code, approval.as_deref());
+        self.forward_reserved(entry, advice).await;
+        // The acquirer hears of the decision only once the reversal and the
+        // advice are stored (or their write has failed and been logged;
+        // they are still in the forwarding queue): a crash after the answer
+        // must not lose what the issuer still has to be told.
+        self.inner.log.flush().await;
     }
 
     fn stand_in_decision(
@@ -803,44 +905,69 @@ impl Switch {
     }
 
     /// A `0400` for the hold the issuer may keep under (DE 37, `original`).
-    fn reversal_for(&self, orig: &Message, original_mti: &[u8; 4]) -> Message {
+    fn reversal_for(&self, orig: &Message, original_mti: Mti) -> Message {
         let mut r = Message::new(Mti::REVERSAL_REQUEST);
         for f in [3u8, 4, 32, 37, 41, 42, 49] {
             if let Some(v) = orig.get(f) {
-                let _ = r.set(f, v);
+                must(r.set(f, v), COPIED);
             }
         }
-        let _ = r.set_stan(self.next_stan());
-        let _ = r.set(7, transmission_now());
-        let _ = r.set_original_data(&OriginalData {
-            mti: mti(original_mti),
-            stan: orig.stan().unwrap_or(0),
-            transmission_datetime: orig
-                .transmission_datetime()
-                .unwrap_or("0000000000")
-                .to_owned(),
-            acquirer_id: orig.acquirer_id().unwrap_or("0").to_owned(),
-            forwarding_id: "0".into(),
-        });
+        must(r.set_stan(self.next_stan()), OWN_STAN);
+        must(r.set(7, transmission_now()), NOW);
+        must(
+            r.set_original_data(&OriginalData {
+                mti: original_mti,
+                stan: orig.stan().unwrap_or(0),
+                transmission_datetime: orig
+                    .transmission_datetime()
+                    .unwrap_or("0000000000")
+                    .to_owned(),
+                acquirer_id: orig.acquirer_id().unwrap_or("0").to_owned(),
+                forwarding_id: "0".into(),
+            }),
+            ORIGINAL,
+        );
         r
     }
 
-    fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: &[u8; 4]) {
+    async fn queue_reversal(&self, entry: &IssuerEntry, orig: &Message, original_mti: Mti) {
         let r = self.reversal_for(orig, original_mti);
-        self.forward(entry, r);
+        self.forward(entry, r).await;
     }
 
-    fn forward(&self, entry: &IssuerEntry, msg: Message) {
+    /// Stores `msg` and queues it for the issuer. When the queue is full it
+    /// stays stored only (a reversal, or a sealed advice), sent after the
+    /// next start, and that is logged.
+    async fn forward(&self, entry: &IssuerEntry, msg: Message) {
+        let id = self.store_forward(entry, &msg).await;
+        if !entry.reserve(1) {
+            tracing::error!(issuer = %entry.route.id, id = id.as_deref().unwrap_or("-"), mti = %msg.mti(), "forwarding queue full; kept stored for a later start only");
+            return;
+        }
+        entry.send_reserved(Forward { id, msg });
+    }
+
+    /// Like [`Switch::forward`], into a place already taken by
+    /// [`IssuerEntry::reserve`].
+    async fn forward_reserved(&self, entry: &IssuerEntry, msg: Message) {
+        let id = self.store_forward(entry, &msg).await;
+        entry.send_reserved(Forward { id, msg });
+    }
+
+    /// Writes `msg` to `switch_forwards` (an advice sealed); its row id, or
+    /// `None` when it is kept in memory only.
+    async fn store_forward(&self, entry: &IssuerEntry, msg: &Message) -> Option<String> {
         // Reversals carry no card number and are stored as they are;
         // advices (DE 2) are stored sealed when there is a key, else kept
         // in memory only.
         let card_data = msg.has(2);
-        let id = match (&self.inner.forward_key, card_data) {
+        match (&self.inner.forward_key, card_data) {
             (_, false) => {
                 let id = format!("fwd-{}", self.next_rrn());
                 self.inner
                     .log
-                    .store_forward(&id, &entry.route.id, &msg, None);
+                    .store_forward(&id, &entry.route.id, msg, None)
+                    .await;
                 Some(id)
             }
             (Some(key), true) => {
@@ -853,7 +980,8 @@ impl Switch {
                         }
                         self.inner
                             .log
-                            .store_forward(&id, &entry.route.id, &clear, Some(sealed));
+                            .store_forward(&id, &entry.route.id, &clear, Some(sealed))
+                            .await;
                         Some(id)
                     }
                     Err(e) => {
@@ -863,11 +991,6 @@ impl Switch {
                 }
             }
             (None, true) => None,
-        };
-        entry.queued.fetch_add(1, Ordering::Relaxed);
-        if entry.forward.send(Forward { id, msg }).is_err() {
-            entry.queued.fetch_sub(1, Ordering::Relaxed);
-            tracing::error!(issuer = %entry.route.id, "store-and-forward queue closed");
         }
     }
 
@@ -882,7 +1005,7 @@ impl Switch {
             .map(str::to_owned)
             .unwrap_or_else(|| self.inner.config.default_acquirer_id.clone());
         let (Some(orig), Some(terminal)) = (request.original_data(), request.terminal_id()) else {
-            let _ = response.set_response_code(ResponseCode::FormatError);
+            answer_code(&mut response, ResponseCode::FormatError);
             return response;
         };
         let terminal = terminal.to_owned();
@@ -917,9 +1040,7 @@ impl Switch {
                 Ok(Some(o)) => Some(AuthRecord {
                     rrn: o.rrn,
                     issuer: o.issuer,
-                    hold_mti: o
-                        .hold_mti
-                        .and_then(|m| <[u8; 4]>::try_from(m.as_bytes()).ok()),
+                    hold_mti: o.hold_mti,
                     amount: o.amount,
                     currency: o.currency.unwrap_or(Currency::CNY),
                     token_ref: o.token_ref,
@@ -929,7 +1050,7 @@ impl Switch {
                 Ok(None) => None,
                 Err(e) => {
                     tracing::error!(error = %e, "message log lookup failed");
-                    let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+                    answer_code(&mut response, ResponseCode::SystemMalfunction);
                     return response;
                 }
             },
@@ -944,7 +1065,7 @@ impl Switch {
             };
             return self.reverse_unlogged(u, response).await;
         };
-        let _ = response.set_response_code(ResponseCode::Approved);
+        answer_code(&mut response, ResponseCode::Approved);
         if !original.approved || original.reversed.swap(true, Ordering::SeqCst) {
             // Nothing held, or already reversed: acknowledge again.
             return response;
@@ -954,13 +1075,16 @@ impl Switch {
             && let Some(entry) = self.inner.issuers.get(issuer)
         {
             let mut basis = request.clone();
-            let _ = basis.set_rrn(&original.rrn);
-            let _ = basis.set_acquirer_id(&acquirer);
-            let _ = basis.set_amount(u64::try_from(original.amount).unwrap_or(0));
-            let _ = basis.set_currency(original.currency.numeric());
-            let _ = basis.set_stan(orig.stan);
-            let _ = basis.set(7, orig.transmission_datetime.as_str());
-            let reversal = self.reversal_for(&basis, &hold);
+            must(basis.set_rrn(&original.rrn), LOGGED);
+            must(basis.set_acquirer_id(&acquirer), ACQUIRER);
+            must(
+                basis.set_amount(u64::try_from(original.amount).unwrap_or(0)),
+                LOGGED,
+            );
+            must(basis.set_currency(original.currency.numeric()), CURRENCY);
+            must(basis.set_stan(orig.stan), COPIED);
+            must(basis.set(7, orig.transmission_datetime.as_str()), COPIED);
+            let reversal = self.reversal_for(&basis, hold);
             // Try at once so the hold is gone when the acquirer hears back;
             // otherwise store and forward.
             let done = matches!(
@@ -973,7 +1097,7 @@ impl Switch {
                     .reversals_sent
                     .fetch_add(1, Ordering::Relaxed);
             } else {
-                self.forward(entry, reversal);
+                self.forward(entry, reversal).await;
             }
         }
         let logged = ReversalLog {
@@ -986,10 +1110,10 @@ impl Switch {
             started,
         };
         if !self.log_reversal(logged).await {
-            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            answer_code(&mut response, ResponseCode::SystemMalfunction);
             return response;
         }
-        let _ = self.inner.events.send(PaymentEvent {
+        self.publish(PaymentEvent {
             event_id: format!("rev-{rrn}"),
             token_ref: original.token_ref.clone().unwrap_or_default(),
             merchant_name: String::new(),
@@ -1020,7 +1144,7 @@ impl Switch {
                 pending += 1;
                 continue;
             };
-            let mut m = Message::new(mti(b"0220"));
+            let mut m = Message::new(Mti::FINANCIAL_ADVICE);
             let ok = (|| -> Result<(), paytap_iso8583::Error> {
                 m.set_processing_code("000000")?;
                 m.set_amount(u64::try_from(it.amount).unwrap_or(0))?;
@@ -1031,7 +1155,7 @@ impl Switch {
                 m.set_terminal_id(&it.terminal)?;
                 m.set_currency(it.currency.numeric())?;
                 m.set_original_data(&OriginalData {
-                    mti: mti(it.hold_mti.as_bytes().try_into().unwrap_or(b"0100")),
+                    mti: it.hold_mti,
                     stan: it.stan,
                     transmission_datetime: it.transmission.clone(),
                     acquirer_id: it.acquirer.clone(),
@@ -1047,7 +1171,7 @@ impl Switch {
             match answer {
                 Ok(Ok(a)) if a.response_code() == Some(ResponseCode::Approved) => {
                     captured += 1;
-                    self.inner.log.mark_captured(&it.rrn, now_millis());
+                    self.inner.log.mark_captured(&it.rrn, now_millis()).await;
                 }
                 _ => pending += 1,
             }
@@ -1066,6 +1190,140 @@ impl Switch {
         }
         Ok(report)
     }
+}
+
+/// Lengths of a card number (ISO/IEC 7812-1 allows 8 to 19 digits; card
+/// networks issue 12 and more).
+const PAN_DIGITS: std::ops::RangeInclusive<usize> = 12..=19;
+
+/// An authorization's amount, currency, STAN, terminal and transmission
+/// time, or `None` when one of them (or a plausible DE 2) is missing.
+fn mandatory(request: &Message) -> Option<(i64, Currency, u32, String, String)> {
+    let pan = request.get_str(2)?;
+    if !PAN_DIGITS.contains(&pan.len()) {
+        return None;
+    }
+    let amount = i64::try_from(request.amount()?).ok()?;
+    let currency = Currency::from_numeric(request.currency()?).ok()?;
+    let stan = request.stan()?;
+    let terminal = request.terminal_id()?.to_owned();
+    let transmission = request.transmission_datetime()?.to_owned();
+    Some((amount, currency, stan, terminal, transmission))
+}
+
+/// What the wallet's history hears of an authorization.
+fn auth_event(
+    request: &Message,
+    ctx: &AuthContext,
+    record: &AuthRecord,
+    reason: Option<String>,
+    stand_in: bool,
+    code: ResponseCode,
+) -> PaymentEvent {
+    PaymentEvent {
+        event_id: format!("auth-{}", ctx.rrn),
+        token_ref: record.token_ref.clone().unwrap_or_default(),
+        merchant_name: request
+            .name_location()
+            .and_then(|n| n.get(..25).or(Some(n)))
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_default(),
+        merchant_id: trim(request.merchant_id()),
+        terminal_id: ctx.terminal.trim().to_owned(),
+        amount: Money::new(ctx.amount, ctx.currency),
+        approved: record.approved,
+        response_code: code.code().to_owned(),
+        reason: reason.unwrap_or_else(|| {
+            if stand_in && record.approved {
+                "approved by the network on the bank's behalf".to_owned()
+            } else {
+                reason_for(code).to_owned()
+            }
+        }),
+        kind: "purchase".into(),
+        at_millis: now_millis(),
+    }
+}
+
+/// Puts the issuer's answer `a` into the acquirer's `response`: its code,
+/// its approval code and, unless the token service completes the answer
+/// (`issuer_icc` false), its DE 55.
+fn take_issuer_answer(
+    a: &Message,
+    response: &mut Message,
+    record: &mut AuthRecord,
+    issuer_icc: bool,
+) {
+    let code = a.response_code().unwrap_or(ResponseCode::DoNotHonour);
+    answer_code(response, code);
+    if code.is_approved() {
+        record.approved = true;
+        record.hold_mti = Some(Mti::AUTHORIZATION_REQUEST);
+        if let Some(id) = a.auth_id_response() {
+            must(response.set_auth_id_response(id), COPIED);
+        }
+    }
+    if issuer_icc && let Some(icc) = a.icc_data() {
+        must(response.set_icc_data(icc), COPIED);
+    }
+}
+
+/// Sets what a stand-in decision puts in the answer and in the advice.
+fn stand_in_answer(m: &mut Message, code: ResponseCode, approval: Option<&str>) {
+    must(m.set_response_code(code), RESPONSE_CODE);
+    if let Some(a) = approval {
+        must(
+            m.set_auth_id_response(a),
+            "a stand-in approval code is S and five base-36 digits",
+        );
+    }
+    must(
+        m.set(60, STAND_IN_INDICATOR),
+        "the stand-in indicator is a valid DE 60",
+    );
+}
+
+/// Sets DE 39, which every [`ResponseCode`] fits.
+fn answer_code(m: &mut Message, code: ResponseCode) {
+    must(m.set_response_code(code), RESPONSE_CODE);
+}
+
+// The invariants `must` names. Every element of a `Message` was validated
+// when it was set or decoded, so a value copied from one fits the same
+// element of another.
+const RESPONSE_CODE: &str = "every ResponseCode is a valid DE 39";
+const COPIED: &str = "a value copied from a validated message fits the same element";
+const OWN_RRN: &str = "the switch's RRN is 12 base-36 characters";
+const OWN_STAN: &str = "next_stan is below 1,000,000";
+const NOW: &str = "transmission_now is 10 digits";
+const ACQUIRER: &str = "the acquirer id is the request's DE 32 or the default checked at start";
+const LOGGED: &str = "a logged RRN and amount are the ones the switch set";
+const CURRENCY: &str = "every Currency has a three-digit numeric code";
+const ORIGINAL: &str = "DE 90 is built from valid DE 7, DE 11 and DE 32 values";
+
+/// Checks a data element set whose value is valid by construction: a
+/// response code from the enum, the switch's own RRN or approval code, a
+/// value copied from a message validated when it was decoded. Failing is a
+/// bug in the switch, not bad input, so it panics naming the invariant.
+///
+/// # Panics
+///
+/// When `set` failed.
+#[track_caller]
+fn must(set: Result<(), paytap_iso8583::Error>, invariant: &str) {
+    if let Err(e) = set {
+        panic!("{invariant}: {e}");
+    }
+}
+
+/// An authorization on its way to an issuer.
+struct Routed {
+    issuer_request: Message,
+    /// What the token service adds to the answer, for a token.
+    completion: Option<Box<dyn TokenCompletion>>,
+    /// The token service's writes, to be durable before the answer.
+    durable: Option<crate::token::TokenWrites>,
+    issuer_id: String,
 }
 
 struct AuthContext {
@@ -1099,7 +1357,7 @@ fn network_management(request: &Message) -> Message {
         ) => ResponseCode::Approved,
         _ => ResponseCode::InvalidTransaction,
     };
-    let _ = r.set_response_code(code);
+    answer_code(&mut r, code);
     r
 }
 
@@ -1128,7 +1386,7 @@ struct Forward {
 async fn forwarder(
     inner: std::sync::Weak<Inner>,
     issuer: String,
-    mut rx: mpsc::UnboundedReceiver<Forward>,
+    mut rx: mpsc::Receiver<Forward>,
     queued: Arc<AtomicU64>,
 ) {
     let mut stopping = match inner.upgrade() {
@@ -1157,7 +1415,7 @@ async fn forwarder(
             if acknowledged {
                 if let Some(i) = inner.upgrade() {
                     if let Some(id) = &id {
-                        i.log.mark_forwarded(id);
+                        i.log.mark_forwarded(id).await;
                     }
                     let c = if is_reversal {
                         &i.stats.reversals_sent
@@ -1174,5 +1432,39 @@ async fn forwarder(
                 _ = stopping.wait_for(|s| *s) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `must` guards in a stand-in answer holds for every response
+    /// code and for the longest approval code the switch makes.
+    #[test]
+    fn stand_in_answer_sets_for_every_code() {
+        for &code in ResponseCode::ALL {
+            let mut m = Message::new(Mti::AUTHORIZATION_RESPONSE);
+            stand_in_answer(&mut m, code, Some("SZZZZZ"));
+            assert_eq!(m.response_code(), Some(code));
+            assert_eq!(m.auth_id_response(), Some("SZZZZZ"));
+            assert_eq!(m.get_str(60), Some(STAND_IN_INDICATOR));
+        }
+    }
+
+    #[test]
+    fn an_invalid_default_acquirer_is_refused_at_start() {
+        assert!(check_default_acquirer("00000000000").is_ok());
+        assert!(matches!(
+            check_default_acquirer("not digits"),
+            Err(SwitchError::DefaultAcquirer(_))
+        ));
+    }
+
+    #[test]
+    #[should_panic(expected = "the invariant: ")]
+    fn must_names_the_broken_invariant() {
+        let mut m = Message::new(Mti::AUTHORIZATION_RESPONSE);
+        must(m.set(38, "far too long for DE 38"), "the invariant");
     }
 }

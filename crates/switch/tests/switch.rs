@@ -875,3 +875,43 @@ async fn stored_advices_survive_a_restart_sealed() {
     let fifth = start(db, key(1)).await.unwrap();
     assert_eq!(fifth.pending_forwards(), 0, "acknowledged, not sent again");
 }
+
+/// An issuer that is down: every exchange fails at once.
+struct DownIssuer;
+
+impl IssuerLink for DownIssuer {
+    fn exchange(&self, _: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
+        Box::pin(async { Err(LinkError::Unavailable("down".into())) })
+    }
+}
+
+#[tokio::test]
+async fn full_forwarding_queue_answers_96_instead_of_standing_in() {
+    let db = Db::for_tests().await.unwrap();
+    let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+    links.insert("icbc".into(), Arc::new(DownIssuer));
+    let sw = Switch::start(SwitchParts {
+        config: SwitchConfig {
+            // Room for one stand-in decision: its reversal and its advice.
+            max_forwards_queued: 2,
+            ..config(2_000, rules())
+        },
+        links,
+        tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
+        db,
+        forward_key: None,
+    })
+    .await
+    .unwrap();
+    let first = sw.handle(auth(CARD, 1_000, 1, "T1")).await.unwrap();
+    assert_eq!(code(&first), ResponseCode::Approved);
+    assert_eq!(first.get_str(60), Some(STAND_IN_INDICATOR));
+    // The issuer never acknowledges, so both stay queued and the next
+    // timeout finds no room.
+    let second = sw.handle(auth(CARD, 1_000, 2, "T1")).await.unwrap();
+    assert_eq!(code(&second), ResponseCode::SystemMalfunction);
+    assert_eq!(second.get(60), None);
+    assert_eq!(sw.pending_forwards(), 2);
+    assert_eq!(sw.stats().stand_in.load(Ordering::Relaxed), 1);
+    sw.shutdown().await;
+}

@@ -14,7 +14,9 @@
 //! forwarded like any reversal) and the acquirer hears `96`, as when the
 //! token service cannot record the authorization.
 
-use super::{AuthContext, AuthRecord, Meta, Switch, trim, utc_day};
+use super::{
+    ACQUIRER, AuthContext, AuthRecord, Meta, OWN_RRN, Switch, answer_code, must, trim, utc_day,
+};
 use crate::log::LogRow;
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_store::now_millis;
@@ -45,38 +47,39 @@ impl Switch {
     ) {
         let row = auth_row(request, response, record, meta, ctx);
         if !record.approved {
-            self.inner.log.insert(row);
+            self.inner.log.insert(row).await;
             return;
         }
         let Err(e) = self.inner.log.insert_durable(row).await else {
             return;
         };
         tracing::error!(rrn = %ctx.rrn, error = %e, "approval could not be logged; its hold is reversed and the answer is 96");
-        self.undo_approval(request, ctx, record);
+        self.undo_approval(request, ctx, record).await;
         // The issuer's chip answer (ARPC) was for the approval.
         response.remove(38);
         response.remove(55);
-        let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+        answer_code(response, ResponseCode::SystemMalfunction);
         // Behind, like any decline; if the approval's row did land after
         // all, it stays (same RRN) and its reversal is on its way.
         self.inner
             .log
-            .insert(auth_row(request, response, record, meta, ctx));
+            .insert(auth_row(request, response, record, meta, ctx))
+            .await;
     }
 
     /// Reverses what an approval holds at its issuer (the `0100` hold, or
     /// the one a stand-in advice asks for) and turns the record into a
     /// decline.
-    fn undo_approval(&self, request: &Message, ctx: &AuthContext, record: &mut AuthRecord) {
+    async fn undo_approval(&self, request: &Message, ctx: &AuthContext, record: &mut AuthRecord) {
         if let (Some(issuer), Some(held)) = (&record.issuer, record.hold_mti)
             && let Some(entry) = self.inner.issuers.get(issuer)
         {
             // What the issuer keys the hold by: DE 37, DE 32 and the
             // original's DE 11 / DE 7 (all in the acquirer's request).
             let mut basis = request.clone();
-            let _ = basis.set_rrn(&ctx.rrn);
-            let _ = basis.set_acquirer_id(&ctx.acquirer);
-            self.queue_reversal(entry, &basis, &held);
+            must(basis.set_rrn(&ctx.rrn), OWN_RRN);
+            must(basis.set_acquirer_id(&ctx.acquirer), ACQUIRER);
+            self.queue_reversal(entry, &basis, held).await;
         }
         record.approved = false;
         record.hold_mti = None;
@@ -138,9 +141,7 @@ fn auth_row(
         response_code: code.code().to_owned(),
         approval_code: response.auth_id_response().map(str::to_owned),
         stand_in: meta.stand_in,
-        hold_mti: record
-            .hold_mti
-            .map(|m| String::from_utf8_lossy(&m).into_owned()),
+        hold_mti: record.hold_mti.map(|m| m.to_string()),
         original_rrn: None,
         status: if record.approved {
             "approved"

@@ -21,8 +21,8 @@
 //! `0100` is declined with `92`) and is acknowledged; a `0400` without DE 2
 //! is a format error.
 
-use super::Switch;
 use super::logged::{ReversalRequest, ReversedOriginal, acknowledged_reversal_row};
+use super::{ACQUIRER, COPIED, NOW, ORIGINAL, OWN_STAN, Switch, answer_code, must};
 use crate::log::LogRow;
 use crate::routing::Route;
 use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
@@ -41,19 +41,19 @@ impl Switch {
     pub(super) async fn reverse_unlogged(&self, u: Unlogged<'_>, mut response: Message) -> Message {
         let Some(digits) = u.request.get_str(2) else {
             tracing::warn!(terminal = %u.terminal, "reversal of an unknown original without DE 2");
-            let _ = response.set_response_code(ResponseCode::FormatError);
+            answer_code(&mut response, ResponseCode::FormatError);
             return response;
         };
         let issuer = match self.inner.routing.route(digits) {
             Some(Route::Card { issuer } | Route::Token { issuer }) => issuer,
             None => {
                 tracing::info!(terminal = %u.terminal, "reversal of an unroutable original: nothing held");
-                let _ = response.set_response_code(ResponseCode::Approved);
+                answer_code(&mut response, ResponseCode::Approved);
                 return response;
             }
         };
         let Some(entry) = self.inner.issuers.get(&issuer) else {
-            let _ = response.set_response_code(ResponseCode::Approved);
+            answer_code(&mut response, ResponseCode::Approved);
             return response;
         };
         let reversal = self.unlogged_reversal(&u);
@@ -68,7 +68,7 @@ impl Switch {
                 .reversals_sent
                 .fetch_add(1, Ordering::Relaxed);
         } else {
-            self.forward(entry, reversal);
+            self.forward(entry, reversal).await;
         }
         tracing::warn!(terminal = %u.terminal, stan = u.original.stan, %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
         // What the terminal stops resending once answered must be stored
@@ -76,10 +76,10 @@ impl Switch {
         let row = self.unlogged_row(&u, &issuer, &response);
         if let Err(e) = self.inner.log.insert_durable(row).await {
             tracing::error!(terminal = %u.terminal, error = %e, "reversal could not be logged; answered 96 (the terminal resends it)");
-            let _ = response.set_response_code(ResponseCode::SystemMalfunction);
+            answer_code(&mut response, ResponseCode::SystemMalfunction);
             return response;
         }
-        let _ = response.set_response_code(ResponseCode::Approved);
+        answer_code(&mut response, ResponseCode::Approved);
         response
     }
 
@@ -88,21 +88,24 @@ impl Switch {
         let mut r = Message::new(Mti::REVERSAL_REQUEST);
         for f in [3u8, 4, 41, 42, 49] {
             if let Some(v) = u.request.get(f) {
-                let _ = r.set(f, v);
+                must(r.set(f, v), COPIED);
             }
         }
-        let _ = r.set_acquirer_id(u.acquirer);
-        let _ = r.set_stan(self.next_stan());
-        let _ = r.set(7, super::transmission_now());
-        let _ = r.set_original_data(&OriginalData {
-            mti: Mti::AUTHORIZATION_REQUEST,
-            stan: u.original.stan,
-            transmission_datetime: u.original.transmission_datetime.clone(),
-            // As the switch keyed the original: the acquirer it was sent
-            // with, or the switch's default for an acquirer that sent none.
-            acquirer_id: u.acquirer.to_owned(),
-            forwarding_id: "0".into(),
-        });
+        must(r.set_acquirer_id(u.acquirer), ACQUIRER);
+        must(r.set_stan(self.next_stan()), OWN_STAN);
+        must(r.set(7, super::transmission_now()), NOW);
+        must(
+            r.set_original_data(&OriginalData {
+                mti: Mti::AUTHORIZATION_REQUEST,
+                stan: u.original.stan,
+                transmission_datetime: u.original.transmission_datetime.clone(),
+                // As the switch keyed the original: the acquirer it was sent
+                // with, or the switch's default for an acquirer that sent none.
+                acquirer_id: u.acquirer.to_owned(),
+                forwarding_id: "0".into(),
+            }),
+            ORIGINAL,
+        );
         r
     }
 
