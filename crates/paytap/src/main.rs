@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod device;
+mod instance;
 mod keys;
 mod platform;
 mod pos;

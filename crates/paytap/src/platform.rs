@@ -14,6 +14,9 @@
 //! roles: the wallet is the token requestor, the issuer does ID&V, the token
 //! service provisions).
 
+#[path = "platform/health.rs"]
+mod health;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -308,8 +311,17 @@ impl Platform {
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
         let net = Arc::new(Network::start(config).await?);
         let mut regions = Regions::new();
-        regions.insert("cn", sqlite(&opts.data_dir, "wallet-cn.db").await?);
-        regions.insert("in", sqlite(&opts.data_dir, "wallet-in.db").await?);
+        let mut probes = health::Probes {
+            databases: vec![("network".to_string(), net.db().clone())],
+            switch_addr: net.switch_addr(),
+        };
+        for region in ["cn", "in"] {
+            let db = sqlite(&opts.data_dir, &format!("wallet-{region}.db")).await?;
+            probes
+                .databases
+                .push((format!("wallet-{region}"), db.clone()));
+            regions.insert(region, db);
+        }
         let wallet = Wallet::new(
             regions,
             Arc::new(NetworkPort::new(net.clone())),
@@ -334,6 +346,7 @@ impl Platform {
         }
         let mut app =
             paytap_wallet::router(wallet.clone()).merge(paytap_web::router(wallet.clone()));
+        app = app.merge(health::health_router(probes));
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
         }

@@ -58,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
+    let _lock = crate::instance::lock_data_dir(&args.data_dir)?;
     let platform = Platform::start(PlatformOptions {
         data_dir: args.data_dir.clone(),
         wallet_addr: args.wallet_addr,

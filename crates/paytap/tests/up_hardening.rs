@@ -1,6 +1,7 @@
 //! `paytap up` as a process: its data directory is private (0700, every
 //! file 0600, also one left world-readable by an earlier version), and it
-//! raises its soft open-file limit to the hard limit.
+//! raises its soft open-file limit to the hard limit; a second `paytap up` on
+//! the same data directory refuses to start.
 
 #![cfg(target_os = "linux")]
 
@@ -109,4 +110,103 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
         .unwrap();
     assert!(st.success());
     assert!(up.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_up_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up_args = [
+        "up",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--wallet-addr",
+        "127.0.0.1:0",
+        "--switch-addr",
+        "127.0.0.1:0",
+    ];
+    let mut first = KillOnDrop(
+        Command::new(BIN)
+            .args(up_args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&data.join("endpoints.json"));
+
+    let mut second = Command::new(BIN)
+        .args(up_args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A second platform that starts would run until stopped: give it a
+    // minute to refuse, then stop it and fail.
+    let mut status = None;
+    for _ in 0..600 {
+        status = second.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = status else {
+        second.kill().unwrap();
+        panic!("a second paytap up started on a data directory in use");
+    };
+    assert!(!status.success(), "the second platform exited successfully");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("already running"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.0.id())), "{err}");
+
+    // The first one is untouched: still serving (its probes say ready),
+    // and it stops cleanly.
+    let ready = http_get(&data, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains(r#""status":"ready""#), "{ready}");
+    assert!(ready.contains(r#""wallet-in":"ok""#), "{ready}");
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first platform stopped"
+    );
+    let st = Command::new("kill")
+        .args(["-TERM", &first.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(first.0.wait().unwrap().success());
+}
+
+/// The whole answer to a GET on the platform whose endpoints.json is in `data`.
+fn http_get(data: &Path, path: &str) -> String {
+    use std::io::{Read, Write};
+    let endpoints: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
+    let url = endpoints["wallet_url"].as_str().unwrap();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// A platform process that a failing test does not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

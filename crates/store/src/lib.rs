@@ -258,6 +258,13 @@ impl Db {
         &self.pool
     }
 
+    /// Answers once the database does: one trivial query through the pool
+    /// (what a readiness check asks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.execute("SELECT 1").await?;
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
