@@ -22,8 +22,10 @@ pub enum WalletClientError {
         code: String,
         message: String,
     },
-    #[error("wallet unreachable: {0}")]
-    Transport(String),
+    /// No answer from the wallet at `url` (its base URL; paths and tokens
+    /// are left out).
+    #[error("wallet unreachable at {url}: {reason}")]
+    Transport { url: String, reason: String },
     #[error("unexpected answer from the wallet: {0}")]
     Decode(String),
 }
@@ -181,7 +183,10 @@ impl WalletClient {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|e| WalletClientError::Transport(e.to_string()))?;
+            .map_err(|e| WalletClientError::Transport {
+                url: base_url.to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(WalletClient {
             base: base_url.trim_end_matches('/').to_owned(),
             http,
@@ -199,6 +204,14 @@ impl WalletClient {
         &self.base
     }
 
+    /// A transport failure, naming the wallet's base URL but not the path.
+    fn unreachable(&self, e: reqwest::Error) -> WalletClientError {
+        WalletClientError::Transport {
+            url: self.base.clone(),
+            reason: e.without_url().to_string(),
+        }
+    }
+
     async fn call<T: for<'de> Deserialize<'de>>(
         &self,
         method: reqwest::Method,
@@ -212,15 +225,9 @@ impl WalletClient {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
+        let resp = rb.send().await.map_err(|e| self.unreachable(e))?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| WalletClientError::Transport(e.without_url().to_string()))?;
+        let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
         if !status.is_success() {
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let err = v.get("error");
@@ -470,4 +477,35 @@ pub async fn sync_device(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_wallet_is_named_by_its_url() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let client = WalletClient::new(&url)
+            .unwrap()
+            .with_session("secret-session-token");
+        let err = client.device("dev-1").await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, WalletClientError::Transport { .. }),
+            "{err:?}"
+        );
+        assert!(
+            text.starts_with(&format!("wallet unreachable at http://127.0.0.1:{port}:")),
+            "{text}"
+        );
+        assert!(!text.contains("secret-session-token"), "{text}");
+        assert!(!text.contains("dev-1"), "{text}");
+    }
 }
