@@ -294,6 +294,35 @@ fn secure_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("making {} private", dir.display()))
 }
 
+/// A listener that could not be bound, naming the address and the flag
+/// that changes it (the OS error once, not repeated by its source).
+fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "the {what}'s address {addr} is already in use by another process; \
+             choose another with {flag}"
+        )
+    } else {
+        anyhow::anyhow!("cannot listen for the {what} on {addr} ({e}); choose another with {flag}")
+    }
+}
+
+/// The network's start failing on the switch's listener gets
+/// [`bind_error`]'s message; any other failure is passed on.
+fn switch_bind_error(e: paytap_network::NetworkError, addr: SocketAddr) -> anyhow::Error {
+    match e {
+        paytap_network::NetworkError::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AddrNotAvailable
+            ) =>
+        {
+            bind_error(io, "card network switch", addr, "--switch-addr")
+        }
+        other => other.into(),
+    }
+}
+
 async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
     let url = format!("sqlite://{}", dir.join(file).display());
     Db::connect(&url)
@@ -309,7 +338,11 @@ impl Platform {
         let mut config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         config.switch_addr = opts.switch_addr;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
-        let net = Arc::new(Network::start(config).await?);
+        let net = Arc::new(
+            Network::start(config)
+                .await
+                .map_err(|e| switch_bind_error(e, opts.switch_addr))?,
+        );
         let mut regions = Regions::new();
         let mut probes = health::Probes {
             databases: vec![("network".to_string(), net.db().clone())],
@@ -352,7 +385,7 @@ impl Platform {
         }
         let listener = tokio::net::TcpListener::bind(opts.wallet_addr)
             .await
-            .with_context(|| format!("binding the wallet on {}", opts.wallet_addr))?;
+            .map_err(|e| bind_error(e, "wallet and web site", opts.wallet_addr, "--wallet-addr"))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let limits = ServerLimits {

@@ -210,3 +210,34 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[test]
+fn a_busy_port_is_named_with_the_flag_that_changes_it() {
+    for (flag, other) in [
+        ("--switch-addr", "--wallet-addr"),
+        ("--wallet-addr", "--switch-addr"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = busy.local_addr().unwrap().to_string();
+        let out = Command::new(BIN)
+            .args([
+                "up",
+                "--data-dir",
+                dir.path().join("data").to_str().unwrap(),
+            ])
+            .args([flag, &addr, other, "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag}: started on a busy port");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{addr} is already in use")), "{err}");
+        assert!(
+            err.contains(&format!("choose another with {flag}")),
+            "{err}"
+        );
+        assert_eq!(err.matches("in use").count(), 1, "said once: {err}");
+    }
+}
