@@ -112,6 +112,9 @@ pub struct Db {
     /// direct writer holds new rounds back for them).
     pool_writers: Arc<AtomicUsize>,
     backend: Backend,
+    /// What the log calls this database: a SQLite file's name
+    /// (`wallet-in.db`, so a region's lines name it) or a PostgreSQL schema.
+    name: Arc<str>,
     /// Keeps a temporary SQLite directory alive for as long as the pool.
     _temp: Option<Arc<tempfile::TempDir>>,
 }
@@ -225,6 +228,7 @@ impl Db {
             direct,
             pool_writers,
             backend,
+            name: log_name(&url, schema.as_deref()),
             _temp: temp,
         })
     }
@@ -267,6 +271,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What log lines call this database (see [`log_name`]).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The SQLite file's direct writer, for group commits that run whole
@@ -367,6 +376,7 @@ impl Db {
             if res.rows_affected() == 1 {
                 tx.commit().await?;
                 tracing::info!(
+                    database = %self.name,
                     component = m.component,
                     version = m.version,
                     "migration applied"
@@ -531,5 +541,47 @@ mod tests {
             Regions::new().get("in"),
             Err(StoreError::UnknownRegion(_))
         ));
+    }
+}
+
+/// A database's name for log lines, never its credentials: a SQLite file's
+/// name, a PostgreSQL schema, or the PostgreSQL database after the URL's
+/// last `/` (query string dropped).
+fn log_name(url: &str, schema: Option<&str>) -> Arc<str> {
+    if let Some(schema) = schema {
+        return schema.into();
+    }
+    let path = url.split('?').next().unwrap_or(url);
+    let path = path.rsplit('@').next().unwrap_or(path);
+    path.trim_end_matches(':')
+        .rsplit(['/', ':'])
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("database")
+        .into()
+}
+
+#[cfg(test)]
+mod log_name_tests {
+    use super::log_name;
+
+    #[test]
+    fn names_the_file_or_schema_and_never_credentials() {
+        for (url, schema, expect) in [
+            ("sqlite:///data/wallet-in.db", None, "wallet-in.db"),
+            ("sqlite:///data/network.db?mode=rwc", None, "network.db"),
+            ("sqlite::memory:", None, "memory"),
+            (
+                "postgres://paytap:secret@db.example:5432/wallets",
+                None,
+                "wallets",
+            ),
+            ("postgres://u:p@h/test", Some("t_42"), "t_42"),
+            ("postgres://u:secret@host", None, "host"),
+        ] {
+            let got = log_name(url, schema);
+            assert_eq!(&*got, expect, "{url}");
+            assert!(!got.contains("secret"));
+        }
     }
 }
