@@ -319,6 +319,80 @@ async fn turning_payments_off_and_back_on() {
     assert!(page.body.contains("Payments are turned back on on Li"));
 }
 
+/// The card art of the card ending `last4` on `page`.
+fn art_of<'a>(page: &'a str, last4: &str) -> &'a str {
+    let needle = format!("data-last4=\"{last4}\"");
+    let at = page.find(&needle).expect("the card's art");
+    let start = page[..at].rfind("<div").unwrap();
+    let end = at + page[at..].find("</div>").unwrap();
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn a_paused_default_card_says_it_is_paused() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let cards = site.wallet.cards(&li.p, &li.phone).await.unwrap();
+    let default = cards.iter().find(|c| c.is_default).unwrap();
+    let other = cards.iter().find(|c| !c.is_default).unwrap();
+
+    let confirm = c
+        .get(&site.app, &format!("/devices/{}/turn-off", li.phone))
+        .await;
+    c.post(
+        &site.app,
+        &format!("/devices/{}/turn-off", li.phone),
+        &[("csrf", &confirm.csrf()), ("reason", "lost")],
+    )
+    .await;
+
+    for path in ["/cards".to_string(), format!("/devices/{}", li.phone)] {
+        let page = c.get(&site.app, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for card in [default, other] {
+            // One badge, and it says the card is paused, default or not.
+            let art = art_of(&page.body, &card.card_last4);
+            assert_eq!(art.matches("class=\"ca-flag").count(), 1, "{path}: {art}");
+            assert!(
+                art.contains("<span class=\"ca-flag ca-paused\">Paused</span>"),
+                "{path}: {art}"
+            );
+        }
+        // The text alternative names both.
+        assert!(
+            art_of(&page.body, &default.card_last4).contains(&format!(
+                "aria-label=\"{}, Card ending {}, Default, Paused\"",
+                default.bank_name, default.card_last4
+            )),
+            "{path}"
+        );
+    }
+    // No style hides a second badge.
+    let css = c.get(&site.app, "/assets/site.css").await;
+    assert!(!css.body.contains(".ca-flag + .ca-flag"));
+
+    // Back on, the default card shows its badge again.
+    let page = c.get(&site.app, "/cards").await;
+    c.post(
+        &site.app,
+        &format!("/devices/{}/turn-on", li.phone),
+        &[("csrf", &page.csrf())],
+    )
+    .await;
+    let page = c.get(&site.app, "/cards").await;
+    let art = art_of(&page.body, &default.card_last4);
+    assert!(
+        art.contains("<span class=\"ca-flag\">Default</span>"),
+        "{art}"
+    );
+    assert!(!art.contains("Paused"), "{art}");
+    assert!(!art_of(&page.body, &other.card_last4).contains("ca-flag"));
+}
+
 #[tokio::test]
 async fn cards_default_remove_and_remove_all() {
     let site = site().await;

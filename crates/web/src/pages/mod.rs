@@ -29,7 +29,7 @@ pub use payments::{payment_row, payments_page, urlencode};
 pub use signin::login_page;
 
 /// Cache-busting version of the stylesheet URL.
-pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-3");
+pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-4");
 
 /// What every page needs besides its own content.
 pub struct Ctx {
