@@ -625,7 +625,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     .await
     .unwrap();
     wait_for_path(&li, "/devices").await;
-    wait_for_text(&li, "Payments are turned back on on Li's phone.").await;
+    wait_for_text(&li, "Payments are on again for Li's phone.").await;
 
     // The payments page is open; the next tap appears without a reload.
     li.goto(&format!("{wallet}/payments")).await.unwrap();

@@ -316,7 +316,7 @@ async fn turning_payments_off_and_back_on() {
         );
     }
     let page = c.get(&site.app, "/devices").await;
-    assert!(page.body.contains("Payments are turned back on on Li"));
+    assert!(page.body.contains("Payments are on again for Li"));
 }
 
 /// The card art of the card ending `last4` on `page`.
