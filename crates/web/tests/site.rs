@@ -789,3 +789,22 @@ async fn home_redirects_by_session() {
         .unwrap();
     assert!(body.to_bytes().is_empty(), "no page without a session");
 }
+
+#[tokio::test]
+async fn the_site_serves_its_own_icon() {
+    let site = site().await;
+    let mut c = Client::default();
+    let page = c.get(&site.app, "/login").await;
+    assert!(
+        page.body
+            .contains("<link rel=\"icon\" type=\"image/svg+xml\" href=\"/assets/favicon.svg\">")
+    );
+    let icon = c.get(&site.app, "/assets/favicon.svg").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert_eq!(icon.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(
+        icon.body
+            .starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+}
