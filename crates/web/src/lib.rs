@@ -139,6 +139,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/payments/events", get(payments::payment_events))
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
+        .fallback(app::not_found)
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(app)
 }

@@ -791,6 +791,42 @@ async fn home_redirects_by_session() {
 }
 
 #[tokio::test]
+async fn unknown_paths_answer_the_sites_404_page_in_both_languages() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+
+    let mut en = Client::default();
+    en.extra.push(("accept-language".into(), "en-GB".into()));
+    let r = en.get(&site.app, "/no/such/page").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(r.body.contains("<title>Page not found · "), "{}", r.body);
+    assert!(r.body.contains("<header class=\"top\">"));
+    assert!(r.body.contains("<footer class=\"foot\">"));
+
+    let mut zh = Client::default();
+    zh.extra
+        .push(("accept-language".into(), "zh-CN,zh;q=0.9".into()));
+    let r = zh.get(&site.app, "/no/such/page").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("页面不存在"), "{}", r.body);
+    assert!(r.body.contains("此页面不存在，或不属于您的账户。"));
+
+    // Signed in, the page keeps the account's header.
+    en.sign_in(&site.app, "li@example.com", PW).await;
+    let r = en.get(&site.app, "/devices/").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("Page not found"));
+    assert!(r.body.contains("id=\"sign-out\""));
+
+    // The API beside the site keeps its bare 404.
+    let r = en.get(&site.app, "/api/v1/no-such-thing").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
 async fn the_site_serves_its_own_icon() {
     let site = site().await;
     let mut c = Client::default();
