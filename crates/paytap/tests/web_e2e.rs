@@ -596,6 +596,27 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     assert!(text.contains("Payments off: reported lost"), "{text}");
     shot(&li, "05-devices-payments-off").await;
 
+    // Every card on the phone shows one badge, "Paused", the default one
+    // too.
+    li.goto(&format!("{wallet}/cards")).await.unwrap();
+    wait_js(
+        &li,
+        "const arts = [...document.querySelectorAll('.card-art')];
+         return arts.length > 0
+           && arts.some(a => a.getAttribute('aria-label').includes('Default'))
+           && arts.every(a => {
+             const shown = [...a.querySelectorAll('.ca-flag')].filter(f => f.checkVisibility());
+             return shown.length === 1 && shown[0].textContent === 'Paused';
+           });",
+    )
+    .await;
+    shot(&li, "05-cards-paused").await;
+
+    // A path the site does not serve: its own 404 page.
+    li.goto(&format!("{wallet}/no-such-page")).await.unwrap();
+    let text = body_text(&li).await;
+    assert!(text.contains("Page not found"), "{text}");
+
     // The phone's next tap is declined, and the history says why.
     assert!(
         !tap(&switch, &data, &phone_ks, "12.50", "Fresh Market"),
@@ -625,7 +646,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     .await
     .unwrap();
     wait_for_path(&li, "/devices").await;
-    wait_for_text(&li, "Payments are turned back on on Li's phone.").await;
+    wait_for_text(&li, "Payments are on again for Li's phone.").await;
 
     // The payments page is open; the next tap appears without a reload.
     li.goto(&format!("{wallet}/payments")).await.unwrap();

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Form, FromRequestParts};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -293,6 +293,20 @@ pub(crate) async fn signed_in(app: &App, req: &Req) -> Result<Signed, Failure> {
             Err(req.fail(StatusCode::SERVICE_UNAVAILABLE))
         }
     }
+}
+
+/// Any path the site (and the API beside it) does not serve: the site's
+/// 404 page, in the account's header and language when signed in. Unknown
+/// API paths stay a bare 404, as before.
+pub(crate) async fn not_found(State(app): State<App>, req: Req) -> Response {
+    if req.path == "/api" || req.path.starts_with("/api/") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match signed_in(&app, &req).await {
+        Ok(signed) => signed.fail(StatusCode::NOT_FOUND),
+        Err(_) => req.fail(StatusCode::NOT_FOUND),
+    }
+    .into_response()
 }
 
 /// Signed in and the form's CSRF token matches the session.

@@ -302,7 +302,7 @@ pub static EN: Strings = Strings {
     remove_all_confirm: "Yes, remove all cards",
 
     notice_off: "Payments are turned off on {}.",
-    notice_on: "Payments are turned back on on {}.",
+    notice_on: "Payments are on again for {}.",
     notice_removed_all: "Cards removed: {}.",
     notice_card_removed: "The card ending {} was removed.",
     notice_default: "The card ending {} is now your default card.",
@@ -603,6 +603,22 @@ mod tests {
             "Payments are turned off on Li's phone."
         );
         assert_eq!(fill("{} {}", "a"), "a {}");
+    }
+
+    #[test]
+    fn the_devices_notices_read_well_in_both_languages() {
+        assert_eq!(
+            fill(EN.notice_on, "Li's phone"),
+            "Payments are on again for Li's phone."
+        );
+        assert_eq!(
+            fill(ZH.notice_off, "李的手机"),
+            "已关闭「李的手机」的支付功能。"
+        );
+        assert_eq!(
+            fill(ZH.notice_on, "李的手机"),
+            "已重新开启「李的手机」的支付功能。"
+        );
     }
 
     #[test]

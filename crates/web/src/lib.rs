@@ -25,7 +25,7 @@
 //!   back on, removing a device's cards;
 //! * `cards`: the card list, default card, removing a card;
 //! * `payments`: the history and its live feed;
-//! * `assets`: the stylesheet; `respond`: pages, redirects and security
+//! * `assets`: the stylesheet and the icon; `respond`: pages, redirects and security
 //!   headers; `notice`: one-shot notices after a redirect;
 //! * [`session`]: session cookie (the wallet's own session token) and CSRF
 //!   synchronizer tokens;
@@ -71,6 +71,7 @@ pub use i18n::Lang;
 pub use session::CsrfKey;
 
 use app::App;
+use pages::FAVICON_PATH;
 
 /// Largest form body accepted.
 pub const FORM_LIMIT: usize = 16 * 1024;
@@ -137,6 +138,8 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/payments", get(payments::payments))
         .route("/payments/events", get(payments::payment_events))
         .route("/assets/site.css", get(assets::stylesheet))
+        .route(FAVICON_PATH, get(assets::favicon))
+        .fallback(app::not_found)
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(app)
 }

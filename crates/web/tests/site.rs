@@ -316,7 +316,81 @@ async fn turning_payments_off_and_back_on() {
         );
     }
     let page = c.get(&site.app, "/devices").await;
-    assert!(page.body.contains("Payments are turned back on on Li"));
+    assert!(page.body.contains("Payments are on again for Li"));
+}
+
+/// The card art of the card ending `last4` on `page`.
+fn art_of<'a>(page: &'a str, last4: &str) -> &'a str {
+    let needle = format!("data-last4=\"{last4}\"");
+    let at = page.find(&needle).expect("the card's art");
+    let start = page[..at].rfind("<div").unwrap();
+    let end = at + page[at..].find("</div>").unwrap();
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn a_paused_default_card_says_it_is_paused() {
+    let site = site().await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let cards = site.wallet.cards(&li.p, &li.phone).await.unwrap();
+    let default = cards.iter().find(|c| c.is_default).unwrap();
+    let other = cards.iter().find(|c| !c.is_default).unwrap();
+
+    let confirm = c
+        .get(&site.app, &format!("/devices/{}/turn-off", li.phone))
+        .await;
+    c.post(
+        &site.app,
+        &format!("/devices/{}/turn-off", li.phone),
+        &[("csrf", &confirm.csrf()), ("reason", "lost")],
+    )
+    .await;
+
+    for path in ["/cards".to_string(), format!("/devices/{}", li.phone)] {
+        let page = c.get(&site.app, &path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for card in [default, other] {
+            // One badge, and it says the card is paused, default or not.
+            let art = art_of(&page.body, &card.card_last4);
+            assert_eq!(art.matches("class=\"ca-flag").count(), 1, "{path}: {art}");
+            assert!(
+                art.contains("<span class=\"ca-flag ca-paused\">Paused</span>"),
+                "{path}: {art}"
+            );
+        }
+        // The text alternative names both.
+        assert!(
+            art_of(&page.body, &default.card_last4).contains(&format!(
+                "aria-label=\"{}, Card ending {}, Default, Paused\"",
+                default.bank_name, default.card_last4
+            )),
+            "{path}"
+        );
+    }
+    // No style hides a second badge.
+    let css = c.get(&site.app, "/assets/site.css").await;
+    assert!(!css.body.contains(".ca-flag + .ca-flag"));
+
+    // Back on, the default card shows its badge again.
+    let page = c.get(&site.app, "/cards").await;
+    c.post(
+        &site.app,
+        &format!("/devices/{}/turn-on", li.phone),
+        &[("csrf", &page.csrf())],
+    )
+    .await;
+    let page = c.get(&site.app, "/cards").await;
+    let art = art_of(&page.body, &default.card_last4);
+    assert!(
+        art.contains("<span class=\"ca-flag\">Default</span>"),
+        "{art}"
+    );
+    assert!(!art.contains("Paused"), "{art}");
+    assert!(!art_of(&page.body, &other.card_last4).contains("ca-flag"));
 }
 
 #[tokio::test]
@@ -714,4 +788,59 @@ async fn home_redirects_by_session() {
         .await
         .unwrap();
     assert!(body.to_bytes().is_empty(), "no page without a session");
+}
+
+#[tokio::test]
+async fn unknown_paths_answer_the_sites_404_page_in_both_languages() {
+    let site = site().await;
+    site.holder("li@example.com", Language::En, "Li", "11")
+        .await;
+
+    let mut en = Client::default();
+    en.extra.push(("accept-language".into(), "en-GB".into()));
+    let r = en.get(&site.app, "/no/such/page").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(r.body.contains("<title>Page not found · "), "{}", r.body);
+    assert!(r.body.contains("<header class=\"top\">"));
+    assert!(r.body.contains("<footer class=\"foot\">"));
+
+    let mut zh = Client::default();
+    zh.extra
+        .push(("accept-language".into(), "zh-CN,zh;q=0.9".into()));
+    let r = zh.get(&site.app, "/no/such/page").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("页面不存在"), "{}", r.body);
+    assert!(r.body.contains("此页面不存在，或不属于您的账户。"));
+
+    // Signed in, the page keeps the account's header.
+    en.sign_in(&site.app, "li@example.com", PW).await;
+    let r = en.get(&site.app, "/devices/").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("Page not found"));
+    assert!(r.body.contains("id=\"sign-out\""));
+
+    // The API beside the site keeps its bare 404.
+    let r = en.get(&site.app, "/api/v1/no-such-thing").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
+async fn the_site_serves_its_own_icon() {
+    let site = site().await;
+    let mut c = Client::default();
+    let page = c.get(&site.app, "/login").await;
+    assert!(
+        page.body
+            .contains("<link rel=\"icon\" type=\"image/svg+xml\" href=\"/assets/favicon.svg\">")
+    );
+    let icon = c.get(&site.app, "/assets/favicon.svg").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.headers[header::CONTENT_TYPE], "image/svg+xml");
+    assert_eq!(icon.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(
+        icon.body
+            .starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+    );
 }

@@ -31,11 +31,20 @@ pub fn art_class(bank_name: &str) -> String {
 /// last four digits. Never more digits than four.
 pub fn card_art(ctx: &Ctx, card: &Card, small: bool) -> Markup {
     let s = ctx.s();
-    let label = format!(
+    let paused = card.token_state == TokenState::Suspended;
+    // One badge fits beside the digits: a paused card says so even when it
+    // is the default one; the label names both.
+    let mut label = format!(
         "{}, {}",
         card.bank_name,
         fill(s.card_ending, &card.card_last4)
     );
+    if card.is_default {
+        label = format!("{label}, {}", s.default_card);
+    }
+    if paused {
+        label = format!("{label}, {}", s.card_suspended);
+    }
     let class = if small {
         format!("{} small", art_class(&card.bank_name))
     } else {
@@ -47,11 +56,10 @@ pub fn card_art(ctx: &Ctx, card: &Card, small: bool) -> Markup {
             span class="ca-chip" {}
             (contactless())
             span class="ca-number" { "•••• " (card.card_last4) }
-            @if card.is_default {
-                span class="ca-flag" { (s.default_card) }
-            }
-            @if card.token_state == TokenState::Suspended {
+            @if paused {
                 span class="ca-flag ca-paused" { (s.card_suspended) }
+            } @else if card.is_default {
+                span class="ca-flag" { (s.default_card) }
             }
         }
     }

@@ -29,7 +29,10 @@ pub use payments::{payment_row, payments_page, urlencode};
 pub use signin::login_page;
 
 /// Cache-busting version of the stylesheet URL.
-pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-3");
+pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-4");
+
+/// The site's icon (SVG).
+pub const FAVICON_PATH: &str = "/assets/favicon.svg";
 
 /// What every page needs besides its own content.
 pub struct Ctx {
@@ -84,6 +87,7 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                 meta name="color-scheme" content="light";
                 meta name="referrer" content="same-origin";
                 title { (title) " · " (s.site_name) }
+                link rel="icon" type="image/svg+xml" href=(FAVICON_PATH);
                 link rel="stylesheet" href=(CSS_PATH);
             }
             body {
