@@ -128,7 +128,7 @@ fn cny(s: &str) -> anyhow::Result<Money> {
 }
 
 fn show(m: Money) -> String {
-    format!("{} {}", m.decimal(), m.currency.code())
+    format!("{} {}", m.grouped(), m.currency.code())
 }
 
 async fn play(

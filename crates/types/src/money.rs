@@ -193,6 +193,35 @@ impl Money {
     }
 }
 
+impl Money {
+    /// `"12,345.50"`: [`Money::decimal`] with the whole units in groups of
+    /// three, for people (the web site, the demo); APIs keep `decimal`.
+    pub fn grouped(&self) -> String {
+        let plain = self.decimal();
+        let (sign, rest) = match plain.strip_prefix('-') {
+            Some(r) => ("-", r),
+            None => ("", plain.as_str()),
+        };
+        let (whole, fraction) = match rest.split_once('.') {
+            Some((w, f)) => (w, Some(f)),
+            None => (rest, None),
+        };
+        let mut out = String::with_capacity(plain.len() + whole.len() / 3);
+        out.push_str(sign);
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        if let Some(f) = fraction {
+            out.push('.');
+            out.push_str(f);
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for Money {
     /// `"CNY 12.50"`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -214,6 +243,22 @@ mod tests {
         assert_eq!(Currency::CNY.numeric(), 156);
         assert_eq!(Currency::INR.numeric(), 356);
         assert_eq!(Currency::JPY.exponent(), 0);
+    }
+
+    #[test]
+    fn grouped_puts_a_comma_every_three_whole_digits() {
+        for (minor, currency, expect) in [
+            (0, Currency::CNY, "0.00"),
+            (99_999, Currency::CNY, "999.99"),
+            (100_000, Currency::CNY, "1,000.00"),
+            (123_456_789, Currency::CNY, "1,234,567.89"),
+            (-100_000_050, Currency::CNY, "-1,000,000.50"),
+            (1_000, Currency::JPY, "1,000"),
+            (999, Currency::JPY, "999"),
+            (i64::MIN, Currency::JPY, "-9,223,372,036,854,775,808"),
+        ] {
+            assert_eq!(Money::new(minor, currency).grouped(), expect, "{minor}");
+        }
     }
 
     #[test]

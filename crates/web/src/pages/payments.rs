@@ -52,7 +52,7 @@ pub fn payment_row(lang: Lang, region: &str, p: &Transaction) -> Markup {
         "{}, {}{} {}, {}",
         fill(s.new_payment, &p.merchant_name),
         currency_symbol(code),
-        p.amount.decimal(),
+        p.amount.grouped(),
         code,
         result
     );
@@ -68,7 +68,7 @@ pub fn payment_row(lang: Lang, region: &str, p: &Transaction) -> Markup {
             }
             td data-label=(s.col_amount) class="num" {
                 span class="v" {
-                    span class="amt" { (currency_symbol(code)) (p.amount.decimal()) } " "
+                    span class="amt" { (currency_symbol(code)) (p.amount.grouped()) } " "
                     span class="cur" { (code) }
                 }
             }
@@ -162,4 +162,40 @@ pub fn urlencode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paytap_types::{Currency, Money};
+
+    fn payment(minor: i64) -> Transaction {
+        let amount = Money::new(minor, Currency::CNY);
+        Transaction {
+            id: "t1".into(),
+            device_id: "d1".into(),
+            card_id: "c1".into(),
+            card_last4: "4242".into(),
+            bank_name: "Bank".into(),
+            merchant_name: "Shop".into(),
+            merchant_id: "m1".into(),
+            terminal_id: "term1".into(),
+            amount,
+            amount_display: amount.decimal(),
+            approved: true,
+            response_code: "00".into(),
+            reason: String::new(),
+            kind: "purchase".into(),
+            at: 1_764_979_200_000,
+        }
+    }
+
+    #[test]
+    fn amounts_show_thousands_separators_in_both_languages() {
+        for lang in [Lang::En, Lang::Zh] {
+            let row = payment_row(lang, "cn", &payment(1_234_550)).into_string();
+            assert!(row.contains("12,345.50"), "{row}");
+            assert!(!row.contains("12345.50"), "{row}");
+        }
+    }
 }
