@@ -45,8 +45,11 @@ pub(crate) async fn payments(
         Err(WalletError::Invalid { .. }) => return Err(signed.fail(StatusCode::BAD_REQUEST)),
         Err(e) => return Err(signed.refused(e)),
     };
+    let names = device_names(&app, &signed.principal).await;
     let c = signed.ctx(None);
-    let body = pages::payments_page(&c, &history.items, history.next_cursor.as_deref());
+    let body = pages::payments_page(&c, &history.items, history.next_cursor.as_deref(), |id| {
+        device_name(&names, id)
+    });
     Ok(page(&c, StatusCode::OK, body, Vec::new()))
 }
 
@@ -64,12 +67,21 @@ pub(crate) async fn payment_events(State(app): State<App>, req: Req) -> Response
     let lang = req.lang(Some(principal.language.into()));
     let left_ms = (principal.session_expires_at - app.now_millis()).max(0);
     let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
-    let region = principal.region;
+    let region = principal.region.clone();
     let stream = feed
         .into_stream()
-        .map(move |t| {
-            let row = pages::payment_row(lang, &region, &t).into_string();
-            Ok::<Event, Infallible>(Event::default().event("payment").id(t.id.clone()).data(row))
+        .then(move |t| {
+            let (app, principal, region) = (app.clone(), principal.clone(), region.clone());
+            async move {
+                // Looked up per payment: a device enrolled after the page
+                // opened is named too.
+                let names = device_names(&app, &principal).await;
+                let device = device_name(&names, &t.device_id);
+                let row = pages::payment_row(lang, &region, &t, &device).into_string();
+                Ok::<Event, Infallible>(
+                    Event::default().event("payment").id(t.id.clone()).data(row),
+                )
+            }
         })
         .take_until(expiry);
     let mut resp = Sse::new(stream)
@@ -79,4 +91,26 @@ pub(crate) async fn payment_events(State(app): State<App>, req: Req) -> Response
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     security_headers(h);
     resp
+}
+
+/// The account's devices by id, with their names; empty (and logged) if
+/// the wallet cannot list them, so the history still shows.
+async fn device_names(
+    app: &App,
+    principal: &paytap_wallet::Principal,
+) -> std::collections::HashMap<String, String> {
+    match app.wallet.devices(principal).await {
+        Ok(devices) => devices.into_iter().map(|d| (d.id, d.name)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "payments: device names unavailable");
+            std::collections::HashMap::new()
+        }
+    }
+}
+
+fn device_name(names: &std::collections::HashMap<String, String>, id: &str) -> String {
+    names
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| pages::UNKNOWN_DEVICE.to_string())
 }

@@ -574,6 +574,9 @@ async fn payments_newest_first_with_reasons_and_escaped_text() {
     assert!(b.contains("data-result=\"declined\""));
     assert!(b.contains("Card suspended in the wallet"));
     assert!(b.contains(&format!("•••• {}", li.cards[1].card_last4)));
+    // Which device paid, by the name it was enrolled with.
+    assert!(b.contains(">Device<"), "the device column");
+    assert!(b.contains("s phone</span>"), "the phone's name in its row");
     assert!(
         b.contains("23 Nov 2026, 17:41 UTC+8"),
         "China Standard Time for a cn account"
@@ -663,6 +666,10 @@ async fn new_payments_arrive_on_the_live_feed() {
     assert!(text.contains("event: payment"), "{text}");
     assert!(text.contains("id: l1"), "{text}");
     assert!(text.contains("id=\"pay-l1\""), "{text}");
+    assert!(
+        text.contains("s phone</span>"),
+        "the live row names the device: {text}"
+    );
     assert!(text.contains("Corner Bakery"));
     assert!(text.contains("¥8.80"));
     assert!(!text.contains("Elsewhere"));

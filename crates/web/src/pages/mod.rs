@@ -25,7 +25,7 @@ pub use devices::{
     DeviceCards, device_page, device_panel, devices_page, kind_label, remove_all_page,
     turn_off_page,
 };
-pub use payments::{payment_row, payments_page, urlencode};
+pub use payments::{UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
 pub use signin::login_page;
 
 /// Cache-busting version of the stylesheet URL.

@@ -42,8 +42,12 @@ fn sentence_case(s: &str) -> String {
     }
 }
 
-/// One history row (also what the live feed sends).
-pub fn payment_row(lang: Lang, region: &str, p: &Transaction) -> Markup {
+/// What the history shows for a device that is no longer in the account.
+pub const UNKNOWN_DEVICE: &str = "—";
+
+/// One history row (also what the live feed sends); `device` is the name
+/// of the device that paid.
+pub fn payment_row(lang: Lang, region: &str, p: &Transaction, device: &str) -> Markup {
     let s = lang.strings();
     let t = show_time(p.at, region, lang);
     let code = p.amount.currency.code();
@@ -66,6 +70,7 @@ pub fn payment_row(lang: Lang, region: &str, p: &Transaction) -> Markup {
                     span class="last4" aria-label=(fill(s.card_ending, &p.card_last4)) { "•••• " (p.card_last4) }
                 }
             }
+            td data-label=(s.col_device) class="device" { span class="v" { (device) } }
             td data-label=(s.col_amount) class="num" {
                 span class="v" {
                     span class="amt" { (currency_symbol(code)) (p.amount.grouped()) } " "
@@ -106,7 +111,13 @@ if(live){live.textContent=row.getAttribute('data-announce')||'';}
 });
 })();"#;
 
-pub fn payments_page(ctx: &Ctx, items: &[Transaction], next_cursor: Option<&str>) -> Markup {
+/// The history page; `device_name` names the device each payment came from.
+pub fn payments_page(
+    ctx: &Ctx,
+    items: &[Transaction],
+    next_cursor: Option<&str>,
+    device_name: impl Fn(&str) -> String,
+) -> Markup {
     let s = ctx.s();
     let region = ctx.region().to_string();
     let content = html! {
@@ -129,12 +140,13 @@ pub fn payments_page(ctx: &Ctx, items: &[Transaction], next_cursor: Option<&str>
                         th scope="col" { (s.col_date) }
                         th scope="col" { (s.col_merchant) }
                         th scope="col" { (s.col_card) }
+                        th scope="col" { (s.col_device) }
                         th scope="col" class="num" { (s.col_amount) }
                         th scope="col" { (s.col_result) }
                     }
                 }
                 tbody id="payments-body" {
-                    @for p in items { (payment_row(ctx.lang, &region, p)) }
+                    @for p in items { (payment_row(ctx.lang, &region, p, &device_name(&p.device_id))) }
                 }
             }
         }
@@ -193,8 +205,9 @@ mod tests {
     #[test]
     fn amounts_show_thousands_separators_in_both_languages() {
         for lang in [Lang::En, Lang::Zh] {
-            let row = payment_row(lang, "cn", &payment(1_234_550)).into_string();
+            let row = payment_row(lang, "cn", &payment(1_234_550), "Mi Band 9").into_string();
             assert!(row.contains("12,345.50"), "{row}");
+            assert!(row.contains("Mi Band 9"), "{row}");
             assert!(!row.contains("12345.50"), "{row}");
         }
     }
