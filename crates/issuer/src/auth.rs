@@ -60,6 +60,7 @@
 
 use crate::config::BankConfig;
 use crate::error::IssuerError;
+use crate::financial::{SETTLED, is_financial};
 use crate::service::{CardInfo, CardStatus, Issuer, account_id, stripe};
 use crate::time::day_start;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk};
@@ -190,6 +191,11 @@ fn rrn_key(rrn: &str, original_mti: Option<Mti>) -> String {
         Some(m) if m.as_str() == "0120" => format!("rrn:{rrn}:0120"),
         _ => format!("rrn:{rrn}"),
     }
+}
+
+/// The ledger id of the hold an approval under `hold_key` places.
+fn hold_id_of(hold_key: &str) -> String {
+    format!("hold:{hold_key}")
 }
 
 fn approval_code() -> String {
@@ -347,6 +353,10 @@ impl Issuer {
             }
             Verdict::Hold(arpc) => self.hold_and_record(&auth, arpc).await?,
         };
+        if is_financial(req) && decision.code.is_approved() {
+            self.settle_financial(&hold_key, &hold_id_of(&hold_key))
+                .await?;
+        }
         self.remember_outcome(&auth, &decision);
         Ok(decision)
     }
@@ -400,6 +410,11 @@ impl Issuer {
             code = refused;
             approval_code = None;
         }
+        if s.state == "held" && is_financial(req) && code.is_approved() {
+            // A crash came between the hold and its capture.
+            self.settle_financial(hold_key, &hold_id_of(hold_key))
+                .await?;
+        }
         let arpc = self.card_arpc_for_duplicate(req, card, pan, code);
         Ok(Decision {
             code,
@@ -424,7 +439,7 @@ impl Issuer {
     ) -> Result<Decision, IssuerError> {
         debug_assert!(auth.amount > 0, "a hold of {} minor units", auth.amount);
         let approval = approval_code();
-        let hold_id = format!("hold:{}", auth.hold_key);
+        let hold_id = hold_id_of(auth.hold_key);
         let stmts = auth.writes(ResponseCode::Approved, Some(&approval), Some(&hold_id));
         let hold = Transfer::pending(
             hold_id.clone(),
@@ -833,6 +848,7 @@ impl Issuer {
                 Ok(ResponseCode::Approved)
             }
             "captured" => Ok(ResponseCode::InvalidTransaction),
+            SETTLED => self.refund_financial(&found, &s).await,
             _ => Ok(ResponseCode::Approved),
         }
     }
@@ -882,7 +898,7 @@ impl Issuer {
         let hold_key = found.as_str();
         match s.state.as_str() {
             "held" => {}
-            "captured" => return Ok(ResponseCode::Approved),
+            "captured" | SETTLED => return Ok(ResponseCode::Approved),
             _ => return Ok(ResponseCode::InvalidTransaction),
         }
         let amount = amount.unwrap_or(s.amount);

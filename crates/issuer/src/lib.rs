@@ -8,7 +8,7 @@
 //!   whose numbers live only in the vault, [`Issuer::issue_card`] for demos
 //!   and tests.
 //! * Authorization ([`auth`]): ISO 8583:1987 0100/0200 → 0110/0210 with a
-//!   ledger hold, 0120 stand-in advices, 0400/0420 reversals, 0220 clearing
+//!   ledger hold (a `0200` captured at once: `financial`), 0120 stand-in advices, 0400/0420 reversals, 0220 clearing
 //!   captures; card (non-token) ARQC verification with the bank's IMK and
 //!   the ARPC (EMV Book 2 §8.1–8.2). The response codes are listed in
 //!   [`auth`].
@@ -38,6 +38,7 @@ use paytap_store::cache;
 pub mod config;
 pub mod cvv;
 mod error;
+mod financial;
 pub mod idv;
 pub mod keys;
 mod link;

@@ -373,7 +373,8 @@ impl Issuer {
                     &hold_key,
                     txn_key.as_deref().filter(|_| kind == "auth"),
                 );
-                if created_at >= since && matches!(state.as_str(), "held" | "captured") {
+                if created_at >= since && matches!(state.as_str(), "held" | "captured" | "settled")
+                {
                     recent.push((card_id, created_at, amount));
                 }
             }

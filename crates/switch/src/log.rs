@@ -123,7 +123,8 @@ pub struct LogRow {
     pub approval_code: Option<String>,
     pub stand_in: bool,
     /// The MTI under which the issuer holds the money (`0100`, or `0120` for a
-    /// stand-in approval), `None` when nothing is held.
+    /// stand-in approval; `0200` when it has captured at once), `None` when
+    /// nothing is held.
     pub hold_mti: Option<String>,
     /// For a reversal: the authorization it reverses.
     pub original_rrn: Option<String>,

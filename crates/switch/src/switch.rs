@@ -459,7 +459,10 @@ impl Switch {
             return None;
         }
         match (m.class(), m.function()) {
-            (1, 0) => Some(self.authorize(request).await),
+            // Authorization (0100, dual message) and financial request
+            // (0200, single message: the issuer captures at once) take
+            // the same path; the MTI travels to the issuer.
+            (1, 0) | (2, 0) => Some(self.authorize(request).await),
             (4, 0) | (4, 2) => Some(self.reverse(request).await),
             (8, 0) => Some(network_management(&request)),
             _ => {
@@ -716,7 +719,9 @@ impl Switch {
         if !issuer_request.has(32) {
             must(issuer_request.set_acquirer_id(&ctx.acquirer), ACQUIRER);
         }
-        issuer_request.set_mti(Mti::AUTHORIZATION_REQUEST);
+        // The token service answers with a `0100`; the issuer is asked
+        // what the acquirer asked.
+        issuer_request.set_mti(request.mti());
 
         let answer = self.ask_issuer(entry, &issuer_request).await;
         let mut response = request
@@ -726,7 +731,21 @@ impl Switch {
             must(response.set_rrn(&ctx.rrn), OWN_RRN);
         }
         match answer {
-            Ok(a) => take_issuer_answer(&a, &mut response, &mut record, completion.is_none()),
+            Ok(a) => {
+                let held_under = issuer_request.mti();
+                take_issuer_answer(
+                    &a,
+                    held_under,
+                    &mut response,
+                    &mut record,
+                    completion.is_none(),
+                );
+            }
+            Err(e) if issuer_request.mti() == Mti::FINANCIAL_REQUEST => {
+                tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer a financial request; no stand-in");
+                self.no_stand_in(entry, &issuer_request, &mut response)
+                    .await;
+            }
             Err(e) => {
                 tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
                 self.stand_in(
@@ -777,9 +796,7 @@ impl Switch {
             {
                 // A late approval: make sure its hold is released.
                 tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
-                switch
-                    .queue_reversal(entry, &sent, Mti::AUTHORIZATION_REQUEST)
-                    .await;
+                switch.queue_reversal(entry, &sent, sent.mti()).await;
             }
             r
         });
@@ -794,8 +811,9 @@ impl Switch {
                 ))
             }
         };
+        let expected = issuer_request.mti().response();
         answer.and_then(|a| {
-            if a.mti() != Mti::AUTHORIZATION_RESPONSE {
+            if Some(a.mti()) != expected {
                 return Err(LinkError::Protocol(format!("answer MTI {}", a.mti())));
             }
             match a.get_str(39) {
@@ -824,6 +842,22 @@ impl Switch {
         record.hold_mti = None;
         response.remove(38);
         answer_code(response, ResponseCode::SystemMalfunction);
+    }
+
+    /// The issuer did not answer a `0200`: a financial request moves the
+    /// money at once, so nobody may decide it on the issuer's behalf. The
+    /// acquirer hears `91` once a reversal of whatever the issuer may have
+    /// done is stored for forwarding.
+    async fn no_stand_in(
+        &self,
+        entry: &IssuerEntry,
+        issuer_request: &Message,
+        response: &mut Message,
+    ) {
+        self.queue_reversal(entry, issuer_request, Mti::FINANCIAL_REQUEST)
+            .await;
+        answer_code(response, ResponseCode::IssuerUnavailable);
+        self.inner.log.flush().await;
     }
 
     /// The issuer did not answer: reverse whatever it may hold for the
@@ -1139,6 +1173,8 @@ impl Switch {
         let (positions, totals) = net_positions(&items);
         let mut captured = 0u64;
         let mut pending = 0u64;
+        // A `0200` was captured by its issuer when approved; its `0220`
+        // only confirms that (and completes a capture a crash cut short).
         for it in items.iter().filter(|i| !i.captured) {
             let Some(entry) = self.inner.issuers.get(&it.issuer) else {
                 pending += 1;
@@ -1247,9 +1283,11 @@ fn auth_event(
 
 /// Puts the issuer's answer `a` into the acquirer's `response`: its code,
 /// its approval code and, unless the token service completes the answer
-/// (`issuer_icc` false), its DE 55.
+/// (`issuer_icc` false), its DE 55. An approval holds under `held_under`,
+/// the MTI the issuer was asked with.
 fn take_issuer_answer(
     a: &Message,
+    held_under: Mti,
     response: &mut Message,
     record: &mut AuthRecord,
     issuer_icc: bool,
@@ -1258,7 +1296,9 @@ fn take_issuer_answer(
     answer_code(response, code);
     if code.is_approved() {
         record.approved = true;
-        record.hold_mti = Some(Mti::AUTHORIZATION_REQUEST);
+        // The issuer holds (`0100`) or has captured (`0200`) under the
+        // request's own MTI, which a reversal names in DE 90.
+        record.hold_mti = Some(held_under);
         if let Some(id) = a.auth_id_response() {
             must(response.set_auth_id_response(id), COPIED);
         }

@@ -214,7 +214,7 @@ impl Net {
         .unwrap();
         m.set_stan(self.next_stan()).unwrap();
         m.set_original_data(&OriginalData {
-            mti: Mti::AUTHORIZATION_REQUEST,
+            mti: orig.mti(),
             stan: orig.stan().unwrap(),
             transmission_datetime: orig.transmission_datetime().unwrap().into(),
             acquirer_id: orig.acquirer_id().unwrap().into(),
