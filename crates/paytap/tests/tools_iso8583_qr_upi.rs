@@ -190,3 +190,72 @@ fn upi_bad_input() {
     fails(&["tools", "upi", "encode"], Some(r#"{"pa":"no-at-sign"}"#));
     fails(&["tools", "upi", "encode"], Some(r#"["pa"]"#));
 }
+
+const REQ_PAY_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ns2:ReqPay xmlns:ns2="http://npci.org/upi/schema/">
+  <Head ver="2.0" ts="2026-12-06T10:30:00+05:30" orgId="PAYTAP" msgId="M1"/>
+  <Txn id="T1" note="Tea" ts="2026-12-06T10:30:00+05:30" type="PAY" custRef="634010000123"/>
+  <Payer addr="asha@paytap" seqNum="1" type="PERSON" code="0000">
+    <Ac addrType="ACCOUNT"><Detail name="IFSC" value="ICIC0000123"/><Detail name="ACNUM" value="012345678901"/></Ac>
+    <Amount value="20.00" curr="INR"/>
+  </Payer>
+  <Payees><Payee addr="chai@payu" seqNum="1" type="ENTITY" code="5814"><Amount value="20.00" curr="INR"/></Payee></Payees>
+</ns2:ReqPay>"#;
+
+#[test]
+fn upi_xml_decode() {
+    let json = ok(&["tools", "upi", "xml", "--decode", "-"], Some(REQ_PAY_XML));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["message"], "ReqPay");
+    assert_eq!(v["txn"]["kind"], "PAY");
+    assert_eq!(v["txn"]["cust_ref"], "634010000123");
+    assert_eq!(v["payer"]["addr"], "asha@paytap");
+    assert_eq!(v["payer"]["account"]["ifsc"], "ICIC0000123");
+    assert_eq!(v["payees"][0]["amount"]["paise"], 2000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reqpay.xml");
+    std::fs::write(&file, REQ_PAY_XML).unwrap();
+    let from_file = ok(
+        &["tools", "upi", "xml", "--decode", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(from_file, json);
+}
+
+#[test]
+fn upi_xml_bad_input() {
+    let bad = |input: &str, says: &str| {
+        let err = fails(&["tools", "upi", "xml", "--decode", "-"], Some(input));
+        assert!(err.contains(says), "{input}: {err}");
+    };
+    bad(
+        &REQ_PAY_XML.replace("20.00", "20.0"),
+        "exactly two decimals",
+    );
+    bad(
+        &REQ_PAY_XML.replace("634010000123", "6340100001"),
+        "12 digits",
+    );
+    bad(
+        &REQ_PAY_XML.replacen("<?xml", "<!DOCTYPE x [<!ENTITY e \"boom\">]><?xml", 1),
+        "DOCTYPE",
+    );
+    bad(
+        "<upi:ReqPay xmlns:upi=\"http://npci.org/upi/schema/\">",
+        "ends inside an element",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.xml");
+    std::fs::write(&big, "<a>".repeat(100_000)).unwrap();
+    let err = fails(
+        &["tools", "upi", "xml", "--decode", big.to_str().unwrap()],
+        None,
+    );
+    assert!(err.contains("larger than"), "{err}");
+    let err = fails(
+        &["tools", "upi", "xml", "--decode", "/nonexistent/x.xml"],
+        None,
+    );
+    assert!(err.contains("/nonexistent/x.xml"), "{err}");
+}

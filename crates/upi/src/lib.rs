@@ -4,9 +4,14 @@
 //! "UPI Linking Specifications" (deep link / QR intent), sans-IO: parse with
 //! percent-decoding, validate (VPA syntax, amount format, currency), build with
 //! percent-encoding. Parameters paytap does not know are preserved in order.
+//!
+//! [`xml`] holds the UPI XML messages (`ReqPay`, `RespPay`, ...) the switch,
+//! the PSP and the banks exchange.
 
 use std::fmt::Write as _;
 use thiserror::Error;
+
+pub mod xml;
 
 /// Why a UPI link was rejected. No variant carries user data.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -47,7 +52,8 @@ pub enum UpiError {
 }
 
 /// A virtual payment address `handle@psp`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct Vpa(String);
 
 impl Vpa {

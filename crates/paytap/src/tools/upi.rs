@@ -1,4 +1,5 @@
-//! `paytap tools upi`: decode and build NPCI UPI payment links (`upi://pay?...`).
+//! `paytap tools upi`: decode and build NPCI UPI payment links (`upi://pay?...`),
+//! and decode UPI XML messages (`ReqPay`, `RespPay`, ...).
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
@@ -22,6 +23,13 @@ pub enum Cmd {
         /// Print JSON (`{"uri":..}`).
         #[arg(long)]
         json: bool,
+    },
+    /// Decode and validate a UPI XML message (`ReqPay`, `RespPay`, `ReqChkTxn`,
+    /// `Ack`, ...) and print it as JSON.
+    Xml {
+        /// The message file, or `-` for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        decode: String,
     },
 }
 
@@ -56,7 +64,34 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Xml { decode } => {
+            let bytes = read_bounded(&decode)?;
+            let msg = paytap_upi::xml::decode(&bytes).context("not a valid UPI XML message")?;
+            println!("{}", serde_json::to_string_pretty(&msg)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Read a file (or stdin for `-`), at most one byte past the decoder's size
+/// limit: enough for it to say "too large" without reading a huge input whole.
+fn read_bounded(path: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = paytap_upi::xml::MAX_MESSAGE_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    if path == "-" {
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
+    } else {
+        std::fs::File::open(path)
+            .with_context(|| format!("opening {path}"))?
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {path}"))?;
+    }
+    Ok(bytes)
 }
 
 fn params(p: &UpiPay) -> Map<String, Value> {
