@@ -7,7 +7,8 @@
 //! The offers are the three defaults and generated ones of every shape:
 //! bank, BIN range, MCC, merchant, channel, region, currency, card type and
 //! day-of-week conditions, discounts and cashback, per-user and per-card
-//! limits; about one payment in ten is eligible for one or more.
+//! limits. Four in five name a few merchants (as most live offers do); the
+//! report says how many payments got one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +143,11 @@ fn generated(i: usize, r: &mut Rng) -> Offer {
         min_amount: (r.below(20) as i64) * 1_000,
         ..Eligibility::default()
     };
+    // Most live offers are a merchant's own: four in five name a few
+    // merchants; the rest are bank, MCC, BIN, channel or weekday offers.
+    if i % 5 != 4 {
+        e.merchants = (0..3).map(|_| format!("m{:05}", r.below(2_000))).collect();
+    }
     match i % 6 {
         0 => e.banks = vec![BANKS[r.below(BANKS.len())].to_string()],
         1 => e.mccs = vec![MCCS[r.below(MCCS.len())], MCCS[r.below(MCCS.len())]],

@@ -239,6 +239,11 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct OfferEngine {
     entries: Vec<Entry>,
+    /// Entries that name merchants, by merchant (most live offers are a
+    /// merchant's own: a payment reads only its merchant's).
+    by_merchant: HashMap<Box<str>, Vec<usize>>,
+    /// Entries that name no merchant (read for every payment).
+    general: Vec<usize>,
     usage: HashMap<UsageKey, Usage>,
     payments: HashMap<Box<str>, Redemption>,
     points: PointsBook,
@@ -256,12 +261,16 @@ impl OfferEngine {
             })
             .collect();
         entries.sort_by_key(|e| e.offer.order);
-        OfferEngine {
+        let mut engine = OfferEngine {
             entries,
+            by_merchant: HashMap::new(),
+            general: Vec::new(),
             usage: HashMap::new(),
             payments: HashMap::new(),
             points: PointsBook::new(file.points),
-        }
+        };
+        engine.reindex();
+        engine
     }
 
     /// The offers, in stacking order.
@@ -328,14 +337,58 @@ impl OfferEngine {
             }),
         }
         self.entries.sort_by_key(|e| e.offer.order);
+        self.reindex();
         Ok(())
+    }
+
+    /// Rebuilds the merchant index after the entries changed.
+    fn reindex(&mut self) {
+        self.by_merchant.clear();
+        self.general.clear();
+        for (i, e) in self.entries.iter().enumerate() {
+            let merchants = &e.offer.eligibility.merchants;
+            if merchants.is_empty() {
+                self.general.push(i);
+            }
+            for m in merchants {
+                let list = self.by_merchant.entry(Box::from(m.as_str())).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+    }
+
+    /// The entries that may apply to a payment, in stacking order: those
+    /// naming no merchant, and those naming its merchant.
+    fn candidates(&self, f: &PaymentFacts) -> Vec<usize> {
+        let own: &[usize] = f
+            .merchant
+            .as_ref()
+            .and_then(|m| self.by_merchant.get(m.id.as_str()))
+            .map_or(&[], |v| v.as_slice());
+        let general = &self.general;
+        let mut out = Vec::with_capacity(general.len() + own.len());
+        let (mut a, mut b) = (0, 0);
+        while a < general.len() || b < own.len() {
+            let take_general = b >= own.len() || (a < general.len() && general[a] < own[b]);
+            if take_general {
+                out.push(general[a]);
+                a += 1;
+            } else {
+                out.push(own[b]);
+                b += 1;
+            }
+        }
+        out
     }
 
     /// The offers a payment like this could get now (eligible, live, budget
     /// and limits left): what the account holder is shown.
     pub fn eligible(&self, f: &PaymentFacts) -> Vec<&Offer> {
-        self.entries
-            .iter()
+        self.candidates(f)
+            .into_iter()
+            .map(|i| &self.entries[i])
             .filter(|e| e.offer.applies_to(f) && e.budget.left() > 0)
             .filter(|e| {
                 self.limit_refusal(&e.offer, f, &uses_of(&e.offer, f))
@@ -377,7 +430,7 @@ impl OfferEngine {
             account: f.account_id.as_deref().map(Box::from),
             points: 0,
         };
-        for i in 0..self.entries.len() {
+        for i in self.candidates(f) {
             if red.lines.len() >= MAX_OFFERS_PER_PAYMENT {
                 break;
             }

@@ -383,6 +383,38 @@ fn offers_stack_in_order_and_an_exclusive_one_stops_the_rest() {
 }
 
 #[test]
+fn a_merchants_own_offer_applies_at_that_merchant_only_and_in_stacking_order() {
+    let offer = |id: &str, order: u32, merchants: &str| {
+        format!(
+            "[[offer]]\nid='{id}'\ntitle='T'\nfunder={{kind='merchant',id='m'}}\norder={order}\ncurrency='CNY'\n\
+             [offer.eligible]\nmerchants=[{merchants}]\n\
+             [offer.benefit]\nkind='discount'\nfixed='1.00'\n[offer.limits]\nbudget='1000.00'\n"
+        )
+    };
+    let text = [
+        offer("late-general", 30, ""),
+        offer("wumart-own", 20, "'wumart-001','wumart-001'"),
+        offer("first-general", 10, ""),
+        offer("other-shop", 15, "'carrefour-9'"),
+    ]
+    .concat();
+    let mut e = OfferEngine::new(OffersFile::from_toml(&text).unwrap());
+    let at_wumart: Vec<String> = applied(&mut e, &cny("p1", 5_000, MONDAY_10H_CN))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(at_wumart, ["first-general", "wumart-own", "late-general"]);
+    let mut elsewhere = cny("p2", 5_000, MONDAY_10H_CN);
+    elsewhere.merchant = None;
+    let got: Vec<String> = e
+        .eligible(&elsewhere)
+        .iter()
+        .map(|o| o.id.to_string())
+        .collect();
+    assert_eq!(got, ["first-general", "late-general"]);
+}
+
+#[test]
 fn a_paused_offer_is_not_applied_and_an_edit_keeps_its_budget() {
     let mut e = defaults();
     e.authorize(&cny("p1", 5_000, MONDAY_10H_CN)).unwrap();
