@@ -21,9 +21,15 @@
 //! made (TAC checks, duplicates, card histories), and prints the CPU time per
 //! tap and the records cleared per second ([`transit`]). Clearing does not
 //! settle on the ledger yet, so no raw append rate is reported beside it.
+//!
+//! `paytap bench risk [--decisions N] [--accounts A] [--json]` times the risk
+//! engine's decisions under the default rules, and `paytap bench offers
+//! [--payments N] [--offers K] [--json]` offer matching over K live offers,
+//! in process ([`risk`]).
 
 pub mod crash;
 pub mod qr;
+pub mod risk;
 pub mod transit;
 
 use clap::{Args as ClapArgs, Subcommand};
@@ -49,6 +55,10 @@ enum What {
     Transit(transit::TransitArgs),
     /// Microseconds to make and to verify a band's offline code.
     Qr(QrArgs),
+    /// Risk decisions per second and µs per decision (default rules).
+    Risk(risk::RiskArgs),
+    /// Offer matching over many live offers: µs per authorization.
+    Offers(risk::OffersArgs),
 }
 
 #[derive(ClapArgs)]
@@ -119,6 +129,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Crash(a) => crash_run(a),
         What::Qr(a) => qr_run(a),
         What::Transit(a) => transit::run(a),
+        What::Risk(a) => risk::run_risk(a),
+        What::Offers(a) => risk::run_offers(a),
     }
 }
 

@@ -13,6 +13,9 @@
 //!   allocating.
 //! * [`DeviceKind`] and its [`Capabilities`]: phone, watch or band, and
 //!   which credentials each holds (a band does transit and QR, no cards).
+//! * [`PaymentFacts`]: what every payment kind tells the risk and offers
+//!   engines (channel, amount, masked card, device, account, UPI id,
+//!   merchant, region, place, time).
 //! * [`Clock`]: the injectable time source of services, with
 //!   [`SystemClock`] and the test [`ManualClock`].
 
@@ -20,6 +23,7 @@ mod clock;
 mod device;
 mod event;
 mod expiry;
+mod facts;
 mod money;
 mod pan;
 
@@ -27,6 +31,9 @@ pub use clock::{Clock, ManualClock, SystemClock, system_millis};
 pub use device::{Capabilities, DeviceKind};
 pub use event::PaymentEvent;
 pub use expiry::{Expiry, ExpiryError, year_month, yymm_expired};
+pub use facts::{
+    CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts, PaymentFacts, UpiFacts,
+};
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
 
