@@ -218,5 +218,39 @@ fn auth(a: AuthArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.table());
     }
+    if capped_by_max_rate(report.auth_per_sec, opts.max_rate) {
+        eprintln!(
+            "paytap: warning: {:.0} auth/s is at the --max-rate cap of {}: the run measured the cap, not the platform; raise --max-rate",
+            report.auth_per_sec, opts.max_rate
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Share of `--max-rate` from which a run counts as capped by it: the
+/// cryptograms are prepared for that rate, so a run that reaches it may
+/// have been held back by it.
+const CAPPED_SHARE: f64 = 0.9;
+
+/// Whether a measured rate is (close to) the rate the run was limited to.
+fn capped_by_max_rate(auth_per_sec: f64, max_rate: u64) -> bool {
+    auth_per_sec >= CAPPED_SHARE * max_rate as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capped_by_max_rate;
+
+    #[test]
+    fn a_run_at_its_max_rate_is_called_capped() {
+        for (rate, max, capped) in [
+            (40_000.0, 40_000, true),
+            (36_500.0, 40_000, true),
+            (35_000.0, 40_000, false),
+            (12_000.0, 40_000, false),
+            (1.0, 1, true),
+        ] {
+            assert_eq!(capped_by_max_rate(rate, max), capped, "{rate} of {max}");
+        }
+    }
 }

@@ -73,8 +73,8 @@ enum KeysCommand {
     Retire {
         #[command(flatten)]
         location: Location,
-        /// The version to remove.
-        #[arg(long)]
+        /// The KEK version to remove (as `paytap keys status` lists them).
+        #[arg(long = "kek-version", value_name = "N")]
         version: u32,
     },
 }
@@ -223,7 +223,9 @@ async fn rotate(location: &Location, batch: usize) -> anyhow::Result<ExitCode> {
         .filter(|v| *v != version && report.status.get(v).copied().unwrap_or(0) == 0)
         .collect();
     for v in retirable {
-        println!("version {v} protects no records: `paytap keys retire --version {v}` removes it");
+        println!(
+            "version {v} protects no records: `paytap keys retire --kek-version {v}` removes it"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

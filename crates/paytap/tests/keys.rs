@@ -150,7 +150,10 @@ async fn rotate_while_a_service_runs() {
     let text = stdout(&rotated);
     assert!(text.contains("added KEK version 2"), "{text}");
     assert!(text.contains("re-wrapped"), "{text}");
-    assert!(text.contains("paytap keys retire --version 1"), "{text}");
+    assert!(
+        text.contains("paytap keys retire --kek-version 1"),
+        "{text}"
+    );
 
     // The key file: two versions, still private.
     let keys = Keyring::load(&dir.join(KEY_FILE)).unwrap();
@@ -178,13 +181,17 @@ async fn rotate_while_a_service_runs() {
     assert_eq!(counts.get(&2).copied(), Some(ids.len() as u64));
 
     // Retire version 1; the current version cannot be retired.
-    let retire = paytap(&dir, &["retire", "--version", "1"]);
+    let retire = paytap(&dir, &["retire", "--kek-version", "1"]);
     assert!(retire.status.success(), "{retire:?}");
     assert_eq!(
         Keyring::load(&dir.join(KEY_FILE)).unwrap().versions(),
         vec![2]
     );
-    assert!(!paytap(&dir, &["retire", "--version", "2"]).status.success());
+    assert!(
+        !paytap(&dir, &["retire", "--kek-version", "2"])
+            .status
+            .success()
+    );
     // A fresh service with only version 2 reads every card.
     let fresh = service(&dir).await;
     for (id, i) in &ids {
