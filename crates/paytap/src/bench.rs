@@ -16,11 +16,13 @@
 //! `paytap bench qr [--codes N] [--json]` times making and verifying the
 //! band's offline codes ([`qr`]).
 //!
-//! `paytap bench transit [--taps N] [--cards C] [--rounds R] [--json]` taps
-//! real transit purses at gate SAMs in process and clears the records they
-//! made (TAC checks, duplicates, card histories), and prints the CPU time per
-//! tap and the records cleared per second ([`transit`]). Clearing does not
-//! settle on the ledger yet, so no raw append rate is reported beside it.
+//! `paytap bench transit [--taps N] [--cards C] [--rounds R] [--batch B]
+//! [--database-url URL] [--json]` taps real transit purses at gate SAMs in
+//! process, clears the records they made in memory and then durably through
+//! an operator host (TAC checks, its tables, one transaction per batch, the
+//! day settled on the ledger), and prints the CPU time per tap and the
+//! records cleared per second beside the store's raw append rate on the same
+//! database ([`transit`]).
 //!
 //! `paytap bench risk [--decisions N] [--accounts A] [--json]` times the risk
 //! engine's decisions under the default rules, and `paytap bench offers

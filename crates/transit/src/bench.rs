@@ -161,8 +161,9 @@ impl Rng {
     }
 }
 
-/// Fixed benchmark keys (no real operator's).
-fn masters() -> MasterKeys {
+/// Fixed benchmark keys (no real operator's): the durable clearing of
+/// `paytap bench transit` verifies the records' TACs under `tac`.
+pub fn masters() -> MasterKeys {
     MasterKeys {
         load: PurseKey::new([0x4C; 16]),
         purchase: PurseKey::new([0x50; 16]),
@@ -216,18 +217,21 @@ pub fn run(
     opts: BenchOptions,
     clocks: &Clocks,
 ) -> Result<TransitBenchReport, BenchError> {
-    opts.check()?;
-    let host = Host::new(masters());
-    let mut cards = (0..opts.cards)
-        .map(|i| new_card(op, &host, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut sams: Vec<Sam> = (0..GATES)
-        .map(|g| Sam::new([0x01, 0, 0, 0, 0, g as u8], masters().purchase, 1))
-        .collect();
-    let (cpu0, wall0) = ((clocks.cpu)(), (clocks.wall)());
-    let (records, refused) = ride(op, &mut cards, &mut sams, opts.taps)?;
-    let (tap_cpu, tap_wall) = ((clocks.cpu)() - cpu0, (clocks.wall)() - wall0);
+    Ok(run_keeping_records(op, opts, clocks)?.0)
+}
+
+/// [`run`], also returning the records the taps made (what the durable
+/// clearing of `paytap bench transit` then clears).
+pub fn run_keeping_records(
+    op: &Operator,
+    opts: BenchOptions,
+    clocks: &Clocks,
+) -> Result<(TransitBenchReport, Vec<GateRecord>), BenchError> {
+    let taps = tap_records(op, opts, clocks)?;
     let (cpu1, wall1) = ((clocks.cpu)(), (clocks.wall)());
+    let records = taps.records;
+    let refused = taps.refused;
+    let (tap_cpu, tap_wall) = (taps.cpu, taps.wall);
     let mut last = None;
     for _ in 0..opts.rounds {
         last = Some(clear(op, &records));
@@ -235,7 +239,7 @@ pub fn run(
     let (clear_cpu, clear_wall) = ((clocks.cpu)() - cpu1, (clocks.wall)() - wall1);
     let (accepted, rejected, hotlisted) = last.unwrap_or_default();
     let cleared = (records.len() * opts.rounds).max(1) as f64;
-    Ok(TransitBenchReport {
+    let report = TransitBenchReport {
         operator: op.id.clone(),
         taps: opts.taps,
         refused_taps: refused,
@@ -250,6 +254,36 @@ pub fn run(
         rejected,
         hotlisted,
         ledger_settlement: false,
+    };
+    Ok((report, records))
+}
+
+/// The records of `opts.taps` taps and what making them cost.
+struct Taps {
+    records: Vec<GateRecord>,
+    refused: usize,
+    cpu: Duration,
+    wall: Duration,
+}
+
+/// Issues `opts.cards` cards loaded to the maximum and makes `opts.taps`
+/// metro taps with them at [`GATES`] gates.
+fn tap_records(op: &Operator, opts: BenchOptions, clocks: &Clocks) -> Result<Taps, BenchError> {
+    opts.check()?;
+    let host = Host::new(masters());
+    let mut cards = (0..opts.cards)
+        .map(|i| new_card(op, &host, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sams: Vec<Sam> = (0..GATES)
+        .map(|g| Sam::new([0x01, 0, 0, 0, 0, g as u8], masters().purchase, 1))
+        .collect();
+    let (cpu0, wall0) = ((clocks.cpu)(), (clocks.wall)());
+    let (records, refused) = ride(op, &mut cards, &mut sams, opts.taps)?;
+    Ok(Taps {
+        records,
+        refused,
+        cpu: (clocks.cpu)() - cpu0,
+        wall: (clocks.wall)() - wall0,
     })
 }
 

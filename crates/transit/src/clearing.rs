@@ -189,8 +189,11 @@ impl Clearing {
         out
     }
 
-    /// Clears one record: `Ok(true)` counted, `Ok(false)` a duplicate.
-    fn clear_one(
+    /// Clears one record: `Ok(true)` counted, `Ok(false)` a duplicate; the
+    /// cards it flags are pushed onto `flagged`. [`Clearing::submit`] is this
+    /// over a batch; a caller that keeps the outcome per record (a durable
+    /// host writing the accepted ones) calls it directly.
+    pub fn clear_one(
         &mut self,
         r: &GateRecord,
         flagged: &mut Vec<([u8; SERIAL_LEN], Flag)>,
@@ -262,6 +265,23 @@ impl Clearing {
             flags.push(Flag::Unchained(c));
         }
         self.cleared.insert(r.id(), *r);
+        flags
+    }
+
+    /// Takes back a record this clearing (or an earlier one of the same
+    /// operator) accepted, as a host rebuilds its state from its tables: no
+    /// TAC check (it passed when the record was accepted), filed into the
+    /// card's history and counted. Returns the flags it raises again; a
+    /// record already here is ignored.
+    pub fn restore(&mut self, r: &GateRecord) -> Vec<Flag> {
+        if self.cleared.contains_key(&r.id()) {
+            return Vec::new();
+        }
+        let flags = self.file(r);
+        for flag in &flags {
+            self.hotlist.entry(r.serial).or_default().insert(*flag);
+        }
+        self.count(r);
         flags
     }
 

@@ -1,0 +1,129 @@
+//! Real purses, SAMs and an operator host on the configured store (SQLite
+//! by default, PostgreSQL with PAYTAP_TEST_DATABASE_URL).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paytap_ledger::Ledger;
+use paytap_operator::{Day, OperatorHost, OperatorKeys};
+use paytap_purse::command::PurchaseKind;
+use paytap_purse::host::Host;
+use paytap_purse::records::{DateTime, PublicData, SERIAL_LEN};
+use paytap_purse::sam::Sam;
+use paytap_purse::{MasterKeys, Purse, PurseKey, PurseState};
+use paytap_store::Db;
+use paytap_transit::config::{Operator, serial_from_digits};
+use paytap_transit::{GateRecord, TransitConfig, tap};
+use paytap_types::ManualClock;
+use zeroize::Zeroizing;
+
+pub const GATES: [[u8; 6]; 3] = [[1, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 2], [1, 0, 0, 0, 0, 3]];
+const HOST_TERMINAL: [u8; 6] = [0, 0x11, 0x22, 0x33, 0x44, 0x55];
+pub const TOP_UP: u32 = 5_000;
+/// 2026-12-05 10:00 in Beijing.
+pub const MORNING: i64 = 1_796_436_000_000;
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+pub fn masters() -> MasterKeys {
+    MasterKeys {
+        load: PurseKey::new([0x11; 16]),
+        purchase: PurseKey::new([0x22; 16]),
+        tac: PurseKey::new(*b"beijing-tac-key!"),
+    }
+}
+
+pub fn beijing() -> Operator {
+    TransitConfig::default_operators()
+        .operator("beijing")
+        .cloned()
+        .unwrap()
+}
+
+pub fn at(minute: u8) -> DateTime {
+    DateTime::from_parts(2026, 12, 5, 8, minute, 0).unwrap()
+}
+
+pub fn today() -> Day {
+    Day::of_millis(MORNING)
+}
+
+pub fn serial(n: u32) -> [u8; SERIAL_LEN] {
+    serial_from_digits(&format!("1000310499{n:010}")).unwrap()
+}
+
+/// A Beijing card with `TOP_UP` loaded.
+pub fn card(serial: [u8; SERIAL_LEN]) -> Purse {
+    let public = PublicData {
+        operator: *b"BJ-METRO",
+        serial,
+        valid_from: [0x20, 0x26, 0x01, 0x01],
+        valid_to: [0x20, 0x36, 0x12, 0x31],
+        city: [0x10, 0x00],
+        card_type: 1,
+    };
+    let mut p = Purse::new(PurseState::new(public, masters().derive(&serial), 100_000));
+    let host = Host::new(masters());
+    tap::load(&mut p, &host, TOP_UP, HOST_TERMINAL, at(0), [9; 4]).unwrap();
+    p
+}
+
+pub fn sam(gate: usize) -> Sam {
+    Sam::new(GATES[gate], masters().purchase, 1)
+}
+
+pub fn ride(p: &mut Purse, s: &mut Sam, amount: u32, minute: u8) -> GateRecord {
+    tap::purchase(p, s, PurchaseKind::Simple, amount, at(minute), || [7; 4]).unwrap()
+}
+
+/// `n` honest rides over `cards` cards at the three gates.
+pub fn rides(cards: u32, n: usize) -> Vec<GateRecord> {
+    let mut purses: Vec<Purse> = (0..cards).map(|i| card(serial(i))).collect();
+    let mut sams: Vec<Sam> = (0..GATES.len()).map(sam).collect();
+    (0..n)
+        .map(|i| {
+            let n = purses.len();
+            let p = &mut purses[i % n];
+            let s = &mut sams[i % GATES.len()];
+            ride(p, s, 100 + 10 * (i as u32 % 7), (i % 60) as u8)
+        })
+        .collect()
+}
+
+pub struct Fixture {
+    pub db: Db,
+    pub ledger: Ledger,
+    pub clock: ManualClock,
+    pub host: OperatorHost,
+}
+
+pub async fn open_host(db: &Db, ledger: &Ledger, clock: &ManualClock) -> OperatorHost {
+    let keys = OperatorKeys {
+        tac_master: masters().tac,
+        data_key: Zeroizing::new([5; 32]),
+    };
+    OperatorHost::open(db.clone(), ledger.clone(), beijing(), keys, Arc::new(clock.clone()))
+        .await
+        .unwrap()
+}
+
+pub async fn fixture() -> Fixture {
+    let db = Db::for_tests().await.unwrap();
+    let ledger = Ledger::open(db.clone()).await.unwrap();
+    let clock = ManualClock::starting_at(MORNING);
+    let host = open_host(&db, &ledger, &clock).await;
+    Fixture {
+        db,
+        ledger,
+        clock,
+        host,
+    }
+}
+
+pub async fn count(db: &Db, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    n
+}
