@@ -241,12 +241,18 @@ impl CommandChannel {
                 }
             }
             if self.buf.len() > MAX_EVENT_BYTES {
-                return Err(WalletClientError::Decode("an event larger than 16 KiB".into()));
+                return Err(WalletClientError::Decode(
+                    "an event larger than 16 KiB".into(),
+                ));
             }
-            let chunk = self.resp.chunk().await.map_err(|e| WalletClientError::Transport {
-                url: "the command channel".into(),
-                reason: e.without_url().to_string(),
-            })?;
+            let chunk = self
+                .resp
+                .chunk()
+                .await
+                .map_err(|e| WalletClientError::Transport {
+                    url: "the command channel".into(),
+                    reason: e.without_url().to_string(),
+                })?;
             match chunk {
                 Some(c) => self.buf.extend_from_slice(&c),
                 None => return Ok(None),
@@ -352,6 +358,11 @@ mod tests {
         assert_eq!(take_frame(&mut buf), None);
         assert_eq!(buf, b"event: comm");
         assert!(command_of("event: command\ndata: {not json}\n\n").is_err());
-        assert_eq!(command_of("event: payment\ndata: {}\n\n").unwrap().map(|c| c.id), None);
+        assert_eq!(
+            command_of("event: payment\ndata: {}\n\n")
+                .unwrap()
+                .map(|c| c.id),
+            None
+        );
     }
 }

@@ -71,7 +71,10 @@ fn each_command_is_obeyed() {
         Outcome::Located(people_square())
     );
     assert_eq!(obey(&mut d, "sound", &mut ring), Outcome::Rang);
-    assert!(matches!(obey(&mut d, "shout", &mut ring), Outcome::Failed(_)));
+    assert!(matches!(
+        obey(&mut d, "shout", &mut ring),
+        Outcome::Failed(_)
+    ));
     assert_eq!(obey(&mut d, "erase", &mut ring), Outcome::Erased(1));
     assert_eq!(rings, 1);
     assert!(d.cards().is_empty());
@@ -178,14 +181,21 @@ async fn commands_wait_for_the_device_and_are_answered() {
     // The owner presses the buttons while the phone is away.
     let locate = client.send_command(&info.id, "locate").await.unwrap();
     let sound = client.send_command(&info.id, "sound").await.unwrap();
-    assert_eq!((locate.state.as_str(), sound.state.as_str()), ("queued", "queued"));
+    assert_eq!(
+        (locate.state.as_str(), sound.state.as_str()),
+        ("queued", "queued")
+    );
 
     // The phone comes back, opens its channel and obeys.
     let mut rang = 0;
     let mut heard: Vec<(String, Outcome)> = Vec::new();
-    let n = listen(&mut d, &client, Some(2), &mut || rang += 1, &mut |c: &CommandInfo, o: &Outcome| {
-        heard.push((c.kind.clone(), o.clone()))
-    })
+    let n = listen(
+        &mut d,
+        &client,
+        Some(2),
+        &mut || rang += 1,
+        &mut |c: &CommandInfo, o: &Outcome| heard.push((c.kind.clone(), o.clone())),
+    )
     .await
     .unwrap();
     assert_eq!(n, 2);
@@ -202,7 +212,10 @@ async fn commands_wait_for_the_device_and_are_answered() {
         .iter()
         .map(|c| (c.kind.as_str(), c.state.as_str()))
         .collect();
-    assert_eq!(states, vec![("sound", "acknowledged"), ("locate", "acknowledged")]);
+    assert_eq!(
+        states,
+        vec![("sound", "acknowledged"), ("locate", "acknowledged")]
+    );
     let answered = list.iter().find(|c| c.kind == "locate").unwrap();
     assert_eq!(
         answered.location.as_ref().and_then(|p| p.place.as_deref()),

@@ -28,8 +28,8 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
-use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::locate::listen;
+use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{Device, DeviceKind, KeystoreKey, Position, WalletClient, sync_device};
 use paytap_emv::{Kernel, Outcome, Transaction, TxnDate};
 use paytap_pos::{
@@ -760,9 +760,15 @@ impl Demo {
         };
         let mut phone = self.phone.take().context("no phone")?;
         let heard = match phone.set_position(night_market) {
-            Ok(()) => listen(&mut phone, &self.client, Some(1), &mut || {}, &mut |_, _| {})
-                .await
-                .map_err(anyhow::Error::from),
+            Ok(()) => listen(
+                &mut phone,
+                &self.client,
+                Some(1),
+                &mut || {},
+                &mut |_, _| {},
+            )
+            .await
+            .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };
         self.phone = Some(phone);
@@ -780,7 +786,9 @@ impl Demo {
             "the phone did not answer \"Locate now\": {}",
             answered.state
         );
-        let at = answered.location.context("the phone's answer has no place")?;
+        let at = answered
+            .location
+            .context("the phone's answer has no place")?;
         self.story.say(format!(
             "the phone is at {} ({:.4}, {:.4}), within {} m",
             at.place.as_deref().unwrap_or("an unnamed place"),

@@ -560,7 +560,12 @@ async fn list_devices(State(w): State<Wallet>, auth: Authed) -> Result<Response,
 }
 
 /// The key scope of a logged-in caller's request.
-pub(crate) fn call<'a>(p: &'a Principal, method: Method, path: &'a str, fingerprint: &'a str) -> Call<'a> {
+pub(crate) fn call<'a>(
+    p: &'a Principal,
+    method: Method,
+    path: &'a str,
+    fingerprint: &'a str,
+) -> Call<'a> {
     Call {
         region: &p.region,
         scope: &p.account_id,

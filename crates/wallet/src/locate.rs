@@ -656,12 +656,7 @@ impl Wallet {
         fix: Option<(Fix, Option<String>)>,
     ) -> Result<(), WalletError> {
         let (lat, lon, acc, place) = match fix {
-            Some((f, place)) => (
-                Some(f.lat_e7),
-                Some(f.lon_e7),
-                Some(f.accuracy_cm),
-                place,
-            ),
+            Some((f, place)) => (Some(f.lat_e7), Some(f.lon_e7), Some(f.accuracy_cm), place),
             None => (None, None, None, None),
         };
         let now = self.now();
@@ -805,15 +800,24 @@ mod tests {
             hb(Some(31.2304), Some(121.4737), Some(12.5), Some("Shanghai")),
             Ok(Some((312_304_000, 1_214_737_000, 1250))),
         );
-        check(hb(Some(-90.0), Some(180.0), None, None), Ok(Some((-900_000_000, 1_800_000_000, 0))));
+        check(
+            hb(Some(-90.0), Some(180.0), None, None),
+            Ok(Some((-900_000_000, 1_800_000_000, 0))),
+        );
         check(hb(Some(90.1), Some(0.0), None, None), Err("lat"));
         check(hb(Some(0.0), Some(-180.5), None, None), Err("lon"));
         check(hb(Some(f64::NAN), Some(0.0), None, None), Err("lat"));
         check(hb(Some(1.0), None, None, None), Err("lat"));
         check(hb(None, None, None, Some("Home")), Err("place"));
         check(hb(None, None, Some(-1.0), None), Err("accuracy_m"));
-        check(hb(Some(1.0), Some(1.0), Some(f64::INFINITY), None), Err("accuracy_m"));
-        check(hb(Some(1.0), Some(1.0), None, Some("a\u{7}b")), Err("place"));
+        check(
+            hb(Some(1.0), Some(1.0), Some(f64::INFINITY), None),
+            Err("accuracy_m"),
+        );
+        check(
+            hb(Some(1.0), Some(1.0), None, Some("a\u{7}b")),
+            Err("place"),
+        );
     }
 
     #[test]

@@ -1160,8 +1160,13 @@ impl Wallet {
         device_id: &str,
     ) -> Result<Vec<ProvisioningItem>, WalletError> {
         // Only the device itself fetches its payloads: a contact.
-        self.report_contact(p, device_id, &Heartbeat::default(), crate::locate::ContactKind::Sync)
-            .await?;
+        self.report_contact(
+            p,
+            device_id,
+            &Heartbeat::default(),
+            crate::locate::ContactKind::Sync,
+        )
+        .await?;
         let db = self.db(&p.region)?;
         let rows: Vec<ProvRow> = sqlx::query_as(
             "SELECT id, token_ref, token_state, card_last4, bank_name, is_default, sealed_payload \

@@ -24,7 +24,11 @@ async fn places(s: &Server, t: &str, dev: &str) -> Vec<Value> {
 
 async fn command(s: &Server, t: &str, dev: &str, kind: &str) -> (u16, Value) {
     let r = s
-        .post(t, &format!("/api/v1/devices/{dev}/commands"), json!({"kind": kind}))
+        .post(
+            t,
+            &format!("/api/v1/devices/{dev}/commands"),
+            json!({"kind": kind}),
+        )
         .await;
     (r.status, r.body)
 }
@@ -124,7 +128,11 @@ async fn every_contact_moves_last_seen_and_places_are_bounded() {
     assert_eq!(p[0]["accuracy_m"], 8.0);
     assert_eq!(p[0]["at"].as_i64(), Some(ms(&s)));
     let r = s
-        .post(&t, &format!("{base}/heartbeat"), json!({"source": "teleport"}))
+        .post(
+            &t,
+            &format!("{base}/heartbeat"),
+            json!({"source": "teleport"}),
+        )
         .await;
     assert_eq!(r.status, 422, "{:?}", r.body);
 
@@ -245,7 +253,9 @@ async fn commands_reach_a_device_that_was_offline_and_are_acknowledged() {
     let r = s.post(&t, &ack, here).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["state"], "acknowledged");
-    let r = s.post(&t, &ack, json!({"ok": false, "detail": "no fix"})).await;
+    let r = s
+        .post(&t, &ack, json!({"ok": false, "detail": "no fix"}))
+        .await;
     assert_eq!(r.status, 409, "{:?}", r.body);
     assert_eq!(r.code(), "command_finished");
 
@@ -346,7 +356,10 @@ async fn erase_deletes_the_tokens_at_once_and_asks_the_device_to_wipe() {
     let token = card["token_ref"].as_str().unwrap().to_string();
     let (st, erase) = command(&s, &t, &dev, "erase").await;
     assert_eq!(st, 201, "{erase:?}");
-    assert_eq!(s.net.token_state(&token), Some(paytap_wallet::TokenState::Deleted));
+    assert_eq!(
+        s.net.token_state(&token),
+        Some(paytap_wallet::TokenState::Deleted)
+    );
     assert!(s.cards(&t, &dev).await.is_empty());
     let (st, again) = command(&s, &t, &dev, "erase").await;
     assert_eq!(st, 200);
@@ -357,7 +370,10 @@ async fn erase_deletes_the_tokens_at_once_and_asks_the_device_to_wipe() {
     let r = s
         .post(
             &t,
-            &format!("/api/v1/devices/{dev}/commands/{}/ack", erase["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/devices/{dev}/commands/{}/ack",
+                erase["id"].as_str().unwrap()
+            ),
             json!({"ok": true, "detail": "secure element wiped"}),
         )
         .await;

@@ -11,7 +11,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use paytap_wallet::{CommandKind, Principal, WalletError};
 
-use crate::app::{App, CsrfForm, Failure, ForSigned, Req, Submitted, signed_form, signed_in, valid_id};
+use crate::app::{
+    App, CsrfForm, Failure, ForSigned, Req, Submitted, signed_form, signed_in, valid_id,
+};
 use crate::notice::flash;
 use crate::pages::{self, FindView};
 use crate::respond::{page, redirect};

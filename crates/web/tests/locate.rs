@@ -36,12 +36,19 @@ async fn the_device_page_draws_the_map_and_lists_commands_with_their_states() {
     let r = c.get(&site.app, &page).await;
     assert_eq!(r.status, StatusCode::OK);
     let b = &r.body;
-    assert!(b.contains("<h2 id=\"find-title\">Find my device</h2>"), "{b}");
+    assert!(
+        b.contains("<h2 id=\"find-title\">Find my device</h2>"),
+        "{b}"
+    );
     // The map is drawn here, inline: no image, tile or script fetched.
     assert!(b.contains("<svg class=\"map\""));
     assert!(b.contains("<title id=\"map-title\">Map of where Li's phone has been</title>"));
     assert!(b.contains("class=\"map-accuracy\""));
-    assert_eq!(b.matches("class=\"map-past\"").count(), 1, "the earlier place");
+    assert_eq!(
+        b.matches("class=\"map-past\"").count(),
+        1,
+        "the earlier place"
+    );
     assert!(!b.contains("<img") && !b.contains("<script src"));
     assert!(b.contains("Jing'an Temple, Shanghai (31.21960, 121.44540)"));
     assert!(b.contains("within 35 m"));
@@ -55,24 +62,40 @@ async fn the_device_page_draws_the_map_and_lists_commands_with_their_states() {
     let path = format!("/devices/{}/locate", li.phone);
     let r = c.post(&site.app, &path, &[("csrf", "forged")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(site.wallet.commands(&li.p, &li.phone).await.unwrap().is_empty());
+    assert!(
+        site.wallet
+            .commands(&li.p, &li.phone)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let csrf = c.get(&site.app, &page).await.csrf();
     let r = c.post(&site.app, &path, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.location(), format!("/devices/{}#find", li.phone));
     let r = c
-        .post(&site.app, &format!("/devices/{}/sound", li.phone), &[("csrf", &csrf)])
+        .post(
+            &site.app,
+            &format!("/devices/{}/sound", li.phone),
+            &[("csrf", &csrf)],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let r = c.get(&site.app, &page).await;
     assert!(r.body.contains("Asked Li's phone to play a sound."));
-    assert!(r.body.contains("data-kind=\"locate\" data-state=\"queued\""));
+    assert!(
+        r.body
+            .contains("data-kind=\"locate\" data-state=\"queued\"")
+    );
     assert!(r.body.contains("data-kind=\"sound\" data-state=\"queued\""));
     assert!(r.body.contains("Waiting for the device"));
 
     // The phone answers: the page shows the states and where it answered from.
     let cmds = site.wallet.commands(&li.p, &li.phone).await.unwrap();
-    site.wallet.deliver_commands(&li.p, &li.phone).await.unwrap();
+    site.wallet
+        .deliver_commands(&li.p, &li.phone)
+        .await
+        .unwrap();
     let locate = cmds.iter().find(|c| c.kind == CommandKind::Locate).unwrap();
     let answer = CommandAnswer {
         ok: true,
@@ -127,20 +150,30 @@ async fn erase_asks_first_then_removes_the_cards_and_queues_the_wipe() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("Erase Li's phone?"));
     assert!(r.body.contains("id=\"confirm-erase\""));
-    assert!(site.wallet.commands(&li.p, &li.phone).await.unwrap().is_empty());
+    assert!(
+        site.wallet
+            .commands(&li.p, &li.phone)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(site.device(&li).await.card_count, 2);
     let csrf = r.csrf();
     let r = c.post(&site.app, &path, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(site.device(&li).await.card_count, 0);
     for card in &li.cards {
-        assert_eq!(site.net.token_state(&card.token_ref), Some(TokenState::Deleted));
+        assert_eq!(
+            site.net.token_state(&card.token_ref),
+            Some(TokenState::Deleted)
+        );
     }
     let r = c.get(&site.app, &format!("/devices/{}", li.phone)).await;
     assert!(r.body.contains("The cards on Li's phone are removed"));
     assert!(r.body.contains("data-kind=\"erase\" data-state=\"queued\""));
     // Another account's device: not found.
-    site.holder("bo@example.com", Language::En, "Bo", "33").await;
+    site.holder("bo@example.com", Language::En, "Bo", "33")
+        .await;
     let mut o = Client::default();
     o.sign_in(&site.app, "bo@example.com", PW).await;
     let r = o.get(&site.app, &path).await;

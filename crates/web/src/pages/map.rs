@@ -206,8 +206,14 @@ mod tests {
                 assert!(inside(&f, q), "{q:?} off the map");
                 let (x, y) = f.xy(q.lat, q.lon);
                 let r = f.metres(q.accuracy_m);
-                assert!(x - r >= MARGIN - 0.5 && x + r <= MAP_WIDTH - MARGIN + 0.5, "{q:?}");
-                assert!(y - r >= MARGIN - 0.5 && y + r <= MAP_HEIGHT - MARGIN + 0.5, "{q:?}");
+                assert!(
+                    x - r >= MARGIN - 0.5 && x + r <= MAP_WIDTH - MARGIN + 0.5,
+                    "{q:?}"
+                );
+                assert!(
+                    y - r >= MARGIN - 0.5 && y + r <= MAP_HEIGHT - MARGIN + 0.5,
+                    "{q:?}"
+                );
             }
         };
         check(vec![p(31.2304, 121.4737, 15.0)]);
@@ -226,7 +232,10 @@ mod tests {
         // Distances keep their proportion: 0.01° of longitude at 31° N is
         // cos(31°) of 0.01° of latitude.
         let ratio = (x1 - x0) / (y0 - y1);
-        assert!((ratio - 31.005f64.to_radians().cos()).abs() < 1e-3, "{ratio}");
+        assert!(
+            (ratio - 31.005f64.to_radians().cos()).abs() < 1e-3,
+            "{ratio}"
+        );
     }
 
     #[test]
