@@ -24,14 +24,19 @@
 //!   APDUs; the device is the server, the POS the client).
 //! * [`wallet`]: the HTTP client of the wallet service (enrol, add card,
 //!   OTP, sync provisioning, heartbeat).
+//! * [`locate`]: "find my device" on the device: where it is (kept in the
+//!   keystore), the wallet's command channel, and obeying its commands
+//!   (report the place, ring, wipe the secure element), each answered.
 
 pub mod field;
 pub mod keystore;
+pub mod locate;
 pub mod se;
 pub mod wallet;
 
 pub use field::{FieldTransport, read_frame, serve_field, serve_tap, write_frame};
 pub use keystore::KeystoreKey;
+pub use locate::{Outcome, Position, obey};
 pub use se::{CardInfo, Device, DeviceKind, Finger, Tap, TapReport};
 pub use wallet::{SyncError, SyncReport, WalletClient, WalletClientError, sync_device};
 

@@ -137,6 +137,11 @@ struct State {
     /// Transit purses (absent in keystores written before transit existed).
     #[serde(default)]
     purses: Vec<StoredPurse>,
+    /// Where the device is, as its location service would say (absent in
+    /// keystores written before "find my device").
+    #[serde(default)]
+    #[zeroize(skip)]
+    position: Option<crate::locate::Position>,
 }
 
 /// What the device shows about a card (no secret, token masked).
@@ -254,6 +259,7 @@ impl Device {
             cards: Vec::new(),
             default_token_ref: None,
             purses: Vec::new(),
+            position: None,
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&state).map_err(|_| DeviceError::Corrupt("content"))?,
@@ -334,6 +340,29 @@ impl Device {
         self.state.wallet_url = Some(wallet_url.to_owned());
         self.state.login = Some(login.to_owned());
         self.save()
+    }
+
+    /// Where the device is now, when its location service knows.
+    pub fn position(&self) -> Option<&crate::locate::Position> {
+        self.state.position.as_ref()
+    }
+
+    /// What the location service says the device's place is now.
+    pub fn set_position(&mut self, position: crate::locate::Position) -> Result<(), DeviceError> {
+        self.state.position = Some(position);
+        self.save()
+    }
+
+    /// Wipes the secure element: every card token with its keys and every
+    /// transit purse. The enrolment stays, so the device can still say it
+    /// did. Returns how many cards and purses were removed.
+    pub fn erase(&mut self) -> Result<usize, DeviceError> {
+        let n = self.state.cards.len() + self.state.purses.len();
+        self.state.cards.clear();
+        self.state.purses.clear();
+        self.state.default_token_ref = None;
+        self.save()?;
+        Ok(n)
     }
 
     /// Keeps the wallet session (encrypted with everything else).

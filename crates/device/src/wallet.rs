@@ -163,9 +163,9 @@ impl std::fmt::Debug for NewCardRequest {
 /// HTTP client of the wallet service.
 #[derive(Clone)]
 pub struct WalletClient {
-    base: String,
+    pub(crate) base: String,
     http: reqwest::Client,
-    token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 impl std::fmt::Debug for WalletClient {
@@ -205,14 +205,14 @@ impl WalletClient {
     }
 
     /// A transport failure, naming the wallet's base URL but not the path.
-    fn unreachable(&self, e: reqwest::Error) -> WalletClientError {
+    pub(crate) fn unreachable(&self, e: reqwest::Error) -> WalletClientError {
         WalletClientError::Transport {
             url: self.base.clone(),
             reason: e.without_url().to_string(),
         }
     }
 
-    async fn call<T: for<'de> Deserialize<'de>>(
+    pub(crate) async fn call<T: for<'de> Deserialize<'de>>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -449,6 +449,13 @@ pub async fn sync_device(
         .ok_or(crate::DeviceError::NotEnrolled)?
         .to_owned();
     let items = client.provisioning(&device_id).await?;
+    // Fetching the payloads tells the wallet the device is alive; where it
+    // is goes with it when the location service knows.
+    if let Some(here) = device.position() {
+        client
+            .report_place(&device_id, crate::locate::Reason::Sync, here)
+            .await?;
+    }
     let mut report = SyncReport::default();
     let present: Vec<String> = device.cards().into_iter().map(|c| c.token_ref).collect();
     for t in &present {

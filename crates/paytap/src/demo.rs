@@ -6,7 +6,8 @@
 //! a phone and a band, cards from two banks (one through the one-time
 //! passcode step-up), the eight-card limit, taps with a fingerprint
 //! (approved, with the cryptogram changing every time), a purchase beyond
-//! the card's limit, a replayed cryptogram, a lost phone, its recovery, a
+//! the card's limit, a replayed cryptogram, a lost phone (which answers
+//! "Locate now" with its place), its recovery, a
 //! band that holds no card, and the ledger summing to zero per currency.
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
@@ -27,8 +28,9 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
+use paytap_device::locate::listen;
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
-use paytap_device::{Device, DeviceKind, KeystoreKey, WalletClient, sync_device};
+use paytap_device::{Device, DeviceKind, KeystoreKey, Position, WalletClient, sync_device};
 use paytap_emv::{Kernel, Outcome, Transaction, TxnDate};
 use paytap_pos::{
     ArpcCheck, Pos, Receipt, RequestIds, SwitchLink, TerminalProfile, build_authorization,
@@ -518,8 +520,9 @@ impl Demo {
             !r.approved && r.response_code.is_some(),
             "a tap with the lost phone was not declined by the network"
         );
+        self.locate_phone().await?;
         self.story.ok(format!(
-            "declined: {} {}",
+            "declined: {} {}; the phone answered \"Locate now\"",
             r.response_code.as_deref().unwrap_or(""),
             r.meaning
         ));
@@ -742,6 +745,58 @@ impl Demo {
             }
         }
         Ok(n)
+    }
+
+    /// Li presses "Locate now"; the phone, still on at the night market,
+    /// gets the command over its channel to the wallet and answers with
+    /// its place.
+    async fn locate_phone(&mut self) -> anyhow::Result<()> {
+        let asked = self.client.send_command(&self.phone_id, "locate").await?;
+        let night_market = Position {
+            lat: 31.2375,
+            lon: 121.4690,
+            accuracy_m: 18.0,
+            place: Some("Night Market, Huanghe Road, Shanghai".into()),
+        };
+        let mut phone = self.phone.take().context("no phone")?;
+        let heard = match phone.set_position(night_market) {
+            Ok(()) => listen(
+                &mut phone,
+                &self.client,
+                Some(1),
+                &mut || {},
+                &mut |_, _| {},
+            )
+            .await
+            .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        self.phone = Some(phone);
+        heard?;
+        self.story.say("Li presses \"Locate now\" on the wallet's web site. The phone keeps a channel open to the wallet; the command arrives at once:");
+        let answered = self
+            .client
+            .commands(&self.phone_id)
+            .await?
+            .into_iter()
+            .find(|c| c.id == asked.id)
+            .context("the locate command is gone")?;
+        ensure!(
+            answered.state == "acknowledged",
+            "the phone did not answer \"Locate now\": {}",
+            answered.state
+        );
+        let at = answered
+            .location
+            .context("the phone's answer has no place")?;
+        self.story.say(format!(
+            "the phone is at {} ({:.4}, {:.4}), within {} m",
+            at.place.as_deref().unwrap_or("an unnamed place"),
+            at.lat,
+            at.lon,
+            at.accuracy_m
+        ));
+        Ok(())
     }
 
     /// Taps the phone on a fresh terminal of `merchant`.

@@ -15,8 +15,11 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
+use paytap_device::locate::{CommandInfo, Reason, listen};
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
-use paytap_device::{Device, DeviceKind, KeystoreKey, WalletClient, serve_field, sync_device};
+use paytap_device::{
+    Device, DeviceKind, KeystoreKey, Outcome, Position, WalletClient, serve_field, sync_device,
+};
 use zeroize::Zeroizing;
 
 #[derive(ClapArgs)]
@@ -37,6 +40,40 @@ struct Login {
     /// Account password, used only when the stored session has expired.
     #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+}
+
+/// Where the device is now, as its location service would say. Given once,
+/// it is kept in the keystore and sent with every sync, payment and answer
+/// to "locate".
+#[derive(ClapArgs)]
+struct Where {
+    /// Latitude, degrees.
+    #[arg(long, requires = "lon", allow_hyphen_values = true)]
+    lat: Option<f64>,
+    /// Longitude, degrees.
+    #[arg(long, requires = "lat", allow_hyphen_values = true)]
+    lon: Option<f64>,
+    /// Radius of the 68 % confidence circle, metres.
+    #[arg(long, default_value_t = 25.0)]
+    accuracy: f64,
+    /// A name for the place ("People's Square, Shanghai").
+    #[arg(long, requires = "lat")]
+    place: Option<String>,
+}
+
+impl Where {
+    /// Stores a newly given position; the device's position either way.
+    fn apply(&self, device: &mut Device) -> anyhow::Result<Option<Position>> {
+        if let (Some(lat), Some(lon)) = (self.lat, self.lon) {
+            device.set_position(Position {
+                lat,
+                lon,
+                accuracy_m: self.accuracy,
+                place: self.place.clone(),
+            })?;
+        }
+        Ok(device.position().cloned())
+    }
 }
 
 #[derive(Subcommand)]
@@ -84,10 +121,12 @@ enum Cmd {
         #[command(flatten)]
         login: Login,
     },
-    /// Fetch newly provisioned tokens into the secure element.
+    /// Fetch newly provisioned tokens into the secure element (and report where the device is).
     Sync {
         #[command(flatten)]
         ks: Keystore,
+        #[command(flatten)]
+        at: Where,
         #[command(flatten)]
         login: Login,
     },
@@ -105,17 +144,31 @@ enum Cmd {
         /// The owner touches the fingerprint sensor for every tap.
         #[arg(long)]
         verified: bool,
+        #[command(flatten)]
+        at: Where,
+        #[command(flatten)]
+        login: Login,
+    },
+    /// Keep the wallet's command channel open and obey "find my device":
+    /// report the place for "locate", beep for "sound", wipe the secure
+    /// element for "erase"; each is answered.
+    Listen {
+        #[command(flatten)]
+        ks: Keystore,
+        /// Stop after this many commands (default: run until stopped).
+        #[arg(long)]
+        count: Option<usize>,
+        #[command(flatten)]
+        at: Where,
+        #[command(flatten)]
+        login: Login,
     },
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
         ks: Keystore,
-        #[arg(long)]
-        lat: Option<f64>,
-        #[arg(long)]
-        lon: Option<f64>,
-        #[arg(long)]
-        place: Option<String>,
+        #[command(flatten)]
+        at: Where,
         #[command(flatten)]
         login: Login,
     },
@@ -283,8 +336,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }),
-        Cmd::Sync { ks, login } => rt.block_on(async {
+        Cmd::Sync { ks, at, login } => rt.block_on(async {
             let mut device = open_device(&ks.keystore)?;
+            at.apply(&mut device)?;
             let client = client_for(&mut device, &login).await?;
             let r = sync_device(&mut device, &client).await?;
             println!(
@@ -323,8 +377,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ks,
             listen,
             verified,
+            at,
+            login,
         } => {
             let mut device = open_device(&ks.keystore)?;
+            let here = at.apply(&mut device)?;
+            let reporter = payment_reporter(&rt, &mut device, here, &login);
             let listener =
                 TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
             println!("nfc field: {}", listener.local_addr()?);
@@ -348,29 +406,94 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                                 rep.user_verified
                             );
                         }
+                        if !rep.cryptograms.is_empty()
+                            && let Some(report) = &reporter
+                        {
+                            report();
+                        }
                     }
                     Err(e) => eprintln!("tap failed: {e}"),
                 },
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Heartbeat {
+        Cmd::Listen {
             ks,
-            lat,
-            lon,
-            place,
+            count,
+            at,
             login,
         } => rt.block_on(async {
             let mut device = open_device(&ks.keystore)?;
+            at.apply(&mut device)?;
+            let client = client_for(&mut device, &login).await?;
+            println!(
+                "listening for commands to {:?} (locate, sound, erase)",
+                device.name()
+            );
+            let n = listen(
+                &mut device,
+                &client,
+                count,
+                &mut || println!("beep beep beep"),
+                &mut |c: &CommandInfo, o: &Outcome| println!("{}", said(c, o)),
+            )
+            .await?;
+            println!("answered {n} command(s)");
+            Ok(ExitCode::SUCCESS)
+        }),
+        Cmd::Heartbeat { ks, at, login } => rt.block_on(async {
+            let mut device = open_device(&ks.keystore)?;
+            let here = at.apply(&mut device)?;
             let client = client_for(&mut device, &login).await?;
             let id = device.device_id().context("not enrolled")?.to_owned();
-            let where_ = match (lat, lon) {
-                (Some(a), Some(o)) => Some((a, o, place.as_deref())),
-                _ => None,
+            let d = match &here {
+                Some(p) => client.report_place(&id, Reason::Heartbeat, p).await?,
+                None => client.heartbeat(&id, None).await?,
             };
-            let d = client.heartbeat(&id, where_).await?;
             println!("device {} is {}", d.id, d.status);
             Ok(ExitCode::SUCCESS)
         }),
     }
+}
+
+/// One line for a command the device obeyed.
+fn said(c: &CommandInfo, o: &Outcome) -> String {
+    match o {
+        Outcome::Located(p) => format!(
+            "locate: reported {} ({:.5}, {:.5}) ±{} m",
+            p.place.as_deref().unwrap_or("a place without a name"),
+            p.lat,
+            p.lon,
+            p.accuracy_m
+        ),
+        Outcome::Rang => "sound: rang".into(),
+        Outcome::Erased(n) => format!("erase: secure element wiped ({n} removed)"),
+        Outcome::Failed(why) => format!("{}: could not ({why})", c.kind),
+    }
+}
+
+/// After each payment the device tells the wallet where it paid, when it
+/// knows its place and has a session; a failure to report never stops a
+/// tap.
+fn payment_reporter(
+    rt: &tokio::runtime::Runtime,
+    device: &mut Device,
+    here: Option<Position>,
+    login: &Login,
+) -> Option<impl Fn() + use<>> {
+    let here = here?;
+    let client = match rt.block_on(client_for(device, login)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("payments will not report the device's place: {e}");
+            return None;
+        }
+    };
+    let id = device.device_id()?.to_owned();
+    let handle = rt.handle().clone();
+    Some(move || {
+        if let Err(e) = handle.block_on(client.report_place(&id, Reason::Payment, &here)) {
+            eprintln!("could not report where the device paid: {e}");
+        }
+    })
 }

@@ -430,6 +430,45 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(n, 4, "three approvals and one decline reached the wallet");
+
+    // Find my device: the phone keeps its channel open and obeys.
+    let k = ks_s.clone();
+    let o = blocking(move || paytap(&["device", "cards", "--keystore", &k])).await;
+    let out = text(&o);
+    let device_id = out
+        .split("(device ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the device id")
+        .to_owned();
+    let mut listener = Command::new(BIN)
+        .args(["device", "listen", "--count", "2", "--keystore", &ks_s])
+        .args(["--lat", "31.2304", "--lon", "121.4737", "--accuracy", "15"])
+        .args(["--place", "People's Square, Shanghai"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let locate = client.send_command(&device_id, "locate").await.unwrap();
+    let sound = client.send_command(&device_id, "sound").await.unwrap();
+    let mut stdout = listener.stdout.take().unwrap();
+    let said = blocking(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    })
+    .await;
+    assert!(listener.wait().unwrap().success(), "{said}");
+    assert!(
+        said.contains("locate: reported People's Square, Shanghai (31.23040, 121.47370) ±15 m"),
+        "{said}"
+    );
+    assert!(said.contains("beep"), "{said}");
+    let list = client.commands(&device_id).await.unwrap();
+    for id in [&locate.id, &sound.id] {
+        let c = list.iter().find(|c| &c.id == id).unwrap();
+        assert_eq!(c.state, "acknowledged", "{c:?}");
+    }
     p.shutdown().await;
 }
 

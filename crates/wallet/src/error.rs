@@ -58,6 +58,10 @@ pub enum WalletError {
     /// The `Idempotency-Key` was already used on this route with another body.
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyBodyMismatch,
+    #[error("{limit} commands are already waiting for this device; wait until it answers them")]
+    CommandQueueFull { limit: u32 },
+    #[error("the device already answered this command: it is {state}")]
+    CommandFinished { state: &'static str },
     #[error("the card network is unavailable, please try again")]
     Network(#[from] NetworkError),
     #[error("internal storage error")]
@@ -100,6 +104,8 @@ impl WalletError {
             WalletError::OtpLocked => "otp_locked",
             WalletError::IdempotencyMismatch => "idempotency_key_reused",
             WalletError::IdempotencyBodyMismatch => "idempotency_body_mismatch",
+            WalletError::CommandQueueFull { .. } => "command_queue_full",
+            WalletError::CommandFinished { .. } => "command_finished",
             WalletError::Network(_) => "network_unavailable",
             WalletError::Store(_) | WalletError::Internal(_) => "internal",
         }
@@ -117,6 +123,8 @@ impl WalletError {
             | WalletError::CardLimit { .. }
             | WalletError::DeviceSuspended
             | WalletError::DuplicateCard
+            | WalletError::CommandQueueFull { .. }
+            | WalletError::CommandFinished { .. }
             | WalletError::IdempotencyMismatch => 409,
             WalletError::CardsNotSupported { .. }
             | WalletError::CardDeclined { .. }

@@ -68,6 +68,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/devices/{device_id}/suspend"),
     ("post", "/api/v1/devices/{device_id}/resume"),
     ("post", "/api/v1/devices/{device_id}/wipe"),
+    ("get", "/api/v1/devices/{device_id}/places"),
+    ("get", "/api/v1/devices/{device_id}/commands"),
+    ("post", "/api/v1/devices/{device_id}/commands"),
+    ("get", "/api/v1/devices/{device_id}/commands/stream"),
+    (
+        "post",
+        "/api/v1/devices/{device_id}/commands/{command_id}/ack",
+    ),
     ("get", "/api/v1/devices/{device_id}/provisioning"),
     ("get", "/api/v1/devices/{device_id}/cards"),
     ("post", "/api/v1/devices/{device_id}/cards"),
@@ -126,6 +134,7 @@ pub fn router(wallet: Wallet) -> Router {
         .route("/api/v1/transactions", get(transactions))
         .route("/api/v1/events", get(events))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(crate::locate_api::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(wallet)
 }
@@ -343,7 +352,7 @@ fn query_rejection(rej: QueryRejection) -> ApiError {
 /// The logged-in account of a request (`Authorization: Bearer ...`).
 pub struct Authed {
     pub principal: Principal,
-    token: String,
+    pub(crate) token: String,
 }
 
 impl Drop for Authed {
@@ -400,7 +409,7 @@ fn no_body(w: &Wallet) -> String {
     w.fingerprint(b"")
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| WalletError::Internal(e.to_string()).into())
 }
 
@@ -443,6 +452,9 @@ struct HeartbeatBody {
     accuracy_m: Option<f64>,
     #[serde(default)]
     place: Option<String>,
+    /// Why the device reports: `heartbeat` (default), `sync`, `payment`.
+    #[serde(default)]
+    source: crate::locate_api::HeartbeatSource,
 }
 
 #[derive(Deserialize)]
@@ -548,7 +560,12 @@ async fn list_devices(State(w): State<Wallet>, auth: Authed) -> Result<Response,
 }
 
 /// The key scope of a logged-in caller's request.
-fn call<'a>(p: &'a Principal, method: Method, path: &'a str, fingerprint: &'a str) -> Call<'a> {
+pub(crate) fn call<'a>(
+    p: &'a Principal,
+    method: Method,
+    path: &'a str,
+    fingerprint: &'a str,
+) -> Call<'a> {
     Call {
         region: &p.region,
         scope: &p.account_id,
@@ -609,7 +626,9 @@ async fn heartbeat(
             accuracy_m: body.accuracy_m,
             place: body.place.clone(),
         };
-        let d = w.heartbeat(p, &id, beat).await?;
+        w.report_contact(p, &id, &beat, body.source.contact())
+            .await?;
+        let d = w.device(p, &id).await?;
         Ok((StatusCode::OK, to_value(&d)?))
     })
     .await

@@ -40,12 +40,16 @@
 //! * **Idempotency**: see [`http`]; stored responses are kept for
 //!   [`service::IDEMPOTENCY_RETENTION`] ([`Wallet::purge_expired`]).
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod client_addr;
 pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod limits;
+pub mod locate;
+mod locate_api;
 pub mod model;
 pub mod openapi;
 pub mod port;
@@ -60,6 +64,10 @@ pub use client_addr::TrustedProxies;
 pub use error::WalletError;
 pub use http::router;
 pub use limits::HashGate;
+pub use locate::{
+    CommandAnswer, CommandKind, CommandState, ContactKind, DeviceCommand, MAX_KEPT_COMMANDS,
+    MAX_OPEN_COMMANDS, MAX_PLACES_PER_DEVICE, Place,
+};
 pub use model::*;
 pub use paytap_types::{Clock, ManualClock, SystemClock};
 pub use port::{

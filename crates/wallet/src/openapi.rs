@@ -245,6 +245,45 @@ fn operations() -> Vec<Op> {
             .resp("200", ok("The device, without cards", device()))
             .resp("404", err("No such device on this account"))
             .resp("502", err("The token service could not be reached; retry")),
+        op("get", "/api/v1/devices/{device_id}/places", "devicePlaces", "find-device")
+            .summary("Find my device: the device's last places, newest first (at most 20)")
+            .resp("200", ok("Places", schema_ref("PlaceList")))
+            .resp("404", err("No such device on this account")),
+        op("get", "/api/v1/devices/{device_id}/commands", "listCommands", "find-device")
+            .summary("Commands sent to the device, newest first, with their states")
+            .resp(
+                "200",
+                ok(
+                    "Commands",
+                    json!({ "type": "object", "required": ["commands"],
+                            "properties": { "commands": { "type": "array", "items": schema_ref("DeviceCommand") } } }),
+                ),
+            )
+            .resp("404", err("No such device on this account")),
+        op("post", "/api/v1/devices/{device_id}/commands", "sendCommand", "find-device")
+            .summary("Locate now, play a sound, or erase (erase also deletes every token at once)")
+            .idem()
+            .body("NewCommand")
+            .resp("201", ok("Queued for the device", schema_ref("DeviceCommand")))
+            .resp("200", ok("An open command of the same kind (locate, erase) answers", schema_ref("DeviceCommand")))
+            .resp("404", err("No such device on this account"))
+            .resp("409", err("Eight commands already wait for the device, or Idempotency-Key reused"))
+            .resp("502", err("The token service could not be reached (erase); retry")),
+        op("get", "/api/v1/devices/{device_id}/commands/stream", "commandChannel", "find-device")
+            .summary("The device's channel: server-sent events (`event: command`, a DeviceCommand as data), every open command at connection, then each new one")
+            .resp(
+                "200",
+                json!({ "description": "An event stream",
+                        "content": { "text/event-stream": { "schema": { "type": "string" } } } }),
+            )
+            .resp("404", err("No such device on this account")),
+        op("post", "/api/v1/devices/{device_id}/commands/{command_id}/ack", "answerCommand", "find-device")
+            .summary("The device's answer to a command (with its place; required for locate)")
+            .idem()
+            .body("CommandAnswer")
+            .resp("200", ok("The command, acknowledged or failed", schema_ref("DeviceCommand")))
+            .resp("404", err("No such command on this device"))
+            .resp("409", err("The command was already answered the other way, or Idempotency-Key reused")),
         op("get", "/api/v1/devices/{device_id}/provisioning", "provisioningPayloads", "cards")
             .summary("Sealed provisioning payloads for the device's secure element")
             .resp("200", ok("Payloads", schema_ref("ProvisioningList")))
@@ -441,7 +480,56 @@ fn schemas() -> Value {
                 "lat": { "type": "number", "minimum": -90, "maximum": 90 },
                 "lon": { "type": "number", "minimum": -180, "maximum": 180 },
                 "accuracy_m": { "type": "number", "minimum": 0, "maximum": 10000000 },
-                "place": { "type": "string", "minLength": 1, "maxLength": 128, "description": "Only with lat and lon" }
+                "place": { "type": "string", "minLength": 1, "maxLength": 128, "description": "Only with lat and lon" },
+                "source": { "type": "string", "enum": ["heartbeat", "sync", "payment"], "default": "heartbeat", "description": "Why the device reports: a plain heartbeat, a sync, or right after it paid" }
+            }
+        },
+        "Place": {
+            "type": "object", "required": ["lat", "lon", "accuracy_m", "at", "source"],
+            "properties": {
+                "lat": { "type": "number", "minimum": -90, "maximum": 90 },
+                "lon": { "type": "number", "minimum": -180, "maximum": 180 },
+                "accuracy_m": { "type": "number", "minimum": 0 },
+                "place": { "type": ["string", "null"] },
+                "at": ms(),
+                "source": { "type": "string", "enum": ["heartbeat", "sync", "payment", "command"] }
+            }
+        },
+        "PlaceList": {
+            "type": "object", "required": ["device_id", "places"],
+            "properties": {
+                "device_id": s("string"),
+                "places": { "type": "array", "maxItems": 20, "items": schema_ref("Place") }
+            }
+        },
+        "NewCommand": {
+            "type": "object", "required": ["kind"],
+            "properties": { "kind": { "type": "string", "enum": ["locate", "sound", "erase"] } }
+        },
+        "DeviceCommand": {
+            "type": "object",
+            "required": ["id", "device_id", "kind", "state", "created_at"],
+            "properties": {
+                "id": s("string"), "device_id": s("string"),
+                "kind": { "type": "string", "enum": ["locate", "sound", "erase"] },
+                "state": { "type": "string", "enum": ["queued", "delivered", "acknowledged", "failed"] },
+                "created_at": ms(),
+                "delivered_at": { "type": ["integer", "null"], "format": "int64" },
+                "finished_at": { "type": ["integer", "null"], "format": "int64" },
+                "detail": { "type": ["string", "null"] },
+                "location": { "oneOf": [schema_ref("Location"), { "type": "null" }] }
+            }
+        },
+        "CommandAnswer": {
+            "type": "object", "required": ["ok"],
+            "dependentRequired": { "lat": ["lon"], "lon": ["lat"], "place": ["lat", "lon"] },
+            "properties": {
+                "ok": { "type": "boolean", "description": "true: done (acknowledged); false: could not (failed)" },
+                "detail": { "type": "string", "minLength": 1, "maxLength": 200 },
+                "lat": { "type": "number", "minimum": -90, "maximum": 90 },
+                "lon": { "type": "number", "minimum": -180, "maximum": 180 },
+                "accuracy_m": { "type": "number", "minimum": 0, "maximum": 10000000 },
+                "place": { "type": "string", "minLength": 1, "maxLength": 128 }
             }
         },
         "Suspend": {

@@ -132,4 +132,41 @@ CREATE TABLE wallet_login_addresses (
 )
 ",
     },
+    // Find my device ([`crate::locate`]): the short history of each
+    // device's places (at most `MAX_PLACES_PER_DEVICE` rows a device) and
+    // the commands its owner sends it, with their state.
+    Migration {
+        component: "wallet",
+        version: 3,
+        sql: "
+CREATE TABLE wallet_device_places (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES wallet_accounts (id),
+    device_id TEXT NOT NULL REFERENCES wallet_devices (id),
+    lat_e7 BIGINT NOT NULL,
+    lon_e7 BIGINT NOT NULL,
+    accuracy_cm BIGINT NOT NULL,
+    place TEXT,
+    source TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX wallet_device_places_device ON wallet_device_places (device_id, at);
+CREATE TABLE wallet_device_commands (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES wallet_accounts (id),
+    device_id TEXT NOT NULL REFERENCES wallet_devices (id),
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    finished_at BIGINT,
+    detail TEXT,
+    lat_e7 BIGINT,
+    lon_e7 BIGINT,
+    accuracy_cm BIGINT,
+    place TEXT
+);
+CREATE INDEX wallet_device_commands_device ON wallet_device_commands (device_id, state, created_at)
+",
+    },
 ];

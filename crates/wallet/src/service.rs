@@ -125,6 +125,8 @@ pub(crate) struct Inner {
     pub(crate) throttle: Mutex<LoginThrottle>,
     pub(crate) hashes: HashGate,
     events: broadcast::Sender<Arc<(String, Transaction)>>,
+    /// Wakes devices' command channels ([`crate::locate`]).
+    pub(crate) commands: crate::locate::CommandBell,
     /// A hash of a random password, verified against on unknown logins so
     /// that a wrong login costs the same time as a wrong password.
     pub(crate) dummy_hash: String,
@@ -276,7 +278,7 @@ fn tx_from_row(r: TxRow) -> Result<Transaction, WalletError> {
 }
 
 /// Checks a short piece of text a person typed.
-fn text_field(
+pub(crate) fn text_field(
     field: &'static str,
     value: &str,
     min: usize,
@@ -302,7 +304,7 @@ fn text_field(
     Ok(v.to_string())
 }
 
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -412,6 +414,7 @@ impl Wallet {
                 throttle: Mutex::new(LoginThrottle::default()),
                 hashes,
                 events,
+                commands: Default::default(),
                 dummy_hash,
             }),
         })
@@ -677,83 +680,16 @@ impl Wallet {
         device_from_row(row.ok_or(WalletError::NotFound("device"))?)
     }
 
-    /// Records that the device is alive and, optionally, where it is.
+    /// Records that the device is alive and, optionally, where it is
+    /// ([`Wallet::report_contact`]).
     pub async fn heartbeat(
         &self,
         p: &Principal,
         device_id: &str,
         hb: Heartbeat,
     ) -> Result<Device, WalletError> {
-        self.device(p, device_id).await?;
-        // The accuracy is checked whenever it is given, with or without a
-        // position, as the API's schema says.
-        let acc = hb.accuracy_m.unwrap_or(0.0);
-        if !acc.is_finite() || !(0.0..=1.0e7).contains(&acc) {
-            return Err(WalletError::invalid(
-                "accuracy_m",
-                "must be between 0 and 10000000 metres",
-            ));
-        }
-        let position = match (hb.lat, hb.lon) {
-            (Some(lat), Some(lon)) => {
-                if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-                    return Err(WalletError::invalid("lat", "must be between -90 and 90"));
-                }
-                if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-                    return Err(WalletError::invalid("lon", "must be between -180 and 180"));
-                }
-                Some((
-                    (lat * 1e7).round() as i64,
-                    (lon * 1e7).round() as i64,
-                    (acc * 100.0).round() as i64,
-                ))
-            }
-            (None, None) => None,
-            _ => {
-                return Err(WalletError::invalid(
-                    "lat",
-                    "lat and lon must be given together",
-                ));
-            }
-        };
-        let place = match &hb.place {
-            Some(pl) if position.is_some() => Some(text_field("place", pl, 1, 128)?),
-            Some(_) => {
-                return Err(WalletError::invalid(
-                    "place",
-                    "a place name needs lat and lon",
-                ));
-            }
-            None => None,
-        };
-        let now = self.now();
-        let db = self.db(&p.region)?;
-        let mut tx = db.begin_write().await?;
-        if let Some((lat, lon, acc)) = position {
-            sqlx::query(
-                "UPDATE wallet_devices SET last_seen_at = $1, lat_e7 = $2, lon_e7 = $3, accuracy_cm = $4, \
-                 place = $5, located_at = $1 WHERE id = $6 AND account_id = $7",
-            )
-            .bind(now)
-            .bind(lat)
-            .bind(lon)
-            .bind(acc)
-            .bind(place)
-            .bind(device_id)
-            .bind(&p.account_id)
-            .execute(&mut *tx)
+        self.report_contact(p, device_id, &hb, crate::locate::ContactKind::Heartbeat)
             .await?;
-        } else {
-            sqlx::query(
-                "UPDATE wallet_devices SET last_seen_at = $1 WHERE id = $2 AND account_id = $3",
-            )
-            .bind(now)
-            .bind(device_id)
-            .bind(&p.account_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
         self.device(p, device_id).await
     }
 
@@ -1223,7 +1159,14 @@ impl Wallet {
         p: &Principal,
         device_id: &str,
     ) -> Result<Vec<ProvisioningItem>, WalletError> {
-        self.device(p, device_id).await?;
+        // Only the device itself fetches its payloads: a contact.
+        self.report_contact(
+            p,
+            device_id,
+            &Heartbeat::default(),
+            crate::locate::ContactKind::Sync,
+        )
+        .await?;
         let db = self.db(&p.region)?;
         let rows: Vec<ProvRow> = sqlx::query_as(
             "SELECT id, token_ref, token_state, card_last4, bank_name, is_default, sealed_payload \
@@ -1464,6 +1407,7 @@ impl Wallet {
             if res.rows_affected() == 0 {
                 return Ok(None);
             }
+            self.seen_paying(db, &t.device_id, t.at).await?;
             tracing::info!(account = %account_id, region, event = %t.id, approved = t.approved, "payment recorded");
             // No subscriber is not an error.
             let _ = self.inner.events.send(Arc::new((account_id, t.clone())));

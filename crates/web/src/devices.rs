@@ -95,9 +95,13 @@ pub(crate) async fn device(
     Path(device_id): Path<String>,
 ) -> Result<Response, Failure> {
     let (signed, d) = own_device(&app, &req, &device_id).await?;
+    let find = app
+        .find_view(&signed.principal, &device_id)
+        .await
+        .for_signed(&signed)?;
     let (notice, cookies) = take_notice(&req, signed.lang, std::slice::from_ref(&d));
     let c = signed.ctx(notice);
-    let body = pages::device_page(&c, &d);
+    let body = pages::device_page(&c, &d, &find);
     Ok(page(&c, StatusCode::OK, body, cookies))
 }
 

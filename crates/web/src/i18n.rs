@@ -560,6 +560,112 @@ const MONTHS_EN: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// The words of "find my device" on the device page.
+pub struct FindStrings {
+    pub title: &'static str,
+    /// `{}`: the device's name.
+    pub map_title: &'static str,
+    pub no_place: &'static str,
+    /// `{}`: metres.
+    pub within: &'static str,
+    pub located: &'static str,
+    pub history: &'static str,
+    pub source_heartbeat: &'static str,
+    pub source_sync: &'static str,
+    pub source_payment: &'static str,
+    pub source_command: &'static str,
+    pub locate_now: &'static str,
+    pub play_sound: &'static str,
+    pub erase: &'static str,
+    pub actions_note: &'static str,
+    /// `{}`: the device's name.
+    pub erase_title: &'static str,
+    pub erase_body: &'static str,
+    pub erase_confirm: &'static str,
+    pub commands: &'static str,
+    pub no_commands: &'static str,
+    pub state_queued: &'static str,
+    pub state_delivered: &'static str,
+    pub state_acknowledged: &'static str,
+    pub state_failed: &'static str,
+    /// `{}`: the place.
+    pub answered_from: &'static str,
+    /// `{}`: the device's name.
+    pub notice_locate: &'static str,
+    pub notice_sound: &'static str,
+    pub notice_erase: &'static str,
+}
+
+impl Lang {
+    /// The words of "find my device".
+    pub fn find(self) -> &'static FindStrings {
+        match self {
+            Lang::En => &FIND_EN,
+            Lang::Zh => &FIND_ZH,
+        }
+    }
+}
+
+const FIND_EN: FindStrings = FindStrings {
+    title: "Find my device",
+    map_title: "Map of where {} has been",
+    no_place: "No place reported yet. The device sends its place when it syncs, pays or answers “Locate now”.",
+    within: "within {} m",
+    located: "Located",
+    history: "Recent places",
+    source_heartbeat: "check-in",
+    source_sync: "sync",
+    source_payment: "payment",
+    source_command: "Locate now",
+    locate_now: "Locate now",
+    play_sound: "Play a sound",
+    erase: "Erase",
+    actions_note: "A device that is offline gets these when it next connects.",
+    erase_title: "Erase {}?",
+    erase_body: "Every card on the device is removed now, and the device wipes its secure element the next time it connects. This cannot be undone.",
+    erase_confirm: "Yes, erase",
+    commands: "Commands",
+    no_commands: "No commands sent yet.",
+    state_queued: "Waiting for the device",
+    state_delivered: "Sent to the device",
+    state_acknowledged: "Done",
+    state_failed: "Failed",
+    answered_from: "answered from {}",
+    notice_locate: "Asked {} to report where it is.",
+    notice_sound: "Asked {} to play a sound.",
+    notice_erase: "The cards on {} are removed; it wipes itself when it next connects.",
+};
+
+const FIND_ZH: FindStrings = FindStrings {
+    title: "查找设备",
+    map_title: "「{}」的位置地图",
+    no_place: "尚无位置信息。设备在同步、支付或响应「立即定位」时会报告位置。",
+    within: "误差 {} 米以内",
+    located: "定位时间",
+    history: "最近的位置",
+    source_heartbeat: "在线报告",
+    source_sync: "同步",
+    source_payment: "支付",
+    source_command: "立即定位",
+    locate_now: "立即定位",
+    play_sound: "播放声音",
+    erase: "抹除",
+    actions_note: "设备离线时，会在下次连接时收到这些指令。",
+    erase_title: "抹除「{}」？",
+    erase_body: "设备上的所有卡片将立即移除，设备下次连接时会清除安全芯片中的数据。此操作无法撤销。",
+    erase_confirm: "确认抹除",
+    commands: "指令",
+    no_commands: "尚未发送指令。",
+    state_queued: "等待设备上线",
+    state_delivered: "已送达设备",
+    state_acknowledged: "已完成",
+    state_failed: "失败",
+    answered_from: "回复位置：{}",
+    notice_locate: "已请求「{}」报告位置。",
+    notice_sound: "已请求「{}」播放声音。",
+    notice_erase: "「{}」上的卡片已移除，设备下次连接时会自行抹除。",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

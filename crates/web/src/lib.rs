@@ -53,6 +53,7 @@ mod assets;
 mod cards;
 mod devices;
 pub mod i18n;
+mod locate;
 mod notice;
 pub mod pages;
 mod payments;
@@ -139,6 +140,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/payments/events", get(payments::payment_events))
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
+        .merge(locate::routes())
         .fallback(app::not_found)
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(app)

@@ -44,6 +44,9 @@ pub(crate) fn take_notice(
         "rmcard" if four => Some(i18n::fill(s.notice_card_removed, arg)),
         "default" if four => Some(i18n::fill(s.notice_default, arg)),
         "lang" => Some(s.notice_language.to_string()),
+        "locate" => device_name().map(|n| i18n::fill(lang.find().notice_locate, n)),
+        "sound" => device_name().map(|n| i18n::fill(lang.find().notice_sound, n)),
+        "erase" => device_name().map(|n| i18n::fill(lang.find().notice_erase, n)),
         _ => None,
     };
     (text, clear)

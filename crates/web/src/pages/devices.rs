@@ -158,11 +158,12 @@ pub fn devices_page(ctx: &Ctx, devices: &[DeviceCards]) -> Markup {
     layout(ctx, s.devices_title, Nav::Devices, content, None)
 }
 
-pub fn device_page(ctx: &Ctx, d: &DeviceCards) -> Markup {
+pub fn device_page(ctx: &Ctx, d: &DeviceCards, find: &super::FindView) -> Markup {
     let s = ctx.s();
     let content = html! {
         p class="crumb" { a href="/devices" { "← " (s.devices_title) } }
         (device_panel(ctx, d, true))
+        (super::find_section(ctx, d, find))
     };
     layout(ctx, &d.device.name, Nav::Devices, content, None)
 }

@@ -12,6 +12,8 @@
 
 mod cards;
 mod devices;
+mod locate;
+mod map;
 mod payments;
 mod signin;
 
@@ -25,6 +27,8 @@ pub use devices::{
     DeviceCards, device_page, device_panel, devices_page, kind_label, remove_all_page,
     turn_off_page,
 };
+pub use locate::{FindView, erase_page, find_section};
+pub use map::{MapPoint, map_svg};
 pub use payments::{UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
 pub use signin::login_page;
 
