@@ -79,8 +79,14 @@ pub async fn run(
         tac_master,
         data_key: Zeroizing::new([0x42; 32]),
     };
-    let host = OperatorHost::open(db.clone(), ledger.clone(), op.clone(), keys, Arc::new(clock.clone()))
-        .await?;
+    let host = OperatorHost::open(
+        db.clone(),
+        ledger.clone(),
+        op.clone(),
+        keys,
+        Arc::new(clock.clone()),
+    )
+    .await?;
     let (start, cpu0) = (Instant::now(), cpu());
     let (mut accepted, mut rejected, mut batches) = (0, 0, 0);
     for (i, chunk) in records.chunks(batch).enumerate() {

@@ -46,7 +46,8 @@ impl CardCipher {
 
     /// The card's fingerprint, lowercase hex.
     pub(crate) fn fingerprint(&self, serial: &[u8; SERIAL_LEN]) -> String {
-        let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.fingerprint.as_slice())
+        let Ok(mut mac) =
+            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.fingerprint.as_slice())
         else {
             // HMAC takes keys of any length.
             unreachable!("HMAC-SHA256 accepts a 32-byte key")
@@ -102,7 +103,11 @@ mod tests {
         let sealed = a.seal("beijing", &fp, &serial).unwrap();
         assert!(!sealed.contains("1000310499"));
         assert_eq!(a.open("beijing", &fp, &sealed), Ok(serial));
-        for (cipher, op, card) in [(&b, "beijing", fp.as_str()), (&a, "wuhan", fp.as_str()), (&a, "beijing", "00")] {
+        for (cipher, op, card) in [
+            (&b, "beijing", fp.as_str()),
+            (&a, "wuhan", fp.as_str()),
+            (&a, "beijing", "00"),
+        ] {
             assert!(cipher.open(op, card, &sealed).is_err());
         }
     }

@@ -33,8 +33,8 @@ impl Day {
 
     /// The business day that contains the instant `millis` (Unix ms).
     pub fn of_millis(millis: i64) -> Day {
-        let offset = UtcOffset::from_whole_seconds(BUSINESS_DAY_UTC_OFFSET_SECS)
-            .unwrap_or(UtcOffset::UTC);
+        let offset =
+            UtcOffset::from_whole_seconds(BUSINESS_DAY_UTC_OFFSET_SECS).unwrap_or(UtcOffset::UTC);
         let at = OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         Day(at.to_offset(offset).date())

@@ -322,10 +322,9 @@ impl OperatorHost {
         .await?;
         let count = rows.len();
         for row in rows {
-            let serial = by_card
-                .get(row.0.as_str())
-                .copied()
-                .ok_or_else(|| OperatorError::Corrupt(format!("record of unknown card {}", row.0)))?;
+            let serial = by_card.get(row.0.as_str()).copied().ok_or_else(|| {
+                OperatorError::Corrupt(format!("record of unknown card {}", row.0))
+            })?;
             clearing.restore(&upload::record_from_row(serial, &row)?);
         }
         let (next_seq,): (Option<i64>,) = sqlx::query_as(
@@ -335,7 +334,11 @@ impl OperatorHost {
         .fetch_one(self.db.pool())
         .await?;
         let last_settled = settle::last_settled(&self.db, op).await?;
-        tracing::info!(operator = op, records = count, "clearing state rebuilt from the tables");
+        tracing::info!(
+            operator = op,
+            records = count,
+            "clearing state rebuilt from the tables"
+        );
         Ok(State {
             clearing,
             cards,
@@ -377,7 +380,11 @@ impl OperatorHost {
             .execute(
                 &mut tx,
                 backend,
-                &[vec![Arg::Text(op.into()), Arg::Text(card.clone()), Arg::Text(sealed)]],
+                &[vec![
+                    Arg::Text(op.into()),
+                    Arg::Text(card.clone()),
+                    Arg::Text(sealed),
+                ]],
             )
             .await?;
         schema::HOTLIST
@@ -417,7 +424,10 @@ impl OperatorHost {
                 .ok_or_else(|| OperatorError::Corrupt(format!("hotlist reason {reason:?}")))?;
             if card != last_card || out.is_empty() {
                 let serial = self.cipher.open(op, &card, &sealed)?;
-                out.push(HotlistEntry { serial, reasons: Vec::new() });
+                out.push(HotlistEntry {
+                    serial,
+                    reasons: Vec::new(),
+                });
                 last_card = card;
             }
             if let Some(entry) = out.last_mut() {

@@ -60,7 +60,11 @@ pub(crate) struct Insert {
 
 pub(crate) const CARDS: Insert = Insert {
     table: "operator_cards",
-    columns: &[("operator", Ty::Text), ("card", Ty::Text), ("sealed", Ty::Text)],
+    columns: &[
+        ("operator", Ty::Text),
+        ("card", Ty::Text),
+        ("sealed", Ty::Text),
+    ],
     skip_existing: true,
 };
 

@@ -129,7 +129,11 @@ impl OperatorHost {
             return Ok(None);
         };
         if stored != digest {
-            tracing::warn!(operator = op, batch_id, "batch id reused with other records");
+            tracing::warn!(
+                operator = op,
+                batch_id,
+                "batch id reused with other records"
+            );
             return Err(OperatorError::BatchConflict(batch_id.to_owned()));
         }
         let rejected: Vec<(i64, String)> = sqlx::query_as(
@@ -140,7 +144,11 @@ impl OperatorHost {
         .bind(batch_id)
         .fetch_all(self.db.pool())
         .await?;
-        tracing::info!(operator = op, batch_id, "batch uploaded again: stored outcome");
+        tracing::info!(
+            operator = op,
+            batch_id,
+            "batch uploaded again: stored outcome"
+        );
         Ok(Some(BatchResult {
             batch_id: batch_id.to_owned(),
             records: count(records)?,
@@ -148,7 +156,12 @@ impl OperatorHost {
             duplicates: count(duplicates)?,
             rejected: rejected
                 .into_iter()
-                .map(|(i, reason)| Ok(RejectedRecord { index: count(i)?, reason }))
+                .map(|(i, reason)| {
+                    Ok(RejectedRecord {
+                        index: count(i)?,
+                        reason,
+                    })
+                })
                 .collect::<Result<_, OperatorError>>()?,
             flagged: count(flagged)?,
             business_day: stored_day(day)?,
@@ -185,8 +198,14 @@ impl OperatorHost {
         for (k, &i) in cleared.accepted.iter().enumerate() {
             let r = &records[i];
             let card = fp(&r.serial);
-            w.records
-                .push(record_row(op, &card, r, batch_id, state.next_seq + k as i64, day));
+            w.records.push(record_row(
+                op,
+                &card,
+                r,
+                batch_id,
+                state.next_seq + k as i64,
+                day,
+            ));
         }
         for &(i, why) in &cleared.rejected {
             let r = &records[i];
@@ -255,9 +274,15 @@ impl OperatorHost {
         .execute(&mut *tx)
         .await?;
         schema::CARDS.execute(&mut tx, backend, &w.cards).await?;
-        schema::RECORDS.execute(&mut tx, backend, &w.records).await?;
-        schema::REJECTIONS.execute(&mut tx, backend, &w.rejections).await?;
-        schema::HOTLIST.execute(&mut tx, backend, &w.hotlist).await?;
+        schema::RECORDS
+            .execute(&mut tx, backend, &w.records)
+            .await?;
+        schema::REJECTIONS
+            .execute(&mut tx, backend, &w.rejections)
+            .await?;
+        schema::HOTLIST
+            .execute(&mut tx, backend, &w.hotlist)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -333,7 +358,14 @@ fn digest(records: &[GateRecord]) -> String {
     hex::encode(h.finalize())
 }
 
-fn record_row(op: &str, card: &str, r: &GateRecord, batch_id: &str, seq: i64, day: Day) -> Vec<Arg> {
+fn record_row(
+    op: &str,
+    card: &str,
+    r: &GateRecord,
+    batch_id: &str,
+    seq: i64,
+    day: Day,
+) -> Vec<Arg> {
     let mut at = [0u8; 7];
     at[..4].copy_from_slice(&r.at.date);
     at[4..].copy_from_slice(&r.at.time);

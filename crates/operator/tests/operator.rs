@@ -62,7 +62,10 @@ async fn bad_batch_ids_and_oversized_batches_are_refused() {
     let f = fixture().await;
     let long = "x".repeat(paytap_operator::MAX_BATCH_ID_LEN + 1);
     for id in ["", "has space", "naïve", long.as_str()] {
-        assert!(matches!(f.host.upload(id, &[]).await, Err(OperatorError::BatchId)), "{id:?}");
+        assert!(
+            matches!(f.host.upload(id, &[]).await, Err(OperatorError::BatchId)),
+            "{id:?}"
+        );
     }
     let r = rides(1, 1)[0];
     let big = vec![r; paytap_transit::clearing::MAX_BATCH + 1];
@@ -93,7 +96,11 @@ async fn forged_altered_and_duplicate_records_are_refused_with_their_reason() {
         (other_city, "not_our_card"),
     ];
     for (i, (record, reason)) in cases.iter().enumerate() {
-        let out = f.host.upload(&format!("bad-{i}"), &[good[1], *record]).await.unwrap();
+        let out = f
+            .host
+            .upload(&format!("bad-{i}"), &[good[1], *record])
+            .await
+            .unwrap();
         assert_eq!(out.duplicates, 1, "{reason}");
         assert_eq!(out.rejected, [rejected(1, reason)], "{reason}");
         assert_eq!(out.accepted, 0);
@@ -119,11 +126,15 @@ async fn a_cloned_card_is_hotlisted_and_stays_there_after_a_restart() {
     let hotlist = f.host.hotlist().await.unwrap();
     assert_eq!(hotlist.len(), 1);
     assert_eq!(hotlist[0].serial, serial(4));
-    assert_eq!(hotlist[0].reasons, [HotlistReason::CounterReused(a.counter)]);
+    assert_eq!(
+        hotlist[0].reasons,
+        [HotlistReason::CounterReused(a.counter)]
+    );
     // The card number is not in the tables in clear.
     let digits = hex::encode(serial(4));
     for table in ["operator_cards", "operator_records", "operator_hotlist"] {
-        let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE card LIKE '%{digits}%'");
+        let sql =
+            format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table} WHERE card LIKE '%{digits}%'");
         assert_eq!(count(&f.db, &sql).await, 0, "{table}");
     }
     let host = open_host(&f.db, &f.ledger, &f.clock).await;
@@ -138,9 +149,15 @@ async fn a_lost_card_is_hotlisted_once() {
     f.host.report_lost(&serial(9)).await.unwrap();
     let hotlist = f.host.hotlist().await.unwrap();
     assert_eq!(hotlist.len(), 1);
-    assert_eq!((hotlist[0].serial, hotlist[0].reasons.as_slice()), (serial(9), &[HotlistReason::Lost][..]));
+    assert_eq!(
+        (hotlist[0].serial, hotlist[0].reasons.as_slice()),
+        (serial(9), &[HotlistReason::Lost][..])
+    );
     let shanghai = paytap_transit::config::serial_from_digits("31000000000000000001").unwrap();
-    assert!(matches!(f.host.report_lost(&shanghai).await, Err(OperatorError::NotOurCard)));
+    assert!(matches!(
+        f.host.report_lost(&shanghai).await,
+        Err(OperatorError::NotOurCard)
+    ));
     // Its rides still count: they are debits a card with the real keys made.
     let mut p = card(serial(9));
     let r = ride(&mut p, &mut sam(0), 300, 5);
@@ -154,23 +171,41 @@ async fn settlement_is_one_idempotent_transfer_and_the_report_sums_to_it() {
     let total: i64 = records.iter().map(|r| i64::from(r.amount)).sum();
     f.host.upload("a", &records[..7]).await.unwrap();
     f.host.upload("b", &records[5..]).await.unwrap();
-    assert!(matches!(f.host.settle(today()).await, Err(OperatorError::DayOpen(_))));
+    assert!(matches!(
+        f.host.settle(today()).await,
+        Err(OperatorError::DayOpen(_))
+    ));
     assert!(f.host.report(today()).await.unwrap().is_none());
     f.clock.advance(DAY);
     let s = f.host.settle(today()).await.unwrap();
     assert_eq!((s.amount.minor, s.records), (total, 12));
     assert_eq!(s.gates.len(), GATES.len());
     assert_eq!(s.gates.iter().map(|g| g.amount).sum::<i64>(), total);
-    assert_eq!(s.transfer_id.as_deref(), Some("transit:beijing:settle:20261205"));
+    assert_eq!(
+        s.transfer_id.as_deref(),
+        Some("transit:beijing:settle:20261205")
+    );
     assert_eq!(f.host.settle(today()).await.unwrap(), s);
     assert_eq!(f.host.report(today()).await.unwrap(), Some(s.clone()));
-    let receipt = f.ledger.outcome(s.transfer_id.as_deref().unwrap()).await.unwrap().unwrap().unwrap();
+    let receipt = f
+        .ledger
+        .outcome(s.transfer_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(receipt.amount, s.amount);
     let accounts = f.host.accounts();
-    assert_eq!((receipt.debit.as_str(), receipt.credit.as_str()), (accounts.float.as_str(), accounts.revenue.as_str()));
+    assert_eq!(
+        (receipt.debit.as_str(), receipt.credit.as_str()),
+        (accounts.float.as_str(), accounts.revenue.as_str())
+    );
     let float = f.ledger.balance(&accounts.float).await.unwrap();
     let revenue = f.ledger.balance(&accounts.revenue).await.unwrap();
-    assert_eq!((float.debits_posted, revenue.credits_posted), (total, total));
+    assert_eq!(
+        (float.debits_posted, revenue.credits_posted),
+        (total, total)
+    );
     f.ledger.check_invariants().await.unwrap();
     // A late upload belongs to the next business day, never to a settled one.
     let late = rides(4, 13);

@@ -102,9 +102,15 @@ pub async fn open_host(db: &Db, ledger: &Ledger, clock: &ManualClock) -> Operato
         tac_master: masters().tac,
         data_key: Zeroizing::new([5; 32]),
     };
-    OperatorHost::open(db.clone(), ledger.clone(), beijing(), keys, Arc::new(clock.clone()))
-        .await
-        .unwrap()
+    OperatorHost::open(
+        db.clone(),
+        ledger.clone(),
+        beijing(),
+        keys,
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
 }
 
 pub async fn fixture() -> Fixture {

@@ -13,7 +13,6 @@ use serde::Serialize;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-
 #[derive(ClapArgs)]
 pub struct TransitArgs {
     /// Taps to make (each leaves one gate record).
@@ -110,7 +109,11 @@ impl Report {
             self.hotlisted,
             self.settled_minor,
             self.report_gates,
-            if self.ledger_invariants { "hold" } else { "BROKEN" },
+            if self.ledger_invariants {
+                "hold"
+            } else {
+                "BROKEN"
+            },
             self.raw_append_batch,
             self.raw_append_per_sec,
             self.ratio_to_raw_append,
@@ -124,7 +127,10 @@ pub fn run(a: TransitArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--operator: no operator {:?}", a.operator);
     };
     if !(1..=paytap_transit::clearing::MAX_BATCH).contains(&a.batch) {
-        anyhow::bail!("--batch must be 1 to {}", paytap_transit::clearing::MAX_BATCH);
+        anyhow::bail!(
+            "--batch must be 1 to {}",
+            paytap_transit::clearing::MAX_BATCH
+        );
     }
     let opts = BenchOptions {
         taps: a.taps,
