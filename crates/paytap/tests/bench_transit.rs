@@ -25,10 +25,14 @@ fn a_small_run_prints_one_json_object() {
     assert_eq!(v["accepted"], 200);
     assert_eq!(v["rejected"], 0);
     assert_eq!(v["hotlisted"], 0);
-    // No ledger settlement yet: no raw append rate to compare against.
-    assert_eq!(v["ledger_settlement"], false);
-    assert!(v.get("raw_append_per_sec").is_none());
-    assert!(v.get("ratio_to_raw_append").is_none());
+    // Clearing settles on the ledger, so the store's raw append rate of the
+    // same run stands beside it.
+    assert_eq!(v["ledger_settlement"], true);
+    let raw = v["raw_append_per_sec"].as_f64().expect("raw append rate");
+    assert!(raw > 0.0);
+    let ratio = v["ratio_to_raw_append"].as_f64().expect("ratio");
+    let clearing = v["clearing_per_sec"].as_f64().unwrap();
+    assert!((ratio - clearing / raw).abs() < 1e-6 * ratio.max(1.0), "{v}");
 }
 
 #[test]
