@@ -10,6 +10,10 @@ use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Exit code of a command that stopped at a step-up the owner must finish
+/// (a one-time passcode); listed in the README.
+pub const STEP_UP: u8 = 3;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -315,7 +319,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         ks.keystore.display(),
                         pending.id
                     );
-                    Ok(ExitCode::from(1))
+                    // Not a failure: the bank asks for a step-up.
+                    Ok(ExitCode::from(STEP_UP))
                 }
                 AddCardResult::Provisioned { card } => {
                     println!(

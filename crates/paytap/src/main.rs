@@ -69,8 +69,59 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("paytap: error: {err:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit::of_error(&err))
         }
+    }
+}
+
+/// The exit codes, as the README lists them.
+mod exit {
+    use paytap_device::wallet::WalletClientError;
+
+    /// Declined, or refused by the other side (a bank, the wallet, the switch).
+    pub const REFUSED: u8 = 1;
+    /// Bad usage or input: an option, a file, a value that cannot be read.
+    pub const USAGE: u8 = 2;
+    /// Could not reach the other side (connection refused, reset, timed
+    /// out; an address in use).
+    pub const UNREACHABLE: u8 = 4;
+
+    /// The code of a command that ended in `err`.
+    pub fn of_error(err: &anyhow::Error) -> u8 {
+        for cause in err.chain() {
+            if let Some(w) = cause.downcast_ref::<WalletClientError>() {
+                return match w {
+                    WalletClientError::Api { .. } => REFUSED,
+                    WalletClientError::Transport { .. } => UNREACHABLE,
+                    WalletClientError::Decode(_) => UNREACHABLE,
+                };
+            }
+            if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && is_network(io.kind())
+            {
+                return UNREACHABLE;
+            }
+        }
+        USAGE
+    }
+
+    /// Whether an I/O error is about reaching a peer (a missing file is
+    /// bad input instead).
+    fn is_network(kind: std::io::ErrorKind) -> bool {
+        use std::io::ErrorKind::*;
+        matches!(
+            kind,
+            ConnectionRefused
+                | ConnectionReset
+                | ConnectionAborted
+                | NotConnected
+                | AddrInUse
+                | AddrNotAvailable
+                | TimedOut
+                | BrokenPipe
+                | HostUnreachable
+                | NetworkUnreachable
+        )
     }
 }
 
@@ -84,5 +135,36 @@ fn quiet_on_closed_pipe() {
     // setting a signal's disposition to SIG_DFL has no other precondition.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+    use paytap_device::wallet::WalletClientError;
+    use std::io;
+
+    fn check(err: anyhow::Error, expect: u8) {
+        assert_eq!(exit::of_error(&err), expect, "{err:#}");
+    }
+
+    #[test]
+    fn errors_map_to_the_documented_exit_codes() {
+        let refused = WalletClientError::Api {
+            status: 409,
+            code: "card_limit".into(),
+            message: "eight cards".into(),
+        };
+        check(anyhow::Error::new(refused).context("add-card"), 1);
+        let transport = WalletClientError::Transport {
+            url: "http://127.0.0.1:1".into(),
+            reason: "refused".into(),
+        };
+        check(anyhow::Error::new(transport), 4);
+        let refused_conn = io::Error::from(io::ErrorKind::ConnectionRefused);
+        check(anyhow::Error::new(refused_conn).context("switch"), 4);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        check(anyhow::Error::new(missing).context("reading FILE"), 2);
+        check(anyhow::anyhow!("--taps must be at least 1"), 2);
     }
 }

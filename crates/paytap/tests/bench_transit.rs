@@ -32,7 +32,10 @@ fn a_small_run_prints_one_json_object() {
     assert!(raw > 0.0);
     let ratio = v["ratio_to_raw_append"].as_f64().expect("ratio");
     let clearing = v["clearing_per_sec"].as_f64().unwrap();
-    assert!((ratio - clearing / raw).abs() < 1e-6 * ratio.max(1.0), "{v}");
+    assert!(
+        (ratio - clearing / raw).abs() < 1e-6 * ratio.max(1.0),
+        "{v}"
+    );
 }
 
 #[test]

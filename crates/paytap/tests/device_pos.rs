@@ -183,7 +183,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         ])
     })
     .await;
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Refused by the other side: exit 1.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("wallet refused (4"), "{}", text(&o));
     assert_no_card_numbers(&text(&o));
 
@@ -211,7 +212,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         ])
     })
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // Waiting for the passcode is a step-up, not a failure: exit 3.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let out = text(&o);
     let pending = out
         .split("--pending ")
