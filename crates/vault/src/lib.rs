@@ -203,6 +203,12 @@ struct Inner {
     /// Rotation does not change a record's content; [`Vault::update`] and
     /// [`Vault::delete`] drop it.
     decrypted: paytap_store::cache::Cache<CardRecord>,
+    /// Held shared by a write ([`Vault::put`], [`Vault::update`]) from the
+    /// moment it reads the current KEK until its commit; a rotation takes
+    /// it exclusively once, right after making the new version current, so
+    /// no write wrapped under the old version can land after the
+    /// rotation's last scan.
+    writes: tokio::sync::RwLock<()>,
 }
 
 /// Most decrypted records [`Vault::get_cached`] keeps in memory.
@@ -239,6 +245,7 @@ impl Vault {
                 keyring: RwLock::new(Arc::new(keyring)),
                 stamp: Mutex::new(stamp),
                 decrypted: paytap_store::cache::Cache::with_capacity(DECRYPTED_CACHE),
+                writes: tokio::sync::RwLock::new(()),
             }),
         })
     }
@@ -306,6 +313,7 @@ impl Vault {
         if let Err(error) = self.reload(false) {
             tracing::warn!(%error, "vault key file changed but could not be reloaded");
         }
+        let _writing = self.inner.writes.read().await;
         let keyring = self.keyring();
         let fp = fingerprint(&keyring, &record.pan);
         if let Some(id) = self.find_by_fingerprint(&fp).await? {
@@ -421,6 +429,7 @@ impl Vault {
         if let Err(error) = self.reload(false) {
             tracing::warn!(%error, "vault key file changed but could not be reloaded");
         }
+        let _writing = self.inner.writes.read().await;
         let keyring = self.keyring();
         let fp = fingerprint(&keyring, &record.pan);
         let version = keyring.current_version();
@@ -516,6 +525,10 @@ impl Vault {
             }
         }
         self.set_keyring(new_keyring.clone());
+        // Wait out the writes that read the old current version: from here
+        // on every write wraps under the new one, so the scans below see
+        // every record left to re-wrap.
+        drop(self.inner.writes.write().await);
         let keyring = self.keyring();
         let batch = i64::try_from(batch.max(1)).unwrap_or(500);
         let count = |db: Db| async move {
