@@ -24,6 +24,28 @@ fn err(description: &str) -> Value {
     json!({ "description": description, "content": json_content(schema_ref("Error")) })
 }
 
+/// A server-sent event stream: each event (as Schemathesis and OpenAPI 3.2's
+/// `itemSchema` see it, an object of its fields) is `event: <name>` with
+/// one JSON document of schema `data_schema` as its data.
+fn event_stream(name: &str, data_schema: &str) -> Value {
+    let event = json!({
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": { "const": name },
+            "id": { "type": "string" },
+            "retry": { "type": "integer", "minimum": 0 },
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": schema_ref(data_schema)
+            }
+        }
+    });
+    json!({ "description": "An event stream",
+            "content": { "text/event-stream": { "schema": event.clone(), "itemSchema": event } } })
+}
+
 struct Op {
     method: &'static str,
     path: &'static str,
@@ -273,8 +295,7 @@ fn operations() -> Vec<Op> {
             .summary("The device's channel: server-sent events (`event: command`, a DeviceCommand as data), every open command at connection, then each new one")
             .resp(
                 "200",
-                json!({ "description": "An event stream",
-                        "content": { "text/event-stream": { "schema": { "type": "string" } } } }),
+                event_stream("command", "DeviceCommand"),
             )
             .resp("404", err("No such device on this account")),
         op("post", "/api/v1/devices/{device_id}/commands/{command_id}/ack", "answerCommand", "find-device")
@@ -366,8 +387,7 @@ fn operations() -> Vec<Op> {
             .summary("Server-sent events: `event: payment` with a Transaction as data, for each new payment")
             .resp(
                 "200",
-                json!({ "description": "An event stream",
-                        "content": { "text/event-stream": { "schema": { "type": "string" } } } }),
+                event_stream("payment", "Transaction"),
             ),
         op("get", "/api/v1/openapi.json", "openapi", "meta")
             .summary("This document")
