@@ -625,14 +625,15 @@ impl Issuer {
     /// (immutable) fingerprint → id mapping.
     pub(crate) async fn card_id_of(&self, pan: &Pan) -> Result<Option<String>, IssuerError> {
         let fp = self.vault.fingerprint(pan);
-        if let Some(id) = self.card_ids.lock().ok().and_then(|m| m.get(&fp).cloned()) {
+        let cached = paytap_types::sync::lock(&self.card_ids, "issuer card ids")
+            .get(&fp)
+            .cloned();
+        if let Some(id) = cached {
             return Ok(Some(id));
         }
         let found = self.vault.find(pan).await?;
-        if let Some(id) = &found
-            && let Ok(mut m) = self.card_ids.lock()
-        {
-            m.insert(fp, id.clone());
+        if let Some(id) = &found {
+            paytap_types::sync::lock(&self.card_ids, "issuer card ids").insert(fp, id.clone());
         }
         Ok(found)
     }

@@ -8,7 +8,7 @@
 //! and `issuer_auths` needs no index by card.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 /// How far back the windows reach: one day. Also the longest velocity
 /// window a card may have (see [`crate::Limits`]).
@@ -64,7 +64,7 @@ impl Windows {
     /// The map, also after a panic elsewhere while it was held (every
     /// change to it is one complete step).
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Spend>> {
-        self.cards.lock().unwrap_or_else(PoisonError::into_inner)
+        paytap_types::sync::lock(&self.cards, "issuer spend windows")
     }
 
     /// `(sum since day_start, count since velocity_start)`; prunes what is

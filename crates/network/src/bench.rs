@@ -12,7 +12,7 @@
 //! before the clock starts, so the client is not what is measured.
 
 use crate::terminal::{self, AcquirerClient, Merchant, TapData};
-use crate::{Network, NetworkConfig, NetworkError};
+use crate::{Network, NetworkConfig, NetworkError, RunningNetwork};
 use paytap_iso8583::encode_frame;
 use paytap_issuer::{IssueCard, Limits, Product};
 use paytap_seal::{DeviceKey, ProvisioningPayload};
@@ -21,7 +21,7 @@ use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
 use paytap_types::{Currency, Money};
 use paytap_vault::Keyring;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -217,117 +217,25 @@ impl PreparedAuthBench {
     ) -> Result<PreparedAuthBench, NetworkError> {
         let concurrency = opts.concurrency.max(1);
         let connections = opts.connections.clamp(1, concurrency);
-        let (dir, temp) = match &opts.data_dir {
-            Some(d) => {
-                std::fs::create_dir_all(d)?;
-                (d.clone(), None)
-            }
-            None => {
-                let t = tempfile::Builder::new().prefix("paytap-bench-").tempdir()?;
-                (t.path().to_path_buf(), Some(t))
-            }
-        };
+        let (dir, temp) = bench_dir(opts)?;
         let run_id = uuid_like();
-        let db = match &opts.database_url {
-            Some(url) => Db::connect(url).await?,
-            None => {
-                Db::connect(&format!(
-                    "sqlite://{}",
-                    dir.join(format!("bench-network-{run_id}.db")).display()
-                ))
-                .await?
-            }
-        };
-        let mut secret = Zeroizing::new(vec![0u8; 32]);
-        rand::fill(secret.as_mut_slice());
-        let mut config = NetworkConfig::new(db, Keyring::generate()?, secret);
-        if opts.split_databases && opts.database_url.is_none() {
-            let sub = dir.join(format!("bench-{run_id}"));
-            std::fs::create_dir_all(&sub)?;
-            config.component_dbs = crate::ComponentDbs::sqlite_files(&sub).await?;
-        }
-        config.switch_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        config.issuer_timeout = Duration::from_secs(5);
-        let net = Network::start(config).await?;
+        let net = start_bench_network(opts, &dir, &run_id).await?;
         let acquirer_key = net
             .acquirer_key(paytap_types::DEMO_ACQUIRER_ID)
             .ok_or_else(|| NetworkError::Config("no demo acquirer registered".into()))?;
-
         let per_lane = requests_per_terminal.clamp(1, MAX_TAPS_PER_CARD);
-        let banks: Vec<String> = net
-            .issuer()
-            .config()
-            .banks
-            .iter()
-            .filter(|b| b.currency == Currency::CNY)
-            .map(|b| b.id.clone())
-            .collect();
-        let amount = Money::new(100, Currency::CNY);
+        let banks = cny_banks(&net);
         let mut gen_tasks = Vec::with_capacity(concurrency);
         for lane in 0..concurrency {
             let bank = banks
                 .get(lane % banks.len().max(1))
-                .cloned()
                 .ok_or_else(|| NetworkError::Config("no CNY bank configured".into()))?;
-            let mut req = IssueCard::new(&bank, Product::Debit, "BENCH", 1_000_000_000_000);
-            req.limits = Some(bench_limits());
-            let card = net.issue_card(req).await?;
-            let device_id = format!("bench-{run_id}-{lane}");
-            let key = DeviceKey::generate()
-                .map_err(|e| NetworkError::Config(format!("device key: {e}")))?;
-            let p = net
-                .provision(ProvisionRequest {
-                    card_vault_id: card.card_id.clone(),
-                    issuer_id: bank.clone(),
-                    bank_name: bank.clone(),
-                    token_requestor_id: "40010075001".into(),
-                    device_id: device_id.clone(),
-                    device_public_key: key.public(),
-                    domain: Domain::Nfc,
-                    initial_state: TokenState::Active,
-                    actor: Actor::Wallet,
-                    cdcvm_required: true,
-                    no_cvm_limit_minor: 0,
-                    currency: Currency::CNY,
-                    app_label: "UnionPay".into(),
-                })
-                .await?;
-            let payload =
-                ProvisioningPayload::open_with(&key, &device_id, &p.token_ref, &p.sealed_payload)
-                    .map_err(|e| NetworkError::Config(format!("payload: {e}")))?;
+            let payload = provision_lane(&net, bank, &format!("bench-{run_id}-{lane}")).await?;
             let terminal_id = format!("B{lane:07}");
-            let merchant = Merchant {
-                terminal_id: terminal_id.clone(),
-                ..Merchant::default()
-            };
             let key = acquirer_key.clone();
-            gen_tasks.push(tokio::task::spawn_blocking(
-                move || -> Result<Lane, String> {
-                    let mut se = paytap_emv::SecureElement::new();
-                    se.add_card(terminal::card_from_payload(&payload).map_err(|e| e.to_string())?)
-                        .map_err(|e| format!("{e:?}"))?;
-                    let mut frames = Vec::with_capacity(per_lane);
-                    for i in 0..per_lane {
-                        let stan = (i % 999_999) as u32 + 1;
-                        let tap: TapData = terminal::tap(&mut se, amount, true, rand::random())
-                            .map_err(|e| e.to_string())?;
-                        let mut m = terminal::authorization_request(&tap, amount, stan, &merchant)
-                            .map_err(|e| e.to_string())?;
-                        paytap_iso8583::mac::sign(&mut m, &key);
-                        let mut de7 = [0u8; 10];
-                        de7.copy_from_slice(m.get(7).unwrap_or(&[b'0'; 10]));
-                        let mut f = Vec::with_capacity(m.encoded_len() + 2);
-                        encode_frame(&m.encode(), &mut f).map_err(|e| e.to_string())?;
-                        frames.push((stan, de7, f));
-                    }
-                    // Used from the back: the lowest counters go first.
-                    frames.reverse();
-                    Ok(Lane {
-                        terminal_id,
-                        frames,
-                    })
-                },
-            ));
+            gen_tasks.push(tokio::task::spawn_blocking(move || {
+                generate_lane(&payload, terminal_id, &key, per_lane)
+            }));
         }
         let mut lanes = Vec::with_capacity(concurrency);
         for t in gen_tasks {
@@ -567,4 +475,131 @@ fn process_storage_writes() -> Option<u64> {
 fn uuid_like() -> String {
     let n: u64 = rand::random();
     format!("{n:016x}")
+}
+
+/// The bench's data directory: `--data-dir`, or a temporary one removed
+/// with the bench.
+fn bench_dir(
+    opts: &AuthBenchOptions,
+) -> Result<(PathBuf, Option<tempfile::TempDir>), NetworkError> {
+    match &opts.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            Ok((d.clone(), None))
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("paytap-bench-").tempdir()?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}
+
+/// A network of its own for the run: on `--database-url`, or on SQLite
+/// files in `dir` (one per component with `--split-databases`).
+async fn start_bench_network(
+    opts: &AuthBenchOptions,
+    dir: &Path,
+    run_id: &str,
+) -> Result<RunningNetwork, NetworkError> {
+    let db = match &opts.database_url {
+        Some(url) => Db::connect(url).await?,
+        None => {
+            let file = dir.join(format!("bench-network-{run_id}.db"));
+            Db::connect(&format!("sqlite://{}", file.display())).await?
+        }
+    };
+    let mut secret = Zeroizing::new(vec![0u8; 32]);
+    rand::fill(secret.as_mut_slice());
+    let mut config = NetworkConfig::new(db, Keyring::generate()?, secret);
+    if opts.split_databases && opts.database_url.is_none() {
+        let sub = dir.join(format!("bench-{run_id}"));
+        std::fs::create_dir_all(&sub)?;
+        config.component_dbs = crate::ComponentDbs::sqlite_files(&sub).await?;
+    }
+    config.switch_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.issuer_timeout = Duration::from_secs(5);
+    Network::start(config).await
+}
+
+/// The banks whose cards the bench pays with (CNY, like its amount).
+fn cny_banks(net: &RunningNetwork) -> Vec<String> {
+    net.issuer()
+        .config()
+        .banks
+        .iter()
+        .filter(|b| b.currency == Currency::CNY)
+        .map(|b| b.id.clone())
+        .collect()
+}
+
+/// A debit card of `bank` with the bench's limits, tokenized for the
+/// device `device_id`; returns the token's opened provisioning payload.
+async fn provision_lane(
+    net: &RunningNetwork,
+    bank: &str,
+    device_id: &str,
+) -> Result<ProvisioningPayload, NetworkError> {
+    let mut req = IssueCard::new(bank, Product::Debit, "BENCH", 1_000_000_000_000);
+    req.limits = Some(bench_limits());
+    let card = net.issue_card(req).await?;
+    let key =
+        DeviceKey::generate().map_err(|e| NetworkError::Config(format!("device key: {e}")))?;
+    let p = net
+        .provision(ProvisionRequest {
+            card_vault_id: card.card_id.clone(),
+            issuer_id: bank.to_owned(),
+            bank_name: bank.to_owned(),
+            token_requestor_id: "40010075001".into(),
+            device_id: device_id.to_owned(),
+            device_public_key: key.public(),
+            domain: Domain::Nfc,
+            initial_state: TokenState::Active,
+            actor: Actor::Wallet,
+            cdcvm_required: true,
+            no_cvm_limit_minor: 0,
+            currency: Currency::CNY,
+            app_label: "UnionPay".into(),
+        })
+        .await?;
+    ProvisioningPayload::open_with(&key, device_id, &p.token_ref, &p.sealed_payload)
+        .map_err(|e| NetworkError::Config(format!("payload: {e}")))
+}
+
+/// `per_lane` signed, framed authorization requests of one terminal, each
+/// a tap of the card in `payload` (ATCs rising, so they are used from the
+/// back).
+fn generate_lane(
+    payload: &ProvisioningPayload,
+    terminal_id: String,
+    key: &paytap_iso8583::AcquirerKey,
+    per_lane: usize,
+) -> Result<Lane, String> {
+    let amount = Money::new(100, Currency::CNY);
+    let merchant = Merchant {
+        terminal_id: terminal_id.clone(),
+        ..Merchant::default()
+    };
+    let mut se = paytap_emv::SecureElement::new();
+    se.add_card(terminal::card_from_payload(payload).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{e:?}"))?;
+    let mut frames = Vec::with_capacity(per_lane);
+    for i in 0..per_lane {
+        let stan = (i % 999_999) as u32 + 1;
+        let tap: TapData =
+            terminal::tap(&mut se, amount, true, rand::random()).map_err(|e| e.to_string())?;
+        let mut m = terminal::authorization_request(&tap, amount, stan, &merchant)
+            .map_err(|e| e.to_string())?;
+        paytap_iso8583::mac::sign(&mut m, key);
+        let mut de7 = [0u8; 10];
+        de7.copy_from_slice(m.get(7).unwrap_or(&[b'0'; 10]));
+        let mut f = Vec::with_capacity(m.encoded_len() + 2);
+        encode_frame(&m.encode(), &mut f).map_err(|e| e.to_string())?;
+        frames.push((stan, de7, f));
+    }
+    // Used from the back: the lowest counters go first.
+    frames.reverse();
+    Ok(Lane {
+        terminal_id,
+        frames,
+    })
 }

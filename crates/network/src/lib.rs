@@ -311,29 +311,27 @@ const OUTBOX_MAX: usize = 1024;
 impl SmsOutbox {
     /// Every message still in the outbox.
     pub fn messages(&self) -> Vec<OtpDelivery> {
-        self.inner
-            .lock()
-            .map(|q| q.iter().cloned().collect())
-            .unwrap_or_default()
+        paytap_types::sync::lock(&self.inner, "otp outbox")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The latest code sent for `verification_id`.
     pub fn code_for(&self, verification_id: &str) -> Option<Zeroizing<String>> {
-        self.inner.lock().ok().and_then(|q| {
-            q.iter()
-                .rev()
-                .find(|d| d.verification_id == verification_id)
-                .map(|d| d.code.clone())
-        })
+        paytap_types::sync::lock(&self.inner, "otp outbox")
+            .iter()
+            .rev()
+            .find(|d| d.verification_id == verification_id)
+            .map(|d| d.code.clone())
     }
 
     fn push(&self, d: OtpDelivery) {
-        if let Ok(mut q) = self.inner.lock() {
-            if q.len() >= OUTBOX_MAX {
-                q.pop_front();
-            }
-            q.push_back(d);
+        let mut q = paytap_types::sync::lock(&self.inner, "otp outbox");
+        if q.len() >= OUTBOX_MAX {
+            q.pop_front();
         }
+        q.push_back(d);
     }
 }
 

@@ -17,11 +17,12 @@ use paytap_iso8583::{
     FrameDecoder, Message, Mti, NetworkManagementCode, ResponseCode, encode_frame,
 };
 use paytap_seal::ProvisioningPayload;
+use paytap_switch::frames::{Burst, spawn_frame_writer};
 use paytap_types::Money;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -254,6 +255,10 @@ pub struct AcquirerClient {
 /// The terminal id the client signs on under (DE 41 of its `0800`).
 const SIGN_ON_TERMINAL: &str = "SIGNON00";
 
+/// Requests a client connection queues for its writer (a bench drives
+/// thousands in flight over a few connections).
+const TERMINAL_QUEUE_FRAMES: usize = 4096;
+
 impl AcquirerClient {
     /// Connect to the switch's acquirer port and sign on as `acquirer_id`
     /// with `key`.
@@ -296,28 +301,10 @@ impl AcquirerClient {
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4096);
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(64 * 1024);
-            while let Some(f) = rx.recv().await {
-                buf.clear();
-                buf.extend_from_slice(&f);
-                // Requests come in bursts (a burst of answers sets its
-                // terminals sending again): let the others of the burst
-                // queue theirs first, so that one write carries them all.
-                tokio::task::yield_now().await;
-                while buf.len() < 64 * 1024 {
-                    match rx.try_recv() {
-                        Ok(more) => buf.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                if wr.write_all(&buf).await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut rd, wr) = stream.into_split();
+        // Requests come in bursts (a burst of answers sets its terminals
+        // sending again): one write carries a burst.
+        let (tx, _writer) = spawn_frame_writer(wr, TERMINAL_QUEUE_FRAMES, Burst::YieldFirst);
         let waiting: Waiters = Arc::default();
         let w = waiting.clone();
         let key = Arc::new(key);
@@ -339,7 +326,7 @@ impl AcquirerClient {
                         msg.terminal_id().unwrap_or("").to_owned(),
                         msg.get(11).unwrap_or(&[]).to_vec(),
                     );
-                    let waiter = w.lock().ok().and_then(|mut m| m.remove(&key));
+                    let waiter = paytap_types::sync::lock(&w, "terminal waiters").remove(&key);
                     if let Some(waiter) = waiter {
                         let authentic =
                             mac::verify(&msg, &k).is_ok() && msg.get(7) == Some(&waiter.de7[..]);
@@ -356,9 +343,7 @@ impl AcquirerClient {
                     }
                 }
             }
-            if let Ok(mut m) = w.lock() {
-                m.clear();
-            }
+            paytap_types::sync::lock(&w, "terminal waiters").clear();
         });
         Ok(AcquirerClient {
             tx,
@@ -418,9 +403,7 @@ impl AcquirerClient {
         de7: [u8; 10],
     ) -> Result<Message, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.waiting
-            .lock()
-            .map_err(|_| ClientError::Closed)?
+        paytap_types::sync::lock(&self.waiting, "terminal waiters")
             .insert(key, Waiter { answer: tx, de7 });
         self.tx.send(frame).await.map_err(|_| ClientError::Closed)?;
         rx.await.map_err(|_| ClientError::Closed)?

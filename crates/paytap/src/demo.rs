@@ -356,7 +356,25 @@ impl Lab {
 }
 
 impl Demo {
+    /// The story, one chapter after another.
     async fn story_steps(&mut self) -> anyhow::Result<()> {
+        let (icbc, cmb) = self.issue_cards().await?;
+        self.sign_up().await?;
+        self.enrol_devices().await?;
+        self.add_two_cards(&icbc, &cmb).await?;
+        self.eight_cards_at_most(&icbc, &cmb).await?;
+        self.tap_to_pay().await?;
+        self.over_the_limit().await?;
+        self.story.title("A replayed cryptogram");
+        self.replay().await?;
+        self.lost_phone().await?;
+        self.found_phone().await?;
+        self.band_holds_no_cards(&icbc).await?;
+        self.history_and_ledger().await
+    }
+
+    /// Two banks issue Li Lei a debit and a credit card.
+    async fn issue_cards(&mut self) -> anyhow::Result<(LabCard, LabCard)> {
         // Cards the banks issue to Li Lei.
         self.story.title("Two banks issue cards to Li Lei");
         let icbc = self.issue("01020000", "debit", 500_000, false).await?;
@@ -375,7 +393,11 @@ impl Demo {
             cmb.masked()
         ));
         self.story.ok("two plastic cards exist at their banks");
+        Ok((icbc, cmb))
+    }
 
+    /// Li Lei registers with the wallet and logs in.
+    async fn sign_up(&mut self) -> anyhow::Result<()> {
         self.story.title("Register an account with the wallet");
         let email = self.email.clone();
         self.client.register(&email, PASSWORD, "Li Lei").await?;
@@ -385,7 +407,11 @@ impl Demo {
             "account {} with a session that expires on its own",
             s.account.id
         ));
+        Ok(())
+    }
 
+    /// A phone and a band enrol with keys made in their secure elements.
+    async fn enrol_devices(&mut self) -> anyhow::Result<()> {
         self.story.title("Register a phone and a band");
         let (phone, phone_id) = self.enrol(DeviceKind::Phone, "Li's phone").await?;
         let (band, band_id) = self.enrol(DeviceKind::Band, "Li's band").await?;
@@ -397,22 +423,30 @@ impl Demo {
         self.band_id = band_id.clone();
         self.story
             .ok(format!("phone {phone_id} and band {band_id} registered"));
+        Ok(())
+    }
 
+    /// Both cards go into the phone, the second after a one-time passcode.
+    async fn add_two_cards(&mut self, icbc: &LabCard, cmb: &LabCard) -> anyhow::Result<()> {
         self.story.title("Add the ICBC debit card to the phone");
-        self.add_card(&icbc, false).await?;
+        self.add_card(icbc, false).await?;
         self.story
             .ok("provisioned on the green path: the bank recognised card, expiry and CVV at once");
 
         self.story
             .title("Add the China Merchants Bank card: one-time passcode step-up");
-        self.add_card(&cmb, true).await?;
+        self.add_card(cmb, true).await?;
         let installed = self.sync_phone().await?;
         ensure!(
             installed == 2,
             "the phone should hold 2 cards, it holds {installed}"
         );
         self.story.ok("both cards are tokens in the phone's secure element; the card numbers never reached the phone");
+        Ok(())
+    }
 
+    /// Six more cards fill the phone; a ninth is refused.
+    async fn eight_cards_at_most(&mut self, icbc: &LabCard, cmb: &LabCard) -> anyhow::Result<()> {
         self.story.title("A phone holds at most eight cards");
         let mut banks: Vec<String> = self
             .banks
@@ -448,7 +482,11 @@ impl Demo {
         let n = self.sync_phone().await?;
         ensure!(n == 8, "the phone should hold 8 cards, it holds {n}");
         self.story.ok("eight cards, and no more");
+        Ok(())
+    }
 
+    /// Two taps are approved, each with a new cryptogram and the issuer's ARPC.
+    async fn tap_to_pay(&mut self) -> anyhow::Result<()> {
         self.story.title("Tap to pay with a fingerprint");
         self.story.say("Li touches the fingerprint sensor and holds the phone to the terminal. The default card (ICBC) answers:");
         self.story.say("the secure element computes an ARQC, a cryptogram over amount, date, the terminal's random number and a counter (ATC).");
@@ -486,7 +524,11 @@ impl Demo {
         );
         self.story
             .ok("two taps approved; the bank's answer was authenticated by the card (ARPC)");
+        Ok(())
+    }
 
+    /// The bank declines a purchase beyond the card's single-purchase limit.
+    async fn over_the_limit(&mut self) -> anyhow::Result<()> {
         self.story.title("A purchase beyond the card's limit");
         self.story.say("Li tries to buy a 3,000.00 CNY television; the bank allows single purchases up to 2,000.00 CNY.");
         self.story.say("The token service checks the cryptogram and swaps the token for the card number; the bank decides.");
@@ -501,10 +543,11 @@ impl Demo {
             r.response_code.as_deref().unwrap_or(""),
             r.meaning
         ));
+        Ok(())
+    }
 
-        self.story.title("A replayed cryptogram");
-        self.replay().await?;
-
+    /// The lost phone is suspended, its tap declined, and it answers Locate.
+    async fn lost_phone(&mut self) -> anyhow::Result<()> {
         self.story.title("The phone is lost");
         let d = self.client.report_lost(&self.phone_id).await?;
         ensure!(
@@ -526,7 +569,11 @@ impl Demo {
             r.response_code.as_deref().unwrap_or(""),
             r.meaning
         ));
+        Ok(())
+    }
 
+    /// The found phone is resumed and pays again.
+    async fn found_phone(&mut self) -> anyhow::Result<()> {
         self.story.title("The phone is found: resume");
         let d = self.client.resume(&self.phone_id).await?;
         ensure!(
@@ -542,7 +589,11 @@ impl Demo {
             r.meaning
         );
         self.story.ok("tokens active again; the tap is approved");
+        Ok(())
+    }
 
+    /// The band refuses a card.
+    async fn band_holds_no_cards(&mut self, icbc: &LabCard) -> anyhow::Result<()> {
         self.story
             .title("A band holds transit and QR credentials, not cards");
         let extra = self.issue(&icbc.bank_id, "debit", 10_000, false).await?;
@@ -557,7 +608,11 @@ impl Demo {
         ensure!(band.cards().is_empty(), "the band holds a card");
         self.story
             .ok("refused, and the band's secure element stays empty");
+        Ok(())
+    }
 
+    /// The wallet's history, and a ledger whose every currency sums to zero.
+    async fn history_and_ledger(&mut self) -> anyhow::Result<()> {
         self.story.title("The wallet's history and the ledger");
         let history = self.history(6).await?;
         for t in &history {

@@ -515,6 +515,9 @@ fn loopback_only(
 ///   expiry, CVV in the response, as printed on the plastic);
 /// * `GET /emulator/v1/sms`: the emulated phone's SMS inbox (ID&V passcodes);
 /// * `GET /emulator/v1/ledger`: accounts, transfers and per-currency totals.
+///
+/// A route table with its small handlers beside it, long because there
+/// are many routes.
 pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
     use axum::extract::{ConnectInfo, State};
     use axum::http::StatusCode;

@@ -188,6 +188,43 @@ pub struct Receipt {
     pub reversal_stored: bool,
 }
 
+impl Receipt {
+    /// A declined receipt with nothing from the card or the network yet.
+    fn blank(profile: &TerminalProfile, amount: Money) -> Receipt {
+        Receipt {
+            approved: false,
+            response_code: None,
+            meaning: String::new(),
+            merchant_name: profile.merchant_name.clone(),
+            terminal_id: profile.terminal_id.clone(),
+            amount,
+            masked_token: None,
+            stan: None,
+            rrn: None,
+            approval_code: None,
+            cryptogram: None,
+            atc: None,
+            arpc: ArpcCheck::NotApplicable,
+            reversed: false,
+            reversal_stored: false,
+        }
+    }
+
+    /// DE 39 (and its meaning) and DE 38 of the network's answer.
+    fn read_answer(&mut self, response: &Message) {
+        let code = response.response_code();
+        self.response_code = response.get_str(39).map(str::to_owned);
+        self.meaning = code
+            .map(|c| c.description().to_owned())
+            .unwrap_or_else(|| "Unknown response code".into());
+        self.approval_code = response
+            .auth_id_response()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        self.approved = code.is_some_and(ResponseCode::is_approved);
+    }
+}
+
 impl std::fmt::Display for Receipt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "------------------------------------------")?;
@@ -598,130 +635,51 @@ impl Pos {
         unpredictable_number: [u8; 4],
         stan: u32,
     ) -> Result<Receipt, PosError> {
-        let minor = u64::try_from(amount.minor)
-            .ok()
-            .filter(|m| *m > 0 && *m < 1_000_000_000_000)
-            .ok_or(PosError::Amount)?;
-        let date = TxnDate {
-            yy: (now.year().rem_euclid(100)) as u8,
-            mm: u8::from(now.month()),
-            dd: now.day(),
-        };
-        let txn = Transaction {
-            amount_minor: minor,
-            amount_other: 0,
-            currency: amount.currency.numeric(),
-            txn_type: 0x00,
-            date,
-            unpredictable_number,
-        };
-        let mut receipt = Receipt {
-            approved: false,
-            response_code: None,
-            meaning: String::new(),
-            merchant_name: self.profile.merchant_name.clone(),
-            terminal_id: self.profile.terminal_id.clone(),
-            amount,
-            masked_token: None,
-            stan: None,
-            rrn: None,
-            approval_code: None,
-            cryptogram: None,
-            atc: None,
-            arpc: ArpcCheck::NotApplicable,
-            reversed: false,
-            reversal_stored: false,
-        };
+        let txn = kernel_transaction(amount, now, unpredictable_number)?;
+        let mut receipt = Receipt::blank(&self.profile, amount);
         self.flush_before_charge();
         let outcome = self.kernel.run(transport, &txn)?;
-        let (pan, atc, ac) = match &outcome {
-            Outcome::TryAgain {
-                reason: TryAgainReason::SeePhone,
-            } => {
-                receipt.meaning =
-                    "See phone: the card needs the owner's fingerprint or face, then tap again"
-                        .into();
-                return Ok(receipt);
-            }
-            Outcome::TryAgain {
-                reason: TryAgainReason::Communication(m),
-            } => return Err(PosError::Field(m.clone())),
-            Outcome::Declined { atc, icc_data, .. } => {
-                receipt.meaning = "Declined by the card (AAC)".into();
-                receipt.atc = Some(*atc);
-                receipt.cryptogram = paytap_tlv::find_flat(icc_data, tags::AC)
-                    .ok()
-                    .flatten()
-                    .map(hex::encode_upper);
-                return Ok(receipt);
-            }
-            Outcome::OnlineRequest {
-                pan, atc, icc_data, ..
-            } => (
-                pan.masked(),
-                *atc,
-                paytap_tlv::find_flat(icc_data, tags::AC)
-                    .ok()
-                    .flatten()
-                    .map(hex::encode_upper),
-            ),
-        };
-        receipt.masked_token = Some(pan);
-        receipt.atc = Some(atc);
-        receipt.cryptogram = ac;
+        if !read_card_outcome(&mut receipt, &outcome)? {
+            return Ok(receipt);
+        }
         let request =
             build_authorization(&self.profile, &outcome, amount, RequestIds { stan, now })?;
         receipt.stan = Some(stan);
         receipt.rrn = request.rrn().map(str::to_owned);
+        self.go_online(transport, &request, &mut receipt)?;
+        tracing::info!(terminal = %self.profile.terminal_id, stan, code = receipt.response_code.as_deref().unwrap_or("-"), "charge");
+        Ok(receipt)
+    }
+
+    /// Sends `request` with its reversal stored first, reads the answer
+    /// into `receipt`, has the card check the issuer's authentication, and
+    /// settles the stored reversal: dropped on a definitive answer, sent
+    /// when no answer came or the card refused the ARPC of an approval.
+    fn go_online<T: Transport>(
+        &self,
+        transport: &mut T,
+        request: &Message,
+        receipt: &mut Receipt,
+    ) -> Result<(), PosError> {
         let mut link = self.link(self.response_timeout)?;
         // The reversal is on storage before the request leaves.
-        let reversal = self.reversal_of(&request)?;
+        let reversal = self.reversal_of(request)?;
         let rev_id = self.saf.keep(&reversal)?;
-        let response = match link.exchange(&request, self.response_timeout) {
+        let response = match link.exchange(request, self.response_timeout) {
             Ok(Some(r)) => r,
             Ok(None) | Err(PosError::Link(_)) => {
                 let fate = self.settle_reversal(Some(&mut link), &rev_id, &reversal);
                 receipt.record_reversal(fate);
                 receipt.meaning = format!("No answer from the network in time; {}", fate.words());
-                return Ok(receipt);
+                return Ok(());
             }
             Err(e) => {
                 self.settle_reversal(None, &rev_id, &reversal);
                 return Err(e);
             }
         };
-        let code = response.response_code();
-        receipt.response_code = response.get_str(39).map(str::to_owned);
-        receipt.meaning = code
-            .map(|c| c.description().to_owned())
-            .unwrap_or_else(|| "Unknown response code".into());
-        receipt.approval_code = response
-            .auth_id_response()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
-        receipt.approved = code.is_some_and(ResponseCode::is_approved);
-        // Issuer authentication by the card.
-        let tag91 = response.icc_data().and_then(|d| {
-            paytap_tlv::find_flat(d, tags::ISSUER_AUTH_DATA)
-                .ok()
-                .flatten()
-        });
-        receipt.arpc = match tag91 {
-            None => ArpcCheck::Absent,
-            Some(v) => match u8::try_from(v.len()) {
-                // EXTERNAL AUTHENTICATE carries the issuer authentication data as is.
-                Ok(lc) if lc > 0 => {
-                    let mut apdu = vec![0x00, 0x82, 0x00, 0x00, lc];
-                    apdu.extend_from_slice(v);
-                    match transport.transceive(&apdu) {
-                        Ok(r) if r.ends_with(&[0x90, 0x00]) => ArpcCheck::Verified,
-                        Ok(_) => ArpcCheck::Failed,
-                        Err(_) => ArpcCheck::Absent,
-                    }
-                }
-                _ => ArpcCheck::Failed,
-            },
-        };
+        receipt.read_answer(&response);
+        receipt.arpc = issuer_authentication(transport, &response);
         if receipt.approved && receipt.arpc == ArpcCheck::Failed {
             receipt.approved = false;
             let fate = self.settle_reversal(Some(&mut link), &rev_id, &reversal);
@@ -734,8 +692,7 @@ impl Pos {
             // A definitive answer: nothing is owed.
             self.saf.remove(&rev_id)?;
         }
-        tracing::info!(terminal = %self.profile.terminal_id, stan, code = receipt.response_code.as_deref().unwrap_or("-"), "charge");
-        Ok(receipt)
+        Ok(())
     }
 
     /// The `0400` that undoes `original`, with a STAN and time of its own.
@@ -747,5 +704,94 @@ impl Pos {
                 now: OffsetDateTime::now_utc(),
             },
         )
+    }
+}
+
+/// The kernel's view of a charge of `amount` (positive, below 10^12 minor
+/// units) at `now`.
+fn kernel_transaction(
+    amount: Money,
+    now: OffsetDateTime,
+    unpredictable_number: [u8; 4],
+) -> Result<Transaction, PosError> {
+    let minor = u64::try_from(amount.minor)
+        .ok()
+        .filter(|m| *m > 0 && *m < 1_000_000_000_000)
+        .ok_or(PosError::Amount)?;
+    let date = TxnDate {
+        yy: (now.year().rem_euclid(100)) as u8,
+        mm: u8::from(now.month()),
+        dd: now.day(),
+    };
+    Ok(Transaction {
+        amount_minor: minor,
+        amount_other: 0,
+        currency: amount.currency.numeric(),
+        txn_type: 0x00,
+        date,
+        unpredictable_number,
+    })
+}
+
+/// Fills `receipt` from the card's outcome. `Ok(true)`: the card asks to go
+/// online; `Ok(false)`: the receipt is final (see phone, or the card
+/// declined).
+fn read_card_outcome(receipt: &mut Receipt, outcome: &Outcome) -> Result<bool, PosError> {
+    let cryptogram = |icc_data: &[u8]| {
+        paytap_tlv::find_flat(icc_data, tags::AC)
+            .ok()
+            .flatten()
+            .map(hex::encode_upper)
+    };
+    match outcome {
+        Outcome::TryAgain {
+            reason: TryAgainReason::SeePhone,
+        } => {
+            receipt.meaning =
+                "See phone: the card needs the owner's fingerprint or face, then tap again".into();
+            Ok(false)
+        }
+        Outcome::TryAgain {
+            reason: TryAgainReason::Communication(m),
+        } => Err(PosError::Field(m.clone())),
+        Outcome::Declined { atc, icc_data, .. } => {
+            receipt.meaning = "Declined by the card (AAC)".into();
+            receipt.atc = Some(*atc);
+            receipt.cryptogram = cryptogram(icc_data);
+            Ok(false)
+        }
+        Outcome::OnlineRequest {
+            pan, atc, icc_data, ..
+        } => {
+            receipt.masked_token = Some(pan.masked());
+            receipt.atc = Some(*atc);
+            receipt.cryptogram = cryptogram(icc_data);
+            Ok(true)
+        }
+    }
+}
+
+/// Issuer authentication by the card: EXTERNAL AUTHENTICATE with the
+/// answer's tag 91 as is.
+fn issuer_authentication<T: Transport>(transport: &mut T, response: &Message) -> ArpcCheck {
+    let tag91 = response.icc_data().and_then(|d| {
+        paytap_tlv::find_flat(d, tags::ISSUER_AUTH_DATA)
+            .ok()
+            .flatten()
+    });
+    let Some(v) = tag91 else {
+        return ArpcCheck::Absent;
+    };
+    match u8::try_from(v.len()) {
+        Ok(lc) if lc > 0 => {
+            let mut apdu = vec![0x00, 0x82, 0x00, 0x00, lc];
+            apdu.extend_from_slice(v);
+            match transport.transceive(&apdu) {
+                Ok(r) if r.ends_with(&[0x90, 0x00]) => ArpcCheck::Verified,
+                Ok(_) => ArpcCheck::Failed,
+                Err(_) => ArpcCheck::Absent,
+            }
+        }
+        _ => ArpcCheck::Failed,
     }
 }

@@ -225,11 +225,9 @@ fn read_sealed(dir: &Path, key: &[u8; 32], id: &str) -> Result<Message, &'static
     Message::decode(&clear).map_err(|_| "not an ISO 8583 message")
 }
 
+/// Each change under the terminal's locks is one complete step.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
+    paytap_types::sync::lock(m, "terminal store and forward")
 }
 
 /// The switch acknowledged `reversal` with `answer`: a `0410` (or `0430`)

@@ -30,19 +30,21 @@ impl<V> Cache<V> {
 
 impl<V: Clone> Cache<V> {
     pub fn get(&self, key: &str) -> Option<V> {
-        self.inner.lock().ok()?.1.get(key).cloned()
+        paytap_types::sync::lock(&self.inner, "cache")
+            .1
+            .get(key)
+            .cloned()
     }
 
     /// The epoch to pass to [`Cache::insert_if`] (read it before loading).
     pub fn epoch(&self) -> u64 {
-        self.inner.lock().map(|g| g.0).unwrap_or(u64::MAX)
+        paytap_types::sync::lock(&self.inner, "cache").0
     }
 
     /// Inserts unless something was invalidated since `epoch`.
     pub fn insert_if(&self, epoch: u64, key: &str, value: V) {
-        if let Ok(mut g) = self.inner.lock()
-            && g.0 == epoch
-        {
+        let mut g = paytap_types::sync::lock(&self.inner, "cache");
+        if g.0 == epoch {
             if g.1.len() >= self.capacity
                 && !g.1.contains_key(key)
                 && let Some(victim) = g.1.keys().next().cloned()
@@ -54,15 +56,15 @@ impl<V: Clone> Cache<V> {
     }
 
     pub fn invalidate(&self, key: &str) {
-        if let Ok(mut g) = self.inner.lock() {
-            g.0 = g.0.wrapping_add(1);
-            g.1.remove(key);
-        }
+        let mut g = paytap_types::sync::lock(&self.inner, "cache");
+        g.0 = g.0.wrapping_add(1);
+        g.1.remove(key);
     }
 
     pub fn update(&self, key: &str, f: impl FnOnce(&mut V)) {
-        if let Ok(mut g) = self.inner.lock()
-            && let Some(v) = g.1.get_mut(key)
+        if let Some(v) = paytap_types::sync::lock(&self.inner, "cache")
+            .1
+            .get_mut(key)
         {
             f(v);
         }

@@ -52,6 +52,17 @@ pub const BUSY_LIMIT: Duration = Duration::from_secs(10);
 /// Most queue batches one round's transaction takes.
 const MAX_PARTS: usize = 64;
 
+/// Most jobs waiting for the writer thread. A job is a few hundred bytes
+/// and the thread runs thousands a second, so a full queue means seconds of
+/// backlog: a new job is refused with [`StoreError::Overloaded`] (its
+/// caller answers "try later") instead of growing memory.
+pub const MAX_JOBS_QUEUED: usize = 16_384;
+
+/// Most commits written but not yet handed to the sync thread. Full, the
+/// writer thread waits for the sync thread (storage is the bottleneck then,
+/// and committing more would only queue more answers).
+const MAX_COMMITS_UNSYNCED: usize = 4_096;
+
 enum Job {
     /// A closure that runs alone on the connection.
     Run(Box<dyn RunJob>),
@@ -87,7 +98,7 @@ trait Part: Send {
 /// Handle to a database file's writer thread. Dropping the last handle ends
 /// the thread (after the jobs already sent) and closes its connection.
 pub struct DirectWriter {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     path: PathBuf,
     /// How far commits are durable (`None`: each commit syncs itself).
     sync: Option<Arc<SyncState>>,
@@ -117,7 +128,7 @@ impl DirectWriter {
             None => None,
         };
         let sync = syncer.as_ref().map(|s| Arc::clone(&s.state));
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::sync_channel::<Job>(MAX_JOBS_QUEUED);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
@@ -263,7 +274,16 @@ impl DirectWriter {
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.send(job).map_err(|_| StoreError::WriterStopped)
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => {
+                tracing::warn!(
+                    limit = MAX_JOBS_QUEUED,
+                    "the SQLite writer's queue is full; a write is refused"
+                );
+                StoreError::Overloaded
+            }
+            mpsc::TrySendError::Disconnected(_) => StoreError::WriterStopped,
+        })
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`) on the writer
@@ -554,7 +574,7 @@ impl<T: Send + 'static> Part for Drain<T> {
 
 impl<T: Send + 'static> QueueInner<T> {
     fn receiver(&self) -> std::sync::MutexGuard<'_, tokio::sync::mpsc::Receiver<T>> {
-        self.receiver.lock().unwrap_or_else(|p| p.into_inner())
+        paytap_types::sync::lock(&self.receiver, "direct queue receiver")
     }
 
     fn schedule(this: &Arc<Self>) -> Result<(), StoreError> {
@@ -678,7 +698,7 @@ fn answer_when_durable(syncer: Option<&Syncer>, afters: Vec<AfterCommit>) {
 /// unknown state: its callers get the error, and the writer refuses all
 /// further work, as a database server stops on a failed fsync.
 struct Syncer {
-    tx: mpsc::Sender<Vec<AfterCommit>>,
+    tx: mpsc::SyncSender<Vec<AfterCommit>>,
     state: Arc<SyncState>,
 }
 
@@ -695,16 +715,13 @@ struct SyncState {
 
 impl SyncState {
     fn failed(&self) -> Option<Arc<StoreError>> {
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        paytap_types::sync::lock(&self.failed, "sqlite sync state").clone()
     }
 }
 
 impl Syncer {
     fn start(wal: PathBuf) -> Result<Syncer, StoreError> {
-        let (tx, rx) = mpsc::channel::<Vec<AfterCommit>>();
+        let (tx, rx) = mpsc::sync_channel::<Vec<AfterCommit>>(MAX_COMMITS_UNSYNCED);
         let state = Arc::new(SyncState {
             started: std::sync::atomic::AtomicU64::new(0),
             written: std::sync::atomic::AtomicU64::new(0),
@@ -738,7 +755,7 @@ impl Syncer {
                             Err(e) => {
                                 let e = Arc::new(StoreError::SyncFailed(e.to_string()));
                                 tracing::error!(error = %e, "WAL sync failed; the writer takes no more work");
-                                *state.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                                *paytap_types::sync::lock(&state.failed, "sqlite sync state") =
                                     Some(Arc::clone(&e));
                                 // Wake whoever waits in `durable`.
                                 state.synced.send_modify(|_| {});
@@ -1084,6 +1101,45 @@ mod tests {
         for j in jobs {
             j.await.unwrap();
         }
+    }
+
+    /// With the writer thread busy, the queue takes `MAX_JOBS_QUEUED` jobs
+    /// and refuses the next one with `Overloaded` at once; once the thread
+    /// is free again every queued job runs and the queue takes work again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_writer_queue_refuses_instead_of_growing() {
+        let Some(db) = db_with(TABLE_T).await else {
+            return; // PostgreSQL: no direct writer
+        };
+        let direct = std::sync::Arc::clone(db.direct().unwrap());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, is_started) = tokio::sync::oneshot::channel::<()>();
+        let blocker = direct.send_in_round(move |_| {
+            let _ = started.send(());
+            let _ = released.recv();
+            Ok(())
+        });
+        let blocker = blocker.unwrap();
+        is_started.await.unwrap();
+        let mut queued = Vec::with_capacity(super::MAX_JOBS_QUEUED);
+        for _ in 0..super::MAX_JOBS_QUEUED {
+            queued.push(
+                direct
+                    .send_in_round(|_| Ok(1u8))
+                    .expect("room in the queue"),
+            );
+        }
+        let refused = direct.send_in_round(|_| Ok(1u8)).err();
+        assert!(
+            matches!(refused, Some(crate::StoreError::Overloaded)),
+            "a job beyond the bound is refused: {refused:?}"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        for job in queued {
+            assert_eq!(job.await.unwrap(), 1);
+        }
+        direct.in_round(|_| Ok(())).await.unwrap();
     }
 
     /// A test database made by `create`, if it has a direct writer

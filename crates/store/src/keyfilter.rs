@@ -94,10 +94,7 @@ impl KeyFilter {
     /// Records `key`.
     pub fn insert(&self, key: &str) {
         let h = self.hashes(key);
-        let mut layers = match self.layers.write() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
+        let mut layers = paytap_types::sync::write(&self.layers, "key filter");
         let full = layers.last().is_none_or(|l| l.len >= l.capacity);
         if full {
             let next = layers.last().map_or(FIRST_LAYER_KEYS, |l| l.capacity * 2);
@@ -111,19 +108,14 @@ impl KeyFilter {
     /// `false`: `key` was never inserted. `true`: it may have been.
     pub fn may_contain(&self, key: &str) -> bool {
         let h = self.hashes(key);
-        let layers = match self.layers.read() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
+        let layers = paytap_types::sync::read(&self.layers, "key filter");
         layers.iter().any(|l| l.contains(h))
     }
 
     /// Keys inserted so far.
     pub fn len(&self) -> usize {
-        match self.layers.read() {
-            Ok(l) => l.iter().map(|l| l.len).sum(),
-            Err(p) => p.into_inner().iter().map(|l| l.len).sum(),
-        }
+        let layers = paytap_types::sync::read(&self.layers, "key filter");
+        layers.iter().map(|l| l.len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

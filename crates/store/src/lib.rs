@@ -76,6 +76,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the database writer thread has stopped")]
     WriterStopped,
+    #[error("the database writer's queue is full; try again later")]
+    Overloaded,
     #[error("a database write panicked and was rolled back")]
     WriterPanicked,
     #[error("statement placeholder {0} has no argument")]

@@ -32,6 +32,7 @@
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod frames;
 pub mod link;
 pub mod log;
 pub mod routing;

@@ -33,12 +33,13 @@
 //! restart leaves the stand-in approval uncaptured, which clearing reports
 //! as pending).
 
+use crate::frames::{Burst, WRITER_QUEUE_FRAMES, spawn_frame_writer};
 use futures::future::BoxFuture;
 use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -114,24 +115,16 @@ impl TcpIssuerLink {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!(error = %e, "TCP_NODELAY not set; small frames may wait");
         }
-        let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+        let (mut rd, wr) = stream.into_split();
+        let (tx, writer) = spawn_frame_writer(wr, WRITER_QUEUE_FRAMES, Burst::Drain);
         let waiting: Arc<Mutex<HashMap<Key, oneshot::Sender<Message>>>> = Arc::default();
         let (closed_tx, closed_rx) = watch::channel(false);
         let closed_tx = Arc::new(closed_tx);
-        // Writer: batches whatever is queued into one write.
+        // The link is closed once its writer has stopped.
         let ctx = closed_tx.clone();
         tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(16 * 1024);
-            while let Some(frame) = rx.recv().await {
-                buf.clear();
-                buf.extend_from_slice(&frame);
-                while let Ok(more) = rx.try_recv() {
-                    buf.extend_from_slice(&more);
-                }
-                if wr.write_all(&buf).await.is_err() {
-                    break;
-                }
+            if let Err(e) = writer.await {
+                tracing::error!(error = %e, "issuer link writer failed");
             }
             ctx.send_replace(true);
         });
@@ -150,7 +143,9 @@ impl TcpIssuerLink {
                         Ok(Some(frame)) => match Message::decode(&frame) {
                             Ok(msg) => {
                                 let key = match_key(&msg, msg.mti());
-                                let waiter = key.and_then(|k| w.lock().ok()?.remove(&k));
+                                let waiter = key.and_then(|k| {
+                                    paytap_types::sync::lock(&w, "issuer link waiters").remove(&k)
+                                });
                                 match waiter {
                                     Some(s) => {
                                         if s.send(msg).is_err() {
@@ -175,9 +170,7 @@ impl TcpIssuerLink {
                 }
             }
             closed_tx.send_replace(true);
-            if let Ok(mut map) = w.lock() {
-                map.clear();
-            }
+            paytap_types::sync::lock(&w, "issuer link waiters").clear();
         });
         let conn = Arc::new(Conn {
             tx,
@@ -203,14 +196,9 @@ impl IssuerLink for TcpIssuerLink {
                 .map_err(|e| LinkError::BadRequest(e.to_string()))?;
             let conn = self.connection().await?;
             let (tx, rx) = oneshot::channel();
-            conn.waiting
-                .lock()
-                .map_err(|_| LinkError::Unavailable("link state poisoned".into()))?
-                .insert(key.clone(), tx);
+            paytap_types::sync::lock(&conn.waiting, "issuer link waiters").insert(key.clone(), tx);
             if conn.tx.send(frame).await.is_err() {
-                if let Ok(mut m) = conn.waiting.lock() {
-                    m.remove(&key);
-                }
+                paytap_types::sync::lock(&conn.waiting, "issuer link waiters").remove(&key);
                 return Err(LinkError::Unavailable("connection closed".into()));
             }
             let mut closed = conn.closed.clone();
@@ -218,10 +206,8 @@ impl IssuerLink for TcpIssuerLink {
                 r = rx => r.map_err(|_| LinkError::Unavailable("connection closed".into())),
                 _ = closed.wait_for(|c| *c) => Err(LinkError::Unavailable("connection closed".into())),
             };
-            if result.is_err()
-                && let Ok(mut m) = conn.waiting.lock()
-            {
-                m.remove(&key);
+            if result.is_err() {
+                paytap_types::sync::lock(&conn.waiting, "issuer link waiters").remove(&key);
             }
             result
         })
@@ -258,21 +244,8 @@ async fn serve_issuer_conn(
     link: Arc<dyn IssuerLink>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
-    let writer = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        while let Some(f) = rx.recv().await {
-            buf.clear();
-            buf.extend_from_slice(&f);
-            while let Ok(more) = rx.try_recv() {
-                buf.extend_from_slice(&more);
-            }
-            if wr.write_all(&buf).await.is_err() {
-                break;
-            }
-        }
-    });
+    let (mut rd, wr) = stream.into_split();
+    let (tx, writer) = spawn_frame_writer(wr, WRITER_QUEUE_FRAMES, Burst::Drain);
     let mut dec = FrameDecoder::new(LINK_MAX_FRAME);
     let mut buf = vec![0u8; 16 * 1024];
     'outer: loop {

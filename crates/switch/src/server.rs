@@ -21,11 +21,12 @@
 use crate::Switch;
 use crate::admission::{Admission, AdmissionLimits, Admit, ConnId, PeerGroup};
 use crate::auth::{self, Acquirers, ConnAuth, SignedOn, Verdict};
+use crate::frames::{Burst, WRITER_QUEUE_FRAMES, spawn_frame_writer};
 use paytap_iso8583::{FrameDecoder, Message, Mti, encode_frame};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -106,7 +107,7 @@ struct GateState {
 
 impl Gate {
     fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        paytap_types::sync::lock(&self.state, "switch admission")
     }
 
     /// Admit a connection from `peer`: its id and eviction signal, or
@@ -186,6 +187,16 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
+/// Whether an acquirer connection goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Close,
+}
+
+/// One acquirer connection: reads frames, authenticates them, and answers
+/// each request in a task of its own (at most `max_in_flight_per_connection`
+/// at once), through the connection's frame writer.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -195,153 +206,201 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let cfg = switch.config().clone();
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
-    let writer = tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(16 * 1024);
-        while let Some(f) = rx.recv().await {
-            buf.clear();
-            buf.extend_from_slice(&f);
-            // Answers come in bursts (a group commit answers all its
-            // callers at once): let the others of the burst queue theirs
-            // first, so that one write carries them all.
-            tokio::task::yield_now().await;
-            while buf.len() < 64 * 1024 {
-                match rx.try_recv() {
-                    Ok(more) => buf.extend_from_slice(&more),
-                    Err(_) => break,
-                }
-            }
-            if wr.write_all(&buf).await.is_err() {
-                break;
-            }
-        }
-        if let Err(e) = wr.shutdown().await {
-            tracing::debug!(error = %e, "acquirer connection already closed");
-        }
-    });
-    let permits = Arc::new(Semaphore::new(cfg.max_in_flight_per_connection.max(1)));
+    let (mut rd, wr) = stream.into_split();
+    // Answers come in bursts (a group commit answers all its callers at
+    // once): one write carries a burst.
+    let (tx, writer) = spawn_frame_writer(wr, WRITER_QUEUE_FRAMES, Burst::YieldFirst);
+    let mut conn = AcquirerConn {
+        peer,
+        permits: Arc::new(Semaphore::new(cfg.max_in_flight_per_connection.max(1))),
+        switch,
+        slot,
+        tx,
+        tasks: JoinSet::new(),
+        auth: ConnAuth::default(),
+    };
     let mut dec = FrameDecoder::new(cfg.max_frame);
     let mut buf = vec![0u8; 16 * 1024];
-    let mut tasks = JoinSet::new();
-    let mut auth = ConnAuth::default();
-    'conn: loop {
-        let wait = if auth.signed_on().is_some() {
-            cfg.idle_timeout
-        } else {
+    while let Some(n) = conn.read(&mut rd, &mut buf, &evicted, &mut stop).await {
+        dec.push(buf.get(..n).unwrap_or(&[]));
+        if conn.handle_frames(&mut dec).await == Flow::Close {
+            break;
+        }
+    }
+    conn.close(writer).await;
+}
+
+/// The state of one acquirer connection's reader.
+struct AcquirerConn {
+    peer: SocketAddr,
+    switch: Switch,
+    slot: Slot,
+    /// The connection's frame writer.
+    tx: mpsc::Sender<Vec<u8>>,
+    /// Requests being answered.
+    tasks: JoinSet<()>,
+    permits: Arc<Semaphore>,
+    auth: ConnAuth,
+}
+
+impl AcquirerConn {
+    /// Reads more bytes; `None` when the connection ends: closed by the
+    /// peer, an error, the switch stopping, an anonymous connection evicted
+    /// for a newer one, or no frame within the deadline (the first frame's
+    /// while anonymous, the idle timeout once signed on).
+    async fn read(
+        &mut self,
+        rd: &mut (impl tokio::io::AsyncRead + Unpin),
+        buf: &mut [u8],
+        evicted: &Notify,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<usize> {
+        let cfg = self.switch.config();
+        let anonymous = self.auth.signed_on().is_none();
+        let wait = if anonymous {
             cfg.first_frame_deadline
+        } else {
+            cfg.idle_timeout
         };
-        let read = tokio::select! {
-            r = tokio::time::timeout(wait, rd.read(&mut buf)) => r,
-            _ = stop.wait_for(|s| *s) => break,
-            _ = evicted.notified(), if auth.signed_on().is_none() => {
-                tracing::info!(%peer, "anonymous acquirer connection evicted for a newer one");
-                break;
+        let read = loop {
+            tokio::select! {
+                r = tokio::time::timeout(wait, rd.read(buf)) => break r,
+                _ = stop.wait_for(|s| *s) => return None,
+                _ = evicted.notified(), if anonymous => {
+                    tracing::info!(peer = %self.peer, "anonymous acquirer connection evicted for a newer one");
+                    return None;
+                }
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => continue,
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
-        let n = match read {
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => n,
+        match read {
+            Ok(Ok(0)) => None,
+            Ok(Ok(n)) => Some(n),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "acquirer connection error");
-                break;
+                None
             }
-            Err(_) if auth.signed_on().is_none() => {
-                tracing::info!(%peer, "anonymous acquirer connection closed: no frame in time");
-                break;
+            Err(_) if anonymous => {
+                tracing::info!(peer = %self.peer, "anonymous acquirer connection closed: no frame in time");
+                None
             }
             Err(_) => {
                 tracing::info!("idle acquirer connection closed");
-                break;
+                None
             }
-        };
-        dec.push(buf.get(..n).unwrap_or(&[]));
+        }
+    }
+
+    /// Handles every whole frame `dec` holds.
+    async fn handle_frames(&mut self, dec: &mut FrameDecoder) -> Flow {
         loop {
             let frame = match dec.next_frame() {
                 Ok(Some(f)) => f,
-                Ok(None) => break,
+                Ok(None) => return Flow::Go,
                 Err(e) => {
                     tracing::warn!(error = %e, "acquirer framing error, closing connection");
-                    break 'conn;
+                    return Flow::Close;
                 }
             };
-            let msg = match Message::decode(&frame) {
-                Ok(m) => m,
-                Err(e) => {
-                    let mti = frame.get(..4).and_then(|b| Mti::from_bytes(b).ok());
-                    tracing::warn!(error = %e, mti = ?mti, %peer, "malformed message from acquirer");
-                    // Only a signed-on acquirer is told; anonymous garbage
-                    // closes the connection.
-                    let Some(who) = auth.signed_on() else {
-                        break 'conn;
-                    };
-                    match mti
-                        .filter(Mti::is_request)
-                        .and_then(|m| switch.format_error(m))
-                    {
-                        Some(mut answer) => {
-                            auth::sign_answer(&mut answer, who);
-                            send(&tx, &answer).await;
-                            continue;
-                        }
-                        None => break 'conn,
-                    }
-                }
-            };
-            let msg = match auth.check(&slot.gate.acquirers, msg) {
-                Verdict::Pass(msg) => msg,
-                Verdict::SignOn(who, request) => {
-                    let admitted = sign_on(&slot, &who, peer);
-                    if let Some(answer) = auth::sign_on_answer(&request, &who, admitted) {
-                        send(&tx, &answer).await;
-                    }
-                    if !admitted {
-                        break 'conn;
-                    }
-                    auth.accept(who);
-                    continue;
-                }
-                Verdict::Refuse { answer, close, why } => {
-                    tracing::warn!(%peer, mti = %mti_of(&answer), reason = %why, "acquirer request refused (63)");
-                    if let Some(answer) = answer {
-                        send(&tx, &answer).await;
-                    }
-                    if close {
-                        tracing::warn!(%peer, "acquirer connection closed after repeated refusals");
-                        break 'conn;
-                    }
-                    continue;
-                }
-            };
-            let Some(who) = auth.signed_on().cloned() else {
-                // `Pass` only comes once signed on.
-                break 'conn;
-            };
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break 'conn;
-            };
-            let switch = switch.clone();
-            let tx = tx.clone();
-            tasks.spawn(async move {
-                // Boxed: the task then holds a pointer instead of the whole
-                // authorization state (several messages), which tokio would
-                // otherwise copy on spawn and again on completion.
-                if let Some(mut answer) = Box::pin(switch.handle(msg)).await {
-                    auth::sign_answer(&mut answer, &who);
-                    send(&tx, &answer).await;
-                }
-                drop(permit);
-            });
+            if self.handle_frame(&frame).await == Flow::Close {
+                return Flow::Close;
+            }
         }
     }
-    // Let in-flight requests answer, then close.
-    while tasks.join_next().await.is_some() {}
-    drop(tx);
-    if let Err(e) = writer.await {
-        tracing::error!(%peer, error = %e, "acquirer connection writer failed");
+
+    async fn handle_frame(&mut self, frame: &[u8]) -> Flow {
+        let msg = match Message::decode(frame) {
+            Ok(m) => m,
+            Err(e) => return self.malformed(frame, &e).await,
+        };
+        match self.auth.check(&self.slot.gate.acquirers, msg) {
+            Verdict::Pass(msg) => self.dispatch(msg).await,
+            Verdict::SignOn(who, request) => self.sign_on(who, &request).await,
+            Verdict::Refuse { answer, close, why } => {
+                tracing::warn!(peer = %self.peer, mti = %mti_of(&answer), reason = %why, "acquirer request refused (63)");
+                if let Some(answer) = answer {
+                    send(&self.tx, &answer).await;
+                }
+                if close {
+                    tracing::warn!(peer = %self.peer, "acquirer connection closed after repeated refusals");
+                    return Flow::Close;
+                }
+                Flow::Go
+            }
+        }
     }
-    drop(slot);
+
+    /// A frame that is no ISO 8583 message: a signed-on acquirer is told
+    /// (the format error answer of its MTI, when the MTI is a request);
+    /// anything else closes the connection.
+    async fn malformed(&mut self, frame: &[u8], e: &paytap_iso8583::Error) -> Flow {
+        let mti = frame.get(..4).and_then(|b| Mti::from_bytes(b).ok());
+        tracing::warn!(error = %e, mti = ?mti, peer = %self.peer, "malformed message from acquirer");
+        let Some(who) = self.auth.signed_on() else {
+            return Flow::Close;
+        };
+        match mti
+            .filter(Mti::is_request)
+            .and_then(|m| self.switch.format_error(m))
+        {
+            Some(mut answer) => {
+                auth::sign_answer(&mut answer, who);
+                send(&self.tx, &answer).await;
+                Flow::Go
+            }
+            None => Flow::Close,
+        }
+    }
+
+    /// A valid sign-on: answered, and the connection signed on when a slot
+    /// is left (closed otherwise).
+    async fn sign_on(&mut self, who: SignedOn, request: &Message) -> Flow {
+        let admitted = sign_on(&self.slot, &who, self.peer);
+        if let Some(answer) = auth::sign_on_answer(request, &who, admitted) {
+            send(&self.tx, &answer).await;
+        }
+        if !admitted {
+            return Flow::Close;
+        }
+        self.auth.accept(who);
+        Flow::Go
+    }
+
+    /// An authenticated request: answered by a task of its own once a
+    /// permit is free.
+    async fn dispatch(&mut self, msg: Message) -> Flow {
+        let Some(who) = self.auth.signed_on().cloned() else {
+            // `Pass` only comes once signed on.
+            return Flow::Close;
+        };
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return Flow::Close;
+        };
+        let switch = self.switch.clone();
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            // Boxed: the task then holds a pointer instead of the whole
+            // authorization state (several messages), which tokio would
+            // otherwise copy on spawn and again on completion.
+            if let Some(mut answer) = Box::pin(switch.handle(msg)).await {
+                auth::sign_answer(&mut answer, &who);
+                send(&tx, &answer).await;
+            }
+            drop(permit);
+        });
+        Flow::Go
+    }
+
+    /// Lets in-flight requests answer, then closes the writer and frees the
+    /// connection's slot.
+    async fn close(mut self, writer: tokio::task::JoinHandle<()>) {
+        while self.tasks.join_next().await.is_some() {}
+        drop(self.tx);
+        if let Err(e) = writer.await {
+            tracing::error!(peer = %self.peer, error = %e, "acquirer connection writer failed");
+        }
+        drop(self.slot);
+    }
 }
 
 /// Take an authenticated slot for `who`; false when none is left.

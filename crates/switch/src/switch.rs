@@ -577,10 +577,8 @@ impl Switch {
     /// on, or, when an earlier request holds the key, that request's
     /// answer to wait for. Forgets keys older than the duplicate window.
     fn claim(&self, key: DupKey) -> Result<watch::Sender<AnswerSlot>, watch::Receiver<AnswerSlot>> {
-        let mut dups = match self.inner.dups.lock() {
-            Ok(d) => d,
-            Err(p) => p.into_inner(),
-        };
+        // Each change to the map is one complete step.
+        let mut dups = paytap_types::sync::lock(&self.inner.dups, "switch duplicate keys");
         if let Some(e) = dups.map.get(&key) {
             Err(e.answer.clone())
         } else {
@@ -924,10 +922,7 @@ impl Switch {
         }
         let day = ctx.started.div_euclid(86_400_000);
         let card_key = self.inner.card_hasher.hash_one(card);
-        let mut totals = match self.inner.stand_in_totals.lock() {
-            Ok(t) => t,
-            Err(p) => p.into_inner(),
-        };
+        let mut totals = paytap_types::sync::lock(&self.inner.stand_in_totals, "stand-in totals");
         totals.retain(|(_, d), _| *d >= day);
         let spent = totals.entry((card_key, day)).or_insert(0);
         if spent.saturating_add(ctx.amount) > rules.max_per_card_per_day {
@@ -1050,10 +1045,10 @@ impl Switch {
             transmission: orig.transmission_datetime.clone(),
         };
         let in_memory = {
-            let rx = match self.inner.dups.lock() {
-                Ok(d) => d.map.get(&key).map(|e| e.answer.clone()),
-                Err(p) => p.into_inner().map.get(&key).map(|e| e.answer.clone()),
-            };
+            let rx = paytap_types::sync::lock(&self.inner.dups, "switch duplicate keys")
+                .map
+                .get(&key)
+                .map(|e| e.answer.clone());
             match rx {
                 Some(mut rx) => rx
                     .wait_for(Option::is_some)

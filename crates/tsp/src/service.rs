@@ -911,10 +911,7 @@ impl Tsp {
     /// In debug builds, if an accepted ATC is not above the last one: that
     /// would let a replayed cryptogram pay twice.
     fn accept_atc(&self, info: &TokenInfo, atc: u16) -> Result<(), Refusal> {
-        let mut atcs = match self.atcs.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut atcs = paytap_types::sync::lock(&self.atcs, "tsp accepted ATCs");
         let last = atcs.get(&info.token_ref).copied().or(info.last_atc);
         check_atc(last, atc, self.config.atc_window).map_err(|e| match e {
             AtcError::Replayed { .. } => Refusal::AtcReplayed,
@@ -941,7 +938,10 @@ impl Tsp {
 
     async fn token_vault_id(&self, token_pan: &Pan) -> Result<String, Refusal> {
         let fp = self.vault.fingerprint(token_pan);
-        if let Some(id) = self.token_ids.lock().ok().and_then(|m| m.get(&fp).cloned()) {
+        let cached = paytap_types::sync::lock(&self.token_ids, "tsp token ids")
+            .get(&fp)
+            .cloned();
+        if let Some(id) = cached {
             return Ok(id);
         }
         let id = self
@@ -950,9 +950,7 @@ impl Tsp {
             .await
             .map_err(|e| system("vault find", &e))?
             .ok_or(Refusal::UnknownToken)?;
-        if let Ok(mut m) = self.token_ids.lock() {
-            m.insert(fp, id.clone());
-        }
+        paytap_types::sync::lock(&self.token_ids, "tsp token ids").insert(fp, id.clone());
         Ok(id)
     }
 

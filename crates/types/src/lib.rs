@@ -18,6 +18,8 @@
 //!   merchant, region, place, time).
 //! * [`Clock`]: the injectable time source of services, with
 //!   [`SystemClock`] and the test [`ManualClock`].
+//! * [`sync`]: lock helpers that keep a poisoned lock's state only where
+//!   that is safe, and say so in the log.
 
 mod clock;
 mod device;
@@ -26,6 +28,7 @@ mod expiry;
 mod facts;
 mod money;
 mod pan;
+pub mod sync;
 
 pub use clock::{Clock, ManualClock, SystemClock, system_millis};
 pub use device::{Capabilities, DeviceKind};

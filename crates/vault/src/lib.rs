@@ -256,21 +256,16 @@ impl Vault {
 
     /// The keys in use now.
     pub fn keyring(&self) -> Arc<Keyring> {
-        match self.inner.keyring.read() {
-            Ok(k) => Arc::clone(&k),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&paytap_types::sync::read(
+            &self.inner.keyring,
+            "vault keyring",
+        ))
     }
 
     fn set_keyring(&self, keyring: Keyring) {
         let stamp = keyring.source().and_then(file_stamp);
-        match self.inner.keyring.write() {
-            Ok(mut k) => *k = Arc::new(keyring),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(keyring),
-        }
-        if let Ok(mut s) = self.inner.stamp.lock() {
-            *s = stamp;
-        }
+        *paytap_types::sync::write(&self.inner.keyring, "vault keyring") = Arc::new(keyring);
+        *paytap_types::sync::lock(&self.inner.stamp, "vault key file stamp") = stamp;
     }
 
     /// Re-reads the key file this vault's keyring came from. `force`: even
@@ -282,7 +277,7 @@ impl Vault {
         };
         let stamp = file_stamp(path);
         if !force {
-            let known = self.inner.stamp.lock().ok().and_then(|s| *s);
+            let known = *paytap_types::sync::lock(&self.inner.stamp, "vault key file stamp");
             if stamp.is_none() || stamp == known {
                 return Ok(false);
             }

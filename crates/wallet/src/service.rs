@@ -799,11 +799,7 @@ impl Wallet {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                let mut map = self
-                    .inner
-                    .pending
-                    .lock()
-                    .map_err(|_| WalletError::Internal("pending lock".into()))?;
+                let mut map = paytap_types::sync::lock(&self.inner.pending, "pending cards");
                 map.retain(|_, v| v.expires_at > now);
                 map.insert(
                     pending.id.clone(),
@@ -859,11 +855,7 @@ impl Wallet {
         }
         let now = self.now();
         let card = {
-            let map = self
-                .inner
-                .pending
-                .lock()
-                .map_err(|_| WalletError::Internal("pending lock".into()))?;
+            let map = paytap_types::sync::lock(&self.inner.pending, "pending cards");
             map.get(pending_id)
                 .filter(|c| c.account_id == p.account_id && c.device_id == device_id)
                 .map(|c| c.card.clone())
@@ -910,9 +902,7 @@ impl Wallet {
         pending_id: &str,
         state: &str,
     ) -> Result<(), WalletError> {
-        if let Ok(mut map) = self.inner.pending.lock() {
-            map.remove(pending_id);
-        }
+        paytap_types::sync::lock(&self.inner.pending, "pending cards").remove(pending_id);
         let db = self.db(&p.region)?;
         let mut tx = db.begin_write().await?;
         sqlx::query(
@@ -1500,9 +1490,8 @@ impl Wallet {
         let now = self.now();
         let day = 24 * 3600 * 1000;
         let mut removed = 0;
-        if let Ok(mut map) = self.inner.pending.lock() {
-            map.retain(|_, v| v.expires_at > now);
-        }
+        paytap_types::sync::lock(&self.inner.pending, "pending cards")
+            .retain(|_, v| v.expires_at > now);
         for (_, db) in self.inner.regions.iter() {
             let mut tx = db.begin_write().await?;
             for (sql, bound) in [

@@ -65,9 +65,8 @@ impl Wallet {
             }
             return Err(WalletError::InvalidCredentials);
         }
-        if let Ok(mut t) = self.inner.throttle.lock() {
-            t.record_success(&key, addr);
-        }
+        paytap_types::sync::lock(&self.inner.throttle, "sign-in throttle")
+            .record_success(&key, addr);
         self.open_session(&region, &account_id, addr, now).await
     }
 
@@ -106,11 +105,7 @@ impl Wallet {
         known: bool,
         now: i64,
     ) -> Result<(), WalletError> {
-        let t = self
-            .inner
-            .throttle
-            .lock()
-            .map_err(|_| WalletError::Internal("throttle lock".into()))?;
+        let t = paytap_types::sync::lock(&self.inner.throttle, "sign-in throttle");
         let mut wait = t.pair_wait(key, addr, now);
         if !known {
             wait = wait.max(t.stranger_wait(key, now));
@@ -127,9 +122,8 @@ impl Wallet {
     }
 
     fn count_failure(&self, key: &str, addr: IpAddr, known: bool, now: i64) {
-        if let Ok(mut t) = self.inner.throttle.lock() {
-            t.record_failure(key, addr, known, now);
-        }
+        paytap_types::sync::lock(&self.inner.throttle, "sign-in throttle")
+            .record_failure(key, addr, known, now);
     }
 
     /// Creates the session and remembers the address as known.

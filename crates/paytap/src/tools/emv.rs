@@ -108,6 +108,8 @@ fn emit(json: bool, field: &str, value: &[u8], extra: serde_json::Value) {
     }
 }
 
+/// Runs one EMV workbench command: a dispatch table (one arm per
+/// subcommand), long because the workbench has many.
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::IccMk {

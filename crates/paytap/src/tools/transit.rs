@@ -173,6 +173,8 @@ fn hx(b: &[u8]) -> String {
     hex::encode_upper(b)
 }
 
+/// Runs one transit workbench command: a dispatch table (one arm per
+/// subcommand), long because the workbench has many.
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::SessionKey { key, data, json } => {
