@@ -80,7 +80,7 @@ pub enum CardError {
 }
 
 /// Application expiry, the shared [`paytap_types::Expiry`]. Tag 5F24
-/// carries YYMMDD; paytap uses the last day of the month ([`expiry_bcd`]).
+/// carries YYMMDD; paytap uses the last day of the month (`expiry_bcd`).
 pub use paytap_types::Expiry;
 
 impl From<paytap_types::ExpiryError> for CardError {
