@@ -5,22 +5,32 @@
 //! short and extended Lc/Le, response APDUs and [`StatusWord`]s with their
 //! standard meanings (§5.6). Parsers return a typed [`ApduError`] for every
 //! malformed input and never panic.
+#![deny(missing_docs)]
 
 use std::fmt;
 
 /// Errors for malformed APDUs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApduError {
+    /// A command shorter than CLA INS P1 P2 (its length).
     #[error("command APDU shorter than the 4-byte header ({0} bytes)")]
     TooShort(usize),
+    /// A body after the header that is no valid Lc/data/Le combination.
     #[error("command APDU body of {len} bytes matches no ISO 7816-4 case")]
-    BadLength { len: usize },
+    BadLength {
+        /// The body's length.
+        len: usize,
+    },
+    /// An extended Lc of `0000`, which ISO 7816-4 forbids.
     #[error("extended Lc of zero is not allowed")]
     ZeroLc,
+    /// A response without its two status bytes (its length).
     #[error("response APDU shorter than the 2-byte status word ({0} bytes)")]
     NoStatusWord(usize),
+    /// Command data longer than an extended Lc can state (its length).
     #[error("command data of {0} bytes exceeds 65535")]
     DataTooLong(usize),
+    /// An Le of zero or above the extended maximum of 65536.
     #[error("Le of {0} exceeds 65536")]
     LeTooLarge(usize),
 }
@@ -41,14 +51,20 @@ pub enum Case {
 /// A parsed command APDU that borrows its data from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandView<'a> {
+    /// Class byte (CLA).
     pub cla: u8,
+    /// Instruction byte (INS).
     pub ins: u8,
+    /// Parameter byte P1.
     pub p1: u8,
+    /// Parameter byte P2.
     pub p2: u8,
+    /// Command data (the Lc bytes; empty in cases 1 and 2).
     pub data: &'a [u8],
     /// Maximum response length: `Some(256)` for a short Le of `00`,
     /// `Some(65536)` for an extended Le of `0000`.
     pub le: Option<usize>,
+    /// Whether Lc/Le used the extended (three-byte) form.
     pub extended: bool,
 }
 
@@ -143,15 +159,22 @@ impl<'a> CommandView<'a> {
 /// An owned command APDU, for building commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandApdu {
+    /// Class byte (CLA).
     pub cla: u8,
+    /// Instruction byte (INS).
     pub ins: u8,
+    /// Parameter byte P1.
     pub p1: u8,
+    /// Parameter byte P2.
     pub p2: u8,
+    /// Command data (Lc is its length).
     pub data: Vec<u8>,
+    /// Maximum response length expected, if any (256 or 65536 encode as zero).
     pub le: Option<usize>,
 }
 
 impl CommandApdu {
+    /// A case 1 command: header only, no data and no Le.
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
         CommandApdu {
             cla,
@@ -163,11 +186,13 @@ impl CommandApdu {
         }
     }
 
+    /// Sets the command data.
     pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.data = data.into();
         self
     }
 
+    /// Sets the maximum response length expected.
     pub fn with_le(mut self, le: usize) -> Self {
         self.le = Some(le);
         self
@@ -220,35 +245,58 @@ impl CommandApdu {
 pub struct StatusWord(pub u16);
 
 impl StatusWord {
+    /// `9000`: normal processing.
     pub const SUCCESS: Self = Self(0x9000);
+    /// `6283`: warning: selected file invalidated.
     pub const WARNING_SELECTED_FILE_INVALIDATED: Self = Self(0x6283);
+    /// `6300`: warning: verification failed.
     pub const VERIFICATION_FAILED: Self = Self(0x6300);
+    /// `6700`: wrong length.
     pub const WRONG_LENGTH: Self = Self(0x6700);
+    /// `6982`: security status not satisfied.
     pub const SECURITY_STATUS_NOT_SATISFIED: Self = Self(0x6982);
+    /// `6983`: authentication method blocked.
     pub const AUTH_METHOD_BLOCKED: Self = Self(0x6983);
+    /// `6985`: conditions of use not satisfied.
     pub const CONDITIONS_NOT_SATISFIED: Self = Self(0x6985);
+    /// `6986`: command not allowed (no current EF).
     pub const COMMAND_NOT_ALLOWED: Self = Self(0x6986);
+    /// `6A80`: incorrect parameters in the command data field.
     pub const WRONG_DATA: Self = Self(0x6A80);
+    /// `6A81`: function not supported.
     pub const FUNCTION_NOT_SUPPORTED: Self = Self(0x6A81);
+    /// `6A82`: file or application not found.
     pub const FILE_NOT_FOUND: Self = Self(0x6A82);
+    /// `6A83`: record not found.
     pub const RECORD_NOT_FOUND: Self = Self(0x6A83);
+    /// `6A84`: not enough memory space in the file.
     pub const NOT_ENOUGH_MEMORY: Self = Self(0x6A84);
+    /// `6A86`: incorrect parameters P1-P2.
     pub const INCORRECT_P1P2: Self = Self(0x6A86);
+    /// `6A88`: referenced data or reference data not found.
     pub const REFERENCED_DATA_NOT_FOUND: Self = Self(0x6A88);
+    /// `6B00`: wrong parameters P1-P2.
     pub const WRONG_P1P2: Self = Self(0x6B00);
+    /// `6D00`: instruction code not supported or invalid.
     pub const INS_NOT_SUPPORTED: Self = Self(0x6D00);
+    /// `6E00`: class not supported.
     pub const CLA_NOT_SUPPORTED: Self = Self(0x6E00);
+    /// `6F00`: no precise diagnosis.
     pub const NO_PRECISE_DIAGNOSIS: Self = Self(0x6F00);
 
+    /// The status word from its two bytes.
     pub const fn new(sw1: u8, sw2: u8) -> Self {
         Self(((sw1 as u16) << 8) | sw2 as u16)
     }
+    /// The first status byte (the category).
     pub const fn sw1(self) -> u8 {
         (self.0 >> 8) as u8
     }
+    /// The second status byte (the detail).
     pub const fn sw2(self) -> u8 {
         self.0 as u8
     }
+    /// SW1 then SW2, as they end a response.
     pub const fn to_bytes(self) -> [u8; 2] {
         self.0.to_be_bytes()
     }
@@ -321,7 +369,9 @@ impl fmt::Display for StatusWord {
 /// A response APDU borrowing its data from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseView<'a> {
+    /// The response data before the status word.
     pub data: &'a [u8],
+    /// The trailing status word.
     pub sw: StatusWord,
 }
 
@@ -341,11 +391,14 @@ impl<'a> ResponseView<'a> {
 /// An owned response APDU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseApdu {
+    /// The response data before the status word.
     pub data: Vec<u8>,
+    /// The trailing status word.
     pub sw: StatusWord,
 }
 
 impl ResponseApdu {
+    /// A response with data and a status word.
     pub fn new(data: impl Into<Vec<u8>>, sw: StatusWord) -> Self {
         ResponseApdu {
             data: data.into(),
@@ -359,12 +412,14 @@ impl ResponseApdu {
             sw,
         }
     }
+    /// Parses an owned response: data, then the two status bytes.
     pub fn parse(b: &[u8]) -> Result<Self, ApduError> {
         ResponseView::parse(b).map(|v| ResponseApdu {
             data: v.data.to_vec(),
             sw: v.sw,
         })
     }
+    /// Encodes the response: data, then SW1 SW2.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data.len() + 2);
         out.extend_from_slice(&self.data);

@@ -53,26 +53,34 @@ pub const DEFAULT_CDOL1: &[u8] = &[
 /// Errors building a card from a profile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CardError {
+    /// An AID outside 5 to 16 bytes (ISO/IEC 7816-4 RID ‖ PIX).
     #[error("AID must be 5 to 16 bytes")]
     BadAid,
+    /// The PDOL or CDOL1 is not a valid DOL.
     #[error("malformed DOL: {0}")]
     BadDol(#[from] TlvError),
+    /// CDOL1 omits a data element the cryptogram input needs.
     #[error("CDOL1 does not ask for tag {0}, which the cryptogram covers")]
     CdolMissing(Tag),
+    /// An expiry that is no valid month and two-digit year.
     #[error("expiry month must be 1 to 12 and year 0 to 99")]
     BadExpiry,
+    /// A PAN sequence number above 99.
     #[error("PAN sequence number must be 0 to 99")]
     BadPsn,
+    /// The secure element already holds [`MAX_CARDS`] cards.
     #[error("a secure element holds at most {MAX_CARDS} cards")]
     Full,
+    /// A card or application with that AID is already installed.
     #[error("two cards with the same AID")]
     DuplicateAid,
+    /// No installed card has the AID given.
     #[error("no card with that AID")]
     NoSuchCard,
 }
 
 /// Application expiry, the shared [`paytap_types::Expiry`]. Tag 5F24
-/// carries YYMMDD; paytap uses the last day of the month ([`expiry_bcd`]).
+/// carries YYMMDD; paytap uses the last day of the month (`expiry_bcd`).
 pub use paytap_types::Expiry;
 
 impl From<paytap_types::ExpiryError> for CardError {
@@ -93,9 +101,13 @@ pub(crate) fn bcd(v: u8) -> u8 {
 /// Personalisation data for one contactless card application.
 #[derive(Debug, Clone)]
 pub struct CardProfile {
+    /// Application Identifier (4F, DF name 84), 5 to 16 bytes.
     pub aid: Vec<u8>,
+    /// Application Label (50) the terminal may show.
     pub label: String,
+    /// The token PAN (5A, and in track 2 equivalent data 57).
     pub pan: TokenPan,
+    /// Application Expiration Date (5F24).
     pub expiry: Expiry,
     /// PAN sequence number, 0–99.
     pub psn: u8,
@@ -103,8 +115,11 @@ pub struct CardProfile {
     pub icc_mk: EmvKey,
     /// Derivation key index carried in the IAD.
     pub dki: u8,
+    /// Application Interchange Profile (82) returned by GET PROCESSING OPTIONS.
     pub aip: [u8; 2],
+    /// Processing Options Data Object List (9F38), encoded.
     pub pdol: Vec<u8>,
+    /// Card Risk Management Data Object List 1 (8C), encoded.
     pub cdol1: Vec<u8>,
     /// The ATC value before the first transaction.
     pub initial_atc: u16,
@@ -149,18 +164,26 @@ impl CardProfile {
 /// Where the card is in the transaction flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardState {
+    /// Not selected, or reset after a transaction.
     Idle,
+    /// Selected by SELECT AID; waits for GET PROCESSING OPTIONS.
     Selected,
+    /// GET PROCESSING OPTIONS answered; records readable, waits for GENERATE AC.
     Initiated,
+    /// GENERATE AC answered.
     Completed,
 }
 
 /// Typed result of a GENERATE AC, for callers that skip APDU encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcResponse {
+    /// Cryptogram Information Data (9F27).
     pub cid: u8,
+    /// Application Transaction Counter (9F36).
     pub atc: u16,
+    /// Application Cryptogram (9F26).
     pub ac: [u8; 8],
+    /// Issuer Application Data (9F10).
     pub iad: [u8; cryptogram::IAD_LEN],
 }
 
@@ -182,6 +205,7 @@ pub struct ContactlessCard {
 type Resp = Result<Vec<u8>, StatusWord>;
 
 impl ContactlessCard {
+    /// Personalises a card from its profile, checking AID, expiry, PSN and DOLs.
     pub fn new(profile: CardProfile) -> Result<Self, CardError> {
         if !(5..=16).contains(&profile.aid.len()) {
             return Err(CardError::BadAid);
@@ -234,9 +258,11 @@ impl ContactlessCard {
         })
     }
 
+    /// The personalisation data.
     pub fn profile(&self) -> &CardProfile {
         &self.profile
     }
+    /// The card's Application Identifier.
     pub fn aid(&self) -> &[u8] {
         &self.profile.aid
     }
@@ -244,6 +270,7 @@ impl ContactlessCard {
     pub fn atc(&self) -> u16 {
         self.atc
     }
+    /// Where the card is in the transaction flow.
     pub fn state(&self) -> CardState {
         self.state
     }
@@ -499,6 +526,7 @@ pub struct SecureElement {
 }
 
 impl SecureElement {
+    /// An empty secure element.
     pub fn new() -> Self {
         Self::default()
     }
@@ -539,6 +567,7 @@ impl SecureElement {
         Ok(())
     }
 
+    /// The installed cards, in installation order.
     pub fn cards(&self) -> &[ContactlessCard] {
         &self.cards
     }
@@ -557,6 +586,7 @@ impl SecureElement {
         Ok(())
     }
 
+    /// The card with `aid`, if installed.
     pub fn card(&self, aid: &[u8]) -> Option<&ContactlessCard> {
         self.cards.iter().find(|c| c.aid() == aid)
     }

@@ -36,12 +36,16 @@ use zeroize::Zeroize;
 /// Errors for malformed inputs to the EMV cryptographic functions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
+    /// A PAN that is not 12 to 19 decimal digits.
     #[error("PAN must be 12 to 19 decimal digits")]
     BadPan,
+    /// A PAN sequence number above 99.
     #[error("PAN sequence number must be 0 to 99")]
     BadPsn,
+    /// Proprietary authentication data longer than 8 bytes (its length).
     #[error("proprietary authentication data is at most 8 bytes, got {0}")]
     PropDataTooLong(usize),
+    /// Keys of different algorithms where one family is required.
     #[error("key algorithm mismatch: {0}")]
     KeyMismatch(&'static str),
 }

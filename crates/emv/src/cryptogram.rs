@@ -117,8 +117,11 @@ pub const CCI_AES: u8 = 0xA6;
 /// The application cryptogram type (CID b8–b7, CVR byte 1 b6–b5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcType {
+    /// Application Authentication Cryptogram: the transaction is declined.
     Aac,
+    /// Transaction Certificate: the transaction is approved offline.
     Tc,
+    /// Authorisation Request Cryptogram: the card asks to go online.
     Arqc,
 }
 
@@ -148,6 +151,8 @@ impl AcType {
 pub struct Cvr(pub [u8; CVR_LEN]);
 
 impl Cvr {
+    /// The CVR for an AC type and the byte 4 CDCVM and ATC flags; byte 1 b2
+    /// (issuer authentication not performed) is always set.
     pub fn new(
         ac: AcType,
         cdcvm_performed: bool,
@@ -165,15 +170,19 @@ impl Cvr {
             | (u8::from(atc_near_limit) << 5);
         Cvr(c)
     }
+    /// The AC type in byte 1 b6–b5; `None` for the RFU value.
     pub fn ac_type(&self) -> Option<AcType> {
         AcType::from_bits((self.0[0] << 2) & 0xC0)
     }
+    /// Byte 4 b8: the cardholder was verified on the device (CDCVM).
     pub fn cdcvm_performed(&self) -> bool {
         self.0[3] & 0x80 != 0
     }
+    /// Byte 4 b7: CDCVM was required but not performed.
     pub fn cdcvm_required_not_performed(&self) -> bool {
         self.0[3] & 0x40 != 0
     }
+    /// Byte 4 b6: the ATC is close to its limit.
     pub fn atc_near_limit(&self) -> bool {
         self.0[3] & 0x20 != 0
     }
@@ -182,22 +191,34 @@ impl Cvr {
 /// Issuer Application Data as paytap cards lay it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Iad {
+    /// Common Core Identifier (byte 2): the cryptogram version.
     pub cci: u8,
+    /// Derivation Key Index (byte 3).
     pub dki: u8,
+    /// Card Verification Results (bytes 4–8).
     pub cvr: Cvr,
+    /// ATC of the last online-approved transaction (bytes 9–10).
     pub last_online_atc: u16,
 }
 
 /// Errors decoding an IAD.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IadError {
+    /// An IAD that is not [`IAD_LEN`] bytes (its length).
     #[error("issuer application data must be {IAD_LEN} bytes, got {0}")]
     Length(usize),
     #[error("unsupported IAD format (byte 1 {len:02X}, CCI {cci:02X})")]
-    Format { len: u8, cci: u8 },
+    /// A first byte other than `0F` or an unknown CCI.
+    Format {
+        /// The first byte (length of the EMVCo part).
+        len: u8,
+        /// The Common Core Identifier.
+        cci: u8,
+    },
 }
 
 impl Iad {
+    /// The 16 IAD bytes as tag 9F10 carries them.
     pub fn encode(&self) -> [u8; IAD_LEN] {
         let mut b = [0u8; IAD_LEN];
         b[0] = 0x0F;
@@ -208,6 +229,7 @@ impl Iad {
         b
     }
 
+    /// Decodes tag 9F10's value.
     pub fn parse(b: &[u8]) -> Result<Self, IadError> {
         let b: &[u8; IAD_LEN] = b.try_into().map_err(|_| IadError::Length(b.len()))?;
         if b[0] != 0x0F || !matches!(b[1], CCI_TDES | CCI_AES) {

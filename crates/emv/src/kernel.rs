@@ -28,6 +28,7 @@ pub struct TransportError(pub String);
 
 /// Sends one command APDU, returns the response APDU (data ‖ SW1 SW2).
 pub trait Transport {
+    /// Sends `command` and waits for the card's response APDU.
     fn transceive(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
 }
 
@@ -79,8 +80,11 @@ impl Default for TerminalConfig {
 /// Transaction date, passed in (the kernel reads no clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxnDate {
+    /// Year within the century, 0–99.
     pub yy: u8,
+    /// Month, 1–12.
     pub mm: u8,
+    /// Day of the month, 1–31.
     pub dd: u8,
 }
 
@@ -118,6 +122,7 @@ pub struct Transaction {
     pub currency: u16,
     /// Transaction type (9C) as its two BCD digits: `0x00` purchase, `0x01` cash, `0x09` cashback, `0x20` refund.
     pub txn_type: u8,
+    /// Transaction Date (9A).
     pub date: TxnDate,
     /// Unpredictable number (9F37), from the caller's random source.
     pub unpredictable_number: [u8; 4],
@@ -147,18 +152,27 @@ pub enum Outcome {
         psn: Option<u8>,
         /// DE 14: expiry `YYMM`.
         expiry: String,
+        /// The selected application's AID.
         aid: Vec<u8>,
+        /// Cryptogram Information Data (9F27): an ARQC.
         cid: u8,
+        /// Application Transaction Counter (9F36).
         atc: u16,
     },
     /// The card declined offline (AAC).
     Declined {
+        /// The ICC data TLV list, as for an online request.
         icc_data: Vec<u8>,
+        /// The selected application's AID.
         aid: Vec<u8>,
+        /// Cryptogram Information Data (9F27): an AAC.
         cid: u8,
+        /// Application Transaction Counter (9F36).
         atc: u16,
     },
+    /// The transaction did not complete; the holder should tap again.
     TryAgain {
+        /// Why.
         reason: TryAgainReason,
     },
 }
@@ -166,34 +180,66 @@ pub enum Outcome {
 /// Card misbehaviour and bad input, one variant each.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KernelError {
+    /// The transaction given to the kernel is invalid (what is wrong).
     #[error("invalid transaction: {0}")]
     BadTransaction(&'static str),
+    /// The card answered a command with an error status word.
     #[error("{command} answered {sw}")]
     BadStatus {
+        /// The command's name.
         command: &'static str,
+        /// The card's status word.
         sw: StatusWord,
     },
+    /// A response shorter than a status word.
     #[error("{command}: response shorter than a status word")]
-    NoStatusWord { command: &'static str },
+    NoStatusWord {
+        /// The command's name.
+        command: &'static str,
+    },
+    /// A response whose data is not valid BER-TLV.
     #[error("{command}: malformed TLV: {source}")]
     MalformedTlv {
+        /// The command's name.
         command: &'static str,
+        /// The decoder's error.
         source: TlvError,
     },
+    /// A response lacks a mandatory tag.
     #[error("{command}: mandatory tag {tag} missing")]
-    MissingTag { command: &'static str, tag: Tag },
+    MissingTag {
+        /// The command's name.
+        command: &'static str,
+        /// The missing tag.
+        tag: Tag,
+    },
+    /// A response tag whose value is malformed.
     #[error("{command}: tag {tag} has a bad value")]
-    BadValue { command: &'static str, tag: Tag },
+    BadValue {
+        /// The command's name.
+        command: &'static str,
+        /// The tag with the bad value.
+        tag: Tag,
+    },
+    /// The PPSE directory lists no application the terminal can select.
     #[error("the PPSE lists no application")]
     NoApplication,
+    /// The FCI's DF name (84) is not the AID selected.
     #[error("SELECT AID returned an FCI for a different DF name")]
     AidMismatch,
+    /// The Application File Locator (94) is malformed.
     #[error("malformed AFL")]
     BadAfl,
+    /// The GENERATE AC response has no ATC (9F36).
     #[error("GENERATE AC response lacks the ATC")]
     AtcMissing,
+    /// The card returned a TC (or the RFU type) to an ARQC request.
     #[error("card returned cryptogram type {cid:02X}, not allowed for an ARQC request")]
-    CidMismatch { cid: u8 },
+    CidMismatch {
+        /// The card's Cryptogram Information Data.
+        cid: u8,
+    },
+    /// Track 2 equivalent data (57) and the PAN (5A) disagree.
     #[error("track 2 equivalent data and PAN disagree")]
     Track2Mismatch,
 }
@@ -262,10 +308,12 @@ fn tlv_err(command: &'static str) -> impl Fn(TlvError) -> Exchange {
 }
 
 impl Kernel {
+    /// A kernel for the terminal described by `config`.
     pub fn new(config: TerminalConfig) -> Self {
         Kernel { config }
     }
 
+    /// The terminal's configuration.
     pub fn config(&self) -> &TerminalConfig {
         &self.config
     }

@@ -11,10 +11,13 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// Errors for key material of the wrong shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// A TDES key that is not 16 bytes (its length).
     #[error("a double-length TDES key has 16 bytes, got {0}")]
     TdesLength(usize),
+    /// An AES key that is not 16, 24 or 32 bytes (its length).
     #[error("an AES key has 16, 24 or 32 bytes, got {0}")]
     AesLength(usize),
+    /// Key text that is not hexadecimal.
     #[error("key is not valid hexadecimal")]
     Hex,
 }
@@ -25,16 +28,19 @@ pub enum KeyError {
 pub struct TdesKey([u8; 16]);
 
 impl TdesKey {
+    /// The key from its 16 bytes (K1 ‖ K2).
     pub fn new(bytes: [u8; 16]) -> Self {
         TdesKey(bytes)
     }
 
+    /// The key from a slice, which must be 16 bytes.
     pub fn from_slice(b: &[u8]) -> Result<Self, KeyError> {
         <[u8; 16]>::try_from(b)
             .map(TdesKey)
             .map_err(|_| KeyError::TdesLength(b.len()))
     }
 
+    /// The key from hexadecimal text (surrounding whitespace ignored).
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
         let mut v = hex::decode(s.trim()).map_err(|_| KeyError::Hex)?;
         let k = Self::from_slice(&v);
@@ -74,6 +80,7 @@ pub struct AesKey {
 }
 
 impl AesKey {
+    /// The key from a slice of 16, 24 or 32 bytes.
     pub fn from_slice(b: &[u8]) -> Result<Self, KeyError> {
         if !matches!(b.len(), 16 | 24 | 32) {
             return Err(KeyError::AesLength(b.len()));
@@ -89,6 +96,7 @@ impl AesKey {
         })
     }
 
+    /// The key from hexadecimal text (surrounding whitespace ignored).
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
         let mut v = hex::decode(s.trim()).map_err(|_| KeyError::Hex)?;
         let k = Self::from_slice(&v);
@@ -128,11 +136,14 @@ impl fmt::Debug for AesKey {
 /// A key of either EMV algorithm family.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum EmvKey {
+    /// A double-length Triple DES key.
     Tdes(TdesKey),
+    /// An AES key.
     Aes(AesKey),
 }
 
 impl EmvKey {
+    /// Whether this is an AES key.
     pub fn is_aes(&self) -> bool {
         matches!(self, EmvKey::Aes(_))
     }

@@ -9,6 +9,7 @@
 //! * [`verify`]: the issuer/TSP side: ARQC verification and ARPC.
 //! * [`kernel`]: the terminal kernel that drives any card through a [`kernel::Transport`].
 //! * [`cryptogram`]: the one definition of the cryptogram input, shared by card and host.
+#![deny(missing_docs)]
 
 pub mod card;
 pub mod crypto;

@@ -14,6 +14,7 @@ pub struct TokenPan(String);
 pub struct BadPan;
 
 impl TokenPan {
+    /// The PAN from its digits, which must be 12 to 19 decimal digits.
     pub fn new(digits: &str) -> Result<Self, BadPan> {
         if (12..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
             Ok(TokenPan(digits.to_owned()))

@@ -12,24 +12,35 @@ use paytap_tlv::{Builder, Tag, TlvError, tags};
 /// Why an ARQC was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// DE 55 is not valid BER-TLV.
     #[error("malformed ICC data: {0}")]
     Tlv(#[from] TlvError),
+    /// DE 55 lacks a tag the cryptogram needs.
     #[error("ICC data lacks mandatory tag {0}")]
     MissingTag(Tag),
+    /// A fixed-length tag with the wrong length.
     #[error("tag {tag} has length {len}, expected {expected}")]
     BadLength {
+        /// The tag.
         tag: Tag,
+        /// Its length in DE 55.
         len: usize,
+        /// The length EMV fixes for it.
         expected: usize,
     },
+    /// The IAD (9F10) is not in paytap's layout.
     #[error("issuer application data: {0}")]
     Iad(#[from] IadError),
+    /// The CID (9F27) names another cryptogram than an ARQC.
     #[error("the cryptogram is not an ARQC (CID {0:02X})")]
     NotArqc(u8),
+    /// The IAD's CCI names another algorithm than the issuer key's.
     #[error("IAD cryptogram version does not match the key algorithm")]
     AlgorithmMismatch,
+    /// The ARQC differs from the one recomputed with the issuer's keys.
     #[error("application cryptogram does not verify")]
     BadCryptogram,
+    /// Key derivation failed (bad PAN or PSN, key of the wrong family).
     #[error(transparent)]
     Crypto(#[from] CryptoError),
 }
@@ -37,12 +48,17 @@ pub enum VerifyError {
 /// A verified ARQC and the issuer's answer to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArqcVerified {
+    /// The card's Application Transaction Counter (9F36).
     pub atc: u16,
+    /// The Card Verification Results from the IAD.
     pub cvr: Cvr,
     /// The wallet verified the user on the device (CDCVM).
     pub cdcvm_performed: bool,
+    /// The ARQC the card sent (9F26).
     pub arqc: [u8; 8],
+    /// The issuer's Authorisation Response Cryptogram.
     pub arpc: [u8; 8],
+    /// The Authorisation Response Code the ARPC covers.
     pub arc: [u8; 2],
     /// DE 55 response data: `91 0A ARPC ‖ ARC`.
     pub response_icc_data: Vec<u8>,

@@ -9,15 +9,27 @@ pub enum FieldError {
     /// A character not allowed by the element's attribute (n, an, ans, z ...).
     #[error("character not allowed for attribute {attribute} at position {position}")]
     BadCharacter {
+        /// The element's attribute.
         attribute: &'static str,
+        /// Where in the value the character is.
         position: usize,
     },
     /// A fixed-length element with the wrong length.
     #[error("length {actual} but the element is fixed at {expected}")]
-    WrongLength { expected: u16, actual: usize },
+    WrongLength {
+        /// The element's fixed length.
+        expected: u16,
+        /// The value's length.
+        actual: usize,
+    },
     /// A variable-length element longer than its maximum.
     #[error("length {actual} exceeds the maximum {max}")]
-    TooLong { max: u16, actual: usize },
+    TooLong {
+        /// The element's maximum length.
+        max: u16,
+        /// The value's length.
+        actual: usize,
+    },
     /// A value that is well-formed for its attribute but out of range for its meaning
     /// (month 13, amount too large ...).
     #[error("value out of range: {0}")]
@@ -29,7 +41,12 @@ pub enum FieldError {
 pub enum Error {
     /// The input ended before a complete element.
     #[error("message truncated: needed {needed} more bytes at offset {offset}")]
-    Truncated { offset: usize, needed: usize },
+    Truncated {
+        /// Where the incomplete element starts.
+        offset: usize,
+        /// How many more bytes it needs.
+        needed: usize,
+    },
     /// The message type indicator is not four ASCII digits.
     #[error("invalid message type indicator")]
     InvalidMti,
@@ -42,10 +59,18 @@ pub enum Error {
     TertiaryBitmap,
     /// A length prefix that is not ASCII digits.
     #[error("data element {field}: length prefix is not ASCII digits")]
-    BadLengthPrefix { field: u8 },
+    BadLengthPrefix {
+        /// The data element number.
+        field: u8,
+    },
     /// A data element value that violates its specification.
     #[error("data element {field}: {reason}")]
-    Field { field: u8, reason: FieldError },
+    Field {
+        /// The data element number.
+        field: u8,
+        /// What is wrong with its value.
+        reason: FieldError,
+    },
     /// Bytes left over after the last element the bitmap announced.
     #[error("{0} trailing bytes after the last data element")]
     TrailingBytes(usize),
@@ -54,11 +79,21 @@ pub enum Error {
     MissingField(u8),
     /// The encoded message would not fit in one frame.
     #[error("message of {len} bytes exceeds the frame limit of {max}")]
-    FrameTooLong { len: usize, max: usize },
+    FrameTooLong {
+        /// The encoded message's length.
+        len: usize,
+        /// The largest length a frame carries.
+        max: usize,
+    },
     /// A zero-length frame.
     #[error("empty frame")]
     EmptyFrame,
     /// A private-use subelement structure (DE 48/62/63) is malformed.
     #[error("data element {field}: malformed subelement structure at offset {offset}")]
-    Subelement { field: u8, offset: usize },
+    Subelement {
+        /// The data element number.
+        field: u8,
+        /// Where in its value the bad subelement starts.
+        offset: usize,
+    },
 }

@@ -364,10 +364,15 @@ fn pad_right(s: &str, n: usize) -> String {
 /// on the left), original forwarding institution id (11).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginalData {
+    /// The original message's type indicator.
     pub mti: crate::Mti,
+    /// The original systems trace audit number (DE 11).
     pub stan: u32,
+    /// The original transmission date and time, `MMDDhhmmss` (DE 7).
     pub transmission_datetime: String,
+    /// The original acquiring institution id (DE 32).
     pub acquirer_id: String,
+    /// The original forwarding institution id (DE 33).
     pub forwarding_id: String,
 }
 
@@ -453,8 +458,11 @@ impl Subelements {
 /// 02 token assurance level (n2), 03 last four digits of the funding PAN (n4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenData {
+    /// Subelement 01: the token requestor id (n11).
     pub token_requestor_id: Option<String>,
+    /// Subelement 02: the token assurance level (n2).
     pub assurance_level: Option<u8>,
+    /// Subelement 03: the last four digits of the funding PAN (n4).
     pub funding_pan_last4: Option<String>,
 }
 
@@ -552,8 +560,11 @@ impl CheckResult {
 /// performed, 03 ATC within the expected window; each `Y`/`N`/`U`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerificationResults {
+    /// Subelement 01: ARQC verification.
     pub cryptogram: Option<CheckResult>,
+    /// Subelement 02: consumer device CVM performed.
     pub cdcvm: Option<CheckResult>,
+    /// Subelement 03: ATC within the expected window.
     pub atc: Option<CheckResult>,
 }
 

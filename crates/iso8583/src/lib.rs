@@ -12,6 +12,7 @@
 //! - [`mac`]: the acquirer's message authentication code (AES-CMAC in DE 64/128).
 //!
 //! The wire format is published in `docs/wire-format.md` and `docs/iso8583-fields.json`.
+#![deny(missing_docs)]
 
 mod error;
 pub mod fields;
@@ -45,7 +46,7 @@ macro_rules! codes {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $c:literal, $desc:literal;)* }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vm])* $v,)* }
+        pub enum $name { $($(#[$vm])* #[doc = concat!("`", $c, "`: ", $desc, ".")] $v,)* }
         impl $name {
             /// Every code paytap uses.
             pub const ALL: &'static [$name] = &[$($name::$v,)*];

@@ -127,11 +127,17 @@ pub struct FieldSpec {
 /// A serialisable view of one row, the shape of `docs/iso8583-fields.json`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FieldSpecDoc {
+    /// Data element number, 1..=128.
     pub number: u8,
+    /// ISO 8583:1987 name.
     pub name: &'static str,
+    /// Length kind: fixed, LLVAR or LLLVAR.
     pub kind: &'static str,
+    /// Fixed length, or the maximum of a variable one.
     pub max_length: u16,
+    /// Attribute (character set), as the standard writes it.
     pub encoding: &'static str,
+    /// MTIs of the paytap messages that carry this element.
     pub used_in: &'static [&'static str],
 }
 

@@ -30,6 +30,7 @@ pub struct InstanceLock {
 ///
 /// Fails with a message naming the directory and the running process when
 /// another `paytap up` holds it.
+#[allow(unsafe_code, reason = "flock(2) has no safe wrapper")]
 pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<InstanceLock> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;

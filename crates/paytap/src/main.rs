@@ -131,6 +131,7 @@ mod exit {
 /// short-lived tools: the servers keep ignoring SIGPIPE and see write errors.
 fn quiet_on_closed_pipe() {
     #[cfg(unix)]
+    #[allow(unsafe_code, reason = "signal(2) has no safe wrapper")]
     // SAFETY: called once on the main thread before any other thread exists;
     // setting a signal's disposition to SIG_DFL has no other precondition.
     unsafe {

@@ -240,6 +240,7 @@ const FILES_KEPT_BACK: u64 = 256;
 /// Raises the soft open-file limit to the hard one (a default soft limit
 /// of 1,024 is far below what a server with many clients needs); returns
 /// the soft limit in force afterwards.
+#[allow(unsafe_code, reason = "getrlimit(2)/setrlimit(2) have no safe wrapper")]
 pub fn raise_open_file_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -50,8 +50,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging("info");
     // Everything written from here on is private to the owner (the data
     // directory holds password hashes, keys and passcodes).
+    #[allow(unsafe_code, reason = "umask(2) has no safe wrapper")]
     // SAFETY: umask only sets the process's file-creation mask.
-    unsafe { libc::umask(0o077) };
+    unsafe {
+        libc::umask(0o077)
+    };
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     rt.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)

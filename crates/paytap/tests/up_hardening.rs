@@ -63,6 +63,10 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     // Start it with a low soft limit, as a default shell would.
+    #[allow(
+        unsafe_code,
+        reason = "pre_exec is unsafe: the closure runs between fork and exec"
+    )]
     // SAFETY: getrlimit/setrlimit are async-signal-safe and touch only
     // the struct passed.
     unsafe {

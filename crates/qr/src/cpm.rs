@@ -37,7 +37,9 @@ const SENSITIVE: &[u32] = &[0x57, 0x5A, 0x5F20];
 /// in payload order, with its transparent template (63 or 64).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct CpmTemplate {
+    /// The template's primitive data objects, in payload order.
     pub data: Vec<(Tag, Vec<u8>)>,
+    /// The contents of its transparent template (63 or 64), in payload order.
     pub transparent: Vec<(Tag, Vec<u8>)>,
 }
 

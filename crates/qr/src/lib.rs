@@ -11,6 +11,7 @@
 //! - [`offline`]: the band's offline code: a platform-signed certificate, a
 //!   per-payment code signed by the band, and the register's verifier.
 //! - [`decode`]: auto-detects which of the two a scanned text is.
+#![deny(missing_docs)]
 
 pub mod cpm;
 pub mod crc;
@@ -32,13 +33,22 @@ use thiserror::Error;
 pub enum QrError {
     /// A data object runs past the end of the payload.
     #[error("data object truncated at offset {offset}")]
-    Truncated { offset: usize },
+    Truncated {
+        /// Where the data object starts in the payload.
+        offset: usize,
+    },
     /// An ID that is not two digits.
     #[error("invalid data object ID at offset {offset}")]
-    InvalidId { offset: usize },
+    InvalidId {
+        /// Where the ID starts in the payload.
+        offset: usize,
+    },
     /// A length that is not two digits.
     #[error("invalid data object length at offset {offset}")]
-    InvalidLength { offset: usize },
+    InvalidLength {
+        /// Where the length starts in the payload.
+        offset: usize,
+    },
     /// ID "00" payload format indicator is not the first object.
     #[error("payload format indicator (ID 00) must come first")]
     PayloadFormatNotFirst,
@@ -50,31 +60,63 @@ pub enum QrError {
     BadCrcFormat,
     /// The CRC does not match the payload.
     #[error("CRC mismatch: payload says {stated:04X}, computed {computed:04X}")]
-    CrcMismatch { stated: u16, computed: u16 },
+    CrcMismatch {
+        /// The CRC the payload carries.
+        stated: u16,
+        /// The CRC computed over the payload.
+        computed: u16,
+    },
     /// A data object appears twice.
     #[error("data object {0:02} appears more than once")]
     Duplicate(u8),
     /// A sub-object appears twice in a template.
     #[error("template {id:02}: sub-object {sub:02} repeated or reserved")]
-    DuplicateSubField { id: u8, sub: u8 },
+    DuplicateSubField {
+        /// The template's ID.
+        id: u8,
+        /// The repeated or reserved sub-object's ID.
+        sub: u8,
+    },
     /// A mandatory data object is absent.
     #[error("mandatory data object {0:02} is missing")]
     Missing(u8),
     /// A mandatory sub-object of a template is absent.
     #[error("template {id:02}: mandatory sub-object {sub:02} is missing")]
-    MissingSubField { id: u8, sub: u8 },
+    MissingSubField {
+        /// The template's ID.
+        id: u8,
+        /// The missing sub-object's ID.
+        sub: u8,
+    },
     /// No merchant account information (IDs 02-51).
     #[error("at least one merchant account information object (IDs 02-51) is required")]
     MissingMerchantAccount,
     /// A value of the wrong length.
     #[error("data object {id:02}: length {actual} outside 1..={max}")]
-    BadLength { id: u8, max: usize, actual: usize },
+    BadLength {
+        /// The data object's ID.
+        id: u8,
+        /// Its maximum length.
+        max: usize,
+        /// The value's length.
+        actual: usize,
+    },
     /// A value that violates the rules of its data object.
     #[error("data object {id:02}: {reason}")]
-    Invalid { id: u8, reason: &'static str },
+    Invalid {
+        /// The data object's ID.
+        id: u8,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
     /// A template whose content is not valid `ID LEN VALUE` objects.
     #[error("template {id:02}: {source}")]
-    InTemplate { id: u8, source: Box<QrError> },
+    InTemplate {
+        /// The template's ID.
+        id: u8,
+        /// What is wrong inside it.
+        source: Box<QrError>,
+    },
     /// CPM text that is not base64.
     #[error("consumer-presented payload is not valid base64")]
     Base64,
@@ -92,13 +134,20 @@ pub enum QrError {
     CpmDuplicate(u32),
     /// A CPM template containing a template where only primitives are allowed.
     #[error("consumer-presented payload: unexpected constructed tag {tag:X} in {context}")]
-    CpmUnexpected { tag: u32, context: &'static str },
+    CpmUnexpected {
+        /// The constructed tag.
+        tag: u32,
+        /// The template it appears in.
+        context: &'static str,
+    },
 }
 
 /// A scanned QR payload of either mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QrPayload {
+    /// A merchant-presented code (`ID LEN VALUE` text).
     Merchant(Box<Mpm>),
+    /// A consumer-presented code (base64 BER-TLV).
     Consumer(Cpm),
 }
 

@@ -24,7 +24,9 @@ pub enum PointOfInitiation {
 /// A sub-data object of a template: id 00..=99 and its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubField {
+    /// The sub-object's ID, 00..=99.
     pub id: u8,
+    /// Its value.
     pub value: String,
 }
 
@@ -34,11 +36,15 @@ pub struct SubField {
 /// identifier in sub-ID "00" and further sub-objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantAccount {
+    /// The data object's ID (02-51 or 80-99).
     pub id: u8,
+    /// IDs 02-25: the payment network's merchant identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Templates: sub-ID "00", the globally unique identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guid: Option<String>,
+    /// Templates: the sub-objects after "00", in payload order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<SubField>,
 }
@@ -59,20 +65,28 @@ pub enum Tip {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdditionalData {
+    /// ID "01": bill number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bill_number: Option<String>,
+    /// ID "02": mobile number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mobile_number: Option<String>,
+    /// ID "03": store label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_label: Option<String>,
+    /// ID "04": loyalty number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loyalty_number: Option<String>,
+    /// ID "05": reference label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_label: Option<String>,
+    /// ID "06": customer label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_label: Option<String>,
+    /// ID "07": terminal label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terminal_label: Option<String>,
+    /// ID "08": purpose of transaction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     /// ID "09": any of `A` (address), `M` (mobile), `E` (email).
@@ -93,6 +107,7 @@ pub struct MerchantLanguage {
     /// Sub-ID "02": merchant city in that language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// Sub-IDs 03-99 (RFU), kept verbatim.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other: Vec<SubField>,
 }

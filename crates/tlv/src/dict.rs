@@ -26,8 +26,11 @@ pub enum Format {
 /// Dictionary entry for one tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TagInfo {
+    /// The tag.
     pub tag: Tag,
+    /// Its name in EMV Book 3 Annex A.
     pub name: &'static str,
+    /// Its data format.
     pub format: Format,
 }
 

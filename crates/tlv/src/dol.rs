@@ -16,7 +16,9 @@ use crate::{Tag, TlvError, parse_length, parse_tag};
 /// One DOL entry: the tag asked for and the length it must occupy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DolEntry {
+    /// The data object asked for.
     pub tag: Tag,
+    /// The number of bytes it must occupy in the concatenated data.
     pub len: usize,
 }
 

@@ -13,6 +13,7 @@
 //!
 //! Every decoder returns a typed [`TlvError`]; nothing here panics on
 //! untrusted input.
+#![deny(missing_docs)]
 
 pub mod dict;
 pub mod dol;
@@ -30,29 +31,51 @@ pub const MAX_DEPTH: usize = 16;
 pub enum TlvError {
     /// The input ended inside a tag, a length or a value.
     #[error("truncated TLV: needed {needed} more byte(s) at offset {offset}")]
-    Truncated { offset: usize, needed: usize },
+    Truncated {
+        /// Where the incomplete item starts.
+        offset: usize,
+        /// How many more bytes it needs.
+        needed: usize,
+    },
     /// The tag is not a valid EMV tag (0x00/0xFF first byte, or longer than 4 bytes).
     #[error("invalid tag at offset {offset}")]
-    BadTag { offset: usize },
+    BadTag {
+        /// Where the tag starts.
+        offset: usize,
+    },
     /// Indefinite length (0x80) or more than four length bytes.
     #[error("unsupported length encoding 0x{first:02X} at offset {offset}")]
-    BadLength { offset: usize, first: u8 },
+    BadLength {
+        /// Where the length starts.
+        offset: usize,
+        /// Its first byte.
+        first: u8,
+    },
     /// A length that does not fit in memory addressing or exceeds the enclosing template.
     #[error("length {length} at offset {offset} overflows the available {available} byte(s)")]
     LengthOverflow {
+        /// Where the length starts.
         offset: usize,
+        /// The length the encoding claims.
         length: u64,
+        /// The bytes actually left for the value.
         available: usize,
     },
     /// Bytes left after a single TLV object was expected to end.
     #[error("{count} trailing byte(s) after the TLV object")]
-    TrailingBytes { count: usize },
+    TrailingBytes {
+        /// How many bytes are left over.
+        count: usize,
+    },
     /// Constructed templates nested deeper than [`MAX_DEPTH`].
     #[error("templates nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
     /// A DOL entry names a constructed tag or is otherwise unusable.
     #[error("invalid DOL entry at offset {offset}")]
-    BadDol { offset: usize },
+    BadDol {
+        /// Where the entry starts.
+        offset: usize,
+    },
     /// A value too long to encode (more than 2^32-1 bytes).
     #[error("value of {0} bytes is too long to encode")]
     ValueTooLong(usize),
@@ -237,7 +260,9 @@ pub fn write_tlv(tag: Tag, value: &[u8], out: &mut Vec<u8>) -> Result<(), TlvErr
 /// One TLV item borrowed from the input, as yielded by [`iter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawTlv<'a> {
+    /// The object's tag.
     pub tag: Tag,
+    /// Its value bytes, still encoded if the tag is constructed.
     pub value: &'a [u8],
 }
 
@@ -315,14 +340,18 @@ pub fn find_flat(input: &[u8], tag: Tag) -> Result<Option<&[u8]>, TlvError> {
 /// The value of a decoded TLV: raw bytes, or the children of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// A primitive object's value bytes.
     Primitive(Vec<u8>),
+    /// A constructed template's child objects, in order.
     Constructed(Vec<Tlv>),
 }
 
 /// A decoded TLV object (a tree node).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tlv {
+    /// The object's tag.
     pub tag: Tag,
+    /// Its value: bytes, or children for a template.
     pub value: Value,
 }
 
@@ -475,6 +504,7 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// An empty encoder.
     pub fn new() -> Self {
         Builder {
             buf: Vec::with_capacity(64),
@@ -502,6 +532,7 @@ impl Builder {
         self
     }
 
+    /// The encoded objects, in the order they were appended.
     pub fn build(self) -> Vec<u8> {
         self.buf
     }
@@ -511,24 +542,145 @@ impl Builder {
 pub mod tags {
     use super::Tag;
     macro_rules! t {
-        ($($name:ident = $v:expr),* $(,)?) => { $(pub const $name: Tag = Tag::from_u32_unchecked($v);)* };
+        ($($(#[$doc:meta])* $name:ident = $v:expr),* $(,)?) => {
+            $($(#[$doc])* pub const $name: Tag = Tag::from_u32_unchecked($v);)*
+        };
     }
     t! {
-        AID = 0x4F, APP_LABEL = 0x50, TRACK2_EQ = 0x57, PAN = 0x5A, FCI = 0x6F, RECORD = 0x70,
-        RESP_FMT2 = 0x77, RESP_FMT1 = 0x80, AIP = 0x82, DF_NAME = 0x84, ISSUER_AUTH_DATA = 0x91,
-        TVR = 0x95, TXN_DATE = 0x9A, TXN_TYPE = 0x9C, FCI_PROPRIETARY = 0xA5, AFL = 0x94,
-        PDOL = 0x9F38, CDOL1 = 0x8C, CDOL2 = 0x8D, APP_PRIORITY = 0x87, DIR_ENTRY = 0x61,
-        FCI_ISSUER_DISC = 0xBF0C, EXPIRY = 0x5F24, EFFECTIVE = 0x5F25, CURRENCY = 0x5F2A,
-        PSN = 0x5F34, ISSUER_COUNTRY = 0x5F28, AMOUNT = 0x9F02, AMOUNT_OTHER = 0x9F03, APP_VERSION = 0x9F09,
-        IAD = 0x9F10, TERM_COUNTRY = 0x9F1A, IFD_SERIAL = 0x9F1E, AC = 0x9F26, CID = 0x9F27,
-        TERM_CAPS = 0x9F33, CVM_RESULTS = 0x9F34, TERM_TYPE = 0x9F35, ATC = 0x9F36,
-        UN = 0x9F37, ADD_TERM_CAPS = 0x9F40, MERCHANT_NAME = 0x9F4E, TTQ = 0x9F66, CTQ = 0x9F6C,
-        FFI = 0x9F6E, MCC = 0x9F15, KERNEL_ID = 0x9F2A, PDOL_DATA = 0x83, ARC = 0x8A,
-        CVM_LIST = 0x8E, AUC = 0x9F07, CARDHOLDER_NAME = 0x5F20, APP_PREF_NAME = 0x9F12,
-        LANG_PREF = 0x5F2D, TERM_FLOOR = 0x9F1B, APP_CURRENCY = 0x9F42, TERMINAL_ID = 0x9F1C,
-        MERCHANT_ID = 0x9F16, POS_ENTRY = 0x9F39, TXN_SEQ = 0x9F41, TXN_TIME = 0x9F21,
-        TXN_CURRENCY_EXP = 0x5F36, ISSUER_SCRIPT_71 = 0x71, ISSUER_SCRIPT_72 = 0x72,
-        CAPP_ISSUER_DISC = 0x9F0A, TOKEN_REQ_ID = 0x9F19, PAR = 0x9F24,
+        /// Application Identifier (AID) - card (`4F`).
+        AID = 0x4F,
+        /// Application Label (`50`).
+        APP_LABEL = 0x50,
+        /// Track 2 Equivalent Data (`57`).
+        TRACK2_EQ = 0x57,
+        /// Application PAN (`5A`).
+        PAN = 0x5A,
+        /// File Control Information (FCI) Template (`6F`).
+        FCI = 0x6F,
+        /// READ RECORD Response Message Template (`70`).
+        RECORD = 0x70,
+        /// Response Message Template Format 2 (`77`).
+        RESP_FMT2 = 0x77,
+        /// Response Message Template Format 1 (`80`).
+        RESP_FMT1 = 0x80,
+        /// Application Interchange Profile (`82`).
+        AIP = 0x82,
+        /// Dedicated File (DF) Name (`84`).
+        DF_NAME = 0x84,
+        /// Issuer Authentication Data (`91`).
+        ISSUER_AUTH_DATA = 0x91,
+        /// Terminal Verification Results (`95`).
+        TVR = 0x95,
+        /// Transaction Date (`9A`).
+        TXN_DATE = 0x9A,
+        /// Transaction Type (`9C`).
+        TXN_TYPE = 0x9C,
+        /// FCI Proprietary Template (`A5`).
+        FCI_PROPRIETARY = 0xA5,
+        /// Application File Locator (AFL) (`94`).
+        AFL = 0x94,
+        /// Processing Options Data Object List (PDOL) (`9F38`).
+        PDOL = 0x9F38,
+        /// CDOL1 (`8C`).
+        CDOL1 = 0x8C,
+        /// CDOL2 (`8D`).
+        CDOL2 = 0x8D,
+        /// Application Priority Indicator (`87`).
+        APP_PRIORITY = 0x87,
+        /// Application Template (`61`).
+        DIR_ENTRY = 0x61,
+        /// File Control Information (FCI) Issuer Discretionary Data (`BF0C`).
+        FCI_ISSUER_DISC = 0xBF0C,
+        /// Application Expiration Date (`5F24`).
+        EXPIRY = 0x5F24,
+        /// Application Effective Date (`5F25`).
+        EFFECTIVE = 0x5F25,
+        /// Transaction Currency Code (`5F2A`).
+        CURRENCY = 0x5F2A,
+        /// PAN Sequence Number (`5F34`).
+        PSN = 0x5F34,
+        /// Issuer Country Code (`5F28`).
+        ISSUER_COUNTRY = 0x5F28,
+        /// Amount, Authorised (Numeric) (`9F02`).
+        AMOUNT = 0x9F02,
+        /// Amount, Other (Numeric) (`9F03`).
+        AMOUNT_OTHER = 0x9F03,
+        /// Application Version Number (`9F09`).
+        APP_VERSION = 0x9F09,
+        /// Issuer Application Data (`9F10`).
+        IAD = 0x9F10,
+        /// Terminal Country Code (`9F1A`).
+        TERM_COUNTRY = 0x9F1A,
+        /// Interface Device (IFD) Serial Number (`9F1E`).
+        IFD_SERIAL = 0x9F1E,
+        /// Application Cryptogram (`9F26`).
+        AC = 0x9F26,
+        /// Cryptogram Information Data (`9F27`).
+        CID = 0x9F27,
+        /// Terminal Capabilities (`9F33`).
+        TERM_CAPS = 0x9F33,
+        /// Cardholder Verification Method (CVM) Results (`9F34`).
+        CVM_RESULTS = 0x9F34,
+        /// Terminal Type (`9F35`).
+        TERM_TYPE = 0x9F35,
+        /// Application Transaction Counter (ATC) (`9F36`).
+        ATC = 0x9F36,
+        /// Unpredictable Number (`9F37`).
+        UN = 0x9F37,
+        /// Additional Terminal Capabilities (`9F40`).
+        ADD_TERM_CAPS = 0x9F40,
+        /// Merchant Name and Location (`9F4E`).
+        MERCHANT_NAME = 0x9F4E,
+        /// Terminal Transaction Qualifiers (TTQ) (`9F66`).
+        TTQ = 0x9F66,
+        /// Card Transaction Qualifiers (CTQ) (`9F6C`).
+        CTQ = 0x9F6C,
+        /// Form Factor Indicator / Third Party Data (`9F6E`).
+        FFI = 0x9F6E,
+        /// Merchant Category Code (`9F15`).
+        MCC = 0x9F15,
+        /// Kernel Identifier (`9F2A`).
+        KERNEL_ID = 0x9F2A,
+        /// Command Template (`83`).
+        PDOL_DATA = 0x83,
+        /// Authorisation Response Code (`8A`).
+        ARC = 0x8A,
+        /// CVM List (`8E`).
+        CVM_LIST = 0x8E,
+        /// Application Usage Control (`9F07`).
+        AUC = 0x9F07,
+        /// Cardholder Name (`5F20`).
+        CARDHOLDER_NAME = 0x5F20,
+        /// Application Preferred Name (`9F12`).
+        APP_PREF_NAME = 0x9F12,
+        /// Language Preference (`5F2D`).
+        LANG_PREF = 0x5F2D,
+        /// Terminal Floor Limit (`9F1B`).
+        TERM_FLOOR = 0x9F1B,
+        /// Application Currency Code (`9F42`).
+        APP_CURRENCY = 0x9F42,
+        /// Terminal Identification (`9F1C`).
+        TERMINAL_ID = 0x9F1C,
+        /// Merchant Identifier (`9F16`).
+        MERCHANT_ID = 0x9F16,
+        /// Point-of-Service (POS) Entry Mode (`9F39`).
+        POS_ENTRY = 0x9F39,
+        /// Transaction Sequence Counter (`9F41`).
+        TXN_SEQ = 0x9F41,
+        /// Transaction Time (`9F21`).
+        TXN_TIME = 0x9F21,
+        /// Transaction Currency Exponent (`5F36`).
+        TXN_CURRENCY_EXP = 0x5F36,
+        /// Issuer Script Template 1 (`71`).
+        ISSUER_SCRIPT_71 = 0x71,
+        /// Issuer Script Template 2 (`72`).
+        ISSUER_SCRIPT_72 = 0x72,
+        /// Application Selection Registered Proprietary Data (`9F0A`).
+        CAPP_ISSUER_DISC = 0x9F0A,
+        /// Token Requestor ID (`9F19`).
+        TOKEN_REQ_ID = 0x9F19,
+        /// Payment Account Reference (`9F24`).
+        PAR = 0x9F24,
     }
 }
 

@@ -7,6 +7,7 @@
 //!
 //! [`xml`] holds the UPI XML messages (`ReqPay`, `RespPay`, ...) the switch,
 //! the PSP and the banks exchange.
+#![deny(missing_docs)]
 
 use std::fmt::Write as _;
 use thiserror::Error;
@@ -34,7 +35,9 @@ pub enum UpiError {
     /// An amount that is not a positive decimal with at most two decimals.
     #[error("invalid amount in {param}: {reason}")]
     InvalidAmount {
+        /// The parameter (`am` or `mam`).
         param: &'static str,
+        /// What is wrong with it.
         reason: &'static str,
     },
     /// `cu` other than INR.
@@ -46,7 +49,9 @@ pub enum UpiError {
     /// A parameter value that breaks its rules (length, characters).
     #[error("invalid parameter {param}: {reason}")]
     InvalidParam {
+        /// The parameter's name.
         param: &'static str,
+        /// What is wrong with it.
         reason: &'static str,
     },
 }

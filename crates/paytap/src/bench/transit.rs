@@ -216,6 +216,7 @@ fn process_cpu_time() -> Duration {
         tv_sec: 0,
         tv_nsec: 0,
     };
+    #[allow(unsafe_code, reason = "clock_gettime(2) has no safe wrapper")]
     // SAFETY: `ts` is a valid, writable timespec for the call's duration.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     if rc != 0 {

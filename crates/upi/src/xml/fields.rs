@@ -130,7 +130,7 @@ impl Ifsc {
     }
 }
 
-/// A bank account number: digits only, [`ACCOUNT_NUMBER_LEN`] of them.
+/// A bank account number: digits only, 6 to 20 of them (`ACCOUNT_NUMBER_LEN`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct AccountNumber(String);
