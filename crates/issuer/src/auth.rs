@@ -1,5 +1,5 @@
 //! Authorization, stand-in advice, reversal and clearing capture: ISO
-//! 8583:1987 in, ISO 8583:1987 out (the exchanges of `paytap_switch::link`).
+//! 8583:1987 in, ISO 8583:1987 out (what the switch's issuer link carries).
 //!
 //! ## Checks of an authorization (0100/0200), in order, and DE 39
 //!

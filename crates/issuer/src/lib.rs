@@ -17,8 +17,10 @@
 //! * [`reconcile`]: at start, the approvals a crash left half written (a
 //!   record without its ledger hold, or a hold without its record) are
 //!   found and resolved before any request.
-//! * The switch's `IssuerLink` port in-process, and a TCP endpoint
-//!   ([`IssuerServer`]).
+//!
+//! The issuer knows nothing of the switch: `paytap-network` adapts
+//! [`Issuer::handle`] to the switch's issuer link, in-process or behind a
+//! TCP endpoint.
 //!
 //! ## Hot path and ownership
 //!
@@ -41,7 +43,6 @@ mod error;
 mod financial;
 pub mod idv;
 pub mod keys;
-mod link;
 pub mod reconcile;
 pub mod service;
 pub mod time;
@@ -51,7 +52,6 @@ pub use config::{BankConfig, IdvRules, IssuerConfig, Limits, OtpConfig, StandIn}
 pub use error::IssuerError;
 pub use idv::{IdvDecision, IdvRequest, OtpOutcome, RedReason, Verification, VerificationState};
 pub use keys::{BankKeys, IssuerKeys};
-pub use link::IssuerServer;
 pub use paytap_types::Clock;
 pub use service::{
     CardInfo, CardStatus, IssueCard, IssuedCard, Issuer, MIGRATIONS, OtpDelivery, Product,

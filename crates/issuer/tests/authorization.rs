@@ -1,6 +1,7 @@
 //! Issuer authorization over ISO 8583: approvals and every decline, holds,
-//! duplicates, reversals, advices, captures, card chip cryptograms, and the
-//! TCP endpoint. SQLite by default; PostgreSQL with PAYTAP_TEST_DATABASE_URL.
+//! duplicates, reversals, advices, captures, card chip cryptograms. SQLite
+//! by default; PostgreSQL with PAYTAP_TEST_DATABASE_URL. (The issuer behind
+//! the switch's link and its TCP endpoint: `crates/network/tests/adapters.rs`.)
 
 mod common;
 
@@ -770,40 +771,6 @@ async fn indian_bank_works_in_inr() {
         env.issuer.available(&card.card_id).await.unwrap(),
         paytap_types::Money::new(490_000, paytap_types::Currency::INR)
     );
-}
-
-#[tokio::test]
-async fn tcp_endpoint_answers_like_the_in_process_link() {
-    use paytap_switch::{IssuerLink, TcpIssuerLink};
-    let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 10_000)
-        .await
-        .unwrap();
-    let server = IssuerServer::bind(env.issuer.clone(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let link = TcpIssuerLink::new(server.addr);
-    let r = link
-        .exchange(token_auth(&card.pan, 1_000, 1, true))
-        .await
-        .unwrap();
-    assert_eq!(code(&r), ResponseCode::Approved);
-    let r2 = link
-        .exchange(token_auth(&card.pan, 20_000, 2, true))
-        .await
-        .unwrap();
-    assert_eq!(code(&r2), ResponseCode::InsufficientFunds);
-    let inproc: &dyn IssuerLink = &env.issuer;
-    assert_eq!(
-        inproc
-            .exchange(token_auth(&card.pan, 1_000, 1, true))
-            .await
-            .unwrap(),
-        r
-    );
-    server.stop().await;
 }
 
 #[tokio::test]

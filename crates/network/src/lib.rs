@@ -20,17 +20,23 @@
 //! queuing behind each other (about 2.5 times the throughput in
 //! `paytap bench auth` on a 2-core machine).
 //!
+//! [`adapters`] implements the switch's ports over the token service and
+//! the issuers (neither of which depends on the switch), and the issuer's
+//! TCP endpoint.
+//!
 //! [`terminal`] is a small acquirer terminal (secure element + kernel +
 //! ISO 8583 client) for the integration tests, the benchmark and the demo.
 //! [`bench`] is the `paytap bench auth` driver.
 
 pub mod acquirers;
+pub mod adapters;
 pub mod bench;
 pub mod terminal;
 
+use adapters::{IssuerAdapter, IssuerServer, TokenServiceAdapter};
 use paytap_issuer::{
     IdvDecision, IdvRequest, IssueCard, IssuedCard, Issuer, IssuerConfig, IssuerError, IssuerKeys,
-    IssuerServer, OtpDelivery, OtpOutcome,
+    OtpDelivery, OtpOutcome,
 };
 use paytap_ledger::{Ledger, LedgerError};
 use paytap_store::{Db, StoreError};
@@ -390,7 +396,7 @@ impl Network {
         .await?;
 
         // Issuer endpoints.
-        let in_process: Arc<dyn IssuerLink> = Arc::new(issuer.clone());
+        let in_process: Arc<dyn IssuerLink> = Arc::new(IssuerAdapter(issuer.clone()));
         let mut issuer_servers = Vec::new();
         let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
         let shared_tcp: Option<Arc<dyn IssuerLink>> = match &config.issuer_transport {
@@ -423,7 +429,7 @@ impl Network {
         let switch = Switch::start(SwitchParts {
             config: config.switch_config()?,
             links,
-            tokens: Some(Arc::new(tsp.clone())),
+            tokens: Some(Arc::new(TokenServiceAdapter(tsp.clone()))),
             db: pick(&config.component_dbs.switch),
             forward_key: Some(ForwardKey::new(config.keyring.subkey(FORWARD_KEY_PURPOSE))),
         })

@@ -2,7 +2,7 @@
 //! detokenize-and-verify (each with its ISO 8583:1987 response code).
 
 use crate::lifecycle::TokenState;
-use paytap_iso8583::ResponseCode;
+use paytap_iso8583::{CheckResult, ResponseCode, VerificationResults};
 
 /// A management call (provisioning, lifecycle, queries) failed.
 #[derive(Debug, thiserror::Error)]
@@ -105,5 +105,22 @@ impl Refusal {
             Refusal::Format => "malformed payment request",
             Refusal::System => "token service unavailable",
         }
+    }
+}
+
+/// DE 63 for a refusal: which check failed, when one did.
+pub fn refusal_verification(refusal: Refusal) -> Option<VerificationResults> {
+    let failed = Some(CheckResult::Failed);
+    match refusal {
+        Refusal::CryptogramInvalid => Some(VerificationResults {
+            cryptogram: failed,
+            ..Default::default()
+        }),
+        Refusal::AtcReplayed | Refusal::AtcOutOfWindow => Some(VerificationResults {
+            cryptogram: Some(CheckResult::Passed),
+            atc: failed,
+            ..Default::default()
+        }),
+        _ => None,
     }
 }

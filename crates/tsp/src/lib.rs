@@ -61,10 +61,9 @@ pub mod keys;
 pub mod lifecycle;
 pub mod number;
 mod service;
-mod switch_port;
 
 pub use domain::Domain;
-pub use error::{Refusal, TspError};
+pub use error::{Refusal, TspError, refusal_verification};
 pub use keys::TokenKeys;
 pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
@@ -73,4 +72,3 @@ pub use service::{
     Detokenized, MIGRATIONS, PendingWrite, ProvisionRequest, Provisioned, Refused, TokenContext,
     TokenEvent, TokenInfo, Tsp, TspConfig, finish_write,
 };
-pub use switch_port::refusal_verification;

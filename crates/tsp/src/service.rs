@@ -960,7 +960,7 @@ impl Tsp {
     pub fn refusal_response(request: &Message, refusal: Refusal) -> Option<Message> {
         let mut r = request.response()?;
         r.set_response_code(refusal.response_code()).ok()?;
-        if let Some(v) = crate::switch_port::refusal_verification(refusal) {
+        if let Some(v) = crate::error::refusal_verification(refusal) {
             r.set_verification_results(&v).ok()?;
         }
         Some(r)

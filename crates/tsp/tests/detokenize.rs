@@ -772,39 +772,21 @@ async fn concurrent_replays_are_accepted_once() {
 }
 
 #[tokio::test]
-async fn switch_port_maps_decisions() {
-    use paytap_switch::{TokenDecision, TokenService};
+async fn refusal_response_says_which_check_failed() {
     let env = env().await;
     let mut phone = provision(&env, "dev_phone").await;
     let req = tap(&mut phone, 100, 1);
-    let svc: Arc<dyn TokenService> = Arc::new(env.tsp.clone());
-    match svc.detokenize(&req).await {
-        TokenDecision::Approved(d) => {
-            assert_eq!(d.token_ref, phone.token_ref);
-            assert_eq!(d.issuer_request.get_str(2), Some(env.card_pan.expose()));
-            let mut resp = d.issuer_request.response().unwrap();
-            resp.set_response_code(ResponseCode::InsufficientFunds)
-                .unwrap();
-            d.completion.complete_response(&mut resp).unwrap();
-            let tag91 =
-                paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA)
-                    .unwrap()
-                    .unwrap();
-            assert_eq!(&tag91[8..], b"51");
-        }
-        other => panic!("{other:?}"),
-    }
-    match svc.detokenize(&req).await {
-        TokenDecision::Refused(r) => {
-            assert_eq!(r.code, ResponseCode::DoNotHonour);
-            assert_eq!(r.token_ref.as_deref(), Some(phone.token_ref.as_str()));
-            assert_eq!(r.verification.unwrap().atc, Some(CheckResult::Failed));
-        }
-        other => panic!("{other:?}"),
-    }
     let resp = Tsp::refusal_response(&req, Refusal::CryptogramInvalid).unwrap();
     assert_eq!(resp.mti(), Mti::AUTHORIZATION_RESPONSE);
     assert_eq!(resp.response_code(), Some(ResponseCode::SecurityViolation));
+    let v = resp.verification_results().unwrap().unwrap();
+    assert_eq!(v.cryptogram, Some(CheckResult::Failed));
+    let atc = refusal_verification(Refusal::AtcReplayed).unwrap();
+    assert_eq!(
+        (atc.cryptogram, atc.atc),
+        (Some(CheckResult::Passed), Some(CheckResult::Failed))
+    );
+    assert!(refusal_verification(Refusal::Suspended).is_none());
 }
 
 #[tokio::test]
