@@ -1038,51 +1038,13 @@ impl Switch {
             return response;
         };
         let terminal = terminal.to_owned();
-        let key = DupKey {
-            acquirer: acquirer.clone(),
-            terminal: terminal.clone(),
-            stan: orig.stan,
-            transmission: orig.transmission_datetime.clone(),
-        };
-        let in_memory = {
-            let rx = paytap_types::sync::lock(&self.inner.dups, "switch duplicate keys")
-                .map
-                .get(&key)
-                .map(|e| e.answer.clone());
-            match rx {
-                Some(mut rx) => rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|v| v.clone()),
-                None => None,
+        let original = match self.original_of(&acquirer, &terminal, &orig).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "message log lookup failed");
+                answer_code(&mut response, ResponseCode::SystemMalfunction);
+                return response;
             }
-        };
-        let original = match in_memory {
-            Some(a) => Some(a.1.clone()),
-            None => match self
-                .inner
-                .log
-                .find_original(&acquirer, &terminal, orig.stan, &orig.transmission_datetime)
-                .await
-            {
-                Ok(Some(o)) => Some(AuthRecord {
-                    rrn: o.rrn,
-                    issuer: o.issuer,
-                    hold_mti: o.hold_mti,
-                    amount: o.amount,
-                    currency: o.currency.unwrap_or(Currency::CNY),
-                    token_ref: o.token_ref,
-                    approved: o.status == "approved" || o.status == "reversed",
-                    reversed: Arc::new(AtomicBool::new(o.status == "reversed")),
-                }),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, "message log lookup failed");
-                    answer_code(&mut response, ResponseCode::SystemMalfunction);
-                    return response;
-                }
-            },
         };
         let Some(original) = original else {
             let u = unlogged::Unlogged {
@@ -1100,35 +1062,8 @@ impl Switch {
             return response;
         }
         let rrn = self.next_rrn();
-        if let (Some(issuer), Some(hold)) = (&original.issuer, original.hold_mti)
-            && let Some(entry) = self.inner.issuers.get(issuer)
-        {
-            let mut basis = request.clone();
-            must(basis.set_rrn(&original.rrn), LOGGED);
-            must(basis.set_acquirer_id(&acquirer), ACQUIRER);
-            must(
-                basis.set_amount(u64::try_from(original.amount).unwrap_or(0)),
-                LOGGED,
-            );
-            must(basis.set_currency(original.currency.numeric()), CURRENCY);
-            must(basis.set_stan(orig.stan), COPIED);
-            must(basis.set(7, orig.transmission_datetime.as_str()), COPIED);
-            let reversal = self.reversal_for(&basis, hold);
-            // Try at once so the hold is gone when the acquirer hears back;
-            // otherwise store and forward.
-            let done = matches!(
-                tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
-                Ok(Ok(ref a)) if a.mti().class() == 4
-            );
-            if done {
-                self.inner
-                    .stats
-                    .reversals_sent
-                    .fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.forward(entry, reversal).await;
-            }
-        }
+        self.release_hold(&request, &original, &acquirer, &orig)
+            .await;
         let logged = ReversalLog {
             request: &request,
             response: &response,
@@ -1142,20 +1077,95 @@ impl Switch {
             answer_code(&mut response, ResponseCode::SystemMalfunction);
             return response;
         }
-        self.publish(PaymentEvent {
-            event_id: format!("rev-{rrn}"),
-            token_ref: original.token_ref.clone().unwrap_or_default(),
-            merchant_name: String::new(),
-            merchant_id: trim(request.merchant_id()),
-            terminal_id: terminal.trim().to_owned(),
-            amount: Money::new(original.amount, original.currency),
-            approved: true,
-            response_code: "00".into(),
-            reason: "payment reversed, the hold is released".into(),
-            kind: "reversal".into(),
-            at_millis: now_millis(),
-        });
+        self.publish(reversal_event(&request, &original, &rrn, &terminal));
         response
+    }
+
+    /// The authorization a reversal names: the answer of one still in the
+    /// duplicate window (waited for if it is still being answered), else
+    /// the message log's row. `None`: the switch has no record of it.
+    async fn original_of(
+        &self,
+        acquirer: &str,
+        terminal: &str,
+        orig: &OriginalData,
+    ) -> Result<Option<AuthRecord>, StoreError> {
+        let key = DupKey {
+            acquirer: acquirer.to_owned(),
+            terminal: terminal.to_owned(),
+            stan: orig.stan,
+            transmission: orig.transmission_datetime.clone(),
+        };
+        let rx = paytap_types::sync::lock(&self.inner.dups, "switch duplicate keys")
+            .map
+            .get(&key)
+            .map(|e| e.answer.clone());
+        if let Some(mut rx) = rx {
+            let answered = rx
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|v| v.clone());
+            if let Some(a) = answered {
+                return Ok(Some(a.1.clone()));
+            }
+        }
+        let logged = self
+            .inner
+            .log
+            .find_original(acquirer, terminal, orig.stan, &orig.transmission_datetime)
+            .await?;
+        Ok(logged.map(|o| AuthRecord {
+            rrn: o.rrn,
+            issuer: o.issuer,
+            hold_mti: o.hold_mti,
+            amount: o.amount,
+            currency: o.currency.unwrap_or(Currency::CNY),
+            token_ref: o.token_ref,
+            approved: o.status == "approved" || o.status == "reversed",
+            reversed: Arc::new(AtomicBool::new(o.status == "reversed")),
+        }))
+    }
+
+    /// Releases `original`'s hold at its issuer: a reversal of the logged
+    /// amount, tried at once so the hold is gone when the acquirer hears
+    /// back, otherwise stored and forwarded.
+    async fn release_hold(
+        &self,
+        request: &Message,
+        original: &AuthRecord,
+        acquirer: &str,
+        orig: &OriginalData,
+    ) {
+        let (Some(issuer), Some(hold)) = (&original.issuer, original.hold_mti) else {
+            return;
+        };
+        let Some(entry) = self.inner.issuers.get(issuer) else {
+            return;
+        };
+        let mut basis = request.clone();
+        must(basis.set_rrn(&original.rrn), LOGGED);
+        must(basis.set_acquirer_id(acquirer), ACQUIRER);
+        must(
+            basis.set_amount(u64::try_from(original.amount).unwrap_or(0)),
+            LOGGED,
+        );
+        must(basis.set_currency(original.currency.numeric()), CURRENCY);
+        must(basis.set_stan(orig.stan), COPIED);
+        must(basis.set(7, orig.transmission_datetime.as_str()), COPIED);
+        let reversal = self.reversal_for(&basis, hold);
+        let done = matches!(
+            tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
+            Ok(Ok(ref a)) if a.mti().class() == 4
+        );
+        if done {
+            self.inner
+                .stats
+                .reversals_sent
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.forward(entry, reversal).await;
+        }
     }
 
     /// End-of-day clearing for the UTC day `day` (`YYYY-MM-DD`): net
@@ -1319,6 +1329,28 @@ fn stand_in_answer(m: &mut Message, code: ResponseCode, approval: Option<&str>) 
 }
 
 /// Sets DE 39, which every [`ResponseCode`] fits.
+/// The wallet's word that `original` was reversed.
+fn reversal_event(
+    request: &Message,
+    original: &AuthRecord,
+    rrn: &str,
+    terminal: &str,
+) -> PaymentEvent {
+    PaymentEvent {
+        event_id: format!("rev-{rrn}"),
+        token_ref: original.token_ref.clone().unwrap_or_default(),
+        merchant_name: String::new(),
+        merchant_id: trim(request.merchant_id()),
+        terminal_id: terminal.trim().to_owned(),
+        amount: Money::new(original.amount, original.currency),
+        approved: true,
+        response_code: "00".into(),
+        reason: "payment reversed, the hold is released".into(),
+        kind: "reversal".into(),
+        at_millis: now_millis(),
+    }
+}
+
 fn answer_code(m: &mut Message, code: ResponseCode) {
     must(m.set_response_code(code), RESPONSE_CODE);
 }
