@@ -379,13 +379,7 @@ impl Network {
             issuer_keys,
         )
         .await?;
-        let mut tsp_config = config.tsp.clone();
-        tsp_config.ranges = Vec::new();
-        for b in &config.issuers.banks {
-            for prefix in &b.token_bins {
-                tsp_config.ranges.push(TokenRange::new(&b.id, prefix, 16)?);
-            }
-        }
+        let tsp_config = tsp_config_for(&config)?;
         let token_keys = TokenKeys::derive(&config.master_secret, bank_ids.iter().copied());
         let tsp = Tsp::open(
             pick(&config.component_dbs.tsp),
@@ -395,37 +389,7 @@ impl Network {
         )
         .await?;
 
-        // Issuer endpoints.
-        let in_process: Arc<dyn IssuerLink> = Arc::new(IssuerAdapter(issuer.clone()));
-        let mut issuer_servers = Vec::new();
-        let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
-        let shared_tcp: Option<Arc<dyn IssuerLink>> = match &config.issuer_transport {
-            IssuerTransport::LoopbackTcp => {
-                let server =
-                    IssuerServer::bind(issuer.clone(), SocketAddr::from(([127, 0, 0, 1], 0)))
-                        .await?;
-                let link: Arc<dyn IssuerLink> = Arc::new(TcpIssuerLink::new(server.addr));
-                issuer_servers.push(server);
-                Some(link)
-            }
-            _ => None,
-        };
-        for b in &config.issuers.banks {
-            let base = match (&config.issuer_transport, &shared_tcp) {
-                (_, Some(l)) => l.clone(),
-                (IssuerTransport::Remote(map), _) => match map.get(&b.id) {
-                    Some(addr) => Arc::new(TcpIssuerLink::new(*addr)) as Arc<dyn IssuerLink>,
-                    None => in_process.clone(),
-                },
-                _ => in_process.clone(),
-            };
-            let link = match &config.link_hook {
-                Some(hook) => hook(&b.id, base),
-                None => base,
-            };
-            links.insert(b.id.clone(), link);
-        }
-
+        let (links, issuer_servers) = issuer_links(&config, &issuer).await?;
         let switch = Switch::start(SwitchParts {
             config: config.switch_config()?,
             links,
@@ -438,34 +402,10 @@ impl Network {
             paytap_switch::serve(switch, config.switch_addr, config.acquirers.clone()).await?;
 
         let outbox = SmsOutbox::default();
-        let mut otp_rx = issuer.subscribe_otp();
-        let ob = outbox.clone();
-        let outbox_task = tokio::spawn(async move {
-            loop {
-                match otp_rx.recv().await {
-                    Ok(d) => ob.push(d),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(lost = n, "SMS outbox lagged");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-        let sweep_task = config.hold_sweep.map(|every| {
-            let issuer = issuer.clone();
-            tokio::spawn(async move {
-                // The first sweep one interval after start: the start has
-                // just read every record once already.
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = issuer.expire_holds().await {
-                        tracing::error!(error = %e, "releasing expired holds failed; next sweep retries");
-                    }
-                }
-            })
-        });
+        let outbox_task = spawn_outbox(&outbox, &issuer);
+        let sweep_task = config
+            .hold_sweep
+            .map(|every| spawn_hold_sweep(&issuer, every));
         tracing::info!(switch = %running.local_addr(), banks = config.issuers.banks.len(), "card network started");
         Ok(RunningNetwork {
             db,
@@ -481,6 +421,90 @@ impl Network {
             acquirers: config.acquirers.clone(),
         })
     }
+}
+
+/// The token service's configuration with a 16-digit token range for each
+/// of every bank's token BINs.
+fn tsp_config_for(config: &NetworkConfig) -> Result<TspConfig, NetworkError> {
+    let mut tsp_config = config.tsp.clone();
+    tsp_config.ranges = Vec::new();
+    for b in &config.issuers.banks {
+        for prefix in &b.token_bins {
+            tsp_config.ranges.push(TokenRange::new(&b.id, prefix, 16)?);
+        }
+    }
+    Ok(tsp_config)
+}
+
+/// Each bank's link as `config.issuer_transport` says: in process, one
+/// loopback TCP endpoint for all (returned, to stop with the network), or
+/// a remote address per bank; wrapped by `config.link_hook` when set.
+async fn issuer_links(
+    config: &NetworkConfig,
+    issuer: &Issuer,
+) -> Result<(HashMap<String, Arc<dyn IssuerLink>>, Vec<IssuerServer>), NetworkError> {
+    let in_process: Arc<dyn IssuerLink> = Arc::new(IssuerAdapter(issuer.clone()));
+    let mut issuer_servers = Vec::new();
+    let shared_tcp: Option<Arc<dyn IssuerLink>> = match &config.issuer_transport {
+        IssuerTransport::LoopbackTcp => {
+            let server =
+                IssuerServer::bind(issuer.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let link: Arc<dyn IssuerLink> = Arc::new(TcpIssuerLink::new(server.addr));
+            issuer_servers.push(server);
+            Some(link)
+        }
+        _ => None,
+    };
+    let mut links: HashMap<String, Arc<dyn IssuerLink>> = HashMap::new();
+    for b in &config.issuers.banks {
+        let base = match (&config.issuer_transport, &shared_tcp) {
+            (_, Some(l)) => l.clone(),
+            (IssuerTransport::Remote(map), _) => match map.get(&b.id) {
+                Some(addr) => Arc::new(TcpIssuerLink::new(*addr)) as Arc<dyn IssuerLink>,
+                None => in_process.clone(),
+            },
+            _ => in_process.clone(),
+        };
+        let link = match &config.link_hook {
+            Some(hook) => hook(&b.id, base),
+            None => base,
+        };
+        links.insert(b.id.clone(), link);
+    }
+    Ok((links, issuer_servers))
+}
+
+/// Copies every passcode the issuer "texts" into `outbox`.
+fn spawn_outbox(outbox: &SmsOutbox, issuer: &Issuer) -> tokio::task::JoinHandle<()> {
+    let mut otp_rx = issuer.subscribe_otp();
+    let ob = outbox.clone();
+    tokio::spawn(async move {
+        loop {
+            match otp_rx.recv().await {
+                Ok(d) => ob.push(d),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(lost = n, "SMS outbox lagged");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+/// Releases expired holds every `every`, the first time one interval after
+/// start (the start has just read every record once already).
+fn spawn_hold_sweep(issuer: &Issuer, every: Duration) -> tokio::task::JoinHandle<()> {
+    let issuer = issuer.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = issuer.expire_holds().await {
+                tracing::error!(error = %e, "releasing expired holds failed; next sweep retries");
+            }
+        }
+    })
 }
 
 impl RunningNetwork {
