@@ -186,6 +186,7 @@ fn sync_dir(path: &Path) {
             dir
         };
         if let Ok(d) = File::open(dir) {
+            // Best effort: the file itself was synced; a directory that cannot be synced only risks the rename.
             let _ = d.sync_all();
         }
     }

@@ -546,6 +546,7 @@ impl Device {
                 .map_err(|e| DeviceError::Payload(e.to_string()))?;
         }
         if let Some(d) = self.default_aid() {
+            // The default is one of the cards just installed; were it refused, the first card stays the default.
             let _ = se.set_default(&d);
         }
         if purse.is_some() {
@@ -766,6 +767,7 @@ impl Tap<'_> {
             .add_card(relaxed_card)
             .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
         if let Some(d) = self.device.default_aid() {
+            // The default is one of the cards just installed; were it refused, the first card stays the default.
             let _ = self.se.set_default(&d);
         }
         let mut select = vec![0x00, 0xA4, 0x04, 0x00, aid.len() as u8];

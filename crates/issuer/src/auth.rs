@@ -71,6 +71,9 @@ use paytap_types::Pan;
 use paytap_types::yymm_expired;
 use rand::RngExt;
 
+/// Why setting DE 39 cannot fail: every [`ResponseCode`] is two characters.
+const DE39_TAKES_EVERY_CODE: &str = "DE 39 takes every response code";
+
 /// `hold_key, card_id, amount, response_code, approval_code, hold_id, state,
 /// created_at`.
 type StoredRow = (
@@ -234,9 +237,11 @@ impl Issuer {
                 Decision::decline(ResponseCode::SystemMalfunction)
             }
         };
-        let _ = resp.set_response_code(decision.code);
+        resp.set_response_code(decision.code)
+            .expect(DE39_TAKES_EVERY_CODE);
         if let Some(code) = &decision.approval_code {
-            let _ = resp.set_auth_id_response(code);
+            resp.set_auth_id_response(code)
+                .expect("an approval code is six characters");
         }
         if let Some((sk, arqc)) = &decision.arpc {
             let arc = *decision
@@ -252,7 +257,8 @@ impl Issuer {
             let de55 = paytap_tlv::Builder::new()
                 .primitive(paytap_tlv::tags::ISSUER_AUTH_DATA, &tag91)
                 .build();
-            let _ = resp.set_icc_data(&de55);
+            resp.set_icc_data(&de55)
+                .expect("DE 55 takes the issuer authentication data");
         }
         resp
     }
@@ -694,7 +700,7 @@ impl Issuer {
                 ResponseCode::SystemMalfunction
             }
         };
-        let _ = resp.set_response_code(code);
+        resp.set_response_code(code).expect(DE39_TAKES_EVERY_CODE);
         resp
     }
 
@@ -811,7 +817,7 @@ impl Issuer {
                 ResponseCode::SystemMalfunction
             }
         };
-        let _ = resp.set_response_code(code);
+        resp.set_response_code(code).expect(DE39_TAKES_EVERY_CODE);
         resp
     }
 
@@ -863,7 +869,7 @@ impl Issuer {
                 ResponseCode::SystemMalfunction
             }
         };
-        let _ = resp.set_response_code(code);
+        resp.set_response_code(code).expect(DE39_TAKES_EVERY_CODE);
         resp
     }
 

@@ -73,12 +73,14 @@ fn answer(batch: Vec<Request>, results: Result<Results, LedgerError>) {
     match results {
         Ok(results) => {
             for (request, result) in batch.into_iter().zip(results) {
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = request.reply.send(result);
             }
         }
         Err(error) => {
             tracing::error!(%error, size = batch.len(), "ledger batch failed, nothing committed");
             for request in batch {
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = request.reply.send(Err(error.clone()));
             }
         }

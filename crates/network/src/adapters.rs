@@ -112,7 +112,9 @@ impl IssuerServer {
 
     /// Stops accepting and closes connections.
     pub async fn stop(self) {
+        // The server may have stopped on its own already.
         let _ = self.shutdown.send(true);
+        // A server task that panicked has nothing left to stop.
         let _ = self.task.await;
     }
 }

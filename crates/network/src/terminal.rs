@@ -300,6 +300,7 @@ impl AcquirerClient {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
+        // Without TCP_NODELAY small frames only wait longer.
         let _ = stream.set_nodelay(true);
         let (mut rd, wr) = stream.into_split();
         // Requests come in bursts (a burst of answers sets its terminals
@@ -335,6 +336,7 @@ impl AcquirerClient {
                                 "answer from the switch with a bad MAC or DE 7: treated as no answer"
                             );
                         }
+                        // The caller may have given up waiting; its answer is then not needed.
                         let _ = waiter.answer.send(if authentic {
                             Ok(msg)
                         } else {
@@ -361,7 +363,9 @@ impl AcquirerClient {
     /// Sign `request` as this acquirer (DE 32 set when absent).
     pub fn sign(&self, request: &mut Message) {
         if !request.has(32) {
-            let _ = request.set_acquirer_id(&self.acquirer_id);
+            if let Err(e) = request.set_acquirer_id(&self.acquirer_id) {
+                tracing::warn!(error = %e, "acquirer id not set on the request; the switch will refuse it");
+            }
         }
         mac::sign(request, &self.key);
     }

@@ -39,8 +39,10 @@ impl CardCipher {
         let mut fingerprint = Zeroizing::new([0u8; 32]);
         let mut seal = Zeroizing::new([0u8; 32]);
         // 32 bytes is always a valid HKDF-SHA256 output length.
-        let _ = hk.expand(b"card fingerprint v1", fingerprint.as_mut_slice());
-        let _ = hk.expand(b"card seal v1", seal.as_mut_slice());
+        hk.expand(b"card fingerprint v1", fingerprint.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA256 output");
+        hk.expand(b"card seal v1", seal.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA256 output");
         Self { fingerprint, seal }
     }
 

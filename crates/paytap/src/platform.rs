@@ -394,6 +394,7 @@ impl Platform {
             ..ServerLimits::default()
         };
         let http_task = tokio::spawn(paytap_wallet::serve(listener, app, limits, async move {
+            // A dropped sender also means stop.
             let _ = rx.await;
         }));
         Ok(Platform {
@@ -409,7 +410,9 @@ impl Platform {
 
     /// Stops the HTTP server, the event pump and the network.
     pub async fn shutdown(self) {
+        // The server may have stopped on its own already.
         let _ = self.http_shutdown.send(());
+        // A server task that panicked has nothing left to stop.
         let _ = self.http_task.await;
         for t in self.tasks {
             t.abort();

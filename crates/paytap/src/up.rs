@@ -38,6 +38,7 @@ pub struct Args {
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // A second call (tests start several platforms) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -103,6 +104,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     tracing::info!(wallet = %platform.wallet_url, switch = %platform.switch_addr, "paytap is up");
     wait_for_stop().await;
     tracing::info!("stopping");
+    // Gone already is fine: it only told clients where to connect.
     let _ = std::fs::remove_file(&path);
     platform.shutdown().await;
     println!("stopped");
@@ -130,6 +132,7 @@ async fn wait_for_stop() {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(s) => s,
                 Err(_) => {
+                    // An error means no Ctrl-C handler could be installed: stop then.
                     let _ = ctrl_c.await;
                     return;
                 }
@@ -141,6 +144,7 @@ async fn wait_for_stop() {
     }
     #[cfg(not(unix))]
     {
+        // An error means no Ctrl-C handler could be installed: stop then.
         let _ = ctrl_c.await;
     }
 }

@@ -430,6 +430,7 @@ impl SwitchLink {
             addr,
             reason: e.to_string(),
         })?;
+        // Without TCP_NODELAY small frames only wait longer.
         let _ = stream.set_nodelay(true);
         Ok(SwitchLink {
             stream,

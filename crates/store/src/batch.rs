@@ -137,6 +137,7 @@ fn write_direct(conn: &rusqlite::Connection, jobs: Vec<Job>) -> Result<AfterComm
                 Ok(()) => result,
                 Err(e) => Err(e.to_string()),
             };
+            // The caller may have given up waiting; its answer is then not needed.
             let _ = job.reply.send(result);
         }
     }))
@@ -144,6 +145,7 @@ fn write_direct(conn: &rusqlite::Connection, jobs: Vec<Job>) -> Result<AfterComm
 
 fn fail_direct(jobs: Vec<Job>, error: Arc<StoreError>) {
     for job in jobs {
+        // The caller may have given up waiting; its answer is then not needed.
         let _ = job.reply.send(Err(error.to_string()));
     }
 }
@@ -195,6 +197,7 @@ async fn commit_pool(db: &Db, jobs: Vec<Job>) {
     match execute(db, &all).await {
         Ok(counts) => {
             for (job, c) in jobs.into_iter().zip(counts) {
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = job.reply.send(Ok(c));
             }
         }
@@ -203,11 +206,13 @@ async fn commit_pool(db: &Db, jobs: Vec<Job>) {
                 let r = execute(db, &[job.writes.as_slice()])
                     .await
                     .map(|mut v| v.pop().unwrap_or_default());
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = job.reply.send(r);
             }
         }
         Err(e) => {
             for job in jobs {
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = job.reply.send(Err(e.clone()));
             }
         }

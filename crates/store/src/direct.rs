@@ -316,11 +316,13 @@ where
         let OneRun { f, tx } = *self;
         let r = f(conn);
         Box::new(move |durable| {
+            // The caller may have given up waiting; its answer is then not needed.
             let _ = tx.send(durable.map(|()| r).map_err(StoreError::Round));
         })
     }
 
     fn fail(self: Box<Self>, error: Arc<StoreError>) {
+        // The caller may have given up waiting; its answer is then not needed.
         let _ = self.tx.send(Err(StoreError::Round(error)));
     }
 }
@@ -340,15 +342,18 @@ where
         let OnePart { f, tx } = *self;
         match f(conn) {
             Ok(r) => Ok(Box::new(move |committed| {
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = tx.send(committed.map(|()| r).map_err(StoreError::Round));
             })),
             Err(e) => Err(Box::new(move |_| {
+                // The caller may have given up waiting; its answer is then not needed.
                 let _ = tx.send(Err(e));
             })),
         }
     }
 
     fn fail(self: Box<Self>, error: Arc<StoreError>) {
+        // The caller may have given up waiting; its answer is then not needed.
         let _ = self.tx.send(Err(StoreError::Round(error)));
     }
 }

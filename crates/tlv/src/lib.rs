@@ -522,6 +522,7 @@ impl Builder {
     /// Appends a template whose contents are produced by `f`.
     pub fn template(mut self, tag: Tag, f: impl FnOnce(Builder) -> Builder) -> Self {
         let inner = f(Builder::new()).buf;
+        // As in `primitive`: far below the 4 GiB a TLV length can say.
         let _ = write_tlv(tag, &inner, &mut self.buf);
         self
     }

@@ -425,6 +425,7 @@ pub fn percent_encode(s: &str, out: &mut String) {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
             out.push(b as char);
         } else {
+            // Writing to a String cannot fail.
             let _ = write!(out, "%{b:02X}");
         }
     }

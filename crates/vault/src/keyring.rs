@@ -280,11 +280,13 @@ impl Keyring {
                 std::fs::remove_file(&tmp)?;
             }
             if let Ok(d) = std::fs::File::open(&dir) {
+                // Best effort: the file itself was synced; a directory that cannot be synced only risks the rename.
                 let _ = d.sync_all();
             }
             Ok(())
         })();
         if result.is_err() {
+            // Best effort: a stale temporary file is overwritten next time.
             let _ = std::fs::remove_file(&tmp);
         }
         result.map_err(VaultError::KeyFile)
@@ -353,8 +355,9 @@ impl Keyring {
     /// HMAC-SHA256 key for PAN fingerprints.
     pub(crate) fn fingerprint_key(&self) -> Key32 {
         let mut k = Zeroizing::new([0u8; 32]);
-        let _ = Hkdf::<Sha256>::new(Some(b"paytap-vault"), self.fingerprint_secret.as_slice())
-            .expand(b"paytap-vault pan fingerprint v1", k.as_mut_slice());
+        Hkdf::<Sha256>::new(Some(b"paytap-vault"), self.fingerprint_secret.as_slice())
+            .expand(b"paytap-vault pan fingerprint v1", k.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA256 output");
         k
     }
 
@@ -369,8 +372,9 @@ impl Keyring {
         let mut info = Vec::with_capacity(24 + purpose.len());
         info.extend_from_slice(b"paytap-vault subkey v1: ");
         info.extend_from_slice(purpose.as_bytes());
-        let _ = Hkdf::<Sha256>::new(Some(b"paytap-vault"), self.fingerprint_secret.as_slice())
-            .expand(&info, k.as_mut_slice());
+        Hkdf::<Sha256>::new(Some(b"paytap-vault"), self.fingerprint_secret.as_slice())
+            .expand(&info, k.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA256 output");
         k
     }
 

@@ -755,6 +755,7 @@ impl Feed {
 
     /// Until a command is queued for this device, or [`FEED_RECHECK`].
     async fn wait(&mut self) {
+        // Timing out is the other way this wait ends.
         let _ = tokio::time::timeout(FEED_RECHECK, async {
             loop {
                 match self.bell.recv().await {

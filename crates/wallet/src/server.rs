@@ -119,6 +119,7 @@ pub async fn serve(
             drop(slot);
         });
     }
+    // The server may have stopped on its own already.
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while conns.join_next().await.is_some() {}

@@ -287,6 +287,7 @@ struct Up {
 impl Up {
     fn start(data: &Path, log: &Path, ports: (u16, u16)) -> anyhow::Result<Up> {
         let endpoints = data.join("endpoints.json");
+        // Absent is fine: the next start writes it again.
         let _ = std::fs::remove_file(&endpoints);
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -389,6 +390,7 @@ fn run_under_kills(
         lanes.push(lane);
     }
     if let Some(e) = failure {
+        // It may have exited already.
         let _ = up.kill();
         return Err(e);
     }
@@ -690,23 +692,28 @@ async fn reverse_half<'a>(
     cleared
 }
 
+/// A field of a message the bench builds from its own valid values.
+fn must(set: Result<(), paytap_iso8583::Error>) {
+    set.expect("the bench sets valid fields");
+}
+
 fn reversal_of(s: &Sent, stan: u32) -> Message {
     let mut m = Message::new(Mti::REVERSAL_REQUEST);
     let now = OffsetDateTime::now_utc();
-    let _ = m.set_processing_code("000000");
-    let _ = m.set_amount(u64::try_from(s.amount).unwrap_or(0));
-    let _ = m.set(7, transmission(now));
-    let _ = m.set_stan(stan);
-    let _ = m.set_acquirer_id(ACQUIRER);
-    let _ = m.set_terminal_id(&s.terminal);
-    let _ = m.set_currency(Currency::CNY.numeric());
-    let _ = m.set_original_data(&OriginalData {
+    must(m.set_processing_code("000000"));
+    must(m.set_amount(u64::try_from(s.amount).unwrap_or(0)));
+    must(m.set(7, transmission(now)));
+    must(m.set_stan(stan));
+    must(m.set_acquirer_id(ACQUIRER));
+    must(m.set_terminal_id(&s.terminal));
+    must(m.set_currency(Currency::CNY.numeric()));
+    must(m.set_original_data(&OriginalData {
         mti: Mti::AUTHORIZATION_REQUEST,
         stan: s.stan,
         transmission_datetime: s.transmission.clone(),
         acquirer_id: ACQUIRER.into(),
         forwarding_id: "0".into(),
-    });
+    }));
     m
 }
 
