@@ -362,10 +362,10 @@ impl AcquirerClient {
 
     /// Sign `request` as this acquirer (DE 32 set when absent).
     pub fn sign(&self, request: &mut Message) {
-        if !request.has(32) {
-            if let Err(e) = request.set_acquirer_id(&self.acquirer_id) {
-                tracing::warn!(error = %e, "acquirer id not set on the request; the switch will refuse it");
-            }
+        if !request.has(32)
+            && let Err(e) = request.set_acquirer_id(&self.acquirer_id)
+        {
+            tracing::warn!(error = %e, "acquirer id not set on the request; the switch will refuse it");
         }
         mac::sign(request, &self.key);
     }
