@@ -1154,9 +1154,21 @@ impl Switch {
         must(basis.set_stan(orig.stan), COPIED);
         must(basis.set(7, orig.transmission_datetime.as_str()), COPIED);
         let reversal = self.reversal_for(&basis, hold);
+        self.reverse_now_or_forward(entry, reversal).await;
+    }
+
+    /// Sends `reversal` to the issuer at once, so the hold is gone when the
+    /// acquirer hears back; without a reversal answer in time (or with a
+    /// `96`) it goes to store and forward. `true`: done at once.
+    async fn reverse_now_or_forward(
+        &self,
+        entry: &IssuerEntry,
+        reversal: Message,
+    ) -> bool {
         let done = matches!(
             tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
             Ok(Ok(ref a)) if a.mti().class() == 4
+                && a.response_code().is_some_and(|c| c != ResponseCode::SystemMalfunction)
         );
         if done {
             self.inner
@@ -1166,6 +1178,7 @@ impl Switch {
         } else {
             self.forward(entry, reversal).await;
         }
+        done
     }
 
     /// End-of-day clearing for the UTC day `day` (`YYYY-MM-DD`): net

@@ -26,7 +26,6 @@ use super::{ACQUIRER, COPIED, NOW, ORIGINAL, OWN_STAN, Switch, answer_code, must
 use crate::log::LogRow;
 use crate::routing::Route;
 use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
-use std::sync::atomic::Ordering;
 
 /// The original request's identity as the terminal's `0400` gives it.
 pub(super) struct Unlogged<'a> {
@@ -57,19 +56,7 @@ impl Switch {
             return response;
         };
         let reversal = self.unlogged_reversal(&u);
-        let done = matches!(
-            tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
-            Ok(Ok(ref a)) if a.mti().class() == 4
-                && a.response_code().is_some_and(|c| c != ResponseCode::SystemMalfunction)
-        );
-        if done {
-            self.inner
-                .stats
-                .reversals_sent
-                .fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.forward(entry, reversal).await;
-        }
+        let done = self.reverse_now_or_forward(entry, reversal).await;
         tracing::warn!(terminal = %u.terminal, stan = u.original.stan, %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
         // What the terminal stops resending once answered must be stored
         // (the forward, queued before the row, is durable with it).
