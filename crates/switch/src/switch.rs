@@ -15,7 +15,7 @@
 
 use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
 use crate::link::{IssuerLink, LinkError, STAND_IN_INDICATOR};
-use crate::log::{ClearingReport, MessageLog, StoredForward, net_positions};
+use crate::log::{ClearingReport, LogStatus, MessageLog, StoredForward, net_positions};
 use crate::routing::{Route, RoutingError, RoutingTable};
 use crate::seal::{self, ForwardKey};
 use crate::token::{TokenCompletion, TokenDecision, TokenService};
@@ -1078,8 +1078,8 @@ impl Switch {
                     amount: o.amount,
                     currency: o.currency.unwrap_or(Currency::CNY),
                     token_ref: o.token_ref,
-                    approved: o.status == "approved" || o.status == "reversed",
-                    reversed: Arc::new(AtomicBool::new(o.status == "reversed")),
+                    approved: o.status.was_approved(),
+                    reversed: Arc::new(AtomicBool::new(o.status == LogStatus::Reversed)),
                 }),
                 Ok(None) => None,
                 Err(e) => {
