@@ -323,7 +323,7 @@ impl SmsOutbox {
             q.iter()
                 .rev()
                 .find(|d| d.verification_id == verification_id)
-                .map(|d| d.code.clone())
+                .map(|d| Zeroizing::new(d.code.expose().clone()))
         })
     }
 

@@ -65,6 +65,12 @@ impl<T: Zeroize> Zeroize for Secret<T> {
 
 impl<T: Zeroize> ZeroizeOnDrop for Secret<T> {}
 
+impl<T: Zeroize + Default> Default for Secret<T> {
+    fn default() -> Secret<T> {
+        Secret(T::default())
+    }
+}
+
 impl<T: Zeroize + Clone> Clone for Secret<T> {
     fn clone(&self) -> Secret<T> {
         Secret(self.0.clone())
