@@ -165,13 +165,16 @@ mod tests {
     #[test]
     fn redacted_debug_and_parity() {
         let k = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
-        assert_eq!(format!("{k:?}"), "TdesKey(..redacted..)");
+        assert_eq!(format!("{k:?}"), "TdesKey(Secret([REDACTED] [u8; 16]))");
         assert_eq!(
             format!("{:?}", EmvKey::from(k.clone())),
-            "Tdes(TdesKey(..redacted..))"
+            "Tdes(TdesKey(Secret([REDACTED] [u8; 16])))"
         );
         let a = AesKey::from_slice(&[7u8; 24]).unwrap();
-        assert_eq!(format!("{a:?}"), "AesKey(..redacted..)");
+        assert_eq!(
+            format!("{a:?}"),
+            "AesKey { bytes: Secret([REDACTED] [u8; 32]), len: 24 }"
+        );
         assert_eq!(a.expose().len(), 24);
         assert_eq!(AesKey::from_slice(&[0; 20]), Err(KeyError::AesLength(20)));
         assert_eq!(TdesKey::from_hex("00"), Err(KeyError::TdesLength(1)));

@@ -231,7 +231,10 @@ mod tests {
 
     #[test]
     fn key_is_redacted_and_parsed() {
-        assert_eq!(format!("{:?}", key()), "AcquirerKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", key()),
+            "AcquirerKey(Secret([REDACTED] [u8; 16]))"
+        );
         assert_eq!(key().to_hex(), "2B7E151628AED2A6ABF7158809CF4F3C");
         assert!(matches!(AcquirerKey::from_hex("00"), Err(MacError::BadKey)));
     }
