@@ -37,6 +37,7 @@ use paytap_emv::{
 };
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_tlv::{Tag, parse_dol, tags};
+use paytap_types::Secret;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -62,25 +63,19 @@ pub use paytap_types::DeviceKind;
 
 /// The emulated biometric: what the owner's enrolled finger (or face)
 /// presents to the sensor. Wiped on drop; never printed.
-#[derive(Clone)]
-pub struct Finger(Zeroizing<[u8; 32]>);
+#[derive(Clone, Debug)]
+pub struct Finger(Secret<[u8; 32]>);
 
 impl Finger {
     /// Someone else's finger (a fresh random secret).
     pub fn stranger() -> Result<Finger, DeviceError> {
-        let mut b = Zeroizing::new([0u8; 32]);
-        getrandom::fill(b.as_mut()).map_err(|_| DeviceError::Random)?;
+        let mut b = Secret::new([0u8; 32]);
+        getrandom::fill(b.expose_mut()).map_err(|_| DeviceError::Random)?;
         Ok(Finger(b))
     }
 
     fn matches(&self, enrolled: &[u8]) -> bool {
-        ct_eq(self.0.as_ref(), enrolled)
-    }
-}
-
-impl std::fmt::Debug for Finger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Finger(..redacted..)")
+        ct_eq(self.0.expose(), enrolled)
     }
 }
 
@@ -321,10 +316,10 @@ impl Device {
     /// The owner's enrolled finger, as the emulated sensor reads it when
     /// the owner touches it.
     pub fn owner_finger(&self) -> Finger {
-        let mut b = Zeroizing::new([0u8; 32]);
-        if hex::decode_to_slice(&self.state.finger_hex, b.as_mut()).is_err() {
+        let mut b = Secret::new([0u8; 32]);
+        if hex::decode_to_slice(&self.state.finger_hex, b.expose_mut()).is_err() {
             // A damaged enrolment matches nobody.
-            b.as_mut().fill(0);
+            b.expose_mut().fill(0);
         }
         Finger(b)
     }
@@ -539,7 +534,7 @@ impl Device {
             .transpose()?
             .map(Purse::new);
         let enrolled = self.owner_finger();
-        let verified = finger.is_some_and(|f| f.matches(enrolled.0.as_ref()));
+        let verified = finger.is_some_and(|f| f.matches(enrolled.0.expose()));
         let mut se = SecureElement::new();
         for sc in &self.state.cards {
             se.add_card(build_card(sc, sc.payload.cdcvm_required)?)

@@ -1,11 +1,11 @@
 //! Key types for EMV symmetric cryptography.
 //!
-//! Every key zeroizes its bytes on drop and prints as
-//! `TdesKey(..redacted..)` / `AesKey(..redacted..)` in `Debug`; there is no
-//! `Display`. Byte access is explicit through `expose()` so that every use of
+//! Every key keeps its bytes in a [`Secret`]: wiped on drop, printed as
+//! `TdesKey(Secret([REDACTED] [u8; 16]))` in `Debug`, compared in constant
+//! time; there is no `Display`. Byte access is explicit through `expose()` so that every use of
 //! raw key material is visible in review.
 
-use std::fmt;
+use paytap_types::Secret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Errors for key material of the wrong shape.
@@ -24,19 +24,19 @@ pub enum KeyError {
 
 /// A double-length (112-bit, 2-key) Triple DES key, as used for EMV issuer
 /// master keys, ICC master keys and session keys.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct TdesKey([u8; 16]);
+#[derive(Clone, PartialEq, Eq, Debug, Zeroize, ZeroizeOnDrop)]
+pub struct TdesKey(Secret<[u8; 16]>);
 
 impl TdesKey {
     /// The key from its 16 bytes (K1 ‖ K2).
     pub fn new(bytes: [u8; 16]) -> Self {
-        TdesKey(bytes)
+        TdesKey(Secret::new(bytes))
     }
 
     /// The key from a slice, which must be 16 bytes.
     pub fn from_slice(b: &[u8]) -> Result<Self, KeyError> {
         <[u8; 16]>::try_from(b)
-            .map(TdesKey)
+            .map(TdesKey::new)
             .map_err(|_| KeyError::TdesLength(b.len()))
     }
 
@@ -50,12 +50,12 @@ impl TdesKey {
 
     /// The raw key bytes.
     pub fn expose(&self) -> &[u8; 16] {
-        &self.0
+        self.0.expose()
     }
 
     /// Sets every byte to odd parity (DES keys carry a parity bit in bit 0).
     pub fn with_odd_parity(mut self) -> Self {
-        adjust_odd_parity(&mut self.0);
+        adjust_odd_parity(self.0.expose_mut());
         self
     }
 
@@ -66,16 +66,10 @@ impl TdesKey {
     }
 }
 
-impl fmt::Debug for TdesKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TdesKey(..redacted..)")
-    }
-}
-
 /// An AES key of 128, 192 or 256 bits.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, PartialEq, Eq, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct AesKey {
-    bytes: [u8; 32],
+    bytes: Secret<[u8; 32]>,
     len: u8,
 }
 
@@ -91,7 +85,7 @@ impl AesKey {
             .ok_or(KeyError::AesLength(b.len()))?
             .copy_from_slice(b);
         Ok(AesKey {
-            bytes,
+            bytes: Secret::new(bytes),
             len: b.len() as u8,
         })
     }
@@ -106,7 +100,10 @@ impl AesKey {
 
     /// The raw key bytes (16, 24 or 32 of them).
     pub fn expose(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+        self.bytes
+            .expose()
+            .get(..usize::from(self.len))
+            .unwrap_or(&[])
     }
 
     /// Key length in bytes.
@@ -124,12 +121,6 @@ impl AesKey {
     pub fn kcv(&self) -> [u8; 3] {
         let m = crate::crypto::aes_cmac(self, &[]);
         [m[0], m[1], m[2]]
-    }
-}
-
-impl fmt::Debug for AesKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AesKey(..redacted..)")
     }
 }
 
@@ -185,13 +176,16 @@ mod tests {
     #[test]
     fn redacted_debug_and_parity() {
         let k = TdesKey::from_hex("0123456789ABCDEFFEDCBA9876543210").unwrap();
-        assert_eq!(format!("{k:?}"), "TdesKey(..redacted..)");
+        assert_eq!(format!("{k:?}"), "TdesKey(Secret([REDACTED] [u8; 16]))");
         assert_eq!(
             format!("{:?}", EmvKey::from(k.clone())),
-            "Tdes(TdesKey(..redacted..))"
+            "Tdes(TdesKey(Secret([REDACTED] [u8; 16])))"
         );
         let a = AesKey::from_slice(&[7u8; 24]).unwrap();
-        assert_eq!(format!("{a:?}"), "AesKey(..redacted..)");
+        assert_eq!(
+            format!("{a:?}"),
+            "AesKey { bytes: Secret([REDACTED] [u8; 32]), len: 24 }"
+        );
         assert_eq!(a.expose().len(), 24);
         assert_eq!(AesKey::from_slice(&[0; 20]), Err(KeyError::AesLength(20)));
         assert_eq!(TdesKey::from_hex("00"), Err(KeyError::TdesLength(1)));

@@ -21,7 +21,7 @@ use crate::Message;
 use aes::Aes128;
 use cipher::KeyInit;
 use cmac::{Cmac, Mac};
-use std::fmt;
+use paytap_types::Secret;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -37,36 +37,30 @@ pub const MAC_FIELD_PRIMARY: u8 = 64;
 pub const MAC_FIELD_SECONDARY: u8 = 128;
 
 /// An acquirer's message authentication key. Zeroized on drop, never shown
-/// by `Debug`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct AcquirerKey([u8; ACQUIRER_KEY_LEN]);
+/// by `Debug` (a [`Secret`]).
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
+pub struct AcquirerKey(Secret<[u8; ACQUIRER_KEY_LEN]>);
 
 impl AcquirerKey {
     /// A key from its 16 bytes.
     pub fn from_bytes(bytes: [u8; ACQUIRER_KEY_LEN]) -> AcquirerKey {
-        AcquirerKey(bytes)
+        AcquirerKey(Secret::new(bytes))
     }
 
     /// A key from 32 hex digits.
     pub fn from_hex(hex_digits: &str) -> Result<AcquirerKey, MacError> {
         let mut key = [0u8; ACQUIRER_KEY_LEN];
         hex::decode_to_slice(hex_digits.trim(), &mut key).map_err(|_| MacError::BadKey)?;
-        Ok(AcquirerKey(key))
+        Ok(AcquirerKey(Secret::new(key)))
     }
 
     /// The key as 32 hex digits (for the key file only).
     pub fn to_hex(&self) -> String {
-        hex::encode_upper(self.0)
+        hex::encode_upper(self.0.expose())
     }
 
     fn cmac(&self) -> Cmac<Aes128> {
-        <Cmac<Aes128> as KeyInit>::new(&self.0.into())
-    }
-}
-
-impl fmt::Debug for AcquirerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AcquirerKey(<redacted>)")
+        <Cmac<Aes128> as KeyInit>::new(&(*self.0.expose()).into())
     }
 }
 
@@ -237,7 +231,10 @@ mod tests {
 
     #[test]
     fn key_is_redacted_and_parsed() {
-        assert_eq!(format!("{:?}", key()), "AcquirerKey(<redacted>)");
+        assert_eq!(
+            format!("{:?}", key()),
+            "AcquirerKey(Secret([REDACTED] [u8; 16]))"
+        );
         assert_eq!(key().to_hex(), "2B7E151628AED2A6ABF7158809CF4F3C");
         assert!(matches!(AcquirerKey::from_hex("00"), Err(MacError::BadKey)));
     }

@@ -19,13 +19,13 @@ use crate::config::{BankConfig, IdvRules};
 use crate::error::IssuerError;
 use crate::service::{CardInfo, CardStatus, Issuer, OtpDelivery};
 use hmac::{Hmac, KeyInit, Mac};
-use paytap_types::Pan;
 use paytap_types::yymm_expired;
+use paytap_types::{Pan, Secret};
 use rand::RngExt;
 use serde::Serialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// What the wallet sends for ID&V. `Debug` hides the card data.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -321,8 +321,8 @@ impl Issuer {
         req: &IdvRequest,
         now: i64,
     ) -> Result<IdvDecision, IssuerError> {
-        let code = Zeroizing::new(format!("{:06}", rand::rng().random_range(0..1_000_000u32)));
-        let hash = otp_hash(self.keys.otp_key(), &verification_id, &code);
+        let code = Secret::new(format!("{:06}", rand::rng().random_range(0..1_000_000u32)));
+        let hash = otp_hash(self.keys.otp_key(), &verification_id, code.expose());
         let expires_at = now + i64::from(self.config.otp.ttl_secs) * 1000;
         self.record(
             &verification_id,

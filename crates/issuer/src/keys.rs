@@ -8,6 +8,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use paytap_emv::TdesKey;
+use paytap_types::Secret;
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use zeroize::{Zeroize, Zeroizing};
@@ -37,14 +38,8 @@ pub struct IssuerKeys {
 }
 
 /// The key one-time passcodes are hashed with.
-#[derive(Clone, Default)]
-pub(crate) struct OtpKey(pub(crate) Zeroizing<Vec<u8>>);
-
-impl std::fmt::Debug for OtpKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OtpKey(..redacted..)")
-    }
-}
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OtpKey(pub(crate) Secret<Vec<u8>>);
 
 fn hmac32(master: &[u8], label: &str, id: &str) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
@@ -82,7 +77,7 @@ impl IssuerKeys {
         let otp = hmac32(master, "paytap issuer otp v1|", "");
         IssuerKeys {
             banks,
-            otp_key: OtpKey(Zeroizing::new(otp.to_vec())),
+            otp_key: OtpKey(Secret::new(otp.to_vec())),
         }
     }
 
@@ -96,6 +91,6 @@ impl IssuerKeys {
     }
 
     pub(crate) fn otp_key(&self) -> &[u8] {
-        &self.otp_key.0
+        self.otp_key.0.expose()
     }
 }

@@ -21,7 +21,7 @@ use crate::error::IssuerError;
 use crate::keys::IssuerKeys;
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, Transfer};
 use paytap_store::{Db, Migration, now_millis};
-use paytap_types::{Clock, Money, Pan, SystemClock, luhn_check_digit};
+use paytap_types::{Clock, Money, Pan, Secret, SystemClock, luhn_check_digit};
 use paytap_vault::{CardRecord, Expiry, Vault};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -255,21 +255,11 @@ pub struct CardInfo {
 
 /// An OTP as the emulated SMS gateway delivers it to the cardholder's phone.
 /// `Debug` hides the code.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OtpDelivery {
     pub verification_id: String,
     pub destination: String,
-    pub code: Zeroizing<String>,
-}
-
-impl std::fmt::Debug for OtpDelivery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtpDelivery")
-            .field("verification_id", &self.verification_id)
-            .field("destination", &self.destination)
-            .field("code", &"******")
-            .finish()
-    }
+    pub code: Secret<String>,
 }
 
 const STRIPES: usize = 1024;

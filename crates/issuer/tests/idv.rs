@@ -139,9 +139,9 @@ async fn yellow(env: &Env, card: &IssuedCard, device: &str) -> (String, String) 
     assert!(destination.starts_with("SMS to +86 138****"));
     let sms = otps.recv().await.unwrap();
     assert_eq!(sms.verification_id, verification_id);
-    assert_eq!(sms.code.len(), 6);
-    assert!(!format!("{sms:?}").contains(sms.code.as_str()));
-    (verification_id, sms.code.to_string())
+    assert_eq!(sms.code.expose().len(), 6);
+    assert!(!format!("{sms:?}").contains(sms.code.expose().as_str()));
+    (verification_id, sms.code.expose().clone())
 }
 
 #[tokio::test]

@@ -329,7 +329,7 @@ impl SmsOutbox {
             .iter()
             .rev()
             .find(|d| d.verification_id == verification_id)
-            .map(|d| d.code.clone())
+            .map(|d| Zeroizing::new(d.code.expose().clone()))
     }
 
     fn push(&self, d: OtpDelivery) {

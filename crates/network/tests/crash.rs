@@ -11,6 +11,7 @@ use common::*;
 use paytap_iso8583::Message;
 use paytap_issuer::Product;
 use paytap_store::Db;
+use paytap_switch::LogStatus;
 use std::time::Duration;
 
 /// Terminals paying at once (the log falls behind the answers only when
@@ -23,12 +24,14 @@ const AMOUNT: i64 = 1_000;
 
 /// The log's status of `rrn` as another connection sees it now (without
 /// waiting for the log writer).
-async fn logged_status(db: &Db, rrn: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT status FROM switch_messages WHERE rrn = $1")
-        .bind(rrn)
-        .fetch_optional(db.pool())
-        .await
-        .unwrap()
+async fn logged_status(db: &Db, rrn: &str) -> Option<LogStatus> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT status FROM switch_messages WHERE rrn = $1")
+            .bind(rrn)
+            .fetch_optional(db.pool())
+            .await
+            .unwrap();
+    text.map(|t| t.parse().expect("a status the switch writes"))
 }
 
 #[tokio::test]
@@ -53,8 +56,8 @@ async fn approvals_are_logged_before_the_answer_and_cleared_after_a_crash() {
                 assert_eq!(code(&answer), "00");
                 let rrn = answer.rrn().expect("DE 37").to_owned();
                 assert_eq!(
-                    logged_status(db, &rrn).await.as_deref(),
-                    Some("approved"),
+                    logged_status(db, &rrn).await,
+                    Some(LogStatus::Approved),
                     "approval {rrn} answered before its log row was written"
                 );
                 requests.push(req);

@@ -435,8 +435,8 @@ fn spawn_sms_file(net: Arc<RunningNetwork>, path: PathBuf) -> tokio::task::JoinH
                 serde_json::json!({
                     "verification_id": d.verification_id,
                     "to": d.destination,
-                    "code": d.code.as_str(),
-                    "text": format!("Your paytap verification code is {}", d.code.as_str()),
+                    "code": d.code.expose().as_str(),
+                    "text": format!("Your paytap verification code is {}", d.code.expose()),
                 })
                 .to_string(),
             );
@@ -599,7 +599,7 @@ pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
             .sms_outbox()
             .messages()
             .iter()
-            .map(|m| json!({ "verification_id": m.verification_id, "to": m.destination, "code": m.code.as_str() }))
+            .map(|m| json!({ "verification_id": m.verification_id, "to": m.destination, "code": m.code.expose().as_str() }))
             .collect();
         Ok(no_store(json!({ "messages": messages })))
     }

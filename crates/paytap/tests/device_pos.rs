@@ -228,7 +228,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         .last()
         .expect("an OTP was sent")
         .code
-        .to_string();
+        .expose()
+        .clone();
     let k = ks_s.clone();
     let o = blocking(move || {
         paytap(&[

@@ -12,6 +12,7 @@
 
 use cipher::{Array, BlockCipherEncrypt, KeyInit};
 use des::{Des, TdesEde2};
+use paytap_types::Secret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Length of a double-length TDES key (master keys, card keys).
@@ -24,52 +25,40 @@ pub const MAC_LEN: usize = 4;
 pub const LOAD_SESSION_PAD: [u8; 2] = [0x80, 0x00];
 
 /// A double-length TDES key (master or card key); zeroized on drop, never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct PurseKey([u8; KEY_LEN]);
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct PurseKey(Secret<[u8; KEY_LEN]>);
 
 impl PurseKey {
     /// Wraps 16 key bytes.
     pub fn new(bytes: [u8; KEY_LEN]) -> Self {
-        Self(bytes)
+        Self(Secret::new(bytes))
     }
 
     /// The key bytes (for persistence in an encrypted store).
     pub fn expose(&self) -> &[u8; KEY_LEN] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for PurseKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PurseKey(..)")
+        self.0.expose()
     }
 }
 
 /// A single-DES session key; zeroized on drop, never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct SessionKey([u8; BLOCK_LEN]);
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SessionKey(Secret<[u8; BLOCK_LEN]>);
 
 impl SessionKey {
     /// Wraps 8 key bytes.
     pub fn new(bytes: [u8; BLOCK_LEN]) -> Self {
-        Self(bytes)
+        Self(Secret::new(bytes))
     }
 
     /// The key bytes.
     pub fn expose(&self) -> &[u8; BLOCK_LEN] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKey(..)")
+        self.0.expose()
     }
 }
 
 /// `TDES-EDE2(key)[block]`.
 pub fn tdes_encrypt(key: &PurseKey, block: [u8; BLOCK_LEN]) -> [u8; BLOCK_LEN] {
-    let c = TdesEde2::new(&Array::from(key.0));
+    let c = TdesEde2::new(&Array::from(*key.expose()));
     let mut b = Array::from(block);
     c.encrypt_block(&mut b);
     b.into()
@@ -77,7 +66,7 @@ pub fn tdes_encrypt(key: &PurseKey, block: [u8; BLOCK_LEN]) -> [u8; BLOCK_LEN] {
 
 /// The session (process) key: `TDES-ECB(card key)[data]`.
 pub fn session_key(card_key: &PurseKey, data: [u8; BLOCK_LEN]) -> SessionKey {
-    SessionKey(tdes_encrypt(card_key, data))
+    SessionKey::new(tdes_encrypt(card_key, data))
 }
 
 /// The load session-key input: random(4) ‖ online counter(2) ‖ `8000`.
@@ -106,14 +95,14 @@ pub fn purchase_session_input(
 /// The purse MAC: single-DES CBC-MAC, zero IV, `80 00..` padding (always one
 /// `80` byte added), first four bytes.
 pub fn mac(key: &SessionKey, data: &[u8]) -> [u8; MAC_LEN] {
-    des_cbc_mac(&key.0, data)
+    des_cbc_mac(key.expose(), data)
 }
 
 /// The TAC: the purse MAC under the DES key `left ⊕ right` of the TAC key.
 pub fn tac(tac_key: &PurseKey, data: &[u8]) -> [u8; MAC_LEN] {
     let mut k = [0u8; BLOCK_LEN];
     for (i, b) in k.iter_mut().enumerate() {
-        *b = tac_key.0[i] ^ tac_key.0[i + BLOCK_LEN];
+        *b = tac_key.expose()[i] ^ tac_key.expose()[i + BLOCK_LEN];
     }
     let out = des_cbc_mac(&k, data);
     k.zeroize();
@@ -153,7 +142,7 @@ pub fn derive_card_key(master: &PurseKey, serial: &[u8; 10]) -> PurseKey {
     let mut k = [0u8; KEY_LEN];
     k[..BLOCK_LEN].copy_from_slice(&left);
     k[BLOCK_LEN..].copy_from_slice(&right);
-    PurseKey(k)
+    PurseKey::new(k)
 }
 
 /// The operator's three master keys (load, purchase, TAC).

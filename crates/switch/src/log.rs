@@ -37,6 +37,7 @@ use paytap_types::Currency;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -97,6 +98,130 @@ pub(crate) struct StoredForward {
     pub sealed: Option<Vec<u8>>,
 }
 
+/// A value of `switch_messages.kind` or `.status` that the switch does not
+/// know: a row written by something else, read as an error rather than
+/// guessed at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown message log {column} {value:?}")]
+pub struct UnknownLogValue {
+    /// `kind` or `status`.
+    pub column: &'static str,
+    /// The text as stored.
+    pub value: String,
+}
+
+/// What a row of the message log records (`switch_messages.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    /// A `0100` or `0200` and its answer.
+    Authorization,
+    /// A `0400` and its acknowledgement.
+    Reversal,
+}
+
+impl LogKind {
+    /// The text stored in the database and shown in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Authorization => "authorization",
+            LogKind::Reversal => "reversal",
+        }
+    }
+}
+
+impl FromStr for LogKind {
+    type Err = UnknownLogValue;
+
+    fn from_str(s: &str) -> Result<LogKind, UnknownLogValue> {
+        match s {
+            "authorization" => Ok(LogKind::Authorization),
+            "reversal" => Ok(LogKind::Reversal),
+            _ => Err(UnknownLogValue {
+                column: "kind",
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for LogKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a logged exchange stands (`switch_messages.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStatus {
+    /// An authorization the issuer (or stand-in) approved; it is cleared
+    /// unless reversed.
+    Approved,
+    /// An authorization refused; it holds nothing.
+    Declined,
+    /// An approved authorization a reversal has undone.
+    Reversed,
+    /// A reversal, acknowledged.
+    Done,
+}
+
+impl LogStatus {
+    /// The text stored in the database and shown in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LogStatus::Approved => "approved",
+            LogStatus::Declined => "declined",
+            LogStatus::Reversed => "reversed",
+            LogStatus::Done => "done",
+        }
+    }
+
+    /// True for an authorization that was approved, whether or not it has
+    /// been reversed since.
+    pub const fn was_approved(self) -> bool {
+        matches!(self, LogStatus::Approved | LogStatus::Reversed)
+    }
+}
+
+impl FromStr for LogStatus {
+    type Err = UnknownLogValue;
+
+    fn from_str(s: &str) -> Result<LogStatus, UnknownLogValue> {
+        match s {
+            "approved" => Ok(LogStatus::Approved),
+            "declined" => Ok(LogStatus::Declined),
+            "reversed" => Ok(LogStatus::Reversed),
+            "done" => Ok(LogStatus::Done),
+            _ => Err(UnknownLogValue {
+                column: "status",
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for LogStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads column `index` of `r` as text and parses it: an unknown value is a
+/// column decode error naming the column and the text.
+fn parse_column<T>(r: &sqlx::any::AnyRow, index: usize) -> Result<T, StoreError>
+where
+    T: FromStr<Err = UnknownLogValue>,
+{
+    let text: String = r.try_get(index)?;
+    text.parse().map_err(|e: UnknownLogValue| {
+        StoreError::Sql(sqlx::Error::ColumnDecode {
+            index: e.column.to_owned(),
+            source: Box::new(e),
+        })
+    })
+}
+
 /// One logged request/response pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRow {
@@ -104,8 +229,8 @@ pub struct LogRow {
     pub rrn: String,
     /// UTC day `YYYY-MM-DD` of the request.
     pub day: String,
-    /// `authorization` or `reversal`.
-    pub kind: &'static str,
+    /// What the row records.
+    pub kind: LogKind,
     pub request_mti: String,
     pub response_mti: String,
     pub acquirer: String,
@@ -128,8 +253,8 @@ pub struct LogRow {
     pub hold_mti: Option<String>,
     /// For a reversal: the authorization it reverses.
     pub original_rrn: Option<String>,
-    /// `approved`, `declined`, `reversed` (authorizations) or `done` (reversals).
-    pub status: &'static str,
+    /// `Approved`, `Declined`, `Reversed` (authorizations) or `Done` (reversals).
+    pub status: LogStatus,
     pub requested_at: i64,
     pub responded_at: i64,
 }
@@ -365,7 +490,7 @@ impl MessageLog {
         for r in rows {
             out.push(LoggedMessage {
                 rrn: r.try_get(0)?,
-                kind: r.try_get(1)?,
+                kind: parse_column(&r, 1)?,
                 masked_pan: r.try_get(2)?,
                 token_ref: r.try_get(3)?,
                 issuer: r.try_get(4)?,
@@ -375,7 +500,7 @@ impl MessageLog {
                 currency: r.try_get(8)?,
                 response_code: r.try_get(9)?,
                 stand_in: r.try_get::<i64, _>(10)? != 0,
-                status: r.try_get(11)?,
+                status: parse_column(&r, 11)?,
                 original_rrn: r.try_get(12)?,
                 captured: r.try_get::<Option<i64>, _>(13)?.is_some(),
             });
@@ -395,12 +520,13 @@ impl MessageLog {
         let row = sqlx::query(
             "SELECT rrn, issuer, amount, currency, status, hold_mti, token_ref, masked_pan FROM switch_messages \
              WHERE acquirer = $1 AND terminal = $2 AND stan = $3 AND transmission = $4 \
-             AND kind = 'authorization' ORDER BY requested_at DESC",
+             AND kind = $5 ORDER BY requested_at DESC",
         )
         .bind(acquirer)
         .bind(terminal)
         .bind(i64::from(stan))
         .bind(transmission)
+        .bind(LogKind::Authorization.as_str())
         .fetch_optional(self.db.pool())
         .await?;
         let Some(r) = row else { return Ok(None) };
@@ -410,7 +536,7 @@ impl MessageLog {
             issuer: r.try_get(1)?,
             amount: r.try_get(2)?,
             currency: Currency::from_code(&currency).ok(),
-            status: r.try_get(4)?,
+            status: parse_column(&r, 4)?,
             hold_mti: hold_mti(&rrn_of(&r)?, r.try_get(5)?),
             token_ref: r.try_get(6)?,
         }))
@@ -421,10 +547,12 @@ impl MessageLog {
         self.flush().await;
         let rows = sqlx::query(
             "SELECT rrn, issuer, acquirer, terminal, amount, currency, hold_mti, stan, transmission, \
-             captured_at FROM switch_messages WHERE day = $1 AND kind = 'authorization' \
-             AND status = 'approved' ORDER BY rrn",
+             captured_at FROM switch_messages WHERE day = $1 AND kind = $2 \
+             AND status = $3 ORDER BY rrn",
         )
         .bind(day)
+        .bind(LogKind::Authorization.as_str())
+        .bind(LogStatus::Approved.as_str())
         .fetch_all(self.db.pool())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -478,7 +606,7 @@ pub(crate) struct Original {
     pub issuer: Option<String>,
     pub amount: i64,
     pub currency: Option<Currency>,
-    pub status: String,
+    pub status: LogStatus,
     pub hold_mti: Option<Mti>,
     pub token_ref: Option<String>,
 }
@@ -502,7 +630,7 @@ pub(crate) struct ClearingItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedMessage {
     pub rrn: String,
-    pub kind: String,
+    pub kind: LogKind,
     pub masked_pan: String,
     pub token_ref: Option<String>,
     pub issuer: Option<String>,
@@ -512,7 +640,7 @@ pub struct LoggedMessage {
     pub currency: String,
     pub response_code: String,
     pub stand_in: bool,
-    pub status: String,
+    pub status: LogStatus,
     pub original_rrn: Option<String>,
     pub captured: bool,
 }
@@ -801,6 +929,8 @@ async fn write_with_retries(db: &Db, ops: Arc<Vec<Op>>) -> Written {
     }
 }
 
+/// Marks an approved authorization reversed; the texts are
+/// [`LogStatus::Reversed`] and [`LogStatus::Approved`] (checked by a test).
 const SET_REVERSED: &str = "UPDATE switch_messages SET status = 'reversed', reversed_at = $1 \
      WHERE rrn = $2 AND status = 'approved'";
 const SET_CAPTURED: &str = "UPDATE switch_messages SET captured_at = $1 WHERE rrn = $2";
@@ -932,7 +1062,7 @@ fn row_values(r: &LogRow) -> [Value<'_>; 23] {
     [
         Text(&r.rrn),
         Text(&r.day),
-        Text(r.kind),
+        Text(r.kind.as_str()),
         Text(&r.request_mti),
         Text(&r.response_mti),
         Text(&r.acquirer),
@@ -950,7 +1080,7 @@ fn row_values(r: &LogRow) -> [Value<'_>; 23] {
         I64(i64::from(r.stand_in)),
         OptText(r.hold_mti.as_deref()),
         OptText(r.original_rrn.as_deref()),
-        Text(r.status),
+        Text(r.status.as_str()),
         I64(r.requested_at),
         I64(r.responded_at),
     ]
@@ -993,7 +1123,7 @@ mod tests {
         LogRow {
             rrn: format!("{i:012}"),
             day: "2026-12-01".into(),
-            kind: "authorization",
+            kind: LogKind::Authorization,
             request_mti: "0100".into(),
             response_mti: "0110".into(),
             acquirer: "00000001".into(),
@@ -1011,7 +1141,7 @@ mod tests {
             stand_in: false,
             hold_mti: Some("0100".into()),
             original_rrn: None,
-            status: "approved",
+            status: LogStatus::Approved,
             requested_at: 1,
             responded_at: 2,
         }
@@ -1044,10 +1174,59 @@ mod tests {
             let reversed = (0..n).step_by(3).any(|j| j / 2 == i);
             assert_eq!(
                 r.status,
-                if reversed { "reversed" } else { "approved" },
+                if reversed {
+                    LogStatus::Reversed
+                } else {
+                    LogStatus::Approved
+                },
                 "row {i}"
             );
         }
+    }
+
+    #[test]
+    fn kinds_and_statuses_read_back_as_written() {
+        for k in [LogKind::Authorization, LogKind::Reversal] {
+            assert_eq!(k.as_str().parse::<LogKind>(), Ok(k));
+        }
+        let statuses = [
+            LogStatus::Approved,
+            LogStatus::Declined,
+            LogStatus::Reversed,
+            LogStatus::Done,
+        ];
+        for st in statuses {
+            assert_eq!(st.as_str().parse::<LogStatus>(), Ok(st));
+        }
+        let set = format!("SET status = '{}'", LogStatus::Reversed.as_str());
+        let only = format!("AND status = '{}'", LogStatus::Approved.as_str());
+        assert!(SET_REVERSED.contains(&set) && SET_REVERSED.contains(&only));
+    }
+
+    #[test]
+    fn unknown_text_is_an_error_that_names_it() {
+        let e = "captured".parse::<LogStatus>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown message log status \"captured\"");
+        assert!("Authorization".parse::<LogKind>().is_err());
+    }
+
+    /// A row whose status the switch does not know is read as an error
+    /// naming the column, not as some default and not as a panic.
+    #[tokio::test]
+    async fn an_unknown_status_in_the_table_is_a_decode_error() {
+        let log = MessageLog::open(Db::for_tests().await.unwrap())
+            .await
+            .unwrap();
+        log.insert(row(1)).await;
+        log.flush().await;
+        sqlx::query("UPDATE switch_messages SET status = 'lost' WHERE rrn = $1")
+            .bind(format!("{:012}", 1))
+            .execute(log.db.pool())
+            .await
+            .unwrap();
+        let e = log.rows("2026-12-01").await.unwrap_err();
+        assert!(e.to_string().contains("\"lost\""), "{e}");
+        assert!(e.to_string().contains("status"), "{e}");
     }
 
     /// A full queue makes the sender wait for room, not the queue grow.

@@ -11,6 +11,7 @@
 //! only.
 
 use paytap_seal::{SealError, at_rest};
+use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 const AAD_LABEL: &[u8] = b"paytap switch forward v1:";
@@ -21,20 +22,16 @@ const AAD_LABEL: &[u8] = b"paytap switch forward v1:";
 pub(crate) const CARD_DATA: [u8; 6] = [2, 14, 35, 45, 52, 55];
 
 /// The key stored advices are sealed with (e.g. `Keyring::subkey`).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ForwardKey {
-    key: Zeroizing<[u8; 32]>,
-}
-
-impl std::fmt::Debug for ForwardKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ForwardKey(<redacted>)")
-    }
+    key: Secret<[u8; 32]>,
 }
 
 impl ForwardKey {
     pub fn new(key: Zeroizing<[u8; 32]>) -> ForwardKey {
-        ForwardKey { key }
+        ForwardKey {
+            key: Secret::new(*key),
+        }
     }
 
     fn aad(id: &str) -> Vec<u8> {
@@ -46,12 +43,12 @@ impl ForwardKey {
 
     /// `plain` sealed ([`at_rest::seal`]) and bound to row `id`.
     pub fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, SealError> {
-        at_rest::seal(&self.key, &Self::aad(id), plain)
+        at_rest::seal(self.key.expose(), &Self::aad(id), plain)
     }
 
     /// The plaintext of a [`ForwardKey::seal`] output for row `id`.
     pub fn open(&self, id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        at_rest::open(&self.key, &Self::aad(id), sealed)
+        at_rest::open(self.key.expose(), &Self::aad(id), sealed)
     }
 }
 
@@ -84,6 +81,10 @@ mod tests {
             k.seal("fwd-1", b"x").unwrap(),
             k.seal("fwd-1", b"x").unwrap()
         );
-        assert_eq!(format!("{k:?}"), "ForwardKey(<redacted>)");
+        let shown = format!("{k:?}");
+        assert!(
+            shown.contains("REDACTED") && !shown.contains('7'),
+            "{shown}"
+        );
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
 use crate::link::{IssuerLink, LinkError, STAND_IN_INDICATOR};
-use crate::log::{ClearingReport, MessageLog, StoredForward, net_positions};
+use crate::log::{ClearingReport, LogStatus, MessageLog, StoredForward, net_positions};
 use crate::routing::{Route, RoutingError, RoutingTable};
 use crate::seal::{self, ForwardKey};
 use crate::token::{TokenCompletion, TokenDecision, TokenService};
@@ -1122,8 +1122,8 @@ impl Switch {
             amount: o.amount,
             currency: o.currency.unwrap_or(Currency::CNY),
             token_ref: o.token_ref,
-            approved: o.status == "approved" || o.status == "reversed",
-            reversed: Arc::new(AtomicBool::new(o.status == "reversed")),
+            approved: o.status.was_approved(),
+            reversed: Arc::new(AtomicBool::new(o.status == LogStatus::Reversed)),
         }))
     }
 
@@ -1160,11 +1160,7 @@ impl Switch {
     /// Sends `reversal` to the issuer at once, so the hold is gone when the
     /// acquirer hears back; without a reversal answer in time (or with a
     /// `96`) it goes to store and forward. `true`: done at once.
-    async fn reverse_now_or_forward(
-        &self,
-        entry: &IssuerEntry,
-        reversal: Message,
-    ) -> bool {
+    async fn reverse_now_or_forward(&self, entry: &IssuerEntry, reversal: Message) -> bool {
         let done = matches!(
             tokio::time::timeout(entry.route.timeout, entry.link.exchange(reversal.clone())).await,
             Ok(Ok(ref a)) if a.mti().class() == 4

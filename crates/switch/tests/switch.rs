@@ -370,7 +370,7 @@ async fn acquirer_reversal_releases_the_hold_once() {
     let rows = sw.log().rows(&day).await.unwrap();
     assert!(
         rows.iter()
-            .any(|r| r.kind == "authorization" && r.status == "reversed")
+            .any(|r| r.kind == LogKind::Authorization && r.status == LogStatus::Reversed)
     );
     let rep = sw.clearing(&day).await.unwrap();
     assert_eq!(rep.authorizations, 0);
@@ -405,7 +405,10 @@ async fn reversal_of_an_original_never_logged_releases_the_hold() {
     assert_eq!(after.pending_forwards(), 0);
     let day = utc_day(paytap_store::now_millis());
     let rows = after.log().rows(&day).await.unwrap();
-    assert_eq!(rows.iter().filter(|r| r.kind == "reversal").count(), 3);
+    assert_eq!(
+        rows.iter().filter(|r| r.kind == LogKind::Reversal).count(),
+        3
+    );
     // Nothing to route by: a format error, nothing sent.
     let mut bare = reversal_of(&card, 45);
     bare.remove(2);

@@ -16,6 +16,10 @@
 //! * [`PaymentFacts`]: what every payment kind tells the risk and offers
 //!   engines (channel, amount, masked card, device, account, UPI id,
 //!   merchant, region, place, time).
+//! * [`Secret`]: the one wrapper for keys, PINs, passwords and tokens:
+//!   `Debug` prints `Secret([REDACTED] <type>)`, the value is opened only
+//!   by [`Secret::expose`] or [`Secret::into_inner`], and it is wiped on
+//!   drop.
 //! * [`Clock`]: the injectable time source of services, with
 //!   [`SystemClock`] and the test [`ManualClock`].
 //! * [`sync`]: lock helpers that keep a poisoned lock's state only where
@@ -28,6 +32,7 @@ mod expiry;
 mod facts;
 mod money;
 mod pan;
+mod secret;
 pub mod sync;
 
 pub use clock::{Clock, ManualClock, SystemClock, system_millis};
@@ -39,6 +44,7 @@ pub use facts::{
 };
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
+pub use secret::Secret;
 
 /// DE 32 of the acquirer every fresh platform knows (`acquirers.toml`
 /// starts with it, with a random key), used by the demo, the benches and

@@ -2,7 +2,7 @@
 //! ever exists in memory, inside a zeroizing buffer).
 
 use crate::VaultError;
-use paytap_types::Pan;
+use paytap_types::{Pan, Secret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub use paytap_types::Expiry;
@@ -12,7 +12,7 @@ pub const MAX_NAME: usize = 64;
 
 /// What the vault stores for one card. `Debug` shows the masked PAN only;
 /// the name is wiped on drop and redacted from `Debug`.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Debug, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct CardRecord {
     #[zeroize(skip)]
     pub pan: Pan,
@@ -20,17 +20,7 @@ pub struct CardRecord {
     pub expiry: Expiry,
     /// Cardholder name as embossed (at most [`MAX_NAME`] bytes, no control
     /// characters).
-    pub name: String,
-}
-
-impl std::fmt::Debug for CardRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CardRecord")
-            .field("pan", &self.pan)
-            .field("expiry", &self.expiry)
-            .field("name", &"<redacted>")
-            .finish()
-    }
+    pub name: Secret<String>,
 }
 
 const FORMAT: u8 = 1;
@@ -40,14 +30,15 @@ impl CardRecord {
         let r = CardRecord {
             pan,
             expiry,
-            name: name.into(),
+            name: Secret::new(name.into()),
         };
         r.validate()?;
         Ok(r)
     }
 
     pub(crate) fn validate(&self) -> Result<(), VaultError> {
-        if self.name.len() > MAX_NAME || self.name.chars().any(char::is_control) {
+        let name = self.name.expose();
+        if name.len() > MAX_NAME || name.chars().any(char::is_control) {
             return Err(VaultError::InvalidName);
         }
         Ok(())
@@ -57,7 +48,7 @@ impl CardRecord {
     pub(crate) fn encode(&self) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         self.validate()?;
         let pan = self.pan.expose().as_bytes();
-        let name = self.name.as_bytes();
+        let name = self.name.expose().as_bytes();
         let mut out = Zeroizing::new(Vec::with_capacity(8 + pan.len() + name.len()));
         out.push(FORMAT);
         out.push(u8::try_from(pan.len()).map_err(|_| VaultError::CorruptRecord)?);
@@ -90,7 +81,7 @@ impl CardRecord {
         if rest.len() != 6 + len {
             return Err(bad());
         }
-        let name = std::str::from_utf8(name).map_err(|_| bad())?.to_string();
+        let name = Secret::new(std::str::from_utf8(name).map_err(|_| bad())?.to_string());
         Ok(CardRecord { pan, expiry, name })
     }
 }

@@ -44,7 +44,7 @@ async fn round_trip_and_duplicates() {
     assert!(again.existed);
     assert_eq!(again.id, e.id);
     assert_eq!(again.fingerprint, e.fingerprint);
-    assert_eq!(v.get(&e.id).await.unwrap().name, NAME);
+    assert_eq!(v.get(&e.id).await.unwrap().name.expose(), NAME);
     assert_eq!(
         v.find(&Pan::parse(PAN).unwrap()).await.unwrap(),
         Some(e.id.clone())
@@ -131,7 +131,7 @@ async fn tampering_is_detected() {
             "swap {col}"
         );
         set_column(&db, &a.id, col, orig).await;
-        assert_eq!(v.get(&a.id).await.unwrap().name, NAME);
+        assert_eq!(v.get(&a.id).await.unwrap().name.expose(), NAME);
     }
     // Both columns swapped together still fail: the sealed record is bound
     // to its own id as well.
@@ -349,7 +349,7 @@ async fn rotation_under_concurrent_reads_and_writes_loses_nothing() {
     for (id, i) in &expected {
         let got = retired.get(id).await.unwrap();
         assert_eq!(got.pan.expose(), pan(*i));
-        assert_eq!(got.name, format!("HOLDER {i}"));
+        assert_eq!(got.name.expose(), &format!("HOLDER {i}"));
     }
     // Duplicate detection survived the rotation.
     assert!(v.put(record(&pan(5), "X")).await.unwrap().existed);
@@ -397,7 +397,7 @@ async fn running_service_follows_a_rotation_in_another_process() {
         .unwrap();
     tool.rotate(&next).await.unwrap();
     // The service meets version 2 and reloads the file.
-    assert_eq!(service.get(&before.id).await.unwrap().name, NAME);
+    assert_eq!(service.get(&before.id).await.unwrap().name.expose(), NAME);
     assert_eq!(service.keyring().current_version(), 2);
     // New writes use the new version.
     service.put(record(&pan(3), NAME)).await.unwrap();
@@ -416,9 +416,9 @@ async fn running_service_follows_a_rotation_in_another_process() {
 async fn cached_reads_see_updates_and_deletes_made_through_the_vault() {
     let v = vault().await;
     let a = v.put(record(PAN, NAME)).await.unwrap();
-    assert_eq!(v.get_cached(&a.id).await.unwrap().name, NAME);
+    assert_eq!(v.get_cached(&a.id).await.unwrap().name.expose(), NAME);
     v.update(&a.id, &record(PAN, "RENAMED")).await.unwrap();
-    assert_eq!(v.get_cached(&a.id).await.unwrap().name, "RENAMED");
+    assert_eq!(v.get_cached(&a.id).await.unwrap().name.expose(), "RENAMED");
     assert!(v.delete(&a.id).await.unwrap());
     assert!(matches!(
         v.get_cached(&a.id).await,

@@ -39,6 +39,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use paytap_types::Secret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -524,7 +525,7 @@ async fn register(
 fn new_account(body: &RegisterBody) -> NewAccount {
     NewAccount {
         login: body.login.clone(),
-        password: body.password.clone(),
+        password: Secret::new(body.password.clone()),
         display_name: body.display_name.clone(),
         language: body.language.unwrap_or(Language::En),
         region: body.region.clone(),

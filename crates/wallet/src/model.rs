@@ -2,7 +2,7 @@
 //! and what the HTTP API serializes. None of them holds a card number: cards
 //! are known by the last four digits and the token service's token reference.
 
-use paytap_types::Money;
+use paytap_types::{Money, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -49,28 +49,16 @@ impl LoginKind {
 }
 
 /// A registration request. The password is wiped on drop and never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct NewAccount {
     /// An e-mail address or a phone number in international form (`+86...`).
     pub login: String,
-    pub password: String,
+    pub password: Secret<String>,
     pub display_name: String,
     #[zeroize(skip)]
     pub language: Language,
     /// `"cn"` (default) or `"in"`; `None` means the default region.
     pub region: Option<String>,
-}
-
-impl std::fmt::Debug for NewAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewAccount")
-            .field("login", &self.login)
-            .field("password", &"***")
-            .field("display_name", &self.display_name)
-            .field("language", &self.language)
-            .field("region", &self.region)
-            .finish()
-    }
 }
 
 /// A wallet account (Mi Account-style).

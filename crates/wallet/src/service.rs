@@ -453,7 +453,7 @@ impl Wallet {
     /// Registers an account in its region (default `cn`).
     pub async fn register(&self, req: NewAccount) -> Result<Account, WalletError> {
         let (login, login_kind) = auth::normalize_login(&req.login)?;
-        let n = req.password.chars().count();
+        let n = req.password.expose().chars().count();
         if !(8..=128).contains(&n) {
             return Err(WalletError::invalid(
                 "password",
@@ -478,7 +478,7 @@ impl Wallet {
             return Err(WalletError::LoginTaken);
         }
         let params = self.inner.config.password_params;
-        let password = Zeroizing::new(req.password.clone());
+        let password = Zeroizing::new(req.password.expose().clone());
         let hash = self
             .inner
             .hashes

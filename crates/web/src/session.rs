@@ -18,9 +18,10 @@ use axum::http::header::{COOKIE, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use paytap_types::Secret;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// Session cookie name over plain http (loopback, development).
 pub const SESSION_COOKIE: &str = "pt_session";
@@ -33,25 +34,26 @@ pub const LANG_COOKIE: &str = "pt_lang";
 /// A one-shot notice shown after a redirect.
 pub const FLASH_COOKIE: &str = "pt_flash";
 
-/// The key CSRF tokens are computed under. Wiped on drop.
-pub struct CsrfKey([u8; 32]);
+/// The key CSRF tokens are computed under. Wiped on drop, never printed.
+#[derive(Debug)]
+pub struct CsrfKey(Secret<[u8; 32]>);
 
 impl CsrfKey {
     /// A fresh random key (tokens do not survive a restart; forms in open
     /// tabs then ask for a reload).
     pub fn random() -> CsrfKey {
-        let mut k = [0u8; 32];
-        rand::fill(&mut k);
+        let mut k = Secret::new([0u8; 32]);
+        rand::fill(k.expose_mut());
         CsrfKey(k)
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> CsrfKey {
-        CsrfKey(bytes)
+        CsrfKey(Secret::new(bytes))
     }
 
     fn mac(&self, purpose: &[u8], binding: &str) -> [u8; 32] {
         // HMAC accepts keys of any length, so this cannot fail.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.0.expose()) else {
             return [0u8; 32];
         };
         mac.update(purpose);
@@ -78,18 +80,6 @@ impl CsrfKey {
     /// Constant-time check of a submitted sign-in form token.
     pub fn verify_login(&self, login_nonce: &str, submitted: &str) -> bool {
         !login_nonce.is_empty() && ct_eq(&self.login_token(login_nonce), submitted)
-    }
-}
-
-impl Drop for CsrfKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl std::fmt::Debug for CsrfKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CsrfKey(***)")
     }
 }
 

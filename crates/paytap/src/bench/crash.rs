@@ -618,10 +618,11 @@ async fn logged_approvals(
     for day in days {
         let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
             "SELECT rrn, terminal, stan, transmission, COALESCE(hold_mti, '0100') \
-             FROM switch_messages WHERE day = $1 AND kind = 'authorization' \
-             AND status = 'approved'",
+             FROM switch_messages WHERE day = $1 AND kind = $2 AND status = $3",
         )
         .bind(&day)
+        .bind(paytap_switch::LogKind::Authorization.as_str())
+        .bind(paytap_switch::LogStatus::Approved.as_str())
         .fetch_all(net.db().pool())
         .await?;
         for (rrn, terminal, stan, transmission, hold) in rows {

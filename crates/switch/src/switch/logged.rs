@@ -17,7 +17,7 @@
 use super::{
     ACQUIRER, AuthContext, AuthRecord, Meta, OWN_RRN, Switch, answer_code, must, trim, utc_day,
 };
-use crate::log::LogRow;
+use crate::log::{LogKind, LogRow, LogStatus};
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_store::now_millis;
 use std::sync::atomic::Ordering;
@@ -122,7 +122,7 @@ fn auth_row(
     LogRow {
         rrn: ctx.rrn.clone(),
         day: utc_day(ctx.started),
-        kind: "authorization",
+        kind: LogKind::Authorization,
         request_mti: request.mti().to_string(),
         response_mti: response.mti().to_string(),
         acquirer: ctx.acquirer.clone(),
@@ -144,9 +144,9 @@ fn auth_row(
         hold_mti: record.hold_mti.map(|m| m.to_string()),
         original_rrn: None,
         status: if record.approved {
-            "approved"
+            LogStatus::Approved
         } else {
-            "declined"
+            LogStatus::Declined
         },
         requested_at: ctx.started,
         responded_at: now_millis(),
@@ -205,7 +205,7 @@ pub(super) fn acknowledged_reversal_row(
     LogRow {
         rrn: r.rrn,
         day: utc_day(r.started),
-        kind: "reversal",
+        kind: LogKind::Reversal,
         request_mti: r.request.mti().to_string(),
         response_mti: r.response.mti().to_string(),
         acquirer: r.acquirer.to_owned(),
@@ -227,7 +227,7 @@ pub(super) fn acknowledged_reversal_row(
         stand_in: false,
         hold_mti: None,
         original_rrn: original.rrn,
-        status: "done",
+        status: LogStatus::Done,
         requested_at: r.started,
         responded_at: now_millis(),
     }

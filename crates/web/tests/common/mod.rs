@@ -175,7 +175,7 @@ impl Site {
         self.wallet
             .register(NewAccount {
                 login: login.into(),
-                password: PW.into(),
+                password: paytap_types::Secret::new(PW.into()),
                 display_name: who.into(),
                 language,
                 region: None,
