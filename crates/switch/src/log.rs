@@ -121,6 +121,9 @@ pub enum LogKind {
 }
 
 impl LogKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [LogKind; 2] = [LogKind::Authorization, LogKind::Reversal];
+
     /// The text stored in the database and shown in JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -134,14 +137,7 @@ impl FromStr for LogKind {
     type Err = UnknownLogValue;
 
     fn from_str(s: &str) -> Result<LogKind, UnknownLogValue> {
-        match s {
-            "authorization" => Ok(LogKind::Authorization),
-            "reversal" => Ok(LogKind::Reversal),
-            _ => Err(UnknownLogValue {
-                column: "kind",
-                value: s.to_owned(),
-            }),
-        }
+        parse_text(&LogKind::ALL, LogKind::as_str, "kind", s)
     }
 }
 
@@ -167,6 +163,14 @@ pub enum LogStatus {
 }
 
 impl LogStatus {
+    /// Every status, in the order of the enum.
+    pub const ALL: [LogStatus; 4] = [
+        LogStatus::Approved,
+        LogStatus::Declined,
+        LogStatus::Reversed,
+        LogStatus::Done,
+    ];
+
     /// The text stored in the database and shown in JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -188,16 +192,7 @@ impl FromStr for LogStatus {
     type Err = UnknownLogValue;
 
     fn from_str(s: &str) -> Result<LogStatus, UnknownLogValue> {
-        match s {
-            "approved" => Ok(LogStatus::Approved),
-            "declined" => Ok(LogStatus::Declined),
-            "reversed" => Ok(LogStatus::Reversed),
-            "done" => Ok(LogStatus::Done),
-            _ => Err(UnknownLogValue {
-                column: "status",
-                value: s.to_owned(),
-            }),
-        }
+        parse_text(&LogStatus::ALL, LogStatus::as_str, "status", s)
     }
 }
 
@@ -205,6 +200,23 @@ impl std::fmt::Display for LogStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The value of `all` whose text (`as_str`) is `s`: each enum's texts are
+/// written once, in its `as_str`.
+fn parse_text<T: Copy>(
+    all: &[T],
+    as_str: fn(T) -> &'static str,
+    column: &'static str,
+    s: &str,
+) -> Result<T, UnknownLogValue> {
+    all.iter()
+        .copied()
+        .find(|v| as_str(*v) == s)
+        .ok_or_else(|| UnknownLogValue {
+            column,
+            value: s.to_owned(),
+        })
 }
 
 /// Reads column `index` of `r` as text and parses it: an unknown value is a
@@ -1186,16 +1198,10 @@ mod tests {
 
     #[test]
     fn kinds_and_statuses_read_back_as_written() {
-        for k in [LogKind::Authorization, LogKind::Reversal] {
+        for k in LogKind::ALL {
             assert_eq!(k.as_str().parse::<LogKind>(), Ok(k));
         }
-        let statuses = [
-            LogStatus::Approved,
-            LogStatus::Declined,
-            LogStatus::Reversed,
-            LogStatus::Done,
-        ];
-        for st in statuses {
+        for st in LogStatus::ALL {
             assert_eq!(st.as_str().parse::<LogStatus>(), Ok(st));
         }
         let set = format!("SET status = '{}'", LogStatus::Reversed.as_str());
