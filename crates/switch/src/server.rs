@@ -205,21 +205,22 @@ async fn connection(
     evicted: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let cfg = switch.config().clone();
+    let cfg = switch.config();
+    let permits = Arc::new(Semaphore::new(cfg.max_in_flight_per_connection.max(1)));
+    let mut dec = FrameDecoder::new(cfg.max_frame);
     let (mut rd, wr) = stream.into_split();
     // Answers come in bursts (a group commit answers all its callers at
     // once): one write carries a burst.
     let (tx, writer) = spawn_frame_writer(wr, WRITER_QUEUE_FRAMES, Burst::YieldFirst);
     let mut conn = AcquirerConn {
         peer,
-        permits: Arc::new(Semaphore::new(cfg.max_in_flight_per_connection.max(1))),
+        permits,
         switch,
         slot,
         tx,
         tasks: JoinSet::new(),
         auth: ConnAuth::default(),
     };
-    let mut dec = FrameDecoder::new(cfg.max_frame);
     let mut buf = vec![0u8; 16 * 1024];
     while let Some(n) = conn.read(&mut rd, &mut buf, &evicted, &mut stop).await {
         dec.push(buf.get(..n).unwrap_or(&[]));
