@@ -18,11 +18,13 @@ const CARD: &str = "6222001234567894";
 const TOKEN: &str = "6500051234567891";
 
 /// A bank that approves while the balance allows, keeps holds by
-/// (DE 37, original MTI), and can be told to stop answering.
+/// (DE 37, original MTI), and can be told to stop answering, or to answer
+/// its next reversals `96` without releasing anything.
 #[derive(Default)]
 struct FakeIssuer {
     state: Mutex<Bank>,
     silent: AtomicBool,
+    failing_reversals: std::sync::atomic::AtomicU32,
 }
 
 #[derive(Default)]
@@ -99,6 +101,15 @@ impl IssuerLink for FakeIssuer {
                             b.available -= amount;
                             b.holds.insert((rrn, "0120".into()), amount);
                         }
+                    }
+                    "0400"
+                        if self
+                            .failing_reversals
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok() =>
+                    {
+                        r.set_response_code(ResponseCode::SystemMalfunction)
+                            .unwrap();
                     }
                     "0400" => {
                         assert!(!req.has(2), "reversals carry no PAN");
@@ -374,6 +385,32 @@ async fn acquirer_reversal_releases_the_hold_once() {
     );
     let rep = sw.clearing(&day).await.unwrap();
     assert_eq!(rep.authorizations, 0);
+}
+
+/// An issuer that answers a reversal `96` has not released the hold: the
+/// reversal goes to store and forward (here at once: the retry interval is
+/// 20 ms), and the hold is released when it is delivered again.
+#[tokio::test]
+async fn a_reversal_answered_96_is_stored_and_forwarded() {
+    let bank = FakeIssuer::with_balance(5_000);
+    let sw = switch_with(bank.clone(), 2_000).await;
+    let req = auth(CARD, 800, 30, "T5");
+    assert_eq!(
+        code(&sw.handle(req.clone()).await.unwrap()),
+        ResponseCode::Approved
+    );
+    bank.failing_reversals.store(1, Ordering::SeqCst);
+    let r = sw.handle(reversal_of(&req, 31)).await.unwrap();
+    assert_eq!(
+        code(&r),
+        ResponseCode::Approved,
+        "stored: the terminal is done"
+    );
+    assert_eq!(sw.drain_forwards(Duration::from_secs(10)).await, 0);
+    let reversals = bank.seen().iter().filter(|m| *m == "0400").count();
+    assert_eq!(reversals, 2, "answered 96, then delivered again");
+    assert_eq!(bank.held(), 0);
+    assert_eq!(bank.state.lock().unwrap().available, 5_000);
 }
 
 /// The switch crashed after the issuer held and before the authorization's
