@@ -288,10 +288,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(json_rejection(rej)),
-        }
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|rej| ApiError::from_bytes_rejection(rej.status(), rej.body_text()))?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+        let v = match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rej) => return Err(json_rejection(rej)),
+        };
+        require_object(&bytes)?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// Every request body is a JSON object. serde also reads a struct from an
+/// array of its fields (and `[]` as a struct whose fields all have
+/// defaults), which no client of this API means.
+fn require_object(json: &[u8]) -> Result<(), ApiError> {
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "the request body must be a JSON object",
+        )),
     }
 }
 

@@ -844,6 +844,9 @@ async fn bad_input_is_refused_and_changes_nothing() {
         json!({"lat": 10.0}),
         json!({"lat": 1.0, "lon": 1.0, "accuracy_m": -1.0}),
         json!({"place": "Nowhere"}),
+        // An array is no body of this API, even where every field may be left out.
+        json!([]),
+        json!([1.0, 2.0]),
     ] {
         let r = s
             .post(&t, &format!("/api/v1/devices/{dev}/heartbeat"), body)
