@@ -49,6 +49,23 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor};
 /// A transaction on either backend.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+impl StoreError {
+    /// Whether the database refused a row because another already holds its
+    /// unique key (a primary key or a unique index), on either backend.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            StoreError::Round(e) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
 /// Which SQL engine a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -312,13 +329,16 @@ impl Db {
                 let _trying = Trying(&self.pool_writers);
                 self.writer.begin_with("BEGIN IMMEDIATE").await?
             }
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Postgres => begin_to_the_end(&self.pool).await?,
         })
     }
 
     /// Starts a read transaction (a consistent snapshot on both backends).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => begin_to_the_end(&self.pool).await?,
+        })
     }
 
     /// Rewrites the portable type placeholders for this backend.
@@ -563,6 +583,28 @@ fn log_name(url: &str, schema: Option<&str>) -> Arc<str> {
         .into()
 }
 
+/// Begins a PostgreSQL transaction in a task of its own, so that a caller
+/// dropped while `BEGIN` is in flight cannot return the connection to the
+/// pool inside a transaction.
+///
+/// sqlx-postgres 0.9.0 counts the transaction only once `BEGIN` is
+/// answered; a future cancelled before that leaves the session in a
+/// transaction nobody rolls back, and the next borrower's statements run in
+/// it (transact-rs/sqlx#4393, fixed upstream by #4394 after 0.9.0). Seen
+/// here as `25001 SET TRANSACTION ISOLATION LEVEL must be called before any
+/// query` after an abandoned upload. Run to the end in its own task, the
+/// `BEGIN` is always counted, and an abandoned transaction is then rolled
+/// back by sqlx's own drop guard.
+async fn begin_to_the_end(pool: &AnyPool) -> Result<Tx, sqlx::Error> {
+    let pool = pool.clone();
+    match tokio::spawn(async move { pool.begin().await }).await {
+        Ok(begun) => begun,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
+}
+
 #[cfg(test)]
 mod log_name_tests {
     use super::log_name;
@@ -585,5 +627,94 @@ mod log_name_tests {
             assert_eq!(&*got, expect, "{url}");
             assert!(!got.contains("secret"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tx_tests {
+    use std::future::{Future, poll_fn};
+    use std::pin::pin;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use super::{Backend, Db, StoreError};
+
+    /// Polls `fut` `polls` times, pausing between polls, then drops it.
+    async fn abandon_after<F: Future>(fut: F, polls: usize) {
+        let mut fut = pin!(fut);
+        for _ in 0..polls {
+            if poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_ready())).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+    }
+
+    /// Whether the connection is outside any transaction: each statement
+    /// outside one is a transaction of its own with its own id, while two
+    /// statements inside one share its id.
+    async fn outside_a_transaction(conn: &mut sqlx::AnyConnection) -> bool {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let id: i64 = sqlx::query_scalar("SELECT CAST(txid_current() AS BIGINT)")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        ids[0] != ids[1]
+    }
+
+    #[tokio::test]
+    async fn a_begin_abandoned_at_any_point_leaves_no_connection_in_a_transaction() {
+        let db = Db::for_tests().await.unwrap();
+        if db.backend != Backend::Postgres {
+            return; // SQLite's begin is cancel-safe in sqlx itself.
+        }
+        for polls in (0..12).cycle().take(60) {
+            abandon_after(db.begin_write(), polls).await;
+            abandon_after(db.begin(), polls).await;
+            // Every connection the pool may hand out, held at once.
+            let mut held = Vec::new();
+            for _ in 0..db.pool.size() {
+                held.push(db.pool.acquire().await.unwrap());
+            }
+            for conn in &mut held {
+                assert!(outside_a_transaction(conn).await, "after {polls} polls");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_row_with_the_same_key_is_told_apart_from_other_failures() {
+        let db = Db::for_tests().await.unwrap();
+        sqlx::query("CREATE TABLE k (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let insert = |id: i64, name: &'static str| {
+            let db = &db;
+            async move {
+                let mut tx = db.begin_write().await?;
+                sqlx::query("INSERT INTO k (id, name) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<(), StoreError>(())
+            }
+        };
+        insert(1, "a").await.unwrap();
+        for (id, name, unique) in [(1, "b", true), (2, "a", true)] {
+            let e = insert(id, name).await.unwrap_err();
+            assert_eq!(e.is_unique_violation(), unique, "{id} {name}: {e}");
+        }
+        let e = sqlx::query("INSERT INTO nowhere (id) VALUES (1)")
+            .execute(db.pool())
+            .await
+            .map_err(StoreError::from)
+            .unwrap_err();
+        assert!(!e.is_unique_violation(), "{e}");
     }
 }
