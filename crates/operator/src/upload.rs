@@ -101,7 +101,18 @@ impl OperatorHost {
             flagged: cleared.flagged.len(),
             business_day: day,
         };
-        self.write(&digest, &result, &writes).await?;
+        if let Err(e) = self.write(&digest, &result, &writes).await {
+            // An earlier upload of this batch, abandoned by its caller after
+            // its commit was under way, may have committed since the check
+            // above: its stored outcome is the answer. Memory stays stale
+            // and is rebuilt from the tables on the next upload.
+            return match e {
+                OperatorError::Store(ref s) if s.is_unique_violation() => {
+                    self.stored_batch(batch_id, &digest).await?.ok_or(e)
+                }
+                e => Err(e),
+            };
+        }
         state.cards.extend(writes.new_cards);
         state.next_seq += writes.records.len() as i64;
         state.stale = false;
