@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 use crate::DeviceError;
@@ -56,22 +57,13 @@ const ARGON2_T: u32 = 2;
 const ARGON2_P: u32 = 1;
 
 /// Where the keystore's encryption key comes from.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub enum KeystoreKey {
     /// A 32-byte device-bound key in this file (created with mode 0600 when
     /// the keystore is created).
     KeyFile(PathBuf),
     /// A passphrase stretched with Argon2id.
-    Passphrase(Zeroizing<String>),
-}
-
-impl std::fmt::Debug for KeystoreKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeystoreKey::KeyFile(p) => f.debug_tuple("KeyFile").field(p).finish(),
-            KeystoreKey::Passphrase(_) => f.write_str("Passphrase(..redacted..)"),
-        }
-    }
+    Passphrase(Secret<String>),
 }
 
 impl KeystoreKey {
@@ -224,7 +216,7 @@ impl Keystore {
             }
             KeystoreKey::Passphrase(p) => {
                 let params = [ARGON2_M_KIB, ARGON2_T, ARGON2_P];
-                (KDF_ARGON2ID, params, argon2(p, &salt, params)?)
+                (KDF_ARGON2ID, params, argon2(p.expose(), &salt, params)?)
             }
         };
         let ks = Keystore {
@@ -275,7 +267,7 @@ impl Keystore {
             (KDF_ARGON2ID, KeystoreKey::Passphrase(_)) if !sane_params(params) => {
                 return Err(DeviceError::Corrupt("argon2 parameters out of range"));
             }
-            (KDF_ARGON2ID, KeystoreKey::Passphrase(p)) => argon2(p, &salt, params)?,
+            (KDF_ARGON2ID, KeystoreKey::Passphrase(p)) => argon2(p.expose(), &salt, params)?,
             (KDF_KEY_FILE, _) => return Err(DeviceError::WrongKeyKind("a device-bound key file")),
             (KDF_ARGON2ID, _) => return Err(DeviceError::WrongKeyKind("a passphrase")),
             _ => return Err(DeviceError::Corrupt("unknown key derivation")),

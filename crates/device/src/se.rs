@@ -196,8 +196,8 @@ fn bcd_to_u64(b: &[u8]) -> Option<u64> {
 
 fn icc_mk(p: &ProvisioningPayload) -> Result<EmvKey, DeviceError> {
     match p.key_kind.as_str() {
-        "tdes" => TdesKey::from_hex(&p.icc_mk_hex).map(EmvKey::Tdes),
-        "aes" => AesKey::from_hex(&p.icc_mk_hex).map(EmvKey::Aes),
+        "tdes" => TdesKey::from_hex(p.icc_mk_hex.expose()).map(EmvKey::Tdes),
+        "aes" => AesKey::from_hex(p.icc_mk_hex.expose()).map(EmvKey::Aes),
         _ => return Err(DeviceError::Payload("unknown key kind".into())),
     }
     .map_err(|e| DeviceError::Payload(e.to_string()))
@@ -207,7 +207,7 @@ fn build_card(sc: &StoredCard, requires_cdcvm: bool) -> Result<ContactlessCard, 
     let p = &sc.payload;
     let bad = |m: &str| DeviceError::Payload(m.to_owned());
     let aid = hex::decode(&sc.aid_hex).map_err(|_| bad("AID is not hex"))?;
-    let pan = TokenPan::new(&p.token_pan).map_err(|_| bad("token number"))?;
+    let pan = TokenPan::new(p.token_pan.expose()).map_err(|_| bad("token number"))?;
     let yymm = p.expiry_yymm.as_bytes();
     let two = |i: usize| -> Option<u8> {
         let s = yymm.get(i..i + 2)?;
@@ -371,7 +371,7 @@ impl Device {
         let p = &sc.payload;
         CardInfo {
             token_ref: p.token_ref.clone(),
-            masked_token: TokenPan::new(&p.token_pan)
+            masked_token: TokenPan::new(p.token_pan.expose())
                 .map(|t| t.masked())
                 .unwrap_or_else(|_| "invalid".into()),
             card_last4: p.card_last4.clone(),

@@ -8,9 +8,9 @@
 //! request, and never kept: [`NewCardRequest`] is wiped on drop and its
 //! `Debug` is redacted.
 
+use paytap_types::Secret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Why a wallet call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,20 +41,11 @@ impl WalletClientError {
 }
 
 /// A session as the wallet returns it on login.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 pub struct SessionInfo {
-    pub token: String,
+    pub token: Secret<String>,
     pub expires_at: i64,
     pub account: AccountInfo,
-}
-
-impl std::fmt::Debug for SessionInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionInfo")
-            .field("expires_at", &self.expires_at)
-            .field("account", &self.account)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +110,8 @@ pub struct ProvisioningItem {
     pub sealed_payload: String,
 }
 
+/// Not secret (the payload is sealed to this device), only long: the
+/// sealed payload and names are left out.
 impl std::fmt::Debug for ProvisioningItem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProvisioningItem")
@@ -144,20 +137,15 @@ pub struct HistoryItem {
     pub at: i64,
 }
 
-/// Card details typed by the person. Wiped on drop, never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+/// Card details typed by the person: the number, code and name are wiped
+/// on drop and never printed.
+#[derive(Clone, Debug, Serialize)]
 pub struct NewCardRequest {
-    pub pan: String,
+    pub pan: Secret<String>,
     /// `MM/YY`.
     pub expiry: String,
-    pub cvv: String,
-    pub cardholder_name: String,
-}
-
-impl std::fmt::Debug for NewCardRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NewCardRequest(..redacted..)")
-    }
+    pub cvv: Secret<String>,
+    pub cardholder_name: Secret<String>,
 }
 
 /// HTTP client of the wallet service.
@@ -269,7 +257,7 @@ impl WalletClient {
         let s: SessionInfo = self
             .call(reqwest::Method::POST, "/api/v1/sessions", Some(body))
             .await?;
-        self.token = Some(s.token.clone());
+        self.token = Some(s.token.expose().clone());
         Ok(s)
     }
 
@@ -301,7 +289,7 @@ impl WalletClient {
         device_id: &str,
         card: &NewCardRequest,
     ) -> Result<AddCardResult, WalletClientError> {
-        let body = json!({ "pan": card.pan, "expiry": card.expiry, "cvv": card.cvv, "cardholder_name": card.cardholder_name });
+        let body = json!(card);
         self.call(
             reqwest::Method::POST,
             &format!("/api/v1/devices/{device_id}/cards"),
@@ -489,6 +477,32 @@ pub async fn sync_device(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_card_details_and_a_session_token_never_print() {
+        let card = NewCardRequest {
+            pan: "6212345678901232".into(),
+            expiry: "07/29".into(),
+            cvv: "987".into(),
+            cardholder_name: "LI LEI".into(),
+        };
+        let shown = format!("{card:?}");
+        for secret in ["6212345678901232", "987", "LI LEI"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        // The wallet reads the same JSON as before.
+        let json = serde_json::to_value(&card).unwrap();
+        assert_eq!(json["pan"], "6212345678901232");
+        assert_eq!(json["cardholder_name"], "LI LEI");
+        let s: SessionInfo = serde_json::from_value(json!({
+            "token": "sess-secret-token",
+            "expires_at": 1,
+            "account": { "id": "a", "login": "l" }
+        }))
+        .unwrap();
+        assert_eq!(s.token.expose(), "sess-secret-token");
+        assert!(!format!("{s:?}").contains("sess-secret"));
+    }
 
     #[tokio::test]
     async fn an_unreachable_wallet_is_named_by_its_url() {

@@ -13,7 +13,7 @@ use paytap_emv::{
     EmvKey, Kernel, Outcome, TdesKey, TerminalConfig, Transaction, TxnDate, verify_arqc,
 };
 use paytap_seal::ProvisioningPayload;
-use zeroize::Zeroizing;
+use paytap_types::Secret;
 
 const TOKEN: &str = "6295000000000018";
 const TOKEN2: &str = "6295010000000017";
@@ -322,12 +322,13 @@ fn keystore_holds_nothing_in_clear_and_refuses_tampering() {
 fn passphrase_keystore_opens_only_with_the_passphrase() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("watch.se");
-    let key = KeystoreKey::Passphrase(Zeroizing::new("correct horse".into()));
+    let key = KeystoreKey::Passphrase(Secret::new("correct horse".into()));
+    assert!(!format!("{key:?}").contains("horse"));
     let d = Device::create(&path, &key, DeviceKind::Watch, "watch", "emulated").unwrap();
     let public = d.public_key();
     drop(d);
     assert_eq!(Device::open(&path, &key).unwrap().public_key(), public);
-    let wrong = KeystoreKey::Passphrase(Zeroizing::new("battery staple".into()));
+    let wrong = KeystoreKey::Passphrase(Secret::new("battery staple".into()));
     assert_eq!(
         Device::open(&path, &wrong).unwrap_err(),
         DeviceError::Unlock

@@ -25,30 +25,18 @@ use rand::RngExt;
 use serde::Serialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// What the wallet sends for ID&V. `Debug` hides the card data.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Debug)]
 pub struct IdvRequest {
-    #[zeroize(skip)]
     pub pan: Pan,
     /// `YYMM` as typed.
     pub expiry_yymm: String,
-    pub cvv: String,
+    pub cvv: Secret<String>,
     pub device_id: String,
     /// `phone`, `watch`, `band`.
     pub device_kind: String,
     pub account_id: String,
-}
-
-impl std::fmt::Debug for IdvRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdvRequest")
-            .field("pan", &self.pan)
-            .field("device_id", &self.device_id)
-            .field("account_id", &self.account_id)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why ID&V said red.
@@ -233,7 +221,12 @@ impl Issuer {
             .keys
             .bank(&bank.id)
             .ok_or_else(|| IssuerError::NoKeys(bank.id.clone()))?;
-        if !crate::cvv::check_cvv2(&keys.cvk, req.pan.expose(), &card.expiry_yymm, &req.cvv) {
+        if !crate::cvv::check_cvv2(
+            &keys.cvk,
+            req.pan.expose(),
+            &card.expiry_yymm,
+            req.cvv.expose(),
+        ) {
             return red(RedReason::WrongCvv).await;
         }
 

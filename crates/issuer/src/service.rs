@@ -211,7 +211,7 @@ impl IssueCard {
 
 /// A card as handed to its holder (demo and tests). The PAN masks itself;
 /// the CVV is wiped on drop and never printed.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct IssuedCard {
     /// The vault id, the card's key in every issuer table.
     pub card_id: String,
@@ -219,20 +219,9 @@ pub struct IssuedCard {
     pub pan: Pan,
     pub expiry_yymm: String,
     /// CVV2 as printed on the card.
-    pub cvv: Zeroizing<String>,
+    pub cvv: Secret<String>,
     pub psn: u8,
     pub account_id: String,
-}
-
-impl std::fmt::Debug for IssuedCard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedCard")
-            .field("card_id", &self.card_id)
-            .field("bank_id", &self.bank_id)
-            .field("pan", &self.pan)
-            .field("cvv", &"***")
-            .finish_non_exhaustive()
-    }
 }
 
 /// A card's record at its bank (no card number).
@@ -477,7 +466,7 @@ impl Issuer {
         .bind(now)
         .execute(self.db.pool())
         .await?;
-        let cvv = crate::cvv::cvv(
+        let mut cvv = crate::cvv::cvv(
             &keys.cvk,
             pan.expose(),
             &expiry_yymm,
@@ -490,7 +479,7 @@ impl Issuer {
             bank_id: bank.id.clone(),
             pan,
             expiry_yymm,
-            cvv,
+            cvv: Secret::new(std::mem::take(&mut *cvv)),
             psn,
             account_id: account,
         })

@@ -4,12 +4,13 @@ mod common;
 
 use common::*;
 use paytap_issuer::*;
+use paytap_types::Secret;
 
 fn req(card: &IssuedCard, device: &str) -> IdvRequest {
     IdvRequest {
         pan: card.pan.clone(),
         expiry_yymm: card.expiry_yymm.clone(),
-        cvv: card.cvv.to_string(),
+        cvv: card.cvv.clone(),
         device_id: device.into(),
         device_kind: "phone".into(),
         account_id: "acct_1".into(),
@@ -65,13 +66,13 @@ async fn red_for_wrong_data_or_unusable_card() {
         .await
         .unwrap();
     let mut r = req(&card, "dev_1");
-    let good = r.cvv.clone();
-    r.cvv = format!("{:03}", (good.parse::<u32>().unwrap() + 1) % 1000);
+    let good: u32 = r.cvv.expose().parse().unwrap();
+    r.cvv = Secret::new(format!("{:03}", (good + 1) % 1000));
     assert_eq!(
         red(&env.issuer.identify_and_verify(&r).await.unwrap()),
         Some(RedReason::WrongCvv)
     );
-    r.cvv = "12".into();
+    r.cvv = Secret::new("12".into());
     assert_eq!(
         red(&env.issuer.identify_and_verify(&r).await.unwrap()),
         Some(RedReason::WrongCvv)

@@ -18,7 +18,7 @@ use paytap_iso8583::{
 };
 use paytap_seal::ProvisioningPayload;
 use paytap_switch::frames::{Burst, spawn_frame_writer};
-use paytap_types::Money;
+use paytap_types::{Money, Secret};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -45,7 +45,8 @@ pub enum TapError {
 /// card application.
 pub fn card_from_payload(payload: &ProvisioningPayload) -> Result<ContactlessCard, TapError> {
     let aid = hex::decode(&payload.aid_hex).map_err(|_| TapError::Payload("aid"))?;
-    let pan = TokenPan::new(&payload.token_pan).map_err(|_| TapError::Payload("token number"))?;
+    let pan =
+        TokenPan::new(payload.token_pan.expose()).map_err(|_| TapError::Payload("token number"))?;
     let yymm = payload.expiry_yymm.as_bytes();
     let num = |i: usize| -> Option<u8> {
         let s = std::str::from_utf8(yymm.get(i..i + 2)?).ok()?;
@@ -57,7 +58,7 @@ pub fn card_from_payload(payload: &ProvisioningPayload) -> Result<ContactlessCar
     let expiry = Expiry::new(yy, mm).map_err(|e| TapError::Card(e.into()))?;
     let key = match payload.key_kind.as_str() {
         "tdes" | "tdes-option-a" => EmvKey::Tdes(
-            TdesKey::from_hex(&payload.icc_mk_hex).map_err(|_| TapError::Payload("key"))?,
+            TdesKey::from_hex(payload.icc_mk_hex.expose()).map_err(|_| TapError::Payload("key"))?,
         ),
         _ => return Err(TapError::Payload("key kind")),
     };
@@ -67,31 +68,16 @@ pub fn card_from_payload(payload: &ProvisioningPayload) -> Result<ContactlessCar
     ContactlessCard::new(profile).map_err(TapError::Card)
 }
 
-/// What a tap produced: the card data a POS puts into its `0100`.
-#[derive(Clone)]
+/// What a tap produced: the card data a POS puts into its `0100`. The
+/// token number and track 2 are wiped on drop and never printed.
+#[derive(Clone, Debug)]
 pub struct TapData {
     pub icc_data: Vec<u8>,
-    pub pan: String,
-    pub track2: String,
+    pub pan: Secret<String>,
+    pub track2: Secret<String>,
     pub psn: Option<u8>,
     pub expiry: String,
     pub atc: u16,
-}
-
-impl std::fmt::Debug for TapData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TapData")
-            .field("atc", &self.atc)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for TapData {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.pan.zeroize();
-        self.track2.zeroize();
-    }
 }
 
 /// Run the kernel once against `se` (the user verified on the device when
@@ -130,8 +116,8 @@ pub fn tap(
             let t2: String = hex::encode_upper(&track2).trim_end_matches('F').to_owned();
             Ok(TapData {
                 icc_data,
-                pan: pan.expose().to_owned(),
-                track2: t2,
+                pan: Secret::new(pan.expose().to_owned()),
+                track2: Secret::new(t2),
                 psn,
                 expiry,
                 atc,
@@ -176,7 +162,7 @@ pub fn authorization_request(
 ) -> Result<Message, TapError> {
     let now = time::OffsetDateTime::now_utc();
     let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
-    m.set(2, tap.pan.as_str())?;
+    m.set(2, tap.pan.expose().as_str())?;
     m.set_processing_code("000000")?;
     m.set_amount(u64::try_from(amount.minor).map_err(|_| TapError::Payload("amount"))?)?;
     m.set_transmission_datetime(
@@ -197,7 +183,7 @@ pub fn authorization_request(
     }
     m.set(25, "00")?;
     m.set_acquirer_id(&merchant.acquirer_id)?;
-    m.set_track2(&tap.track2)?;
+    m.set_track2(tap.track2.expose())?;
     m.set_terminal_id(&merchant.terminal_id)?;
     m.set_merchant_id(&merchant.merchant_id)?;
     m.set_name_location(&merchant.name, &merchant.city, "CN")?;

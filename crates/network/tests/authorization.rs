@@ -29,10 +29,13 @@ async fn approved_purchase() {
     assert_eq!(code(&a), "00");
     assert_eq!(
         a.get_str(2),
-        Some(tap.pan.as_str()),
+        Some(tap.pan.expose().as_str()),
         "the POS sees the token only"
     );
-    assert_ne!(tap.pan.as_str(), phone.card.pan.expose());
+    assert_ne!(tap.pan.expose().as_str(), phone.card.pan.expose());
+    let shown = format!("{tap:?}");
+    assert!(!shown.contains(tap.pan.expose().as_str()), "{shown}");
+    assert!(!shown.contains(&tap.track2.expose()[..12]), "{shown}");
     assert_eq!(a.auth_id_response().map(str::len), Some(6));
     // The ARPC for the card (tag 91: ARPC ‖ ARC "00").
     let de55 = a.icc_data().unwrap();

@@ -149,7 +149,7 @@ fn audit_child() {
             let mut p = n.phone(bank, product, 200_000).await;
             numbers.push(p.card.pan.expose().to_owned());
             let (tap, req) = n.tap(&mut p, 100);
-            numbers.push(tap.pan.clone());
+            numbers.push(tap.pan.expose().clone());
             println!("card {:?} request {:?}", p.card, req);
             let a = n.send(&req).await;
             println!("answer {a:?}");

@@ -35,7 +35,7 @@ use paytap_emv::{Kernel, Outcome, Transaction, TxnDate};
 use paytap_pos::{
     ArpcCheck, Pos, Receipt, RequestIds, SwitchLink, TerminalProfile, build_authorization,
 };
-use paytap_types::{Currency, Money};
+use paytap_types::{Currency, Money, Secret};
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -1032,13 +1032,13 @@ fn getrandom_fill(b: &mut [u8]) -> anyhow::Result<()> {
 fn new_card(c: &LabCard) -> NewCardRequest {
     let e = c.expiry_yymm.as_str();
     NewCardRequest {
-        pan: c.pan.as_str().to_owned(),
+        pan: Secret::new(c.pan.clone()),
         expiry: format!(
             "{}/{}",
             e.get(2..4).unwrap_or("12"),
             e.get(..2).unwrap_or("30")
         ),
-        cvv: c.cvv.as_str().to_owned(),
-        cardholder_name: "LI LEI".into(),
+        cvv: Secret::new(c.cvv.clone()),
+        cardholder_name: Secret::new("LI LEI".into()),
     }
 }

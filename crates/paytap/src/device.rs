@@ -24,6 +24,7 @@ use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{
     Device, DeviceKind, KeystoreKey, Outcome, Position, WalletClient, serve_field, sync_device,
 };
+use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 #[derive(ClapArgs)]
@@ -181,7 +182,7 @@ enum Cmd {
 /// The keystore key: a passphrase from the environment, else `FILE.key`.
 pub fn keystore_key(path: &Path) -> KeystoreKey {
     match std::env::var("PAYTAP_KEYSTORE_PASSPHRASE") {
-        Ok(p) if !p.is_empty() => KeystoreKey::Passphrase(Zeroizing::new(p)),
+        Ok(p) if !p.is_empty() => KeystoreKey::Passphrase(Secret::new(p)),
         _ => KeystoreKey::key_file_for(path),
     }
 }
@@ -214,7 +215,7 @@ async fn client_for(device: &mut Device, login: &Login) -> anyhow::Result<Wallet
     let email = device.login().context("no login stored")?.to_owned();
     let mut client = client;
     let s = client.login(&email, pw).await?;
-    device.set_session(&s.token, s.expires_at)?;
+    device.set_session(s.token.expose(), s.expires_at)?;
     Ok(client)
 }
 
@@ -257,7 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .register_device(kind.as_str(), &name, &model, &device.public_key())
                 .await?;
             device.set_enrolment(&info.id, client.base_url(), &email)?;
-            device.set_session(&session.token, session.expires_at)?;
+            device.set_session(session.token.expose(), session.expires_at)?;
             println!(
                 "enrolled {} {:?} as device {}",
                 kind.as_str(),
@@ -285,10 +286,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (Some(_), None) | (None, Some(_)) => bail!("--pending and --otp go together"),
                 (None, None) => {
                     let card = NewCardRequest {
-                        pan: pan.context("--pan is required")?,
+                        pan: Secret::new(pan.context("--pan is required")?),
                         expiry: expiry.context("--expiry is required")?,
-                        cvv: cvv.context("--cvv is required")?,
-                        cardholder_name: name.context("--name is required")?,
+                        cvv: Secret::new(cvv.context("--cvv is required")?),
+                        cardholder_name: Secret::new(name.context("--name is required")?),
                     };
                     let r = client.add_card(&device_id, &card).await?;
                     match r {

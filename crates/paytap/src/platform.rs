@@ -585,7 +585,7 @@ pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
             "bank_name": bank.name,
             "pan": card.pan.expose(),
             "expiry_yymm": card.expiry_yymm,
-            "cvv": card.cvv.as_str(),
+            "cvv": card.cvv.expose().as_str(),
             "last4": card.pan.last4(),
         })))
     }

@@ -136,7 +136,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         ks_s.clone(),
         green.pan.expose().to_owned(),
         mm_yy(&green),
-        green.cvv.to_string(),
+        green.cvv.expose().clone(),
     );
     let o = blocking(move || {
         paytap(&[
@@ -161,7 +161,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
 
     // Red path: a wrong CVV is refused by the bank, nothing is added.
     let (k, pan, exp) = (ks_s.clone(), yellow.pan.expose().to_owned(), mm_yy(&yellow));
-    let wrong_cvv = if yellow.cvv.as_str() == "000" {
+    let wrong_cvv = if yellow.cvv.expose().as_str() == "000" {
         "111"
     } else {
         "000"
@@ -193,7 +193,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         ks_s.clone(),
         yellow.pan.expose().to_owned(),
         mm_yy(&yellow),
-        yellow.cvv.to_string(),
+        yellow.cvv.expose().clone(),
     );
     let o = blocking(move || {
         paytap(&[

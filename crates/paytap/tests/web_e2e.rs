@@ -190,7 +190,7 @@ async fn issue_cards(data_dir: &Path) -> Vec<BankCard> {
         cards.push(BankCard {
             pan: issued.pan.expose().to_string(),
             expiry_mm_yy: format!("{}/{}", &yymm[2..4], &yymm[0..2]),
-            cvv: issued.cvv.to_string(),
+            cvv: issued.cvv.expose().clone(),
             bank_name,
         });
     }

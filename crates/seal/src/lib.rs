@@ -17,6 +17,7 @@
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hkdf::Hkdf;
+use paytap_types::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -179,12 +180,12 @@ pub fn public_key_to_base64(k: &[u8; 32]) -> String {
 /// master key, from which the secure element derives a session key per
 /// transaction (EMV Book 2 A1.3). The issuer master key never leaves the
 /// token service. Every field is wiped on drop; `Debug` is redacted.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
 pub struct ProvisioningPayload {
     /// The token service's opaque reference for this token.
     pub token_ref: String,
     /// Token PAN digits (a Luhn-valid number from a token BIN range).
-    pub token_pan: String,
+    pub token_pan: Secret<String>,
     /// Token expiry, `YYMM`.
     pub expiry_yymm: String,
     /// PAN sequence number (EMV tag 5F34).
@@ -196,7 +197,7 @@ pub struct ProvisioningPayload {
     /// `"tdes"` or `"aes"`.
     pub key_kind: String,
     /// The token's ICC master key, hex.
-    pub icc_mk_hex: String,
+    pub icc_mk_hex: Secret<String>,
     /// First application transaction counter value the card will use.
     pub atc_start: u16,
     /// The wallet requires on-device verification (fingerprint/face) for
@@ -211,17 +212,6 @@ pub struct ProvisioningPayload {
     /// What people see: the card's last four digits and the bank.
     pub card_last4: String,
     pub bank_name: String,
-}
-
-impl std::fmt::Debug for ProvisioningPayload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProvisioningPayload")
-            .field("token_ref", &self.token_ref)
-            .field("card_last4", &self.card_last4)
-            .field("bank_name", &self.bank_name)
-            .field("domain", &self.domain)
-            .finish_non_exhaustive()
-    }
 }
 
 impl ProvisioningPayload {
@@ -299,7 +289,13 @@ mod tests {
         // No key material or token digits in the box.
         let hay = String::from_utf8_lossy(&sealed).to_string();
         assert!(!hay.contains("6295000000000018"));
-        assert!(!format!("{:?}", payload()).contains("6295"));
+        let shown = format!("{:?}", payload());
+        assert!(!shown.contains("6295"), "{shown}");
+        assert!(!shown.contains("0123456789"), "{shown}");
+        // The sealed JSON carries the values themselves, as before.
+        let json = serde_json::to_value(payload()).unwrap();
+        assert_eq!(json["token_pan"], "6295000000000018");
+        assert_eq!(json["icc_mk_hex"], "0123456789ABCDEFFEDCBA9876543210");
         assert!(!format!("{dev:?}").contains(&format!("{:?}", dev.to_bytes())));
     }
 

@@ -35,8 +35,8 @@ fn taps(payload: &ProvisioningPayload, n: usize) -> VecDeque<Message> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let (Ok(mk), Ok(pan), Ok(exp), Ok(aid)) = (
-        TdesKey::from_hex(&payload.icc_mk_hex),
-        TokenPan::new(&payload.token_pan),
+        TdesKey::from_hex(payload.icc_mk_hex.expose()),
+        TokenPan::new(payload.token_pan.expose()),
         CardExpiry::new(yy, mm),
         hex::decode(&payload.aid_hex),
     ) else {

@@ -21,7 +21,7 @@ use paytap_seal::ProvisioningPayload;
 use paytap_store::bulk::Bulk;
 use paytap_store::{Db, Migration};
 use paytap_types::{Clock, SystemClock, yymm_expired};
-use paytap_types::{Currency, Pan};
+use paytap_types::{Currency, Pan, Secret};
 use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
 use rand::SeedableRng;
 use sqlx::Row;
@@ -101,8 +101,9 @@ impl Default for TspConfig {
     }
 }
 
-/// What to provision.
-#[derive(Clone)]
+/// What to provision. Nothing in it is secret: the card is named by its
+/// vault id, and the device's key is its public one.
+#[derive(Clone, Debug)]
 pub struct ProvisionRequest {
     /// The funding card's vault id (the issuer stored it when issuing).
     pub card_vault_id: String,
@@ -128,17 +129,6 @@ pub struct ProvisionRequest {
     pub app_label: String,
 }
 
-impl std::fmt::Debug for ProvisionRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProvisionRequest")
-            .field("card_vault_id", &self.card_vault_id)
-            .field("issuer_id", &self.issuer_id)
-            .field("device_id", &self.device_id)
-            .field("domain", &self.domain)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A provisioned token as the wallet receives it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Provisioned {
@@ -152,6 +142,8 @@ pub struct Provisioned {
     pub sealed_payload: Vec<u8>,
 }
 
+/// Not secret (the payload is sealed to the device), only long: the sealed
+/// payload shows as its length.
 impl std::fmt::Debug for Provisioned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provisioned")
@@ -199,8 +191,9 @@ pub struct TokenEvent {
 }
 
 /// What the switch keeps between detokenizing a request and answering it.
-/// Holds the transaction's session key; `Debug` shows none of it.
-#[derive(Clone)]
+/// The token number masks itself and the session key redacts itself, so
+/// `Debug` shows neither.
+#[derive(Clone, Debug)]
 pub struct TokenContext {
     pub token_ref: String,
     pub issuer_id: String,
@@ -213,17 +206,6 @@ pub struct TokenContext {
     token_pan: Pan,
     session_key: EmvKey,
     arqc: [u8; 8],
-}
-
-impl std::fmt::Debug for TokenContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenContext")
-            .field("token_ref", &self.token_ref)
-            .field("issuer_id", &self.issuer_id)
-            .field("atc", &self.atc)
-            .field("cdcvm_performed", &self.cdcvm_performed)
-            .finish_non_exhaustive()
-    }
 }
 
 impl TokenContext {
@@ -571,13 +553,13 @@ impl Tsp {
         let icc_mk = derive_icc_mk_a(imk, token_pan.expose(), self.config.psn)?;
         let payload = ProvisioningPayload {
             token_ref: row.token_ref.clone(),
-            token_pan: token_pan.expose().to_owned(),
+            token_pan: Secret::new(token_pan.expose().to_owned()),
             expiry_yymm: row.expiry.clone(),
             psn: self.config.psn,
             aid_hex: self.config.aid_hex.clone(),
             app_label: req.app_label.clone(),
             key_kind: "tdes".to_owned(),
-            icc_mk_hex: hex::encode_upper(icc_mk.expose()),
+            icc_mk_hex: Secret::new(hex::encode_upper(icc_mk.expose())),
             atc_start: 1,
             cdcvm_required: req.cdcvm_required,
             no_cvm_limit_minor: req.no_cvm_limit_minor,

@@ -109,11 +109,11 @@ async fn provision(env: &Env, device_id: &str) -> Phone {
         ProvisioningPayload::open_with(&key, device_id, &p.token_ref, &p.sealed_payload).unwrap();
     let yy: u8 = payload.expiry_yymm[..2].parse().unwrap();
     let mm: u8 = payload.expiry_yymm[2..].parse().unwrap();
-    let mk = EmvKey::Tdes(TdesKey::from_hex(&payload.icc_mk_hex).unwrap());
+    let mk = EmvKey::Tdes(TdesKey::from_hex(payload.icc_mk_hex.expose()).unwrap());
     let profile = CardProfile::new(
         hex::decode(&payload.aid_hex).unwrap(),
         &payload.app_label,
-        TokenPan::new(&payload.token_pan).unwrap(),
+        TokenPan::new(payload.token_pan.expose()).unwrap(),
         CardExpiry::new(yy, mm).unwrap(),
         payload.psn,
         mk,
@@ -198,27 +198,35 @@ async fn provisioning_seals_a_luhn_valid_token_and_never_the_imk() {
     );
     let payload =
         ProvisioningPayload::open_with(&key, "dev_phone", &p.token_ref, &p.sealed_payload).unwrap();
-    assert!(luhn_valid(&payload.token_pan));
-    assert!(payload.token_pan.starts_with("629101") && payload.token_pan.len() == 16);
-    assert_ne!(payload.token_pan, env.card_pan.expose());
-    assert!(env.tsp.is_token_number(&payload.token_pan));
-    assert_eq!(env.tsp.issuer_of(&payload.token_pan), Some(ISSUER));
+    assert!(luhn_valid(payload.token_pan.expose()));
+    assert!(
+        payload.token_pan.expose().starts_with("629101") && payload.token_pan.expose().len() == 16
+    );
+    assert_ne!(payload.token_pan.expose(), env.card_pan.expose());
+    assert!(env.tsp.is_token_number(payload.token_pan.expose()));
+    assert_eq!(env.tsp.issuer_of(payload.token_pan.expose()), Some(ISSUER));
     assert_eq!(payload.expiry_yymm, p.expiry_yymm);
-    assert!(payload.token_pan.ends_with(&p.token_last4));
+    assert!(payload.token_pan.expose().ends_with(&p.token_last4));
     // The payload carries the token's ICC MK (Option A from the token IMK), never the IMK.
     let imk = TokenKeys::derive(MASTER, [ISSUER])
         .get(ISSUER)
         .unwrap()
         .clone();
     let expect =
-        paytap_emv::crypto::derive_icc_mk_a(&imk, &payload.token_pan, payload.psn).unwrap();
-    assert_eq!(payload.icc_mk_hex, hex::encode_upper(expect.expose()));
-    assert_ne!(payload.icc_mk_hex, hex::encode_upper(imk.expose()));
+        paytap_emv::crypto::derive_icc_mk_a(&imk, payload.token_pan.expose(), payload.psn).unwrap();
+    assert_eq!(
+        *payload.icc_mk_hex.expose(),
+        hex::encode_upper(expect.expose())
+    );
+    assert_ne!(
+        *payload.icc_mk_hex.expose(),
+        hex::encode_upper(imk.expose())
+    );
     // The token number is in the vault (encrypted), found by fingerprint.
-    let token = Pan::parse(&payload.token_pan).unwrap();
+    let token = Pan::parse(payload.token_pan.expose()).unwrap();
     assert!(env.vault.find(&token).await.unwrap().is_some());
     // Debug strings never show the token.
-    assert!(!format!("{p:?}").contains(&payload.token_pan));
+    assert!(!format!("{p:?}").contains(payload.token_pan.expose()));
     let info = env.tsp.token(&p.token_ref).await.unwrap();
     assert_eq!(info.token_requestor_id, TRID);
     assert_eq!(info.domain, Domain::Nfc);
@@ -262,7 +270,10 @@ async fn one_live_token_per_card_and_device_and_tokens_are_unique() {
             &p.sealed_payload,
         )
         .unwrap();
-        assert!(numbers.insert(payload.token_pan.clone()), "token reused");
+        assert!(
+            numbers.insert(payload.token_pan.expose().clone()),
+            "token reused"
+        );
     }
     // After deletion the device may get a new token for the card.
     env.tsp
@@ -546,19 +557,25 @@ async fn detokenize_a_real_tap_then_arpc_then_replay_is_refused() {
     assert_eq!(d.context.atc, 1);
     // Nothing sensitive in Debug.
     let dbg = format!("{d:?}");
-    assert!(!dbg.contains(env.card_pan.expose()) && !dbg.contains(&phone.payload.token_pan));
+    assert!(
+        !dbg.contains(env.card_pan.expose())
+            && !dbg.contains(phone.payload.token_pan.expose().as_str())
+    );
 
     // The issuer approves; the TSP answers with the ARPC over "00".
     let mut resp = d.request.response().unwrap();
     resp.set_response_code(ResponseCode::Approved).unwrap();
     d.context.complete_response(&mut resp).unwrap();
-    assert_eq!(resp.get_str(2), Some(phone.payload.token_pan.as_str()));
+    assert_eq!(
+        resp.get_str(2),
+        Some(phone.payload.token_pan.expose().as_str())
+    );
     let tag91 = paytap_tlv::find_flat(resp.icc_data().unwrap(), paytap_tlv::tags::ISSUER_AUTH_DATA)
         .unwrap()
         .unwrap();
     assert_eq!(&tag91[8..], b"00");
     // Recompute the ARPC independently from the card's own key and ARQC.
-    let mk = EmvKey::Tdes(TdesKey::from_hex(&phone.payload.icc_mk_hex).unwrap());
+    let mk = EmvKey::Tdes(TdesKey::from_hex(phone.payload.icc_mk_hex.expose()).unwrap());
     let arqc: [u8; 8] = paytap_tlv::find_flat(req.icc_data().unwrap(), paytap_tlv::tags::AC)
         .unwrap()
         .unwrap()
@@ -684,7 +701,7 @@ async fn state_refusals_each_have_their_own_code() {
     let payload =
         ProvisioningPayload::open_with(&key, "dev_watch", &p.token_ref, &p.sealed_payload).unwrap();
     let mut m = next.clone();
-    m.set(2, &payload.token_pan).unwrap();
+    m.set(2, payload.token_pan.expose()).unwrap();
     m.remove(14);
     m.remove(35);
     assert_eq!(refusal(&env, &m).await, Refusal::Inactive);
@@ -800,11 +817,11 @@ async fn qr_token_is_qr_only() {
         ProvisioningPayload::open_with(&key, "dev_band", &p.token_ref, &p.sealed_payload).unwrap();
     assert_eq!(payload.domain, "qr");
     // A QR code carries the same EMV data as a tap (EMVCo consumer-presented mode).
-    let mk = EmvKey::Tdes(TdesKey::from_hex(&payload.icc_mk_hex).unwrap());
+    let mk = EmvKey::Tdes(TdesKey::from_hex(payload.icc_mk_hex.expose()).unwrap());
     let profile = CardProfile::new(
         hex::decode(&payload.aid_hex).unwrap(),
         "QR",
-        TokenPan::new(&payload.token_pan).unwrap(),
+        TokenPan::new(payload.token_pan.expose()).unwrap(),
         CardExpiry::new(
             payload.expiry_yymm[..2].parse().unwrap(),
             payload.expiry_yymm[2..].parse().unwrap(),

@@ -51,6 +51,12 @@ impl<T: Zeroize> From<T> for Secret<T> {
     }
 }
 
+impl From<&str> for Secret<String> {
+    fn from(value: &str) -> Secret<String> {
+        Secret(value.to_owned())
+    }
+}
+
 impl<T: Zeroize> Drop for Secret<T> {
     fn drop(&mut self) {
         self.0.zeroize();
@@ -93,6 +99,22 @@ impl<T: Zeroize + AsRef<[u8]>> PartialEq for Secret<T> {
 }
 
 impl<T: Zeroize + AsRef<[u8]>> Eq for Secret<T> {}
+
+/// Writes the value itself: serializing is an explicit exposure, for the
+/// one place a secret must cross (a request body to the service that needs
+/// it, a login's answer to its owner). The wire format is the value's own.
+impl<T: Zeroize + serde::Serialize> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Reads the value itself, as written by [`Secret`]'s `Serialize`.
+impl<'de, T: Zeroize + serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Secret)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -152,5 +174,19 @@ mod tests {
         let mut s = Secret::new([9u8; 8]);
         s.zeroize();
         assert_eq!(s.expose(), &[0u8; 8]);
+    }
+
+    #[test]
+    fn the_wire_carries_the_value_itself() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug)]
+        struct Login {
+            user: String,
+            password: Secret<String>,
+        }
+        let text = r#"{"user":"li","password":"correct horse"}"#;
+        let l: Login = serde_json::from_str(text).unwrap();
+        assert_eq!(l.password.expose(), "correct horse");
+        assert!(!format!("{l:?}").contains("horse"));
+        assert_eq!(serde_json::to_string(&l).unwrap(), text);
     }
 }

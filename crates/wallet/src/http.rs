@@ -485,12 +485,12 @@ struct SuspendBody {
     reason: SuspendReason,
 }
 
-#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Deserialize)]
 struct CardBody {
-    pan: String,
+    pan: Secret<String>,
     expiry: String,
-    cvv: String,
-    cardholder_name: String,
+    cvv: Secret<String>,
+    cardholder_name: Secret<String>,
 }
 
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop)]

@@ -86,21 +86,11 @@ pub struct Principal {
 
 /// A fresh session. `token` is the bearer secret, shown once; only its
 /// SHA-256 is stored.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Session {
-    pub token: String,
+    pub token: Secret<String>,
     pub expires_at: i64,
     pub account: Account,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("token", &"***")
-            .field("expires_at", &self.expires_at)
-            .field("account", &self.account.id)
-            .finish()
-    }
 }
 
 pub use paytap_types::{Capabilities, DeviceKind};
@@ -245,20 +235,15 @@ pub enum AddCardOutcome {
     OtpRequired { pending: PendingProvisioning },
 }
 
-/// A card add request. Wiped on drop; never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+/// A card add request, as typed: the number, code and name are wiped on
+/// drop and never printed.
+#[derive(Clone, Debug)]
 pub struct NewCard {
-    pub pan: String,
+    pub pan: Secret<String>,
     /// `MM/YY`.
     pub expiry: String,
-    pub cvv: String,
-    pub cardholder_name: String,
-}
-
-impl std::fmt::Debug for NewCard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NewCard([redacted])")
-    }
+    pub cvv: Secret<String>,
+    pub cardholder_name: Secret<String>,
 }
 
 /// One provisioning payload a device fetches and installs in its secure

@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use paytap_types::Pan;
+use paytap_types::{Pan, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -77,6 +77,9 @@ impl CardExpiry {
     }
 }
 
+/// An expiry is cardholder data beside a card number (PCI DSS 3.2): hidden
+/// like the number's middle digits. Its fields are plain numbers read
+/// everywhere, so it is not wrapped.
 impl std::fmt::Debug for CardExpiry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CardExpiry(**/**)")
@@ -85,26 +88,15 @@ impl std::fmt::Debug for CardExpiry {
 
 /// The card details a person typed, validated. The PAN masks itself; the
 /// CVV and name are wiped on drop and never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct CardDetails {
     #[zeroize(skip)]
     pub pan: Pan,
     pub expiry: CardExpiry,
     /// Card verification value (3 digits), checked by the issuer during ID&V
     /// and never stored by the wallet.
-    pub cvv: String,
-    pub cardholder_name: String,
-}
-
-impl std::fmt::Debug for CardDetails {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CardDetails")
-            .field("pan", &self.pan)
-            .field("expiry", &self.expiry)
-            .field("cvv", &"***")
-            .field("cardholder_name", &"[redacted]")
-            .finish()
-    }
+    pub cvv: Secret<String>,
+    pub cardholder_name: Secret<String>,
 }
 
 /// The device a card is being added to, as the token service needs it for
@@ -360,8 +352,8 @@ mod tests {
                 month: 7,
                 year: 2029,
             },
-            cvv: "123".into(),
-            cardholder_name: "LI LEI".into(),
+            cvv: Secret::new("123".into()),
+            cardholder_name: Secret::new("LI LEI".into()),
         };
         let s = format!("{card:?}");
         assert!(!s.contains("6212345678901232"));

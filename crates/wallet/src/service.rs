@@ -24,7 +24,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use paytap_store::{Db, Regions};
-use paytap_types::{Currency, Money, Pan, PanError, PaymentEvent};
+use paytap_types::{Currency, Money, Pan, PanError, PaymentEvent, Secret};
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
@@ -311,7 +311,7 @@ pub(crate) fn new_id() -> String {
 /// Validates a card add request into [`CardDetails`]. Error messages never
 /// echo the number.
 pub fn validate_card(input: &NewCard, now_millis: i64) -> Result<CardDetails, WalletError> {
-    let pan = Pan::parse(&input.pan).map_err(|e| {
+    let pan = Pan::parse(input.pan.expose()).map_err(|e| {
         WalletError::invalid(
             "pan",
             match e {
@@ -335,19 +335,19 @@ pub fn validate_card(input: &NewCard, now_millis: i64) -> Result<CardDetails, Wa
             "the card has expired (expiry date in the past)",
         ));
     }
-    let cvv = input.cvv.trim();
+    let cvv = input.cvv.expose().trim();
     if cvv.len() != 3 || !cvv.bytes().all(|b| b.is_ascii_digit()) {
         return Err(WalletError::invalid(
             "cvv",
             "the security code (CVV) must be the 3 digits on the back of the card",
         ));
     }
-    let name = text_field("cardholder_name", &input.cardholder_name, 1, 64)?;
+    let name = text_field("cardholder_name", input.cardholder_name.expose(), 1, 64)?;
     Ok(CardDetails {
         pan,
         expiry,
-        cvv: cvv.to_string(),
-        cardholder_name: name,
+        cvv: Secret::new(cvv.to_string()),
+        cardholder_name: Secret::new(name),
     })
 }
 
@@ -989,7 +989,7 @@ impl Wallet {
             token_ref: prov.token_ref.clone(),
             card_last4: prov.card_last4.clone(),
             bank_name: prov.bank_name.clone(),
-            cardholder_name: card.cardholder_name.clone(),
+            cardholder_name: card.cardholder_name.expose().clone(),
             token_state: TokenState::Active,
             is_default: count == 0,
             created_at: now,
@@ -1605,10 +1605,10 @@ mod tests {
 
     fn card(pan: &str, expiry: &str, cvv: &str, name: &str) -> NewCard {
         NewCard {
-            pan: pan.into(),
+            pan: Secret::new(pan.into()),
             expiry: expiry.into(),
-            cvv: cvv.into(),
-            cardholder_name: name.into(),
+            cvv: Secret::new(cvv.into()),
+            cardholder_name: Secret::new(name.into()),
         }
     }
 
@@ -1620,7 +1620,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.pan.last4(), "1232");
-        assert_eq!(ok.cardholder_name, "LI LEI");
+        assert_eq!(ok.cardholder_name.expose(), "LI LEI");
         let field = |r: Result<CardDetails, WalletError>| match r {
             Err(WalletError::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),

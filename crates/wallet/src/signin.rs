@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 use crate::auth;
@@ -167,7 +168,7 @@ impl Wallet {
         tracing::info!(account = %account_id, "logged in");
         let account = self.account_in(region, account_id).await?;
         Ok(Session {
-            token: token.to_string(),
+            token: Secret::new(token.to_string()),
             expires_at,
             account,
         })

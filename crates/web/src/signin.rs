@@ -126,7 +126,7 @@ pub(crate) async fn login_submit(
         Ok(session) => signed_in_cookies(
             &app,
             &req,
-            &Zeroizing::new(session.token),
+            &Zeroizing::new(session.token.expose().clone()),
             session.expires_at,
         ),
         Err(e) => {

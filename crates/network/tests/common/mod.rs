@@ -98,7 +98,7 @@ impl Net {
             .identify_and_verify(&IdvRequest {
                 pan: card.pan.clone(),
                 expiry_yymm: card.expiry_yymm.clone(),
-                cvv: card.cvv.to_string(),
+                cvv: card.cvv.clone(),
                 device_id: device_id.clone(),
                 device_kind: "phone".into(),
                 account_id: "acct-1".into(),

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http_body_util::BodyExt;
 use paytap_store::{Db, Regions};
-use paytap_types::{Currency, Money, PaymentEvent, luhn_check_digit};
+use paytap_types::{Currency, Money, PaymentEvent, Secret, luhn_check_digit};
 use paytap_wallet::*;
 use tower::ServiceExt;
 
@@ -183,7 +183,7 @@ impl Site {
             .await
             .unwrap();
         let s = self.wallet.login(login, PW, None).await.unwrap();
-        let p = self.wallet.authenticate(&s.token).await.unwrap();
+        let p = self.wallet.authenticate(s.token.expose()).await.unwrap();
         let key = STANDARD.encode([seed.len() as u8 + 1; 32]);
         let phone = self
             .wallet
@@ -236,10 +236,10 @@ impl Site {
                     &p,
                     &phone.id,
                     &NewCard {
-                        pan: number.clone(),
+                        pan: Secret::new(number.clone()),
                         expiry: "12/30".into(),
-                        cvv: "123".into(),
-                        cardholder_name: "LI LEI".into(),
+                        cvv: Secret::new("123".into()),
+                        cardholder_name: Secret::new("LI LEI".into()),
                     },
                 )
                 .await
