@@ -16,6 +16,8 @@
 
 #[path = "platform/health.rs"]
 mod health;
+#[path = "platform/metrics.rs"]
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -378,12 +380,19 @@ impl Platform {
                 opts.data_dir.join("sms-outbox.jsonl"),
             ));
         }
+        let metrics = metrics::Metrics::new(metrics::Sources {
+            switch: net.switch().clone(),
+            databases: probes.databases.clone(),
+            wallet: wallet.clone(),
+        });
         let mut app =
             paytap_wallet::router(wallet.clone()).merge(paytap_web::router(wallet.clone()));
         app = app.merge(health::health_router(probes));
+        app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
         }
+        app = metrics.count_requests(app);
         let listener = tokio::net::TcpListener::bind(opts.wallet_addr)
             .await
             .map_err(|e| bind_error(e, "wallet and web site", opts.wallet_addr, "--wallet-addr"))?;

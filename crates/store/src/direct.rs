@@ -36,8 +36,9 @@
 
 use crate::StoreError;
 use crate::batch::Arg;
+use paytap_types::DurationHistogram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -95,10 +96,34 @@ trait Part: Send {
     fn fail(self: Box<Self>, error: Arc<StoreError>);
 }
 
+/// What a writer thread counts for the operator's metrics: relaxed
+/// atomics, so counting costs its callers and its thread next to nothing.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Jobs sent to the thread and not yet taken (at most
+    /// [`MAX_JOBS_QUEUED`]).
+    queued: AtomicU64,
+    /// How long each group-commit round took, from `BEGIN` to its commit
+    /// (before the WAL sync, which the sync thread does).
+    pub rounds: DurationHistogram,
+}
+
+impl WriterStats {
+    /// Jobs waiting for the writer thread now.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    fn taken(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Handle to a database file's writer thread. Dropping the last handle ends
 /// the thread (after the jobs already sent) and closes its connection.
 pub struct DirectWriter {
     jobs: mpsc::SyncSender<Job>,
+    stats: Arc<WriterStats>,
     path: PathBuf,
     /// How far commits are durable (`None`: each commit syncs itself).
     sync: Option<Arc<SyncState>>,
@@ -129,6 +154,8 @@ impl DirectWriter {
         };
         let sync = syncer.as_ref().map(|s| Arc::clone(&s.state));
         let (jobs, rx) = mpsc::sync_channel::<Job>(MAX_JOBS_QUEUED);
+        let stats = Arc::new(WriterStats::default());
+        let counted = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
@@ -138,7 +165,10 @@ impl DirectWriter {
                     let job = match next.take() {
                         Some(job) => job,
                         None => match rx.recv() {
-                            Ok(job) => job,
+                            Ok(job) => {
+                                counted.taken();
+                                job
+                            }
                             Err(_) => break,
                         },
                     };
@@ -172,7 +202,11 @@ impl DirectWriter {
                             // a plain job waits for the round's commit.
                             let mut parts = vec![first];
                             while parts.len() < MAX_PARTS {
-                                match rx.try_recv() {
+                                let taken = rx.try_recv();
+                                if taken.is_ok() {
+                                    counted.taken();
+                                }
+                                match taken {
                                     Ok(Job::Part(p)) => parts.push(p),
                                     Ok(other) => {
                                         next = Some(other);
@@ -187,18 +221,21 @@ impl DirectWriter {
                                 }
                                 continue;
                             }
+                            let started = Instant::now();
                             let run = std::panic::AssertUnwindSafe(|| {
                                 round(&mut conn, parts, syncer.as_ref())
                             });
                             if std::panic::catch_unwind(run).is_err() {
                                 tracing::error!("a group commit round panicked");
                             }
+                            counted.rounds.observe(started.elapsed());
                         }
                     }
                 }
             })?;
         Ok(DirectWriter {
             jobs,
+            stats,
             path: path.to_owned(),
             sync,
         })
@@ -273,8 +310,20 @@ impl DirectWriter {
         }
     }
 
+    /// What the writer counted (see [`WriterStats`]).
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
     fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.try_send(job).map_err(|e| match e {
+        // Counted before the send, so the thread never takes a job that
+        // is not counted yet.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.try_send(job);
+        if sent.is_err() {
+            self.stats.taken();
+        }
+        sent.map_err(|e| match e {
             mpsc::TrySendError::Full(_) => {
                 tracing::warn!(
                     limit = MAX_JOBS_QUEUED,
@@ -1139,12 +1188,25 @@ mod tests {
             matches!(refused, Some(crate::StoreError::Overloaded)),
             "a job beyond the bound is refused: {refused:?}"
         );
+        // The metrics see the full queue, and the refused job is not in it.
+        assert_eq!(direct.stats().queued(), super::MAX_JOBS_QUEUED as u64);
+        let rounds_before = direct.stats().rounds.snapshot().count;
         release.send(()).unwrap();
         blocker.await.unwrap();
         for job in queued {
             assert_eq!(job.await.unwrap(), 1);
         }
         direct.in_round(|_| Ok(())).await.unwrap();
+        assert_eq!(direct.stats().queued(), 0, "everything was taken");
+        let rounds = direct.stats().rounds.snapshot();
+        // The blocked round, then the queued jobs in rounds of at most
+        // `MAX_PARTS`, then the last one.
+        let least = (super::MAX_JOBS_QUEUED / super::MAX_PARTS) as u64 + 2;
+        assert!(
+            rounds.count - rounds_before >= least,
+            "{} rounds timed, at least {least} ran",
+            rounds.count - rounds_before
+        );
     }
 
     /// A test database made by `create`, if it has a direct writer

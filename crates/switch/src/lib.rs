@@ -22,7 +22,10 @@
 //!   issuer and acquirer that sum to zero per currency, plus the capture
 //!   (`0220`) of approved, un-reversed authorizations at the issuers;
 //! * a [`paytap_types::PaymentEvent`] for every authorization outcome, on a
-//!   tokio broadcast channel.
+//!   tokio broadcast channel;
+//! * what an operator's metrics read ([`Stats`], [`counts`]): answers by
+//!   message, channel and response code with their latency, stand-ins,
+//!   reversals, and the depth of the log and store-and-forward queues.
 //!
 //! Issuers are reached through [`IssuerLink`] (in-process, or
 //! [`TcpIssuerLink`]); the wire contract with issuers is in [`link`].
@@ -32,6 +35,7 @@
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod counts;
 pub mod frames;
 pub mod link;
 pub mod log;

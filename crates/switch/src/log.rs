@@ -363,6 +363,12 @@ impl MessageLog {
         &self.db
     }
 
+    /// Operations queued for the writer task and not taken yet (at most
+    /// `MAX_LOG_QUEUED`, sixteen full batches).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Queues `op`, written behind: nobody waits for it to be durable,
     /// only, when the queue is full, for room in it.
     async fn send(&self, op: Op) {

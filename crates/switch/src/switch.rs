@@ -14,6 +14,7 @@
 //! answered `0810` with DE 39 `00`.
 
 use crate::config::{IssuerRoute, StandInRules, SwitchConfig};
+use crate::counts::{AuthCounts, AuthKind, Channel};
 use crate::link::{IssuerLink, LinkError, STAND_IN_INDICATOR};
 use crate::log::{ClearingReport, LogStatus, MessageLog, StoredForward, net_positions};
 use crate::routing::{Route, RoutingError, RoutingTable};
@@ -124,6 +125,11 @@ struct Inner {
 /// Counters since start.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Every answer to a `0100` or `0200`, and its latency, by message,
+    /// channel and response code (the operator's metrics).
+    pub answers: AuthCounts,
+    /// Reversal requests (`0400`, `0420`) answered to acquirers.
+    pub reversals_received: AtomicU64,
     pub authorizations: AtomicU64,
     pub approved: AtomicU64,
     pub duplicates: AtomicU64,
@@ -399,6 +405,15 @@ impl Switch {
             .sum()
     }
 
+    /// Each issuer's reversals and advices waiting for its
+    /// acknowledgement (its store-and-forward queue's depth), by issuer id.
+    pub fn forwards_by_issuer(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.inner
+            .issuers
+            .iter()
+            .map(|(id, e)| (id.as_str(), e.queued.load(Ordering::Relaxed)))
+    }
+
     /// Wait until every stored reversal and advice was acknowledged, or
     /// `limit` passed; returns what is still pending.
     pub async fn drain_forwards(&self, limit: Duration) -> u64 {
@@ -462,8 +477,14 @@ impl Switch {
             // Authorization (0100, dual message) and financial request
             // (0200, single message: the issuer captures at once) take
             // the same path; the MTI travels to the issuer.
-            (1, 0) | (2, 0) => Some(self.authorize(request).await),
-            (4, 0) | (4, 2) => Some(self.reverse(request).await),
+            (1, 0) | (2, 0) => Some(self.authorize_counted(request).await),
+            (4, 0) | (4, 2) => {
+                self.inner
+                    .stats
+                    .reversals_received
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(self.reverse(request).await)
+            }
             (8, 0) => Some(network_management(&request)),
             _ => {
                 let mut r = request.response()?;
@@ -490,6 +511,22 @@ impl Switch {
             .unwrap_or_else(|| Message::new(Mti::AUTHORIZATION_RESPONSE));
         answer_code(&mut r, code);
         r
+    }
+
+    /// [`Switch::authorize`], its answer counted in [`Stats::answers`].
+    async fn authorize_counted(&self, request: Message) -> Message {
+        let arrived = Instant::now();
+        let kind = AuthKind::of(request.mti());
+        let channel = Channel::of(request.pos_entry_mode());
+        let response = self.authorize(request).await;
+        let code = response
+            .response_code()
+            .unwrap_or(ResponseCode::SystemMalfunction);
+        self.inner
+            .stats
+            .answers
+            .record(kind, channel, code, arrived.elapsed());
+        response
     }
 
     async fn authorize(&self, mut request: Message) -> Message {

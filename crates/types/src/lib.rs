@@ -22,6 +22,8 @@
 //!   drop.
 //! * [`Clock`]: the injectable time source of services, with
 //!   [`SystemClock`] and the test [`ManualClock`].
+//! * [`DurationHistogram`]: a lock-free histogram of durations with the
+//!   platform's fixed buckets, for the metrics of the hot paths.
 //! * [`sync`]: lock helpers that keep a poisoned lock's state only where
 //!   that is safe, and say so in the log.
 
@@ -30,6 +32,7 @@ mod device;
 mod event;
 mod expiry;
 mod facts;
+mod histogram;
 mod money;
 mod pan;
 mod secret;
@@ -42,6 +45,7 @@ pub use expiry::{Expiry, ExpiryError, year_month, yymm_expired};
 pub use facts::{
     CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts, PaymentFacts, UpiFacts,
 };
+pub use histogram::{BUCKET_BOUNDS_MICROS, BUCKETS, DurationHistogram, HistogramSnapshot};
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
 pub use secret::Secret;

@@ -106,7 +106,7 @@ impl Wallet {
         known: bool,
         now: i64,
     ) -> Result<(), WalletError> {
-        let t = paytap_types::sync::lock(&self.inner.throttle, "sign-in throttle");
+        let mut t = paytap_types::sync::lock(&self.inner.throttle, "sign-in throttle");
         let mut wait = t.pair_wait(key, addr, now);
         if !known {
             wait = wait.max(t.stranger_wait(key, now));
@@ -114,12 +114,19 @@ impl Wallet {
         match wait {
             None => Ok(()),
             Some(ms) => {
+                t.record_throttled();
                 tracing::warn!(%addr, known, "login held back after repeated failures");
                 Err(WalletError::TooManyAttempts {
                     retry_after_secs: throttle::wait_secs(ms),
                 })
             }
         }
+    }
+
+    /// What sign-ins (the API's and the web site's) came to since start:
+    /// successes, failures, attempts held back, lockouts begun.
+    pub fn sign_in_counts(&self) -> throttle::SignInCounts {
+        paytap_types::sync::lock(&self.inner.throttle, "sign-in throttle").counts()
     }
 
     fn count_failure(&self, key: &str, addr: IpAddr, known: bool, now: i64) {

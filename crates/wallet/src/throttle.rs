@@ -112,7 +112,9 @@ impl<K: Hash + Eq + Clone> Counters<K> {
         }
     }
 
-    fn fail(&mut self, k: K, now: i64) {
+    /// Counts a failure; `true` when it is the one that spends the last
+    /// of `free`, so that from now on the key waits (a lockout begins).
+    fn fail(&mut self, k: K, free: u32, now: i64) -> bool {
         if self.map.len() >= MAX_TRACKED && !self.map.contains_key(&k) {
             self.prune(now);
         }
@@ -120,6 +122,7 @@ impl<K: Hash + Eq + Clone> Counters<K> {
         c.failures = c.failures.saturating_add(1);
         c.last = now;
         self.map.insert(k, c);
+        c.failures == free
     }
 
     /// Drops forgotten counters, then, if still full, the stalest half.
@@ -135,12 +138,32 @@ impl<K: Hash + Eq + Clone> Counters<K> {
     }
 }
 
+/// What sign-ins came to since start, for the operator's metrics. No
+/// login or address is kept, only the counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SignInCounts {
+    /// Sign-ins that opened a session.
+    pub succeeded: u64,
+    /// Wrong passwords and unknown logins.
+    pub failed: u64,
+    /// Attempts refused (429) while a wait ran, before any password check.
+    pub throttled: u64,
+    /// Lockouts begun: a (login, address) pair spent its free failures.
+    pub pair_lockouts: u64,
+    /// Lockouts begun: an address spent its free failures across logins.
+    pub address_lockouts: u64,
+    /// Lockouts begun: a login spent its free failures from addresses it
+    /// never signed in from.
+    pub login_lockouts: u64,
+}
+
 /// The failed-login counters (see the module doc). Times are Unix ms.
 #[derive(Debug)]
 pub struct LoginThrottle {
     pairs: Counters<(String, IpAddr)>,
     addresses: Counters<IpAddr>,
     logins: Counters<String>,
+    counts: SignInCounts,
 }
 
 impl Default for LoginThrottle {
@@ -149,6 +172,7 @@ impl Default for LoginThrottle {
             pairs: Counters::new(),
             addresses: Counters::new(),
             logins: Counters::new(),
+            counts: SignInCounts::default(),
         }
     }
 }
@@ -180,16 +204,40 @@ impl LoginThrottle {
     /// account, so the failure spends only its own pair's budget and the
     /// address's, not the login's budget for strangers.
     pub fn record_failure(&mut self, login: &str, addr: IpAddr, known: bool, now: i64) {
-        self.pairs.fail((login.to_string(), addr), now);
-        self.addresses.fail(addr, now);
-        if !known {
-            self.logins.fail(login.to_string(), now);
+        let c = &mut self.counts;
+        c.failed += 1;
+        if self
+            .pairs
+            .fail((login.to_string(), addr), FREE_FAILURES_PER_PAIR, now)
+        {
+            c.pair_lockouts += 1;
+        }
+        if self.addresses.fail(addr, FREE_FAILURES_PER_ADDRESS, now) {
+            c.address_lockouts += 1;
+        }
+        if !known
+            && self
+                .logins
+                .fail(login.to_string(), FREE_FAILURES_PER_LOGIN, now)
+        {
+            c.login_lockouts += 1;
         }
     }
 
     /// A successful sign-in clears its pair's counter.
     pub fn record_success(&mut self, login: &str, addr: IpAddr) {
+        self.counts.succeeded += 1;
         self.pairs.map.remove(&(login.to_string(), addr));
+    }
+
+    /// Counts an attempt refused while a wait ran.
+    pub fn record_throttled(&mut self) {
+        self.counts.throttled += 1;
+    }
+
+    /// What sign-ins came to since start.
+    pub fn counts(&self) -> SignInCounts {
+        self.counts
     }
 }
 
@@ -236,6 +284,40 @@ mod tests {
         let pair = t.pairs.get(&("x@example.com".to_string(), a), T0 + 39);
         assert_eq!(pair.failures, 0);
         assert!(t.pair_wait("x@example.com", a, T0 + 39).is_some());
+    }
+
+    #[test]
+    fn a_lockout_is_counted_once_when_a_counter_spends_its_allowance() {
+        let mut t = LoginThrottle::default();
+        let a = ip("203.0.113.1");
+        for i in 0..FREE_FAILURES_PER_PAIR + 2 {
+            t.record_failure("x@example.com", a, false, T0 + i64::from(i));
+        }
+        t.record_throttled();
+        t.record_success("y@example.com", a);
+        assert_eq!(
+            t.counts(),
+            SignInCounts {
+                succeeded: 1,
+                failed: u64::from(FREE_FAILURES_PER_PAIR) + 2,
+                throttled: 1,
+                pair_lockouts: 1,
+                address_lockouts: 0,
+                login_lockouts: 0,
+            }
+        );
+        // Each address and each login spends its own allowance once.
+        for i in 0..FREE_FAILURES_PER_LOGIN {
+            let other = address_key(Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))));
+            t.record_failure("z@example.com", other, false, T0);
+        }
+        for i in 0..FREE_FAILURES_PER_ADDRESS {
+            t.record_failure(&format!("u{i}@example.com"), a, true, T0);
+        }
+        let c = t.counts();
+        assert_eq!(c.login_lockouts, 1);
+        assert_eq!(c.address_lockouts, 1);
+        assert_eq!(c.pair_lockouts, 1);
     }
 
     #[test]
