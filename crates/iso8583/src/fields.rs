@@ -6,6 +6,13 @@
 
 use crate::{Error, FieldError, Message, Pan};
 
+/// Digits of DE 4, the transaction amount (n12).
+pub const AMOUNT_DIGITS: usize = 12;
+
+/// The largest amount DE 4 can carry, in minor units: twelve nines. A
+/// terminal refuses a larger charge before it reaches the card.
+pub const MAX_AMOUNT_MINOR: u64 = 999_999_999_999;
+
 fn digits(n: u64, width: usize, what: &'static str) -> Result<String, Error> {
     let s = format!("{n:0width$}");
     if s.len() != width {
@@ -63,10 +70,10 @@ impl Message {
     pub fn amount(&self) -> Option<u64> {
         parse_u64(self.get_str(4)?)
     }
-    /// Set DE 4 (at most 999 999 999 999 minor units).
+    /// Set DE 4 (at most [`MAX_AMOUNT_MINOR`] minor units).
     pub fn set_amount(&mut self, minor_units: u64) -> Result<(), Error> {
-        let s =
-            digits(minor_units, 12, "amount exceeds 12 digits").map_err(|e| with_field(4, e))?;
+        let s = digits(minor_units, AMOUNT_DIGITS, "amount exceeds 12 digits")
+            .map_err(|e| with_field(4, e))?;
         self.set(4, s)
     }
 

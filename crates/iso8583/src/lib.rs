@@ -24,7 +24,10 @@ mod pan;
 pub mod spec;
 
 pub use error::{Error, FieldError};
-pub use fields::{CheckResult, OriginalData, Subelements, TokenData, VerificationResults};
+pub use fields::{
+    AMOUNT_DIGITS, CheckResult, MAX_AMOUNT_MINOR, OriginalData, Subelements, TokenData,
+    VerificationResults,
+};
 pub use frame::{FrameDecoder, MAX_FRAME, decode_frame, encode_frame};
 pub use mac::{AcquirerKey, MacError};
 pub use message::{Message, validate};

@@ -245,7 +245,8 @@ fn set_validation_errors() {
     assert!(m.set(28, "X00000100").is_err(), "x+n needs C or D");
     assert!(m.set(28, "D00000100").is_ok());
     assert!(m.set(35, "4761=2512X").is_err());
-    assert!(m.set_amount(1_000_000_000_000).is_err());
+    assert!(m.set_amount(MAX_AMOUNT_MINOR).is_ok());
+    assert!(m.set_amount(MAX_AMOUNT_MINOR + 1).is_err());
     assert!(m.set_stan(1_000_000).is_err());
     assert!(m.set_local_time(24, 0, 0).is_err());
     assert!(m.set_local_date(13, 1).is_err());

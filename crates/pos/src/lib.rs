@@ -708,8 +708,8 @@ impl Pos {
     }
 }
 
-/// The kernel's view of a charge of `amount` (positive, below 10^12 minor
-/// units) at `now`.
+/// The kernel's view of a charge of `amount` (positive, at most DE 4's
+/// [`MAX_AMOUNT_MINOR`](paytap_iso8583::MAX_AMOUNT_MINOR)) at `now`.
 fn kernel_transaction(
     amount: Money,
     now: OffsetDateTime,
@@ -717,7 +717,7 @@ fn kernel_transaction(
 ) -> Result<Transaction, PosError> {
     let minor = u64::try_from(amount.minor)
         .ok()
-        .filter(|m| *m > 0 && *m < 1_000_000_000_000)
+        .filter(|m| (1..=paytap_iso8583::MAX_AMOUNT_MINOR).contains(m))
         .ok_or(PosError::Amount)?;
     let date = TxnDate {
         yy: (now.year().rem_euclid(100)) as u8,
