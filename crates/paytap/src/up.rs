@@ -34,21 +34,8 @@ pub struct Args {
     pub trusted_proxies: TrustedProxies,
 }
 
-/// Readable logs on stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // A second call (tests start several platforms) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging("info");
+    crate::logging::init("info");
     // Everything written from here on is private to the owner (the data
     // directory holds password hashes, keys and passcodes).
     #[allow(unsafe_code, reason = "umask(2) has no safe wrapper")]
