@@ -4,7 +4,7 @@
 //! switch), the wallet service and the web site (see [`crate::platform`]),
 //! with SQLite databases in the data directory (created on first run),
 //! prints the URLs, and writes `DIR/endpoints.json` once everything
-//! listens.
+//! listens. Nothing is written before both ports are bound.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use clap::Args as ClapArgs;
 
 use paytap_wallet::TrustedProxies;
 
-use crate::platform::{Platform, PlatformOptions};
+use crate::platform::{Listeners, Platform, PlatformOptions};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -48,16 +48,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Binds both ports, then takes the data directory's lock, then opens the
+/// storage: a busy port leaves no file behind, and a second platform on
+/// the same data directory (on other ports) is refused by the lock before
+/// it opens a database.
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let _lock = crate::instance::lock_data_dir(&args.data_dir)?;
-    let platform = Platform::start(PlatformOptions {
+    let opts = PlatformOptions {
         data_dir: args.data_dir.clone(),
         wallet_addr: args.wallet_addr,
         switch_addr: args.switch_addr,
         sms_file: true,
         trusted_proxies: args.trusted_proxies.clone(),
-    })
-    .await?;
+    };
+    let listeners = Listeners::bind(&opts).await?;
+    let _lock = crate::instance::lock_data_dir(&args.data_dir)?;
+    let platform = Platform::start_on(opts, listeners).await?;
     println!("wallet: {}", platform.wallet_url);
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);
