@@ -485,7 +485,8 @@ impl Issuer {
     }
 
     /// Once the answer is durable: the velocity window counts an approval,
-    /// the card cache learns the verified ATC, and the log line.
+    /// the card cache learns the verified ATC, and a debug line (the
+    /// switch writes the one info line per authorization).
     fn remember_outcome(&self, auth: &NewAuth<'_>, decision: &Decision) {
         if decision.code.is_approved() {
             self.windows.push(&auth.card.card_id, auth.now, auth.amount);
@@ -495,8 +496,8 @@ impl Issuer {
                 c.last_atc = Some(c.last_atc.map_or(atc, |l| l.max(atc)));
             });
         }
-        tracing::info!(bank = %auth.bank.id, card_id = %auth.card.card_id,
-            code = decision.code.code(), amount = auth.amount, "authorization");
+        tracing::debug!(bank = %auth.bank.id, card_id = %auth.card.card_id,
+            code = decision.code.code(), amount = auth.amount, "issuer decision");
     }
 
     /// Turns a recorded approval into a decline (the ledger refused the hold).

@@ -358,8 +358,19 @@ pub struct RunningNetwork {
 }
 
 impl Network {
-    /// Build and start everything (see the crate documentation).
+    /// Binds the switch's acquirer port ([`NetworkConfig::switch_addr`]),
+    /// then builds and starts everything (see the crate documentation).
     pub async fn start(config: NetworkConfig) -> Result<RunningNetwork, NetworkError> {
+        let listener = tokio::net::TcpListener::bind(config.switch_addr).await?;
+        Network::start_on(config, listener).await
+    }
+
+    /// [`Network::start`] with the switch serving on `listener`, bound
+    /// earlier (its [`NetworkConfig::switch_addr`] is not used).
+    pub async fn start_on(
+        config: NetworkConfig,
+        listener: tokio::net::TcpListener,
+    ) -> Result<RunningNetwork, NetworkError> {
         if config.master_secret.len() < 16 {
             return Err(NetworkError::Config(
                 "master secret must be at least 16 bytes".into(),
@@ -398,8 +409,7 @@ impl Network {
             forward_key: Some(ForwardKey::new(config.keyring.subkey(FORWARD_KEY_PURPOSE))),
         })
         .await?;
-        let running =
-            paytap_switch::serve(switch, config.switch_addr, config.acquirers.clone()).await?;
+        let running = paytap_switch::serve_on(switch, listener, config.acquirers.clone())?;
 
         let outbox = SmsOutbox::default();
         let outbox_task = spawn_outbox(&outbox, &issuer);

@@ -162,7 +162,7 @@ fn crash_run(a: CrashArgs) -> anyhow::Result<ExitCode> {
     if a.terminals == 0 || a.terminals > MAX_TERMINALS {
         anyhow::bail!("--terminals must be 1 to {MAX_TERMINALS}");
     }
-    crate::up::init_logging("error");
+    crate::logging::init("error");
     if !a.json {
         eprintln!(
             "{} terminals paying, the platform killed {} times ...",

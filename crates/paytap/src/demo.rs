@@ -108,7 +108,7 @@ struct Demo {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    crate::up::init_logging("error");
+    crate::logging::init("error");
     let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
     let dir = args.data_dir.unwrap_or_else(|| tmp.path().to_owned());
     let rt = tokio::runtime::Runtime::new()?;

@@ -222,7 +222,7 @@ async fn client_for(device: &mut Device, login: &Login) -> anyhow::Result<Wallet
 /// Runs one `paytap device` subcommand: a dispatch table (one arm per
 /// subcommand, each a few calls), long because the command has many.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    crate::up::init_logging("warn");
+    crate::logging::init("warn");
     let rt = tokio::runtime::Runtime::new()?;
     match args.command {
         Cmd::Enrol {

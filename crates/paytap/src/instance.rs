@@ -5,7 +5,10 @@
 //! (ARCHITECTURE.md, "state with one owner"): both would approve against
 //! the same money. So `paytap up` takes an exclusive advisory lock
 //! (`flock`) on [`LOCK_FILE`] in its data directory before it opens a
-//! database, and refuses to start if another process holds it. The kernel
+//! database, and refuses to start if another process holds it. It binds its
+//! ports first, so a start that fails on a busy port writes nothing (a
+//! second platform on the same ports is then refused by the port, one on
+//! other ports by the lock). The kernel
 //! drops the lock when the process ends, however it ends (a `kill -9`
 //! included), so a crash never leaves a stale lock behind.
 

@@ -8,6 +8,7 @@ mod demo;
 mod device;
 mod instance;
 mod keys;
+mod logging;
 mod platform;
 mod pos;
 mod tools;
@@ -29,6 +30,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "An open mobile payment platform: tap to pay with tokens, cryptograms, a card network, issuers and a wallet"
 )]
 struct Cli {
+    /// Log lines on stderr: readable text, or one JSON object a line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "PAYTAP_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +63,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::choose(cli.log_format);
     let result = match cli.command {
         Command::Tools(args) => {
             quiet_on_closed_pipe();

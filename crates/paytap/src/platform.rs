@@ -310,19 +310,24 @@ fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> an
     }
 }
 
-/// The network's start failing on the switch's listener gets
-/// [`bind_error`]'s message; any other failure is passed on.
-fn switch_bind_error(e: paytap_network::NetworkError, addr: SocketAddr) -> anyhow::Error {
-    match e {
-        paytap_network::NetworkError::Io(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AddrNotAvailable
-            ) =>
-        {
-            bind_error(io, "card network switch", addr, "--switch-addr")
-        }
-        other => other.into(),
+/// The platform's two ports, bound before anything is written: a start
+/// that cannot have its ports leaves the data directory as it was.
+pub struct Listeners {
+    switch: tokio::net::TcpListener,
+    wallet: tokio::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds the switch's acquirer port, then the wallet's HTTP port; a
+    /// busy one is named with the flag that changes it.
+    pub async fn bind(opts: &PlatformOptions) -> anyhow::Result<Listeners> {
+        let switch = tokio::net::TcpListener::bind(opts.switch_addr)
+            .await
+            .map_err(|e| bind_error(e, "card network switch", opts.switch_addr, "--switch-addr"))?;
+        let wallet = tokio::net::TcpListener::bind(opts.wallet_addr)
+            .await
+            .map_err(|e| bind_error(e, "wallet and web site", opts.wallet_addr, "--wallet-addr"))?;
+        Ok(Listeners { switch, wallet })
     }
 }
 
@@ -334,18 +339,21 @@ async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
 }
 
 impl Platform {
-    /// Starts network, wallet and web site.
+    /// Binds the ports, then starts network, wallet and web site.
     pub async fn start(opts: PlatformOptions) -> anyhow::Result<Platform> {
+        let listeners = Listeners::bind(&opts).await?;
+        Platform::start_on(opts, listeners).await
+    }
+
+    /// Starts network, wallet and web site on ports bound earlier
+    /// (`opts`' addresses are not used), creating the data directory's
+    /// files.
+    pub async fn start_on(opts: PlatformOptions, listeners: Listeners) -> anyhow::Result<Platform> {
         let open_files = raise_open_file_limit();
         secure_dir(&opts.data_dir)?;
-        let mut config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
-        config.switch_addr = opts.switch_addr;
+        let config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
-        let net = Arc::new(
-            Network::start(config)
-                .await
-                .map_err(|e| switch_bind_error(e, opts.switch_addr))?,
-        );
+        let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let mut regions = Regions::new();
         let mut probes = health::Probes {
             databases: vec![("network".to_string(), net.db().clone())],
@@ -393,9 +401,7 @@ impl Platform {
             app = app.merge(emulator_router(net.clone()));
         }
         app = metrics.count_requests(app);
-        let listener = tokio::net::TcpListener::bind(opts.wallet_addr)
-            .await
-            .map_err(|e| bind_error(e, "wallet and web site", opts.wallet_addr, "--wallet-addr"))?;
+        let listener = listeners.wallet;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let limits = ServerLimits {

@@ -155,7 +155,7 @@ struct ChargeArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    crate::up::init_logging("warn");
+    crate::logging::init("warn");
     let a = match args.command {
         Cmd::Charge(a) => a,
         Cmd::FlushReversals(f) => return flush(f),

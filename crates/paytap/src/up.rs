@@ -4,7 +4,7 @@
 //! switch), the wallet service and the web site (see [`crate::platform`]),
 //! with SQLite databases in the data directory (created on first run),
 //! prints the URLs, and writes `DIR/endpoints.json` once everything
-//! listens.
+//! listens. Nothing is written before both ports are bound.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use clap::Args as ClapArgs;
 
 use paytap_wallet::TrustedProxies;
 
-use crate::platform::{Platform, PlatformOptions};
+use crate::platform::{Listeners, Platform, PlatformOptions};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -34,21 +34,8 @@ pub struct Args {
     pub trusted_proxies: TrustedProxies,
 }
 
-/// Readable logs on stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // A second call (tests start several platforms) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging("info");
+    crate::logging::init("info");
     // Everything written from here on is private to the owner (the data
     // directory holds password hashes, keys and passcodes).
     #[allow(unsafe_code, reason = "umask(2) has no safe wrapper")]
@@ -61,16 +48,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Binds both ports, then takes the data directory's lock, then opens the
+/// storage: a busy port leaves no file behind, and a second platform on
+/// the same data directory (on other ports) is refused by the lock before
+/// it opens a database.
 async fn serve(args: Args) -> anyhow::Result<()> {
-    let _lock = crate::instance::lock_data_dir(&args.data_dir)?;
-    let platform = Platform::start(PlatformOptions {
+    let opts = PlatformOptions {
         data_dir: args.data_dir.clone(),
         wallet_addr: args.wallet_addr,
         switch_addr: args.switch_addr,
         sms_file: true,
         trusted_proxies: args.trusted_proxies.clone(),
-    })
-    .await?;
+    };
+    let listeners = Listeners::bind(&opts).await?;
+    let _lock = crate::instance::lock_data_dir(&args.data_dir)?;
+    let platform = Platform::start_on(opts, listeners).await?;
     println!("wallet: {}", platform.wallet_url);
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);

@@ -1,7 +1,8 @@
 //! `paytap up` as a process: its data directory is private (0700, every
 //! file 0600, also one left world-readable by an earlier version), and it
 //! raises its soft open-file limit to the hard limit; a second `paytap up` on
-//! the same data directory refuses to start.
+//! the same data directory refuses to start; a busy port is named with its
+//! flag, and such a failed start writes nothing in the data directory.
 
 #![cfg(target_os = "linux")]
 
@@ -243,5 +244,35 @@ fn a_busy_port_is_named_with_the_flag_that_changes_it() {
             "{err}"
         );
         assert_eq!(err.matches("in use").count(), 1, "said once: {err}");
+    }
+}
+
+#[test]
+fn a_busy_port_leaves_the_data_directory_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    for (flag, other) in [
+        ("--switch-addr", "--wallet-addr"),
+        ("--wallet-addr", "--switch-addr"),
+    ] {
+        for data in [&missing, &empty] {
+            let out = Command::new(BIN)
+                .args(["up", "--data-dir", data.to_str().unwrap()])
+                .args([flag, &addr, other, "127.0.0.1:0"])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{flag}: started on a busy port");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("{addr} is already in use")), "{err}");
+            assert!(!missing.exists(), "{flag}: the data directory was created");
+            let left: Vec<_> = std::fs::read_dir(&empty).unwrap().collect();
+            assert!(left.is_empty(), "{flag}: files written: {left:?}");
+        }
     }
 }

@@ -352,8 +352,15 @@ impl Db {
 
     /// Applies the given migrations that have not run yet, each in its own
     /// transaction. Safe to call at every start-up and from several
-    /// components against the same database.
+    /// components against the same database. Its log lines say
+    /// `region=`[`NO_REGION`]; [`Regions::migrate`] names the region.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
+        self.migrate_in(migrations, NO_REGION).await
+    }
+
+    /// [`Db::migrate`] for the database of `region`, named in each
+    /// "migration applied" line beside the database.
+    async fn migrate_in(&self, migrations: &[Migration], region: &str) -> Result<(), StoreError> {
         self.pool
             .execute(
                 "CREATE TABLE IF NOT EXISTS paytap_migrations (\
@@ -398,6 +405,7 @@ impl Db {
             if res.rows_affected() == 1 {
                 tx.commit().await?;
                 tracing::info!(
+                    region = %region,
                     database = %self.name,
                     component = m.component,
                     version = m.version,
@@ -416,6 +424,10 @@ impl Db {
         self.pool.close().await;
     }
 }
+
+/// What the migration log lines say for the region of a database that
+/// belongs to none: the card network's, shared by every region.
+pub const NO_REGION: &str = "global";
 
 /// Databases by region code (`"cn"`, `"in"`, ...). Data about a user is
 /// written only to the database of the region the user's account belongs to.
@@ -443,10 +455,11 @@ impl Regions {
         self.dbs.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Applies the same migrations to every regional database.
+    /// Applies the same migrations to every regional database; each
+    /// "migration applied" line names its region.
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
-        for db in self.dbs.values() {
-            db.migrate(migrations).await?;
+        for (region, db) in &self.dbs {
+            db.migrate_in(migrations, region).await?;
         }
         Ok(())
     }

@@ -53,7 +53,7 @@ pub use log::{
 };
 pub use routing::{BinRange, Route, RoutingError, RoutingTable};
 pub use seal::ForwardKey;
-pub use server::{RunningSwitch, serve};
+pub use server::{RunningSwitch, serve, serve_on};
 pub use switch::{
     MAX_FORWARDS_QUEUED, Stats, Switch, SwitchError, SwitchParts, reason_for, utc_day,
 };

@@ -69,6 +69,16 @@ pub async fn serve(
     acquirers: Acquirers,
 ) -> std::io::Result<RunningSwitch> {
     let listener = TcpListener::bind(addr).await?;
+    serve_on(switch, listener, acquirers)
+}
+
+/// Serve the acquirers of `acquirers` with `switch` on a listener bound
+/// earlier (`paytap up` binds its ports before it writes any file).
+pub fn serve_on(
+    switch: Switch,
+    listener: TcpListener,
+    acquirers: Acquirers,
+) -> std::io::Result<RunningSwitch> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let limits = AdmissionLimits {

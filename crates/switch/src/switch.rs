@@ -95,11 +95,11 @@ impl IssuerEntry {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
                 debug_assert!(false, "a reserved forwarding place was taken");
-                tracing::error!(issuer = %self.route.id, "forwarding queue over its count");
+                tracing::error!(bank = %self.route.id, "forwarding queue over its count");
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.queued.fetch_sub(1, Ordering::Relaxed);
-                tracing::error!(issuer = %self.route.id, "store-and-forward queue closed");
+                tracing::error!(bank = %self.route.id, "store-and-forward queue closed");
             }
         }
     }
@@ -351,18 +351,20 @@ impl Switch {
         for stored in inner.log.pending_forwards().await? {
             let StoredForward { id, issuer, .. } = &stored;
             let Some(entry) = inner.issuers.get(issuer) else {
-                tracing::error!(%issuer, %id, "stored forward for an unknown issuer; kept");
+                tracing::error!(bank = %issuer, %id, "stored forward for an unknown issuer; kept");
                 continue;
             };
             match open_forward(inner.forward_key.as_ref(), &stored) {
                 Ok(_) if !entry.reserve(1) => {
-                    tracing::error!(%issuer, %id, "forwarding queue full; stored forward kept for a later start");
+                    tracing::error!(bank = %issuer, %id, "forwarding queue full; stored forward kept for a later start");
                 }
                 Ok(msg) => entry.send_reserved(Forward {
                     id: Some(stored.id),
                     msg,
                 }),
-                Err(why) => tracing::error!(%issuer, %id, why, "stored forward not sent; kept"),
+                Err(why) => {
+                    tracing::error!(bank = %issuer, %id, why, "stored forward not sent; kept")
+                }
             }
         }
         for (id, rx, queued) in queues {
@@ -597,10 +599,14 @@ impl Switch {
             meta.stand_in,
             code,
         ));
+        // The one line per authorization (the bank's host logs its side at
+        // debug only): `bank` is the field name every line uses for a bank.
         tracing::info!(
             rrn = %ctx.rrn,
-            issuer = record.issuer.as_deref().unwrap_or("-"),
+            bank = %record.issuer.as_deref().unwrap_or("-"),
             code = code.code(),
+            amount = ctx.amount,
+            currency = ctx.currency.code(),
             stand_in = meta.stand_in,
             "authorization"
         );
@@ -777,12 +783,12 @@ impl Switch {
                 );
             }
             Err(e) if issuer_request.mti() == Mti::FINANCIAL_REQUEST => {
-                tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer a financial request; no stand-in");
+                tracing::warn!(rrn = %ctx.rrn, bank = %issuer_id, error = %e, "issuer did not answer a financial request; no stand-in");
                 self.no_stand_in(entry, &issuer_request, &mut response)
                     .await;
             }
             Err(e) => {
-                tracing::warn!(rrn = %ctx.rrn, issuer = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
+                tracing::warn!(rrn = %ctx.rrn, bank = %issuer_id, error = %e, "issuer did not answer; stand-in processing");
                 self.stand_in(
                     entry,
                     &issuer_request,
@@ -830,7 +836,7 @@ impl Switch {
                 && let Some(entry) = switch.inner.issuers.get(&late_issuer)
             {
                 // A late approval: make sure its hold is released.
-                tracing::warn!(issuer = %late_issuer, "late approval from issuer reversed");
+                tracing::warn!(bank = %late_issuer, "late approval from issuer reversed");
                 switch.queue_reversal(entry, &sent, sent.mti()).await;
             }
             r
@@ -909,7 +915,7 @@ impl Switch {
         meta: &mut Meta,
     ) {
         if !entry.reserve(2) {
-            tracing::error!(rrn = %ctx.rrn, issuer = %entry.route.id, "forwarding queue full; answered 96 instead of standing in");
+            tracing::error!(rrn = %ctx.rrn, bank = %entry.route.id, "forwarding queue full; answered 96 instead of standing in");
             self.queue_reversal(entry, issuer_request, Mti::AUTHORIZATION_REQUEST)
                 .await;
             must(
@@ -1007,7 +1013,7 @@ impl Switch {
     async fn forward(&self, entry: &IssuerEntry, msg: Message) {
         let id = self.store_forward(entry, &msg).await;
         if !entry.reserve(1) {
-            tracing::error!(issuer = %entry.route.id, id = id.as_deref().unwrap_or("-"), mti = %msg.mti(), "forwarding queue full; kept stored for a later start only");
+            tracing::error!(bank = %entry.route.id, id = id.as_deref().unwrap_or("-"), mti = %msg.mti(), "forwarding queue full; kept stored for a later start only");
             return;
         }
         entry.send_reserved(Forward { id, msg });
@@ -1051,7 +1057,7 @@ impl Switch {
                         Some(id)
                     }
                     Err(e) => {
-                        tracing::error!(issuer = %entry.route.id, error = %e, "advice not sealed; kept in memory only");
+                        tracing::error!(bank = %entry.route.id, error = %e, "advice not sealed; kept in memory only");
                         None
                     }
                 }

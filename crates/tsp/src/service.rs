@@ -442,7 +442,7 @@ impl Tsp {
         };
         self.insert_token(&req, &row).await?;
         let sealed_payload = self.sealed_payload(&req, &row, &token_pan, imk)?;
-        tracing::info!(token_ref = %row.token_ref, issuer = %req.issuer_id, device = %req.device_id,
+        tracing::info!(token_ref = %row.token_ref, bank = %req.issuer_id, device = %req.device_id,
             state = %req.initial_state, "token provisioned");
         Ok(Provisioned {
             token_ref: row.token_ref,

@@ -18,7 +18,10 @@
 //!   backlog instead of taking file descriptors.
 //!
 //! Every request carries the peer's address as axum's
-//! `ConnectInfo<SocketAddr>`.
+//! `ConnectInfo<SocketAddr>`, and a request id with one log line
+//! ([`request_id`]).
+
+pub mod request_id;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -90,6 +93,7 @@ pub async fn serve(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ));
+    let app = request_id::track_requests(app);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();

@@ -2,9 +2,10 @@
 //! and `GET /readyz` (every database answers and the switch is listening).
 //!
 //! Both are public and carry nothing secret: a load balancer or an
-//! orchestrator calls them without a session. The switch's acquirer port is
-//! bound before the HTTP listener (`Platform::start`), so an HTTP answer
-//! means the switch was listening; `/readyz` names its address.
+//! orchestrator calls them without a session. The switch serves its
+//! acquirer port before the HTTP server starts (`Platform::start_on`), so
+//! an HTTP answer means the switch was listening; `/readyz` names its
+//! address.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -57,7 +57,7 @@ impl Switch {
         };
         let reversal = self.unlogged_reversal(&u);
         let done = self.reverse_now_or_forward(entry, reversal).await;
-        tracing::warn!(terminal = %u.terminal, stan = u.original.stan, %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
+        tracing::warn!(terminal = %u.terminal, stan = u.original.stan, bank = %issuer, forwarded = !done, "reversal of an original the switch never logged sent to the issuer");
         // What the terminal stops resending once answered must be stored
         // (the forward, queued before the row, is durable with it).
         let row = self.unlogged_row(&u, &issuer, &response);

@@ -1,0 +1,145 @@
+//! `paytap up --log-format json` as a process: every line it logs on
+//! stderr is a JSON object; each HTTP request gets an `X-Request-Id` (the
+//! client's when it is fit) and one log line with its method, route,
+//! status and id; migration lines name their region.
+
+#![cfg(target_os = "linux")]
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_paytap");
+
+fn wait_for(path: &Path) {
+    for _ in 0..600 {
+        if std::fs::metadata(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+/// The whole answer to a GET on the platform whose endpoints.json is in
+/// `data`, with extra header lines.
+fn http_get(data: &Path, path: &str, headers: &str) -> String {
+    let endpoints: Value =
+        serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
+    let url = endpoints["wallet_url"].as_str().unwrap();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The value of `name` in an HTTP answer's head.
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let head = answer.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A platform process that a failing test does not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[test]
+fn up_logs_json_lines_with_a_request_id_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let stderr = dir.path().join("stderr");
+    let mut up = KillOnDrop(
+        Command::new(BIN)
+            .args(["up", "--log-format", "json", "--data-dir"])
+            .arg(&data)
+            .args([
+                "--wallet-addr",
+                "127.0.0.1:0",
+                "--switch-addr",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&data.join("endpoints.json"));
+
+    let supplied = http_get(&data, "/healthz", "X-Request-Id: probe-7:a\r\n");
+    assert!(supplied.starts_with("HTTP/1.1 200"), "{supplied}");
+    assert_eq!(header(&supplied, "x-request-id"), Some("probe-7:a"));
+    let first = http_get(&data, "/healthz", "");
+    let second = http_get(&data, "/healthz", "X-Request-Id: two words\r\n");
+    let first_id = header(&first, "x-request-id").unwrap().to_owned();
+    let second_id = header(&second, "x-request-id").unwrap().to_owned();
+    assert_ne!(first_id, second_id);
+    assert_ne!(second_id, "two words", "an id with a space is replaced");
+
+    let st = Command::new("kill")
+        .args(["-TERM", &up.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(up.0.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&stderr).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for l in &lines {
+        for key in ["timestamp", "level", "message"] {
+            assert!(l.get(key).is_some(), "{key} missing: {l}");
+        }
+    }
+    let with = |message: &str| -> Vec<&Value> {
+        lines.iter().filter(|l| l["message"] == message).collect()
+    };
+    assert_eq!(with("paytap is up").len(), 1, "{text}");
+
+    let requests = with("request");
+    assert_eq!(requests.len(), 3, "one line per request: {text}");
+    for (line, id) in requests.iter().zip(["probe-7:a", &first_id, &second_id]) {
+        assert_eq!(line["request_id"], id, "{line}");
+        assert_eq!(line["method"], "GET", "{line}");
+        assert_eq!(line["route"], "/healthz", "{line}");
+        assert_eq!(line["status"], 200, "{line}");
+        assert!(line["latency_us"].is_u64(), "{line}");
+    }
+
+    let migrations = with("migration applied");
+    let regions: std::collections::BTreeSet<&str> = migrations
+        .iter()
+        .map(|l| {
+            l["region"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no region: {l}"))
+        })
+        .collect();
+    assert_eq!(
+        regions.into_iter().collect::<Vec<_>>(),
+        ["cn", "global", "in"],
+        "{text}"
+    );
+}
