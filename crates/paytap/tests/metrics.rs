@@ -52,7 +52,7 @@ async fn phone(p: &Platform, balance: i64) -> Phone {
         .identify_and_verify(&IdvRequest {
             pan: card.pan.clone(),
             expiry_yymm: card.expiry_yymm.clone(),
-            cvv: card.cvv.to_string(),
+            cvv: card.cvv.clone(),
             device_id: DEVICE.into(),
             device_kind: "phone".into(),
             account_id: "acct-metrics".into(),
