@@ -81,21 +81,47 @@ impl Where {
     }
 }
 
+/// `--type`: the kinds of device the emulator can be.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    /// A phone: bank cards, QR codes, transit.
+    Phone,
+    /// A watch: bank cards, QR codes, transit.
+    Watch,
+    /// A fitness band: transit purses and QR codes, no bank cards.
+    Band,
+}
+
+impl From<KindArg> for DeviceKind {
+    fn from(k: KindArg) -> DeviceKind {
+        match k {
+            KindArg::Phone => DeviceKind::Phone,
+            KindArg::Watch => DeviceKind::Watch,
+            KindArg::Band => DeviceKind::Band,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a device (fresh X25519 key) and register it with the wallet.
     Enrol {
+        /// The wallet's base URL, e.g. http://127.0.0.1:8080.
         #[arg(long)]
         wallet: String,
+        /// The account's e-mail address (its login).
         #[arg(long)]
         email: String,
+        /// The account's password.
         #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
         password: String,
-        /// phone, watch or band.
-        #[arg(long = "type")]
-        kind: String,
+        /// What the device is: a band holds transit purses and QR codes, no cards.
+        #[arg(long = "type", value_enum)]
+        kind: KindArg,
+        /// The device's name as the owner sees it ("Li's phone").
         #[arg(long)]
         name: String,
+        /// The device's model, as the wallet lists it.
         #[arg(long, default_value = "paytap emulated device")]
         model: String,
         /// Create the account first.
@@ -108,13 +134,17 @@ enum Cmd {
     AddCard {
         #[command(flatten)]
         ks: Keystore,
+        /// The card number, as printed on the card.
         #[arg(long)]
         pan: Option<String>,
-        /// MM/YY.
+        /// The expiry as printed on the card, MM/YY (07/29), or as the
+        /// emulator's card answer gives it (`expiry`, the same MM/YY).
         #[arg(long)]
         expiry: Option<String>,
+        /// The card's security code (3 digits on the back).
         #[arg(long)]
         cvv: Option<String>,
+        /// The cardholder's name, as printed on the card.
         #[arg(long)]
         name: Option<String>,
         /// The one-time passcode of a card waiting for it (with --pending).
@@ -144,6 +174,7 @@ enum Cmd {
     Field {
         #[command(flatten)]
         ks: Keystore,
+        /// The address the field listens on for a POS (port 0: any free port; printed).
         #[arg(long)]
         listen: SocketAddr,
         /// The owner touches the fingerprint sensor for every tap.
@@ -235,7 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             register,
             ks,
         } => rt.block_on(async {
-            let kind = DeviceKind::parse(&kind).context("--type is phone, watch or band")?;
+            let kind = DeviceKind::from(kind);
             let mut client = WalletClient::new(&wallet)?;
             if register {
                 client

@@ -6,6 +6,9 @@
 mod bench;
 mod demo;
 mod device;
+mod failure;
+#[cfg(test)]
+mod help_tests;
 mod instance;
 mod keys;
 mod logging;
@@ -14,7 +17,7 @@ mod pos;
 mod tools;
 mod up;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: the authorization path makes
@@ -62,7 +65,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = match Cli::command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => return failure::usage(e, failure::json_in_args(&args)),
+    };
+    let json = failure::wants_json(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return failure::usage(e, json),
+    };
     logging::choose(cli.log_format);
     let result = match cli.command {
         Command::Tools(args) => {
@@ -78,10 +90,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("paytap: error: {err:#}");
-            ExitCode::from(exit::of_error(&err))
-        }
+        Err(err) => failure::report(&err, json),
     }
 }
 

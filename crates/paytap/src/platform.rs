@@ -514,6 +514,13 @@ fn no_store(v: serde_json::Value) -> axum::response::Response {
         .into_response()
 }
 
+/// A card record's `YYMM` expiry as the plastic prints it, `MM/YY`: the
+/// form `paytap device add-card --expiry` and the wallet take.
+pub fn printed_expiry(yymm: &str) -> Option<String> {
+    let e = paytap_types::Expiry::parse(yymm).ok()?;
+    Some(format!("{:02}/{:02}", e.month(), e.year()))
+}
+
 fn loopback_only(
     addr: SocketAddr,
 ) -> Result<(), (axum::http::StatusCode, axum::Json<serde_json::Value>)> {
@@ -531,7 +538,9 @@ fn loopback_only(
 ///
 /// * `GET /emulator/v1/info`: switch address and the banks (id, name, currency);
 /// * `POST /emulator/v1/cards`: a bank issues a card and "mails" it (number,
-///   expiry, CVV in the response, as printed on the plastic);
+///   expiry, CVV in the response, as printed on the plastic: `expiry` is
+///   `MM/YY`, what `paytap device add-card --expiry` takes; `expiry_yymm`
+///   the bank's record form);
 /// * `GET /emulator/v1/sms`: the emulated phone's SMS inbox (ID&V passcodes);
 /// * `GET /emulator/v1/ledger`: accounts, transfers and per-currency totals.
 ///
@@ -594,11 +603,14 @@ pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
             .issue_card(req)
             .await
             .map_err(|e| api_error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+        let expiry = printed_expiry(&card.expiry_yymm)
+            .ok_or_else(|| api_error(StatusCode::INTERNAL_SERVER_ERROR, "the bank's expiry"))?;
         Ok(no_store(json!({
             "card_id": card.card_id,
             "bank_id": card.bank_id,
             "bank_name": bank.name,
             "pan": card.pan.expose(),
+            "expiry": expiry,
             "expiry_yymm": card.expiry_yymm,
             "cvv": card.cvv.expose().as_str(),
             "last4": card.pan.last4(),

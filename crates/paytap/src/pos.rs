@@ -75,6 +75,7 @@ struct FlushArgs {
     /// The switch's acquirer address.
     #[arg(long, default_value = "127.0.0.1:8583")]
     switch: SocketAddr,
+    /// The terminal's id (DE 41, up to 8 characters).
     #[arg(long, default_value = "PTPOS001")]
     terminal_id: String,
     /// Where the terminal keeps its stored reversals (default ./paytap-pos/<terminal id>).
@@ -119,17 +120,22 @@ struct ChargeArgs {
     /// Amount in major units, e.g. 12.50.
     #[arg(long)]
     amount: String,
-    #[arg(long, default_value = "CNY")]
+    /// The amount's currency (ISO 4217).
+    #[arg(long, default_value = "CNY", ignore_case = true, value_parser = currency_codes())]
     currency: String,
     /// Merchant name (up to 25 characters).
     #[arg(long, default_value = "paytap demo store")]
     merchant: String,
+    /// Merchant category code, four digits (DE 18; 5411 grocery stores).
     #[arg(long, default_value_t = 5411)]
     mcc: u16,
+    /// The terminal's id (DE 41, up to 8 characters).
     #[arg(long, default_value = "PTPOS001")]
     terminal_id: String,
+    /// The merchant's id at the acquirer (DE 42, up to 15 characters).
     #[arg(long, default_value = "PAYTAPMERCH0001")]
     merchant_id: String,
+    /// The merchant's city (DE 43, up to 13 characters).
     #[arg(long, default_value = "Beijing")]
     city: String,
     /// Tap the device whose keystore is this file (in this process).
@@ -141,7 +147,7 @@ struct ChargeArgs {
     /// Tap the device holding its NFC field at this address (`paytap device field`).
     #[arg(long)]
     nfc: Option<SocketAddr>,
-    /// Print the receipt as JSON.
+    /// Print the receipt as JSON (an error as `{"error": .., "exit_code": ..}`).
     #[arg(long)]
     json: bool,
     /// Seconds to wait for the network's answer before reversing.
@@ -154,6 +160,12 @@ struct ChargeArgs {
     acquirer: AcquirerArgs,
 }
 
+/// `--currency`: the ISO 4217 codes paytap operates in, listed by `--help`.
+fn currency_codes() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Currency::all().map(Currency::code))
+}
+
+/// Runs `paytap pos charge` or `paytap pos flush-reversals`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
     let a = match args.command {

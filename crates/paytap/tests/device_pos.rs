@@ -71,9 +71,98 @@ async fn issue(p: &Platform, bank: &str, step_up: bool) -> IssuedCard {
     p.net.issue_card(req).await.unwrap()
 }
 
+/// A card as the emulator API mails it: what a user copies into
+/// `paytap device add-card`.
+struct Mailed {
+    pan: String,
+    expiry: String,
+    cvv: String,
+    last4: String,
+}
+
+/// A bank issues a card through the emulator API, with the same limits as
+/// [`issue`].
+async fn issue_by_emulator(wallet_url: &str, bank: &str) -> Mailed {
+    let url = format!("{}/emulator/v1/cards", wallet_url.trim_end_matches('/'));
+    let body = serde_json::json!({
+        "bank_id": bank, "product": "debit", "holder_name": "WANG FANG",
+        "amount_minor": 500_000, "single_transaction_limit_minor": 200_000,
+        "no_cvm_limit_minor": 30_000,
+    });
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let s = |k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {v}"))
+            .to_owned()
+    };
+    let (expiry, yymm) = (s("expiry"), s("expiry_yymm"));
+    // The printed form, MM/YY, of the bank's YYMM.
+    assert_eq!(expiry, format!("{}/{}", &yymm[2..4], &yymm[..2]), "{v}");
+    Mailed {
+        pan: s("pan"),
+        expiry,
+        cvv: s("cvv"),
+        last4: s("last4"),
+    }
+}
+
 fn mm_yy(c: &IssuedCard) -> String {
     let e = &c.expiry_yymm;
     format!("{}/{}", &e[2..4], &e[..2])
+}
+
+/// The device's id, as `paytap device cards` prints it.
+fn device_id_of(keystore: &str) -> String {
+    let o = paytap(&["device", "cards", "--keystore", keystore]);
+    text(&o)
+        .split("(device ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the device id")
+        .to_owned()
+}
+
+/// Waits until the wallet lists a place named `place` that came by
+/// `source` (sync, payment, ...) among the device's places; panics with
+/// the places it has otherwise.
+async fn wait_for_place(url: &str, token: &str, device_id: &str, source: &str, place: &str) {
+    let url = format!(
+        "{}/api/v1/devices/{device_id}/places",
+        url.trim_end_matches('/')
+    );
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        last = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let found = last["places"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["source"] == source && p["place"] == place)
+        });
+        if found {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {source} place {place:?} in {last}");
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -99,7 +188,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
             .to_string_lossy()
             .into_owned(),
     );
-    let green = issue(&p, "01020000", false).await;
+    let green = issue_by_emulator(&p.wallet_url, "01020000").await;
     let yellow = issue(&p, "01020000", true).await;
     let ks = dir.path().join("phone.se");
     let ks_s = ks.to_str().unwrap().to_owned();
@@ -130,13 +219,17 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     .await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("enrolled phone"));
+    let k = ks_s.clone();
+    let device_id = blocking(move || device_id_of(&k)).await;
+    let mut client = paytap_device::WalletClient::new(&url).unwrap();
+    let token = client.login(EMAIL, PASSWORD).await.unwrap().token.expose().clone();
 
-    // Green path.
+    // Green path, with the expiry exactly as the emulator API printed it.
     let (k, pan, exp, cvv) = (
         ks_s.clone(),
-        green.pan.expose().to_owned(),
-        mm_yy(&green),
-        green.cvv.expose().clone(),
+        green.pan.clone(),
+        green.expiry.clone(),
+        green.cvv.clone(),
     );
     let o = blocking(move || {
         paytap(&[
@@ -246,18 +339,38 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     .await;
     assert!(o.status.success(), "{}", text(&o));
 
+    // A sync tells the wallet where the device is.
+    let k = ks_s.clone();
+    let o = blocking(move || {
+        paytap(&[
+            "device",
+            "sync",
+            "--keystore",
+            &k,
+            "--lat",
+            "30.2590",
+            "--lon",
+            "120.1483",
+            "--place",
+            "West Lake, Hangzhou",
+        ])
+    })
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    wait_for_place(&url, &token, &device_id, "sync", "West Lake, Hangzhou").await;
+
     let k = ks_s.clone();
     let o = blocking(move || paytap(&["device", "cards", "--keystore", &k])).await;
     assert!(o.status.success());
     let cards = text(&o);
     assert_eq!(cards.matches("card •••• ").count(), 2, "{cards}");
-    assert!(cards.contains(green.pan.last4()) && cards.contains(yellow.pan.last4()));
+    assert!(cards.contains(&green.last4) && cards.contains(yellow.pan.last4()));
     assert_no_card_numbers(&cards);
 
     // The secure element file holds no card number, token number or key in clear.
     let bytes = std::fs::read(&ks).unwrap();
     let lossy = String::from_utf8_lossy(&bytes);
-    assert!(!lossy.contains(green.pan.expose()) && !lossy.contains(yellow.pan.expose()));
+    assert!(!lossy.contains(&green.pan) && !lossy.contains(yellow.pan.expose()));
     assert!(!lossy.contains("icc_mk") && !lossy.contains("token_pan") && !lossy.contains("629"));
 
     // A verified tap: approved, ARPC checked by the card.
@@ -289,6 +402,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         "{r}"
     );
     assert!(r.contains("12.50 CNY") && r.contains("Hema Fresh"), "{r}");
+    assert!(r.contains("owner verified: yes, on the device"), "{r}");
     assert_no_card_numbers(&r);
 
     // Without the fingerprint, up to the card's no-CVM limit (300.00 CNY):
@@ -312,6 +426,11 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     })
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("owner verified: no: a low-value tap, within the card's no-CVM limit"),
+        "{}",
+        text(&o)
+    );
     // Above it: "see phone", nothing sent.
     let (k, s) = (ks_s.clone(), switch.clone());
     let o = blocking(move || {
@@ -368,6 +487,12 @@ async fn device_and_pos_processes_pay_through_the_platform() {
             "--listen",
             "127.0.0.1:0",
             "--verified",
+            "--lat",
+            "31.2222",
+            "--lon",
+            "121.4581",
+            "--place",
+            "Metro Kiosk, Jing'an",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -410,9 +535,12 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["approved"], true);
     assert_eq!(v["arpc"], "verified");
+    assert_eq!(v["verification"], "owner_verified");
     assert_eq!(v["amount"]["minor"], 880);
     let tap_line =
         blocking(move || lines.map_while(Result::ok).find(|l| l.starts_with("tap:"))).await;
+    // The payment told the wallet where the device paid (reported after the tap).
+    wait_for_place(&url, &token, &device_id, "payment", "Metro Kiosk, Jing'an").await;
     field.kill().unwrap();
     let _ = field.wait();
     let tap_line = tap_line.unwrap_or_default();
@@ -422,8 +550,6 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     );
 
     // The wallet recorded the payments for the account.
-    let mut client = paytap_device::WalletClient::new(&url).unwrap();
-    client.login(EMAIL, PASSWORD).await.unwrap();
     let mut n = 0;
     for _ in 0..200 {
         n = client.transactions(20).await.unwrap().len();
@@ -435,15 +561,6 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert_eq!(n, 4, "three approvals and one decline reached the wallet");
 
     // Find my device: the phone keeps its channel open and obeys.
-    let k = ks_s.clone();
-    let o = blocking(move || paytap(&["device", "cards", "--keystore", &k])).await;
-    let out = text(&o);
-    let device_id = out
-        .split("(device ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .expect("the device id")
-        .to_owned();
     let mut listener = Command::new(BIN)
         .args(["device", "listen", "--count", "2", "--keystore", &ks_s])
         .args(["--lat", "31.2304", "--lon", "121.4737", "--accuracy", "15"])

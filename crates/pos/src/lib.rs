@@ -22,8 +22,10 @@
 //!    declined and reversed.
 //!
 //! The result is a [`Receipt`]: approved or declined, response code and its
-//! meaning, the masked token, the amount, whether the ARPC was checked, and
-//! what became of a reversal (acknowledged, or stored to be resent).
+//! meaning, the masked token, the amount, whether the owner was verified
+//! ([`Verification`], read from the card's CVR in its IAD), whether the ARPC
+//! was checked, and what became of a reversal (acknowledged, or stored to
+//! be resent).
 
 pub mod saf;
 
@@ -31,6 +33,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use paytap_emv::cryptogram::Iad;
 use paytap_emv::kernel::{KernelError, TryAgainReason};
 use paytap_emv::{Kernel, Outcome, TerminalConfig, Transaction, Transport, TxnDate};
 use paytap_iso8583::mac::{self, AcquirerKey};
@@ -161,6 +164,60 @@ impl ArpcCheck {
     }
 }
 
+/// Whether the owner was verified, as the card's cryptogram says (CVR byte
+/// 4 in the IAD, tag 9F10): the terminal itself performs no CVM (its CVM
+/// results, 9F34, say "no CVM performed"); the device verifies the owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// The owner verified on the device (fingerprint or face: CDCVM, CVR
+    /// byte 4 b8).
+    OwnerVerified,
+    /// No verification, and the card still released an ARQC: it does so
+    /// only for an amount within its no-CVM limit (the low-value path; the
+    /// issuer checks the same limit).
+    NoCvmLimit,
+    /// The card wanted the owner's verification and had none (CVR byte 4
+    /// b7): "see phone".
+    Required,
+    /// The owner was not verified and the card declined.
+    NotVerified,
+    /// No cryptogram was read.
+    Unknown,
+}
+
+impl Verification {
+    /// The receipt's words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::OwnerVerified => "yes, on the device (fingerprint or face, CDCVM)",
+            Verification::NoCvmLimit => {
+                "no: a low-value tap, within the card's no-CVM limit (no verification needed)"
+            }
+            Verification::Required => "no: the card needs it (see phone)",
+            Verification::NotVerified => "no",
+            Verification::Unknown => "unknown (no cryptogram)",
+        }
+    }
+
+    /// What the card's IAD in `icc_data` says about a cryptogram of
+    /// `online` (an ARQC) or not (an AAC).
+    fn of_cryptogram(icc_data: &[u8], online: bool) -> Verification {
+        let cvr = paytap_tlv::find_flat(icc_data, tags::IAD)
+            .ok()
+            .flatten()
+            .and_then(|iad| Iad::parse(iad).ok())
+            .map(|iad| iad.cvr);
+        match cvr {
+            None => Verification::Unknown,
+            Some(c) if c.cdcvm_performed() => Verification::OwnerVerified,
+            Some(c) if c.cdcvm_required_not_performed() => Verification::Required,
+            Some(_) if online => Verification::NoCvmLimit,
+            Some(_) => Verification::NotVerified,
+        }
+    }
+}
+
 /// What the terminal prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
@@ -180,6 +237,8 @@ pub struct Receipt {
     /// The application cryptogram (9F26) and its ATC, for the curious.
     pub cryptogram: Option<String>,
     pub atc: Option<u16>,
+    /// Whether the owner was verified, and why a tap without it went on.
+    pub verification: Verification,
     pub arpc: ArpcCheck,
     /// The switch acknowledged this transaction's reversal.
     pub reversed: bool,
@@ -204,6 +263,7 @@ impl Receipt {
             approval_code: None,
             cryptogram: None,
             atc: None,
+            verification: Verification::Unknown,
             arpc: ArpcCheck::NotApplicable,
             reversed: false,
             reversal_stored: false,
@@ -265,6 +325,7 @@ impl std::fmt::Display for Receipt {
         if let Some(a) = &self.approval_code {
             writeln!(f, "  approval code {a}")?;
         }
+        writeln!(f, "  owner verified: {}", self.verification.as_str())?;
         writeln!(f, "  ARPC checked: {}", self.arpc.as_str())?;
         if self.reversed {
             writeln!(f, "  reversal sent and acknowledged")?;
@@ -750,6 +811,7 @@ fn read_card_outcome(receipt: &mut Receipt, outcome: &Outcome) -> Result<bool, P
         } => {
             receipt.meaning =
                 "See phone: the card needs the owner's fingerprint or face, then tap again".into();
+            receipt.verification = Verification::Required;
             Ok(false)
         }
         Outcome::TryAgain {
@@ -757,6 +819,7 @@ fn read_card_outcome(receipt: &mut Receipt, outcome: &Outcome) -> Result<bool, P
         } => Err(PosError::Field(m.clone())),
         Outcome::Declined { atc, icc_data, .. } => {
             receipt.meaning = "Declined by the card (AAC)".into();
+            receipt.verification = Verification::of_cryptogram(icc_data, false);
             receipt.atc = Some(*atc);
             receipt.cryptogram = cryptogram(icc_data);
             Ok(false)
@@ -765,6 +828,7 @@ fn read_card_outcome(receipt: &mut Receipt, outcome: &Outcome) -> Result<bool, P
             pan, atc, icc_data, ..
         } => {
             receipt.masked_token = Some(pan.masked());
+            receipt.verification = Verification::of_cryptogram(icc_data, true);
             receipt.atc = Some(*atc);
             receipt.cryptogram = cryptogram(icc_data);
             Ok(true)

@@ -10,7 +10,7 @@ use paytap_device::{Device, DeviceKind, KeystoreKey};
 use paytap_emv::{EmvKey, TdesKey, verify_arqc};
 use paytap_iso8583::{FrameDecoder, Message, Mti, ResponseCode, encode_frame};
 use paytap_pos::saf::ReversalStore;
-use paytap_pos::{ArpcCheck, Pos, TerminalProfile};
+use paytap_pos::{ArpcCheck, Pos, TerminalProfile, Verification};
 use paytap_seal::ProvisioningPayload;
 use paytap_types::{Currency, Money};
 
@@ -82,6 +82,12 @@ fn fake_switch(script: Script) -> (SocketAddr, mpsc::Receiver<Message>) {
 }
 
 fn phone(dir: &std::path::Path) -> Device {
+    phone_with_no_cvm_limit(dir, 0)
+}
+
+/// A phone whose card pays without verification up to `no_cvm_limit`
+/// minor units.
+fn phone_with_no_cvm_limit(dir: &std::path::Path, no_cvm_limit: i64) -> Device {
     let path = dir.join("phone.se");
     let mut d = Device::create(
         &path,
@@ -104,7 +110,7 @@ fn phone(dir: &std::path::Path) -> Device {
         icc_mk_hex: MK.into(),
         atc_start: 1,
         cdcvm_required: true,
-        no_cvm_limit_minor: 0,
+        no_cvm_limit_minor: no_cvm_limit,
         currency_numeric: 156,
         domain: "nfc".into(),
         card_last4: "1232".into(),
@@ -133,12 +139,17 @@ fn approved_charge_sends_a_complete_0100_and_checks_the_arpc() {
     assert_eq!(r.arpc, ArpcCheck::Verified);
     assert_eq!(r.masked_token.as_deref(), Some("629500******0018"));
     assert_eq!(r.approval_code.as_deref(), Some("A1B2C3"));
+    assert_eq!(r.verification, Verification::OwnerVerified);
     let text = r.to_string();
     assert!(
         text.contains("APPROVED")
             && text.contains("12.50 CNY")
             && text.contains("ARPC checked: yes")
+            && text.contains("owner verified: yes, on the device (fingerprint or face, CDCVM)"),
+        "{text}"
     );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["verification"], "owner_verified");
     assert!(!text.contains(TOKEN));
     let req = requests.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(req.mti(), Mti::AUTHORIZATION_REQUEST);
@@ -182,8 +193,34 @@ fn unverified_tap_never_reaches_the_network() {
     let r = pos.charge(&mut tap, cny("12.50")).unwrap();
     assert!(!r.approved);
     assert!(r.meaning.starts_with("See phone"));
+    assert_eq!(r.verification, Verification::Required);
     assert_eq!(r.arpc, ArpcCheck::NotApplicable);
     assert!(requests.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn an_unverified_tap_within_the_no_cvm_limit_says_why_it_went_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone_with_no_cvm_limit(dir.path(), 30_000);
+    let (addr, requests) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    let mut tap = d.tap(None).unwrap();
+    let r = pos.charge(&mut tap, cny("12.50")).unwrap();
+    assert!(r.approved, "{r}");
+    assert_eq!(r.verification, Verification::NoCvmLimit);
+    let text = r.to_string();
+    assert!(
+        text.contains("owner verified: no: a low-value tap, within the card's no-CVM limit"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["verification"], "no_cvm_limit");
+    assert!(requests.recv_timeout(Duration::from_secs(5)).is_ok());
+    // Above the limit the same unverified tap needs the owner.
+    let mut tap = d.tap(None).unwrap();
+    let r = pos.charge(&mut tap, cny("300.01")).unwrap();
+    assert!(!r.approved);
+    assert_eq!(r.verification, Verification::Required);
 }
 
 #[test]

@@ -18,6 +18,17 @@ pub enum MkOption {
     B,
 }
 
+/// `--method` of `arpc`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArpcMethod {
+    /// Method 1: the ARQC XOR the ARC, enciphered (needs --arc).
+    #[value(name = "1")]
+    One,
+    /// Method 2: a MAC over the ARQC, CSU and PAD (needs --csu).
+    #[value(name = "2")]
+    Two,
+}
+
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Derive the ICC master key from an issuer master key, PAN and PSN.
@@ -34,36 +45,46 @@ pub enum Cmd {
         /// Derivation option (TDES only).
         #[arg(long, value_enum, default_value = "a")]
         option: MkOption,
+        /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
         #[arg(long)]
         aes: bool,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
     /// Derive the AC session key from an ICC master key and ATC (EMV common session key derivation).
     SessionKey {
+        /// ICC master key (MK-AC), hex (32 digits for TDES; 32/48/64 with --aes).
         #[arg(long)]
         icc_mk: String,
         /// Application transaction counter, 4 hex digits.
         #[arg(long)]
         atc: String,
+        /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
         #[arg(long)]
         aes: bool,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
     /// Compute an application cryptogram (MAC alg 3 / AES-CMAC, 8 bytes) over hex data.
     Ac {
+        /// AC session key, hex (32 digits for TDES; 32/48/64 with --aes).
         #[arg(long)]
         session_key: String,
+        /// The cryptogram input, hex (padded by the MAC algorithm).
         #[arg(long)]
         data: String,
+        /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
         #[arg(long)]
         aes: bool,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
     /// Compute an ARPC: method 1 (default, needs --arc) or method 2 (needs --csu, optional --pad).
     Arpc {
+        /// AC session key, hex (32 digits for TDES; 32/48/64 with --aes).
         #[arg(long)]
         session_key: String,
         /// The ARQC, 16 hex digits.
@@ -72,16 +93,19 @@ pub enum Cmd {
         /// Authorisation response code, 4 hex digits (method 1).
         #[arg(long)]
         arc: Option<String>,
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
-        method: u8,
+        /// ARPC method (EMV Book 2 §8.2).
+        #[arg(long, value_enum, default_value = "1")]
+        method: ArpcMethod,
         /// Card status update, 8 hex digits (method 2).
         #[arg(long)]
         csu: Option<String>,
         /// Proprietary authentication data, 0 to 8 bytes hex (method 2).
         #[arg(long)]
         pad: Option<String>,
+        /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
         #[arg(long)]
         aes: bool,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -186,7 +210,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         } => {
             let sk = key(&session_key, aes, "session-key")?;
             let arqc = fixed::<8>(&arqc, "arqc")?;
-            if method == 1 {
+            if method == ArpcMethod::One {
                 let Some(arc) = arc else {
                     bail!("method 1 needs --arc")
                 };

@@ -25,6 +25,7 @@ pub enum Cmd {
         /// Random ‖ counter ‖ `8000` (load) or terminal sequence (purchase), 16 hex digits.
         #[arg(long)]
         data: String,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -36,6 +37,7 @@ pub enum Cmd {
         /// The MAC input, hex.
         #[arg(long)]
         data: String,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -47,6 +49,7 @@ pub enum Cmd {
         /// The TAC input, hex.
         #[arg(long)]
         data: String,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -82,6 +85,7 @@ pub enum Cmd {
         /// Host time, hhmmss.
         #[arg(long)]
         time: String,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -117,6 +121,7 @@ pub enum Cmd {
         /// Terminal time, hhmmss.
         #[arg(long)]
         time: String,
+        /// Print the result as one JSON object (errors too).
         #[arg(long)]
         json: bool,
     },
