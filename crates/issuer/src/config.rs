@@ -7,6 +7,9 @@
 use paytap_types::Currency;
 use serde::{Deserialize, Serialize};
 
+/// Longest bank name, in bytes (in any language).
+pub const MAX_BANK_NAME_BYTES: usize = 64;
+
 /// The embedded default configuration.
 pub const DEFAULT_BANKS_TOML: &str = include_str!("banks.toml");
 
@@ -85,6 +88,10 @@ pub struct BankConfig {
     /// Institution id, 1 to 11 digits.
     pub id: String,
     pub name: String,
+    /// The bank's own name in Simplified Chinese (`中国工商银行`), shown on
+    /// the Chinese web site; the English `name` where it is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_zh: Option<String>,
     pub short_name: String,
     /// ISO 3166-1 alpha-2.
     pub country: String,
@@ -148,6 +155,14 @@ fn digits(s: &str, range: std::ops::RangeInclusive<usize>) -> bool {
     range.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A translated bank name: not blank, at most [`MAX_BANK_NAME_BYTES`], no
+/// control characters (it is shown on pages).
+fn name_fits(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name.len() <= MAX_BANK_NAME_BYTES
+        && !name.chars().any(char::is_control)
+}
+
 fn default_hold_expiry_days() -> u32 {
     7
 }
@@ -198,8 +213,11 @@ impl IssuerConfig {
             if !ids.insert(b.id.as_str()) {
                 return Err(err("id used twice"));
             }
-            if b.name.is_empty() || b.name.len() > 64 {
+            if b.name.is_empty() || b.name.len() > MAX_BANK_NAME_BYTES {
                 return Err(err("name must be 1 to 64 bytes"));
+            }
+            if b.name_zh.as_deref().is_some_and(|n| !name_fits(n)) {
+                return Err(err("name_zh must be 1 to 64 bytes"));
             }
             if b.country.len() != 2 || !b.country.bytes().all(|c| c.is_ascii_uppercase()) {
                 return Err(err("country must be ISO 3166 alpha-2"));
@@ -293,6 +311,52 @@ mod tests {
         assert!(c.bank_for_card("6291010000000000").is_none());
         assert_eq!(c.token_ranges().len(), 20);
         assert_eq!(IssuerConfig::default_banks(), c);
+    }
+
+    #[test]
+    fn every_default_bank_has_its_real_chinese_name() {
+        let c = IssuerConfig::default_banks();
+        let zh = |name: &str| {
+            c.banks
+                .iter()
+                .find(|b| b.name == name)
+                .and_then(|b| b.name_zh.as_deref())
+                .unwrap_or_else(|| panic!("{name} has no Chinese name"))
+        };
+        for (en, expected) in [
+            ("Industrial and Commercial Bank of China", "中国工商银行"),
+            ("Agricultural Bank of China", "中国农业银行"),
+            ("Bank of China", "中国银行"),
+            ("China Construction Bank", "中国建设银行"),
+            ("Bank of Communications", "交通银行"),
+            ("China Merchants Bank", "招商银行"),
+            ("Postal Savings Bank of China", "中国邮政储蓄银行"),
+            ("China CITIC Bank", "中信银行"),
+            ("Shanghai Pudong Development Bank", "上海浦东发展银行"),
+            ("Bank of Ningbo", "宁波银行"),
+        ] {
+            assert_eq!(zh(en), expected);
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for b in &c.banks {
+            let n = b.name_zh.as_deref().unwrap_or_default();
+            assert!(n.ends_with("银行"), "{}: {n:?}", b.name);
+            assert!(names.insert(n), "{n} twice");
+        }
+    }
+
+    #[test]
+    fn a_chinese_name_is_optional_but_never_empty() {
+        let mut c = IssuerConfig::default_banks();
+        c.banks[0].name_zh = None;
+        assert_eq!(c.validate(), Ok(()));
+        for bad in ["", "  ", "银行\n", &"银".repeat(22)] {
+            c.banks[0].name_zh = Some(bad.to_string());
+            assert!(
+                matches!(c.validate(), Err(ConfigError::Bank(_, _))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

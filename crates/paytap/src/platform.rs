@@ -338,6 +338,22 @@ async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
         .with_context(|| format!("opening {}", dir.join(file).display()))
 }
 
+/// What the web site shows of each bank: its Chinese name and its
+/// currency, from the issuers' configuration where the bank is defined.
+fn site_banks(issuers: &paytap_issuer::IssuerConfig) -> paytap_web::i18n::Banks {
+    issuers
+        .banks
+        .iter()
+        .map(|b| {
+            let info = paytap_web::i18n::BankInfo {
+                name_zh: b.name_zh.clone(),
+                currency: Some(b.currency),
+            };
+            (b.name.clone(), info)
+        })
+        .collect()
+}
+
 impl Platform {
     /// Binds the ports, then starts network, wallet and web site.
     pub async fn start(opts: PlatformOptions) -> anyhow::Result<Platform> {
@@ -353,6 +369,7 @@ impl Platform {
         secure_dir(&opts.data_dir)?;
         let config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
+        let banks = site_banks(&config.issuers);
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let mut regions = Regions::new();
         let mut probes = health::Probes {
@@ -393,8 +410,13 @@ impl Platform {
             databases: probes.databases.clone(),
             wallet: wallet.clone(),
         });
-        let mut app =
-            paytap_wallet::router(wallet.clone()).merge(paytap_web::router(wallet.clone()));
+        let site = paytap_web::WebConfig {
+            trusted_proxies: opts.trusted_proxies.clone(),
+            banks,
+            ..paytap_web::WebConfig::default()
+        };
+        let mut app = paytap_wallet::router(wallet.clone())
+            .merge(paytap_web::router_with(wallet.clone(), site));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {

@@ -153,6 +153,7 @@ struct BankCard {
     expiry_mm_yy: String,
     cvv: String,
     bank_name: String,
+    bank_name_zh: String,
 }
 
 impl BankCard {
@@ -163,25 +164,36 @@ impl BankCard {
 
 /// The banks issue cards before the platform runs (as a bank mails a card):
 /// the network is opened in-process on the data directory, two cards are
-/// issued at two banks, and it is shut down again.
+/// issued at two banks (the CNY banks with the longest and the shortest
+/// names, so the card art is checked with both), and it is shut down again.
 async fn issue_cards(data_dir: &Path) -> Vec<BankCard> {
     let mut config = NetworkConfig::for_data_dir(data_dir)
         .await
         .expect("network config for the data dir");
     config.switch_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let banks: Vec<(String, String)> = config
+    let mut cny: Vec<_> = config
         .issuers
         .banks
         .iter()
         .filter(|b| b.currency.code() == "CNY")
-        .take(2)
-        .map(|b| (b.id.clone(), b.name.clone()))
+        .collect();
+    cny.sort_by_key(|b| std::cmp::Reverse(b.name.len()));
+    let banks: Vec<(String, String, String)> = [cny.first(), cny.last()]
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            let zh = b
+                .name_zh
+                .clone()
+                .expect("every default bank has a Chinese name");
+            (b.id.clone(), b.name.clone(), zh)
+        })
         .collect();
     assert_eq!(banks.len(), 2, "two CNY banks in the default configuration");
     let db = config.db.clone();
     let net = Network::start(config).await.expect("network starts");
     let mut cards = Vec::new();
-    for (bank_id, bank_name) in banks {
+    for (bank_id, bank_name, bank_name_zh) in banks {
         let issued = net
             .issue_card(IssueCard::new(&bank_id, Product::Debit, "LI LEI", 500_000))
             .await
@@ -192,6 +204,7 @@ async fn issue_cards(data_dir: &Path) -> Vec<BankCard> {
             expiry_mm_yy: format!("{}/{}", &yymm[2..4], &yymm[0..2]),
             cvv: issued.cvv.expose().clone(),
             bank_name,
+            bank_name_zh,
         });
     }
     net.shutdown().await;
@@ -300,11 +313,29 @@ async fn register(http: &reqwest::Client, wallet: &str, login: &str, name: &str)
 
 /// `paytap pos charge` with the phone's keystore, signed with the platform's demo acquirer key (from its data directory); `true` when approved.
 fn tap(switch: &str, data_dir: &Path, keystore: &Path, amount: &str, merchant: &str) -> bool {
+    tap_in(switch, data_dir, keystore, (amount, "CNY"), merchant)
+}
+
+/// [`tap`] in another currency: `(amount, ISO 4217 code)`.
+fn tap_in(
+    switch: &str,
+    data_dir: &Path,
+    keystore: &Path,
+    (amount, currency): (&str, &str),
+    merchant: &str,
+) -> bool {
     let out = run(paytap()
         .args(["pos", "charge", "--switch", switch, "--amount", amount])
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--currency", "CNY", "--merchant", merchant, "--mcc", "5411"])
+        .args([
+            "--currency",
+            currency,
+            "--merchant",
+            merchant,
+            "--mcc",
+            "5411",
+        ])
         .arg("--keystore")
         .arg(keystore)
         .arg("--verified"));
@@ -511,10 +542,19 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
         .expect("Li's phone in the API")
         .to_string();
 
-    // A tap before anything: approved.
+    // A tap before anything: approved; one above a thousand yuan; one in
+    // dollars, which the card's bank (a yuan bank) declines.
     assert!(
         tap(&switch, &data, &phone_ks, "8.80", "Corner Bakery"),
         "first tap approved"
+    );
+    assert!(
+        tap(&switch, &data, &phone_ks, "1234.50", "Electronics Mall"),
+        "a large tap approved"
+    );
+    assert!(
+        !tap_in(&switch, &data, &phone_ks, ("20.00", "USD"), "Duty Free"),
+        "a tap in dollars with a yuan card declined"
     );
 
     // ---- Li in the browser ------------------------------------------------
@@ -543,6 +583,8 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     assert!(body_text(&li).await.contains("Your cards"));
     assert_no_pan(&page_source(&li).await, &cards);
     shot(&li, "03-cards").await;
+    check_layout(&li, &wallet, &phone_id, "desktop").await;
+    check_history(&li, &wallet, &cards, Lang::En).await;
 
     // Turn off payments on the phone, through the confirmation step, with
     // the keyboard: the first Tab reaches the skip link, Enter activates.
@@ -629,6 +671,10 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
         row.to_lowercase().contains("suspended"),
         "declined because payments are off on the device: {row}"
     );
+    assert!(
+        row.contains("payments are turned off on this device"),
+        "in words a person understands: {row}"
+    );
     assert!(row.contains("12.50") && row.contains("CNY"), "{row}");
     let declined_html = page_source(&li).await;
     assert!(declined_html.contains("data-result=\"declined\""));
@@ -677,6 +723,8 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
 
     // Readable on a phone-sized screen, and in Chinese.
     li.set_window_size(390, 844).await.unwrap();
+    check_layout(&li, &wallet, &phone_id, "phone").await;
+    check_history(&li, &wallet, &cards, Lang::En).await;
     li.goto(&format!("{wallet}/devices")).await.unwrap();
     shot(&li, "07-devices-phone-width").await;
     li.find(Locator::Css(".lang-switch button"))
@@ -688,8 +736,13 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     wait_for_path(&li, "/devices").await;
     wait_for_text(&li, "我的设备").await;
     shot(&li, "08-devices-zh-phone-width").await;
+    check_layout(&li, &wallet, &phone_id, "zh-phone").await;
+    check_history(&li, &wallet, &cards, Lang::Zh).await;
     li.goto(&format!("{wallet}/payments")).await.unwrap();
     shot(&li, "09-payments-zh-phone-width").await;
+    li.set_window_size(1280, 900).await.unwrap();
+    check_history(&li, &wallet, &cards, Lang::Zh).await;
+    shot(&li, "09-payments-zh-desktop").await;
     li.close().await.unwrap();
 
     // ---- Han cannot see or change Li's devices ------------------------------
@@ -782,4 +835,143 @@ async fn wait_js(c: &Client, script: &str) {
         assert!(Instant::now() < deadline, "gave up waiting for: {script}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Rectangles within this many CSS pixels are the same size.
+const SAME_SIZE_PX: f64 = 0.5;
+
+/// The layout checks, at the window's current size (`label` names the
+/// screenshots): every card of one size whatever the bank's name, no badge
+/// over a card's digits, and the turn-off confirmation within the first
+/// screen, above the first card.
+async fn check_layout(c: &Client, wallet: &str, phone_id: &str, label: &str) {
+    for path in ["/devices", "/cards"] {
+        c.goto(&format!("{wallet}{path}")).await.unwrap();
+        let v = c
+            .execute(
+                "const size = (sel) => [...document.querySelectorAll(sel)].map(a => {
+                   const r = a.getBoundingClientRect(); return [r.width, r.height]; });
+                 const overlaps = [...document.querySelectorAll('.card-art')].filter(a => {
+                   const n = a.querySelector('.ca-number').getBoundingClientRect();
+                   return [...a.querySelectorAll('.ca-flag')].some(f => {
+                     const r = f.getBoundingClientRect();
+                     return r.width > 0 && r.left < n.right && n.left < r.right
+                       && r.top < n.bottom && n.top < r.bottom; }); }).length;
+                 const flags = document.querySelectorAll('.ca-flag').length;
+                 return { small: size('.card-art.small'), large: size('.card-art:not(.small)'),
+                          overlaps, flags };",
+                vec![],
+            )
+            .await
+            .unwrap();
+        for kind in ["small", "large"] {
+            let sizes: Vec<(f64, f64)> = v[kind]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s[0].as_f64().unwrap(), s[1].as_f64().unwrap()))
+                .collect();
+            if let Some(first) = sizes.first() {
+                assert!(
+                    sizes.iter().all(|s| (s.0 - first.0).abs() < SAME_SIZE_PX
+                        && (s.1 - first.1).abs() < SAME_SIZE_PX),
+                    "{label} {path}: cards of different sizes: {sizes:?}"
+                );
+            }
+        }
+        assert!(
+            v["flags"].as_u64().unwrap() > 0,
+            "{label} {path}: a badge to check"
+        );
+        assert_eq!(
+            v["overlaps"],
+            json!(0),
+            "{label} {path}: a badge covers the digits"
+        );
+        shot(c, &format!("11-{label}{}", path.replace('/', "-"))).await;
+    }
+    c.goto(&format!("{wallet}/devices/{phone_id}/turn-off"))
+        .await
+        .unwrap();
+    let v = c
+        .execute(
+            "const b = document.getElementById('confirm-turn-off').getBoundingClientRect();
+             const card = document.querySelector('.card-art');
+             return { bottom: b.bottom, top: b.top, height: window.innerHeight,
+                      card: card ? card.getBoundingClientRect().top : null };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let bottom = v["bottom"].as_f64().unwrap();
+    assert!(
+        bottom <= v["height"].as_f64().unwrap(),
+        "{label}: the confirmation needs scrolling: {v}"
+    );
+    if let Some(card) = v["card"].as_f64() {
+        assert!(
+            v["top"].as_f64().unwrap() < card,
+            "{label}: the confirmation after the cards: {v}"
+        );
+    }
+    shot(c, &format!("12-{label}-turn-off")).await;
+}
+
+/// The payments page in `lang`: amounts with thousands separators, the
+/// device that paid, the decline reason in words a person understands,
+/// the banks by their names in the language, and the site's icon.
+async fn check_history(c: &Client, wallet: &str, cards: &[BankCard], lang: Lang) {
+    c.goto(&format!("{wallet}/payments")).await.unwrap();
+    let large = wait_row(c, "Electronics Mall", false).await;
+    assert!(large.contains("1,234.50"), "thousands separator: {large}");
+    assert!(
+        large.contains("Li's phone"),
+        "the device that paid: {large}"
+    );
+    let dollars = wait_row(c, "Duty Free", false).await;
+    let (reason, network_words) = match lang {
+        Lang::En => ("This card can't pay in USD", "ransaction not supported"),
+        Lang::Zh => ("此卡不能用 USD 支付", "ransaction not supported"),
+    };
+    assert!(dollars.contains(reason), "{dollars}");
+    assert!(!dollars.contains(network_words), "{dollars}");
+    // The default card paid; every card is on the devices page.
+    let names = |card: &BankCard| match lang {
+        Lang::En => (card.bank_name.clone(), card.bank_name_zh.clone()),
+        Lang::Zh => (card.bank_name_zh.clone(), card.bank_name.clone()),
+    };
+    let (shown, other) = names(&cards[0]);
+    assert!(large.contains(&shown) && !large.contains(&other), "{large}");
+    c.goto(&format!("{wallet}/devices")).await.unwrap();
+    let text = body_text(c).await;
+    for card in cards {
+        let (shown, other) = names(card);
+        assert!(text.contains(&shown), "{shown} on the devices page: {text}");
+        assert!(
+            !text.contains(&other),
+            "{other} on the devices page: {text}"
+        );
+    }
+    let icon = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = document.querySelector('link[rel=\"icon\"]');
+             fetch(link.href).then(r => done(new URL(link.href).pathname + ' ' + r.status
+               + ' ' + r.headers.get('content-type')));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let icon = icon.as_str().unwrap_or_default();
+    assert!(
+        icon.starts_with("/assets/favicon.svg 200 image/svg+xml"),
+        "the site's icon: {icon}"
+    );
+}
+
+/// The site's languages, as the checks above expect them.
+#[derive(Clone, Copy)]
+enum Lang {
+    En,
+    Zh,
 }

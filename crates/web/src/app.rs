@@ -18,10 +18,27 @@ use paytap_wallet::{Account, Principal, TrustedProxies, Wallet, WalletError};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::i18n::Lang;
+use crate::i18n::{Banks, Lang};
 use crate::pages::{self, Ctx};
 use crate::respond::{clear_session, page, redirect, with_retry_after};
 use crate::session::{self, CsrfKey, LANG_COOKIE, cookie, random_nonce, session_from};
+
+/// Options of the site.
+#[derive(Debug, Default)]
+pub struct WebConfig {
+    /// `Some(true)`: always mark cookies `Secure`; `Some(false)`: never;
+    /// `None` (default): when the request came over https (directly or as
+    /// a proxy's `X-Forwarded-Proto` / `Forwarded` says).
+    pub secure_cookies: Option<bool>,
+    /// The CSRF key; a fresh random one when `None`.
+    pub csrf_key: Option<CsrfKey>,
+    /// Proxies whose `X-Forwarded-For` names the client (default none):
+    /// the address the sign-in throttle counts.
+    pub trusted_proxies: TrustedProxies,
+    /// The network's banks (names in each language, currencies); none by
+    /// default, and then banks are shown by the names the wallet recorded.
+    pub banks: Banks,
+}
 
 /// The site's state: the wallet service and the site's own keys and options.
 #[derive(Clone)]
@@ -30,9 +47,21 @@ pub(crate) struct App {
     pub(crate) csrf: Arc<CsrfKey>,
     pub(crate) secure_cookies: Option<bool>,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
+    pub(crate) banks: Arc<Banks>,
 }
 
 impl App {
+    /// The site's state over `wallet` with `config`'s options.
+    pub(crate) fn new(wallet: Wallet, config: WebConfig) -> App {
+        App {
+            wallet,
+            csrf: Arc::new(config.csrf_key.unwrap_or_else(CsrfKey::random)),
+            secure_cookies: config.secure_cookies,
+            trusted_proxies: Arc::new(config.trusted_proxies),
+            banks: Arc::new(config.banks),
+        }
+    }
+
     /// The wallet's clock (Unix milliseconds).
     pub(crate) fn now_millis(&self) -> i64 {
         self.wallet.config().clock.now_millis()
@@ -55,6 +84,7 @@ pub(crate) struct Req {
     pub(crate) secure: bool,
     pub(crate) client: Option<IpAddr>,
     pub(crate) path: String,
+    pub(crate) banks: Arc<Banks>,
 }
 
 impl FromRequestParts<App> for Req {
@@ -72,6 +102,7 @@ impl FromRequestParts<App> for Req {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ci| client_address(ci.0.ip(), &parts.headers, &app.trusted_proxies)),
             path: parts.uri.path().to_string(),
+            banks: app.banks.clone(),
         })
     }
 }
@@ -101,6 +132,7 @@ impl Req {
             nonce: random_nonce(),
             path: self.path.clone(),
             notice,
+            banks: self.banks.clone(),
         }
     }
 
@@ -119,6 +151,7 @@ pub(crate) struct Signed {
     pub(crate) csrf: String,
     pub(crate) path: String,
     pub(crate) secure: bool,
+    pub(crate) banks: Arc<Banks>,
 }
 
 impl Signed {
@@ -131,6 +164,7 @@ impl Signed {
             nonce: random_nonce(),
             path: self.path.clone(),
             notice,
+            banks: self.banks.clone(),
         }
     }
 
@@ -285,6 +319,7 @@ pub(crate) async fn signed_in(app: &App, req: &Req) -> Result<Signed, Failure> {
                 csrf,
                 path: req.path.clone(),
                 secure: req.secure,
+                banks: req.banks.clone(),
             })
         }
         Err(WalletError::Unauthenticated) => Err(Failure::Expired { secure: req.secure }),

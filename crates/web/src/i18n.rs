@@ -1,13 +1,20 @@
 //! The site's words in English and Simplified Chinese.
 //!
-//! Every string a page shows is a field of [`Strings`], so a language that
-//! misses one does not compile. Strings with a `{}` take one argument
+//! Every string a page shows is a field of [`Strings`] (or of
+//! [`FindStrings`], [`ReasonStrings`]), so a language that misses one does
+//! not compile. Bank names in each language are in [`Banks`]. Strings with a `{}` take one argument
 //! through [`fill`]; arguments are escaped by the templates, never here.
 //! Dates are shown in the account region's civil time (China Standard Time
 //! for `cn`, India Standard Time for `in`), ISO 8601 in the `datetime`
 //! attribute.
 
 use time::{OffsetDateTime, UtcOffset};
+
+mod banks;
+mod reasons;
+
+pub use banks::{BankInfo, Banks};
+pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};
 
 /// An interface language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -138,6 +145,8 @@ pub struct Strings {
     pub sign_out: &'static str,
     pub signed_in_as: &'static str,
     pub language_label: &'static str,
+    /// Between the parts of a phrase (`", "`; full-width `"，"` in Chinese).
+    pub list_sep: &'static str,
     pub footer_safety: &'static str,
 
     pub login_title: &'static str,
@@ -255,6 +264,7 @@ pub static EN: Strings = Strings {
     sign_out: "Sign out",
     signed_in_as: "Signed in as",
     language_label: "Language",
+    list_sep: ", ",
     footer_safety: "Never share your password or a one-time passcode with anyone. We will never ask you for them.",
 
     login_title: "Sign in to your wallet",
@@ -359,6 +369,7 @@ pub static ZH: Strings = Strings {
     sign_out: "退出登录",
     signed_in_as: "当前账号",
     language_label: "语言",
+    list_sep: "，",
     footer_safety: "请勿向任何人透露您的密码或验证码。我们绝不会向您索要。",
 
     login_title: "登录您的钱包",
@@ -452,54 +463,6 @@ pub static ZH: Strings = Strings {
     bad_request_title: "无法处理此请求",
     bad_request_body: "请返回后重试。",
 };
-
-/// The plain-language reason of a payment in Chinese: the token service's
-/// and issuers' own sentences where known, else the meaning of the response
-/// code (ISO 8583:1987 DE 39); `None` when the network's words should be
-/// shown as they are.
-pub fn reason_zh(response_code: &str, reason: &str) -> Option<&'static str> {
-    let by_text = match reason.trim().to_ascii_lowercase().as_str() {
-        "approved" => Some("交易成功"),
-        "card suspended in the wallet" => Some("此卡已在钱包中暂停使用（该设备的支付功能已关闭）"),
-        "card removed from the wallet" => Some("此卡已从钱包中移除"),
-        "card not yet activated in the wallet" => Some("此卡尚未在钱包中激活"),
-        "card not accepted with this entry method" => Some("此卡不支持该支付方式"),
-        "payment data was already used" => Some("支付数据已被使用过，交易被拒绝"),
-        "payment counter out of range" => Some("支付计数器超出范围"),
-        "payment data could not be verified" => Some("支付数据验证失败"),
-        "token service unavailable" => Some("令牌服务暂时不可用"),
-        _ => None,
-    };
-    if by_text.is_some() {
-        return by_text;
-    }
-    Some(match response_code {
-        "00" => "交易成功",
-        "01" | "02" => "请联系发卡银行",
-        "04" | "07" => "此卡已被限制使用",
-        "05" => "发卡银行拒绝了此交易",
-        "12" => "交易无效",
-        "13" => "金额无效",
-        "14" => "卡号无效",
-        "41" => "此卡已挂失",
-        "43" => "此卡已被报告被盗",
-        "51" => "余额或可用额度不足",
-        "54" => "此卡已过期",
-        "55" => "密码错误",
-        "57" => "此卡不允许进行该交易",
-        "58" => "终端不允许进行该交易",
-        "59" => "疑似欺诈，交易已拒绝",
-        "61" => "超出单笔或每日金额限制",
-        "62" => "此卡受限",
-        "63" => "安全校验失败",
-        "65" => "超出交易次数限制",
-        "75" => "密码错误次数过多",
-        "91" => "发卡银行暂时无法处理",
-        "94" => "重复交易",
-        "96" => "系统故障，请稍后再试",
-        _ => return None,
-    })
-}
 
 /// The civil-time offset of a wallet region.
 pub fn region_offset(region: &str) -> UtcOffset {

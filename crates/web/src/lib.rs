@@ -61,13 +61,12 @@ mod respond;
 pub mod session;
 mod signin;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use paytap_wallet::{TrustedProxies, Wallet};
+use paytap_wallet::Wallet;
 
+pub use app::WebConfig;
 pub use i18n::Lang;
 pub use session::CsrfKey;
 
@@ -78,20 +77,6 @@ use pages::FAVICON_PATH;
 pub const FORM_LIMIT: usize = 16 * 1024;
 /// Payments per history page.
 pub const PAGE_SIZE: u32 = 25;
-
-/// Options of the site.
-#[derive(Debug, Default)]
-pub struct WebConfig {
-    /// `Some(true)`: always mark cookies `Secure`; `Some(false)`: never;
-    /// `None` (default): when the request came over https (directly or as
-    /// a proxy's `X-Forwarded-Proto` / `Forwarded` says).
-    pub secure_cookies: Option<bool>,
-    /// The CSRF key; a fresh random one when `None`.
-    pub csrf_key: Option<CsrfKey>,
-    /// Proxies whose `X-Forwarded-For` names the client (default none):
-    /// the address the sign-in throttle counts.
-    pub trusted_proxies: TrustedProxies,
-}
 
 /// The web site over the wallet service, to merge at `/` beside the
 /// wallet's API router.
@@ -105,12 +90,7 @@ pub fn router(wallet: Wallet) -> Router {
 
 /// The web site over the wallet service, with explicit options.
 pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
-    let app = App {
-        wallet,
-        csrf: Arc::new(config.csrf_key.unwrap_or_else(CsrfKey::random)),
-        secure_cookies: config.secure_cookies,
-        trusted_proxies: Arc::new(config.trusted_proxies),
-    };
+    let app = App::new(wallet, config);
     Router::new()
         .route("/", get(signin::home))
         .route("/login", get(signin::login_form).post(signin::login_submit))

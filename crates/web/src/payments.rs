@@ -77,7 +77,12 @@ pub(crate) async fn payment_events(State(app): State<App>, req: Req) -> Response
                 // opened is named too.
                 let names = device_names(&app, &principal).await;
                 let device = device_name(&names, &t.device_id);
-                let row = pages::payment_row(lang, &region, &t, &device).into_string();
+                let rc = pages::RowCtx {
+                    lang,
+                    region: &region,
+                    banks: &app.banks,
+                };
+                let row = pages::payment_row(rc, &t, &device).into_string();
                 Ok::<Event, Infallible>(
                     Event::default().event("payment").id(t.id.clone()).data(row),
                 )

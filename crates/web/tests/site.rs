@@ -851,3 +851,279 @@ async fn the_site_serves_its_own_icon() {
             .starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
     );
 }
+
+/// The network's banks as the binary gives them to the site: Chinese names
+/// (one bank has none) and currencies.
+fn banks() -> paytap_web::i18n::Banks {
+    use paytap_types::Currency;
+    use paytap_web::i18n::BankInfo;
+    [
+        ("Bank of Hangzhou", Some("杭州银行")),
+        ("Pearl River Bank", None),
+    ]
+    .into_iter()
+    .map(|(en, zh)| {
+        let info = BankInfo {
+            name_zh: zh.map(str::to_string),
+            currency: Some(Currency::CNY),
+        };
+        (en.to_string(), info)
+    })
+    .collect()
+}
+
+/// Declined payments with the network's codes and words, one per row.
+const DECLINES: [(&str, &str, &str); 7] = [
+    ("d12", "12", "transaction not supported"),
+    ("d51", "51", "insufficient funds or credit"),
+    ("d05", "05", "declined by the bank"),
+    ("d54", "54", "card expired"),
+    ("d91", "91", "bank unavailable"),
+    ("d96", "96", "system error"),
+    ("d57", "57", "card suspended in the wallet"),
+];
+
+/// `(row id, English, Chinese)`: what each row of [`DECLINES`] says.
+const SENTENCES: [(&str, &str, &str); 7] = [
+    ("d12", "This card can't pay in USD", "此卡不能用 USD 支付"),
+    (
+        "d51",
+        "Not enough money on this card",
+        "此卡余额或可用额度不足",
+    ),
+    (
+        "d05",
+        "The bank declined this payment",
+        "发卡银行拒绝了此交易",
+    ),
+    ("d54", "This card has expired", "此卡已过期"),
+    (
+        "d91",
+        "The bank could not be reached; nothing was charged",
+        "无法连接发卡银行，未扣款",
+    ),
+    (
+        "d96",
+        "The bank could not be reached; nothing was charged",
+        "无法连接发卡银行，未扣款",
+    ),
+    (
+        "d57",
+        "Card suspended in the wallet: payments are turned off on this device",
+        "此卡已在钱包中暂停使用（该设备的支付功能已关闭）",
+    ),
+];
+
+/// The history row `id` on `page`.
+fn row_of<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page
+        .find(&format!("id=\"pay-{id}\""))
+        .unwrap_or_else(|| panic!("row {id}"));
+    let end = at + page[at..].find("</tr>").unwrap();
+    &page[at..end]
+}
+
+#[tokio::test]
+async fn decline_reasons_are_sentences_a_person_understands_in_each_language() {
+    use paytap_types::{Currency, Money};
+    let site = site_with_banks(banks()).await;
+    let li = site
+        .holder("li@example.com", Language::En, "Li", "11")
+        .await;
+    let base = 1_795_426_860_000;
+    for (i, (id, code, words)) in DECLINES.iter().enumerate() {
+        // The first is a payment in dollars with a yuan card.
+        let currency = if i == 0 { Currency::USD } else { Currency::CNY };
+        let amount = Money::new(1_000, currency);
+        let at = base + i as i64 * 60_000;
+        site.pay_with(&li.cards[0], id, "Shop", amount, (code, words), at)
+            .await;
+    }
+    let standin = ("00", "approved by the network on the bank's behalf");
+    let yuan = Money::new(500, Currency::CNY);
+    site.pay_with(&li.cards[1], "s1", "Kiosk", yuan, standin, base)
+        .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let en = c.get(&site.app, "/payments").await.body;
+    let r = c
+        .post(
+            &site.app,
+            "/language",
+            &[
+                ("csrf", &csrf_of(&en)),
+                ("lang", "zh"),
+                ("next", "/payments"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let zh = c.get(&site.app, "/payments").await.body;
+    for (id, in_en, in_zh) in SENTENCES {
+        assert!(row_of(&en, id).contains(in_en), "{id}: {}", row_of(&en, id));
+        assert!(row_of(&zh, id).contains(in_zh), "{id}: {}", row_of(&zh, id));
+    }
+    for (_, _, words) in DECLINES.iter().take(6) {
+        let network_words = format!(">{}", capitalized(words));
+        assert!(!en.contains(&network_words), "{words} shown as it came");
+    }
+    assert!(
+        row_of(&en, "s1").contains("Approved by the network while the bank could not be reached")
+    );
+    assert!(row_of(&zh, "s1").contains("由网络代为批准"));
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The first CSRF token of the page's forms.
+fn csrf_of(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a form") + marker.len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].to_string()
+}
+
+#[tokio::test]
+async fn chinese_pages_name_banks_in_chinese() {
+    let site = site_with_banks(banks()).await;
+    let li = site
+        .holder("li@example.com", Language::Zh, "Li", "11")
+        .await;
+    let han = site
+        .holder("han@example.com", Language::En, "Han", "22")
+        .await;
+    site.pay(
+        &li.cards[0],
+        "e1",
+        "Fresh Market",
+        1250,
+        true,
+        1_795_426_860_000,
+    )
+    .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    // `li.cards[0]` is the Bank of Hangzhou's (6222...).
+    for path in ["/devices", "/cards", "/payments"] {
+        let b = c.get(&site.app, path).await.body;
+        assert!(b.contains("杭州银行"), "{path}");
+        assert!(!b.contains("Bank of Hangzhou"), "{path}: the English name");
+        // A bank without a Chinese name keeps its own.
+        if path != "/payments" {
+            assert!(b.contains("Pearl River Bank"), "{path}");
+        }
+    }
+    let cards = c.get(&site.app, "/cards").await.body;
+    assert!(
+        art_of(&cards, &li.cards[0].card_last4).contains("aria-label=\"杭州银行，尾号"),
+        "the card's text alternative"
+    );
+    let mut e = Client::default();
+    e.sign_in(&site.app, "han@example.com", PW).await;
+    let b = e.get(&site.app, "/cards").await.body;
+    assert!(b.contains("Bank of Hangzhou") && !b.contains("杭州银行"));
+    assert_eq!(han.cards.len(), 2);
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(u32::from(c), 0x3000..=0x303F | 0x3400..=0x9FFF | 0xFF00..=0xFFEF)
+}
+
+/// What a reader meets on `page`: the text between tags, and the
+/// attributes read aloud or announced.
+fn readable_parts(page: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut rest = page;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        let close = open + rest[open..].find('>').unwrap();
+        let tag = &rest[open..=close];
+        for attr in ["aria-label=\"", "data-announce=\""] {
+            if let Some(a) = tag.find(attr) {
+                let v = &tag[a + attr.len()..];
+                parts.push(v[..v.find('"').unwrap()].to_string());
+            }
+        }
+        rest = &rest[close + 1..];
+        if tag.starts_with("<script") {
+            rest = &rest[rest.find("</script>").unwrap()..];
+        }
+    }
+    text.push_str(rest);
+    parts.push(text);
+    parts
+}
+
+/// An ASCII ", " with Chinese on either side, and where.
+fn ascii_comma_in_chinese(s: &str) -> Option<String> {
+    let chars: Vec<char> = s.chars().collect();
+    chars.windows(3).enumerate().find_map(|(i, w)| {
+        let hit = w[1] == ',' && w[2] == ' ';
+        let before = w[0];
+        let after = chars.get(i + 3).copied().unwrap_or(' ');
+        (hit && (is_cjk(before) || is_cjk(after))).then(|| {
+            chars[i.saturating_sub(12)..(i + 16).min(chars.len())]
+                .iter()
+                .collect()
+        })
+    })
+}
+
+#[tokio::test]
+async fn chinese_pages_use_full_width_punctuation() {
+    let site = site_with_banks(banks()).await;
+    let li = site
+        .holder("li@example.com", Language::Zh, "Li", "11")
+        .await;
+    site.pay(
+        &li.cards[0],
+        "e1",
+        "Fresh Market",
+        1250,
+        false,
+        1_795_426_860_000,
+    )
+    .await;
+    site.pay(
+        &li.cards[1],
+        "e2",
+        "Tea House",
+        880,
+        true,
+        1_795_426_920_000,
+    )
+    .await;
+    let mut c = Client::default();
+    c.sign_in(&site.app, "li@example.com", PW).await;
+    let paths = [
+        "/devices".to_string(),
+        format!("/devices/{}", li.phone),
+        format!("/devices/{}/turn-off", li.phone),
+        format!("/devices/{}/remove-cards", li.phone),
+        "/cards".to_string(),
+        "/payments".to_string(),
+    ];
+    for path in &paths {
+        let page = c.get(&site.app, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(page.body.contains("<html lang=\"zh-Hans\">"));
+        for part in readable_parts(&page.body) {
+            assert_eq!(ascii_comma_in_chinese(&part), None, "{path}");
+        }
+    }
+    // The devices page joins the last-seen time and the place with "，".
+    let devices = c.get(&site.app, "/devices").await.body;
+    assert!(
+        devices.contains("</time>，<span class=\"place\">"),
+        "{devices}"
+    );
+    // And the scan does find an ASCII comma between Chinese words.
+    assert!(ascii_comma_in_chinese("已暂停, 默认").is_some());
+    assert!(ascii_comma_in_chinese("Huangpu, Shanghai").is_none());
+}

@@ -32,19 +32,18 @@ pub fn art_class(bank_name: &str) -> String {
 pub fn card_art(ctx: &Ctx, card: &Card, small: bool) -> Markup {
     let s = ctx.s();
     let paused = card.token_state == TokenState::Suspended;
+    let bank = ctx.bank_name(&card.bank_name);
     // One badge fits beside the digits: a paused card says so even when it
     // is the default one; the label names both.
-    let mut label = format!(
-        "{}, {}",
-        card.bank_name,
-        fill(s.card_ending, &card.card_last4)
-    );
+    let ending = fill(s.card_ending, &card.card_last4);
+    let mut parts = vec![bank, ending.as_str()];
     if card.is_default {
-        label = format!("{label}, {}", s.default_card);
+        parts.push(s.default_card);
     }
     if paused {
-        label = format!("{label}, {}", s.card_suspended);
+        parts.push(s.card_suspended);
     }
+    let label = parts.join(s.list_sep);
     let class = if small {
         format!("{} small", art_class(&card.bank_name))
     } else {
@@ -52,7 +51,7 @@ pub fn card_art(ctx: &Ctx, card: &Card, small: bool) -> Markup {
     };
     html! {
         div class=(class) role="img" aria-label=(label) data-last4=(card.card_last4) {
-            span class="ca-bank" { (card.bank_name) }
+            span class="ca-bank" { (bank) }
             span class="ca-chip" {}
             (contactless())
             span class="ca-number" { "•••• " (card.card_last4) }

@@ -70,9 +70,9 @@ fn last_seen(ctx: &Ctx, d: &Device) -> Markup {
                     @let t = show_time(at, ctx.region(), ctx.lang);
                     time datetime=(t.iso) { (t.text) }
                     @if let Some(place) = d.location.as_ref().and_then(|l| l.place.as_ref()) {
-                        ", " span class="place" { (fill(s.near_place, place)) }
+                        (s.list_sep) span class="place" { (fill(s.near_place, place)) }
                     } @else if let Some(l) = &d.location {
-                        ", " span class="place" { (format!("{:.4}, {:.4}", l.lat, l.lon)) }
+                        (s.list_sep) span class="place" { (format!("{:.4}, {:.4}", l.lat, l.lon)) }
                     }
                 }
             }
@@ -168,6 +168,19 @@ pub fn device_page(ctx: &Ctx, d: &DeviceCards, find: &super::FindView) -> Markup
     layout(ctx, &d.device.name, Nav::Devices, content, None)
 }
 
+/// The cards a confirmation step is about, under its form, so that on a
+/// phone the confirmation is reached before the list.
+fn cards_below(ctx: &Ctx, dc: &DeviceCards) -> Markup {
+    html! {
+        @if !dc.cards.is_empty() {
+            h2 class="sub" id="confirm-cards" { (ctx.s().cards_on_device) }
+            ul class="card-row" aria-labelledby="confirm-cards" {
+                @for c in &dc.cards { li { (card_art(ctx, c, true)) } }
+            }
+        }
+    }
+}
+
 pub fn turn_off_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
     let s = ctx.s();
     let d = &dc.device;
@@ -177,11 +190,6 @@ pub fn turn_off_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
             h1 id="confirm-title" { (title) }
             p { (s.turn_off_body) }
             p class="muted" { (s.turn_off_other_devices) }
-            @if !dc.cards.is_empty() {
-                ul class="card-row" {
-                    @for c in &dc.cards { li { (card_art(ctx, c, true)) } }
-                }
-            }
             form method="post" action=(format!("/devices/{}/turn-off", d.id)) id="turn-off-form" {
                 (csrf_field(ctx))
                 fieldset {
@@ -200,6 +208,7 @@ pub fn turn_off_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
                     a class="btn btn-quiet" href="/devices" { (s.cancel) }
                 }
             }
+            (cards_below(ctx, dc))
         }
     };
     layout(ctx, &title, Nav::Devices, content, None)
@@ -213,9 +222,6 @@ pub fn remove_all_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
         section class="panel confirm" aria-labelledby="confirm-title" {
             h1 id="confirm-title" { (title) }
             p { (s.remove_all_body) }
-            ul class="card-row" {
-                @for c in &dc.cards { li { (card_art(ctx, c, true)) } }
-            }
             form method="post" action=(format!("/devices/{}/remove-cards", d.id)) {
                 (csrf_field(ctx))
                 div class="actions" {
@@ -223,6 +229,7 @@ pub fn remove_all_page(ctx: &Ctx, dc: &DeviceCards) -> Markup {
                     a class="btn btn-quiet" href="/devices" { (s.cancel) }
                 }
             }
+            (cards_below(ctx, dc))
         }
     };
     layout(ctx, &title, Nav::Devices, content, None)

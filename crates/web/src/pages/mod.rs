@@ -17,10 +17,12 @@ mod map;
 mod payments;
 mod signin;
 
+use std::sync::Arc;
+
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use paytap_wallet::Account;
 
-use crate::i18n::{Lang, Strings};
+use crate::i18n::{Banks, Lang, Strings};
 
 pub use cards::{art_class, card_art, cards_page, remove_card_page};
 pub use devices::{
@@ -29,11 +31,11 @@ pub use devices::{
 };
 pub use locate::{FindView, erase_page, find_section};
 pub use map::{MapPoint, map_svg};
-pub use payments::{UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
+pub use payments::{RowCtx, UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
 pub use signin::login_page;
 
 /// Cache-busting version of the stylesheet URL.
-pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-4");
+pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-5");
 
 /// The site's icon (SVG).
 pub const FAVICON_PATH: &str = "/assets/favicon.svg";
@@ -52,11 +54,18 @@ pub struct Ctx {
     pub path: String,
     /// A notice to show once (after a redirect).
     pub notice: Option<String>,
+    /// The network's banks: names in each language, currencies.
+    pub banks: Arc<Banks>,
 }
 
 impl Ctx {
     pub fn s(&self) -> &'static Strings {
         self.lang.strings()
+    }
+
+    /// A bank's name in the page's language.
+    pub fn bank_name<'a>(&'a self, english_name: &'a str) -> &'a str {
+        self.banks.name(self.lang, english_name)
     }
 
     pub(crate) fn region(&self) -> &str {

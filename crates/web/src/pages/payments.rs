@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use paytap_wallet::Transaction;
 
 use super::{Ctx, Nav, layout};
-use crate::i18n::{Lang, fill, reason_zh, show_time};
+use crate::i18n::{Banks, Lang, Paid, approved_note, fill, reason_text, show_time};
 
 /// The currency's symbol for the amount column (the ISO 4217 code is shown
 /// beside it).
@@ -22,51 +22,51 @@ fn currency_symbol(code: &str) -> &'static str {
     }
 }
 
-/// The reason as the page shows it: the network's words, or the Chinese
-/// text of the response code.
-fn shown_reason(lang: Lang, p: &Transaction) -> String {
-    match lang {
-        Lang::Zh => {
-            reason_zh(&p.response_code, &p.reason).map_or_else(|| p.reason.clone(), str::to_string)
-        }
-        Lang::En => sentence_case(&p.reason),
-    }
-}
-
-/// The first letter in upper case (`"card suspended"` -> `"Card suspended"`).
-fn sentence_case(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+/// The payment as far as its reason goes: its code and words, and the
+/// currency its card's bank pays in.
+fn paid<'a>(banks: &Banks, p: &'a Transaction) -> Paid<'a> {
+    Paid {
+        response_code: &p.response_code,
+        reason: &p.reason,
+        currency: p.amount.currency,
+        card_currency: banks.currency(&p.bank_name),
     }
 }
 
 /// What the history shows for a device that is no longer in the account.
 pub const UNKNOWN_DEVICE: &str = "—";
 
+/// Who a history row is shown to: the language, the account's region
+/// and the network's banks.
+#[derive(Clone, Copy)]
+pub struct RowCtx<'a> {
+    pub lang: Lang,
+    pub region: &'a str,
+    pub banks: &'a Banks,
+}
+
 /// One history row (also what the live feed sends); `device` is the name
 /// of the device that paid.
-pub fn payment_row(lang: Lang, region: &str, p: &Transaction, device: &str) -> Markup {
-    let s = lang.strings();
-    let t = show_time(p.at, region, lang);
+pub fn payment_row(rc: RowCtx<'_>, p: &Transaction, device: &str) -> Markup {
+    let (lang, s) = (rc.lang, rc.lang.strings());
+    let t = show_time(p.at, rc.region, lang);
     let code = p.amount.currency.code();
     let result = if p.approved { s.approved } else { s.declined };
-    let announce = format!(
-        "{}, {}{} {}, {}",
+    let amount = format!("{}{} {}", currency_symbol(code), p.amount.grouped(), code);
+    let announce = [
         fill(s.new_payment, &p.merchant_name),
-        currency_symbol(code),
-        p.amount.grouped(),
-        code,
-        result
-    );
+        amount,
+        result.to_string(),
+    ]
+    .join(s.list_sep);
+    let why = paid(rc.banks, p);
     html! {
         tr id=(format!("pay-{}", p.id)) data-result=(if p.approved { "approved" } else { "declined" }) data-announce=(announce) {
             td data-label=(s.col_date) { span class="v" { time datetime=(t.iso) { (t.text) } } }
             td data-label=(s.col_merchant) class="merchant" { span class="v" { (p.merchant_name) } }
             td data-label=(s.col_card) {
                 span class="v" {
-                    span class="bank" { (p.bank_name) } " "
+                    span class="bank" { (rc.banks.name(lang, &p.bank_name)) } " "
                     span class="last4" aria-label=(fill(s.card_ending, &p.card_last4)) { "•••• " (p.card_last4) }
                 }
             }
@@ -81,9 +81,12 @@ pub fn payment_row(lang: Lang, region: &str, p: &Transaction, device: &str) -> M
                 span class="v" {
                     @if p.approved {
                         span class="badge badge-on" { span class="dot" {} (s.approved) }
+                        @if let Some(note) = approved_note(lang, &why) {
+                            span class="reason reason-note" { (note) }
+                        }
                     } @else {
                         span class="badge badge-off" { span class="dot" {} (s.declined) }
-                        span class="reason" { (shown_reason(lang, p)) }
+                        span class="reason" { (reason_text(lang, &why)) }
                     }
                 }
             }
@@ -119,7 +122,11 @@ pub fn payments_page(
     device_name: impl Fn(&str) -> String,
 ) -> Markup {
     let s = ctx.s();
-    let region = ctx.region().to_string();
+    let rc = RowCtx {
+        lang: ctx.lang,
+        region: ctx.region(),
+        banks: &ctx.banks,
+    };
     let content = html! {
         div class="page-head" {
             h1 { (s.payments_title) }
@@ -146,7 +153,7 @@ pub fn payments_page(
                     }
                 }
                 tbody id="payments-body" {
-                    @for p in items { (payment_row(ctx.lang, &region, p, &device_name(&p.device_id))) }
+                    @for p in items { (payment_row(rc, p, &device_name(&p.device_id))) }
                 }
             }
         }
@@ -204,8 +211,14 @@ mod tests {
 
     #[test]
     fn amounts_show_thousands_separators_in_both_languages() {
+        let banks = Banks::new();
         for lang in [Lang::En, Lang::Zh] {
-            let row = payment_row(lang, "cn", &payment(1_234_550), "Mi Band 9").into_string();
+            let rc = RowCtx {
+                lang,
+                region: "cn",
+                banks: &banks,
+            };
+            let row = payment_row(rc, &payment(1_234_550), "Mi Band 9").into_string();
             assert!(row.contains("12,345.50"), "{row}");
             assert!(row.contains("Mi Band 9"), "{row}");
             assert!(!row.contains("12345.50"), "{row}");

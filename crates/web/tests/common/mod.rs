@@ -137,6 +137,23 @@ pub struct Site {
 }
 
 pub async fn site() -> Site {
+    let (wallet, net) = wallet().await;
+    let app = paytap_web::router(wallet.clone());
+    Site { app, wallet, net }
+}
+
+/// The site with the network's banks: their Chinese names and currencies.
+pub async fn site_with_banks(banks: paytap_web::i18n::Banks) -> Site {
+    let (wallet, net) = wallet().await;
+    let config = paytap_web::WebConfig {
+        banks,
+        ..paytap_web::WebConfig::default()
+    };
+    let app = paytap_web::router_with(wallet.clone(), config);
+    Site { app, wallet, net }
+}
+
+async fn wallet() -> (Wallet, Net) {
     let net = Net::default();
     let mut regions = Regions::new();
     regions.insert("cn", Db::for_tests().await.unwrap());
@@ -155,8 +172,7 @@ pub async fn site() -> Site {
     let wallet = Wallet::new(regions, Arc::new(net.clone()), config)
         .await
         .unwrap();
-    let app = paytap_web::router(wallet.clone());
-    Site { app, wallet, net }
+    (wallet, net)
 }
 
 /// An account with a phone holding two cards and a band; returns the
@@ -273,6 +289,22 @@ impl Site {
         } else {
             ("57", "card suspended in the wallet")
         };
+        let amount = Money::new(minor, Currency::CNY);
+        self.pay_with(card, id, merchant, amount, (code, reason), at)
+            .await;
+    }
+
+    /// A payment with the network's response code and words.
+    pub async fn pay_with(
+        &self,
+        card: &Card,
+        id: &str,
+        merchant: &str,
+        amount: Money,
+        (code, reason): (&str, &str),
+        at: i64,
+    ) {
+        let approved = code == "00";
         let recorded = self
             .wallet
             .record_payment(&PaymentEvent {
@@ -281,7 +313,7 @@ impl Site {
                 merchant_name: merchant.into(),
                 merchant_id: "M0001".into(),
                 terminal_id: "T0001".into(),
-                amount: Money::new(minor, Currency::CNY),
+                amount,
                 approved,
                 response_code: code.into(),
                 reason: reason.into(),
