@@ -13,9 +13,11 @@
 //!   `user_verified` (CDCVM performed) for this tap's transaction.
 //! * **Low-value no-CVM path.** At GET PROCESSING OPTIONS, when the user did
 //!   not verify, the token's payload allows no-CVM payments up to
-//!   `no_cvm_limit_minor` and the amount and currency in the PDOL data are
-//!   within it, the card application is re-personalised for this tap
-//!   without the CDCVM requirement. The GENERATE AC must then carry the very
+//!   `no_cvm_limit_minor`, the amount and currency in the PDOL data are
+//!   within it, and the terminal does not ask for a CVM (TTQ byte 2 b7,
+//!   which a reader sets above its Reader CVM Required Limit: the stricter
+//!   of the two limits wins), the card application is re-personalised for
+//!   this tap without the CDCVM requirement. The GENERATE AC must then carry the very
 //!   same amount and currency in its CDOL1 data, or it is refused (`6985`).
 //!   Above the limit, an unverified tap gets the card application's AAC
 //!   ("see phone").
@@ -31,7 +33,7 @@
 use paytap_apdu::{CommandView, StatusWord};
 use paytap_emv::card::{AcResponse, CardProfile, PPSE_NAME};
 use paytap_emv::crypto::{arpc_method_1, ct_eq, derive_session_key};
-use paytap_emv::kernel::TransportError;
+use paytap_emv::kernel::{TTQ_CVM_REQUIRED, TTQ_CVM_REQUIRED_BYTE, TransportError};
 use paytap_emv::{
     AesKey, ContactlessCard, EmvKey, Expiry, SecureElement, TdesKey, TokenPan, Transport,
 };
@@ -628,6 +630,14 @@ fn values_of(dol: &[u8], data: &[u8], wanted: &[Tag]) -> Option<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// Whether the terminal's TTQ in the PDOL data says "CVM required" (the
+/// amount is above its Reader CVM Required Limit). No TTQ asks for nothing.
+fn terminal_requires_cvm(pdol: &[u8], pdol_data: &[u8]) -> bool {
+    values_of(pdol, pdol_data, &[tags::TTQ])
+        .and_then(|v| v.first()?.get(TTQ_CVM_REQUIRED_BYTE).copied())
+        .is_some_and(|b| b & TTQ_CVM_REQUIRED != 0)
+}
+
 impl Tap<'_> {
     /// What happened so far.
     pub fn report(&self) -> &TapReport {
@@ -747,6 +757,9 @@ impl Tap<'_> {
         let (Some(amount), Some(currency)) = (v.first(), v.get(1)) else {
             return Ok(());
         };
+        if terminal_requires_cvm(&card.profile().pdol, pdol_data) {
+            return Ok(());
+        }
         let within = bcd_to_u64(amount)
             .is_some_and(|a| i64::try_from(a).is_ok_and(|a| a <= p.no_cvm_limit_minor))
             && bcd_to_u64(currency) == Some(u64::from(p.currency_numeric));

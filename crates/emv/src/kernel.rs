@@ -4,7 +4,9 @@
 //! 1. SELECT PPSE and build the candidate list from the directory entries
 //!    (61: 4F AID, 50 label, 87 priority; lowest priority value first);
 //! 2. SELECT AID and read the PDOL from the FCI;
-//! 3. GET PROCESSING OPTIONS with the PDOL data (format 1 or 2 answers);
+//! 3. GET PROCESSING OPTIONS with the PDOL data (format 1 or 2 answers); the
+//!    TTQ in it says "CVM required" when the amount is above the terminal's
+//!    Reader CVM Required Limit for its currency ([`ReaderCvmLimit`]);
 //! 4. READ RECORD for every AFL entry;
 //! 5. GENERATE AC (ARQC requested) with the CDOL1 data;
 //! 6. the outcome: online request with DE 55 ICC data, decline, or try again
@@ -41,6 +43,34 @@ impl Transport for DirectTransport<'_> {
     }
 }
 
+/// TTQ (9F66) byte 2 bit 7, "CVM required" (EMV Book C-3 and Entry Point
+/// Book B): the reader asks the card for a cardholder verification, because
+/// the amount is above its [`ReaderCvmLimit`].
+pub const TTQ_CVM_REQUIRED: u8 = 0x40;
+/// Which TTQ byte (from 0) carries [`TTQ_CVM_REQUIRED`].
+pub const TTQ_CVM_REQUIRED_BYTE: usize = 1;
+/// ISO 4217 numeric code of the yuan, the currency of the default limit.
+const CNY_NUMERIC: u16 = 156;
+/// The default Reader CVM Required Limit for CNY, in fen: 300.00 yuan, the
+/// per-transaction limit with which China UnionPay's small-amount
+/// contactless service without PIN or signature (小额免密免签) began. It is
+/// this terminal's setting: acquirers configure it per terminal, and a card
+/// keeps a no-CVM limit of its own (the stricter of the two wins).
+pub const DEFAULT_READER_CVM_LIMIT_CNY_MINOR: u64 = 30_000;
+
+/// A Reader CVM Required Limit (EMV Book A/B, contactless kernel
+/// configuration) for one currency: a tap of more than `amount_minor` in
+/// that currency needs a cardholder verification (TTQ byte 2 bit 7); up to
+/// and including it, none (as the card's and the issuer's no-CVM limits
+/// count it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderCvmLimit {
+    /// ISO 4217 numeric currency code (5F2A), e.g. 156 for CNY.
+    pub currency: u16,
+    /// The largest amount, in minor units, that needs no CVM.
+    pub amount_minor: u64,
+}
+
 /// Terminal configuration (values as they go into the EMV data elements).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalConfig {
@@ -60,6 +90,10 @@ pub struct TerminalConfig {
     pub mcc: u16,
     /// Interface device serial number (9F1E), 8 characters.
     pub ifd_serial: [u8; 8],
+    /// Reader CVM Required Limits, at most one per currency (see
+    /// [`TerminalConfig::set_reader_cvm_limit`]); a currency without one
+    /// never asks for a CVM on the terminal's account.
+    pub reader_cvm_limits: Vec<ReaderCvmLimit>,
 }
 
 impl Default for TerminalConfig {
@@ -73,7 +107,49 @@ impl Default for TerminalConfig {
             merchant_name: "paytap demo store".into(),
             mcc: 5411,
             ifd_serial: *b"PAYTAP01",
+            reader_cvm_limits: vec![ReaderCvmLimit {
+                currency: CNY_NUMERIC,
+                amount_minor: DEFAULT_READER_CVM_LIMIT_CNY_MINOR,
+            }],
         }
+    }
+}
+
+impl TerminalConfig {
+    /// The Reader CVM Required Limit for `currency` (ISO 4217 numeric), in
+    /// minor units, if the terminal has one.
+    pub fn reader_cvm_limit(&self, currency: u16) -> Option<u64> {
+        self.reader_cvm_limits
+            .iter()
+            .find(|l| l.currency == currency)
+            .map(|l| l.amount_minor)
+    }
+
+    /// Sets the Reader CVM Required Limit for `currency`, replacing the one
+    /// it had.
+    pub fn set_reader_cvm_limit(&mut self, currency: u16, amount_minor: u64) {
+        self.reader_cvm_limits.retain(|l| l.currency != currency);
+        self.reader_cvm_limits.push(ReaderCvmLimit {
+            currency,
+            amount_minor,
+        });
+    }
+
+    /// Whether a tap of `amount_minor` in `currency` needs a cardholder
+    /// verification: it is above the currency's Reader CVM Required Limit.
+    pub fn cvm_required(&self, currency: u16, amount_minor: u64) -> bool {
+        self.reader_cvm_limit(currency)
+            .is_some_and(|limit| amount_minor > limit)
+    }
+
+    /// The TTQ (9F66) for `txn`: the configured qualifiers, with "CVM
+    /// required" set when the amount is above the Reader CVM Required Limit.
+    pub fn ttq_for(&self, txn: &Transaction) -> [u8; 4] {
+        let mut ttq = self.ttq;
+        if self.cvm_required(txn.currency, txn.amount_minor) {
+            ttq[TTQ_CVM_REQUIRED_BYTE] |= TTQ_CVM_REQUIRED;
+        }
+        ttq
     }
 }
 
@@ -364,7 +440,7 @@ impl Kernel {
             tags::ADD_TERM_CAPS,
             self.config.additional_capabilities.to_vec(),
         );
-        m.insert(tags::TTQ, self.config.ttq.to_vec());
+        m.insert(tags::TTQ, self.config.ttq_for(txn).to_vec());
         m.insert(
             tags::MERCHANT_NAME,
             self.config.merchant_name.as_bytes().to_vec(),
@@ -875,4 +951,85 @@ pub fn parse_track2(t2: &[u8]) -> Option<(TokenPan, String)> {
     let pan = TokenPan::new(&pan_s).ok();
     zeroize::Zeroize::zeroize(&mut pan_s);
     Some((pan?, exp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(amount_minor: u64, currency: u16) -> Transaction {
+        Transaction {
+            amount_minor,
+            amount_other: 0,
+            currency,
+            txn_type: 0,
+            date: TxnDate {
+                yy: 26,
+                mm: 11,
+                dd: 23,
+            },
+            unpredictable_number: [1, 2, 3, 4],
+        }
+    }
+
+    /// The "CVM required" bit of the TTQ the kernel sends for `txn`.
+    fn cvm_bit(kernel: &Kernel, txn: &Transaction) -> bool {
+        let data = kernel.terminal_data(txn).unwrap();
+        data[&tags::TTQ][TTQ_CVM_REQUIRED_BYTE] & TTQ_CVM_REQUIRED != 0
+    }
+
+    #[test]
+    fn kernel_sets_cvm_required_above_the_reader_cvm_limit() {
+        let k = Kernel::new(TerminalConfig::default());
+        let limit = DEFAULT_READER_CVM_LIMIT_CNY_MINOR;
+        // (amount, currency, CVM required?)
+        let table = [
+            (1, CNY_NUMERIC, false),
+            (limit - 1, CNY_NUMERIC, false),
+            (limit, CNY_NUMERIC, false),
+            (limit + 1, CNY_NUMERIC, true),
+            (999_999_999_999, CNY_NUMERIC, true),
+            // USD has no limit configured: never on the terminal's account.
+            (limit + 1, 840, false),
+        ];
+        for (amount, currency, want) in table {
+            assert_eq!(
+                cvm_bit(&k, &txn(amount, currency)),
+                want,
+                "{amount} in {currency}"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_cvm_required_bit_leaves_the_other_qualifiers_alone() {
+        let k = Kernel::new(TerminalConfig::default());
+        let above = k.terminal_data(&txn(30_001, CNY_NUMERIC)).unwrap();
+        let within = k.terminal_data(&txn(30_000, CNY_NUMERIC)).unwrap();
+        let mut want = TerminalConfig::default().ttq;
+        assert_eq!(within[&tags::TTQ], want);
+        want[TTQ_CVM_REQUIRED_BYTE] |= TTQ_CVM_REQUIRED;
+        assert_eq!(above[&tags::TTQ], want);
+    }
+
+    #[test]
+    fn kernel_reader_cvm_limit_is_per_currency_and_replaceable() {
+        let mut c = TerminalConfig::default();
+        assert_eq!(
+            c.reader_cvm_limit(CNY_NUMERIC),
+            Some(DEFAULT_READER_CVM_LIMIT_CNY_MINOR)
+        );
+        assert_eq!(c.reader_cvm_limit(356), None);
+        c.set_reader_cvm_limit(CNY_NUMERIC, 100_000);
+        c.set_reader_cvm_limit(356, 500_000);
+        assert_eq!(c.reader_cvm_limits.len(), 2);
+        assert_eq!(c.reader_cvm_limit(CNY_NUMERIC), Some(100_000));
+        let k = Kernel::new(c);
+        assert!(!cvm_bit(&k, &txn(100_000, CNY_NUMERIC)));
+        assert!(cvm_bit(&k, &txn(500_001, 356)));
+        // A limit of zero asks for a CVM on every tap.
+        let mut zero = TerminalConfig::default();
+        zero.set_reader_cvm_limit(CNY_NUMERIC, 0);
+        assert!(cvm_bit(&Kernel::new(zero), &txn(1, CNY_NUMERIC)));
+    }
 }

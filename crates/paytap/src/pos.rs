@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::FieldTransport;
+use paytap_emv::kernel::DEFAULT_READER_CVM_LIMIT_CNY_MINOR;
 use paytap_pos::saf::ReversalStore;
 use paytap_pos::{Pos, TerminalProfile};
 use paytap_types::{Currency, Money};
@@ -31,7 +32,7 @@ pub struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Charge an amount to a tapped device.
-    Charge(ChargeArgs),
+    Charge(Box<ChargeArgs>),
     /// Resend this terminal's stored reversals until the switch acknowledges them.
     FlushReversals(FlushArgs),
 }
@@ -123,6 +124,9 @@ struct ChargeArgs {
     /// The amount's currency (ISO 4217).
     #[arg(long, default_value = "CNY", ignore_case = true, value_parser = currency_codes())]
     currency: String,
+    /// The terminal's no-CVM limit (see `cvm_limit_help`).
+    #[arg(long, value_name = "AMOUNT", help = cvm_limit_help())]
+    cvm_limit: Option<String>,
     /// Merchant name (up to 25 characters).
     #[arg(long, default_value = "paytap demo store")]
     merchant: String,
@@ -160,6 +164,18 @@ struct ChargeArgs {
     acquirer: AcquirerArgs,
 }
 
+/// `--cvm-limit`'s help, with the default the terminal kernel holds.
+fn cvm_limit_help() -> String {
+    let cny = i64::try_from(DEFAULT_READER_CVM_LIMIT_CNY_MINOR)
+        .map(|minor| Money::new(minor, Currency::CNY).decimal())
+        .unwrap_or_default();
+    format!(
+        "The terminal's no-CVM limit in the charge's currency, in major units like --amount \
+         (e.g. {cny}): above it the owner must verify on the device. Default: {cny} for CNY, \
+         none for other currencies"
+    )
+}
+
 /// `--currency`: the ISO 4217 codes paytap operates in, listed by `--help`.
 fn currency_codes() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(Currency::all().map(Currency::code))
@@ -169,7 +185,7 @@ fn currency_codes() -> clap::builder::PossibleValuesParser {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
     let a = match args.command {
-        Cmd::Charge(a) => a,
+        Cmd::Charge(a) => *a,
         Cmd::FlushReversals(f) => return flush(f),
     };
     let currency = Currency::from_code(&a.currency.to_ascii_uppercase())
@@ -195,6 +211,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_reversal_store(store)
         .with_acquirer_key(a.acquirer.key()?);
     pos.response_timeout = Duration::from_secs(a.timeout.max(1));
+    if let Some(limit) = &a.cvm_limit {
+        let limit =
+            Money::parse(limit, currency).map_err(|e| anyhow::anyhow!("--cvm-limit: {e}"))?;
+        pos = pos
+            .with_no_cvm_limit(limit)
+            .map_err(|e| anyhow::anyhow!("--cvm-limit: {e}"))?;
+    }
     let receipt = match (&a.keystore, a.nfc) {
         (Some(ks), None) => {
             let mut device = crate::device::open_device(ks)?;

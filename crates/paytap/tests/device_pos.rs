@@ -222,7 +222,13 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     let k = ks_s.clone();
     let device_id = blocking(move || device_id_of(&k)).await;
     let mut client = paytap_device::WalletClient::new(&url).unwrap();
-    let token = client.login(EMAIL, PASSWORD).await.unwrap().token.expose().clone();
+    let token = client
+        .login(EMAIL, PASSWORD)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .clone();
 
     // Green path, with the expiry exactly as the emulator API printed it.
     let (k, pan, exp, cvv) = (
@@ -427,7 +433,9 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        text(&o).contains("owner verified: no: a low-value tap, within the card's no-CVM limit"),
+        text(&o).contains(
+            "owner verified: no, not needed: 12.50 CNY is within the no-CVM limit of 300.00 CNY"
+        ),
         "{}",
         text(&o)
     );
@@ -452,6 +460,33 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("See phone"), "{}", text(&o));
+    // A terminal with a lower no-CVM limit than the card's asks for the
+    // owner on the same low-value tap: the stricter limit wins.
+    let (k, s) = (ks_s.clone(), switch.clone());
+    let o = blocking(move || {
+        paytap(&[
+            "pos",
+            "charge",
+            "--acquirer-key-file",
+            keys(),
+            "--switch",
+            &s,
+            "--amount",
+            "12.50",
+            "--cvm-limit",
+            "10.00",
+            "--merchant",
+            "Hema Fresh",
+            "--keystore",
+            &k,
+            "--json",
+        ])
+    })
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verification"], "required", "{}", text(&o));
+    assert_eq!(v["no_cvm_limit_minor"], 1000);
 
     // Beyond the card's limit: declined by the bank with its code.
     let (k, s) = (ks_s.clone(), switch.clone());

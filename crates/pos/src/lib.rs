@@ -21,9 +21,16 @@
 //!    (EMV Book 3 §6.5.4). An approval whose ARPC the card rejects is
 //!    declined and reversed.
 //!
+//! The terminal asks the card for the owner's verification (TTQ "CVM
+//! required") above its no-CVM limit for the currency, the kernel's Reader
+//! CVM Required Limit ([`Pos::with_no_cvm_limit`]; by default
+//! [`DEFAULT_READER_CVM_LIMIT_CNY_MINOR`](paytap_emv::kernel::DEFAULT_READER_CVM_LIMIT_CNY_MINOR)
+//! for CNY).
+//!
 //! The result is a [`Receipt`]: approved or declined, response code and its
 //! meaning, the masked token, the amount, whether the owner was verified
-//! ([`Verification`], read from the card's CVR in its IAD), whether the ARPC
+//! ([`Verification`], read from the card's CVR in its IAD, with the
+//! terminal's no-CVM limit when a tap went on without it), whether the ARPC
 //! was checked, and what became of a reversal (acknowledged, or stored to
 //! be resent).
 
@@ -42,7 +49,7 @@ use paytap_iso8583::{
     encode_frame,
 };
 use paytap_tlv::tags;
-use paytap_types::Money;
+use paytap_types::{Currency, Money};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -174,8 +181,9 @@ pub enum Verification {
     /// byte 4 b8).
     OwnerVerified,
     /// No verification, and the card still released an ARQC: it does so
-    /// only for an amount within its no-CVM limit (the low-value path; the
-    /// issuer checks the same limit).
+    /// only for an amount within its own no-CVM limit (the low-value path;
+    /// the issuer checks the same limit) that the terminal did not ask to be
+    /// verified (within its Reader CVM Required Limit, TTQ byte 2 b7 clear).
     NoCvmLimit,
     /// The card wanted the owner's verification and had none (CVR byte 4
     /// b7): "see phone".
@@ -239,6 +247,10 @@ pub struct Receipt {
     pub atc: Option<u16>,
     /// Whether the owner was verified, and why a tap without it went on.
     pub verification: Verification,
+    /// The terminal's no-CVM limit (its Reader CVM Required Limit) for the
+    /// sale's currency, in minor units: up to it a tap needs no
+    /// verification. `None` when the terminal has none for the currency.
+    pub no_cvm_limit_minor: Option<i64>,
     pub arpc: ArpcCheck,
     /// The switch acknowledged this transaction's reversal.
     pub reversed: bool,
@@ -264,6 +276,7 @@ impl Receipt {
             cryptogram: None,
             atc: None,
             verification: Verification::Unknown,
+            no_cvm_limit_minor: None,
             arpc: ArpcCheck::NotApplicable,
             reversed: false,
             reversal_stored: false,
@@ -283,6 +296,30 @@ impl Receipt {
             .filter(|s| !s.is_empty());
         self.approved = code.is_some_and(ResponseCode::is_approved);
     }
+
+    /// The owner line's words: for a tap without verification within the
+    /// terminal's no-CVM limit, the amount and the limit, grouped as the
+    /// demo prints money ("12.50 CNY is within the no-CVM limit of
+    /// 300.00 CNY").
+    pub fn verification_words(&self) -> String {
+        let limit = self
+            .no_cvm_limit_minor
+            .map(|minor| Money::new(minor, self.amount.currency))
+            .filter(|limit| self.amount.minor <= limit.minor);
+        match (self.verification, limit) {
+            (Verification::NoCvmLimit, Some(limit)) => format!(
+                "no, not needed: {} is within the no-CVM limit of {}",
+                grouped(self.amount),
+                grouped(limit)
+            ),
+            (v, _) => v.as_str().to_owned(),
+        }
+    }
+}
+
+/// `"1,234.50 CNY"`, as the demo prints money.
+fn grouped(m: Money) -> String {
+    format!("{} {}", m.grouped(), m.currency.code())
 }
 
 impl std::fmt::Display for Receipt {
@@ -325,7 +362,7 @@ impl std::fmt::Display for Receipt {
         if let Some(a) = &self.approval_code {
             writeln!(f, "  approval code {a}")?;
         }
-        writeln!(f, "  owner verified: {}", self.verification.as_str())?;
+        writeln!(f, "  owner verified: {}", self.verification_words())?;
         writeln!(f, "  ARPC checked: {}", self.arpc.as_str())?;
         if self.reversed {
             writeln!(f, "  reversal sent and acknowledged")?;
@@ -652,6 +689,26 @@ impl Pos {
         self
     }
 
+    /// Sets the terminal's no-CVM limit (its Reader CVM Required Limit) for
+    /// `limit`'s currency: a tap above it asks the card for the owner's
+    /// verification. Refused when negative or longer than DE 4's 12 digits.
+    pub fn with_no_cvm_limit(mut self, limit: Money) -> Result<Pos, PosError> {
+        let minor = u64::try_from(limit.minor)
+            .ok()
+            .filter(|m| *m <= paytap_iso8583::MAX_AMOUNT_MINOR)
+            .ok_or_else(|| PosError::Config("the no-CVM limit must be 0 to 12 digits".into()))?;
+        let mut config = self.kernel.config().clone();
+        config.set_reader_cvm_limit(limit.currency.numeric(), minor);
+        self.kernel = Kernel::new(config);
+        Ok(self)
+    }
+
+    /// The terminal's no-CVM limit for `currency`, if it has one.
+    pub fn no_cvm_limit(&self, currency: Currency) -> Option<Money> {
+        let minor = self.kernel.config().reader_cvm_limit(currency.numeric())?;
+        Some(Money::new(i64::try_from(minor).ok()?, currency))
+    }
+
     /// A link to the switch, signed on when the terminal has a key.
     pub(crate) fn link(&self, timeout: Duration) -> Result<SwitchLink, PosError> {
         let mut link = SwitchLink::connect(self.switch, timeout)?;
@@ -699,6 +756,7 @@ impl Pos {
     ) -> Result<Receipt, PosError> {
         let txn = kernel_transaction(amount, now, unpredictable_number)?;
         let mut receipt = Receipt::blank(&self.profile, amount);
+        receipt.no_cvm_limit_minor = self.no_cvm_limit(amount.currency).map(|m| m.minor);
         self.flush_before_charge();
         let outcome = self.kernel.run(transport, &txn)?;
         if !read_card_outcome(&mut receipt, &outcome)? {

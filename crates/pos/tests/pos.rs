@@ -208,19 +208,97 @@ fn an_unverified_tap_within_the_no_cvm_limit_says_why_it_went_on() {
     let r = pos.charge(&mut tap, cny("12.50")).unwrap();
     assert!(r.approved, "{r}");
     assert_eq!(r.verification, Verification::NoCvmLimit);
+    assert_eq!(r.no_cvm_limit_minor, Some(30_000));
     let text = r.to_string();
     assert!(
-        text.contains("owner verified: no: a low-value tap, within the card's no-CVM limit"),
+        text.contains(
+            "owner verified: no, not needed: 12.50 CNY is within the no-CVM limit of 300.00 CNY"
+        ),
         "{text}"
     );
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["verification"], "no_cvm_limit");
+    assert_eq!(json["no_cvm_limit_minor"], 30_000);
     assert!(requests.recv_timeout(Duration::from_secs(5)).is_ok());
     // Above the limit the same unverified tap needs the owner.
     let mut tap = d.tap(None).unwrap();
     let r = pos.charge(&mut tap, cny("300.01")).unwrap();
     assert!(!r.approved);
     assert_eq!(r.verification, Verification::Required);
+}
+
+#[test]
+fn the_no_cvm_limit_on_the_receipt_is_grouped_as_the_demo_prints_money() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = phone_with_no_cvm_limit(dir.path(), 500_000);
+    let (addr, _rx) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let pos = Pos::new(TerminalProfile::default(), addr)
+        .unwrap()
+        .with_no_cvm_limit(cny("2500.00"))
+        .unwrap();
+    let mut tap = d.tap(None).unwrap();
+    let r = pos.charge(&mut tap, cny("1234.50")).unwrap();
+    assert!(r.approved, "{r}");
+    assert!(
+        r.to_string()
+            .contains("1,234.50 CNY is within the no-CVM limit of 2,500.00 CNY"),
+        "{r}"
+    );
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["no_cvm_limit_minor"],
+        250_000
+    );
+}
+
+#[test]
+fn an_unverified_tap_above_the_terminals_limit_but_within_the_cards_needs_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    // The card would pay up to 1 000.00 CNY without verification; the
+    // terminal asks for it above its default 300.00 CNY.
+    let mut d = phone_with_no_cvm_limit(dir.path(), 100_000);
+    let (addr, requests) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let pos = Pos::new(TerminalProfile::default(), addr).unwrap();
+    assert_eq!(pos.no_cvm_limit(Currency::CNY), Some(cny("300.00")));
+    let mut tap = d.tap(None).unwrap();
+    let r = pos.charge(&mut tap, cny("300.01")).unwrap();
+    assert!(!r.approved);
+    assert!(r.meaning.starts_with("See phone"), "{r}");
+    assert_eq!(r.verification, Verification::Required);
+    assert!(!tap.report().no_cvm);
+    assert!(requests.recv_timeout(Duration::from_millis(300)).is_err());
+    // At the terminal's limit, the card's own no-CVM path still applies.
+    let mut tap = d.tap(None).unwrap();
+    let r = pos.charge(&mut tap, cny("300.00")).unwrap();
+    assert!(r.approved, "{r}");
+    assert_eq!(r.verification, Verification::NoCvmLimit);
+    // A terminal that allows more leaves the card's limit to decide.
+    let lenient = Pos::new(TerminalProfile::default(), addr)
+        .unwrap()
+        .with_no_cvm_limit(cny("2000.00"))
+        .unwrap();
+    let mut tap = d.tap(None).unwrap();
+    assert!(lenient.charge(&mut tap, cny("800.00")).unwrap().approved);
+    let mut tap = d.tap(None).unwrap();
+    let r = lenient.charge(&mut tap, cny("1000.01")).unwrap();
+    assert_eq!(r.verification, Verification::Required);
+}
+
+#[test]
+fn a_bad_no_cvm_limit_is_refused() {
+    let (addr, _rx) = fake_switch(Script::Answer(ResponseCode::Approved));
+    let pos = || Pos::new(TerminalProfile::default(), addr).unwrap();
+    assert!(
+        pos()
+            .with_no_cvm_limit(Money::new(-1, Currency::CNY))
+            .is_err()
+    );
+    assert!(
+        pos()
+            .with_no_cvm_limit(Money::new(1_000_000_000_000, Currency::CNY))
+            .is_err()
+    );
+    let zero = pos().with_no_cvm_limit(cny("0")).unwrap();
+    assert_eq!(zero.no_cvm_limit(Currency::CNY), Some(cny("0")));
 }
 
 #[test]
