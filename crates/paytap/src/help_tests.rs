@@ -13,6 +13,9 @@ const ENUMERATIONS: &[(&str, &str)] = &[
     ("paytap pos charge", "currency"),
     ("paytap tools emv icc-mk", "option"),
     ("paytap tools emv arpc", "method"),
+    ("paytap bench transit", "operator"),
+    ("paytap tools transit load", "type"),
+    ("paytap tools transit purchase", "type"),
 ];
 
 /// Calls `visit` with every command of the tree under `cmd` and its path.

@@ -51,3 +51,20 @@ fn bad_options_fail_clearly() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn the_operators_are_listed_in_help_and_in_the_error() {
+    let out = run(&["--operator", "atlantis"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid value 'atlantis'") && err.contains("beijing, shanghai, shenzhen"),
+        "{err}"
+    );
+    let help = run(&["--help"]);
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("beijing") && help.contains("Beijing Yikatong"),
+        "{help}"
+    );
+}

@@ -6,6 +6,7 @@
 //! database, beside the store's raw append rate on that database.
 
 use clap::Args as ClapArgs;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use paytap_store::Db;
 use paytap_transit::TransitConfig;
 use paytap_transit::bench::{BATCH, BenchOptions, Clocks, masters, run_keeping_records};
@@ -27,8 +28,9 @@ pub struct TransitArgs {
     /// Records per upload batch in the durable clearing.
     #[arg(long, default_value_t = BATCH)]
     batch: usize,
-    /// Operator whose cards and fares are used.
-    #[arg(long, default_value = "beijing")]
+    /// Operator whose cards and fares are used (the operators of the
+    /// embedded operators.toml).
+    #[arg(long, default_value = "beijing", value_parser = operator_ids())]
     operator: String,
     /// Clear durably on this (empty) database, e.g.
     /// postgres://user@host/db, instead of a fresh SQLite file.
@@ -37,6 +39,17 @@ pub struct TransitArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `--operator`: the ids of the embedded operators, each with its name,
+/// listed by `--help`.
+fn operator_ids() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        TransitConfig::default_operators()
+            .operators
+            .into_iter()
+            .map(|o| PossibleValue::new(o.id).help(o.name)),
+    )
 }
 
 /// The figures, one JSON object (the shape of `paytap bench auth --json`).

@@ -7,11 +7,12 @@
 use super::fixed;
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use paytap_purse::card::{
     load_mac1_input, load_mac2_input, load_tac_input, purchase_mac1_input, purchase_tac_input,
 };
 use paytap_purse::crypto::{self, PurseKey, SessionKey};
-use paytap_purse::records::{DateTime, TYPE_LOAD, TYPE_PURCHASE};
+use paytap_purse::records::{DateTime, TYPE_COMPOUND, TYPE_LOAD, TYPE_PURCHASE};
 use serde_json::{Map, Value, json};
 use std::process::ExitCode;
 
@@ -73,8 +74,8 @@ pub enum Cmd {
         /// Amount, decimal minor units.
         #[arg(long)]
         amount: u32,
-        /// Transaction type, 2 hex digits (02 purse load; 01 for a deposit-book load).
-        #[arg(long, default_value = "02")]
+        /// Transaction type, 2 hex digits.
+        #[arg(long, default_value = "02", value_parser = type_values(LOAD_TYPES))]
         r#type: String,
         /// Terminal id, 12 hex digits.
         #[arg(long)]
@@ -109,8 +110,8 @@ pub enum Cmd {
         /// Amount, decimal minor units.
         #[arg(long)]
         amount: u32,
-        /// Transaction type, 2 hex digits (06 purchase, 09 compound).
-        #[arg(long, default_value = "06")]
+        /// Transaction type, 2 hex digits.
+        #[arg(long, default_value = "06", value_parser = type_values(PURCHASE_TYPES))]
         r#type: String,
         /// Terminal id, 12 hex digits.
         #[arg(long)]
@@ -142,14 +143,38 @@ fn date_time(date: &str, time: &str) -> anyhow::Result<DateTime> {
         .context("--date/--time must be a BCD calendar date YYYYMMDD and time hhmmss")
 }
 
-fn type_id(s: &str, allowed: &[u8]) -> anyhow::Result<u8> {
+/// A transaction type `--type` takes, with what it is.
+type TypeId = (u8, &'static str);
+
+/// `tools transit load --type`: the types a load MAC covers (JR/T 0025).
+const LOAD_TYPES: &[TypeId] = &[(0x01, "deposit-book load"), (TYPE_LOAD, "purse load")];
+/// `tools transit purchase --type`: the types a purchase MAC covers.
+const PURCHASE_TYPES: &[TypeId] = &[
+    (0x05, "deposit-book purchase"),
+    (TYPE_PURCHASE, "purse purchase"),
+    (TYPE_COMPOUND, "compound purchase"),
+];
+
+/// `--type`: `allowed` as 2 hex digits, each with what it is, listed by
+/// `--help`.
+fn type_values(allowed: &[TypeId]) -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        allowed
+            .iter()
+            .map(|(t, what)| PossibleValue::new(format!("{t:02X}")).help(*what)),
+    )
+}
+
+/// The type byte of `s`, one of `allowed` (clap has checked the list; this
+/// checks it again for callers that bypass it).
+fn type_id(s: &str, allowed: &[TypeId]) -> anyhow::Result<u8> {
     let [t] = fixed::<1>(s, "type")?;
-    if !allowed.contains(&t) {
+    if !allowed.iter().any(|(a, _)| *a == t) {
         bail!(
             "--type must be one of {}",
             allowed
                 .iter()
-                .map(|a| format!("{a:02X}"))
+                .map(|(a, _)| format!("{a:02X}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -216,7 +241,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let counter = u16::from_be_bytes(fixed::<2>(&online_counter, "online-counter")?);
             let terminal = fixed::<6>(&terminal, "terminal")?;
             let at = date_time(&date, &time)?;
-            let t = type_id(&r#type, &[0x01, TYPE_LOAD])?;
+            let t = type_id(&r#type, LOAD_TYPES)?;
             let new_balance = balance
                 .checked_add(amount)
                 .context("--balance plus --amount overflows 4 bytes")?;
@@ -259,7 +284,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let seq = u32::from_be_bytes(fixed::<4>(&terminal_seq, "terminal-seq")?);
             let terminal = fixed::<6>(&terminal, "terminal")?;
             let at = date_time(&date, &time)?;
-            let t = type_id(&r#type, &[0x05, TYPE_PURCHASE, 0x09])?;
+            let t = type_id(&r#type, PURCHASE_TYPES)?;
             let sk = crypto::session_key(
                 &k,
                 crypto::purchase_session_input(fixed::<4>(&random, "random")?, counter, seq),
