@@ -11,7 +11,7 @@
 //! resends them on demand.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::FieldTransport;
 use paytap_pos::saf::ReversalStore;
-use paytap_pos::{Pos, TerminalProfile};
+use paytap_pos::{Pos, Receipt, TerminalProfile};
 use paytap_types::{Currency, Money};
 
 #[derive(ClapArgs)]
@@ -31,7 +31,7 @@ pub struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Charge an amount to a tapped device.
-    Charge(ChargeArgs),
+    Charge(Box<ChargeArgs>),
     /// Resend this terminal's stored reversals until the switch acknowledges them.
     FlushReversals(FlushArgs),
 }
@@ -141,6 +141,10 @@ struct ChargeArgs {
     /// Tap the device whose keystore is this file (in this process).
     #[arg(long, conflicts_with = "nfc")]
     keystore: Option<PathBuf>,
+    /// A file whose first line is the keystore's passphrase (mode 0600);
+    /// without it, PAYTAP_KEYSTORE_PASSPHRASE.
+    #[arg(long, value_name = "PATH", requires = "keystore")]
+    passphrase_file: Option<PathBuf>,
     /// The owner verifies with fingerprint or face on the device (with --keystore).
     #[arg(long, requires = "keystore")]
     verified: bool,
@@ -165,11 +169,27 @@ fn currency_codes() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(Currency::all().map(Currency::code))
 }
 
+/// Taps the device whose keystore is `ks`, in this process.
+fn charge_in_process(
+    pos: &mut Pos,
+    a: &ChargeArgs,
+    ks: &Path,
+    amount: Money,
+) -> anyhow::Result<Receipt> {
+    let unlock = crate::device::Unlock {
+        passphrase_file: a.passphrase_file.clone(),
+    };
+    let mut device = unlock.open(ks)?;
+    let owner = device.owner_finger();
+    let mut tap = device.tap(a.verified.then_some(&owner))?;
+    Ok(pos.charge(&mut tap, amount)?)
+}
+
 /// Runs `paytap pos charge` or `paytap pos flush-reversals`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
     let a = match args.command {
-        Cmd::Charge(a) => a,
+        Cmd::Charge(a) => *a,
         Cmd::FlushReversals(f) => return flush(f),
     };
     let currency = Currency::from_code(&a.currency.to_ascii_uppercase())
@@ -196,12 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_acquirer_key(a.acquirer.key()?);
     pos.response_timeout = Duration::from_secs(a.timeout.max(1));
     let receipt = match (&a.keystore, a.nfc) {
-        (Some(ks), None) => {
-            let mut device = crate::device::open_device(ks)?;
-            let owner = device.owner_finger();
-            let mut tap = device.tap(a.verified.then_some(&owner))?;
-            pos.charge(&mut tap, amount)?
-        }
+        (Some(ks), None) => charge_in_process(&mut pos, &a, ks, amount)?,
         (None, Some(addr)) => {
             let mut field = FieldTransport::connect(addr, Duration::from_secs(10))
                 .with_context(|| format!("no device in the field at {addr}"))?;
