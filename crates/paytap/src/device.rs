@@ -52,8 +52,9 @@ impl Keystore {
     }
 }
 
+/// The account password, for a wallet session that has expired.
 #[derive(ClapArgs)]
-struct Login {
+pub struct Login {
     /// Account password, used only when the stored session has expired.
     #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
     password: Option<String>,
@@ -510,7 +511,7 @@ fn said(c: &CommandInfo, o: &Outcome) -> String {
 /// After each payment the device tells the wallet where it paid, when it
 /// knows its place and has a session; a failure to report never stops a
 /// tap.
-fn payment_reporter(
+pub fn payment_reporter(
     rt: &tokio::runtime::Runtime,
     device: &mut Device,
     here: Option<Position>,

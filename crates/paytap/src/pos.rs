@@ -3,6 +3,8 @@
 //! Taps a device (its keystore in this process with `--keystore`, or its
 //! NFC field over TCP with `--nfc`), sends the `0100` to the switch and
 //! prints the receipt. Exit status: 0 approved, 1 declined, 2 error.
+//! A device tapped in this process reports where it paid to its wallet
+//! afterwards, as `paytap device field` does, when it knows its place.
 //!
 //! The terminal keeps the reversals it owes the switch in
 //! `--terminal-dir` (default `./paytap-pos/<terminal id>`), written before
@@ -138,13 +140,16 @@ struct ChargeArgs {
     /// The merchant's city (DE 43, up to 13 characters).
     #[arg(long, default_value = "Beijing")]
     city: String,
-    /// Tap the device whose keystore is this file (in this process).
+    /// Tap the device whose keystore is this file (in this process); after
+    /// a tap it tells its wallet where it paid, when it knows its place.
     #[arg(long, conflicts_with = "nfc")]
     keystore: Option<PathBuf>,
     /// A file whose first line is the keystore's passphrase (mode 0600);
     /// without it, PAYTAP_KEYSTORE_PASSPHRASE.
     #[arg(long, value_name = "PATH", requires = "keystore")]
     passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    login: crate::device::Login,
     /// The owner verifies with fingerprint or face on the device (with --keystore).
     #[arg(long, requires = "keystore")]
     verified: bool,
@@ -169,7 +174,8 @@ fn currency_codes() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(Currency::all().map(Currency::code))
 }
 
-/// Taps the device whose keystore is `ks`, in this process.
+/// Taps the device whose keystore is `ks`, in this process; then, when the
+/// card answered with a cryptogram, the device reports where it paid.
 fn charge_in_process(
     pos: &mut Pos,
     a: &ChargeArgs,
@@ -180,9 +186,20 @@ fn charge_in_process(
         passphrase_file: a.passphrase_file.clone(),
     };
     let mut device = unlock.open(ks)?;
+    // A runtime with its own worker: the report runs through a handle
+    // (`Handle::block_on`), which drives I/O only on such a runtime.
+    let rt = tokio::runtime::Runtime::new()?;
+    let here = device.position().cloned();
+    let reporter = crate::device::payment_reporter(&rt, &mut device, here, &a.login);
     let owner = device.owner_finger();
     let mut tap = device.tap(a.verified.then_some(&owner))?;
-    Ok(pos.charge(&mut tap, amount)?)
+    let receipt = pos.charge(&mut tap, amount)?;
+    if receipt.cryptogram.is_some()
+        && let Some(report) = &reporter
+    {
+        report();
+    }
+    Ok(receipt)
 }
 
 /// Runs `paytap pos charge` or `paytap pos flush-reversals`.

@@ -435,6 +435,9 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert!(r.contains("12.50 CNY") && r.contains("Hema Fresh"), "{r}");
     assert!(r.contains("owner verified: yes, on the device"), "{r}");
     assert_no_card_numbers(&r);
+    // The device tapped in the POS's process told the wallet where it paid:
+    // the place its last sync gave it.
+    wait_for_place(&url, &token, &device_id, "payment", "West Lake, Hangzhou").await;
 
     // Without the fingerprint, up to the card's no-CVM limit (300.00 CNY):
     // the low-value path, approved.
