@@ -55,6 +55,8 @@ const TAG_LEN: usize = 16;
 const ARGON2_M_KIB: u32 = 19 * 1024;
 const ARGON2_T: u32 = 2;
 const ARGON2_P: u32 = 1;
+/// Random bytes in a [`KeystoreKey::for_this_run`] passphrase.
+const RUN_PASSPHRASE_BYTES: usize = 32;
 
 /// Where the keystore's encryption key comes from.
 #[derive(Clone, Debug)]
@@ -72,6 +74,17 @@ impl KeystoreKey {
         let mut name = keystore.as_os_str().to_owned();
         name.push(".key");
         KeystoreKey::KeyFile(PathBuf::from(name))
+    }
+
+    /// A fresh random passphrase (Argon2id, as any passphrase) that only
+    /// this process ever holds: for keystores no other process opens, such
+    /// as the demo's devices and a bench's, so nothing that opens them is
+    /// ever written to disk.
+    pub fn for_this_run() -> Result<KeystoreKey, DeviceError> {
+        let bytes = Zeroizing::new(random::<RUN_PASSPHRASE_BYTES>()?);
+        Ok(KeystoreKey::Passphrase(Secret::new(hex::encode(
+            bytes.as_ref(),
+        ))))
     }
 }
 

@@ -687,9 +687,13 @@ impl Demo {
             .dir
             .join("devices")
             .join(format!("{}.se", kind.as_str()));
+        // The story's devices are never opened by another process: a random
+        // passphrase only this run holds keeps them as the product keeps a
+        // keystore (Argon2id, nothing that opens it on disk), even in a
+        // `--data-dir` the user keeps.
         let mut d = Device::create(
             &path,
-            &KeystoreKey::key_file_for(&path),
+            &KeystoreKey::for_this_run()?,
             kind,
             name,
             "paytap emulated",

@@ -1,14 +1,14 @@
 //! `paytap device`: the emulated phone, watch or band.
 //!
 //! The secure element lives in the keystore file (`--keystore FILE`),
-//! encrypted with the device-bound key in `FILE.key` (mode 0600), or with a
-//! passphrase from `PAYTAP_KEYSTORE_PASSPHRASE` (Argon2id) when that is set.
+//! encrypted under a passphrase stretched with Argon2id, from
+//! `--passphrase-file` or `PAYTAP_KEYSTORE_PASSPHRASE` ([`unlock`]).
 //! The wallet session is kept inside the keystore; when it has expired,
 //! commands log in again with `--password` / `PAYTAP_PASSWORD`.
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Exit code of a command that stopped at a step-up the owner must finish
@@ -22,10 +22,13 @@ use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::locate::{CommandInfo, Reason, listen};
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{
-    Device, DeviceKind, KeystoreKey, Outcome, Position, WalletClient, serve_field, sync_device,
+    Device, DeviceKind, Outcome, Position, WalletClient, serve_field, sync_device,
 };
 use paytap_types::Secret;
 use zeroize::Zeroizing;
+
+mod unlock;
+pub use unlock::Unlock;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -38,10 +41,20 @@ struct Keystore {
     /// The device's secure element file.
     #[arg(long)]
     keystore: PathBuf,
+    #[command(flatten)]
+    unlock: Unlock,
 }
 
+impl Keystore {
+    /// Opens the device.
+    fn open(&self) -> anyhow::Result<Device> {
+        self.unlock.open(&self.keystore)
+    }
+}
+
+/// The account password, for a wallet session that has expired.
 #[derive(ClapArgs)]
-struct Login {
+pub struct Login {
     /// Account password, used only when the stored session has expired.
     #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
     password: Option<String>,
@@ -210,18 +223,6 @@ enum Cmd {
     },
 }
 
-/// The keystore key: a passphrase from the environment, else `FILE.key`.
-pub fn keystore_key(path: &Path) -> KeystoreKey {
-    match std::env::var("PAYTAP_KEYSTORE_PASSPHRASE") {
-        Ok(p) if !p.is_empty() => KeystoreKey::Passphrase(Secret::new(p)),
-        _ => KeystoreKey::key_file_for(path),
-    }
-}
-
-pub fn open_device(path: &Path) -> anyhow::Result<Device> {
-    Device::open(path, &keystore_key(path)).with_context(|| format!("opening {}", path.display()))
-}
-
 fn now_millis() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -267,6 +268,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ks,
         } => rt.block_on(async {
             let kind = DeviceKind::from(kind);
+            // Before anything reaches the wallet: a keystore needs its passphrase.
+            let key = ks.unlock.create_key()?;
             let mut client = WalletClient::new(&wallet)?;
             if register {
                 client
@@ -278,13 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .login(&email, &password)
                 .await
                 .context("logging in")?;
-            let mut device = Device::create(
-                &ks.keystore,
-                &keystore_key(&ks.keystore),
-                kind,
-                &name,
-                &model,
-            )?;
+            let mut device = Device::create(&ks.keystore, &key, kind, &name, &model)?;
             let info = client
                 .register_device(kind.as_str(), &name, &model, &device.public_key())
                 .await?;
@@ -309,7 +306,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             pending,
             login,
         } => rt.block_on(async {
-            let mut device = open_device(&ks.keystore)?;
+            let mut device = ks.open()?;
             let client = client_for(&mut device, &login).await?;
             let device_id = device.device_id().context("not enrolled")?.to_owned();
             let result = match (&pending, &otp) {
@@ -376,7 +373,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }),
         Cmd::Sync { ks, at, login } => rt.block_on(async {
-            let mut device = open_device(&ks.keystore)?;
+            let mut device = ks.open()?;
             at.apply(&mut device)?;
             let client = client_for(&mut device, &login).await?;
             let r = sync_device(&mut device, &client).await?;
@@ -392,7 +389,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         Cmd::Cards { ks } => {
-            let device = open_device(&ks.keystore)?;
+            let device = ks.open()?;
             println!(
                 "{} {:?} (device {})",
                 device.kind().as_str(),
@@ -419,7 +416,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             at,
             login,
         } => {
-            let mut device = open_device(&ks.keystore)?;
+            let mut device = ks.open()?;
             let here = at.apply(&mut device)?;
             let reporter = payment_reporter(&rt, &mut device, here, &login);
             let listener =
@@ -462,7 +459,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             at,
             login,
         } => rt.block_on(async {
-            let mut device = open_device(&ks.keystore)?;
+            let mut device = ks.open()?;
             at.apply(&mut device)?;
             let client = client_for(&mut device, &login).await?;
             println!(
@@ -481,7 +478,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }),
         Cmd::Heartbeat { ks, at, login } => rt.block_on(async {
-            let mut device = open_device(&ks.keystore)?;
+            let mut device = ks.open()?;
             let here = at.apply(&mut device)?;
             let client = client_for(&mut device, &login).await?;
             let id = device.device_id().context("not enrolled")?.to_owned();
@@ -514,7 +511,7 @@ fn said(c: &CommandInfo, o: &Outcome) -> String {
 /// After each payment the device tells the wallet where it paid, when it
 /// knows its place and has a session; a failure to report never stops a
 /// tap.
-fn payment_reporter(
+pub fn payment_reporter(
     rt: &tokio::runtime::Runtime,
     device: &mut Device,
     here: Option<Position>,

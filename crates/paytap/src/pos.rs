@@ -3,6 +3,8 @@
 //! Taps a device (its keystore in this process with `--keystore`, or its
 //! NFC field over TCP with `--nfc`), sends the `0100` to the switch and
 //! prints the receipt. Exit status: 0 approved, 1 declined, 2 error.
+//! A device tapped in this process reports where it paid to its wallet
+//! afterwards, as `paytap device field` does, when it knows its place.
 //!
 //! The terminal keeps the reversals it owes the switch in
 //! `--terminal-dir` (default `./paytap-pos/<terminal id>`), written before
@@ -11,7 +13,7 @@
 //! resends them on demand.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::FieldTransport;
 use paytap_emv::kernel::DEFAULT_READER_CVM_LIMIT_CNY_MINOR;
 use paytap_pos::saf::ReversalStore;
-use paytap_pos::{Pos, TerminalProfile};
+use paytap_pos::{Pos, Receipt, TerminalProfile};
 use paytap_types::{Currency, Money};
 
 #[derive(ClapArgs)]
@@ -142,9 +144,16 @@ struct ChargeArgs {
     /// The merchant's city (DE 43, up to 13 characters).
     #[arg(long, default_value = "Beijing")]
     city: String,
-    /// Tap the device whose keystore is this file (in this process).
+    /// Tap the device whose keystore is this file (in this process); after
+    /// a tap it tells its wallet where it paid, when it knows its place.
     #[arg(long, conflicts_with = "nfc")]
     keystore: Option<PathBuf>,
+    /// A file whose first line is the keystore's passphrase (mode 0600);
+    /// without it, PAYTAP_KEYSTORE_PASSPHRASE.
+    #[arg(long, value_name = "PATH", requires = "keystore")]
+    passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    login: crate::device::Login,
     /// The owner verifies with fingerprint or face on the device (with --keystore).
     #[arg(long, requires = "keystore")]
     verified: bool,
@@ -179,6 +188,34 @@ fn cvm_limit_help() -> String {
 /// `--currency`: the ISO 4217 codes paytap operates in, listed by `--help`.
 fn currency_codes() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(Currency::all().map(Currency::code))
+}
+
+/// Taps the device whose keystore is `ks`, in this process; then, when the
+/// card answered with a cryptogram, the device reports where it paid.
+fn charge_in_process(
+    pos: &mut Pos,
+    a: &ChargeArgs,
+    ks: &Path,
+    amount: Money,
+) -> anyhow::Result<Receipt> {
+    let unlock = crate::device::Unlock {
+        passphrase_file: a.passphrase_file.clone(),
+    };
+    let mut device = unlock.open(ks)?;
+    // A runtime with its own worker: the report runs through a handle
+    // (`Handle::block_on`), which drives I/O only on such a runtime.
+    let rt = tokio::runtime::Runtime::new()?;
+    let here = device.position().cloned();
+    let reporter = crate::device::payment_reporter(&rt, &mut device, here, &a.login);
+    let owner = device.owner_finger();
+    let mut tap = device.tap(a.verified.then_some(&owner))?;
+    let receipt = pos.charge(&mut tap, amount)?;
+    if receipt.cryptogram.is_some()
+        && let Some(report) = &reporter
+    {
+        report();
+    }
+    Ok(receipt)
 }
 
 /// Runs `paytap pos charge` or `paytap pos flush-reversals`.
@@ -219,12 +256,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--cvm-limit: {e}"))?;
     }
     let receipt = match (&a.keystore, a.nfc) {
-        (Some(ks), None) => {
-            let mut device = crate::device::open_device(ks)?;
-            let owner = device.owner_finger();
-            let mut tap = device.tap(a.verified.then_some(&owner))?;
-            pos.charge(&mut tap, amount)?
-        }
+        (Some(ks), None) => charge_in_process(&mut pos, &a, ks, amount)?,
         (None, Some(addr)) => {
             let mut field = FieldTransport::connect(addr, Duration::from_secs(10))
                 .with_context(|| format!("no device in the field at {addr}"))?;

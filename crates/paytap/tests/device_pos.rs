@@ -19,6 +19,8 @@ use platform::{Platform, PlatformOptions};
 const BIN: &str = env!("CARGO_BIN_EXE_paytap");
 const EMAIL: &str = "wang.fang@example.com";
 const PASSWORD: &str = "a long enough password";
+/// The device keystores' passphrase, as a device's unlock secret.
+const KEYSTORE_PASSPHRASE: &str = "the phone's unlock passphrase";
 
 /// The platform's `acquirers.toml`: the terminal processes sign on with
 /// the demo acquirer's key from it.
@@ -28,13 +30,35 @@ fn keys() -> &'static str {
     ACQUIRER_KEYS.get().expect("platform started")
 }
 
+/// `paytap ARGS` as the device's owner runs it: with the keystore
+/// passphrase, without a password in the environment.
+fn device_command() -> Command {
+    let mut c = Command::new(BIN);
+    c.env("PAYTAP_KEYSTORE_PASSPHRASE", KEYSTORE_PASSPHRASE)
+        .env_remove("PAYTAP_PASSWORD");
+    c
+}
+
 fn paytap(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("PAYTAP_KEYSTORE_PASSPHRASE")
-        .env_remove("PAYTAP_PASSWORD")
-        .output()
-        .expect("run paytap")
+    device_command().args(args).output().expect("run paytap")
+}
+
+/// The keystore is the passphrase kind (KDF 2 in its header: Argon2id)
+/// and no key file lies anywhere in its directory.
+fn assert_passphrase_keystore(keystore: &Path) {
+    const KDF_AT: usize = 5;
+    const KDF_ARGON2ID: u8 = 2;
+    let bytes = std::fs::read(keystore).unwrap();
+    assert_eq!(bytes.get(..4), Some(b"PTSE".as_slice()));
+    assert_eq!(bytes.get(KDF_AT), Some(&KDF_ARGON2ID));
+    let dir = keystore.parent().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(
+            !name.to_string_lossy().ends_with(".key"),
+            "a key file beside the keystore: {name:?}"
+        );
+    }
 }
 
 fn text(o: &Output) -> String {
@@ -219,6 +243,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     .await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("enrolled phone"));
+    assert_passphrase_keystore(&ks);
     let k = ks_s.clone();
     let device_id = blocking(move || device_id_of(&k)).await;
     let mut client = paytap_device::WalletClient::new(&url).unwrap();
@@ -410,6 +435,9 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert!(r.contains("12.50 CNY") && r.contains("Hema Fresh"), "{r}");
     assert!(r.contains("owner verified: yes, on the device"), "{r}");
     assert_no_card_numbers(&r);
+    // The device tapped in the POS's process told the wallet where it paid:
+    // the place its last sync gave it.
+    wait_for_place(&url, &token, &device_id, "payment", "West Lake, Hangzhou").await;
 
     // Without the fingerprint, up to the card's no-CVM limit (300.00 CNY):
     // the low-value path, approved.
@@ -513,7 +541,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert!(r.contains("DECLINED") && r.contains("response 61"), "{r}");
 
     // The NFC field over TCP: the device in one process, the POS in another.
-    let mut field = Command::new(BIN)
+    let mut field = device_command()
         .args([
             "device",
             "field",
@@ -596,7 +624,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert_eq!(n, 4, "three approvals and one decline reached the wallet");
 
     // Find my device: the phone keeps its channel open and obeys.
-    let mut listener = Command::new(BIN)
+    let mut listener = device_command()
         .args(["device", "listen", "--count", "2", "--keystore", &ks_s])
         .args(["--lat", "31.2304", "--lon", "121.4737", "--accuracy", "15"])
         .args(["--place", "People's Square, Shanghai"])
@@ -689,6 +717,7 @@ fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
         "--register",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    assert_passphrase_keystore(&ks);
     let o = paytap(&[
         "device",
         "heartbeat",

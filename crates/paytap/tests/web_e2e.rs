@@ -32,8 +32,14 @@ const PW: &str = "correct horse battery";
 /// Upper bound for anything the test waits on (startup, a page, a row).
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The device keystores' passphrase (every `paytap device` and `paytap pos
+/// --keystore` needs one; `paytap up` ignores it).
+const KEYSTORE_PASSPHRASE: &str = "the test devices' unlock passphrase";
+
 fn paytap() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_paytap"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_paytap"));
+    c.env("PAYTAP_KEYSTORE_PASSPHRASE", KEYSTORE_PASSPHRASE);
+    c
 }
 
 fn screenshots_dir() -> PathBuf {

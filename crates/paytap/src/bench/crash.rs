@@ -232,9 +232,12 @@ async fn set_up(data: &Path, root: &Path, n: usize) -> anyhow::Result<(Vec<Lane>
         let dir = root.join("terminals").join(&terminal);
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("phone.se");
+        // Only this process opens the terminals' phones: a random passphrase
+        // it alone holds, so no key is written beside them (an Argon2id run
+        // per phone, once, at set-up).
         let mut phone = Device::create(
             &path,
-            &KeystoreKey::key_file_for(&path),
+            &KeystoreKey::for_this_run()?,
             DeviceKind::Phone,
             "phone",
             "emulated",
