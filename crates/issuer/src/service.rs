@@ -232,8 +232,8 @@ pub struct CardInfo {
     pub product: Product,
     pub account_id: String,
     pub last4: String,
-    /// `YYMM`.
-    pub expiry_yymm: String,
+    /// Valid through the end of this month (serialized as `YYMM`).
+    pub expiry_yymm: Expiry,
     pub psn: u8,
     pub status: CardStatus,
     pub limits: Limits,
@@ -706,7 +706,7 @@ pub(crate) fn card_from_row(row: &sqlx::any::AnyRow) -> Result<CardInfo, IssuerE
         product: Product::parse(&s("product")?).ok_or_else(|| bad("product"))?,
         account_id: s("account_id")?,
         last4: s("last4")?,
-        expiry_yymm: s("expiry")?,
+        expiry_yymm: Expiry::parse(&s("expiry")?).map_err(|_| bad("expiry"))?,
         psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
         status: CardStatus::parse(&s("status")?).ok_or_else(|| bad("status"))?,
         limits: Limits {

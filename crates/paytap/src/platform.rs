@@ -61,7 +61,7 @@ impl WalletNetwork for NetworkPort {
         Box::pin(async move {
             let req = IdvRequest {
                 pan: card.pan.clone(),
-                expiry_yymm: format!("{:02}{:02}", card.expiry.year % 100, card.expiry.month),
+                expiry_yymm: card.expiry.yymm(),
                 cvv: card.cvv.clone(),
                 device_id: device.device_id.clone(),
                 device_kind: device.kind.as_str().to_owned(),
