@@ -161,7 +161,7 @@ fn tap(phone: &mut Phone, amount: u64, stan: u32) -> Message {
     m.set_expiry(expiry.year(), expiry.month()).unwrap();
     m.set_pos_entry_mode("071").unwrap();
     m.set_acquirer_id("12345678").unwrap();
-    m.set_track2(&format!("{}={}2010000000000", pan.expose(), expiry))
+    m.set_track2(&format!("{}={}2010000000000", pan.expose(), expiry.yymm()))
         .unwrap();
     m.set_terminal_id("T0000001").unwrap();
     m.set_merchant_id("M00000000000001").unwrap();
