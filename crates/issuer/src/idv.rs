@@ -29,8 +29,8 @@ use subtle::ConstantTimeEq;
 #[derive(Clone, Debug)]
 pub struct IdvRequest {
     pub pan: Pan,
-    /// `YYMM` as typed.
-    pub expiry_yymm: String,
+    /// The expiry the person typed.
+    pub expiry_yymm: Expiry,
     pub cvv: Secret<String>,
     pub device_id: String,
     /// `phone`, `watch`, `band`.
@@ -532,7 +532,7 @@ fn card_refusal(card: &CardInfo, req: &IdvRequest, now: i64) -> Option<RedReason
     if card.expiry_yymm.is_expired(now) {
         return Some(RedReason::CardExpired);
     }
-    if Expiry::parse(&req.expiry_yymm) != Ok(card.expiry_yymm) {
+    if req.expiry_yymm != card.expiry_yymm {
         return Some(RedReason::WrongExpiry);
     }
     None

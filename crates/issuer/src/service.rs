@@ -217,7 +217,8 @@ pub struct IssuedCard {
     pub card_id: String,
     pub bank_id: String,
     pub pan: Pan,
-    pub expiry_yymm: String,
+    /// Valid through the end of this month.
+    pub expiry_yymm: Expiry,
     /// CVV2 as printed on the card.
     pub cvv: Secret<String>,
     pub psn: u8,
@@ -478,7 +479,7 @@ impl Issuer {
             card_id,
             bank_id: bank.id.clone(),
             pan,
-            expiry_yymm,
+            expiry_yymm: expiry,
             cvv: Secret::new(std::mem::take(&mut *cvv)),
             psn,
             account_id: account,
