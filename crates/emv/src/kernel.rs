@@ -16,7 +16,7 @@
 //! in-process [`SecureElement`]. Nothing here reads a clock or a random source:
 //! date and unpredictable number come in the [`Transaction`].
 
-use crate::card::{PPSE_NAME, SecureElement, bcd};
+use crate::card::{Expiry, PPSE_NAME, SecureElement, bcd};
 use crate::cryptogram::{AcType, Iad};
 use crate::pan::TokenPan;
 use paytap_apdu::{CommandApdu, ResponseView, StatusWord};
@@ -226,8 +226,8 @@ pub enum Outcome {
         track2: Vec<u8>,
         /// DE 23: PAN sequence number.
         psn: Option<u8>,
-        /// DE 14: expiry `YYMM`.
-        expiry: String,
+        /// DE 14: the application expiry.
+        expiry: Expiry,
         /// The selected application's AID.
         aid: Vec<u8>,
         /// Cryptogram Information Data (9F27): an ARQC.
@@ -629,8 +629,8 @@ struct CardApplication {
     cdol1: Vec<DolEntry>,
     pan: TokenPan,
     psn: Option<u8>,
-    /// DE 14 `YYMM`.
-    expiry: String,
+    /// DE 14.
+    expiry: Expiry,
 }
 
 impl CardApplication {
@@ -682,18 +682,27 @@ fn record_pan(card: &DataObjects, t2_pan: TokenPan) -> Result<TokenPan, Exchange
     Ok(pan)
 }
 
-/// DE 14 `YYMM`: from the application expiry (5F24, YYMMDD in BCD) when
-/// the card gives one, from track 2 otherwise.
-fn record_expiry(card: &DataObjects, t2_exp: String) -> Result<String, Exchange> {
-    match card.get(&tags::EXPIRY) {
-        Some(e) if e.len() == 3 => Ok(format!("{:02X}{:02X}", e[0], e[1])),
-        Some(_) => Err(KernelError::BadValue {
+/// DE 14: from the application expiry (5F24, YYMMDD in BCD) when the
+/// card gives one, from track 2 otherwise.
+fn record_expiry(card: &DataObjects, t2_exp: Expiry) -> Result<Expiry, Exchange> {
+    let Some(e) = card.get(&tags::EXPIRY) else {
+        return Ok(t2_exp);
+    };
+    expiry_of_5f24(e).ok_or_else(|| {
+        KernelError::BadValue {
             command: "READ RECORD",
             tag: tags::EXPIRY,
         }
-        .into()),
-        None => Ok(t2_exp),
-    }
+        .into()
+    })
+}
+
+/// The year and month of tag 5F24: three BCD bytes `YYMMDD`, a valid
+/// month.
+fn expiry_of_5f24(value: &[u8]) -> Option<Expiry> {
+    let [yy, mm, _dd] = <[u8; 3]>::try_from(value).ok()?;
+    let bcd = |b: u8| (b >> 4 <= 9 && b & 0x0F <= 9).then(|| (b >> 4) * 10 + (b & 0x0F));
+    Expiry::new(bcd(yy)?, bcd(mm)?).ok()
 }
 
 /// Sets TVR byte 2 bit 7, "expired application", when 5F24 lies before the
@@ -937,8 +946,9 @@ fn parse_gen_ac(b: &[u8]) -> Result<GenAc, Exchange> {
     Ok(GenAc { cid, atc, ac, iad })
 }
 
-/// Splits track 2 equivalent data into PAN and `YYMM` expiry.
-pub fn parse_track2(t2: &[u8]) -> Option<(TokenPan, String)> {
+/// Splits track 2 equivalent data into PAN and expiry (`YYMM` after the
+/// separator, which must be a valid month).
+pub fn parse_track2(t2: &[u8]) -> Option<(TokenPan, Expiry)> {
     let nibbles: Vec<u8> = t2.iter().flat_map(|b| [b >> 4, b & 0x0F]).collect();
     let sep = nibbles.iter().position(|n| *n == 0x0D)?;
     let digits = |ns: &[u8]| -> Option<String> {
@@ -947,10 +957,55 @@ pub fn parse_track2(t2: &[u8]) -> Option<(TokenPan, String)> {
             .collect()
     };
     let mut pan_s = digits(nibbles.get(..sep)?)?;
-    let exp = digits(nibbles.get(sep + 1..sep + 5)?)?;
+    let exp = Expiry::parse(&digits(nibbles.get(sep + 1..sep + 5)?)?).ok();
     let pan = TokenPan::new(&pan_s).ok();
     zeroize::Zeroize::zeroize(&mut pan_s);
-    Some((pan?, exp))
+    Some((pan?, exp?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(value: &[u8], expect: Option<&str>) {
+        let got = expiry_of_5f24(value).map(Expiry::yymm);
+        assert_eq!(got.as_deref(), expect, "{value:02X?}");
+    }
+
+    #[test]
+    fn reads_tag_5f24() {
+        check(&[0x29, 0x11, 0x30], Some("2911"));
+        check(&[0x00, 0x01, 0x31], Some("0001"));
+        check(&[0x99, 0x12, 0x31], Some("9912"));
+        check(&[0x29, 0x13, 0x30], None);
+        check(&[0x29, 0x00, 0x30], None);
+        check(&[0x2A, 0x11, 0x30], None);
+        check(&[0x29, 0x1A, 0x30], None);
+        check(&[0x29, 0x11], None);
+        check(&[0x29, 0x11, 0x30, 0x00], None);
+        check(&[], None);
+    }
+
+    fn check_track2(t2: &[u8], expect: Option<&str>) {
+        let got = parse_track2(t2).map(|(_, e)| e.yymm());
+        assert_eq!(got.as_deref(), expect, "{t2:02X?}");
+    }
+
+    #[test]
+    fn reads_the_expiry_of_track_2() {
+        let t2 = |tail: &[u8]| {
+            [
+                &[0x62, 0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x32, 0xD2][..],
+                tail,
+            ]
+            .concat()
+        };
+        check_track2(&t2(&[0x91, 0x12, 0x01]), Some("2911"));
+        check_track2(&t2(&[0x91, 0x32, 0x01]), None);
+        check_track2(&t2(&[0x90, 0x02, 0x01]), None);
+        check_track2(&t2(&[0x9A, 0x12, 0x01]), None);
+        check_track2(&t2(&[0x91]), None);
+    }
 }
 
 #[cfg(test)]

@@ -96,7 +96,14 @@ fn full_transaction_verifies_at_issuer() {
         panic!("not online")
     };
     assert_eq!(
-        (pan.expose(), psn, expiry.as_str(), aid.as_slice(), cid, atc),
+        (
+            pan.expose(),
+            psn,
+            expiry.yymm().as_str(),
+            aid.as_slice(),
+            cid,
+            atc
+        ),
         (PAN, Some(1), "3012", AID, 0x80, 42)
     );
     let v = verify_arqc_with_imk(&imk(), PAN, 1, &icc_data, *b"00").unwrap();

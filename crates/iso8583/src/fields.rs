@@ -35,7 +35,7 @@ fn with_field(field: u8, e: Error) -> Error {
     }
 }
 
-/// A calendar check shared by the date/time setters.
+/// A range check shared by the setters (calendar fields, the amount).
 fn check(cond: bool, field: u8, what: &'static str) -> Result<(), Error> {
     if cond {
         Ok(())
@@ -72,8 +72,9 @@ impl Message {
     }
     /// Set DE 4 (at most [`MAX_AMOUNT_MINOR`] minor units).
     pub fn set_amount(&mut self, minor_units: u64) -> Result<(), Error> {
-        let s = digits(minor_units, AMOUNT_DIGITS, "amount exceeds 12 digits")
-            .map_err(|e| with_field(4, e))?;
+        const TOO_LARGE: &str = "amount exceeds 12 digits";
+        check(minor_units <= MAX_AMOUNT_MINOR, 4, TOO_LARGE)?;
+        let s = digits(minor_units, AMOUNT_DIGITS, TOO_LARGE).map_err(|e| with_field(4, e))?;
         self.set(4, s)
     }
 

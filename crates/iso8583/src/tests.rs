@@ -247,6 +247,12 @@ fn set_validation_errors() {
     assert!(m.set(35, "4761=2512X").is_err());
     assert!(m.set_amount(MAX_AMOUNT_MINOR).is_ok());
     assert!(m.set_amount(MAX_AMOUNT_MINOR + 1).is_err());
+    assert_eq!(
+        MAX_AMOUNT_MINOR.to_string().len(),
+        AMOUNT_DIGITS,
+        "DE 4's limit is its widest n12 value"
+    );
+    assert_eq!((MAX_AMOUNT_MINOR + 1).to_string().len(), AMOUNT_DIGITS + 1);
     assert!(m.set_stan(1_000_000).is_err());
     assert!(m.set_local_time(24, 0, 0).is_err());
     assert!(m.set_local_date(13, 1).is_err());

@@ -67,8 +67,8 @@ use paytap_emv::crypto::{arpc_method_1, derive_icc_mk};
 use paytap_emv::{EmvKey, VerifyError};
 use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
 use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
+use paytap_types::Expiry;
 use paytap_types::Pan;
-use paytap_types::yymm_expired;
 use rand::RngExt;
 
 /// Why setting DE 39 cannot fail: every [`ResponseCode`] is two characters.
@@ -1096,11 +1096,11 @@ fn check_request(
         CardStatus::Lost => return Err(ResponseCode::LostCard),
         CardStatus::Stolen => return Err(ResponseCode::StolenCard),
     }
-    if yymm_expired(&card.expiry_yymm, now) {
+    if card.expiry_yymm.is_expired(now) {
         return Err(ResponseCode::ExpiredCard);
     }
     if let Some(e) = req.get_str(14)
-        && e != card.expiry_yymm
+        && Expiry::parse(e) != Ok(card.expiry_yymm)
     {
         return Err(ResponseCode::ExpiredCard);
     }

@@ -19,8 +19,7 @@ use crate::config::{BankConfig, IdvRules};
 use crate::error::IssuerError;
 use crate::service::{CardInfo, CardStatus, Issuer, OtpDelivery};
 use hmac::{Hmac, KeyInit, Mac};
-use paytap_types::yymm_expired;
-use paytap_types::{Pan, Secret};
+use paytap_types::{Expiry, Pan, Secret};
 use rand::RngExt;
 use serde::Serialize;
 use sha2::Sha256;
@@ -30,8 +29,8 @@ use subtle::ConstantTimeEq;
 #[derive(Clone, Debug)]
 pub struct IdvRequest {
     pub pan: Pan,
-    /// `YYMM` as typed.
-    pub expiry_yymm: String,
+    /// The expiry the person typed.
+    pub expiry_yymm: Expiry,
     pub cvv: Secret<String>,
     pub device_id: String,
     /// `phone`, `watch`, `band`.
@@ -224,7 +223,7 @@ impl Issuer {
         if !crate::cvv::check_cvv2(
             &keys.cvk,
             req.pan.expose(),
-            &card.expiry_yymm,
+            &card.expiry_yymm.yymm(),
             req.cvv.expose(),
         ) {
             return red(RedReason::WrongCvv).await;
@@ -530,7 +529,7 @@ fn card_refusal(card: &CardInfo, req: &IdvRequest, now: i64) -> Option<RedReason
     if card.status != CardStatus::Active {
         return Some(RedReason::CardNotActive);
     }
-    if yymm_expired(&card.expiry_yymm, now) {
+    if card.expiry_yymm.is_expired(now) {
         return Some(RedReason::CardExpired);
     }
     if req.expiry_yymm != card.expiry_yymm {

@@ -217,7 +217,8 @@ pub struct IssuedCard {
     pub card_id: String,
     pub bank_id: String,
     pub pan: Pan,
-    pub expiry_yymm: String,
+    /// Valid through the end of this month.
+    pub expiry_yymm: Expiry,
     /// CVV2 as printed on the card.
     pub cvv: Secret<String>,
     pub psn: u8,
@@ -232,8 +233,8 @@ pub struct CardInfo {
     pub product: Product,
     pub account_id: String,
     pub last4: String,
-    /// `YYMM`.
-    pub expiry_yymm: String,
+    /// Valid through the end of this month (serialized as `YYMM`).
+    pub expiry_yymm: Expiry,
     pub psn: u8,
     pub status: CardStatus,
     pub limits: Limits,
@@ -478,7 +479,7 @@ impl Issuer {
             card_id,
             bank_id: bank.id.clone(),
             pan,
-            expiry_yymm,
+            expiry_yymm: expiry,
             cvv: Secret::new(std::mem::take(&mut *cvv)),
             psn,
             account_id: account,
@@ -706,7 +707,7 @@ pub(crate) fn card_from_row(row: &sqlx::any::AnyRow) -> Result<CardInfo, IssuerE
         product: Product::parse(&s("product")?).ok_or_else(|| bad("product"))?,
         account_id: s("account_id")?,
         last4: s("last4")?,
-        expiry_yymm: s("expiry")?,
+        expiry_yymm: Expiry::parse(&s("expiry")?).map_err(|_| bad("expiry"))?,
         psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
         status: CardStatus::parse(&s("status")?).ok_or_else(|| bad("status"))?,
         limits: Limits {

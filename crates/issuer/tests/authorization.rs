@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use paytap_emv::card::CardProfile;
 use paytap_emv::kernel::{DirectTransport, Kernel, Outcome, TerminalConfig, Transaction, TxnDate};
-use paytap_emv::{ContactlessCard, EmvKey, Expiry as CardExpiry, SecureElement, TokenPan};
+use paytap_emv::{ContactlessCard, EmvKey, SecureElement, TokenPan};
 use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
 use paytap_issuer::*;
 use paytap_ledger::PendingState;
@@ -644,11 +644,7 @@ fn chip_card(env: &Env, card: &IssuedCard) -> SecureElement {
         hex::decode("A000000333010101").unwrap(),
         "UnionPay Debit",
         TokenPan::new(card.pan.expose()).unwrap(),
-        CardExpiry::new(
-            card.expiry_yymm[..2].parse().unwrap(),
-            card.expiry_yymm[2..].parse().unwrap(),
-        )
-        .unwrap(),
+        card.expiry_yymm,
         card.psn,
         EmvKey::Tdes(mk),
     );
@@ -796,7 +792,7 @@ async fn no_card_number_at_rest_in_clear() {
     );
     let idv = IdvRequest {
         pan: card.pan.clone(),
-        expiry_yymm: card.expiry_yymm.clone(),
+        expiry_yymm: card.expiry_yymm,
         cvv: card.cvv.clone(),
         device_id: "dev".into(),
         device_kind: "phone".into(),

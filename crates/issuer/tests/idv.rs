@@ -4,12 +4,12 @@ mod common;
 
 use common::*;
 use paytap_issuer::*;
-use paytap_types::Secret;
+use paytap_types::{Expiry, Secret};
 
 fn req(card: &IssuedCard, device: &str) -> IdvRequest {
     IdvRequest {
         pan: card.pan.clone(),
-        expiry_yymm: card.expiry_yymm.clone(),
+        expiry_yymm: card.expiry_yymm,
         cvv: card.cvv.clone(),
         device_id: device.into(),
         device_kind: "phone".into(),
@@ -78,7 +78,7 @@ async fn red_for_wrong_data_or_unusable_card() {
         Some(RedReason::WrongCvv)
     );
     let mut r = req(&card, "dev_1");
-    r.expiry_yymm = "3912".into();
+    r.expiry_yymm = Expiry::new(39, 12).unwrap();
     assert_eq!(
         red(&env.issuer.identify_and_verify(&r).await.unwrap()),
         Some(RedReason::WrongExpiry)

@@ -76,7 +76,7 @@ pub struct TapData {
     pub pan: Secret<String>,
     pub track2: Secret<String>,
     pub psn: Option<u8>,
-    pub expiry: String,
+    pub expiry: Expiry,
     pub atc: u16,
 }
 
@@ -175,7 +175,7 @@ pub fn authorization_request(
     m.set_stan(stan)?;
     m.set_local_time(now.hour(), now.minute(), now.second())?;
     m.set_local_date(u8::from(now.month()), now.day())?;
-    m.set(14, tap.expiry.as_str())?;
+    m.set_expiry(tap.expiry.year(), tap.expiry.month())?;
     m.set_merchant_type(&merchant.mcc)?;
     m.set_pos_entry_mode("071")?;
     if let Some(psn) = tap.psn {

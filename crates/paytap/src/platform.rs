@@ -61,7 +61,7 @@ impl WalletNetwork for NetworkPort {
         Box::pin(async move {
             let req = IdvRequest {
                 pan: card.pan.clone(),
-                expiry_yymm: format!("{:02}{:02}", card.expiry.year % 100, card.expiry.month),
+                expiry_yymm: card.expiry,
                 cvv: card.cvv.clone(),
                 device_id: device.device_id.clone(),
                 device_kind: device.kind.as_str().to_owned(),
@@ -536,13 +536,6 @@ fn no_store(v: serde_json::Value) -> axum::response::Response {
         .into_response()
 }
 
-/// A card record's `YYMM` expiry as the plastic prints it, `MM/YY`: the
-/// form `paytap device add-card --expiry` and the wallet take.
-pub fn printed_expiry(yymm: &str) -> Option<String> {
-    let e = paytap_types::Expiry::parse(yymm).ok()?;
-    Some(format!("{:02}/{:02}", e.month(), e.year()))
-}
-
 fn loopback_only(
     addr: SocketAddr,
 ) -> Result<(), (axum::http::StatusCode, axum::Json<serde_json::Value>)> {
@@ -625,14 +618,12 @@ pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
             .issue_card(req)
             .await
             .map_err(|e| api_error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-        let expiry = printed_expiry(&card.expiry_yymm)
-            .ok_or_else(|| api_error(StatusCode::INTERNAL_SERVER_ERROR, "the bank's expiry"))?;
         Ok(no_store(json!({
             "card_id": card.card_id,
             "bank_id": card.bank_id,
             "bank_name": bank.name,
             "pan": card.pan.expose(),
-            "expiry": expiry,
+            "expiry": card.expiry_yymm.to_string(),
             "expiry_yymm": card.expiry_yymm,
             "cvv": card.cvv.expose().as_str(),
             "last4": card.pan.last4(),

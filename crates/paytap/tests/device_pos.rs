@@ -141,8 +141,7 @@ async fn issue_by_emulator(wallet_url: &str, bank: &str) -> Mailed {
 }
 
 fn mm_yy(c: &IssuedCard) -> String {
-    let e = &c.expiry_yymm;
-    format!("{}/{}", &e[2..4], &e[..2])
+    c.expiry_yymm.to_string()
 }
 
 /// The device's id, as `paytap device cards` prints it.

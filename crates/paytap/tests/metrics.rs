@@ -51,7 +51,7 @@ async fn phone(p: &Platform, balance: i64) -> Phone {
         .net
         .identify_and_verify(&IdvRequest {
             pan: card.pan.clone(),
-            expiry_yymm: card.expiry_yymm.clone(),
+            expiry_yymm: card.expiry_yymm,
             cvv: card.cvv.clone(),
             device_id: DEVICE.into(),
             device_kind: "phone".into(),

@@ -204,10 +204,9 @@ async fn issue_cards(data_dir: &Path) -> Vec<BankCard> {
             .issue_card(IssueCard::new(&bank_id, Product::Debit, "LI LEI", 500_000))
             .await
             .expect("the bank issues a card");
-        let yymm = issued.expiry_yymm.clone();
         cards.push(BankCard {
             pan: issued.pan.expose().to_string(),
-            expiry_mm_yy: format!("{}/{}", &yymm[2..4], &yymm[0..2]),
+            expiry_mm_yy: issued.expiry_yymm.to_string(),
             cvv: issued.cvv.expose().clone(),
             bank_name,
             bank_name_zh,

@@ -447,15 +447,7 @@ pub fn build_authorization(
     m.set_stan(ids.stan)?;
     m.set_local_time(now.hour(), now.minute(), now.second())?;
     m.set_local_date(u8::from(now.month()), now.day())?;
-    let e = expiry.as_bytes();
-    let two = |i: usize| {
-        e.get(i..i + 2)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .and_then(|s| s.parse::<u8>().ok())
-    };
-    if let (Some(yy), Some(mm)) = (two(0), two(2)) {
-        m.set_expiry(yy, mm)?;
-    }
+    m.set_expiry(expiry.year(), expiry.month())?;
     m.set_merchant_type(&format!("{:04}", profile.mcc))?;
     m.set_pos_entry_mode("071")?;
     if let Some(psn) = psn {

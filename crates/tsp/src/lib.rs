@@ -67,7 +67,7 @@ pub use error::{Refusal, TspError, refusal_verification};
 pub use keys::TokenKeys;
 pub use lifecycle::{Actor, TokenState};
 pub use number::TokenRange;
-pub use paytap_types::{Clock, year_month, yymm_expired};
+pub use paytap_types::{Clock, year_month};
 pub use service::{
     Detokenized, MIGRATIONS, PendingWrite, ProvisionRequest, Provisioned, Refused, TokenContext,
     TokenEvent, TokenInfo, Tsp, TspConfig, finish_write,

@@ -20,7 +20,7 @@ use paytap_iso8583::{CheckResult, Message, TokenData, VerificationResults};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::bulk::Bulk;
 use paytap_store::{Db, Migration};
-use paytap_types::{Clock, SystemClock, yymm_expired};
+use paytap_types::{Clock, SystemClock};
 use paytap_types::{Currency, Pan, Secret};
 use paytap_vault::{CardRecord, Expiry, Vault, VaultError};
 use rand::SeedableRng;
@@ -135,7 +135,8 @@ pub struct Provisioned {
     pub token_ref: String,
     pub token_last4: String,
     pub card_last4: String,
-    pub expiry_yymm: String,
+    /// The token's expiry (the card's own stays with the issuer).
+    pub expiry_yymm: Expiry,
     pub state: TokenState,
     /// [`ProvisioningPayload`] sealed to the device key with AAD
     /// `ProvisioningPayload::aad(device_id, token_ref)`.
@@ -166,8 +167,8 @@ pub struct TokenInfo {
     pub token_requestor_id: String,
     pub device_id: String,
     pub domain: Domain,
-    /// `YYMM`.
-    pub expiry_yymm: String,
+    /// Serialized as `YYMM`.
+    pub expiry_yymm: Expiry,
     pub psn: u8,
     /// `"tdes-option-a"`.
     pub key_kind: String,
@@ -351,8 +352,7 @@ struct NewTokenRow {
     token_vault_id: String,
     token_last4: String,
     card_last4: String,
-    /// `YYMM`.
-    expiry: String,
+    expiry: Expiry,
     /// Check value of the issuer's IMK the token's keys derive from.
     key_check: String,
     now: i64,
@@ -428,9 +428,9 @@ impl Tsp {
             .ok_or_else(|| TspError::NoKey(req.issuer_id.clone()))?;
         let card_last4 = self.card_to_tokenize(&req).await?;
         let now = self.clock.now_millis();
-        let expiry = Expiry::months_after(now, self.config.token_validity_months).yymm();
+        let expiry = Expiry::months_after(now, self.config.token_validity_months);
         let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
-        let (token_pan, token_vault_id) = self.fresh_token(&ranges, &expiry, &mut rng).await?;
+        let (token_pan, token_vault_id) = self.fresh_token(&ranges, expiry, &mut rng).await?;
         let row = NewTokenRow {
             token_ref: format!("tok_{}", uuid::Uuid::new_v4().simple()),
             token_vault_id,
@@ -509,7 +509,7 @@ impl Tsp {
         .bind(&req.token_requestor_id)
         .bind(&req.device_id)
         .bind(req.domain.as_str())
-        .bind(&row.expiry)
+        .bind(row.expiry.yymm())
         .bind(i64::from(self.config.psn))
         .bind(KEY_KIND)
         .bind(&row.key_check)
@@ -554,7 +554,7 @@ impl Tsp {
         let payload = ProvisioningPayload {
             token_ref: row.token_ref.clone(),
             token_pan: Secret::new(token_pan.expose().to_owned()),
-            expiry_yymm: row.expiry.clone(),
+            expiry_yymm: row.expiry.yymm(),
             psn: self.config.psn,
             aid_hex: self.config.aid_hex.clone(),
             app_label: req.app_label.clone(),
@@ -577,7 +577,7 @@ impl Tsp {
     async fn fresh_token(
         &self,
         ranges: &[&TokenRange],
-        expiry: &str,
+        expiry: Expiry,
         rng: &mut (impl rand::Rng + Send),
     ) -> Result<(Pan, String), TspError> {
         if ranges.is_empty() {
@@ -591,11 +591,7 @@ impl Tsp {
             if self.vault.find(&candidate).await?.is_some() {
                 continue;
             }
-            let record = CardRecord::new(
-                candidate.clone(),
-                Expiry::parse(expiry).map_err(VaultError::from)?,
-                "",
-            )?;
+            let record = CardRecord::new(candidate.clone(), expiry, "")?;
             let entry = self.vault.put(record).await?;
             if entry.existed {
                 continue;
@@ -962,11 +958,11 @@ fn check_token_use(request: &Message, info: &TokenInfo, now: i64) -> Result<(), 
     if !info.domain.allows_entry_mode(entry_mode) {
         return Err(Refusal::DomainRestricted);
     }
-    if yymm_expired(&info.expiry_yymm, now) {
+    if info.expiry_yymm.is_expired(now) {
         return Err(Refusal::Expired);
     }
     if let Some(de14) = request.get_str(14)
-        && de14 != info.expiry_yymm
+        && Expiry::parse(de14) != Ok(info.expiry_yymm)
     {
         return Err(Refusal::Expired);
     }
@@ -1001,14 +997,14 @@ fn card_request(
     info: &TokenInfo,
     verified: &paytap_emv::ArqcVerified,
 ) -> Result<Message, Refusal> {
-    let card_expiry = card.expiry.yymm();
     let mut out = request.clone();
     out.set(2, card.pan.expose()).map_err(|_| Refusal::System)?;
     if out.has(14) {
-        out.set(14, &card_expiry).map_err(|_| Refusal::System)?;
+        out.set_expiry(card.expiry.year(), card.expiry.month())
+            .map_err(|_| Refusal::System)?;
     }
     if let Some(t2) = request.track2() {
-        let new_t2 = card_track2(t2, card.pan.expose(), &card_expiry)?;
+        let new_t2 = card_track2(t2, card.pan.expose(), card.expiry)?;
         out.set(35, &new_t2).map_err(|_| Refusal::Format)?;
     }
     out.set_token_data(&TokenData {
@@ -1032,11 +1028,15 @@ fn card_request(
 
 /// Track 2 with the token's number and expiry replaced by the card's,
 /// keeping the separator and everything after the expiry.
-fn card_track2(t2: &str, card_pan: &str, card_expiry: &str) -> Result<String, Refusal> {
+/// The token's expiry in track 2 must be a valid `YYMM`.
+fn card_track2(t2: &str, card_pan: &str, card_expiry: Expiry) -> Result<String, Refusal> {
     let sep = t2.find(['=', 'D']).ok_or(Refusal::Format)?;
     let rest = t2.get(sep + 1..).ok_or(Refusal::Format)?;
+    let token_expiry = rest.get(..4).ok_or(Refusal::Format)?;
+    Expiry::parse(token_expiry).map_err(|_| Refusal::Format)?;
     let after_expiry = rest.get(4..).ok_or(Refusal::Format)?;
     let sep_char = t2.get(sep..sep + 1).unwrap_or("=");
+    let card_expiry = card_expiry.yymm();
     Ok(format!("{card_pan}{sep_char}{card_expiry}{after_expiry}"))
 }
 
@@ -1084,7 +1084,7 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, TspError> {
         token_requestor_id: s("requestor_id")?,
         device_id: s("device_id")?,
         domain: Domain::parse(&s("domain")?).ok_or_else(|| bad("domain"))?,
-        expiry_yymm: s("expiry")?,
+        expiry_yymm: Expiry::parse(&s("expiry")?).map_err(|_| bad("expiry"))?,
         psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
         key_kind: s("key_kind")?,
         state: TokenState::parse(&s("state")?).ok_or_else(|| bad("state"))?,
@@ -1166,15 +1166,22 @@ mod tests {
             .await
             .unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-        let (token, id) = tsp.fresh_token(&[&range], "3001", &mut rng).await.unwrap();
+        let (token, id) = tsp
+            .fresh_token(&[&range], Expiry::new(30, 1).unwrap(), &mut rng)
+            .await
+            .unwrap();
         assert_eq!(token, second);
         assert_eq!(vault.find(&second).await.unwrap(), Some(id));
         // The same seed again: both numbers taken, the third draw is used.
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-        let (third, _) = tsp.fresh_token(&[&range], "3001", &mut rng).await.unwrap();
+        let (third, _) = tsp
+            .fresh_token(&[&range], Expiry::new(30, 1).unwrap(), &mut rng)
+            .await
+            .unwrap();
         assert!(third != first && third != second);
         assert!(matches!(
-            tsp.fresh_token(&[], "3001", &mut rng).await,
+            tsp.fresh_token(&[], Expiry::new(30, 1).unwrap(), &mut rng)
+                .await,
             Err(TspError::Exhausted)
         ));
     }

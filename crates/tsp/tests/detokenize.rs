@@ -158,11 +158,10 @@ fn tap(phone: &mut Phone, amount: u64, stan: u32) -> Message {
     m.set_amount(amount).unwrap();
     m.set_transmission_datetime(11, 23, 9, 30, 0).unwrap();
     m.set_stan(stan).unwrap();
-    m.set_expiry(expiry[..2].parse().unwrap(), expiry[2..].parse().unwrap())
-        .unwrap();
+    m.set_expiry(expiry.year(), expiry.month()).unwrap();
     m.set_pos_entry_mode("071").unwrap();
     m.set_acquirer_id("12345678").unwrap();
-    m.set_track2(&format!("{}={}2010000000000", pan.expose(), expiry))
+    m.set_track2(&format!("{}={}2010000000000", pan.expose(), expiry.yymm()))
         .unwrap();
     m.set_terminal_id("T0000001").unwrap();
     m.set_merchant_id("M00000000000001").unwrap();
@@ -205,7 +204,7 @@ async fn provisioning_seals_a_luhn_valid_token_and_never_the_imk() {
     assert_ne!(payload.token_pan.expose(), env.card_pan.expose());
     assert!(env.tsp.is_token_number(payload.token_pan.expose()));
     assert_eq!(env.tsp.issuer_of(payload.token_pan.expose()), Some(ISSUER));
-    assert_eq!(payload.expiry_yymm, p.expiry_yymm);
+    assert_eq!(payload.expiry_yymm, p.expiry_yymm.yymm());
     assert!(payload.token_pan.expose().ends_with(&p.token_last4));
     // The payload carries the token's ICC MK (Option A from the token IMK), never the IMK.
     let imk = TokenKeys::derive(MASTER, [ISSUER])

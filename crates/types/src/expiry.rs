@@ -5,6 +5,9 @@
 /// The century two-digit years belong to (a card issued today expires
 /// before 2100, and none issued before 2000 is still valid).
 const CENTURY: i32 = 2000;
+/// The last year a four-digit typed year may name: two-digit years cover
+/// `CENTURY` to this one.
+const LAST_YEAR: u16 = 2099;
 /// Milliseconds in a second, for turning Unix milliseconds into the
 /// seconds the calendar conversion takes.
 const MILLIS_PER_SECOND: i64 = 1000;
@@ -37,6 +40,29 @@ impl Expiry {
         let [y1, y2, m1, m2] = <[u8; 4]>::try_from(yymm.as_bytes()).map_err(|_| ExpiryError)?;
         let digit = |c: u8| c.is_ascii_digit().then(|| c - b'0').ok_or(ExpiryError);
         Expiry::new(digit(y1)? * 10 + digit(y2)?, digit(m1)? * 10 + digit(m2)?)
+    }
+
+    /// Parses an expiry as a person types it from the card: `MM/YY`,
+    /// `MM/YYYY` (a year 2000 to 2099) or `MMYY`, with a one- or two-digit
+    /// month before a slash and spaces around the whole or either part.
+    pub fn parse_typed(typed: &str) -> Result<Expiry, ExpiryError> {
+        let s = typed.trim();
+        let (mm, yy) = match s.split_once('/') {
+            Some((m, y)) => (m.trim(), y.trim()),
+            None if s.len() == 4 => (
+                s.get(..2).ok_or(ExpiryError)?,
+                s.get(2..).ok_or(ExpiryError)?,
+            ),
+            None => return Err(ExpiryError),
+        };
+        let month = typed_number(mm, &[1, 2])?;
+        let year = match yy.len() {
+            4 => four_digit_year(typed_number(yy, &[4])?)?,
+            _ => typed_number(yy, &[2])?,
+        };
+        let year = u8::try_from(year).map_err(|_| ExpiryError)?;
+        let month = u8::try_from(month).map_err(|_| ExpiryError)?;
+        Expiry::new(year, month)
     }
 
     /// The expiry `months` after the month containing `millis` (Unix
@@ -96,11 +122,46 @@ impl std::fmt::Display for Expiry {
     }
 }
 
-/// Whether the `YYMM` string `yymm` is expired at `millis`; anything that
-/// is not a valid `YYMM` counts as expired (the safe answer on the
-/// authorization path). Does not allocate.
-pub fn yymm_expired(yymm: &str, millis: i64) -> bool {
-    Expiry::parse(yymm).map_or(true, |e| e.is_expired(millis))
+/// The value of `s`, which must be all ASCII digits with one of the
+/// `lengths` given.
+fn typed_number(s: &str, lengths: &[usize]) -> Result<u16, ExpiryError> {
+    if !lengths.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ExpiryError);
+    }
+    s.parse().map_err(|_| ExpiryError)
+}
+
+/// The two-digit year of a four-digit one, which must lie in 2000–2099.
+fn four_digit_year(year: u16) -> Result<u16, ExpiryError> {
+    let first = u16::try_from(CENTURY).map_err(|_| ExpiryError)?;
+    if !(first..=LAST_YEAR).contains(&year) {
+        return Err(ExpiryError);
+    }
+    Ok(year - first)
+}
+
+/// Written as its `"YYMM"` string (the form of DE 14 and of stored rows).
+impl serde::Serialize for Expiry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.yymm())
+    }
+}
+
+/// Read from a `"YYMM"` string; anything else is refused.
+impl<'de> serde::Deserialize<'de> for Expiry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Expiry, D::Error> {
+        struct Yymm;
+        impl serde::de::Visitor<'_> for Yymm {
+            type Value = Expiry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an expiry as YYMM")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Expiry, E> {
+                Expiry::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Yymm)
+    }
 }
 
 /// UTC (year, month 1–12) of an instant in Unix milliseconds; instants the
@@ -141,7 +202,8 @@ mod tests {
     }
 
     fn check_expired(yymm: &str, expect: bool) {
-        assert_eq!(yymm_expired(yymm, NOW), expect, "{yymm:?}");
+        let e = Expiry::parse(yymm).unwrap();
+        assert_eq!(e.is_expired(NOW), expect, "{yymm:?}");
     }
 
     #[test]
@@ -150,11 +212,60 @@ mod tests {
         check_expired("2610", true);
         check_expired("2701", false);
         check_expired("2511", true);
-        check_expired("2613", true);
-        check_expired("2600", true);
-        check_expired("26", true);
-        check_expired("x", true);
-        check_expired("ab11", true);
+        check_expired("9912", false);
+        check_expired("0001", true);
+    }
+
+    fn check_typed(input: &str, expect: Option<(u8, u8)>) {
+        let got = Expiry::parse_typed(input)
+            .ok()
+            .map(|e| (e.year(), e.month()));
+        assert_eq!(got, expect, "{input:?}");
+    }
+
+    #[test]
+    fn parses_typed_forms() {
+        check_typed("07/29", Some((29, 7)));
+        check_typed("7/29", Some((29, 7)));
+        check_typed(" 07 / 29 ", Some((29, 7)));
+        check_typed("12/2031", Some((31, 12)));
+        check_typed("01/2000", Some((0, 1)));
+        check_typed("12/2099", Some((99, 12)));
+        check_typed("0130", Some((30, 1)));
+        check_typed("01/1999", None);
+        check_typed("01/2100", None);
+        check_typed("01/0029", None);
+        check_typed("", None);
+        check_typed("13/29", None);
+        check_typed("00/29", None);
+        check_typed("1/2", None);
+        check_typed("ab/cd", None);
+        check_typed("07-29", None);
+        check_typed("07/2", None);
+        check_typed("007/29", None);
+        check_typed("07/+9", None);
+        check_typed("07/029", None);
+        check_typed("1329", None);
+        check_typed("+130", None);
+        check_typed("０７/29", None);
+    }
+
+    fn check_serde(json: &str, expect: Option<(u8, u8)>) {
+        let got: Option<Expiry> = serde_json::from_str(json).ok();
+        assert_eq!(got.map(|e| (e.year(), e.month())), expect, "{json}");
+        if let Some(e) = got {
+            assert_eq!(serde_json::to_string(&e).unwrap(), json);
+        }
+    }
+
+    #[test]
+    fn serde_reads_and_writes_yymm() {
+        check_serde("\"2911\"", Some((29, 11)));
+        check_serde("\"0001\"", Some((0, 1)));
+        check_serde("\"2913\"", None);
+        check_serde("\"11/29\"", None);
+        check_serde("2911", None);
+        check_serde("null", None);
     }
 
     fn check_after(months: u32, expect: &str) {
@@ -198,5 +309,22 @@ mod tests {
         assert_eq!(Expiry::new(100, 1), Err(ExpiryError));
         assert_eq!(year_month(NOW), (2026, 11));
         assert_eq!(year_month(i64::MAX), (1970, 1));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn typed_parsing_never_panics_and_round_trips(s in ".{0,10}", now in any::<i64>()) {
+            if let Ok(e) = Expiry::parse_typed(&s) {
+                let _ = e.is_expired(now);
+                prop_assert_eq!(Expiry::parse_typed(&e.to_string()), Ok(e));
+                prop_assert_eq!(Expiry::parse(&e.yymm()), Ok(e));
+            }
+        }
     }
 }

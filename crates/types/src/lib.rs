@@ -9,8 +9,8 @@
 //!   ISO 4217 currency; arithmetic is checked and refuses to mix currencies.
 //! * [`PaymentEvent`]: the network's word to the wallet after an authorization.
 //! * [`Expiry`]: a validated `YYMM` card or token expiry, valid through the
-//!   end of its month; [`yymm_expired`] checks a stored string without
-//!   allocating.
+//!   end of its month, read and written as `"YYMM"` by serde and parsed
+//!   from what a person types by [`Expiry::parse_typed`].
 //! * [`DeviceKind`] and its [`Capabilities`]: phone, watch or band, and
 //!   which credentials each holds (a band does transit and QR, no cards).
 //! * [`PaymentFacts`]: what every payment kind tells the risk and offers
@@ -41,7 +41,7 @@ pub mod sync;
 pub use clock::{Clock, ManualClock, SystemClock, system_millis};
 pub use device::{Capabilities, DeviceKind};
 pub use event::PaymentEvent;
-pub use expiry::{Expiry, ExpiryError, year_month, yymm_expired};
+pub use expiry::{Expiry, ExpiryError, year_month};
 pub use facts::{
     CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts, PaymentFacts, UpiFacts,
 };

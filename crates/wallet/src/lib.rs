@@ -71,8 +71,8 @@ pub use locate::{
 pub use model::*;
 pub use paytap_types::{Clock, ManualClock, SystemClock};
 pub use port::{
-    Actor, BoxFuture, CardDetails, CardExpiry, DeviceBinding, IdvDecision, NetworkError,
-    OtpDecision, ProvisionedCard, StateReason, TokenState, WalletNetwork,
+    Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision,
+    ProvisionedCard, StateReason, TokenState, WalletNetwork,
 };
 pub use server::{ServerLimits, serve};
 pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};

@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use paytap_types::{Pan, Secret};
+use paytap_types::{Expiry, Pan, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -22,81 +22,32 @@ use crate::model::DeviceKind;
 /// A boxed, sendable future, the return type of every port method.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A card expiry date as printed on the card (`MM/YY`): the card is valid
-/// through the last day of that month.
-#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Zeroize)]
-pub struct CardExpiry {
-    /// 1..=12.
-    pub month: u8,
-    /// Four digits, e.g. 2029.
-    pub year: u16,
-}
-
-impl CardExpiry {
-    /// Parses `MM/YY` (also `MM/YYYY`, `MMYY`). Does not check the date
-    /// against a clock; see [`CardExpiry::is_expired_at`].
-    pub fn parse(s: &str) -> Option<CardExpiry> {
-        let s = s.trim();
-        let (mm, yy) = match s.split_once('/') {
-            Some((m, y)) => (m.trim(), y.trim()),
-            None if s.len() == 4 => (s.get(..2)?, s.get(2..)?),
-            None => return None,
-        };
-        if mm.is_empty() || mm.len() > 2 || !mm.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        if !(yy.len() == 2 || yy.len() == 4) || !yy.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let month: u8 = mm.parse().ok()?;
-        if !(1..=12).contains(&month) {
-            return None;
-        }
-        let y: u16 = yy.parse().ok()?;
-        let year = if yy.len() == 2 { 2000 + y } else { y };
-        Some(CardExpiry { month, year })
-    }
-
-    /// True when the card's last valid month lies before `now_millis`'s
-    /// month (UTC).
-    pub fn is_expired_at(&self, now_millis: i64) -> bool {
-        let (year, month) = paytap_types::year_month(now_millis);
-        let now_ym = i64::from(year) * 12 + i64::from(month) - 1;
-        let exp_ym = i64::from(self.year) * 12 + i64::from(self.month) - 1;
-        exp_ym < now_ym
-    }
-
-    /// `YYMM`, the form of ISO 8583 DE 14 and of issuer card records.
-    pub fn to_yymm(&self) -> String {
-        format!("{:02}{:02}", self.year % 100, self.month)
-    }
-
-    /// `MM/YY`, the form printed on cards (EMV tag 5F24 holds `YYMMDD`).
-    pub fn to_mm_yy(&self) -> String {
-        format!("{:02}/{:02}", self.month, self.year % 100)
-    }
-}
-
-/// An expiry is cardholder data beside a card number (PCI DSS 3.2): hidden
-/// like the number's middle digits. Its fields are plain numbers read
-/// everywhere, so it is not wrapped.
-impl std::fmt::Debug for CardExpiry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CardExpiry(**/**)")
-    }
-}
-
 /// The card details a person typed, validated. The PAN masks itself; the
-/// CVV and name are wiped on drop and never printed.
-#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
+/// CVV and name are wiped on drop and never printed; the expiry is
+/// cardholder data beside the number (PCI DSS 3.2) and `Debug` hides it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct CardDetails {
     #[zeroize(skip)]
     pub pan: Pan,
-    pub expiry: CardExpiry,
+    /// Valid through the end of this month.
+    #[zeroize(skip)]
+    pub expiry: Expiry,
     /// Card verification value (3 digits), checked by the issuer during ID&V
     /// and never stored by the wallet.
     pub cvv: Secret<String>,
     pub cardholder_name: Secret<String>,
+}
+
+/// The expiry shows as `**/**`, like the middle digits of the number.
+impl std::fmt::Debug for CardDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardDetails")
+            .field("pan", &self.pan)
+            .field("expiry", &format_args!("**/**"))
+            .field("cvv", &self.cvv)
+            .field("cardholder_name", &self.cardholder_name)
+            .finish()
+    }
 }
 
 /// The device a card is being added to, as the token service needs it for
@@ -292,66 +243,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_expiry_forms() {
-        assert_eq!(
-            CardExpiry::parse("07/29"),
-            Some(CardExpiry {
-                month: 7,
-                year: 2029
-            })
-        );
-        assert_eq!(
-            CardExpiry::parse("12/2031"),
-            Some(CardExpiry {
-                month: 12,
-                year: 2031
-            })
-        );
-        assert_eq!(
-            CardExpiry::parse("0130"),
-            Some(CardExpiry {
-                month: 1,
-                year: 2030
-            })
-        );
-        for bad in [
-            "", "13/29", "00/29", "1/2", "ab/cd", "07-29", "07/2", "007/29", "07/+9",
-        ] {
-            assert_eq!(CardExpiry::parse(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn expiry_is_inclusive_of_its_month() {
-        // 2026-11-23T09:00:00Z
-        let now = 1_795_424_400_000;
-        let this_month = CardExpiry {
-            month: 11,
-            year: 2026,
-        };
-        let last_month = CardExpiry {
-            month: 10,
-            year: 2026,
-        };
-        let next_year = CardExpiry {
-            month: 1,
-            year: 2027,
-        };
-        assert!(!this_month.is_expired_at(now));
-        assert!(last_month.is_expired_at(now));
-        assert!(!next_year.is_expired_at(now));
-        assert_eq!(this_month.to_mm_yy(), "11/26");
-        assert_eq!(next_year.to_yymm(), "2701");
-    }
-
-    #[test]
     fn debug_hides_card_secrets() {
         let card = CardDetails {
             pan: Pan::parse("6212345678901232").unwrap(),
-            expiry: CardExpiry {
-                month: 7,
-                year: 2029,
-            },
+            expiry: Expiry::new(29, 7).unwrap(),
             cvv: Secret::new("123".into()),
             cardholder_name: Secret::new("LI LEI".into()),
         };
@@ -360,22 +255,7 @@ mod tests {
         assert!(!s.contains("123\""));
         assert!(!s.contains("LI LEI"));
         assert!(!s.contains("07"));
-    }
-}
-
-#[cfg(test)]
-mod props {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn expiry_parsing_never_panics(s in ".{0,10}", now in any::<i64>()) {
-            if let Some(e) = CardExpiry::parse(&s) {
-                prop_assert!((1..=12).contains(&e.month));
-                let _ = e.is_expired_at(now);
-                prop_assert_eq!(CardExpiry::parse(&e.to_mm_yy()).map(|x| x.month), Some(e.month));
-            }
-        }
+        assert!(!s.contains("29"));
+        assert!(s.contains("**/**"));
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use paytap_store::{Db, Regions};
-use paytap_types::{Currency, Money, Pan, PanError, PaymentEvent, Secret};
+use paytap_types::{Currency, Expiry, Money, Pan, PanError, PaymentEvent, Secret};
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
@@ -326,10 +326,9 @@ pub fn validate_card(input: &NewCard, now_millis: i64) -> Result<CardDetails, Wa
             },
         )
     })?;
-    let expiry = CardExpiry::parse(&input.expiry).ok_or_else(|| {
-        WalletError::invalid("expiry", "the expiry date must be MM/YY, e.g. 07/29")
-    })?;
-    if expiry.is_expired_at(now_millis) {
+    let expiry = Expiry::parse_typed(&input.expiry)
+        .map_err(|_| WalletError::invalid("expiry", "the expiry date must be MM/YY, e.g. 07/29"))?;
+    if expiry.is_expired(now_millis) {
         return Err(WalletError::invalid(
             "expiry",
             "the card has expired (expiry date in the past)",

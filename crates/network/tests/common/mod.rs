@@ -97,7 +97,7 @@ impl Net {
             .net
             .identify_and_verify(&IdvRequest {
                 pan: card.pan.clone(),
-                expiry_yymm: card.expiry_yymm.clone(),
+                expiry_yymm: card.expiry_yymm,
                 cvv: card.cvv.clone(),
                 device_id: device_id.clone(),
                 device_kind: "phone".into(),
