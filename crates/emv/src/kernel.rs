@@ -964,7 +964,7 @@ pub fn parse_track2(t2: &[u8]) -> Option<(TokenPan, Expiry)> {
 }
 
 #[cfg(test)]
-mod tests {
+mod expiry_tests {
     use super::*;
 
     fn check(value: &[u8], expect: Option<&str>) {
@@ -1009,7 +1009,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod cvm_limit_tests {
     use super::*;
 
     fn txn(amount_minor: u64, currency: u16) -> Transaction {
