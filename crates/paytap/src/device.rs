@@ -118,57 +118,9 @@ impl From<KindArg> for DeviceKind {
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a device (fresh X25519 key) and register it with the wallet.
-    Enrol {
-        /// The wallet's base URL, e.g. http://127.0.0.1:8080.
-        #[arg(long)]
-        wallet: String,
-        /// The account's e-mail address (its login).
-        #[arg(long)]
-        email: String,
-        /// The account's password.
-        #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
-        password: String,
-        /// What the device is: a band holds transit purses and QR codes, no cards.
-        #[arg(long = "type", value_enum)]
-        kind: KindArg,
-        /// The device's name as the owner sees it ("Li's phone").
-        #[arg(long)]
-        name: String,
-        /// The device's model, as the wallet lists it.
-        #[arg(long, default_value = "paytap emulated device")]
-        model: String,
-        /// Create the account first.
-        #[arg(long)]
-        register: bool,
-        #[command(flatten)]
-        ks: Keystore,
-    },
+    Enrol(EnrolArgs),
     /// Add a bank card: the bank verifies it (maybe with a one-time passcode), the token arrives sealed.
-    AddCard {
-        #[command(flatten)]
-        ks: Keystore,
-        /// The card number, as printed on the card.
-        #[arg(long)]
-        pan: Option<String>,
-        /// The expiry as printed on the card, MM/YY (07/29), or as the
-        /// emulator's card answer gives it (`expiry`, the same MM/YY).
-        #[arg(long)]
-        expiry: Option<String>,
-        /// The card's security code (3 digits on the back).
-        #[arg(long)]
-        cvv: Option<String>,
-        /// The cardholder's name, as printed on the card.
-        #[arg(long)]
-        name: Option<String>,
-        /// The one-time passcode of a card waiting for it (with --pending).
-        #[arg(long)]
-        otp: Option<String>,
-        /// The pending card id printed when a passcode was required.
-        #[arg(long)]
-        pending: Option<String>,
-        #[command(flatten)]
-        login: Login,
-    },
+    AddCard(AddCardArgs),
     /// Fetch newly provisioned tokens into the secure element (and report where the device is).
     Sync {
         #[command(flatten)]
@@ -184,34 +136,11 @@ enum Cmd {
         ks: Keystore,
     },
     /// Hold the device in an NFC field served over TCP, so a POS can tap it.
-    Field {
-        #[command(flatten)]
-        ks: Keystore,
-        /// The address the field listens on for a POS (port 0: any free port; printed).
-        #[arg(long)]
-        listen: SocketAddr,
-        /// The owner touches the fingerprint sensor for every tap.
-        #[arg(long)]
-        verified: bool,
-        #[command(flatten)]
-        at: Where,
-        #[command(flatten)]
-        login: Login,
-    },
+    Field(FieldArgs),
     /// Keep the wallet's command channel open and obey "find my device":
     /// report the place for "locate", beep for "sound", wipe the secure
     /// element for "erase"; each is answered.
-    Listen {
-        #[command(flatten)]
-        ks: Keystore,
-        /// Stop after this many commands (default: run until stopped).
-        #[arg(long)]
-        count: Option<usize>,
-        #[command(flatten)]
-        at: Where,
-        #[command(flatten)]
-        login: Login,
-    },
+    Listen(ListenArgs),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -221,6 +150,93 @@ enum Cmd {
         #[command(flatten)]
         login: Login,
     },
+}
+
+/// `paytap device enrol`.
+#[derive(ClapArgs)]
+struct EnrolArgs {
+    /// The wallet's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    wallet: String,
+    /// The account's e-mail address (its login).
+    #[arg(long)]
+    email: String,
+    /// The account's password.
+    #[arg(long, env = "PAYTAP_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// What the device is: a band holds transit purses and QR codes, no cards.
+    #[arg(long = "type", value_enum)]
+    kind: KindArg,
+    /// The device's name as the owner sees it ("Li's phone").
+    #[arg(long)]
+    name: String,
+    /// The device's model, as the wallet lists it.
+    #[arg(long, default_value = "paytap emulated device")]
+    model: String,
+    /// Create the account first.
+    #[arg(long)]
+    register: bool,
+    #[command(flatten)]
+    ks: Keystore,
+}
+
+/// `paytap device add-card`.
+#[derive(ClapArgs)]
+struct AddCardArgs {
+    #[command(flatten)]
+    ks: Keystore,
+    /// The card number, as printed on the card.
+    #[arg(long)]
+    pan: Option<String>,
+    /// The expiry as printed on the card, MM/YY (07/29), or as the
+    /// emulator's card answer gives it (`expiry`, the same MM/YY).
+    #[arg(long)]
+    expiry: Option<String>,
+    /// The card's security code (3 digits on the back).
+    #[arg(long)]
+    cvv: Option<String>,
+    /// The cardholder's name, as printed on the card.
+    #[arg(long)]
+    name: Option<String>,
+    /// The one-time passcode of a card waiting for it (with --pending).
+    #[arg(long)]
+    otp: Option<String>,
+    /// The pending card id printed when a passcode was required.
+    #[arg(long)]
+    pending: Option<String>,
+    #[command(flatten)]
+    login: Login,
+}
+
+/// `paytap device field`.
+#[derive(ClapArgs)]
+struct FieldArgs {
+    #[command(flatten)]
+    ks: Keystore,
+    /// The address the field listens on for a POS (port 0: any free port; printed).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// The owner touches the fingerprint sensor for every tap.
+    #[arg(long)]
+    verified: bool,
+    #[command(flatten)]
+    at: Where,
+    #[command(flatten)]
+    login: Login,
+}
+
+/// `paytap device listen`.
+#[derive(ClapArgs)]
+struct ListenArgs {
+    #[command(flatten)]
+    ks: Keystore,
+    /// Stop after this many commands (default: run until stopped).
+    #[arg(long)]
+    count: Option<usize>,
+    #[command(flatten)]
+    at: Where,
+    #[command(flatten)]
+    login: Login,
 }
 
 fn now_millis() -> i64 {
@@ -251,245 +267,269 @@ async fn client_for(device: &mut Device, login: &Login) -> anyhow::Result<Wallet
     Ok(client)
 }
 
-/// Runs one `paytap device` subcommand: a dispatch table (one arm per
-/// subcommand, each a few calls), long because the command has many.
+/// Runs one `paytap device` subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     crate::logging::init("warn");
     let rt = tokio::runtime::Runtime::new()?;
     match args.command {
-        Cmd::Enrol {
-            wallet,
-            email,
-            password,
-            kind,
-            name,
-            model,
-            register,
-            ks,
-        } => rt.block_on(async {
-            let kind = DeviceKind::from(kind);
-            // Before anything reaches the wallet: a keystore needs its passphrase.
-            let key = ks.unlock.create_key()?;
-            let mut client = WalletClient::new(&wallet)?;
-            if register {
-                client
-                    .register(&email, &password, &email)
-                    .await
-                    .context("creating the account")?;
-            }
-            let session = client
-                .login(&email, &password)
-                .await
-                .context("logging in")?;
-            let mut device = Device::create(&ks.keystore, &key, kind, &name, &model)?;
-            let info = client
-                .register_device(kind.as_str(), &name, &model, &device.public_key())
-                .await?;
-            device.set_enrolment(&info.id, client.base_url(), &email)?;
-            device.set_session(session.token.expose(), session.expires_at)?;
-            println!(
-                "enrolled {} {:?} as device {}",
-                kind.as_str(),
-                name,
-                info.id
-            );
-            println!("keystore: {}", ks.keystore.display());
-            Ok(ExitCode::SUCCESS)
-        }),
-        Cmd::AddCard {
-            ks,
-            pan,
-            expiry,
-            cvv,
-            name,
-            otp,
-            pending,
-            login,
-        } => rt.block_on(async {
-            let mut device = ks.open()?;
-            let client = client_for(&mut device, &login).await?;
-            let device_id = device.device_id().context("not enrolled")?.to_owned();
-            let result = match (&pending, &otp) {
-                (Some(p), Some(code)) => client.submit_otp(&device_id, p, code).await?,
-                (Some(_), None) | (None, Some(_)) => bail!("--pending and --otp go together"),
-                (None, None) => {
-                    let card = NewCardRequest {
-                        pan: Secret::new(pan.context("--pan is required")?),
-                        expiry: expiry.context("--expiry is required")?,
-                        cvv: Secret::new(cvv.context("--cvv is required")?),
-                        cardholder_name: Secret::new(name.context("--name is required")?),
-                    };
-                    let r = client.add_card(&device_id, &card).await?;
-                    match r {
-                        AddCardResult::OtpRequired { pending }
-                            if std::io::stdin().is_terminal() =>
-                        {
-                            eprintln!(
-                                "{} sent a one-time passcode ({}).",
-                                pending.bank_name, pending.otp_channel
-                            );
-                            eprint!("passcode: ");
-                            let mut code = Zeroizing::new(String::new());
-                            std::io::stdin().read_line(&mut code)?;
-                            client
-                                .submit_otp(&device_id, &pending.id, code.trim())
-                                .await?
-                        }
-                        other => other,
-                    }
-                }
+        Cmd::Enrol(a) => rt.block_on(enrol(a)),
+        Cmd::AddCard(a) => rt.block_on(add_card(a)),
+        Cmd::Sync { ks, at, login } => rt.block_on(sync(ks, at, login)),
+        Cmd::Cards { ks } => cards(ks),
+        Cmd::Field(a) => field(&rt, a),
+        Cmd::Listen(a) => rt.block_on(obey_commands(a)),
+        Cmd::Heartbeat { ks, at, login } => rt.block_on(heartbeat(ks, at, login)),
+    }
+}
+
+/// Creates the device's keystore and registers the device with the wallet
+/// (and the account first, with `--register`).
+async fn enrol(a: EnrolArgs) -> anyhow::Result<ExitCode> {
+    let EnrolArgs {
+        wallet,
+        email,
+        password,
+        kind,
+        name,
+        model,
+        register,
+        ks,
+    } = a;
+    let kind = DeviceKind::from(kind);
+    // Before anything reaches the wallet: a keystore needs its passphrase.
+    let key = ks.unlock.create_key()?;
+    let mut client = WalletClient::new(&wallet)?;
+    if register {
+        client
+            .register(&email, &password, &email)
+            .await
+            .context("creating the account")?;
+    }
+    let session = client
+        .login(&email, &password)
+        .await
+        .context("logging in")?;
+    let mut device = Device::create(&ks.keystore, &key, kind, &name, &model)?;
+    let info = client
+        .register_device(kind.as_str(), &name, &model, &device.public_key())
+        .await?;
+    device.set_enrolment(&info.id, client.base_url(), &email)?;
+    device.set_session(session.token.expose(), session.expires_at)?;
+    println!(
+        "enrolled {} {:?} as device {}",
+        kind.as_str(),
+        name,
+        info.id
+    );
+    println!("keystore: {}", ks.keystore.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Adds a bank card (or finishes one waiting for its passcode) and
+/// installs its token.
+async fn add_card(a: AddCardArgs) -> anyhow::Result<ExitCode> {
+    let AddCardArgs {
+        ks,
+        pan,
+        expiry,
+        cvv,
+        name,
+        otp,
+        pending,
+        login,
+    } = a;
+    let mut device = ks.open()?;
+    let client = client_for(&mut device, &login).await?;
+    let device_id = device.device_id().context("not enrolled")?.to_owned();
+    let result = match (&pending, &otp) {
+        (Some(p), Some(code)) => client.submit_otp(&device_id, p, code).await?,
+        (Some(_), None) | (None, Some(_)) => bail!("--pending and --otp go together"),
+        (None, None) => {
+            let card = NewCardRequest {
+                pan: Secret::new(pan.context("--pan is required")?),
+                expiry: expiry.context("--expiry is required")?,
+                cvv: Secret::new(cvv.context("--cvv is required")?),
+                cardholder_name: Secret::new(name.context("--name is required")?),
             };
-            match result {
-                AddCardResult::OtpRequired { pending } => {
-                    println!(
+            let r = client.add_card(&device_id, &card).await?;
+            match r {
+                AddCardResult::OtpRequired { pending } if std::io::stdin().is_terminal() => {
+                    eprintln!(
                         "{} sent a one-time passcode ({}).",
                         pending.bank_name, pending.otp_channel
                     );
-                    println!(
-                        "finish with: paytap device add-card --keystore {} --pending {} --otp CODE",
-                        ks.keystore.display(),
-                        pending.id
-                    );
-                    // Not a failure: the bank asks for a step-up.
-                    Ok(ExitCode::from(STEP_UP))
+                    eprint!("passcode: ");
+                    let mut code = Zeroizing::new(String::new());
+                    std::io::stdin().read_line(&mut code)?;
+                    client
+                        .submit_otp(&device_id, &pending.id, code.trim())
+                        .await?
                 }
-                AddCardResult::Provisioned { card } => {
-                    println!(
-                        "card •••• {} from {} added (token {})",
-                        card.card_last4, card.bank_name, card.token_ref
-                    );
-                    let report = sync_device(&mut device, &client).await?;
-                    for c in &report.installed {
-                        println!(
-                            "secure element: installed token {} ({})",
-                            c.masked_token, c.bank_name
-                        );
-                    }
-                    for (t, why) in &report.refused {
-                        println!("secure element refused {t}: {why}");
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
+                other => other,
             }
-        }),
-        Cmd::Sync { ks, at, login } => rt.block_on(async {
-            let mut device = ks.open()?;
-            at.apply(&mut device)?;
-            let client = client_for(&mut device, &login).await?;
-            let r = sync_device(&mut device, &client).await?;
+        }
+    };
+    match result {
+        AddCardResult::OtpRequired { pending } => {
             println!(
-                "installed {}, removed {}, refused {}",
-                r.installed.len(),
-                r.removed.len(),
-                r.refused.len()
+                "{} sent a one-time passcode ({}).",
+                pending.bank_name, pending.otp_channel
             );
-            for (t, why) in &r.refused {
-                println!("refused {t}: {why}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }),
-        Cmd::Cards { ks } => {
-            let device = ks.open()?;
             println!(
-                "{} {:?} (device {})",
-                device.kind().as_str(),
-                device.name(),
-                device.device_id().unwrap_or("not enrolled")
+                "finish with: paytap device add-card --keystore {} --pending {} --otp CODE",
+                ks.keystore.display(),
+                pending.id
             );
-            for c in device.cards() {
+            // Not a failure: the bank asks for a step-up.
+            Ok(ExitCode::from(STEP_UP))
+        }
+        AddCardResult::Provisioned { card } => {
+            println!(
+                "card •••• {} from {} added (token {})",
+                card.card_last4, card.bank_name, card.token_ref
+            );
+            let report = sync_device(&mut device, &client).await?;
+            for c in &report.installed {
                 println!(
-                    "{} {}  card •••• {}  {}  ATC {}  token {}",
-                    if c.is_default { "*" } else { " " },
-                    c.masked_token,
-                    c.card_last4,
-                    c.bank_name,
-                    c.atc,
-                    c.token_ref
+                    "secure element: installed token {} ({})",
+                    c.masked_token, c.bank_name
                 );
             }
+            for (t, why) in &report.refused {
+                println!("secure element refused {t}: {why}");
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Field {
-            ks,
-            listen,
-            verified,
-            at,
-            login,
-        } => {
-            let mut device = ks.open()?;
-            let here = at.apply(&mut device)?;
-            let reporter = payment_reporter(&rt, &mut device, here, &login);
-            let listener =
-                TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
-            println!("nfc field: {}", listener.local_addr()?);
-            let stop = Arc::new(AtomicBool::new(false));
-            let owner = device.owner_finger();
-            serve_field(
-                &listener,
-                &mut device,
-                &stop,
-                || verified.then(|| owner.clone()),
-                |r| match r {
-                    Ok(rep) => {
-                        for (t, atc, cid) in &rep.cryptograms {
-                            let kind = match cid & 0xC0 {
-                                0x80 => "ARQC",
-                                0x40 => "TC",
-                                _ => "AAC",
-                            };
-                            println!(
-                                "tap: {kind} ATC {atc} token {t}; user verified: {}",
-                                rep.user_verified
-                            );
-                        }
-                        if !rep.cryptograms.is_empty()
-                            && let Some(report) = &reporter
-                        {
-                            report();
-                        }
-                    }
-                    Err(e) => eprintln!("tap failed: {e}"),
-                },
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Listen {
-            ks,
-            count,
-            at,
-            login,
-        } => rt.block_on(async {
-            let mut device = ks.open()?;
-            at.apply(&mut device)?;
-            let client = client_for(&mut device, &login).await?;
-            println!(
-                "listening for commands to {:?} (locate, sound, erase)",
-                device.name()
-            );
-            let n = listen(
-                &mut device,
-                &client,
-                count,
-                &mut || println!("beep beep beep"),
-                &mut |c: &CommandInfo, o: &Outcome| println!("{}", said(c, o)),
-            )
-            .await?;
-            println!("answered {n} command(s)");
-            Ok(ExitCode::SUCCESS)
-        }),
-        Cmd::Heartbeat { ks, at, login } => rt.block_on(async {
-            let mut device = ks.open()?;
-            let here = at.apply(&mut device)?;
-            let client = client_for(&mut device, &login).await?;
-            let id = device.device_id().context("not enrolled")?.to_owned();
-            let d = match &here {
-                Some(p) => client.report_place(&id, Reason::Heartbeat, p).await?,
-                None => client.heartbeat(&id, None).await?,
-            };
-            println!("device {} is {}", d.id, d.status);
-            Ok(ExitCode::SUCCESS)
-        }),
     }
+}
+
+/// Fetches newly provisioned tokens into the secure element, reporting
+/// where the device is.
+async fn sync(ks: Keystore, at: Where, login: Login) -> anyhow::Result<ExitCode> {
+    let mut device = ks.open()?;
+    at.apply(&mut device)?;
+    let client = client_for(&mut device, &login).await?;
+    let r = sync_device(&mut device, &client).await?;
+    println!(
+        "installed {}, removed {}, refused {}",
+        r.installed.len(),
+        r.removed.len(),
+        r.refused.len()
+    );
+    for (t, why) in &r.refused {
+        println!("refused {t}: {why}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists the cards in the secure element.
+fn cards(ks: Keystore) -> anyhow::Result<ExitCode> {
+    let device = ks.open()?;
+    println!(
+        "{} {:?} (device {})",
+        device.kind().as_str(),
+        device.name(),
+        device.device_id().unwrap_or("not enrolled")
+    );
+    for c in device.cards() {
+        println!(
+            "{} {}  card •••• {}  {}  ATC {}  token {}",
+            if c.is_default { "*" } else { " " },
+            c.masked_token,
+            c.card_last4,
+            c.bank_name,
+            c.atc,
+            c.token_ref
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Holds the device in an NFC field served over TCP until stopped.
+fn field(rt: &tokio::runtime::Runtime, a: FieldArgs) -> anyhow::Result<ExitCode> {
+    let FieldArgs {
+        ks,
+        listen,
+        verified,
+        at,
+        login,
+    } = a;
+    let mut device = ks.open()?;
+    let here = at.apply(&mut device)?;
+    let reporter = payment_reporter(rt, &mut device, here, &login);
+    let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    println!("nfc field: {}", listener.local_addr()?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let owner = device.owner_finger();
+    serve_field(
+        &listener,
+        &mut device,
+        &stop,
+        || verified.then(|| owner.clone()),
+        |r| match r {
+            Ok(rep) => {
+                for (t, atc, cid) in &rep.cryptograms {
+                    let kind = match cid & 0xC0 {
+                        0x80 => "ARQC",
+                        0x40 => "TC",
+                        _ => "AAC",
+                    };
+                    println!(
+                        "tap: {kind} ATC {atc} token {t}; user verified: {}",
+                        rep.user_verified
+                    );
+                }
+                if !rep.cryptograms.is_empty()
+                    && let Some(report) = &reporter
+                {
+                    report();
+                }
+            }
+            Err(e) => eprintln!("tap failed: {e}"),
+        },
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Obeys the wallet's "find my device" commands.
+async fn obey_commands(a: ListenArgs) -> anyhow::Result<ExitCode> {
+    let ListenArgs {
+        ks,
+        count,
+        at,
+        login,
+    } = a;
+    let mut device = ks.open()?;
+    at.apply(&mut device)?;
+    let client = client_for(&mut device, &login).await?;
+    println!(
+        "listening for commands to {:?} (locate, sound, erase)",
+        device.name()
+    );
+    let n = listen(
+        &mut device,
+        &client,
+        count,
+        &mut || println!("beep beep beep"),
+        &mut |c: &CommandInfo, o: &Outcome| println!("{}", said(c, o)),
+    )
+    .await?;
+    println!("answered {n} command(s)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the wallet the device is alive, and where.
+async fn heartbeat(ks: Keystore, at: Where, login: Login) -> anyhow::Result<ExitCode> {
+    let mut device = ks.open()?;
+    let here = at.apply(&mut device)?;
+    let client = client_for(&mut device, &login).await?;
+    let id = device.device_id().context("not enrolled")?.to_owned();
+    let d = match &here {
+        Some(p) => client.report_place(&id, Reason::Heartbeat, p).await?,
+        None => client.heartbeat(&id, None).await?,
+    };
+    println!("device {} is {}", d.id, d.status);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line for a command the device obeyed.
