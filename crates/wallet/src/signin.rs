@@ -144,7 +144,7 @@ impl Wallet {
     ) -> Result<Session, WalletError> {
         let cfg = &self.inner.config;
         let db = self.db(region)?;
-        let token = auth::new_session_token(region);
+        let mut token = auth::new_session_token(region);
         let expires_at = now.saturating_add(ms(cfg.session_ttl));
         let mut tx = db.begin_write().await?;
         // Housekeeping: drop this account's expired sessions.
@@ -175,7 +175,7 @@ impl Wallet {
         tracing::info!(account = %account_id, "logged in");
         let account = self.account_in(region, account_id).await?;
         Ok(Session {
-            token: Secret::new(token.to_string()),
+            token: Secret::new(std::mem::take(&mut *token)),
             expires_at,
             account,
         })

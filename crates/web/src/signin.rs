@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use paytap_wallet::WalletError;
 use serde::Deserialize;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::app::{App, CsrfForm, Failure, ForSigned, Req, Submitted, signed_form, signed_in};
 use crate::i18n::{self, Lang};
@@ -123,12 +123,7 @@ pub(crate) async fn login_submit(
         .login(&form.login, &form.password, req.client)
         .await
     {
-        Ok(session) => signed_in_cookies(
-            &app,
-            &req,
-            &Zeroizing::new(session.token.expose().clone()),
-            session.expires_at,
-        ),
+        Ok(session) => signed_in_cookies(&app, &req, session.token.expose(), session.expires_at),
         Err(e) => {
             let (status, message, retry_after) = sign_in_refusal(&e, req.lang(None));
             let login = LoginPage {
