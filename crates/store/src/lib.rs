@@ -329,16 +329,13 @@ impl Db {
                 let _trying = Trying(&self.pool_writers);
                 self.writer.begin_with("BEGIN IMMEDIATE").await?
             }
-            Backend::Postgres => begin_to_the_end(&self.pool).await?,
+            Backend::Postgres => self.pool.begin().await?,
         })
     }
 
     /// Starts a read transaction (a consistent snapshot on both backends).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin().await?,
-            Backend::Postgres => begin_to_the_end(&self.pool).await?,
-        })
+        Ok(self.pool.begin().await?)
     }
 
     /// Rewrites the portable type placeholders for this backend.
@@ -596,28 +593,6 @@ fn log_name(url: &str, schema: Option<&str>) -> Arc<str> {
         .into()
 }
 
-/// Begins a PostgreSQL transaction in a task of its own, so that a caller
-/// dropped while `BEGIN` is in flight cannot return the connection to the
-/// pool inside a transaction.
-///
-/// sqlx-postgres 0.9.0 counts the transaction only once `BEGIN` is
-/// answered; a future cancelled before that leaves the session in a
-/// transaction nobody rolls back, and the next borrower's statements run in
-/// it (transact-rs/sqlx#4393, fixed upstream by #4394 after 0.9.0). Seen
-/// here as `25001 SET TRANSACTION ISOLATION LEVEL must be called before any
-/// query` after an abandoned upload. Run to the end in its own task, the
-/// `BEGIN` is always counted, and an abandoned transaction is then rolled
-/// back by sqlx's own drop guard.
-async fn begin_to_the_end(pool: &AnyPool) -> Result<Tx, sqlx::Error> {
-    let pool = pool.clone();
-    match tokio::spawn(async move { pool.begin().await }).await {
-        Ok(begun) => begun,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only a runtime shutting down cancels the task.
-        Err(_) => Err(sqlx::Error::PoolClosed),
-    }
-}
-
 #[cfg(test)]
 mod log_name_tests {
     use super::log_name;
@@ -678,6 +653,12 @@ mod tx_tests {
         ids[0] != ids[1]
     }
 
+    /// sqlx-postgres 0.9.0 counted a transaction only once `BEGIN` was
+    /// answered: a caller dropped in that window returned its connection to
+    /// the pool inside a server-side transaction, and the next borrower's
+    /// statements ran in it (seen as `25001 SET TRANSACTION ISOLATION LEVEL
+    /// must be called before any query`; transact-rs/sqlx#4393, fixed in
+    /// 0.9.1). This test failed every time on 0.9.0 and guards the version.
     #[tokio::test]
     async fn a_begin_abandoned_at_any_point_leaves_no_connection_in_a_transaction() {
         let db = Db::for_tests().await.unwrap();
