@@ -443,10 +443,10 @@ struct RegisterBody {
     login: String,
     password: String,
     display_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     #[zeroize(skip)]
     language: Option<Language>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     region: Option<String>,
 }
 
@@ -467,13 +467,13 @@ struct DeviceBody {
 
 #[derive(Deserialize, Default)]
 struct HeartbeatBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     lat: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     lon: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     accuracy_m: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     place: Option<String>,
     /// Why the device reports: `heartbeat` (default), `sync`, `payment`.
     #[serde(default)]

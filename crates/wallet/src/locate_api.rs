@@ -59,15 +59,15 @@ struct CommandBody {
 #[derive(Deserialize)]
 struct AckBody {
     ok: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     detail: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     lat: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     lon: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     accuracy_m: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::body::present")]
     place: Option<String>,
 }
 

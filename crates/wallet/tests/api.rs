@@ -94,6 +94,14 @@ async fn register_login_logout() {
         .await;
     assert_eq!(r.status, 422);
     assert!(r.message().contains("cn, in"), "{}", r.message());
+    for null in ["region", "language"] {
+        let mut body = json!({"login": "a@b.cn", "password": PW, "display_name": "x"});
+        body[null] = serde_json::Value::Null;
+        let r = s
+            .send(s.http.post(s.url("/api/v1/accounts")).json(&body))
+            .await;
+        assert_eq!((r.status, r.code()), (422, "invalid_request"), "{null}");
+    }
     assert_eq!(s.count(&s.cn, "wallet_accounts").await, 1);
 }
 
@@ -844,6 +852,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
         json!({"lat": 10.0}),
         json!({"lat": 1.0, "lon": 1.0, "accuracy_m": -1.0}),
         json!({"place": "Nowhere"}),
+        // A field that may be left out may not be null.
+        json!({"accuracy_m": null, "source": "payment"}),
+        json!({"lat": null, "lon": null}),
+        json!({"lat": 1.0, "lon": 1.0, "place": null}),
         // An array is no body of this API, even where every field may be left out.
         json!([]),
         json!([1.0, 2.0]),
