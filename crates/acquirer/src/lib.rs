@@ -1,0 +1,176 @@
+//! # paytap-acquirer
+//!
+//! The acquirer's side of QR payments: its **merchants**. A merchant record
+//! (id, name, city, ISO 18245 MCC, currency, country) is created once under
+//! an id the caller chooses, so a retried creation answers the stored
+//! record; the same id with other details is a conflict. Each merchant has
+//! a settlement account on the ledger (`merchant:<id>:settlement`,
+//! [`settlement_account`]), created before its row, where the QR payments
+//! it accepts are credited.
+//!
+//! [`Merchant::static_code`] and [`Merchant::dynamic_code`] make the EMVCo
+//! merchant-presented codes the merchant shows (through `paytap-qr`).
+//!
+//! Table: `acquirer_merchants` ([`MIGRATIONS`]), SQLite and PostgreSQL.
+#![deny(missing_docs)]
+
+mod model;
+
+pub use model::{
+    MAX_CITY_LEN, MAX_MERCHANT_ID_LEN, MAX_NAME_LEN, Merchant, MerchantSpec, SpecError,
+};
+
+use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError};
+use paytap_store::{Db, Migration, StoreError};
+use sqlx::Row;
+use std::sync::Arc;
+
+/// The schema this crate owns.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    component: "acquirer",
+    version: 1,
+    sql: "CREATE TABLE acquirer_merchants (\
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL, \
+            mcc TEXT NOT NULL, currency TEXT NOT NULL, country TEXT NOT NULL, \
+            account TEXT NOT NULL, created_at BIGINT NOT NULL)",
+}];
+
+/// The ledger account a merchant's QR payments are credited to.
+pub fn settlement_account(merchant_id: &str) -> String {
+    format!("merchant:{merchant_id}:settlement")
+}
+
+/// Why a merchant could not be created or found.
+#[derive(Debug, thiserror::Error)]
+pub enum AcquirerError {
+    /// The request's details are not a valid merchant.
+    #[error("invalid merchant: {0}")]
+    Invalid(#[from] SpecError),
+    /// The id is taken by a merchant with other details.
+    #[error("merchant {0:?} already exists with other details")]
+    Conflict(String),
+    /// No merchant has this id.
+    #[error("no merchant {0:?}")]
+    NotFound(String),
+    /// The ledger refused or failed to open the settlement account.
+    #[error("settlement account: {0}")]
+    Ledger(#[from] LedgerError),
+    /// The database failed; nothing was committed.
+    #[error("acquirer store: {0}")]
+    Store(Arc<StoreError>),
+    /// A stored row this code did not write.
+    #[error("acquirer data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for AcquirerError {
+    fn from(e: StoreError) -> Self {
+        AcquirerError::Store(Arc::new(e))
+    }
+}
+
+impl From<sqlx::Error> for AcquirerError {
+    fn from(e: sqlx::Error) -> Self {
+        AcquirerError::Store(Arc::new(StoreError::Sql(e)))
+    }
+}
+
+/// The merchant service: owns `acquirer_merchants`, opens settlement
+/// accounts on the ledger.
+#[derive(Clone)]
+pub struct Merchants {
+    db: Db,
+    ledger: Ledger,
+}
+
+const SELECT: &str = "SELECT id, name, city, mcc, currency, country, account, created_at \
+                      FROM acquirer_merchants WHERE id = $1";
+
+impl Merchants {
+    /// Migrates the schema and returns the service.
+    pub async fn open(db: Db, ledger: Ledger) -> Result<Merchants, AcquirerError> {
+        db.migrate(MIGRATIONS).await?;
+        Ok(Merchants { db, ledger })
+    }
+
+    /// Creates the merchant `spec` describes, or answers the stored one
+    /// when the same id was created with the same details (a retry). The
+    /// settlement account is opened first, so a stored merchant always has
+    /// one; both steps are idempotent, so a retry after a failure between
+    /// them completes the creation.
+    pub async fn create(&self, spec: MerchantSpec) -> Result<(Merchant, bool), AcquirerError> {
+        spec.validate()?;
+        let account = settlement_account(&spec.id);
+        let name = format!("merchant {} settlement", spec.id);
+        self.ledger
+            .create_account(AccountSpec::new(
+                &account,
+                name,
+                spec.currency,
+                AccountFlags::None,
+            ))
+            .await?;
+        let mut tx = self.db.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO acquirer_merchants (id, name, city, mcc, currency, country, account, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(spec.id.as_str())
+        .bind(spec.name.as_str())
+        .bind(spec.city.as_str())
+        .bind(spec.mcc.as_str())
+        .bind(spec.currency.code())
+        .bind(spec.country.as_str())
+        .bind(account.as_str())
+        .bind(paytap_store::now_millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(SELECT)
+            .bind(spec.id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let stored = from_row(&row)?;
+        if stored.spec != spec {
+            tracing::info!(merchant = %spec.id, "merchant id reused with other details: refused");
+            return Err(AcquirerError::Conflict(spec.id));
+        }
+        if inserted {
+            tracing::info!(merchant = %spec.id, mcc = %spec.mcc, "merchant created");
+        }
+        Ok((stored, inserted))
+    }
+
+    /// The merchant with id `id`.
+    pub async fn get(&self, id: &str) -> Result<Merchant, AcquirerError> {
+        let row = sqlx::query(SELECT)
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?
+            .ok_or_else(|| AcquirerError::NotFound(id.to_owned()))?;
+        from_row(&row)
+    }
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, AcquirerError> {
+    let currency: String = row.try_get("currency")?;
+    let currency = paytap_types::Currency::from_code(&currency)
+        .map_err(|_| AcquirerError::Corrupt(format!("unknown currency {currency:?}")))?;
+    Ok(Merchant {
+        spec: MerchantSpec {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            city: row.try_get("city")?,
+            mcc: row.try_get("mcc")?,
+            currency,
+            country: row.try_get("country")?,
+        },
+        account: row.try_get("account")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
