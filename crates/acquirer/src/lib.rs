@@ -30,7 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     component: "acquirer",
     version: 1,
     sql: "CREATE TABLE acquirer_merchants (\
-            id TEXT PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL, \
+            id TEXT PRIMARY KEY, acquirer TEXT NOT NULL, name TEXT NOT NULL, city TEXT NOT NULL, \
             mcc TEXT NOT NULL, currency TEXT NOT NULL, country TEXT NOT NULL, \
             account TEXT NOT NULL, created_at BIGINT NOT NULL)",
 }];
@@ -83,7 +83,7 @@ pub struct Merchants {
     ledger: Ledger,
 }
 
-const SELECT: &str = "SELECT id, name, city, mcc, currency, country, account, created_at \
+const SELECT: &str = "SELECT id, acquirer, name, city, mcc, currency, country, account, created_at \
                       FROM acquirer_merchants WHERE id = $1";
 
 impl Merchants {
@@ -98,7 +98,14 @@ impl Merchants {
     /// settlement account is opened first, so a stored merchant always has
     /// one; both steps are idempotent, so a retry after a failure between
     /// them completes the creation.
-    pub async fn create(&self, spec: MerchantSpec) -> Result<(Merchant, bool), AcquirerError> {
+    ///
+    /// Merchant ids are unique across acquirers (a code names its merchant
+    /// by id alone): an id another acquirer holds is a conflict too.
+    pub async fn create(
+        &self,
+        acquirer: &str,
+        spec: MerchantSpec,
+    ) -> Result<(Merchant, bool), AcquirerError> {
         spec.validate()?;
         let account = settlement_account(&spec.id);
         let name = format!("merchant {} settlement", spec.id);
@@ -112,10 +119,12 @@ impl Merchants {
             .await?;
         let mut tx = self.db.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO acquirer_merchants (id, name, city, mcc, currency, country, account, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO acquirer_merchants (id, acquirer, name, city, mcc, currency, country, \
+             account, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(spec.id.as_str())
+        .bind(acquirer)
         .bind(spec.name.as_str())
         .bind(spec.city.as_str())
         .bind(spec.mcc.as_str())
@@ -133,7 +142,7 @@ impl Merchants {
             .await?;
         tx.commit().await?;
         let stored = from_row(&row)?;
-        if stored.spec != spec {
+        if stored.spec != spec || stored.acquirer != acquirer {
             tracing::info!(merchant = %spec.id, "merchant id reused with other details: refused");
             return Err(AcquirerError::Conflict(spec.id));
         }
@@ -143,7 +152,8 @@ impl Merchants {
         Ok((stored, inserted))
     }
 
-    /// The merchant with id `id`.
+    /// The merchant with id `id`, whichever acquirer holds it (a scanned
+    /// code names the merchant alone).
     pub async fn get(&self, id: &str) -> Result<Merchant, AcquirerError> {
         let row = sqlx::query(SELECT)
             .bind(id)
@@ -167,6 +177,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Merchant, AcquirerError> {
             currency,
             country: row.try_get("country")?,
         },
+        acquirer: row.try_get("acquirer")?,
         account: row.try_get("account")?,
         created_at: row.try_get("created_at")?,
     })

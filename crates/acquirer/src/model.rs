@@ -90,6 +90,8 @@ pub struct Merchant {
     /// Its details, as created.
     #[serde(flatten)]
     pub spec: MerchantSpec,
+    /// The acquirer that signed it up (its ISO 8583 DE 32 id).
+    pub acquirer: String,
     /// Its settlement account on the ledger.
     pub account: String,
     /// When it was created (Unix milliseconds).

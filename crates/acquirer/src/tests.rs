@@ -5,6 +5,8 @@ use super::*;
 use paytap_qr::{Mpm, PointOfInitiation};
 use paytap_types::Currency;
 
+const ACQ: &str = "10000000001";
+
 fn spec(id: &str) -> MerchantSpec {
     MerchantSpec {
         id: id.into(),
@@ -25,10 +27,11 @@ async fn service() -> Merchants {
 #[tokio::test]
 async fn creation_is_idempotent_and_opens_the_settlement_account() {
     let m = service().await;
-    let (first, created) = m.create(spec("M-1")).await.unwrap();
+    let (first, created) = m.create(ACQ, spec("M-1")).await.unwrap();
     assert!(created);
     assert_eq!(first.account, "merchant:M-1:settlement");
-    let (again, created) = m.create(spec("M-1")).await.unwrap();
+    assert_eq!(first.acquirer, ACQ);
+    let (again, created) = m.create(ACQ, spec("M-1")).await.unwrap();
     assert!(!created, "a retry creates nothing");
     assert_eq!(again, first);
     assert_eq!(m.get("M-1").await.unwrap(), first);
@@ -39,20 +42,30 @@ async fn creation_is_idempotent_and_opens_the_settlement_account() {
 #[tokio::test]
 async fn the_same_id_with_other_details_is_a_conflict() {
     let m = service().await;
-    m.create(spec("M-2")).await.unwrap();
+    m.create(ACQ, spec("M-2")).await.unwrap();
     let mut other = spec("M-2");
     other.name = "Noodle Bar".into();
     assert!(matches!(
-        m.create(other).await,
+        m.create(ACQ, other).await,
         Err(AcquirerError::Conflict(id)) if id == "M-2"
     ));
     assert_eq!(m.get("M-2").await.unwrap().spec.name, "Tea House");
+    assert!(
+        matches!(
+            m.create("20000000002", spec("M-2")).await,
+            Err(AcquirerError::Conflict(_))
+        ),
+        "another acquirer's id"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_merchant_is_not_found() {
     let m = service().await;
-    assert!(matches!(m.get("nobody").await, Err(AcquirerError::NotFound(_))));
+    assert!(matches!(
+        m.get("nobody").await,
+        Err(AcquirerError::NotFound(_))
+    ));
 }
 
 fn check(change: impl Fn(&mut MerchantSpec), expect: SpecError) {
@@ -64,7 +77,10 @@ fn check(change: impl Fn(&mut MerchantSpec), expect: SpecError) {
 #[test]
 fn bad_details_are_refused_by_name() {
     check(|s| s.id = String::new(), SpecError::Id);
-    check(|s| s.id = "x".repeat(MAX_MERCHANT_ID_LEN + 1), SpecError::Id);
+    check(
+        |s| s.id = "x".repeat(MAX_MERCHANT_ID_LEN + 1),
+        SpecError::Id,
+    );
     check(|s| s.id = "has space".into(), SpecError::Id);
     check(|s| s.name = String::new(), SpecError::Name);
     check(|s| s.name = "n".repeat(MAX_NAME_LEN + 1), SpecError::Name);
@@ -81,14 +97,20 @@ async fn invalid_details_create_nothing() {
     let m = service().await;
     let mut s = spec("M-4");
     s.mcc = "abc".into();
-    assert!(matches!(m.create(s).await, Err(AcquirerError::Invalid(SpecError::Mcc))));
-    assert!(matches!(m.get("M-4").await, Err(AcquirerError::NotFound(_))));
+    assert!(matches!(
+        m.create(ACQ, s).await,
+        Err(AcquirerError::Invalid(SpecError::Mcc))
+    ));
+    assert!(matches!(
+        m.get("M-4").await,
+        Err(AcquirerError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
 async fn codes_carry_the_stored_merchant() {
     let m = service().await;
-    let (shop, _) = m.create(spec("M-5")).await.unwrap();
+    let (shop, _) = m.create(ACQ, spec("M-5")).await.unwrap();
     let fixed = Mpm::parse(&shop.static_code().unwrap()).unwrap();
     assert_eq!(fixed.point_of_initiation, Some(PointOfInitiation::Static));
     assert_eq!(paytap_qr::merchant::paytap_merchant_id(&fixed), Some("M-5"));

@@ -14,6 +14,7 @@ mod keys;
 mod logging;
 mod platform;
 mod pos;
+mod register;
 mod tools;
 mod up;
 
@@ -58,6 +59,8 @@ enum Command {
     Device(device::Args),
     /// The emulated contactless POS terminal.
     Pos(pos::Args),
+    /// A shop's cash register: sign a merchant up, show its QR codes.
+    Register(register::Args),
     /// Key management: vault key-encryption keys (status, rotate).
     Keys(keys::Args),
     /// Throughput and latency measurements (e.g. `paytap bench auth`).
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Device(args) => device::run(args),
         Command::Pos(args) => pos::run(args),
+        Command::Register(args) => register::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Bench(args) => bench::run(args),
     };

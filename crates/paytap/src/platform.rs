@@ -16,6 +16,8 @@
 
 #[path = "platform/health.rs"]
 mod health;
+#[path = "platform/merchants.rs"]
+pub mod merchants;
 #[path = "platform/metrics.rs"]
 mod metrics;
 
@@ -417,6 +419,9 @@ impl Platform {
         };
         let mut app = paytap_wallet::router(wallet.clone())
             .merge(paytap_web::router_with(wallet.clone(), site));
+        let merchants =
+            paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
+        app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {

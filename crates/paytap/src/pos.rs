@@ -41,10 +41,10 @@ enum Cmd {
 
 /// Which acquirer the terminal signs on as, and where its MAC key is.
 #[derive(ClapArgs)]
-struct AcquirerArgs {
+pub(crate) struct AcquirerArgs {
     /// The acquirer's DE 32 id (its key must be in the key file).
     #[arg(long, default_value = paytap_types::DEMO_ACQUIRER_ID)]
-    acquirer_id: String,
+    pub(crate) acquirer_id: String,
     /// An `acquirers.toml` holding the acquirer's key.
     #[arg(long, conflicts_with = "data_dir")]
     acquirer_key_file: Option<PathBuf>,
@@ -55,7 +55,7 @@ struct AcquirerArgs {
 
 impl AcquirerArgs {
     /// The key the terminal signs with.
-    fn key(&self) -> anyhow::Result<paytap_iso8583::AcquirerKey> {
+    pub(crate) fn key(&self) -> anyhow::Result<paytap_iso8583::AcquirerKey> {
         let file = self.acquirer_key_file.clone().unwrap_or_else(|| {
             self.data_dir
                 .join(paytap_network::acquirers::ACQUIRERS_FILE)
