@@ -428,7 +428,8 @@ impl Device {
         }
         let payload = ProvisioningPayload::open_with(&self.key, &device_id, token_ref, sealed)
             .map_err(|e| DeviceError::Payload(e.to_string()))?;
-        if payload.domain != "nfc" {
+        // A device token for taps, or a phone's for taps and scanned codes.
+        if !matches!(payload.domain.as_str(), "nfc" | "nfc_qr") {
             return Err(DeviceError::Domain(payload.domain.clone()));
         }
         let taken = |aid: &str| {

@@ -458,3 +458,21 @@ fn frames_reject_empty_and_truncated_input() {
     assert!(read_frame(&mut [0u8, 5, 1].as_slice()).is_err());
     assert_eq!(read_frame(&mut [].as_slice()).unwrap(), None);
 }
+
+/// A phone installs a token for taps and scanned codes (`nfc_qr`) as it
+/// installs one for taps, and refuses one that is for shown codes only.
+#[test]
+fn a_phone_takes_tap_and_scan_tokens_but_not_qr_only_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, _) = phone(dir.path());
+    let mut both = payload("tok_both", TOKEN, MK, 0);
+    both.domain = "nfc_qr".into();
+    provision(&mut d, &both);
+    let mut qr_only = payload("tok_qr", TOKEN2, MK2, 0);
+    qr_only.domain = "qr".into();
+    let sealed = qr_only.seal_to(&d.public_key(), DEVICE_ID).unwrap();
+    assert!(matches!(
+        d.install(&qr_only.token_ref, &sealed, false),
+        Err(DeviceError::Domain(domain)) if domain == "qr"
+    ));
+}

@@ -39,6 +39,15 @@ use paytap_wallet::{
 /// paytap wallet's token requestor id (EMV tokenisation TRID, 11 digits).
 pub const WALLET_TRID: &str = "40010075001";
 
+/// Where a device's tokens may pay: a phone's by tap and by the merchant
+/// codes it scans (it has a camera), a watch's by tap only.
+fn token_domain(kind: paytap_types::DeviceKind) -> Domain {
+    match kind {
+        paytap_types::DeviceKind::Phone => Domain::NfcQr,
+        _ => Domain::Nfc,
+    }
+}
+
 /// [`WalletNetwork`] over a [`RunningNetwork`].
 pub struct NetworkPort {
     net: Arc<RunningNetwork>,
@@ -166,7 +175,7 @@ impl WalletNetwork for NetworkPort {
                     token_requestor_id: WALLET_TRID.into(),
                     device_id: device.device_id.clone(),
                     device_public_key: device.public_key,
-                    domain: Domain::Nfc,
+                    domain: token_domain(device.kind),
                     initial_state: TspState::Active,
                     actor: TspActor::Wallet,
                     cdcvm_required: true,

@@ -207,7 +207,8 @@ pub struct ProvisioningPayload {
     /// without user verification; 0 means never.
     pub no_cvm_limit_minor: i64,
     pub currency_numeric: u16,
-    /// Where the token may be used: `"nfc"` or `"qr"`.
+    /// Where the token may be used: `"nfc"`, `"qr"` or `"nfc_qr"` (a
+    /// phone's: taps and the merchant codes it scans).
     pub domain: String,
     /// What people see: the card's last four digits and the bank.
     pub card_last4: String,

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`Domain::Nfc`] device token | `07` contactless chip (EMV) only |
 //! | [`Domain::Qr`] QR token | `03` bar code / QR only |
+//! | [`Domain::NfcQr`] a phone's device token | `07` contactless chip, and `03` for the merchant's QR code its owner scans (the cryptogram made by the same secure element) |
 //!
 //! Never accepted for any token: `01` manual key entry, `02`/`90` magnetic
 //! stripe, `91` contactless magnetic stripe, `05` contact chip, `80`
@@ -21,6 +22,10 @@ pub enum Domain {
     Nfc,
     /// A QR (consumer-presented code) token.
     Qr,
+    /// A device token in a phone's secure element: contactless EMV at a
+    /// POS, and the merchant-presented QR codes the phone scans (a phone
+    /// has a camera; a watch has none).
+    NfcQr,
 }
 
 /// DE 22 PAN entry mode for contactless chip.
@@ -33,6 +38,7 @@ impl Domain {
         match self {
             Domain::Nfc => "nfc",
             Domain::Qr => "qr",
+            Domain::NfcQr => "nfc_qr",
         }
     }
 
@@ -40,6 +46,7 @@ impl Domain {
         match s {
             "nfc" => Some(Domain::Nfc),
             "qr" => Some(Domain::Qr),
+            "nfc_qr" => Some(Domain::NfcQr),
             _ => None,
         }
     }
@@ -56,6 +63,7 @@ impl Domain {
         match self {
             Domain::Nfc => pan_mode == ENTRY_CONTACTLESS_CHIP,
             Domain::Qr => pan_mode == ENTRY_QR,
+            Domain::NfcQr => pan_mode == ENTRY_CONTACTLESS_CHIP || pan_mode == ENTRY_QR,
         }
     }
 }
@@ -91,8 +99,20 @@ mod tests {
     }
 
     #[test]
+    fn phone_token_is_contactless_or_scanned_qr() {
+        for m in ["071", "072", "031", "032"] {
+            assert!(Domain::NfcQr.allows_entry_mode(m), "{m}");
+        }
+        for m in [
+            "011", "021", "901", "911", "051", "801", "001", "0x1", "03a",
+        ] {
+            assert!(!Domain::NfcQr.allows_entry_mode(m), "{m}");
+        }
+    }
+
+    #[test]
     fn names_round_trip() {
-        for d in [Domain::Nfc, Domain::Qr] {
+        for d in [Domain::Nfc, Domain::Qr, Domain::NfcQr] {
             assert_eq!(Domain::parse(d.as_str()), Some(d));
         }
         assert_eq!(Domain::parse("NFC"), None);

@@ -99,12 +99,14 @@ struct Phone {
 }
 
 async fn provision(env: &Env, device_id: &str) -> Phone {
+    provision_in(env, device_id, Domain::Nfc).await
+}
+
+async fn provision_in(env: &Env, device_id: &str, domain: Domain) -> Phone {
     let key = DeviceKey::generate().unwrap();
-    let p = env
-        .tsp
-        .provision(request(env, &key, device_id, TokenState::Active))
-        .await
-        .unwrap();
+    let mut r = request(env, &key, device_id, TokenState::Active);
+    r.domain = domain;
+    let p = env.tsp.provision(r).await.unwrap();
     let payload =
         ProvisioningPayload::open_with(&key, device_id, &p.token_ref, &p.sealed_payload).unwrap();
     let yy: u8 = payload.expiry_yymm[..2].parse().unwrap();
@@ -803,6 +805,31 @@ async fn refusal_response_says_which_check_failed() {
         (Some(CheckResult::Passed), Some(CheckResult::Failed))
     );
     assert!(refusal_verification(Refusal::Suspended).is_none());
+}
+
+/// A phone's token pays by tap and by the merchant code its owner scans
+/// (DE 22 `03`), each cryptogram once; never by magnetic stripe or by hand.
+#[tokio::test]
+async fn phone_token_pays_by_tap_and_by_scanned_code_once() {
+    let env = env().await;
+    let mut phone = provision_in(&env, "dev_phone_qr", Domain::NfcQr).await;
+    assert_eq!(phone.payload.domain, "nfc_qr");
+    let mut scan = tap(&mut phone, 1234, 1);
+    scan.set_pos_entry_mode("031").unwrap();
+    let d = env.tsp.detokenize(&scan).await.unwrap();
+    assert_eq!(d.context.token_ref, phone.token_ref);
+    assert_eq!(
+        refusal(&env, &scan).await,
+        Refusal::AtcReplayed,
+        "the same code twice"
+    );
+    let contactless = tap(&mut phone, 500, 2);
+    for mode in ["901", "011", "051"] {
+        let mut m = contactless.clone();
+        m.set_pos_entry_mode(mode).unwrap();
+        assert_eq!(refusal(&env, &m).await, Refusal::DomainRestricted, "{mode}");
+    }
+    assert!(env.tsp.detokenize(&contactless).await.is_ok());
 }
 
 #[tokio::test]
