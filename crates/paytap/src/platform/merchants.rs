@@ -82,30 +82,30 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
     (status, axum::Json(body)).into_response()
 }
 
-/// The signing acquirer's id when the request's MAC is right under its key.
+/// The signing acquirer's id when the request's MAC is right under its
+/// key; otherwise why not (answered by [`unauthenticated`]).
 fn authenticate(
     api: &Api,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<String, Response> {
-    let refuse = |why: &str| {
-        tracing::info!(path, why, "acquirer API request refused");
-        error(StatusCode::UNAUTHORIZED, "unauthenticated", why)
-    };
+) -> Result<String, &'static str> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let id = text(ACQUIRER_HEADER).ok_or_else(|| refuse("no acquirer id header"))?;
+    let id = text(ACQUIRER_HEADER).ok_or("no acquirer id header")?;
     let mac = text(MAC_HEADER)
         .and_then(|h| hex::decode(h).ok())
-        .ok_or_else(|| refuse("no MAC header of hex digits"))?;
-    let key = api
-        .net
-        .acquirer_key(id)
-        .ok_or_else(|| refuse("unknown acquirer"))?;
+        .ok_or("no MAC header of hex digits")?;
+    let key = api.net.acquirer_key(id).ok_or("unknown acquirer")?;
     let data = signed_bytes(method.as_str(), path, body);
-    paytap_iso8583::mac::verify_bytes(&data, &mac, &key).map_err(|_| refuse("wrong MAC"))?;
+    paytap_iso8583::mac::verify_bytes(&data, &mac, &key).map_err(|_| "wrong MAC")?;
     Ok(id.to_owned())
+}
+
+/// A `401` for a request [`authenticate`] refused, with a log line.
+fn unauthenticated(path: &str, why: &str) -> Response {
+    tracing::info!(path, why, "acquirer API request refused");
+    error(StatusCode::UNAUTHORIZED, "unauthenticated", why)
 }
 
 fn failure(e: AcquirerError) -> Response {
@@ -128,7 +128,7 @@ async fn create(
 ) -> Response {
     let acquirer = match authenticate(&api, &method, MERCHANTS_PATH, &headers, &body) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(why) => return unauthenticated(MERCHANTS_PATH, why),
     };
     let b: CreateBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -164,7 +164,7 @@ async fn get(
     let path = format!("{MERCHANTS_PATH}/{id}");
     let acquirer = match authenticate(&api, &method, &path, &headers, b"") {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(why) => return unauthenticated(&path, why),
     };
     match api.merchants.get(&id).await {
         Ok(m) if m.acquirer == acquirer => axum::Json(m).into_response(),
