@@ -11,6 +11,7 @@ use crate::Cli;
 const ENUMERATIONS: &[(&str, &str)] = &[
     ("paytap device enrol", "kind"),
     ("paytap pos charge", "currency"),
+    ("paytap register merchant", "currency"),
     ("paytap tools emv icc-mk", "option"),
     ("paytap tools emv arpc", "method"),
     ("paytap bench transit", "operator"),

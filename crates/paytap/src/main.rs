@@ -120,6 +120,9 @@ mod exit {
                     WalletClientError::Decode(_) => UNREACHABLE,
                 };
             }
+            if cause.downcast_ref::<crate::register::Refused>().is_some() {
+                return REFUSED;
+            }
             if let Some(io) = cause.downcast_ref::<std::io::Error>()
                 && is_network(io.kind())
             {
@@ -181,6 +184,11 @@ mod tests {
             message: "eight cards".into(),
         };
         check(anyhow::Error::new(refused).context("add-card"), 1);
+        let acquirer = crate::register::Refused {
+            status: 409,
+            message: "merchant taken".into(),
+        };
+        check(anyhow::Error::new(acquirer).context("register merchant"), 1);
         let transport = WalletClientError::Transport {
             url: "http://127.0.0.1:1".into(),
             reason: "refused".into(),

@@ -186,7 +186,7 @@ fn cvm_limit_help() -> String {
 }
 
 /// `--currency`: the ISO 4217 codes paytap operates in, listed by `--help`.
-fn currency_codes() -> clap::builder::PossibleValuesParser {
+pub(crate) fn currency_codes() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(Currency::all().map(Currency::code))
 }
 

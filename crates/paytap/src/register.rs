@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_acquirer::Merchant;
 use paytap_types::Money;
@@ -71,7 +71,7 @@ struct MerchantArgs {
     #[arg(long)]
     mcc: String,
     /// The currency the merchant is paid in (ISO 4217).
-    #[arg(long, default_value = "CNY")]
+    #[arg(long, default_value = "CNY", value_parser = crate::pos::currency_codes())]
     currency: String,
     /// ISO 3166-1 alpha-2 country.
     #[arg(long, default_value = "CN")]
@@ -181,6 +181,27 @@ async fn code(a: CodeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The acquirer API answered with an error (exit status 1, as any refusal).
+#[derive(Debug)]
+pub struct Refused {
+    /// The HTTP status.
+    pub status: u16,
+    /// The API's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the acquirer refused ({}): {}",
+            self.status, self.message
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Signed requests to the acquirer API.
 struct AcquirerClient {
     http: reqwest::Client,
@@ -237,8 +258,12 @@ impl AcquirerClient {
             .await
             .context("reading the acquirer API's answer")?;
         if status >= 400 {
-            let msg = v["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the acquirer refused ({status}): {msg}");
+            let message = v["error"]["message"].as_str().unwrap_or("no message");
+            return Err(Refused {
+                status,
+                message: message.to_owned(),
+            }
+            .into());
         }
         Ok((status, v))
     }
