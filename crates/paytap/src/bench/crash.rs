@@ -198,6 +198,7 @@ fn platform_options(data: &Path) -> PlatformOptions {
         data_dir: data.to_path_buf(),
         wallet_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         switch_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        transit_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         sms_file: false,
         trusted_proxies: Default::default(),
     }
