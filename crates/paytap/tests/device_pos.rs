@@ -680,6 +680,8 @@ fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
             "127.0.0.1:0",
             "--switch-addr",
             "127.0.0.1:0",
+            "--transit-addr",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

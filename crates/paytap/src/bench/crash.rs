@@ -305,6 +305,8 @@ impl Up {
             .arg(format!("127.0.0.1:{}", ports.0))
             .arg("--switch-addr")
             .arg(format!("127.0.0.1:{}", ports.1))
+            .arg("--transit-addr")
+            .arg("127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
