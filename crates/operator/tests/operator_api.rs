@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use paytap_operator::OperatorHost;
 use paytap_operator::api::{Operators, router};
 use paytap_operator::wire::{
     WireBatch, WireHotlist, WireIssued, WireLoaded, WireRecord, hex_array, purse_aad,
 };
-use paytap_operator::OperatorHost;
 use paytap_purse::command::PurchaseKind;
 use paytap_purse::records::DateTime;
 use paytap_purse::sam::Sam;
@@ -125,7 +125,10 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
             json!({"issue_id": "issue-1", "device_id": "phone-9", "device_public_key": public}),
         )
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("id_conflict")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("id_conflict"))
+    );
 
     // Load 50 CNY: the card takes MAC2 and its balance is 5000.
     let init = init_load(&mut purse, 5_000);
@@ -158,7 +161,10 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let (status, v) = api
         .post("/beijing/loads", load_body("load-1", &card, 1_000, &init))
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("id_conflict")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("id_conflict"))
+    );
     let mut forged = hex::decode(&init).unwrap();
     forged[15] ^= 1;
     let (status, v) = api
@@ -167,18 +173,32 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
             load_body("load-2", &card, 1_000, &hex::encode(forged)),
         )
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("mac1_invalid")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("mac1_invalid"))
+    );
     // (the card itself refuses to start such a load: the host does not
     // rely on it)
     let max = common::beijing().max_balance;
     let (status, v) = api
         .post("/beijing/loads", load_body("load-3", &card, max, &init))
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("above_maximum")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("above_maximum"))
+    );
     let (status, v) = api.post("/beijing/loads", json!({"load_id": 7})).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("invalid")));
-    let (status, v) = api.post("/nowhere/loads", load_body("x", &card, 1, &init)).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (404, Some("unknown_operator")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid"))
+    );
+    let (status, v) = api
+        .post("/nowhere/loads", load_body("x", &card, 1, &init))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("unknown_operator"))
+    );
     let float = ledger.balance("transit:beijing:float").await.unwrap();
     assert_eq!(float.credits_posted, 5_000, "refused loads moved money");
 
@@ -186,8 +206,10 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     // uploaded twice is counted once.
     let mut sam = Sam::new([1, 0, 0, 0, 0, 1], masters().purchase, 1);
     let at = DateTime::from_parts(2026, 12, 5, 9, 0, 0).unwrap();
-    let rec = tap::purchase(&mut purse, &mut sam, PurchaseKind::Simple, 300, at, || [5; 4])
-        .unwrap();
+    let rec = tap::purchase(&mut purse, &mut sam, PurchaseKind::Simple, 300, at, || {
+        [5; 4]
+    })
+    .unwrap();
     assert_eq!(purse.state().balance, 4_700);
     let batch = serde_json::to_value(WireBatch {
         records: vec![WireRecord::from(&rec)],
@@ -196,7 +218,11 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let mut answers = Vec::new();
     for _ in 0..2 {
         let (status, v) = api
-            .send(reqwest::Method::PUT, "/beijing/batches/gate1-0001", Some(batch.clone()))
+            .send(
+                reqwest::Method::PUT,
+                "/beijing/batches/gate1-0001",
+                Some(batch.clone()),
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         answers.push(v);
@@ -206,25 +232,47 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let mut tampered = batch.clone();
     tampered["records"][0]["amount"] = json!(30);
     let (status, v) = api
-        .send(reqwest::Method::PUT, "/beijing/batches/gate1-0001", Some(tampered))
+        .send(
+            reqwest::Method::PUT,
+            "/beijing/batches/gate1-0001",
+            Some(tampered),
+        )
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("id_conflict")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("id_conflict"))
+    );
     let mut bad = batch.clone();
     bad["records"][0]["tac"] = json!("xyz");
     let (status, v) = api
-        .send(reqwest::Method::PUT, "/beijing/batches/gate1-0002", Some(bad))
+        .send(
+            reqwest::Method::PUT,
+            "/beijing/batches/gate1-0002",
+            Some(bad),
+        )
         .await;
     assert_eq!(status, 422);
-    assert!(v["error"]["message"].as_str().unwrap().contains("records[0].tac"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("records[0].tac")
+    );
 
     // Reported lost: on the hotlist, and refused a load.
-    let (status, v) = api.send(reqwest::Method::GET, "/beijing/hotlist", None).await;
+    let (status, v) = api
+        .send(reqwest::Method::GET, "/beijing/hotlist", None)
+        .await;
     assert_eq!(status, 200);
     let list: WireHotlist = serde_json::from_value(v).unwrap();
     assert!(list.cards.is_empty());
-    let (status, _) = api.post("/beijing/lost", json!({"card_number": card})).await;
+    let (status, _) = api
+        .post("/beijing/lost", json!({"card_number": card}))
+        .await;
     assert_eq!(status, 204);
-    let (_, v) = api.send(reqwest::Method::GET, "/beijing/hotlist", None).await;
+    let (_, v) = api
+        .send(reqwest::Method::GET, "/beijing/hotlist", None)
+        .await;
     let list: WireHotlist = serde_json::from_value(v).unwrap();
     assert_eq!(list.cards.len(), 1);
     assert_eq!(list.cards[0].card_number, card);
@@ -232,5 +280,8 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let (status, v) = api
         .post("/beijing/loads", load_body("load-4", &card, 1_000, &init))
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("hotlisted")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("hotlisted"))
+    );
 }

@@ -114,8 +114,18 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
     // The transit operators' hosts answer on their own port.
     let operators = http_get_from(&data, "transit_url", "/transit/v1/operators");
     assert!(operators.starts_with("HTTP/1.1 200"), "{operators}");
-    for id in ["beijing", "shanghai", "shenzhen", "guangzhou", "wuhan", "lingnan"] {
-        assert!(operators.contains(&format!("\"id\":\"{id}")), "{id}: {operators}");
+    for id in [
+        "beijing",
+        "shanghai",
+        "shenzhen",
+        "guangzhou",
+        "wuhan",
+        "lingnan",
+    ] {
+        assert!(
+            operators.contains(&format!("\"id\":\"{id}")),
+            "{id}: {operators}"
+        );
     }
 
     let st = Command::new("kill")
