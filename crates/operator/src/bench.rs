@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use paytap_ledger::Ledger;
-use paytap_purse::PurseKey;
+use paytap_purse::MasterKeys;
 use paytap_store::Db;
 use paytap_transit::clearing::{GateRecord, MAX_BATCH};
 use paytap_transit::config::Operator;
@@ -60,14 +60,14 @@ pub struct DurableFigures {
 }
 
 /// Clears `records` through a fresh host for `op` on `db` (TACs under
-/// `tac_master`), `batch` records per upload, settles the day, then
+/// `masters.tac`), `batch` records per upload, settles the day, then
 /// measures the raw append rate of `raw_rows` rows on the same database.
 /// `cpu` reads the process's CPU time.
 pub async fn run(
     cpu: &dyn Fn() -> Duration,
     db: Db,
     op: &Operator,
-    tac_master: PurseKey,
+    masters: MasterKeys,
     records: &[GateRecord],
     batch: usize,
     raw_rows: usize,
@@ -76,7 +76,7 @@ pub async fn run(
     let ledger = Ledger::open(db.clone()).await?;
     let clock = ManualClock::starting_at(BENCH_MILLIS);
     let keys = OperatorKeys {
-        tac_master,
+        masters,
         data_key: Zeroizing::new([0x42; 32]),
     };
     let host = OperatorHost::open(

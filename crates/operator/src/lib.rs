@@ -26,23 +26,38 @@
 //!   database transaction and sums exactly to it. Settling again repeats the
 //!   same transfer, which the ledger answers from its idempotency record.
 //!
+//! * **Issue** ([`OperatorHost::issue`]): the next card number of the
+//!   operator's range personalised for a device (per-card keys derived from
+//!   the master keys), idempotent by an issue id the caller chose.
+//! * **Load** ([`OperatorHost::load`]): the card's MAC1 from INITIALIZE FOR
+//!   LOAD checked, the money moved onto the float, MAC2 answered; idempotent
+//!   by a load id the caller chose (a replay answers the stored MAC2, which
+//!   only the counter it was made for accepts, so a card is never loaded
+//!   twice).
+//! * **HTTP** ([`api`]): the five of them behind one small JSON API with
+//!   the operator in the path, served by `paytap up`.
+//!
 //! Card numbers are never at rest in clear: the tables name a card by a
 //! keyed fingerprint and keep its number sealed ([`cards`]).
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod bench;
 pub mod cards;
 pub mod day;
+mod issue;
+mod load;
 pub mod schema;
 mod settle;
 mod upload;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError};
-use paytap_purse::PurseKey;
 use paytap_purse::records::SERIAL_LEN;
+use paytap_purse::{MasterKeys, PurseKey};
 use paytap_store::{Db, StoreError};
 use paytap_transit::Clearing;
 use paytap_transit::clearing::Flag;
@@ -54,11 +69,15 @@ use zeroize::Zeroizing;
 
 use cards::{CardCipher, CardSealError};
 pub use day::Day;
+pub use issue::IssuedCard;
+pub use load::{LoadAnswer, LoadRequest};
 pub use settle::{GateTotal, Settlement};
 pub use upload::{BatchResult, RejectedRecord};
 
 /// Longest batch id a gate may choose.
 pub const MAX_BATCH_ID_LEN: usize = 64;
+/// Longest issue, load or device id a caller may choose.
+pub const MAX_ID_LEN: usize = 64;
 
 /// Everything that can go wrong at the operator's host.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +91,37 @@ pub enum OperatorError {
     /// The batch id was already used for other records.
     #[error("batch {0:?} was already uploaded with other records")]
     BatchConflict(String),
+    /// An issue, load or device id is empty, too long or not printable
+    /// ASCII; names which.
+    #[error("{0} must be 1 to {MAX_ID_LEN} printable ASCII characters")]
+    InvalidId(&'static str),
     /// The card is not in this operator's range.
     #[error("card not issued by this operator")]
     NotOurCard,
+    /// Every card number of the operator's range is issued.
+    #[error("the operator's card number range is exhausted")]
+    RangeExhausted,
+    /// The load id was already used for another load.
+    #[error("load {0:?} was already used for another load")]
+    LoadConflict(String),
+    /// The issue id was already used for another device.
+    #[error("issue {0:?} was already used for another device")]
+    IssueConflict(String),
+    /// A load of nothing.
+    #[error("a load must be of at least one minor unit")]
+    ZeroLoad,
+    /// The card's balance after the load would pass the operator's maximum.
+    #[error("the balance after the load would exceed the maximum of {max}")]
+    AboveMaximum {
+        /// The operator's maximum balance, minor units.
+        max: u32,
+    },
+    /// The card is on the hotlist: it is neither loaded nor accepted.
+    #[error("the card is on the hotlist")]
+    Hotlisted,
+    /// The card's MAC1 does not verify: not a card of ours, or altered.
+    #[error("the card's MAC1 does not verify")]
+    Mac1Invalid,
     /// The business day is not over yet: records may still arrive for it.
     #[error("business day {0} is not over")]
     DayOpen(Day),
@@ -104,15 +151,19 @@ impl From<CardSealError> for OperatorError {
 
 /// The keys a host needs, from the vault's keyring.
 pub struct OperatorKeys {
-    /// The operator's master TAC key (per-card TAC keys derive from it).
-    pub tac_master: PurseKey,
+    /// The operator's master load, purchase and TAC keys (per-card keys
+    /// derive from them).
+    pub masters: MasterKeys,
     /// The key card numbers at rest are fingerprinted and sealed under.
     pub data_key: Zeroizing<[u8; 32]>,
 }
 
-/// The operator's two ledger accounts.
+/// The operator's three ledger accounts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Accounts {
+    /// What riders paid for loads (at the operator's counters and
+    /// machines): debited by each load, which credits the float.
+    pub receipts: String,
     /// The riders' stored value: a liability, credited by loads, debited
     /// by settlement.
     pub float: String,
@@ -124,6 +175,7 @@ impl Accounts {
     /// The stable account ids of operator `id`.
     pub fn of(id: &str) -> Accounts {
         Accounts {
+            receipts: format!("transit:{id}:receipts"),
             float: format!("transit:{id}:float"),
             revenue: format!("transit:{id}:revenue"),
         }
@@ -217,6 +269,7 @@ pub struct OperatorHost {
     ledger: Ledger,
     operator: Operator,
     tac_master: PurseKey,
+    masters: MasterKeys,
     cipher: CardCipher,
     clock: Arc<dyn Clock>,
     accounts: Accounts,
@@ -248,7 +301,7 @@ impl OperatorHost {
         create_accounts(&ledger, &operator, &accounts).await?;
         let cipher = CardCipher::new(&keys.data_key);
         let placeholder = State {
-            clearing: Clearing::new(operator.clone(), keys.tac_master.clone()),
+            clearing: Clearing::new(operator.clone(), keys.masters.tac.clone()),
             cards: HashMap::new(),
             next_seq: 0,
             last_settled: None,
@@ -258,7 +311,8 @@ impl OperatorHost {
             db,
             ledger,
             operator,
-            tac_master: keys.tac_master,
+            tac_master: keys.masters.tac.clone(),
+            masters: keys.masters,
             cipher,
             clock,
             accounts,
@@ -460,7 +514,11 @@ async fn create_accounts(
     operator: &Operator,
     accounts: &Accounts,
 ) -> Result<(), OperatorError> {
-    for (id, what) in [(&accounts.float, "float"), (&accounts.revenue, "revenue")] {
+    for (id, what) in [
+        (&accounts.receipts, "receipts"),
+        (&accounts.float, "float"),
+        (&accounts.revenue, "revenue"),
+    ] {
         ledger
             .create_account(AccountSpec::new(
                 id.clone(),
@@ -469,6 +527,16 @@ async fn create_accounts(
                 AccountFlags::None,
             ))
             .await?;
+    }
+    Ok(())
+}
+
+/// Checks a caller's issue, load or device id (`what` names it).
+fn check_id(what: &'static str, id: &str) -> Result<(), OperatorError> {
+    let printable = id.bytes().all(|b| b.is_ascii_graphic());
+    if id.is_empty() || id.len() > MAX_ID_LEN || !printable {
+        tracing::warn!(what, len = id.len(), "id refused");
+        return Err(OperatorError::InvalidId(what));
     }
     Ok(())
 }

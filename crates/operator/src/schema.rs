@@ -7,10 +7,11 @@ use paytap_store::{Backend, Migration, StoreError, Tx};
 
 /// Schema owned by this crate. Every table is keyed by operator first, so
 /// one database can hold several operators' hosts.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "operator",
-    version: 1,
-    sql: "CREATE TABLE operator_batches (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "operator",
+        version: 1,
+        sql: "CREATE TABLE operator_batches (\
             operator TEXT NOT NULL, batch_id TEXT NOT NULL, digest TEXT NOT NULL, \
             records BIGINT NOT NULL, accepted BIGINT NOT NULL, duplicates BIGINT NOT NULL, \
             rejected BIGINT NOT NULL, flagged BIGINT NOT NULL, business_day BIGINT NOT NULL, \
@@ -41,7 +42,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             operator TEXT NOT NULL, business_day BIGINT NOT NULL, terminal TEXT NOT NULL, \
             amount BIGINT NOT NULL, records BIGINT NOT NULL, \
             PRIMARY KEY (operator, business_day, terminal))",
-}];
+    },
+    Migration {
+        component: "operator",
+        version: 2,
+        sql: "CREATE TABLE operator_issued (\
+            operator TEXT NOT NULL, issue_id TEXT NOT NULL, device_id TEXT NOT NULL, \
+            number BIGINT NOT NULL, card TEXT NOT NULL, created_at BIGINT NOT NULL, \
+            PRIMARY KEY (operator, issue_id), UNIQUE (operator, number));\
+          CREATE TABLE operator_loads (\
+            operator TEXT NOT NULL, load_id TEXT NOT NULL, card TEXT NOT NULL, \
+            amount BIGINT NOT NULL, digest TEXT NOT NULL, mac2 TEXT NOT NULL, \
+            at TEXT NOT NULL, new_balance BIGINT NOT NULL, created_at BIGINT NOT NULL, \
+            PRIMARY KEY (operator, load_id))",
+    },
+];
 
 /// A column's type in a bulk insert.
 #[derive(Clone, Copy)]

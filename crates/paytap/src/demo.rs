@@ -160,6 +160,7 @@ async fn play(
                 data_dir: dir.clone(),
                 wallet_addr: "127.0.0.1:0".parse()?,
                 switch_addr: "127.0.0.1:0".parse()?,
+                transit_addr: "127.0.0.1:0".parse()?,
                 sms_file: false,
                 trusted_proxies: Default::default(),
             })

@@ -20,6 +20,8 @@ mod health;
 pub mod merchants;
 #[path = "platform/metrics.rs"]
 mod metrics;
+#[path = "platform/transit.rs"]
+pub mod transit;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -236,6 +238,8 @@ pub struct PlatformOptions {
     pub data_dir: PathBuf,
     pub wallet_addr: SocketAddr,
     pub switch_addr: SocketAddr,
+    /// The transit operators' API address.
+    pub transit_addr: SocketAddr,
     /// Write OTPs to `DIR/sms-outbox.jsonl` (the emulated phone's inbox).
     pub sms_file: bool,
     /// Proxies whose `X-Forwarded-For` names the client (default none).
@@ -297,8 +301,12 @@ pub struct Platform {
     pub wallet: Wallet,
     pub wallet_url: String,
     pub switch_addr: SocketAddr,
+    /// The transit operators' API (`http://addr/`).
+    pub transit_url: String,
     http_shutdown: tokio::sync::oneshot::Sender<()>,
     http_task: tokio::task::JoinHandle<()>,
+    transit_shutdown: tokio::sync::oneshot::Sender<()>,
+    transit_task: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -321,16 +329,18 @@ fn bind_error(e: std::io::Error, what: &str, addr: SocketAddr, flag: &str) -> an
     }
 }
 
-/// The platform's two ports, bound before anything is written: a start
+/// The platform's three ports, bound before anything is written: a start
 /// that cannot have its ports leaves the data directory as it was.
 pub struct Listeners {
     switch: tokio::net::TcpListener,
     wallet: tokio::net::TcpListener,
+    transit: tokio::net::TcpListener,
 }
 
 impl Listeners {
-    /// Binds the switch's acquirer port, then the wallet's HTTP port; a
-    /// busy one is named with the flag that changes it.
+    /// Binds the switch's acquirer port, the wallet's HTTP port, then the
+    /// transit operators' port; a busy one is named with the flag that
+    /// changes it.
     pub async fn bind(opts: &PlatformOptions) -> anyhow::Result<Listeners> {
         let switch = tokio::net::TcpListener::bind(opts.switch_addr)
             .await
@@ -338,7 +348,14 @@ impl Listeners {
         let wallet = tokio::net::TcpListener::bind(opts.wallet_addr)
             .await
             .map_err(|e| bind_error(e, "wallet and web site", opts.wallet_addr, "--wallet-addr"))?;
-        Ok(Listeners { switch, wallet })
+        let transit = tokio::net::TcpListener::bind(opts.transit_addr)
+            .await
+            .map_err(|e| bind_error(e, "transit operators", opts.transit_addr, "--transit-addr"))?;
+        Ok(Listeners {
+            switch,
+            wallet,
+            transit,
+        })
     }
 }
 
@@ -381,10 +398,22 @@ impl Platform {
         let config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
         let banks = site_banks(&config.issuers);
+        let transit_config = paytap_transit::TransitConfig::default_operators();
+        let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
+        let (transit_db, operators) = transit::open(
+            &opts.data_dir,
+            &transit_config,
+            transit_keys,
+            net.ledger().clone(),
+        )
+        .await?;
         let mut regions = Regions::new();
         let mut probes = health::Probes {
-            databases: vec![("network".to_string(), net.db().clone())],
+            databases: vec![
+                ("network".to_string(), net.db().clone()),
+                ("transit".to_string(), transit_db),
+            ],
             switch_addr: net.switch_addr(),
         };
         for region in ["cn", "in"] {
@@ -448,7 +477,22 @@ impl Platform {
             // A dropped sender also means stop.
             let _ = rx.await;
         }));
+        let transit_addr = listeners.transit.local_addr()?;
+        let (transit_shutdown, transit_rx) = tokio::sync::oneshot::channel::<()>();
+        let transit_app = paytap_operator::api::router(Arc::new(operators));
+        let transit_task = tokio::spawn(paytap_wallet::serve(
+            listeners.transit,
+            transit_app,
+            ServerLimits::default(),
+            async move {
+                // A dropped sender also means stop.
+                let _ = transit_rx.await;
+            },
+        ));
         Ok(Platform {
+            transit_url: format!("http://{transit_addr}/"),
+            transit_shutdown,
+            transit_task,
             switch_addr: net.switch_addr(),
             net,
             wallet,
@@ -465,6 +509,9 @@ impl Platform {
         let _ = self.http_shutdown.send(());
         // A server task that panicked has nothing left to stop.
         let _ = self.http_task.await;
+        let _ = self.transit_shutdown.send(());
+        // As above: a stopped or panicked server has nothing left to stop.
+        let _ = self.transit_task.await;
         for t in self.tasks {
             t.abort();
         }

@@ -1,10 +1,11 @@
 //! `paytap up`: the whole platform on loopback until Ctrl-C / SIGTERM.
 //!
 //! Starts the card network (ledger, vault, twenty banks, token service,
-//! switch), the wallet service and the web site (see [`crate::platform`]),
+//! switch), the six transit operators' hosts, the wallet service and the
+//! web site (see [`crate::platform`]),
 //! with SQLite databases in the data directory (created on first run),
 //! prints the URLs, and writes `DIR/endpoints.json` once everything
-//! listens. Nothing is written before both ports are bound.
+//! listens. Nothing is written before the three ports are bound.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct Args {
     /// Switch acquirer (ISO 8583) address (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8583")]
     pub switch_addr: SocketAddr,
+    /// Transit operators' API address (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8591")]
+    pub transit_addr: SocketAddr,
     /// Reverse proxies whose X-Forwarded-For names the client: addresses
     /// or CIDR blocks, comma-separated (default: none is trusted).
     #[arg(long, env = "PAYTAP_TRUSTED_PROXIES", default_value = "")]
@@ -48,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Binds both ports, then takes the data directory's lock, then opens the
+/// Binds the three ports, then takes the data directory's lock, then opens the
 /// storage: a busy port leaves no file behind, and a second platform on
 /// the same data directory (on other ports) is refused by the lock before
 /// it opens a database.
@@ -57,6 +61,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         wallet_addr: args.wallet_addr,
         switch_addr: args.switch_addr,
+        transit_addr: args.transit_addr,
         sms_file: true,
         trusted_proxies: args.trusted_proxies.clone(),
     };
@@ -67,6 +72,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);
     println!("switch: {}", platform.switch_addr);
+    println!("transit: {}transit/v1/operators", platform.transit_url);
     println!(
         "acquirer keys: {} (terminals: --data-dir or --acquirer-key-file)",
         args.data_dir
@@ -86,6 +92,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let endpoints = serde_json::json!({
         "wallet_url": platform.wallet_url,
         "switch_addr": platform.switch_addr.to_string(),
+        "transit_url": platform.transit_url,
     });
     let path = args.data_dir.join("endpoints.json");
     let tmp = args.data_dir.join("endpoints.json.tmp");

@@ -27,6 +27,8 @@ fn demo_plays_against_a_running_up() {
             "127.0.0.1:0",
             "--switch-addr",
             "127.0.0.1:0",
+            "--transit-addr",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -199,6 +199,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         data_dir: dir.path().join("data"),
         wallet_addr: "127.0.0.1:0".parse().unwrap(),
         switch_addr: "127.0.0.1:0".parse().unwrap(),
+        transit_addr: "127.0.0.1:0".parse().unwrap(),
         sms_file: false,
         trusted_proxies: Default::default(),
     })
@@ -678,6 +679,8 @@ fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
             "--wallet-addr",
             "127.0.0.1:0",
             "--switch-addr",
+            "127.0.0.1:0",
+            "--transit-addr",
             "127.0.0.1:0",
         ])
         .env("RUST_LOG", "warn")

@@ -77,6 +77,8 @@ fn up_logs_json_lines_with_a_request_id_per_request() {
                 "127.0.0.1:0",
                 "--switch-addr",
                 "127.0.0.1:0",
+                "--transit-addr",
+                "127.0.0.1:0",
             ])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -256,6 +256,7 @@ async fn metrics_count_real_traffic_and_hold_no_secret() {
         data_dir: dir.path().join("data"),
         wallet_addr: "127.0.0.1:0".parse().unwrap(),
         switch_addr: "127.0.0.1:0".parse().unwrap(),
+        transit_addr: "127.0.0.1:0".parse().unwrap(),
         sms_file: false,
         trusted_proxies: Default::default(),
     })

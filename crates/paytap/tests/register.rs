@@ -35,6 +35,7 @@ async fn start(dir: &Path) -> Platform {
         data_dir: dir.join("data"),
         wallet_addr: "127.0.0.1:0".parse().unwrap(),
         switch_addr: "127.0.0.1:0".parse().unwrap(),
+        transit_addr: "127.0.0.1:0".parse().unwrap(),
         sms_file: false,
         trusted_proxies: Default::default(),
     })

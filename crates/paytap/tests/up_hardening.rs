@@ -59,6 +59,8 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
         "127.0.0.1:0",
         "--switch-addr",
         "127.0.0.1:0",
+        "--transit-addr",
+        "127.0.0.1:0",
     ])
     .env("RUST_LOG", "warn")
     .stdout(Stdio::null())
@@ -101,12 +103,29 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
         "network.db-wal",
         "wallet-cn.db",
         "wallet-cn.db-wal",
+        "transit.db",
         "wallet-in.db",
         "keys.toml",
         "sms-outbox.jsonl",
         "endpoints.json",
     ] {
         assert!(seen.iter().any(|s| s == f), "{f} missing from {seen:?}");
+    }
+    // The transit operators' hosts answer on their own port.
+    let operators = http_get_from(&data, "transit_url", "/transit/v1/operators");
+    assert!(operators.starts_with("HTTP/1.1 200"), "{operators}");
+    for id in [
+        "beijing",
+        "shanghai",
+        "shenzhen",
+        "guangzhou",
+        "wuhan",
+        "lingnan",
+    ] {
+        assert!(
+            operators.contains(&format!("\"id\":\"{id}")),
+            "{id}: {operators}"
+        );
     }
 
     let st = Command::new("kill")
@@ -128,6 +147,8 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
         "--wallet-addr",
         "127.0.0.1:0",
         "--switch-addr",
+        "127.0.0.1:0",
+        "--transit-addr",
         "127.0.0.1:0",
     ];
     let mut first = KillOnDrop(
@@ -188,10 +209,15 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
 
 /// The whole answer to a GET on the platform whose endpoints.json is in `data`.
 fn http_get(data: &Path, path: &str) -> String {
+    http_get_from(data, "wallet_url", path)
+}
+
+/// The whole answer to a GET on the endpoint `key` of endpoints.json.
+fn http_get_from(data: &Path, key: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let endpoints: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
-    let url = endpoints["wallet_url"].as_str().unwrap();
+    let url = endpoints[key].as_str().unwrap();
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut conn = std::net::TcpStream::connect(host).unwrap();
     write!(
@@ -218,9 +244,10 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn a_busy_port_is_named_with_the_flag_that_changes_it() {
-    for (flag, other) in [
-        ("--switch-addr", "--wallet-addr"),
-        ("--wallet-addr", "--switch-addr"),
+    for (flag, other, third) in [
+        ("--switch-addr", "--wallet-addr", "--transit-addr"),
+        ("--wallet-addr", "--switch-addr", "--transit-addr"),
+        ("--transit-addr", "--switch-addr", "--wallet-addr"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -231,7 +258,7 @@ fn a_busy_port_is_named_with_the_flag_that_changes_it() {
                 "--data-dir",
                 dir.path().join("data").to_str().unwrap(),
             ])
-            .args([flag, &addr, other, "127.0.0.1:0"])
+            .args([flag, &addr, other, "127.0.0.1:0", third, "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .output()
@@ -255,14 +282,15 @@ fn a_busy_port_leaves_the_data_directory_untouched() {
     std::fs::create_dir(&empty).unwrap();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    for (flag, other) in [
-        ("--switch-addr", "--wallet-addr"),
-        ("--wallet-addr", "--switch-addr"),
+    for (flag, other, third) in [
+        ("--switch-addr", "--wallet-addr", "--transit-addr"),
+        ("--wallet-addr", "--switch-addr", "--transit-addr"),
+        ("--transit-addr", "--switch-addr", "--wallet-addr"),
     ] {
         for data in [&missing, &empty] {
             let out = Command::new(BIN)
                 .args(["up", "--data-dir", data.to_str().unwrap()])
-                .args([flag, &addr, other, "127.0.0.1:0"])
+                .args([flag, &addr, other, "127.0.0.1:0", third, "127.0.0.1:0"])
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .output()

@@ -228,6 +228,8 @@ fn start_platform(data_dir: &Path) -> (Proc, String, String) {
             "127.0.0.1:0",
             "--switch-addr",
             "127.0.0.1:0",
+            "--transit-addr",
+            "127.0.0.1:0",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

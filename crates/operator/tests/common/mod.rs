@@ -99,7 +99,7 @@ pub struct Fixture {
 
 pub async fn open_host(db: &Db, ledger: &Ledger, clock: &ManualClock) -> OperatorHost {
     let keys = OperatorKeys {
-        tac_master: masters().tac,
+        masters: masters(),
         data_key: Zeroizing::new([5; 32]),
     };
     OperatorHost::open(

@@ -198,6 +198,7 @@ fn platform_options(data: &Path) -> PlatformOptions {
         data_dir: data.to_path_buf(),
         wallet_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         switch_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        transit_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         sms_file: false,
         trusted_proxies: Default::default(),
     }
@@ -304,6 +305,8 @@ impl Up {
             .arg(format!("127.0.0.1:{}", ports.0))
             .arg("--switch-addr")
             .arg(format!("127.0.0.1:{}", ports.1))
+            .arg("--transit-addr")
+            .arg("127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

@@ -182,7 +182,7 @@ pub fn run(a: TransitArgs) -> anyhow::Result<ExitCode> {
         &process_cpu_time,
         db.clone(),
         op,
-        masters().tac,
+        masters(),
         &records,
         a.batch,
         records.len(),

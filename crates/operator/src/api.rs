@@ -1,0 +1,274 @@
+//! The operator hosts' HTTP API: one JSON API for every operator, the
+//! operator in the path. Bodies are [`crate::wire`]; a refusal is the
+//! wallet's error shape, `{"error": {"code", "message"}}`, with a status
+//! that says whose fault it was, and a log line.
+//!
+//! * `GET  /transit/v1/operators`: the operators served (id, name, currency);
+//! * `POST /transit/v1/{op}/cards`: issue a card to a device ([`WireIssue`]);
+//!   the purse comes back sealed to the device's key;
+//! * `POST /transit/v1/{op}/loads`: a load's MAC2 ([`WireLoad`]);
+//! * `PUT  /transit/v1/{op}/batches/{batch_id}`: a gate's batch
+//!   ([`WireBatch`]), answered by its [`crate::BatchResult`];
+//! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]);
+//! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use paytap_purse::host::LoadInit;
+use paytap_transit::config::serial_digits;
+use serde_json::json;
+
+use crate::load::date_time_digits;
+use crate::wire::{
+    WireBatch, WireHotlist, WireHotlisted, WireIssue, WireIssued, WireLoad, WireLoaded, WireLost,
+    card_number, hex_array, purse_aad,
+};
+use crate::{LoadRequest, OperatorError, OperatorHost};
+
+/// The hosts the API serves, by operator id.
+#[derive(Clone, Default)]
+pub struct Operators {
+    hosts: BTreeMap<String, Arc<OperatorHost>>,
+}
+
+impl Operators {
+    /// No operator yet.
+    pub fn new() -> Operators {
+        Operators::default()
+    }
+
+    /// Serves `host` under its operator's id.
+    pub fn insert(&mut self, host: Arc<OperatorHost>) {
+        self.hosts.insert(host.operator().id.clone(), host);
+    }
+
+    /// The host of operator `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<OperatorHost>> {
+        self.hosts.get(id)
+    }
+
+    /// Every host, by operator id.
+    pub fn hosts(&self) -> impl Iterator<Item = &Arc<OperatorHost>> {
+        self.hosts.values()
+    }
+}
+
+/// A refusal: status, stable code, a message for a person.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), code = self.code, message = %self.message, "operator request failed");
+        } else {
+            tracing::info!(status = self.status.as_u16(), code = self.code, message = %self.message, "operator request refused");
+        }
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<OperatorError> for ApiError {
+    fn from(e: OperatorError) -> ApiError {
+        use OperatorError as E;
+        let (status, code) = match &e {
+            E::BatchId | E::InvalidId(_) | E::BatchTooLarge(_) | E::ZeroLoad => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            }
+            E::BatchConflict(_) | E::LoadConflict(_) | E::IssueConflict(_) => {
+                (StatusCode::CONFLICT, "id_conflict")
+            }
+            E::NotOurCard => (StatusCode::UNPROCESSABLE_ENTITY, "not_our_card"),
+            E::AboveMaximum { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "above_maximum"),
+            E::Mac1Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "mac1_invalid"),
+            E::Hotlisted => (StatusCode::FORBIDDEN, "hotlisted"),
+            E::RangeExhausted => (StatusCode::CONFLICT, "range_exhausted"),
+            E::DayOpen(_) => (StatusCode::CONFLICT, "day_open"),
+            E::Ledger(_) | E::Store(_) | E::Corrupt(_) => {
+                tracing::error!(error = %e, "operator host failed");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                );
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match b {
+        Ok(Json(v)) => Ok(v),
+        Err(e) => Err(ApiError::invalid(format!(
+            "the body is not the expected JSON: {}",
+            e.body_text()
+        ))),
+    }
+}
+
+fn host(ops: &Operators, id: &str) -> Result<Arc<OperatorHost>, ApiError> {
+    ops.get(id).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_operator",
+            "no such operator",
+        )
+    })
+}
+
+fn card(s: &str) -> Result<[u8; 10], ApiError> {
+    card_number(s).ok_or_else(|| ApiError::invalid("card_number must be 20 digits"))
+}
+
+type Ops = State<Arc<Operators>>;
+
+async fn operators(State(ops): Ops) -> Json<serde_json::Value> {
+    let list: Vec<_> = ops
+        .hosts()
+        .map(|h| {
+            let o = h.operator();
+            json!({"id": o.id, "name": o.name, "currency": o.currency.code()})
+        })
+        .collect();
+    Json(json!({ "operators": list }))
+}
+
+async fn issue(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    b: Result<Json<WireIssue>, JsonRejection>,
+) -> Result<Json<WireIssued>, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    let key = paytap_seal::public_key_from_base64(&b.device_public_key)
+        .map_err(|_| ApiError::invalid("device_public_key must be a Base64 X25519 key"))?;
+    let issued = host.issue(&b.issue_id, &b.device_id).await?;
+    let number = serial_digits(&issued.serial);
+    let aad = purse_aad(&op, &b.device_id, &number);
+    let encoded = zeroize::Zeroizing::new(issued.state.encode());
+    let sealed = paytap_seal::seal(&key, &aad, &encoded).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("sealing the purse: {e}"),
+        )
+    })?;
+    Ok(Json(WireIssued {
+        card_number: number,
+        sealed_purse: STANDARD.encode(sealed),
+    }))
+}
+
+async fn load(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    b: Result<Json<WireLoad>, JsonRejection>,
+) -> Result<Json<WireLoaded>, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    let init: [u8; 16] =
+        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
+    let req = LoadRequest {
+        load_id: b.load_id.clone(),
+        serial: card(&b.card_number)?,
+        amount: b.amount,
+        terminal: hex_array(&b.terminal)
+            .ok_or_else(|| ApiError::invalid("terminal must be 12 hex digits"))?,
+        init: LoadInit::decode(&init).map_err(|e| ApiError::invalid(e.to_string()))?,
+    };
+    let a = host.load(&req).await?;
+    Ok(Json(WireLoaded {
+        load_id: b.load_id,
+        mac2: hex::encode(a.mac2),
+        at: date_time_digits(&a.at),
+        new_balance: a.new_balance,
+    }))
+}
+
+async fn upload(
+    State(ops): Ops,
+    Path((op, batch_id)): Path<(String, String)>,
+    b: Result<Json<WireBatch>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    let records = b
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.decode()
+                .map_err(|field| ApiError::invalid(format!("records[{i}].{field} is malformed")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = host.upload(&batch_id, &records).await?;
+    Ok(Json(result).into_response())
+}
+
+async fn hotlist(State(ops): Ops, Path(op): Path<String>) -> Result<Json<WireHotlist>, ApiError> {
+    let host = host(&ops, &op)?;
+    let cards = host
+        .hotlist()
+        .await?
+        .iter()
+        .map(|e| WireHotlisted {
+            card_number: serial_digits(&e.serial),
+        })
+        .collect();
+    Ok(Json(WireHotlist {
+        operator: op,
+        cards,
+    }))
+}
+
+async fn lost(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    b: Result<Json<WireLost>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    host.report_lost(&card(&b.card_number)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The API's routes over `ops`.
+pub fn router(ops: Arc<Operators>) -> Router {
+    Router::new()
+        .route("/transit/v1/operators", get(operators))
+        .route("/transit/v1/{op}/cards", post(issue))
+        .route("/transit/v1/{op}/loads", post(load))
+        .route("/transit/v1/{op}/batches/{batch_id}", put(upload))
+        .route("/transit/v1/{op}/hotlist", get(hotlist))
+        .route("/transit/v1/{op}/lost", post(lost))
+        .with_state(ops)
+}

@@ -1,0 +1,219 @@
+//! Issuing a card: the next number of the operator's range, personalised
+//! (public data, per-card keys derived from the master keys, the operator's
+//! maximum balance) for one device, idempotent by the caller's issue id.
+
+use paytap_purse::PurseState;
+use paytap_purse::records::{PublicData, SERIAL_LEN};
+use paytap_store::batch::Arg;
+use paytap_transit::config::{Operator, serial_from_digits};
+
+use crate::{Day, OperatorError, OperatorHost, check_id, schema};
+
+/// Years a newly issued card is valid for.
+pub const CARD_VALIDITY_YEARS: u32 = 10;
+/// The card type of an issued card (file 0x15 byte 8): a standard adult card.
+pub const CARD_TYPE_ADULT: u8 = 1;
+
+/// A card personalised for a device.
+#[derive(Debug)]
+pub struct IssuedCard {
+    /// The card number (application serial), BCD.
+    pub serial: [u8; SERIAL_LEN],
+    /// The purse as the device's secure element installs it: keys included,
+    /// balance zero, counters at zero. Only ever sent sealed to the device.
+    pub state: PurseState,
+}
+
+impl OperatorHost {
+    /// Issues the next card of the operator's range to `device_id`. The
+    /// same `issue_id` again answers the same card (personalised afresh,
+    /// balance zero: the device installs it once); with another device it
+    /// is [`OperatorError::IssueConflict`].
+    pub async fn issue(
+        &self,
+        issue_id: &str,
+        device_id: &str,
+    ) -> Result<IssuedCard, OperatorError> {
+        check_id("issue id", issue_id)?;
+        check_id("device id", device_id)?;
+        // The state lock serialises issues, so numbers are handed out in order.
+        let _guard = self.state.lock().await;
+        let (number, issued_at) = match self.stored_issue(issue_id, device_id).await? {
+            Some(found) => found,
+            None => self.allocate(issue_id, device_id).await?,
+        };
+        let serial = nth_serial(&self.operator, number).ok_or(OperatorError::RangeExhausted)?;
+        let public = public_data(&self.operator, serial, Day::of_millis(issued_at));
+        let state = PurseState::new(
+            public,
+            self.masters.derive(&serial),
+            self.operator.max_balance,
+        );
+        Ok(IssuedCard { serial, state })
+    }
+
+    /// The number and time of an earlier issue under this id.
+    async fn stored_issue(
+        &self,
+        issue_id: &str,
+        device_id: &str,
+    ) -> Result<Option<(i64, i64)>, OperatorError> {
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT device_id, number, created_at FROM operator_issued \
+             WHERE operator = $1 AND issue_id = $2",
+        )
+        .bind(self.operator.id.as_str())
+        .bind(issue_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        match row {
+            Some((device, _, _)) if device != device_id => {
+                tracing::warn!(operator = %self.operator.id, "issue id reused for another device");
+                Err(OperatorError::IssueConflict(issue_id.to_owned()))
+            }
+            Some((_, number, at)) => Ok(Some((number, at))),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes the next number of the range for a new issue, in one
+    /// transaction with the card's sealed row.
+    async fn allocate(&self, issue_id: &str, device_id: &str) -> Result<(i64, i64), OperatorError> {
+        let op = self.operator.id.as_str();
+        let mut tx = self.db.begin_write().await?;
+        let (next,): (Option<i64>,) = sqlx::query_as(
+            "SELECT CAST(MAX(number) + 1 AS BIGINT) FROM operator_issued WHERE operator = $1",
+        )
+        .bind(op)
+        .fetch_one(&mut *tx)
+        .await?;
+        let number = next.unwrap_or(0);
+        let Some(serial) = nth_serial(&self.operator, number) else {
+            tracing::error!(operator = op, "card number range exhausted");
+            return Err(OperatorError::RangeExhausted);
+        };
+        let card = self.cipher.fingerprint(&serial);
+        let sealed = self.cipher.seal(op, &card, &serial)?;
+        let now = self.clock.now_millis();
+        schema::CARDS
+            .execute(
+                &mut tx,
+                self.db.backend(),
+                &[vec![
+                    Arg::Text(op.into()),
+                    Arg::Text(card.clone()),
+                    Arg::Text(sealed),
+                ]],
+            )
+            .await?;
+        sqlx::query(
+            "INSERT INTO operator_issued (operator, issue_id, device_id, number, card, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(op)
+        .bind(issue_id)
+        .bind(device_id)
+        .bind(number)
+        .bind(card)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(operator = op, number, "card issued");
+        Ok((number, now))
+    }
+}
+
+/// The `n`th card number of the operator's range (0 is the first), if it
+/// is in the range.
+pub fn nth_serial(op: &Operator, n: i64) -> Option<[u8; SERIAL_LEN]> {
+    let first: u128 = op.card_first.parse().ok()?;
+    let number = first.checked_add(u128::try_from(n).ok()?)?;
+    let serial = serial_from_digits(&format!("{number:020}"))?;
+    op.owns_card(&serial).then_some(serial)
+}
+
+/// File 0x15 of a card issued on `day`: the operator's name in its first
+/// eight bytes, the city code, valid from `day` for
+/// [`CARD_VALIDITY_YEARS`].
+fn public_data(op: &Operator, serial: [u8; SERIAL_LEN], day: Day) -> PublicData {
+    let mut name = [b' '; 8];
+    for (o, c) in name.iter_mut().zip(op.id.bytes()) {
+        *o = c.to_ascii_uppercase();
+    }
+    let from = day.number();
+    let to = from + CARD_VALIDITY_YEARS * 10_000;
+    PublicData {
+        operator: name,
+        serial,
+        valid_from: bcd4(from),
+        valid_to: bcd4(to),
+        city: bcd2(&op.city_code),
+        card_type: CARD_TYPE_ADULT,
+    }
+}
+
+/// `YYYYMMDD` as four BCD bytes.
+fn bcd4(yyyymmdd: u32) -> [u8; 4] {
+    let d = serial_digits_of(&format!("{yyyymmdd:08}"));
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// A four-digit city code as two BCD bytes (zeros if it is not digits: the
+/// configuration was checked when loaded).
+fn bcd2(code: &str) -> [u8; 2] {
+    let d = serial_digits_of(&format!("{code:0>4}"));
+    [d[0], d[1]]
+}
+
+/// Decimal digits packed two to a byte.
+fn serial_digits_of(digits: &str) -> Vec<u8> {
+    digits
+        .as_bytes()
+        .chunks(2)
+        .map(|p| {
+            let hi = p[0].wrapping_sub(b'0') & 0x0F;
+            let lo = p.get(1).map_or(0, |c| c.wrapping_sub(b'0') & 0x0F);
+            (hi << 4) | lo
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paytap_transit::TransitConfig;
+    use paytap_transit::config::serial_digits;
+
+    fn beijing() -> Operator {
+        TransitConfig::default_operators()
+            .operator("beijing")
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn numbers_come_from_the_range_in_order() {
+        let op = beijing();
+        let first = nth_serial(&op, 0).unwrap();
+        assert_eq!(serial_digits(&first), op.card_first);
+        let second = nth_serial(&op, 1).unwrap();
+        assert!(second > first);
+        assert_eq!(nth_serial(&op, -1), None);
+        let span: u128 =
+            op.card_last.parse::<u128>().unwrap() - op.card_first.parse::<u128>().unwrap();
+        let last = nth_serial(&op, i64::try_from(span).unwrap()).unwrap();
+        assert_eq!(serial_digits(&last), op.card_last);
+        assert_eq!(nth_serial(&op, i64::try_from(span + 1).unwrap()), None);
+    }
+
+    #[test]
+    fn public_data_names_the_city_and_ten_years() {
+        let op = beijing();
+        let p = public_data(&op, [0x10; 10], Day::from_number(20261205).unwrap());
+        assert_eq!(p.valid_from, [0x20, 0x26, 0x12, 0x05]);
+        assert_eq!(p.valid_to, [0x20, 0x36, 0x12, 0x05]);
+        assert_eq!(hex::encode(p.city), op.city_code);
+        assert_eq!(&p.operator, b"BEIJING ");
+    }
+}
