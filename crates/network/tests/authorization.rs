@@ -132,21 +132,14 @@ async fn declined_for_expired_and_blocked_card() {
     let key = paytap_seal::DeviceKey::generate().unwrap();
     let p = n
         .net
-        .provision(paytap_tsp::ProvisionRequest {
-            card_vault_id: card.card_id.clone(),
-            issuer_id: ICBC.into(),
-            bank_name: "ICBC".into(),
-            token_requestor_id: TRID.into(),
-            device_id: "dev-expired".into(),
-            device_public_key: key.public(),
-            domain: paytap_tsp::Domain::Nfc,
-            initial_state: TokenState::Active,
-            actor: Actor::Wallet,
-            cdcvm_required: true,
-            no_cvm_limit_minor: 0,
-            currency: paytap_types::Currency::CNY,
-            app_label: "UnionPay".into(),
-        })
+        .provision(paytap_tsp::ProvisionRequest::wallet_nfc(
+            card.card_id.clone(),
+            ICBC,
+            "ICBC",
+            TRID,
+            "dev-expired",
+            key.public(),
+        ))
         .await
         .unwrap();
     let payload = paytap_seal::ProvisioningPayload::open_with(

@@ -8,6 +8,10 @@
 #[allow(dead_code)]
 mod platform;
 
+mod common;
+
+use common::{BIN, up_on_free_ports, wait_for_endpoints};
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -16,7 +20,6 @@ use std::time::Duration;
 use paytap_issuer::{IssueCard, IssuedCard, Limits, Product};
 use platform::{Platform, PlatformOptions};
 
-const BIN: &str = env!("CARGO_BIN_EXE_paytap");
 const EMAIL: &str = "wang.fang@example.com";
 const PASSWORD: &str = "a long enough password";
 /// The device keystores' passphrase, as a device's unlock secret.
@@ -654,38 +657,16 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     p.shutdown().await;
 }
 
-fn wait_for(path: &Path) -> serde_json::Value {
-    for _ in 0..600 {
-        if let Ok(b) = std::fs::read(path)
-            && let Ok(v) = serde_json::from_slice(&b)
-        {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} never appeared", path.display());
-}
-
 #[test]
 fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
-    let mut up = Command::new(BIN)
-        .args([
-            "up",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--wallet-addr",
-            "127.0.0.1:0",
-            "--switch-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
+    let mut up = up_on_free_ports(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let ep = wait_for(&data.join("endpoints.json"));
+    let ep = wait_for_endpoints(&data);
     let url = ep["wallet_url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"));
     assert!(

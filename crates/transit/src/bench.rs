@@ -185,14 +185,7 @@ fn new_card(op: &Operator, host: &Host, i: usize) -> Result<Purse, BenchError> {
             "--cards is larger than the operator's range",
         ));
     }
-    let public = PublicData {
-        operator: *b"PAYTAP-B",
-        serial,
-        valid_from: [0x20, 0x26, 0x01, 0x01],
-        valid_to: [0x20, 0x36, 0x12, 0x31],
-        city: [0x10, 0x00],
-        card_type: 1,
-    };
+    let public = PublicData::adult_card(*b"PAYTAP-B", serial);
     let state = PurseState::new(public, masters().derive(&serial), op.max_balance);
     let mut p = Purse::new(state);
     tap::load(&mut p, host, op.max_balance, [0; 6], bench_time(), [1; 4])?;

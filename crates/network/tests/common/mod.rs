@@ -9,7 +9,7 @@ use paytap_network::terminal::{self, AcquirerClient, Merchant, TapData};
 use paytap_network::*;
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_store::Db;
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use paytap_vault::Keyring;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -131,21 +131,14 @@ impl Net {
         let key = DeviceKey::generate().unwrap();
         let p = self
             .net
-            .provision(ProvisionRequest {
-                card_vault_id: card.card_id.clone(),
-                issuer_id: card.bank_id.clone(),
+            .provision(ProvisionRequest::wallet_nfc(
+                card.card_id.clone(),
+                card.bank_id.clone(),
                 bank_name,
-                token_requestor_id: TRID.into(),
-                device_id: device_id.clone(),
-                device_public_key: key.public(),
-                domain: Domain::Nfc,
-                initial_state: TokenState::Active,
-                actor: Actor::Wallet,
-                cdcvm_required: true,
-                no_cvm_limit_minor: 0,
-                currency: Currency::CNY,
-                app_label: "UnionPay".into(),
-            })
+                TRID,
+                device_id.clone(),
+                key.public(),
+            ))
             .await
             .unwrap();
         let payload =
@@ -204,14 +197,7 @@ impl Net {
             }
         }
         let now = time::OffsetDateTime::now_utc();
-        m.set_transmission_datetime(
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second(),
-        )
-        .unwrap();
+        m.set_transmission_datetime_at(now).unwrap();
         m.set_stan(self.next_stan()).unwrap();
         m.set_original_data(&OriginalData {
             mti: orig.mti(),

@@ -45,7 +45,7 @@ use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
 use paytap_issuer::{IssueCard, Limits, Product};
 use paytap_pos::saf::ReversalStore;
 use paytap_pos::{Pos, PosError, TerminalProfile};
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -246,21 +246,14 @@ async fn set_up(data: &Path, root: &Path, n: usize) -> anyhow::Result<(Vec<Lane>
         phone.set_enrolment(&device_id, "http://127.0.0.1:1/", "crash@example.com")?;
         let tok = p
             .net
-            .provision(ProvisionRequest {
-                card_vault_id: card.card_id.clone(),
-                issuer_id: bank.clone(),
-                bank_name: bank.clone(),
-                token_requestor_id: "40010075001".into(),
+            .provision(ProvisionRequest::wallet_nfc(
+                card.card_id.clone(),
+                bank.clone(),
+                bank.clone(),
+                "40010075001",
                 device_id,
-                device_public_key: phone.public_key(),
-                domain: Domain::Nfc,
-                initial_state: TokenState::Active,
-                actor: Actor::Wallet,
-                cdcvm_required: true,
-                no_cvm_limit_minor: 0,
-                currency: Currency::CNY,
-                app_label: "UnionPay".into(),
-            })
+                phone.public_key(),
+            ))
             .await?;
         phone.install(&tok.token_ref, &tok.sealed_payload, true)?;
         lanes.push(Lane {
