@@ -232,6 +232,21 @@ pub struct PlatformOptions {
     pub trusted_proxies: TrustedProxies,
 }
 
+impl PlatformOptions {
+    /// A platform in `data_dir` with the wallet and the switch on free
+    /// loopback ports, no SMS file and no trusted proxy: what the demo, the
+    /// crash bench and the in-process tests start.
+    pub fn loopback(data_dir: PathBuf) -> Self {
+        PlatformOptions {
+            data_dir,
+            wallet_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            switch_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sms_file: false,
+            trusted_proxies: TrustedProxies::default(),
+        }
+    }
+}
+
 /// Purpose of the vault keyring subkey that fingerprints request bodies
 /// for the wallet's `Idempotency-Key` records.
 const REQUEST_KEY_PURPOSE: &str = "wallet request fingerprints";

@@ -198,15 +198,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn device_and_pos_processes_pay_through_the_platform() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::start(PlatformOptions {
-        data_dir: dir.path().join("data"),
-        wallet_addr: "127.0.0.1:0".parse().unwrap(),
-        switch_addr: "127.0.0.1:0".parse().unwrap(),
-        sms_file: false,
-        trusted_proxies: Default::default(),
-    })
-    .await
-    .unwrap();
+    let p = Platform::start(PlatformOptions::loopback(dir.path().join("data")))
+        .await
+        .unwrap();
     let _ = ACQUIRER_KEYS.set(
         dir.path()
             .join("data")

@@ -7,31 +7,11 @@
 
 mod common;
 
-use common::{KillOnDrop, up_on_free_ports, wait_for_endpoints};
+use common::{KillOnDrop, http_get, up_on_free_ports, wait_for_endpoints};
 
-use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-/// The whole answer to a GET on the platform whose endpoints.json is in
-/// `data`, with extra header lines.
-fn http_get(data: &Path, path: &str, headers: &str) -> String {
-    let endpoints: Value =
-        serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
-    let url = endpoints["wallet_url"].as_str().unwrap();
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer
-}
 
 /// The value of `name` in an HTTP answer's head.
 fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {

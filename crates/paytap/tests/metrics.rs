@@ -245,15 +245,9 @@ async fn scrape(http: &reqwest::Client, base: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_count_real_traffic_and_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::start(PlatformOptions {
-        data_dir: dir.path().join("data"),
-        wallet_addr: "127.0.0.1:0".parse().unwrap(),
-        switch_addr: "127.0.0.1:0".parse().unwrap(),
-        sms_file: false,
-        trusted_proxies: Default::default(),
-    })
-    .await
-    .unwrap();
+    let p = Platform::start(PlatformOptions::loopback(dir.path().join("data")))
+        .await
+        .unwrap();
     let mut phone = phone(&p, 100_000).await;
     card_traffic(&p, &mut phone).await;
     let http = reqwest::Client::new();

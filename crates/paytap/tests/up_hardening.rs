@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{BIN, KillOnDrop, up_on_free_ports, wait_for_endpoints};
+use common::{BIN, KillOnDrop, http_get, up_on_free_ports, wait_for_endpoints};
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -138,7 +138,7 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
 
     // The first one is untouched: still serving (its probes say ready),
     // and it stops cleanly.
-    let ready = http_get(&data, "/readyz");
+    let ready = http_get(&data, "/readyz", "");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""status":"ready""#), "{ready}");
     assert!(ready.contains(r#""wallet-in":"ok""#), "{ready}");
@@ -152,24 +152,6 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
         .unwrap();
     assert!(st.success());
     assert!(first.0.wait().unwrap().success());
-}
-
-/// The whole answer to a GET on the platform whose endpoints.json is in `data`.
-fn http_get(data: &Path, path: &str) -> String {
-    use std::io::{Read, Write};
-    let endpoints: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
-    let url = endpoints["wallet_url"].as_str().unwrap();
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! starting `paytap up` on free ports and waiting for its endpoints.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -107,4 +107,23 @@ impl Drop for KillOnDrop {
             let _ = self.0.wait();
         }
     }
+}
+
+/// The whole answer to a GET of `path` on the wallet of the platform whose
+/// `endpoints.json` is in `data_dir`, sent with the extra header lines
+/// `headers` (each ending in CRLF).
+pub fn http_get(data_dir: &Path, path: &str, headers: &str) -> String {
+    let endpoints: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join("endpoints.json")).unwrap()).unwrap();
+    let url = endpoints["wallet_url"].as_str().unwrap();
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer
 }
