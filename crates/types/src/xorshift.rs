@@ -47,16 +47,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sequence_repeats_from_its_seed_and_stays_in_range() {
-        let mut a = XorShift64::new(0x9E37_79B9_7F4A_7C15);
-        let mut b = XorShift64::new(0x9E37_79B9_7F4A_7C15);
+    fn the_sequence_repeats_from_its_seed() {
         // The first value of xorshift64 from 1 is 1082269761 (Marsaglia 2003).
         assert_eq!(XorShift64::new(1).next_u64(), 1_082_269_761);
+        let mut a = XorShift64::new(0x9E37_79B9_7F4A_7C15);
+        let mut b = XorShift64::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..1000 {
             assert_eq!(a.next_u64(), b.next_u64());
-            assert!(a.below(7) < 7);
-            assert!(a.below_usize(3) < 3);
-            assert!((10..=12).contains(&a.between(10, 12)));
+        }
+    }
+
+    #[test]
+    fn draws_stay_in_their_range() {
+        let mut r = XorShift64::new(0x2545_F491_4F6C_DD1D);
+        for _ in 0..1000 {
+            assert!(r.below(7) < 7);
+            assert!(r.below_usize(3) < 3);
+            assert!((10..=12).contains(&r.between(10, 12)));
+            assert_eq!(r.between(5, 5), 5);
         }
     }
 }
