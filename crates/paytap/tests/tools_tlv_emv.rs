@@ -7,43 +7,47 @@ use common::{fails, ok, paytap};
 
 const IMK: &str = "0123456789ABCDEFFEDCBA9876543210";
 
+/// `paytap tools emv args…`, which must succeed: its output, trimmed.
+fn emv(args: &[&str]) -> String {
+    ok(&[&["tools", "emv"], args].concat(), None)
+}
+
+/// Known answers: each command line gives its expected output.
+fn check(cases: &[(&[&str], &str)]) {
+    for (args, expect) in cases {
+        assert_eq!(emv(args), *expect, "{args:?}");
+    }
+}
+
 #[test]
 fn icc_master_key_options() {
     // pyemv's published examples.
-    assert_eq!(
-        ok(
+    check(&[
+        (
             &[
-                "tools",
-                "emv",
                 "icc-mk",
                 "--imk",
                 IMK,
                 "--pan",
                 "99012345678901234",
                 "--psn",
-                "45"
+                "45",
             ],
-            None
+            "67F8292358083E5EA7AB7FDA58D53B6B",
         ),
-        "67F8292358083E5EA7AB7FDA58D53B6B"
-    );
-    assert_eq!(
-        ok(
+        (
             &[
-                "tools",
-                "emv",
                 "icc-mk",
                 "--imk",
                 IMK,
                 "--pan",
                 "12345678901234567",
                 "--psn",
-                "01"
+                "01",
             ],
-            None
+            "73AD54688CEF2934B0979857E3C719F1",
         ),
-        "73AD54688CEF2934B0979857E3C719F1"
-    );
+    ]);
     let j = ok(
         &[
             "tools",
@@ -83,54 +87,35 @@ fn icc_master_key_options() {
 
 #[test]
 fn session_key_ac_arpc() {
-    assert_eq!(
-        ok(
-            &[
-                "tools",
-                "emv",
-                "session-key",
-                "--icc-mk",
-                IMK,
-                "--atc",
-                "001C"
-            ],
-            None
-        ),
-        "E9FB384AF807B940FEDCEA613461B0C4"
-    );
     let sk = "29B33180E567CE38EA4CBC9D753B0E61";
-    assert_eq!(
-        ok(
+    check(&[
+        (
+            &["session-key", "--icc-mk", IMK, "--atc", "001C"],
+            "E9FB384AF807B940FEDCEA613461B0C4",
+        ),
+        (
             &[
-                "tools",
-                "emv",
                 "ac",
                 "--session-key",
                 sk,
                 "--data",
-                "0123456789ABCDEF0123456789ABCDEF"
+                "0123456789ABCDEF0123456789ABCDEF",
             ],
-            None
+            "FA624250B008B59A",
         ),
-        "FA624250B008B59A"
-    );
-    assert_eq!(
-        ok(
+        (
             &[
-                "tools",
-                "emv",
                 "arpc",
                 "--session-key",
                 sk,
                 "--arqc",
                 "FA624250B008B59A",
                 "--arc",
-                "0000"
+                "0000",
             ],
-            None
+            "45D4255EEF10C920",
         ),
-        "45D4255EEF10C920"
-    );
+    ]);
     let j = ok(
         &[
             "tools",
