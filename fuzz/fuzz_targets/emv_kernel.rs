@@ -24,6 +24,6 @@ impl Transport for Replay<'_> {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(date) = TxnDate::parse("261123") else { return };
-    let txn = Transaction { amount_minor: 100, amount_other: 0, currency: 156, txn_type: 0, date, unpredictable_number: [1, 2, 3, 4] };
+    let txn = Transaction::purchase(100, 156, date, [1, 2, 3, 4]);
     let _ = Kernel::new(TerminalConfig::default()).run(&mut Replay { rest: data }, &txn);
 });

@@ -14,14 +14,7 @@ fuzz_target!(|data: &[u8]| {
         purchase: PurseKey::new([0x22; 16]),
         tac: PurseKey::new([0x33; 16]),
     };
-    let public = PublicData {
-        operator: *b"FUZZ-OPR",
-        serial,
-        valid_from: [0x20, 0x26, 0x01, 0x01],
-        valid_to: [0x20, 0x36, 0x12, 0x31],
-        city: [0x10, 0x00],
-        card_type: 1,
-    };
+    let public = PublicData::adult_card(*b"FUZZ-OPR", serial);
     let mut state = PurseState::new(public, masters.derive(&serial), 100_000);
     state.balance = 5_000;
     let mut card = Purse::new(state);

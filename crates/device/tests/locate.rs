@@ -9,6 +9,7 @@ use paytap_device::locate::{CommandInfo, listen};
 use paytap_device::{Device, DeviceKind, KeystoreKey, Outcome, Position, WalletClient, obey};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::{Db, Regions};
+use paytap_testkit::card_payload;
 use paytap_wallet::{
     Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision,
     PasswordParams, ProvisionedCard, ServerLimits, StateReason, TokenState, Wallet, WalletConfig,
@@ -18,23 +19,12 @@ use paytap_wallet::{
 const DEVICE_ID: &str = "dev_locate_1";
 
 fn payload(token_ref: &str) -> ProvisioningPayload {
-    ProvisioningPayload {
-        token_ref: token_ref.into(),
-        token_pan: "6295000000000018".into(),
-        expiry_yymm: "2911".into(),
-        psn: 1,
-        aid_hex: "A000000333010101".into(),
-        app_label: "UnionPay Debit".into(),
-        key_kind: "tdes".into(),
-        icc_mk_hex: "0123456789ABCDEFFEDCBA9876543210".into(),
-        atc_start: 1,
-        cdcvm_required: true,
-        no_cvm_limit_minor: 0,
-        currency_numeric: 156,
-        domain: "nfc".into(),
-        card_last4: "1232".into(),
-        bank_name: "Bank of Example".into(),
-    }
+    card_payload(
+        token_ref,
+        "6295000000000018",
+        "0123456789ABCDEFFEDCBA9876543210",
+        0,
+    )
 }
 
 fn people_square() -> Position {

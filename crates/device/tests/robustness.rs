@@ -7,7 +7,7 @@ use paytap_emv::kernel::TryAgainReason;
 use paytap_emv::{
     EmvKey, Kernel, Outcome, TdesKey, TerminalConfig, Transaction, TxnDate, verify_arqc,
 };
-use paytap_seal::ProvisioningPayload;
+use paytap_testkit::card_payload;
 use proptest::prelude::*;
 
 const MK: &str = "0123456789ABCDEFFEDCBA9876543210";
@@ -24,23 +24,10 @@ fn phone(dir: &std::path::Path, no_cvm_limit: i64) -> Device {
     .unwrap();
     d.set_enrolment("dev", "http://127.0.0.1:1/", "x@example.com")
         .unwrap();
-    let p = ProvisioningPayload {
-        token_ref: "tok".into(),
-        token_pan: "6295000000000018".into(),
-        expiry_yymm: "2911".into(),
-        psn: 1,
-        aid_hex: "A000000333010101".into(),
-        app_label: "UnionPay".into(),
-        key_kind: "tdes".into(),
-        icc_mk_hex: MK.into(),
-        atc_start: 1,
-        cdcvm_required: true,
-        no_cvm_limit_minor: no_cvm_limit,
-        currency_numeric: 156,
-        domain: "nfc".into(),
-        card_last4: "0001".into(),
-        bank_name: "Bank".into(),
-    };
+    let mut p = card_payload("tok", "6295000000000018", MK, no_cvm_limit);
+    p.app_label = "UnionPay".into();
+    p.card_last4 = "0001".into();
+    p.bank_name = "Bank".into();
     let sealed = p.seal_to(&d.public_key(), "dev").unwrap();
     d.install("tok", &sealed, true).unwrap();
     d
@@ -107,14 +94,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let mut d = phone(dir.path(), limit);
         let mut tap = d.tap(None).unwrap();
-        let txn = Transaction {
-            amount_minor: amount,
-            amount_other: 0,
-            currency: 156,
-            txn_type: 0,
-            date: TxnDate::parse("261123").unwrap(),
-            unpredictable_number: [1, 2, 3, 4],
-        };
+        let txn = Transaction::purchase(amount, 156, TxnDate::parse("261123").unwrap(), [1, 2, 3, 4]);
         let out = Kernel::new(TerminalConfig::default()).run(&mut tap, &txn).unwrap();
         if limit > 0 && amount as i64 <= limit {
             let Outcome::OnlineRequest { icc_data, .. } = out else { panic!("expected an ARQC for {amount} <= {limit}") };

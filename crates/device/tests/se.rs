@@ -13,6 +13,7 @@ use paytap_emv::{
     EmvKey, Kernel, Outcome, TdesKey, TerminalConfig, Transaction, TxnDate, verify_arqc,
 };
 use paytap_seal::ProvisioningPayload;
+use paytap_testkit::card_payload as payload;
 use paytap_types::Secret;
 
 const TOKEN: &str = "6295000000000018";
@@ -20,26 +21,6 @@ const TOKEN2: &str = "6295010000000017";
 const MK: &str = "0123456789ABCDEFFEDCBA9876543210";
 const MK2: &str = "00112233445566778899AABBCCDDEEFF";
 const DEVICE_ID: &str = "dev_test_1";
-
-fn payload(token_ref: &str, pan: &str, mk: &str, no_cvm_limit: i64) -> ProvisioningPayload {
-    ProvisioningPayload {
-        token_ref: token_ref.into(),
-        token_pan: pan.into(),
-        expiry_yymm: "2911".into(),
-        psn: 1,
-        aid_hex: "A000000333010101".into(),
-        app_label: "UnionPay Debit".into(),
-        key_kind: "tdes".into(),
-        icc_mk_hex: mk.into(),
-        atc_start: 1,
-        cdcvm_required: true,
-        no_cvm_limit_minor: no_cvm_limit,
-        currency_numeric: 156,
-        domain: "nfc".into(),
-        card_last4: "1232".into(),
-        bank_name: "Bank of Example".into(),
-    }
-}
 
 fn phone(dir: &std::path::Path) -> (Device, KeystoreKey) {
     let path = dir.join("phone.se");
@@ -56,14 +37,7 @@ fn provision(d: &mut Device, p: &ProvisioningPayload) {
 }
 
 fn txn(amount: u64, un: [u8; 4]) -> Transaction {
-    Transaction {
-        amount_minor: amount,
-        amount_other: 0,
-        currency: 156,
-        txn_type: 0x00,
-        date: TxnDate::parse("261123").unwrap(),
-        unpredictable_number: un,
-    }
+    Transaction::purchase(amount, 156, TxnDate::parse("261123").unwrap(), un)
 }
 
 fn mk(h: &str) -> EmvKey {

@@ -14,7 +14,7 @@ use paytap_purse::records::{DateTime, PublicData};
 use paytap_purse::sam::Sam;
 use paytap_purse::terminal::{self, Next, PurchaseFlow, Receipt, split};
 use paytap_purse::{MasterKeys, PurseKey, PurseState, TUNION_AID};
-use paytap_seal::ProvisioningPayload;
+use paytap_testkit::card_payload;
 
 const SERIAL: [u8; 10] = [0x10, 0x00, 0x31, 0x04, 0x99, 0x00, 0x00, 0x00, 0x00, 0x42];
 const GATE: [u8; 6] = [0x01, 0, 0, 0, 0, 0x07];
@@ -30,14 +30,7 @@ fn masters() -> MasterKeys {
 }
 
 fn purse_state(serial: [u8; 10]) -> PurseState {
-    let public = PublicData {
-        operator: *b"BJ-METRO",
-        serial,
-        valid_from: [0x20, 0x26, 1, 1],
-        valid_to: [0x20, 0x36, 0x12, 0x31],
-        city: [0x10, 0],
-        card_type: 1,
-    };
+    let public = PublicData::adult_card(*b"BJ-METRO", serial);
     PurseState::new(public, masters().derive(&serial), 100_000)
 }
 
@@ -123,23 +116,12 @@ fn ppse_lists_emv_and_purse_and_routes_to_the_selected_one() {
     let (mut d, _, _) = device(dir.path(), DeviceKind::Phone);
     d.set_enrolment(DEVICE_ID, "http://127.0.0.1:1/", "li@example.com")
         .unwrap();
-    let p = ProvisioningPayload {
-        token_ref: "tok_a".into(),
-        token_pan: "6295000000000018".into(),
-        expiry_yymm: "2911".into(),
-        psn: 1,
-        aid_hex: "A000000333010101".into(),
-        app_label: "UnionPay Debit".into(),
-        key_kind: "tdes".into(),
-        icc_mk_hex: "0123456789ABCDEFFEDCBA9876543210".into(),
-        atc_start: 1,
-        cdcvm_required: true,
-        no_cvm_limit_minor: 0,
-        currency_numeric: 156,
-        domain: "nfc".into(),
-        card_last4: "1232".into(),
-        bank_name: "Bank of Example".into(),
-    };
+    let p = card_payload(
+        "tok_a",
+        "6295000000000018",
+        "0123456789ABCDEFFEDCBA9876543210",
+        0,
+    );
     let sealed = p.seal_to(&d.public_key(), DEVICE_ID).unwrap();
     d.install(&p.token_ref, &sealed, false).unwrap();
     d.install_purse(&purse_state(SERIAL)).unwrap();

@@ -36,14 +36,7 @@ fn bench(c: &mut Criterion) {
     let Ok(date) = TxnDate::parse("261123") else {
         return;
     };
-    let txn = Transaction {
-        amount_minor: 12_345,
-        amount_other: 0,
-        currency: 156,
-        txn_type: 0,
-        date,
-        unpredictable_number: [1, 2, 3, 4],
-    };
+    let txn = Transaction::purchase(12_345, 156, date, [1, 2, 3, 4]);
     c.bench_function("contactless_exchange", |b| {
         b.iter(|| {
             // Keep the ATC far from exhaustion across millions of iterations.

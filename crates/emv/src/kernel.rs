@@ -204,6 +204,26 @@ pub struct Transaction {
     pub unpredictable_number: [u8; 4],
 }
 
+impl Transaction {
+    /// A purchase (9C `00`) of `amount_minor` with no cashback: what every
+    /// tap at a merchant's terminal is.
+    pub fn purchase(
+        amount_minor: u64,
+        currency: u16,
+        date: TxnDate,
+        unpredictable_number: [u8; 4],
+    ) -> Self {
+        Self {
+            amount_minor,
+            amount_other: 0,
+            currency,
+            txn_type: 0x00,
+            date,
+            unpredictable_number,
+        }
+    }
+}
+
 /// Why the terminal asks for another tap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TryAgainReason {
@@ -1013,18 +1033,16 @@ mod cvm_limit_tests {
     use super::*;
 
     fn txn(amount_minor: u64, currency: u16) -> Transaction {
-        Transaction {
+        Transaction::purchase(
             amount_minor,
-            amount_other: 0,
             currency,
-            txn_type: 0,
-            date: TxnDate {
+            TxnDate {
                 yy: 26,
                 mm: 11,
                 dd: 23,
             },
-            unpredictable_number: [1, 2, 3, 4],
-        }
+            [1, 2, 3, 4],
+        )
     }
 
     /// The "CVM required" bit of the TTQ the kernel sends for `txn`.

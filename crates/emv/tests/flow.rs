@@ -42,14 +42,7 @@ fn se_with(p: CardProfile) -> SecureElement {
 }
 
 fn txn(amount: u64, un: [u8; 4]) -> Transaction {
-    Transaction {
-        amount_minor: amount,
-        amount_other: 0,
-        currency: 156,
-        txn_type: 0x00,
-        date: TxnDate::parse("261123").unwrap(),
-        unpredictable_number: un,
-    }
+    Transaction::purchase(amount, 156, TxnDate::parse("261123").unwrap(), un)
 }
 
 fn online(o: Outcome) -> (Vec<u8>, u16, Vec<u8>) {

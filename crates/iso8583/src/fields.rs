@@ -144,6 +144,25 @@ impl Message {
         self.set(13, format!("{month:02}{day:02}"))
     }
 
+    /// Set DE 7 from the instant `at` (in `at`'s own offset: UTC for the
+    /// network's transmission time).
+    pub fn set_transmission_datetime_at(&mut self, at: time::OffsetDateTime) -> Result<(), Error> {
+        self.set_transmission_datetime(
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+        )
+    }
+
+    /// Set DE 12 and DE 13, the terminal's local time and date, from the
+    /// instant `at`.
+    pub fn set_local_datetime_at(&mut self, at: time::OffsetDateTime) -> Result<(), Error> {
+        self.set_local_time(at.hour(), at.minute(), at.second())?;
+        self.set_local_date(u8::from(at.month()), at.day())
+    }
+
     /// DE 14 expiration date as (year within century, month).
     pub fn expiry(&self) -> Option<(u8, u8)> {
         let v = self.get_str(14)?;

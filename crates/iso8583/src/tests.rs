@@ -502,3 +502,14 @@ fn overwriting_an_element_reuses_its_slot() {
     assert_eq!(d.get_str(48), Some("a longer value than before"));
     assert_eq!(d.stan(), Some(999));
 }
+
+#[test]
+fn an_instant_sets_the_transmission_and_local_date_time_fields() {
+    let at = time::macros::datetime!(2026-02-03 04:05:06 UTC);
+    let mut m = Message::new(Mti::AUTHORIZATION_REQUEST);
+    m.set_transmission_datetime_at(at).unwrap();
+    m.set_local_datetime_at(at).unwrap();
+    assert_eq!(m.transmission_datetime(), Some("0203040506"));
+    assert_eq!(m.get_str(12), Some("040506"));
+    assert_eq!(m.local_date(), Some((2, 3)));
+}

@@ -656,14 +656,12 @@ fn chip_card(env: &Env, card: &IssuedCard) -> SecureElement {
 
 fn chip_auth(se: &mut SecureElement, amount: u64, stan: u32) -> Message {
     let kernel = Kernel::new(TerminalConfig::default());
-    let txn = Transaction {
-        amount_minor: amount,
-        amount_other: 0,
-        currency: 156,
-        txn_type: 0,
-        date: TxnDate::parse("261123").unwrap(),
-        unpredictable_number: [1, 2, 3, stan as u8],
-    };
+    let txn = Transaction::purchase(
+        amount,
+        156,
+        TxnDate::parse("261123").unwrap(),
+        [1, 2, 3, stan as u8],
+    );
     let Outcome::OnlineRequest { icc_data, pan, .. } =
         kernel.run(&mut DirectTransport(se), &txn).unwrap()
     else {

@@ -17,7 +17,7 @@ use paytap_iso8583::encode_frame;
 use paytap_issuer::{IssueCard, Limits, Product};
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_store::Db;
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use paytap_vault::Keyring;
 use serde::Serialize;
@@ -545,21 +545,14 @@ async fn provision_lane(
     let key =
         DeviceKey::generate().map_err(|e| NetworkError::Config(format!("device key: {e}")))?;
     let p = net
-        .provision(ProvisionRequest {
-            card_vault_id: card.card_id.clone(),
-            issuer_id: bank.to_owned(),
-            bank_name: bank.to_owned(),
-            token_requestor_id: "40010075001".into(),
-            device_id: device_id.to_owned(),
-            device_public_key: key.public(),
-            domain: Domain::Nfc,
-            initial_state: TokenState::Active,
-            actor: Actor::Wallet,
-            cdcvm_required: true,
-            no_cvm_limit_minor: 0,
-            currency: Currency::CNY,
-            app_label: "UnionPay".into(),
-        })
+        .provision(ProvisionRequest::wallet_nfc(
+            card.card_id.clone(),
+            bank.to_owned(),
+            bank.to_owned(),
+            "40010075001",
+            device_id.to_owned(),
+            key.public(),
+        ))
         .await?;
     ProvisioningPayload::open_with(&key, device_id, &p.token_ref, &p.sealed_payload)
         .map_err(|e| NetworkError::Config(format!("payload: {e}")))

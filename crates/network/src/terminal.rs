@@ -90,18 +90,16 @@ pub fn tap(
 ) -> Result<TapData, TapError> {
     se.set_user_verified(verified);
     let now = time::OffsetDateTime::now_utc();
-    let txn = Transaction {
-        amount_minor: u64::try_from(amount.minor).map_err(|_| TapError::Payload("amount"))?,
-        amount_other: 0,
-        currency: amount.currency.numeric(),
-        txn_type: 0x00,
-        date: TxnDate {
+    let txn = Transaction::purchase(
+        u64::try_from(amount.minor).map_err(|_| TapError::Payload("amount"))?,
+        amount.currency.numeric(),
+        TxnDate {
             yy: (now.year() % 100) as u8,
             mm: u8::from(now.month()),
             dd: now.day(),
         },
         unpredictable_number,
-    };
+    );
     let kernel = Kernel::new(TerminalConfig::default());
     match kernel.run(&mut DirectTransport(se), &txn)? {
         Outcome::OnlineRequest {
@@ -165,16 +163,9 @@ pub fn authorization_request(
     m.set(2, tap.pan.expose().as_str())?;
     m.set_processing_code("000000")?;
     m.set_amount(u64::try_from(amount.minor).map_err(|_| TapError::Payload("amount"))?)?;
-    m.set_transmission_datetime(
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-    )?;
+    m.set_transmission_datetime_at(now)?;
     m.set_stan(stan)?;
-    m.set_local_time(now.hour(), now.minute(), now.second())?;
-    m.set_local_date(u8::from(now.month()), now.day())?;
+    m.set_local_datetime_at(now)?;
     m.set_expiry(tap.expiry.year(), tap.expiry.month())?;
     m.set_merchant_type(&merchant.mcc)?;
     m.set_pos_entry_mode("071")?;
@@ -257,14 +248,7 @@ impl AcquirerClient {
         let mut on = Message::new(Mti::NETWORK_REQUEST);
         let now = time::OffsetDateTime::now_utc();
         let fail = |e: paytap_iso8583::Error| ClientError::Io(e.to_string());
-        on.set_transmission_datetime(
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second(),
-        )
-        .map_err(fail)?;
+        on.set_transmission_datetime_at(now).map_err(fail)?;
         on.set_stan(1).map_err(fail)?;
         on.set_terminal_id(SIGN_ON_TERMINAL).map_err(fail)?;
         on.set_network_management_code(NetworkManagementCode::SignOn)

@@ -7,39 +7,11 @@ mod common;
 
 use common::*;
 use paytap_issuer::Product;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-/// A log writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
+use paytap_testkit::LogCapture;
 
 #[tokio::test]
 async fn one_authorization_is_one_info_line_naming_the_bank() {
-    let log = Capture::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let log = LogCapture::install_global(tracing::Level::INFO);
 
     let n = start().await;
     let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;

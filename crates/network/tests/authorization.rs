@@ -8,9 +8,9 @@
 mod common;
 
 use common::*;
-use paytap_iso8583::{Message, Mti, ResponseCode};
+use paytap_iso8583::{Mti, ResponseCode};
 use paytap_issuer::{CardStatus, IssueCard, Product};
-use paytap_network::paytap_switch::{BoxFuture, IssuerLink, LinkError, STAND_IN_INDICATOR};
+use paytap_network::paytap_switch::STAND_IN_INDICATOR;
 use paytap_network::*;
 use paytap_store::Db;
 use paytap_tsp::{Actor, TokenState};
@@ -132,21 +132,14 @@ async fn declined_for_expired_and_blocked_card() {
     let key = paytap_seal::DeviceKey::generate().unwrap();
     let p = n
         .net
-        .provision(paytap_tsp::ProvisionRequest {
-            card_vault_id: card.card_id.clone(),
-            issuer_id: ICBC.into(),
-            bank_name: "ICBC".into(),
-            token_requestor_id: TRID.into(),
-            device_id: "dev-expired".into(),
-            device_public_key: key.public(),
-            domain: paytap_tsp::Domain::Nfc,
-            initial_state: TokenState::Active,
-            actor: Actor::Wallet,
-            cdcvm_required: true,
-            no_cvm_limit_minor: 0,
-            currency: paytap_types::Currency::CNY,
-            app_label: "UnionPay".into(),
-        })
+        .provision(paytap_tsp::ProvisionRequest::wallet_nfc(
+            card.card_id.clone(),
+            ICBC,
+            "ICBC",
+            TRID,
+            "dev-expired",
+            key.public(),
+        ))
         .await
         .unwrap();
     let payload = paytap_seal::ProvisioningPayload::open_with(
@@ -237,34 +230,11 @@ async fn device_token_refused_with_magstripe_or_manual_entry() {
     n.assert_ledger().await;
 }
 
-/// An issuer link that hands the request to the real issuer (which places
-/// its hold) and never returns the answer: a lost answer.
-struct Silent(Arc<dyn IssuerLink>);
-
-impl IssuerLink for Silent {
-    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
-        Box::pin(async move {
-            let lose = request.mti() == Mti::AUTHORIZATION_REQUEST;
-            let answer = self.0.exchange(request).await;
-            if lose {
-                futures::future::pending::<()>().await;
-            }
-            answer
-        })
-    }
-}
-
 #[tokio::test]
 async fn silent_issuer_stand_in_then_reversal() {
     let mut cfg = config(Db::for_tests().await.unwrap());
     cfg.issuer_timeout = Duration::from_millis(300);
-    cfg.link_hook = Some(Arc::new(|bank: &str, link: Arc<dyn IssuerLink>| {
-        if bank == ICBC {
-            Arc::new(Silent(link)) as Arc<dyn IssuerLink>
-        } else {
-            link
-        }
-    }));
+    wrap_link(&mut cfg, ICBC, |link| Arc::new(Silent(link)));
     let n = start_with(cfg).await;
     let mut events = n.net.subscribe();
     let mut phone = n.phone(ICBC, Product::Debit, 500_000).await;
@@ -300,33 +270,11 @@ async fn silent_issuer_stand_in_then_reversal() {
     n.assert_ledger().await;
 }
 
-/// An issuer link that is down while its flag is set.
-struct Down(Arc<dyn IssuerLink>, Arc<std::sync::atomic::AtomicBool>);
-
-impl IssuerLink for Down {
-    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
-        Box::pin(async move {
-            if self.1.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(LinkError::Unavailable("down".into()));
-            }
-            self.0.exchange(request).await
-        })
-    }
-}
-
 #[tokio::test]
 async fn stand_in_advice_reaches_the_issuer_after_a_restart() {
     let db = Db::for_tests().await.unwrap();
-    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut cfg = config(db.clone());
-    let flag = down.clone();
-    cfg.link_hook = Some(Arc::new(move |bank: &str, link: Arc<dyn IssuerLink>| {
-        if bank == ICBC {
-            Arc::new(Down(link, flag.clone())) as Arc<dyn IssuerLink>
-        } else {
-            link
-        }
-    }));
+    let down = icbc_link_switch(&mut cfg);
     let n = start_with(cfg).await;
     let mut phone = n.phone(ICBC, Product::Debit, 500_000).await;
     down.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -11,10 +11,9 @@ mod common;
 use common::*;
 use paytap_iso8583::{Message, Mti, ResponseCode};
 use paytap_issuer::Product;
-use paytap_network::paytap_switch::{BoxFuture, IssuerLink, LinkError, STAND_IN_INDICATOR};
+use paytap_network::paytap_switch::STAND_IN_INDICATOR;
 use paytap_store::Db;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A tap turned into the `0200` an acquirer of a single-message system sends.
@@ -100,32 +99,10 @@ async fn reversal_of_a_financial_request_gives_the_money_back_once() {
     n.assert_ledger().await;
 }
 
-/// An issuer link that is down while its flag is set.
-struct Down(Arc<dyn IssuerLink>, Arc<AtomicBool>);
-
-impl IssuerLink for Down {
-    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
-        Box::pin(async move {
-            if self.1.load(Ordering::SeqCst) {
-                return Err(LinkError::Unavailable("down".into()));
-            }
-            self.0.exchange(request).await
-        })
-    }
-}
-
 #[tokio::test]
 async fn silent_issuer_is_not_stood_in_for_on_a_financial_request() {
-    let down = Arc::new(AtomicBool::new(false));
     let mut cfg = config(Db::for_tests().await.unwrap());
-    let flag = down.clone();
-    cfg.link_hook = Some(Arc::new(move |bank: &str, link: Arc<dyn IssuerLink>| {
-        if bank == ICBC {
-            Arc::new(Down(link, flag.clone())) as Arc<dyn IssuerLink>
-        } else {
-            link
-        }
-    }));
+    let down = icbc_link_switch(&mut cfg);
     let n = start_with(cfg).await;
     let mut phone = n.phone(ICBC, Product::Debit, 500_000).await;
     down.store(true, Ordering::SeqCst);

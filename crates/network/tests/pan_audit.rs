@@ -7,9 +7,7 @@
 mod common;
 
 use common::*;
-use paytap_iso8583::{Message, Mti};
 use paytap_issuer::Product;
-use paytap_network::paytap_switch::{BoxFuture, IssuerLink, LinkError};
 use paytap_network::*;
 use paytap_store::Db;
 use std::io::Write;
@@ -20,21 +18,6 @@ use std::time::Duration;
 
 const DIR_ENV: &str = "PAYTAP_AUDIT_DATA_DIR";
 const KEY_ENV: &str = "PAYTAP_AUDIT_NUMBERS_FILE";
-
-struct Silent(Arc<dyn IssuerLink>);
-
-impl IssuerLink for Silent {
-    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
-        Box::pin(async move {
-            let lose = request.mti() == Mti::AUTHORIZATION_REQUEST;
-            let answer = self.0.exchange(request).await;
-            if lose {
-                futures::future::pending::<()>().await;
-            }
-            answer
-        })
-    }
-}
 
 fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -131,13 +114,7 @@ fn audit_child() {
         let url = format!("sqlite://{}", dir.join("network.db").display());
         let mut cfg = config(Db::connect(&url).await.unwrap());
         cfg.issuer_timeout = Duration::from_millis(300);
-        cfg.link_hook = Some(Arc::new(|bank: &str, link: Arc<dyn IssuerLink>| {
-            if bank == "01000000" {
-                Arc::new(Silent(link)) as Arc<dyn IssuerLink>
-            } else {
-                link
-            }
-        }));
+        wrap_link(&mut cfg, "01000000", |link| Arc::new(Silent(link)));
         let n = start_with(cfg).await;
         let mut numbers = Vec::new();
         let mut phones = Vec::new();

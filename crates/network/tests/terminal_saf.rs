@@ -16,7 +16,7 @@ use paytap_network::paytap_switch::{BoxFuture, IssuerLink, LinkError};
 use paytap_pos::saf::ReversalStore;
 use paytap_pos::{Pos, Receipt, TerminalProfile};
 use paytap_store::Db;
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,21 +55,14 @@ async fn phone(n: &Net, dir: &Path, bank: &str) -> (Device, String) {
         .unwrap();
     let p = n
         .net
-        .provision(ProvisionRequest {
-            card_vault_id: card.card_id.clone(),
-            issuer_id: card.bank_id.clone(),
-            bank_name: "ICBC".into(),
-            token_requestor_id: TRID.into(),
-            device_id: "dev-saf".into(),
-            device_public_key: d.public_key(),
-            domain: Domain::Nfc,
-            initial_state: TokenState::Active,
-            actor: Actor::Wallet,
-            cdcvm_required: true,
-            no_cvm_limit_minor: 0,
-            currency: Currency::CNY,
-            app_label: "UnionPay".into(),
-        })
+        .provision(ProvisionRequest::wallet_nfc(
+            card.card_id.clone(),
+            card.bank_id.clone(),
+            "ICBC",
+            TRID,
+            "dev-saf",
+            d.public_key(),
+        ))
         .await
         .unwrap();
     d.install(&p.token_ref, &p.sealed_payload, true).unwrap();

@@ -10,6 +10,7 @@
 //! limits. Four in five name a few merchants (as most live offers do); the
 //! report says how many payments got one.
 
+use paytap_types::XorShift64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,24 +115,8 @@ impl OffersBenchReport {
     }
 }
 
-/// A small deterministic generator (xorshift64), so runs repeat.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Generated offer `i`: one or two conditions of every kind, mostly CNY.
-fn generated(i: usize, r: &mut Rng) -> Offer {
+fn generated(i: usize, r: &mut XorShift64) -> Offer {
     let currency = if i.is_multiple_of(5) {
         Currency::INR
     } else {
@@ -140,21 +125,32 @@ fn generated(i: usize, r: &mut Rng) -> Offer {
     let mut e = Eligibility {
         currency: Some(currency),
         utc_offset_min: if currency == Currency::INR { 330 } else { 480 },
-        min_amount: (r.below(20) as i64) * 1_000,
+        min_amount: (r.below_usize(20) as i64) * 1_000,
         ..Eligibility::default()
     };
     // Most live offers are a merchant's own: four in five name a few
     // merchants; the rest are bank, MCC, BIN, channel or weekday offers.
     if i % 5 != 4 {
-        e.merchants = (0..3).map(|_| format!("m{:05}", r.below(2_000))).collect();
+        e.merchants = (0..3)
+            .map(|_| format!("m{:05}", r.below_usize(2_000)))
+            .collect();
     }
     match i % 6 {
-        0 => e.banks = vec![BANKS[r.below(BANKS.len())].to_string()],
-        1 => e.mccs = vec![MCCS[r.below(MCCS.len())], MCCS[r.below(MCCS.len())]],
-        2 => e.merchants = (0..5).map(|_| format!("m{:05}", r.below(2_000))).collect(),
-        3 => e.bin_ranges = vec![("620101".into(), format!("62010{}", 1 + r.below(6)))],
-        4 => e.channels = vec![[Channel::Nfc, Channel::Qr][r.below(2)]],
-        _ => e.days = 1 << r.below(7),
+        0 => e.banks = vec![BANKS[r.below_usize(BANKS.len())].to_string()],
+        1 => {
+            e.mccs = vec![
+                MCCS[r.below_usize(MCCS.len())],
+                MCCS[r.below_usize(MCCS.len())],
+            ]
+        }
+        2 => {
+            e.merchants = (0..5)
+                .map(|_| format!("m{:05}", r.below_usize(2_000)))
+                .collect()
+        }
+        3 => e.bin_ranges = vec![("620101".into(), format!("62010{}", 1 + r.below_usize(6)))],
+        4 => e.channels = vec![[Channel::Nfc, Channel::Qr][r.below_usize(2)]],
+        _ => e.days = 1 << r.below_usize(7),
     }
     if i.is_multiple_of(7) {
         e.card_types = vec![CardType::Credit];
@@ -165,13 +161,13 @@ fn generated(i: usize, r: &mut Rng) -> Offer {
     let (kind, amount) = if i.is_multiple_of(2) {
         (
             BenefitKind::Discount,
-            Amount::Fixed(100 + r.below(1_000) as i64),
+            Amount::Fixed(100 + r.below_usize(1_000) as i64),
         )
     } else {
         (
             BenefitKind::Cashback,
             Amount::Percent {
-                bp: 100 + r.below(900) as u32,
+                bp: 100 + r.below_usize(900) as u32,
                 cap: 2_000,
             },
         )
@@ -206,7 +202,7 @@ fn generated(i: usize, r: &mut Rng) -> Offer {
 /// The engine with `offers` live offers (the defaults first).
 pub fn engine_with(offers: usize) -> OfferEngine {
     let mut file = OffersFile::default_offers();
-    let mut r = Rng(0xA076_1D64_78BD_642F);
+    let mut r = XorShift64::new(0xA076_1D64_78BD_642F);
     let more = offers.saturating_sub(file.offers.len());
     file.offers.extend((0..more).map(|i| generated(i, &mut r)));
     OfferEngine::new(file)
@@ -214,30 +210,30 @@ pub fn engine_with(offers: usize) -> OfferEngine {
 
 /// The first `n` payments of the benchmark's stream.
 pub fn payments(n: usize) -> Vec<PaymentFacts> {
-    let mut r = Rng(0x2545_F491_4F6C_DD1D);
+    let mut r = XorShift64::new(0x2545_F491_4F6C_DD1D);
     (0..n).map(|i| payment(i, &mut r)).collect()
 }
 
 /// Payment `i` of the stream.
-fn payment(i: usize, r: &mut Rng) -> PaymentFacts {
-    let account = r.below(ACCOUNTS);
+fn payment(i: usize, r: &mut XorShift64) -> PaymentFacts {
+    let account = r.below_usize(ACCOUNTS);
     let at = START_MS + i as i64 * STEP_MS;
     let inr = account.is_multiple_of(5);
     let (currency, channel) = if inr {
         (
             Currency::INR,
-            [Channel::Upi, Channel::Bills, Channel::Qr][r.below(3)],
+            [Channel::Upi, Channel::Bills, Channel::Qr][r.below_usize(3)],
         )
     } else {
         (
             Currency::CNY,
-            [Channel::Nfc, Channel::Qr, Channel::Transit][r.below(3)],
+            [Channel::Nfc, Channel::Qr, Channel::Transit][r.below_usize(3)],
         )
     };
     let mut f = PaymentFacts::new(
         format!("pay-{i}"),
         channel,
-        Money::new(500 + r.below(30_000) as i64, currency),
+        Money::new(500 + r.below_usize(30_000) as i64, currency),
         at,
     );
     f.account_id = Some(format!("acct{account:06}"));
@@ -251,7 +247,7 @@ fn payment(i: usize, r: &mut Rng) -> PaymentFacts {
             CardType::Debit
         },
         added_at_ms: None,
-        first_use: r.below(50) == 0,
+        first_use: r.below_usize(50) == 0,
     });
     f.device = Some(DeviceFacts {
         id: format!("dev{account:06}"),
@@ -259,11 +255,11 @@ fn payment(i: usize, r: &mut Rng) -> PaymentFacts {
         enrolled_at_ms: None,
     });
     f.merchant = Some(MerchantFacts {
-        id: format!("m{:05}", r.below(2_000)),
-        mcc: MCCS[r.below(MCCS.len())],
+        id: format!("m{:05}", r.below_usize(2_000)),
+        mcc: MCCS[r.below_usize(MCCS.len())],
     });
     f.region = Some(if inr { "in" } else { "cn" }.into());
-    f.first_on_channel = r.below(20) == 0;
+    f.first_on_channel = r.below_usize(20) == 0;
     f
 }
 

@@ -156,15 +156,7 @@ async fn play(
         None => {
             story.say("One process runs the card network (twenty emulated banks, a token service, a switch, a double-entry ledger, a card vault)");
             story.say("and the wallet service with its web site. Databases are SQLite files in a fresh directory.");
-            let platform = Platform::start(PlatformOptions {
-                data_dir: dir.clone(),
-                wallet_addr: "127.0.0.1:0".parse()?,
-                switch_addr: "127.0.0.1:0".parse()?,
-                transit_addr: "127.0.0.1:0".parse()?,
-                sms_file: false,
-                trusted_proxies: Default::default(),
-            })
-            .await?;
+            let platform = Platform::start(PlatformOptions::loopback(dir.clone())).await?;
             let url = platform.wallet_url.clone();
             // A kept data directory may hold an earlier run's account.
             let email = if fresh {

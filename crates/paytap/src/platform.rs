@@ -14,6 +14,8 @@
 //! roles: the wallet is the token requestor, the issuer does ID&V, the token
 //! service provisions).
 
+#[path = "platform/emulator.rs"]
+mod emulator;
 #[path = "platform/health.rs"]
 mod health;
 #[path = "platform/merchants.rs"]
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+pub use emulator::emulator_router;
 use paytap_issuer::{IdvDecision as IssuerIdv, IdvRequest, OtpOutcome, Product};
 use paytap_network::{Network, NetworkConfig, RunningNetwork};
 use paytap_store::{Db, Regions};
@@ -171,19 +174,18 @@ impl WalletNetwork for NetworkPort {
             let p = self
                 .net
                 .provision(ProvisionRequest {
-                    card_vault_id: card_id,
-                    issuer_id: v.bank_id.clone(),
-                    bank_name: bank.name.clone(),
-                    token_requestor_id: WALLET_TRID.into(),
-                    device_id: device.device_id.clone(),
-                    device_public_key: device.public_key,
                     domain: token_domain(device.kind),
-                    initial_state: TspState::Active,
-                    actor: TspActor::Wallet,
-                    cdcvm_required: true,
                     no_cvm_limit_minor: info.limits.no_cvm_limit.max(0),
                     currency: bank.currency,
                     app_label: label.into(),
+                    ..ProvisionRequest::wallet_nfc(
+                        card_id,
+                        v.bank_id.clone(),
+                        bank.name.clone(),
+                        WALLET_TRID,
+                        device.device_id.clone(),
+                        device.public_key,
+                    )
                 })
                 .await
                 .map_err(|e| NetworkError::Rejected(e.to_string()))?;
@@ -244,6 +246,22 @@ pub struct PlatformOptions {
     pub sms_file: bool,
     /// Proxies whose `X-Forwarded-For` names the client (default none).
     pub trusted_proxies: TrustedProxies,
+}
+
+impl PlatformOptions {
+    /// A platform in `data_dir` with the wallet and the switch on free
+    /// loopback ports, no SMS file and no trusted proxy: what the demo, the
+    /// crash bench and the in-process tests start.
+    pub fn loopback(data_dir: PathBuf) -> Self {
+        PlatformOptions {
+            data_dir,
+            wallet_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            switch_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            transit_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sms_file: false,
+            trusted_proxies: TrustedProxies::default(),
+        }
+    }
 }
 
 /// Purpose of the vault keyring subkey that fingerprints request bodies
@@ -553,192 +571,6 @@ fn spawn_sms_file(net: Arc<RunningNetwork>, path: PathBuf) -> tokio::task::JoinH
             }
         }
     })
-}
-
-/// A card issued through the emulator control API.
-#[derive(serde::Deserialize)]
-struct IssueBody {
-    bank_id: String,
-    /// `debit` or `credit`.
-    product: String,
-    holder_name: String,
-    /// Opening balance (debit) or credit limit (credit), minor units.
-    amount_minor: i64,
-    /// Put the number in the bank's passcode step-up test range.
-    #[serde(default)]
-    step_up: bool,
-    #[serde(default)]
-    single_transaction_limit_minor: Option<i64>,
-    #[serde(default)]
-    no_cvm_limit_minor: Option<i64>,
-}
-
-type ApiResult =
-    Result<axum::response::Response, (axum::http::StatusCode, axum::Json<serde_json::Value>)>;
-
-fn api_error(
-    status: axum::http::StatusCode,
-    message: impl std::fmt::Display,
-) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
-    (
-        status,
-        axum::Json(
-            serde_json::json!({ "error": { "code": "emulator", "message": message.to_string() } }),
-        ),
-    )
-}
-
-fn no_store(v: serde_json::Value) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        axum::Json(v),
-    )
-        .into_response()
-}
-
-fn loopback_only(
-    addr: SocketAddr,
-) -> Result<(), (axum::http::StatusCode, axum::Json<serde_json::Value>)> {
-    if addr.ip().is_loopback() {
-        Ok(())
-    } else {
-        Err(api_error(
-            axum::http::StatusCode::FORBIDDEN,
-            "the emulator API answers loopback clients only",
-        ))
-    }
-}
-
-/// The emulator control API (see the module documentation):
-///
-/// * `GET /emulator/v1/info`: switch address and the banks (id, name, currency);
-/// * `POST /emulator/v1/cards`: a bank issues a card and "mails" it (number,
-///   expiry, CVV in the response, as printed on the plastic: `expiry` is
-///   `MM/YY`, what `paytap device add-card --expiry` takes; `expiry_yymm`
-///   the bank's record form);
-/// * `GET /emulator/v1/sms`: the emulated phone's SMS inbox (ID&V passcodes);
-/// * `GET /emulator/v1/ledger`: accounts, transfers and per-currency totals.
-///
-/// A route table with its small handlers beside it, long because there
-/// are many routes.
-pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
-    use axum::extract::{ConnectInfo, State};
-    use axum::http::StatusCode;
-    use axum::routing::{get, post};
-    use serde_json::json;
-
-    async fn info(
-        State(net): State<Arc<RunningNetwork>>,
-        ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ) -> ApiResult {
-        loopback_only(peer)?;
-        let banks: Vec<_> = net
-            .issuer()
-            .config()
-            .banks
-            .iter()
-            .map(|b| json!({ "id": b.id, "name": b.name, "currency": b.currency.code() }))
-            .collect();
-        Ok(no_store(
-            json!({ "switch_addr": net.switch_addr().to_string(), "banks": banks }),
-        ))
-    }
-
-    async fn issue(
-        State(net): State<Arc<RunningNetwork>>,
-        ConnectInfo(peer): ConnectInfo<SocketAddr>,
-        axum::Json(b): axum::Json<IssueBody>,
-    ) -> ApiResult {
-        loopback_only(peer)?;
-        let product = Product::parse(&b.product).ok_or_else(|| {
-            api_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "product is debit or credit",
-            )
-        })?;
-        let bank = net
-            .issuer()
-            .bank(&b.bank_id)
-            .map_err(|e| api_error(StatusCode::NOT_FOUND, e))?
-            .clone();
-        let mut req =
-            paytap_issuer::IssueCard::new(&b.bank_id, product, &b.holder_name, b.amount_minor);
-        req.step_up_range = b.step_up;
-        if b.single_transaction_limit_minor.is_some() || b.no_cvm_limit_minor.is_some() {
-            let mut limits = bank.limits;
-            if let Some(l) = b.single_transaction_limit_minor {
-                limits.single_transaction = l;
-            }
-            if let Some(l) = b.no_cvm_limit_minor {
-                limits.no_cvm_limit = l;
-            }
-            req.limits = Some(limits);
-        }
-        let card = net
-            .issue_card(req)
-            .await
-            .map_err(|e| api_error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-        Ok(no_store(json!({
-            "card_id": card.card_id,
-            "bank_id": card.bank_id,
-            "bank_name": bank.name,
-            "pan": card.pan.expose(),
-            "expiry": card.expiry_yymm.to_string(),
-            "expiry_yymm": card.expiry_yymm,
-            "cvv": card.cvv.expose().as_str(),
-            "last4": card.pan.last4(),
-        })))
-    }
-
-    async fn sms(
-        State(net): State<Arc<RunningNetwork>>,
-        ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ) -> ApiResult {
-        loopback_only(peer)?;
-        let messages: Vec<_> = net
-            .sms_outbox()
-            .messages()
-            .iter()
-            .map(|m| json!({ "verification_id": m.verification_id, "to": m.destination, "code": m.code.expose().as_str() }))
-            .collect();
-        Ok(no_store(json!({ "messages": messages })))
-    }
-
-    async fn ledger(
-        State(net): State<Arc<RunningNetwork>>,
-        ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ) -> ApiResult {
-        loopback_only(peer)?;
-        let r = net
-            .ledger()
-            .check_invariants()
-            .await
-            .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-        let totals: Vec<_> = r
-            .totals
-            .iter()
-            .map(|(c, b)| {
-                json!({
-                    "currency": c.code(),
-                    "debits_posted": b.debits_posted,
-                    "credits_posted": b.credits_posted,
-                    "debits_pending": b.debits_pending,
-                    "credits_pending": b.credits_pending,
-                })
-            })
-            .collect();
-        Ok(no_store(
-            json!({ "accounts": r.accounts, "transfers": r.transfers, "totals": totals }),
-        ))
-    }
-
-    axum::Router::new()
-        .route("/emulator/v1/info", get(info))
-        .route("/emulator/v1/cards", post(issue))
-        .route("/emulator/v1/sms", get(sms))
-        .route("/emulator/v1/ledger", get(ledger))
-        .with_state(net)
 }
 
 /// Hourly housekeeping: expired sessions, old idempotency records and stale

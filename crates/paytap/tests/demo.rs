@@ -1,8 +1,10 @@
 //! `paytap demo` plays the whole story and exits 0, telling it in words and
 //! showing card and token numbers only masked.
 
+mod common;
+
+use common::{up_on_free_ports, wait_for_endpoints};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 #[test]
 fn demo_plays_the_whole_story() {
@@ -18,34 +20,15 @@ fn demo_plays_the_whole_story() {
 fn demo_plays_against_a_running_up() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_paytap"))
-        .args([
-            "up",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--wallet-addr",
-            "127.0.0.1:0",
-            "--switch-addr",
-            "127.0.0.1:0",
-            "--transit-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
+    let mut up = up_on_free_ports(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut url = None;
-    for _ in 0..600 {
-        if let Ok(b) = std::fs::read(data.join("endpoints.json"))
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b)
-        {
-            url = v["wallet_url"].as_str().map(str::to_owned);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let url = url.expect("paytap up wrote endpoints.json");
+    let url = wait_for_endpoints(&data)["wallet_url"]
+        .as_str()
+        .expect("paytap up wrote its wallet URL")
+        .to_owned();
     let out = Command::new(env!("CARGO_BIN_EXE_paytap"))
         .args([
             "demo",

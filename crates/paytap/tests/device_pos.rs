@@ -8,6 +8,10 @@
 #[allow(dead_code)]
 mod platform;
 
+mod common;
+
+use common::{BIN, up_on_free_ports, wait_for_endpoints};
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -16,7 +20,6 @@ use std::time::Duration;
 use paytap_issuer::{IssueCard, IssuedCard, Limits, Product};
 use platform::{Platform, PlatformOptions};
 
-const BIN: &str = env!("CARGO_BIN_EXE_paytap");
 const EMAIL: &str = "wang.fang@example.com";
 const PASSWORD: &str = "a long enough password";
 /// The device keystores' passphrase, as a device's unlock secret.
@@ -195,16 +198,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn device_and_pos_processes_pay_through_the_platform() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::start(PlatformOptions {
-        data_dir: dir.path().join("data"),
-        wallet_addr: "127.0.0.1:0".parse().unwrap(),
-        switch_addr: "127.0.0.1:0".parse().unwrap(),
-        transit_addr: "127.0.0.1:0".parse().unwrap(),
-        sms_file: false,
-        trusted_proxies: Default::default(),
-    })
-    .await
-    .unwrap();
+    let p = Platform::start(PlatformOptions::loopback(dir.path().join("data")))
+        .await
+        .unwrap();
     let _ = ACQUIRER_KEYS.set(
         dir.path()
             .join("data")
@@ -655,40 +651,16 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     p.shutdown().await;
 }
 
-fn wait_for(path: &Path) -> serde_json::Value {
-    for _ in 0..600 {
-        if let Ok(b) = std::fs::read(path)
-            && let Ok(v) = serde_json::from_slice(&b)
-        {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} never appeared", path.display());
-}
-
 #[test]
 fn up_writes_endpoints_serves_the_wallet_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
-    let mut up = Command::new(BIN)
-        .args([
-            "up",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--wallet-addr",
-            "127.0.0.1:0",
-            "--switch-addr",
-            "127.0.0.1:0",
-            "--transit-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
+    let mut up = up_on_free_ports(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let ep = wait_for(&data.join("endpoints.json"));
+    let ep = wait_for_endpoints(&data);
     let url = ep["wallet_url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"));
     assert!(

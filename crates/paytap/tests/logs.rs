@@ -5,42 +5,13 @@
 
 #![cfg(target_os = "linux")]
 
-use std::io::{Read, Write};
-use std::path::Path;
+mod common;
+
+use common::{KillOnDrop, http_get, up_on_free_ports, wait_for_endpoints};
+
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_paytap");
-
-fn wait_for(path: &Path) {
-    for _ in 0..600 {
-        if std::fs::metadata(path).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} never appeared", path.display());
-}
-
-/// The whole answer to a GET on the platform whose endpoints.json is in
-/// `data`, with extra header lines.
-fn http_get(data: &Path, path: &str, headers: &str) -> String {
-    let endpoints: Value =
-        serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
-    let url = endpoints["wallet_url"].as_str().unwrap();
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer
-}
 
 /// The value of `name` in an HTTP answer's head.
 fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
@@ -51,42 +22,21 @@ fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A platform process that a failing test does not leave running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 #[test]
 fn up_logs_json_lines_with_a_request_id_per_request() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let stderr = dir.path().join("stderr");
     let mut up = KillOnDrop(
-        Command::new(BIN)
-            .args(["up", "--log-format", "json", "--data-dir"])
-            .arg(&data)
-            .args([
-                "--wallet-addr",
-                "127.0.0.1:0",
-                "--switch-addr",
-                "127.0.0.1:0",
-                "--transit-addr",
-                "127.0.0.1:0",
-            ])
+        up_on_free_ports(&data)
+            .args(["--log-format", "json"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap(),
     );
-    wait_for(&data.join("endpoints.json"));
+    wait_for_endpoints(&data);
 
     let supplied = http_get(&data, "/healthz", "X-Request-Id: probe-7:a\r\n");
     assert!(supplied.starts_with("HTTP/1.1 200"), "{supplied}");

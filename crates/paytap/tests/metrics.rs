@@ -16,7 +16,7 @@ use paytap_iso8583::{Message, Mti, OriginalData};
 use paytap_issuer::{IdvDecision, IdvRequest, IssueCard, IssuedCard, Limits, Product};
 use paytap_network::terminal::{self, AcquirerClient, Merchant};
 use paytap_seal::{DeviceKey, ProvisioningPayload};
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use platform::{Platform, PlatformOptions};
 use prometheus_parse::{Sample, Scrape, Value};
@@ -66,21 +66,14 @@ async fn phone(p: &Platform, balance: i64) -> Phone {
     let key = DeviceKey::generate().unwrap();
     let provisioned = p
         .net
-        .provision(ProvisionRequest {
-            card_vault_id: card.card_id.clone(),
-            issuer_id: card.bank_id.clone(),
+        .provision(ProvisionRequest::wallet_nfc(
+            card.card_id.clone(),
+            card.bank_id.clone(),
             bank_name,
-            token_requestor_id: platform::WALLET_TRID.into(),
-            device_id: DEVICE.into(),
-            device_public_key: key.public(),
-            domain: Domain::Nfc,
-            initial_state: TokenState::Active,
-            actor: Actor::Wallet,
-            cdcvm_required: true,
-            no_cvm_limit_minor: 0,
-            currency: Currency::CNY,
-            app_label: "UnionPay".into(),
-        })
+            platform::WALLET_TRID,
+            DEVICE,
+            key.public(),
+        ))
         .await
         .unwrap();
     let payload = ProvisioningPayload::open_with(
@@ -252,16 +245,9 @@ async fn scrape(http: &reqwest::Client, base: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_count_real_traffic_and_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::start(PlatformOptions {
-        data_dir: dir.path().join("data"),
-        wallet_addr: "127.0.0.1:0".parse().unwrap(),
-        switch_addr: "127.0.0.1:0".parse().unwrap(),
-        transit_addr: "127.0.0.1:0".parse().unwrap(),
-        sms_file: false,
-        trusted_proxies: Default::default(),
-    })
-    .await
-    .unwrap();
+    let p = Platform::start(PlatformOptions::loopback(dir.path().join("data")))
+        .await
+        .unwrap();
     let mut phone = phone(&p, 100_000).await;
     card_traffic(&p, &mut phone).await;
     let http = reqwest::Client::new();

@@ -31,16 +31,9 @@ fn ok_json(args: &[&str]) -> serde_json::Value {
 }
 
 async fn start(dir: &Path) -> Platform {
-    Platform::start(PlatformOptions {
-        data_dir: dir.join("data"),
-        wallet_addr: "127.0.0.1:0".parse().unwrap(),
-        switch_addr: "127.0.0.1:0".parse().unwrap(),
-        transit_addr: "127.0.0.1:0".parse().unwrap(),
-        sms_file: false,
-        trusted_proxies: Default::default(),
-    })
-    .await
-    .unwrap()
+    Platform::start(PlatformOptions::loopback(dir.join("data")))
+        .await
+        .unwrap()
 }
 
 /// The platform's merchant service, as the API sees it.

@@ -1,46 +1,8 @@
 //! End-to-end tests of `paytap tools iso8583|qr|upi` through the real binary.
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
 
-fn paytap(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paytap"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn paytap");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    } else {
-        drop(child.stdin.take());
-    }
-    child.wait_with_output().expect("wait")
-}
+mod common;
 
-fn ok(args: &[&str], stdin: Option<&str>) -> String {
-    let out = paytap(args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
-
-fn fails(args: &[&str], stdin: Option<&str>) -> String {
-    let out = paytap(args, stdin);
-    assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{fails, ok};
 
 #[test]
 fn iso8583_encode_then_decode() {

@@ -1,36 +1,16 @@
 //! `paytap tools transit`: the published PBOC purse vectors, named-field load and
 //! purchase commands, and clear failures on bad input.
 
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_paytap"))
-        .args(args)
-        .output()
-        .expect("run paytap")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
-}
+use common::ok;
 
 fn last_word(s: &str) -> &str {
     s.split_whitespace().last().unwrap_or("")
 }
 
 fn fails(args: &[&str], needle: &str) {
-    let out = run(args);
-    assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::fails(args, None);
     assert!(err.contains(needle), "{args:?}: {err}");
 }
 
@@ -45,53 +25,56 @@ fn t<'a>(args: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn published_vectors_by_hand() {
     assert_eq!(
-        ok(&t(&[
-            "session-key",
-            "--key",
-            KEY,
-            "--data",
-            "1122334400008000"
-        ])),
+        ok(
+            &t(&["session-key", "--key", KEY, "--data", "1122334400008000"]),
+            None
+        ),
         "9B1D924E05595603"
     );
     assert_eq!(
-        ok(&t(&[
-            "session-key",
-            "--key",
-            KEY,
-            "--data",
-            "1122334400000001"
-        ])),
+        ok(
+            &t(&["session-key", "--key", KEY, "--data", "1122334400000001"]),
+            None
+        ),
         "003238ABC57659DD"
     );
     assert_eq!(
-        ok(&t(&[
-            "mac",
-            "--session-key",
-            "9B1D924E05595603",
-            "--data",
-            "000000000000100001001122334455"
-        ])),
+        ok(
+            &t(&[
+                "mac",
+                "--session-key",
+                "9B1D924E05595603",
+                "--data",
+                "000000000000100001001122334455"
+            ]),
+            None
+        ),
         "2988AE5A"
     );
     assert_eq!(
-        ok(&t(&[
+        ok(
+            &t(&[
+                "mac",
+                "--session-key",
+                "9B1D924E05595603",
+                "--data",
+                "000010000100112233445520111221214822"
+            ]),
+            None
+        ),
+        "3A845BF0"
+    );
+    let j: serde_json::Value = serde_json::from_str(&ok(
+        &t(&[
             "mac",
             "--session-key",
             "9B1D924E05595603",
             "--data",
-            "000010000100112233445520111221214822"
-        ])),
-        "3A845BF0"
-    );
-    let j: serde_json::Value = serde_json::from_str(&ok(&t(&[
-        "mac",
-        "--session-key",
-        "9B1D924E05595603",
-        "--data",
-        "000000000000100001001122334455",
-        "--json",
-    ])))
+            "000000000000100001001122334455",
+            "--json",
+        ]),
+        None,
+    ))
     .unwrap();
     assert_eq!(j["mac"], "2988AE5A");
 }
@@ -99,20 +82,26 @@ fn published_vectors_by_hand() {
 #[test]
 fn tac_is_the_mac_under_left_xor_right() {
     // Halves 1122334455667788 ⊕ 8877665544332211 = 9955551111555599.
-    let tac = ok(&t(&[
-        "tac",
-        "--key",
-        KEY,
-        "--data",
-        "000010000100112233445520111221214822",
-    ]));
-    let mac = ok(&t(&[
-        "mac",
-        "--session-key",
-        "9955551111555599",
-        "--data",
-        "000010000100112233445520111221214822",
-    ]));
+    let tac = ok(
+        &t(&[
+            "tac",
+            "--key",
+            KEY,
+            "--data",
+            "000010000100112233445520111221214822",
+        ]),
+        None,
+    );
+    let mac = ok(
+        &t(&[
+            "mac",
+            "--session-key",
+            "9955551111555599",
+            "--data",
+            "000010000100112233445520111221214822",
+        ]),
+        None,
+    );
     assert_eq!(tac, mac);
 }
 
@@ -141,22 +130,25 @@ fn load_from_named_fields() {
         "--time",
         "214822",
     ]);
-    let out = ok(&args);
+    let out = ok(&args, None);
     assert!(out.contains("session_key 9B1D924E05595603"), "{out}");
     assert!(out.contains("mac1 2988AE5A"), "{out}");
     assert!(out.contains("mac2 3A845BF0"), "{out}");
     // TAC over new balance 00001000 ‖ counter 0000 ‖ amount ‖ type ‖ terminal ‖ date ‖ time.
-    let tac = ok(&t(&[
-        "tac",
-        "--key",
-        KEY,
-        "--data",
-        "000010000000000010000100112233445520111221214822",
-    ]));
+    let tac = ok(
+        &t(&[
+            "tac",
+            "--key",
+            KEY,
+            "--data",
+            "000010000000000010000100112233445520111221214822",
+        ]),
+        None,
+    );
     assert_eq!(last_word(&out), tac);
     let mut json_args = args.clone();
     json_args.push("--json");
-    let j: serde_json::Value = serde_json::from_str(&ok(&json_args)).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&ok(&json_args, None)).unwrap();
     assert_eq!(
         (j["mac1"].as_str(), j["mac2"].as_str(), j["tac"].as_str()),
         (Some("2988AE5A"), Some("3A845BF0"), Some(tac.as_str()))
@@ -165,49 +157,61 @@ fn load_from_named_fields() {
 
 #[test]
 fn purchase_from_named_fields() {
-    let out = ok(&t(&[
-        "purchase",
-        "--key",
-        KEY,
-        "--tac-key",
-        KEY,
-        "--random",
-        "11223344",
-        "--offline-counter",
-        "0000",
-        "--terminal-seq",
-        "00000001",
-        "--amount",
-        "4096",
-        "--terminal",
-        "001122334455",
-        "--date",
-        "20111221",
-        "--time",
-        "214822",
-    ]));
+    let out = ok(
+        &t(&[
+            "purchase",
+            "--key",
+            KEY,
+            "--tac-key",
+            KEY,
+            "--random",
+            "11223344",
+            "--offline-counter",
+            "0000",
+            "--terminal-seq",
+            "00000001",
+            "--amount",
+            "4096",
+            "--terminal",
+            "001122334455",
+            "--date",
+            "20111221",
+            "--time",
+            "214822",
+        ]),
+        None,
+    );
     assert!(out.contains("session_key 003238ABC57659DD"), "{out}");
-    let mac1 = ok(&t(&[
-        "mac",
-        "--session-key",
-        "003238ABC57659DD",
-        "--data",
-        "000010000600112233445520111221214822",
-    ]));
-    let mac2 = ok(&t(&[
-        "mac",
-        "--session-key",
-        "003238ABC57659DD",
-        "--data",
-        "00001000",
-    ]));
-    let tac = ok(&t(&[
-        "tac",
-        "--key",
-        KEY,
-        "--data",
-        "00001000060011223344550000000120111221214822",
-    ]));
+    let mac1 = ok(
+        &t(&[
+            "mac",
+            "--session-key",
+            "003238ABC57659DD",
+            "--data",
+            "000010000600112233445520111221214822",
+        ]),
+        None,
+    );
+    let mac2 = ok(
+        &t(&[
+            "mac",
+            "--session-key",
+            "003238ABC57659DD",
+            "--data",
+            "00001000",
+        ]),
+        None,
+    );
+    let tac = ok(
+        &t(&[
+            "tac",
+            "--key",
+            KEY,
+            "--data",
+            "00001000060011223344550000000120111221214822",
+        ]),
+        None,
+    );
     assert!(out.contains(&format!("mac1 {mac1}")), "{out}");
     assert!(out.contains(&format!("mac2 {mac2}")), "{out}");
     assert_eq!(last_word(&out), tac);

@@ -6,26 +6,18 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::{BIN, KillOnDrop, http_get, http_get_from, up_on_free_ports, wait_for_endpoints};
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_paytap");
-
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-fn wait_for(path: &Path) {
-    for _ in 0..600 {
-        if std::fs::metadata(path).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} never appeared", path.display());
 }
 
 /// (soft, hard) "Max open files" of a running process.
@@ -50,21 +42,8 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
     std::fs::write(&outbox, b"").unwrap();
     std::fs::set_permissions(&outbox, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--wallet-addr",
-        "127.0.0.1:0",
-        "--switch-addr",
-        "127.0.0.1:0",
-        "--transit-addr",
-        "127.0.0.1:0",
-    ])
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    let mut cmd = up_on_free_ports(&data);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     // Start it with a low soft limit, as a default shell would.
     #[allow(
         unsafe_code,
@@ -85,7 +64,7 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
         });
     }
     let mut up = cmd.spawn().unwrap();
-    wait_for(&data.join("endpoints.json"));
+    wait_for_endpoints(&data);
 
     let (soft, hard) = open_file_limits(up.id());
     assert_eq!(soft, hard, "soft open-file limit raised to the hard one");
@@ -112,7 +91,7 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
         assert!(seen.iter().any(|s| s == f), "{f} missing from {seen:?}");
     }
     // The transit operators' hosts answer on their own port.
-    let operators = http_get_from(&data, "transit_url", "/transit/v1/operators");
+    let operators = http_get_from(&data, "transit_url", "/transit/v1/operators", "");
     assert!(operators.starts_with("HTTP/1.1 200"), "{operators}");
     for id in [
         "beijing",
@@ -140,31 +119,16 @@ fn up_keeps_its_data_private_and_raises_the_open_file_limit() {
 fn a_second_up_on_the_same_data_directory_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let up_args = [
-        "up",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--wallet-addr",
-        "127.0.0.1:0",
-        "--switch-addr",
-        "127.0.0.1:0",
-        "--transit-addr",
-        "127.0.0.1:0",
-    ];
     let mut first = KillOnDrop(
-        Command::new(BIN)
-            .args(up_args)
-            .env("RUST_LOG", "warn")
+        up_on_free_ports(&data)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for(&data.join("endpoints.json"));
+    wait_for_endpoints(&data);
 
-    let mut second = Command::new(BIN)
-        .args(up_args)
-        .env("RUST_LOG", "warn")
+    let mut second = up_on_free_ports(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -191,7 +155,7 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
 
     // The first one is untouched: still serving (its probes say ready),
     // and it stops cleanly.
-    let ready = http_get(&data, "/readyz");
+    let ready = http_get(&data, "/readyz", "");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""status":"ready""#), "{ready}");
     assert!(ready.contains(r#""wallet-in":"ok""#), "{ready}");
@@ -205,41 +169,6 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
         .unwrap();
     assert!(st.success());
     assert!(first.0.wait().unwrap().success());
-}
-
-/// The whole answer to a GET on the platform whose endpoints.json is in `data`.
-fn http_get(data: &Path, path: &str) -> String {
-    http_get_from(data, "wallet_url", path)
-}
-
-/// The whole answer to a GET on the endpoint `key` of endpoints.json.
-fn http_get_from(data: &Path, key: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let endpoints: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.join("endpoints.json")).unwrap()).unwrap();
-    let url = endpoints[key].as_str().unwrap();
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        conn,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer
-}
-
-/// A platform process that a failing test does not leave running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 #[test]

@@ -15,6 +15,8 @@
 //! Needs /usr/bin/chromium and /usr/bin/chromedriver: run `.ci/browser`
 //! (it installs them with apt-get). Without them this test fails, saying so.
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -219,19 +221,7 @@ async fn issue_cards(data_dir: &Path) -> Vec<BankCard> {
 
 /// `paytap up` on port 0; returns the process and (wallet URL, switch address).
 fn start_platform(data_dir: &Path) -> (Proc, String, String) {
-    let child = paytap()
-        .arg("up")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args([
-            "--wallet-addr",
-            "127.0.0.1:0",
-            "--switch-addr",
-            "127.0.0.1:0",
-            "--transit-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
+    let child = common::up_on_free_ports(data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

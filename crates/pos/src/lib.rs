@@ -437,16 +437,9 @@ pub fn build_authorization(
     m.set_pan(&p)?;
     m.set_processing_code("000000")?;
     m.set_amount(minor)?;
-    m.set_transmission_datetime(
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-    )?;
+    m.set_transmission_datetime_at(now)?;
     m.set_stan(ids.stan)?;
-    m.set_local_time(now.hour(), now.minute(), now.second())?;
-    m.set_local_date(u8::from(now.month()), now.day())?;
+    m.set_local_datetime_at(now)?;
     m.set_expiry(expiry.year(), expiry.month())?;
     m.set_merchant_type(&format!("{:04}", profile.mcc))?;
     m.set_pos_entry_mode("071")?;
@@ -479,16 +472,9 @@ pub fn build_reversal(original: &Message, ids: RequestIds) -> Result<Message, Po
             r.set(f, v)?;
         }
     }
-    r.set_transmission_datetime(
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-    )?;
+    r.set_transmission_datetime_at(now)?;
     r.set_stan(ids.stan)?;
-    r.set_local_time(now.hour(), now.minute(), now.second())?;
-    r.set_local_date(u8::from(now.month()), now.day())?;
+    r.set_local_datetime_at(now)?;
     let od = OriginalData {
         mti: original.mti(),
         stan: original.stan().unwrap_or(0),
@@ -540,13 +526,7 @@ impl SwitchLink {
     ) -> Result<(), PosError> {
         let now = OffsetDateTime::now_utc();
         let mut on = Message::new(Mti::NETWORK_REQUEST);
-        on.set_transmission_datetime(
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second(),
-        )?;
+        on.set_transmission_datetime_at(now)?;
         on.set_stan(new_stan()?)?;
         on.set_acquirer_id(acquirer_id)?;
         on.set_terminal_id(terminal_id)?;
@@ -835,14 +815,12 @@ fn kernel_transaction(
         mm: u8::from(now.month()),
         dd: now.day(),
     };
-    Ok(Transaction {
-        amount_minor: minor,
-        amount_other: 0,
-        currency: amount.currency.numeric(),
-        txn_type: 0x00,
+    Ok(Transaction::purchase(
+        minor,
+        amount.currency.numeric(),
         date,
         unpredictable_number,
-    })
+    ))
 }
 
 /// Fills `receipt` from the card's outcome. `Ok(true)`: the card asks to go

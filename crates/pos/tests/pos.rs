@@ -11,7 +11,7 @@ use paytap_emv::{EmvKey, TdesKey, verify_arqc};
 use paytap_iso8583::{FrameDecoder, Message, Mti, ResponseCode, encode_frame};
 use paytap_pos::saf::ReversalStore;
 use paytap_pos::{ArpcCheck, Pos, TerminalProfile, Verification};
-use paytap_seal::ProvisioningPayload;
+use paytap_testkit::card_payload;
 use paytap_types::{Currency, Money};
 
 const TOKEN: &str = "6295000000000018";
@@ -99,23 +99,7 @@ fn phone_with_no_cvm_limit(dir: &std::path::Path, no_cvm_limit: i64) -> Device {
     .unwrap();
     d.set_enrolment("dev_1", "http://127.0.0.1:1/", "li@example.com")
         .unwrap();
-    let p = ProvisioningPayload {
-        token_ref: "tok_a".into(),
-        token_pan: TOKEN.into(),
-        expiry_yymm: "2911".into(),
-        psn: 1,
-        aid_hex: "A000000333010101".into(),
-        app_label: "UnionPay Debit".into(),
-        key_kind: "tdes".into(),
-        icc_mk_hex: MK.into(),
-        atc_start: 1,
-        cdcvm_required: true,
-        no_cvm_limit_minor: no_cvm_limit,
-        currency_numeric: 156,
-        domain: "nfc".into(),
-        card_last4: "1232".into(),
-        bank_name: "Bank of Example".into(),
-    };
+    let p = card_payload("tok_a", TOKEN, MK, no_cvm_limit);
     let sealed = p.seal_to(&d.public_key(), "dev_1").unwrap();
     d.install("tok_a", &sealed, true).unwrap();
     d

@@ -94,6 +94,20 @@ pub struct PublicData {
 }
 
 impl PublicData {
+    /// The public data of an adult card (type 1) of `operator` in city 1000
+    /// (Beijing), valid from 2026-01-01 to 2036-12-31: the one card that the
+    /// tests, benches and fuzz targets personalise, written once.
+    pub fn adult_card(operator: [u8; 8], serial: [u8; SERIAL_LEN]) -> Self {
+        Self {
+            operator,
+            serial,
+            valid_from: [0x20, 0x26, 0x01, 0x01],
+            valid_to: [0x20, 0x36, 0x12, 0x31],
+            city: [0x10, 0x00],
+            card_type: 1,
+        }
+    }
+
     /// The file's bytes.
     pub fn encode(&self) -> [u8; PUBLIC_DATA_LEN] {
         let mut b = [0u8; PUBLIC_DATA_LEN];
@@ -260,14 +274,7 @@ mod tests {
             balance: 1000,
         };
         assert_eq!(TripRecord::decode(&t.encode()), Some(t));
-        let p = PublicData {
-            operator: *b"BEIJING\0",
-            serial: [1; 10],
-            valid_from: [0x20, 0x26, 1, 1],
-            valid_to: [0x20, 0x36, 0x12, 0x31],
-            city: [0x10, 0x00],
-            card_type: 1,
-        };
+        let p = PublicData::adult_card(*b"BEIJING\0", [1; 10]);
         assert_eq!(PublicData::decode(&p.encode()), Some(p));
         assert_eq!(LogRecord::decode(&[0; 22]), None);
         assert_eq!(TripRecord::decode(&[0; TRIP_RECORD_LEN]), None);

@@ -38,14 +38,7 @@ fn at() -> DateTime {
 }
 
 fn purse() -> Purse {
-    let public = PublicData {
-        operator: *b"BJ-METRO",
-        serial: SERIAL,
-        valid_from: [0x20, 0x26, 0x01, 0x01],
-        valid_to: [0x20, 0x36, 0x12, 0x31],
-        city: [0x10, 0x00],
-        card_type: 1,
-    };
+    let public = PublicData::adult_card(*b"BJ-METRO", SERIAL);
     Purse::new(PurseState::new(
         public,
         masters().derive(&SERIAL),

@@ -310,6 +310,9 @@ fn parse_tip(
 
 impl Mpm {
     /// Parse and validate a payload, including its CRC.
+    ///
+    /// A match over the standard's cases (one arm per data object of EMV
+    /// QRCPS-MPM §4), long because the standard has that many.
     pub fn parse(payload: &str) -> Result<Mpm, QrError> {
         let objs = parse_objects(payload)?;
         check_envelope(payload, &objs)?;

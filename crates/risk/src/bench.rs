@@ -7,6 +7,7 @@
 //! clock starts) and so is each outcome recorded after it; the report gives
 //! the mean, p50 and p99 of both.
 
+use paytap_types::XorShift64;
 use std::time::Duration;
 
 use paytap_types::{
@@ -132,26 +133,10 @@ impl RiskBenchReport {
     }
 }
 
-/// A small deterministic generator (xorshift64), so runs repeat.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Where the stream of payments is.
 struct Population {
     accounts: usize,
-    rng: Rng,
+    rng: XorShift64,
     now: i64,
     last_card: Option<(usize, bool)>,
 }
@@ -254,7 +239,7 @@ pub fn prepare(opts: BenchOptions) -> Result<(RiskEngine, Vec<PaymentFacts>), Be
     let mut engine = RiskEngine::new(RiskRules::default_rules());
     let mut pop = Population {
         accounts: opts.accounts,
-        rng: Rng(0x9E37_79B9_7F4A_7C15),
+        rng: XorShift64::new(0x9E37_79B9_7F4A_7C15),
         now: START_MS,
         last_card: None,
     };

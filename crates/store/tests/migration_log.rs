@@ -2,10 +2,8 @@
 //! into a buffer by a process-wide subscriber (this file holds one test, so
 //! nothing else writes to it).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use paytap_store::{Db, Migration, NO_REGION, Regions};
+use paytap_testkit::LogCapture;
 
 const M: &[Migration] = &[
     Migration {
@@ -20,30 +18,9 @@ const M: &[Migration] = &[
     },
 ];
 
-/// A log writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn migration_lines_name_the_region() {
-    let log = Capture::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .init();
+    let log = LogCapture::install_global(tracing::Level::INFO);
     let mut regions = Regions::new();
     regions.insert("cn", Db::for_tests().await.unwrap());
     regions.insert("in", Db::for_tests().await.unwrap());
@@ -53,7 +30,7 @@ async fn migration_lines_name_the_region() {
     // Applied already: no line.
     regions.migrate(M).await.unwrap();
 
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let applied: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("migration applied"))

@@ -9,6 +9,7 @@
 //! [`Clearing::submit`], in memory: no ledger settlement, so there is no raw
 //! append rate to compare against.
 
+use paytap_types::XorShift64;
 use std::time::Duration;
 
 use paytap_purse::command::PurchaseKind;
@@ -145,22 +146,6 @@ impl BenchOptions {
     }
 }
 
-/// A small deterministic generator (xorshift64), so runs repeat.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Fixed benchmark keys (no real operator's): the durable clearing of
 /// `paytap bench transit` verifies the records' TACs under `tac`.
 pub fn masters() -> MasterKeys {
@@ -185,14 +170,7 @@ fn new_card(op: &Operator, host: &Host, i: usize) -> Result<Purse, BenchError> {
             "--cards is larger than the operator's range",
         ));
     }
-    let public = PublicData {
-        operator: *b"PAYTAP-B",
-        serial,
-        valid_from: [0x20, 0x26, 0x01, 0x01],
-        valid_to: [0x20, 0x36, 0x12, 0x31],
-        city: [0x10, 0x00],
-        card_type: 1,
-    };
+    let public = PublicData::adult_card(*b"PAYTAP-B", serial);
     let state = PurseState::new(public, masters().derive(&serial), op.max_balance);
     let mut p = Purse::new(state);
     tap::load(&mut p, host, op.max_balance, [0; 6], bench_time(), [1; 4])?;
@@ -299,15 +277,18 @@ fn ride(
     taps: usize,
 ) -> Result<(Vec<GateRecord>, usize), BenchError> {
     let stations = &op.metro.stations;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift64::new(0x9E37_79B9_7F4A_7C15);
     let mut records = Vec::with_capacity(taps);
     let mut refused = 0;
     for _ in 0..taps {
-        let (a, b) = (rng.below(stations.len()), rng.below(stations.len()));
+        let (a, b) = (
+            rng.below_usize(stations.len()),
+            rng.below_usize(stations.len()),
+        );
         let fare = metro_fare(&op.metro, stations[a].code, stations[b].code)?;
-        let card = &mut cards[rng.below(cards.len())];
-        let sam = &mut sams[rng.below(GATES)];
-        let random = (rng.next() as u32).to_be_bytes();
+        let card = &mut cards[rng.below_usize(cards.len())];
+        let sam = &mut sams[rng.below_usize(GATES)];
+        let random = (rng.next_u64() as u32).to_be_bytes();
         match tap::purchase(card, sam, PurchaseKind::Simple, fare, bench_time(), || {
             random
         }) {

@@ -10,10 +10,8 @@ use paytap_emv::{ContactlessCard, EmvKey, Expiry as CardExpiry, SecureElement, T
 use paytap_iso8583::{Message, Mti};
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_store::Db;
-use paytap_tsp::{
-    Actor, Domain, ProvisionRequest, TokenKeys, TokenRange, TokenState, Tsp, TspConfig,
-};
-use paytap_types::{Currency, Pan, luhn_check_digit};
+use paytap_tsp::{ProvisionRequest, TokenKeys, TokenRange, Tsp, TspConfig};
+use paytap_types::{Pan, luhn_check_digit};
 use paytap_vault::{CardRecord, Expiry, Keyring, Vault};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -58,14 +56,7 @@ fn taps(payload: &ProvisioningPayload, n: usize) -> VecDeque<Message> {
         let Ok(date) = TxnDate::parse("261123") else {
             break;
         };
-        let txn = Transaction {
-            amount_minor: 100,
-            amount_other: 0,
-            currency: 156,
-            txn_type: 0,
-            date,
-            unpredictable_number: (i as u32).to_be_bytes(),
-        };
+        let txn = Transaction::purchase(100, 156, date, (i as u32).to_be_bytes());
         let Ok(Outcome::OnlineRequest { icc_data, pan, .. }) =
             kernel.run(&mut DirectTransport(&mut se), &txn)
         else {
@@ -123,21 +114,14 @@ fn detokenize(c: &mut Criterion) {
             let card = vault.put(rec).await.expect("card");
             let device = format!("dev_{i}");
             let p = tsp
-                .provision(ProvisionRequest {
-                    card_vault_id: card.id,
-                    issuer_id: ISSUER.into(),
-                    bank_name: "ICBC".into(),
-                    token_requestor_id: "40010075001".into(),
-                    device_id: device.clone(),
-                    device_public_key: key.public(),
-                    domain: Domain::Nfc,
-                    initial_state: TokenState::Active,
-                    actor: Actor::Wallet,
-                    cdcvm_required: true,
-                    no_cvm_limit_minor: 0,
-                    currency: Currency::CNY,
-                    app_label: "UnionPay".into(),
-                })
+                .provision(ProvisionRequest::wallet_nfc(
+                    card.id,
+                    ISSUER,
+                    "ICBC",
+                    "40010075001",
+                    device.clone(),
+                    key.public(),
+                ))
                 .await
                 .expect("provision");
             let payload =

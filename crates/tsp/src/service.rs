@@ -129,6 +129,38 @@ pub struct ProvisionRequest {
     pub app_label: String,
 }
 
+impl ProvisionRequest {
+    /// A wallet's request for an NFC token of a UnionPay card in CNY:
+    /// active at once, a CDCVM on every payment (no no-CVM limit), labelled
+    /// `"UnionPay"`. The parameters are the fields in their declared order;
+    /// a caller that differs elsewhere changes those fields with struct
+    /// update syntax (`ProvisionRequest { currency, ..ProvisionRequest::wallet_nfc(..) }`).
+    pub fn wallet_nfc(
+        card_vault_id: impl Into<String>,
+        issuer_id: impl Into<String>,
+        bank_name: impl Into<String>,
+        token_requestor_id: impl Into<String>,
+        device_id: impl Into<String>,
+        device_public_key: [u8; 32],
+    ) -> Self {
+        Self {
+            card_vault_id: card_vault_id.into(),
+            issuer_id: issuer_id.into(),
+            bank_name: bank_name.into(),
+            token_requestor_id: token_requestor_id.into(),
+            device_id: device_id.into(),
+            device_public_key,
+            domain: Domain::Nfc,
+            initial_state: TokenState::Active,
+            actor: Actor::Wallet,
+            cdcvm_required: true,
+            no_cvm_limit_minor: 0,
+            currency: Currency::CNY,
+            app_label: "UnionPay".into(),
+        }
+    }
+}
+
 /// A provisioned token as the wallet receives it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Provisioned {

@@ -9,7 +9,7 @@ use paytap_iso8583::{CheckResult, Message, Mti, ResponseCode};
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_store::Db;
 use paytap_tsp::*;
-use paytap_types::{Currency, Pan, luhn_check_digit, luhn_valid};
+use paytap_types::{Pan, luhn_check_digit, luhn_valid};
 use paytap_vault::{CardRecord, Expiry, Keyring, Vault};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -75,19 +75,16 @@ async fn env() -> Env {
 
 fn request(env: &Env, device: &DeviceKey, device_id: &str, state: TokenState) -> ProvisionRequest {
     ProvisionRequest {
-        card_vault_id: env.card_id.clone(),
-        issuer_id: ISSUER.into(),
-        bank_name: "Industrial and Commercial Bank of China".into(),
-        token_requestor_id: TRID.into(),
-        device_id: device_id.into(),
-        device_public_key: device.public(),
-        domain: Domain::Nfc,
         initial_state: state,
-        actor: Actor::Wallet,
-        cdcvm_required: true,
-        no_cvm_limit_minor: 0,
-        currency: Currency::CNY,
         app_label: "UnionPay Debit".into(),
+        ..ProvisionRequest::wallet_nfc(
+            env.card_id.clone(),
+            ISSUER,
+            "Industrial and Commercial Bank of China",
+            TRID,
+            device_id,
+            device.public(),
+        )
     }
 }
 
@@ -134,14 +131,12 @@ async fn provision_in(env: &Env, device_id: &str, domain: Domain) -> Phone {
 fn tap(phone: &mut Phone, amount: u64, stan: u32) -> Message {
     phone.se.set_user_verified(true);
     let kernel = Kernel::new(TerminalConfig::default());
-    let txn = Transaction {
-        amount_minor: amount,
-        amount_other: 0,
-        currency: 156,
-        txn_type: 0x00,
-        date: TxnDate::parse("261123").unwrap(),
-        unpredictable_number: stan.to_be_bytes(),
-    };
+    let txn = Transaction::purchase(
+        amount,
+        156,
+        TxnDate::parse("261123").unwrap(),
+        stan.to_be_bytes(),
+    );
     let out = kernel
         .run(&mut DirectTransport(&mut phone.se), &txn)
         .unwrap();
@@ -472,21 +467,8 @@ async fn lost_device_suspends_every_token_at_once() {
             )
             .await
             .unwrap();
-        let req = ProvisionRequest {
-            card_vault_id: card.id,
-            issuer_id: ISSUER.into(),
-            bank_name: "ICBC".into(),
-            token_requestor_id: TRID.into(),
-            device_id: "dev_lost".into(),
-            device_public_key: key.public(),
-            domain: Domain::Nfc,
-            initial_state: TokenState::Active,
-            actor: Actor::Wallet,
-            cdcvm_required: true,
-            no_cvm_limit_minor: 0,
-            currency: Currency::CNY,
-            app_label: "UnionPay".into(),
-        };
+        let req =
+            ProvisionRequest::wallet_nfc(card.id, ISSUER, "ICBC", TRID, "dev_lost", key.public());
         refs.push(tsp.provision(req).await.unwrap().token_ref);
     }
     tsp.set_state(&refs[2], TokenState::Deleted, Actor::Holder, "removed")

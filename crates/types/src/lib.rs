@@ -37,6 +37,7 @@ mod money;
 mod pan;
 mod secret;
 pub mod sync;
+mod xorshift;
 
 pub use clock::{Clock, ManualClock, SystemClock, system_millis};
 pub use device::{Capabilities, DeviceKind};
@@ -49,6 +50,7 @@ pub use histogram::{BUCKET_BOUNDS_MICROS, BUCKETS, DurationHistogram, HistogramS
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
 pub use secret::Secret;
+pub use xorshift::XorShift64;
 
 /// DE 32 of the acquirer every fresh platform knows (`acquirers.toml`
 /// starts with it, with a random key), used by the demo, the benches and

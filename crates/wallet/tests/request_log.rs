@@ -3,30 +3,13 @@
 //! into a buffer by a process-wide subscriber (this file holds one test, so
 //! nothing else writes to it).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
+use paytap_testkit::LogCapture;
 use paytap_wallet::server::request_id::{REQUEST_ID_HEADER, UNMATCHED_ROUTE, track_requests};
 use tower::ServiceExt;
-
-/// A log writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The status and `X-Request-Id` of a GET on `uri`, sent with `id`.
 async fn get_with_id(app: &Router, uri: &str, id: &str) -> (StatusCode, String) {
@@ -44,13 +27,7 @@ async fn get_with_id(app: &Router, uri: &str, id: &str) -> (StatusCode, String) 
 
 #[tokio::test]
 async fn one_line_per_request_names_the_route_not_the_path() {
-    let log = Capture::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .init();
+    let log = LogCapture::install_global(tracing::Level::INFO);
     let app = track_requests(Router::new().route(
         "/items/{id}",
         get(|| async {
@@ -67,7 +44,7 @@ async fn one_line_per_request_names_the_route_not_the_path() {
         (StatusCode::NOT_FOUND, "second".to_owned())
     );
 
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(

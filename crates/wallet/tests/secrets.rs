@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use paytap_testkit::LogCapture;
 
 use common::*;
 use serde_json::json;
@@ -19,19 +18,6 @@ fn find_isolated(text: &str, secret: &str) -> Option<usize> {
         !before.is_some_and(|c| c.is_ascii_alphanumeric())
             && !after.is_some_and(|c| c.is_ascii_alphanumeric())
     })
-}
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Every text and blob value of every wallet table, as one string.
@@ -66,14 +52,13 @@ async fn dump(db: &paytap_store::Db) -> String {
 
 #[tokio::test]
 async fn secrets_stay_out_of_logs_responses_and_storage() {
-    let captured = Captured::default();
-    let writer = captured.clone();
+    let captured = LogCapture::default();
     // Everything paytap, axum and hyper log, at every level (the SQL
     // driver logs statement text and timings only, never bound values).
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace,sqlx=off"))
         .with_ansi(false)
-        .with_writer(move || writer.clone())
+        .with_writer(captured.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
@@ -129,7 +114,7 @@ async fn secrets_stay_out_of_logs_responses_and_storage() {
     }
     assert_eq!(s.cards(&token, &dev).await.len(), 2);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("card provisioned"), "logging is captured");
     let stored = dump(&s.cn).await;
     for (what, text) in [

@@ -5,14 +5,16 @@
 
 use paytap_iso8583::{Message, Mti, OriginalData};
 use paytap_issuer::{IdvDecision, IdvRequest, IssueCard, IssuedCard, Limits, Product};
+use paytap_network::paytap_switch::{BoxFuture, IssuerLink, LinkError};
 use paytap_network::terminal::{self, AcquirerClient, Merchant, TapData};
 use paytap_network::*;
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_store::Db;
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use paytap_vault::Keyring;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -131,21 +133,14 @@ impl Net {
         let key = DeviceKey::generate().unwrap();
         let p = self
             .net
-            .provision(ProvisionRequest {
-                card_vault_id: card.card_id.clone(),
-                issuer_id: card.bank_id.clone(),
+            .provision(ProvisionRequest::wallet_nfc(
+                card.card_id.clone(),
+                card.bank_id.clone(),
                 bank_name,
-                token_requestor_id: TRID.into(),
-                device_id: device_id.clone(),
-                device_public_key: key.public(),
-                domain: Domain::Nfc,
-                initial_state: TokenState::Active,
-                actor: Actor::Wallet,
-                cdcvm_required: true,
-                no_cvm_limit_minor: 0,
-                currency: Currency::CNY,
-                app_label: "UnionPay".into(),
-            })
+                TRID,
+                device_id.clone(),
+                key.public(),
+            ))
             .await
             .unwrap();
         let payload =
@@ -204,14 +199,7 @@ impl Net {
             }
         }
         let now = time::OffsetDateTime::now_utc();
-        m.set_transmission_datetime(
-            u8::from(now.month()),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second(),
-        )
-        .unwrap();
+        m.set_transmission_datetime_at(now).unwrap();
         m.set_stan(self.next_stan()).unwrap();
         m.set_original_data(&OriginalData {
             mti: orig.mti(),
@@ -250,4 +238,57 @@ impl Net {
 
 pub fn code(m: &Message) -> &str {
     m.get_str(39).unwrap_or("--")
+}
+
+/// An issuer link that hands the request to the real issuer (which places
+/// its hold) and never returns the answer to an 0100: a lost answer.
+pub struct Silent(pub Arc<dyn IssuerLink>);
+
+impl IssuerLink for Silent {
+    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
+        Box::pin(async move {
+            let lose = request.mti() == Mti::AUTHORIZATION_REQUEST;
+            let answer = self.0.exchange(request).await;
+            if lose {
+                futures::future::pending::<()>().await;
+            }
+            answer
+        })
+    }
+}
+
+/// An issuer link that is down while its flag is set.
+pub struct Down(pub Arc<dyn IssuerLink>, pub Arc<AtomicBool>);
+
+impl IssuerLink for Down {
+    fn exchange(&self, request: Message) -> BoxFuture<'_, Result<Message, LinkError>> {
+        Box::pin(async move {
+            if self.1.load(Ordering::SeqCst) {
+                return Err(LinkError::Unavailable("down".into()));
+            }
+            self.0.exchange(request).await
+        })
+    }
+}
+
+/// `cfg` with the issuer link of `bank`, and no other, wrapped by `wrap`.
+pub fn wrap_link(
+    cfg: &mut NetworkConfig,
+    bank: &'static str,
+    wrap: impl Fn(Arc<dyn IssuerLink>) -> Arc<dyn IssuerLink> + Send + Sync + 'static,
+) {
+    cfg.link_hook = Some(Arc::new(
+        move |b: &str, link: Arc<dyn IssuerLink>| {
+            if b == bank { wrap(link) } else { link }
+        },
+    ));
+}
+
+/// `cfg` with ICBC's issuer link down while the returned flag is set
+/// (clear at first).
+pub fn icbc_link_switch(cfg: &mut NetworkConfig) -> Arc<AtomicBool> {
+    let down = Arc::new(AtomicBool::new(false));
+    let flag = down.clone();
+    wrap_link(cfg, ICBC, move |link| Arc::new(Down(link, flag.clone())));
+    down
 }

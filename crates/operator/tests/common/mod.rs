@@ -54,14 +54,7 @@ pub fn serial(n: u32) -> [u8; SERIAL_LEN] {
 
 /// A Beijing card with `TOP_UP` loaded.
 pub fn card(serial: [u8; SERIAL_LEN]) -> Purse {
-    let public = PublicData {
-        operator: *b"BJ-METRO",
-        serial,
-        valid_from: [0x20, 0x26, 0x01, 0x01],
-        valid_to: [0x20, 0x36, 0x12, 0x31],
-        city: [0x10, 0x00],
-        card_type: 1,
-    };
+    let public = PublicData::adult_card(*b"BJ-METRO", serial);
     let mut p = Purse::new(PurseState::new(public, masters().derive(&serial), 100_000));
     let host = Host::new(masters());
     tap::load(&mut p, &host, TOP_UP, HOST_TERMINAL, at(0), [9; 4]).unwrap();

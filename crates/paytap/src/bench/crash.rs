@@ -31,6 +31,7 @@
 //! Anything that does not hold is reported in `problems`; `ok` is true
 //! when there are none.
 
+use paytap_types::XorShift64;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ use paytap_iso8583::{Message, Mti, OriginalData, ResponseCode};
 use paytap_issuer::{IssueCard, Limits, Product};
 use paytap_pos::saf::ReversalStore;
 use paytap_pos::{Pos, PosError, TerminalProfile};
-use paytap_tsp::{Actor, Domain, ProvisionRequest, TokenState};
+use paytap_tsp::ProvisionRequest;
 use paytap_types::{Currency, Money};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -126,23 +127,6 @@ enum Heard {
     NoAnswer,
 }
 
-/// A small xorshift generator: the run's randomness from one seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1).max(1)
-    }
-}
-
 struct Lane {
     terminal: String,
     dir: PathBuf,
@@ -163,7 +147,7 @@ pub fn run_crash(opts: &CrashOptions) -> anyhow::Result<CrashReport> {
             u64::from_le_bytes(b)
         }
     };
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift64::new(seed | 1);
     let temp;
     let root = match &opts.dir {
         Some(d) => d.clone(),
@@ -194,14 +178,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn platform_options(data: &Path) -> PlatformOptions {
-    PlatformOptions {
-        data_dir: data.to_path_buf(),
-        wallet_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        switch_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        transit_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        sms_file: false,
-        trusted_proxies: Default::default(),
-    }
+    PlatformOptions::loopback(data.to_path_buf())
 }
 
 /// Cards, tokens and phones, one per terminal; the cards' ids.
@@ -247,21 +224,14 @@ async fn set_up(data: &Path, root: &Path, n: usize) -> anyhow::Result<(Vec<Lane>
         phone.set_enrolment(&device_id, "http://127.0.0.1:1/", "crash@example.com")?;
         let tok = p
             .net
-            .provision(ProvisionRequest {
-                card_vault_id: card.card_id.clone(),
-                issuer_id: bank.clone(),
-                bank_name: bank.clone(),
-                token_requestor_id: "40010075001".into(),
+            .provision(ProvisionRequest::wallet_nfc(
+                card.card_id.clone(),
+                bank.clone(),
+                bank.clone(),
+                "40010075001",
                 device_id,
-                device_public_key: phone.public_key(),
-                domain: Domain::Nfc,
-                initial_state: TokenState::Active,
-                actor: Actor::Wallet,
-                cdcvm_required: true,
-                no_cvm_limit_minor: 0,
-                currency: Currency::CNY,
-                app_label: "UnionPay".into(),
-            })
+                phone.public_key(),
+            ))
             .await?;
         phone.install(&tok.token_ref, &tok.sealed_payload, true)?;
         lanes.push(Lane {
@@ -352,7 +322,7 @@ impl Up {
 
 fn run_under_kills(
     opts: &CrashOptions,
-    rng: &mut Rng,
+    rng: &mut XorShift64,
     data: &Path,
     root: &Path,
     ports: (u16, u16),
@@ -365,7 +335,7 @@ fn run_under_kills(
     let mut threads = Vec::new();
     for lane in lanes {
         let stop = stop.clone();
-        let seed = rng.next();
+        let seed = rng.next_u64();
         threads.push(std::thread::spawn(move || drive(lane, switch, &stop, seed)));
     }
     let max = opts.max_uptime_ms.max(50);
@@ -444,7 +414,7 @@ fn drive(
     stop: &AtomicBool,
     seed: u64,
 ) -> (Lane, Vec<Sent>, Vec<String>) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = XorShift64::new(seed | 1);
     let mut sent = Vec::new();
     let mut problems = Vec::new();
     let pos = match terminal(&lane, switch) {
@@ -461,7 +431,7 @@ fn drive(
         let now = OffsetDateTime::now_utc();
         let minor = rng.between(AMOUNTS.0, AMOUNTS.1);
         let amount = Money::new(i64::try_from(minor).unwrap_or(100), Currency::CNY);
-        let un = rng.next().to_be_bytes();
+        let un = rng.next_u64().to_be_bytes();
         let outcome = lane
             .phone
             .tap(Some(&owner))
@@ -549,7 +519,7 @@ async fn check(
     data: &Path,
     sent: &[Sent],
     cards: &[String],
-    rng: &mut Rng,
+    rng: &mut XorShift64,
     report: &mut CrashReport,
 ) -> anyhow::Result<()> {
     let p = Platform::start(platform_options(data)).await?;
@@ -670,12 +640,12 @@ async fn pending_total(net: &paytap_network::RunningNetwork) -> anyhow::Result<i
 async fn reverse_half<'a>(
     net: &paytap_network::RunningNetwork,
     heard: &[(&'a Sent, String)],
-    rng: &mut Rng,
+    rng: &mut XorShift64,
     report: &mut CrashReport,
 ) -> Vec<&'a Sent> {
     let mut cleared = Vec::new();
     for (i, (s, _)) in heard.iter().enumerate() {
-        if rng.next().is_multiple_of(2) {
+        if rng.next_u64().is_multiple_of(2) {
             cleared.push(*s);
             continue;
         }

@@ -4,7 +4,7 @@
 
 use super::fixed;
 use anyhow::{Context, bail};
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use paytap_emv::crypto;
 use paytap_emv::{AesKey, EmvKey, TdesKey};
 use serde_json::json;
@@ -32,26 +32,7 @@ pub enum ArpcMethod {
 #[derive(Subcommand)]
 pub enum Cmd {
     /// Derive the ICC master key from an issuer master key, PAN and PSN.
-    IccMk {
-        /// Issuer master key, hex (32 digits for TDES; 32/48/64 with --aes).
-        #[arg(long)]
-        imk: String,
-        /// PAN, 12 to 19 digits.
-        #[arg(long)]
-        pan: String,
-        /// PAN sequence number, 0 to 99.
-        #[arg(long, default_value = "00")]
-        psn: String,
-        /// Derivation option (TDES only).
-        #[arg(long, value_enum, default_value = "a")]
-        option: MkOption,
-        /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
-        #[arg(long)]
-        aes: bool,
-        /// Print the result as one JSON object (errors too).
-        #[arg(long)]
-        json: bool,
-    },
+    IccMk(IccMkArgs),
     /// Derive the AC session key from an ICC master key and ATC (EMV common session key derivation).
     SessionKey {
         /// ICC master key (MK-AC), hex (32 digits for TDES; 32/48/64 with --aes).
@@ -83,32 +64,59 @@ pub enum Cmd {
         json: bool,
     },
     /// Compute an ARPC: method 1 (default, needs --arc) or method 2 (needs --csu, optional --pad).
-    Arpc {
-        /// AC session key, hex (32 digits for TDES; 32/48/64 with --aes).
-        #[arg(long)]
-        session_key: String,
-        /// The ARQC, 16 hex digits.
-        #[arg(long)]
-        arqc: String,
-        /// Authorisation response code, 4 hex digits (method 1).
-        #[arg(long)]
-        arc: Option<String>,
-        /// ARPC method (EMV Book 2 §8.2).
-        #[arg(long, value_enum, default_value = "1")]
-        method: ArpcMethod,
-        /// Card status update, 8 hex digits (method 2).
-        #[arg(long)]
-        csu: Option<String>,
-        /// Proprietary authentication data, 0 to 8 bytes hex (method 2).
-        #[arg(long)]
-        pad: Option<String>,
-        /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
-        #[arg(long)]
-        aes: bool,
-        /// Print the result as one JSON object (errors too).
-        #[arg(long)]
-        json: bool,
-    },
+    Arpc(ArpcArgs),
+}
+
+/// `tools emv icc-mk`: the issuer master key and the card it derives for.
+#[derive(Args)]
+pub struct IccMkArgs {
+    /// Issuer master key, hex (32 digits for TDES; 32/48/64 with --aes).
+    #[arg(long)]
+    imk: String,
+    /// PAN, 12 to 19 digits.
+    #[arg(long)]
+    pan: String,
+    /// PAN sequence number, 0 to 99.
+    #[arg(long, default_value = "00")]
+    psn: String,
+    /// Derivation option (TDES only).
+    #[arg(long, value_enum, default_value = "a")]
+    option: MkOption,
+    /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
+    #[arg(long)]
+    aes: bool,
+    /// Print the result as one JSON object (errors too).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `tools emv arpc`: the cryptogram to answer and the method's inputs.
+#[derive(Args)]
+pub struct ArpcArgs {
+    /// AC session key, hex (32 digits for TDES; 32/48/64 with --aes).
+    #[arg(long)]
+    session_key: String,
+    /// The ARQC, 16 hex digits.
+    #[arg(long)]
+    arqc: String,
+    /// Authorisation response code, 4 hex digits (method 1).
+    #[arg(long)]
+    arc: Option<String>,
+    /// ARPC method (EMV Book 2 §8.2).
+    #[arg(long, value_enum, default_value = "1")]
+    method: ArpcMethod,
+    /// Card status update, 8 hex digits (method 2).
+    #[arg(long)]
+    csu: Option<String>,
+    /// Proprietary authentication data, 0 to 8 bytes hex (method 2).
+    #[arg(long)]
+    pad: Option<String>,
+    /// AES keys and AES-CMAC instead of TDES and MAC algorithm 3.
+    #[arg(long)]
+    aes: bool,
+    /// Print the result as one JSON object (errors too).
+    #[arg(long)]
+    json: bool,
 }
 
 fn key(hex_s: &str, aes: bool, what: &str) -> anyhow::Result<EmvKey> {
@@ -132,46 +140,10 @@ fn emit(json: bool, field: &str, value: &[u8], extra: serde_json::Value) {
     }
 }
 
-/// Runs one EMV workbench command: a dispatch table (one arm per
-/// subcommand), long because the workbench has many.
+/// Runs one EMV workbench command: a dispatch, one arm per subcommand.
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::IccMk {
-            imk,
-            pan,
-            psn,
-            option,
-            aes,
-            json,
-        } => {
-            let psn: u8 = psn
-                .trim()
-                .parse()
-                .ok()
-                .filter(|p| *p <= 99)
-                .context("--psn must be 0 to 99")?;
-            crypto::validate_pan(&pan)?;
-            let (mk, kcv) = if aes {
-                let imk = AesKey::from_hex(&imk).context("--imk")?;
-                let mk = crypto::derive_icc_mk_aes(&imk, &pan, psn)?;
-                let kcv = mk.kcv();
-                (EmvKey::Aes(mk), kcv)
-            } else {
-                let imk = TdesKey::from_hex(&imk).context("--imk")?;
-                let mk = match option {
-                    MkOption::A => crypto::derive_icc_mk_a(&imk, &pan, psn)?,
-                    MkOption::B => crypto::derive_icc_mk_b(&imk, &pan, psn)?,
-                };
-                let kcv = mk.kcv();
-                (EmvKey::Tdes(mk), kcv)
-            };
-            emit(
-                json,
-                "icc_mk",
-                mk.expose(),
-                json!({ "kcv": hex::encode_upper(kcv) }),
-            );
-        }
+        Cmd::IccMk(args) => icc_mk(&args)?,
         Cmd::SessionKey {
             icc_mk,
             atc,
@@ -198,46 +170,76 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let data = hex::decode(data.trim()).context("--data is not valid hex")?;
             emit(json, "ac", &crypto::generate_ac(&sk, &data), json!({}));
         }
-        Cmd::Arpc {
-            session_key,
-            arqc,
-            arc,
-            method,
-            csu,
-            pad,
-            aes,
-            json,
-        } => {
-            let sk = key(&session_key, aes, "session-key")?;
-            let arqc = fixed::<8>(&arqc, "arqc")?;
-            if method == ArpcMethod::One {
-                let Some(arc) = arc else {
-                    bail!("method 1 needs --arc")
-                };
-                let arc = fixed::<2>(&arc, "arc")?;
-                emit(
-                    json,
-                    "arpc",
-                    &crypto::arpc_method_1(&sk, arqc, arc),
-                    json!({ "method": 1 }),
-                );
-            } else {
-                let Some(csu) = csu else {
-                    bail!("method 2 needs --csu")
-                };
-                let csu = fixed::<4>(&csu, "csu")?;
-                let pad = match pad {
-                    Some(p) => hex::decode(p.trim()).context("--pad is not valid hex")?,
-                    None => Vec::new(),
-                };
-                emit(
-                    json,
-                    "arpc",
-                    &crypto::arpc_method_2(&sk, arqc, csu, &pad)?,
-                    json!({ "method": 2 }),
-                );
-            }
-        }
+        Cmd::Arpc(args) => arpc(&args)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the ICC master key derived from `--imk`, `--pan` and `--psn`,
+/// with its key check value.
+fn icc_mk(a: &IccMkArgs) -> anyhow::Result<()> {
+    let psn: u8 = a
+        .psn
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p <= 99)
+        .context("--psn must be 0 to 99")?;
+    crypto::validate_pan(&a.pan)?;
+    let (mk, kcv) = if a.aes {
+        let imk = AesKey::from_hex(&a.imk).context("--imk")?;
+        let mk = crypto::derive_icc_mk_aes(&imk, &a.pan, psn)?;
+        let kcv = mk.kcv();
+        (EmvKey::Aes(mk), kcv)
+    } else {
+        let imk = TdesKey::from_hex(&a.imk).context("--imk")?;
+        let mk = match a.option {
+            MkOption::A => crypto::derive_icc_mk_a(&imk, &a.pan, psn)?,
+            MkOption::B => crypto::derive_icc_mk_b(&imk, &a.pan, psn)?,
+        };
+        let kcv = mk.kcv();
+        (EmvKey::Tdes(mk), kcv)
+    };
+    emit(
+        a.json,
+        "icc_mk",
+        mk.expose(),
+        json!({ "kcv": hex::encode_upper(kcv) }),
+    );
+    Ok(())
+}
+
+/// Prints the ARPC of `--arqc` by method 1 (with `--arc`) or method 2
+/// (with `--csu` and `--pad`).
+fn arpc(a: &ArpcArgs) -> anyhow::Result<()> {
+    let sk = key(&a.session_key, a.aes, "session-key")?;
+    let arqc = fixed::<8>(&a.arqc, "arqc")?;
+    if a.method == ArpcMethod::One {
+        let Some(arc) = &a.arc else {
+            bail!("method 1 needs --arc")
+        };
+        let arc = fixed::<2>(arc, "arc")?;
+        emit(
+            a.json,
+            "arpc",
+            &crypto::arpc_method_1(&sk, arqc, arc),
+            json!({ "method": 1 }),
+        );
+    } else {
+        let Some(csu) = &a.csu else {
+            bail!("method 2 needs --csu")
+        };
+        let csu = fixed::<4>(csu, "csu")?;
+        let pad = match &a.pad {
+            Some(p) => hex::decode(p.trim()).context("--pad is not valid hex")?,
+            None => Vec::new(),
+        };
+        emit(
+            a.json,
+            "arpc",
+            &crypto::arpc_method_2(&sk, arqc, csu, &pad)?,
+            json!({ "method": 2 }),
+        );
+    }
+    Ok(())
 }

@@ -6,8 +6,8 @@
 
 use super::fixed;
 use anyhow::{Context, bail};
-use clap::Subcommand;
 use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Args, Subcommand};
 use paytap_purse::card::{
     load_mac1_input, load_mac2_input, load_tac_input, purchase_mac1_input, purchase_tac_input,
 };
@@ -55,77 +55,85 @@ pub enum Cmd {
         json: bool,
     },
     /// A load's session key, MAC1 (card), MAC2 (host) and TAC (card) from named fields.
-    Load {
-        /// Card load key, 32 hex digits.
-        #[arg(long)]
-        key: String,
-        /// Card TAC key, 32 hex digits (without it no TAC is computed).
-        #[arg(long)]
-        tac_key: Option<String>,
-        /// Card random from INITIALIZE FOR LOAD, 8 hex digits.
-        #[arg(long)]
-        random: String,
-        /// Online counter, 4 hex digits.
-        #[arg(long)]
-        online_counter: String,
-        /// Balance before the load, decimal minor units.
-        #[arg(long)]
-        balance: u32,
-        /// Amount, decimal minor units.
-        #[arg(long)]
-        amount: u32,
-        /// Transaction type, 2 hex digits.
-        #[arg(long, default_value = "02", value_parser = type_values(LOAD_TYPES))]
-        r#type: String,
-        /// Terminal id, 12 hex digits.
-        #[arg(long)]
-        terminal: String,
-        /// Host date, YYYYMMDD.
-        #[arg(long)]
-        date: String,
-        /// Host time, hhmmss.
-        #[arg(long)]
-        time: String,
-        /// Print the result as one JSON object (errors too).
-        #[arg(long)]
-        json: bool,
-    },
+    Load(LoadArgs),
     /// A purchase's session key, MAC1 (SAM), MAC2 (card) and TAC (card) from named fields.
-    Purchase {
-        /// Card purchase key, 32 hex digits.
-        #[arg(long)]
-        key: String,
-        /// Card TAC key, 32 hex digits (without it no TAC is computed).
-        #[arg(long)]
-        tac_key: Option<String>,
-        /// Card random from INITIALIZE FOR PURCHASE, 8 hex digits.
-        #[arg(long)]
-        random: String,
-        /// Offline counter, 4 hex digits.
-        #[arg(long)]
-        offline_counter: String,
-        /// Terminal transaction sequence, 8 hex digits.
-        #[arg(long)]
-        terminal_seq: String,
-        /// Amount, decimal minor units.
-        #[arg(long)]
-        amount: u32,
-        /// Transaction type, 2 hex digits.
-        #[arg(long, default_value = "06", value_parser = type_values(PURCHASE_TYPES))]
-        r#type: String,
-        /// Terminal id, 12 hex digits.
-        #[arg(long)]
-        terminal: String,
-        /// Terminal date, YYYYMMDD.
-        #[arg(long)]
-        date: String,
-        /// Terminal time, hhmmss.
-        #[arg(long)]
-        time: String,
-        /// Print the result as one JSON object (errors too).
-        #[arg(long)]
-        json: bool,
-    },
+    Purchase(PurchaseArgs),
+}
+
+/// `tools transit load`: the fields a load's MACs and TAC cover.
+#[derive(Args)]
+pub struct LoadArgs {
+    /// Card load key, 32 hex digits.
+    #[arg(long)]
+    key: String,
+    /// Card TAC key, 32 hex digits (without it no TAC is computed).
+    #[arg(long)]
+    tac_key: Option<String>,
+    /// Card random from INITIALIZE FOR LOAD, 8 hex digits.
+    #[arg(long)]
+    random: String,
+    /// Online counter, 4 hex digits.
+    #[arg(long)]
+    online_counter: String,
+    /// Balance before the load, decimal minor units.
+    #[arg(long)]
+    balance: u32,
+    /// Amount, decimal minor units.
+    #[arg(long)]
+    amount: u32,
+    /// Transaction type, 2 hex digits.
+    #[arg(long, default_value = "02", value_parser = type_values(LOAD_TYPES))]
+    r#type: String,
+    /// Terminal id, 12 hex digits.
+    #[arg(long)]
+    terminal: String,
+    /// Host date, YYYYMMDD.
+    #[arg(long)]
+    date: String,
+    /// Host time, hhmmss.
+    #[arg(long)]
+    time: String,
+    /// Print the result as one JSON object (errors too).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `tools transit purchase`: the fields a purchase's MACs and TAC cover.
+#[derive(Args)]
+pub struct PurchaseArgs {
+    /// Card purchase key, 32 hex digits.
+    #[arg(long)]
+    key: String,
+    /// Card TAC key, 32 hex digits (without it no TAC is computed).
+    #[arg(long)]
+    tac_key: Option<String>,
+    /// Card random from INITIALIZE FOR PURCHASE, 8 hex digits.
+    #[arg(long)]
+    random: String,
+    /// Offline counter, 4 hex digits.
+    #[arg(long)]
+    offline_counter: String,
+    /// Terminal transaction sequence, 8 hex digits.
+    #[arg(long)]
+    terminal_seq: String,
+    /// Amount, decimal minor units.
+    #[arg(long)]
+    amount: u32,
+    /// Transaction type, 2 hex digits.
+    #[arg(long, default_value = "06", value_parser = type_values(PURCHASE_TYPES))]
+    r#type: String,
+    /// Terminal id, 12 hex digits.
+    #[arg(long)]
+    terminal: String,
+    /// Terminal date, YYYYMMDD.
+    #[arg(long)]
+    date: String,
+    /// Terminal time, hhmmss.
+    #[arg(long)]
+    time: String,
+    /// Print the result as one JSON object (errors too).
+    #[arg(long)]
+    json: bool,
 }
 
 fn card_key(hex_s: &str, what: &str) -> anyhow::Result<PurseKey> {
@@ -203,8 +211,7 @@ fn hx(b: &[u8]) -> String {
     hex::encode_upper(b)
 }
 
-/// Runs one transit workbench command: a dispatch table (one arm per
-/// subcommand), long because the workbench has many.
+/// Runs one transit workbench command: a dispatch, one arm per subcommand.
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::SessionKey { key, data, json } => {
@@ -223,94 +230,77 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let k = card_key(&key, "key")?;
             emit(json, &[("tac", hx(&crypto::tac(&k, &data(&d)?)))]);
         }
-        Cmd::Load {
-            key,
-            tac_key,
-            random,
-            online_counter,
-            balance,
-            amount,
-            r#type,
-            terminal,
-            date,
-            time,
-            json,
-        } => {
-            let k = card_key(&key, "key")?;
-            let tac_key = tac_key.map(|t| card_key(&t, "tac-key")).transpose()?;
-            let counter = u16::from_be_bytes(fixed::<2>(&online_counter, "online-counter")?);
-            let terminal = fixed::<6>(&terminal, "terminal")?;
-            let at = date_time(&date, &time)?;
-            let t = type_id(&r#type, LOAD_TYPES)?;
-            let new_balance = balance
-                .checked_add(amount)
-                .context("--balance plus --amount overflows 4 bytes")?;
-            let sk = crypto::session_key(
-                &k,
-                crypto::load_session_input(fixed::<4>(&random, "random")?, counter),
-            );
-            let mut mac1_in = load_mac1_input(balance, amount, &terminal);
-            mac1_in[8] = t;
-            let mut mac2_in = load_mac2_input(amount, &terminal, &at);
-            mac2_in[4] = t;
-            let mut out = vec![
-                ("session_key", hx(sk.expose())),
-                ("mac1", hx(&crypto::mac(&sk, &mac1_in))),
-                ("mac2", hx(&crypto::mac(&sk, &mac2_in))),
-            ];
-            if let Some(tk) = tac_key {
-                let mut tac_in = load_tac_input(new_balance, counter, amount, &terminal, &at);
-                tac_in[10] = t;
-                out.push(("tac", hx(&crypto::tac(&tk, &tac_in))));
-            }
-            emit(json, &out);
-        }
-        Cmd::Purchase {
-            key,
-            tac_key,
-            random,
-            offline_counter,
-            terminal_seq,
-            amount,
-            r#type,
-            terminal,
-            date,
-            time,
-            json,
-        } => {
-            let k = card_key(&key, "key")?;
-            let tac_key = tac_key.map(|t| card_key(&t, "tac-key")).transpose()?;
-            let counter = u16::from_be_bytes(fixed::<2>(&offline_counter, "offline-counter")?);
-            let seq = u32::from_be_bytes(fixed::<4>(&terminal_seq, "terminal-seq")?);
-            let terminal = fixed::<6>(&terminal, "terminal")?;
-            let at = date_time(&date, &time)?;
-            let t = type_id(&r#type, PURCHASE_TYPES)?;
-            let sk = crypto::session_key(
-                &k,
-                crypto::purchase_session_input(fixed::<4>(&random, "random")?, counter, seq),
-            );
-            let mut out = vec![
-                ("session_key", hx(sk.expose())),
-                (
-                    "mac1",
-                    hx(&crypto::mac(
-                        &sk,
-                        &purchase_mac1_input(amount, t, &terminal, &at),
-                    )),
-                ),
-                ("mac2", hx(&crypto::mac(&sk, &amount.to_be_bytes()))),
-            ];
-            if let Some(tk) = tac_key {
-                out.push((
-                    "tac",
-                    hx(&crypto::tac(
-                        &tk,
-                        &purchase_tac_input(amount, t, &terminal, seq, &at),
-                    )),
-                ));
-            }
-            emit(json, &out);
-        }
+        Cmd::Load(args) => emit(args.json, &load(&args)?),
+        Cmd::Purchase(args) => emit(args.json, &purchase(&args)?),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A load's session key, MAC1 and MAC2, and its TAC when the TAC key is
+/// given, as named fields.
+fn load(a: &LoadArgs) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let k = card_key(&a.key, "key")?;
+    let tac_key = a
+        .tac_key
+        .as_deref()
+        .map(|t| card_key(t, "tac-key"))
+        .transpose()?;
+    let counter = u16::from_be_bytes(fixed::<2>(&a.online_counter, "online-counter")?);
+    let terminal = fixed::<6>(&a.terminal, "terminal")?;
+    let at = date_time(&a.date, &a.time)?;
+    let t = type_id(&a.r#type, LOAD_TYPES)?;
+    let new_balance = a
+        .balance
+        .checked_add(a.amount)
+        .context("--balance plus --amount overflows 4 bytes")?;
+    let sk = crypto::session_key(
+        &k,
+        crypto::load_session_input(fixed::<4>(&a.random, "random")?, counter),
+    );
+    let mut mac1_in = load_mac1_input(a.balance, a.amount, &terminal);
+    mac1_in[8] = t;
+    let mut mac2_in = load_mac2_input(a.amount, &terminal, &at);
+    mac2_in[4] = t;
+    let mut out = vec![
+        ("session_key", hx(sk.expose())),
+        ("mac1", hx(&crypto::mac(&sk, &mac1_in))),
+        ("mac2", hx(&crypto::mac(&sk, &mac2_in))),
+    ];
+    if let Some(tk) = tac_key {
+        let mut tac_in = load_tac_input(new_balance, counter, a.amount, &terminal, &at);
+        tac_in[10] = t;
+        out.push(("tac", hx(&crypto::tac(&tk, &tac_in))));
+    }
+    Ok(out)
+}
+
+/// A purchase's session key, MAC1 and MAC2, and its TAC when the TAC key
+/// is given, as named fields.
+fn purchase(a: &PurchaseArgs) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let k = card_key(&a.key, "key")?;
+    let tac_key = a
+        .tac_key
+        .as_deref()
+        .map(|t| card_key(t, "tac-key"))
+        .transpose()?;
+    let counter = u16::from_be_bytes(fixed::<2>(&a.offline_counter, "offline-counter")?);
+    let seq = u32::from_be_bytes(fixed::<4>(&a.terminal_seq, "terminal-seq")?);
+    let terminal = fixed::<6>(&a.terminal, "terminal")?;
+    let at = date_time(&a.date, &a.time)?;
+    let t = type_id(&a.r#type, PURCHASE_TYPES)?;
+    let sk = crypto::session_key(
+        &k,
+        crypto::purchase_session_input(fixed::<4>(&a.random, "random")?, counter, seq),
+    );
+    let mac1_in = purchase_mac1_input(a.amount, t, &terminal, &at);
+    let mut out = vec![
+        ("session_key", hx(sk.expose())),
+        ("mac1", hx(&crypto::mac(&sk, &mac1_in))),
+        ("mac2", hx(&crypto::mac(&sk, &a.amount.to_be_bytes()))),
+    ];
+    if let Some(tk) = tac_key {
+        let tac_in = purchase_tac_input(a.amount, t, &terminal, seq, &at);
+        out.push(("tac", hx(&crypto::tac(&tk, &tac_in))));
+    }
+    Ok(out)
 }
