@@ -91,6 +91,11 @@ impl Net {
 
     /// Issue a card, pass ID&V (green), provision a token to a new phone.
     pub async fn phone_with(&self, req: IssueCard) -> Phone {
+        self.phone_in(req, Domain::Nfc).await
+    }
+
+    /// [`Net::phone_with`], the token in `domain`.
+    pub async fn phone_in(&self, req: IssueCard, domain: Domain) -> Phone {
         let card = self.net.issue_card(req).await.unwrap();
         let device_id = format!("dev-{}", self.next_stan());
         let idv = self
@@ -138,7 +143,7 @@ impl Net {
                 token_requestor_id: TRID.into(),
                 device_id: device_id.clone(),
                 device_public_key: key.public(),
-                domain: Domain::Nfc,
+                domain,
                 initial_state: TokenState::Active,
                 actor: Actor::Wallet,
                 cdcvm_required: true,
