@@ -235,3 +235,57 @@ async fn bad_codes_amounts_and_keys_are_refused_with_nothing_moved() {
     assert_eq!(s.n.available(&ph).await, 100_000 - 500);
     s.n.assert_ledger().await;
 }
+
+/// The acquirer's port whose next answer is lost on the way back (the
+/// `0200` reached the switch and was answered; the acquirer heard
+/// nothing, as when it crashed before storing the answer).
+struct LossyPort<'a> {
+    inner: Port<'a>,
+    lose_next: std::sync::atomic::AtomicBool,
+}
+
+impl SwitchPort for LossyPort<'_> {
+    fn send<'b>(
+        &'b self,
+        acquirer: &'b str,
+        request: Message,
+    ) -> BoxFuture<'b, Result<Message, String>> {
+        Box::pin(async move {
+            let answer = self.inner.send(acquirer, request).await?;
+            if self
+                .lose_next
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err("the answer was lost".into());
+            }
+            Ok(answer)
+        })
+    }
+
+    fn payer_account(&self, token: &str) -> Option<String> {
+        self.inner.payer_account(token)
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_answer_is_the_same_payment_not_a_replay() {
+    let s = shop().await;
+    let mut ph = phone(&s.n).await;
+    let code = s.merchant.dynamic_code(700, "B-3").unwrap();
+    let p = scan(&mut ph, "k-lost", &code, 700);
+    let port = LossyPort {
+        inner: s.port(),
+        lose_next: true.into(),
+    };
+    let e = s.payments.pay(&p, &port).await.unwrap_err();
+    assert!(matches!(e, PaymentError::NoAnswer(_)), "{e}");
+    assert_eq!(s.credited().await, 0, "no answer, no credit yet");
+    assert_eq!(s.n.available(&ph).await, 100_000 - 700, "the bank approved");
+    // The phone retries: the same message again, which the switch answers
+    // as a duplicate with the first answer, not as an ATC replay.
+    let o = s.payments.pay(&p, &port).await.unwrap();
+    assert!(o.approved, "{o:?}");
+    assert_eq!(s.credited().await, 700);
+    assert_eq!(s.n.available(&ph).await, 100_000 - 700);
+    s.n.assert_ledger().await;
+}
