@@ -287,6 +287,42 @@ async fn a_phone_scans_shop_codes_and_pays_through_the_platform() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("fingerprint"), "{}", text(&o));
     assert_eq!(w.credited("TEA-01").await, 1_234 + 880);
+    // A watch has no camera.
+    let watch = w
+        ._dir
+        .path()
+        .join("watch.se")
+        .to_string_lossy()
+        .into_owned();
+    ok(&[
+        "device",
+        "enrol",
+        "--wallet",
+        &w.url,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        "watch",
+        "--name",
+        "Li's watch",
+        "--keystore",
+        &watch,
+    ])
+    .await;
+    let o = run(&[
+        "device",
+        "scan",
+        "--keystore",
+        &watch,
+        "--payload",
+        &sale,
+        "--verified",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no camera"), "{}", text(&o));
 
     // The phone's post is retried as it was sent (its answer was lost):
     // the stored outcome, the money moved once; the same cryptogram under

@@ -174,6 +174,12 @@ pub(super) fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         println!("pay {name}: {amount}");
     }
     let mut device = a.ks.open()?;
+    if device.kind() != paytap_device::DeviceKind::Phone {
+        bail!(
+            "a {} has no camera to scan a code: scan with a phone",
+            device.kind().as_str()
+        );
+    }
     let platform = match &a.platform {
         Some(p) => p.clone(),
         None => device
