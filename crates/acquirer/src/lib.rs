@@ -11,10 +11,15 @@
 //! [`Merchant::static_code`] and [`Merchant::dynamic_code`] make the EMVCo
 //! merchant-presented codes the merchant shows (through `paytap-qr`).
 //!
-//! Table: `acquirer_merchants` ([`MIGRATIONS`]), SQLite and PostgreSQL.
+//! [`payments`]: scan to pay, the `0200` of a phone that scanned a code,
+//! and the merchant's credit on the ledger.
+//!
+//! Tables: `acquirer_merchants`, `acquirer_qr_payments` ([`MIGRATIONS`]),
+//! SQLite and PostgreSQL.
 #![deny(missing_docs)]
 
 mod model;
+pub mod payments;
 
 pub use model::{
     MAX_CITY_LEN, MAX_MERCHANT_ID_LEN, MAX_NAME_LEN, Merchant, MerchantSpec, SpecError,
@@ -26,14 +31,25 @@ use sqlx::Row;
 use std::sync::Arc;
 
 /// The schema this crate owns.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "acquirer",
-    version: 1,
-    sql: "CREATE TABLE acquirer_merchants (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "acquirer",
+        version: 1,
+        sql: "CREATE TABLE acquirer_merchants (\
             id TEXT PRIMARY KEY, acquirer TEXT NOT NULL, name TEXT NOT NULL, city TEXT NOT NULL, \
             mcc TEXT NOT NULL, currency TEXT NOT NULL, country TEXT NOT NULL, \
             account TEXT NOT NULL, created_at BIGINT NOT NULL)",
-}];
+    },
+    Migration {
+        component: "acquirer",
+        version: 2,
+        sql: "CREATE TABLE acquirer_qr_payments (\
+            idempotency_key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, merchant TEXT NOT NULL, \
+            amount BIGINT NOT NULL, currency TEXT NOT NULL, terminal TEXT NOT NULL, \
+            stan BIGINT NOT NULL, sent_at BIGINT NOT NULL, response_code TEXT, \
+            created_at BIGINT NOT NULL)",
+    },
+];
 
 /// The ledger account a merchant's QR payments are credited to.
 pub fn settlement_account(merchant_id: &str) -> String {
@@ -150,6 +166,16 @@ impl Merchants {
             tracing::info!(merchant = %spec.id, mcc = %spec.mcc, "merchant created");
         }
         Ok((stored, inserted))
+    }
+
+    /// The database the merchants (and their scanned-code payments) live in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The ledger the settlement accounts are on.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// The merchant with id `id`, whichever acquirer holds it (a scanned

@@ -122,3 +122,48 @@ async fn codes_carry_the_stored_merchant() {
     let bill = sale.additional_data.unwrap().bill_number;
     assert_eq!(bill.as_deref(), Some("B-7"));
 }
+
+/// The `0200` of a scanned-code payment, field by field.
+#[tokio::test]
+async fn a_scanned_code_payment_becomes_a_financial_request() {
+    use crate::payments::{ENTRY_MODE_SCANNED, ScanPayment, build_financial};
+    use paytap_iso8583::Mti;
+    let m = service().await;
+    let (shop, _) = m.create(ACQ, spec("M-9")).await.unwrap();
+    let p = ScanPayment {
+        idempotency_key: "k".into(),
+        code: shop.dynamic_code(1_234, "B").unwrap(),
+        amount_minor: 1_234,
+        token: "6234560000000003".into(),
+        expiry: "2907".into(),
+        psn: Some(1),
+        track2: "6234560000000003D2907201".into(),
+        icc_data: "9F2608AABBCCDDEEFF0011".into(),
+    };
+    let amount = paytap_types::Money::new(1_234, Currency::CNY);
+    // 2026-12-07 01:02:03 UTC.
+    let msg = build_financial(&p, &shop, amount, "Q0000001", 42, 1_796_605_323).unwrap();
+    assert_eq!(msg.mti(), Mti::FINANCIAL_REQUEST);
+    let check =
+        |field: u8, expect: &str| assert_eq!(msg.get_str(field), Some(expect), "DE {field}");
+    check(3, "000000");
+    check(4, "000000001234");
+    check(7, "1207010203");
+    check(11, "000042");
+    check(14, "2907");
+    check(18, "5814");
+    check(22, ENTRY_MODE_SCANNED);
+    check(32, ACQ);
+    check(41, "Q0000001");
+    check(42, "M-9            ");
+    check(49, "156");
+    assert_eq!(msg.get(55), Some(&hex::decode(&p.icc_data).unwrap()[..]));
+    // The same inputs make the same message: a resend is a duplicate.
+    let again = build_financial(&p, &shop, amount, "Q0000001", 42, 1_796_605_323).unwrap();
+    assert_eq!(again.encode(), msg.encode());
+    let bad = ScanPayment {
+        expiry: "29".into(),
+        ..p
+    };
+    assert!(build_financial(&bad, &shop, amount, "Q0000001", 42, 0).is_err());
+}

@@ -24,6 +24,9 @@
 //!   APDUs; the device is the server, the POS the client).
 //! * [`wallet`]: the HTTP client of the wallet service (enrol, add card,
 //!   OTP, sync provisioning, heartbeat).
+//! * [`scan`]: scan to pay: the secure element's chip data for a merchant
+//!   code the owner scanned (every such payment needs the owner's finger),
+//!   and the payment posted to the acquirer.
 //! * [`locate`]: "find my device" on the device: where it is (kept in the
 //!   keystore), the wallet's command channel, and obeying its commands
 //!   (report the place, ring, wipe the secure element), each answered.
@@ -31,6 +34,7 @@
 pub mod field;
 pub mod keystore;
 pub mod locate;
+pub mod scan;
 pub mod se;
 pub mod wallet;
 

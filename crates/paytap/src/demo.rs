@@ -7,8 +7,8 @@
 //! passcode step-up), the eight-card limit, taps with a fingerprint
 //! (approved, with the cryptogram changing every time), a purchase beyond
 //! the card's limit, a replayed cryptogram, a lost phone (which answers
-//! "Locate now" with its place), its recovery, a
-//! band that holds no card, and the ledger summing to zero per currency.
+//! "Locate now" with its place), its recovery, a shop's QR code scanned
+//! and paid (`demo/qr.rs`), a band that holds no card, and the ledger summing to zero per currency.
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the
@@ -41,6 +41,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod qr;
+
 #[derive(ClapArgs)]
 pub struct Args {
     /// Keep the demo's data directory here instead of a temporary one.
@@ -55,7 +57,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 14;
+const STEPS: u64 = 15;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -362,6 +364,7 @@ impl Demo {
         self.replay().await?;
         self.lost_phone().await?;
         self.found_phone().await?;
+        self.scan_to_pay().await?;
         self.band_holds_no_cards(&icbc).await?;
         self.history_and_ledger().await
     }

@@ -27,6 +27,7 @@ use paytap_device::{
 use paytap_types::Secret;
 use zeroize::Zeroizing;
 
+mod scan;
 mod unlock;
 pub use unlock::Unlock;
 
@@ -141,6 +142,8 @@ enum Cmd {
     /// report the place for "locate", beep for "sound", wipe the secure
     /// element for "erase"; each is answered.
     Listen(ListenArgs),
+    /// Scan a merchant's QR code and pay it (a phone): the owner's finger, the secure element's cryptogram, the acquirer.
+    Scan(Box<scan::ScanArgs>),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -279,6 +282,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Field(a) => field(&rt, a),
         Cmd::Listen(a) => rt.block_on(obey_commands(a)),
         Cmd::Heartbeat { ks, at, login } => rt.block_on(heartbeat(ks, at, login)),
+        Cmd::Scan(a) => {
+            drop(rt);
+            scan::run(*a)
+        }
     }
 }
 

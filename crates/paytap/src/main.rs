@@ -120,6 +120,14 @@ mod exit {
                     WalletClientError::Decode(_) => UNREACHABLE,
                 };
             }
+            if let Some(s) = cause.downcast_ref::<paytap_device::scan::ScanError>() {
+                use paytap_device::scan::ScanError as S;
+                return match s {
+                    S::Transport(_) | S::Refused { status: 504, .. } => UNREACHABLE,
+                    S::Refused { .. } | S::NotVerified | S::Declined => REFUSED,
+                    S::Device(_) | S::Kernel(_) => USAGE,
+                };
+            }
             if cause.downcast_ref::<crate::register::Refused>().is_some() {
                 return REFUSED;
             }

@@ -22,6 +22,8 @@ mod health;
 pub mod merchants;
 #[path = "platform/metrics.rs"]
 mod metrics;
+#[path = "platform/scan.rs"]
+pub mod scan;
 #[path = "platform/transit.rs"]
 pub mod transit;
 
@@ -477,7 +479,9 @@ impl Platform {
             .merge(paytap_web::router_with(wallet.clone(), site));
         let merchants =
             paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
+        let payments = paytap_acquirer::payments::QrPayments::new(merchants.clone());
         app = app.merge(merchants::router(net.clone(), merchants));
+        app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {

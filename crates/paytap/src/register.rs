@@ -203,7 +203,7 @@ impl std::fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 /// Signed requests to the acquirer API.
-struct AcquirerClient {
+pub(crate) struct AcquirerClient {
     http: reqwest::Client,
     base: String,
     id: String,
@@ -212,21 +212,34 @@ struct AcquirerClient {
 
 impl AcquirerClient {
     fn new(conn: &Connection) -> anyhow::Result<AcquirerClient> {
+        AcquirerClient::with_key(
+            &conn.platform,
+            &conn.acquirer.acquirer_id,
+            conn.acquirer.key()?,
+        )
+    }
+
+    /// A client of the API at `platform`, signing as acquirer `id`.
+    pub(crate) fn with_key(
+        platform: &str,
+        id: &str,
+        key: paytap_iso8583::AcquirerKey,
+    ) -> anyhow::Result<AcquirerClient> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("making the HTTP client")?;
         Ok(AcquirerClient {
             http,
-            base: conn.platform.trim_end_matches('/').to_owned(),
-            id: conn.acquirer.acquirer_id.clone(),
-            key: conn.acquirer.key()?,
+            base: platform.trim_end_matches('/').to_owned(),
+            id: id.to_owned(),
+            key,
         })
     }
 
     /// Sends a signed request; a success's status and JSON body, or the
     /// API's error as an error.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,

@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/14] Start the platform",
+        "[1/15] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -72,10 +72,13 @@ fn check(out: &Output) {
         "the phone is at Night Market, Huanghe Road, Shanghai",
         "the phone answered \"Locate now\"",
         "tokens active again; the tap is approved",
+        "Scan a shop's code to pay",
+        "DE 22 031 through the switch: APPROVED 00",
+        "the merchant's settlement account shows the money",
         "device_cannot_hold_cards",
         "every currency sums to zero",
         "CNY: debits",
-        "all 14 steps passed",
+        "all 15 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

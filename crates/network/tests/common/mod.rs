@@ -10,7 +10,7 @@ use paytap_network::terminal::{self, AcquirerClient, Merchant, TapData};
 use paytap_network::*;
 use paytap_seal::{DeviceKey, ProvisioningPayload};
 use paytap_store::Db;
-use paytap_tsp::ProvisionRequest;
+use paytap_tsp::{Domain, ProvisionRequest};
 use paytap_types::{Currency, Money};
 use paytap_vault::Keyring;
 use std::sync::Arc;
@@ -93,6 +93,11 @@ impl Net {
 
     /// Issue a card, pass ID&V (green), provision a token to a new phone.
     pub async fn phone_with(&self, req: IssueCard) -> Phone {
+        self.phone_in(req, Domain::Nfc).await
+    }
+
+    /// [`Net::phone_with`], the token in `domain`.
+    pub async fn phone_in(&self, req: IssueCard, domain: Domain) -> Phone {
         let card = self.net.issue_card(req).await.unwrap();
         let device_id = format!("dev-{}", self.next_stan());
         let idv = self
@@ -133,14 +138,17 @@ impl Net {
         let key = DeviceKey::generate().unwrap();
         let p = self
             .net
-            .provision(ProvisionRequest::wallet_nfc(
-                card.card_id.clone(),
-                card.bank_id.clone(),
-                bank_name,
-                TRID,
-                device_id.clone(),
-                key.public(),
-            ))
+            .provision(ProvisionRequest {
+                domain,
+                ..ProvisionRequest::wallet_nfc(
+                    card.card_id.clone(),
+                    card.bank_id.clone(),
+                    bank_name,
+                    TRID,
+                    device_id.clone(),
+                    key.public(),
+                )
+            })
             .await
             .unwrap();
         let payload =

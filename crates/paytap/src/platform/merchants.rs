@@ -9,6 +9,9 @@
 //!   out of their limits.
 //! * `GET /acquirer/v1/merchants/{id}`: the merchant, `404` when unknown or
 //!   another acquirer's.
+//! * `GET /acquirer/v1/merchants/{id}/settlement`: its settlement account
+//!   on the ledger (`account`, `currency`, `credits_minor` paid in by its
+//!   customers, `debits_minor` paid out, `balance_minor`), `404` as above.
 //!
 //! Every request is signed by an acquirer the switch knows
 //! (`acquirers.toml`): header [`ACQUIRER_HEADER`] names it and
@@ -173,12 +176,45 @@ async fn get(
     }
 }
 
+async fn settlement(
+    State(api): State<Api>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("{MERCHANTS_PATH}/{id}/settlement");
+    let acquirer = match authenticate(&api, &method, &path, &headers, b"") {
+        Ok(a) => a,
+        Err(why) => return unauthenticated(&path, why),
+    };
+    let m = match api.merchants.get(&id).await {
+        Ok(m) if m.acquirer == acquirer => m,
+        Ok(_) => return failure(AcquirerError::NotFound(id)),
+        Err(e) => return failure(e),
+    };
+    match api.merchants.ledger().balance(&m.account).await {
+        Ok(b) => axum::Json(json!({
+            "account": m.account,
+            "currency": m.spec.currency.code(),
+            "credits_minor": b.credits_posted,
+            "debits_minor": b.debits_posted,
+            "balance_minor": b.credits_posted - b.debits_posted,
+        }))
+        .into_response(),
+        Err(e) => failure(AcquirerError::Ledger(e)),
+    }
+}
+
 /// The merchant API's routes (module documentation).
 pub fn router(net: Arc<RunningNetwork>, merchants: Merchants) -> axum::Router {
     use axum::routing::{get as get_route, post};
     axum::Router::new()
         .route(MERCHANTS_PATH, post(create))
         .route("/acquirer/v1/merchants/{id}", get_route(get))
+        .route(
+            "/acquirer/v1/merchants/{id}/settlement",
+            get_route(settlement),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Api { net, merchants })
 }

@@ -1,0 +1,407 @@
+//! Scan to pay with separate processes against a running platform: a shop
+//! signs up with `paytap register merchant`, prints a dynamic code as a
+//! PNG with `paytap register code`, and a phone (`paytap device enrol`,
+//! `add-card`) pays it with `paytap device scan --image` over the
+//! acquirer's HTTP endpoint and the switch's ISO 8583. Then a static code
+//! with `--amount`, and an unknown merchant, a wrong amount for a dynamic
+//! code, a tampered code (bad CRC) and a scan without the owner's finger,
+//! each refused with a clear error and nothing moved. The merchant's
+//! settlement account holds what was paid, the wallet's history shows the
+//! scanned payments, and the ledger balances. (The idempotent retry over
+//! the real switch, on SQLite and PostgreSQL, is
+//! `crates/network/tests/scan_pay.rs`.)
+
+#[path = "../src/platform.rs"]
+#[allow(dead_code)]
+mod platform;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use paytap_issuer::{IssueCard, Limits, Product};
+use platform::{Platform, PlatformOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_paytap");
+const EMAIL: &str = "li.na@example.com";
+const PASSWORD: &str = "a long enough password";
+const KEYSTORE_PASSPHRASE: &str = "the phone's unlock passphrase";
+
+fn paytap(args: &[String]) -> Output {
+    Command::new(BIN)
+        .env("PAYTAP_KEYSTORE_PASSPHRASE", KEYSTORE_PASSPHRASE)
+        .env_remove("PAYTAP_PASSWORD")
+        .args(args)
+        .output()
+        .expect("run paytap")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn run(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || paytap(&args))
+        .await
+        .unwrap()
+}
+
+async fn ok(args: &[&str]) -> String {
+    let o = run(args).await;
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+struct World {
+    p: Platform,
+    url: String,
+    data: String,
+    ks: String,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn credited(&self, merchant: &str) -> i64 {
+        let account = format!("merchant:{merchant}:settlement");
+        let b = self.p.net.ledger().balance(&account).await.unwrap();
+        assert_eq!(b.debits_posted, 0);
+        b.credits_posted
+    }
+
+    async fn scan(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["device", "scan", "--keystore", &self.ks, "--json"];
+        args.extend_from_slice(extra);
+        run(&args).await
+    }
+
+    async fn assert_ledger(&self) {
+        let r = self.p.net.ledger().check_invariants().await.unwrap();
+        for (cur, b) in &r.totals {
+            assert_eq!(b.debits_posted, b.credits_posted, "{cur} posted");
+            assert_eq!(b.debits_pending, b.credits_pending, "{cur} pending");
+        }
+    }
+}
+
+/// The platform, a shop signed up as TEA-01, and an enrolled phone with a
+/// debit card of 1,000.00 CNY.
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Platform::start(PlatformOptions::loopback(dir.path().join("data")))
+        .await
+        .unwrap();
+    let url = p.wallet_url.clone();
+    let data = dir.path().join("data").to_string_lossy().into_owned();
+    let ks = dir.path().join("phone.se").to_string_lossy().into_owned();
+    ok(&[
+        "register",
+        "merchant",
+        "--platform",
+        &url,
+        "--data-dir",
+        &data,
+        "--json",
+        "--id",
+        "TEA-01",
+        "--name",
+        "Tea House",
+        "--city",
+        "Beijing",
+        "--mcc",
+        "5814",
+    ])
+    .await;
+    ok(&[
+        "device",
+        "enrol",
+        "--wallet",
+        &url,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        "phone",
+        "--name",
+        "Li's phone",
+        "--keystore",
+        &ks,
+        "--register",
+    ])
+    .await;
+    let mut req = IssueCard::new("01020000", Product::Debit, "LI NA", 100_000);
+    req.limits = Some(Limits {
+        single_transaction: 50_000,
+        daily: 100_000,
+        velocity_count: 100,
+        velocity_window_secs: 3600,
+        no_cvm_limit: 30_000,
+    });
+    let card = p.net.issue_card(req).await.unwrap();
+    let expiry = card.expiry_yymm.to_string();
+    ok(&[
+        "device",
+        "add-card",
+        "--keystore",
+        &ks,
+        "--pan",
+        card.pan.expose(),
+        "--expiry",
+        &expiry,
+        "--cvv",
+        card.cvv.expose(),
+        "--name",
+        "LI NA",
+    ])
+    .await;
+    World {
+        p,
+        url,
+        data,
+        ks,
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_scans_shop_codes_and_pays_through_the_platform() {
+    let w = world().await;
+    let png = w
+        ._dir
+        .path()
+        .join("sale.png")
+        .to_string_lossy()
+        .into_owned();
+    ok(&[
+        "register",
+        "code",
+        "--merchant",
+        "TEA-01",
+        "--amount",
+        "12.34",
+        "--bill",
+        "B-7",
+        "--png",
+        &png,
+        "--platform",
+        &w.url,
+        "--data-dir",
+        &w.data,
+        "--json",
+    ])
+    .await;
+
+    // A dynamic code from its PNG: paid once, the amount the code's.
+    let o = w.scan(&["--image", &png, "--verified"]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["approved"], true, "{v}");
+    assert_eq!(v["merchant"], "TEA-01");
+    assert_eq!(v["merchant_name"], "Tea House");
+    assert_eq!(v["amount_minor"], 1_234);
+    assert_eq!(v["bill"], "B-7");
+    assert!(
+        v["transfer"].as_str().unwrap().starts_with("qr:scan-"),
+        "{v}"
+    );
+    assert_eq!(w.credited("TEA-01").await, 1_234);
+
+    // A static code with the amount typed.
+    let fixed = ok(&[
+        "register",
+        "code",
+        "--merchant",
+        "TEA-01",
+        "--platform",
+        &w.url,
+        "--data-dir",
+        &w.data,
+        "--json",
+    ])
+    .await;
+    let fixed: serde_json::Value = serde_json::from_str(&fixed).unwrap();
+    let fixed = fixed["payload"].as_str().unwrap().to_owned();
+    let o = w
+        .scan(&["--payload", &fixed, "--amount", "8.80", "--verified"])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(w.credited("TEA-01").await, 1_234 + 880);
+    // A static code without an amount, and nobody at a terminal to ask.
+    let o = w.scan(&["--payload", &fixed, "--verified"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("give --amount"), "{}", text(&o));
+
+    // Refusals: nothing moves.
+    let mut other = paytap_acquirer::Merchant {
+        spec: paytap_acquirer::MerchantSpec {
+            id: "NOBODY".into(),
+            name: "Nobody".into(),
+            city: "Beijing".into(),
+            mcc: "5814".into(),
+            currency: paytap_types::Currency::CNY,
+            country: "CN".into(),
+        },
+        acquirer: paytap_types::DEMO_ACQUIRER_ID.into(),
+        account: String::new(),
+        created_at: 0,
+    };
+    let unknown = other.dynamic_code(500, "B-8").unwrap();
+    let o = w.scan(&["--payload", &unknown, "--verified"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains("no merchant") && said.contains("NOBODY"),
+        "{said}"
+    );
+    assert!(said.contains("unknown_merchant"), "{said}");
+
+    other.spec.id = "TEA-01".into();
+    let sale = other.dynamic_code(500, "B-9").unwrap();
+    let o = w
+        .scan(&["--payload", &sale, "--amount", "4.99", "--verified"])
+        .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the code asks for CNY 5.00, not CNY 4.99"),
+        "{}",
+        text(&o)
+    );
+
+    let tampered = sale.replacen("0103B-9", "0103B-0", 1);
+    assert_ne!(tampered, sale);
+    let o = w.scan(&["--payload", &tampered, "--verified"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("CRC"), "{}", text(&o));
+
+    let o = w.scan(&["--payload", &sale]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("fingerprint"), "{}", text(&o));
+    assert_eq!(w.credited("TEA-01").await, 1_234 + 880);
+    // A watch has no camera.
+    let watch = w
+        ._dir
+        .path()
+        .join("watch.se")
+        .to_string_lossy()
+        .into_owned();
+    ok(&[
+        "device",
+        "enrol",
+        "--wallet",
+        &w.url,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        "watch",
+        "--name",
+        "Li's watch",
+        "--keystore",
+        &watch,
+    ])
+    .await;
+    let o = run(&[
+        "device",
+        "scan",
+        "--keystore",
+        &watch,
+        "--payload",
+        &sale,
+        "--verified",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no camera"), "{}", text(&o));
+
+    // The phone's post is retried as it was sent (its answer was lost):
+    // the stored outcome, the money moved once; the same cryptogram under
+    // another key is refused by the token service as a replay.
+    let sale = other.dynamic_code(250, "B-10").unwrap();
+    let ks = w.ks.clone();
+    let chip = tokio::task::spawn_blocking(move || {
+        let key = paytap_device::KeystoreKey::Passphrase(paytap_types::Secret::new(
+            KEYSTORE_PASSPHRASE.to_owned(),
+        ));
+        let mut phone = paytap_device::Device::open(std::path::Path::new(&ks), &key).unwrap();
+        let owner = phone.owner_finger();
+        let date = paytap_emv::TxnDate {
+            yy: 26,
+            mm: 12,
+            dd: 7,
+        };
+        let amount = paytap_types::Money::new(250, paytap_types::Currency::CNY);
+        paytap_device::scan::make_cryptogram(&mut phone, Some(&owner), amount, date, [1, 2, 3, 4])
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let post =
+        |key: &'static str| paytap_device::scan::post_payment(&w.url, key, &sale, 250, &chip);
+    let first = post("retry-1").await.unwrap();
+    assert!(first.approved, "{first:?}");
+    assert_eq!(w.credited("TEA-01").await, 1_234 + 880 + 250);
+    assert_eq!(post("retry-1").await.unwrap(), first);
+    assert_eq!(w.credited("TEA-01").await, 1_234 + 880 + 250);
+    let replay = post("retry-2").await.unwrap();
+    assert!(!replay.approved, "{replay:?}");
+    assert_eq!(w.credited("TEA-01").await, 1_234 + 880 + 250);
+    // Over HTTP, a tampered code is a 422 that names the CRC.
+    let bad = post_raw(&w.url, "retry-3", &tampered, &chip).await;
+    assert_eq!(bad.0, 422, "{}", bad.1);
+    assert!(
+        bad.1.contains("bad_code") && bad.1.contains("CRC"),
+        "{}",
+        bad.1
+    );
+
+    // The wallet's history shows the scanned payments, as it shows taps
+    // (the replay's decline too).
+    let mut client = paytap_device::WalletClient::new(&w.url).unwrap();
+    client.login(EMAIL, PASSWORD).await.unwrap();
+    let mut items = Vec::new();
+    for _ in 0..200 {
+        items = client.transactions(20).await.unwrap();
+        if items.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(items.len(), 4, "{items:?}");
+    assert!(items.iter().all(|i| i.merchant_name == "Tea House"));
+    assert_eq!(items.iter().filter(|i| i.approved).count(), 3, "{items:?}");
+    w.assert_ledger().await;
+}
+
+/// Posts a payment for `code` with `chip` and answers the status and body.
+async fn post_raw(
+    url: &str,
+    key: &str,
+    code: &str,
+    chip: &paytap_device::scan::ScanCryptogram,
+) -> (u16, String) {
+    let body = serde_json::json!({
+        "idempotency_key": key,
+        "code": code,
+        "amount_minor": 250,
+        "token": chip.token.expose().as_str(),
+        "expiry": chip.expiry_yymm,
+        "psn": chip.psn,
+        "track2": chip.track2.expose().as_str(),
+        "icc_data": hex::encode(&chip.icc_data),
+    });
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/acquirer/v1/qr-payments",
+            url.trim_end_matches('/')
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
