@@ -1,0 +1,109 @@
+//! A card authorization through the [`PaymentGuard`] port: the risk and
+//! offers services see it after routing and before the issuer does. Only
+//! when a guard is configured: without one the switch builds no facts and
+//! makes no call.
+
+use super::AuthContext;
+use paytap_iso8583::{Message, ResponseCode};
+use paytap_types::{
+    CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts, PaymentFacts,
+    PaymentGuard,
+};
+
+/// Digits of the funding card's number the rules see: its BIN, never more.
+const BIN_DIGITS: usize = 6;
+
+/// What the guard is told of a card authorization. The payment id is the
+/// duplicate key (acquirer, terminal, STAN, transmission time), so a
+/// retransmission is the same payment. The card is known by its token's
+/// reference only (a card paid without a token has no card facts), and by
+/// the funding card's BIN and bank.
+pub(super) fn facts(
+    request: &Message,
+    issuer_request: &Message,
+    ctx: &AuthContext,
+    token_ref: Option<&str>,
+    bank: &str,
+) -> PaymentFacts {
+    let id = format!(
+        "card:{}:{}:{:06}:{}",
+        ctx.acquirer, ctx.terminal, ctx.stan, ctx.transmission
+    );
+    let mut f = PaymentFacts::new(
+        id,
+        Channel::Nfc,
+        paytap_types::Money::new(ctx.amount, ctx.currency),
+        ctx.started,
+    );
+    f.card = token_ref.map(|t| CardFacts {
+        fingerprint: t.to_owned(),
+        bin: issuer_request
+            .get_str(2)
+            .and_then(|pan| pan.get(..BIN_DIGITS))
+            .unwrap_or_default()
+            .to_owned(),
+        bank: bank.to_owned(),
+        card_type: CardType::Debit,
+        added_at_ms: None,
+        first_use: false,
+    });
+    f.merchant = request.merchant_id().map(|m| MerchantFacts {
+        id: m.trim().to_owned(),
+        mcc: request
+            .merchant_type()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+    });
+    f
+}
+
+/// Asks the guard. `Ok` goes on to the issuer, asking for the charge (the
+/// amount less any instant discount); `Err` is the decline's code and
+/// reason (a risk decline's code, or `1A` for a step-up).
+pub(super) async fn check(
+    guard: &dyn PaymentGuard,
+    facts: &PaymentFacts,
+    issuer_request: &mut Message,
+) -> Result<(), (ResponseCode, String)> {
+    match guard.check(facts).await {
+        GuardAnswer::Go { charge, .. } if charge == facts.amount => Ok(()),
+        GuardAnswer::Go { charge, .. } => {
+            let set = u64::try_from(charge.minor)
+                .map_err(|_| "negative charge".to_owned())
+                .and_then(|c| issuer_request.set_amount(c).map_err(|e| e.to_string()));
+            set.map_err(|e| {
+                tracing::error!(payment = %facts.payment_id, error = %e, "discounted charge not set");
+                (ResponseCode::SystemMalfunction, "offers".to_owned())
+            })
+        }
+        GuardAnswer::StepUp { reason } => {
+            let code = ResponseCode::AdditionalAuthenticationRequired;
+            Err((
+                code,
+                format!("{} (risk: {reason})", super::reason_for(code)),
+            ))
+        }
+        GuardAnswer::Decline {
+            reason,
+            response_code,
+        } => {
+            let code =
+                ResponseCode::from_code(response_code).unwrap_or(ResponseCode::SuspectedFraud);
+            Err((
+                code,
+                format!("{} (risk: {reason})", super::reason_for(code)),
+            ))
+        }
+    }
+}
+
+/// Tells the guard how the authorization ended: an approval captures the
+/// offers (the card path captures at approval), anything else releases them.
+pub(super) async fn finish(guard: &dyn PaymentGuard, facts: &PaymentFacts, approved: bool) {
+    let outcome = if approved {
+        GuardOutcome::Captured
+    } else {
+        GuardOutcome::Declined
+    };
+    guard.finish(facts, outcome).await;
+}
