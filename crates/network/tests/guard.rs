@@ -56,7 +56,12 @@ async fn a_supermarket_tap_is_charged_less_and_the_bank_pays_the_discount() {
     let n = guarded().await;
     let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
     let before = n.available(&phone).await;
+    let mut events = n.net.subscribe();
     assert_eq!(code(&n.pay(&mut phone, 6_000).await), "00");
+    let ev = events.recv().await.unwrap();
+    assert_eq!(ev.amount.minor, 6_000, "the wallet sees the price");
+    assert_eq!(ev.saved.map(|m| m.minor), Some(1_000), "and what it saved");
+    assert_eq!(ev.earned, None);
     assert_eq!(
         n.available(&phone).await,
         before - 5_000,

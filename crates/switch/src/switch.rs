@@ -608,6 +608,7 @@ impl Switch {
             meta.reason.take(),
             meta.stand_in,
             code,
+            (meta.saved, meta.earned),
         ));
         // The one line per authorization (the bank's host logs its side at
         // debug only): `bank` is the field name every line uses for a bank.
@@ -783,18 +784,22 @@ impl Switch {
                     record.token_ref.as_deref(),
                     &issuer_id,
                 );
-                if let Err((code, reason)) =
-                    guarded::check(g.as_ref(), &facts, &mut issuer_request).await
-                {
-                    if let Some(d) = durable
-                        && let Err(e) = d.await
-                    {
-                        tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
+                let checked = guarded::check(g.as_ref(), &facts, &mut issuer_request).await;
+                let (saved, earned) = match checked {
+                    Ok(benefits) => benefits,
+                    Err((code, reason)) => {
+                        if let Some(d) = durable
+                            && let Err(e) = d.await
+                        {
+                            tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
+                        }
+                        meta.reason = Some(reason);
+                        meta.completion = completion;
+                        return (self.decline(request, code), record, meta);
                     }
-                    meta.reason = Some(reason);
-                    meta.completion = completion;
-                    return (self.decline(request, code), record, meta);
-                }
+                };
+                meta.saved = saved;
+                meta.earned = earned;
                 Some((g, facts))
             }
         };
@@ -1350,6 +1355,7 @@ fn auth_event(
     reason: Option<String>,
     stand_in: bool,
     code: ResponseCode,
+    (saved, earned): (Option<Money>, Option<Money>),
 ) -> PaymentEvent {
     PaymentEvent {
         event_id: format!("auth-{}", ctx.rrn),
@@ -1373,6 +1379,8 @@ fn auth_event(
         }),
         kind: "purchase".into(),
         at_millis: now_millis(),
+        saved: saved.filter(|_| record.approved),
+        earned: earned.filter(|_| record.approved),
     }
 }
 
@@ -1438,6 +1446,8 @@ fn reversal_event(
         reason: "payment reversed, the hold is released".into(),
         kind: "reversal".into(),
         at_millis: now_millis(),
+        saved: None,
+        earned: None,
     }
 }
 
@@ -1498,6 +1508,9 @@ struct AuthContext {
 struct Meta {
     stand_in: bool,
     reason: Option<String>,
+    /// An instant discount and a cashback the guard granted.
+    saved: Option<Money>,
+    earned: Option<Money>,
     /// What the token service adds to the answer (ARPC, DE 63) once its
     /// response code is final.
     completion: Option<Box<dyn TokenCompletion>>,

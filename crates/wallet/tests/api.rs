@@ -568,6 +568,8 @@ fn event(id: &str, token_ref: &str, minor: i64, approved: bool, at: i64) -> Paym
         .into(),
         kind: "purchase".into(),
         at_millis: at,
+        saved: None,
+        earned: None,
     }
 }
 

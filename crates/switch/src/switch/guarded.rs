@@ -6,7 +6,7 @@
 use super::AuthContext;
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_types::{
-    CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts, PaymentFacts,
+    CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts, Money, PaymentFacts,
     PaymentGuard,
 };
 
@@ -32,7 +32,7 @@ pub(super) fn facts(
     let mut f = PaymentFacts::new(
         id,
         Channel::Nfc,
-        paytap_types::Money::new(ctx.amount, ctx.currency),
+        Money::new(ctx.amount, ctx.currency),
         ctx.started,
     );
     f.card = token_ref.map(|t| CardFacts {
@@ -57,24 +57,39 @@ pub(super) fn facts(
     f
 }
 
+/// An instant discount and a cashback, when the payment got them.
+type Benefits = (Option<Money>, Option<Money>);
+
+fn some(m: Money) -> Option<Money> {
+    (m.minor > 0).then_some(m)
+}
+
 /// Asks the guard. `Ok` goes on to the issuer, asking for the charge (the
-/// amount less any instant discount); `Err` is the decline's code and
-/// reason (a risk decline's code, or `1A` for a step-up).
+/// amount less any instant discount), with what the payment saves and
+/// earns; `Err` is the decline's code and reason (a risk decline's code,
+/// or `1A` for a step-up).
 pub(super) async fn check(
     guard: &dyn PaymentGuard,
     facts: &PaymentFacts,
     issuer_request: &mut Message,
-) -> Result<(), (ResponseCode, String)> {
+) -> Result<Benefits, (ResponseCode, String)> {
     match guard.check(facts).await {
-        GuardAnswer::Go { charge, .. } if charge == facts.amount => Ok(()),
-        GuardAnswer::Go { charge, .. } => {
+        GuardAnswer::Go {
+            charge, cashback, ..
+        } if charge == facts.amount => Ok((None, some(cashback))),
+        GuardAnswer::Go {
+            charge,
+            discount,
+            cashback,
+        } => {
             let set = u64::try_from(charge.minor)
                 .map_err(|_| "negative charge".to_owned())
                 .and_then(|c| issuer_request.set_amount(c).map_err(|e| e.to_string()));
             set.map_err(|e| {
                 tracing::error!(payment = %facts.payment_id, error = %e, "discounted charge not set");
                 (ResponseCode::SystemMalfunction, "offers".to_owned())
-            })
+            })?;
+            Ok((some(discount), some(cashback)))
         }
         GuardAnswer::StepUp { reason } => {
             let code = ResponseCode::AdditionalAuthenticationRequired;
