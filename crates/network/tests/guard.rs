@@ -127,3 +127,37 @@ async fn a_burst_of_taps_is_declined_for_velocity_before_the_issuer() {
     );
     n.assert_ledger().await;
 }
+
+#[tokio::test]
+async fn a_reversed_discounted_tap_releases_its_hold_and_returns_the_discount() {
+    let n = guarded().await;
+    let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
+    let before = n.available(&phone).await;
+    let (_, req) = n.tap(&mut phone, 6_000);
+    assert_eq!(code(&n.send(&req).await), "00");
+    assert_eq!(n.available(&phone).await, before - 5_000);
+    let answer = n.send(&n.reversal_of(&req)).await;
+    assert_eq!(code(&answer), "00");
+    assert_eq!(
+        n.available(&phone).await,
+        before,
+        "the hold of the charge is released"
+    );
+    let offers = n.net.guard().unwrap().offers.as_ref().unwrap();
+    assert_eq!(
+        offers.budget("icbc-10-off").await.unwrap(),
+        Some((10_000_000, 0, 0)),
+        "the discount returns"
+    );
+    let funder = n
+        .net
+        .ledger()
+        .balance("offers:bank:01020000:CNY")
+        .await
+        .unwrap();
+    assert_eq!(
+        funder.debits_posted, funder.credits_posted,
+        "and its funder is paid back"
+    );
+    n.assert_ledger().await;
+}

@@ -1150,6 +1150,9 @@ impl Switch {
         let rrn = self.next_rrn();
         self.release_hold(&request, &original, &acquirer, &orig)
             .await;
+        let guard_id = self.inner.guard.as_ref().map(|_| {
+            guarded::payment_id(&acquirer, &terminal, orig.stan, &orig.transmission_datetime)
+        });
         let logged = ReversalLog {
             request: &request,
             response: &response,
@@ -1162,6 +1165,10 @@ impl Switch {
         if !self.log_reversal(logged).await {
             answer_code(&mut response, ResponseCode::SystemMalfunction);
             return response;
+        }
+        if let (Some(g), Some(id)) = (&self.inner.guard, guard_id) {
+            let amount = Money::new(original.amount, original.currency);
+            guarded::reversed(g.as_ref(), id, amount, started).await;
         }
         self.publish(reversal_event(&request, &original, &rrn, &terminal));
         response

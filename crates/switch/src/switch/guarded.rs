@@ -13,6 +13,25 @@ use paytap_types::{
 /// Digits of the funding card's number the rules see: its BIN, never more.
 const BIN_DIGITS: usize = 6;
 
+/// A card payment's id for the guard: its duplicate key, which a
+/// reversal names too (DE 32, DE 41, and DE 90's STAN and DE 7).
+pub(super) fn payment_id(acquirer: &str, terminal: &str, stan: u32, transmission: &str) -> String {
+    format!("card:{acquirer}:{terminal}:{stan:06}:{transmission}")
+}
+
+/// Tells the guard an approved authorization was reversed: its offers are
+/// refunded (the discount returns to its budget, the cashback is clawed
+/// back). Only the payment's id and amount are known here.
+pub(super) async fn reversed(
+    guard: &dyn PaymentGuard,
+    payment_id: String,
+    amount: Money,
+    at_ms: i64,
+) {
+    let facts = PaymentFacts::new(payment_id, Channel::Nfc, amount, at_ms);
+    guard.finish(&facts, GuardOutcome::Refunded).await;
+}
+
 /// What the guard is told of a card authorization. The payment id is the
 /// duplicate key (acquirer, terminal, STAN, transmission time), so a
 /// retransmission is the same payment. The card is known by its token's
@@ -25,10 +44,7 @@ pub(super) fn facts(
     token_ref: Option<&str>,
     bank: &str,
 ) -> PaymentFacts {
-    let id = format!(
-        "card:{}:{}:{:06}:{}",
-        ctx.acquirer, ctx.terminal, ctx.stan, ctx.transmission
-    );
+    let id = payment_id(&ctx.acquirer, &ctx.terminal, ctx.stan, &ctx.transmission);
     let mut f = PaymentFacts::new(
         id,
         Channel::Nfc,
