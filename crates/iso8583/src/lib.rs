@@ -79,6 +79,8 @@ codes!(
         ExpiredCard = "54", "Expired card";
         IncorrectPin = "55", "Incorrect PIN";
         NotPermittedToCardholder = "57", "Transaction not permitted to cardholder";
+        /// A risk decline: the payment looks like fraud.
+        SuspectedFraud = "59", "Suspected fraud";
         NotPermittedToTerminal = "58", "Transaction not permitted to terminal";
         ExceedsWithdrawalLimit = "61", "Exceeds withdrawal amount limit";
         RestrictedCard = "62", "Restricted card";
@@ -88,6 +90,8 @@ codes!(
         RoutingError = "92", "Financial institution or intermediate network facility cannot be found for routing";
         DuplicateTransmission = "94", "Duplicate transmission";
         SystemMalfunction = "96", "System malfunction";
+        /// A risk step-up: verify the account holder again (biometric or OTP), then retry.
+        AdditionalAuthenticationRequired = "1A", "Additional customer authentication required";
     }
 );
 

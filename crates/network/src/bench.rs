@@ -46,6 +46,12 @@ pub struct AuthBenchOptions {
     /// Run on this database (e.g. an empty PostgreSQL database) instead of
     /// SQLite files; the raw append rate is then measured there too.
     pub database_url: Option<String>,
+    /// Risk on (the bench's rules, [`bench_guard`]): every authorization is
+    /// decided and its decision stored before the issuer sees it.
+    pub risk: bool,
+    /// Offers on (the bench's offer, [`bench_guard`]): every authorization
+    /// gets a cashback, stored, captured and posted on the ledger.
+    pub offers: bool,
 }
 
 impl Default for AuthBenchOptions {
@@ -59,7 +65,74 @@ impl Default for AuthBenchOptions {
             raw_append_rows: 50_000,
             split_databases: false,
             database_url: None,
+            risk: false,
+            offers: false,
         }
+    }
+}
+
+/// The risk rules of a bench run: one rule of every kind the default rules
+/// have that a card payment reaches (velocity per card, device and merchant,
+/// cooling-off of a new card, impossible travel, declines in a row), with
+/// thresholds the bench's load never reaches, so every authorization pays
+/// for the whole evaluation and goes on to its issuer.
+const BENCH_RULES: &str = r#"
+[[velocity]]
+name = "card-burst"
+key = "card"
+window_secs = 1
+max_count = 500
+action = "step_up_biometric"
+[[velocity]]
+name = "card-daily-sum"
+key = "card"
+window_secs = 86400
+max_sum = { CNY = "100000000.00" }
+action = "step_up_otp"
+[[velocity]]
+name = "merchant-surge"
+key = "merchant"
+window_secs = 1
+max_count = 500
+action = "step_up_biometric"
+shadow = true
+[[cooling_off]]
+name = "new-card"
+subject = "card"
+period_secs = 3600
+above = { CNY = "100000000.00" }
+action = "step_up_otp"
+"#;
+
+/// The offer of a bench run: 1% cashback up to 1 CNY on every CNY card
+/// payment, funded by the platform, with a budget the run never spends.
+const BENCH_OFFERS: &str = r#"
+[[offer]]
+id = "bench-cashback"
+title = "1% back"
+funder = { kind = "platform", id = "paytap" }
+order = 1
+currency = "CNY"
+[offer.eligible]
+channels = ["nfc"]
+[offer.benefit]
+kind = "cashback"
+percent = "1"
+cap = "1.00"
+[offer.limits]
+budget = "100000000000.00"
+"#;
+
+/// The guard a bench run asks for: `None` for what is off.
+pub fn bench_guard(risk: bool, offers: bool) -> crate::GuardConfig {
+    // Both files are constants of this module, checked by its test.
+    crate::GuardConfig {
+        risk: risk.then(|| {
+            paytap_risk::RiskRules::from_toml(BENCH_RULES).expect("the bench's rules are valid")
+        }),
+        offers: offers.then(|| {
+            paytap_offers::OffersFile::from_toml(BENCH_OFFERS).expect("the bench's offer is valid")
+        }),
     }
 }
 
@@ -95,6 +168,10 @@ pub struct AuthBenchReport {
     pub data_dir: String,
     /// One SQLite file per component (`false`: one network database).
     pub split_databases: bool,
+    /// Whether risk ran on every authorization.
+    pub risk: bool,
+    /// Whether offers ran on every authorization.
+    pub offers: bool,
     /// `SQLite`, or the database given by URL.
     pub backend: String,
     /// The cryptograms ran out before the measurement time ended.
@@ -107,6 +184,7 @@ impl AuthBenchReport {
         format!(
             "authorizations (switch -> TSP -> issuer -> ledger, durable, loopback TCP)\n\
              \x20 terminals {} over {} connections, {:.1} s, {}\n\
+             \x20 risk {}, offers {}\n\
              \x20 {:>10.0} auth/s   p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms\n\
              \x20 {:>10.0} µs of CPU per authorization (server and terminals)\n\
              \x20 {:>10.1} KB written to storage per authorization\n\
@@ -123,6 +201,8 @@ impl AuthBenchReport {
             } else {
                 format!("one network database ({})", self.backend)
             },
+            if self.risk { "on" } else { "off" },
+            if self.offers { "on" } else { "off" },
             self.auth_per_sec,
             self.p50_ms,
             self.p99_ms,
@@ -442,6 +522,8 @@ pub async fn run_auth_bench(opts: &AuthBenchOptions) -> Result<AuthBenchReport, 
         },
         data_dir,
         split_databases: opts.split_databases && opts.database_url.is_none(),
+        risk: opts.risk,
+        offers: opts.offers,
         backend: if opts.database_url.is_some() {
             "database URL".into()
         } else {
@@ -518,6 +600,7 @@ async fn start_bench_network(
     }
     config.switch_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.issuer_timeout = Duration::from_secs(5);
+    config.guard = bench_guard(opts.risk, opts.offers);
     Network::start(config).await
 }
 
@@ -595,4 +678,17 @@ fn generate_lane(
         terminal_id,
         frames,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bench_guard;
+
+    #[test]
+    fn the_bench_rules_and_offer_are_valid_and_off_means_none() {
+        let on = bench_guard(true, true);
+        assert!(on.risk.is_some() && on.offers.is_some());
+        let off = bench_guard(false, false);
+        assert!(off.risk.is_none() && off.offers.is_none());
+    }
 }

@@ -34,12 +34,13 @@ pub mod bench;
 pub mod terminal;
 
 use adapters::{IssuerAdapter, IssuerServer, TokenServiceAdapter};
+use paytap_guard::{Guard, OffersService, RiskService};
 use paytap_issuer::{
     IdvDecision, IdvRequest, IssueCard, IssuedCard, Issuer, IssuerConfig, IssuerError, IssuerKeys,
     OtpDelivery, OtpOutcome,
 };
 use paytap_ledger::{Ledger, LedgerError};
-use paytap_store::{Db, StoreError};
+use paytap_store::{Db, StoreError, now_millis};
 use paytap_switch::{
     BinRange, ClearingReport, ForwardKey, IssuerLink, IssuerRoute, RunningSwitch, StandInRules,
     Switch, SwitchConfig, SwitchError, SwitchParts, TcpIssuerLink,
@@ -88,6 +89,8 @@ pub enum NetworkError {
     Io(#[from] std::io::Error),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("risk and offers: {0}")]
+    Guard(#[from] paytap_guard::GuardError),
 }
 
 /// How the switch reaches the issuers.
@@ -138,6 +141,29 @@ pub struct NetworkConfig {
     /// How often the issuers release holds past their expiry
     /// ([`Issuer::expire_holds`]); `None`: never (tests call it).
     pub hold_sweep: Option<Duration>,
+    /// The risk rules and offers every authorization passes through
+    /// (`paytap-guard`, on the network database); both off by default.
+    pub guard: GuardConfig,
+}
+
+/// Which of the risk and offers services run on the card path, and with
+/// which rules. `None`: off (the switch does no work for it).
+#[derive(Clone, Debug, Default)]
+pub struct GuardConfig {
+    /// The risk rules, when risk is on.
+    pub risk: Option<paytap_risk::RiskRules>,
+    /// The offers, when offers are on.
+    pub offers: Option<paytap_offers::OffersFile>,
+}
+
+impl GuardConfig {
+    /// Both on with the embedded default rules and offers.
+    pub fn defaults() -> GuardConfig {
+        GuardConfig {
+            risk: Some(paytap_risk::RiskRules::default_rules()),
+            offers: Some(paytap_offers::OffersFile::default_offers()),
+        }
+    }
 }
 
 impl std::fmt::Debug for NetworkConfig {
@@ -201,6 +227,7 @@ impl NetworkConfig {
             link_hook: None,
             acquirers: acquirers::demo(acquirers::random_key()),
             hold_sweep: Some(Duration::from_secs(300)),
+            guard: GuardConfig::default(),
         }
     }
 
@@ -355,6 +382,7 @@ pub struct RunningNetwork {
     outbox_task: tokio::task::JoinHandle<()>,
     sweep_task: Option<tokio::task::JoinHandle<()>>,
     acquirers: paytap_switch::Acquirers,
+    guard: Option<Arc<Guard>>,
 }
 
 impl Network {
@@ -400,6 +428,7 @@ impl Network {
         )
         .await?;
 
+        let guard = open_guard(&config.guard, &db, &ledger).await?;
         let (links, issuer_servers) = issuer_links(&config, &issuer).await?;
         let switch = Switch::start(SwitchParts {
             config: config.switch_config()?,
@@ -407,6 +436,9 @@ impl Network {
             tokens: Some(Arc::new(TokenServiceAdapter(tsp.clone()))),
             db: pick(&config.component_dbs.switch),
             forward_key: Some(ForwardKey::new(config.keyring.subkey(FORWARD_KEY_PURPOSE))),
+            guard: guard
+                .clone()
+                .map(|g| g as Arc<dyn paytap_types::PaymentGuard>),
         })
         .await?;
         let running = paytap_switch::serve_on(switch, listener, config.acquirers.clone())?;
@@ -429,8 +461,31 @@ impl Network {
             outbox_task,
             sweep_task,
             acquirers: config.acquirers.clone(),
+            guard,
         })
     }
+}
+
+/// The risk and offers services `config` turns on, on the network
+/// database; `None` when both are off.
+async fn open_guard(
+    config: &GuardConfig,
+    db: &Db,
+    ledger: &Ledger,
+) -> Result<Option<Arc<Guard>>, NetworkError> {
+    if config.risk.is_none() && config.offers.is_none() {
+        return Ok(None);
+    }
+    db.migrate(paytap_guard::MIGRATIONS).await?;
+    let risk = match &config.risk {
+        Some(rules) => Some(RiskService::open(db.clone(), rules.clone(), now_millis()).await?),
+        None => None,
+    };
+    let offers = match &config.offers {
+        Some(file) => Some(OffersService::open(db.clone(), ledger.clone(), file.clone()).await?),
+        None => None,
+    };
+    Ok(Some(Arc::new(Guard { risk, offers })))
 }
 
 /// The token service's configuration with a 16-digit token range for each
@@ -518,6 +573,12 @@ fn spawn_hold_sweep(issuer: &Issuer, every: Duration) -> tokio::task::JoinHandle
 }
 
 impl RunningNetwork {
+    /// The risk and offers services, when on: their decisions and
+    /// redemptions for the wallet and the console.
+    pub fn guard(&self) -> Option<&Arc<Guard>> {
+        self.guard.as_ref()
+    }
+
     /// The MAC key of acquirer `id` (tests, benches and the demo sign on
     /// with the demo acquirer's).
     pub fn acquirer_key(&self, id: &str) -> Option<paytap_iso8583::AcquirerKey> {

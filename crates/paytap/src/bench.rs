@@ -120,9 +120,24 @@ struct AuthArgs {
     /// Run on this (empty) database instead, e.g. postgres://user@host/db.
     #[arg(long)]
     database_url: Option<String>,
+    /// The risk engine on every authorization before its issuer (rules
+    /// that the bench's load never trips: the whole path is measured).
+    #[arg(long, value_enum, default_value_t = OnOff::Off)]
+    risk: OnOff,
+    /// Offers on every authorization (a cashback on each, stored, captured
+    /// and posted on the ledger).
+    #[arg(long, value_enum, default_value_t = OnOff::Off)]
+    offers: OnOff,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// A switch on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -203,6 +218,8 @@ fn auth(a: AuthArgs) -> anyhow::Result<ExitCode> {
         max_rate: a.max_rate.max(1),
         split_databases: !a.one_database,
         database_url: a.database_url,
+        risk: a.risk == OnOff::On,
+        offers: a.offers == OnOff::On,
         ..AuthBenchOptions::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -134,6 +134,7 @@ fn bench(c: &mut Criterion) {
             tokens: None,
             db,
             forward_key: None,
+            guard: None,
         })
         .await
         .expect("switch");

@@ -22,7 +22,7 @@ use crate::seal::{self, ForwardKey};
 use crate::token::{TokenCompletion, TokenDecision, TokenService};
 use paytap_iso8583::{Message, Mti, NetworkManagementCode, OriginalData, ResponseCode};
 use paytap_store::{Db, StoreError, now_millis};
-use paytap_types::{Currency, Money, PaymentEvent};
+use paytap_types::{Currency, Money, PaymentEvent, PaymentGuard};
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
+mod guarded;
 mod logged;
 mod unlogged;
 use logged::ReversalLog;
@@ -110,6 +111,7 @@ struct Inner {
     routing: RoutingTable,
     issuers: HashMap<String, IssuerEntry>,
     tokens: Option<Arc<dyn TokenService>>,
+    guard: Option<Arc<dyn PaymentGuard>>,
     log: MessageLog,
     forward_key: Option<ForwardKey>,
     dups: Mutex<Dups>,
@@ -210,6 +212,7 @@ pub fn reason_for(code: ResponseCode) -> &'static str {
         ExpiredCard => "card expired",
         IncorrectPin => "incorrect PIN",
         NotPermittedToCardholder => "not permitted for this card",
+        SuspectedFraud => "declined as a suspected fraud",
         NotPermittedToTerminal => "card not accepted with this entry method",
         ExceedsWithdrawalLimit => "amount above the card's limit",
         RestrictedCard => "card restricted",
@@ -219,6 +222,7 @@ pub fn reason_for(code: ResponseCode) -> &'static str {
         RoutingError => "no bank found for this card",
         DuplicateTransmission => "duplicate payment",
         SystemMalfunction => "system error",
+        AdditionalAuthenticationRequired => "verify it's you, then pay again",
     }
 }
 
@@ -273,6 +277,9 @@ pub struct SwitchParts {
     /// stored and survive a restart like reversals; without it they are
     /// kept in memory only.
     pub forward_key: Option<ForwardKey>,
+    /// The risk and offers services every authorization passes through
+    /// before its issuer; `None`: none, and no work for them.
+    pub guard: Option<Arc<dyn PaymentGuard>>,
 }
 
 impl Switch {
@@ -285,6 +292,7 @@ impl Switch {
             tokens,
             db,
             forward_key,
+            guard,
         } = parts;
         check_default_acquirer(&config.default_acquirer_id)?;
         let mut routing = RoutingTable::new();
@@ -334,6 +342,7 @@ impl Switch {
             routing,
             issuers,
             tokens,
+            guard,
             log,
             forward_key,
             dups: Mutex::new(Dups::default()),
@@ -567,6 +576,7 @@ impl Switch {
         request.remove(63);
         let ctx = AuthContext {
             rrn: self.next_rrn(),
+            stan,
             acquirer,
             terminal,
             transmission,
@@ -598,6 +608,7 @@ impl Switch {
             meta.reason.take(),
             meta.stand_in,
             code,
+            (meta.saved, meta.earned),
         ));
         // The one line per authorization (the bank's host logs its side at
         // debug only): `bank` is the field name every line uses for a bank.
@@ -763,6 +774,35 @@ impl Switch {
         // The token service answers with a `0100`; the issuer is asked
         // what the acquirer asked.
         issuer_request.set_mti(request.mti());
+        let guarded = match &self.inner.guard {
+            None => None,
+            Some(g) => {
+                let facts = guarded::facts(
+                    request,
+                    &issuer_request,
+                    ctx,
+                    record.token_ref.as_deref(),
+                    &issuer_id,
+                );
+                let checked = guarded::check(g.as_ref(), &facts, &mut issuer_request).await;
+                let (saved, earned) = match checked {
+                    Ok(benefits) => benefits,
+                    Err((code, reason)) => {
+                        if let Some(d) = durable
+                            && let Err(e) = d.await
+                        {
+                            tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
+                        }
+                        meta.reason = Some(reason);
+                        meta.completion = completion;
+                        return (self.decline(request, code), record, meta);
+                    }
+                };
+                meta.saved = saved;
+                meta.earned = earned;
+                Some((g, facts))
+            }
+        };
 
         let answer = self.ask_issuer(entry, &issuer_request).await;
         let mut response = request
@@ -809,6 +849,9 @@ impl Switch {
             tracing::error!(rrn = %ctx.rrn, error = %e, "token service could not record the authorization");
             self.undo_held(entry, &issuer_request, &mut response, &mut record)
                 .await;
+        }
+        if let Some((g, facts)) = guarded {
+            guarded::finish(g.as_ref(), &facts, record.approved).await;
         }
         meta.completion = completion;
         (response, record, meta)
@@ -1107,6 +1150,9 @@ impl Switch {
         let rrn = self.next_rrn();
         self.release_hold(&request, &original, &acquirer, &orig)
             .await;
+        let guard_id = self.inner.guard.as_ref().map(|_| {
+            guarded::payment_id(&acquirer, &terminal, orig.stan, &orig.transmission_datetime)
+        });
         let logged = ReversalLog {
             request: &request,
             response: &response,
@@ -1119,6 +1165,10 @@ impl Switch {
         if !self.log_reversal(logged).await {
             answer_code(&mut response, ResponseCode::SystemMalfunction);
             return response;
+        }
+        if let (Some(g), Some(id)) = (&self.inner.guard, guard_id) {
+            let amount = Money::new(original.amount, original.currency);
+            guarded::reversed(g.as_ref(), id, amount, started).await;
         }
         self.publish(reversal_event(&request, &original, &rrn, &terminal));
         response
@@ -1312,6 +1362,7 @@ fn auth_event(
     reason: Option<String>,
     stand_in: bool,
     code: ResponseCode,
+    (saved, earned): (Option<Money>, Option<Money>),
 ) -> PaymentEvent {
     PaymentEvent {
         event_id: format!("auth-{}", ctx.rrn),
@@ -1335,6 +1386,8 @@ fn auth_event(
         }),
         kind: "purchase".into(),
         at_millis: now_millis(),
+        saved: saved.filter(|_| record.approved),
+        earned: earned.filter(|_| record.approved),
     }
 }
 
@@ -1400,6 +1453,8 @@ fn reversal_event(
         reason: "payment reversed, the hold is released".into(),
         kind: "reversal".into(),
         at_millis: now_millis(),
+        saved: None,
+        earned: None,
     }
 }
 
@@ -1447,6 +1502,7 @@ struct Routed {
 
 struct AuthContext {
     rrn: String,
+    stan: u32,
     acquirer: String,
     terminal: String,
     transmission: String,
@@ -1459,6 +1515,9 @@ struct AuthContext {
 struct Meta {
     stand_in: bool,
     reason: Option<String>,
+    /// An instant discount and a cashback the guard granted.
+    saved: Option<Money>,
+    earned: Option<Money>,
     /// What the token service adds to the answer (ARPC, DE 63) once its
     /// response code is final.
     completion: Option<Box<dyn TokenCompletion>>,

@@ -233,6 +233,7 @@ async fn switch_on(issuer: Arc<FakeIssuer>, timeout_ms: u64, tsp: FakeTsp) -> Sw
         tokens: Some(Arc::new(tsp)),
         db,
         forward_key: None,
+        guard: None,
     })
     .await
     .unwrap()
@@ -695,6 +696,7 @@ async fn tcp_issuer_link_round_trip() {
         tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db,
         forward_key: None,
+        guard: None,
     })
     .await
     .unwrap();
@@ -747,6 +749,7 @@ async fn graceful_shutdown_answers_in_flight_requests_and_idle_connections_close
         tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db: Db::for_tests().await.unwrap(),
         forward_key: None,
+        guard: None,
     })
     .await
     .unwrap();
@@ -822,6 +825,7 @@ async fn plugged(
         tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db,
         forward_key,
+        guard: None,
     })
     .await
 }
@@ -940,6 +944,7 @@ async fn full_forwarding_queue_answers_96_instead_of_standing_in() {
         tokens: Some(Arc::new(FakeTsp { fail_writes: false })),
         db,
         forward_key: None,
+        guard: None,
     })
     .await
     .unwrap();

@@ -24,4 +24,11 @@ pub struct PaymentEvent {
     pub kind: String,
     /// Unix milliseconds.
     pub at_millis: i64,
+    /// What an instant discount took off the charge (approved payments
+    /// that got an offer; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<Money>,
+    /// Cashback the payment earns once captured (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earned: Option<Money>,
 }

@@ -24,6 +24,8 @@
 //!   [`SystemClock`] and the test [`ManualClock`].
 //! * [`DurationHistogram`]: a lock-free histogram of durations with the
 //!   platform's fixed buckets, for the metrics of the hot paths.
+//! * [`PaymentGuard`]: the port every payment kind calls so that the risk
+//!   and offers services see it.
 //! * [`sync`]: lock helpers that keep a poisoned lock's state only where
 //!   that is safe, and say so in the log.
 
@@ -32,6 +34,7 @@ mod device;
 mod event;
 mod expiry;
 mod facts;
+mod guard;
 mod histogram;
 mod money;
 mod pan;
@@ -46,6 +49,7 @@ pub use expiry::{Expiry, ExpiryError, year_month};
 pub use facts::{
     CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts, PaymentFacts, UpiFacts,
 };
+pub use guard::{GuardAnswer, GuardFuture, GuardOutcome, PaymentGuard};
 pub use histogram::{BUCKET_BOUNDS_MICROS, BUCKETS, DurationHistogram, HistogramSnapshot};
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};

@@ -280,6 +280,10 @@ pub struct Transaction {
     pub kind: String,
     /// Unix milliseconds.
     pub at: i64,
+    /// What an instant discount took off the charge (zero without one).
+    pub saved: Money,
+    /// Cashback the payment earned (zero without one).
+    pub earned: Money,
 }
 
 /// A page of transactions, newest first.

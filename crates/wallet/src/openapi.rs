@@ -619,7 +619,8 @@ fn schemas() -> Value {
         "Transaction": {
             "type": "object",
             "required": ["id", "device_id", "card_id", "card_last4", "bank_name", "merchant_name", "merchant_id",
-                         "terminal_id", "amount", "amount_display", "approved", "response_code", "reason", "kind", "at"],
+                         "terminal_id", "amount", "amount_display", "approved", "response_code", "reason", "kind", "at",
+                         "saved", "earned"],
             "properties": {
                 "id": s("string"), "device_id": s("string"), "card_id": s("string"),
                 "card_last4": s("string"), "bank_name": s("string"),
@@ -629,7 +630,9 @@ fn schemas() -> Value {
                 "approved": s("boolean"),
                 "response_code": { "type": "string", "description": "ISO 8583 DE 39" },
                 "reason": { "type": "string", "description": "Outcome in plain language" },
-                "kind": s("string"), "at": ms()
+                "kind": s("string"), "at": ms(),
+                "saved": { "$ref": "#/components/schemas/Money", "description": "What an instant discount took off the charge (zero without one)" },
+                "earned": { "$ref": "#/components/schemas/Money", "description": "Cashback the payment earned (zero without one)" }
             }
         },
         "TransactionPage": {

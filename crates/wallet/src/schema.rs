@@ -169,4 +169,12 @@ CREATE TABLE wallet_device_commands (
 CREATE INDEX wallet_device_commands_device ON wallet_device_commands (device_id, state, created_at)
 ",
     },
+    // Version 4: what a payment saved (an instant discount) and earned (a
+    // cashback), in minor units of its currency, as `saved earned`; NULL
+    // for a payment without offers.
+    Migration {
+        component: "wallet",
+        version: 4,
+        sql: "ALTER TABLE wallet_transactions ADD COLUMN benefits TEXT",
+    },
 ];

@@ -202,10 +202,32 @@ type TxRow = (
     String,
     String,
     i64,
+    Option<String>,
 );
 
 const TX_COLS: &str = "id, device_id, card_id, card_last4, bank_name, merchant_name, merchant_id, terminal_id, \
-     amount_minor, currency, approved, response_code, reason, kind, at";
+     amount_minor, currency, approved, response_code, reason, kind, at, benefits";
+
+/// The `benefits` column: `saved earned` in minor units, or NULL for none.
+fn benefits_column(saved: Money, earned: Money) -> Option<String> {
+    (saved.minor != 0 || earned.minor != 0).then(|| format!("{} {}", saved.minor, earned.minor))
+}
+
+/// Reads the `benefits` column back; a value that is not two integers is
+/// a corrupt row.
+fn benefits_of(column: Option<&str>, currency: Currency) -> Result<(Money, Money), WalletError> {
+    let zero = Money::new(0, currency);
+    let Some(text) = column else {
+        return Ok((zero, zero));
+    };
+    let mut parts = text.split(' ').map(str::parse::<i64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(saved)), Some(Ok(earned)), None) => {
+            Ok((Money::new(saved, currency), Money::new(earned, currency)))
+        }
+        _ => Err(WalletError::Internal(format!("stored benefits {text:?}"))),
+    }
+}
 
 fn device_from_row(r: DeviceRow) -> Result<Device, WalletError> {
     let kind = DeviceKind::parse(&r.1)
@@ -258,6 +280,7 @@ fn tx_from_row(r: TxRow) -> Result<Transaction, WalletError> {
     let currency = Currency::from_code(&r.9)
         .map_err(|_| WalletError::Internal(format!("stored currency {:?}", r.9)))?;
     let amount = Money::new(r.8, currency);
+    let (saved, earned) = benefits_of(r.15.as_deref(), currency)?;
     Ok(Transaction {
         id: r.0,
         device_id: r.1,
@@ -274,6 +297,8 @@ fn tx_from_row(r: TxRow) -> Result<Transaction, WalletError> {
         reason: r.12,
         kind: r.13,
         at: r.14,
+        saved,
+        earned,
     })
 }
 
@@ -1363,13 +1388,15 @@ impl Wallet {
                 reason: event.reason.clone(),
                 kind: event.kind.clone(),
                 at: event.at_millis,
+                saved: event.saved.unwrap_or(Money::new(0, event.amount.currency)),
+                earned: event.earned.unwrap_or(Money::new(0, event.amount.currency)),
             };
             let mut tx = db.begin_write().await?;
             let res = sqlx::query(
                 "INSERT INTO wallet_transactions (id, account_id, device_id, card_id, token_ref, card_last4, \
                  bank_name, merchant_name, merchant_id, terminal_id, amount_minor, currency, approved, \
-                 response_code, reason, kind, at, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                 response_code, reason, kind, at, recorded_at, benefits) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(&t.id)
@@ -1390,6 +1417,7 @@ impl Wallet {
             .bind(&t.kind)
             .bind(t.at)
             .bind(self.now())
+            .bind(benefits_column(t.saved, t.earned))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -568,6 +568,8 @@ fn event(id: &str, token_ref: &str, minor: i64, approved: bool, at: i64) -> Paym
         .into(),
         kind: "purchase".into(),
         at_millis: at,
+        saved: None,
+        earned: None,
     }
 }
 
@@ -610,13 +612,18 @@ async fn history_and_live_notifications() {
 
     let t0 = 1_795_000_000_000;
     for (i, minor) in [1250i64, 9900, 300, 45000].iter().enumerate() {
-        let ev = event(
+        let mut ev = event(
             &format!("ev{i}"),
             &token_ref,
             *minor,
             i != 3,
             t0 + i as i64 * 1000,
         );
+        if i == 1 {
+            // An instant discount and a cashback from the offers.
+            ev.saved = Some(Money::new(1000, Currency::CNY));
+            ev.earned = Some(Money::new(250, Currency::CNY));
+        }
         let rec = s.wallet.record_payment(&ev).await.unwrap();
         assert!(rec.is_some());
     }
@@ -671,6 +678,9 @@ async fn history_and_live_notifications() {
     assert_eq!(items[0]["card_last4"], &p[12..]);
     assert_eq!(items[0]["bank_name"], "Bank G");
     assert_eq!(items[0]["response_code"], "51");
+    assert_eq!(items[0]["saved"], json!({"minor": 0, "currency": "CNY"}));
+    assert_eq!(items[2]["saved"], json!({"minor": 1000, "currency": "CNY"}));
+    assert_eq!(items[2]["earned"], json!({"minor": 250, "currency": "CNY"}));
     let cursor = r.body["next_cursor"].as_str().unwrap().to_string();
     let r = s
         .get(&t, &format!("/api/v1/transactions?limit=3&cursor={cursor}"))

@@ -183,6 +183,8 @@ async fn a_payment_moves_last_seen_to_when_it_paid() {
         reason: "Approved".into(),
         kind: "purchase".into(),
         at_millis: at,
+        saved: None,
+        earned: None,
     };
     s.wallet.record_payment(&ev).await.unwrap().unwrap();
     let d = s.get(&t, &format!("/api/v1/devices/{dev}")).await;

@@ -239,6 +239,10 @@ pub struct Strings {
     pub col_amount: &'static str,
     pub col_result: &'static str,
     pub approved: &'static str,
+    /// `{}` = what an instant discount took off a payment, e.g. `¥10.00`.
+    pub saved_note: &'static str,
+    /// `{}` = the cashback a payment earned.
+    pub earned_note: &'static str,
     pub declined: &'static str,
     /// `{}` = merchant name (screen-reader announcement).
     pub new_payment: &'static str,
@@ -345,6 +349,8 @@ pub static EN: Strings = Strings {
     col_amount: "Amount",
     col_result: "Result",
     approved: "Approved",
+    saved_note: "You saved {}",
+    earned_note: "{} cashback",
     declined: "Declined",
     new_payment: "New payment at {}",
 
@@ -450,6 +456,8 @@ pub static ZH: Strings = Strings {
     col_amount: "金额",
     col_result: "结果",
     approved: "成功",
+    saved_note: "已优惠 {}",
+    earned_note: "返现 {}",
     declined: "已拒绝",
     new_payment: "新交易：{}",
 

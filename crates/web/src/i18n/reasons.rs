@@ -36,6 +36,8 @@ pub enum Outcome {
     Fraud,
     OverLimit,
     TooMany,
+    /// The risk checks asked the account holder to verify again.
+    StepUp,
     PinTries,
     BankUnreachable,
     Duplicate,
@@ -101,6 +103,7 @@ fn by_code(p: &Paid<'_>) -> Option<Outcome> {
         "61" => Outcome::OverLimit,
         "63" => Outcome::NotVerified,
         "65" => Outcome::TooMany,
+        "1A" => Outcome::StepUp,
         "75" => Outcome::PinTries,
         "91" | "96" => Outcome::BankUnreachable,
         "94" => Outcome::Duplicate,
@@ -136,6 +139,7 @@ pub struct ReasonStrings {
     pub fraud: &'static str,
     pub over_limit: &'static str,
     pub too_many: &'static str,
+    pub step_up: &'static str,
     pub pin_tries: &'static str,
     pub bank_unreachable: &'static str,
     pub duplicate: &'static str,
@@ -171,6 +175,7 @@ impl ReasonStrings {
             Outcome::Fraud => self.fraud,
             Outcome::OverLimit => self.over_limit,
             Outcome::TooMany => self.too_many,
+            Outcome::StepUp => self.step_up,
             Outcome::PinTries => self.pin_tries,
             Outcome::BankUnreachable => self.bank_unreachable,
             Outcome::Duplicate => self.duplicate,
@@ -243,6 +248,7 @@ static REASONS_EN: ReasonStrings = ReasonStrings {
     fraud: "Declined as possible fraud; please call your bank",
     over_limit: "This payment is above the card's limit",
     too_many: "Too many payments in a short time; try again later",
+    step_up: "Confirm it's you on your phone, then pay again",
     pin_tries: "Too many wrong PINs",
     bank_unreachable: "The bank could not be reached; nothing was charged",
     duplicate: "The same payment arrived twice; the repeat was declined",
@@ -276,6 +282,7 @@ static REASONS_ZH: ReasonStrings = ReasonStrings {
     fraud: "疑似欺诈，交易已拒绝，请联系发卡银行",
     over_limit: "超出此卡的单笔或每日限额",
     too_many: "短时间内交易次数过多，请稍后再试",
+    step_up: "请在手机上验证身份后再次支付",
     pin_tries: "密码错误次数过多",
     bank_unreachable: "无法连接发卡银行，未扣款",
     duplicate: "同一笔交易提交了两次，重复的一笔已拒绝",
@@ -316,6 +323,34 @@ mod tests {
         assert_eq!(outcome(&p), Some(Outcome::WalletSuspended));
         let p = paid("05", "Approved by the network on the bank's behalf", None);
         assert_eq!(approved_note(Lang::En, &p), Some(REASONS_EN.stand_in));
+    }
+
+    #[test]
+    fn risk_declines_and_step_ups_read_in_both_languages() {
+        for (code, words, en, zh) in [
+            (
+                "65",
+                "too many payments in a short time (risk: velocity)",
+                REASONS_EN.too_many,
+                "短时间内交易次数过多，请稍后再试",
+            ),
+            (
+                "59",
+                "declined as a suspected fraud (risk: impossible_travel)",
+                REASONS_EN.fraud,
+                REASONS_ZH.fraud,
+            ),
+            (
+                "1A",
+                "verify it's you, then pay again (risk: velocity)",
+                "Confirm it's you on your phone, then pay again",
+                "请在手机上验证身份后再次支付",
+            ),
+        ] {
+            let p = paid(code, words, None);
+            assert_eq!(reason_text(Lang::En, &p), en, "{code}");
+            assert_eq!(reason_text(Lang::Zh, &p), zh, "{code}");
+        }
     }
 
     #[test]

@@ -84,6 +84,12 @@ pub fn payment_row(rc: RowCtx<'_>, p: &Transaction, device: &str) -> Markup {
                         @if let Some(note) = approved_note(lang, &why) {
                             span class="reason reason-note" { (note) }
                         }
+                        @if p.saved.minor > 0 {
+                            span class="reason offer-note" { (fill(s.saved_note, &format!("{}{}", currency_symbol(code), p.saved.grouped()))) }
+                        }
+                        @if p.earned.minor > 0 {
+                            span class="reason offer-note" { (fill(s.earned_note, &format!("{}{}", currency_symbol(code), p.earned.grouped()))) }
+                        }
                     } @else {
                         span class="badge badge-off" { span class="dot" {} (s.declined) }
                         span class="reason" { (reason_text(lang, &why)) }
@@ -206,7 +212,35 @@ mod tests {
             reason: String::new(),
             kind: "purchase".into(),
             at: 1_764_979_200_000,
+            saved: Money::new(0, Currency::CNY),
+            earned: Money::new(0, Currency::CNY),
         }
+    }
+
+    fn row_ctx(banks: &Banks, lang: Lang) -> RowCtx<'_> {
+        RowCtx {
+            lang,
+            region: "cn",
+            banks,
+        }
+    }
+
+    #[test]
+    fn a_payment_shows_what_it_saved_and_earned_in_both_languages() {
+        let banks = Banks::new();
+        let mut p = payment(5_000);
+        p.saved = Money::new(1_000, Currency::CNY);
+        p.earned = Money::new(250, Currency::CNY);
+        for (lang, saved, earned) in [
+            (Lang::En, "You saved ¥10.00", "¥2.50 cashback"),
+            (Lang::Zh, "已优惠 ¥10.00", "返现 ¥2.50"),
+        ] {
+            let html = payment_row(row_ctx(&banks, lang), &p, "Phone").into_string();
+            assert!(html.contains(saved), "{html}");
+            assert!(html.contains(earned), "{html}");
+        }
+        let plain = payment_row(row_ctx(&banks, Lang::En), &payment(5_000), "Phone").into_string();
+        assert!(!plain.contains("offer-note"), "{plain}");
     }
 
     #[test]

@@ -319,6 +319,8 @@ impl Site {
                 reason: reason.into(),
                 kind: "purchase".into(),
                 at_millis: at,
+                saved: None,
+                earned: None,
             })
             .await
             .unwrap();

@@ -1,0 +1,159 @@
+//! The risk and offers services every payment passes through.
+//!
+//! The sans-IO engines (`paytap-risk`, `paytap-offers`) decide; this crate
+//! makes their decisions durable and implements the one port every payment
+//! kind calls, [`paytap_types::PaymentGuard`]:
+//!
+//! * [`risk::RiskService`]: each decision stored with every rule that fired
+//!   (shadow rules included) before it is acted on; the state the rules need
+//!   rebuilt at start from the decisions whose outcome is known.
+//! * [`offers::OffersService`]: each payment's redemption, the budgets
+//!   (never overspent: one in-memory lock, and a guarded `UPDATE` in the
+//!   database), and the funders' movements on the ledger.
+//! * [`Guard`]: both behind the port. Risk first: a declined or stepped-up
+//!   payment reserves no offer.
+//!
+//! Tables (`schema.rs`, SQLite and PostgreSQL): `risk_decisions`,
+//! `offer_payments`, `offer_redemptions`, `offer_budgets`.
+#![deny(missing_docs)]
+
+pub mod offers;
+pub mod risk;
+mod schema;
+
+pub use offers::{OffersService, Redemption};
+pub use risk::{RiskService, StoredDecision};
+pub use schema::MIGRATIONS;
+
+use paytap_risk::{Outcome, Verdict};
+use paytap_types::{GuardAnswer, GuardFuture, GuardOutcome, PaymentFacts, PaymentGuard};
+
+/// Why a guard call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] paytap_store::StoreError),
+    /// The ledger.
+    #[error(transparent)]
+    Ledger(#[from] paytap_ledger::LedgerError),
+    /// The offers engine refused the call.
+    #[error(transparent)]
+    Offer(#[from] paytap_offers::OfferError),
+    /// A stored row could not be read back.
+    #[error("stored value unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A stored value that cannot be.
+    #[error("corrupt guard data: {0}")]
+    Corrupt(String),
+    /// The database refused a reservation the engine made (another process
+    /// spent the budget): the payment goes on without the offer.
+    #[error("offer {0:?}: budget exhausted in the database")]
+    BudgetExhausted(String),
+}
+
+impl From<sqlx::Error> for GuardError {
+    fn from(e: sqlx::Error) -> Self {
+        GuardError::Store(e.into())
+    }
+}
+
+/// The risk and offers services together, behind [`PaymentGuard`]. Either
+/// may be off (`None`): a payment then skips it entirely.
+#[derive(Debug, Default)]
+pub struct Guard {
+    /// The risk service, when risk is on.
+    pub risk: Option<RiskService>,
+    /// The offers service, when offers are on.
+    pub offers: Option<OffersService>,
+}
+
+impl Guard {
+    /// Risk, then offers. A failure of the risk service declines nothing
+    /// by itself (it is logged and the payment goes on: the issuer still
+    /// decides); a failure of the offers service charges the full amount.
+    pub async fn check_payment(&self, facts: &PaymentFacts) -> GuardAnswer {
+        if let Some(risk) = &self.risk {
+            match risk.decide(facts).await {
+                Ok(d) => match d.verdict {
+                    Verdict::Approve => {}
+                    Verdict::StepUp { reason, .. } => {
+                        return GuardAnswer::StepUp {
+                            reason: reason.as_str(),
+                        };
+                    }
+                    Verdict::Decline { reason } => {
+                        return GuardAnswer::Decline {
+                            reason: reason.as_str(),
+                            response_code: reason.response_code(),
+                        };
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(payment = %facts.payment_id, error = %e, "risk decision not stored; the payment goes on")
+                }
+            }
+        }
+        let zero = paytap_types::Money::new(0, facts.amount.currency);
+        let redemption = match &self.offers {
+            None => None,
+            Some(offers) => match offers.authorize(facts).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::error!(payment = %facts.payment_id, error = %e, "offers not applied");
+                    None
+                }
+            },
+        };
+        match redemption {
+            Some(r) => GuardAnswer::Go {
+                charge: r.charge,
+                discount: r.discount,
+                cashback: r.cashback,
+            },
+            None => GuardAnswer::Go {
+                charge: facts.amount,
+                discount: zero,
+                cashback: zero,
+            },
+        }
+    }
+
+    /// How the payment ended: the risk state moves, and the offers are
+    /// captured, released or refunded.
+    pub async fn finish_payment(&self, facts: &PaymentFacts, outcome: GuardOutcome) {
+        if let Some(risk) = &self.risk {
+            let o = match outcome {
+                GuardOutcome::Captured => Some(Outcome::Approved),
+                GuardOutcome::Declined => Some(Outcome::Declined),
+                GuardOutcome::Refunded => None,
+            };
+            if let Some(o) = o
+                && let Err(e) = risk.record(facts, o).await
+            {
+                tracing::error!(payment = %facts.payment_id, error = %e, "risk outcome not recorded");
+            }
+        }
+        if let Some(offers) = &self.offers {
+            let id = facts.payment_id.as_str();
+            let done = match outcome {
+                GuardOutcome::Captured => offers.capture(id).await,
+                GuardOutcome::Declined => offers.release(id).await,
+                GuardOutcome::Refunded => offers.refund(id).await,
+            };
+            if let Err(e) = done {
+                tracing::error!(payment = %id, error = %e, ?outcome, "offers not settled");
+            }
+        }
+    }
+}
+
+impl PaymentGuard for Guard {
+    fn check<'a>(&'a self, facts: &'a PaymentFacts) -> GuardFuture<'a, GuardAnswer> {
+        Box::pin(self.check_payment(facts))
+    }
+
+    fn finish<'a>(&'a self, facts: &'a PaymentFacts, outcome: GuardOutcome) -> GuardFuture<'a, ()> {
+        Box::pin(self.finish_payment(facts, outcome))
+    }
+}

@@ -1,0 +1,542 @@
+//! The durable offers service: every payment's redemption, the budgets and
+//! the funders' movements on the ledger.
+//!
+//! The sans-IO [`OfferEngine`] decides in memory, under one lock, so two
+//! payments never both take the last of a budget; the redemption and the
+//! budget's row are then written in one transaction whose `UPDATE` is
+//! guarded (`reserved + spent + amount <= total`), so the database refuses
+//! an overspend even from another process. At start the engine is rebuilt
+//! by replaying the stored payments in their order.
+//!
+//! The ledger: each funder has an account per currency
+//! (`offers:bank:<id>:<CUR>`, see [`funder_account`]). At capture an instant
+//! discount moves from the funder to [`DISCOUNTS_ACCOUNT`] (what is owed to
+//! merchants for the part of the price the account holder did not pay), and
+//! a cashback from the funder to [`CASHBACK_ACCOUNT`] (owed to account
+//! holders); a refund moves both back. Every transfer's id is derived from
+//! the payment, offer and step, so a retry posts nothing twice.
+
+use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError, Transfer};
+use paytap_offers::{Applied, BenefitKind, OfferEngine, OfferError, OffersFile, PaymentState};
+use paytap_store::Db;
+use paytap_types::sync::lock;
+use paytap_types::{Currency, Money, PaymentFacts};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use crate::GuardError;
+
+/// The platform's account of discounts owed to merchants, per currency.
+pub const DISCOUNTS_ACCOUNT: &str = "offers:discounts";
+/// The platform's account of cashback owed to account holders, per currency.
+pub const CASHBACK_ACCOUNT: &str = "offers:cashback";
+/// At most this many payments are listed in one page of a history.
+pub const MAX_LISTED: i64 = 200;
+
+/// The ledger account of a funder (`offers:bank:<id>`) in one currency.
+pub fn funder_account(funder_ledger_account: &str, currency: Currency) -> String {
+    format!("{funder_ledger_account}:{}", currency.code())
+}
+
+/// A platform account (`offers:discounts`, `offers:cashback`) in one currency.
+pub fn platform_account(base: &str, currency: Currency) -> String {
+    format!("{base}:{}", currency.code())
+}
+
+/// One offer redeemed on a payment, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RedeemedOffer {
+    /// The offer's id.
+    pub offer: String,
+    /// The funder's ledger account.
+    pub funder_account: String,
+    /// `discount` or `cashback`.
+    pub kind: String,
+    /// How much.
+    pub amount: Money,
+}
+
+/// A payment's redemption as stored: what it saved and what it earns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Redemption {
+    /// The payment.
+    pub payment_id: String,
+    /// `authorized`, `captured`, `released` or `refunded`.
+    pub state: String,
+    /// The amount asked.
+    pub amount: Money,
+    /// What the account holder is charged.
+    pub charge: Money,
+    /// The instant discounts (`amount - charge`).
+    pub discount: Money,
+    /// Cashback credited at capture (clawed back on refund).
+    pub cashback: Money,
+    /// The offers applied.
+    pub offers: Vec<RedeemedOffer>,
+}
+
+impl Redemption {
+    /// A payment that got no offer: charged its whole amount.
+    pub fn none(facts: &PaymentFacts) -> Redemption {
+        let zero = Money::new(0, facts.amount.currency);
+        Redemption {
+            payment_id: facts.payment_id.clone(),
+            state: "none".into(),
+            amount: facts.amount,
+            charge: facts.amount,
+            discount: zero,
+            cashback: zero,
+            offers: Vec::new(),
+        }
+    }
+}
+
+/// The offers engine with its redemptions and budgets in the database and
+/// its funders on the ledger.
+#[derive(Debug)]
+pub struct OffersService {
+    db: Db,
+    ledger: Ledger,
+    engine: Mutex<OfferEngine>,
+}
+
+fn kind_name(k: BenefitKind) -> &'static str {
+    match k {
+        BenefitKind::Discount => "discount",
+        BenefitKind::Cashback => "cashback",
+    }
+}
+
+fn state_name(s: PaymentState) -> &'static str {
+    match s {
+        PaymentState::Authorized => "authorized",
+        PaymentState::Captured => "captured",
+        PaymentState::Released => "released",
+        PaymentState::Refunded => "refunded",
+    }
+}
+
+fn sum(applied: &[Applied], kind: BenefitKind) -> i64 {
+    applied
+        .iter()
+        .filter(|a| a.kind == kind)
+        .map(|a| a.amount.minor)
+        .sum()
+}
+
+impl OffersService {
+    /// Opens the service on `db` (migrated by the caller with
+    /// [`crate::MIGRATIONS`]): the offers' budgets and the funders' ledger
+    /// accounts are created if missing, and the stored payments replayed.
+    pub async fn open(
+        db: Db,
+        ledger: Ledger,
+        file: OffersFile,
+    ) -> Result<OffersService, GuardError> {
+        let mut engine = OfferEngine::new(file);
+        create_accounts(&db, &ledger, &engine).await?;
+        replay(&db, &mut engine).await?;
+        Ok(OffersService {
+            db,
+            ledger,
+            engine: Mutex::new(engine),
+        })
+    }
+
+    /// Applies the offers a payment is eligible for and stores the
+    /// redemption; the same `payment_id` again gets the stored one.
+    pub async fn authorize(&self, facts: &PaymentFacts) -> Result<Redemption, GuardError> {
+        let authorized = lock(&self.engine, "offers engine").authorize(facts);
+        let quote = match authorized {
+            Ok(q) => q,
+            Err(OfferError::Replayed(_)) => {
+                return Ok(self
+                    .redemption(&facts.payment_id)
+                    .await?
+                    .unwrap_or_else(|| Redemption::none(facts)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let currency = quote.amount.currency;
+        let redemption = Redemption {
+            payment_id: quote.payment_id.clone(),
+            state: state_name(PaymentState::Authorized).into(),
+            amount: quote.amount,
+            charge: quote.charge,
+            discount: Money::new(sum(&quote.applied, BenefitKind::Discount), currency),
+            cashback: Money::new(sum(&quote.applied, BenefitKind::Cashback), currency),
+            offers: quote
+                .applied
+                .iter()
+                .map(|a| RedeemedOffer {
+                    offer: a.offer.to_string(),
+                    funder_account: funder_account(&a.funder.ledger_account(), currency),
+                    kind: kind_name(a.kind).into(),
+                    amount: a.amount,
+                })
+                .collect(),
+        };
+        if redemption.offers.is_empty() {
+            // Nothing reserved, nothing to store: the hot path writes only
+            // for payments that got an offer.
+            return Ok(redemption);
+        }
+        if let Err(e) = self.store_authorized(facts, &redemption).await {
+            // Nothing was written: what the engine reserved returns.
+            tracing::error!(payment = %facts.payment_id, error = %e, "redemption not stored; offers released");
+            if let Err(undo) = lock(&self.engine, "offers engine").release(&facts.payment_id) {
+                tracing::error!(payment = %facts.payment_id, error = %undo, "offers engine could not release");
+            }
+            return Err(e);
+        }
+        Ok(redemption)
+    }
+
+    async fn store_authorized(
+        &self,
+        facts: &PaymentFacts,
+        r: &Redemption,
+    ) -> Result<(), GuardError> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO offer_payments (payment_id, account, at_ms, facts, state, currency, \
+             amount, charge, discount, cashback) VALUES ($1, $2, $3, $4, 'authorized', $5, $6, $7, $8, $9)",
+        )
+        .bind(facts.payment_id.as_str())
+        .bind(facts.account_id.as_deref())
+        .bind(facts.at_ms)
+        .bind(serde_json::to_string(facts)?)
+        .bind(r.amount.currency.code())
+        .bind(r.amount.minor)
+        .bind(r.charge.minor)
+        .bind(r.discount.minor)
+        .bind(r.cashback.minor)
+        .execute(&mut *tx)
+        .await?;
+        for o in &r.offers {
+            sqlx::query(
+                "INSERT INTO offer_redemptions (payment_id, offer_id, funder_account, kind, amount, \
+                 currency) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.payment_id.as_str())
+            .bind(o.offer.as_str())
+            .bind(o.funder_account.as_str())
+            .bind(o.kind.as_str())
+            .bind(o.amount.minor)
+            .bind(o.amount.currency.code())
+            .execute(&mut *tx)
+            .await?;
+            let reserved = sqlx::query(
+                "UPDATE offer_budgets SET reserved = reserved + $1 \
+                 WHERE offer_id = $2 AND reserved + spent + $1 <= total",
+            )
+            .bind(o.amount.minor)
+            .bind(o.offer.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if reserved != 1 {
+                tx.rollback().await?;
+                return Err(GuardError::BudgetExhausted(o.offer.clone()));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The payment was approved and captured: the reserved benefits are
+    /// spent and the funders pay on the ledger (a discount to the
+    /// merchants' account, a cashback to the account holders'). Capturing
+    /// again, or a payment without offers, changes nothing.
+    pub async fn capture(&self, payment_id: &str) -> Result<(), GuardError> {
+        let moved = lock(&self.engine, "offers engine").capture(payment_id);
+        let spent = match moved {
+            Ok(s) => s.spent,
+            Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if spent.is_empty() {
+            return Ok(());
+        }
+        self.post(payment_id, &spent, "spend", false).await?;
+        self.move_state(
+            payment_id,
+            &spent,
+            PaymentState::Captured,
+            "reserved = reserved - $1, spent = spent + $1",
+        )
+        .await
+    }
+
+    /// Declined or reversed before capture: the reservations return. Nothing
+    /// was posted on the ledger yet, so nothing moves there.
+    pub async fn release(&self, payment_id: &str) -> Result<(), GuardError> {
+        let moved = lock(&self.engine, "offers engine").release(payment_id);
+        let returned = match moved {
+            Ok(r) => r.returned,
+            Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if returned.is_empty() {
+            return Ok(());
+        }
+        self.move_state(
+            payment_id,
+            &returned,
+            PaymentState::Released,
+            "reserved = reserved - $1",
+        )
+        .await
+    }
+
+    /// Refunded after capture: each discount returns to its budget and its
+    /// funder, each cashback is clawed back to its funder.
+    pub async fn refund(&self, payment_id: &str) -> Result<(), GuardError> {
+        let moved = lock(&self.engine, "offers engine").refund(payment_id);
+        let returned = match moved {
+            Ok(r) => r.returned,
+            Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if returned.is_empty() {
+            return Ok(());
+        }
+        self.post(payment_id, &returned, "return", true).await?;
+        self.move_state(
+            payment_id,
+            &returned,
+            PaymentState::Refunded,
+            "spent = spent - $1",
+        )
+        .await
+    }
+
+    /// The ledger transfers of one step: from each funder (or back to it
+    /// when `back`), under ids a retry reuses.
+    async fn post(
+        &self,
+        payment_id: &str,
+        lines: &[Applied],
+        step: &str,
+        back: bool,
+    ) -> Result<(), GuardError> {
+        for a in lines {
+            let funder = funder_account(&a.funder.ledger_account(), a.amount.currency);
+            let base = match a.kind {
+                BenefitKind::Discount => DISCOUNTS_ACCOUNT,
+                BenefitKind::Cashback => CASHBACK_ACCOUNT,
+            };
+            let other = platform_account(base, a.amount.currency);
+            let (debit, credit) = if back {
+                (other, funder)
+            } else {
+                (funder, other)
+            };
+            let id = format!("offers:{payment_id}:{}:{step}", a.offer);
+            self.ledger
+                .transfer(Transfer::single(id, debit, credit, a.amount).with_reference(payment_id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn move_state(
+        &self,
+        payment_id: &str,
+        lines: &[Applied],
+        to: PaymentState,
+        budget_set: &str,
+    ) -> Result<(), GuardError> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("UPDATE offer_payments SET state = $1 WHERE payment_id = $2")
+            .bind(state_name(to))
+            .bind(payment_id)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!("UPDATE offer_budgets SET {budget_set} WHERE offer_id = $2");
+        for a in lines {
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(a.amount.minor)
+                .bind(&*a.offer)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One payment's redemption as stored.
+    pub async fn redemption(&self, payment_id: &str) -> Result<Option<Redemption>, GuardError> {
+        let row: Option<PaymentRow> = sqlx::query_as(PAYMENT_SELECT_ONE)
+            .bind(payment_id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.with_offers(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An account's newest redemptions (at most [`MAX_LISTED`]): what each
+    /// payment saved or earned. Only its own.
+    pub async fn redemptions_of(&self, account: &str) -> Result<Vec<Redemption>, GuardError> {
+        let rows: Vec<PaymentRow> = sqlx::query_as(PAYMENT_SELECT_ACCOUNT)
+            .bind(account)
+            .bind(MAX_LISTED)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.with_offers(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn with_offers(&self, row: PaymentRow) -> Result<Redemption, GuardError> {
+        let (payment_id, state, currency, amount, charge, discount, cashback) = row;
+        let currency = parse_currency(&currency)?;
+        let lines: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT offer_id, funder_account, kind, amount FROM offer_redemptions \
+             WHERE payment_id = $1 ORDER BY offer_id",
+        )
+        .bind(payment_id.as_str())
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(Redemption {
+            payment_id,
+            state,
+            amount: Money::new(amount, currency),
+            charge: Money::new(charge, currency),
+            discount: Money::new(discount, currency),
+            cashback: Money::new(cashback, currency),
+            offers: lines
+                .into_iter()
+                .map(|(offer, funder_account, kind, minor)| RedeemedOffer {
+                    offer,
+                    funder_account,
+                    kind,
+                    amount: Money::new(minor, currency),
+                })
+                .collect(),
+        })
+    }
+
+    /// An offer's budget as stored: `(total, reserved, spent)`.
+    pub async fn budget(&self, offer: &str) -> Result<Option<(i64, i64, i64)>, GuardError> {
+        Ok(
+            sqlx::query_as("SELECT total, reserved, spent FROM offer_budgets WHERE offer_id = $1")
+                .bind(offer)
+                .fetch_optional(self.db.pool())
+                .await?,
+        )
+    }
+
+    /// Pauses or resumes an offer (the operator's switch): the next payment
+    /// does not get a paused offer.
+    pub fn set_paused(&self, offer: &str, paused: bool) -> Result<(), GuardError> {
+        lock(&self.engine, "offers engine").set_paused(offer, paused)?;
+        tracing::info!(offer, paused, "offer paused or resumed");
+        Ok(())
+    }
+}
+
+type PaymentRow = (String, String, String, i64, i64, i64, i64);
+
+const PAYMENT_SELECT_ONE: &str = "SELECT payment_id, state, currency, amount, charge, discount, \
+     cashback FROM offer_payments WHERE payment_id = $1";
+
+const PAYMENT_SELECT_ACCOUNT: &str = "SELECT payment_id, state, currency, amount, charge, \
+     discount, cashback FROM offer_payments WHERE account = $1 \
+     ORDER BY at_ms DESC, payment_id DESC LIMIT $2";
+
+fn parse_currency(code: &str) -> Result<Currency, GuardError> {
+    Currency::from_code(code).map_err(|_| GuardError::Corrupt(format!("currency {code:?}")))
+}
+
+/// Each offer's budget row, and the ledger accounts of its funder and of
+/// the platform in its currency.
+async fn create_accounts(db: &Db, ledger: &Ledger, engine: &OfferEngine) -> Result<(), GuardError> {
+    let mut accounts = BTreeSet::new();
+    for (offer, budget) in engine.offers() {
+        sqlx::query(
+            "INSERT INTO offer_budgets (offer_id, total, reserved, spent) VALUES ($1, $2, 0, 0) \
+             ON CONFLICT (offer_id) DO NOTHING",
+        )
+        .bind(&*offer.id)
+        .bind(budget.total)
+        .execute(db.pool())
+        .await?;
+        if let Some(c) = offer.eligibility.currency {
+            accounts.insert(funder_account(&offer.funder.ledger_account(), c));
+            accounts.insert(platform_account(DISCOUNTS_ACCOUNT, c));
+            accounts.insert(platform_account(CASHBACK_ACCOUNT, c));
+        }
+    }
+    for id in accounts {
+        let code = id.rsplit(':').next().unwrap_or_default();
+        let currency = parse_currency(code)?;
+        match ledger
+            .create_account(AccountSpec::new(
+                id.clone(),
+                id.clone(),
+                currency,
+                AccountFlags::None,
+            ))
+            .await
+        {
+            Ok(_) => {}
+            Err(LedgerError::AccountConflict(id)) => {
+                return Err(GuardError::Corrupt(format!(
+                    "ledger account {id} exists with another kind"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds the engine's reservations, usage counts and budgets from the
+/// stored payments, in the order they were authorized.
+async fn replay(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT facts, state FROM offer_payments ORDER BY at_ms, payment_id")
+            .fetch_all(db.pool())
+            .await?;
+    for (facts, state) in &rows {
+        let facts: PaymentFacts = serde_json::from_str(facts)?;
+        let id = facts.payment_id.as_str();
+        engine.authorize(&facts)?;
+        match state.as_str() {
+            "authorized" => {}
+            "captured" => {
+                engine.capture(id)?;
+            }
+            "released" => {
+                engine.release(id)?;
+            }
+            "refunded" => {
+                engine.capture(id)?;
+                engine.refund(id)?;
+            }
+            other => {
+                return Err(GuardError::Corrupt(format!(
+                    "offer payment state {other:?}"
+                )));
+            }
+        }
+    }
+    for (offer, budget) in engine.offers() {
+        let stored: Option<(i64, i64)> =
+            sqlx::query_as("SELECT reserved, spent FROM offer_budgets WHERE offer_id = $1")
+                .bind(&*offer.id)
+                .fetch_optional(db.pool())
+                .await?;
+        if stored != Some((budget.reserved, budget.spent)) {
+            tracing::error!(offer = %offer.id, ?stored, reserved = budget.reserved, spent = budget.spent,
+                "an offer's budget replayed differs from its stored row (was the offers file changed?)");
+        }
+    }
+    tracing::info!(replayed = rows.len(), "offer redemptions rebuilt");
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The durable risk service: every decision stored with the rules that
+//! fired (shadow rules included) before anyone acts on it, and the state
+//! the rules need rebuilt at start from the decisions whose outcome is
+//! known.
+
+use paytap_risk::{Decision, Outcome, RiskEngine, RiskRules, Verdict};
+use paytap_store::Db;
+use paytap_types::PaymentFacts;
+use paytap_types::sync::{read, write};
+use std::sync::RwLock;
+
+use crate::GuardError;
+
+/// How far back the state is rebuilt at start: the longest memory a rule
+/// has (the unusual-amount mean and the cooling-off periods) fits in it.
+pub const REPLAY_HORIZON_MS: i64 = 30 * 24 * 3_600_000;
+
+/// At most this many finished payments are replayed at start (the newest).
+pub const MAX_REPLAYED: i64 = 1_000_000;
+
+/// At most this many decisions are listed in one page.
+pub const MAX_LISTED: i64 = 200;
+
+/// A decision as stored, for the console and the account holder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredDecision {
+    /// The payment.
+    pub payment_id: String,
+    /// When it was made (Unix ms).
+    pub at_ms: i64,
+    /// The decision and every rule that fired.
+    pub decision: Decision,
+    /// How the payment ended, once known (`approved`, `declined`).
+    pub outcome: Option<String>,
+}
+
+/// The risk engine with its decisions and state in the database.
+#[derive(Debug)]
+pub struct RiskService {
+    db: Db,
+    engine: RwLock<RiskEngine>,
+}
+
+fn verdict_columns(v: &Verdict) -> (&'static str, Option<&'static str>) {
+    match v {
+        Verdict::Approve => ("approve", None),
+        Verdict::StepUp { reason, .. } => ("step_up", Some(reason.as_str())),
+        Verdict::Decline { reason } => ("decline", Some(reason.as_str())),
+    }
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Approved => "approved",
+        Outcome::Declined => "declined",
+    }
+}
+
+impl RiskService {
+    /// Opens the service on `db` (migrated by the caller with
+    /// [`crate::MIGRATIONS`]) with these rules, replaying the finished
+    /// payments of the last [`REPLAY_HORIZON_MS`] before `now_ms`.
+    pub async fn open(db: Db, rules: RiskRules, now_ms: i64) -> Result<RiskService, GuardError> {
+        let mut engine = RiskEngine::new(rules);
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT facts, outcome FROM risk_decisions \
+             WHERE outcome IS NOT NULL AND at_ms >= $1 ORDER BY at_ms DESC, payment_id DESC LIMIT $2",
+        )
+        .bind(now_ms.saturating_sub(REPLAY_HORIZON_MS))
+        .bind(MAX_REPLAYED)
+        .fetch_all(db.pool())
+        .await?;
+        for (facts, outcome) in rows.iter().rev() {
+            let facts: PaymentFacts = serde_json::from_str(facts)?;
+            let outcome = match outcome.as_str() {
+                "approved" => Outcome::Approved,
+                "declined" => Outcome::Declined,
+                other => return Err(GuardError::Corrupt(format!("risk outcome {other:?}"))),
+            };
+            engine.record(&facts, outcome);
+        }
+        tracing::info!(replayed = rows.len(), "risk state rebuilt");
+        Ok(RiskService {
+            db,
+            engine: RwLock::new(engine),
+        })
+    }
+
+    /// The decision on a payment, stored before it is returned; the same
+    /// `payment_id` asked again gets the stored decision.
+    pub async fn decide(&self, facts: &PaymentFacts) -> Result<Decision, GuardError> {
+        let decision = read(&self.engine, "risk engine").decide(facts);
+        let (verdict, reason) = verdict_columns(&decision.verdict);
+        let inserted = sqlx::query(
+            "INSERT INTO risk_decisions (payment_id, account, at_ms, verdict, reason, decision, \
+             facts, outcome, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
+             ON CONFLICT (payment_id) DO NOTHING",
+        )
+        .bind(facts.payment_id.as_str())
+        .bind(facts.account_id.as_deref())
+        .bind(facts.at_ms)
+        .bind(verdict)
+        .bind(reason)
+        .bind(serde_json::to_string(&decision)?)
+        .bind(serde_json::to_string(facts)?)
+        .bind(paytap_store::now_millis())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return self
+                .stored(&facts.payment_id)
+                .await?
+                .map(|s| s.decision)
+                .ok_or_else(|| GuardError::Corrupt("a decision vanished".into()));
+        }
+        if decision.verdict != Verdict::Approve {
+            tracing::info!(payment = %facts.payment_id, verdict, reason = reason.unwrap_or("-"), "risk decision");
+        }
+        Ok(decision)
+    }
+
+    /// Tells the engine how a payment ended, once: the outcome is stored
+    /// with its decision and only then does the state move. `false` when
+    /// it was told before (or no decision was made on it).
+    pub async fn record(&self, facts: &PaymentFacts, outcome: Outcome) -> Result<bool, GuardError> {
+        let moved = sqlx::query(
+            "UPDATE risk_decisions SET outcome = $1 WHERE payment_id = $2 AND outcome IS NULL",
+        )
+        .bind(outcome_name(outcome))
+        .bind(facts.payment_id.as_str())
+        .execute(self.db.pool())
+        .await?
+        .rows_affected();
+        if moved == 1 {
+            write(&self.engine, "risk engine").record(facts, outcome);
+        }
+        Ok(moved == 1)
+    }
+
+    /// One stored decision.
+    pub async fn stored(&self, payment_id: &str) -> Result<Option<StoredDecision>, GuardError> {
+        let row: Option<(String, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT payment_id, at_ms, decision, outcome FROM risk_decisions WHERE payment_id = $1",
+        )
+        .bind(payment_id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.map(stored_of).transpose()
+    }
+
+    /// An account's newest decisions (at most [`MAX_LISTED`]): only its
+    /// own, never another account's.
+    pub async fn decisions_of(&self, account: &str) -> Result<Vec<StoredDecision>, GuardError> {
+        let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT payment_id, at_ms, decision, outcome FROM risk_decisions \
+             WHERE account = $1 ORDER BY at_ms DESC, payment_id DESC LIMIT $2",
+        )
+        .bind(account)
+        .bind(MAX_LISTED)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter().map(stored_of).collect()
+    }
+}
+
+fn stored_of(
+    (payment_id, at_ms, decision, outcome): (String, i64, String, Option<String>),
+) -> Result<StoredDecision, GuardError> {
+    Ok(StoredDecision {
+        payment_id,
+        at_ms,
+        decision: serde_json::from_str(&decision)?,
+        outcome,
+    })
+}

@@ -1,0 +1,32 @@
+//! The tables this crate owns (SQLite and PostgreSQL, through
+//! `paytap_store`'s migrations).
+
+use paytap_store::Migration;
+
+/// Schema owned by the guard: risk decisions (with the facts they were
+/// made on, never a card number, and how the payment ended: the state the
+/// rules are rebuilt from), and the offers' payments, redemptions and
+/// budgets.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    component: "guard",
+    version: 1,
+    sql: "CREATE TABLE risk_decisions (\
+            payment_id TEXT NOT NULL PRIMARY KEY, account TEXT, at_ms BIGINT NOT NULL, \
+            verdict TEXT NOT NULL, reason TEXT, decision TEXT NOT NULL, facts TEXT NOT NULL, \
+            outcome TEXT, decided_at BIGINT NOT NULL);\
+          CREATE INDEX risk_decisions_account ON risk_decisions (account, at_ms);\
+          CREATE INDEX risk_decisions_at ON risk_decisions (at_ms);\
+          CREATE TABLE offer_budgets (\
+            offer_id TEXT NOT NULL PRIMARY KEY, total BIGINT NOT NULL, \
+            reserved BIGINT NOT NULL, spent BIGINT NOT NULL);\
+          CREATE TABLE offer_payments (\
+            payment_id TEXT NOT NULL PRIMARY KEY, account TEXT, at_ms BIGINT NOT NULL, \
+            facts TEXT NOT NULL, state TEXT NOT NULL, currency TEXT NOT NULL, \
+            amount BIGINT NOT NULL, charge BIGINT NOT NULL, discount BIGINT NOT NULL, \
+            cashback BIGINT NOT NULL);\
+          CREATE INDEX offer_payments_account ON offer_payments (account, at_ms);\
+          CREATE TABLE offer_redemptions (\
+            payment_id TEXT NOT NULL, offer_id TEXT NOT NULL, funder_account TEXT NOT NULL, \
+            kind TEXT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL, \
+            PRIMARY KEY (payment_id, offer_id))",
+}];

@@ -1,0 +1,163 @@
+//! The card path through the risk and offers services: a tap's
+//! authorization asks risk before the issuer sees it (a velocity burst is
+//! declined with its code, and holds nothing), and an instant discount
+//! reduces what the issuer holds while the funder pays it on the ledger.
+//! Runs on SQLite, and on PostgreSQL with PAYTAP_TEST_DATABASE_URL.
+
+mod common;
+
+use common::*;
+use paytap_issuer::Product;
+use paytap_network::*;
+use paytap_offers::OffersFile;
+use paytap_risk::RiskRules;
+use paytap_store::Db;
+
+const RULES: &str = r#"
+[[velocity]]
+name = "card-burst"
+key = "card"
+window_secs = 60
+max_count = 2
+action = "decline"
+"#;
+
+const OFFERS: &str = r#"
+[[offer]]
+id = "icbc-10-off"
+title = "ICBC: 10 CNY off 50 CNY at supermarkets"
+funder = { kind = "bank", id = "01020000" }
+order = 10
+currency = "CNY"
+[offer.eligible]
+banks = ["01020000"]
+mccs = [5411]
+min_amount = "50.00"
+[offer.benefit]
+kind = "discount"
+fixed = "10.00"
+[offer.limits]
+budget = "100000.00"
+"#;
+
+async fn guarded() -> Net {
+    let mut c = config(Db::for_tests().await.unwrap());
+    c.guard = GuardConfig {
+        risk: Some(RiskRules::from_toml(RULES).unwrap()),
+        offers: Some(OffersFile::from_toml(OFFERS).unwrap()),
+    };
+    let mut n = start_with(c).await;
+    n.merchant.mcc = "5411".into();
+    n
+}
+
+#[tokio::test]
+async fn a_supermarket_tap_is_charged_less_and_the_bank_pays_the_discount() {
+    let n = guarded().await;
+    let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
+    let before = n.available(&phone).await;
+    let mut events = n.net.subscribe();
+    assert_eq!(code(&n.pay(&mut phone, 6_000).await), "00");
+    let ev = events.recv().await.unwrap();
+    assert_eq!(ev.amount.minor, 6_000, "the wallet sees the price");
+    assert_eq!(ev.saved.map(|m| m.minor), Some(1_000), "and what it saved");
+    assert_eq!(ev.earned, None);
+    assert_eq!(
+        n.available(&phone).await,
+        before - 5_000,
+        "60 CNY less the 10 CNY off"
+    );
+    let guard = n.net.guard().expect("guard on");
+    let offers = guard.offers.as_ref().expect("offers on");
+    assert_eq!(
+        offers.budget("icbc-10-off").await.unwrap(),
+        Some((10_000_000, 0, 1_000))
+    );
+    let funder = n
+        .net
+        .ledger()
+        .balance("offers:bank:01020000:CNY")
+        .await
+        .unwrap();
+    assert_eq!(funder.debits_posted - funder.credits_posted, 1_000);
+    // A small payment gets no discount.
+    assert_eq!(code(&n.pay(&mut phone, 1_000).await), "00");
+    assert_eq!(n.available(&phone).await, before - 6_000);
+    n.assert_ledger().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_taps_is_declined_for_velocity_before_the_issuer() {
+    let n = guarded().await;
+    let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
+    let before = n.available(&phone).await;
+    for _ in 0..2 {
+        assert_eq!(code(&n.pay(&mut phone, 1_000).await), "00");
+    }
+    let mut events = n.net.subscribe();
+    let declined = n.pay(&mut phone, 6_000).await;
+    assert_eq!(code(&declined), "65", "exceeds frequency");
+    assert_eq!(
+        n.available(&phone).await,
+        before - 2_000,
+        "no hold for the declined tap"
+    );
+    let ev = events.recv().await.unwrap();
+    assert!(!ev.approved);
+    assert_eq!(
+        ev.reason,
+        "too many payments in a short time (risk: velocity)"
+    );
+    let stored: Vec<(String, Option<String>)> = paytap_store::sqlx::query_as(
+        "SELECT verdict, reason FROM risk_decisions ORDER BY at_ms, decided_at",
+    )
+    .fetch_all(n.net.db().pool())
+    .await
+    .unwrap();
+    let offers = n.net.guard().unwrap().offers.as_ref().unwrap();
+    assert_eq!(
+        offers.budget("icbc-10-off").await.unwrap(),
+        Some((10_000_000, 0, 0)),
+        "nothing reserved"
+    );
+    assert_eq!(stored.len(), 3, "every decision stored");
+    assert_eq!(
+        stored[2],
+        ("decline".to_owned(), Some("velocity".to_owned()))
+    );
+    n.assert_ledger().await;
+}
+
+#[tokio::test]
+async fn a_reversed_discounted_tap_releases_its_hold_and_returns_the_discount() {
+    let n = guarded().await;
+    let mut phone = n.phone(ICBC, Product::Debit, 100_000).await;
+    let before = n.available(&phone).await;
+    let (_, req) = n.tap(&mut phone, 6_000);
+    assert_eq!(code(&n.send(&req).await), "00");
+    assert_eq!(n.available(&phone).await, before - 5_000);
+    let answer = n.send(&n.reversal_of(&req)).await;
+    assert_eq!(code(&answer), "00");
+    assert_eq!(
+        n.available(&phone).await,
+        before,
+        "the hold of the charge is released"
+    );
+    let offers = n.net.guard().unwrap().offers.as_ref().unwrap();
+    assert_eq!(
+        offers.budget("icbc-10-off").await.unwrap(),
+        Some((10_000_000, 0, 0)),
+        "the discount returns"
+    );
+    let funder = n
+        .net
+        .ledger()
+        .balance("offers:bank:01020000:CNY")
+        .await
+        .unwrap();
+    assert_eq!(
+        funder.debits_posted, funder.credits_posted,
+        "and its funder is paid back"
+    );
+    n.assert_ledger().await;
+}

@@ -1,0 +1,140 @@
+//! A card authorization through the [`PaymentGuard`] port: the risk and
+//! offers services see it after routing and before the issuer does. Only
+//! when a guard is configured: without one the switch builds no facts and
+//! makes no call.
+
+use super::AuthContext;
+use paytap_iso8583::{Message, ResponseCode};
+use paytap_types::{
+    CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts, Money, PaymentFacts,
+    PaymentGuard,
+};
+
+/// Digits of the funding card's number the rules see: its BIN, never more.
+const BIN_DIGITS: usize = 6;
+
+/// A card payment's id for the guard: its duplicate key, which a
+/// reversal names too (DE 32, DE 41, and DE 90's STAN and DE 7).
+pub(super) fn payment_id(acquirer: &str, terminal: &str, stan: u32, transmission: &str) -> String {
+    format!("card:{acquirer}:{terminal}:{stan:06}:{transmission}")
+}
+
+/// Tells the guard an approved authorization was reversed: its offers are
+/// refunded (the discount returns to its budget, the cashback is clawed
+/// back). Only the payment's id and amount are known here.
+pub(super) async fn reversed(
+    guard: &dyn PaymentGuard,
+    payment_id: String,
+    amount: Money,
+    at_ms: i64,
+) {
+    let facts = PaymentFacts::new(payment_id, Channel::Nfc, amount, at_ms);
+    guard.finish(&facts, GuardOutcome::Refunded).await;
+}
+
+/// What the guard is told of a card authorization. The payment id is the
+/// duplicate key (acquirer, terminal, STAN, transmission time), so a
+/// retransmission is the same payment. The card is known by its token's
+/// reference only (a card paid without a token has no card facts), and by
+/// the funding card's BIN and bank.
+pub(super) fn facts(
+    request: &Message,
+    issuer_request: &Message,
+    ctx: &AuthContext,
+    token_ref: Option<&str>,
+    bank: &str,
+) -> PaymentFacts {
+    let id = payment_id(&ctx.acquirer, &ctx.terminal, ctx.stan, &ctx.transmission);
+    let mut f = PaymentFacts::new(
+        id,
+        Channel::Nfc,
+        Money::new(ctx.amount, ctx.currency),
+        ctx.started,
+    );
+    f.card = token_ref.map(|t| CardFacts {
+        fingerprint: t.to_owned(),
+        bin: issuer_request
+            .get_str(2)
+            .and_then(|pan| pan.get(..BIN_DIGITS))
+            .unwrap_or_default()
+            .to_owned(),
+        bank: bank.to_owned(),
+        card_type: CardType::Debit,
+        added_at_ms: None,
+        first_use: false,
+    });
+    f.merchant = request.merchant_id().map(|m| MerchantFacts {
+        id: m.trim().to_owned(),
+        mcc: request
+            .merchant_type()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+    });
+    f
+}
+
+/// An instant discount and a cashback, when the payment got them.
+type Benefits = (Option<Money>, Option<Money>);
+
+fn some(m: Money) -> Option<Money> {
+    (m.minor > 0).then_some(m)
+}
+
+/// Asks the guard. `Ok` goes on to the issuer, asking for the charge (the
+/// amount less any instant discount), with what the payment saves and
+/// earns; `Err` is the decline's code and reason (a risk decline's code,
+/// or `1A` for a step-up).
+pub(super) async fn check(
+    guard: &dyn PaymentGuard,
+    facts: &PaymentFacts,
+    issuer_request: &mut Message,
+) -> Result<Benefits, (ResponseCode, String)> {
+    match guard.check(facts).await {
+        GuardAnswer::Go {
+            charge, cashback, ..
+        } if charge == facts.amount => Ok((None, some(cashback))),
+        GuardAnswer::Go {
+            charge,
+            discount,
+            cashback,
+        } => {
+            let set = u64::try_from(charge.minor)
+                .map_err(|_| "negative charge".to_owned())
+                .and_then(|c| issuer_request.set_amount(c).map_err(|e| e.to_string()));
+            set.map_err(|e| {
+                tracing::error!(payment = %facts.payment_id, error = %e, "discounted charge not set");
+                (ResponseCode::SystemMalfunction, "offers".to_owned())
+            })?;
+            Ok((some(discount), some(cashback)))
+        }
+        GuardAnswer::StepUp { reason } => {
+            let code = ResponseCode::AdditionalAuthenticationRequired;
+            Err((
+                code,
+                format!("{} (risk: {reason})", super::reason_for(code)),
+            ))
+        }
+        GuardAnswer::Decline {
+            reason,
+            response_code,
+        } => {
+            let code =
+                ResponseCode::from_code(response_code).unwrap_or(ResponseCode::SuspectedFraud);
+            Err((
+                code,
+                format!("{} (risk: {reason})", super::reason_for(code)),
+            ))
+        }
+    }
+}
+
+/// Tells the guard how the authorization ended: an approval captures the
+/// offers (the card path captures at approval), anything else releases them.
+pub(super) async fn finish(guard: &dyn PaymentGuard, facts: &PaymentFacts, approved: bool) {
+    let outcome = if approved {
+        GuardOutcome::Captured
+    } else {
+        GuardOutcome::Declined
+    };
+    guard.finish(facts, outcome).await;
+}
