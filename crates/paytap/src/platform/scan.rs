@@ -103,12 +103,12 @@ struct Api {
     switch: Arc<NetworkSwitch>,
 }
 
-fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     let body = json!({ "error": { "code": code, "message": message.to_string() } });
     (status, axum::Json(body)).into_response()
 }
 
-fn failure(e: &PaymentError) -> Response {
+pub(crate) fn failure(e: &PaymentError) -> Response {
     use PaymentError as E;
     let (status, code) = match e {
         E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
@@ -117,6 +117,9 @@ fn failure(e: &PaymentError) -> Response {
         E::WrongAmount { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "wrong_amount"),
         E::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "key_reused"),
         E::NoAnswer(_) => (StatusCode::GATEWAY_TIMEOUT, "no_answer"),
+        E::CodeReused => (StatusCode::CONFLICT, "code_reused"),
+        E::Stale(_) => (StatusCode::UNPROCESSABLE_ENTITY, "expired"),
+        E::NotYourMerchant(_) => (StatusCode::NOT_FOUND, "unknown_merchant"),
         E::Acquirer(_) => {
             tracing::error!(error = %e, "scanned-code payment failed");
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
