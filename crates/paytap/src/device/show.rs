@@ -1,8 +1,9 @@
 //! `paytap device show`: the phone shows a one-time code for the shop's
 //! register to scan (show to pay, online).
 //!
-//! With the owner's finger (`--verified`; without it the secure element
-//! makes no cryptogram), the phone's secure element runs the contactless
+//! Only with the owner's finger (`--verified`; without it nothing is
+//! asked of the secure element: a code pays what the register rings up,
+//! and its amount of zero is within every no-CVM limit), the phone's secure element runs the contactless
 //! kernel against itself as `device scan` does (its ATC written ahead of
 //! the cryptogram), for an amount of zero (the register sets the amount)
 //! and with the unpredictable number set to the time
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
-use paytap_device::scan::{ScanCryptogram, make_cryptogram};
+use paytap_device::scan::{ScanCryptogram, ScanError, make_cryptogram};
 use paytap_emv::TxnDate;
 use paytap_qr::presented::{CODE_LIFETIME_SECS, PhoneCode, unpredictable_number};
 use paytap_types::{Currency, Money};
@@ -73,12 +74,19 @@ pub(super) fn run(a: ShowArgs) -> anyhow::Result<ExitCode> {
             device.kind().as_str()
         );
     }
+    if !a.verified {
+        // The code pays whatever amount the register rings up, and its
+        // cryptogram (amount zero) is within any no-CVM limit: the phone
+        // makes one only after the owner's finger, so that its CVR says
+        // CDCVM and the issuer sees a verified owner.
+        return Err(ScanError::NotVerified.into());
+    }
     let now = time::OffsetDateTime::now_utc();
     let made_at = now.unix_timestamp();
     let owner = device.owner_finger();
     let c = make_cryptogram(
         &mut device,
-        a.verified.then_some(&owner),
+        Some(&owner),
         Money::new(0, currency),
         date(&now),
         unpredictable_number(made_at),
