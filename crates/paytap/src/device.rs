@@ -28,7 +28,7 @@ use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 mod scan;
-mod show;
+pub(crate) mod show;
 mod unlock;
 pub use unlock::Unlock;
 

@@ -64,6 +64,27 @@ fn phone_code(c: &ScanCryptogram) -> PhoneCode {
     }
 }
 
+/// The phone's code at `now`, made by its secure element with the
+/// owner's finger (the caller has checked it), and the cryptogram's ATC.
+pub(crate) fn make_code(
+    device: &mut paytap_device::Device,
+    now: &time::OffsetDateTime,
+    currency: Currency,
+) -> anyhow::Result<(String, u16)> {
+    let owner = device.owner_finger();
+    let c = make_cryptogram(
+        device,
+        Some(&owner),
+        Money::new(0, currency),
+        date(now),
+        unpredictable_number(now.unix_timestamp()),
+    )?;
+    let payload = phone_code(&c)
+        .to_base64()
+        .context("making the code's payload")?;
+    Ok((payload, c.atc))
+}
+
 /// Runs `paytap device show`.
 pub(super) fn run(a: ShowArgs) -> anyhow::Result<ExitCode> {
     let currency = Currency::from_code(&a.currency).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -83,17 +104,7 @@ pub(super) fn run(a: ShowArgs) -> anyhow::Result<ExitCode> {
     }
     let now = time::OffsetDateTime::now_utc();
     let made_at = now.unix_timestamp();
-    let owner = device.owner_finger();
-    let c = make_cryptogram(
-        &mut device,
-        Some(&owner),
-        Money::new(0, currency),
-        date(&now),
-        unpredictable_number(made_at),
-    )?;
-    let payload = phone_code(&c)
-        .to_base64()
-        .context("making the code's payload")?;
+    let (payload, atc) = make_code(&mut device, &now, currency)?;
     if let Some(png) = &a.png {
         let bytes = paytap_qrimage::render_png(&payload)?;
         std::fs::write(png, &bytes).with_context(|| format!("writing {}", png.display()))?;
@@ -103,14 +114,14 @@ pub(super) fn run(a: ShowArgs) -> anyhow::Result<ExitCode> {
         let png = a.png.as_ref().map(|p| p.display().to_string());
         println!(
             "{}",
-            json!({ "payload": payload, "atc": c.atc, "made_at": made_at, "expires_at": expires_at, "png": png })
+            json!({ "payload": payload, "atc": atc, "made_at": made_at, "expires_at": expires_at, "png": png })
         );
     } else {
         print!("{}", paytap_qrimage::render_terminal(&payload)?);
         println!("{payload}");
         println!(
             "show this to the cashier within {CODE_LIFETIME_SECS} s (ATC {})",
-            c.atc
+            atc
         );
         if let Some(png) = &a.png {
             println!("wrote {}", png.display());
