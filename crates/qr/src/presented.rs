@@ -116,7 +116,7 @@ pub fn check_fresh(made_at: i64, now: i64) -> Result<(), Stale> {
 
 fn bcd_digits(digits: &str) -> Result<Vec<u8>, QrError> {
     let mut s = digits.to_owned();
-    if s.len() % 2 == 1 {
+    if !s.len().is_multiple_of(2) {
         s.push('F');
     }
     hex::decode(&s).map_err(|_| QrError::CpmMissing(TAG_PAN))
@@ -124,7 +124,7 @@ fn bcd_digits(digits: &str) -> Result<Vec<u8>, QrError> {
 
 fn last_day(yy: u8, mm: u8) -> u8 {
     match mm {
-        2 if yy % 4 == 0 => 29,
+        2 if yy.is_multiple_of(4) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
