@@ -17,11 +17,15 @@
 //! [`presented`]: show to pay, the `0200` of a register that scanned the
 //! code a phone shows.
 //!
+//! [`batches`]: a register's batch of operations whose outcome it does not
+//! know, uploaded under an idempotent batch id.
+//!
 //! Tables: `acquirer_merchants`, `acquirer_qr_payments`,
-//! `acquirer_presented_codes` ([`MIGRATIONS`]),
+//! `acquirer_presented_codes`, `acquirer_register_batches` ([`MIGRATIONS`]),
 //! SQLite and PostgreSQL.
 #![deny(missing_docs)]
 
+pub mod batches;
 mod model;
 pub mod payments;
 pub mod presented;
@@ -59,6 +63,13 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: "CREATE TABLE acquirer_presented_codes (\
             code_digest TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL, \
+            created_at BIGINT NOT NULL)",
+    },
+    Migration {
+        component: "acquirer",
+        version: 4,
+        sql: "CREATE TABLE acquirer_register_batches (\
+            batch_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, operations BIGINT NOT NULL, \
             created_at BIGINT NOT NULL)",
     },
 ];

@@ -147,9 +147,31 @@ pub enum PaymentError {
     /// The merchant belongs to another acquirer.
     #[error("merchant {0:?} is not this acquirer's")]
     NotYourMerchant(String),
+    /// A batch id uploaded again with other operations.
+    #[error("batch {0:?} was uploaded before with other operations")]
+    BatchAltered(String),
     /// The merchant service or ledger failed.
     #[error(transparent)]
     Acquirer(#[from] AcquirerError),
+}
+
+impl PaymentError {
+    /// The error's code in the acquirer API's answers.
+    pub fn code(&self) -> &'static str {
+        use PaymentError as E;
+        match self {
+            E::Invalid(_) => "invalid",
+            E::Code(_) => "bad_code",
+            E::UnknownMerchant(_) | E::NotYourMerchant(_) => "unknown_merchant",
+            E::WrongAmount { .. } => "wrong_amount",
+            E::KeyReused(_) => "key_reused",
+            E::CodeReused => "code_reused",
+            E::Stale(_) => "expired",
+            E::BatchAltered(_) => "batch_altered",
+            E::NoAnswer(_) => "no_answer",
+            E::Acquirer(_) => "unavailable",
+        }
+    }
 }
 
 impl From<sqlx::Error> for PaymentError {

@@ -248,3 +248,67 @@ async fn a_watch_token_and_another_acquirers_merchant_are_refused() {
     assert_eq!(s.n.available(&ph).await, 100_000);
     s.n.assert_ledger().await;
 }
+
+#[tokio::test]
+async fn a_registers_batch_is_taken_once_by_its_id() {
+    use paytap_acquirer::batches::Batch;
+    let s = shop().await;
+    let mut ph = phone(&s.n, Domain::NfcQr).await;
+    let t = now();
+    // The register sent the first payment, heard nothing and queued it;
+    // it could not send the second; the third it queued too long.
+    let sent = show(&mut ph, t);
+    let o = s.take("q-1", &sent, 300, t).await.unwrap();
+    assert!(o.approved, "{o:?}");
+    let op = |key: &str, code: String| PresentedPayment {
+        idempotency_key: key.into(),
+        merchant: "TEA-01".into(),
+        amount_minor: 300,
+        code,
+    };
+    let batch = Batch {
+        operations: vec![
+            op("q-1", sent),
+            op("q-2", show(&mut ph, t)),
+            op("q-3", show(&mut ph, t - CODE_LIFETIME_SECS - 1)),
+        ],
+    };
+    let port = Port {
+        client: s.n.pos.clone(),
+        net: &s.n.net,
+    };
+    let up = |b: &Batch, id: &'static str| {
+        let b = b.clone();
+        let port = &port;
+        let payments = &s.payments;
+        async move {
+            payments
+                .upload_batch(id, &b, DEMO_ACQUIRER_ID, t, port)
+                .await
+        }
+    };
+    let first = up(&batch, "till-1-0001").await.unwrap();
+    let approved: Vec<bool> = first
+        .iter()
+        .map(|r| r.outcome.as_ref().is_some_and(|o| o.approved))
+        .collect();
+    assert_eq!(approved, [true, true, false], "{first:?}");
+    assert_eq!(first[0].outcome.as_ref(), Some(&o), "the stored outcome");
+    assert_eq!(first[2].error.as_deref(), Some("expired"));
+    assert!(first.iter().all(|r| r.settled));
+    assert_eq!(s.credited().await, 600);
+
+    // Uploaded again (the register crashed before it heard the answer):
+    // the same results, nothing moved again.
+    assert_eq!(up(&batch, "till-1-0001").await.unwrap(), first);
+    assert_eq!(s.credited().await, 600);
+    assert_eq!(s.n.available(&ph).await, 100_000 - 600);
+
+    // The same id with other operations is refused whole.
+    let mut altered = batch.clone();
+    altered.operations[1].amount_minor = 3_000;
+    let e = up(&altered, "till-1-0001").await.unwrap_err();
+    assert!(matches!(e, PaymentError::BatchAltered(_)), "{e}");
+    assert_eq!(s.credited().await, 600);
+    s.n.assert_ledger().await;
+}

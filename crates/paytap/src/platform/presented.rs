@@ -15,13 +15,23 @@
 //! presented before (`code_reused`), `422` an unreadable code, an expired
 //! one (`expired`), a key used for another payment or a malformed body,
 //! `504` no answer in time (retry with the same key).
+//!
+//! `PUT /acquirer/v1/register-batches/{batch_id}` (signed the same way)
+//! takes a register's queued operations (`{"operations": [<the body
+//! above>, …]}`, at most
+//! [`paytap_acquirer::batches::MAX_BATCH_OPERATIONS`]) under a batch id
+//! the register chose: `200` with `{"batch_id", "results": [{"idempotency_key",
+//! "outcome", "error", "message", "settled"}]}`, the same again for the
+//! same batch; `422` the id uploaded before with other operations
+//! (`batch_altered`) or a malformed batch.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use paytap_acquirer::batches::Batch;
 use paytap_acquirer::payments::QrPayments;
 use paytap_acquirer::presented::PresentedPayment;
 use paytap_network::RunningNetwork;
@@ -31,8 +41,11 @@ use super::scan::{NetworkSwitch, error, failure};
 
 /// Where a register posts a shown code's payment.
 pub const PRESENTED_PAYMENTS_PATH: &str = "/acquirer/v1/presented-payments";
-/// Largest request body: a code (≤ 1,024 characters) and a few fields.
-const MAX_BODY_BYTES: usize = 4096;
+/// Where a register uploads a batch (`/{batch_id}` after it).
+pub const REGISTER_BATCHES_PATH: &str = "/acquirer/v1/register-batches";
+/// Largest request body: a batch of at most 50 operations of a code
+/// (≤ 1,024 characters) and a few fields each.
+const MAX_BODY_BYTES: usize = 96 * 1024;
 
 #[derive(Clone)]
 struct Api {
@@ -68,10 +81,48 @@ async fn pay(State(api): State<Api>, method: Method, headers: HeaderMap, body: B
     }
 }
 
-/// The show-to-pay route (module documentation).
+async fn upload(
+    State(api): State<Api>,
+    method: Method,
+    headers: HeaderMap,
+    Path(batch_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("{REGISTER_BATCHES_PATH}/{batch_id}");
+    let acquirer = match authenticate_request(&api.net, &method, &path, &headers, &body) {
+        Ok(a) => a,
+        Err(why) => return unauthenticated(&path, why),
+    };
+    let b: Batch = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::info!(batch_id, error = %e, "register batch with a malformed body");
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "malformed", e);
+        }
+    };
+    let now = paytap_store::now_millis() / 1000;
+    match api
+        .payments
+        .upload_batch(&batch_id, &b, &acquirer, now, api.switch.as_ref())
+        .await
+    {
+        Ok(results) => axum::Json(serde_json::json!({ "batch_id": batch_id, "results": results }))
+            .into_response(),
+        Err(e) => {
+            tracing::info!(batch_id, error = %e, "register batch refused");
+            failure(&e)
+        }
+    }
+}
+
+/// The show-to-pay routes (module documentation).
 pub fn router(net: Arc<RunningNetwork>, payments: QrPayments) -> axum::Router {
     axum::Router::new()
         .route(PRESENTED_PAYMENTS_PATH, axum::routing::post(pay))
+        .route(
+            "/acquirer/v1/register-batches/{batch_id}",
+            axum::routing::put(upload),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Api {
             switch: Arc::new(NetworkSwitch::new(net.clone())),
