@@ -50,6 +50,10 @@ pub struct PresentedPayment {
     pub amount_minor: u64,
     /// The code's text (Base64 of the CPM's BER-TLV).
     pub code: String,
+    /// The currency the register rang the amount up in (ISO 4217 code);
+    /// when given, it must be the merchant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 fn digest(code: &str) -> String {
@@ -72,6 +76,14 @@ impl QrPayments {
             Err(AcquirerError::NotFound(id)) => return Err(PaymentError::UnknownMerchant(id)),
             Err(e) => return Err(e.into()),
         };
+        if let Some(c) = &p.currency
+            && c != merchant.spec.currency.code()
+        {
+            return Err(PaymentError::Invalid(format!(
+                "the merchant is paid in {}, not {c}",
+                merchant.spec.currency.code()
+            )));
+        }
         let code = PhoneCode::read(&p.code).map_err(|e| PaymentError::Code(e.to_string()))?;
         let scan = ScanPayment {
             idempotency_key: p.idempotency_key.clone(),

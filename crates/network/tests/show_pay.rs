@@ -84,6 +84,7 @@ impl Shop {
             merchant: self.merchant.spec.id.clone(),
             amount_minor: amount,
             code: code.into(),
+            currency: Some("CNY".into()),
         };
         let port = Port {
             client: self.n.pos.clone(),
@@ -233,6 +234,7 @@ async fn a_watch_token_and_another_acquirers_merchant_are_refused() {
         merchant: "TEA-01".into(),
         amount_minor: 500,
         code: show(&mut ph, now()),
+        currency: None,
     };
     let port = Port {
         client: s.n.pos.clone(),
@@ -265,6 +267,7 @@ async fn a_registers_batch_is_taken_once_by_its_id() {
         merchant: "TEA-01".into(),
         amount_minor: 300,
         code,
+        currency: None,
     };
     let batch = Batch {
         operations: vec![

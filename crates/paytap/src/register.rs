@@ -11,9 +11,14 @@
 //!   `--amount` and `--bill`, dynamic for one sale; as a QR in the terminal
 //!   and, with `--png FILE`, as a PNG image.
 //! * `register scan` takes the payment for the code a phone shows
-//!   (`register/scan.rs`).
+//!   (`register/scan.rs`), queued first in the register's directory with
+//!   `--register-dir` (`register/queue.rs`).
+//! * `register upload` sends the queued payments whose outcome the
+//!   register does not know (`register/upload.rs`).
 
+mod queue;
 mod scan;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +52,8 @@ enum Cmd {
     Code(CodeArgs),
     /// Scan the code a phone shows and take the payment.
     Scan(scan::ScanArgs),
+    /// Upload the payments queued in the register's directory.
+    Upload(upload::UploadArgs),
 }
 
 /// Where the acquirer API is and who signs the requests.
@@ -110,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Merchant(a) => rt.block_on(merchant(a)),
         Cmd::Code(a) => rt.block_on(code(a)),
         Cmd::Scan(a) => rt.block_on(scan::run(a)),
+        Cmd::Upload(a) => rt.block_on(upload::run(a)),
     }
 }
 

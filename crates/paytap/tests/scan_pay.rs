@@ -539,3 +539,92 @@ async fn a_phone_shows_a_code_and_the_register_takes_it() {
     );
     w.assert_ledger().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_queues_what_it_could_not_send_and_uploads_it_once() {
+    let w = world().await;
+    let reg = w._dir.path().join("till").to_string_lossy().into_owned();
+    let shown = ok(&[
+        "device",
+        "show",
+        "--keystore",
+        &w.ks,
+        "--json",
+        "--verified",
+    ])
+    .await;
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let payload = shown["payload"].as_str().unwrap().to_owned();
+
+    // The acquirer cannot be reached: the payment waits in the queue.
+    let dead = "http://127.0.0.1:9";
+    let o = run(&[
+        "register",
+        "scan",
+        "--merchant",
+        "TEA-01",
+        "--platform",
+        dead,
+        "--data-dir",
+        &w.data,
+        "--amount",
+        "5.60",
+        "--payload",
+        &payload,
+        "--key",
+        "off-1",
+        "--register-dir",
+        &reg,
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("register upload"), "{}", text(&o));
+    assert_eq!(w.credited("TEA-01").await, 0);
+    // Uploading while the acquirer is still unreachable keeps it queued.
+    let upload = |platform: &str| {
+        let args: Vec<String> = [
+            "register",
+            "upload",
+            "--platform",
+            platform,
+            "--data-dir",
+            &w.data,
+            "--register-dir",
+            &reg,
+            "--json",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        async move {
+            tokio::task::spawn_blocking(move || paytap(&args))
+                .await
+                .unwrap()
+        }
+    };
+    let o = upload(dead).await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+
+    // Online again: one batch, the payment taken once.
+    let o = upload(&w.url).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"batches": 1, "paid": 1, "refused": 0, "waiting": 0})
+    );
+    assert_eq!(w.credited("TEA-01").await, 560);
+    // Nothing left: a second upload sends nothing.
+    let o = upload(&w.url).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["batches"], 0);
+
+    // Sent directly with the same key (the register's retry), the stored outcome.
+    let o = w
+        .register_scan(&["--amount", "5.60", "--payload", &payload, "--key", "off-1"])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(w.credited("TEA-01").await, 560);
+    w.assert_ledger().await;
+}

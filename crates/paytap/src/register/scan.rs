@@ -9,7 +9,10 @@
 //! (`POST /acquirer/v1/presented-payments`, signed as the merchant API's
 //! requests are). The key is chosen here (`--key`, or a random one); a post
 //! without an answer is sent again with the same key and body, so a sale
-//! is never paid twice.
+//! is never paid twice. With `--register-dir DIR` the payment is written
+//! to the register's queue (`register/queue.rs`) before it is sent and
+//! marked done when answered; one left without an answer waits there for
+//! `paytap register upload`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,13 +20,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
-use paytap_acquirer::Merchant;
 use paytap_acquirer::payments::PaymentOutcome;
 use paytap_qr::presented::PhoneCode;
-use paytap_types::Money;
+use paytap_types::{Currency, Money};
 use serde_json::json;
 
-use super::{AcquirerClient, Connection, MERCHANTS_PATH, Refused};
+use super::queue::Queue;
+use super::{AcquirerClient, Connection, Refused};
 use crate::platform::presented::PRESENTED_PAYMENTS_PATH;
 
 /// Posts of one payment before the register gives up (each with the same key).
@@ -42,6 +45,9 @@ pub(super) struct ScanArgs {
     /// The sale's amount in major units (e.g. 12.34).
     #[arg(long)]
     amount: String,
+    /// The merchant's currency (ISO 4217), which the register rings up in.
+    #[arg(long, default_value = "CNY", value_parser = crate::pos::currency_codes())]
+    currency: String,
     /// A PNG image of the code the phone shows.
     #[arg(long, conflicts_with = "payload", required_unless_present = "payload")]
     image: Option<PathBuf>,
@@ -52,6 +58,10 @@ pub(super) struct ScanArgs {
     /// a random one if absent. The same key sent again answers the same outcome.
     #[arg(long)]
     key: Option<String>,
+    /// The register's directory: the payment is queued there (`register.db`)
+    /// before it is sent, and waits there when no answer comes.
+    #[arg(long)]
+    register_dir: Option<PathBuf>,
     #[command(flatten)]
     conn: Connection,
 }
@@ -105,16 +115,19 @@ async fn post(client: &AcquirerClient, body: &serde_json::Value) -> anyhow::Resu
     }
 }
 
+fn q_path(a: &ScanArgs) -> String {
+    a.register_dir
+        .as_ref()
+        .map(|d| d.join(super::queue::QUEUE_FILE).display().to_string())
+        .unwrap_or_default()
+}
+
 /// Runs `paytap register scan`.
 pub(super) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     let code = read_code(&a)?;
     let client = AcquirerClient::new(&a.conn)?.with_timeout(PAYMENT_TIMEOUT)?;
-    let (_, m) = client
-        .call("GET", &format!("{MERCHANTS_PATH}/{}", a.merchant), None)
-        .await?;
-    let m: Merchant = serde_json::from_value(m).context("reading the merchant")?;
-    let amount =
-        Money::parse(&a.amount, m.spec.currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
+    let currency = Currency::from_code(&a.currency).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let amount = Money::parse(&a.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
     let minor = u64::try_from(amount.minor)
         .ok()
         .filter(|&n| n > 0)
@@ -124,13 +137,42 @@ pub(super) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
         None => new_key()?,
     };
     let body = json!({
-        "idempotency_key": key, "merchant": m.spec.id, "amount_minor": minor, "code": code,
+        "idempotency_key": key, "merchant": a.merchant, "amount_minor": minor, "code": code,
+        "currency": currency.code(),
     });
-    let outcome = post(&client, &body).await?;
+    let queue = match &a.register_dir {
+        Some(dir) => Some(Queue::open(dir).await?),
+        None => None,
+    };
+    if let Some(q) = &queue {
+        q.enqueue(&key, &body).await?;
+    }
+    let posted = post(&client, &body).await;
+    let outcome = match (posted, &queue) {
+        (Ok(o), Some(q)) => {
+            q.done(&key, &serde_json::to_value(&o)?).await?;
+            o
+        }
+        (Ok(o), None) => o,
+        (Err(e), Some(_)) if retryable(&e) => {
+            return Err(e.context(format!(
+                "payment {key} waits in {} for `paytap register upload`",
+                q_path(&a)
+            )));
+        }
+        (Err(e), Some(q)) => {
+            q.done(&key, &json!({ "error": format!("{e:#}") })).await?;
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     if a.conn.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else if outcome.approved {
-        println!("{}: paid {amount}: {}", m.spec.name, outcome.meaning);
+        println!(
+            "{}: paid {amount}: {}",
+            outcome.merchant_name, outcome.meaning
+        );
     } else {
         println!("declined ({}): {}", outcome.response_code, outcome.meaning);
     }
