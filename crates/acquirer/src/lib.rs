@@ -14,12 +14,21 @@
 //! [`payments`]: scan to pay, the `0200` of a phone that scanned a code,
 //! and the merchant's credit on the ledger.
 //!
-//! Tables: `acquirer_merchants`, `acquirer_qr_payments` ([`MIGRATIONS`]),
+//! [`presented`]: show to pay, the `0200` of a register that scanned the
+//! code a phone shows.
+//!
+//! [`batches`]: a register's batch of operations whose outcome it does not
+//! know, uploaded under an idempotent batch id.
+//!
+//! Tables: `acquirer_merchants`, `acquirer_qr_payments`,
+//! `acquirer_presented_codes`, `acquirer_register_batches` ([`MIGRATIONS`]),
 //! SQLite and PostgreSQL.
 #![deny(missing_docs)]
 
+pub mod batches;
 mod model;
 pub mod payments;
+pub mod presented;
 
 pub use model::{
     MAX_CITY_LEN, MAX_MERCHANT_ID_LEN, MAX_NAME_LEN, Merchant, MerchantSpec, SpecError,
@@ -47,6 +56,20 @@ pub const MIGRATIONS: &[Migration] = &[
             idempotency_key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, merchant TEXT NOT NULL, \
             amount BIGINT NOT NULL, currency TEXT NOT NULL, terminal TEXT NOT NULL, \
             stan BIGINT NOT NULL, sent_at BIGINT NOT NULL, response_code TEXT, \
+            created_at BIGINT NOT NULL)",
+    },
+    Migration {
+        component: "acquirer",
+        version: 3,
+        sql: "CREATE TABLE acquirer_presented_codes (\
+            code_digest TEXT PRIMARY KEY, idempotency_key TEXT NOT NULL, \
+            created_at BIGINT NOT NULL)",
+    },
+    Migration {
+        component: "acquirer",
+        version: 4,
+        sql: "CREATE TABLE acquirer_register_batches (\
+            batch_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, operations BIGINT NOT NULL, \
             created_at BIGINT NOT NULL)",
     },
 ];

@@ -138,9 +138,40 @@ pub enum PaymentError {
     /// The switch did not answer; the phone may retry with the same key.
     #[error("no answer from the network: {0}; retry with the same idempotency key")]
     NoAnswer(String),
+    /// The shown code was presented before, under another key.
+    #[error("this code was presented before: show a new one")]
+    CodeReused,
+    /// The shown code's time is outside its lifetime.
+    #[error(transparent)]
+    Stale(#[from] paytap_qr::presented::Stale),
+    /// The merchant belongs to another acquirer.
+    #[error("merchant {0:?} is not this acquirer's")]
+    NotYourMerchant(String),
+    /// A batch id uploaded again with other operations.
+    #[error("batch {0:?} was uploaded before with other operations")]
+    BatchAltered(String),
     /// The merchant service or ledger failed.
     #[error(transparent)]
     Acquirer(#[from] AcquirerError),
+}
+
+impl PaymentError {
+    /// The error's code in the acquirer API's answers.
+    pub fn code(&self) -> &'static str {
+        use PaymentError as E;
+        match self {
+            E::Invalid(_) => "invalid",
+            E::Code(_) => "bad_code",
+            E::UnknownMerchant(_) | E::NotYourMerchant(_) => "unknown_merchant",
+            E::WrongAmount { .. } => "wrong_amount",
+            E::KeyReused(_) => "key_reused",
+            E::CodeReused => "code_reused",
+            E::Stale(_) => "expired",
+            E::BatchAltered(_) => "batch_altered",
+            E::NoAnswer(_) => "no_answer",
+            E::Acquirer(_) => "unavailable",
+        }
+    }
 }
 
 impl From<sqlx::Error> for PaymentError {
@@ -156,10 +187,10 @@ impl From<LedgerError> for PaymentError {
 }
 
 /// The code as the acquirer read it.
-struct ReadCode {
-    merchant: Merchant,
-    amount: Money,
-    bill: Option<String>,
+pub(crate) struct ReadCode {
+    pub(crate) merchant: Merchant,
+    pub(crate) amount: Money,
+    pub(crate) bill: Option<String>,
 }
 
 /// The stored row of a payment.
@@ -182,7 +213,7 @@ fn fingerprint(p: &ScanPayment) -> String {
     hex::encode(Sha256::digest(&body))
 }
 
-fn validate(p: &ScanPayment) -> Result<(), PaymentError> {
+pub(crate) fn validate(p: &ScanPayment) -> Result<(), PaymentError> {
     let key_ok = !p.idempotency_key.is_empty()
         && p.idempotency_key.len() <= MAX_IDEMPOTENCY_KEY_LEN
         && p.idempotency_key
@@ -191,11 +222,6 @@ fn validate(p: &ScanPayment) -> Result<(), PaymentError> {
     if !key_ok {
         return Err(PaymentError::Invalid(format!(
             "idempotency_key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} letters, digits, '-' or '_'"
-        )));
-    }
-    if p.code.len() > MAX_CODE_LEN {
-        return Err(PaymentError::Code(format!(
-            "longer than {MAX_CODE_LEN} characters"
         )));
     }
     if p.amount_minor == 0 || p.amount_minor > paytap_iso8583::MAX_AMOUNT_MINOR {
@@ -222,15 +248,16 @@ fn name_location(m: &Merchant) -> (String, String) {
     (name, ascii(&m.spec.city, 13))
 }
 
-/// Builds the `0200` of a scanned-code payment (sans-IO): the terminal,
-/// STAN and instant given, so that a resend is the same message.
+/// Builds the `0200` of a QR payment (sans-IO): DE 22 `entry_mode`
+/// ([`ENTRY_MODE_SCANNED`], or `crate::presented::ENTRY_MODE_PRESENTED`),
+/// the terminal, STAN and instant given, so that a resend is the same
+/// message.
 pub fn build_financial(
     p: &ScanPayment,
     merchant: &Merchant,
     amount: Money,
-    terminal: &str,
-    stan: u32,
-    sent_at: i64,
+    entry_mode: &str,
+    (terminal, stan, sent_at): (&str, u32, i64),
 ) -> Result<Message, PaymentError> {
     let bad = |e: paytap_iso8583::Error| PaymentError::Invalid(e.to_string());
     let now = time::OffsetDateTime::from_unix_timestamp(sent_at)
@@ -255,7 +282,7 @@ pub fn build_financial(
     m.set_local_date(mo, d).map_err(bad)?;
     m.set_expiry(yy, mm).map_err(bad)?;
     m.set_merchant_type(&merchant.spec.mcc).map_err(bad)?;
-    m.set_pos_entry_mode(ENTRY_MODE_SCANNED).map_err(bad)?;
+    m.set_pos_entry_mode(entry_mode).map_err(bad)?;
     if let Some(psn) = p.psn {
         m.set_pan_sequence_number(u16::from(psn)).map_err(bad)?;
     }
@@ -282,6 +309,11 @@ impl QrPayments {
         QrPayments { merchants }
     }
 
+    /// The merchants this service pays.
+    pub(crate) fn merchants(&self) -> &Merchants {
+        &self.merchants
+    }
+
     /// Takes one scanned-code payment (module documentation).
     pub async fn pay(
         &self,
@@ -290,10 +322,22 @@ impl QrPayments {
     ) -> Result<PaymentOutcome, PaymentError> {
         validate(p)?;
         let code = self.read_code(p).await?;
+        self.settle(p, code, ENTRY_MODE_SCANNED, port).await
+    }
+
+    /// Claims the key, sends the `0200` with DE 22 `entry_mode` unless an
+    /// answer is stored, and credits the merchant on approval.
+    pub(crate) async fn settle(
+        &self,
+        p: &ScanPayment,
+        code: ReadCode,
+        entry_mode: &str,
+        port: &dyn SwitchPort,
+    ) -> Result<PaymentOutcome, PaymentError> {
         let stored = self.claim(p, &code).await?;
         let code_text = match &stored.response_code {
             Some(c) => c.clone(),
-            None => self.send(p, &code, &stored, port).await?,
+            None => self.send(p, &code, entry_mode, &stored, port).await?,
         };
         let approved = code_text == ResponseCode::Approved.code();
         let transfer = if approved {
@@ -317,6 +361,11 @@ impl QrPayments {
 
     /// Reads the code, finds its merchant and checks the amount.
     async fn read_code(&self, p: &ScanPayment) -> Result<ReadCode, PaymentError> {
+        if p.code.len() > MAX_CODE_LEN {
+            return Err(PaymentError::Code(format!(
+                "longer than {MAX_CODE_LEN} characters"
+            )));
+        }
         let mpm = Mpm::parse(&p.code).map_err(|e| PaymentError::Code(e.to_string()))?;
         let id = paytap_merchant_id(&mpm)
             .ok_or_else(|| PaymentError::Code("not a paytap merchant code".into()))?;
@@ -408,6 +457,7 @@ impl QrPayments {
         &self,
         p: &ScanPayment,
         code: &ReadCode,
+        entry_mode: &str,
         stored: &Stored,
         port: &dyn SwitchPort,
     ) -> Result<String, PaymentError> {
@@ -415,9 +465,8 @@ impl QrPayments {
             p,
             &code.merchant,
             code.amount,
-            &stored.terminal,
-            stored.stan,
-            stored.sent_at,
+            entry_mode,
+            (&stored.terminal, stored.stan, stored.sent_at),
         )?;
         let answer = port
             .send(&code.merchant.acquirer, request)

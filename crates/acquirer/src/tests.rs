@@ -142,7 +142,14 @@ async fn a_scanned_code_payment_becomes_a_financial_request() {
     };
     let amount = paytap_types::Money::new(1_234, Currency::CNY);
     // 2026-12-07 01:02:03 UTC.
-    let msg = build_financial(&p, &shop, amount, "Q0000001", 42, 1_796_605_323).unwrap();
+    let msg = build_financial(
+        &p,
+        &shop,
+        amount,
+        ENTRY_MODE_SCANNED,
+        ("Q0000001", 42, 1_796_605_323),
+    )
+    .unwrap();
     assert_eq!(msg.mti(), Mti::FINANCIAL_REQUEST);
     let check =
         |field: u8, expect: &str| assert_eq!(msg.get_str(field), Some(expect), "DE {field}");
@@ -159,11 +166,18 @@ async fn a_scanned_code_payment_becomes_a_financial_request() {
     check(49, "156");
     assert_eq!(msg.get(55), Some(&hex::decode(&p.icc_data).unwrap()[..]));
     // The same inputs make the same message: a resend is a duplicate.
-    let again = build_financial(&p, &shop, amount, "Q0000001", 42, 1_796_605_323).unwrap();
+    let again = build_financial(
+        &p,
+        &shop,
+        amount,
+        ENTRY_MODE_SCANNED,
+        ("Q0000001", 42, 1_796_605_323),
+    )
+    .unwrap();
     assert_eq!(again.encode(), msg.encode());
     let bad = ScanPayment {
         expiry: "29".into(),
         ..p
     };
-    assert!(build_financial(&bad, &shop, amount, "Q0000001", 42, 0).is_err());
+    assert!(build_financial(&bad, &shop, amount, ENTRY_MODE_SCANNED, ("Q0000001", 42, 0)).is_err());
 }

@@ -38,6 +38,8 @@ pub struct ScanCryptogram {
     pub expiry_yymm: String,
     /// The ATC the cryptogram used.
     pub atc: u16,
+    /// The card application's AID.
+    pub aid: Vec<u8>,
 }
 
 /// Why the secure element made no cryptogram for a scan.
@@ -103,6 +105,7 @@ pub fn make_cryptogram(
             psn,
             expiry,
             atc,
+            aid,
             ..
         } => Ok(ScanCryptogram {
             icc_data,
@@ -111,6 +114,7 @@ pub fn make_cryptogram(
             psn,
             expiry_yymm: format!("{:02}{:02}", expiry.year(), expiry.month()),
             atc,
+            aid,
         }),
         Outcome::Declined { .. } => Err(ScanError::Declined),
         Outcome::TryAgain { .. } => Err(ScanError::NotVerified),

@@ -8,7 +8,8 @@
 //! (approved, with the cryptogram changing every time), a purchase beyond
 //! the card's limit, a replayed cryptogram, a lost phone (which answers
 //! "Locate now" with its place), its recovery, a shop's QR code scanned
-//! and paid (`demo/qr.rs`), a band that holds no card, and the ledger summing to zero per currency.
+//! and paid and a code the phone shows taken at the register
+//! (`demo/qr.rs`), a band that holds no card, and the ledger summing to zero per currency.
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the

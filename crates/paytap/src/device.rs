@@ -28,6 +28,7 @@ use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 mod scan;
+pub(crate) mod show;
 mod unlock;
 pub use unlock::Unlock;
 
@@ -144,6 +145,8 @@ enum Cmd {
     Listen(ListenArgs),
     /// Scan a merchant's QR code and pay it (a phone): the owner's finger, the secure element's cryptogram, the acquirer.
     Scan(Box<scan::ScanArgs>),
+    /// Show a one-time QR code for the shop's register to scan (a phone): the owner's finger, the secure element's cryptogram, valid for a minute.
+    Show(show::ShowArgs),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -286,6 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             drop(rt);
             scan::run(*a)
         }
+        Cmd::Show(a) => show::run(a),
     }
 }
 

@@ -12,6 +12,8 @@ const ENUMERATIONS: &[(&str, &str)] = &[
     ("paytap device enrol", "kind"),
     ("paytap pos charge", "currency"),
     ("paytap register merchant", "currency"),
+    ("paytap register scan", "currency"),
+    ("paytap device show", "currency"),
     ("paytap tools emv icc-mk", "option"),
     ("paytap tools emv arpc", "method"),
     ("paytap bench transit", "operator"),

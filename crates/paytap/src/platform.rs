@@ -22,6 +22,8 @@ mod health;
 pub mod merchants;
 #[path = "platform/metrics.rs"]
 mod metrics;
+#[path = "platform/presented.rs"]
+pub mod presented;
 #[path = "platform/scan.rs"]
 pub mod scan;
 #[path = "platform/transit.rs"]
@@ -481,6 +483,7 @@ impl Platform {
             paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
         let payments = paytap_acquirer::payments::QrPayments::new(merchants.clone());
         app = app.merge(merchants::router(net.clone(), merchants));
+        app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());

@@ -10,6 +10,15 @@
 //!   merchant-presented code: static (the buyer types the amount) or, with
 //!   `--amount` and `--bill`, dynamic for one sale; as a QR in the terminal
 //!   and, with `--png FILE`, as a PNG image.
+//! * `register scan` takes the payment for the code a phone shows
+//!   (`register/scan.rs`), queued first in the register's directory with
+//!   `--register-dir` (`register/queue.rs`).
+//! * `register upload` sends the queued payments whose outcome the
+//!   register does not know (`register/upload.rs`).
+
+mod queue;
+mod scan;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +50,10 @@ enum Cmd {
     Merchant(MerchantArgs),
     /// Print a merchant's QR code: static, or dynamic with --amount and --bill.
     Code(CodeArgs),
+    /// Scan the code a phone shows and take the payment.
+    Scan(scan::ScanArgs),
+    /// Upload the payments queued in the register's directory.
+    Upload(upload::UploadArgs),
 }
 
 /// Where the acquirer API is and who signs the requests.
@@ -103,6 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Cmd::Merchant(a) => rt.block_on(merchant(a)),
         Cmd::Code(a) => rt.block_on(code(a)),
+        Cmd::Scan(a) => rt.block_on(scan::run(a)),
+        Cmd::Upload(a) => rt.block_on(upload::run(a)),
     }
 }
 
@@ -235,6 +250,15 @@ impl AcquirerClient {
             id: id.to_owned(),
             key,
         })
+    }
+
+    /// The same client with another per-request timeout.
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> anyhow::Result<AcquirerClient> {
+        self.http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .context("making the HTTP client")?;
+        Ok(self)
     }
 
     /// Sends a signed request; a success's status and JSON body, or the

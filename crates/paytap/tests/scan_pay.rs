@@ -10,6 +10,14 @@
 //! scanned payments, and the ledger balances. (The idempotent retry over
 //! the real switch, on SQLite and PostgreSQL, is
 //! `crates/network/tests/scan_pay.rs`.)
+//!
+//! Show to pay: the phone shows a one-time code (`paytap device show
+//! --png`, only with the owner's finger), the register takes it for the
+//! amount it rang up (`paytap register scan --image`) over the acquirer's
+//! signed endpoint and the switch; the same key again answers the same
+//! outcome, the code presented again is refused, and a merchant's code is
+//! not a phone's. (Expiry, an altered time and a watch's token are
+//! `crates/network/tests/show_pay.rs`.)
 
 #[path = "../src/platform.rs"]
 #[allow(dead_code)]
@@ -404,4 +412,219 @@ async fn post_raw(
         .await
         .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+impl World {
+    async fn register_scan(&self, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "register",
+            "scan",
+            "--merchant",
+            "TEA-01",
+            "--platform",
+            &self.url,
+            "--data-dir",
+            &self.data,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_shows_a_code_and_the_register_takes_it() {
+    let w = world().await;
+    let png = w
+        ._dir
+        .path()
+        .join("show.png")
+        .to_string_lossy()
+        .into_owned();
+    let show = [
+        "device",
+        "show",
+        "--keystore",
+        &w.ks,
+        "--json",
+        "--png",
+        &png,
+    ];
+
+    // Without the owner's finger the secure element makes no code.
+    let o = run(&show).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("fingerprint"), "{}", text(&o));
+
+    let mut verified = show.to_vec();
+    verified.push("--verified");
+    let shown: serde_json::Value = serde_json::from_str(&ok(&verified).await).unwrap();
+    let payload = shown["payload"].as_str().unwrap().to_owned();
+    assert_eq!(
+        shown["expires_at"].as_i64().unwrap() - shown["made_at"].as_i64().unwrap(),
+        60
+    );
+
+    // The register reads the code from its image and takes 8.80.
+    let o = w
+        .register_scan(&["--amount", "8.80", "--image", &png, "--key", "till-1"])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let first: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(first["approved"], true, "{first}");
+    assert_eq!(first["amount_minor"], 880);
+    assert_eq!(first["transfer"], "qr:till-1");
+    assert_eq!(w.credited("TEA-01").await, 880);
+
+    // The register sends it again (it heard no answer): the same outcome.
+    let o = w
+        .register_scan(&["--amount", "8.80", "--payload", &payload, "--key", "till-1"])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again, first);
+
+    // The code presented again, as another sale: refused, nothing moved.
+    let o = w
+        .register_scan(&["--amount", "8.80", "--payload", &payload, "--key", "till-2"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("presented before"), "{}", text(&o));
+
+    // A merchant's code is not a phone's: refused before anything is sent.
+    let merchant_code = ok(&[
+        "register",
+        "code",
+        "--merchant",
+        "TEA-01",
+        "--platform",
+        &w.url,
+        "--data-dir",
+        &w.data,
+        "--json",
+    ])
+    .await;
+    let merchant_code: serde_json::Value = serde_json::from_str(&merchant_code).unwrap();
+    let o = w
+        .register_scan(&[
+            "--amount",
+            "1.00",
+            "--payload",
+            merchant_code["payload"].as_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("not a paytap phone's payment code"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(w.credited("TEA-01").await, 880);
+
+    // The wallet's history shows the payment.
+    let mut client = paytap_device::WalletClient::new(&w.url).unwrap();
+    client.login(EMAIL, PASSWORD).await.unwrap();
+    let mut items = Vec::new();
+    for _ in 0..200 {
+        items = client.transactions(20).await.unwrap();
+        if !items.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(
+        items[0].approved && items[0].merchant_name == "Tea House",
+        "{items:?}"
+    );
+    w.assert_ledger().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_queues_what_it_could_not_send_and_uploads_it_once() {
+    let w = world().await;
+    let reg = w._dir.path().join("till").to_string_lossy().into_owned();
+    let shown = ok(&[
+        "device",
+        "show",
+        "--keystore",
+        &w.ks,
+        "--json",
+        "--verified",
+    ])
+    .await;
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let payload = shown["payload"].as_str().unwrap().to_owned();
+
+    // The acquirer cannot be reached: the payment waits in the queue.
+    let dead = "http://127.0.0.1:9";
+    let o = run(&[
+        "register",
+        "scan",
+        "--merchant",
+        "TEA-01",
+        "--platform",
+        dead,
+        "--data-dir",
+        &w.data,
+        "--amount",
+        "5.60",
+        "--payload",
+        &payload,
+        "--key",
+        "off-1",
+        "--register-dir",
+        &reg,
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("register upload"), "{}", text(&o));
+    assert_eq!(w.credited("TEA-01").await, 0);
+    // Uploading while the acquirer is still unreachable keeps it queued.
+    let upload = |platform: &str| {
+        let args: Vec<String> = [
+            "register",
+            "upload",
+            "--platform",
+            platform,
+            "--data-dir",
+            &w.data,
+            "--register-dir",
+            &reg,
+            "--json",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        async move {
+            tokio::task::spawn_blocking(move || paytap(&args))
+                .await
+                .unwrap()
+        }
+    };
+    let o = upload(dead).await;
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+
+    // Online again: one batch, the payment taken once.
+    let o = upload(&w.url).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"batches": 1, "paid": 1, "refused": 0, "waiting": 0})
+    );
+    assert_eq!(w.credited("TEA-01").await, 560);
+    // Nothing left: a second upload sends nothing.
+    let o = upload(&w.url).await;
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["batches"], 0);
+
+    // Sent directly with the same key (the register's retry), the stored outcome.
+    let o = w
+        .register_scan(&["--amount", "5.60", "--payload", &payload, "--key", "off-1"])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(w.credited("TEA-01").await, 560);
+    w.assert_ledger().await;
 }

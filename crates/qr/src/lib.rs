@@ -10,6 +10,9 @@
 //!   account template `com.paytap`).
 //! - [`offline`]: the band's offline code: a platform-signed certificate, a
 //!   per-payment code signed by the band, and the register's verifier.
+//! - [`presented`]: paytap's profile of the consumer-presented code a
+//!   phone shows to pay online (token, chip data, a time-bound
+//!   unpredictable number) and its freshness check.
 //! - [`decode`]: auto-detects which of the two a scanned text is.
 #![deny(missing_docs)]
 
@@ -19,6 +22,7 @@ pub mod currency;
 pub mod merchant;
 pub mod mpm;
 pub mod offline;
+pub mod presented;
 
 pub use cpm::{Cpm, CpmTemplate};
 pub use crc::crc16_ccitt_false;

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`Domain::Nfc`] device token | `07` contactless chip (EMV) only |
 //! | [`Domain::Qr`] QR token | `03` bar code / QR only |
-//! | [`Domain::NfcQr`] a phone's device token | `07` contactless chip, and `03` for the merchant's QR code its owner scans (the cryptogram made by the same secure element) |
+//! | [`Domain::NfcQr`] a phone's device token | `07` contactless chip, and `03` for the QR channel: `031` the merchant's code its owner scans, `032` the code the phone shows and the shop's register scans (both cryptograms made by the same secure element) |
 //!
 //! Never accepted for any token: `01` manual key entry, `02`/`90` magnetic
 //! stripe, `91` contactless magnetic stripe, `05` contact chip, `80`

@@ -3,7 +3,11 @@
 //! (rendered as a real PNG), Li's phone reads the image, shows merchant and
 //! amount, pays with the owner's finger through the acquirer's scan-to-pay
 //! endpoint (a `0200` with DE 22 `031` through the switch), and the
-//! merchant's settlement account shows the money.
+//! merchant's settlement account shows the money. Then show to pay: Li's
+//! phone shows a one-time code (an EMVCo consumer-presented code, as a
+//! PNG), the register reads the image and takes the next sale through the
+//! acquirer's signed endpoint (a `0200` with DE 22 `032`), and the same
+//! code shown again is refused.
 
 use anyhow::{Context, ensure};
 use paytap_acquirer::Merchant;
@@ -15,15 +19,19 @@ use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
 use crate::platform::merchants::MERCHANTS_PATH;
+use crate::platform::presented::PRESENTED_PAYMENTS_PATH;
 use crate::register::AcquirerClient;
 
 /// The sale the tea house rings up, in fen.
 const SALE_MINOR: u64 = 3_600;
+/// The second sale, paid with the code Li's phone shows, in fen.
+const SHOWN_SALE_MINOR: u64 = 2_800;
 
 impl Demo {
     /// Scan a shop's dynamic code and pay it (module documentation).
     pub(super) async fn scan_to_pay(&mut self) -> anyhow::Result<()> {
-        self.story.title("Scan a shop's code to pay");
+        self.story
+            .title("Pay by QR: scan the shop's code, show your own");
         let api = AcquirerClient::with_key(
             &self.lab.base,
             paytap_types::DEMO_ACQUIRER_ID,
@@ -97,6 +105,58 @@ impl Demo {
         self.story.ok(
             "the shop's code was paid once and the merchant's settlement account shows the money",
         );
+        self.show_to_pay(&api, &shop).await
+    }
+
+    /// Li's phone shows a code and the tea house's register takes it
+    /// (module documentation).
+    async fn show_to_pay(&mut self, api: &AcquirerClient, shop: &Merchant) -> anyhow::Result<()> {
+        self.story
+            .say("The next customer, Li again, pays by showing a code instead.");
+        let phone = self.phone.as_mut().context("no phone")?;
+        let now = time::OffsetDateTime::now_utc();
+        let (code, atc) = crate::device::show::make_code(phone, &now, shop.spec.currency)?;
+        let png = self.dir.join("li-phone-code.png");
+        std::fs::write(&png, paytap_qrimage::render_png(&code)?)
+            .with_context(|| format!("writing {}", png.display()))?;
+        self.story.say(format!(
+            "Li touches the fingerprint sensor and the phone shows a one-time code (token, ATC {atc}, a cryptogram bound to this minute): {}",
+            png.display()
+        ));
+        let read = paytap_qrimage::read_png(&std::fs::read(&png)?)?;
+        let mut key = [0u8; 8];
+        getrandom_fill(&mut key)?;
+        let body = json!({
+            "idempotency_key": format!("till-{}", hex::encode(key)),
+            "merchant": shop.spec.id, "amount_minor": SHOWN_SALE_MINOR, "code": read,
+        });
+        let (_, o) = api
+            .call("POST", PRESENTED_PAYMENTS_PATH, Some(&body))
+            .await?;
+        ensure!(o["approved"] == true, "the shown code was declined: {o}");
+        let amount = Money::new(i64::try_from(SHOWN_SALE_MINOR)?, shop.spec.currency);
+        self.story.say(format!(
+            "The register scans it and rings up {}; the acquirer sent a 0200 with DE 22 032 carrying the code's chip data: APPROVED {}.",
+            show(amount),
+            o["response_code"].as_str().unwrap_or("-")
+        ));
+        getrandom_fill(&mut key)?;
+        let again = json!({
+            "idempotency_key": format!("till-{}", hex::encode(key)),
+            "merchant": shop.spec.id, "amount_minor": SHOWN_SALE_MINOR, "code": read,
+        });
+        let refused = api
+            .call("POST", PRESENTED_PAYMENTS_PATH, Some(&again))
+            .await;
+        let why = match refused {
+            Ok((_, o)) => anyhow::bail!("the same code was taken twice: {o}"),
+            Err(e) => e.to_string(),
+        };
+        self.story.say(format!(
+            "A copy of the same code at the till is refused: {why}"
+        ));
+        self.story
+            .ok("the phone's code paid once; shown again, it was refused");
         Ok(())
     }
 

@@ -94,19 +94,30 @@ fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<String, &'static str> {
+    authenticate_request(&api.net, method, path, headers, body)
+}
+
+/// [`authenticate`] for the other acquirer routes of `paytap up`.
+pub(crate) fn authenticate_request(
+    net: &RunningNetwork,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, &'static str> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let id = text(ACQUIRER_HEADER).ok_or("no acquirer id header")?;
     let mac = text(MAC_HEADER)
         .and_then(|h| hex::decode(h).ok())
         .ok_or("no MAC header of hex digits")?;
-    let key = api.net.acquirer_key(id).ok_or("unknown acquirer")?;
+    let key = net.acquirer_key(id).ok_or("unknown acquirer")?;
     let data = signed_bytes(method.as_str(), path, body);
     paytap_iso8583::mac::verify_bytes(&data, &mac, &key).map_err(|_| "wrong MAC")?;
     Ok(id.to_owned())
 }
 
 /// A `401` for a request [`authenticate`] refused, with a log line.
-fn unauthenticated(path: &str, why: &str) -> Response {
+pub(crate) fn unauthenticated(path: &str, why: &str) -> Response {
     tracing::info!(path, why, "acquirer API request refused");
     error(StatusCode::UNAUTHORIZED, "unauthenticated", why)
 }

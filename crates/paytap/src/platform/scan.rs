@@ -103,26 +103,29 @@ struct Api {
     switch: Arc<NetworkSwitch>,
 }
 
-fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     let body = json!({ "error": { "code": code, "message": message.to_string() } });
     (status, axum::Json(body)).into_response()
 }
 
-fn failure(e: &PaymentError) -> Response {
+pub(crate) fn failure(e: &PaymentError) -> Response {
     use PaymentError as E;
-    let (status, code) = match e {
-        E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        E::Code(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_code"),
-        E::UnknownMerchant(_) => (StatusCode::NOT_FOUND, "unknown_merchant"),
-        E::WrongAmount { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "wrong_amount"),
-        E::KeyReused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "key_reused"),
-        E::NoAnswer(_) => (StatusCode::GATEWAY_TIMEOUT, "no_answer"),
+    let status = match e {
+        E::Invalid(_)
+        | E::Code(_)
+        | E::WrongAmount { .. }
+        | E::KeyReused(_)
+        | E::Stale(_)
+        | E::BatchAltered(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::UnknownMerchant(_) | E::NotYourMerchant(_) => StatusCode::NOT_FOUND,
+        E::CodeReused => StatusCode::CONFLICT,
+        E::NoAnswer(_) => StatusCode::GATEWAY_TIMEOUT,
         E::Acquirer(_) => {
-            tracing::error!(error = %e, "scanned-code payment failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            tracing::error!(error = %e, "QR payment failed");
+            StatusCode::SERVICE_UNAVAILABLE
         }
     };
-    error(status, code, e)
+    error(status, e.code(), e)
 }
 
 async fn pay(State(api): State<Api>, body: Bytes) -> Response {
