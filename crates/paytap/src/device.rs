@@ -28,6 +28,7 @@ use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 mod scan;
+mod transit;
 mod unlock;
 pub use unlock::Unlock;
 
@@ -144,6 +145,8 @@ enum Cmd {
     Listen(ListenArgs),
     /// Scan a merchant's QR code and pay it (a phone): the owner's finger, the secure element's cryptogram, the acquirer.
     Scan(Box<scan::ScanArgs>),
+    /// Transit cards: issue one from a city's operator, top it up, show them.
+    Transit(transit::Args),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -282,6 +285,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Field(a) => field(&rt, a),
         Cmd::Listen(a) => rt.block_on(obey_commands(a)),
         Cmd::Heartbeat { ks, at, login } => rt.block_on(heartbeat(ks, at, login)),
+        Cmd::Transit(a) => {
+            drop(rt);
+            transit::run(a)
+        }
         Cmd::Scan(a) => {
             drop(rt);
             scan::run(*a)
