@@ -1,0 +1,454 @@
+//! `paytap gate`: an emulated metro validator of one operator's station,
+//! with its SAM (terminal id, the purchase key derived from the platform's
+//! keyring as the operator's host derives it) and its durable store
+//! ([`store`], `gate.db` in the gate's directory).
+//!
+//! * `tap`: express mode (no finger, no unlock; a band included). At the
+//!   entry the card gets a compound purchase of zero with its entry trip
+//!   record; at the exit (`--exit`) the entry station is read back from
+//!   the card's newest trip record and the fare by distance is charged
+//!   with the exit record. A card of another operator, a hotlisted card, a
+//!   balance below the minimum to enter and an exit without an entry are
+//!   refused (exit 1). Each transaction is kept with its TAC before the
+//!   gate opens; the SAM's terminal sequence is reserved before the DEBIT
+//!   leaves.
+//! * `upload`: the unsent records in batches, each batch id fixed in the
+//!   store before it is sent, so a gate that crashes or loses the answer
+//!   sends the same batch again and the operator counts it once.
+//! * `hotlist`: downloads the operator's hotlist; later taps refuse its
+//!   cards.
+//!
+//! Not yet: recovery of a torn tap (the purse core and its driver support
+//! it; this gate taps an in-process keystore, where no answer is lost),
+//! the transfer discount, and bus validators.
+
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use paytap_device::Tap;
+use paytap_operator::wire::{WireBatch, WireHotlist, host_time};
+use paytap_purse::PurseKey;
+use paytap_purse::command::{PurchaseKind, SFI_PUBLIC, SFI_TRIPS};
+use paytap_purse::records::{
+    DateTime, PublicData, TERMINAL_ID_LEN, TRIP_ENTRY, TRIP_EXIT, TripRecord,
+};
+use paytap_purse::sam::Sam;
+use paytap_purse::terminal::{self, Next, PurchaseFlow, split};
+use paytap_transit::config::Operator;
+use paytap_transit::fare::{may_enter, metro_fare};
+use paytap_transit::{GateRecord, TransitConfig};
+use paytap_types::{Currency, Money};
+use paytap_vault::{KEY_FILE, Keyring};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::device::Unlock;
+use store::GateStore;
+
+/// The first two bytes of every gate's terminal id ("GT"); the next two
+/// are its station code, the last its number at the station.
+const TERMINAL_PREFIX: [u8; 2] = *b"GT";
+/// Most command APDUs one tap may take.
+const MAX_TAP_STEPS: usize = 8;
+/// Exit code of a refused tap.
+const REFUSED: u8 = 1;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Which gate this is and where it keeps its store.
+#[derive(ClapArgs)]
+struct Gate {
+    /// The operator the gate belongs to.
+    #[arg(long, default_value = "beijing")]
+    operator: String,
+    /// The station code (operators.toml).
+    #[arg(long)]
+    station: u16,
+    /// The gate's number at the station.
+    #[arg(long, default_value_t = 1)]
+    gate: u8,
+    /// The gate's directory (default ./paytap-gate/<operator>-<station>-<gate>).
+    #[arg(long)]
+    gate_dir: Option<PathBuf>,
+    /// The platform's data directory: the SAM's key and the store's sealing
+    /// key come from its keyring (or PAYTAP_KEK).
+    #[arg(long, default_value = "paytap-data")]
+    data_dir: PathBuf,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Tap a device at the gate (entry, or exit with --exit).
+    Tap {
+        #[command(flatten)]
+        gate: Gate,
+        /// The device's secure element file.
+        #[arg(long)]
+        keystore: PathBuf,
+        #[command(flatten)]
+        unlock: Unlock,
+        /// The exit gate: charges the fare by distance from the entry.
+        #[arg(long)]
+        exit: bool,
+    },
+    /// Send the unsent records to the operator in batches.
+    Upload {
+        #[command(flatten)]
+        gate: Gate,
+        /// The operators' base URL (`transit_url` in endpoints.json).
+        #[arg(long)]
+        transit: String,
+    },
+    /// Download the operator's hotlist.
+    Hotlist {
+        #[command(flatten)]
+        gate: Gate,
+        /// The operators' base URL (`transit_url` in endpoints.json).
+        #[arg(long)]
+        transit: String,
+    },
+}
+
+/// A gate ready to work: its operator, terminal id, keys and store.
+struct Opened {
+    op: Operator,
+    terminal: [u8; TERMINAL_ID_LEN],
+    purchase_key: PurseKey,
+    store: GateStore,
+}
+
+impl Gate {
+    fn terminal(&self) -> [u8; TERMINAL_ID_LEN] {
+        let s = self.station.to_be_bytes();
+        [
+            TERMINAL_PREFIX[0],
+            TERMINAL_PREFIX[1],
+            s[0],
+            s[1],
+            0,
+            self.gate,
+        ]
+    }
+
+    fn open(&self) -> anyhow::Result<Opened> {
+        let config = TransitConfig::default_operators();
+        let op = config
+            .operator(&self.operator)
+            .cloned()
+            .with_context(|| format!("no operator {:?}", self.operator))?;
+        if !op.metro.stations.iter().any(|s| s.code == self.station) {
+            bail!("{} has no station {}", op.name, self.station);
+        }
+        let keyring = match Keyring::from_env()? {
+            Some(k) => k,
+            None => {
+                let path = self.data_dir.join(KEY_FILE);
+                Keyring::load(&path)
+                    .with_context(|| format!("reading the keyring {}", path.display()))?
+            }
+        };
+        let terminal = self.terminal();
+        let dir = self.gate_dir.clone().unwrap_or_else(|| {
+            PathBuf::from("paytap-gate").join(format!("{}-{}-{}", op.id, self.station, self.gate))
+        });
+        let seal_key = Zeroizing::new(*keyring.subkey(&format!("transit gate {} records", op.id)));
+        let store = GateStore::open(&dir, &hex::encode(terminal), seal_key)?;
+        let purchase_key = crate::platform::transit::master_keys(&keyring, &op.id).purchase;
+        Ok(Opened {
+            op,
+            terminal,
+            purchase_key,
+            store,
+        })
+    }
+}
+
+/// Runs one `paytap gate` subcommand.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    crate::logging::init("warn");
+    match args.command {
+        Cmd::Tap {
+            gate,
+            keystore,
+            unlock,
+            exit,
+        } => tap(&gate, &keystore, &unlock, exit),
+        Cmd::Upload { gate, transit } => upload(&gate, &transit),
+        Cmd::Hotlist { gate, transit } => hotlist(&gate, &transit),
+    }
+}
+
+fn yuan(minor: u32) -> String {
+    Money::new(i64::from(minor), Currency::CNY).to_string()
+}
+
+fn now() -> DateTime {
+    let millis = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    host_time(millis)
+}
+
+/// Why the gate stays closed.
+fn refuse(gate: &Gate, why: &str) -> anyhow::Result<ExitCode> {
+    tracing::warn!(operator = %gate.operator, station = gate.station, why, "tap refused");
+    if gate.json {
+        println!("{}", json!({"opened": false, "refused": why}));
+    } else {
+        println!("gate stays closed: {why}");
+    }
+    Ok(ExitCode::from(REFUSED))
+}
+
+/// The card's answer's data, or why it refused.
+fn ask(tap: &mut Tap<'_>, apdu: &[u8]) -> Result<Vec<u8>, String> {
+    let resp = tap.process(apdu);
+    let (data, sw) = split(&resp).ok_or("the card's answer is malformed")?;
+    if sw.is_success() {
+        Ok(data.to_vec())
+    } else {
+        Err(format!("the card answered {:04X}", sw.0))
+    }
+}
+
+/// What the gate reads before it decides: card number, balance, newest trip.
+struct Card {
+    number: String,
+    balance: u32,
+    newest_trip: Option<TripRecord>,
+}
+
+fn read_card(tap: &mut Tap<'_>) -> Result<Card, String> {
+    ask(tap, &terminal::select())?;
+    let public = PublicData::decode(&ask(tap, &terminal::read_binary(SFI_PUBLIC))?)
+        .ok_or("the card's public data is malformed")?;
+    let balance = ask(tap, &terminal::get_balance())?;
+    let balance = u32::from_be_bytes(balance.try_into().map_err(|_| "malformed balance")?);
+    let newest_trip = ask(tap, &terminal::read_record(SFI_TRIPS, 1))
+        .ok()
+        .and_then(|b| TripRecord::decode(&b));
+    Ok(Card {
+        number: hex::encode(public.serial),
+        balance,
+        newest_trip,
+    })
+}
+
+/// The entry station of a trip begun at one of this operator's gates.
+fn entry_station(trip: Option<TripRecord>) -> Option<u16> {
+    let t = trip.filter(|t| t.kind == TRIP_ENTRY)?;
+    (t.terminal[..2] == TERMINAL_PREFIX).then(|| u16::from_be_bytes([t.terminal[2], t.terminal[3]]))
+}
+
+/// The fare and trip record of this tap, or why the gate refuses it.
+fn price(
+    gate: &Gate,
+    g: &Opened,
+    card: &Card,
+    exit: bool,
+    at: DateTime,
+) -> Result<(u32, TripRecord), String> {
+    let trip = |kind, amount| TripRecord {
+        kind,
+        terminal: g.terminal,
+        at,
+        amount,
+        balance: 0,
+    };
+    if !exit {
+        if !may_enter(&g.op, card.balance) {
+            return Err(format!(
+                "balance {} is below the {} needed to enter",
+                yuan(card.balance),
+                yuan(g.op.min_entry_balance)
+            ));
+        }
+        return Ok((0, trip(TRIP_ENTRY, 0)));
+    }
+    let entry = entry_station(card.newest_trip).ok_or("no entry on this card: tap in first")?;
+    let fare = metro_fare(&g.op.metro, entry, gate.station).map_err(|e| e.to_string())?;
+    if fare > card.balance {
+        return Err(format!(
+            "balance {} is below the fare {}",
+            yuan(card.balance),
+            yuan(fare)
+        ));
+    }
+    Ok((fare, trip(TRIP_EXIT, fare)))
+}
+
+fn tap(
+    gate: &Gate,
+    keystore: &std::path::Path,
+    unlock: &Unlock,
+    exit: bool,
+) -> anyhow::Result<ExitCode> {
+    let g = gate.open()?;
+    let mut device = unlock.open(keystore)?;
+    let mut tap = device.tap(None)?;
+    let card = match read_card(&mut tap) {
+        Ok(c) => c,
+        Err(why) => return refuse(gate, &format!("no transit card answered: {why}")),
+    };
+    let config = TransitConfig::default_operators();
+    let serial = paytap_transit::config::serial_from_digits(&card.number);
+    if serial
+        .and_then(|s| config.operator_of_card(&s))
+        .map(|o| &o.id)
+        != Some(&g.op.id)
+    {
+        return refuse(gate, &format!("a card of another operator ({})", g.op.name));
+    }
+    if g.store.hotlisted(&card.number)? {
+        return refuse(gate, "this card is on the hotlist");
+    }
+    let at = now();
+    let (fare, trip) = match price(gate, &g, &card, exit, at) {
+        Ok(p) => p,
+        Err(why) => return refuse(gate, &why),
+    };
+    let mut sam = Sam::new(g.terminal, g.purchase_key.clone(), g.store.next_seq()?);
+    let record = match purchase(&mut tap, &mut sam, &g.store, fare, trip, at)? {
+        Ok(r) => r,
+        Err(why) => return refuse(gate, &why),
+    };
+    // Durable before the gate opens.
+    g.store.record(&record)?;
+    let balance = record.balance_before - record.amount;
+    if gate.json {
+        println!(
+            "{}",
+            json!({"opened": true, "direction": if exit {"exit"} else {"entry"},
+                   "card_number": card.number, "fare": fare, "balance": balance,
+                   "terminal": hex::encode(g.terminal), "terminal_seq": record.terminal_seq,
+                   "tac": hex::encode(record.tac)})
+        );
+    } else if exit {
+        println!(
+            "gate opens: exit at station {}, fare {}, balance {}",
+            gate.station,
+            yuan(fare),
+            yuan(balance)
+        );
+    } else {
+        println!(
+            "gate opens: entry at station {}, balance {}",
+            gate.station,
+            yuan(balance)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The compound purchase; the SAM's sequence is reserved in the store
+/// before the DEBIT leaves. The inner error is the card's refusal.
+fn purchase(
+    tap: &mut Tap<'_>,
+    sam: &mut Sam,
+    store: &GateStore,
+    fare: u32,
+    trip: TripRecord,
+    at: DateTime,
+) -> anyhow::Result<Result<GateRecord, String>> {
+    let (mut flow, mut apdu) =
+        PurchaseFlow::new(PurchaseKind::Compound, fare, at, Some(trip), None);
+    for _ in 0..MAX_TAP_STEPS {
+        if flow.torn().is_some() {
+            store.reserve_seq(sam.next_seq())?;
+        }
+        let resp = tap.process(&apdu);
+        match flow.on_response(&resp, sam) {
+            Ok(Next::Send(next)) => apdu = next,
+            Ok(Next::Done(r)) => return Ok(Ok(GateRecord::from_receipt(&r, sam.terminal(), at))),
+            Err(e) => return Ok(Err(format!("the purchase stopped: {e}"))),
+        }
+    }
+    Ok(Err("the purchase did not finish".into()))
+}
+
+fn endpoint(transit: &str, operator: &str, what: &str) -> String {
+    format!(
+        "{}/transit/v1/{operator}/{what}",
+        transit.trim_end_matches('/')
+    )
+}
+
+/// The operator's refusal as an error.
+async fn answer(resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
+    let status = resp.status();
+    let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        bail!(
+            "the operator refused ({status}, {}): {}",
+            v["error"]["code"].as_str().unwrap_or("error"),
+            v["error"]["message"].as_str().unwrap_or("no message")
+        );
+    }
+    Ok(v)
+}
+
+fn upload(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
+    let mut g = gate.open()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let http = reqwest::Client::new();
+    let (mut batches, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
+    while let Some((id, records)) = g.store.next_batch()? {
+        let url = endpoint(transit, &g.op.id, &format!("batches/{id}"));
+        let body = WireBatch { records };
+        let v = rt
+            .block_on(async {
+                let resp = http.put(&url).json(&body).send().await?;
+                answer(resp).await
+            })
+            .with_context(|| format!("uploading batch {id} (kept: it is sent again next time)"))?;
+        g.store.mark_sent(&id)?;
+        batches += 1;
+        accepted += v["accepted"].as_u64().unwrap_or(0);
+        rejected += v["rejected"].as_array().map_or(0, |a| a.len() as u64);
+    }
+    let counts = g.store.counts()?;
+    if gate.json {
+        println!(
+            "{}",
+            json!({"batches": batches, "accepted": accepted, "rejected": rejected,
+                   "records": counts.records, "unsent": counts.unsent})
+        );
+    } else {
+        println!(
+            "uploaded {batches} batch(es): {accepted} accepted, {rejected} rejected; {} record(s) kept, {} unsent",
+            counts.records, counts.unsent
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hotlist(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
+    let g = gate.open()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let url = endpoint(transit, &g.op.id, "hotlist");
+    let v = rt.block_on(async { answer(reqwest::get(&url).await?).await })?;
+    let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
+    g.store.set_hotlist(&list)?;
+    if gate.json {
+        println!(
+            "{}",
+            json!({"operator": list.operator, "cards": list.cards.len()})
+        );
+    } else {
+        println!("hotlist of {}: {} card(s)", list.operator, list.cards.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
