@@ -94,11 +94,15 @@ pub struct LoadAnswer {
 /// lives in the card only while it stays in the field: a request left
 /// behind by a crash was paid and not credited ([`Device::pending_load`]
 /// names it, for the operator to complete or refund).
-pub fn top_up<E: From<LoadError>>(
+pub async fn top_up<E, F>(
     device: &mut Device,
     amount: u32,
-    post: impl FnOnce(&PendingLoad) -> Result<LoadAnswer, E>,
-) -> Result<u32, E> {
+    post: impl FnOnce(PendingLoad) -> F,
+) -> Result<u32, E>
+where
+    E: From<LoadError>,
+    F: std::future::Future<Output = Result<LoadAnswer, E>>,
+{
     let purse = first_purse(device)?;
     let mut id = [0u8; LOAD_ID_BYTES];
     getrandom::fill(&mut id).map_err(|_| LoadError::Device(DeviceError::Random))?;
@@ -124,7 +128,7 @@ pub fn top_up<E: From<LoadError>>(
     };
     tap.set_pending_load(Some(pending.clone()))
         .map_err(LoadError::from)?;
-    let answer = post(&pending)?;
+    let answer = post(pending).await?;
     let credited = tap.process(&terminal::credit_load(&answer.at, &answer.mac2));
     card_data(&credited, "CREDIT FOR LOAD")?;
     drop(tap);

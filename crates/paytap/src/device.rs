@@ -28,7 +28,7 @@ use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 mod scan;
-mod transit;
+pub(crate) mod transit;
 mod unlock;
 pub use unlock::Unlock;
 

@@ -24,12 +24,12 @@
 
 mod store;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
-use paytap_device::Tap;
+use paytap_device::{Device, Tap};
 use paytap_operator::wire::{WireBatch, WireHotlist, host_time};
 use paytap_purse::PurseKey;
 use paytap_purse::command::{PurchaseKind, SFI_PUBLIC, SFI_TRIPS};
@@ -120,57 +120,228 @@ enum Cmd {
     },
 }
 
-/// A gate ready to work: its operator, terminal id, keys and store.
-struct Opened {
+/// A gate ready to work: its operator, station, terminal id, SAM key and
+/// store. The demo drives one in-process.
+pub(crate) struct Station {
     op: Operator,
+    station: u16,
     terminal: [u8; TERMINAL_ID_LEN],
     purchase_key: PurseKey,
     store: GateStore,
 }
 
-impl Gate {
-    fn terminal(&self) -> [u8; TERMINAL_ID_LEN] {
-        let s = self.station.to_be_bytes();
-        [
-            TERMINAL_PREFIX[0],
-            TERMINAL_PREFIX[1],
-            s[0],
-            s[1],
-            0,
-            self.gate,
-        ]
-    }
+/// A tap the gate let through.
+pub(crate) struct Passed {
+    /// The card number, 20 digits.
+    pub card_number: String,
+    /// The fare charged (zero at an entry).
+    pub fare: u32,
+    /// The card's balance after.
+    pub balance: u32,
+    /// The SAM's terminal sequence of the transaction.
+    pub terminal_seq: u32,
+    /// The card's TAC.
+    pub tac: [u8; 4],
+}
 
-    fn open(&self) -> anyhow::Result<Opened> {
+/// What an upload did.
+pub(crate) struct Uploaded {
+    /// Batches the operator answered.
+    pub batches: u64,
+    /// Records it accepted.
+    pub accepted: u64,
+    /// Records it rejected.
+    pub rejected: u64,
+    /// Records the gate keeps.
+    pub records: u64,
+    /// Records still unanswered.
+    pub unsent: u64,
+}
+
+/// The platform's keyring: `PAYTAP_KEK`, else `DIR/keys.toml` (never
+/// created here: a gate serves a platform that exists).
+pub(crate) fn keyring(data_dir: &Path) -> anyhow::Result<Keyring> {
+    if let Some(k) = Keyring::from_env()? {
+        return Ok(k);
+    }
+    let path = data_dir.join(KEY_FILE);
+    Keyring::load(&path).with_context(|| format!("reading the keyring {}", path.display()))
+}
+
+impl Station {
+    /// Opens gate `gate` of `station` of `operator`, its store in `dir`.
+    pub(crate) fn open(
+        operator: &str,
+        station: u16,
+        gate: u8,
+        dir: &Path,
+        keyring: &Keyring,
+    ) -> anyhow::Result<Station> {
         let config = TransitConfig::default_operators();
         let op = config
-            .operator(&self.operator)
+            .operator(operator)
             .cloned()
-            .with_context(|| format!("no operator {:?}", self.operator))?;
-        if !op.metro.stations.iter().any(|s| s.code == self.station) {
-            bail!("{} has no station {}", op.name, self.station);
+            .with_context(|| format!("no operator {operator:?}"))?;
+        if !op.metro.stations.iter().any(|s| s.code == station) {
+            bail!("{} has no station {station}", op.name);
         }
-        let keyring = match Keyring::from_env()? {
-            Some(k) => k,
-            None => {
-                let path = self.data_dir.join(KEY_FILE);
-                Keyring::load(&path)
-                    .with_context(|| format!("reading the keyring {}", path.display()))?
-            }
-        };
-        let terminal = self.terminal();
-        let dir = self.gate_dir.clone().unwrap_or_else(|| {
-            PathBuf::from("paytap-gate").join(format!("{}-{}-{}", op.id, self.station, self.gate))
-        });
+        let s = station.to_be_bytes();
+        let terminal = [TERMINAL_PREFIX[0], TERMINAL_PREFIX[1], s[0], s[1], 0, gate];
         let seal_key = Zeroizing::new(*keyring.subkey(&format!("transit gate {} records", op.id)));
-        let store = GateStore::open(&dir, &hex::encode(terminal), seal_key)?;
-        let purchase_key = crate::platform::transit::master_keys(&keyring, &op.id).purchase;
-        Ok(Opened {
+        let store = GateStore::open(dir, &hex::encode(terminal), seal_key)?;
+        let purchase_key = crate::platform::transit::master_keys(keyring, &op.id).purchase;
+        Ok(Station {
             op,
+            station,
             terminal,
             purchase_key,
             store,
         })
+    }
+
+    /// The station's name.
+    pub(crate) fn name(&self) -> &str {
+        self.op
+            .metro
+            .stations
+            .iter()
+            .find(|s| s.code == self.station)
+            .map_or("", |s| s.name.as_str())
+    }
+
+    /// An express-mode tap of `device` (entry, or exit); the inner error
+    /// is why the gate stays closed.
+    pub(crate) fn tap(
+        &self,
+        device: &mut Device,
+        exit: bool,
+    ) -> anyhow::Result<Result<Passed, String>> {
+        let mut tap = device.tap(None)?;
+        let card = match read_card(&mut tap) {
+            Ok(c) => c,
+            Err(why) => return Ok(Err(format!("no transit card answered: {why}"))),
+        };
+        let config = TransitConfig::default_operators();
+        let serial = paytap_transit::config::serial_from_digits(&card.number);
+        if serial
+            .and_then(|s| config.operator_of_card(&s))
+            .map(|o| &o.id)
+            != Some(&self.op.id)
+        {
+            return Ok(Err(format!(
+                "a card of another operator than {}",
+                self.op.name
+            )));
+        }
+        if self.store.hotlisted(&card.number)? {
+            return Ok(Err("this card is on the hotlist".into()));
+        }
+        let at = now();
+        let (fare, trip) = match self.price(&card, exit, at) {
+            Ok(p) => p,
+            Err(why) => return Ok(Err(why)),
+        };
+        let mut sam = Sam::new(
+            self.terminal,
+            self.purchase_key.clone(),
+            self.store.next_seq()?,
+        );
+        let record = match purchase(&mut tap, &mut sam, &self.store, fare, trip, at)? {
+            Ok(r) => r,
+            Err(why) => return Ok(Err(why)),
+        };
+        // Durable before the gate opens.
+        self.store.record(&record)?;
+        Ok(Ok(Passed {
+            card_number: card.number,
+            fare,
+            balance: record.balance_before - record.amount,
+            terminal_seq: record.terminal_seq,
+            tac: record.tac,
+        }))
+    }
+
+    /// The fare and trip record of this tap, or why the gate refuses it.
+    fn price(&self, card: &Card, exit: bool, at: DateTime) -> Result<(u32, TripRecord), String> {
+        let trip = |kind, amount| TripRecord {
+            kind,
+            terminal: self.terminal,
+            at,
+            amount,
+            balance: 0,
+        };
+        if !exit {
+            if !may_enter(&self.op, card.balance) {
+                return Err(format!(
+                    "balance {} is below the {} needed to enter",
+                    yuan(card.balance),
+                    yuan(self.op.min_entry_balance)
+                ));
+            }
+            return Ok((0, trip(TRIP_ENTRY, 0)));
+        }
+        let entry = entry_station(card.newest_trip).ok_or("no entry on this card: tap in first")?;
+        let fare = metro_fare(&self.op.metro, entry, self.station).map_err(|e| e.to_string())?;
+        if fare > card.balance {
+            return Err(format!(
+                "balance {} is below the fare {}",
+                yuan(card.balance),
+                yuan(fare)
+            ));
+        }
+        Ok((fare, trip(TRIP_EXIT, fare)))
+    }
+
+    /// Sends every unsent record in batches (ids fixed before sending).
+    pub(crate) async fn upload(&mut self, transit: &str) -> anyhow::Result<Uploaded> {
+        let http = reqwest::Client::new();
+        let (mut batches, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
+        while let Some((id, records)) = self.store.next_batch()? {
+            let url = endpoint(transit, &self.op.id, &format!("batches/{id}"));
+            let body = WireBatch { records };
+            let v = async { answer(http.put(&url).json(&body).send().await?).await }
+                .await
+                .with_context(|| {
+                    format!("uploading batch {id} (kept: it is sent again next time)")
+                })?;
+            self.store.mark_sent(&id)?;
+            batches += 1;
+            accepted += v["accepted"].as_u64().unwrap_or(0);
+            rejected += v["rejected"].as_array().map_or(0, |a| a.len() as u64);
+        }
+        let counts = self.store.counts()?;
+        Ok(Uploaded {
+            batches,
+            accepted,
+            rejected,
+            records: counts.records,
+            unsent: counts.unsent,
+        })
+    }
+
+    /// Downloads the operator's hotlist; how many cards it names.
+    pub(crate) async fn hotlist(&self, transit: &str) -> anyhow::Result<usize> {
+        let url = endpoint(transit, &self.op.id, "hotlist");
+        let v = answer(reqwest::get(&url).await?).await?;
+        let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
+        self.store.set_hotlist(&list)?;
+        Ok(list.cards.len())
+    }
+}
+
+impl Gate {
+    fn open(&self) -> anyhow::Result<Station> {
+        let dir = self.gate_dir.clone().unwrap_or_else(|| {
+            PathBuf::from("paytap-gate")
+                .join(format!("{}-{}-{}", self.operator, self.station, self.gate))
+        });
+        Station::open(
+            &self.operator,
+            self.station,
+            self.gate,
+            &dir,
+            &keyring(&self.data_dir)?,
+        )
     }
 }
 
@@ -249,101 +420,33 @@ fn entry_station(trip: Option<TripRecord>) -> Option<u16> {
     (t.terminal[..2] == TERMINAL_PREFIX).then(|| u16::from_be_bytes([t.terminal[2], t.terminal[3]]))
 }
 
-/// The fare and trip record of this tap, or why the gate refuses it.
-fn price(
-    gate: &Gate,
-    g: &Opened,
-    card: &Card,
-    exit: bool,
-    at: DateTime,
-) -> Result<(u32, TripRecord), String> {
-    let trip = |kind, amount| TripRecord {
-        kind,
-        terminal: g.terminal,
-        at,
-        amount,
-        balance: 0,
-    };
-    if !exit {
-        if !may_enter(&g.op, card.balance) {
-            return Err(format!(
-                "balance {} is below the {} needed to enter",
-                yuan(card.balance),
-                yuan(g.op.min_entry_balance)
-            ));
-        }
-        return Ok((0, trip(TRIP_ENTRY, 0)));
-    }
-    let entry = entry_station(card.newest_trip).ok_or("no entry on this card: tap in first")?;
-    let fare = metro_fare(&g.op.metro, entry, gate.station).map_err(|e| e.to_string())?;
-    if fare > card.balance {
-        return Err(format!(
-            "balance {} is below the fare {}",
-            yuan(card.balance),
-            yuan(fare)
-        ));
-    }
-    Ok((fare, trip(TRIP_EXIT, fare)))
-}
-
-fn tap(
-    gate: &Gate,
-    keystore: &std::path::Path,
-    unlock: &Unlock,
-    exit: bool,
-) -> anyhow::Result<ExitCode> {
+fn tap(gate: &Gate, keystore: &Path, unlock: &Unlock, exit: bool) -> anyhow::Result<ExitCode> {
     let g = gate.open()?;
     let mut device = unlock.open(keystore)?;
-    let mut tap = device.tap(None)?;
-    let card = match read_card(&mut tap) {
-        Ok(c) => c,
-        Err(why) => return refuse(gate, &format!("no transit card answered: {why}")),
-    };
-    let config = TransitConfig::default_operators();
-    let serial = paytap_transit::config::serial_from_digits(&card.number);
-    if serial
-        .and_then(|s| config.operator_of_card(&s))
-        .map(|o| &o.id)
-        != Some(&g.op.id)
-    {
-        return refuse(gate, &format!("a card of another operator ({})", g.op.name));
-    }
-    if g.store.hotlisted(&card.number)? {
-        return refuse(gate, "this card is on the hotlist");
-    }
-    let at = now();
-    let (fare, trip) = match price(gate, &g, &card, exit, at) {
+    let p = match g.tap(&mut device, exit)? {
         Ok(p) => p,
         Err(why) => return refuse(gate, &why),
     };
-    let mut sam = Sam::new(g.terminal, g.purchase_key.clone(), g.store.next_seq()?);
-    let record = match purchase(&mut tap, &mut sam, &g.store, fare, trip, at)? {
-        Ok(r) => r,
-        Err(why) => return refuse(gate, &why),
-    };
-    // Durable before the gate opens.
-    g.store.record(&record)?;
-    let balance = record.balance_before - record.amount;
     if gate.json {
         println!(
             "{}",
             json!({"opened": true, "direction": if exit {"exit"} else {"entry"},
-                   "card_number": card.number, "fare": fare, "balance": balance,
-                   "terminal": hex::encode(g.terminal), "terminal_seq": record.terminal_seq,
-                   "tac": hex::encode(record.tac)})
+                   "card_number": p.card_number, "fare": p.fare, "balance": p.balance,
+                   "terminal": hex::encode(g.terminal), "terminal_seq": p.terminal_seq,
+                   "tac": hex::encode(p.tac)})
         );
     } else if exit {
         println!(
-            "gate opens: exit at station {}, fare {}, balance {}",
-            gate.station,
-            yuan(fare),
-            yuan(balance)
+            "gate opens: exit at {}, fare {}, balance {}",
+            g.name(),
+            yuan(p.fare),
+            yuan(p.balance)
         );
     } else {
         println!(
-            "gate opens: entry at station {}, balance {}",
-            gate.station,
-            yuan(balance)
+            "gate opens: entry at {}, balance {}",
+            g.name(),
+            yuan(p.balance)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -396,38 +499,25 @@ async fn answer(resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
     Ok(v)
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn upload(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
     let mut g = gate.open()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let http = reqwest::Client::new();
-    let (mut batches, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
-    while let Some((id, records)) = g.store.next_batch()? {
-        let url = endpoint(transit, &g.op.id, &format!("batches/{id}"));
-        let body = WireBatch { records };
-        let v = rt
-            .block_on(async {
-                let resp = http.put(&url).json(&body).send().await?;
-                answer(resp).await
-            })
-            .with_context(|| format!("uploading batch {id} (kept: it is sent again next time)"))?;
-        g.store.mark_sent(&id)?;
-        batches += 1;
-        accepted += v["accepted"].as_u64().unwrap_or(0);
-        rejected += v["rejected"].as_array().map_or(0, |a| a.len() as u64);
-    }
-    let counts = g.store.counts()?;
+    let u = runtime()?.block_on(g.upload(transit))?;
     if gate.json {
         println!(
             "{}",
-            json!({"batches": batches, "accepted": accepted, "rejected": rejected,
-                   "records": counts.records, "unsent": counts.unsent})
+            json!({"batches": u.batches, "accepted": u.accepted, "rejected": u.rejected,
+                   "records": u.records, "unsent": u.unsent})
         );
     } else {
         println!(
-            "uploaded {batches} batch(es): {accepted} accepted, {rejected} rejected; {} record(s) kept, {} unsent",
-            counts.records, counts.unsent
+            "uploaded {} batch(es): {} accepted, {} rejected; {} record(s) kept, {} unsent",
+            u.batches, u.accepted, u.rejected, u.records, u.unsent
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -435,20 +525,11 @@ fn upload(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
 
 fn hotlist(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
     let g = gate.open()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let url = endpoint(transit, &g.op.id, "hotlist");
-    let v = rt.block_on(async { answer(reqwest::get(&url).await?).await })?;
-    let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
-    g.store.set_hotlist(&list)?;
+    let n = runtime()?.block_on(g.hotlist(transit))?;
     if gate.json {
-        println!(
-            "{}",
-            json!({"operator": list.operator, "cards": list.cards.len()})
-        );
+        println!("{}", json!({"operator": g.op.id, "cards": n}));
     } else {
-        println!("hotlist of {}: {} card(s)", list.operator, list.cards.len());
+        println!("hotlist of {}: {n} card(s)", g.op.name);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -116,7 +116,7 @@ fn post(url: &str, body: &Value) -> anyhow::Result<Value> {
     rt.block_on(post_async(url, body))
 }
 
-async fn post_async(url: &str, body: &Value) -> anyhow::Result<Value> {
+pub(crate) async fn post_async(url: &str, body: &Value) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
     let mut last = None;
     for _ in 0..MAX_POST_ATTEMPTS {
@@ -200,7 +200,12 @@ fn load(ks: &Keystore, ops: &Operators, amount: &str, json: bool) -> anyhow::Res
         .context("the device holds no transit card (run `paytap device transit issue`)")?;
     let operator = operator_of(&purse)?;
     let url = endpoint(ops, &operator, "loads");
-    let balance = top_up(&mut device, minor, |p: &PendingLoad| operator_load(&url, p))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let balance = rt.block_on(top_up(&mut device, minor, |p: PendingLoad| {
+        operator_load(&url, p)
+    }))?;
     let card = hex::encode(purse.public.serial);
     if json {
         println!(
@@ -218,7 +223,7 @@ fn load(ks: &Keystore, ops: &Operators, amount: &str, json: bool) -> anyhow::Res
 }
 
 /// The operator's answer to the pending load.
-fn operator_load(url: &str, p: &PendingLoad) -> anyhow::Result<LoadAnswer> {
+pub(crate) async fn operator_load(url: &str, p: PendingLoad) -> anyhow::Result<LoadAnswer> {
     let req = WireLoad {
         load_id: p.load_id.clone(),
         card_number: p.card_number.clone(),
@@ -226,7 +231,7 @@ fn operator_load(url: &str, p: &PendingLoad) -> anyhow::Result<LoadAnswer> {
         terminal: p.terminal.clone(),
         init: p.init.clone(),
     };
-    let v = post(url, &serde_json::to_value(&req)?)?;
+    let v = post_async(url, &serde_json::to_value(&req)?).await?;
     let l: WireLoaded = serde_json::from_value(v).context("the operator's answer")?;
     Ok(LoadAnswer {
         mac2: hex_array(&l.mac2).context("the operator's MAC2")?,
@@ -235,7 +240,7 @@ fn operator_load(url: &str, p: &PendingLoad) -> anyhow::Result<LoadAnswer> {
 }
 
 /// The operator whose card range holds the purse's number.
-fn operator_of(state: &PurseState) -> anyhow::Result<String> {
+pub(crate) fn operator_of(state: &PurseState) -> anyhow::Result<String> {
     let number = hex::encode(state.public.serial);
     TransitConfig::default_operators()
         .operators
