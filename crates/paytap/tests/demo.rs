@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/15] Start the platform",
+        "[1/16] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -76,9 +76,16 @@ fn check(out: &Output) {
         "DE 22 031 through the switch: APPROVED 00",
         "the merchant's settlement account shows the money",
         "device_cannot_hold_cards",
+        "A Beijing transit card on the band",
+        "the card credits itself. Balance 50.00 CNY",
+        "no finger, no unlock, no network",
+        "charges the fare by distance",
+        "2 records accepted, none refused",
+        "the gate stays closed (this card is on the hotlist)",
+        "the lost band's card is refused at the gate",
         "every currency sums to zero",
         "CNY: debits",
-        "all 15 steps passed",
+        "all 16 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
