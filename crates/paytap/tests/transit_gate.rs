@@ -305,6 +305,12 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     assert_eq!(exit["balance"], 5_000 - fare);
     assert_eq!(exit["card_number"], card.as_str());
     assert_eq!(cards(&w)["cards"][0]["balance"], 5_000 - fare);
+    // A second entry at the same gate: its SAM's next terminal sequence.
+    let second = gate_json(&w, "tap", "101", &keystore);
+    assert_eq!(
+        second["terminal_seq"].as_u64(),
+        entry["terminal_seq"].as_u64().map(|s| s + 1)
+    );
     // The entry gate's records are sealed: no card number in its file.
     let db = std::fs::read(dir(&w).join("gate-101/gate.db")).unwrap();
     assert!(!db.windows(card.len()).any(|win| win == card.as_bytes()));
@@ -329,7 +335,7 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
         (Some(0), Some(1))
     );
     let up = gate_json(&w, "upload", "101", &["--transit", &w.transit]);
-    assert_eq!(up["accepted"], 1);
+    assert_eq!(up["accepted"], 2);
 
     // Reported lost: the gate downloads the hotlist and refuses the card.
     let status = post(
@@ -346,4 +352,5 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     assert_eq!(refused["opened"], false);
     assert!(refused["refused"].as_str().unwrap().contains("hotlist"));
     assert_eq!(cards(&w)["cards"][0]["balance"], 5_000 - fare);
+    assert_eq!(cards(&w)["cards"][0]["offline_counter"], 3);
 }

@@ -237,3 +237,97 @@ impl GateStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paytap_purse::records::DateTime;
+
+    const TERMINAL: &str = "475400650001";
+
+    fn key() -> Zeroizing<[u8; 32]> {
+        Zeroizing::new([7; 32])
+    }
+
+    fn record(seq: u32) -> GateRecord {
+        GateRecord {
+            serial: paytap_transit::config::serial_from_digits("10003104990000000007").unwrap(),
+            counter: u16::try_from(seq).unwrap(),
+            balance_before: 5_000,
+            amount: 300,
+            type_id: 9,
+            terminal: [0x47, 0x54, 0, 0x65, 0, 1],
+            terminal_seq: seq,
+            at: DateTime::from_parts(2026, 12, 5, 8, 15, 0).unwrap(),
+            tac: [1, 2, 3, 4],
+        }
+    }
+
+    fn seqs(batch: &(String, Vec<WireRecord>)) -> Vec<u32> {
+        batch.1.iter().map(|r| r.terminal_seq).collect()
+    }
+
+    #[test]
+    fn a_batch_keeps_its_id_until_answered_and_nothing_is_sent_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = GateStore::open(dir.path(), TERMINAL, key()).unwrap();
+        assert_eq!(s.next_batch().unwrap(), None);
+        for seq in 1..=3 {
+            s.record(&record(seq)).unwrap();
+        }
+        let first = s.next_batch().unwrap().unwrap();
+        assert_eq!(first.0, format!("{TERMINAL}-00000001"));
+        assert_eq!(seqs(&first), [1, 2, 3]);
+        // A record made while the batch is out waits for the next one.
+        s.record(&record(4)).unwrap();
+        // "Crash": the store is reopened before the answer came; the same
+        // batch, with the same records, is sent again.
+        drop(s);
+        let mut s = GateStore::open(dir.path(), TERMINAL, key()).unwrap();
+        let again = s.next_batch().unwrap().unwrap();
+        assert_eq!(again, first);
+        s.mark_sent(&again.0).unwrap();
+        let second = s.next_batch().unwrap().unwrap();
+        assert_eq!(second.0, format!("{TERMINAL}-00000002"));
+        assert_eq!(seqs(&second), [4]);
+        s.mark_sent(&second.0).unwrap();
+        assert_eq!(s.next_batch().unwrap(), None);
+        assert_eq!(
+            s.counts().unwrap(),
+            Counts {
+                records: 4,
+                unsent: 0
+            }
+        );
+        // A terminal sequence is never kept twice, and a reserved one
+        // never goes back.
+        assert!(s.record(&record(4)).is_err());
+        assert_eq!(s.next_seq().unwrap(), 1);
+        s.reserve_seq(6).unwrap();
+        s.reserve_seq(3).unwrap();
+        assert_eq!(s.next_seq().unwrap(), 6);
+    }
+
+    #[test]
+    fn records_and_the_hotlist_are_sealed_and_open_only_with_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = GateStore::open(dir.path(), TERMINAL, key()).unwrap();
+        s.record(&record(1)).unwrap();
+        let card = "10003104990000000007";
+        s.set_hotlist(&WireHotlist {
+            operator: "beijing".into(),
+            cards: vec![paytap_operator::wire::WireHotlisted {
+                card_number: card.into(),
+            }],
+        })
+        .unwrap();
+        assert!(s.hotlisted(card).unwrap());
+        assert!(!s.hotlisted("10003104990000000008").unwrap());
+        drop(s);
+        let raw = std::fs::read(dir.path().join(GATE_DB)).unwrap();
+        assert!(!raw.windows(card.len()).any(|w| w == card.as_bytes()));
+        let mut other = GateStore::open(dir.path(), TERMINAL, Zeroizing::new([8; 32])).unwrap();
+        assert!(other.hotlisted(card).is_err());
+        assert!(other.next_batch().is_err());
+    }
+}
