@@ -299,11 +299,9 @@ impl Station {
         while let Some((id, records)) = self.store.next_batch()? {
             let url = endpoint(transit, &self.op.id, &format!("batches/{id}"));
             let body = WireBatch { records };
-            let v = async { answer(http.put(&url).json(&body).send().await?).await }
-                .await
-                .with_context(|| {
-                    format!("uploading batch {id} (kept: it is sent again next time)")
-                })?;
+            let v = send(http.put(&url).json(&body)).await.with_context(|| {
+                format!("uploading batch {id} (kept: it is sent again next time)")
+            })?;
             self.store.mark_sent(&id)?;
             batches += 1;
             accepted += v["accepted"].as_u64().unwrap_or(0);
@@ -322,7 +320,7 @@ impl Station {
     /// Downloads the operator's hotlist; how many cards it names.
     pub(crate) async fn hotlist(&self, transit: &str) -> anyhow::Result<usize> {
         let url = endpoint(transit, &self.op.id, "hotlist");
-        let v = answer(reqwest::get(&url).await?).await?;
+        let v = send(reqwest::Client::new().get(&url)).await?;
         let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
         self.store.set_hotlist(&list)?;
         Ok(list.cards.len())
@@ -485,16 +483,66 @@ fn endpoint(transit: &str, operator: &str, what: &str) -> String {
     )
 }
 
-/// The operator's refusal as an error.
-async fn answer(resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
+/// A transit operator's API answered with an error (exit status 1, as any
+/// refusal).
+#[derive(Debug)]
+pub(crate) struct OperatorRefused {
+    /// The HTTP status.
+    pub status: u16,
+    /// The API's error code (`hotlisted`, `id_conflict`, ...).
+    pub code: String,
+    /// The API's message.
+    pub message: String,
+}
+
+impl std::fmt::Display for OperatorRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the operator refused ({} {}): {}",
+            self.status, self.code, self.message
+        )
+    }
+}
+
+impl std::error::Error for OperatorRefused {}
+
+/// A transit operator's API could not be reached (exit status 4).
+#[derive(Debug)]
+pub(crate) struct OperatorUnreachable(pub String);
+
+impl std::fmt::Display for OperatorUnreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the operator could not be reached: {}", self.0)
+    }
+}
+
+impl std::error::Error for OperatorUnreachable {}
+
+/// A request's answer: its JSON, the operator's refusal, or why it did not
+/// arrive.
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    match req.send().await {
+        Ok(resp) => answer(resp).await,
+        Err(e) => Err(OperatorUnreachable(e.to_string()).into()),
+    }
+}
+
+/// The answer's JSON, or the operator's refusal as an error.
+pub(crate) async fn answer(resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
     let status = resp.status();
     let v: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
     if !status.is_success() {
-        bail!(
-            "the operator refused ({status}, {}): {}",
-            v["error"]["code"].as_str().unwrap_or("error"),
-            v["error"]["message"].as_str().unwrap_or("no message")
-        );
+        tracing::warn!(status = status.as_u16(), answer = %v, "the transit operator refused");
+        return Err(OperatorRefused {
+            status: status.as_u16(),
+            code: v["error"]["code"].as_str().unwrap_or("error").to_owned(),
+            message: v["error"]["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_owned(),
+        }
+        .into());
     }
     Ok(v)
 }

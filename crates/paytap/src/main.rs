@@ -132,8 +132,21 @@ mod exit {
                     S::Device(_) | S::Kernel(_) => USAGE,
                 };
             }
-            if cause.downcast_ref::<crate::register::Refused>().is_some() {
+            if cause.downcast_ref::<crate::register::Refused>().is_some()
+                || cause
+                    .downcast_ref::<crate::gate::OperatorRefused>()
+                    .is_some()
+                || cause
+                    .downcast_ref::<paytap_device::transit::LoadError>()
+                    .is_some()
+            {
                 return REFUSED;
+            }
+            if cause
+                .downcast_ref::<crate::gate::OperatorUnreachable>()
+                .is_some()
+            {
+                return UNREACHABLE;
             }
             if let Some(io) = cause.downcast_ref::<std::io::Error>()
                 && is_network(io.kind())

@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args as ClapArgs, Subcommand};
@@ -120,21 +120,12 @@ pub(crate) async fn post_async(url: &str, body: &Value) -> anyhow::Result<Value>
     let http = reqwest::Client::new();
     let mut last = None;
     for _ in 0..MAX_POST_ATTEMPTS {
-        match http.post(url).json(body).send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                let v: Value = resp.json().await.unwrap_or(Value::Null);
-                if status.is_success() {
-                    return Ok(v);
-                }
-                let msg = v["error"]["message"].as_str().unwrap_or("no message");
-                let code = v["error"]["code"].as_str().unwrap_or("error");
-                bail!("the operator refused ({status}, {code}): {msg}");
-            }
-            Err(e) => last = Some(e),
+        match crate::gate::send(http.post(url).json(body)).await {
+            Err(e) if e.is::<crate::gate::OperatorUnreachable>() => last = Some(e),
+            other => return other,
         }
     }
-    Err(last.map_or_else(|| anyhow::anyhow!("no answer"), anyhow::Error::from))
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no answer")))
         .with_context(|| format!("no answer from {url}"))
 }
 

@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn records_and_the_hotlist_are_sealed_and_open_only_with_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = GateStore::open(dir.path(), TERMINAL, key()).unwrap();
+        let s = GateStore::open(dir.path(), TERMINAL, key()).unwrap();
         s.record(&record(1)).unwrap();
         let card = "10003104990000000007";
         s.set_hotlist(&WireHotlist {
