@@ -337,6 +337,10 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     let up = gate_json(&w, "upload", "101", &["--transit", &w.transit]);
     assert_eq!(up["accepted"], 2);
 
+    // Clearing found nothing wrong with the card: the hotlist is empty.
+    let list = gate_json(&w, "hotlist", "101", &["--transit", &w.transit]);
+    assert_eq!(list["cards"], 0);
+
     // Reported lost: the gate downloads the hotlist and refuses the card.
     let status = post(
         &w,
