@@ -27,6 +27,9 @@
 //! * [`scan`]: scan to pay: the secure element's chip data for a merchant
 //!   code the owner scanned (every such payment needs the owner's finger),
 //!   and the payment posted to the acquirer.
+//! * [`transit`]: the device's side of a transit top-up (INITIALIZE FOR
+//!   LOAD on its own purse, the operator's MAC2, CREDIT FOR LOAD), the
+//!   pending load kept in the keystore so a retry resends the same request.
 //! * [`locate`]: "find my device" on the device: where it is (kept in the
 //!   keystore), the wallet's command channel, and obeying its commands
 //!   (report the place, ring, wipe the secure element), each answered.
@@ -36,6 +39,7 @@ pub mod keystore;
 pub mod locate;
 pub mod scan;
 pub mod se;
+pub mod transit;
 pub mod wallet;
 
 pub use field::{FieldTransport, read_frame, serve_field, serve_tap, write_frame};

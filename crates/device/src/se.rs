@@ -134,6 +134,10 @@ struct State {
     /// Transit purses (absent in keystores written before transit existed).
     #[serde(default)]
     purses: Vec<StoredPurse>,
+    /// A top-up sent to the operator and not yet credited: resent with the
+    /// same id and body until the card takes it (absent before top-ups).
+    #[serde(default)]
+    pending_load: Option<crate::transit::PendingLoad>,
     /// Where the device is, as its location service would say (absent in
     /// keystores written before "find my device").
     #[serde(default)]
@@ -256,6 +260,7 @@ impl Device {
             cards: Vec::new(),
             default_token_ref: None,
             purses: Vec::new(),
+            pending_load: None,
             position: None,
         };
         let plain = Zeroizing::new(
@@ -517,6 +522,38 @@ impl Device {
         Ok(())
     }
 
+    /// Opens a purse the operator sealed to this device's key under `aad`
+    /// and installs it; returns its state.
+    pub fn install_sealed_purse(
+        &mut self,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<PurseState, DeviceError> {
+        let raw = paytap_seal::open(&self.key, aad, sealed)
+            .map_err(|e| DeviceError::Payload(e.to_string()))?;
+        let state = PurseState::decode(&raw).map_err(|_| DeviceError::Corrupt("sealed purse"))?;
+        self.install_purse(&state)?;
+        Ok(state)
+    }
+
+    /// The top-up waiting for the card to take it, if any.
+    pub fn pending_load(&self) -> Option<&crate::transit::PendingLoad> {
+        self.state.pending_load.as_ref()
+    }
+
+    /// Records (or clears) the pending top-up, persisted before this returns.
+    pub fn set_pending_load(
+        &mut self,
+        load: Option<crate::transit::PendingLoad>,
+    ) -> Result<(), DeviceError> {
+        let old = std::mem::replace(&mut self.state.pending_load, load);
+        if let Err(e) = self.save() {
+            self.state.pending_load = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// The installed purses' states (balance, counters, logs), first = the one
     /// that answers the T-Union AID.
     pub fn purses(&self) -> Result<Vec<PurseState>, DeviceError> {
@@ -640,6 +677,14 @@ fn terminal_requires_cvm(pdol: &[u8], pdol_data: &[u8]) -> bool {
 }
 
 impl Tap<'_> {
+    /// Records (or clears) the device's pending top-up during the tap.
+    pub fn set_pending_load(
+        &mut self,
+        load: Option<crate::transit::PendingLoad>,
+    ) -> Result<(), DeviceError> {
+        self.device.set_pending_load(load)
+    }
+
     /// What happened so far.
     pub fn report(&self) -> &TapReport {
         &self.report

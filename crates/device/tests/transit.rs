@@ -227,3 +227,97 @@ fn a_failed_persist_answers_6581_and_changes_nothing() {
     let p = &d.purses().unwrap()[0];
     assert_eq!((p.balance, p.online_counter), (700, 1));
 }
+
+/// What the operator's host answers a pending load: its MAC2 for the
+/// card's INITIALIZE FOR LOAD answer.
+fn host_answer(p: &paytap_device::transit::PendingLoad) -> paytap_device::transit::LoadAnswer {
+    let init = LoadInit::decode(&hex::decode(&p.init).unwrap()).unwrap();
+    let terminal: [u8; 6] = hex::decode(&p.terminal).unwrap().try_into().unwrap();
+    let s = Host::new(masters())
+        .begin_load(&SERIAL, init, p.amount, terminal)
+        .unwrap();
+    paytap_device::transit::LoadAnswer {
+        mac2: s.mac2(&at()),
+        at: at(),
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn a_sealed_purse_opens_only_for_what_it_was_sealed_as() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, _, _) = device(dir.path(), DeviceKind::Band);
+    let plain = purse_state(SERIAL).encode();
+    let sealed = paytap_seal::seal(&d.public_key(), b"card 42 for dev 1", &plain).unwrap();
+    assert!(matches!(
+        d.install_sealed_purse(b"card 43 for dev 1", &sealed),
+        Err(DeviceError::Payload(_))
+    ));
+    let mut tampered = sealed.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert!(
+        d.install_sealed_purse(b"card 42 for dev 1", &tampered)
+            .is_err()
+    );
+    assert!(d.purses().unwrap().is_empty());
+    let state = d
+        .install_sealed_purse(b"card 42 for dev 1", &sealed)
+        .unwrap();
+    assert_eq!(state.public.serial, SERIAL);
+    assert_eq!(d.purses().unwrap().len(), 1);
+}
+
+#[test]
+fn a_top_up_is_credited_once_and_a_failed_post_leaves_its_request_named() {
+    use paytap_device::transit::{PendingLoad, top_up};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, key, path) = device(dir.path(), DeviceKind::Band);
+    d.install_purse(&purse_state(SERIAL)).unwrap();
+
+    // The operator's answer is credited; the request is gone afterwards.
+    let mut sent = Vec::new();
+    let balance = block_on(top_up(&mut d, 5_000, |p: PendingLoad| {
+        sent.push(p.clone());
+        async move { Ok::<_, paytap_device::transit::LoadError>(host_answer(&p)) }
+    }))
+    .unwrap();
+    assert_eq!(balance, 5_000);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].card_number, hex::encode(SERIAL));
+    assert_eq!((sent[0].amount, sent[0].online_counter), (5_000, 0));
+    assert_eq!(d.pending_load(), None);
+
+    // No answer from the operator: nothing credited, and the request (its
+    // load id) stays in the keystore for the operator to settle.
+    let failed = block_on(top_up(&mut d, 1_000, |_p: PendingLoad| async {
+        Err::<paytap_device::transit::LoadAnswer, _>(paytap_device::transit::LoadError::NoPurse)
+    }));
+    assert!(failed.is_err());
+    drop(d);
+    let d = Device::open(&path, &key).unwrap();
+    assert_eq!(d.purses().unwrap()[0].balance, 5_000);
+    let pending = d.pending_load().unwrap();
+    assert_eq!((pending.amount, pending.online_counter), (1_000, 1));
+
+    // A wrong MAC2 is refused by the card: nothing credited.
+    let mut d = d;
+    let refused = block_on(top_up(&mut d, 1_000, |p: PendingLoad| async move {
+        let mut a = host_answer(&p);
+        a.mac2[0] ^= 1;
+        Ok::<_, paytap_device::transit::LoadError>(a)
+    }));
+    assert_eq!(
+        refused.err(),
+        Some(paytap_device::transit::LoadError::Card(
+            "CREDIT FOR LOAD",
+            0x9302
+        ))
+    );
+    assert_eq!(d.purses().unwrap()[0].balance, 5_000);
+}

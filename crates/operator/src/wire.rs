@@ -9,7 +9,8 @@ use paytap_transit::GateRecord;
 use paytap_transit::config::{serial_digits, serial_from_digits};
 use serde::{Deserialize, Serialize};
 
-use crate::load::{date_time_digits, parse_date_time};
+/// The wire's date-time form, `YYYYMMDDhhmmss`, both ways.
+pub use crate::load::{date_time_digits, host_time, parse_date_time};
 
 /// One gate record on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

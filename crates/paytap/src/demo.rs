@@ -43,6 +43,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::platform::{Platform, PlatformOptions};
 
 mod qr;
+mod transit;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -58,7 +59,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 15;
+const STEPS: u64 = 16;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -107,6 +108,10 @@ struct Demo {
     switch: SocketAddr,
     /// The demo acquirer's MAC key: its terminals sign on with it.
     acquirer_key: paytap_iso8583::AcquirerKey,
+    /// The transit operators' API (`transit_url`).
+    transit_url: String,
+    /// The data directory whose keyring the demo's gates take their keys from.
+    keys_dir: PathBuf,
     otps_seen: usize,
 }
 
@@ -195,6 +200,11 @@ async fn play(
     } else {
         &platform_data_dir
     };
+    let keys_dir = keys_dir.clone();
+    let transit_url = match &platform {
+        Some(p) => p.transit_url.clone(),
+        None => transit_url_of(&keys_dir)?,
+    };
     let keys_file = keys_dir.join(paytap_network::acquirers::ACQUIRERS_FILE);
     let acquirer_key = paytap_network::acquirers::load(&keys_file)
         .with_context(|| format!("reading the acquirer keys in {}", keys_file.display()))?
@@ -220,6 +230,8 @@ async fn play(
         band_id: String::new(),
         switch,
         acquirer_key,
+        transit_url,
+        keys_dir,
         otps_seen,
     };
     let r = demo.story_steps().await;
@@ -228,6 +240,19 @@ async fn play(
         platform.shutdown().await;
     }
     r
+}
+
+/// The transit operators' URL a running `paytap up` wrote in its
+/// `endpoints.json`.
+fn transit_url_of(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("endpoints.json");
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+    )?;
+    v["transit_url"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} names no transit_url", path.display()))
 }
 
 /// The test lab around the product: the platform's loopback emulator API.
@@ -367,6 +392,7 @@ impl Demo {
         self.found_phone().await?;
         self.scan_to_pay().await?;
         self.band_holds_no_cards(&icbc).await?;
+        self.ride_the_metro().await?;
         self.history_and_ledger().await
     }
 

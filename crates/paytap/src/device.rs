@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 
 mod scan;
 pub(crate) mod show;
+pub(crate) mod transit;
 mod unlock;
 pub use unlock::Unlock;
 
@@ -147,6 +148,8 @@ enum Cmd {
     Scan(Box<scan::ScanArgs>),
     /// Show a one-time QR code for the shop's register to scan (a phone): the owner's finger, the secure element's cryptogram, valid for a minute.
     Show(show::ShowArgs),
+    /// Transit cards: issue one from a city's operator, top it up, show them.
+    Transit(transit::Args),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -285,6 +288,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Field(a) => field(&rt, a),
         Cmd::Listen(a) => rt.block_on(obey_commands(a)),
         Cmd::Heartbeat { ks, at, login } => rt.block_on(heartbeat(ks, at, login)),
+        Cmd::Transit(a) => {
+            drop(rt);
+            transit::run(a)
+        }
         Cmd::Scan(a) => {
             drop(rt);
             scan::run(*a)

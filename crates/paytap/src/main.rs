@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod device;
 mod failure;
+mod gate;
 #[cfg(test)]
 mod help_tests;
 mod instance;
@@ -59,6 +60,8 @@ enum Command {
     Device(device::Args),
     /// The emulated contactless POS terminal.
     Pos(pos::Args),
+    /// An emulated metro gate: express-mode taps in and out, uploads, hotlist.
+    Gate(gate::Args),
     /// A shop's cash register: sign a merchant up, show its QR codes.
     Register(register::Args),
     /// Key management: vault key-encryption keys (status, rotate).
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Device(args) => device::run(args),
         Command::Pos(args) => pos::run(args),
+        Command::Gate(args) => gate::run(args),
         Command::Register(args) => register::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Bench(args) => bench::run(args),
@@ -128,8 +132,21 @@ mod exit {
                     S::Device(_) | S::Kernel(_) => USAGE,
                 };
             }
-            if cause.downcast_ref::<crate::register::Refused>().is_some() {
+            if cause.downcast_ref::<crate::register::Refused>().is_some()
+                || cause
+                    .downcast_ref::<crate::gate::OperatorRefused>()
+                    .is_some()
+                || cause
+                    .downcast_ref::<paytap_device::transit::LoadError>()
+                    .is_some()
+            {
                 return REFUSED;
+            }
+            if cause
+                .downcast_ref::<crate::gate::OperatorUnreachable>()
+                .is_some()
+            {
+                return UNREACHABLE;
             }
             if let Some(io) = cause.downcast_ref::<std::io::Error>()
                 && is_network(io.kind())

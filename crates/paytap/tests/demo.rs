@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/15] Start the platform",
+        "[1/16] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -79,9 +79,16 @@ fn check(out: &Output) {
         "this code was presented before",
         "the phone's code paid once; shown again, it was refused",
         "device_cannot_hold_cards",
+        "A Beijing transit card on the band",
+        "the card credits itself. Balance 50.00 CNY",
+        "no finger, no unlock, no network",
+        "charges the fare by distance",
+        "2 records accepted, none refused",
+        "the gate stays closed (this card is on the hotlist)",
+        "the lost band's card is refused at the gate",
         "every currency sums to zero",
         "CNY: debits",
-        "all 15 steps passed",
+        "all 16 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

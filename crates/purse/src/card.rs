@@ -290,7 +290,7 @@ impl Purse {
 
     fn init_load(&mut self, init: Init, random: [u8; 4]) -> Result<Vec<u8>, Sw> {
         self.pending = None;
-        check_init(&init)?;
+        check_init(&init, false)?;
         let s = &self.state;
         if s.online_counter == COUNTER_LIMIT {
             return Err(Sw::CONDITIONS_NOT_SATISFIED);
@@ -364,7 +364,7 @@ impl Purse {
         random: [u8; 4],
     ) -> Result<Vec<u8>, Sw> {
         self.pending = None;
-        check_init(&init)?;
+        check_init(&init, kind == PurchaseKind::Compound)?;
         let s = &self.state;
         if s.offline_counter == COUNTER_LIMIT {
             return Err(Sw::CONDITIONS_NOT_SATISFIED);
@@ -419,6 +419,10 @@ impl Purse {
         else {
             return Err(Sw::CONDITIONS_NOT_SATISFIED);
         };
+        if init.amount == 0 && trip.is_none_or(|t| t.kind != crate::records::TRIP_ENTRY) {
+            // A zero purchase is only the entry of a trip priced at its exit.
+            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+        }
         let type_id = purchase_type(kind);
         let sk = crypto::session_key(
             &self.state.keys.purchase,
@@ -491,11 +495,14 @@ enum Step {
     Commit(PurseState, Vec<u8>),
 }
 
-fn check_init(init: &Init) -> Result<(), Sw> {
+/// Checks an INITIALIZE's key index and amount; only a compound purchase
+/// may be of zero (a metro entry, priced at the exit), and its DEBIT then
+/// needs an entry trip record.
+fn check_init(init: &Init, zero_allowed: bool) -> Result<(), Sw> {
     if init.key_index != KEY_INDEX {
         return Err(sw::KEY_INDEX_NOT_SUPPORTED);
     }
-    if init.amount == 0 {
+    if init.amount == 0 && !zero_allowed {
         return Err(Sw::WRONG_DATA);
     }
     Ok(())

@@ -262,6 +262,48 @@ fn torn_before_the_card_debited_simply_retries() {
     assert_eq!(p.state().balance, 750);
 }
 
+#[test]
+fn a_metro_entry_is_a_compound_purchase_of_zero() {
+    let host = Host::new(masters());
+    let mut p = purse();
+    let mut s = sam();
+    load(&mut p, &host, 1000, 1).unwrap();
+    // The entry: nothing charged, its trip record written, its TAC good.
+    let r = purchase(&mut p, &mut s, PurchaseKind::Compound, 0, None, false, 2).unwrap();
+    assert_eq!((r.amount, r.balance_after), (0, 1000));
+    host.verify_purchase_tac(
+        &SERIAL,
+        0,
+        TYPE_COMPOUND,
+        &GATE,
+        r.terminal_seq,
+        &at(),
+        &r.tac,
+    )
+    .unwrap();
+    send(&mut p, &terminal::select(), 0);
+    let trip = TripRecord::decode(&send(&mut p, &terminal::read_record(SFI_TRIPS, 1), 0)).unwrap();
+    assert_eq!(
+        (trip.kind, trip.amount, trip.balance),
+        (TRIP_ENTRY, 0, 1000)
+    );
+    // A simple purchase of zero is refused at INITIALIZE.
+    assert_eq!(
+        purchase(&mut p, &mut s, PurchaseKind::Simple, 0, None, false, 3).unwrap_err(),
+        Err(0x6A80)
+    );
+    // A compound purchase of zero without its entry record: refused at DEBIT.
+    send(&mut p, &terminal::select(), 0);
+    send(
+        &mut p,
+        &terminal::init_purchase(PurchaseKind::Compound, 0, &GATE),
+        4,
+    );
+    let debit = p.process(&terminal::debit(9, &at(), &[0; 4]), [4; 4]);
+    assert_eq!(sw_of(&debit), 0x6985);
+    assert_eq!(p.state().balance, 1000);
+}
+
 fn check(p: &mut Purse, apdu: &str, expect: u16) {
     let r = p.process(&hex::decode(apdu.replace(' ', "")).unwrap(), [9, 9, 9, 9]);
     assert_eq!(sw_of(&r), expect, "{apdu}");

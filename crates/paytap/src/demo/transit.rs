@@ -1,0 +1,204 @@
+//! The demo's transit chapter: a Beijing card on the band. The operator
+//! issues it sealed to the band's key, the band tops it up with 50 CNY
+//! (the card's MAC1, the operator's MAC2), rides from Pingguoyuan to Guomao
+//! through two gates that never reach the operator while the rider passes
+//! (each keeps its transaction and TAC first), the gates upload later and
+//! the operator's clearing checks every TAC; the band is reported lost,
+//! its card goes on the hotlist, the gate downloads it and refuses the
+//! next tap.
+
+use anyhow::{Context, ensure};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use paytap_device::transit::{PendingLoad, top_up};
+use paytap_operator::wire::{WireIssued, purse_aad};
+use paytap_transit::TransitConfig;
+use paytap_transit::fare::metro_fare;
+use paytap_types::{Currency, Money};
+use serde_json::json;
+
+use super::{Demo, getrandom_fill, show};
+use crate::device::transit::{operator_load, post_async};
+use crate::gate::{Station, keyring};
+
+/// The operator of the chapter.
+const OPERATOR: &str = "beijing";
+/// The top-up, in fen.
+const TOP_UP_MINOR: u32 = 5_000;
+/// Where the ride starts and ends (operators.toml).
+const ENTRY: u16 = 101;
+const EXIT: u16 = 105;
+/// The gate's number at each station.
+const GATE: u8 = 1;
+
+fn cny(minor: u32) -> String {
+    show(Money::new(i64::from(minor), Currency::CNY))
+}
+
+/// A transit card number as the rider's screen shows it.
+fn masked(number: &str) -> String {
+    format!("•••• {}", &number[number.len().saturating_sub(4)..])
+}
+
+impl Demo {
+    /// The operators' API of the platform being played against.
+    fn operator_url(&self, what: &str) -> String {
+        format!(
+            "{}/transit/v1/{OPERATOR}/{what}",
+            self.transit_url.trim_end_matches('/')
+        )
+    }
+
+    /// A Beijing card on the band: top up, ride offline, lost (module
+    /// documentation).
+    pub(super) async fn ride_the_metro(&mut self) -> anyhow::Result<()> {
+        self.story
+            .title("A Beijing transit card on the band: top up, ride offline, lose it");
+        let number = self.issue_to_band().await?;
+        let url = self.operator_url("loads");
+        let band = self.band.as_mut().context("no band")?;
+        let balance = top_up(band, TOP_UP_MINOR, |p: PendingLoad| operator_load(&url, p)).await?;
+        ensure!(
+            balance == TOP_UP_MINOR,
+            "the card holds {balance} after the top-up"
+        );
+        self.story.say(format!(
+            "Li tops it up with {}: the card signs the request (MAC1), the operator takes the money into its float and answers MAC2, the card credits itself. Balance {}.",
+            cny(TOP_UP_MINOR),
+            cny(balance)
+        ));
+        let fare = self.ride(&number).await?;
+        let ledger = self.lab.ledger().await?;
+        ensure!(
+            ledger
+                .totals
+                .iter()
+                .all(|t| t.debits_posted == t.credits_posted
+                    && t.debits_pending == t.credits_pending),
+            "the ledger does not balance after the ride"
+        );
+        self.story.say(format!(
+            "The ledger still balances: the top-up moved from transit:{OPERATOR}:receipts to transit:{OPERATOR}:float ({} transfers in all, every currency summing to zero); the day's settlement pays the fares out of the float once the day is over.",
+            ledger.transfers
+        ));
+        self.lose_the_band(&number).await?;
+        self.story.ok(format!(
+            "the ride cost {} and was cleared once; the lost band's card is refused at the gate",
+            cny(fare)
+        ));
+        Ok(())
+    }
+
+    /// The operator issues a card sealed to the band; the band installs it.
+    async fn issue_to_band(&mut self) -> anyhow::Result<String> {
+        let mut tag = [0u8; 8];
+        getrandom_fill(&mut tag)?;
+        let url = self.operator_url("cards");
+        let band = self.band.as_mut().context("no band")?;
+        let body = json!({
+            "issue_id": format!("demo-{}", hex::encode(tag)),
+            "device_id": self.band_id,
+            "device_public_key": paytap_seal::public_key_to_base64(&band.public_key()),
+        });
+        let v = post_async(&url, &body).await?;
+        let issued: WireIssued = serde_json::from_value(v).context("the issued card")?;
+        let sealed = STANDARD.decode(&issued.sealed_purse)?;
+        let aad = purse_aad(OPERATOR, &self.band_id, &issued.card_number);
+        band.install_sealed_purse(&aad, &sealed)?;
+        self.story.say(format!(
+            "Beijing Yikatong issues card {} to Li's band, personalised with its own keys and sealed to the band's key; the band's secure element installs it.",
+            masked(&issued.card_number)
+        ));
+        Ok(issued.card_number)
+    }
+
+    /// In at one station, out at another, both gates offline; then they
+    /// upload. The fare.
+    async fn ride(&mut self, number: &str) -> anyhow::Result<u32> {
+        let keys = keyring(&self.keys_dir)?;
+        let dir = self.dir.join("gates");
+        let mut entry = Station::open(OPERATOR, ENTRY, GATE, &dir.join("entry"), &keys)?;
+        let mut exit = Station::open(OPERATOR, EXIT, GATE, &dir.join("exit"), &keys)?;
+        let band = self.band.as_mut().context("no band")?;
+        let inside = entry
+            .tap(band, false)?
+            .map_err(|why| anyhow::anyhow!("the entry gate refused: {why}"))?;
+        self.story.say(format!(
+            "At {} Li holds the band to the gate: no finger, no unlock, no network. The gate writes the entry on the card, keeps the transaction with its TAC {}, and opens.",
+            entry.name(),
+            hex::encode_upper(inside.tac)
+        ));
+        let out = exit
+            .tap(band, true)?
+            .map_err(|why| anyhow::anyhow!("the exit gate refused: {why}"))?;
+        let beijing = TransitConfig::default_operators()
+            .operator(OPERATOR)
+            .cloned()
+            .context("no Beijing operator")?;
+        let expected = metro_fare(&beijing.metro, ENTRY, EXIT)?;
+        ensure!(
+            out.fare == expected && out.balance == TOP_UP_MINOR - expected,
+            "the exit charged {} leaving {}",
+            out.fare,
+            out.balance
+        );
+        ensure!(out.card_number == number, "the exit read another card");
+        self.story.say(format!(
+            "At {} the gate reads the entry back from the card and charges the fare by distance: {}. Balance {}.",
+            exit.name(),
+            cny(out.fare),
+            cny(out.balance)
+        ));
+        let a = entry.upload(&self.transit_url).await?;
+        let b = exit.upload(&self.transit_url).await?;
+        ensure!(
+            a.accepted + b.accepted == 2 && a.rejected + b.rejected == 0,
+            "clearing accepted {} and rejected {}",
+            a.accepted + b.accepted,
+            a.rejected + b.rejected
+        );
+        self.story.say(
+            "Later the gates reach the operator and upload their batches; clearing checks each TAC with the card's key: 2 records accepted, none refused.",
+        );
+        Ok(out.fare)
+    }
+
+    /// The band is reported lost; the gate downloads the hotlist and
+    /// refuses the card.
+    async fn lose_the_band(&mut self, number: &str) -> anyhow::Result<()> {
+        post_async(
+            &self.operator_url("lost"),
+            &json!({ "card_number": number }),
+        )
+        .await?;
+        let keys = keyring(&self.keys_dir)?;
+        let gate = Station::open(
+            OPERATOR,
+            ENTRY,
+            GATE,
+            &self.dir.join("gates").join("entry"),
+            &keys,
+        )?;
+        let listed = gate.hotlist(&self.transit_url).await?;
+        ensure!(listed >= 1, "the hotlist is empty");
+        self.story.say(format!(
+            "Li loses the band and reports it: card {} goes on the operator's hotlist, and the gate at {} downloads it ({listed} card(s)).",
+            masked(number),
+            gate.name()
+        ));
+        let band = self.band.as_mut().context("no band")?;
+        let before = band.purses()?.first().map(|p| p.balance);
+        match gate.tap(band, false)? {
+            Ok(_) => anyhow::bail!("the gate let a hotlisted card in"),
+            Err(why) => self.story.say(format!(
+                "Whoever holds the band now taps it: the gate stays closed ({why})."
+            )),
+        }
+        let band = self.band.as_ref().context("no band")?;
+        ensure!(
+            band.purses()?.first().map(|p| p.balance) == before,
+            "a refused tap moved money"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,322 @@
+//! `paytap device transit`: a city's transit card on the device (a band
+//! included), through the operator's host (`--transit`, the `transit_url`
+//! of `endpoints.json`).
+//!
+//! `issue` asks the operator for a card sealed to the device's key and
+//! installs it in the secure element; `load` tops it up (the card's
+//! INITIALIZE FOR LOAD, the operator's MAC2, CREDIT FOR LOAD:
+//! `paytap_device::transit`); `cards` shows each card's balance and its
+//! newest log records. Every request carries an id chosen here and is
+//! resent with the same id and body when no answer came, so nothing is
+//! issued or loaded twice.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Args as ClapArgs, Subcommand};
+use paytap_device::transit::{LoadAnswer, PendingLoad, top_up};
+use paytap_operator::wire::{
+    WireIssue, WireIssued, WireLoad, WireLoaded, date_time_digits, hex_array, parse_date_time,
+    purse_aad,
+};
+use paytap_purse::PurseState;
+use paytap_purse::records::TYPE_LOAD;
+use paytap_transit::TransitConfig;
+use paytap_types::{Currency, Money};
+use serde_json::{Value, json};
+
+use super::Keystore;
+
+/// Posts of one request before the device gives up (each with the same id).
+const MAX_POST_ATTEMPTS: u32 = 3;
+/// Random bytes in an issue id (hex).
+const ISSUE_ID_BYTES: usize = 16;
+/// Log records `cards` shows per card.
+const SHOWN_LOG_RECORDS: usize = 5;
+
+#[derive(ClapArgs)]
+pub(super) struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Where the operators' hosts are.
+#[derive(ClapArgs)]
+struct Operators {
+    /// The operators' base URL (`transit_url` in endpoints.json), e.g. http://127.0.0.1:8082/.
+    #[arg(long)]
+    transit: String,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Issue a city's transit card into this device's secure element.
+    Issue {
+        #[command(flatten)]
+        ks: Keystore,
+        #[command(flatten)]
+        ops: Operators,
+        /// The operator (beijing, shanghai, shenzhen, guangzhou, wuhan, lingnan).
+        #[arg(long)]
+        operator: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Top up the device's transit card (amount in yuan, 50.00).
+    Load {
+        #[command(flatten)]
+        ks: Keystore,
+        #[command(flatten)]
+        ops: Operators,
+        /// The amount, major units.
+        #[arg(long)]
+        amount: String,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The transit cards in the secure element: balance and newest records.
+    Cards {
+        #[command(flatten)]
+        ks: Keystore,
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one `paytap device transit` subcommand.
+pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Cmd::Issue {
+            ks,
+            ops,
+            operator,
+            json,
+        } => issue(&ks, &ops, &operator, json),
+        Cmd::Load {
+            ks,
+            ops,
+            amount,
+            json,
+        } => load(&ks, &ops, &amount, json),
+        Cmd::Cards { ks, json } => cards(&ks, json),
+    }
+}
+
+/// POSTs `body` to `url`, resending it when no answer came; the answer's
+/// JSON, or the operator's refusal as an error.
+fn post(url: &str, body: &Value) -> anyhow::Result<Value> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(post_async(url, body))
+}
+
+pub(crate) async fn post_async(url: &str, body: &Value) -> anyhow::Result<Value> {
+    let http = reqwest::Client::new();
+    let mut last = None;
+    for _ in 0..MAX_POST_ATTEMPTS {
+        match crate::gate::send(http.post(url).json(body)).await {
+            Err(e) if e.is::<crate::gate::OperatorUnreachable>() => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no answer")))
+        .with_context(|| format!("no answer from {url}"))
+}
+
+fn endpoint(ops: &Operators, operator: &str, what: &str) -> String {
+    format!(
+        "{}/transit/v1/{operator}/{what}",
+        ops.transit.trim_end_matches('/')
+    )
+}
+
+fn issue(ks: &Keystore, ops: &Operators, operator: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let mut device = ks.open()?;
+    let device_id = device
+        .device_id()
+        .context("the device is not enrolled (run `paytap device enrol`)")?
+        .to_owned();
+    let mut id = [0u8; ISSUE_ID_BYTES];
+    getrandom::fill(&mut id).context("the random number generator failed")?;
+    let req = WireIssue {
+        issue_id: format!("issue-{}", hex::encode(id)),
+        device_id: device_id.clone(),
+        device_public_key: paytap_seal::public_key_to_base64(&device.public_key()),
+    };
+    let v = post(
+        &endpoint(ops, operator, "cards"),
+        &serde_json::to_value(&req)?,
+    )?;
+    let issued: WireIssued = serde_json::from_value(v).context("the operator's answer")?;
+    let sealed = STANDARD
+        .decode(&issued.sealed_purse)
+        .context("the sealed purse is not Base64")?;
+    let aad = purse_aad(operator, &device_id, &issued.card_number);
+    let state = device.install_sealed_purse(&aad, &sealed)?;
+    if json {
+        println!(
+            "{}",
+            json!({"operator": operator, "card": card_json(&state)})
+        );
+    } else {
+        println!(
+            "transit card {} of {operator} installed in {:?}, balance {}",
+            issued.card_number,
+            device.name(),
+            yuan(state.balance)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(ks: &Keystore, ops: &Operators, amount: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let minor = Money::parse(amount, Currency::CNY)
+        .map_err(|e| anyhow::anyhow!("--amount: {e}"))?
+        .minor;
+    let minor = u32::try_from(minor)
+        .ok()
+        .filter(|m| *m > 0)
+        .context("--amount must be above zero and fit a purse")?;
+    let mut device = ks.open()?;
+    let purse = device
+        .purses()?
+        .into_iter()
+        .next()
+        .context("the device holds no transit card (run `paytap device transit issue`)")?;
+    let operator = operator_of(&purse)?;
+    let url = endpoint(ops, &operator, "loads");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let balance = rt.block_on(top_up(&mut device, minor, |p: PendingLoad| {
+        operator_load(&url, p)
+    }))?;
+    let card = hex::encode(purse.public.serial);
+    if json {
+        println!(
+            "{}",
+            json!({"operator": operator, "card_number": card, "amount": minor, "balance": balance})
+        );
+    } else {
+        println!(
+            "loaded {} onto {card}; balance {}",
+            yuan(minor),
+            yuan(balance)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The operator's answer to the pending load.
+pub(crate) async fn operator_load(url: &str, p: PendingLoad) -> anyhow::Result<LoadAnswer> {
+    let req = WireLoad {
+        load_id: p.load_id.clone(),
+        card_number: p.card_number.clone(),
+        amount: p.amount,
+        terminal: p.terminal.clone(),
+        init: p.init.clone(),
+    };
+    let v = post_async(url, &serde_json::to_value(&req)?).await?;
+    let l: WireLoaded = serde_json::from_value(v).context("the operator's answer")?;
+    Ok(LoadAnswer {
+        mac2: hex_array(&l.mac2).context("the operator's MAC2")?,
+        at: parse_date_time(&l.at).context("the operator's date-time")?,
+    })
+}
+
+/// The operator whose card range holds the purse's number.
+pub(crate) fn operator_of(state: &PurseState) -> anyhow::Result<String> {
+    let number = hex::encode(state.public.serial);
+    TransitConfig::default_operators()
+        .operators
+        .iter()
+        .find(|op| op.card_first <= number && number <= op.card_last)
+        .map(|op| op.id.clone())
+        .with_context(|| format!("card {number} belongs to no known operator"))
+}
+
+fn yuan(minor: u32) -> String {
+    Money::new(i64::from(minor), Currency::CNY).to_string()
+}
+
+fn cards(ks: &Keystore, json: bool) -> anyhow::Result<ExitCode> {
+    let device = ks.open()?;
+    let purses = device.purses()?;
+    if json {
+        let list: Vec<Value> = purses.iter().map(card_json).collect();
+        println!(
+            "{}",
+            json!({"cards": list, "pending_load": device.pending_load().map(|p| &p.load_id)})
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} {:?}: {} transit card(s)",
+        device.kind().as_str(),
+        device.name(),
+        purses.len()
+    );
+    for p in &purses {
+        print_card(p);
+    }
+    if let Some(p) = device.pending_load() {
+        println!(
+            "top-up {} of {} was sent but not credited: the operator completes or refunds it",
+            p.load_id,
+            yuan(p.amount)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_card(p: &PurseState) {
+    let op = operator_of(p).unwrap_or_else(|_| "unknown".into());
+    println!(
+        "{} ({op})  balance {}  online counter {}  offline counter {}",
+        hex::encode(p.public.serial),
+        yuan(p.balance),
+        p.online_counter,
+        p.offline_counter
+    );
+    for r in p.log.iter().take(SHOWN_LOG_RECORDS) {
+        println!(
+            "  #{:<4} {} {:>10}  terminal {}  {}",
+            r.counter,
+            if r.kind == TYPE_LOAD {
+                "load    "
+            } else {
+                "purchase"
+            },
+            yuan(r.amount),
+            hex::encode(r.terminal),
+            date_time_digits(&r.at)
+        );
+    }
+}
+
+fn card_json(p: &PurseState) -> Value {
+    let log: Vec<Value> = p
+        .log
+        .iter()
+        .take(SHOWN_LOG_RECORDS)
+        .map(|r| {
+            json!({"counter": r.counter, "type": r.kind, "amount": r.amount,
+                   "terminal": hex::encode(r.terminal),
+                   "at": date_time_digits(&r.at)})
+        })
+        .collect();
+    json!({
+        "card_number": hex::encode(p.public.serial),
+        "operator": operator_of(p).ok(),
+        "balance": p.balance,
+        "online_counter": p.online_counter,
+        "offline_counter": p.offline_counter,
+        "log": log,
+    })
+}
