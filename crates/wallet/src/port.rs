@@ -121,31 +121,14 @@ impl std::fmt::Debug for ProvisionedCard {
     }
 }
 
-/// Token lifecycle states the wallet asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenState {
-    Active,
-    Suspended,
-    Deleted,
-}
-
-impl TokenState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenState::Active => "active",
-            TokenState::Suspended => "suspended",
-            TokenState::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TokenState> {
-        match s {
-            "active" => Some(TokenState::Active),
-            "suspended" => Some(TokenState::Suspended),
-            "deleted" => Some(TokenState::Deleted),
-            _ => None,
-        }
+paytap_types::text_enum! {
+    /// Token lifecycle states the wallet asks for (`wallet_cards.token_state`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TokenState {
+        Active = "active",
+        Suspended = "suspended",
+        Deleted = "deleted",
     }
 }
 
