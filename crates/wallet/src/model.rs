@@ -95,16 +95,7 @@ pub struct Session {
 
 pub use paytap_types::{Capabilities, DeviceKind};
 
-paytap_types::text_enum! {
-    /// Whether a device may pay (`wallet_devices.status`).
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    pub enum DeviceStatus {
-        Active = "active",
-        /// Reported lost or stolen: every token is suspended at the token service.
-        Suspended = "suspended",
-    }
-}
+pub use paytap_types::DeviceStatus;
 
 paytap_types::text_enum! {
     /// Why a device was suspended (`wallet_devices.suspend_reason`).

@@ -367,7 +367,7 @@ pub fn validate_card(input: &NewCard, now_millis: i64) -> Result<CardDetails, Wa
     let name = text_field("cardholder_name", input.cardholder_name.expose(), 1, 64)?;
     Ok(CardDetails {
         pan,
-        expiry,
+        expiry: Secret::new(expiry),
         cvv: Secret::new(cvv.to_string()),
         cardholder_name: Secret::new(name),
     })

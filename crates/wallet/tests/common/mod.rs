@@ -138,7 +138,8 @@ impl WalletNetwork for FakeNetwork {
                     reason: "the card is not recognised by its bank".into(),
                 });
             };
-            if issued.cvv != *card.cvv.expose() || issued.expiry != card.expiry.to_string() {
+            if issued.cvv != *card.cvv.expose() || issued.expiry != card.expiry.expose().to_string()
+            {
                 return Ok(IdvDecision::Red {
                     reason: "the card details do not match the bank's records".into(),
                 });
