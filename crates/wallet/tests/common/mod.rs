@@ -384,6 +384,14 @@ impl Resp {
 }
 
 impl Server {
+    /// A POST to `path` as `token` under an `Idempotency-Key`.
+    pub fn post_keyed(&self, path: &str, token: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
