@@ -152,6 +152,19 @@ paytap_types::text_enum! {
     }
 }
 
+paytap_types::text_enum! {
+    /// Which path the decision took (`issuer_idv.decision`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Colour {
+        /// Approved at once.
+        Green = "green",
+        /// Approved once the holder enters a passcode.
+        Yellow = "yellow",
+        /// Refused.
+        Red = "red",
+    }
+}
+
 /// A verification as recorded (what the network checks before provisioning).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
@@ -289,7 +302,7 @@ impl Issuer {
             &bank.id,
             Some(&card.card_id),
             req,
-            "green",
+            Colour::Green,
             VerificationState::Approved,
             None,
             None,
@@ -323,7 +336,7 @@ impl Issuer {
             &bank.id,
             Some(&card.card_id),
             req,
-            "yellow",
+            Colour::Yellow,
             VerificationState::Pending,
             Some(hash),
             Some(expires_at),
@@ -362,7 +375,7 @@ impl Issuer {
             bank_id,
             card_id,
             req,
-            "red",
+            Colour::Red,
             VerificationState::Refused,
             None,
             None,
@@ -393,7 +406,7 @@ impl Issuer {
         bank_id: &str,
         card_id: Option<&str>,
         req: &IdvRequest,
-        decision: &str,
+        decision: Colour,
         state: VerificationState,
         otp_hash: Option<Vec<u8>>,
         otp_expires: Option<i64>,
@@ -409,7 +422,7 @@ impl Issuer {
         .bind(card_id)
         .bind(&req.device_id)
         .bind(&req.account_id)
-        .bind(decision)
+        .bind(decision.as_str())
         .bind(state.as_str())
         .bind(otp_hash)
         .bind(otp_expires)
@@ -440,7 +453,7 @@ impl Issuer {
             // Green or red: there is no passcode to check.
             return Err(IssuerError::UnknownVerification);
         };
-        if decision != "yellow" {
+        if decision.parse() != Ok(Colour::Yellow) {
             return Err(IssuerError::UnknownVerification);
         }
         let matches = bool::from(otp_hash(self.keys.otp_key(), verification_id, code).ct_eq(&hash));
