@@ -8,7 +8,7 @@
 //! request, and never kept: [`NewCardRequest`] is wiped on drop and its
 //! `Debug` is redacted.
 
-use paytap_types::Secret;
+use paytap_types::{DeviceStatus, Secret, TokenState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -61,7 +61,7 @@ pub struct DeviceInfo {
     pub id: String,
     pub kind: String,
     pub name: String,
-    pub status: String,
+    pub status: DeviceStatus,
     #[serde(default)]
     pub card_count: u32,
 }
@@ -73,7 +73,7 @@ pub struct CardRecord {
     pub token_ref: String,
     pub card_last4: String,
     pub bank_name: String,
-    pub token_state: String,
+    pub token_state: TokenState,
     pub is_default: bool,
 }
 
@@ -102,7 +102,7 @@ pub enum AddCardResult {
 pub struct ProvisioningItem {
     pub card_id: String,
     pub token_ref: String,
-    pub token_state: String,
+    pub token_state: TokenState,
     pub card_last4: String,
     pub bank_name: String,
     pub is_default: bool,
@@ -449,13 +449,16 @@ pub async fn sync_device(
     for t in &present {
         if !items
             .iter()
-            .any(|i| &i.token_ref == t && i.token_state != "deleted")
+            .any(|i| &i.token_ref == t && i.token_state != TokenState::Deleted)
         {
             device.remove_card(t)?;
             report.removed.push(t.clone());
         }
     }
-    for item in items.iter().filter(|i| i.token_state != "deleted") {
+    for item in items
+        .iter()
+        .filter(|i| i.token_state != TokenState::Deleted)
+    {
         let Ok(sealed) =
             base64::engine::general_purpose::STANDARD.decode(item.sealed_payload.trim())
         else {

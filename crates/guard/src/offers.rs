@@ -250,14 +250,9 @@ impl OffersService {
     /// again, or a payment without offers, changes nothing.
     pub async fn capture(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").capture(payment_id);
-        let spent = match moved {
-            Ok(s) => s.spent,
-            Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if spent.is_empty() {
+        let Some(spent) = what_moved(moved, |s| s.spent)? else {
             return Ok(());
-        }
+        };
         self.post(payment_id, &spent, "spend", false).await?;
         self.move_state(
             payment_id,
@@ -272,14 +267,9 @@ impl OffersService {
     /// was posted on the ledger yet, so nothing moves there.
     pub async fn release(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").release(payment_id);
-        let returned = match moved {
-            Ok(r) => r.returned,
-            Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if returned.is_empty() {
+        let Some(returned) = what_moved(moved, |r| r.returned)? else {
             return Ok(());
-        }
+        };
         self.move_state(
             payment_id,
             &returned,
@@ -293,14 +283,9 @@ impl OffersService {
     /// funder, each cashback is clawed back to its funder.
     pub async fn refund(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").refund(payment_id);
-        let returned = match moved {
-            Ok(r) => r.returned,
-            Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        if returned.is_empty() {
+        let Some(returned) = what_moved(moved, |r| r.returned)? else {
             return Ok(());
-        }
+        };
         self.post(payment_id, &returned, "return", true).await?;
         self.move_state(
             payment_id,
@@ -539,4 +524,19 @@ async fn replay(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
     }
     tracing::info!(replayed = rows.len(), "offer redemptions rebuilt");
     Ok(())
+}
+
+/// The non-empty part of what the offers engine moved for a payment, or
+/// `None` when there is nothing to do: a payment the offers never saw, one
+/// already past this step (a repeat answers like the first), or a move
+/// that touched no offer.
+fn what_moved<T, V>(
+    moved: Result<T, OfferError>,
+    part: impl FnOnce(T) -> Vec<V>,
+) -> Result<Option<Vec<V>>, GuardError> {
+    match moved {
+        Ok(m) => Ok(Some(part(m)).filter(|v| !v.is_empty())),
+        Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -60,8 +60,9 @@
 
 use crate::config::BankConfig;
 use crate::error::IssuerError;
-use crate::financial::{SETTLED, is_financial};
+use crate::financial::is_financial;
 use crate::service::{CardInfo, CardStatus, Issuer, account_id, stripe};
+use crate::state::AuthState;
 use crate::time::day_start;
 use paytap_emv::crypto::{arpc_method_1, derive_icc_mk};
 use paytap_emv::{EmvKey, VerifyError};
@@ -96,7 +97,26 @@ pub(crate) struct Stored {
     pub(crate) response_code: String,
     pub(crate) approval_code: Option<String>,
     pub(crate) hold_id: Option<String>,
-    pub(crate) state: String,
+    pub(crate) state: AuthState,
+}
+
+/// A read row as its hold key and [`Stored`] outcome; a state the issuer
+/// does not know is a corrupt row, not a guess.
+fn stored_of_row(row: StoredRow) -> Result<(String, Stored), IssuerError> {
+    let (key, card_id, amount, response_code, approval_code, hold_id, state, created_at) = row;
+    let state = state
+        .parse()
+        .map_err(|e: paytap_types::UnknownText| IssuerError::Corrupt(e.to_string()))?;
+    let s = Stored {
+        card_id,
+        amount,
+        created_at,
+        response_code,
+        approval_code,
+        hold_id,
+        state,
+    };
+    Ok((key, s))
 }
 
 /// How an authorization ended, with what the answer needs.
@@ -303,20 +323,9 @@ impl Issuer {
             None if txn.is_some() && !rows.is_empty() => Some(0),
             None => None,
         };
-        Ok(pick.and_then(|i| rows.into_iter().nth(i)).map(
-            |(key, card_id, amount, response_code, approval_code, hold_id, state, created_at)| {
-                let s = Stored {
-                    card_id,
-                    amount,
-                    created_at,
-                    response_code,
-                    approval_code,
-                    hold_id,
-                    state,
-                };
-                (key, s)
-            },
-        ))
+        pick.and_then(|i| rows.into_iter().nth(i))
+            .map(stored_of_row)
+            .transpose()
     }
 
     /// An authorization request: find the card, repeat the first answer to
@@ -401,7 +410,7 @@ impl Issuer {
         pan: &Pan,
         amount: Option<i64>,
     ) -> Result<Decision, IssuerError> {
-        if s.state == "reversed" {
+        if s.state == AuthState::Reversed {
             return Ok(Decision::decline(ResponseCode::DoNotHonour));
         }
         if s.card_id != card.card_id || Some(s.amount) != amount {
@@ -410,13 +419,13 @@ impl Issuer {
         let mut code =
             ResponseCode::from_code(&s.response_code).unwrap_or(ResponseCode::SystemMalfunction);
         let mut approval_code = s.approval_code.clone();
-        if s.state == "held"
+        if s.state == AuthState::Held
             && let Some(refused) = self.confirm_held(s, hold_key, card).await?
         {
             code = refused;
             approval_code = None;
         }
-        if s.state == "held" && is_financial(req) && code.is_approved() {
+        if s.state == AuthState::Held && is_financial(req) && code.is_approved() {
             // A crash came between the hold and its capture.
             self.settle_financial(hold_key, &hold_id_of(hold_key))
                 .await?;
@@ -731,7 +740,7 @@ impl Issuer {
         let (state, hold_id, card_id, bank_id, currency) = match &card {
             Some(c) => {
                 let bank = self.bank(&c.bank_id)?.clone();
-                let mut state = "declined";
+                let mut state = AuthState::Declined;
                 let mut hold_id = None;
                 if approved && amount > 0 {
                     let id = format!("hold:{hold_key}");
@@ -744,7 +753,7 @@ impl Issuer {
                     .with_reference("stand-in hold");
                     match self.ledger.transfer(t).await {
                         Ok(_) => {
-                            state = "held";
+                            state = AuthState::Held;
                             hold_id = Some(id);
                         }
                         Err(LedgerError::Rejected(r)) => {
@@ -752,7 +761,7 @@ impl Issuer {
                                 rejection = r.code(),
                                 "stand-in approval could not be held"
                             );
-                            state = "unfunded";
+                            state = AuthState::Unfunded;
                         }
                         Err(e) => return Err(e.into()),
                     }
@@ -765,7 +774,7 @@ impl Issuer {
                     bank.currency.code(),
                 )
             }
-            None => ("declined", None, String::new(), String::new(), ""),
+            None => (AuthState::Declined, None, String::new(), String::new(), ""),
         };
         remember_keys(&self.seen, &hold_key, None);
         sqlx::query(
@@ -781,11 +790,11 @@ impl Issuer {
         .bind(req.get_str(39).unwrap_or("96"))
         .bind(req.auth_id_response())
         .bind(hold_id.as_deref())
-        .bind(state)
+        .bind(state.as_str())
         .bind(now)
         .execute(self.db.pool())
         .await?;
-        if state == "held" {
+        if state == AuthState::Held {
             self.windows.push(&card_id, now, amount);
         }
         Ok(())
@@ -847,15 +856,15 @@ impl Issuer {
             tracing::info!(hold_key = %hold_key, "reversal before its original: tombstone");
             return Ok(ResponseCode::Approved);
         };
-        match s.state.as_str() {
-            "held" => {
+        match s.state {
+            AuthState::Held => {
                 self.release_hold(&found, &s, Release::Reversal, now)
                     .await?;
                 tracing::info!(hold_key = %found, "hold released by reversal");
                 Ok(ResponseCode::Approved)
             }
-            "captured" => Ok(ResponseCode::InvalidTransaction),
-            SETTLED => self.refund_financial(&found, &s).await,
+            AuthState::Captured => Ok(ResponseCode::InvalidTransaction),
+            AuthState::Settled => self.refund_financial(&found, &s).await,
             _ => Ok(ResponseCode::Approved),
         }
     }
@@ -903,9 +912,9 @@ impl Issuer {
             return Ok(ResponseCode::InvalidTransaction);
         };
         let hold_key = found.as_str();
-        match s.state.as_str() {
-            "held" => {}
-            "captured" | SETTLED => return Ok(ResponseCode::Approved),
+        match s.state {
+            AuthState::Held => {}
+            AuthState::Captured | AuthState::Settled => return Ok(ResponseCode::Approved),
             _ => return Ok(ResponseCode::InvalidTransaction),
         }
         let amount = amount.unwrap_or(s.amount);
@@ -992,7 +1001,7 @@ impl Issuer {
         let Some(s) = self.stored(hold_key, None).await? else {
             return Ok(false);
         };
-        if s.state != "held" || s.created_at >= cutoff {
+        if s.state != AuthState::Held || s.created_at >= cutoff {
             return Ok(false);
         }
         self.release_hold(hold_key, &s, Release::Expiry, self.now())
@@ -1012,8 +1021,8 @@ impl Issuer {
         now: i64,
     ) -> Result<(), IssuerError> {
         let (prefix, state) = match why {
-            Release::Reversal => ("void", "voided"),
-            Release::Expiry => ("expire", "expired"),
+            Release::Reversal => ("void", AuthState::Voided),
+            Release::Expiry => ("expire", AuthState::Expired),
         };
         let hold_id = s
             .hold_id
@@ -1024,7 +1033,7 @@ impl Issuer {
             "UPDATE issuer_auths SET state = $1, updated_at = $2 \
              WHERE hold_key = $3 AND state = 'held'",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(now)
         .bind(hold_key)
         .execute(self.db.pool())
@@ -1184,9 +1193,9 @@ impl NewAuth<'_> {
     ) -> Vec<crate::batch::Write> {
         use crate::batch::{Arg, Stmt, Write};
         let state = if hold_id.is_some() {
-            "held"
+            AuthState::Held
         } else {
-            "declined"
+            AuthState::Declined
         };
         let mut stmts = vec![Write::Row(
             &INSERT_AUTH,
@@ -1200,7 +1209,7 @@ impl NewAuth<'_> {
                 Arg::Text(code.code().to_owned()),
                 Arg::OptText(approval.map(str::to_owned)),
                 Arg::OptText(hold_id.map(str::to_owned)),
-                Arg::Text(state.to_owned()),
+                Arg::Text(state.as_str().to_owned()),
                 Arg::I64(self.now),
             ],
         )];

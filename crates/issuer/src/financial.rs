@@ -16,13 +16,9 @@
 use crate::auth::Stored;
 use crate::error::IssuerError;
 use crate::service::{Issuer, account_id};
+use crate::state::AuthState;
 use paytap_iso8583::{Message, Mti, ResponseCode};
 use paytap_ledger::{LedgerError, Money, Rejection, Transfer};
-
-/// Record state of an approved `0200` whose money has moved.
-pub(crate) const SETTLED: &str = "settled";
-/// Record state of a settled `0200` given back by a reversal.
-pub(crate) const REFUNDED: &str = "refunded";
 
 /// Whether `req` is a single-message financial request.
 pub(crate) fn is_financial(req: &Message) -> bool {
@@ -50,7 +46,7 @@ impl Issuer {
             "UPDATE issuer_auths SET state = $1, updated_at = $2 \
              WHERE hold_key = $3 AND state = 'held'",
         )
-        .bind(SETTLED)
+        .bind(AuthState::Settled.as_str())
         .bind(self.now())
         .bind(hold_key)
         .execute(self.db.pool())
@@ -85,10 +81,10 @@ impl Issuer {
             "UPDATE issuer_auths SET state = $1, updated_at = $2 \
              WHERE hold_key = $3 AND state = $4",
         )
-        .bind(REFUNDED)
+        .bind(AuthState::Refunded.as_str())
         .bind(self.now())
         .bind(hold_key)
-        .bind(SETTLED)
+        .bind(AuthState::Settled.as_str())
         .execute(self.db.pool())
         .await?;
         self.windows.remove(card_id, s.created_at, amount);

@@ -138,16 +138,31 @@ pub enum OtpOutcome {
     Locked,
 }
 
-/// Where a verification stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VerificationState {
-    /// Green, or yellow with the passcode entered: provisioning may go ahead.
-    Approved,
-    /// Yellow, waiting for the passcode.
-    Pending,
-    /// Red, or the passcode failed.
-    Refused,
+paytap_types::text_enum! {
+    /// Where a verification stands (`issuer_idv.state`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum VerificationState {
+        /// Green, or yellow with the passcode entered: provisioning may go ahead.
+        Approved = "approved",
+        /// Yellow, waiting for the passcode.
+        Pending = "pending",
+        /// Red, or the passcode failed.
+        Refused = "refused",
+    }
+}
+
+paytap_types::text_enum! {
+    /// Which path the decision took (`issuer_idv.decision`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Colour {
+        /// Approved at once.
+        Green = "green",
+        /// Approved once the holder enters a passcode.
+        Yellow = "yellow",
+        /// Refused.
+        Red = "red",
+    }
 }
 
 /// A verification as recorded (what the network checks before provisioning).
@@ -287,8 +302,8 @@ impl Issuer {
             &bank.id,
             Some(&card.card_id),
             req,
-            "green",
-            "approved",
+            Colour::Green,
+            VerificationState::Approved,
             None,
             None,
             now,
@@ -321,8 +336,8 @@ impl Issuer {
             &bank.id,
             Some(&card.card_id),
             req,
-            "yellow",
-            "pending",
+            Colour::Yellow,
+            VerificationState::Pending,
             Some(hash),
             Some(expires_at),
             now,
@@ -360,8 +375,8 @@ impl Issuer {
             bank_id,
             card_id,
             req,
-            "red",
-            "refused",
+            Colour::Red,
+            VerificationState::Refused,
             None,
             None,
             now,
@@ -391,8 +406,8 @@ impl Issuer {
         bank_id: &str,
         card_id: Option<&str>,
         req: &IdvRequest,
-        decision: &str,
-        state: &str,
+        decision: Colour,
+        state: VerificationState,
         otp_hash: Option<Vec<u8>>,
         otp_expires: Option<i64>,
         now: i64,
@@ -407,8 +422,8 @@ impl Issuer {
         .bind(card_id)
         .bind(&req.device_id)
         .bind(&req.account_id)
-        .bind(decision)
-        .bind(state)
+        .bind(decision.as_str())
+        .bind(state.as_str())
         .bind(otp_hash)
         .bind(otp_expires)
         .bind(now)
@@ -438,20 +453,22 @@ impl Issuer {
             // Green or red: there is no passcode to check.
             return Err(IssuerError::UnknownVerification);
         };
-        if decision != "yellow" {
+        if decision.parse() != Ok(Colour::Yellow) {
             return Err(IssuerError::UnknownVerification);
         }
         let matches = bool::from(otp_hash(self.keys.otp_key(), verification_id, code).ct_eq(&hash));
-        let outcome = match state.as_str() {
-            "approved" => {
+        let outcome = match state.parse() {
+            Ok(VerificationState::Approved) => {
                 if matches {
                     OtpOutcome::Verified
                 } else {
                     OtpOutcome::Incorrect { attempts_left: 0 }
                 }
             }
-            "refused" if now > expires && attempts < max => OtpOutcome::Expired,
-            "refused" => OtpOutcome::Locked,
+            Ok(VerificationState::Refused) if now > expires && attempts < max => {
+                OtpOutcome::Expired
+            }
+            Ok(VerificationState::Refused) => OtpOutcome::Locked,
             _ if now > expires => {
                 sqlx::query("UPDATE issuer_idv SET state = 'refused', reason = 'otp_expired' WHERE verification_id = $1")
                     .bind(verification_id)
@@ -471,7 +488,11 @@ impl Issuer {
                 let locked = used >= max;
                 sqlx::query("UPDATE issuer_idv SET attempts = $1, state = $2, reason = $3 WHERE verification_id = $4")
                     .bind(used)
-                    .bind(if locked { "refused" } else { "pending" })
+                    .bind(if locked {
+                        VerificationState::Refused.as_str()
+                    } else {
+                        VerificationState::Pending.as_str()
+                    })
                     .bind(locked.then_some(RedReason::TooManyAttempts.as_str()))
                     .bind(verification_id)
                     .execute(&mut *tx)
@@ -501,16 +522,9 @@ impl Issuer {
         .await?;
         let (verification_id, bank_id, card_id, device_id, account_id, state, created_at) =
             row.ok_or(IssuerError::UnknownVerification)?;
-        let state = match state.as_str() {
-            "approved" => VerificationState::Approved,
-            "pending" => VerificationState::Pending,
-            "refused" => VerificationState::Refused,
-            other => {
-                return Err(IssuerError::Corrupt(format!(
-                    "verification state {other:?}"
-                )));
-            }
-        };
+        let state = state
+            .parse()
+            .map_err(|e: paytap_types::UnknownText| IssuerError::Corrupt(e.to_string()))?;
         Ok(Verification {
             verification_id,
             bank_id,

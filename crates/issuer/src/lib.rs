@@ -45,6 +45,7 @@ pub mod idv;
 pub mod keys;
 pub mod reconcile;
 pub mod service;
+mod state;
 pub mod time;
 mod window;
 

@@ -41,6 +41,7 @@
 use crate::auth::Stored;
 use crate::error::IssuerError;
 use crate::service::Issuer;
+use crate::state::AuthState;
 use paytap_ledger::{OpenPending, PendingState};
 use std::collections::HashMap;
 
@@ -143,7 +144,7 @@ impl Issuer {
                 response_code: "00".into(),
                 approval_code: None,
                 hold_id,
-                state: "held".into(),
+                state: AuthState::Held,
             };
             let refused = self.confirm_held(&stored, &hold_key, &card).await?;
             tracing::warn!(%hold_key, refused = ?refused.map(|c| c.code()), "stand-in record without its hold: hold placed");
@@ -189,22 +190,23 @@ impl Issuer {
                     // Not a card account of this issuer's banks.
                     continue;
                 };
-                match states.get(hold_key).map(String::as_str) {
-                    Some("held") => {}
-                    Some("captured") => {
+                let record = states.get(hold_key).map(String::as_str);
+                match record.map(str::parse::<AuthState>) {
+                    Some(Ok(AuthState::Held)) => {}
+                    Some(Ok(AuthState::Captured)) => {
                         tracing::error!(%hold_key, "captured record with an open hold; left for review");
                     }
                     None if hold_key.ends_with(":0120") => {
                         tracing::info!(%hold_key, "stand-in hold without its record; the advice writes it when delivered again");
                     }
-                    state => {
+                    _ => {
                         let hold_key = hold_key.to_owned();
                         self.void_hold("void", &hold_key, hold.id.clone()).await?;
-                        if state.is_none() {
+                        if record.is_none() {
                             self.record_failed(&hold_key, &hold, bank_id, card_id)
                                 .await?;
                         }
-                        tracing::warn!(%hold_key, record = state.unwrap_or("none"), "open hold without its approval record: voided");
+                        tracing::warn!(%hold_key, record = record.unwrap_or("none"), "open hold without its approval record: voided");
                         done.holds_voided += 1;
                     }
                 }

@@ -19,6 +19,7 @@
 use crate::config::{BankConfig, IssuerConfig, Limits};
 use crate::error::IssuerError;
 use crate::keys::IssuerKeys;
+use crate::state::AuthState;
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, Transfer};
 use paytap_store::{Db, Migration, now_millis};
 use paytap_types::{Clock, Money, Pan, Secret, SystemClock, luhn_check_digit};
@@ -122,60 +123,28 @@ const CARD_VALIDITY_MONTHS: u32 = 60;
 /// number already issued, so 64 failures mean the range is all but full.
 const CARD_NUMBER_ATTEMPTS: usize = 64;
 
-/// Debit (spends a balance) or credit (spends a limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Product {
-    Debit,
-    Credit,
-}
-
-impl Product {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Product::Debit => "debit",
-            Product::Credit => "credit",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Product> {
-        match s {
-            "debit" => Some(Product::Debit),
-            "credit" => Some(Product::Credit),
-            _ => None,
-        }
+paytap_types::text_enum! {
+    /// Debit (spends a balance) or credit (spends a limit).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Product {
+        Debit = "debit",
+        Credit = "credit",
     }
 }
 
-/// A card's status at its bank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CardStatus {
-    Active,
-    /// Blocked by the bank or the holder (answers `62`).
-    Blocked,
-    /// Reported lost (answers `41`).
-    Lost,
-    /// Reported stolen (answers `43`).
-    Stolen,
-}
-
-impl CardStatus {
-    pub const ALL: [CardStatus; 4] = [
-        CardStatus::Active,
-        CardStatus::Blocked,
-        CardStatus::Lost,
-        CardStatus::Stolen,
-    ];
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            CardStatus::Active => "active",
-            CardStatus::Blocked => "blocked",
-            CardStatus::Lost => "lost",
-            CardStatus::Stolen => "stolen",
-        }
-    }
-    pub fn parse(s: &str) -> Option<CardStatus> {
-        CardStatus::ALL.into_iter().find(|c| c.as_str() == s)
+paytap_types::text_enum! {
+    /// A card's status at its bank (`issuer_cards.status`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum CardStatus {
+        Active = "active",
+        /// Blocked by the bank or the holder (answers `62`).
+        Blocked = "blocked",
+        /// Reported lost (answers `41`).
+        Lost = "lost",
+        /// Reported stolen (answers `43`).
+        Stolen = "stolen",
     }
 }
 
@@ -353,8 +322,11 @@ impl Issuer {
                     &hold_key,
                     txn_key.as_deref().filter(|_| kind == "auth"),
                 );
-                if created_at >= since && matches!(state.as_str(), "held" | "captured" | "settled")
-                {
+                let spent = matches!(
+                    state.parse(),
+                    Ok(AuthState::Held | AuthState::Captured | AuthState::Settled)
+                );
+                if created_at >= since && spent {
                     recent.push((card_id, created_at, amount));
                 }
             }
@@ -704,12 +676,12 @@ pub(crate) fn card_from_row(row: &sqlx::any::AnyRow) -> Result<CardInfo, IssuerE
     Ok(CardInfo {
         card_id: s("card_id")?,
         bank_id: s("bank_id")?,
-        product: Product::parse(&s("product")?).ok_or_else(|| bad("product"))?,
+        product: s("product")?.parse().map_err(|_| bad("product"))?,
         account_id: s("account_id")?,
         last4: s("last4")?,
         expiry_yymm: Expiry::parse(&s("expiry")?).map_err(|_| bad("expiry"))?,
         psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
-        status: CardStatus::parse(&s("status")?).ok_or_else(|| bad("status"))?,
+        status: s("status")?.parse().map_err(|_| bad("status"))?,
         limits: Limits {
             single_transaction: i("single_limit")?,
             daily: i("daily_limit")?,

@@ -17,14 +17,47 @@ fn code(m: &Message) -> ResponseCode {
     m.response_code().expect("DE 39")
 }
 
+/// The issuer's answer (DE 39) to an authorization request.
+async fn answer(issuer: &Issuer, m: &Message) -> ResponseCode {
+    code(&issuer.authorize(m).await)
+}
+
+/// Sends each request in order and checks its answer: a table of
+/// `(request, expected answer)`; a failure names the row.
+async fn check_answers(issuer: &Issuer, cases: Vec<(Message, ResponseCode)>) {
+    for (row, (m, expect)) in cases.into_iter().enumerate() {
+        assert_eq!(answer(issuer, &m).await, expect, "row {row}");
+    }
+}
+
+/// Issues a card at `bank`.
+async fn issue(env: &Env, bank: &str, product: Product, name: &str, amount: i64) -> IssuedCard {
+    env.issuer
+        .issue_card(bank, product, name, amount)
+        .await
+        .expect("card issued")
+}
+
+/// What the card's account has on hold.
+async fn pending_debits(env: &Env, card: &IssuedCard) -> i64 {
+    env.ledger
+        .balance(&card.account_id)
+        .await
+        .expect("balance")
+        .debits_pending
+}
+
+/// A reversal request naming its original by DE 37.
+fn reversal_of(rrn: &str) -> Message {
+    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
+    rev.set_rrn(rrn).expect("DE 37");
+    rev
+}
+
 #[tokio::test]
 async fn approved_purchase_places_a_hold_that_capture_posts() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "LI LEI", 100_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "LI LEI", 100_000).await;
     let resp = env
         .issuer
         .authorize(&token_auth(&card.pan, 1_250, 1, true))
@@ -85,8 +118,7 @@ async fn approved_purchase_places_a_hold_that_capture_posts() {
         ResponseCode::Approved
     );
     // A reversal after capture cannot release anything.
-    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
-    rev.set_rrn("000000000001").unwrap();
+    let mut rev = reversal_of("000000000001");
     rev.set_amount(1_250).unwrap();
     assert_eq!(
         code(&env.issuer.reverse(&rev).await),
@@ -98,60 +130,32 @@ async fn approved_purchase_places_a_hold_that_capture_posts() {
 #[tokio::test]
 async fn declines_for_funds_on_debit_and_credit() {
     let env = env().await;
-    let debit = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 5_000)
-        .await
-        .unwrap();
-    let credit = env
-        .issuer
-        .issue_card(ICBC, Product::Credit, "B", 20_000)
-        .await
-        .unwrap();
-    assert_eq!(
-        code(
-            &env.issuer
-                .authorize(&token_auth(&debit.pan, 5_001, 1, true))
-                .await
-        ),
-        ResponseCode::InsufficientFunds
-    );
-    assert_eq!(
-        code(
-            &env.issuer
-                .authorize(&token_auth(&debit.pan, 5_000, 2, true))
-                .await
-        ),
-        ResponseCode::Approved
-    );
-    assert_eq!(
-        code(
-            &env.issuer
-                .authorize(&token_auth(&debit.pan, 1, 3, true))
-                .await
-        ),
-        ResponseCode::InsufficientFunds
-    );
-    assert_eq!(
-        code(
-            &env.issuer
-                .authorize(&token_auth(&credit.pan, 15_000, 4, true))
-                .await
-        ),
-        ResponseCode::Approved
-    );
-    assert_eq!(
-        code(
-            &env.issuer
-                .authorize(&token_auth(&credit.pan, 5_001, 5, true))
-                .await
-        ),
-        ResponseCode::InsufficientFunds
-    );
-    assert_eq!(
-        env.issuer.available(&credit.card_id).await.unwrap().minor,
-        5_000
-    );
+    let debit = issue(&env, ICBC, Product::Debit, "A", 5_000).await;
+    let credit = issue(&env, ICBC, Product::Credit, "B", 20_000).await;
+    let credit_id = credit.card_id.clone();
+    let (debit, credit) = (&debit.pan, &credit.pan);
+    check_answers(
+        &env.issuer,
+        vec![
+            (
+                token_auth(debit, 5_001, 1, true),
+                ResponseCode::InsufficientFunds,
+            ),
+            (token_auth(debit, 5_000, 2, true), ResponseCode::Approved),
+            (
+                token_auth(debit, 1, 3, true),
+                ResponseCode::InsufficientFunds,
+            ),
+            (token_auth(credit, 15_000, 4, true), ResponseCode::Approved),
+            (
+                token_auth(credit, 5_001, 5, true),
+                ResponseCode::InsufficientFunds,
+            ),
+        ],
+    )
+    .await;
+    let credit = env.issuer.available(&credit_id).await.unwrap();
+    assert_eq!(credit.minor, 5_000);
     // Declines hold nothing.
     assert_eq!(
         env.ledger
@@ -166,11 +170,7 @@ async fn declines_for_funds_on_debit_and_credit() {
 #[tokio::test]
 async fn card_status_expiry_and_number_declines() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 100_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "A", 100_000).await;
     let mut stan = 0;
     let mut try_it = |m: fn(&paytap_types::Pan, u64, u32, bool) -> Message,
                       pan: &paytap_types::Pan| {
@@ -188,97 +188,71 @@ async fn card_status_expiry_and_number_declines() {
             .await
             .unwrap();
         let m = try_it(token_auth, &card.pan);
-        assert_eq!(code(&env.issuer.authorize(&m).await), expect, "{status:?}");
+        assert_eq!(answer(&env.issuer, &m).await, expect, "{status:?}");
     }
     // Expired card.
     let mut req = IssueCard::new(ICBC, Product::Debit, "OLD", 10_000);
     req.expiry_yymm = Some("2001".into());
     let old = env.issuer.issue(req).await.unwrap();
     assert_eq!(
-        code(&env.issuer.authorize(&try_it(token_auth, &old.pan)).await),
+        answer(&env.issuer, &try_it(token_auth, &old.pan)).await,
         ResponseCode::ExpiredCard
     );
     // DE 14 that is not the card's expiry.
     let mut m = try_it(token_auth, &card.pan);
     m.set_expiry(20, 1).unwrap();
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::ExpiredCard
-    );
-    // Unknown numbers: not in the vault, another bank's range, not a PAN.
-    let stranger = pan_with("620101", 1);
-    assert_eq!(
-        code(&env.issuer.authorize(&try_it(token_auth, &stranger)).await),
-        ResponseCode::InvalidCardNumber
-    );
+    assert_eq!(answer(&env.issuer, &m).await, ResponseCode::ExpiredCard);
+    // Unknown numbers: not in the vault, another bank's range, not a PAN,
+    // none at all.
+    let stranger = try_it(token_auth, &pan_with("620101", 1));
     let elsewhere = paytap_types::Pan::parse("4111111111111111").unwrap();
-    assert_eq!(
-        code(&env.issuer.authorize(&try_it(token_auth, &elsewhere)).await),
-        ResponseCode::InvalidCardNumber
-    );
-    let mut m = try_it(token_auth, &card.pan);
-    m.set(2, "6201011234567890").unwrap();
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::InvalidCardNumber
-    );
-    m.remove(2);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::InvalidCardNumber
-    );
+    let elsewhere = try_it(token_auth, &elsewhere);
+    let mut not_a_pan = try_it(token_auth, &card.pan);
+    not_a_pan.set(2, "6201011234567890").unwrap();
+    let mut no_pan = not_a_pan.clone();
+    no_pan.remove(2);
+    let unknown = [stranger, elsewhere, not_a_pan, no_pan];
+    let cases = unknown.map(|m| (m, ResponseCode::InvalidCardNumber));
+    check_answers(&env.issuer, cases.into()).await;
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn transaction_shape_declines() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 1_000_000)
-        .await
-        .unwrap();
-    let mut m = token_auth(&card.pan, 100, 1, true);
-    m.set_currency(840).unwrap();
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::InvalidTransaction
-    );
-    let mut m = token_auth(&card.pan, 100, 2, true);
-    m.set_processing_code("200000").unwrap();
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::InvalidTransaction
-    );
-    let m = token_auth(&card.pan, 0, 3, true);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::InvalidAmount
-    );
-    let mut m = token_auth(&card.pan, 100, 4, true);
-    m.remove(49);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::FormatError
-    );
-    let mut m = token_auth(&card.pan, 100, 5, true);
-    m.remove(37);
-    m.remove(41);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::FormatError
-    );
-    // Above the no-CVM limit without on-device verification.
-    let m = token_auth(&card.pan, 100_001, 6, false);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::IncorrectPin
-    );
-    let m = token_auth(&card.pan, 100_001, 7, true);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::Approved
-    );
+    let card = issue(&env, ICBC, Product::Debit, "A", 1_000_000).await;
+    let a = |amount, stan, cdcvm| token_auth(&card.pan, amount, stan, cdcvm);
+    let changed = |stan, change: fn(&mut Message)| {
+        let mut m = a(100, stan, true);
+        change(&mut m);
+        m
+    };
+    check_answers(
+        &env.issuer,
+        vec![
+            (
+                changed(1, |m| m.set_currency(840).unwrap()),
+                ResponseCode::InvalidTransaction,
+            ),
+            (
+                changed(2, |m| m.set_processing_code("200000").unwrap()),
+                ResponseCode::InvalidTransaction,
+            ),
+            (a(0, 3, true), ResponseCode::InvalidAmount),
+            (changed(4, |m| m.remove(49)), ResponseCode::FormatError),
+            (
+                changed(5, |m| {
+                    m.remove(37);
+                    m.remove(41);
+                }),
+                ResponseCode::FormatError,
+            ),
+            // Above the no-CVM limit without on-device verification.
+            (a(100_001, 6, false), ResponseCode::IncorrectPin),
+            (a(100_001, 7, true), ResponseCode::Approved),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -294,53 +268,37 @@ async fn limits_and_velocity() {
     });
     let card = env.issuer.issue(req).await.unwrap();
     let a = |amount, stan| token_auth(&card.pan, amount, stan, true);
-    assert_eq!(
-        code(&env.issuer.authorize(&a(50_001, 1)).await),
-        ResponseCode::ExceedsWithdrawalLimit
-    );
-    assert_eq!(
-        code(&env.issuer.authorize(&a(50_000, 2)).await),
-        ResponseCode::Approved
-    );
-    assert_eq!(
-        code(&env.issuer.authorize(&a(50_000, 3)).await),
-        ResponseCode::Approved
-    );
-    // Daily total 100 000 + 30 000 > 120 000.
-    assert_eq!(
-        code(&env.issuer.authorize(&a(30_000, 4)).await),
-        ResponseCode::ExceedsWithdrawalLimit
-    );
-    assert_eq!(
-        code(&env.issuer.authorize(&a(10_000, 5)).await),
-        ResponseCode::Approved
-    );
-    // Three approvals in ten minutes: the fourth is refused.
-    assert_eq!(
-        code(&env.issuer.authorize(&a(100, 6)).await),
-        ResponseCode::ExceedsFrequencyLimit
-    );
+    check_answers(
+        &env.issuer,
+        vec![
+            (a(50_001, 1), ResponseCode::ExceedsWithdrawalLimit),
+            (a(50_000, 2), ResponseCode::Approved),
+            (a(50_000, 3), ResponseCode::Approved),
+            // Daily total 100 000 + 30 000 > 120 000.
+            (a(30_000, 4), ResponseCode::ExceedsWithdrawalLimit),
+            (a(10_000, 5), ResponseCode::Approved),
+            // Three approvals in ten minutes: the fourth is refused.
+            (a(100, 6), ResponseCode::ExceedsFrequencyLimit),
+        ],
+    )
+    .await;
     // After the window (and a new day) it passes again.
     env.advance(86_400_000);
     assert_eq!(
-        code(&env.issuer.authorize(&a(100, 7)).await),
+        answer(&env.issuer, &a(100, 7)).await,
         ResponseCode::Approved
     );
     // A reversed authorization does not count against the daily limit.
-    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
-    rev.set_rrn("000000000007").unwrap();
+    let rev = reversal_of("000000000007");
     assert_eq!(
         code(&env.issuer.reverse(&rev).await),
         ResponseCode::Approved
     );
-    assert_eq!(
-        code(&env.issuer.authorize(&a(50_000, 8)).await),
-        ResponseCode::Approved
-    );
-    assert_eq!(
-        code(&env.issuer.authorize(&a(50_000, 9)).await),
-        ResponseCode::Approved
-    );
+    let again = vec![
+        (a(50_000, 8), ResponseCode::Approved),
+        (a(50_000, 9), ResponseCode::Approved),
+    ];
+    check_answers(&env.issuer, again).await;
     assert_ledger_balanced(&env).await;
 }
 
@@ -360,7 +318,7 @@ async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
     let a = |amount, stan| token_auth(&card.pan, amount, stan, true);
     for stan in [1, 2] {
         assert_eq!(
-            code(&env.issuer.authorize(&a(50_000, stan)).await),
+            answer(&env.issuer, &a(50_000, stan)).await,
             ResponseCode::Approved
         );
     }
@@ -373,7 +331,7 @@ async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
     assert_eq!(code(&r), ResponseCode::Approved);
     // At once, in this process: 100 000 + 10 000 + 20 000 > 120 000.
     assert_eq!(
-        code(&env.issuer.authorize(&a(20_000, 10)).await),
+        answer(&env.issuer, &a(20_000, 10)).await,
         ResponseCode::ExceedsWithdrawalLimit
     );
 
@@ -392,33 +350,23 @@ async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
     .with_clock(std::sync::Arc::new(move || {
         clock.load(std::sync::atomic::Ordering::SeqCst)
     }));
-    assert_eq!(
-        code(&issuer.authorize(&a(20_000, 4)).await),
-        ResponseCode::ExceedsWithdrawalLimit
-    );
-    // Three approvals (the advice among them) in ten minutes: the fourth is
-    // refused even though the amount fits.
-    assert_eq!(
-        code(&issuer.authorize(&a(5_000, 5)).await),
-        ResponseCode::ExceedsFrequencyLimit
-    );
+    let restarted = vec![
+        (a(20_000, 4), ResponseCode::ExceedsWithdrawalLimit),
+        // Three approvals (the advice among them) in ten minutes: the
+        // fourth is refused even though the amount fits.
+        (a(5_000, 5), ResponseCode::ExceedsFrequencyLimit),
+    ];
+    check_answers(&issuer, restarted).await;
     env.advance(601_000);
-    assert_eq!(
-        code(&issuer.authorize(&a(10_000, 6)).await),
-        ResponseCode::Approved
-    );
-    assert_eq!(
-        code(&issuer.authorize(&a(1, 7)).await),
-        ResponseCode::ExceedsWithdrawalLimit
-    );
+    let later = vec![
+        (a(10_000, 6), ResponseCode::Approved),
+        (a(1, 7), ResponseCode::ExceedsWithdrawalLimit),
+    ];
+    check_answers(&issuer, later).await;
     // A reversal gives its amount back to the day at once.
-    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
-    rev.set_rrn("000000000006").unwrap();
+    let rev = reversal_of("000000000006");
     assert_eq!(code(&issuer.reverse(&rev).await), ResponseCode::Approved);
-    assert_eq!(
-        code(&issuer.authorize(&a(10_000, 8)).await),
-        ResponseCode::Approved
-    );
+    assert_eq!(answer(&issuer, &a(10_000, 8)).await, ResponseCode::Approved);
     // Velocity windows reach back at most a day.
     let mut long = limits;
     long.velocity_window_secs = 86_401;
@@ -432,11 +380,7 @@ async fn spend_windows_survive_a_restart_and_count_stand_in_advices() {
 #[tokio::test]
 async fn duplicates_get_the_same_answer_and_one_hold() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 10_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "A", 10_000).await;
     let m = token_auth(&card.pan, 4_000, 1, true);
     let first = env.issuer.authorize(&m).await;
     let again = env.issuer.authorize(&m).await;
@@ -447,18 +391,11 @@ async fn duplicates_get_the_same_answer_and_one_hold() {
     other_rrn.set_rrn("999999999999").unwrap();
     let third = env.issuer.authorize(&other_rrn).await;
     assert_eq!(third.auth_id_response(), first.auth_id_response());
-    assert_eq!(
-        env.ledger
-            .balance(&card.account_id)
-            .await
-            .unwrap()
-            .debits_pending,
-        4_000
-    );
+    assert_eq!(pending_debits(&env, &card).await, 4_000);
     // The same DE 37 with another amount is not a duplicate but a clash.
     let clash = token_auth(&card.pan, 4_001, 1, true);
     assert_eq!(
-        code(&env.issuer.authorize(&clash).await),
+        answer(&env.issuer, &clash).await,
         ResponseCode::DuplicateTransmission
     );
     // Concurrent duplicates: still one hold.
@@ -474,30 +411,16 @@ async fn duplicates_get_the_same_answer_and_one_hold() {
         answers.push(t.await.unwrap());
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(
-        env.ledger
-            .balance(&card.account_id)
-            .await
-            .unwrap()
-            .debits_pending,
-        7_000
-    );
+    assert_eq!(pending_debits(&env, &card).await, 7_000);
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn reversals_release_holds_and_are_idempotent() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 10_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "A", 10_000).await;
     let m = token_auth(&card.pan, 4_000, 1, true);
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::Approved
-    );
+    assert_eq!(answer(&env.issuer, &m).await, ResponseCode::Approved);
     // Acquirer reversal found by DE 90 + DE 41 (no DE 37).
     let mut rev = Message::new(Mti::REVERSAL_REQUEST);
     rev.set_terminal_id("T0000001").unwrap();
@@ -513,14 +436,7 @@ async fn reversals_release_holds_and_are_idempotent() {
     let r = env.issuer.reverse(&rev).await;
     assert_eq!(r.mti(), Mti::REVERSAL_RESPONSE);
     assert_eq!(code(&r), ResponseCode::Approved);
-    assert_eq!(
-        env.ledger
-            .balance(&card.account_id)
-            .await
-            .unwrap()
-            .debits_pending,
-        0
-    );
+    assert_eq!(pending_debits(&env, &card).await, 0);
     assert_eq!(
         env.ledger
             .pending_state("hold:rrn:000000000001")
@@ -551,36 +467,21 @@ async fn reversals_release_holds_and_are_idempotent() {
     );
 
     // A reversal that overtakes its original: the original then holds nothing.
-    let mut early = Message::new(Mti::REVERSAL_REQUEST);
-    early.set_rrn("000000000002").unwrap();
+    let early = reversal_of("000000000002");
     assert_eq!(
         code(&env.issuer.reverse(&early).await),
         ResponseCode::Approved
     );
     let late = token_auth(&card.pan, 1_000, 2, true);
-    assert_eq!(
-        code(&env.issuer.authorize(&late).await),
-        ResponseCode::DoNotHonour
-    );
-    assert_eq!(
-        env.ledger
-            .balance(&card.account_id)
-            .await
-            .unwrap()
-            .debits_pending,
-        0
-    );
+    assert_eq!(answer(&env.issuer, &late).await, ResponseCode::DoNotHonour);
+    assert_eq!(pending_debits(&env, &card).await, 0);
     assert_ledger_balanced(&env).await;
 }
 
 #[tokio::test]
 async fn stand_in_advice_holds_and_capture_by_message() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 10_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "A", 10_000).await;
     let mut advice = token_auth(&card.pan, 2_500, 5, true);
     advice.set_mti(Mti::from_str("0120").unwrap());
     advice.set_response_code(ResponseCode::Approved).unwrap();
@@ -591,14 +492,7 @@ async fn stand_in_advice_holds_and_capture_by_message() {
         ("0130", ResponseCode::Approved)
     );
     assert_eq!(env.issuer.handle(&advice).await.unwrap(), r);
-    assert_eq!(
-        env.ledger
-            .balance(&card.account_id)
-            .await
-            .unwrap()
-            .debits_pending,
-        2_500
-    );
+    assert_eq!(pending_debits(&env, &card).await, 2_500);
     // Clearing capture 0220 for the advice's hold.
     let mut cap = Message::new(Mti::from_str("0220").unwrap());
     cap.set_rrn("000000000005").unwrap();
@@ -679,11 +573,7 @@ fn chip_auth(se: &mut SecureElement, amount: u64, stan: u32) -> Message {
 #[tokio::test]
 async fn card_chip_cryptogram_is_verified_and_answered_with_an_arpc() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 100_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "A", 100_000).await;
     let mut se = chip_card(&env, &card);
     let m = chip_auth(&mut se, 900, 1);
     let resp = env.issuer.authorize(&m).await;
@@ -709,7 +599,7 @@ async fn card_chip_cryptogram_is_verified_and_answered_with_an_arpc() {
     replay.set_stan(2).unwrap();
     replay.set_rrn("000000000002").unwrap();
     assert_eq!(
-        code(&env.issuer.authorize(&replay).await),
+        answer(&env.issuer, &replay).await,
         ResponseCode::DoNotHonour
     );
     // A forged cryptogram.
@@ -723,7 +613,7 @@ async fn card_chip_cryptogram_is_verified_and_answered_with_an_arpc() {
     de55[at + 7] ^= 0x80;
     forged.set_icc_data(&de55).unwrap();
     assert_eq!(
-        code(&env.issuer.authorize(&forged).await),
+        answer(&env.issuer, &forged).await,
         ResponseCode::SecurityViolation
     );
     // A declined chip transaction still gets an ARPC over its code.
@@ -743,24 +633,17 @@ async fn card_chip_cryptogram_is_verified_and_answered_with_an_arpc() {
 #[tokio::test]
 async fn indian_bank_works_in_inr() {
     let env = env().await;
-    let card = env
-        .issuer
-        .issue_card(ICICI, Product::Debit, "ASHA", 500_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICICI, Product::Debit, "ASHA", 500_000).await;
     assert!(card.pan.expose().starts_with("620119"));
     let mut m = token_auth(&card.pan, 10_000, 1, true);
     assert_eq!(
-        code(&env.issuer.authorize(&m).await),
+        answer(&env.issuer, &m).await,
         ResponseCode::InvalidTransaction
     );
     m.set_currency(356).unwrap();
     m.set_stan(2).unwrap();
     m.set_rrn("000000000002").unwrap();
-    assert_eq!(
-        code(&env.issuer.authorize(&m).await),
-        ResponseCode::Approved
-    );
+    assert_eq!(answer(&env.issuer, &m).await, ResponseCode::Approved);
     assert_eq!(
         env.issuer.available(&card.card_id).await.unwrap(),
         paytap_types::Money::new(490_000, paytap_types::Currency::INR)
@@ -775,17 +658,9 @@ async fn no_card_number_at_rest_in_clear() {
         .await
         .unwrap();
     let env = env_on(db).await;
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "ZHANG WEI", 10_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "ZHANG WEI", 10_000).await;
     assert_eq!(
-        code(
-            &env.issuer
-                .authorize(&token_auth(&card.pan, 100, 1, true))
-                .await
-        ),
+        answer(&env.issuer, &token_auth(&card.pan, 100, 1, true)).await,
         ResponseCode::Approved
     );
     let idv = IdvRequest {
@@ -867,11 +742,7 @@ async fn holds_neither_captured_nor_reversed_expire() {
     let env = env().await;
     let days = i64::from(env.issuer.config().hold_expiry_days);
     assert_eq!(days, 7, "the default configuration");
-    let card = env
-        .issuer
-        .issue_card(ICBC, Product::Debit, "A", 10_000)
-        .await
-        .unwrap();
+    let card = issue(&env, ICBC, Product::Debit, "A", 10_000).await;
     let pending = |env: &Env| {
         let account = card.account_id.clone();
         let ledger = env.ledger.clone();
@@ -881,10 +752,7 @@ async fn holds_neither_captured_nor_reversed_expire() {
     // stand-in advice's hold, also left alone.
     for stan in 1..=3 {
         let m = token_auth(&card.pan, 1_000, stan, true);
-        assert_eq!(
-            code(&env.issuer.authorize(&m).await),
-            ResponseCode::Approved
-        );
+        assert_eq!(answer(&env.issuer, &m).await, ResponseCode::Approved);
     }
     let mut advice = token_auth(&card.pan, 500, 4, true);
     advice.set_mti(Mti::from_str("0120").unwrap());
@@ -898,8 +766,7 @@ async fn holds_neither_captured_nor_reversed_expire() {
         env.issuer.capture_rrn("000000000001", None).await.unwrap(),
         ResponseCode::Approved
     );
-    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
-    rev.set_rrn("000000000002").unwrap();
+    let rev = reversal_of("000000000002");
     assert_eq!(
         code(&env.issuer.reverse(&rev).await),
         ResponseCode::Approved
@@ -928,8 +795,7 @@ async fn holds_neither_captured_nor_reversed_expire() {
         env.issuer.capture_rrn("000000000003", None).await.unwrap(),
         ResponseCode::InvalidTransaction
     );
-    let mut rev = Message::new(Mti::REVERSAL_REQUEST);
-    rev.set_rrn("000000000003").unwrap();
+    let rev = reversal_of("000000000003");
     assert_eq!(
         code(&env.issuer.reverse(&rev).await),
         ResponseCode::Approved

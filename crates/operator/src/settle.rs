@@ -21,6 +21,17 @@ pub struct GateTotal {
     pub amount: i64,
 }
 
+impl GateTotal {
+    /// A `(terminal, records, amount)` row, as counted or as stored.
+    fn from_row((terminal, records, amount): (String, i64, i64)) -> GateTotal {
+        GateTotal {
+            terminal,
+            records: records.unsigned_abs(),
+            amount,
+        }
+    }
+}
+
 /// A settled business day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Settlement {
@@ -81,14 +92,7 @@ impl OperatorHost {
         .bind(n)
         .fetch_all(&mut *tx)
         .await?;
-        let gates: Vec<GateTotal> = rows
-            .into_iter()
-            .map(|(terminal, records, amount)| GateTotal {
-                terminal,
-                records: records.unsigned_abs(),
-                amount,
-            })
-            .collect();
+        let gates: Vec<GateTotal> = rows.into_iter().map(GateTotal::from_row).collect();
         let amount: i64 = gates.iter().map(|g| g.amount).sum();
         let records: u64 = gates.iter().map(|g| g.records).sum();
         let id = self.settlement_id(day);
@@ -171,14 +175,7 @@ impl OperatorHost {
         .fetch_all(&mut *tx)
         .await?;
         tx.rollback().await?;
-        let gates: Vec<GateTotal> = gates
-            .into_iter()
-            .map(|(terminal, records, amount)| GateTotal {
-                terminal,
-                records: records.unsigned_abs(),
-                amount,
-            })
-            .collect();
+        let gates: Vec<GateTotal> = gates.into_iter().map(GateTotal::from_row).collect();
         if gates.iter().map(|g| g.amount).sum::<i64>() != amount {
             return Err(OperatorError::Corrupt(format!(
                 "settlement of {day}: gate totals do not sum to {amount}"

@@ -574,7 +574,7 @@ impl Demo {
         self.story.title("The phone is lost");
         let d = self.client.report_lost(&self.phone_id).await?;
         ensure!(
-            d.status == "suspended",
+            d.status == paytap_types::DeviceStatus::Suspended,
             "the phone is {} after being reported lost",
             d.status
         );
@@ -600,7 +600,7 @@ impl Demo {
         self.story.title("The phone is found: resume");
         let d = self.client.resume(&self.phone_id).await?;
         ensure!(
-            d.status == "active",
+            d.status == paytap_types::DeviceStatus::Active,
             "the phone is {} after resume",
             d.status
         );

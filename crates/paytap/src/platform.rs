@@ -81,7 +81,7 @@ impl WalletNetwork for NetworkPort {
         Box::pin(async move {
             let req = IdvRequest {
                 pan: card.pan.clone(),
-                expiry_yymm: card.expiry,
+                expiry_yymm: *card.expiry.expose(),
                 cvv: card.cvv.clone(),
                 device_id: device.device_id.clone(),
                 device_kind: device.kind.as_str().to_owned(),

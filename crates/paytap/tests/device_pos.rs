@@ -191,6 +191,54 @@ async fn wait_for_place(url: &str, token: &str, device_id: &str, source: &str, p
     panic!("no {source} place {place:?} in {last}");
 }
 
+/// Runs `paytap` with `args` off the async runtime.
+async fn run(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        paytap(&args)
+    })
+    .await
+}
+
+/// `paytap device add-card` with a card's details, for WANG FANG.
+async fn add_card(keystore: &str, pan: &str, expiry: &str, cvv: &str) -> Output {
+    run(&[
+        "device",
+        "add-card",
+        "--keystore",
+        keystore,
+        "--pan",
+        pan,
+        "--expiry",
+        expiry,
+        "--cvv",
+        cvv,
+        "--name",
+        "WANG FANG",
+    ])
+    .await
+}
+
+/// `paytap pos charge` through `switch` with the test acquirer's key, and
+/// `more` arguments (the card's keystore or NFC field, options).
+async fn charge(switch: &str, amount: &str, merchant: &str, more: &[&str]) -> Output {
+    let key_file = keys();
+    let args = [
+        "pos",
+        "charge",
+        "--acquirer-key-file",
+        key_file,
+        "--switch",
+        switch,
+        "--amount",
+        amount,
+        "--merchant",
+        merchant,
+    ];
+    run(&[&args[..], more].concat()).await
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
@@ -216,26 +264,23 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     let switch = p.switch_addr.to_string();
 
     // Enrol.
-    let (k, u) = (ks_s.clone(), url.clone());
-    let o = blocking(move || {
-        paytap(&[
-            "device",
-            "enrol",
-            "--wallet",
-            &u,
-            "--email",
-            EMAIL,
-            "--password",
-            PASSWORD,
-            "--type",
-            "phone",
-            "--name",
-            "Wang's phone",
-            "--keystore",
-            &k,
-            "--register",
-        ])
-    })
+    let o = run(&[
+        "device",
+        "enrol",
+        "--wallet",
+        &url,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        "phone",
+        "--name",
+        "Wang's phone",
+        "--keystore",
+        &ks_s,
+        "--register",
+    ])
     .await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("enrolled phone"));
@@ -252,86 +297,26 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         .clone();
 
     // Green path, with the expiry exactly as the emulator API printed it.
-    let (k, pan, exp, cvv) = (
-        ks_s.clone(),
-        green.pan.clone(),
-        green.expiry.clone(),
-        green.cvv.clone(),
-    );
-    let o = blocking(move || {
-        paytap(&[
-            "device",
-            "add-card",
-            "--keystore",
-            &k,
-            "--pan",
-            &pan,
-            "--expiry",
-            &exp,
-            "--cvv",
-            &cvv,
-            "--name",
-            "WANG FANG",
-        ])
-    })
-    .await;
+    let o = add_card(&ks_s, &green.pan, &green.expiry, &green.cvv).await;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("installed token"), "{}", text(&o));
     assert_no_card_numbers(&text(&o));
 
     // Red path: a wrong CVV is refused by the bank, nothing is added.
-    let (k, pan, exp) = (ks_s.clone(), yellow.pan.expose().to_owned(), mm_yy(&yellow));
+    let (pan, exp) = (yellow.pan.expose().to_owned(), mm_yy(&yellow));
     let wrong_cvv = if yellow.cvv.expose().as_str() == "000" {
         "111"
     } else {
         "000"
     };
-    let o = blocking(move || {
-        paytap(&[
-            "device",
-            "add-card",
-            "--keystore",
-            &k,
-            "--pan",
-            &pan,
-            "--expiry",
-            &exp,
-            "--cvv",
-            wrong_cvv,
-            "--name",
-            "WANG FANG",
-        ])
-    })
-    .await;
+    let o = add_card(&ks_s, &pan, &exp, wrong_cvv).await;
     // Refused by the other side: exit 1.
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("wallet refused (4"), "{}", text(&o));
     assert_no_card_numbers(&text(&o));
 
     // Passcode path: the first call stops at the passcode, the second finishes.
-    let (k, pan, exp, cvv) = (
-        ks_s.clone(),
-        yellow.pan.expose().to_owned(),
-        mm_yy(&yellow),
-        yellow.cvv.expose().clone(),
-    );
-    let o = blocking(move || {
-        paytap(&[
-            "device",
-            "add-card",
-            "--keystore",
-            &k,
-            "--pan",
-            &pan,
-            "--expiry",
-            &exp,
-            "--cvv",
-            &cvv,
-            "--name",
-            "WANG FANG",
-        ])
-    })
-    .await;
+    let o = add_card(&ks_s, &pan, &exp, yellow.cvv.expose()).await;
     // Waiting for the passcode is a step-up, not a failure: exit 3.
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let out = text(&o);
@@ -350,44 +335,28 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         .code
         .expose()
         .clone();
-    let k = ks_s.clone();
-    let o = blocking(move || {
-        paytap(&[
-            "device",
-            "add-card",
-            "--keystore",
-            &k,
-            "--pending",
-            &pending,
-            "--otp",
-            &code,
-        ])
-    })
-    .await;
+    let finish = ["device", "add-card", "--keystore", &ks_s];
+    let o = run(&[&finish[..], &["--pending", &pending, "--otp", &code]].concat()).await;
     assert!(o.status.success(), "{}", text(&o));
 
     // A sync tells the wallet where the device is.
-    let k = ks_s.clone();
-    let o = blocking(move || {
-        paytap(&[
-            "device",
-            "sync",
-            "--keystore",
-            &k,
-            "--lat",
-            "30.2590",
-            "--lon",
-            "120.1483",
-            "--place",
-            "West Lake, Hangzhou",
-        ])
-    })
+    let o = run(&[
+        "device",
+        "sync",
+        "--keystore",
+        &ks_s,
+        "--lat",
+        "30.2590",
+        "--lon",
+        "120.1483",
+        "--place",
+        "West Lake, Hangzhou",
+    ])
     .await;
     assert!(o.status.success(), "{}", text(&o));
     wait_for_place(&url, &token, &device_id, "sync", "West Lake, Hangzhou").await;
 
-    let k = ks_s.clone();
-    let o = blocking(move || paytap(&["device", "cards", "--keystore", &k])).await;
+    let o = run(&["device", "cards", "--keystore", &ks_s]).await;
     assert!(o.status.success());
     let cards = text(&o);
     assert_eq!(cards.matches("card •••• ").count(), 2, "{cards}");
@@ -401,27 +370,10 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert!(!lossy.contains("icc_mk") && !lossy.contains("token_pan") && !lossy.contains("629"));
 
     // A verified tap: approved, ARPC checked by the card.
-    let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || {
-        paytap(&[
-            "pos",
-            "charge",
-            "--acquirer-key-file",
-            keys(),
-            "--switch",
-            &s,
-            "--amount",
-            "12.50",
-            "--currency",
-            "CNY",
-            "--merchant",
-            "Hema Fresh",
-            "--keystore",
-            &k,
-            "--verified",
-        ])
-    })
-    .await;
+    let tap = ["--keystore", &ks_s];
+    let verified = ["--keystore", &ks_s, "--verified"];
+    let cny = ["--currency", "CNY", "--keystore", &ks_s, "--verified"];
+    let o = charge(&switch, "12.50", "Hema Fresh", &cny).await;
     let r = text(&o);
     assert_eq!(o.status.code(), Some(0), "{r}");
     assert!(
@@ -437,24 +389,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
 
     // Without the fingerprint, up to the card's no-CVM limit (300.00 CNY):
     // the low-value path, approved.
-    let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || {
-        paytap(&[
-            "pos",
-            "charge",
-            "--acquirer-key-file",
-            keys(),
-            "--switch",
-            &s,
-            "--amount",
-            "12.50",
-            "--merchant",
-            "Hema Fresh",
-            "--keystore",
-            &k,
-        ])
-    })
-    .await;
+    let o = charge(&switch, "12.50", "Hema Fresh", &tap).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains(
@@ -464,74 +399,20 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         text(&o)
     );
     // Above it: "see phone", nothing sent.
-    let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || {
-        paytap(&[
-            "pos",
-            "charge",
-            "--acquirer-key-file",
-            keys(),
-            "--switch",
-            &s,
-            "--amount",
-            "500.00",
-            "--merchant",
-            "Hema Fresh",
-            "--keystore",
-            &k,
-        ])
-    })
-    .await;
+    let o = charge(&switch, "500.00", "Hema Fresh", &tap).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("See phone"), "{}", text(&o));
     // A terminal with a lower no-CVM limit than the card's asks for the
     // owner on the same low-value tap: the stricter limit wins.
-    let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || {
-        paytap(&[
-            "pos",
-            "charge",
-            "--acquirer-key-file",
-            keys(),
-            "--switch",
-            &s,
-            "--amount",
-            "12.50",
-            "--cvm-limit",
-            "10.00",
-            "--merchant",
-            "Hema Fresh",
-            "--keystore",
-            &k,
-            "--json",
-        ])
-    })
-    .await;
+    let strict = ["--cvm-limit", "10.00", "--keystore", &ks_s, "--json"];
+    let o = charge(&switch, "12.50", "Hema Fresh", &strict).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verification"], "required", "{}", text(&o));
     assert_eq!(v["no_cvm_limit_minor"], 1000);
 
     // Beyond the card's limit: declined by the bank with its code.
-    let (k, s) = (ks_s.clone(), switch.clone());
-    let o = blocking(move || {
-        paytap(&[
-            "pos",
-            "charge",
-            "--acquirer-key-file",
-            keys(),
-            "--switch",
-            &s,
-            "--amount",
-            "3000.00",
-            "--merchant",
-            "Hema Fresh",
-            "--keystore",
-            &k,
-            "--verified",
-        ])
-    })
-    .await;
+    let o = charge(&switch, "3000.00", "Hema Fresh", &verified).await;
     let r = text(&o);
     assert_eq!(o.status.code(), Some(1), "{r}");
     assert!(r.contains("DECLINED") && r.contains("response 61"), "{r}");
@@ -570,25 +451,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
         )
     })
     .await;
-    let s = switch.clone();
-    let o = blocking(move || {
-        paytap(&[
-            "pos",
-            "charge",
-            "--acquirer-key-file",
-            keys(),
-            "--switch",
-            &s,
-            "--amount",
-            "8.80",
-            "--merchant",
-            "Metro Kiosk",
-            "--nfc",
-            &addr,
-            "--json",
-        ])
-    })
-    .await;
+    let o = charge(&switch, "8.80", "Metro Kiosk", &["--nfc", &addr, "--json"]).await;
     let r = text(&o);
     assert_eq!(o.status.code(), Some(0), "{r}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -15,38 +15,19 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where a token is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenState {
-    Inactive,
-    Active,
-    Suspended,
-    Deleted,
+paytap_types::text_enum! {
+    /// Where a token is in its life (`tsp_tokens.state`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum TokenState {
+        Inactive = "inactive",
+        Active = "active",
+        Suspended = "suspended",
+        Deleted = "deleted",
+    }
 }
 
 impl TokenState {
-    pub const ALL: [TokenState; 4] = [
-        TokenState::Inactive,
-        TokenState::Active,
-        TokenState::Suspended,
-        TokenState::Deleted,
-    ];
-
-    /// The name stored in the database and shown in APIs.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TokenState::Inactive => "inactive",
-            TokenState::Active => "active",
-            TokenState::Suspended => "suspended",
-            TokenState::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TokenState> {
-        TokenState::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// Whether the lifecycle allows going from `self` to `to`. Staying in the
     /// same state is not a transition (callers treat it as a no-op).
     pub const fn can_become(self, to: TokenState) -> bool {
@@ -63,55 +44,21 @@ impl TokenState {
     }
 }
 
-impl std::fmt::Display for TokenState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Who asked for a lifecycle change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Actor {
-    /// The cardholder (through the wallet app or web site).
-    Holder,
-    /// The card issuer (card blocked, step-up passed, account closed).
-    Issuer,
-    /// The token requestor, i.e. the wallet service itself.
-    Wallet,
-    /// A fraud decision (network or issuer risk engine).
-    Fraud,
-    /// The token service (provisioning).
-    Tsp,
-}
-
-impl Actor {
-    pub const ALL: [Actor; 5] = [
-        Actor::Holder,
-        Actor::Issuer,
-        Actor::Wallet,
-        Actor::Fraud,
-        Actor::Tsp,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Actor::Holder => "holder",
-            Actor::Issuer => "issuer",
-            Actor::Wallet => "wallet",
-            Actor::Fraud => "fraud",
-            Actor::Tsp => "tsp",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Actor> {
-        Actor::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+paytap_types::text_enum! {
+    /// Who asked for a lifecycle change.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Actor {
+        /// The cardholder (through the wallet app or web site).
+        Holder = "holder",
+        /// The card issuer (card blocked, step-up passed, account closed).
+        Issuer = "issuer",
+        /// The token requestor, i.e. the wallet service itself.
+        Wallet = "wallet",
+        /// A fraud decision (network or issuer risk engine).
+        Fraud = "fraud",
+        /// The token service (provisioning).
+        Tsp = "tsp",
     }
 }
 
@@ -130,8 +77,8 @@ mod tests {
             (Active, Deleted),
             (Suspended, Deleted),
         ];
-        for from in TokenState::ALL {
-            for to in TokenState::ALL {
+        for &from in TokenState::ALL {
+            for &to in TokenState::ALL {
                 assert_eq!(
                     from.can_become(to),
                     allowed.contains(&(from, to)),
@@ -147,13 +94,15 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in TokenState::ALL {
-            assert_eq!(TokenState::parse(s.as_str()), Some(s));
+        for &s in TokenState::ALL {
+            assert_eq!(s.as_str().parse::<TokenState>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).expect("json"), s.as_str());
         }
-        for a in Actor::ALL {
-            assert_eq!(Actor::parse(a.as_str()), Some(a));
+        for &a in Actor::ALL {
+            assert_eq!(a.as_str().parse::<Actor>(), Ok(a));
+            assert_eq!(serde_json::to_value(a).expect("json"), a.as_str());
         }
-        assert_eq!(TokenState::parse("Active"), None);
-        assert_eq!(Actor::parse(""), None);
+        assert!("Active".parse::<TokenState>().is_err());
+        assert!("".parse::<Actor>().is_err());
     }
 }

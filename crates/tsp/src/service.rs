@@ -666,8 +666,9 @@ impl Tsp {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (from, token_vault_id) = row.ok_or(TspError::UnknownToken)?;
-        let from =
-            TokenState::parse(&from).ok_or_else(|| TspError::Corrupt(format!("state {from:?}")))?;
+        let from: TokenState = from
+            .parse()
+            .map_err(|e: paytap_types::UnknownText| TspError::Corrupt(e.to_string()))?;
         if from != to {
             if !from.can_become(to) {
                 return Err(TspError::IllegalTransition { from, to });
@@ -710,8 +711,9 @@ impl Tsp {
         let mut changed = Vec::new();
         let mut vault_ids = Vec::new();
         for (token_ref, state, token_vault_id) in rows {
-            let from = TokenState::parse(&state)
-                .ok_or_else(|| TspError::Corrupt(format!("state {state:?}")))?;
+            let from: TokenState = state
+                .parse()
+                .map_err(|e: paytap_types::UnknownText| TspError::Corrupt(e.to_string()))?;
             if from == to || !from.can_become(to) {
                 continue;
             }
@@ -781,10 +783,10 @@ impl Tsp {
                     token_ref,
                     seq,
                     from: from
-                        .map(|f| TokenState::parse(&f).ok_or_else(|| bad("from")))
+                        .map(|f| f.parse().map_err(|_| bad("from")))
                         .transpose()?,
-                    to: TokenState::parse(&to).ok_or_else(|| bad("to"))?,
-                    actor: Actor::parse(&actor).ok_or_else(|| bad("actor"))?,
+                    to: to.parse().map_err(|_| bad("to"))?,
+                    actor: actor.parse().map_err(|_| bad("actor"))?,
                     reason,
                     at,
                 })
@@ -1119,7 +1121,7 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, TspError> {
         expiry_yymm: Expiry::parse(&s("expiry")?).map_err(|_| bad("expiry"))?,
         psn: u8::try_from(i("psn")?).map_err(|_| bad("psn"))?,
         key_kind: s("key_kind")?,
-        state: TokenState::parse(&s("state")?).ok_or_else(|| bad("state"))?,
+        state: s("state")?.parse().map_err(|_| bad("state"))?,
         last_atc: if last_atc < 0 {
             None
         } else {

@@ -26,6 +26,15 @@ pub struct Expiry {
     month: u8,
 }
 
+/// Wiping leaves `00/00` (not a valid expiry): only a [`crate::Secret`]
+/// being dropped does it.
+impl zeroize::Zeroize for Expiry {
+    fn zeroize(&mut self) {
+        self.year.zeroize();
+        self.month.zeroize();
+    }
+}
+
 impl Expiry {
     /// `yy` 0..=99, `month` 1..=12.
     pub fn new(yy: u8, month: u8) -> Result<Expiry, ExpiryError> {

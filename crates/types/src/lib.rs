@@ -26,6 +26,10 @@
 //!   platform's fixed buckets, for the metrics of the hot paths.
 //! * [`PaymentGuard`]: the port every payment kind calls so that the risk
 //!   and offers services see it.
+//! * [`DeviceStatus`] and [`TokenState`]: the wallet's device and card
+//!   statuses, read the same by the wallet service and the device.
+//! * [`text_enum!`]: statuses as enums with one text per value, the same
+//!   in the database and in the API ([`UnknownText`] for anything else).
 //! * [`sync`]: lock helpers that keep a poisoned lock's state only where
 //!   that is safe, and say so in the log.
 
@@ -39,7 +43,9 @@ mod histogram;
 mod money;
 mod pan;
 mod secret;
+mod status;
 pub mod sync;
+mod text_enum;
 mod xorshift;
 
 pub use clock::{Clock, ManualClock, SystemClock, system_millis};
@@ -54,6 +60,8 @@ pub use histogram::{BUCKET_BOUNDS_MICROS, BUCKETS, DurationHistogram, HistogramS
 pub use money::{Currency, Money, MoneyError};
 pub use pan::{Pan, PanError, luhn_check_digit, luhn_valid, mask_digits};
 pub use secret::Secret;
+pub use status::{DeviceStatus, TokenState};
+pub use text_enum::UnknownText;
 pub use xorshift::XorShift64;
 
 /// DE 32 of the acquirer every fresh platform knows (`acquirers.toml`

@@ -70,6 +70,12 @@ pub enum WalletError {
     Internal(String),
 }
 
+/// A stored status text the wallet does not know: a row written by
+/// something else, answered as an internal error rather than guessed at.
+pub(crate) fn stored_text(e: paytap_types::UnknownText) -> WalletError {
+    WalletError::Internal(format!("stored {e}"))
+}
+
 impl From<sqlx::Error> for WalletError {
     fn from(e: sqlx::Error) -> Self {
         WalletError::Store(StoreError::Sql(e))

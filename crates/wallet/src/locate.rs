@@ -40,7 +40,7 @@ use paytap_store::Db;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::error::WalletError;
+use crate::error::{WalletError, stored_text};
 use crate::model::{Heartbeat, Location, Principal};
 use crate::service::{Wallet, new_id, text_field};
 
@@ -66,72 +66,40 @@ const BELL_CAPACITY: usize = 256;
 /// Longest free-text detail a device may attach to its answer.
 const MAX_DETAIL_CHARS: usize = 200;
 
-/// What the owner asks the device to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandKind {
-    /// Report where it is now.
-    Locate,
-    /// Ring, so someone nearby can find it.
-    Sound,
-    /// Wipe the secure element.
-    Erase,
+paytap_types::text_enum! {
+    /// What the owner asks the device to do.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CommandKind {
+        /// Report where it is now.
+        Locate = "locate",
+        /// Ring, so someone nearby can find it.
+        Sound = "sound",
+        /// Wipe the secure element.
+        Erase = "erase",
+    }
 }
 
 impl CommandKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandKind::Locate => "locate",
-            CommandKind::Sound => "sound",
-            CommandKind::Erase => "erase",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CommandKind> {
-        Some(match s {
-            "locate" => CommandKind::Locate,
-            "sound" => CommandKind::Sound,
-            "erase" => CommandKind::Erase,
-            _ => return None,
-        })
-    }
-
     /// Asking again while one is open adds nothing: the open one answers.
     fn coalesces(self) -> bool {
         !matches!(self, CommandKind::Sound)
     }
 }
 
-/// Where a command is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandState {
-    Queued,
-    Delivered,
-    Acknowledged,
-    Failed,
+paytap_types::text_enum! {
+    /// Where a command is in its life (`wallet_commands.state`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CommandState {
+        Queued = "queued",
+        Delivered = "delivered",
+        Acknowledged = "acknowledged",
+        Failed = "failed",
+    }
 }
 
 impl CommandState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandState::Queued => "queued",
-            CommandState::Delivered => "delivered",
-            CommandState::Acknowledged => "acknowledged",
-            CommandState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CommandState> {
-        Some(match s {
-            "queued" => CommandState::Queued,
-            "delivered" => CommandState::Delivered,
-            "acknowledged" => CommandState::Acknowledged,
-            "failed" => CommandState::Failed,
-            _ => return None,
-        })
-    }
-
     /// Answered by the device: nothing changes it any more.
     pub fn is_final(self) -> bool {
         matches!(self, CommandState::Acknowledged | CommandState::Failed)
@@ -156,34 +124,15 @@ pub struct DeviceCommand {
     pub location: Option<Location>,
 }
 
-/// How a place reached the wallet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactKind {
-    Heartbeat,
-    Sync,
-    Payment,
-    Command,
-}
-
-impl ContactKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContactKind::Heartbeat => "heartbeat",
-            ContactKind::Sync => "sync",
-            ContactKind::Payment => "payment",
-            ContactKind::Command => "command",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ContactKind> {
-        Some(match s {
-            "heartbeat" => ContactKind::Heartbeat,
-            "sync" => ContactKind::Sync,
-            "payment" => ContactKind::Payment,
-            "command" => ContactKind::Command,
-            _ => return None,
-        })
+paytap_types::text_enum! {
+    /// How a place reached the wallet.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ContactKind {
+        Heartbeat = "heartbeat",
+        Sync = "sync",
+        Payment = "payment",
+        Command = "command",
     }
 }
 
@@ -305,10 +254,8 @@ const COMMAND_COLS: &str = "id, device_id, kind, state, created_at, delivered_at
      lat_e7, lon_e7, accuracy_cm, place";
 
 fn command_from_row(r: CommandRow) -> Result<DeviceCommand, WalletError> {
-    let kind = CommandKind::parse(&r.2)
-        .ok_or_else(|| WalletError::Internal(format!("stored command kind {:?}", r.2)))?;
-    let state = CommandState::parse(&r.3)
-        .ok_or_else(|| WalletError::Internal(format!("stored command state {:?}", r.3)))?;
+    let kind: CommandKind = r.2.parse().map_err(stored_text)?;
+    let state: CommandState = r.3.parse().map_err(stored_text)?;
     Ok(DeviceCommand {
         id: r.0,
         device_id: r.1,
@@ -325,8 +272,7 @@ fn command_from_row(r: CommandRow) -> Result<DeviceCommand, WalletError> {
 type PlaceRow = (i64, i64, i64, Option<String>, String, i64);
 
 fn place_from_row(r: PlaceRow) -> Result<Place, WalletError> {
-    let source = ContactKind::parse(&r.4)
-        .ok_or_else(|| WalletError::Internal(format!("stored place source {:?}", r.4)))?;
+    let source: ContactKind = r.4.parse().map_err(stored_text)?;
     Ok(Place {
         location: Location {
             lat: r.0 as f64 / 1e7,
@@ -823,25 +769,9 @@ mod tests {
 
     #[test]
     fn kinds_and_states_round_trip() {
-        for k in [CommandKind::Locate, CommandKind::Sound, CommandKind::Erase] {
-            assert_eq!(CommandKind::parse(k.as_str()), Some(k));
-        }
-        for s in [
-            CommandState::Queued,
-            CommandState::Delivered,
-            CommandState::Acknowledged,
-            CommandState::Failed,
-        ] {
-            assert_eq!(CommandState::parse(s.as_str()), Some(s));
-        }
-        for c in [
-            ContactKind::Heartbeat,
-            ContactKind::Sync,
-            ContactKind::Payment,
-            ContactKind::Command,
-        ] {
-            assert_eq!(ContactKind::parse(c.as_str()), Some(c));
-        }
-        assert_eq!(CommandKind::parse("explode"), None);
+        crate::model::tests::check_texts(CommandKind::ALL);
+        crate::model::tests::check_texts(CommandState::ALL);
+        crate::model::tests::check_texts(ContactKind::ALL);
+        assert!("explode".parse::<CommandKind>().is_err());
     }
 }

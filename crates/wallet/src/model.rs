@@ -95,54 +95,31 @@ pub struct Session {
 
 pub use paytap_types::{Capabilities, DeviceKind};
 
-/// Whether a device may pay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeviceStatus {
-    Active,
-    /// Reported lost or stolen: every token is suspended at the token service.
-    Suspended,
-}
+pub use paytap_types::DeviceStatus;
 
-impl DeviceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceStatus::Active => "active",
-            DeviceStatus::Suspended => "suspended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<DeviceStatus> {
-        match s {
-            "active" => Some(DeviceStatus::Active),
-            "suspended" => Some(DeviceStatus::Suspended),
-            _ => None,
-        }
+paytap_types::text_enum! {
+    /// Why a device was suspended (`wallet_devices.suspend_reason`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SuspendReason {
+        Lost = "lost",
+        Stolen = "stolen",
     }
 }
 
-/// Why a device was suspended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SuspendReason {
-    Lost,
-    Stolen,
-}
-
-impl SuspendReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SuspendReason::Lost => "lost",
-            SuspendReason::Stolen => "stolen",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SuspendReason> {
-        match s {
-            "lost" => Some(SuspendReason::Lost),
-            "stolen" => Some(SuspendReason::Stolen),
-            _ => None,
-        }
+paytap_types::text_enum! {
+    /// Where a card waiting for its one-time passcode stands
+    /// (`wallet_pending.state`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum PendingState {
+        /// Waiting for the passcode.
+        Pending = "pending",
+        /// The passcode came too late.
+        Expired = "expired",
+        /// Too many wrong passcodes.
+        Locked = "locked",
+        /// Provisioned.
+        Done = "done",
     }
 }
 
@@ -292,4 +269,34 @@ pub struct TransactionPage {
     pub items: Vec<Transaction>,
     /// Pass as `cursor` to get the next (older) page; `None` at the end.
     pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Each value of a status enum reads back from its text, and serde
+    /// writes the same text the database holds.
+    pub(crate) fn check_texts<T>(all: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + std::fmt::Display + std::str::FromStr + Serialize,
+        T::Err: std::fmt::Debug,
+    {
+        for &v in all {
+            let text = v.to_string();
+            assert_eq!(text.parse::<T>().expect("own text"), v);
+            assert_eq!(
+                serde_json::to_value(v).expect("serialize"),
+                serde_json::json!(text)
+            );
+        }
+    }
+
+    #[test]
+    fn device_statuses_keep_their_texts() {
+        check_texts(DeviceStatus::ALL);
+        check_texts(SuspendReason::ALL);
+        check_texts(crate::port::TokenState::ALL);
+        assert!("Active".parse::<DeviceStatus>().is_err());
+    }
 }

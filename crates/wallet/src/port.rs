@@ -23,31 +23,18 @@ use crate::model::DeviceKind;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The card details a person typed, validated. The PAN masks itself; the
-/// CVV and name are wiped on drop and never printed; the expiry is
-/// cardholder data beside the number (PCI DSS 3.2) and `Debug` hides it.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+/// expiry, CVV and name are [`Secret`]s: wiped on drop and never printed
+/// (the expiry is cardholder data beside the number, PCI DSS 3.2).
+#[derive(Clone, Debug, Zeroize, ZeroizeOnDrop)]
 pub struct CardDetails {
     #[zeroize(skip)]
     pub pan: Pan,
     /// Valid through the end of this month.
-    #[zeroize(skip)]
-    pub expiry: Expiry,
+    pub expiry: Secret<Expiry>,
     /// Card verification value (3 digits), checked by the issuer during ID&V
     /// and never stored by the wallet.
     pub cvv: Secret<String>,
     pub cardholder_name: Secret<String>,
-}
-
-/// The expiry shows as `**/**`, like the middle digits of the number.
-impl std::fmt::Debug for CardDetails {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CardDetails")
-            .field("pan", &self.pan)
-            .field("expiry", &format_args!("**/**"))
-            .field("cvv", &self.cvv)
-            .field("cardholder_name", &self.cardholder_name)
-            .finish()
-    }
 }
 
 /// The device a card is being added to, as the token service needs it for
@@ -121,33 +108,9 @@ impl std::fmt::Debug for ProvisionedCard {
     }
 }
 
-/// Token lifecycle states the wallet asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenState {
-    Active,
-    Suspended,
-    Deleted,
-}
-
-impl TokenState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenState::Active => "active",
-            TokenState::Suspended => "suspended",
-            TokenState::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TokenState> {
-        match s {
-            "active" => Some(TokenState::Active),
-            "suspended" => Some(TokenState::Suspended),
-            "deleted" => Some(TokenState::Deleted),
-            _ => None,
-        }
-    }
-}
+/// Token lifecycle states the wallet asks for (one definition, shared with
+/// the device's wallet client).
+pub use paytap_types::TokenState;
 
 /// Why the wallet changes a token's state (recorded by the token service
 /// with the lifecycle event).
@@ -246,7 +209,7 @@ mod tests {
     fn debug_hides_card_secrets() {
         let card = CardDetails {
             pan: Pan::parse("6212345678901232").unwrap(),
-            expiry: Expiry::new(29, 7).unwrap(),
+            expiry: Secret::new(Expiry::new(29, 7).unwrap()),
             cvv: Secret::new("123".into()),
             cardholder_name: Secret::new("LI LEI".into()),
         };
@@ -256,6 +219,6 @@ mod tests {
         assert!(!s.contains("LI LEI"));
         assert!(!s.contains("07"));
         assert!(!s.contains("29"));
-        assert!(s.contains("**/**"));
+        assert!(s.contains("expiry: Secret([REDACTED]"), "{s}");
     }
 }

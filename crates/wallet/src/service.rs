@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::{self, PasswordParams};
 use crate::client_addr::TrustedProxies;
-use crate::error::WalletError;
+use crate::error::{WalletError, stored_text};
 use crate::limits::{HashGate, MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES};
 use crate::model::*;
 use crate::port::*;
@@ -232,8 +232,7 @@ fn benefits_of(column: Option<&str>, currency: Currency) -> Result<(Money, Money
 fn device_from_row(r: DeviceRow) -> Result<Device, WalletError> {
     let kind = DeviceKind::parse(&r.1)
         .ok_or_else(|| WalletError::Internal(format!("stored device kind {:?}", r.1)))?;
-    let status = DeviceStatus::parse(&r.5)
-        .ok_or_else(|| WalletError::Internal(format!("stored device status {:?}", r.5)))?;
+    let status: DeviceStatus = r.5.parse().map_err(stored_text)?;
     let location = match (r.9, r.10, r.11, r.13) {
         (Some(lat), Some(lon), Some(acc), Some(at)) => Some(Location {
             lat: lat as f64 / 1e7,
@@ -252,7 +251,7 @@ fn device_from_row(r: DeviceRow) -> Result<Device, WalletError> {
         public_key: r.4,
         capabilities: kind.capabilities(),
         status,
-        suspend_reason: r.6.as_deref().and_then(SuspendReason::parse),
+        suspend_reason: r.6.as_deref().and_then(|t| t.parse().ok()),
         created_at: r.7,
         last_seen_at: r.8,
         location,
@@ -261,8 +260,7 @@ fn device_from_row(r: DeviceRow) -> Result<Device, WalletError> {
 }
 
 fn card_from_row(r: CardRow) -> Result<Card, WalletError> {
-    let token_state = TokenState::parse(&r.6)
-        .ok_or_else(|| WalletError::Internal(format!("stored token state {:?}", r.6)))?;
+    let token_state: TokenState = r.6.parse().map_err(stored_text)?;
     Ok(Card {
         id: r.0,
         device_id: r.1,
@@ -369,7 +367,7 @@ pub fn validate_card(input: &NewCard, now_millis: i64) -> Result<CardDetails, Wa
     let name = text_field("cardholder_name", input.cardholder_name.expose(), 1, 64)?;
     Ok(CardDetails {
         pan,
-        expiry,
+        expiry: Secret::new(expiry),
         cvv: Secret::new(cvv.to_string()),
         cardholder_name: Secret::new(name),
     })
@@ -871,11 +869,11 @@ impl Wallet {
         .await?;
         let (verification_id, state, expires_at) =
             row.ok_or(WalletError::NotFound("pending card"))?;
-        match state.as_str() {
-            "pending" => {}
-            "expired" => return Err(WalletError::OtpExpired),
-            "locked" => return Err(WalletError::OtpLocked),
-            _ => return Err(WalletError::NotFound("pending card")),
+        match state.parse() {
+            Ok(PendingState::Pending) => {}
+            Ok(PendingState::Expired) => return Err(WalletError::OtpExpired),
+            Ok(PendingState::Locked) => return Err(WalletError::OtpLocked),
+            Ok(PendingState::Done) | Err(_) => return Err(WalletError::NotFound("pending card")),
         }
         let now = self.now();
         let card = {
@@ -885,7 +883,8 @@ impl Wallet {
                 .map(|c| c.card.clone())
         };
         let Some(card) = card.filter(|_| now < expires_at) else {
-            self.close_pending(p, pending_id, "expired").await?;
+            self.close_pending(p, pending_id, PendingState::Expired)
+                .await?;
             return Err(WalletError::OtpExpired);
         };
         match self
@@ -900,11 +899,13 @@ impl Wallet {
                 return Err(WalletError::OtpIncorrect { attempts_left });
             }
             OtpDecision::Expired => {
-                self.close_pending(p, pending_id, "expired").await?;
+                self.close_pending(p, pending_id, PendingState::Expired)
+                    .await?;
                 return Err(WalletError::OtpExpired);
             }
             OtpDecision::Locked => {
-                self.close_pending(p, pending_id, "locked").await?;
+                self.close_pending(p, pending_id, PendingState::Locked)
+                    .await?;
                 return Err(WalletError::OtpLocked);
             }
         }
@@ -915,7 +916,8 @@ impl Wallet {
             .provision_and_store(p, &binding, &verification_id, &card)
             .await;
         if result.is_ok() {
-            self.close_pending(p, pending_id, "done").await?;
+            self.close_pending(p, pending_id, PendingState::Done)
+                .await?;
         }
         result
     }
@@ -924,7 +926,7 @@ impl Wallet {
         &self,
         p: &Principal,
         pending_id: &str,
-        state: &str,
+        state: PendingState,
     ) -> Result<(), WalletError> {
         paytap_types::sync::lock(&self.inner.pending, "pending cards").remove(pending_id);
         let db = self.db(&p.region)?;
@@ -932,7 +934,7 @@ impl Wallet {
         sqlx::query(
             "UPDATE wallet_pending SET state = $1 WHERE id = $2 AND account_id = $3 AND state = 'pending'",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(pending_id)
         .bind(&p.account_id)
         .execute(&mut *tx)
@@ -983,7 +985,7 @@ impl Wallet {
         .bind(&binding.device_id)
         .fetch_one(&mut *tx)
         .await?;
-        let refusal = if status != "active" {
+        let refusal = if status.parse() != Ok(DeviceStatus::Active) {
             Some(WalletError::DeviceSuspended)
         } else if count >= i64::from(limit) {
             Some(WalletError::CardLimit { limit })
@@ -1196,8 +1198,7 @@ impl Wallet {
                 Ok(ProvisioningItem {
                     card_id: r.0,
                     token_ref: r.1,
-                    token_state: TokenState::parse(&r.2)
-                        .ok_or_else(|| WalletError::Internal("stored token state".into()))?,
+                    token_state: r.2.parse().map_err(stored_text)?,
                     card_last4: r.3,
                     bank_name: r.4,
                     is_default: r.5 != 0,

@@ -935,23 +935,11 @@ async fn idempotency_keys_replay_the_first_response() {
     let body = json!({"kind": "phone", "name": "p", "model": "m",
                       "public_key": STANDARD.encode([7u8; 32])});
     let first = s
-        .send(
-            s.http
-                .post(s.url("/api/v1/devices"))
-                .bearer_auth(&t)
-                .header("Idempotency-Key", key)
-                .json(&body),
-        )
+        .send(s.post_keyed("/api/v1/devices", &t, key).json(&body))
         .await;
     assert_eq!(first.status, 201);
     let again = s
-        .send(
-            s.http
-                .post(s.url("/api/v1/devices"))
-                .bearer_auth(&t)
-                .header("Idempotency-Key", key)
-                .json(&body),
-        )
+        .send(s.post_keyed("/api/v1/devices", &t, key).json(&body))
         .await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body, first.body);
@@ -963,10 +951,7 @@ async fn idempotency_keys_replay_the_first_response() {
     let p = pan("1100000000001");
     s.net.issue(&p, "Bank J", Path::Green);
     let add = || {
-        s.http
-            .post(s.url(&format!("/api/v1/devices/{dev}/cards")))
-            .bearer_auth(&t)
-            .header("Idempotency-Key", "card-add-1")
+        s.post_keyed(&format!("/api/v1/devices/{dev}/cards"), &t, "card-add-1")
             .json(&json!({"pan": p, "expiry": "12/30", "cvv": "123", "cardholder_name": "LI LEI"}))
     };
     let a = s.send(add()).await;
@@ -978,25 +963,14 @@ async fn idempotency_keys_replay_the_first_response() {
 
     // The same key on another route: refused.
     let r = s
-        .send(
-            s.http
-                .post(s.url(&format!("/api/v1/devices/{dev}/wipe")))
-                .bearer_auth(&t)
-                .header("Idempotency-Key", key),
-        )
+        .send(s.post_keyed(&format!("/api/v1/devices/{dev}/wipe"), &t, key))
         .await;
     assert_eq!((r.status, r.code()), (409, "idempotency_key_reused"));
     assert_eq!(s.cards(&t, &dev).await.len(), 1);
     // Keys are per account: another account may use the same key.
     let u = s.account("n@example.com").await;
     let r = s
-        .send(
-            s.http
-                .post(s.url("/api/v1/devices"))
-                .bearer_auth(&u)
-                .header("Idempotency-Key", key)
-                .json(&body),
-        )
+        .send(s.post_keyed("/api/v1/devices", &u, key).json(&body))
         .await;
     assert_eq!(r.status, 201);
     assert_ne!(r.body["id"], first.body["id"]);
@@ -1013,13 +987,7 @@ async fn idempotency_keys_replay_the_first_response() {
     assert_eq!(a.body["id"], b.body["id"]);
     // Bad key.
     let r = s
-        .send(
-            s.http
-                .post(s.url("/api/v1/devices"))
-                .bearer_auth(&t)
-                .header("Idempotency-Key", "")
-                .json(&body),
-        )
+        .send(s.post_keyed("/api/v1/devices", &t, "").json(&body))
         .await;
     assert_eq!(r.status, 400);
 }
@@ -1109,10 +1077,7 @@ async fn housekeeping_purges_only_what_expired() {
     let old = s.account("r@example.com").await;
     let (dev, _) = s.device(&old, "phone").await;
     s.send(
-        s.http
-            .post(s.url(&format!("/api/v1/devices/{dev}/heartbeat")))
-            .bearer_auth(&old)
-            .header("Idempotency-Key", "hb-1")
+        s.post_keyed(&format!("/api/v1/devices/{dev}/heartbeat"), &old, "hb-1")
             .json(&json!({})),
     )
     .await;

@@ -299,10 +299,7 @@ async fn an_idempotency_key_never_answers_another_caller() {
     // A logged-in caller reusing a key with another body: 422.
     let t = s.account("carol@example.com").await;
     let device = |name: &str| {
-        s.http
-            .post(s.url("/api/v1/devices"))
-            .bearer_auth(&t)
-            .header("Idempotency-Key", "dev-1")
+        s.post_keyed("/api/v1/devices", &t, "dev-1")
             .json(&json!({"kind": "phone", "name": name, "model": "m",
                           "public_key": STANDARD.encode([7u8; 32])}))
     };
@@ -318,10 +315,7 @@ async fn an_idempotency_key_never_answers_another_caller() {
     let u = s.account("dave@example.com").await;
     let r = s
         .send(
-            s.http
-                .post(s.url("/api/v1/devices"))
-                .bearer_auth(&u)
-                .header("Idempotency-Key", "dev-1")
+            s.post_keyed("/api/v1/devices", &u, "dev-1")
                 .json(&json!({"kind": "phone", "name": "first", "model": "m",
                               "public_key": STANDARD.encode([7u8; 32])})),
         )

@@ -322,13 +322,7 @@ async fn the_queue_is_bounded_and_idempotency_keys_replay() {
     let t = s.account("loc6@example.com").await;
     let (dev, _) = s.device(&t, "watch").await;
     let path = format!("/api/v1/devices/{dev}/commands");
-    let keyed = |key: &str| {
-        s.http
-            .post(s.url(&path))
-            .bearer_auth(&t)
-            .header("Idempotency-Key", key)
-            .json(&json!({"kind": "sound"}))
-    };
+    let keyed = |key: &str| s.post_keyed(&path, &t, key).json(&json!({"kind": "sound"}));
     let first = s.send(keyed("ring-1")).await;
     assert_eq!(first.status, 201);
     let replay = s.send(keyed("ring-1")).await;

@@ -145,7 +145,9 @@ pub(crate) async fn turn_off(
     let signed = device_form(&app, &req, &form.csrf, &device_id).await?;
     let reason = match form.reason.as_str() {
         "" => SuspendReason::Lost,
-        r => SuspendReason::parse(r).ok_or_else(|| signed.fail(StatusCode::BAD_REQUEST))?,
+        r => r
+            .parse()
+            .map_err(|_| signed.fail(StatusCode::BAD_REQUEST))?,
     };
     app.wallet
         .suspend_device(&signed.principal, &device_id, reason)

@@ -12,9 +12,7 @@ use paytap_wallet::{CommandAnswer, CommandKind, ContactKind, Heartbeat, Language
 #[tokio::test]
 async fn the_device_page_draws_the_map_and_lists_commands_with_their_states() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    let li = site.li(Language::En).await;
     // A second place: where the phone paid.
     site.wallet
         .report_contact(
@@ -30,8 +28,7 @@ async fn the_device_page_draws_the_map_and_lists_commands_with_their_states() {
         )
         .await
         .unwrap();
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let mut c = site.browser(LI).await;
     let page = format!("/devices/{}", li.phone);
     let r = c.get(&site.app, &page).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -123,8 +120,7 @@ async fn the_device_page_draws_the_map_and_lists_commands_with_their_states() {
     // The Chinese page says the same in Chinese.
     site.holder("wang@example.com", Language::Zh, "Wang", "22")
         .await;
-    let mut z = Client::default();
-    z.sign_in(&site.app, "wang@example.com", PW).await;
+    let mut z = site.browser("wang@example.com").await;
     let r = z.get(&site.app, "/devices").await;
     let marker = "data-device-id=\"";
     let start = r.body.find(marker).unwrap() + marker.len();
@@ -139,11 +135,8 @@ async fn the_device_page_draws_the_map_and_lists_commands_with_their_states() {
 #[tokio::test]
 async fn erase_asks_first_then_removes_the_cards_and_queues_the_wipe() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let li = site.li(Language::En).await;
+    let mut c = site.browser(LI).await;
     let path = format!("/devices/{}/erase", li.phone);
     // The confirmation step changes nothing by itself.
     let r = c.get(&site.app, &path).await;
@@ -162,20 +155,14 @@ async fn erase_asks_first_then_removes_the_cards_and_queues_the_wipe() {
     let r = c.post(&site.app, &path, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(site.device(&li).await.card_count, 0);
-    for card in &li.cards {
-        assert_eq!(
-            site.net.token_state(&card.token_ref),
-            Some(TokenState::Deleted)
-        );
-    }
+    site.assert_tokens(&li, TokenState::Deleted);
     let r = c.get(&site.app, &format!("/devices/{}", li.phone)).await;
     assert!(r.body.contains("The cards on Li's phone are removed"));
     assert!(r.body.contains("data-kind=\"erase\" data-state=\"queued\""));
     // Another account's device: not found.
     site.holder("bo@example.com", Language::En, "Bo", "33")
         .await;
-    let mut o = Client::default();
-    o.sign_in(&site.app, "bo@example.com", PW).await;
+    let mut o = site.browser("bo@example.com").await;
     let r = o.get(&site.app, &path).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

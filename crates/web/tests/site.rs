@@ -15,8 +15,7 @@ use tower::ServiceExt;
 #[tokio::test]
 async fn sign_in_sets_a_strict_http_only_session_cookie() {
     let site = site().await;
-    site.holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    site.li(Language::En).await;
     let mut c = Client::default();
 
     // Not signed in: every page leads to the sign-in form.
@@ -84,8 +83,7 @@ async fn sign_in_sets_a_strict_http_only_session_cookie() {
 #[tokio::test]
 async fn over_https_the_cookie_is_secure_and_host_prefixed() {
     let site = site().await;
-    site.holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    site.li(Language::En).await;
     let mut c = Client {
         extra: vec![("x-forwarded-proto".into(), "https".into())],
         ..Client::default()
@@ -104,8 +102,7 @@ async fn over_https_the_cookie_is_secure_and_host_prefixed() {
 #[tokio::test]
 async fn wrong_passwords_slow_sign_in_and_busy_hashing_answers_503() {
     let site = site().await;
-    site.holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    site.li(Language::En).await;
     let mut c = Client::default();
     for _ in 0..3 {
         let r = c
@@ -156,9 +153,7 @@ async fn wrong_passwords_slow_sign_in_and_busy_hashing_answers_503() {
 #[tokio::test]
 async fn forms_without_the_sessions_csrf_token_change_nothing() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    let li = site.li(Language::En).await;
     let mut c = Client::default();
     // Sign-in form without its token.
     c.get(&site.app, "/login").await;
@@ -196,23 +191,15 @@ async fn forms_without_the_sessions_csrf_token_change_nothing() {
         .post(&site.app, &path, &[("csrf", &foreign), ("reason", "lost")])
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(site.device(&li).await.status, DeviceStatus::Active);
-    for card in &li.cards {
-        assert_eq!(
-            site.net.token_state(&card.token_ref),
-            Some(TokenState::Active)
-        );
-    }
+    site.assert_phone(&li, DeviceStatus::Active, TokenState::Active)
+        .await;
 }
 
 #[tokio::test]
 async fn devices_show_type_last_seen_and_cards_never_a_card_number() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let li = site.li(Language::En).await;
+    let mut c = site.browser(LI).await;
     let r = c.get(&site.app, "/devices").await;
     let b = &r.body;
     assert!(b.contains(&format!("data-device-id=\"{}\"", li.phone)));
@@ -249,11 +236,8 @@ async fn devices_show_type_last_seen_and_cards_never_a_card_number() {
 #[tokio::test]
 async fn turning_payments_off_and_back_on() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let li = site.li(Language::En).await;
+    let mut c = site.browser(LI).await;
 
     // The confirmation step changes nothing by itself.
     let confirm = c
@@ -281,13 +265,8 @@ async fn turning_payments_off_and_back_on() {
         (StatusCode::SEE_OTHER, "/devices")
     );
     // At once: the device is suspended and so is every token on it.
-    assert_eq!(site.device(&li).await.status, DeviceStatus::Suspended);
-    for card in &li.cards {
-        assert_eq!(
-            site.net.token_state(&card.token_ref),
-            Some(TokenState::Suspended)
-        );
-    }
+    site.assert_phone(&li, DeviceStatus::Suspended, TokenState::Suspended)
+        .await;
     let page = c.get(&site.app, "/devices").await;
     assert!(page.body.contains("role=\"status\""));
     assert!(page.body.contains("Payments are turned off on Li"));
@@ -308,13 +287,8 @@ async fn turning_payments_off_and_back_on() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(site.device(&li).await.status, DeviceStatus::Active);
-    for card in &li.cards {
-        assert_eq!(
-            site.net.token_state(&card.token_ref),
-            Some(TokenState::Active)
-        );
-    }
+    site.assert_phone(&li, DeviceStatus::Active, TokenState::Active)
+        .await;
     let page = c.get(&site.app, "/devices").await;
     assert!(page.body.contains("Payments are on again for Li"));
 }
@@ -331,11 +305,8 @@ fn art_of<'a>(page: &'a str, last4: &str) -> &'a str {
 #[tokio::test]
 async fn a_paused_default_card_says_it_is_paused() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let li = site.li(Language::En).await;
+    let mut c = site.browser(LI).await;
     let cards = site.wallet.cards(&li.p, &li.phone).await.unwrap();
     let default = cards.iter().find(|c| c.is_default).unwrap();
     let other = cards.iter().find(|c| !c.is_default).unwrap();
@@ -396,11 +367,8 @@ async fn a_paused_default_card_says_it_is_paused() {
 #[tokio::test]
 async fn cards_default_remove_and_remove_all() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let li = site.li(Language::En).await;
+    let mut c = site.browser(LI).await;
     let second = &li.cards[1];
     let page = c.get(&site.app, "/cards").await;
     let r = c
@@ -476,14 +444,11 @@ async fn cards_default_remove_and_remove_all() {
 #[tokio::test]
 async fn another_accounts_devices_and_cards_are_not_found_and_unchanged() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    let li = site.li(Language::En).await;
     let _han = site
         .holder("han@example.com", Language::En, "Han", "22")
         .await;
-    let mut han = Client::default();
-    han.sign_in(&site.app, "han@example.com", PW).await;
+    let mut han = site.browser("han@example.com").await;
     let own = han.get(&site.app, "/devices").await;
     assert!(!own.body.contains(&li.phone));
     assert!(!own.body.contains("Li&#39;s phone") && !own.body.contains("Li's phone"));
@@ -534,20 +499,13 @@ async fn another_accounts_devices_and_cards_are_not_found_and_unchanged() {
     let cards = site.wallet.cards(&li.p, &li.phone).await.unwrap();
     assert_eq!(cards.len(), 2);
     assert!(cards[0].is_default && !cards[1].is_default);
-    for card in &li.cards {
-        assert_eq!(
-            site.net.token_state(&card.token_ref),
-            Some(TokenState::Active)
-        );
-    }
+    site.assert_tokens(&li, TokenState::Active);
 }
 
 #[tokio::test]
 async fn payments_newest_first_with_reasons_and_escaped_text() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    let li = site.li(Language::En).await;
     let base = 1_795_426_860_000; // 2026-11-23T09:41:00Z
     site.pay(&li.cards[0], "e1", "Fresh Market", 1250, true, base)
         .await;
@@ -560,8 +518,7 @@ async fn payments_newest_first_with_reasons_and_escaped_text() {
         base + 60_000,
     )
     .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let mut c = site.browser(LI).await;
     let r = c.get(&site.app, "/payments").await;
     assert_eq!(r.status, StatusCode::OK);
     let b = &r.body;
@@ -606,14 +563,11 @@ async fn payments_newest_first_with_reasons_and_escaped_text() {
 #[tokio::test]
 async fn new_payments_arrive_on_the_live_feed() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    let li = site.li(Language::En).await;
     let han = site
         .holder("han@example.com", Language::En, "Han", "22")
         .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let c = site.browser(LI).await;
 
     let unauth = site
         .app
@@ -678,9 +632,7 @@ async fn new_payments_arrive_on_the_live_feed() {
 #[tokio::test]
 async fn account_language_and_the_switch() {
     let site = site().await;
-    let li = site
-        .holder("li@example.com", Language::Zh, "Li", "11")
-        .await;
+    let li = site.li(Language::Zh).await;
     site.pay(
         &li.cards[0],
         "e1",
@@ -751,8 +703,7 @@ async fn account_language_and_the_switch() {
 #[tokio::test]
 async fn oversized_and_malformed_forms_are_refused() {
     let site = site().await;
-    site.holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    site.li(Language::En).await;
     let mut c = Client::default();
     c.get(&site.app, "/login").await;
     let big = "x".repeat(20_000);
@@ -773,8 +724,7 @@ async fn oversized_and_malformed_forms_are_refused() {
 #[tokio::test]
 async fn home_redirects_by_session() {
     let site = site().await;
-    site.holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    site.li(Language::En).await;
     let mut c = Client::default();
     assert_eq!(c.get(&site.app, "/").await.location(), "/login");
     c.sign_in(&site.app, "li@example.com", PW).await;
@@ -800,8 +750,7 @@ async fn home_redirects_by_session() {
 #[tokio::test]
 async fn unknown_paths_answer_the_sites_404_page_in_both_languages() {
     let site = site().await;
-    site.holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    site.li(Language::En).await;
 
     let mut en = Client::default();
     en.extra.push(("accept-language".into(), "en-GB".into()));
@@ -927,9 +876,7 @@ fn row_of<'a>(page: &'a str, id: &str) -> &'a str {
 async fn decline_reasons_are_sentences_a_person_understands_in_each_language() {
     use paytap_types::{Currency, Money};
     let site = site_with_banks(banks()).await;
-    let li = site
-        .holder("li@example.com", Language::En, "Li", "11")
-        .await;
+    let li = site.li(Language::En).await;
     let base = 1_795_426_860_000;
     for (i, (id, code, words)) in DECLINES.iter().enumerate() {
         // The first is a payment in dollars with a yuan card.
@@ -943,8 +890,7 @@ async fn decline_reasons_are_sentences_a_person_understands_in_each_language() {
     let yuan = Money::new(500, Currency::CNY);
     site.pay_with(&li.cards[1], "s1", "Kiosk", yuan, standin, base)
         .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let mut c = site.browser(LI).await;
     let en = c.get(&site.app, "/payments").await.body;
     let r = c
         .post(
@@ -991,9 +937,7 @@ fn csrf_of(page: &str) -> String {
 #[tokio::test]
 async fn chinese_pages_name_banks_in_chinese() {
     let site = site_with_banks(banks()).await;
-    let li = site
-        .holder("li@example.com", Language::Zh, "Li", "11")
-        .await;
+    let li = site.li(Language::Zh).await;
     let han = site
         .holder("han@example.com", Language::En, "Han", "22")
         .await;
@@ -1006,8 +950,7 @@ async fn chinese_pages_name_banks_in_chinese() {
         1_795_426_860_000,
     )
     .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let mut c = site.browser(LI).await;
     // `li.cards[0]` is the Bank of Hangzhou's (6222...).
     for path in ["/devices", "/cards", "/payments"] {
         let b = c.get(&site.app, path).await.body;
@@ -1023,8 +966,7 @@ async fn chinese_pages_name_banks_in_chinese() {
         art_of(&cards, &li.cards[0].card_last4).contains("aria-label=\"杭州银行，尾号"),
         "the card's text alternative"
     );
-    let mut e = Client::default();
-    e.sign_in(&site.app, "han@example.com", PW).await;
+    let mut e = site.browser("han@example.com").await;
     let b = e.get(&site.app, "/cards").await.body;
     assert!(b.contains("Bank of Hangzhou") && !b.contains("杭州银行"));
     assert_eq!(han.cards.len(), 2);
@@ -1078,9 +1020,7 @@ fn ascii_comma_in_chinese(s: &str) -> Option<String> {
 #[tokio::test]
 async fn chinese_pages_use_full_width_punctuation() {
     let site = site_with_banks(banks()).await;
-    let li = site
-        .holder("li@example.com", Language::Zh, "Li", "11")
-        .await;
+    let li = site.li(Language::Zh).await;
     site.pay(
         &li.cards[0],
         "e1",
@@ -1099,8 +1039,7 @@ async fn chinese_pages_use_full_width_punctuation() {
         1_795_426_920_000,
     )
     .await;
-    let mut c = Client::default();
-    c.sign_in(&site.app, "li@example.com", PW).await;
+    let mut c = site.browser(LI).await;
     let paths = [
         "/devices".to_string(),
         format!("/devices/{}", li.phone),

@@ -112,7 +112,7 @@ async fn issue_card(
     axum::Json(b): axum::Json<IssueBody>,
 ) -> ApiResult {
     loopback_only(peer)?;
-    let product = Product::parse(&b.product).ok_or_else(|| {
+    let product: Product = b.product.parse().map_err(|_| {
         api_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "product is debit or credit",

@@ -138,7 +138,8 @@ impl WalletNetwork for FakeNetwork {
                     reason: "the card is not recognised by its bank".into(),
                 });
             };
-            if issued.cvv != *card.cvv.expose() || issued.expiry != card.expiry.to_string() {
+            if issued.cvv != *card.cvv.expose() || issued.expiry != card.expiry.expose().to_string()
+            {
                 return Ok(IdvDecision::Red {
                     reason: "the card details do not match the bank's records".into(),
                 });
@@ -383,6 +384,14 @@ impl Resp {
 }
 
 impl Server {
+    /// A POST to `path` as `token` under an `Idempotency-Key`.
+    pub fn post_keyed(&self, path: &str, token: &str, key: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -124,6 +124,8 @@ impl WalletNetwork for Net {
 }
 
 pub const PW: &str = "correct horse battery";
+/// The login of [`Site::li`].
+pub const LI: &str = "li@example.com";
 
 /// A Luhn-valid 16-digit card number from a 15-digit body.
 pub fn pan(body15: &str) -> String {
@@ -187,6 +189,33 @@ pub struct Holder {
 }
 
 impl Site {
+    /// Li's account (login [`LI`]), the holder most tests use.
+    pub async fn li(&self, language: Language) -> Holder {
+        self.holder(LI, language, "Li", "11").await
+    }
+
+    /// Checks the holder's phone is `status` and each of its tokens at the
+    /// network is `tokens`.
+    pub async fn assert_phone(&self, holder: &Holder, status: DeviceStatus, tokens: TokenState) {
+        assert_eq!(self.device(holder).await.status, status);
+        self.assert_tokens(holder, tokens);
+    }
+
+    /// Checks each of the holder's tokens at the network is `state`.
+    pub fn assert_tokens(&self, holder: &Holder, state: TokenState) {
+        for card in &holder.cards {
+            let now = self.net.token_state(&card.token_ref);
+            assert_eq!(now, Some(state), "{}", card.token_ref);
+        }
+    }
+
+    /// A browser signed in as `login` (password [`PW`]).
+    pub async fn browser(&self, login: &str) -> Client {
+        let mut c = Client::default();
+        c.sign_in(&self.app, login, PW).await;
+        c
+    }
+
     pub async fn holder(&self, login: &str, language: Language, who: &str, seed: &str) -> Holder {
         self.wallet
             .register(NewAccount {
