@@ -161,3 +161,47 @@ async fn a_reversed_discounted_tap_releases_its_hold_and_returns_the_discount() 
     );
     n.assert_ledger().await;
 }
+
+fn rule_names(c: &GuardConfig) -> Vec<String> {
+    let rules = c.risk.as_ref().expect("risk on");
+    rules.rules.iter().map(|r| r.name.to_string()).collect()
+}
+
+fn offer_ids(c: &GuardConfig) -> Vec<String> {
+    let offers = c.offers.as_ref().expect("offers on");
+    offers.offers.iter().map(|o| o.id.to_string()).collect()
+}
+
+#[test]
+fn a_data_directory_runs_the_default_rules_and_offers_unless_its_files_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = GuardConfig::for_data_dir(dir.path()).unwrap();
+    assert_eq!(
+        rule_names(&defaults),
+        rule_names(&GuardConfig::defaults()),
+        "no file: the embedded rules"
+    );
+    assert!(offer_ids(&defaults).contains(&"icbc-supermarket-10-off-50".to_owned()));
+
+    std::fs::write(dir.path().join(RISK_RULES_FILE), RULES).unwrap();
+    std::fs::write(dir.path().join(OFFERS_FILE), OFFERS).unwrap();
+    let replaced = GuardConfig::for_data_dir(dir.path()).unwrap();
+    assert_eq!(rule_names(&replaced), ["card-burst"]);
+    assert_eq!(offer_ids(&replaced), ["icbc-10-off"]);
+}
+
+#[test]
+fn a_data_directory_file_that_does_not_parse_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(OFFERS_FILE),
+        "[[offer]]\nid = \"x\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let err = GuardConfig::for_data_dir(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(OFFERS_FILE), "{err}");
+    std::fs::remove_file(dir.path().join(OFFERS_FILE)).unwrap();
+    std::fs::write(dir.path().join(RISK_RULES_FILE), "[[velocity]]\nname = 1\n").unwrap();
+    let err = GuardConfig::for_data_dir(dir.path()).unwrap_err().to_string();
+    assert!(err.contains(RISK_RULES_FILE), "{err}");
+}
