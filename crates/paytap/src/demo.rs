@@ -531,8 +531,10 @@ impl Demo {
         let r = self.tap(true, "3000.00", "Suning Electronics").await?;
         self.receipt(&r);
         ensure!(
-            !r.approved && r.response_code.is_some(),
-            "3,000.00 CNY beyond a 2,000.00 CNY single-purchase limit was not declined by the bank"
+            !r.approved && r.response_code.as_deref() == Some("61"),
+            "3,000.00 CNY beyond a 2,000.00 CNY single-purchase limit was not declined by the bank for its limit: {} {}",
+            r.response_code.as_deref().unwrap_or("-"),
+            r.meaning
         );
         self.story.ok(format!(
             "declined by the bank: {} {}",
