@@ -8,7 +8,9 @@
 //! (approved, with the cryptogram changing every time), a purchase beyond
 //! the card's limit, a replayed cryptogram, a lost phone (which answers
 //! "Locate now" with its place), its recovery, a shop's QR code scanned
-//! and paid (`demo/qr.rs`), a band that holds no card, and the ledger summing to zero per currency.
+//! and paid (`demo/qr.rs`), a band that holds no card, a bank's discount, a
+//! first-payment cashback and a burst stopped by the risk engine
+//! (`demo/offers.rs`), and the ledger summing to zero per currency.
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the
@@ -41,6 +43,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod offers;
 mod qr;
 
 #[derive(ClapArgs)]
@@ -57,7 +60,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 15;
+const STEPS: u64 = 16;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -366,6 +369,7 @@ impl Demo {
         self.found_phone().await?;
         self.scan_to_pay().await?;
         self.band_holds_no_cards(&icbc).await?;
+        self.offers_and_risk().await?;
         self.history_and_ledger().await
     }
 
