@@ -85,8 +85,8 @@ impl Demo {
         let icbc_name = phone_bank(&self.banks, ICBC);
         let spare = cards
             .iter()
-            .filter(|c| !c.is_default && c.bank_name != icbc_name)
-            .last()
+            .rev()
+            .find(|c| !c.is_default && c.bank_name != icbc_name)
             .context("no card to make room with")?;
         self.client.remove_card(&self.phone_id, &spare.id).await?;
         self.add_card_quietly(&card).await?;
