@@ -26,6 +26,10 @@ const DISCOUNT_MINOR: i64 = 1_000;
 const BASKET: &str = "68.00";
 /// The first-payment cashback: 5% of the charge (68 - 10 CNY), in fen.
 const CASHBACK_MINOR: i64 = 290;
+/// Where the basket is paid (a supermarket, MCC 5411).
+const BASKET_SHOP: &str = "Wumart Supermarket";
+/// Where the burst is tapped.
+const BURST_SHOP: &str = "Metro Kiosk";
 /// The small taps of the burst.
 const BURST_TAP: &str = "6.00";
 /// Approved payments a card may make in a minute under the default
@@ -65,9 +69,9 @@ impl Demo {
             .find(|c| c.is_default)
             .context("the phone has no default card")?
             .token_ref;
-        self.new_icbc_card().await?;
-        self.supermarket_basket(before).await?;
-        self.burst().await?;
+        let last4 = self.new_icbc_card().await?;
+        self.supermarket_basket(before, &last4).await?;
+        self.burst(&last4).await?;
         // The first default card pays the rest of the story.
         self.phone
             .as_mut()
@@ -79,7 +83,8 @@ impl Demo {
 
     /// ICBC mails a new debit card; it replaces one of the other banks'
     /// cards in the phone and becomes the card the phone pays with.
-    async fn new_icbc_card(&mut self) -> anyhow::Result<()> {
+    /// Returns the new card's last four digits.
+    async fn new_icbc_card(&mut self) -> anyhow::Result<String> {
         let card = self.issue(ICBC, "debit", 100_000, false).await?;
         let cards = self.client.cards(&self.phone_id).await?;
         let icbc_name = phone_bank(&self.banks, ICBC);
@@ -105,20 +110,23 @@ impl Demo {
             card.masked(),
             spare.bank_name
         ));
-        Ok(())
+        Ok(card.last4.clone())
     }
 
     /// The new card's first payment, at a supermarket: 10 CNY off and 5%
     /// back, shown in the history, paid by the funders on the ledger.
-    async fn supermarket_basket(&mut self, spent_before: i64) -> anyhow::Result<()> {
+    async fn supermarket_basket(&mut self, spent_before: i64, last4: &str) -> anyhow::Result<()> {
         self.story.say(format!(
             "At Wumart Supermarket Li pays a {BASKET} CNY basket. ICBC's offer: 10 CNY off 50 CNY or more at supermarkets, once a day."
         ));
-        let seen = self.client.transactions(HISTORY_PAGE).await?.len();
-        let r = self.tap(true, BASKET, "Wumart Supermarket").await?;
+        let r = self.tap(true, BASKET, BASKET_SHOP).await?;
         self.receipt(&r);
         ensure!(r.approved, "the basket was not approved: {}", r.meaning);
-        let t = self.payment_after(seen).await?;
+        let t = self
+            .payment_where(|t| {
+                t.approved && t.card_last4 == last4 && t.merchant_name == BASKET_SHOP
+            })
+            .await?;
         let saved = t.saved.map_or(0, |m| m.minor);
         let earned = t.earned.map_or(0, |m| m.minor);
         ensure!(
@@ -154,21 +162,20 @@ impl Demo {
 
     /// Taps in quick succession with the same card until the risk engine
     /// steps one up; it must be the one after [`BURST_ALLOWED`].
-    async fn burst(&mut self) -> anyhow::Result<()> {
+    async fn burst(&mut self, last4: &str) -> anyhow::Result<()> {
         self.story.say(format!(
             "Then someone taps the phone again and again, {BURST_TAP} CNY each time."
         ));
         // The basket was the card's first payment in this minute.
         for n in 2..=BURST_ALLOWED {
-            let r = self.tap(true, BURST_TAP, "Metro Kiosk").await?;
+            let r = self.tap(true, BURST_TAP, BURST_SHOP).await?;
             ensure!(
                 r.approved,
                 "tap {n} of the burst was declined: {}",
                 r.meaning
             );
         }
-        let seen = self.client.transactions(HISTORY_PAGE).await?.len();
-        let r = self.tap(true, BURST_TAP, "Metro Kiosk").await?;
+        let r = self.tap(true, BURST_TAP, BURST_SHOP).await?;
         self.receipt(&r);
         if r.approved {
             bail!("the risk engine let a sixth payment in a minute through");
@@ -178,7 +185,11 @@ impl Demo {
             "the burst was stopped with {} instead of a step-up",
             r.response_code.as_deref().unwrap_or("-")
         );
-        let t = self.payment_after(seen).await?;
+        let t = self
+            .payment_where(|t| {
+                !t.approved && t.card_last4 == last4 && t.merchant_name == BURST_SHOP
+            })
+            .await?;
         ensure!(
             !t.approved && t.reason.contains("velocity"),
             "the history does not say why: {}",
@@ -191,13 +202,17 @@ impl Demo {
         Ok(())
     }
 
-    /// The newest payment in the wallet's history once it holds more than
-    /// `seen` (the network tells the wallet after it answers the terminal).
-    async fn payment_after(&self, seen: usize) -> anyhow::Result<HistoryItem> {
+    /// The newest payment in the wallet's history that `wanted` picks, once
+    /// it is there (the network tells the wallet after it answers the
+    /// terminal, so a payment's notification may still be on its way).
+    async fn payment_where(
+        &self,
+        wanted: impl Fn(&HistoryItem) -> bool,
+    ) -> anyhow::Result<HistoryItem> {
         for _ in 0..HISTORY_POLLS {
             let items = self.client.transactions(HISTORY_PAGE).await?;
-            if items.len() > seen {
-                return items.into_iter().next().context("no history");
+            if let Some(t) = items.into_iter().find(|t| wanted(t)) {
+                return Ok(t);
             }
             tokio::time::sleep(HISTORY_POLL_EVERY).await;
         }
