@@ -135,6 +135,13 @@ pub struct HistoryItem {
     pub response_code: String,
     pub reason: String,
     pub at: i64,
+    /// What an instant discount took off the charge (absent from a wallet
+    /// that does not report it).
+    #[serde(default)]
+    pub saved: Option<paytap_types::Money>,
+    /// The cashback the payment earned.
+    #[serde(default)]
+    pub earned: Option<paytap_types::Money>,
 }
 
 /// Card details typed by the person: the number, code and name are wiped
@@ -310,6 +317,21 @@ impl WalletClient {
             reqwest::Method::POST,
             &format!("/api/v1/devices/{device_id}/pending-cards/{pending_id}/otp"),
             Some(body),
+        )
+        .await
+    }
+
+    /// Takes a card out of a device: its token is deleted at the token
+    /// service; the device drops it at its next sync.
+    pub async fn remove_card(
+        &self,
+        device_id: &str,
+        card_id: &str,
+    ) -> Result<CardRecord, WalletClientError> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/devices/{device_id}/cards/{card_id}"),
+            None,
         )
         .await
     }

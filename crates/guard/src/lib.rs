@@ -43,6 +43,9 @@ pub enum GuardError {
     /// A stored row could not be read back.
     #[error("stored value unreadable: {0}")]
     Json(#[from] serde_json::Error),
+    /// A group commit failed (the writer's message).
+    #[error("guard write not committed: {0}")]
+    Write(String),
     /// A stored value that cannot be.
     #[error("corrupt guard data: {0}")]
     Corrupt(String),

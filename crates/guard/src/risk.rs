@@ -5,6 +5,7 @@
 
 use paytap_risk::{Decision, Outcome, RiskEngine, RiskRules, Verdict};
 use paytap_store::Db;
+use paytap_store::batch::{Arg, Batcher, Stmt};
 use paytap_types::PaymentFacts;
 use paytap_types::sync::{read, write};
 use std::sync::RwLock;
@@ -35,10 +36,38 @@ pub struct StoredDecision {
 }
 
 /// The risk engine with its decisions and state in the database.
-#[derive(Debug)]
 pub struct RiskService {
     db: Db,
+    /// Group commit of the hot path's two writes (a decision, its
+    /// outcome): concurrent payments share one durable commit.
+    writer: Batcher,
     engine: RwLock<RiskEngine>,
+}
+
+/// Written out: the writer handle has no `Debug` of its own.
+impl std::fmt::Debug for RiskService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskService")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stores a decision unless the payment has one already.
+const INSERT_DECISION: &str = "INSERT INTO risk_decisions (payment_id, account, at_ms, verdict, \
+     reason, decision, facts, outcome, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
+     ON CONFLICT (payment_id) DO NOTHING";
+
+/// Stores a payment's outcome once.
+const SET_OUTCOME: &str =
+    "UPDATE risk_decisions SET outcome = $1 WHERE payment_id = $2 AND outcome IS NULL";
+
+/// The one statement's rows affected in a group commit's answer.
+fn affected(answer: Result<Vec<u64>, String>) -> Result<u64, GuardError> {
+    let rows = answer.map_err(GuardError::Write)?;
+    rows.first()
+        .copied()
+        .ok_or_else(|| GuardError::Corrupt("a group commit answered no statement".into()))
 }
 
 fn verdict_columns(v: &Verdict) -> (&'static str, Option<&'static str>) {
@@ -81,6 +110,7 @@ impl RiskService {
         }
         tracing::info!(replayed = rows.len(), "risk state rebuilt");
         Ok(RiskService {
+            writer: Batcher::start(db.clone()),
             db,
             engine: RwLock::new(engine),
         })
@@ -91,22 +121,20 @@ impl RiskService {
     pub async fn decide(&self, facts: &PaymentFacts) -> Result<Decision, GuardError> {
         let decision = read(&self.engine, "risk engine").decide(facts);
         let (verdict, reason) = verdict_columns(&decision.verdict);
-        let inserted = sqlx::query(
-            "INSERT INTO risk_decisions (payment_id, account, at_ms, verdict, reason, decision, \
-             facts, outcome, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
-             ON CONFLICT (payment_id) DO NOTHING",
-        )
-        .bind(facts.payment_id.as_str())
-        .bind(facts.account_id.as_deref())
-        .bind(facts.at_ms)
-        .bind(verdict)
-        .bind(reason)
-        .bind(serde_json::to_string(&decision)?)
-        .bind(serde_json::to_string(facts)?)
-        .bind(paytap_store::now_millis())
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
+        let insert = Stmt {
+            sql: INSERT_DECISION,
+            args: vec![
+                Arg::Text(facts.payment_id.clone()),
+                Arg::OptText(facts.account_id.clone()),
+                Arg::I64(facts.at_ms),
+                Arg::Text(verdict.to_owned()),
+                Arg::OptText(reason.map(str::to_owned)),
+                Arg::Text(serde_json::to_string(&decision)?),
+                Arg::Text(serde_json::to_string(facts)?),
+                Arg::I64(paytap_store::now_millis()),
+            ],
+        };
+        let inserted = affected(self.writer.commit(vec![insert]).await)?;
         if inserted == 0 {
             return self
                 .stored(&facts.payment_id)
@@ -124,14 +152,14 @@ impl RiskService {
     /// with its decision and only then does the state move. `false` when
     /// it was told before (or no decision was made on it).
     pub async fn record(&self, facts: &PaymentFacts, outcome: Outcome) -> Result<bool, GuardError> {
-        let moved = sqlx::query(
-            "UPDATE risk_decisions SET outcome = $1 WHERE payment_id = $2 AND outcome IS NULL",
-        )
-        .bind(outcome_name(outcome))
-        .bind(facts.payment_id.as_str())
-        .execute(self.db.pool())
-        .await?
-        .rows_affected();
+        let set = Stmt {
+            sql: SET_OUTCOME,
+            args: vec![
+                Arg::Text(outcome_name(outcome).to_owned()),
+                Arg::Text(facts.payment_id.clone()),
+            ],
+        };
+        let moved = affected(self.writer.commit(vec![set]).await)?;
         if moved == 1 {
             write(&self.engine, "risk engine").record(facts, outcome);
         }

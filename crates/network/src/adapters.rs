@@ -20,7 +20,8 @@ use futures::future::BoxFuture;
 use paytap_iso8583::Message;
 use paytap_issuer::Issuer;
 use paytap_switch::{
-    Detokenized, IssuerLink, LinkError, TokenCompletion, TokenDecision, TokenRefusal, TokenService,
+    Detokenized, IssuerLink, LinkError, TokenCompletion, TokenDecision, TokenHolder, TokenRefusal,
+    TokenService,
 };
 use paytap_tsp::{Refused, TokenContext, Tsp, finish_write, refusal_verification};
 use std::net::SocketAddr;
@@ -39,6 +40,13 @@ impl TokenService for TokenServiceAdapter {
                 Ok((d, write)) => TokenDecision::Approved(Detokenized {
                     issuer_request: d.request,
                     token_ref: d.context.token_ref.clone(),
+                    holder: TokenHolder {
+                        card: d.context.card_vault_id.clone(),
+                        account_id: d.context.account_id.clone(),
+                        added_at_ms: Some(d.context.provisioned_at_ms),
+                        first_use: d.context.first_use,
+                        cdcvm_performed: d.context.cdcvm_performed,
+                    },
                     completion: Box::new(Completion(d.context)),
                     durable: Some(Box::pin(finish_write(write))),
                 }),

@@ -142,7 +142,9 @@ pub struct NetworkConfig {
     /// ([`Issuer::expire_holds`]); `None`: never (tests call it).
     pub hold_sweep: Option<Duration>,
     /// The risk rules and offers every authorization passes through
-    /// (`paytap-guard`, on the network database); both off by default.
+    /// (`paytap-guard`, on the network database); both off in
+    /// [`NetworkConfig::new`] (tests and benches choose), both on in the
+    /// deployment layout [`NetworkConfig::for_data_dir`].
     pub guard: GuardConfig,
 }
 
@@ -156,6 +158,13 @@ pub struct GuardConfig {
     pub offers: Option<paytap_offers::OffersFile>,
 }
 
+/// The risk rules file in a data directory: when present it replaces the
+/// embedded default rules (`crates/risk/src/rules.toml`).
+pub const RISK_RULES_FILE: &str = "risk-rules.toml";
+/// The offers file in a data directory: when present it replaces the
+/// embedded default offers (`crates/offers/src/offers.toml`).
+pub const OFFERS_FILE: &str = "offers.toml";
+
 impl GuardConfig {
     /// Both on with the embedded default rules and offers.
     pub fn defaults() -> GuardConfig {
@@ -163,6 +172,40 @@ impl GuardConfig {
             risk: Some(paytap_risk::RiskRules::default_rules()),
             offers: Some(paytap_offers::OffersFile::default_offers()),
         }
+    }
+
+    /// Both on, as the product runs: the rules and offers of `dir`'s
+    /// [`RISK_RULES_FILE`] and [`OFFERS_FILE`] where they exist, the
+    /// embedded defaults otherwise. A file that does not parse stops the
+    /// start with its path and the reason (a platform never runs with
+    /// rules other than the ones it was given).
+    pub fn for_data_dir(dir: &Path) -> Result<GuardConfig, NetworkError> {
+        let risk = match read_optional(&dir.join(RISK_RULES_FILE))? {
+            None => paytap_risk::RiskRules::default_rules(),
+            Some((path, text)) => paytap_risk::RiskRules::from_toml(&text)
+                .map_err(|e| NetworkError::Config(format!("{path}: {e}")))?,
+        };
+        let offers = match read_optional(&dir.join(OFFERS_FILE))? {
+            None => paytap_offers::OffersFile::default_offers(),
+            Some((path, text)) => paytap_offers::OffersFile::from_toml(&text)
+                .map_err(|e| NetworkError::Config(format!("{path}: {e}")))?,
+        };
+        Ok(GuardConfig {
+            risk: Some(risk),
+            offers: Some(offers),
+        })
+    }
+}
+
+/// A file's path and text, or `None` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<(String, String)>, NetworkError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            tracing::info!(file = %path.display(), "read from the data directory");
+            Ok(Some((path.display().to_string(), text)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(NetworkError::Config(format!("{}: {e}", path.display()))),
     }
 }
 
@@ -234,7 +277,8 @@ impl NetworkConfig {
     /// The deployment layout: `DIR/network.db`, the vault keyring from
     /// `PAYTAP_KEK` or `DIR/keys.toml`, the master secret from
     /// `PAYTAP_NETWORK_SECRET` or `DIR/network-secret.hex` (both created on
-    /// first run, mode 0600).
+    /// first run, mode 0600), and the risk rules and offers on
+    /// ([`GuardConfig::for_data_dir`]).
     pub async fn for_data_dir(dir: &Path) -> Result<NetworkConfig, NetworkError> {
         std::fs::create_dir_all(dir)?;
         let url = format!("sqlite://{}", dir.join("network.db").display());
@@ -243,6 +287,7 @@ impl NetworkConfig {
         let secret = load_or_create_secret(dir)?;
         let mut config = NetworkConfig::new(db, keyring, secret);
         config.acquirers = acquirers::load_or_create(dir)?;
+        config.guard = GuardConfig::for_data_dir(dir)?;
         Ok(config)
     }
 

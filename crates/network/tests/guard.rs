@@ -161,3 +161,109 @@ async fn a_reversed_discounted_tap_releases_its_hold_and_returns_the_discount() 
     );
     n.assert_ledger().await;
 }
+
+fn rule_names(c: &GuardConfig) -> Vec<String> {
+    let rules = c.risk.as_ref().expect("risk on");
+    rules.rules.iter().map(|r| r.name.to_string()).collect()
+}
+
+fn offer_ids(c: &GuardConfig) -> Vec<String> {
+    let offers = c.offers.as_ref().expect("offers on");
+    offers.offers.iter().map(|o| o.id.to_string()).collect()
+}
+
+#[test]
+fn a_data_directory_runs_the_default_rules_and_offers_unless_its_files_replace_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = GuardConfig::for_data_dir(dir.path()).unwrap();
+    assert_eq!(
+        rule_names(&defaults),
+        rule_names(&GuardConfig::defaults()),
+        "no file: the embedded rules"
+    );
+    assert!(offer_ids(&defaults).contains(&"icbc-supermarket-10-off-50".to_owned()));
+
+    std::fs::write(dir.path().join(RISK_RULES_FILE), RULES).unwrap();
+    std::fs::write(dir.path().join(OFFERS_FILE), OFFERS).unwrap();
+    let replaced = GuardConfig::for_data_dir(dir.path()).unwrap();
+    assert_eq!(rule_names(&replaced), ["card-burst"]);
+    assert_eq!(offer_ids(&replaced), ["icbc-10-off"]);
+}
+
+#[test]
+fn a_data_directory_file_that_does_not_parse_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(OFFERS_FILE),
+        "[[offer]]\nid = \"x\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let err = GuardConfig::for_data_dir(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(OFFERS_FILE), "{err}");
+    std::fs::remove_file(dir.path().join(OFFERS_FILE)).unwrap();
+    std::fs::write(dir.path().join(RISK_RULES_FILE), "[[velocity]]\nname = 1\n").unwrap();
+    let err = GuardConfig::for_data_dir(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(RISK_RULES_FILE), "{err}");
+}
+
+/// The product's guard: the embedded default rules and offers.
+async fn with_defaults() -> Net {
+    let mut c = config(Db::for_tests().await.unwrap());
+    c.guard = GuardConfig::defaults();
+    let mut n = start_with(c).await;
+    n.merchant.mcc = "5411".into();
+    n
+}
+
+/// What a tap saved and earned, in fen, as the wallet is told.
+async fn benefits(n: &Net, phone: &mut common::Phone, amount: i64) -> (Option<i64>, Option<i64>) {
+    let mut events = n.net.subscribe();
+    assert_eq!(code(&n.pay(phone, amount).await), "00");
+    let ev = events.recv().await.unwrap();
+    (ev.saved.map(|m| m.minor), ev.earned.map(|m| m.minor))
+}
+
+#[tokio::test]
+async fn the_default_offers_match_a_real_tap_by_its_account_and_its_cards_first_use() {
+    let n = with_defaults().await;
+    let mut first = n.phone(ICBC, Product::Debit, 100_000).await;
+    assert_eq!(
+        benefits(&n, &mut first, 6_000).await,
+        (Some(1_000), Some(250)),
+        "10 CNY off at the supermarket, and 5% of the 50 CNY charged back on the card's first payment"
+    );
+    assert_eq!(
+        benefits(&n, &mut first, 6_000).await,
+        (None, None),
+        "the discount is once per account per day; the cashback once per card"
+    );
+    let mut second = n.phone(ICBC, Product::Debit, 100_000).await;
+    assert_eq!(
+        benefits(&n, &mut second, 6_000).await,
+        (None, Some(300)),
+        "another card of the same account: its own first payment, the account's discount already used today"
+    );
+    let guard = n.net.guard().expect("guard on");
+    let risk = guard.risk.as_ref().expect("risk on");
+    assert_eq!(
+        risk.decisions_of(ACCOUNT).await.unwrap().len(),
+        3,
+        "every decision is filed under the account the token was provisioned for"
+    );
+    let funder = n
+        .net
+        .ledger()
+        .balance("offers:bank:01020000:CNY")
+        .await
+        .unwrap();
+    assert_eq!(
+        funder.debits_posted - funder.credits_posted,
+        1_000,
+        "the bank paid the one discount"
+    );
+    n.assert_ledger().await;
+}

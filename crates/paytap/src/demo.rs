@@ -9,7 +9,10 @@
 //! the card's limit, a replayed cryptogram, a lost phone (which answers
 //! "Locate now" with its place), its recovery, a shop's QR code scanned
 //! and paid and a code the phone shows taken at the register
-//! (`demo/qr.rs`), a band that holds no card, and the ledger summing to zero per currency.
+//! (`demo/qr.rs`), a band that holds no card, a bank's discount, a
+//! first-payment cashback and a burst stopped by the risk engine
+//! (`demo/offers.rs`), a transit card ridden and lost (`demo/transit.rs`),
+//! and the ledger summing to zero per currency.
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the
@@ -42,6 +45,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod offers;
 mod qr;
 mod transit;
 
@@ -59,7 +63,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 16;
+const STEPS: u64 = 17;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -391,6 +395,7 @@ impl Demo {
         self.lost_phone().await?;
         self.found_phone().await?;
         self.scan_to_pay().await?;
+        self.offers_and_risk().await?;
         self.band_holds_no_cards(&icbc).await?;
         self.ride_the_metro().await?;
         self.history_and_ledger().await
@@ -558,8 +563,10 @@ impl Demo {
         let r = self.tap(true, "3000.00", "Suning Electronics").await?;
         self.receipt(&r);
         ensure!(
-            !r.approved && r.response_code.is_some(),
-            "3,000.00 CNY beyond a 2,000.00 CNY single-purchase limit was not declined by the bank"
+            !r.approved && r.response_code.as_deref() == Some("61"),
+            "3,000.00 CNY beyond a 2,000.00 CNY single-purchase limit was not declined by the bank for its limit: {} {}",
+            r.response_code.as_deref().unwrap_or("-"),
+            r.meaning
         );
         self.story.ok(format!(
             "declined by the bank: {} {}",

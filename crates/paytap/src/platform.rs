@@ -182,6 +182,7 @@ impl WalletNetwork for NetworkPort {
                     no_cvm_limit_minor: info.limits.no_cvm_limit.max(0),
                     currency: bank.currency,
                     app_label: label.into(),
+                    account_id: Some(device.account_id.clone()),
                     ..ProvisionRequest::wallet_nfc(
                         card_id,
                         v.bank_id.clone(),

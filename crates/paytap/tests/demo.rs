@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/16] Start the platform",
+        "[1/17] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -88,7 +88,13 @@ fn check(out: &Output) {
         "the lost band's card is refused at the gate",
         "every currency sums to zero",
         "CNY: debits",
-        "all 16 steps passed",
+        "Offers and risk: a bank's discount, a first-payment cashback, a burst stopped",
+        "saved 10.00 CNY, earned 2.90 CNY",
+        "offers:bank:01020000:CNY paid the 10 CNY",
+        "DECLINED 1A",
+        "The wallet's history says: verify it's you, then pay again (risk: velocity)",
+        "the cryptogram vouches for the fingerprint",
+        "all 17 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

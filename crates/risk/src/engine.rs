@@ -11,7 +11,7 @@ use crate::config::{
     Blocklists, KEY_KINDS, KeyKind, MAX_BLOCKLIST_ENTRIES, RiskRules, Rule, RuleKind, Subject,
     looks_like_pan,
 };
-use crate::decision::{Action, Decision, Fired, Outcome, ReasonCode};
+use crate::decision::{Action, Decision, Fired, Outcome, ReasonCode, StepUpMethod, Verdict};
 use crate::geo::distance_km;
 use crate::state::{Event, KeyState, KeyTable, WindowTotals};
 
@@ -165,7 +165,7 @@ impl RiskEngine {
                 });
             }
         }
-        Decision::from_fired(fired)
+        met_on_the_device(Decision::from_fired(fired), f)
     }
 
     /// Tells the engine how a payment ended: an approval enters the velocity
@@ -390,4 +390,21 @@ fn unusual(
             h.mean()
         )
     })
+}
+
+/// A biometric step-up asked of a payment whose holder already passed the
+/// device's biometric check for it is met: the payment is approved, and
+/// the rules that fired stay in the explanation. An OTP step-up or a
+/// decline is never met this way.
+fn met_on_the_device(decision: Decision, f: &PaymentFacts) -> Decision {
+    match decision.verdict {
+        Verdict::StepUp {
+            method: StepUpMethod::Biometric,
+            ..
+        } if f.biometric_verified => Decision {
+            verdict: Verdict::Approve,
+            fired: decision.fired,
+        },
+        _ => decision,
+    }
 }

@@ -194,6 +194,37 @@ fn velocity_counts_and_sums_approved_payments_in_the_window() {
 }
 
 #[test]
+fn a_biometric_step_up_is_met_by_the_devices_own_check_and_an_otp_one_is_not() {
+    // (amounts approved before, this payment's amount, verified on the device, expected)
+    let otp = Verdict::StepUp {
+        method: StepUpMethod::Otp,
+        reason: ReasonCode::Velocity,
+    };
+    let three = [100, 100, 100];
+    let cases: [(&[i64], i64, bool, Verdict); 5] = [
+        (&three, 100, false, STEP_BIO),
+        (&three, 100, true, Verdict::Approve),
+        (&[], 10_001, false, otp.clone()),
+        (&[], 10_001, true, otp),
+        (&[], 100, true, Verdict::Approve),
+    ];
+    for (before, amount, verified, expect) in cases {
+        let mut e = engine(VELOCITY);
+        let payments: Vec<_> = (0..).zip(before).map(|(i, a)| pay(T0 + i, *a)).collect();
+        approve_all(&mut e, &payments);
+        let mut f = pay(T0 + 10, amount);
+        f.biometric_verified = verified;
+        let d = e.decide(&f);
+        assert_eq!(
+            d.verdict, expect,
+            "{before:?} then {amount}, verified {verified}"
+        );
+        // Whatever the verdict, the rules that fired are explained.
+        assert_eq!(d.fired.is_empty(), before.is_empty() && amount <= 10_000);
+    }
+}
+
+#[test]
 fn velocity_ignores_declined_payments_and_other_currencies() {
     let mut e = engine(VELOCITY);
     for i in 0..5 {

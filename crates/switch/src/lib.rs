@@ -58,7 +58,8 @@ pub use switch::{
     MAX_FORWARDS_QUEUED, Stats, Switch, SwitchError, SwitchParts, reason_for, utc_day,
 };
 pub use token::{
-    Detokenized, TokenCompletion, TokenDecision, TokenRefusal, TokenService, TokenWrites,
+    Detokenized, TokenCompletion, TokenDecision, TokenHolder, TokenRefusal, TokenService,
+    TokenWrites,
 };
 
 /// Re-exported so implementors of the ports need no direct dependency.

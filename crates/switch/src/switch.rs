@@ -693,6 +693,7 @@ impl Switch {
                     completion: None,
                     durable: None,
                     issuer_id: issuer,
+                    holder: None,
                 });
             }
             Some(Route::Token { .. }) => self.inner.tokens.as_ref().ok_or_else(no_route)?,
@@ -722,6 +723,7 @@ impl Switch {
                     issuer_request: d.issuer_request,
                     completion: Some(d.completion),
                     durable: d.durable,
+                    holder: Some(d.holder),
                 })
             }
         }
@@ -748,6 +750,7 @@ impl Switch {
             completion,
             durable,
             issuer_id,
+            holder,
         } = match self
             .route_request(request, ctx, &mut record, &mut meta)
             .await
@@ -777,13 +780,8 @@ impl Switch {
         let guarded = match &self.inner.guard {
             None => None,
             Some(g) => {
-                let facts = guarded::facts(
-                    request,
-                    &issuer_request,
-                    ctx,
-                    record.token_ref.as_deref(),
-                    &issuer_id,
-                );
+                let facts =
+                    guarded::facts(request, &issuer_request, ctx, holder.as_ref(), &issuer_id);
                 let checked = guarded::check(g.as_ref(), &facts, &mut issuer_request).await;
                 let (saved, earned) = match checked {
                     Ok(benefits) => benefits,
@@ -1498,6 +1496,8 @@ struct Routed {
     /// The token service's writes, to be durable before the answer.
     durable: Option<crate::token::TokenWrites>,
     issuer_id: String,
+    /// The card and account behind a token, for the guard.
+    holder: Option<crate::token::TokenHolder>,
 }
 
 struct AuthContext {

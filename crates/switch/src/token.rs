@@ -60,6 +60,27 @@ pub struct Detokenized {
     /// it answers `96` and reverses whatever the issuer held. `None`: the
     /// writes were durable before the decision was returned.
     pub durable: Option<TokenWrites>,
+    /// What the token service knows of the card and its holder, for the
+    /// risk and offers services (read from the token record it already
+    /// loaded, so the guard needs no lookup of its own).
+    pub holder: TokenHolder,
+}
+
+/// The card and account behind a token, as the token service knows them:
+/// never a card number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenHolder {
+    /// The funding card's vault id: one card in every device's token.
+    pub card: String,
+    /// The wallet account the token was provisioned for, if known.
+    pub account_id: Option<String>,
+    /// When the card was added to the device (the token provisioned), Unix ms.
+    pub added_at_ms: Option<i64>,
+    /// Whether this is the token's first payment.
+    pub first_use: bool,
+    /// Whether the cryptogram vouches that the holder passed the device's
+    /// own check (CDCVM: on paytap's devices, the fingerprint or face).
+    pub cdcvm_performed: bool,
 }
 
 /// Written out because the completion and the durable writes are boxed
@@ -70,6 +91,7 @@ impl std::fmt::Debug for Detokenized {
         f.debug_struct("Detokenized")
             .field("issuer_request", &self.issuer_request)
             .field("token_ref", &self.token_ref)
+            .field("holder", &self.holder)
             .finish_non_exhaustive()
     }
 }

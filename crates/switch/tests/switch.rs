@@ -185,6 +185,7 @@ impl TokenService for FakeTsp {
                 issuer_request: out,
                 token_ref: "tok-1".into(),
                 completion: Box::new(Completion),
+                holder: Default::default(),
                 durable: Some(if self.fail_writes {
                     Box::pin(async { Err("disk full".to_owned()) })
                 } else {

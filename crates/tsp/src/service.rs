@@ -31,7 +31,7 @@ macro_rules! token_select {
     ($tail:literal) => {
         concat!("SELECT token_ref, token_last4, card_vault_id, card_last4, issuer_id, \
     requestor_id, device_id, domain, expiry, psn, key_kind, key_check, state, last_atc, created_at, \
-    updated_at FROM tsp_tokens ", $tail)
+    updated_at, account_id FROM tsp_tokens ", $tail)
     };
 }
 
@@ -39,10 +39,11 @@ macro_rules! token_select {
 type EventRow = (String, i64, Option<String>, String, String, String, i64);
 
 /// Schema owned by the token service.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "tsp",
-    version: 1,
-    sql: "CREATE TABLE tsp_tokens (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "tsp",
+        version: 1,
+        sql: "CREATE TABLE tsp_tokens (\
             token_ref TEXT PRIMARY KEY, \
             token_vault_id TEXT NOT NULL UNIQUE, \
             token_last4 TEXT NOT NULL, \
@@ -72,7 +73,17 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             reason TEXT NOT NULL, \
             at BIGINT NOT NULL, \
             PRIMARY KEY (token_ref, seq))",
-}];
+    },
+    // The wallet account a token was provisioned for (the token
+    // requestor's account id, EMV tokenisation's "wallet account"), which
+    // the risk and offers services need on every payment; NULL for tokens
+    // provisioned before it was kept, or by a requestor without accounts.
+    Migration {
+        component: "tsp",
+        version: 2,
+        sql: "ALTER TABLE tsp_tokens ADD COLUMN account_id TEXT",
+    },
+];
 
 /// Token service settings.
 #[derive(Debug, Clone)]
@@ -127,6 +138,10 @@ pub struct ProvisionRequest {
     pub currency: Currency,
     /// Application label (EMV tag 50), e.g. `"UnionPay Debit"`.
     pub app_label: String,
+    /// The token requestor's account the token is for (the wallet's
+    /// account id), kept with the token so that every payment with it can
+    /// name its account without another lookup; `None` when unknown.
+    pub account_id: Option<String>,
 }
 
 impl ProvisionRequest {
@@ -157,6 +172,7 @@ impl ProvisionRequest {
             no_cvm_limit_minor: 0,
             currency: Currency::CNY,
             app_label: "UnionPay".into(),
+            account_id: None,
         }
     }
 }
@@ -209,6 +225,8 @@ pub struct TokenInfo {
     pub last_atc: Option<u16>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The wallet account it was provisioned for, if the requestor said.
+    pub account_id: Option<String>,
 }
 
 /// One lifecycle change.
@@ -236,6 +254,16 @@ pub struct TokenContext {
     pub card_last4: String,
     pub atc: u16,
     pub cdcvm_performed: bool,
+    /// The funding card's vault id: the same card in every device's token.
+    pub card_vault_id: String,
+    /// The wallet account the token was provisioned for.
+    pub account_id: Option<String>,
+    /// When the token was provisioned (Unix ms): when the card was added
+    /// to this device.
+    pub provisioned_at_ms: i64,
+    /// Whether this is the first authorization the token service accepted
+    /// for the token (no ATC accepted before).
+    pub first_use: bool,
     token_pan: Pan,
     session_key: EmvKey,
     arqc: [u8; 8],
@@ -529,8 +557,8 @@ impl Tsp {
         let inserted = sqlx::query(
             "INSERT INTO tsp_tokens (token_ref, token_vault_id, token_last4, card_vault_id, \
              card_last4, issuer_id, requestor_id, device_id, domain, expiry, psn, key_kind, \
-             key_check, state, last_atc, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, -1, $15, $15)",
+             key_check, state, last_atc, created_at, updated_at, account_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, -1, $15, $15, $16)",
         )
         .bind(&row.token_ref)
         .bind(&row.token_vault_id)
@@ -547,6 +575,7 @@ impl Tsp {
         .bind(&row.key_check)
         .bind(req.initial_state.as_str())
         .bind(row.now)
+        .bind(req.account_id.as_deref())
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -842,7 +871,7 @@ impl Tsp {
         let de55 = request.icc_data().ok_or(Refusal::Format)?;
         let mk = self.token_icc_key(&token_vault_id, &info, &key_check, &token_pan)?;
         let verified = verify_token_arqc(&mk, de55, &info.token_ref)?;
-        self.accept_atc(&info, verified.atc)?;
+        let first_use = self.accept_atc(&info, verified.atc)?;
         let write = self.persist_atc(&info.token_ref, verified.atc);
         let card = self
             .vault
@@ -852,7 +881,7 @@ impl Tsp {
         let out = card_request(request, &card, &info, &verified)?;
         let d = Detokenized {
             request: out,
-            context: token_context(info, verified, token_pan),
+            context: token_context(info, verified, token_pan, first_use),
         };
         Ok((d, write))
     }
@@ -917,12 +946,13 @@ impl Tsp {
     /// Accepts the counter once, atomically: of two concurrent requests
     /// with the same ATC, the second finds it taken. It is durable before
     /// anyone is answered (the caller awaits [`Tsp::persist_atc`]'s write).
+    /// `true` when no ATC was accepted for the token before: its first use.
     ///
     /// # Panics
     ///
     /// In debug builds, if an accepted ATC is not above the last one: that
     /// would let a replayed cryptogram pay twice.
-    fn accept_atc(&self, info: &TokenInfo, atc: u16) -> Result<(), Refusal> {
+    fn accept_atc(&self, info: &TokenInfo, atc: u16) -> Result<bool, Refusal> {
         let mut atcs = paytap_types::sync::lock(&self.atcs, "tsp accepted ATCs");
         let last = atcs.get(&info.token_ref).copied().or(info.last_atc);
         check_atc(last, atc, self.config.atc_window).map_err(|e| match e {
@@ -934,7 +964,7 @@ impl Tsp {
             "ATC {atc} accepted after {last:?}"
         );
         atcs.insert(info.token_ref.clone(), atc);
-        Ok(())
+        Ok(last.is_none())
     }
 
     /// Starts the durable write of an accepted ATC; the caller awaits it
@@ -1079,8 +1109,13 @@ fn token_context(
     info: TokenInfo,
     verified: paytap_emv::ArqcVerified,
     token_pan: Pan,
+    first_use: bool,
 ) -> TokenContext {
     TokenContext {
+        card_vault_id: info.card_vault_id,
+        account_id: info.account_id,
+        provisioned_at_ms: info.created_at,
+        first_use,
         token_ref: info.token_ref,
         issuer_id: info.issuer_id,
         device_id: info.device_id,
@@ -1129,6 +1164,9 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, TspError> {
         },
         created_at: i("created_at")?,
         updated_at: i("updated_at")?,
+        account_id: row
+            .try_get::<Option<String>, _>("account_id")
+            .map_err(TspError::from)?,
     })
 }
 

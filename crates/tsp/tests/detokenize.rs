@@ -891,3 +891,28 @@ async fn a_range_without_a_key_is_refused_at_start() {
     .await;
     assert!(matches!(r, Err(TspError::NoKey(id)) if id == ISSUER));
 }
+
+#[tokio::test]
+async fn a_token_tells_its_card_account_and_first_use_from_its_own_record() {
+    let env = env().await;
+    let key = DeviceKey::generate().unwrap();
+    let mut with_account = request(&env, &key, "dev_phone", TokenState::Active);
+    with_account.account_id = Some("acct-li".into());
+    let p = env.tsp.provision(with_account).await.unwrap();
+    let info = env.tsp.token(&p.token_ref).await.unwrap();
+    assert_eq!(
+        info.account_id.as_deref(),
+        Some("acct-li"),
+        "kept with the token"
+    );
+
+    let mut phone = provision(&env, "dev_watch").await;
+    let first = env.tsp.detokenize(&tap(&mut phone, 1250, 1)).await.unwrap();
+    assert!(first.context.first_use, "no ATC accepted before");
+    assert_eq!(first.context.card_vault_id, env.card_id);
+    assert_eq!(first.context.account_id, None, "provisioned without one");
+    let then = env.tsp.token(&phone.token_ref).await.unwrap().created_at;
+    assert_eq!(first.context.provisioned_at_ms, then);
+    let second = env.tsp.detokenize(&tap(&mut phone, 1250, 2)).await.unwrap();
+    assert!(!second.context.first_use, "its ATC 1 was accepted");
+}

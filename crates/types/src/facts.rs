@@ -157,6 +157,12 @@ pub struct PaymentFacts {
     pub place: Option<GeoPoint>,
     /// Whether this is the account's first payment on this channel.
     pub first_on_channel: bool,
+    /// Whether the account holder passed the device's own biometric check
+    /// for this very payment (consumer device CVM, vouched for by the
+    /// cryptogram). A rule that asks for a biometric step-up is then
+    /// already met.
+    #[serde(default)]
+    pub biometric_verified: bool,
 }
 
 impl PaymentFacts {
@@ -175,6 +181,7 @@ impl PaymentFacts {
             region: None,
             place: None,
             first_on_channel: false,
+            biometric_verified: false,
         }
     }
 }

@@ -57,6 +57,9 @@ pub const SECOND_ACQUIRER: &str = "20000000002";
 pub const SECOND_ACQUIRER_KEY: [u8; 16] = [2; 16];
 
 /// A client signed on as the demo acquirer.
+/// The wallet account every test phone's card is verified and provisioned for.
+pub const ACCOUNT: &str = "acct-1";
+
 pub async fn demo_client(net: &RunningNetwork) -> AcquirerClient {
     net.demo_acquirer().await.unwrap()
 }
@@ -108,7 +111,7 @@ impl Net {
                 cvv: card.cvv.clone(),
                 device_id: device_id.clone(),
                 device_kind: "phone".into(),
-                account_id: "acct-1".into(),
+                account_id: ACCOUNT.into(),
             })
             .await
             .unwrap();
@@ -140,6 +143,7 @@ impl Net {
             .net
             .provision(ProvisionRequest {
                 domain,
+                account_id: Some(ACCOUNT.into()),
                 ..ProvisionRequest::wallet_nfc(
                     card.card_id.clone(),
                     card.bank_id.clone(),

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use paytap_issuer::Product;
@@ -75,7 +75,11 @@ fn loopback_only(
 ///   `MM/YY`, what `paytap device add-card --expiry` takes; `expiry_yymm`
 ///   the bank's record form);
 /// * `GET /emulator/v1/sms`: the emulated phone's SMS inbox (ID&V passcodes);
-/// * `GET /emulator/v1/ledger`: accounts, transfers and per-currency totals.
+/// * `GET /emulator/v1/ledger`: accounts, transfers and per-currency totals;
+/// * `GET /emulator/v1/ledger/accounts/{id}`: one ledger account's balance
+///   (an offer funder's `offers:bank:<id>:CNY`, a merchant's settlement);
+/// * `GET /emulator/v1/offers/{id}/budget`: an offer's budget (total,
+///   reserved, spent), when offers are on.
 ///
 /// A route table; the handlers follow it, one per resource.
 pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
@@ -84,6 +88,8 @@ pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
         .route("/emulator/v1/cards", post(issue_card))
         .route("/emulator/v1/sms", get(sms))
         .route("/emulator/v1/ledger", get(ledger))
+        .route("/emulator/v1/ledger/accounts/{id}", get(ledger_account))
+        .route("/emulator/v1/offers/{id}/budget", get(offer_budget))
         .with_state(net)
 }
 
@@ -194,4 +200,44 @@ async fn ledger(
     Ok(no_store(
         json!({ "accounts": r.accounts, "transfers": r.transfers, "totals": totals }),
     ))
+}
+
+async fn ledger_account(
+    State(net): State<Arc<RunningNetwork>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    loopback_only(peer)?;
+    let b = net
+        .ledger()
+        .balance(&id)
+        .await
+        .map_err(|e| api_error(StatusCode::NOT_FOUND, e))?;
+    Ok(no_store(json!({
+        "id": id,
+        "debits_posted": b.debits_posted,
+        "credits_posted": b.credits_posted,
+        "debits_pending": b.debits_pending,
+        "credits_pending": b.credits_pending,
+    })))
+}
+
+async fn offer_budget(
+    State(net): State<Arc<RunningNetwork>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    loopback_only(peer)?;
+    let offers = net
+        .guard()
+        .and_then(|g| g.offers.as_ref())
+        .ok_or_else(|| api_error(StatusCode::NOT_FOUND, "offers are off"))?;
+    let (total, reserved, spent) = offers
+        .budget(&id)
+        .await
+        .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        .ok_or_else(|| api_error(StatusCode::NOT_FOUND, format!("no offer {id:?}")))?;
+    Ok(no_store(json!({
+        "id": id, "total_minor": total, "reserved_minor": reserved, "spent_minor": spent,
+    })))
 }

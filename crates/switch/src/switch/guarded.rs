@@ -4,6 +4,7 @@
 //! makes no call.
 
 use super::AuthContext;
+use crate::token::TokenHolder;
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_types::{
     CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts, Money, PaymentFacts,
@@ -34,14 +35,18 @@ pub(super) async fn reversed(
 
 /// What the guard is told of a card authorization. The payment id is the
 /// duplicate key (acquirer, terminal, STAN, transmission time), so a
-/// retransmission is the same payment. The card is known by its token's
-/// reference only (a card paid without a token has no card facts), and by
-/// the funding card's BIN and bank.
+/// retransmission is the same payment. A token's card is known by the
+/// funding card's vault id (one card on every device), with the account,
+/// the time it was added and whether this is its first payment, all from
+/// the token record the token service already read (a card paid without a
+/// token has no card facts); and by the funding card's BIN and bank. A
+/// cryptogram that vouches for the holder's fingerprint or face meets a
+/// biometric step-up.
 pub(super) fn facts(
     request: &Message,
     issuer_request: &Message,
     ctx: &AuthContext,
-    token_ref: Option<&str>,
+    holder: Option<&TokenHolder>,
     bank: &str,
 ) -> PaymentFacts {
     let id = payment_id(&ctx.acquirer, &ctx.terminal, ctx.stan, &ctx.transmission);
@@ -51,8 +56,10 @@ pub(super) fn facts(
         Money::new(ctx.amount, ctx.currency),
         ctx.started,
     );
-    f.card = token_ref.map(|t| CardFacts {
-        fingerprint: t.to_owned(),
+    f.account_id = holder.and_then(|h| h.account_id.clone());
+    f.biometric_verified = holder.is_some_and(|h| h.cdcvm_performed);
+    f.card = holder.map(|h| CardFacts {
+        fingerprint: h.card.clone(),
         bin: issuer_request
             .get_str(2)
             .and_then(|pan| pan.get(..BIN_DIGITS))
@@ -60,8 +67,8 @@ pub(super) fn facts(
             .to_owned(),
         bank: bank.to_owned(),
         card_type: CardType::Debit,
-        added_at_ms: None,
-        first_use: false,
+        added_at_ms: h.added_at_ms,
+        first_use: h.first_use,
     });
     f.merchant = request.merchant_id().map(|m| MerchantFacts {
         id: m.trim().to_owned(),
