@@ -204,7 +204,7 @@ fn a_biometric_step_up_is_met_by_the_devices_own_check_and_an_otp_one_is_not() {
     let cases: [(&[i64], i64, bool, Verdict); 5] = [
         (&three, 100, false, STEP_BIO),
         (&three, 100, true, Verdict::Approve),
-        (&[], 10_001, false, otp.clone()),
+        (&[], 10_001, false, otp),
         (&[], 10_001, true, otp),
         (&[], 100, true, Verdict::Approve),
     ];
