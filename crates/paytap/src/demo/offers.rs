@@ -200,15 +200,15 @@ impl Demo {
             t.reason
         ));
         // The owner's finger meets the biometric step-up.
+        self.story.say(
+            "Li touches the sensor and taps once more: the cryptogram vouches for the fingerprint, which is what the rule asked for.",
+        );
         let r = self.tap(true, BURST_TAP, BURST_SHOP).await?;
         self.receipt(&r);
         ensure!(
             r.approved,
             "the owner's fingerprint did not meet the step-up: {}",
             r.meaning
-        );
-        self.story.say(
-            "Li touches the sensor and taps once more: the cryptogram vouches for the fingerprint, which is what the rule asked for, and the payment goes through.",
         );
         Ok(())
     }
