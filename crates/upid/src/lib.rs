@@ -15,6 +15,8 @@
 //! transaction id, so a leg sent twice moves money once. A debit therefore
 //! always ends credited or reversed.
 //!
+//! [`http`] serves ReqPay, ReqChkTxn and ReqValAdd as XML over HTTP.
+//!
 //! Payer credentials (the encrypted PIN block) are removed from a request
 //! before it is logged: only the DEBIT carries them, and a debit is never
 //! sent again after a restart (an unanswered one is reversed).
@@ -22,6 +24,7 @@
 
 mod banks;
 mod directory;
+pub mod http;
 mod log;
 mod service;
 
