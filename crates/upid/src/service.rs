@@ -62,6 +62,9 @@ impl<B: Banks> std::fmt::Debug for UpiSwitch<B> {
 /// The core and what drives it; one event at a time.
 struct Inner {
     core: Switch,
+    /// When the switch first received each transaction (Unix ms): the day
+    /// the daily limit counts it in is the switch's, not the PSP's `Txn@ts`.
+    admitted: HashMap<TxnId, i64>,
     next_seq: i64,
     timers: Timers,
 }
@@ -131,12 +134,14 @@ impl<B: Banks> UpiSwitch<B> {
         db.migrate(crate::MIGRATIONS).await?;
         let mut inner = Inner {
             core: Switch::new(org_id, 1),
+            admitted: HashMap::new(),
             next_seq: 1,
             timers: Timers::default(),
         };
         for (seq, at, event) in log::read_all(&db).await? {
             inner.next_seq = seq + 1;
             // Refused events were refused live too: nothing to redo.
+            inner.note_admission(at, &event);
             if let Ok(actions) = inner.core.handle(at, event) {
                 inner.timers.keep(&actions);
             }
@@ -174,7 +179,7 @@ impl<B: Banks> UpiSwitch<B> {
         let now = self.clock.now_millis();
         let facts = PayerFacts {
             bound_at: payer.and_then(|p| p.bound_at),
-            p2p_paid_today: paid_today(&inner.core, &req.payer.addr, now),
+            p2p_paid_today: inner.paid_today(&req.payer.addr, now),
         };
         let event = Event::Request {
             req,
@@ -260,6 +265,7 @@ impl<B: Banks> UpiSwitch<B> {
             if log::append(&self.db, inner.next_seq, now, &event).await? {
                 inner.next_seq += 1;
             }
+            inner.note_admission(now, &event);
             let actions = match inner.core.handle(now, event) {
                 Ok(a) => a,
                 Err(e) => {
@@ -340,14 +346,31 @@ impl<B: Banks> UpiSwitch<B> {
     }
 }
 
-/// What `payer` has paid people today (India's day), successful or in flight.
-fn paid_today(core: &Switch, payer: &Vpa, now: i64) -> u64 {
-    let day = |ms: i64| (ms + IST_OFFSET_MS).div_euclid(DAY_MS);
-    core.transactions()
-        .filter(|t| t.kind() == TxnType::Pay && &t.payer.addr == payer)
-        .filter(|t| t.payee.kind == PartyType::Person || !t.payee.code.is_merchant())
-        .filter(|t| day(t.txn.ts.unix_millis()) == day(now))
-        .filter(|t| matches!(t.outcome(), None | Some(Outcome::Success)))
-        .map(|t| t.amount.paise)
-        .sum()
+impl Inner {
+    /// Remembers when a request for a new transaction id arrived.
+    fn note_admission(&mut self, at: i64, event: &Event) {
+        if let Event::Request { req, .. } = event
+            && self.core.transaction(&req.txn.id).is_none()
+        {
+            self.admitted.insert(req.txn.id.clone(), at);
+        }
+    }
+
+    /// What `payer` has paid people today (India's day), successful or in
+    /// flight.
+    fn paid_today(&self, payer: &Vpa, now: i64) -> u64 {
+        let day = |ms: i64| (ms + IST_OFFSET_MS).div_euclid(DAY_MS);
+        self.core
+            .transactions()
+            .filter(|t| t.kind() == TxnType::Pay && &t.payer.addr == payer)
+            .filter(|t| t.payee.kind == PartyType::Person || !t.payee.code.is_merchant())
+            .filter(|t| {
+                self.admitted
+                    .get(t.id())
+                    .is_some_and(|&at| day(at) == day(now))
+            })
+            .filter(|t| matches!(t.outcome(), None | Some(Outcome::Success)))
+            .map(|t| t.amount.paise)
+            .sum()
+    }
 }

@@ -370,7 +370,7 @@ async fn a_restart_during_the_credit_finishes_the_payment() {
 }
 
 #[tokio::test]
-async fn the_daily_p2p_limit_counts_what_was_paid_today() {
+async fn the_daily_p2p_limit_counts_what_the_switch_received_today() {
     let e = env().await;
     e.banks
         .open_account(ICICI, "Rich", "9000000001", 2_00_000_00)
@@ -389,6 +389,9 @@ async fn the_daily_p2p_limit_counts_what_was_paid_today() {
     assert_eq!(result(&sw.pay(first).await.unwrap()).0, ResultCode::Success);
     let mut second = e.pay_req("L2", "ravi@paytap", 50_000_00);
     second.payer.account = Some(account(&rich[0]));
+    // A PSP's back-dated `Txn@ts` does not move the payment out of today.
+    let yesterday = e.clock.now_millis() - 86_400_000;
+    second.txn.ts = Timestamp::from_unix_millis(yesterday);
     let r = sw.pay(second).await.unwrap();
     assert_eq!(result(&r), (ResultCode::Failure, Some("Z8")));
     e.balanced().await;
