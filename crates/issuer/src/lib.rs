@@ -14,6 +14,9 @@
 //!   [`auth`].
 //! * ID&V ([`idv`]): green / yellow (one-time passcode) / red.
 //! * [`cvv`]: CVV/CVV2 computed from the bank's CVK, never stored.
+//! * [`upi`]: the INR banks' UPI side: savings accounts (account number,
+//!   IFSC, mobile) on the ledger, and the switch's DEBIT, CREDIT, REVERSAL
+//!   and status check, idempotent by transaction id.
 //! * [`reconcile`]: at start, the approvals a crash left half written (a
 //!   record without its ledger hold, or a hold without its record) are
 //!   found and resolved before any request.
@@ -47,6 +50,7 @@ pub mod reconcile;
 pub mod service;
 mod state;
 pub mod time;
+pub mod upi;
 mod window;
 
 pub use config::{BankConfig, IdvRules, IssuerConfig, Limits, OtpConfig, StandIn};
@@ -57,3 +61,4 @@ pub use paytap_types::Clock;
 pub use service::{
     CardInfo, CardStatus, IssueCard, IssuedCard, Issuer, MIGRATIONS, OtpDelivery, Product,
 };
+pub use upi::{LegResult, UPI_MIGRATIONS, UpiAccount, UpiBanks};

@@ -28,6 +28,8 @@ pub mod presented;
 pub mod scan;
 #[path = "platform/transit.rs"]
 pub mod transit;
+#[path = "platform/upi.rs"]
+mod upi;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -423,7 +425,9 @@ impl Platform {
         let banks = site_banks(&config.issuers);
         let transit_config = paytap_transit::TransitConfig::default_operators();
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
+        let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
+        let (upi_routes, upi_timers) = upi::start(&net, &issuers).await?;
         let (transit_db, operators) = transit::open(
             &opts.data_dir,
             &transit_config,
@@ -461,6 +465,7 @@ impl Platform {
         let mut tasks = vec![
             wallet.spawn_event_pump(net.subscribe()),
             spawn_housekeeping(wallet.clone()),
+            upi_timers,
         ];
         if opts.sms_file {
             tasks.push(spawn_sms_file(
@@ -486,6 +491,7 @@ impl Platform {
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
+        app = app.merge(upi_routes);
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {

@@ -1,0 +1,474 @@
+//! The banks' UPI side: INR savings accounts (account number, IFSC, the
+//! holder's mobile number) on the ledger, and the answers to the UPI
+//! switch's legs: DEBIT, CREDIT, REVERSAL and the status check of a credit.
+//!
+//! Every leg is idempotent by the switch's transaction id, and keeps the
+//! promises `paytap-upiswitch` rests on:
+//! - a repeated DEBIT, CREDIT or REVERSAL of one id is the same operation:
+//!   each is one ledger transfer whose id is derived from the transaction id
+//!   (`upi:debit:<id>`, `upi:credit:<id>`, `upi:reversal:<id>`), and the
+//!   ledger answers a repeated id with the outcome it recorded;
+//! - a REVERSAL of a debit not (yet) made is SUCCESS and leaves a mark that
+//!   makes any later DEBIT of that id fail;
+//! - a status check that finds no credit answers FAILURE and leaves a mark
+//!   that makes any later CREDIT of that id fail.
+//!
+//! Ledger layout per INR bank:
+//!
+//! | account id | flags | role |
+//! |---|---|---|
+//! | `issuer:<bank>:upi:<account number>` | debits must not exceed credits | a savings account |
+//! | `issuer:<bank>:upi-clearing` | none | what the bank owes (debits) or is owed (credits) in UPI settlement |
+//!
+//! Legs of one bank are decided one at a time (a lock per [`UpiBanks`]), so a
+//! debit and its reversal, or a credit and its status check, never race.
+
+use crate::config::{BankConfig, IssuerConfig};
+use crate::error::IssuerError;
+use crate::service::account_id;
+use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError, Rejection, Transfer};
+use paytap_store::{Db, Migration, now_millis};
+use paytap_types::{Currency, Money};
+use rand::RngExt;
+use tokio::sync::Mutex;
+
+/// Schema owned by the banks' UPI side.
+pub const UPI_MIGRATIONS: &[Migration] = &[Migration {
+    component: "issuer_upi",
+    version: 1,
+    sql: "CREATE TABLE issuer_upi_accounts (\
+            bank_id TEXT NOT NULL, \
+            account_number TEXT NOT NULL, \
+            ifsc TEXT NOT NULL, \
+            mobile TEXT NOT NULL, \
+            holder TEXT NOT NULL, \
+            created_at BIGINT NOT NULL, \
+            PRIMARY KEY (bank_id, account_number));\
+          CREATE INDEX issuer_upi_accounts_mobile ON issuer_upi_accounts (mobile);\
+          CREATE TABLE issuer_upi_marks (\
+            txn_id TEXT NOT NULL, \
+            mark TEXT NOT NULL, \
+            created_at BIGINT NOT NULL, \
+            PRIMARY KEY (txn_id, mark))",
+}];
+
+/// Digits of an account number the banks open: 12, as Indian savings
+/// accounts commonly have.
+pub const ACCOUNT_NUMBER_DIGITS: usize = 12;
+/// Digits of an Indian mobile number.
+pub const MOBILE_DIGITS: usize = 10;
+/// Longest transaction id a leg accepts (NPCI's ids are 35 characters).
+pub const TXN_ID_MAX_LEN: usize = 35;
+/// Account numbers drawn before opening gives up.
+const ACCOUNT_NUMBER_ATTEMPTS: usize = 64;
+/// The branch part of the IFSC every emulated account gets (`<bank>0000001`).
+const IFSC_BRANCH: &str = "0000001";
+
+/// The error codes a bank puts in its answer to a leg.
+pub mod codes {
+    /// The debit account lacks the money (NPCI: insufficient funds).
+    pub const INSUFFICIENT_FUNDS: &str = "Z9";
+    /// No such account at this bank (paytap).
+    pub const NO_SUCH_ACCOUNT: &str = "NA";
+    /// The transaction was reversed before its debit came (paytap).
+    pub const ALREADY_REVERSED: &str = "RV";
+    /// A status check already answered that no credit was made (paytap).
+    pub const CHECKED_NOT_CREDITED: &str = "CK";
+    /// A leg this bank cannot act on: a bad id or amount (paytap).
+    pub const BAD_LEG: &str = "BL";
+}
+
+/// A bank's answer to a leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegResult {
+    /// Done (or, for a status check: the credit was made).
+    Success,
+    /// Not done, with the bank's error code ([`codes`]).
+    Failure(&'static str),
+}
+
+/// A savings account as its holder knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpiAccount {
+    /// The bank (institution id in the issuer configuration).
+    pub bank_id: String,
+    /// Digits, [`ACCOUNT_NUMBER_DIGITS`] of them.
+    pub account_number: String,
+    /// `AAAA0XXXXXX`: the bank's four letters, `0`, the branch.
+    pub ifsc: String,
+    /// The holder's mobile number, [`MOBILE_DIGITS`] digits.
+    pub mobile: String,
+    /// The holder's name.
+    pub holder: String,
+}
+
+/// The INR banks' UPI side over one database and ledger.
+#[derive(Debug)]
+pub struct UpiBanks {
+    db: Db,
+    ledger: Ledger,
+    banks: Vec<BankConfig>,
+    lock: Mutex<()>,
+}
+
+/// The four letters that start the IFSCs of `bank`: the first four letters
+/// of its short name, upper case (`ICICI` → `ICIC`, `HDFC` → `HDFC`).
+pub fn ifsc_prefix(bank: &BankConfig) -> String {
+    bank.short_name
+        .chars()
+        .filter(char::is_ascii_alphabetic)
+        .take(4)
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+fn debit_id(txn_id: &str) -> String {
+    format!("upi:debit:{txn_id}")
+}
+
+fn credit_id(txn_id: &str) -> String {
+    format!("upi:credit:{txn_id}")
+}
+
+fn reversal_id(txn_id: &str) -> String {
+    format!("upi:reversal:{txn_id}")
+}
+
+fn savings_id(bank_id: &str, account_number: &str) -> String {
+    account_id(bank_id, &format!("upi:{account_number}"))
+}
+
+/// Mark names in `issuer_upi_marks`.
+const MARK_REVERSED: &str = "reversed";
+const MARK_CHECKED: &str = "checked-not-credited";
+
+impl UpiBanks {
+    /// Migrates the tables and opens every INR bank's clearing account
+    /// (idempotent).
+    pub async fn open(
+        db: Db,
+        ledger: Ledger,
+        config: &IssuerConfig,
+    ) -> Result<UpiBanks, IssuerError> {
+        db.migrate(UPI_MIGRATIONS).await?;
+        let banks: Vec<BankConfig> = config
+            .banks
+            .iter()
+            .filter(|b| b.currency == Currency::INR)
+            .cloned()
+            .collect();
+        for b in &banks {
+            assert_eq!(
+                ifsc_prefix(b).len(),
+                4,
+                "an INR bank's short name has 4 letters"
+            );
+            // `deposits` as `Issuer::open` makes it: the same spec is a no-op.
+            for (what, name) in [
+                ("upi-clearing", "UPI clearing"),
+                ("deposits", "cardholder deposits"),
+            ] {
+                ledger
+                    .create_account(AccountSpec::new(
+                        account_id(&b.id, what),
+                        format!("{} {name}", b.short_name),
+                        Currency::INR,
+                        AccountFlags::None,
+                    ))
+                    .await?;
+            }
+        }
+        Ok(UpiBanks {
+            db,
+            ledger,
+            banks,
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// The bank whose IFSCs start with `ifsc`'s first four letters.
+    fn bank_by_ifsc(&self, ifsc: &str) -> Option<&BankConfig> {
+        let prefix = ifsc.get(..4)?;
+        self.banks.iter().find(|b| ifsc_prefix(b) == prefix)
+    }
+
+    /// Opens a savings account at `bank_id` for `holder` with `mobile`,
+    /// funded with `opening_paise` from the bank's deposits.
+    pub async fn open_account(
+        &self,
+        bank_id: &str,
+        holder: &str,
+        mobile: &str,
+        opening_paise: i64,
+    ) -> Result<UpiAccount, IssuerError> {
+        let bank = self
+            .banks
+            .iter()
+            .find(|b| b.id == bank_id)
+            .ok_or_else(|| IssuerError::UnknownBank(bank_id.to_owned()))?;
+        if mobile.len() != MOBILE_DIGITS || !mobile.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(IssuerError::Invalid("a mobile number is 10 digits"));
+        }
+        if opening_paise < 0 {
+            return Err(IssuerError::Invalid("a negative opening balance"));
+        }
+        let ifsc = format!("{}{IFSC_BRANCH}", ifsc_prefix(bank));
+        let account_number = self.insert_account(bank, &ifsc, mobile, holder).await?;
+        let ledger_id = savings_id(&bank.id, &account_number);
+        self.ledger
+            .create_account(AccountSpec::new(
+                ledger_id.clone(),
+                format!("{} savings {account_number}", bank.short_name),
+                Currency::INR,
+                AccountFlags::DebitsMustNotExceedCredits,
+            ))
+            .await?;
+        if opening_paise > 0 {
+            let open = Transfer::single(
+                format!("issuer:upi-open:{}:{account_number}", bank.id),
+                account_id(&bank.id, "deposits"),
+                ledger_id,
+                Money::new(opening_paise, Currency::INR),
+            )
+            .with_reference("savings opening");
+            self.ledger.transfer(open).await?;
+        }
+        Ok(UpiAccount {
+            bank_id: bank.id.clone(),
+            account_number,
+            ifsc,
+            mobile: mobile.to_owned(),
+            holder: holder.to_owned(),
+        })
+    }
+
+    /// Draws a free account number and records the account.
+    async fn insert_account(
+        &self,
+        bank: &BankConfig,
+        ifsc: &str,
+        mobile: &str,
+        holder: &str,
+    ) -> Result<String, IssuerError> {
+        for _ in 0..ACCOUNT_NUMBER_ATTEMPTS {
+            let number: String = {
+                let mut rng = rand::rng();
+                (0..ACCOUNT_NUMBER_DIGITS)
+                    .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+                    .collect()
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO issuer_upi_accounts \
+                 (bank_id, account_number, ifsc, mobile, holder, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (bank_id, account_number) DO NOTHING",
+            )
+            .bind(&bank.id)
+            .bind(&number)
+            .bind(ifsc)
+            .bind(mobile)
+            .bind(holder)
+            .bind(now_millis())
+            .execute(self.db.pool())
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(number);
+            }
+        }
+        Err(IssuerError::Exhausted)
+    }
+
+    /// Every account whose holder has `mobile` (how a bank finds the
+    /// accounts to bind to a phone).
+    pub async fn accounts_by_mobile(&self, mobile: &str) -> Result<Vec<UpiAccount>, IssuerError> {
+        let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT bank_id, account_number, ifsc, mobile, holder \
+             FROM issuer_upi_accounts WHERE mobile = $1 ORDER BY bank_id, account_number",
+        )
+        .bind(mobile)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(bank_id, account_number, ifsc, mobile, holder)| UpiAccount {
+                    bank_id,
+                    account_number,
+                    ifsc,
+                    mobile,
+                    holder,
+                },
+            )
+            .collect())
+    }
+
+    /// The balance of a savings account, in paise.
+    pub async fn balance(&self, ifsc: &str, account_number: &str) -> Result<i64, IssuerError> {
+        let bank = self
+            .bank_by_ifsc(ifsc)
+            .ok_or_else(|| IssuerError::UnknownBank(ifsc.to_owned()))?;
+        let b = self
+            .ledger
+            .balance(&savings_id(&bank.id, account_number))
+            .await?;
+        Ok(b.available_to_debit())
+    }
+
+    /// DEBIT `paise` from the account for transaction `txn_id`.
+    pub async fn debit(
+        &self,
+        txn_id: &str,
+        ifsc: &str,
+        account_number: &str,
+        paise: i64,
+    ) -> Result<LegResult, IssuerError> {
+        let Some(bank) = self.leg_bank(txn_id, ifsc, paise) else {
+            return Ok(LegResult::Failure(codes::BAD_LEG));
+        };
+        let _one_at_a_time = self.lock.lock().await;
+        if self.has_mark(txn_id, MARK_REVERSED).await? {
+            tracing::info!(txn_id, "UPI debit after its reversal: refused");
+            return Ok(LegResult::Failure(codes::ALREADY_REVERSED));
+        }
+        let t = Transfer::single(
+            debit_id(txn_id),
+            savings_id(&bank.id, account_number),
+            account_id(&bank.id, "upi-clearing"),
+            Money::new(paise, Currency::INR),
+        )
+        .with_reference("UPI debit");
+        self.leg_transfer(t).await
+    }
+
+    /// CREDIT `paise` to the account for transaction `txn_id`.
+    pub async fn credit(
+        &self,
+        txn_id: &str,
+        ifsc: &str,
+        account_number: &str,
+        paise: i64,
+    ) -> Result<LegResult, IssuerError> {
+        let Some(bank) = self.leg_bank(txn_id, ifsc, paise) else {
+            return Ok(LegResult::Failure(codes::BAD_LEG));
+        };
+        let _one_at_a_time = self.lock.lock().await;
+        if self.has_mark(txn_id, MARK_CHECKED).await? {
+            tracing::info!(txn_id, "UPI credit after a status check said none: refused");
+            return Ok(LegResult::Failure(codes::CHECKED_NOT_CREDITED));
+        }
+        let t = Transfer::single(
+            credit_id(txn_id),
+            account_id(&bank.id, "upi-clearing"),
+            savings_id(&bank.id, account_number),
+            Money::new(paise, Currency::INR),
+        )
+        .with_reference("UPI credit");
+        self.leg_transfer(t).await
+    }
+
+    /// REVERSAL of transaction `txn_id`'s debit at the bank of `ifsc`: the
+    /// money debited goes back; with no debit made, the mark refuses any
+    /// later one. Always SUCCESS for a valid id.
+    pub async fn reverse(&self, txn_id: &str, ifsc: &str) -> Result<LegResult, IssuerError> {
+        let Some(bank) = self.leg_bank(txn_id, ifsc, 1) else {
+            return Ok(LegResult::Failure(codes::BAD_LEG));
+        };
+        let _one_at_a_time = self.lock.lock().await;
+        // The mark first: a crash after it and before the transfer leaves a
+        // reversal the switch's repeat completes.
+        self.mark(txn_id, MARK_REVERSED).await?;
+        let Some(Ok(debit)) = self.ledger.outcome(&debit_id(txn_id)).await? else {
+            tracing::info!(txn_id, "UPI reversal of a debit not made: recorded");
+            return Ok(LegResult::Success);
+        };
+        let back = Transfer::single(
+            reversal_id(txn_id),
+            account_id(&bank.id, "upi-clearing"),
+            debit.debit,
+            debit.amount,
+        )
+        .with_reference("UPI reversal");
+        self.ledger.transfer(back).await?;
+        tracing::info!(txn_id, "UPI debit reversed");
+        Ok(LegResult::Success)
+    }
+
+    /// The status check of transaction `txn_id`'s credit: SUCCESS if made;
+    /// otherwise FAILURE, and no credit of that id will be made after.
+    pub async fn check_credit(&self, txn_id: &str) -> Result<LegResult, IssuerError> {
+        if txn_id.is_empty() || txn_id.len() > TXN_ID_MAX_LEN {
+            return Ok(LegResult::Failure(codes::BAD_LEG));
+        }
+        let _one_at_a_time = self.lock.lock().await;
+        match self.ledger.outcome(&credit_id(txn_id)).await? {
+            Some(Ok(_)) => Ok(LegResult::Success),
+            Some(Err(r)) => Ok(LegResult::Failure(rejection_code(r))),
+            None => {
+                self.mark(txn_id, MARK_CHECKED).await?;
+                Ok(LegResult::Failure(codes::CHECKED_NOT_CREDITED))
+            }
+        }
+    }
+
+    /// The bank of a leg, if the id, IFSC and amount are ones it acts on.
+    fn leg_bank(&self, txn_id: &str, ifsc: &str, paise: i64) -> Option<&BankConfig> {
+        let ok = !txn_id.is_empty() && txn_id.len() <= TXN_ID_MAX_LEN && paise > 0;
+        let bank = self.bank_by_ifsc(ifsc).filter(|_| ok);
+        if bank.is_none() {
+            tracing::info!(
+                txn_id,
+                ifsc,
+                paise,
+                "UPI leg refused: bad id, IFSC or amount"
+            );
+        }
+        bank
+    }
+
+    /// One leg's transfer: the ledger answers a repeat with its first outcome.
+    async fn leg_transfer(&self, t: Transfer) -> Result<LegResult, IssuerError> {
+        let id = t.id.clone();
+        match self.ledger.transfer(t).await {
+            Ok(_) => Ok(LegResult::Success),
+            Err(LedgerError::Rejected(r)) => {
+                tracing::info!(transfer = %id, rejection = %r, "UPI leg declined");
+                Ok(LegResult::Failure(rejection_code(r)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn has_mark(&self, txn_id: &str, mark: &str) -> Result<bool, IssuerError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT mark FROM issuer_upi_marks WHERE txn_id = $1 AND mark = $2")
+                .bind(txn_id)
+                .bind(mark)
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    async fn mark(&self, txn_id: &str, mark: &str) -> Result<(), IssuerError> {
+        sqlx::query(
+            "INSERT INTO issuer_upi_marks (txn_id, mark, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (txn_id, mark) DO NOTHING",
+        )
+        .bind(txn_id)
+        .bind(mark)
+        .bind(now_millis())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// The bank's code for a ledger refusal.
+fn rejection_code(r: Rejection) -> &'static str {
+    match r {
+        Rejection::ExceedsCredits => codes::INSUFFICIENT_FUNDS,
+        Rejection::DebitAccountNotFound | Rejection::CreditAccountNotFound => {
+            codes::NO_SUCH_ACCOUNT
+        }
+        _ => codes::BAD_LEG,
+    }
+}
