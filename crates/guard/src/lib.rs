@@ -8,8 +8,9 @@
 //!   (shadow rules included) before it is acted on; the state the rules need
 //!   rebuilt at start from the decisions whose outcome is known.
 //! * [`offers::OffersService`]: each payment's redemption, the budgets
-//!   (never overspent: one in-memory lock, and a guarded `UPDATE` in the
-//!   database), and the funders' movements on the ledger.
+//!   (never overspent: one in-memory lock, and a `CHECK` on the budget's
+//!   row in the database), written through the store's group commit, and
+//!   the funders' movements on the ledger.
 //! * [`Guard`]: both behind the port. Risk first: a declined or stepped-up
 //!   payment reserves no offer.
 //!

@@ -1,12 +1,17 @@
 //! The durable offers service: every payment's redemption, the budgets and
 //! the funders' movements on the ledger.
 //!
-//! The sans-IO [`OfferEngine`] decides in memory, under one lock, so two
-//! payments never both take the last of a budget; the redemption and the
-//! budget's row are then written in one transaction whose `UPDATE` is
-//! guarded (`reserved + spent + amount <= total`), so the database refuses
-//! an overspend even from another process. At start the engine is rebuilt
-//! by replaying the stored payments in their order.
+//! The sans-IO [`OfferEngine`] decides in memory, under one lock held only
+//! for that (never across a database call), so two payments never both
+//! take the last of a budget. The redemption and the budget's row are then
+//! written as one job of the store's group commit
+//! ([`paytap_store::batch`]): concurrent payments share one durable commit,
+//! and the job commits whole or not at all. The budget row's `CHECK`
+//! (`reserved + spent <= total`, see `schema.rs`) makes the database refuse
+//! an overspend even from another process: that job alone fails and the
+//! engine's reservation returns. Capture, release and refund move the rows
+//! the same way. At start the engine is rebuilt by replaying the stored
+//! payments in their order.
 //!
 //! The ledger: each funder has an account per currency
 //! (`offers:bank:<id>:<CUR>`, see [`funder_account`]). At capture an instant
@@ -19,6 +24,7 @@
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError, Transfer};
 use paytap_offers::{Applied, BenefitKind, OfferEngine, OfferError, OffersFile, PaymentState};
 use paytap_store::Db;
+use paytap_store::batch::{Arg, Batcher, Stmt};
 use paytap_types::sync::lock;
 use paytap_types::{Currency, Money, PaymentFacts};
 use std::collections::BTreeSet;
@@ -93,11 +99,78 @@ impl Redemption {
 
 /// The offers engine with its redemptions and budgets in the database and
 /// its funders on the ledger.
-#[derive(Debug)]
 pub struct OffersService {
     db: Db,
     ledger: Ledger,
+    /// Group commit of the hot path's writes (a redemption, its capture,
+    /// release or refund): concurrent payments share one durable commit.
+    writer: Batcher,
     engine: Mutex<OfferEngine>,
+}
+
+/// Written out: the writer handle has no `Debug` of its own.
+impl std::fmt::Debug for OffersService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OffersService")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The name of the budget row's `CHECK` (see `schema.rs`): a write that
+/// fails on it would have overspent the budget.
+const BUDGET_CHECK: &str = "offer_budget_not_overspent";
+
+/// Stores a payment that got at least one offer.
+const INSERT_PAYMENT: &str = "INSERT INTO offer_payments (payment_id, account, at_ms, facts, \
+     state, currency, amount, charge, discount, cashback) \
+     VALUES ($1, $2, $3, $4, 'authorized', $5, $6, $7, $8, $9)";
+
+/// Stores one offer applied to a payment.
+const INSERT_REDEMPTION: &str = "INSERT INTO offer_redemptions (payment_id, offer_id, \
+     funder_account, kind, amount, currency) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Reserves part of a budget; the table's `CHECK` refuses an overspend.
+const RESERVE: &str = "UPDATE offer_budgets SET reserved = reserved + $1 WHERE offer_id = $2";
+
+/// Moves a stored payment to its next state.
+const SET_STATE: &str = "UPDATE offer_payments SET state = $1 WHERE payment_id = $2";
+
+/// A captured payment's reservation is spent.
+const SPEND: &str =
+    "UPDATE offer_budgets SET reserved = reserved - $1, spent = spent + $1 WHERE offer_id = $2";
+
+/// A released payment's reservation returns.
+const UNRESERVE: &str = "UPDATE offer_budgets SET reserved = reserved - $1 WHERE offer_id = $2";
+
+/// A refunded payment's spend returns.
+const UNSPEND: &str = "UPDATE offer_budgets SET spent = spent - $1 WHERE offer_id = $2";
+
+/// The budget statement of one offer line: `sql` with the amount and offer.
+fn budget_stmt(sql: &'static str, amount: i64, offer: &str) -> Stmt {
+    Stmt {
+        sql,
+        args: vec![Arg::I64(amount), Arg::Text(offer.to_owned())],
+    }
+}
+
+/// A failed group commit as a guard error: the budget's `CHECK` is
+/// [`GuardError::BudgetExhausted`] (another process spent it).
+fn write_error(message: String, offers: &[RedeemedOffer]) -> GuardError {
+    if message.contains(BUDGET_CHECK) {
+        let names: Vec<&str> = offers.iter().map(|o| o.offer.as_str()).collect();
+        return GuardError::BudgetExhausted(names.join(","));
+    }
+    GuardError::Write(message)
+}
+
+/// Every budget statement of a job touched its offer's row (they are
+/// created at open, before any payment): a missing one is our bug.
+fn check_budget_rows(counts: &[u64], budget_from: usize) {
+    assert!(
+        counts.len() >= budget_from && counts[budget_from..].iter().all(|&n| n == 1),
+        "an offer's budget row is missing: {counts:?}"
+    );
 }
 
 fn kind_name(k: BenefitKind) -> &'static str {
@@ -137,6 +210,7 @@ impl OffersService {
         create_accounts(&db, &ledger, &engine).await?;
         replay(&db, &mut engine).await?;
         Ok(OffersService {
+            writer: Batcher::start(db.clone()),
             db,
             ledger,
             engine: Mutex::new(engine),
@@ -197,50 +271,46 @@ impl OffersService {
         facts: &PaymentFacts,
         r: &Redemption,
     ) -> Result<(), GuardError> {
-        let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO offer_payments (payment_id, account, at_ms, facts, state, currency, \
-             amount, charge, discount, cashback) VALUES ($1, $2, $3, $4, 'authorized', $5, $6, $7, $8, $9)",
-        )
-        .bind(facts.payment_id.as_str())
-        .bind(facts.account_id.as_deref())
-        .bind(facts.at_ms)
-        .bind(serde_json::to_string(facts)?)
-        .bind(r.amount.currency.code())
-        .bind(r.amount.minor)
-        .bind(r.charge.minor)
-        .bind(r.discount.minor)
-        .bind(r.cashback.minor)
-        .execute(&mut *tx)
-        .await?;
+        let mut job = Vec::with_capacity(1 + 2 * r.offers.len());
+        job.push(Stmt {
+            sql: INSERT_PAYMENT,
+            args: vec![
+                Arg::Text(facts.payment_id.clone()),
+                Arg::OptText(facts.account_id.clone()),
+                Arg::I64(facts.at_ms),
+                Arg::Text(serde_json::to_string(facts)?),
+                Arg::Text(r.amount.currency.code().to_owned()),
+                Arg::I64(r.amount.minor),
+                Arg::I64(r.charge.minor),
+                Arg::I64(r.discount.minor),
+                Arg::I64(r.cashback.minor),
+            ],
+        });
         for o in &r.offers {
-            sqlx::query(
-                "INSERT INTO offer_redemptions (payment_id, offer_id, funder_account, kind, amount, \
-                 currency) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(r.payment_id.as_str())
-            .bind(o.offer.as_str())
-            .bind(o.funder_account.as_str())
-            .bind(o.kind.as_str())
-            .bind(o.amount.minor)
-            .bind(o.amount.currency.code())
-            .execute(&mut *tx)
-            .await?;
-            let reserved = sqlx::query(
-                "UPDATE offer_budgets SET reserved = reserved + $1 \
-                 WHERE offer_id = $2 AND reserved + spent + $1 <= total",
-            )
-            .bind(o.amount.minor)
-            .bind(o.offer.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if reserved != 1 {
-                tx.rollback().await?;
-                return Err(GuardError::BudgetExhausted(o.offer.clone()));
-            }
+            job.push(Stmt {
+                sql: INSERT_REDEMPTION,
+                args: vec![
+                    Arg::Text(r.payment_id.clone()),
+                    Arg::Text(o.offer.clone()),
+                    Arg::Text(o.funder_account.clone()),
+                    Arg::Text(o.kind.clone()),
+                    Arg::I64(o.amount.minor),
+                    Arg::Text(o.amount.currency.code().to_owned()),
+                ],
+            });
         }
-        tx.commit().await?;
+        let budget_from = job.len();
+        job.extend(
+            r.offers
+                .iter()
+                .map(|o| budget_stmt(RESERVE, o.amount.minor, &o.offer)),
+        );
+        let counts = self
+            .writer
+            .commit(job)
+            .await
+            .map_err(|m| write_error(m, &r.offers))?;
+        check_budget_rows(&counts, budget_from);
         Ok(())
     }
 
@@ -254,13 +324,8 @@ impl OffersService {
             return Ok(());
         };
         self.post(payment_id, &spent, "spend", false).await?;
-        self.move_state(
-            payment_id,
-            &spent,
-            PaymentState::Captured,
-            "reserved = reserved - $1, spent = spent + $1",
-        )
-        .await
+        self.move_state(payment_id, &spent, PaymentState::Captured, SPEND)
+            .await
     }
 
     /// Declined or reversed before capture: the reservations return. Nothing
@@ -270,13 +335,8 @@ impl OffersService {
         let Some(returned) = what_moved(moved, |r| r.returned)? else {
             return Ok(());
         };
-        self.move_state(
-            payment_id,
-            &returned,
-            PaymentState::Released,
-            "reserved = reserved - $1",
-        )
-        .await
+        self.move_state(payment_id, &returned, PaymentState::Released, UNRESERVE)
+            .await
     }
 
     /// Refunded after capture: each discount returns to its budget and its
@@ -287,13 +347,8 @@ impl OffersService {
             return Ok(());
         };
         self.post(payment_id, &returned, "return", true).await?;
-        self.move_state(
-            payment_id,
-            &returned,
-            PaymentState::Refunded,
-            "spent = spent - $1",
-        )
-        .await
+        self.move_state(payment_id, &returned, PaymentState::Refunded, UNSPEND)
+            .await
     }
 
     /// The ledger transfers of one step: from each funder (or back to it
@@ -325,28 +380,29 @@ impl OffersService {
         Ok(())
     }
 
+    /// The payment's state and its budgets' rows, one group-commit job.
     async fn move_state(
         &self,
         payment_id: &str,
         lines: &[Applied],
         to: PaymentState,
-        budget_set: &str,
+        budget_sql: &'static str,
     ) -> Result<(), GuardError> {
-        let mut tx = self.db.begin_write().await?;
-        sqlx::query("UPDATE offer_payments SET state = $1 WHERE payment_id = $2")
-            .bind(state_name(to))
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
-        let sql = format!("UPDATE offer_budgets SET {budget_set} WHERE offer_id = $2");
-        for a in lines {
-            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(a.amount.minor)
-                .bind(&*a.offer)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let mut job = Vec::with_capacity(1 + lines.len());
+        job.push(Stmt {
+            sql: SET_STATE,
+            args: vec![
+                Arg::Text(state_name(to).to_owned()),
+                Arg::Text(payment_id.to_owned()),
+            ],
+        });
+        job.extend(
+            lines
+                .iter()
+                .map(|a| budget_stmt(budget_sql, a.amount.minor, &a.offer)),
+        );
+        let counts = self.writer.commit(job).await.map_err(GuardError::Write)?;
+        check_budget_rows(&counts, 1);
         Ok(())
     }
 

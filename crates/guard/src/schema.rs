@@ -7,10 +7,11 @@ use paytap_store::Migration;
 /// made on, never a card number, and how the payment ended: the state the
 /// rules are rebuilt from), and the offers' payments, redemptions and
 /// budgets.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "guard",
-    version: 1,
-    sql: "CREATE TABLE risk_decisions (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "guard",
+        version: 1,
+        sql: "CREATE TABLE risk_decisions (\
             payment_id TEXT NOT NULL PRIMARY KEY, account TEXT, at_ms BIGINT NOT NULL, \
             verdict TEXT NOT NULL, reason TEXT, decision TEXT NOT NULL, facts TEXT NOT NULL, \
             outcome TEXT, decided_at BIGINT NOT NULL);\
@@ -29,4 +30,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             payment_id TEXT NOT NULL, offer_id TEXT NOT NULL, funder_account TEXT NOT NULL, \
             kind TEXT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL, \
             PRIMARY KEY (payment_id, offer_id))",
-}];
+    },
+    // The budget rule in the table itself: an `UPDATE` that would overspend
+    // fails, so a redemption can share a group commit (its job fails alone
+    // and writes nothing) and another process is refused too.
+    Migration {
+        component: "guard",
+        version: 2,
+        sql: "CREATE TABLE offer_budgets_v2 (\
+            offer_id TEXT NOT NULL PRIMARY KEY, total BIGINT NOT NULL, \
+            reserved BIGINT NOT NULL, spent BIGINT NOT NULL, \
+            CONSTRAINT offer_budget_not_overspent \
+              CHECK (reserved >= 0 AND spent >= 0 AND reserved + spent <= total));\
+          INSERT INTO offer_budgets_v2 (offer_id, total, reserved, spent) \
+            SELECT offer_id, total, reserved, spent FROM offer_budgets;\
+          DROP TABLE offer_budgets;\
+          ALTER TABLE offer_budgets_v2 RENAME TO offer_budgets",
+    },
+];
