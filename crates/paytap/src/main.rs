@@ -114,6 +114,16 @@ mod exit {
     /// out; an address in use).
     pub const UNREACHABLE: u8 = 4;
 
+    /// The exit of a command whose payment was answered: success when it
+    /// was approved, [`REFUSED`] when it was declined.
+    pub fn of_answer(approved: bool) -> std::process::ExitCode {
+        if approved {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(REFUSED)
+        }
+    }
+
     /// The code of a command that ended in `err`.
     pub fn of_error(err: &anyhow::Error) -> u8 {
         for cause in err.chain() {

@@ -269,9 +269,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         println!("{receipt}");
     }
-    Ok(if receipt.approved {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::exit::of_answer(receipt.approved))
 }

@@ -176,9 +176,5 @@ pub(super) async fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("declined ({}): {}", outcome.response_code, outcome.meaning);
     }
-    Ok(if outcome.approved {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::exit::of_answer(outcome.approved))
 }
