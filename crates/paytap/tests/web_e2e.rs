@@ -582,6 +582,7 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     shot(&li, "03-cards").await;
     check_layout(&li, &wallet, &phone_id, "desktop").await;
     check_history(&li, &wallet, &cards, Lang::En).await;
+    find_my_device(&li, &wallet, &phone_id, &phone_ks).await;
 
     // Turn off payments on the phone, through the confirmation step, with
     // the keyboard: the first Tab reaches the skip link, Enter activates.
@@ -638,23 +639,22 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     // Every card on the phone shows one badge, "Paused", the default one
     // too.
     li.goto(&format!("{wallet}/cards")).await.unwrap();
-    wait_js(
-        &li,
-        "const arts = [...document.querySelectorAll('.card-art')];
-         return arts.length > 0
-           && arts.some(a => a.getAttribute('aria-label').includes('Default'))
-           && arts.every(a => {
-             const shown = [...a.querySelectorAll('.ca-flag')].filter(f => f.checkVisibility());
-             return shown.length === 1 && shown[0].textContent === 'Paused';
-           });",
-    )
-    .await;
+    wait_js(&li, PAUSED_FLAGS_SHOWN).await;
     shot(&li, "05-cards-paused").await;
+    // On a phone too: the paused default card says so, inside its card.
+    li.set_window_size(390, 844).await.unwrap();
+    li.goto(&format!("{wallet}/cards")).await.unwrap();
+    wait_js(&li, PAUSED_FLAGS_SHOWN).await;
+    shot(&li, "05-cards-paused-phone-width").await;
 
-    // A path the site does not serve: its own 404 page.
-    li.goto(&format!("{wallet}/no-such-page")).await.unwrap();
-    let text = body_text(&li).await;
-    assert!(text.contains("Page not found"), "{text}");
+    // A path the site does not serve: its own 404 page, at both widths.
+    for (width, height, label) in [(390, 844, "phone-width"), (1280, 900, "desktop")] {
+        li.set_window_size(width, height).await.unwrap();
+        li.goto(&format!("{wallet}/no-such-page")).await.unwrap();
+        let text = body_text(&li).await;
+        assert!(text.contains("Page not found"), "{label}: {text}");
+        shot(&li, &format!("05-not-found-{label}")).await;
+    }
 
     // The phone's next tap is declined, and the history says why.
     assert!(
@@ -690,6 +690,10 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
     .unwrap();
     wait_for_path(&li, "/devices").await;
     wait_for_text(&li, "Payments are on again for Li's phone.").await;
+    li.set_window_size(390, 844).await.unwrap();
+    wait_for_text(&li, "Payments are on again for Li's phone.").await;
+    shot(&li, "05-payments-on-again-phone-width").await;
+    li.set_window_size(1280, 900).await.unwrap();
 
     // The payments page is open; the next tap appears without a reload.
     li.goto(&format!("{wallet}/payments")).await.unwrap();
@@ -800,6 +804,87 @@ async fn account_holder_turns_payments_off_and_on_in_a_real_browser() {
         tap(&switch, &data, &phone_ks, "3.50", "Newsstand"),
         "Li's phone still pays"
     );
+}
+
+/// Every card on the page shows exactly one visible badge, "Paused", the
+/// default card too, and the badge lies inside its card (the card clips
+/// what overflows it).
+const PAUSED_FLAGS_SHOWN: &str = "const arts = [...document.querySelectorAll('.card-art')];
+     return arts.length > 0
+       && arts.some(a => a.getAttribute('aria-label').includes('Default'))
+       && arts.every(a => {
+         const shown = [...a.querySelectorAll('.ca-flag')].filter(f => f.checkVisibility());
+         if (shown.length !== 1 || shown[0].textContent !== 'Paused') return false;
+         const c = a.getBoundingClientRect(), f = shown[0].getBoundingClientRect();
+         return f.width > 0 && f.left >= c.left && f.right <= c.right
+           && f.top >= c.top && f.bottom <= c.bottom;
+       });";
+
+/// Find my device in the browser, at desktop and phone widths: the device
+/// page draws the last place on its own map (an inline SVG, nothing
+/// fetched), "Locate now" queues a command, the phone listening on its
+/// channel answers with where it is, and the page shows the command
+/// acknowledged and the new place.
+async fn find_my_device(c: &Client, wallet: &str, phone_id: &str, phone_ks: &Path) {
+    c.goto(&format!("{wallet}/devices/{phone_id}"))
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        "const m = document.querySelector('#find svg.map');
+         return m !== null && m.checkVisibility() && m.getBoundingClientRect().width > 100;",
+    )
+    .await;
+    assert!(body_text(c).await.contains("Huangpu, Shanghai"));
+    let html = page_source(c).await;
+    assert!(
+        !html.contains("<img") && !html.contains("<script src"),
+        "nothing fetched: {html}"
+    );
+    c.find(Locator::Css("[data-action=\"locate\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(c, "return document.querySelector('#commands li[data-kind=\"locate\"][data-state=\"queued\"]') !== null;").await;
+    shot(c, "03-find-device-locate-queued").await;
+    ok(
+        paytap()
+            .args(["device", "listen", "--count", "1", "--keystore"])
+            .arg(phone_ks)
+            .args(["--lat", "31.2397", "--lon", "121.4998", "--accuracy", "12"])
+            .args(["--place", "Lujiazui, Shanghai", "--password", PW]),
+        "paytap device listen",
+    );
+    c.goto(&format!("{wallet}/devices/{phone_id}"))
+        .await
+        .unwrap();
+    wait_js(c, "return document.querySelector('#commands li[data-kind=\"locate\"][data-state=\"acknowledged\"]') !== null;").await;
+    assert!(body_text(c).await.contains("Lujiazui, Shanghai"));
+    show_find(c).await;
+    shot(c, "03-find-device-desktop").await;
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{wallet}/devices/{phone_id}"))
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        "const m = document.querySelector('#find svg.map');
+         return m !== null && m.getBoundingClientRect().right <= window.innerWidth;",
+    )
+    .await;
+    show_find(c).await;
+    shot(c, "03-find-device-phone-width").await;
+    c.set_window_size(1280, 900).await.unwrap();
+}
+
+/// Scrolls the device page to its "Find my device" map, for the
+/// screenshot.
+async fn show_find(c: &Client) {
+    c.execute("document.querySelector('#find svg.map').scrollIntoView({block: 'center'});", vec![])
+        .await
+        .unwrap();
 }
 
 /// Waits until a history row with `merchant` is on the page (reloading it
