@@ -96,18 +96,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The body of the answer to the wallet.
-    fn answer(&self) -> serde_json::Value {
-        match self {
-            Outcome::Located(p) => json!({
-                "ok": true, "lat": p.lat, "lon": p.lon, "accuracy_m": p.accuracy_m, "place": p.place
-            }),
-            Outcome::Rang => json!({ "ok": true, "detail": "rang" }),
-            Outcome::Erased(n) => {
-                json!({ "ok": true, "detail": format!("secure element wiped ({n} removed)") })
+    /// The body of the answer to the wallet. Every answer is a contact,
+    /// so it carries where the device is (`here`) when it knows; a
+    /// "locate" carries the place it found.
+    fn answer(&self, here: Option<&Position>) -> serde_json::Value {
+        let (mut body, place) = match self {
+            Outcome::Located(p) => (json!({ "ok": true }), Some(p)),
+            Outcome::Rang => (json!({ "ok": true, "detail": "rang" }), here),
+            Outcome::Erased(n) => (
+                json!({ "ok": true, "detail": format!("secure element wiped ({n} removed)") }),
+                here,
+            ),
+            Outcome::Failed(why) => (json!({ "ok": false, "detail": why }), here),
+        };
+        if let (Some(p), Some(fields)) = (place, body.as_object_mut()) {
+            fields.insert("lat".into(), json!(p.lat));
+            fields.insert("lon".into(), json!(p.lon));
+            fields.insert("accuracy_m".into(), json!(p.accuracy_m));
+            if let Some(name) = &p.place {
+                fields.insert("place".into(), json!(name));
             }
-            Outcome::Failed(why) => json!({ "ok": false, "detail": why }),
         }
+        body
     }
 }
 
@@ -181,17 +191,19 @@ impl WalletClient {
         Ok(l.commands)
     }
 
-    /// Answers a command with its outcome.
+    /// Answers a command with its outcome, and where the device is
+    /// (`here`) when it knows.
     pub async fn answer(
         &self,
         device_id: &str,
         command_id: &str,
         outcome: &Outcome,
+        here: Option<&Position>,
     ) -> Result<CommandInfo, WalletClientError> {
         self.call(
             reqwest::Method::POST,
             &format!("/api/v1/devices/{device_id}/commands/{command_id}/ack"),
-            Some(outcome.answer()),
+            Some(outcome.answer(here)),
         )
         .await
     }
@@ -327,7 +339,9 @@ pub async fn listen(
                 Some(o) => o.clone(),
                 None => obey(device, &c.kind, ring),
             };
-            client.answer(&device_id, &c.id, &outcome).await?;
+            client
+                .answer(&device_id, &c.id, &outcome, device.position())
+                .await?;
             on(&c, &outcome);
             if done.len() >= MAX_REMEMBERED {
                 done.clear();

@@ -211,6 +211,12 @@ async fn commands_wait_for_the_device_and_are_answered() {
         answered.location.as_ref().and_then(|p| p.place.as_deref()),
         Some("People's Square, Shanghai")
     );
+    // Answering "sound" is a contact too: it says where the phone is.
+    let rang = list.iter().find(|c| c.kind == "sound").unwrap();
+    assert_eq!(
+        rang.location.as_ref().and_then(|p| p.place.as_deref()),
+        Some("People's Square, Shanghai")
+    );
 
     // An erase sent while the channel is open arrives at once.
     let owner = client.clone();

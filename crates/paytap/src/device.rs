@@ -503,7 +503,7 @@ fn field(rt: &tokio::runtime::Runtime, a: FieldArgs) -> anyhow::Result<ExitCode>
                     report();
                 }
             }
-            Err(e) => eprintln!("tap failed: {e}"),
+            Err(e) => eprintln!("{}tap failed: {e}", crate::failure::PREFIX),
         },
     )?;
     Ok(ExitCode::SUCCESS)

@@ -442,6 +442,7 @@ impl Platform {
                 ("transit".to_string(), transit_db),
             ],
             switch_addr: net.switch_addr(),
+            switch: health::sign_on_check(net.clone()),
         };
         for region in ["cn", "in"] {
             let db = sqlite(&opts.data_dir, &format!("wallet-{region}.db")).await?;

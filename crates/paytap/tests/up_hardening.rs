@@ -159,6 +159,7 @@ fn a_second_up_on_the_same_data_directory_refuses_to_start() {
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""status":"ready""#), "{ready}");
     assert!(ready.contains(r#""wallet-in":"ok""#), "{ready}");
+    assert!(ready.contains(r#""switch":"ok""#), "{ready}");
     assert!(
         first.0.try_wait().unwrap().is_none(),
         "the first platform stopped"

@@ -882,9 +882,12 @@ async fn find_my_device(c: &Client, wallet: &str, phone_id: &str, phone_ks: &Pat
 /// Scrolls the device page to its "Find my device" map, for the
 /// screenshot.
 async fn show_find(c: &Client) {
-    c.execute("document.querySelector('#find svg.map').scrollIntoView({block: 'center'});", vec![])
-        .await
-        .unwrap();
+    c.execute(
+        "document.querySelector('#find svg.map').scrollIntoView({block: 'center'});",
+        vec![],
+    )
+    .await
+    .unwrap();
 }
 
 /// Waits until a history row with `merchant` is on the page (reloading it
