@@ -232,16 +232,27 @@ fn auth(a: AuthArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let report = rt.block_on(run_auth_bench(&opts))?;
+    let capped = capped_by_max_rate(report.auth_per_sec, opts.max_rate);
+    let warning = capped.then(|| {
+        format!(
+            "{:.0} auth/s is at the --max-rate cap of {}: the run measured the cap, not the platform; raise --max-rate",
+            report.auth_per_sec, opts.max_rate
+        )
+    });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("capped_by_max_rate".into(), capped.into());
+            if let Some(w) = &warning {
+                fields.insert("warning".into(), w.as_str().into());
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!("{}", report.table());
-    }
-    if capped_by_max_rate(report.auth_per_sec, opts.max_rate) {
-        eprintln!(
-            "paytap: warning: {:.0} auth/s is at the --max-rate cap of {}: the run measured the cap, not the platform; raise --max-rate",
-            report.auth_per_sec, opts.max_rate
-        );
+        if let Some(w) = &warning {
+            eprintln!("paytap: warning: {w}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

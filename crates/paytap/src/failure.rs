@@ -68,13 +68,31 @@ pub fn usage(e: clap::Error, json: bool) -> ExitCode {
 /// [`exit::of_error`], the message with every cause.
 pub fn report(err: &anyhow::Error, json: bool) -> ExitCode {
     let code = exit::of_error(err);
-    let message = format!("{err:#}");
+    let message = chain_text(err);
     if json {
         print_json(&message, code);
     } else {
         eprintln!("{PREFIX}{message}");
     }
     ExitCode::from(code)
+}
+
+/// The error and its causes, `: `-separated, each said once: an error
+/// whose own text already ends with its cause's (`#[error("i/o: {0}")]`
+/// over a `#[from]` source) is not followed by that cause again.
+fn chain_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The JSON form of an error, one line on stdout.
@@ -90,6 +108,31 @@ fn error_json(message: &str, code: u8) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_error_text_is_said_once() {
+        /// As `#[error("network i/o: {0}")] Io(#[from] io::Error)`.
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "network i/o: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(Wrapped(io)).context("reading the keys");
+        assert_eq!(
+            chain_text(&err),
+            "reading the keys: network i/o: no such file"
+        );
+        let plain = anyhow::anyhow!("refused").context("paying");
+        assert_eq!(chain_text(&plain), "paying: refused");
+    }
 
     #[test]
     fn json_flag_counts_only_before_a_double_dash() {

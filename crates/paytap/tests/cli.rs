@@ -104,3 +104,82 @@ fn help_lists_the_values_of_an_enumeration() {
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("CNY, HKD, INR"), "{help}");
 }
+
+#[test]
+fn with_json_a_payment_that_cannot_reach_the_other_side_is_one_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("acquirers.toml");
+    std::fs::write(
+        &keys,
+        "[[acquirer]]\nid = \"10000000001\"\nkey = \"00112233445566778899AABBCCDDEEFF\"\n",
+    )
+    .unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let o = Command::new(env!("CARGO_BIN_EXE_paytap"))
+        .current_dir(dir.path())
+        .args([
+            "pos",
+            "charge",
+            "--amount",
+            "1.00",
+            "--json",
+            "--acquirer-key-file",
+        ])
+        .arg(&keys)
+        .args(["--nfc", "127.0.0.1:1", "--switch", "127.0.0.1:1"])
+        .output()
+        .expect("run paytap");
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v = json_error(&o);
+    assert_eq!(v["exit_code"], 4, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("127.0.0.1:1")),
+        "{v}"
+    );
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_auth_says_when_max_rate_capped_the_run() {
+    // Cryptograms for 20 authorizations a second: the run reaches that
+    // cap at once, so what it measured is the cap.
+    let o = paytap(&[
+        "bench",
+        "auth",
+        "--seconds",
+        "1",
+        "--max-rate",
+        "20",
+        "--concurrency",
+        "2",
+        "--connections",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("the report is JSON");
+    assert_eq!(v["capped_by_max_rate"], true, "{v}");
+    assert!(
+        v["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("--max-rate")),
+        "{v}"
+    );
+    // Without --json the warning goes to stderr.
+    let o = paytap(&[
+        "bench",
+        "auth",
+        "--seconds",
+        "1",
+        "--max-rate",
+        "20",
+        "--concurrency",
+        "2",
+        "--connections",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("paytap: warning: "), "{}", stderr(&o));
+}
