@@ -107,6 +107,17 @@ fn a_passphrase_keystore_opens_with_its_passphrase_only() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Li's phone"));
     assert!(!stderr(&o).contains("weaker"), "{}", stderr(&o));
+    // The keystore and its lock are the owner's alone, and no key file
+    // lies beside it.
+    for f in [ks.clone(), dir.path().join("phone.se.lock")] {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", f.display());
+    }
+    assert!(!dir.path().join("phone.se.key").exists());
+    assert!(
+        !dir.path().join("phone.se.tmp").exists(),
+        "no half-written file left"
+    );
 
     // A wrong passphrase.
     let o = paytap(&cards, Some("not the passphrase"));
