@@ -244,6 +244,32 @@ async fn scrape(http: &reqwest::Client, base: &str) -> String {
     r.text().await.unwrap()
 }
 
+/// The databases whose writer queues the metrics report.
+const QUEUED_DATABASES: [&str; 3] = ["network", "wallet-cn", "wallet-in"];
+
+/// Longest wait for the writers to drain the traffic's writes.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A scrape taken once the switch's log queue and every writer queue are
+/// empty (they are written behind the answers), or the last one at the
+/// deadline.
+async fn scrape_when_drained(http: &reqwest::Client, base: &str) -> String {
+    let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
+    loop {
+        let text = scrape(http, base).await;
+        let m = Metrics::parse(&text);
+        let queued = m.value("paytap_switch_log_queued", &[])
+            + QUEUED_DATABASES
+                .iter()
+                .map(|db| m.value("paytap_sqlite_writer_queued", &[("database", db)]))
+                .sum::<f64>();
+        if queued == 0.0 || tokio::time::Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_count_real_traffic_and_hold_no_secret() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +280,7 @@ async fn metrics_count_real_traffic_and_hold_no_secret() {
     card_traffic(&p, &mut phone).await;
     let http = reqwest::Client::new();
     let token = wallet_traffic(&http, &p.wallet_url).await;
-    let text = scrape(&http, &p.wallet_url).await;
+    let text = scrape_when_drained(&http, &p.wallet_url).await;
     let m = Metrics::parse(&text);
 
     check_switch(&m);
@@ -336,9 +362,14 @@ fn check_queues_and_writers(m: &Metrics) {
         m.value("paytap_switch_forwards_queued", &[("issuer", BANK)]),
         0.0
     );
-    assert!(m.value("paytap_switch_log_queued", &[]) >= 0.0);
-    for db in ["network", "wallet-cn", "wallet-in"] {
-        assert!(m.value("paytap_sqlite_writer_queued", &[("database", db)]) >= 0.0);
+    // The log writer and every database's writer report their queues,
+    // drained once the traffic is written.
+    assert_eq!(m.value("paytap_switch_log_queued", &[]), 0.0);
+    for db in QUEUED_DATABASES {
+        assert_eq!(
+            m.value("paytap_sqlite_writer_queued", &[("database", db)]),
+            0.0
+        );
     }
     // The ledger's holds and the token service's writes went through
     // group-commit rounds of the network database.
