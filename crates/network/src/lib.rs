@@ -283,6 +283,14 @@ impl NetworkConfig {
         std::fs::create_dir_all(dir)?;
         let url = format!("sqlite://{}", dir.join("network.db").display());
         let db = Db::connect(&url).await?;
+        NetworkConfig::for_data_dir_on(dir, db).await
+    }
+
+    /// [`NetworkConfig::for_data_dir`] with the network's tables in `db`
+    /// (a PostgreSQL schema, say) instead of `DIR/network.db`; keys,
+    /// secrets and settings still come from `dir`.
+    pub async fn for_data_dir_on(dir: &Path, db: Db) -> Result<NetworkConfig, NetworkError> {
+        std::fs::create_dir_all(dir)?;
         let keyring = Keyring::for_data_dir(dir)?;
         let secret = load_or_create_secret(dir)?;
         let mut config = NetworkConfig::new(db, keyring, secret);

@@ -26,6 +26,8 @@ mod metrics;
 pub mod presented;
 #[path = "platform/scan.rs"]
 pub mod scan;
+#[path = "platform/storage.rs"]
+pub mod storage;
 #[path = "platform/transit.rs"]
 pub mod transit;
 #[path = "platform/upi.rs"]
@@ -39,7 +41,7 @@ use anyhow::Context;
 pub use emulator::emulator_router;
 use paytap_issuer::{IdvDecision as IssuerIdv, IdvRequest, OtpOutcome, Product};
 use paytap_network::{Network, NetworkConfig, RunningNetwork};
-use paytap_store::{Db, Regions};
+use paytap_store::Regions;
 use paytap_tsp::{Actor as TspActor, Domain, ProvisionRequest, TokenState as TspState};
 use paytap_wallet::{
     Actor, BoxFuture, CardDetails, DeviceBinding, IdvDecision, NetworkError, OtpDecision,
@@ -253,6 +255,8 @@ pub struct PlatformOptions {
     pub sms_file: bool,
     /// Proxies whose `X-Forwarded-For` names the client (default none).
     pub trusted_proxies: TrustedProxies,
+    /// Where the databases live (default: SQLite files in `data_dir`).
+    pub storage: storage::Storage,
 }
 
 impl PlatformOptions {
@@ -267,6 +271,18 @@ impl PlatformOptions {
             transit_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             sms_file: false,
             trusted_proxies: TrustedProxies::default(),
+            storage: storage::Storage::Files,
+        }
+    }
+
+    /// [`PlatformOptions::loopback`] on the tests' database: PostgreSQL
+    /// schemas of its own when `PAYTAP_TEST_DATABASE_URL` names one, else
+    /// SQLite files in `data_dir`.
+    #[allow(dead_code, reason = "the tests' options; the binary takes its flags")]
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        PlatformOptions {
+            storage: storage::Storage::for_tests(),
+            ..PlatformOptions::loopback(data_dir)
         }
     }
 }
@@ -384,13 +400,6 @@ impl Listeners {
     }
 }
 
-async fn sqlite(dir: &Path, file: &str) -> anyhow::Result<Db> {
-    let url = format!("sqlite://{}", dir.join(file).display());
-    Db::connect(&url)
-        .await
-        .with_context(|| format!("opening {}", dir.join(file).display()))
-}
-
 /// What the web site shows of each bank: its Chinese name and its
 /// currency, from the issuers' configuration where the bank is defined.
 fn site_banks(issuers: &paytap_issuer::IssuerConfig) -> paytap_web::i18n::Banks {
@@ -420,7 +429,8 @@ impl Platform {
     pub async fn start_on(opts: PlatformOptions, listeners: Listeners) -> anyhow::Result<Platform> {
         let open_files = raise_open_file_limit();
         secure_dir(&opts.data_dir)?;
-        let config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
+        let network_db = opts.storage.open(&opts.data_dir, storage::NETWORK).await?;
+        let config = NetworkConfig::for_data_dir_on(&opts.data_dir, network_db).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
         let banks = site_banks(&config.issuers);
         let transit_config = paytap_transit::TransitConfig::default_operators();
@@ -429,7 +439,7 @@ impl Platform {
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let (upi_routes, upi_timers) = upi::start(&net, &issuers).await?;
         let (transit_db, operators) = transit::open(
-            &opts.data_dir,
+            opts.storage.open(&opts.data_dir, storage::TRANSIT).await?,
             &transit_config,
             transit_keys,
             net.ledger().clone(),
@@ -445,7 +455,8 @@ impl Platform {
             switch: health::sign_on_check(net.clone()),
         };
         for region in ["cn", "in"] {
-            let db = sqlite(&opts.data_dir, &format!("wallet-{region}.db")).await?;
+            let name = storage::wallet_region(region);
+            let db = opts.storage.open(&opts.data_dir, &name).await?;
             probes
                 .databases
                 .push((format!("wallet-{region}"), db.clone()));

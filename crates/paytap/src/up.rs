@@ -3,8 +3,9 @@
 //! Starts the card network (ledger, vault, twenty banks, token service,
 //! switch), the six transit operators' hosts, the wallet service and the
 //! web site (see [`crate::platform`]),
-//! with SQLite databases in the data directory (created on first run),
-//! prints the URLs, and writes `DIR/endpoints.json` once everything
+//! with SQLite databases in the data directory (created on first run) or
+//! on PostgreSQL (`--database-url`, one schema per database), prints the
+//! URLs, and writes `DIR/endpoints.json` once everything
 //! listens. Nothing is written before the three ports are bound.
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use clap::Args as ClapArgs;
 
 use paytap_wallet::TrustedProxies;
 
+use crate::platform::storage::Storage;
 use crate::platform::{Listeners, Platform, PlatformOptions};
 
 #[derive(ClapArgs)]
@@ -36,6 +38,40 @@ pub struct Args {
     /// or CIDR blocks, comma-separated (default: none is trusted).
     #[arg(long, env = "PAYTAP_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
+    /// Keep the databases on PostgreSQL (postgres://user@host/db), one
+    /// schema each, instead of SQLite files in the data directory.
+    #[arg(long, env = "PAYTAP_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Put before each schema's name on PostgreSQL (several platforms may
+    /// share one database).
+    #[arg(long, requires = "database_url", default_value = crate::platform::storage::DEFAULT_SCHEMA_PREFIX)]
+    pub schema_prefix: String,
+    /// A region's wallet database on a PostgreSQL server of its own, as
+    /// REGION=URL (e.g. in=postgres://db.in.example/paytap: India's data
+    /// in India); repeatable.
+    #[arg(long, requires = "database_url", value_name = "REGION=URL")]
+    pub region_database_url: Vec<String>,
+}
+
+impl Args {
+    /// Where the databases live, from `--database-url` and its companions.
+    fn storage(&self) -> anyhow::Result<Storage> {
+        let Some(url) = &self.database_url else {
+            return Ok(Storage::Files);
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            anyhow::bail!(
+                "--database-url {url:?}: give a postgres:// URL (without it, SQLite files in --data-dir)"
+            );
+        }
+        if !paytap_store::valid_schema_name(&format!("{}network", self.schema_prefix)) {
+            anyhow::bail!(
+                "--schema-prefix {:?}: lowercase letters, digits and '_', starting with a letter",
+                self.schema_prefix
+            );
+        }
+        Storage::postgres(url, &self.schema_prefix).with_regions(&self.region_database_url)
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -64,10 +100,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         transit_addr: args.transit_addr,
         sms_file: true,
         trusted_proxies: args.trusted_proxies.clone(),
+        storage: args.storage()?,
     };
     let listeners = Listeners::bind(&opts).await?;
     let _lock = crate::instance::lock_data_dir(&args.data_dir)?;
+    let storage = opts.storage.describe(&args.data_dir);
     let platform = Platform::start_on(opts, listeners).await?;
+    println!("databases: {storage}");
     println!("wallet: {}", platform.wallet_url);
     println!("web: {}", platform.wallet_url);
     println!("api: {}api/v1/openapi.json", platform.wallet_url);

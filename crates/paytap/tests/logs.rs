@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{KillOnDrop, http_get, up_on_free_ports, wait_for_endpoints};
+use common::{KillOnDrop, http_get, up_on_test_storage, wait_for_endpoints};
 
 use std::process::{Command, Stdio};
 
@@ -28,7 +28,7 @@ fn up_logs_json_lines_with_a_request_id_per_request() {
     let data = dir.path().join("data");
     let stderr = dir.path().join("stderr");
     let mut up = KillOnDrop(
-        up_on_free_ports(&data)
+        up_on_test_storage(&data)
             .args(["--log-format", "json"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -31,7 +31,7 @@ fn ok_json(args: &[&str]) -> serde_json::Value {
 }
 
 async fn start(dir: &Path) -> Platform {
-    Platform::start(PlatformOptions::loopback(dir.join("data")))
+    Platform::start(PlatformOptions::for_tests(dir.join("data")))
         .await
         .unwrap()
 }

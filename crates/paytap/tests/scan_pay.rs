@@ -99,7 +99,7 @@ impl World {
 /// debit card of 1,000.00 CNY.
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let p = Platform::start(PlatformOptions::loopback(dir.path().join("data")))
+    let p = Platform::start(PlatformOptions::for_tests(dir.path().join("data")))
         .await
         .unwrap();
     let url = p.wallet_url.clone();

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{BIN, KillOnDrop, up_on_free_ports, wait_for_endpoints};
+use common::{BIN, KillOnDrop, up_on_test_storage, wait_for_endpoints};
 use serde_json::Value;
 
 const EMAIL: &str = "li.na@example.com";
@@ -54,7 +54,7 @@ struct World {
 fn start() -> World {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let up = up_on_free_ports(&data)
+    let up = up_on_test_storage(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

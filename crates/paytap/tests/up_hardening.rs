@@ -234,3 +234,27 @@ fn a_busy_port_leaves_the_data_directory_untouched() {
         }
     }
 }
+
+#[test]
+fn a_database_url_that_is_not_postgres_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = common::up_on_free_ports(&data)
+        .args(["--database-url", "sqlite://elsewhere.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("paytap: error: --database-url"), "{err}");
+    assert!(err.contains("postgres://"), "{err}");
+    assert!(!data.exists(), "nothing written");
+    let out = common::up_on_free_ports(&data)
+        .args(["--database-url", "postgres://127.0.0.1:1/x"])
+        .args(["--region-database-url", "in"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("REGION=postgres://"), "{err}");
+    assert!(!data.exists(), "nothing written");
+}

@@ -46,6 +46,20 @@ pub use sqlx;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
+/// Longest PostgreSQL schema name [`Db::connect_schema`] takes (PostgreSQL
+/// truncates identifiers at 63 bytes; a truncated name would silently
+/// alias another).
+pub const MAX_SCHEMA_NAME: usize = 63;
+
+/// Whether `name` is a schema name [`Db::connect_schema`] takes: it is
+/// spliced into SQL, so only `[a-z][a-z0-9_]*` up to [`MAX_SCHEMA_NAME`].
+pub fn valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= MAX_SCHEMA_NAME
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// A transaction on either backend.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -89,6 +103,10 @@ pub enum StoreError {
     },
     #[error("no database configured for region {0:?}")]
     UnknownRegion(String),
+    #[error(
+        "schema name {0:?}: use 1 to {MAX_SCHEMA_NAME} lowercase letters, digits and '_', starting with a letter"
+    )]
+    SchemaName(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the database writer thread has stopped")]
@@ -151,6 +169,32 @@ impl Db {
     /// `postgres://user@host/db`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
         Self::connect_with(url, None, None).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` with `schema` as the
+    /// search path, creating the schema when missing: one database keeps
+    /// several components' tables apart, each in its own schema.
+    pub async fn connect_schema(url: &str, schema: &str) -> Result<Db, StoreError> {
+        if !valid_schema_name(schema) {
+            return Err(StoreError::SchemaName(schema.into()));
+        }
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(StoreError::UnsupportedUrl);
+        }
+        {
+            let admin = Db::connect(url).await?;
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            let created = admin.pool.execute(AssertSqlSafe(sql)).await;
+            admin.pool.close().await;
+            if let Err(e) = created {
+                // Two starts racing to create it: the loser finds it there.
+                let unique = matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
+                if !unique {
+                    return Err(e.into());
+                }
+            }
+        }
+        Db::connect_with(url, Some(schema.to_owned()), None).await
     }
 
     async fn connect_with(
@@ -473,6 +517,31 @@ pub fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for (name, ok) in [
+            ("network", true),
+            ("paytap_wallet_in", true),
+            ("t_0af3_network", true),
+            ("", false),
+            ("9lives", false),
+            ("Wallet", false),
+            ("wallet-in", false),
+            ("x\"; DROP SCHEMA public; --", false),
+            (&"a".repeat(MAX_SCHEMA_NAME + 1), false),
+        ] {
+            assert_eq!(valid_schema_name(name), ok, "{name:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schema_is_refused_on_sqlite_and_when_badly_named() {
+        let bad = Db::connect_schema("postgres://localhost/x", "Bad-Name").await;
+        assert!(matches!(bad, Err(StoreError::SchemaName(_))));
+        let sqlite = Db::connect_schema("sqlite://x.db", "network").await;
+        assert!(matches!(sqlite, Err(StoreError::UnsupportedUrl)));
+    }
 
     const M: &[Migration] = &[
         Migration {

@@ -5,7 +5,6 @@
 //! written anywhere), behind the operator API ([`paytap_operator::api`]) on
 //! a listener of their own.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -16,9 +15,6 @@ use paytap_purse::{MasterKeys, PurseKey};
 use paytap_store::Db;
 use paytap_transit::TransitConfig;
 use paytap_vault::Keyring;
-
-/// The operators' database file in the data directory.
-pub const TRANSIT_DB: &str = "transit.db";
 
 /// The keys of every operator, derived from the keyring before the
 /// network takes it.
@@ -65,17 +61,14 @@ impl TransitKeys {
     }
 }
 
-/// Opens every operator's host on `DIR/transit.db` and the ledger.
+/// Opens every operator's host on the transit database `db` and the
+/// ledger.
 pub async fn open(
-    dir: &Path,
+    db: Db,
     config: &TransitConfig,
     keys: TransitKeys,
     ledger: Ledger,
 ) -> anyhow::Result<(Db, Operators)> {
-    let path = dir.join(TRANSIT_DB);
-    let db = Db::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
     let mut ops = Operators::new();
     for (id, k) in keys.keys {
         let op = config

@@ -81,6 +81,22 @@ pub fn up_on_free_ports(data_dir: &Path) -> Command {
     cmd
 }
 
+/// [`up_on_free_ports`] on the tests' database: PostgreSQL schemas of its
+/// own (`--database-url`, a fresh `--schema-prefix`) when
+/// `PAYTAP_TEST_DATABASE_URL` names a PostgreSQL database, else SQLite
+/// files in `data_dir`.
+pub fn up_on_test_storage(data_dir: &Path) -> Command {
+    let mut cmd = up_on_free_ports(data_dir);
+    cmd.env_remove("PAYTAP_DATABASE_URL");
+    if let Ok(url) = std::env::var("PAYTAP_TEST_DATABASE_URL")
+        && url.starts_with("postgres")
+    {
+        let prefix = format!("t_{}_", uuid::Uuid::new_v4().simple());
+        cmd.args(["--database-url", &url, "--schema-prefix", &prefix]);
+    }
+    cmd
+}
+
 /// The `endpoints.json` a starting `paytap up` writes in `data_dir`, once
 /// it is there and whole.
 ///
