@@ -14,6 +14,8 @@
 //! roles: the wallet is the token requestor, the issuer does ID&V, the token
 //! service provisions).
 
+#[path = "platform/bills.rs"]
+pub mod bills;
 #[path = "platform/emulator.rs"]
 mod emulator;
 #[path = "platform/health.rs"]
@@ -29,7 +31,7 @@ pub mod scan;
 #[path = "platform/transit.rs"]
 pub mod transit;
 #[path = "platform/upi.rs"]
-mod upi;
+pub mod upi;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -333,6 +335,25 @@ pub struct Platform {
     transit_shutdown: tokio::sync::oneshot::Sender<()>,
     transit_task: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// India's side: UPI, the INR ledger, bills and recharge, all over the
+    /// `in` region's database.
+    pub india: India,
+}
+
+/// What runs over the `in` region's database.
+pub struct India {
+    /// The `in` region's database.
+    pub db: Db,
+    /// The UPI switch.
+    pub upi: Arc<paytap_upid::UpiSwitch<paytap_upid::IssuerBanks>>,
+    /// The INR banks' UPI side.
+    pub banks: Arc<paytap_issuer::UpiBanks>,
+    /// The INR ledger.
+    pub ledger: paytap_ledger::Ledger,
+    /// Bills and recharge.
+    pub bills: Arc<paytap_bills::BillService>,
+    /// The emulated billers and operators.
+    pub billers: Arc<paytap_bills::EmulatedBillers>,
 }
 
 /// The data directory, created or corrected to 0700 with its files 0600.
@@ -425,9 +446,10 @@ impl Platform {
         let banks = site_banks(&config.issuers);
         let transit_config = paytap_transit::TransitConfig::default_operators();
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
+        let bills_key = bills::data_key(&config.keyring);
+        let upi_key = upi::data_key(&config.keyring);
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
-        let (upi_routes, upi_timers) = upi::start(&net, &issuers).await?;
         let (transit_db, operators) = transit::open(
             &opts.data_dir,
             &transit_config,
@@ -450,6 +472,23 @@ impl Platform {
                 .push((format!("wallet-{region}"), db.clone()));
             regions.insert(region, db);
         }
+        let india_db = regions.get("in")?.clone();
+        let upi_side = upi::start(&india_db, &issuers, &upi_key).await?;
+        let bills_side = bills::start(
+            &india_db,
+            upi_side.switch.clone(),
+            &upi_side.banks,
+            bills_key,
+        )
+        .await?;
+        let india = India {
+            db: india_db,
+            upi: upi_side.switch,
+            banks: upi_side.banks,
+            ledger: upi_side.ledger,
+            bills: bills_side.service,
+            billers: bills_side.billers,
+        };
         let wallet = Wallet::new(
             regions,
             Arc::new(NetworkPort::new(net.clone())),
@@ -465,7 +504,8 @@ impl Platform {
         let mut tasks = vec![
             wallet.spawn_event_pump(net.subscribe()),
             spawn_housekeeping(wallet.clone()),
-            upi_timers,
+            upi_side.timers,
+            bills_side.task,
         ];
         if opts.sms_file {
             tasks.push(spawn_sms_file(
@@ -491,7 +531,7 @@ impl Platform {
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
-        app = app.merge(upi_routes);
+        app = app.merge(upi_side.routes);
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
@@ -532,6 +572,7 @@ impl Platform {
             http_shutdown: tx,
             http_task,
             tasks,
+            india,
         })
     }
 
