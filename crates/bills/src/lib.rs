@@ -32,7 +32,7 @@ pub mod upi;
 
 pub use ports::{
     BillerHost, BoxFut, CardCharge, CardPort, ChargeAnswer, EmulatedBillers, HostError, HttpSwitch,
-    UpiSwitchPort,
+    PayerAccounts, UpiSwitchPort,
 };
 pub use seal::SealError;
 pub use service::{

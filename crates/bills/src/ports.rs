@@ -24,6 +24,15 @@ pub trait UpiSwitchPort: Send + Sync {
     fn pay(&self, req: ReqPay) -> BoxFut<'_, Result<Option<RespPay>, String>>;
 }
 
+/// The payer's PSP: the account behind one of its users' UPI ids.
+pub trait PayerAccounts: Send + Sync {
+    /// The account `vpa` pays from, if the PSP knows the address.
+    fn account_of<'a>(
+        &'a self,
+        vpa: &'a paytap_upi::Vpa,
+    ) -> BoxFut<'a, Result<Option<paytap_upi::xml::Account>, String>>;
+}
+
 /// How long a request to the switch may take before its outcome counts as
 /// not known (the payment is then asked about again, never charged twice).
 pub const SWITCH_TIMEOUT: Duration = Duration::from_secs(10);

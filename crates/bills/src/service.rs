@@ -1,7 +1,9 @@
 //! [`BillService`]: bills fetched and kept, payments driven from the charge
 //! to the biller's confirmation or the refund, receipts and reminders.
 
-use crate::ports::{BillerHost, CardCharge, CardPort, ChargeAnswer, HostError, UpiSwitchPort};
+use crate::ports::{
+    BillerHost, CardCharge, CardPort, ChargeAnswer, HostError, PayerAccounts, UpiSwitchPort,
+};
 use crate::seal::{SealError, Sealer};
 use crate::store::{self, FetchRow, Inserted, PaymentRow, StepFacts};
 use crate::upi::{self, UpiLeg};
@@ -33,8 +35,9 @@ pub struct Payer<'a> {
 }
 
 impl Payer<'_> {
-    /// The account, once its region is India's.
-    fn india(&self) -> Result<&str, BillsError> {
+    /// The account, once its region is India's; [`BillsError::NotInIndia`]
+    /// otherwise.
+    pub fn region_check(&self) -> Result<&str, BillsError> {
         if self.region != REGION {
             tracing::info!(
                 account = self.account_id,
@@ -47,8 +50,9 @@ impl Payer<'_> {
     }
 }
 
-/// Longest idempotency key a caller may give (a UUID is 36).
-pub const MAX_KEY_LEN: usize = 64;
+/// Longest idempotency key a caller may give: the wallet API's own bound
+/// on the `Idempotency-Key` header.
+pub const MAX_KEY_LEN: usize = 255;
 /// Digits of a mobile number a receipt shows; the rest are masked.
 const MOBILE_SHOWN: usize = 4;
 
@@ -69,7 +73,7 @@ pub enum BillsError {
     #[error("this idempotency key was used for another request")]
     KeyReused,
     /// The idempotency key is empty, too long or not printable ASCII.
-    #[error("an idempotency key is 1 to 64 printable characters")]
+    #[error("an idempotency key is 1 to 255 printable characters")]
     BadKey,
     /// The biller did not answer the fetch.
     #[error("the biller is not answering; try again later")]
@@ -95,6 +99,9 @@ pub enum BillsError {
     /// A sealed column that does not open, or a seal that failed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The PSP's record of UPI ids could not be read.
+    #[error("UPI ids: {0}")]
+    Payers(String),
     /// A biller or operator with no collection account at the aggregator
     /// (a configuration error).
     #[error("no collection account for {0}")]
@@ -298,6 +305,7 @@ pub struct BillService {
     sealer: Sealer,
     collections: Collections,
     upi: Arc<dyn UpiSwitchPort>,
+    payers: Arc<dyn PayerAccounts>,
     cards: Option<Arc<dyn CardPort>>,
     billers: Arc<dyn BillerHost>,
     clock: Arc<dyn Clock>,
@@ -324,6 +332,8 @@ pub struct BillServiceParts {
     pub collections: Collections,
     /// The UPI switch.
     pub upi: Arc<dyn UpiSwitchPort>,
+    /// The PSP's record of its users' UPI ids.
+    pub payers: Arc<dyn PayerAccounts>,
     /// The card network, where connected.
     pub cards: Option<Arc<dyn CardPort>>,
     /// The billers and operators.
@@ -380,6 +390,7 @@ impl BillService {
             sealer: Sealer::new(parts.data_key),
             collections: parts.collections,
             upi: parts.upi,
+            payers: parts.payers,
             cards: parts.cards,
             billers: parts.billers,
             clock: parts.clock,
@@ -397,6 +408,14 @@ impl BillService {
         &self.recharges
     }
 
+    /// The account behind the payer's UPI id `vpa`, as the PSP has it.
+    pub async fn payer_account(&self, vpa: &Vpa) -> Result<Option<Account>, BillsError> {
+        self.payers
+            .account_of(vpa)
+            .await
+            .map_err(BillsError::Payers)
+    }
+
     /// Asks `biller_id` for the bill of the customer `params` name, and keeps
     /// it for `account` (fetching the same bill again answers the same id).
     pub async fn fetch(
@@ -405,7 +424,7 @@ impl BillService {
         biller_id: &str,
         params: &BTreeMap<String, String>,
     ) -> Result<FetchedBill, BillsError> {
-        let account = payer.india()?;
+        let account = payer.region_check()?;
         let biller = self.catalogue.get(biller_id)?;
         let params = biller.validate(params)?;
         let now = self.clock.now_millis();
@@ -499,7 +518,7 @@ impl BillService {
         fetch_id: &str,
         method: PayMethod,
     ) -> Result<Receipt, BillsError> {
-        let account = payer.india()?;
+        let account = payer.region_check()?;
         check_key(key)?;
         let fetch = store::fetch(&self.db, account, fetch_id)
             .await?
@@ -533,7 +552,7 @@ impl BillService {
         req: &RechargeRequest,
         method: PayMethod,
     ) -> Result<Receipt, BillsError> {
-        let account = payer.india()?;
+        let account = payer.region_check()?;
         check_key(key)?;
         let order = self.recharges.order(
             &req.mobile,

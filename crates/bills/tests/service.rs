@@ -35,6 +35,16 @@ const RAVI_IN: Payer = Payer {
 /// A Jio number of the Karnataka circle, by its series.
 const JIO_KA: &str = "7019123456";
 
+/// The PSP's UPI ids: Asha's.
+struct Payers(Account);
+
+impl PayerAccounts for Payers {
+    fn account_of<'a>(&'a self, vpa: &'a Vpa) -> BoxFut<'a, Result<Option<Account>, String>> {
+        let found = (vpa.as_str() == ASHA).then(|| self.0.clone());
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
 struct Env {
     db: Db,
     ledger: Ledger,
@@ -154,6 +164,7 @@ async fn env() -> Env {
         data_key: Zeroizing::new([7u8; 32]),
         collections,
         upi: Arc::new(HttpSwitch::new(&base).unwrap()),
+        payers: Arc::new(Payers(account(&asha))),
         cards: None,
         billers: billers.clone(),
         clock: Arc::new(ManualClock::starting_at(NOW)),
@@ -390,6 +401,12 @@ async fn a_payment_the_bank_refuses_is_declined_and_frees_the_bill() {
 #[tokio::test]
 async fn a_jio_recharge_is_confirmed_or_refunded() {
     let e = env().await;
+    let found = e
+        .bills
+        .payer_account(&Vpa::new(ASHA).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found, Some(account(&e.asha)));
     let detected = e.bills.recharges().detect(JIO_KA).unwrap().unwrap();
     assert_eq!(
         (detected.operator.as_str(), detected.circle.as_str()),

@@ -499,6 +499,7 @@ impl Platform {
             },
         )
         .await?;
+        wallet.attach_bills(india.bills.clone());
         // Files the start created (keys, settings) are private too.
         secure_dir(&opts.data_dir)?;
         let mut tasks = vec![

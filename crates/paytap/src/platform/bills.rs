@@ -6,7 +6,8 @@
 
 use paytap_bbps::{Catalogue, Recharges};
 use paytap_bills::{
-    BillService, BillServiceParts, BoxFut, Collections, EmulatedBillers, UpiSwitchPort,
+    BillService, BillServiceParts, BoxFut, Collections, EmulatedBillers, PayerAccounts,
+    UpiSwitchPort,
 };
 use paytap_issuer::UpiBanks;
 use paytap_store::Db;
@@ -36,6 +37,19 @@ struct InProcess(Arc<UpiSwitch<IssuerBanks>>);
 impl UpiSwitchPort for InProcess {
     fn pay(&self, req: ReqPay) -> BoxFut<'_, Result<Option<RespPay>, String>> {
         Box::pin(async move { self.0.pay(req).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The switch's directory as the PSP's record of its users' UPI ids (until
+/// the PSP keeps its own bindings).
+struct Directory(Arc<UpiSwitch<IssuerBanks>>);
+
+impl PayerAccounts for Directory {
+    fn account_of<'a>(&'a self, vpa: &'a Vpa) -> BoxFut<'a, Result<Option<Account>, String>> {
+        Box::pin(async move {
+            let entry = self.0.resolve(vpa).await.map_err(|e| e.to_string())?;
+            Ok(entry.map(|e| e.account))
+        })
     }
 }
 
@@ -84,7 +98,8 @@ pub async fn start(
         recharges,
         data_key,
         collections,
-        upi: Arc::new(InProcess(sw)),
+        upi: Arc::new(InProcess(sw.clone())),
+        payers: Arc::new(Directory(sw)),
         cards: None,
         billers: billers.clone(),
         clock: Arc::new(SystemClock),
