@@ -20,6 +20,8 @@ pub mod bills;
 mod emulator;
 #[path = "platform/health.rs"]
 mod health;
+#[path = "platform/india_lab.rs"]
+mod india_lab;
 #[path = "platform/merchants.rs"]
 pub mod merchants;
 #[path = "platform/metrics.rs"]
@@ -337,13 +339,11 @@ pub struct Platform {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// India's side: UPI, the INR ledger, bills and recharge, all over the
     /// `in` region's database.
-    pub india: India,
+    pub india: Arc<India>,
 }
 
 /// What runs over the `in` region's database.
 pub struct India {
-    /// The `in` region's database.
-    pub db: Db,
     /// The UPI switch.
     pub upi: Arc<paytap_upid::UpiSwitch<paytap_upid::IssuerBanks>>,
     /// The INR banks' UPI side.
@@ -481,14 +481,13 @@ impl Platform {
             bills_key,
         )
         .await?;
-        let india = India {
-            db: india_db,
+        let india = Arc::new(India {
             upi: upi_side.switch,
             banks: upi_side.banks,
             ledger: upi_side.ledger,
             bills: bills_side.service,
             billers: bills_side.billers,
-        };
+        });
         let wallet = Wallet::new(
             regions,
             Arc::new(NetworkPort::new(net.clone())),
@@ -537,6 +536,7 @@ impl Platform {
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
+            app = app.merge(india_lab::india_router(india.clone()));
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;
@@ -590,6 +590,7 @@ impl Platform {
             t.abort();
         }
         drop(self.wallet);
+        drop(self.india);
         match Arc::try_unwrap(self.net) {
             Ok(net) => net.shutdown().await,
             Err(net) => net.switch().shutdown().await,
