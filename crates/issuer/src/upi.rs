@@ -32,11 +32,18 @@ use paytap_types::{Currency, Money};
 use rand::RngExt;
 use tokio::sync::Mutex;
 
-/// Schema owned by the banks' UPI side.
-pub const UPI_MIGRATIONS: &[Migration] = &[Migration {
-    component: "issuer_upi",
-    version: 1,
-    sql: "CREATE TABLE issuer_upi_accounts (\
+mod mobile;
+
+use mobile::MobileCipher;
+
+/// Schema owned by the banks' UPI side. Version 2 keeps mobile numbers
+/// sealed, found by their keyed fingerprint ([`mobile`]); rows written
+/// before it are sealed when [`UpiBanks::open`] first runs with a key.
+pub const UPI_MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "issuer_upi",
+        version: 1,
+        sql: "CREATE TABLE issuer_upi_accounts (\
             bank_id TEXT NOT NULL, \
             account_number TEXT NOT NULL, \
             ifsc TEXT NOT NULL, \
@@ -50,7 +57,15 @@ pub const UPI_MIGRATIONS: &[Migration] = &[Migration {
             mark TEXT NOT NULL, \
             created_at BIGINT NOT NULL, \
             PRIMARY KEY (txn_id, mark))",
-}];
+    },
+    Migration {
+        component: "issuer_upi",
+        version: 2,
+        sql: "ALTER TABLE issuer_upi_accounts ADD COLUMN mobile_fp TEXT;\
+          DROP INDEX issuer_upi_accounts_mobile;\
+          CREATE INDEX issuer_upi_accounts_mobile_fp ON issuer_upi_accounts (mobile_fp)",
+    },
+];
 
 /// Digits of an account number the banks open: 12, as Indian savings
 /// accounts commonly have.
@@ -108,7 +123,44 @@ pub struct UpiBanks {
     db: Db,
     ledger: Ledger,
     banks: Vec<BankConfig>,
+    mobiles: MobileCipher,
     lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for MobileCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MobileCipher([REDACTED])")
+    }
+}
+
+/// Seals the mobile numbers of rows written before they were sealed
+/// (migration 2 left their fingerprint empty), each in its own statement:
+/// a row is either still clear with no fingerprint, or sealed with one.
+async fn seal_clear_mobiles(db: &Db, mobiles: &MobileCipher) -> Result<(), IssuerError> {
+    let clear: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT bank_id, account_number, mobile FROM issuer_upi_accounts WHERE mobile_fp IS NULL",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for (bank_id, number, mobile) in &clear {
+        let sealed = mobiles
+            .seal(bank_id, number, mobile)
+            .ok_or(IssuerError::Invalid("a mobile number could not be sealed"))?;
+        sqlx::query(
+            "UPDATE issuer_upi_accounts SET mobile = $1, mobile_fp = $2 \
+             WHERE bank_id = $3 AND account_number = $4 AND mobile_fp IS NULL",
+        )
+        .bind(sealed)
+        .bind(mobiles.fingerprint(mobile))
+        .bind(bank_id)
+        .bind(number)
+        .execute(db.pool())
+        .await?;
+    }
+    if !clear.is_empty() {
+        tracing::info!(accounts = clear.len(), "UPI account mobile numbers sealed");
+    }
+    Ok(())
 }
 
 /// The four letters that start the IFSCs of `bank`: the first four letters
@@ -143,14 +195,18 @@ const MARK_REVERSED: &str = "reversed";
 const MARK_CHECKED: &str = "checked-not-credited";
 
 impl UpiBanks {
-    /// Migrates the tables and opens every INR bank's clearing account
-    /// (idempotent).
+    /// Migrates the tables, seals any mobile number still in clear under
+    /// `data_key` (from the vault's keyring) and opens every INR bank's
+    /// clearing account (idempotent).
     pub async fn open(
         db: Db,
         ledger: Ledger,
         config: &IssuerConfig,
+        data_key: &[u8; 32],
     ) -> Result<UpiBanks, IssuerError> {
         db.migrate(UPI_MIGRATIONS).await?;
+        let mobiles = MobileCipher::new(data_key);
+        seal_clear_mobiles(&db, &mobiles).await?;
         let banks: Vec<BankConfig> = config
             .banks
             .iter()
@@ -182,6 +238,7 @@ impl UpiBanks {
             db,
             ledger,
             banks,
+            mobiles,
             lock: Mutex::new(()),
         })
     }
@@ -257,16 +314,23 @@ impl UpiBanks {
                     .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
                     .collect()
             };
+            let sealed =
+                self.mobiles
+                    .seal(&bank.id, &number, mobile)
+                    .ok_or(IssuerError::Invalid(
+                        "the mobile number could not be sealed",
+                    ))?;
             let inserted = sqlx::query(
                 "INSERT INTO issuer_upi_accounts \
-                 (bank_id, account_number, ifsc, mobile, holder, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 (bank_id, account_number, ifsc, mobile, mobile_fp, holder, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (bank_id, account_number) DO NOTHING",
             )
             .bind(&bank.id)
             .bind(&number)
             .bind(ifsc)
-            .bind(mobile)
+            .bind(sealed)
+            .bind(self.mobiles.fingerprint(mobile))
             .bind(holder)
             .bind(now_millis())
             .execute(self.db.pool())
@@ -283,23 +347,28 @@ impl UpiBanks {
     pub async fn accounts_by_mobile(&self, mobile: &str) -> Result<Vec<UpiAccount>, IssuerError> {
         let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
             "SELECT bank_id, account_number, ifsc, mobile, holder \
-             FROM issuer_upi_accounts WHERE mobile = $1 ORDER BY bank_id, account_number",
+             FROM issuer_upi_accounts WHERE mobile_fp = $1 ORDER BY bank_id, account_number",
         )
-        .bind(mobile)
+        .bind(self.mobiles.fingerprint(mobile))
         .fetch_all(self.db.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(bank_id, account_number, ifsc, mobile, holder)| UpiAccount {
+        rows.into_iter()
+            .map(|(bank_id, account_number, ifsc, sealed, holder)| {
+                let mobile = self
+                    .mobiles
+                    .open(&bank_id, &account_number, &sealed)
+                    .ok_or_else(|| {
+                        IssuerError::Corrupt(format!("sealed mobile of account {account_number}"))
+                    })?;
+                Ok(UpiAccount {
                     bank_id,
                     account_number,
                     ifsc,
                     mobile,
                     holder,
-                },
-            )
-            .collect())
+                })
+            })
+            .collect()
     }
 
     /// The balance of a savings account, in paise.

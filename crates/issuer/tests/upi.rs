@@ -20,9 +20,14 @@ struct Env {
 async fn env() -> Env {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
-    let banks = UpiBanks::open(db, ledger.clone(), &IssuerConfig::default_banks())
-        .await
-        .unwrap();
+    let banks = UpiBanks::open(
+        db,
+        ledger.clone(),
+        &IssuerConfig::default_banks(),
+        &[7u8; 32],
+    )
+    .await
+    .unwrap();
     let payer = banks
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await

@@ -12,7 +12,8 @@
 //! (`demo/qr.rs`), a band that holds no card, a bank's discount, a
 //! first-payment cashback and a burst stopped by the risk engine
 //! (`demo/offers.rs`), a transit card ridden and lost (`demo/transit.rs`),
-//! and the ledger summing to zero per currency.
+//! the ledger summing to zero per currency, and in India an electricity
+//! bill and a Jio recharge paid over UPI (`demo/bills.rs`).
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the
@@ -45,6 +46,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod bills;
 mod offers;
 mod qr;
 mod transit;
@@ -63,7 +65,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 17;
+const STEPS: u64 = 18;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -398,7 +400,9 @@ impl Demo {
         self.offers_and_risk().await?;
         self.band_holds_no_cards(&icbc).await?;
         self.ride_the_metro().await?;
-        self.history_and_ledger().await
+        self.history_and_ledger().await?;
+        let asha = self.india_payer().await?;
+        self.bills_and_recharge(&asha).await
     }
 
     /// Two banks issue Li Lei a debit and a credit card.

@@ -14,10 +14,14 @@
 //! roles: the wallet is the token requestor, the issuer does ID&V, the token
 //! service provisions).
 
+#[path = "platform/bills.rs"]
+pub mod bills;
 #[path = "platform/emulator.rs"]
 mod emulator;
 #[path = "platform/health.rs"]
 mod health;
+#[path = "platform/india_lab.rs"]
+mod india_lab;
 #[path = "platform/merchants.rs"]
 pub mod merchants;
 #[path = "platform/metrics.rs"]
@@ -31,7 +35,7 @@ pub mod storage;
 #[path = "platform/transit.rs"]
 pub mod transit;
 #[path = "platform/upi.rs"]
-mod upi;
+pub mod upi;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -349,6 +353,23 @@ pub struct Platform {
     transit_shutdown: tokio::sync::oneshot::Sender<()>,
     transit_task: tokio::task::JoinHandle<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// India's side: UPI, the INR ledger, bills and recharge, all over the
+    /// `in` region's database.
+    pub india: Arc<India>,
+}
+
+/// What runs over the `in` region's database.
+pub struct India {
+    /// The UPI switch.
+    pub upi: Arc<paytap_upid::UpiSwitch<paytap_upid::IssuerBanks>>,
+    /// The INR banks' UPI side.
+    pub banks: Arc<paytap_issuer::UpiBanks>,
+    /// The INR ledger.
+    pub ledger: paytap_ledger::Ledger,
+    /// Bills and recharge.
+    pub bills: Arc<paytap_bills::BillService>,
+    /// The emulated billers and operators.
+    pub billers: Arc<paytap_bills::EmulatedBillers>,
 }
 
 /// The data directory, created or corrected to 0700 with its files 0600.
@@ -435,9 +456,10 @@ impl Platform {
         let banks = site_banks(&config.issuers);
         let transit_config = paytap_transit::TransitConfig::default_operators();
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
+        let bills_key = bills::data_key(&config.keyring);
+        let upi_key = upi::data_key(&config.keyring);
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
-        let (upi_routes, upi_timers) = upi::start(&net, &issuers).await?;
         let (transit_db, operators) = transit::open(
             opts.storage.open(&opts.data_dir, storage::TRANSIT).await?,
             &transit_config,
@@ -462,6 +484,22 @@ impl Platform {
                 .push((format!("wallet-{region}"), db.clone()));
             regions.insert(region, db);
         }
+        let india_db = regions.get("in")?.clone();
+        let upi_side = upi::start(&india_db, &issuers, &upi_key).await?;
+        let bills_side = bills::start(
+            &india_db,
+            upi_side.switch.clone(),
+            &upi_side.banks,
+            bills_key,
+        )
+        .await?;
+        let india = Arc::new(India {
+            upi: upi_side.switch,
+            banks: upi_side.banks,
+            ledger: upi_side.ledger,
+            bills: bills_side.service,
+            billers: bills_side.billers,
+        });
         let wallet = Wallet::new(
             regions,
             Arc::new(NetworkPort::new(net.clone())),
@@ -472,12 +510,14 @@ impl Platform {
             },
         )
         .await?;
+        wallet.attach_bills(india.bills.clone());
         // Files the start created (keys, settings) are private too.
         secure_dir(&opts.data_dir)?;
         let mut tasks = vec![
             wallet.spawn_event_pump(net.subscribe()),
             spawn_housekeeping(wallet.clone()),
-            upi_timers,
+            upi_side.timers,
+            bills_side.task,
         ];
         if opts.sms_file {
             tasks.push(spawn_sms_file(
@@ -503,11 +543,12 @@ impl Platform {
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
-        app = app.merge(upi_routes);
+        app = app.merge(upi_side.routes);
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
+            app = app.merge(india_lab::india_router(india.clone()));
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;
@@ -544,6 +585,7 @@ impl Platform {
             http_shutdown: tx,
             http_task,
             tasks,
+            india,
         })
     }
 
@@ -560,6 +602,7 @@ impl Platform {
             t.abort();
         }
         drop(self.wallet);
+        drop(self.india);
         match Arc::try_unwrap(self.net) {
             Ok(net) => net.shutdown().await,
             Err(net) => net.switch().shutdown().await,

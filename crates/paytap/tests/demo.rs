@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/17] Start the platform",
+        "[1/18] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -94,7 +94,7 @@ fn check(out: &Output) {
         "DECLINED 1A",
         "The wallet's history says: verify it's you, then pay again (risk: velocity)",
         "the cryptogram vouches for the fingerprint",
-        "all 17 steps passed",
+        "all 18 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

@@ -50,9 +50,14 @@ fn txn(id: &str, kind: TxnType) -> Txn {
 async fn serve() -> (String, UpiAccount) {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
-    let banks = UpiBanks::open(db.clone(), ledger, &IssuerConfig::default_banks())
-        .await
-        .unwrap();
+    let banks = UpiBanks::open(
+        db.clone(),
+        ledger,
+        &IssuerConfig::default_banks(),
+        &[7u8; 32],
+    )
+    .await
+    .unwrap();
     let asha = banks
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await

@@ -83,9 +83,14 @@ fn account(a: &UpiAccount) -> Account {
 async fn env() -> Env {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
-    let banks = UpiBanks::open(db.clone(), ledger.clone(), &IssuerConfig::default_banks())
-        .await
-        .unwrap();
+    let banks = UpiBanks::open(
+        db.clone(),
+        ledger.clone(),
+        &IssuerConfig::default_banks(),
+        &[7u8; 32],
+    )
+    .await
+    .unwrap();
     let asha = banks
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await

@@ -91,6 +91,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/devices/{device_id}/cards/{card_id}"),
     ("get", "/api/v1/transactions"),
     ("get", "/api/v1/events"),
+    ("get", "/api/v1/billers"),
+    ("post", "/api/v1/bills/fetch"),
+    ("get", "/api/v1/bills/reminders"),
+    ("post", "/api/v1/bills/payments"),
+    ("get", "/api/v1/bills/receipts"),
+    ("get", "/api/v1/bills/receipts/{payment_id}"),
+    ("get", "/api/v1/recharge/plans"),
+    ("post", "/api/v1/recharge/payments"),
     ("get", "/api/v1/openapi.json"),
 ];
 
@@ -136,6 +144,7 @@ pub fn router(wallet: Wallet) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(crate::locate_api::routes())
+        .merge(crate::bills_api::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(wallet)
 }

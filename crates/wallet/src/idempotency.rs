@@ -69,7 +69,7 @@ impl<T: DeserializeOwned> FromRequest<Wallet> for Fingerprinted<T> {
 }
 
 /// The `Idempotency-Key` header, if sent and valid.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };

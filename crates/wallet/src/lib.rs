@@ -43,6 +43,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+mod bills_api;
 mod body;
 pub mod client_addr;
 pub mod error;

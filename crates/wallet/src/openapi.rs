@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+mod bills;
+
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -397,6 +399,9 @@ fn operations() -> Vec<Op> {
                 ok("OpenAPI 3.1 document", json!({ "type": "object" })),
             ),
     ]
+    .into_iter()
+    .chain(bills::operations())
+    .collect()
 }
 
 /// Every schema the operations name: a table (one entry per type), long
@@ -645,6 +650,15 @@ fn schemas() -> Value {
     })
 }
 
+/// The schemas of every part of the API.
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), bills::schemas()) {
+        map.extend(more);
+    }
+    all
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -677,7 +691,7 @@ pub fn document() -> Value {
                     "description": "1 to 255 visible ASCII characters. Scoped to the caller (the account; for registration, the request body). A retry with the same key, method, path and body returns the first successful response (with Idempotent-Replayed: true); another method or path is 409, another body 422"
                 }
             },
-            "schemas": schemas()
+            "schemas": all_schemas()
         }
     })
 }

@@ -130,6 +130,9 @@ pub(crate) struct Inner {
     /// A hash of a random password, verified against on unknown logins so
     /// that a wrong login costs the same time as a wrong password.
     pub(crate) dummy_hash: String,
+    /// Bills and recharge of India accounts, once the platform attached
+    /// them ([`crate::bills_api`]).
+    bills: std::sync::OnceLock<Arc<paytap_bills::BillService>>,
 }
 
 /// The wallet service. Cheap to clone (shared state).
@@ -438,8 +441,22 @@ impl Wallet {
                 events,
                 commands: Default::default(),
                 dummy_hash,
+                bills: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Serves bills and recharge over `bills` (once; a second attach is
+    /// ignored with a warning).
+    pub fn attach_bills(&self, bills: Arc<paytap_bills::BillService>) {
+        if self.inner.bills.set(bills).is_err() {
+            tracing::warn!("a bill service was already attached");
+        }
+    }
+
+    /// The attached bill service.
+    pub fn bills(&self) -> Option<Arc<paytap_bills::BillService>> {
+        self.inner.bills.get().cloned()
     }
 
     pub fn config(&self) -> &WalletConfig {

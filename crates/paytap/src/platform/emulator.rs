@@ -30,10 +30,10 @@ struct IssueBody {
     no_cvm_limit_minor: Option<i64>,
 }
 
-type ApiResult =
+pub(crate) type ApiResult =
     Result<axum::response::Response, (axum::http::StatusCode, axum::Json<serde_json::Value>)>;
 
-fn api_error(
+pub(crate) fn api_error(
     status: axum::http::StatusCode,
     message: impl std::fmt::Display,
 ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
@@ -45,7 +45,7 @@ fn api_error(
     )
 }
 
-fn no_store(v: serde_json::Value) -> axum::response::Response {
+pub(crate) fn no_store(v: serde_json::Value) -> axum::response::Response {
     use axum::response::IntoResponse;
     (
         [(axum::http::header::CACHE_CONTROL, "no-store")],
@@ -54,7 +54,7 @@ fn no_store(v: serde_json::Value) -> axum::response::Response {
         .into_response()
 }
 
-fn loopback_only(
+pub(crate) fn loopback_only(
     addr: SocketAddr,
 ) -> Result<(), (axum::http::StatusCode, axum::Json<serde_json::Value>)> {
     if addr.ip().is_loopback() {

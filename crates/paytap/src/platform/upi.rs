@@ -1,9 +1,13 @@
 //! The UPI switch in the running platform: the INR banks' UPI side and the
-//! switch service over the network's database and ledger, its XML endpoints
-//! on the wallet's port (`/upi/switch/...`) and its timers as a task.
+//! switch service over the `in` region's database, with a ledger of their
+//! own there (India's data in India: UPI ids, accounts, mobile numbers,
+//! transactions and the INR ledger entries never reach another region's
+//! database), its XML endpoints on the wallet's port (`/upi/switch/...`)
+//! and its timers as a task.
 
 use paytap_issuer::{IssuerConfig, UpiBanks};
-use paytap_network::RunningNetwork;
+use paytap_ledger::Ledger;
+use paytap_store::Db;
 use paytap_types::SystemClock;
 use paytap_upi::xml::OrgId;
 use paytap_upid::{IssuerBanks, UpiSwitch, http};
@@ -11,22 +15,54 @@ use std::sync::Arc;
 
 /// The org id the switch signs its messages with.
 const SWITCH_ORG: &str = "NPCI";
+/// Purpose of the keyring subkey the banks seal mobile numbers under.
+const MOBILE_KEY_PURPOSE: &str = "issuer upi mobile numbers";
 
-/// Opens the banks' UPI side and the switch (replaying its log), and returns
-/// its routes and its timer task.
+/// The key the banks' UPI side seals mobile numbers with, from the vault's
+/// keyring.
+pub fn data_key(keyring: &paytap_vault::Keyring) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(MOBILE_KEY_PURPOSE)
+}
+
+/// The UPI side as started.
+pub struct UpiSide {
+    /// The switch.
+    pub switch: Arc<UpiSwitch<IssuerBanks>>,
+    /// The INR banks' UPI side.
+    pub banks: Arc<UpiBanks>,
+    /// The INR ledger, in the `in` region's database.
+    pub ledger: Ledger,
+    /// `/upi/switch/...`.
+    pub routes: axum::Router,
+    /// The switch's timers.
+    pub timers: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the INR ledger, the banks' UPI side and the switch (replaying its
+/// log) over `india`, the `in` region's database, mobile numbers sealed
+/// under `data_key`.
 pub async fn start(
-    net: &RunningNetwork,
+    india: &Db,
     issuers: &IssuerConfig,
-) -> anyhow::Result<(axum::Router, tokio::task::JoinHandle<()>)> {
-    let banks = UpiBanks::open(net.db().clone(), net.ledger().clone(), issuers).await?;
+    data_key: &[u8; 32],
+) -> anyhow::Result<UpiSide> {
+    let ledger = Ledger::open(india.clone()).await?;
+    let banks = UpiBanks::open(india.clone(), ledger.clone(), issuers, data_key).await?;
+    let banks = Arc::new(banks);
     let sw = UpiSwitch::open(
-        net.db().clone(),
-        IssuerBanks::new(Arc::new(banks)),
+        india.clone(),
+        IssuerBanks::new(banks.clone()),
         Arc::new(SystemClock),
         OrgId::new(SWITCH_ORG)?,
     )
     .await?;
     let sw = Arc::new(sw);
     let timers = tokio::spawn(sw.clone().run_timers());
-    Ok((http::router(sw), timers))
+    Ok(UpiSide {
+        routes: http::router(sw.clone()),
+        switch: sw,
+        banks,
+        ledger,
+        timers,
+    })
 }

@@ -1,0 +1,519 @@
+//! Bills and recharges against the UPI switch over real HTTP (the `upid`
+//! endpoints on a loopback port, the emulated banks behind them): a bill
+//! fetched and paid once, a biller that is down or refuses and the refund,
+//! recharges, reminders, bad input, and nothing in clear at rest.
+// Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
+#![allow(clippy::inconsistent_digit_grouping)]
+
+use paytap_bbps::{BbpsError, Catalogue, PayState, Recharges, Reminder};
+use paytap_bills::*;
+use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
+use paytap_ledger::Ledger;
+use paytap_store::Db;
+use paytap_types::{Currency, ManualClock, SystemClock};
+use paytap_upi::Vpa;
+use paytap_upi::xml::{Account, AccountNumber, Ifsc, OrgId};
+use paytap_upid::{DirectoryEntry, IssuerBanks, UpiSwitch, http};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const ICICI: &str = "63560001";
+const ASHA: &str = "asha@paytap";
+/// 2026-12-14 10:00 IST: two days before BESCOM's bills of the month fall due.
+const NOW: i64 = 1_797_222_600_000;
+/// Asha's wallet account, an India account.
+const ASHA_IN: Payer = Payer {
+    account_id: "acct-asha",
+    region: "in",
+};
+/// Ravi's wallet account, also in India.
+const RAVI_IN: Payer = Payer {
+    account_id: "acct-ravi",
+    region: "in",
+};
+/// A Jio number of the Karnataka circle, by its series.
+const JIO_KA: &str = "7019123456";
+
+/// The PSP's UPI ids: Asha's.
+struct Payers(Account);
+
+impl PayerAccounts for Payers {
+    fn account_of<'a>(&'a self, vpa: &'a Vpa) -> BoxFut<'a, Result<Option<Account>, String>> {
+        let found = (vpa.as_str() == ASHA).then(|| self.0.clone());
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
+struct Env {
+    db: Db,
+    ledger: Ledger,
+    banks: Arc<UpiBanks>,
+    asha: UpiAccount,
+    collections: BTreeMap<String, UpiAccount>,
+    billers: Arc<EmulatedBillers>,
+    bills: BillService,
+}
+
+fn account(a: &UpiAccount) -> Account {
+    Account {
+        ifsc: Ifsc::new(&a.ifsc).unwrap(),
+        number: AccountNumber::new(&a.account_number).unwrap(),
+        kind: Some("SAVINGS".into()),
+    }
+}
+
+impl Env {
+    fn asha_pays(&self) -> PayMethod {
+        PayMethod::Upi {
+            payer: Vpa::new(ASHA).unwrap(),
+            account: account(&self.asha),
+        }
+    }
+
+    async fn balance(&self, a: &UpiAccount) -> i64 {
+        self.banks
+            .balance(&a.ifsc, &a.account_number)
+            .await
+            .unwrap()
+    }
+
+    async fn collected(&self, vpa: &str) -> i64 {
+        self.balance(&self.collections[vpa]).await
+    }
+
+    /// Money is never lost or created.
+    async fn balanced(&self) {
+        let report = self.ledger.check_invariants().await.unwrap();
+        let inr = report.totals[&Currency::INR];
+        assert_eq!(inr.debits_posted, inr.credits_posted, "{report:?}");
+        assert_eq!(inr.debits_pending, inr.credits_pending, "{report:?}");
+    }
+
+    async fn fetch_bescom(&self, id: &str) -> FetchedBill {
+        let params = BTreeMap::from([("account_id".to_owned(), id.to_owned())]);
+        self.bills.fetch(ASHA_IN, "BESCOM", &params).await.unwrap()
+    }
+}
+
+/// The banks, the switch on a loopback port with Asha (₹10,000 at ICICI)
+/// and every biller's and operator's collection account at the aggregator's
+/// bank in its directory, and the bill service talking to it over HTTP.
+async fn env() -> Env {
+    let db = Db::for_tests().await.unwrap();
+    let ledger = Ledger::open(db.clone()).await.unwrap();
+    let banks = UpiBanks::open(
+        db.clone(),
+        ledger.clone(),
+        &IssuerConfig::default_banks(),
+        &[7u8; 32],
+    )
+    .await
+    .unwrap();
+    let banks = Arc::new(banks);
+    let asha = banks
+        .open_account(ICICI, "Asha", "9876543210", 10_000_00)
+        .await
+        .unwrap();
+    let sw = UpiSwitch::open(
+        db.clone(),
+        IssuerBanks::new(banks.clone()),
+        Arc::new(SystemClock),
+        OrgId::new("NPCI").unwrap(),
+    )
+    .await
+    .unwrap();
+    let entry = |vpa: &str, a: &UpiAccount, bound_at| DirectoryEntry {
+        vpa: Vpa::new(vpa).unwrap(),
+        account: account(a),
+        bound_at,
+    };
+    sw.register(&entry(ASHA, &asha, Some(0))).await.unwrap();
+    let catalogue = Catalogue::default_billers();
+    let recharges = Recharges::default_operators();
+    let payees: Vec<(String, String)> = catalogue
+        .all()
+        .map(|b| (b.vpa.clone(), b.name.clone()))
+        .chain(
+            recharges
+                .operators()
+                .map(|o| (o.vpa.clone(), o.name.clone())),
+        )
+        .collect();
+    let mut collections = Collections::new();
+    let mut accounts = BTreeMap::new();
+    for (vpa, name) in payees {
+        let a = banks
+            .open_account(ICICI, &name, "9000000001", 0)
+            .await
+            .unwrap();
+        sw.register(&entry(&vpa, &a, None)).await.unwrap();
+        collections.insert(&vpa, account(&a));
+        accounts.insert(vpa, a);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = http::router(Arc::new(sw));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let billers = Arc::new(EmulatedBillers::new());
+    let bills = BillService::open(BillServiceParts {
+        db: db.clone(),
+        catalogue,
+        recharges,
+        data_key: Zeroizing::new([7u8; 32]),
+        collections,
+        upi: Arc::new(HttpSwitch::new(&base).unwrap()),
+        payers: Arc::new(Payers(account(&asha))),
+        cards: None,
+        billers: billers.clone(),
+        clock: Arc::new(ManualClock::starting_at(NOW)),
+    })
+    .await
+    .unwrap();
+    Env {
+        db,
+        ledger,
+        banks,
+        asha,
+        collections: accounts,
+        billers,
+        bills,
+    }
+}
+
+#[tokio::test]
+async fn an_electricity_bill_is_paid_once_and_confirmed() {
+    let e = env().await;
+    let bill = e.fetch_bescom("1234567890").await;
+    assert_eq!(bill.biller_name, "Bangalore Electricity Supply Company");
+    assert_eq!(bill.due_date, "2026-12-16");
+    assert!(!bill.paid);
+    assert_eq!(bill.amount.currency, Currency::INR);
+    // Fetching again finds the same bill.
+    assert_eq!(e.fetch_bescom("1234567890").await, bill);
+
+    let r = e
+        .bills
+        .pay_bill(ASHA_IN, "key-1", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(r.state, PayState::Confirmed, "{r:?}");
+    assert!(r.biller_ref.as_deref().unwrap().starts_with("BBPS"));
+    assert!(r.rail_ref.is_some());
+    assert_eq!(r.bill_number.as_deref(), Some(bill.bill_number.as_str()));
+    assert_eq!(r.amount, bill.amount);
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
+    assert_eq!(e.collected("bescom@payu").await, bill.amount.minor);
+
+    // The same request again: the same payment, nothing charged twice.
+    let again = e
+        .bills
+        .pay_bill(ASHA_IN, "key-1", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(again, r);
+    // Another key for the same bill: already paid.
+    let twice = e
+        .bills
+        .pay_bill(ASHA_IN, "key-2", &bill.fetch_id, e.asha_pays())
+        .await;
+    assert!(matches!(twice, Err(BillsError::AlreadyPaid)), "{twice:?}");
+    // The first key for another bill: refused.
+    let other = e.fetch_bescom("1234567899").await;
+    let reused = e
+        .bills
+        .pay_bill(ASHA_IN, "key-1", &other.fetch_id, e.asha_pays())
+        .await;
+    assert!(matches!(reused, Err(BillsError::KeyReused)), "{reused:?}");
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
+    assert_eq!(
+        e.bills.receipts("acct-asha").await.unwrap(),
+        vec![r.clone()]
+    );
+    assert_eq!(
+        e.bills.receipt("acct-other", &r.payment_id).await.unwrap(),
+        None
+    );
+    assert!(e.fetch_bescom("1234567890").await.paid);
+    e.balanced().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_moves_nothing() {
+    let e = env().await;
+    let params = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+    let unknown = e
+        .bills
+        .fetch(ASHA_IN, "NOPE", &params("account_id", "1234567890"))
+        .await;
+    assert!(matches!(
+        unknown,
+        Err(BillsError::Invalid(BbpsError::UnknownBiller))
+    ));
+    let wrong = e
+        .bills
+        .fetch(ASHA_IN, "BESCOM", &params("account_id", "12AB"))
+        .await;
+    assert!(
+        matches!(&wrong, Err(BillsError::Invalid(BbpsError::InvalidParam { name, .. })) if name == "account_id"),
+        "{wrong:?}"
+    );
+    assert_eq!(
+        wrong.unwrap_err().to_string(),
+        "customer parameter \"account_id\" must be 10 digits"
+    );
+    let missing = e.bills.fetch(ASHA_IN, "BESCOM", &BTreeMap::new()).await;
+    assert!(matches!(
+        missing,
+        Err(BillsError::Invalid(BbpsError::MissingParam(_)))
+    ));
+    let nobill = e
+        .bills
+        .pay_bill(ASHA_IN, "k", "BFnope", e.asha_pays())
+        .await;
+    assert!(matches!(nobill, Err(BillsError::UnknownBill)));
+    // Someone else's bill is not found either.
+    let bill = e.fetch_bescom("1234567890").await;
+    let theirs = e
+        .bills
+        .pay_bill(RAVI_IN, "k", &bill.fetch_id, e.asha_pays())
+        .await;
+    assert!(matches!(theirs, Err(BillsError::UnknownBill)));
+    let badkey = e
+        .bills
+        .pay_bill(ASHA_IN, "", &bill.fetch_id, e.asha_pays())
+        .await;
+    assert!(matches!(badkey, Err(BillsError::BadKey)));
+    // An account of the China region pays nothing in INR, and keeps no
+    // bill here.
+    let li_lei = Payer {
+        account_id: "acct-li",
+        region: "cn",
+    };
+    let cn = e
+        .bills
+        .fetch(li_lei, "BESCOM", &params("account_id", "1234567890"))
+        .await;
+    assert!(
+        matches!(&cn, Err(BillsError::NotInIndia(r)) if r == "cn"),
+        "{cn:?}"
+    );
+    let cn = e
+        .bills
+        .pay_bill(li_lei, "k", &bill.fetch_id, e.asha_pays())
+        .await;
+    assert!(matches!(cn, Err(BillsError::NotInIndia(_))));
+    let cn = e
+        .bills
+        .recharge(
+            li_lei,
+            "k",
+            &RechargeRequest {
+                mobile: JIO_KA.into(),
+                operator: None,
+                circle: None,
+                plan_id: "JIO299".into(),
+            },
+            e.asha_pays(),
+        )
+        .await;
+    assert!(matches!(cn, Err(BillsError::NotInIndia(_))));
+    let card = PayMethod::Card {
+        card_id: "c1".into(),
+    };
+    let nocards = e.bills.pay_bill(ASHA_IN, "k", &bill.fetch_id, card).await;
+    assert!(matches!(nocards, Err(BillsError::CardsUnavailable)));
+    assert_eq!(e.balance(&e.asha).await, 10_000_00);
+    assert!(e.bills.receipts("acct-asha").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_biller_down_or_refusing_gets_the_money_back() {
+    let e = env().await;
+    e.billers.set_down("BESCOM", true);
+    let params = BTreeMap::from([("account_id".to_owned(), "1234567890".to_owned())]);
+    let down = e.bills.fetch(ASHA_IN, "BESCOM", &params).await;
+    assert!(matches!(down, Err(BillsError::BillerDown)), "{down:?}");
+    e.billers.set_down("BESCOM", false);
+
+    let bill = e.fetch_bescom("1234567890").await;
+    e.billers.set_refusing("BESCOM", true);
+    let r = e
+        .bills
+        .pay_bill(ASHA_IN, "key-1", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(r.state, PayState::Refunded, "{r:?}");
+    assert!(r.refund_reason.as_deref().unwrap().contains("refused"));
+    assert_eq!(r.biller_ref, None);
+    assert_eq!(e.balance(&e.asha).await, 10_000_00);
+    assert_eq!(e.collected("bescom@payu").await, 0);
+    e.balanced().await;
+
+    // The bill is unpaid again: reminded of, and payable once the biller is.
+    let due = e.bills.reminders("acct-asha").await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].reminder, Reminder::DueIn(2));
+    e.billers.set_refusing("BESCOM", false);
+    let paid = e
+        .bills
+        .pay_bill(ASHA_IN, "key-2", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(paid.state, PayState::Confirmed);
+    assert!(e.bills.reminders("acct-asha").await.unwrap().is_empty());
+    e.balanced().await;
+}
+
+#[tokio::test]
+async fn a_payment_the_bank_refuses_is_declined_and_frees_the_bill() {
+    let e = env().await;
+    // Priya has no money.
+    let priya = e
+        .banks
+        .open_account(ICICI, "Priya", "9876500000", 0)
+        .await
+        .unwrap();
+    let bill = e.fetch_bescom("1234567890").await;
+    // The switch does not know Priya's address: refused before any debit.
+    let poor = PayMethod::Upi {
+        payer: Vpa::new("priya@paytap").unwrap(),
+        account: account(&priya),
+    };
+    let r = e
+        .bills
+        .pay_bill(ASHA_IN, "k1", &bill.fetch_id, poor)
+        .await
+        .unwrap();
+    assert_eq!(r.state, PayState::Declined, "{r:?}");
+    assert!(r.decline_code.is_some());
+    assert!(!e.fetch_bescom("1234567890").await.paid);
+    let ok = e
+        .bills
+        .pay_bill(ASHA_IN, "k2", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(ok.state, PayState::Confirmed);
+    e.balanced().await;
+}
+
+#[tokio::test]
+async fn a_jio_recharge_is_confirmed_or_refunded() {
+    let e = env().await;
+    let found = e
+        .bills
+        .payer_account(&Vpa::new(ASHA).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found, Some(account(&e.asha)));
+    let detected = e.bills.recharges().detect(JIO_KA).unwrap().unwrap();
+    assert_eq!(
+        (detected.operator.as_str(), detected.circle.as_str()),
+        ("JIO", "KA")
+    );
+    let req = RechargeRequest {
+        mobile: JIO_KA.into(),
+        operator: None,
+        circle: None,
+        plan_id: "JIO299".into(),
+    };
+    let r = e
+        .bills
+        .recharge(ASHA_IN, "r1", &req, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(r.state, PayState::Confirmed, "{r:?}");
+    assert_eq!((r.payee_id.as_str(), r.amount.minor), ("JIO", 299_00));
+    assert_eq!(r.mobile.as_deref(), Some("******3456"));
+    assert!(r.biller_ref.is_some());
+    assert_eq!(e.collected("jioprepaid@payu").await, 299_00);
+    assert_eq!(
+        e.bills
+            .recharge(ASHA_IN, "r1", &req, e.asha_pays())
+            .await
+            .unwrap(),
+        r
+    );
+
+    e.billers.set_down("JIO", true);
+    let failed = e
+        .bills
+        .recharge(ASHA_IN, "r2", &req, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(failed.state, PayState::Refunded, "{failed:?}");
+    assert_eq!(
+        failed.refund_reason.as_deref(),
+        Some("the biller is not answering")
+    );
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - 299_00);
+    assert_eq!(e.collected("jioprepaid@payu").await, 299_00);
+
+    let bad = |mobile: &str, op: Option<&str>, plan: &str| RechargeRequest {
+        mobile: mobile.into(),
+        operator: op.map(Into::into),
+        circle: None,
+        plan_id: plan.into(),
+    };
+    for (req, want) in [
+        (bad("12345", None, "JIO299"), BbpsError::InvalidMobile),
+        (
+            bad("7777123456", None, "JIO299"),
+            BbpsError::OperatorNotDetected,
+        ),
+        (bad(JIO_KA, None, "AIR349"), BbpsError::UnknownPlan),
+        (
+            bad(JIO_KA, Some("AIRCEL"), "JIO299"),
+            BbpsError::UnknownOperator,
+        ),
+    ] {
+        let got = e.bills.recharge(ASHA_IN, "r3", &req, e.asha_pays()).await;
+        assert!(
+            matches!(&got, Err(BillsError::Invalid(w)) if *w == want),
+            "{got:?}"
+        );
+    }
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - 299_00);
+    e.balanced().await;
+}
+
+#[tokio::test]
+async fn numbers_and_addresses_are_sealed_at_rest() {
+    let e = env().await;
+    let bill = e.fetch_bescom("1234567890").await;
+    e.bills
+        .pay_bill(ASHA_IN, "k", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    let req = RechargeRequest {
+        mobile: JIO_KA.into(),
+        operator: None,
+        circle: None,
+        plan_id: "JIO299".into(),
+    };
+    e.bills
+        .recharge(ASHA_IN, "r", &req, e.asha_pays())
+        .await
+        .unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT fetch_id || bill_number || sealed FROM bills_fetched \
+         UNION ALL SELECT payment_id || payee_id || sealed || COALESCE(rail_ref, '') \
+         || COALESCE(biller_ref, '') FROM bills_payments",
+    )
+    .fetch_all(e.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (row,) in rows {
+        for secret in [
+            JIO_KA,
+            "1234567890",
+            ASHA,
+            e.asha.account_number.as_str(),
+            "Rao",
+        ] {
+            assert!(!row.contains(secret), "{secret} in clear: {row}");
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The demo's bills and recharge step, in India: Asha, an India account
+//! with ₹10,000 at ICICI and a UPI id, fetches her BESCOM electricity bill
+//! and pays it over UPI (BESCOM confirms with its reference number), then
+//! recharges a Jio number whose series names Jio and Karnataka; her balance
+//! and the INR ledger are checked after. [`Demo::bills_and_recharge`] takes
+//! the payer, so a chapter that bound Asha's phone can call it with hers;
+//! [`Demo::india_payer`] makes one through the lab when none exists.
+
+use anyhow::{Context, ensure};
+use paytap_types::{Currency, Money};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Demo, getrandom_fill, show};
+
+/// ICICI Bank's id in `banks.toml`: Asha's bank.
+const ICICI: &str = "63560001";
+/// What Asha has at ICICI, in paise.
+const OPENING_PAISE: i64 = 1_000_000;
+/// Her BESCOM account (the biller's 10-digit account id; the emulated
+/// BESCOM has it in the name of Asha Rao).
+const BESCOM_ACCOUNT: &str = "4417730923";
+/// A Jio number of the Karnataka circle (its series, 7019).
+const JIO_NUMBER: &str = "7019555123";
+/// The plan: ₹299, 28 days.
+const JIO_PLAN: &str = "JIO299";
+const PASSWORD: &str = "a long enough password";
+
+/// An India account holder as the wallet API knows her.
+pub(super) struct IndiaPayer {
+    /// Her session token.
+    token: String,
+    /// Her UPI id.
+    vpa: String,
+    /// Her bank account, as the lab opened it.
+    ifsc: String,
+    account_number: String,
+}
+
+#[derive(Deserialize)]
+struct Opened {
+    ifsc: String,
+    account_number: String,
+}
+
+fn inr(paise: i64) -> String {
+    show(Money::new(paise, Currency::INR))
+}
+
+impl Demo {
+    /// `POST` to the platform (wallet API or lab) as `token`; the JSON
+    /// answer of a success.
+    async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .lab
+            .http
+            .post(format!("{}{path}", self.lab.base))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.send().await?;
+        let status = r.status();
+        let v: Value = r
+            .json()
+            .await
+            .with_context(|| format!("{path}: {status}"))?;
+        ensure!(
+            status.is_success(),
+            "{path}: {status} {}",
+            v["error"]["message"]
+        );
+        Ok(v)
+    }
+
+    async fn get_json(&self, path: &str, token: &str) -> anyhow::Result<Value> {
+        let r = self
+            .lab
+            .http
+            .get(format!("{}{path}", self.lab.base))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = r.status();
+        ensure!(status.is_success(), "{path}: {status}");
+        Ok(r.json().await?)
+    }
+
+    /// Asha: an account at ICICI with her UPI id (the lab stands in for
+    /// her bank and her binding) and an India wallet account, signed in.
+    pub(super) async fn india_payer(&mut self) -> anyhow::Result<IndiaPayer> {
+        let mut tag = [0u8; 4];
+        getrandom_fill(&mut tag)?;
+        let tag = hex::encode(tag);
+        let vpa = format!("asha{tag}@paytap");
+        let opened: Opened = serde_json::from_value(
+            self.post_json(
+                "/emulator/v1/upi-accounts",
+                None,
+                None,
+                json!({ "bank_id": ICICI, "holder": "Asha Rao", "mobile": "9876543210",
+                        "opening_paise": OPENING_PAISE, "vpa": vpa }),
+            )
+            .await?,
+        )?;
+        let login = format!("asha+{tag}@example.in");
+        let creds = json!({ "login": login, "password": PASSWORD });
+        let mut account = creds.clone();
+        account["display_name"] = json!("Asha Rao");
+        account["region"] = json!("in");
+        self.post_json("/api/v1/accounts", None, None, account)
+            .await?;
+        let session = self
+            .post_json("/api/v1/sessions", None, None, creds)
+            .await?;
+        let token = session["token"]
+            .as_str()
+            .context("no session token")?
+            .to_owned();
+        Ok(IndiaPayer {
+            token,
+            vpa,
+            ifsc: opened.ifsc,
+            account_number: opened.account_number,
+        })
+    }
+
+    /// The step (module documentation).
+    pub(super) async fn bills_and_recharge(&mut self, asha: &IndiaPayer) -> anyhow::Result<()> {
+        self.story
+            .title("In India: an electricity bill and a Jio recharge, paid over UPI");
+        self.story.say(format!(
+            "Asha (an India account: her data stays in the in region's database) pays from {} at ICICI, {} in the account.",
+            asha.vpa,
+            inr(OPENING_PAISE)
+        ));
+        let t = asha.token.as_str();
+        let fetch = json!({ "biller_id": "BESCOM", "params": { "account_id": BESCOM_ACCOUNT } });
+        let bill = self
+            .post_json("/api/v1/bills/fetch", Some(t), None, fetch)
+            .await?;
+        let amount = bill["amount"]["minor"].as_i64().context("bill amount")?;
+        self.story.say(format!(
+            "{} bills {} for {}: bill {} due {}.",
+            bill["biller_name"].as_str().unwrap_or_default(),
+            bill["customer_name"].as_str().unwrap_or_default(),
+            inr(amount),
+            bill["bill_number"].as_str().unwrap_or_default(),
+            bill["due_date"].as_str().unwrap_or_default()
+        ));
+        let key = format!("bill-{}", bill["fetch_id"].as_str().unwrap_or_default());
+        let pay = json!({ "fetch_id": bill["fetch_id"], "vpa": asha.vpa });
+        let paid = self
+            .post_json("/api/v1/bills/payments", Some(t), Some(&key), pay)
+            .await?;
+        ensure!(
+            paid["state"] == "confirmed",
+            "the bill payment ended {}",
+            paid["state"]
+        );
+        self.story.say(format!(
+            "Paid over UPI to bescom@payu (PayU collects for BESCOM), UPI reference {}; BESCOM confirms: {}.",
+            paid["rail_ref"].as_str().unwrap_or_default(),
+            paid["biller_ref"].as_str().unwrap_or_default()
+        ));
+        let plans = self
+            .get_json(&format!("/api/v1/recharge/plans?mobile={JIO_NUMBER}"), t)
+            .await?;
+        ensure!(
+            plans["operator"] == "JIO",
+            "the series named {}",
+            plans["operator"]
+        );
+        self.story.say(format!(
+            "{JIO_NUMBER}: Jio by its series, circle {}; {} plans on offer.",
+            plans["circle"].as_str().unwrap_or_default(),
+            plans["plans"].as_array().map_or(0, Vec::len)
+        ));
+        let recharge = json!({ "mobile": JIO_NUMBER, "plan_id": JIO_PLAN, "vpa": asha.vpa });
+        let key = format!("jio-{}", paid["payment_id"].as_str().unwrap_or_default());
+        let topped = self
+            .post_json("/api/v1/recharge/payments", Some(t), Some(&key), recharge)
+            .await?;
+        ensure!(
+            topped["state"] == "confirmed",
+            "the recharge ended {}",
+            topped["state"]
+        );
+        let price = topped["amount"]["minor"]
+            .as_i64()
+            .context("recharge amount")?;
+        self.story.say(format!(
+            "Recharged {} with {JIO_PLAN} for {}; Jio confirms: {}.",
+            topped["mobile"].as_str().unwrap_or_default(),
+            inr(price),
+            topped["biller_ref"].as_str().unwrap_or_default()
+        ));
+        self.india_books_balance(asha, OPENING_PAISE - amount - price)
+            .await?;
+        self.story
+            .ok("bill and recharge confirmed with their references; Asha's balance and the INR ledger agree");
+        Ok(())
+    }
+
+    /// Asha's balance is `expected` and the INR ledger sums to zero.
+    async fn india_books_balance(&self, asha: &IndiaPayer, expected: i64) -> anyhow::Result<()> {
+        #[derive(Deserialize)]
+        struct Balance {
+            balance_paise: i64,
+        }
+        #[derive(Deserialize)]
+        struct Totals {
+            debits_posted: i64,
+            credits_posted: i64,
+            debits_pending: i64,
+            credits_pending: i64,
+        }
+        let path = format!(
+            "/emulator/v1/upi-accounts/{}/{}",
+            asha.ifsc, asha.account_number
+        );
+        let b: Balance = self.lab.get(&path).await?;
+        ensure!(
+            b.balance_paise == expected,
+            "Asha has {} instead of {}",
+            inr(b.balance_paise),
+            inr(expected)
+        );
+        let l: Totals = self.lab.get("/emulator/v1/inr-ledger").await?;
+        self.story.say(format!(
+            "Asha has {} left; INR ledger: debits {} = credits {}.",
+            inr(b.balance_paise),
+            inr(l.debits_posted + l.debits_pending),
+            inr(l.credits_posted + l.credits_pending)
+        ));
+        ensure!(
+            l.debits_posted == l.credits_posted && l.debits_pending == l.credits_pending,
+            "the INR ledger does not sum to zero"
+        );
+        Ok(())
+    }
+}
