@@ -6,7 +6,10 @@
 //! * `GET  /transit/v1/operators`: the operators served (id, name, currency);
 //! * `POST /transit/v1/{op}/cards`: issue a card to a device ([`WireIssue`]);
 //!   the purse comes back sealed to the device's key;
-//! * `POST /transit/v1/{op}/loads`: a load's MAC2 ([`WireLoad`]);
+//! * `POST /transit/v1/{op}/loads`: a load's MAC2 ([`WireLoad`], paid by
+//!   the bank card it carries; a load without a payment is refused);
+//! * `POST /transit/v1/{op}/refunds`: a paid load the card never took,
+//!   given back ([`WireLoad`] with the card's fresh INITIALIZE FOR LOAD);
 //! * `PUT  /transit/v1/{op}/batches/{batch_id}`: a gate's batch
 //!   ([`WireBatch`]), answered by its [`crate::BatchResult`];
 //! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]);
@@ -28,11 +31,12 @@ use paytap_transit::config::serial_digits;
 use serde_json::json;
 
 use crate::load::date_time_digits;
+use crate::pay::PaymentFailure;
 use crate::wire::{
     WireBatch, WireHotlist, WireHotlisted, WireIssue, WireIssued, WireLoad, WireLoaded, WireLost,
     card_number, hex_array, purse_aad,
 };
-use crate::{LoadRequest, OperatorError, OperatorHost};
+use crate::{LoadRequest, OperatorError, OperatorHost, Refunded};
 
 /// The hosts the API serves, by operator id.
 #[derive(Clone, Default)]
@@ -110,6 +114,21 @@ impl From<OperatorError> for ApiError {
             E::AboveMaximum { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "above_maximum"),
             E::Mac1Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "mac1_invalid"),
             E::Hotlisted => (StatusCode::FORBIDDEN, "hotlisted"),
+            E::LoadPending(_) => (StatusCode::CONFLICT, "load_pending"),
+            E::AlreadyCredited(_) => (StatusCode::CONFLICT, "already_credited"),
+            E::LoadRefunded(_) => (StatusCode::CONFLICT, "refunded"),
+            E::UnknownLoad(_) => (StatusCode::NOT_FOUND, "unknown_load"),
+            E::StaleCounter => (StatusCode::UNPROCESSABLE_ENTITY, "stale_counter"),
+            E::Payment(PaymentFailure::Declined { .. }) => {
+                (StatusCode::PAYMENT_REQUIRED, "payment_declined")
+            }
+            E::Payment(PaymentFailure::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "payment_invalid")
+            }
+            E::Payment(PaymentFailure::NoAnswer(_)) => {
+                (StatusCode::GATEWAY_TIMEOUT, "payment_no_answer")
+            }
+            E::PaymentsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "payments_unavailable"),
             E::RangeExhausted => (StatusCode::CONFLICT, "range_exhausted"),
             E::DayOpen(_) => (StatusCode::CONFLICT, "day_open"),
             E::Ledger(_) | E::Store(_) | E::Corrupt(_) => {
@@ -188,6 +207,28 @@ async fn issue(
     }))
 }
 
+/// The load a body asks for; a load must carry its payment.
+fn load_request(b: &WireLoad) -> Result<LoadRequest, ApiError> {
+    let init: [u8; 16] =
+        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
+    let payment = b.payment.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment_required",
+            "a top-up must be paid with a bank card: payment is missing",
+        )
+    })?;
+    Ok(LoadRequest {
+        load_id: b.load_id.clone(),
+        serial: card(&b.card_number)?,
+        amount: b.amount,
+        terminal: hex_array(&b.terminal)
+            .ok_or_else(|| ApiError::invalid("terminal must be 12 hex digits"))?,
+        init: LoadInit::decode(&init).map_err(|e| ApiError::invalid(e.to_string()))?,
+        payment: Some(payment),
+    })
+}
+
 async fn load(
     State(ops): Ops,
     Path(op): Path<String>,
@@ -195,23 +236,23 @@ async fn load(
 ) -> Result<Json<WireLoaded>, ApiError> {
     let b = body(b)?;
     let host = host(&ops, &op)?;
-    let init: [u8; 16] =
-        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
-    let req = LoadRequest {
-        load_id: b.load_id.clone(),
-        serial: card(&b.card_number)?,
-        amount: b.amount,
-        terminal: hex_array(&b.terminal)
-            .ok_or_else(|| ApiError::invalid("terminal must be 12 hex digits"))?,
-        init: LoadInit::decode(&init).map_err(|e| ApiError::invalid(e.to_string()))?,
-    };
-    let a = host.load(&req).await?;
+    let a = host.load(&load_request(&b)?).await?;
     Ok(Json(WireLoaded {
         load_id: b.load_id,
         mac2: hex::encode(a.mac2),
         at: date_time_digits(&a.at),
         new_balance: a.new_balance,
     }))
+}
+
+async fn refund(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    b: Result<Json<WireLoad>, JsonRejection>,
+) -> Result<Json<Refunded>, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    Ok(Json(host.refund_load(&load_request(&b)?).await?))
 }
 
 async fn upload(
@@ -267,6 +308,7 @@ pub fn router(ops: Arc<Operators>) -> Router {
         .route("/transit/v1/operators", get(operators))
         .route("/transit/v1/{op}/cards", post(issue))
         .route("/transit/v1/{op}/loads", post(load))
+        .route("/transit/v1/{op}/refunds", post(refund))
         .route("/transit/v1/{op}/batches/{batch_id}", put(upload))
         .route("/transit/v1/{op}/hotlist", get(hotlist))
         .route("/transit/v1/{op}/lost", post(lost))

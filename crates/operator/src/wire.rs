@@ -9,6 +9,8 @@ use paytap_transit::GateRecord;
 use paytap_transit::config::{serial_digits, serial_from_digits};
 use serde::{Deserialize, Serialize};
 
+pub use crate::pay::CardPayment;
+
 /// The wire's date-time form, `YYYYMMDDhhmmss`, both ways.
 pub use crate::load::{date_time_digits, host_time, parse_date_time};
 
@@ -113,6 +115,9 @@ pub struct WireLoad {
     pub terminal: String,
     /// The card's answer to INITIALIZE FOR LOAD (16 bytes, hex, no status word).
     pub init: String,
+    /// The rider's bank card paying for the load.
+    #[serde(default)]
+    pub payment: Option<CardPayment>,
 }
 
 /// A load's answer.

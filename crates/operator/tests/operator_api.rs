@@ -1,11 +1,15 @@
 //! The operator API over real HTTP, on the configured store (SQLite by
 //! default, PostgreSQL with PAYTAP_TEST_DATABASE_URL): a card issued sealed
 //! to a device, loaded once whatever is replayed, ridden, its gate's batch
-//! uploaded twice and counted once, reported lost and then refused.
+//! uploaded twice and counted once, reported lost and then refused. Loads
+//! are paid through the operator's payment port (an in-memory network): a
+//! load that failed after payment is completed in a new card session or
+//! refunded, never paid or credited twice.
 
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -23,7 +27,7 @@ use paytap_seal::DeviceKey;
 use paytap_transit::tap;
 use serde_json::{Value, json};
 
-use common::{fixture, masters};
+use common::{DECLINED_TOKEN, TOKEN, TestNetwork, card_payment, fixture, masters};
 
 const LOADER: &str = "00a1b2c3d4e5";
 const DEVICE: &str = "band-1";
@@ -34,9 +38,9 @@ struct Api {
 }
 
 impl Api {
-    async fn serve(host: OperatorHost) -> Api {
+    async fn serve(host: OperatorHost, network: &TestNetwork) -> Api {
         let mut ops = Operators::new();
-        ops.insert(Arc::new(host));
+        ops.insert(Arc::new(host.with_payments(Arc::new(network.clone()))));
         let app = router(Arc::new(ops));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -82,15 +86,23 @@ fn ok(resp: Vec<u8>) -> Vec<u8> {
     data.to_vec()
 }
 
-/// INITIALIZE FOR LOAD on the card: its 16-byte answer in hex.
+/// INITIALIZE FOR LOAD on the card: its 16-byte answer in hex. Each
+/// session has its own card random, as on a real card.
 fn init_load(p: &mut Purse, amount: u32) -> String {
+    static RANDOM: AtomicU32 = AtomicU32::new(0x0314_1592);
     ok(p.process(&terminal::select(), [0; 4]));
     let t = hex_array::<6>(LOADER).unwrap();
-    hex::encode(ok(p.process(&terminal::init_load(amount, &t), [3, 1, 4, 1])))
+    let random = RANDOM.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    hex::encode(ok(p.process(&terminal::init_load(amount, &t), random)))
 }
 
 fn load_body(load_id: &str, card: &str, amount: u32, init: &str) -> Value {
-    json!({"load_id": load_id, "card_number": card, "amount": amount, "terminal": LOADER, "init": init})
+    paid_by(load_id, card, amount, init, TOKEN)
+}
+
+fn paid_by(load_id: &str, card: &str, amount: u32, init: &str, token: &str) -> Value {
+    json!({"load_id": load_id, "card_number": card, "amount": amount, "terminal": LOADER,
+           "init": init, "payment": card_payment(token)})
 }
 
 /// CREDIT FOR LOAD with the host's answer; the card's status word.
@@ -106,7 +118,8 @@ fn credit(p: &mut Purse, l: &WireLoaded) -> u16 {
 async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let f = fixture().await;
     let ledger = f.ledger.clone();
-    let api = Api::serve(f.host).await;
+    let network = TestNetwork::open(&ledger).await;
+    let api = Api::serve(f.host, &network).await;
     let key = DeviceKey::generate().unwrap();
 
     // Issue: the first number of the range; the same issue id again is the
@@ -199,8 +212,16 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
         (status, v["error"]["code"].as_str()),
         (404, Some("unknown_operator"))
     );
+    let mut unpaid = load_body("load-5", &card, 1_000, &init);
+    unpaid.as_object_mut().unwrap().remove("payment");
+    let (status, v) = api.post("/beijing/loads", unpaid).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("payment_required"))
+    );
     let float = ledger.balance("transit:beijing:float").await.unwrap();
     assert_eq!(float.credits_posted, 5_000, "refused loads moved money");
+    assert_eq!(network.counts(), (1, 0), "refused loads were paid");
 
     // A ride at a gate whose SAM holds the purchase master key; its batch
     // uploaded twice is counted once.
@@ -284,4 +305,98 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
         (status, v["error"]["code"].as_str()),
         (403, Some("hotlisted"))
     );
+}
+
+/// A fresh INITIALIZE FOR LOAD of `amount` posted to `path` under load
+/// `id`: the status and the answer.
+async fn post_init(
+    api: &Api,
+    purse: &mut Purse,
+    (path, id, card): (&str, &str, &str),
+    amount: u32,
+) -> (u16, Value) {
+    let init = init_load(purse, amount);
+    api.post(path, load_body(id, card, amount, &init)).await
+}
+
+/// A load answered with its MAC2.
+async fn answered(api: &Api, purse: &mut Purse, id: &str, card: &str, amount: u32) -> WireLoaded {
+    let (status, v) = post_init(api, purse, ("/beijing/loads", id, card), amount).await;
+    assert_eq!(status, 200, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+/// A refusal's status and error code.
+fn refusal((status, v): (u16, Value)) -> (u16, String) {
+    (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+}
+
+async fn float(ledger: &paytap_ledger::Ledger) -> i64 {
+    let b = ledger.balance("transit:beijing:float").await.unwrap();
+    b.credits_posted - b.debits_posted
+}
+
+#[tokio::test]
+async fn a_paid_load_the_card_never_took_is_completed_or_refunded_never_twice() {
+    let f = fixture().await;
+    let ledger = f.ledger.clone();
+    let network = TestNetwork::open(&ledger).await;
+    let api = Api::serve(f.host, &network).await;
+    let key = DeviceKey::generate().unwrap();
+    let (card, mut purse) = issue(&api, "issue-1", &key).await;
+    let p = &mut purse;
+    let code = |s: u16, c: &str| (s, c.to_owned());
+
+    // Paid and answered, but the card left the field before CREDIT FOR
+    // LOAD: its load session is gone. Another top-up of the card waits
+    // until this one is finished.
+    let lost = answered(&api, p, "a", &card, 2_000).await;
+    let other = post_init(&api, p, ("/beijing/loads", "b", &card), 500).await;
+    assert_eq!(refusal(other), code(409, "load_pending"));
+    // The device syncs: the same load id in a new session gets a new
+    // MAC2, the card takes it; the old MAC2 is dead.
+    let renewed = answered(&api, p, "a", &card, 2_000).await;
+    assert_ne!(renewed.mac2, lost.mac2);
+    assert_ne!(credit(p, &lost), 0x9000);
+    let renewed = answered(&api, p, "a", &card, 2_000).await;
+    assert_eq!(credit(p, &renewed), 0x9000);
+    assert_eq!(p.state().balance, 2_000);
+    assert_eq!(network.counts(), (1, 0), "completed without paying again");
+    // Past its counter, the load is the card's: neither answered nor
+    // refunded again.
+    for path in ["/beijing/loads", "/beijing/refunds"] {
+        let again = post_init(&api, p, (path, "a", &card), 2_000).await;
+        assert_eq!(refusal(again), code(409, "already_credited"), "{path}");
+    }
+
+    // Paid and never taken: refunded with the card's proof that it is
+    // still at the counter; the money goes back once, however often asked.
+    answered(&api, p, "c", &card, 3_000).await;
+    assert_eq!(float(&ledger).await, 5_000);
+    for _ in 0..2 {
+        let (status, v) = post_init(&api, p, ("/beijing/refunds", "c", &card), 3_000).await;
+        assert_eq!((status, &v["amount"]), (200, &json!(3_000)), "{v}");
+    }
+    assert_eq!(network.counts(), (2, 1));
+    assert_eq!(float(&ledger).await, 2_000);
+    let again = post_init(&api, p, ("/beijing/loads", "c", &card), 3_000).await;
+    assert_eq!(refusal(again), code(409, "refunded"));
+    let unknown = post_init(&api, p, ("/beijing/refunds", "z", &card), 3_000).await;
+    assert_eq!(refusal(unknown), code(404, "unknown_load"));
+
+    // A declined payment loads nothing and keeps no load.
+    let init = init_load(p, 1_000);
+    let body = paid_by("d", &card, 1_000, &init, DECLINED_TOKEN);
+    for _ in 0..2 {
+        let declined = api.post("/beijing/loads", body.clone()).await;
+        assert_eq!(refusal(declined), code(402, "payment_declined"));
+    }
+    assert_eq!(float(&ledger).await, 2_000);
+    let e = answered(&api, p, "e", &card, 1_000).await;
+    assert_eq!(credit(p, &e), 0x9000);
+    assert_eq!((p.state().balance, float(&ledger).await), (3_000, 3_000));
+    let r = ledger.check_invariants().await.unwrap();
+    for (cur, b) in &r.totals {
+        assert_eq!(b.debits_posted, b.credits_posted, "{cur}");
+    }
 }

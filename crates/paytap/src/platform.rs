@@ -428,11 +428,22 @@ impl Platform {
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let (upi_routes, upi_timers) = upi::start(&net, &issuers).await?;
+        let merchants =
+            paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
+        let payments = paytap_acquirer::payments::QrPayments::new(merchants.clone());
+        let operator_payments = transit::OperatorPayments::open(
+            &transit_config,
+            &merchants,
+            payments.clone(),
+            Arc::new(scan::NetworkSwitch::new(net.clone())),
+        )
+        .await?;
         let (transit_db, operators) = transit::open(
             &opts.data_dir,
             &transit_config,
             transit_keys,
             net.ledger().clone(),
+            Arc::new(operator_payments),
         )
         .await?;
         let mut regions = Regions::new();
@@ -485,9 +496,6 @@ impl Platform {
         };
         let mut app = paytap_wallet::router(wallet.clone())
             .merge(paytap_web::router_with(wallet.clone(), site));
-        let merchants =
-            paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
-        let payments = paytap_acquirer::payments::QrPayments::new(merchants.clone());
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));

@@ -1,6 +1,8 @@
 //! The demo's transit chapter: a Beijing card on the band. The operator
 //! issues it sealed to the band's key, the band tops it up with 50 CNY
-//! (the card's MAC1, the operator's MAC2), rides from Pingguoyuan to Guomao
+//! paid with the bank card in Li's phone (the card's MAC1, the payment
+//! approved through the network with the operator as merchant, then the
+//! operator's MAC2), rides from Pingguoyuan to Guomao
 //! through two gates that never reach the operator while the rider passes
 //! (each keeps its transaction and TAC first), the gates upload later and
 //! the operator's clearing checks every TAC; the band is reported lost,
@@ -18,7 +20,7 @@ use paytap_types::{Currency, Money};
 use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
-use crate::device::transit::{operator_load, post_async};
+use crate::device::transit::{card_payment, operator_load, post_async};
 use crate::gate::{Station, keyring};
 
 /// The operator of the chapter.
@@ -56,14 +58,19 @@ impl Demo {
             .title("A Beijing transit card on the band: top up, ride offline, lose it");
         let number = self.issue_to_band().await?;
         let url = self.operator_url("loads");
+        let phone = self.phone.as_mut().context("no phone")?;
+        let payment = serde_json::to_string(&card_payment(phone, true, TOP_UP_MINOR)?)?;
         let band = self.band.as_mut().context("no band")?;
-        let balance = top_up(band, TOP_UP_MINOR, |p: PendingLoad| operator_load(&url, p)).await?;
+        let balance = top_up(band, TOP_UP_MINOR, Some(payment), |p: PendingLoad| {
+            operator_load(&url, p)
+        })
+        .await?;
         ensure!(
             balance == TOP_UP_MINOR,
             "the card holds {balance} after the top-up"
         );
         self.story.say(format!(
-            "Li tops it up with {}: the card signs the request (MAC1), the operator takes the money into its float and answers MAC2, the card credits itself. Balance {}.",
+            "Li tops it up with {}, paid with the bank card in the phone (finger on the sensor): the card signs the request (MAC1), the network approves the payment to Beijing Yikatong as merchant, the operator takes the money into its float and only then answers MAC2, the card credits itself. Balance {}.",
             cny(TOP_UP_MINOR),
             cny(balance)
         ));
@@ -78,7 +85,7 @@ impl Demo {
             "the ledger does not balance after the ride"
         );
         self.story.say(format!(
-            "The ledger still balances: the top-up moved from transit:{OPERATOR}:receipts to transit:{OPERATOR}:float ({} transfers in all, every currency summing to zero); the day's settlement pays the fares out of the float once the day is over.",
+            "The ledger still balances: the top-up moved from Li's card to the operator's merchant account and on to transit:{OPERATOR}:float ({} transfers in all, every currency summing to zero); the day's settlement pays the fares out of the float once the day is over.",
             ledger.transfers
         ));
         self.lose_the_band(&number).await?;
