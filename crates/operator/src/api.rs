@@ -11,16 +11,25 @@
 //! * `POST /transit/v1/{op}/refunds`: a paid load the card never took,
 //!   given back ([`WireLoad`] with the card's fresh INITIALIZE FOR LOAD);
 //! * `PUT  /transit/v1/{op}/batches/{batch_id}`: a gate's batch
-//!   ([`WireBatch`]), answered by its [`crate::BatchResult`];
-//! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]);
-//! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]).
+//!   ([`WireBatch`]), answered by its [`crate::BatchResult`]; signed by
+//!   the gate ([`crate::auth`]), whose own records only it may carry;
+//! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]), signed
+//!   by a gate or the back office;
+//! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]),
+//!   signed by the back office.
+//!
+//! Loads and refunds need no signature: the card's MAC1 in them is the
+//! proof that the caller holds the card (see [`crate::auth`]). A request
+//! that should be signed and does not verify is `401`, a signed caller
+//! acting beyond its role `403`; nothing is read or written for either.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -30,6 +39,7 @@ use paytap_purse::host::LoadInit;
 use paytap_transit::config::serial_digits;
 use serde_json::json;
 
+use crate::auth::{ApiKeys, CLIENT_HEADER, Client, MAC_HEADER};
 use crate::load::date_time_digits;
 use crate::pay::PaymentFailure;
 use crate::wire::{
@@ -42,6 +52,7 @@ use crate::{LoadRequest, OperatorError, OperatorHost, Refunded};
 #[derive(Clone, Default)]
 pub struct Operators {
     hosts: BTreeMap<String, Arc<OperatorHost>>,
+    keys: BTreeMap<String, Arc<ApiKeys>>,
 }
 
 impl Operators {
@@ -50,9 +61,12 @@ impl Operators {
         Operators::default()
     }
 
-    /// Serves `host` under its operator's id.
-    pub fn insert(&mut self, host: Arc<OperatorHost>) {
-        self.hosts.insert(host.operator().id.clone(), host);
+    /// Serves `host` under its operator's id, its callers checked with
+    /// `keys`.
+    pub fn insert(&mut self, host: Arc<OperatorHost>, keys: ApiKeys) {
+        let id = host.operator().id.clone();
+        self.keys.insert(id.clone(), Arc::new(keys));
+        self.hosts.insert(id, host);
     }
 
     /// The host of operator `id`.
@@ -255,13 +269,60 @@ async fn refund(
     Ok(Json(host.refund_load(&load_request(&b)?).await?))
 }
 
+/// One signed request: method, path, headers and body.
+struct Signed {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The caller of a signed request to operator `op`, or `401`.
+fn caller(ops: &Operators, op: &str, r: &Signed) -> Result<Client, ApiError> {
+    let keys = ops.keys.get(op).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_operator",
+            "no such operator",
+        )
+    })?;
+    let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok());
+    let request = (r.method.as_str(), r.uri.path(), r.body.as_ref());
+    keys.verify(header(CLIENT_HEADER), header(MAC_HEADER), request)
+        .map_err(|e| {
+            tracing::warn!(operator = op, error = %e, "operator API request not authenticated");
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+        })
+}
+
+/// A signed caller acting beyond its role.
+fn forbidden(message: &str) -> ApiError {
+    tracing::warn!(message, "operator API request beyond the caller's role");
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the body is not the expected JSON: {e}")))
+}
+
 async fn upload(
     State(ops): Ops,
     Path((op, batch_id)): Path<(String, String)>,
-    b: Result<Json<WireBatch>, JsonRejection>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let b = body(b)?;
     let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    let Client::Gate(terminal) = caller(&ops, &op, &signed)? else {
+        return Err(forbidden("only a gate uploads batches"));
+    };
+    let b: WireBatch = json_body(&signed.body)?;
     let records = b
         .records
         .iter()
@@ -271,12 +332,26 @@ async fn upload(
                 .map_err(|field| ApiError::invalid(format!("records[{i}].{field} is malformed")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if records.iter().any(|r| r.terminal != terminal) {
+        return Err(forbidden("a gate uploads its own records only"));
+    }
     let result = host.upload(&batch_id, &records).await?;
     Ok(Json(result).into_response())
 }
 
-async fn hotlist(State(ops): Ops, Path(op): Path<String>) -> Result<Json<WireHotlist>, ApiError> {
+async fn hotlist(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+) -> Result<Json<WireHotlist>, ApiError> {
     let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
+    caller(&ops, &op, &signed)?;
     let cards = host
         .hotlist()
         .await?
@@ -294,10 +369,20 @@ async fn hotlist(State(ops): Ops, Path(op): Path<String>) -> Result<Json<WireHot
 async fn lost(
     State(ops): Ops,
     Path(op): Path<String>,
-    b: Result<Json<WireLost>, JsonRejection>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let b = body(b)?;
     let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    if caller(&ops, &op, &signed)? != Client::Staff {
+        return Err(forbidden("only the back office reports a card lost"));
+    }
+    let b: WireLost = json_body(&signed.body)?;
     host.report_lost(&card(&b.card_number)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

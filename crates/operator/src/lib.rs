@@ -35,14 +35,16 @@
 //!   answered only then; idempotent by a load id the caller chose. A load
 //!   that failed after payment is completed in a new card session or
 //!   refunded ([`OperatorHost::refund_load`]), never lost or paid twice.
-//! * **HTTP** ([`api`]): the five of them behind one small JSON API with
-//!   the operator in the path, served by `paytap up`.
+//! * **HTTP** ([`api`]): all of them behind one small JSON API with the
+//!   operator in the path, served by `paytap up`; gates and the back office
+//!   sign their requests ([`auth`]), a device's loads carry its card's MAC1.
 //!
 //! Card numbers are never at rest in clear: the tables name a card by a
 //! keyed fingerprint and keep its number sealed ([`cards`]).
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod bench;
 pub mod cards;
 pub mod day;

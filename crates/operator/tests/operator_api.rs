@@ -15,6 +15,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use paytap_operator::OperatorHost;
 use paytap_operator::api::{Operators, router};
+use paytap_operator::auth::{
+    ApiKeys, CLIENT_HEADER, MAC_HEADER, STAFF, gate_client, gate_key, sign,
+};
 use paytap_operator::wire::{
     WireBatch, WireHotlist, WireIssued, WireLoaded, WireRecord, hex_array, purse_aad,
 };
@@ -26,6 +29,7 @@ use paytap_purse::{Purse, PurseState};
 use paytap_seal::DeviceKey;
 use paytap_transit::tap;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use common::{DECLINED_TOKEN, TOKEN, TestNetwork, card_payment, fixture, masters};
 
@@ -40,7 +44,11 @@ struct Api {
 impl Api {
     async fn serve(host: OperatorHost, network: &TestNetwork) -> Api {
         let mut ops = Operators::new();
-        ops.insert(Arc::new(host.with_payments(Arc::new(network.clone()))));
+        let keys = ApiKeys::new(Zeroizing::new(GATE_MASTER), Zeroizing::new(STAFF_KEY));
+        ops.insert(
+            Arc::new(host.with_payments(Arc::new(network.clone()))),
+            keys,
+        );
         let app = router(Arc::new(ops));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -51,10 +59,33 @@ impl Api {
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
+    async fn send(
+        &self,
+        who: Who,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        let signed_path = format!("/transit/v1{path}");
+        let signer = match who {
+            Who::Nobody => None,
+            Who::Gate(t) => Some((gate_client(&t), gate_key(&GATE_MASTER, &t))),
+            Who::Staff => Some((STAFF.to_owned(), Zeroizing::new(STAFF_KEY))),
+        };
+        if let Some((client, key)) = signer {
+            let mac = sign(&key, method.as_str(), &signed_path, &bytes);
+            req = req.header(CLIENT_HEADER, client).header(MAC_HEADER, mac);
+        }
+        if !bytes.is_empty() {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
@@ -63,9 +94,24 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
+        self.send(Who::Nobody, reqwest::Method::POST, path, Some(body))
+            .await
     }
 }
+
+/// Who signs a request.
+#[derive(Clone, Copy)]
+enum Who {
+    Nobody,
+    Gate([u8; 6]),
+    Staff,
+}
+
+/// The gate the rides are at, and another.
+const GATE: [u8; 6] = [1, 0, 0, 0, 0, 1];
+const OTHER_GATE: [u8; 6] = [1, 0, 0, 0, 0, 2];
+const GATE_MASTER: [u8; 32] = [7; 32];
+const STAFF_KEY: [u8; 32] = [8; 32];
 
 /// Issues a card to `DEVICE` and opens the sealed purse with its key.
 async fn issue(api: &Api, issue_id: &str, key: &DeviceKey) -> (String, Purse) {
@@ -225,7 +271,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
 
     // A ride at a gate whose SAM holds the purchase master key; its batch
     // uploaded twice is counted once.
-    let mut sam = Sam::new([1, 0, 0, 0, 0, 1], masters().purchase, 1);
+    let mut sam = Sam::new(GATE, masters().purchase, 1);
     let at = DateTime::from_parts(2026, 12, 5, 9, 0, 0).unwrap();
     let rec = tap::purchase(&mut purse, &mut sam, PurchaseKind::Simple, 300, at, || {
         [5; 4]
@@ -240,6 +286,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     for _ in 0..2 {
         let (status, v) = api
             .send(
+                Who::Gate(GATE),
                 reqwest::Method::PUT,
                 "/beijing/batches/gate1-0001",
                 Some(batch.clone()),
@@ -254,6 +301,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     tampered["records"][0]["amount"] = json!(30);
     let (status, v) = api
         .send(
+            Who::Gate(GATE),
             reqwest::Method::PUT,
             "/beijing/batches/gate1-0001",
             Some(tampered),
@@ -267,6 +315,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     bad["records"][0]["tac"] = json!("xyz");
     let (status, v) = api
         .send(
+            Who::Gate(GATE),
             reqwest::Method::PUT,
             "/beijing/batches/gate1-0002",
             Some(bad),
@@ -280,20 +329,68 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
             .contains("records[0].tac")
     );
 
-    // Reported lost: on the hotlist, and refused a load.
+    // Only a gate uploads, and only its own records: unsigned, signed by
+    // another gate or by the back office, a batch is refused unread.
+    let put = reqwest::Method::PUT;
+    for (who, status, code) in [
+        (Who::Nobody, 401, "unauthenticated"),
+        (Who::Gate(OTHER_GATE), 403, "forbidden"),
+        (Who::Staff, 403, "forbidden"),
+    ] {
+        let (s, v) = api
+            .send(
+                who,
+                put.clone(),
+                "/beijing/batches/x-1",
+                Some(batch.clone()),
+            )
+            .await;
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)));
+    }
+    // A MAC for another body does not verify.
+    let other_body = serde_json::to_vec(&json!({"records": []})).unwrap();
+    let mac = sign(
+        &gate_key(&GATE_MASTER, &GATE),
+        "PUT",
+        "/transit/v1/beijing/batches/x-2",
+        &other_body,
+    );
+    let resp = reqwest::Client::new()
+        .put(format!("{}/beijing/batches/x-2", api.base))
+        .header(CLIENT_HEADER, gate_client(&GATE))
+        .header(MAC_HEADER, mac)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+
+    // Reported lost by the back office (not a gate, not anyone): on the
+    // hotlist, and refused a load.
+    let get = reqwest::Method::GET;
+    let (status, _) = api
+        .send(Who::Nobody, get.clone(), "/beijing/hotlist", None)
+        .await;
+    assert_eq!(status, 401);
     let (status, v) = api
-        .send(reqwest::Method::GET, "/beijing/hotlist", None)
+        .send(Who::Gate(GATE), get.clone(), "/beijing/hotlist", None)
         .await;
     assert_eq!(status, 200);
     let list: WireHotlist = serde_json::from_value(v).unwrap();
     assert!(list.cards.is_empty());
-    let (status, _) = api
-        .post("/beijing/lost", json!({"card_number": card}))
-        .await;
-    assert_eq!(status, 204);
-    let (_, v) = api
-        .send(reqwest::Method::GET, "/beijing/hotlist", None)
-        .await;
+    let lost = json!({"card_number": card});
+    let post = reqwest::Method::POST;
+    for (who, status) in [
+        (Who::Nobody, 401),
+        (Who::Gate(GATE), 403),
+        (Who::Staff, 204),
+    ] {
+        let (s, _) = api
+            .send(who, post.clone(), "/beijing/lost", Some(lost.clone()))
+            .await;
+        assert_eq!(s, status);
+    }
+    let (_, v) = api.send(Who::Staff, get, "/beijing/hotlist", None).await;
     let list: WireHotlist = serde_json::from_value(v).unwrap();
     assert_eq!(list.cards.len(), 1);
     assert_eq!(list.cards[0].card_number, card);

@@ -128,6 +128,8 @@ pub(crate) struct Station {
     terminal: [u8; TERMINAL_ID_LEN],
     purchase_key: PurseKey,
     store: GateStore,
+    /// The gate's key for the operator's API (its requests are signed).
+    api_key: Zeroizing<[u8; 32]>,
 }
 
 /// A tap the gate let through.
@@ -190,12 +192,15 @@ impl Station {
         let seal_key = Zeroizing::new(*keyring.subkey(&format!("transit gate {} records", op.id)));
         let store = GateStore::open(dir, &hex::encode(terminal), seal_key)?;
         let purchase_key = crate::platform::transit::master_keys(keyring, &op.id).purchase;
+        let master = crate::platform::transit::gate_api_master(keyring, &op.id);
+        let api_key = paytap_operator::auth::gate_key(&master, &terminal);
         Ok(Station {
             op,
             station,
             terminal,
             purchase_key,
             store,
+            api_key,
         })
     }
 
@@ -298,10 +303,12 @@ impl Station {
         let (mut batches, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
         while let Some((id, records)) = self.store.next_batch()? {
             let url = endpoint(transit, &self.op.id, &format!("batches/{id}"));
-            let body = WireBatch { records };
-            let v = send(http.put(&url).json(&body)).await.with_context(|| {
-                format!("uploading batch {id} (kept: it is sent again next time)")
-            })?;
+            let body = serde_json::to_vec(&WireBatch { records })?;
+            let v = send(self.signed(http.put(&url), "PUT", &url, body)?)
+                .await
+                .with_context(|| {
+                    format!("uploading batch {id} (kept: it is sent again next time)")
+                })?;
             self.store.mark_sent(&id)?;
             batches += 1;
             accepted += v["accepted"].as_u64().unwrap_or(0);
@@ -317,10 +324,23 @@ impl Station {
         })
     }
 
+    /// `req` with `body`, signed with the gate's key.
+    fn signed(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let client = paytap_operator::auth::gate_client(&self.terminal);
+        signed(req, (&client, &self.api_key), (method, url), body)
+    }
+
     /// Downloads the operator's hotlist; how many cards it names.
     pub(crate) async fn hotlist(&self, transit: &str) -> anyhow::Result<usize> {
         let url = endpoint(transit, &self.op.id, "hotlist");
-        let v = send(reqwest::Client::new().get(&url)).await?;
+        let req = reqwest::Client::new().get(&url);
+        let v = send(self.signed(req, "GET", &url, Vec::new())?).await?;
         let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
         self.store.set_hotlist(&list)?;
         Ok(list.cards.len())
@@ -521,6 +541,57 @@ impl std::error::Error for OperatorUnreachable {}
 
 /// A request's answer: its JSON, the operator's refusal, or why it did not
 /// arrive.
+/// `req` with `body`, signed as `client` with `key` for the operator API
+/// (`paytap_operator::auth`: the MAC over method, the URL's path and body).
+fn signed(
+    req: reqwest::RequestBuilder,
+    (client, key): (&str, &[u8; 32]),
+    (method, url): (&str, &str),
+    body: Vec<u8>,
+) -> anyhow::Result<reqwest::RequestBuilder> {
+    use paytap_operator::auth::{CLIENT_HEADER, MAC_HEADER, sign};
+    let path = reqwest::Url::parse(url)
+        .with_context(|| format!("the operator URL {url}"))?
+        .path()
+        .to_owned();
+    let req = req
+        .header(CLIENT_HEADER, client)
+        .header(MAC_HEADER, sign(key, method, &path, &body));
+    Ok(if body.is_empty() {
+        req
+    } else {
+        req.header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+    })
+}
+
+/// Reports a card lost to its operator as the operator's back office
+/// does: signed with the staff key the platform's keyring derives.
+pub(crate) async fn report_lost(
+    transit: &str,
+    keyring: &Keyring,
+    operator: &str,
+    card_number: &str,
+) -> anyhow::Result<()> {
+    let url = endpoint(transit, operator, "lost");
+    let body = serde_json::to_vec(&paytap_operator::wire::WireLost {
+        card_number: card_number.to_owned(),
+    })?;
+    let key = crate::platform::transit::staff_api_key(keyring, operator);
+    let client = paytap_operator::auth::STAFF;
+    let req = signed(
+        reqwest::Client::new().post(&url),
+        (client, &key),
+        ("POST", &url),
+        body,
+    )?;
+    match req.send().await {
+        Ok(resp) if resp.status() == reqwest::StatusCode::NO_CONTENT => Ok(()),
+        Ok(resp) => answer(resp).await.map(drop),
+        Err(e) => Err(OperatorUnreachable(e.to_string()).into()),
+    }
+}
+
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
     match req.send().await {
         Ok(resp) => answer(resp).await,

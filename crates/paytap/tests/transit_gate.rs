@@ -9,6 +9,9 @@
 //! batch: counted once), downloads the hotlist and refuses the lost card.
 
 mod common;
+#[path = "../src/platform.rs"]
+#[allow(dead_code)]
+mod platform;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -216,19 +219,34 @@ fn gate_json(w: &World, sub: &str, station: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// POSTs a JSON body to the operators' API; the status code.
-fn post(w: &World, path: &str, body: &str) -> u16 {
-    http(&w.transit, "POST", path, body).0
+/// Reports `card` lost to the Beijing operator, unsigned or as its back
+/// office (the staff key from the platform's keyring); the status code.
+fn report_lost(w: &World, card: &str, signed: bool) -> u16 {
+    use paytap_operator::auth::{CLIENT_HEADER, MAC_HEADER, STAFF, sign};
+    let path = "/transit/v1/beijing/lost";
+    let body = format!(r#"{{"card_number":"{card}"}}"#);
+    let keyring =
+        paytap_vault::Keyring::load(&dir(w).join("data").join(paytap_vault::KEY_FILE)).unwrap();
+    let key = platform::transit::staff_api_key(&keyring, "beijing");
+    let mac = sign(&key, "POST", path, body.as_bytes());
+    let headers = format!("{CLIENT_HEADER}: {STAFF}\r\n{MAC_HEADER}: {mac}\r\n");
+    let headers = if signed { headers.as_str() } else { "" };
+    http_with(&w.transit, ("POST", path), headers, &body).0
 }
 
 /// One plain HTTP/1.1 request to `base`; the status code and the body.
 fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(base, (method, path), "", body)
+}
+
+/// [`http`] with more header lines.
+fn http_with(base: &str, (method, path): (&str, &str), headers: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut conn = std::net::TcpStream::connect(host).unwrap();
     write!(
         conn,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -464,12 +482,9 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     assert_eq!(list["cards"], 0);
 
     // Reported lost: the gate downloads the hotlist and refuses the card.
-    let status = post(
-        &w,
-        "/transit/v1/beijing/lost",
-        &format!(r#"{{"card_number":"{card}"}}"#),
-    );
-    assert_eq!(status, 204);
+    // Reported lost by the operator's back office (nobody else may).
+    assert_eq!(report_lost(&w, &card, false), 401);
+    assert_eq!(report_lost(&w, &card, true), 204);
     let list = gate_json(&w, "hotlist", "101", &["--transit", &w.transit]);
     assert_eq!(list["cards"], 1);
     let o = gate(&w, "tap", "101", &keystore);

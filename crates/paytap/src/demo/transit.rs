@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
 use crate::device::transit::{card_payment, operator_load, post_async};
-use crate::gate::{Station, keyring};
+use crate::gate::{Station, keyring, report_lost};
 
 /// The operator of the chapter.
 const OPERATOR: &str = "beijing";
@@ -173,12 +173,8 @@ impl Demo {
     /// The band is reported lost; the gate downloads the hotlist and
     /// refuses the card.
     async fn lose_the_band(&mut self, number: &str) -> anyhow::Result<()> {
-        post_async(
-            &self.operator_url("lost"),
-            &json!({ "card_number": number }),
-        )
-        .await?;
         let keys = keyring(&self.keys_dir)?;
+        report_lost(&self.transit_url, &keys, OPERATOR, number).await?;
         let gate = Station::open(
             OPERATOR,
             ENTRY,

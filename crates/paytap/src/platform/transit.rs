@@ -20,6 +20,7 @@ use paytap_acquirer::payments::{PaymentError, QrPayments, ScanPayment};
 use paytap_acquirer::{MerchantSpec, Merchants};
 use paytap_ledger::Ledger;
 use paytap_operator::api::Operators;
+use paytap_operator::auth::ApiKeys;
 use paytap_operator::pay::{BoxFuture, LoadPayments, Paid, PaymentFailure, PaymentRequest};
 use paytap_operator::{OperatorHost, OperatorKeys};
 use paytap_purse::{MasterKeys, PurseKey};
@@ -44,7 +45,18 @@ pub const TRANSIT_DB: &str = "transit.db";
 /// The keys of every operator, derived from the keyring before the
 /// network takes it.
 pub struct TransitKeys {
-    keys: Vec<(String, OperatorKeys)>,
+    keys: Vec<(String, OperatorKeys, ApiKeys)>,
+}
+
+/// The master key of operator `id`'s gate API keys (each gate's key is
+/// derived from it and the gate's terminal id: `paytap_operator::auth`).
+pub fn gate_api_master(keyring: &Keyring, id: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(&format!("transit operator {id} gate api"))
+}
+
+/// Operator `id`'s back-office key for its API.
+pub fn staff_api_key(keyring: &Keyring, id: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(&format!("transit operator {id} staff api"))
 }
 
 /// One 16-byte purse master key of operator `id` for `purpose`: the first
@@ -79,7 +91,11 @@ impl TransitKeys {
                     masters: master_keys(keyring, &op.id),
                     data_key: keyring.subkey(&format!("transit operator {} card data", op.id)),
                 };
-                (op.id.clone(), keys)
+                let api = ApiKeys::new(
+                    gate_api_master(keyring, &op.id),
+                    staff_api_key(keyring, &op.id),
+                );
+                (op.id.clone(), keys, api)
             })
             .collect();
         TransitKeys { keys }
@@ -237,7 +253,7 @@ pub async fn open(
         .await
         .with_context(|| format!("opening {}", path.display()))?;
     let mut ops = Operators::new();
-    for (id, k) in keys.keys {
+    for (id, k, api) in keys.keys {
         let op = config
             .operator(&id)
             .cloned()
@@ -252,7 +268,7 @@ pub async fn open(
         .await
         .with_context(|| format!("starting the {id} operator host"))?
         .with_payments(payments.clone());
-        ops.insert(Arc::new(host));
+        ops.insert(Arc::new(host), api);
     }
     Ok((db, ops))
 }
