@@ -16,7 +16,13 @@
 //! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]), signed
 //!   by a gate or the back office;
 //! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]),
-//!   signed by the back office.
+//!   signed by the back office;
+//! * `GET  /transit/v1/{op}/cards/{number}/movable`: what a lost card holds
+//!   and whether it may move ([`crate::moves::Movable`]), and
+//!   `POST /transit/v1/{op}/moves`: its balance loaded onto a card in
+//!   another device ([`WireMove`]), both signed by the back office. A
+//!   gate's hotlist download says how many records it has not uploaded
+//!   (`?unsent=N`), which moves wait for.
 //!
 //! Loads and refunds need no signature: the card's MAC1 in them is the
 //! proof that the caller holds the card (see [`crate::auth`]). A request
@@ -44,7 +50,7 @@ use crate::load::date_time_digits;
 use crate::pay::PaymentFailure;
 use crate::wire::{
     WireBatch, WireHotlist, WireHotlisted, WireIssue, WireIssued, WireLoad, WireLoaded, WireLost,
-    card_number, hex_array, purse_aad,
+    WireMove, card_number, hex_array, purse_aad,
 };
 use crate::{LoadRequest, OperatorError, OperatorHost, Refunded};
 
@@ -143,6 +149,11 @@ impl From<OperatorError> for ApiError {
                 (StatusCode::GATEWAY_TIMEOUT, "payment_no_answer")
             }
             E::PaymentsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "payments_unavailable"),
+            E::NotRefundable(_) => (StatusCode::CONFLICT, "not_refundable"),
+            E::MoveWaiting(_) => (StatusCode::CONFLICT, "move_waiting"),
+            E::MoveAmount { .. } => (StatusCode::CONFLICT, "move_amount"),
+            E::NotLost => (StatusCode::CONFLICT, "not_lost"),
+            E::AlreadyMoved => (StatusCode::CONFLICT, "already_moved"),
             E::RangeExhausted => (StatusCode::CONFLICT, "range_exhausted"),
             E::DayOpen(_) => (StatusCode::CONFLICT, "day_open"),
             E::Ledger(_) | E::Store(_) | E::Corrupt(_) => {
@@ -223,15 +234,20 @@ async fn issue(
 
 /// The load a body asks for; a load must carry its payment.
 fn load_request(b: &WireLoad) -> Result<LoadRequest, ApiError> {
-    let init: [u8; 16] =
-        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
-    let payment = b.payment.clone().ok_or_else(|| {
-        ApiError::new(
+    if b.payment.is_none() {
+        return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "payment_required",
             "a top-up must be paid with a bank card: payment is missing",
-        )
-    })?;
+        ));
+    }
+    any_load(b)
+}
+
+/// The load a body describes, paid or not.
+fn any_load(b: &WireLoad) -> Result<LoadRequest, ApiError> {
+    let init: [u8; 16] =
+        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
     Ok(LoadRequest {
         load_id: b.load_id.clone(),
         serial: card(&b.card_number)?,
@@ -239,7 +255,7 @@ fn load_request(b: &WireLoad) -> Result<LoadRequest, ApiError> {
         terminal: hex_array(&b.terminal)
             .ok_or_else(|| ApiError::invalid("terminal must be 12 hex digits"))?,
         init: LoadInit::decode(&init).map_err(|e| ApiError::invalid(e.to_string()))?,
-        payment: Some(payment),
+        payment: b.payment.clone(),
     })
 }
 
@@ -287,7 +303,8 @@ fn caller(ops: &Operators, op: &str, r: &Signed) -> Result<Client, ApiError> {
         )
     })?;
     let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok());
-    let request = (r.method.as_str(), r.uri.path(), r.body.as_ref());
+    let target = r.uri.path_and_query().map_or(r.uri.path(), |p| p.as_str());
+    let request = (r.method.as_str(), target, r.body.as_ref());
     keys.verify(header(CLIENT_HEADER), header(MAC_HEADER), request)
         .map_err(|e| {
             tracing::warn!(operator = op, error = %e, "operator API request not authenticated");
@@ -351,7 +368,9 @@ async fn hotlist(
         headers,
         body: Bytes::new(),
     };
-    caller(&ops, &op, &signed)?;
+    if let Client::Gate(terminal) = caller(&ops, &op, &signed)? {
+        host.gate_confirmed(&terminal, unsent(&signed.uri)?).await?;
+    }
     let cards = host
         .hotlist()
         .await?
@@ -379,12 +398,77 @@ async fn lost(
         headers,
         body,
     };
-    if caller(&ops, &op, &signed)? != Client::Staff {
-        return Err(forbidden("only the back office reports a card lost"));
-    }
+    staff_only(&ops, &op, &signed)?;
     let b: WireLost = json_body(&signed.body)?;
     host.report_lost(&card(&b.card_number)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `unsent` query parameter of a gate's hotlist download (a gate that
+/// does not say has confirmed nothing).
+fn unsent(uri: &Uri) -> Result<u64, ApiError> {
+    let Some(query) = uri.query() else {
+        return Ok(u64::MAX);
+    };
+    match query.strip_prefix("unsent=").map(str::parse) {
+        Some(Ok(n)) => Ok(n),
+        _ => Err(ApiError::invalid("the query must be unsent=<number>")),
+    }
+}
+
+/// A request only the back office may make: `401` or `403` otherwise.
+fn staff_only(ops: &Operators, op: &str, r: &Signed) -> Result<(), ApiError> {
+    if caller(ops, op, r)? != Client::Staff {
+        return Err(forbidden("only the back office may do this"));
+    }
+    Ok(())
+}
+
+async fn movable(
+    State(ops): Ops,
+    Path((op, number)): Path<(String, String)>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+) -> Result<Json<crate::moves::Movable>, ApiError> {
+    let host = host(&ops, &op)?;
+    let body = Bytes::new();
+    staff_only(
+        &ops,
+        &op,
+        &Signed {
+            method,
+            uri,
+            headers,
+            body,
+        },
+    )?;
+    Ok(Json(host.movable(&card(&number)?).await?))
+}
+
+async fn move_balance(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    body: Bytes,
+) -> Result<Json<WireLoaded>, ApiError> {
+    let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    staff_only(&ops, &op, &signed)?;
+    let b: WireMove = json_body(&signed.body)?;
+    let from = card(&b.from_card_number)?;
+    let a = host
+        .move_balance(&b.move_id, &from, &any_load(&b.load)?)
+        .await?;
+    Ok(Json(WireLoaded {
+        load_id: b.load.load_id,
+        mac2: hex::encode(a.mac2),
+        at: date_time_digits(&a.at),
+        new_balance: a.new_balance,
+    }))
 }
 
 /// The API's routes over `ops`.
@@ -397,5 +481,7 @@ pub fn router(ops: Arc<Operators>) -> Router {
         .route("/transit/v1/{op}/batches/{batch_id}", put(upload))
         .route("/transit/v1/{op}/hotlist", get(hotlist))
         .route("/transit/v1/{op}/lost", post(lost))
+        .route("/transit/v1/{op}/cards/{number}/movable", get(movable))
+        .route("/transit/v1/{op}/moves", post(move_balance))
         .with_state(ops)
 }

@@ -1,7 +1,8 @@
 //! Who may call the operator API, and how they prove it: as the acquirer
 //! API does, a keyed MAC over method, path and body in two headers
 //! ([`CLIENT_HEADER`] names the caller, [`MAC_HEADER`] carries the MAC,
-//! HMAC-SHA256 over [`signed_bytes`], hex); nothing is read or written for
+//! HMAC-SHA256 over [`signed_bytes`]: method, path with its query, body;
+//! hex); nothing is read or written for
 //! a request that does not verify.
 //!
 //! * A **gate** signs its batch uploads and hotlist downloads with its own

@@ -35,6 +35,9 @@
 //!   answered only then; idempotent by a load id the caller chose. A load
 //!   that failed after payment is completed in a new card session or
 //!   refunded ([`OperatorHost::refund_load`]), never lost or paid twice.
+//! * **Move** ([`moves`]): a lost card's balance loaded onto a card on
+//!   another device, once every gate confirmed the hotlist with nothing
+//!   left to upload, minus what gates uploaded as spent; once per card.
 //! * **HTTP** ([`api`]): all of them behind one small JSON API with the
 //!   operator in the path, served by `paytap up`; gates and the back office
 //!   sign their requests ([`auth`]), a device's loads carry its card's MAC1.
@@ -50,6 +53,7 @@ pub mod cards;
 pub mod day;
 mod issue;
 mod load;
+pub mod moves;
 pub mod pay;
 pub mod schema;
 mod settle;
@@ -141,6 +145,25 @@ pub enum OperatorError {
     /// The payment was not approved.
     #[error(transparent)]
     Payment(#[from] PaymentFailure),
+    /// A moved balance's load is completed, never refunded.
+    #[error("load {0:?} carries a moved balance: it is completed, not refunded")]
+    NotRefundable(String),
+    /// The lost card's balance cannot move yet: gates (this many) have not
+    /// downloaded the hotlist with nothing left to upload since the loss.
+    #[error("{0} gate(s) have not yet confirmed the hotlist with everything uploaded")]
+    MoveWaiting(usize),
+    /// The move's amount is not the lost card's balance.
+    #[error("the lost card's balance is {balance}, not the amount asked")]
+    MoveAmount {
+        /// What the card holds at the operator, minor units.
+        balance: u32,
+    },
+    /// The card is not reported lost.
+    #[error("the card is not reported lost")]
+    NotLost,
+    /// The lost card's balance was moved already (by another move id).
+    #[error("the lost card's balance was moved already")]
+    AlreadyMoved,
     /// The host has no way to the card network.
     #[error("card payments are not available at this host")]
     PaymentsUnavailable,

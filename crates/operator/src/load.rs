@@ -81,6 +81,15 @@ pub struct LoadAnswer {
     pub new_balance: u32,
 }
 
+/// Where a load's money comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Funding {
+    /// The request's payment (or cash at the operator's counter).
+    Paid,
+    /// A lost card's balance, already on the float ([`crate::moves`]).
+    Moved,
+}
+
 /// Where a load stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LoadState {
@@ -174,6 +183,15 @@ pub struct Refunded {
 impl OperatorHost {
     /// Checks a load and answers its MAC2 (see the module documentation).
     pub async fn load(&self, req: &LoadRequest) -> Result<LoadAnswer, OperatorError> {
+        self.load_funded(req, Funding::Paid).await
+    }
+
+    /// [`OperatorHost::load`], the money from `funding`.
+    pub(crate) async fn load_funded(
+        &self,
+        req: &LoadRequest,
+        funding: Funding,
+    ) -> Result<LoadAnswer, OperatorError> {
         check_id("load id", &req.load_id)?;
         let _guard = self.in_flight.enter(req.serial).ok_or_else(|| {
             tracing::info!(operator = %self.operator.id, "a second load of a card while one is decided");
@@ -181,7 +199,7 @@ impl OperatorHost {
         })?;
         let digest = load_digest(req);
         if self.stored_load(&req.load_id).await?.is_none() {
-            self.first_load(req, &digest).await?;
+            self.first_load(req, &digest, funding).await?;
         }
         let stored = self.stored_load(&req.load_id).await?;
         let stored =
@@ -191,15 +209,24 @@ impl OperatorHost {
 
     /// A load id seen for the first time: checks, pays, moves the money
     /// onto the float and stores the load with its MAC2.
-    async fn first_load(&self, req: &LoadRequest, digest: &str) -> Result<(), OperatorError> {
+    async fn first_load(
+        &self,
+        req: &LoadRequest,
+        digest: &str,
+        funding: Funding,
+    ) -> Result<(), OperatorError> {
         self.check_loadable(req).await?;
         let session = self.begin(req, req.amount)?;
         self.check_counter_free(req).await?;
-        let funds = match &req.payment {
-            Some(card) => self.pay_load(req, card).await?,
-            None => self.accounts.receipts.clone(),
+        let funds = match (&req.payment, funding) {
+            // A moved balance is on the float already: nothing moves.
+            (_, Funding::Moved) => self.accounts.float.clone(),
+            (Some(card), Funding::Paid) => self.pay_load(req, card).await?,
+            (None, Funding::Paid) => self.accounts.receipts.clone(),
         };
-        self.post_load(req, &funds).await?;
+        if funds != self.accounts.float {
+            self.post_load(req, &funds).await?;
+        }
         let answer = self.answer(&session);
         self.store_load(req, digest, &answer, &funds).await
     }
@@ -276,6 +303,10 @@ impl OperatorHost {
     /// The money of a refunded load back where it came from, then the
     /// payment reversed (each idempotent).
     async fn give_back(&self, req: &LoadRequest, s: &StoredLoad) -> Result<(), OperatorError> {
+        if s.funds == self.accounts.float {
+            // A moved balance has nowhere to go back to: it is completed.
+            return Err(OperatorError::NotRefundable(req.load_id.clone()));
+        }
         let id = format!("transit:{}:refund:{}", self.operator.id, req.load_id);
         let amount = Money::new(i64::from(s.amount), self.operator.currency);
         let t = Transfer::single(
@@ -326,7 +357,11 @@ impl OperatorHost {
     }
 
     /// Verifies the card's MAC1 for `amount`.
-    fn begin(&self, req: &LoadRequest, amount: u32) -> Result<LoadSession, OperatorError> {
+    pub(crate) fn begin(
+        &self,
+        req: &LoadRequest,
+        amount: u32,
+    ) -> Result<LoadSession, OperatorError> {
         let host = Host::new(self.masters.clone());
         host.begin_load(&req.serial, req.init, amount, req.terminal)
             .map_err(|e| {
@@ -347,7 +382,7 @@ impl OperatorHost {
 
     /// Refuses a load the host must not make: another operator's card, a
     /// load of nothing, a balance above the maximum, a hotlisted card.
-    async fn check_loadable(&self, req: &LoadRequest) -> Result<(), OperatorError> {
+    pub(crate) async fn check_loadable(&self, req: &LoadRequest) -> Result<(), OperatorError> {
         if !self.operator.owns_card(&req.serial) {
             tracing::warn!(operator = %self.operator.id, "load for a card not ours");
             return Err(OperatorError::NotOurCard);

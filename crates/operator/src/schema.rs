@@ -65,6 +65,17 @@ pub const MIGRATIONS: &[Migration] = &[
           ALTER TABLE operator_loads ADD COLUMN funds TEXT NOT NULL DEFAULT '';\
           CREATE INDEX operator_loads_card ON operator_loads (operator, card, state)",
     },
+    Migration {
+        component: "operator",
+        version: 4,
+        sql: "CREATE TABLE operator_gates (\
+            operator TEXT NOT NULL, terminal TEXT NOT NULL, hotlist_at BIGINT NOT NULL, \
+            unsent BIGINT NOT NULL, PRIMARY KEY (operator, terminal));\
+          CREATE TABLE operator_moves (\
+            operator TEXT NOT NULL, move_id TEXT NOT NULL, from_card TEXT NOT NULL, \
+            load_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL, \
+            PRIMARY KEY (operator, move_id), UNIQUE (operator, from_card))",
+    },
 ];
 
 /// A column's type in a bulk insert.

@@ -133,6 +133,19 @@ pub struct WireLoaded {
     pub new_balance: u32,
 }
 
+/// A lost card's balance moved onto a card in another device.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireMove {
+    /// The caller's id for this move (its retries carry the same).
+    pub move_id: String,
+    /// The lost card's number, 20 digits.
+    pub from_card_number: String,
+    /// The load onto the new card, its amount the lost card's balance (no
+    /// payment: the money is on the float already).
+    pub load: WireLoad,
+}
+
 /// A lost card report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -497,3 +497,124 @@ async fn a_paid_load_the_card_never_took_is_completed_or_refunded_never_twice() 
         assert_eq!(b.debits_posted, b.credits_posted, "{cur}");
     }
 }
+
+/// A gate's batch of `records` under `id`, signed by the gate.
+async fn upload(api: &Api, id: &str, records: &[paytap_transit::GateRecord]) -> u16 {
+    let batch = WireBatch {
+        records: records.iter().map(WireRecord::from).collect(),
+    };
+    let body = serde_json::to_value(batch).unwrap();
+    let path = format!("/beijing/batches/{id}");
+    let put = reqwest::Method::PUT;
+    api.send(Who::Gate(GATE), put, &path, Some(body)).await.0
+}
+
+/// What the back office sees of a lost card.
+async fn movable(api: &Api, card: &str) -> Value {
+    let path = format!("/beijing/cards/{card}/movable");
+    let (status, v) = api
+        .send(Who::Staff, reqwest::Method::GET, &path, None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The back office moves `from`'s balance onto `to` under `move_id`.
+async fn move_to(api: &Api, move_id: &str, from: &str, load: Value) -> (u16, Value) {
+    let body = json!({"move_id": move_id, "from_card_number": from, "load": load});
+    api.send(
+        Who::Staff,
+        reqwest::Method::POST,
+        "/beijing/moves",
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
+    let f = fixture().await;
+    let ledger = f.ledger.clone();
+    let network = TestNetwork::open(&ledger).await;
+    let api = Api::serve(f.host, &network).await;
+    let key = DeviceKey::generate().unwrap();
+    let (lost, mut band) = issue(&api, "band", &key).await;
+    let loaded = answered(&api, &mut band, "l-1", &lost, 5_000).await;
+    assert_eq!(credit(&mut band, &loaded), 0x9000);
+    // Two rides at the gate: one uploaded before the loss, one still in
+    // the gate when the card is reported lost.
+    let mut sam = Sam::new(GATE, masters().purchase, 1);
+    let mut ride = |minute: u8| {
+        let at = DateTime::from_parts(2026, 12, 5, 9, minute, 0).unwrap();
+        tap::purchase(&mut band, &mut sam, PurchaseKind::Simple, 300, at, || {
+            [5; 4]
+        })
+        .unwrap()
+    };
+    let (first, second) = (ride(0), ride(5));
+    assert_eq!(upload(&api, "g-1", &[first]).await, 200);
+    let lost_body = json!({"card_number": lost});
+    let post = reqwest::Method::POST;
+    let (status, _) = api
+        .send(Who::Staff, post, "/beijing/lost", Some(lost_body))
+        .await;
+    assert_eq!(status, 204);
+
+    // The gate has not confirmed the hotlist: the balance waits.
+    let m = movable(&api, &lost).await;
+    assert_eq!(
+        (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
+        (Some(4_700), Some(1))
+    );
+    let (new, mut phone) = issue(&api, "phone", &key).await;
+    let load = |phone: &mut Purse, id: &str, amount: u32| {
+        let init = init_load(phone, amount);
+        json!({"load_id": id, "card_number": new, "amount": amount, "terminal": LOADER, "init": init})
+    };
+    let early = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 4_700)).await;
+    assert_eq!(refusal(early), (409, "move_waiting".to_owned()));
+    // It confirms while still holding the second ride: still waiting; it
+    // uploads and confirms with nothing left: the ride is taken off.
+    let get = reqwest::Method::GET;
+    let (status, _) = api
+        .send(
+            Who::Gate(GATE),
+            get.clone(),
+            "/beijing/hotlist?unsent=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(movable(&api, &lost).await["gates_waiting"], 1);
+    assert_eq!(upload(&api, "g-2", &[second]).await, 200);
+    let (status, _) = api
+        .send(Who::Gate(GATE), get, "/beijing/hotlist?unsent=0", None)
+        .await;
+    assert_eq!(status, 200);
+    let m = movable(&api, &lost).await;
+    assert_eq!(
+        (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
+        (Some(4_400), Some(0))
+    );
+
+    // The wrong amount is refused; the balance moves onto the phone's card
+    // once, whatever asks again; the ledger moves nothing.
+    let wrong = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 4_700)).await;
+    assert_eq!(refusal(wrong), (409, "move_amount".to_owned()));
+    let body = load(&mut phone, "n-1", 4_400);
+    let (status, v) = move_to(&api, "m-1", &lost, body.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let moved: WireLoaded = serde_json::from_value(v).unwrap();
+    assert_eq!(credit(&mut phone, &moved), 0x9000);
+    assert_eq!(phone.state().balance, 4_400);
+    let (status, v) = move_to(&api, "m-1", &lost, body).await;
+    assert_eq!(
+        (status, serde_json::from_value::<WireLoaded>(v).unwrap()),
+        (200, moved)
+    );
+    let again = move_to(&api, "m-2", &lost, load(&mut phone, "n-2", 4_400)).await;
+    assert_eq!(refusal(again), (409, "already_moved".to_owned()));
+    assert!(movable(&api, &lost).await["moved"].as_bool().unwrap());
+    assert_eq!(float(&ledger).await, 5_000);
+    assert_eq!(network.counts(), (1, 0));
+}

@@ -338,7 +338,10 @@ impl Station {
 
     /// Downloads the operator's hotlist; how many cards it names.
     pub(crate) async fn hotlist(&self, transit: &str) -> anyhow::Result<usize> {
-        let url = endpoint(transit, &self.op.id, "hotlist");
+        // The operator learns how much this gate still holds unsent: a
+        // lost card's balance moves only once no gate holds a record of it.
+        let unsent = self.store.counts()?.unsent;
+        let url = endpoint(transit, &self.op.id, &format!("hotlist?unsent={unsent}"));
         let req = reqwest::Client::new().get(&url);
         let v = send(self.signed(req, "GET", &url, Vec::new())?).await?;
         let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
@@ -550,10 +553,11 @@ fn signed(
     body: Vec<u8>,
 ) -> anyhow::Result<reqwest::RequestBuilder> {
     use paytap_operator::auth::{CLIENT_HEADER, MAC_HEADER, sign};
-    let path = reqwest::Url::parse(url)
-        .with_context(|| format!("the operator URL {url}"))?
-        .path()
-        .to_owned();
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("the operator URL {url}"))?;
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_owned(),
+    };
     let req = req
         .header(CLIENT_HEADER, client)
         .header(MAC_HEADER, sign(key, method, &path, &body));
