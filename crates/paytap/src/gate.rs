@@ -596,6 +596,33 @@ pub(crate) async fn report_lost(
     }
 }
 
+/// Moves the lost card `from`'s balance onto the card `load` is for, as
+/// the operator's back office does (signed with its staff key); the
+/// operator's answer for CREDIT FOR LOAD.
+pub(crate) async fn move_balance(
+    transit: &str,
+    keyring: &Keyring,
+    (operator, move_id): (&str, &str),
+    from: &str,
+    load: paytap_operator::wire::WireLoad,
+) -> anyhow::Result<paytap_device::transit::LoadAnswer> {
+    let url = endpoint(transit, operator, "moves");
+    let body = serde_json::to_vec(&paytap_operator::wire::WireMove {
+        move_id: move_id.to_owned(),
+        from_card_number: from.to_owned(),
+        load,
+    })?;
+    let key = crate::platform::transit::staff_api_key(keyring, operator);
+    let client = paytap_operator::auth::STAFF;
+    let req = signed(
+        reqwest::Client::new().post(&url),
+        (client, &key),
+        ("POST", &url),
+        body,
+    )?;
+    crate::device::transit::load_answer(send(req).await?)
+}
+
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
     match req.send().await {
         Ok(resp) => answer(resp).await,

@@ -7,7 +7,9 @@
 //! (each keeps its transaction and TAC first), the gates upload later and
 //! the operator's clearing checks every TAC; the band is reported lost,
 //! its card goes on the hotlist, the gate downloads it and refuses the
-//! next tap.
+//! next tap; once both gates have confirmed the hotlist with nothing left
+//! to upload, the operator moves what the card held, less the fare, onto
+//! a new Beijing card in Li's phone.
 
 use anyhow::{Context, ensure};
 use base64::Engine;
@@ -20,8 +22,8 @@ use paytap_types::{Currency, Money};
 use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
-use crate::device::transit::{card_payment, operator_load, post_async};
-use crate::gate::{Station, keyring, report_lost};
+use crate::device::transit::{card_payment, operator_load, post_async, wire_load};
+use crate::gate::{Station, keyring, move_balance, report_lost};
 
 /// The operator of the chapter.
 const OPERATOR: &str = "beijing";
@@ -89,34 +91,47 @@ impl Demo {
             ledger.transfers
         ));
         self.lose_the_band(&number).await?;
+        let moved = self.move_to_phone(&number, TOP_UP_MINOR - fare).await?;
         self.story.ok(format!(
-            "the ride cost {} and was cleared once; the lost band's card is refused at the gate",
-            cny(fare)
+            "the ride cost {} and was cleared once; the lost band's card is refused at the gate; {} moved to the phone",
+            cny(fare),
+            cny(moved)
         ));
         Ok(())
     }
 
-    /// The operator issues a card sealed to the band; the band installs it.
-    async fn issue_to_band(&mut self) -> anyhow::Result<String> {
+    /// The operator issues a card sealed to the band (or the phone); the
+    /// device installs it. Its number.
+    async fn issue_to(&mut self, phone: bool) -> anyhow::Result<String> {
         let mut tag = [0u8; 8];
         getrandom_fill(&mut tag)?;
         let url = self.operator_url("cards");
-        let band = self.band.as_mut().context("no band")?;
+        let (device, id) = match phone {
+            true => (self.phone.as_mut(), &self.phone_id),
+            false => (self.band.as_mut(), &self.band_id),
+        };
+        let device = device.context("no such device")?;
         let body = json!({
             "issue_id": format!("demo-{}", hex::encode(tag)),
-            "device_id": self.band_id,
-            "device_public_key": paytap_seal::public_key_to_base64(&band.public_key()),
+            "device_id": id,
+            "device_public_key": paytap_seal::public_key_to_base64(&device.public_key()),
         });
         let v = post_async(&url, &body).await?;
         let issued: WireIssued = serde_json::from_value(v).context("the issued card")?;
         let sealed = STANDARD.decode(&issued.sealed_purse)?;
-        let aad = purse_aad(OPERATOR, &self.band_id, &issued.card_number);
-        band.install_sealed_purse(&aad, &sealed)?;
+        let aad = purse_aad(OPERATOR, id, &issued.card_number);
+        device.install_sealed_purse(&aad, &sealed)?;
+        Ok(issued.card_number)
+    }
+
+    /// The operator issues a card sealed to the band; the band installs it.
+    async fn issue_to_band(&mut self) -> anyhow::Result<String> {
+        let number = self.issue_to(false).await?;
         self.story.say(format!(
             "Beijing Yikatong issues card {} to Li's band, personalised with its own keys and sealed to the band's key; the band's secure element installs it.",
-            masked(&issued.card_number)
+            masked(&number)
         ));
-        Ok(issued.card_number)
+        Ok(number)
     }
 
     /// In at one station, out at another, both gates offline; then they
@@ -168,6 +183,44 @@ impl Demo {
             "Later the gates reach the operator and upload their batches; clearing checks each TAC with the card's key: 2 records accepted, none refused.",
         );
         Ok(out.fare)
+    }
+
+    /// Both gates upload what they hold and confirm the hotlist; the
+    /// operator's back office moves the lost card's `expected` balance onto
+    /// a new card in the phone. The amount moved.
+    async fn move_to_phone(&mut self, lost: &str, expected: u32) -> anyhow::Result<u32> {
+        let keys = keyring(&self.keys_dir)?;
+        let dir = self.dir.join("gates");
+        for (station, name) in [(ENTRY, "entry"), (EXIT, "exit")] {
+            let mut gate = Station::open(OPERATOR, station, GATE, &dir.join(name), &keys)?;
+            gate.upload(&self.transit_url).await?;
+            gate.hotlist(&self.transit_url).await?;
+        }
+        let number = self.issue_to(true).await?;
+        let phone = self.phone.as_mut().context("no phone")?;
+        let transit = self.transit_url.clone();
+        let balance = top_up(phone, expected, None, |p: PendingLoad| async move {
+            let load = wire_load(&p)?;
+            move_balance(
+                &transit,
+                &keys,
+                (OPERATOR, &format!("move-{}", p.load_id)),
+                lost,
+                load,
+            )
+            .await
+        })
+        .await?;
+        ensure!(
+            balance == expected,
+            "the phone's card holds {balance} after the move"
+        );
+        self.story.say(format!(
+            "Both gates upload what they hold and confirm the hotlist with nothing left to send. At Li's request the operator moves what the lost card held, the top-up less the fare, {}, onto a new Beijing card {} in the phone: no new payment, the money was on the float already.",
+            cny(expected),
+            masked(&number)
+        ));
+        Ok(balance)
     }
 
     /// The band is reported lost; the gate downloads the hotlist and

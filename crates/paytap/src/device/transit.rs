@@ -345,7 +345,7 @@ fn finish(ks: &Keystore, ops: &Operators, refund: bool, json: bool) -> anyhow::R
 }
 
 /// The operator's request of a pending load.
-fn wire_load(p: &PendingLoad) -> anyhow::Result<WireLoad> {
+pub(crate) fn wire_load(p: &PendingLoad) -> anyhow::Result<WireLoad> {
     let payment = match &p.payment {
         Some(s) => Some(serde_json::from_str(s).context("the pending top-up's payment")?),
         None => None,
@@ -363,6 +363,11 @@ fn wire_load(p: &PendingLoad) -> anyhow::Result<WireLoad> {
 /// The operator's answer to the pending load.
 pub(crate) async fn operator_load(url: &str, p: PendingLoad) -> anyhow::Result<LoadAnswer> {
     let v = post_async(url, &serde_json::to_value(wire_load(&p)?)?).await?;
+    load_answer(v)
+}
+
+/// What CREDIT FOR LOAD needs of the operator's answer to a load.
+pub(crate) fn load_answer(v: Value) -> anyhow::Result<LoadAnswer> {
     let l: WireLoaded = serde_json::from_value(v).context("the operator's answer")?;
     Ok(LoadAnswer {
         mac2: hex_array(&l.mac2).context("the operator's MAC2")?,
