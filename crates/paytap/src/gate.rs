@@ -123,6 +123,8 @@ enum Cmd {
 /// A gate ready to work: its operator, station, terminal id, SAM key and
 /// store. The demo drives one in-process.
 pub(crate) struct Station {
+    /// Every operator (whose card a tap reads).
+    config: TransitConfig,
     op: Operator,
     station: u16,
     terminal: [u8; TERMINAL_ID_LEN],
@@ -173,13 +175,12 @@ pub(crate) fn keyring(data_dir: &Path) -> anyhow::Result<Keyring> {
 impl Station {
     /// Opens gate `gate` of `station` of `operator`, its store in `dir`.
     pub(crate) fn open(
+        config: &TransitConfig,
         operator: &str,
-        station: u16,
-        gate: u8,
+        (station, gate): (u16, u8),
         dir: &Path,
         keyring: &Keyring,
     ) -> anyhow::Result<Station> {
-        let config = TransitConfig::default_operators();
         let op = config
             .operator(operator)
             .cloned()
@@ -195,6 +196,7 @@ impl Station {
         let master = crate::platform::transit::gate_api_master(keyring, &op.id);
         let api_key = paytap_operator::auth::gate_key(&master, &terminal);
         Ok(Station {
+            config: config.clone(),
             op,
             station,
             terminal,
@@ -226,10 +228,9 @@ impl Station {
             Ok(c) => c,
             Err(why) => return Ok(Err(format!("no transit card answered: {why}"))),
         };
-        let config = TransitConfig::default_operators();
         let serial = paytap_transit::config::serial_from_digits(&card.number);
         if serial
-            .and_then(|s| config.operator_of_card(&s))
+            .and_then(|s| self.config.operator_of_card(&s))
             .map(|o| &o.id)
             != Some(&self.op.id)
         {
@@ -356,10 +357,12 @@ impl Gate {
             PathBuf::from("paytap-gate")
                 .join(format!("{}-{}-{}", self.operator, self.station, self.gate))
         });
+        let config = TransitConfig::for_data_dir(&self.data_dir)
+            .with_context(|| format!("the operators of {}", self.data_dir.display()))?;
         Station::open(
+            &config,
             &self.operator,
-            self.station,
-            self.gate,
+            (self.station, self.gate),
             &dir,
             &keyring(&self.data_dir)?,
         )

@@ -423,7 +423,7 @@ impl Platform {
         let config = NetworkConfig::for_data_dir(&opts.data_dir).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
         let banks = site_banks(&config.issuers);
-        let transit_config = paytap_transit::TransitConfig::default_operators();
+        let transit_config = paytap_transit::TransitConfig::for_data_dir(&opts.data_dir)?;
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);

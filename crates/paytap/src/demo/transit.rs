@@ -53,6 +53,16 @@ impl Demo {
         )
     }
 
+    /// The gate of the chapter at `station`, its store in the demo's
+    /// directory, its keys and operators those of the platform played
+    /// against.
+    fn station(&self, station: u16) -> anyhow::Result<Station> {
+        let config = TransitConfig::for_data_dir(&self.keys_dir)?;
+        let dir = self.dir.join("gates").join(station.to_string());
+        let keys = keyring(&self.keys_dir)?;
+        Station::open(&config, OPERATOR, (station, GATE), &dir, &keys)
+    }
+
     /// A Beijing card on the band: top up, ride offline, lost (module
     /// documentation).
     pub(super) async fn ride_the_metro(&mut self) -> anyhow::Result<()> {
@@ -137,10 +147,8 @@ impl Demo {
     /// In at one station, out at another, both gates offline; then they
     /// upload. The fare.
     async fn ride(&mut self, number: &str) -> anyhow::Result<u32> {
-        let keys = keyring(&self.keys_dir)?;
-        let dir = self.dir.join("gates");
-        let mut entry = Station::open(OPERATOR, ENTRY, GATE, &dir.join("entry"), &keys)?;
-        let mut exit = Station::open(OPERATOR, EXIT, GATE, &dir.join("exit"), &keys)?;
+        let mut entry = self.station(ENTRY)?;
+        let mut exit = self.station(EXIT)?;
         let band = self.band.as_mut().context("no band")?;
         let inside = entry
             .tap(band, false)?
@@ -190,9 +198,8 @@ impl Demo {
     /// a new card in the phone. The amount moved.
     async fn move_to_phone(&mut self, lost: &str, expected: u32) -> anyhow::Result<u32> {
         let keys = keyring(&self.keys_dir)?;
-        let dir = self.dir.join("gates");
-        for (station, name) in [(ENTRY, "entry"), (EXIT, "exit")] {
-            let mut gate = Station::open(OPERATOR, station, GATE, &dir.join(name), &keys)?;
+        for station in [ENTRY, EXIT] {
+            let mut gate = self.station(station)?;
             gate.upload(&self.transit_url).await?;
             gate.hotlist(&self.transit_url).await?;
         }
@@ -228,13 +235,7 @@ impl Demo {
     async fn lose_the_band(&mut self, number: &str) -> anyhow::Result<()> {
         let keys = keyring(&self.keys_dir)?;
         report_lost(&self.transit_url, &keys, OPERATOR, number).await?;
-        let gate = Station::open(
-            OPERATOR,
-            ENTRY,
-            GATE,
-            &self.dir.join("gates").join("entry"),
-            &keys,
-        )?;
+        let gate = self.station(ENTRY)?;
         let listed = gate.hotlist(&self.transit_url).await?;
         ensure!(listed >= 1, "the hotlist is empty");
         self.story.say(format!(
