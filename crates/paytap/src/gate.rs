@@ -47,7 +47,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::device::Unlock;
-use store::GateStore;
+use store::{GateStore, KeptTorn};
 
 /// The first two bytes of every gate's terminal id ("GT"); the next two
 /// are its station code, the last its number at the station.
@@ -242,17 +242,21 @@ impl Station {
         if self.store.hotlisted(&card.number)? {
             return Ok(Err("this card is on the hotlist".into()));
         }
-        let at = now();
-        let (fare, trip) = match self.price(&card, exit, at) {
-            Ok(p) => p,
-            Err(why) => return Ok(Err(why)),
+        // A purchase of this card torn earlier is finished as it began
+        // (recovered if the card took the DEBIT), never priced again.
+        let kept = self.store.torn()?.filter(|k| Some(k.torn.serial) == serial);
+        let sale = match kept {
+            Some(k) => Sale::from(k),
+            None => {
+                let at = now();
+                match self.price(&card, exit, at) {
+                    Ok((fare, trip)) => Sale { fare, trip, at },
+                    Err(why) => return Ok(Err(why)),
+                }
+            }
         };
-        let mut sam = Sam::new(
-            self.terminal,
-            self.purchase_key.clone(),
-            self.store.next_seq()?,
-        );
-        let record = match purchase(&mut tap, &mut sam, &self.store, fare, trip, at)? {
+        let mut field = |apdu: &[u8]| tap.process(apdu);
+        let record = match self.purchase(&mut field, sale)? {
             Ok(r) => r,
             Err(why) => return Ok(Err(why)),
         };
@@ -260,7 +264,7 @@ impl Station {
         self.store.record(&record)?;
         Ok(Ok(Passed {
             card_number: card.number,
-            fare,
+            fare: record.amount,
             balance: record.balance_before - record.amount,
             terminal_seq: record.terminal_seq,
             tac: record.tac,
@@ -478,28 +482,66 @@ fn tap(gate: &Gate, keystore: &Path, unlock: &Unlock, exit: bool) -> anyhow::Res
 
 /// The compound purchase; the SAM's sequence is reserved in the store
 /// before the DEBIT leaves. The inner error is the card's refusal.
-fn purchase(
-    tap: &mut Tap<'_>,
-    sam: &mut Sam,
-    store: &GateStore,
+/// What a tap sells: the fare, the trip record written with it, when.
+#[derive(Clone, Copy)]
+struct Sale {
     fare: u32,
     trip: TripRecord,
     at: DateTime,
-) -> anyhow::Result<Result<GateRecord, String>> {
-    let (mut flow, mut apdu) =
-        PurchaseFlow::new(PurchaseKind::Compound, fare, at, Some(trip), None);
-    for _ in 0..MAX_TAP_STEPS {
-        if flow.torn().is_some() {
-            store.reserve_seq(sam.next_seq())?;
-        }
-        let resp = tap.process(&apdu);
-        match flow.on_response(&resp, sam) {
-            Ok(Next::Send(next)) => apdu = next,
-            Ok(Next::Done(r)) => return Ok(Ok(GateRecord::from_receipt(&r, sam.terminal(), at))),
-            Err(e) => return Ok(Err(format!("the purchase stopped: {e}"))),
+}
+
+impl From<KeptTorn> for Sale {
+    fn from(k: KeptTorn) -> Sale {
+        Sale {
+            fare: k.fare,
+            trip: k.trip,
+            at: k.at,
         }
     }
-    Ok(Err("the purchase did not finish".into()))
+}
+
+impl Station {
+    /// The purchase of `sale` over `field` with the gate's SAM: its
+    /// sequence and the purchase kept before the DEBIT leaves, a purchase
+    /// torn earlier recovered; the record, or why it stopped.
+    fn purchase(
+        &self,
+        field: &mut impl FnMut(&[u8]) -> Vec<u8>,
+        sale: Sale,
+    ) -> anyhow::Result<Result<GateRecord, String>> {
+        let store = &self.store;
+        let mut sam = Sam::new(self.terminal, self.purchase_key.clone(), store.next_seq()?);
+        let torn = store.torn()?.map(|k| k.torn);
+        let (mut flow, mut apdu) = PurchaseFlow::new(
+            PurchaseKind::Compound,
+            sale.fare,
+            sale.at,
+            Some(sale.trip),
+            torn,
+        );
+        for _ in 0..MAX_TAP_STEPS {
+            if let Some(torn) = flow.torn() {
+                // Durable before the DEBIT leaves: its sequence and the sale.
+                store.reserve_seq(sam.next_seq())?;
+                let (fare, trip, at) = (sale.fare, sale.trip, sale.at);
+                store.set_torn(&KeptTorn {
+                    torn,
+                    fare,
+                    trip,
+                    at,
+                })?;
+            }
+            let resp = field(&apdu);
+            match flow.on_response(&resp, &mut sam) {
+                Ok(Next::Send(next)) => apdu = next,
+                Ok(Next::Done(r)) => {
+                    return Ok(Ok(GateRecord::from_receipt(&r, sam.terminal(), sale.at)));
+                }
+                Err(e) => return Ok(Err(format!("the purchase stopped: {e}"))),
+            }
+        }
+        Ok(Err("the purchase did not finish".into()))
+    }
 }
 
 fn endpoint(transit: &str, operator: &str, what: &str) -> String {
@@ -686,3 +728,7 @@ fn hotlist(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+#[path = "gate/tests.rs"]
+mod tests;
