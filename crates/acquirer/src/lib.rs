@@ -29,6 +29,7 @@ pub mod batches;
 mod model;
 pub mod payments;
 pub mod presented;
+pub mod reversal;
 
 pub use model::{
     MAX_CITY_LEN, MAX_MERCHANT_ID_LEN, MAX_NAME_LEN, Merchant, MerchantSpec, SpecError,

@@ -150,6 +150,12 @@ pub enum PaymentError {
     /// A batch id uploaded again with other operations.
     #[error("batch {0:?} was uploaded before with other operations")]
     BatchAltered(String),
+    /// No payment was taken under this key.
+    #[error("no payment under idempotency key {0:?}")]
+    UnknownPayment(String),
+    /// The network refused to reverse the payment (its response code).
+    #[error("the network refused the reversal: response code {0}")]
+    ReversalRefused(String),
     /// The merchant service or ledger failed.
     #[error(transparent)]
     Acquirer(#[from] AcquirerError),
@@ -169,6 +175,8 @@ impl PaymentError {
             E::Stale(_) => "expired",
             E::BatchAltered(_) => "batch_altered",
             E::NoAnswer(_) => "no_answer",
+            E::UnknownPayment(_) => "unknown_payment",
+            E::ReversalRefused(_) => "reversal_refused",
             E::Acquirer(_) => "unavailable",
         }
     }
@@ -194,12 +202,26 @@ pub(crate) struct ReadCode {
 }
 
 /// The stored row of a payment.
-struct Stored {
-    fingerprint: String,
-    terminal: String,
-    stan: u32,
-    sent_at: i64,
-    response_code: Option<String>,
+pub(crate) struct Stored {
+    pub(crate) fingerprint: String,
+    pub(crate) terminal: String,
+    pub(crate) stan: u32,
+    pub(crate) sent_at: i64,
+    pub(crate) response_code: Option<String>,
+}
+
+impl Stored {
+    /// A row of [`SELECT`].
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Stored, PaymentError> {
+        Ok(Stored {
+            fingerprint: row.try_get("fingerprint")?,
+            terminal: row.try_get("terminal")?,
+            stan: u32::try_from(row.try_get::<i64, _>("stan")?)
+                .map_err(|_| AcquirerError::Corrupt("stored STAN out of range".into()))?,
+            sent_at: row.try_get("sent_at")?,
+            response_code: row.try_get("response_code")?,
+        })
+    }
 }
 
 /// The scanned-code payments: owns `acquirer_qr_payments`.
@@ -208,7 +230,7 @@ pub struct QrPayments {
     merchants: Merchants,
 }
 
-fn fingerprint(p: &ScanPayment) -> String {
+pub(crate) fn fingerprint(p: &ScanPayment) -> String {
     let body = serde_json::to_vec(p).expect("a ScanPayment always serializes");
     hex::encode(Sha256::digest(&body))
 }
@@ -299,7 +321,7 @@ pub fn build_financial(
     Ok(m)
 }
 
-const SELECT: &str = "SELECT fingerprint, terminal, stan, sent_at, response_code \
+pub(crate) const SELECT: &str = "SELECT fingerprint, terminal, stan, sent_at, response_code \
                       FROM acquirer_qr_payments WHERE idempotency_key = $1";
 
 impl QrPayments {
@@ -360,7 +382,7 @@ impl QrPayments {
     }
 
     /// Reads the code, finds its merchant and checks the amount.
-    async fn read_code(&self, p: &ScanPayment) -> Result<ReadCode, PaymentError> {
+    pub(crate) async fn read_code(&self, p: &ScanPayment) -> Result<ReadCode, PaymentError> {
         if p.code.len() > MAX_CODE_LEN {
             return Err(PaymentError::Code(format!(
                 "longer than {MAX_CODE_LEN} characters"
@@ -437,14 +459,7 @@ impl QrPayments {
             .bind(p.idempotency_key.as_str())
             .fetch_one(db.pool())
             .await?;
-        let stored = Stored {
-            fingerprint: row.try_get("fingerprint")?,
-            terminal: row.try_get("terminal")?,
-            stan: u32::try_from(row.try_get::<i64, _>("stan")?)
-                .map_err(|_| AcquirerError::Corrupt("stored STAN out of range".into()))?,
-            sent_at: row.try_get("sent_at")?,
-            response_code: row.try_get("response_code")?,
-        };
+        let stored = Stored::from_row(&row)?;
         if stored.fingerprint != fp {
             tracing::info!(key = %p.idempotency_key, "idempotency key reused for another payment: refused");
             return Err(PaymentError::KeyReused(p.idempotency_key.clone()));

@@ -9,7 +9,16 @@
 //! after a lost answer carries the same load id and body and the operator
 //! answers the MAC2 it already gave: a top-up is paid once and credited
 //! once. It is dropped once the card took it.
-
+//!
+//! The top-up is paid with a bank card (the payment, as the operator's
+//! wire carries it, travels and is kept with the request). A top-up that
+//! failed after payment (the card left the field, the device crashed
+//! before CREDIT FOR LOAD) is finished on the next sync: [`resume`] reads
+//! the card (past the request's online counter, it took the load; at it,
+//! a new INITIALIZE FOR LOAD is sent under the same load id and the
+//! operator answers a MAC2 for the new session), or [`cancel`] asks the
+//! operator to refund it with a fresh INITIALIZE FOR LOAD that proves the
+//! card never took it. While one is pending no other top-up starts.
 use paytap_apdu::StatusWord;
 use paytap_purse::PurseState;
 use paytap_purse::records::{DateTime, TERMINAL_ID_LEN};
@@ -44,6 +53,10 @@ pub struct PendingLoad {
     pub init: String,
     /// The card's online counter the load uses.
     pub online_counter: u16,
+    /// How the load is paid, as the operator's wire carries it (JSON); sent
+    /// again with a completion or a refund.
+    #[serde(default)]
+    pub payment: Option<String>,
 }
 
 /// Why a top-up could not go on.
@@ -58,6 +71,10 @@ pub enum LoadError {
     /// The card refused a command.
     #[error("the card refused {0}: status {1:04X}")]
     Card(&'static str, u16),
+    /// A top-up sent earlier is not finished (named): sync or cancel it
+    /// first.
+    #[error("top-up {0} is not finished: sync to complete it, or cancel it")]
+    Pending(String),
 }
 
 /// The purse a top-up is for (the one answering the T-Union AID).
@@ -87,51 +104,161 @@ pub struct LoadAnswer {
     pub at: DateTime,
 }
 
-/// A top-up of `amount` in one session with the purse: INITIALIZE FOR
-/// LOAD, the request kept in the keystore, `post` (the operator's answer;
-/// it may resend the same request as often as it likes), CREDIT FOR LOAD,
-/// the request dropped. Returns the card's new balance. The load session
-/// lives in the card only while it stays in the field: a request left
-/// behind by a crash was paid and not credited ([`Device::pending_load`]
-/// names it, for the operator to complete or refund).
-pub async fn top_up<E, F>(
-    device: &mut Device,
-    amount: u32,
-    post: impl FnOnce(PendingLoad) -> F,
-) -> Result<u32, E>
-where
-    E: From<LoadError>,
-    F: std::future::Future<Output = Result<LoadAnswer, E>>,
-{
-    let purse = first_purse(device)?;
-    let mut id = [0u8; LOAD_ID_BYTES];
-    getrandom::fill(&mut id).map_err(|_| LoadError::Device(DeviceError::Random))?;
-    let mut tap = device.tap(None).map_err(LoadError::from)?;
+/// What became of a pending top-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// Nothing was pending.
+    Nothing,
+    /// The card had taken it before: balance now.
+    AlreadyCredited(u32),
+    /// Credited now: balance now.
+    Credited(u32),
+    /// Refunded by the operator: the amount given back.
+    Refunded(u32),
+}
+
+/// INITIALIZE FOR LOAD of `amount` on the open card session; the answer.
+fn init_load(tap: &mut crate::Tap<'_>, amount: u32) -> Result<Vec<u8>, LoadError> {
     card_data(&tap.process(&terminal::select()), "SELECT")?;
     let init = card_data(
         &tap.process(&terminal::init_load(amount, &DEVICE_LOADER)),
         "INITIALIZE FOR LOAD",
     )?;
     if init.len() != INIT_LOAD_LEN {
-        return Err(LoadError::Card("INITIALIZE FOR LOAD", StatusWord::WRONG_LENGTH.0).into());
+        return Err(LoadError::Card(
+            "INITIALIZE FOR LOAD",
+            StatusWord::WRONG_LENGTH.0,
+        ));
     }
+    Ok(init)
+}
+
+fn counter_of(init: &[u8]) -> u16 {
+    u16::from_be_bytes([init[INIT_COUNTER.start], init[INIT_COUNTER.start + 1]])
+}
+
+/// A top-up of `amount` paid by `payment` in one session with the purse:
+/// INITIALIZE FOR LOAD, the request kept in the keystore, `post` (the
+/// operator's answer; it may resend the same request as often as it
+/// likes), CREDIT FOR LOAD, the request dropped. Returns the card's new
+/// balance. The load session lives in the card only while it stays in the
+/// field: a request left behind (a crash, a lost answer) is finished by
+/// [`resume`] or [`cancel`].
+pub async fn top_up<E, F>(
+    device: &mut Device,
+    amount: u32,
+    payment: Option<String>,
+    post: impl FnOnce(PendingLoad) -> F,
+) -> Result<u32, E>
+where
+    E: From<LoadError>,
+    F: std::future::Future<Output = Result<LoadAnswer, E>>,
+{
+    if let Some(p) = device.pending_load() {
+        return Err(LoadError::Pending(p.load_id.clone()).into());
+    }
+    let purse = first_purse(device)?;
+    let mut id = [0u8; LOAD_ID_BYTES];
+    getrandom::fill(&mut id).map_err(|_| LoadError::Device(DeviceError::Random))?;
+    let mut tap = device.tap(None).map_err(LoadError::from)?;
+    let init = init_load(&mut tap, amount)?;
     let pending = PendingLoad {
         load_id: format!("load-{}", hex::encode(id)),
         card_number: hex::encode(purse.public.serial),
         amount,
         terminal: hex::encode(DEVICE_LOADER),
         init: hex::encode(&init),
-        online_counter: u16::from_be_bytes([
-            init[INIT_COUNTER.start],
-            init[INIT_COUNTER.start + 1],
-        ]),
+        online_counter: counter_of(&init),
+        payment,
     };
     tap.set_pending_load(Some(pending.clone()))
         .map_err(LoadError::from)?;
     let answer = post(pending).await?;
-    let credited = tap.process(&terminal::credit_load(&answer.at, &answer.mac2));
-    card_data(&credited, "CREDIT FOR LOAD")?;
-    drop(tap);
+    credit(tap, &answer)?;
     device.set_pending_load(None).map_err(LoadError::from)?;
     Ok(first_purse(device)?.balance)
+}
+
+/// CREDIT FOR LOAD with the operator's answer, ending the card session.
+fn credit(mut tap: crate::Tap<'_>, answer: &LoadAnswer) -> Result<(), LoadError> {
+    let credited = tap.process(&terminal::credit_load(&answer.at, &answer.mac2));
+    card_data(&credited, "CREDIT FOR LOAD")?;
+    Ok(())
+}
+
+/// Whether the card took the pending top-up already (its online counter
+/// is past the request's): then the request is dropped.
+fn took_it(device: &mut Device, pending: &PendingLoad) -> Result<bool, LoadError> {
+    if first_purse(device)?.online_counter <= pending.online_counter {
+        return Ok(false);
+    }
+    tracing::info!(load = %pending.load_id, "the card took the pending top-up before");
+    device.set_pending_load(None)?;
+    Ok(true)
+}
+
+/// The pending top-up renewed with a fresh INITIALIZE FOR LOAD, kept in
+/// the keystore, and the open card session.
+fn renew(
+    device: &mut Device,
+    pending: PendingLoad,
+) -> Result<(PendingLoad, crate::Tap<'_>), LoadError> {
+    let mut tap = device.tap(None)?;
+    let init = init_load(&mut tap, pending.amount)?;
+    let renewed = PendingLoad {
+        init: hex::encode(&init),
+        online_counter: counter_of(&init),
+        ..pending
+    };
+    tap.set_pending_load(Some(renewed.clone()))?;
+    Ok((renewed, tap))
+}
+
+/// Finishes the pending top-up on a sync (module documentation): the
+/// same load id in a new card session, `post` the operator's MAC2 for it.
+pub async fn resume<E, F>(
+    device: &mut Device,
+    post: impl FnOnce(PendingLoad) -> F,
+) -> Result<Finished, E>
+where
+    E: From<LoadError>,
+    F: std::future::Future<Output = Result<LoadAnswer, E>>,
+{
+    let Some(pending) = device.pending_load().cloned() else {
+        return Ok(Finished::Nothing);
+    };
+    if took_it(device, &pending)? {
+        return Ok(Finished::AlreadyCredited(first_purse(device)?.balance));
+    }
+    let (pending, tap) = renew(device, pending)?;
+    let answer = post(pending).await?;
+    credit(tap, &answer)?;
+    device.set_pending_load(None).map_err(LoadError::from)?;
+    Ok(Finished::Credited(first_purse(device)?.balance))
+}
+
+/// Asks the operator to refund the pending top-up (`refund` posts the
+/// renewed request, proving the card never took it); dropped once the
+/// operator answered.
+pub async fn cancel<E, F>(
+    device: &mut Device,
+    refund: impl FnOnce(PendingLoad) -> F,
+) -> Result<Finished, E>
+where
+    E: From<LoadError>,
+    F: std::future::Future<Output = Result<(), E>>,
+{
+    let Some(pending) = device.pending_load().cloned() else {
+        return Ok(Finished::Nothing);
+    };
+    if took_it(device, &pending)? {
+        return Ok(Finished::AlreadyCredited(first_purse(device)?.balance));
+    }
+    let (pending, tap) = renew(device, pending)?;
+    // The card session is left open and unused: no MAC2 will come for it.
+    drop(tap);
+    let amount = pending.amount;
+    refund(pending).await?;
+    device.set_pending_load(None).map_err(LoadError::from)?;
+    Ok(Finished::Refunded(amount))
 }

@@ -274,50 +274,98 @@ fn a_sealed_purse_opens_only_for_what_it_was_sealed_as() {
 }
 
 #[test]
-fn a_top_up_is_credited_once_and_a_failed_post_leaves_its_request_named() {
-    use paytap_device::transit::{PendingLoad, top_up};
+fn a_top_up_is_credited_once_and_a_failed_post_is_finished_on_the_next_sync() {
+    use paytap_device::transit::{Finished, LoadError, PendingLoad, cancel, resume, top_up};
     let dir = tempfile::tempdir().unwrap();
     let (mut d, key, path) = device(dir.path(), DeviceKind::Band);
     d.install_purse(&purse_state(SERIAL)).unwrap();
+    let paid = Some(r#"{"token":"6250940000000010"}"#.to_owned());
 
     // The operator's answer is credited; the request is gone afterwards.
     let mut sent = Vec::new();
-    let balance = block_on(top_up(&mut d, 5_000, |p: PendingLoad| {
+    let balance = block_on(top_up(&mut d, 5_000, paid.clone(), |p: PendingLoad| {
         sent.push(p.clone());
-        async move { Ok::<_, paytap_device::transit::LoadError>(host_answer(&p)) }
+        async move { Ok::<_, LoadError>(host_answer(&p)) }
     }))
     .unwrap();
     assert_eq!(balance, 5_000);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].card_number, hex::encode(SERIAL));
     assert_eq!((sent[0].amount, sent[0].online_counter), (5_000, 0));
+    assert_eq!(sent[0].payment, paid);
     assert_eq!(d.pending_load(), None);
 
     // No answer from the operator: nothing credited, and the request (its
-    // load id) stays in the keystore for the operator to settle.
-    let failed = block_on(top_up(&mut d, 1_000, |_p: PendingLoad| async {
-        Err::<paytap_device::transit::LoadAnswer, _>(paytap_device::transit::LoadError::NoPurse)
-    }));
+    // load id and payment) stays in the keystore; no other top-up starts.
+    let failed = block_on(top_up(
+        &mut d,
+        1_000,
+        paid.clone(),
+        |_p: PendingLoad| async {
+            Err::<paytap_device::transit::LoadAnswer, _>(LoadError::NoPurse)
+        },
+    ));
     assert!(failed.is_err());
     drop(d);
-    let d = Device::open(&path, &key).unwrap();
+    let mut d = Device::open(&path, &key).unwrap();
     assert_eq!(d.purses().unwrap()[0].balance, 5_000);
-    let pending = d.pending_load().unwrap();
+    let pending = d.pending_load().unwrap().clone();
     assert_eq!((pending.amount, pending.online_counter), (1_000, 1));
-
-    // A wrong MAC2 is refused by the card: nothing credited.
-    let mut d = d;
-    let refused = block_on(top_up(&mut d, 1_000, |p: PendingLoad| async move {
-        let mut a = host_answer(&p);
-        a.mac2[0] ^= 1;
-        Ok::<_, paytap_device::transit::LoadError>(a)
+    let blocked = block_on(top_up(&mut d, 300, None, |p: PendingLoad| async move {
+        Ok::<_, LoadError>(host_answer(&p))
     }));
     assert_eq!(
-        refused.err(),
-        Some(paytap_device::transit::LoadError::Card(
-            "CREDIT FOR LOAD",
-            0x9302
-        ))
+        blocked.err(),
+        Some(LoadError::Pending(pending.load_id.clone()))
     );
-    assert_eq!(d.purses().unwrap()[0].balance, 5_000);
+
+    // The sync sends the same load id and payment in a new card session;
+    // the card takes the operator's MAC2 for it.
+    let mut resent = Vec::new();
+    let done = block_on(resume(&mut d, |p: PendingLoad| {
+        resent.push(p.clone());
+        async move { Ok::<_, LoadError>(host_answer(&p)) }
+    }))
+    .unwrap();
+    assert_eq!(done, Finished::Credited(6_000));
+    assert_eq!(
+        (resent[0].load_id.as_str(), &resent[0].payment),
+        (pending.load_id.as_str(), &paid)
+    );
+    assert_ne!(resent[0].init, pending.init, "a new card session");
+    assert_eq!(d.pending_load(), None);
+    let nothing = block_on(resume(&mut d, |p: PendingLoad| async move {
+        Ok::<_, LoadError>(host_answer(&p))
+    }));
+    assert_eq!(nothing.unwrap(), Finished::Nothing);
+
+    // A wrong MAC2 is refused by the card: nothing credited; cancelled,
+    // the operator is asked to refund it with the card still at its counter.
+    let refused = block_on(top_up(
+        &mut d,
+        1_000,
+        paid.clone(),
+        |p: PendingLoad| async move {
+            let mut a = host_answer(&p);
+            a.mac2[0] ^= 1;
+            Ok::<_, LoadError>(a)
+        },
+    ));
+    assert_eq!(
+        refused.err(),
+        Some(LoadError::Card("CREDIT FOR LOAD", 0x9302))
+    );
+    assert_eq!(d.purses().unwrap()[0].balance, 6_000);
+    let mut refunds = Vec::new();
+    let done = block_on(cancel(&mut d, |p: PendingLoad| {
+        refunds.push(p);
+        async { Ok::<_, LoadError>(()) }
+    }))
+    .unwrap();
+    assert_eq!(done, Finished::Refunded(1_000));
+    assert_eq!(refunds[0].online_counter, 2);
+    assert_eq!(
+        (d.pending_load(), d.purses().unwrap()[0].balance),
+        (None, 6_000)
+    );
 }

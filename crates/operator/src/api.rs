@@ -6,18 +6,36 @@
 //! * `GET  /transit/v1/operators`: the operators served (id, name, currency);
 //! * `POST /transit/v1/{op}/cards`: issue a card to a device ([`WireIssue`]);
 //!   the purse comes back sealed to the device's key;
-//! * `POST /transit/v1/{op}/loads`: a load's MAC2 ([`WireLoad`]);
+//! * `POST /transit/v1/{op}/loads`: a load's MAC2 ([`WireLoad`], paid by
+//!   the bank card it carries; a load without a payment is refused);
+//! * `POST /transit/v1/{op}/refunds`: a paid load the card never took,
+//!   given back ([`WireLoad`] with the card's fresh INITIALIZE FOR LOAD);
 //! * `PUT  /transit/v1/{op}/batches/{batch_id}`: a gate's batch
-//!   ([`WireBatch`]), answered by its [`crate::BatchResult`];
-//! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]);
-//! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]).
+//!   ([`WireBatch`]), answered by its [`crate::BatchResult`]; signed by
+//!   the gate ([`crate::auth`]), whose own records only it may carry;
+//! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]), signed
+//!   by a gate or the back office;
+//! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]),
+//!   signed by the back office;
+//! * `GET  /transit/v1/{op}/cards/{number}/movable`: what a lost card holds
+//!   and whether it may move ([`crate::moves::Movable`]), and
+//!   `POST /transit/v1/{op}/moves`: its balance loaded onto a card in
+//!   another device ([`WireMove`]), both signed by the back office. A
+//!   gate's hotlist download says how many records it has not uploaded
+//!   (`?unsent=N`), which moves wait for.
+//!
+//! Loads and refunds need no signature: the card's MAC1 in them is the
+//! proof that the caller holds the card (see [`crate::auth`]). A request
+//! that should be signed and does not verify is `401`, a signed caller
+//! acting beyond its role `403`; nothing is read or written for either.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -27,17 +45,20 @@ use paytap_purse::host::LoadInit;
 use paytap_transit::config::serial_digits;
 use serde_json::json;
 
+use crate::auth::{ApiKeys, CLIENT_HEADER, Client, MAC_HEADER};
 use crate::load::date_time_digits;
+use crate::pay::PaymentFailure;
 use crate::wire::{
     WireBatch, WireHotlist, WireHotlisted, WireIssue, WireIssued, WireLoad, WireLoaded, WireLost,
-    card_number, hex_array, purse_aad,
+    WireMove, card_number, hex_array, purse_aad,
 };
-use crate::{LoadRequest, OperatorError, OperatorHost};
+use crate::{LoadRequest, OperatorError, OperatorHost, Refunded};
 
 /// The hosts the API serves, by operator id.
 #[derive(Clone, Default)]
 pub struct Operators {
     hosts: BTreeMap<String, Arc<OperatorHost>>,
+    keys: BTreeMap<String, Arc<ApiKeys>>,
 }
 
 impl Operators {
@@ -46,9 +67,12 @@ impl Operators {
         Operators::default()
     }
 
-    /// Serves `host` under its operator's id.
-    pub fn insert(&mut self, host: Arc<OperatorHost>) {
-        self.hosts.insert(host.operator().id.clone(), host);
+    /// Serves `host` under its operator's id, its callers checked with
+    /// `keys`.
+    pub fn insert(&mut self, host: Arc<OperatorHost>, keys: ApiKeys) {
+        let id = host.operator().id.clone();
+        self.keys.insert(id.clone(), Arc::new(keys));
+        self.hosts.insert(id, host);
     }
 
     /// The host of operator `id`.
@@ -110,6 +134,26 @@ impl From<OperatorError> for ApiError {
             E::AboveMaximum { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "above_maximum"),
             E::Mac1Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "mac1_invalid"),
             E::Hotlisted => (StatusCode::FORBIDDEN, "hotlisted"),
+            E::LoadPending(_) => (StatusCode::CONFLICT, "load_pending"),
+            E::AlreadyCredited(_) => (StatusCode::CONFLICT, "already_credited"),
+            E::LoadRefunded(_) => (StatusCode::CONFLICT, "refunded"),
+            E::UnknownLoad(_) => (StatusCode::NOT_FOUND, "unknown_load"),
+            E::StaleCounter => (StatusCode::UNPROCESSABLE_ENTITY, "stale_counter"),
+            E::Payment(PaymentFailure::Declined { .. }) => {
+                (StatusCode::PAYMENT_REQUIRED, "payment_declined")
+            }
+            E::Payment(PaymentFailure::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "payment_invalid")
+            }
+            E::Payment(PaymentFailure::NoAnswer(_)) => {
+                (StatusCode::GATEWAY_TIMEOUT, "payment_no_answer")
+            }
+            E::PaymentsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "payments_unavailable"),
+            E::NotRefundable(_) => (StatusCode::CONFLICT, "not_refundable"),
+            E::MoveWaiting(_) => (StatusCode::CONFLICT, "move_waiting"),
+            E::MoveAmount { .. } => (StatusCode::CONFLICT, "move_amount"),
+            E::NotLost => (StatusCode::CONFLICT, "not_lost"),
+            E::AlreadyMoved => (StatusCode::CONFLICT, "already_moved"),
             E::RangeExhausted => (StatusCode::CONFLICT, "range_exhausted"),
             E::DayOpen(_) => (StatusCode::CONFLICT, "day_open"),
             E::Ledger(_) | E::Store(_) | E::Corrupt(_) => {
@@ -188,6 +232,33 @@ async fn issue(
     }))
 }
 
+/// The load a body asks for; a load must carry its payment.
+fn load_request(b: &WireLoad) -> Result<LoadRequest, ApiError> {
+    if b.payment.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment_required",
+            "a top-up must be paid with a bank card: payment is missing",
+        ));
+    }
+    any_load(b)
+}
+
+/// The load a body describes, paid or not.
+fn any_load(b: &WireLoad) -> Result<LoadRequest, ApiError> {
+    let init: [u8; 16] =
+        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
+    Ok(LoadRequest {
+        load_id: b.load_id.clone(),
+        serial: card(&b.card_number)?,
+        amount: b.amount,
+        terminal: hex_array(&b.terminal)
+            .ok_or_else(|| ApiError::invalid("terminal must be 12 hex digits"))?,
+        init: LoadInit::decode(&init).map_err(|e| ApiError::invalid(e.to_string()))?,
+        payment: b.payment.clone(),
+    })
+}
+
 async fn load(
     State(ops): Ops,
     Path(op): Path<String>,
@@ -195,17 +266,7 @@ async fn load(
 ) -> Result<Json<WireLoaded>, ApiError> {
     let b = body(b)?;
     let host = host(&ops, &op)?;
-    let init: [u8; 16] =
-        hex_array(&b.init).ok_or_else(|| ApiError::invalid("init must be 32 hex digits"))?;
-    let req = LoadRequest {
-        load_id: b.load_id.clone(),
-        serial: card(&b.card_number)?,
-        amount: b.amount,
-        terminal: hex_array(&b.terminal)
-            .ok_or_else(|| ApiError::invalid("terminal must be 12 hex digits"))?,
-        init: LoadInit::decode(&init).map_err(|e| ApiError::invalid(e.to_string()))?,
-    };
-    let a = host.load(&req).await?;
+    let a = host.load(&load_request(&b)?).await?;
     Ok(Json(WireLoaded {
         load_id: b.load_id,
         mac2: hex::encode(a.mac2),
@@ -214,13 +275,71 @@ async fn load(
     }))
 }
 
+async fn refund(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    b: Result<Json<WireLoad>, JsonRejection>,
+) -> Result<Json<Refunded>, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    Ok(Json(host.refund_load(&load_request(&b)?).await?))
+}
+
+/// One signed request: method, path, headers and body.
+struct Signed {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The caller of a signed request to operator `op`, or `401`.
+fn caller(ops: &Operators, op: &str, r: &Signed) -> Result<Client, ApiError> {
+    let keys = ops.keys.get(op).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_operator",
+            "no such operator",
+        )
+    })?;
+    let header = |name: &str| r.headers.get(name).and_then(|v| v.to_str().ok());
+    let target = r.uri.path_and_query().map_or(r.uri.path(), |p| p.as_str());
+    let request = (r.method.as_str(), target, r.body.as_ref());
+    keys.verify(header(CLIENT_HEADER), header(MAC_HEADER), request)
+        .map_err(|e| {
+            tracing::warn!(operator = op, error = %e, "operator API request not authenticated");
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+        })
+}
+
+/// A signed caller acting beyond its role.
+fn forbidden(message: &str) -> ApiError {
+    tracing::warn!(message, "operator API request beyond the caller's role");
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the body is not the expected JSON: {e}")))
+}
+
 async fn upload(
     State(ops): Ops,
     Path((op, batch_id)): Path<(String, String)>,
-    b: Result<Json<WireBatch>, JsonRejection>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let b = body(b)?;
     let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    let Client::Gate(terminal) = caller(&ops, &op, &signed)? else {
+        return Err(forbidden("only a gate uploads batches"));
+    };
+    let b: WireBatch = json_body(&signed.body)?;
     let records = b
         .records
         .iter()
@@ -230,12 +349,28 @@ async fn upload(
                 .map_err(|field| ApiError::invalid(format!("records[{i}].{field} is malformed")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if records.iter().any(|r| r.terminal != terminal) {
+        return Err(forbidden("a gate uploads its own records only"));
+    }
     let result = host.upload(&batch_id, &records).await?;
     Ok(Json(result).into_response())
 }
 
-async fn hotlist(State(ops): Ops, Path(op): Path<String>) -> Result<Json<WireHotlist>, ApiError> {
+async fn hotlist(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+) -> Result<Json<WireHotlist>, ApiError> {
     let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body: Bytes::new(),
+    };
+    if let Client::Gate(terminal) = caller(&ops, &op, &signed)? {
+        host.gate_confirmed(&terminal, unsent(&signed.uri)?).await?;
+    }
     let cards = host
         .hotlist()
         .await?
@@ -253,12 +388,87 @@ async fn hotlist(State(ops): Ops, Path(op): Path<String>) -> Result<Json<WireHot
 async fn lost(
     State(ops): Ops,
     Path(op): Path<String>,
-    b: Result<Json<WireLost>, JsonRejection>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let b = body(b)?;
     let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    staff_only(&ops, &op, &signed)?;
+    let b: WireLost = json_body(&signed.body)?;
     host.report_lost(&card(&b.card_number)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `unsent` query parameter of a gate's hotlist download (a gate that
+/// does not say has confirmed nothing).
+fn unsent(uri: &Uri) -> Result<u64, ApiError> {
+    let Some(query) = uri.query() else {
+        return Ok(u64::MAX);
+    };
+    match query.strip_prefix("unsent=").map(str::parse) {
+        Some(Ok(n)) => Ok(n),
+        _ => Err(ApiError::invalid("the query must be unsent=<number>")),
+    }
+}
+
+/// A request only the back office may make: `401` or `403` otherwise.
+fn staff_only(ops: &Operators, op: &str, r: &Signed) -> Result<(), ApiError> {
+    if caller(ops, op, r)? != Client::Staff {
+        return Err(forbidden("only the back office may do this"));
+    }
+    Ok(())
+}
+
+async fn movable(
+    State(ops): Ops,
+    Path((op, number)): Path<(String, String)>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+) -> Result<Json<crate::moves::Movable>, ApiError> {
+    let host = host(&ops, &op)?;
+    let body = Bytes::new();
+    staff_only(
+        &ops,
+        &op,
+        &Signed {
+            method,
+            uri,
+            headers,
+            body,
+        },
+    )?;
+    Ok(Json(host.movable(&card(&number)?).await?))
+}
+
+async fn move_balance(
+    State(ops): Ops,
+    Path(op): Path<String>,
+    (method, uri, headers): (Method, Uri, HeaderMap),
+    body: Bytes,
+) -> Result<Json<WireLoaded>, ApiError> {
+    let host = host(&ops, &op)?;
+    let signed = Signed {
+        method,
+        uri,
+        headers,
+        body,
+    };
+    staff_only(&ops, &op, &signed)?;
+    let b: WireMove = json_body(&signed.body)?;
+    let from = card(&b.from_card_number)?;
+    let a = host
+        .move_balance(&b.move_id, &from, &any_load(&b.load)?)
+        .await?;
+    Ok(Json(WireLoaded {
+        load_id: b.load.load_id,
+        mac2: hex::encode(a.mac2),
+        at: date_time_digits(&a.at),
+        new_balance: a.new_balance,
+    }))
 }
 
 /// The API's routes over `ops`.
@@ -267,8 +477,11 @@ pub fn router(ops: Arc<Operators>) -> Router {
         .route("/transit/v1/operators", get(operators))
         .route("/transit/v1/{op}/cards", post(issue))
         .route("/transit/v1/{op}/loads", post(load))
+        .route("/transit/v1/{op}/refunds", post(refund))
         .route("/transit/v1/{op}/batches/{batch_id}", put(upload))
         .route("/transit/v1/{op}/hotlist", get(hotlist))
         .route("/transit/v1/{op}/lost", post(lost))
+        .route("/transit/v1/{op}/cards/{number}/movable", get(movable))
+        .route("/transit/v1/{op}/moves", post(move_balance))
         .with_state(ops)
 }

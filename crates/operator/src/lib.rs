@@ -30,23 +30,31 @@
 //!   operator's range personalised for a device (per-card keys derived from
 //!   the master keys), idempotent by an issue id the caller chose.
 //! * **Load** ([`OperatorHost::load`]): the card's MAC1 from INITIALIZE FOR
-//!   LOAD checked, the money moved onto the float, MAC2 answered; idempotent
-//!   by a load id the caller chose (a replay answers the stored MAC2, which
-//!   only the counter it was made for accepts, so a card is never loaded
-//!   twice).
-//! * **HTTP** ([`api`]): the five of them behind one small JSON API with
-//!   the operator in the path, served by `paytap up`.
+//!   LOAD checked, the rider's bank card paid through the network with the
+//!   operator as merchant ([`pay`]), the money moved onto the float, MAC2
+//!   answered only then; idempotent by a load id the caller chose. A load
+//!   that failed after payment is completed in a new card session or
+//!   refunded ([`OperatorHost::refund_load`]), never lost or paid twice.
+//! * **Move** ([`moves`]): a lost card's balance loaded onto a card on
+//!   another device, once every gate confirmed the hotlist with nothing
+//!   left to upload, minus what gates uploaded as spent; once per card.
+//! * **HTTP** ([`api`]): all of them behind one small JSON API with the
+//!   operator in the path, served by `paytap up`; gates and the back office
+//!   sign their requests ([`auth`]), a device's loads carry its card's MAC1.
 //!
 //! Card numbers are never at rest in clear: the tables name a card by a
 //! keyed fingerprint and keep its number sealed ([`cards`]).
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod bench;
 pub mod cards;
 pub mod day;
 mod issue;
 mod load;
+pub mod moves;
+pub mod pay;
 pub mod schema;
 mod settle;
 mod upload;
@@ -70,7 +78,8 @@ use zeroize::Zeroizing;
 use cards::{CardCipher, CardSealError};
 pub use day::Day;
 pub use issue::IssuedCard;
-pub use load::{LoadAnswer, LoadRequest};
+pub use load::{LoadAnswer, LoadRequest, Refunded};
+use pay::{LoadPayments, PaymentFailure};
 pub use settle::{GateTotal, Settlement};
 pub use upload::{BatchResult, RejectedRecord};
 
@@ -116,6 +125,48 @@ pub enum OperatorError {
         /// The operator's maximum balance, minor units.
         max: u32,
     },
+    /// Another top-up of the card is unfinished (named): it must be
+    /// completed or refunded first.
+    #[error("top-up {0:?} of this card is unfinished: complete or refund it first")]
+    LoadPending(String),
+    /// The card already took this load.
+    #[error("the card already took load {0:?}")]
+    AlreadyCredited(String),
+    /// The load was refunded: it is never answered again.
+    #[error("load {0:?} was refunded")]
+    LoadRefunded(String),
+    /// No load has this id.
+    #[error("no load {0:?}")]
+    UnknownLoad(String),
+    /// The card's online counter is behind the load's: not this card's
+    /// session.
+    #[error("the card's online counter is behind the load's")]
+    StaleCounter,
+    /// The payment was not approved.
+    #[error(transparent)]
+    Payment(#[from] PaymentFailure),
+    /// A moved balance's load is completed, never refunded.
+    #[error("load {0:?} carries a moved balance: it is completed, not refunded")]
+    NotRefundable(String),
+    /// The lost card's balance cannot move yet: gates (this many) have not
+    /// downloaded the hotlist with nothing left to upload since the loss.
+    #[error("{0} gate(s) have not yet confirmed the hotlist with everything uploaded")]
+    MoveWaiting(usize),
+    /// The move's amount is not the lost card's balance.
+    #[error("the lost card's balance is {balance}, not the amount asked")]
+    MoveAmount {
+        /// What the card holds at the operator, minor units.
+        balance: u32,
+    },
+    /// The card is not reported lost.
+    #[error("the card is not reported lost")]
+    NotLost,
+    /// The lost card's balance was moved already (by another move id).
+    #[error("the lost card's balance was moved already")]
+    AlreadyMoved,
+    /// The host has no way to the card network.
+    #[error("card payments are not available at this host")]
+    PaymentsUnavailable,
     /// The card is on the hotlist: it is neither loaded nor accepted.
     #[error("the card is on the hotlist")]
     Hotlisted,
@@ -161,8 +212,9 @@ pub struct OperatorKeys {
 /// The operator's three ledger accounts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Accounts {
-    /// What riders paid for loads (at the operator's counters and
-    /// machines): debited by each load, which credits the float.
+    /// What riders paid in cash at the operator's own counters: debited by
+    /// each such load, which credits the float. (A load paid by bank card
+    /// draws on the operator's merchant account instead.)
     pub receipts: String,
     /// The riders' stored value: a liability, credited by loads, debited
     /// by settlement.
@@ -274,6 +326,8 @@ pub struct OperatorHost {
     clock: Arc<dyn Clock>,
     accounts: Accounts,
     state: Mutex<State>,
+    payments: Option<Arc<dyn LoadPayments>>,
+    in_flight: load::InFlight,
 }
 
 impl std::fmt::Debug for OperatorHost {
@@ -317,12 +371,21 @@ impl OperatorHost {
             clock,
             accounts,
             state: Mutex::new(placeholder),
+            payments: None,
+            in_flight: load::InFlight::default(),
         };
         {
             let mut state = host.state.lock().await;
             host.fresh(&mut state).await?;
         }
         Ok(host)
+    }
+
+    /// The host with a way to the card network, for top-ups paid by bank
+    /// card.
+    pub fn with_payments(mut self, payments: Arc<dyn LoadPayments>) -> OperatorHost {
+        self.payments = Some(payments);
+        self
     }
 
     /// The operator this host clears for.

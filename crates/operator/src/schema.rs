@@ -56,6 +56,26 @@ pub const MIGRATIONS: &[Migration] = &[
             at TEXT NOT NULL, new_balance BIGINT NOT NULL, created_at BIGINT NOT NULL, \
             PRIMARY KEY (operator, load_id))",
     },
+    Migration {
+        component: "operator",
+        version: 3,
+        sql: "ALTER TABLE operator_loads ADD COLUMN state TEXT NOT NULL DEFAULT 'credited';\
+          ALTER TABLE operator_loads ADD COLUMN counter BIGINT NOT NULL DEFAULT -1;\
+          ALTER TABLE operator_loads ADD COLUMN session TEXT NOT NULL DEFAULT '';\
+          ALTER TABLE operator_loads ADD COLUMN funds TEXT NOT NULL DEFAULT '';\
+          CREATE INDEX operator_loads_card ON operator_loads (operator, card, state)",
+    },
+    Migration {
+        component: "operator",
+        version: 4,
+        sql: "CREATE TABLE operator_gates (\
+            operator TEXT NOT NULL, terminal TEXT NOT NULL, hotlist_at BIGINT NOT NULL, \
+            unsent BIGINT NOT NULL, PRIMARY KEY (operator, terminal));\
+          CREATE TABLE operator_moves (\
+            operator TEXT NOT NULL, move_id TEXT NOT NULL, from_card TEXT NOT NULL, \
+            load_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL, \
+            PRIMARY KEY (operator, move_id), UNIQUE (operator, from_card))",
+    },
 ];
 
 /// A column's type in a bulk insert.

@@ -9,6 +9,8 @@ use paytap_transit::GateRecord;
 use paytap_transit::config::{serial_digits, serial_from_digits};
 use serde::{Deserialize, Serialize};
 
+pub use crate::pay::CardPayment;
+
 /// The wire's date-time form, `YYYYMMDDhhmmss`, both ways.
 pub use crate::load::{date_time_digits, host_time, parse_date_time};
 
@@ -113,6 +115,9 @@ pub struct WireLoad {
     pub terminal: String,
     /// The card's answer to INITIALIZE FOR LOAD (16 bytes, hex, no status word).
     pub init: String,
+    /// The rider's bank card paying for the load.
+    #[serde(default)]
+    pub payment: Option<CardPayment>,
 }
 
 /// A load's answer.
@@ -126,6 +131,19 @@ pub struct WireLoaded {
     pub at: String,
     /// The card's balance once it has taken the load.
     pub new_balance: u32,
+}
+
+/// A lost card's balance moved onto a card in another device.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireMove {
+    /// The caller's id for this move (its retries carry the same).
+    pub move_id: String,
+    /// The lost card's number, 20 digits.
+    pub from_card_number: String,
+    /// The load onto the new card, its amount the lost card's balance (no
+    /// payment: the money is on the float already).
+    pub load: WireLoad,
 }
 
 /// A lost card report.

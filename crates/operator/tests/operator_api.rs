@@ -1,16 +1,23 @@
 //! The operator API over real HTTP, on the configured store (SQLite by
 //! default, PostgreSQL with PAYTAP_TEST_DATABASE_URL): a card issued sealed
 //! to a device, loaded once whatever is replayed, ridden, its gate's batch
-//! uploaded twice and counted once, reported lost and then refused.
+//! uploaded twice and counted once, reported lost and then refused. Loads
+//! are paid through the operator's payment port (an in-memory network): a
+//! load that failed after payment is completed in a new card session or
+//! refunded, never paid or credited twice.
 
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use paytap_operator::OperatorHost;
 use paytap_operator::api::{Operators, router};
+use paytap_operator::auth::{
+    ApiKeys, CLIENT_HEADER, MAC_HEADER, STAFF, gate_client, gate_key, sign,
+};
 use paytap_operator::wire::{
     WireBatch, WireHotlist, WireIssued, WireLoaded, WireRecord, hex_array, purse_aad,
 };
@@ -22,8 +29,9 @@ use paytap_purse::{Purse, PurseState};
 use paytap_seal::DeviceKey;
 use paytap_transit::tap;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
-use common::{fixture, masters};
+use common::{DECLINED_TOKEN, TOKEN, TestNetwork, card_payment, fixture, masters};
 
 const LOADER: &str = "00a1b2c3d4e5";
 const DEVICE: &str = "band-1";
@@ -34,9 +42,13 @@ struct Api {
 }
 
 impl Api {
-    async fn serve(host: OperatorHost) -> Api {
+    async fn serve(host: OperatorHost, network: &TestNetwork) -> Api {
         let mut ops = Operators::new();
-        ops.insert(Arc::new(host));
+        let keys = ApiKeys::new(Zeroizing::new(GATE_MASTER), Zeroizing::new(STAFF_KEY));
+        ops.insert(
+            Arc::new(host.with_payments(Arc::new(network.clone()))),
+            keys,
+        );
         let app = router(Arc::new(ops));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -47,10 +59,33 @@ impl Api {
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
+    async fn send(
+        &self,
+        who: Who,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        let signed_path = format!("/transit/v1{path}");
+        let signer = match who {
+            Who::Nobody => None,
+            Who::Gate(t) => Some((gate_client(&t), gate_key(&GATE_MASTER, &t))),
+            Who::Staff => Some((STAFF.to_owned(), Zeroizing::new(STAFF_KEY))),
+        };
+        if let Some((client, key)) = signer {
+            let mac = sign(&key, method.as_str(), &signed_path, &bytes);
+            req = req.header(CLIENT_HEADER, client).header(MAC_HEADER, mac);
+        }
+        if !bytes.is_empty() {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
@@ -59,9 +94,24 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
+        self.send(Who::Nobody, reqwest::Method::POST, path, Some(body))
+            .await
     }
 }
+
+/// Who signs a request.
+#[derive(Clone, Copy)]
+enum Who {
+    Nobody,
+    Gate([u8; 6]),
+    Staff,
+}
+
+/// The gate the rides are at, and another.
+const GATE: [u8; 6] = [1, 0, 0, 0, 0, 1];
+const OTHER_GATE: [u8; 6] = [1, 0, 0, 0, 0, 2];
+const GATE_MASTER: [u8; 32] = [7; 32];
+const STAFF_KEY: [u8; 32] = [8; 32];
 
 /// Issues a card to `DEVICE` and opens the sealed purse with its key.
 async fn issue(api: &Api, issue_id: &str, key: &DeviceKey) -> (String, Purse) {
@@ -82,15 +132,23 @@ fn ok(resp: Vec<u8>) -> Vec<u8> {
     data.to_vec()
 }
 
-/// INITIALIZE FOR LOAD on the card: its 16-byte answer in hex.
+/// INITIALIZE FOR LOAD on the card: its 16-byte answer in hex. Each
+/// session has its own card random, as on a real card.
 fn init_load(p: &mut Purse, amount: u32) -> String {
+    static RANDOM: AtomicU32 = AtomicU32::new(0x0314_1592);
     ok(p.process(&terminal::select(), [0; 4]));
     let t = hex_array::<6>(LOADER).unwrap();
-    hex::encode(ok(p.process(&terminal::init_load(amount, &t), [3, 1, 4, 1])))
+    let random = RANDOM.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    hex::encode(ok(p.process(&terminal::init_load(amount, &t), random)))
 }
 
 fn load_body(load_id: &str, card: &str, amount: u32, init: &str) -> Value {
-    json!({"load_id": load_id, "card_number": card, "amount": amount, "terminal": LOADER, "init": init})
+    paid_by(load_id, card, amount, init, TOKEN)
+}
+
+fn paid_by(load_id: &str, card: &str, amount: u32, init: &str, token: &str) -> Value {
+    json!({"load_id": load_id, "card_number": card, "amount": amount, "terminal": LOADER,
+           "init": init, "payment": card_payment(token)})
 }
 
 /// CREDIT FOR LOAD with the host's answer; the card's status word.
@@ -106,7 +164,8 @@ fn credit(p: &mut Purse, l: &WireLoaded) -> u16 {
 async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let f = fixture().await;
     let ledger = f.ledger.clone();
-    let api = Api::serve(f.host).await;
+    let network = TestNetwork::open(&ledger).await;
+    let api = Api::serve(f.host, &network).await;
     let key = DeviceKey::generate().unwrap();
 
     // Issue: the first number of the range; the same issue id again is the
@@ -199,12 +258,20 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
         (status, v["error"]["code"].as_str()),
         (404, Some("unknown_operator"))
     );
+    let mut unpaid = load_body("load-5", &card, 1_000, &init);
+    unpaid.as_object_mut().unwrap().remove("payment");
+    let (status, v) = api.post("/beijing/loads", unpaid).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("payment_required"))
+    );
     let float = ledger.balance("transit:beijing:float").await.unwrap();
     assert_eq!(float.credits_posted, 5_000, "refused loads moved money");
+    assert_eq!(network.counts(), (1, 0), "refused loads were paid");
 
     // A ride at a gate whose SAM holds the purchase master key; its batch
     // uploaded twice is counted once.
-    let mut sam = Sam::new([1, 0, 0, 0, 0, 1], masters().purchase, 1);
+    let mut sam = Sam::new(GATE, masters().purchase, 1);
     let at = DateTime::from_parts(2026, 12, 5, 9, 0, 0).unwrap();
     let rec = tap::purchase(&mut purse, &mut sam, PurchaseKind::Simple, 300, at, || {
         [5; 4]
@@ -219,6 +286,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     for _ in 0..2 {
         let (status, v) = api
             .send(
+                Who::Gate(GATE),
                 reqwest::Method::PUT,
                 "/beijing/batches/gate1-0001",
                 Some(batch.clone()),
@@ -233,6 +301,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     tampered["records"][0]["amount"] = json!(30);
     let (status, v) = api
         .send(
+            Who::Gate(GATE),
             reqwest::Method::PUT,
             "/beijing/batches/gate1-0001",
             Some(tampered),
@@ -246,6 +315,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     bad["records"][0]["tac"] = json!("xyz");
     let (status, v) = api
         .send(
+            Who::Gate(GATE),
             reqwest::Method::PUT,
             "/beijing/batches/gate1-0002",
             Some(bad),
@@ -259,20 +329,68 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
             .contains("records[0].tac")
     );
 
-    // Reported lost: on the hotlist, and refused a load.
+    // Only a gate uploads, and only its own records: unsigned, signed by
+    // another gate or by the back office, a batch is refused unread.
+    let put = reqwest::Method::PUT;
+    for (who, status, code) in [
+        (Who::Nobody, 401, "unauthenticated"),
+        (Who::Gate(OTHER_GATE), 403, "forbidden"),
+        (Who::Staff, 403, "forbidden"),
+    ] {
+        let (s, v) = api
+            .send(
+                who,
+                put.clone(),
+                "/beijing/batches/x-1",
+                Some(batch.clone()),
+            )
+            .await;
+        assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)));
+    }
+    // A MAC for another body does not verify.
+    let other_body = serde_json::to_vec(&json!({"records": []})).unwrap();
+    let mac = sign(
+        &gate_key(&GATE_MASTER, &GATE),
+        "PUT",
+        "/transit/v1/beijing/batches/x-2",
+        &other_body,
+    );
+    let resp = reqwest::Client::new()
+        .put(format!("{}/beijing/batches/x-2", api.base))
+        .header(CLIENT_HEADER, gate_client(&GATE))
+        .header(MAC_HEADER, mac)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+
+    // Reported lost by the back office (not a gate, not anyone): on the
+    // hotlist, and refused a load.
+    let get = reqwest::Method::GET;
+    let (status, _) = api
+        .send(Who::Nobody, get.clone(), "/beijing/hotlist", None)
+        .await;
+    assert_eq!(status, 401);
     let (status, v) = api
-        .send(reqwest::Method::GET, "/beijing/hotlist", None)
+        .send(Who::Gate(GATE), get.clone(), "/beijing/hotlist", None)
         .await;
     assert_eq!(status, 200);
     let list: WireHotlist = serde_json::from_value(v).unwrap();
     assert!(list.cards.is_empty());
-    let (status, _) = api
-        .post("/beijing/lost", json!({"card_number": card}))
-        .await;
-    assert_eq!(status, 204);
-    let (_, v) = api
-        .send(reqwest::Method::GET, "/beijing/hotlist", None)
-        .await;
+    let lost = json!({"card_number": card});
+    let post = reqwest::Method::POST;
+    for (who, status) in [
+        (Who::Nobody, 401),
+        (Who::Gate(GATE), 403),
+        (Who::Staff, 204),
+    ] {
+        let (s, _) = api
+            .send(who, post.clone(), "/beijing/lost", Some(lost.clone()))
+            .await;
+        assert_eq!(s, status);
+    }
+    let (_, v) = api.send(Who::Staff, get, "/beijing/hotlist", None).await;
     let list: WireHotlist = serde_json::from_value(v).unwrap();
     assert_eq!(list.cards.len(), 1);
     assert_eq!(list.cards[0].card_number, card);
@@ -284,4 +402,219 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
         (status, v["error"]["code"].as_str()),
         (403, Some("hotlisted"))
     );
+}
+
+/// A fresh INITIALIZE FOR LOAD of `amount` posted to `path` under load
+/// `id`: the status and the answer.
+async fn post_init(
+    api: &Api,
+    purse: &mut Purse,
+    (path, id, card): (&str, &str, &str),
+    amount: u32,
+) -> (u16, Value) {
+    let init = init_load(purse, amount);
+    api.post(path, load_body(id, card, amount, &init)).await
+}
+
+/// A load answered with its MAC2.
+async fn answered(api: &Api, purse: &mut Purse, id: &str, card: &str, amount: u32) -> WireLoaded {
+    let (status, v) = post_init(api, purse, ("/beijing/loads", id, card), amount).await;
+    assert_eq!(status, 200, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+/// A refusal's status and error code.
+fn refusal((status, v): (u16, Value)) -> (u16, String) {
+    (status, v["error"]["code"].as_str().unwrap_or("").to_owned())
+}
+
+async fn float(ledger: &paytap_ledger::Ledger) -> i64 {
+    let b = ledger.balance("transit:beijing:float").await.unwrap();
+    b.credits_posted - b.debits_posted
+}
+
+#[tokio::test]
+async fn a_paid_load_the_card_never_took_is_completed_or_refunded_never_twice() {
+    let f = fixture().await;
+    let ledger = f.ledger.clone();
+    let network = TestNetwork::open(&ledger).await;
+    let api = Api::serve(f.host, &network).await;
+    let key = DeviceKey::generate().unwrap();
+    let (card, mut purse) = issue(&api, "issue-1", &key).await;
+    let p = &mut purse;
+    let code = |s: u16, c: &str| (s, c.to_owned());
+
+    // Paid and answered, but the card left the field before CREDIT FOR
+    // LOAD: its load session is gone. Another top-up of the card waits
+    // until this one is finished.
+    let lost = answered(&api, p, "a", &card, 2_000).await;
+    let other = post_init(&api, p, ("/beijing/loads", "b", &card), 500).await;
+    assert_eq!(refusal(other), code(409, "load_pending"));
+    // The device syncs: the same load id in a new session gets a new
+    // MAC2, the card takes it; the old MAC2 is dead.
+    let renewed = answered(&api, p, "a", &card, 2_000).await;
+    assert_ne!(renewed.mac2, lost.mac2);
+    assert_ne!(credit(p, &lost), 0x9000);
+    let renewed = answered(&api, p, "a", &card, 2_000).await;
+    assert_eq!(credit(p, &renewed), 0x9000);
+    assert_eq!(p.state().balance, 2_000);
+    assert_eq!(network.counts(), (1, 0), "completed without paying again");
+    // Past its counter, the load is the card's: neither answered nor
+    // refunded again.
+    for path in ["/beijing/loads", "/beijing/refunds"] {
+        let again = post_init(&api, p, (path, "a", &card), 2_000).await;
+        assert_eq!(refusal(again), code(409, "already_credited"), "{path}");
+    }
+
+    // Paid and never taken: refunded with the card's proof that it is
+    // still at the counter; the money goes back once, however often asked.
+    answered(&api, p, "c", &card, 3_000).await;
+    assert_eq!(float(&ledger).await, 5_000);
+    for _ in 0..2 {
+        let (status, v) = post_init(&api, p, ("/beijing/refunds", "c", &card), 3_000).await;
+        assert_eq!((status, &v["amount"]), (200, &json!(3_000)), "{v}");
+    }
+    assert_eq!(network.counts(), (2, 1));
+    assert_eq!(float(&ledger).await, 2_000);
+    let again = post_init(&api, p, ("/beijing/loads", "c", &card), 3_000).await;
+    assert_eq!(refusal(again), code(409, "refunded"));
+    let unknown = post_init(&api, p, ("/beijing/refunds", "z", &card), 3_000).await;
+    assert_eq!(refusal(unknown), code(404, "unknown_load"));
+
+    // A declined payment loads nothing and keeps no load.
+    let init = init_load(p, 1_000);
+    let body = paid_by("d", &card, 1_000, &init, DECLINED_TOKEN);
+    for _ in 0..2 {
+        let declined = api.post("/beijing/loads", body.clone()).await;
+        assert_eq!(refusal(declined), code(402, "payment_declined"));
+    }
+    assert_eq!(float(&ledger).await, 2_000);
+    let e = answered(&api, p, "e", &card, 1_000).await;
+    assert_eq!(credit(p, &e), 0x9000);
+    assert_eq!((p.state().balance, float(&ledger).await), (3_000, 3_000));
+    let r = ledger.check_invariants().await.unwrap();
+    for (cur, b) in &r.totals {
+        assert_eq!(b.debits_posted, b.credits_posted, "{cur}");
+    }
+}
+
+/// A gate's batch of `records` under `id`, signed by the gate.
+async fn upload(api: &Api, id: &str, records: &[paytap_transit::GateRecord]) -> u16 {
+    let batch = WireBatch {
+        records: records.iter().map(WireRecord::from).collect(),
+    };
+    let body = serde_json::to_value(batch).unwrap();
+    let path = format!("/beijing/batches/{id}");
+    let put = reqwest::Method::PUT;
+    api.send(Who::Gate(GATE), put, &path, Some(body)).await.0
+}
+
+/// What the back office sees of a lost card.
+async fn movable(api: &Api, card: &str) -> Value {
+    let path = format!("/beijing/cards/{card}/movable");
+    let (status, v) = api
+        .send(Who::Staff, reqwest::Method::GET, &path, None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The back office moves `from`'s balance onto `to` under `move_id`.
+async fn move_to(api: &Api, move_id: &str, from: &str, load: Value) -> (u16, Value) {
+    let body = json!({"move_id": move_id, "from_card_number": from, "load": load});
+    api.send(
+        Who::Staff,
+        reqwest::Method::POST,
+        "/beijing/moves",
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
+    let f = fixture().await;
+    let ledger = f.ledger.clone();
+    let network = TestNetwork::open(&ledger).await;
+    let api = Api::serve(f.host, &network).await;
+    let key = DeviceKey::generate().unwrap();
+    let (lost, mut band) = issue(&api, "band", &key).await;
+    let loaded = answered(&api, &mut band, "l-1", &lost, 5_000).await;
+    assert_eq!(credit(&mut band, &loaded), 0x9000);
+    // Two rides at the gate: one uploaded before the loss, one still in
+    // the gate when the card is reported lost.
+    let mut sam = Sam::new(GATE, masters().purchase, 1);
+    let mut ride = |minute: u8| {
+        let at = DateTime::from_parts(2026, 12, 5, 9, minute, 0).unwrap();
+        tap::purchase(&mut band, &mut sam, PurchaseKind::Simple, 300, at, || {
+            [5; 4]
+        })
+        .unwrap()
+    };
+    let (first, second) = (ride(0), ride(5));
+    assert_eq!(upload(&api, "g-1", &[first]).await, 200);
+    let lost_body = json!({"card_number": lost});
+    let post = reqwest::Method::POST;
+    let (status, _) = api
+        .send(Who::Staff, post, "/beijing/lost", Some(lost_body))
+        .await;
+    assert_eq!(status, 204);
+
+    // The gate has not confirmed the hotlist: the balance waits.
+    let m = movable(&api, &lost).await;
+    assert_eq!(
+        (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
+        (Some(4_700), Some(1))
+    );
+    let (new, mut phone) = issue(&api, "phone", &key).await;
+    let load = |phone: &mut Purse, id: &str, amount: u32| {
+        let init = init_load(phone, amount);
+        json!({"load_id": id, "card_number": new, "amount": amount, "terminal": LOADER, "init": init})
+    };
+    let early = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 4_700)).await;
+    assert_eq!(refusal(early), (409, "move_waiting".to_owned()));
+    // It confirms while still holding the second ride: still waiting; it
+    // uploads and confirms with nothing left: the ride is taken off.
+    let get = reqwest::Method::GET;
+    let (status, _) = api
+        .send(
+            Who::Gate(GATE),
+            get.clone(),
+            "/beijing/hotlist?unsent=1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(movable(&api, &lost).await["gates_waiting"], 1);
+    assert_eq!(upload(&api, "g-2", &[second]).await, 200);
+    let (status, _) = api
+        .send(Who::Gate(GATE), get, "/beijing/hotlist?unsent=0", None)
+        .await;
+    assert_eq!(status, 200);
+    let m = movable(&api, &lost).await;
+    assert_eq!(
+        (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
+        (Some(4_400), Some(0))
+    );
+
+    // The wrong amount is refused; the balance moves onto the phone's card
+    // once, whatever asks again; the ledger moves nothing.
+    let wrong = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 4_700)).await;
+    assert_eq!(refusal(wrong), (409, "move_amount".to_owned()));
+    let body = load(&mut phone, "n-1", 4_400);
+    let (status, v) = move_to(&api, "m-1", &lost, body.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let moved: WireLoaded = serde_json::from_value(v).unwrap();
+    assert_eq!(credit(&mut phone, &moved), 0x9000);
+    assert_eq!(phone.state().balance, 4_400);
+    let (status, v) = move_to(&api, "m-1", &lost, body).await;
+    assert_eq!(
+        (status, serde_json::from_value::<WireLoaded>(v).unwrap()),
+        (200, moved)
+    );
+    let again = move_to(&api, "m-2", &lost, load(&mut phone, "n-2", 4_400)).await;
+    assert_eq!(refusal(again), (409, "already_moved".to_owned()));
+    assert!(movable(&api, &lost).await["moved"].as_bool().unwrap());
+    assert_eq!(float(&ledger).await, 5_000);
+    assert_eq!(network.counts(), (1, 0));
 }

@@ -47,7 +47,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::device::Unlock;
-use store::GateStore;
+use store::{GateStore, KeptTorn};
 
 /// The first two bytes of every gate's terminal id ("GT"); the next two
 /// are its station code, the last its number at the station.
@@ -123,11 +123,15 @@ enum Cmd {
 /// A gate ready to work: its operator, station, terminal id, SAM key and
 /// store. The demo drives one in-process.
 pub(crate) struct Station {
+    /// Every operator (whose card a tap reads).
+    config: TransitConfig,
     op: Operator,
     station: u16,
     terminal: [u8; TERMINAL_ID_LEN],
     purchase_key: PurseKey,
     store: GateStore,
+    /// The gate's key for the operator's API (its requests are signed).
+    api_key: Zeroizing<[u8; 32]>,
 }
 
 /// A tap the gate let through.
@@ -171,13 +175,12 @@ pub(crate) fn keyring(data_dir: &Path) -> anyhow::Result<Keyring> {
 impl Station {
     /// Opens gate `gate` of `station` of `operator`, its store in `dir`.
     pub(crate) fn open(
+        config: &TransitConfig,
         operator: &str,
-        station: u16,
-        gate: u8,
+        (station, gate): (u16, u8),
         dir: &Path,
         keyring: &Keyring,
     ) -> anyhow::Result<Station> {
-        let config = TransitConfig::default_operators();
         let op = config
             .operator(operator)
             .cloned()
@@ -190,12 +193,16 @@ impl Station {
         let seal_key = Zeroizing::new(*keyring.subkey(&format!("transit gate {} records", op.id)));
         let store = GateStore::open(dir, &hex::encode(terminal), seal_key)?;
         let purchase_key = crate::platform::transit::master_keys(keyring, &op.id).purchase;
+        let master = crate::platform::transit::gate_api_master(keyring, &op.id);
+        let api_key = paytap_operator::auth::gate_key(&master, &terminal);
         Ok(Station {
+            config: config.clone(),
             op,
             station,
             terminal,
             purchase_key,
             store,
+            api_key,
         })
     }
 
@@ -221,10 +228,9 @@ impl Station {
             Ok(c) => c,
             Err(why) => return Ok(Err(format!("no transit card answered: {why}"))),
         };
-        let config = TransitConfig::default_operators();
         let serial = paytap_transit::config::serial_from_digits(&card.number);
         if serial
-            .and_then(|s| config.operator_of_card(&s))
+            .and_then(|s| self.config.operator_of_card(&s))
             .map(|o| &o.id)
             != Some(&self.op.id)
         {
@@ -236,17 +242,21 @@ impl Station {
         if self.store.hotlisted(&card.number)? {
             return Ok(Err("this card is on the hotlist".into()));
         }
-        let at = now();
-        let (fare, trip) = match self.price(&card, exit, at) {
-            Ok(p) => p,
-            Err(why) => return Ok(Err(why)),
+        // A purchase of this card torn earlier is finished as it began
+        // (recovered if the card took the DEBIT), never priced again.
+        let kept = self.store.torn()?.filter(|k| Some(k.torn.serial) == serial);
+        let sale = match kept {
+            Some(k) => Sale::from(k),
+            None => {
+                let at = now();
+                match self.price(&card, exit, at) {
+                    Ok((fare, trip)) => Sale { fare, trip, at },
+                    Err(why) => return Ok(Err(why)),
+                }
+            }
         };
-        let mut sam = Sam::new(
-            self.terminal,
-            self.purchase_key.clone(),
-            self.store.next_seq()?,
-        );
-        let record = match purchase(&mut tap, &mut sam, &self.store, fare, trip, at)? {
+        let mut field = |apdu: &[u8]| tap.process(apdu);
+        let record = match self.purchase(&mut field, sale)? {
             Ok(r) => r,
             Err(why) => return Ok(Err(why)),
         };
@@ -254,7 +264,7 @@ impl Station {
         self.store.record(&record)?;
         Ok(Ok(Passed {
             card_number: card.number,
-            fare,
+            fare: record.amount,
             balance: record.balance_before - record.amount,
             terminal_seq: record.terminal_seq,
             tac: record.tac,
@@ -298,10 +308,12 @@ impl Station {
         let (mut batches, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
         while let Some((id, records)) = self.store.next_batch()? {
             let url = endpoint(transit, &self.op.id, &format!("batches/{id}"));
-            let body = WireBatch { records };
-            let v = send(http.put(&url).json(&body)).await.with_context(|| {
-                format!("uploading batch {id} (kept: it is sent again next time)")
-            })?;
+            let body = serde_json::to_vec(&WireBatch { records })?;
+            let v = send(self.signed(http.put(&url), "PUT", &url, body)?)
+                .await
+                .with_context(|| {
+                    format!("uploading batch {id} (kept: it is sent again next time)")
+                })?;
             self.store.mark_sent(&id)?;
             batches += 1;
             accepted += v["accepted"].as_u64().unwrap_or(0);
@@ -317,10 +329,26 @@ impl Station {
         })
     }
 
+    /// `req` with `body`, signed with the gate's key.
+    fn signed(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
+        let client = paytap_operator::auth::gate_client(&self.terminal);
+        signed(req, (&client, &self.api_key), (method, url), body)
+    }
+
     /// Downloads the operator's hotlist; how many cards it names.
     pub(crate) async fn hotlist(&self, transit: &str) -> anyhow::Result<usize> {
-        let url = endpoint(transit, &self.op.id, "hotlist");
-        let v = send(reqwest::Client::new().get(&url)).await?;
+        // The operator learns how much this gate still holds unsent: a
+        // lost card's balance moves only once no gate holds a record of it.
+        let unsent = self.store.counts()?.unsent;
+        let url = endpoint(transit, &self.op.id, &format!("hotlist?unsent={unsent}"));
+        let req = reqwest::Client::new().get(&url);
+        let v = send(self.signed(req, "GET", &url, Vec::new())?).await?;
         let list: WireHotlist = serde_json::from_value(v).context("the operator's hotlist")?;
         self.store.set_hotlist(&list)?;
         Ok(list.cards.len())
@@ -333,10 +361,12 @@ impl Gate {
             PathBuf::from("paytap-gate")
                 .join(format!("{}-{}-{}", self.operator, self.station, self.gate))
         });
+        let config = TransitConfig::for_data_dir(&self.data_dir)
+            .with_context(|| format!("the operators of {}", self.data_dir.display()))?;
         Station::open(
+            &config,
             &self.operator,
-            self.station,
-            self.gate,
+            (self.station, self.gate),
             &dir,
             &keyring(&self.data_dir)?,
         )
@@ -452,28 +482,66 @@ fn tap(gate: &Gate, keystore: &Path, unlock: &Unlock, exit: bool) -> anyhow::Res
 
 /// The compound purchase; the SAM's sequence is reserved in the store
 /// before the DEBIT leaves. The inner error is the card's refusal.
-fn purchase(
-    tap: &mut Tap<'_>,
-    sam: &mut Sam,
-    store: &GateStore,
+/// What a tap sells: the fare, the trip record written with it, when.
+#[derive(Clone, Copy)]
+struct Sale {
     fare: u32,
     trip: TripRecord,
     at: DateTime,
-) -> anyhow::Result<Result<GateRecord, String>> {
-    let (mut flow, mut apdu) =
-        PurchaseFlow::new(PurchaseKind::Compound, fare, at, Some(trip), None);
-    for _ in 0..MAX_TAP_STEPS {
-        if flow.torn().is_some() {
-            store.reserve_seq(sam.next_seq())?;
-        }
-        let resp = tap.process(&apdu);
-        match flow.on_response(&resp, sam) {
-            Ok(Next::Send(next)) => apdu = next,
-            Ok(Next::Done(r)) => return Ok(Ok(GateRecord::from_receipt(&r, sam.terminal(), at))),
-            Err(e) => return Ok(Err(format!("the purchase stopped: {e}"))),
+}
+
+impl From<KeptTorn> for Sale {
+    fn from(k: KeptTorn) -> Sale {
+        Sale {
+            fare: k.fare,
+            trip: k.trip,
+            at: k.at,
         }
     }
-    Ok(Err("the purchase did not finish".into()))
+}
+
+impl Station {
+    /// The purchase of `sale` over `field` with the gate's SAM: its
+    /// sequence and the purchase kept before the DEBIT leaves, a purchase
+    /// torn earlier recovered; the record, or why it stopped.
+    fn purchase(
+        &self,
+        field: &mut impl FnMut(&[u8]) -> Vec<u8>,
+        sale: Sale,
+    ) -> anyhow::Result<Result<GateRecord, String>> {
+        let store = &self.store;
+        let mut sam = Sam::new(self.terminal, self.purchase_key.clone(), store.next_seq()?);
+        let torn = store.torn()?.map(|k| k.torn);
+        let (mut flow, mut apdu) = PurchaseFlow::new(
+            PurchaseKind::Compound,
+            sale.fare,
+            sale.at,
+            Some(sale.trip),
+            torn,
+        );
+        for _ in 0..MAX_TAP_STEPS {
+            if let Some(torn) = flow.torn() {
+                // Durable before the DEBIT leaves: its sequence and the sale.
+                store.reserve_seq(sam.next_seq())?;
+                let (fare, trip, at) = (sale.fare, sale.trip, sale.at);
+                store.set_torn(&KeptTorn {
+                    torn,
+                    fare,
+                    trip,
+                    at,
+                })?;
+            }
+            let resp = field(&apdu);
+            match flow.on_response(&resp, &mut sam) {
+                Ok(Next::Send(next)) => apdu = next,
+                Ok(Next::Done(r)) => {
+                    return Ok(Ok(GateRecord::from_receipt(&r, sam.terminal(), sale.at)));
+                }
+                Err(e) => return Ok(Err(format!("the purchase stopped: {e}"))),
+            }
+        }
+        Ok(Err("the purchase did not finish".into()))
+    }
 }
 
 fn endpoint(transit: &str, operator: &str, what: &str) -> String {
@@ -521,6 +589,85 @@ impl std::error::Error for OperatorUnreachable {}
 
 /// A request's answer: its JSON, the operator's refusal, or why it did not
 /// arrive.
+/// `req` with `body`, signed as `client` with `key` for the operator API
+/// (`paytap_operator::auth`: the MAC over method, the URL's path and body).
+fn signed(
+    req: reqwest::RequestBuilder,
+    (client, key): (&str, &[u8; 32]),
+    (method, url): (&str, &str),
+    body: Vec<u8>,
+) -> anyhow::Result<reqwest::RequestBuilder> {
+    use paytap_operator::auth::{CLIENT_HEADER, MAC_HEADER, sign};
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("the operator URL {url}"))?;
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_owned(),
+    };
+    let req = req
+        .header(CLIENT_HEADER, client)
+        .header(MAC_HEADER, sign(key, method, &path, &body));
+    Ok(if body.is_empty() {
+        req
+    } else {
+        req.header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+    })
+}
+
+/// Reports a card lost to its operator as the operator's back office
+/// does: signed with the staff key the platform's keyring derives.
+pub(crate) async fn report_lost(
+    transit: &str,
+    keyring: &Keyring,
+    operator: &str,
+    card_number: &str,
+) -> anyhow::Result<()> {
+    let url = endpoint(transit, operator, "lost");
+    let body = serde_json::to_vec(&paytap_operator::wire::WireLost {
+        card_number: card_number.to_owned(),
+    })?;
+    let key = crate::platform::transit::staff_api_key(keyring, operator);
+    let client = paytap_operator::auth::STAFF;
+    let req = signed(
+        reqwest::Client::new().post(&url),
+        (client, &key),
+        ("POST", &url),
+        body,
+    )?;
+    match req.send().await {
+        Ok(resp) if resp.status() == reqwest::StatusCode::NO_CONTENT => Ok(()),
+        Ok(resp) => answer(resp).await.map(drop),
+        Err(e) => Err(OperatorUnreachable(e.to_string()).into()),
+    }
+}
+
+/// Moves the lost card `from`'s balance onto the card `load` is for, as
+/// the operator's back office does (signed with its staff key); the
+/// operator's answer for CREDIT FOR LOAD.
+pub(crate) async fn move_balance(
+    transit: &str,
+    keyring: &Keyring,
+    (operator, move_id): (&str, &str),
+    from: &str,
+    load: paytap_operator::wire::WireLoad,
+) -> anyhow::Result<paytap_device::transit::LoadAnswer> {
+    let url = endpoint(transit, operator, "moves");
+    let body = serde_json::to_vec(&paytap_operator::wire::WireMove {
+        move_id: move_id.to_owned(),
+        from_card_number: from.to_owned(),
+        load,
+    })?;
+    let key = crate::platform::transit::staff_api_key(keyring, operator);
+    let client = paytap_operator::auth::STAFF;
+    let req = signed(
+        reqwest::Client::new().post(&url),
+        (client, &key),
+        ("POST", &url),
+        body,
+    )?;
+    crate::device::transit::load_answer(send(req).await?)
+}
+
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
     match req.send().await {
         Ok(resp) => answer(resp).await,
@@ -581,3 +728,7 @@ fn hotlist(gate: &Gate, transit: &str) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+#[path = "gate/tests.rs"]
+mod tests;

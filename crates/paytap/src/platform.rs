@@ -454,17 +454,28 @@ impl Platform {
         let config = NetworkConfig::for_data_dir_on(&opts.data_dir, network_db).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
         let banks = site_banks(&config.issuers);
-        let transit_config = paytap_transit::TransitConfig::default_operators();
+        let transit_config = paytap_transit::TransitConfig::for_data_dir(&opts.data_dir)?;
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
         let bills_key = bills::data_key(&config.keyring);
         let upi_key = upi::data_key(&config.keyring);
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
+        let merchants =
+            paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
+        let payments = paytap_acquirer::payments::QrPayments::new(merchants.clone());
+        let operator_payments = transit::OperatorPayments::open(
+            &transit_config,
+            &merchants,
+            payments.clone(),
+            Arc::new(scan::NetworkSwitch::new(net.clone())),
+        )
+        .await?;
         let (transit_db, operators) = transit::open(
             opts.storage.open(&opts.data_dir, storage::TRANSIT).await?,
             &transit_config,
             transit_keys,
             net.ledger().clone(),
+            Arc::new(operator_payments),
         )
         .await?;
         let mut regions = Regions::new();
@@ -537,9 +548,6 @@ impl Platform {
         };
         let mut app = paytap_wallet::router(wallet.clone())
             .merge(paytap_web::router_with(wallet.clone(), site));
-        let merchants =
-            paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
-        let payments = paytap_acquirer::payments::QrPayments::new(merchants.clone());
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));

@@ -1,11 +1,17 @@
-//! Transit with separate processes against `paytap up`: a band enrols, a
-//! Beijing card is issued into it sealed to its key, topped up from the
-//! device over the operator API, and shown with its balance and log; it
+//! Transit with separate processes against `paytap up`: a band and a phone
+//! with a bank card enrol, a Beijing card is issued into the band sealed to
+//! its key, topped up over the operator API and paid with the phone's bank
+//! card through the card network (the operator as merchant), and shown
+//! with its balance and log; a top-up whose answer is lost is completed on
+//! the next sync, or refunded to the bank card, paid once either way; it
 //! rides through `paytap gate` (entry, exit with the fare by distance, each
 //! kept with its TAC), the gate uploads (a failed upload resends the same
 //! batch: counted once), downloads the hotlist and refuses the lost card.
 
 mod common;
+#[path = "../src/platform.rs"]
+#[allow(dead_code)]
+mod platform;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -43,12 +49,67 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&o)))
 }
 
-/// A running platform and an enrolled band.
+/// A running platform, an enrolled band and a phone with a bank card.
 struct World {
     _up: KillOnDrop,
+    wallet: String,
     transit: String,
     band: String,
+    phone: String,
     dir: tempfile::TempDir,
+}
+
+/// The phone's debit card's opening balance, fen.
+const OPENING_BALANCE: i64 = 100_000;
+
+/// Enrols a device of `kind`; the first one signs the account up.
+fn enrol(wallet: &str, kind: &str, keystore: &str, first: bool) {
+    let mut args = vec![
+        "device",
+        "enrol",
+        "--wallet",
+        wallet,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        kind,
+        "--name",
+        kind,
+        "--keystore",
+        keystore,
+    ];
+    if first {
+        args.push("--register");
+    }
+    let o = paytap(&args);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A debit card from the emulated bank, added to the phone.
+fn add_bank_card(wallet: &str, phone: &str) {
+    let body = format!(
+        r#"{{"bank_id":"01020000","product":"debit","holder_name":"LI NA","amount_minor":{OPENING_BALANCE}}}"#
+    );
+    let (status, answer) = http(wallet, "POST", "/emulator/v1/cards", &body);
+    assert_eq!(status, 200, "{answer}");
+    let card: Value = serde_json::from_str(&answer).unwrap();
+    let o = paytap(&[
+        "device",
+        "add-card",
+        "--keystore",
+        phone,
+        "--pan",
+        card["pan"].as_str().unwrap(),
+        "--expiry",
+        card["expiry"].as_str().unwrap(),
+        "--cvv",
+        card["cvv"].as_str().unwrap(),
+        "--name",
+        "LI NA",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 fn start() -> World {
@@ -64,28 +125,16 @@ fn start() -> World {
     let wallet = ep["wallet_url"].as_str().unwrap().to_owned();
     let transit = ep["transit_url"].as_str().unwrap().to_owned();
     let band = dir.path().join("band.se").to_str().unwrap().to_owned();
-    let o = paytap(&[
-        "device",
-        "enrol",
-        "--wallet",
-        &wallet,
-        "--email",
-        EMAIL,
-        "--password",
-        PASSWORD,
-        "--type",
-        "band",
-        "--name",
-        "band",
-        "--keystore",
-        &band,
-        "--register",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    let phone = dir.path().join("phone.se").to_str().unwrap().to_owned();
+    enrol(&wallet, "band", &band, true);
+    enrol(&wallet, "phone", &phone, false);
+    add_bank_card(&wallet, &phone);
     World {
         _up: up,
+        wallet,
         transit,
         band,
+        phone,
         dir,
     }
 }
@@ -119,19 +168,28 @@ fn issue_and_load(w: &World, amount: &str) -> String {
         "beijing",
         "--json",
     ]);
-    json(&[
+    json(&load_args(w, &w.transit, amount));
+    issued["card"]["card_number"].as_str().unwrap().to_owned()
+}
+
+/// `paytap device transit load` of `amount` on the band through
+/// `transit`, paid with the phone's card, the owner's finger on it.
+fn load_args<'a>(w: &'a World, transit: &'a str, amount: &'a str) -> Vec<&'a str> {
+    vec![
         "device",
         "transit",
         "load",
         "--keystore",
         &w.band,
         "--transit",
-        &w.transit,
+        transit,
         "--amount",
         amount,
+        "--pay-with",
+        &w.phone,
+        "--verified",
         "--json",
-    ]);
-    issued["card"]["card_number"].as_str().unwrap().to_owned()
+    ]
 }
 
 /// `paytap gate SUB` at `station` with the platform's keyring; the output.
@@ -161,24 +219,115 @@ fn gate_json(w: &World, sub: &str, station: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// POSTs a JSON body to the operators' API with a plain HTTP/1.1 request;
-/// the status code.
-fn post(w: &World, path: &str, body: &str) -> u16 {
+/// Reports `card` lost to the Beijing operator, unsigned or as its back
+/// office (the staff key from the platform's keyring); the status code.
+fn report_lost(w: &World, card: &str, signed: bool) -> u16 {
+    use paytap_operator::auth::{CLIENT_HEADER, MAC_HEADER, STAFF, sign};
+    let path = "/transit/v1/beijing/lost";
+    let body = format!(r#"{{"card_number":"{card}"}}"#);
+    let keyring =
+        paytap_vault::Keyring::load(&dir(w).join("data").join(paytap_vault::KEY_FILE)).unwrap();
+    let key = platform::transit::staff_api_key(&keyring, "beijing");
+    let mac = sign(&key, "POST", path, body.as_bytes());
+    let headers = format!("{CLIENT_HEADER}: {STAFF}\r\n{MAC_HEADER}: {mac}\r\n");
+    let headers = if signed { headers.as_str() } else { "" };
+    http_with(&w.transit, ("POST", path), headers, &body).0
+}
+
+/// One plain HTTP/1.1 request to `base`; the status code and the body.
+fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(base, (method, path), "", body)
+}
+
+/// [`http`] with more header lines.
+fn http_with(base: &str, (method, path): (&str, &str), headers: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
-    let host = w
-        .transit
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut conn = std::net::TcpStream::connect(host).unwrap();
     write!(
         conn,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+/// The net balance of a ledger account (credits less debits, posted).
+fn account(w: &World, id: &str) -> i64 {
+    let (status, body) = http(
+        &w.wallet,
+        "GET",
+        &format!("/emulator/v1/ledger/accounts/{id}"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["credits_posted"].as_i64().unwrap() - v["debits_posted"].as_i64().unwrap()
+}
+
+/// Every currency of the ledger sums to zero.
+fn assert_ledger_balances(w: &World) {
+    let (status, body) = http(&w.wallet, "GET", "/emulator/v1/ledger", "");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    for t in v["totals"].as_array().unwrap() {
+        assert_eq!(t["debits_posted"], t["credits_posted"], "{t}");
+        assert_eq!(t["debits_pending"], t["credits_pending"], "{t}");
+    }
+}
+
+/// A proxy in front of the operators' API that forwards every request and
+/// loses every answer (the field lost after the operator answered); its
+/// base URL.
+fn answer_losing_proxy(transit: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = transit
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut reader = BufReader::new(conn);
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                let end = line == "\r\n";
+                if !line.to_ascii_lowercase().starts_with("connection:") {
+                    head.push_str(&line);
+                }
+                if end {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let head = head.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
+            let mut up = std::net::TcpStream::connect(&upstream).unwrap();
+            up.write_all(head.as_bytes()).unwrap();
+            up.write_all(&body).unwrap();
+            let mut discarded = Vec::new();
+            let _ = up.read_to_end(&mut discarded);
+            // The rider's connection is dropped without an answer.
+        }
+    });
+    format!("http://{addr}/")
 }
 
 #[test]
@@ -220,20 +369,21 @@ fn a_band_gets_a_beijing_card_and_tops_it_up() {
     let number = issued["card"]["card_number"].as_str().unwrap().to_owned();
     assert_eq!(number.len(), 20);
 
-    let loaded = json(&[
-        "device",
-        "transit",
-        "load",
-        "--keystore",
-        &w.band,
-        "--transit",
-        &w.transit,
-        "--amount",
-        "50.00",
-        "--json",
-    ]);
+    // Without the owner's finger on the phone, nothing is paid or loaded.
+    let mut unverified = load_args(&w, &w.transit, "50.00");
+    unverified.retain(|a| *a != "--verified");
+    let o = paytap(&unverified);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("fingerprint"), "{}", text(&o));
+
+    let loaded = json(&load_args(&w, &w.transit, "50.00"));
     assert_eq!(loaded["balance"], 5_000);
     assert_eq!(loaded["card_number"], number.as_str());
+    // The payment went through the network to the operator as merchant,
+    // and on to its float.
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 0);
+    assert_eq!(account(&w, "transit:beijing:float"), 5_000);
+    assert_ledger_balances(&w);
 
     // The card shows the balance and the load in its log; nothing pending.
     let c = cards(&w);
@@ -246,17 +396,7 @@ fn a_band_gets_a_beijing_card_and_tops_it_up() {
 
     // Above the operator's maximum: the card refuses to start the load and
     // nothing changes.
-    let o = paytap(&[
-        "device",
-        "transit",
-        "load",
-        "--keystore",
-        &w.band,
-        "--transit",
-        &w.transit,
-        "--amount",
-        "5000.00",
-    ]);
+    let o = paytap(&load_args(&w, &w.transit, "5000.00"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("refused"), "{}", text(&o));
     assert_eq!(cards(&w)["cards"][0]["balance"], 5_000);
@@ -342,12 +482,9 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     assert_eq!(list["cards"], 0);
 
     // Reported lost: the gate downloads the hotlist and refuses the card.
-    let status = post(
-        &w,
-        "/transit/v1/beijing/lost",
-        &format!(r#"{{"card_number":"{card}"}}"#),
-    );
-    assert_eq!(status, 204);
+    // Reported lost by the operator's back office (nobody else may).
+    assert_eq!(report_lost(&w, &card, false), 401);
+    assert_eq!(report_lost(&w, &card, true), 204);
     let list = gate_json(&w, "hotlist", "101", &["--transit", &w.transit]);
     assert_eq!(list["cards"], 1);
     let o = gate(&w, "tap", "101", &keystore);
@@ -357,4 +494,64 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     assert!(refused["refused"].as_str().unwrap().contains("hotlist"));
     assert_eq!(cards(&w)["cards"][0]["balance"], 5_000 - fare);
     assert_eq!(cards(&w)["cards"][0]["offline_counter"], 3);
+}
+
+#[test]
+fn a_top_up_whose_answer_is_lost_is_completed_or_refunded_and_paid_once() {
+    let w = start();
+    issue_and_load(&w, "10.00");
+    let lossy = answer_losing_proxy(&w.transit);
+    let transit = w.transit.clone();
+    let sync = |what: &str| {
+        json(&[
+            "device",
+            "transit",
+            what,
+            "--keystore",
+            &w.band,
+            "--transit",
+            &transit,
+            "--json",
+        ])
+    };
+
+    // Paid, answered, the answer lost: the card is not credited and the
+    // band keeps the top-up pending; no other top-up starts meanwhile.
+    let o = paytap(&load_args(&w, &lossy, "20.00"));
+    assert!(!o.status.success(), "{}", text(&o));
+    let c = cards(&w);
+    assert_eq!(c["cards"][0]["balance"], 1_000);
+    assert!(c["pending_load"].is_string(), "{c}");
+    let o = paytap(&load_args(&w, &w.transit, "5.00"));
+    assert!(text(&o).contains("not finished"), "{}", text(&o));
+    assert_eq!(account(&w, "transit:beijing:float"), 3_000);
+
+    // The next sync credits it in a new card session, without paying again.
+    let done = sync("sync");
+    assert_eq!(
+        (done["outcome"].as_str(), done["amount"].as_u64()),
+        (Some("credited"), Some(3_000))
+    );
+    assert_eq!(cards(&w)["pending_load"], Value::Null);
+    assert_eq!(account(&w, "transit:beijing:float"), 3_000);
+    assert_eq!(sync("sync")["outcome"], "nothing");
+
+    // Lost again, and this time the rider cancels: the operator refunds
+    // it and the network reverses the payment to the bank card.
+    let o = paytap(&load_args(&w, &lossy, "7.00"));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(account(&w, "transit:beijing:float"), 3_700);
+    let done = sync("cancel");
+    assert_eq!(
+        (done["outcome"].as_str(), done["amount"].as_u64()),
+        (Some("refunded"), Some(700))
+    );
+    let c = cards(&w);
+    assert_eq!(
+        (c["cards"][0]["balance"].as_u64(), &c["pending_load"]),
+        (Some(3_000), &Value::Null)
+    );
+    assert_eq!(account(&w, "transit:beijing:float"), 3_000);
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 0);
+    assert_ledger_balances(&w);
 }

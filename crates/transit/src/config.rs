@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// The embedded default configuration.
 pub const DEFAULT_OPERATORS_TOML: &str = include_str!("operators.toml");
+/// The operators' file in a data directory.
+pub const OPERATORS_FILE: &str = "operators.toml";
 /// Digits of a card number (the 10-byte BCD application serial).
 pub const CARD_NUMBER_DIGITS: usize = 2 * SERIAL_LEN;
 /// Digits of a city code (two BCD bytes).
@@ -247,6 +249,18 @@ impl TransitConfig {
         Ok(c)
     }
 
+    /// The operators of a data directory: its [`OPERATORS_FILE`] if it has
+    /// one (replacing the defaults, as `banks.toml` does the banks), else
+    /// the six defaults.
+    pub fn for_data_dir(dir: &std::path::Path) -> Result<TransitConfig, ConfigError> {
+        let path = dir.join(OPERATORS_FILE);
+        if path.exists() {
+            TransitConfig::load(&path)
+        } else {
+            Ok(TransitConfig::default_operators())
+        }
+    }
+
     /// Reads and validates a configuration file (same format as the
     /// embedded `operators.toml`), replacing the default operators.
     pub fn load(path: &std::path::Path) -> Result<TransitConfig, ConfigError> {
@@ -291,6 +305,32 @@ fn ranges_overlap(a: &Operator, b: &Operator) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_dir_without_operators_toml_has_the_six_and_a_file_replaces_them() {
+        let dir = std::env::temp_dir().join(format!("paytap-operators-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(OPERATORS_FILE);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            TransitConfig::for_data_dir(&dir).unwrap().operators.len(),
+            6
+        );
+        // Only the first operator of the defaults: the others are gone.
+        let second = DEFAULT_OPERATORS_TOML
+            .match_indices("[[operator]]")
+            .nth(1)
+            .unwrap()
+            .0;
+        std::fs::write(&path, &DEFAULT_OPERATORS_TOML[..second]).unwrap();
+        let c = TransitConfig::for_data_dir(&dir).unwrap();
+        assert_eq!(c.operators.len(), 1);
+        assert!(c.operator("beijing").is_some() && c.operator("shanghai").is_none());
+        std::fs::write(&path, "[[operator]]\nid = 7\n").unwrap();
+        let e = TransitConfig::for_data_dir(&dir).unwrap_err().to_string();
+        assert!(!e.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn six_default_operators_validate() {

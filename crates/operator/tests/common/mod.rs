@@ -2,10 +2,14 @@
 //! by default, PostgreSQL with PAYTAP_TEST_DATABASE_URL).
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use paytap_ledger::Ledger;
+use paytap_ledger::{AccountFlags, AccountSpec, Ledger, Transfer};
+use paytap_operator::pay::{
+    BoxFuture, CardPayment, LoadPayments, Paid, PaymentFailure, PaymentRequest,
+};
 use paytap_operator::{Day, OperatorHost, OperatorKeys};
 use paytap_purse::command::PurchaseKind;
 use paytap_purse::host::Host;
@@ -15,7 +19,7 @@ use paytap_purse::{MasterKeys, Purse, PurseKey, PurseState};
 use paytap_store::Db;
 use paytap_transit::config::{Operator, serial_from_digits};
 use paytap_transit::{GateRecord, TransitConfig, tap};
-use paytap_types::ManualClock;
+use paytap_types::{Currency, ManualClock};
 use zeroize::Zeroizing;
 
 pub const GATES: [[u8; 6]; 3] = [[1, 0, 0, 0, 0, 1], [1, 0, 0, 0, 0, 2], [1, 0, 0, 0, 0, 3]];
@@ -126,3 +130,125 @@ pub async fn count(db: &Db, sql: &str) -> i64 {
         .unwrap();
     n
 }
+
+/// The operator's merchant account in these tests.
+pub const MERCHANT_ACCOUNT: &str = "merchant:tr-beijing:settlement";
+/// The riders' bank in these tests.
+pub const BANK_ACCOUNT: &str = "issuer:test:settlement";
+/// A token the test network declines.
+pub const DECLINED_TOKEN: &str = "6250940000000002";
+
+/// A card network and acquirer in memory, for the operator's port: one
+/// outcome per payment key (a repeat answers the first), money moved on
+/// the ledger from the bank to the operator's merchant account and back on
+/// a refund, each under an id made of the key. What the real network does
+/// over ISO 8583 is tested in `crates/paytap/tests/transit_gate.rs`.
+#[derive(Clone)]
+pub struct TestNetwork {
+    ledger: Ledger,
+    payments: Arc<Mutex<HashMap<String, TestPayment>>>,
+}
+
+/// One payment key's outcome at the test network.
+#[derive(Clone, Copy)]
+struct TestPayment {
+    approved: bool,
+    refunded: bool,
+}
+
+impl TestNetwork {
+    pub async fn open(ledger: &Ledger) -> TestNetwork {
+        for id in [MERCHANT_ACCOUNT, BANK_ACCOUNT] {
+            ledger
+                .create_account(AccountSpec::new(id, id, Currency::CNY, AccountFlags::None))
+                .await
+                .unwrap();
+        }
+        TestNetwork {
+            ledger: ledger.clone(),
+            payments: Arc::default(),
+        }
+    }
+
+    /// Payments approved, refunds made.
+    pub fn counts(&self) -> (usize, usize) {
+        let p = self.payments.lock().unwrap();
+        (
+            p.values().filter(|v| v.approved).count(),
+            p.values().filter(|v| v.refunded).count(),
+        )
+    }
+}
+
+impl LoadPayments for TestNetwork {
+    fn pay<'a>(
+        &'a self,
+        req: &'a PaymentRequest<'a>,
+    ) -> BoxFuture<'a, Result<Paid, PaymentFailure>> {
+        Box::pin(async move {
+            let approved = req.card.token != DECLINED_TOKEN;
+            let first = *self
+                .payments
+                .lock()
+                .unwrap()
+                .entry(req.key.clone())
+                .or_insert(TestPayment {
+                    approved,
+                    refunded: false,
+                });
+            if !first.approved {
+                return Err(PaymentFailure::Declined {
+                    code: "51".into(),
+                    meaning: "insufficient funds".into(),
+                });
+            }
+            let t = Transfer::single(
+                format!("pay:{}", req.key),
+                BANK_ACCOUNT,
+                MERCHANT_ACCOUNT,
+                req.amount,
+            );
+            self.ledger.transfer(t).await.unwrap();
+            Ok(Paid {
+                account: MERCHANT_ACCOUNT.into(),
+            })
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        req: &'a PaymentRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), PaymentFailure>> {
+        Box::pin(async move {
+            {
+                let mut p = self.payments.lock().unwrap();
+                let Some(entry) = p.get_mut(&req.key).filter(|e| e.approved) else {
+                    return Err(PaymentFailure::Invalid("no such payment".into()));
+                };
+                entry.refunded = true;
+            }
+            let t = Transfer::single(
+                format!("refund:{}", req.key),
+                MERCHANT_ACCOUNT,
+                BANK_ACCOUNT,
+                req.amount,
+            );
+            self.ledger.transfer(t).await.unwrap();
+            Ok(())
+        })
+    }
+}
+
+/// A card payment as a phone's secure element would make it.
+pub fn card_payment(token: &str) -> CardPayment {
+    CardPayment {
+        token: token.into(),
+        expiry: "3012".into(),
+        psn: Some(1),
+        track2: format!("{token}D3012"),
+        icc_data: "9F2608AABBCCDDEEFF0011".into(),
+    }
+}
+
+/// The test network's token that is approved.
+pub const TOKEN: &str = "6250940000000010";

@@ -1,11 +1,15 @@
 //! The demo's transit chapter: a Beijing card on the band. The operator
 //! issues it sealed to the band's key, the band tops it up with 50 CNY
-//! (the card's MAC1, the operator's MAC2), rides from Pingguoyuan to Guomao
+//! paid with the bank card in Li's phone (the card's MAC1, the payment
+//! approved through the network with the operator as merchant, then the
+//! operator's MAC2), rides from Pingguoyuan to Guomao
 //! through two gates that never reach the operator while the rider passes
 //! (each keeps its transaction and TAC first), the gates upload later and
 //! the operator's clearing checks every TAC; the band is reported lost,
 //! its card goes on the hotlist, the gate downloads it and refuses the
-//! next tap.
+//! next tap; once both gates have confirmed the hotlist with nothing left
+//! to upload, the operator moves what the card held, less the fare, onto
+//! a new Beijing card in Li's phone.
 
 use anyhow::{Context, ensure};
 use base64::Engine;
@@ -18,8 +22,8 @@ use paytap_types::{Currency, Money};
 use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
-use crate::device::transit::{operator_load, post_async};
-use crate::gate::{Station, keyring};
+use crate::device::transit::{card_payment, operator_load, post_async, wire_load};
+use crate::gate::{Station, keyring, move_balance, report_lost};
 
 /// The operator of the chapter.
 const OPERATOR: &str = "beijing";
@@ -49,6 +53,16 @@ impl Demo {
         )
     }
 
+    /// The gate of the chapter at `station`, its store in the demo's
+    /// directory, its keys and operators those of the platform played
+    /// against.
+    fn station(&self, station: u16) -> anyhow::Result<Station> {
+        let config = TransitConfig::for_data_dir(&self.keys_dir)?;
+        let dir = self.dir.join("gates").join(station.to_string());
+        let keys = keyring(&self.keys_dir)?;
+        Station::open(&config, OPERATOR, (station, GATE), &dir, &keys)
+    }
+
     /// A Beijing card on the band: top up, ride offline, lost (module
     /// documentation).
     pub(super) async fn ride_the_metro(&mut self) -> anyhow::Result<()> {
@@ -56,14 +70,19 @@ impl Demo {
             .title("A Beijing transit card on the band: top up, ride offline, lose it");
         let number = self.issue_to_band().await?;
         let url = self.operator_url("loads");
+        let phone = self.phone.as_mut().context("no phone")?;
+        let payment = serde_json::to_string(&card_payment(phone, true, TOP_UP_MINOR)?)?;
         let band = self.band.as_mut().context("no band")?;
-        let balance = top_up(band, TOP_UP_MINOR, |p: PendingLoad| operator_load(&url, p)).await?;
+        let balance = top_up(band, TOP_UP_MINOR, Some(payment), |p: PendingLoad| {
+            operator_load(&url, p)
+        })
+        .await?;
         ensure!(
             balance == TOP_UP_MINOR,
             "the card holds {balance} after the top-up"
         );
         self.story.say(format!(
-            "Li tops it up with {}: the card signs the request (MAC1), the operator takes the money into its float and answers MAC2, the card credits itself. Balance {}.",
+            "Li tops it up with {}, paid with the bank card in the phone (finger on the sensor): the card signs the request (MAC1), the network approves the payment to Beijing Yikatong as merchant, the operator takes the money into its float and only then answers MAC2, the card credits itself. Balance {}.",
             cny(TOP_UP_MINOR),
             cny(balance)
         ));
@@ -78,47 +97,58 @@ impl Demo {
             "the ledger does not balance after the ride"
         );
         self.story.say(format!(
-            "The ledger still balances: the top-up moved from transit:{OPERATOR}:receipts to transit:{OPERATOR}:float ({} transfers in all, every currency summing to zero); the day's settlement pays the fares out of the float once the day is over.",
+            "The ledger still balances: the top-up moved from Li's card to the operator's merchant account and on to transit:{OPERATOR}:float ({} transfers in all, every currency summing to zero); the day's settlement pays the fares out of the float once the day is over.",
             ledger.transfers
         ));
         self.lose_the_band(&number).await?;
+        let moved = self.move_to_phone(&number, TOP_UP_MINOR - fare).await?;
         self.story.ok(format!(
-            "the ride cost {} and was cleared once; the lost band's card is refused at the gate",
-            cny(fare)
+            "the ride cost {} and was cleared once; the lost band's card is refused at the gate; {} moved to the phone",
+            cny(fare),
+            cny(moved)
         ));
         Ok(())
     }
 
-    /// The operator issues a card sealed to the band; the band installs it.
-    async fn issue_to_band(&mut self) -> anyhow::Result<String> {
+    /// The operator issues a card sealed to the band (or the phone); the
+    /// device installs it. Its number.
+    async fn issue_to(&mut self, phone: bool) -> anyhow::Result<String> {
         let mut tag = [0u8; 8];
         getrandom_fill(&mut tag)?;
         let url = self.operator_url("cards");
-        let band = self.band.as_mut().context("no band")?;
+        let (device, id) = match phone {
+            true => (self.phone.as_mut(), &self.phone_id),
+            false => (self.band.as_mut(), &self.band_id),
+        };
+        let device = device.context("no such device")?;
         let body = json!({
             "issue_id": format!("demo-{}", hex::encode(tag)),
-            "device_id": self.band_id,
-            "device_public_key": paytap_seal::public_key_to_base64(&band.public_key()),
+            "device_id": id,
+            "device_public_key": paytap_seal::public_key_to_base64(&device.public_key()),
         });
         let v = post_async(&url, &body).await?;
         let issued: WireIssued = serde_json::from_value(v).context("the issued card")?;
         let sealed = STANDARD.decode(&issued.sealed_purse)?;
-        let aad = purse_aad(OPERATOR, &self.band_id, &issued.card_number);
-        band.install_sealed_purse(&aad, &sealed)?;
+        let aad = purse_aad(OPERATOR, id, &issued.card_number);
+        device.install_sealed_purse(&aad, &sealed)?;
+        Ok(issued.card_number)
+    }
+
+    /// The operator issues a card sealed to the band; the band installs it.
+    async fn issue_to_band(&mut self) -> anyhow::Result<String> {
+        let number = self.issue_to(false).await?;
         self.story.say(format!(
             "Beijing Yikatong issues card {} to Li's band, personalised with its own keys and sealed to the band's key; the band's secure element installs it.",
-            masked(&issued.card_number)
+            masked(&number)
         ));
-        Ok(issued.card_number)
+        Ok(number)
     }
 
     /// In at one station, out at another, both gates offline; then they
     /// upload. The fare.
     async fn ride(&mut self, number: &str) -> anyhow::Result<u32> {
-        let keys = keyring(&self.keys_dir)?;
-        let dir = self.dir.join("gates");
-        let mut entry = Station::open(OPERATOR, ENTRY, GATE, &dir.join("entry"), &keys)?;
-        let mut exit = Station::open(OPERATOR, EXIT, GATE, &dir.join("exit"), &keys)?;
+        let mut entry = self.station(ENTRY)?;
+        let mut exit = self.station(EXIT)?;
         let band = self.band.as_mut().context("no band")?;
         let inside = entry
             .tap(band, false)?
@@ -163,22 +193,49 @@ impl Demo {
         Ok(out.fare)
     }
 
+    /// Both gates upload what they hold and confirm the hotlist; the
+    /// operator's back office moves the lost card's `expected` balance onto
+    /// a new card in the phone. The amount moved.
+    async fn move_to_phone(&mut self, lost: &str, expected: u32) -> anyhow::Result<u32> {
+        let keys = keyring(&self.keys_dir)?;
+        for station in [ENTRY, EXIT] {
+            let mut gate = self.station(station)?;
+            gate.upload(&self.transit_url).await?;
+            gate.hotlist(&self.transit_url).await?;
+        }
+        let number = self.issue_to(true).await?;
+        let phone = self.phone.as_mut().context("no phone")?;
+        let transit = self.transit_url.clone();
+        let balance = top_up(phone, expected, None, |p: PendingLoad| async move {
+            let load = wire_load(&p)?;
+            move_balance(
+                &transit,
+                &keys,
+                (OPERATOR, &format!("move-{}", p.load_id)),
+                lost,
+                load,
+            )
+            .await
+        })
+        .await?;
+        ensure!(
+            balance == expected,
+            "the phone's card holds {balance} after the move"
+        );
+        self.story.say(format!(
+            "Both gates upload what they hold and confirm the hotlist with nothing left to send. At Li's request the operator moves what the lost card held, the top-up less the fare, {}, onto a new Beijing card {} in the phone: no new payment, the money was on the float already.",
+            cny(expected),
+            masked(&number)
+        ));
+        Ok(balance)
+    }
+
     /// The band is reported lost; the gate downloads the hotlist and
     /// refuses the card.
     async fn lose_the_band(&mut self, number: &str) -> anyhow::Result<()> {
-        post_async(
-            &self.operator_url("lost"),
-            &json!({ "card_number": number }),
-        )
-        .await?;
         let keys = keyring(&self.keys_dir)?;
-        let gate = Station::open(
-            OPERATOR,
-            ENTRY,
-            GATE,
-            &self.dir.join("gates").join("entry"),
-            &keys,
-        )?;
+        report_lost(&self.transit_url, &keys, OPERATOR, number).await?;
+        let gate = self.station(ENTRY)?;
         let listed = gate.hotlist(&self.transit_url).await?;
         ensure!(listed >= 1, "the hotlist is empty");
         self.story.say(format!(

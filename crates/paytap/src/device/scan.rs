@@ -156,7 +156,7 @@ async fn post(
     }
 }
 
-fn today() -> TxnDate {
+pub(crate) fn today() -> TxnDate {
     let now = time::OffsetDateTime::now_utc();
     TxnDate {
         yy: now.year().rem_euclid(100) as u8,

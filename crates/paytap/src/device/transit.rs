@@ -3,10 +3,15 @@
 //! of `endpoints.json`).
 //!
 //! `issue` asks the operator for a card sealed to the device's key and
-//! installs it in the secure element; `load` tops it up (the card's
-//! INITIALIZE FOR LOAD, the operator's MAC2, CREDIT FOR LOAD:
-//! `paytap_device::transit`); `cards` shows each card's balance and its
-//! newest log records. Every request carries an id chosen here and is
+//! installs it in the secure element; `load` tops it up, paid with a bank
+//! card in the wallet (`--pay-with`, the phone whose secure element holds
+//! it, or this device; the owner's finger on it, `--verified`): the
+//! card's INITIALIZE FOR LOAD, the payment's chip data made for the QR
+//! channel, the operator's MAC2 once the network approved, CREDIT FOR LOAD
+//! (`paytap_device::transit`); `sync` finishes a top-up that failed after
+//! payment (credited in a new card session) and `cancel` has the operator
+//! refund it instead; `cards` shows each card's balance and its newest log
+//! records. Every request carries an id chosen here and is
 //! resent with the same id and body when no answer came, so nothing is
 //! issued or loaded twice.
 
@@ -16,16 +21,20 @@ use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args as ClapArgs, Subcommand};
-use paytap_device::transit::{LoadAnswer, PendingLoad, top_up};
+use paytap_device::Device;
+use paytap_device::scan::make_cryptogram;
+use paytap_device::transit::{Finished, LoadAnswer, PendingLoad, cancel, resume, top_up};
+use paytap_operator::Refunded;
 use paytap_operator::wire::{
-    WireIssue, WireIssued, WireLoad, WireLoaded, date_time_digits, hex_array, parse_date_time,
-    purse_aad,
+    CardPayment, WireIssue, WireIssued, WireLoad, WireLoaded, date_time_digits, hex_array,
+    parse_date_time, purse_aad,
 };
 use paytap_purse::PurseState;
 use paytap_purse::records::TYPE_LOAD;
 use paytap_transit::TransitConfig;
 use paytap_types::{Currency, Money};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 
 use super::Keystore;
 
@@ -65,7 +74,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Top up the device's transit card (amount in yuan, 50.00).
+    /// Top up the device's transit card (amount in yuan, 50.00), paid
+    /// with a bank card in the wallet.
     Load {
         #[command(flatten)]
         ks: Keystore,
@@ -74,6 +84,34 @@ enum Cmd {
         /// The amount, major units.
         #[arg(long)]
         amount: String,
+        /// The secure element file of the device whose bank card pays
+        /// (a phone; default: this device). Unlocked as this one is.
+        #[arg(long)]
+        pay_with: Option<PathBuf>,
+        /// The owner touches the paying device's fingerprint sensor
+        /// (required to pay).
+        #[arg(long)]
+        verified: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish a top-up that was paid but not credited: credit it now.
+    Sync {
+        #[command(flatten)]
+        ks: Keystore,
+        #[command(flatten)]
+        ops: Operators,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Have the operator refund a top-up that was paid but not credited.
+    Cancel {
+        #[command(flatten)]
+        ks: Keystore,
+        #[command(flatten)]
+        ops: Operators,
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
@@ -101,8 +139,12 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ks,
             ops,
             amount,
+            pay_with,
+            verified,
             json,
-        } => load(&ks, &ops, &amount, json),
+        } => load(&ks, &ops, &amount, (pay_with, verified), json),
+        Cmd::Sync { ks, ops, json } => finish(&ks, &ops, false, json),
+        Cmd::Cancel { ks, ops, json } => finish(&ks, &ops, true, json),
         Cmd::Cards { ks, json } => cards(&ks, json),
     }
 }
@@ -175,7 +217,13 @@ fn issue(ks: &Keystore, ops: &Operators, operator: &str, json: bool) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-fn load(ks: &Keystore, ops: &Operators, amount: &str, json: bool) -> anyhow::Result<ExitCode> {
+fn load(
+    ks: &Keystore,
+    ops: &Operators,
+    amount: &str,
+    (pay_with, verified): (Option<PathBuf>, bool),
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let minor = Money::parse(amount, Currency::CNY)
         .map_err(|e| anyhow::anyhow!("--amount: {e}"))?
         .minor;
@@ -189,12 +237,23 @@ fn load(ks: &Keystore, ops: &Operators, amount: &str, json: bool) -> anyhow::Res
         .into_iter()
         .next()
         .context("the device holds no transit card (run `paytap device transit issue`)")?;
+    if let Some(p) = device.pending_load() {
+        anyhow::bail!(
+            "top-up {} is not finished: run `paytap device transit sync` (or `cancel`) first",
+            p.load_id
+        );
+    }
+    let payment = match &pay_with {
+        Some(path) => card_payment(&mut ks.unlock.open(path)?, verified, minor)?,
+        None => card_payment(&mut device, verified, minor)?,
+    };
     let operator = operator_of(&purse)?;
     let url = endpoint(ops, &operator, "loads");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let balance = rt.block_on(top_up(&mut device, minor, |p: PendingLoad| {
+    let paid = Some(serde_json::to_string(&payment)?);
+    let balance = rt.block_on(top_up(&mut device, minor, paid, |p: PendingLoad| {
         operator_load(&url, p)
     }))?;
     let card = hex::encode(purse.public.serial);
@@ -213,21 +272,115 @@ fn load(ks: &Keystore, ops: &Operators, amount: &str, json: bool) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// The operator's answer to the pending load.
-pub(crate) async fn operator_load(url: &str, p: PendingLoad) -> anyhow::Result<LoadAnswer> {
-    let req = WireLoad {
+/// The chip data `payer`'s secure element makes for paying `minor` fen
+/// (the QR channel: the owner's finger required).
+pub(crate) fn card_payment(
+    payer: &mut Device,
+    verified: bool,
+    minor: u32,
+) -> anyhow::Result<CardPayment> {
+    let owner = payer.owner_finger();
+    let mut un = [0u8; 4];
+    getrandom::fill(&mut un).context("the random number generator failed")?;
+    let amount = Money::new(i64::from(minor), Currency::CNY);
+    let c = make_cryptogram(
+        payer,
+        verified.then_some(&owner),
+        amount,
+        super::scan::today(),
+        un,
+    )
+    .context("the paying device's secure element")?;
+    Ok(CardPayment {
+        token: c.token.expose().clone(),
+        expiry: c.expiry_yymm,
+        psn: c.psn,
+        track2: c.track2.expose().clone(),
+        icc_data: hex::encode_upper(&c.icc_data),
+    })
+}
+
+/// `sync` (`refund` false) or `cancel` (`refund` true) of the pending
+/// top-up.
+fn finish(ks: &Keystore, ops: &Operators, refund: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let mut device = ks.open()?;
+    let Some(purse) = device.purses()?.into_iter().next() else {
+        anyhow::bail!("the device holds no transit card");
+    };
+    let operator = operator_of(&purse)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let done = if refund {
+        let url = endpoint(ops, &operator, "refunds");
+        rt.block_on(cancel(&mut device, |p: PendingLoad| {
+            operator_refund(&url, p)
+        }))?
+    } else {
+        let url = endpoint(ops, &operator, "loads");
+        rt.block_on(resume(&mut device, |p: PendingLoad| operator_load(&url, p)))?
+    };
+    let (what, amount) = match done {
+        Finished::Nothing => ("nothing", None),
+        Finished::AlreadyCredited(b) => ("already_credited", Some(b)),
+        Finished::Credited(b) => ("credited", Some(b)),
+        Finished::Refunded(a) => ("refunded", Some(a)),
+    };
+    if json {
+        println!(
+            "{}",
+            json!({"operator": operator, "outcome": what, "amount": amount})
+        );
+    } else {
+        match done {
+            Finished::Nothing => println!("no top-up is pending"),
+            Finished::AlreadyCredited(b) => {
+                println!("the card had taken the top-up; balance {}", yuan(b))
+            }
+            Finished::Credited(b) => println!("top-up credited; balance {}", yuan(b)),
+            Finished::Refunded(a) => println!("top-up of {} refunded to the bank card", yuan(a)),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The operator's request of a pending load.
+pub(crate) fn wire_load(p: &PendingLoad) -> anyhow::Result<WireLoad> {
+    let payment = match &p.payment {
+        Some(s) => Some(serde_json::from_str(s).context("the pending top-up's payment")?),
+        None => None,
+    };
+    Ok(WireLoad {
         load_id: p.load_id.clone(),
         card_number: p.card_number.clone(),
         amount: p.amount,
         terminal: p.terminal.clone(),
         init: p.init.clone(),
-    };
-    let v = post_async(url, &serde_json::to_value(&req)?).await?;
+        payment,
+    })
+}
+
+/// The operator's answer to the pending load.
+pub(crate) async fn operator_load(url: &str, p: PendingLoad) -> anyhow::Result<LoadAnswer> {
+    let v = post_async(url, &serde_json::to_value(wire_load(&p)?)?).await?;
+    load_answer(v)
+}
+
+/// What CREDIT FOR LOAD needs of the operator's answer to a load.
+pub(crate) fn load_answer(v: Value) -> anyhow::Result<LoadAnswer> {
     let l: WireLoaded = serde_json::from_value(v).context("the operator's answer")?;
     Ok(LoadAnswer {
         mac2: hex_array(&l.mac2).context("the operator's MAC2")?,
         at: parse_date_time(&l.at).context("the operator's date-time")?,
     })
+}
+
+/// The operator's refund of the pending load.
+pub(crate) async fn operator_refund(url: &str, p: PendingLoad) -> anyhow::Result<()> {
+    let v = post_async(url, &serde_json::to_value(wire_load(&p)?)?).await?;
+    let r: Refunded = serde_json::from_value(v).context("the operator's answer")?;
+    anyhow::ensure!(r.load_id == p.load_id, "the operator refunded another load");
+    Ok(())
 }
 
 /// The operator whose card range holds the purse's number.

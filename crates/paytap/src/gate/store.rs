@@ -10,12 +10,19 @@
 //!   number lies in clear on the gate; `batch_id` is fixed in the same
 //!   transaction that picks the records for a batch, before anything is
 //!   sent, and `sent` is set once the operator answered it;
-//! * `gate_hotlist`: the operator's hotlist as last downloaded, sealed.
+//! * `gate_hotlist`: the operator's hotlist as last downloaded, sealed;
+//! * `gate_torn`: the purchase whose DEBIT is in flight (card, counter,
+//!   terminal sequence, balance before), sealed, written before the DEBIT
+//!   leaves and forgotten in the transaction that records it: a field lost
+//!   before the answer, or a crash between the card's debit and the
+//!   record, is recovered when the card comes back, never charged twice.
 
 use std::path::Path;
 
 use anyhow::Context;
 use paytap_operator::wire::{WireHotlist, WireRecord};
+use paytap_purse::records::{DateTime, SERIAL_LEN, TRIP_RECORD_LEN, TripRecord};
+use paytap_purse::terminal::Torn;
 use paytap_transit::GateRecord;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
@@ -45,7 +52,68 @@ CREATE TABLE IF NOT EXISTS gate_hotlist (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     sealed BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS gate_torn (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    sealed BLOB NOT NULL
+);
 ";
+
+/// Bytes of a kept torn purchase: serial, counter, terminal sequence,
+/// balance before, fare, date-time, trip record.
+const TORN_LEN: usize = SERIAL_LEN + 2 + 4 + 4 + 4 + 7 + TRIP_RECORD_LEN;
+
+/// A purchase whose DEBIT is in flight, with what the gate was selling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeptTorn {
+    /// What the purchase driver needs to recover it.
+    pub torn: Torn,
+    /// The fare.
+    pub fare: u32,
+    /// The trip record written with it.
+    pub trip: TripRecord,
+    /// When.
+    pub at: DateTime,
+}
+
+impl KeptTorn {
+    fn encode(&self) -> Vec<u8> {
+        let t = &self.torn;
+        let mut b = Vec::with_capacity(TORN_LEN);
+        b.extend_from_slice(&t.serial);
+        b.extend_from_slice(&t.counter.to_be_bytes());
+        b.extend_from_slice(&t.terminal_seq.to_be_bytes());
+        b.extend_from_slice(&t.balance_before.to_be_bytes());
+        b.extend_from_slice(&self.fare.to_be_bytes());
+        b.extend_from_slice(&self.at.date);
+        b.extend_from_slice(&self.at.time);
+        b.extend_from_slice(&self.trip.encode());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<KeptTorn> {
+        if b.len() != TORN_LEN {
+            return None;
+        }
+        let (serial, rest) = b.split_at(SERIAL_LEN);
+        let (counter, rest) = rest.split_at(2);
+        let (seq, rest) = rest.split_at(4);
+        let (before, rest) = rest.split_at(4);
+        let (fare, rest) = rest.split_at(4);
+        let (date, rest) = rest.split_at(4);
+        let (time, trip) = rest.split_at(3);
+        Some(KeptTorn {
+            torn: Torn {
+                serial: serial.try_into().ok()?,
+                counter: u16::from_be_bytes(counter.try_into().ok()?),
+                terminal_seq: u32::from_be_bytes(seq.try_into().ok()?),
+                balance_before: u32::from_be_bytes(before.try_into().ok()?),
+            },
+            fare: u32::from_be_bytes(fare.try_into().ok()?),
+            at: DateTime::parse(date.try_into().ok()?, time.try_into().ok()?)?,
+            trip: TripRecord::decode(trip)?,
+        })
+    }
+}
 
 /// What the store holds, for the gate's screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,16 +187,54 @@ impl GateStore {
         Ok(())
     }
 
-    /// Keeps a transaction, durably; the gate opens only after this.
+    /// Keeps a transaction, durably, and forgets the card's torn purchase
+    /// in the same transaction; the gate opens only after this. The same
+    /// transaction again (a torn purchase recovered after a crash between
+    /// the card's debit and this write) is kept once.
     pub fn record(&self, rec: &GateRecord) -> anyhow::Result<()> {
         let wire = serde_json::to_vec(&WireRecord::from(rec))?;
         let seq = rec.terminal_seq;
         let sealed = self.seal(&format!("record {seq}"), &wire)?;
-        self.conn.execute(
-            "INSERT INTO gate_records (terminal_seq, sealed) VALUES (?1, ?2)",
+        let torn = self.torn()?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO gate_records (terminal_seq, sealed) VALUES (?1, ?2)",
             params![i64::from(seq), sealed],
         )?;
+        if torn.is_some_and(|k| k.torn.serial == rec.serial) {
+            tx.execute("DELETE FROM gate_torn", [])?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Keeps the purchase whose DEBIT is about to leave, durably, so that
+    /// a lost answer or a crash before [`GateStore::record`] is recovered
+    /// on the card's next tap (GET TRANSACTION PROVE), never charged again.
+    pub fn set_torn(&self, kept: &KeptTorn) -> anyhow::Result<()> {
+        let sealed = self.seal("torn", &kept.encode())?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO gate_torn (id, sealed) VALUES (1, ?1)",
+            params![sealed],
+        )?;
+        Ok(())
+    }
+
+    /// The purchase kept by [`GateStore::set_torn`] and not yet recorded.
+    pub fn torn(&self) -> anyhow::Result<Option<KeptTorn>> {
+        let sealed: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT sealed FROM gate_torn WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = self.open_sealed("torn", &sealed)?;
+        KeptTorn::decode(&plain)
+            .map(Some)
+            .context("the gate's torn purchase is malformed")
     }
 
     /// The batch to send next: one fixed earlier and not yet answered (a

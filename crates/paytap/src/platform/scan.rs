@@ -117,7 +117,10 @@ pub(crate) fn failure(e: &PaymentError) -> Response {
         | E::KeyReused(_)
         | E::Stale(_)
         | E::BatchAltered(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        E::UnknownMerchant(_) | E::NotYourMerchant(_) => StatusCode::NOT_FOUND,
+        E::UnknownMerchant(_) | E::NotYourMerchant(_) | E::UnknownPayment(_) => {
+            StatusCode::NOT_FOUND
+        }
+        E::ReversalRefused(_) => StatusCode::CONFLICT,
         E::CodeReused => StatusCode::CONFLICT,
         E::NoAnswer(_) => StatusCode::GATEWAY_TIMEOUT,
         E::Acquirer(_) => {

@@ -4,22 +4,55 @@
 //! ledger, their master keys derived from the vault's keyring (never
 //! written anywhere), behind the operator API ([`paytap_operator::api`]) on
 //! a listener of their own.
+//!
+//! A top-up is paid with the rider's bank card through the card network
+//! ([`OperatorPayments`]): each operator is a merchant of the platform's
+//! acquirer (`tr-<operator>`, MCC 4111, local commuter transport), and a
+//! top-up is a scanned-code payment to its static code, reversed by a
+//! `0400` when the operator refunds it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
+use paytap_acquirer::payments::{PaymentError, QrPayments, ScanPayment};
+use paytap_acquirer::{MerchantSpec, Merchants};
 use paytap_ledger::Ledger;
 use paytap_operator::api::Operators;
+use paytap_operator::auth::ApiKeys;
+use paytap_operator::pay::{BoxFuture, LoadPayments, Paid, PaymentFailure, PaymentRequest};
 use paytap_operator::{OperatorHost, OperatorKeys};
 use paytap_purse::{MasterKeys, PurseKey};
 use paytap_store::Db;
 use paytap_transit::TransitConfig;
+use paytap_transit::config::Operator;
+
+use super::scan::NetworkSwitch;
+
+/// ISO 18245 merchant category of a transit operator: local and suburban
+/// commuter passenger transportation.
+pub const TRANSIT_MCC: &str = "4111";
+/// The country the operators are merchants in.
+const OPERATOR_COUNTRY: &str = "CN";
+/// Longest merchant name an operator shows (EMVCo MPM ID "59").
+const MAX_MERCHANT_NAME: usize = 25;
 use paytap_vault::Keyring;
 
 /// The keys of every operator, derived from the keyring before the
 /// network takes it.
 pub struct TransitKeys {
-    keys: Vec<(String, OperatorKeys)>,
+    keys: Vec<(String, OperatorKeys, ApiKeys)>,
+}
+
+/// The master key of operator `id`'s gate API keys (each gate's key is
+/// derived from it and the gate's terminal id: `paytap_operator::auth`).
+pub fn gate_api_master(keyring: &Keyring, id: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(&format!("transit operator {id} gate api"))
+}
+
+/// Operator `id`'s back-office key for its API.
+pub fn staff_api_key(keyring: &Keyring, id: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(&format!("transit operator {id} staff api"))
 }
 
 /// One 16-byte purse master key of operator `id` for `purpose`: the first
@@ -54,23 +87,165 @@ impl TransitKeys {
                     masters: master_keys(keyring, &op.id),
                     data_key: keyring.subkey(&format!("transit operator {} card data", op.id)),
                 };
-                (op.id.clone(), keys)
+                let api = ApiKeys::new(
+                    gate_api_master(keyring, &op.id),
+                    staff_api_key(keyring, &op.id),
+                );
+                (op.id.clone(), keys, api)
             })
             .collect();
         TransitKeys { keys }
     }
 }
 
+/// The merchant id of operator `id` at the acquirer.
+pub fn merchant_id(id: &str) -> String {
+    format!("tr-{id}")
+}
+
+/// The operators' way to the card network (module documentation).
+pub struct OperatorPayments {
+    payments: QrPayments,
+    switch: Arc<NetworkSwitch>,
+    /// Operator id to its static code and settlement account.
+    merchants: HashMap<String, (String, String)>,
+}
+
+impl OperatorPayments {
+    /// Signs every operator of `config` up as a merchant of the platform's
+    /// acquirer (idempotent: a restart finds them).
+    pub async fn open(
+        config: &TransitConfig,
+        merchants: &Merchants,
+        payments: QrPayments,
+        switch: Arc<NetworkSwitch>,
+    ) -> anyhow::Result<OperatorPayments> {
+        let mut by_operator = HashMap::new();
+        for op in &config.operators {
+            let spec = merchant_spec(op);
+            let (m, _) = merchants
+                .create(paytap_types::DEMO_ACQUIRER_ID, spec)
+                .await
+                .with_context(|| format!("signing operator {} up as a merchant", op.id))?;
+            let code = m
+                .static_code()
+                .with_context(|| format!("the static code of operator {}", op.id))?;
+            by_operator.insert(op.id.clone(), (code, m.account.clone()));
+        }
+        Ok(OperatorPayments {
+            payments,
+            switch,
+            merchants: by_operator,
+        })
+    }
+
+    /// The scanned-code payment a top-up is, and the operator's account.
+    fn scan_payment(
+        &self,
+        req: &PaymentRequest<'_>,
+    ) -> Result<(ScanPayment, String), PaymentFailure> {
+        let (code, account) = self.merchants.get(&req.operator.id).ok_or_else(|| {
+            PaymentFailure::Invalid(format!("operator {} is no merchant", req.operator.id))
+        })?;
+        let amount = u64::try_from(req.amount.minor)
+            .map_err(|_| PaymentFailure::Invalid("a negative amount".into()))?;
+        let p = ScanPayment {
+            idempotency_key: req.key.clone(),
+            code: code.clone(),
+            amount_minor: amount,
+            token: req.card.token.clone(),
+            expiry: req.card.expiry.clone(),
+            psn: req.card.psn,
+            track2: req.card.track2.clone(),
+            icc_data: req.card.icc_data.clone(),
+        };
+        Ok((p, account.clone()))
+    }
+}
+
+/// An operator as a merchant: its id, its name as far as a code carries
+/// it, MCC 4111.
+fn merchant_spec(op: &Operator) -> MerchantSpec {
+    MerchantSpec {
+        id: merchant_id(&op.id),
+        name: op
+            .name
+            .chars()
+            .take(MAX_MERCHANT_NAME)
+            .collect::<String>()
+            .trim()
+            .to_owned(),
+        city: op.id.clone(),
+        mcc: TRANSIT_MCC.into(),
+        currency: op.currency,
+        country: OPERATOR_COUNTRY.into(),
+    }
+}
+
+/// What the operator host is told of an acquirer's refusal.
+fn failure(e: PaymentError) -> PaymentFailure {
+    match e {
+        PaymentError::NoAnswer(why) => PaymentFailure::NoAnswer(why),
+        PaymentError::Acquirer(why) => {
+            tracing::error!(error = %why, "the acquirer failed a top-up payment");
+            PaymentFailure::NoAnswer("the acquirer is unavailable".into())
+        }
+        PaymentError::ReversalRefused(code) => PaymentFailure::Declined {
+            meaning: "the network refused the reversal".into(),
+            code,
+        },
+        other => PaymentFailure::Invalid(other.to_string()),
+    }
+}
+
+impl LoadPayments for OperatorPayments {
+    fn pay<'a>(
+        &'a self,
+        req: &'a PaymentRequest<'a>,
+    ) -> BoxFuture<'a, Result<Paid, PaymentFailure>> {
+        Box::pin(async move {
+            let (p, account) = self.scan_payment(req)?;
+            let o = self
+                .payments
+                .pay(&p, self.switch.as_ref())
+                .await
+                .map_err(failure)?;
+            if !o.approved {
+                return Err(PaymentFailure::Declined {
+                    code: o.response_code,
+                    meaning: o.meaning,
+                });
+            }
+            Ok(Paid { account })
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        req: &'a PaymentRequest<'a>,
+    ) -> BoxFuture<'a, Result<(), PaymentFailure>> {
+        Box::pin(async move {
+            let (p, _) = self.scan_payment(req)?;
+            self.payments
+                .reverse(&p, self.switch.as_ref())
+                .await
+                .map_err(failure)?;
+            Ok(())
+        })
+    }
+}
+
 /// Opens every operator's host on the transit database `db` and the
-/// ledger.
+/// ledger, paying top-ups through `payments`.
 pub async fn open(
     db: Db,
     config: &TransitConfig,
     keys: TransitKeys,
     ledger: Ledger,
+    payments: Arc<OperatorPayments>,
 ) -> anyhow::Result<(Db, Operators)> {
     let mut ops = Operators::new();
-    for (id, k) in keys.keys {
+    for (id, k, api) in keys.keys {
         let op = config
             .operator(&id)
             .cloned()
@@ -83,8 +258,9 @@ pub async fn open(
             Arc::new(paytap_types::SystemClock),
         )
         .await
-        .with_context(|| format!("starting the {id} operator host"))?;
-        ops.insert(Arc::new(host));
+        .with_context(|| format!("starting the {id} operator host"))?
+        .with_payments(payments.clone());
+        ops.insert(Arc::new(host), api);
     }
     Ok((db, ops))
 }
