@@ -15,15 +15,19 @@
 //!   payment reserves no offer.
 //!
 //! Tables (`schema.rs`, SQLite and PostgreSQL): `risk_decisions`,
-//! `offer_payments`, `offer_redemptions`, `offer_budgets`.
+//! `offer_payments`, `offer_redemptions`, `offer_budgets`, and
+//! `guard_settings` (`settings.rs`: what operators changed in the console,
+//! kept over the rules and offers files and read at start after them).
 #![deny(missing_docs)]
 
 pub mod offers;
 pub mod risk;
 mod schema;
+mod settings;
 
-pub use offers::{OffersService, Redemption};
-pub use risk::{RiskService, StoredDecision};
+pub use offers::{OfferRedemption, OfferView, OffersService, Redemption};
+pub use paytap_offers::OfferError;
+pub use risk::{ConsoleDecision, RiskService, RuleView, RulesView, StoredDecision};
 pub use schema::MIGRATIONS;
 
 use paytap_risk::{Outcome, Verdict};
@@ -41,6 +45,12 @@ pub enum GuardError {
     /// The offers engine refused the call.
     #[error(transparent)]
     Offer(#[from] paytap_offers::OfferError),
+    /// Risk rules an operator wrote are not valid.
+    #[error(transparent)]
+    Rules(#[from] paytap_risk::ConfigError),
+    /// No risk rule has this name.
+    #[error("no risk rule {0:?}")]
+    UnknownRule(String),
     /// A stored row could not be read back.
     #[error("stored value unreadable: {0}")]
     Json(#[from] serde_json::Error),

@@ -47,4 +47,13 @@ pub const MIGRATIONS: &[Migration] = &[
           DROP TABLE offer_budgets;\
           ALTER TABLE offer_budgets_v2 RENAME TO offer_budgets",
     },
+    // What operators changed in the console, over the files: an offer
+    // written or edited (its TOML), an offer paused, the risk rules'
+    // text, a rule's shadow mode. Read at start after the files.
+    Migration {
+        component: "guard",
+        version: 3,
+        sql: "CREATE TABLE guard_settings (\
+            key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, updated_ms BIGINT NOT NULL)",
+    },
 ];

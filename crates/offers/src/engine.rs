@@ -311,10 +311,11 @@ impl OfferEngine {
         Ok(())
     }
 
-    /// Adds an offer, or replaces the one with its id (keeping its budget's
-    /// reservations and spend; a total below them is refused).
-    pub fn put(&mut self, raw: RawOffer) -> Result<(), OfferError> {
-        let offer = raw.check()?;
+    /// Whether [`OfferEngine::put_offer`] would take this offer: its id and
+    /// stacking place unique among the others, and, replacing one, a
+    /// budget not below what the old one has reserved and spent. Changes
+    /// nothing.
+    pub fn check_put(&self, offer: &Offer) -> Result<(), OfferError> {
         let others: Vec<Offer> = self
             .entries
             .iter()
@@ -323,6 +324,24 @@ impl OfferEngine {
             .chain(std::iter::once(offer.clone()))
             .collect();
         check_unique(&others)?;
+        if let Some(i) = self.entry(&offer.id) {
+            let mut budget = self.entries[i].budget;
+            budget
+                .set_total(offer.limits.budget)
+                .map_err(|e| OfferError::Budget(offer.id.to_string(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Adds an offer, or replaces the one with its id (keeping its budget's
+    /// reservations and spend; a total below them is refused).
+    pub fn put(&mut self, raw: RawOffer) -> Result<(), OfferError> {
+        self.put_offer(raw.check()?)
+    }
+
+    /// [`OfferEngine::put`] of an offer checked already.
+    pub fn put_offer(&mut self, offer: Offer) -> Result<(), OfferError> {
+        self.check_put(&offer)?;
         match self.entry(&offer.id) {
             Some(i) => {
                 let mut budget = self.entries[i].budget;

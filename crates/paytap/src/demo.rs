@@ -45,6 +45,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod console;
 mod offers;
 mod qr;
 mod transit;

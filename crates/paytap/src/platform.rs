@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-pub use emulator::emulator_router;
+pub use emulator::{console_router, emulator_router};
 use paytap_issuer::{IdvDecision as IssuerIdv, IdvRequest, OtpOutcome, Product};
 use paytap_network::{Network, NetworkConfig, RunningNetwork};
 use paytap_store::{Db, Regions};
@@ -492,10 +492,13 @@ impl Platform {
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(upi_routes);
+        let console = open_console(&net).await?;
+        app = app.merge(paytap_console::router(console.clone()));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
+            app = app.merge(console_router(console.clone()));
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;
@@ -553,6 +556,19 @@ impl Platform {
             Err(net) => net.switch().shutdown().await,
         }
     }
+}
+
+/// The operator's console over the network's database (its own tables)
+/// and the network's risk and offers services.
+async fn open_console(net: &RunningNetwork) -> anyhow::Result<Arc<paytap_console::Console>> {
+    net.db().migrate(paytap_console::MIGRATIONS).await?;
+    let operators =
+        paytap_console::Operators::open(net.db().clone(), paytap_wallet::PasswordParams::default())
+            .await?;
+    Ok(Arc::new(paytap_console::Console::new(
+        operators,
+        net.guard().cloned(),
+    )))
 }
 
 /// Appends every OTP the banks send to the emulated phone's inbox file.
