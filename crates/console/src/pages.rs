@@ -519,8 +519,9 @@ async fn offer(
     )
 }
 
+/// A form that sends one TOML text (an offer, the rules).
 #[derive(Deserialize)]
-struct OfferForm {
+struct TextForm {
     csrf: String,
     toml: String,
 }
@@ -528,7 +529,7 @@ struct OfferForm {
 async fn save_offer(
     State(c): State<Arc<Console>>,
     headers: HeaderMap,
-    Form(form): Form<OfferForm>,
+    Form(form): Form<TextForm>,
 ) -> Response {
     let op = match posted(&c, &headers, &form.csrf).await {
         Ok(op) => op,
@@ -692,16 +693,10 @@ async fn rules(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
     rules_page(&c, &op, StatusCode::OK, None, None)
 }
 
-#[derive(Deserialize)]
-struct RulesForm {
-    csrf: String,
-    toml: String,
-}
-
 async fn save_rules(
     State(c): State<Arc<Console>>,
     headers: HeaderMap,
-    Form(form): Form<RulesForm>,
+    Form(form): Form<TextForm>,
 ) -> Response {
     let op = match posted(&c, &headers, &form.csrf).await {
         Ok(op) => op,
