@@ -11,6 +11,8 @@
 //!   (never overspent: one in-memory lock, and a `CHECK` on the budget's
 //!   row in the database), written through the store's group commit, and
 //!   the funders' movements on the ledger.
+//! * [`points`]: rewards points as a journal (`points_entries`), earned at
+//!   capture, taken back on a refund, redeemed as cashback on the ledger.
 //! * [`Guard`]: both behind the port. Risk first: a declined or stepped-up
 //!   payment reserves no offer.
 //!
@@ -21,12 +23,14 @@
 #![deny(missing_docs)]
 
 pub mod offers;
+pub mod points;
 pub mod risk;
 mod schema;
 mod settings;
 
 pub use offers::{OfferRedemption, OfferView, OffersService, Redemption};
 pub use paytap_offers::OfferError;
+pub use points::{PointsBalance, PointsEntry};
 pub use risk::{ConsoleDecision, RiskService, RuleView, RulesView, StoredDecision};
 pub use schema::MIGRATIONS;
 
@@ -48,6 +52,13 @@ pub enum GuardError {
     /// Risk rules an operator wrote are not valid.
     #[error(transparent)]
     Rules(#[from] paytap_risk::ConfigError),
+    /// Points do not move (too few held, below the smallest redemption,
+    /// no value in the currency).
+    #[error(transparent)]
+    Points(#[from] paytap_offers::PointsError),
+    /// A caller's value that is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
     /// No risk rule has this name.
     #[error("no risk rule {0:?}")]
     UnknownRule(String),

@@ -99,12 +99,12 @@ impl Redemption {
 /// The offers engine with its redemptions and budgets in the database and
 /// its funders on the ledger.
 pub struct OffersService {
-    db: Db,
-    ledger: Ledger,
+    pub(crate) db: Db,
+    pub(crate) ledger: Ledger,
     /// Group commit of the hot path's writes (a redemption, its capture,
     /// release or refund): concurrent payments share one durable commit.
-    writer: Batcher,
-    engine: Mutex<OfferEngine>,
+    pub(crate) writer: Batcher,
+    pub(crate) engine: Mutex<OfferEngine>,
     /// Operators' edits, one at a time (each is checked, written to the
     /// database, then made in the engine).
     edits: tokio::sync::Mutex<()>,
@@ -213,6 +213,7 @@ impl OffersService {
         create_accounts(&db, &ledger, &engine).await?;
         replay_unpaused(&db, &mut engine).await?;
         apply_pause_settings(&db, &mut engine).await?;
+        crate::points::restore(&db, &ledger, &mut engine).await?;
         Ok(OffersService {
             writer: Batcher::start(db.clone()),
             db,
@@ -325,11 +326,17 @@ impl OffersService {
     /// again, or a payment without offers, changes nothing.
     pub async fn capture(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").capture(payment_id);
-        let Some(spent) = what_moved(moved, |s| s.spent)? else {
+        let Some(settled) = what_moved(moved, Some)? else {
             return Ok(());
         };
-        self.post(payment_id, &spent, "spend", false).await?;
-        self.move_state(payment_id, &spent, PaymentState::Captured, SPEND)
+        if !settled.spent.is_empty() {
+            self.post(payment_id, &settled.spent, "spend", false)
+                .await?;
+            self.move_state(payment_id, &settled.spent, PaymentState::Captured, SPEND)
+                .await?;
+        }
+        let points = i64::try_from(settled.points).unwrap_or(i64::MAX);
+        self.journal_payment(payment_id, settled.account.as_deref(), points)
             .await
     }
 
@@ -337,7 +344,7 @@ impl OffersService {
     /// was posted on the ledger yet, so nothing moves there.
     pub async fn release(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").release(payment_id);
-        let Some(returned) = what_moved(moved, |r| r.returned)? else {
+        let Some(returned) = what_moved(moved, |r| Some(r.returned))? else {
             return Ok(());
         };
         self.move_state(payment_id, &returned, PaymentState::Released, UNRESERVE)
@@ -348,11 +355,22 @@ impl OffersService {
     /// funder, each cashback is clawed back to its funder.
     pub async fn refund(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").refund(payment_id);
-        let Some(returned) = what_moved(moved, |r| r.returned)? else {
+        let Some(returned) = what_moved(moved, Some)? else {
             return Ok(());
         };
-        self.post(payment_id, &returned, "return", true).await?;
-        self.move_state(payment_id, &returned, PaymentState::Refunded, UNSPEND)
+        if !returned.returned.is_empty() {
+            self.post(payment_id, &returned.returned, "return", true)
+                .await?;
+            self.move_state(
+                payment_id,
+                &returned.returned,
+                PaymentState::Refunded,
+                UNSPEND,
+            )
+            .await?;
+        }
+        let points = i64::try_from(returned.points).unwrap_or(i64::MAX);
+        self.journal_payment(payment_id, returned.account.as_deref(), -points)
             .await
     }
 
@@ -794,13 +812,36 @@ async fn replay(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
 /// `None` when there is nothing to do: a payment the offers never saw, one
 /// already past this step (a repeat answers like the first), or a move
 /// that touched no offer.
-fn what_moved<T, V>(
+fn what_moved<T, V: Moved>(
     moved: Result<T, OfferError>,
-    part: impl FnOnce(T) -> Vec<V>,
-) -> Result<Option<Vec<V>>, GuardError> {
+    part: impl FnOnce(T) -> Option<V>,
+) -> Result<Option<V>, GuardError> {
     match moved {
-        Ok(m) => Ok(Some(part(m)).filter(|v| !v.is_empty())),
+        Ok(m) => Ok(part(m).filter(|v| !v.is_empty())),
         Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What a capture, release or refund moved, and whether that is nothing.
+trait Moved {
+    fn is_empty(&self) -> bool;
+}
+
+impl<V> Moved for Vec<V> {
+    fn is_empty(&self) -> bool {
+        <[V]>::is_empty(self)
+    }
+}
+
+impl Moved for paytap_offers::Settlement {
+    fn is_empty(&self) -> bool {
+        self.spent.is_empty() && self.points == 0
+    }
+}
+
+impl Moved for paytap_offers::Returned {
+    fn is_empty(&self) -> bool {
+        self.returned.is_empty() && self.points == 0
     }
 }

@@ -130,6 +130,8 @@ pub struct Settlement {
     pub spent: Vec<Applied>,
     /// Points credited to the account.
     pub points: u64,
+    /// The account they were credited to.
+    pub account: Option<String>,
 }
 
 /// What a release or refund returned.
@@ -142,6 +144,8 @@ pub struct Returned {
     pub points: u64,
     /// Points that could not be taken back (already redeemed).
     pub points_unrecovered: u64,
+    /// The account the points were taken from.
+    pub account: Option<String>,
 }
 
 /// A funder's spend in one currency.
@@ -641,6 +645,7 @@ impl OfferEngine {
         Ok(Settlement {
             spent: r.lines.into_iter().map(|l| l.applied).collect(),
             points,
+            account: r.account.map(String::from),
         })
     }
 
@@ -654,6 +659,7 @@ impl OfferEngine {
             returned: r.lines.into_iter().map(|l| l.applied).collect(),
             points: 0,
             points_unrecovered: 0,
+            account: r.account.map(String::from),
         })
     }
 
@@ -672,6 +678,7 @@ impl OfferEngine {
             returned: r.lines.into_iter().map(|l| l.applied).collect(),
             points: r.points - unrecovered,
             points_unrecovered: unrecovered,
+            account: r.account.map(String::from),
         })
     }
 
