@@ -47,6 +47,7 @@ use crate::platform::{Platform, PlatformOptions};
 
 mod console;
 mod offers;
+mod points;
 mod qr;
 mod transit;
 

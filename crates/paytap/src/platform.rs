@@ -239,6 +239,63 @@ impl WalletNetwork for NetworkPort {
             }
         })
     }
+
+    fn points<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<paytap_wallet::points::Points, NetworkError>> {
+        Box::pin(async move {
+            let offers = self.offers()?;
+            let held = offers.points(account_id).await.map_err(unavailable)?;
+            Ok(paytap_wallet::points::Points {
+                points: held.points,
+                entries: held
+                    .entries
+                    .into_iter()
+                    .map(|e| paytap_wallet::points::PointsEntry {
+                        kind: e.kind,
+                        points: e.points,
+                        payment_id: e.payment_id,
+                        cashback: e.cashback,
+                        at: e.at_ms,
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    fn redeem_points<'a>(
+        &'a self,
+        account_id: &'a str,
+        points: u64,
+        currency: paytap_types::Currency,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<paytap_types::Money, NetworkError>> {
+        Box::pin(async move {
+            let offers = self.offers()?;
+            match offers
+                .redeem_points(account_id, points, currency, key)
+                .await
+            {
+                Ok(cashback) => Ok(cashback),
+                Err(
+                    e
+                    @ (paytap_guard::GuardError::Points(_) | paytap_guard::GuardError::Invalid(_)),
+                ) => Err(NetworkError::Rejected(e.to_string())),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+}
+
+impl NetworkPort {
+    /// The offers service, which keeps the rewards points.
+    fn offers(&self) -> Result<&paytap_guard::OffersService, NetworkError> {
+        self.net
+            .guard()
+            .and_then(|g| g.offers.as_ref())
+            .ok_or_else(|| NetworkError::Unavailable("offers and points are off".into()))
+    }
 }
 
 /// Where and how to run.

@@ -72,6 +72,7 @@ impl Demo {
             .token_ref;
         let last4 = self.new_icbc_card().await?;
         self.supermarket_basket(before, &last4).await?;
+        self.points_redeemed().await?;
         self.burst(&last4).await?;
         self.operator_pauses_an_offer().await?;
         // The first default card pays the rest of the story.
