@@ -410,6 +410,27 @@ impl WalletClient {
         .await
     }
 
+    /// The account's rewards points (`points`, and the newest `entries`).
+    pub async fn points(&self) -> Result<Value, WalletClientError> {
+        self.call(reqwest::Method::GET, "/api/v1/points", None)
+            .await
+    }
+
+    /// Redeems points as cashback in `currency`; what they paid.
+    pub async fn redeem_points(
+        &self,
+        points: u64,
+        currency: &str,
+    ) -> Result<Value, WalletClientError> {
+        let body = json!({ "points": points, "currency": currency });
+        self.call(
+            reqwest::Method::POST,
+            "/api/v1/points/redemptions",
+            Some(body),
+        )
+        .await
+    }
+
     /// The newest transactions of the account.
     pub async fn transactions(&self, limit: u32) -> Result<Vec<HistoryItem>, WalletClientError> {
         #[derive(Deserialize)]

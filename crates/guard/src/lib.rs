@@ -11,19 +11,27 @@
 //!   (never overspent: one in-memory lock, and a `CHECK` on the budget's
 //!   row in the database), written through the store's group commit, and
 //!   the funders' movements on the ledger.
+//! * [`points`]: rewards points as a journal (`points_entries`), earned at
+//!   capture, taken back on a refund, redeemed as cashback on the ledger.
 //! * [`Guard`]: both behind the port. Risk first: a declined or stepped-up
 //!   payment reserves no offer.
 //!
 //! Tables (`schema.rs`, SQLite and PostgreSQL): `risk_decisions`,
-//! `offer_payments`, `offer_redemptions`, `offer_budgets`.
+//! `offer_payments`, `offer_redemptions`, `offer_budgets`, and
+//! `guard_settings` (`settings.rs`: what operators changed in the console,
+//! kept over the rules and offers files and read at start after them).
 #![deny(missing_docs)]
 
 pub mod offers;
+pub mod points;
 pub mod risk;
 mod schema;
+mod settings;
 
-pub use offers::{OffersService, Redemption};
-pub use risk::{RiskService, StoredDecision};
+pub use offers::{OfferRedemption, OfferView, OffersService, Redemption};
+pub use paytap_offers::OfferError;
+pub use points::{PointsBalance, PointsEntry};
+pub use risk::{ConsoleDecision, RiskService, RuleView, RulesView, StoredDecision};
 pub use schema::MIGRATIONS;
 
 use paytap_risk::{Outcome, Verdict};
@@ -41,6 +49,19 @@ pub enum GuardError {
     /// The offers engine refused the call.
     #[error(transparent)]
     Offer(#[from] paytap_offers::OfferError),
+    /// Risk rules an operator wrote are not valid.
+    #[error(transparent)]
+    Rules(#[from] paytap_risk::ConfigError),
+    /// Points do not move (too few held, below the smallest redemption,
+    /// no value in the currency).
+    #[error(transparent)]
+    Points(#[from] paytap_offers::PointsError),
+    /// A caller's value that is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// No risk rule has this name.
+    #[error("no risk rule {0:?}")]
+    UnknownRule(String),
     /// A stored row could not be read back.
     #[error("stored value unreadable: {0}")]
     Json(#[from] serde_json::Error),

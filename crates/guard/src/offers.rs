@@ -27,10 +27,9 @@ use paytap_store::Db;
 use paytap_store::batch::{Arg, Batcher, Stmt};
 use paytap_types::sync::lock;
 use paytap_types::{Currency, Money, PaymentFacts};
-use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use crate::GuardError;
+use crate::{GuardError, settings};
 
 /// The platform's account of discounts owed to merchants, per currency.
 pub const DISCOUNTS_ACCOUNT: &str = "offers:discounts";
@@ -100,12 +99,15 @@ impl Redemption {
 /// The offers engine with its redemptions and budgets in the database and
 /// its funders on the ledger.
 pub struct OffersService {
-    db: Db,
-    ledger: Ledger,
+    pub(crate) db: Db,
+    pub(crate) ledger: Ledger,
     /// Group commit of the hot path's writes (a redemption, its capture,
     /// release or refund): concurrent payments share one durable commit.
-    writer: Batcher,
-    engine: Mutex<OfferEngine>,
+    pub(crate) writer: Batcher,
+    pub(crate) engine: Mutex<OfferEngine>,
+    /// Operators' edits, one at a time (each is checked, written to the
+    /// database, then made in the engine).
+    edits: tokio::sync::Mutex<()>,
 }
 
 /// Written out: the writer handle has no `Debug` of its own.
@@ -207,13 +209,17 @@ impl OffersService {
         file: OffersFile,
     ) -> Result<OffersService, GuardError> {
         let mut engine = OfferEngine::new(file);
+        apply_offer_settings(&db, &mut engine).await?;
         create_accounts(&db, &ledger, &engine).await?;
-        replay(&db, &mut engine).await?;
+        replay_unpaused(&db, &mut engine).await?;
+        apply_pause_settings(&db, &mut engine).await?;
+        crate::points::restore(&db, &ledger, &mut engine).await?;
         Ok(OffersService {
             writer: Batcher::start(db.clone()),
             db,
             ledger,
             engine: Mutex::new(engine),
+            edits: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -320,11 +326,17 @@ impl OffersService {
     /// again, or a payment without offers, changes nothing.
     pub async fn capture(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").capture(payment_id);
-        let Some(spent) = what_moved(moved, |s| s.spent)? else {
+        let Some(settled) = what_moved(moved, Some)? else {
             return Ok(());
         };
-        self.post(payment_id, &spent, "spend", false).await?;
-        self.move_state(payment_id, &spent, PaymentState::Captured, SPEND)
+        if !settled.spent.is_empty() {
+            self.post(payment_id, &settled.spent, "spend", false)
+                .await?;
+            self.move_state(payment_id, &settled.spent, PaymentState::Captured, SPEND)
+                .await?;
+        }
+        let points = i64::try_from(settled.points).unwrap_or(i64::MAX);
+        self.journal_payment(payment_id, settled.account.as_deref(), points)
             .await
     }
 
@@ -332,7 +344,7 @@ impl OffersService {
     /// was posted on the ledger yet, so nothing moves there.
     pub async fn release(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").release(payment_id);
-        let Some(returned) = what_moved(moved, |r| r.returned)? else {
+        let Some(returned) = what_moved(moved, |r| Some(r.returned))? else {
             return Ok(());
         };
         self.move_state(payment_id, &returned, PaymentState::Released, UNRESERVE)
@@ -343,11 +355,22 @@ impl OffersService {
     /// funder, each cashback is clawed back to its funder.
     pub async fn refund(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").refund(payment_id);
-        let Some(returned) = what_moved(moved, |r| r.returned)? else {
+        let Some(returned) = what_moved(moved, Some)? else {
             return Ok(());
         };
-        self.post(payment_id, &returned, "return", true).await?;
-        self.move_state(payment_id, &returned, PaymentState::Refunded, UNSPEND)
+        if !returned.returned.is_empty() {
+            self.post(payment_id, &returned.returned, "return", true)
+                .await?;
+            self.move_state(
+                payment_id,
+                &returned.returned,
+                PaymentState::Refunded,
+                UNSPEND,
+            )
+            .await?;
+        }
+        let points = i64::try_from(returned.points).unwrap_or(i64::MAX);
+        self.journal_payment(payment_id, returned.account.as_deref(), -points)
             .await
     }
 
@@ -472,13 +495,169 @@ impl OffersService {
         )
     }
 
-    /// Pauses or resumes an offer (the operator's switch): the next payment
-    /// does not get a paused offer.
-    pub fn set_paused(&self, offer: &str, paused: bool) -> Result<(), GuardError> {
+    /// Pauses or resumes an offer (the operator's switch), at once and
+    /// after a restart: the next payment does not get a paused offer
+    /// (payments authorized before keep it).
+    pub async fn set_paused(&self, offer: &str, paused: bool) -> Result<(), GuardError> {
+        let _edit = self.edits.lock().await;
+        if lock(&self.engine, "offers engine").budget(offer).is_none() {
+            return Err(OfferError::UnknownOffer(offer.into()).into());
+        }
+        settings::put(
+            &self.db,
+            &format!("{}{offer}", settings::PAUSED),
+            settings::flag(paused),
+        )
+        .await?;
         lock(&self.engine, "offers engine").set_paused(offer, paused)?;
         tracing::info!(offer, paused, "offer paused or resumed");
         Ok(())
     }
+
+    /// Adds an offer, or replaces the one with its id, from one offer
+    /// written as a TOML table in the offers file's schema (the console's
+    /// form): checked as the file is (unknown fields, negative amounts, a
+    /// cap below zero, a stacking place taken), then stored, then live.
+    /// A replaced offer keeps its budget's reservations and spend.
+    pub async fn put_offer(&self, text: &str) -> Result<OfferView, GuardError> {
+        let offer = paytap_offers::RawOffer::from_toml(text)
+            .and_then(paytap_offers::RawOffer::check)
+            .map_err(OfferError::from)?;
+        let _edit = self.edits.lock().await;
+        lock(&self.engine, "offers engine").check_put(&offer)?;
+        create_offer_accounts(&self.db, &self.ledger, &offer).await?;
+        sqlx::query("UPDATE offer_budgets SET total = $1 WHERE offer_id = $2")
+            .bind(offer.limits.budget)
+            .bind(&*offer.id)
+            .execute(self.db.pool())
+            .await?;
+        let id = offer.id.to_string();
+        settings::put(&self.db, &format!("{}{id}", settings::OFFER), &offer.source).await?;
+        let paused = settings::flag(offer.paused);
+        settings::put(&self.db, &format!("{}{id}", settings::PAUSED), paused).await?;
+        let mut engine = lock(&self.engine, "offers engine");
+        engine.put_offer(offer)?;
+        tracing::info!(offer = %id, "offer written in the console");
+        engine
+            .offers()
+            .find(|(o, _)| *o.id == *id)
+            .map(|(o, b)| OfferView::of(o, b))
+            .ok_or_else(|| GuardError::Corrupt(format!("offer {id} vanished")))
+    }
+
+    /// Every offer with its budget, in stacking order.
+    pub fn offers_view(&self) -> Vec<OfferView> {
+        lock(&self.engine, "offers engine")
+            .offers()
+            .map(|(o, b)| OfferView::of(o, b))
+            .collect()
+    }
+
+    /// An offer's newest redemptions (at most [`MAX_LISTED`]).
+    pub async fn redemptions_of_offer(
+        &self,
+        offer: &str,
+    ) -> Result<Vec<OfferRedemption>, GuardError> {
+        let rows: Vec<(String, Option<String>, i64, String, String, i64, String)> = sqlx::query_as(
+            "SELECT p.payment_id, p.account, p.at_ms, p.state, r.kind, r.amount, r.currency \
+                 FROM offer_redemptions r JOIN offer_payments p ON p.payment_id = r.payment_id \
+                 WHERE r.offer_id = $1 ORDER BY p.at_ms DESC, p.payment_id DESC LIMIT $2",
+        )
+        .bind(offer)
+        .bind(MAX_LISTED)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(payment_id, account, at_ms, state, kind, minor, code)| {
+                Ok(OfferRedemption {
+                    payment_id,
+                    account,
+                    at_ms,
+                    state,
+                    kind,
+                    amount: Money::new(minor, parse_currency(&code)?),
+                })
+            })
+            .collect()
+    }
+}
+
+/// One offer as the operator's console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OfferView {
+    /// Its id.
+    pub id: String,
+    /// What account holders see.
+    pub title: String,
+    /// The funder's ledger account name (`offers:bank:01020000`).
+    pub funder: String,
+    /// Its place in the stacking order.
+    pub order: u32,
+    /// `discount` or `cashback`.
+    pub kind: &'static str,
+    /// How much, in a line (`10.00 CNY`, `5% up to 20.00 CNY`).
+    pub benefit: String,
+    /// Whether an operator paused it.
+    pub paused: bool,
+    /// Its currency.
+    pub currency: String,
+    /// The budget, minor units.
+    pub total_minor: i64,
+    /// Held for payments authorized and not yet captured.
+    pub reserved_minor: i64,
+    /// Paid out, net of refunds.
+    pub spent_minor: i64,
+    /// What can still be reserved.
+    pub left_minor: i64,
+    /// The offer as TOML, to edit.
+    pub source: String,
+}
+
+impl OfferView {
+    fn of(o: &paytap_offers::Offer, b: &paytap_offers::Budget) -> OfferView {
+        let currency = o.eligibility.currency.unwrap_or(Currency::CNY);
+        let benefit = match o.amount {
+            paytap_offers::Amount::Fixed(v) => Money::new(v, currency).to_string(),
+            paytap_offers::Amount::Percent { bp, cap } => format!(
+                "{}.{:02}% up to {}",
+                bp / 100,
+                bp % 100,
+                Money::new(cap, currency)
+            ),
+        };
+        OfferView {
+            id: o.id.to_string(),
+            title: o.title.clone(),
+            funder: o.funder.ledger_account(),
+            order: o.order,
+            kind: kind_name(o.kind),
+            benefit,
+            paused: o.paused,
+            currency: currency.code().to_owned(),
+            total_minor: b.total,
+            reserved_minor: b.reserved,
+            spent_minor: b.spent,
+            left_minor: b.left(),
+            source: o.source.clone(),
+        }
+    }
+}
+
+/// One payment that got an offer, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OfferRedemption {
+    /// The payment.
+    pub payment_id: String,
+    /// The wallet account, if any.
+    pub account: Option<String>,
+    /// When it was authorized (Unix ms).
+    pub at_ms: i64,
+    /// `authorized`, `captured`, `released` or `refunded`.
+    pub state: String,
+    /// `discount` or `cashback`.
+    pub kind: String,
+    /// What the offer gave.
+    pub amount: Money,
 }
 
 type PaymentRow = (String, String, String, i64, i64, i64, i64);
@@ -497,34 +676,38 @@ fn parse_currency(code: &str) -> Result<Currency, GuardError> {
 /// Each offer's budget row, and the ledger accounts of its funder and of
 /// the platform in its currency.
 async fn create_accounts(db: &Db, ledger: &Ledger, engine: &OfferEngine) -> Result<(), GuardError> {
-    let mut accounts = BTreeSet::new();
-    for (offer, budget) in engine.offers() {
-        sqlx::query(
-            "INSERT INTO offer_budgets (offer_id, total, reserved, spent) VALUES ($1, $2, 0, 0) \
-             ON CONFLICT (offer_id) DO NOTHING",
-        )
-        .bind(&*offer.id)
-        .bind(budget.total)
-        .execute(db.pool())
-        .await?;
-        if let Some(c) = offer.eligibility.currency {
-            accounts.insert(funder_account(&offer.funder.ledger_account(), c));
-            accounts.insert(platform_account(DISCOUNTS_ACCOUNT, c));
-            accounts.insert(platform_account(CASHBACK_ACCOUNT, c));
-        }
+    for (offer, _) in engine.offers() {
+        create_offer_accounts(db, ledger, offer).await?;
     }
+    Ok(())
+}
+
+/// One offer's budget row (its total as the offer says, when new), and
+/// the ledger accounts of its funder and of the platform in its currency.
+async fn create_offer_accounts(
+    db: &Db,
+    ledger: &Ledger,
+    offer: &paytap_offers::Offer,
+) -> Result<(), GuardError> {
+    sqlx::query(
+        "INSERT INTO offer_budgets (offer_id, total, reserved, spent) VALUES ($1, $2, 0, 0) \
+         ON CONFLICT (offer_id) DO NOTHING",
+    )
+    .bind(&*offer.id)
+    .bind(offer.limits.budget)
+    .execute(db.pool())
+    .await?;
+    let Some(c) = offer.eligibility.currency else {
+        return Ok(());
+    };
+    let accounts = [
+        funder_account(&offer.funder.ledger_account(), c),
+        platform_account(DISCOUNTS_ACCOUNT, c),
+        platform_account(CASHBACK_ACCOUNT, c),
+    ];
     for id in accounts {
-        let code = id.rsplit(':').next().unwrap_or_default();
-        let currency = parse_currency(code)?;
-        match ledger
-            .create_account(AccountSpec::new(
-                id.clone(),
-                id.clone(),
-                currency,
-                AccountFlags::None,
-            ))
-            .await
-        {
+        let spec = AccountSpec::new(id.clone(), id.clone(), c, AccountFlags::None);
+        match ledger.create_account(spec).await {
             Ok(_) => {}
             Err(LedgerError::AccountConflict(id)) => {
                 return Err(GuardError::Corrupt(format!(
@@ -533,6 +716,49 @@ async fn create_accounts(db: &Db, ledger: &Ledger, engine: &OfferEngine) -> Resu
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    Ok(())
+}
+
+/// The offers operators wrote in the console, over the file's. One that
+/// no longer fits (its stacking place taken by a changed file) is logged
+/// and left out.
+async fn apply_offer_settings(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
+    for (id, text) in settings::under(db, settings::OFFER).await? {
+        let put = paytap_offers::RawOffer::from_toml(&text)
+            .map_err(OfferError::from)
+            .and_then(|raw| engine.put(raw));
+        if let Err(e) = put {
+            tracing::error!(offer = %id, error = %e, "an offer written in the console no longer fits; left out");
+        }
+    }
+    Ok(())
+}
+
+/// The pauses operators set in the console, over the offers'.
+async fn apply_pause_settings(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
+    for (id, flag) in settings::under(db, settings::PAUSED).await? {
+        if let Err(e) = engine.set_paused(&id, flag == "1") {
+            tracing::warn!(offer = %id, error = %e, "a pause set in the console names no offer now");
+        }
+    }
+    Ok(())
+}
+
+/// [`replay`] with every offer live: a pause stops the payments after it,
+/// never the ones it followed.
+async fn replay_unpaused(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
+    let paused: Vec<String> = engine
+        .offers()
+        .filter(|(o, _)| o.paused)
+        .map(|(o, _)| o.id.to_string())
+        .collect();
+    for id in &paused {
+        engine.set_paused(id, false)?;
+    }
+    replay(db, engine).await?;
+    for id in &paused {
+        engine.set_paused(id, true)?;
     }
     Ok(())
 }
@@ -586,13 +812,36 @@ async fn replay(db: &Db, engine: &mut OfferEngine) -> Result<(), GuardError> {
 /// `None` when there is nothing to do: a payment the offers never saw, one
 /// already past this step (a repeat answers like the first), or a move
 /// that touched no offer.
-fn what_moved<T, V>(
+fn what_moved<T, V: Moved>(
     moved: Result<T, OfferError>,
-    part: impl FnOnce(T) -> Vec<V>,
-) -> Result<Option<Vec<V>>, GuardError> {
+    part: impl FnOnce(T) -> Option<V>,
+) -> Result<Option<V>, GuardError> {
     match moved {
-        Ok(m) => Ok(Some(part(m)).filter(|v| !v.is_empty())),
+        Ok(m) => Ok(part(m).filter(|v| !v.is_empty())),
         Err(OfferError::UnknownPayment(_) | OfferError::WrongState { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What a capture, release or refund moved, and whether that is nothing.
+trait Moved {
+    fn is_empty(&self) -> bool;
+}
+
+impl<V> Moved for Vec<V> {
+    fn is_empty(&self) -> bool {
+        <[V]>::is_empty(self)
+    }
+}
+
+impl Moved for paytap_offers::Settlement {
+    fn is_empty(&self) -> bool {
+        self.spent.is_empty() && self.points == 0
+    }
+}
+
+impl Moved for paytap_offers::Returned {
+    fn is_empty(&self) -> bool {
+        self.returned.is_empty() && self.points == 0
     }
 }

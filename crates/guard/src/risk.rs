@@ -10,7 +10,7 @@ use paytap_types::PaymentFacts;
 use paytap_types::sync::{read, write};
 use std::sync::RwLock;
 
-use crate::GuardError;
+use crate::{GuardError, settings};
 
 /// How far back the state is rebuilt at start: the longest memory a rule
 /// has (the unusual-amount mean and the cooling-off periods) fits in it.
@@ -42,6 +42,9 @@ pub struct RiskService {
     /// outcome): concurrent payments share one durable commit.
     writer: Batcher,
     engine: RwLock<RiskEngine>,
+    /// Operators' edits, one at a time (each is a database write, then a
+    /// change of the engine).
+    edits: tokio::sync::Mutex<()>,
 }
 
 /// Written out: the writer handle has no `Debug` of its own.
@@ -87,32 +90,27 @@ fn outcome_name(o: Outcome) -> &'static str {
 
 impl RiskService {
     /// Opens the service on `db` (migrated by the caller with
-    /// [`crate::MIGRATIONS`]) with these rules, replaying the finished
-    /// payments of the last [`REPLAY_HORIZON_MS`] before `now_ms`.
+    /// [`crate::MIGRATIONS`]) with these rules, or with the rules an
+    /// operator saved in the console since (and the shadow modes set
+    /// there), replaying the finished payments of the last
+    /// [`REPLAY_HORIZON_MS`] before `now_ms`.
     pub async fn open(db: Db, rules: RiskRules, now_ms: i64) -> Result<RiskService, GuardError> {
-        let mut engine = RiskEngine::new(rules);
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT facts, outcome FROM risk_decisions \
-             WHERE outcome IS NOT NULL AND at_ms >= $1 ORDER BY at_ms DESC, payment_id DESC LIMIT $2",
-        )
-        .bind(now_ms.saturating_sub(REPLAY_HORIZON_MS))
-        .bind(MAX_REPLAYED)
-        .fetch_all(db.pool())
-        .await?;
-        for (facts, outcome) in rows.iter().rev() {
-            let facts: PaymentFacts = serde_json::from_str(facts)?;
-            let outcome = match outcome.as_str() {
-                "approved" => Outcome::Approved,
-                "declined" => Outcome::Declined,
-                other => return Err(GuardError::Corrupt(format!("risk outcome {other:?}"))),
-            };
-            engine.record(&facts, outcome);
-        }
-        tracing::info!(replayed = rows.len(), "risk state rebuilt");
+        let rules = match settings::get(&db, settings::RISK_RULES).await? {
+            None => rules,
+            Some(text) => match RiskRules::from_toml(&text) {
+                Ok(saved) => saved,
+                Err(e) => {
+                    tracing::error!(error = %e, "the rules saved in the console no longer read; the file's rules are used");
+                    rules
+                }
+            },
+        };
+        let engine = rebuilt(&db, rules, now_ms).await?;
         Ok(RiskService {
             writer: Batcher::start(db.clone()),
             db,
             engine: RwLock::new(engine),
+            edits: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -202,3 +200,158 @@ fn stored_of(
         outcome,
     })
 }
+
+/// A new engine with `rules` and the shadow modes operators set, its state
+/// rebuilt from the finished payments of the last [`REPLAY_HORIZON_MS`].
+async fn rebuilt(db: &Db, rules: RiskRules, now_ms: i64) -> Result<RiskEngine, GuardError> {
+    let mut engine = RiskEngine::new(rules);
+    for (rule, on) in settings::under(db, settings::SHADOW).await? {
+        if !engine.set_shadow(&rule, on == "1") {
+            tracing::warn!(rule, "a shadow mode set in the console names no rule now");
+        }
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT facts, outcome FROM risk_decisions \
+         WHERE outcome IS NOT NULL AND at_ms >= $1 ORDER BY at_ms DESC, payment_id DESC LIMIT $2",
+    )
+    .bind(now_ms.saturating_sub(REPLAY_HORIZON_MS))
+    .bind(MAX_REPLAYED)
+    .fetch_all(db.pool())
+    .await?;
+    for (facts, outcome) in rows.iter().rev() {
+        let facts: PaymentFacts = serde_json::from_str(facts)?;
+        let outcome = match outcome.as_str() {
+            "approved" => Outcome::Approved,
+            "declined" => Outcome::Declined,
+            other => return Err(GuardError::Corrupt(format!("risk outcome {other:?}"))),
+        };
+        engine.record(&facts, outcome);
+    }
+    tracing::info!(replayed = rows.len(), "risk state rebuilt");
+    Ok(engine)
+}
+
+/// One rule as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleView {
+    /// Its name.
+    pub name: String,
+    /// `velocity`, `cooling_off`, `travel`, `unusual_amount`, `declines`
+    /// or `blocklist`.
+    pub kind: &'static str,
+    /// What it does when it fires.
+    pub action: &'static str,
+    /// Whether it only records what it would have done.
+    pub shadow: bool,
+    /// Its thresholds in a line.
+    pub thresholds: String,
+}
+
+/// The rules in force, for the console.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RulesView {
+    /// Every rule, the blocklists last.
+    pub rules: Vec<RuleView>,
+    /// The text they were read from (to edit).
+    pub source: String,
+}
+
+/// A decision with the account it was made for, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConsoleDecision {
+    /// The wallet account, if the payment had one.
+    pub account: Option<String>,
+    /// The decision as stored.
+    #[serde(flatten)]
+    pub stored: StoredDecision,
+}
+
+impl RiskService {
+    /// The rules in force and their text.
+    pub fn rules_view(&self) -> RulesView {
+        let engine = read(&self.engine, "risk engine");
+        let mut rules: Vec<RuleView> = engine
+            .rules()
+            .iter()
+            .map(|r| RuleView {
+                name: r.name.to_string(),
+                kind: r.kind.name(),
+                action: r.action.as_str(),
+                shadow: r.shadow,
+                thresholds: r.kind.thresholds(),
+            })
+            .collect();
+        rules.push(RuleView {
+            name: BLOCKLIST_RULE.into(),
+            kind: BLOCKLIST_RULE,
+            action: paytap_risk::Action::Decline.as_str(),
+            shadow: engine.blocklists_shadow(),
+            thresholds: "devices, cards, UPI ids, merchants".into(),
+        });
+        RulesView {
+            rules,
+            source: engine.source().to_owned(),
+        }
+    }
+
+    /// Puts a rule (or `blocklist`) in or out of shadow mode, at once and
+    /// after a restart.
+    pub async fn set_shadow(&self, rule: &str, shadow: bool) -> Result<(), GuardError> {
+        let _edit = self.edits.lock().await;
+        let known = read(&self.engine, "risk engine")
+            .rules()
+            .iter()
+            .any(|r| &*r.name == rule)
+            || rule == BLOCKLIST_RULE;
+        if !known {
+            return Err(GuardError::UnknownRule(rule.to_owned()));
+        }
+        settings::put(
+            &self.db,
+            &format!("{}{rule}", settings::SHADOW),
+            settings::flag(shadow),
+        )
+        .await?;
+        write(&self.engine, "risk engine").set_shadow(rule, shadow);
+        tracing::info!(rule, shadow, "risk rule's shadow mode set");
+        Ok(())
+    }
+
+    /// Replaces the rules with `text` (the rules file's schema, checked as
+    /// the file is), at once and after a restart. The state is rebuilt from
+    /// the stored payments for the new rules' windows; shadow modes set
+    /// one by one before are dropped (the text says each rule's own).
+    pub async fn replace_rules(&self, text: &str, now_ms: i64) -> Result<(), GuardError> {
+        let rules = RiskRules::from_toml(text)?;
+        let _edit = self.edits.lock().await;
+        settings::put(&self.db, settings::RISK_RULES, text).await?;
+        settings::clear(&self.db, settings::SHADOW).await?;
+        let engine = rebuilt(&self.db, rules, now_ms).await?;
+        *write(&self.engine, "risk engine") = engine;
+        tracing::info!("risk rules replaced from the console");
+        Ok(())
+    }
+
+    /// The newest decisions on every account (at most [`MAX_LISTED`]), with
+    /// the rules that fired: the operator's view.
+    pub async fn recent(&self) -> Result<Vec<ConsoleDecision>, GuardError> {
+        let rows: Vec<(Option<String>, String, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT account, payment_id, at_ms, decision, outcome FROM risk_decisions \
+             ORDER BY at_ms DESC, payment_id DESC LIMIT $1",
+        )
+        .bind(MAX_LISTED)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(account, id, at, decision, outcome)| {
+                Ok(ConsoleDecision {
+                    account,
+                    stored: stored_of((id, at, decision, outcome))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The name the blocklists fire under (the engine's own).
+pub const BLOCKLIST_RULE: &str = "blocklist";

@@ -47,4 +47,25 @@ pub const MIGRATIONS: &[Migration] = &[
           DROP TABLE offer_budgets;\
           ALTER TABLE offer_budgets_v2 RENAME TO offer_budgets",
     },
+    // What operators changed in the console, over the files: an offer
+    // written or edited (its TOML), an offer paused, the risk rules'
+    // text, a rule's shadow mode. Read at start after the files.
+    Migration {
+        component: "guard",
+        version: 3,
+        sql: "CREATE TABLE guard_settings (\
+            key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, updated_ms BIGINT NOT NULL)",
+    },
+    // Rewards points as a journal: each payment's points earned at
+    // capture, taken back on its refund, and each redemption as cashback;
+    // an account's balance is the sum of its entries, never below zero.
+    Migration {
+        component: "guard",
+        version: 4,
+        sql: "CREATE TABLE points_entries (\
+            entry_id TEXT NOT NULL PRIMARY KEY, account TEXT NOT NULL, points BIGINT NOT NULL, \
+            kind TEXT NOT NULL, payment_id TEXT, currency TEXT, amount BIGINT, \
+            at_ms BIGINT NOT NULL);\
+          CREATE INDEX points_entries_account ON points_entries (account, at_ms)",
+    },
 ];

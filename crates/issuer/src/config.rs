@@ -98,6 +98,11 @@ pub struct BankConfig {
     pub currency: Currency,
     /// Card BIN prefixes (6 to 8 digits).
     pub card_bins: Vec<String>,
+    /// The prefixes of the bank's credit product (7 to 8 digits, each
+    /// within one of `card_bins`): its credit cards are numbered in them,
+    /// and a card in none of them is a debit card.
+    #[serde(default)]
+    pub credit_bins: Vec<String>,
     /// Token BIN prefixes for the token service (6 to 8 digits).
     pub token_bins: Vec<String>,
     pub stand_in: StandIn,
@@ -110,6 +115,13 @@ impl BankConfig {
     /// Whether `digits` (a card number) belongs to this bank.
     pub fn owns_card(&self, digits: &str) -> bool {
         self.card_bins
+            .iter()
+            .any(|b| digits.starts_with(b.as_str()))
+    }
+
+    /// Whether `digits` (a card number of this bank) is a credit card.
+    pub fn is_credit(&self, digits: &str) -> bool {
+        self.credit_bins
             .iter()
             .any(|b| digits.starts_with(b.as_str()))
     }
@@ -230,6 +242,14 @@ impl IssuerConfig {
                     return Err(err("BIN prefixes are 6 to 8 digits"));
                 }
                 prefixes.push(p);
+            }
+            for p in &b.credit_bins {
+                let within = b.card_bins.iter().any(|c| p.starts_with(c.as_str()));
+                if !digits(p, 7..=8) || !within {
+                    return Err(err(
+                        "credit BIN prefixes are 7 to 8 digits within a card BIN",
+                    ));
+                }
             }
             for p in &b.idv.step_up_prefixes {
                 if !digits(p, 1..=19) {

@@ -133,6 +133,20 @@ paytap_types::text_enum! {
     }
 }
 
+/// Whether a number drawn for an ordinary (not step-up test) card of
+/// `product` may be used: outside the step-up test ranges, and in the
+/// credit ranges exactly when the card is a credit card (a bank without
+/// credit ranges numbers both products alike).
+fn fits_product(bank: &BankConfig, product: Product, digits: &str) -> bool {
+    let test_range = bank
+        .idv
+        .step_up_prefixes
+        .iter()
+        .any(|p| digits.starts_with(p.as_str()));
+    let credit = bank.is_credit(digits);
+    !test_range && (bank.credit_bins.is_empty() || credit == (product == Product::Credit))
+}
+
 paytap_types::text_enum! {
     /// A card's status at its bank (`issuer_cards.status`).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -458,7 +472,8 @@ impl Issuer {
         })
     }
 
-    /// A fresh card number in the bank's card range (in its step-up test
+    /// A fresh card number in the bank's card range (its credit range for a
+    /// credit card; in its step-up test
     /// range when asked, outside it otherwise), stored in the vault with
     /// its expiry and holder name. Returns the number and its vault id.
     async fn new_card_number(
@@ -473,6 +488,10 @@ impl Issuer {
                 .first()
                 .cloned()
                 .ok_or(IssuerError::Invalid("the bank has no step-up test range"))?
+        } else if req.product == Product::Credit
+            && let Some(credit) = bank.credit_bins.first()
+        {
+            credit.clone()
         } else {
             bank.card_bins
                 .first()
@@ -481,13 +500,7 @@ impl Issuer {
         };
         for _ in 0..CARD_NUMBER_ATTEMPTS {
             let pan = random_pan(&prefix, 16).ok_or(IssuerError::Invalid("bad BIN"))?;
-            if !req.step_up_range
-                && bank
-                    .idv
-                    .step_up_prefixes
-                    .iter()
-                    .any(|p| pan.expose().starts_with(p.as_str()))
-            {
+            if !req.step_up_range && !fits_product(bank, req.product, pan.expose()) {
                 continue;
             }
             let entry = self

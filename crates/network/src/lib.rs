@@ -319,6 +319,7 @@ impl NetworkConfig {
                     name: b.name.clone(),
                     card_ranges: ranges(&b.card_bins)?,
                     token_ranges: ranges(&b.token_bins)?,
+                    credit_ranges: ranges(&b.credit_bins)?,
                     timeout: self.issuer_timeout,
                     stand_in: StandInRules {
                         enabled: true,

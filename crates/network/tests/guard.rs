@@ -267,3 +267,42 @@ async fn the_default_offers_match_a_real_tap_by_its_account_and_its_cards_first_
     );
     n.assert_ledger().await;
 }
+
+const CREDIT_OFFER: &str = r#"
+[[offer]]
+id = "credit-5-off"
+title = "5 CNY off with a credit card"
+funder = { kind = "platform", id = "paytap" }
+order = 10
+currency = "CNY"
+[offer.eligible]
+card_types = ["credit"]
+[offer.benefit]
+kind = "discount"
+fixed = "5.00"
+[offer.limits]
+budget = "1000.00"
+"#;
+
+#[tokio::test]
+async fn an_offer_for_credit_cards_knows_the_card_type_from_the_banks_credit_range() {
+    let mut c = config(Db::for_tests().await.unwrap());
+    c.guard = GuardConfig {
+        risk: None,
+        offers: Some(OffersFile::from_toml(CREDIT_OFFER).unwrap()),
+    };
+    let n = start_with(c).await;
+    let mut credit = n.phone(ICBC, Product::Credit, 100_000).await;
+    let mut debit = n.phone(ICBC, Product::Debit, 100_000).await;
+    assert_eq!(
+        benefits(&n, &mut credit, 2_000).await,
+        (Some(500), None),
+        "a credit card gets the credit card offer"
+    );
+    assert_eq!(
+        benefits(&n, &mut debit, 2_000).await,
+        (None, None),
+        "a debit card of the same bank does not"
+    );
+    n.assert_ledger().await;
+}

@@ -196,6 +196,7 @@ fn generated(i: usize, r: &mut XorShift64) -> Offer {
             }),
             budget: 10_000_000_000,
         },
+        source: String::new(),
     }
 }
 

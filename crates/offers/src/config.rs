@@ -135,7 +135,7 @@ pub struct PeriodLimit {
 }
 
 /// A period of a usage limit, in the offer's local time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
     /// A local calendar day.
@@ -220,6 +220,9 @@ pub struct Offer {
     pub amount: Amount,
     /// Its limits.
     pub limits: Limits,
+    /// The offer as a TOML table in the offers file's schema: what the
+    /// console shows to edit.
+    pub source: String,
 }
 
 /// Points earned per payment by bank and channel.
@@ -263,7 +266,7 @@ struct RawFile {
 }
 
 /// One offer as written (in the file or by the console).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOffer {
     id: String,
@@ -281,7 +284,7 @@ pub struct RawOffer {
     limits: RawLimits,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawEligible {
     #[serde(default)]
@@ -315,7 +318,7 @@ struct RawEligible {
     upi: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawBenefit {
     kind: BenefitKind,
@@ -324,7 +327,7 @@ struct RawBenefit {
     fixed: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     per_user: Option<RawPeriodLimit>,
@@ -332,7 +335,7 @@ struct RawLimits {
     budget: String,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawPeriodLimit {
     count: u32,
@@ -495,6 +498,7 @@ impl RawOffer {
         if self.funder.id.is_empty() {
             return Err(err("the funder needs an id".into()));
         }
+        let source = toml::to_string(&self).map_err(|e| err(e.to_string()))?;
         let currency = Currency::from_code(&self.currency).map_err(|e| err(e.to_string()))?;
         let amount = self.benefit.check(currency).map_err(err)?;
         let budget = money(currency, "budget", &self.limits.budget).map_err(err)?;
@@ -516,6 +520,7 @@ impl RawOffer {
                 per_card: period_limit("per_card", self.limits.per_card).map_err(err)?,
                 budget,
             },
+            source,
         })
     }
 

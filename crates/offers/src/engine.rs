@@ -130,6 +130,8 @@ pub struct Settlement {
     pub spent: Vec<Applied>,
     /// Points credited to the account.
     pub points: u64,
+    /// The account they were credited to.
+    pub account: Option<String>,
 }
 
 /// What a release or refund returned.
@@ -142,6 +144,8 @@ pub struct Returned {
     pub points: u64,
     /// Points that could not be taken back (already redeemed).
     pub points_unrecovered: u64,
+    /// The account the points were taken from.
+    pub account: Option<String>,
 }
 
 /// A funder's spend in one currency.
@@ -311,10 +315,11 @@ impl OfferEngine {
         Ok(())
     }
 
-    /// Adds an offer, or replaces the one with its id (keeping its budget's
-    /// reservations and spend; a total below them is refused).
-    pub fn put(&mut self, raw: RawOffer) -> Result<(), OfferError> {
-        let offer = raw.check()?;
+    /// Whether [`OfferEngine::put_offer`] would take this offer: its id and
+    /// stacking place unique among the others, and, replacing one, a
+    /// budget not below what the old one has reserved and spent. Changes
+    /// nothing.
+    pub fn check_put(&self, offer: &Offer) -> Result<(), OfferError> {
         let others: Vec<Offer> = self
             .entries
             .iter()
@@ -323,6 +328,24 @@ impl OfferEngine {
             .chain(std::iter::once(offer.clone()))
             .collect();
         check_unique(&others)?;
+        if let Some(i) = self.entry(&offer.id) {
+            let mut budget = self.entries[i].budget;
+            budget
+                .set_total(offer.limits.budget)
+                .map_err(|e| OfferError::Budget(offer.id.to_string(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Adds an offer, or replaces the one with its id (keeping its budget's
+    /// reservations and spend; a total below them is refused).
+    pub fn put(&mut self, raw: RawOffer) -> Result<(), OfferError> {
+        self.put_offer(raw.check()?)
+    }
+
+    /// [`OfferEngine::put`] of an offer checked already.
+    pub fn put_offer(&mut self, offer: Offer) -> Result<(), OfferError> {
+        self.check_put(&offer)?;
         match self.entry(&offer.id) {
             Some(i) => {
                 let mut budget = self.entries[i].budget;
@@ -622,6 +645,7 @@ impl OfferEngine {
         Ok(Settlement {
             spent: r.lines.into_iter().map(|l| l.applied).collect(),
             points,
+            account: r.account.map(String::from),
         })
     }
 
@@ -635,6 +659,7 @@ impl OfferEngine {
             returned: r.lines.into_iter().map(|l| l.applied).collect(),
             points: 0,
             points_unrecovered: 0,
+            account: r.account.map(String::from),
         })
     }
 
@@ -653,6 +678,7 @@ impl OfferEngine {
             returned: r.lines.into_iter().map(|l| l.applied).collect(),
             points: r.points - unrecovered,
             points_unrecovered: unrecovered,
+            account: r.account.map(String::from),
         })
     }
 

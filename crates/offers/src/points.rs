@@ -67,6 +67,37 @@ impl PointsBook {
         self.balances.get(account).copied().unwrap_or(0)
     }
 
+    /// Sets every balance from a durable record (a service's start): the
+    /// balances held before are dropped.
+    pub fn restore(
+        &mut self,
+        balances: impl IntoIterator<Item = (String, u64)>,
+    ) -> Result<(), PointsError> {
+        self.balances.clear();
+        for (account, points) in balances {
+            if self.balances.len() >= MAX_ACCOUNTS {
+                return Err(PointsError::Full);
+            }
+            if points > 0 {
+                self.balances.insert(Box::from(account.as_str()), points);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back points a redemption took when its record could not be
+    /// written (nothing was paid).
+    pub fn undo_redeem(&mut self, account: &str, points: u64) {
+        let b = self.balances.entry(Box::from(account)).or_insert(0);
+        *b = b.saturating_add(points);
+    }
+
+    /// The currencies points are redeemable in, with a point's worth in
+    /// minor units.
+    pub fn values(&self) -> &[(Currency, i64)] {
+        &self.config.value
+    }
+
     /// Credits points (a capture).
     pub fn credit(&mut self, account: &str, points: u64) -> Result<(), PointsError> {
         if points == 0 {

@@ -47,7 +47,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::platform::{Platform, PlatformOptions};
 
 mod bills;
+mod console;
 mod offers;
+mod points;
 mod qr;
 mod transit;
 

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-pub use emulator::emulator_router;
+pub use emulator::{console_router, emulator_router};
 use paytap_issuer::{IdvDecision as IssuerIdv, IdvRequest, OtpOutcome, Product};
 use paytap_network::{Network, NetworkConfig, RunningNetwork};
 use paytap_store::Regions;
@@ -244,6 +244,63 @@ impl WalletNetwork for NetworkPort {
                 Err(e) => Err(unavailable(e)),
             }
         })
+    }
+
+    fn points<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<paytap_wallet::points::Points, NetworkError>> {
+        Box::pin(async move {
+            let offers = self.offers()?;
+            let held = offers.points(account_id).await.map_err(unavailable)?;
+            Ok(paytap_wallet::points::Points {
+                points: held.points,
+                entries: held
+                    .entries
+                    .into_iter()
+                    .map(|e| paytap_wallet::points::PointsEntry {
+                        kind: e.kind,
+                        points: e.points,
+                        payment_id: e.payment_id,
+                        cashback: e.cashback,
+                        at: e.at_ms,
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    fn redeem_points<'a>(
+        &'a self,
+        account_id: &'a str,
+        points: u64,
+        currency: paytap_types::Currency,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<paytap_types::Money, NetworkError>> {
+        Box::pin(async move {
+            let offers = self.offers()?;
+            match offers
+                .redeem_points(account_id, points, currency, key)
+                .await
+            {
+                Ok(cashback) => Ok(cashback),
+                Err(
+                    e
+                    @ (paytap_guard::GuardError::Points(_) | paytap_guard::GuardError::Invalid(_)),
+                ) => Err(NetworkError::Rejected(e.to_string())),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+    }
+}
+
+impl NetworkPort {
+    /// The offers service, which keeps the rewards points.
+    fn offers(&self) -> Result<&paytap_guard::OffersService, NetworkError> {
+        self.net
+            .guard()
+            .and_then(|g| g.offers.as_ref())
+            .ok_or_else(|| NetworkError::Unavailable("offers and points are off".into()))
     }
 }
 
@@ -552,11 +609,14 @@ impl Platform {
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(upi_side.routes);
+        let console = open_console(&net).await?;
+        app = app.merge(paytap_console::router(console.clone()));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
             app = app.merge(india_lab::india_router(india.clone()));
+            app = app.merge(console_router(console.clone()));
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;
@@ -616,6 +676,19 @@ impl Platform {
             Err(net) => net.switch().shutdown().await,
         }
     }
+}
+
+/// The operator's console over the network's database (its own tables)
+/// and the network's risk and offers services.
+async fn open_console(net: &RunningNetwork) -> anyhow::Result<Arc<paytap_console::Console>> {
+    net.db().migrate(paytap_console::MIGRATIONS).await?;
+    let operators =
+        paytap_console::Operators::open(net.db().clone(), paytap_wallet::PasswordParams::default())
+            .await?;
+    Ok(Arc::new(paytap_console::Console::new(
+        operators,
+        net.guard().cloned(),
+    )))
 }
 
 /// Appends every OTP the banks send to the emulated phone's inbox file.

@@ -102,6 +102,17 @@ pub enum Subject {
     Binding,
 }
 
+impl Subject {
+    /// `"device"`, `"card"` or `"binding"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Device => "device",
+            Subject::Card => "card",
+            Subject::Binding => "binding",
+        }
+    }
+}
+
 /// An amount per currency (a rule acts on the currencies it names).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PerCurrency(Vec<(Currency, i64)>);
@@ -115,6 +126,19 @@ impl PerCurrency {
     /// Whether no currency is named.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// `"CNY 500.00, INR 5000.00"`, or `"-"` when none is named.
+    pub fn describe(&self) -> String {
+        if self.0.is_empty() {
+            return "-".into();
+        }
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|&(c, minor)| Money::new(minor, c).to_string())
+            .collect();
+        parts.join(", ")
     }
 
     fn parse(raw: &BTreeMap<String, String>) -> Result<PerCurrency, String> {
@@ -199,6 +223,70 @@ pub struct Rule {
     pub shadow: bool,
 }
 
+impl RuleKind {
+    /// The rule's kind as in the rules file (`velocity`, `cooling_off`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleKind::Velocity { .. } => "velocity",
+            RuleKind::CoolingOff { .. } => "cooling_off",
+            RuleKind::Travel { .. } => "travel",
+            RuleKind::UnusualAmount { .. } => "unusual_amount",
+            RuleKind::Declines { .. } => "declines",
+        }
+    }
+
+    /// The thresholds in a line, for the operator's console.
+    pub fn thresholds(&self) -> String {
+        match self {
+            RuleKind::Velocity {
+                key,
+                window_ms,
+                max_count,
+                max_sum,
+            } => format!(
+                "per {}: window {} s, at most {} payments, sum at most {}",
+                key.as_str(),
+                window_ms / 1000,
+                max_count.map_or("-".into(), |c| c.to_string()),
+                max_sum.describe()
+            ),
+            RuleKind::CoolingOff {
+                subject,
+                period_ms,
+                above,
+            } => format!(
+                "new {}: {} s, above {}",
+                subject.as_str(),
+                period_ms / 1000,
+                above.describe()
+            ),
+            RuleKind::Travel {
+                key,
+                max_speed_kmh,
+                min_distance_km,
+                horizon_ms,
+            } => format!(
+                "per {}: at most {max_speed_kmh} km/h beyond {min_distance_km} km, horizon {} s",
+                key.as_str(),
+                horizon_ms / 1000
+            ),
+            RuleKind::UnusualAmount {
+                key,
+                multiple,
+                min_history,
+                floor,
+            } => format!(
+                "per {}: above {multiple} times the mean of at least {min_history} payments, floor {}",
+                key.as_str(),
+                floor.describe()
+            ),
+            RuleKind::Declines { key, max_in_row } => {
+                format!("per {}: {max_in_row} declines in a row", key.as_str())
+            }
+        }
+    }
+}
+
 impl Rule {
     /// The reason code a decline by this rule carries.
     pub fn reason(&self) -> ReasonCode {
@@ -247,6 +335,9 @@ pub struct RiskRules {
     pub blocklists: Blocklists,
     /// Keys of each kind remembered before the oldest are evicted.
     pub keys_per_kind: usize,
+    /// The text these rules were read from (what the console shows to
+    /// edit).
+    pub source: Arc<str>,
 }
 
 #[derive(Deserialize)]
@@ -505,6 +596,7 @@ impl RiskRules {
             rules,
             blocklists,
             keys_per_kind,
+            source: Arc::from(text),
         })
     }
 }

@@ -17,6 +17,18 @@ pub enum Action {
     Decline,
 }
 
+impl Action {
+    /// The name in the rules file (`step_up_biometric`, `step_up_otp`,
+    /// `decline`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::StepUpBiometric => "step_up_biometric",
+            Action::StepUpOtp => "step_up_otp",
+            Action::Decline => "decline",
+        }
+    }
+}
+
 /// Why a payment was stepped up or declined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -78,6 +78,7 @@ pub struct RiskEngine {
     tables: [KeyTable; KEY_KINDS],
     tracked: [bool; KEY_KINDS],
     blocklist_rule: Arc<str>,
+    source: Arc<str>,
 }
 
 /// The key of `kind` in a payment, if it has one.
@@ -110,12 +111,40 @@ impl RiskEngine {
             blocks: BlockSets::from(rules.blocklists),
             rules: rules.rules,
             blocklist_rule: Arc::from("blocklist"),
+            source: rules.source,
         }
     }
 
     /// The rules in force.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The text the rules were read from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the blocklists only record what they would have done.
+    pub fn blocklists_shadow(&self) -> bool {
+        self.blocks.shadow
+    }
+
+    /// Puts a rule (or, by the name `blocklist`, the blocklists) in or out
+    /// of shadow mode; `false` when no rule has that name. The state the
+    /// rules keep is untouched.
+    pub fn set_shadow(&mut self, name: &str, shadow: bool) -> bool {
+        if name == &*self.blocklist_rule {
+            self.blocks.shadow = shadow;
+            return true;
+        }
+        match self.rules.iter_mut().find(|r| &*r.name == name) {
+            Some(r) => {
+                r.shadow = shadow;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Keys of `kind` remembered, and keys evicted so far.

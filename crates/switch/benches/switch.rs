@@ -125,6 +125,7 @@ fn bench(c: &mut Criterion) {
                     name: "Bench Bank".into(),
                     card_ranges: vec![BinRange::new("622200", "622299").expect("range")],
                     token_ranges: vec![],
+                    credit_ranges: vec![],
                     timeout: Duration::from_secs(5),
                     stand_in: StandInRules::disabled(Currency::CNY),
                 }],

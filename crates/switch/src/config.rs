@@ -47,6 +47,10 @@ pub struct IssuerRoute {
     pub name: String,
     pub card_ranges: Vec<BinRange>,
     pub token_ranges: Vec<BinRange>,
+    /// The card ranges of the issuer's credit product; its other cards
+    /// are debit (the card type the risk rules and offers see).
+    #[serde(default)]
+    pub credit_ranges: Vec<BinRange>,
     /// How long the switch waits for the issuer's answer.
     #[serde(with = "millis")]
     pub timeout: Duration,

@@ -780,8 +780,18 @@ impl Switch {
         let guarded = match &self.inner.guard {
             None => None,
             Some(g) => {
-                let facts =
-                    guarded::facts(request, &issuer_request, ctx, holder.as_ref(), &issuer_id);
+                let credit = self
+                    .inner
+                    .issuers
+                    .get(&issuer_id)
+                    .map_or(&[][..], |e| &e.route.credit_ranges[..]);
+                let facts = guarded::facts(
+                    request,
+                    &issuer_request,
+                    ctx,
+                    holder.as_ref(),
+                    (&issuer_id, credit),
+                );
                 let checked = guarded::check(g.as_ref(), &facts, &mut issuer_request).await;
                 let (saved, earned) = match checked {
                     Ok(benefits) => benefits,

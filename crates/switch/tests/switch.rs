@@ -203,6 +203,7 @@ fn config(timeout_ms: u64, stand_in: StandInRules) -> SwitchConfig {
             name: "Test Bank".into(),
             card_ranges: vec![BinRange::new("622200", "622299").unwrap()],
             token_ranges: vec![BinRange::new("650000", "650009").unwrap()],
+            credit_ranges: vec![],
             timeout: Duration::from_millis(timeout_ms),
             stand_in,
         }],

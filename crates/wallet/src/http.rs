@@ -57,6 +57,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Every route of the API as (method, path template); the OpenAPI document
 /// describes exactly these.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/points"),
+    ("post", "/api/v1/points/redemptions"),
     ("post", "/api/v1/accounts"),
     ("get", "/api/v1/account"),
     ("post", "/api/v1/sessions"),
@@ -145,6 +147,7 @@ pub fn router(wallet: Wallet) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .merge(crate::locate_api::routes())
         .merge(crate::bills_api::routes())
+        .merge(crate::points::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(wallet)
 }

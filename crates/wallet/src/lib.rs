@@ -54,6 +54,7 @@ pub mod locate;
 mod locate_api;
 pub mod model;
 pub mod openapi;
+pub mod points;
 pub mod port;
 pub mod schema;
 pub mod server;

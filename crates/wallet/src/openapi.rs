@@ -194,6 +194,16 @@ fn operations() -> Vec<Op> {
     let device = || schema_ref("Device");
     let card = || schema_ref("Card");
     vec![
+        op("get", "/api/v1/points", "getPoints", "points")
+            .summary("The account's rewards points (earned per payment by bank and channel, taken back on a refund) and newest entries")
+            .resp("200", ok("The points", schema_ref("Points")))
+            .resp("502", err("The card network does not answer")),
+        op("post", "/api/v1/points/redemptions", "redeemPoints", "points")
+            .summary("Redeem points as cashback in a currency")
+            .idem()
+            .body("PointsRedemption")
+            .resp("201", ok("What the points paid", schema_ref("Redeemed")))
+            .resp("422", err("Too few points held, below the smallest redemption, or no value in the currency")),
         op("post", "/api/v1/accounts", "register", "accounts")
             .summary("Register an account (e-mail or phone, password, name, language, region)")
             .public()
@@ -639,6 +649,34 @@ fn schemas() -> Value {
                 "saved": { "$ref": "#/components/schemas/Money", "description": "What an instant discount took off the charge (zero without one)" },
                 "earned": { "$ref": "#/components/schemas/Money", "description": "Cashback the payment earned (zero without one)" }
             }
+        },
+        "PointsEntry": {
+            "type": "object", "required": ["kind", "points", "at"],
+            "properties": {
+                "kind": { "type": "string", "enum": ["earned", "taken_back", "redeemed"] },
+                "points": { "type": "integer", "format": "int64", "description": "In (positive) or out (negative)" },
+                "payment_id": { "type": ["string", "null"] },
+                "cashback": { "description": "What a redemption paid", "oneOf": [schema_ref("Money"), { "type": "null" }] },
+                "at": ms()
+            }
+        },
+        "Points": {
+            "type": "object", "required": ["points", "entries"],
+            "properties": {
+                "points": { "type": "integer", "format": "int64", "minimum": 0 },
+                "entries": { "type": "array", "items": schema_ref("PointsEntry") }
+            }
+        },
+        "PointsRedemption": {
+            "type": "object", "required": ["points", "currency"],
+            "properties": {
+                "points": { "type": "integer", "format": "int64", "minimum": 1 },
+                "currency": { "type": "string", "description": "ISO 4217 alphabetic code" }
+            }
+        },
+        "Redeemed": {
+            "type": "object", "required": ["points", "cashback"],
+            "properties": { "points": { "type": "integer", "format": "int64" }, "cashback": schema_ref("Money") }
         },
         "TransactionPage": {
             "type": "object", "required": ["items"],

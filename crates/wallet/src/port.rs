@@ -199,6 +199,30 @@ pub trait WalletNetwork: Send + Sync {
         reason: StateReason,
         actor: &'a Actor,
     ) -> BoxFuture<'a, Result<(), NetworkError>>;
+
+    /// The account's rewards points and their newest entries. A network
+    /// without rewards answers `Unavailable`.
+    fn points<'a>(
+        &'a self,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<crate::points::Points, NetworkError>> {
+        let _ = account_id;
+        Box::pin(async { Err(NetworkError::Unavailable("no rewards points".into())) })
+    }
+
+    /// Redeems `points` of the account as cashback in `currency`, once per
+    /// `key` (the same key answers the first redemption). Too few points,
+    /// or points without value in the currency, is `Rejected`.
+    fn redeem_points<'a>(
+        &'a self,
+        account_id: &'a str,
+        points: u64,
+        currency: paytap_types::Currency,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<paytap_types::Money, NetworkError>> {
+        let _ = (account_id, points, currency, key);
+        Box::pin(async { Err(NetworkError::Unavailable("no rewards points".into())) })
+    }
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ struct PendingCard {
 
 pub(crate) struct Inner {
     regions: Regions,
-    network: Arc<dyn WalletNetwork>,
+    pub(crate) network: Arc<dyn WalletNetwork>,
     pub(crate) config: WalletConfig,
     pending: Mutex<HashMap<String, PendingCard>>,
     pub(crate) throttle: Mutex<LoginThrottle>,

@@ -46,10 +46,21 @@ pub(crate) async fn payments(
         Err(e) => return Err(signed.refused(e)),
     };
     let names = device_names(&app, &signed.principal).await;
+    let points = match app.wallet.points(&signed.principal).await {
+        Ok(p) => Some(p.points),
+        Err(e) => {
+            tracing::debug!(error = %e, "no rewards points to show");
+            None
+        }
+    };
     let c = signed.ctx(None);
-    let body = pages::payments_page(&c, &history.items, history.next_cursor.as_deref(), |id| {
-        device_name(&names, id)
-    });
+    let body = pages::payments_page(
+        &c,
+        &history.items,
+        points,
+        history.next_cursor.as_deref(),
+        |id| device_name(&names, id),
+    );
     Ok(page(&c, StatusCode::OK, body, Vec::new()))
 }
 

@@ -664,6 +664,7 @@ async fn account_language_and_the_switch() {
         "the reason in plain Chinese"
     );
     assert!(p.body.contains("2026年11月23日 17:41（UTC+8）"));
+    assert!(p.body.contains("奖励积分：1234"), "the rewards points");
 
     // The switch.
     let r = c
@@ -680,6 +681,7 @@ async fn account_language_and_the_switch() {
     let r = c.get(&site.app, "/payments").await;
     assert!(r.body.contains("<html lang=\"en\">"));
     assert!(r.body.contains("Card suspended in the wallet"));
+    assert!(r.body.contains("Rewards points: 1234"));
     // Never back to another site.
     let r = c
         .post(

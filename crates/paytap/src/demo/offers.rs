@@ -5,7 +5,8 @@
 //! first payment with paytap, 5% of the charge comes back as cashback. Then
 //! a burst of taps with the same card: the risk engine's velocity rule
 //! stops the sixth in a minute before the bank sees it, and the wallet's
-//! history tells Li why.
+//! history tells Li why. Last, an operator writes an offer in the
+//! operator's console and pauses it (`console.rs`).
 
 use anyhow::{Context, bail, ensure};
 use std::time::Duration;
@@ -71,7 +72,9 @@ impl Demo {
             .token_ref;
         let last4 = self.new_icbc_card().await?;
         self.supermarket_basket(before, &last4).await?;
+        self.points_redeemed().await?;
         self.burst(&last4).await?;
+        self.operator_pauses_an_offer().await?;
         // The first default card pays the rest of the story.
         self.phone
             .as_mut()

@@ -79,7 +79,10 @@ pub(crate) fn loopback_only(
 /// * `GET /emulator/v1/ledger/accounts/{id}`: one ledger account's balance
 ///   (an offer funder's `offers:bank:<id>:CNY`, a merchant's settlement);
 /// * `GET /emulator/v1/offers/{id}/budget`: an offer's budget (total,
-///   reserved, spent), when offers are on.
+///   reserved, spent), when offers are on;
+/// * `PUT /emulator/v1/console/operators/{login}`: the operator's console
+///   gets an operator with this password (`{"password": …}`), as the
+///   people who run paytap would be given one ([`console_router`]).
 ///
 /// A route table; the handlers follow it, one per resource.
 pub fn emulator_router(net: Arc<RunningNetwork>) -> axum::Router {
@@ -240,4 +243,38 @@ async fn offer_budget(
     Ok(no_store(json!({
         "id": id, "total_minor": total, "reserved_minor": reserved, "spent_minor": spent,
     })))
+}
+
+/// The operator's console's part of the emulator API (module
+/// documentation of [`emulator_router`]).
+pub fn console_router(console: Arc<paytap_console::Console>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/emulator/v1/console/operators/{login}",
+            axum::routing::put(put_operator),
+        )
+        .with_state(console)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorBody {
+    password: String,
+}
+
+/// `PUT /emulator/v1/console/operators/{login}`.
+async fn put_operator(
+    State(console): State<Arc<paytap_console::Console>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(login): Path<String>,
+    axum::Json(b): axum::Json<OperatorBody>,
+) -> ApiResult {
+    loopback_only(peer)?;
+    let password = paytap_types::Secret::new(b.password);
+    console
+        .operators()
+        .set(&login, &password)
+        .await
+        .map_err(|e| api_error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(no_store(json!({ "login": login })))
 }

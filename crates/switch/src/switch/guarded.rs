@@ -4,6 +4,7 @@
 //! makes no call.
 
 use super::AuthContext;
+use crate::routing::BinRange;
 use crate::token::TokenHolder;
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_types::{
@@ -41,14 +42,17 @@ pub(super) async fn reversed(
 /// the token record the token service already read (a card paid without a
 /// token has no card facts); and by the funding card's BIN and bank. A
 /// cryptogram that vouches for the holder's fingerprint or face meets a
-/// biometric step-up.
+/// biometric step-up. The card is credit when its number is in one of the
+/// bank's credit ranges (`bank.1`), debit otherwise.
 pub(super) fn facts(
     request: &Message,
     issuer_request: &Message,
     ctx: &AuthContext,
     holder: Option<&TokenHolder>,
-    bank: &str,
+    bank: (&str, &[BinRange]),
 ) -> PaymentFacts {
+    let (bank, credit_ranges) = bank;
+    let funding = issuer_request.get_str(2).unwrap_or_default();
     let id = payment_id(&ctx.acquirer, &ctx.terminal, ctx.stan, &ctx.transmission);
     let mut f = PaymentFacts::new(
         id,
@@ -60,13 +64,9 @@ pub(super) fn facts(
     f.biometric_verified = holder.is_some_and(|h| h.cdcvm_performed);
     f.card = holder.map(|h| CardFacts {
         fingerprint: h.card.clone(),
-        bin: issuer_request
-            .get_str(2)
-            .and_then(|pan| pan.get(..BIN_DIGITS))
-            .unwrap_or_default()
-            .to_owned(),
+        bin: funding.get(..BIN_DIGITS).unwrap_or_default().to_owned(),
         bank: bank.to_owned(),
-        card_type: CardType::Debit,
+        card_type: card_type(funding, credit_ranges),
         added_at_ms: h.added_at_ms,
         first_use: h.first_use,
     });
@@ -78,6 +78,16 @@ pub(super) fn facts(
             .unwrap_or(0),
     });
     f
+}
+
+/// Credit when the funding card's number is in one of its bank's credit
+/// ranges, debit otherwise.
+fn card_type(funding: &str, credit_ranges: &[BinRange]) -> CardType {
+    if credit_ranges.iter().any(|r| r.contains(funding)) {
+        CardType::Credit
+    } else {
+        CardType::Debit
+    }
 }
 
 /// An instant discount and a cashback, when the payment got them.

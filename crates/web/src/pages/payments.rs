@@ -120,10 +120,13 @@ if(live){live.textContent=row.getAttribute('data-announce')||'';}
 });
 })();"#;
 
-/// The history page; `device_name` names the device each payment came from.
+/// The history page; `device_name` names the device each payment came
+/// from; `points`, the account's rewards points when the network keeps
+/// them.
 pub fn payments_page(
     ctx: &Ctx,
     items: &[Transaction],
+    points: Option<u64>,
     next_cursor: Option<&str>,
     device_name: impl Fn(&str) -> String,
 ) -> Markup {
@@ -137,6 +140,9 @@ pub fn payments_page(
         div class="page-head" {
             h1 { (s.payments_title) }
             p class="lead" { (s.payments_intro) }
+            @if let Some(n) = points {
+                p id="points" { (crate::i18n::fill(s.payments_points, &n.to_string())) }
+            }
             p class="live-hint" {
                 span class="pulse" aria-hidden="true" {}
                 (s.payments_live) " "

@@ -121,7 +121,22 @@ impl WalletNetwork for Net {
             }
         })
     }
+
+    fn points<'a>(
+        &'a self,
+        _account_id: &'a str,
+    ) -> BoxFuture<'a, Result<paytap_wallet::points::Points, NetworkError>> {
+        Box::pin(async {
+            Ok(paytap_wallet::points::Points {
+                points: TEST_POINTS,
+                entries: Vec::new(),
+            })
+        })
+    }
 }
+
+/// The rewards points every test account holds.
+pub const TEST_POINTS: u64 = 1_234;
 
 pub const PW: &str = "correct horse battery";
 /// The login of [`Site::li`].

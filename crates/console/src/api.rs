@@ -1,0 +1,289 @@
+//! The console's JSON API under `/console/api/v1`. Every call but signing
+//! in needs `Authorization: Bearer <operator token>`; anything else (no
+//! token, an expired one, an account holder's) is `401` and nothing is
+//! read or changed. Offers and rules are written as TOML in the files'
+//! schema, in the body as `text/plain`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use paytap_guard::GuardError;
+use paytap_types::Secret;
+use serde::Deserialize;
+use std::sync::Arc;
+
+use crate::{Console, ConsoleError, now_ms};
+
+/// An API error: its status and a message for the caller.
+pub(crate) struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ConsoleError> for ApiError {
+    fn from(e: ConsoleError) -> Self {
+        let (status, message) = status_of(&e);
+        ApiError(status, message)
+    }
+}
+
+impl From<GuardError> for ApiError {
+    fn from(e: GuardError) -> Self {
+        ConsoleError::Guard(e).into()
+    }
+}
+
+/// The status and message of a failed console call; our own failures are
+/// logged and told only as such.
+pub(crate) fn status_of(e: &ConsoleError) -> (StatusCode, String) {
+    use paytap_offers_error as oe;
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    match e {
+        ConsoleError::Invalid(m) => (unprocessable, m.clone()),
+        ConsoleError::Busy => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        ConsoleError::Guard(GuardError::Rules(r)) => (unprocessable, r.to_string()),
+        ConsoleError::Guard(GuardError::UnknownRule(_)) => (StatusCode::NOT_FOUND, e.to_string()),
+        ConsoleError::Guard(GuardError::Offer(o)) if oe::unknown(o) => {
+            (StatusCode::NOT_FOUND, o.to_string())
+        }
+        ConsoleError::Guard(GuardError::Offer(o)) if oe::refused(o) => {
+            (unprocessable, o.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "console call failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+        }
+    }
+}
+
+/// Which offers-engine refusals are the caller's.
+mod paytap_offers_error {
+    use paytap_guard::OfferError;
+
+    /// No such offer.
+    pub(crate) fn unknown(e: &OfferError) -> bool {
+        matches!(e, OfferError::UnknownOffer(_))
+    }
+
+    /// An invalid offer, or a budget below what it has given.
+    pub(crate) fn refused(e: &OfferError) -> bool {
+        matches!(e, OfferError::Config(_) | OfferError::Budget(..))
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/console/api/v1/sessions", post(sign_in).delete(sign_out))
+        .route("/console/api/v1/offers", get(offers).post(put_offer))
+        .route("/console/api/v1/offers/{id}/pause", post(pause))
+        .route("/console/api/v1/offers/{id}/resume", post(resume))
+        .route("/console/api/v1/offers/{id}/redemptions", get(redemptions))
+        .route("/console/api/v1/risk/decisions", get(decisions))
+        .route("/console/api/v1/risk/rules", get(rules).put(replace_rules))
+        .route("/console/api/v1/risk/rules/{name}/shadow", put(shadow))
+}
+
+/// The bearer token of a request, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// The operator making the request, or `401`.
+async fn operator(c: &Console, headers: &HeaderMap) -> Result<String, ApiError> {
+    let refused = || {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "an operator's session is needed".into(),
+        )
+    };
+    let Some(token) = bearer(headers) else {
+        tracing::warn!("console API call without a token refused");
+        return Err(refused());
+    };
+    match c.operators.operator(token, now_ms()).await? {
+        Some(login) => Ok(login),
+        None => {
+            tracing::warn!("console API call with a token that is not an operator's refused");
+            Err(refused())
+        }
+    }
+}
+
+fn off(what: &str) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, format!("{what} are off"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    login: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(c): State<Arc<Console>>,
+    Json(body): Json<SignIn>,
+) -> Result<Response, ApiError> {
+    let password = Secret::new(body.password);
+    match c
+        .operators
+        .sign_in(&body.login, &password, now_ms())
+        .await?
+    {
+        Some(s) => Ok((
+            StatusCode::CREATED,
+            Json(serde_json::json!({
+                "token": s.token.expose(),
+                "login": s.login,
+                "expires_ms": s.expires_ms,
+            })),
+        )
+            .into_response()),
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "wrong login or password".into(),
+        )),
+    }
+}
+
+async fn sign_out(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    operator(&c, &headers).await?;
+    if let Some(t) = bearer(&headers) {
+        c.operators.sign_out(t, now_ms()).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn offers(State(c): State<Arc<Console>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operator(&c, &headers).await?;
+    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    Ok(Json(offers.offers_view()).into_response())
+}
+
+async fn put_offer(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let who = operator(&c, &headers).await?;
+    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    match offers.put_offer(&body).await {
+        Ok(view) => {
+            tracing::info!(operator = %who, offer = %view.id, "offer written");
+            Ok(Json(view).into_response())
+        }
+        Err(e) => {
+            tracing::warn!(operator = %who, error = %e, "offer refused");
+            Err(e.into())
+        }
+    }
+}
+
+async fn set_paused(
+    c: &Console,
+    headers: &HeaderMap,
+    id: &str,
+    paused: bool,
+) -> Result<Response, ApiError> {
+    let who = operator(c, headers).await?;
+    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    offers.set_paused(id, paused).await?;
+    tracing::info!(operator = %who, offer = id, paused, "offer paused or resumed");
+    let view = offers.offers_view().into_iter().find(|o| o.id == id);
+    Ok(Json(view).into_response())
+}
+
+async fn pause(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    set_paused(&c, &headers, &id, true).await
+}
+
+async fn resume(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    set_paused(&c, &headers, &id, false).await
+}
+
+async fn redemptions(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    operator(&c, &headers).await?;
+    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    let view = offers
+        .offers_view()
+        .into_iter()
+        .find(|o| o.id == id)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no offer {id:?}")))?;
+    let list = offers.redemptions_of_offer(&id).await?;
+    Ok(Json(serde_json::json!({ "offer": view, "redemptions": list })).into_response())
+}
+
+async fn decisions(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    operator(&c, &headers).await?;
+    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    Ok(Json(risk.recent().await?).into_response())
+}
+
+async fn rules(State(c): State<Arc<Console>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operator(&c, &headers).await?;
+    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    Ok(Json(risk.rules_view()).into_response())
+}
+
+async fn replace_rules(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let who = operator(&c, &headers).await?;
+    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    if let Err(e) = risk.replace_rules(&body, now_ms()).await {
+        tracing::warn!(operator = %who, error = %e, "risk rules refused");
+        return Err(e.into());
+    }
+    tracing::info!(operator = %who, "risk rules replaced");
+    Ok(Json(risk.rules_view()).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shadow {
+    shadow: bool,
+}
+
+async fn shadow(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(body): Json<Shadow>,
+) -> Result<StatusCode, ApiError> {
+    let who = operator(&c, &headers).await?;
+    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    risk.set_shadow(&name, body.shadow).await?;
+    tracing::info!(operator = %who, rule = %name, shadow = body.shadow, "rule's shadow mode set");
+    Ok(StatusCode::NO_CONTENT)
+}

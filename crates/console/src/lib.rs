@@ -1,0 +1,119 @@
+//! The operator's console: the people who run paytap's offers and risk
+//! rules, apart from the wallet's account holders.
+//!
+//! * [`operators`]: operator accounts (Argon2id passwords, as account
+//!   holders'), sessions with their own `op_` tokens and their own cookie;
+//!   an account holder's session is never an operator's.
+//! * `api`: the JSON API under `/console/api/v1` (bearer token): sign in,
+//!   offers created or edited from a TOML table, paused and resumed, an
+//!   offer's redemptions and budget, risk decisions with the rules that
+//!   fired, the rules with their thresholds, their text replaced, a rule's
+//!   shadow mode.
+//! * `pages`: the same as server-rendered pages under `/console` (session
+//!   cookie `pt_console`, CSRF tokens on every form), in English and
+//!   Chinese (`i18n`).
+//!
+//! What operators change is made durable and live by `paytap-guard`
+//! (`guard_settings`, over the rules and offers files). A request without
+//! an operator's session gets `401` and changes nothing; an invalid offer
+//! or rules text gets `422` with the checker's message and changes
+//! nothing.
+#![deny(missing_docs)]
+
+mod api;
+mod i18n;
+pub mod operators;
+mod pages;
+mod schema;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use paytap_guard::Guard;
+use paytap_web::CsrfKey;
+use std::sync::Arc;
+
+pub use operators::{Operators, Session};
+pub use schema::MIGRATIONS;
+
+/// Largest request body: a whole rules file fits many times over.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Why a console call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] paytap_store::StoreError),
+    /// The risk and offers services.
+    #[error(transparent)]
+    Guard(#[from] paytap_guard::GuardError),
+    /// Input that is not acceptable, with the reason.
+    #[error("{0}")]
+    Invalid(String),
+    /// Too many password checks at once.
+    #[error("busy: try again in a moment")]
+    Busy,
+    /// Our own failure.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for ConsoleError {
+    fn from(e: sqlx::Error) -> Self {
+        ConsoleError::Store(e.into())
+    }
+}
+
+/// The console: its operators and the guard it runs.
+pub struct Console {
+    operators: Operators,
+    guard: Option<Arc<Guard>>,
+    csrf: CsrfKey,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("operators", &self.operators)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// The console over `operators` and the guard (`None`: risk and offers
+    /// are off, and their pages say so).
+    pub fn new(operators: Operators, guard: Option<Arc<Guard>>) -> Console {
+        Console {
+            operators,
+            guard,
+            csrf: CsrfKey::random(),
+        }
+    }
+
+    /// The operators, to add one.
+    pub fn operators(&self) -> &Operators {
+        &self.operators
+    }
+
+    fn offers(&self) -> Option<&paytap_guard::OffersService> {
+        self.guard.as_ref().and_then(|g| g.offers.as_ref())
+    }
+
+    fn risk(&self) -> Option<&paytap_guard::RiskService> {
+        self.guard.as_ref().and_then(|g| g.risk.as_ref())
+    }
+}
+
+/// The console's routes (`/console`, `/console/api/v1`), to merge into the
+/// site.
+pub fn router(console: Arc<Console>) -> Router {
+    api::routes()
+        .merge(pages::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(console)
+}
+
+/// Now, Unix ms.
+fn now_ms() -> i64 {
+    paytap_store::now_millis()
+}

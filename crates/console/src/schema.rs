@@ -1,0 +1,16 @@
+//! The tables the console owns (SQLite and PostgreSQL, through
+//! `paytap_store`'s migrations): its operators, apart from the wallet's
+//! account holders, and their sessions (only each token's SHA-256).
+
+use paytap_store::Migration;
+
+/// Operators and their sessions.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    component: "console",
+    version: 1,
+    sql: "CREATE TABLE console_operators (\
+        login TEXT NOT NULL PRIMARY KEY, password_hash TEXT NOT NULL, created_ms BIGINT NOT NULL);\
+      CREATE TABLE console_sessions (\
+        token_hash TEXT NOT NULL PRIMARY KEY, login TEXT NOT NULL, expires_ms BIGINT NOT NULL);\
+      CREATE INDEX console_sessions_expiry ON console_sessions (expires_ms)",
+}];

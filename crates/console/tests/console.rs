@@ -1,0 +1,531 @@
+//! The operator's console on a real database (SQLite, or PostgreSQL with
+//! `PAYTAP_TEST_DATABASE_URL`): only an operator's session is let in;
+//! offers created, refused when invalid, paused and resumed with the next
+//! payment seeing it; redemptions and budgets; risk decisions with the
+//! rules that fired, a rule's shadow mode and the rules' text; every
+//! change still there after a restart; the pages in both languages.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use paytap_console::{Console, MIGRATIONS, Operators};
+use paytap_guard::{Guard, OffersService, RiskService};
+use paytap_ledger::Ledger;
+use paytap_offers::OffersFile;
+use paytap_risk::RiskRules;
+use paytap_store::Db;
+use paytap_types::{
+    CardFacts, CardType, Channel, Currency, GuardAnswer, GuardOutcome, MerchantFacts, Money,
+    PaymentFacts, PaymentGuard, Secret,
+};
+use paytap_wallet::PasswordParams;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const LOGIN: &str = "ops@paytap.example";
+const PASSWORD: &str = "correct horse battery";
+
+/// Argon2id at its cheapest: the tests check who gets in, not the cost.
+const CHEAP: PasswordParams = PasswordParams {
+    m_cost_kib: 1024,
+    t_cost: 1,
+    p_cost: 1,
+};
+
+const RULES: &str = r#"
+[[velocity]]
+name = "card-burst"
+key = "card"
+window_secs = 60
+max_count = 2
+action = "step_up_biometric"
+"#;
+
+const OFFERS: &str = r#"
+[[offer]]
+id = "bank-10-off"
+title = "10 CNY off 50 at supermarkets"
+funder = { kind = "bank", id = "01020000" }
+order = 10
+currency = "CNY"
+[offer.eligible]
+mccs = [5411]
+min_amount = "50.00"
+[offer.benefit]
+kind = "discount"
+fixed = "10.00"
+[offer.limits]
+budget = "1000.00"
+"#;
+
+/// A new merchant-funded offer, as an operator writes it.
+const KIOSK_OFFER: &str = r#"
+id = "kiosk-2-off"
+title = "2 CNY off at the kiosk"
+funder = { kind = "merchant", id = "kiosk" }
+order = 5
+currency = "CNY"
+[eligible]
+merchants = ["kiosk"]
+[benefit]
+kind = "discount"
+fixed = "2.00"
+[limits]
+budget = "100.00"
+"#;
+
+struct Setup {
+    db: Db,
+    ledger: Ledger,
+    guard: Arc<Guard>,
+    app: Router,
+}
+
+async fn open_on(db: Db, ledger: Ledger) -> Setup {
+    let risk = RiskService::open(db.clone(), RiskRules::from_toml(RULES).unwrap(), 0)
+        .await
+        .expect("risk");
+    let offers = OffersService::open(
+        db.clone(),
+        ledger.clone(),
+        OffersFile::from_toml(OFFERS).unwrap(),
+    )
+    .await
+    .expect("offers");
+    let guard = Arc::new(Guard {
+        risk: Some(risk),
+        offers: Some(offers),
+    });
+    let operators = Operators::open(db.clone(), CHEAP).await.expect("operators");
+    let console = Arc::new(Console::new(operators, Some(guard.clone())));
+    Setup {
+        app: paytap_console::router(console),
+        db,
+        ledger,
+        guard,
+    }
+}
+
+async fn setup() -> Setup {
+    let db = Db::for_tests().await.expect("test database");
+    db.migrate(paytap_guard::MIGRATIONS).await.unwrap();
+    db.migrate(MIGRATIONS).await.unwrap();
+    let ledger = Ledger::open(db.clone()).await.expect("ledger");
+    let s = open_on(db, ledger).await;
+    let operators = Operators::open(s.db.clone(), CHEAP).await.unwrap();
+    operators
+        .set(LOGIN, &Secret::new(PASSWORD.to_owned()))
+        .await
+        .expect("operator");
+    s
+}
+
+fn payment(id: &str, merchant: &str, mcc: u16, minor: i64, at_ms: i64) -> PaymentFacts {
+    let mut f = PaymentFacts::new(id, Channel::Nfc, Money::new(minor, Currency::CNY), at_ms);
+    f.account_id = Some("acct-1".into());
+    f.card = Some(CardFacts {
+        fingerprint: format!("card-{id}"),
+        bin: "622202".into(),
+        bank: "01020000".into(),
+        card_type: CardType::Debit,
+        added_at_ms: None,
+        first_use: false,
+    });
+    f.merchant = Some(MerchantFacts {
+        id: merchant.into(),
+        mcc,
+    });
+    f
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if body.starts_with('{') {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn sign_in(app: &Router) -> String {
+    let body = serde_json::json!({ "login": LOGIN, "password": PASSWORD }).to_string();
+    let (status, text) = call(app, "POST", "/console/api/v1/sessions", None, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+async fn charge(guard: &Guard, f: &PaymentFacts) -> i64 {
+    match guard.check(f).await {
+        GuardAnswer::Go { charge, .. } => {
+            guard.finish(f, GuardOutcome::Captured).await;
+            charge.minor
+        }
+        other => panic!("payment {} not let through: {other:?}", f.payment_id),
+    }
+}
+
+#[tokio::test]
+async fn only_an_operators_session_gets_in() {
+    let s = setup().await;
+    let wrong = serde_json::json!({ "login": LOGIN, "password": "not the password" }).to_string();
+    let (status, _) = call(&s.app, "POST", "/console/api/v1/sessions", None, &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let unknown = serde_json::json!({ "login": "nobody", "password": PASSWORD }).to_string();
+    let (status, _) = call(&s.app, "POST", "/console/api/v1/sessions", None, &unknown).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An account holder's wallet session token, and no token at all.
+    let holder = "pt_cn_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for token in [Some(holder), None, Some("op_forged")] {
+        let (status, _) = call(&s.app, "GET", "/console/api/v1/offers", token, "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = call(
+            &s.app,
+            "POST",
+            "/console/api/v1/offers/bank-10-off/pause",
+            token,
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let offers = s.guard.offers.as_ref().unwrap();
+    assert!(
+        !offers.offers_view()[0].paused,
+        "a refused call paused nothing"
+    );
+    let token = sign_in(&s.app).await;
+    let (status, text) = call(&s.app, "GET", "/console/api/v1/offers", Some(&token), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("bank-10-off"), "{text}");
+    let (status, _) = call(
+        &s.app,
+        "DELETE",
+        "/console/api/v1/sessions",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&s.app, "GET", "/console/api/v1/offers", Some(&token), "").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a signed-out session is over"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_offer_gets_a_clear_error_and_changes_nothing() {
+    let s = setup().await;
+    let token = sign_in(&s.app).await;
+    let cases = [
+        (
+            KIOSK_OFFER.replace("order = 5", "order = 5\ncolour = \"red\""),
+            "colour",
+        ),
+        (
+            KIOSK_OFFER.replace("fixed = \"2.00\"", "fixed = \"-2.00\""),
+            "negative",
+        ),
+        (
+            KIOSK_OFFER.replace("fixed = \"2.00\"", "percent = \"5\"\ncap = \"-1.00\""),
+            "negative",
+        ),
+        (
+            KIOSK_OFFER.replace("order = 5", "order = 10"),
+            "stacking order",
+        ),
+    ];
+    for (text, says) in cases {
+        let (status, body) = call(
+            &s.app,
+            "POST",
+            "/console/api/v1/offers",
+            Some(&token),
+            &text,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body.contains(says), "{body} should say {says}");
+    }
+    let offers = s.guard.offers.as_ref().unwrap();
+    assert_eq!(offers.offers_view().len(), 1, "no refused offer went live");
+    let (status, _) = call(
+        &s.app,
+        "POST",
+        "/console/api/v1/offers/nope/pause",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_operator_creates_and_pauses_an_offer_and_the_next_payment_pays_full_price() {
+    let s = setup().await;
+    let token = sign_in(&s.app).await;
+    let (status, body) = call(
+        &s.app,
+        "POST",
+        "/console/api/v1/offers",
+        Some(&token),
+        KIOSK_OFFER,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        charge(&s.guard, &payment("p1", "kiosk", 5999, 600, 1_000)).await,
+        400
+    );
+    let (status, body) = call(
+        &s.app,
+        "GET",
+        "/console/api/v1/offers/kiosk-2-off/redemptions",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["offer"]["spent_minor"], 200);
+    assert_eq!(v["offer"]["left_minor"], 9_800);
+    assert_eq!(v["redemptions"][0]["payment_id"], "p1");
+    assert_eq!(v["redemptions"][0]["state"], "captured");
+    let funder = s.ledger.balance("offers:merchant:kiosk:CNY").await.unwrap();
+    assert_eq!(funder.debits_posted - funder.credits_posted, 200);
+
+    let (status, _) = call(
+        &s.app,
+        "POST",
+        "/console/api/v1/offers/kiosk-2-off/pause",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        charge(&s.guard, &payment("p2", "kiosk", 5999, 600, 100_000)).await,
+        600,
+        "a paused offer gives nothing"
+    );
+
+    // A restart keeps the operator's offer and its pause.
+    drop(s.app);
+    let again = open_on(s.db.clone(), s.ledger.clone()).await;
+    let view = again.guard.offers.as_ref().unwrap().offers_view();
+    let kiosk = view.iter().find(|o| o.id == "kiosk-2-off").expect("kept");
+    assert!(kiosk.paused);
+    assert_eq!(kiosk.spent_minor, 200);
+    let token = sign_in(&again.app).await;
+    let (status, _) = call(
+        &again.app,
+        "POST",
+        "/console/api/v1/offers/kiosk-2-off/resume",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        charge(&again.guard, &payment("p3", "kiosk", 5999, 600, 200_000)).await,
+        400
+    );
+}
+
+#[tokio::test]
+async fn decisions_show_the_rules_that_fired_and_rules_are_edited() {
+    let s = setup().await;
+    let token = sign_in(&s.app).await;
+    let mut f = payment("r0", "shop", 5999, 100, 1_000);
+    f.card.as_mut().unwrap().fingerprint = "card-x".into();
+    for i in 0..2 {
+        f.payment_id = format!("r{i}");
+        f.at_ms = 1_000 + i;
+        charge(&s.guard, &f).await;
+    }
+    f.payment_id = "r2".into();
+    f.at_ms = 1_002;
+    assert!(matches!(
+        s.guard.check(&f).await,
+        GuardAnswer::StepUp { .. }
+    ));
+    let (status, body) = call(
+        &s.app,
+        "GET",
+        "/console/api/v1/risk/decisions",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v[0]["payment_id"], "r2");
+    assert_eq!(v[0]["account"], "acct-1");
+    assert_eq!(v[0]["decision"]["fired"][0]["rule"], "card-burst");
+
+    // Shadow mode: the rule records and no longer acts.
+    let (status, _) = call(
+        &s.app,
+        "PUT",
+        "/console/api/v1/risk/rules/card-burst/shadow",
+        Some(&token),
+        r#"{"shadow":true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    f.payment_id = "r3".into();
+    assert!(matches!(s.guard.check(&f).await, GuardAnswer::Go { .. }));
+    let (status, _) = call(
+        &s.app,
+        "PUT",
+        "/console/api/v1/risk/rules/no-such-rule/shadow",
+        Some(&token),
+        r#"{"shadow":true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // New thresholds: refused when invalid, live and kept when valid.
+    let bad = RULES.replace("max_count = 2", "max_count = 0");
+    let (status, body) = call(
+        &s.app,
+        "PUT",
+        "/console/api/v1/risk/rules",
+        Some(&token),
+        &bad,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("max_count"), "{body}");
+    let looser = RULES.replace("max_count = 2", "max_count = 10");
+    let (status, body) = call(
+        &s.app,
+        "PUT",
+        "/console/api/v1/risk/rules",
+        Some(&token),
+        &looser,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("at most 10 payments"), "{body}");
+    let again = open_on(s.db.clone(), s.ledger.clone()).await;
+    let view = again.guard.risk.as_ref().unwrap().rules_view();
+    assert!(view.source.contains("max_count = 10"));
+    assert!(
+        !view.rules[0].shadow,
+        "the new text says the rule's own mode"
+    );
+}
+
+fn set_cookies(resp: &axum::response::Response) -> Vec<String> {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+async fn page(app: &Router, uri: &str, cookies: &str) -> (StatusCode, String, Vec<String>) {
+    let req = Request::builder()
+        .uri(uri)
+        .header(header::COOKIE, cookies)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let (status, set) = (resp.status(), set_cookies(&resp));
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned(), set)
+}
+
+async fn form(app: &Router, uri: &str, cookies: &str, body: String) -> (StatusCode, Vec<String>) {
+    let req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::COOKIE, cookies)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    (resp.status(), set_cookies(&resp))
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_pages_sign_an_operator_in_in_both_languages() {
+    let s = setup().await;
+    let (status, html, set) = page(&s.app, "/console/offers", "").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "no page without a session");
+    assert!(html.is_empty() && set.is_empty());
+    let (status, html, set) = page(&s.app, "/console", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let login_cookie = set[0].clone();
+    let body = format!(
+        "csrf={}&login=ops%40paytap.example&password=correct+horse+battery",
+        csrf_of(&html)
+    );
+    let (status, set) = form(&s.app, "/console/signin", &login_cookie, body).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("pt_console="))
+        .expect("the console's own cookie")
+        .clone();
+    let (status, html, _) = page(&s.app, "/console/offers", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("bank-10-off") && html.contains("Budget"));
+    let (_, zh, _) = page(&s.app, "/console/offers", &format!("{session}; pt_lang=zh")).await;
+    assert!(zh.contains("优惠活动") && zh.contains("预算"));
+    let (_, rules, _) = page(&s.app, "/console/rules", &session).await;
+    assert!(rules.contains("card-burst") && rules.contains("max_count = 2"));
+
+    // A form without its token, or with an account holder's cookie: refused.
+    let (status, _) = form(
+        &s.app,
+        "/console/offers/bank-10-off/pause",
+        &session,
+        "csrf=x".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let holder = "pt_session=pt_cn_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let (status, _) = form(
+        &s.app,
+        "/console/offers/bank-10-off/pause",
+        holder,
+        format!("csrf={}", csrf_of(&html)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!s.guard.offers.as_ref().unwrap().offers_view()[0].paused);
+    let (status, _) = form(
+        &s.app,
+        "/console/offers/bank-10-off/pause",
+        &session,
+        format!("csrf={}", csrf_of(&html)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(s.guard.offers.as_ref().unwrap().offers_view()[0].paused);
+}
