@@ -558,7 +558,7 @@ impl OffersService {
         &self,
         offer: &str,
     ) -> Result<Vec<OfferRedemption>, GuardError> {
-        let rows: Vec<(String, Option<String>, i64, String, String, i64, String)> = sqlx::query_as(
+        let rows: Vec<OfferRedemptionRow> = sqlx::query_as(
             "SELECT p.payment_id, p.account, p.at_ms, p.state, r.kind, r.amount, r.currency \
                  FROM offer_redemptions r JOIN offer_payments p ON p.payment_id = r.payment_id \
                  WHERE r.offer_id = $1 ORDER BY p.at_ms DESC, p.payment_id DESC LIMIT $2",
@@ -659,6 +659,10 @@ pub struct OfferRedemption {
     /// What the offer gave.
     pub amount: Money,
 }
+
+/// A row of an offer's redemptions: payment, account, time, state, kind,
+/// amount and currency.
+type OfferRedemptionRow = (String, Option<String>, i64, String, String, i64, String);
 
 type PaymentRow = (String, String, String, i64, i64, i64, i64);
 

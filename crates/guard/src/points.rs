@@ -33,6 +33,16 @@ const INSERT_ENTRY: &str = "INSERT INTO points_entries (entry_id, account, point
      payment_id, currency, amount, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (entry_id) DO NOTHING";
 
+/// A journal row: kind, points, payment, currency, amount, time.
+type EntryRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
 /// One journal entry, for the account holder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PointsEntry {
@@ -103,14 +113,7 @@ impl OffersService {
         let held = lock(&self.engine, "offers engine")
             .points()
             .balance(account);
-        let rows: Vec<(
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            i64,
-        )> = sqlx::query_as(
+        let rows: Vec<EntryRow> = sqlx::query_as(
             "SELECT kind, points, payment_id, currency, amount, at_ms FROM points_entries \
                  WHERE account = $1 ORDER BY at_ms DESC, entry_id DESC LIMIT $2",
         )
