@@ -710,18 +710,26 @@ async fn create_offer_accounts(
         platform_account(CASHBACK_ACCOUNT, c),
     ];
     for id in accounts {
-        let spec = AccountSpec::new(id.clone(), id.clone(), c, AccountFlags::None);
-        match ledger.create_account(spec).await {
-            Ok(_) => {}
-            Err(LedgerError::AccountConflict(id)) => {
-                return Err(GuardError::Corrupt(format!(
-                    "ledger account {id} exists with another kind"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        ensure_account(ledger, id, c).await?;
     }
     Ok(())
+}
+
+/// A platform or funder account on the ledger, created unless it exists
+/// (one that exists with another kind is corrupt data).
+pub(crate) async fn ensure_account(
+    ledger: &Ledger,
+    id: String,
+    currency: Currency,
+) -> Result<(), GuardError> {
+    let spec = AccountSpec::new(id.clone(), id, currency, AccountFlags::None);
+    match ledger.create_account(spec).await {
+        Ok(_) => Ok(()),
+        Err(LedgerError::AccountConflict(id)) => Err(GuardError::Corrupt(format!(
+            "ledger account {id} exists with another kind"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The offers operators wrote in the console, over the file's. One that

@@ -11,7 +11,7 @@
 //! its cause (`earn:<payment>`, `back:<payment>`, `redeem:<account>:<key>`),
 //! so a retried capture, refund or redemption moves nothing twice.
 
-use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError, Transfer};
+use paytap_ledger::{Ledger, Transfer};
 use paytap_offers::OfferEngine;
 use paytap_store::Db;
 use paytap_store::batch::{Arg, Stmt};
@@ -19,7 +19,7 @@ use paytap_types::sync::lock;
 use paytap_types::{Currency, Money};
 
 use crate::GuardError;
-use crate::offers::{CASHBACK_ACCOUNT, OffersService, platform_account};
+use crate::offers::{CASHBACK_ACCOUNT, OffersService, ensure_account, platform_account};
 
 /// The platform's account that pays for redeemed points, per currency.
 pub const POINTS_ACCOUNT: &str = "offers:points";
@@ -260,17 +260,7 @@ pub(crate) async fn restore(
     let currencies: Vec<Currency> = engine.points().values().iter().map(|(c, _)| *c).collect();
     for c in currencies {
         for base in [POINTS_ACCOUNT, CASHBACK_ACCOUNT] {
-            let id = platform_account(base, c);
-            let spec = AccountSpec::new(id.clone(), id.clone(), c, AccountFlags::None);
-            match ledger.create_account(spec).await {
-                Ok(_) => {}
-                Err(LedgerError::AccountConflict(id)) => {
-                    return Err(GuardError::Corrupt(format!(
-                        "ledger account {id} exists with another kind"
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            ensure_account(ledger, platform_account(base, c), c).await?;
         }
     }
     Ok(())
