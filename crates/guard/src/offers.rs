@@ -558,7 +558,7 @@ impl OffersService {
         &self,
         offer: &str,
     ) -> Result<Vec<OfferRedemption>, GuardError> {
-        let rows: Vec<(String, Option<String>, i64, String, String, i64, String)> = sqlx::query_as(
+        let rows: Vec<OfferRedemptionRow> = sqlx::query_as(
             "SELECT p.payment_id, p.account, p.at_ms, p.state, r.kind, r.amount, r.currency \
                  FROM offer_redemptions r JOIN offer_payments p ON p.payment_id = r.payment_id \
                  WHERE r.offer_id = $1 ORDER BY p.at_ms DESC, p.payment_id DESC LIMIT $2",
@@ -660,6 +660,10 @@ pub struct OfferRedemption {
     pub amount: Money,
 }
 
+/// A row of an offer's redemptions: payment, account, time, state, kind,
+/// amount and currency.
+type OfferRedemptionRow = (String, Option<String>, i64, String, String, i64, String);
+
 type PaymentRow = (String, String, String, i64, i64, i64, i64);
 
 const PAYMENT_SELECT_ONE: &str = "SELECT payment_id, state, currency, amount, charge, discount, \
@@ -706,18 +710,26 @@ async fn create_offer_accounts(
         platform_account(CASHBACK_ACCOUNT, c),
     ];
     for id in accounts {
-        let spec = AccountSpec::new(id.clone(), id.clone(), c, AccountFlags::None);
-        match ledger.create_account(spec).await {
-            Ok(_) => {}
-            Err(LedgerError::AccountConflict(id)) => {
-                return Err(GuardError::Corrupt(format!(
-                    "ledger account {id} exists with another kind"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        ensure_account(ledger, id, c).await?;
     }
     Ok(())
+}
+
+/// A platform or funder account on the ledger, created unless it exists
+/// (one that exists with another kind is corrupt data).
+pub(crate) async fn ensure_account(
+    ledger: &Ledger,
+    id: String,
+    currency: Currency,
+) -> Result<(), GuardError> {
+    let spec = AccountSpec::new(id.clone(), id, currency, AccountFlags::None);
+    match ledger.create_account(spec).await {
+        Ok(_) => Ok(()),
+        Err(LedgerError::AccountConflict(id)) => Err(GuardError::Corrupt(format!(
+            "ledger account {id} exists with another kind"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The offers operators wrote in the console, over the file's. One that

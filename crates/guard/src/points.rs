@@ -11,7 +11,7 @@
 //! its cause (`earn:<payment>`, `back:<payment>`, `redeem:<account>:<key>`),
 //! so a retried capture, refund or redemption moves nothing twice.
 
-use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError, Transfer};
+use paytap_ledger::{Ledger, Transfer};
 use paytap_offers::OfferEngine;
 use paytap_store::Db;
 use paytap_store::batch::{Arg, Stmt};
@@ -19,7 +19,7 @@ use paytap_types::sync::lock;
 use paytap_types::{Currency, Money};
 
 use crate::GuardError;
-use crate::offers::{CASHBACK_ACCOUNT, OffersService, platform_account};
+use crate::offers::{CASHBACK_ACCOUNT, OffersService, ensure_account, platform_account};
 
 /// The platform's account that pays for redeemed points, per currency.
 pub const POINTS_ACCOUNT: &str = "offers:points";
@@ -32,6 +32,16 @@ pub const MAX_LISTED: i64 = 200;
 const INSERT_ENTRY: &str = "INSERT INTO points_entries (entry_id, account, points, kind, \
      payment_id, currency, amount, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (entry_id) DO NOTHING";
+
+/// A journal row: kind, points, payment, currency, amount, time.
+type EntryRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
 
 /// One journal entry, for the account holder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -103,14 +113,7 @@ impl OffersService {
         let held = lock(&self.engine, "offers engine")
             .points()
             .balance(account);
-        let rows: Vec<(
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            i64,
-        )> = sqlx::query_as(
+        let rows: Vec<EntryRow> = sqlx::query_as(
             "SELECT kind, points, payment_id, currency, amount, at_ms FROM points_entries \
                  WHERE account = $1 ORDER BY at_ms DESC, entry_id DESC LIMIT $2",
         )
@@ -257,17 +260,7 @@ pub(crate) async fn restore(
     let currencies: Vec<Currency> = engine.points().values().iter().map(|(c, _)| *c).collect();
     for c in currencies {
         for base in [POINTS_ACCOUNT, CASHBACK_ACCOUNT] {
-            let id = platform_account(base, c);
-            let spec = AccountSpec::new(id.clone(), id.clone(), c, AccountFlags::None);
-            match ledger.create_account(spec).await {
-                Ok(_) => {}
-                Err(LedgerError::AccountConflict(id)) => {
-                    return Err(GuardError::Corrupt(format!(
-                        "ledger account {id} exists with another kind"
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            ensure_account(ledger, platform_account(base, c), c).await?;
         }
     }
     Ok(())

@@ -335,7 +335,7 @@ impl RiskService {
     /// The newest decisions on every account (at most [`MAX_LISTED`]), with
     /// the rules that fired: the operator's view.
     pub async fn recent(&self) -> Result<Vec<ConsoleDecision>, GuardError> {
-        let rows: Vec<(Option<String>, String, i64, String, Option<String>)> = sqlx::query_as(
+        let rows: Vec<DecisionRow> = sqlx::query_as(
             "SELECT account, payment_id, at_ms, decision, outcome FROM risk_decisions \
              ORDER BY at_ms DESC, payment_id DESC LIMIT $1",
         )
@@ -352,6 +352,10 @@ impl RiskService {
             .collect()
     }
 }
+
+/// A decision's row for the operator: account, payment, time, decision,
+/// outcome.
+type DecisionRow = (Option<String>, String, i64, String, Option<String>);
 
 /// The name the blocklists fire under (the engine's own).
 pub const BLOCKLIST_RULE: &str = "blocklist";

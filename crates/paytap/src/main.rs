@@ -4,6 +4,7 @@
 //! line and dispatches.
 
 mod bench;
+mod console;
 mod demo;
 mod device;
 mod failure;
@@ -66,6 +67,8 @@ enum Command {
     Register(register::Args),
     /// Key management: vault key-encryption keys (status, rotate).
     Keys(keys::Args),
+    /// The operator's console: give an operator a login.
+    Console(console::Args),
     /// Throughput and latency measurements (e.g. `paytap bench auth`).
     Bench(bench::Args),
 }
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Gate(args) => gate::run(args),
         Command::Register(args) => register::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Console(args) => console::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

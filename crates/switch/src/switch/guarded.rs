@@ -56,7 +56,7 @@ pub(super) fn facts(
     let id = payment_id(&ctx.acquirer, &ctx.terminal, ctx.stan, &ctx.transmission);
     let mut f = PaymentFacts::new(
         id,
-        Channel::Nfc,
+        channel_of(request.pos_entry_mode()),
         Money::new(ctx.amount, ctx.currency),
         ctx.started,
     );
@@ -78,6 +78,16 @@ pub(super) fn facts(
             .unwrap_or(0),
     });
     f
+}
+
+/// The guard's channel of a card payment by its DE 22: a code read from a
+/// screen or paper (`03x`: a phone's code the register scanned, or a shop's
+/// code the phone scanned) is a QR payment; anything else, a tap.
+fn channel_of(pos_entry_mode: Option<&str>) -> Channel {
+    match pos_entry_mode.and_then(|m| m.get(..2)) {
+        Some("03") => Channel::Qr,
+        _ => Channel::Nfc,
+    }
 }
 
 /// Credit when the funding card's number is in one of its bank's credit
@@ -154,4 +164,25 @@ pub(super) async fn finish(guard: &dyn PaymentGuard, facts: &PaymentFacts, appro
         GuardOutcome::Declined
     };
     guard.finish(facts, outcome).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scanned_code_is_a_qr_payment_and_a_tap_is_nfc() {
+        assert_eq!(channel_of(Some("031")), Channel::Qr, "the phone scanned");
+        assert_eq!(channel_of(Some("032")), Channel::Qr, "the register scanned");
+        assert_eq!(channel_of(Some("071")), Channel::Nfc);
+        assert_eq!(channel_of(None), Channel::Nfc);
+    }
+
+    #[test]
+    fn a_card_in_its_banks_credit_range_is_credit() {
+        let credit = [BinRange::new("6201015", "6201015").expect("range")];
+        assert_eq!(card_type("6201015000000001", &credit), CardType::Credit);
+        assert_eq!(card_type("6201010000000001", &credit), CardType::Debit);
+        assert_eq!(card_type("6201015000000001", &[]), CardType::Debit);
+    }
 }
