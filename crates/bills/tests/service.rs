@@ -70,6 +70,17 @@ impl UpiSwitchPort for Lossy {
     }
 }
 
+/// Jio's ₹299 plan for the Karnataka number, operator and circle by its
+/// series.
+fn jio299() -> RechargeRequest {
+    RechargeRequest {
+        mobile: JIO_KA.into(),
+        operator: None,
+        circle: None,
+        plan_id: "JIO299".into(),
+    }
+}
+
 struct Env {
     db: Db,
     ledger: Ledger,
@@ -162,15 +173,7 @@ async fn env_losing(lose: Vec<TxnType>) -> Env {
     sw.register(&entry(ASHA, &asha, Some(0))).await.unwrap();
     let catalogue = Catalogue::default_billers();
     let recharges = Recharges::default_operators();
-    let payees: Vec<(String, String)> = catalogue
-        .all()
-        .map(|b| (b.vpa.clone(), b.name.clone()))
-        .chain(
-            recharges
-                .operators()
-                .map(|o| (o.vpa.clone(), o.name.clone())),
-        )
-        .collect();
+    let payees = paytap_bbps::collection_addresses(&catalogue, &recharges);
     let mut collections = Collections::new();
     let mut accounts = BTreeMap::new();
     for (vpa, name) in payees {
@@ -340,17 +343,7 @@ async fn bad_input_gets_a_clear_error_and_moves_nothing() {
     assert!(matches!(cn, Err(BillsError::NotInIndia(_))));
     let cn = e
         .bills
-        .recharge(
-            li_lei,
-            "k",
-            &RechargeRequest {
-                mobile: JIO_KA.into(),
-                operator: None,
-                circle: None,
-                plan_id: "JIO299".into(),
-            },
-            e.asha_pays(),
-        )
+        .recharge(li_lei, "k", &jio299(), e.asha_pays())
         .await;
     assert!(matches!(cn, Err(BillsError::NotInIndia(_))));
     let card = PayMethod::Card {
@@ -446,12 +439,7 @@ async fn a_jio_recharge_is_confirmed_or_refunded() {
         (detected.operator.as_str(), detected.circle.as_str()),
         ("JIO", "KA")
     );
-    let req = RechargeRequest {
-        mobile: JIO_KA.into(),
-        operator: None,
-        circle: None,
-        plan_id: "JIO299".into(),
-    };
+    let req = jio299();
     let r = e
         .bills
         .recharge(ASHA_IN, "r1", &req, e.asha_pays())
@@ -520,12 +508,7 @@ async fn numbers_and_addresses_are_sealed_at_rest() {
         .pay_bill(ASHA_IN, "k", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
-    let req = RechargeRequest {
-        mobile: JIO_KA.into(),
-        operator: None,
-        circle: None,
-        plan_id: "JIO299".into(),
-    };
+    let req = jio299();
     e.bills
         .recharge(ASHA_IN, "r", &req, e.asha_pays())
         .await
@@ -580,12 +563,7 @@ async fn a_lost_answer_is_resumed_and_charges_once() {
 
     // A refund whose answer is lost stays owed until resumed.
     e.billers.set_down("JIO", true);
-    let req = RechargeRequest {
-        mobile: JIO_KA.into(),
-        operator: None,
-        circle: None,
-        plan_id: "JIO299".into(),
-    };
+    let req = jio299();
     let r = e
         .bills
         .recharge(ASHA_IN, "r1", &req, e.asha_pays())

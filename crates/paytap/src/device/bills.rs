@@ -245,6 +245,20 @@ fn answer(json: bool, v: &Value, text: impl Fn(&Value)) -> ExitCode {
     ))
 }
 
+/// A payment under `key` (or a new one, printed), its receipt printed.
+async fn pay(on: &On, path: &str, key: Option<String>, body: Value) -> anyhow::Result<ExitCode> {
+    let key = match key {
+        Some(k) => k,
+        None => new_key()?,
+    };
+    eprintln!("idempotency key: {key}");
+    let v = Session::open(on)
+        .await?
+        .post(path, Some(&key), body)
+        .await?;
+    Ok(answer(on.json, &v, print_receipt))
+}
+
 /// `paytap device bills ...`.
 pub(super) async fn bills(a: BillsArgs) -> anyhow::Result<ExitCode> {
     match a.command {
@@ -296,17 +310,8 @@ pub(super) async fn bills(a: BillsArgs) -> anyhow::Result<ExitCode> {
             vpa,
             key,
         } => {
-            let key = match key {
-                Some(k) => k,
-                None => new_key()?,
-            };
-            eprintln!("idempotency key: {key}");
             let body = json!({ "fetch_id": fetch_id, "vpa": vpa });
-            let v = Session::open(&on)
-                .await?
-                .post("/api/v1/bills/payments", Some(&key), body)
-                .await?;
-            Ok(answer(on.json, &v, print_receipt))
+            pay(&on, "/api/v1/bills/payments", key, body).await
         }
         BillsCmd::Reminders { on } => {
             let v = Session::open(&on)
@@ -391,18 +396,9 @@ pub(super) async fn recharge(a: RechargeArgs) -> anyhow::Result<ExitCode> {
             vpa,
             key,
         } => {
-            let key = match key {
-                Some(k) => k,
-                None => new_key()?,
-            };
-            eprintln!("idempotency key: {key}");
             let body = json!({ "mobile": mobile, "plan_id": plan, "operator": operator,
                                "circle": circle, "vpa": vpa });
-            let v = Session::open(&on)
-                .await?
-                .post("/api/v1/recharge/payments", Some(&key), body)
-                .await?;
-            Ok(answer(on.json, &v, print_receipt))
+            pay(&on, "/api/v1/recharge/payments", key, body).await
         }
     }
 }
