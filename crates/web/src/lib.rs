@@ -25,6 +25,8 @@
 //!   back on, removing a device's cards;
 //! * `cards`: the card list, default card, removing a card;
 //! * `payments`: the history and its live feed;
+//! * `bills`: an India account's bills (billers by category, fetch, pay
+//!   over UPI, receipts, reminders);
 //! * `assets`: the stylesheet and the icon; `respond`: pages, redirects and security
 //!   headers; `notice`: one-shot notices after a redirect;
 //! * [`session`]: session cookie (the wallet's own session token) and CSRF
@@ -50,6 +52,7 @@
 
 mod app;
 mod assets;
+mod bills;
 mod cards;
 mod devices;
 pub mod i18n;
@@ -121,6 +124,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
         .merge(locate::routes())
+        .merge(bills::routes())
         .fallback(app::not_found)
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(app)
