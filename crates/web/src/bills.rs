@@ -59,7 +59,7 @@ fn refused(signed: &Signed, status: StatusCode, message: &str) -> Failure {
 }
 
 /// The bill service, for an India account of a deployment that has one.
-fn service(app: &App, signed: &Signed) -> Result<Arc<BillService>, Failure> {
+pub(crate) fn service(app: &App, signed: &Signed) -> Result<Arc<BillService>, Failure> {
     let payer = payer(signed);
     if payer.region_check().is_err() {
         let b = signed.lang.bills();
@@ -70,7 +70,7 @@ fn service(app: &App, signed: &Signed) -> Result<Arc<BillService>, Failure> {
         .ok_or_else(|| signed.fail(StatusCode::NOT_FOUND))
 }
 
-fn payer(signed: &Signed) -> Payer<'_> {
+pub(crate) fn payer(signed: &Signed) -> Payer<'_> {
     Payer {
         account_id: &signed.principal.account_id,
         region: &signed.principal.region,
@@ -80,7 +80,7 @@ fn payer(signed: &Signed) -> Payer<'_> {
 /// A refusal of the bill service as the account's page: the rule broken
 /// (422), the biller down (503), a bill already paid (409); a failure of
 /// ours is logged and answered 500.
-fn bills_failure(signed: &Signed, e: BillsError) -> Failure {
+pub(crate) fn bills_failure(signed: &Signed, e: BillsError) -> Failure {
     let b = signed.lang.bills();
     let (status, message) = match &e {
         BillsError::Invalid(rule) => (StatusCode::UNPROCESSABLE_ENTITY, rule.to_string()),
@@ -192,7 +192,11 @@ async fn pay(
 
 /// The payer's UPI id and the account behind it, as the PSP's directory
 /// has it; an id that is not the PSP's is refused.
-async fn upi_method(s: &BillService, signed: &Signed, vpa: &str) -> Result<PayMethod, Failure> {
+pub(crate) async fn upi_method(
+    s: &BillService,
+    signed: &Signed,
+    vpa: &str,
+) -> Result<PayMethod, Failure> {
     let no_vpa = || {
         tracing::info!(account = %signed.principal.account_id, "web: bill payment from an unknown UPI id");
         refused(

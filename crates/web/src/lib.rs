@@ -26,7 +26,8 @@
 //! * `cards`: the card list, default card, removing a card;
 //! * `payments`: the history and its live feed;
 //! * `bills`: an India account's bills (billers by category, fetch, pay
-//!   over UPI, receipts, reminders);
+//!   over UPI, receipts, reminders); `recharge`: prepaid recharge (operator
+//!   and circle detected from the number, plans, pay over UPI);
 //! * `assets`: the stylesheet and the icon; `respond`: pages, redirects and security
 //!   headers; `notice`: one-shot notices after a redirect;
 //! * [`session`]: session cookie (the wallet's own session token) and CSRF
@@ -60,6 +61,7 @@ mod locate;
 mod notice;
 pub mod pages;
 mod payments;
+mod recharge;
 mod respond;
 pub mod session;
 mod signin;
@@ -125,6 +127,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route(FAVICON_PATH, get(assets::favicon))
         .merge(locate::routes())
         .merge(bills::routes())
+        .merge(recharge::routes())
         .fallback(app::not_found)
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(app)

@@ -311,7 +311,7 @@ async fn a_china_account_is_told_bills_are_for_india_accounts() {
         "no bills in its navigation"
     );
     let csrf = devices.csrf();
-    for path in ["/bills", "/bills/billers/BESCOM"] {
+    for path in ["/bills", "/bills/billers/BESCOM", "/recharge"] {
         let page = c.get(&site.app, path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         assert!(
@@ -397,4 +397,77 @@ async fn bad_parameters_a_stranger_s_upi_id_and_a_biller_that_is_down_are_refuse
         down.body
     );
     assert!(down.body.contains(Lang::En.bills().biller_down));
+}
+
+/// A Jio number of the Karnataka circle, by its series.
+const JIO_KA: &str = "7019123456";
+
+#[tokio::test]
+async fn a_jio_number_is_detected_and_recharged_once_with_its_plans_in_both_languages() {
+    let site = india().await;
+    let mut c = site
+        .signed_in("asha.jio@example.in", "in", Language::En)
+        .await;
+    let form = c.get(&site.app, "/recharge").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let csrf = form.csrf();
+    let asked = [("csrf", csrf.as_str()), ("mobile", JIO_KA)];
+    let plans = c.post(&site.app, "/recharge/plans", &asked).await;
+    assert_eq!(plans.status, StatusCode::OK, "{}", plans.body);
+    assert!(
+        plans.body.contains("value=\"JIO\" selected"),
+        "{}",
+        plans.body
+    );
+    assert!(
+        plans.body.contains("value=\"KA\" selected"),
+        "{}",
+        plans.body
+    );
+    assert!(plans.body.contains("value=\"JIO299\""), "{}", plans.body);
+    assert!(plans.body.contains("₹299.00"), "{}", plans.body);
+    assert!(plans.body.contains("******3456"));
+
+    let before = site.balance().await;
+    let form = [
+        ("csrf", plans.csrf()),
+        ("mobile", field(&plans.body, "mobile")),
+        ("operator", field(&plans.body, "operator")),
+        ("circle", field(&plans.body, "circle")),
+        ("plan_id", "JIO299".to_owned()),
+        ("key", field(&plans.body, "key")),
+        ("vpa", ASHA_VPA.to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let paid = c.post(&site.app, "/recharge/pay", &form).await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    let again = c.post(&site.app, "/recharge/pay", &form).await;
+    assert_eq!(again.location(), paid.location());
+    assert_eq!(before - site.balance().await, 299_00, "charged once");
+    let receipt = c.get(&site.app, paid.location()).await;
+    assert!(
+        receipt.body.contains("Confirmed by the biller"),
+        "{}",
+        receipt.body
+    );
+    assert!(receipt.body.contains("******3456") && receipt.body.contains("JIO299"));
+    assert!(
+        !receipt.body.contains(JIO_KA),
+        "the number is masked on the receipt"
+    );
+
+    let mut zh = site
+        .signed_in("asha.jio.zh@example.in", "in", Language::Zh)
+        .await;
+    let form = zh.get(&site.app, "/recharge").await;
+    assert!(form.body.contains(Lang::Zh.bills().recharge_title));
+    let unknown = [("csrf", form.csrf()), ("mobile", "6000000000".to_owned())];
+    let unknown: Vec<(&str, &str)> = unknown.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let undetected = zh.post(&site.app, "/recharge/plans", &unknown).await;
+    assert_eq!(undetected.status, StatusCode::OK, "{}", undetected.body);
+    assert!(
+        undetected.body.contains(Lang::Zh.bills().not_detected),
+        "{}",
+        undetected.body
+    );
 }

@@ -53,6 +53,19 @@ pub struct BillStrings {
     pub already_paid_refusal: &'static str,
     pub no_vpa: &'static str,
     pub back_to_bills: &'static str,
+    pub recharge_title: &'static str,
+    pub recharge_intro: &'static str,
+    pub mobile_field: &'static str,
+    pub operator_field: &'static str,
+    pub circle_field: &'static str,
+    pub not_detected: &'static str,
+    pub show_plans: &'static str,
+    pub plans_legend: &'static str,
+    /// `{}` = days.
+    pub validity: &'static str,
+    pub recharge_button: &'static str,
+    pub recharged_number: &'static str,
+    pub plan: &'static str,
 }
 
 const EN: BillStrings = BillStrings {
@@ -95,6 +108,18 @@ const EN: BillStrings = BillStrings {
     already_paid_refusal: "This bill is already paid or being paid.",
     no_vpa: "That UPI ID is not one of yours.",
     back_to_bills: "Back to bills",
+    recharge_title: "Mobile recharge",
+    recharge_intro: "Recharge a prepaid Jio, Airtel, Vi or BSNL number over UPI.",
+    mobile_field: "Mobile number",
+    operator_field: "Operator",
+    circle_field: "Circle",
+    not_detected: "The operator could not be told from this number: choose it and the circle.",
+    show_plans: "Show plans",
+    plans_legend: "Plans",
+    validity: "{} days",
+    recharge_button: "Recharge",
+    recharged_number: "Mobile number",
+    plan: "Plan",
 };
 
 const ZH: BillStrings = BillStrings {
@@ -137,6 +162,18 @@ const ZH: BillStrings = BillStrings {
     already_paid_refusal: "此账单已缴清或正在缴费。",
     no_vpa: "此 UPI ID 不属于您。",
     back_to_bills: "返回账单",
+    recharge_title: "手机充值",
+    recharge_intro: "通过 UPI 为 Jio、Airtel、Vi 或 BSNL 预付费号码充值。",
+    mobile_field: "手机号码",
+    operator_field: "运营商",
+    circle_field: "电信区",
+    not_detected: "无法从此号码识别运营商，请选择运营商和电信区。",
+    show_plans: "查看套餐",
+    plans_legend: "套餐",
+    validity: "{} 天",
+    recharge_button: "充值",
+    recharged_number: "手机号码",
+    plan: "套餐",
 };
 
 impl Lang {

@@ -23,6 +23,7 @@ pub fn bills_page(ctx: &Ctx, v: &BillsHome<'_>) -> Markup {
         div class="page-head" {
             h1 { (b.bills_title) }
             p class="lead" { (b.bills_intro) }
+            p { a class="btn btn-secondary" href="/recharge" { (b.recharge_title) } }
         }
         section class="panel" id="reminders" aria-labelledby="reminders-title" {
             h2 id="reminders-title" { (b.reminders_title) }
@@ -154,6 +155,12 @@ pub fn receipt_page(ctx: &Ctx, r: &Receipt) -> Markup {
             }
             @if let Some(due) = &r.due_date {
                 dt { (b.due_date) } dd { (due) }
+            }
+            @if let Some(mobile) = &r.mobile {
+                dt { (b.recharged_number) } dd { (mobile) }
+            }
+            @if let Some(plan) = &r.plan_id {
+                dt { (b.plan) } dd { (plan) }
             }
             dt { (b.paid_by) } dd { (method) }
             @if let Some(rrn) = &r.rail_ref {

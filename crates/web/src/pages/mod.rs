@@ -16,6 +16,7 @@ mod devices;
 mod locate;
 mod map;
 mod payments;
+mod recharge;
 mod signin;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use devices::{
 pub use locate::{FindView, erase_page, find_section};
 pub use map::{MapPoint, map_svg};
 pub use payments::{RowCtx, UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
+pub use recharge::{PlansView, masked_mobile, plans_page, recharge_page};
 pub use signin::login_page;
 
 /// Cache-busting version of the stylesheet URL.
