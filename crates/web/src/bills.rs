@@ -83,7 +83,10 @@ pub(crate) fn payer(signed: &Signed) -> Payer<'_> {
 pub(crate) fn bills_failure(signed: &Signed, e: BillsError) -> Failure {
     let b = signed.lang.bills();
     let (status, message) = match &e {
-        BillsError::Invalid(rule) => (StatusCode::UNPROCESSABLE_ENTITY, rule.to_string()),
+        BillsError::Invalid(rule) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            crate::i18n::fill(b.check_input, &rule.to_string()),
+        ),
         BillsError::BillerRefused(why) => (StatusCode::UNPROCESSABLE_ENTITY, why.clone()),
         BillsError::BillerDown => (StatusCode::SERVICE_UNAVAILABLE, b.biller_down.to_owned()),
         BillsError::AlreadyPaid | BillsError::KeyReused => {

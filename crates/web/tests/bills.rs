@@ -377,6 +377,11 @@ async fn bad_parameters_a_stranger_s_upi_id_and_a_biller_that_is_down_are_refuse
         "{}",
         refused.body
     );
+    assert!(
+        refused.body.contains("Check what you entered"),
+        "{}",
+        refused.body
+    );
     assert!(refused.body.contains("account_id"), "{}", refused.body);
     let unknown = c.get(&site.app, "/bills/billers/NOSUCH").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);

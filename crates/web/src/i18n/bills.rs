@@ -47,8 +47,8 @@ pub struct BillStrings {
     pub paid_by: &'static str,
     pub state: &'static str,
     pub refund_reason: &'static str,
-    /// Why the bill or payment was refused, before the rule it broke.
-    pub refused_title: &'static str,
+    /// `{}` = the rule broken, in the service's words.
+    pub check_input: &'static str,
     pub biller_down: &'static str,
     pub already_paid_refusal: &'static str,
     pub no_vpa: &'static str,
@@ -103,7 +103,7 @@ const EN: BillStrings = BillStrings {
     paid_by: "Paid by",
     state: "Status",
     refund_reason: "Refunded because",
-    refused_title: "This could not be done",
+    check_input: "Check what you entered: {}",
     biller_down: "The biller is not answering. Try again later; nothing was charged.",
     already_paid_refusal: "This bill is already paid or being paid.",
     no_vpa: "That UPI ID is not one of yours.",
@@ -157,7 +157,7 @@ const ZH: BillStrings = BillStrings {
     paid_by: "支付方式",
     state: "状态",
     refund_reason: "退款原因",
-    refused_title: "无法完成",
+    check_input: "请检查填写的内容：{}",
     biller_down: "收费机构暂无响应，请稍后再试；未扣款。",
     already_paid_refusal: "此账单已缴清或正在缴费。",
     no_vpa: "此 UPI ID 不属于您。",
