@@ -476,3 +476,29 @@ async fn a_jio_number_is_detected_and_recharged_once_with_its_plans_in_both_lang
         undetected.body
     );
 }
+
+#[tokio::test]
+async fn a_payment_the_biller_refuses_is_refunded_and_its_receipt_says_why() {
+    let site = india().await;
+    let mut c = site
+        .signed_in("asha.refund@example.in", "in", Language::En)
+        .await;
+    let bill = fetch_bescom(&site, &mut c).await;
+    let before = site.balance().await;
+    site.billers.set_refusing("BESCOM", true);
+    let paid = pay(&site, &mut c, &bill, ASHA_VPA).await;
+    assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    let receipt = c.get(&site.app, paid.location()).await;
+    assert!(
+        receipt.body.contains("data-state=\"refunded\""),
+        "{}",
+        receipt.body
+    );
+    assert!(
+        receipt.body.contains("Refunded because"),
+        "{}",
+        receipt.body
+    );
+    assert!(!receipt.body.contains("id=\"biller-ref\""));
+    assert_eq!(site.balance().await, before, "the money is back");
+}
