@@ -31,6 +31,20 @@ pub use billers::{Biller, Catalogue, Category, CustomerParams, ParamKind, ParamS
 pub use payment::{PayState, Step, StepOutcome};
 pub use recharge::{Circle, Detected, Operator, Plan, RechargeOrder, Recharges};
 
+/// Every biller's and operator's UPI collection address with its name:
+/// the accounts the aggregator collects into.
+pub fn collection_addresses(billers: &Catalogue, operators: &Recharges) -> Vec<(String, String)> {
+    billers
+        .all()
+        .map(|b| (b.vpa.clone(), b.name.clone()))
+        .chain(
+            operators
+                .operators()
+                .map(|o| (o.vpa.clone(), o.name.clone())),
+        )
+        .collect()
+}
+
 /// Why a request or a configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BbpsError {

@@ -258,6 +258,8 @@ impl Recharges {
     }
 }
 
+// Rupee amounts are written the Indian way, then paise: `299_00` is ₹299.00.
+#[allow(clippy::inconsistent_digit_grouping)]
 #[cfg(test)]
 mod tests {
     use super::*;

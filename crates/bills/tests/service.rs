@@ -12,7 +12,7 @@ use paytap_ledger::Ledger;
 use paytap_store::Db;
 use paytap_types::{Currency, ManualClock, SystemClock};
 use paytap_upi::Vpa;
-use paytap_upi::xml::{Account, AccountNumber, Ifsc, OrgId};
+use paytap_upi::xml::{Account, AccountNumber, Ifsc, OrgId, ReqPay, RespPay, TxnType};
 use paytap_upid::{DirectoryEntry, IssuerBanks, UpiSwitch, http};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +42,42 @@ impl PayerAccounts for Payers {
     fn account_of<'a>(&'a self, vpa: &'a Vpa) -> BoxFut<'a, Result<Option<Account>, String>> {
         let found = (vpa.as_str() == ASHA).then(|| self.0.clone());
         Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
+/// The switch over HTTP, with the answers to some requests lost after the
+/// switch acted on them (a timeout on the way back).
+struct Lossy {
+    inner: HttpSwitch,
+    /// The kinds of request whose next answer is lost.
+    lose: std::sync::Mutex<Vec<TxnType>>,
+}
+
+impl UpiSwitchPort for Lossy {
+    fn pay(&self, req: ReqPay) -> BoxFut<'_, Result<Option<RespPay>, String>> {
+        Box::pin(async move {
+            let kind = req.txn.kind;
+            let answer = self.inner.pay(req).await;
+            let mut lose = self.lose.lock().unwrap();
+            match lose.iter().position(|k| *k == kind) {
+                Some(i) => {
+                    lose.remove(i);
+                    Err("answer lost".to_owned())
+                }
+                None => answer,
+            }
+        })
+    }
+}
+
+/// Jio's ₹299 plan for the Karnataka number, operator and circle by its
+/// series.
+fn jio299() -> RechargeRequest {
+    RechargeRequest {
+        mobile: JIO_KA.into(),
+        operator: None,
+        circle: None,
+        plan_id: "JIO299".into(),
     }
 }
 
@@ -100,6 +136,12 @@ impl Env {
 /// and every biller's and operator's collection account at the aggregator's
 /// bank in its directory, and the bill service talking to it over HTTP.
 async fn env() -> Env {
+    env_losing(Vec::new()).await
+}
+
+/// [`env`], with the switch's answers to the first requests of `lose`'s
+/// kinds lost.
+async fn env_losing(lose: Vec<TxnType>) -> Env {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
     let banks = UpiBanks::open(
@@ -131,15 +173,7 @@ async fn env() -> Env {
     sw.register(&entry(ASHA, &asha, Some(0))).await.unwrap();
     let catalogue = Catalogue::default_billers();
     let recharges = Recharges::default_operators();
-    let payees: Vec<(String, String)> = catalogue
-        .all()
-        .map(|b| (b.vpa.clone(), b.name.clone()))
-        .chain(
-            recharges
-                .operators()
-                .map(|o| (o.vpa.clone(), o.name.clone())),
-        )
-        .collect();
+    let payees = paytap_bbps::collection_addresses(&catalogue, &recharges);
     let mut collections = Collections::new();
     let mut accounts = BTreeMap::new();
     for (vpa, name) in payees {
@@ -163,7 +197,10 @@ async fn env() -> Env {
         recharges,
         data_key: Zeroizing::new([7u8; 32]),
         collections,
-        upi: Arc::new(HttpSwitch::new(&base).unwrap()),
+        upi: Arc::new(Lossy {
+            inner: HttpSwitch::new(&base).unwrap(),
+            lose: std::sync::Mutex::new(lose),
+        }),
         payers: Arc::new(Payers(account(&asha))),
         cards: None,
         billers: billers.clone(),
@@ -306,17 +343,7 @@ async fn bad_input_gets_a_clear_error_and_moves_nothing() {
     assert!(matches!(cn, Err(BillsError::NotInIndia(_))));
     let cn = e
         .bills
-        .recharge(
-            li_lei,
-            "k",
-            &RechargeRequest {
-                mobile: JIO_KA.into(),
-                operator: None,
-                circle: None,
-                plan_id: "JIO299".into(),
-            },
-            e.asha_pays(),
-        )
+        .recharge(li_lei, "k", &jio299(), e.asha_pays())
         .await;
     assert!(matches!(cn, Err(BillsError::NotInIndia(_))));
     let card = PayMethod::Card {
@@ -412,12 +439,7 @@ async fn a_jio_recharge_is_confirmed_or_refunded() {
         (detected.operator.as_str(), detected.circle.as_str()),
         ("JIO", "KA")
     );
-    let req = RechargeRequest {
-        mobile: JIO_KA.into(),
-        operator: None,
-        circle: None,
-        plan_id: "JIO299".into(),
-    };
+    let req = jio299();
     let r = e
         .bills
         .recharge(ASHA_IN, "r1", &req, e.asha_pays())
@@ -486,12 +508,7 @@ async fn numbers_and_addresses_are_sealed_at_rest() {
         .pay_bill(ASHA_IN, "k", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
-    let req = RechargeRequest {
-        mobile: JIO_KA.into(),
-        operator: None,
-        circle: None,
-        plan_id: "JIO299".into(),
-    };
+    let req = jio299();
     e.bills
         .recharge(ASHA_IN, "r", &req, e.asha_pays())
         .await
@@ -516,4 +533,52 @@ async fn numbers_and_addresses_are_sealed_at_rest() {
             assert!(!row.contains(secret), "{secret} in clear: {row}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_resumed_and_charges_once() {
+    // The charge's answer is lost twice: once sent, and once asked again
+    // at once; the refund's once.
+    let e = env_losing(vec![TxnType::Pay, TxnType::Pay, TxnType::Refund]).await;
+    let bill = e.fetch_bescom("1234567890").await;
+    // The charge went through but its answers were lost: not known yet.
+    let r = e
+        .bills
+        .pay_bill(ASHA_IN, "k1", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(r.state, PayState::Charging, "{r:?}");
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
+    // Resumed (as `paytap up` does every 30 s): the switch answers the
+    // same transaction, the biller confirms, nothing is charged twice.
+    assert_eq!(e.bills.resume().await.unwrap(), 1);
+    let r = e
+        .bills
+        .receipt("acct-asha", &r.payment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, PayState::Confirmed);
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
+
+    // A refund whose answer is lost stays owed until resumed.
+    e.billers.set_down("JIO", true);
+    let req = jio299();
+    let r = e
+        .bills
+        .recharge(ASHA_IN, "r1", &req, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(r.state, PayState::Refunding, "{r:?}");
+    assert_eq!(e.bills.resume().await.unwrap(), 1);
+    let r = e
+        .bills
+        .receipt("acct-asha", &r.payment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, PayState::Refunded);
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
+    assert_eq!(e.bills.resume().await.unwrap(), 0, "nothing left open");
+    e.balanced().await;
 }

@@ -190,3 +190,54 @@ async fn credit_to_an_unknown_account_or_bank_fails() {
     assert_eq!(r, LegResult::Failure(codes::BAD_LEG));
     assert_eq!(e.debit("T8", 0).await, LegResult::Failure(codes::BAD_LEG));
 }
+
+/// A mobile number kept in clear before numbers were sealed (a row with no
+/// fingerprint) is sealed when the banks next open, and still found.
+#[tokio::test]
+async fn a_number_kept_in_clear_is_sealed_at_open_and_still_found() {
+    let db = Db::for_tests().await.unwrap();
+    let ledger = Ledger::open(db.clone()).await.unwrap();
+    let config = IssuerConfig::default_banks();
+    let key = [7u8; 32];
+    UpiBanks::open(db.clone(), ledger.clone(), &config, &key)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO issuer_upi_accounts (bank_id, account_number, ifsc, mobile, holder, created_at) \
+         VALUES ($1, '123456789012', 'ICIC0000001', '9988776655', 'Meera', 0)",
+    )
+    .bind(ICICI)
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let banks = UpiBanks::open(db.clone(), ledger, &config, &key)
+        .await
+        .unwrap();
+    let found = banks.accounts_by_mobile("9988776655").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].mobile, "9988776655");
+    assert_eq!(found[0].holder, "Meera");
+    let (stored,): (String,) = sqlx::query_as(
+        "SELECT mobile FROM issuer_upi_accounts WHERE account_number = '123456789012'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(!stored.contains("9988776655"), "{stored}");
+    // Another key finds nothing: the fingerprint is keyed.
+    let other = UpiBanks::open(
+        db.clone(),
+        Ledger::open(db).await.unwrap(),
+        &config,
+        &[8u8; 32],
+    )
+    .await
+    .unwrap();
+    assert!(
+        other
+            .accounts_by_mobile("9988776655")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

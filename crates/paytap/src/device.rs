@@ -27,6 +27,7 @@ use paytap_device::{
 use paytap_types::Secret;
 use zeroize::Zeroizing;
 
+mod bills;
 mod scan;
 pub(crate) mod show;
 pub(crate) mod transit;
@@ -150,6 +151,10 @@ enum Cmd {
     Show(show::ShowArgs),
     /// Transit cards: issue one from a city's operator, top it up, show them.
     Transit(transit::Args),
+    /// Bills of an India account: billers, fetch a bill, pay it over UPI, reminders, receipts.
+    Bills(bills::BillsArgs),
+    /// Prepaid mobile recharge of an India account: plans, pay over UPI.
+    Recharge(bills::RechargeArgs),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -297,6 +302,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             scan::run(*a)
         }
         Cmd::Show(a) => show::run(a),
+        Cmd::Bills(a) => rt.block_on(bills::bills(a)),
+        Cmd::Recharge(a) => rt.block_on(bills::recharge(a)),
     }
 }
 

@@ -11,9 +11,11 @@
 use time::{OffsetDateTime, UtcOffset};
 
 mod banks;
+mod bills;
 mod reasons;
 
 pub use banks::{BankInfo, Banks};
+pub use bills::{BillStrings, category_name, reminder_text, rupees, state_name};
 pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};
 
 /// An interface language.

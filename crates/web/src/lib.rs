@@ -25,6 +25,9 @@
 //!   back on, removing a device's cards;
 //! * `cards`: the card list, default card, removing a card;
 //! * `payments`: the history and its live feed;
+//! * `bills`: an India account's bills (billers by category, fetch, pay
+//!   over UPI, receipts, reminders); `recharge`: prepaid recharge (operator
+//!   and circle detected from the number, plans, pay over UPI);
 //! * `assets`: the stylesheet and the icon; `respond`: pages, redirects and security
 //!   headers; `notice`: one-shot notices after a redirect;
 //! * [`session`]: session cookie (the wallet's own session token) and CSRF
@@ -50,6 +53,7 @@
 
 mod app;
 mod assets;
+mod bills;
 mod cards;
 mod devices;
 pub mod i18n;
@@ -57,6 +61,7 @@ mod locate;
 mod notice;
 pub mod pages;
 mod payments;
+mod recharge;
 mod respond;
 pub mod session;
 mod signin;
@@ -121,6 +126,8 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
         .merge(locate::routes())
+        .merge(bills::routes())
+        .merge(recharge::routes())
         .fallback(app::not_found)
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(app)

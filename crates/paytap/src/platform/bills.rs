@@ -77,15 +77,7 @@ pub async fn start(
 ) -> anyhow::Result<BillsSide> {
     let catalogue = Catalogue::default_billers();
     let recharges = Recharges::default_operators();
-    let payees: Vec<(String, String)> = catalogue
-        .all()
-        .map(|b| (b.vpa.clone(), b.name.clone()))
-        .chain(
-            recharges
-                .operators()
-                .map(|o| (o.vpa.clone(), o.name.clone())),
-        )
-        .collect();
+    let payees = paytap_bbps::collection_addresses(&catalogue, &recharges);
     let mut collections = Collections::new();
     for (vpa, name) in payees {
         let account = collection(&sw, banks, &vpa, &name).await?;

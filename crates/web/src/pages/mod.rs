@@ -10,11 +10,13 @@
 //! live-update script of the payments page, allowed by a per-response CSP
 //! nonce; without it the page works with its refresh link.
 
+mod bills;
 mod cards;
 mod devices;
 mod locate;
 mod map;
 mod payments;
+mod recharge;
 mod signin;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use paytap_wallet::Account;
 
 use crate::i18n::{Banks, Lang, Strings};
 
+pub use bills::{BillsHome, bill_page, biller_page, bills_page, receipt_page};
 pub use cards::{art_class, card_art, cards_page, remove_card_page};
 pub use devices::{
     DeviceCards, device_page, device_panel, devices_page, kind_label, remove_all_page,
@@ -32,6 +35,7 @@ pub use devices::{
 pub use locate::{FindView, erase_page, find_section};
 pub use map::{MapPoint, map_svg};
 pub use payments::{RowCtx, UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
+pub use recharge::{PlansView, masked_mobile, plans_page, recharge_page};
 pub use signin::login_page;
 
 /// Cache-busting version of the stylesheet URL.
@@ -80,6 +84,7 @@ pub enum Nav {
     Devices,
     Cards,
     Payments,
+    Bills,
 }
 
 pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
@@ -117,6 +122,9 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                                     li { a href="/devices" aria-current=[(nav == Nav::Devices).then_some("page")] { (s.nav_devices) } }
                                     li { a href="/cards" aria-current=[(nav == Nav::Cards).then_some("page")] { (s.nav_cards) } }
                                     li { a href="/payments" aria-current=[(nav == Nav::Payments).then_some("page")] { (s.nav_payments) } }
+                                    @if crate::bills::shown_to(ctx.region()) {
+                                        li { a href="/bills" aria-current=[(nav == Nav::Bills).then_some("page")] { (ctx.lang.bills().nav_bills) } }
+                                    }
                                 }
                             }
                         }

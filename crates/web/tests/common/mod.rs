@@ -171,10 +171,18 @@ pub async fn site_with_banks(banks: paytap_web::i18n::Banks) -> Site {
 }
 
 async fn wallet() -> (Wallet, Net) {
+    let (wallet, net, _india) = wallet_and_india().await;
+    (wallet, net)
+}
+
+/// The wallet over its test network, and the `in` region's database (where
+/// India's services keep their tables beside the wallet's).
+pub async fn wallet_and_india() -> (Wallet, Net, Db) {
     let net = Net::default();
+    let india = Db::for_tests().await.unwrap();
     let mut regions = Regions::new();
     regions.insert("cn", Db::for_tests().await.unwrap());
-    regions.insert("in", Db::for_tests().await.unwrap());
+    regions.insert("in", india.clone());
     let config = WalletConfig {
         password_params: PasswordParams {
             m_cost_kib: 1024,
@@ -189,7 +197,7 @@ async fn wallet() -> (Wallet, Net) {
     let wallet = Wallet::new(regions, Arc::new(net.clone()), config)
         .await
         .unwrap();
-    (wallet, net)
+    (wallet, net, india)
 }
 
 /// An account with a phone holding two cards and a band; returns the
