@@ -20,9 +20,14 @@ struct Env {
 async fn env() -> Env {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
-    let banks = UpiBanks::open(db, ledger.clone(), &IssuerConfig::default_banks())
-        .await
-        .unwrap();
+    let banks = UpiBanks::open(
+        db,
+        ledger.clone(),
+        &IssuerConfig::default_banks(),
+        &paytap_types::Secret::new([7; 32]),
+    )
+    .await
+    .unwrap();
     let payer = banks
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await
@@ -85,7 +90,13 @@ async fn accounts_have_ifsc_and_are_found_by_mobile() {
     assert_eq!(e.payee.ifsc, "HDFC0000001");
     assert_eq!(e.payer.account_number.len(), 12);
     let found = e.banks.accounts_by_mobile("9876543210").await.unwrap();
-    assert_eq!(found, vec![e.payer.clone()]);
+    // The debit card is handed over once, at opening, never again.
+    assert!(e.payer.debit_card.is_some());
+    let listed = UpiAccount {
+        debit_card: None,
+        ..e.payer.clone()
+    };
+    assert_eq!(found, vec![listed]);
     assert!(
         e.banks
             .accounts_by_mobile("9000000000")

@@ -31,6 +31,7 @@ mod scan;
 pub(crate) mod show;
 pub(crate) mod transit;
 mod unlock;
+mod upi;
 pub use unlock::Unlock;
 
 #[derive(ClapArgs)]
@@ -150,6 +151,8 @@ enum Cmd {
     Show(show::ShowArgs),
     /// Transit cards: issue one from a city's operator, top it up, show them.
     Transit(transit::Args),
+    /// UPI (India): bind to the bank by mobile number, set the UPI PIN, pay a contact or a shop's QR, approve a merchant's collect, check a payment.
+    Upi(upi::Args),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -185,6 +188,9 @@ struct EnrolArgs {
     /// Create the account first.
     #[arg(long)]
     register: bool,
+    /// Where a new account's data lives: cn (China) or in (India, for UPI).
+    #[arg(long, default_value = "cn")]
+    region: String,
     #[command(flatten)]
     ks: Keystore,
 }
@@ -297,6 +303,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             scan::run(*a)
         }
         Cmd::Show(a) => show::run(a),
+        Cmd::Upi(a) => rt.block_on(upi::run(a)),
     }
 }
 
@@ -311,6 +318,7 @@ async fn enrol(a: EnrolArgs) -> anyhow::Result<ExitCode> {
         name,
         model,
         register,
+        region,
         ks,
     } = a;
     let kind = DeviceKind::from(kind);
@@ -319,7 +327,7 @@ async fn enrol(a: EnrolArgs) -> anyhow::Result<ExitCode> {
     let mut client = WalletClient::new(&wallet)?;
     if register {
         client
-            .register(&email, &password, &email)
+            .register_in(&email, &password, &email, &region)
             .await
             .context("creating the account")?;
     }

@@ -30,6 +30,8 @@ pub mod scan;
 pub mod transit;
 #[path = "platform/upi.rs"]
 mod upi;
+#[path = "platform/upi_lab.rs"]
+mod upi_lab;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -427,7 +429,8 @@ impl Platform {
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
-        let (upi_routes, upi_timers) = upi::start(&net, &issuers).await?;
+        let upi = upi::start(&net, &issuers).await?;
+        let upi_lab = upi_lab::router(upi.banks.clone(), upi.switch.clone());
         let (transit_db, operators) = transit::open(
             &opts.data_dir,
             &transit_config,
@@ -436,6 +439,7 @@ impl Platform {
         )
         .await?;
         let mut regions = Regions::new();
+        let mut india = None;
         let mut probes = health::Probes {
             databases: vec![
                 ("network".to_string(), net.db().clone()),
@@ -448,6 +452,9 @@ impl Platform {
             probes
                 .databases
                 .push((format!("wallet-{region}"), db.clone()));
+            if region == "in" {
+                india = Some(db.clone());
+            }
             regions.insert(region, db);
         }
         let wallet = Wallet::new(
@@ -460,13 +467,15 @@ impl Platform {
             },
         )
         .await?;
+        let india = india.expect("the in region is opened above");
+        wallet.attach_upi(upi.psp(india).await?)?;
         // Files the start created (keys, settings) are private too.
         secure_dir(&opts.data_dir)?;
         let mut tasks = vec![
             wallet.spawn_event_pump(net.subscribe()),
             spawn_housekeeping(wallet.clone()),
-            upi_timers,
         ];
+        tasks.extend(upi.tasks);
         if opts.sms_file {
             tasks.push(spawn_sms_file(
                 net.clone(),
@@ -491,11 +500,12 @@ impl Platform {
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
-        app = app.merge(upi_routes);
+        app = app.merge(upi.routes);
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
         if opts.wallet_addr.ip().is_loopback() {
             app = app.merge(emulator_router(net.clone()));
+            app = app.merge(upi_lab);
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;

@@ -4,6 +4,8 @@
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
+mod common;
+
 use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_store::Db;
@@ -83,13 +85,19 @@ fn account(a: &UpiAccount) -> Account {
 async fn env() -> Env {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
-    let banks = UpiBanks::open(db.clone(), ledger.clone(), &IssuerConfig::default_banks())
-        .await
-        .unwrap();
+    let banks = UpiBanks::open(
+        db.clone(),
+        ledger.clone(),
+        &IssuerConfig::default_banks(),
+        &paytap_types::Secret::new([7; 32]),
+    )
+    .await
+    .unwrap();
     let asha = banks
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await
         .unwrap();
+    common::set_pin(&banks, &asha, common::PIN).await;
     let ravi = banks
         .open_account(HDFC, "Ravi", "9123456780", 0)
         .await
@@ -134,6 +142,12 @@ impl Env {
         let now = self.clock.now_millis();
         let mut payer = Party::person(vpa("asha@paytap"));
         payer.account = Some(account(&self.asha));
+        payer.creds = vec![common::pin_cred(
+            &self.banks,
+            &self.asha.ifsc,
+            id,
+            common::PIN,
+        )];
         payer.amount = Some(Amount { paise });
         let mut payee = Party::person(vpa(to));
         payee.amount = Some(Amount { paise });
@@ -372,12 +386,14 @@ async fn a_restart_during_the_credit_finishes_the_payment() {
 #[tokio::test]
 async fn the_daily_p2p_limit_counts_what_the_switch_received_today() {
     let e = env().await;
-    e.banks
+    let rich = e
+        .banks
         .open_account(ICICI, "Rich", "9000000001", 2_00_000_00)
         .await
         .unwrap();
+    common::set_pin(&e.banks, &rich, common::PIN).await;
+    let rich = [rich];
     let sw = e.switch(vec![]).await;
-    let rich = e.banks.accounts_by_mobile("9000000001").await.unwrap();
     let entry = DirectoryEntry {
         vpa: vpa("asha@paytap"),
         account: account(&rich[0]),

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+mod upi;
+
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -189,6 +191,12 @@ impl Op {
 /// Every operation of the HTTP API: a table (one entry per route), long
 /// because the API is.
 fn operations() -> Vec<Op> {
+    let mut ops = wallet_operations();
+    ops.extend(upi::operations());
+    ops
+}
+
+fn wallet_operations() -> Vec<Op> {
     let device = || schema_ref("Device");
     let card = || schema_ref("Card");
     vec![
@@ -397,6 +405,14 @@ fn operations() -> Vec<Op> {
                 ok("OpenAPI 3.1 document", json!({ "type": "object" })),
             ),
     ]
+}
+
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Some(m), Value::Object(more)) = (all.as_object_mut(), upi::schemas()) {
+        m.extend(more);
+    }
+    all
 }
 
 /// Every schema the operations name: a table (one entry per type), long
@@ -677,7 +693,7 @@ pub fn document() -> Value {
                     "description": "1 to 255 visible ASCII characters. Scoped to the caller (the account; for registration, the request body). A retry with the same key, method, path and body returns the first successful response (with Idempotent-Replayed: true); another method or path is 409, another body 422"
                 }
             },
-            "schemas": schemas()
+            "schemas": all_schemas()
         }
     })
 }

@@ -130,6 +130,8 @@ pub(crate) struct Inner {
     /// A hash of a random password, verified against on unknown logins so
     /// that a wrong login costs the same time as a wrong password.
     pub(crate) dummy_hash: String,
+    /// The UPI app, once attached ([`Wallet::attach_upi`]).
+    pub(crate) upi: std::sync::OnceLock<paytap_upipsp::Psp>,
 }
 
 /// The wallet service. Cheap to clone (shared state).
@@ -438,8 +440,18 @@ impl Wallet {
                 events,
                 commands: Default::default(),
                 dummy_hash,
+                upi: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Serves UPI (`/api/v1/upi`, [`crate::upi_api`]) with `psp`; a second
+    /// call is refused.
+    pub fn attach_upi(&self, psp: paytap_upipsp::Psp) -> Result<(), WalletError> {
+        self.inner
+            .upi
+            .set(psp)
+            .map_err(|_| WalletError::Internal("UPI attached twice".into()))
     }
 
     pub fn config(&self) -> &WalletConfig {
