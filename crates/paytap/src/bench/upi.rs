@@ -35,6 +35,8 @@ const HDFC: &str = "63560002";
 const PAISE: u64 = 100;
 /// The payers' PIN.
 const PIN: &str = "1357";
+/// Each payer's opening balance: ₹10,00,000 (10 lakh), more than a run pays.
+const OPENING_PAISE: i64 = 10 * 100_000 * 100;
 /// Largest lane count (payers paying at once).
 const MAX_CONCURRENCY: usize = 1024;
 
@@ -256,7 +258,7 @@ async fn prepare_payer(psp: &Psp, banks: &UpiBanks, i: usize, n: usize) -> anyho
     let mobile = format!("8{i:09}");
     let owner = format!("bench-payer-{i}");
     let account = banks
-        .open_account(ICICI, &format!("Payer {i}"), &mobile, 1_000_000_00)
+        .open_account(ICICI, &format!("Payer {i}"), &mobile, OPENING_PAISE)
         .await?;
     let bound = psp
         .bind(&owner, &binding(&format!("phone-{i}"), &mobile)?)
