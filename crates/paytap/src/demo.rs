@@ -12,7 +12,9 @@
 //! (`demo/qr.rs`), a band that holds no card, a bank's discount, a
 //! first-payment cashback and a burst stopped by the risk engine
 //! (`demo/offers.rs`), a transit card ridden and lost (`demo/transit.rs`),
-//! and the ledger summing to zero per currency.
+//! UPI in India: a PIN set, a contact, a tea stall's QR and its collect
+//! request paid, a wrong PIN refused (`demo/india.rs`), and the ledger
+//! summing to zero per currency.
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the
@@ -45,6 +47,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod india;
 mod offers;
 mod qr;
 mod transit;
@@ -63,7 +66,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 17;
+const STEPS: u64 = 18;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -398,6 +401,7 @@ impl Demo {
         self.offers_and_risk().await?;
         self.band_holds_no_cards(&icbc).await?;
         self.ride_the_metro().await?;
+        self.pay_with_upi().await?;
         self.history_and_ledger().await
     }
 

@@ -95,18 +95,24 @@ impl Lab {
         self.get(&path)["paise"].as_i64().unwrap()
     }
 
-    /// The newest SMS code sent for `verification_id`.
+    /// The SMS code sent for `verification_id`, once the gateway has it.
     fn sms(&self, verification_id: &str) -> String {
-        let inbox = self.get("/emulator/v1/sms");
-        inbox["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|m| m["verification_id"] == verification_id)
-            .and_then(|m| m["code"].as_str())
-            .expect("the OTP was texted")
-            .to_owned()
+        for _ in 0..500 {
+            let inbox = self.get("/emulator/v1/sms");
+            let found = inbox["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|m| m["verification_id"] == verification_id)
+                .and_then(|m| m["code"].as_str())
+                .map(str::to_owned);
+            if let Some(code) = found {
+                return code;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the OTP was never texted")
     }
 }
 
