@@ -5,6 +5,8 @@
 //! emulated SMS inbox) and her debit card; she pays Ravi, scans the shop's
 //! QR image and pays, approves the shop's collect request, and a wrong PIN
 //! is refused. The balances follow, and the INR ledger sums to zero.
+// Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
+#![allow(clippy::inconsistent_digit_grouping)]
 
 mod common;
 
