@@ -219,7 +219,10 @@ async fn a_lost_credit_answer_is_deemed_then_found_credited() {
     // The switch deems the credit, then asks the beneficiary bank.
     w.after(CREDIT_TIMEOUT_MS).await;
     let p = w.psp.payment("asha", "D1").await.unwrap();
-    assert_eq!((p.status.as_str(), p.error_code.as_deref()), ("success", None));
+    assert_eq!(
+        (p.status.as_str(), p.error_code.as_deref()),
+        ("success", None)
+    );
     assert_eq!(w.balances().await, (9_700_00, 300_00));
     // Read again: final, no more checks.
     assert_eq!(w.psp.payment("asha", "D1").await.unwrap(), p);

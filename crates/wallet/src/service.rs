@@ -454,6 +454,11 @@ impl Wallet {
             .map_err(|_| WalletError::Internal("UPI attached twice".into()))
     }
 
+    /// The UPI app, when attached.
+    pub fn upi(&self) -> Option<&paytap_upipsp::Psp> {
+        self.inner.upi.get()
+    }
+
     pub fn config(&self) -> &WalletConfig {
         &self.inner.config
     }

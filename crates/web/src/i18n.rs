@@ -12,9 +12,11 @@ use time::{OffsetDateTime, UtcOffset};
 
 mod banks;
 mod reasons;
+mod upi;
 
 pub use banks::{BankInfo, Banks};
 pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};
+pub use upi::UpiStrings;
 
 /// An interface language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

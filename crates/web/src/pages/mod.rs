@@ -16,6 +16,7 @@ mod locate;
 mod map;
 mod payments;
 mod signin;
+mod upi;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use locate::{FindView, erase_page, find_section};
 pub use map::{MapPoint, map_svg};
 pub use payments::{RowCtx, UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
 pub use signin::login_page;
+pub use upi::{UpiView, upi_page};
 
 /// Cache-busting version of the stylesheet URL.
 pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-5");
@@ -80,6 +82,8 @@ pub enum Nav {
     Devices,
     Cards,
     Payments,
+    /// UPI (accounts of India).
+    Upi,
 }
 
 pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
@@ -117,6 +121,9 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                                     li { a href="/devices" aria-current=[(nav == Nav::Devices).then_some("page")] { (s.nav_devices) } }
                                     li { a href="/cards" aria-current=[(nav == Nav::Cards).then_some("page")] { (s.nav_cards) } }
                                     li { a href="/payments" aria-current=[(nav == Nav::Payments).then_some("page")] { (s.nav_payments) } }
+                                    @if ctx.region() == "in" {
+                                        li { a href="/upi" aria-current=[(nav == Nav::Upi).then_some("page")] { (ctx.lang.upi().nav) } }
+                                    }
                                 }
                             }
                         }
