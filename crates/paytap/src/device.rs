@@ -188,8 +188,8 @@ struct EnrolArgs {
     /// Create the account first.
     #[arg(long)]
     register: bool,
-    /// Where a new account's data lives: cn (China) or in (India, for UPI).
-    #[arg(long, default_value = "cn")]
+    /// Where a new account's data lives (in: India, where UPI pays).
+    #[arg(long, default_value = "cn", value_parser = ["cn", "in"])]
     region: String,
     #[command(flatten)]
     ks: Keystore,
