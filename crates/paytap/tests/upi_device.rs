@@ -10,9 +10,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use common::{BIN, KillOnDrop, up_on_free_ports, wait_for_endpoints};
+use common::{KillOnDrop, paytap_device, printed, up_on_free_ports, wait_for_endpoints};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long enough password";
@@ -22,22 +22,11 @@ const ICICI: &str = "63560001";
 const HDFC: &str = "63560002";
 
 fn paytap(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("PAYTAP_KEYSTORE_PASSPHRASE", KEYSTORE_PASSPHRASE)
-        .env_remove("PAYTAP_PASSWORD")
-        .env_remove("PAYTAP_UPI_PIN")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run paytap")
+    paytap_device(args, KEYSTORE_PASSPHRASE)
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    printed(o)
 }
 
 /// What a `--json` run printed, with its exit code.
