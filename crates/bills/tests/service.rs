@@ -149,6 +149,7 @@ async fn env_losing(lose: Vec<TxnType>) -> Env {
         ledger.clone(),
         &IssuerConfig::default_banks(),
         &[7u8; 32],
+        &paytap_types::Secret::new([7; 32]),
     )
     .await
     .unwrap();

@@ -40,6 +40,7 @@ pub mod locate;
 pub mod scan;
 pub mod se;
 pub mod transit;
+pub mod upi;
 pub mod wallet;
 
 pub use field::{FieldTransport, read_frame, serve_field, serve_tap, write_frame};

@@ -254,6 +254,20 @@ impl WalletClient {
             .await
     }
 
+    /// Creates an account whose data lives in `region` (`cn`, `in`).
+    pub async fn register_in(
+        &self,
+        login: &str,
+        password: &str,
+        display_name: &str,
+        region: &str,
+    ) -> Result<AccountInfo, WalletClientError> {
+        let body = json!({ "login": login, "password": password, "display_name": display_name,
+                           "region": region });
+        self.call(reqwest::Method::POST, "/api/v1/accounts", Some(body))
+            .await
+    }
+
     /// Logs in and keeps the session token in this client.
     pub async fn login(
         &mut self,

@@ -51,6 +51,7 @@ pub mod service;
 mod state;
 pub mod time;
 pub mod upi;
+pub mod upi_pin;
 mod window;
 
 pub use config::{BankConfig, IdvRules, IssuerConfig, Limits, OtpConfig, StandIn};
@@ -61,4 +62,5 @@ pub use paytap_types::Clock;
 pub use service::{
     CardInfo, CardStatus, IssueCard, IssuedCard, Issuer, MIGRATIONS, OtpDelivery, Product,
 };
-pub use upi::{LegResult, UPI_MIGRATIONS, UpiAccount, UpiBanks};
+pub use upi::{DebitCard, LegResult, UPI_MIGRATIONS, UpiAccount, UpiBanks};
+pub use upi_pin::{PinKey, PinOtp, SetPin};

@@ -25,12 +25,22 @@
 
 use crate::config::{BankConfig, IssuerConfig};
 use crate::error::IssuerError;
+use crate::service::OtpDelivery;
 use crate::service::account_id;
+use crate::upi_pin::PinSecrets;
 use paytap_ledger::{AccountFlags, AccountSpec, Ledger, LedgerError, Rejection, Transfer};
 use paytap_store::{Db, Migration, now_millis};
 use paytap_types::{Currency, Money};
+use paytap_types::{Expiry, Pan, Secret};
 use rand::RngExt;
-use tokio::sync::Mutex;
+use std::collections::HashMap;
+use tokio::sync::{Mutex, broadcast};
+
+/// PIN-setting OTPs the SMS gateway may lag behind by before the oldest are
+/// dropped (each is logged as lost; the holder asks for another).
+const OTP_CHANNEL: usize = 256;
+/// How long a debit card the banks issue with an account is valid: 5 years.
+const DEBIT_CARD_MONTHS: u32 = 60;
 
 mod mobile;
 
@@ -64,6 +74,29 @@ pub const UPI_MIGRATIONS: &[Migration] = &[
         sql: "ALTER TABLE issuer_upi_accounts ADD COLUMN mobile_fp TEXT;\
           DROP INDEX issuer_upi_accounts_mobile;\
           CREATE INDEX issuer_upi_accounts_mobile_fp ON issuer_upi_accounts (mobile_fp)",
+    },
+    // The PIN and the debit card's check per account, and the PIN-setting
+    // OTPs (`upi_pin.rs`): keyed hashes only.
+    Migration {
+        component: "issuer_upi",
+        version: 3,
+        sql: "CREATE TABLE issuer_upi_pins (\
+            bank_id TEXT NOT NULL, \
+            account_number TEXT NOT NULL, \
+            card_check TEXT NOT NULL, \
+            pin_salt TEXT, \
+            pin_hash TEXT, \
+            pin_set_at BIGINT, \
+            wrong_day BIGINT NOT NULL, \
+            wrong_count BIGINT NOT NULL, \
+            PRIMARY KEY (bank_id, account_number));\
+          CREATE TABLE issuer_upi_otps (\
+            verification_id TEXT PRIMARY KEY, \
+            bank_id TEXT NOT NULL, \
+            account_number TEXT NOT NULL, \
+            code_hash TEXT NOT NULL, \
+            expires_at BIGINT NOT NULL, \
+            attempts BIGINT NOT NULL)",
     },
 ];
 
@@ -102,6 +135,25 @@ pub enum LegResult {
     Failure(&'static str),
 }
 
+/// The debit card of a savings account, as the holder receives it: shown
+/// once, when the account is opened (the bank keeps only a keyed check of
+/// its last six digits and expiry, for setting the UPI PIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebitCard {
+    /// The card number (masked when printed).
+    pub pan: Pan,
+    /// Valid through.
+    pub expiry: Expiry,
+}
+
+impl DebitCard {
+    /// The last six digits, what UPI asks for when a PIN is set.
+    pub fn last6(&self) -> Secret<String> {
+        let d = self.pan.expose();
+        Secret::new(d[d.len().saturating_sub(6)..].to_owned())
+    }
+}
+
 /// A savings account as its holder knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpiAccount {
@@ -115,6 +167,9 @@ pub struct UpiAccount {
     pub mobile: String,
     /// The holder's name.
     pub holder: String,
+    /// The account's debit card: given when the account is opened, never
+    /// again.
+    pub debit_card: Option<DebitCard>,
 }
 
 /// The INR banks' UPI side over one database and ledger.
@@ -124,6 +179,9 @@ pub struct UpiBanks {
     ledger: Ledger,
     banks: Vec<BankConfig>,
     mobiles: MobileCipher,
+    /// Each bank's PIN key and hash key, by bank id.
+    pins: HashMap<String, PinSecrets>,
+    otp_tx: broadcast::Sender<OtpDelivery>,
     lock: Mutex<()>,
 }
 
@@ -197,12 +255,15 @@ const MARK_CHECKED: &str = "checked-not-credited";
 impl UpiBanks {
     /// Migrates the tables, seals any mobile number still in clear under
     /// `data_key` (from the vault's keyring) and opens every INR bank's
-    /// clearing account (idempotent).
+    /// clearing account (idempotent). `pin_secret` is the platform's secret
+    /// the banks' PIN keys and hash keys are derived from (the same secret
+    /// gives the same keys after a restart).
     pub async fn open(
         db: Db,
         ledger: Ledger,
         config: &IssuerConfig,
         data_key: &[u8; 32],
+        pin_secret: &Secret<[u8; 32]>,
     ) -> Result<UpiBanks, IssuerError> {
         db.migrate(UPI_MIGRATIONS).await?;
         let mobiles = MobileCipher::new(data_key);
@@ -234,17 +295,50 @@ impl UpiBanks {
                     .await?;
             }
         }
+        let pins = banks
+            .iter()
+            .map(|b| (b.id.clone(), PinSecrets::derive(pin_secret.expose(), &b.id)))
+            .collect();
         Ok(UpiBanks {
             db,
             ledger,
             banks,
             mobiles,
+            pins,
+            otp_tx: broadcast::channel(OTP_CHANNEL).0,
             lock: Mutex::new(()),
         })
     }
 
+    /// PIN-setting OTPs as the emulated SMS gateway sends them.
+    pub fn subscribe_otp(&self) -> broadcast::Receiver<OtpDelivery> {
+        self.otp_tx.subscribe()
+    }
+
+    pub(crate) fn send_otp(&self, d: OtpDelivery) {
+        // No subscriber means no SMS gateway is listening: the holder asks
+        // for another OTP.
+        if self.otp_tx.send(d).is_err() {
+            tracing::warn!("UPI OTP sent with no SMS gateway listening");
+        }
+    }
+
+    pub(crate) fn banks(&self) -> &[BankConfig] {
+        &self.banks
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn pin_secrets(&self, bank_id: &str) -> &PinSecrets {
+        self.pins
+            .get(bank_id)
+            .expect("every INR bank has PIN secrets from open")
+    }
+
     /// The bank whose IFSCs start with `ifsc`'s first four letters.
-    fn bank_by_ifsc(&self, ifsc: &str) -> Option<&BankConfig> {
+    pub(crate) fn bank_by_ifsc(&self, ifsc: &str) -> Option<&BankConfig> {
         let prefix = ifsc.get(..4)?;
         self.banks.iter().find(|b| ifsc_prefix(b) == prefix)
     }
@@ -271,6 +365,7 @@ impl UpiBanks {
         }
         let ifsc = format!("{}{IFSC_BRANCH}", ifsc_prefix(bank));
         let account_number = self.insert_account(bank, &ifsc, mobile, holder).await?;
+        let debit_card = self.issue_debit_card(bank, &account_number).await?;
         let ledger_id = savings_id(&bank.id, &account_number);
         self.ledger
             .create_account(AccountSpec::new(
@@ -296,7 +391,49 @@ impl UpiBanks {
             ifsc,
             mobile: mobile.to_owned(),
             holder: holder.to_owned(),
+            debit_card: Some(debit_card),
         })
+    }
+
+    /// A debit card for a new account: a number in the bank's first card
+    /// range, its keyed check kept for setting the UPI PIN.
+    async fn issue_debit_card(
+        &self,
+        bank: &BankConfig,
+        account_number: &str,
+    ) -> Result<DebitCard, IssuerError> {
+        let bin = bank
+            .card_bins
+            .first()
+            .ok_or(IssuerError::Invalid("an INR bank has a card range"))?;
+        let body: String = {
+            let mut rng = rand::rng();
+            let rest = (0..15usize.saturating_sub(bin.len()))
+                .map(|_| char::from(b'0' + rng.random_range(0..10u8)));
+            bin.chars().chain(rest).collect()
+        };
+        let check = paytap_types::luhn_check_digit(&body).expect("digits");
+        let pan = Pan::parse(&format!("{body}{check}"))
+            .map_err(|_| IssuerError::Invalid("the card range makes no valid number"))?;
+        let card = DebitCard {
+            pan,
+            expiry: Expiry::months_after(now_millis(), DEBIT_CARD_MONTHS),
+        };
+        let check = self.pin_secrets(&bank.id).card_check(
+            account_number,
+            card.last6().expose(),
+            card.expiry,
+        );
+        sqlx::query(
+            "INSERT INTO issuer_upi_pins (bank_id, account_number, card_check, wrong_day, \
+             wrong_count) VALUES ($1, $2, $3, 0, 0)",
+        )
+        .bind(&bank.id)
+        .bind(account_number)
+        .bind(check)
+        .execute(self.db.pool())
+        .await?;
+        Ok(card)
     }
 
     /// Draws a free account number and records the account.
@@ -366,6 +503,7 @@ impl UpiBanks {
                     ifsc,
                     mobile,
                     holder,
+                    debit_card: None,
                 })
             })
             .collect()
@@ -395,6 +533,17 @@ impl UpiBanks {
             return Ok(LegResult::Failure(codes::BAD_LEG));
         };
         let _one_at_a_time = self.lock.lock().await;
+        self.debit_locked(bank, txn_id, account_number, paise).await
+    }
+
+    /// The debit's transfer, under the bank's lock.
+    async fn debit_locked(
+        &self,
+        bank: &BankConfig,
+        txn_id: &str,
+        account_number: &str,
+        paise: i64,
+    ) -> Result<LegResult, IssuerError> {
         if self.has_mark(txn_id, MARK_REVERSED).await? {
             tracing::info!(txn_id, "UPI debit after its reversal: refused");
             return Ok(LegResult::Failure(codes::ALREADY_REVERSED));
@@ -407,6 +556,34 @@ impl UpiBanks {
         )
         .with_reference("UPI debit");
         self.leg_transfer(t).await
+    }
+
+    /// DEBIT `paise` from a holder's account for transaction `txn_id`, paid
+    /// with the holder's UPI PIN: `pin_block` sealed to the bank's key for
+    /// this transaction id. A repeat of a debit already decided gets its
+    /// first answer without the PIN being checked again.
+    pub async fn debit_with_pin(
+        &self,
+        txn_id: &str,
+        ifsc: &str,
+        account_number: &str,
+        paise: i64,
+        pin_block: Option<&[u8]>,
+        now: i64,
+    ) -> Result<LegResult, IssuerError> {
+        let Some(bank) = self.leg_bank(txn_id, ifsc, paise) else {
+            return Ok(LegResult::Failure(codes::BAD_LEG));
+        };
+        let _one_at_a_time = self.lock.lock().await;
+        if self.ledger.outcome(&debit_id(txn_id)).await?.is_none() {
+            let pin = self
+                .verify_debit_pin(&bank.id, account_number, txn_id, pin_block, now)
+                .await?;
+            if let Err(code) = pin {
+                return Ok(LegResult::Failure(code));
+            }
+        }
+        self.debit_locked(bank, txn_id, account_number, paise).await
     }
 
     /// CREDIT `paise` to the account for transaction `txn_id`.

@@ -25,6 +25,7 @@ async fn env() -> Env {
         ledger.clone(),
         &IssuerConfig::default_banks(),
         &[7u8; 32],
+        &paytap_types::Secret::new([7; 32]),
     )
     .await
     .unwrap();
@@ -90,7 +91,13 @@ async fn accounts_have_ifsc_and_are_found_by_mobile() {
     assert_eq!(e.payee.ifsc, "HDFC0000001");
     assert_eq!(e.payer.account_number.len(), 12);
     let found = e.banks.accounts_by_mobile("9876543210").await.unwrap();
-    assert_eq!(found, vec![e.payer.clone()]);
+    // The debit card is handed over once, at opening, never again.
+    assert!(e.payer.debit_card.is_some());
+    let listed = UpiAccount {
+        debit_card: None,
+        ..e.payer.clone()
+    };
+    assert_eq!(found, vec![listed]);
     assert!(
         e.banks
             .accounts_by_mobile("9000000000")
@@ -199,9 +206,15 @@ async fn a_number_kept_in_clear_is_sealed_at_open_and_still_found() {
     let ledger = Ledger::open(db.clone()).await.unwrap();
     let config = IssuerConfig::default_banks();
     let key = [7u8; 32];
-    UpiBanks::open(db.clone(), ledger.clone(), &config, &key)
-        .await
-        .unwrap();
+    UpiBanks::open(
+        db.clone(),
+        ledger.clone(),
+        &config,
+        &key,
+        &paytap_types::Secret::new([7; 32]),
+    )
+    .await
+    .unwrap();
     sqlx::query(
         "INSERT INTO issuer_upi_accounts (bank_id, account_number, ifsc, mobile, holder, created_at) \
          VALUES ($1, '123456789012', 'ICIC0000001', '9988776655', 'Meera', 0)",
@@ -210,9 +223,15 @@ async fn a_number_kept_in_clear_is_sealed_at_open_and_still_found() {
     .execute(db.pool())
     .await
     .unwrap();
-    let banks = UpiBanks::open(db.clone(), ledger, &config, &key)
-        .await
-        .unwrap();
+    let banks = UpiBanks::open(
+        db.clone(),
+        ledger,
+        &config,
+        &key,
+        &paytap_types::Secret::new([7; 32]),
+    )
+    .await
+    .unwrap();
     let found = banks.accounts_by_mobile("9988776655").await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].mobile, "9988776655");
@@ -230,6 +249,7 @@ async fn a_number_kept_in_clear_is_sealed_at_open_and_still_found() {
         Ledger::open(db).await.unwrap(),
         &config,
         &[8u8; 32],
+        &paytap_types::Secret::new([7; 32]),
     )
     .await
     .unwrap();

@@ -413,6 +413,27 @@ impl SmsOutbox {
             .map(|d| Zeroizing::new(d.code.expose().clone()))
     }
 
+    /// Copies every passcode `otps` carries into the outbox (another
+    /// sender's SMS, such as the UPI banks' PIN-setting OTPs), until it
+    /// closes.
+    pub fn forward(
+        &self,
+        mut otps: broadcast::Receiver<OtpDelivery>,
+    ) -> tokio::task::JoinHandle<()> {
+        let ob = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match otps.recv().await {
+                    Ok(d) => ob.push(d),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "SMS outbox lagged");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
     fn push(&self, d: OtpDelivery) {
         let mut q = paytap_types::sync::lock(&self.inner, "otp outbox");
         if q.len() >= OUTBOX_MAX {
@@ -595,19 +616,7 @@ async fn issuer_links(
 
 /// Copies every passcode the issuer "texts" into `outbox`.
 fn spawn_outbox(outbox: &SmsOutbox, issuer: &Issuer) -> tokio::task::JoinHandle<()> {
-    let mut otp_rx = issuer.subscribe_otp();
-    let ob = outbox.clone();
-    tokio::spawn(async move {
-        loop {
-            match otp_rx.recv().await {
-                Ok(d) => ob.push(d),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(lost = n, "SMS outbox lagged");
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    })
+    outbox.forward(issuer.subscribe_otp())
 }
 
 /// Releases expired holds every `every`, the first time one interval after

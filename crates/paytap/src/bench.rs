@@ -28,11 +28,18 @@
 //! engine's decisions under the default rules, and `paytap bench offers
 //! [--payments N] [--offers K] [--json]` offer matching over K live offers,
 //! in process ([`risk`]).
+//!
+//! `paytap bench upi [--payments N] [--concurrency C] [--database-url URL]
+//! [--json]` makes person-to-person UPI payments from the wallet's UPI app
+//! through the switch to the remitter and the beneficiary bank, durable,
+//! and prints payments per second with p50/p99 beside the store's raw
+//! append rate on the same kind of database ([`upi`]).
 
 pub mod crash;
 pub mod qr;
 pub mod risk;
 pub mod transit;
+pub mod upi;
 
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_network::bench::{AuthBenchOptions, run_auth_bench};
@@ -61,6 +68,8 @@ enum What {
     Risk(risk::RiskArgs),
     /// Offer matching over many live offers: µs per authorization.
     Offers(risk::OffersArgs),
+    /// UPI person-to-person payments per second, app to switch to both banks, durable.
+    Upi(upi::UpiArgs),
 }
 
 #[derive(ClapArgs)]
@@ -148,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Transit(a) => transit::run(a),
         What::Risk(a) => risk::run_risk(a),
         What::Offers(a) => risk::run_offers(a),
+        What::Upi(a) => upi::run(a),
     }
 }
 

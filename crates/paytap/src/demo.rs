@@ -12,8 +12,10 @@
 //! (`demo/qr.rs`), a band that holds no card, a bank's discount, a
 //! first-payment cashback and a burst stopped by the risk engine
 //! (`demo/offers.rs`), a transit card ridden and lost (`demo/transit.rs`),
-//! the ledger summing to zero per currency, and in India an electricity
-//! bill and a Jio recharge paid over UPI (`demo/bills.rs`).
+//! UPI in India: a PIN set, a contact, a tea stall's QR and its collect
+//! request paid, a wrong PIN refused (`demo/india.rs`), the ledger summing
+//! to zero per currency, and in India an electricity bill and a Jio
+//! recharge paid over UPI (`demo/bills.rs`).
 //!
 //! The demo is a client like any other: the wallet's HTTP API for the
 //! account holder, the switch's ISO 8583 port for the POS, and the
@@ -48,6 +50,7 @@ use crate::platform::{Platform, PlatformOptions};
 
 mod bills;
 mod console;
+mod india;
 mod offers;
 mod points;
 mod qr;
@@ -67,7 +70,7 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 18;
+const STEPS: u64 = 19;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -402,6 +405,7 @@ impl Demo {
         self.offers_and_risk().await?;
         self.band_holds_no_cards(&icbc).await?;
         self.ride_the_metro().await?;
+        self.pay_with_upi().await?;
         self.history_and_ledger().await?;
         let asha = self.india_payer().await?;
         self.bills_and_recharge(&asha).await

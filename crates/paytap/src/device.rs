@@ -32,6 +32,7 @@ mod scan;
 pub(crate) mod show;
 pub(crate) mod transit;
 mod unlock;
+mod upi;
 pub use unlock::Unlock;
 
 #[derive(ClapArgs)]
@@ -155,6 +156,8 @@ enum Cmd {
     Bills(bills::BillsArgs),
     /// Prepaid mobile recharge of an India account: plans, pay over UPI.
     Recharge(bills::RechargeArgs),
+    /// UPI (India): bind to the bank by mobile number, set the UPI PIN, pay a contact or a shop's QR, approve a merchant's collect, check a payment.
+    Upi(upi::Args),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -190,6 +193,9 @@ struct EnrolArgs {
     /// Create the account first.
     #[arg(long)]
     register: bool,
+    /// Where a new account's data lives (in: India, where UPI pays).
+    #[arg(long, default_value = "cn", value_parser = ["cn", "in"])]
+    region: String,
     #[command(flatten)]
     ks: Keystore,
 }
@@ -304,6 +310,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Show(a) => show::run(a),
         Cmd::Bills(a) => rt.block_on(bills::bills(a)),
         Cmd::Recharge(a) => rt.block_on(bills::recharge(a)),
+        Cmd::Upi(a) => rt.block_on(upi::run(a)),
     }
 }
 
@@ -318,6 +325,7 @@ async fn enrol(a: EnrolArgs) -> anyhow::Result<ExitCode> {
         name,
         model,
         register,
+        region,
         ks,
     } = a;
     let kind = DeviceKind::from(kind);
@@ -326,7 +334,7 @@ async fn enrol(a: EnrolArgs) -> anyhow::Result<ExitCode> {
     let mut client = WalletClient::new(&wallet)?;
     if register {
         client
-            .register(&email, &password, &email)
+            .register_in(&email, &password, &email, &region)
             .await
             .context("creating the account")?;
     }

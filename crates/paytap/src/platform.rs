@@ -36,6 +36,8 @@ pub mod storage;
 pub mod transit;
 #[path = "platform/upi.rs"]
 pub mod upi;
+#[path = "platform/upi_lab.rs"]
+mod upi_lab;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -553,7 +555,11 @@ impl Platform {
             regions.insert(region, db);
         }
         let india_db = regions.get("in")?.clone();
-        let upi_side = upi::start(&india_db, &issuers, &upi_key).await?;
+        let upi_side = upi::start(&net, &india_db, &issuers, &upi_key).await?;
+        let upi_lab = upi_lab::router(upi_side.banks.clone(), upi_side.switch.clone());
+        let psp = upi_side.psp(india_db.clone()).await?;
+        let upi_routes = upi_side.routes;
+        let mut tasks = upi_side.tasks;
         let bills_side = bills::start(
             &india_db,
             upi_side.switch.clone(),
@@ -579,14 +585,14 @@ impl Platform {
         )
         .await?;
         wallet.attach_bills(india.bills.clone());
+        wallet.attach_upi(psp)?;
         // Files the start created (keys, settings) are private too.
         secure_dir(&opts.data_dir)?;
-        let mut tasks = vec![
+        tasks.extend([
             wallet.spawn_event_pump(net.subscribe()),
             spawn_housekeeping(wallet.clone()),
-            upi_side.timers,
             bills_side.task,
-        ];
+        ]);
         if opts.sms_file {
             tasks.push(spawn_sms_file(
                 net.clone(),
@@ -608,7 +614,7 @@ impl Platform {
         app = app.merge(merchants::router(net.clone(), merchants));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
-        app = app.merge(upi_side.routes);
+        app = app.merge(upi_routes);
         let console = open_console(&net).await?;
         app = app.merge(paytap_console::router(console.clone()));
         app = app.merge(health::health_router(probes));
@@ -617,6 +623,7 @@ impl Platform {
             app = app.merge(emulator_router(net.clone()));
             app = app.merge(india_lab::india_router(india.clone()));
             app = app.merge(console_router(console.clone()));
+            app = app.merge(upi_lab);
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;

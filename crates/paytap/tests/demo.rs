@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/18] Start the platform",
+        "[1/19] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -97,7 +97,13 @@ fn check(out: &Output) {
         "DECLINED 1A",
         "The wallet's history says: verify it's you, then pay again (risk: velocity)",
         "the cryptogram vouches for the fingerprint",
-        "all 18 steps passed",
+        "India: UPI to a contact, a tea stall's QR and its collect request",
+        "Priya pays Arjun ₹500.00: success (RRN ",
+        "and pays ₹60.00 to Sharma Tea Stall (merchant category 5812)",
+        "Priya approves it with her PIN",
+        "A wrong PIN: the bank refuses the debit (ZM)",
+        "Priya's account holds ₹19200.00; the INR ledger balances",
+        "all 19 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

@@ -24,6 +24,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub mod at_rest;
+pub mod upi_pin;
 
 const VERSION: u8 = 1;
 const INFO: &[u8] = b"paytap seal v1 chacha20poly1305";

@@ -35,10 +35,33 @@ impl IssuerBanks {
         let id = req.txn.id.as_str();
         let paise = i64::try_from(req.payer.amount?.paise).ok()?;
         let done = match req.txn.kind {
-            TxnType::Debit => {
+            // A merchant's refund is the merchant's own instruction: no PIN.
+            TxnType::Debit if req.txn.sub_type == Some(TxnType::Refund) => {
                 let a = req.payer.account.as_ref()?;
                 let (ifsc, number) = (a.ifsc.as_str(), a.number.as_str());
                 self.banks.debit(id, ifsc, number, paise).await
+            }
+            // A PAY or COLLECT debit whose request carries the payer's PIN
+            // block: the bank checks it (a wrong one is refused and counts
+            // towards the day's lockout).
+            TxnType::Debit if pin_block(req).is_some() => {
+                let a = req.payer.account.as_ref()?;
+                let (ifsc, number) = (a.ifsc.as_str(), a.number.as_str());
+                let block = pin_block(req);
+                let now = req.head.ts.unix_millis();
+                self.banks
+                    .debit_with_pin(id, ifsc, number, paise, block.as_deref(), now)
+                    .await
+            }
+            // Without one: the bill service's payments do not carry the
+            // payer's PIN yet, so the bank debits them as before the PIN
+            // existed. Every payment of the wallet's UPI app carries one.
+            TxnType::Debit => {
+                let a = req.payer.account.as_ref()?;
+                tracing::warn!(txn_id = id, "UPI debit without a PIN block");
+                self.banks
+                    .debit(id, a.ifsc.as_str(), a.number.as_str(), paise)
+                    .await
             }
             TxnType::Credit => {
                 let a = req.payees.first()?.account.as_ref()?;
@@ -87,6 +110,20 @@ impl Banks for IssuerBanks {
             resp: resp(&req.head.msg_id, result),
         })
     }
+}
+
+/// The payer's PIN block (`Cred` of type `PIN`, subtype `MPIN`), if one is
+/// there and is Base64.
+fn pin_block(req: &ReqPay) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let cred = req
+        .payer
+        .creds
+        .iter()
+        .find(|c| c.kind == "PIN" && c.sub_type == "MPIN")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(&cred.data.value)
+        .ok()
 }
 
 /// The bank's `Head`: its four letters as the org id, `B` and the request's

@@ -30,15 +30,16 @@ mod service;
 
 pub use banks::{Banks, IssuerBanks};
 pub use directory::{DirectoryEntry, PSP_HANDLE_MAX_LEN};
-pub use service::{UpiSwitch, UpidError};
+pub use service::{CollectRequest, UpiSwitch, UpidError};
 
 use paytap_store::Migration;
 
 /// Schema owned by the switch service.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "upid",
-    version: 1,
-    sql: "CREATE TABLE upid_events (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "upid",
+        version: 1,
+        sql: "CREATE TABLE upid_events (\
             seq BIGINT PRIMARY KEY, \
             at BIGINT NOT NULL, \
             kind TEXT NOT NULL, \
@@ -60,4 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             outcome TEXT NOT NULL, \
             code TEXT, \
             at BIGINT NOT NULL)",
-}];
+    },
+    // A collect approval names its payer (`log.rs`).
+    Migration {
+        component: "upid",
+        version: 2,
+        sql: "ALTER TABLE upid_events ADD COLUMN payer_vpa TEXT",
+    },
+];

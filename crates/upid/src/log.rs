@@ -3,11 +3,13 @@
 
 use crate::service::UpidError;
 use paytap_store::Db;
-use paytap_upi::xml::{Account, AccountNumber, Ifsc, Message, TxnId, decode, encode};
+use paytap_upi::Vpa;
+use paytap_upi::xml::{Account, AccountNumber, Ifsc, Message, Party, TxnId, decode, encode};
 use paytap_upiswitch::{Event, PayerFacts, Timer};
 
 /// One logged row: `kind, xml, txn_id, epoch, payee_ifsc, payee_account,
-/// bound_at, paid_today`.
+/// bound_at, paid_today, payer_vpa`. A collect approval keeps the payer's
+/// account in the `payee_` columns (the approval names no payee).
 type Row = (
     String,
     Option<String>,
@@ -17,12 +19,23 @@ type Row = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// Appends `event` at `seq`. Returns `false` for an event not logged (a
 /// status request changes nothing).
 pub(crate) async fn append(db: &Db, seq: i64, at: i64, event: &Event) -> Result<bool, UpidError> {
-    let mut row: Row = (String::new(), None, None, None, None, None, None, None);
+    let mut row: Row = (
+        String::new(),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    );
     match event {
         Event::Request {
             req,
@@ -52,13 +65,29 @@ pub(crate) async fn append(db: &Db, seq: i64, at: i64, event: &Event) -> Result<
             row.2 = Some(t.txn_id.as_str().to_owned());
             row.3 = Some(i64::from(t.epoch));
         }
-        Event::StatusRequest(_) | Event::CollectApproved { .. } | Event::CollectDeclined { .. } => {
-            return Ok(false);
+        // The payer's PIN block is not kept: see the crate docs.
+        Event::CollectApproved {
+            txn_id,
+            payer,
+            facts,
+        } => {
+            row.0 = "approved".into();
+            row.2 = Some(txn_id.as_str().to_owned());
+            row.4 = payer.account.as_ref().map(|a| a.ifsc.as_str().to_owned());
+            row.5 = payer.account.as_ref().map(|a| a.number.as_str().to_owned());
+            row.6 = facts.bound_at;
+            row.8 = Some(payer.addr.as_str().to_owned());
         }
+        Event::CollectDeclined { txn_id } => {
+            row.0 = "declined".into();
+            row.2 = Some(txn_id.as_str().to_owned());
+        }
+        Event::StatusRequest(_) => return Ok(false),
     }
     sqlx::query(
         "INSERT INTO upid_events (seq, at, kind, xml, txn_id, epoch, payee_ifsc, \
-         payee_account, bound_at, paid_today) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         payee_account, bound_at, paid_today, payer_vpa) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(seq)
     .bind(at)
@@ -70,6 +99,7 @@ pub(crate) async fn append(db: &Db, seq: i64, at: i64, event: &Event) -> Result<
     .bind(row.5)
     .bind(row.6)
     .bind(row.7)
+    .bind(row.8)
     .execute(db.pool())
     .await?;
     Ok(true)
@@ -83,7 +113,7 @@ pub(crate) async fn read_all(db: &Db) -> Result<Vec<(i64, i64, Event)>, UpidErro
     use sqlx::Row as _;
     let rows = sqlx::query(
         "SELECT seq, at, kind, xml, txn_id, epoch, payee_ifsc, payee_account, bound_at, \
-         paid_today FROM upid_events ORDER BY seq",
+         paid_today, payer_vpa FROM upid_events ORDER BY seq",
     )
     .fetch_all(db.pool())
     .await?;
@@ -101,6 +131,7 @@ pub(crate) async fn read_all(db: &Db) -> Result<Vec<(i64, i64, Event)>, UpidErro
                 r.try_get(7)?,
                 r.try_get(8)?,
                 r.try_get(9)?,
+                r.try_get(10)?,
             ),
         );
         let (seq, at) = (row.0, row.1);
@@ -110,7 +141,7 @@ pub(crate) async fn read_all(db: &Db) -> Result<Vec<(i64, i64, Event)>, UpidErro
 }
 
 fn read_event((seq, _, row): ReadRow) -> Result<Event, UpidError> {
-    let (kind, xml, txn_id, epoch, ifsc, number, bound_at, paid) = row;
+    let (kind, xml, txn_id, epoch, ifsc, number, bound_at, paid, payer_vpa) = row;
     let corrupt = || UpidError::Corrupt(format!("event {seq} ({kind})"));
     let msg = match &xml {
         Some(x) => Some(decode(x.as_bytes()).map_err(|_| corrupt())?),
@@ -127,14 +158,34 @@ fn read_event((seq, _, row): ReadRow) -> Result<Event, UpidError> {
         },
         ("bank", Some(Message::RespPay(r))) => Event::BankResponse(r),
         ("check", Some(Message::RespChkTxn(r))) => Event::CheckResponse(r),
+        ("approved", None) => {
+            let addr = payer_vpa.as_deref().ok_or_else(corrupt)?;
+            let mut payer = Party::person(Vpa::new(addr).map_err(|_| corrupt())?);
+            payer.account = payee_account(seq, ifsc, number)?;
+            Event::CollectApproved {
+                txn_id: logged_id(txn_id.as_deref()).ok_or_else(corrupt)?,
+                payer,
+                facts: PayerFacts {
+                    bound_at,
+                    p2p_paid_today: 0,
+                },
+            }
+        }
+        ("declined", None) => Event::CollectDeclined {
+            txn_id: logged_id(txn_id.as_deref()).ok_or_else(corrupt)?,
+        },
         ("timer", None) => Event::Timer(Timer {
-            txn_id: TxnId::new(txn_id.as_deref().ok_or_else(corrupt)?).map_err(|_| corrupt())?,
+            txn_id: logged_id(txn_id.as_deref()).ok_or_else(corrupt)?,
             epoch: epoch
                 .and_then(|e| u32::try_from(e).ok())
                 .ok_or_else(corrupt)?,
         }),
         _ => return Err(corrupt()),
     })
+}
+
+fn logged_id(id: Option<&str>) -> Option<TxnId> {
+    TxnId::new(id?).ok()
 }
 
 /// The payee account logged with request `seq`.

@@ -7,9 +7,10 @@ use paytap_store::{Db, StoreError};
 use paytap_types::Clock;
 use paytap_upi::Vpa;
 use paytap_upi::xml::{
-    Message, OrgId, PartyType, ReqChkTxn, ReqPay, RespChkTxn, RespPay, TxnId, TxnType, XmlError,
+    Message, OrgId, Party, PartyType, ReqChkTxn, ReqPay, RespChkTxn, RespPay, ResultCode, TxnId,
+    TxnType, XmlError,
 };
-use paytap_upiswitch::{Action, Dest, Event, Outcome, PayerFacts, Switch, Timer};
+use paytap_upiswitch::{Action, Dest, Event, Outcome, PayerFacts, State, Switch, Timer};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -43,6 +44,30 @@ impl From<sqlx::Error> for UpidError {
     fn from(e: sqlx::Error) -> Self {
         UpidError::Store(StoreError::Sql(e))
     }
+}
+
+/// A merchant's collect request waiting for its payer, as the payer's PSP
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectRequest {
+    /// The transaction.
+    pub txn_id: TxnId,
+    /// Who is asked to pay.
+    pub payer: Vpa,
+    /// The merchant.
+    pub payee: Vpa,
+    /// The merchant's name, as it sent it.
+    pub payee_name: Option<String>,
+    /// The merchant's category code.
+    pub mcc: String,
+    /// The amount, in paise.
+    pub amount_paise: u64,
+    /// The merchant's note.
+    pub note: Option<String>,
+    /// The merchant's reference (order or bill).
+    pub reference: Option<String>,
+    /// When it expires (Unix ms).
+    pub expires_at: i64,
 }
 
 /// The central UPI switch over one database and the banks `B`.
@@ -206,6 +231,94 @@ impl<B: Banks> UpiSwitch<B> {
         }))
     }
 
+    /// The collect requests waiting for any of `payers`, soonest to expire
+    /// first. One that has expired is not listed (its timer finishes it).
+    pub async fn collects_for(&self, payers: &[Vpa]) -> Vec<CollectRequest> {
+        let inner = self.inner.lock().await;
+        let now = self.clock.now_millis();
+        let mut out: Vec<CollectRequest> = inner
+            .core
+            .transactions()
+            .filter(|t| payers.contains(&t.payer.addr))
+            .filter_map(|t| match t.state {
+                State::AwaitingPayer { expires_at } if expires_at > now => Some(CollectRequest {
+                    txn_id: t.id().clone(),
+                    payer: t.payer.addr.clone(),
+                    payee: t.payee.addr.clone(),
+                    payee_name: t.payee.name.clone(),
+                    mcc: t.payee.code.as_str().to_owned(),
+                    amount_paise: t.amount.paise,
+                    note: t.txn.note.clone(),
+                    reference: t.txn.ref_id.clone(),
+                    expires_at,
+                }),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|c| c.expires_at);
+        out
+    }
+
+    /// The payer's PSP approves collect request `txn_id`: `payer` carries
+    /// the account and the PIN block for its debit. The answer once the
+    /// transaction has one: `None` while it is still in flight.
+    pub async fn approve_collect(
+        &self,
+        txn_id: &TxnId,
+        payer: Party,
+    ) -> Result<Option<(ResultCode, Option<String>)>, UpidError> {
+        let bound_at = directory::resolve(&self.db, &payer.addr)
+            .await?
+            .and_then(|e| e.bound_at);
+        let facts = PayerFacts {
+            bound_at,
+            p2p_paid_today: 0,
+        };
+        let event = Event::CollectApproved {
+            txn_id: txn_id.clone(),
+            payer,
+            facts,
+        };
+        self.decide_collect(txn_id, event).await
+    }
+
+    /// The payer declines collect request `txn_id`.
+    pub async fn decline_collect(
+        &self,
+        txn_id: &TxnId,
+    ) -> Result<Option<(ResultCode, Option<String>)>, UpidError> {
+        let event = Event::CollectDeclined {
+            txn_id: txn_id.clone(),
+        };
+        self.decide_collect(txn_id, event).await
+    }
+
+    async fn decide_collect(
+        &self,
+        txn_id: &TxnId,
+        event: Event,
+    ) -> Result<Option<(ResultCode, Option<String>)>, UpidError> {
+        let mut inner = self.inner.lock().await;
+        let now = self.clock.now_millis();
+        if inner
+            .core
+            .transaction(txn_id)
+            .is_none_or(|t| t.kind() != TxnType::Collect)
+        {
+            return Err(UpidError::Invalid("no such collect request"));
+        }
+        self.drive(&mut inner, now, event).await?;
+        let t = inner.core.transaction(txn_id).expect("checked above");
+        Ok(t.answered.map(|result| {
+            let code = match t.outcome() {
+                Some(Outcome::Failed(c) | Outcome::Reversed(c)) => Some(c.as_str().to_owned()),
+                Some(Outcome::Success) => None,
+                None => Some(paytap_upiswitch::codes::DEEMED.to_owned()),
+            };
+            (result, code)
+        }))
+    }
+
     /// Fires every timer due by now; returns how many fired.
     pub async fn fire_due(&self) -> Result<usize, UpidError> {
         let mut inner = self.inner.lock().await;
@@ -309,8 +422,15 @@ impl<B: Banks> UpiSwitch<B> {
                 to: Dest::Requester(_),
                 msg,
             } => answers.push(msg),
+            // The payer's PSP reads collect requests with `collects_for`.
+            Action::Send {
+                to: Dest::Psp(psp),
+                msg,
+            } => {
+                tracing::debug!(psp, message = msg.name(), "UPI collect request waiting");
+            }
             Action::Send { to, msg } => {
-                tracing::warn!(to = ?to, message = msg.name(), "UPI message with no route yet");
+                tracing::warn!(to = ?to, message = msg.name(), "UPI message with no route");
             }
             Action::SetTimer { .. } => {}
             Action::Finished { txn_id, outcome } => {

@@ -4,6 +4,8 @@
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
+mod common;
+
 use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_store::Db;
@@ -46,8 +48,8 @@ fn txn(id: &str, kind: TxnType) -> Txn {
 }
 
 /// A switch over the emulated banks on a loopback port; Asha (ICICI, ₹10,000)
-/// and Ravi (HDFC) are in its directory.
-async fn serve() -> (String, UpiAccount) {
+/// and Ravi (HDFC) are in its directory; with Asha's PIN block for `HT1`.
+async fn serve() -> (String, UpiAccount, Cred) {
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
     let banks = UpiBanks::open(
@@ -55,6 +57,7 @@ async fn serve() -> (String, UpiAccount) {
         ledger,
         &IssuerConfig::default_banks(),
         &[7u8; 32],
+        &paytap_types::Secret::new([7; 32]),
     )
     .await
     .unwrap();
@@ -62,6 +65,8 @@ async fn serve() -> (String, UpiAccount) {
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await
         .unwrap();
+    common::set_pin(&banks, &asha, common::PIN).await;
+    let cred = common::pin_cred(&banks, &asha.ifsc, "HT1", common::PIN);
     let ravi = banks
         .open_account(HDFC, "Ravi", "9123456780", 0)
         .await
@@ -87,7 +92,7 @@ async fn serve() -> (String, UpiAccount) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = http::router(Arc::new(sw));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, asha)
+    (base, asha, cred)
 }
 
 async fn post(base: &str, api: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
@@ -107,9 +112,10 @@ async fn post_msg(base: &str, msg: Message) -> (u16, Message) {
 
 #[tokio::test]
 async fn a_payment_its_status_and_address_validation() {
-    let (base, asha) = serve().await;
+    let (base, asha, cred) = serve().await;
     let mut payer = Party::person(vpa("asha@paytap"));
     payer.account = Some(account(&asha));
+    payer.creds = vec![cred];
     let mut payee = Party::person(vpa("ravi@paytap"));
     payee.amount = Some(Amount { paise: 120_00 });
     let pay = ReqPay {
@@ -161,7 +167,7 @@ async fn a_payment_its_status_and_address_validation() {
 
 #[tokio::test]
 async fn bad_xml_is_refused_with_a_reason() {
-    let (base, _) = serve().await;
+    let (base, _, _) = serve().await;
     let big = vec![b' '; MAX_MESSAGE_BYTES + 1];
     assert_eq!(post(&base, "ReqPay", big).await.0, 413);
     let deep = format!(

@@ -4,6 +4,8 @@
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
+mod common;
+
 use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_store::Db;
@@ -88,6 +90,7 @@ async fn env() -> Env {
         ledger.clone(),
         &IssuerConfig::default_banks(),
         &[7u8; 32],
+        &paytap_types::Secret::new([7; 32]),
     )
     .await
     .unwrap();
@@ -95,6 +98,7 @@ async fn env() -> Env {
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await
         .unwrap();
+    common::set_pin(&banks, &asha, common::PIN).await;
     let ravi = banks
         .open_account(HDFC, "Ravi", "9123456780", 0)
         .await
@@ -139,6 +143,12 @@ impl Env {
         let now = self.clock.now_millis();
         let mut payer = Party::person(vpa("asha@paytap"));
         payer.account = Some(account(&self.asha));
+        payer.creds = vec![common::pin_cred(
+            &self.banks,
+            &self.asha.ifsc,
+            id,
+            common::PIN,
+        )];
         payer.amount = Some(Amount { paise });
         let mut payee = Party::person(vpa(to));
         payee.amount = Some(Amount { paise });
@@ -377,12 +387,14 @@ async fn a_restart_during_the_credit_finishes_the_payment() {
 #[tokio::test]
 async fn the_daily_p2p_limit_counts_what_the_switch_received_today() {
     let e = env().await;
-    e.banks
+    let rich = e
+        .banks
         .open_account(ICICI, "Rich", "9000000001", 2_00_000_00)
         .await
         .unwrap();
+    common::set_pin(&e.banks, &rich, common::PIN).await;
+    let rich = [rich];
     let sw = e.switch(vec![]).await;
-    let rich = e.banks.accounts_by_mobile("9000000001").await.unwrap();
     let entry = DirectoryEntry {
         vpa: vpa("asha@paytap"),
         account: account(&rich[0]),

@@ -106,11 +106,16 @@ pub(crate) fn resp_pay(
     })
 }
 
-/// A DEBIT, CREDIT or REVERSAL of `t`: the payer's PIN goes to the remitter
-/// bank with the debit only; the payee carries the account credited.
+/// A DEBIT, CREDIT or REVERSAL of `t` (`subType` the transaction's kind):
+/// the payer's PIN goes to the remitter bank with the debit only; the payee
+/// carries the account credited.
 pub(crate) fn leg(ids: &mut Ids, now: i64, t: &Transaction, kind: TxnType) -> Message {
     let mut txn = t.txn.clone();
     txn.kind = kind;
+    // What the leg is for, set by the switch whatever the request said: the
+    // remitter bank asks for the payer's PIN on a PAY or COLLECT debit, and
+    // debits a merchant's REFUND without one.
+    txn.sub_type = Some(t.kind());
     txn.expire_after_minutes = None;
     if kind == TxnType::Reversal {
         txn.org_txn_id = Some(t.txn.id.clone());

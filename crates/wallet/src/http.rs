@@ -92,6 +92,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     ("delete", "/api/v1/devices/{device_id}/cards/{card_id}"),
     ("get", "/api/v1/transactions"),
+    ("get", "/api/v1/upi/keys"),
+    ("get", "/api/v1/upi/bindings"),
+    ("post", "/api/v1/upi/bindings"),
+    ("post", "/api/v1/upi/bindings/{binding_id}/pin-otp"),
+    ("post", "/api/v1/upi/bindings/{binding_id}/pin"),
+    ("get", "/api/v1/upi/ids"),
+    ("post", "/api/v1/upi/ids"),
+    ("get", "/api/v1/upi/payments"),
+    ("post", "/api/v1/upi/payments"),
+    ("get", "/api/v1/upi/payments/{txn_id}"),
+    ("get", "/api/v1/upi/collects"),
+    ("post", "/api/v1/upi/collects/{txn_id}/approve"),
+    ("post", "/api/v1/upi/collects/{txn_id}/decline"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/billers"),
     ("post", "/api/v1/bills/fetch"),
@@ -148,6 +161,7 @@ pub fn router(wallet: Wallet) -> Router {
         .merge(crate::locate_api::routes())
         .merge(crate::bills_api::routes())
         .merge(crate::points::routes())
+        .merge(crate::upi_api::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(wallet)
 }

@@ -9,6 +9,8 @@
 //!   directly.
 //! * [`router`] ([`http`]) is the HTTP JSON API under `/api/v1` on top of it,
 //!   with its OpenAPI 3.1 description at `/api/v1/openapi.json`.
+//! * [`upi_api`]: the UPI app's routes (`/api/v1/upi`), over the
+//!   [`paytap_upipsp::Psp`] attached with [`Wallet::attach_upi`].
 //! * [`WalletNetwork`] ([`port`]) is how the wallet reaches the card network
 //!   (issuer ID&V and the token service, EMV Payment Tokenisation
 //!   framework roles); the network side implements it.
@@ -61,6 +63,7 @@ pub mod server;
 pub mod service;
 pub mod signin;
 pub mod throttle;
+pub mod upi_api;
 
 pub use auth::PasswordParams;
 pub use client_addr::TrustedProxies;

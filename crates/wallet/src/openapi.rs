@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 mod bills;
+mod upi;
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -191,6 +192,12 @@ impl Op {
 /// Every operation of the HTTP API: a table (one entry per route), long
 /// because the API is.
 fn operations() -> Vec<Op> {
+    let mut ops = wallet_operations();
+    ops.extend(upi::operations());
+    ops
+}
+
+fn wallet_operations() -> Vec<Op> {
     let device = || schema_ref("Device");
     let card = || schema_ref("Card");
     vec![
@@ -691,8 +698,10 @@ fn schemas() -> Value {
 /// The schemas of every part of the API.
 fn all_schemas() -> Value {
     let mut all = schemas();
-    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), bills::schemas()) {
-        map.extend(more);
+    for part in [bills::schemas(), upi::schemas()] {
+        if let (Some(map), Value::Object(more)) = (all.as_object_mut(), part) {
+            map.extend(more);
+        }
     }
     all
 }

@@ -133,6 +133,8 @@ pub(crate) struct Inner {
     /// Bills and recharge of India accounts, once the platform attached
     /// them ([`crate::bills_api`]).
     bills: std::sync::OnceLock<Arc<paytap_bills::BillService>>,
+    /// The UPI app, once attached ([`Wallet::attach_upi`]).
+    pub(crate) upi: std::sync::OnceLock<paytap_upipsp::Psp>,
 }
 
 /// The wallet service. Cheap to clone (shared state).
@@ -442,6 +444,7 @@ impl Wallet {
                 commands: Default::default(),
                 dummy_hash,
                 bills: std::sync::OnceLock::new(),
+                upi: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -457,6 +460,20 @@ impl Wallet {
     /// The attached bill service.
     pub fn bills(&self) -> Option<Arc<paytap_bills::BillService>> {
         self.inner.bills.get().cloned()
+    }
+
+    /// Serves UPI (`/api/v1/upi`, [`crate::upi_api`]) with `psp`; a second
+    /// call is refused.
+    pub fn attach_upi(&self, psp: paytap_upipsp::Psp) -> Result<(), WalletError> {
+        self.inner
+            .upi
+            .set(psp)
+            .map_err(|_| WalletError::Internal("UPI attached twice".into()))
+    }
+
+    /// The UPI app, when attached.
+    pub fn upi(&self) -> Option<&paytap_upipsp::Psp> {
+        self.inner.upi.get()
     }
 
     pub fn config(&self) -> &WalletConfig {

@@ -13,10 +13,12 @@ use time::{OffsetDateTime, UtcOffset};
 mod banks;
 mod bills;
 mod reasons;
+mod upi;
 
 pub use banks::{BankInfo, Banks};
 pub use bills::{BillStrings, category_name, reminder_text, rupees, state_name};
 pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};
+pub use upi::UpiStrings;
 
 /// An interface language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

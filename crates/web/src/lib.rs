@@ -65,6 +65,7 @@ mod recharge;
 mod respond;
 pub mod session;
 mod signin;
+mod upi;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -123,6 +124,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/cards", get(cards::cards))
         .route("/payments", get(payments::payments))
         .route("/payments/events", get(payments::payment_events))
+        .route("/upi", get(upi::upi))
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
         .merge(locate::routes())

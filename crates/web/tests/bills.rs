@@ -84,9 +84,15 @@ async fn india() -> India {
     let ledger = Ledger::open(db.clone()).await.unwrap();
     let config = IssuerConfig::default_banks();
     let banks = Arc::new(
-        UpiBanks::open(db.clone(), ledger, &config, &[7; 32])
-            .await
-            .unwrap(),
+        UpiBanks::open(
+            db.clone(),
+            ledger,
+            &config,
+            &[7; 32],
+            &paytap_types::Secret::new([7; 32]),
+        )
+        .await
+        .unwrap(),
     );
     let asha = banks
         .open_account(ICICI, "Asha", ASHA_MOBILE, 10_000_00)

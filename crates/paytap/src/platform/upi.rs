@@ -1,17 +1,24 @@
-//! The UPI switch in the running platform: the INR banks' UPI side and the
-//! switch service over the `in` region's database, with a ledger of their
-//! own there (India's data in India: UPI ids, accounts, mobile numbers,
+//! UPI in the running platform: the INR banks' UPI side and the switch
+//! service over the `in` region's database, with a ledger of their own
+//! there (India's data in India: UPI ids, accounts, mobile numbers,
 //! transactions and the INR ledger entries never reach another region's
 //! database), its XML endpoints on the wallet's port (`/upi/switch/...`)
-//! and its timers as a task.
+//! and its timers as a task; the banks' PIN-setting OTPs go to the
+//! emulated SMS gateway; and the wallet's UPI app (`paytap-upipsp`) over
+//! the same database.
 
 use paytap_issuer::{IssuerConfig, UpiBanks};
 use paytap_ledger::Ledger;
+use paytap_network::RunningNetwork;
 use paytap_store::Db;
-use paytap_types::SystemClock;
+use paytap_types::{Secret, SystemClock};
 use paytap_upi::xml::OrgId;
 use paytap_upid::{IssuerBanks, UpiSwitch, http};
+use paytap_upipsp::{InProcess, Psp, PspConfig};
 use std::sync::Arc;
+
+/// The keyring purpose the banks' UPI PIN keys are derived under.
+const PIN_KEY_PURPOSE: &str = "upi-pin";
 
 /// The org id the switch signs its messages with.
 const SWITCH_ORG: &str = "NPCI";
@@ -34,21 +41,31 @@ pub struct UpiSide {
     pub ledger: Ledger,
     /// `/upi/switch/...`.
     pub routes: axum::Router,
-    /// The switch's timers.
-    pub timers: tokio::task::JoinHandle<()>,
+    /// The switch's timers and the OTPs' way to the SMS gateway.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the INR ledger, the banks' UPI side and the switch (replaying its
 /// log) over `india`, the `in` region's database, mobile numbers sealed
-/// under `data_key`.
+/// under `data_key`, the PIN keys derived from the network's keyring.
 pub async fn start(
+    net: &RunningNetwork,
     india: &Db,
     issuers: &IssuerConfig,
     data_key: &[u8; 32],
 ) -> anyhow::Result<UpiSide> {
     let ledger = Ledger::open(india.clone()).await?;
-    let banks = UpiBanks::open(india.clone(), ledger.clone(), issuers, data_key).await?;
+    let pin_secret = Secret::new(*net.vault().keyring().subkey(PIN_KEY_PURPOSE));
+    let banks = UpiBanks::open(
+        india.clone(),
+        ledger.clone(),
+        issuers,
+        data_key,
+        &pin_secret,
+    )
+    .await?;
     let banks = Arc::new(banks);
+    let sms = net.sms_outbox().forward(banks.subscribe_otp());
     let sw = UpiSwitch::open(
         india.clone(),
         IssuerBanks::new(banks.clone()),
@@ -63,6 +80,14 @@ pub async fn start(
         switch: sw,
         banks,
         ledger,
-        timers,
+        tasks: vec![timers, sms],
     })
+}
+
+impl UpiSide {
+    /// The wallet's UPI app over `india` (the `in` region's database).
+    pub async fn psp(&self, india: Db) -> anyhow::Result<Psp> {
+        let links = Arc::new(InProcess::new(self.banks.clone(), self.switch.clone()));
+        Ok(Psp::open(india, links, Arc::new(SystemClock), PspConfig::default()).await?)
+    }
 }

@@ -39,6 +39,29 @@ pub fn paytap(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// `paytap args…` as a device's owner runs it: the keystore unlocked with
+/// `passphrase`, no account password or UPI PIN from the environment, no
+/// standard input.
+pub fn paytap_device(args: &[&str], passphrase: &str) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("PAYTAP_KEYSTORE_PASSPHRASE", passphrase)
+        .env_remove("PAYTAP_PASSWORD")
+        .env_remove("PAYTAP_UPI_PIN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run paytap")
+}
+
+/// What a run printed, standard output then standard error.
+pub fn printed(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// The standard output of a run that must succeed, as it was printed.
 pub fn ok_raw(args: &[&str], stdin: Option<&str>) -> String {
     let out = paytap(args, stdin);

@@ -18,6 +18,7 @@ mod map;
 mod payments;
 mod recharge;
 mod signin;
+mod upi;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub use map::{MapPoint, map_svg};
 pub use payments::{RowCtx, UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
 pub use recharge::{PlansView, masked_mobile, plans_page, recharge_page};
 pub use signin::login_page;
+pub use upi::{UpiView, upi_page};
 
 /// Cache-busting version of the stylesheet URL.
 pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-5");
@@ -84,7 +86,10 @@ pub enum Nav {
     Devices,
     Cards,
     Payments,
+    /// Bills and recharge (accounts of India).
     Bills,
+    /// UPI (accounts of India).
+    Upi,
 }
 
 pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
@@ -123,6 +128,7 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                                     li { a href="/cards" aria-current=[(nav == Nav::Cards).then_some("page")] { (s.nav_cards) } }
                                     li { a href="/payments" aria-current=[(nav == Nav::Payments).then_some("page")] { (s.nav_payments) } }
                                     @if crate::bills::shown_to(ctx.region()) {
+                                        li { a href="/upi" aria-current=[(nav == Nav::Upi).then_some("page")] { (ctx.lang.upi().nav) } }
                                         li { a href="/bills" aria-current=[(nav == Nav::Bills).then_some("page")] { (ctx.lang.bills().nav_bills) } }
                                     }
                                 }
