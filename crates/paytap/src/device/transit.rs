@@ -417,7 +417,7 @@ fn cards(ks: &Keystore, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(p) = device.pending_load() {
         println!(
-            "top-up {} of {} was sent but not credited: the operator completes or refunds it",
+            "top-up {} of {} was sent but not credited: `paytap device transit sync` credits it, `cancel` has it refunded",
             p.load_id,
             yuan(p.amount)
         );
