@@ -286,6 +286,10 @@ impl OperatorHost {
         if s.state == LoadState::Credited {
             return Err(OperatorError::AlreadyCredited(req.load_id.clone()));
         }
+        if s.funds == self.accounts.float {
+            // A moved balance has nowhere to go back to: it is completed.
+            return Err(OperatorError::NotRefundable(req.load_id.clone()));
+        }
         if s.state == LoadState::Answered {
             self.check_same_counter(&req.load_id, &req.init, &s).await?;
             self.begin(req, s.amount)?;
@@ -303,10 +307,6 @@ impl OperatorHost {
     /// The money of a refunded load back where it came from, then the
     /// payment reversed (each idempotent).
     async fn give_back(&self, req: &LoadRequest, s: &StoredLoad) -> Result<(), OperatorError> {
-        if s.funds == self.accounts.float {
-            // A moved balance has nowhere to go back to: it is completed.
-            return Err(OperatorError::NotRefundable(req.load_id.clone()));
-        }
         let id = format!("transit:{}:refund:{}", self.operator.id, req.load_id);
         let amount = Money::new(i64::from(s.amount), self.operator.currency);
         let t = Transfer::single(
