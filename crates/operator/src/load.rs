@@ -290,6 +290,11 @@ impl OperatorHost {
             // A moved balance has nowhere to go back to: it is completed.
             return Err(OperatorError::NotRefundable(req.load_id.clone()));
         }
+        if s.state == LoadState::Answered && self.is_hotlisted(&req.serial).await? {
+            // A lost card's loads move with its balance, never also back.
+            tracing::warn!(operator = %self.operator.id, "refund asked for a hotlisted card");
+            return Err(OperatorError::Hotlisted);
+        }
         if s.state == LoadState::Answered {
             self.check_same_counter(&req.load_id, &req.init, &s).await?;
             self.begin(req, s.amount)?;
