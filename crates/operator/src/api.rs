@@ -259,6 +259,16 @@ fn any_load(b: &WireLoad) -> Result<LoadRequest, ApiError> {
     })
 }
 
+/// The wire answer to load `load_id`.
+fn loaded(load_id: String, a: &crate::LoadAnswer) -> WireLoaded {
+    WireLoaded {
+        load_id,
+        mac2: hex::encode(a.mac2),
+        at: date_time_digits(&a.at),
+        new_balance: a.new_balance,
+    }
+}
+
 async fn load(
     State(ops): Ops,
     Path(op): Path<String>,
@@ -267,12 +277,7 @@ async fn load(
     let b = body(b)?;
     let host = host(&ops, &op)?;
     let a = host.load(&load_request(&b)?).await?;
-    Ok(Json(WireLoaded {
-        load_id: b.load_id,
-        mac2: hex::encode(a.mac2),
-        at: date_time_digits(&a.at),
-        new_balance: a.new_balance,
-    }))
+    Ok(Json(loaded(b.load_id, &a)))
 }
 
 async fn refund(
@@ -291,6 +296,17 @@ struct Signed {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+}
+
+impl Signed {
+    fn new((method, uri, headers): (Method, Uri, HeaderMap), body: Bytes) -> Signed {
+        Signed {
+            method,
+            uri,
+            headers,
+            body,
+        }
+    }
 }
 
 /// The caller of a signed request to operator `op`, or `401`.
@@ -326,16 +342,11 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 async fn upload(
     State(ops): Ops,
     Path((op, batch_id)): Path<(String, String)>,
-    (method, uri, headers): (Method, Uri, HeaderMap),
+    request: (Method, Uri, HeaderMap),
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let host = host(&ops, &op)?;
-    let signed = Signed {
-        method,
-        uri,
-        headers,
-        body,
-    };
+    let signed = Signed::new(request, body);
     let Client::Gate(terminal) = caller(&ops, &op, &signed)? else {
         return Err(forbidden("only a gate uploads batches"));
     };
@@ -359,15 +370,10 @@ async fn upload(
 async fn hotlist(
     State(ops): Ops,
     Path(op): Path<String>,
-    (method, uri, headers): (Method, Uri, HeaderMap),
+    request: (Method, Uri, HeaderMap),
 ) -> Result<Json<WireHotlist>, ApiError> {
     let host = host(&ops, &op)?;
-    let signed = Signed {
-        method,
-        uri,
-        headers,
-        body: Bytes::new(),
-    };
+    let signed = Signed::new(request, Bytes::new());
     if let Client::Gate(terminal) = caller(&ops, &op, &signed)? {
         host.gate_confirmed(&terminal, unsent(&signed.uri)?).await?;
     }
@@ -388,16 +394,11 @@ async fn hotlist(
 async fn lost(
     State(ops): Ops,
     Path(op): Path<String>,
-    (method, uri, headers): (Method, Uri, HeaderMap),
+    request: (Method, Uri, HeaderMap),
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let host = host(&ops, &op)?;
-    let signed = Signed {
-        method,
-        uri,
-        headers,
-        body,
-    };
+    let signed = Signed::new(request, body);
     staff_only(&ops, &op, &signed)?;
     let b: WireLost = json_body(&signed.body)?;
     host.report_lost(&card(&b.card_number)?).await?;
@@ -427,48 +428,28 @@ fn staff_only(ops: &Operators, op: &str, r: &Signed) -> Result<(), ApiError> {
 async fn movable(
     State(ops): Ops,
     Path((op, number)): Path<(String, String)>,
-    (method, uri, headers): (Method, Uri, HeaderMap),
+    request: (Method, Uri, HeaderMap),
 ) -> Result<Json<crate::moves::Movable>, ApiError> {
     let host = host(&ops, &op)?;
-    let body = Bytes::new();
-    staff_only(
-        &ops,
-        &op,
-        &Signed {
-            method,
-            uri,
-            headers,
-            body,
-        },
-    )?;
+    staff_only(&ops, &op, &Signed::new(request, Bytes::new()))?;
     Ok(Json(host.movable(&card(&number)?).await?))
 }
 
 async fn move_balance(
     State(ops): Ops,
     Path(op): Path<String>,
-    (method, uri, headers): (Method, Uri, HeaderMap),
+    request: (Method, Uri, HeaderMap),
     body: Bytes,
 ) -> Result<Json<WireLoaded>, ApiError> {
     let host = host(&ops, &op)?;
-    let signed = Signed {
-        method,
-        uri,
-        headers,
-        body,
-    };
+    let signed = Signed::new(request, body);
     staff_only(&ops, &op, &signed)?;
     let b: WireMove = json_body(&signed.body)?;
     let from = card(&b.from_card_number)?;
     let a = host
         .move_balance(&b.move_id, &from, &any_load(&b.load)?)
         .await?;
-    Ok(Json(WireLoaded {
-        load_id: b.load.load_id,
-        mac2: hex::encode(a.mac2),
-        at: date_time_digits(&a.at),
-        new_balance: a.new_balance,
-    }))
+    Ok(Json(loaded(b.load.load_id, &a)))
 }
 
 /// The API's routes over `ops`.

@@ -286,6 +286,15 @@ impl OperatorHost {
         if s.state == LoadState::Credited {
             return Err(OperatorError::AlreadyCredited(req.load_id.clone()));
         }
+        if s.funds == self.accounts.float {
+            // A moved balance has nowhere to go back to: it is completed.
+            return Err(OperatorError::NotRefundable(req.load_id.clone()));
+        }
+        if s.state == LoadState::Answered && self.is_hotlisted(&req.serial).await? {
+            // A lost card's loads move with its balance, never also back.
+            tracing::warn!(operator = %self.operator.id, "refund asked for a hotlisted card");
+            return Err(OperatorError::Hotlisted);
+        }
         if s.state == LoadState::Answered {
             self.check_same_counter(&req.load_id, &req.init, &s).await?;
             self.begin(req, s.amount)?;
@@ -303,10 +312,6 @@ impl OperatorHost {
     /// The money of a refunded load back where it came from, then the
     /// payment reversed (each idempotent).
     async fn give_back(&self, req: &LoadRequest, s: &StoredLoad) -> Result<(), OperatorError> {
-        if s.funds == self.accounts.float {
-            // A moved balance has nowhere to go back to: it is completed.
-            return Err(OperatorError::NotRefundable(req.load_id.clone()));
-        }
         let id = format!("transit:{}:refund:{}", self.operator.id, req.load_id);
         let amount = Money::new(i64::from(s.amount), self.operator.currency);
         let t = Transfer::single(

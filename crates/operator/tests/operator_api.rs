@@ -541,6 +541,9 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
     let (lost, mut band) = issue(&api, "band", &key).await;
     let loaded = answered(&api, &mut band, "l-1", &lost, 5_000).await;
     assert_eq!(credit(&mut band, &loaded), 0x9000);
+    // A top-up paid whose answer never reached the card: the rider paid
+    // for it, so it moves with the balance (and is never also refunded).
+    let unfinished = answered(&api, &mut band, "l-2", &lost, 1_000).await;
     // Two rides at the gate: one uploaded before the loss, one still in
     // the gate when the card is reported lost.
     let mut sam = Sam::new(GATE, masters().purchase, 1);
@@ -559,19 +562,22 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
         .send(Who::Staff, post, "/beijing/lost", Some(lost_body))
         .await;
     assert_eq!(status, 204);
+    let refund = post_init(&api, &mut band, ("/beijing/refunds", "l-2", &lost), 1_000).await;
+    assert_eq!(refusal(refund), (403, "hotlisted".to_owned()));
+    assert_ne!(credit(&mut band, &unfinished), 0x9000);
 
     // The gate has not confirmed the hotlist: the balance waits.
     let m = movable(&api, &lost).await;
     assert_eq!(
         (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
-        (Some(4_700), Some(1))
+        (Some(5_700), Some(1))
     );
     let (new, mut phone) = issue(&api, "phone", &key).await;
     let load = |phone: &mut Purse, id: &str, amount: u32| {
         let init = init_load(phone, amount);
         json!({"load_id": id, "card_number": new, "amount": amount, "terminal": LOADER, "init": init})
     };
-    let early = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 4_700)).await;
+    let early = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 5_700)).await;
     assert_eq!(refusal(early), (409, "move_waiting".to_owned()));
     // It confirms while still holding the second ride: still waiting; it
     // uploads and confirms with nothing left: the ride is taken off.
@@ -594,27 +600,27 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
     let m = movable(&api, &lost).await;
     assert_eq!(
         (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
-        (Some(4_400), Some(0))
+        (Some(5_400), Some(0))
     );
 
     // The wrong amount is refused; the balance moves onto the phone's card
     // once, whatever asks again; the ledger moves nothing.
-    let wrong = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 4_700)).await;
+    let wrong = move_to(&api, "m-1", &lost, load(&mut phone, "n-1", 5_700)).await;
     assert_eq!(refusal(wrong), (409, "move_amount".to_owned()));
-    let body = load(&mut phone, "n-1", 4_400);
+    let body = load(&mut phone, "n-1", 5_400);
     let (status, v) = move_to(&api, "m-1", &lost, body.clone()).await;
     assert_eq!(status, 200, "{v}");
     let moved: WireLoaded = serde_json::from_value(v).unwrap();
     assert_eq!(credit(&mut phone, &moved), 0x9000);
-    assert_eq!(phone.state().balance, 4_400);
+    assert_eq!(phone.state().balance, 5_400);
     let (status, v) = move_to(&api, "m-1", &lost, body).await;
     assert_eq!(
         (status, serde_json::from_value::<WireLoaded>(v).unwrap()),
         (200, moved)
     );
-    let again = move_to(&api, "m-2", &lost, load(&mut phone, "n-2", 4_400)).await;
+    let again = move_to(&api, "m-2", &lost, load(&mut phone, "n-2", 5_400)).await;
     assert_eq!(refusal(again), (409, "already_moved".to_owned()));
     assert!(movable(&api, &lost).await["moved"].as_bool().unwrap());
-    assert_eq!(float(&ledger).await, 5_000);
-    assert_eq!(network.counts(), (1, 0));
+    assert_eq!(float(&ledger).await, 6_000);
+    assert_eq!(network.counts(), (2, 0));
 }

@@ -622,18 +622,10 @@ pub(crate) async fn report_lost(
     operator: &str,
     card_number: &str,
 ) -> anyhow::Result<()> {
-    let url = endpoint(transit, operator, "lost");
-    let body = serde_json::to_vec(&paytap_operator::wire::WireLost {
+    let body = paytap_operator::wire::WireLost {
         card_number: card_number.to_owned(),
-    })?;
-    let key = crate::platform::transit::staff_api_key(keyring, operator);
-    let client = paytap_operator::auth::STAFF;
-    let req = signed(
-        reqwest::Client::new().post(&url),
-        (client, &key),
-        ("POST", &url),
-        body,
-    )?;
+    };
+    let req = staff_post(transit, keyring, (operator, "lost"), &body)?;
     match req.send().await {
         Ok(resp) if resp.status() == reqwest::StatusCode::NO_CONTENT => Ok(()),
         Ok(resp) => answer(resp).await.map(drop),
@@ -651,21 +643,33 @@ pub(crate) async fn move_balance(
     from: &str,
     load: paytap_operator::wire::WireLoad,
 ) -> anyhow::Result<paytap_device::transit::LoadAnswer> {
-    let url = endpoint(transit, operator, "moves");
-    let body = serde_json::to_vec(&paytap_operator::wire::WireMove {
+    let body = paytap_operator::wire::WireMove {
         move_id: move_id.to_owned(),
         from_card_number: from.to_owned(),
         load,
-    })?;
+    };
+    let req = staff_post(transit, keyring, (operator, "moves"), &body)?;
+    crate::device::transit::load_answer(send(req).await?)
+}
+
+/// A POST of `body` to the operator's `what`, signed by its back office
+/// (the staff key the platform's keyring derives).
+fn staff_post(
+    transit: &str,
+    keyring: &Keyring,
+    (operator, what): (&str, &str),
+    body: &impl serde::Serialize,
+) -> anyhow::Result<reqwest::RequestBuilder> {
+    let url = endpoint(transit, operator, what);
     let key = crate::platform::transit::staff_api_key(keyring, operator);
     let client = paytap_operator::auth::STAFF;
-    let req = signed(
-        reqwest::Client::new().post(&url),
+    let req = reqwest::Client::new().post(&url);
+    signed(
+        req,
         (client, &key),
         ("POST", &url),
-        body,
-    )?;
-    crate::device::transit::load_answer(send(req).await?)
+        serde_json::to_vec(body)?,
+    )
 }
 
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {

@@ -59,6 +59,18 @@ struct Operators {
     transit: String,
 }
 
+/// The device and operators of `sync` and `cancel`.
+#[derive(ClapArgs)]
+struct Pending {
+    #[command(flatten)]
+    ks: Keystore,
+    #[command(flatten)]
+    ops: Operators,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Issue a city's transit card into this device's secure element.
@@ -97,25 +109,9 @@ enum Cmd {
         json: bool,
     },
     /// Finish a top-up that was paid but not credited: credit it now.
-    Sync {
-        #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        ops: Operators,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Sync(Pending),
     /// Have the operator refund a top-up that was paid but not credited.
-    Cancel {
-        #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        ops: Operators,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Cancel(Pending),
     /// The transit cards in the secure element: balance and newest records.
     Cards {
         #[command(flatten)]
@@ -143,8 +139,8 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
             verified,
             json,
         } => load(&ks, &ops, &amount, (pay_with, verified), json),
-        Cmd::Sync { ks, ops, json } => finish(&ks, &ops, false, json),
-        Cmd::Cancel { ks, ops, json } => finish(&ks, &ops, true, json),
+        Cmd::Sync(p) => finish(&p, false),
+        Cmd::Cancel(p) => finish(&p, true),
         Cmd::Cards { ks, json } => cards(&ks, json),
     }
 }
@@ -302,8 +298,9 @@ pub(crate) fn card_payment(
 
 /// `sync` (`refund` false) or `cancel` (`refund` true) of the pending
 /// top-up.
-fn finish(ks: &Keystore, ops: &Operators, refund: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let mut device = ks.open()?;
+fn finish(p: &Pending, refund: bool) -> anyhow::Result<ExitCode> {
+    let (ops, json) = (&p.ops, p.json);
+    let mut device = p.ks.open()?;
     let Some(purse) = device.purses()?.into_iter().next() else {
         anyhow::bail!("the device holds no transit card");
     };
@@ -420,7 +417,7 @@ fn cards(ks: &Keystore, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(p) = device.pending_load() {
         println!(
-            "top-up {} of {} was sent but not credited: the operator completes or refunds it",
+            "top-up {} of {} was sent but not credited: `paytap device transit sync` credits it, `cancel` has it refunded",
             p.load_id,
             yuan(p.amount)
         );
