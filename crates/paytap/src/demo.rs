@@ -45,6 +45,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod band;
 mod offers;
 mod qr;
 mod transit;

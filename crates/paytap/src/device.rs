@@ -27,6 +27,7 @@ use paytap_device::{
 use paytap_types::Secret;
 use zeroize::Zeroizing;
 
+mod band;
 mod scan;
 pub(crate) mod show;
 pub(crate) mod transit;
@@ -150,6 +151,8 @@ enum Cmd {
     Show(show::ShowArgs),
     /// Transit cards: issue one from a city's operator, top it up, show them.
     Transit(transit::Args),
+    /// The band's offline account: open, fund, sync, show a code offline, turn off.
+    Band(band::Args),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -297,6 +300,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             scan::run(*a)
         }
         Cmd::Show(a) => show::run(a),
+        Cmd::Band(a) => {
+            drop(rt);
+            band::run(a)
+        }
     }
 }
 

@@ -10,9 +10,11 @@
 
 use time::{OffsetDateTime, UtcOffset};
 
+mod bands;
 mod banks;
 mod reasons;
 
+pub use bands::{BandStrings, band_strings};
 pub use banks::{BankInfo, Banks};
 pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};
 

@@ -158,10 +158,10 @@ struct Move {
     amount: i64,
 }
 
-fn refused(op: &BandOperation, code: Option<&OfflineCode>, reason: &str) -> BandResult {
+fn refused(op: &BandOperation, code: Option<(BandId, u64)>, reason: &str) -> BandResult {
     BandResult {
-        band_id: code.map(|c| hex::encode(c.certificate.band_id)),
-        counter: code.map(|c| c.counter),
+        band_id: code.map(|(band, _)| hex::encode(band)),
+        counter: code.map(|(_, counter)| counter),
         merchant: op.merchant.clone(),
         register: op.register.clone(),
         paid: false,
@@ -193,7 +193,7 @@ impl BandAccounts {
         claim(self.db(), batch_id, acquirer, &fp, batch.operations.len()).await?;
         let mut results: Vec<Option<BandResult>> = vec![None; batch.operations.len()];
         let mut checked = self.check_all(batch, acquirer, &mut results).await?;
-        checked.sort_by(|a, b| (a.band, a.counter, a.key()).cmp(&(b.band, b.counter, b.key())));
+        checked.sort_by_key(|a| (a.band, a.counter, a.key()));
         let moves = self
             .decide_all(batch_id, batch, &checked, now, &mut results)
             .await?;
@@ -236,7 +236,7 @@ impl BandAccounts {
                 Ok(c) => checked.push(c),
                 Err((code, reason)) => {
                     tracing::info!(merchant = %op.merchant, register = %op.register, reason, "band operation refused");
-                    results[index] = Some(refused(op, code.as_ref(), reason));
+                    results[index] = Some(refused(op, code, reason));
                 }
             }
         }
@@ -338,7 +338,9 @@ impl BandAccounts {
     }
 }
 
-type Refusal = (Option<OfflineCode>, &'static str);
+/// Why an operation failed its own checks, with its band and counter when
+/// the code could be read.
+type Refusal = (Option<(BandId, u64)>, &'static str);
 
 fn check_one(
     index: usize,
@@ -358,17 +360,17 @@ fn check_one(
     }
     let code = OfflineCode::from_base64(&op.code).map_err(|_| (None, "bad_code"))?;
     let cert = &code.certificate;
+    let who = Some((cert.band_id, code.counter));
     let bytes = cert.encode();
     if !certs.contains(&bytes) {
         let why = |e: OfflineError| match e {
             OfflineError::UnknownPlatformKey => "unknown_platform_key",
             _ => "bad_certificate",
         };
-        cert.verify(platform)
-            .map_err(|e| (Some(code.clone()), why(e)))?;
+        cert.verify(platform).map_err(|e| (who, why(e)))?;
         certs.insert(bytes);
     }
-    let with = |reason| Err((Some(code.clone()), reason));
+    let with = |reason| Err((who, reason));
     if code.verify_signature().is_err() {
         return with("bad_signature");
     }
@@ -451,20 +453,20 @@ async fn serial_spent(
     c: &Checked,
 ) -> Result<i64, BandError> {
     let key = (c.band, c.serial);
-    if !totals.serials.contains_key(&key) {
-        let row = sqlx::query(
-            "SELECT spent FROM acquirer_band_serials WHERE band_id = $1 AND serial = $2",
-        )
-        .bind(hex::encode(c.band))
-        .bind(c.serial)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let spent = row.map(|r| r.try_get::<i64, _>("spent")).transpose()?;
-        totals.serials.insert(key, spent.map(|s| (s, false)));
+    if let Some(known) = totals.serials.get(&key) {
+        return Ok(known.map_or(0, |(s, _)| s));
     }
+    let row =
+        sqlx::query("SELECT spent FROM acquirer_band_serials WHERE band_id = $1 AND serial = $2")
+            .bind(hex::encode(c.band))
+            .bind(c.serial)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let spent = row.map(|r| r.try_get::<i64, _>("spent")).transpose()?;
+    totals.serials.insert(key, spent.map(|s| (s, false)));
     // A serial the platform signed always has its row (written in the same
     // transaction as the certificate); none means nothing settled under it.
-    Ok(totals.serials[&key].map_or(0, |(s, _)| s))
+    Ok(spent.unwrap_or(0))
 }
 
 fn counter_i64(counter: u64) -> Result<i64, BandError> {

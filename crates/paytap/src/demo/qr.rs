@@ -7,7 +7,8 @@
 //! phone shows a one-time code (an EMVCo consumer-presented code, as a
 //! PNG), the register reads the image and takes the next sale through the
 //! acquirer's signed endpoint (a `0200` with DE 22 `032`), and the same
-//! code shown again is refused.
+//! code shown again is refused. The chapter ends with the band paying
+//! offline (`demo/band.rs`).
 
 use anyhow::{Context, ensure};
 use paytap_acquirer::Merchant;
@@ -157,7 +158,7 @@ impl Demo {
         ));
         self.story
             .ok("the phone's code paid once; shown again, it was refused");
-        Ok(())
+        self.band_pays_offline(api, shop).await
     }
 
     /// The tea house signs up with the demo acquirer (a fresh id, so a

@@ -10,6 +10,7 @@
 //! live-update script of the payments page, allowed by a per-response CSP
 //! nonce; without it the page works with its refresh link.
 
+mod bands;
 mod cards;
 mod devices;
 mod locate;
@@ -24,6 +25,7 @@ use paytap_wallet::Account;
 
 use crate::i18n::{Banks, Lang, Strings};
 
+pub use bands::{band_turn_off_page, bands_page};
 pub use cards::{art_class, card_art, cards_page, remove_card_page};
 pub use devices::{
     DeviceCards, device_page, device_panel, devices_page, kind_label, remove_all_page,
@@ -80,6 +82,7 @@ pub enum Nav {
     Devices,
     Cards,
     Payments,
+    Bands,
 }
 
 pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
@@ -117,6 +120,7 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                                     li { a href="/devices" aria-current=[(nav == Nav::Devices).then_some("page")] { (s.nav_devices) } }
                                     li { a href="/cards" aria-current=[(nav == Nav::Cards).then_some("page")] { (s.nav_cards) } }
                                     li { a href="/payments" aria-current=[(nav == Nav::Payments).then_some("page")] { (s.nav_payments) } }
+                                    li { a href="/bands" aria-current=[(nav == Nav::Bands).then_some("page")] { (crate::i18n::band_strings(ctx.lang).nav_bands) } }
                                 }
                             }
                         }
