@@ -40,6 +40,7 @@ enum Cmd {
         /// The offline limit in yuan (default 500, at most 2000).
         #[arg(long)]
         limit: Option<String>,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -52,6 +53,7 @@ enum Cmd {
         /// The idempotency key of the scan-to-pay payment that paid for it.
         #[arg(long)]
         payment_key: String,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -61,6 +63,7 @@ enum Cmd {
         ks: Keystore,
         #[command(flatten)]
         login: Login,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -74,6 +77,7 @@ enum Cmd {
         /// Also write the code as a PNG image.
         #[arg(long)]
         png: Option<PathBuf>,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -83,6 +87,7 @@ enum Cmd {
         ks: Keystore,
         #[command(flatten)]
         login: Login,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -92,6 +97,7 @@ enum Cmd {
         ks: Keystore,
         #[command(flatten)]
         login: Login,
+        /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
     },
