@@ -131,6 +131,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The text of a scanned code: read from a PNG image, or given as text.
+pub(crate) fn scanned_text(
+    image: Option<&std::path::Path>,
+    payload: Option<&str>,
+) -> anyhow::Result<String> {
+    Ok(match (image, payload) {
+        (Some(path), _) => {
+            let png = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            paytap_qrimage::read_png(&png)
+                .with_context(|| format!("no QR code readable in {}", path.display()))?
+        }
+        (None, Some(p)) => p.to_owned(),
+        (None, None) => anyhow::bail!("scan a code: --image FILE or --payload TEXT"),
+    })
+}
+
 fn generated_id() -> anyhow::Result<String> {
     let mut bytes = [0u8; GENERATED_ID_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;

@@ -621,7 +621,7 @@ async fn a_register_queues_what_it_could_not_send_and_uploads_it_once() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"batches": 1, "paid": 1, "refused": 0, "waiting": 0})
+        serde_json::json!({"batches": 1, "paid": 1, "refused": 0, "double_spends": 0, "waiting": 0})
     );
     assert_eq!(w.credited("TEA-01").await, 560);
     // Nothing left: a second upload sends nothing.
@@ -749,11 +749,7 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
         "the funds cover less than the limit: {synced}"
     );
     for till in [&till_1, &till_2] {
-        ok(&joined(
-            &["register", "band-sync", "--register-dir", till],
-            &conn,
-        ))
-        .await;
+        online("band-sync", till, &conn).await;
     }
 
     // Offline: two codes at till 1, read from their images.
@@ -837,13 +833,7 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
     );
 
     // Online again: each till uploads.
-    let first = json(
-        ok(&joined(
-            &["register", "upload", "--register-dir", &till_1],
-            &conn,
-        ))
-        .await,
-    );
+    let first = online("upload", &till_1, &conn).await;
     assert_eq!(
         (
             first["paid"].as_i64(),
@@ -853,21 +843,9 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
         (Some(2), Some(0), Some(0)),
         "{first}"
     );
-    let again = json(
-        ok(&joined(
-            &["register", "upload", "--register-dir", &till_1],
-            &conn,
-        ))
-        .await,
-    );
+    let again = online("upload", &till_1, &conn).await;
     assert_eq!(again["batches"], 0, "nothing is uploaded twice: {again}");
-    let second = json(
-        ok(&joined(
-            &["register", "upload", "--register-dir", &till_2],
-            &conn,
-        ))
-        .await,
-    );
+    let second = online("upload", &till_2, &conn).await;
     assert_eq!(second["double_spends"], 1, "{second}");
     assert_eq!(
         w.credited("TEA-01").await,
@@ -883,13 +861,7 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
     );
 
     // The revocation list reaches till 2: the band's next code is refused.
-    let listed = json(
-        ok(&joined(
-            &["register", "band-sync", "--register-dir", &till_2],
-            &conn,
-        ))
-        .await,
-    );
+    let listed = online("band-sync", &till_2, &conn).await;
     assert_eq!(listed["revoked"], 1, "{listed}");
     let next = json(
         ok(&[
@@ -921,6 +893,12 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("revoked"), "{}", text(&refused));
     w.assert_ledger().await;
+}
+
+/// `paytap register CMD --register-dir DIR` online, its JSON answer.
+async fn online(cmd: &str, dir: &str, conn: &[&str]) -> serde_json::Value {
+    let out = ok(&joined(&["register", cmd, "--register-dir", dir], conn)).await;
+    serde_json::from_str(&out).unwrap()
 }
 
 /// A command's arguments and then the connection's.

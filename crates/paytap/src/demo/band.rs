@@ -15,8 +15,7 @@ use anyhow::{Context, ensure};
 use base64::Engine as _;
 use paytap_acquirer::Merchant;
 use paytap_acquirer::bands::upload::{BandOperation, BandResult};
-use paytap_device::scan::{make_cryptogram, post_payment};
-use paytap_emv::TxnDate;
+use paytap_device::scan::post_payment;
 use paytap_qr::offline::RegisterVerifier;
 use paytap_types::{Currency, Money};
 use reqwest::Method;
@@ -152,17 +151,7 @@ impl Demo {
         let funding: Merchant =
             serde_json::from_value(m).context("reading the funding merchant")?;
         let code = funding.dynamic_code(FUNDING_MINOR, &format!("BAND-{}", &band_hex[..8]))?;
-        let phone = self.phone.as_mut().context("no phone")?;
-        let owner = phone.owner_finger();
-        let mut un = [0u8; 4];
-        getrandom_fill(&mut un)?;
-        let now = time::OffsetDateTime::now_utc();
-        let date = TxnDate {
-            yy: now.year().rem_euclid(100) as u8,
-            mm: u8::from(now.month()),
-            dd: now.day(),
-        };
-        let chip = make_cryptogram(phone, Some(&owner), cny(FUNDING_MINOR)?, date, un)?;
+        let chip = self.phone_chip_data(cny(FUNDING_MINOR)?)?;
         let mut k = [0u8; 8];
         getrandom_fill(&mut k)?;
         let key = format!("band-fund-{}", hex::encode(k));

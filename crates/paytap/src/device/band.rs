@@ -29,44 +29,38 @@ pub(super) struct Args {
     command: Cmd,
 }
 
+/// The band, the wallet login for an expired session, and the output.
+#[derive(ClapArgs)]
+struct Online {
+    #[command(flatten)]
+    ks: Keystore,
+    #[command(flatten)]
+    login: Login,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Make the band's key and open its offline account (limit in yuan, at most 2000).
     Open {
         #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        login: Login,
+        on: Online,
         /// The offline limit in yuan (default 500, at most 2000).
         #[arg(long)]
         limit: Option<String>,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Fund the band account with an approved payment to the band funding merchant.
     Fund {
         #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        login: Login,
+        on: Online,
         /// The idempotency key of the scan-to-pay payment that paid for it.
         #[arg(long)]
         payment_key: String,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Report the codes made since the last sync and get a new certificate.
-    Sync {
-        #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        login: Login,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Sync(Online),
     /// Show one payment's code, offline (amount in yuan).
     Code {
         #[command(flatten)]
@@ -82,25 +76,9 @@ enum Cmd {
         json: bool,
     },
     /// What the band and the wallet know of its offline account.
-    Status {
-        #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        login: Login,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(Online),
     /// Turn the band off: its credential is revoked.
-    Off {
-        #[command(flatten)]
-        ks: Keystore,
-        #[command(flatten)]
-        login: Login,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Off(Online),
 }
 
 /// Runs one `paytap device band` subcommand.
@@ -109,35 +87,25 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let out = match args.command {
-        Cmd::Open {
-            ks,
-            login,
-            limit,
-            json,
-        } => rt
-            .block_on(open(&ks, &login, limit.as_deref()))
-            .map(|v| (v, json)),
-        Cmd::Fund {
-            ks,
-            login,
-            payment_key,
-            json,
-        } => {
+        Cmd::Open { on, limit } => rt
+            .block_on(open(&on.ks, &on.login, limit.as_deref()))
+            .map(|v| (v, on.json)),
+        Cmd::Fund { on, payment_key } => {
             let body = json!({ "payment_key": payment_key });
-            rt.block_on(call(&ks, &login, "fund", body))
-                .map(|v| (v, json))
+            rt.block_on(call(&on.ks, &on.login, "fund", body))
+                .map(|v| (v, on.json))
         }
-        Cmd::Sync { ks, login, json } => rt.block_on(sync(&ks, &login)).map(|v| (v, json)),
+        Cmd::Sync(on) => rt.block_on(sync(&on.ks, &on.login)).map(|v| (v, on.json)),
         Cmd::Code {
             ks,
             amount,
             png,
             json,
         } => code(&ks, &amount, png.as_ref()).map(|v| (v, json)),
-        Cmd::Status { ks, login, json } => rt.block_on(status(&ks, &login)).map(|v| (v, json)),
-        Cmd::Off { ks, login, json } => rt
-            .block_on(call(&ks, &login, "off", json!({})))
-            .map(|v| (v, json)),
+        Cmd::Status(on) => rt.block_on(status(&on.ks, &on.login)).map(|v| (v, on.json)),
+        Cmd::Off(on) => rt
+            .block_on(call(&on.ks, &on.login, "off", json!({})))
+            .map(|v| (v, on.json)),
     };
     let (v, as_json) = out?;
     if as_json {
@@ -169,12 +137,21 @@ fn band_id(device: &paytap_device::Device) -> anyhow::Result<String> {
     Ok(hex::encode(crate::platform::bands::band_id_of(id)))
 }
 
-async fn open(ks: &Keystore, login: &Login, limit: Option<&str>) -> anyhow::Result<Value> {
+/// The band, its hex id and a wallet client with a live session.
+async fn session(
+    ks: &Keystore,
+    login: &Login,
+) -> anyhow::Result<(paytap_device::Device, String, paytap_device::WalletClient)> {
     let mut device = ks.open()?;
-    band_id(&device)?;
-    let key = device.band_key()?;
-    let limit = limit.map(yuan).transpose()?;
+    let id = band_id(&device)?;
     let client = client_for(&mut device, login).await?;
+    Ok((device, id, client))
+}
+
+async fn open(ks: &Keystore, login: &Login, limit: Option<&str>) -> anyhow::Result<Value> {
+    let limit = limit.map(yuan).transpose()?;
+    let (mut device, _, client) = session(ks, login).await?;
+    let key = device.band_key()?;
     let body = json!({
         "device_id": device.device_id(),
         "band_key": hex::encode(key),
@@ -186,18 +163,14 @@ async fn open(ks: &Keystore, login: &Login, limit: Option<&str>) -> anyhow::Resu
 }
 
 async fn call(ks: &Keystore, login: &Login, what: &str, body: Value) -> anyhow::Result<Value> {
-    let mut device = ks.open()?;
-    let id = band_id(&device)?;
-    let client = client_for(&mut device, login).await?;
+    let (_, id, client) = session(ks, login).await?;
     let path = format!("{}/{id}/{what}", crate::platform::bands::BANDS_PATH);
     Ok(client.json(Method::POST, &path, Some(body)).await?)
 }
 
 async fn sync(ks: &Keystore, login: &Login) -> anyhow::Result<Value> {
-    let mut device = ks.open()?;
-    let id = band_id(&device)?;
+    let (mut device, id, client) = session(ks, login).await?;
     let reported = device.band_unsynced();
-    let client = client_for(&mut device, login).await?;
     let path = format!("{}/{id}/sync", crate::platform::bands::BANDS_PATH);
     let v = client
         .json(Method::POST, &path, Some(json!({ "reported": reported })))
@@ -238,10 +211,8 @@ fn code(ks: &Keystore, amount: &str, png: Option<&PathBuf>) -> anyhow::Result<Va
 }
 
 async fn status(ks: &Keystore, login: &Login) -> anyhow::Result<Value> {
-    let mut device = ks.open()?;
-    let id = band_id(&device)?;
+    let (device, id, client) = session(ks, login).await?;
     let band = device.band_info()?;
-    let client = client_for(&mut device, login).await?;
     let all = client
         .json(Method::GET, crate::platform::bands::BANDS_PATH, None)
         .await?;

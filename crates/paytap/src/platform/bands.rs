@@ -55,7 +55,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::merchants::{authenticate_request, unauthenticated};
+use super::merchants::{authenticate_request, signed_json, unauthenticated};
 use super::scan::error;
 
 /// Where a register uploads a band batch (`/{batch_id}` after it).
@@ -118,16 +118,9 @@ async fn upload(
     body: Bytes,
 ) -> Response {
     let path = format!("{BAND_BATCHES_PATH}/{batch_id}");
-    let acquirer = match authenticate_request(&api.net, &method, &path, &headers, &body) {
-        Ok(a) => a,
-        Err(why) => return unauthenticated(&path, why),
-    };
-    let b: BandBatch = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::info!(batch_id, error = %e, "band batch with a malformed body");
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "malformed", e);
-        }
+    let (acquirer, b) = match signed_json::<BandBatch>(&api.net, &method, &path, &headers, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let now = paytap_store::now_millis() / 1000;
     match api.bands.upload(&batch_id, &b, &acquirer, now).await {
@@ -185,6 +178,20 @@ async fn owned(api: &Api, p: &Principal, band: &str) -> Result<(BandId, BandView
         Ok(_) => Err(band_failure(&BandError::NotFound(band.to_owned()))),
         Err(e) => Err(band_failure(&e)),
     }
+}
+
+/// An owner's request about one of their bands: the band and the body, or
+/// the answer refusing it (`401`, `404`, `422`).
+async fn band_request<T: serde::de::DeserializeOwned>(
+    api: &Api,
+    headers: &HeaderMap,
+    band: &str,
+    body: &[u8],
+) -> Result<(BandId, T), Response> {
+    let p = owner(api, headers).await?;
+    let req = serde_json::from_slice(body).map_err(malformed)?;
+    let (id, _) = owned(api, &p, band).await?;
+    Ok((id, req))
 }
 
 /// The `422` of a body that is not the request's JSON.
@@ -274,16 +281,8 @@ async fn fund(
     Path(band): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (p, req) = match (
-        owner(&api, &headers).await,
-        serde_json::from_slice::<Fund>(&body),
-    ) {
-        (Ok(p), Ok(req)) => (p, req),
-        (Err(r), _) => return r,
-        (_, Err(e)) => return malformed(e),
-    };
-    let (id, _) = match owned(&api, &p, &band).await {
-        Ok(b) => b,
+    let (id, req) = match band_request::<Fund>(&api, &headers, &band, &body).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let paid = match api.payments.approved(&req.payment_key).await {
@@ -322,16 +321,8 @@ async fn sync(
     Path(band): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (p, req) = match (
-        owner(&api, &headers).await,
-        serde_json::from_slice::<Sync>(&body),
-    ) {
-        (Ok(p), Ok(req)) => (p, req),
-        (Err(r), _) => return r,
-        (_, Err(e)) => return malformed(e),
-    };
-    let (id, _) = match owned(&api, &p, &band).await {
-        Ok(b) => b,
+    let (id, req) = match band_request::<Sync>(&api, &headers, &band, &body).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let now = paytap_store::now_millis() / 1000;
@@ -345,12 +336,8 @@ async fn sync(
 }
 
 async fn off(State(api): State<Api>, headers: HeaderMap, Path(band): Path<String>) -> Response {
-    let p = match owner(&api, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (id, _) = match owned(&api, &p, &band).await {
-        Ok(b) => b,
+    let (id, ()) = match band_request::<()>(&api, &headers, &band, b"null").await {
+        Ok(r) => r,
         Err(r) => return r,
     };
     let now = paytap_store::now_millis() / 1000;

@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args as ClapArgs;
 use paytap_acquirer::bands::upload::BandOperation;
 use paytap_qr::offline::{BandSeen, OfflineCode, RegisterVerifier};
@@ -107,18 +107,6 @@ pub(super) async fn sync(a: BandSyncArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_text(a: &BandArgs) -> anyhow::Result<String> {
-    Ok(match (&a.image, &a.payload) {
-        (Some(path), _) => {
-            let png = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            paytap_qrimage::read_png(&png)
-                .with_context(|| format!("no QR code readable in {}", path.display()))?
-        }
-        (None, Some(p)) => p.clone(),
-        (None, None) => bail!("scan a code: --image FILE or --payload TEXT"),
-    })
-}
-
 /// A verifier that knows what this register's store says of one band.
 async fn verifier_for(queue: &Queue, code: &OfflineCode) -> anyhow::Result<RegisterVerifier> {
     let pool = queue.db().pool();
@@ -160,7 +148,7 @@ async fn verifier_for(queue: &Queue, code: &OfflineCode) -> anyhow::Result<Regis
 
 /// Runs `paytap register band`.
 pub(super) async fn take(a: BandArgs) -> anyhow::Result<ExitCode> {
-    let text = read_text(&a)?;
+    let text = super::scanned_text(a.image.as_deref(), a.payload.as_deref())?;
     let money =
         Money::parse(&a.amount, Currency::CNY).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
     let amount = u64::try_from(money.minor)
