@@ -1,5 +1,6 @@
-//! Fuzz the band's offline code parser (binary and Base64): no input may panic,
-//! every record that decodes re-encodes to the same bytes, and the register's
+//! Fuzz the band's offline code parser (the binary record, and the Base64
+//! of its EMVCo consumer-presented envelope): no input may panic, every
+//! record that decodes re-encodes to the same bytes, and the register's
 //! verifier refuses it without panicking (the fuzzer cannot forge signatures).
 #![no_main]
 use libfuzzer_sys::fuzz_target;

@@ -49,16 +49,17 @@ pub struct BatchResult {
     pub settled: bool,
 }
 
-fn batch_fingerprint(acquirer: &str, b: &Batch) -> String {
-    let body = serde_json::to_vec(b).expect("a Batch always serializes");
+/// The SHA-256 of the acquirer and a batch's serialized body.
+pub(crate) fn batch_fingerprint(acquirer: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(acquirer.as_bytes());
     h.update([0]);
-    h.update(&body);
+    h.update(body);
     hex::encode(h.finalize())
 }
 
-fn check(batch_id: &str, b: &Batch) -> Result<(), PaymentError> {
+/// A batch id is 1 to [`MAX_BATCH_ID_LEN`] letters, digits, `-` or `_`.
+pub(crate) fn check_batch_id(batch_id: &str) -> Result<(), PaymentError> {
     let id_ok = !batch_id.is_empty()
         && batch_id.len() <= MAX_BATCH_ID_LEN
         && batch_id
@@ -69,6 +70,11 @@ fn check(batch_id: &str, b: &Batch) -> Result<(), PaymentError> {
             "a batch id is 1-{MAX_BATCH_ID_LEN} letters, digits, '-' or '_'"
         )));
     }
+    Ok(())
+}
+
+fn check(batch_id: &str, b: &Batch) -> Result<(), PaymentError> {
+    check_batch_id(batch_id)?;
     if b.operations.is_empty() || b.operations.len() > MAX_BATCH_OPERATIONS {
         return Err(PaymentError::Invalid(format!(
             "a batch holds 1-{MAX_BATCH_OPERATIONS} operations"
@@ -105,34 +111,48 @@ impl QrPayments {
     }
 
     async fn claim_batch(&self, id: &str, acquirer: &str, b: &Batch) -> Result<(), PaymentError> {
-        let fp = batch_fingerprint(acquirer, b);
-        let pool = self.merchants().db().pool();
-        sqlx::query(
-            "INSERT INTO acquirer_register_batches (batch_id, fingerprint, operations, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(fp.as_str())
-        .bind(i64::try_from(b.operations.len()).unwrap_or(i64::MAX))
-        .bind(paytap_store::now_millis())
-        .execute(pool)
-        .await?;
-        let row =
-            sqlx::query("SELECT fingerprint FROM acquirer_register_batches WHERE batch_id = $1")
-                .bind(id)
-                .fetch_one(pool)
-                .await?;
-        let stored: String = row.try_get("fingerprint")?;
-        if stored != fp {
-            tracing::warn!(
-                batch_id = id,
-                acquirer,
-                "a batch id uploaded again with other operations: refused"
-            );
-            return Err(PaymentError::BatchAltered(id.to_owned()));
-        }
-        Ok(())
+        let body = serde_json::to_vec(b).expect("a Batch always serializes");
+        let fp = batch_fingerprint(acquirer, &body);
+        claim(self.merchants().db(), id, acquirer, &fp, b.operations.len()).await
     }
+}
+
+/// Claims `id` for a batch of `operations` with fingerprint `fp` in
+/// `acquirer_register_batches` (one namespace of batch ids for every kind
+/// of register batch): the same id with another fingerprint is
+/// [`PaymentError::BatchAltered`].
+pub(crate) async fn claim(
+    db: &paytap_store::Db,
+    id: &str,
+    acquirer: &str,
+    fp: &str,
+    operations: usize,
+) -> Result<(), PaymentError> {
+    let pool = db.pool();
+    sqlx::query(
+        "INSERT INTO acquirer_register_batches (batch_id, fingerprint, operations, created_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(fp)
+    .bind(i64::try_from(operations).unwrap_or(i64::MAX))
+    .bind(paytap_store::now_millis())
+    .execute(pool)
+    .await?;
+    let row = sqlx::query("SELECT fingerprint FROM acquirer_register_batches WHERE batch_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    let stored: String = row.try_get("fingerprint")?;
+    if stored != fp {
+        tracing::warn!(
+            batch_id = id,
+            acquirer,
+            "a batch id uploaded again with other operations: refused"
+        );
+        return Err(PaymentError::BatchAltered(id.to_owned()));
+    }
+    Ok(())
 }
 
 fn result(op: &PresentedPayment, r: Result<PaymentOutcome, PaymentError>) -> BatchResult {

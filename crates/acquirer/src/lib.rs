@@ -20,11 +20,15 @@
 //! [`batches`]: a register's batch of operations whose outcome it does not
 //! know, uploaded under an idempotent batch id.
 //!
+//! [`bands`]: the band's offline account, its credential, and the
+//! settlement of the band codes registers took offline.
+//!
 //! Tables: `acquirer_merchants`, `acquirer_qr_payments`,
-//! `acquirer_presented_codes`, `acquirer_register_batches` ([`MIGRATIONS`]),
-//! SQLite and PostgreSQL.
+//! `acquirer_presented_codes`, `acquirer_register_batches`, and the band
+//! tables of [`bands`] ([`MIGRATIONS`]), SQLite and PostgreSQL.
 #![deny(missing_docs)]
 
+pub mod bands;
 pub mod batches;
 mod model;
 pub mod payments;
@@ -72,6 +76,32 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: "CREATE TABLE acquirer_register_batches (\
             batch_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, operations BIGINT NOT NULL, \
             created_at BIGINT NOT NULL)",
+    },
+    Migration {
+        component: "acquirer",
+        version: 5,
+        sql: "CREATE TABLE acquirer_bands (\
+            band_id TEXT PRIMARY KEY, owner TEXT NOT NULL, currency TEXT NOT NULL, \
+            limit_minor BIGINT NOT NULL, band_key TEXT NOT NULL, serial BIGINT NOT NULL, \
+            status TEXT NOT NULL, status_reason TEXT, revoked_at BIGINT, \
+            funded BIGINT NOT NULL, paid BIGINT NOT NULL, created_at BIGINT NOT NULL, \
+            CHECK (paid <= funded));\
+          CREATE INDEX acquirer_bands_owner ON acquirer_bands (owner);\
+          CREATE TABLE acquirer_band_serials (\
+            band_id TEXT NOT NULL, serial BIGINT NOT NULL, limit_minor BIGINT NOT NULL, \
+            spent BIGINT NOT NULL, PRIMARY KEY (band_id, serial));\
+          CREATE TABLE acquirer_band_operations (\
+            band_id TEXT NOT NULL, counter BIGINT NOT NULL, register TEXT NOT NULL, \
+            merchant TEXT NOT NULL, amount BIGINT NOT NULL, serial BIGINT NOT NULL, \
+            code_time BIGINT NOT NULL, batch_id TEXT NOT NULL, source TEXT, reason TEXT, \
+            double_spend BIGINT NOT NULL, transfer TEXT, transfer_done BIGINT NOT NULL, \
+            created_at BIGINT NOT NULL, PRIMARY KEY (band_id, counter, register));\
+          CREATE TABLE acquirer_band_reserve (\
+            currency TEXT PRIMARY KEY, funded BIGINT NOT NULL, paid BIGINT NOT NULL, \
+            CHECK (paid <= funded));\
+          CREATE TABLE acquirer_band_spends (\
+            band_id TEXT NOT NULL, counter BIGINT NOT NULL, amount BIGINT NOT NULL, \
+            PRIMARY KEY (band_id, counter))",
     },
 ];
 

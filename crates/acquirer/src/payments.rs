@@ -336,6 +336,28 @@ impl QrPayments {
         &self.merchants
     }
 
+    /// An approved scanned-code payment under `key`: its merchant and
+    /// amount, or `None` when the key has no approved payment.
+    pub async fn approved(&self, key: &str) -> Result<Option<(String, Money)>, PaymentError> {
+        let row = sqlx::query(
+            "SELECT merchant, amount, currency, response_code FROM acquirer_qr_payments \
+             WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(self.merchants.db().pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let code: Option<String> = row.try_get("response_code")?;
+        if code.as_deref() != Some(ResponseCode::Approved.code()) {
+            return Ok(None);
+        }
+        let currency: String = row.try_get("currency")?;
+        let currency = Currency::from_code(&currency)
+            .map_err(|_| AcquirerError::Corrupt(format!("unknown currency {currency:?}")))?;
+        let amount = Money::new(row.try_get("amount")?, currency);
+        Ok(Some((row.try_get("merchant")?, amount)))
+    }
+
     /// Takes one scanned-code payment (module documentation).
     pub async fn pay(
         &self,

@@ -30,10 +30,14 @@
 //! * [`transit`]: the device's side of a transit top-up (INITIALIZE FOR
 //!   LOAD on its own purse, the operator's MAC2, CREDIT FOR LOAD), the
 //!   pending load kept in the keystore so a retry resends the same request.
+//! * [`band`]: the band's offline payment application: its own Ed25519
+//!   key, the platform's certificate, and a signed code per payment with a
+//!   counter persisted before the code leaves.
 //! * [`locate`]: "find my device" on the device: where it is (kept in the
 //!   keystore), the wallet's command channel, and obeying its commands
 //!   (report the place, ring, wipe the secure element), each answered.
 
+pub mod band;
 pub mod field;
 pub mod keystore;
 pub mod locate;
@@ -87,4 +91,6 @@ pub enum DeviceError {
     NotEnrolled,
     #[error("the secure element holds no card")]
     NoCards,
+    #[error("band offline payments: {0}")]
+    Band(String),
 }

@@ -143,6 +143,10 @@ struct State {
     #[serde(default)]
     #[zeroize(skip)]
     position: Option<crate::locate::Position>,
+    /// The band's offline payment application (absent before bands paid
+    /// offline, and on phones and watches).
+    #[serde(default)]
+    band: Option<crate::band::BandApp>,
 }
 
 /// What the device shows about a card (no secret, token masked).
@@ -262,6 +266,7 @@ impl Device {
             purses: Vec::new(),
             pending_load: None,
             position: None,
+            band: None,
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&state).map_err(|_| DeviceError::Corrupt("content"))?,
@@ -359,9 +364,12 @@ impl Device {
     /// transit purse. The enrolment stays, so the device can still say it
     /// did. Returns how many cards and purses were removed.
     pub fn erase(&mut self) -> Result<usize, DeviceError> {
-        let n = self.state.cards.len() + self.state.purses.len();
+        let n = self.state.cards.len()
+            + self.state.purses.len()
+            + usize::from(self.state.band.is_some());
         self.state.cards.clear();
         self.state.purses.clear();
+        self.state.band = None;
         self.state.default_token_ref = None;
         self.save()?;
         Ok(n)
@@ -534,6 +542,21 @@ impl Device {
         let state = PurseState::decode(&raw).map_err(|_| DeviceError::Corrupt("sealed purse"))?;
         self.install_purse(&state)?;
         Ok(state)
+    }
+
+    pub(crate) fn band_app(&self) -> Option<&crate::band::BandApp> {
+        self.state.band.as_ref()
+    }
+
+    /// Replaces the band application's state, persisted before this returns
+    /// (the old state kept when the write fails).
+    pub(crate) fn set_band_app(&mut self, app: crate::band::BandApp) -> Result<(), DeviceError> {
+        let old = self.state.band.replace(app);
+        if let Err(e) = self.save() {
+            self.state.band = old;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// The top-up waiting for the card to take it, if any.

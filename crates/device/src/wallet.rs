@@ -242,6 +242,17 @@ impl WalletClient {
         serde_json::from_slice(body).map_err(|e| WalletClientError::Decode(e.to_string()))
     }
 
+    /// Any JSON endpoint of the platform under this session (the band
+    /// account's routes, `/api/v1/bands`), its answer as JSON.
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, WalletClientError> {
+        self.call(method, path, body).await
+    }
+
     /// Creates an account.
     pub async fn register(
         &self,

@@ -161,12 +161,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The wall clock in Unix seconds, for what a bench signs and dates.
+pub(crate) fn unix_now() -> i64 {
+    paytap_store::now_millis() / 1000
+}
+
 fn qr_run(a: QrArgs) -> anyhow::Result<ExitCode> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        .try_into()?;
-    let report = qr::run_qr_bench(a.codes, now)?;
+    let report = qr::run_qr_bench(a.codes, unix_now())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -51,6 +51,7 @@ use crate::platform::{Platform, PlatformOptions};
 mod bills;
 mod console;
 mod india;
+mod band;
 mod offers;
 mod points;
 mod qr;

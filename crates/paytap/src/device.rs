@@ -28,6 +28,7 @@ use paytap_types::Secret;
 use zeroize::Zeroizing;
 
 mod bills;
+mod band;
 mod scan;
 pub(crate) mod show;
 pub(crate) mod transit;
@@ -158,6 +159,8 @@ enum Cmd {
     Recharge(bills::RechargeArgs),
     /// UPI (India): bind to the bank by mobile number, set the UPI PIN, pay a contact or a shop's QR, approve a merchant's collect, check a payment.
     Upi(upi::Args),
+    /// The band's offline account: open, fund, sync, show a code offline, turn off.
+    Band(band::Args),
     /// Tell the wallet the device is alive (and where, for "find my device").
     Heartbeat {
         #[command(flatten)]
@@ -311,6 +314,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Bills(a) => rt.block_on(bills::bills(a)),
         Cmd::Recharge(a) => rt.block_on(bills::recharge(a)),
         Cmd::Upi(a) => rt.block_on(upi::run(a)),
+        Cmd::Band(a) => {
+            drop(rt);
+            band::run(a)
+        }
     }
 }
 

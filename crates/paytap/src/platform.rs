@@ -14,6 +14,8 @@
 //! roles: the wallet is the token requestor, the issuer does ID&V, the token
 //! service provisions).
 
+#[path = "platform/bands.rs"]
+pub mod bands;
 #[path = "platform/bills.rs"]
 pub mod bills;
 #[path = "platform/emulator.rs"]
@@ -512,6 +514,7 @@ impl Platform {
         let network_db = opts.storage.open(&opts.data_dir, storage::NETWORK).await?;
         let config = NetworkConfig::for_data_dir_on(&opts.data_dir, network_db).await?;
         let request_key = *config.keyring.subkey(REQUEST_KEY_PURPOSE);
+        let band_signer = Arc::new(bands::platform_signer(&config.keyring));
         let banks = site_banks(&config.issuers);
         let transit_config = paytap_transit::TransitConfig::for_data_dir(&opts.data_dir)?;
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
@@ -604,14 +607,28 @@ impl Platform {
             databases: probes.databases.clone(),
             wallet: wallet.clone(),
         });
+        let merchants =
+            paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
+        let band_accounts =
+            paytap_acquirer::bands::BandAccounts::open(merchants.clone(), band_signer).await?;
+        band_accounts
+            .fund_reserve("at-start", bands::RESERVE_AT_START_MINOR)
+            .await?;
         let site = paytap_web::WebConfig {
             trusted_proxies: opts.trusted_proxies.clone(),
             banks,
+            bands: paytap_web::bands::Bands(Some(Arc::new(bands::WebBands(band_accounts.clone())))),
             ..paytap_web::WebConfig::default()
         };
         let mut app = paytap_wallet::router(wallet.clone())
             .merge(paytap_web::router_with(wallet.clone(), site));
         app = app.merge(merchants::router(net.clone(), merchants));
+        app = app.merge(bands::router(
+            net.clone(),
+            band_accounts,
+            wallet.clone(),
+            payments.clone(),
+        ));
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(upi_routes);

@@ -14,8 +14,12 @@
 //!   (`register/scan.rs`), queued first in the register's directory with
 //!   `--register-dir` (`register/queue.rs`).
 //! * `register upload` sends the queued payments whose outcome the
-//!   register does not know (`register/upload.rs`).
+//!   register does not know, and the band codes taken offline
+//!   (`register/upload.rs`).
+//! * `register band-sync` and `register band`: the band's offline codes,
+//!   verified with no network (`register/band.rs`).
 
+mod band;
 mod queue;
 mod scan;
 mod upload;
@@ -52,8 +56,12 @@ enum Cmd {
     Code(CodeArgs),
     /// Scan the code a phone shows and take the payment.
     Scan(scan::ScanArgs),
-    /// Upload the payments queued in the register's directory.
+    /// Upload the payments and band codes queued in the register's directory.
     Upload(upload::UploadArgs),
+    /// Take a band's offline code with no network, queued for upload.
+    Band(band::BandArgs),
+    /// Download the platform's band key and the revoked bands (online).
+    BandSync(band::BandSyncArgs),
 }
 
 /// Where the acquirer API is and who signs the requests.
@@ -118,7 +126,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Code(a) => rt.block_on(code(a)),
         Cmd::Scan(a) => rt.block_on(scan::run(a)),
         Cmd::Upload(a) => rt.block_on(upload::run(a)),
+        Cmd::Band(a) => rt.block_on(band::take(a)),
+        Cmd::BandSync(a) => rt.block_on(band::sync(a)),
     }
+}
+
+/// The text of a scanned code: read from a PNG image, or given as text.
+pub(crate) fn scanned_text(
+    image: Option<&std::path::Path>,
+    payload: Option<&str>,
+) -> anyhow::Result<String> {
+    Ok(match (image, payload) {
+        (Some(path), _) => {
+            let png = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            paytap_qrimage::read_png(&png)
+                .with_context(|| format!("no QR code readable in {}", path.display()))?
+        }
+        (None, Some(p)) => p.to_owned(),
+        (None, None) => anyhow::bail!("scan a code: --image FILE or --payload TEXT"),
+    })
 }
 
 fn generated_id() -> anyhow::Result<String> {

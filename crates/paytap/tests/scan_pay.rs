@@ -18,6 +18,16 @@
 //! outcome, the code presented again is refused, and a merchant's code is
 //! not a phone's. (Expiry, an altered time and a watch's token are
 //! `crates/network/tests/show_pay.rs`.)
+//!
+//! The band's offline account: a band (`paytap device band open`) funded
+//! with the phone's card payment to the band funding merchant, synced,
+//! pays twice at a register with no network (`paytap register band
+//! --image`, verified offline); a copy is refused at that register and
+//! taken by a second one; both upload later (`paytap register upload`):
+//! the payments settle once, the copy is caught as a double spend, the
+//! band is revoked and the second register refuses it after its next
+//! `band-sync`. (The settlement rules on SQLite and PostgreSQL are
+//! `crates/acquirer/src/bands/tests.rs`.)
 
 #[path = "../src/platform.rs"]
 #[allow(dead_code)]
@@ -611,7 +621,7 @@ async fn a_register_queues_what_it_could_not_send_and_uploads_it_once() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"batches": 1, "paid": 1, "refused": 0, "waiting": 0})
+        serde_json::json!({"batches": 1, "paid": 1, "refused": 0, "double_spends": 0, "waiting": 0})
     );
     assert_eq!(w.credited("TEA-01").await, 560);
     // Nothing left: a second upload sends nothing.
@@ -627,4 +637,271 @@ async fn a_register_queues_what_it_could_not_send_and_uploads_it_once() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(w.credited("TEA-01").await, 560);
     w.assert_ledger().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_band_pays_offline_and_the_registers_upload_later() {
+    let w = world().await;
+    let dir = w._dir.path().to_owned();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let (band, till_1, till_2) = (path("band.se"), path("till-1"), path("till-2"));
+    let conn = [
+        "--platform",
+        w.url.as_str(),
+        "--data-dir",
+        w.data.as_str(),
+        "--json",
+    ];
+    let json = |out: String| serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    ok(&joined(
+        &[
+            "register",
+            "merchant",
+            "--id",
+            "PAYTAP-BANDS",
+            "--name",
+            "paytap bands",
+            "--city",
+            "Beijing",
+            "--mcc",
+            "6540",
+        ],
+        &conn,
+    ))
+    .await;
+    ok(&[
+        "device",
+        "enrol",
+        "--wallet",
+        &w.url,
+        "--email",
+        EMAIL,
+        "--password",
+        PASSWORD,
+        "--type",
+        "band",
+        "--name",
+        "Li's band",
+        "--keystore",
+        &band,
+    ])
+    .await;
+    let opened = json(
+        ok(&[
+            "device",
+            "band",
+            "open",
+            "--keystore",
+            &band,
+            "--limit",
+            "300.00",
+            "--json",
+        ])
+        .await,
+    );
+    assert_eq!(
+        (
+            opened["limit_minor"].as_i64(),
+            opened["balance_minor"].as_i64()
+        ),
+        (Some(30_000), Some(0)),
+        "{opened}"
+    );
+    let code = json(
+        ok(&joined(
+            &[
+                "register",
+                "code",
+                "--merchant",
+                "PAYTAP-BANDS",
+                "--amount",
+                "100.00",
+                "--bill",
+                "BAND-1",
+            ],
+            &conn,
+        ))
+        .await,
+    );
+    let o = w
+        .scan(&["--payload", code["payload"].as_str().unwrap(), "--verified"])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let paid: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let key = paid["idempotency_key"].as_str().unwrap();
+    let funded = json(
+        ok(&[
+            "device",
+            "band",
+            "fund",
+            "--keystore",
+            &band,
+            "--payment-key",
+            key,
+            "--json",
+        ])
+        .await,
+    );
+    assert_eq!(funded["balance_minor"], 10_000, "{funded}");
+    let synced = json(ok(&["device", "band", "sync", "--keystore", &band, "--json"]).await);
+    assert_eq!(
+        synced["limit_minor"], 10_000,
+        "the funds cover less than the limit: {synced}"
+    );
+    for till in [&till_1, &till_2] {
+        online("band-sync", till, &conn).await;
+    }
+
+    // Offline: two codes at till 1, read from their images.
+    let mut pngs = Vec::new();
+    for (n, amount) in [(1, "12.00"), (2, "8.50")] {
+        let png = path(&format!("band-{n}.png"));
+        ok(&[
+            "device",
+            "band",
+            "code",
+            "--keystore",
+            &band,
+            "--amount",
+            amount,
+            "--png",
+            &png,
+            "--json",
+        ])
+        .await;
+        let took = json(
+            ok(&[
+                "register",
+                "band",
+                "--register-dir",
+                &till_1,
+                "--merchant",
+                "TEA-01",
+                "--amount",
+                amount,
+                "--image",
+                &png,
+                "--json",
+            ])
+            .await,
+        );
+        assert_eq!(took["accepted"], true, "{took}");
+        pngs.push(png);
+    }
+    let again = run(&[
+        "register",
+        "band",
+        "--register-dir",
+        &till_1,
+        "--merchant",
+        "TEA-01",
+        "--amount",
+        "8.50",
+        "--image",
+        &pngs[1],
+        "--json",
+    ])
+    .await;
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a copy at the same till: {}",
+        text(&again)
+    );
+    assert!(text(&again).contains("replayed"), "{}", text(&again));
+    let copy = json(
+        ok(&[
+            "register",
+            "band",
+            "--register-dir",
+            &till_2,
+            "--register-id",
+            "till-2",
+            "--merchant",
+            "TEA-01",
+            "--amount",
+            "8.50",
+            "--image",
+            &pngs[1],
+            "--json",
+        ])
+        .await,
+    );
+    assert_eq!(
+        copy["accepted"], true,
+        "another till has not seen it: {copy}"
+    );
+
+    // Online again: each till uploads.
+    let first = online("upload", &till_1, &conn).await;
+    assert_eq!(
+        (
+            first["paid"].as_i64(),
+            first["double_spends"].as_i64(),
+            first["waiting"].as_i64()
+        ),
+        (Some(2), Some(0), Some(0)),
+        "{first}"
+    );
+    let again = online("upload", &till_1, &conn).await;
+    assert_eq!(again["batches"], 0, "nothing is uploaded twice: {again}");
+    let second = online("upload", &till_2, &conn).await;
+    assert_eq!(second["double_spends"], 1, "{second}");
+    assert_eq!(
+        w.credited("TEA-01").await,
+        1_200 + 850 + 850,
+        "the copy paid from the band's funds"
+    );
+    let status = json(ok(&["device", "band", "status", "--keystore", &band, "--json"]).await);
+    assert_eq!(status["account"]["status"], "revoked", "{status}");
+    assert_eq!(
+        status["account"]["balance_minor"],
+        10_000 - 2_900,
+        "{status}"
+    );
+
+    // The revocation list reaches till 2: the band's next code is refused.
+    let listed = online("band-sync", &till_2, &conn).await;
+    assert_eq!(listed["revoked"], 1, "{listed}");
+    let next = json(
+        ok(&[
+            "device",
+            "band",
+            "code",
+            "--keystore",
+            &band,
+            "--amount",
+            "1.00",
+            "--json",
+        ])
+        .await,
+    );
+    let refused = run(&[
+        "register",
+        "band",
+        "--register-dir",
+        &till_2,
+        "--merchant",
+        "TEA-01",
+        "--amount",
+        "1.00",
+        "--payload",
+        next["payload"].as_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("revoked"), "{}", text(&refused));
+    w.assert_ledger().await;
+}
+
+/// `paytap register CMD --register-dir DIR` online, its JSON answer.
+async fn online(cmd: &str, dir: &str, conn: &[&str]) -> serde_json::Value {
+    let out = ok(&joined(&["register", cmd, "--register-dir", dir], conn)).await;
+    serde_json::from_str(&out).unwrap()
+}
+
+/// A command's arguments and then the connection's.
+fn joined<'a>(args: &[&'a str], conn: &[&'a str]) -> Vec<&'a str> {
+    [args, conn].concat()
 }

@@ -1,13 +1,24 @@
 //! The band's offline code, sans-IO.
 //!
 //! A band has a screen and no camera, and pays without the phone or the
-//! network. The platform gives it a [`Certificate`] (band id, limit in minor
-//! units and currency, validity, the band's Ed25519 public key), signed with
-//! the platform's Ed25519 key. For each payment the band makes an
+//! network. The platform gives it a [`Certificate`] (band id, which is also
+//! its band account's, the certificate's serial, limit in minor units and
+//! currency, validity, the band's Ed25519 public key), signed with the
+//! platform's Ed25519 key. For each payment the band makes an
 //! [`OfflineCode`]: a counter that never repeats, the time, the amount it
 //! allows and its certificate, signed with the band's own key. The code is a
 //! fixed-length binary record ([`CODE_LEN`] bytes), carried in a QR code as
-//! standard Base64 ([`CODE_TEXT_LEN`] characters).
+//! an EMVCo consumer-presented payload ([`CODE_TEXT_LEN`] characters of
+//! standard Base64 over BER-TLV: `85 "CPV01"`, then an application template
+//! `61` with the band application's ADF name `4F` ([`BAND_AID`]) and a
+//! transparent template `63` holding the record under the private tag
+//! `DF60`). Every length in it is fixed, so the envelope is compared byte for
+//! byte: a reader that follows EMVCo CPM parses it, and this one accepts
+//! nothing else.
+//!
+//! Each sync of the band through the phone gets a certificate with a higher
+//! serial, which restores its offline allowance: a register counts a band's
+//! spending per serial and refuses a certificate older than one it has seen.
 //!
 //! A cash register checks a code offline with [`RegisterVerifier`]: the
 //! platform's public key, the counters it has seen and the spending it knows of
@@ -22,11 +33,12 @@
 //! Byte layout (all integers big-endian):
 //!
 //! ```text
-//! certificate (CERT_LEN = 147):
-//!   version u8 | platform key id [8] | band id [16] | limit u64 | currency u16
-//!   | not before i64 | not after i64 | band public key [32] | signature [64]
-//! code (CODE_LEN = 236):
-//!   version u8 | counter u64 | time i64 | amount u64 | certificate [147]
+//! certificate (CERT_LEN = 151):
+//!   version u8 | platform key id [8] | band id [16] | serial u32 | limit u64
+//!   | currency u16 | not before i64 | not after i64 | band public key [32]
+//!   | signature [64]
+//! code (CODE_LEN = 240):
+//!   version u8 | counter u64 | time i64 | amount u64 | certificate [151]
 //!   | signature [64]
 //! ```
 #![deny(missing_docs)]
@@ -54,17 +66,31 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Bytes of an Ed25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
 /// Signed part of a certificate.
-pub const CERT_BODY_LEN: usize = 1 + KEY_ID_LEN + BAND_ID_LEN + 8 + 2 + 8 + 8 + PUBLIC_KEY_LEN;
+pub const CERT_BODY_LEN: usize = 1 + KEY_ID_LEN + BAND_ID_LEN + 4 + 8 + 2 + 8 + 8 + PUBLIC_KEY_LEN;
 /// A whole certificate.
 pub const CERT_LEN: usize = CERT_BODY_LEN + SIGNATURE_LEN;
 /// Signed part of a code.
 pub const CODE_BODY_LEN: usize = 1 + 8 + 8 + 8 + CERT_LEN;
 /// A whole code.
 pub const CODE_LEN: usize = CODE_BODY_LEN + SIGNATURE_LEN;
+/// ADF name (tag 4F) of the band's offline application: a proprietary AID
+/// (`F0`, then "PTBAND").
+pub const BAND_AID: [u8; 7] = [0xF0, b'P', b'T', b'B', b'A', b'N', b'D'];
+/// The private tag that carries the record in the transparent template.
+pub const RECORD_TAG: [u8; 2] = [0xDF, 0x60];
+/// Bytes of the CPM envelope before the record: `85 05 "CPV01"`,
+/// `61 82 01 00`, `4F 07 AID`, `63 81 F4`, `DF60 81 F0`.
+pub const ENVELOPE_PREFIX_LEN: usize = 7 + 4 + 2 + BAND_AID.len() + 3 + 4;
+/// A code as the CPM payload's bytes.
+pub const CODE_PAYLOAD_LEN: usize = ENVELOPE_PREFIX_LEN + CODE_LEN;
 /// A code as Base64 text (standard alphabet, padded).
-pub const CODE_TEXT_LEN: usize = CODE_LEN.div_ceil(3) * 4;
+pub const CODE_TEXT_LEN: usize = CODE_PAYLOAD_LEN.div_ceil(3) * 4;
 /// Most bands one register keeps counters and spending for.
 pub const MAX_BANDS_TRACKED: usize = 1_000_000;
+/// Most codes a band keeps in its log between syncs (and reports at one):
+/// a week of a busy band's payments; a full log refuses new codes until the
+/// band syncs.
+pub const MAX_UNSYNCED_CODES: usize = 1_000;
 /// Most revoked bands one register keeps.
 pub const MAX_REVOKED: usize = 1_000_000;
 
@@ -148,6 +174,17 @@ pub enum OfflineError {
     /// The band is revoked.
     #[error("band is revoked")]
     Revoked,
+    /// The code's certificate is older than one this register has seen.
+    #[error("certificate serial {serial} superseded by serial {seen}")]
+    Superseded {
+        /// The code's certificate serial.
+        serial: u32,
+        /// The newest serial this register has seen for the band.
+        seen: u32,
+    },
+    /// The payload is not the band code's EMVCo consumer-presented envelope.
+    #[error("not a band code: the consumer-presented envelope does not match")]
+    Envelope,
     /// A code for nothing.
     #[error("amount must be greater than zero")]
     ZeroAmount,
@@ -167,8 +204,10 @@ pub enum OfflineError {
 pub struct Certificate {
     /// First [`KEY_ID_LEN`] bytes of the platform public key that signed it.
     pub platform_key_id: [u8; KEY_ID_LEN],
-    /// The band.
+    /// The band, and its band account.
     pub band_id: BandId,
+    /// The certificate's issue number for this band: each sync's is higher.
+    pub serial: u32,
     /// Most the band may spend offline, in minor units of `currency`.
     pub limit: u64,
     /// ISO 4217 numeric currency of `limit` and of every code's amount.
@@ -247,6 +286,7 @@ impl Certificate {
         b.push(FORMAT_VERSION);
         b.extend_from_slice(&self.platform_key_id);
         b.extend_from_slice(&self.band_id);
+        b.extend_from_slice(&self.serial.to_be_bytes());
         b.extend_from_slice(&self.limit.to_be_bytes());
         b.extend_from_slice(&self.currency.to_be_bytes());
         b.extend_from_slice(&self.not_before.to_be_bytes());
@@ -271,6 +311,7 @@ impl Certificate {
         Ok(Certificate {
             platform_key_id: r.take(),
             band_id: r.take(),
+            serial: u32::from_be_bytes(r.take()),
             limit: r.u64(),
             currency: u16::from_be_bytes(r.take()),
             not_before: r.i64(),
@@ -351,11 +392,14 @@ pub fn public_key_of(secret: &[u8; 32]) -> [u8; PUBLIC_KEY_LEN] {
     SigningKey::from_bytes(secret).verifying_key().to_bytes()
 }
 
-/// The band's side: its key, its certificate and its next counter.
+/// The band's side: its key, its certificate, its next counter and what it
+/// has allowed under this certificate (it never allows more than the
+/// certificate's limit: only a copy of its key could).
 pub struct Band {
     key: SigningKey,
     certificate: Certificate,
     next_counter: u64,
+    spent: u64,
 }
 
 impl Band {
@@ -374,7 +418,20 @@ impl Band {
             key,
             certificate,
             next_counter,
+            spent: 0,
         })
+    }
+
+    /// The same band having already allowed `spent` under its certificate
+    /// (as its secure element recorded).
+    pub fn with_spent(mut self, spent: u64) -> Band {
+        self.spent = spent;
+        self
+    }
+
+    /// The band's certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
     }
 
     /// The counter the next code will carry.
@@ -382,18 +439,25 @@ impl Band {
         self.next_counter
     }
 
+    /// What the band has allowed under its certificate.
+    pub fn spent(&self) -> u64 {
+        self.spent
+    }
+
     /// Make and sign the code for one payment of at most `amount`.
     pub fn make_code(&mut self, now: i64, amount: u64) -> Result<OfflineCode, OfflineError> {
         if amount == 0 {
             return Err(OfflineError::ZeroAmount);
         }
-        if amount > self.certificate.limit {
+        let limit = self.certificate.limit;
+        let total = self.spent.checked_add(amount).filter(|t| *t <= limit);
+        let Some(total) = total else {
             return Err(OfflineError::OverLimit {
-                spent: 0,
+                spent: self.spent,
                 amount,
-                limit: self.certificate.limit,
+                limit,
             });
-        }
+        };
         let counter = self.next_counter;
         self.next_counter = counter
             .checked_add(1)
@@ -407,6 +471,7 @@ impl Band {
         };
         let msg = [CODE_DOMAIN, &code.body()].concat();
         code.signature = self.key.sign(&msg).to_bytes();
+        self.spent = total;
         Ok(code)
     }
 }
@@ -431,9 +496,13 @@ impl OfflineCode {
         out
     }
 
-    /// The code as the Base64 text a QR code carries.
+    /// The code as the Base64 text a QR code carries (the CPM envelope).
     pub fn to_base64(&self) -> String {
-        B64.encode(self.encode())
+        let mut payload = Vec::with_capacity(CODE_PAYLOAD_LEN);
+        payload.extend_from_slice(&envelope_prefix());
+        payload.extend_from_slice(&self.encode());
+        debug_assert_eq!(payload.len(), CODE_PAYLOAD_LEN);
+        B64.encode(payload)
     }
 
     /// Parse a code's bytes (signatures not checked).
@@ -463,11 +532,22 @@ impl OfflineCode {
             });
         }
         let bytes = B64.decode(text).map_err(|_| OfflineError::Base64)?;
-        OfflineCode::decode(&bytes)
+        if bytes.len() != CODE_PAYLOAD_LEN {
+            return Err(OfflineError::Length {
+                expected: CODE_PAYLOAD_LEN,
+                actual: bytes.len(),
+            });
+        }
+        let (prefix, record) = bytes.split_at(ENVELOPE_PREFIX_LEN);
+        if prefix != envelope_prefix() {
+            return Err(OfflineError::Envelope);
+        }
+        OfflineCode::decode(record)
     }
 
-    /// Check the band's signature with the key its certificate names.
-    fn verify_signature(&self) -> Result<(), OfflineError> {
+    /// Check the band's signature with the key its certificate names (the
+    /// certificate's own signature is [`Certificate::verify`]'s).
+    pub fn verify_signature(&self) -> Result<(), OfflineError> {
         let key = VerifyingKey::from_bytes(&self.certificate.band_key)
             .map_err(|_| OfflineError::BadCodeSignature)?;
         let msg = [CODE_DOMAIN, &self.body()].concat();
@@ -476,12 +556,38 @@ impl OfflineCode {
     }
 }
 
+/// The CPM envelope's bytes before the record (every length is fixed):
+/// the envelope of a record of zeros, up to the record.
+fn envelope_prefix() -> [u8; ENVELOPE_PREFIX_LEN] {
+    let tag = paytap_tlv::Tag::from_u32_unchecked;
+    let tlv = |t: u32, value: &[u8], out: &mut Vec<u8>| {
+        paytap_tlv::write_tlv(tag(t), value, out).expect("the envelope's lengths are in range");
+    };
+    let mut record = Vec::new();
+    tlv(
+        u32::from(u16::from_be_bytes(RECORD_TAG)),
+        &[0; CODE_LEN],
+        &mut record,
+    );
+    let mut template = Vec::new();
+    tlv(0x4F, &BAND_AID, &mut template);
+    tlv(0x63, &record, &mut template);
+    let mut payload = Vec::with_capacity(CODE_PAYLOAD_LEN);
+    tlv(0x85, b"CPV01", &mut payload);
+    tlv(0x61, &template, &mut payload);
+    payload[..payload.len() - CODE_LEN]
+        .try_into()
+        .expect("envelope prefix has ENVELOPE_PREFIX_LEN bytes")
+}
+
 /// What a register knows of one band.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BandSeen {
+    /// Serial of the newest certificate accepted: `spent` counts under it.
+    pub serial: u32,
     /// Highest counter accepted.
     pub last_counter: u64,
-    /// Sum of the amounts accepted, in minor units.
+    /// Sum of the amounts accepted under certificate `serial`, in minor units.
     pub spent: u64,
 }
 
@@ -618,19 +724,27 @@ fn check_fresh(time: i64, now: i64) -> Result<(), OfflineError> {
 }
 
 /// The band's state after accepting `code`, or why it cannot be accepted.
+/// A newer certificate (after a sync) starts its spending from zero.
 fn admit(code: &OfflineCode, seen: Option<BandSeen>) -> Result<BandSeen, OfflineError> {
     if code.amount == 0 {
         return Err(OfflineError::ZeroAmount);
     }
-    if let Some(s) = seen
-        && code.counter <= s.last_counter
-    {
-        return Err(OfflineError::Replayed {
-            counter: code.counter,
-            last: s.last_counter,
-        });
+    let serial = code.certificate.serial;
+    if let Some(s) = seen {
+        if code.counter <= s.last_counter {
+            return Err(OfflineError::Replayed {
+                counter: code.counter,
+                last: s.last_counter,
+            });
+        }
+        if serial < s.serial {
+            return Err(OfflineError::Superseded {
+                serial,
+                seen: s.serial,
+            });
+        }
     }
-    let spent = seen.map_or(0, |s| s.spent);
+    let spent = seen.filter(|s| s.serial == serial).map_or(0, |s| s.spent);
     let limit = code.certificate.limit;
     let total = spent.checked_add(code.amount).filter(|t| *t <= limit);
     let Some(total) = total else {
@@ -642,6 +756,7 @@ fn admit(code: &OfflineCode, seen: Option<BandSeen>) -> Result<BandSeen, Offline
     };
     debug_assert!(total <= limit && total > spent);
     Ok(BandSeen {
+        serial,
         last_counter: code.counter,
         spent: total,
     })

@@ -18,6 +18,7 @@ fn band_code_through_a_png_verifies_once() {
         .issue(Certificate {
             platform_key_id: [0; KEY_ID_LEN],
             band_id: [5; BAND_ID_LEN],
+            serial: 1,
             limit: 50_000,
             currency: 156,
             not_before: NOW - 60,

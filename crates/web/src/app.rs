@@ -38,6 +38,8 @@ pub struct WebConfig {
     /// The network's banks (names in each language, currencies); none by
     /// default, and then banks are shown by the names the wallet recorded.
     pub banks: Banks,
+    /// The band accounts (none by default: no band pages).
+    pub bands: crate::bands::Bands,
 }
 
 /// The site's state: the wallet service and the site's own keys and options.
@@ -48,6 +50,7 @@ pub(crate) struct App {
     pub(crate) secure_cookies: Option<bool>,
     pub(crate) trusted_proxies: Arc<TrustedProxies>,
     pub(crate) banks: Arc<Banks>,
+    pub(crate) bands: crate::bands::Bands,
 }
 
 impl App {
@@ -59,6 +62,7 @@ impl App {
             secure_cookies: config.secure_cookies,
             trusted_proxies: Arc::new(config.trusted_proxies),
             banks: Arc::new(config.banks),
+            bands: config.bands,
         }
     }
 

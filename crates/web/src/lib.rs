@@ -24,6 +24,9 @@
 //! * `devices`: the device list and page, payments off (lost, stolen) and
 //!   back on, removing a device's cards;
 //! * `cards`: the card list, default card, removing a card;
+//! * [`bands`]: the band offline accounts (limit, balance, offline spending
+//!   not yet uploaded, QR payments) and turning a band off, through the
+//!   [`bands::BandPort`] the binary gives in [`WebConfig::bands`];
 //! * `payments`: the history and its live feed;
 //! * `bills`: an India account's bills (billers by category, fetch, pay
 //!   over UPI, receipts, reminders); `recharge`: prepaid recharge (operator
@@ -54,6 +57,7 @@
 mod app;
 mod assets;
 mod bills;
+pub mod bands;
 mod cards;
 mod devices;
 pub mod i18n;
@@ -122,6 +126,11 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
             get(cards::remove_card_form).post(cards::remove_card),
         )
         .route("/cards", get(cards::cards))
+        .route("/bands", get(bands::bands))
+        .route(
+            "/bands/{band_id}/turn-off",
+            get(bands::turn_off_form).post(bands::turn_off),
+        )
         .route("/payments", get(payments::payments))
         .route("/payments/events", get(payments::payment_events))
         .route("/upi", get(upi::upi))

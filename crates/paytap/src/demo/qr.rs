@@ -7,11 +7,12 @@
 //! phone shows a one-time code (an EMVCo consumer-presented code, as a
 //! PNG), the register reads the image and takes the next sale through the
 //! acquirer's signed endpoint (a `0200` with DE 22 `032`), and the same
-//! code shown again is refused.
+//! code shown again is refused. The chapter ends with the band paying
+//! offline (`demo/band.rs`).
 
 use anyhow::{Context, ensure};
 use paytap_acquirer::Merchant;
-use paytap_device::scan::{make_cryptogram, post_payment};
+use paytap_device::scan::{ScanCryptogram, make_cryptogram, post_payment};
 use paytap_emv::TxnDate;
 use paytap_qr::mpm::Mpm;
 use paytap_types::Money;
@@ -58,17 +59,7 @@ impl Demo {
             mpm.merchant_city,
             show(amount)
         ));
-        let phone = self.phone.as_mut().context("no phone")?;
-        let owner = phone.owner_finger();
-        let mut un = [0u8; 4];
-        getrandom_fill(&mut un)?;
-        let now = time::OffsetDateTime::now_utc();
-        let date = TxnDate {
-            yy: now.year().rem_euclid(100) as u8,
-            mm: u8::from(now.month()),
-            dd: now.day(),
-        };
-        let chip = make_cryptogram(phone, Some(&owner), amount, date, un)?;
+        let chip = self.phone_chip_data(amount)?;
         let mut key = [0u8; 8];
         getrandom_fill(&mut key)?;
         let o = post_payment(
@@ -157,7 +148,23 @@ impl Demo {
         ));
         self.story
             .ok("the phone's code paid once; shown again, it was refused");
-        Ok(())
+        self.band_pays_offline(api, shop).await
+    }
+
+    /// The chip data Li's phone makes for a scanned code of `amount`,
+    /// with the owner's finger.
+    pub(super) fn phone_chip_data(&mut self, amount: Money) -> anyhow::Result<ScanCryptogram> {
+        let phone = self.phone.as_mut().context("no phone")?;
+        let owner = phone.owner_finger();
+        let mut un = [0u8; 4];
+        getrandom_fill(&mut un)?;
+        let now = time::OffsetDateTime::now_utc();
+        let date = TxnDate {
+            yy: now.year().rem_euclid(100) as u8,
+            mm: u8::from(now.month()),
+            dd: now.day(),
+        };
+        Ok(make_cryptogram(phone, Some(&owner), amount, date, un)?)
     }
 
     /// The tea house signs up with the demo acquirer (a fresh id, so a

@@ -68,15 +68,7 @@ struct Scanned {
 }
 
 fn read_code(a: &ScanArgs) -> anyhow::Result<Scanned> {
-    let text = match (&a.image, &a.payload) {
-        (Some(path), _) => {
-            let png = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            paytap_qrimage::read_png(&png)
-                .with_context(|| format!("no QR code readable in {}", path.display()))?
-        }
-        (None, Some(p)) => p.clone(),
-        (None, None) => bail!("scan a code: --image FILE or --payload TEXT"),
-    };
+    let text = crate::register::scanned_text(a.image.as_deref(), a.payload.as_deref())?;
     let mpm = Mpm::parse(&text).context("not a valid merchant code")?;
     if paytap_merchant_id(&mpm).is_none() {
         bail!("not a paytap merchant code (no com.paytap merchant account)");

@@ -116,6 +116,24 @@ pub(crate) fn authenticate_request(
     Ok(id.to_owned())
 }
 
+/// A signed acquirer request's acquirer and JSON body of type `T`, or the
+/// answer refusing it: `401` unsigned (nothing read), `422` malformed.
+pub(crate) fn signed_json<T: serde::de::DeserializeOwned>(
+    net: &RunningNetwork,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, T), Box<Response>> {
+    let acquirer = authenticate_request(net, method, path, headers, body)
+        .map_err(|why| Box::new(unauthenticated(path, why)))?;
+    let parsed = serde_json::from_slice(body).map_err(|e| {
+        tracing::info!(path, error = %e, "acquirer request with a malformed body");
+        Box::new(error(StatusCode::UNPROCESSABLE_ENTITY, "malformed", e))
+    })?;
+    Ok((acquirer, parsed))
+}
+
 /// A `401` for a request [`authenticate`] refused, with a log line.
 pub(crate) fn unauthenticated(path: &str, why: &str) -> Response {
     tracing::info!(path, why, "acquirer API request refused");

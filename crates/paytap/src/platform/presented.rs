@@ -36,8 +36,8 @@ use paytap_acquirer::payments::QrPayments;
 use paytap_acquirer::presented::PresentedPayment;
 use paytap_network::RunningNetwork;
 
-use super::merchants::{authenticate_request, unauthenticated};
-use super::scan::{NetworkSwitch, error, failure};
+use super::merchants::signed_json;
+use super::scan::{NetworkSwitch, failure};
 
 /// Where a register posts a shown code's payment.
 pub const PRESENTED_PAYMENTS_PATH: &str = "/acquirer/v1/presented-payments";
@@ -56,17 +56,11 @@ struct Api {
 
 async fn pay(State(api): State<Api>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let path = PRESENTED_PAYMENTS_PATH;
-    let acquirer = match authenticate_request(&api.net, &method, path, &headers, &body) {
-        Ok(a) => a,
-        Err(why) => return unauthenticated(path, why),
-    };
-    let p: PresentedPayment = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::info!(error = %e, "shown-code payment with a malformed body");
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "malformed", e);
-        }
-    };
+    let (acquirer, p) =
+        match signed_json::<PresentedPayment>(&api.net, &method, path, &headers, &body) {
+            Ok(r) => r,
+            Err(r) => return *r,
+        };
     let now = paytap_store::now_millis() / 1000;
     match api
         .payments
@@ -89,16 +83,9 @@ async fn upload(
     body: Bytes,
 ) -> Response {
     let path = format!("{REGISTER_BATCHES_PATH}/{batch_id}");
-    let acquirer = match authenticate_request(&api.net, &method, &path, &headers, &body) {
-        Ok(a) => a,
-        Err(why) => return unauthenticated(&path, why),
-    };
-    let b: Batch = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::info!(batch_id, error = %e, "register batch with a malformed body");
-            return error(StatusCode::UNPROCESSABLE_ENTITY, "malformed", e);
-        }
+    let (acquirer, b) = match signed_json::<Batch>(&api.net, &method, &path, &headers, &body) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let now = paytap_store::now_millis() / 1000;
     match api

@@ -29,13 +29,42 @@ pub(super) const MAX_UPLOAD_ATTEMPTS: u32 = 4;
 /// The pause after the first failed upload; doubled after each.
 pub(super) const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    component: "register",
-    version: 1,
-    sql: "CREATE TABLE register_queue (\
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "register",
+        version: 1,
+        sql: "CREATE TABLE register_queue (\
         idempotency_key TEXT PRIMARY KEY, body TEXT NOT NULL, batch_id TEXT, \
         state TEXT NOT NULL, result TEXT, created_at BIGINT NOT NULL)",
-}];
+    },
+    Migration {
+        component: "register",
+        version: 2,
+        sql: "ALTER TABLE register_queue ADD COLUMN kind TEXT NOT NULL DEFAULT 'presented';\
+        CREATE TABLE register_band_seen (band_id TEXT PRIMARY KEY, serial BIGINT NOT NULL, \
+        last_counter BIGINT NOT NULL, spent BIGINT NOT NULL);\
+        CREATE TABLE register_band_revoked (band_id TEXT PRIMARY KEY);\
+        CREATE TABLE register_band_platform (id BIGINT PRIMARY KEY, key TEXT NOT NULL)",
+    },
+];
+
+/// What an operation in the queue is: a shown phone code's payment
+/// (uploaded to `register-batches`) or a band code taken offline
+/// (uploaded to `band-batches`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Presented,
+    Band,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Presented => "presented",
+            Kind::Band => "band",
+        }
+    }
+}
 
 const QUEUED: &str = "queued";
 const DONE: &str = "done";
@@ -57,19 +86,17 @@ impl Queue {
         Ok(Queue { db })
     }
 
+    /// The queue's database (the band's offline state lives beside it).
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Writes an operation before it is sent (kept as it was when its key
     /// is queued already).
     pub(super) async fn enqueue(&self, key: &str, body: &Value) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO register_queue (idempotency_key, body, batch_id, state, result, created_at) \
-             VALUES ($1, $2, NULL, $3, NULL, $4) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(body.to_string())
-        .bind(QUEUED)
-        .bind(paytap_store::now_millis())
-        .execute(self.db.pool())
-        .await?;
+        let mut tx = self.db.begin_write().await?;
+        enqueue_in(&mut tx, Kind::Presented, key, body).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -101,27 +128,41 @@ impl Queue {
         &self,
         new_id: &str,
     ) -> anyhow::Result<Option<(String, Vec<Value>)>> {
+        self.next_batch_of(Kind::Presented, new_id, MAX_BATCH_OPERATIONS)
+            .await
+    }
+
+    /// [`Queue::next_batch`] for the operations of one kind, at most `max`
+    /// in a new batch.
+    pub(super) async fn next_batch_of(
+        &self,
+        kind: Kind,
+        new_id: &str,
+        max: usize,
+    ) -> anyhow::Result<Option<(String, Vec<Value>)>> {
         let pool = self.db.pool();
         let open = sqlx::query(
             "SELECT batch_id FROM register_queue WHERE state = $1 AND batch_id IS NOT NULL \
-             ORDER BY created_at, idempotency_key LIMIT 1",
+             AND kind = $2 ORDER BY created_at, idempotency_key LIMIT 1",
         )
         .bind(QUEUED)
+        .bind(kind.as_str())
         .fetch_optional(pool)
         .await?;
         let id = match open {
             Some(row) => row.try_get::<String, _>("batch_id")?,
             None => {
-                let limit = i64::try_from(MAX_BATCH_OPERATIONS).expect("a small bound");
+                let limit = i64::try_from(max).expect("a small bound");
                 let assigned = sqlx::query(
                     "UPDATE register_queue SET batch_id = $1 WHERE idempotency_key IN (\
                      SELECT idempotency_key FROM register_queue \
-                     WHERE state = $2 AND batch_id IS NULL \
+                     WHERE state = $2 AND batch_id IS NULL AND kind = $4 \
                      ORDER BY created_at, idempotency_key LIMIT $3)",
                 )
                 .bind(new_id)
                 .bind(QUEUED)
                 .bind(limit)
+                .bind(kind.as_str())
                 .execute(pool)
                 .await?;
                 if assigned.rows_affected() == 0 {
@@ -153,6 +194,28 @@ impl Queue {
         }
         Ok(())
     }
+}
+
+/// Writes an operation of `kind` inside the caller's transaction (kept as
+/// it was when its key is queued already).
+pub(super) async fn enqueue_in(
+    tx: &mut paytap_store::Tx,
+    kind: Kind,
+    key: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO register_queue (idempotency_key, body, batch_id, state, result, created_at, \
+         kind) VALUES ($1, $2, NULL, $3, NULL, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(body.to_string())
+    .bind(QUEUED)
+    .bind(paytap_store::now_millis())
+    .bind(kind.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args as ClapArgs;
 use paytap_acquirer::payments::PaymentOutcome;
 use paytap_qr::presented::PhoneCode;
@@ -67,15 +67,7 @@ pub(super) struct ScanArgs {
 }
 
 fn read_code(a: &ScanArgs) -> anyhow::Result<String> {
-    let text = match (&a.image, &a.payload) {
-        (Some(path), _) => {
-            let png = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            paytap_qrimage::read_png(&png)
-                .with_context(|| format!("no QR code readable in {}", path.display()))?
-        }
-        (None, Some(p)) => p.clone(),
-        (None, None) => bail!("scan a code: --image FILE or --payload TEXT"),
-    };
+    let text = crate::register::scanned_text(a.image.as_deref(), a.payload.as_deref())?;
     PhoneCode::read(&text).context("not a paytap phone's payment code")?;
     Ok(text.trim().to_owned())
 }

@@ -1,8 +1,10 @@
 //! `paytap register upload`: sends the register's queued operations
-//! (`register/queue.rs`) to the acquirer in batches
-//! (`PUT /acquirer/v1/register-batches/{id}`, signed), each batch retried
+//! (`register/queue.rs`) to the acquirer in batches, each batch retried
 //! with a doubling pause; what the acquirer answered is marked done, what
-//! it could not answer stays queued for the next upload.
+//! it could not answer stays queued for the next upload. Shown phone codes
+//! go to `PUT /acquirer/v1/register-batches/{id}`, band codes taken offline
+//! to `PUT /acquirer/v1/band-batches/{id}` (both signed); a band operation
+//! always gets a final answer (paid, or refused with its reason).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,11 +12,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
+use paytap_acquirer::bands::upload::{BandResult, MAX_BAND_BATCH_OPERATIONS};
 use paytap_acquirer::batches::BatchResult;
 use serde_json::{Value, json};
 
-use super::queue::{FIRST_BACKOFF, MAX_UPLOAD_ATTEMPTS, Queue};
+use super::queue::{FIRST_BACKOFF, Kind, MAX_UPLOAD_ATTEMPTS, Queue};
 use super::{AcquirerClient, Connection, Refused};
+use crate::platform::bands::BAND_BATCHES_PATH;
 use crate::platform::presented::REGISTER_BATCHES_PATH;
 
 /// How long the acquirer may take to answer a batch (each operation may
@@ -50,17 +54,17 @@ fn retryable(e: &anyhow::Error) -> bool {
     }
 }
 
-/// Uploads one batch, the same id and body on every attempt.
-async fn upload(
+/// Uploads one batch to `path`, the same body on every attempt.
+async fn upload<T: serde::de::DeserializeOwned>(
     client: &AcquirerClient,
-    id: &str,
+    path: &str,
     body: &Value,
-) -> anyhow::Result<Vec<BatchResult>> {
-    let path = format!("{REGISTER_BATCHES_PATH}/{id}");
+) -> anyhow::Result<Vec<T>> {
+    let id = path.rsplit('/').next().unwrap_or(path);
     let mut pause = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
-        match client.call("PUT", &path, Some(body)).await {
+        match client.call("PUT", path, Some(body)).await {
             Ok((_, v)) => {
                 return serde_json::from_value(v["results"].clone())
                     .context("reading the batch's results");
@@ -76,38 +80,114 @@ async fn upload(
     }
 }
 
-/// Runs `paytap register upload`.
-pub(super) async fn run(a: UploadArgs) -> anyhow::Result<ExitCode> {
-    let queue = Queue::open(&a.register_dir).await?;
-    let client = AcquirerClient::new(&a.conn)?.with_timeout(BATCH_TIMEOUT)?;
-    let (mut batches, mut paid, mut refused) = (0u32, 0u32, 0u32);
+/// What one upload run did.
+#[derive(Default)]
+struct Tally {
+    batches: u32,
+    paid: u32,
+    refused: u32,
+    double_spends: u32,
+}
+
+/// Uploads the shown-code payments; `false` when one was left unanswered.
+async fn upload_presented(
+    queue: &Queue,
+    client: &AcquirerClient,
+    t: &mut Tally,
+) -> anyhow::Result<bool> {
     while let Some((id, ops)) = queue.next_batch(&new_batch_id()?).await? {
         let body = json!({ "operations": ops });
-        let results = upload(&client, &id, &body).await.with_context(|| {
+        let path = format!("{REGISTER_BATCHES_PATH}/{id}");
+        let results: Vec<BatchResult> = upload(client, &path, &body).await.with_context(|| {
             format!("uploading batch {id}: the operations stay queued for the next upload")
         })?;
         queue.record(&results).await?;
-        batches += 1;
+        t.batches += 1;
         for r in &results {
             match &r.outcome {
-                Some(o) if o.approved => paid += 1,
-                _ if r.settled => refused += 1,
+                Some(o) if o.approved => t.paid += 1,
+                _ if r.settled => t.refused += 1,
                 _ => {}
             }
         }
         if results.iter().any(|r| !r.settled) {
-            break;
+            return Ok(false);
         }
     }
+    Ok(true)
+}
+
+/// Uploads the band codes taken offline: every one gets a final answer.
+async fn upload_band(queue: &Queue, client: &AcquirerClient, t: &mut Tally) -> anyhow::Result<()> {
+    while let Some((id, ops)) = queue
+        .next_batch_of(Kind::Band, &new_batch_id()?, MAX_BAND_BATCH_OPERATIONS)
+        .await?
+    {
+        let keys: Vec<String> = ops.iter().map(band_key).collect::<anyhow::Result<_>>()?;
+        let body = json!({ "operations": ops });
+        let path = format!("{BAND_BATCHES_PATH}/{id}");
+        let results: Vec<BandResult> = upload(client, &path, &body).await.with_context(|| {
+            format!("uploading band batch {id}: the operations stay queued for the next upload")
+        })?;
+        anyhow::ensure!(
+            results.len() == keys.len(),
+            "the band batch's answer has {} results for {} operations",
+            results.len(),
+            keys.len()
+        );
+        for (key, r) in keys.iter().zip(&results) {
+            queue.done(key, &serde_json::to_value(r)?).await?;
+            if r.paid {
+                t.paid += 1
+            } else {
+                t.refused += 1
+            }
+            if r.double_spend {
+                t.double_spends += 1;
+                tracing::warn!(band = ?r.band_id, counter = ?r.counter, reason = ?r.reason, "band double spend caught at upload");
+            }
+        }
+        t.batches += 1;
+    }
+    Ok(())
+}
+
+/// A queued band operation's key: its band and counter (`register/band.rs`).
+fn band_key(op: &Value) -> anyhow::Result<String> {
+    let text = op["code"]
+        .as_str()
+        .context("a queued band operation's code")?;
+    let code = paytap_qr::offline::OfflineCode::from_base64(text).context("a queued band code")?;
+    Ok(format!(
+        "band-{}-{}",
+        hex::encode(code.certificate.band_id),
+        code.counter
+    ))
+}
+
+/// Runs `paytap register upload`.
+pub(super) async fn run(a: UploadArgs) -> anyhow::Result<ExitCode> {
+    let queue = Queue::open(&a.register_dir).await?;
+    let client = AcquirerClient::new(&a.conn)?.with_timeout(BATCH_TIMEOUT)?;
+    let mut t = Tally::default();
+    if upload_presented(&queue, &client, &mut t).await? {
+        upload_band(&queue, &client, &mut t).await?;
+    }
     let waiting = queue.waiting().await?;
+    let Tally {
+        batches,
+        paid,
+        refused,
+        double_spends,
+    } = t;
     if a.conn.json {
         println!(
             "{}",
-            json!({ "batches": batches, "paid": paid, "refused": refused, "waiting": waiting })
+            json!({ "batches": batches, "paid": paid, "refused": refused, "double_spends": double_spends, "waiting": waiting })
         );
     } else {
         println!(
-            "uploaded {batches} batch(es): {paid} paid, {refused} refused, {waiting} still waiting"
+            "uploaded {batches} batch(es): {paid} paid, {refused} refused, {double_spends} double spend(s), {waiting} still waiting"
         );
     }
     Ok(if waiting == 0 {

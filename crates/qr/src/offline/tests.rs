@@ -18,6 +18,7 @@ fn unsigned(band_key: [u8; 32]) -> Certificate {
     Certificate {
         platform_key_id: [0; KEY_ID_LEN],
         band_id: BAND,
+        serial: 1,
         limit: LIMIT,
         currency: CNY,
         not_before: NOW - 3600,
@@ -45,8 +46,8 @@ fn register() -> RegisterVerifier {
 
 #[test]
 fn layout_lengths() {
-    assert_eq!(CERT_LEN, 147);
-    assert_eq!(CODE_LEN, 236);
+    assert_eq!(CERT_LEN, 151);
+    assert_eq!(CODE_LEN, 240);
     let code = band().make_code(NOW, 100).unwrap();
     assert_eq!(code.to_base64().len(), CODE_TEXT_LEN);
 }
@@ -62,6 +63,7 @@ fn a_fresh_code_is_accepted_through_its_text() {
     assert_eq!(
         r.seen(&BAND),
         Some(BandSeen {
+            serial: 1,
             last_counter: 1,
             spent: 1_500
         })
@@ -217,7 +219,9 @@ fn spending_over_the_limit_is_refused() {
     let mut r = register();
     r.verify(&b.make_code(NOW, LIMIT - 10).unwrap(), NOW)
         .unwrap();
-    let over = b.make_code(NOW, 11).unwrap();
+    assert!(b.make_code(NOW, 11).is_err(), "the band keeps to its limit");
+    let mut copy = Band::new(&band_secret(), b.certificate.clone(), b.next_counter()).unwrap();
+    let over = copy.make_code(NOW, 11).unwrap();
     assert_eq!(
         r.verify(&over, NOW),
         Err(OfflineError::OverLimit {
@@ -229,6 +233,70 @@ fn spending_over_the_limit_is_refused() {
     r.verify(&b.make_code(NOW, 10).unwrap(), NOW).unwrap();
     assert_eq!(r.seen(&BAND).unwrap().spent, LIMIT);
     assert!(b.make_code(NOW, LIMIT + 1).is_err(), "the band refuses too");
+}
+
+#[test]
+fn a_newer_certificate_restores_the_allowance_and_an_older_one_is_refused() {
+    let p = platform();
+    let mut first = band();
+    let mut r = register();
+    r.verify(&first.make_code(NOW, LIMIT).unwrap(), NOW)
+        .unwrap();
+    let mut copy = Band::new(
+        &band_secret(),
+        first.certificate.clone(),
+        first.next_counter(),
+    )
+    .unwrap();
+    let old_cert_code = copy.make_code(NOW, 1).unwrap();
+    let synced = band_with(&p, |c| c.serial = 2);
+    let mut synced =
+        Band::new(&band_secret(), synced.certificate, first.next_counter() + 1).unwrap();
+    let a = r
+        .verify(&synced.make_code(NOW, LIMIT).unwrap(), NOW)
+        .unwrap();
+    assert_eq!(a.spent, LIMIT, "spending counts afresh under serial 2");
+    assert_eq!(
+        r.verify(&old_cert_code, NOW),
+        Err(OfflineError::Replayed {
+            counter: old_cert_code.counter,
+            last: synced.next_counter() - 1
+        })
+    );
+    let mut stale = Band::new(&band_secret(), band().certificate, synced.next_counter()).unwrap();
+    assert_eq!(
+        r.verify(&stale.make_code(NOW, 1).unwrap(), NOW),
+        Err(OfflineError::Superseded { serial: 1, seen: 2 })
+    );
+}
+
+#[test]
+fn the_text_is_an_emvco_consumer_presented_payload() {
+    let text = band().make_code(NOW, 100).unwrap().to_base64();
+    let bytes = B64.decode(&text).unwrap();
+    let items: Vec<_> = paytap_tlv::iter(&bytes).map(Result::unwrap).collect();
+    assert_eq!(items[0].value, b"CPV01");
+    let template: Vec<_> = paytap_tlv::iter(items[1].value)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        (template[0].tag.value(), template[0].value),
+        (0x4F, &BAND_AID[..])
+    );
+    let transparent: Vec<_> = paytap_tlv::iter(template[1].value)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(transparent[0].tag.value(), 0xDF60);
+    assert_eq!(
+        OfflineCode::decode(transparent[0].value).unwrap().amount,
+        100
+    );
+    let mut other_aid = bytes.clone();
+    other_aid[13] ^= 1;
+    assert_eq!(
+        OfflineCode::from_base64(&B64.encode(other_aid)),
+        Err(OfflineError::Envelope)
+    );
 }
 
 #[test]
@@ -315,7 +383,11 @@ proptest! {
             let code = if reuse && !made.is_empty() {
                 made[made.len().saturating_sub(1 + back % made.len())].clone()
             } else {
-                let c = b.make_code(NOW, amount).unwrap();
+                // A fresh device under the same key and certificate: the
+                // band itself would stop at its limit, a copy would not.
+                let mut copy = Band::new(&band_secret(), b.certificate.clone(), b.next_counter()).unwrap();
+                let c = copy.make_code(NOW, amount).unwrap();
+                b.next_counter = copy.next_counter();
                 made.push(c.clone());
                 c
             };

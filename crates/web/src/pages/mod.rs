@@ -11,6 +11,7 @@
 //! nonce; without it the page works with its refresh link.
 
 mod bills;
+mod bands;
 mod cards;
 mod devices;
 mod locate;
@@ -28,6 +29,7 @@ use paytap_wallet::Account;
 use crate::i18n::{Banks, Lang, Strings};
 
 pub use bills::{BillsHome, bill_page, biller_page, bills_page, receipt_page};
+pub use bands::{band_turn_off_page, bands_page};
 pub use cards::{art_class, card_art, cards_page, remove_card_page};
 pub use devices::{
     DeviceCards, device_page, device_panel, devices_page, kind_label, remove_all_page,
@@ -90,6 +92,7 @@ pub enum Nav {
     Bills,
     /// UPI (accounts of India).
     Upi,
+    Bands,
 }
 
 pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
@@ -131,6 +134,7 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                                         li { a href="/upi" aria-current=[(nav == Nav::Upi).then_some("page")] { (ctx.lang.upi().nav) } }
                                         li { a href="/bills" aria-current=[(nav == Nav::Bills).then_some("page")] { (ctx.lang.bills().nav_bills) } }
                                     }
+                                    li { a href="/bands" aria-current=[(nav == Nav::Bands).then_some("page")] { (crate::i18n::band_strings(ctx.lang).nav_bands) } }
                                 }
                             }
                         }

@@ -161,11 +161,16 @@ pub async fn site() -> Site {
 
 /// The site with the network's banks: their Chinese names and currencies.
 pub async fn site_with_banks(banks: paytap_web::i18n::Banks) -> Site {
-    let (wallet, net) = wallet().await;
-    let config = paytap_web::WebConfig {
+    site_with(paytap_web::WebConfig {
         banks,
         ..paytap_web::WebConfig::default()
-    };
+    })
+    .await
+}
+
+/// The site with explicit options.
+pub async fn site_with(config: paytap_web::WebConfig) -> Site {
+    let (wallet, net) = wallet().await;
     let app = paytap_web::router_with(wallet.clone(), config);
     Site { app, wallet, net }
 }

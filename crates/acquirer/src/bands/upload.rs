@@ -1,0 +1,644 @@
+//! A register's batch of band operations taken offline, settled.
+//!
+//! [`BandAccounts::upload`]:
+//!
+//! 1. claims the batch id with the SHA-256 of the acquirer and the batch
+//!    (the same id with other operations is refused, nothing settled);
+//! 2. checks each operation alone: the code parses, its certificate is the
+//!    platform's, its signature the band's, the amount is within the code's,
+//!    the code's time within the certificate's validity, the merchant the
+//!    signing acquirer's and in the band's currency. An operation that fails
+//!    is refused with its reason and stored nowhere (uploading it again
+//!    gives the same answer);
+//! 3. in one write transaction, in the order of band, counter and register,
+//!    decides each new operation ([`super::decide`]) and stores it under
+//!    (band, counter, register) with who pays, the band's, the certificate
+//!    serial's and the reserve's running totals beside it; a double spend
+//!    revokes the band. An operation stored before answers its stored
+//!    decision: nothing is decided or paid twice;
+//! 4. moves each paid operation's money on the ledger, from the band
+//!    account or the reserve to the merchant's settlement account (transfer
+//!    `band-op:<band>:<counter>:<merchant>/<register>`, idempotent), all at
+//!    once through the ledger's group commit, then marks them moved. A
+//!    crash before that mark is healed by the register's retry of the
+//!    batch, which moves what is not marked.
+
+use std::collections::{HashMap, HashSet};
+
+use paytap_ledger::{LedgerError, Transfer};
+use paytap_qr::offline::{BandId, CERT_LEN, OfflineCode, OfflineError};
+use paytap_types::Money;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::decide::{Decision, Facts, Reason, Source, decide};
+use super::{
+    BAND_CURRENCY, BandAccounts, BandError, BandRow, BandStatus, band_account, load_band,
+    reserve_account,
+};
+use crate::batches::{batch_fingerprint, check_batch_id, claim};
+use crate::payments::PaymentError;
+use crate::{AcquirerError, Merchant};
+
+/// Most operations in one band batch (a register uploads more in several).
+pub const MAX_BAND_BATCH_OPERATIONS: usize = 500;
+/// Longest register id (its terminal id at the merchant).
+pub const MAX_REGISTER_ID_LEN: usize = 32;
+/// Longest code text a register may send (a band code is shorter).
+pub const MAX_CODE_TEXT_LEN: usize = 512;
+
+/// One band code a register took offline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BandOperation {
+    /// The register's id at its merchant.
+    pub register: String,
+    /// The merchant whose register it is.
+    pub merchant: String,
+    /// The code's text as scanned.
+    pub code: String,
+    /// The amount taken, in minor units (at most the code's).
+    pub amount_minor: u64,
+    /// When the register took it (its clock, Unix seconds).
+    pub taken_at: i64,
+}
+
+/// What a register uploads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BandBatch {
+    /// The operations, each once.
+    pub operations: Vec<BandOperation>,
+}
+
+/// What became of one operation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BandResult {
+    /// The band, when the code could be read.
+    pub band_id: Option<String>,
+    /// The code's counter, when it could be read.
+    pub counter: Option<u64>,
+    /// The merchant and register.
+    pub merchant: String,
+    /// The register's id.
+    pub register: String,
+    /// The merchant was paid.
+    pub paid: bool,
+    /// Who paid.
+    pub source: Option<Source>,
+    /// Why it was refused, or why it was a double spend.
+    pub reason: Option<String>,
+    /// The code was spent twice (the band is revoked).
+    pub double_spend: bool,
+    /// The ledger transfer to the merchant.
+    pub transfer: Option<String>,
+}
+
+impl From<PaymentError> for BandError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::BatchAltered(id) => BandError::BatchAltered(id),
+            PaymentError::Acquirer(e) => BandError::Acquirer(e),
+            other => BandError::Invalid(other.to_string()),
+        }
+    }
+}
+
+/// An operation that passed every check of its own.
+struct Checked {
+    index: usize,
+    band: BandId,
+    counter: u64,
+    serial: i64,
+    limit: i64,
+    amount: i64,
+    code_time: i64,
+    merchant: Merchant,
+    register: String,
+}
+
+impl Checked {
+    fn key(&self) -> String {
+        format!("{}/{}", self.merchant.spec.id, self.register)
+    }
+
+    fn transfer_id(&self) -> String {
+        format!(
+            "band-op:{}:{}:{}",
+            hex::encode(self.band),
+            self.counter,
+            self.key()
+        )
+    }
+}
+
+/// The running state of one band during a batch.
+struct BandState {
+    row: BandRow,
+    touched: bool,
+}
+
+/// The running totals a batch's transaction keeps.
+#[derive(Default)]
+struct Totals {
+    bands: HashMap<BandId, Option<BandState>>,
+    serials: HashMap<(BandId, i64), Option<(i64, bool)>>,
+    reserve_funded: i64,
+    reserve_paid: i64,
+}
+
+/// A paid operation whose ledger transfer is to be made.
+struct Move {
+    band: BandId,
+    counter: u64,
+    key: String,
+    transfer: String,
+    debit: String,
+    credit: String,
+    amount: i64,
+}
+
+fn refused(op: &BandOperation, code: Option<(BandId, u64)>, reason: &str) -> BandResult {
+    BandResult {
+        band_id: code.map(|(band, _)| hex::encode(band)),
+        counter: code.map(|(_, counter)| counter),
+        merchant: op.merchant.clone(),
+        register: op.register.clone(),
+        paid: false,
+        source: None,
+        reason: Some(reason.to_owned()),
+        double_spend: false,
+        transfer: None,
+    }
+}
+
+impl BandAccounts {
+    /// Settles a register's batch (module documentation), uploaded by the
+    /// register of `acquirer` at `now` (Unix seconds).
+    pub async fn upload(
+        &self,
+        batch_id: &str,
+        batch: &BandBatch,
+        acquirer: &str,
+        now: i64,
+    ) -> Result<Vec<BandResult>, BandError> {
+        check_batch_id(batch_id)?;
+        if batch.operations.is_empty() || batch.operations.len() > MAX_BAND_BATCH_OPERATIONS {
+            return Err(BandError::Invalid(format!(
+                "a band batch holds 1-{MAX_BAND_BATCH_OPERATIONS} operations"
+            )));
+        }
+        let body = serde_json::to_vec(batch).expect("a BandBatch always serializes");
+        let fp = batch_fingerprint(acquirer, &[b"band\0".as_slice(), &body].concat());
+        claim(self.db(), batch_id, acquirer, &fp, batch.operations.len()).await?;
+        let mut results: Vec<Option<BandResult>> = vec![None; batch.operations.len()];
+        let mut checked = self.check_all(batch, acquirer, &mut results).await?;
+        checked.sort_by_key(|a| (a.band, a.counter, a.key()));
+        let moves = self
+            .decide_all(batch_id, batch, &checked, now, &mut results)
+            .await?;
+        self.make_moves(&moves).await?;
+        let paid = results.iter().flatten().filter(|r| r.paid).count();
+        tracing::info!(
+            batch_id,
+            acquirer,
+            operations = batch.operations.len(),
+            paid,
+            "band batch settled"
+        );
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every operation of a batch gets a result"))
+            .collect())
+    }
+
+    /// Step 2: the checks each operation passes alone.
+    async fn check_all(
+        &self,
+        batch: &BandBatch,
+        acquirer: &str,
+        results: &mut [Option<BandResult>],
+    ) -> Result<Vec<Checked>, BandError> {
+        let mut certs: HashSet<[u8; CERT_LEN]> = HashSet::new();
+        let mut merchants: HashMap<String, Option<Merchant>> = HashMap::new();
+        let mut checked = Vec::with_capacity(batch.operations.len());
+        for (index, op) in batch.operations.iter().enumerate() {
+            if !merchants.contains_key(&op.merchant) {
+                let m = match self.merchants().get(&op.merchant).await {
+                    Ok(m) if m.acquirer == acquirer => Some(m),
+                    Ok(_) | Err(AcquirerError::NotFound(_)) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                merchants.insert(op.merchant.clone(), m);
+            }
+            let merchant = merchants[&op.merchant].clone();
+            match check_one(index, op, merchant, &mut certs, &self.platform_key()) {
+                Ok(c) => checked.push(c),
+                Err((code, reason)) => {
+                    tracing::info!(merchant = %op.merchant, register = %op.register, reason, "band operation refused");
+                    results[index] = Some(refused(op, code, reason));
+                }
+            }
+        }
+        Ok(checked)
+    }
+
+    /// Step 3: one write transaction deciding every new operation.
+    async fn decide_all(
+        &self,
+        batch_id: &str,
+        batch: &BandBatch,
+        checked: &[Checked],
+        now: i64,
+        results: &mut [Option<BandResult>],
+    ) -> Result<Vec<Move>, BandError> {
+        let mut tx = self.db().begin_write().await?;
+        let mut totals = lock_reserve(&mut tx).await?;
+        let mut moves = Vec::new();
+        for c in checked {
+            let op = &batch.operations[c.index];
+            let (result, mv) = match stored(&mut tx, c).await? {
+                Some(stored) => stored,
+                None => {
+                    self.decide_new(&mut tx, &mut totals, batch_id, c, now)
+                        .await?
+                }
+            };
+            moves.extend(mv);
+            results[c.index] = Some(result.unwrap_or_else(|| refused(op, None, "unknown_band")));
+        }
+        write_totals(&mut tx, &totals).await?;
+        tx.commit().await?;
+        Ok(moves)
+    }
+
+    async fn decide_new(
+        &self,
+        tx: &mut paytap_store::Tx,
+        totals: &mut Totals,
+        batch_id: &str,
+        c: &Checked,
+        now: i64,
+    ) -> Result<(Option<BandResult>, Option<Move>), BandError> {
+        let band = band_state(tx, totals, &c.band).await?;
+        let Some((revoked_at, account_available)) =
+            band.map(|b| (b.row.revoked_at, b.row.funded - b.row.paid))
+        else {
+            return Ok((None, None));
+        };
+        let facts = Facts {
+            amount: c.amount,
+            code_time: c.code_time,
+            revoked_at,
+            counter_settled_elsewhere: settled_elsewhere(tx, c).await?,
+            serial_spent: serial_spent(tx, totals, c).await?,
+            serial_limit: c.limit,
+            account_available,
+            reserve_available: totals.reserve_funded - totals.reserve_paid,
+        };
+        let d = decide(&facts);
+        apply(totals, c, &d, now);
+        insert(tx, batch_id, c, &d).await?;
+        if d.double_spend {
+            tracing::warn!(band = %hex::encode(c.band), counter = c.counter, merchant = %c.merchant.spec.id, reason = ?d.reason, "band double spend: credential revoked");
+        }
+        Ok(from_decision(c, &d))
+    }
+
+    /// Step 4: the ledger transfers, then their mark.
+    async fn make_moves(&self, moves: &[Move]) -> Result<(), BandError> {
+        let ledger = self.ledger();
+        let sent = futures::future::join_all(moves.iter().map(|m| {
+            ledger.transfer(Transfer::single(
+                m.transfer.clone(),
+                m.debit.clone(),
+                m.credit.clone(),
+                Money::new(m.amount, BAND_CURRENCY),
+            ))
+        }))
+        .await;
+        let mut tx = self.db().begin_write().await?;
+        let mut failure = None;
+        for (m, r) in moves.iter().zip(sent) {
+            match r {
+                Ok(_) => mark_moved(&mut tx, m).await?,
+                Err(LedgerError::Rejected(r)) => {
+                    tracing::error!(transfer = %m.transfer, code = r.code(), "the ledger refused a band transfer its rows allowed");
+                    failure = Some(BandError::Acquirer(AcquirerError::Corrupt(format!(
+                        "band transfer {} refused: {}",
+                        m.transfer,
+                        r.code()
+                    ))));
+                }
+                Err(e) => failure = Some(e.into()),
+            }
+        }
+        tx.commit().await?;
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Why an operation failed its own checks, with its band and counter when
+/// the code could be read.
+type Refusal = (Option<(BandId, u64)>, &'static str);
+
+fn check_one(
+    index: usize,
+    op: &BandOperation,
+    merchant: Option<Merchant>,
+    certs: &mut HashSet<[u8; CERT_LEN]>,
+    platform: &ed25519_dalek::VerifyingKey,
+) -> Result<Checked, Refusal> {
+    let register_ok = !op.register.is_empty()
+        && op.register.len() <= MAX_REGISTER_ID_LEN
+        && op
+            .register
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !register_ok || op.code.len() > MAX_CODE_TEXT_LEN {
+        return Err((None, "invalid"));
+    }
+    let code = OfflineCode::from_base64(&op.code).map_err(|_| (None, "bad_code"))?;
+    let cert = &code.certificate;
+    let who = Some((cert.band_id, code.counter));
+    let bytes = cert.encode();
+    if !certs.contains(&bytes) {
+        let why = |e: OfflineError| match e {
+            OfflineError::UnknownPlatformKey => "unknown_platform_key",
+            _ => "bad_certificate",
+        };
+        cert.verify(platform).map_err(|e| (who, why(e)))?;
+        certs.insert(bytes);
+    }
+    let with = |reason| Err((who, reason));
+    if code.verify_signature().is_err() {
+        return with("bad_signature");
+    }
+    if op.amount_minor == 0 || op.amount_minor > code.amount {
+        return with("bad_amount");
+    }
+    if code.time < cert.not_before || code.time > cert.not_after {
+        return with("expired");
+    }
+    let Some(merchant) = merchant.filter(|m| m.spec.currency.numeric() == cert.currency) else {
+        return with("unknown_merchant");
+    };
+    let (Ok(amount), Ok(limit)) = (i64::try_from(op.amount_minor), i64::try_from(cert.limit))
+    else {
+        return with("bad_amount");
+    };
+    Ok(Checked {
+        index,
+        band: cert.band_id,
+        counter: code.counter,
+        serial: i64::from(cert.serial),
+        limit,
+        amount,
+        code_time: code.time,
+        merchant,
+        register: op.register.clone(),
+    })
+}
+
+/// Takes the reserve's row lock first (every band batch does, so two
+/// batches never wait on each other's bands in opposite orders) and reads it.
+async fn lock_reserve(tx: &mut paytap_store::Tx) -> Result<Totals, BandError> {
+    sqlx::query("UPDATE acquirer_band_reserve SET paid = paid WHERE currency = $1")
+        .bind(BAND_CURRENCY.code())
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query("SELECT funded, paid FROM acquirer_band_reserve WHERE currency = $1")
+        .bind(BAND_CURRENCY.code())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Totals {
+        reserve_funded: row.try_get("funded")?,
+        reserve_paid: row.try_get("paid")?,
+        ..Totals::default()
+    })
+}
+
+async fn band_state<'t>(
+    tx: &mut paytap_store::Tx,
+    totals: &'t mut Totals,
+    band: &BandId,
+) -> Result<Option<&'t BandState>, BandError> {
+    if !totals.bands.contains_key(band) {
+        let row = load_band(&mut **tx, band).await?;
+        let state = row.map(|row| BandState {
+            row,
+            touched: false,
+        });
+        totals.bands.insert(*band, state);
+    }
+    Ok(totals.bands[band].as_ref())
+}
+
+async fn settled_elsewhere(tx: &mut paytap_store::Tx, c: &Checked) -> Result<bool, BandError> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM acquirer_band_operations WHERE band_id = $1 AND counter = $2 \
+         AND register <> $3 LIMIT 1",
+    )
+    .bind(hex::encode(c.band))
+    .bind(counter_i64(c.counter)?)
+    .bind(c.key())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some())
+}
+
+async fn serial_spent(
+    tx: &mut paytap_store::Tx,
+    totals: &mut Totals,
+    c: &Checked,
+) -> Result<i64, BandError> {
+    let key = (c.band, c.serial);
+    if let Some(known) = totals.serials.get(&key) {
+        return Ok(known.map_or(0, |(s, _)| s));
+    }
+    let row =
+        sqlx::query("SELECT spent FROM acquirer_band_serials WHERE band_id = $1 AND serial = $2")
+            .bind(hex::encode(c.band))
+            .bind(c.serial)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let spent = row.map(|r| r.try_get::<i64, _>("spent")).transpose()?;
+    totals.serials.insert(key, spent.map(|s| (s, false)));
+    // A serial the platform signed always has its row (written in the same
+    // transaction as the certificate); none means nothing settled under it.
+    Ok(spent.unwrap_or(0))
+}
+
+fn counter_i64(counter: u64) -> Result<i64, BandError> {
+    i64::try_from(counter)
+        .map_err(|_| BandError::Invalid("a code's counter is out of range".into()))
+}
+
+/// Counts a decision in the batch's running totals.
+fn apply(totals: &mut Totals, c: &Checked, d: &Decision, now: i64) {
+    let band = totals
+        .bands
+        .get_mut(&c.band)
+        .and_then(Option::as_mut)
+        .expect("a decided operation's band was loaded");
+    if d.double_spend && band.row.status == BandStatus::On {
+        band.row.status = BandStatus::Revoked;
+        band.row.status_reason = Some("double_spend".into());
+        band.row.revoked_at = Some(now);
+        band.touched = true;
+    }
+    match d.source {
+        Some(Source::Account) => {
+            band.row.paid += c.amount;
+            band.touched = true;
+        }
+        Some(Source::Reserve) => totals.reserve_paid += c.amount,
+        None => return,
+    }
+    let serial = totals
+        .serials
+        .entry((c.band, c.serial))
+        .or_insert(Some((0, false)));
+    let (spent, _) = serial.get_or_insert((0, false));
+    *serial = Some((*spent + c.amount, true));
+}
+
+async fn insert(
+    tx: &mut paytap_store::Tx,
+    batch_id: &str,
+    c: &Checked,
+    d: &Decision,
+) -> Result<(), BandError> {
+    sqlx::query(
+        "INSERT INTO acquirer_band_operations (band_id, counter, register, merchant, amount, \
+         serial, code_time, batch_id, source, reason, double_spend, transfer, transfer_done, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13)",
+    )
+    .bind(hex::encode(c.band))
+    .bind(counter_i64(c.counter)?)
+    .bind(c.key())
+    .bind(c.merchant.spec.id.as_str())
+    .bind(c.amount)
+    .bind(c.serial)
+    .bind(c.code_time)
+    .bind(batch_id)
+    .bind(d.source.map(|s| s.as_str()))
+    .bind(d.reason.map(|r| r.as_str()))
+    .bind(i64::from(d.double_spend))
+    .bind(d.source.map(|_| c.transfer_id()))
+    .bind(paytap_store::now_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes the running totals back: bands, serials, reserve.
+async fn write_totals(tx: &mut paytap_store::Tx, totals: &Totals) -> Result<(), BandError> {
+    for (band, state) in &totals.bands {
+        let Some(s) = state.as_ref().filter(|s| s.touched) else {
+            continue;
+        };
+        sqlx::query(
+            "UPDATE acquirer_bands SET paid = $1, status = $2, status_reason = $3, \
+             revoked_at = $4 WHERE band_id = $5",
+        )
+        .bind(s.row.paid)
+        .bind(s.row.status.as_str())
+        .bind(s.row.status_reason.as_deref())
+        .bind(s.row.revoked_at)
+        .bind(hex::encode(band))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for ((band, serial), state) in &totals.serials {
+        let Some((spent, true)) = state else { continue };
+        sqlx::query(
+            "UPDATE acquirer_band_serials SET spent = $1 WHERE band_id = $2 AND serial = $3",
+        )
+        .bind(spent)
+        .bind(hex::encode(band))
+        .bind(serial)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("UPDATE acquirer_band_reserve SET paid = $1 WHERE currency = $2")
+        .bind(totals.reserve_paid)
+        .bind(BAND_CURRENCY.code())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// An operation stored before: its decision, and its move if not yet made.
+async fn stored(
+    tx: &mut paytap_store::Tx,
+    c: &Checked,
+) -> Result<Option<(Option<BandResult>, Option<Move>)>, BandError> {
+    let Some(row) = sqlx::query(
+        "SELECT source, reason, double_spend, transfer_done FROM acquirer_band_operations \
+         WHERE band_id = $1 AND counter = $2 AND register = $3",
+    )
+    .bind(hex::encode(c.band))
+    .bind(counter_i64(c.counter)?)
+    .bind(c.key())
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let corrupt = |e: paytap_types::UnknownText| AcquirerError::Corrupt(e.to_string());
+    let source: Option<String> = row.try_get("source")?;
+    let reason: Option<String> = row.try_get("reason")?;
+    let d = Decision {
+        source: source.map(|s| s.parse()).transpose().map_err(corrupt)?,
+        reason: reason
+            .map(|s| s.parse::<Reason>())
+            .transpose()
+            .map_err(corrupt)?,
+        double_spend: row.try_get::<i64, _>("double_spend")? != 0,
+    };
+    let (result, mv) = from_decision(c, &d);
+    let done = row.try_get::<i64, _>("transfer_done")? != 0;
+    Ok(Some((result, mv.filter(|_| !done))))
+}
+
+fn from_decision(c: &Checked, d: &Decision) -> (Option<BandResult>, Option<Move>) {
+    let transfer = d.source.map(|_| c.transfer_id());
+    let mv = d.source.map(|s| Move {
+        band: c.band,
+        counter: c.counter,
+        key: c.key(),
+        transfer: c.transfer_id(),
+        debit: match s {
+            Source::Account => band_account(&c.band),
+            Source::Reserve => reserve_account(BAND_CURRENCY),
+        },
+        credit: c.merchant.account.clone(),
+        amount: c.amount,
+    });
+    let result = BandResult {
+        band_id: Some(hex::encode(c.band)),
+        counter: Some(c.counter),
+        merchant: c.merchant.spec.id.clone(),
+        register: c.register.clone(),
+        paid: d.source.is_some(),
+        source: d.source,
+        reason: d.reason.map(|r| r.as_str().to_owned()),
+        double_spend: d.double_spend,
+        transfer,
+    };
+    (Some(result), mv)
+}
+
+async fn mark_moved(tx: &mut paytap_store::Tx, m: &Move) -> Result<(), BandError> {
+    sqlx::query(
+        "UPDATE acquirer_band_operations SET transfer_done = 1 WHERE band_id = $1 AND counter = $2 \
+         AND register = $3",
+    )
+    .bind(hex::encode(m.band))
+    .bind(counter_i64(m.counter)?)
+    .bind(m.key.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
