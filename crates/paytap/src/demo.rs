@@ -48,10 +48,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::platform::{Platform, PlatformOptions};
 
+mod band;
 mod bills;
 mod console;
 mod india;
-mod band;
 mod offers;
 mod points;
 mod qr;

@@ -27,8 +27,8 @@ use paytap_device::{
 use paytap_types::Secret;
 use zeroize::Zeroizing;
 
-mod bills;
 mod band;
+mod bills;
 mod scan;
 pub(crate) mod show;
 pub(crate) mod transit;

@@ -56,8 +56,8 @@
 
 mod app;
 mod assets;
-mod bills;
 pub mod bands;
+mod bills;
 mod cards;
 mod devices;
 pub mod i18n;

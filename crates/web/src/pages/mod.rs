@@ -10,8 +10,8 @@
 //! live-update script of the payments page, allowed by a per-response CSP
 //! nonce; without it the page works with its refresh link.
 
-mod bills;
 mod bands;
+mod bills;
 mod cards;
 mod devices;
 mod locate;
@@ -28,8 +28,8 @@ use paytap_wallet::Account;
 
 use crate::i18n::{Banks, Lang, Strings};
 
-pub use bills::{BillsHome, bill_page, biller_page, bills_page, receipt_page};
 pub use bands::{band_turn_off_page, bands_page};
+pub use bills::{BillsHome, bill_page, biller_page, bills_page, receipt_page};
 pub use cards::{art_class, card_art, cards_page, remove_card_page};
 pub use devices::{
     DeviceCards, device_page, device_panel, devices_page, kind_label, remove_all_page,
