@@ -66,7 +66,9 @@ pub struct Args {
 /// Which gate this is and where it keeps its store.
 #[derive(ClapArgs)]
 struct Gate {
-    /// The operator the gate belongs to.
+    /// The operator the gate belongs to: an id of the data directory's
+    /// operators.toml; the default six are beijing, shanghai, shenzhen,
+    /// guangzhou, wuhan and lingnan.
     #[arg(long, default_value = "beijing")]
     operator: String,
     /// The station code (operators.toml).

@@ -465,6 +465,32 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     wait_for_place(&url, &token, &device_id, "payment", "Metro Kiosk, Jing'an").await;
     field.kill().unwrap();
     let _ = field.wait();
+    // Showing a code to a register is paying too: the wallet hears where.
+    let o = run(&[
+        "device",
+        "heartbeat",
+        "--keystore",
+        &ks_s,
+        "--lat",
+        "31.1880",
+        "--lon",
+        "121.4370",
+        "--place",
+        "Tea House, Xuhui",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&[
+        "device",
+        "show",
+        "--keystore",
+        &ks_s,
+        "--verified",
+        "--json",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    wait_for_place(&url, &token, &device_id, "payment", "Tea House, Xuhui").await;
     let tap_line = tap_line.unwrap_or_default();
     assert!(
         tap_line.contains("ARQC") && tap_line.contains("user verified: true"),

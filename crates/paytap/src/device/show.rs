@@ -43,6 +43,8 @@ pub(super) struct ShowArgs {
     /// Print `{"payload", "atc", "made_at", "expires_at", "png"}` as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    login: super::Login,
 }
 
 fn date(now: &time::OffsetDateTime) -> TxnDate {
@@ -110,6 +112,13 @@ pub(super) fn run(a: ShowArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(png, &bytes).with_context(|| format!("writing {}", png.display()))?;
     }
     let expires_at = made_at + CODE_LIFETIME_SECS;
+    // Showing a code is paying: the wallet hears where the phone is, as
+    // after a tap or a scanned code.
+    let here = device.position().cloned();
+    let rt = tokio::runtime::Runtime::new()?;
+    if let Some(report) = super::payment_reporter(&rt, &mut device, here, &a.login) {
+        report();
+    }
     if a.json {
         let png = a.png.as_ref().map(|p| p.display().to_string());
         println!(
