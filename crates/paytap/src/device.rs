@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 /// Exit code of a command that stopped at a step-up the owner must finish
 /// (a one-time passcode); listed in the README.
-pub const STEP_UP: u8 = 3;
+pub const STEP_UP: u8 = crate::exit::STEP_UP;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 

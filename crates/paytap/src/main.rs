@@ -118,6 +118,23 @@ mod exit {
     /// out; an address in use).
     pub const UNREACHABLE: u8 = 4;
 
+    /// A step-up is needed and nothing failed: a bank's one-time passcode
+    /// to finish adding a card, or a payment answered `1A` (the owner must
+    /// verify on the device and pay again).
+    pub const STEP_UP: u8 = 3;
+
+    /// ISO 8583 DE 39 of "additional customer authentication required".
+    const STEP_UP_CODE: &str = "1A";
+
+    /// The exit of a payment answered with DE 39 `code`: success when it
+    /// was approved, [`STEP_UP`] for a `1A`, else [`REFUSED`].
+    pub fn of_response(approved: bool, code: Option<&str>) -> std::process::ExitCode {
+        if !approved && code == Some(STEP_UP_CODE) {
+            return std::process::ExitCode::from(STEP_UP);
+        }
+        of_answer(approved)
+    }
+
     /// The exit of a command whose payment was answered: success when it
     /// was approved, [`REFUSED`] when it was declined.
     pub fn of_answer(approved: bool) -> std::process::ExitCode {
@@ -169,6 +186,20 @@ mod exit {
             }
         }
         USAGE
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::process::ExitCode;
+
+        #[test]
+        fn a_payment_answered_1a_asks_for_a_step_up() {
+            assert_eq!(of_response(false, Some("1A")), ExitCode::from(STEP_UP));
+            assert_eq!(of_response(false, Some("51")), ExitCode::from(REFUSED));
+            assert_eq!(of_response(false, None), ExitCode::from(REFUSED));
+            assert_eq!(of_response(true, Some("00")), ExitCode::SUCCESS);
+        }
     }
 
     /// Whether an I/O error is about reaching a peer (a missing file is

@@ -269,5 +269,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         println!("{receipt}");
     }
-    Ok(crate::exit::of_answer(receipt.approved))
+    Ok(crate::exit::of_response(
+        receipt.approved,
+        receipt.response_code.as_deref(),
+    ))
 }

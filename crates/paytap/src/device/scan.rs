@@ -206,5 +206,8 @@ pub(super) fn run(a: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("declined ({}): {}", outcome.response_code, outcome.meaning);
     }
-    Ok(crate::exit::of_answer(outcome.approved))
+    Ok(crate::exit::of_response(
+        outcome.approved,
+        Some(&outcome.response_code),
+    ))
 }
