@@ -188,20 +188,6 @@ mod exit {
         USAGE
     }
 
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use std::process::ExitCode;
-
-        #[test]
-        fn a_payment_answered_1a_asks_for_a_step_up() {
-            assert_eq!(of_response(false, Some("1A")), ExitCode::from(STEP_UP));
-            assert_eq!(of_response(false, Some("51")), ExitCode::from(REFUSED));
-            assert_eq!(of_response(false, None), ExitCode::from(REFUSED));
-            assert_eq!(of_response(true, Some("00")), ExitCode::SUCCESS);
-        }
-    }
-
     /// Whether an I/O error is about reaching a peer (a missing file is
     /// bad input instead).
     fn is_network(kind: std::io::ErrorKind) -> bool {
@@ -219,6 +205,20 @@ mod exit {
                 | HostUnreachable
                 | NetworkUnreachable
         )
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::process::ExitCode;
+
+        #[test]
+        fn a_payment_answered_1a_asks_for_a_step_up() {
+            assert_eq!(of_response(false, Some("1A")), ExitCode::from(STEP_UP));
+            assert_eq!(of_response(false, Some("51")), ExitCode::from(REFUSED));
+            assert_eq!(of_response(false, None), ExitCode::from(REFUSED));
+            assert_eq!(of_response(true, Some("00")), ExitCode::SUCCESS);
+        }
     }
 }
 
