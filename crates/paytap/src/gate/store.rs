@@ -197,10 +197,24 @@ impl GateStore {
         let sealed = self.seal(&format!("record {seq}"), &wire)?;
         let torn = self.torn()?;
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
+        let inserted = tx.execute(
             "INSERT OR IGNORE INTO gate_records (terminal_seq, sealed) VALUES (?1, ?2)",
             params![i64::from(seq), sealed],
         )?;
+        if inserted == 0 {
+            // The same record again (a recovered torn sale recorded twice)
+            // is kept once; another record under its sequence is refused.
+            let kept: Vec<u8> = tx.query_row(
+                "SELECT sealed FROM gate_records WHERE terminal_seq = ?1",
+                params![i64::from(seq)],
+                |r| r.get(0),
+            )?;
+            let kept = self.open_sealed(&format!("record {seq}"), &kept)?;
+            anyhow::ensure!(
+                kept.as_slice() == wire.as_slice(),
+                "terminal sequence {seq} already holds another record"
+            );
+        }
         if torn.is_some_and(|k| k.torn.serial == rec.serial) {
             tx.execute("DELETE FROM gate_torn", [])?;
         }
@@ -405,9 +419,14 @@ mod tests {
                 unsent: 0
             }
         );
-        // A terminal sequence is never kept twice, and a reserved one
-        // never goes back.
-        assert!(s.record(&record(4)).is_err());
+        // A terminal sequence is never kept twice: the same record again
+        // is kept once, another one under it is refused; and a reserved
+        // sequence never goes back.
+        s.record(&record(4)).unwrap();
+        let mut other = record(4);
+        other.amount += 1;
+        assert!(s.record(&other).is_err());
+        assert_eq!(s.counts().unwrap().records, 4);
         assert_eq!(s.next_seq().unwrap(), 1);
         s.reserve_seq(6).unwrap();
         s.reserve_seq(3).unwrap();
