@@ -331,6 +331,20 @@ impl UpiBanks {
         &self.db
     }
 
+    /// The mobile number sealed in an account's row.
+    pub(crate) fn open_mobile(
+        &self,
+        bank_id: &str,
+        account_number: &str,
+        sealed: &str,
+    ) -> Result<String, IssuerError> {
+        self.mobiles
+            .open(bank_id, account_number, sealed)
+            .ok_or_else(|| {
+                IssuerError::Corrupt(format!("sealed mobile of account {account_number}"))
+            })
+    }
+
     pub(crate) fn pin_secrets(&self, bank_id: &str) -> &PinSecrets {
         self.pins
             .get(bank_id)

@@ -385,8 +385,8 @@ impl UpiBanks {
         .bind(number)
         .fetch_optional(self.db().pool())
         .await?;
-        row.map(|r| r.0)
-            .ok_or(IssuerError::Invalid("no such account at this bank"))
+        let (sealed,) = row.ok_or(IssuerError::Invalid("no such account at this bank"))?;
+        self.open_mobile(bank, number, &sealed)
     }
 }
 
