@@ -55,6 +55,7 @@ pub(super) fn operations() -> Vec<Op> {
             .query("operator", json!({ "type": "string" }), "JIO, AIRTEL, VI or BSNL (a ported number's new operator)")
             .query("circle", json!({ "type": "string" }), "A telecom circle code, e.g. KA")
             .resp("200", ok("Plans", schema_ref("RechargePlans")))
+            .resp("400", err("Invalid query string"))
             .resp("404", not_served())
             .resp("422", err("Not a mobile number, an unknown operator or circle, or no operator given for an unknown series")),
         payment(
