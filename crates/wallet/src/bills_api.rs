@@ -18,7 +18,7 @@
 //! broke; an account outside the `in` region is 403.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::http::{ApiError, ApiJson, Authed, to_value};
+use crate::http::{ApiError, ApiJson, ApiQuery, Authed, to_value};
 use crate::idempotency::idempotency_key;
 use crate::service::Wallet;
 
@@ -270,7 +270,7 @@ async fn receipt(
 async fn plans(
     State(w): State<Wallet>,
     _auth: Authed,
-    Query(q): Query<PlansQuery>,
+    ApiQuery(q): ApiQuery<PlansQuery>,
 ) -> Result<Response, ApiError> {
     let s = service(&w)?;
     let r = s.recharges();
