@@ -253,10 +253,10 @@ const WRITER_QUEUED: &str = "paytap_sqlite_writer_queued";
 /// Longest wait for the writers to drain the traffic's writes.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A scrape taken once the switch's log queue and every writer queue are
-/// empty (they are written behind the answers), or the last one at the
-/// deadline.
-async fn scrape_when_drained(http: &reqwest::Client, base: &str) -> String {
+/// A scrape (its text and what it says) taken once the switch's log queue
+/// and every writer queue are empty (they are written behind the
+/// answers), or the last one at the deadline.
+async fn scrape_when_drained(http: &reqwest::Client, base: &str) -> (String, Metrics) {
     let deadline = tokio::time::Instant::now() + DRAIN_DEADLINE;
     loop {
         let text = scrape(http, base).await;
@@ -272,7 +272,7 @@ async fn scrape_when_drained(http: &reqwest::Client, base: &str) -> String {
         };
         let queued = m.value("paytap_switch_log_queued", &[]) + writers;
         if queued == 0.0 || tokio::time::Instant::now() >= deadline {
-            return text;
+            return (text, m);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -288,8 +288,7 @@ async fn metrics_count_real_traffic_and_hold_no_secret() {
     card_traffic(&p, &mut phone).await;
     let http = reqwest::Client::new();
     let token = wallet_traffic(&http, &p.wallet_url).await;
-    let text = scrape_when_drained(&http, &p.wallet_url).await;
-    let m = Metrics::parse(&text);
+    let (text, m) = scrape_when_drained(&http, &p.wallet_url).await;
 
     check_switch(&m);
     check_wallet(&m);
