@@ -164,6 +164,24 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// The environment variable that points the tests at a PostgreSQL database
+/// (CI's PostgreSQL pass); unset, tests use SQLite files.
+pub const TEST_DATABASE_ENV: &str = "PAYTAP_TEST_DATABASE_URL";
+
+/// The PostgreSQL URL the tests run on, from [`TEST_DATABASE_ENV`], or
+/// `None` when they run on SQLite.
+pub fn test_postgres_url() -> Option<String> {
+    std::env::var(TEST_DATABASE_ENV)
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
+/// A fresh prefix for one test's PostgreSQL schemas: `t_<uuid>_`. CI drops
+/// every schema named `t_…` left by an earlier run.
+pub fn test_schema_prefix() -> String {
+    format!("t_{}_", uuid::Uuid::new_v4().simple())
+}
+
 impl Db {
     /// Connects to `sqlite://path/to/file.db` (created if missing) or
     /// `postgres://user@host/db`.
@@ -301,9 +319,9 @@ impl Db {
     /// run in parallel without seeing each other); otherwise a SQLite file in
     /// a temporary directory that lives as long as the returned [`Db`].
     pub async fn for_tests() -> Result<Db, StoreError> {
-        match std::env::var("PAYTAP_TEST_DATABASE_URL") {
-            Ok(url) if !url.is_empty() && !url.starts_with("sqlite:") => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        match test_postgres_url() {
+            Some(url) => {
+                let schema = test_schema_prefix().trim_end_matches('_').to_owned();
                 {
                     let admin = Db::connect(&url).await?;
                     let sql = format!("CREATE SCHEMA \"{schema}\"");

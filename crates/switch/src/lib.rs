@@ -48,9 +48,7 @@ pub mod token;
 pub use auth::Acquirers;
 pub use config::{IssuerRoute, StandInRules, SwitchConfig};
 pub use link::{IssuerLink, LinkError, STAND_IN_INDICATOR, TcpIssuerLink, serve_issuer};
-pub use log::{
-    ClearingReport, LogKind, LogStatus, LoggedMessage, MessageLog, Party, Position, UnknownLogValue,
-};
+pub use log::{ClearingReport, LogKind, LogStatus, LoggedMessage, MessageLog, Party, Position};
 pub use routing::{BinRange, Route, RoutingError, RoutingTable};
 pub use seal::ForwardKey;
 pub use server::{RunningSwitch, serve, serve_on};

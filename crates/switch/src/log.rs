@@ -33,9 +33,9 @@
 use paytap_iso8583::Mti;
 use paytap_store::batch::Arg;
 use paytap_store::{Db, Migration, StoreError, direct};
-use paytap_types::Currency;
+use paytap_types::{Currency, UnknownText};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{Column, Row};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -98,89 +98,36 @@ pub(crate) struct StoredForward {
     pub sealed: Option<Vec<u8>>,
 }
 
-/// A value of `switch_messages.kind` or `.status` that the switch does not
-/// know: a row written by something else, read as an error rather than
-/// guessed at.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown message log {column} {value:?}")]
-pub struct UnknownLogValue {
-    /// `kind` or `status`.
-    pub column: &'static str,
-    /// The text as stored.
-    pub value: String,
-}
-
-/// What a row of the message log records (`switch_messages.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogKind {
-    /// A `0100` or `0200` and its answer.
-    Authorization,
-    /// A `0400` and its acknowledgement.
-    Reversal,
-}
-
-impl LogKind {
-    /// Every kind, in the order of the enum.
-    pub const ALL: [LogKind; 2] = [LogKind::Authorization, LogKind::Reversal];
-
-    /// The text stored in the database and shown in JSON.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LogKind::Authorization => "authorization",
-            LogKind::Reversal => "reversal",
-        }
+paytap_types::text_enum! {
+    /// What a row of the message log records (`switch_messages.kind`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum LogKind {
+        /// A `0100` or `0200` and its answer.
+        Authorization = "authorization",
+        /// A `0400` and its acknowledgement.
+        Reversal = "reversal",
     }
 }
 
-impl FromStr for LogKind {
-    type Err = UnknownLogValue;
-
-    fn from_str(s: &str) -> Result<LogKind, UnknownLogValue> {
-        parse_text(&LogKind::ALL, LogKind::as_str, "kind", s)
+paytap_types::text_enum! {
+    /// Where a logged exchange stands (`switch_messages.status`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum LogStatus {
+        /// An authorization the issuer (or stand-in) approved; it is cleared
+        /// unless reversed.
+        Approved = "approved",
+        /// An authorization refused; it holds nothing.
+        Declined = "declined",
+        /// An approved authorization a reversal has undone.
+        Reversed = "reversed",
+        /// A reversal, acknowledged.
+        Done = "done",
     }
-}
-
-impl std::fmt::Display for LogKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where a logged exchange stands (`switch_messages.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogStatus {
-    /// An authorization the issuer (or stand-in) approved; it is cleared
-    /// unless reversed.
-    Approved,
-    /// An authorization refused; it holds nothing.
-    Declined,
-    /// An approved authorization a reversal has undone.
-    Reversed,
-    /// A reversal, acknowledged.
-    Done,
 }
 
 impl LogStatus {
-    /// Every status, in the order of the enum.
-    pub const ALL: [LogStatus; 4] = [
-        LogStatus::Approved,
-        LogStatus::Declined,
-        LogStatus::Reversed,
-        LogStatus::Done,
-    ];
-
-    /// The text stored in the database and shown in JSON.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LogStatus::Approved => "approved",
-            LogStatus::Declined => "declined",
-            LogStatus::Reversed => "reversed",
-            LogStatus::Done => "done",
-        }
-    }
-
     /// True for an authorization that was approved, whether or not it has
     /// been reversed since.
     pub const fn was_approved(self) -> bool {
@@ -188,47 +135,16 @@ impl LogStatus {
     }
 }
 
-impl FromStr for LogStatus {
-    type Err = UnknownLogValue;
-
-    fn from_str(s: &str) -> Result<LogStatus, UnknownLogValue> {
-        parse_text(&LogStatus::ALL, LogStatus::as_str, "status", s)
-    }
-}
-
-impl std::fmt::Display for LogStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The value of `all` whose text (`as_str`) is `s`: each enum's texts are
-/// written once, in its `as_str`.
-fn parse_text<T: Copy>(
-    all: &[T],
-    as_str: fn(T) -> &'static str,
-    column: &'static str,
-    s: &str,
-) -> Result<T, UnknownLogValue> {
-    all.iter()
-        .copied()
-        .find(|v| as_str(*v) == s)
-        .ok_or_else(|| UnknownLogValue {
-            column,
-            value: s.to_owned(),
-        })
-}
-
 /// Reads column `index` of `r` as text and parses it: an unknown value is a
 /// column decode error naming the column and the text.
 fn parse_column<T>(r: &sqlx::any::AnyRow, index: usize) -> Result<T, StoreError>
 where
-    T: FromStr<Err = UnknownLogValue>,
+    T: FromStr<Err = UnknownText>,
 {
     let text: String = r.try_get(index)?;
-    text.parse().map_err(|e: UnknownLogValue| {
+    text.parse().map_err(|e: UnknownText| {
         StoreError::Sql(sqlx::Error::ColumnDecode {
-            index: e.column.to_owned(),
+            index: r.column(index).name().to_owned(),
             source: Box::new(e),
         })
     })
@@ -1204,10 +1120,10 @@ mod tests {
 
     #[test]
     fn kinds_and_statuses_read_back_as_written() {
-        for k in LogKind::ALL {
+        for &k in LogKind::ALL {
             assert_eq!(k.as_str().parse::<LogKind>(), Ok(k));
         }
-        for st in LogStatus::ALL {
+        for &st in LogStatus::ALL {
             assert_eq!(st.as_str().parse::<LogStatus>(), Ok(st));
         }
         let set = format!("SET status = '{}'", LogStatus::Reversed.as_str());
@@ -1218,7 +1134,7 @@ mod tests {
     #[test]
     fn unknown_text_is_an_error_that_names_it() {
         let e = "captured".parse::<LogStatus>().unwrap_err();
-        assert_eq!(e.to_string(), "unknown message log status \"captured\"");
+        assert_eq!(e.to_string(), "unknown LogStatus \"captured\"");
         assert!("Authorization".parse::<LogKind>().is_err());
     }
 

@@ -63,10 +63,10 @@ impl Storage {
     /// `PAYTAP_TEST_DATABASE_URL` names a PostgreSQL database, else files.
     #[allow(dead_code, reason = "the tests' storage; the binary takes its flags")]
     pub fn for_tests() -> Storage {
-        match std::env::var("PAYTAP_TEST_DATABASE_URL") {
-            Ok(url) if url.starts_with("postgres") => Storage::Postgres {
+        match paytap_store::test_postgres_url() {
+            Some(url) => Storage::Postgres {
                 url,
-                schema_prefix: format!("t_{}_", uuid::Uuid::new_v4().simple()),
+                schema_prefix: paytap_store::test_schema_prefix(),
                 regions: BTreeMap::new(),
             },
             _ => Storage::Files,

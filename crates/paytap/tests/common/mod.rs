@@ -111,10 +111,8 @@ pub fn up_on_free_ports(data_dir: &Path) -> Command {
 pub fn up_on_test_storage(data_dir: &Path) -> Command {
     let mut cmd = up_on_free_ports(data_dir);
     cmd.env_remove("PAYTAP_DATABASE_URL");
-    if let Ok(url) = std::env::var("PAYTAP_TEST_DATABASE_URL")
-        && url.starts_with("postgres")
-    {
-        let prefix = format!("t_{}_", uuid::Uuid::new_v4().simple());
+    if let Some(url) = paytap_store::test_postgres_url() {
+        let prefix = paytap_store::test_schema_prefix();
         cmd.args(["--database-url", &url, "--schema-prefix", &prefix]);
     }
     cmd
