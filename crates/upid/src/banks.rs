@@ -41,27 +41,22 @@ impl IssuerBanks {
                 let (ifsc, number) = (a.ifsc.as_str(), a.number.as_str());
                 self.banks.debit(id, ifsc, number, paise).await
             }
-            // A PAY or COLLECT debit: with the payer's PIN block, the bank
-            // checks it (a wrong one is refused and counts towards the
-            // day's lockout). Without one: the bill service's payments do
-            // not carry the payer's PIN yet, so the bank debits them as
-            // before the PIN existed. Every payment of the wallet's UPI app
-            // carries one.
+            // A PAY or COLLECT debit: only with the payer's PIN block, which
+            // the bank opens and checks (a missing or wrong one is refused,
+            // a wrong one counts towards the day's lockout). Every PAY of
+            // the wallet's UPI app carries one; a bill is charged by a
+            // collect the payer approves with it.
             TxnType::Debit => {
                 let a = req.payer.account.as_ref()?;
                 let (ifsc, number) = (a.ifsc.as_str(), a.number.as_str());
-                match pin_block(req) {
-                    Some(block) => {
-                        let now = req.head.ts.unix_millis();
-                        self.banks
-                            .debit_with_pin(id, ifsc, number, paise, Some(&block), now)
-                            .await
-                    }
-                    None => {
-                        tracing::warn!(txn_id = id, "UPI debit without a PIN block");
-                        self.banks.debit(id, ifsc, number, paise).await
-                    }
+                let block = pin_block(req);
+                if block.is_none() {
+                    tracing::info!(txn_id = id, "UPI debit without a PIN block: refused");
                 }
+                let now = req.head.ts.unix_millis();
+                self.banks
+                    .debit_with_pin(id, ifsc, number, paise, block.as_deref(), now)
+                    .await
             }
             TxnType::Credit => {
                 let a = req.payees.first()?.account.as_ref()?;

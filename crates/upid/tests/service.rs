@@ -240,6 +240,18 @@ async fn a_different_request_under_a_used_id_is_refused() {
 }
 
 #[tokio::test]
+async fn a_payment_without_the_payers_pin_block_moves_nothing() {
+    let e = env().await;
+    let sw = e.switch(vec![]).await;
+    let mut req = e.pay_req("T4", "ravi@paytap", 250_00);
+    req.payer.creds.clear();
+    let r = sw.pay(req).await.unwrap();
+    assert_eq!(result(&r), (ResultCode::Failure, Some("PB")));
+    assert_eq!(e.balances().await, (10_000_00, 0));
+    e.balanced().await;
+}
+
+#[tokio::test]
 async fn unknown_payee_and_insufficient_funds_move_nothing() {
     let e = env().await;
     let sw = e.switch(vec![]).await;
