@@ -6,7 +6,9 @@
 //!   re-wraps every record's data key under it in batches, while services
 //!   using the same data dir keep running (they reload the key file when it
 //!   changes or when they meet an unknown version);
-//! * `retire`: removes an old version once no record names it.
+//! * `retire`: removes an old version once no record names it;
+//! * `upi-psp`: the key a registered PSP signs its requests to the UPI
+//!   switch's XML endpoints with (derived from the key file; hex).
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
@@ -77,6 +79,15 @@ enum KeysCommand {
         #[arg(long = "kek-version", value_name = "N")]
         version: u32,
     },
+    /// Print the key a registered PSP (PAYTAP, PAYU) signs its requests to
+    /// the UPI switch with (hex; `x-upi-signature: ORG:HMAC-SHA256(body)`).
+    UpiPsp {
+        #[command(flatten)]
+        location: Location,
+        /// The PSP's org id.
+        #[arg(long)]
+        org: String,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -86,8 +97,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             KeysCommand::Status(location) => status(&location).await,
             KeysCommand::Rotate { location, batch } => rotate(&location, batch).await,
             KeysCommand::Retire { location, version } => retire(&location, version).await,
+            KeysCommand::UpiPsp { location, org } => upi_psp(&location, &org),
         }
     })
+}
+
+fn upi_psp(location: &Location, org: &str) -> anyhow::Result<ExitCode> {
+    use crate::platform::upi::{PSP_ORGS, psp_key};
+    if !PSP_ORGS.contains(&org) {
+        anyhow::bail!("{org:?} is not a registered PSP (the switch hears {PSP_ORGS:?})");
+    }
+    let keyring = load_existing(&location.key_file())?;
+    println!("{}", hex::encode(*psp_key(&keyring, org)));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn refuse_env_keys() -> anyhow::Result<()> {

@@ -6,12 +6,14 @@
 //! percent-encoding. Parameters paytap does not know are preserved in order.
 //!
 //! [`xml`] holds the UPI XML messages (`ReqPay`, `RespPay`, ...) the switch,
-//! the PSP and the banks exchange.
+//! the PSP and the banks exchange; [`sign`] how a PSP signs the messages it
+//! sends the switch.
 #![deny(missing_docs)]
 
 use std::fmt::Write as _;
 use thiserror::Error;
 
+pub mod sign;
 pub mod xml;
 
 /// Why a UPI link was rejected. No variant carries user data.

@@ -1,6 +1,6 @@
 //! The switch's XML endpoints over real HTTP: a payment, its status, address
-//! validation, and the input refused (oversized, too deep, entities, the
-//! wrong message).
+//! validation, and the input refused (unsigned, signed by an unknown PSP
+//! or in another's name, oversized, too deep, entities, the wrong message).
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -17,6 +17,9 @@ use std::sync::Arc;
 
 const ICICI: &str = "63560001";
 const HDFC: &str = "63560002";
+/// The PSP the tests speak as, and the key the switch knows it by.
+const PSP: &str = "PAYTAP";
+const PSP_KEY: [u8; 32] = [3; 32];
 
 fn account(a: &UpiAccount) -> Account {
     Account {
@@ -90,18 +93,30 @@ async fn serve() -> (String, UpiAccount, Cred) {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = http::router(Arc::new(sw));
+    let keys = http::PspKeys::new([(PSP.to_owned(), PSP_KEY)]);
+    let app = http::router(Arc::new(sw), keys);
     tokio::spawn(async move { axum::serve(listener, app).await });
     (base, asha, cred)
 }
 
-async fn post(base: &str, api: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/upi/switch/{api}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+/// Posts `body` to endpoint `api`, signed as [`PSP`].
+async fn post(base: &str, api: &str, body: impl Into<Vec<u8>>) -> (u16, String) {
+    let body = body.into();
+    let signature = paytap_upi::sign::sign(PSP, &PSP_KEY, &body);
+    post_signed(base, api, body, Some(signature)).await
+}
+
+async fn post_signed(
+    base: &str,
+    api: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+) -> (u16, String) {
+    let mut req = reqwest::Client::new().post(format!("{base}/upi/switch/{api}"));
+    if let Some(s) = signature {
+        req = req.header(paytap_upi::sign::SIGNATURE_HEADER, s);
+    }
+    let r = req.body(body).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -193,4 +208,52 @@ async fn bad_xml_is_refused_with_a_reason() {
     let (status, body) = post(&base, "ReqPay", wrong).await;
     assert_eq!(status, 400);
     assert!(body.contains("takes ReqPay"), "{body}");
+}
+
+#[tokio::test]
+async fn only_a_registered_psp_speaking_in_its_own_name_is_heard() {
+    let (base, asha, cred) = serve().await;
+    let mut payer = Party::person(vpa("asha@paytap"));
+    payer.account = Some(account(&asha));
+    payer.creds = vec![cred];
+    let mut payee = Party::person(vpa("ravi@paytap"));
+    payee.amount = Some(Amount { paise: 1_00 });
+    let pay = |org: &str| {
+        let mut head = head("M9");
+        head.org_id = OrgId::new(org).unwrap();
+        let req = ReqPay {
+            head,
+            txn: txn("HT1", TxnType::Pay),
+            payer: payer.clone(),
+            payees: vec![payee.clone()],
+        };
+        encode(&Message::ReqPay(req)).unwrap().into_bytes()
+    };
+    let body = pay(PSP);
+    let (status, text) = post_signed(&base, "ReqPay", body.clone(), None).await;
+    assert_eq!(status, 401, "{text}");
+    let stranger = paytap_upi::sign::sign("EVILPSP", &PSP_KEY, &body);
+    assert_eq!(
+        post_signed(&base, "ReqPay", body.clone(), Some(stranger))
+            .await
+            .0,
+        401
+    );
+    let forged = paytap_upi::sign::sign(PSP, &[4; 32], &body);
+    assert_eq!(
+        post_signed(&base, "ReqPay", body.clone(), Some(forged))
+            .await
+            .0,
+        401
+    );
+    // Signed by the PSP, but in another org's name.
+    let (status, text) = post(&base, "ReqPay", pay("PAYU")).await;
+    assert_eq!(status, 403, "{text}");
+    // Nothing reached the switch: the same transaction id is still free.
+    let (status, answer) = post(&base, "ReqPay", body).await;
+    let answer = decode(answer.as_bytes()).unwrap();
+    let Message::RespPay(r) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!((status, r.resp.result), (200, ResultCode::Success));
 }

@@ -2,7 +2,9 @@
 //! service over the `in` region's database, with a ledger of their own
 //! there (India's data in India: UPI ids, accounts, mobile numbers,
 //! transactions and the INR ledger entries never reach another region's
-//! database), its XML endpoints on the wallet's port (`/upi/switch/...`)
+//! database), its XML endpoints on the wallet's port (`/upi/switch/...`,
+//! heard from the registered PSPs [`PSP_ORGS`], each signing with the key
+//! [`psp_key`] derives from the platform keyring: `paytap keys upi-psp`)
 //! and its timers as a task; the banks' PIN-setting OTPs go to the
 //! emulated SMS gateway; and the wallet's UPI app (`paytap-upipsp`) over
 //! the same database.
@@ -22,6 +24,15 @@ const PIN_KEY_PURPOSE: &str = "upi-pin";
 
 /// The org id the switch signs its messages with.
 const SWITCH_ORG: &str = "NPCI";
+/// The PSPs the switch's XML endpoints hear: paytap's own UPI app and the
+/// merchant aggregator the billers collect through.
+pub const PSP_ORGS: [&str; 2] = ["PAYTAP", "PAYU"];
+
+/// The key PSP `org` signs its requests to the switch with, from the
+/// platform keyring.
+pub fn psp_key(keyring: &paytap_vault::Keyring, org: &str) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(&format!("upi psp key {org}"))
+}
 /// Purpose of the keyring subkey the banks seal mobile numbers under.
 const MOBILE_KEY_PURPOSE: &str = "issuer upi mobile numbers";
 
@@ -75,8 +86,10 @@ pub async fn start(
     .await?;
     let sw = Arc::new(sw);
     let timers = tokio::spawn(sw.clone().run_timers());
+    let keyring = net.vault().keyring();
+    let keys = PSP_ORGS.map(|org| (org.to_owned(), *psp_key(&keyring, org)));
     Ok(UpiSide {
-        routes: http::router(sw.clone()),
+        routes: http::router(sw.clone(), http::PspKeys::new(keys)),
         switch: sw,
         banks,
         ledger,
