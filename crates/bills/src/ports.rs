@@ -4,7 +4,7 @@
 //! operators ([`BillerHost`], emulated by [`EmulatedBillers`]).
 
 use paytap_bbps::{Bill, Biller, CustomerParams, emulated_bill};
-use paytap_types::Money;
+use paytap_types::{Money, Secret};
 use paytap_upi::xml::{Message, ReqPay, RespPay, decode, encode};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -37,16 +37,29 @@ pub trait PayerAccounts: Send + Sync {
 /// not known (the payment is then asked about again, never charged twice).
 pub const SWITCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The switch's XML endpoint `POST {base}/upi/switch/ReqPay`.
-#[derive(Debug, Clone)]
+/// The switch's XML endpoint `POST {base}/upi/switch/ReqPay`, each request
+/// signed with the aggregator's key ([`paytap_upi::sign`]).
+#[derive(Clone)]
 pub struct HttpSwitch {
     url: String,
     client: reqwest::Client,
+    org: String,
+    key: Secret<[u8; 32]>,
+}
+
+impl std::fmt::Debug for HttpSwitch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSwitch")
+            .field("url", &self.url)
+            .field("org", &self.org)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpSwitch {
-    /// The switch at `base` (`http://127.0.0.1:8080`).
-    pub fn new(base: &str) -> Result<HttpSwitch, String> {
+    /// The switch at `base` (`http://127.0.0.1:8080`), signed for as `org`
+    /// with `key` (the key the switch registered for it).
+    pub fn new(base: &str, org: &str, key: [u8; 32]) -> Result<HttpSwitch, String> {
         let client = reqwest::Client::builder()
             .timeout(SWITCH_TIMEOUT)
             .build()
@@ -54,15 +67,19 @@ impl HttpSwitch {
         Ok(HttpSwitch {
             url: format!("{}/upi/switch/ReqPay", base.trim_end_matches('/')),
             client,
+            org: org.to_owned(),
+            key: Secret::new(key),
         })
     }
 
     async fn send(&self, req: ReqPay) -> Result<Option<RespPay>, String> {
         let body = encode(&Message::ReqPay(req)).map_err(|e| e.to_string())?;
+        let signature = paytap_upi::sign::sign(&self.org, self.key.expose(), body.as_bytes());
         let resp = self
             .client
             .post(&self.url)
             .header("content-type", "application/xml")
+            .header(paytap_upi::sign::SIGNATURE_HEADER, signature)
             .body(body)
             .send()
             .await

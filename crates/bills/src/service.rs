@@ -640,25 +640,40 @@ impl BillService {
         self.receipt_of(&row)
     }
 
-    /// One payment of `account`.
+    /// One payment of `account`. A payment whose charge is not known yet
+    /// (a UPI collect waiting for the payer's approval, a lost answer) is
+    /// driven first: the switch is asked again under the same id, so the
+    /// receipt read just after the payer approved shows the outcome.
     pub async fn receipt(
         &self,
         account: &str,
         payment_id: &str,
     ) -> Result<Option<Receipt>, BillsError> {
-        match store::payment(&self.db, payment_id).await? {
-            Some(row) if row.account_id == account => Ok(Some(self.receipt_of(&row)?)),
-            _ => Ok(None),
-        }
+        let row = match store::payment(&self.db, payment_id).await? {
+            Some(row) if row.account_id == account => row,
+            _ => return Ok(None),
+        };
+        let row = if row.state.is_final() {
+            row
+        } else {
+            self.drive(payment_id).await?
+        };
+        Ok(Some(self.receipt_of(&row)?))
     }
 
-    /// The newest payments of `account`.
+    /// The newest payments of `account`, each not final driven first as
+    /// [`BillService::receipt`] does.
     pub async fn receipts(&self, account: &str) -> Result<Vec<Receipt>, BillsError> {
-        store::payments(&self.db, account)
-            .await?
-            .iter()
-            .map(|r| self.receipt_of(r))
-            .collect()
+        let mut out = Vec::new();
+        for row in store::payments(&self.db, account).await? {
+            let row = if row.state.is_final() {
+                row
+            } else {
+                self.drive(&row.payment_id).await?
+            };
+            out.push(self.receipt_of(&row)?);
+        }
+        Ok(out)
     }
 
     /// Drives every payment not final as far as it goes now (at start, and
@@ -778,7 +793,8 @@ impl BillService {
         let answer = match row.method.as_str() {
             "upi" => {
                 let leg = self.upi_leg(row)?;
-                let req = upi::charge(&leg, self.clock.now_millis()).map_err(|e| {
+                let note = collect_note(row);
+                let req = upi::charge(&leg, &note, self.clock.now_millis()).map_err(|e| {
                     BillsError::Corrupt(format!("UPI charge of {}: {e}", row.payment_id))
                 })?;
                 self.send_upi(req).await
@@ -933,6 +949,14 @@ struct NewPayment<'a> {
 }
 
 /// The row a payment's sealed details are bound to.
+/// What the payer's UPI app shows with the collect request: the payee's
+/// id and what is paid (`BESCOM bill`, `JIO recharge`), within the
+/// switch's note length.
+fn collect_note(row: &PaymentRow) -> String {
+    let note = format!("{} {}", row.payee_id, row.kind);
+    note.chars().take(paytap_upi::xml::MAX_NOTE_CHARS).collect()
+}
+
 fn payment_key(payment_id: &str) -> String {
     format!("bills_payments {payment_id}")
 }

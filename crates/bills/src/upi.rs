@@ -1,8 +1,16 @@
-//! The UPI messages of a bill payment: the payer's P2M ReqPay to the
-//! biller's collection address at the aggregator (PayU), and the
-//! aggregator's REFUND of it. Each is built again from the stored payment
-//! on a retry: the same transaction id, payer, payee and amount, which the
-//! switch answers with the outcome it already has.
+//! The UPI messages of a bill payment: the aggregator's (PayU's) collect
+//! request to the payer's UPI ID for the biller, and the aggregator's
+//! REFUND of it. Each is built again from the stored payment on a retry:
+//! the same transaction id, payer, payee and amount, which the switch
+//! answers with the outcome it already has (none while the collect waits
+//! for its payer).
+//!
+//! A bill is charged by a collect request, as a biller's checkout does,
+//! never by a PAY on the payer's behalf: only the payer's own UPI app,
+//! with the payer's UPI PIN sealed to the bank's key for this transaction
+//! id, can approve the debit. The bill service never sees the PIN, and a
+//! UPI ID typed by mistake (or someone else's) moves nothing unless its
+//! owner approves.
 
 use paytap_upi::Vpa;
 use paytap_upi::xml::{
@@ -12,10 +20,12 @@ use paytap_upi::xml::{
 
 use crate::ports::ChargeAnswer;
 
-/// The org id of paytap as the payer's PSP.
-pub const PSP_ORG: &str = "PAYTAP";
 /// The org id of the merchant aggregator the billers collect through.
 pub const AGGREGATOR_ORG: &str = "PAYU";
+/// Minutes the payer has to approve a bill's collect request in their UPI
+/// app before the switch declines it (`U69`): long enough to open the app,
+/// short enough that a bill is not held as "being paid" for half an hour.
+pub const COLLECT_EXPIRY_MINUTES: u32 = 10;
 /// The switch's code for a transaction id reused with another request: our
 /// own requests never do, so it is a bug and never read as a refusal.
 const DUPLICATE_TXN_ID: &str = "DT";
@@ -63,17 +73,25 @@ fn merchant(leg: &UpiLeg) -> Party {
     p
 }
 
-/// The payer's P2M payment of the bill.
-pub fn charge(leg: &UpiLeg, now: i64) -> Result<ReqPay, XmlError> {
+/// The aggregator's collect request for the bill, to the payer's UPI ID:
+/// the payer's account and PIN come from the payer's UPI app when it
+/// approves, so the request names neither.
+pub fn charge(leg: &UpiLeg, note: &str, now: i64) -> Result<ReqPay, XmlError> {
     let id = &leg.payment_id;
+    let mut txn = Txn::new(
+        TxnId::new(id)?,
+        Timestamp::from_unix_millis(now),
+        TxnType::Collect,
+    );
+    txn.note = Some(note.to_owned());
+    txn.ref_id = Some(id.clone());
+    txn.expire_after_minutes = Some(COLLECT_EXPIRY_MINUTES);
+    let mut payer = Party::person(leg.payer.0.clone());
+    payer.amount = Some(Amount { paise: leg.amount });
     Ok(ReqPay {
-        head: head(PSP_ORG, &format!("MP{}", &id[2..]), now)?,
-        txn: Txn::new(
-            TxnId::new(id)?,
-            Timestamp::from_unix_millis(now),
-            TxnType::Pay,
-        ),
-        payer: person(&leg.payer.0, &leg.payer.1, leg.amount),
+        head: head(AGGREGATOR_ORG, &format!("MC{}", &id[2..]), now)?,
+        txn,
+        payer,
         payees: vec![merchant(leg)],
     })
 }

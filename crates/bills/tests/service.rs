@@ -1,7 +1,9 @@
 //! Bills and recharges against the UPI switch over real HTTP (the `upid`
 //! endpoints on a loopback port, the emulated banks behind them): a bill
 //! fetched and paid once, a biller that is down or refuses and the refund,
-//! recharges, reminders, bad input, and nothing in clear at rest.
+//! recharges, reminders, bad input, and nothing in clear at rest. Every
+//! UPI charge is a collect request that Asha approves with her UPI PIN, as
+//! her UPI app would; a wrong PIN or a declined request moves nothing.
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -12,11 +14,18 @@ use paytap_ledger::Ledger;
 use paytap_store::Db;
 use paytap_types::{Currency, ManualClock, SystemClock};
 use paytap_upi::Vpa;
-use paytap_upi::xml::{Account, AccountNumber, Ifsc, OrgId, ReqPay, RespPay, TxnType};
+use paytap_upi::xml::{
+    Account, AccountNumber, Ifsc, OrgId, Party, ReqPay, RespPay, ResultCode, TxnId, TxnType,
+};
 use paytap_upid::{DirectoryEntry, IssuerBanks, UpiSwitch, http};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
+
+/// Setting a holder's UPI PIN at the bank as a phone does, and the PIN
+/// block of a debit: the switch's own test helpers.
+#[path = "../../upid/tests/common/mod.rs"]
+mod pin;
 
 const ICICI: &str = "63560001";
 const ASHA: &str = "asha@paytap";
@@ -34,6 +43,9 @@ const RAVI_IN: Payer = Payer {
 };
 /// A Jio number of the Karnataka circle, by its series.
 const JIO_KA: &str = "7019123456";
+/// The aggregator's org id and the key the switch knows it by.
+const AGGREGATOR: &str = "PAYU";
+const AGGREGATOR_KEY: [u8; 32] = [5; 32];
 
 /// The PSP's UPI ids: Asha's.
 struct Payers(Account);
@@ -85,6 +97,7 @@ struct Env {
     db: Db,
     ledger: Ledger,
     banks: Arc<UpiBanks>,
+    switch: Arc<UpiSwitch<IssuerBanks>>,
     asha: UpiAccount,
     collections: BTreeMap<String, UpiAccount>,
     billers: Arc<EmulatedBillers>,
@@ -105,6 +118,40 @@ impl Env {
             payer: Vpa::new(ASHA).unwrap(),
             account: account(&self.asha),
         }
+    }
+
+    /// Asha's UPI app answers the collect request of payment `r` (still
+    /// being charged) with `pin`: the switch's outcome, then the receipt
+    /// as read after it.
+    async fn answer_collect(&self, r: Receipt, pin: &str) -> (ResultCode, Receipt) {
+        assert_eq!(r.state, PayState::Charging, "{r:?}");
+        let txn = TxnId::new(&r.payment_id).unwrap();
+        let mut payer = Party::person(Vpa::new(ASHA).unwrap());
+        payer.account = Some(account(&self.asha));
+        payer.creds = vec![pin::pin_cred(
+            &self.banks,
+            &self.asha.ifsc,
+            &r.payment_id,
+            pin,
+        )];
+        let (code, _) = self
+            .switch
+            .approve_collect(&txn, payer)
+            .await
+            .unwrap()
+            .expect("the switch's outcome");
+        let after = self
+            .bills
+            .receipt(ASHA_IN.account_id, &r.payment_id)
+            .await
+            .unwrap()
+            .unwrap();
+        (code, after)
+    }
+
+    /// [`Env::answer_collect`] with Asha's PIN: the receipt after it.
+    async fn approved(&self, r: Receipt) -> Receipt {
+        self.answer_collect(r, pin::PIN).await.1
     }
 
     async fn balance(&self, a: &UpiAccount) -> i64 {
@@ -158,6 +205,7 @@ async fn env_losing(lose: Vec<TxnType>) -> Env {
         .open_account(ICICI, "Asha", "9876543210", 10_000_00)
         .await
         .unwrap();
+    pin::set_pin(&banks, &asha, pin::PIN).await;
     let sw = UpiSwitch::open(
         db.clone(),
         IssuerBanks::new(banks.clone()),
@@ -188,7 +236,9 @@ async fn env_losing(lose: Vec<TxnType>) -> Env {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = http::router(Arc::new(sw));
+    let sw = Arc::new(sw);
+    let keys = http::PspKeys::new([(AGGREGATOR.to_owned(), AGGREGATOR_KEY)]);
+    let app = http::router(sw.clone(), keys);
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let billers = Arc::new(EmulatedBillers::new());
@@ -199,7 +249,7 @@ async fn env_losing(lose: Vec<TxnType>) -> Env {
         data_key: Zeroizing::new([7u8; 32]),
         collections,
         upi: Arc::new(Lossy {
-            inner: HttpSwitch::new(&base).unwrap(),
+            inner: HttpSwitch::new(&base, AGGREGATOR, AGGREGATOR_KEY).unwrap(),
             lose: std::sync::Mutex::new(lose),
         }),
         payers: Arc::new(Payers(account(&asha))),
@@ -213,6 +263,7 @@ async fn env_losing(lose: Vec<TxnType>) -> Env {
         db,
         ledger,
         banks,
+        switch: sw,
         asha,
         collections: accounts,
         billers,
@@ -236,6 +287,10 @@ async fn an_electricity_bill_is_paid_once_and_confirmed() {
         .pay_bill(ASHA_IN, "key-1", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
+    // PayU's collect request waits for Asha's approval: nothing taken yet.
+    assert_eq!(r.state, PayState::Charging, "{r:?}");
+    assert_eq!(e.balance(&e.asha).await, 10_000_00);
+    let r = e.approved(r).await;
     assert_eq!(r.state, PayState::Confirmed, "{r:?}");
     assert!(r.biller_ref.as_deref().unwrap().starts_with("BBPS"));
     assert!(r.rail_ref.is_some());
@@ -372,6 +427,7 @@ async fn a_biller_down_or_refusing_gets_the_money_back() {
         .pay_bill(ASHA_IN, "key-1", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
+    let r = e.approved(r).await;
     assert_eq!(r.state, PayState::Refunded, "{r:?}");
     assert!(r.refund_reason.as_deref().unwrap().contains("refused"));
     assert_eq!(r.biller_ref, None);
@@ -389,40 +445,52 @@ async fn a_biller_down_or_refusing_gets_the_money_back() {
         .pay_bill(ASHA_IN, "key-2", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
+    let paid = e.approved(paid).await;
     assert_eq!(paid.state, PayState::Confirmed);
     assert!(e.bills.reminders("acct-asha").await.unwrap().is_empty());
     e.balanced().await;
 }
 
 #[tokio::test]
-async fn a_payment_the_bank_refuses_is_declined_and_frees_the_bill() {
+async fn a_collect_refused_by_pin_or_by_the_payer_is_declined_and_frees_the_bill() {
     let e = env().await;
-    // Priya has no money.
-    let priya = e
-        .banks
-        .open_account(ICICI, "Priya", "9876500000", 0)
-        .await
-        .unwrap();
     let bill = e.fetch_bescom("1234567890").await;
-    // The switch does not know Priya's address: refused before any debit.
-    let poor = PayMethod::Upi {
-        payer: Vpa::new("priya@paytap").unwrap(),
-        account: account(&priya),
-    };
+    // A wrong PIN: the bank refuses the debit, the payment is declined.
     let r = e
         .bills
-        .pay_bill(ASHA_IN, "k1", &bill.fetch_id, poor)
+        .pay_bill(ASHA_IN, "k1", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
+    let (code, r) = e.answer_collect(r, "1357").await;
+    assert_eq!(code, ResultCode::Failure);
     assert_eq!(r.state, PayState::Declined, "{r:?}");
     assert!(r.decline_code.is_some());
     assert!(!e.fetch_bescom("1234567890").await.paid);
-    let ok = e
+    assert_eq!(e.balance(&e.asha).await, 10_000_00);
+    // Asha declines the next request in her app: declined as well.
+    let r = e
         .bills
         .pay_bill(ASHA_IN, "k2", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
-    assert_eq!(ok.state, PayState::Confirmed);
+    let txn = TxnId::new(&r.payment_id).unwrap();
+    e.switch.decline_collect(&txn).await.unwrap();
+    let r = e
+        .bills
+        .receipt(ASHA_IN.account_id, &r.payment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, PayState::Declined, "{r:?}");
+    assert!(!e.fetch_bescom("1234567890").await.paid);
+    // Approved with her PIN: paid.
+    let ok = e
+        .bills
+        .pay_bill(ASHA_IN, "k3", &bill.fetch_id, e.asha_pays())
+        .await
+        .unwrap();
+    assert_eq!(e.approved(ok).await.state, PayState::Confirmed);
+    assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
     e.balanced().await;
 }
 
@@ -446,6 +514,7 @@ async fn a_jio_recharge_is_confirmed_or_refunded() {
         .recharge(ASHA_IN, "r1", &req, e.asha_pays())
         .await
         .unwrap();
+    let r = e.approved(r).await;
     assert_eq!(r.state, PayState::Confirmed, "{r:?}");
     assert_eq!((r.payee_id.as_str(), r.amount.minor), ("JIO", 299_00));
     assert_eq!(r.mobile.as_deref(), Some("******3456"));
@@ -465,6 +534,7 @@ async fn a_jio_recharge_is_confirmed_or_refunded() {
         .recharge(ASHA_IN, "r2", &req, e.asha_pays())
         .await
         .unwrap();
+    let failed = e.approved(failed).await;
     assert_eq!(failed.state, PayState::Refunded, "{failed:?}");
     assert_eq!(
         failed.refund_reason.as_deref(),
@@ -538,17 +608,32 @@ async fn numbers_and_addresses_are_sealed_at_rest() {
 
 #[tokio::test]
 async fn a_lost_answer_is_resumed_and_charges_once() {
-    // The charge's answer is lost twice: once sent, and once asked again
-    // at once; the refund's once.
-    let e = env_losing(vec![TxnType::Pay, TxnType::Pay, TxnType::Refund]).await;
+    // The collect request's answer is lost twice: once sent, and once asked
+    // again at once; the refund's once.
+    let e = env_losing(vec![TxnType::Collect, TxnType::Collect, TxnType::Refund]).await;
     let bill = e.fetch_bescom("1234567890").await;
-    // The charge went through but its answers were lost: not known yet.
     let r = e
         .bills
         .pay_bill(ASHA_IN, "k1", &bill.fetch_id, e.asha_pays())
         .await
         .unwrap();
     assert_eq!(r.state, PayState::Charging, "{r:?}");
+    let txn = TxnId::new(&r.payment_id).unwrap();
+    let mut payer = Party::person(Vpa::new(ASHA).unwrap());
+    payer.account = Some(account(&e.asha));
+    payer.creds = vec![pin::pin_cred(
+        &e.banks,
+        &e.asha.ifsc,
+        &r.payment_id,
+        pin::PIN,
+    )];
+    let (code, _) = e
+        .switch
+        .approve_collect(&txn, payer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, ResultCode::Success);
     assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
     // Resumed (as `paytap up` does every 30 s): the switch answers the
     // same transaction, the biller confirms, nothing is charged twice.
@@ -570,6 +655,7 @@ async fn a_lost_answer_is_resumed_and_charges_once() {
         .recharge(ASHA_IN, "r1", &req, e.asha_pays())
         .await
         .unwrap();
+    let r = e.approved(r).await;
     assert_eq!(r.state, PayState::Refunding, "{r:?}");
     assert_eq!(e.bills.resume().await.unwrap(), 1);
     let r = e

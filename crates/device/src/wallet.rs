@@ -195,6 +195,12 @@ impl WalletClient {
         self
     }
 
+    /// The bearer session this client signed in with, if it has one (for a
+    /// caller that also speaks to the wallet API directly).
+    pub fn session_token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base
     }

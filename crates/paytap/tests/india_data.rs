@@ -3,7 +3,9 @@
 //! read byte by byte and none of it is there: not the mobile number, the
 //! UPI id, the account number, the payment ids, nor a UPI, bill or INR
 //! ledger table. In the `in` region's file itself the mobile numbers and the
-//! bills' customer parameters are sealed, never in clear.
+//! bills' customer parameters are sealed, never in clear. Each UPI charge
+//! is a collect request Asha approves with her UPI PIN, as her UPI app
+//! would.
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -11,10 +13,15 @@
 #[allow(dead_code)]
 mod platform;
 
+/// Setting a holder's UPI PIN at the bank as a phone does, and the PIN
+/// block of a debit: the UPI switch's own test helpers.
+#[path = "../../upid/tests/common/mod.rs"]
+mod pin;
+
 use paytap_bbps::PayState;
 use paytap_bills::{PayMethod, Payer, RechargeRequest};
 use paytap_upi::Vpa;
-use paytap_upi::xml::{Account, AccountNumber, Ifsc};
+use paytap_upi::xml::{Account, AccountNumber, Ifsc, Party, ResultCode, TxnId};
 use paytap_upid::DirectoryEntry;
 use platform::{Platform, PlatformOptions};
 use serde_json::{Value, json};
@@ -70,7 +77,29 @@ async fn asha_at_icici(p: &Platform) -> (paytap_issuer::UpiAccount, Account) {
         bound_at: Some(0),
     };
     p.india.upi.register(&entry).await.unwrap();
+    pin::set_pin(&p.india.banks, &asha, pin::PIN).await;
     (asha, account)
+}
+
+/// Asha's UPI app approves the collect request of bill payment
+/// `payment_id` with her PIN.
+async fn approve(
+    p: &Platform,
+    asha: &paytap_issuer::UpiAccount,
+    account: &Account,
+    payment_id: &str,
+) {
+    let mut payer = Party::person(Vpa::new(VPA).unwrap());
+    payer.account = Some(account.clone());
+    payer.creds = vec![pin::pin_cred(
+        &p.india.banks,
+        &asha.ifsc,
+        payment_id,
+        pin::PIN,
+    )];
+    let txn = TxnId::new(payment_id).unwrap();
+    let outcome = p.india.upi.approve_collect(&txn, payer).await.unwrap();
+    assert_eq!(outcome.map(|o| o.0), Some(ResultCode::Success));
 }
 
 /// Registers an account of `region` over the API and logs in; its token.
@@ -124,7 +153,7 @@ async fn bills_and_recharges_over_the_wallet_api() {
     let p = Platform::start(PlatformOptions::loopback(dir.path().to_owned()))
         .await
         .unwrap();
-    asha_at_icici(&p).await;
+    let (asha, account) = asha_at_icici(&p).await;
     let base = p.wallet_url.clone();
     let http = reqwest::Client::new();
     let token = sign_up(&http, &base, "asha@example.in", "in").await;
@@ -171,6 +200,12 @@ async fn bills_and_recharges_over_the_wallet_api() {
     )
     .await;
     assert_eq!(status, 201, "{paid}");
+    // PayU's collect request waits for Asha's approval in her UPI app.
+    assert_eq!(paid["state"], "charging");
+    let one = format!("bills/receipts/{}", paid["payment_id"].as_str().unwrap());
+    approve(&p, &asha, &account, paid["payment_id"].as_str().unwrap()).await;
+    let (status, paid) = get(&http, url(&one), &token).await;
+    assert_eq!(status, 200, "{paid}");
     assert_eq!(paid["state"], "confirmed");
     assert!(paid["biller_ref"].as_str().unwrap().starts_with("BBPS"));
     let (status, again) = post(
@@ -207,6 +242,9 @@ async fn bills_and_recharges_over_the_wallet_api() {
     )
     .await;
     assert_eq!(status, 201, "{refunded}");
+    let id = refunded["payment_id"].as_str().unwrap().to_owned();
+    approve(&p, &asha, &account, &id).await;
+    let (_, refunded) = get(&http, url(&format!("bills/receipts/{id}")), &token).await;
     assert_eq!(refunded["state"], "refunded");
     assert_eq!(refunded["mobile"], "******5123");
     p.india.billers.set_down("JIO", false);
@@ -218,7 +256,11 @@ async fn bills_and_recharges_over_the_wallet_api() {
         recharge,
     )
     .await;
-    assert_eq!((status, topped["state"].as_str()), (201, Some("confirmed")));
+    assert_eq!((status, topped["state"].as_str()), (201, Some("charging")));
+    let id = topped["payment_id"].as_str().unwrap().to_owned();
+    approve(&p, &asha, &account, &id).await;
+    let (_, topped) = get(&http, url(&format!("bills/receipts/{id}")), &token).await;
+    assert_eq!(topped["state"], "confirmed");
     let stranger = json!({ "mobile": JIO_NUMBER, "plan_id": "JIO299", "vpa": "nobody@paytap" });
     let (status, _) = post(
         &http,
@@ -233,7 +275,6 @@ async fn bills_and_recharges_over_the_wallet_api() {
     let (status, list) = get(&http, url("bills/receipts"), &token).await;
     assert_eq!(status, 200);
     assert_eq!(list["receipts"].as_array().unwrap().len(), 3);
-    let one = format!("bills/receipts/{}", paid["payment_id"].as_str().unwrap());
     assert_eq!(get(&http, url(&one), &token).await, (200, paid.clone()));
 
     // A China-region account: a clear refusal, nothing paid.
@@ -269,6 +310,13 @@ async fn india_accounts_leave_nothing_outside_the_in_region() {
         .pay_bill(ASHA, "bill-1", &bill.fetch_id, pays())
         .await
         .unwrap();
+    approve(&p, &asha, &account, &paid.payment_id).await;
+    let paid = india
+        .bills
+        .receipt(ASHA.account_id, &paid.payment_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(paid.state, PayState::Confirmed, "{paid:?}");
     let recharge = RechargeRequest {
         mobile: JIO_NUMBER.into(),
@@ -280,6 +328,13 @@ async fn india_accounts_leave_nothing_outside_the_in_region() {
         .bills
         .recharge(ASHA, "jio-1", &recharge, pays())
         .await
+        .unwrap();
+    approve(&p, &asha, &account, &topped.payment_id).await;
+    let topped = india
+        .bills
+        .receipt(ASHA.account_id, &topped.payment_id)
+        .await
+        .unwrap()
         .unwrap();
     assert_eq!(topped.state, PayState::Confirmed, "{topped:?}");
     let by_mobile = india.banks.accounts_by_mobile(MOBILE).await.unwrap();

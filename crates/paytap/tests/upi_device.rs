@@ -4,7 +4,12 @@
 //! makes its UPI ID, Asha sets her PIN with the bank's OTP (read from the
 //! emulated SMS inbox) and her debit card; she pays Ravi, scans the shop's
 //! QR image and pays, approves the shop's collect request, and a wrong PIN
-//! is refused. The balances follow, and the INR ledger sums to zero.
+//! is refused. Then `paytap device bills` and `paytap device recharge`: she
+//! fetches her BESCOM bill and pays it over UPI (PayU's collect request,
+//! approved with her PIN), recharges a Jio number (refunded while Jio is
+//! down, confirmed after), a retried payment key pays nothing twice, and
+//! bad input is refused with its rule. The balances follow, and the INR
+//! ledger sums to zero.
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -62,6 +67,19 @@ impl Lab {
                 .unwrap();
             assert!(r.status().is_success(), "{path}: {}", r.status());
             r.json().await.unwrap()
+        })
+    }
+
+    fn put(&self, path: &str, body: Value) {
+        self.rt.block_on(async {
+            let r = self
+                .http
+                .put(format!("{}{path}", self.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
         })
     }
 
@@ -301,6 +319,7 @@ fn a_phone_binds_sets_its_pin_and_pays_a_contact_a_shop_and_a_collect() {
     assert_eq!(lab.balance(&asha_ac), 10_000_00 - 250_00 - 40_00 - 99_00);
     assert_eq!(lab.balance(&ravi_ac), 250_00);
     assert_eq!(lab.balance(&shop), 139_00);
+    bills_from_the_phone(&lab, &asha, &asha_ac);
     let ledger = lab.get("/emulator/v1/ledger");
     let inr = ledger["totals"]
         .as_array()
@@ -310,6 +329,138 @@ fn a_phone_binds_sets_its_pin_and_pays_a_contact_a_shop_and_a_collect() {
         .cloned()
         .unwrap_or_else(|| panic!("{ledger}"));
     assert_eq!(inr["debits_posted"], inr["credits_posted"], "{inr}");
+}
+
+/// `paytap device bills` and `paytap device recharge` from Asha's phone
+/// (keystore `ks`): every UPI payment waits for her approval of PayU's
+/// collect request with her PIN.
+fn bills_from_the_phone(lab: &Lab, ks: &str, account: &Value) {
+    let on = ["--keystore", ks, "--json"];
+    let billers = ok_json(&with(&["device", "bills", "billers"], &on));
+    assert_eq!(billers["billers"].as_array().unwrap().len(), 7);
+    let bad = with(
+        &[
+            "device",
+            "bills",
+            "fetch",
+            "--biller",
+            "BESCOM",
+            "--param",
+            "account_id=12",
+        ],
+        &on,
+    );
+    let (code, err) = run_json(&bad);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("must be 10 digits"),
+        "{err}"
+    );
+    let fetch = with(
+        &[
+            "device",
+            "bills",
+            "fetch",
+            "--biller",
+            "BESCOM",
+            "--param",
+            "account_id=4417730923",
+        ],
+        &on,
+    );
+    let bill = ok_json(&fetch);
+    let amount = bill["amount"]["minor"].as_i64().unwrap();
+    let before = lab.balance(account);
+
+    let fetch_id = bill["fetch_id"].as_str().unwrap();
+    let pay = with(
+        &[
+            "device",
+            "bills",
+            "pay",
+            "--fetch-id",
+            fetch_id,
+            "--vpa",
+            "asha@paytap",
+            "--key",
+            "cli-1",
+        ],
+        &on,
+    );
+    let asked = ok_json(&pay);
+    assert_eq!(asked["state"], "charging", "waits for Asha: {asked}");
+    assert_eq!(
+        lab.balance(account),
+        before,
+        "nothing taken before approval"
+    );
+    approve(ks, &asked);
+    let paid = ok_json(&pay);
+    assert_eq!(paid["state"], "confirmed", "{paid}");
+    assert!(paid["biller_ref"].as_str().unwrap().starts_with("BBPS"));
+    assert_eq!(ok_json(&pay), paid, "the same key answers the same receipt");
+
+    let plans = ok_json(&with(
+        &["device", "recharge", "plans", "--mobile", "7019555123"],
+        &on,
+    ));
+    assert_eq!(
+        (plans["operator"].as_str(), plans["circle"].as_str()),
+        (Some("JIO"), Some("KA"))
+    );
+    let recharge = |key: &str| {
+        let args = [
+            "device",
+            "recharge",
+            "pay",
+            "--mobile",
+            "7019555123",
+            "--plan",
+            "JIO299",
+        ];
+        ok_json(&with(
+            &[&args[..], &["--vpa", "asha@paytap", "--key", key]].concat(),
+            &on,
+        ))
+    };
+    lab.put("/emulator/v1/billers/JIO", json!({ "down": true }));
+    approve(ks, &recharge("cli-2"));
+    let receipts = ok_json(&with(&["device", "bills", "receipts"], &on));
+    assert_eq!(receipts["receipts"][0]["state"], "refunded", "{receipts}");
+    lab.put("/emulator/v1/billers/JIO", json!({ "down": false }));
+    approve(ks, &recharge("cli-3"));
+    let receipts = ok_json(&with(&["device", "bills", "receipts"], &on));
+    let states: Vec<&str> = receipts["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["confirmed", "refunded", "confirmed"]);
+    assert_eq!(lab.balance(account), before - amount - 299_00);
+}
+
+/// `args` and then `on`.
+fn with<'a>(args: &[&'a str], on: &[&'a str]) -> Vec<&'a str> {
+    [args, on].concat()
+}
+
+/// Asha approves the collect request of payment `asked` with her PIN.
+fn approve(ks: &str, asked: &Value) {
+    let txn = asked["payment_id"].as_str().unwrap();
+    let args = [
+        "device",
+        "upi",
+        "approve",
+        "--keystore",
+        ks,
+        "--txn",
+        txn,
+        "--pin",
+        PIN,
+        "--json",
+    ];
+    assert_eq!(ok_json(&args)["status"], "success");
 }
 
 /// The shop's code as the PNG the till prints (`paytap tools qr render`).

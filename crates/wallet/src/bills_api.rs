@@ -12,6 +12,13 @@
 //! * `POST /api/v1/recharge/payments`: recharge a prepaid number over UPI;
 //! * `GET /api/v1/bills/receipts`, `GET /api/v1/bills/receipts/{payment_id}`.
 //!
+//! Over UPI, a payment is a collect request from the biller's aggregator to
+//! the given UPI ID: its owner approves it in their UPI app with the UPI
+//! PIN (`/api/v1/upi/collects/{payment_id}/approve`), and the receipt is
+//! `charging` until then (reading it asks the switch again). The bill
+//! service never sees the PIN, and a UPI ID that is not the payer's moves
+//! nothing unless its owner approves.
+//!
 //! Payments need an `Idempotency-Key`: the bill service is idempotent by it
 //! within the account (the same key and request answer the same receipt,
 //! another request under it is 422). Bad input is 422 with the rule it

@@ -4,11 +4,18 @@
 //! fetched and paid through the forms once, its receipt with the biller's
 //! reference, reminders, both languages, and what is refused: a China
 //! account, a form without its CSRF token, bad customer parameters, a
-//! biller that is down, a UPI id that is not the payer's.
+//! biller that is down, a UPI id the switch does not know. A UPI payment
+//! waits for Asha to approve PayU's collect request with her UPI PIN (as
+//! her UPI app does), and its receipt says so until then.
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
 mod common;
+
+/// Setting a holder's UPI PIN at the bank as a phone does, and the PIN
+/// block of a debit: the UPI switch's own test helpers.
+#[path = "../../upid/tests/common/mod.rs"]
+mod pin;
 
 use std::sync::Arc;
 
@@ -24,7 +31,7 @@ use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_types::ManualClock;
 use paytap_upi::Vpa;
-use paytap_upi::xml::{Account, AccountNumber, Ifsc, OrgId, ReqPay, RespPay};
+use paytap_upi::xml::{Account, AccountNumber, Ifsc, OrgId, Party, ReqPay, RespPay, TxnId};
 use paytap_upid::{DirectoryEntry, IssuerBanks, UpiSwitch};
 use paytap_wallet::{Language, NewAccount, Wallet};
 use paytap_web::i18n::Lang;
@@ -63,6 +70,7 @@ impl PayerAccounts for Switch {
 struct India {
     app: Router,
     wallet: Wallet,
+    switch: Arc<UpiSwitch<IssuerBanks>>,
     banks: Arc<UpiBanks>,
     asha: UpiAccount,
     billers: Arc<EmulatedBillers>,
@@ -98,6 +106,7 @@ async fn india() -> India {
         .open_account(ICICI, "Asha", ASHA_MOBILE, 10_000_00)
         .await
         .unwrap();
+    pin::set_pin(&banks, &asha, pin::PIN).await;
     let clock = Arc::new(ManualClock::starting_at(NOW));
     let org = OrgId::new("NPCI").unwrap();
     let issuers = IssuerBanks::new(banks.clone());
@@ -130,7 +139,7 @@ async fn india() -> India {
         data_key: Zeroizing::new(DATA_KEY),
         collections,
         upi: Arc::new(Switch(sw.clone())),
-        payers: Arc::new(Switch(sw)),
+        payers: Arc::new(Switch(sw.clone())),
         cards: None,
         billers: billers.clone(),
         clock,
@@ -142,6 +151,7 @@ async fn india() -> India {
     India {
         app,
         wallet,
+        switch: sw,
         banks,
         asha,
         billers,
@@ -162,6 +172,23 @@ impl India {
         let mut c = Client::default();
         c.sign_in(&self.app, login, PW).await;
         c
+    }
+
+    /// Asha's UPI app approves the collect request of the payment whose
+    /// receipt is at `receipt_at` with her PIN.
+    async fn approve(&self, receipt_at: &str) {
+        let payment_id = receipt_at.rsplit('/').next().unwrap();
+        let mut payer = Party::person(Vpa::new(ASHA_VPA).unwrap());
+        payer.account = Some(upi_account(&self.asha));
+        payer.creds = vec![pin::pin_cred(
+            &self.banks,
+            &self.asha.ifsc,
+            payment_id,
+            pin::PIN,
+        )];
+        let txn = TxnId::new(payment_id).unwrap();
+        let outcome = self.switch.approve_collect(&txn, payer).await.unwrap();
+        assert!(outcome.is_some(), "the switch answered the approval");
     }
 
     async fn balance(&self) -> i64 {
@@ -255,6 +282,19 @@ async fn a_bill_is_fetched_and_paid_once_through_the_forms_and_its_receipt_shows
     assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
     let receipt_at = paid.location().to_owned();
     assert!(receipt_at.starts_with("/bills/receipts/"), "{receipt_at}");
+    let waiting = c.get(&site.app, &receipt_at).await;
+    assert_eq!(waiting.status, StatusCode::OK, "{}", waiting.body);
+    assert!(
+        waiting.body.contains("approve the request in your UPI app"),
+        "{}",
+        waiting.body
+    );
+    assert_eq!(
+        site.balance().await,
+        before,
+        "nothing taken before approval"
+    );
+    site.approve(&receipt_at).await;
     let receipt = c.get(&site.app, &receipt_at).await;
     assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
     assert!(
@@ -452,6 +492,7 @@ async fn a_jio_number_is_detected_and_recharged_once_with_its_plans_in_both_lang
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let paid = c.post(&site.app, "/recharge/pay", &form).await;
     assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    site.approve(paid.location()).await;
     let again = c.post(&site.app, "/recharge/pay", &form).await;
     assert_eq!(again.location(), paid.location());
     assert_eq!(before - site.balance().await, 299_00, "charged once");
@@ -494,6 +535,7 @@ async fn a_payment_the_biller_refuses_is_refunded_and_its_receipt_says_why() {
     site.billers.set_refusing("BESCOM", true);
     let paid = pay(&site, &mut c, &bill, ASHA_VPA).await;
     assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+    site.approve(paid.location()).await;
     let receipt = c.get(&site.app, paid.location()).await;
     assert!(
         receipt.body.contains("data-state=\"refunded\""),

@@ -1,22 +1,25 @@
 //! The demo's bills and recharge step, in India: Asha, an India account
-//! with ₹10,000 at ICICI and a UPI id, fetches her BESCOM electricity bill
-//! and pays it over UPI (BESCOM confirms with its reference number), then
-//! recharges a Jio number whose series names Jio and Karnataka; her balance
-//! and the INR ledger are checked after. [`Demo::bills_and_recharge`] takes
-//! the payer, so a chapter that bound Asha's phone can call it with hers;
-//! [`Demo::india_payer`] makes one through the lab when none exists.
+//! with ₹10,000 at ICICI, binds her phone's UPI app and sets her UPI PIN,
+//! fetches her BESCOM electricity bill and pays it over UPI: PayU sends a
+//! collect request to her UPI ID, which she approves in the app with her
+//! PIN (BESCOM then confirms with its reference number); then she recharges
+//! a Jio number whose series names Jio and Karnataka, approved the same
+//! way. Her balance and the INR ledger are checked after.
 
 use anyhow::{Context, ensure};
 use paytap_types::{Currency, Money};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Demo, getrandom_fill, show};
+use super::india::UpiPhone;
+use super::{Demo, show};
 
 /// ICICI Bank's id in `banks.toml`: Asha's bank.
 const ICICI: &str = "63560001";
 /// What Asha has at ICICI, in paise.
 const OPENING_PAISE: i64 = 1_000_000;
+/// Her mobile number, which her bank account and her UPI binding share.
+const ASHA_MOBILE: &str = "9876543210";
 /// Her BESCOM account (the biller's 10-digit account id; the emulated
 /// BESCOM has it in the name of Asha Rao).
 const BESCOM_ACCOUNT: &str = "4417730923";
@@ -24,21 +27,14 @@ const BESCOM_ACCOUNT: &str = "4417730923";
 const JIO_NUMBER: &str = "7019555123";
 /// The plan: ₹299, 28 days.
 const JIO_PLAN: &str = "JIO299";
-const PASSWORD: &str = "a long enough password";
 
-/// An India account holder as the wallet API knows her.
+/// An India account holder, her phone's UPI app bound and her PIN set.
 pub(super) struct IndiaPayer {
     /// Her session token.
     token: String,
-    /// Her UPI id.
-    vpa: String,
+    /// Her phone, with her UPI ID.
+    phone: UpiPhone,
     /// Her bank account, as the lab opened it.
-    ifsc: String,
-    account_number: String,
-}
-
-#[derive(Deserialize)]
-struct Opened {
     ifsc: String,
     account_number: String,
 }
@@ -95,43 +91,51 @@ impl Demo {
         Ok(r.json().await?)
     }
 
-    /// Asha: an account at ICICI with her UPI id (the lab stands in for
-    /// her bank and her binding) and an India wallet account, signed in.
+    /// Asha: an account at ICICI (with its debit card), an India wallet
+    /// account, her phone's UPI app bound by her mobile number with a UPI
+    /// ID, and her UPI PIN set with the bank's OTP.
     pub(super) async fn india_payer(&mut self) -> anyhow::Result<IndiaPayer> {
-        let mut tag = [0u8; 4];
-        getrandom_fill(&mut tag)?;
-        let tag = hex::encode(tag);
-        let vpa = format!("asha{tag}@paytap");
-        let opened: Opened = serde_json::from_value(
-            self.post_json(
-                "/emulator/v1/upi-accounts",
-                None,
-                None,
-                json!({ "bank_id": ICICI, "holder": "Asha Rao", "mobile": "9876543210",
-                        "opening_paise": OPENING_PAISE, "vpa": vpa }),
+        let account = self
+            .lab_post(
+                "/emulator/v1/upi/accounts",
+                json!({ "bank_id": ICICI, "holder": "Asha Rao", "mobile": ASHA_MOBILE,
+                        "opening_paise": OPENING_PAISE }),
             )
-            .await?,
-        )?;
-        let login = format!("asha+{tag}@example.in");
-        let creds = json!({ "login": login, "password": PASSWORD });
-        let mut account = creds.clone();
-        account["display_name"] = json!("Asha Rao");
-        account["region"] = json!("in");
-        self.post_json("/api/v1/accounts", None, None, account)
             .await?;
-        let session = self
-            .post_json("/api/v1/sessions", None, None, creds)
-            .await?;
-        let token = session["token"]
-            .as_str()
-            .context("no session token")?
+        let phone = self.upi_phone("asha", ASHA_MOBILE).await?;
+        self.set_upi_pin("Asha", &phone, &account).await?;
+        let token = phone
+            .client
+            .session_token()
+            .context("signed in")?
             .to_owned();
+        let text = |k: &str| {
+            account[k]
+                .as_str()
+                .map(str::to_owned)
+                .context("the lab's account")
+        };
         Ok(IndiaPayer {
             token,
-            vpa,
-            ifsc: opened.ifsc,
-            account_number: opened.account_number,
+            ifsc: text("ifsc")?,
+            account_number: text("account_number")?,
+            phone,
         })
+    }
+
+    /// Asha approves PayU's collect request for `paid` (a receipt still
+    /// being charged) in her UPI app; the receipt after it.
+    async fn approve_bill(&self, asha: &IndiaPayer, paid: &Value) -> anyhow::Result<Value> {
+        let id = paid["payment_id"].as_str().context("a payment id")?;
+        ensure!(
+            paid["state"] == "charging",
+            "{id} was {} before Asha approved it",
+            paid["state"]
+        );
+        let answer = self.approve_collect(&asha.phone, id).await?;
+        ensure!(answer["status"] == "success", "approving {id}: {answer}");
+        self.get_json(&format!("/api/v1/bills/receipts/{id}"), &asha.token)
+            .await
     }
 
     /// The step (module documentation).
@@ -140,7 +144,7 @@ impl Demo {
             .title("In India: an electricity bill and a Jio recharge, paid over UPI");
         self.story.say(format!(
             "Asha (an India account: her data stays in the in region's database) pays from {} at ICICI, {} in the account.",
-            asha.vpa,
+            asha.phone.vpa,
             inr(OPENING_PAISE)
         ));
         let t = asha.token.as_str();
@@ -158,17 +162,18 @@ impl Demo {
             bill["due_date"].as_str().unwrap_or_default()
         ));
         let key = format!("bill-{}", bill["fetch_id"].as_str().unwrap_or_default());
-        let pay = json!({ "fetch_id": bill["fetch_id"], "vpa": asha.vpa });
-        let paid = self
+        let pay = json!({ "fetch_id": bill["fetch_id"], "vpa": asha.phone.vpa });
+        let asked = self
             .post_json("/api/v1/bills/payments", Some(t), Some(&key), pay)
             .await?;
+        let paid = self.approve_bill(asha, &asked).await?;
         ensure!(
             paid["state"] == "confirmed",
             "the bill payment ended {}",
             paid["state"]
         );
         self.story.say(format!(
-            "Paid over UPI to bescom@payu (PayU collects for BESCOM), UPI reference {}; BESCOM confirms: {}.",
+            "PayU (collecting for BESCOM) sends a collect request to her UPI ID; she approves it in her UPI app with her PIN: UPI reference {}; BESCOM confirms: {}.",
             paid["rail_ref"].as_str().unwrap_or_default(),
             paid["biller_ref"].as_str().unwrap_or_default()
         ));
@@ -185,11 +190,12 @@ impl Demo {
             plans["circle"].as_str().unwrap_or_default(),
             plans["plans"].as_array().map_or(0, Vec::len)
         ));
-        let recharge = json!({ "mobile": JIO_NUMBER, "plan_id": JIO_PLAN, "vpa": asha.vpa });
+        let recharge = json!({ "mobile": JIO_NUMBER, "plan_id": JIO_PLAN, "vpa": asha.phone.vpa });
         let key = format!("jio-{}", paid["payment_id"].as_str().unwrap_or_default());
-        let topped = self
+        let asked = self
             .post_json("/api/v1/recharge/payments", Some(t), Some(&key), recharge)
             .await?;
+        let topped = self.approve_bill(asha, &asked).await?;
         ensure!(
             topped["state"] == "confirmed",
             "the recharge ended {}",
@@ -199,7 +205,7 @@ impl Demo {
             .as_i64()
             .context("recharge amount")?;
         self.story.say(format!(
-            "Recharged {} with {JIO_PLAN} for {}; Jio confirms: {}.",
+            "Recharged {} with {JIO_PLAN} for {}, approved with her PIN the same way; Jio confirms: {}.",
             topped["mobile"].as_str().unwrap_or_default(),
             inr(price),
             topped["biller_ref"].as_str().unwrap_or_default()

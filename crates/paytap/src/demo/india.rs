@@ -27,10 +27,10 @@ const SMS_POLL_PAUSE: std::time::Duration = std::time::Duration::from_millis(10)
 const PIN: &str = "2580";
 
 /// A phone bound to its bank, with its UPI ID.
-struct UpiPhone {
-    client: WalletClient,
-    ifsc: String,
-    vpa: String,
+pub(super) struct UpiPhone {
+    pub(super) client: WalletClient,
+    pub(super) ifsc: String,
+    pub(super) vpa: String,
 }
 
 impl Demo {
@@ -56,7 +56,7 @@ impl Demo {
             "Priya's and Arjun's phones bind to their banks by mobile number: {} and {}",
             priya.vpa, arjun.vpa
         ));
-        self.set_upi_pin(&priya, &priya_ac).await?;
+        self.set_upi_pin("Priya", &priya, &priya_ac).await?;
         let paid = self
             .upi_pay(
                 &priya,
@@ -86,7 +86,7 @@ impl Demo {
         self.inr_balances(&priya_ac).await
     }
 
-    async fn lab_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub(super) async fn lab_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         let r = self
             .lab
             .http
@@ -99,7 +99,7 @@ impl Demo {
     }
 
     /// An India account, a phone bound by `mobile`, and `name@paytap`.
-    async fn upi_phone(&self, name: &str, mobile: &str) -> anyhow::Result<UpiPhone> {
+    pub(super) async fn upi_phone(&self, name: &str, mobile: &str) -> anyhow::Result<UpiPhone> {
         let email = format!("{name}.{}@example.in", self.story.step);
         let mut client = WalletClient::new(&self.lab.base)?;
         client
@@ -134,7 +134,12 @@ impl Demo {
         })
     }
 
-    async fn set_upi_pin(&mut self, p: &UpiPhone, account: &Value) -> anyhow::Result<()> {
+    pub(super) async fn set_upi_pin(
+        &mut self,
+        holder: &str,
+        p: &UpiPhone,
+        account: &Value,
+    ) -> anyhow::Result<()> {
         let bindings = p.client.upi_get("bindings").await?;
         let binding = bindings["bindings"][0]["binding_id"].clone();
         let otp = p
@@ -161,7 +166,7 @@ impl Demo {
             )
             .await?;
         self.story.ok(format!(
-            "Priya sets her UPI PIN with ICICI's OTP ({}) and her debit card's last six digits; the phone seals it to ICICI's key",
+            "{holder} sets her UPI PIN with ICICI's OTP ({}) and her debit card's last six digits; the phone seals it to ICICI's key",
             otp["destination"].as_str().unwrap_or_default()
         ));
         Ok(())
@@ -233,24 +238,34 @@ impl Demo {
                    "mcc": "5812", "payer": priya.vpa, "amount_paise": 24_000, "note": "Monthly tea"}),
         )
         .await?;
-        let list = priya.client.upi_get("collects").await?;
-        ensure!(
-            list["collects"][0]["txn_id"] == "DEMOCOLLECT1",
-            "the collect request: {list}"
-        );
-        let pin = Secret::new(PIN.to_owned());
-        let block = priya
-            .client
-            .upi_pin_block(&priya.ifsc, PinPurpose::Debit, "DEMOCOLLECT1", &pin)
-            .await?;
-        let done = priya
-            .client
-            .upi_post("collects/DEMOCOLLECT1/approve", json!({"pin_block": block}))
-            .await?;
+        let done = self.approve_collect(priya, "DEMOCOLLECT1").await?;
         ensure!(done["status"] == "success", "approving: {done}");
         self.story
             .ok("The stall asks for ₹240.00 (a collect request through PayU); Priya approves it with her PIN");
         Ok(())
+    }
+
+    /// `p`'s UPI app approves the merchant's collect request `txn_id` with
+    /// the PIN sealed for it; the switch's answer.
+    pub(super) async fn approve_collect(
+        &self,
+        p: &UpiPhone,
+        txn_id: &str,
+    ) -> anyhow::Result<Value> {
+        let list = p.client.upi_get("collects").await?;
+        let waiting = list["collects"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|c| c["txn_id"] == txn_id));
+        ensure!(waiting, "no collect request {txn_id} in the app: {list}");
+        let pin = Secret::new(PIN.to_owned());
+        let block = p
+            .client
+            .upi_pin_block(&p.ifsc, PinPurpose::Debit, txn_id, &pin)
+            .await?;
+        let path = format!("collects/{txn_id}/approve");
+        Ok(p.client
+            .upi_post(&path, json!({"pin_block": block}))
+            .await?)
     }
 
     async fn inr_balances(&mut self, priya: &Value) -> anyhow::Result<()> {

@@ -2,7 +2,9 @@
 //! bills and prepaid recharges from the phone, over the wallet API with
 //! the device's session. Payments carry an idempotency key (`--key`, or
 //! one made here and printed): run again with the same key, a payment
-//! answers its receipt instead of paying twice.
+//! answers its receipt instead of paying twice. A payment over UPI is a
+//! collect request to the payer's UPI ID, approved with the UPI PIN in the
+//! UPI app (`paytap device upi approve`); until then it is `charging`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -228,6 +230,12 @@ fn print_receipt(r: &Value) {
         if let Some(v) = r[field].as_str() {
             println!("  {label}: {v}");
         }
+    }
+    if r["state"] == "charging" {
+        println!(
+            "  waiting for the payer: approve the collect request {} in the UPI app with the UPI PIN (paytap device upi approve), then read the receipt again",
+            r["payment_id"].as_str().unwrap_or_default()
+        );
     }
 }
 

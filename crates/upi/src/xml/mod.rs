@@ -23,7 +23,8 @@ pub use messages::{
     ReqValAdd, RespBalEnq, RespChkTxn, RespListKeys, RespPay, RespValAdd,
 };
 pub use parts::{
-    Account, Cred, EncData, Head, Key, Party, PartyType, Resp, ResultCode, Txn, TxnType,
+    Account, Cred, EncData, Head, Key, MAX_NOTE_CHARS, Party, PartyType, Resp, ResultCode, Txn,
+    TxnType,
 };
 
 /// The namespace of every UPI message's root element.

@@ -37,7 +37,7 @@ pub(super) fn operations() -> Vec<Op> {
             .resp("404", not_served()),
         payment(
             op("post", "/api/v1/bills/payments", "payBill", "bills")
-                .summary("Pay a fetched bill over UPI; the biller confirms with its reference, or the money is refunded")
+                .summary("Pay a fetched bill over UPI: a collect request the UPI ID's owner approves with the UPI PIN (state charging until then); the biller confirms with its reference, or the money is refunded")
                 .body("PayBill")
                 .resp("409", err("The bill is already paid or being paid")),
         ),
@@ -60,7 +60,7 @@ pub(super) fn operations() -> Vec<Op> {
             .resp("422", err("Not a mobile number, an unknown operator or circle, or no operator given for an unknown series")),
         payment(
             op("post", "/api/v1/recharge/payments", "recharge", "recharge")
-                .summary("Recharge a prepaid number over UPI; the operator confirms, or the money is refunded")
+                .summary("Recharge a prepaid number over UPI: a collect request approved with the UPI PIN, as a bill is; the operator confirms, or the money is refunded")
                 .body("NewRecharge"),
         ),
     ]

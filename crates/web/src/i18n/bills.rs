@@ -207,13 +207,17 @@ pub fn category_name(lang: Lang, c: Category) -> &'static str {
 /// Where a payment stands, in words.
 pub fn state_name(lang: Lang, s: PayState) -> &'static str {
     match (lang, s) {
-        (Lang::En, PayState::Started | PayState::Charging) => "Processing",
+        (Lang::En, PayState::Started) => "Processing",
+        (Lang::En, PayState::Charging) => {
+            "Waiting for you: approve the request in your UPI app with your UPI PIN"
+        }
         (Lang::En, PayState::Paid) => "Paid, awaiting the biller",
         (Lang::En, PayState::Confirmed) => "Confirmed by the biller",
         (Lang::En, PayState::Refunding) => "Being refunded",
         (Lang::En, PayState::Refunded) => "Refunded",
         (Lang::En, PayState::Declined) => "Declined; nothing was taken",
-        (Lang::Zh, PayState::Started | PayState::Charging) => "处理中",
+        (Lang::Zh, PayState::Started) => "处理中",
+        (Lang::Zh, PayState::Charging) => "等待您确认：请在 UPI 应用中输入 UPI PIN 批准收款请求",
         (Lang::Zh, PayState::Paid) => "已付款，等待收费机构确认",
         (Lang::Zh, PayState::Confirmed) => "收费机构已确认",
         (Lang::Zh, PayState::Refunding) => "退款中",
