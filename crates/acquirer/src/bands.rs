@@ -137,6 +137,22 @@ pub struct BandView {
     pub status_reason: Option<String>,
     /// The newest certificate's serial (0 before the first sync).
     pub serial: i64,
+    /// The bill reference a funding payment's code must carry to fund this
+    /// band ([`funding_reference`]).
+    pub funding_reference: String,
+}
+
+/// Hex digits of the band id in its funding reference: 64 bits, so no one
+/// can open a band whose reference matches another's, and `BAND-` and
+/// them fit the 25 characters of an EMVCo bill reference.
+const FUNDING_REFERENCE_HEX: usize = 16;
+
+/// The bill reference of a payment that funds `band`: the dynamic code
+/// the owner pays names the band, so a payment funds the band it was made
+/// for and no other, whoever presents its key.
+pub fn funding_reference(band: &BandId) -> String {
+    let id = hex::encode(band);
+    format!("BAND-{}", &id[..FUNDING_REFERENCE_HEX])
 }
 
 /// The ledger account a band's funds are held in.
@@ -565,6 +581,7 @@ impl BandAccounts {
             status: row.status,
             status_reason: row.status_reason,
             serial: row.serial,
+            funding_reference: funding_reference(band),
         })
     }
 }

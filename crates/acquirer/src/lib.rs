@@ -103,6 +103,13 @@ pub const MIGRATIONS: &[Migration] = &[
             band_id TEXT NOT NULL, counter BIGINT NOT NULL, amount BIGINT NOT NULL, \
             PRIMARY KEY (band_id, counter))",
     },
+    Migration {
+        component: "acquirer",
+        version: 6,
+        // The bill reference of the dynamic code a payment paid (EMVCo
+        // tag 62-01), so a payment can be matched to what it was for.
+        sql: "ALTER TABLE acquirer_qr_payments ADD COLUMN bill_reference TEXT",
+    },
 ];
 
 /// The ledger account a merchant's QR payments are credited to.

@@ -201,6 +201,17 @@ pub(crate) struct ReadCode {
     pub(crate) bill: Option<String>,
 }
 
+/// An approved scanned-code payment, as [`QrPayments::approved`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved {
+    /// The merchant paid.
+    pub merchant: String,
+    /// What was paid.
+    pub amount: Money,
+    /// The dynamic code's bill reference (EMVCo tag 62-01), if it had one.
+    pub bill_reference: Option<String>,
+}
+
 /// The stored row of a payment.
 pub(crate) struct Stored {
     pub(crate) fingerprint: String,
@@ -336,12 +347,12 @@ impl QrPayments {
         &self.merchants
     }
 
-    /// An approved scanned-code payment under `key`: its merchant and
-    /// amount, or `None` when the key has no approved payment.
-    pub async fn approved(&self, key: &str) -> Result<Option<(String, Money)>, PaymentError> {
+    /// An approved scanned-code payment under `key`, or `None` when the
+    /// key has no approved payment.
+    pub async fn approved(&self, key: &str) -> Result<Option<Approved>, PaymentError> {
         let row = sqlx::query(
-            "SELECT merchant, amount, currency, response_code FROM acquirer_qr_payments \
-             WHERE idempotency_key = $1",
+            "SELECT merchant, amount, currency, response_code, bill_reference \
+             FROM acquirer_qr_payments WHERE idempotency_key = $1",
         )
         .bind(key)
         .fetch_optional(self.merchants.db().pool())
@@ -354,8 +365,11 @@ impl QrPayments {
         let currency: String = row.try_get("currency")?;
         let currency = Currency::from_code(&currency)
             .map_err(|_| AcquirerError::Corrupt(format!("unknown currency {currency:?}")))?;
-        let amount = Money::new(row.try_get("amount")?, currency);
-        Ok(Some((row.try_get("merchant")?, amount)))
+        Ok(Some(Approved {
+            merchant: row.try_get("merchant")?,
+            amount: Money::new(row.try_get("amount")?, currency),
+            bill_reference: row.try_get("bill_reference")?,
+        }))
     }
 
     /// Takes one scanned-code payment (module documentation).
@@ -462,8 +476,8 @@ impl QrPayments {
         let db = self.merchants.db();
         sqlx::query(
             "INSERT INTO acquirer_qr_payments (idempotency_key, fingerprint, merchant, amount, \
-             currency, terminal, stan, sent_at, response_code, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9) \
+             currency, terminal, stan, sent_at, response_code, created_at, bill_reference) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(p.idempotency_key.as_str())
@@ -475,6 +489,7 @@ impl QrPayments {
         .bind(i64::from(stan))
         .bind(now / 1000)
         .bind(now)
+        .bind(code.bill.as_deref())
         .execute(db.pool())
         .await?;
         let row = sqlx::query(SELECT)

@@ -717,12 +717,53 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
                 "--amount",
                 "100.00",
                 "--bill",
-                "BAND-1",
+                opened["funding_reference"].as_str().unwrap(),
             ],
             &conn,
         ))
         .await,
     );
+    // A payment to the funding merchant made for another band funds
+    // nothing here, whoever presents its key.
+    let elsewhere = json(
+        ok(&joined(
+            &[
+                "register",
+                "code",
+                "--merchant",
+                "PAYTAP-BANDS",
+                "--amount",
+                "5.00",
+                "--bill",
+                "BAND-0123456789abcdef",
+            ],
+            &conn,
+        ))
+        .await,
+    );
+    let o = w
+        .scan(&[
+            "--payload",
+            elsewhere["payload"].as_str().unwrap(),
+            "--verified",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let other: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let refused = run(&[
+        "device",
+        "band",
+        "fund",
+        "--keystore",
+        &band,
+        "--payment-key",
+        other["idempotency_key"].as_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("no_payment"), "{}", text(&refused));
+
     let o = w
         .scan(&["--payload", code["payload"].as_str().unwrap(), "--verified"])
         .await;

@@ -150,7 +150,9 @@ impl Demo {
         let (_, m) = api.call("POST", MERCHANTS_PATH, Some(&body)).await?;
         let funding: Merchant =
             serde_json::from_value(m).context("reading the funding merchant")?;
-        let code = funding.dynamic_code(FUNDING_MINOR, &format!("BAND-{}", &band_hex[..8]))?;
+        let band_id = paytap_acquirer::bands::parse_band_id(band_hex)?;
+        let reference = paytap_acquirer::bands::funding_reference(&band_id);
+        let code = funding.dynamic_code(FUNDING_MINOR, &reference)?;
         let chip = self.phone_chip_data(cny(FUNDING_MINOR)?)?;
         let mut k = [0u8; 8];
         getrandom_fill(&mut k)?;

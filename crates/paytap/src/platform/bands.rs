@@ -24,9 +24,14 @@
 //!   made (hex); `201`, or `200` for the same again.
 //! * `POST /api/v1/bands/{band_id}/fund` `{"payment_key"}`: funds it with an
 //!   approved scan-to-pay payment to the platform's band funding merchant
-//!   ([`FUNDING_MERCHANT`]): the card authorization went through the
-//!   network; its amount moves from that merchant's settlement account onto
-//!   the band account, once per payment.
+//!   ([`FUNDING_MERCHANT`]) whose dynamic code carried the band's
+//!   `funding_reference` (`BAND-` and 16 hex digits of its id, in the
+//!   band's view) as its bill reference: the card authorization went
+//!   through the network; its amount moves from that merchant's settlement
+//!   account onto the band account, once per payment. A payment made for
+//!   another band, or for no band, funds nothing (`422 no_payment`), so a
+//!   payment key someone else learns cannot move their money to a band of
+//!   one's own.
 //! * `POST /api/v1/bands/{band_id}/sync` `{"reported": [[counter, amount], …]}`:
 //!   the band's codes since its last sync, relayed by the phone; answers
 //!   `{"certificate"}` (Base64) with its restored allowance.
@@ -44,7 +49,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use paytap_acquirer::bands::upload::BandBatch;
-use paytap_acquirer::bands::{BandAccounts, BandError, BandView, parse_band_id};
+use paytap_acquirer::bands::{BandAccounts, BandError, BandView, funding_reference, parse_band_id};
 use paytap_acquirer::payments::QrPayments;
 use paytap_network::RunningNetwork;
 use paytap_qr::offline::{BAND_ID_LEN, BandId, PUBLIC_KEY_LEN};
@@ -285,14 +290,22 @@ async fn fund(
         Ok(r) => r,
         Err(r) => return r,
     };
+    let reference = funding_reference(&id);
     let paid = match api.payments.approved(&req.payment_key).await {
-        Ok(Some((merchant, amount))) if merchant == FUNDING_MERCHANT => amount,
+        Ok(Some(a))
+            if a.merchant == FUNDING_MERCHANT
+                && a.bill_reference.as_deref() == Some(reference.as_str()) =>
+        {
+            a.amount
+        }
         Ok(_) => {
-            tracing::info!(band, key = %req.payment_key, "band funding without an approved payment to the funding merchant");
+            tracing::info!(band, key = %req.payment_key, "band funding without an approved payment for this band to the funding merchant");
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_payment",
-                "no approved payment to the band funding merchant under this key",
+                format!(
+                    "no approved payment to the band funding merchant with bill reference {reference} under this key"
+                ),
             );
         }
         Err(e) => return super::scan::failure(&e),
