@@ -130,6 +130,7 @@ impl From<OperatorError> for ApiError {
             E::BatchConflict(_) | E::LoadConflict(_) | E::IssueConflict(_) => {
                 (StatusCode::CONFLICT, "id_conflict")
             }
+            E::DeviceHasCard(_) => (StatusCode::CONFLICT, "device_has_card"),
             E::NotOurCard => (StatusCode::UNPROCESSABLE_ENTITY, "not_our_card"),
             E::AboveMaximum { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "above_maximum"),
             E::Mac1Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "mac1_invalid"),

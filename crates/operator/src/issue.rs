@@ -1,6 +1,9 @@
 //! Issuing a card: the next number of the operator's range, personalised
 //! (public data, per-card keys derived from the master keys, the operator's
 //! maximum balance) for one device, idempotent by the caller's issue id.
+//! A device holds at most one live card of each operator (city): another
+//! is refused while its card is not on the hotlist; once it is (the device
+//! was lost, or the card cloned), the device may be issued a new one.
 
 use paytap_purse::PurseState;
 use paytap_purse::records::{PublicData, SERIAL_LEN};
@@ -77,10 +80,31 @@ impl OperatorHost {
     }
 
     /// Takes the next number of the range for a new issue, in one
-    /// transaction with the card's sealed row.
+    /// transaction with the card's sealed row; refused while the device
+    /// holds a live card of the operator.
     async fn allocate(&self, issue_id: &str, device_id: &str) -> Result<(i64, i64), OperatorError> {
         let op = self.operator.id.as_str();
         let mut tx = self.db.begin_write().await?;
+        let live: Option<(i64,)> = sqlx::query_as(
+            "SELECT i.number FROM operator_issued i WHERE i.operator = $1 AND i.device_id = $2 \
+             AND NOT EXISTS (SELECT 1 FROM operator_hotlist h \
+                             WHERE h.operator = i.operator AND h.card = i.card) \
+             ORDER BY i.number LIMIT 1",
+        )
+        .bind(op)
+        .bind(device_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((number,)) = live {
+            let held = nth_serial(&self.operator, number)
+                .map(|s| paytap_transit::config::serial_digits(&s))
+                .unwrap_or_default();
+            tracing::info!(
+                operator = op,
+                "a second card of the operator for one device: refused"
+            );
+            return Err(OperatorError::DeviceHasCard(held));
+        }
         let (next,): (Option<i64>,) = sqlx::query_as(
             "SELECT CAST(MAX(number) + 1 AS BIGINT) FROM operator_issued WHERE operator = $1",
         )

@@ -116,6 +116,10 @@ pub enum OperatorError {
     /// The issue id was already used for another device.
     #[error("issue {0:?} was already used for another device")]
     IssueConflict(String),
+    /// The device already holds a live card of this operator (named): one
+    /// card per city per device.
+    #[error("the device already holds card {0} of this operator: one card per city per device")]
+    DeviceHasCard(String),
     /// A load of nothing.
     #[error("a load must be of at least one minor unit")]
     ZeroLoad,

@@ -76,6 +76,12 @@ pub const MIGRATIONS: &[Migration] = &[
             load_id TEXT NOT NULL, amount BIGINT NOT NULL, created_at BIGINT NOT NULL, \
             PRIMARY KEY (operator, move_id), UNIQUE (operator, from_card))",
     },
+    Migration {
+        component: "operator",
+        version: 5,
+        // A device's cards, for one card per city per device.
+        sql: "CREATE INDEX operator_issued_device ON operator_issued (operator, device_id)",
+    },
 ];
 
 /// A column's type in a bulk insert.

@@ -115,13 +115,18 @@ const STAFF_KEY: [u8; 32] = [8; 32];
 
 /// Issues a card to `DEVICE` and opens the sealed purse with its key.
 async fn issue(api: &Api, issue_id: &str, key: &DeviceKey) -> (String, Purse) {
+    issue_to(api, issue_id, DEVICE, key).await
+}
+
+/// Issues a card to `device` and opens the sealed purse with its key.
+async fn issue_to(api: &Api, issue_id: &str, device: &str, key: &DeviceKey) -> (String, Purse) {
     let public = paytap_seal::public_key_to_base64(&key.public());
-    let body = json!({"issue_id": issue_id, "device_id": DEVICE, "device_public_key": public});
+    let body = json!({"issue_id": issue_id, "device_id": device, "device_public_key": public});
     let (status, v) = api.post("/beijing/cards", body).await;
     assert_eq!(status, 200, "{v}");
     let issued: WireIssued = serde_json::from_value(v).unwrap();
     let sealed = STANDARD.decode(&issued.sealed_purse).unwrap();
-    let aad = purse_aad("beijing", DEVICE, &issued.card_number);
+    let aad = purse_aad("beijing", device, &issued.card_number);
     let state = PurseState::decode(&paytap_seal::open(key, &aad, &sealed).unwrap()).unwrap();
     (issued.card_number, Purse::new(state))
 }
@@ -175,9 +180,25 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     assert_eq!(purse.state().balance, 0);
     let (again, _) = issue(&api, "issue-1", &key).await;
     assert_eq!(again, card);
-    let (second, _) = issue(&api, "issue-2", &key).await;
+    let (second, _) = issue_to(&api, "issue-2", "phone-2", &key).await;
     assert!(second > card);
     let public = paytap_seal::public_key_to_base64(&key.public());
+    // One card per city per device: a second Beijing card for the band is
+    // refused, naming the card it holds.
+    let (status, v) = api
+        .post(
+            "/beijing/cards",
+            json!({"issue_id": "issue-3", "device_id": DEVICE, "device_public_key": public}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("device_has_card"))
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&card),
+        "{v}"
+    );
     let (status, v) = api
         .post(
             "/beijing/cards",
@@ -562,6 +583,9 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
         .send(Who::Staff, post, "/beijing/lost", Some(lost_body))
         .await;
     assert_eq!(status, 204);
+    // The lost band's card is dead: the band may hold a new Beijing card.
+    let (renewed, _) = issue(&api, "band-again", &key).await;
+    assert!(renewed > lost);
     let refund = post_init(&api, &mut band, ("/beijing/refunds", "l-2", &lost), 1_000).await;
     assert_eq!(refusal(refund), (403, "hotlisted".to_owned()));
     assert_ne!(credit(&mut band, &unfinished), 0x9000);
@@ -572,7 +596,7 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
         (m["balance"].as_u64(), m["gates_waiting"].as_u64()),
         (Some(5_700), Some(1))
     );
-    let (new, mut phone) = issue(&api, "phone", &key).await;
+    let (new, mut phone) = issue_to(&api, "phone", "phone-1", &key).await;
     let load = |phone: &mut Purse, id: &str, amount: u32| {
         let init = init_load(phone, amount);
         json!({"load_id": id, "card_number": new, "amount": amount, "terminal": LOADER, "init": init})

@@ -154,7 +154,7 @@ proptest! {
             let host = f.host.with_payments(Arc::new(network.clone()));
             let mut purses = Vec::new();
             for i in 0..CARDS {
-                let issued = host.issue(&format!("i-{i}"), "device-1").await.unwrap();
+                let issued = host.issue(&format!("i-{i}"), &format!("device-{i}")).await.unwrap();
                 purses.push(Purse::new(issued.state));
             }
             let mut w = World {
