@@ -559,7 +559,6 @@ impl Platform {
         }
         let india_db = regions.get("in")?.clone();
         let upi_side = upi::start(&net, &india_db, &issuers, &upi_key).await?;
-        let upi_lab = upi_lab::router(upi_side.banks.clone(), upi_side.switch.clone());
         let psp = upi_side.psp(india_db.clone()).await?;
         let upi_routes = upi_side.routes;
         let mut tasks = upi_side.tasks;
@@ -640,7 +639,7 @@ impl Platform {
             app = app.merge(emulator_router(net.clone()));
             app = app.merge(india_lab::india_router(india.clone()));
             app = app.merge(console_router(console.clone()));
-            app = app.merge(upi_lab);
+            app = app.merge(upi_lab::router(india.banks.clone(), india.upi.clone()));
         }
         app = metrics.count_requests(app);
         let listener = listeners.wallet;

@@ -221,7 +221,7 @@ impl Demo {
     async fn india_books_balance(&self, asha: &IndiaPayer, expected: i64) -> anyhow::Result<()> {
         #[derive(Deserialize)]
         struct Balance {
-            balance_paise: i64,
+            paise: i64,
         }
         #[derive(Deserialize)]
         struct Totals {
@@ -231,20 +231,20 @@ impl Demo {
             credits_pending: i64,
         }
         let path = format!(
-            "/emulator/v1/upi-accounts/{}/{}",
+            "/emulator/v1/upi/balance/{}/{}",
             asha.ifsc, asha.account_number
         );
         let b: Balance = self.lab.get(&path).await?;
         ensure!(
-            b.balance_paise == expected,
+            b.paise == expected,
             "Asha has {} instead of {}",
-            inr(b.balance_paise),
+            inr(b.paise),
             inr(expected)
         );
         let l: Totals = self.lab.get("/emulator/v1/inr-ledger").await?;
         self.story.say(format!(
             "Asha has {} left; INR ledger: debits {} = credits {}.",
-            inr(b.balance_paise),
+            inr(b.paise),
             inr(l.debits_posted + l.debits_pending),
             inr(l.credits_posted + l.credits_pending)
         ));
