@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use paytap_guard::GuardError;
@@ -15,7 +15,7 @@ use paytap_types::Secret;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use crate::{Console, ConsoleError, now_ms};
+use crate::{Console, ConsoleError};
 
 /// An API error: its status and a message for the caller.
 pub(crate) struct ApiError(StatusCode, String);
@@ -47,6 +47,7 @@ pub(crate) fn status_of(e: &ConsoleError) -> (StatusCode, String) {
     match e {
         ConsoleError::Invalid(m) => (unprocessable, m.clone()),
         ConsoleError::Busy => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        ConsoleError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
         ConsoleError::Guard(GuardError::Rules(r)) => (unprocessable, r.to_string()),
         ConsoleError::Guard(GuardError::UnknownRule(_)) => (StatusCode::NOT_FOUND, e.to_string()),
         ConsoleError::Guard(GuardError::Offer(o)) if oe::unknown(o) => {
@@ -111,7 +112,7 @@ async fn operator(c: &Console, headers: &HeaderMap) -> Result<String, ApiError> 
         tracing::warn!("console API call without a token refused");
         return Err(refused());
     };
-    match c.operators.operator(token, now_ms()).await? {
+    match c.operators.operator(token, c.now_ms()).await? {
         Some(login) => Ok(login),
         None => {
             tracing::warn!("console API call with a token that is not an operator's refused");
@@ -131,16 +132,28 @@ struct SignIn {
     password: String,
 }
 
+/// Signs an operator in: `201` with the token; `401` for a wrong login
+/// or password; `429` with `Retry-After` while the login's cooldown runs
+/// (`crate::throttle`), whatever the password.
 async fn sign_in(
     State(c): State<Arc<Console>>,
     Json(body): Json<SignIn>,
 ) -> Result<Response, ApiError> {
     let password = Secret::new(body.password);
-    match c
+    let signed = match c
         .operators
-        .sign_in(&body.login, &password, now_ms())
-        .await?
+        .sign_in(&body.login, &password, c.now_ms())
+        .await
     {
+        Err(e @ ConsoleError::TooManyAttempts { retry_after_secs }) => {
+            let mut resp = ApiError::from(e).into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return Ok(resp);
+        }
+        other => other?,
+    };
+    match signed {
         Some(s) => Ok((
             StatusCode::CREATED,
             Json(serde_json::json!({
@@ -163,7 +176,7 @@ async fn sign_out(
 ) -> Result<StatusCode, ApiError> {
     operator(&c, &headers).await?;
     if let Some(t) = bearer(&headers) {
-        c.operators.sign_out(t, now_ms()).await?;
+        c.operators.sign_out(t, c.now_ms()).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -261,7 +274,7 @@ async fn replace_rules(
 ) -> Result<Response, ApiError> {
     let who = operator(&c, &headers).await?;
     let risk = c.risk().ok_or_else(|| off("risk rules"))?;
-    if let Err(e) = risk.replace_rules(&body, now_ms()).await {
+    if let Err(e) = risk.replace_rules(&body, c.now_ms()).await {
         tracing::warn!(operator = %who, error = %e, "risk rules refused");
         return Err(e.into());
     }

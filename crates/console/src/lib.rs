@@ -4,6 +4,9 @@
 //! * [`operators`]: operator accounts (Argon2id passwords, as account
 //!   holders'), sessions with their own `op_` tokens and their own cookie;
 //!   an account holder's session is never an operator's.
+//! * [`throttle`]: failed sign-ins buy a login cooldowns (the account
+//!   holders' backoff rule, counted in the database), `429` with
+//!   `Retry-After` on the API, a message on the sign-in page.
 //! * `api`: the JSON API under `/console/api/v1` (bearer token): sign in,
 //!   offers created or edited from a TOML table, paused and resumed, an
 //!   offer's redemptions and budget, risk decisions with the rules that
@@ -25,10 +28,12 @@ mod i18n;
 pub mod operators;
 mod pages;
 mod schema;
+pub mod throttle;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use paytap_guard::Guard;
+use paytap_types::{Clock, SystemClock};
 use paytap_web::CsrfKey;
 use std::sync::Arc;
 
@@ -53,6 +58,16 @@ pub enum ConsoleError {
     /// Too many password checks at once.
     #[error("busy: try again in a moment")]
     Busy,
+    /// The login's cooldown runs after repeated failed sign-ins
+    /// ([`throttle`]); it may try again after the wait.
+    #[error(
+        "too many failed sign-ins for this login: try again in {}",
+        paytap_wallet::error::wait_text(*retry_after_secs)
+    )]
+    TooManyAttempts {
+        /// Seconds until the login may try again.
+        retry_after_secs: u64,
+    },
     /// Our own failure.
     #[error("internal: {0}")]
     Internal(String),
@@ -69,6 +84,7 @@ pub struct Console {
     operators: Operators,
     guard: Option<Arc<Guard>>,
     csrf: CsrfKey,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Console {
@@ -87,7 +103,20 @@ impl Console {
             operators,
             guard,
             csrf: CsrfKey::random(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same console reading the time from `clock` (tests move it
+    /// instead of waiting).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Console {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, Unix ms.
+    fn now_ms(&self) -> i64 {
+        self.clock.now_millis()
     }
 
     /// The operators, to add one.
@@ -111,9 +140,4 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(pages::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(console)
-}
-
-/// Now, Unix ms.
-fn now_ms() -> i64 {
-    paytap_store::now_millis()
 }

@@ -7,7 +7,8 @@
 //! is never found here. At most [`MAX_HASHES_AT_ONCE`] password hashes run
 //! at once (each takes 19 MiB); a sign-in beyond that is refused as busy.
 //! An unknown login is verified against a dummy hash, so it takes as long
-//! as a wrong password.
+//! as a wrong password. Failed sign-ins buy cooldowns per login
+//! (`crate::throttle`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use crate::ConsoleError;
+use crate::{ConsoleError, throttle};
 
 /// How long an operator's session lasts: one working shift.
 pub const SESSION_TTL_MS: i64 = 8 * 3_600_000;
@@ -125,21 +126,48 @@ impl Operators {
             .bind(login)
             .execute(self.db.pool())
             .await?;
+        // A new password is the way back in for a login kept cooling down.
+        throttle::clear(&self.db, login).await?;
         tracing::info!(login, "console operator set");
         Ok(())
     }
 
     /// A new session when `password` is the operator's; `None` otherwise
     /// (an unknown login and a wrong password look the same).
+    /// [`ConsoleError::TooManyAttempts`] while the login's cooldown runs,
+    /// right password or not (`crate::throttle`). The login is trimmed and
+    /// lower-cased first.
     pub async fn sign_in(
         &self,
         login: &str,
         password: &Secret<String>,
         now_ms: i64,
     ) -> Result<Option<Session>, ConsoleError> {
-        let stored: Option<String> = if login_ok(login) {
+        let key = throttle::login_key(login);
+        let valid = login_ok(&key);
+        // Only a login of an operator's shape is written to the log.
+        let shown = if valid { key.as_str() } else { "(malformed)" };
+        if let Err(e) = throttle::check(&self.db, &key, now_ms).await {
+            refused_log(shown, &e);
+            return Err(e);
+        }
+        let Ok(_permit) = self.hashes.clone().try_acquire_owned() else {
+            tracing::warn!(
+                login = shown,
+                "console sign-in refused: too many password checks at once"
+            );
+            return Err(ConsoleError::Busy);
+        };
+        let (counted, begins) = match throttle::claim(&self.db, &key, now_ms).await {
+            Ok(c) => c,
+            Err(e) => {
+                refused_log(shown, &e);
+                return Err(e);
+            }
+        };
+        let stored: Option<String> = if valid {
             sqlx::query_scalar("SELECT password_hash FROM console_operators WHERE login = $1")
-                .bind(login)
+                .bind(&key)
                 .fetch_optional(self.db.pool())
                 .await?
         } else {
@@ -148,32 +176,43 @@ impl Operators {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.to_string());
         let password = Zeroizing::new(password.expose().clone());
-        if password.chars().count() > MAX_PASSWORD_LEN {
-            return Ok(None);
-        }
-        let Ok(_permit) = self.hashes.clone().try_acquire_owned() else {
-            return Err(ConsoleError::Busy);
-        };
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-            .await
-            .map_err(|e| ConsoleError::Internal(format!("password check: {e}")))?;
+        let matches = password.chars().count() <= MAX_PASSWORD_LEN
+            && tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+                .await
+                .map_err(|e| ConsoleError::Internal(format!("password check: {e}")))?;
         if !(known && matches) {
-            tracing::warn!(login, "console sign-in refused");
+            tracing::warn!(
+                login = shown,
+                failures = counted.count,
+                "console sign-in refused: wrong login or password"
+            );
+            if begins {
+                tracing::warn!(
+                    login = shown,
+                    cooldown_secs = throttle::FIRST_COOLDOWN.as_secs(),
+                    "console login cooling down after repeated failed sign-ins"
+                );
+            }
+            if let Err(e) = throttle::forget_quiet(&self.db, now_ms).await {
+                // Harmless to skip once: the next failure deletes them.
+                tracing::warn!(error = %e, "console: forgotten sign-in failures not deleted");
+            }
             return Ok(None);
         }
+        throttle::clear(&self.db, &key).await?;
         let token = new_token();
         let expires_ms = now_ms + SESSION_TTL_MS;
         sqlx::query(
             "INSERT INTO console_sessions (token_hash, login, expires_ms) VALUES ($1, $2, $3)",
         )
         .bind(token_hash(token.expose()))
-        .bind(login)
+        .bind(&key)
         .bind(expires_ms)
         .execute(self.db.pool())
         .await?;
-        tracing::info!(login, "console operator signed in");
+        tracing::info!(login = %key, "console operator signed in");
         Ok(Some(Session {
-            login: login.to_owned(),
+            login: key,
             token,
             expires_ms,
         }))
@@ -202,6 +241,17 @@ impl Operators {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+}
+
+/// The log line of a sign-in refused by the throttle (never the password).
+fn refused_log(login: &str, e: &ConsoleError) {
+    if let ConsoleError::TooManyAttempts { retry_after_secs } = e {
+        tracing::warn!(
+            login,
+            retry_after_secs,
+            "console sign-in refused: login cooling down after repeated failures"
+        );
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::api::status_of;
 use crate::i18n::{Words, words};
 use crate::operators::SESSION_TTL_MS;
-use crate::{Console, ConsoleError, now_ms};
+use crate::{Console, ConsoleError};
 
 /// The operator's session cookie over plain http (loopback, development).
 pub const CONSOLE_COOKIE: &str = "pt_console";
@@ -119,7 +119,7 @@ async fn signed_in(c: &Console, headers: &HeaderMap) -> Result<Op, (Req, Refusal
     let Some(token) = req.token.clone() else {
         return Err((req, Refusal::SignIn));
     };
-    match c.operators.operator(&token, now_ms()).await {
+    match c.operators.operator(&token, c.now_ms()).await {
         Ok(Some(login)) => Ok(Op {
             csrf: c.csrf.session_token(&token),
             req,
@@ -298,7 +298,7 @@ async fn sign_in(
     let password = Secret::new(form.password);
     match c
         .operators
-        .sign_in(&form.login.trim().to_lowercase(), &password, now_ms())
+        .sign_in(&form.login, &password, c.now_ms())
         .await
     {
         Ok(Some(s)) => {
@@ -316,6 +316,17 @@ async fn sign_in(
         Ok(None) => sign_in_page(&c, &req, StatusCode::UNAUTHORIZED, Some(w.wrong_login)),
         Err(ConsoleError::Busy) => {
             sign_in_page(&c, &req, StatusCode::SERVICE_UNAVAILABLE, Some(w.busy))
+        }
+        Err(ConsoleError::TooManyAttempts { retry_after_secs }) => {
+            let wait = match req.lang {
+                Lang::En => paytap_wallet::error::wait_text(retry_after_secs),
+                Lang::Zh => retry_after_secs.to_string(),
+            };
+            let message = paytap_web::i18n::fill(w.cooling_down, &wait);
+            let mut resp = sign_in_page(&c, &req, StatusCode::TOO_MANY_REQUESTS, Some(&message));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            resp
         }
         Err(e) => {
             let (status, m) = status_of(&e);
@@ -339,7 +350,7 @@ async fn sign_out(
         Err(r) => return r,
     };
     if let Some(t) = &op.req.token
-        && let Err(e) = c.operators.sign_out(t, now_ms()).await
+        && let Err(e) = c.operators.sign_out(t, c.now_ms()).await
     {
         tracing::error!(error = %e, "console session not ended");
     }
@@ -705,7 +716,7 @@ async fn save_rules(
     let Some(risk) = c.risk() else {
         return message_page(&op.req, StatusCode::NOT_FOUND, op.req.w().off);
     };
-    match risk.replace_rules(&form.toml, now_ms()).await {
+    match risk.replace_rules(&form.toml, c.now_ms()).await {
         Ok(()) => {
             tracing::info!(operator = %op.login, "risk rules replaced");
             redirect("/console/rules", vec![])

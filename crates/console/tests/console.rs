@@ -9,18 +9,22 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
+use paytap_console::throttle::{FIRST_COOLDOWN, FORGET_AFTER, FREE_FAILURES};
 use paytap_console::{Console, MIGRATIONS, Operators};
 use paytap_guard::{Guard, OffersService, RiskService};
 use paytap_ledger::Ledger;
 use paytap_offers::OffersFile;
 use paytap_risk::RiskRules;
 use paytap_store::Db;
+use paytap_testkit::LogCapture;
+use paytap_types::Clock;
 use paytap_types::{
-    CardFacts, CardType, Channel, Currency, GuardAnswer, GuardOutcome, MerchantFacts, Money,
-    PaymentFacts, PaymentGuard, Secret,
+    CardFacts, CardType, Channel, Currency, GuardAnswer, GuardOutcome, ManualClock, MerchantFacts,
+    Money, PaymentFacts, PaymentGuard, Secret,
 };
 use paytap_wallet::PasswordParams;
 use std::sync::Arc;
+use std::time::Duration;
 use tower::ServiceExt;
 
 const LOGIN: &str = "ops@paytap.example";
@@ -80,6 +84,8 @@ struct Setup {
     ledger: Ledger,
     guard: Arc<Guard>,
     app: Router,
+    /// The console's clock: tests move it instead of waiting.
+    clock: ManualClock,
 }
 
 async fn open_on(db: Db, ledger: Ledger) -> Setup {
@@ -98,12 +104,15 @@ async fn open_on(db: Db, ledger: Ledger) -> Setup {
         offers: Some(offers),
     });
     let operators = Operators::open(db.clone(), CHEAP).await.expect("operators");
-    let console = Arc::new(Console::new(operators, Some(guard.clone())));
+    let clock = ManualClock::new();
+    let console =
+        Arc::new(Console::new(operators, Some(guard.clone())).with_clock(Arc::new(clock.clone())));
     Setup {
         app: paytap_console::router(console),
         db,
         ledger,
         guard,
+        clock,
     }
 }
 
@@ -528,4 +537,243 @@ async fn the_pages_sign_an_operator_in_in_both_languages() {
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(s.guard.offers.as_ref().unwrap().offers_view()[0].paused);
+}
+
+/// A sign-in through the API: its status, `Retry-After` and body.
+async fn api_sign_in(
+    app: &Router,
+    login: &str,
+    password: &str,
+) -> (StatusCode, Option<u64>, String) {
+    let body = serde_json::json!({ "login": login, "password": password }).to_string();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/console/api/v1/sessions")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let retry = retry_after(&resp);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, retry, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn retry_after(resp: &axum::response::Response) -> Option<u64> {
+    resp.headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().parse().expect("Retry-After in seconds"))
+}
+
+/// A form field's value, URL-encoded (the few characters the tests use).
+fn encoded(v: &str) -> String {
+    v.replace('@', "%40").replace(' ', "+")
+}
+
+/// What a sign-in through the page's form answered.
+struct PageAnswer {
+    status: StatusCode,
+    retry_after: Option<u64>,
+    html: String,
+    cookies: Vec<String>,
+}
+
+/// A sign-in through the page: the form fetched for its CSRF token, then
+/// posted, with `extra` cookies (a language).
+async fn page_sign_in(app: &Router, login: &str, password: &str, extra: &str) -> PageAnswer {
+    let (status, html, set) = page(app, "/console", extra).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookies = format!("{}; {extra}", set[0]);
+    let body = format!(
+        "csrf={}&login={}&password={}",
+        csrf_of(&html),
+        encoded(login),
+        encoded(password)
+    );
+    let req = Request::builder()
+        .method("POST")
+        .uri("/console/signin")
+        .header(header::COOKIE, cookies)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let (status, retry_after, cookies) = (resp.status(), retry_after(&resp), set_cookies(&resp));
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    PageAnswer {
+        status,
+        retry_after,
+        html: String::from_utf8_lossy(&bytes).into_owned(),
+        cookies,
+    }
+}
+
+const OTHER: &str = "audit@paytap.example";
+const OTHER_PASSWORD: &str = "another long passphrase";
+
+/// `FREE_FAILURES` wrong passwords on `login` through the API, each `401`.
+async fn spend_free_failures(app: &Router, login: &str, n: u32) {
+    for i in 0..n {
+        let (status, retry, _) = api_sign_in(app, login, &format!("wrong guess {i}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}");
+        assert_eq!(retry, None);
+    }
+}
+
+#[tokio::test]
+async fn the_api_refuses_a_login_after_repeated_failures_until_its_cooldown_ends() {
+    let log = LogCapture::install_global(tracing::Level::INFO);
+    let s = setup().await;
+    let operators = Operators::open(s.db.clone(), CHEAP).await.unwrap();
+    operators
+        .set(OTHER, &Secret::new(OTHER_PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    spend_free_failures(&s.app, LOGIN, FREE_FAILURES).await;
+
+    // The right password is refused while the cooldown runs, as is any
+    // other, and the login however it is typed.
+    let (status, retry, text) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+    assert_eq!(retry, Some(FIRST_COOLDOWN.as_secs()));
+    assert!(text.contains("too many failed sign-ins"), "{text}");
+    let (status, _, _) = api_sign_in(&s.app, LOGIN, "wrong again").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = api_sign_in(&s.app, " Ops@Paytap.Example ", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Another operator is not affected.
+    let (status, _, text) = api_sign_in(&s.app, OTHER, OTHER_PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+
+    // A second console on the same database (another instance) refuses
+    // too: the count is in the database.
+    let twin = open_on(s.db.clone(), s.ledger.clone()).await;
+    twin.clock.set(s.clock.now_millis());
+    let (status, _, _) = api_sign_in(&twin.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Refused attempts did not lengthen the cooldown; one second before
+    // its end it still runs.
+    s.clock.advance(FIRST_COOLDOWN - Duration::from_secs(1));
+    let (status, retry, _) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry, Some(1));
+
+    // Over: one more wrong password doubles the next cooldown.
+    s.clock.advance(Duration::from_secs(1));
+    let (status, _, _) = api_sign_in(&s.app, LOGIN, "still guessing").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, retry, _) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry, Some(2 * FIRST_COOLDOWN.as_secs()));
+    s.clock.advance(2 * FIRST_COOLDOWN);
+    let (status, _, text) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+
+    // The success cleared the count: a full allowance again.
+    spend_free_failures(&s.app, LOGIN, FREE_FAILURES - 1).await;
+    let (status, _, _) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Failures a quiet window apart are not added up.
+    spend_free_failures(&s.app, LOGIN, FREE_FAILURES - 1).await;
+    s.clock.advance(FORGET_AFTER);
+    spend_free_failures(&s.app, LOGIN, FREE_FAILURES - 1).await;
+    let (status, _, _) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // An unknown login is counted exactly like a known one.
+    spend_free_failures(&s.app, "nobody@paytap.example", FREE_FAILURES).await;
+    let (status, retry, _) = api_sign_in(&s.app, "nobody@paytap.example", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry, Some(FIRST_COOLDOWN.as_secs()));
+
+    // Setting an operator's password lets them back in at once.
+    spend_free_failures(&s.app, OTHER, FREE_FAILURES).await;
+    let (status, _, _) = api_sign_in(&s.app, OTHER, OTHER_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let renewed = "a renewed long passphrase";
+    operators
+        .set(OTHER, &Secret::new(renewed.to_owned()))
+        .await
+        .unwrap();
+    let (status, _, _) = api_sign_in(&s.app, OTHER, renewed).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Every refusal has its log line; no password is in any.
+    let text = log.text();
+    assert!(
+        text.contains("console sign-in refused: login cooling down after repeated failures"),
+        "{text}"
+    );
+    assert!(text.contains("console login cooling down after repeated failed sign-ins"));
+    assert!(text.contains("console sign-in refused: wrong login or password"));
+    for secret in [
+        PASSWORD,
+        OTHER_PASSWORD,
+        renewed,
+        "wrong guess",
+        "still guessing",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} in the log");
+    }
+}
+
+#[tokio::test]
+async fn the_sign_in_page_says_a_login_is_cooling_down_in_both_languages() {
+    let s = setup().await;
+    Operators::open(s.db.clone(), CHEAP)
+        .await
+        .unwrap()
+        .set(OTHER, &Secret::new(OTHER_PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    for i in 0..FREE_FAILURES {
+        let a = page_sign_in(&s.app, LOGIN, &format!("wrong guess {i}"), "").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert!(a.html.contains("Wrong login or password."), "{}", a.html);
+    }
+    let a = page_sign_in(&s.app, LOGIN, PASSWORD, "").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.retry_after, Some(60));
+    assert!(
+        a.html
+            .contains("Too many failed sign-ins for this login. Try again in 60 seconds."),
+        "{}",
+        a.html
+    );
+    assert!(
+        !a.cookies.iter().any(|c| c.starts_with("pt_console=")),
+        "no session during the cooldown"
+    );
+    let zh = page_sign_in(&s.app, LOGIN, PASSWORD, "pt_lang=zh").await;
+    assert_eq!(zh.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        zh.html
+            .contains("此登录名登录失败次数过多，请在 60 秒后再试。"),
+        "{}",
+        zh.html
+    );
+    // The API and the page count the same login together.
+    let (status, _, _) = api_sign_in(&s.app, LOGIN, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Another operator signs in through the page meanwhile.
+    let other = page_sign_in(&s.app, OTHER, OTHER_PASSWORD, "").await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER);
+    assert!(other.cookies.iter().any(|c| c.starts_with("pt_console=")));
+
+    s.clock.advance(FIRST_COOLDOWN);
+    let a = page_sign_in(&s.app, LOGIN, PASSWORD, "").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.html);
+    let session = a
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("pt_console="))
+        .expect("a session once the cooldown is over")
+        .clone();
+    let (status, html, _) = page(&s.app, "/console/offers", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("bank-10-off"));
 }

@@ -30,6 +30,9 @@
 //!   statuses, read the same by the wallet service and the device.
 //! * [`text_enum!`]: statuses as enums with one text per value, the same
 //!   in the database and in the API ([`UnknownText`] for anything else).
+//! * [`throttle`]: failed sign-ins buy growing waits ([`throttle::Backoff`]
+//!   over a [`throttle::Failures`] count), the rule the account holders'
+//!   and the operators' sign-ins share.
 //! * [`sync`]: lock helpers that keep a poisoned lock's state only where
 //!   that is safe, and say so in the log.
 
@@ -46,6 +49,7 @@ mod secret;
 mod status;
 pub mod sync;
 mod text_enum;
+pub mod throttle;
 mod xorshift;
 
 pub use clock::{Clock, ManualClock, SystemClock, system_millis};

@@ -1,5 +1,6 @@
 //! Failed-login throttling: growing delays, never a lock the owner cannot
-//! pass.
+//! pass. The delay rule is `paytap_types::throttle`'s, shared with the
+//! operators' console; this module keeps the account holders' counters.
 //!
 //! Three counters of wrong passwords, each with its own free allowance,
 //! after which every further failure doubles the wait before the next
@@ -32,6 +33,8 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use paytap_types::throttle::{Backoff, Failures};
+
 /// Wrong passwords per (login, address) without delay: a person who
 /// mistypes a few times is never slowed.
 pub const FREE_FAILURES_PER_PAIR: u32 = 3;
@@ -56,9 +59,22 @@ pub const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 /// a flood of made-up logins or addresses.
 pub const MAX_TRACKED: usize = 100_000;
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+/// The backoff of each counter: its own allowance, the shared delays.
+const fn backoff(free: u32) -> Backoff {
+    Backoff {
+        free,
+        first_delay: FIRST_DELAY,
+        max_delay: MAX_DELAY,
+        forget_after: FORGET_AFTER,
+    }
 }
+
+/// (login, address) counters.
+const PAIR: Backoff = backoff(FREE_FAILURES_PER_PAIR);
+/// Address counters, across logins.
+const ADDRESS: Backoff = backoff(FREE_FAILURES_PER_ADDRESS);
+/// Login counters, across addresses not known for the account.
+const LOGIN: Backoff = backoff(FREE_FAILURES_PER_LOGIN);
 
 /// The part of an address that is counted: IPv4 whole, IPv6 by /64.
 pub fn address_key(ip: Option<IpAddr>) -> IpAddr {
@@ -72,68 +88,53 @@ pub fn address_key(ip: Option<IpAddr>) -> IpAddr {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Counter {
-    failures: u32,
-    last: i64,
-}
-
-impl Counter {
-    /// Milliseconds still to wait at `now`, if any.
-    fn wait(&self, free: u32, now: i64) -> Option<i64> {
-        if self.failures < free {
-            return None;
-        }
-        let doublings = (self.failures - free).min(30);
-        let delay = ms(FIRST_DELAY)
-            .saturating_mul(1 << doublings)
-            .min(ms(MAX_DELAY));
-        let until = self.last.saturating_add(delay);
-        (until > now).then_some(until - now)
-    }
-}
-
 #[derive(Debug)]
 struct Counters<K> {
-    map: HashMap<K, Counter>,
+    map: HashMap<K, Failures>,
+    policy: Backoff,
 }
 
 impl<K: Hash + Eq + Clone> Counters<K> {
-    fn new() -> Self {
+    fn new(policy: Backoff) -> Self {
         Counters {
             map: HashMap::new(),
+            policy,
         }
     }
 
-    fn get(&self, k: &K, now: i64) -> Counter {
-        match self.map.get(k) {
-            Some(c) if now - c.last < ms(FORGET_AFTER) => *c,
-            _ => Counter::default(),
-        }
+    fn get(&self, k: &K, now: i64) -> Failures {
+        self.map
+            .get(k)
+            .map_or_else(Failures::default, |f| f.at(&self.policy, now))
+    }
+
+    /// Milliseconds `k` must still wait at `now`, if any.
+    fn wait(&self, k: &K, now: i64) -> Option<i64> {
+        self.get(k, now).wait_ms(&self.policy, now)
     }
 
     /// Counts a failure; `true` when it is the one that spends the last
-    /// of `free`, so that from now on the key waits (a lockout begins).
-    fn fail(&mut self, k: K, free: u32, now: i64) -> bool {
+    /// of the allowance, so that from now on the key waits (a lockout
+    /// begins).
+    fn fail(&mut self, k: K, now: i64) -> bool {
         if self.map.len() >= MAX_TRACKED && !self.map.contains_key(&k) {
             self.prune(now);
         }
-        let mut c = self.get(&k, now);
-        c.failures = c.failures.saturating_add(1);
-        c.last = now;
-        self.map.insert(k, c);
-        c.failures == free
+        let (f, begins) = self.get(&k, now).fail(&self.policy, now);
+        self.map.insert(k, f);
+        begins
     }
 
     /// Drops forgotten counters, then, if still full, the stalest half.
     fn prune(&mut self, now: i64) {
-        self.map.retain(|_, c| now - c.last < ms(FORGET_AFTER));
+        let policy = self.policy;
+        self.map.retain(|_, f| f.at(&policy, now).count > 0);
         if self.map.len() >= MAX_TRACKED {
-            let mut lasts: Vec<i64> = self.map.values().map(|c| c.last).collect();
+            let mut lasts: Vec<i64> = self.map.values().map(|f| f.last_ms).collect();
             let mid = lasts.len() / 2;
             let (_, median, _) = lasts.select_nth_unstable(mid);
             let median = *median;
-            self.map.retain(|_, c| c.last > median);
+            self.map.retain(|_, f| f.last_ms > median);
         }
     }
 }
@@ -169,9 +170,9 @@ pub struct LoginThrottle {
 impl Default for LoginThrottle {
     fn default() -> Self {
         LoginThrottle {
-            pairs: Counters::new(),
-            addresses: Counters::new(),
-            logins: Counters::new(),
+            pairs: Counters::new(PAIR),
+            addresses: Counters::new(ADDRESS),
+            logins: Counters::new(LOGIN),
             counts: SignInCounts::default(),
         }
     }
@@ -181,23 +182,14 @@ impl LoginThrottle {
     /// Milliseconds this (login, address) must still wait by its own
     /// counter or its address's, if any.
     pub fn pair_wait(&self, login: &str, addr: IpAddr, now: i64) -> Option<i64> {
-        let pair = self
-            .pairs
-            .get(&(login.to_string(), addr), now)
-            .wait(FREE_FAILURES_PER_PAIR, now);
-        let address = self
-            .addresses
-            .get(&addr, now)
-            .wait(FREE_FAILURES_PER_ADDRESS, now);
-        pair.max(address)
+        let pair = self.pairs.wait(&(login.to_string(), addr), now);
+        pair.max(self.addresses.wait(&addr, now))
     }
 
     /// Milliseconds an address not known for `login` must still wait by
     /// the login's counter across addresses, if any.
     pub fn stranger_wait(&self, login: &str, now: i64) -> Option<i64> {
-        self.logins
-            .get(&login.to_string(), now)
-            .wait(FREE_FAILURES_PER_LOGIN, now)
+        self.logins.wait(&login.to_string(), now)
     }
 
     /// Counts a wrong password. `known`: the address is known for the
@@ -206,20 +198,13 @@ impl LoginThrottle {
     pub fn record_failure(&mut self, login: &str, addr: IpAddr, known: bool, now: i64) {
         let c = &mut self.counts;
         c.failed += 1;
-        if self
-            .pairs
-            .fail((login.to_string(), addr), FREE_FAILURES_PER_PAIR, now)
-        {
+        if self.pairs.fail((login.to_string(), addr), now) {
             c.pair_lockouts += 1;
         }
-        if self.addresses.fail(addr, FREE_FAILURES_PER_ADDRESS, now) {
+        if self.addresses.fail(addr, now) {
             c.address_lockouts += 1;
         }
-        if !known
-            && self
-                .logins
-                .fail(login.to_string(), FREE_FAILURES_PER_LOGIN, now)
-        {
+        if !known && self.logins.fail(login.to_string(), now) {
             c.login_lockouts += 1;
         }
     }
@@ -241,16 +226,17 @@ impl LoginThrottle {
     }
 }
 
-/// Whole seconds from a wait in milliseconds, rounded up, at least 1.
-pub fn wait_secs(wait_ms: i64) -> u64 {
-    u64::try_from((wait_ms.max(1) + 999) / 1000).unwrap_or(1)
-}
+pub use paytap_types::throttle::wait_secs;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const T0: i64 = 1_000_000_000;
+
+    fn ms(d: Duration) -> i64 {
+        i64::try_from(d.as_millis()).unwrap()
+    }
 
     fn ip(s: &str) -> IpAddr {
         address_key(Some(s.parse().unwrap()))
@@ -282,7 +268,7 @@ mod tests {
         // A success clears the pair; the address's own count stays.
         t.record_success("x@example.com", a);
         let pair = t.pairs.get(&("x@example.com".to_string(), a), T0 + 39);
-        assert_eq!(pair.failures, 0);
+        assert_eq!(pair.count, 0);
         assert!(t.pair_wait("x@example.com", a, T0 + 39).is_some());
     }
 
