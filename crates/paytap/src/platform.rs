@@ -520,6 +520,7 @@ impl Platform {
         let transit_keys = transit::TransitKeys::derive(&config.keyring, &transit_config);
         let bills_key = bills::data_key(&config.keyring);
         let upi_key = upi::data_key(&config.keyring);
+        let bindings_key = upi::bindings_key(&config.keyring);
         let issuers = config.issuers.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let merchants =
@@ -559,7 +560,7 @@ impl Platform {
         }
         let india_db = regions.get("in")?.clone();
         let upi_side = upi::start(&net, &india_db, &issuers, &upi_key).await?;
-        let psp = upi_side.psp(india_db.clone()).await?;
+        let psp = upi_side.psp(india_db.clone(), &bindings_key).await?;
         let upi_routes = upi_side.routes;
         let mut tasks = upi_side.tasks;
         let bills_side = bills::start(

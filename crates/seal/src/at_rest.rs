@@ -2,11 +2,15 @@
 //! caller's key with a fresh random 96-bit nonce. Output format:
 //! `nonce (12) || ciphertext || tag (16)`. Used by the vault for its data
 //! keys and records and by the switch for stored advices; each caller binds
-//! its own associated data (what the box belongs to).
+//! its own associated data (what the box belongs to). [`keyed_hash`] is the
+//! HMAC-SHA256 (RFC 2104) beside it: a subkey under a label, or a keyed
+//! fingerprint by which a sealed value is found without being readable.
 
 use crate::SealError;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 const NONCE: usize = 12;
@@ -37,6 +41,14 @@ pub fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u
         .decrypt(&nonce, Payload { msg: ct, aad })
         .map(Zeroizing::new)
         .map_err(|_| SealError::Open)
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn keyed_hash(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+        .expect("HMAC-SHA256 accepts a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -82,5 +94,19 @@ mod tests {
         let mut boxed = vec![0u8; 12];
         boxed.extend_from_slice(&ct);
         assert_eq!(&**open(&[0u8; 32], b"", &boxed).unwrap(), &[0u8; 16]);
+    }
+
+    /// HMAC-SHA256 known answers: RFC 4231 test cases 1 and 2.
+    #[test]
+    fn keyed_hash_known_answer() {
+        let hex = |b: [u8; 32]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(keyed_hash(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex(keyed_hash(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

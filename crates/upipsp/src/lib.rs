@@ -22,6 +22,11 @@
 //!   chose (the id its PIN block is sealed for): a repeat gets the payment
 //!   as it stands, another request under the same id is refused.
 //!
+//! The holder's mobile number, account number and name are sealed at rest
+//! (AES-256-GCM, each bound to its binding id and column), a binding found
+//! by the keyed fingerprints of its mobile number and account
+//! (HMAC-SHA256), all under the data key [`Psp::open`] is given.
+//!
 //! Every payment is written before its request leaves, so a crash never
 //! loses one: a payment left `pending` or `deemed` is resolved by a status
 //! check ([`Psp::payment`]).
@@ -30,6 +35,7 @@
 mod error;
 mod links;
 mod model;
+mod sealed;
 mod service;
 mod store;
 
@@ -41,10 +47,11 @@ pub use service::{HANDLE, Psp, PspConfig};
 use paytap_store::Migration;
 
 /// Schema owned by the PSP.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    component: "upipsp",
-    version: 1,
-    sql: "CREATE TABLE upipsp_bindings (\
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        component: "upipsp",
+        version: 1,
+        sql: "CREATE TABLE upipsp_bindings (\
             binding_id TEXT PRIMARY KEY, \
             owner TEXT NOT NULL, \
             device_id TEXT NOT NULL, \
@@ -80,4 +87,21 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             created_at BIGINT NOT NULL, \
             updated_at BIGINT NOT NULL);\
           CREATE INDEX upipsp_payments_owner ON upipsp_payments (owner, created_at)",
-}];
+    },
+    // The mobile number, account number and holder sealed (`sealed.rs`):
+    // rows of version 1 are left clear with no fingerprint, and
+    // `Psp::open` seals them (it holds the key, the SQL does not). The
+    // version-1 unique constraint on the account number stays but no longer
+    // bites (sealed values differ): the unique index on the account's
+    // fingerprint is the binding's key now.
+    Migration {
+        component: "upipsp",
+        version: 2,
+        sql: "ALTER TABLE upipsp_bindings ADD COLUMN mobile_fp TEXT;\
+          ALTER TABLE upipsp_bindings ADD COLUMN account_fp TEXT;\
+          DROP INDEX upipsp_bindings_mobile;\
+          CREATE INDEX upipsp_bindings_mobile_fp ON upipsp_bindings (mobile_fp);\
+          CREATE UNIQUE INDEX upipsp_bindings_account_fp \
+            ON upipsp_bindings (owner, device_id, ifsc, account_fp)",
+    },
+];

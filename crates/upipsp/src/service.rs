@@ -3,6 +3,7 @@
 use crate::error::PspError;
 use crate::links::{CollectAnswer, UpiLinks};
 use crate::model::{Binding, Collect, NewBinding, PayRequest, Payment, PinSetting, UpiId};
+use crate::sealed::BindingCipher;
 use crate::store::{self, BindingRow};
 use base64::Engine;
 use paytap_issuer::{LegResult, PinKey, PinOtp, SetPin};
@@ -59,6 +60,8 @@ pub struct Psp {
     links: Arc<dyn UpiLinks>,
     clock: Arc<dyn Clock>,
     config: PspConfig,
+    /// Seals the bindings' mobile numbers, account numbers and holders.
+    cipher: Arc<BindingCipher>,
 }
 
 impl std::fmt::Debug for Psp {
@@ -78,19 +81,27 @@ struct Payee {
 }
 
 impl Psp {
-    /// Migrates the PSP's tables in `db` and is ready.
+    /// Migrates the PSP's tables in `db`, seals what a version before
+    /// sealing left clear, and is ready. The bindings' mobile numbers,
+    /// account numbers and holders are sealed under keys derived from
+    /// `data_key` (the platform keyring's subkey for the PSP): the same key
+    /// must open the same database again.
     pub async fn open(
         db: Db,
         links: Arc<dyn UpiLinks>,
         clock: Arc<dyn Clock>,
         config: PspConfig,
+        data_key: &[u8; 32],
     ) -> Result<Psp, PspError> {
         db.migrate(crate::MIGRATIONS).await?;
+        let cipher = Arc::new(BindingCipher::new(data_key));
+        store::seal_clear_bindings(&db, &cipher).await?;
         Ok(Psp {
             db,
             links,
             clock,
             config,
+            cipher,
         })
     }
 
@@ -125,7 +136,8 @@ impl Psp {
                 holder: a.holder,
                 bound_at: now,
             };
-            let row = store::upsert_binding(&self.db, owner, &req.device_key, &row).await?;
+            let row =
+                store::upsert_binding(&self.db, &self.cipher, owner, &req.device_key, &row).await?;
             self.refresh_directory(owner, &row).await?;
             out.push(row.view(self.config.cooling_off_ms));
         }
@@ -135,7 +147,7 @@ impl Psp {
 
     /// The user's bindings.
     pub async fn bindings(&self, owner: &str) -> Result<Vec<Binding>, PspError> {
-        let rows = store::bindings(&self.db, owner).await?;
+        let rows = store::bindings(&self.db, &self.cipher, owner).await?;
         Ok(rows
             .iter()
             .map(|r| r.view(self.config.cooling_off_ms))
@@ -247,7 +259,7 @@ impl Psp {
         if let Some(known) = self.known(owner, &record).await? {
             return Ok(known);
         }
-        let binding = store::binding_of_id(&self.db, owner, from.as_str())
+        let binding = store::binding_of_id(&self.db, &self.cipher, owner, from.as_str())
             .await?
             .ok_or(PspError::NotFound)?;
         let block = pin_block(&req.pin_block)?;
@@ -312,7 +324,7 @@ impl Psp {
         pin_block_b64: &str,
     ) -> Result<Payment, PspError> {
         let c = self.open_collect(owner, txn_id).await?;
-        let binding = store::binding_of_id(&self.db, owner, &c.payer_vpa)
+        let binding = store::binding_of_id(&self.db, &self.cipher, owner, &c.payer_vpa)
             .await?
             .ok_or(PspError::NotFound)?;
         let block = pin_block(pin_block_b64)?;
@@ -342,7 +354,7 @@ impl Psp {
     // ----- steps ---------------------------------------------------------
 
     async fn binding(&self, owner: &str, id: &str) -> Result<BindingRow, PspError> {
-        store::binding_of(&self.db, owner, id)
+        store::binding_of(&self.db, &self.cipher, owner, id)
             .await?
             .ok_or(PspError::NotFound)
     }
@@ -398,13 +410,12 @@ impl Psp {
                 person(vpa, note, req.amount_paise)?
             }
             (None, Some(m), None) => {
-                let vpa =
-                    store::id_of_mobile(&self.db, mobile(m)?)
-                        .await?
-                        .ok_or(PspError::Refused {
-                            code: "ZH",
-                            message: "no UPI ID is linked to this mobile number",
-                        })?;
+                let vpa = store::id_of_mobile(&self.db, &self.cipher, mobile(m)?)
+                    .await?
+                    .ok_or(PspError::Refused {
+                        code: "ZH",
+                        message: "no UPI ID is linked to this mobile number",
+                    })?;
                 let vpa = Vpa::new(&vpa).map_err(|e| PspError::Corrupt(e.to_string()))?;
                 person(vpa, note, req.amount_paise)?
             }

@@ -2,10 +2,11 @@
 
 use crate::error::PspError;
 use crate::model::{Binding, Payment, UpiId};
+use crate::sealed::{BindingCipher, Column};
 use paytap_store::Db;
 
-/// A binding as stored, with what the PSP needs to pay from it.
-#[derive(Debug, Clone)]
+/// A binding as the PSP uses it, opened: what it needs to pay from it.
+#[derive(Clone)]
 pub(crate) struct BindingRow {
     pub binding_id: String,
     pub device_id: String,
@@ -17,23 +18,37 @@ pub(crate) struct BindingRow {
     pub bound_at: i64,
 }
 
+impl std::fmt::Debug for BindingRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingRow")
+            .field("binding_id", &self.binding_id)
+            .field("device_id", &self.device_id)
+            .field("bank_id", &self.bank_id)
+            .field("ifsc", &self.ifsc)
+            .field("bound_at", &self.bound_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row of `upipsp_bindings` as stored: mobile, account number and holder
+/// sealed.
 type BindingTuple = (String, String, String, String, String, String, String, i64);
 
 const BINDING_COLUMNS: &str =
     "binding_id, device_id, mobile, bank_id, ifsc, account_number, holder, bound_at";
 
-fn binding(t: BindingTuple) -> BindingRow {
+fn binding(c: &BindingCipher, t: BindingTuple) -> Result<BindingRow, PspError> {
     let (binding_id, device_id, mobile, bank_id, ifsc, account_number, holder, bound_at) = t;
-    BindingRow {
+    Ok(BindingRow {
+        mobile: c.open(&binding_id, Column::Mobile, &mobile)?,
+        account_number: c.open(&binding_id, Column::AccountNumber, &account_number)?,
+        holder: c.open(&binding_id, Column::Holder, &holder)?,
         binding_id,
         device_id,
-        mobile,
         bank_id,
         ifsc,
-        account_number,
-        holder,
         bound_at,
-    }
+    })
 }
 
 impl BindingRow {
@@ -53,49 +68,116 @@ impl BindingRow {
     }
 }
 
-/// Binds (or binds again, as new) `row` for `owner` with `device_key`.
+/// Seals the bindings written before they were sealed (migration 2 left
+/// their fingerprints empty), each in its own statement: a row is either
+/// still clear with no fingerprint, or sealed with both.
+pub(crate) async fn seal_clear_bindings(db: &Db, c: &BindingCipher) -> Result<(), PspError> {
+    let clear: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT binding_id, mobile, ifsc, account_number, holder FROM upipsp_bindings \
+         WHERE mobile_fp IS NULL",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for (id, mobile, ifsc, number, holder) in &clear {
+        sqlx::query(
+            "UPDATE upipsp_bindings SET mobile = $1, account_number = $2, holder = $3, \
+             mobile_fp = $4, account_fp = $5 WHERE binding_id = $6 AND mobile_fp IS NULL",
+        )
+        .bind(c.seal(id, Column::Mobile, mobile)?)
+        .bind(c.seal(id, Column::AccountNumber, number)?)
+        .bind(c.seal(id, Column::Holder, holder)?)
+        .bind(c.mobile_fp(mobile))
+        .bind(c.account_fp(ifsc, number))
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    }
+    if !clear.is_empty() {
+        tracing::info!(bindings = clear.len(), "UPI bindings sealed");
+    }
+    Ok(())
+}
+
+/// Binds (or binds again, as new: same id, new device key, mobile number,
+/// holder and time) `row` for `owner` with `device_key`. The values are
+/// sealed for the row's id, so an existing binding is updated under its
+/// own id rather than upserted under a new one.
 pub(crate) async fn upsert_binding(
     db: &Db,
+    c: &BindingCipher,
     owner: &str,
     device_key: &str,
     row: &BindingRow,
 ) -> Result<BindingRow, PspError> {
-    sqlx::query(
-        "INSERT INTO upipsp_bindings (binding_id, owner, device_id, device_key, mobile, bank_id, \
-         ifsc, account_number, holder, bound_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (owner, device_id, ifsc, account_number) DO UPDATE SET \
-         device_key = excluded.device_key, mobile = excluded.mobile, \
-         holder = excluded.holder, bound_at = excluded.bound_at",
-    )
-    .bind(&row.binding_id)
-    .bind(owner)
-    .bind(&row.device_id)
-    .bind(device_key)
-    .bind(&row.mobile)
-    .bind(&row.bank_id)
-    .bind(&row.ifsc)
-    .bind(&row.account_number)
-    .bind(&row.holder)
-    .bind(row.bound_at)
-    .execute(db.pool())
-    .await?;
-    let sql = format!(
-        "SELECT {BINDING_COLUMNS} FROM upipsp_bindings \
-         WHERE owner = $1 AND device_id = $2 AND ifsc = $3 AND account_number = $4"
-    );
-    let t: BindingTuple = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(owner)
-        .bind(&row.device_id)
-        .bind(&row.ifsc)
-        .bind(&row.account_number)
-        .fetch_one(db.pool())
-        .await?;
-    Ok(binding(t))
+    let account_fp = c.account_fp(&row.ifsc, &row.account_number);
+    let existing = "SELECT binding_id FROM upipsp_bindings \
+         WHERE owner = $1 AND device_id = $2 AND ifsc = $3 AND account_fp = $4";
+    // Twice at most: a concurrent bind of the same account that wins the
+    // insert is then found and updated.
+    for _ in 0..2 {
+        let found: Option<(String,)> = sqlx::query_as(existing)
+            .bind(owner)
+            .bind(&row.device_id)
+            .bind(&row.ifsc)
+            .bind(&account_fp)
+            .fetch_optional(db.pool())
+            .await?;
+        let written = match found {
+            Some((id,)) => {
+                sqlx::query(
+                    "UPDATE upipsp_bindings SET device_key = $1, mobile = $2, mobile_fp = $3, \
+                     holder = $4, bound_at = $5 WHERE binding_id = $6",
+                )
+                .bind(device_key)
+                .bind(c.seal(&id, Column::Mobile, &row.mobile)?)
+                .bind(c.mobile_fp(&row.mobile))
+                .bind(c.seal(&id, Column::Holder, &row.holder)?)
+                .bind(row.bound_at)
+                .bind(&id)
+                .execute(db.pool())
+                .await?;
+                Some(id)
+            }
+            None => {
+                let id = &row.binding_id;
+                let done = sqlx::query(
+                    "INSERT INTO upipsp_bindings (binding_id, owner, device_id, device_key, \
+                     mobile, mobile_fp, bank_id, ifsc, account_number, account_fp, holder, \
+                     bound_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (owner, device_id, ifsc, account_fp) DO NOTHING",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(&row.device_id)
+                .bind(device_key)
+                .bind(c.seal(id, Column::Mobile, &row.mobile)?)
+                .bind(c.mobile_fp(&row.mobile))
+                .bind(&row.bank_id)
+                .bind(&row.ifsc)
+                .bind(c.seal(id, Column::AccountNumber, &row.account_number)?)
+                .bind(&account_fp)
+                .bind(c.seal(id, Column::Holder, &row.holder)?)
+                .bind(row.bound_at)
+                .execute(db.pool())
+                .await?;
+                (done.rows_affected() == 1).then(|| id.clone())
+            }
+        };
+        if let Some(id) = written {
+            return binding_of(db, c, owner, &id)
+                .await?
+                .ok_or_else(|| PspError::Corrupt(format!("binding {id} vanished")));
+        }
+    }
+    Err(PspError::Corrupt(
+        "a binding neither inserted nor found".into(),
+    ))
 }
 
 /// `owner`'s binding `id`.
 pub(crate) async fn binding_of(
     db: &Db,
+    c: &BindingCipher,
     owner: &str,
     id: &str,
 ) -> Result<Option<BindingRow>, PspError> {
@@ -107,11 +189,15 @@ pub(crate) async fn binding_of(
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(t.map(binding))
+    t.map(|t| binding(c, t)).transpose()
 }
 
 /// `owner`'s bindings, oldest first.
-pub(crate) async fn bindings(db: &Db, owner: &str) -> Result<Vec<BindingRow>, PspError> {
+pub(crate) async fn bindings(
+    db: &Db,
+    c: &BindingCipher,
+    owner: &str,
+) -> Result<Vec<BindingRow>, PspError> {
     let sql = format!(
         "SELECT {BINDING_COLUMNS} FROM upipsp_bindings WHERE owner = $1 \
          ORDER BY bound_at, binding_id"
@@ -120,7 +206,7 @@ pub(crate) async fn bindings(db: &Db, owner: &str) -> Result<Vec<BindingRow>, Ps
         .bind(owner)
         .fetch_all(db.pool())
         .await?;
-    Ok(rows.into_iter().map(binding).collect())
+    rows.into_iter().map(|t| binding(c, t)).collect()
 }
 
 /// Records a new UPI ID; `false` when it is taken.
@@ -166,6 +252,7 @@ pub(crate) async fn ids(db: &Db, owner: &str) -> Result<Vec<UpiId>, PspError> {
 /// The binding behind `owner`'s UPI ID `vpa`.
 pub(crate) async fn binding_of_id(
     db: &Db,
+    c: &BindingCipher,
     owner: &str,
     vpa: &str,
 ) -> Result<Option<BindingRow>, PspError> {
@@ -176,19 +263,23 @@ pub(crate) async fn binding_of_id(
             .fetch_optional(db.pool())
             .await?;
     match row {
-        Some((id,)) => binding_of(db, owner, &id).await,
+        Some((id,)) => binding_of(db, c, owner, &id).await,
         None => Ok(None),
     }
 }
 
-/// The first UPI ID made on a binding of `mobile`: how a mobile number is
-/// paid.
-pub(crate) async fn id_of_mobile(db: &Db, mobile: &str) -> Result<Option<String>, PspError> {
+/// The first UPI ID made on a binding of `mobile` (found by its
+/// fingerprint): how a mobile number is paid.
+pub(crate) async fn id_of_mobile(
+    db: &Db,
+    c: &BindingCipher,
+    mobile: &str,
+) -> Result<Option<String>, PspError> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT i.vpa FROM upipsp_ids i JOIN upipsp_bindings b ON b.binding_id = i.binding_id \
-         WHERE b.mobile = $1 ORDER BY i.created_at, i.vpa LIMIT 1",
+         WHERE b.mobile_fp = $1 ORDER BY i.created_at, i.vpa LIMIT 1",
     )
-    .bind(mobile)
+    .bind(c.mobile_fp(mobile))
     .fetch_optional(db.pool())
     .await?;
     Ok(row.map(|r| r.0))

@@ -97,9 +97,15 @@ async fn world() -> World {
     );
     let links = Arc::new(InProcess::new(banks.clone(), switch.clone()));
     let app_db = Db::for_tests().await.unwrap();
-    let psp = Psp::open(app_db, links, Arc::new(clock.clone()), PspConfig::default())
-        .await
-        .unwrap();
+    let psp = Psp::open(
+        app_db,
+        links,
+        Arc::new(clock.clone()),
+        PspConfig::default(),
+        &[6; 32],
+    )
+    .await
+    .unwrap();
     let key = psp
         .list_keys()
         .into_iter()

@@ -98,6 +98,7 @@ async fn upi() -> Upi {
         links,
         Arc::new(clock.clone()),
         PspConfig::default(),
+        &[6; 32],
     )
     .await
     .unwrap();

@@ -136,9 +136,15 @@ async fn an_india_account_sees_its_upi_in_english_and_chinese() {
     .unwrap();
     let sw = Arc::new(sw);
     let links = Arc::new(InProcess::new(banks.clone(), sw.clone()));
-    let psp = Psp::open(db, links, Arc::new(SystemClock), PspConfig::default())
-        .await
-        .unwrap();
+    let psp = Psp::open(
+        db,
+        links,
+        Arc::new(SystemClock),
+        PspConfig::default(),
+        &[6; 32],
+    )
+    .await
+    .unwrap();
     site.wallet.attach_upi(psp.clone()).unwrap();
     site.wallet
         .register(NewAccount {

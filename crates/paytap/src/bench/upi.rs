@@ -165,7 +165,14 @@ async fn bench(a: &UpiArgs) -> anyhow::Result<Report> {
     )
     .await?;
     let links = Arc::new(InProcess::new(banks.clone(), Arc::new(switch)));
-    let psp = Psp::open(app_db, links, Arc::new(SystemClock), PspConfig::default()).await?;
+    let psp = Psp::open(
+        app_db,
+        links,
+        Arc::new(SystemClock),
+        PspConfig::default(),
+        &rand_key()?,
+    )
+    .await?;
     if !a.json {
         eprintln!(
             "preparing {} payers and {} PIN blocks ...",

@@ -36,10 +36,20 @@ pub fn psp_key(keyring: &paytap_vault::Keyring, org: &str) -> zeroize::Zeroizing
 /// Purpose of the keyring subkey the banks seal mobile numbers under.
 const MOBILE_KEY_PURPOSE: &str = "issuer upi mobile numbers";
 
+/// Purpose of the keyring subkey the wallet's UPI app seals its bindings
+/// (mobile number, account number, holder) under.
+const PSP_KEY_PURPOSE: &str = "upipsp bindings";
+
 /// The key the banks' UPI side seals mobile numbers with, from the vault's
 /// keyring.
 pub fn data_key(keyring: &paytap_vault::Keyring) -> zeroize::Zeroizing<[u8; 32]> {
     keyring.subkey(MOBILE_KEY_PURPOSE)
+}
+
+/// The key the wallet's UPI app seals its bindings with, from the vault's
+/// keyring.
+pub fn bindings_key(keyring: &paytap_vault::Keyring) -> zeroize::Zeroizing<[u8; 32]> {
+    keyring.subkey(PSP_KEY_PURPOSE)
 }
 
 /// The UPI side as started.
@@ -98,9 +108,17 @@ pub async fn start(
 }
 
 impl UpiSide {
-    /// The wallet's UPI app over `india` (the `in` region's database).
-    pub async fn psp(&self, india: Db) -> anyhow::Result<Psp> {
+    /// The wallet's UPI app over `india` (the `in` region's database), its
+    /// bindings sealed under `bindings_key`.
+    pub async fn psp(&self, india: Db, bindings_key: &[u8; 32]) -> anyhow::Result<Psp> {
         let links = Arc::new(InProcess::new(self.banks.clone(), self.switch.clone()));
-        Ok(Psp::open(india, links, Arc::new(SystemClock), PspConfig::default()).await?)
+        Ok(Psp::open(
+            india,
+            links,
+            Arc::new(SystemClock),
+            PspConfig::default(),
+            bindings_key,
+        )
+        .await?)
     }
 }
