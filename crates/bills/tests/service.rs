@@ -120,33 +120,29 @@ impl Env {
         }
     }
 
-    /// Asha's UPI app answers the collect request of payment `r` (still
-    /// being charged) with `pin`: the switch's outcome, then the receipt
-    /// as read after it.
-    async fn answer_collect(&self, r: Receipt, pin: &str) -> (ResultCode, Receipt) {
-        assert_eq!(r.state, PayState::Charging, "{r:?}");
-        let txn = TxnId::new(&r.payment_id).unwrap();
+    /// Asha's UPI app approves the collect request of payment `id` with
+    /// `pin`: the switch's outcome.
+    async fn approve_as_asha(&self, id: &str, pin: &str) -> ResultCode {
         let mut payer = Party::person(Vpa::new(ASHA).unwrap());
         payer.account = Some(account(&self.asha));
-        payer.creds = vec![pin::pin_cred(
-            &self.banks,
-            &self.asha.ifsc,
-            &r.payment_id,
-            pin,
-        )];
-        let (code, _) = self
-            .switch
-            .approve_collect(&txn, payer)
-            .await
-            .unwrap()
-            .expect("the switch's outcome");
-        let after = self
-            .bills
-            .receipt(ASHA_IN.account_id, &r.payment_id)
-            .await
-            .unwrap()
-            .unwrap();
-        (code, after)
+        payer.creds = vec![pin::pin_cred(&self.banks, &self.asha.ifsc, id, pin)];
+        let txn = TxnId::new(id).unwrap();
+        let outcome = self.switch.approve_collect(&txn, payer).await.unwrap();
+        outcome.expect("the switch's outcome").0
+    }
+
+    /// [`Env::approve_as_asha`] for payment `r` (still being charged): the
+    /// switch's outcome, then the receipt as read after it.
+    async fn answer_collect(&self, r: Receipt, pin: &str) -> (ResultCode, Receipt) {
+        assert_eq!(r.state, PayState::Charging, "{r:?}");
+        let code = self.approve_as_asha(&r.payment_id, pin).await;
+        (code, self.receipt(&r.payment_id).await)
+    }
+
+    /// Asha's receipt of payment `id`, as read now.
+    async fn receipt(&self, id: &str) -> Receipt {
+        let r = self.bills.receipt(ASHA_IN.account_id, id).await.unwrap();
+        r.expect("Asha's payment")
     }
 
     /// [`Env::answer_collect`] with Asha's PIN: the receipt after it.
@@ -475,12 +471,7 @@ async fn a_collect_refused_by_pin_or_by_the_payer_is_declined_and_frees_the_bill
         .unwrap();
     let txn = TxnId::new(&r.payment_id).unwrap();
     e.switch.decline_collect(&txn).await.unwrap();
-    let r = e
-        .bills
-        .receipt(ASHA_IN.account_id, &r.payment_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let r = e.receipt(&r.payment_id).await;
     assert_eq!(r.state, PayState::Declined, "{r:?}");
     assert!(!e.fetch_bescom("1234567890").await.paid);
     // Approved with her PIN: paid.
@@ -618,32 +609,13 @@ async fn a_lost_answer_is_resumed_and_charges_once() {
         .await
         .unwrap();
     assert_eq!(r.state, PayState::Charging, "{r:?}");
-    let txn = TxnId::new(&r.payment_id).unwrap();
-    let mut payer = Party::person(Vpa::new(ASHA).unwrap());
-    payer.account = Some(account(&e.asha));
-    payer.creds = vec![pin::pin_cred(
-        &e.banks,
-        &e.asha.ifsc,
-        &r.payment_id,
-        pin::PIN,
-    )];
-    let (code, _) = e
-        .switch
-        .approve_collect(&txn, payer)
-        .await
-        .unwrap()
-        .unwrap();
+    let code = e.approve_as_asha(&r.payment_id, pin::PIN).await;
     assert_eq!(code, ResultCode::Success);
     assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
     // Resumed (as `paytap up` does every 30 s): the switch answers the
     // same transaction, the biller confirms, nothing is charged twice.
     assert_eq!(e.bills.resume().await.unwrap(), 1);
-    let r = e
-        .bills
-        .receipt("acct-asha", &r.payment_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let r = e.receipt(&r.payment_id).await;
     assert_eq!(r.state, PayState::Confirmed);
     assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
 
@@ -658,12 +630,7 @@ async fn a_lost_answer_is_resumed_and_charges_once() {
     let r = e.approved(r).await;
     assert_eq!(r.state, PayState::Refunding, "{r:?}");
     assert_eq!(e.bills.resume().await.unwrap(), 1);
-    let r = e
-        .bills
-        .receipt("acct-asha", &r.payment_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let r = e.receipt(&r.payment_id).await;
     assert_eq!(r.state, PayState::Refunded);
     assert_eq!(e.balance(&e.asha).await, 10_000_00 - bill.amount.minor);
     assert_eq!(e.bills.resume().await.unwrap(), 0, "nothing left open");
