@@ -591,6 +591,8 @@ impl BandAccounts {
 pub struct BandOperationView {
     /// The code's counter.
     pub counter: i64,
+    /// The register that uploaded it.
+    pub register: String,
     /// The merchant.
     pub merchant: String,
     /// Minor units of [`BAND_CURRENCY`].
@@ -607,8 +609,34 @@ pub struct BandOperationView {
     pub double_spend: bool,
 }
 
-/// Most operations [`BandAccounts::operations`] answers.
-pub const MAX_LISTED_OPERATIONS: i64 = 100;
+/// Most operations [`BandAccounts::operations`] answers: a page of a
+/// hundred and one more, which tells a history whether another page
+/// follows.
+pub const MAX_LISTED_OPERATIONS: i64 = 101;
+
+/// Where a page of [`BandAccounts::operations_before`] starts: the
+/// operations strictly before (`code_time`, `counter`, `register`) in the
+/// band's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationsBefore {
+    /// The code's time, Unix seconds.
+    pub code_time: i64,
+    /// The code's counter.
+    pub counter: i64,
+    /// The register that uploaded it.
+    pub register: String,
+}
+
+impl OperationsBefore {
+    /// From the newest operation on.
+    pub fn newest() -> Self {
+        OperationsBefore {
+            code_time: i64::MAX,
+            counter: i64::MAX,
+            register: String::new(),
+        }
+    }
+}
 
 impl BandAccounts {
     /// The band's newest uploaded operations (at most `limit`, bounded by
@@ -618,12 +646,29 @@ impl BandAccounts {
         band: &BandId,
         limit: i64,
     ) -> Result<Vec<BandOperationView>, BandError> {
+        self.operations_before(band, &OperationsBefore::newest(), limit)
+            .await
+    }
+
+    /// The band's uploaded operations before `before`, newest code first
+    /// (code time, counter, register, descending), at most `limit`
+    /// (bounded by [`MAX_LISTED_OPERATIONS`]).
+    pub async fn operations_before(
+        &self,
+        band: &BandId,
+        before: &OperationsBefore,
+        limit: i64,
+    ) -> Result<Vec<BandOperationView>, BandError> {
         let rows = sqlx::query(
-            "SELECT counter, merchant, amount, code_time, source, reason, double_spend \
-             FROM acquirer_band_operations WHERE band_id = $1 \
-             ORDER BY code_time DESC, counter DESC LIMIT $2",
+            "SELECT counter, register, merchant, amount, code_time, source, reason, double_spend \
+             FROM acquirer_band_operations WHERE band_id = $1 AND (code_time < $2 \
+             OR (code_time = $2 AND (counter < $3 OR (counter = $3 AND register < $4)))) \
+             ORDER BY code_time DESC, counter DESC, register DESC LIMIT $5",
         )
         .bind(hex::encode(band))
+        .bind(before.code_time)
+        .bind(before.counter)
+        .bind(&before.register)
         .bind(limit.clamp(1, MAX_LISTED_OPERATIONS))
         .fetch_all(self.db().pool())
         .await?;
@@ -632,6 +677,7 @@ impl BandAccounts {
                 let source: Option<String> = r.try_get("source")?;
                 Ok(BandOperationView {
                     counter: r.try_get("counter")?,
+                    register: r.try_get("register")?,
                     merchant: r.try_get("merchant")?,
                     amount_minor: r.try_get("amount")?,
                     code_time: r.try_get("code_time")?,

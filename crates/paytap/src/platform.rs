@@ -614,6 +614,7 @@ impl Platform {
         band_accounts
             .fund_reserve("at-start", bands::RESERVE_AT_START_MINOR)
             .await?;
+        wallet.attach_band_history(Arc::new(bands::WalletBands(band_accounts.clone())));
         let site = paytap_web::WebConfig {
             trusted_proxies: opts.trusted_proxies.clone(),
             banks,

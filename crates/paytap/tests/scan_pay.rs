@@ -895,6 +895,7 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
     );
     let status = json(ok(&["device", "band", "status", "--keystore", &band, "--json"]).await);
     assert_eq!(status["account"]["status"], "revoked", "{status}");
+    band_payments_in_the_history(&w.url).await;
     assert_eq!(
         status["account"]["balance_minor"],
         10_000 - 2_900,
@@ -934,6 +935,87 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("revoked"), "{}", text(&refused));
     w.assert_ledger().await;
+}
+
+/// A wallet session's token for `login`, registering the account first
+/// when `register` says so.
+async fn session(url: &str, login: &str, register: bool) -> String {
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}{path}", url.trim_end_matches('/'));
+    let body = serde_json::json!({"login": login, "password": PASSWORD, "display_name": "Wang"});
+    if register {
+        let r = http.post(api("/api/v1/accounts")).json(&body).send().await;
+        assert_eq!(r.unwrap().status().as_u16(), 201);
+    }
+    let r = http.post(api("/api/v1/sessions")).json(&body).send().await;
+    let v: serde_json::Value = r.unwrap().json().await.unwrap();
+    v["token"].as_str().expect("a session").to_owned()
+}
+
+/// The account's history (`GET /api/v1/transactions`), newest first.
+async fn history(url: &str, token: &str) -> Vec<serde_json::Value> {
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/transactions?limit=100",
+            url.trim_end_matches('/')
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+/// Li's history holds the band's three uploaded payments (the copy a
+/// double spend) beside the card payment that funded it; another
+/// account's holds none of them.
+async fn band_payments_in_the_history(url: &str) {
+    let items = history(url, &session(url, EMAIL, false).await).await;
+    let band: Vec<_> = items.iter().filter(|i| i["channel"] == "band").collect();
+    let seen: Vec<_> = band
+        .iter()
+        .map(|i| {
+            let outcome = i["band_outcome"].as_str().unwrap();
+            (
+                i["merchant_id"].as_str().unwrap(),
+                i["amount"]["minor"].as_i64().unwrap(),
+                outcome,
+            )
+        })
+        .collect();
+    for want in [
+        ("TEA-01", 1_200, "paid"),
+        ("TEA-01", 850, "paid"),
+        ("TEA-01", 850, "double_spend"),
+    ] {
+        assert!(seen.contains(&want), "{want:?} in {seen:?}");
+    }
+    assert_eq!(band.len(), 3, "{items:?}");
+    let copy = band
+        .iter()
+        .find(|i| i["band_outcome"] == "double_spend")
+        .unwrap();
+    assert_eq!(copy["reason"], "same_code_elsewhere", "{copy}");
+    assert_eq!(copy["terminal_id"], "TEA-01/till-2", "{copy}");
+    assert!(
+        band.iter()
+            .all(|i| i["kind"] == "offline_qr" && i["device_id"] == band[0]["device_id"])
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i["channel"] == "card" && i["merchant_id"] == "PAYTAP-BANDS"),
+        "the card payment that funded the band: {items:?}"
+    );
+    let times: Vec<i64> = items.iter().map(|i| i["at"].as_i64().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let theirs = history(url, &session(url, "wang.fang@example.com", true).await).await;
+    assert!(theirs.is_empty(), "{theirs:?}");
 }
 
 /// `paytap register CMD --register-dir DIR` online, its JSON answer.

@@ -11,6 +11,9 @@
 //!   with its OpenAPI 3.1 description at `/api/v1/openapi.json`.
 //! * [`upi_api`]: the UPI app's routes (`/api/v1/upi`), over the
 //!   [`paytap_upipsp::Psp`] attached with [`Wallet::attach_upi`].
+//! * [`band_history`]: a band's offline payments in its owner's history,
+//!   over the [`BandHistory`] port attached with
+//!   [`Wallet::attach_band_history`].
 //! * [`WalletNetwork`] ([`port`]) is how the wallet reaches the card network
 //!   (issuer ID&V and the token service, EMV Payment Tokenisation
 //!   framework roles); the network side implements it.
@@ -45,6 +48,7 @@
 #![recursion_limit = "256"]
 
 pub mod auth;
+pub mod band_history;
 mod bills_api;
 mod body;
 pub mod client_addr;
@@ -66,6 +70,7 @@ pub mod throttle;
 pub mod upi_api;
 
 pub use auth::PasswordParams;
+pub use band_history::{BandBound, BandHistory, BandOperation, BandOutcome};
 pub use client_addr::TrustedProxies;
 pub use error::WalletError;
 pub use http::router;

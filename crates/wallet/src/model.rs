@@ -261,6 +261,13 @@ pub struct Transaction {
     pub saved: Money,
     /// Cashback the payment earned (zero without one).
     pub earned: Money,
+    /// How it was paid: `card`, or `band` for a band's offline QR code
+    /// ([`crate::band_history`]).
+    #[serde(default = "crate::band_history::card_channel")]
+    pub channel: String,
+    /// What became of a band payment; `None` for a card payment.
+    #[serde(default)]
+    pub band_outcome: Option<crate::band_history::BandOutcome>,
 }
 
 /// A page of transactions, newest first.

@@ -388,7 +388,7 @@ fn wallet_operations() -> Vec<Op> {
             .resp("404", err("No such card on this account"))
             .resp("502", err("The token service could not be reached; retry")),
         op("get", "/api/v1/transactions", "listTransactions", "history")
-            .summary("The account's payments, newest first")
+            .summary("The account's payments, card and band (offline QR), newest first")
             .query(
                 "limit",
                 json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 20 }),
@@ -401,7 +401,8 @@ fn wallet_operations() -> Vec<Op> {
             )
             .resp("200", ok("A page", schema_ref("TransactionPage")))
             .resp("400", err("Invalid query string"))
-            .resp("422", err("Invalid limit or cursor")),
+            .resp("422", err("Invalid limit or cursor"))
+            .resp("502", err("The band accounts could not be reached; retry")),
         op("get", "/api/v1/events", "paymentEvents", "history")
             .summary("Server-sent events: `event: payment` with a Transaction as data, for each new payment")
             .resp(
@@ -642,7 +643,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["id", "device_id", "card_id", "card_last4", "bank_name", "merchant_name", "merchant_id",
                          "terminal_id", "amount", "amount_display", "approved", "response_code", "reason", "kind", "at",
-                         "saved", "earned"],
+                         "saved", "earned", "channel", "band_outcome"],
             "properties": {
                 "id": s("string"), "device_id": s("string"), "card_id": s("string"),
                 "card_last4": s("string"), "bank_name": s("string"),
@@ -654,7 +655,12 @@ fn schemas() -> Value {
                 "reason": { "type": "string", "description": "Outcome in plain language" },
                 "kind": s("string"), "at": ms(),
                 "saved": { "$ref": "#/components/schemas/Money", "description": "What an instant discount took off the charge (zero without one)" },
-                "earned": { "$ref": "#/components/schemas/Money", "description": "Cashback the payment earned (zero without one)" }
+                "earned": { "$ref": "#/components/schemas/Money", "description": "Cashback the payment earned (zero without one)" },
+                "channel": { "type": "string", "enum": ["card", "band"], "description": "card: a card token paid (tap or scanned code); band: the band paid offline with a QR code from its band account, uploaded later by the shop's register (kind offline_qr, terminal_id the register, no card, response_code empty, reason why it was refused or counted as a double spend)" },
+                "band_outcome": {
+                    "type": ["string", "null"], "enum": ["paid", "paid_from_reserve", "refused", "double_spend", null],
+                    "description": "A band payment's outcome (null for a card payment): paid from the band account, paid from the platform's reserve, refused, or a double spend (a copied code; approved tells whether the shop was paid)"
+                }
             }
         },
         "PointsEntry": {

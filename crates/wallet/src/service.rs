@@ -135,6 +135,8 @@ pub(crate) struct Inner {
     bills: std::sync::OnceLock<Arc<paytap_bills::BillService>>,
     /// The UPI app, once attached ([`Wallet::attach_upi`]).
     pub(crate) upi: std::sync::OnceLock<paytap_upipsp::Psp>,
+    /// The band accounts, once attached ([`crate::band_history`]).
+    pub(crate) band_history: std::sync::OnceLock<Arc<dyn crate::band_history::BandHistory>>,
 }
 
 /// The wallet service. Cheap to clone (shared state).
@@ -302,6 +304,8 @@ fn tx_from_row(r: TxRow) -> Result<Transaction, WalletError> {
         at: r.14,
         saved,
         earned,
+        channel: crate::band_history::CHANNEL_CARD.to_owned(),
+        band_outcome: None,
     })
 }
 
@@ -445,6 +449,7 @@ impl Wallet {
                 dummy_hash,
                 bills: std::sync::OnceLock::new(),
                 upi: std::sync::OnceLock::new(),
+                band_history: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -1425,6 +1430,8 @@ impl Wallet {
                 at: event.at_millis,
                 saved: event.saved.unwrap_or(Money::new(0, event.amount.currency)),
                 earned: event.earned.unwrap_or(Money::new(0, event.amount.currency)),
+                channel: crate::band_history::CHANNEL_CARD.to_owned(),
+                band_outcome: None,
             };
             let mut tx = db.begin_write().await?;
             let res = sqlx::query(
@@ -1493,8 +1500,9 @@ impl Wallet {
         })
     }
 
-    /// The account's payments, newest first, `limit` (1..=100) per page;
-    /// `cursor` is the previous page's `next_cursor`.
+    /// The account's payments, card and band ([`crate::band_history`]),
+    /// newest first, `limit` (1..=100) per page; `cursor` is the previous
+    /// page's `next_cursor`.
     pub async fn transactions(
         &self,
         p: &Principal,
@@ -1521,10 +1529,12 @@ impl Wallet {
             .bind(i64::from(limit) + 1)
             .fetch_all(db.pool())
             .await?;
-        let mut items = rows
+        let cards = rows
             .into_iter()
             .map(tx_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let bands = self.band_rows(p, before_at, &before_id, limit + 1).await?;
+        let mut items = crate::band_history::merge(cards, bands);
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|t| encode_cursor(t.at, &t.id))

@@ -16,7 +16,7 @@ mod bills;
 mod reasons;
 mod upi;
 
-pub use bands::{BandStrings, band_strings};
+pub use bands::{BandStrings, band_reason_text, band_strings};
 pub use banks::{BankInfo, Banks};
 pub use bills::{BillStrings, category_name, reminder_text, rupees, state_name};
 pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};

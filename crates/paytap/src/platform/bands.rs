@@ -39,7 +39,8 @@
 //!
 //! [`WebBands`] gives the web site the same accounts (its `/bands` page:
 //! limit, balance, offline spending not yet uploaded, QR payments, turning
-//! the band off).
+//! the band off); [`WalletBands`] gives the wallet each band's settled or
+//! refused operations for its owner's payment history.
 
 use std::sync::Arc;
 
@@ -49,12 +50,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use paytap_acquirer::bands::upload::BandBatch;
-use paytap_acquirer::bands::{BandAccounts, BandError, BandView, funding_reference, parse_band_id};
+use paytap_acquirer::bands::{
+    BAND_CURRENCY, BandAccounts, BandError, BandOperationView, BandView, OperationsBefore,
+    funding_reference, parse_band_id,
+};
 use paytap_acquirer::payments::QrPayments;
 use paytap_network::RunningNetwork;
 use paytap_qr::offline::{BAND_ID_LEN, BandId, PUBLIC_KEY_LEN};
-use paytap_types::DeviceKind;
-use paytap_wallet::{Principal, Wallet};
+use paytap_types::{DeviceKind, Money};
+use paytap_wallet::{BandBound, BandHistory, BandOperation, Principal, Wallet};
 use paytap_web::bands::{BandPayment, BandPort, BandSummary};
 use serde::Deserialize;
 use serde_json::json;
@@ -471,5 +475,66 @@ impl BandPort for WebBands {
         band_id: &'a str,
     ) -> paytap_wallet::BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move { self.off(owner, band_id).await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The wallet's view of the band accounts: the operations of an owner's
+/// band for the payment history ([`paytap_wallet::BandHistory`]).
+pub struct WalletBands(pub BandAccounts);
+
+impl WalletBands {
+    async fn history(
+        &self,
+        owner: &str,
+        device_id: &str,
+        before: BandBound,
+        limit: u32,
+    ) -> Result<Vec<BandOperation>, BandError> {
+        let id = band_id_of(device_id);
+        match self.0.view(&id).await {
+            Ok(v) if v.owner == owner => {}
+            Ok(_) | Err(BandError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+        let before = OperationsBefore {
+            code_time: before.time,
+            counter: before.counter,
+            register: before.register,
+        };
+        let ops = self
+            .0
+            .operations_before(&id, &before, i64::from(limit))
+            .await?;
+        Ok(ops.into_iter().map(history_operation).collect())
+    }
+}
+
+fn history_operation(o: BandOperationView) -> BandOperation {
+    BandOperation {
+        counter: o.counter,
+        register: o.register,
+        merchant: o.merchant,
+        amount: Money::new(o.amount_minor, BAND_CURRENCY),
+        code_time: o.code_time,
+        paid: o.paid,
+        from_reserve: o.source.as_deref() == Some("reserve"),
+        double_spend: o.double_spend,
+        reason: o.reason,
+    }
+}
+
+impl BandHistory for WalletBands {
+    fn operations<'a>(
+        &'a self,
+        owner: &'a str,
+        device_id: &'a str,
+        before: BandBound,
+        limit: u32,
+    ) -> paytap_wallet::BoxFuture<'a, Result<Vec<BandOperation>, String>> {
+        Box::pin(async move {
+            self.history(owner, device_id, before, limit)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

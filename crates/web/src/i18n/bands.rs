@@ -32,6 +32,14 @@ pub struct BandStrings {
     pub turn_off_body: &'static str,
     pub turn_off_confirm: &'static str,
     pub cancel: &'static str,
+    /// The payments page's "card" column for a band's offline payment.
+    pub history_channel: &'static str,
+    pub history_double_spend: &'static str,
+    pub why_same_code_elsewhere: &'static str,
+    pub why_over_limit: &'static str,
+    pub why_revoked: &'static str,
+    pub why_uncovered: &'static str,
+    pub why_other: &'static str,
 }
 
 const EN: BandStrings = BandStrings {
@@ -63,6 +71,13 @@ const EN: BandStrings = BandStrings {
     turn_off_body: "Its offline credential is revoked at once: registers refuse its codes once they download the list, and it gets no new certificate. The money held stays in the account.",
     turn_off_confirm: "Yes, turn off the band",
     cancel: "Cancel",
+    history_channel: "Band · offline QR",
+    history_double_spend: "Double spend",
+    why_same_code_elsewhere: "The same code was already paid at another shop: the band was turned off.",
+    why_over_limit: "Spent over the band's offline limit across shops: the band was turned off.",
+    why_revoked: "The code was made after the band was turned off.",
+    why_uncovered: "The band account did not have enough money for it.",
+    why_other: "The shop's upload was refused.",
 };
 
 const ZH: BandStrings = BandStrings {
@@ -94,6 +109,13 @@ const ZH: BandStrings = BandStrings {
     turn_off_body: "其离线凭证将立即吊销：收银机下载吊销名单后将拒绝其付款码，手环也不会再获得新证书。账户中的资金保持不变。",
     turn_off_confirm: "确认关闭手环",
     cancel: "取消",
+    history_channel: "手环 · 离线二维码",
+    history_double_spend: "重复付款",
+    why_same_code_elsewhere: "同一付款码已在另一商户付款：手环已被关闭。",
+    why_over_limit: "在多个商户的消费超过了手环离线限额：手环已被关闭。",
+    why_revoked: "付款码生成于手环关闭之后。",
+    why_uncovered: "手环账户余额不足以支付。",
+    why_other: "商户上传的付款被拒绝。",
 };
 
 /// The band pages' strings in `lang`.
@@ -101,5 +123,18 @@ pub fn band_strings(lang: Lang) -> &'static BandStrings {
     match lang {
         Lang::En => &EN,
         Lang::Zh => &ZH,
+    }
+}
+
+/// Why a band payment was refused or counted as a double spend, by the
+/// band account's reason code, in a sentence.
+pub fn band_reason_text(lang: Lang, reason: &str) -> &'static str {
+    let b = band_strings(lang);
+    match reason {
+        "same_code_elsewhere" => b.why_same_code_elsewhere,
+        "over_limit" => b.why_over_limit,
+        "revoked" => b.why_revoked,
+        "uncovered" => b.why_uncovered,
+        _ => b.why_other,
     }
 }

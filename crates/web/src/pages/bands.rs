@@ -7,7 +7,8 @@ use paytap_types::{Currency, Money};
 
 use super::{Ctx, Nav, csrf_field, layout};
 use crate::bands::{BandPayment, BandSummary};
-use crate::i18n::{band_strings, fill, show_time};
+use crate::i18n::{Lang, band_reason_text, band_strings, fill, show_time};
+use paytap_wallet::{BandOutcome, Transaction};
 
 fn cny(minor: i64) -> String {
     Money::new(minor, Currency::CNY).to_string()
@@ -119,4 +120,33 @@ pub fn band_turn_off_page(ctx: &Ctx, band: &BandSummary) -> Markup {
         }
     };
     layout(ctx, &title, Nav::Bands, content, None)
+}
+
+/// The payments page's card cell for a band's offline payment: the
+/// channel it was paid by.
+pub(crate) fn history_channel(lang: Lang) -> Markup {
+    html! { span class="channel channel-band" { (band_strings(lang).history_channel) } }
+}
+
+/// The payments page's result cell for a band's offline payment: its
+/// outcome, and why when it was refused or a double spend.
+pub(crate) fn history_result(lang: Lang, outcome: BandOutcome, p: &Transaction) -> Markup {
+    let b = band_strings(lang);
+    let text = match outcome {
+        BandOutcome::Paid => b.paid,
+        BandOutcome::PaidFromReserve => b.paid_by_reserve,
+        BandOutcome::Refused => b.refused,
+        BandOutcome::DoubleSpend => b.history_double_spend,
+    };
+    let badge = if p.approved {
+        "badge badge-on"
+    } else {
+        "badge badge-off"
+    };
+    html! {
+        span class=(badge) data-outcome=(outcome.as_str()) { span class="dot" {} (text) }
+        @if matches!(outcome, BandOutcome::Refused | BandOutcome::DoubleSpend) {
+            span class="reason" { (band_reason_text(lang, &p.reason)) }
+        }
+    }
 }

@@ -66,8 +66,12 @@ pub fn payment_row(rc: RowCtx<'_>, p: &Transaction, device: &str) -> Markup {
             td data-label=(s.col_merchant) class="merchant" { span class="v" { (p.merchant_name) } }
             td data-label=(s.col_card) {
                 span class="v" {
-                    span class="bank" { (rc.banks.name(lang, &p.bank_name)) } " "
-                    span class="last4" aria-label=(fill(s.card_ending, &p.card_last4)) { "•••• " (p.card_last4) }
+                    @if p.band_outcome.is_some() {
+                        (super::bands::history_channel(lang))
+                    } @else {
+                        span class="bank" { (rc.banks.name(lang, &p.bank_name)) } " "
+                        span class="last4" aria-label=(fill(s.card_ending, &p.card_last4)) { "•••• " (p.card_last4) }
+                    }
                 }
             }
             td data-label=(s.col_device) class="device" { span class="v" { (device) } }
@@ -79,7 +83,9 @@ pub fn payment_row(rc: RowCtx<'_>, p: &Transaction, device: &str) -> Markup {
             }
             td data-label=(s.col_result) {
                 span class="v" {
-                    @if p.approved {
+                    @if let Some(outcome) = p.band_outcome {
+                        (super::bands::history_result(lang, outcome, p))
+                    } @else if p.approved {
                         span class="badge badge-on" { span class="dot" {} (s.approved) }
                         @if let Some(note) = approved_note(lang, &why) {
                             span class="reason reason-note" { (note) }
@@ -220,6 +226,8 @@ mod tests {
             at: 1_764_979_200_000,
             saved: Money::new(0, Currency::CNY),
             earned: Money::new(0, Currency::CNY),
+            channel: "card".into(),
+            band_outcome: None,
         }
     }
 
