@@ -96,10 +96,42 @@ const ZH: BandStrings = BandStrings {
     cancel: "取消",
 };
 
+const HI: BandStrings = BandStrings {
+    nav_bands: "बैंड",
+    title: "बैंड ऑफ़लाइन खाता",
+    intro: "आपका बैंड अपने ही खाते से, अपनी सीमा तक, QR कोड से ऑफ़लाइन भुगतान करता है; दुकानों के बिलिंग काउंटर ये भुगतान बाद में अपलोड करते हैं।",
+    empty: "अभी कोई बैंड खाता नहीं है। अपने बैंड से खाता खोलें।",
+    band: "बैंड {}",
+    limit: "ऑफ़लाइन सीमा",
+    balance: "जमा शेष राशि",
+    not_uploaded: "ऑफ़लाइन खर्च, अभी अपलोड नहीं हुआ",
+    status: "स्थिति",
+    on: "चालू",
+    off: "बंद",
+    reason_turned_off: "आपने बंद किया",
+    reason_double_spend: "कॉपी किया गया कोड पकड़ा गया",
+    payments: "QR भुगतान",
+    no_payments: "अभी तक कोई भुगतान अपलोड नहीं हुआ।",
+    col_time: "कोड बना",
+    col_merchant: "दुकान",
+    col_amount: "राशि",
+    col_result: "परिणाम",
+    paid: "भुगतान हो गया",
+    paid_by_reserve: "paytap के रिज़र्व से भुगतान किया गया",
+    refused: "अस्वीकृत",
+    copied_code: "कॉपी किया गया कोड",
+    turn_off: "बैंड बंद करें",
+    turn_off_title: "बैंड {} बंद करें?",
+    turn_off_body: "इसका ऑफ़लाइन क्रेडेंशियल तुरंत रद्द हो जाएगा: सूची डाउनलोड करने के बाद बिलिंग काउंटर इसके कोड अस्वीकार कर देंगे, और इसे कोई नया सर्टिफ़िकेट नहीं मिलेगा। जमा राशि खाते में ही रहती है।",
+    turn_off_confirm: "हाँ, बैंड बंद करें",
+    cancel: "रद्द करें",
+};
+
 /// The band pages' strings in `lang`.
 pub fn band_strings(lang: Lang) -> &'static BandStrings {
     match lang {
         Lang::En => &EN,
         Lang::Zh => &ZH,
+        Lang::Hi => &HI,
     }
 }
