@@ -165,7 +165,7 @@ const ZH: Words = Words {
 /// The words of a language.
 pub(crate) fn words(lang: Lang) -> &'static Words {
     match lang {
-        Lang::En => &EN,
+        Lang::En | Lang::Hi => &EN,
         Lang::Zh => &ZH,
     }
 }

@@ -50,6 +50,23 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
         .route("/console/rules/{name}/shadow", post(shadow))
 }
 
+/// The console speaks English and Chinese: a site language it has no
+/// words for (Hindi) is shown in English.
+fn console_lang(lang: Lang) -> Lang {
+    match lang {
+        Lang::Zh => Lang::Zh,
+        Lang::En | Lang::Hi => Lang::En,
+    }
+}
+
+/// The console's other language, for its switch.
+fn other_lang(lang: Lang) -> Lang {
+    match console_lang(lang) {
+        Lang::Zh => Lang::En,
+        Lang::En | Lang::Hi => Lang::Zh,
+    }
+}
+
 /// What every page needs to know about its request.
 struct Req {
     lang: Lang,
@@ -60,14 +77,16 @@ struct Req {
 impl Req {
     fn of(headers: &HeaderMap) -> Req {
         let secure = is_https(headers, None);
-        let lang = cookie(headers, LANG_COOKIE)
-            .and_then(Lang::parse)
-            .unwrap_or_else(|| {
-                headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .map_or(Lang::En, Lang::from_accept_language)
-            });
+        let lang = console_lang(
+            cookie(headers, LANG_COOKIE)
+                .and_then(Lang::parse)
+                .unwrap_or_else(|| {
+                    headers
+                        .get(header::ACCEPT_LANGUAGE)
+                        .and_then(|v| v.to_str().ok())
+                        .map_or(Lang::En, Lang::from_accept_language)
+                }),
+        );
         let token = cookie(headers, cookie_name(secure))
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
@@ -233,7 +252,7 @@ fn layout(req: &Req, op: Option<&Op>, heading: &str, body: Markup) -> Markup {
                             button type="submit" { (w.sign_out) }
                         }
                     }
-                    a href={ "/console/language?to=" (req.lang.other().code()) } lang=(req.lang.other().html_tag()) { (w.other_language) }
+                    a href={ "/console/language?to=" (other_lang(req.lang).code()) } lang=(other_lang(req.lang).html_tag()) { (w.other_language) }
                 }
                 main {
                     h1 { (heading) }
@@ -319,7 +338,7 @@ async fn sign_in(
         }
         Err(ConsoleError::TooManyAttempts { retry_after_secs }) => {
             let wait = match req.lang {
-                Lang::En => paytap_wallet::error::wait_text(retry_after_secs),
+                Lang::En | Lang::Hi => paytap_wallet::error::wait_text(retry_after_secs),
                 Lang::Zh => retry_after_secs.to_string(),
             };
             let message = paytap_web::i18n::fill(w.cooling_down, &wait);
@@ -365,7 +384,7 @@ struct LanguageQuery {
 
 async fn language(headers: HeaderMap, Query(q): Query<LanguageQuery>) -> Response {
     let req = Req::of(&headers);
-    let lang = Lang::parse(&q.to).unwrap_or(req.lang);
+    let lang = Lang::parse(&q.to).map_or(req.lang, console_lang);
     redirect(
         "/console",
         vec![set_cookie(LANG_COOKIE, lang.code(), LANG_SECS, req.secure)],

@@ -506,6 +506,13 @@ async fn the_pages_sign_an_operator_in_in_both_languages() {
     assert!(html.contains("bank-10-off") && html.contains("Budget"));
     let (_, zh, _) = page(&s.app, "/console/offers", &format!("{session}; pt_lang=zh")).await;
     assert!(zh.contains("优惠活动") && zh.contains("预算"));
+    // The site's Hindi (its language cookie) reads the console in English.
+    let (_, hi, _) = page(&s.app, "/console/offers", &format!("{session}; pt_lang=hi")).await;
+    assert!(
+        hi.contains("<html lang=\"en\">") && hi.contains("Budget"),
+        "{hi}"
+    );
+    assert!(hi.contains("/console/language?to=zh"), "{hi}");
     let (_, rules, _) = page(&s.app, "/console/rules", &session).await;
     assert!(rules.contains("card-burst") && rules.contains("max_count = 2"));
 

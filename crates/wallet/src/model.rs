@@ -6,12 +6,14 @@ use paytap_types::{Money, Secret};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// Interface language of an account.
+/// Interface language of an account: English, Simplified Chinese or
+/// Hindi.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     En,
     Zh,
+    Hi,
 }
 
 impl Language {
@@ -19,6 +21,7 @@ impl Language {
         match self {
             Language::En => "en",
             Language::Zh => "zh",
+            Language::Hi => "hi",
         }
     }
 
@@ -26,6 +29,7 @@ impl Language {
         match s {
             "en" => Some(Language::En),
             "zh" => Some(Language::Zh),
+            "hi" => Some(Language::Hi),
             _ => None,
         }
     }

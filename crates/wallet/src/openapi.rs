@@ -442,7 +442,7 @@ fn schemas() -> Value {
                 "login": { "type": "string", "minLength": 1, "maxLength": 254, "pattern": "^\\s*(\\+[0-9 -]+|[^@]+@[^@]+)\\s*$", "description": "E-mail address, or phone number in E.164 form (+8613800138000)" },
                 "password": { "type": "string", "minLength": 8, "maxLength": 128, "writeOnly": true },
                 "display_name": { "type": "string", "minLength": 1, "maxLength": 64 },
-                "language": { "type": "string", "enum": ["en", "zh"], "default": "en" },
+                "language": { "type": "string", "enum": ["en", "zh", "hi"], "default": "en" },
                 "region": { "type": "string", "enum": ["cn", "in"], "default": "cn" }
             }
         },
@@ -453,7 +453,7 @@ fn schemas() -> Value {
                 "id": s("string"), "login": s("string"),
                 "login_kind": { "type": "string", "enum": ["email", "phone"] },
                 "display_name": s("string"),
-                "language": { "type": "string", "enum": ["en", "zh"] },
+                "language": { "type": "string", "enum": ["en", "zh", "hi"] },
                 "region": s("string"), "created_at": ms()
             }
         },

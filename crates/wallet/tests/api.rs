@@ -128,6 +128,45 @@ async fn accounts_live_in_their_region() {
 }
 
 #[tokio::test]
+async fn an_india_account_may_speak_hindi() {
+    let s = server().await;
+    let body = json!({
+        "login": "asha@example.in", "password": PW, "display_name": "आशा",
+        "language": "hi", "region": "in"
+    });
+    let r = s
+        .send(s.http.post(s.url("/api/v1/accounts")).json(&body))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["language"], "hi");
+    let token = s.login("asha@example.in", PW).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s.get(&token, "/api/v1/account").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["language"], "hi");
+    assert_eq!(r.body["display_name"], "आशा");
+
+    let mut bad = body.clone();
+    bad["login"] = json!("ravi@example.in");
+    bad["language"] = json!("ta");
+    let r = s
+        .send(s.http.post(s.url("/api/v1/accounts")).json(&bad))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_request"));
+
+    let api = s.send(s.http.get(s.url("/api/v1/openapi.json"))).await;
+    for schema in ["NewAccount", "Account"] {
+        assert_eq!(
+            api.body["components"]["schemas"][schema]["properties"]["language"]["enum"],
+            json!(["en", "zh", "hi"]),
+            "{schema}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn session_expires_after_its_ttl() {
     let s = server_with(|c| c.session_ttl = Duration::from_secs(3600)).await;
     let token = s.account("a@example.com").await;

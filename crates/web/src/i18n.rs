@@ -1,4 +1,4 @@
-//! The site's words in English and Simplified Chinese.
+//! The site's words in English, Simplified Chinese and Hindi.
 //!
 //! Every string a page shows is a field of [`Strings`] (or of
 //! [`FindStrings`], [`ReasonStrings`]), so a language that misses one does
@@ -27,14 +27,20 @@ pub use upi::UpiStrings;
 pub enum Lang {
     En,
     Zh,
+    /// Hindi, in Devanagari.
+    Hi,
 }
 
 impl Lang {
-    /// `"en"`, `"zh"` (the wallet's codes).
+    /// Every language, in the order the switch lists them.
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::Zh, Lang::Hi];
+
+    /// `"en"`, `"zh"`, `"hi"` (the wallet's codes).
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::Zh => "zh",
+            Lang::Hi => "hi",
         }
     }
 
@@ -43,6 +49,7 @@ impl Lang {
         match self {
             Lang::En => "en",
             Lang::Zh => "zh-Hans",
+            Lang::Hi => "hi",
         }
     }
 
@@ -50,6 +57,7 @@ impl Lang {
         match s {
             "en" => Some(Lang::En),
             "zh" => Some(Lang::Zh),
+            "hi" => Some(Lang::Hi),
             _ => None,
         }
     }
@@ -69,6 +77,8 @@ impl Lang {
             }
             let lang = if tag == "zh" || tag.starts_with("zh-") {
                 Lang::Zh
+            } else if tag == "hi" || tag.starts_with("hi-") {
+                Lang::Hi
             } else if tag == "en" || tag.starts_with("en-") {
                 Lang::En
             } else {
@@ -81,12 +91,9 @@ impl Lang {
         best.map_or(Lang::En, |(_, l)| l)
     }
 
-    /// The other language (for the switch).
-    pub fn other(self) -> Lang {
-        match self {
-            Lang::En => Lang::Zh,
-            Lang::Zh => Lang::En,
-        }
+    /// The other languages (for the switch), in [`Lang::ALL`]'s order.
+    pub fn others(self) -> impl Iterator<Item = Lang> {
+        Lang::ALL.into_iter().filter(move |l| *l != self)
     }
 
     /// The language's own name, as the switch shows it.
@@ -94,6 +101,7 @@ impl Lang {
         match self {
             Lang::En => "English",
             Lang::Zh => "中文",
+            Lang::Hi => "हिन्दी",
         }
     }
 
@@ -101,6 +109,7 @@ impl Lang {
         match self {
             Lang::En => &EN,
             Lang::Zh => &ZH,
+            Lang::Hi => &HI,
         }
     }
 }
@@ -111,6 +120,7 @@ impl From<paytap_wallet::Language> for Lang {
         match l {
             paytap_wallet::Language::En => Lang::En,
             paytap_wallet::Language::Zh => Lang::Zh,
+            paytap_wallet::Language::Hi => Lang::Hi,
         }
     }
 }
@@ -482,6 +492,114 @@ pub static ZH: Strings = Strings {
     bad_request_body: "请返回后重试。",
 };
 
+pub static HI: Strings = Strings {
+    site_name: "paytap",
+    skip_to_content: "मुख्य सामग्री पर जाएँ",
+    nav_label: "मुख्य",
+    nav_devices: "डिवाइस",
+    nav_cards: "कार्ड",
+    nav_payments: "भुगतान",
+    sign_out: "साइन आउट करें",
+    signed_in_as: "साइन इन खाता",
+    language_label: "भाषा",
+    list_sep: ", ",
+    footer_safety: "अपना पासवर्ड या OTP कभी किसी को न बताएँ। हम आपसे ये कभी नहीं माँगेंगे।",
+
+    login_title: "अपने वॉलेट में साइन इन करें",
+    login_intro: "अपने कार्ड और भुगतान देखें, और खोए हुए फ़ोन या घड़ी पर भुगतान बंद करें।",
+    login_field: "ई-मेल या मोबाइल नंबर",
+    login_hint: "मोबाइल नंबर + और देश कोड से शुरू करें, जैसे +91।",
+    password_field: "पासवर्ड",
+    sign_in: "साइन इन करें",
+    login_wrong: "ई-मेल, मोबाइल नंबर या पासवर्ड गलत है।",
+    login_locked: "बहुत अधिक गलत प्रयास हुए। आपकी सुरक्षा के लिए, कृपया {} सेकंड बाद फिर से प्रयास करें।",
+    login_expired: "आपका सत्र समाप्त हो गया है। कृपया फिर से साइन इन करें।",
+    login_signed_out: "आप साइन आउट हो गए हैं।",
+    login_unavailable: "सेवा अभी उपलब्ध नहीं है। कृपया थोड़ी देर बाद फिर से प्रयास करें।",
+
+    devices_title: "आपके डिवाइस",
+    devices_intro: "फ़ोन या घड़ी खो गई? यहाँ उस पर भुगतान बंद करें। यह तुरंत लागू होता है, और डिवाइस मिलने पर आप भुगतान फिर से चालू कर सकते हैं।",
+    devices_none: "अभी कोई डिवाइस नहीं है। जोड़ने के लिए अपने फ़ोन, घड़ी या बैंड पर वॉलेट ऐप में साइन इन करें।",
+    kind_phone: "फ़ोन",
+    kind_watch: "घड़ी",
+    kind_band: "बैंड",
+    status_on: "भुगतान चालू",
+    status_off_lost: "भुगतान बंद: खोने की सूचना दी गई",
+    status_off_stolen: "भुगतान बंद: चोरी की सूचना दी गई",
+    status_off_explained: "जब तक आप भुगतान फिर से चालू नहीं करते, इस डिवाइस से हर भुगतान अस्वीकार होगा।",
+    last_seen: "आख़िरी बार देखा गया",
+    never_seen: "अभी तक नहीं देखा गया",
+    near_place: "{} के पास",
+    cards_on_device: "इस डिवाइस पर कार्ड",
+    no_cards_on_device: "इस डिवाइस पर कोई कार्ड नहीं है।",
+    band_no_cards: "बैंड में ट्रांज़िट और QR पास रहते हैं, बैंक कार्ड नहीं।",
+    turn_off: "इस डिवाइस पर भुगतान बंद करें",
+    turn_on: "फिर से चालू करें",
+    remove_all_cards: "सभी कार्ड हटाएँ",
+    device_details: "विवरण",
+
+    turn_off_title: "{} पर भुगतान बंद करें?",
+    turn_off_body: "इस डिवाइस का हर कार्ड तुरंत काम करना बंद कर देगा: जब तक आप भुगतान फिर से चालू नहीं करते, इससे टैप और ऐप में किए गए भुगतान अस्वीकार होंगे।",
+    turn_off_other_devices: "आपके दूसरे डिवाइस पर आपके कार्ड काम करते रहेंगे।",
+    reason_legend: "डिवाइस के साथ क्या हुआ?",
+    reason_lost: "मैंने इसे खो दिया",
+    reason_stolen: "यह चोरी हो गया",
+    turn_off_confirm: "हाँ, भुगतान बंद करें",
+    cancel: "रद्द करें",
+    remove_all_title: "{} से सभी कार्ड हटाएँ?",
+    remove_all_body: "इस डिवाइस के कार्ड इससे मिटा दिए जाएँगे और फिर कभी इससे भुगतान नहीं कर पाएँगे। आपके बैंक कार्ड पर कोई असर नहीं पड़ता, और आप उन्हें बाद में फिर से जोड़ सकते हैं।",
+    remove_all_confirm: "हाँ, सभी कार्ड हटाएँ",
+
+    notice_off: "{} पर भुगतान बंद कर दिए गए हैं।",
+    notice_on: "{} पर भुगतान फिर से चालू हैं।",
+    notice_removed_all: "हटाए गए कार्ड: {}।",
+    notice_card_removed: "{} पर ख़त्म होने वाला कार्ड हटा दिया गया।",
+    notice_default: "{} पर ख़त्म होने वाला कार्ड अब आपका डिफ़ॉल्ट कार्ड है।",
+    notice_language: "भाषा बदल दी गई।",
+
+    cards_title: "आपके कार्ड",
+    cards_intro: "आपने अपने डिवाइस में जो बैंक कार्ड जोड़े हैं। कार्ड के केवल आख़िरी चार अंक ही दिखाए जाते हैं।",
+    cards_none: "अभी कोई कार्ड नहीं है। अपने फ़ोन या घड़ी पर वॉलेट ऐप में कार्ड जोड़ें।",
+    default_card: "डिफ़ॉल्ट",
+    make_default: "डिफ़ॉल्ट बनाएँ",
+    remove: "हटाएँ",
+    card_suspended: "रुका हुआ",
+    card_ending: "{} पर ख़त्म होने वाला कार्ड",
+    on_device: "{} पर",
+    remove_card_title: "{} पर ख़त्म होने वाला कार्ड हटाएँ?",
+    remove_card_body: "कार्ड इस डिवाइस से मिटा दिया जाएगा और अब इससे भुगतान नहीं कर पाएगा। आपके बैंक कार्ड पर कोई असर नहीं पड़ता।",
+    remove_card_confirm: "हाँ, कार्ड हटाएँ",
+
+    payments_title: "भुगतान",
+    payments_intro: "आपके डिवाइस पर आपके कार्ड से किया गया हर भुगतान, सबसे नया पहले।",
+    payments_none: "अभी कोई भुगतान नहीं हुआ है।",
+    payments_points: "रिवॉर्ड पॉइंट: {}",
+    payments_live: "नए भुगतान होते ही यहाँ दिखाई देते हैं।",
+    payments_refresh: "रीफ़्रेश करें",
+    payments_older: "पुराने भुगतान",
+    col_date: "तारीख़",
+    col_merchant: "व्यापारी",
+    col_card: "कार्ड",
+    col_device: "डिवाइस",
+    col_amount: "राशि",
+    col_result: "परिणाम",
+    approved: "स्वीकृत",
+    saved_note: "आपने {} बचाए",
+    earned_note: "{} कैशबैक",
+    declined: "अस्वीकृत",
+    new_payment: "{} पर नया भुगतान",
+
+    not_found_title: "पेज नहीं मिला",
+    not_found_body: "यह पेज मौजूद नहीं है, या यह आपके खाते का हिस्सा नहीं है।",
+    back_to_devices: "अपने डिवाइस पर वापस जाएँ",
+    error_title: "कुछ गड़बड़ हो गई",
+    error_body: "हम इसे पूरा नहीं कर सके। कृपया थोड़ी देर बाद फिर से प्रयास करें।",
+    forbidden_title: "इस फ़ॉर्म की समय-सीमा समाप्त हो गई है",
+    forbidden_body: "आपकी सुरक्षा के लिए, कृपया वापस जाएँ, पेज को फिर से लोड करें और फिर से प्रयास करें।",
+    bad_request_title: "हम यह अनुरोध नहीं पढ़ सके",
+    bad_request_body: "कृपया वापस जाएँ और फिर से प्रयास करें।",
+};
+
 /// The civil-time offset of a wallet region.
 pub fn region_offset(region: &str) -> UtcOffset {
     let (h, m) = match region {
@@ -530,6 +648,17 @@ pub fn show_time(millis: i64, region: &str, lang: Lang) -> ShownTime {
             t.minute(),
             zone
         ),
+        Lang::Hi => format!(
+            "{} {} {}, {:02}:{:02} {}",
+            t.day(),
+            MONTHS_HI
+                .get(usize::from(u8::from(t.month())).saturating_sub(1))
+                .unwrap_or(&""),
+            t.year(),
+            t.hour(),
+            t.minute(),
+            zone
+        ),
     };
     let iso = t
         .format(&time::format_description::well_known::Rfc3339)
@@ -539,6 +668,21 @@ pub fn show_time(millis: i64, region: &str, lang: Lang) -> ShownTime {
 
 const MONTHS_EN: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+const MONTHS_HI: [&str; 12] = [
+    "जनवरी",
+    "फ़रवरी",
+    "मार्च",
+    "अप्रैल",
+    "मई",
+    "जून",
+    "जुलाई",
+    "अगस्त",
+    "सितंबर",
+    "अक्टूबर",
+    "नवंबर",
+    "दिसंबर",
 ];
 
 /// The words of "find my device" on the device page.
@@ -583,6 +727,7 @@ impl Lang {
         match self {
             Lang::En => &FIND_EN,
             Lang::Zh => &FIND_ZH,
+            Lang::Hi => &FIND_HI,
         }
     }
 }
@@ -647,6 +792,36 @@ const FIND_ZH: FindStrings = FindStrings {
     notice_erase: "「{}」上的卡片已移除，设备下次连接时会自行抹除。",
 };
 
+const FIND_HI: FindStrings = FindStrings {
+    title: "मेरा डिवाइस ढूँढें",
+    map_title: "{} कहाँ-कहाँ रहा, उसका नक्शा",
+    no_place: "अभी तक कोई स्थान नहीं मिला। डिवाइस सिंक करने, भुगतान करने या “अभी ढूँढें” का जवाब देने पर अपना स्थान भेजता है।",
+    within: "{} मीटर के भीतर",
+    located: "स्थान मिला",
+    history: "हाल के स्थान",
+    source_heartbeat: "चेक-इन",
+    source_sync: "सिंक",
+    source_payment: "भुगतान",
+    source_command: "अभी ढूँढें",
+    locate_now: "अभी ढूँढें",
+    play_sound: "आवाज़ बजाएँ",
+    erase: "मिटाएँ",
+    actions_note: "जो डिवाइस ऑफ़लाइन है, उसे ये अगली बार कनेक्ट होने पर मिलेंगे।",
+    erase_title: "{} को मिटाएँ?",
+    erase_body: "डिवाइस के सभी कार्ड अभी हटा दिए जाएँगे, और अगली बार कनेक्ट होने पर डिवाइस अपना सिक्योर एलिमेंट मिटा देगा। इसे वापस नहीं किया जा सकता।",
+    erase_confirm: "हाँ, मिटाएँ",
+    commands: "निर्देश",
+    no_commands: "अभी तक कोई निर्देश नहीं भेजा गया।",
+    state_queued: "डिवाइस की प्रतीक्षा है",
+    state_delivered: "डिवाइस को भेजा गया",
+    state_acknowledged: "पूरा हुआ",
+    state_failed: "विफल",
+    answered_from: "{} से जवाब मिला",
+    notice_locate: "{} से उसका स्थान बताने को कहा गया।",
+    notice_sound: "{} से आवाज़ बजाने को कहा गया।",
+    notice_erase: "{} के कार्ड हटा दिए गए; अगली बार कनेक्ट होने पर यह ख़ुद को मिटा देगा।",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,6 +883,115 @@ mod tests {
         assert_eq!(
             fill(ZH.notice_on, "李的手机"),
             "已重新开启「李的手机」的支付功能。"
+        );
+    }
+
+    /// The English and Hindi tables of each word struct, as source text.
+    const TABLES: [(&str, &str, &str); 6] = [
+        (
+            include_str!("i18n.rs"),
+            "pub static EN: Strings",
+            "pub static HI: Strings",
+        ),
+        (
+            include_str!("i18n.rs"),
+            "const FIND_EN: FindStrings",
+            "const FIND_HI: FindStrings",
+        ),
+        (
+            include_str!("i18n/bills.rs"),
+            "const EN: BillStrings",
+            "const HI: BillStrings",
+        ),
+        (
+            include_str!("i18n/upi.rs"),
+            "const UPI_EN: UpiStrings",
+            "const UPI_HI: UpiStrings",
+        ),
+        (
+            include_str!("i18n/bands.rs"),
+            "const EN: BandStrings",
+            "const HI: BandStrings",
+        ),
+        (
+            include_str!("i18n/reasons.rs"),
+            "static REASONS_EN: ReasonStrings",
+            "static REASONS_HI: ReasonStrings",
+        ),
+    ];
+
+    /// The `field: "words",` entries of the table that starts at `head`.
+    fn entries<'a>(source: &'a str, head: &str) -> Vec<(&'a str, &'a str)> {
+        let start = source.find(head).unwrap_or_else(|| panic!("{head}"));
+        let body = &source[start..];
+        let end = body.find("\n};").unwrap_or_else(|| panic!("end of {head}"));
+        body[..end]
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let (name, value) = l.trim().split_once(": ")?;
+                let value = value
+                    .strip_suffix(',')?
+                    .strip_prefix('"')?
+                    .strip_suffix('"')?;
+                Some((name, value))
+            })
+            .collect()
+    }
+
+    fn devanagari(s: &str) -> bool {
+        s.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c))
+    }
+
+    #[test]
+    fn no_hindi_word_is_empty_or_left_in_english() {
+        for (source, en_head, hi_head) in TABLES {
+            let en = entries(source, en_head);
+            let hi = entries(source, hi_head);
+            assert!(!hi.is_empty(), "{hi_head}");
+            assert_eq!(
+                en.iter().map(|e| e.0).collect::<Vec<_>>(),
+                hi.iter().map(|e| e.0).collect::<Vec<_>>(),
+                "{hi_head}: every field, in the English table's order"
+            );
+            for ((name, en_words), (_, hi_words)) in en.iter().zip(&hi) {
+                assert!(!hi_words.trim().is_empty(), "{hi_head}.{name} is empty");
+                let loanword = ["paytap", "UPI", "UPI ID", ", "].contains(hi_words);
+                assert!(
+                    devanagari(hi_words) || loanword,
+                    "{hi_head}.{name} is not in Hindi: {hi_words:?}"
+                );
+                assert_eq!(
+                    en_words.matches("{}").count(),
+                    hi_words.matches("{}").count(),
+                    "{hi_head}.{name}: the placeholder"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hindi_is_chosen_and_shown() {
+        assert_eq!(Lang::parse("hi"), Some(Lang::Hi));
+        assert_eq!(Lang::Hi.code(), "hi");
+        assert_eq!(Lang::Hi.html_tag(), "hi");
+        assert_eq!(Lang::Hi.endonym(), "हिन्दी");
+        assert_eq!(Lang::from(paytap_wallet::Language::Hi), Lang::Hi);
+        assert_eq!(
+            Lang::from_accept_language("hi-IN,hi;q=0.9,en;q=0.8"),
+            Lang::Hi
+        );
+        assert_eq!(Lang::from_accept_language("en-IN,hi;q=0.9"), Lang::En);
+        assert_eq!(Lang::Hi.others().collect::<Vec<_>>(), [Lang::En, Lang::Zh]);
+        assert_eq!(Lang::En.others().collect::<Vec<_>>(), [Lang::Zh, Lang::Hi]);
+        // 2026-11-23T09:41:00Z
+        assert_eq!(
+            show_time(1_795_426_860_000, "in", Lang::Hi).text,
+            "23 नवंबर 2026, 15:11 UTC+5:30"
+        );
+        assert_eq!(
+            fill(HI.notice_off, "Redmi 13"),
+            "Redmi 13 पर भुगतान बंद कर दिए गए हैं।"
         );
     }
 

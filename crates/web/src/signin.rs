@@ -179,11 +179,12 @@ fn sign_in_refusal(e: &WalletError, lang: Lang) -> (StatusCode, String, Option<u
     }
 }
 
-/// The wait in a sign-in refusal: English words, or seconds in Chinese.
+/// The wait in a sign-in refusal: English words, or seconds in Chinese
+/// and Hindi.
 fn wait_text(lang: Lang, secs: u64) -> String {
     match lang {
         Lang::En => paytap_wallet::error::wait_text(secs),
-        Lang::Zh => secs.to_string(),
+        Lang::Zh | Lang::Hi => secs.to_string(),
     }
 }
 

@@ -348,6 +348,61 @@ async fn the_pages_speak_chinese_with_rupees_grouped_the_indian_way() {
 }
 
 #[tokio::test]
+async fn the_pages_speak_hindi_with_rupees_grouped_the_indian_way() {
+    let site = india().await;
+    let mut c = site
+        .signed_in("asha.hi@example.in", "in", Language::Hi)
+        .await;
+    let home = c.get(&site.app, "/bills").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let b = Lang::Hi.bills();
+    for text in [
+        "<html lang=\"hi\">",
+        b.bills_title,
+        b.billers_title,
+        "बिजली",
+        "पोस्टपेड मोबाइल",
+        "बिल",
+        "UPI",
+    ] {
+        assert!(
+            home.body.contains(text),
+            "missing {text:?} in\n{}",
+            home.body
+        );
+    }
+    assert!(!home.body.contains("Billers<"), "{}", home.body);
+    let bill = fetch_bescom(&site, &mut c).await;
+    for text in [b.bill_title, b.due_date, b.pay_button, b.vpa_field] {
+        assert!(
+            bill.body.contains(text),
+            "missing {text:?} in\n{}",
+            bill.body
+        );
+    }
+    // The amount the bill service has for it, written the Indian way.
+    let service = site.wallet.bills().unwrap();
+    let account = account_id(&site, "asha.hi@example.in").await;
+    let payer = paytap_bills::Payer {
+        account_id: &account,
+        region: "in",
+    };
+    let params = [("account_id".to_owned(), BESCOM_ID.to_owned())].into();
+    let fetched = service.fetch(payer, "BESCOM", &params).await.unwrap();
+    let shown = paytap_web::i18n::rupees(fetched.amount);
+    let amount = format!("id=\"bill-amount\">{shown}<");
+    assert!(bill.body.contains(&amount), "{shown}: {}", bill.body);
+
+    let recharge = c.get(&site.app, "/recharge").await;
+    assert!(
+        recharge.body.contains(b.recharge_title),
+        "{}",
+        recharge.body
+    );
+    assert!(recharge.body.contains(b.mobile_field), "{}", recharge.body);
+}
+
+#[tokio::test]
 async fn a_china_account_is_told_bills_are_for_india_accounts() {
     let site = india().await;
     let mut c = site.signed_in("li@example.cn", "cn", Language::En).await;

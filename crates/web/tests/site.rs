@@ -630,6 +630,119 @@ async fn new_payments_arrive_on_the_live_feed() {
 }
 
 #[tokio::test]
+async fn a_hindi_account_sees_its_devices_and_payments_in_hindi() {
+    let site = site().await;
+    let li = site.li(Language::Hi).await;
+    site.pay(
+        &li.cards[0],
+        "e1",
+        "Fresh Market",
+        1250,
+        false,
+        1_795_426_860_000,
+    )
+    .await;
+    site.pay(
+        &li.cards[0],
+        "e2",
+        "Corner Bakery",
+        880,
+        true,
+        1_795_426_920_000,
+    )
+    .await;
+    let mut c = site.browser(&li.login).await;
+    let r = c.get(&site.app, "/devices").await;
+    assert_eq!(r.status, StatusCode::OK);
+    for text in [
+        "<html lang=\"hi\">",
+        "आपके डिवाइस",
+        "इस डिवाइस पर भुगतान बंद करें",
+        "आख़िरी बार देखा गया",
+        "भुगतान चालू",
+        "साइन आउट करें",
+    ] {
+        assert!(r.body.contains(text), "missing {text:?} in\n{}", r.body);
+    }
+    // The switch offers the two other languages, each in its own words.
+    for (code, name) in [("en", "English"), ("zh", "中文")] {
+        assert!(
+            r.body.contains(&format!("name=\"lang\" value=\"{code}\"")),
+            "{code}"
+        );
+        assert!(r.body.contains(name), "{name}");
+    }
+    assert!(!r.body.contains("name=\"lang\" value=\"hi\""));
+    assert!(!r.body.contains("Your devices"));
+
+    let p = c.get(&site.app, "/payments").await;
+    for text in [
+        "<html lang=\"hi\">",
+        "वॉलेट में कार्ड रोका गया है",
+        "23 नवंबर 2026, 17:41 UTC+8",
+        "रिवॉर्ड पॉइंट:",
+        "अस्वीकृत",
+        "स्वीकृत",
+        "¥12.50",
+        "¥8.80",
+    ] {
+        assert!(p.body.contains(text), "missing {text:?} in\n{}", p.body);
+    }
+    assert!(!p.body.contains("Card suspended in the wallet"));
+
+    // Another language and back to Hindi by the switch.
+    let r = c
+        .post(
+            &site.app,
+            "/language",
+            &[("csrf", &p.csrf()), ("lang", "en"), ("next", "/payments")],
+        )
+        .await;
+    let r = c.get(&site.app, r.location()).await;
+    assert!(r.body.contains("Card suspended in the wallet"));
+    let r = c
+        .post(
+            &site.app,
+            "/language",
+            &[("csrf", &r.csrf()), ("lang", "hi"), ("next", "/payments")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, "/payments")
+    );
+    let r = c.get(&site.app, "/payments").await;
+    assert!(r.body.contains("<html lang=\"hi\">"));
+}
+
+#[tokio::test]
+async fn the_sign_in_page_speaks_hindi_to_a_hindi_browser() {
+    let site = site().await;
+    let mut c = Client::default();
+    c.extra
+        .push(("accept-language".into(), "hi-IN,hi;q=0.9,en;q=0.8".into()));
+    let r = c.get(&site.app, "/login").await;
+    assert!(r.body.contains("<html lang=\"hi\">"), "{}", r.body);
+    assert!(r.body.contains("अपने वॉलेट में साइन इन करें"));
+    assert!(r.body.contains("name=\"lang\" value=\"zh\""));
+    assert!(r.body.contains("name=\"lang\" value=\"en\""));
+    c.extra.clear();
+    c.extra.push(("accept-language".into(), "en".into()));
+    let r = c.get(&site.app, "/login").await;
+    assert!(r.body.contains("हिन्दी"), "the switch offers Hindi");
+    let r = c
+        .post(
+            &site.app,
+            "/language",
+            &[("csrf", &r.csrf()), ("lang", "hi"), ("next", "/login")],
+        )
+        .await;
+    assert_eq!(r.location(), "/login");
+    let r = c.get(&site.app, "/login").await;
+    assert!(r.body.contains("<html lang=\"hi\">"), "{}", r.body);
+}
+
+#[tokio::test]
 async fn account_language_and_the_switch() {
     let site = site().await;
     let li = site.li(Language::Zh).await;

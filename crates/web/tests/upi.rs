@@ -1,6 +1,7 @@
 //! The UPI page: an account of India sees its UPI IDs, its UPI payments and
 //! a shop's request waiting for it (approved on the phone, where the PIN is
-//! typed), in English and in Chinese; an account of China has no UPI page.
+//! typed), in English, Chinese and Hindi; an account of China has no UPI
+//! page.
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -9,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::{Client, PW, site};
+use common::{Client, PW, Site, site};
 use paytap_issuer::{IssuerConfig, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_seal::upi_pin::{PinPurpose, seal_pin};
@@ -111,8 +112,9 @@ async fn priya_pays(psp: &Psp, banks: &UpiBanks, sw: &UpiSwitch<IssuerBanks>, ow
     assert!(sw.pay(ask).await.unwrap().is_none(), "waits for Priya");
 }
 
-#[tokio::test]
-async fn an_india_account_sees_its_upi_in_english_and_chinese() {
+/// A site with UPI attached where Priya, an India account speaking
+/// `language`, has paid and been asked to pay; signed in.
+async fn priya_signed_in(language: Language) -> (Site, Client) {
     let site = site().await;
     let db = Db::for_tests().await.unwrap();
     let ledger = Ledger::open(db.clone()).await.unwrap();
@@ -151,7 +153,7 @@ async fn an_india_account_sees_its_upi_in_english_and_chinese() {
             login: PRIYA.into(),
             password: Secret::new(PW.into()),
             display_name: "Priya".into(),
-            language: Language::En,
+            language,
             region: Some("in".into()),
         })
         .await
@@ -162,6 +164,12 @@ async fn an_india_account_sees_its_upi_in_english_and_chinese() {
 
     let mut c = Client::default();
     c.sign_in(&site.app, PRIYA, PW).await;
+    (site, c)
+}
+
+#[tokio::test]
+async fn an_india_account_sees_its_upi_in_english_and_chinese() {
+    let (site, mut c) = priya_signed_in(Language::En).await;
     let r = c.get(&site.app, "/upi").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     for text in [
@@ -205,4 +213,29 @@ async fn an_india_account_sees_its_upi_in_english_and_chinese() {
             .contains("href=\"/upi\"")
     );
     assert_eq!(c.get(&site.app, "/upi").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_hindi_account_sees_its_upi_in_hindi() {
+    let (site, mut c) = priya_signed_in(Language::Hi).await;
+    let r = c.get(&site.app, "/upi").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let u = paytap_web::i18n::Lang::Hi.upi();
+    for text in [
+        "<html lang=\"hi\">",
+        u.ids_title,
+        u.collects_title,
+        u.approve_on_phone,
+        u.status_success,
+        "आपकी UPI ID",
+        "भुगतान हो गया",
+        "priya@paytap",
+        "ravi@okhdfc",
+        "₹250.00 INR",
+        "Chai Point",
+        "₹99.00",
+    ] {
+        assert!(r.body.contains(text), "missing {text:?} in\n{}", r.body);
+    }
+    assert!(!r.body.contains("Your UPI IDs"), "{}", r.body);
 }

@@ -50,7 +50,8 @@ impl Banks {
     /// the English name as recorded.
     pub fn name<'a>(&'a self, lang: Lang, english_name: &'a str) -> &'a str {
         let translated = match lang {
-            Lang::En => None,
+            // Indian banks write their names in Latin letters in Hindi too.
+            Lang::En | Lang::Hi => None,
             Lang::Zh => self
                 .by_name
                 .get(english_name)

@@ -1,4 +1,4 @@
-//! The words of the bills pages (India accounts) in both languages, and
+//! The words of the bills pages (India accounts) in each language, and
 //! rupee amounts written the Indian way (`₹1,23,456.50`: the last three
 //! whole digits, then groups of two).
 
@@ -176,12 +176,67 @@ const ZH: BillStrings = BillStrings {
     plan: "套餐",
 };
 
+const HI: BillStrings = BillStrings {
+    nav_bills: "बिल",
+    bills_title: "बिल",
+    bills_intro: "बिजली, पानी, गैस, ब्रॉडबैंड, DTH और पोस्टपेड मोबाइल के बिल UPI से भरें।",
+    india_only_title: "बिल भुगतान भारत के खातों के लिए है",
+    india_only_body: "बिल भुगतान और मोबाइल रिचार्ज भारत के खाते से रुपये में किए जाते हैं। यह खाता भारत का नहीं है।",
+    reminders_title: "जल्द देय",
+    reminders_none: "अगले कुछ दिनों में कोई बकाया बिल देय नहीं है।",
+    due_in: "{} दिन में देय",
+    due_today: "आज देय",
+    overdue: "{} दिन से बकाया",
+    billers_title: "बिलर",
+    receipts_title: "रसीदें",
+    receipts_none: "अभी तक कोई बिल नहीं भरा गया।",
+    fetch_title: "अपना बिल देखें: {}",
+    fetch_button: "बिल देखें",
+    param_rule: "मान्य: {}",
+    bill_title: "आपका बिल",
+    customer_name: "नाम",
+    bill_number: "बिल नंबर",
+    bill_date: "बिल की तारीख़",
+    due_date: "देय तिथि",
+    amount: "राशि",
+    already_paid: "इस बिल का भुगतान हो चुका है।",
+    vpa_field: "इस UPI ID से भुगतान करें",
+    vpa_hint: "आपकी UPI ID, जैसे name@paytap",
+    pay_button: "बिल भरें",
+    receipt_title: "रसीद",
+    biller_ref: "बिलर संदर्भ संख्या",
+    rail_ref: "UPI संदर्भ संख्या (RRN)",
+    method_upi: "UPI",
+    method_card: "कार्ड",
+    paid_by: "भुगतान का तरीका",
+    state: "स्थिति",
+    refund_reason: "रिफ़ंड का कारण",
+    check_input: "आपने जो भरा है उसे जाँचें: {}",
+    biller_down: "बिलर जवाब नहीं दे रहा है। बाद में फिर से प्रयास करें; कोई राशि नहीं कटी।",
+    already_paid_refusal: "इस बिल का भुगतान हो चुका है या हो रहा है।",
+    no_vpa: "यह UPI ID आपकी नहीं है।",
+    back_to_bills: "बिल पर वापस जाएँ",
+    recharge_title: "मोबाइल रिचार्ज",
+    recharge_intro: "Jio, Airtel, Vi या BSNL प्रीपेड नंबर का रिचार्ज UPI से करें।",
+    mobile_field: "मोबाइल नंबर",
+    operator_field: "ऑपरेटर",
+    circle_field: "सर्कल",
+    not_detected: "इस नंबर से ऑपरेटर का पता नहीं चल सका: ऑपरेटर और सर्कल चुनें।",
+    show_plans: "प्लान देखें",
+    plans_legend: "प्लान",
+    validity: "{} दिन",
+    recharge_button: "रिचार्ज करें",
+    recharged_number: "मोबाइल नंबर",
+    plan: "प्लान",
+};
+
 impl Lang {
     /// The bills pages' words.
     pub fn bills(self) -> &'static BillStrings {
         match self {
             Lang::En => &EN,
             Lang::Zh => &ZH,
+            Lang::Hi => &HI,
         }
     }
 }
@@ -201,6 +256,12 @@ pub fn category_name(lang: Lang, c: Category) -> &'static str {
         (Lang::Zh, Category::Broadband) => "宽带",
         (Lang::Zh, Category::Dth) => "卫星电视",
         (Lang::Zh, Category::MobilePostpaid) => "后付费手机",
+        (Lang::Hi, Category::Electricity) => "बिजली",
+        (Lang::Hi, Category::Water) => "पानी",
+        (Lang::Hi, Category::Gas) => "पाइप्ड गैस",
+        (Lang::Hi, Category::Broadband) => "ब्रॉडबैंड",
+        (Lang::Hi, Category::Dth) => "DTH",
+        (Lang::Hi, Category::MobilePostpaid) => "पोस्टपेड मोबाइल",
     }
 }
 
@@ -223,6 +284,15 @@ pub fn state_name(lang: Lang, s: PayState) -> &'static str {
         (Lang::Zh, PayState::Refunding) => "退款中",
         (Lang::Zh, PayState::Refunded) => "已退款",
         (Lang::Zh, PayState::Declined) => "已拒绝，未扣款",
+        (Lang::Hi, PayState::Started) => "प्रोसेस हो रहा है",
+        (Lang::Hi, PayState::Charging) => {
+            "आपकी मंज़ूरी की प्रतीक्षा है: अपने UPI ऐप में UPI PIN डालकर अनुरोध स्वीकार करें"
+        }
+        (Lang::Hi, PayState::Paid) => "भुगतान हो गया, बिलर की पुष्टि की प्रतीक्षा है",
+        (Lang::Hi, PayState::Confirmed) => "बिलर ने पुष्टि की",
+        (Lang::Hi, PayState::Refunding) => "रिफ़ंड हो रहा है",
+        (Lang::Hi, PayState::Refunded) => "रिफ़ंड हो गया",
+        (Lang::Hi, PayState::Declined) => "अस्वीकृत; कोई राशि नहीं कटी",
     }
 }
 
@@ -265,6 +335,24 @@ pub fn rupees(m: Money) -> String {
 mod tests {
     use super::*;
     use paytap_types::Currency;
+
+    #[test]
+    fn every_category_and_state_has_hindi_words() {
+        let devanagari = |s: &str| s.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c));
+        for c in Category::ALL {
+            let words = category_name(Lang::Hi, c);
+            assert!(devanagari(words) || words == "DTH", "{c:?}: {words:?}");
+        }
+        for s in PayState::ALL {
+            assert!(devanagari(state_name(Lang::Hi, s)), "{s:?}");
+        }
+        assert_eq!(reminder_text(Lang::Hi, Reminder::DueIn(0)), "आज देय");
+        assert_eq!(reminder_text(Lang::Hi, Reminder::DueIn(3)), "3 दिन में देय");
+        assert_eq!(
+            reminder_text(Lang::Hi, Reminder::Overdue(2)),
+            "2 दिन से बकाया"
+        );
+    }
 
     #[test]
     fn rupees_are_grouped_the_indian_way() {

@@ -40,6 +40,7 @@ impl Lang {
         match self {
             Lang::En => &UPI_EN,
             Lang::Zh => &UPI_ZH,
+            Lang::Hi => &UPI_HI,
         }
     }
 }
@@ -98,4 +99,32 @@ const UPI_ZH: UpiStrings = UpiStrings {
     code: "UPI 代码 {}",
     collect_kind: "商户发起的收款",
     unavailable: "UPI 暂时不可用，请稍后再试。",
+};
+
+const UPI_HI: UpiStrings = UpiStrings {
+    nav: "UPI",
+    title: "UPI",
+    intro: "आपकी UPI ID, उनसे किए गए भुगतान और दुकानों से आए भुगतान अनुरोध। भुगतान और मंज़ूरी आप अपने बाउंड फ़ोन पर paytap ऐप में करते हैं।",
+    ids_title: "आपकी UPI ID",
+    no_ids: "अभी कोई UPI ID नहीं है। बनाने के लिए paytap ऐप में अपने फ़ोन को अपने बैंक से जोड़ें।",
+    col_id: "UPI ID",
+    col_account: "बैंक खाता",
+    collects_title: "आपकी मंज़ूरी के लिए अनुरोध",
+    no_collects: "कोई अनुरोध बाकी नहीं है।",
+    approve_on_phone: "अपने बाउंड फ़ोन पर paytap ऐप में स्वीकार या अस्वीकार करें: आपका UPI PIN केवल वहीं डाला जाता है।",
+    expires: "{} को समाप्त",
+    payments_title: "UPI भुगतान",
+    no_payments: "अभी कोई UPI भुगतान नहीं हुआ है।",
+    col_date: "तारीख़",
+    col_to: "किसे",
+    col_amount: "राशि",
+    col_status: "स्थिति",
+    col_reference: "संदर्भ संख्या (RRN)",
+    status_success: "भुगतान हो गया",
+    status_failed: "भुगतान नहीं हुआ",
+    status_pending: "प्रोसेस हो रहा है",
+    status_deemed: "बैंक की पुष्टि की प्रतीक्षा है",
+    code: "UPI कोड {}",
+    collect_kind: "दुकान द्वारा अनुरोधित",
+    unavailable: "UPI अभी उपलब्ध नहीं है। थोड़ी देर बाद फिर से प्रयास करें।",
 };

@@ -43,7 +43,7 @@ pub use signin::login_page;
 pub use upi::{UpiView, upi_page};
 
 /// Cache-busting version of the stylesheet URL.
-pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-5");
+pub const CSS_PATH: &str = concat!("/assets/site.css?v=", env!("CARGO_PKG_VERSION"), "-6");
 
 /// The site's icon (SVG).
 pub const FAVICON_PATH: &str = "/assets/favicon.svg";
@@ -103,7 +103,6 @@ pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
 /// sign-out, the notice, the content and the footer.
 pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<&str>) -> Markup {
     let s = ctx.s();
-    let other = ctx.lang.other();
     html! {
         (DOCTYPE)
         html lang=(ctx.lang.html_tag()) {
@@ -139,13 +138,15 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                             }
                         }
                         div class="top-tools" {
-                            form class="lang-switch" method="post" action="/language" {
-                                (csrf_field(ctx))
-                                input type="hidden" name="next" value=(ctx.path);
-                                input type="hidden" name="lang" value=(other.code());
-                                button class="link-button" type="submit" lang=(other.html_tag())
-                                    aria-label=(format!("{}: {}", other.strings().language_label, other.endonym())) {
-                                    (globe()) " " (other.endonym())
+                            @for other in ctx.lang.others() {
+                                form class="lang-switch" method="post" action="/language" {
+                                    (csrf_field(ctx))
+                                    input type="hidden" name="next" value=(ctx.path);
+                                    input type="hidden" name="lang" value=(other.code());
+                                    button class="link-button" type="submit" lang=(other.html_tag())
+                                        aria-label=(format!("{}: {}", other.strings().language_label, other.endonym())) {
+                                        (globe()) " " (other.endonym())
+                                    }
                                 }
                             }
                             @if let Some(v) = &ctx.account {
