@@ -3,8 +3,7 @@
 //! `mobile_fp` its keyed fingerprint (HMAC-SHA256), by which a bank finds a
 //! holder's accounts without the number being readable in the table.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use paytap_seal::at_rest::keyed_hash as hmac;
 use zeroize::Zeroizing;
 
 /// Bytes of a fingerprint kept (128 bits: no collision among any number of
@@ -15,13 +14,6 @@ pub const FINGERPRINT_LEN: usize = 16;
 pub(crate) struct MobileCipher {
     fingerprint: Zeroizing<[u8; 32]>,
     seal: Zeroizing<[u8; 32]>,
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .expect("HMAC-SHA256 accepts a key of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
 }
 
 impl MobileCipher {
