@@ -653,12 +653,7 @@ impl BillService {
             Some(row) if row.account_id == account => row,
             _ => return Ok(None),
         };
-        let row = if row.state.is_final() {
-            row
-        } else {
-            self.drive(payment_id).await?
-        };
-        Ok(Some(self.receipt_of(&row)?))
+        Ok(Some(self.receipt_of(&self.current(row).await?)?))
     }
 
     /// The newest payments of `account`, each not final driven first as
@@ -666,14 +661,17 @@ impl BillService {
     pub async fn receipts(&self, account: &str) -> Result<Vec<Receipt>, BillsError> {
         let mut out = Vec::new();
         for row in store::payments(&self.db, account).await? {
-            let row = if row.state.is_final() {
-                row
-            } else {
-                self.drive(&row.payment_id).await?
-            };
-            out.push(self.receipt_of(&row)?);
+            out.push(self.receipt_of(&self.current(row).await?)?);
         }
         Ok(out)
+    }
+
+    /// `row` as it stands now: a payment not final is driven first.
+    async fn current(&self, row: PaymentRow) -> Result<PaymentRow, BillsError> {
+        if row.state.is_final() {
+            return Ok(row);
+        }
+        self.drive(&row.payment_id).await
     }
 
     /// Drives every payment not final as far as it goes now (at start, and
