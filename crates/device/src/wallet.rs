@@ -461,6 +461,19 @@ impl WalletClient {
         )
         .await
     }
+    /// The account's transit cards (`GET /api/v1/transit/cards`): each
+    /// with its operator, last digits, device, balance as cleared, status,
+    /// trips and top-ups; the `cards` array as the wallet answers it.
+    pub async fn transit_cards(&self) -> Result<Vec<Value>, WalletClientError> {
+        #[derive(Deserialize)]
+        struct List {
+            cards: Vec<Value>,
+        }
+        let l: List = self
+            .call(reqwest::Method::GET, "/api/v1/transit/cards", None)
+            .await?;
+        Ok(l.cards)
+    }
 
     /// The newest transactions of the account.
     pub async fn transactions(&self, limit: u32) -> Result<Vec<HistoryItem>, WalletClientError> {

@@ -38,6 +38,9 @@
 //! * **Move** ([`moves`]): a lost card's balance loaded onto a card on
 //!   another device, once every gate confirmed the hotlist with nothing
 //!   left to upload, minus what gates uploaded as spent; once per card.
+//! * **Rider's view** ([`rider`]): the cards issued to a device with the
+//!   balance, trips and top-ups the operator knows of, and every card of a
+//!   device reported lost put on the hotlist at once, as the wallet asks.
 //! * **HTTP** ([`api`]): all of them behind one small JSON API with the
 //!   operator in the path, served by `paytap up`; gates and the back office
 //!   sign their requests ([`auth`]), a device's loads carry its card's MAC1.
@@ -55,6 +58,7 @@ mod issue;
 mod load;
 pub mod moves;
 pub mod pay;
+pub mod rider;
 pub mod schema;
 mod settle;
 mod upload;

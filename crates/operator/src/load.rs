@@ -92,7 +92,7 @@ pub(crate) enum Funding {
 
 /// Where a load stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LoadState {
+pub(crate) enum LoadState {
     /// Paid, MAC2 answered, not yet seen on the card.
     Answered,
     /// The card was seen past the load's counter: it took it.
@@ -110,7 +110,7 @@ impl LoadState {
         }
     }
 
-    fn parse(s: &str) -> Option<LoadState> {
+    pub(crate) fn parse(s: &str) -> Option<LoadState> {
         match s {
             "answered" => Some(LoadState::Answered),
             "credited" => Some(LoadState::Credited),

@@ -67,23 +67,7 @@ impl OperatorHost {
         let lost_at = self.lost_at(serial).await?.ok_or(OperatorError::NotLost)?;
         let op = self.operator.id.as_str();
         let card = self.cipher.fingerprint(serial);
-        let (loaded,): (Option<i64>,) = sqlx::query_as(
-            "SELECT CAST(SUM(amount) AS BIGINT) FROM operator_loads \
-             WHERE operator = $1 AND card = $2 AND state <> 'refunded'",
-        )
-        .bind(op)
-        .bind(card.as_str())
-        .fetch_one(self.db.pool())
-        .await?;
-        let (spent,): (Option<i64>,) = sqlx::query_as(
-            "SELECT CAST(SUM(amount) AS BIGINT) FROM operator_records \
-             WHERE operator = $1 AND card = $2",
-        )
-        .bind(op)
-        .bind(card.as_str())
-        .fetch_one(self.db.pool())
-        .await?;
-        let (loaded, spent) = (loaded.unwrap_or(0), spent.unwrap_or(0));
+        let (loaded, spent) = self.loaded_and_spent(&card).await?;
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM (\
                SELECT terminal FROM operator_gates \
@@ -96,20 +80,13 @@ impl OperatorHost {
         .bind(lost_at)
         .fetch_one(self.db.pool())
         .await?;
-        let (moved,): (i64,) = sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM operator_moves \
-             WHERE operator = $1 AND from_card = $2",
-        )
-        .bind(op)
-        .bind(card.as_str())
-        .fetch_one(self.db.pool())
-        .await?;
+        let moved = self.moved_from(&card).await?;
         Ok(Movable {
             loaded,
             spent,
             balance: u32::try_from((loaded - spent).max(0)).unwrap_or(u32::MAX),
             gates_waiting: usize::try_from(waiting).unwrap_or(usize::MAX),
-            moved: moved > 0,
+            moved,
         })
     }
 

@@ -39,16 +39,15 @@ const DEVICE: &str = "band-1";
 struct Api {
     base: String,
     http: reqwest::Client,
+    host: Arc<OperatorHost>,
 }
 
 impl Api {
     async fn serve(host: OperatorHost, network: &TestNetwork) -> Api {
         let mut ops = Operators::new();
         let keys = ApiKeys::new(Zeroizing::new(GATE_MASTER), Zeroizing::new(STAFF_KEY));
-        ops.insert(
-            Arc::new(host.with_payments(Arc::new(network.clone()))),
-            keys,
-        );
+        let host = Arc::new(host.with_payments(Arc::new(network.clone())));
+        ops.insert(host.clone(), keys);
         let app = router(Arc::new(ops));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -56,6 +55,7 @@ impl Api {
         Api {
             base: format!("http://{addr}/transit/v1"),
             http: reqwest::Client::new(),
+            host,
         }
     }
 
@@ -647,4 +647,83 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
     assert!(movable(&api, &lost).await["moved"].as_bool().unwrap());
     assert_eq!(float(&ledger).await, 6_000);
     assert_eq!(network.counts(), (2, 0));
+}
+
+#[tokio::test]
+async fn a_riders_view_of_a_devices_cards_and_a_lost_device_hotlisted() {
+    use paytap_operator::rider::{CardStatus, TopUpState, TripKind};
+    let f = fixture().await;
+    let network = TestNetwork::open(&f.ledger).await;
+    let api = Api::serve(f.host, &network).await;
+    let key = DeviceKey::generate().unwrap();
+    assert!(api.host.device_cards(DEVICE).await.unwrap().is_empty());
+
+    // A card on the band, topped up and ridden; another on a phone.
+    let (card, mut band) = issue(&api, "band", &key).await;
+    let loaded = answered(&api, &mut band, "l-1", &card, 5_000).await;
+    assert_eq!(credit(&mut band, &loaded), 0x9000);
+    let (other, _) = issue_to(&api, "phone", "phone-1", &key).await;
+    let mut sam = Sam::new(GATE, masters().purchase, 1);
+    let at = DateTime::from_parts(2026, 12, 5, 9, 0, 0).unwrap();
+    let ride = tap::purchase(&mut band, &mut sam, PurchaseKind::Simple, 300, at, || {
+        [5; 4]
+    })
+    .unwrap();
+    assert_eq!(upload(&api, "g-1", &[ride]).await, 200);
+
+    // The band's card only, with what clearing and the top-up told.
+    let seen = api.host.device_cards(DEVICE).await.unwrap();
+    assert_eq!(seen.len(), 1);
+    let c = &seen[0];
+    assert_eq!(c.last_digits, card[card.len() - 4..]);
+    assert_ne!(c.last_digits, other[other.len() - 4..]);
+    assert_eq!(
+        (c.balance, c.status, c.moved),
+        (4_700, CardStatus::Active, false)
+    );
+    assert_eq!(c.trips.len(), 1);
+    let trip = &c.trips[0];
+    assert_eq!(
+        (trip.kind, trip.amount, trip.balance_after, trip.at.as_str()),
+        (TripKind::Fare, 300, 4_700, "20261205090000")
+    );
+    assert_eq!(hex::decode(&trip.terminal).unwrap(), GATE);
+    assert_eq!(c.top_ups.len(), 1);
+    assert_eq!(
+        (c.top_ups[0].amount, c.top_ups[0].state),
+        (5_000, TopUpState::Paid)
+    );
+    let json = serde_json::to_string(&seen).unwrap();
+    assert!(
+        !json.contains(&card),
+        "the card number is in the view: {json}"
+    );
+
+    // The band reported lost: its card is hotlisted, once however often
+    // it is said; the phone's card is not.
+    assert_eq!(api.host.report_device_lost(DEVICE).await.unwrap(), 1);
+    assert_eq!(api.host.report_device_lost(DEVICE).await.unwrap(), 1);
+    let hot = api.host.hotlist().await.unwrap();
+    assert_eq!(hot.len(), 1);
+    assert_eq!(hex::encode(hot[0].serial), card);
+    assert_eq!(
+        api.host.device_cards(DEVICE).await.unwrap()[0].status,
+        CardStatus::Lost
+    );
+    assert_eq!(
+        api.host.device_cards("phone-1").await.unwrap()[0].status,
+        CardStatus::Active
+    );
+    assert_eq!(api.host.report_device_lost("nobody").await.unwrap(), 0);
+    assert!(api.host.device_cards("").await.is_err());
+
+    // The band may hold a new card: both are listed, newest first.
+    let (renewed, _) = issue(&api, "band-again", &key).await;
+    let seen = api.host.device_cards(DEVICE).await.unwrap();
+    let digits: Vec<&str> = seen.iter().map(|c| c.last_digits.as_str()).collect();
+    assert_eq!(
+        digits,
+        [&renewed[renewed.len() - 4..], &card[card.len() - 4..]]
+    );
+    assert_eq!((seen[0].status, seen[0].balance), (CardStatus::Active, 0));
 }

@@ -616,25 +616,6 @@ fn signed(
     })
 }
 
-/// Reports a card lost to its operator as the operator's back office
-/// does: signed with the staff key the platform's keyring derives.
-pub(crate) async fn report_lost(
-    transit: &str,
-    keyring: &Keyring,
-    operator: &str,
-    card_number: &str,
-) -> anyhow::Result<()> {
-    let body = paytap_operator::wire::WireLost {
-        card_number: card_number.to_owned(),
-    };
-    let req = staff_post(transit, keyring, (operator, "lost"), &body)?;
-    match req.send().await {
-        Ok(resp) if resp.status() == reqwest::StatusCode::NO_CONTENT => Ok(()),
-        Ok(resp) => answer(resp).await.map(drop),
-        Err(e) => Err(OperatorUnreachable(e.to_string()).into()),
-    }
-}
-
 /// Moves the lost card `from`'s balance onto the card `load` is for, as
 /// the operator's back office does (signed with its staff key); the
 /// operator's answer for CREDIT FOR LOAD.

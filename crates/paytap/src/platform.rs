@@ -615,6 +615,8 @@ impl Platform {
             .fund_reserve("at-start", bands::RESERVE_AT_START_MINOR)
             .await?;
         wallet.attach_band_history(Arc::new(bands::WalletBands(band_accounts.clone())));
+        let operators = Arc::new(operators);
+        wallet.attach_transit(Arc::new(transit::WalletTransit(operators.clone())));
         let site = paytap_web::WebConfig {
             trusted_proxies: opts.trusted_proxies.clone(),
             banks,
@@ -657,7 +659,7 @@ impl Platform {
         }));
         let transit_addr = listeners.transit.local_addr()?;
         let (transit_shutdown, transit_rx) = tokio::sync::oneshot::channel::<()>();
-        let transit_app = paytap_operator::api::router(Arc::new(operators));
+        let transit_app = paytap_operator::api::router(operators);
         let transit_task = tokio::spawn(paytap_wallet::serve(
             listeners.transit,
             transit_app,

@@ -6,7 +6,9 @@
 //! the next sync, or refunded to the bank card, paid once either way; it
 //! rides through `paytap gate` (entry, exit with the fare by distance, each
 //! kept with its TAC), the gate uploads (a failed upload resends the same
-//! batch: counted once), downloads the hotlist and refuses the lost card.
+//! batch: counted once); its owner sees the card, its trips and top-up on
+//! the wallet's API, reports the band lost there, and the gate downloads
+//! the hotlist and refuses the card.
 
 mod common;
 #[path = "../src/platform.rs"]
@@ -232,6 +234,28 @@ fn report_lost(w: &World, card: &str, signed: bool) -> u16 {
     let headers = format!("{CLIENT_HEADER}: {STAFF}\r\n{MAC_HEADER}: {mac}\r\n");
     let headers = if signed { headers.as_str() } else { "" };
     http_with(&w.transit, ("POST", path), headers, &body).0
+}
+
+/// A wallet API session of the account.
+fn wallet_session(w: &World) -> String {
+    let body = format!(r#"{{"login":"{EMAIL}","password":"{PASSWORD}"}}"#);
+    let (status, answer) = http(&w.wallet, "POST", "/api/v1/sessions", &body);
+    assert_eq!(status, 201, "{answer}");
+    let v: Value = serde_json::from_str(&answer).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// `GET /api/v1/transit/cards` of the account.
+fn transit_cards(w: &World, token: &str) -> Vec<Value> {
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (status, answer) = http_with(&w.wallet, ("GET", "/api/v1/transit/cards"), &auth, "");
+    assert_eq!(status, 200, "{answer}");
+    let v: Value = serde_json::from_str(&answer).unwrap();
+    v["cards"].as_array().unwrap().clone()
+}
+
+fn text_of(v: &[Value]) -> String {
+    serde_json::to_string(v).unwrap()
 }
 
 /// One plain HTTP/1.1 request to `base`; the status code and the body.
@@ -481,9 +505,50 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     let list = gate_json(&w, "hotlist", "101", &["--transit", &w.transit]);
     assert_eq!(list["cards"], 0);
 
-    // Reported lost: the gate downloads the hotlist and refuses the card.
-    // Reported lost by the operator's back office (nobody else may).
+    // The owner sees the card on the web site's API as the operator
+    // cleared it: the top-up, the entry and the exit with their fares.
+    let token = wallet_session(&w);
+    let seen = transit_cards(&w, &token);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let c = &seen[0];
+    assert_eq!(
+        (
+            c["operator"].as_str(),
+            c["status"].as_str(),
+            c["device_kind"].as_str()
+        ),
+        (Some("beijing"), Some("active"), Some("band"))
+    );
+    assert_eq!(c["last_digits"].as_str(), Some(&card[card.len() - 4..]));
+    assert_eq!(c["balance"], 5_000 - fare);
+    let kinds: Vec<&str> = c["trips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["entry", "exit", "entry"]);
+    assert_eq!(c["trips"][1]["amount"], fare);
+    assert_eq!(c["top_ups"][0]["amount"], 5_000);
+    assert!(
+        !text_of(&seen).contains(&card),
+        "the card number left the operator"
+    );
+
+    // Nobody but the operator's back office reports a card lost; the owner
+    // reports the band lost in the wallet, which hotlists its card: the
+    // gate downloads the hotlist and refuses it.
     assert_eq!(report_lost(&w, &card, false), 401);
+    let band_id = c["device_id"].as_str().unwrap().to_owned();
+    let (status, body) = http_with(
+        &w.wallet,
+        ("POST", &format!("/api/v1/devices/{band_id}/suspend")),
+        &format!("Authorization: Bearer {token}\r\n"),
+        r#"{"reason":"lost"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(transit_cards(&w, &token)[0]["status"], "lost");
+    // The back office saying so again changes nothing.
     assert_eq!(report_lost(&w, &card, true), 204);
     let list = gate_json(&w, "hotlist", "101", &["--transit", &w.transit]);
     assert_eq!(list["cards"], 1);

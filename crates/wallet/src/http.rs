@@ -59,6 +59,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/points"),
     ("post", "/api/v1/points/redemptions"),
+    ("get", "/api/v1/transit/cards"),
     ("post", "/api/v1/accounts"),
     ("get", "/api/v1/account"),
     ("post", "/api/v1/sessions"),
@@ -161,6 +162,7 @@ pub fn router(wallet: Wallet) -> Router {
         .merge(crate::locate_api::routes())
         .merge(crate::bills_api::routes())
         .merge(crate::points::routes())
+        .merge(crate::transit::routes())
         .merge(crate::upi_api::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(wallet)

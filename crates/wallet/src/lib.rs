@@ -14,6 +14,9 @@
 //! * [`band_history`]: a band's offline payments in its owner's history,
 //!   over the [`BandHistory`] port attached with
 //!   [`Wallet::attach_band_history`].
+//! * [`transit`]: the account's transit cards (`/api/v1/transit/cards`) and
+//!   a lost device's cards hotlisted, over the [`TransitCards`] port
+//!   attached with [`Wallet::attach_transit`].
 //! * [`WalletNetwork`] ([`port`]) is how the wallet reaches the card network
 //!   (issuer ID&V and the token service, EMV Payment Tokenisation
 //!   framework roles); the network side implements it.
@@ -67,6 +70,7 @@ pub mod server;
 pub mod service;
 pub mod signin;
 pub mod throttle;
+pub mod transit;
 pub mod upi_api;
 
 pub use auth::PasswordParams;
@@ -87,3 +91,4 @@ pub use port::{
 };
 pub use server::{ServerLimits, serve};
 pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};
+pub use transit::{TransitCard, TransitCardList, TransitCards, TransitTopUp, TransitTrip};

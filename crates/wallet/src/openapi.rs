@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 mod bills;
+mod transit;
 mod upi;
 
 fn schema_ref(name: &str) -> Value {
@@ -194,6 +195,7 @@ impl Op {
 fn operations() -> Vec<Op> {
     let mut ops = wallet_operations();
     ops.extend(upi::operations());
+    ops.extend(transit::operations());
     ops
 }
 
@@ -704,7 +706,7 @@ fn schemas() -> Value {
 /// The schemas of every part of the API.
 fn all_schemas() -> Value {
     let mut all = schemas();
-    for part in [bills::schemas(), upi::schemas()] {
+    for part in [bills::schemas(), upi::schemas(), transit::schemas()] {
         if let (Some(map), Value::Object(more)) = (all.as_object_mut(), part) {
             map.extend(more);
         }

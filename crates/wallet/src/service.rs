@@ -137,6 +137,8 @@ pub(crate) struct Inner {
     pub(crate) upi: std::sync::OnceLock<paytap_upipsp::Psp>,
     /// The band accounts, once attached ([`crate::band_history`]).
     pub(crate) band_history: std::sync::OnceLock<Arc<dyn crate::band_history::BandHistory>>,
+    /// The transit operators, once attached ([`crate::transit`]).
+    pub(crate) transit: std::sync::OnceLock<Arc<dyn crate::transit::TransitCards>>,
 }
 
 /// The wallet service. Cheap to clone (shared state).
@@ -450,6 +452,7 @@ impl Wallet {
                 bills: std::sync::OnceLock::new(),
                 upi: std::sync::OnceLock::new(),
                 band_history: std::sync::OnceLock::new(),
+                transit: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -1327,8 +1330,10 @@ impl Wallet {
     }
 
     /// Reports a device lost or stolen: the device is marked suspended (no
-    /// card can be added) and every active token on it is suspended at the
-    /// token service, so its next tap is declined. Idempotent.
+    /// card can be added), every active token on it is suspended at the
+    /// token service, so its next tap is declined, and its transit cards
+    /// are put on their operators' hotlists ([`crate::transit`]).
+    /// Idempotent.
     pub async fn suspend_device(
         &self,
         p: &Principal,
@@ -1350,6 +1355,7 @@ impl Wallet {
             why,
         )
         .await?;
+        self.transit_device_lost(p, device_id).await?;
         tracing::info!(account = %p.account_id, device = %device_id, reason = reason.as_str(), "device suspended");
         self.device(p, device_id).await
     }

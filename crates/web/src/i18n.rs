@@ -14,12 +14,14 @@ mod bands;
 mod banks;
 mod bills;
 mod reasons;
+mod transit;
 mod upi;
 
 pub use bands::{BandStrings, band_reason_text, band_strings};
 pub use banks::{BankInfo, Banks};
 pub use bills::{BillStrings, category_name, reminder_text, rupees, state_name};
 pub use reasons::{Outcome, Paid, ReasonStrings, approved_note, outcome, reason_text};
+pub use transit::{TransitStrings, transit_strings};
 pub use upi::UpiStrings;
 
 /// An interface language.

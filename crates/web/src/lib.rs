@@ -28,6 +28,10 @@
 //!   not yet uploaded, QR payments) and turning a band off, through the
 //!   [`bands::BandPort`] the binary gives in [`WebConfig::bands`];
 //! * `payments`: the history and its live feed;
+//! * `transit`: the transit cards on the account's devices (balance as the
+//!   operator knows it, status, trips, top-ups), through the wallet's
+//!   attached operators (`paytap_wallet::transit`); a device turned off as
+//!   lost has its cards hotlisted by the wallet;
 //! * `bills`: an India account's bills (billers by category, fetch, pay
 //!   over UPI, receipts, reminders); `recharge`: prepaid recharge (operator
 //!   and circle detected from the number, plans, pay over UPI);
@@ -35,7 +39,7 @@
 //!   headers; `notice`: one-shot notices after a redirect;
 //! * [`session`]: session cookie (the wallet's own session token) and CSRF
 //!   synchronizer tokens;
-//! * [`i18n`]: English and Simplified Chinese;
+//! * [`i18n`]: English, Simplified Chinese and Hindi;
 //! * [`pages`]: the server-rendered HTML, by domain; `assets/site.css` the
 //!   styles.
 //!
@@ -69,6 +73,7 @@ mod recharge;
 mod respond;
 pub mod session;
 mod signin;
+mod transit;
 mod upi;
 
 use axum::Router;
@@ -134,6 +139,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/payments", get(payments::payments))
         .route("/payments/events", get(payments::payment_events))
         .route("/upi", get(upi::upi))
+        .route("/transit", get(transit::transit))
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
         .merge(locate::routes())

@@ -94,7 +94,7 @@ impl Demo {
         self.story.say(format!(
             "Back online, till 1 uploads its batch: both payments settle from the band account to {} ({}).",
             shop.account,
-            first.iter().filter_map(|r| r.transfer.as_deref()).collect::<Vec<_>>().join(", ")
+            first.iter().filter_map(|r| r.transfer.as_deref()).map(short_transfer).collect::<Vec<_>>().join(", ")
         ));
         let caught = upload(api, &queue_2).await?;
         let c = caught.first().context("till 2's result")?;
@@ -226,4 +226,16 @@ async fn upload(api: &AcquirerClient, ops: &[BandOperation]) -> anyhow::Result<V
         .call("PUT", &path, Some(&json!({ "operations": ops })))
         .await?;
     Ok(serde_json::from_value(v["results"].clone())?)
+}
+
+/// A band operation's ledger transfer id as the story shows it: the band
+/// id cut to its first eight hex digits (`band-op:8fa1bda7…:1:…`), so no
+/// long run of digits that looks like a card number is printed.
+fn short_transfer(id: &str) -> String {
+    let mut parts: Vec<String> = id.split(':').map(str::to_owned).collect();
+    if let Some(band) = parts.get_mut(1).filter(|b| b.len() > 8) {
+        band.truncate(8);
+        band.push('…');
+    }
+    parts.join(":")
 }

@@ -5,9 +5,10 @@
 //! operator's MAC2), rides from Pingguoyuan to Guomao
 //! through two gates that never reach the operator while the rider passes
 //! (each keeps its transaction and TAC first), the gates upload later and
-//! the operator's clearing checks every TAC; the band is reported lost,
-//! its card goes on the hotlist, the gate downloads it and refuses the
-//! next tap; once both gates have confirmed the hotlist with nothing left
+//! the operator's clearing checks every TAC, and Li sees the card's
+//! balance and trips on the wallet; the band is reported lost on the
+//! wallet, which puts its card on the hotlist, the gate downloads it and
+//! refuses the next tap; once both gates have confirmed the hotlist with nothing left
 //! to upload, the operator moves what the card held, less the fare, onto
 //! a new Beijing card in Li's phone.
 
@@ -23,7 +24,7 @@ use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
 use crate::device::transit::{card_payment, operator_load, post_async, wire_load};
-use crate::gate::{Station, keyring, move_balance, report_lost};
+use crate::gate::{Station, keyring, move_balance};
 
 /// The operator of the chapter.
 const OPERATOR: &str = "beijing";
@@ -190,6 +191,7 @@ impl Demo {
         self.story.say(
             "Later the gates reach the operator and upload their batches; clearing checks each TAC with the card's key: 2 records accepted, none refused.",
         );
+        self.riders_view(number, TOP_UP_MINOR - out.fare).await?;
         Ok(out.fare)
     }
 
@@ -230,16 +232,57 @@ impl Demo {
         Ok(balance)
     }
 
-    /// The band is reported lost; the gate downloads the hotlist and
-    /// refuses the card.
+    /// What Li sees of the card on the wallet once the gates uploaded:
+    /// the balance as cleared, the entry and the exit.
+    async fn riders_view(&mut self, number: &str, balance: u32) -> anyhow::Result<()> {
+        let cards = self.client.transit_cards().await?;
+        let last = &number[number.len().saturating_sub(4)..];
+        let card = cards
+            .iter()
+            .find(|c| c["last_digits"] == last && c["device_id"] == self.band_id.as_str())
+            .context("the band's card is not in the wallet")?;
+        ensure!(
+            card["balance"] == balance && card["status"] == "active",
+            "the wallet shows {card}"
+        );
+        let trips: Vec<&str> = card["trips"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t["kind"].as_str()).collect())
+            .unwrap_or_default();
+        ensure!(
+            trips == ["exit", "entry"],
+            "the wallet shows the trips {trips:?}"
+        );
+        self.story.say(format!(
+            "On the web site's Transit page Li sees card {} on the band as the operator cleared it: balance {}, the metro entry and the exit with its fare, the 50 CNY top-up.",
+            masked(number),
+            cny(balance)
+        ));
+        Ok(())
+    }
+
+    /// The band is reported lost on the wallet, which hotlists its card;
+    /// the gate downloads the hotlist and refuses the card.
     async fn lose_the_band(&mut self, number: &str) -> anyhow::Result<()> {
-        let keys = keyring(&self.keys_dir)?;
-        report_lost(&self.transit_url, &keys, OPERATOR, number).await?;
+        let d = self.client.report_lost(&self.band_id).await?;
+        ensure!(
+            d.status == paytap_types::DeviceStatus::Suspended,
+            "the band is {} after being reported lost",
+            d.status
+        );
+        let cards = self.client.transit_cards().await?;
+        ensure!(
+            cards
+                .iter()
+                .filter(|c| c["device_id"] == self.band_id.as_str())
+                .all(|c| c["status"] == "lost"),
+            "the lost band's transit cards are not hotlisted"
+        );
         let gate = self.station(ENTRY)?;
         let listed = gate.hotlist(&self.transit_url).await?;
         ensure!(listed >= 1, "the hotlist is empty");
         self.story.say(format!(
-            "Li loses the band and reports it: card {} goes on the operator's hotlist, and the gate at {} downloads it ({listed} card(s)).",
+            "Li loses the band and reports it lost on the web site, as for the phone: the wallet asks the operator to put card {} on its hotlist, and the gate at {} downloads it ({listed} card(s)).",
             masked(number),
             gate.name()
         ));

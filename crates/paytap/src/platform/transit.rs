@@ -21,11 +21,13 @@ use paytap_ledger::Ledger;
 use paytap_operator::api::Operators;
 use paytap_operator::auth::ApiKeys;
 use paytap_operator::pay::{BoxFuture, LoadPayments, Paid, PaymentFailure, PaymentRequest};
+use paytap_operator::rider::RiderCard;
 use paytap_operator::{OperatorHost, OperatorKeys};
 use paytap_purse::{MasterKeys, PurseKey};
 use paytap_store::Db;
 use paytap_transit::TransitConfig;
 use paytap_transit::config::Operator;
+use paytap_wallet::transit::{TransitCard, TransitCards, TransitTopUp, TransitTrip};
 
 use super::scan::NetworkSwitch;
 
@@ -263,4 +265,90 @@ pub async fn open(
         ops.insert(Arc::new(host), api);
     }
     Ok((db, ops))
+}
+
+/// The operators as the wallet reaches them ([`paytap_wallet::transit`]):
+/// a device's cards from every operator, a lost device's cards hotlisted
+/// at every operator.
+pub struct WalletTransit(pub Arc<Operators>);
+
+impl WalletTransit {
+    async fn cards(&self, device_id: &str) -> Result<Vec<TransitCard>, String> {
+        let mut out = Vec::new();
+        for host in self.0.hosts() {
+            let op = host.operator();
+            let cards = host
+                .device_cards(device_id)
+                .await
+                .map_err(|e| format!("{}: {e}", op.id))?;
+            out.extend(cards.into_iter().map(|c| wallet_card(op, c)));
+        }
+        Ok(out)
+    }
+
+    async fn lost(&self, device_id: &str) -> Result<usize, String> {
+        let mut n = 0;
+        for host in self.0.hosts() {
+            n += host
+                .report_device_lost(device_id)
+                .await
+                .map_err(|e| format!("{}: {e}", host.operator().id))?;
+        }
+        Ok(n)
+    }
+}
+
+impl TransitCards for WalletTransit {
+    fn device_cards<'a>(
+        &'a self,
+        device_id: &'a str,
+    ) -> paytap_wallet::port::BoxFuture<'a, Result<Vec<TransitCard>, String>> {
+        Box::pin(self.cards(device_id))
+    }
+
+    fn device_lost<'a>(
+        &'a self,
+        device_id: &'a str,
+    ) -> paytap_wallet::port::BoxFuture<'a, Result<usize, String>> {
+        Box::pin(self.lost(device_id))
+    }
+}
+
+/// The wallet's view of an operator's card (the device's name and kind are
+/// the wallet's to fill in).
+fn wallet_card(op: &Operator, c: RiderCard) -> TransitCard {
+    TransitCard {
+        operator: c.operator,
+        card_name: op.name.clone(),
+        card_id: c.card_id,
+        last_digits: c.last_digits,
+        device_id: c.device_id,
+        device_name: String::new(),
+        device_kind: paytap_types::DeviceKind::Phone,
+        issued_at: c.issued_at,
+        currency: op.currency.code().to_owned(),
+        balance: c.balance,
+        status: c.status.as_str().to_owned(),
+        moved: c.moved,
+        trips: c
+            .trips
+            .into_iter()
+            .map(|t| TransitTrip {
+                at: t.at,
+                terminal: t.terminal,
+                kind: t.kind.as_str().to_owned(),
+                amount: t.amount,
+                balance_after: t.balance_after,
+            })
+            .collect(),
+        top_ups: c
+            .top_ups
+            .into_iter()
+            .map(|t| TransitTopUp {
+                at: t.at,
+                amount: t.amount,
+                state: t.state.as_str().to_owned(),
+            })
+            .collect(),
+    }
 }

@@ -19,6 +19,7 @@ mod map;
 mod payments;
 mod recharge;
 mod signin;
+mod transit;
 mod upi;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub use map::{MapPoint, map_svg};
 pub use payments::{RowCtx, UNKNOWN_DEVICE, payment_row, payments_page, urlencode};
 pub use recharge::{PlansView, masked_mobile, plans_page, recharge_page};
 pub use signin::login_page;
+pub use transit::transit_page;
 pub use upi::{UpiView, upi_page};
 
 /// Cache-busting version of the stylesheet URL.
@@ -93,6 +95,8 @@ pub enum Nav {
     /// UPI (accounts of India).
     Upi,
     Bands,
+    /// Transit cards.
+    Transit,
 }
 
 pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
@@ -134,6 +138,9 @@ pub fn layout(ctx: &Ctx, title: &str, nav: Nav, content: Markup, script: Option<
                                         li { a href="/bills" aria-current=[(nav == Nav::Bills).then_some("page")] { (ctx.lang.bills().nav_bills) } }
                                     }
                                     li { a href="/bands" aria-current=[(nav == Nav::Bands).then_some("page")] { (crate::i18n::band_strings(ctx.lang).nav_bands) } }
+                                    @if !crate::bills::shown_to(ctx.region()) {
+                                        li { a href="/transit" aria-current=[(nav == Nav::Transit).then_some("page")] { (crate::i18n::transit_strings(ctx.lang).nav) } }
+                                    }
                                 }
                             }
                         }

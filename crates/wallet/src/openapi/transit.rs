@@ -1,0 +1,64 @@
+//! The transit cards part of the OpenAPI description ([`crate::transit`]).
+
+use super::{Op, err, ok, op, schema_ref};
+use serde_json::{Value, json};
+
+/// The operations of [`crate::transit`].
+pub(super) fn operations() -> Vec<Op> {
+    vec![
+        op("get", "/api/v1/transit/cards", "listTransitCards", "transit")
+            .summary("The transit cards issued to the account's devices: balance as the operator knows it (top-ups paid and not refunded less fares cleared; fares a gate has not yet uploaded are not in it), status (active, lost with its device, blocked as cloned), the newest cleared trips and top-ups. A suspended device's cards are put on the hotlist first")
+            .resp("200", ok("The cards", schema_ref("TransitCards")))
+            .resp("502", err("A transit operator does not answer")),
+    ]
+}
+
+/// The schemas of [`crate::transit`].
+pub(super) fn schemas() -> Value {
+    json!({
+        "TransitCards": {
+            "type": "object", "required": ["cards"],
+            "properties": { "cards": { "type": "array", "items": schema_ref("TransitCard") } }
+        },
+        "TransitCard": {
+            "type": "object",
+            "required": ["operator", "card_name", "card_id", "last_digits", "device_id", "device_name",
+                         "device_kind", "issued_at", "currency", "balance", "status", "moved",
+                         "trips", "top_ups"],
+            "properties": {
+                "operator": { "type": "string", "examples": ["beijing"] },
+                "card_name": { "type": "string", "examples": ["Beijing Yikatong"] },
+                "card_id": { "type": "string", "description": "The card's name outside its operator (a keyed fingerprint)" },
+                "last_digits": { "type": "string", "pattern": "^[0-9]{4}$" },
+                "device_id": { "type": "string" },
+                "device_name": { "type": "string" },
+                "device_kind": { "type": "string", "enum": ["phone", "watch", "band"] },
+                "issued_at": { "type": "integer", "format": "int64", "description": "Unix ms" },
+                "currency": { "type": "string", "examples": ["CNY"] },
+                "balance": { "type": "integer", "format": "int64", "description": "Minor units" },
+                "status": { "type": "string", "enum": ["active", "lost", "blocked"] },
+                "moved": { "type": "boolean", "description": "Its balance was moved to another card after a loss" },
+                "trips": { "type": "array", "items": schema_ref("TransitTrip") },
+                "top_ups": { "type": "array", "items": schema_ref("TransitTopUp") }
+            }
+        },
+        "TransitTrip": {
+            "type": "object", "required": ["at", "terminal", "kind", "amount", "balance_after"],
+            "properties": {
+                "at": { "type": "string", "pattern": "^[0-9]{14}$", "description": "YYYYMMDDhhmmss, the operator's time" },
+                "terminal": { "type": "string", "description": "The gate's terminal id, hex" },
+                "kind": { "type": "string", "enum": ["fare", "entry", "exit", "other"] },
+                "amount": { "type": "integer", "format": "int64" },
+                "balance_after": { "type": "integer", "format": "int64" }
+            }
+        },
+        "TransitTopUp": {
+            "type": "object", "required": ["at", "amount", "state"],
+            "properties": {
+                "at": { "type": "string", "pattern": "^[0-9]{14}$" },
+                "amount": { "type": "integer", "format": "int64" },
+                "state": { "type": "string", "enum": ["paid", "on_card", "refunded"] }
+            }
+        }
+    })
+}

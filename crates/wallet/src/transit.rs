@@ -1,0 +1,191 @@
+//! An account's transit cards: what the rider sees, and a lost device's
+//! cards put on the operators' hotlists.
+//!
+//! The cards live at the transit operators, which know the device each
+//! card was issued to; the wallet knows the account's devices. The
+//! platform attaches the operators as [`TransitCards`] with
+//! [`Wallet::attach_transit`]:
+//!
+//! * `GET /api/v1/transit/cards` ([`Wallet::transit_cards`]): every card
+//!   issued to the account's devices (at most [`MAX_DEVICES`]), with the
+//!   balance, trips and top-ups its operator knows of: top-ups paid and
+//!   not refunded less fares cleared. A fare a gate has not yet uploaded
+//!   is not in it; the card's own balance is what the device shows.
+//! * [`Wallet::suspend_device`] (a device reported lost or stolen) asks
+//!   the operators to hotlist every card issued to the device, so its next
+//!   tap at a gate that downloaded the hotlist is refused. A card stays
+//!   hotlisted when the device is found; its balance moves to a card on
+//!   another device instead. If an operator cannot be reached the report
+//!   fails and is made again by the next report of the device, and by
+//!   every listing of the account's cards while the device is suspended.
+//!
+//! Only the account's own devices are asked about; without a port the
+//! account has no transit cards.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use paytap_types::{DeviceKind, DeviceStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::WalletError;
+use crate::http::{ApiError, Authed, to_value};
+use crate::model::{Device, Principal};
+use crate::port::{BoxFuture, NetworkError};
+use crate::service::Wallet;
+
+/// Most devices of one account whose transit cards are listed.
+pub const MAX_DEVICES: usize = 32;
+
+/// One trip the operator cleared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitTrip {
+    /// When the card made it, `YYYYMMDDhhmmss` in the operator's time.
+    pub at: String,
+    /// The gate's terminal id, hex.
+    pub terminal: String,
+    /// `fare` (flat, a bus), `entry` or `exit` (metro), `other`.
+    pub kind: String,
+    /// Minor units of the card's currency.
+    pub amount: i64,
+    /// The card's balance after it.
+    pub balance_after: i64,
+}
+
+/// One top-up of a card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitTopUp {
+    /// When the operator answered it, `YYYYMMDDhhmmss`.
+    pub at: String,
+    /// Minor units.
+    pub amount: i64,
+    /// `paid` (the card not yet seen with it), `on_card` or `refunded`.
+    pub state: String,
+}
+
+/// One transit card as its rider sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitCard {
+    /// The operator (`beijing`, `shanghai`, …).
+    pub operator: String,
+    /// The card's name, its operator's (`Beijing Yikatong`).
+    pub card_name: String,
+    /// The card's name outside the operator (a keyed fingerprint).
+    pub card_id: String,
+    /// The card number's last digits.
+    pub last_digits: String,
+    /// The device it was issued to.
+    pub device_id: String,
+    /// That device's name and kind (filled in by the wallet).
+    #[serde(default)]
+    pub device_name: String,
+    /// The device's kind (filled in by the wallet).
+    #[serde(default = "default_kind")]
+    pub device_kind: DeviceKind,
+    /// When it was issued, Unix milliseconds.
+    pub issued_at: i64,
+    /// ISO 4217 code of its balance.
+    pub currency: String,
+    /// Top-ups paid and not refunded less fares cleared, minor units.
+    pub balance: i64,
+    /// `active`, `lost` (hotlisted with its device) or `blocked` (cloned).
+    pub status: String,
+    /// Its balance was moved to another card after a loss.
+    pub moved: bool,
+    /// The newest cleared trips, newest first.
+    pub trips: Vec<TransitTrip>,
+    /// The newest top-ups, newest first.
+    pub top_ups: Vec<TransitTopUp>,
+}
+
+fn default_kind() -> DeviceKind {
+    DeviceKind::Phone
+}
+
+/// The transit operators, as the wallet reaches them.
+pub trait TransitCards: Send + Sync {
+    /// Every card any operator issued to `device_id`, newest first.
+    fn device_cards<'a>(
+        &'a self,
+        device_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TransitCard>, String>>;
+
+    /// Puts every card issued to `device_id` on its operator's hotlist as
+    /// lost; how many. Idempotent.
+    fn device_lost<'a>(&'a self, device_id: &'a str) -> BoxFuture<'a, Result<usize, String>>;
+}
+
+/// The account's transit cards, as `GET /api/v1/transit/cards` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitCardList {
+    /// Newest device first, each device's cards newest first.
+    pub cards: Vec<TransitCard>,
+}
+
+fn unavailable(why: String) -> WalletError {
+    tracing::warn!(%why, "the transit operators did not answer");
+    WalletError::Network(NetworkError::Unavailable("transit operators".into()))
+}
+
+impl Wallet {
+    /// Attaches the transit operators (once; later calls are ignored).
+    pub fn attach_transit(&self, port: Arc<dyn TransitCards>) {
+        if self.inner.transit.set(port).is_err() {
+            tracing::warn!("transit operators were already attached");
+        }
+    }
+
+    /// Every transit card issued to the account's devices. A suspended
+    /// device's cards are reported lost again first (module docs).
+    pub async fn transit_cards(&self, p: &Principal) -> Result<TransitCardList, WalletError> {
+        let Some(port) = self.inner.transit.get() else {
+            return Ok(TransitCardList { cards: Vec::new() });
+        };
+        let mut devices = self.devices(p).await?;
+        devices.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        devices.truncate(MAX_DEVICES);
+        let mut cards = Vec::new();
+        for device in &devices {
+            if device.status == DeviceStatus::Suspended {
+                port.device_lost(&device.id).await.map_err(unavailable)?;
+            }
+            let mine = port.device_cards(&device.id).await.map_err(unavailable)?;
+            cards.extend(mine.into_iter().map(|c| named(c, device)));
+        }
+        Ok(TransitCardList { cards })
+    }
+
+    /// Hotlists the transit cards of a device reported lost (module docs).
+    pub(crate) async fn transit_device_lost(
+        &self,
+        p: &Principal,
+        device_id: &str,
+    ) -> Result<(), WalletError> {
+        let Some(port) = self.inner.transit.get() else {
+            return Ok(());
+        };
+        let n = port.device_lost(device_id).await.map_err(unavailable)?;
+        if n > 0 {
+            tracing::info!(account = %p.account_id, device = %device_id, cards = n, "transit cards hotlisted");
+        }
+        Ok(())
+    }
+}
+
+fn named(mut card: TransitCard, device: &Device) -> TransitCard {
+    card.device_name = device.name.clone();
+    card.device_kind = device.kind;
+    card
+}
+
+pub(crate) fn routes() -> Router<Wallet> {
+    Router::new().route("/api/v1/transit/cards", get(cards))
+}
+
+async fn cards(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
+    let list = w.transit_cards(&auth.principal).await?;
+    Ok(axum::Json(to_value(&list)?).into_response())
+}

@@ -1,0 +1,187 @@
+//! The account's transit cards (`GET /api/v1/transit/cards`) and a lost
+//! device's cards hotlisted, over an operators' port that keeps its cards
+//! in memory and answers for any device it is asked about, so that another
+//! account's cards staying out of a listing is the wallet's doing. Runs on
+//! SQLite, and on PostgreSQL with PAYTAP_TEST_DATABASE_URL set.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use paytap_types::DeviceKind;
+use paytap_wallet::{BoxFuture, TransitCard, TransitCards, TransitTrip};
+use serde_json::json;
+
+/// Cards by device, the devices reported lost, and a switch that makes
+/// every call fail (an operator that does not answer).
+#[derive(Default)]
+struct Operators {
+    cards: Mutex<Vec<TransitCard>>,
+    lost: Mutex<Vec<String>>,
+    down: AtomicBool,
+}
+
+impl TransitCards for Operators {
+    fn device_cards<'a>(
+        &'a self,
+        device_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TransitCard>, String>> {
+        let down = self.down.load(Ordering::SeqCst);
+        let mine: Vec<TransitCard> = self
+            .cards
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.device_id == device_id)
+            .cloned()
+            .collect();
+        Box::pin(async move { if down { Err("down".into()) } else { Ok(mine) } })
+    }
+
+    fn device_lost<'a>(&'a self, device_id: &'a str) -> BoxFuture<'a, Result<usize, String>> {
+        if self.down.load(Ordering::SeqCst) {
+            return Box::pin(async { Err("down".to_owned()) });
+        }
+        self.lost.lock().unwrap().push(device_id.to_owned());
+        let mut cards = self.cards.lock().unwrap();
+        let mut n = 0;
+        for c in cards.iter_mut().filter(|c| c.device_id == device_id) {
+            c.status = "lost".into();
+            n += 1;
+        }
+        Box::pin(async move { Ok(n) })
+    }
+}
+
+fn card(device_id: &str, last: &str, balance: i64) -> TransitCard {
+    TransitCard {
+        operator: "beijing".into(),
+        card_name: "Beijing Yikatong".into(),
+        card_id: format!("fp-{last}"),
+        last_digits: last.into(),
+        device_id: device_id.into(),
+        device_name: String::new(),
+        device_kind: DeviceKind::Phone,
+        issued_at: 1_000,
+        currency: "CNY".into(),
+        balance,
+        status: "active".into(),
+        moved: false,
+        trips: vec![TransitTrip {
+            at: "20261205090000".into(),
+            terminal: "010000000001".into(),
+            kind: "fare".into(),
+            amount: 300,
+            balance_after: balance,
+        }],
+        top_ups: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_them() {
+    let s = server().await;
+    let t = s.account("rider@example.com").await;
+    // Without operators attached, no cards.
+    let r = s.get(&t, "/api/v1/transit/cards").await;
+    assert_eq!((r.status, r.body["cards"].clone()), (200, json!([])));
+
+    let ops = Arc::new(Operators::default());
+    s.wallet.attach_transit(ops.clone());
+    let other = s.account("someone-else@example.com").await;
+    let (phone, _) = s.device(&t, "phone").await;
+    let (band, _) = s.device(&t, "band").await;
+    let (other_band, _) = s.device(&other, "band").await;
+    ops.cards.lock().unwrap().extend([
+        card(&band, "0007", 4_700),
+        card(&phone, "0009", 0),
+        card(&other_band, "0042", 9_900),
+    ]);
+
+    // Only the account's own devices' cards, named by their device.
+    let r = s.get(&t, "/api/v1/transit/cards").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let cards = r.body["cards"].as_array().unwrap();
+    let mut seen: Vec<(&str, &str, i64)> = cards
+        .iter()
+        .map(|c| {
+            (
+                c["last_digits"].as_str().unwrap(),
+                c["device_kind"].as_str().unwrap(),
+                c["balance"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [("0007", "band", 4_700), ("0009", "phone", 0)]);
+    assert!(cards.iter().all(|c| c["device_name"] != ""));
+    assert_eq!(
+        cards.iter().find(|c| c["last_digits"] == "0007").unwrap()["trips"][0]["kind"],
+        "fare"
+    );
+    assert!(ops.lost.lock().unwrap().is_empty());
+
+    // Reported lost: the band's cards are hotlisted; the phone's are not.
+    let r = s
+        .post(
+            &t,
+            &format!("/api/v1/devices/{band}/suspend"),
+            json!({"reason": "lost"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(*ops.lost.lock().unwrap(), std::slice::from_ref(&band));
+    let r = s.get(&t, "/api/v1/transit/cards").await;
+    let status = |last: &str| {
+        r.body["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["last_digits"] == last)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(
+        (status("0007"), status("0009")),
+        (json!("lost"), json!("active"))
+    );
+    // The listing reported the suspended band again (an operator that
+    // missed the first report hears it now).
+    assert_eq!(ops.lost.lock().unwrap().len(), 2);
+
+    // Another account cannot report this band lost.
+    let r = s
+        .post(
+            &other,
+            &format!("/api/v1/devices/{band}/suspend"),
+            json!({"reason": "lost"}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
+    // An operator that does not answer: the listing and the report fail
+    // with a clear error, and a report made again once it answers reaches it.
+    ops.down.store(true, Ordering::SeqCst);
+    let r = s.get(&t, "/api/v1/transit/cards").await;
+    assert_eq!((r.status, r.code()), (502, "network_unavailable"));
+    let r = s
+        .post(
+            &t,
+            &format!("/api/v1/devices/{phone}/suspend"),
+            json!({"reason": "stolen"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (502, "network_unavailable"));
+    ops.down.store(false, Ordering::SeqCst);
+    let r = s
+        .post(
+            &t,
+            &format!("/api/v1/devices/{phone}/suspend"),
+            json!({"reason": "stolen"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(ops.lost.lock().unwrap().contains(&phone));
+}

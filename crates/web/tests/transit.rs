@@ -1,0 +1,153 @@
+//! The Transit page: each transit card on the account's devices with its
+//! balance, status, trips and top-ups, in English, Chinese and Hindi, over
+//! an operators' port kept in memory; another account's cards stay out.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+use common::*;
+use paytap_types::DeviceKind;
+use paytap_wallet::{BoxFuture, Language, TransitCard, TransitCards, TransitTopUp, TransitTrip};
+
+#[derive(Default)]
+struct Operators(Mutex<Vec<TransitCard>>);
+
+impl TransitCards for Operators {
+    fn device_cards<'a>(
+        &'a self,
+        device_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<TransitCard>, String>> {
+        let mine: Vec<TransitCard> = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.device_id == device_id)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(mine) })
+    }
+
+    fn device_lost<'a>(&'a self, device_id: &'a str) -> BoxFuture<'a, Result<usize, String>> {
+        let mut cards = self.0.lock().unwrap();
+        let mut n = 0;
+        for c in cards.iter_mut().filter(|c| c.device_id == device_id) {
+            c.status = "lost".into();
+            n += 1;
+        }
+        Box::pin(async move { Ok(n) })
+    }
+}
+
+fn card(device_id: &str, last: &str) -> TransitCard {
+    let trip = |at: &str, kind: &str, amount, balance_after| TransitTrip {
+        at: at.into(),
+        terminal: "475431010001".into(),
+        kind: kind.into(),
+        amount,
+        balance_after,
+    };
+    TransitCard {
+        operator: "beijing".into(),
+        card_name: "Beijing Yikatong".into(),
+        card_id: format!("fp{last}"),
+        last_digits: last.into(),
+        device_id: device_id.into(),
+        device_name: String::new(),
+        device_kind: DeviceKind::Band,
+        issued_at: 1_000,
+        currency: "CNY".into(),
+        balance: 4_400,
+        status: "active".into(),
+        moved: false,
+        trips: vec![
+            trip("20261205091500", "exit", 600, 4_400),
+            trip("20261205090000", "entry", 0, 5_000),
+        ],
+        top_ups: vec![TransitTopUp {
+            at: "20261205085500".into(),
+            amount: 5_000,
+            state: "on_card".into(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn the_transit_page_shows_each_card_in_three_languages_and_a_lost_bands_card() {
+    let site = site().await;
+    let ops = Arc::new(Operators::default());
+    site.wallet.attach_transit(ops.clone());
+    let li = site.li(Language::En).await;
+    let wang = site
+        .holder("wang@example.com", Language::En, "Wang", "22")
+        .await;
+    ops.0
+        .lock()
+        .unwrap()
+        .extend([card(&li.band, "0007"), card(&wang.band, "0042")]);
+
+    let mut c = site.browser(LI).await;
+    let r = c.get(&site.app, "/transit").await;
+    assert_eq!(r.status, StatusCode::OK);
+    for text in [
+        "Transit cards",
+        "Beijing Yikatong ···· 0007",
+        "44.00",
+        "Active",
+        "Metro exit",
+        "Metro entry",
+        "2026-12-05 09:15",
+        "6.00",
+        "On the card",
+        "href=\"/transit\"",
+    ] {
+        assert!(r.body.contains(text), "{text} missing");
+    }
+    assert!(!r.body.contains("0042"), "another account's card is shown");
+
+    // The band turned off as lost: its card is hotlisted and says so.
+    site.wallet
+        .suspend_device(&li.p, &li.band, paytap_wallet::SuspendReason::Lost)
+        .await
+        .unwrap();
+    let r = c.get(&site.app, "/transit").await;
+    assert!(r.body.contains("Blocked: the device was reported lost"));
+    assert!(r.body.contains("the operator can move the balance"));
+
+    for (login, language, words) in [
+        (
+            "zhang@example.com",
+            Language::Zh,
+            ["交通卡", "地铁出站", "已写入卡内"],
+        ),
+        (
+            "asha@example.com",
+            Language::Hi,
+            ["ट्रांज़िट कार्ड", "मेट्रो निकास", "कार्ड पर"],
+        ),
+    ] {
+        let h = site.holder(login, language, "X", "33").await;
+        ops.0.lock().unwrap().push(card(&h.band, "0101"));
+        let mut b = site.browser(login).await;
+        let r = b.get(&site.app, "/transit").await;
+        assert_eq!(r.status, StatusCode::OK);
+        for w in words {
+            assert!(r.body.contains(w), "{language:?}: {w} missing");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_transit_page_without_cards_or_a_session() {
+    let site = site().await;
+    let mut anonymous = Client::default();
+    let r = anonymous.get(&site.app, "/transit").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let _li = site.li(Language::En).await;
+    let mut c = site.browser(LI).await;
+    let r = c.get(&site.app, "/transit").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("No transit card yet"));
+}
