@@ -57,6 +57,10 @@ pub struct PendingLoad {
     /// again with a completion or a refund.
     #[serde(default)]
     pub payment: Option<String>,
+    /// The ordered move whose balance this load carries (no payment: the
+    /// money is at the operator already), completed under this id.
+    #[serde(default)]
+    pub move_id: Option<String>,
 }
 
 /// Why a top-up could not go on.
@@ -154,6 +158,35 @@ where
     E: From<LoadError>,
     F: std::future::Future<Output = Result<LoadAnswer, E>>,
 {
+    load(device, amount, (payment, None), post).await
+}
+
+/// A lost card's balance ordered onto this device's card, loaded as a
+/// top-up is (`post` sends it under `move_id`, unpaid); the new balance.
+pub async fn take_move<E, F>(
+    device: &mut Device,
+    amount: u32,
+    move_id: String,
+    post: impl FnOnce(PendingLoad) -> F,
+) -> Result<u32, E>
+where
+    E: From<LoadError>,
+    F: std::future::Future<Output = Result<LoadAnswer, E>>,
+{
+    load(device, amount, (None, Some(move_id)), post).await
+}
+
+/// [`top_up`] or [`take_move`], by how the load is funded.
+async fn load<E, F>(
+    device: &mut Device,
+    amount: u32,
+    (payment, move_id): (Option<String>, Option<String>),
+    post: impl FnOnce(PendingLoad) -> F,
+) -> Result<u32, E>
+where
+    E: From<LoadError>,
+    F: std::future::Future<Output = Result<LoadAnswer, E>>,
+{
     if let Some(p) = device.pending_load() {
         return Err(LoadError::Pending(p.load_id.clone()).into());
     }
@@ -170,6 +203,7 @@ where
         init: hex::encode(&init),
         online_counter: counter_of(&init),
         payment,
+        move_id,
     };
     tap.set_pending_load(Some(pending.clone()))
         .map_err(LoadError::from)?;

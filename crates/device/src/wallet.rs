@@ -461,6 +461,22 @@ impl WalletClient {
         )
         .await
     }
+    /// Orders the lost card `from_card_id`'s balance onto the account's
+    /// card `to_card_id` (`POST /api/v1/transit/cards/{id}/move`); the
+    /// order as the wallet answers it (`move_id`, `amount`, `gates_waiting`).
+    pub async fn order_transit_move(
+        &self,
+        from_card_id: &str,
+        to_card_id: &str,
+    ) -> Result<Value, WalletClientError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/transit/cards/{from_card_id}/move"),
+            Some(json!({ "to_card_id": to_card_id })),
+        )
+        .await
+    }
+
     /// The account's transit cards (`GET /api/v1/transit/cards`): each
     /// with its operator, last digits, device, balance as cleared, status,
     /// trips and top-ups; the `cards` array as the wallet answers it.

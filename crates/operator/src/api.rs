@@ -155,6 +155,10 @@ impl From<OperatorError> for ApiError {
             E::MoveAmount { .. } => (StatusCode::CONFLICT, "move_amount"),
             E::NotLost => (StatusCode::CONFLICT, "not_lost"),
             E::AlreadyMoved => (StatusCode::CONFLICT, "already_moved"),
+            E::UnknownCard(_) => (StatusCode::NOT_FOUND, "unknown_card"),
+            E::MoveTarget(_) => (StatusCode::CONFLICT, "move_target"),
+            E::MoveOrdered => (StatusCode::CONFLICT, "move_ordered"),
+            E::UnknownMove(_) => (StatusCode::NOT_FOUND, "unknown_move"),
             E::RangeExhausted => (StatusCode::CONFLICT, "range_exhausted"),
             E::DayOpen(_) => (StatusCode::CONFLICT, "day_open"),
             E::Ledger(_) | E::Store(_) | E::Corrupt(_) => {
@@ -453,6 +457,35 @@ async fn move_balance(
     Ok(Json(loaded(b.load.load_id, &a)))
 }
 
+/// The moves ordered onto a card, as its device asks (by the card's
+/// number, which only the device holding it knows).
+async fn ordered_moves(
+    State(ops): Ops,
+    Path((op, number)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let host = host(&ops, &op)?;
+    let moves = host.ordered_moves(&card(&number)?).await?;
+    Ok(Json(json!({ "moves": moves })))
+}
+
+/// The receiving device completes an ordered move with a load of its card
+/// (no payment: the money is on the float); its MAC1 proves the card.
+async fn complete_move(
+    State(ops): Ops,
+    Path((op, move_id)): Path<(String, String)>,
+    b: Result<Json<WireLoad>, JsonRejection>,
+) -> Result<Json<WireLoaded>, ApiError> {
+    let b = body(b)?;
+    let host = host(&ops, &op)?;
+    if b.payment.is_some() {
+        return Err(ApiError::invalid(
+            "a moved balance is not paid: payment must be absent",
+        ));
+    }
+    let a = host.complete_move(&move_id, &any_load(&b)?).await?;
+    Ok(Json(loaded(b.load_id, &a)))
+}
+
 /// The API's routes over `ops`.
 pub fn router(ops: Arc<Operators>) -> Router {
     Router::new()
@@ -465,5 +498,7 @@ pub fn router(ops: Arc<Operators>) -> Router {
         .route("/transit/v1/{op}/lost", post(lost))
         .route("/transit/v1/{op}/cards/{number}/movable", get(movable))
         .route("/transit/v1/{op}/moves", post(move_balance))
+        .route("/transit/v1/{op}/cards/{number}/moves", get(ordered_moves))
+        .route("/transit/v1/{op}/moves/{move_id}/load", post(complete_move))
         .with_state(ops)
 }

@@ -38,6 +38,9 @@
 //! * **Move** ([`moves`]): a lost card's balance loaded onto a card on
 //!   another device, once every gate confirmed the hotlist with nothing
 //!   left to upload, minus what gates uploaded as spent; once per card.
+//! * **Ordered moves** ([`move_orders`]): the rider, through the wallet,
+//!   orders a lost card's balance to a card on another device; that
+//!   device's next sync asks for it and completes it as a move.
 //! * **Rider's view** ([`rider`]): the cards issued to a device with the
 //!   balance, trips and top-ups the operator knows of, and every card of a
 //!   device reported lost put on the hotlist at once, as the wallet asks.
@@ -56,6 +59,7 @@ pub mod cards;
 pub mod day;
 mod issue;
 mod load;
+pub mod move_orders;
 pub mod moves;
 pub mod pay;
 pub mod rider;
@@ -172,6 +176,19 @@ pub enum OperatorError {
     /// The lost card's balance was moved already (by another move id).
     #[error("the lost card's balance was moved already")]
     AlreadyMoved,
+    /// No card of this operator has this id (fingerprint).
+    #[error("no card {0:?} at this operator")]
+    UnknownCard(String),
+    /// A move's card is not one it may go to: hotlisted, the lost card
+    /// itself, or not the card the move was ordered to.
+    #[error("{0}")]
+    MoveTarget(&'static str),
+    /// The lost card's balance is already ordered to another card.
+    #[error("the lost card's balance is already ordered to another card")]
+    MoveOrdered,
+    /// No move was ordered under this id.
+    #[error("no move {0:?} was ordered")]
+    UnknownMove(String),
     /// The host has no way to the card network.
     #[error("card payments are not available at this host")]
     PaymentsUnavailable,

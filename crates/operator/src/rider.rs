@@ -133,6 +133,8 @@ pub struct RiderCard {
     pub status: CardStatus,
     /// Its balance was moved to another card (after a loss).
     pub moved: bool,
+    /// The card (id) its holder ordered its balance moved to, if any.
+    pub move_ordered_to: Option<String>,
     /// The newest cleared trips, newest first.
     pub trips: Vec<Trip>,
     /// The newest top-ups, newest first.
@@ -206,6 +208,7 @@ impl OperatorHost {
             balance: (loaded - spent).max(0),
             status: self.card_status(&card).await?,
             moved: self.moved_from(&card).await?,
+            move_ordered_to: self.ordered_to(&card).await?,
             trips: self.recent_trips(&card).await?,
             top_ups: self.recent_top_ups(&card).await?,
             card_id: card,

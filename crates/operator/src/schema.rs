@@ -82,6 +82,17 @@ pub const MIGRATIONS: &[Migration] = &[
         // A device's cards, for one card per city per device.
         sql: "CREATE INDEX operator_issued_device ON operator_issued (operator, device_id)",
     },
+    Migration {
+        component: "operator",
+        version: 6,
+        // A rider's order to move a lost card's balance to another card,
+        // which that card's device completes (`move_orders.rs`).
+        sql: "CREATE TABLE operator_move_orders (\
+            operator TEXT NOT NULL, from_card TEXT NOT NULL, to_card TEXT NOT NULL, \
+            move_id TEXT NOT NULL, created_at BIGINT NOT NULL, \
+            PRIMARY KEY (operator, from_card), UNIQUE (operator, move_id));\
+          CREATE INDEX operator_move_orders_to ON operator_move_orders (operator, to_card)",
+    },
 ];
 
 /// A column's type in a bulk insert.

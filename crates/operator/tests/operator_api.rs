@@ -727,3 +727,126 @@ async fn a_riders_view_of_a_devices_cards_and_a_lost_device_hotlisted() {
     );
     assert_eq!((seen[0].status, seen[0].balance), (CardStatus::Active, 0));
 }
+
+#[tokio::test]
+async fn a_rider_orders_a_lost_cards_balance_which_the_receiving_device_takes_once() {
+    use paytap_operator::OperatorError;
+    let f = fixture().await;
+    let network = TestNetwork::open(&f.ledger).await;
+    let api = Api::serve(f.host, &network).await;
+    let key = DeviceKey::generate().unwrap();
+    let (lost, mut band) = issue(&api, "band", &key).await;
+    let loaded = answered(&api, &mut band, "l-1", &lost, 5_000).await;
+    assert_eq!(credit(&mut band, &loaded), 0x9000);
+    let (new, mut phone) = issue_to(&api, "phone", "phone-1", &key).await;
+    let (third, _) = issue_to(&api, "watch", "watch-1", &key).await;
+    let id_of = |device: &'static str| {
+        let host = api.host.clone();
+        async move { host.device_cards(device).await.unwrap()[0].card_id.clone() }
+    };
+    let (band_id, phone_id, watch_id) = (
+        id_of(DEVICE).await,
+        id_of("phone-1").await,
+        id_of("watch-1").await,
+    );
+    assert!(!third.is_empty());
+
+    // Not lost yet: nothing to order. Unknown ids and a move onto itself
+    // are refused.
+    let refused = api.host.order_move(&band_id, &phone_id).await;
+    assert!(
+        matches!(refused, Err(OperatorError::NotLost)),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        api.host.order_move("nope", &phone_id).await,
+        Err(OperatorError::UnknownCard(_))
+    ));
+    assert_eq!(api.host.report_device_lost(DEVICE).await.unwrap(), 1);
+    assert!(matches!(
+        api.host.order_move(&band_id, &band_id).await,
+        Err(OperatorError::MoveTarget(_))
+    ));
+
+    // Ordered onto the phone's card: the same order again answers the same;
+    // to the watch's card it is refused; the phone's card sees it.
+    let order = api.host.order_move(&band_id, &phone_id).await.unwrap();
+    assert_eq!((order.amount, order.moved), (5_000, false));
+    assert_eq!(
+        api.host.order_move(&band_id, &phone_id).await.unwrap(),
+        order
+    );
+    assert!(matches!(
+        api.host.order_move(&band_id, &watch_id).await,
+        Err(OperatorError::MoveOrdered)
+    ));
+    assert_eq!(
+        api.host.device_cards(DEVICE).await.unwrap()[0].move_ordered_to,
+        Some(phone_id.clone())
+    );
+    let (status, v) = api
+        .send(
+            Who::Nobody,
+            reqwest::Method::GET,
+            &format!("/beijing/cards/{new}/moves"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["moves"][0]["move_id"].as_str(),
+        Some(order.move_id.as_str())
+    );
+    assert_eq!(v["moves"][0]["amount"], 5_000);
+
+    // Another card cannot take it; a payment with it is refused.
+    let take = |purse: &mut Purse, card: &str, id: &str, amount: u32| {
+        let init = init_load(purse, amount);
+        json!({"load_id": id, "card_number": card, "amount": amount, "terminal": LOADER, "init": init})
+    };
+    let path = format!("/beijing/moves/{}/load", order.move_id);
+    let (_, mut watch) = issue_to(&api, "watch", "watch-1", &key).await;
+    let wrong = api
+        .post(&path, take(&mut watch, &third, "w-1", 5_000))
+        .await;
+    assert_eq!(refusal(wrong), (409, "move_target".to_owned()));
+    let mut paid = take(&mut phone, &new, "n-1", 5_000);
+    paid["payment"] = serde_json::to_value(common::card_payment(common::TOKEN)).unwrap();
+    assert_eq!(refusal(api.post(&path, paid).await).0, 422);
+    let unknown = api
+        .post(
+            "/beijing/moves/order-x/load",
+            take(&mut phone, &new, "n-1", 5_000),
+        )
+        .await;
+    assert_eq!(refusal(unknown), (404, "unknown_move".to_owned()));
+
+    // The phone's card takes it: once; the order is then done.
+    let body = take(&mut phone, &new, "n-1", 5_000);
+    let (status, v) = api.post(&path, body.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let moved: WireLoaded = serde_json::from_value(v).unwrap();
+    assert_eq!(credit(&mut phone, &moved), 0x9000);
+    assert_eq!(phone.state().balance, 5_000);
+    let (status, v) = api
+        .send(
+            Who::Nobody,
+            reqwest::Method::GET,
+            &format!("/beijing/cards/{new}/moves"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, v["moves"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    assert!(api.host.device_cards(DEVICE).await.unwrap()[0].moved);
+    let again = api.post(&path, take(&mut phone, &new, "n-2", 5_000)).await;
+    assert_eq!(refusal(again), (409, "id_conflict".to_owned()));
+    assert_eq!(phone.state().balance, 5_000);
+    let float = f.ledger.balance("transit:beijing:float").await.unwrap();
+    assert_eq!(
+        float.credits_posted, 5_000,
+        "a move moved money on the ledger"
+    );
+}

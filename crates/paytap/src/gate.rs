@@ -616,45 +616,6 @@ fn signed(
     })
 }
 
-/// Moves the lost card `from`'s balance onto the card `load` is for, as
-/// the operator's back office does (signed with its staff key); the
-/// operator's answer for CREDIT FOR LOAD.
-pub(crate) async fn move_balance(
-    transit: &str,
-    keyring: &Keyring,
-    (operator, move_id): (&str, &str),
-    from: &str,
-    load: paytap_operator::wire::WireLoad,
-) -> anyhow::Result<paytap_device::transit::LoadAnswer> {
-    let body = paytap_operator::wire::WireMove {
-        move_id: move_id.to_owned(),
-        from_card_number: from.to_owned(),
-        load,
-    };
-    let req = staff_post(transit, keyring, (operator, "moves"), &body)?;
-    crate::device::transit::load_answer(send(req).await?)
-}
-
-/// A POST of `body` to the operator's `what`, signed by its back office
-/// (the staff key the platform's keyring derives).
-fn staff_post(
-    transit: &str,
-    keyring: &Keyring,
-    (operator, what): (&str, &str),
-    body: &impl serde::Serialize,
-) -> anyhow::Result<reqwest::RequestBuilder> {
-    let url = endpoint(transit, operator, what);
-    let key = crate::platform::transit::staff_api_key(keyring, operator);
-    let client = paytap_operator::auth::STAFF;
-    let req = reqwest::Client::new().post(&url);
-    signed(
-        req,
-        (client, &key),
-        ("POST", &url),
-        serde_json::to_vec(body)?,
-    )
-}
-
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
     match req.send().await {
         Ok(resp) => answer(resp).await,

@@ -559,6 +559,78 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     assert!(refused["refused"].as_str().unwrap().contains("hotlist"));
     assert_eq!(cards(&w)["cards"][0]["balance"], 5_000 - fare);
     assert_eq!(cards(&w)["cards"][0]["offline_counter"], 3);
+
+    // The owner moves the lost card's balance onto a new Beijing card in
+    // the phone: ordered on the wallet, taken by the phone's sync once
+    // both gates have confirmed the hotlist with nothing left to upload.
+    let issued = json(&[
+        "device",
+        "transit",
+        "issue",
+        "--keystore",
+        &w.phone,
+        "--transit",
+        &w.transit,
+        "--operator",
+        "beijing",
+        "--json",
+    ]);
+    let phone_card = issued["card"]["card_number"].as_str().unwrap().to_owned();
+    let listed = transit_cards(&w, &token);
+    let id_on = |on_band: bool| {
+        listed
+            .iter()
+            .find(|c| (c["device_id"] == band_id.as_str()) == on_band)
+            .map(|c| c["card_id"].as_str().unwrap().to_owned())
+            .expect("a card")
+    };
+    let (from, to) = (id_on(true), id_on(false));
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (status, body) = http_with(
+        &w.wallet,
+        ("POST", &format!("/api/v1/transit/cards/{from}/move")),
+        &auth,
+        &format!(r#"{{"to_card_id":"{to}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let order: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(order["amount"], 5_000 - fare);
+    // Gate 105 has not downloaded the hotlist since the loss: the move waits.
+    let sync = [
+        "device",
+        "transit",
+        "sync",
+        "--keystore",
+        &w.phone,
+        "--transit",
+        &w.transit,
+        "--json",
+    ];
+    let waiting = json(&sync);
+    assert_eq!(waiting["moves"][0]["gates_waiting"], 1, "{waiting}");
+    assert!(waiting["moves"][0]["balance"].is_null());
+    gate_json(&w, "hotlist", "105", &["--transit", &w.transit]);
+    let taken = json(&sync);
+    assert_eq!(taken["moves"][0]["balance"], 5_000 - fare, "{taken}");
+    let phone_cards = json(&[
+        "device",
+        "transit",
+        "cards",
+        "--keystore",
+        &w.phone,
+        "--json",
+    ]);
+    assert_eq!(phone_cards["cards"][0]["card_number"], phone_card.as_str());
+    assert_eq!(phone_cards["cards"][0]["balance"], 5_000 - fare);
+    // Once: the next sync takes nothing; the wallet shows it moved.
+    assert_eq!(json(&sync)["moves"], serde_json::json!([]));
+    let after = transit_cards(&w, &token);
+    let band_card = after
+        .iter()
+        .find(|c| c["card_id"] == from.as_str())
+        .unwrap();
+    assert_eq!(band_card["moved"], true);
+    assert_ledger_balances(&w);
 }
 
 #[test]

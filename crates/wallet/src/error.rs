@@ -62,6 +62,9 @@ pub enum WalletError {
     CommandQueueFull { limit: u32 },
     #[error("the device already answered this command: it is {state}")]
     CommandFinished { state: &'static str },
+    /// A transit operator refused a request about a card, saying why.
+    #[error("the transit operator refused: {0}")]
+    TransitRefused(String),
     #[error("the card network is unavailable, please try again")]
     Network(#[from] NetworkError),
     #[error("internal storage error")]
@@ -112,6 +115,7 @@ impl WalletError {
             WalletError::IdempotencyBodyMismatch => "idempotency_body_mismatch",
             WalletError::CommandQueueFull { .. } => "command_queue_full",
             WalletError::CommandFinished { .. } => "command_finished",
+            WalletError::TransitRefused(_) => "transit_refused",
             WalletError::Network(_) => "network_unavailable",
             WalletError::Store(_) | WalletError::Internal(_) => "internal",
         }
@@ -131,6 +135,7 @@ impl WalletError {
             | WalletError::DuplicateCard
             | WalletError::CommandQueueFull { .. }
             | WalletError::CommandFinished { .. }
+            | WalletError::TransitRefused(_)
             | WalletError::IdempotencyMismatch => 409,
             WalletError::CardsNotSupported { .. }
             | WalletError::CardDeclined { .. }

@@ -60,6 +60,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/points"),
     ("post", "/api/v1/points/redemptions"),
     ("get", "/api/v1/transit/cards"),
+    ("post", "/api/v1/transit/cards/{card_id}/move"),
     ("post", "/api/v1/accounts"),
     ("get", "/api/v1/account"),
     ("post", "/api/v1/sessions"),

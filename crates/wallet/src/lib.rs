@@ -91,4 +91,7 @@ pub use port::{
 };
 pub use server::{ServerLimits, serve};
 pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};
-pub use transit::{TransitCard, TransitCardList, TransitCards, TransitTopUp, TransitTrip};
+pub use transit::{
+    TransitCard, TransitCardList, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp,
+    TransitTrip,
+};

@@ -19,20 +19,27 @@
 //!   fails and is made again by the next report of the device, and by
 //!   every listing of the account's cards while the device is suspended.
 //!
+//! * `POST /api/v1/transit/cards/{card_id}/move` (`{"to_card_id"}`,
+//!   [`Wallet::order_transit_move`]): the balance of a card lost with its
+//!   device ordered onto a card of the same operator on another of the
+//!   account's devices; that device completes it at its next sync, once
+//!   every gate has uploaded what it holds (`paytap device transit sync`).
+//!
 //! Only the account's own devices are asked about; without a port the
 //! account has no transit cards.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use paytap_types::{DeviceKind, DeviceStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::WalletError;
 use crate::http::{ApiError, Authed, to_value};
+use crate::idempotency::Fingerprinted;
 use crate::model::{Device, Principal};
 use crate::port::{BoxFuture, NetworkError};
 use crate::service::Wallet;
@@ -95,6 +102,9 @@ pub struct TransitCard {
     pub status: String,
     /// Its balance was moved to another card after a loss.
     pub moved: bool,
+    /// The card (`card_id`) its holder ordered the balance moved to.
+    #[serde(default)]
+    pub move_ordered_to: Option<String>,
     /// The newest cleared trips, newest first.
     pub trips: Vec<TransitTrip>,
     /// The newest top-ups, newest first.
@@ -105,8 +115,47 @@ fn default_kind() -> DeviceKind {
     DeviceKind::Phone
 }
 
+/// A lost card's balance ordered to another card, as the operator
+/// recorded it (`POST /api/v1/transit/cards/{card_id}/move`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitMoveOrder {
+    /// The id the receiving device completes it under.
+    pub move_id: String,
+    /// The lost card.
+    pub from_card_id: String,
+    /// The receiving card.
+    pub to_card_id: String,
+    /// What moves: top-ups paid and not refunded less fares cleared, minor
+    /// units, as of now.
+    pub amount: i64,
+    /// Gates that have not yet confirmed the hotlist with everything
+    /// uploaded; the move waits for them.
+    pub gates_waiting: u64,
+    /// The balance was moved already.
+    pub moved: bool,
+}
+
+/// Why the operators did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitFailure {
+    /// The operator refused, saying why (a card not lost, already moved,
+    /// ordered to another card, a hotlisted target).
+    Refused(String),
+    /// The operator did not answer.
+    Unavailable(String),
+}
+
 /// The transit operators, as the wallet reaches them.
 pub trait TransitCards: Send + Sync {
+    /// Orders the lost card `from_card`'s balance onto `to_card`, both of
+    /// `operator`. Idempotent: the same order answers the same.
+    fn order_move<'a>(
+        &'a self,
+        operator: &'a str,
+        from_card: &'a str,
+        to_card: &'a str,
+    ) -> BoxFuture<'a, Result<TransitMoveOrder, TransitFailure>>;
+
     /// Every card any operator issued to `device_id`, newest first.
     fn device_cards<'a>(
         &'a self,
@@ -158,6 +207,48 @@ impl Wallet {
         Ok(TransitCardList { cards })
     }
 
+    /// Orders the balance of the account's lost card `from_card_id` onto
+    /// its card `to_card_id` of the same operator, which that card's device
+    /// completes at its next sync (module docs). Both must be the
+    /// account's (else 404, as for a card that does not exist).
+    pub async fn order_transit_move(
+        &self,
+        p: &Principal,
+        from_card_id: &str,
+        to_card_id: &str,
+    ) -> Result<TransitMoveOrder, WalletError> {
+        let port = self
+            .inner
+            .transit
+            .get()
+            .ok_or(WalletError::NotFound("transit card"))?;
+        let cards = self.transit_cards(p).await?.cards;
+        let find = |id: &str| {
+            cards
+                .iter()
+                .find(|c| c.card_id == id)
+                .ok_or(WalletError::NotFound("transit card"))
+        };
+        let (from, to) = (find(from_card_id)?, find(to_card_id)?);
+        if from.operator != to.operator {
+            return Err(WalletError::invalid(
+                "to_card_id",
+                "a balance moves to a card of the same city",
+            ));
+        }
+        match port
+            .order_move(&from.operator, from_card_id, to_card_id)
+            .await
+        {
+            Ok(order) => {
+                tracing::info!(account = %p.account_id, amount = order.amount, "transit balance move ordered");
+                Ok(order)
+            }
+            Err(TransitFailure::Refused(why)) => Err(WalletError::TransitRefused(why)),
+            Err(TransitFailure::Unavailable(why)) => Err(unavailable(why)),
+        }
+    }
+
     /// Hotlists the transit cards of a device reported lost (module docs).
     pub(crate) async fn transit_device_lost(
         &self,
@@ -182,10 +273,30 @@ fn named(mut card: TransitCard, device: &Device) -> TransitCard {
 }
 
 pub(crate) fn routes() -> Router<Wallet> {
-    Router::new().route("/api/v1/transit/cards", get(cards))
+    Router::new()
+        .route("/api/v1/transit/cards", get(cards))
+        .route("/api/v1/transit/cards/{card_id}/move", post(order_move))
 }
 
 async fn cards(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
     let list = w.transit_cards(&auth.principal).await?;
     Ok(axum::Json(to_value(&list)?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    to_card_id: String,
+}
+
+async fn order_move(
+    State(w): State<Wallet>,
+    auth: Authed,
+    Path(card_id): Path<String>,
+    Fingerprinted { body, .. }: Fingerprinted<MoveBody>,
+) -> Result<Response, ApiError> {
+    let order = w
+        .order_transit_move(&auth.principal, &card_id, &body.to_card_id)
+        .await?;
+    Ok(axum::Json(to_value(&order)?).into_response())
 }

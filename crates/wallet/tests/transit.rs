@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use paytap_types::DeviceKind;
-use paytap_wallet::{BoxFuture, TransitCard, TransitCards, TransitTrip};
+use paytap_wallet::{
+    BoxFuture, TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTrip,
+};
 use serde_json::json;
 
 /// Cards by device, the devices reported lost, and a switch that makes
@@ -24,6 +26,30 @@ struct Operators {
 }
 
 impl TransitCards for Operators {
+    fn order_move<'a>(
+        &'a self,
+        operator: &'a str,
+        from_card: &'a str,
+        to_card: &'a str,
+    ) -> BoxFuture<'a, Result<TransitMoveOrder, TransitFailure>> {
+        let cards = self.cards.lock().unwrap();
+        let from = cards.iter().find(|c| c.card_id == from_card).cloned();
+        let answer = match from {
+            Some(c) if c.status == "lost" && c.operator == operator => Ok(TransitMoveOrder {
+                move_id: format!("order-{from_card}"),
+                from_card_id: from_card.to_owned(),
+                to_card_id: to_card.to_owned(),
+                amount: c.balance,
+                gates_waiting: 0,
+                moved: false,
+            }),
+            _ => Err(TransitFailure::Refused(
+                "the card is not reported lost".into(),
+            )),
+        };
+        Box::pin(async move { answer })
+    }
+
     fn device_cards<'a>(
         &'a self,
         device_id: &'a str,
@@ -69,6 +95,7 @@ fn card(device_id: &str, last: &str, balance: i64) -> TransitCard {
         balance,
         status: "active".into(),
         moved: false,
+        move_ordered_to: None,
         trips: vec![TransitTrip {
             at: "20261205090000".into(),
             terminal: "010000000001".into(),
@@ -150,6 +177,43 @@ async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_th
     // The listing reported the suspended band again (an operator that
     // missed the first report hears it now).
     assert_eq!(ops.lost.lock().unwrap().len(), 2);
+
+    // The lost band's balance ordered onto the phone's card; not onto
+    // another account's card, nor from a card not lost, nor to another city.
+    let move_path = "/api/v1/transit/cards/fp-0007/move";
+    let r = s
+        .post(&t, move_path, json!({"to_card_id": "fp-0009"}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        (r.body["amount"].as_i64(), r.body["to_card_id"].as_str()),
+        (Some(4_700), Some("fp-0009"))
+    );
+    let r = s
+        .post(&t, move_path, json!({"to_card_id": "fp-0042"}))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = s
+        .post(&other, move_path, json!({"to_card_id": "fp-0042"}))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = s
+        .post(
+            &t,
+            "/api/v1/transit/cards/fp-0009/move",
+            json!({"to_card_id": "fp-0007"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "transit_refused"));
+    assert!(r.message().contains("not reported lost"), "{}", r.message());
+    ops.cards.lock().unwrap()[1].operator = "shanghai".into();
+    let r = s
+        .post(&t, move_path, json!({"to_card_id": "fp-0009"}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_request"));
+    ops.cards.lock().unwrap()[1].operator = "beijing".into();
+    let r = s.post(&t, move_path, json!({"to": "fp-0009"})).await;
+    assert_eq!(r.status, 422, "{:?}", r.body);
 
     // Another account cannot report this band lost.
     let r = s

@@ -140,6 +140,7 @@ pub fn router_with(wallet: Wallet, config: WebConfig) -> Router {
         .route("/payments/events", get(payments::payment_events))
         .route("/upi", get(upi::upi))
         .route("/transit", get(transit::transit))
+        .route("/transit/{card_id}/move", post(transit::order_move))
         .route("/assets/site.css", get(assets::stylesheet))
         .route(FAVICON_PATH, get(assets::favicon))
         .merge(locate::routes())

@@ -9,12 +9,41 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use common::*;
 use paytap_types::DeviceKind;
-use paytap_wallet::{BoxFuture, Language, TransitCard, TransitCards, TransitTopUp, TransitTrip};
+use paytap_wallet::{
+    BoxFuture, Language, TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp,
+    TransitTrip,
+};
 
 #[derive(Default)]
 struct Operators(Mutex<Vec<TransitCard>>);
 
 impl TransitCards for Operators {
+    fn order_move<'a>(
+        &'a self,
+        _operator: &'a str,
+        from_card: &'a str,
+        to_card: &'a str,
+    ) -> BoxFuture<'a, Result<TransitMoveOrder, TransitFailure>> {
+        let mut cards = self.0.lock().unwrap();
+        let answer = match cards.iter_mut().find(|c| c.card_id == from_card) {
+            Some(c) if c.status == "lost" => {
+                c.move_ordered_to = Some(to_card.to_owned());
+                Ok(TransitMoveOrder {
+                    move_id: format!("order-{from_card}"),
+                    from_card_id: from_card.to_owned(),
+                    to_card_id: to_card.to_owned(),
+                    amount: c.balance,
+                    gates_waiting: 1,
+                    moved: false,
+                })
+            }
+            _ => Err(TransitFailure::Refused(
+                "the card is not reported lost".into(),
+            )),
+        };
+        Box::pin(async move { answer })
+    }
+
     fn device_cards<'a>(
         &'a self,
         device_id: &'a str,
@@ -62,6 +91,7 @@ fn card(device_id: &str, last: &str) -> TransitCard {
         balance: 4_400,
         status: "active".into(),
         moved: false,
+        move_ordered_to: None,
         trips: vec![
             trip("20261205091500", "exit", 600, 4_400),
             trip("20261205090000", "entry", 0, 5_000),
@@ -115,6 +145,72 @@ async fn the_transit_page_shows_each_card_in_three_languages_and_a_lost_bands_ca
     let r = c.get(&site.app, "/transit").await;
     assert!(r.body.contains("Blocked: the device was reported lost"));
     assert!(r.body.contains("the operator can move the balance"));
+    // No other Beijing card yet: nowhere to move the balance to.
+    assert!(r.body.contains("first issue a card of the same city"));
+
+    // A Beijing card on the phone: the lost card's balance is ordered onto
+    // it (with the form's CSRF token; without it, nothing happens).
+    ops.0.lock().unwrap().push(TransitCard {
+        device_kind: DeviceKind::Phone,
+        ..card(&li.phone, "0008")
+    });
+    let r = c.get(&site.app, "/transit").await;
+    assert!(
+        r.body.contains("action=\"/transit/fp0007/move\""),
+        "no move form"
+    );
+    assert!(
+        r.body.contains("<option value=\"fp0008\">"),
+        "the phone's card is not offered"
+    );
+    let csrf = r.csrf();
+    let bad = c
+        .post(
+            &site.app,
+            "/transit/fp0007/move",
+            &[("csrf", "forged"), ("to_card_id", "fp0008")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::FORBIDDEN);
+    assert_eq!(ops.0.lock().unwrap()[0].move_ordered_to, None);
+    let foreign = c
+        .post(
+            &site.app,
+            "/transit/fp0042/move",
+            &[("csrf", &csrf), ("to_card_id", "fp0008")],
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let done = c
+        .post(
+            &site.app,
+            "/transit/fp0007/move",
+            &[("csrf", &csrf), ("to_card_id", "fp0008")],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.location()),
+        (StatusCode::SEE_OTHER, "/transit")
+    );
+    let r = c.get(&site.app, "/transit").await;
+    assert!(
+        r.body
+            .contains("The balance moves to Beijing Yikatong ···· 0008 at that device's next sync"),
+        "the order is not shown"
+    );
+    // The phone's active card refuses to be moved: the operator's reason.
+    let refused = c
+        .post(
+            &site.app,
+            "/transit/fp0008/move",
+            &[("csrf", &csrf), ("to_card_id", "fp0007")],
+        )
+        .await;
+    assert!(
+        refused.body.contains("not reported lost"),
+        "{}",
+        refused.body
+    );
 
     for (login, language, words) in [
         (

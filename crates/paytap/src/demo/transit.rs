@@ -9,8 +9,8 @@
 //! balance and trips on the wallet; the band is reported lost on the
 //! wallet, which puts its card on the hotlist, the gate downloads it and
 //! refuses the next tap; once both gates have confirmed the hotlist with nothing left
-//! to upload, the operator moves what the card held, less the fare, onto
-//! a new Beijing card in Li's phone.
+//! to upload, Li orders what the card held, less the fare, onto a new
+//! Beijing card in the phone on the wallet, and the phone's sync takes it.
 
 use anyhow::{Context, ensure};
 use base64::Engine;
@@ -23,8 +23,8 @@ use paytap_types::{Currency, Money};
 use serde_json::json;
 
 use super::{Demo, getrandom_fill, show};
-use crate::device::transit::{card_payment, operator_load, post_async, wire_load};
-use crate::gate::{Station, keyring, move_balance};
+use crate::device::transit::{card_payment, operator_load, post_async, take_ordered_moves};
+use crate::gate::{Station, keyring};
 
 /// The operator of the chapter.
 const OPERATOR: &str = "beijing";
@@ -195,37 +195,42 @@ impl Demo {
         Ok(out.fare)
     }
 
-    /// Both gates upload what they hold and confirm the hotlist; the
-    /// operator's back office moves the lost card's `expected` balance onto
-    /// a new card in the phone. The amount moved.
+    /// Both gates upload what they hold and confirm the hotlist; Li
+    /// orders the lost card's `expected` balance onto a new card in the
+    /// phone on the wallet, and the phone's sync takes it. The amount moved.
     async fn move_to_phone(&mut self, lost: &str, expected: u32) -> anyhow::Result<u32> {
-        let keys = keyring(&self.keys_dir)?;
         for station in [ENTRY, EXIT] {
             let mut gate = self.station(station)?;
             gate.upload(&self.transit_url).await?;
             gate.hotlist(&self.transit_url).await?;
         }
         let number = self.issue_to(true).await?;
+        let cards = self.client.transit_cards().await?;
+        let id_of = |number: &str, device: &str| {
+            let last = &number[number.len().saturating_sub(4)..];
+            cards
+                .iter()
+                .find(|c| c["last_digits"] == last && c["device_id"] == device)
+                .and_then(|c| c["card_id"].as_str())
+                .map(str::to_owned)
+                .context("a card is not in the wallet")
+        };
+        let from = id_of(lost, &self.band_id)?;
+        let to = id_of(&number, &self.phone_id)?;
+        let order = self.client.order_transit_move(&from, &to).await?;
+        ensure!(
+            order["amount"] == expected && order["gates_waiting"] == 0,
+            "the wallet ordered {order}"
+        );
         let phone = self.phone.as_mut().context("no phone")?;
-        let transit = self.transit_url.clone();
-        let balance = top_up(phone, expected, None, |p: PendingLoad| async move {
-            let load = wire_load(&p)?;
-            move_balance(
-                &transit,
-                &keys,
-                (OPERATOR, &format!("move-{}", p.load_id)),
-                lost,
-                load,
-            )
-            .await
-        })
-        .await?;
+        let taken = take_ordered_moves(phone, &self.transit_url, OPERATOR).await?;
+        let balance = taken.first().and_then(|m| m.balance).unwrap_or(0);
         ensure!(
             balance == expected,
             "the phone's card holds {balance} after the move"
         );
         self.story.say(format!(
-            "Both gates upload what they hold and confirm the hotlist with nothing left to send. At Li's request the operator moves what the lost card held, the top-up less the fare, {}, onto a new Beijing card {} in the phone: no new payment, the money was on the float already.",
+            "Both gates upload what they hold and confirm the hotlist with nothing left to send. On the web site's Transit page Li moves what the lost card held, the top-up less the fare, {}, onto a new Beijing card {} in the phone; the phone's next sync takes it (a load under the move's id, MAC1 from the phone's card): no new payment, the money was on the float already.",
             cny(expected),
             masked(&number)
         ));

@@ -9,8 +9,10 @@
 //! card's INITIALIZE FOR LOAD, the payment's chip data made for the QR
 //! channel, the operator's MAC2 once the network approved, CREDIT FOR LOAD
 //! (`paytap_device::transit`); `sync` finishes a top-up that failed after
-//! payment (credited in a new card session) and `cancel` has the operator
-//! refund it instead; `cards` shows each card's balance and its newest log
+//! payment (credited in a new card session), then takes every lost card's
+//! balance its holder ordered onto this card on the wallet (loaded under
+//! the move's id, once every gate has uploaded), and `cancel` has the
+//! operator refund a pending top-up instead; `cards` shows each card's balance and its newest log
 //! records. Every request carries an id chosen here and is
 //! resent with the same id and body when no answer came, so nothing is
 //! issued or loaded twice.
@@ -23,7 +25,9 @@ use base64::engine::general_purpose::STANDARD;
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::Device;
 use paytap_device::scan::make_cryptogram;
-use paytap_device::transit::{Finished, LoadAnswer, PendingLoad, cancel, resume, top_up};
+use paytap_device::transit::{
+    Finished, LoadAnswer, PendingLoad, cancel, resume, take_move, top_up,
+};
 use paytap_operator::Refunded;
 use paytap_operator::wire::{
     CardPayment, WireIssue, WireIssued, WireLoad, WireLoaded, date_time_digits, hex_array,
@@ -42,6 +46,8 @@ use super::Keystore;
 const MAX_POST_ATTEMPTS: u32 = 3;
 /// Random bytes in an issue id (hex).
 const ISSUE_ID_BYTES: usize = 16;
+/// Ordered moves one `sync` takes at most.
+const MAX_MOVES_PER_SYNC: usize = 4;
 /// Log records `cards` shows per card.
 const SHOWN_LOG_RECORDS: usize = 5;
 
@@ -314,8 +320,16 @@ fn finish(p: &Pending, refund: bool) -> anyhow::Result<ExitCode> {
             operator_refund(&url, p)
         }))?
     } else {
-        let url = endpoint(ops, &operator, "loads");
-        rt.block_on(resume(&mut device, |p: PendingLoad| operator_load(&url, p)))?
+        let base = endpoint(ops, &operator, "");
+        rt.block_on(resume(&mut device, |p: PendingLoad| {
+            let url = load_url(&base, &p);
+            async move { operator_load(&url, p).await }
+        }))?
+    };
+    let moved = if refund {
+        Vec::new()
+    } else {
+        rt.block_on(take_ordered_moves(&mut device, &ops.transit, &operator))?
     };
     let (what, amount) = match done {
         Finished::Nothing => ("nothing", None),
@@ -326,9 +340,25 @@ fn finish(p: &Pending, refund: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!(
             "{}",
-            json!({"operator": operator, "outcome": what, "amount": amount})
+            json!({"operator": operator, "outcome": what, "amount": amount, "moves": moved})
         );
     } else {
+        for m in &moved {
+            match m.balance {
+                Some(b) => println!(
+                    "{} moved onto the card ({}); balance {}",
+                    yuan(m.amount),
+                    m.move_id,
+                    yuan(b)
+                ),
+                None => println!(
+                    "{} waits to move onto the card ({}): {} gate(s) have not yet uploaded everything; sync again later",
+                    yuan(m.amount),
+                    m.move_id,
+                    m.gates_waiting
+                ),
+            }
+        }
         match done {
             Finished::Nothing => println!("no top-up is pending"),
             Finished::AlreadyCredited(b) => {
@@ -339,6 +369,73 @@ fn finish(p: &Pending, refund: bool) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a pending load is sent: a top-up to the operator's `loads`, a
+/// moved balance to its move (`base` ends with the operator's `/`).
+fn load_url(base: &str, p: &PendingLoad) -> String {
+    match &p.move_id {
+        Some(id) => format!("{base}moves/{id}/load"),
+        None => format!("{base}loads"),
+    }
+}
+
+/// A move ordered onto the device's card, as `sync` took it or left it.
+#[derive(serde::Serialize)]
+pub(crate) struct MoveTaken {
+    pub(crate) move_id: String,
+    pub(crate) amount: u32,
+    /// Gates still to confirm the hotlist: not taken yet.
+    pub(crate) gates_waiting: u64,
+    /// The card's balance once taken.
+    pub(crate) balance: Option<u32>,
+}
+
+/// An ordered move as the operator lists it.
+#[derive(serde::Deserialize)]
+struct WireOrderedMove {
+    move_id: String,
+    amount: u32,
+    gates_waiting: u64,
+}
+
+/// Takes every balance its holder ordered onto the device's card (at most
+/// `MAX_MOVES_PER_SYNC`), each loaded under its move id; one whose gates
+/// have not all confirmed the hotlist is left for a later sync.
+pub(crate) async fn take_ordered_moves(
+    device: &mut Device,
+    transit: &str,
+    operator: &str,
+) -> anyhow::Result<Vec<MoveTaken>> {
+    let Some(purse) = device.purses()?.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let base = format!("{}/transit/v1/{operator}/", transit.trim_end_matches('/'));
+    let number = hex::encode(purse.public.serial);
+    let url = format!("{base}cards/{number}/moves");
+    let listed = crate::gate::send(reqwest::Client::new().get(&url)).await?;
+    let moves: Vec<WireOrderedMove> =
+        serde_json::from_value(listed["moves"].clone()).context("the operator's moves")?;
+    let mut out = Vec::new();
+    for m in moves.into_iter().take(MAX_MOVES_PER_SYNC) {
+        let balance = if m.gates_waiting == 0 && m.amount > 0 {
+            let url = format!("{base}moves/{}/load", m.move_id);
+            let b = take_move(device, m.amount, m.move_id.clone(), |p: PendingLoad| {
+                operator_load(&url, p)
+            })
+            .await?;
+            Some(b)
+        } else {
+            None
+        };
+        out.push(MoveTaken {
+            move_id: m.move_id,
+            amount: m.amount,
+            gates_waiting: m.gates_waiting,
+            balance,
+        });
+    }
+    Ok(out)
 }
 
 /// The operator's request of a pending load.

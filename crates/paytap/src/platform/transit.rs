@@ -27,7 +27,9 @@ use paytap_purse::{MasterKeys, PurseKey};
 use paytap_store::Db;
 use paytap_transit::TransitConfig;
 use paytap_transit::config::Operator;
-use paytap_wallet::transit::{TransitCard, TransitCards, TransitTopUp, TransitTrip};
+use paytap_wallet::transit::{
+    TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp, TransitTrip,
+};
 
 use super::scan::NetworkSwitch;
 
@@ -298,7 +300,46 @@ impl WalletTransit {
     }
 }
 
+impl WalletTransit {
+    async fn order(
+        &self,
+        operator: &str,
+        from_card: &str,
+        to_card: &str,
+    ) -> Result<TransitMoveOrder, TransitFailure> {
+        use paytap_operator::OperatorError as E;
+        let host = self
+            .0
+            .get(operator)
+            .ok_or_else(|| TransitFailure::Refused(format!("no operator {operator:?}")))?;
+        match host.order_move(from_card, to_card).await {
+            Ok(o) => Ok(TransitMoveOrder {
+                move_id: o.move_id,
+                from_card_id: o.from_card,
+                to_card_id: o.to_card,
+                amount: i64::from(o.amount),
+                gates_waiting: u64::try_from(o.gates_waiting).unwrap_or(u64::MAX),
+                moved: o.moved,
+            }),
+            Err(e @ (E::Store(_) | E::Ledger(_) | E::Corrupt(_))) => {
+                tracing::error!(operator, error = %e, "ordering a move failed");
+                Err(TransitFailure::Unavailable(e.to_string()))
+            }
+            Err(e) => Err(TransitFailure::Refused(e.to_string())),
+        }
+    }
+}
+
 impl TransitCards for WalletTransit {
+    fn order_move<'a>(
+        &'a self,
+        operator: &'a str,
+        from_card: &'a str,
+        to_card: &'a str,
+    ) -> paytap_wallet::port::BoxFuture<'a, Result<TransitMoveOrder, TransitFailure>> {
+        Box::pin(self.order(operator, from_card, to_card))
+    }
+
     fn device_cards<'a>(
         &'a self,
         device_id: &'a str,
@@ -330,6 +371,7 @@ fn wallet_card(op: &Operator, c: RiderCard) -> TransitCard {
         balance: c.balance,
         status: c.status.as_str().to_owned(),
         moved: c.moved,
+        move_ordered_to: c.move_ordered_to,
         trips: c
             .trips
             .into_iter()

@@ -10,6 +10,14 @@ pub(super) fn operations() -> Vec<Op> {
             .summary("The transit cards issued to the account's devices: balance as the operator knows it (top-ups paid and not refunded less fares cleared; fares a gate has not yet uploaded are not in it), status (active, lost with its device, blocked as cloned), the newest cleared trips and top-ups. A suspended device's cards are put on the hotlist first")
             .resp("200", ok("The cards", schema_ref("TransitCards")))
             .resp("502", err("A transit operator does not answer")),
+        op("post", "/api/v1/transit/cards/{card_id}/move", "orderTransitMove", "transit")
+            .summary("Order the balance of a card lost with its device onto a card of the same operator on another of the account's devices; that device completes it at its next sync, once every gate has uploaded what it holds (the amount is top-ups less fares cleared). Ordering again to the same card answers the same order")
+            .body("TransitMove")
+            .resp("200", ok("The order", schema_ref("TransitMoveOrder")))
+            .resp("404", err("No such transit card on the account's devices"))
+            .resp("409", err("The operator refused: the card is not reported lost, its balance moved already or is ordered to another card, or the card to move to is on the hotlist (code transit_refused)"))
+            .resp("422", err("The card to move to is of another city, or the body is not {\"to_card_id\"}"))
+            .resp("502", err("A transit operator does not answer")),
     ]
 }
 
@@ -38,8 +46,25 @@ pub(super) fn schemas() -> Value {
                 "balance": { "type": "integer", "format": "int64", "description": "Minor units" },
                 "status": { "type": "string", "enum": ["active", "lost", "blocked"] },
                 "moved": { "type": "boolean", "description": "Its balance was moved to another card after a loss" },
+                "move_ordered_to": { "type": ["string", "null"], "description": "The card_id its holder ordered the balance moved to" },
                 "trips": { "type": "array", "items": schema_ref("TransitTrip") },
                 "top_ups": { "type": "array", "items": schema_ref("TransitTopUp") }
+            }
+        },
+        "TransitMove": {
+            "type": "object", "required": ["to_card_id"], "additionalProperties": false,
+            "properties": { "to_card_id": { "type": "string" } }
+        },
+        "TransitMoveOrder": {
+            "type": "object",
+            "required": ["move_id", "from_card_id", "to_card_id", "amount", "gates_waiting", "moved"],
+            "properties": {
+                "move_id": { "type": "string" },
+                "from_card_id": { "type": "string" },
+                "to_card_id": { "type": "string" },
+                "amount": { "type": "integer", "format": "int64", "description": "Minor units" },
+                "gates_waiting": { "type": "integer", "format": "int64", "minimum": 0 },
+                "moved": { "type": "boolean" }
             }
         },
         "TransitTrip": {

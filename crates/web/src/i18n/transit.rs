@@ -19,6 +19,12 @@ pub struct TransitStrings {
     pub blocked: &'static str,
     pub moved: &'static str,
     pub lost_note: &'static str,
+    pub move_to: &'static str,
+    pub move_button: &'static str,
+    /// "The balance moves to {card} at that device's next sync, …".
+    pub move_ordered: &'static str,
+    pub move_no_target: &'static str,
+    pub another_card: &'static str,
     pub trips: &'static str,
     pub no_trips: &'static str,
     pub top_ups: &'static str,
@@ -53,6 +59,11 @@ const EN: TransitStrings = TransitStrings {
     blocked: "Blocked: the card was copied",
     moved: "The balance was moved to another card.",
     lost_note: "Gates refuse this card. Once every gate has uploaded its rides, the operator can move the balance to a card on another of your devices.",
+    move_to: "Move the balance to",
+    move_button: "Move the balance",
+    move_ordered: "The balance moves to {} at that device's next sync, once every gate has uploaded its rides.",
+    move_no_target: "To move the balance, first issue a card of the same city to another of your devices.",
+    another_card: "another card",
     trips: "Trips",
     no_trips: "No trip cleared yet.",
     top_ups: "Top-ups",
@@ -87,6 +98,11 @@ const ZH: TransitStrings = TransitStrings {
     blocked: "已停用：该卡被复制",
     moved: "余额已转到另一张卡。",
     lost_note: "闸机会拒绝这张卡。所有闸机上传行程后，运营方可将余额转到您另一台设备上的卡。",
+    move_to: "将余额转到",
+    move_button: "转移余额",
+    move_ordered: "所有闸机上传行程后，余额将在该设备下次同步时转到 {}。",
+    move_no_target: "如需转移余额，请先在您的另一台设备上开通同一城市的交通卡。",
+    another_card: "另一张卡",
     trips: "行程",
     no_trips: "还没有已清算的行程。",
     top_ups: "充值",
@@ -121,6 +137,11 @@ const HI: TransitStrings = TransitStrings {
     blocked: "बंद: कार्ड की नकल की गई",
     moved: "शेष राशि दूसरे कार्ड पर भेज दी गई।",
     lost_note: "गेट इस कार्ड को अस्वीकार करते हैं। सभी गेट अपनी यात्राएँ अपलोड कर दें, तो ऑपरेटर शेष राशि आपके किसी दूसरे डिवाइस के कार्ड पर भेज सकता है।",
+    move_to: "शेष राशि यहाँ भेजें",
+    move_button: "शेष राशि भेजें",
+    move_ordered: "सभी गेट अपनी यात्राएँ अपलोड कर दें, तो शेष राशि उस डिवाइस के अगले सिंक पर {} पर पहुँच जाएगी।",
+    move_no_target: "शेष राशि भेजने के लिए, पहले अपने किसी दूसरे डिवाइस पर उसी शहर का कार्ड जारी करें।",
+    another_card: "दूसरा कार्ड",
     trips: "यात्राएँ",
     no_trips: "अभी तक कोई यात्रा क्लियर नहीं हुई।",
     top_ups: "टॉप-अप",
@@ -164,6 +185,7 @@ mod tests {
             }
             assert_eq!(s.card.matches("{}").count(), 2, "{lang:?}");
             assert_eq!(s.on_device.matches("{}").count(), 1, "{lang:?}");
+            assert_eq!(s.move_ordered.matches("{}").count(), 1, "{lang:?}");
         }
     }
 }

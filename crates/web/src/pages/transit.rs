@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use paytap_types::{Currency, Money};
 use paytap_wallet::{TransitCard, TransitTopUp, TransitTrip};
 
-use super::{Ctx, Nav, layout};
+use super::{Ctx, Nav, csrf_field, layout};
 use crate::i18n::{TransitStrings, fill, transit_strings};
 
 /// The amount in the card's currency (CNY when the code is unknown, which
@@ -112,7 +112,7 @@ fn top_ups_table(t: &TransitStrings, card: &TransitCard) -> Markup {
     }
 }
 
-fn card_panel(ctx: &Ctx, card: &TransitCard) -> Markup {
+fn card_panel(ctx: &Ctx, card: &TransitCard, all: &[TransitCard]) -> Markup {
     let t = transit_strings(ctx.lang);
     let title = fill(&fill(t.card, &card.card_name), &card.last_digits);
     html! {
@@ -129,9 +129,49 @@ fn card_panel(ctx: &Ctx, card: &TransitCard) -> Markup {
                 p class="notice" { (t.moved) }
             } @else if card.status == "lost" {
                 p class="notice" { (t.lost_note) }
+                (move_section(ctx, card, all))
             }
             (trips_table(t, card))
             (top_ups_table(t, card))
+        }
+    }
+}
+
+/// The cards a lost card's balance may move to: the same operator's,
+/// active, on another device.
+fn move_targets<'a>(card: &TransitCard, all: &'a [TransitCard]) -> Vec<&'a TransitCard> {
+    all.iter()
+        .filter(|c| {
+            c.operator == card.operator && c.status == "active" && c.device_id != card.device_id
+        })
+        .collect()
+}
+
+/// A lost card's move: ordered (to which card), or the form to order it.
+fn move_section(ctx: &Ctx, card: &TransitCard, all: &[TransitCard]) -> Markup {
+    let t = transit_strings(ctx.lang);
+    let digits = |c: &TransitCard| fill(&fill(t.card, &c.card_name), &c.last_digits);
+    if let Some(to) = &card.move_ordered_to {
+        let target = all
+            .iter()
+            .find(|c| &c.card_id == to)
+            .map_or_else(|| t.another_card.to_owned(), &digits);
+        return html! { p class="move-ordered" { (fill(t.move_ordered, &target)) } };
+    }
+    let targets = move_targets(card, all);
+    if targets.is_empty() {
+        return html! { p class="muted" { (t.move_no_target) } };
+    }
+    html! {
+        form class="move-form" method="post" action=(format!("/transit/{}/move", card.card_id)) {
+            (csrf_field(ctx))
+            label for=(format!("to-{}", card.card_id)) { (t.move_to) }
+            select id=(format!("to-{}", card.card_id)) name="to_card_id" {
+                @for c in &targets {
+                    option value=(c.card_id) { (digits(c)) " · " (fill(t.on_device, &c.device_name)) }
+                }
+            }
+            button class="btn btn-primary" type="submit" { (t.move_button) }
         }
     }
 }
@@ -148,7 +188,7 @@ pub fn transit_page(ctx: &Ctx, cards: &[TransitCard]) -> Markup {
             p class="panel empty" { (t.empty) }
         }
         @for card in cards {
-            (card_panel(ctx, card))
+            (card_panel(ctx, card, cards))
         }
     };
     layout(ctx, t.title, Nav::Transit, content, None)
