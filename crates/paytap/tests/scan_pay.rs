@@ -873,7 +873,9 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
         "another till has not seen it: {copy}"
     );
 
-    // Online again: each till uploads.
+    // Online again: each till uploads; the owner's live feed hears each
+    // operation as it settles.
+    let feed = live_feed(&w.url, &session(&w.url, EMAIL, false).await).await;
     let first = online("upload", &till_1, &conn).await;
     assert_eq!(
         (
@@ -896,6 +898,21 @@ async fn a_band_pays_offline_and_the_registers_upload_later() {
     let status = json(ok(&["device", "band", "status", "--keystore", &band, "--json"]).await);
     assert_eq!(status["account"]["status"], "revoked", "{status}");
     band_payments_in_the_history(&w.url).await;
+    let heard = band_events(feed, 3).await;
+    assert!(
+        heard
+            .iter()
+            .all(|e| e["channel"] == "band" && e["kind"] == "offline_qr"),
+        "{heard:?}"
+    );
+    assert_eq!(
+        heard
+            .iter()
+            .filter(|e| e["band_outcome"] == "double_spend")
+            .count(),
+        1,
+        "{heard:?}"
+    );
     assert_eq!(
         status["account"]["balance_minor"],
         10_000 - 2_900,
@@ -971,6 +988,40 @@ async fn history(url: &str, token: &str) -> Vec<serde_json::Value> {
 /// Li's history holds the band's three uploaded payments (the copy a
 /// double spend) beside the card payment that funded it; another
 /// account's holds none of them.
+/// The account's live payment feed (`GET /api/v1/events`), open.
+async fn live_feed(url: &str, token: &str) -> reqwest::Response {
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/events", url.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r
+}
+
+/// The first `n` band payments the feed sends (each event's JSON).
+async fn band_events(mut feed: reqwest::Response, n: usize) -> Vec<serde_json::Value> {
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let events = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+            .filter(|e| e["channel"] == "band")
+            .collect()
+    };
+    while events(&text).len() < n {
+        let chunk = tokio::time::timeout_at(deadline.into(), feed.chunk())
+            .await
+            .expect("the live feed heard no band payment")
+            .unwrap()
+            .expect("the live feed ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    events(&text)
+}
+
 async fn band_payments_in_the_history(url: &str) {
     let items = history(url, &session(url, EMAIL, false).await).await;
     let band: Vec<_> = items.iter().filter(|i| i["channel"] == "band").collect();

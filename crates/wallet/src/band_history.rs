@@ -15,6 +15,10 @@
 //! owner does not hold. Without a port the history holds card payments
 //! only.
 //!
+//! Operations just uploaded also reach the owner's live feed
+//! ([`Wallet::publish_band_operations`], called by the platform after a
+//! register's batch is settled).
+//!
 //! A band row's id is `band:<device id>:<counter, 20 digits>:<register>`,
 //! so rows of one instant order as the band's operations do (time, counter,
 //! register) and the history's cursor (time and id of the last row shown)
@@ -239,6 +243,57 @@ impl Wallet {
         .fetch_all(self.db(&p.region)?.pool())
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Band operations just uploaded (settled or refused) reach the live
+    /// feed of `owner` ([`Wallet::subscribe_payments`]) as the history rows
+    /// they are, for the owner's band device `is_band` picks (the band
+    /// accounts name a band by an id made from its device id). The history
+    /// already holds them; this only tells the subscribers of this
+    /// process. How many rows were sent (none when no band of the owner
+    /// matches).
+    pub async fn publish_band_operations(
+        &self,
+        owner: &str,
+        is_band: impl Fn(&str) -> bool,
+        ops: Vec<BandOperation>,
+    ) -> Result<usize, WalletError> {
+        let Some(device) = self.owners_band(owner, is_band).await? else {
+            return Ok(0);
+        };
+        let n = ops.len();
+        for op in ops {
+            // No subscriber is not an error: the rows are in the history.
+            let _ = self
+                .inner
+                .events
+                .send(Arc::new((owner.to_owned(), row(&device, op))));
+        }
+        Ok(n)
+    }
+
+    /// The band device of account `owner` (in whichever region holds it)
+    /// that `is_band` picks.
+    async fn owners_band(
+        &self,
+        owner: &str,
+        is_band: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>, WalletError> {
+        for (_, db) in self.inner.regions.iter() {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM wallet_devices WHERE account_id = $1 AND kind = $2 \
+                 ORDER BY created_at, id LIMIT $3",
+            )
+            .bind(owner)
+            .bind(paytap_types::DeviceKind::Band.as_str())
+            .bind(MAX_BANDS_IN_HISTORY)
+            .fetch_all(db.pool())
+            .await?;
+            if let Some((id,)) = rows.into_iter().find(|(id,)| is_band(id)) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
     }
 
     /// The account's band rows after the history row (`at`, `id`), newest

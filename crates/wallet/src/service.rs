@@ -118,13 +118,13 @@ struct PendingCard {
 }
 
 pub(crate) struct Inner {
-    regions: Regions,
+    pub(crate) regions: Regions,
     pub(crate) network: Arc<dyn WalletNetwork>,
     pub(crate) config: WalletConfig,
     pending: Mutex<HashMap<String, PendingCard>>,
     pub(crate) throttle: Mutex<LoginThrottle>,
     pub(crate) hashes: HashGate,
-    events: broadcast::Sender<Arc<(String, Transaction)>>,
+    pub(crate) events: broadcast::Sender<Arc<(String, Transaction)>>,
     /// Wakes devices' command channels ([`crate::locate`]).
     pub(crate) commands: crate::locate::CommandBell,
     /// A hash of a random password, verified against on unknown logins so

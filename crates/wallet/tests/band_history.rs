@@ -215,3 +215,46 @@ async fn without_a_band_port_the_history_holds_card_payments_only() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert!(ids(&r.body).is_empty());
 }
+
+#[tokio::test]
+async fn uploaded_band_operations_reach_the_owners_live_feed_only() {
+    let s = server().await;
+    let t = s.account("band-feed@example.com").await;
+    let other = s.account("not-the-owner@example.com").await;
+    let (band, _) = s.device(&t, "band").await;
+    let p = s.wallet.authenticate(&t).await.unwrap();
+    let q = s.wallet.authenticate(&other).await.unwrap();
+    let mut mine = s.wallet.subscribe_payments(&p);
+    let mut theirs = s.wallet.subscribe_payments(&q);
+
+    // Another band id: nothing is sent.
+    let sent = s
+        .wallet
+        .publish_band_operations(&p.account_id, |_| false, vec![op(1, "REG-1", 100, 850)])
+        .await
+        .unwrap();
+    assert_eq!(sent, 0);
+    let mut refused = op(2, "REG-1", 101, 99_000);
+    refused.paid = false;
+    refused.reason = Some("uncovered".into());
+    let sent = s
+        .wallet
+        .publish_band_operations(
+            &p.account_id,
+            |d| d == band,
+            vec![op(1, "REG-1", 100, 850), refused],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent, 2);
+    let first = mine.next().await.unwrap();
+    assert_eq!(first.id, format!("band:{band}:{:020}:REG-1", 1));
+    assert_eq!((first.channel.as_str(), first.approved), ("band", true));
+    let second = mine.next().await.unwrap();
+    assert_eq!(
+        (second.approved, second.reason.as_str()),
+        (false, "uncovered")
+    );
+    let none = tokio::time::timeout(std::time::Duration::from_millis(50), theirs.next()).await;
+    assert!(none.is_err(), "another account's feed heard a band payment");
+}

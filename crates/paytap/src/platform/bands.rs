@@ -134,6 +134,7 @@ async fn upload(
     let now = paytap_store::now_millis() / 1000;
     match api.bands.upload(&batch_id, &b, &acquirer, now).await {
         Ok(results) => {
+            publish(&api, &results).await;
             axum::Json(json!({ "batch_id": batch_id, "results": results })).into_response()
         }
         Err(e) => {
@@ -141,6 +142,54 @@ async fn upload(
             band_failure(&e)
         }
     }
+}
+
+/// The uploaded operations reach their owners' live payment feeds
+/// ([`Wallet::publish_band_operations`]), read back as the history keeps
+/// them. A failure here loses nothing (the history holds them): it is
+/// logged.
+async fn publish(api: &Api, results: &[paytap_acquirer::bands::upload::BandResult]) {
+    let mut bands: Vec<(&str, Vec<(u64, String)>)> = Vec::new();
+    for r in results {
+        let (Some(band), Some(counter)) = (r.band_id.as_deref(), r.counter) else {
+            continue;
+        };
+        // Stored under the merchant's id and the register's, as the
+        // history shows it (`TEA-01/till-1`).
+        let register = format!("{}/{}", r.merchant, r.register);
+        match bands.iter_mut().find(|(b, _)| *b == band) {
+            Some((_, ops)) => ops.push((counter, register)),
+            None => bands.push((band, vec![(counter, register)])),
+        }
+    }
+    for (band, uploaded) in bands {
+        if let Err(e) = publish_band(api, band, &uploaded).await {
+            tracing::warn!(band, error = %e, "band payments not sent to the live feed");
+        }
+    }
+}
+
+/// One band's uploaded operations (counter, register) to its owner's feed.
+async fn publish_band(api: &Api, band: &str, uploaded: &[(u64, String)]) -> anyhow::Result<()> {
+    let id = paytap_acquirer::bands::parse_band_id(band)?;
+    let owner = api.bands.view(&id).await?.owner;
+    let limit = i64::try_from(uploaded.len()).unwrap_or(i64::MAX);
+    let ops: Vec<BandOperation> = api
+        .bands
+        .operations(&id, limit.saturating_mul(2))
+        .await?
+        .into_iter()
+        .filter(|o| {
+            uploaded
+                .iter()
+                .any(|(c, r)| i64::try_from(*c).ok() == Some(o.counter) && *r == o.register)
+        })
+        .map(history_operation)
+        .collect();
+    api.wallet
+        .publish_band_operations(&owner, |device| band_id_of(device) == id, ops)
+        .await?;
+    Ok(())
 }
 
 async fn revocations(State(api): State<Api>, method: Method, headers: HeaderMap) -> Response {
