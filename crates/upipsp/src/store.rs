@@ -300,14 +300,21 @@ type PaymentTuple = (
     Option<String>,
     i64,
     i64,
+    Option<i64>,
 );
 
 const PAYMENT_COLUMNS: &str = "txn_id, kind, payer_vpa, payee_vpa, payee_name, mcc, \
-     amount_paise, note, reference, status, error_code, rrn, created_at, updated_at";
+     amount_paise, note, reference, status, error_code, rrn, created_at, updated_at, \
+     earned_paise";
 
+/// A payment as stored; what it earns is shown once it succeeded.
 fn payment(t: PaymentTuple) -> Payment {
     let (txn_id, kind, payer_vpa, payee_vpa, payee_name, mcc, amount, note, reference) =
         (t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8);
+    let earned_paise = t
+        .14
+        .filter(|_| t.9 == "success")
+        .and_then(|e| u64::try_from(e).ok());
     Payment {
         txn_id,
         kind,
@@ -324,18 +331,26 @@ fn payment(t: PaymentTuple) -> Payment {
         rrn: t.11,
         created_at: t.12,
         updated_at: t.13,
+        earned_paise,
     }
 }
 
-/// Records `p` for `owner` unless its transaction id is known; `false`
-/// then.
-pub(crate) async fn insert_payment(db: &Db, owner: &str, p: &Payment) -> Result<bool, PspError> {
+/// Records `p` for `owner`, paid on `channel` (`upi` or `bills`), unless
+/// its transaction id is known; `false` then.
+pub(crate) async fn insert_payment(
+    db: &Db,
+    owner: &str,
+    p: &Payment,
+    channel: &str,
+) -> Result<bool, PspError> {
     let amount = i64::try_from(p.amount_paise)
         .map_err(|_| PspError::invalid("amount_paise", "too large"))?;
+    let earned = p.earned_paise.and_then(|e| i64::try_from(e).ok());
     let done = sqlx::query(
         "INSERT INTO upipsp_payments (txn_id, owner, kind, payer_vpa, payee_vpa, payee_name, mcc, \
-         amount_paise, note, reference, status, error_code, rrn, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         amount_paise, note, reference, status, error_code, rrn, created_at, updated_at, \
+         channel, earned_paise) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (txn_id) DO NOTHING",
     )
     .bind(&p.txn_id)
@@ -353,6 +368,8 @@ pub(crate) async fn insert_payment(db: &Db, owner: &str, p: &Payment) -> Result<
     .bind(&p.rrn)
     .bind(p.created_at)
     .bind(p.updated_at)
+    .bind(channel)
+    .bind(earned)
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -386,6 +403,7 @@ pub(crate) async fn payment_by_id(
         r.try_get(12)?,
         r.try_get(13)?,
         r.try_get(14)?,
+        r.try_get(15)?,
     );
     Ok(Some((owner, payment(t))))
 }
@@ -425,4 +443,27 @@ pub(crate) async fn set_status(
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// Whether `owner` has paid on `channel` before (a payment other than
+/// `txn_id` that succeeded or may still: pending, deemed). A payment
+/// recorded before the channel was (migration 3) counts on every channel,
+/// so a first-payment offer is never granted twice.
+pub(crate) async fn paid_on_channel_before(
+    db: &Db,
+    owner: &str,
+    channel: &str,
+    txn_id: &str,
+) -> Result<bool, PspError> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM upipsp_payments WHERE owner = $1 AND txn_id <> $2 \
+         AND (channel = $3 OR channel IS NULL) \
+         AND status IN ('success', 'pending', 'deemed') LIMIT 1",
+    )
+    .bind(owner)
+    .bind(txn_id)
+    .bind(channel)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
 }
