@@ -522,6 +522,7 @@ impl Platform {
         let upi_key = upi::data_key(&config.keyring);
         let bindings_key = upi::bindings_key(&config.keyring);
         let issuers = config.issuers.clone();
+        let guard_config = config.guard.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let merchants =
             paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
@@ -561,6 +562,10 @@ impl Platform {
         let india_db = regions.get("in")?.clone();
         let upi_side = upi::start(&net, &india_db, &issuers, &upi_key).await?;
         let psp = upi_side.psp(india_db.clone(), &bindings_key).await?;
+        // India's own risk and offers, on its database and INR ledger.
+        if let Some(g) = upi::guard(&india_db, &upi_side.ledger, &guard_config).await? {
+            psp.attach_guard(g, upi::biller_addresses());
+        }
         let upi_routes = upi_side.routes;
         let mut tasks = upi_side.tasks;
         let bills_side = bills::start(
