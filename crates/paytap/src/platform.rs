@@ -563,8 +563,9 @@ impl Platform {
         let upi_side = upi::start(&net, &india_db, &issuers, &upi_key).await?;
         let psp = upi_side.psp(india_db.clone(), &bindings_key).await?;
         // India's own risk and offers, on its database and INR ledger.
-        if let Some(g) = upi::guard(&india_db, &upi_side.ledger, &guard_config).await? {
-            psp.attach_guard(g, upi::biller_addresses());
+        let india_guard = upi::guard(&india_db, &upi_side.ledger, &guard_config).await?;
+        if let Some(g) = &india_guard {
+            psp.attach_guard(g.clone(), upi::biller_addresses());
         }
         let upi_routes = upi_side.routes;
         let mut tasks = upi_side.tasks;
@@ -575,6 +576,9 @@ impl Platform {
             bills_key,
         )
         .await?;
+        if let Some(g) = india_guard {
+            bills_side.service.attach_guard(g);
+        }
         let india = Arc::new(India {
             upi: upi_side.switch,
             banks: upi_side.banks,

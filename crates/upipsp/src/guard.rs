@@ -36,12 +36,6 @@ pub const STEP_UP: &str = "RV";
 /// The data region of every UPI payment.
 const REGION: &str = "in";
 
-/// A payment's id for the guard: its UPI transaction id, prefixed so it
-/// never meets another payment kind's id.
-pub(crate) fn payment_id(txn_id: &str) -> String {
-    format!("upi:{txn_id}")
-}
-
 /// The guard a [`crate::Psp`] asks, and the billers' collection addresses
 /// (a collect request from one of them is a bill payment).
 pub(crate) struct GuardLink {
@@ -73,7 +67,8 @@ impl GuardLink {
             Currency::INR,
         );
         let channel = self.channel(&p.kind, &p.payee_vpa);
-        let mut f = PaymentFacts::new(payment_id(&p.txn_id), channel, amount, p.created_at);
+        let id = paytap_types::upi_payment_id(&p.txn_id);
+        let mut f = PaymentFacts::new(id, channel, amount, p.created_at);
         f.account_id = Some(owner.to_owned());
         f.region = Some(REGION.to_owned());
         f.upi = Some(UpiFacts {
