@@ -99,12 +99,20 @@ pub(crate) fn verdict(txn_id: &str, answer: GuardAnswer) -> Result<Option<u64>, 
             if discount.minor > 0 {
                 // The amount is the payer's to send: a discount offer on
                 // UPI is a configuration mistake, and the payer pays it all.
-                tracing::warn!(txn_id, discount = discount.minor, "an instant discount cannot apply to a UPI payment");
+                tracing::warn!(
+                    txn_id,
+                    discount = discount.minor,
+                    "an instant discount cannot apply to a UPI payment"
+                );
             }
             Ok(u64::try_from(cashback.minor).ok().filter(|c| *c > 0))
         }
         GuardAnswer::StepUp { reason } => {
-            tracing::info!(txn_id, reason, "UPI payment refused: the payer must verify again");
+            tracing::info!(
+                txn_id,
+                reason,
+                "UPI payment refused: the payer must verify again"
+            );
             Err(crate::PspError::Refused {
                 code: STEP_UP,
                 message: "unusual activity on this UPI ID: verify it is you, then approve again",

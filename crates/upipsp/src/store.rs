@@ -311,10 +311,9 @@ const PAYMENT_COLUMNS: &str = "txn_id, kind, payer_vpa, payee_vpa, payee_name, m
 fn payment(t: PaymentTuple) -> Payment {
     let (txn_id, kind, payer_vpa, payee_vpa, payee_name, mcc, amount, note, reference) =
         (t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8);
-    let earned_paise = t
-        .14
-        .filter(|_| t.9 == "success")
-        .and_then(|e| u64::try_from(e).ok());
+    let earned_paise =
+        t.14.filter(|_| t.9 == "success")
+            .and_then(|e| u64::try_from(e).ok());
     Payment {
         txn_id,
         kind,

@@ -22,8 +22,7 @@ use paytap_upi::xml::{
 };
 use paytap_upid::{DirectoryEntry, IssuerBanks, UpiSwitch};
 use paytap_upipsp::{
-    InProcess, NewBinding, PayRequest, PinSetting, Psp, PspConfig, PspError, RISK_DECLINED,
-    STEP_UP,
+    InProcess, NewBinding, PayRequest, PinSetting, Psp, PspConfig, PspError, RISK_DECLINED, STEP_UP,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -261,9 +260,7 @@ impl World {
     }
 
     async fn approve(&self, txn_id: &str) -> Result<paytap_upipsp::Payment, PspError> {
-        self.psp
-            .approve("asha", txn_id, &self.block(txn_id))
-            .await
+        self.psp.approve("asha", txn_id, &self.block(txn_id)).await
     }
 
     async fn balances(&self) -> (i64, i64) {
@@ -356,12 +353,7 @@ async fn a_blocklisted_upi_id_is_declined_and_nothing_moves_at_the_banks() {
         w.psp.payment("asha", "B1").await,
         Err(PspError::NotFound)
     ));
-    assert!(
-        w.switch
-            .outcome(&TxnId::new("B1").unwrap())
-            .await
-            .is_none()
-    );
+    assert!(w.switch.outcome(&TxnId::new("B1").unwrap()).await.is_none());
     assert_eq!(w.balances().await, (10_000_00, 0));
     let (n, d) = w.decisions("B1").await;
     assert_eq!((n, d.map(|d| d.0)), (1, Some("decline".into())));
@@ -403,10 +395,7 @@ async fn a_first_bill_paid_with_upi_earns_the_cashback_once() {
     w.psp.pay("asha", &w.request("P1", 100_00)).await.unwrap();
     w.collect("S1", SHOP, 60_00).await;
     let shop = w.approve("S1").await.unwrap();
-    assert_eq!(
-        (shop.status.as_str(), shop.earned_paise),
-        ("success", None)
-    );
+    assert_eq!((shop.status.as_str(), shop.earned_paise), ("success", None));
     w.collect("BP1", BESCOM, 1_200_00).await;
     let bill = w.approve("BP1").await.unwrap();
     assert_eq!(bill.status, "success", "{bill:?}");

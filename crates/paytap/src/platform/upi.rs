@@ -147,9 +147,9 @@ pub async fn guard(
     }
     india.migrate(paytap_guard::MIGRATIONS).await?;
     let risk = match &config.risk {
-        Some(rules) => Some(
-            RiskService::open(india.clone(), rules.clone(), paytap_store::now_millis()).await?,
-        ),
+        Some(rules) => {
+            Some(RiskService::open(india.clone(), rules.clone(), paytap_store::now_millis()).await?)
+        }
         None => None,
     };
     let offers = match &config.offers {

@@ -132,7 +132,7 @@ mod tests {
             payee_vpa: "bescom@payu".into(),
             payee_name: Some("BESCOM".into()),
             mcc: "4900".into(),
-            amount_paise: 760_73,
+            amount_paise: 76_073,
             currency: "INR",
             note: None,
             reference: None,
