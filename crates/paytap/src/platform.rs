@@ -566,6 +566,7 @@ impl Platform {
         let india_guard = upi::guard(&india_db, &upi_side.ledger, &guard_config).await?;
         if let Some(g) = &india_guard {
             psp.attach_guard(g.clone(), upi::biller_addresses());
+            psp.tell_guard_ended().await?;
         }
         let upi_routes = upi_side.routes;
         let mut tasks = upi_side.tasks;

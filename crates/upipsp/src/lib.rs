@@ -56,7 +56,7 @@ pub use error::PspError;
 pub use guard::{RISK_DECLINED, STEP_UP};
 pub use links::{BankAccount, BoxFuture, InProcess, LinkError, UpiLinks};
 pub use model::{Binding, Collect, NewBinding, PayRequest, Payment, PinSetting, UpiId};
-pub use service::{HANDLE, Psp, PspConfig};
+pub use service::{HANDLE, MAX_GUARD_TOLD_AT_ONCE, Psp, PspConfig};
 
 use paytap_store::Migration;
 
@@ -119,12 +119,16 @@ pub const MIGRATIONS: &[Migration] = &[
             ON upipsp_bindings (owner, device_id, ifsc, account_fp)",
     },
     // The channel the guard saw a payment on (`upi`, or `bills` for a
-    // biller's collect request; NULL before this version) and the
-    // cashback the guard promised it (shown once it succeeded).
+    // biller's collect request; NULL before this version), the cashback
+    // the guard promised it (shown once it succeeded), and whether the
+    // guard still has to hear how it ended (`open`, then `told`; NULL for
+    // a payment no guard saw).
     Migration {
         component: "upipsp",
         version: 3,
         sql: "ALTER TABLE upipsp_payments ADD COLUMN channel TEXT;\
-          ALTER TABLE upipsp_payments ADD COLUMN earned_paise BIGINT",
+          ALTER TABLE upipsp_payments ADD COLUMN earned_paise BIGINT;\
+          ALTER TABLE upipsp_payments ADD COLUMN guard_state TEXT;\
+          CREATE INDEX upipsp_payments_guard_open ON upipsp_payments (guard_state, status)",
     },
 ];

@@ -34,6 +34,8 @@ pub const HISTORY_LIMIT: i64 = 100;
 const MAX_PIN_BLOCK_CHARS: usize = 512;
 /// Longest device id: the wallet's ids are UUIDs.
 const MAX_DEVICE_ID_LEN: usize = 64;
+/// Most payments [`Psp::tell_guard_ended`] tells the guard of in one call.
+pub const MAX_GUARD_TOLD_AT_ONCE: i64 = 1_000;
 
 /// How the PSP signs its messages and how long a binding counts as new.
 #[derive(Debug, Clone)]
@@ -369,7 +371,7 @@ impl Psp {
         let c = self.open_collect(owner, txn_id).await?;
         let record = self.collect_record(&c, "pending");
         let channel = self.channel_of(&record);
-        if !store::insert_payment(&self.db, owner, &record, channel.as_str()).await? {
+        if !store::insert_payment(&self.db, owner, &record, channel.as_str(), false).await? {
             return self.payment(owner, txn_id).await;
         }
         let id = TxnId::new(txn_id).map_err(|_| PspError::NotFound)?;
@@ -672,14 +674,14 @@ impl Psp {
     ) -> Result<bool, PspError> {
         let channel = self.channel_of(record);
         let Some(g) = self.guard.get() else {
-            return store::insert_payment(&self.db, owner, record, channel.as_str()).await;
+            return store::insert_payment(&self.db, owner, record, channel.as_str(), false).await;
         };
         let before =
             store::paid_on_channel_before(&self.db, owner, channel.as_str(), &record.txn_id)
                 .await?;
         let facts = g.facts(owner, record, Some(b), !before);
         record.earned_paise = guard::verdict(&record.txn_id, g.guard.check(&facts).await)?;
-        match store::insert_payment(&self.db, owner, record, channel.as_str()).await {
+        match store::insert_payment(&self.db, owner, record, channel.as_str(), true).await {
             Ok(inserted) => Ok(inserted),
             Err(e) => {
                 // Never recorded, never sent: what the guard reserved returns.
@@ -690,9 +692,10 @@ impl Psp {
     }
 
     /// Tells the guard how `p` ended, once it has (`success` captures its
-    /// cashback, `failed` releases it; `pending` and `deemed` wait). Telling
-    /// it again changes nothing; a payment the guard never saw (a declined
-    /// collect request) is nothing to it.
+    /// cashback, `failed` releases it; `pending` and `deemed` wait), if the
+    /// guard decided on it and was not told yet; then notes it told. A
+    /// failure is logged, never the payer's: [`Psp::tell_guard_ended`]
+    /// tells it later (telling twice changes nothing in the guard).
     async fn tell_guard(&self, owner: &str, p: &Payment) {
         let Some(g) = self.guard.get() else { return };
         let outcome = match p.status.as_str() {
@@ -700,16 +703,40 @@ impl Psp {
             "failed" => GuardOutcome::Declined,
             _ => return,
         };
-        let binding = match store::binding_of_id(&self.db, &self.cipher, owner, &p.payer_vpa).await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(txn_id = %p.txn_id, error = %e, "UPI binding unreadable; the guard is told without it");
-                None
+        let told = async {
+            if !store::guard_open(&self.db, &p.txn_id).await? {
+                return Ok(());
             }
+            let binding = store::binding_of_id(&self.db, &self.cipher, owner, &p.payer_vpa).await?;
+            let facts = g.facts(owner, p, binding.as_ref(), false);
+            g.guard.finish(&facts, outcome).await;
+            store::guard_told(&self.db, &p.txn_id).await
         };
-        let facts = g.facts(owner, p, binding.as_ref(), false);
-        g.guard.finish(&facts, outcome).await;
+        if let Err(e) = told.await {
+            tracing::error!(txn_id = %p.txn_id, error = %e, "the guard was not told how a UPI payment ended; told later");
+        }
+    }
+
+    /// Tells the attached guard how the payments it decided on ended, where
+    /// that was not done yet (a crash between the switch's final answer
+    /// being stored and the guard being told), at most
+    /// [`MAX_GUARD_TOLD_AT_ONCE`] a call; how many. `paytap up` calls it at
+    /// start.
+    pub async fn tell_guard_ended(&self) -> Result<usize, PspError> {
+        if self.guard.get().is_none() {
+            return Ok(0);
+        }
+        let untold = store::guard_untold(&self.db, MAX_GUARD_TOLD_AT_ONCE).await?;
+        for (owner, p) in &untold {
+            self.tell_guard(owner, p).await;
+        }
+        if !untold.is_empty() {
+            tracing::info!(
+                payments = untold.len(),
+                "the guard told how UPI payments ended"
+            );
+        }
+        Ok(untold.len())
     }
 }
 

@@ -497,3 +497,49 @@ async fn a_repeated_request_is_not_decided_or_counted_twice() {
     assert_eq!(w.balances().await.0, 9_420_00);
     w.balanced().await;
 }
+
+#[tokio::test]
+async fn an_end_the_guard_missed_in_a_crash_is_told_after_the_restart() {
+    let w = world().await;
+    let p = w.psp.pay("asha", &w.request("C1", 100_00)).await.unwrap();
+    assert_eq!(p.status, "success");
+    assert_eq!(w.psp.tell_guard_ended().await.unwrap(), 0, "told already");
+    // A crash between the switch's answer being stored and the guard
+    // hearing it: the payment ended, the guard's decision has no outcome.
+    sqlx::query("UPDATE upipsp_payments SET guard_state = 'open' WHERE txn_id = 'C1'")
+        .execute(w.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE risk_decisions SET outcome = NULL WHERE payment_id = 'upi:C1'")
+        .execute(w.db.pool())
+        .await
+        .unwrap();
+    // The restart: the guard rebuilt from the database, the app over it.
+    let risk = RiskService::open(
+        w.db.clone(),
+        RiskRules::default_rules(),
+        w.clock.now_millis(),
+    )
+    .await
+    .unwrap();
+    let guard = Arc::new(Guard {
+        risk: Some(risk),
+        offers: None,
+    });
+    let psp = Psp::open(
+        w.db.clone(),
+        Arc::new(InProcess::new(w.banks.clone(), w.switch.clone())),
+        Arc::new(w.clock.clone()),
+        PspConfig::default(),
+        &[6; 32],
+    )
+    .await
+    .unwrap();
+    psp.attach_guard(guard, [BESCOM.to_owned()]);
+    assert_eq!(psp.tell_guard_ended().await.unwrap(), 1);
+    assert_eq!(
+        w.decisions("C1").await,
+        (1, Some(("approve".into(), Some("approved".into()))))
+    );
+    assert_eq!(psp.tell_guard_ended().await.unwrap(), 0, "told once");
+}
