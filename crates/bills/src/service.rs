@@ -12,13 +12,13 @@ use paytap_bbps::{
     reminder,
 };
 use paytap_store::{Db, StoreError};
-use paytap_types::{Clock, Currency, Money};
+use paytap_types::{Channel, Clock, Currency, GuardOutcome, Money, PaymentFacts, PaymentGuard};
 use paytap_upi::Vpa;
 use paytap_upi::xml::{Account, AccountNumber, Ifsc, Mcc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use zeroize::Zeroizing;
 
 /// The one region whose accounts pay bills and recharges (in INR), and
@@ -310,6 +310,9 @@ pub struct BillService {
     billers: Arc<dyn BillerHost>,
     clock: Arc<dyn Clock>,
     driving: Mutex<HashSet<String>>,
+    /// The risk and offers services the payer's UPI app asked, told of a
+    /// UPI refund ([`BillService::attach_guard`]).
+    guard: OnceLock<Arc<dyn PaymentGuard>>,
 }
 
 impl std::fmt::Debug for BillService {
@@ -395,7 +398,18 @@ impl BillService {
             billers: parts.billers,
             clock: parts.clock,
             driving: Mutex::new(HashSet::new()),
+            guard: OnceLock::new(),
         })
+    }
+
+    /// Tells `guard` (the one the payer's UPI app asks about each payment)
+    /// of every UPI payment refunded here, so what its offers gave (the
+    /// first bill's cashback) is clawed back. A second call is ignored
+    /// (logged).
+    pub fn attach_guard(&self, guard: Arc<dyn PaymentGuard>) {
+        if self.guard.set(guard).is_err() {
+            tracing::warn!("a guard was already attached to the bill service");
+        }
     }
 
     /// The billers.
@@ -878,6 +892,24 @@ impl BillService {
         };
         if !done {
             tracing::warn!(payment_id = %row.payment_id, "bill refund not through yet; tried again later");
+        } else if row.method == "upi"
+            && let Some(g) = self.guard.get()
+        {
+            // Before the refunded state is stored: a crash in between
+            // refunds again (the switch answers the same) and tells the
+            // guard again, which changes nothing the second time.
+            let channel = if row.kind == "recharge" {
+                Channel::Upi
+            } else {
+                Channel::Bills
+            };
+            let facts = PaymentFacts::new(
+                paytap_types::upi_payment_id(&row.payment_id),
+                channel,
+                Money::new(row.amount, Currency::INR),
+                self.clock.now_millis(),
+            );
+            g.finish(&facts, GuardOutcome::Refunded).await;
         }
         let outcome = if done {
             StepOutcome::Refunded

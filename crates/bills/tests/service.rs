@@ -12,15 +12,45 @@ use paytap_bills::*;
 use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_store::Db;
-use paytap_types::{Currency, ManualClock, SystemClock};
+use paytap_types::{
+    Currency, GuardAnswer, GuardFuture, GuardOutcome, ManualClock, PaymentFacts, PaymentGuard,
+    SystemClock,
+};
 use paytap_upi::Vpa;
 use paytap_upi::xml::{
     Account, AccountNumber, Ifsc, OrgId, Party, ReqPay, RespPay, ResultCode, TxnId, TxnType,
 };
 use paytap_upid::{DirectoryEntry, IssuerBanks, UpiSwitch, http};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
+
+/// A guard that lets every payment go and keeps what it was told of how
+/// each ended: the payer's UPI app asks it, the bill service tells it of
+/// a refund.
+#[derive(Default)]
+struct Told(Mutex<Vec<(String, GuardOutcome)>>);
+
+impl PaymentGuard for Told {
+    fn check<'a>(&'a self, facts: &'a PaymentFacts) -> GuardFuture<'a, GuardAnswer> {
+        let zero = paytap_types::Money::new(0, facts.amount.currency);
+        Box::pin(async move {
+            GuardAnswer::Go {
+                charge: facts.amount,
+                discount: zero,
+                cashback: zero,
+            }
+        })
+    }
+
+    fn finish<'a>(&'a self, facts: &'a PaymentFacts, outcome: GuardOutcome) -> GuardFuture<'a, ()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((facts.payment_id.clone(), outcome));
+        Box::pin(async {})
+    }
+}
 
 /// Setting a holder's UPI PIN at the bank as a phone does, and the PIN
 /// block of a debit: the switch's own test helpers.
@@ -410,6 +440,8 @@ async fn bad_input_gets_a_clear_error_and_moves_nothing() {
 #[tokio::test]
 async fn a_biller_down_or_refusing_gets_the_money_back() {
     let e = env().await;
+    let told = Arc::new(Told::default());
+    e.bills.attach_guard(told.clone());
     e.billers.set_down("BESCOM", true);
     let params = BTreeMap::from([("account_id".to_owned(), "1234567890".to_owned())]);
     let down = e.bills.fetch(ASHA_IN, "BESCOM", &params).await;
@@ -430,6 +462,10 @@ async fn a_biller_down_or_refusing_gets_the_money_back() {
     assert_eq!(e.balance(&e.asha).await, 10_000_00);
     assert_eq!(e.collected("bescom@payu").await, 0);
     e.balanced().await;
+    // The guard hears of the refund, once: a cashback the payment earned
+    // is clawed back.
+    let refunded = vec![(format!("upi:{}", r.payment_id), GuardOutcome::Refunded)];
+    assert_eq!(*told.0.lock().unwrap(), refunded);
 
     // The bill is unpaid again: reminded of, and payable once the biller is.
     let due = e.bills.reminders("acct-asha").await.unwrap();
@@ -445,6 +481,8 @@ async fn a_biller_down_or_refusing_gets_the_money_back() {
     assert_eq!(paid.state, PayState::Confirmed);
     assert!(e.bills.reminders("acct-asha").await.unwrap().is_empty());
     e.balanced().await;
+    // A confirmed payment is the payer's app's to tell (it saw it end).
+    assert_eq!(*told.0.lock().unwrap(), refunded);
 }
 
 #[tokio::test]

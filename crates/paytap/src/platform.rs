@@ -522,6 +522,7 @@ impl Platform {
         let upi_key = upi::data_key(&config.keyring);
         let bindings_key = upi::bindings_key(&config.keyring);
         let issuers = config.issuers.clone();
+        let guard_config = config.guard.clone();
         let net = Arc::new(Network::start_on(config, listeners.switch).await?);
         let merchants =
             paytap_acquirer::Merchants::open(net.db().clone(), net.ledger().clone()).await?;
@@ -561,6 +562,12 @@ impl Platform {
         let india_db = regions.get("in")?.clone();
         let upi_side = upi::start(&net, &india_db, &issuers, &upi_key).await?;
         let psp = upi_side.psp(india_db.clone(), &bindings_key).await?;
+        // India's own risk and offers, on its database and INR ledger.
+        let india_guard = upi::guard(&india_db, &upi_side.ledger, &guard_config).await?;
+        if let Some(g) = &india_guard {
+            psp.attach_guard(g.clone(), upi::biller_addresses());
+            psp.tell_guard_ended().await?;
+        }
         let upi_routes = upi_side.routes;
         let mut tasks = upi_side.tasks;
         let bills_side = bills::start(
@@ -570,6 +577,9 @@ impl Platform {
             bills_key,
         )
         .await?;
+        if let Some(g) = india_guard {
+            bills_side.service.attach_guard(g);
+        }
         let india = Arc::new(India {
             upi: upi_side.switch,
             banks: upi_side.banks,

@@ -165,6 +165,13 @@ pub struct PaymentFacts {
     pub biometric_verified: bool,
 }
 
+/// The guard's id of the UPI payment with transaction id `txn_id`: the same
+/// for the payer's UPI app, which asks the guard before the payment leaves,
+/// and for a biller's collecting service, which tells it of a refund.
+pub fn upi_payment_id(txn_id: &str) -> String {
+    format!("upi:{txn_id}")
+}
+
 impl PaymentFacts {
     /// A payment with only the fields every kind has; the rest `None`.
     pub fn new(payment_id: impl Into<String>, channel: Channel, amount: Money, at_ms: i64) -> Self {

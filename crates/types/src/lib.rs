@@ -58,6 +58,7 @@ pub use event::PaymentEvent;
 pub use expiry::{Expiry, ExpiryError, year_month};
 pub use facts::{
     CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts, PaymentFacts, UpiFacts,
+    upi_payment_id,
 };
 pub use guard::{GuardAnswer, GuardFuture, GuardOutcome, PaymentGuard};
 pub use histogram::{BUCKET_BOUNDS_MICROS, BUCKETS, DurationHistogram, HistogramSnapshot};

@@ -30,9 +30,22 @@
 //! Every payment is written before its request leaves, so a crash never
 //! loses one: a payment left `pending` or `deemed` is resolved by a status
 //! check ([`Psp::payment`]).
+//!
+//! **Risk and offers** ([`Psp::attach_guard`], `guard.rs`): with a
+//! [`paytap_types::PaymentGuard`] attached, a payment or a collect approval
+//! is decided on before it is recorded and sent (channel `upi`, or `bills`
+//! for a biller's collect request; the payer's UPI ID and its binding time,
+//! the device, the payee, the amount in rupees). A decline is refused with
+//! [`RISK_DECLINED`] (`U16`), a step-up with [`STEP_UP`] (`RV`: verify it is
+//! you, then approve again); nothing reaches the switch or a bank. Once the
+//! switch answers for good the guard is told (success captures a cashback,
+//! failure releases it; deemed waits), and a payment shows the cashback it
+//! earned (`earned_paise`). The guard's decisions are kept by payment id
+//! (`upi:<txn id>`), so a repeated request is never decided twice.
 #![deny(missing_docs)]
 
 mod error;
+mod guard;
 mod links;
 mod model;
 mod sealed;
@@ -40,9 +53,10 @@ mod service;
 mod store;
 
 pub use error::PspError;
+pub use guard::{RISK_DECLINED, STEP_UP};
 pub use links::{BankAccount, BoxFuture, InProcess, LinkError, UpiLinks};
 pub use model::{Binding, Collect, NewBinding, PayRequest, Payment, PinSetting, UpiId};
-pub use service::{HANDLE, Psp, PspConfig};
+pub use service::{HANDLE, MAX_GUARD_TOLD_AT_ONCE, Psp, PspConfig};
 
 use paytap_store::Migration;
 
@@ -103,5 +117,18 @@ pub const MIGRATIONS: &[Migration] = &[
           CREATE INDEX upipsp_bindings_mobile_fp ON upipsp_bindings (mobile_fp);\
           CREATE UNIQUE INDEX upipsp_bindings_account_fp \
             ON upipsp_bindings (owner, device_id, ifsc, account_fp)",
+    },
+    // The channel the guard saw a payment on (`upi`, or `bills` for a
+    // biller's collect request; NULL before this version), the cashback
+    // the guard promised it (shown once it succeeded), and whether the
+    // guard still has to hear how it ended (`open`, then `told`; NULL for
+    // a payment no guard saw).
+    Migration {
+        component: "upipsp",
+        version: 3,
+        sql: "ALTER TABLE upipsp_payments ADD COLUMN channel TEXT;\
+          ALTER TABLE upipsp_payments ADD COLUMN earned_paise BIGINT;\
+          ALTER TABLE upipsp_payments ADD COLUMN guard_state TEXT;\
+          CREATE INDEX upipsp_payments_guard_open ON upipsp_payments (guard_state, status)",
     },
 ];

@@ -127,6 +127,9 @@ pub struct Payment {
     pub created_at: i64,
     /// When its status last changed (Unix ms).
     pub updated_at: i64,
+    /// The cashback it earned (paise, credited on the INR ledger by the
+    /// offer's funder), once it succeeded; `None` before, or without one.
+    pub earned_paise: Option<u64>,
 }
 
 /// A merchant's collect request waiting for the user.

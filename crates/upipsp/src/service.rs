@@ -1,6 +1,7 @@
 //! [`Psp`]: binding, UPI IDs, the PIN's setting, payments and collects.
 
 use crate::error::PspError;
+use crate::guard::{self, GuardLink};
 use crate::links::{CollectAnswer, UpiLinks};
 use crate::model::{Binding, Collect, NewBinding, PayRequest, Payment, PinSetting, UpiId};
 use crate::sealed::BindingCipher;
@@ -8,14 +9,14 @@ use crate::store::{self, BindingRow};
 use base64::Engine;
 use paytap_issuer::{LegResult, PinKey, PinOtp, SetPin};
 use paytap_store::Db;
-use paytap_types::{Clock, Expiry};
+use paytap_types::{Channel, Clock, Expiry, GuardOutcome, PaymentGuard};
 use paytap_upi::xml::{
     Account, AccountNumber, Amount, Cred, EncData, Head, Ifsc, Mcc, MsgId, OrgId, Party, PartyType,
     ReqChkTxn, ReqPay, ResultCode, Timestamp, Txn, TxnId, TxnType,
 };
 use paytap_upi::{UpiPay, Vpa};
 use paytap_upid::DirectoryEntry;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The PSP's handle: UPI IDs are `name@paytap`.
 pub const HANDLE: &str = "paytap";
@@ -33,6 +34,8 @@ pub const HISTORY_LIMIT: i64 = 100;
 const MAX_PIN_BLOCK_CHARS: usize = 512;
 /// Longest device id: the wallet's ids are UUIDs.
 const MAX_DEVICE_ID_LEN: usize = 64;
+/// Most payments [`Psp::tell_guard_ended`] tells the guard of in one call.
+pub const MAX_GUARD_TOLD_AT_ONCE: i64 = 1_000;
 
 /// How the PSP signs its messages and how long a binding counts as new.
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub struct Psp {
     config: PspConfig,
     /// Seals the bindings' mobile numbers, account numbers and holders.
     cipher: Arc<BindingCipher>,
+    /// The risk and offers services, once attached ([`Psp::attach_guard`]).
+    guard: Arc<OnceLock<GuardLink>>,
 }
 
 impl std::fmt::Debug for Psp {
@@ -102,7 +107,28 @@ impl Psp {
             clock,
             config,
             cipher,
+            guard: Arc::new(OnceLock::new()),
         })
+    }
+
+    /// Passes every payment from now on through `guard` (the risk and
+    /// offers services of the `in` region): asked before a payment or a
+    /// collect approval leaves, told how it ended once the switch answers
+    /// for good. A collect request whose payee is one of `billers` (the
+    /// billers' collection addresses) is a bill payment (channel `bills`).
+    /// Clones of this `Psp` share it; a second call is ignored (logged).
+    pub fn attach_guard(
+        &self,
+        guard: Arc<dyn PaymentGuard>,
+        billers: impl IntoIterator<Item = String>,
+    ) {
+        let link = GuardLink {
+            guard,
+            billers: billers.into_iter().collect(),
+        };
+        if self.guard.set(link).is_err() {
+            tracing::warn!("a guard was already attached to the UPI app");
+        }
     }
 
     /// Binds `req.device_id` to every account the banks hold for
@@ -239,7 +265,7 @@ impl Psp {
         let from = Vpa::new(&req.from).map_err(|_| PspError::invalid("from", "not a UPI ID"))?;
         let payee = self.payee(req).await?;
         let now = self.clock.now_millis();
-        let record = Payment {
+        let mut record = Payment {
             txn_id: txn_id.as_str().to_owned(),
             kind: "pay".into(),
             payer_vpa: from.as_str().to_owned(),
@@ -255,6 +281,7 @@ impl Psp {
             rrn: None,
             created_at: now,
             updated_at: now,
+            earned_paise: None,
         };
         if let Some(known) = self.known(owner, &record).await? {
             return Ok(known);
@@ -263,7 +290,7 @@ impl Psp {
             .await?
             .ok_or(PspError::NotFound)?;
         let block = pin_block(&req.pin_block)?;
-        if !store::insert_payment(&self.db, owner, &record).await? {
+        if !self.guarded_insert(owner, &mut record, &binding).await? {
             // Another request with this id won the race: answer as it stands.
             return self
                 .known(owner, &record)
@@ -328,8 +355,8 @@ impl Psp {
             .await?
             .ok_or(PspError::NotFound)?;
         let block = pin_block(pin_block_b64)?;
-        let record = self.collect_record(&c, "pending");
-        if !store::insert_payment(&self.db, owner, &record).await? {
+        let mut record = self.collect_record(&c, "pending");
+        if !self.guarded_insert(owner, &mut record, &binding).await? {
             return self.payment(owner, txn_id).await;
         }
         let from = Vpa::new(&c.payer_vpa).map_err(|e| PspError::Corrupt(e.to_string()))?;
@@ -343,7 +370,8 @@ impl Psp {
     pub async fn decline(&self, owner: &str, txn_id: &str) -> Result<Payment, PspError> {
         let c = self.open_collect(owner, txn_id).await?;
         let record = self.collect_record(&c, "pending");
-        if !store::insert_payment(&self.db, owner, &record).await? {
+        let channel = self.channel_of(&record);
+        if !store::insert_payment(&self.db, owner, &record, channel.as_str(), false).await? {
             return self.payment(owner, txn_id).await;
         }
         let id = TxnId::new(txn_id).map_err(|_| PspError::NotFound)?;
@@ -516,7 +544,9 @@ impl Psp {
             // Recorded as pending: a status check resolves it.
             Err(e) => tracing::warn!(txn_id = id, error = %e, "UPI payment not answered"),
         }
-        self.stored(owner, &id).await
+        let p = self.stored(owner, &id).await?;
+        self.tell_guard(owner, &p).await;
+        Ok(p)
     }
 
     async fn stored(&self, owner: &str, txn_id: &str) -> Result<Payment, PspError> {
@@ -556,7 +586,9 @@ impl Psp {
             return Ok(p.clone());
         }
         store::set_status(&self.db, &p.txn_id, status, code, None, now).await?;
-        self.stored(owner, &p.txn_id).await
+        let p = self.stored(owner, &p.txn_id).await?;
+        self.tell_guard(owner, &p).await;
+        Ok(p)
     }
 
     async fn open_collect(&self, owner: &str, txn_id: &str) -> Result<Collect, PspError> {
@@ -596,6 +628,7 @@ impl Psp {
             rrn: None,
             created_at: now,
             updated_at: now,
+            earned_paise: None,
         }
     }
 
@@ -611,7 +644,99 @@ impl Psp {
             store::set_status(&self.db, txn_id, status, code.as_deref(), None, now).await?;
             tracing::info!(txn_id, status, code, "UPI collect answered");
         }
-        self.stored(owner, txn_id).await
+        let p = self.stored(owner, txn_id).await?;
+        self.tell_guard(owner, &p).await;
+        Ok(p)
+    }
+
+    // ----- the guard -----------------------------------------------------
+
+    /// The channel the guard sees `p` on: `upi`, or `bills` for a biller's
+    /// collect request (only known with a guard attached).
+    fn channel_of(&self, p: &Payment) -> Channel {
+        self.guard
+            .get()
+            .map_or(Channel::Upi, |g| g.channel(&p.kind, &p.payee_vpa))
+    }
+
+    /// Asks the guard about `record` (paid from binding `b`), then records
+    /// it with the cashback the guard promised; `false` when its id was
+    /// recorded already (by a concurrent request: the guard answered it the
+    /// same). A refusal is [`PspError::Refused`] with
+    /// [`guard::RISK_DECLINED`] or [`guard::STEP_UP`], and nothing is
+    /// recorded or sent: asked again under the same id, the guard gives
+    /// its stored answer, never a second decision.
+    async fn guarded_insert(
+        &self,
+        owner: &str,
+        record: &mut Payment,
+        b: &BindingRow,
+    ) -> Result<bool, PspError> {
+        let channel = self.channel_of(record);
+        let Some(g) = self.guard.get() else {
+            return store::insert_payment(&self.db, owner, record, channel.as_str(), false).await;
+        };
+        let before =
+            store::paid_on_channel_before(&self.db, owner, channel.as_str(), &record.txn_id)
+                .await?;
+        let facts = g.facts(owner, record, Some(b), !before);
+        record.earned_paise = guard::verdict(&record.txn_id, g.guard.check(&facts).await)?;
+        match store::insert_payment(&self.db, owner, record, channel.as_str(), true).await {
+            Ok(inserted) => Ok(inserted),
+            Err(e) => {
+                // Never recorded, never sent: what the guard reserved returns.
+                g.guard.finish(&facts, GuardOutcome::Declined).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Tells the guard how `p` ended, once it has (`success` captures its
+    /// cashback, `failed` releases it; `pending` and `deemed` wait), if the
+    /// guard decided on it and was not told yet; then notes it told. A
+    /// failure is logged, never the payer's: [`Psp::tell_guard_ended`]
+    /// tells it later (telling twice changes nothing in the guard).
+    async fn tell_guard(&self, owner: &str, p: &Payment) {
+        let Some(g) = self.guard.get() else { return };
+        let outcome = match p.status.as_str() {
+            "success" => GuardOutcome::Captured,
+            "failed" => GuardOutcome::Declined,
+            _ => return,
+        };
+        let told = async {
+            if !store::guard_open(&self.db, &p.txn_id).await? {
+                return Ok(());
+            }
+            let binding = store::binding_of_id(&self.db, &self.cipher, owner, &p.payer_vpa).await?;
+            let facts = g.facts(owner, p, binding.as_ref(), false);
+            g.guard.finish(&facts, outcome).await;
+            store::guard_told(&self.db, &p.txn_id).await
+        };
+        if let Err(e) = told.await {
+            tracing::error!(txn_id = %p.txn_id, error = %e, "the guard was not told how a UPI payment ended; told later");
+        }
+    }
+
+    /// Tells the attached guard how the payments it decided on ended, where
+    /// that was not done yet (a crash between the switch's final answer
+    /// being stored and the guard being told), at most
+    /// [`MAX_GUARD_TOLD_AT_ONCE`] a call; how many. `paytap up` calls it at
+    /// start.
+    pub async fn tell_guard_ended(&self) -> Result<usize, PspError> {
+        if self.guard.get().is_none() {
+            return Ok(0);
+        }
+        let untold = store::guard_untold(&self.db, MAX_GUARD_TOLD_AT_ONCE).await?;
+        for (owner, p) in &untold {
+            self.tell_guard(owner, p).await;
+        }
+        if !untold.is_empty() {
+            tracing::info!(
+                payments = untold.len(),
+                "the guard told how UPI payments ended"
+            );
+        }
+        Ok(untold.len())
     }
 }
 

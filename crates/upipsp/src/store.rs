@@ -300,14 +300,20 @@ type PaymentTuple = (
     Option<String>,
     i64,
     i64,
+    Option<i64>,
 );
 
 const PAYMENT_COLUMNS: &str = "txn_id, kind, payer_vpa, payee_vpa, payee_name, mcc, \
-     amount_paise, note, reference, status, error_code, rrn, created_at, updated_at";
+     amount_paise, note, reference, status, error_code, rrn, created_at, updated_at, \
+     earned_paise";
 
+/// A payment as stored; what it earns is shown once it succeeded.
 fn payment(t: PaymentTuple) -> Payment {
     let (txn_id, kind, payer_vpa, payee_vpa, payee_name, mcc, amount, note, reference) =
         (t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7, t.8);
+    let earned_paise =
+        t.14.filter(|_| t.9 == "success")
+            .and_then(|e| u64::try_from(e).ok());
     Payment {
         txn_id,
         kind,
@@ -324,18 +330,29 @@ fn payment(t: PaymentTuple) -> Payment {
         rrn: t.11,
         created_at: t.12,
         updated_at: t.13,
+        earned_paise,
     }
 }
 
-/// Records `p` for `owner` unless its transaction id is known; `false`
-/// then.
-pub(crate) async fn insert_payment(db: &Db, owner: &str, p: &Payment) -> Result<bool, PspError> {
+/// Records `p` for `owner`, paid on `channel` (`upi` or `bills`), unless
+/// its transaction id is known; `false` then. `guarded`: a guard decided
+/// on it and must hear how it ends.
+pub(crate) async fn insert_payment(
+    db: &Db,
+    owner: &str,
+    p: &Payment,
+    channel: &str,
+    guarded: bool,
+) -> Result<bool, PspError> {
     let amount = i64::try_from(p.amount_paise)
         .map_err(|_| PspError::invalid("amount_paise", "too large"))?;
+    let earned = p.earned_paise.and_then(|e| i64::try_from(e).ok());
     let done = sqlx::query(
         "INSERT INTO upipsp_payments (txn_id, owner, kind, payer_vpa, payee_vpa, payee_name, mcc, \
-         amount_paise, note, reference, status, error_code, rrn, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         amount_paise, note, reference, status, error_code, rrn, created_at, updated_at, \
+         channel, earned_paise, guard_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+         $18) \
          ON CONFLICT (txn_id) DO NOTHING",
     )
     .bind(&p.txn_id)
@@ -353,6 +370,9 @@ pub(crate) async fn insert_payment(db: &Db, owner: &str, p: &Payment) -> Result<
     .bind(&p.rrn)
     .bind(p.created_at)
     .bind(p.updated_at)
+    .bind(channel)
+    .bind(earned)
+    .bind(guarded.then_some(GUARD_OPEN))
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -368,7 +388,11 @@ pub(crate) async fn payment_by_id(
         .bind(txn_id)
         .fetch_optional(db.pool())
         .await?;
-    let Some(r) = row else { return Ok(None) };
+    row.as_ref().map(owned_payment).transpose()
+}
+
+/// A row of `owner, PAYMENT_COLUMNS`.
+fn owned_payment(r: &sqlx::any::AnyRow) -> Result<(String, Payment), PspError> {
     use sqlx::Row;
     let owner: String = r.try_get(0)?;
     let t: PaymentTuple = (
@@ -386,8 +410,9 @@ pub(crate) async fn payment_by_id(
         r.try_get(12)?,
         r.try_get(13)?,
         r.try_get(14)?,
+        r.try_get(15)?,
     );
-    Ok(Some((owner, payment(t))))
+    Ok((owner, payment(t)))
 }
 
 /// `owner`'s payments, newest first, at most `limit`.
@@ -425,4 +450,70 @@ pub(crate) async fn set_status(
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// Whether `owner` has paid on `channel` before (a payment other than
+/// `txn_id` that succeeded or may still: pending, deemed). A payment
+/// recorded before the channel was (migration 3) counts on every channel,
+/// so a first-payment offer is never granted twice.
+pub(crate) async fn paid_on_channel_before(
+    db: &Db,
+    owner: &str,
+    channel: &str,
+    txn_id: &str,
+) -> Result<bool, PspError> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM upipsp_payments WHERE owner = $1 AND txn_id <> $2 \
+         AND (channel = $3 OR channel IS NULL) \
+         AND status IN ('success', 'pending', 'deemed') LIMIT 1",
+    )
+    .bind(owner)
+    .bind(txn_id)
+    .bind(channel)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// `guard_state` of a payment a guard decided on, until it hears the end.
+const GUARD_OPEN: &str = "open";
+
+/// Whether a guard decided on payment `txn_id` and has not yet been told
+/// how it ended.
+pub(crate) async fn guard_open(db: &Db, txn_id: &str) -> Result<bool, PspError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT 1 FROM upipsp_payments WHERE txn_id = $1 AND guard_state = $2")
+            .bind(txn_id)
+            .bind(GUARD_OPEN)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.is_some())
+}
+
+/// The guard has been told how payment `txn_id` ended.
+pub(crate) async fn guard_told(db: &Db, txn_id: &str) -> Result<(), PspError> {
+    sqlx::query(
+        "UPDATE upipsp_payments SET guard_state = 'told' WHERE txn_id = $1 AND guard_state = $2",
+    )
+    .bind(txn_id)
+    .bind(GUARD_OPEN)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// At most `limit` payments that ended (success, failed) with their guard
+/// not yet told, and their owners: a crash came between the two.
+pub(crate) async fn guard_untold(db: &Db, limit: i64) -> Result<Vec<(String, Payment)>, PspError> {
+    let sql = format!(
+        "SELECT owner, {PAYMENT_COLUMNS} FROM upipsp_payments \
+         WHERE guard_state = $1 AND status IN ('success', 'failed') \
+         ORDER BY created_at, txn_id LIMIT $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(GUARD_OPEN)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(owned_payment).collect()
 }

@@ -3,6 +3,8 @@
 //! switch's timers have asked the beneficiary bank, the app's status check
 //! reads the end: credited (the answer was lost after the bank acted) or
 //! reversed (the bank never saw the credit). Money is never lost or made.
+//! The risk guard hears of the payment's end only then: a deemed payment is
+//! neither approved nor declined to it.
 // Rupee amounts are written the Indian way, then paise: `10_000_00` is ₹10,000.00.
 #![allow(clippy::inconsistent_digit_grouping)]
 
@@ -10,7 +12,7 @@ use paytap_issuer::{IssuerConfig, UpiAccount, UpiBanks};
 use paytap_ledger::Ledger;
 use paytap_seal::upi_pin::{PinPurpose, seal_pin};
 use paytap_store::Db;
-use paytap_types::{Currency, ManualClock, Secret};
+use paytap_types::{Clock, Currency, ManualClock, Secret};
 use paytap_upi::xml::{OrgId, ReqChkTxn, ReqPay, RespChkTxn, RespPay, TxnType};
 use paytap_upid::{Banks, IssuerBanks, UpiSwitch};
 use paytap_upipsp::{InProcess, NewBinding, PayRequest, PinSetting, Psp, PspConfig};
@@ -49,6 +51,7 @@ impl Banks for LosesCredit {
 
 struct World {
     psp: Psp,
+    guard: Arc<paytap_guard::Guard>,
     switch: Arc<UpiSwitch<LosesCredit>>,
     lose: Arc<Mutex<Option<bool>>>,
     banks: Arc<UpiBanks>,
@@ -98,7 +101,7 @@ async fn world() -> World {
     let links = Arc::new(InProcess::new(banks.clone(), switch.clone()));
     let app_db = Db::for_tests().await.unwrap();
     let psp = Psp::open(
-        app_db,
+        app_db.clone(),
         links,
         Arc::new(clock.clone()),
         PspConfig::default(),
@@ -106,6 +109,19 @@ async fn world() -> World {
     )
     .await
     .unwrap();
+    app_db.migrate(paytap_guard::MIGRATIONS).await.unwrap();
+    let risk = paytap_guard::RiskService::open(
+        app_db.clone(),
+        paytap_risk::RiskRules::default_rules(),
+        clock.now_millis(),
+    )
+    .await
+    .unwrap();
+    let guard = Arc::new(paytap_guard::Guard {
+        risk: Some(risk),
+        offers: None,
+    });
+    psp.attach_guard(guard.clone(), Vec::new());
     let key = psp
         .list_keys()
         .into_iter()
@@ -114,6 +130,7 @@ async fn world() -> World {
         .public;
     World {
         psp,
+        guard,
         switch,
         lose,
         banks,
@@ -209,6 +226,13 @@ impl World {
         )
     }
 
+    /// How the risk guard was told `txn_id` ended (`None`: not yet).
+    async fn risk_outcome(&self, txn_id: &str) -> Option<String> {
+        let risk = self.guard.risk.as_ref().unwrap();
+        let id = paytap_types::upi_payment_id(txn_id);
+        risk.stored(&id).await.unwrap().unwrap().outcome
+    }
+
     async fn balanced(&self) {
         let report = self.ledger.check_invariants().await.unwrap();
         let inr = report.totals[&Currency::INR];
@@ -228,6 +252,7 @@ async fn a_lost_credit_answer_is_deemed_then_found_credited() {
         (p.status.as_str(), p.error_code.as_deref()),
         ("deemed", Some("RB"))
     );
+    assert_eq!(w.risk_outcome("D1").await, None, "deemed: not ended yet");
     // The switch deems the credit, then asks the beneficiary bank.
     w.after(CREDIT_TIMEOUT_MS).await;
     let p = w.psp.payment("asha", "D1").await.unwrap();
@@ -235,6 +260,7 @@ async fn a_lost_credit_answer_is_deemed_then_found_credited() {
         (p.status.as_str(), p.error_code.as_deref()),
         ("success", None)
     );
+    assert_eq!(w.risk_outcome("D1").await.as_deref(), Some("approved"));
     assert_eq!(w.balances().await, (9_700_00, 300_00));
     // Read again: final, no more checks.
     assert_eq!(w.psp.payment("asha", "D1").await.unwrap(), p);
@@ -256,6 +282,7 @@ async fn a_credit_the_bank_never_saw_is_reversed() {
         ("failed", Some("U31")),
         "{p:?}"
     );
+    assert_eq!(w.risk_outcome("D2").await.as_deref(), Some("declined"));
     assert_eq!(w.balances().await, (10_000_00, 0));
     // The same transaction id again is the same payment: nothing is paid twice.
     let again = w.psp.pay("asha", &w.request("D2", 400_00)).await.unwrap();

@@ -17,7 +17,12 @@
 //! (`ZH` unknown UPI ID, `ZM` wrong PIN at setting, `U69` expired collect,
 //! ...) has that code as its `code`; a payment the switch or the bank
 //! declined is not an error but a payment with `status: failed` and its
-//! `error_code`.
+//! `error_code`. Where the platform's risk checks run (`paytap up`), a
+//! payment or a collect approval they refuse is `U16` (declined) or `RV`
+//! (unusual activity: the payer verifies it is them, then approves again;
+//! asked again under the same `txn_id` the answer stays, so a new payment
+//! takes a new `txn_id`); nothing reached the switch or the bank. A
+//! payment's `earned_paise` is the cashback it earned once it succeeded.
 
 use axum::Router;
 use axum::extract::{Path, State};

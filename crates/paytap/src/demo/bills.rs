@@ -2,9 +2,12 @@
 //! with ₹10,000 at ICICI, binds her phone's UPI app and sets her UPI PIN,
 //! fetches her BESCOM electricity bill and pays it over UPI: PayU sends a
 //! collect request to her UPI ID, which she approves in the app with her
-//! PIN (BESCOM then confirms with its reference number); then she recharges
-//! a Jio number whose series names Jio and Karnataka, approved the same
-//! way. Her balance and the INR ledger are checked after.
+//! PIN (BESCOM then confirms with its reference number), and her first bill
+//! paid with UPI earns paytap's ₹50 cashback (the `in` region's offers,
+//! credited on the INR ledger once the payment succeeded); then she
+//! recharges a Jio number whose series names Jio and Karnataka, approved
+//! the same way (a recharge is no bill: no cashback). Her balance and the
+//! INR ledger are checked after.
 
 use anyhow::{Context, ensure};
 use paytap_types::{Currency, Money};
@@ -27,6 +30,8 @@ const BESCOM_ACCOUNT: &str = "4417730923";
 const JIO_NUMBER: &str = "7019555123";
 /// The plan: ₹299, 28 days.
 const JIO_PLAN: &str = "JIO299";
+/// The cashback on a first bill paid with UPI (`offers.toml`), in paise.
+const FIRST_BILL_CASHBACK_PAISE: i64 = 5_000;
 
 /// An India account holder, her phone's UPI app bound and her PIN set.
 pub(super) struct IndiaPayer {
@@ -124,8 +129,13 @@ impl Demo {
     }
 
     /// Asha approves PayU's collect request for `paid` (a receipt still
-    /// being charged) in her UPI app; the receipt after it.
-    async fn approve_bill(&self, asha: &IndiaPayer, paid: &Value) -> anyhow::Result<Value> {
+    /// being charged) in her UPI app; the receipt after it, and the
+    /// cashback the UPI payment earned (paise, `None` for none).
+    async fn approve_bill(
+        &self,
+        asha: &IndiaPayer,
+        paid: &Value,
+    ) -> anyhow::Result<(Value, Option<i64>)> {
         let id = paid["payment_id"].as_str().context("a payment id")?;
         ensure!(
             paid["state"] == "charging",
@@ -134,8 +144,10 @@ impl Demo {
         );
         let answer = self.approve_collect(&asha.phone, id).await?;
         ensure!(answer["status"] == "success", "approving {id}: {answer}");
-        self.get_json(&format!("/api/v1/bills/receipts/{id}"), &asha.token)
-            .await
+        let receipt = self
+            .get_json(&format!("/api/v1/bills/receipts/{id}"), &asha.token)
+            .await?;
+        Ok((receipt, answer["earned_paise"].as_i64()))
     }
 
     /// The step (module documentation).
@@ -166,7 +178,7 @@ impl Demo {
         let asked = self
             .post_json("/api/v1/bills/payments", Some(t), Some(&key), pay)
             .await?;
-        let paid = self.approve_bill(asha, &asked).await?;
+        let (paid, earned) = self.approve_bill(asha, &asked).await?;
         ensure!(
             paid["state"] == "confirmed",
             "the bill payment ended {}",
@@ -176,6 +188,14 @@ impl Demo {
             "PayU (collecting for BESCOM) sends a collect request to her UPI ID; she approves it in her UPI app with her PIN: UPI reference {}; BESCOM confirms: {}.",
             paid["rail_ref"].as_str().unwrap_or_default(),
             paid["biller_ref"].as_str().unwrap_or_default()
+        ));
+        ensure!(
+            earned == Some(FIRST_BILL_CASHBACK_PAISE),
+            "her first bill paid with UPI earned {earned:?}"
+        );
+        self.story.say(format!(
+            "Her first bill paid with UPI earns {} back: paytap's offer, decided in India by the in region's risk and offers services and credited on the INR ledger once the payment succeeded.",
+            inr(FIRST_BILL_CASHBACK_PAISE)
         ));
         let plans = self
             .get_json(&format!("/api/v1/recharge/plans?mobile={JIO_NUMBER}"), t)
@@ -195,7 +215,8 @@ impl Demo {
         let asked = self
             .post_json("/api/v1/recharge/payments", Some(t), Some(&key), recharge)
             .await?;
-        let topped = self.approve_bill(asha, &asked).await?;
+        let (topped, earned) = self.approve_bill(asha, &asked).await?;
+        ensure!(earned.is_none(), "the recharge earned {earned:?}");
         ensure!(
             topped["state"] == "confirmed",
             "the recharge ended {}",
@@ -213,7 +234,7 @@ impl Demo {
         self.india_books_balance(asha, OPENING_PAISE - amount - price)
             .await?;
         self.story
-            .ok("bill and recharge confirmed with their references; Asha's balance and the INR ledger agree");
+            .ok("bill and recharge confirmed with their references; the first bill's cashback earned once; Asha's balance and the INR ledger agree");
         Ok(())
     }
 

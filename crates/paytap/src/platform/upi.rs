@@ -7,13 +7,19 @@
 //! [`psp_key`] derives from the platform keyring: `paytap keys upi-psp`)
 //! and its timers as a task; the banks' PIN-setting OTPs go to the
 //! emulated SMS gateway; and the wallet's UPI app (`paytap-upipsp`) over
-//! the same database.
+//! the same database, its payments passing the `in` region's own risk and
+//! offers services ([`guard`]: the same `paytap-guard` as the card path,
+//! its tables in the `in` database and its cashback on the INR ledger, so
+//! no decision about an Indian payment is written to another region's
+//! database).
 
+use paytap_guard::{Guard, OffersService, RiskService};
 use paytap_issuer::{IssuerConfig, UpiBanks};
 use paytap_ledger::Ledger;
-use paytap_network::RunningNetwork;
+use paytap_network::{GuardConfig, RunningNetwork};
+use paytap_offers::BenefitKind;
 use paytap_store::Db;
-use paytap_types::{Secret, SystemClock};
+use paytap_types::{Currency, Secret, SystemClock};
 use paytap_upi::xml::OrgId;
 use paytap_upid::{IssuerBanks, UpiSwitch, http};
 use paytap_upipsp::{InProcess, Psp, PspConfig};
@@ -121,4 +127,51 @@ impl UpiSide {
         )
         .await?)
     }
+}
+
+/// The risk and offers services of the `in` region, on `india` (its own
+/// `risk_decisions`, `offer_*` and `points_entries` tables there) with the
+/// INR ledger `ledger` (each funder's `offers:<kind>:<id>:INR` account and
+/// `offers:cashback:INR`), under the same rules and offers as the card
+/// path (`config`: the data directory's files or the embedded defaults).
+/// Only the rupee cashback offers are kept: a UPI payment moves the payer's
+/// own amount, so an instant discount cannot apply, and no other currency
+/// is paid in India. `None` when `config` turns both off.
+pub async fn guard(
+    india: &Db,
+    ledger: &Ledger,
+    config: &GuardConfig,
+) -> anyhow::Result<Option<Arc<Guard>>> {
+    if config.risk.is_none() && config.offers.is_none() {
+        return Ok(None);
+    }
+    india.migrate(paytap_guard::MIGRATIONS).await?;
+    let risk = match &config.risk {
+        Some(rules) => {
+            Some(RiskService::open(india.clone(), rules.clone(), paytap_store::now_millis()).await?)
+        }
+        None => None,
+    };
+    let offers = match &config.offers {
+        Some(file) => {
+            let mut file = file.clone();
+            file.offers.retain(|o| {
+                o.eligibility.currency == Some(Currency::INR) && o.kind == BenefitKind::Cashback
+            });
+            Some(OffersService::open(india.clone(), ledger.clone(), file).await?)
+        }
+        None => None,
+    };
+    Ok(Some(Arc::new(Guard { risk, offers })))
+}
+
+/// The billers' collection addresses (`billers.toml`): a collect request
+/// from one of them is a bill payment to the guard (channel `bills`, the
+/// first-bill cashback); a recharge operator's is a merchant payment
+/// (channel `upi`).
+pub fn biller_addresses() -> Vec<String> {
+    paytap_bbps::Catalogue::default_billers()
+        .all()
+        .map(|b| b.vpa.clone())
+        .collect()
 }

@@ -9,7 +9,7 @@ fn upi(method: &'static str, path: &'static str, id: &'static str) -> Op {
     op(method, path, id, "upi")
         .resp(
             "422",
-            err("Invalid field, a UPI refusal (its code: ZH unknown UPI ID, ZM wrong PIN, U69 expired collect, ...), an Idempotency-Key reused with another body, or an account outside India (code region)"),
+            err("Invalid field, a UPI refusal (its code: ZH unknown UPI ID, ZM wrong PIN, U69 expired collect, U16 declined by the risk checks, RV verify it is you then approve again, ...), an Idempotency-Key reused with another body, or an account outside India (code region)"),
         )
         .resp("503", err("UPI is not served here, or the bank or switch did not answer"))
 }
@@ -162,14 +162,17 @@ pub(super) fn schemas() -> Value {
         "UpiPayment": {
             "type": "object",
             "required": ["txn_id", "kind", "payer_vpa", "payee_vpa", "payee_name", "mcc", "amount_paise", "currency",
-                         "note", "reference", "status", "error_code", "rrn", "created_at", "updated_at"],
+                         "note", "reference", "status", "error_code", "rrn", "created_at", "updated_at",
+                         "earned_paise"],
             "properties": {
                 "txn_id": s("string"), "kind": { "type": "string", "enum": ["pay", "collect"] },
                 "payer_vpa": s("string"), "payee_vpa": s("string"), "payee_name": opt(),
                 "mcc": s("string"), "amount_paise": paise(), "currency": { "const": "INR" },
                 "note": opt(), "reference": opt(),
                 "status": { "type": "string", "enum": ["pending", "success", "failed", "deemed"] },
-                "error_code": opt(), "rrn": opt(), "created_at": ms(), "updated_at": ms()
+                "error_code": opt(), "rrn": opt(), "created_at": ms(), "updated_at": ms(),
+                "earned_paise": { "type": ["integer", "null"], "minimum": 0,
+                                  "description": "The cashback it earned, in paise, once it succeeded (an offer such as the first bill paid with UPI)" }
             }
         },
         "UpiCollect": {

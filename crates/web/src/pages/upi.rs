@@ -98,8 +98,64 @@ fn payment_row(ctx: &Ctx, p: &Payment) -> Markup {
             td data-label=(u.col_status) {
                 (status)
                 @if let Some(c) = &p.error_code { " · " span class="code" { (fill(u.code, c)) } }
+                @if let Some(e) = p.earned_paise {
+                    " · " span class="reason offer-note earned" { (fill(ctx.s().earned_note, &rupees(e))) }
+                }
             }
             td data-label=(u.col_reference) { (p.rrn.as_deref().unwrap_or("—")) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    fn ctx(lang: Lang) -> Ctx {
+        Ctx {
+            lang,
+            account: None,
+            csrf: String::new(),
+            nonce: String::new(),
+            path: "/upi".into(),
+            notice: None,
+            banks: Default::default(),
+        }
+    }
+
+    fn bill(status: &str, earned_paise: Option<u64>) -> Payment {
+        Payment {
+            txn_id: "BP1".into(),
+            kind: "collect".into(),
+            payer_vpa: "asha@paytap".into(),
+            payee_vpa: "bescom@payu".into(),
+            payee_name: Some("BESCOM".into()),
+            mcc: "4900".into(),
+            amount_paise: 76_073,
+            currency: "INR",
+            note: None,
+            reference: None,
+            status: status.into(),
+            error_code: None,
+            rrn: None,
+            created_at: 1_796_617_800_000,
+            updated_at: 1_796_617_800_000,
+            earned_paise,
+        }
+    }
+
+    #[test]
+    fn a_payment_shows_the_cashback_it_earned_in_each_language() {
+        for (lang, earned) in [
+            (Lang::En, "₹50.00 cashback"),
+            (Lang::Zh, "返现 ₹50.00"),
+            (Lang::Hi, "₹50.00 कैशबैक"),
+        ] {
+            let html = payment_row(&ctx(lang), &bill("success", Some(50_00))).into_string();
+            assert!(html.contains(earned), "{html}");
+        }
+        let plain = payment_row(&ctx(Lang::En), &bill("success", None)).into_string();
+        assert!(!plain.contains("offer-note"), "{plain}");
     }
 }
