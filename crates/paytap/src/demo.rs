@@ -71,7 +71,9 @@ pub struct Args {
     platform_data_dir: PathBuf,
 }
 
-const STEPS: u64 = 19;
+/// The chapters the story tells (`Story::title` once each); checked when
+/// the story ends.
+const STEPS: u64 = 20;
 const EMAIL: &str = "li.lei@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -247,11 +249,18 @@ async fn play(
         otps_seen,
     };
     let r = demo.story_steps().await;
+    let told = demo.story.step;
     demo.story.pb.finish_and_clear();
     if let Some(platform) = demo.platform.take() {
         platform.shutdown().await;
     }
-    r
+    r?;
+    // A chapter added or removed without counting it is a bug of the demo.
+    anyhow::ensure!(
+        told == STEPS,
+        "the story told {told} steps, not the {STEPS} it counts"
+    );
+    Ok(())
 }
 
 /// The transit operators' URL a running `paytap up` wrote in its

@@ -52,7 +52,7 @@ fn check(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     for line in [
-        "[1/19] Start the platform",
+        "[1/20] Start the platform",
         "Register an account with the wallet",
         "Register a phone and a band",
         "one-time passcode step-up",
@@ -103,7 +103,7 @@ fn check(out: &Output) {
         "Priya approves it with her PIN",
         "A wrong PIN: the bank refuses the debit (ZM)",
         "Priya's account holds ₹19200.00; the INR ledger balances",
-        "all 19 steps passed",
+        "all 20 steps passed",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
