@@ -566,6 +566,13 @@ impl Wallet {
         } else {
             CommandState::Failed
         };
+        // The answer is checked whole first: a malformed repeat of a
+        // finished command is refused like any malformed answer.
+        let fix = checked_fix(&answer.position)?;
+        let detail = match &answer.detail {
+            Some(d) => Some(text_field("detail", d, 1, MAX_DETAIL_CHARS)?),
+            None => None,
+        };
         if c.state.is_final() {
             return if c.state == state {
                 Ok(c)
@@ -575,17 +582,12 @@ impl Wallet {
                 })
             };
         }
-        let fix = checked_fix(&answer.position)?;
         if c.kind == CommandKind::Locate && answer.ok && fix.is_none() {
             return Err(WalletError::invalid(
                 "lat",
                 "an answer to \"locate\" carries lat and lon",
             ));
         }
-        let detail = match &answer.detail {
-            Some(d) => Some(text_field("detail", d, 1, MAX_DETAIL_CHARS)?),
-            None => None,
-        };
         self.report_contact(p, device_id, &answer.position, ContactKind::Command)
             .await?;
         self.finish_command(p, &c, state, detail, fix).await?;

@@ -260,6 +260,16 @@ async fn commands_reach_a_device_that_was_offline_and_are_acknowledged() {
         .await;
     assert_eq!(r.status, 409, "{:?}", r.body);
     assert_eq!(r.code(), "command_finished");
+    // A malformed repeat is refused as malformed, not taken as the answer.
+    let r = s
+        .post(&t, &ack, json!({"ok": true, "lat": -1.6e308, "lon": 0.0}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "invalid_request"),
+        "{:?}",
+        r.body
+    );
 
     // A failure is recorded with the device's words.
     let ack = format!("{base}/commands/{}/ack", sound["id"].as_str().unwrap());
