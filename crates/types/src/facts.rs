@@ -101,6 +101,11 @@ pub struct UpiFacts {
     pub bound_at_ms: Option<i64>,
 }
 
+/// ISO 18245 merchant category of local and suburban commuter transport:
+/// every transit operator is a merchant of it, so a card payment to one is
+/// a transit top-up ([`Channel::Transit`]).
+pub const COMMUTER_TRANSPORT_MCC: u16 = 4111;
+
 /// The merchant paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantFacts {

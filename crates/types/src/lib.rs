@@ -57,8 +57,8 @@ pub use device::{Capabilities, DeviceKind};
 pub use event::PaymentEvent;
 pub use expiry::{Expiry, ExpiryError, year_month};
 pub use facts::{
-    CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts, PaymentFacts, UpiFacts,
-    upi_payment_id,
+    COMMUTER_TRANSPORT_MCC, CardFacts, CardType, Channel, DeviceFacts, GeoPoint, MerchantFacts,
+    PaymentFacts, UpiFacts, upi_payment_id,
 };
 pub use guard::{GuardAnswer, GuardFuture, GuardOutcome, PaymentGuard};
 pub use histogram::{BUCKET_BOUNDS_MICROS, BUCKETS, DurationHistogram, HistogramSnapshot};

@@ -34,7 +34,8 @@ use paytap_wallet::transit::{
 use super::scan::NetworkSwitch;
 
 /// ISO 18245 merchant category of a transit operator: local and suburban
-/// commuter passenger transportation.
+/// commuter passenger transportation (the guard sees a payment to it as a
+/// transit top-up, `paytap_types::COMMUTER_TRANSPORT_MCC`).
 pub const TRANSIT_MCC: &str = "4111";
 /// The country the operators are merchants in.
 const OPERATOR_COUNTRY: &str = "CN";
@@ -392,5 +393,16 @@ fn wallet_card(op: &Operator, c: RiderCard) -> TransitCard {
                 state: t.state.as_str().to_owned(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn operators_are_merchants_of_the_category_the_guard_calls_transit() {
+        assert_eq!(
+            super::TRANSIT_MCC,
+            paytap_types::COMMUTER_TRANSPORT_MCC.to_string()
+        );
     }
 }

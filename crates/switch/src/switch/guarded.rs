@@ -8,8 +8,8 @@ use crate::routing::BinRange;
 use crate::token::TokenHolder;
 use paytap_iso8583::{Message, ResponseCode};
 use paytap_types::{
-    CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts, Money, PaymentFacts,
-    PaymentGuard,
+    COMMUTER_TRANSPORT_MCC, CardFacts, CardType, Channel, GuardAnswer, GuardOutcome, MerchantFacts,
+    Money, PaymentFacts, PaymentGuard,
 };
 
 /// Digits of the funding card's number the rules see: its BIN, never more.
@@ -54,9 +54,13 @@ pub(super) fn facts(
     let (bank, credit_ranges) = bank;
     let funding = issuer_request.get_str(2).unwrap_or_default();
     let id = payment_id(&ctx.acquirer, &ctx.terminal, ctx.stan, &ctx.transmission);
+    let mcc = request
+        .merchant_type()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let mut f = PaymentFacts::new(
         id,
-        channel_of(request.pos_entry_mode()),
+        channel_of(request.pos_entry_mode(), mcc),
         Money::new(ctx.amount, ctx.currency),
         ctx.started,
     );
@@ -72,18 +76,20 @@ pub(super) fn facts(
     });
     f.merchant = request.merchant_id().map(|m| MerchantFacts {
         id: m.trim().to_owned(),
-        mcc: request
-            .merchant_type()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0),
+        mcc,
     });
     f
 }
 
-/// The guard's channel of a card payment by its DE 22: a code read from a
-/// screen or paper (`03x`: a phone's code the register scanned, or a shop's
-/// code the phone scanned) is a QR payment; anything else, a tap.
-fn channel_of(pos_entry_mode: Option<&str>) -> Channel {
+/// The guard's channel of a card payment: a payment to a transit operator
+/// (DE 18 [`COMMUTER_TRANSPORT_MCC`]) is a transit top-up; otherwise by its
+/// DE 22, a code read from a screen or paper (`03x`: a phone's code the
+/// register scanned, or a shop's code the phone scanned) is a QR payment,
+/// anything else a tap.
+fn channel_of(pos_entry_mode: Option<&str>, mcc: u16) -> Channel {
+    if mcc == COMMUTER_TRANSPORT_MCC {
+        return Channel::Transit;
+    }
     match pos_entry_mode.and_then(|m| m.get(..2)) {
         Some("03") => Channel::Qr,
         _ => Channel::Nfc,
@@ -172,10 +178,23 @@ mod tests {
 
     #[test]
     fn a_scanned_code_is_a_qr_payment_and_a_tap_is_nfc() {
-        assert_eq!(channel_of(Some("031")), Channel::Qr, "the phone scanned");
-        assert_eq!(channel_of(Some("032")), Channel::Qr, "the register scanned");
-        assert_eq!(channel_of(Some("071")), Channel::Nfc);
-        assert_eq!(channel_of(None), Channel::Nfc);
+        assert_eq!(
+            channel_of(Some("031"), 5812),
+            Channel::Qr,
+            "the phone scanned"
+        );
+        assert_eq!(
+            channel_of(Some("032"), 5411),
+            Channel::Qr,
+            "the register scanned"
+        );
+        assert_eq!(channel_of(Some("071"), 5411), Channel::Nfc);
+        assert_eq!(channel_of(None, 0), Channel::Nfc);
+        assert_eq!(
+            channel_of(Some("031"), COMMUTER_TRANSPORT_MCC),
+            Channel::Transit,
+            "a transit operator's top-up"
+        );
     }
 
     #[test]
