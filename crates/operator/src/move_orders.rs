@@ -26,7 +26,6 @@
 use paytap_purse::records::SERIAL_LEN;
 use serde::Serialize;
 
-use crate::issue::nth_serial;
 use crate::{LoadAnswer, LoadRequest, OperatorError, OperatorHost, check_id};
 
 /// Hex digits of the lost card's id in its move id.
@@ -84,34 +83,22 @@ impl OperatorHost {
             ));
         }
         let m = self.movable(&from).await?;
-        let move_id = format!(
-            "order-{}",
-            &from_card[..from_card.len().min(MOVE_ID_CARD_DIGITS)]
-        );
-        sqlx::query(
-            "INSERT INTO operator_move_orders (operator, from_card, to_card, move_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(self.operator.id.as_str())
-        .bind(from_card)
-        .bind(to_card)
-        .bind(&move_id)
-        .bind(self.clock.now_millis())
-        .execute(self.db.pool())
-        .await?;
-        let (stored_to, stored_id) = self
-            .order_of(from_card)
-            .await?
-            .ok_or_else(|| OperatorError::Corrupt("a move order written is not there".into()))?;
-        if stored_to != to_card {
-            return Err(OperatorError::MoveOrdered);
-        }
-        if m.moved && !self.moved_by(from_card, &stored_id).await? {
-            return Err(OperatorError::AlreadyMoved);
-        }
+        let move_id = match self.order_of(from_card).await? {
+            Some((ordered_to, _)) if ordered_to != to_card => {
+                return Err(OperatorError::MoveOrdered);
+            }
+            // Moved, but by the back office under another move.
+            Some((_, move_id)) if m.moved && !self.moved_by(from_card, &move_id).await? => {
+                return Err(OperatorError::AlreadyMoved);
+            }
+            Some((_, move_id)) => move_id,
+            // Moved by the back office, without an order: nothing to order.
+            None if m.moved => return Err(OperatorError::AlreadyMoved),
+            None => self.record_order(from_card, to_card).await?,
+        };
         tracing::info!(operator = %self.operator.id, amount = m.balance, "a move ordered by the rider");
         Ok(MoveOrder {
-            move_id: stored_id,
+            move_id,
             from_card: from_card.to_owned(),
             to_card: to_card.to_owned(),
             amount: m.balance,
@@ -187,8 +174,35 @@ impl OperatorHost {
                 .fetch_optional(self.db.pool())
                 .await?;
         let (number,) = row.ok_or_else(|| OperatorError::UnknownCard(card.to_owned()))?;
-        nth_serial(&self.operator, number)
-            .ok_or_else(|| OperatorError::Corrupt(format!("issued number {number} out of range")))
+        self.issued_serial(number)
+    }
+
+    /// Records the order of `from_card` onto `to_card`; its move id. Two
+    /// orders at once for one lost card: the first written stands, the
+    /// other is [`OperatorError::MoveOrdered`].
+    async fn record_order(&self, from_card: &str, to_card: &str) -> Result<String, OperatorError> {
+        let move_id = format!(
+            "order-{}",
+            &from_card[..from_card.len().min(MOVE_ID_CARD_DIGITS)]
+        );
+        sqlx::query(
+            "INSERT INTO operator_move_orders (operator, from_card, to_card, move_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.operator.id.as_str())
+        .bind(from_card)
+        .bind(to_card)
+        .bind(&move_id)
+        .bind(self.clock.now_millis())
+        .execute(self.db.pool())
+        .await?;
+        match self.order_of(from_card).await? {
+            Some((to, id)) if to == to_card => Ok(id),
+            Some(_) => Err(OperatorError::MoveOrdered),
+            None => Err(OperatorError::Corrupt(
+                "a move order written is not there".into(),
+            )),
+        }
     }
 
     /// The card and move id the lost card `from_card` is ordered to.

@@ -182,10 +182,10 @@ impl OperatorHost {
 
     /// The serial of the operator's `number`-th card, which it issued: a
     /// number outside its range in its own table is a broken invariant.
-    fn issued_serial(&self, number: i64) -> Result<[u8; SERIAL_LEN], OperatorError> {
+    pub(crate) fn issued_serial(&self, number: i64) -> Result<[u8; SERIAL_LEN], OperatorError> {
         nth_serial(&self.operator, number).ok_or_else(|| {
             tracing::error!(operator = %self.operator.id, number, "an issued number outside the range");
-            OperatorError::RangeExhausted
+            OperatorError::Corrupt(format!("issued number {number} out of range"))
         })
     }
 
