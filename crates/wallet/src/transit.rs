@@ -16,8 +16,9 @@
 //!   tap at a gate that downloaded the hotlist is refused. A card stays
 //!   hotlisted when the device is found; its balance moves to a card on
 //!   another device instead. If an operator cannot be reached the report
-//!   fails and is made again by the next report of the device, and by
-//!   every listing of the account's cards while the device is suspended.
+//!   fails and is made again by the next report of the device, and by a
+//!   listing of the account's cards that finds a card of a suspended
+//!   device still active.
 //!
 //! * `POST /api/v1/transit/cards/{card_id}/move` (`{"to_card_id"}`,
 //!   [`Wallet::order_transit_move`]): the balance of a card lost with its
@@ -46,6 +47,8 @@ use crate::service::Wallet;
 
 /// Most devices of one account whose transit cards are listed.
 pub const MAX_DEVICES: usize = 32;
+/// [`TransitCard::status`] of a card gates accept.
+pub const STATUS_ACTIVE: &str = "active";
 
 /// One trip the operator cleared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,7 +191,8 @@ impl Wallet {
     }
 
     /// Every transit card issued to the account's devices. A suspended
-    /// device's cards are reported lost again first (module docs).
+    /// device whose cards are not all hotlisted is reported lost again
+    /// (module docs).
     pub async fn transit_cards(&self, p: &Principal) -> Result<TransitCardList, WalletError> {
         let Some(port) = self.inner.transit.get() else {
             return Ok(TransitCardList { cards: Vec::new() });
@@ -198,10 +202,14 @@ impl Wallet {
         devices.truncate(MAX_DEVICES);
         let mut cards = Vec::new();
         for device in &devices {
-            if device.status == DeviceStatus::Suspended {
+            let mut mine = port.device_cards(&device.id).await.map_err(unavailable)?;
+            // A suspended device's card still active: its operator missed
+            // the report; it is made again.
+            let missed = mine.iter().any(|c| c.status == STATUS_ACTIVE);
+            if device.status == DeviceStatus::Suspended && missed {
                 port.device_lost(&device.id).await.map_err(unavailable)?;
+                mine = port.device_cards(&device.id).await.map_err(unavailable)?;
             }
-            let mine = port.device_cards(&device.id).await.map_err(unavailable)?;
             cards.extend(mine.into_iter().map(|c| named(c, device)));
         }
         Ok(TransitCardList { cards })

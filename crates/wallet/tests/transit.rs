@@ -174,9 +174,21 @@ async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_th
         (status("0007"), status("0009")),
         (json!("lost"), json!("active"))
     );
-    // The listing reported the suspended band again (an operator that
-    // missed the first report hears it now).
+    // Listing a suspended band whose cards are hotlisted reports nothing.
+    assert_eq!(ops.lost.lock().unwrap().len(), 1);
+    // An operator that missed the report (the band's card still active)
+    // hears it again at the next listing, which shows the card lost.
+    ops.cards.lock().unwrap()[0].status = "active".into();
+    let r = s.get(&t, "/api/v1/transit/cards").await;
     assert_eq!(ops.lost.lock().unwrap().len(), 2);
+    let band_card = r.body["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["last_digits"] == "0007")
+        .unwrap()
+        .clone();
+    assert_eq!(band_card["status"], "lost");
 
     // The lost band's balance ordered onto the phone's card; not onto
     // another account's card, nor from a card not lost, nor to another city.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 pub(super) fn operations() -> Vec<Op> {
     vec![
         op("get", "/api/v1/transit/cards", "listTransitCards", "transit")
-            .summary("The transit cards issued to the account's devices: balance as the operator knows it (top-ups paid and not refunded less fares cleared; fares a gate has not yet uploaded are not in it), status (active, lost with its device, blocked as cloned), the newest cleared trips and top-ups. A suspended device's cards are put on the hotlist first")
+            .summary("The transit cards issued to the account's devices: balance as the operator knows it (top-ups paid and not refunded less fares cleared; fares a gate has not yet uploaded are not in it), status (active, lost with its device, blocked as cloned), the newest cleared trips and top-ups. A suspended device with a card still active is reported lost again first")
             .resp("200", ok("The cards", schema_ref("TransitCards")))
             .resp("502", err("A transit operator does not answer")),
         op("post", "/api/v1/transit/cards/{card_id}/move", "orderTransitMove", "transit")
