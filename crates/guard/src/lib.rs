@@ -94,31 +94,41 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Risk, then offers. A failure of the risk service declines nothing
+    /// Risk, then offers: a payment the risk engine does not approve
+    /// reserves no offer. A failure of the risk service declines nothing
     /// by itself (it is logged and the payment goes on: the issuer still
     /// decides); a failure of the offers service charges the full amount.
+    ///
+    /// When the engine approves, its decision is stored while the offers
+    /// are reserved (both writes share the store's group commit); the
+    /// answer waits for both. Should the stored decision be another (a
+    /// retried payment decided otherwise before), that one is answered and
+    /// the offers are released.
     pub async fn check_payment(&self, facts: &PaymentFacts) -> GuardAnswer {
-        if let Some(risk) = &self.risk {
-            match risk.decide(facts).await {
-                Ok(d) => match d.verdict {
-                    Verdict::Approve => {}
-                    Verdict::StepUp { reason, .. } => {
-                        return GuardAnswer::StepUp {
-                            reason: reason.as_str(),
-                        };
-                    }
-                    Verdict::Decline { reason } => {
-                        return GuardAnswer::Decline {
-                            reason: reason.as_str(),
-                            response_code: reason.response_code(),
-                        };
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(payment = %facts.payment_id, error = %e, "risk decision not stored; the payment goes on")
-                }
+        let Some(risk) = &self.risk else {
+            return self.offers_answer(facts).await;
+        };
+        let decision = risk.evaluate(facts);
+        if decision.verdict != Verdict::Approve {
+            let stored = risk.store(facts, decision).await;
+            return match stored_verdict(facts, stored) {
+                Some(answer) => answer,
+                None => self.offers_answer(facts).await,
+            };
+        }
+        let (stored, answer) = tokio::join!(risk.store(facts, decision), self.offers_answer(facts));
+        match stored_verdict(facts, stored) {
+            None => answer,
+            Some(refused) => {
+                self.settle_offers(facts, GuardOutcome::Declined).await;
+                refused
             }
         }
+    }
+
+    /// What the offers give the payment: the charge, the discount and the
+    /// cashback (the whole amount and nothing when offers are off or fail).
+    async fn offers_answer(&self, facts: &PaymentFacts) -> GuardAnswer {
         let zero = paytap_types::Money::new(0, facts.amount.currency);
         let redemption = match &self.offers {
             None => None,
@@ -145,31 +155,64 @@ impl Guard {
     }
 
     /// How the payment ended: the risk state moves, and the offers are
-    /// captured, released or refunded.
+    /// captured, released or refunded. The two are independent, so their
+    /// writes run at once and share the store's group commit.
     pub async fn finish_payment(&self, facts: &PaymentFacts, outcome: GuardOutcome) {
-        if let Some(risk) = &self.risk {
-            let o = match outcome {
-                GuardOutcome::Captured => Some(Outcome::Approved),
-                GuardOutcome::Declined => Some(Outcome::Declined),
-                GuardOutcome::Refunded => None,
-            };
-            if let Some(o) = o
-                && let Err(e) = risk.record(facts, o).await
-            {
-                tracing::error!(payment = %facts.payment_id, error = %e, "risk outcome not recorded");
-            }
+        tokio::join!(
+            self.record_risk(facts, outcome),
+            self.settle_offers(facts, outcome)
+        );
+    }
+
+    async fn record_risk(&self, facts: &PaymentFacts, outcome: GuardOutcome) {
+        let Some(risk) = &self.risk else { return };
+        let o = match outcome {
+            GuardOutcome::Captured => Outcome::Approved,
+            GuardOutcome::Declined => Outcome::Declined,
+            GuardOutcome::Refunded => return,
+        };
+        if let Err(e) = risk.record(facts, o).await {
+            tracing::error!(payment = %facts.payment_id, error = %e, "risk outcome not recorded");
         }
-        if let Some(offers) = &self.offers {
-            let id = facts.payment_id.as_str();
-            let done = match outcome {
-                GuardOutcome::Captured => offers.capture(id).await,
-                GuardOutcome::Declined => offers.release(id).await,
-                GuardOutcome::Refunded => offers.refund(id).await,
-            };
-            if let Err(e) = done {
-                tracing::error!(payment = %id, error = %e, ?outcome, "offers not settled");
-            }
+    }
+
+    async fn settle_offers(&self, facts: &PaymentFacts, outcome: GuardOutcome) {
+        let Some(offers) = &self.offers else { return };
+        let id = facts.payment_id.as_str();
+        let done = match outcome {
+            GuardOutcome::Captured => offers.capture(id).await,
+            GuardOutcome::Declined => offers.release(id).await,
+            GuardOutcome::Refunded => offers.refund(id).await,
+        };
+        if let Err(e) = done {
+            tracing::error!(payment = %id, error = %e, ?outcome, "offers not settled");
         }
+    }
+}
+
+/// The answer of a stored risk decision that stops the payment (a step-up
+/// or a decline); `None` when it goes on (approved, or the decision could
+/// not be stored: logged, and the issuer still decides).
+fn stored_verdict(
+    facts: &PaymentFacts,
+    stored: Result<paytap_risk::Decision, GuardError>,
+) -> Option<GuardAnswer> {
+    let decision = match stored {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(payment = %facts.payment_id, error = %e, "risk decision not stored; the payment goes on");
+            return None;
+        }
+    };
+    match decision.verdict {
+        Verdict::Approve => None,
+        Verdict::StepUp { reason, .. } => Some(GuardAnswer::StepUp {
+            reason: reason.as_str(),
+        }),
+        Verdict::Decline { reason } => Some(GuardAnswer::Decline {
+            reason: reason.as_str(),
+            response_code: reason.response_code(),
+        }),
     }
 }
 

@@ -156,6 +156,34 @@ fn budget_stmt(sql: &'static str, amount: i64, offer: &str) -> Stmt {
     }
 }
 
+/// The payment's state and its budgets' rows: the start of a job.
+fn state_job(
+    payment_id: &str,
+    lines: &[Applied],
+    to: PaymentState,
+    budget_sql: &'static str,
+) -> Vec<Stmt> {
+    let mut job = Vec::with_capacity(2 + lines.len());
+    job.push(Stmt {
+        sql: SET_STATE,
+        args: vec![
+            Arg::Text(state_name(to).to_owned()),
+            Arg::Text(payment_id.to_owned()),
+        ],
+    });
+    job.extend(
+        lines
+            .iter()
+            .map(|a| budget_stmt(budget_sql, a.amount.minor, &a.offer)),
+    );
+    job
+}
+
+/// Whether a statement moves a budget's row.
+fn is_budget(s: &Stmt) -> bool {
+    [RESERVE, SPEND, UNRESERVE, UNSPEND].contains(&s.sql)
+}
+
 /// A failed group commit as a guard error: the budget's `CHECK` is
 /// [`GuardError::BudgetExhausted`] (another process spent it).
 fn write_error(message: String, offers: &[RedeemedOffer]) -> GuardError {
@@ -323,21 +351,27 @@ impl OffersService {
     /// The payment was approved and captured: the reserved benefits are
     /// spent and the funders pay on the ledger (a discount to the
     /// merchants' account, a cashback to the account holders'). Capturing
-    /// again, or a payment without offers, changes nothing.
+    /// again, or a payment without offers, changes nothing. The ledger
+    /// posts first, then the payment's state, its budgets and its points
+    /// commit as one job: a stored `captured` means the funders paid.
     pub async fn capture(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").capture(payment_id);
         let Some(settled) = what_moved(moved, Some)? else {
             return Ok(());
         };
+        let mut job = Vec::new();
         if !settled.spent.is_empty() {
             self.post(payment_id, &settled.spent, "spend", false)
                 .await?;
-            self.move_state(payment_id, &settled.spent, PaymentState::Captured, SPEND)
-                .await?;
+            job = state_job(payment_id, &settled.spent, PaymentState::Captured, SPEND);
         }
         let points = i64::try_from(settled.points).unwrap_or(i64::MAX);
-        self.journal_payment(payment_id, settled.account.as_deref(), points)
-            .await
+        job.extend(crate::points::payment_entry(
+            payment_id,
+            settled.account.as_deref(),
+            points,
+        ));
+        self.commit_state(job).await
     }
 
     /// Declined or reversed before capture: the reservations return. Nothing
@@ -347,31 +381,37 @@ impl OffersService {
         let Some(returned) = what_moved(moved, |r| Some(r.returned))? else {
             return Ok(());
         };
-        self.move_state(payment_id, &returned, PaymentState::Released, UNRESERVE)
-            .await
+        let job = state_job(payment_id, &returned, PaymentState::Released, UNRESERVE);
+        self.commit_state(job).await
     }
 
     /// Refunded after capture: each discount returns to its budget and its
-    /// funder, each cashback is clawed back to its funder.
+    /// funder, each cashback is clawed back to its funder; the state, the
+    /// budgets and the points taken back commit as one job after the
+    /// ledger's returns.
     pub async fn refund(&self, payment_id: &str) -> Result<(), GuardError> {
         let moved = lock(&self.engine, "offers engine").refund(payment_id);
         let Some(returned) = what_moved(moved, Some)? else {
             return Ok(());
         };
+        let mut job = Vec::new();
         if !returned.returned.is_empty() {
             self.post(payment_id, &returned.returned, "return", true)
                 .await?;
-            self.move_state(
+            job = state_job(
                 payment_id,
                 &returned.returned,
                 PaymentState::Refunded,
                 UNSPEND,
-            )
-            .await?;
+            );
         }
         let points = i64::try_from(returned.points).unwrap_or(i64::MAX);
-        self.journal_payment(payment_id, returned.account.as_deref(), -points)
-            .await
+        job.extend(crate::points::payment_entry(
+            payment_id,
+            returned.account.as_deref(),
+            -points,
+        ));
+        self.commit_state(job).await
     }
 
     /// The ledger transfers of one step: from each funder (or back to it
@@ -403,29 +443,18 @@ impl OffersService {
         Ok(())
     }
 
-    /// The payment's state and its budgets' rows, one group-commit job.
-    async fn move_state(
-        &self,
-        payment_id: &str,
-        lines: &[Applied],
-        to: PaymentState,
-        budget_sql: &'static str,
-    ) -> Result<(), GuardError> {
-        let mut job = Vec::with_capacity(1 + lines.len());
-        job.push(Stmt {
-            sql: SET_STATE,
-            args: vec![
-                Arg::Text(state_name(to).to_owned()),
-                Arg::Text(payment_id.to_owned()),
-            ],
-        });
-        job.extend(
-            lines
-                .iter()
-                .map(|a| budget_stmt(budget_sql, a.amount.minor, &a.offer)),
-        );
+    /// Commits a capture's, release's or refund's job. Every budget
+    /// statement in it must have touched its offer's row.
+    async fn commit_state(&self, job: Vec<Stmt>) -> Result<(), GuardError> {
+        if job.is_empty() {
+            return Ok(());
+        }
+        let budgets: Vec<usize> = (0..job.len()).filter(|&i| is_budget(&job[i])).collect();
         let counts = self.writer.commit(job).await.map_err(GuardError::Write)?;
-        check_budget_rows(&counts, 1);
+        assert!(
+            budgets.iter().all(|&i| counts.get(i) == Some(&1)),
+            "an offer's budget row is missing: {counts:?}"
+        );
         Ok(())
     }
 

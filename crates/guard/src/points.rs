@@ -67,47 +67,35 @@ pub struct PointsBalance {
     pub entries: Vec<PointsEntry>,
 }
 
-impl OffersService {
-    /// Journals the points a payment earned (`points > 0`, at capture) or
-    /// lost (`points < 0`, on its refund). Nothing for no points or no
-    /// account.
-    pub(crate) async fn journal_payment(
-        &self,
-        payment_id: &str,
-        account: Option<&str>,
-        points: i64,
-    ) -> Result<(), GuardError> {
-        let Some(account) = account else {
-            return Ok(());
-        };
-        if points == 0 {
-            return Ok(());
-        }
-        let (prefix, kind) = if points > 0 {
-            ("earn", "earned")
-        } else {
-            ("back", "taken_back")
-        };
-        let entry = Stmt {
-            sql: INSERT_ENTRY,
-            args: vec![
-                Arg::Text(format!("{prefix}:{payment_id}")),
-                Arg::Text(account.to_owned()),
-                Arg::I64(points),
-                Arg::Text(kind.to_owned()),
-                Arg::OptText(Some(payment_id.to_owned())),
-                Arg::OptText(None),
-                Arg::OptI64(None),
-                Arg::I64(paytap_store::now_millis()),
-            ],
-        };
-        self.writer
-            .commit(vec![entry])
-            .await
-            .map_err(GuardError::Write)?;
-        Ok(())
+/// The journal entry of the points a payment earned (`points > 0`, at
+/// capture) or lost (`points < 0`, on its refund), for the capture's or
+/// refund's job. Nothing for no points or no account.
+pub(crate) fn payment_entry(payment_id: &str, account: Option<&str>, points: i64) -> Option<Stmt> {
+    let account = account?;
+    if points == 0 {
+        return None;
     }
+    let (prefix, kind) = if points > 0 {
+        ("earn", "earned")
+    } else {
+        ("back", "taken_back")
+    };
+    Some(Stmt {
+        sql: INSERT_ENTRY,
+        args: vec![
+            Arg::Text(format!("{prefix}:{payment_id}")),
+            Arg::Text(account.to_owned()),
+            Arg::I64(points),
+            Arg::Text(kind.to_owned()),
+            Arg::OptText(Some(payment_id.to_owned())),
+            Arg::OptText(None),
+            Arg::OptI64(None),
+            Arg::I64(paytap_store::now_millis()),
+        ],
+    })
+}
 
+impl OffersService {
     /// An account's points and its newest entries.
     pub async fn points(&self, account: &str) -> Result<PointsBalance, GuardError> {
         let held = lock(&self.engine, "offers engine")

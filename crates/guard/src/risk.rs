@@ -117,7 +117,24 @@ impl RiskService {
     /// The decision on a payment, stored before it is returned; the same
     /// `payment_id` asked again gets the stored decision.
     pub async fn decide(&self, facts: &PaymentFacts) -> Result<Decision, GuardError> {
-        let decision = read(&self.engine, "risk engine").decide(facts);
+        let decision = self.evaluate(facts);
+        self.store(facts, decision).await
+    }
+
+    /// The engine's decision on a payment, in memory: nothing may act on
+    /// it before [`RiskService::store`] has answered.
+    pub fn evaluate(&self, facts: &PaymentFacts) -> Decision {
+        read(&self.engine, "risk engine").decide(facts)
+    }
+
+    /// Stores the decision `evaluate` made unless the payment has one
+    /// already; answers the stored decision (this one, or a retried
+    /// payment's first).
+    pub async fn store(
+        &self,
+        facts: &PaymentFacts,
+        decision: Decision,
+    ) -> Result<Decision, GuardError> {
         let (verdict, reason) = verdict_columns(&decision.verdict);
         let insert = Stmt {
             sql: INSERT_DECISION,

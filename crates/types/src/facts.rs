@@ -135,7 +135,9 @@ impl GeoPoint {
     }
 }
 
-/// Everything the decision cores know about one payment.
+/// Everything the decision cores know about one payment. Stored as JSON
+/// with every payment the guard decides on, so what is absent (`None`,
+/// `false`) is left out of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentFacts {
     /// The payment's id: the idempotency key of everything decided about it.
@@ -147,26 +149,34 @@ pub struct PaymentFacts {
     /// When (Unix ms); the cores never read a clock.
     pub at_ms: i64,
     /// The wallet account that paid, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     /// The card, if a card paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<CardFacts>,
     /// The device, if a device paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceFacts>,
     /// The UPI id, if UPI paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upi: Option<UpiFacts>,
     /// The merchant, if a merchant was paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant: Option<MerchantFacts>,
     /// The data region (`cn`, `in`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Where the device was, if it told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<GeoPoint>,
     /// Whether this is the account's first payment on this channel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub first_on_channel: bool,
     /// Whether the account holder passed the device's own biometric check
     /// for this very payment (consumer device CVM, vouched for by the
     /// cryptogram). A rule that asks for a biometric step-up is then
     /// already met.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub biometric_verified: bool,
 }
 
@@ -201,6 +211,29 @@ impl PaymentFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_facts_leave_out_what_is_absent_and_read_back_whole() {
+        let mut facts =
+            PaymentFacts::new("p1", Channel::Qr, Money::new(100, crate::Currency::CNY), 7);
+        let json = serde_json::to_string(&facts).expect("facts serialize");
+        assert_eq!(
+            json,
+            r#"{"payment_id":"p1","channel":"qr","amount":{"minor":100,"currency":"CNY"},"at_ms":7}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<PaymentFacts>(&json).ok(),
+            Some(facts.clone())
+        );
+        facts.account_id = Some("acc".into());
+        facts.first_on_channel = true;
+        facts.biometric_verified = true;
+        let json = serde_json::to_string(&facts).expect("facts serialize");
+        assert_eq!(
+            serde_json::from_str::<PaymentFacts>(&json).ok(),
+            Some(facts)
+        );
+    }
 
     #[test]
     fn channel_names_round_trip_in_declaration_order() {

@@ -16,9 +16,12 @@ use paytap_types::{
 const BIN_DIGITS: usize = 6;
 
 /// A card payment's id for the guard: its duplicate key, which a
-/// reversal names too (DE 32, DE 41, and DE 90's STAN and DE 7).
+/// reversal names too (DE 32, DE 41, and DE 90's STAN and DE 7). The
+/// transmission time (DE 7, `MMDDhhmmss`) comes first so that the guard's
+/// tables, keyed by it, take new payments at the end of their indexes: a
+/// group commit then writes a few index pages, not one per terminal.
 pub(super) fn payment_id(acquirer: &str, terminal: &str, stan: u32, transmission: &str) -> String {
-    format!("card:{acquirer}:{terminal}:{stan:06}:{transmission}")
+    format!("card:{transmission}:{acquirer}:{terminal}:{stan:06}")
 }
 
 /// Tells the guard an approved authorization was reversed: its offers are
