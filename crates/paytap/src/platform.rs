@@ -431,6 +431,11 @@ pub struct India {
     pub bills: Arc<paytap_bills::BillService>,
     /// The emulated billers and operators.
     pub billers: Arc<paytap_bills::EmulatedBillers>,
+    /// India's risk and offers services (on the `in` database and the INR
+    /// ledger), which the UPI app and bills ask about each payment and the
+    /// console shows as region `in`; `None` when the configuration turns
+    /// both off.
+    pub guard: Option<Arc<paytap_guard::Guard>>,
 }
 
 /// The data directory, created or corrected to 0700 with its files 0600.
@@ -577,8 +582,8 @@ impl Platform {
             bills_key,
         )
         .await?;
-        if let Some(g) = india_guard {
-            bills_side.service.attach_guard(g);
+        if let Some(g) = &india_guard {
+            bills_side.service.attach_guard(g.clone());
         }
         let india = Arc::new(India {
             upi: upi_side.switch,
@@ -586,6 +591,7 @@ impl Platform {
             ledger: upi_side.ledger,
             bills: bills_side.service,
             billers: bills_side.billers,
+            guard: india_guard,
         });
         let wallet = Wallet::new(
             regions,
@@ -645,7 +651,7 @@ impl Platform {
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(upi_routes);
-        let console = open_console(&net).await?;
+        let console = open_console(&net, india.guard.clone()).await?;
         app = app.merge(paytap_console::router(console.clone()));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
@@ -715,17 +721,24 @@ impl Platform {
     }
 }
 
-/// The operator's console over the network's database (its own tables)
-/// and the network's risk and offers services.
-async fn open_console(net: &RunningNetwork) -> anyhow::Result<Arc<paytap_console::Console>> {
+/// The operator's console over the network's database (its own tables),
+/// showing two regions: `cn`, the network's risk and offers services, and
+/// `in`, India's (`india`), read and changed where they are, in the `in`
+/// database.
+async fn open_console(
+    net: &RunningNetwork,
+    india: Option<Arc<paytap_guard::Guard>>,
+) -> anyhow::Result<Arc<paytap_console::Console>> {
+    use paytap_console::RegionGuard;
     net.db().migrate(paytap_console::MIGRATIONS).await?;
     let operators =
         paytap_console::Operators::open(net.db().clone(), paytap_wallet::PasswordParams::default())
             .await?;
-    Ok(Arc::new(paytap_console::Console::new(
-        operators,
-        net.guard().cloned(),
-    )))
+    let regions = vec![
+        RegionGuard::new("cn", net.guard().cloned()),
+        RegionGuard::new("in", india),
+    ];
+    Ok(Arc::new(paytap_console::Console::new(operators, regions)))
 }
 
 /// Appends every OTP the banks send to the emulated phone's inbox file.
