@@ -2,11 +2,14 @@
 //! in needs `Authorization: Bearer <operator token>`; anything else (no
 //! token, an expired one, an account holder's) is `401` and nothing is
 //! read or changed. Offers and rules are written as TOML in the files'
-//! schema, in the body as `text/plain`.
+//! schema, in the body as `text/plain`. Every call but signing in and
+//! out works on one region's risk and offers (`?region=in`; the first
+//! region without it, `404` for a region the console does not have);
+//! `GET /console/api/v1/regions` lists them.
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -15,7 +18,7 @@ use paytap_types::Secret;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use crate::{Console, ConsoleError};
+use crate::{Console, ConsoleError, RegionGuard, RegionQuery};
 
 /// An API error: its status and a message for the caller.
 pub(crate) struct ApiError(StatusCode, String);
@@ -47,6 +50,7 @@ pub(crate) fn status_of(e: &ConsoleError) -> (StatusCode, String) {
     match e {
         ConsoleError::Invalid(m) => (unprocessable, m.clone()),
         ConsoleError::Busy => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        ConsoleError::UnknownRegion(_) => (StatusCode::NOT_FOUND, e.to_string()),
         ConsoleError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
         ConsoleError::Guard(GuardError::Rules(r)) => (unprocessable, r.to_string()),
         ConsoleError::Guard(GuardError::UnknownRule(_)) => (StatusCode::NOT_FOUND, e.to_string()),
@@ -81,6 +85,7 @@ mod paytap_offers_error {
 pub(crate) fn routes() -> Router<Arc<Console>> {
     Router::new()
         .route("/console/api/v1/sessions", post(sign_in).delete(sign_out))
+        .route("/console/api/v1/regions", get(regions))
         .route("/console/api/v1/offers", get(offers).post(put_offer))
         .route("/console/api/v1/offers/{id}/pause", post(pause))
         .route("/console/api/v1/offers/{id}/resume", post(resume))
@@ -121,8 +126,49 @@ async fn operator(c: &Console, headers: &HeaderMap) -> Result<String, ApiError> 
     }
 }
 
-fn off(what: &str) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("{what} are off"))
+fn off(what: &str, region: &RegionGuard) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        format!("{what} are off in region {}", region.code),
+    )
+}
+
+/// The region a call asked for and its offers service, or why not.
+fn offers_of<'c>(
+    c: &'c Console,
+    q: &RegionQuery,
+) -> Result<(&'c RegionGuard, &'c paytap_guard::OffersService), ApiError> {
+    let region = c.region(q)?;
+    let offers = region.offers().ok_or_else(|| off("offers", region))?;
+    Ok((region, offers))
+}
+
+/// The region a call asked for and its risk service, or why not.
+fn risk_of<'c>(
+    c: &'c Console,
+    q: &RegionQuery,
+) -> Result<(&'c RegionGuard, &'c paytap_guard::RiskService), ApiError> {
+    let region = c.region(q)?;
+    let risk = region.risk().ok_or_else(|| off("risk rules", region))?;
+    Ok((region, risk))
+}
+
+/// The console's regions, the default first, and which of their services
+/// run.
+async fn regions(State(c): State<Arc<Console>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    operator(&c, &headers).await?;
+    let list: Vec<serde_json::Value> = c
+        .regions()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "region": r.code,
+                "risk": r.risk().is_some(),
+                "offers": r.offers().is_some(),
+            })
+        })
+        .collect();
+    Ok(Json(list).into_response())
 }
 
 #[derive(Deserialize)]
@@ -181,26 +227,31 @@ async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn offers(State(c): State<Arc<Console>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn offers(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     operator(&c, &headers).await?;
-    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    let (_, offers) = offers_of(&c, &q)?;
     Ok(Json(offers.offers_view()).into_response())
 }
 
 async fn put_offer(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
     let who = operator(&c, &headers).await?;
-    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    let (region, offers) = offers_of(&c, &q)?;
     match offers.put_offer(&body).await {
         Ok(view) => {
-            tracing::info!(operator = %who, offer = %view.id, "offer written");
+            tracing::info!(operator = %who, region = %region.code, offer = %view.id, "offer written");
             Ok(Json(view).into_response())
         }
         Err(e) => {
-            tracing::warn!(operator = %who, error = %e, "offer refused");
+            tracing::warn!(operator = %who, region = %region.code, error = %e, "offer refused");
             Err(e.into())
         }
     }
@@ -208,77 +259,92 @@ async fn put_offer(
 
 async fn set_paused(
     c: &Console,
+    q: &RegionQuery,
     headers: &HeaderMap,
     id: &str,
     paused: bool,
 ) -> Result<Response, ApiError> {
     let who = operator(c, headers).await?;
-    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    let (region, offers) = offers_of(c, q)?;
     offers.set_paused(id, paused).await?;
-    tracing::info!(operator = %who, offer = id, paused, "offer paused or resumed");
+    tracing::info!(operator = %who, region = %region.code, offer = id, paused, "offer paused or resumed");
     let view = offers.offers_view().into_iter().find(|o| o.id == id);
     Ok(Json(view).into_response())
 }
 
 async fn pause(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_paused(&c, &headers, &id, true).await
+    set_paused(&c, &q, &headers, &id, true).await
 }
 
 async fn resume(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_paused(&c, &headers, &id, false).await
+    set_paused(&c, &q, &headers, &id, false).await
 }
 
 async fn redemptions(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     operator(&c, &headers).await?;
-    let offers = c.offers().ok_or_else(|| off("offers"))?;
+    let (region, offers) = offers_of(&c, &q)?;
     let view = offers
         .offers_view()
         .into_iter()
         .find(|o| o.id == id)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no offer {id:?}")))?;
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no offer {id:?} in region {}", region.code),
+            )
+        })?;
     let list = offers.redemptions_of_offer(&id).await?;
     Ok(Json(serde_json::json!({ "offer": view, "redemptions": list })).into_response())
 }
 
 async fn decisions(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     operator(&c, &headers).await?;
-    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    let (_, risk) = risk_of(&c, &q)?;
     Ok(Json(risk.recent().await?).into_response())
 }
 
-async fn rules(State(c): State<Arc<Console>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn rules(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     operator(&c, &headers).await?;
-    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    let (_, risk) = risk_of(&c, &q)?;
     Ok(Json(risk.rules_view()).into_response())
 }
 
 async fn replace_rules(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
     let who = operator(&c, &headers).await?;
-    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    let (region, risk) = risk_of(&c, &q)?;
     if let Err(e) = risk.replace_rules(&body, c.now_ms()).await {
-        tracing::warn!(operator = %who, error = %e, "risk rules refused");
+        tracing::warn!(operator = %who, region = %region.code, error = %e, "risk rules refused");
         return Err(e.into());
     }
-    tracing::info!(operator = %who, "risk rules replaced");
+    tracing::info!(operator = %who, region = %region.code, "risk rules replaced");
     Ok(Json(risk.rules_view()).into_response())
 }
 
@@ -290,13 +356,14 @@ struct Shadow {
 
 async fn shadow(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(name): Path<String>,
     Json(body): Json<Shadow>,
 ) -> Result<StatusCode, ApiError> {
     let who = operator(&c, &headers).await?;
-    let risk = c.risk().ok_or_else(|| off("risk rules"))?;
+    let (region, risk) = risk_of(&c, &q)?;
     risk.set_shadow(&name, body.shadow).await?;
-    tracing::info!(operator = %who, rule = %name, shadow = body.shadow, "rule's shadow mode set");
+    tracing::info!(operator = %who, region = %region.code, rule = %name, shadow = body.shadow, "rule's shadow mode set");
     Ok(StatusCode::NO_CONTENT)
 }

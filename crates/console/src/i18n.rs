@@ -56,6 +56,14 @@ pub(crate) struct Words {
     pub refused: &'static str,
     pub none: &'static str,
     pub other_language: &'static str,
+    /// The data region a page works on.
+    pub region: &'static str,
+    /// A region the console does not have.
+    pub no_region: &'static str,
+    /// The China region (`cn`).
+    pub region_cn: &'static str,
+    /// The India region (`in`).
+    pub region_in: &'static str,
 }
 
 const EN: Words = Words {
@@ -108,6 +116,10 @@ const EN: Words = Words {
     refused: "Refused",
     none: "None yet.",
     other_language: "中文",
+    region: "Region",
+    no_region: "No such region.",
+    region_cn: "China",
+    region_in: "India",
 };
 
 const ZH: Words = Words {
@@ -160,6 +172,10 @@ const ZH: Words = Words {
     refused: "已拒绝",
     none: "暂无。",
     other_language: "English",
+    region: "地区",
+    no_region: "没有这个地区。",
+    region_cn: "中国",
+    region_in: "印度",
 };
 
 /// The words of a language.
@@ -168,4 +184,15 @@ pub(crate) fn words(lang: Lang) -> &'static Words {
         Lang::En | Lang::Hi => &EN,
         Lang::Zh => &ZH,
     }
+}
+
+/// A region's name and code, e.g. "India (in)"; a region without a name of
+/// its own is shown by its code.
+pub(crate) fn region_name(w: &Words, code: &str) -> String {
+    let name = match code {
+        "cn" => w.region_cn,
+        "in" => w.region_in,
+        other => return other.to_owned(),
+    };
+    format!("{name} ({code})")
 }

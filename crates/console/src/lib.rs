@@ -1,6 +1,14 @@
 //! The operator's console: the people who run paytap's offers and risk
 //! rules, apart from the wallet's account holders.
 //!
+//! Each data region has its own risk and offers services ([`RegionGuard`]:
+//! the China region's on the network's database, India's on the `in`
+//! region's database with its INR ledger); every page and API call works
+//! on one region's, chosen with `?region=<code>` (the first region when the
+//! request names none), and reads and changes it through that region's own
+//! services, so nothing of one region's data is copied to another's
+//! database.
+//!
 //! * [`operators`]: operator accounts (Argon2id passwords, as account
 //!   holders'), sessions with their own `op_` tokens and their own cookie;
 //!   an account holder's session is never an operator's.
@@ -55,6 +63,9 @@ pub enum ConsoleError {
     /// Input that is not acceptable, with the reason.
     #[error("{0}")]
     Invalid(String),
+    /// A region the console does not have.
+    #[error("no region {0:?}")]
+    UnknownRegion(String),
     /// Too many password checks at once.
     #[error("busy: try again in a moment")]
     Busy,
@@ -79,29 +90,74 @@ impl From<sqlx::Error> for ConsoleError {
     }
 }
 
-/// The console: its operators and the guard it runs.
+/// One data region's risk and offers services, as the console shows them.
+pub struct RegionGuard {
+    /// The region's code (`cn`, `in`): what `?region=` names.
+    pub code: String,
+    /// Its guard, on the region's own database (`None`: risk and offers
+    /// are off there, and its pages say so).
+    pub guard: Option<Arc<Guard>>,
+}
+
+impl RegionGuard {
+    /// Region `code` with its guard.
+    pub fn new(code: &str, guard: Option<Arc<Guard>>) -> RegionGuard {
+        RegionGuard {
+            code: code.to_owned(),
+            guard,
+        }
+    }
+
+    fn offers(&self) -> Option<&paytap_guard::OffersService> {
+        self.guard.as_ref().and_then(|g| g.offers.as_ref())
+    }
+
+    fn risk(&self) -> Option<&paytap_guard::RiskService> {
+        self.guard.as_ref().and_then(|g| g.risk.as_ref())
+    }
+}
+
+/// The query every console page and API call takes: the region it works
+/// on (`None`: the first region).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct RegionQuery {
+    region: Option<String>,
+}
+
+/// The console: its operators and each region's guard.
 pub struct Console {
     operators: Operators,
-    guard: Option<Arc<Guard>>,
+    regions: Vec<RegionGuard>,
     csrf: CsrfKey,
     clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let codes: Vec<&str> = self.regions.iter().map(|r| r.code.as_str()).collect();
         f.debug_struct("Console")
             .field("operators", &self.operators)
+            .field("regions", &codes)
             .finish_non_exhaustive()
     }
 }
 
 impl Console {
-    /// The console over `operators` and the guard (`None`: risk and offers
-    /// are off, and their pages say so).
-    pub fn new(operators: Operators, guard: Option<Arc<Guard>>) -> Console {
+    /// The console over `operators` and the guards of `regions`; the first
+    /// region is the one a request that names none works on.
+    ///
+    /// # Panics
+    /// If `regions` is empty or names a region twice (the caller's own
+    /// list, not input).
+    pub fn new(operators: Operators, regions: Vec<RegionGuard>) -> Console {
+        assert!(!regions.is_empty(), "the console has at least one region");
+        let mut codes: Vec<&str> = regions.iter().map(|r| r.code.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), regions.len(), "each region once");
         Console {
             operators,
-            guard,
+            regions,
             csrf: CsrfKey::random(),
             clock: Arc::new(SystemClock),
         }
@@ -124,12 +180,21 @@ impl Console {
         &self.operators
     }
 
-    fn offers(&self) -> Option<&paytap_guard::OffersService> {
-        self.guard.as_ref().and_then(|g| g.offers.as_ref())
+    /// The regions, the default first.
+    pub fn regions(&self) -> &[RegionGuard] {
+        &self.regions
     }
 
-    fn risk(&self) -> Option<&paytap_guard::RiskService> {
-        self.guard.as_ref().and_then(|g| g.risk.as_ref())
+    /// The region a request asked for, or the first when it named none.
+    fn region(&self, q: &RegionQuery) -> Result<&RegionGuard, ConsoleError> {
+        match q.region.as_deref() {
+            None => Ok(&self.regions[0]),
+            Some(code) => self
+                .regions
+                .iter()
+                .find(|r| r.code == code)
+                .ok_or_else(|| ConsoleError::UnknownRegion(code.to_owned())),
+        }
     }
 }
 

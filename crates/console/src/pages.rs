@@ -5,6 +5,9 @@
 //! sign-in form's from a pre-session cookie), checked before anything else.
 //! A page asked without an operator's session goes to the sign-in form and
 //! shows nothing; a form posted without one is `401` and changes nothing.
+//! Every page works on one region's risk and offers (`?region=in`, the
+//! first region without it), names it in its heading and offers the other
+//! regions in the navigation; every link and form keeps the region.
 
 use axum::Form;
 use axum::Router;
@@ -20,9 +23,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::api::status_of;
-use crate::i18n::{Words, words};
+use crate::i18n::{Words, region_name, words};
 use crate::operators::SESSION_TTL_MS;
-use crate::{Console, ConsoleError};
+use crate::{Console, ConsoleError, RegionGuard, RegionQuery};
 
 /// The operator's session cookie over plain http (loopback, development).
 pub const CONSOLE_COOKIE: &str = "pt_console";
@@ -110,11 +113,44 @@ fn cookie_name(secure: bool) -> &'static str {
     }
 }
 
-/// A signed-in operator's page context.
-struct Op {
+/// A signed-in operator's page context: who, and the region the page
+/// works on.
+struct Op<'c> {
     req: Req,
     login: String,
     csrf: String,
+    region: &'c RegionGuard,
+    regions: &'c [RegionGuard],
+}
+
+impl Op<'_> {
+    /// `path` in the page's region.
+    fn at(&self, path: &str) -> String {
+        format!("{path}?region={}", self.region.code)
+    }
+
+    /// The region's name, for headings.
+    fn region_name(&self) -> String {
+        region_name(self.req.w(), &self.region.code)
+    }
+}
+
+/// The list page a page belongs to: where the region switch leads.
+#[derive(Clone, Copy)]
+enum Section {
+    Offers,
+    Risk,
+    Rules,
+}
+
+impl Section {
+    fn path(self) -> &'static str {
+        match self {
+            Section::Offers => "/console/offers",
+            Section::Risk => "/console/risk",
+            Section::Rules => "/console/rules",
+        }
+    }
 }
 
 /// Why a page is not shown: to the sign-in form, or a message page.
@@ -132,33 +168,54 @@ impl Refusal {
     }
 }
 
-/// The operator of a page request, or the sign-in form.
-async fn signed_in(c: &Console, headers: &HeaderMap) -> Result<Op, (Req, Refusal)> {
+/// The operator of a page request in the region it asked for, or the
+/// sign-in form (or, for a region the console does not have, a `404`).
+async fn signed_in<'c>(
+    c: &'c Console,
+    headers: &HeaderMap,
+    q: &RegionQuery,
+) -> Result<Op<'c>, (Req, Refusal)> {
     let req = Req::of(headers);
     let Some(token) = req.token.clone() else {
         return Err((req, Refusal::SignIn));
     };
-    match c.operators.operator(&token, c.now_ms()).await {
-        Ok(Some(login)) => Ok(Op {
-            csrf: c.csrf.session_token(&token),
-            req,
-            login,
-        }),
+    let login = match c.operators.operator(&token, c.now_ms()).await {
+        Ok(Some(login)) => login,
         Ok(None) => {
             tracing::warn!("console page asked without an operator's session");
-            Err((req, Refusal::SignIn))
+            return Err((req, Refusal::SignIn));
         }
         Err(e) => {
             let (status, m) = status_of(&e);
-            Err((req, Refusal::Page(status, m)))
+            return Err((req, Refusal::Page(status, m)));
         }
-    }
+    };
+    let region = match c.region(q) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(operator = %login, error = %e, "console page of an unknown region");
+            let m = req.w().no_region.to_owned();
+            return Err((req, Refusal::Page(StatusCode::NOT_FOUND, m)));
+        }
+    };
+    Ok(Op {
+        csrf: c.csrf.session_token(&token),
+        req,
+        login,
+        region,
+        regions: c.regions(),
+    })
 }
 
 /// The operator of a form post, its CSRF token checked; `401` or `403`
 /// otherwise, and nothing changes.
-async fn posted(c: &Console, headers: &HeaderMap, csrf: &str) -> Result<Op, Response> {
-    let op = match signed_in(c, headers).await {
+async fn posted<'c>(
+    c: &'c Console,
+    headers: &HeaderMap,
+    q: &RegionQuery,
+    csrf: &str,
+) -> Result<Op<'c>, Response> {
+    let op = match signed_in(c, headers, q).await {
         Ok(op) => op,
         Err((req, Refusal::SignIn)) => {
             let w = req.w();
@@ -225,26 +282,41 @@ fn redirect(to: &str, cookies: Vec<HeaderValue>) -> Response {
     resp
 }
 
-/// The frame of every page: title, navigation when signed in, language.
-fn layout(req: &Req, op: Option<&Op>, heading: &str, body: Markup) -> Markup {
+/// The frame of every page: title, navigation when signed in (the
+/// sections of the page's region, and the region switch leading to the
+/// same section of another), language.
+fn layout(req: &Req, nav: Option<(&Op, Section)>, heading: &str, body: Markup) -> Markup {
     let w = req.w();
+    let region = nav.map(|(op, _)| op.region_name());
+    let back = nav.map_or_else(String::new, |(op, _)| format!("&region={}", op.region.code));
     html! {
         (DOCTYPE)
         html lang=(req.lang.html_tag()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (heading) " · " (w.title) }
+                title { (heading) @if let Some(r) = &region { " · " (r) } " · " (w.title) }
                 link rel="stylesheet" href="/assets/site.css";
             }
             body {
                 header {
                     strong { (w.title) }
-                    @if let Some(op) = op {
+                    @if let Some((op, section)) = nav {
                         nav {
-                            a href="/console/offers" { (w.offers) } " · "
-                            a href="/console/risk" { (w.risk) } " · "
-                            a href="/console/rules" { (w.rules) }
+                            a href=(op.at("/console/offers")) { (w.offers) } " · "
+                            a href=(op.at("/console/risk")) { (w.risk) } " · "
+                            a href=(op.at("/console/rules")) { (w.rules) }
+                        }
+                        nav aria-label=(w.region) {
+                            (w.region) ": "
+                            @for (i, r) in op.regions.iter().enumerate() {
+                                @if i > 0 { " · " }
+                                @if r.code == op.region.code {
+                                    strong aria-current="page" { (region_name(w, &r.code)) }
+                                } @else {
+                                    a href={ (section.path()) "?region=" (r.code) } { (region_name(w, &r.code)) }
+                                }
+                            }
                         }
                         form method="post" action="/console/signout" {
                             input type="hidden" name="csrf" value=(op.csrf);
@@ -252,10 +324,10 @@ fn layout(req: &Req, op: Option<&Op>, heading: &str, body: Markup) -> Markup {
                             button type="submit" { (w.sign_out) }
                         }
                     }
-                    a href={ "/console/language?to=" (other_lang(req.lang).code()) } lang=(other_lang(req.lang).html_tag()) { (w.other_language) }
+                    a href={ "/console/language?to=" (other_lang(req.lang).code()) (back) } lang=(other_lang(req.lang).html_tag()) { (w.other_language) }
                 }
                 main {
-                    h1 { (heading) }
+                    h1 { (heading) @if let Some(r) = &region { " · " (r) } }
                     (body)
                 }
             }
@@ -287,9 +359,13 @@ fn sign_in_page(c: &Console, req: &Req, status: StatusCode, error: Option<&str>)
     page(status, layout(req, None, w.sign_in, body), vec![cookie])
 }
 
-async fn home(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    match signed_in(&c, &headers).await {
-        Ok(_) => redirect("/console/offers", vec![]),
+async fn home(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match signed_in(&c, &headers, &q).await {
+        Ok(op) => redirect(&op.at("/console/offers"), vec![]),
         Err((req, Refusal::SignIn)) => sign_in_page(&c, &req, StatusCode::OK, None),
         Err((req, r)) => r.respond(&req),
     }
@@ -364,7 +440,7 @@ async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let op = match posted(&c, &headers, &form.csrf).await {
+    let op = match posted(&c, &headers, &RegionQuery::default(), &form.csrf).await {
         Ok(op) => op,
         Err(r) => return r,
     };
@@ -380,21 +456,37 @@ async fn sign_out(
 #[derive(Deserialize)]
 struct LanguageQuery {
     to: String,
+    /// The region of the page the switch was on, to go back to.
+    region: Option<String>,
 }
 
-async fn language(headers: HeaderMap, Query(q): Query<LanguageQuery>) -> Response {
+async fn language(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<LanguageQuery>,
+) -> Response {
     let req = Req::of(&headers);
     let lang = Lang::parse(&q.to).map_or(req.lang, console_lang);
+    // Back to a region the console has, never to whatever was asked.
+    let back = q
+        .region
+        .as_deref()
+        .and_then(|code| c.regions().iter().find(|r| r.code == code))
+        .map_or_else(
+            || "/console".to_owned(),
+            |r| format!("/console?region={}", r.code),
+        );
     redirect(
-        "/console",
+        &back,
         vec![set_cookie(LANG_COOKIE, lang.code(), LANG_SECS, req.secure)],
     )
 }
 
-/// A page for a signed-in operator, or the refusal.
+/// A page for a signed-in operator in the region it asked for, or the
+/// refusal.
 macro_rules! operator_or_refuse {
-    ($c:expr, $headers:expr) => {
-        match signed_in(&$c, &$headers).await {
+    ($c:expr, $headers:expr, $q:expr) => {
+        match signed_in(&$c, &$headers, &$q).await {
             Ok(op) => op,
             Err((req, r)) => return r.respond(&req),
         }
@@ -428,7 +520,7 @@ fn pause_form(op: &Op, id: &str, paused: bool) -> Markup {
         ("pause", w.pause)
     };
     html! {
-        form method="post" action={ "/console/offers/" (id) "/" (action) } {
+        form method="post" action=(op.at(&format!("/console/offers/{id}/{action}"))) {
             input type="hidden" name="csrf" value=(op.csrf);
             button type="submit" { (label) }
         }
@@ -439,7 +531,7 @@ fn offer_editor(op: &Op, text: &str, error: Option<&str>) -> Markup {
     let w = op.req.w();
     html! {
         @if let Some(e) = error { p role="alert" { (w.refused) ": " (e) } }
-        form method="post" action="/console/offers" {
+        form method="post" action=(op.at("/console/offers")) {
             input type="hidden" name="csrf" value=(op.csrf);
             p { (w.new_offer_hint) }
             textarea name="toml" rows="22" cols="80" spellcheck="false" { (text) }
@@ -448,20 +540,31 @@ fn offer_editor(op: &Op, text: &str, error: Option<&str>) -> Markup {
     }
 }
 
-fn offers_page(
-    c: &Console,
-    op: &Op,
-    status: StatusCode,
-    text: &str,
-    error: Option<&str>,
-) -> Response {
+/// A signed-in operator's page of `section`, in the page's region.
+fn op_page(op: &Op, status: StatusCode, section: Section, heading: &str, body: Markup) -> Response {
+    page(
+        status,
+        layout(&op.req, Some((op, section)), heading, body),
+        vec![],
+    )
+}
+
+/// A section's page saying the region's service is off.
+fn off_page(op: &Op, status: StatusCode, section: Section, heading: &str) -> Response {
+    let body = html! { p { (op.req.w().off) } };
+    op_page(op, status, section, heading, body)
+}
+
+/// A failed call's message page, in the region it was about.
+fn failed(op: &Op, e: paytap_guard::GuardError) -> Response {
+    let (status, m) = status_of(&ConsoleError::Guard(e));
+    message_page(&op.req, status, &m)
+}
+
+fn offers_page(op: &Op, status: StatusCode, text: &str, error: Option<&str>) -> Response {
     let w = op.req.w();
-    let Some(offers) = c.offers() else {
-        return page(
-            status,
-            layout(&op.req, Some(op), w.offers, html! { p { (w.off) } }),
-            vec![],
-        );
+    let Some(offers) = op.region.offers() else {
+        return off_page(op, status, Section::Offers, w.offers);
     };
     let list = offers.offers_view();
     let body = html! {
@@ -474,7 +577,7 @@ fn offers_page(
             tbody {
                 @for o in &list {
                     tr {
-                        td { a href={ "/console/offers/" (o.id) } { (o.id) } br; small { (o.title) } }
+                        td { a href=(op.at(&format!("/console/offers/{}", o.id))) { (o.id) } br; small { (o.title) } }
                         td { (o.funder) }
                         td { (o.kind) " " (o.benefit) }
                         td { (o.order) }
@@ -491,33 +594,35 @@ fn offers_page(
         h2 { (w.new_offer) }
         (offer_editor(op, text, error))
     };
-    page(status, layout(&op.req, Some(op), w.offers, body), vec![])
+    op_page(op, status, Section::Offers, w.offers, body)
 }
 
-async fn offers(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let op = operator_or_refuse!(c, headers);
-    offers_page(&c, &op, StatusCode::OK, "", None)
+async fn offers(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let op = operator_or_refuse!(c, headers, q);
+    offers_page(&op, StatusCode::OK, "", None)
 }
 
 async fn offer(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let op = operator_or_refuse!(c, headers);
+    let op = operator_or_refuse!(c, headers, q);
     let w = op.req.w();
-    let Some(offers) = c.offers() else {
-        return message_page(&op.req, StatusCode::NOT_FOUND, w.off);
+    let Some(offers) = op.region.offers() else {
+        return off_page(&op, StatusCode::NOT_FOUND, Section::Offers, w.offers);
     };
     let Some(view) = offers.offers_view().into_iter().find(|o| o.id == id) else {
         return message_page(&op.req, StatusCode::NOT_FOUND, w.not_found);
     };
     let list = match offers.redemptions_of_offer(&id).await {
         Ok(l) => l,
-        Err(e) => {
-            let (status, m) = status_of(&ConsoleError::Guard(e));
-            return message_page(&op.req, status, &m);
-        }
+        Err(e) => return failed(&op, e),
     };
     let body = html! {
         p { (view.title) }
@@ -542,11 +647,7 @@ async fn offer(
         h2 { (w.edit) }
         (offer_editor(&op, &view.source, None))
     };
-    page(
-        StatusCode::OK,
-        layout(&op.req, Some(&op), &view.id, body),
-        vec![],
-    )
+    op_page(&op, StatusCode::OK, Section::Offers, &view.id, body)
 }
 
 /// A form that sends one TOML text (an offer, the rules).
@@ -558,25 +659,31 @@ struct TextForm {
 
 async fn save_offer(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Form(form): Form<TextForm>,
 ) -> Response {
-    let op = match posted(&c, &headers, &form.csrf).await {
+    let op = match posted(&c, &headers, &q, &form.csrf).await {
         Ok(op) => op,
         Err(r) => return r,
     };
-    let Some(offers) = c.offers() else {
-        return message_page(&op.req, StatusCode::NOT_FOUND, op.req.w().off);
+    let Some(offers) = op.region.offers() else {
+        return off_page(
+            &op,
+            StatusCode::NOT_FOUND,
+            Section::Offers,
+            op.req.w().offers,
+        );
     };
     match offers.put_offer(&form.toml).await {
         Ok(view) => {
-            tracing::info!(operator = %op.login, offer = %view.id, "offer written");
-            redirect(&format!("/console/offers/{}", view.id), vec![])
+            tracing::info!(operator = %op.login, region = %op.region.code, offer = %view.id, "offer written");
+            redirect(&op.at(&format!("/console/offers/{}", view.id)), vec![])
         }
         Err(e) => {
-            tracing::warn!(operator = %op.login, error = %e, "offer refused");
+            tracing::warn!(operator = %op.login, region = %op.region.code, error = %e, "offer refused");
             let (status, m) = status_of(&ConsoleError::Guard(e));
-            offers_page(&c, &op, status, &form.toml, Some(&m))
+            offers_page(&op, status, &form.toml, Some(&m))
         }
     }
 }
@@ -584,63 +691,65 @@ async fn save_offer(
 async fn set_paused(
     c: &Console,
     headers: &HeaderMap,
+    q: &RegionQuery,
     csrf: &str,
     id: &str,
     paused: bool,
 ) -> Response {
-    let op = match posted(c, headers, csrf).await {
+    let op = match posted(c, headers, q, csrf).await {
         Ok(op) => op,
         Err(r) => return r,
     };
-    let Some(offers) = c.offers() else {
-        return message_page(&op.req, StatusCode::NOT_FOUND, op.req.w().off);
+    let Some(offers) = op.region.offers() else {
+        return off_page(
+            &op,
+            StatusCode::NOT_FOUND,
+            Section::Offers,
+            op.req.w().offers,
+        );
     };
     match offers.set_paused(id, paused).await {
         Ok(()) => {
-            tracing::info!(operator = %op.login, offer = id, paused, "offer paused or resumed");
-            redirect("/console/offers", vec![])
+            tracing::info!(operator = %op.login, region = %op.region.code, offer = id, paused, "offer paused or resumed");
+            redirect(&op.at("/console/offers"), vec![])
         }
-        Err(e) => {
-            let (status, m) = status_of(&ConsoleError::Guard(e));
-            message_page(&op.req, status, &m)
-        }
+        Err(e) => failed(&op, e),
     }
 }
 
 async fn pause(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    set_paused(&c, &headers, &form.csrf, &id, true).await
+    set_paused(&c, &headers, &q, &form.csrf, &id, true).await
 }
 
 async fn resume(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    set_paused(&c, &headers, &form.csrf, &id, false).await
+    set_paused(&c, &headers, &q, &form.csrf, &id, false).await
 }
 
-async fn decisions(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let op = operator_or_refuse!(c, headers);
+async fn decisions(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let op = operator_or_refuse!(c, headers, q);
     let w = op.req.w();
-    let Some(risk) = c.risk() else {
-        return page(
-            StatusCode::OK,
-            layout(&op.req, Some(&op), w.risk, html! { p { (w.off) } }),
-            vec![],
-        );
+    let Some(risk) = op.region.risk() else {
+        return off_page(&op, StatusCode::OK, Section::Risk, w.risk);
     };
     let list = match risk.recent().await {
         Ok(l) => l,
-        Err(e) => {
-            let (status, m) = status_of(&ConsoleError::Guard(e));
-            return message_page(&op.req, status, &m);
-        }
+        Err(e) => return failed(&op, e),
     };
     let body = html! {
         @if list.is_empty() { p { (w.none) } } @else {
@@ -659,11 +768,7 @@ async fn decisions(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respons
             }
         }
     };
-    page(
-        StatusCode::OK,
-        layout(&op.req, Some(&op), w.risk, body),
-        vec![],
-    )
+    op_page(&op, StatusCode::OK, Section::Risk, w.risk, body)
 }
 
 fn verdict_text(v: &paytap_risk::Verdict) -> String {
@@ -675,20 +780,10 @@ fn verdict_text(v: &paytap_risk::Verdict) -> String {
     }
 }
 
-fn rules_page(
-    c: &Console,
-    op: &Op,
-    status: StatusCode,
-    text: Option<&str>,
-    error: Option<&str>,
-) -> Response {
+fn rules_page(op: &Op, status: StatusCode, text: Option<&str>, error: Option<&str>) -> Response {
     let w = op.req.w();
-    let Some(risk) = c.risk() else {
-        return page(
-            status,
-            layout(&op.req, Some(op), w.rules, html! { p { (w.off) } }),
-            vec![],
-        );
+    let Some(risk) = op.region.risk() else {
+        return off_page(op, status, Section::Rules, w.rules);
     };
     let view = risk.rules_view();
     let body = html! {
@@ -699,7 +794,7 @@ fn rules_page(
                 td { (r.action) }
                 td { (r.thresholds) }
                 td { @if r.shadow { (w.shadow) } @else { "-" } }
-                td { form method="post" action={ "/console/rules/" (r.name) "/shadow" } {
+                td { form method="post" action=(op.at(&format!("/console/rules/{}/shadow", r.name))) {
                     input type="hidden" name="csrf" value=(op.csrf);
                     input type="hidden" name="shadow" value=(if r.shadow { "0" } else { "1" });
                     button type="submit" { @if r.shadow { (w.shadow_off) } @else { (w.shadow_on) } }
@@ -708,42 +803,47 @@ fn rules_page(
         }
         h2 { (w.rules_text) }
         @if let Some(e) = error { p role="alert" { (w.refused) ": " (e) } }
-        form method="post" action="/console/rules" {
+        form method="post" action=(op.at("/console/rules")) {
             input type="hidden" name="csrf" value=(op.csrf);
             p { (w.rules_hint) }
             textarea name="toml" rows="30" cols="80" spellcheck="false" { (text.unwrap_or(&view.source)) }
             button type="submit" { (w.save) }
         }
     };
-    page(status, layout(&op.req, Some(op), w.rules, body), vec![])
+    op_page(op, status, Section::Rules, w.rules, body)
 }
 
-async fn rules(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let op = operator_or_refuse!(c, headers);
-    rules_page(&c, &op, StatusCode::OK, None, None)
+async fn rules(
+    State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let op = operator_or_refuse!(c, headers, q);
+    rules_page(&op, StatusCode::OK, None, None)
 }
 
 async fn save_rules(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Form(form): Form<TextForm>,
 ) -> Response {
-    let op = match posted(&c, &headers, &form.csrf).await {
+    let op = match posted(&c, &headers, &q, &form.csrf).await {
         Ok(op) => op,
         Err(r) => return r,
     };
-    let Some(risk) = c.risk() else {
-        return message_page(&op.req, StatusCode::NOT_FOUND, op.req.w().off);
+    let Some(risk) = op.region.risk() else {
+        return off_page(&op, StatusCode::NOT_FOUND, Section::Rules, op.req.w().rules);
     };
     match risk.replace_rules(&form.toml, c.now_ms()).await {
         Ok(()) => {
-            tracing::info!(operator = %op.login, "risk rules replaced");
-            redirect("/console/rules", vec![])
+            tracing::info!(operator = %op.login, region = %op.region.code, "risk rules replaced");
+            redirect(&op.at("/console/rules"), vec![])
         }
         Err(e) => {
-            tracing::warn!(operator = %op.login, error = %e, "risk rules refused");
+            tracing::warn!(operator = %op.login, region = %op.region.code, error = %e, "risk rules refused");
             let (status, m) = status_of(&ConsoleError::Guard(e));
-            rules_page(&c, &op, status, Some(&form.toml), Some(&m))
+            rules_page(&op, status, Some(&form.toml), Some(&m))
         }
     }
 }
@@ -756,26 +856,24 @@ struct ShadowForm {
 
 async fn shadow(
     State(c): State<Arc<Console>>,
+    Query(q): Query<RegionQuery>,
     headers: HeaderMap,
     Path(name): Path<String>,
     Form(form): Form<ShadowForm>,
 ) -> Response {
-    let op = match posted(&c, &headers, &form.csrf).await {
+    let op = match posted(&c, &headers, &q, &form.csrf).await {
         Ok(op) => op,
         Err(r) => return r,
     };
-    let Some(risk) = c.risk() else {
-        return message_page(&op.req, StatusCode::NOT_FOUND, op.req.w().off);
+    let Some(risk) = op.region.risk() else {
+        return off_page(&op, StatusCode::NOT_FOUND, Section::Rules, op.req.w().rules);
     };
     let on = form.shadow == "1";
     match risk.set_shadow(&name, on).await {
         Ok(()) => {
-            tracing::info!(operator = %op.login, rule = %name, shadow = on, "rule's shadow mode set");
-            redirect("/console/rules", vec![])
+            tracing::info!(operator = %op.login, region = %op.region.code, rule = %name, shadow = on, "rule's shadow mode set");
+            redirect(&op.at("/console/rules"), vec![])
         }
-        Err(e) => {
-            let (status, m) = status_of(&ConsoleError::Guard(e));
-            message_page(&op.req, status, &m)
-        }
+        Err(e) => failed(&op, e),
     }
 }

@@ -3,14 +3,19 @@
 //! offers created, refused when invalid, paused and resumed with the next
 //! payment seeing it; redemptions and budgets; risk decisions with the
 //! rules that fired, a rule's shadow mode and the rules' text; every
-//! change still there after a restart; the pages in both languages.
+//! change still there after a restart; the pages in both languages. With
+//! two regions (China's guard and India's, each on its own database), each
+//! region's decisions, offers and rules are read and changed through its
+//! own guard, chosen with `?region=`, and named on every page.
+// Rupee amounts are written the Indian way, then paise: `300_00` is ₹300.00.
+#![allow(clippy::inconsistent_digit_grouping)]
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use paytap_console::throttle::{FIRST_COOLDOWN, FORGET_AFTER, FREE_FAILURES};
-use paytap_console::{Console, MIGRATIONS, Operators};
+use paytap_console::{Console, MIGRATIONS, Operators, RegionGuard};
 use paytap_guard::{Guard, OffersService, RiskService};
 use paytap_ledger::Ledger;
 use paytap_offers::OffersFile;
@@ -20,7 +25,7 @@ use paytap_testkit::LogCapture;
 use paytap_types::Clock;
 use paytap_types::{
     CardFacts, CardType, Channel, Currency, GuardAnswer, GuardOutcome, ManualClock, MerchantFacts,
-    Money, PaymentFacts, PaymentGuard, Secret,
+    Money, PaymentFacts, PaymentGuard, Secret, UpiFacts,
 };
 use paytap_wallet::PasswordParams;
 use std::sync::Arc;
@@ -105,8 +110,8 @@ async fn open_on(db: Db, ledger: Ledger) -> Setup {
     });
     let operators = Operators::open(db.clone(), CHEAP).await.expect("operators");
     let clock = ManualClock::new();
-    let console =
-        Arc::new(Console::new(operators, Some(guard.clone())).with_clock(Arc::new(clock.clone())));
+    let regions = vec![RegionGuard::new("cn", Some(guard.clone()))];
+    let console = Arc::new(Console::new(operators, regions).with_clock(Arc::new(clock.clone())));
     Setup {
         app: paytap_console::router(console),
         db,
@@ -783,4 +788,301 @@ async fn the_sign_in_page_says_a_login_is_cooling_down_in_both_languages() {
     let (status, html, _) = page(&s.app, "/console/offers", &session).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("bank-10-off"));
+}
+
+/// India's own rules: a burst of payments from one UPI ID.
+const INDIA_RULES: &str = r#"
+[[velocity]]
+name = "upi-burst"
+key = "upi"
+window_secs = 60
+max_count = 2
+action = "step_up_otp"
+"#;
+
+/// India's own offer: rupee cashback on UPI payments.
+const INDIA_OFFERS: &str = r#"
+[[offer]]
+id = "upi-50-inr"
+title = "₹50 back on a UPI payment"
+funder = { kind = "platform", id = "paytap" }
+order = 30
+currency = "INR"
+[offer.eligible]
+channels = ["upi"]
+[offer.benefit]
+kind = "cashback"
+fixed = "50.00"
+[offer.limits]
+budget = "1000.00"
+"#;
+
+/// China's console set-up beside India's guard on a database of its own
+/// (as the `in` region's is), with the console showing both.
+struct TwoRegions {
+    cn: Setup,
+    india_db: Db,
+    india: Arc<Guard>,
+    app: Router,
+}
+
+async fn two_regions() -> TwoRegions {
+    let cn = setup().await;
+    let india_db = Db::for_tests().await.expect("India's test database");
+    india_db.migrate(paytap_guard::MIGRATIONS).await.unwrap();
+    let ledger = Ledger::open(india_db.clone()).await.expect("INR ledger");
+    let risk = RiskService::open(
+        india_db.clone(),
+        RiskRules::from_toml(INDIA_RULES).unwrap(),
+        0,
+    )
+    .await
+    .expect("India's risk");
+    let offers = OffersService::open(
+        india_db.clone(),
+        ledger,
+        OffersFile::from_toml(INDIA_OFFERS).unwrap(),
+    )
+    .await
+    .expect("India's offers");
+    let india = Arc::new(Guard {
+        risk: Some(risk),
+        offers: Some(offers),
+    });
+    let operators = Operators::open(cn.db.clone(), CHEAP).await.unwrap();
+    let regions = vec![
+        RegionGuard::new("cn", Some(cn.guard.clone())),
+        RegionGuard::new("in", Some(india.clone())),
+    ];
+    let console = Console::new(operators, regions).with_clock(Arc::new(cn.clock.clone()));
+    TwoRegions {
+        app: paytap_console::router(Arc::new(console)),
+        cn,
+        india_db,
+        india,
+    }
+}
+
+/// A UPI payment of Asha's in rupees, as India's UPI app tells the guard.
+fn upi_payment(id: &str, paise: i64, at_ms: i64) -> PaymentFacts {
+    let mut f = PaymentFacts::new(id, Channel::Upi, Money::new(paise, Currency::INR), at_ms);
+    f.account_id = Some("acct-asha".into());
+    f.region = Some("in".into());
+    f.upi = Some(UpiFacts {
+        vpa: "asha@paytap".into(),
+        bound_at_ms: None,
+    });
+    f.merchant = Some(MerchantFacts {
+        id: "chai@payu".into(),
+        mcc: 5812,
+    });
+    f
+}
+
+/// The cashback a payment let through earns, once captured.
+async fn cashback(guard: &Guard, f: &PaymentFacts) -> i64 {
+    match guard.check(f).await {
+        GuardAnswer::Go { cashback, .. } => {
+            guard.finish(f, GuardOutcome::Captured).await;
+            cashback.minor
+        }
+        other => panic!("payment {} not let through: {other:?}", f.payment_id),
+    }
+}
+
+async fn json_of(app: &Router, uri: &str, token: &str) -> serde_json::Value {
+    let (status, body) = call(app, "GET", uri, Some(token), "").await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The risk decisions stored in `db`.
+async fn decisions_in(db: &Db) -> i64 {
+    sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM risk_decisions")
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_region_is_read_and_changed_through_its_own_guard() {
+    let t = two_regions().await;
+    let token = sign_in(&t.app).await;
+    let regions = json_of(&t.app, "/console/api/v1/regions", &token).await;
+    assert_eq!(regions[0]["region"], "cn");
+    assert_eq!(regions[1]["region"], "in");
+    assert_eq!(regions[1]["offers"], true);
+
+    assert_eq!(
+        cashback(&t.india, &upi_payment("upi:U1", 300_00, 1_000)).await,
+        50_00
+    );
+    let india = json_of(&t.app, "/console/api/v1/risk/decisions?region=in", &token).await;
+    assert_eq!(india[0]["payment_id"], "upi:U1");
+    assert_eq!(india[0]["account"], "acct-asha");
+    let china = json_of(&t.app, "/console/api/v1/risk/decisions", &token).await;
+    assert_eq!(china, serde_json::json!([]), "China's list is China's");
+    assert_eq!(decisions_in(&t.cn.db).await, 0, "nothing copied");
+    assert_eq!(decisions_in(&t.india_db).await, 1);
+
+    // Without an operator's session, or in a region the console lacks.
+    for bearer in [
+        None,
+        Some("pt_in_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        let (status, body) = call(
+            &t.app,
+            "GET",
+            "/console/api/v1/risk/decisions?region=in",
+            bearer,
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(!body.contains("upi:U1"));
+    }
+    let (status, body) = call(
+        &t.app,
+        "GET",
+        "/console/api/v1/offers?region=xx",
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no region \\\"xx\\\""), "{body}");
+
+    // India's offer is India's: China has none by its name.
+    let pause = "/console/api/v1/offers/upi-50-inr/pause";
+    let (status, _) = call(&t.app, "POST", pause, Some(&token), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = call(
+        &t.app,
+        "POST",
+        &format!("{pause}?region=in"),
+        Some(&token),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"paused\":true"), "{body}");
+    assert_eq!(
+        cashback(&t.india, &upi_payment("upi:U2", 300_00, 2_000)).await,
+        0,
+        "a paused offer gives nothing"
+    );
+    let cn_offers = t.cn.guard.offers.as_ref().unwrap().offers_view();
+    assert!(cn_offers.iter().all(|o| !o.paused), "China's untouched");
+    let spent = json_of(
+        &t.app,
+        "/console/api/v1/offers/upi-50-inr/redemptions?region=in",
+        &token,
+    )
+    .await;
+    assert_eq!(spent["offer"]["spent_minor"], 50_00);
+    assert_eq!(spent["redemptions"][0]["payment_id"], "upi:U1");
+
+    // India's rule in shadow: the burst goes through, China's rules as they were.
+    let (status, _) = call(
+        &t.app,
+        "PUT",
+        "/console/api/v1/risk/rules/upi-burst/shadow?region=in",
+        Some(&token),
+        r#"{"shadow":true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        cashback(&t.india, &upi_payment("upi:U3", 100, 3_000)).await,
+        0
+    );
+    let rules = json_of(&t.app, "/console/api/v1/risk/rules?region=in", &token).await;
+    assert_eq!(rules["rules"][0]["shadow"], true);
+    let rules = json_of(&t.app, "/console/api/v1/risk/rules", &token).await;
+    assert_eq!(rules["rules"][0]["name"], "card-burst");
+    assert_eq!(rules["rules"][0]["shadow"], false);
+}
+
+/// Signs in through the sign-in form; the session cookie.
+async fn page_session(app: &Router) -> String {
+    let (_, html, set) = page(app, "/console", "").await;
+    let body = format!(
+        "csrf={}&login=ops%40paytap.example&password=correct+horse+battery",
+        csrf_of(&html)
+    );
+    let (status, set) = form(app, "/console/signin", &set[0], body).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    set.into_iter()
+        .find(|c| c.starts_with("pt_console="))
+        .expect("the console's own cookie")
+}
+
+#[tokio::test]
+async fn the_pages_name_their_region_and_switch_between_them() {
+    let t = two_regions().await;
+    assert_eq!(
+        cashback(&t.india, &upi_payment("upi:U1", 300_00, 1_000)).await,
+        50_00
+    );
+    let session = page_session(&t.app).await;
+    let (status, html, _) = page(&t.app, "/console/risk?region=in", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("upi:U1") && html.contains("acct-asha"),
+        "{html}"
+    );
+    assert!(html.contains("Risk decisions · India (in)"), "{html}");
+    assert!(html.contains("href=\"/console/risk?region=cn\""), "{html}");
+    assert!(
+        html.contains("href=\"/console/offers?region=in\""),
+        "{html}"
+    );
+    let (_, zh, _) = page(
+        &t.app,
+        "/console/risk?region=in",
+        &format!("{session}; pt_lang=zh"),
+    )
+    .await;
+    assert!(
+        zh.contains("风控决定 · 印度 (in)") && zh.contains("中国 (cn)"),
+        "{zh}"
+    );
+    let (_, china, _) = page(&t.app, "/console/risk", &session).await;
+    assert!(china.contains("China (cn)") && !china.contains("upi:U1"));
+
+    let (status, html, _) = page(&t.app, "/console/offers?region=in", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("upi-50-inr") && !html.contains("bank-10-off"));
+    let action = "action=\"/console/offers/upi-50-inr/pause?region=in\"";
+    assert!(html.contains(action), "{html}");
+    let csrf = format!("csrf={}", csrf_of(&html));
+    let (status, _) = form(
+        &t.app,
+        "/console/offers/upi-50-inr/pause?region=in",
+        &session,
+        csrf.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let india = t.india.offers.as_ref().unwrap().offers_view();
+    assert!(india[0].paused, "paused in India");
+    assert_eq!(
+        cashback(&t.india, &upi_payment("upi:U2", 300_00, 2_000)).await,
+        0
+    );
+    // A form to a region the console lacks changes nothing.
+    let (status, _) = form(
+        &t.app,
+        "/console/offers/upi-50-inr/resume?region=xx",
+        &session,
+        csrf,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(t.india.offers.as_ref().unwrap().offers_view()[0].paused);
+    let (status, html, _) = page(&t.app, "/console/rules?region=xx", &session).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("No such region."));
+    let (_, rules, _) = page(&t.app, "/console/rules?region=in", &session).await;
+    assert!(rules.contains("action=\"/console/rules/upi-burst/shadow?region=in\""));
 }

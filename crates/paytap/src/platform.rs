@@ -28,6 +28,8 @@ mod india_lab;
 pub mod merchants;
 #[path = "platform/metrics.rs"]
 mod metrics;
+#[path = "platform/points.rs"]
+pub mod points;
 #[path = "platform/presented.rs"]
 pub mod presented;
 #[path = "platform/scan.rs"]
@@ -254,24 +256,7 @@ impl WalletNetwork for NetworkPort {
         &'a self,
         account_id: &'a str,
     ) -> BoxFuture<'a, Result<paytap_wallet::points::Points, NetworkError>> {
-        Box::pin(async move {
-            let offers = self.offers()?;
-            let held = offers.points(account_id).await.map_err(unavailable)?;
-            Ok(paytap_wallet::points::Points {
-                points: held.points,
-                entries: held
-                    .entries
-                    .into_iter()
-                    .map(|e| paytap_wallet::points::PointsEntry {
-                        kind: e.kind,
-                        points: e.points,
-                        payment_id: e.payment_id,
-                        cashback: e.cashback,
-                        at: e.at_ms,
-                    })
-                    .collect(),
-            })
-        })
+        Box::pin(async move { points::points(self.offers()?, account_id).await })
     }
 
     fn redeem_points<'a>(
@@ -281,30 +266,16 @@ impl WalletNetwork for NetworkPort {
         currency: paytap_types::Currency,
         key: &'a str,
     ) -> BoxFuture<'a, Result<paytap_types::Money, NetworkError>> {
-        Box::pin(async move {
-            let offers = self.offers()?;
-            match offers
-                .redeem_points(account_id, points, currency, key)
-                .await
-            {
-                Ok(cashback) => Ok(cashback),
-                Err(
-                    e
-                    @ (paytap_guard::GuardError::Points(_) | paytap_guard::GuardError::Invalid(_)),
-                ) => Err(NetworkError::Rejected(e.to_string())),
-                Err(e) => Err(unavailable(e)),
-            }
-        })
+        Box::pin(
+            async move { points::redeem(self.offers()?, account_id, points, currency, key).await },
+        )
     }
 }
 
 impl NetworkPort {
-    /// The offers service, which keeps the rewards points.
+    /// The network's offers service, which keeps the card payments' points.
     fn offers(&self) -> Result<&paytap_guard::OffersService, NetworkError> {
-        self.net
-            .guard()
-            .and_then(|g| g.offers.as_ref())
-            .ok_or_else(|| NetworkError::Unavailable("offers and points are off".into()))
+        points::offers_of(self.net.guard().map(|g| &**g))
     }
 }
 
@@ -431,6 +402,11 @@ pub struct India {
     pub bills: Arc<paytap_bills::BillService>,
     /// The emulated billers and operators.
     pub billers: Arc<paytap_bills::EmulatedBillers>,
+    /// India's risk and offers services (on the `in` database and the INR
+    /// ledger), which the UPI app and bills ask about each payment, the
+    /// console shows as region `in` and the wallet's India accounts' points
+    /// come from; `None` when the configuration turns both off.
+    pub guard: Option<Arc<paytap_guard::Guard>>,
 }
 
 /// The data directory, created or corrected to 0700 with its files 0600.
@@ -577,8 +553,8 @@ impl Platform {
             bills_key,
         )
         .await?;
-        if let Some(g) = india_guard {
-            bills_side.service.attach_guard(g);
+        if let Some(g) = &india_guard {
+            bills_side.service.attach_guard(g.clone());
         }
         let india = Arc::new(India {
             upi: upi_side.switch,
@@ -586,6 +562,7 @@ impl Platform {
             ledger: upi_side.ledger,
             bills: bills_side.service,
             billers: bills_side.billers,
+            guard: india_guard,
         });
         let wallet = Wallet::new(
             regions,
@@ -599,6 +576,8 @@ impl Platform {
         .await?;
         wallet.attach_bills(india.bills.clone());
         wallet.attach_upi(psp)?;
+        // An India account's points are India's guard's, never the network's.
+        wallet.attach_points("in", Arc::new(points::GuardPoints(india.guard.clone())));
         // Files the start created (keys, settings) are private too.
         secure_dir(&opts.data_dir)?;
         tasks.extend([
@@ -645,7 +624,7 @@ impl Platform {
         app = app.merge(presented::router(net.clone(), payments.clone()));
         app = app.merge(scan::router(net.clone(), payments));
         app = app.merge(upi_routes);
-        let console = open_console(&net).await?;
+        let console = open_console(&net, india.guard.clone()).await?;
         app = app.merge(paytap_console::router(console.clone()));
         app = app.merge(health::health_router(probes));
         app = app.merge(metrics.router());
@@ -715,17 +694,24 @@ impl Platform {
     }
 }
 
-/// The operator's console over the network's database (its own tables)
-/// and the network's risk and offers services.
-async fn open_console(net: &RunningNetwork) -> anyhow::Result<Arc<paytap_console::Console>> {
+/// The operator's console over the network's database (its own tables),
+/// showing two regions: `cn`, the network's risk and offers services, and
+/// `in`, India's (`india`), read and changed where they are, in the `in`
+/// database.
+async fn open_console(
+    net: &RunningNetwork,
+    india: Option<Arc<paytap_guard::Guard>>,
+) -> anyhow::Result<Arc<paytap_console::Console>> {
+    use paytap_console::RegionGuard;
     net.db().migrate(paytap_console::MIGRATIONS).await?;
     let operators =
         paytap_console::Operators::open(net.db().clone(), paytap_wallet::PasswordParams::default())
             .await?;
-    Ok(Arc::new(paytap_console::Console::new(
-        operators,
-        net.guard().cloned(),
-    )))
+    let regions = vec![
+        RegionGuard::new("cn", net.guard().cloned()),
+        RegionGuard::new("in", india),
+    ];
+    Ok(Arc::new(paytap_console::Console::new(operators, regions)))
 }
 
 /// Appends every OTP the banks send to the emulated phone's inbox file.

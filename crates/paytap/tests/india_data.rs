@@ -18,17 +18,20 @@ mod platform;
 #[path = "../../upid/tests/common/mod.rs"]
 mod pin;
 
+/// The wallet API's calls as an account holder.
+mod india;
+
+use india::{ICICI, get, post, sign_up};
 use paytap_bbps::PayState;
 use paytap_bills::{PayMethod, Payer, RechargeRequest};
 use paytap_upi::Vpa;
 use paytap_upi::xml::{Account, AccountNumber, Ifsc, Party, ResultCode, TxnId};
 use paytap_upid::DirectoryEntry;
 use platform::{Platform, PlatformOptions};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const ICICI: &str = "63560001";
 const MOBILE: &str = "9876543210";
 const VPA: &str = "asha.rao@paytap";
 const BESCOM_ACCOUNT: &str = "4417730921";
@@ -100,51 +103,6 @@ async fn approve(
     let txn = TxnId::new(payment_id).unwrap();
     let outcome = p.india.upi.approve_collect(&txn, payer).await.unwrap();
     assert_eq!(outcome.map(|o| o.0), Some(ResultCode::Success));
-}
-
-/// Registers an account of `region` over the API and logs in; its token.
-async fn sign_up(http: &reqwest::Client, base: &str, login: &str, region: &str) -> String {
-    let body = json!({ "login": login, "password": "a long enough password",
-                       "display_name": "Asha", "language": "en", "region": region });
-    let r = http
-        .post(format!("{base}api/v1/accounts"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let body = json!({ "login": login, "password": "a long enough password" });
-    let r = http
-        .post(format!("{base}api/v1/sessions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let session: Value = r.json().await.unwrap();
-    session["token"].as_str().unwrap().to_owned()
-}
-
-/// `POST base+path` as `token`, with an idempotency key if given; the
-/// status and the JSON answer.
-async fn post(
-    http: &reqwest::Client,
-    url: String,
-    token: &str,
-    key: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let mut req = http.post(url).bearer_auth(token).json(&body);
-    if let Some(k) = key {
-        req = req.header("Idempotency-Key", k);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn get(http: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
-    let r = http.get(url).bearer_auth(token).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,15 +204,15 @@ fn wallet_operations() -> Vec<Op> {
     let card = || schema_ref("Card");
     vec![
         op("get", "/api/v1/points", "getPoints", "points")
-            .summary("The account's rewards points (earned per payment by bank and channel, taken back on a refund) and newest entries")
+            .summary("The account's rewards points (earned per payment by bank and channel, taken back on a refund) and newest entries, kept in the account's region: a China account's by the card network (card and QR payments), an India account's by India's own services (UPI payments and bills)")
             .resp("200", ok("The points", schema_ref("Points")))
-            .resp("502", err("The card network does not answer")),
+            .resp("502", err("The region's rewards service does not answer")),
         op("post", "/api/v1/points/redemptions", "redeemPoints", "points")
-            .summary("Redeem points as cashback in a currency")
+            .summary("Redeem points as cashback in a currency the account's region pays them in (an India account's in INR, on India's ledger)")
             .idem()
             .body("PointsRedemption")
             .resp("201", ok("What the points paid", schema_ref("Redeemed")))
-            .resp("422", err("Too few points held, below the smallest redemption, or no value in the currency")),
+            .resp("422", err("Too few points held, below the smallest redemption, or no value in the currency (an India account's points have none but in INR)")),
         op("post", "/api/v1/accounts", "register", "accounts")
             .summary("Register an account (e-mail or phone, password, name, language, region)")
             .public()

@@ -1,11 +1,13 @@
 //! Rewards points in the wallet: the account's balance and newest entries
 //! (`GET /api/v1/points`) and a redemption as cashback
-//! (`POST /api/v1/points/redemptions`, `{"points", "currency"}`), both
-//! asked of the card network through [`crate::WalletNetwork`], which keeps
-//! the points (earned per payment by bank and channel, taken back on a
-//! refund). A redemption is idempotent twice over: the wallet's
-//! `Idempotency-Key` record, and the network's own key (the header's hash,
-//! or a fresh one without a header).
+//! (`POST /api/v1/points/redemptions`, `{"points", "currency"}`). The
+//! account's region decides who keeps them (earned per payment by bank and
+//! channel, taken back on a refund): the [`PointsKeeper`] attached for the
+//! region ([`Wallet::attach_points`]: India's risk and offers services, on
+//! the `in` region's database and INR ledger), else the card network
+//! through [`crate::WalletNetwork`]. A redemption is idempotent twice over:
+//! the wallet's `Idempotency-Key` record, and the keeper's own key (the
+//! header's hash, or a fresh one without a header).
 
 use axum::Router;
 use axum::extract::State;
@@ -14,12 +16,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use paytap_types::{Currency, Money};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use crate::error::WalletError;
 use crate::http::{ApiError, Authed, call, to_value};
 use crate::idempotency::{Fingerprinted, idempotent};
 use crate::model::Principal;
-use crate::port::NetworkError;
+use crate::port::{BoxFuture, NetworkError};
 use crate::service::Wallet;
 
 /// The most points one redemption takes.
@@ -58,10 +62,56 @@ pub struct Redeemed {
     pub cashback: Money,
 }
 
+/// Who keeps the rewards points of one region's accounts, when the card
+/// network does not: the same two calls as [`crate::WalletNetwork`]'s.
+pub trait PointsKeeper: Send + Sync {
+    /// The account's points and their newest entries; `Unavailable` when
+    /// the region keeps none.
+    fn points<'a>(&'a self, account_id: &'a str) -> BoxFuture<'a, Result<Points, NetworkError>>;
+
+    /// Redeems `points` of the account as cashback in `currency`, once per
+    /// `key`; too few points, or points without value in the currency, is
+    /// `Rejected`.
+    fn redeem_points<'a>(
+        &'a self,
+        account_id: &'a str,
+        points: u64,
+        currency: Currency,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Money, NetworkError>>;
+}
+
+/// The keepers attached, by region.
+#[derive(Default)]
+pub(crate) struct Keepers(RwLock<HashMap<String, Arc<dyn PointsKeeper>>>);
+
+impl Keepers {
+    fn of(&self, region: &str) -> Option<Arc<dyn PointsKeeper>> {
+        paytap_types::sync::read(&self.0, "points keepers")
+            .get(region)
+            .cloned()
+    }
+}
+
 impl Wallet {
-    /// The account's points.
+    /// Has `keeper` keep the points of the accounts of `region` (instead
+    /// of the card network); a second keeper for a region replaces the
+    /// first.
+    pub fn attach_points(&self, region: &str, keeper: Arc<dyn PointsKeeper>) {
+        let replaced = paytap_types::sync::write(&self.inner.points.0, "points keepers")
+            .insert(region.to_owned(), keeper);
+        if replaced.is_some() {
+            tracing::warn!(region, "a points keeper was replaced");
+        }
+    }
+
+    /// The account's points, from its region's keeper.
     pub async fn points(&self, p: &Principal) -> Result<Points, WalletError> {
-        Ok(self.inner.network.points(&p.account_id).await?)
+        let held = match self.inner.points.of(&p.region) {
+            Some(keeper) => keeper.points(&p.account_id).await,
+            None => self.inner.network.points(&p.account_id).await,
+        };
+        Ok(held?)
     }
 
     /// Redeems points as cashback, once per `key`.
@@ -80,11 +130,19 @@ impl Wallet {
         }
         let currency = Currency::from_code(currency)
             .map_err(|_| WalletError::invalid("currency", "an ISO 4217 code, e.g. CNY"))?;
-        let paid = self
-            .inner
-            .network
-            .redeem_points(&p.account_id, points, currency, key)
-            .await;
+        let paid = match self.inner.points.of(&p.region) {
+            Some(keeper) => {
+                keeper
+                    .redeem_points(&p.account_id, points, currency, key)
+                    .await
+            }
+            None => {
+                self.inner
+                    .network
+                    .redeem_points(&p.account_id, points, currency, key)
+                    .await
+            }
+        };
         match paid {
             Ok(cashback) => Ok(Redeemed { points, cashback }),
             Err(NetworkError::Rejected(why)) => Err(WalletError::invalid("points", why)),

@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     pub(crate) band_history: std::sync::OnceLock<Arc<dyn crate::band_history::BandHistory>>,
     /// The transit operators, once attached ([`crate::transit`]).
     pub(crate) transit: std::sync::OnceLock<Arc<dyn crate::transit::TransitCards>>,
+    /// The regions whose points are not the card network's ([`crate::points`]).
+    pub(crate) points: crate::points::Keepers,
 }
 
 /// The wallet service. Cheap to clone (shared state).
@@ -453,6 +455,7 @@ impl Wallet {
                 upi: std::sync::OnceLock::new(),
                 band_history: std::sync::OnceLock::new(),
                 transit: std::sync::OnceLock::new(),
+                points: crate::points::Keepers::default(),
             }),
         })
     }

@@ -136,7 +136,9 @@ impl UpiSide {
 /// path (`config`: the data directory's files or the embedded defaults).
 /// Only the rupee cashback offers are kept: a UPI payment moves the payer's
 /// own amount, so an instant discount cannot apply, and no other currency
-/// is paid in India. `None` when `config` turns both off.
+/// is paid in India; for the same reason India's rewards points are worth
+/// something in rupees only, so a redemption pays its cashback in INR on
+/// the INR ledger. `None` when `config` turns both off.
 pub async fn guard(
     india: &Db,
     ledger: &Ledger,
@@ -158,6 +160,7 @@ pub async fn guard(
             file.offers.retain(|o| {
                 o.eligibility.currency == Some(Currency::INR) && o.kind == BenefitKind::Cashback
             });
+            file.points.value.retain(|(c, _)| *c == Currency::INR);
             Some(OffersService::open(india.clone(), ledger.clone(), file).await?)
         }
         None => None,
