@@ -36,6 +36,7 @@ pub mod cache;
 pub mod direct;
 pub mod files;
 pub mod keyfilter;
+pub mod notify;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -111,6 +112,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the database writer thread has stopped")]
     WriterStopped,
+    /// What this database cannot do (a notification on SQLite, say).
+    #[error("not supported here: {0}")]
+    Unsupported(&'static str),
     #[error("the database writer's queue is full; try again later")]
     Overloaded,
     #[error("a database write panicked and was rolled back")]
@@ -149,6 +153,8 @@ pub struct Db {
     /// direct writer holds new rounds back for them).
     pool_writers: Arc<AtomicUsize>,
     backend: Backend,
+    /// PostgreSQL: where a listener connects ([`notify`]); `None` on SQLite.
+    notify_scope: Option<notify::Scope>,
     /// What the log calls this database: a SQLite file's name
     /// (`wallet-in.db`, so a region's lines name it) or a PostgreSQL schema.
     name: Arc<str>,
@@ -309,6 +315,10 @@ impl Db {
             direct,
             pool_writers,
             backend,
+            notify_scope: (backend == Backend::Postgres).then(|| notify::Scope {
+                url: url.as_str().into(),
+                schema: schema.clone(),
+            }),
             name: log_name(&url, schema.as_deref()),
             _temp: temp,
         })

@@ -258,27 +258,23 @@ impl Wallet {
         is_band: impl Fn(&str) -> bool,
         ops: Vec<BandOperation>,
     ) -> Result<usize, WalletError> {
-        let Some(device) = self.owners_band(owner, is_band).await? else {
+        let Some((device, db)) = self.owners_band(owner, is_band).await? else {
             return Ok(0);
         };
         let n = ops.len();
         for op in ops {
-            // No subscriber is not an error: the rows are in the history.
-            let _ = self
-                .inner
-                .events
-                .send(Arc::new((owner.to_owned(), row(&device, op))));
+            self.publish(&db, owner.to_owned(), row(&device, op)).await;
         }
         Ok(n)
     }
 
     /// The band device of account `owner` (in whichever region holds it)
-    /// that `is_band` picks.
+    /// that `is_band` picks, with that region's database.
     async fn owners_band(
         &self,
         owner: &str,
         is_band: impl Fn(&str) -> bool,
-    ) -> Result<Option<String>, WalletError> {
+    ) -> Result<Option<(String, paytap_store::Db)>, WalletError> {
         for (_, db) in self.inner.regions.iter() {
             let rows: Vec<(String,)> = sqlx::query_as(
                 "SELECT id FROM wallet_devices WHERE account_id = $1 AND kind = $2 \
@@ -290,7 +286,7 @@ impl Wallet {
             .fetch_all(db.pool())
             .await?;
             if let Some((id,)) = rows.into_iter().find(|(id,)| is_band(id)) {
-                return Ok(Some(id));
+                return Ok(Some((id, db.clone())));
             }
         }
         Ok(None)

@@ -864,7 +864,7 @@ async fn transactions(
 }
 
 async fn events(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {
-    let feed = w.subscribe_payments(&auth.principal);
+    let feed = w.subscribe_payments(&auth.principal).await?;
     let token = zeroize::Zeroizing::new(auth.token.clone());
     let stream = futures::stream::unfold((feed, w, token), |(mut feed, w, token)| async move {
         let t = feed.next().await?;

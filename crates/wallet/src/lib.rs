@@ -56,6 +56,7 @@ mod bills_api;
 mod body;
 pub mod client_addr;
 pub mod error;
+mod feed;
 pub mod http;
 pub mod idempotency;
 pub mod limits;

@@ -125,6 +125,9 @@ pub(crate) struct Inner {
     pub(crate) throttle: Mutex<LoginThrottle>,
     pub(crate) hashes: HashGate,
     pub(crate) events: broadcast::Sender<Arc<(String, Transaction)>>,
+    /// Set once this instance listens for payments other instances
+    /// recorded ([`crate::feed`]).
+    pub(crate) feed_listening: tokio::sync::OnceCell<()>,
     /// Wakes devices' command channels ([`crate::locate`]).
     pub(crate) commands: crate::locate::CommandBell,
     /// A hash of a random password, verified against on unknown logins so
@@ -449,6 +452,7 @@ impl Wallet {
                 throttle: Mutex::new(LoginThrottle::default()),
                 hashes,
                 events,
+                feed_listening: tokio::sync::OnceCell::new(),
                 commands: Default::default(),
                 dummy_hash,
                 bills: std::sync::OnceLock::new(),
@@ -1477,8 +1481,7 @@ impl Wallet {
             }
             self.seen_paying(db, &t.device_id, t.at).await?;
             tracing::info!(account = %account_id, region, event = %t.id, approved = t.approved, "payment recorded");
-            // No subscriber is not an error.
-            let _ = self.inner.events.send(Arc::new((account_id, t.clone())));
+            self.publish(db, account_id, t.clone()).await;
             return Ok(Some(t));
         }
         tracing::warn!(token_ref = %event.token_ref, event = %event.event_id, "payment for a token no account holds");
@@ -1553,12 +1556,16 @@ impl Wallet {
         Ok(TransactionPage { items, next_cursor })
     }
 
-    /// New payments of the account as they are recorded.
-    pub fn subscribe_payments(&self, p: &Principal) -> PaymentFeed {
-        PaymentFeed {
-            rx: self.inner.events.subscribe(),
+    /// New payments of the account as they are recorded, by this
+    /// instance or, on PostgreSQL, by any other sharing its database
+    /// ([`crate::feed`]): every payment recorded after this answers.
+    pub async fn subscribe_payments(&self, p: &Principal) -> Result<PaymentFeed, WalletError> {
+        let rx = self.inner.events.subscribe();
+        self.listen_for_feed().await?;
+        Ok(PaymentFeed {
+            rx,
             account_id: p.account_id.clone(),
-        }
+        })
     }
 
     // ----- housekeeping ------------------------------------------------------

@@ -224,8 +224,8 @@ async fn uploaded_band_operations_reach_the_owners_live_feed_only() {
     let (band, _) = s.device(&t, "band").await;
     let p = s.wallet.authenticate(&t).await.unwrap();
     let q = s.wallet.authenticate(&other).await.unwrap();
-    let mut mine = s.wallet.subscribe_payments(&p);
-    let mut theirs = s.wallet.subscribe_payments(&q);
+    let mut mine = s.wallet.subscribe_payments(&p).await.unwrap();
+    let mut theirs = s.wallet.subscribe_payments(&q).await.unwrap();
 
     // Another band id: nothing is sent.
     let sent = s

@@ -74,7 +74,13 @@ pub(crate) async fn payment_events(State(app): State<App>, req: Req) -> Response
     let Ok((principal, _)) = app.account_of(&token).await else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let feed = app.wallet.subscribe_payments(&principal);
+    let feed = match app.wallet.subscribe_payments(&principal).await {
+        Ok(feed) => feed,
+        Err(e) => {
+            tracing::error!(error = %e, "the live feed could not open");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
     let lang = req.lang(Some(principal.language.into()));
     let left_ms = (principal.session_expires_at - app.now_millis()).max(0);
     let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)));
