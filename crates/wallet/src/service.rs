@@ -1471,11 +1471,12 @@ impl Wallet {
             .bind(benefits_column(t.saved, t.earned))
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             if res.rows_affected() == 0 {
                 return Ok(None);
             }
-            self.seen_paying(db, &t.device_id, t.at).await?;
+            let asked = self.ask_to_verify(&mut tx, &account_id, &t).await?;
+            tx.commit().await?;
+            self.seen_paying(db, &t.device_id, t.at, asked).await?;
             tracing::info!(account = %account_id, region, event = %t.id, approved = t.approved, "payment recorded");
             // No subscriber is not an error.
             let _ = self.inner.events.send(Arc::new((account_id, t.clone())));
