@@ -35,7 +35,8 @@
 //!   counter persisted before the code leaves.
 //! * [`locate`]: "find my device" on the device: where it is (kept in the
 //!   keystore), the wallet's command channel, and obeying its commands
-//!   (report the place, ring, wipe the secure element), each answered.
+//!   (report the place, ring, wipe the secure element, ask the owner's
+//!   finger for a stepped-up payment), each answered.
 
 pub mod band;
 pub mod field;
@@ -49,7 +50,7 @@ pub mod wallet;
 
 pub use field::{FieldTransport, read_frame, serve_field, serve_tap, write_frame};
 pub use keystore::KeystoreKey;
-pub use locate::{Outcome, Position, obey};
+pub use locate::{Outcome, Owner, PaymentPrompt, Position, obey, obey_command};
 pub use se::{CardInfo, Device, DeviceKind, Finger, Tap, TapReport};
 pub use wallet::{SyncError, SyncReport, WalletClient, WalletClientError, sync_device};
 

@@ -6,7 +6,11 @@
 //! * [`obey`]: what the device does with a command, without any I/O of its
 //!   own: "locate" answers with the position (or fails without a fix),
 //!   "sound" rings through the caller's `ring`, "erase" wipes the secure
-//!   element ([`crate::Device::erase`]).
+//!   element ([`crate::Device::erase`]), "verify_payment" (a payment the
+//!   risk engine stepped up) shows the payment and asks the owner's
+//!   biometric through the caller's `touch`: the owner's finger arms the
+//!   next tap with the consumer device CVM ([`crate::Device::verify_owner`])
+//!   and answers `verified`; anything else answers `refused`.
 //! * [`CommandChannel`]: the server-sent event stream the device keeps open
 //!   to the wallet; [`listen`] obeys what arrives and answers each command.
 //!   The wallet sends an unanswered command again after a reconnection, so
@@ -19,8 +23,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::Device;
 use crate::wallet::{DeviceInfo, WalletClient, WalletClientError};
+use crate::{Device, Finger};
 
 /// The wallet sends a keep-alive every 15 s: three missed and the channel
 /// is taken for dead and opened again.
@@ -79,6 +83,20 @@ pub struct CommandInfo {
     pub detail: Option<String>,
     #[serde(default)]
     pub location: Option<Position>,
+    /// The payment a "verify_payment" asks about.
+    #[serde(default)]
+    pub payment: Option<PaymentPrompt>,
+}
+
+/// What the phone shows when the wallet asks it to verify a payment.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PaymentPrompt {
+    /// The payment's id in the wallet's history.
+    pub payment_id: String,
+    pub merchant_name: String,
+    pub amount: paytap_types::Money,
+    /// Decimal amount, e.g. `12.50`.
+    pub amount_display: String,
 }
 
 /// What obeying a command came to.
@@ -91,6 +109,11 @@ pub enum Outcome {
     /// "erase": the secure element is empty (this many cards and purses
     /// were removed).
     Erased(usize),
+    /// "verify_payment": the owner's finger; the next tap is verified.
+    Verified,
+    /// "verify_payment": the owner did not verify (no finger, or not the
+    /// enrolled one); nothing is armed.
+    Refused,
     /// Could not: why, in the device's words.
     Failed(String),
 }
@@ -107,6 +130,8 @@ impl Outcome {
                 json!({ "ok": true, "detail": format!("secure element wiped ({n} removed)") }),
                 here,
             ),
+            Outcome::Verified => (json!({ "ok": true, "detail": "verified" }), here),
+            Outcome::Refused => (json!({ "ok": false, "detail": "refused" }), here),
             Outcome::Failed(why) => (json!({ "ok": false, "detail": why }), here),
         };
         if let (Some(p), Some(fields)) = (place, body.as_object_mut()) {
@@ -118,6 +143,38 @@ impl Outcome {
             }
         }
         body
+    }
+}
+
+/// The owner's side of the device's commands.
+pub struct Owner<'a> {
+    /// Makes the sound ("sound").
+    pub ring: &'a mut dyn FnMut(),
+    /// Shows the payment and reads the sensor ("verify_payment"): the
+    /// finger presented, or `None` when the owner declines.
+    pub touch: &'a mut dyn FnMut(&PaymentPrompt) -> Option<Finger>,
+}
+
+/// Does what a command asks, with the owner when it needs them.
+pub fn obey_command(device: &mut Device, c: &CommandInfo, owner: &mut Owner<'_>) -> Outcome {
+    match (c.kind.as_str(), &c.payment) {
+        ("verify_payment", Some(p)) => verify_payment(device, p, owner.touch),
+        ("verify_payment", None) => Outcome::Failed("no payment to verify".into()),
+        (kind, _) => obey(device, kind, owner.ring),
+    }
+}
+
+/// Asks the owner's biometric for a stepped-up payment.
+fn verify_payment(
+    device: &mut Device,
+    p: &PaymentPrompt,
+    touch: &mut dyn FnMut(&PaymentPrompt) -> Option<Finger>,
+) -> Outcome {
+    let finger = touch(p);
+    match device.verify_owner(finger.as_ref()) {
+        Ok(true) => Outcome::Verified,
+        Ok(false) => Outcome::Refused,
+        Err(e) => Outcome::Failed(format!("could not arm the next tap: {e}")),
     }
 }
 
@@ -299,15 +356,15 @@ fn command_of(frame: &str) -> Result<Option<CommandInfo>, WalletClientError> {
         .map_err(|e| WalletClientError::Decode(e.to_string()))
 }
 
-/// Keeps the channel open and obeys: each command is obeyed once and
-/// answered; `on` hears every (command, outcome). Returns after `limit`
+/// Keeps the channel open and obeys ([`obey_command`]): each command is
+/// obeyed once and answered; `on` hears every (command, outcome). Returns after `limit`
 /// commands when given, else runs until the wallet refuses the channel
 /// (the session ended, the device is gone).
 pub async fn listen(
     device: &mut Device,
     client: &WalletClient,
     limit: Option<usize>,
-    ring: &mut dyn FnMut(),
+    owner: &mut Owner<'_>,
     on: &mut dyn FnMut(&CommandInfo, &Outcome),
 ) -> Result<usize, WalletClientError> {
     let device_id = device
@@ -337,7 +394,7 @@ pub async fn listen(
             };
             let outcome = match done.get(&c.id) {
                 Some(o) => o.clone(),
-                None => obey(device, &c.kind, ring),
+                None => obey_command(device, &c, owner),
             };
             client
                 .answer(&device_id, &c.id, &outcome, device.position())

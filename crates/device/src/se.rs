@@ -63,6 +63,17 @@ const SW_MEMORY_FAILURE: StatusWord = StatusWord::new(0x65, 0x81);
 
 pub use paytap_types::DeviceKind;
 
+/// How long the owner's answer to a step-up ([`Device::verify_owner`])
+/// vouches for the next tap: time to walk back to the terminal.
+pub const VERIFIED_TAP_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The system clock in Unix milliseconds (0 before 1970).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The emulated biometric: what the owner's enrolled finger (or face)
 /// presents to the sensor. Wiped on drop; never printed.
 #[derive(Clone, Debug)]
@@ -147,6 +158,11 @@ struct State {
     /// offline, and on phones and watches).
     #[serde(default)]
     band: Option<crate::band::BandApp>,
+    /// Until when (Unix milliseconds) the owner's answer to a step-up
+    /// vouches for the next tap ([`Device::verify_owner`]); absent when
+    /// nothing is armed.
+    #[serde(default)]
+    verified_until: Option<i64>,
 }
 
 /// What the device shows about a card (no secret, token masked).
@@ -267,6 +283,7 @@ impl Device {
             pending_load: None,
             position: None,
             band: None,
+            verified_until: None,
         };
         let plain = Zeroizing::new(
             serde_json::to_vec(&state).map_err(|_| DeviceError::Corrupt("content"))?,
@@ -334,6 +351,29 @@ impl Device {
             b.expose_mut().fill(0);
         }
         Finger(b)
+    }
+
+    /// The owner answers a payment's step-up at the sensor: when `finger`
+    /// is the enrolled one, the next tap within [`VERIFIED_TAP_WINDOW`]
+    /// carries the consumer device CVM without touching the sensor again.
+    /// Returns whether the owner was verified (nothing is armed if not).
+    pub fn verify_owner(&mut self, finger: Option<&Finger>) -> Result<bool, DeviceError> {
+        let enrolled = self.owner_finger();
+        if !finger.is_some_and(|f| f.matches(enrolled.0.expose())) {
+            return Ok(false);
+        }
+        self.state.verified_until = Some(now_millis() + VERIFIED_TAP_WINDOW.as_millis() as i64);
+        self.save()?;
+        Ok(true)
+    }
+
+    /// Whether a step-up answer vouches for this tap; using it disarms it.
+    fn take_verified(&mut self) -> Result<bool, DeviceError> {
+        let Some(until) = self.state.verified_until.take() else {
+            return Ok(false);
+        };
+        self.save()?;
+        Ok(now_millis() <= until)
     }
 
     /// Records the wallet enrolment.
@@ -597,7 +637,10 @@ impl Device {
             .transpose()?
             .map(Purse::new);
         let enrolled = self.owner_finger();
-        let verified = finger.is_some_and(|f| f.matches(enrolled.0.expose()));
+        let verified = match finger {
+            Some(f) => f.matches(enrolled.0.expose()),
+            None => self.take_verified()?,
+        };
         let mut se = SecureElement::new();
         for sc in &self.state.cards {
             se.add_card(build_card(sc, sc.payload.cdcvm_required)?)

@@ -1,12 +1,15 @@
 //! "Find my device" on the device: obeying each command (locate, sound,
-//! erase), and the whole round trip over a real wallet: commands queued
+//! erase, verify_payment: the owner's finger arms the next tap), and the whole round trip over a real wallet: commands queued
 //! while the device is away, delivered on its channel when it returns,
 //! obeyed and answered.
 
 use std::sync::Arc;
 
 use paytap_device::locate::{CommandInfo, listen};
-use paytap_device::{Device, DeviceKind, KeystoreKey, Outcome, Position, WalletClient, obey};
+use paytap_device::{
+    Device, DeviceKind, Finger, KeystoreKey, Outcome, Owner, PaymentPrompt, Position, WalletClient,
+    obey, obey_command,
+};
 use paytap_seal::ProvisioningPayload;
 use paytap_store::{Db, Regions};
 use paytap_testkit::card_payload;
@@ -36,17 +39,25 @@ fn people_square() -> Position {
     }
 }
 
-#[test]
-fn each_command_is_obeyed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("phone.se");
+/// An enrolled phone in `dir` holding one card: the device, its keystore's
+/// path and key.
+fn phone_with_card(dir: &std::path::Path) -> (Device, std::path::PathBuf, KeystoreKey) {
+    let path = dir.join("phone.se");
     let key = KeystoreKey::key_file_for(&path);
     let mut d = Device::create(&path, &key, DeviceKind::Phone, "Li's phone", "emulated").unwrap();
     d.set_enrolment(DEVICE_ID, "http://127.0.0.1:1/", "li@example.com")
         .unwrap();
-    let p = payload("tok_1");
-    let sealed = p.seal_to(&d.public_key(), DEVICE_ID).unwrap();
+    let sealed = payload("tok_1")
+        .seal_to(&d.public_key(), DEVICE_ID)
+        .unwrap();
     d.install("tok_1", &sealed, false).unwrap();
+    (d, path, key)
+}
+
+#[test]
+fn each_command_is_obeyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, path, key) = phone_with_card(dir.path());
 
     let mut rings = 0;
     let mut ring = || rings += 1;
@@ -75,6 +86,78 @@ fn each_command_is_obeyed() {
     assert!(d.cards().is_empty());
     assert_eq!(d.position(), Some(&people_square()));
     assert_eq!(d.device_id(), Some(DEVICE_ID));
+}
+
+/// A "verify_payment" command as the wallet's channel delivers it.
+fn verify_payment(id: &str) -> CommandInfo {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "device_id": DEVICE_ID, "kind": "verify_payment", "state": "delivered",
+        "created_at": 1,
+        "payment": { "payment_id": "ev_1", "merchant_name": "FamilyMart",
+                     "amount": { "minor": 2000, "currency": "CNY" }, "amount_display": "20.00" }
+    }))
+    .unwrap()
+}
+
+/// Whether a tap without touching the sensor reports the user verified.
+fn next_tap_verified(d: &mut Device) -> bool {
+    d.tap(None).unwrap().report().user_verified
+}
+
+#[test]
+fn a_verified_step_up_arms_only_the_next_tap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, path, key) = phone_with_card(dir.path());
+    let owner_finger = d.owner_finger();
+
+    // The owner declines, or a stranger touches the sensor: refused, nothing armed.
+    let mut shown: Vec<PaymentPrompt> = Vec::new();
+    let stranger = Finger::stranger().unwrap();
+    for finger in [None, Some(stranger)] {
+        let mut owner = Owner {
+            ring: &mut || {},
+            touch: &mut |p| {
+                shown.push(p.clone());
+                finger.clone()
+            },
+        };
+        assert_eq!(
+            obey_command(&mut d, &verify_payment("c1"), &mut owner),
+            Outcome::Refused
+        );
+        assert!(!next_tap_verified(&mut d));
+    }
+    assert_eq!(shown.len(), 2);
+    assert_eq!(
+        (
+            shown[0].merchant_name.as_str(),
+            shown[0].amount_display.as_str()
+        ),
+        ("FamilyMart", "20.00")
+    );
+
+    // The owner's finger: verified, and the next tap (only) carries it,
+    // also after the keystore is reopened by another process.
+    let mut owner = Owner {
+        ring: &mut || {},
+        touch: &mut |_| Some(owner_finger.clone()),
+    };
+    assert_eq!(
+        obey_command(&mut d, &verify_payment("c2"), &mut owner),
+        Outcome::Verified
+    );
+    drop(d);
+    let mut d = Device::open(&path, &key).unwrap();
+    assert!(next_tap_verified(&mut d));
+    assert!(!next_tap_verified(&mut d));
+
+    // A "verify_payment" without its payment cannot be answered yes.
+    let mut bare = verify_payment("c3");
+    bare.payment = None;
+    assert!(matches!(
+        obey_command(&mut d, &bare, &mut owner),
+        Outcome::Failed(_)
+    ));
 }
 
 /// A card network that is never needed: commands touch no token here.
@@ -183,7 +266,10 @@ async fn commands_wait_for_the_device_and_are_answered() {
         &mut d,
         &client,
         Some(2),
-        &mut || rang += 1,
+        &mut Owner {
+            ring: &mut || rang += 1,
+            touch: &mut |_| None,
+        },
         &mut |c: &CommandInfo, o: &Outcome| heard.push((c.kind.clone(), o.clone())),
     )
     .await
@@ -225,7 +311,11 @@ async fn commands_wait_for_the_device_and_are_answered() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         owner.send_command(&id, "erase").await.unwrap()
     });
-    let n = listen(&mut d, &client, Some(1), &mut || {}, &mut |_, _| {})
+    let mut owner = Owner {
+        ring: &mut || {},
+        touch: &mut |_| None,
+    };
+    let n = listen(&mut d, &client, Some(1), &mut owner, &mut |_, _| {})
         .await
         .unwrap();
     assert_eq!(n, 1);

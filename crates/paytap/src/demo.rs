@@ -35,7 +35,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
-use paytap_device::locate::listen;
+use paytap_device::locate::{Owner, listen};
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{Device, DeviceKind, KeystoreKey, Position, WalletClient, sync_device};
 use paytap_emv::{Kernel, Outcome, Transaction, TxnDate};
@@ -873,7 +873,10 @@ impl Demo {
                 &mut phone,
                 &self.client,
                 Some(1),
-                &mut || {},
+                &mut Owner {
+                    ring: &mut || {},
+                    touch: &mut |_| None,
+                },
                 &mut |_, _| {},
             )
             .await

@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
-use paytap_device::locate::{CommandInfo, Reason, listen};
+use paytap_device::locate::{CommandInfo, Owner, PaymentPrompt, Reason, listen};
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{
     Device, DeviceKind, Outcome, Position, WalletClient, serve_field, sync_device,
@@ -145,7 +145,9 @@ enum Cmd {
     Field(FieldArgs),
     /// Keep the wallet's command channel open and obey "find my device":
     /// report the place for "locate", beep for "sound", wipe the secure
-    /// element for "erase"; each is answered.
+    /// element for "erase", ask the owner's finger for a payment the risk
+    /// engine stepped up ("verify_payment", then the next tap carries it);
+    /// each is answered.
     Listen(ListenArgs),
     /// Scan a merchant's QR code and pay it (a phone): the owner's finger, the secure element's cryptogram, the acquirer.
     Scan(Box<scan::ScanArgs>),
@@ -256,6 +258,10 @@ struct ListenArgs {
     /// Stop after this many commands (default: run until stopped).
     #[arg(long)]
     count: Option<usize>,
+    /// The owner touches the fingerprint sensor when the phone asks to
+    /// verify a payment (without it, the owner declines).
+    #[arg(long)]
+    verified: bool,
     #[command(flatten)]
     at: Where,
     #[command(flatten)]
@@ -536,6 +542,7 @@ async fn obey_commands(a: ListenArgs) -> anyhow::Result<ExitCode> {
     let ListenArgs {
         ks,
         count,
+        verified,
         at,
         login,
     } = a;
@@ -543,14 +550,27 @@ async fn obey_commands(a: ListenArgs) -> anyhow::Result<ExitCode> {
     at.apply(&mut device)?;
     let client = client_for(&mut device, &login).await?;
     println!(
-        "listening for commands to {:?} (locate, sound, erase)",
+        "listening for commands to {:?} (locate, sound, erase, verify_payment)",
         device.name()
     );
+    let finger = device.owner_finger();
+    let mut owner = Owner {
+        ring: &mut || println!("beep beep beep"),
+        touch: &mut |p: &PaymentPrompt| {
+            println!(
+                "verify it's you: {} {} at {}",
+                p.amount_display,
+                p.amount.currency.code(),
+                p.merchant_name
+            );
+            verified.then(|| finger.clone())
+        },
+    };
     let n = listen(
         &mut device,
         &client,
         count,
-        &mut || println!("beep beep beep"),
+        &mut owner,
         &mut |c: &CommandInfo, o: &Outcome| println!("{}", said(c, o)),
     )
     .await?;
@@ -584,6 +604,10 @@ fn said(c: &CommandInfo, o: &Outcome) -> String {
         ),
         Outcome::Rang => "sound: rang".into(),
         Outcome::Erased(n) => format!("erase: secure element wiped ({n} removed)"),
+        Outcome::Verified => {
+            "verify_payment: verified; the next tap carries the fingerprint".into()
+        }
+        Outcome::Refused => "verify_payment: refused".into(),
         Outcome::Failed(why) => format!("{}: could not ({why})", c.kind),
     }
 }

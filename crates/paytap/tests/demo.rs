@@ -96,6 +96,7 @@ fn check(out: &Output) {
         "offers:bank:01020000:CNY paid the 10 CNY",
         "DECLINED 1A",
         "The wallet's history says: verify it's you, then pay again (risk: velocity)",
+        "The wallet asks the phone at once: \"verify it's you: 6.00 CNY at Metro Kiosk\". Li touches the sensor; the phone answers verified.",
         "the cryptogram vouches for the fingerprint",
         "India: UPI to a contact, a tea stall's QR and its collect request",
         "Priya pays Arjun ₹500.00: success (RRN ",

@@ -17,6 +17,8 @@
 //! * [`transit`]: the account's transit cards (`/api/v1/transit/cards`) and
 //!   a lost device's cards hotlisted, over the [`TransitCards`] port
 //!   attached with [`Wallet::attach_transit`].
+//! * [`step_up`]: a payment the risk engine stepped up (DE 39 `1A`)
+//!   queues a `verify_payment` command for the device that paid.
 //! * [`WalletNetwork`] ([`port`]) is how the wallet reaches the card network
 //!   (issuer ID&V and the token service, EMV Payment Tokenisation
 //!   framework roles); the network side implements it.
@@ -70,6 +72,7 @@ pub mod schema;
 pub mod server;
 pub mod service;
 pub mod signin;
+pub mod step_up;
 pub mod throttle;
 pub mod transit;
 pub mod upi_api;
@@ -92,6 +95,7 @@ pub use port::{
 };
 pub use server::{ServerLimits, serve};
 pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};
+pub use step_up::{PaymentToVerify, STEP_UP_CODE};
 pub use transit::{
     TransitCard, TransitCardList, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp,
     TransitTrip,

@@ -36,13 +36,14 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::Stream;
-use paytap_store::Db;
+use paytap_store::{Db, Tx};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::error::{WalletError, stored_text};
 use crate::model::{Heartbeat, Location, Principal};
 use crate::service::{Wallet, new_id, text_field};
+use crate::step_up::{PaymentToVerify, stored_payment};
 
 /// Places kept per device: enough for a short trail on the map, few
 /// enough that the history never grows with the device's age.
@@ -77,13 +78,16 @@ paytap_types::text_enum! {
         Sound = "sound",
         /// Wipe the secure element.
         Erase = "erase",
+        /// Ask the owner's biometric for a payment the risk engine stepped
+        /// up ([`crate::step_up`]); queued by the wallet, never the owner.
+        VerifyPayment = "verify_payment",
     }
 }
 
 impl CommandKind {
     /// Asking again while one is open adds nothing: the open one answers.
     fn coalesces(self) -> bool {
-        !matches!(self, CommandKind::Sound)
+        !matches!(self, CommandKind::Sound | CommandKind::VerifyPayment)
     }
 }
 
@@ -122,6 +126,9 @@ pub struct DeviceCommand {
     pub detail: Option<String>,
     /// Where the device was when it answered a "locate".
     pub location: Option<Location>,
+    /// The payment a "verify_payment" asks about (absent for other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentToVerify>,
 }
 
 paytap_types::text_enum! {
@@ -248,10 +255,11 @@ type CommandRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 const COMMAND_COLS: &str = "id, device_id, kind, state, created_at, delivered_at, finished_at, detail, \
-     lat_e7, lon_e7, accuracy_cm, place";
+     lat_e7, lon_e7, accuracy_cm, place, payment";
 
 fn command_from_row(r: CommandRow) -> Result<DeviceCommand, WalletError> {
     let kind: CommandKind = r.2.parse().map_err(stored_text)?;
@@ -266,6 +274,7 @@ fn command_from_row(r: CommandRow) -> Result<DeviceCommand, WalletError> {
         finished_at: r.6,
         detail: r.7,
         location: location_of(r.8, r.9, r.10, r.11, r.6),
+        payment: stored_payment(r.12)?,
     })
 }
 
@@ -283,6 +292,22 @@ fn place_from_row(r: PlaceRow) -> Result<Place, WalletError> {
         },
         source,
     })
+}
+
+/// Deletes the device's finished commands beyond the newest
+/// [`MAX_KEPT_COMMANDS`] (after one more was queued).
+pub(crate) async fn trim_finished(tx: &mut Tx, device_id: &str) -> Result<(), WalletError> {
+    sqlx::query(
+        "DELETE FROM wallet_device_commands WHERE device_id = $1 \
+         AND state IN ('acknowledged', 'failed') AND id NOT IN \
+         (SELECT id FROM wallet_device_commands WHERE device_id = $1 \
+          AND state IN ('acknowledged', 'failed') ORDER BY created_at DESC, id DESC LIMIT $2)",
+    )
+    .bind(device_id)
+    .bind(MAX_KEPT_COMMANDS)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A command the device's channel has not sent on this connection yet.
@@ -359,13 +384,20 @@ impl Wallet {
     }
 
     /// A payment by the device at `at` (Unix milliseconds): "last seen"
-    /// moves to it unless the device was seen later.
+    /// moves to it unless the device was seen later. `asked`: the payment
+    /// queued a command ([`crate::step_up`]), so the device's open channel
+    /// is woken.
     pub(crate) async fn seen_paying(
         &self,
         db: &Db,
         device_id: &str,
         at: i64,
+        asked: bool,
     ) -> Result<(), WalletError> {
+        if asked {
+            // No open channel is not an error: the device gets it on return.
+            let _ = self.inner.commands.0.send(device_id.to_owned());
+        }
         let mut tx = db.begin_write().await?;
         sqlx::query(
             "UPDATE wallet_devices SET last_seen_at = $1 \
@@ -406,6 +438,12 @@ impl Wallet {
         kind: CommandKind,
     ) -> Result<(DeviceCommand, bool), WalletError> {
         self.device(p, device_id).await?;
+        if kind == CommandKind::VerifyPayment {
+            return Err(WalletError::invalid(
+                "kind",
+                "verify_payment is sent by the wallet after a step-up, not by the owner",
+            ));
+        }
         if kind == CommandKind::Erase {
             self.wipe_device(p, device_id).await?;
         }
@@ -462,16 +500,7 @@ impl Wallet {
         .bind(self.now())
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "DELETE FROM wallet_device_commands WHERE device_id = $1 \
-             AND state IN ('acknowledged', 'failed') AND id NOT IN \
-             (SELECT id FROM wallet_device_commands WHERE device_id = $1 \
-              AND state IN ('acknowledged', 'failed') ORDER BY created_at DESC, id DESC LIMIT $2)",
-        )
-        .bind(device_id)
-        .bind(MAX_KEPT_COMMANDS)
-        .execute(&mut *tx)
-        .await?;
+        trim_finished(&mut tx, device_id).await?;
         tx.commit().await?;
         Ok((id, true))
     }

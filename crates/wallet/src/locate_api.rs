@@ -4,7 +4,8 @@
 //! * `GET /api/v1/devices/{id}/places`: the short history of places;
 //! * `GET|POST /api/v1/devices/{id}/commands`: the commands and their
 //!   states; queue one (`{"kind": "locate" | "sound" | "erase"}`, 201 when
-//!   new, 200 when an open one of the same kind answers);
+//!   new, 200 when an open one of the same kind answers; `verify_payment`
+//!   is the wallet's own, [`crate::step_up`], and refused here);
 //! * `GET /api/v1/devices/{id}/commands/stream`: the device's channel,
 //!   server-sent events (`event: command`, the command as data, its id as
 //!   the event id);

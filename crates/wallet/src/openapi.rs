@@ -308,6 +308,7 @@ fn wallet_operations() -> Vec<Op> {
             .idem()
             .body("NewCommand")
             .resp("201", ok("Queued for the device", schema_ref("DeviceCommand")))
+            .resp("422", err("verify_payment: only the wallet sends it, after a step-up"))
             .resp("200", ok("An open command of the same kind (locate, erase) answers", schema_ref("DeviceCommand")))
             .resp("404", err("No such device on this account"))
             .resp("409", err("Eight commands already wait for the device, or Idempotency-Key reused"))
@@ -320,7 +321,7 @@ fn wallet_operations() -> Vec<Op> {
             )
             .resp("404", err("No such device on this account")),
         op("post", "/api/v1/devices/{device_id}/commands/{command_id}/ack", "answerCommand", "find-device")
-            .summary("The device's answer to a command (with its place; required for locate)")
+            .summary("The device's answer to a command (with its place; required for locate; verify_payment: ok true with detail \"verified\" or ok false with detail \"refused\")")
             .idem()
             .body("CommandAnswer")
             .resp("200", ok("The command, acknowledged or failed", schema_ref("DeviceCommand")))
@@ -556,13 +557,25 @@ fn schemas() -> Value {
             "required": ["id", "device_id", "kind", "state", "created_at"],
             "properties": {
                 "id": s("string"), "device_id": s("string"),
-                "kind": { "type": "string", "enum": ["locate", "sound", "erase"] },
+                "kind": { "type": "string", "enum": ["locate", "sound", "erase", "verify_payment"],
+                          "description": "verify_payment: queued by the wallet when the risk engine stepped a payment up (DE 39 1A); the device asks its owner's biometric and arms its next tap" },
                 "state": { "type": "string", "enum": ["queued", "delivered", "acknowledged", "failed"] },
                 "created_at": ms(),
                 "delivered_at": { "type": ["integer", "null"], "format": "int64" },
                 "finished_at": { "type": ["integer", "null"], "format": "int64" },
                 "detail": { "type": ["string", "null"] },
-                "location": { "oneOf": [schema_ref("Location"), { "type": "null" }] }
+                "location": { "oneOf": [schema_ref("Location"), { "type": "null" }] },
+                "payment": schema_ref("PaymentToVerify")
+            }
+        },
+        "PaymentToVerify": {
+            "type": "object", "description": "What the phone shows for a verify_payment command (absent for other kinds)",
+            "required": ["payment_id", "merchant_name", "amount", "amount_display"],
+            "properties": {
+                "payment_id": { "type": "string", "description": "The payment's id in the account's history" },
+                "merchant_name": s("string"),
+                "amount": schema_ref("Money"),
+                "amount_display": { "type": "string", "description": "Decimal amount, e.g. 12.50" }
             }
         },
         "CommandAnswer": {

@@ -177,4 +177,16 @@ CREATE INDEX wallet_device_commands_device ON wallet_device_commands (device_id,
         version: 4,
         sql: "ALTER TABLE wallet_transactions ADD COLUMN benefits TEXT",
     },
+    // Version 5: a "verify_payment" command names the stepped-up payment
+    // it asks about (`payment_id`, one command per payment) and carries
+    // what the phone shows (`payment`, JSON: merchant, amount).
+    Migration {
+        component: "wallet",
+        version: 5,
+        sql: "
+ALTER TABLE wallet_device_commands ADD COLUMN payment_id TEXT;
+ALTER TABLE wallet_device_commands ADD COLUMN payment TEXT;
+CREATE UNIQUE INDEX wallet_device_commands_payment ON wallet_device_commands (payment_id)
+",
+    },
 ];

@@ -1475,11 +1475,12 @@ impl Wallet {
             .bind(benefits_column(t.saved, t.earned))
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             if res.rows_affected() == 0 {
                 return Ok(None);
             }
-            self.seen_paying(db, &t.device_id, t.at).await?;
+            let asked = self.ask_to_verify(&mut tx, &account_id, &t).await?;
+            tx.commit().await?;
+            self.seen_paying(db, &t.device_id, t.at, asked).await?;
             tracing::info!(account = %account_id, region, event = %t.id, approved = t.approved, "payment recorded");
             self.publish(db, account_id, t.clone()).await;
             return Ok(Some(t));

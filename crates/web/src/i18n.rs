@@ -704,6 +704,8 @@ pub struct FindStrings {
     pub locate_now: &'static str,
     pub play_sound: &'static str,
     pub erase: &'static str,
+    /// A "verify_payment" command in the list (asked by the wallet).
+    pub verify_payment: &'static str,
     pub actions_note: &'static str,
     /// `{}`: the device's name.
     pub erase_title: &'static str,
@@ -748,6 +750,7 @@ const FIND_EN: FindStrings = FindStrings {
     locate_now: "Locate now",
     play_sound: "Play a sound",
     erase: "Erase",
+    verify_payment: "Verify a payment",
     actions_note: "A device that is offline gets these when it next connects.",
     erase_title: "Erase {}?",
     erase_body: "Every card on the device is removed now, and the device wipes its secure element the next time it connects. This cannot be undone.",
@@ -778,6 +781,7 @@ const FIND_ZH: FindStrings = FindStrings {
     locate_now: "立即定位",
     play_sound: "播放声音",
     erase: "抹除",
+    verify_payment: "验证付款",
     actions_note: "设备离线时，会在下次连接时收到这些指令。",
     erase_title: "抹除「{}」？",
     erase_body: "设备上的所有卡片将立即移除，设备下次连接时会清除安全芯片中的数据。此操作无法撤销。",
@@ -808,6 +812,7 @@ const FIND_HI: FindStrings = FindStrings {
     locate_now: "अभी ढूँढें",
     play_sound: "आवाज़ बजाएँ",
     erase: "मिटाएँ",
+    verify_payment: "भुगतान सत्यापित करें",
     actions_note: "जो डिवाइस ऑफ़लाइन है, उसे ये अगली बार कनेक्ट होने पर मिलेंगे।",
     erase_title: "{} को मिटाएँ?",
     erase_body: "डिवाइस के सभी कार्ड अभी हटा दिए जाएँगे, और अगली बार कनेक्ट होने पर डिवाइस अपना सिक्योर एलिमेंट मिटा देगा। इसे वापस नहीं किया जा सकता।",

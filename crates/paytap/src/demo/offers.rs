@@ -4,13 +4,16 @@
 //! pays it, on the ledger, out of the offer's budget) and, as the card's
 //! first payment with paytap, 5% of the charge comes back as cashback. Then
 //! a burst of taps with the same card: the risk engine's velocity rule
-//! stops the sixth in a minute before the bank sees it, and the wallet's
-//! history tells Li why. Last, an operator writes an offer in the
+//! stops the sixth in a minute before the bank sees it, the wallet's
+//! history tells Li why and the wallet asks the phone to verify: Li's
+//! finger on the sensor arms the phone's next tap, which goes through. Last, an operator writes an offer in the
 //! operator's console and pauses it (`console.rs`).
 
 use anyhow::{Context, bail, ensure};
 use std::time::Duration;
 
+use paytap_device::Outcome;
+use paytap_device::locate::{Owner, PaymentPrompt, listen};
 use paytap_device::wallet::HistoryItem;
 use paytap_types::{Currency, Money};
 use serde::Deserialize;
@@ -202,17 +205,57 @@ impl Demo {
             "{BURST_ALLOWED} payments in a minute went through; the next is stopped before the bank sees it. The wallet's history says: {}",
             t.reason
         ));
-        // The owner's finger meets the biometric step-up.
+        self.verify_on_phone(&t.id).await?;
+        // The owner's finger, given on the phone, meets the biometric step-up.
         self.story.say(
-            "Li touches the sensor and taps once more: the cryptogram vouches for the fingerprint, which is what the rule asked for.",
+            "Li taps once more without touching the sensor again: the cryptogram vouches for the fingerprint, which is what the rule asked for.",
         );
-        let r = self.tap(true, BURST_TAP, BURST_SHOP).await?;
+        let r = self.tap(false, BURST_TAP, BURST_SHOP).await?;
         self.receipt(&r);
         ensure!(
             r.approved,
             "the owner's fingerprint did not meet the step-up: {}",
             r.meaning
         );
+        Ok(())
+    }
+
+    /// The wallet asks the phone to verify the stepped-up payment
+    /// `payment_id` (its command is queued with the payment); Li touches
+    /// the sensor, and the phone keeps the fingerprint for its next tap.
+    async fn verify_on_phone(&mut self, payment_id: &str) -> anyhow::Result<()> {
+        let mut phone = self.phone.take().context("no phone")?;
+        let finger = phone.owner_finger();
+        let mut asked: Option<PaymentPrompt> = None;
+        let mut answer: Option<Outcome> = None;
+        let heard = listen(
+            &mut phone,
+            &self.client,
+            Some(1),
+            &mut Owner {
+                ring: &mut || {},
+                touch: &mut |p| {
+                    asked = Some(p.clone());
+                    Some(finger.clone())
+                },
+            },
+            &mut |_, o| answer = Some(o.clone()),
+        )
+        .await;
+        self.phone = Some(phone);
+        heard?;
+        let p = asked.context("the phone was not asked to verify the payment")?;
+        ensure!(
+            p.payment_id == payment_id && answer == Some(Outcome::Verified),
+            "the phone answered {answer:?} for payment {}, not verified for {payment_id}",
+            p.payment_id
+        );
+        self.story.say(format!(
+            "The wallet asks the phone at once: \"verify it's you: {} {} at {}\". Li touches the sensor; the phone answers verified.",
+            p.amount_display,
+            p.amount.currency.code(),
+            p.merchant_name
+        ));
         Ok(())
     }
 

@@ -52,6 +52,7 @@ fn kind_label(f: &FindStrings, k: CommandKind) -> &'static str {
         CommandKind::Locate => f.locate_now,
         CommandKind::Sound => f.play_sound,
         CommandKind::Erase => f.erase,
+        CommandKind::VerifyPayment => f.verify_payment,
     }
 }
 
