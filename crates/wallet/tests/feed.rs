@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use paytap_types::{Currency, Money, PaymentEvent};
 use paytap_store::Regions;
+use paytap_types::{Currency, Money, PaymentEvent};
 use paytap_wallet::{Wallet, WalletConfig};
 
 /// How long a feed is given to hear a payment.
