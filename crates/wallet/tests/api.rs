@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use futures::StreamExt;
-use paytap_types::{Currency, Money, PaymentEvent};
+use paytap_types::{Currency, Money};
 use paytap_wallet::{StateReason, TokenState};
 use serde_json::json;
 
@@ -587,29 +587,6 @@ async fn lost_resume_wipe() {
     let r = s.post(&t, &format!("{base}/wipe"), json!({})).await;
     assert_eq!(r.status, 200);
     assert_eq!(s.net.state_calls().len(), 9);
-}
-
-fn event(id: &str, token_ref: &str, minor: i64, approved: bool, at: i64) -> PaymentEvent {
-    PaymentEvent {
-        event_id: id.into(),
-        token_ref: token_ref.into(),
-        merchant_name: "Lawson Shanghai".into(),
-        merchant_id: "M0001".into(),
-        terminal_id: "T0001".into(),
-        amount: Money::new(minor, Currency::CNY),
-        approved,
-        response_code: if approved { "00" } else { "51" }.into(),
-        reason: if approved {
-            "Approved"
-        } else {
-            "Insufficient funds"
-        }
-        .into(),
-        kind: "purchase".into(),
-        at_millis: at,
-        saved: None,
-        earned: None,
-    }
 }
 
 #[tokio::test]

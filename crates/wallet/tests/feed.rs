@@ -9,31 +9,12 @@ use std::time::Duration;
 
 use common::*;
 use paytap_store::Regions;
-use paytap_types::{Currency, Money, PaymentEvent};
 use paytap_wallet::{Wallet, WalletConfig};
 
 /// How long a feed is given to hear a payment.
 const HEAR_WITHIN: Duration = Duration::from_secs(10);
 /// How long a feed is watched for a second copy that must not come.
 const QUIET_FOR: Duration = Duration::from_millis(500);
-
-fn event(id: &str, token_ref: &str, minor: i64) -> PaymentEvent {
-    PaymentEvent {
-        event_id: id.into(),
-        token_ref: token_ref.into(),
-        merchant_name: "Lawson Shanghai".into(),
-        merchant_id: "M0001".into(),
-        terminal_id: "T0001".into(),
-        amount: Money::new(minor, Currency::CNY),
-        approved: true,
-        response_code: "00".into(),
-        reason: "Approved".into(),
-        kind: "purchase".into(),
-        at_millis: 1_795_000_000_000,
-        saved: None,
-        earned: None,
-    }
-}
 
 /// A second instance over the first one's databases.
 async fn second_instance(s: &Server) -> Wallet {
@@ -66,7 +47,7 @@ async fn a_payment_recorded_by_one_instance_reaches_feeds_on_every_instance_once
     let mut there = other.subscribe_payments(&holder).await.unwrap();
     let recorded = s
         .wallet
-        .record_payment(&event("e1", &token_ref, 1250))
+        .record_payment(&event("e1", &token_ref, 1250, true, 1_795_000_000_000))
         .await;
     assert!(recorded.unwrap().is_some());
 

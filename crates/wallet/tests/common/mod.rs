@@ -531,3 +531,34 @@ pub fn pan(body13: &str) -> String {
     let d = paytap_types::luhn_check_digit(&b).unwrap();
     format!("{b}{d}")
 }
+
+/// A card payment the network reports for `token_ref` at Lawson Shanghai:
+/// approved, or declined `51`.
+pub fn event(
+    id: &str,
+    token_ref: &str,
+    minor: i64,
+    approved: bool,
+    at: i64,
+) -> paytap_types::PaymentEvent {
+    paytap_types::PaymentEvent {
+        event_id: id.into(),
+        token_ref: token_ref.into(),
+        merchant_name: "Lawson Shanghai".into(),
+        merchant_id: "M0001".into(),
+        terminal_id: "T0001".into(),
+        amount: paytap_types::Money::new(minor, paytap_types::Currency::CNY),
+        approved,
+        response_code: if approved { "00" } else { "51" }.into(),
+        reason: if approved {
+            "Approved"
+        } else {
+            "Insufficient funds"
+        }
+        .into(),
+        kind: "purchase".into(),
+        at_millis: at,
+        saved: None,
+        earned: None,
+    }
+}
