@@ -166,3 +166,38 @@ async fn erase_asks_first_then_removes_the_cards_and_queues_the_wipe() {
     let r = o.get(&site.app, &path).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_payment_the_phone_is_asked_to_verify_is_named_in_the_command_list() {
+    let site = site().await;
+    let li = site.li(Language::Zh).await;
+    let stepped_up = paytap_types::PaymentEvent {
+        event_id: "ev-1a".into(),
+        token_ref: li.cards[0].token_ref.clone(),
+        merchant_name: "Metro Kiosk".into(),
+        merchant_id: "M0001".into(),
+        terminal_id: "T0001".into(),
+        amount: paytap_types::Money::new(600, paytap_types::Currency::CNY),
+        approved: false,
+        response_code: "1A".into(),
+        reason: "verify it's you, then pay again (risk: velocity)".into(),
+        kind: "purchase".into(),
+        at_millis: 1_795_000_000_000,
+        saved: None,
+        earned: None,
+    };
+    assert!(
+        site.wallet
+            .record_payment(&stepped_up)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut c = site.browser(LI).await;
+    let r = c.get(&site.app, &format!("/devices/{}", li.phone)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let b = &r.body;
+    assert!(b.contains("data-kind=\"verify_payment\""), "{b}");
+    assert!(b.contains("验证付款"), "{b}");
+    assert!(b.contains("Metro Kiosk · 6.00 CNY"), "{b}");
+}

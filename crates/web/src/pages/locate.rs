@@ -149,6 +149,11 @@ fn commands(ctx: &Ctx, find: &FindView) -> Markup {
                         @if let Some(l) = &c.location {
                             " · " (fill(f.answered_from, &place_text(l)))
                         }
+                        @if let Some(pay) = &c.payment {
+                            " · " span class="payment" {
+                                (pay.merchant_name) " · " (pay.amount_display) " " (pay.amount.currency.code())
+                            }
+                        }
                         @if let Some(d) = &c.detail {
                             " · " span class="muted" { (d) }
                         }
