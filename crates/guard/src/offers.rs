@@ -194,11 +194,16 @@ fn write_error(message: String, offers: &[RedeemedOffer]) -> GuardError {
     GuardError::Write(message)
 }
 
+/// Where a job's budget statements stand in it.
+fn budget_positions(job: &[Stmt]) -> Vec<usize> {
+    (0..job.len()).filter(|&i| is_budget(&job[i])).collect()
+}
+
 /// Every budget statement of a job touched its offer's row (they are
 /// created at open, before any payment): a missing one is our bug.
-fn check_budget_rows(counts: &[u64], budget_from: usize) {
+fn check_budget_rows(counts: &[u64], positions: &[usize]) {
     assert!(
-        counts.len() >= budget_from && counts[budget_from..].iter().all(|&n| n == 1),
+        positions.iter().all(|&i| counts.get(i) == Some(&1)),
         "an offer's budget row is missing: {counts:?}"
     );
 }
@@ -333,18 +338,18 @@ impl OffersService {
                 ],
             });
         }
-        let budget_from = job.len();
         job.extend(
             r.offers
                 .iter()
                 .map(|o| budget_stmt(RESERVE, o.amount.minor, &o.offer)),
         );
+        let budgets = budget_positions(&job);
         let counts = self
             .writer
             .commit(job)
             .await
             .map_err(|m| write_error(m, &r.offers))?;
-        check_budget_rows(&counts, budget_from);
+        check_budget_rows(&counts, &budgets);
         Ok(())
     }
 
@@ -449,12 +454,9 @@ impl OffersService {
         if job.is_empty() {
             return Ok(());
         }
-        let budgets: Vec<usize> = (0..job.len()).filter(|&i| is_budget(&job[i])).collect();
+        let budgets = budget_positions(&job);
         let counts = self.writer.commit(job).await.map_err(GuardError::Write)?;
-        assert!(
-            budgets.iter().all(|&i| counts.get(i) == Some(&1)),
-            "an offer's budget row is missing: {counts:?}"
-        );
+        check_budget_rows(&counts, &budgets);
         Ok(())
     }
 
