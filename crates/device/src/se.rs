@@ -149,6 +149,10 @@ struct State {
     /// same id and body until the card takes it (absent before top-ups).
     #[serde(default)]
     pending_load: Option<crate::transit::PendingLoad>,
+    /// A card issue sent to an operator and not yet installed (absent
+    /// before card fees).
+    #[serde(default)]
+    pending_issue: Option<crate::transit::PendingIssue>,
     /// Where the device is, as its location service would say (absent in
     /// keystores written before "find my device").
     #[serde(default)]
@@ -281,6 +285,7 @@ impl Device {
             default_token_ref: None,
             purses: Vec::new(),
             pending_load: None,
+            pending_issue: None,
             position: None,
             band: None,
             verified_until: None,
@@ -297,6 +302,17 @@ impl Device {
         let (ks, plain) = Keystore::open(path, key)?;
         let (state, key) = load_state(&plain)?;
         Ok(Device { ks, state, key })
+    }
+
+    /// Sets one part of the state to `value`, persisted before this
+    /// returns; the old value is kept when the write fails.
+    fn persist<T>(&mut self, part: fn(&mut State) -> &mut T, value: T) -> Result<(), DeviceError> {
+        let old = std::mem::replace(part(&mut self.state), value);
+        if let Err(e) = self.save() {
+            *part(&mut self.state) = old;
+            return Err(e);
+        }
+        Ok(())
     }
 
     fn save(&self) -> Result<(), DeviceError> {
@@ -591,12 +607,7 @@ impl Device {
     /// Replaces the band application's state, persisted before this returns
     /// (the old state kept when the write fails).
     pub(crate) fn set_band_app(&mut self, app: crate::band::BandApp) -> Result<(), DeviceError> {
-        let old = self.state.band.replace(app);
-        if let Err(e) = self.save() {
-            self.state.band = old;
-            return Err(e);
-        }
-        Ok(())
+        self.persist(|s| &mut s.band, Some(app))
     }
 
     /// The top-up waiting for the card to take it, if any.
@@ -609,12 +620,20 @@ impl Device {
         &mut self,
         load: Option<crate::transit::PendingLoad>,
     ) -> Result<(), DeviceError> {
-        let old = std::mem::replace(&mut self.state.pending_load, load);
-        if let Err(e) = self.save() {
-            self.state.pending_load = old;
-            return Err(e);
-        }
-        Ok(())
+        self.persist(|s| &mut s.pending_load, load)
+    }
+
+    /// The card issue waiting to be installed, if any.
+    pub fn pending_issue(&self) -> Option<&crate::transit::PendingIssue> {
+        self.state.pending_issue.as_ref()
+    }
+
+    /// Records (or clears) the pending issue, persisted before this returns.
+    pub fn set_pending_issue(
+        &mut self,
+        issue: Option<crate::transit::PendingIssue>,
+    ) -> Result<(), DeviceError> {
+        self.persist(|s| &mut s.pending_issue, issue)
     }
 
     /// The installed purses' states (balance, counters, logs), first = the one

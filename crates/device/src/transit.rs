@@ -37,6 +37,23 @@ const INIT_LOAD_LEN: usize = 16;
 /// Where the online counter sits in that answer.
 const INIT_COUNTER: std::ops::Range<usize> = 4..6;
 
+/// A card issue sent (or about to be sent) to the operator and not yet
+/// installed: asked again with the same id and body (its fee's payment
+/// included, which the network knows by its chip data) until the card is
+/// in the secure element or the operator refuses it, so a fee is never
+/// paid twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, zeroize::Zeroize)]
+pub struct PendingIssue {
+    /// The operator asked.
+    pub operator: String,
+    /// The issue id the operator knows it by.
+    pub issue_id: String,
+    /// How the card fee is paid, as the operator's wire carries it (JSON);
+    /// absent where the card is free.
+    #[serde(default)]
+    pub payment: Option<String>,
+}
+
 /// A top-up sent (or about to be sent) to the operator and not yet
 /// credited on the card.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, zeroize::Zeroize)]

@@ -3,9 +3,12 @@
 //! wallet's error shape, `{"error": {"code", "message"}}`, with a status
 //! that says whose fault it was, and a log line.
 //!
-//! * `GET  /transit/v1/operators`: the operators served (id, name, currency);
-//! * `POST /transit/v1/{op}/cards`: issue a card to a device ([`WireIssue`]);
-//!   the purse comes back sealed to the device's key;
+//! * `GET  /transit/v1/operators`: the operators served (id, name,
+//!   currency, card fee);
+//! * `POST /transit/v1/{op}/cards`: issue a card to a device ([`WireIssue`],
+//!   carrying the bank card that pays the card fee where there is one; an
+//!   issue without it is refused `payment_required`); the purse comes back
+//!   sealed to the device's key;
 //! * `POST /transit/v1/{op}/loads`: a load's MAC2 ([`WireLoad`], paid by
 //!   the bank card it carries; a load without a payment is refused);
 //! * `POST /transit/v1/{op}/refunds`: a paid load the card never took,
@@ -150,6 +153,7 @@ impl From<OperatorError> for ApiError {
                 (StatusCode::GATEWAY_TIMEOUT, "payment_no_answer")
             }
             E::PaymentsUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "payments_unavailable"),
+            E::FeeUnpaid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_required"),
             E::NotRefundable(_) => (StatusCode::CONFLICT, "not_refundable"),
             E::MoveWaiting(_) => (StatusCode::CONFLICT, "move_waiting"),
             E::MoveAmount { .. } => (StatusCode::CONFLICT, "move_amount"),
@@ -205,7 +209,7 @@ async fn operators(State(ops): Ops) -> Json<serde_json::Value> {
         .hosts()
         .map(|h| {
             let o = h.operator();
-            json!({"id": o.id, "name": o.name, "currency": o.currency.code()})
+            json!({"id": o.id, "name": o.name, "currency": o.currency.code(), "card_fee": o.card_fee})
         })
         .collect();
     Json(json!({ "operators": list }))
@@ -220,7 +224,9 @@ async fn issue(
     let host = host(&ops, &op)?;
     let key = paytap_seal::public_key_from_base64(&b.device_public_key)
         .map_err(|_| ApiError::invalid("device_public_key must be a Base64 X25519 key"))?;
-    let issued = host.issue(&b.issue_id, &b.device_id).await?;
+    let issued = host
+        .issue(&b.issue_id, &b.device_id, b.payment.as_ref())
+        .await?;
     let number = serial_digits(&issued.serial);
     let aad = purse_aad(&op, &b.device_id, &number);
     let encoded = zeroize::Zeroizing::new(issued.state.encode());
@@ -234,6 +240,7 @@ async fn issue(
     Ok(Json(WireIssued {
         card_number: number,
         sealed_purse: STANDARD.encode(sealed),
+        fee: issued.fee,
     }))
 }
 

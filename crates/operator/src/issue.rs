@@ -4,12 +4,24 @@
 //! A device holds at most one live card of each operator (city): another
 //! is refused while its card is not on the hotlist; once it is (the device
 //! was lost, or the card cloned), the device may be issued a new one.
+//!
+//! Where the operator charges a card fee (`card_fee`), the issue carries
+//! the rider's bank card and the fee is paid through the network first,
+//! under a key made of the issue id ([`crate::pay::fee_key`]), so a
+//! retried issue never pays twice. The money stays on the operator's
+//! merchant settlement account: it is the operator's, not stored value.
+//! A fee paid for an issue that is then refused (the device got a card of
+//! the city meanwhile, the range ran out) is refunded before the refusal
+//! is answered. An issue whose answer was lost is finished by asking again
+//! with the same issue id: the card comes back and nothing is paid again.
 
 use paytap_purse::PurseState;
 use paytap_purse::records::{PublicData, SERIAL_LEN};
 use paytap_store::batch::Arg;
 use paytap_transit::config::{Operator, serial_from_digits};
+use paytap_types::Money;
 
+use crate::pay::{CardPayment, PaymentRequest, fee_key};
 use crate::{Day, OperatorError, OperatorHost, check_id, schema};
 
 /// Years a newly issued card is valid for.
@@ -25,25 +37,27 @@ pub struct IssuedCard {
     /// The purse as the device's secure element installs it: keys included,
     /// balance zero, counters at zero. Only ever sent sealed to the device.
     pub state: PurseState,
+    /// The card fee the operator charges for it, minor units.
+    pub fee: u32,
 }
 
 impl OperatorHost {
-    /// Issues the next card of the operator's range to `device_id`. The
-    /// same `issue_id` again answers the same card (personalised afresh,
-    /// balance zero: the device installs it once); with another device it
-    /// is [`OperatorError::IssueConflict`].
+    /// Issues the next card of the operator's range to `device_id`, its
+    /// card fee paid with `payment` (required when the operator charges
+    /// one). The same `issue_id` again answers the same card (personalised
+    /// afresh, balance zero: the device installs it once) and pays nothing
+    /// again; with another device it is [`OperatorError::IssueConflict`].
     pub async fn issue(
         &self,
         issue_id: &str,
         device_id: &str,
+        payment: Option<&CardPayment>,
     ) -> Result<IssuedCard, OperatorError> {
         check_id("issue id", issue_id)?;
         check_id("device id", device_id)?;
-        // The state lock serialises issues, so numbers are handed out in order.
-        let _guard = self.state.lock().await;
         let (number, issued_at) = match self.stored_issue(issue_id, device_id).await? {
             Some(found) => found,
-            None => self.allocate(issue_id, device_id).await?,
+            None => self.issue_new(issue_id, device_id, payment).await?,
         };
         let serial = nth_serial(&self.operator, number).ok_or(OperatorError::RangeExhausted)?;
         let public = public_data(&self.operator, serial, Day::of_millis(issued_at));
@@ -52,7 +66,91 @@ impl OperatorHost {
             self.masters.derive(&serial),
             self.operator.max_balance,
         );
-        Ok(IssuedCard { serial, state })
+        Ok(IssuedCard {
+            serial,
+            state,
+            fee: self.operator.card_fee,
+        })
+    }
+
+    /// A new issue: refused before any payment if the device holds a live
+    /// card of the city; the fee paid; the number taken, or the fee given
+    /// back when it cannot be.
+    async fn issue_new(
+        &self,
+        issue_id: &str,
+        device_id: &str,
+        payment: Option<&CardPayment>,
+    ) -> Result<(i64, i64), OperatorError> {
+        let mut conn = self.db.pool().acquire().await?;
+        self.refuse_second_card(&mut conn, device_id).await?;
+        drop(conn);
+        let fee = self.fee_payment(issue_id, payment)?;
+        if let Some(req) = &fee {
+            self.pay_fee(req).await?;
+        }
+        // The state lock serialises issues, so numbers are handed out in
+        // order; it is not held while the network answers.
+        let allocated = {
+            let _guard = self.state.lock().await;
+            match self.stored_issue(issue_id, device_id).await? {
+                Some(found) => Ok(found),
+                None => self.allocate(issue_id, device_id).await,
+            }
+        };
+        if let (Err(why), Some(req)) = (&allocated, &fee) {
+            self.refund_fee(req, why).await?;
+        }
+        allocated
+    }
+
+    /// The fee's payment request, if the operator charges one; a fee
+    /// without the card to pay it is [`OperatorError::FeeUnpaid`].
+    fn fee_payment<'a>(
+        &'a self,
+        issue_id: &str,
+        payment: Option<&'a CardPayment>,
+    ) -> Result<Option<PaymentRequest<'a>>, OperatorError> {
+        let fee = self.operator.card_fee;
+        if fee == 0 {
+            return Ok(None);
+        }
+        let card = payment.ok_or(OperatorError::FeeUnpaid(fee))?;
+        Ok(Some(PaymentRequest {
+            operator: &self.operator,
+            key: fee_key(&self.operator.id, issue_id),
+            amount: Money::new(i64::from(fee), self.operator.currency),
+            card,
+        }))
+    }
+
+    async fn pay_fee(&self, req: &PaymentRequest<'_>) -> Result<(), OperatorError> {
+        let payments = self
+            .payments
+            .as_ref()
+            .ok_or(OperatorError::PaymentsUnavailable)?;
+        payments.pay(req).await.inspect_err(|e| {
+            tracing::info!(operator = %self.operator.id, error = %e, "card fee not approved");
+        })?;
+        Ok(())
+    }
+
+    /// Gives back a fee paid for an issue refused after the payment.
+    async fn refund_fee(
+        &self,
+        req: &PaymentRequest<'_>,
+        why: &OperatorError,
+    ) -> Result<(), OperatorError> {
+        let payments = self
+            .payments
+            .as_ref()
+            .ok_or(OperatorError::PaymentsUnavailable)?;
+        tracing::info!(operator = %self.operator.id, reason = %why, "issue refused after its fee: refunding");
+        payments.refund(req).await.inspect_err(|e| {
+            tracing::error!(operator = %self.operator.id, error = %e,
+                "refunding a card fee failed: the issue id pays it back when asked again");
+        })?;
+        Ok(())
     }
 
     /// The number and time of an earlier issue under this id.
@@ -85,26 +183,7 @@ impl OperatorHost {
     async fn allocate(&self, issue_id: &str, device_id: &str) -> Result<(i64, i64), OperatorError> {
         let op = self.operator.id.as_str();
         let mut tx = self.db.begin_write().await?;
-        let live: Option<(i64,)> = sqlx::query_as(
-            "SELECT i.number FROM operator_issued i WHERE i.operator = $1 AND i.device_id = $2 \
-             AND NOT EXISTS (SELECT 1 FROM operator_hotlist h \
-                             WHERE h.operator = i.operator AND h.card = i.card) \
-             ORDER BY i.number LIMIT 1",
-        )
-        .bind(op)
-        .bind(device_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((number,)) = live {
-            let held = nth_serial(&self.operator, number)
-                .map(|s| paytap_transit::config::serial_digits(&s))
-                .unwrap_or_default();
-            tracing::info!(
-                operator = op,
-                "a second card of the operator for one device: refused"
-            );
-            return Err(OperatorError::DeviceHasCard(held));
-        }
+        self.refuse_second_card(&mut tx, device_id).await?;
         let (next,): (Option<i64>,) = sqlx::query_as(
             "SELECT CAST(MAX(number) + 1 AS BIGINT) FROM operator_issued WHERE operator = $1",
         )
@@ -131,8 +210,9 @@ impl OperatorHost {
             )
             .await?;
         sqlx::query(
-            "INSERT INTO operator_issued (operator, issue_id, device_id, number, card, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO operator_issued \
+             (operator, issue_id, device_id, number, card, created_at, fee) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(op)
         .bind(issue_id)
@@ -140,11 +220,43 @@ impl OperatorHost {
         .bind(number)
         .bind(card)
         .bind(now)
+        .bind(i64::from(self.operator.card_fee))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         tracing::info!(operator = op, number, "card issued");
         Ok((number, now))
+    }
+
+    /// Refused while the device holds a live card of the operator (one
+    /// not on the hotlist).
+    async fn refuse_second_card(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        device_id: &str,
+    ) -> Result<(), OperatorError> {
+        let op = self.operator.id.as_str();
+        let live: Option<(i64,)> = sqlx::query_as(
+            "SELECT i.number FROM operator_issued i WHERE i.operator = $1 AND i.device_id = $2 \
+             AND NOT EXISTS (SELECT 1 FROM operator_hotlist h \
+                             WHERE h.operator = i.operator AND h.card = i.card) \
+             ORDER BY i.number LIMIT 1",
+        )
+        .bind(op)
+        .bind(device_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((number,)) = live else {
+            return Ok(());
+        };
+        let held = nth_serial(&self.operator, number)
+            .map(|s| paytap_transit::config::serial_digits(&s))
+            .unwrap_or_default();
+        tracing::info!(
+            operator = op,
+            "a second card of the operator for one device: refused"
+        );
+        Err(OperatorError::DeviceHasCard(held))
     }
 }
 

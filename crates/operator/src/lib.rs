@@ -192,6 +192,12 @@ pub enum OperatorError {
     /// The host has no way to the card network.
     #[error("card payments are not available at this host")]
     PaymentsUnavailable,
+    /// The operator charges a card fee (minor units) and the issue carries
+    /// no bank card to pay it.
+    #[error(
+        "issuing a card costs a fee of {0} (minor units): the issue must carry a bank card payment"
+    )]
+    FeeUnpaid(u32),
     /// The card is on the hotlist: it is neither loaded nor accepted.
     #[error("the card is on the hotlist")]
     Hotlisted,

@@ -67,9 +67,9 @@ impl std::fmt::Debug for CardPayment {
 pub struct PaymentRequest<'a> {
     /// The operator, the payment's merchant.
     pub operator: &'a Operator,
-    /// The payment's idempotency key ([`payment_key`]).
+    /// The payment's idempotency key ([`payment_key`], [`fee_key`]).
     pub key: String,
-    /// The top-up's amount.
+    /// The top-up's or card fee's amount.
     pub amount: Money,
     /// The rider's card.
     pub card: &'a CardPayment,
@@ -121,13 +121,29 @@ pub trait LoadPayments: Send + Sync {
 /// SHA-256 over the operator and the load id (letters, digits and `-`, as
 /// acquirers take them).
 pub fn payment_key(operator: &str, load_id: &str) -> String {
+    key_of("tl-", b"paytap transit load payment\n", operator, load_id)
+}
+
+/// The payment key of an issue's card fee: `tf-` and the first hex digits
+/// of SHA-256 over the operator and the issue id, in a domain of its own
+/// (an issue id never shares a key with a load id).
+pub fn fee_key(operator: &str, issue_id: &str) -> String {
+    key_of(
+        "tf-",
+        b"paytap transit card fee payment\n",
+        operator,
+        issue_id,
+    )
+}
+
+fn key_of(prefix: &str, domain: &[u8], operator: &str, id: &str) -> String {
     let mut h = Sha256::new();
-    h.update(b"paytap transit load payment\n");
+    h.update(domain);
     h.update(operator.as_bytes());
     h.update(b"\n");
-    h.update(load_id.as_bytes());
+    h.update(id.as_bytes());
     let digest = hex::encode(h.finalize());
-    format!("tl-{}", &digest[..PAYMENT_KEY_HEX])
+    format!("{prefix}{}", &digest[..PAYMENT_KEY_HEX])
 }
 
 #[cfg(test)]
@@ -142,6 +158,9 @@ mod tests {
         assert_ne!(a, payment_key("shanghai", "load-1"));
         assert_eq!(a.len(), 3 + PAYMENT_KEY_HEX);
         assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        let fee = fee_key("beijing", "load-1");
+        assert!(fee.starts_with("tf-") && fee.len() == a.len());
+        assert_ne!(fee[3..], a[3..]);
     }
 
     #[test]

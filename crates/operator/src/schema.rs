@@ -93,6 +93,12 @@ pub const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (operator, from_card), UNIQUE (operator, move_id));\
           CREATE INDEX operator_move_orders_to ON operator_move_orders (operator, to_card)",
     },
+    Migration {
+        component: "operator",
+        version: 7,
+        // The card fee each issue was paid (`issue.rs`), minor units.
+        sql: "ALTER TABLE operator_issued ADD COLUMN fee BIGINT NOT NULL DEFAULT 0",
+    },
 ];
 
 /// A column's type in a bulk insert.

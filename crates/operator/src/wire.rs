@@ -89,6 +89,11 @@ pub struct WireIssue {
     pub device_id: String,
     /// The device's X25519 public key (Base64): the purse is sealed to it.
     pub device_public_key: String,
+    /// The rider's bank card paying the operator's card fee, for exactly
+    /// the fee (`GET /transit/v1/operators` says it); absent where the
+    /// card is free.
+    #[serde(default)]
+    pub payment: Option<CardPayment>,
 }
 
 /// An issued card.
@@ -99,6 +104,9 @@ pub struct WireIssued {
     /// The personalised purse state sealed to the device (Base64), with
     /// [`purse_aad`] as its associated data.
     pub sealed_purse: String,
+    /// The card fee paid for it, minor units.
+    #[serde(default)]
+    pub fee: u32,
 }
 
 /// A load request.

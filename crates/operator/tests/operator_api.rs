@@ -121,7 +121,8 @@ async fn issue(api: &Api, issue_id: &str, key: &DeviceKey) -> (String, Purse) {
 /// Issues a card to `device` and opens the sealed purse with its key.
 async fn issue_to(api: &Api, issue_id: &str, device: &str, key: &DeviceKey) -> (String, Purse) {
     let public = paytap_seal::public_key_to_base64(&key.public());
-    let body = json!({"issue_id": issue_id, "device_id": device, "device_public_key": public});
+    let body = json!({"issue_id": issue_id, "device_id": device, "device_public_key": public,
+                      "payment": card_payment(TOKEN)});
     let (status, v) = api.post("/beijing/cards", body).await;
     assert_eq!(status, 200, "{v}");
     let issued: WireIssued = serde_json::from_value(v).unwrap();
@@ -183,6 +184,19 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     let (second, _) = issue_to(&api, "issue-2", "phone-2", &key).await;
     assert!(second > card);
     let public = paytap_seal::public_key_to_base64(&key.public());
+    // Beijing charges a card fee: an issue without the bank card paying it
+    // is refused, and no number is taken.
+    let (status, v) = api
+        .post(
+            "/beijing/cards",
+            json!({"issue_id": "issue-9", "device_id": "phone-9", "device_public_key": public}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("payment_required")),
+        "{v}"
+    );
     // One card per city per device: a second Beijing card for the band is
     // refused, naming the card it holds.
     let (status, v) = api
@@ -288,7 +302,7 @@ async fn a_card_is_issued_loaded_ridden_cleared_and_hotlisted_over_http() {
     );
     let float = ledger.balance("transit:beijing:float").await.unwrap();
     assert_eq!(float.credits_posted, 5_000, "refused loads moved money");
-    assert_eq!(network.counts(), (1, 0), "refused loads were paid");
+    assert_eq!(network.load_counts(), (1, 0), "refused loads were paid");
 
     // A ride at a gate whose SAM holds the purchase master key; its batch
     // uploaded twice is counted once.
@@ -479,7 +493,11 @@ async fn a_paid_load_the_card_never_took_is_completed_or_refunded_never_twice() 
     let renewed = answered(&api, p, "a", &card, 2_000).await;
     assert_eq!(credit(p, &renewed), 0x9000);
     assert_eq!(p.state().balance, 2_000);
-    assert_eq!(network.counts(), (1, 0), "completed without paying again");
+    assert_eq!(
+        network.load_counts(),
+        (1, 0),
+        "completed without paying again"
+    );
     // Past its counter, the load is the card's: neither answered nor
     // refunded again.
     for path in ["/beijing/loads", "/beijing/refunds"] {
@@ -495,7 +513,7 @@ async fn a_paid_load_the_card_never_took_is_completed_or_refunded_never_twice() 
         let (status, v) = post_init(&api, p, ("/beijing/refunds", "c", &card), 3_000).await;
         assert_eq!((status, &v["amount"]), (200, &json!(3_000)), "{v}");
     }
-    assert_eq!(network.counts(), (2, 1));
+    assert_eq!(network.load_counts(), (2, 1));
     assert_eq!(float(&ledger).await, 2_000);
     let again = post_init(&api, p, ("/beijing/loads", "c", &card), 3_000).await;
     assert_eq!(refusal(again), code(409, "refunded"));
@@ -646,7 +664,7 @@ async fn a_lost_cards_balance_moves_once_minus_what_gates_uploaded() {
     assert_eq!(refusal(again), (409, "already_moved".to_owned()));
     assert!(movable(&api, &lost).await["moved"].as_bool().unwrap());
     assert_eq!(float(&ledger).await, 6_000);
-    assert_eq!(network.counts(), (2, 0));
+    assert_eq!(network.load_counts(), (2, 0));
 }
 
 #[tokio::test]

@@ -154,7 +154,8 @@ proptest! {
             let host = f.host.with_payments(Arc::new(network.clone()));
             let mut purses = Vec::new();
             for i in 0..CARDS {
-                let issued = host.issue(&format!("i-{i}"), &format!("device-{i}")).await.unwrap();
+                let fee = card_payment(TOKEN);
+                let issued = host.issue(&format!("i-{i}"), &format!("device-{i}"), Some(&fee)).await.unwrap();
                 purses.push(Purse::new(issued.state));
             }
             let mut w = World {
@@ -166,7 +167,8 @@ proptest! {
                 random: 0,
                 loaded: vec![0; CARDS],
                 lost: vec![false; CARDS],
-                payments: 0,
+                // Each card's fee was paid once.
+                payments: CARDS,
             };
             for op in &ops {
                 match *op {
@@ -191,7 +193,7 @@ proptest! {
                 assert_eq!(m.balance, p.state().balance, "card {card}");
             }
             let loads: i64 = w.loaded.iter().sum();
-            assert_eq!(network.counts(), (w.payments, 0), "each load paid once");
+            assert_eq!(network.counts(), (w.payments, 0), "each fee and load paid once");
             let r = f.ledger.check_invariants().await.unwrap();
             for (cur, b) in &r.totals {
                 assert_eq!(b.debits_posted, b.credits_posted, "{cur}");

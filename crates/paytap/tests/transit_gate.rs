@@ -168,6 +168,9 @@ fn issue_and_load(w: &World, amount: &str) -> String {
         &w.transit,
         "--operator",
         "beijing",
+        "--pay-with",
+        &w.phone,
+        "--verified",
         "--json",
     ]);
     json(&load_args(w, &w.transit, amount));
@@ -176,6 +179,36 @@ fn issue_and_load(w: &World, amount: &str) -> String {
 
 /// `paytap device transit load` of `amount` on the band through
 /// `transit`, paid with the phone's card, the owner's finger on it.
+/// `device transit issue` of a Beijing card into `keystore`, its fee paid
+/// by the device `pay_with` (default: itself), with the owner's finger
+/// when `verified`.
+fn issue_args<'a>(
+    transit: &'a str,
+    keystore: &'a str,
+    pay_with: Option<&'a str>,
+    verified: bool,
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "device",
+        "transit",
+        "issue",
+        "--keystore",
+        keystore,
+        "--transit",
+        transit,
+        "--operator",
+        "beijing",
+        "--json",
+    ];
+    if let Some(payer) = pay_with {
+        args.extend(["--pay-with", payer]);
+    }
+    if verified {
+        args.push("--verified");
+    }
+    args
+}
+
 fn load_args<'a>(w: &'a World, transit: &'a str, amount: &'a str) -> Vec<&'a str> {
     vec![
         "device",
@@ -306,8 +339,8 @@ fn assert_ledger_balances(w: &World) {
 }
 
 /// A proxy in front of the operators' API that forwards every request and
-/// loses every answer (the field lost after the operator answered); its
-/// base URL.
+/// loses the answer to every one but a `GET` (the field lost after the
+/// operator answered); its base URL.
 fn answer_losing_proxy(transit: &str) -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -346,9 +379,12 @@ fn answer_losing_proxy(transit: &str) -> String {
             let mut up = std::net::TcpStream::connect(&upstream).unwrap();
             up.write_all(head.as_bytes()).unwrap();
             up.write_all(&body).unwrap();
-            let mut discarded = Vec::new();
-            let _ = up.read_to_end(&mut discarded);
-            // The rider's connection is dropped without an answer.
+            let mut answer = Vec::new();
+            let _ = up.read_to_end(&mut answer);
+            if head.starts_with("GET ") {
+                let _ = reader.get_mut().write_all(&answer);
+            }
+            // Otherwise the rider's connection is dropped without an answer.
         }
     });
     format!("http://{addr}/")
@@ -376,20 +412,29 @@ fn a_band_gets_a_beijing_card_and_tops_it_up() {
     assert!(!o.status.success());
     assert!(text(&o).contains("no transit card"), "{}", text(&o));
 
-    let issued = json(&[
-        "device",
-        "transit",
-        "issue",
-        "--keystore",
-        &w.band,
-        "--transit",
-        &w.transit,
-        "--operator",
-        "beijing",
-        "--json",
-    ]);
+    // Beijing charges a card fee: the band has no bank card to pay it,
+    // and the phone pays only with the owner's finger.
+    let o = paytap(&issue_args(&w.transit, &w.band, None, true));
+    assert!(!o.status.success(), "{}", text(&o));
+    let o = paytap(&issue_args(&w.transit, &w.band, Some(&w.phone), false));
+    assert!(text(&o).contains("fingerprint"), "{}", text(&o));
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 0);
+    assert_eq!(cards(&w)["cards"].as_array().map(Vec::len), Some(0));
+    // Paid and issued, the answer lost: the band keeps the issue and asks
+    // it again as it was; the operator answers the same card, and the fee
+    // is paid once.
+    let lossy = answer_losing_proxy(&w.transit);
+    let o = paytap(&issue_args(&lossy, &w.band, Some(&w.phone), true));
+    assert!(text(&o).contains("kept"), "{}", text(&o));
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 2_000);
+    let issued = json(&issue_args(&w.transit, &w.band, None, false));
     assert_eq!(issued["operator"], "beijing");
+    assert_eq!(issued["fee"], 2_000);
     assert_eq!(issued["card"]["balance"], 0);
+    // The fee went through the network to the operator as merchant: its
+    // money, not the card's stored value.
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 2_000);
+    assert_eq!(account(&w, "transit:beijing:float"), 0);
     let number = issued["card"]["card_number"].as_str().unwrap().to_owned();
     assert_eq!(number.len(), 20);
 
@@ -405,7 +450,7 @@ fn a_band_gets_a_beijing_card_and_tops_it_up() {
     assert_eq!(loaded["card_number"], number.as_str());
     // The payment went through the network to the operator as merchant,
     // and on to its float.
-    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 0);
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 2_000);
     assert_eq!(account(&w, "transit:beijing:float"), 5_000);
     assert_ledger_balances(&w);
 
@@ -563,18 +608,7 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
     // The owner moves the lost card's balance onto a new Beijing card in
     // the phone: ordered on the wallet, taken by the phone's sync once
     // both gates have confirmed the hotlist with nothing left to upload.
-    let issued = json(&[
-        "device",
-        "transit",
-        "issue",
-        "--keystore",
-        &w.phone,
-        "--transit",
-        &w.transit,
-        "--operator",
-        "beijing",
-        "--json",
-    ]);
+    let issued = json(&issue_args(&w.transit, &w.phone, None, true));
     let phone_card = issued["card"]["card_number"].as_str().unwrap().to_owned();
     let listed = transit_cards(&w, &token);
     let id_on = |on_band: bool| {
@@ -689,6 +723,7 @@ fn a_top_up_whose_answer_is_lost_is_completed_or_refunded_and_paid_once() {
         (Some(3_000), &Value::Null)
     );
     assert_eq!(account(&w, "transit:beijing:float"), 3_000);
-    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 0);
+    // Only the card fee stays with the operator as merchant.
+    assert_eq!(account(&w, "merchant:tr-beijing:settlement"), 2_000);
     assert_ledger_balances(&w);
 }

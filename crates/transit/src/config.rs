@@ -23,6 +23,9 @@ pub const MAX_STATIONS: usize = 1_000;
 pub const MAX_FARE_BANDS: usize = 64;
 /// Longest id of an operator.
 pub const MAX_ID_LEN: usize = 32;
+/// Highest card fee an operator may charge, minor units (100 yuan): a fee
+/// above it is a typo in the configuration, not a price.
+pub const MAX_CARD_FEE: u32 = 10_000;
 
 /// Why a configuration is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +109,11 @@ pub struct Operator {
     pub min_entry_balance: u32,
     /// Most a card may hold, minor units.
     pub max_balance: u32,
+    /// What issuing a card costs, minor units, paid with a bank card
+    /// before the card is personalised; not stored value, never loaded
+    /// onto the card (0: free).
+    #[serde(default)]
+    pub card_fee: u32,
     /// Bus fares.
     pub bus: Bus,
     /// Metro fares.
@@ -199,6 +207,9 @@ impl Operator {
         }
         if self.min_entry_balance > self.max_balance {
             return Err("min_entry_balance is above max_balance");
+        }
+        if self.card_fee > MAX_CARD_FEE {
+            return Err("card_fee is above 100 yuan");
         }
         Ok(())
     }
@@ -379,13 +390,14 @@ mod tests {
 
     #[test]
     fn bad_operators_are_refused_with_a_reason() {
-        let cases: [(&str, Edit); 8] = [
+        let cases: [(&str, Edit); 9] = [
             ("id", |o| o.id = "Bei Jing".into()),
             ("city", |o| o.city_code = "10".into()),
             ("range", |o| o.card_last = "1".into()),
             ("order", |o| o.card_first = "10009999999999999999".into()),
             ("max", |o| o.max_balance = 0),
             ("min", |o| o.min_entry_balance = o.max_balance + 1),
+            ("fee", |o| o.card_fee = MAX_CARD_FEE + 1),
             ("bands", |o| o.metro.bands.reverse()),
             ("window", |o| {
                 o.transfer.window_secs = MAX_TRANSFER_WINDOW_SECS + 1

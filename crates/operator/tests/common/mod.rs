@@ -95,6 +95,16 @@ pub struct Fixture {
 }
 
 pub async fn open_host(db: &Db, ledger: &Ledger, clock: &ManualClock) -> OperatorHost {
+    open_host_for(db, ledger, clock, beijing()).await
+}
+
+/// A host of `op` (with the test master keys) on `db`.
+pub async fn open_host_for(
+    db: &Db,
+    ledger: &Ledger,
+    clock: &ManualClock,
+    op: Operator,
+) -> OperatorHost {
     let keys = OperatorKeys {
         masters: masters(),
         data_key: Zeroizing::new([5; 32]),
@@ -102,7 +112,7 @@ pub async fn open_host(db: &Db, ledger: &Ledger, clock: &ManualClock) -> Operato
     OperatorHost::open(
         db.clone(),
         ledger.clone(),
-        beijing(),
+        op,
         keys,
         Arc::new(clock.clone()),
     )
@@ -170,13 +180,24 @@ impl TestNetwork {
         }
     }
 
-    /// Payments approved, refunds made.
+    /// Payments approved, refunds made: card fees and top-ups.
     pub fn counts(&self) -> (usize, usize) {
+        self.counts_of("")
+    }
+
+    /// Top-ups approved, refunds of top-ups made (card fees left out).
+    pub fn load_counts(&self) -> (usize, usize) {
+        self.counts_of("tl-")
+    }
+
+    fn counts_of(&self, prefix: &str) -> (usize, usize) {
         let p = self.payments.lock().unwrap();
-        (
-            p.values().filter(|v| v.approved).count(),
-            p.values().filter(|v| v.refunded).count(),
-        )
+        let of = |f: fn(&TestPayment) -> bool| {
+            p.iter()
+                .filter(|(k, v)| k.starts_with(prefix) && f(v))
+                .count()
+        };
+        (of(|v| v.approved), of(|v| v.refunded))
     }
 }
 

@@ -1,5 +1,6 @@
-//! The demo's transit chapter: a Beijing card on the band. The operator
-//! issues it sealed to the band's key, the band tops it up with 50 CNY
+//! The demo's transit chapter: a Beijing card on the band. Li pays the
+//! operator's card fee with the bank card in the phone, the operator
+//! issues the card sealed to the band's key, the band tops it up with 50 CNY
 //! paid with the bank card in Li's phone (the card's MAC1, the payment
 //! approved through the network with the operator as merchant, then the
 //! operator's MAC2), rides from Pingguoyuan to Guomao
@@ -111,12 +112,25 @@ impl Demo {
         Ok(())
     }
 
-    /// The operator issues a card sealed to the band (or the phone); the
-    /// device installs it. Its number.
-    async fn issue_to(&mut self, phone: bool) -> anyhow::Result<String> {
+    /// The operator's card fee, paid with the bank card in the phone (the
+    /// owner's finger on it), then the card issued sealed to the band (or
+    /// the phone); the device installs it. Its number and the fee.
+    async fn issue_to(&mut self, phone: bool) -> anyhow::Result<(String, u32)> {
         let mut tag = [0u8; 8];
         getrandom_fill(&mut tag)?;
         let url = self.operator_url("cards");
+        let fee = TransitConfig::for_data_dir(&self.keys_dir)?
+            .operator(OPERATOR)
+            .context("no Beijing operator")?
+            .card_fee;
+        let payment = match fee {
+            0 => None,
+            _ => Some(card_payment(
+                self.phone.as_mut().context("no phone")?,
+                true,
+                fee,
+            )?),
+        };
         let (device, id) = match phone {
             true => (self.phone.as_mut(), &self.phone_id),
             false => (self.band.as_mut(), &self.band_id),
@@ -126,20 +140,27 @@ impl Demo {
             "issue_id": format!("demo-{}", hex::encode(tag)),
             "device_id": id,
             "device_public_key": paytap_seal::public_key_to_base64(&device.public_key()),
+            "payment": payment,
         });
         let v = post_async(&url, &body).await?;
         let issued: WireIssued = serde_json::from_value(v).context("the issued card")?;
+        ensure!(
+            issued.fee == fee,
+            "the operator charged {} for the card",
+            issued.fee
+        );
         let sealed = STANDARD.decode(&issued.sealed_purse)?;
         let aad = purse_aad(OPERATOR, id, &issued.card_number);
         device.install_sealed_purse(&aad, &sealed)?;
-        Ok(issued.card_number)
+        Ok((issued.card_number, fee))
     }
 
     /// The operator issues a card sealed to the band; the band installs it.
     async fn issue_to_band(&mut self) -> anyhow::Result<String> {
-        let number = self.issue_to(false).await?;
+        let (number, fee) = self.issue_to(false).await?;
         self.story.say(format!(
-            "Beijing Yikatong issues card {} to Li's band, personalised with its own keys and sealed to the band's key; the band's secure element installs it.",
+            "Li pays Beijing Yikatong's card fee of {} with the bank card in the phone (finger on the sensor; the fee stays with the operator, it is not stored value). The operator issues card {} to Li's band, personalised with its own keys and sealed to the band's key; the band's secure element installs it.",
+            cny(fee),
             masked(&number)
         ));
         Ok(number)
@@ -204,7 +225,7 @@ impl Demo {
             gate.upload(&self.transit_url).await?;
             gate.hotlist(&self.transit_url).await?;
         }
-        let number = self.issue_to(true).await?;
+        let (number, _) = self.issue_to(true).await?;
         let cards = self.client.transit_cards().await?;
         let id_of = |number: &str, device: &str| {
             let last = &number[number.len().saturating_sub(4)..];

@@ -3,7 +3,10 @@
 //! of `endpoints.json`).
 //!
 //! `issue` asks the operator for a card sealed to the device's key and
-//! installs it in the secure element; `load` tops it up, paid with a bank
+//! installs it in the secure element, the operator's card fee (if it
+//! charges one) paid with a bank card in the wallet like a top-up (the
+//! issue, payment included, kept in the keystore until the card is
+//! installed, and asked again as it was by the next `issue`); `load` tops it up, paid with a bank
 //! card in the wallet (`--pay-with`, the phone whose secure element holds
 //! it, or this device; the owner's finger on it, `--verified`): the
 //! card's INITIALIZE FOR LOAD, the payment's chip data made for the QR
@@ -26,7 +29,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::Device;
 use paytap_device::scan::make_cryptogram;
 use paytap_device::transit::{
-    Finished, LoadAnswer, PendingLoad, cancel, resume, take_move, top_up,
+    Finished, LoadAnswer, PendingIssue, PendingLoad, cancel, resume, take_move, top_up,
 };
 use paytap_operator::Refunded;
 use paytap_operator::wire::{
@@ -88,6 +91,15 @@ enum Cmd {
         /// The operator (beijing, shanghai, shenzhen, guangzhou, wuhan, lingnan).
         #[arg(long)]
         operator: String,
+        /// The secure element file of the device whose bank card pays the
+        /// operator's card fee (a phone; default: this device). Unlocked
+        /// as this one is.
+        #[arg(long)]
+        pay_with: Option<PathBuf>,
+        /// The owner touches the paying device's fingerprint sensor
+        /// (required to pay a card fee).
+        #[arg(long)]
+        verified: bool,
         /// Print the outcome as JSON.
         #[arg(long)]
         json: bool,
@@ -135,8 +147,10 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ks,
             ops,
             operator,
+            pay_with,
+            verified,
             json,
-        } => issue(&ks, &ops, &operator, json),
+        } => issue(&ks, &ops, &operator, (pay_with, verified), json),
         Cmd::Load {
             ks,
             ops,
@@ -153,13 +167,6 @@ pub(super) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// POSTs `body` to `url`, resending it when no answer came; the answer's
 /// JSON, or the operator's refusal as an error.
-fn post(url: &str, body: &Value) -> anyhow::Result<Value> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(post_async(url, body))
-}
-
 pub(crate) async fn post_async(url: &str, body: &Value) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
     let mut last = None;
@@ -180,43 +187,150 @@ fn endpoint(ops: &Operators, operator: &str, what: &str) -> String {
     )
 }
 
-fn issue(ks: &Keystore, ops: &Operators, operator: &str, json: bool) -> anyhow::Result<ExitCode> {
+fn issue(
+    ks: &Keystore,
+    ops: &Operators,
+    operator: &str,
+    (pay_with, verified): (Option<PathBuf>, bool),
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut device = ks.open()?;
     let device_id = device
         .device_id()
         .context("the device is not enrolled (run `paytap device enrol`)")?
         .to_owned();
-    let mut id = [0u8; ISSUE_ID_BYTES];
-    getrandom::fill(&mut id).context("the random number generator failed")?;
-    let req = WireIssue {
-        issue_id: format!("issue-{}", hex::encode(id)),
-        device_id: device_id.clone(),
-        device_public_key: paytap_seal::public_key_to_base64(&device.public_key()),
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let pending = match device.pending_issue().cloned() {
+        Some(p) if p.operator == operator => p,
+        Some(p) => anyhow::bail!(
+            "the issue of a {} card ({}) is not finished: run `paytap device transit issue --operator {}` first",
+            p.operator,
+            p.issue_id,
+            p.operator
+        ),
+        None => {
+            let fee = rt.block_on(card_fee(ops, operator))?;
+            let payment = match (fee, &pay_with) {
+                (0, _) => None,
+                (_, Some(path)) => Some(card_payment(&mut ks.unlock.open(path)?, verified, fee)?),
+                (_, None) => Some(card_payment(&mut device, verified, fee)?),
+            };
+            let p = new_issue(operator, payment.as_ref())?;
+            device.set_pending_issue(Some(p.clone()))?;
+            p
+        }
     };
-    let v = post(
-        &endpoint(ops, operator, "cards"),
-        &serde_json::to_value(&req)?,
-    )?;
-    let issued: WireIssued = serde_json::from_value(v).context("the operator's answer")?;
-    let sealed = STANDARD
-        .decode(&issued.sealed_purse)
-        .context("the sealed purse is not Base64")?;
+    let issued = match rt.block_on(ask_issue(ops, &device, &device_id, &pending)) {
+        Ok(issued) => issued,
+        Err(e) => return Err(keep_or_drop(&mut device, &pending, e)),
+    };
     let aad = purse_aad(operator, &device_id, &issued.card_number);
-    let state = device.install_sealed_purse(&aad, &sealed)?;
+    let state = install(&mut device, &aad, &issued)?;
+    device.set_pending_issue(None)?;
     if json {
         println!(
             "{}",
-            json!({"operator": operator, "card": card_json(&state)})
+            json!({"operator": operator, "fee": issued.fee, "card": card_json(&state)})
         );
     } else {
         println!(
-            "transit card {} of {operator} installed in {:?}, balance {}",
+            "transit card {} of {operator} installed in {:?}, card fee {}, balance {}",
             issued.card_number,
             device.name(),
+            yuan(issued.fee),
             yuan(state.balance)
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A new issue id, its fee's payment as the wire carries it.
+fn new_issue(operator: &str, payment: Option<&CardPayment>) -> anyhow::Result<PendingIssue> {
+    let mut id = [0u8; ISSUE_ID_BYTES];
+    getrandom::fill(&mut id).context("the random number generator failed")?;
+    Ok(PendingIssue {
+        operator: operator.to_owned(),
+        issue_id: format!("issue-{}", hex::encode(id)),
+        payment: payment.map(serde_json::to_string).transpose()?,
+    })
+}
+
+/// The operator's card fee, minor units, as its host says (none for an
+/// operator it does not list: the issue is asked anyway, and the host's
+/// refusal names it).
+async fn card_fee(ops: &Operators, operator: &str) -> anyhow::Result<u32> {
+    let url = format!("{}/transit/v1/operators", ops.transit.trim_end_matches('/'));
+    let v = crate::gate::send(reqwest::Client::new().get(&url)).await?;
+    let fee = v["operators"]
+        .as_array()
+        .and_then(|list| list.iter().find(|o| o["id"] == operator))
+        .map_or(0, |o| o["card_fee"].as_u64().unwrap_or(0));
+    u32::try_from(fee).context("the operator's card fee is out of range")
+}
+
+/// Posts `p` to the operator: the issued card.
+async fn ask_issue(
+    ops: &Operators,
+    device: &Device,
+    device_id: &str,
+    p: &PendingIssue,
+) -> anyhow::Result<WireIssued> {
+    let payment: Option<CardPayment> = p
+        .payment
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .context("the kept issue's payment")?;
+    let req = WireIssue {
+        issue_id: p.issue_id.clone(),
+        device_id: device_id.to_owned(),
+        device_public_key: paytap_seal::public_key_to_base64(&device.public_key()),
+        payment,
+    };
+    let v = post_async(
+        &endpoint(ops, &p.operator, "cards"),
+        &serde_json::to_value(&req)?,
+    )
+    .await?;
+    serde_json::from_value(v).context("the operator's answer")
+}
+
+/// After a failed issue: the operator's refusal of the request ends it
+/// (nothing was kept by the operator, any fee refunded); no answer, or a
+/// failure on the operator's side (`5xx`: the payment's outcome may be
+/// unknown), keeps it to be asked again.
+fn keep_or_drop(device: &mut Device, p: &PendingIssue, e: anyhow::Error) -> anyhow::Error {
+    let refused = e
+        .downcast_ref::<crate::gate::OperatorRefused>()
+        .is_some_and(|r| r.status < 500);
+    if refused {
+        if let Err(clear) = device.set_pending_issue(None) {
+            return clear.into();
+        }
+        return e;
+    }
+    e.context(format!(
+        "issue {} kept: run `paytap device transit issue --operator {}` again to finish it (nothing is paid twice)",
+        p.issue_id, p.operator
+    ))
+}
+
+/// Installs the issued purse, unless a run that stopped before clearing
+/// its issue installed it already.
+fn install(device: &mut Device, aad: &[u8], issued: &WireIssued) -> anyhow::Result<PurseState> {
+    let installed = device
+        .purses()?
+        .into_iter()
+        .find(|p| hex::encode(p.public.serial) == issued.card_number);
+    if let Some(state) = installed {
+        return Ok(state);
+    }
+    let sealed = STANDARD
+        .decode(&issued.sealed_purse)
+        .context("the sealed purse is not Base64")?;
+    Ok(device.install_sealed_purse(aad, &sealed)?)
 }
 
 fn load(
