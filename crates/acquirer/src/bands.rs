@@ -609,6 +609,18 @@ pub struct BandOperationView {
     pub double_spend: bool,
 }
 
+/// A read of `acquirer_band_operations` with what [`operation_view`]
+/// needs, and the rest of the statement.
+macro_rules! select_operations {
+    ($rest:literal) => {
+        concat!(
+            "SELECT counter, register, merchant, amount, code_time, source, reason, \
+             double_spend FROM acquirer_band_operations ",
+            $rest
+        )
+    };
+}
+
 /// Most operations [`BandAccounts::operations`] answers: a page of a
 /// hundred and one more, which tells a history whether another page
 /// follows.
@@ -659,12 +671,11 @@ impl BandAccounts {
         before: &OperationsBefore,
         limit: i64,
     ) -> Result<Vec<BandOperationView>, BandError> {
-        let rows = sqlx::query(
-            "SELECT counter, register, merchant, amount, code_time, source, reason, double_spend \
-             FROM acquirer_band_operations WHERE band_id = $1 AND (code_time < $2 \
+        let rows = sqlx::query(select_operations!(
+            "WHERE band_id = $1 AND (code_time < $2 \
              OR (code_time = $2 AND (counter < $3 OR (counter = $3 AND register < $4)))) \
-             ORDER BY code_time DESC, counter DESC, register DESC LIMIT $5",
-        )
+             ORDER BY code_time DESC, counter DESC, register DESC LIMIT $5"
+        ))
         .bind(hex::encode(band))
         .bind(before.code_time)
         .bind(before.counter)
@@ -673,23 +684,52 @@ impl BandAccounts {
         .fetch_all(self.db().pool())
         .await?;
         rows.iter()
-            .map(|r| {
-                let source: Option<String> = r.try_get("source")?;
-                Ok(BandOperationView {
-                    counter: r.try_get("counter")?,
-                    register: r.try_get("register")?,
-                    merchant: r.try_get("merchant")?,
-                    amount_minor: r.try_get("amount")?,
-                    code_time: r.try_get("code_time")?,
-                    paid: source.is_some(),
-                    source,
-                    reason: r.try_get("reason")?,
-                    double_spend: r.try_get::<i64, _>("double_spend")? != 0,
-                })
-            })
+            .map(operation_view)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(BandError::from)
     }
+
+    /// The band's operations with these (counter, register) keys, as
+    /// uploaded, in the order asked; a key never uploaded is left out.
+    /// One primary-key read each: an upload's own operations, however old
+    /// their codes.
+    pub async fn operations_with(
+        &self,
+        band: &BandId,
+        keys: &[(i64, String)],
+    ) -> Result<Vec<BandOperationView>, BandError> {
+        let band_hex = hex::encode(band);
+        let mut out = Vec::with_capacity(keys.len());
+        for (counter, register) in keys {
+            let row = sqlx::query(select_operations!(
+                "WHERE band_id = $1 AND counter = $2 AND register = $3"
+            ))
+            .bind(&band_hex)
+            .bind(*counter)
+            .bind(register)
+            .fetch_optional(self.db().pool())
+            .await?;
+            if let Some(r) = row {
+                out.push(operation_view(&r)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn operation_view(r: &sqlx::any::AnyRow) -> Result<BandOperationView, sqlx::Error> {
+    let source: Option<String> = r.try_get("source")?;
+    Ok(BandOperationView {
+        counter: r.try_get("counter")?,
+        register: r.try_get("register")?,
+        merchant: r.try_get("merchant")?,
+        amount_minor: r.try_get("amount")?,
+        code_time: r.try_get("code_time")?,
+        paid: source.is_some(),
+        source,
+        reason: r.try_get("reason")?,
+        double_spend: r.try_get::<i64, _>("double_spend")? != 0,
+    })
 }
 
 /// The sum of the codes a band reported that no register uploaded yet.

@@ -207,6 +207,13 @@ async fn two_offline_payments_settle_to_the_merchant_once() {
         .map(|o| (o.counter, o.amount_minor, o.paid))
         .collect();
     assert_eq!(amounts, vec![(2, 3_400, true), (1, 1_200, true)]);
+    // An upload's own operations by key, however old: the oldest alone,
+    // and a key never uploaded left out.
+    let till = listed[1].register.clone();
+    let keys = [(1, till.clone()), (9, till)];
+    let own = w.bands.operations_with(&band_id(1), &keys).await.unwrap();
+    let own: Vec<_> = own.iter().map(|o| (o.counter, o.amount_minor)).collect();
+    assert_eq!(own, vec![(1, 1_200)], "{listed:?}");
     let altered = vec![op(
         "SHOP-A",
         "till-1",

@@ -173,17 +173,15 @@ async fn publish(api: &Api, results: &[paytap_acquirer::bands::upload::BandResul
 async fn publish_band(api: &Api, band: &str, uploaded: &[(u64, String)]) -> anyhow::Result<()> {
     let id = paytap_acquirer::bands::parse_band_id(band)?;
     let owner = api.bands.view(&id).await?.owner;
-    let limit = i64::try_from(uploaded.len()).unwrap_or(i64::MAX);
+    let keys: Vec<(i64, String)> = uploaded
+        .iter()
+        .filter_map(|(c, r)| Some((i64::try_from(*c).ok()?, r.clone())))
+        .collect();
     let ops: Vec<BandOperation> = api
         .bands
-        .operations(&id, limit.saturating_mul(2))
+        .operations_with(&id, &keys)
         .await?
         .into_iter()
-        .filter(|o| {
-            uploaded
-                .iter()
-                .any(|(c, r)| i64::try_from(*c).ok() == Some(o.counter) && *r == o.register)
-        })
         .map(history_operation)
         .collect();
     api.wallet
