@@ -68,6 +68,8 @@ impl OperatorHost {
         let op = self.operator.id.as_str();
         let card = self.cipher.fingerprint(serial);
         let (loaded, spent) = self.loaded_and_spent(&card).await?;
+        // What other members' gates took of it (T-Union) was spent too.
+        let spent = spent + self.spent_elsewhere(serial).await?;
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM (\
                SELECT terminal FROM operator_gates \

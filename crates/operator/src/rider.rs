@@ -200,6 +200,7 @@ impl OperatorHost {
         let digits = paytap_transit::config::serial_digits(&serial);
         let last_digits = digits[digits.len().saturating_sub(SHOWN_DIGITS)..].to_owned();
         let (loaded, spent) = self.loaded_and_spent(&card).await?;
+        let spent = spent + self.spent_elsewhere(&serial).await?;
         Ok(RiderCard {
             operator: self.operator.id.clone(),
             last_digits,
