@@ -92,6 +92,13 @@ impl OperatorHost {
         self
     }
 
+    /// The other members' ids (none for a non-member).
+    pub(crate) fn other_members(&self) -> impl Iterator<Item = &str> {
+        self.tunion
+            .iter()
+            .flat_map(|t| t.members.iter().map(|m| m.id.as_str()))
+    }
+
     /// Whether this host is a T-Union member's.
     pub fn is_member(&self) -> bool {
         self.tunion.is_some()

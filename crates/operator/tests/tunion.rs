@@ -309,3 +309,22 @@ async fn a_members_gate_downloads_every_members_hotlisted_cards() {
         assert_eq!(cards.contains(&number), names_it, "{op}: {cards:?}");
     }
 }
+
+#[tokio::test]
+async fn a_lost_cards_balance_counts_and_waits_for_the_other_members_gates() {
+    let w = world().await;
+    let mut p = beijing_card(&w, "band-4").await;
+    let away = ride_in_shanghai(&mut p, &mut shanghai_sam(), 7);
+    assert_eq!(
+        w.shanghai.upload("sh-1", &[away]).await.unwrap().accepted,
+        1
+    );
+    w.beijing.report_lost(&away.serial).await.unwrap();
+    // Spent in Shanghai; Shanghai's gate has not confirmed the hotlist.
+    let m = w.beijing.movable(&away.serial).await.unwrap();
+    assert_eq!((m.spent, m.gates_waiting), (i64::from(away.amount), 1));
+    w.clock.advance(std::time::Duration::from_secs(60));
+    w.shanghai.gate_confirmed(&SH_GATE, 0).await.unwrap();
+    let m = w.beijing.movable(&away.serial).await.unwrap();
+    assert_eq!((m.spent, m.gates_waiting), (i64::from(away.amount), 0));
+}

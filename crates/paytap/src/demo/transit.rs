@@ -252,12 +252,15 @@ impl Demo {
         Ok(out.fare)
     }
 
-    /// Both gates upload what they hold and confirm the hotlist; Li
+    /// Every gate the card rode through uploads and confirms the hotlist; Li
     /// orders the lost card's `expected` balance onto a new card in the
     /// phone on the wallet, and the phone's sync takes it. The amount moved.
     async fn move_to_phone(&mut self, lost: &str, expected: u32) -> anyhow::Result<u32> {
-        for station in [ENTRY, EXIT] {
-            let mut gate = self.station(station)?;
+        let gates = [(OPERATOR, ENTRY), (OPERATOR, EXIT)];
+        // The card rode in Shanghai too: its gates are waited for as well.
+        let away = [(AWAY, AWAY_ENTRY), (AWAY, AWAY_EXIT)];
+        for (operator, station) in gates.into_iter().chain(away) {
+            let mut gate = self.station_of(operator, station)?;
             gate.upload(&self.transit_url).await?;
             gate.hotlist(&self.transit_url).await?;
         }
@@ -287,7 +290,7 @@ impl Demo {
             "the phone's card holds {balance} after the move"
         );
         self.story.say(format!(
-            "Both gates upload what they hold and confirm the hotlist with nothing left to send. On the web site's Transit page Li moves what the lost card held, the top-up less the fares, {}, onto a new Beijing card {} in the phone; the phone's next sync takes it (a load under the move's id, MAC1 from the phone's card): no new payment, the money was on the float already.",
+            "The four gates, Beijing's and Shanghai's, upload what they hold and confirm the hotlist (Shanghai's names Beijing's lost cards too) with nothing left to send. On the web site's Transit page Li moves what the lost card held, the top-up less the fares, {}, onto a new Beijing card {} in the phone; the phone's next sync takes it (a load under the move's id, MAC1 from the phone's card): no new payment, the money was on the float already.",
             cny(expected),
             masked(&number)
         ));
