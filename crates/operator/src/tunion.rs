@@ -54,6 +54,10 @@ pub(crate) struct Member {
     cipher: CardCipher,
 }
 
+/// A trip as the rider's view reads it: counter, date-time, terminal,
+/// type, amount, balance before, the accepting member ('' for ourselves).
+pub(crate) type TripRow = (i64, String, String, i64, i64, i64, String);
+
 /// A stored interchange row: the card's fingerprint and sealed number, the
 /// record's fields in [`RecordRow`] order after the card, and its `seq`.
 type InterchangeRow = (
@@ -127,6 +131,29 @@ impl OperatorHost {
         .fetch_one(self.db.pool())
         .await?;
         Ok(spent.unwrap_or(0))
+    }
+
+    /// The newest `limit` trips of our card `serial` at other members'
+    /// gates (none for a non-member), as the rider's view reads them.
+    pub(crate) async fn trips_elsewhere(
+        &self,
+        serial: &[u8; SERIAL_LEN],
+        limit: i64,
+    ) -> Result<Vec<TripRow>, OperatorError> {
+        let Some(t) = &self.tunion else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query_as(
+            "SELECT counter, at, terminal, type_id, amount, balance_before, acceptor \
+             FROM operator_interchange WHERE issuer = $1 AND card = $2 \
+             ORDER BY counter DESC LIMIT $3",
+        )
+        .bind(self.operator.id.as_str())
+        .bind(t.cipher.fingerprint(serial))
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        Ok(rows)
     }
 
     /// The interchange row telling `issuer` of its card's record `r`,

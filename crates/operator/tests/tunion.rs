@@ -192,6 +192,15 @@ async fn a_beijing_card_in_shanghai_is_paid_from_beijings_float() {
     assert_eq!(w.beijing.upload("bj-1", &[home]).await.unwrap().accepted, 1);
     assert!(w.beijing.hotlist().await.unwrap().is_empty());
     assert!(w.shanghai.hotlist().await.unwrap().is_empty());
+    // Its rider sees the trips of both cities, newest first.
+    let seen = w.beijing.device_cards("band-1").await.unwrap();
+    let by: Vec<Option<&str>> = seen[0]
+        .trips
+        .iter()
+        .map(|t| t.accepted_by.as_deref())
+        .collect();
+    assert_eq!(by, [None, Some("shanghai"), Some("shanghai")]);
+    assert_eq!(seen[0].trips[1].balance_after, 5_000 - 2 * fare);
 
     // The day settles: Shanghai is paid from Beijing's float, Beijing's own
     // ride from its own; reports sum to the ledger; settling again moves
