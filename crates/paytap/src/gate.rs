@@ -14,9 +14,9 @@
 //!   uploaded with its TAC like any other. A card of another operator
 //!   where either is no member, a hotlisted card (the hotlist of a member
 //!   names every member's hotlisted cards), a balance below the minimum to
-//!   enter and an exit without an entry here are refused (exit 1). Each transaction is kept with its TAC before the
-//!   gate opens; the SAM's terminal sequence is reserved before the DEBIT
-//!   leaves.
+//!   enter and an exit without an entry here are refused (exit 1). Each
+//!   transaction is kept with its TAC before the gate opens; the SAM's
+//!   terminal sequence is reserved before the DEBIT leaves.
 //! * `upload`: the unsent records in batches, each batch id fixed in the
 //!   store before it is sent, so a gate that crashes or loses the answer
 //!   sends the same batch again and the operator counts it once.
