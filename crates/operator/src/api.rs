@@ -17,7 +17,8 @@
 //!   ([`WireBatch`]), answered by its [`crate::BatchResult`]; signed by
 //!   the gate ([`crate::auth`]), whose own records only it may carry;
 //! * `GET  /transit/v1/{op}/hotlist`: the hotlist ([`WireHotlist`]), signed
-//!   by a gate or the back office;
+//!   by a gate or the back office; a T-Union member's includes every other
+//!   member's hotlisted cards, since its gates accept them;
 //! * `POST /transit/v1/{op}/lost`: a card reported lost ([`WireLost`]),
 //!   signed by the back office;
 //! * `GET  /transit/v1/{op}/cards/{number}/movable`: what a lost card holds
@@ -389,12 +390,22 @@ async fn hotlist(
     if let Client::Gate(terminal) = caller(&ops, &op, &signed)? {
         host.gate_confirmed(&terminal, unsent(&signed.uri)?).await?;
     }
-    let cards = host
-        .hotlist()
-        .await?
+    let mut serials: Vec<_> = host.hotlist().await?.iter().map(|e| e.serial).collect();
+    if host.is_member() {
+        // Our gates take other members' cards: their hotlists too.
+        for other in ops
+            .hosts()
+            .filter(|o| o.is_member() && o.operator().id != op)
+        {
+            serials.extend(other.hotlist().await?.iter().map(|e| e.serial));
+        }
+        serials.sort_unstable();
+        serials.dedup();
+    }
+    let cards = serials
         .iter()
-        .map(|e| WireHotlisted {
-            card_number: serial_digits(&e.serial),
+        .map(|s| WireHotlisted {
+            card_number: serial_digits(s),
         })
         .collect();
     Ok(Json(WireHotlist {

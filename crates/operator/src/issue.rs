@@ -1,5 +1,6 @@
 //! Issuing a card: the next number of the operator's range, personalised
-//! (public data, per-card keys derived from the master keys, the operator's
+//! (public data, per-card keys derived from the master keys, a T-Union
+//! member's the national purchase and TAC keys too, the operator's
 //! maximum balance) for one device, idempotent by the caller's issue id.
 //! A device holds at most one live card of each operator (city): another
 //! is refused while its card is not on the hotlist; once it is (the device
@@ -61,11 +62,16 @@ impl OperatorHost {
         };
         let serial = nth_serial(&self.operator, number).ok_or(OperatorError::RangeExhausted)?;
         let public = public_data(&self.operator, serial, Day::of_millis(issued_at));
-        let state = PurseState::new(
+        let mut state = PurseState::new(
             public,
             self.masters.derive(&serial),
             self.operator.max_balance,
         );
+        // A member's card carries the national keys: other members' gates
+        // accept it.
+        if let Some(keys) = self.tunion_card_keys(&serial) {
+            state = state.with_tunion(keys);
+        }
         Ok(IssuedCard {
             serial,
             state,

@@ -26,6 +26,14 @@
 //!   database transaction and sums exactly to it. Settling again repeats the
 //!   same transfer, which the ledger answers from its idempotency record.
 //!
+//! * **T-Union** ([`tunion`]): a member's host ([`OperatorHost::with_tunion`])
+//!   clears the records of other members' cards its gates debited under the
+//!   national key (TAC under the national TAC key), keeps each with its
+//!   issuer, and writes it in the same transaction as an interchange row
+//!   for the issuer; the issuer learns those rows into its cards' histories
+//!   (not its sales). Settling a day then moves the foreign cards' fares
+//!   from each issuer's float to this operator's revenue, one transfer per
+//!   issuer beside the day's own; issued cards carry the national keys.
 //! * **Issue** ([`OperatorHost::issue`]): the next card number of the
 //!   operator's range personalised for a device (per-card keys derived from
 //!   the master keys), idempotent by an issue id the caller chose.
@@ -65,6 +73,7 @@ pub mod pay;
 pub mod rider;
 pub mod schema;
 mod settle;
+pub mod tunion;
 mod upload;
 pub mod wire;
 
@@ -88,7 +97,8 @@ pub use day::Day;
 pub use issue::IssuedCard;
 pub use load::{LoadAnswer, LoadRequest, Refunded};
 use pay::{LoadPayments, PaymentFailure};
-pub use settle::{GateTotal, Settlement};
+pub use settle::{GateTotal, InterchangeTotal, Settlement};
+pub use tunion::TunionMember;
 pub use upload::{BatchResult, RejectedRecord};
 
 /// Longest batch id a gate may choose.
@@ -344,6 +354,9 @@ struct State {
     /// Set while a batch is applied in memory and not yet committed: if it
     /// stays set, the tables are the truth and the state is rebuilt.
     stale: bool,
+    /// Per accepting member, the `seq` of the newest interchange row of
+    /// our cards learned into the clearing.
+    learned: HashMap<String, i64>,
 }
 
 /// One transit operator's host, over one database and the ledger.
@@ -359,6 +372,7 @@ pub struct OperatorHost {
     state: Mutex<State>,
     payments: Option<Arc<dyn LoadPayments>>,
     in_flight: load::InFlight,
+    tunion: Option<tunion::Member>,
 }
 
 impl std::fmt::Debug for OperatorHost {
@@ -391,6 +405,7 @@ impl OperatorHost {
             next_seq: 0,
             last_settled: None,
             stale: true,
+            learned: HashMap::new(),
         };
         let host = OperatorHost {
             db,
@@ -404,6 +419,7 @@ impl OperatorHost {
             state: Mutex::new(placeholder),
             payments: None,
             in_flight: load::InFlight::default(),
+            tunion: None,
         };
         {
             let mut state = host.state.lock().await;
@@ -445,19 +461,29 @@ impl OperatorHost {
         }
     }
 
-    /// Rebuilds the in-memory clearing from the tables if it is stale.
+    /// Rebuilds the in-memory clearing from the tables if it is stale,
+    /// then learns what other members cleared of our cards since.
     async fn fresh(&self, state: &mut State) -> Result<(), OperatorError> {
         if state.stale {
             *state = self.rebuild().await?;
         }
-        Ok(())
+        self.learn_interchange(state).await
+    }
+
+    /// A clearing for this operator: a member's with the national TAC key.
+    fn new_clearing(&self) -> Clearing {
+        let c = Clearing::new(self.operator.clone(), self.tac_master.clone());
+        match &self.tunion {
+            Some(t) => c.with_tunion(t.masters.tac.clone(), t.members.clone()),
+            None => c,
+        }
     }
 
     /// The clearing state the tables imply: every accepted record restored
     /// in the order it was accepted.
     async fn rebuild(&self) -> Result<State, OperatorError> {
         let op = self.operator.id.as_str();
-        let mut clearing = Clearing::new(self.operator.clone(), self.tac_master.clone());
+        let mut clearing = self.new_clearing();
         let cards = self.load_cards().await?;
         let by_card: HashMap<&str, [u8; SERIAL_LEN]> =
             cards.iter().map(|(s, fp)| (fp.as_str(), *s)).collect();
@@ -493,6 +519,7 @@ impl OperatorHost {
             next_seq: next_seq.map_or(0, |s| s + 1),
             last_settled,
             stale: false,
+            learned: HashMap::new(),
         })
     }
 

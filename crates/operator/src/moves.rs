@@ -9,7 +9,10 @@
 //! every gate the operator knows has, since the loss, downloaded the
 //! hotlist with nothing left to upload ([`OperatorHost::gate_confirmed`],
 //! told with each signed hotlist download): from then on no gate accepts
-//! the card and none holds a record of it unsent.
+//! the card and none holds a record of it unsent. A T-Union member's card
+//! also rides at the other members' gates, whose hotlist download names
+//! it and whose fares of it are spent ([`crate::tunion`]): their gates are
+//! waited for the same way.
 //!
 //! The move is a load onto the new card (its MAC1 checked, MAC2 answered,
 //! completed in a new session like any load) whose money is already on
@@ -68,18 +71,14 @@ impl OperatorHost {
         let op = self.operator.id.as_str();
         let card = self.cipher.fingerprint(serial);
         let (loaded, spent) = self.loaded_and_spent(&card).await?;
-        let (waiting,): (i64,) = sqlx::query_as(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM (\
-               SELECT terminal FROM operator_gates \
-               WHERE operator = $1 AND (hotlist_at < $2 OR unsent > 0) \
-               UNION SELECT DISTINCT r.terminal FROM operator_records r \
-               WHERE r.operator = $1 AND NOT EXISTS (SELECT 1 FROM operator_gates g \
-                 WHERE g.operator = r.operator AND g.terminal = r.terminal)) w",
-        )
-        .bind(op)
-        .bind(lost_at)
-        .fetch_one(self.db.pool())
-        .await?;
+        // What other members' gates took of it (T-Union) was spent too.
+        let spent = spent + self.spent_elsewhere(serial).await?;
+        // A member's cards ride at every member's gates, whose hotlist
+        // names them: those gates are waited for too.
+        let mut waiting = 0;
+        for id in std::iter::once(op).chain(self.other_members()) {
+            waiting += self.gates_waiting(id, lost_at).await?;
+        }
         let moved = self.moved_from(&card).await?;
         Ok(Movable {
             loaded,
@@ -88,6 +87,24 @@ impl OperatorHost {
             gates_waiting: usize::try_from(waiting).unwrap_or(usize::MAX),
             moved,
         })
+    }
+
+    /// Gates of `operator` that have not downloaded the hotlist with
+    /// nothing unsent since `lost_at`, or never did and uploaded records.
+    async fn gates_waiting(&self, operator: &str, lost_at: i64) -> Result<i64, OperatorError> {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM (\
+               SELECT terminal FROM operator_gates \
+               WHERE operator = $1 AND (hotlist_at < $2 OR unsent > 0) \
+               UNION SELECT DISTINCT r.terminal FROM operator_records r \
+               WHERE r.operator = $1 AND NOT EXISTS (SELECT 1 FROM operator_gates g \
+                 WHERE g.operator = r.operator AND g.terminal = r.terminal)) w",
+        )
+        .bind(operator)
+        .bind(lost_at)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(waiting)
     }
 
     /// Moves the lost card `from`'s balance onto the card `load` is for

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::issue::nth_serial;
 use crate::load::LoadState;
+use crate::tunion::TripRow;
 use crate::{HotlistReason, OperatorError, OperatorHost, check_id};
 
 /// Most cards of one operator a device's view lists (newest first).
@@ -87,6 +88,9 @@ pub struct Trip {
     pub amount: i64,
     /// The card's balance after it, minor units.
     pub balance_after: i64,
+    /// The T-Union member whose gate took it, for a trip in another
+    /// city; `None` at our own gates.
+    pub accepted_by: Option<String>,
 }
 
 paytap_types::text_enum! {
@@ -200,6 +204,7 @@ impl OperatorHost {
         let digits = paytap_transit::config::serial_digits(&serial);
         let last_digits = digits[digits.len().saturating_sub(SHOWN_DIGITS)..].to_owned();
         let (loaded, spent) = self.loaded_and_spent(&card).await?;
+        let spent = spent + self.spent_elsewhere(&serial).await?;
         Ok(RiderCard {
             operator: self.operator.id.clone(),
             last_digits,
@@ -209,7 +214,7 @@ impl OperatorHost {
             status: self.card_status(&card).await?,
             moved: self.moved_from(&card).await?,
             move_ordered_to: self.ordered_to(&card).await?,
-            trips: self.recent_trips(&card).await?,
+            trips: self.recent_trips(&card, &serial).await?,
             top_ups: self.recent_top_ups(&card).await?,
             card_id: card,
         })
@@ -272,9 +277,16 @@ impl OperatorHost {
         Ok(n > 0)
     }
 
-    async fn recent_trips(&self, card: &str) -> Result<Vec<Trip>, OperatorError> {
-        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT at, terminal, type_id, amount, balance_before FROM operator_records \
+    /// The newest trips of the card, by its offline counter: at our gates
+    /// and, for a member card, at other members' ([`crate::tunion`]).
+    async fn recent_trips(
+        &self,
+        card: &str,
+        serial: &[u8; SERIAL_LEN],
+    ) -> Result<Vec<Trip>, OperatorError> {
+        let rows: Vec<TripRow> = sqlx::query_as(
+            "SELECT counter, at, terminal, type_id, amount, balance_before, '' \
+             FROM operator_records \
              WHERE operator = $1 AND card = $2 ORDER BY counter DESC LIMIT $3",
         )
         .bind(self.operator.id.as_str())
@@ -282,15 +294,21 @@ impl OperatorHost {
         .bind(RECENT_TRIPS)
         .fetch_all(self.db.pool())
         .await?;
+        let mut rows = [rows, self.trips_elsewhere(serial, RECENT_TRIPS).await?].concat();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        rows.truncate(usize::try_from(RECENT_TRIPS).unwrap_or(0));
         Ok(rows
             .into_iter()
-            .map(|(at, terminal, type_id, amount, before)| Trip {
-                at,
-                terminal,
-                kind: TripKind::of(type_id, amount),
-                amount,
-                balance_after: before - amount,
-            })
+            .map(
+                |(_, at, terminal, type_id, amount, before, acceptor)| Trip {
+                    at,
+                    terminal,
+                    kind: TripKind::of(type_id, amount),
+                    amount,
+                    balance_after: before - amount,
+                    accepted_by: (!acceptor.is_empty()).then_some(acceptor),
+                },
+            )
             .collect())
     }
 

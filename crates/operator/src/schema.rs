@@ -96,6 +96,28 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         component: "operator",
         version: 7,
+        // T-Union: each accepted record names the member that issued its
+        // card ('' for our own); the records of other members' cards are
+        // written for their issuer too (`operator_interchange`, the card
+        // under the members' shared interchange key); a day's settlement
+        // keeps what it moved from each issuer's float.
+        sql: "ALTER TABLE operator_records ADD COLUMN issuer TEXT NOT NULL DEFAULT '';\
+          CREATE TABLE operator_interchange (\
+            issuer TEXT NOT NULL, acceptor TEXT NOT NULL, card TEXT NOT NULL, \
+            sealed TEXT NOT NULL, terminal TEXT NOT NULL, terminal_seq BIGINT NOT NULL, \
+            counter BIGINT NOT NULL, balance_before BIGINT NOT NULL, amount BIGINT NOT NULL, \
+            type_id BIGINT NOT NULL, at TEXT NOT NULL, tac TEXT NOT NULL, seq BIGINT NOT NULL, \
+            business_day BIGINT NOT NULL, \
+            PRIMARY KEY (issuer, acceptor, card, terminal, terminal_seq));\
+          CREATE INDEX operator_interchange_seq ON operator_interchange (issuer, acceptor, seq);\
+          CREATE TABLE operator_settlement_interchange (\
+            operator TEXT NOT NULL, business_day BIGINT NOT NULL, issuer TEXT NOT NULL, \
+            amount BIGINT NOT NULL, records BIGINT NOT NULL, transfer_id TEXT NOT NULL, \
+            PRIMARY KEY (operator, business_day, issuer))",
+    },
+    Migration {
+        component: "operator",
+        version: 8,
         // The card fee each issue was paid (`issue.rs`), minor units.
         sql: "ALTER TABLE operator_issued ADD COLUMN fee BIGINT NOT NULL DEFAULT 0",
     },
@@ -140,6 +162,29 @@ pub(crate) const RECORDS: Insert = Insert {
         ("at", Ty::Text),
         ("tac", Ty::Text),
         ("batch_id", Ty::Text),
+        ("seq", Ty::Int),
+        ("business_day", Ty::Int),
+        ("issuer", Ty::Text),
+    ],
+    skip_existing: false,
+};
+
+/// The records of other members' cards, for their issuers.
+pub(crate) const INTERCHANGE: Insert = Insert {
+    table: "operator_interchange",
+    columns: &[
+        ("issuer", Ty::Text),
+        ("acceptor", Ty::Text),
+        ("card", Ty::Text),
+        ("sealed", Ty::Text),
+        ("terminal", Ty::Text),
+        ("terminal_seq", Ty::Int),
+        ("counter", Ty::Int),
+        ("balance_before", Ty::Int),
+        ("amount", Ty::Int),
+        ("type_id", Ty::Int),
+        ("at", Ty::Text),
+        ("tac", Ty::Text),
         ("seq", Ty::Int),
         ("business_day", Ty::Int),
     ],

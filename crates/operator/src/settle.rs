@@ -1,6 +1,11 @@
 //! Settlement of a business day: what its records add up to, per gate,
 //! fixed in one database transaction, then one ledger transfer from the
 //! operator's float to its revenue under an id made of operator and day.
+//! A T-Union member's day also holds fares its gates took from other
+//! members' cards: the rider's stored value is at the issuer, so those move
+//! from each issuer's float to this operator's revenue, one transfer per
+//! issuer under an id made of operator, day and issuer. The per-gate
+//! report covers every record; the own and interchange transfers sum to it.
 
 use paytap_ledger::Transfer;
 use paytap_store::Db;
@@ -8,7 +13,7 @@ use paytap_types::Money;
 use serde::Serialize;
 
 use crate::upload::stored_day;
-use crate::{Day, OperatorError, OperatorHost};
+use crate::{Accounts, Day, OperatorError, OperatorHost};
 
 /// One gate's share of a settled day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -32,6 +37,19 @@ impl GateTotal {
     }
 }
 
+/// What a settled day took from one issuer's cards (T-Union).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterchangeTotal {
+    /// The member that issued the cards.
+    pub issuer: String,
+    /// Records of its cards accepted that day.
+    pub records: u64,
+    /// Their fares, minor units: moved from its float to our revenue.
+    pub amount: i64,
+    /// The ledger transfer's id (also its reference).
+    pub transfer_id: String,
+}
+
 /// A settled business day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Settlement {
@@ -39,21 +57,38 @@ pub struct Settlement {
     pub operator: String,
     /// The business day.
     pub day: Day,
-    /// What moved from float to revenue.
+    /// What moved to revenue: from the float (our own cards) and from
+    /// issuers' floats ([`Settlement::interchange`]).
     pub amount: Money,
     /// Records settled.
     pub records: u64,
-    /// The ledger transfer's id (also its reference); `None` when the day
-    /// had nothing to settle.
+    /// The ledger transfer's id (also its reference) of the own cards'
+    /// part; `None` when they had nothing to settle.
     pub transfer_id: Option<String>,
     /// Per gate, by terminal id; the amounts sum to `amount`.
     pub gates: Vec<GateTotal>,
+    /// Per issuing member (T-Union), by id; with the own part they sum to
+    /// `amount`.
+    pub interchange: Vec<InterchangeTotal>,
+}
+
+impl Settlement {
+    /// The own cards' part: `amount` less the interchange.
+    pub fn own_amount(&self) -> i64 {
+        self.amount.minor - self.interchange.iter().map(|i| i.amount).sum::<i64>()
+    }
 }
 
 impl OperatorHost {
     /// The ledger transfer id (and reference) of a day's settlement.
     pub fn settlement_id(&self, day: Day) -> String {
         format!("transit:{}:settle:{day}", self.operator.id)
+    }
+
+    /// The ledger transfer id (and reference) of what a day's settlement
+    /// takes from `issuer`'s float.
+    pub fn interchange_id(&self, day: Day, issuer: &str) -> String {
+        format!("{}:{issuer}", self.settlement_id(day))
     }
 
     /// Settles business day `day` (see the crate documentation). Settling
@@ -96,6 +131,38 @@ impl OperatorHost {
         let amount: i64 = gates.iter().map(|g| g.amount).sum();
         let records: u64 = gates.iter().map(|g| g.records).sum();
         let id = self.settlement_id(day);
+        let foreign: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT issuer, CAST(COUNT(*) AS BIGINT), CAST(SUM(amount) AS BIGINT) \
+             FROM operator_records WHERE operator = $1 AND business_day = $2 AND issuer <> '' \
+             GROUP BY issuer ORDER BY issuer",
+        )
+        .bind(op)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await?;
+        let interchange: Vec<InterchangeTotal> = foreign
+            .into_iter()
+            .map(|(issuer, records, amount)| InterchangeTotal {
+                transfer_id: self.interchange_id(day, &issuer),
+                issuer,
+                records: records.unsigned_abs(),
+                amount,
+            })
+            .collect();
+        for i in &interchange {
+            sqlx::query(
+                "INSERT INTO operator_settlement_interchange (operator, business_day, issuer, \
+                 amount, records, transfer_id) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(op)
+            .bind(n)
+            .bind(i.issuer.as_str())
+            .bind(i.amount)
+            .bind(i.records as i64)
+            .bind(i.transfer_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO operator_settlements (operator, business_day, amount, records, \
              transfer_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -123,29 +190,51 @@ impl OperatorHost {
         }
         tx.commit().await?;
         tracing::info!(operator = op, %day, amount, records, "business day closed");
-        Ok(Settlement {
-            operator: op.to_owned(),
+        Ok(self.settlement(day, (amount, records, id), gates, interchange))
+    }
+
+    /// A settlement of its parts; the own part's transfer only if it moves
+    /// something.
+    fn settlement(
+        &self,
+        day: Day,
+        (amount, records, id): (i64, u64, String),
+        gates: Vec<GateTotal>,
+        interchange: Vec<InterchangeTotal>,
+    ) -> Settlement {
+        let mut s = Settlement {
+            operator: self.operator.id.clone(),
             day,
             amount: Money::new(amount, self.operator.currency),
             records,
-            transfer_id: (amount > 0).then_some(id),
+            transfer_id: None,
             gates,
-        })
+            interchange,
+        };
+        assert!(s.own_amount() >= 0, "interchange within the day's total");
+        s.transfer_id = (s.own_amount() > 0).then_some(id);
+        s
     }
 
     /// The day's transfer on the ledger: the same id and content every
     /// time, so a retry after a crash moves nothing twice.
     async fn post(&self, s: &Settlement) -> Result<(), OperatorError> {
-        let Some(id) = &s.transfer_id else {
-            return Ok(());
-        };
-        let t = Transfer::single(
-            id.clone(),
-            self.accounts.float.as_str(),
-            self.accounts.revenue.as_str(),
-            s.amount,
-        )
-        .with_reference(id.clone());
+        if let Some(id) = &s.transfer_id {
+            let own = Money::new(s.own_amount(), self.operator.currency);
+            self.move_fares(id, &self.accounts.float, own).await?;
+        }
+        for i in s.interchange.iter().filter(|i| i.amount > 0) {
+            let from = Accounts::of(&i.issuer).float;
+            let amount = Money::new(i.amount, self.operator.currency);
+            self.move_fares(&i.transfer_id, &from, amount).await?;
+        }
+        Ok(())
+    }
+
+    /// One transfer of fares from `float` to our revenue under `id`.
+    async fn move_fares(&self, id: &str, float: &str, amount: Money) -> Result<(), OperatorError> {
+        let t = Transfer::single(id.to_owned(), float, self.accounts.revenue.as_str(), amount)
+            .with_reference(id.to_owned());
         self.ledger.transfer(t).await?;
         Ok(())
     }
@@ -174,21 +263,33 @@ impl OperatorHost {
         .bind(n)
         .fetch_all(&mut *tx)
         .await?;
+        let foreign: Vec<(String, i64, i64, String)> = sqlx::query_as(
+            "SELECT issuer, records, amount, transfer_id FROM operator_settlement_interchange \
+             WHERE operator = $1 AND business_day = $2 ORDER BY issuer",
+        )
+        .bind(op)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.rollback().await?;
         let gates: Vec<GateTotal> = gates.into_iter().map(GateTotal::from_row).collect();
-        if gates.iter().map(|g| g.amount).sum::<i64>() != amount {
+        let interchange: Vec<InterchangeTotal> = foreign
+            .into_iter()
+            .map(|(issuer, records, amount, transfer_id)| InterchangeTotal {
+                issuer,
+                records: records.unsigned_abs(),
+                amount,
+                transfer_id,
+            })
+            .collect();
+        let foreign_sum: i64 = interchange.iter().map(|i| i.amount).sum();
+        if gates.iter().map(|g| g.amount).sum::<i64>() != amount || foreign_sum > amount {
             return Err(OperatorError::Corrupt(format!(
-                "settlement of {day}: gate totals do not sum to {amount}"
+                "settlement of {day}: gate or interchange totals do not sum to {amount}"
             )));
         }
-        Ok(Some(Settlement {
-            operator: op.to_owned(),
-            day,
-            amount: Money::new(amount, self.operator.currency),
-            records: records.unsigned_abs(),
-            transfer_id: (amount > 0).then_some(id),
-            gates,
-        }))
+        let parts = (amount, records.unsigned_abs(), id);
+        Ok(Some(self.settlement(day, parts, gates, interchange)))
     }
 }
 

@@ -53,6 +53,7 @@ struct Writes {
     cards: Vec<Vec<Arg>>,
     new_cards: Vec<([u8; SERIAL_LEN], String)>,
     records: Vec<Vec<Arg>>,
+    interchange: Vec<Vec<Arg>>,
     rejections: Vec<Vec<Arg>>,
     hotlist: Vec<Vec<Arg>>,
 }
@@ -203,20 +204,22 @@ impl OperatorHost {
             cards: Vec::new(),
             new_cards: Vec::new(),
             records: Vec::with_capacity(cleared.accepted.len()),
+            interchange: Vec::new(),
             rejections: Vec::with_capacity(cleared.rejected.len()),
             hotlist: Vec::with_capacity(cleared.flagged.len()),
         };
         for (k, &i) in cleared.accepted.iter().enumerate() {
             let r = &records[i];
             let card = fp(&r.serial);
-            w.records.push(record_row(
-                op,
-                &card,
-                r,
-                batch_id,
-                state.next_seq + k as i64,
-                day,
-            ));
+            let seq = state.next_seq + k as i64;
+            // Another member's card: its issuer is told in the same transaction.
+            let issuer = state.clearing.issuer_of(&r.serial).map(|o| o.id.as_str());
+            if let Some(issuer) = issuer {
+                w.interchange
+                    .push(self.interchange_row(issuer, r, seq, day)?);
+            }
+            let row = record_row(op, &card, r, (batch_id, seq), day, issuer.unwrap_or(""));
+            w.records.push(row);
         }
         for &(i, why) in &cleared.rejected {
             let r = &records[i];
@@ -287,6 +290,9 @@ impl OperatorHost {
         schema::CARDS.execute(&mut tx, backend, &w.cards).await?;
         schema::RECORDS
             .execute(&mut tx, backend, &w.records)
+            .await?;
+        schema::INTERCHANGE
+            .execute(&mut tx, backend, &w.interchange)
             .await?;
         schema::REJECTIONS
             .execute(&mut tx, backend, &w.rejections)
@@ -369,13 +375,15 @@ fn digest(records: &[GateRecord]) -> String {
     hex::encode(h.finalize())
 }
 
+/// A stored accepted record; `issuer` names the member whose card it is,
+/// empty for our own.
 fn record_row(
     op: &str,
     card: &str,
     r: &GateRecord,
-    batch_id: &str,
-    seq: i64,
+    (batch_id, seq): (&str, i64),
     day: Day,
+    issuer: &str,
 ) -> Vec<Arg> {
     let mut at = [0u8; 7];
     at[..4].copy_from_slice(&r.at.date);
@@ -394,6 +402,7 @@ fn record_row(
         Arg::Text(batch_id.into()),
         Arg::I64(seq),
         Arg::I64(i64::from(day.number())),
+        Arg::Text(issuer.into()),
     ]
 }
 

@@ -7,11 +7,16 @@
 //!   entry the card gets a compound purchase of zero with its entry trip
 //!   record; at the exit (`--exit`) the entry station is read back from
 //!   the card's newest trip record and the fare by distance is charged
-//!   with the exit record. A card of another operator, a hotlisted card, a
-//!   balance below the minimum to enter and an exit without an entry are
-//!   refused (exit 1). Each transaction is kept with its TAC before the
-//!   gate opens; the SAM's terminal sequence is reserved before the DEBIT
-//!   leaves.
+//!   with the exit record. At a T-Union member's gate a member card of
+//!   another member is accepted too (T-Union, JT/T 978): debited under the
+//!   national key index with the SAM's T-Union master purchase key, fares
+//!   and minimum to enter by this gate's operator, the record kept and
+//!   uploaded with its TAC like any other. A card of another operator
+//!   where either is no member, a hotlisted card (the hotlist of a member
+//!   names every member's hotlisted cards), a balance below the minimum to
+//!   enter and an exit without an entry here are refused (exit 1). Each
+//!   transaction is kept with its TAC before the gate opens; the SAM's
+//!   terminal sequence is reserved before the DEBIT leaves.
 //! * `upload`: the unsent records in batches, each batch id fixed in the
 //!   store before it is sent, so a gate that crashes or loses the answer
 //!   sends the same batch again and the operator counts it once.
@@ -32,13 +37,14 @@ use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::{Device, Tap};
 use paytap_operator::wire::{WireBatch, WireHotlist, host_time};
 use paytap_purse::PurseKey;
+use paytap_purse::card::{KEY_INDEX, TUNION_KEY_INDEX};
 use paytap_purse::command::{PurchaseKind, SFI_PUBLIC, SFI_TRIPS};
 use paytap_purse::records::{
     DateTime, PublicData, TERMINAL_ID_LEN, TRIP_ENTRY, TRIP_EXIT, TripRecord,
 };
 use paytap_purse::sam::Sam;
 use paytap_purse::terminal::{self, Next, PurchaseFlow, split};
-use paytap_transit::config::Operator;
+use paytap_transit::config::{Acceptance, Operator};
 use paytap_transit::fare::{may_enter, metro_fare};
 use paytap_transit::{GateRecord, TransitConfig};
 use paytap_types::{Currency, Money};
@@ -131,6 +137,8 @@ pub(crate) struct Station {
     station: u16,
     terminal: [u8; TERMINAL_ID_LEN],
     purchase_key: PurseKey,
+    /// The T-Union master purchase key, at a member's gate.
+    tunion_key: Option<PurseKey>,
     store: GateStore,
     /// The gate's key for the operator's API (its requests are signed).
     api_key: Zeroizing<[u8; 32]>,
@@ -195,6 +203,9 @@ impl Station {
         let seal_key = Zeroizing::new(*keyring.subkey(&format!("transit gate {} records", op.id)));
         let store = GateStore::open(dir, &hex::encode(terminal), seal_key)?;
         let purchase_key = crate::platform::transit::master_keys(keyring, &op.id).purchase;
+        let tunion_key = op
+            .tunion
+            .then(|| crate::platform::transit::tunion_master_keys(keyring).purchase);
         let master = crate::platform::transit::gate_api_master(keyring, &op.id);
         let api_key = paytap_operator::auth::gate_key(&master, &terminal);
         Ok(Station {
@@ -203,6 +214,7 @@ impl Station {
             station,
             terminal,
             purchase_key,
+            tunion_key,
             store,
             api_key,
         })
@@ -231,16 +243,10 @@ impl Station {
             Err(why) => return Ok(Err(format!("no transit card answered: {why}"))),
         };
         let serial = paytap_transit::config::serial_from_digits(&card.number);
-        if serial
-            .and_then(|s| self.config.operator_of_card(&s))
-            .map(|o| &o.id)
-            != Some(&self.op.id)
-        {
-            return Ok(Err(format!(
-                "a card of another operator than {}",
-                self.op.name
-            )));
-        }
+        let key_index = match self.key_index(serial) {
+            Ok(k) => k,
+            Err(why) => return Ok(Err(why)),
+        };
         if self.store.hotlisted(&card.number)? {
             return Ok(Err("this card is on the hotlist".into()));
         }
@@ -258,7 +264,7 @@ impl Station {
             }
         };
         let mut field = |apdu: &[u8]| tap.process(apdu);
-        let record = match self.purchase(&mut field, sale)? {
+        let record = match self.purchase(&mut field, sale, key_index)? {
             Ok(r) => r,
             Err(why) => return Ok(Err(why)),
         };
@@ -271,6 +277,26 @@ impl Station {
             terminal_seq: record.terminal_seq,
             tac: record.tac,
         }))
+    }
+
+    /// The key index this gate debits the card under: its own operator's
+    /// card under the operator's, another member's card at a member's gate
+    /// under T-Union's; otherwise why the gate refuses it.
+    fn key_index(&self, serial: Option<[u8; 10]>) -> Result<u8, String> {
+        let acceptance = serial.map(|s| self.config.accepts(&self.op, &s));
+        match acceptance {
+            Some(Acceptance::Own) => Ok(KEY_INDEX),
+            Some(Acceptance::Tunion(_)) => Ok(TUNION_KEY_INDEX),
+            Some(Acceptance::Refused(Some(issuer))) if self.op.tunion => Err(format!(
+                "a card of another operator than {} ({issuer} is no T-Union member)",
+                self.op.name
+            )),
+            _ if !self.op.tunion => Err(format!(
+                "a card of another operator than {}, which takes no T-Union cards",
+                self.op.name
+            )),
+            _ => Err(format!("a card of another operator than {}", self.op.name)),
+        }
     }
 
     /// The fare and trip record of this tap, or why the gate refuses it.
@@ -510,9 +536,13 @@ impl Station {
         &self,
         field: &mut impl FnMut(&[u8]) -> Vec<u8>,
         sale: Sale,
+        key_index: u8,
     ) -> anyhow::Result<Result<GateRecord, String>> {
         let store = &self.store;
         let mut sam = Sam::new(self.terminal, self.purchase_key.clone(), store.next_seq()?);
+        if let Some(k) = &self.tunion_key {
+            sam = sam.with_tunion(k.clone());
+        }
         let torn = store.torn()?.map(|k| k.torn);
         let (mut flow, mut apdu) = PurchaseFlow::new(
             PurchaseKind::Compound,
@@ -521,6 +551,7 @@ impl Station {
             Some(sale.trip),
             torn,
         );
+        flow.use_key_index(key_index);
         for _ in 0..MAX_TAP_STEPS {
             if let Some(torn) = flow.torn() {
                 // Durable before the DEBIT leaves: its sequence and the sale.

@@ -668,6 +668,73 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
 }
 
 #[test]
+fn a_beijing_band_rides_in_shanghai_but_not_at_lingnan_and_not_once_lost() {
+    let w = start();
+    let card = issue_and_load(&w, "50.00");
+    let at = |op: &'static str, exit: bool| {
+        let mut a = vec!["--keystore", w.band.as_str(), "--operator", op];
+        if exit {
+            a.push("--exit");
+        }
+        a
+    };
+    // Lingnan Pass is no T-Union member: it takes only its own cards.
+    let o = gate(&w, "tap", "601", &at("lingnan", false));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let refused: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(refused["refused"].as_str().unwrap().contains("T-Union"));
+
+    // In at Xinzhuang (201), out at People's Square (203), Shanghai's fare.
+    let entry = gate_json(&w, "tap", "201", &at("shanghai", false));
+    assert_eq!(
+        (entry["opened"].as_bool(), entry["fare"].as_u64()),
+        (Some(true), Some(0))
+    );
+    let shanghai = paytap_transit::TransitConfig::default_operators()
+        .operator("shanghai")
+        .cloned()
+        .unwrap();
+    let fare = paytap_transit::fare::metro_fare(&shanghai.metro, 201, 203).unwrap();
+    let exit = gate_json(&w, "tap", "203", &at("shanghai", true));
+    assert_eq!(
+        (exit["fare"].as_u64(), exit["card_number"].as_str()),
+        (Some(u64::from(fare)), Some(card.as_str()))
+    );
+    assert_eq!(cards(&w)["cards"][0]["balance"], 5_000 - fare);
+
+    // Shanghai's gates upload to Shanghai, which clears the Beijing card.
+    for station in ["201", "203"] {
+        let up = gate_json(
+            &w,
+            "upload",
+            station,
+            &["--operator", "shanghai", "--transit", &w.transit],
+        );
+        assert_eq!(
+            (up["accepted"].as_u64(), up["rejected"].as_u64()),
+            (Some(1), Some(0)),
+            "{up}"
+        );
+    }
+
+    // Beijing hotlists the card; Shanghai's gate downloads it and refuses it.
+    assert_eq!(report_lost(&w, &card, true), 204);
+    let list = gate_json(
+        &w,
+        "hotlist",
+        "201",
+        &["--operator", "shanghai", "--transit", &w.transit],
+    );
+    assert_eq!(list["cards"], 1);
+    let o = gate(&w, "tap", "201", &at("shanghai", false));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let refused: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(refused["refused"].as_str().unwrap().contains("hotlist"));
+    assert_eq!(cards(&w)["cards"][0]["balance"], 5_000 - fare);
+    assert_ledger_balances(&w);
+}
+
+#[test]
 fn a_top_up_whose_answer_is_lost_is_completed_or_refunded_and_paid_once() {
     let w = start();
     issue_and_load(&w, "10.00");

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use crate::command::{
     self, Command, Init, PurchaseKind, SFI_LOG, SFI_PUBLIC, SFI_TRIPS, Sw, TUNION_AID, sw,
 };
-use crate::crypto::{self, CardKeys, MAC_LEN, PurseKey, SessionKey};
+use crate::crypto::{self, CardKeys, MAC_LEN, PurseKey, SessionKey, TunionCardKeys};
 use crate::records::{
     DateTime, LogRecord, PublicData, TERMINAL_ID_LEN, TYPE_COMPOUND, TYPE_LOAD, TYPE_PURCHASE,
     TripRecord,
@@ -23,8 +23,13 @@ use crate::records::{
 pub const LOG_RECORDS: usize = 10;
 /// Trip records the card keeps in file 0x1E (the last entry and exit, and two before).
 pub const TRIP_RECORDS: usize = 4;
-/// The only key index this card holds for load and purchase keys.
+/// The key index of the card's own city's keys: the only one for a load.
 pub const KEY_INDEX: u8 = 0x01;
+/// The key index of the national T-Union purchase key (JT/T 978), which a
+/// member card holds beside its city's: a gate of another member city
+/// debits it under this index, and the TAC is then made with the card's
+/// T-Union TAC key, so the accepting city's clearing can check it.
+pub const TUNION_KEY_INDEX: u8 = 0x02;
 /// Key version returned by INITIALIZE.
 pub const KEY_VERSION: u8 = 0x01;
 /// Algorithm identifier returned by INITIALIZE (00: 3DES).
@@ -56,6 +61,9 @@ pub struct PurseState {
     pub trips: Vec<TripRecord>,
     /// Proof of the last purchase, for GET TRANSACTION PROVE.
     pub last_purchase: Option<Proof>,
+    /// The T-Union purchase and TAC keys of a member card; `None` for a
+    /// card that only its own city accepts.
+    pub tunion: Option<TunionCardKeys>,
 }
 
 /// The proof of one completed purchase.
@@ -88,6 +96,22 @@ impl PurseState {
             log: Vec::new(),
             trips: Vec::new(),
             last_purchase: None,
+            tunion: None,
+        }
+    }
+
+    /// The same purse with the T-Union keys of a member card.
+    pub fn with_tunion(mut self, keys: TunionCardKeys) -> Self {
+        self.tunion = Some(keys);
+        self
+    }
+
+    /// The purchase and TAC keys of `key_index`, if the card holds it.
+    fn purchase_keys(&self, key_index: u8) -> Option<(&PurseKey, &PurseKey)> {
+        match key_index {
+            KEY_INDEX => Some((&self.keys.purchase, &self.keys.tac)),
+            TUNION_KEY_INDEX => self.tunion.as_ref().map(|t| (&t.purchase, &t.tac)),
+            _ => None,
         }
     }
 
@@ -290,6 +314,9 @@ impl Purse {
 
     fn init_load(&mut self, init: Init, random: [u8; 4]) -> Result<Vec<u8>, Sw> {
         self.pending = None;
+        if init.key_index != KEY_INDEX {
+            return Err(sw::KEY_INDEX_NOT_SUPPORTED);
+        }
         check_init(&init, false)?;
         let s = &self.state;
         if s.online_counter == COUNTER_LIMIT {
@@ -364,6 +391,9 @@ impl Purse {
         random: [u8; 4],
     ) -> Result<Vec<u8>, Sw> {
         self.pending = None;
+        if self.state.purchase_keys(init.key_index).is_none() {
+            return Err(sw::KEY_INDEX_NOT_SUPPORTED);
+        }
         check_init(&init, kind == PurchaseKind::Compound)?;
         let s = &self.state;
         if s.offline_counter == COUNTER_LIMIT {
@@ -424,8 +454,13 @@ impl Purse {
             return Err(Sw::CONDITIONS_NOT_SATISFIED);
         }
         let type_id = purchase_type(kind);
+        let (purchase_key, tac_key) = self
+            .state
+            .purchase_keys(init.key_index)
+            .map(|(p, t)| (p.clone(), t.clone()))
+            .ok_or(sw::KEY_INDEX_NOT_SUPPORTED)?;
         let sk = crypto::session_key(
-            &self.state.keys.purchase,
+            &purchase_key,
             crypto::purchase_session_input(random, counter, terminal_seq),
         );
         let expect = crypto::mac(
@@ -461,7 +496,7 @@ impl Purse {
         }
         let mac2 = crypto::mac(&sk, &init.amount.to_be_bytes());
         let tac = crypto::tac(
-            &next.keys.tac,
+            &tac_key,
             &purchase_tac_input(init.amount, type_id, &init.terminal, terminal_seq, &at),
         );
         next.last_purchase = Some(Proof {
@@ -495,13 +530,11 @@ enum Step {
     Commit(PurseState, Vec<u8>),
 }
 
-/// Checks an INITIALIZE's key index and amount; only a compound purchase
-/// may be of zero (a metro entry, priced at the exit), and its DEBIT then
+/// Checks an INITIALIZE's amount (its key index is checked by the
+/// caller against the keys the card holds); only a compound purchase may
+/// be of zero (a metro entry, priced at the exit), and its DEBIT then
 /// needs an entry trip record.
 fn check_init(init: &Init, zero_allowed: bool) -> Result<(), Sw> {
-    if init.key_index != KEY_INDEX {
-        return Err(sw::KEY_INDEX_NOT_SUPPORTED);
-    }
     if init.amount == 0 && !zero_allowed {
         return Err(Sw::WRONG_DATA);
     }
@@ -578,8 +611,12 @@ pub fn purchase_tac_input(
     d
 }
 
-/// Version byte of [`PurseState::encode`]'s format.
+/// Version byte of [`PurseState::encode`]'s format for a card without
+/// T-Union keys.
 pub const STATE_FORMAT: u8 = 1;
+/// Version byte of the format of a member card: [`STATE_FORMAT`]'s bytes
+/// followed by its T-Union purchase and TAC keys.
+pub const STATE_FORMAT_TUNION: u8 = 2;
 
 /// Why a stored purse state could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -612,7 +649,11 @@ impl<'a> Reader<'a> {
 impl PurseState {
     /// The state as bytes, for the device's encrypted keystore (holds keys: seal it).
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = vec![STATE_FORMAT];
+        let format = match self.tunion {
+            Some(_) => STATE_FORMAT_TUNION,
+            None => STATE_FORMAT,
+        };
+        let mut b = vec![format];
         b.extend_from_slice(&self.public.encode());
         for k in [&self.keys.load, &self.keys.purchase, &self.keys.tac] {
             b.extend_from_slice(k.expose());
@@ -638,13 +679,18 @@ impl PurseState {
                 b.extend_from_slice(&p.tac);
             }
         }
+        if let Some(t) = &self.tunion {
+            b.extend_from_slice(t.purchase.expose());
+            b.extend_from_slice(t.tac.expose());
+        }
         b
     }
 
     /// Reads [`PurseState::encode`]'s bytes, checking every invariant.
     pub fn decode(b: &[u8]) -> Result<Self, CorruptState> {
         let mut r = Reader(b);
-        if r.byte()? != STATE_FORMAT {
+        let format = r.byte()?;
+        if format != STATE_FORMAT && format != STATE_FORMAT_TUNION {
             return Err(CorruptState("unknown format"));
         }
         let public = PublicData::decode(r.take(crate::records::PUBLIC_DATA_LEN)?)
@@ -683,6 +729,13 @@ impl PurseState {
             }),
             _ => return Err(CorruptState("proof")),
         };
+        let tunion = match format {
+            STATE_FORMAT_TUNION => Some(TunionCardKeys {
+                purchase: PurseKey::new(r.array()?),
+                tac: PurseKey::new(r.array()?),
+            }),
+            _ => None,
+        };
         if !r.0.is_empty() {
             return Err(CorruptState("trailing bytes"));
         }
@@ -696,6 +749,7 @@ impl PurseState {
             log,
             trips,
             last_purchase,
+            tunion,
         })
     }
 }

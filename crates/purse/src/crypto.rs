@@ -178,6 +178,40 @@ impl MasterKeys {
     }
 }
 
+/// The national T-Union key system's master keys (JT/T 978): a member
+/// card carries, beside its city's keys, a purchase key and a TAC key
+/// derived from these, so a gate of any member city can debit it and that
+/// city's clearing can check its TAC. Loads stay with the issuing city: no
+/// T-Union load key.
+#[derive(Clone, Debug)]
+pub struct TunionMasterKeys {
+    /// T-Union master purchase key (what a member gate's SAM holds).
+    pub purchase: PurseKey,
+    /// T-Union master TAC key (what a member's clearing holds).
+    pub tac: PurseKey,
+}
+
+/// One member card's T-Union keys, derived from [`TunionMasterKeys`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunionCardKeys {
+    /// Card T-Union purchase key.
+    pub purchase: PurseKey,
+    /// Card T-Union TAC key: the TAC of a purchase under the T-Union key
+    /// index is made with it.
+    pub tac: PurseKey,
+}
+
+impl TunionMasterKeys {
+    /// Derives the T-Union keys of the card with this application serial
+    /// number (the same derivation as a city's keys).
+    pub fn derive(&self, serial: &[u8; 10]) -> TunionCardKeys {
+        TunionCardKeys {
+            purchase: derive_card_key(&self.purchase, serial),
+            tac: derive_card_key(&self.tac, serial),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

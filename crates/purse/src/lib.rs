@@ -22,4 +22,4 @@ pub mod terminal;
 
 pub use card::{Purse, PurseState};
 pub use command::TUNION_AID;
-pub use crypto::{CardKeys, MasterKeys, PurseKey};
+pub use crypto::{CardKeys, MasterKeys, PurseKey, TunionCardKeys, TunionMasterKeys};

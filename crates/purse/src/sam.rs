@@ -1,10 +1,12 @@
 //! The gate's secure access module (PSAM): derives a card's purchase key from the
 //! operator's master purchase key, computes MAC1, verifies the card's MAC2 and
-//! keeps the terminal transaction sequence (which never repeats).
+//! keeps the terminal transaction sequence (which never repeats). A member
+//! gate's SAM also holds the T-Union master purchase key (JT/T 978), used
+//! under [`TUNION_KEY_INDEX`] for a member card of another city.
 
 use subtle::ConstantTimeEq;
 
-use crate::card::purchase_mac1_input;
+use crate::card::{KEY_INDEX, TUNION_KEY_INDEX, purchase_mac1_input};
 use crate::crypto::{self, MAC_LEN, PurseKey, SessionKey};
 use crate::records::{DateTime, SERIAL_LEN, TERMINAL_ID_LEN};
 
@@ -23,6 +25,9 @@ pub enum SamError {
     /// The card's MAC2 does not verify.
     #[error("card MAC2 invalid")]
     Mac2Invalid,
+    /// The SAM holds no master purchase key of this key index.
+    #[error("no purchase key of index {0:02x} in the SAM")]
+    NoKey(u8),
 }
 
 /// What the card answered to INITIALIZE FOR PURCHASE.
@@ -55,6 +60,7 @@ impl PurchaseInit {
 pub struct Sam {
     terminal: [u8; TERMINAL_ID_LEN],
     master_purchase: PurseKey,
+    tunion_purchase: Option<PurseKey>,
     next_seq: u32,
     session: Option<(SessionKey, u32)>,
 }
@@ -66,8 +72,28 @@ impl Sam {
         Self {
             terminal,
             master_purchase,
+            tunion_purchase: None,
             next_seq,
             session: None,
+        }
+    }
+
+    /// The same SAM holding the T-Union master purchase key too (a gate of
+    /// a member operator).
+    pub fn with_tunion(mut self, tunion_purchase: PurseKey) -> Self {
+        self.tunion_purchase = Some(tunion_purchase);
+        self
+    }
+
+    /// The master purchase key of `key_index`, if the SAM holds it.
+    fn master(&self, key_index: u8) -> Result<&PurseKey, SamError> {
+        match key_index {
+            KEY_INDEX => Ok(&self.master_purchase),
+            TUNION_KEY_INDEX => self
+                .tunion_purchase
+                .as_ref()
+                .ok_or(SamError::NoKey(key_index)),
+            _ => Err(SamError::NoKey(key_index)),
         }
     }
 
@@ -81,7 +107,8 @@ impl Sam {
         self.next_seq
     }
 
-    /// Starts a purchase: takes a sequence number and returns it with MAC1.
+    /// Starts a purchase under the card's own city's key: takes a sequence
+    /// number and returns it with MAC1.
     pub fn mac1(
         &mut self,
         serial: &[u8; SERIAL_LEN],
@@ -90,12 +117,26 @@ impl Sam {
         type_id: u8,
         at: &DateTime,
     ) -> Result<(u32, [u8; MAC_LEN]), SamError> {
+        self.mac1_with(KEY_INDEX, serial, init, (amount, type_id), at)
+    }
+
+    /// Starts a purchase under the master key of `key_index` (the index
+    /// the INITIALIZE FOR PURCHASE named): takes a sequence number and
+    /// returns it with MAC1.
+    pub fn mac1_with(
+        &mut self,
+        key_index: u8,
+        serial: &[u8; SERIAL_LEN],
+        init: &PurchaseInit,
+        (amount, type_id): (u32, u8),
+        at: &DateTime,
+    ) -> Result<(u32, [u8; MAC_LEN]), SamError> {
+        let key = crypto::derive_card_key(self.master(key_index)?, serial);
         if self.next_seq == TERMINAL_SEQ_LIMIT {
             return Err(SamError::SequenceExhausted);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let key = crypto::derive_card_key(&self.master_purchase, serial);
         let sk = crypto::session_key(
             &key,
             crypto::purchase_session_input(init.random, init.offline_counter, seq),

@@ -5,7 +5,7 @@
 //! the card's newest log record; if that is the torn purchase (same counter, type
 //! and terminal), it asks for its MAC2 and TAC, otherwise it starts afresh.
 
-use crate::card::purchase_type;
+use crate::card::{KEY_INDEX, purchase_type};
 use crate::command::{PurchaseKind, SFI_LOG, SFI_PUBLIC, SFI_TRIPS, Sw, TUNION_AID};
 use crate::records::{
     DateTime, LogRecord, PublicData, SERIAL_LEN, TERMINAL_ID_LEN, TRIP_RECORD_LEN, TripRecord,
@@ -44,8 +44,8 @@ pub fn get_balance() -> Vec<u8> {
     apdu(0x80, 0x5C, 0x00, 0x02, &[], 0x04)
 }
 
-fn init_data(amount: u32, terminal: &[u8; TERMINAL_ID_LEN]) -> Vec<u8> {
-    let mut d = vec![crate::card::KEY_INDEX];
+fn init_data(key_index: u8, amount: u32, terminal: &[u8; TERMINAL_ID_LEN]) -> Vec<u8> {
+    let mut d = vec![key_index];
     d.extend_from_slice(&amount.to_be_bytes());
     d.extend_from_slice(terminal);
     d
@@ -53,7 +53,14 @@ fn init_data(amount: u32, terminal: &[u8; TERMINAL_ID_LEN]) -> Vec<u8> {
 
 /// INITIALIZE FOR LOAD.
 pub fn init_load(amount: u32, terminal: &[u8; TERMINAL_ID_LEN]) -> Vec<u8> {
-    apdu(0x80, 0x50, 0x00, 0x02, &init_data(amount, terminal), 0x10)
+    apdu(
+        0x80,
+        0x50,
+        0x00,
+        0x02,
+        &init_data(KEY_INDEX, amount, terminal),
+        0x10,
+    )
 }
 
 /// CREDIT FOR LOAD.
@@ -64,13 +71,32 @@ pub fn credit_load(at: &DateTime, mac2: &[u8; 4]) -> Vec<u8> {
     apdu(0x80, 0x52, 0x00, 0x00, &d, 0x04)
 }
 
-/// INITIALIZE FOR PURCHASE (simple or compound).
+/// INITIALIZE FOR PURCHASE (simple or compound) under the card's own
+/// city's key.
 pub fn init_purchase(kind: PurchaseKind, amount: u32, terminal: &[u8; TERMINAL_ID_LEN]) -> Vec<u8> {
+    init_purchase_with(kind, KEY_INDEX, amount, terminal)
+}
+
+/// INITIALIZE FOR PURCHASE under the key of `key_index` ([`KEY_INDEX`],
+/// or [`crate::card::TUNION_KEY_INDEX`] at a member gate of another city).
+pub fn init_purchase_with(
+    kind: PurchaseKind,
+    key_index: u8,
+    amount: u32,
+    terminal: &[u8; TERMINAL_ID_LEN],
+) -> Vec<u8> {
     let p1 = match kind {
         PurchaseKind::Simple => 0x01,
         PurchaseKind::Compound => 0x03,
     };
-    apdu(0x80, 0x50, p1, 0x02, &init_data(amount, terminal), 0x0F)
+    apdu(
+        0x80,
+        0x50,
+        p1,
+        0x02,
+        &init_data(key_index, amount, terminal),
+        0x0F,
+    )
 }
 
 /// UPDATE CAPP DATA CACHE of trip record 1.
@@ -173,6 +199,7 @@ enum Stage {
 #[derive(Debug)]
 pub struct PurchaseFlow {
     kind: PurchaseKind,
+    key_index: u8,
     amount: u32,
     at: DateTime,
     trip: Option<TripRecord>,
@@ -196,6 +223,7 @@ impl PurchaseFlow {
     ) -> (Self, Vec<u8>) {
         let flow = Self {
             kind,
+            key_index: KEY_INDEX,
             amount,
             at,
             trip,
@@ -207,6 +235,14 @@ impl PurchaseFlow {
             recovered_amount: 0,
         };
         (flow, select())
+    }
+
+    /// Debits under the key of `key_index` rather than the card's own
+    /// city's ([`crate::card::TUNION_KEY_INDEX`] for a member card of another city);
+    /// set before the first answer is fed.
+    pub fn use_key_index(&mut self, key_index: u8) {
+        assert_eq!(self.stage, Stage::Select, "the key index is chosen first");
+        self.key_index = key_index;
     }
 
     /// What to remember if the answer to the DEBIT just sent is lost.
@@ -260,7 +296,7 @@ impl PurchaseFlow {
     fn send_init(&mut self, sam: &Sam) -> Result<Next, PurchaseError> {
         self.go(
             Stage::Init,
-            init_purchase(self.kind, self.amount, &sam.terminal()),
+            init_purchase_with(self.kind, self.key_index, self.amount, &sam.terminal()),
         )
     }
 
@@ -295,11 +331,11 @@ impl PurchaseFlow {
 
     fn send_debit(&mut self, sam: &mut Sam) -> Result<Next, PurchaseError> {
         let init = self.init.ok_or(PurchaseError::Malformed)?;
-        let (seq, mac1) = sam.mac1(
+        let (seq, mac1) = sam.mac1_with(
+            self.key_index,
             &self.serial,
             &init,
-            self.amount,
-            purchase_type(self.kind),
+            (self.amount, purchase_type(self.kind)),
             &self.at,
         )?;
         self.seq = seq;

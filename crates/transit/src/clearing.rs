@@ -13,6 +13,18 @@
 //! between two consecutive counters by more than the fare (loads only raise
 //! it), is a clone: it goes on the hotlist. Its records still count: each is
 //! a debit a card with the real keys made at a gate.
+//!
+//! T-Union (JT/T 978): a member operator's clearing ([`Clearing::with_tunion`])
+//! also accepts the records of other members' cards its gates debited under
+//! the national key index; their TAC is under the card's T-Union TAC key,
+//! derived from the national master TAC key, and they are counted here (the
+//! fare is this operator's; the money comes from the issuer's float). The
+//! issuing operator's clearing then learns each such record
+//! ([`Clearing::learn`]): filed into its card's history without being
+//! counted, so the card's counters and balance chain stay whole there. A
+//! card riding in two cities uses each offline counter once in all, so the
+//! two cities' records never share a counter and the balance chain across
+//! them holds: clone detection sees one card, not two.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -139,13 +151,25 @@ pub struct Totals {
     pub records: u64,
 }
 
+/// What a member operator's clearing needs of T-Union.
+#[derive(Debug)]
+struct Interchange {
+    /// The national master TAC key.
+    tac_master: PurseKey,
+    /// The other members (their card ranges).
+    members: Vec<Operator>,
+}
+
 /// One operator's clearing.
 #[derive(Debug)]
 pub struct Clearing {
     operator: Operator,
     tac_master: PurseKey,
+    tunion: Option<Interchange>,
     card_keys: HashMap<[u8; SERIAL_LEN], PurseKey>,
     cleared: HashMap<TxnId, GateRecord>,
+    /// Records of our cards other members accepted: filed, not counted.
+    learned: BTreeSet<TxnId>,
     cards: HashMap<[u8; SERIAL_LEN], BTreeMap<u16, Vec<GateRecord>>>,
     hotlist: BTreeMap<[u8; SERIAL_LEN], BTreeSet<Flag>>,
     totals: Totals,
@@ -164,12 +188,38 @@ impl Clearing {
         Self {
             operator,
             tac_master,
+            tunion: None,
             card_keys: HashMap::new(),
             cleared: HashMap::new(),
+            learned: BTreeSet::new(),
             cards: HashMap::new(),
             hotlist: BTreeMap::new(),
             totals,
         }
+    }
+
+    /// The clearing of a T-Union member: it also accepts the member cards
+    /// of `members` (the other members; this operator is left out) under
+    /// the national master TAC key, and learns its own cards' records that
+    /// other members accepted.
+    pub fn with_tunion(mut self, tac_master: PurseKey, members: Vec<Operator>) -> Self {
+        assert!(self.operator.tunion, "only a member clears T-Union cards");
+        let members = members
+            .into_iter()
+            .filter(|m| m.tunion && m.id != self.operator.id)
+            .collect();
+        self.tunion = Some(Interchange {
+            tac_master,
+            members,
+        });
+        self
+    }
+
+    /// The member operator that issued this card, if it is another
+    /// member's card this clearing accepts.
+    pub fn issuer_of(&self, serial: &[u8; SERIAL_LEN]) -> Option<&Operator> {
+        let t = self.tunion.as_ref()?;
+        t.members.iter().find(|m| m.owns_card(serial))
     }
 
     /// Clears one uploaded batch. Uploading it again changes nothing.
@@ -215,16 +265,26 @@ impl Clearing {
         Ok(true)
     }
 
-    /// Range, type, TAC and balance checks.
+    /// Range, type, TAC and balance checks: our own card's TAC under our
+    /// master TAC key, another member's card's under the national one.
     fn verify(&mut self, r: &GateRecord) -> Result<(), Rejection> {
-        if !self.operator.owns_card(&r.serial) {
+        let master = if self.operator.owns_card(&r.serial) {
+            self.tac_master.clone()
+        } else if let (Some(_), Some(t)) = (self.issuer_of(&r.serial), &self.tunion) {
+            t.tac_master.clone()
+        } else {
             return Err(Rejection::NotOurCard);
-        }
+        };
+        self.verify_tac(r, &master)
+    }
+
+    /// Type, TAC (under the card key `master` derives) and balance checks.
+    fn verify_tac(&mut self, r: &GateRecord, master: &PurseKey) -> Result<(), Rejection> {
         if r.type_id != TYPE_PURCHASE && r.type_id != TYPE_COMPOUND {
             return Err(Rejection::NotAPurchase(r.type_id));
         }
         let data = purchase_tac_input(r.amount, r.type_id, &r.terminal, r.terminal_seq, &r.at);
-        if !bool::from(crypto::tac(self.card_key(&r.serial), &data).ct_eq(&r.tac)) {
+        if !bool::from(crypto::tac(self.card_key(master, &r.serial), &data).ct_eq(&r.tac)) {
             return Err(Rejection::TacInvalid);
         }
         if r.amount > r.balance_before {
@@ -233,12 +293,15 @@ impl Clearing {
         Ok(())
     }
 
-    /// The card's TAC key, derived once and kept (zeroized on drop).
-    fn card_key(&mut self, serial: &[u8; SERIAL_LEN]) -> &PurseKey {
+    /// The card's TAC key under `master`, derived once and kept (zeroized
+    /// on drop). A card's TAC master is always the same here: our own
+    /// cards' under ours, other members' under the national one (their
+    /// number ranges are disjoint); a card learned from another member is
+    /// one of ours under the national key, kept apart by [`Clearing::learn`].
+    fn card_key(&mut self, master: &PurseKey, serial: &[u8; SERIAL_LEN]) -> &PurseKey {
         if self.card_keys.len() >= MAX_CACHED_KEYS && !self.card_keys.contains_key(serial) {
             self.card_keys.clear();
         }
-        let master = &self.tac_master;
         self.card_keys
             .entry(*serial)
             .or_insert_with(|| crypto::derive_card_key(master, serial))
@@ -285,6 +348,36 @@ impl Clearing {
         flags
     }
 
+    /// Files a record of one of our own cards that another member's gate
+    /// debited under the T-Union key and that member's clearing accepted:
+    /// its TAC checked under the national key, filed into the card's
+    /// history (counters, balance chain, clone flags) but not counted (the
+    /// fare is the accepting member's). Returns the flags it raises; a
+    /// record already here is ignored. A restart learns the same records
+    /// again: they are facts, not money.
+    pub fn learn(&mut self, r: &GateRecord) -> Result<Vec<Flag>, Rejection> {
+        let Some(t) = &self.tunion else {
+            return Err(Rejection::NotOurCard);
+        };
+        if !self.operator.owns_card(&r.serial) {
+            return Err(Rejection::NotOurCard);
+        }
+        if self.cleared.contains_key(&r.id()) {
+            return Ok(Vec::new());
+        }
+        let data = purchase_tac_input(r.amount, r.type_id, &r.terminal, r.terminal_seq, &r.at);
+        let key = crypto::derive_card_key(&t.tac_master, &r.serial);
+        if !bool::from(crypto::tac(&key, &data).ct_eq(&r.tac)) {
+            return Err(Rejection::TacInvalid);
+        }
+        let flags = self.file(r);
+        for flag in &flags {
+            self.hotlist.entry(r.serial).or_default().insert(*flag);
+        }
+        self.learned.insert(r.id());
+        Ok(flags)
+    }
+
     fn count(&mut self, r: &GateRecord) {
         let t = &mut self.totals;
         let amount = u64::from(r.amount);
@@ -300,16 +393,19 @@ impl Clearing {
         assert_eq!(t.per_gate.values().sum::<u64>(), t.total, "per-gate totals");
         assert_eq!(t.per_day.values().sum::<u64>(), t.total, "per-day totals");
         assert_eq!(
-            t.records as usize,
+            t.records as usize + self.learned.len(),
             self.cleared.len(),
-            "records counted once"
+            "records counted once, learned ones not at all"
         );
         t
     }
 
-    /// Accepted records, in no particular order.
+    /// Accepted records, in no particular order (not those learned from
+    /// other members).
     pub fn accepted(&self) -> impl Iterator<Item = &GateRecord> {
-        self.cleared.values()
+        self.cleared
+            .values()
+            .filter(|r| !self.learned.contains(&r.id()))
     }
 
     /// The hotlist: flagged cards and why.

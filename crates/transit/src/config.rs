@@ -120,6 +120,11 @@ pub struct Operator {
     pub metro: Metro,
     /// Transfer discount.
     pub transfer: Transfer,
+    /// A member of T-Union (JT/T 978): its gates accept the member cards
+    /// of the other members (under the national purchase key) and the
+    /// cards it issues carry the national keys. Absent: not a member.
+    #[serde(default)]
+    pub tunion: bool,
 }
 
 /// All operators.
@@ -306,6 +311,36 @@ impl TransitConfig {
     pub fn operator_of_card(&self, serial: &[u8; SERIAL_LEN]) -> Option<&Operator> {
         self.operators.iter().find(|o| o.owns_card(serial))
     }
+
+    /// The T-Union members.
+    pub fn members(&self) -> impl Iterator<Item = &Operator> {
+        self.operators.iter().filter(|o| o.tunion)
+    }
+
+    /// Whether a gate of `acceptor` takes this card: its own, or a member
+    /// card of another member when `acceptor` is a member too.
+    pub fn accepts(&self, acceptor: &Operator, serial: &[u8; SERIAL_LEN]) -> Acceptance {
+        match self.operator_of_card(serial) {
+            Some(o) if o.id == acceptor.id => Acceptance::Own,
+            Some(o) if o.tunion && acceptor.tunion => Acceptance::Tunion(o.id.clone()),
+            Some(o) => Acceptance::Refused(Some(o.id.clone())),
+            None => Acceptance::Refused(None),
+        }
+    }
+}
+
+/// What a gate of one operator makes of a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// The operator's own card: debited under its own key.
+    Own,
+    /// A member card of this other member (named): debited under the
+    /// T-Union key, cleared by the accepting operator.
+    Tunion(String),
+    /// Not accepted: a card of this operator (named) that is not a
+    /// member, or that the gate's operator, not a member, does not take;
+    /// `None` for a card of no operator.
+    Refused(Option<String>),
 }
 
 fn ranges_overlap(a: &Operator, b: &Operator) -> bool {
@@ -359,6 +394,37 @@ mod tests {
             ]
         );
         assert!(c.operators.iter().all(|o| o.currency == Currency::CNY));
+        let members: Vec<&str> = c.members().map(|o| o.id.as_str()).collect();
+        assert_eq!(
+            members,
+            ["beijing", "shanghai", "shenzhen", "guangzhou", "wuhan"]
+        );
+    }
+
+    #[test]
+    fn members_accept_each_others_cards_and_a_non_member_only_its_own() {
+        let c = TransitConfig::default_operators();
+        let card = |id: &str| serial_from_digits(&c.operator(id).unwrap().card_first).unwrap();
+        let op = |id: &str| c.operator(id).unwrap();
+        let refused = |id: &str| Acceptance::Refused(Some(id.to_owned()));
+        // (gate's operator, card's operator, acceptance)
+        let table = [
+            ("shanghai", "shanghai", Acceptance::Own),
+            ("shanghai", "beijing", Acceptance::Tunion("beijing".into())),
+            ("wuhan", "shenzhen", Acceptance::Tunion("shenzhen".into())),
+            ("shanghai", "lingnan", refused("lingnan")),
+            ("lingnan", "beijing", refused("beijing")),
+            ("lingnan", "lingnan", Acceptance::Own),
+        ];
+        for (gate, issuer, expect) in table {
+            assert_eq!(
+                c.accepts(op(gate), &card(issuer)),
+                expect,
+                "{gate} {issuer}"
+            );
+        }
+        let none = serial_from_digits("99990000000000000000").unwrap();
+        assert_eq!(c.accepts(op("beijing"), &none), Acceptance::Refused(None));
     }
 
     #[test]

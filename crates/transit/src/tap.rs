@@ -3,6 +3,7 @@
 //! and host talk to the card over a transport; the flow is the same.
 
 use paytap_purse::Purse;
+use paytap_purse::card::KEY_INDEX;
 use paytap_purse::command::PurchaseKind;
 use paytap_purse::host::{Host, HostError, LoadInit};
 use paytap_purse::records::{DateTime, TERMINAL_ID_LEN};
@@ -40,9 +41,24 @@ pub fn purchase(
     kind: PurchaseKind,
     amount: u32,
     at: DateTime,
+    random: impl FnMut() -> [u8; 4],
+) -> Result<GateRecord, TapError> {
+    purchase_under(purse, sam, KEY_INDEX, (kind, amount), at, random)
+}
+
+/// [`purchase`] under the key of `key_index`: the card's own city's
+/// ([`KEY_INDEX`]) or, at a member gate of another city, T-Union's
+/// ([`paytap_purse::card::TUNION_KEY_INDEX`]).
+pub fn purchase_under(
+    purse: &mut Purse,
+    sam: &mut Sam,
+    key_index: u8,
+    (kind, amount): (PurchaseKind, u32),
+    at: DateTime,
     mut random: impl FnMut() -> [u8; 4],
 ) -> Result<GateRecord, TapError> {
     let (mut flow, mut apdu) = PurchaseFlow::new(kind, amount, at, None, None);
+    flow.use_key_index(key_index);
     for _ in 0..MAX_PURCHASE_STEPS {
         let resp = purse.process(&apdu, random());
         match flow.on_response(&resp, sam)? {

@@ -9,7 +9,10 @@
 //! the operator's clearing checks every TAC, and Li sees the card's
 //! balance and trips on the wallet; the band is reported lost on the
 //! wallet, which puts its card on the hotlist, the gate downloads it and
-//! refuses the next tap; once both gates have confirmed the hotlist with nothing left
+//! refuses the next tap (before that, the card rides in Shanghai too: a
+//! T-Union member card, accepted at Shanghai's gates at Shanghai's fare,
+//! cleared by Shanghai and paid from Beijing's float);
+//! once both gates have confirmed the hotlist with nothing left
 //! to upload, Li orders what the card held, less the fare, onto a new
 //! Beijing card in the phone on the wallet, and the phone's sync takes it.
 
@@ -36,6 +39,10 @@ const ENTRY: u16 = 101;
 const EXIT: u16 = 105;
 /// The gate's number at each station.
 const GATE: u8 = 1;
+/// The T-Union ride in another city: its operator, entry and exit.
+const AWAY: &str = "shanghai";
+const AWAY_ENTRY: u16 = 201;
+const AWAY_EXIT: u16 = 203;
 
 fn cny(minor: u32) -> String {
     show(Money::new(i64::from(minor), Currency::CNY))
@@ -59,10 +66,56 @@ impl Demo {
     /// directory, its keys and operators those of the platform played
     /// against.
     fn station(&self, station: u16) -> anyhow::Result<Station> {
+        self.station_of(OPERATOR, station)
+    }
+
+    /// A gate of `operator` at `station`, as [`Demo::station`].
+    fn station_of(&self, operator: &str, station: u16) -> anyhow::Result<Station> {
         let config = TransitConfig::for_data_dir(&self.keys_dir)?;
         let dir = self.dir.join("gates").join(station.to_string());
         let keys = keyring(&self.keys_dir)?;
-        Station::open(&config, OPERATOR, (station, GATE), &dir, &keys)
+        Station::open(&config, operator, (station, GATE), &dir, &keys)
+    }
+
+    /// The Beijing card rides in Shanghai: a T-Union member card at a
+    /// member's gates, Shanghai's fare, Shanghai's clearing. The fare.
+    async fn ride_in_shanghai(&mut self, balance: u32) -> anyhow::Result<u32> {
+        let mut entry = self.station_of(AWAY, AWAY_ENTRY)?;
+        let mut exit = self.station_of(AWAY, AWAY_EXIT)?;
+        let band = self.band.as_mut().context("no band")?;
+        entry
+            .tap(band, false)?
+            .map_err(|why| anyhow::anyhow!("Shanghai's entry gate refused: {why}"))?;
+        let out = exit
+            .tap(band, true)?
+            .map_err(|why| anyhow::anyhow!("Shanghai's exit gate refused: {why}"))?;
+        let shanghai = TransitConfig::default_operators()
+            .operator(AWAY)
+            .cloned()
+            .context("no Shanghai operator")?;
+        let expected = metro_fare(&shanghai.metro, AWAY_ENTRY, AWAY_EXIT)?;
+        ensure!(
+            out.fare == expected && out.balance == balance - expected,
+            "Shanghai's exit charged {} leaving {}",
+            out.fare,
+            out.balance
+        );
+        let a = entry.upload(&self.transit_url).await?;
+        let b = exit.upload(&self.transit_url).await?;
+        ensure!(
+            a.accepted + b.accepted == 2 && a.rejected + b.rejected == 0,
+            "Shanghai's clearing accepted {} and rejected {}",
+            a.accepted + b.accepted,
+            a.rejected + b.rejected
+        );
+        self.story.say(format!(
+            "On a trip to Shanghai the same band opens the gates from {} to {}: the Beijing card is a T-Union member card, debited under the national T-Union key at Shanghai's fare, {}. Balance {}. Shanghai's clearing checks the TAC under the T-Union TAC key; its day's settlement takes the fare from Beijing's float, and Beijing learns of the trip for the card's history.",
+            entry.name(),
+            exit.name(),
+            cny(out.fare),
+            cny(out.balance)
+        ));
+        Ok(out.fare)
     }
 
     /// A Beijing card on the band: top up, ride offline, lost (module
@@ -102,11 +155,15 @@ impl Demo {
             "The ledger still balances: the top-up moved from Li's card to the operator's merchant account and on to transit:{OPERATOR}:float ({} transfers in all, every currency summing to zero); the day's settlement pays the fares out of the float once the day is over.",
             ledger.transfers
         ));
+        let away = self.ride_in_shanghai(TOP_UP_MINOR - fare).await?;
         self.lose_the_band(&number).await?;
-        let moved = self.move_to_phone(&number, TOP_UP_MINOR - fare).await?;
+        let moved = self
+            .move_to_phone(&number, TOP_UP_MINOR - fare - away)
+            .await?;
         self.story.ok(format!(
-            "the ride cost {} and was cleared once; the lost band's card is refused at the gate; {} moved to the phone",
+            "the ride cost {} and was cleared once, the one in Shanghai {}; the lost band's card is refused at the gate; {} moved to the phone",
             cny(fare),
+            cny(away),
             cny(moved)
         ));
         Ok(())
@@ -216,12 +273,15 @@ impl Demo {
         Ok(out.fare)
     }
 
-    /// Both gates upload what they hold and confirm the hotlist; Li
+    /// Every gate the card rode through uploads and confirms the hotlist; Li
     /// orders the lost card's `expected` balance onto a new card in the
     /// phone on the wallet, and the phone's sync takes it. The amount moved.
     async fn move_to_phone(&mut self, lost: &str, expected: u32) -> anyhow::Result<u32> {
-        for station in [ENTRY, EXIT] {
-            let mut gate = self.station(station)?;
+        let gates = [(OPERATOR, ENTRY), (OPERATOR, EXIT)];
+        // The card rode in Shanghai too: its gates are waited for as well.
+        let away = [(AWAY, AWAY_ENTRY), (AWAY, AWAY_EXIT)];
+        for (operator, station) in gates.into_iter().chain(away) {
+            let mut gate = self.station_of(operator, station)?;
             gate.upload(&self.transit_url).await?;
             gate.hotlist(&self.transit_url).await?;
         }
@@ -251,7 +311,7 @@ impl Demo {
             "the phone's card holds {balance} after the move"
         );
         self.story.say(format!(
-            "Both gates upload what they hold and confirm the hotlist with nothing left to send. On the web site's Transit page Li moves what the lost card held, the top-up less the fare, {}, onto a new Beijing card {} in the phone; the phone's next sync takes it (a load under the move's id, MAC1 from the phone's card): no new payment, the money was on the float already.",
+            "The four gates, Beijing's and Shanghai's, upload what they hold and confirm the hotlist (Shanghai's names Beijing's lost cards too) with nothing left to send. On the web site's Transit page Li moves what the lost card held, the top-up less the fares, {}, onto a new Beijing card {} in the phone; the phone's next sync takes it (a load under the move's id, MAC1 from the phone's card): no new payment, the money was on the float already.",
             cny(expected),
             masked(&number)
         ));

@@ -76,7 +76,7 @@ fn torn_exit(w: &mut World, debited: bool) -> u32 {
     };
     let stopped = w
         .exit
-        .purchase(&mut field, Sale { fare, trip, at })
+        .purchase(&mut field, Sale { fare, trip, at }, KEY_INDEX)
         .unwrap();
     assert!(stopped.is_err(), "the lost answer stops the purchase");
     assert!(
@@ -131,7 +131,7 @@ fn a_crash_between_the_cards_debit_and_the_record_is_recovered_once() {
     let mut field = |apdu: &[u8]| tap.process(apdu);
     let record = w
         .exit
-        .purchase(&mut field, Sale { fare, trip, at })
+        .purchase(&mut field, Sale { fare, trip, at }, KEY_INDEX)
         .unwrap()
         .unwrap();
     drop(tap);

@@ -2,7 +2,9 @@
 //! [`OperatorHost`] per operator of the embedded `operators.toml`, their
 //! tables in `DIR/transit.db`, their float and revenue on the network's
 //! ledger, their master keys derived from the vault's keyring (never
-//! written anywhere), behind the operator API ([`paytap_operator::api`]) on
+//! written anywhere; T-Union members also get the national T-Union master
+//! purchase and TAC keys and the members' interchange key, derived the
+//! same way), behind the operator API ([`paytap_operator::api`]) on
 //! a listener of their own.
 //!
 //! A top-up is paid with the rider's bank card through the card network
@@ -22,8 +24,8 @@ use paytap_operator::api::Operators;
 use paytap_operator::auth::ApiKeys;
 use paytap_operator::pay::{BoxFuture, LoadPayments, Paid, PaymentFailure, PaymentRequest};
 use paytap_operator::rider::RiderCard;
-use paytap_operator::{OperatorHost, OperatorKeys};
-use paytap_purse::{MasterKeys, PurseKey};
+use paytap_operator::{OperatorHost, OperatorKeys, TunionMember};
+use paytap_purse::{MasterKeys, PurseKey, TunionMasterKeys};
 use paytap_store::Db;
 use paytap_transit::TransitConfig;
 use paytap_transit::config::Operator;
@@ -47,6 +49,13 @@ use paytap_vault::Keyring;
 /// network takes it.
 pub struct TransitKeys {
     keys: Vec<(String, OperatorKeys, ApiKeys)>,
+    /// The national T-Union keys, the members' interchange key and the
+    /// members (for member hosts).
+    tunion: (
+        TunionMasterKeys,
+        zeroize::Zeroizing<[u8; 32]>,
+        Vec<Operator>,
+    ),
 }
 
 /// The master key of operator `id`'s gate API keys (each gate's key is
@@ -69,6 +78,26 @@ fn master(keyring: &Keyring, id: &str, purpose: &str) -> PurseKey {
     let key = PurseKey::new(k);
     zeroize::Zeroize::zeroize(&mut k);
     key
+}
+
+/// One 16-byte national T-Union master key for `purpose`, as [`master`].
+fn tunion_master(keyring: &Keyring, purpose: &str) -> PurseKey {
+    let sub = keyring.subkey(&format!("transit tunion {purpose} master key"));
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&sub[..16]);
+    let key = PurseKey::new(k);
+    zeroize::Zeroize::zeroize(&mut k);
+    key
+}
+
+/// The national T-Union master purchase and TAC keys (JT/T 978): a member
+/// gate's SAM holds the purchase key, a member's clearing the TAC key,
+/// and every member card the per-card keys derived from both.
+pub fn tunion_master_keys(keyring: &Keyring) -> TunionMasterKeys {
+    TunionMasterKeys {
+        purchase: tunion_master(keyring, "purchase"),
+        tac: tunion_master(keyring, "tac"),
+    }
 }
 
 /// The master load, purchase and TAC keys of operator `id`. The gate's
@@ -99,7 +128,12 @@ impl TransitKeys {
                 (op.id.clone(), keys, api)
             })
             .collect();
-        TransitKeys { keys }
+        let tunion = (
+            tunion_master_keys(keyring),
+            keyring.subkey("transit tunion interchange card data"),
+            config.members().cloned().collect(),
+        );
+        TransitKeys { keys, tunion }
     }
 }
 
@@ -250,11 +284,17 @@ pub async fn open(
     payments: Arc<OperatorPayments>,
 ) -> anyhow::Result<(Db, Operators)> {
     let mut ops = Operators::new();
+    let (national, interchange_key, members) = keys.tunion;
     for (id, k, api) in keys.keys {
         let op = config
             .operator(&id)
             .cloned()
             .with_context(|| format!("operator {id} has keys but no configuration"))?;
+        let member = op.tunion.then(|| TunionMember {
+            masters: national.clone(),
+            data_key: interchange_key.clone(),
+            members: members.clone(),
+        });
         let host = OperatorHost::open(
             db.clone(),
             ledger.clone(),
@@ -265,6 +305,10 @@ pub async fn open(
         .await
         .with_context(|| format!("starting the {id} operator host"))?
         .with_payments(payments.clone());
+        let host = match member {
+            Some(m) => host.with_tunion(m),
+            None => host,
+        };
         ops.insert(Arc::new(host), api);
     }
     Ok((db, ops))
