@@ -39,6 +39,12 @@ pub enum ConfigError {
     /// Two operators' card ranges overlap.
     #[error("card ranges of {0:?} and {1:?} overlap")]
     Overlap(String, String),
+    /// Two operators have a station of the same code: a gate's terminal id
+    /// is made of its station code, and a T-Union card carries its entry
+    /// gate's terminal id to another city, so codes are unique across all
+    /// operators (else two cities' records would be taken for the same).
+    #[error("station code {0} is used by both {1:?} and {2:?}")]
+    StationTwice(u16, String, String),
 }
 
 /// Bus fares.
@@ -297,6 +303,13 @@ impl TransitConfig {
                 if ranges_overlap(op, other) {
                     return Err(ConfigError::Overlap(other.id.clone(), op.id.clone()));
                 }
+                if let Some(code) = shared_station(op, other) {
+                    return Err(ConfigError::StationTwice(
+                        code,
+                        other.id.clone(),
+                        op.id.clone(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -346,6 +359,15 @@ pub enum Acceptance {
 fn ranges_overlap(a: &Operator, b: &Operator) -> bool {
     // Digit strings of equal length order as their numbers do.
     a.card_first <= b.card_last && b.card_first <= a.card_last
+}
+
+/// A station code both operators use, if any.
+fn shared_station(a: &Operator, b: &Operator) -> Option<u16> {
+    a.metro
+        .stations
+        .iter()
+        .map(|s| s.code)
+        .find(|code| b.station(*code).is_some())
 }
 
 #[cfg(test)]
@@ -475,6 +497,17 @@ mod tests {
                 "{what}"
             );
         }
+    }
+
+    #[test]
+    fn a_station_code_of_two_operators_is_refused() {
+        let mut c = TransitConfig::default_operators();
+        let code = c.operators[0].metro.stations[0].code;
+        c.operators[1].metro.stations[0].code = code;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::StationTwice(got, ..)) if got == code
+        ));
     }
 
     #[test]
