@@ -717,6 +717,22 @@ fn a_beijing_band_rides_in_shanghai_but_not_at_lingnan_and_not_once_lost() {
         );
     }
 
+    // The rider's wallet lists the ride in Shanghai on the Beijing card,
+    // naming the member whose gate took it.
+    let listed = transit_cards(&w, &wallet_session(&w));
+    let trips = listed[0]["trips"].as_array().unwrap();
+    let away: Vec<_> = trips
+        .iter()
+        .filter_map(|t| t["accepted_by"]["operator"].as_str())
+        .collect();
+    assert_eq!(away, ["shanghai", "shanghai"], "{}", text_of(&listed));
+    assert_eq!(
+        trips[0]["accepted_by"]["name"],
+        shanghai.name.as_str(),
+        "{}",
+        text_of(&listed)
+    );
+
     // Beijing hotlists the card; Shanghai's gate downloads it and refuses it.
     assert_eq!(report_lost(&w, &card, true), 204);
     let list = gate_json(

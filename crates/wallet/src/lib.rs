@@ -97,6 +97,6 @@ pub use server::{ServerLimits, serve};
 pub use service::{PaymentFeed, Wallet, WalletConfig, validate_card};
 pub use step_up::{PaymentToVerify, STEP_UP_CODE};
 pub use transit::{
-    TransitCard, TransitCardList, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp,
-    TransitTrip,
+    TransitAcceptor, TransitCard, TransitCardList, TransitCards, TransitFailure, TransitMoveOrder,
+    TransitTopUp, TransitTrip,
 };

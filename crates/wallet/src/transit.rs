@@ -63,6 +63,19 @@ pub struct TransitTrip {
     pub amount: i64,
     /// The card's balance after it.
     pub balance_after: i64,
+    /// The T-Union member whose gate took it, where that is not the card's
+    /// own operator (a ride in another city).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<TransitAcceptor>,
+}
+
+/// The operator whose gate took a trip in another city.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitAcceptor {
+    /// Its id (`shanghai`).
+    pub operator: String,
+    /// Its name (`Shanghai Public Transportation Card`).
+    pub name: String,
 }
 
 /// One top-up of a card.

@@ -102,6 +102,7 @@ fn card(device_id: &str, last: &str, balance: i64) -> TransitCard {
             kind: "fare".into(),
             amount: 300,
             balance_after: balance,
+            accepted_by: None,
         }],
         top_ups: Vec::new(),
     }

@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use common::*;
 use paytap_types::DeviceKind;
 use paytap_wallet::{
-    BoxFuture, Language, TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp,
-    TransitTrip,
+    BoxFuture, Language, TransitAcceptor, TransitCard, TransitCards, TransitFailure,
+    TransitMoveOrder, TransitTopUp, TransitTrip,
 };
 
 #[derive(Default)]
@@ -77,6 +77,7 @@ fn card(device_id: &str, last: &str) -> TransitCard {
         kind: kind.into(),
         amount,
         balance_after,
+        accepted_by: None,
     };
     TransitCard {
         operator: "beijing".into(),
@@ -93,8 +94,15 @@ fn card(device_id: &str, last: &str) -> TransitCard {
         moved: false,
         move_ordered_to: None,
         trips: vec![
-            trip("20261205091500", "exit", 600, 4_400),
-            trip("20261205090000", "entry", 0, 5_000),
+            TransitTrip {
+                accepted_by: Some(TransitAcceptor {
+                    operator: "shanghai".into(),
+                    name: "Shanghai Public Transportation Card".into(),
+                }),
+                ..trip("20261205183000", "exit", 400, 4_400)
+            },
+            trip("20261205091500", "exit", 600, 4_800),
+            trip("20261205090000", "entry", 0, 5_400),
         ],
         top_ups: vec![TransitTopUp {
             at: "20261205085500".into(),
@@ -127,6 +135,7 @@ async fn the_transit_page_shows_each_card_in_three_languages_and_a_lost_bands_ca
         "44.00",
         "Active",
         "Metro exit",
+        "Metro exit · at a Shanghai Public Transportation Card gate",
         "Metro entry",
         "2026-12-05 09:15",
         "6.00",
@@ -216,12 +225,20 @@ async fn the_transit_page_shows_each_card_in_three_languages_and_a_lost_bands_ca
         (
             "zhang@example.com",
             Language::Zh,
-            ["交通卡", "地铁出站", "已写入卡内"],
+            [
+                "交通卡",
+                "地铁出站 · 在Shanghai Public Transportation Card的闸机",
+                "已写入卡内",
+            ],
         ),
         (
             "asha@example.com",
             Language::Hi,
-            ["ट्रांज़िट कार्ड", "मेट्रो निकास", "कार्ड पर"],
+            [
+                "ट्रांज़िट कार्ड",
+                "Shanghai Public Transportation Card के गेट पर",
+                "कार्ड पर",
+            ],
         ),
     ] {
         let h = site.holder(login, language, "X", "33").await;

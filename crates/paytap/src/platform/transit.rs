@@ -30,7 +30,8 @@ use paytap_store::Db;
 use paytap_transit::TransitConfig;
 use paytap_transit::config::Operator;
 use paytap_wallet::transit::{
-    TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp, TransitTrip,
+    TransitAcceptor, TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTopUp,
+    TransitTrip,
 };
 
 use super::scan::NetworkSwitch;
@@ -328,7 +329,7 @@ impl WalletTransit {
                 .device_cards(device_id)
                 .await
                 .map_err(|e| format!("{}: {e}", op.id))?;
-            out.extend(cards.into_iter().map(|c| wallet_card(op, c)));
+            out.extend(cards.into_iter().map(|c| wallet_card(op, c, &self.0)));
         }
         Ok(out)
     }
@@ -401,8 +402,15 @@ impl TransitCards for WalletTransit {
 }
 
 /// The wallet's view of an operator's card (the device's name and kind are
-/// the wallet's to fill in).
-fn wallet_card(op: &Operator, c: RiderCard) -> TransitCard {
+/// the wallet's to fill in); a trip in another city names the member whose
+/// gate took it, as `ops` knows it.
+fn wallet_card(op: &Operator, c: RiderCard, ops: &Operators) -> TransitCard {
+    let acceptor = |id: String| TransitAcceptor {
+        name: ops
+            .get(&id)
+            .map_or_else(|| id.clone(), |h| h.operator().name.clone()),
+        operator: id,
+    };
     TransitCard {
         operator: c.operator,
         card_name: op.name.clone(),
@@ -426,6 +434,7 @@ fn wallet_card(op: &Operator, c: RiderCard) -> TransitCard {
                 kind: t.kind.as_str().to_owned(),
                 amount: t.amount,
                 balance_after: t.balance_after,
+                accepted_by: t.accepted_by.map(acceptor),
             })
             .collect(),
         top_ups: c

@@ -74,7 +74,15 @@ pub(super) fn schemas() -> Value {
                 "terminal": { "type": "string", "description": "The gate's terminal id, hex" },
                 "kind": { "type": "string", "enum": ["fare", "entry", "exit", "other"] },
                 "amount": { "type": "integer", "format": "int64" },
-                "balance_after": { "type": "integer", "format": "int64" }
+                "balance_after": { "type": "integer", "format": "int64" },
+                "accepted_by": {
+                    "type": "object", "required": ["operator", "name"],
+                    "description": "The T-Union member whose gate took the trip, where that is not the card's own operator (a ride in another city); absent otherwise",
+                    "properties": {
+                        "operator": { "type": "string" },
+                        "name": { "type": "string" }
+                    }
+                }
             }
         },
         "TransitTopUp": {

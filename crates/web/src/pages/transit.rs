@@ -74,7 +74,12 @@ fn trips_table(t: &TransitStrings, card: &TransitCard) -> Markup {
                     @for trip in &card.trips {
                         tr {
                             td { (when(&trip.at)) }
-                            td { (trip_kind(t, trip)) }
+                            td {
+                                (trip_kind(t, trip))
+                                @if let Some(a) = &trip.accepted_by {
+                                    " · " (fill(t.in_other_city, &a.name))
+                                }
+                            }
                             td { code { (trip.terminal) } }
                             td class="num" { (amount(card, trip.amount)) }
                             td class="num" { (amount(card, trip.balance_after)) }
