@@ -17,7 +17,7 @@ use paytap_emv::Transport;
 use paytap_emv::kernel::TransportError;
 
 use crate::DeviceError;
-use crate::se::{Device, Finger, TapReport};
+use crate::se::{Device, DeviceAccess, Finger, TapReport};
 
 /// Writes one frame.
 pub fn write_frame(w: &mut impl Write, apdu: &[u8]) -> std::io::Result<()> {
@@ -118,7 +118,7 @@ pub fn serve_tap(
 /// presents; `on_tap` hears how each tap went.
 pub fn serve_field(
     listener: &TcpListener,
-    device: &mut Device,
+    device: &mut impl DeviceAccess,
     stop: &AtomicBool,
     mut finger: impl FnMut() -> Option<Finger>,
     mut on_tap: impl FnMut(Result<TapReport, DeviceError>),
@@ -129,7 +129,7 @@ pub fn serve_field(
             Ok((stream, _)) => {
                 stream.set_nonblocking(false)?;
                 let f = finger();
-                on_tap(serve_tap(stream, device, f.as_ref()));
+                on_tap(device.with(|d| serve_tap(stream, d, f.as_ref())));
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20))

@@ -51,7 +51,7 @@ pub mod wallet;
 pub use field::{FieldTransport, read_frame, serve_field, serve_tap, write_frame};
 pub use keystore::KeystoreKey;
 pub use locate::{Outcome, Owner, PaymentPrompt, Position, obey, obey_command};
-pub use se::{CardInfo, Device, DeviceKind, Finger, Tap, TapReport};
+pub use se::{CardInfo, Device, DeviceAccess, DeviceKind, Finger, Tap, TapReport};
 pub use wallet::{SyncError, SyncReport, WalletClient, WalletClientError, sync_device};
 
 /// Everything that can go wrong in the device and its secure element.

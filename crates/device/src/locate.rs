@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::se::DeviceAccess;
 use crate::wallet::{DeviceInfo, WalletClient, WalletClientError};
 use crate::{Device, Finger};
 
@@ -361,16 +362,15 @@ fn command_of(frame: &str) -> Result<Option<CommandInfo>, WalletClientError> {
 /// commands when given, else runs until the wallet refuses the channel
 /// (the session ended, the device is gone).
 pub async fn listen(
-    device: &mut Device,
+    device: &mut impl DeviceAccess,
     client: &WalletClient,
     limit: Option<usize>,
     owner: &mut Owner<'_>,
     on: &mut dyn FnMut(&CommandInfo, &Outcome),
 ) -> Result<usize, WalletClientError> {
     let device_id = device
-        .device_id()
-        .ok_or_else(|| WalletClientError::Decode("the device is not enrolled".into()))?
-        .to_owned();
+        .with(|d| d.device_id().map(str::to_owned))
+        .ok_or_else(|| WalletClientError::Decode("the device is not enrolled".into()))?;
     let mut done: HashMap<String, Outcome> = HashMap::new();
     let mut handled = 0usize;
     while limit.is_none_or(|l| handled < l) {
@@ -392,12 +392,15 @@ pub async fn listen(
                     break;
                 }
             };
-            let outcome = match done.get(&c.id) {
-                Some(o) => o.clone(),
-                None => obey_command(device, &c, owner),
-            };
+            let (outcome, here) = device.with(|d| {
+                let outcome = match done.get(&c.id) {
+                    Some(o) => o.clone(),
+                    None => obey_command(d, &c, owner),
+                };
+                (outcome, d.position().cloned())
+            });
             client
-                .answer(&device_id, &c.id, &outcome, device.position())
+                .answer(&device_id, &c.id, &outcome, here.as_ref())
                 .await?;
             on(&c, &outcome);
             if done.len() >= MAX_REMEMBERED {

@@ -126,6 +126,35 @@ impl StoredPurse {
     }
 }
 
+/// The way to a device's secure element: the device itself, owned by one
+/// task, or one device shared within a process by the NFC field and the
+/// wallet's command channel (`Arc<Mutex<Device>>`), each taking it for one
+/// tap or one command. One process owns a keystore ([`crate::keystore`]);
+/// within it, this is how two duties take turns.
+pub trait DeviceAccess {
+    /// Runs `f` with the device, alone.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> R;
+}
+
+impl DeviceAccess for Device {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> R {
+        f(self)
+    }
+}
+
+impl DeviceAccess for std::sync::Arc<std::sync::Mutex<Device>> {
+    /// # Panics
+    ///
+    /// When another holder panicked with the device taken: its secure
+    /// element may be half changed, and nothing may use it after that.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Device) -> R) -> R {
+        let mut device = self
+            .lock()
+            .expect("the device was poisoned: a tap or command panicked with it");
+        f(&mut device)
+    }
+}
+
 /// The keystore's content.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct State {

@@ -14,15 +14,15 @@ use std::process::ExitCode;
 /// Exit code of a command that stopped at a step-up the owner must finish
 /// (a one-time passcode); listed in the README.
 pub const STEP_UP: u8 = crate::exit::STEP_UP;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, Subcommand};
 use paytap_device::locate::{CommandInfo, Owner, PaymentPrompt, Reason, listen};
 use paytap_device::wallet::{AddCardResult, NewCardRequest};
 use paytap_device::{
-    Device, DeviceKind, Outcome, Position, WalletClient, serve_field, sync_device,
+    Device, DeviceAccess, DeviceKind, Outcome, Position, WalletClient, serve_field, sync_device,
 };
 use paytap_types::Secret;
 use zeroize::Zeroizing;
@@ -241,9 +241,15 @@ struct FieldArgs {
     /// The address the field listens on for a POS (port 0: any free port; printed).
     #[arg(long)]
     listen: SocketAddr,
-    /// The owner touches the fingerprint sensor for every tap.
+    /// The owner touches the fingerprint sensor for every tap (and for a
+    /// payment the wallet asks about, with `--commands`).
     #[arg(long)]
     verified: bool,
+    /// Also keep the wallet's command channel open and obey it, as
+    /// `device listen` does, in this process: the one that owns the secure
+    /// element serves the field and the commands in turn.
+    #[arg(long)]
+    commands: bool,
     #[command(flatten)]
     at: Where,
     #[command(flatten)]
@@ -497,19 +503,28 @@ fn field(rt: &tokio::runtime::Runtime, a: FieldArgs) -> anyhow::Result<ExitCode>
         ks,
         listen,
         verified,
+        commands,
         at,
         login,
     } = a;
     let mut device = ks.open()?;
     let here = at.apply(&mut device)?;
     let reporter = payment_reporter(rt, &mut device, here, &login);
+    let client = match commands {
+        true => Some(rt.block_on(client_for(&mut device, &login))?),
+        false => None,
+    };
     let listener = TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     println!("nfc field: {}", listener.local_addr()?);
-    let stop = Arc::new(AtomicBool::new(false));
     let owner = device.owner_finger();
+    let mut shared = Arc::new(Mutex::new(device));
+    if let Some(client) = client {
+        obey_beside(shared.clone(), client, verified)?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
     serve_field(
         &listener,
-        &mut device,
+        &mut shared,
         &stop,
         || verified.then(|| owner.clone()),
         |r| match r {
@@ -537,6 +552,29 @@ fn field(rt: &tokio::runtime::Runtime, a: FieldArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// Obeys the wallet's commands on a thread of its own beside the field,
+/// taking the device for one command at a time. A channel the wallet
+/// refuses (the session ended, the device removed) is said on stderr; the
+/// field goes on.
+fn obey_beside(
+    device: Arc<Mutex<Device>>,
+    client: WalletClient,
+    verified: bool,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let name = device.clone().with(|d| d.name().to_owned());
+    println!("listening for commands to {name:?} (locate, sound, erase, verify_payment)");
+    std::thread::spawn(move || {
+        let mut device = device;
+        if let Err(e) = rt.block_on(answer_commands(&mut device, &client, None, verified)) {
+            eprintln!("{}the command channel stopped: {e}", crate::failure::PREFIX);
+        }
+    });
+    Ok(())
+}
+
 /// Obeys the wallet's "find my device" commands.
 async fn obey_commands(a: ListenArgs) -> anyhow::Result<ExitCode> {
     let ListenArgs {
@@ -553,7 +591,21 @@ async fn obey_commands(a: ListenArgs) -> anyhow::Result<ExitCode> {
         "listening for commands to {:?} (locate, sound, erase, verify_payment)",
         device.name()
     );
-    let finger = device.owner_finger();
+    let n = answer_commands(&mut device, &client, count, verified).await?;
+    println!("answered {n} command(s)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Obeys the wallet's commands on `device` (at most `count`), each said on
+/// stdout; a payment to verify is verified when the owner's finger is on
+/// the sensor (`verified`). How many were answered.
+async fn answer_commands(
+    device: &mut impl DeviceAccess,
+    client: &WalletClient,
+    count: Option<usize>,
+    verified: bool,
+) -> anyhow::Result<usize> {
+    let finger = device.with(|d| d.owner_finger());
     let mut owner = Owner {
         ring: &mut || println!("beep beep beep"),
         touch: &mut |p: &PaymentPrompt| {
@@ -567,15 +619,14 @@ async fn obey_commands(a: ListenArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let n = listen(
-        &mut device,
-        &client,
+        device,
+        client,
         count,
         &mut owner,
         &mut |c: &CommandInfo, o: &Outcome| println!("{}", said(c, o)),
     )
     .await?;
-    println!("answered {n} command(s)");
-    Ok(ExitCode::SUCCESS)
+    Ok(n)
 }
 
 /// Tells the wallet the device is alive, and where.

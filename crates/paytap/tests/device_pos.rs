@@ -417,7 +417,8 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert_eq!(o.status.code(), Some(1), "{r}");
     assert!(r.contains("DECLINED") && r.contains("response 61"), "{r}");
 
-    // The NFC field over TCP: the device in one process, the POS in another.
+    // The NFC field over TCP: the device in one process, the POS in another;
+    // the same process keeps the wallet's command channel open.
     let mut field = device_command()
         .args([
             "device",
@@ -427,6 +428,7 @@ async fn device_and_pos_processes_pay_through_the_platform() {
             "--listen",
             "127.0.0.1:0",
             "--verified",
+            "--commands",
             "--lat",
             "31.2222",
             "--lon",
@@ -459,8 +461,31 @@ async fn device_and_pos_processes_pay_through_the_platform() {
     assert_eq!(v["arpc"], "verified");
     assert_eq!(v["verification"], "owner_verified");
     assert_eq!(v["amount"]["minor"], 880);
-    let tap_line =
-        blocking(move || lines.map_while(Result::ok).find(|l| l.starts_with("tap:"))).await;
+    // While it serves the field, the phone obeys "locate".
+    let locate = client.send_command(&device_id, "locate").await.unwrap();
+    let (tap_line, located) = blocking(move || {
+        let (mut tap, mut located) = (None, None);
+        for l in lines.map_while(Result::ok) {
+            if l.starts_with("tap:") {
+                tap = Some(l);
+            } else if l.starts_with("locate:") {
+                located = Some(l);
+            }
+            if tap.is_some() && located.is_some() {
+                break;
+            }
+        }
+        (tap, located)
+    })
+    .await;
+    let located = located.unwrap_or_default();
+    assert!(
+        located.contains("locate: reported Metro Kiosk, Jing'an"),
+        "{located}"
+    );
+    let answered = client.commands(&device_id).await.unwrap();
+    let c = answered.iter().find(|c| c.id == locate.id).unwrap();
+    assert_eq!(c.state, "acknowledged", "{c:?}");
     // The payment told the wallet where the device paid (reported after the tap).
     wait_for_place(&url, &token, &device_id, "payment", "Metro Kiosk, Jing'an").await;
     field.kill().unwrap();
