@@ -248,6 +248,24 @@ impl WalletClient {
         serde_json::from_slice(body).map_err(|e| WalletClientError::Decode(e.to_string()))
     }
 
+    /// Tells the wallet what the device read off its transit cards (each
+    /// named by its number's last four digits), replacing its last report.
+    pub async fn report_transit_readings(
+        &self,
+        device_id: &str,
+        purses: &[paytap_purse::PurseState],
+    ) -> Result<(), WalletClientError> {
+        let cards: Vec<Value> = purses.iter().map(reading).collect();
+        let _: Value = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/devices/{device_id}/transit-readings"),
+                Some(serde_json::json!({ "cards": cards })),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Any JSON endpoint of the platform under this session (the band
     /// account's routes, `/api/v1/bands`), its answer as JSON.
     pub async fn json(
@@ -517,6 +535,22 @@ pub struct SyncReport {
     pub refused: Vec<(String, String)>,
 }
 
+/// A transit card as the wallet's report names it: the last four digits
+/// of its number, its own balance and counters.
+fn reading(p: &paytap_purse::PurseState) -> Value {
+    let digits: String = p.public.serial.iter().map(|b| format!("{b:02x}")).collect();
+    let last = &digits[digits.len().saturating_sub(LAST_DIGITS)..];
+    serde_json::json!({
+        "last_digits": last,
+        "balance": p.balance,
+        "offline_counter": p.offline_counter,
+        "online_counter": p.online_counter,
+    })
+}
+
+/// Digits of a transit card number the wallet is told.
+const LAST_DIGITS: usize = 4;
+
 /// Why a sync failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
@@ -546,6 +580,12 @@ pub async fn sync_device(
         client
             .report_place(&device_id, crate::locate::Reason::Sync, here)
             .await?;
+    }
+    // What the secure element's transit cards hold (every tap counted,
+    // uploaded by the gates or not) goes with it.
+    let purses = device.purses()?;
+    if !purses.is_empty() {
+        client.report_transit_readings(&device_id, &purses).await?;
     }
     let mut report = SyncReport::default();
     let present: Vec<String> = device.cards().into_iter().map(|c| c.token_ref).collect();

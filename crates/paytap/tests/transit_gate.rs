@@ -520,6 +520,21 @@ fn a_band_rides_through_the_gates_which_upload_and_refuse_it_once_lost() {
         second["terminal_seq"].as_u64(),
         entry["terminal_seq"].as_u64().map(|s| s + 1)
     );
+    // The band's sync tells the wallet what its card holds: every tap
+    // counted, while the operator has cleared none of them yet.
+    let o = paytap(&["device", "sync", "--keystore", &w.band]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed = transit_cards(&w, &wallet_session(&w));
+    assert_eq!(
+        (
+            listed[0]["balance"].as_i64(),
+            listed[0]["device_balance"].as_i64()
+        ),
+        (Some(5_000), Some(i64::from(5_000 - fare))),
+        "{}",
+        text_of(&listed)
+    );
+
     // The entry gate's records are sealed: no card number in its file.
     let db = std::fs::read(dir(&w).join("gate-101/gate.db")).unwrap();
     assert!(!db.windows(card.len()).any(|win| win == card.as_bytes()));

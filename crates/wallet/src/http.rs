@@ -61,6 +61,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/points/redemptions"),
     ("get", "/api/v1/transit/cards"),
     ("post", "/api/v1/transit/cards/{card_id}/move"),
+    ("put", "/api/v1/devices/{device_id}/transit-readings"),
     ("post", "/api/v1/accounts"),
     ("get", "/api/v1/account"),
     ("post", "/api/v1/sessions"),

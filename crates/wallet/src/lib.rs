@@ -75,6 +75,7 @@ pub mod signin;
 pub mod step_up;
 pub mod throttle;
 pub mod transit;
+pub mod transit_readings;
 pub mod upi_api;
 
 pub use auth::PasswordParams;
@@ -100,3 +101,4 @@ pub use transit::{
     TransitAcceptor, TransitCard, TransitCardList, TransitCards, TransitFailure, TransitMoveOrder,
     TransitTopUp, TransitTrip,
 };
+pub use transit_readings::{TransitReading, TransitReadings};

@@ -189,4 +189,21 @@ ALTER TABLE wallet_device_commands ADD COLUMN payment TEXT;
 CREATE UNIQUE INDEX wallet_device_commands_payment ON wallet_device_commands (payment_id)
 ",
     },
+    // What each device last read off its own transit cards
+    // (`transit_readings.rs`): one row per card, replaced whole by a report.
+    Migration {
+        component: "wallet",
+        version: 6,
+        sql: "
+CREATE TABLE wallet_transit_readings (
+    device_id TEXT NOT NULL,
+    last_digits TEXT NOT NULL,
+    balance BIGINT NOT NULL,
+    offline_counter BIGINT NOT NULL,
+    online_counter BIGINT NOT NULL,
+    read_at BIGINT NOT NULL,
+    PRIMARY KEY (device_id, last_digits)
+)
+",
+    },
 ];

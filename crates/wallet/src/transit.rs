@@ -26,6 +26,9 @@
 //!   account's devices; that device completes it at its next sync, once
 //!   every gate has uploaded what it holds (`paytap device transit sync`).
 //!
+//! Each card also carries its balance as its device last read it
+//! ([`crate::transit_readings`]).
+//!
 //! Only the account's own devices are asked about; without a port the
 //! account has no transit cards.
 
@@ -34,7 +37,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use paytap_types::{DeviceKind, DeviceStatus};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +47,7 @@ use crate::idempotency::Fingerprinted;
 use crate::model::{Device, Principal};
 use crate::port::{BoxFuture, NetworkError};
 use crate::service::Wallet;
+use crate::transit_readings::TransitReading;
 
 /// Most devices of one account whose transit cards are listed.
 pub const MAX_DEVICES: usize = 32;
@@ -114,6 +118,14 @@ pub struct TransitCard {
     pub currency: String,
     /// Top-ups paid and not refunded less fares cleared, minor units.
     pub balance: i64,
+    /// The card's own balance as its device last read it (every tap
+    /// counted, uploaded or not), minor units; absent until the device
+    /// reports ([`crate::transit_readings`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_balance: Option<i64>,
+    /// When the device read it, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_read_at: Option<i64>,
     /// `active`, `lost` (hotlisted with its device) or `blocked` (cloned).
     pub status: String,
     /// Its balance was moved to another card after a loss.
@@ -223,7 +235,8 @@ impl Wallet {
                 port.device_lost(&device.id).await.map_err(unavailable)?;
                 mine = port.device_cards(&device.id).await.map_err(unavailable)?;
             }
-            cards.extend(mine.into_iter().map(|c| named(c, device)));
+            let read = self.transit_readings(p, &device.id).await?;
+            cards.extend(mine.into_iter().map(|c| as_read(named(c, device), &read)));
         }
         Ok(TransitCardList { cards })
     }
@@ -287,6 +300,19 @@ impl Wallet {
     }
 }
 
+/// `card` with its balance as its device last read it, if the device
+/// reported exactly one card of these last digits.
+fn as_read(mut card: TransitCard, read: &[(TransitReading, i64)]) -> TransitCard {
+    let mut same = read
+        .iter()
+        .filter(|(r, _)| r.last_digits == card.last_digits);
+    if let (Some((r, at)), None) = (same.next(), same.next()) {
+        card.device_balance = Some(r.balance);
+        card.device_read_at = Some(*at);
+    }
+    card
+}
+
 fn named(mut card: TransitCard, device: &Device) -> TransitCard {
     card.device_name = device.name.clone();
     card.device_kind = device.kind;
@@ -297,6 +323,10 @@ pub(crate) fn routes() -> Router<Wallet> {
     Router::new()
         .route("/api/v1/transit/cards", get(cards))
         .route("/api/v1/transit/cards/{card_id}/move", post(order_move))
+        .route(
+            "/api/v1/devices/{device_id}/transit-readings",
+            put(crate::transit_readings::put_readings),
+        )
 }
 
 async fn cards(State(w): State<Wallet>, auth: Authed) -> Result<Response, ApiError> {

@@ -1034,6 +1034,7 @@ async fn openapi_describes_every_route() {
             "get" => s.http.get(s.url(&concrete)),
             "post" => s.http.post(s.url(&concrete)).json(&json!({})),
             "delete" => s.http.delete(s.url(&concrete)),
+            "put" => s.http.put(s.url(&concrete)).json(&json!({})),
             other => panic!("method {other}"),
         };
         let resp = s.send(rb.bearer_auth(&t)).await;

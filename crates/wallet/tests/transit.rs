@@ -14,7 +14,7 @@ use paytap_types::DeviceKind;
 use paytap_wallet::{
     BoxFuture, TransitCard, TransitCards, TransitFailure, TransitMoveOrder, TransitTrip,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Cards by device, the devices reported lost, and a switch that makes
 /// every call fail (an operator that does not answer).
@@ -93,6 +93,8 @@ fn card(device_id: &str, last: &str, balance: i64) -> TransitCard {
         issued_at: 1_000,
         currency: "CNY".into(),
         balance,
+        device_balance: None,
+        device_read_at: None,
         status: "active".into(),
         moved: false,
         move_ordered_to: None,
@@ -150,6 +152,49 @@ async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_th
         "fare"
     );
     assert!(ops.lost.lock().unwrap().is_empty());
+
+    // The band reports what it reads off its card: the listing shows it
+    // beside the operator's balance. A report replaces the last one whole;
+    // a bad one, or one for another account's device, changes nothing.
+    let readings = |balance: i64| {
+        json!({"cards": [{"last_digits": "0007", "balance": balance,
+                          "offline_counter": 3, "online_counter": 1}]})
+    };
+    let put = |path: String, body: Value| {
+        let rb = s.http.put(s.url(&path)).bearer_auth(&t).json(&body);
+        s.send(rb)
+    };
+    let band_readings = format!("/api/v1/devices/{band}/transit-readings");
+    assert_eq!(
+        put(band_readings.clone(), readings(4_100)).await.status,
+        204
+    );
+    assert_eq!(
+        put(band_readings.clone(), readings(4_100)).await.status,
+        204
+    );
+    let bad = json!({"cards": [{"last_digits": "7", "balance": 1,
+                                "offline_counter": 0, "online_counter": 0}]});
+    assert_eq!(put(band_readings.clone(), bad).await.status, 422);
+    let foreign = format!("/api/v1/devices/{other_band}/transit-readings");
+    assert_eq!(put(foreign, readings(1)).await.status, 404);
+    let r = s.get(&t, "/api/v1/transit/cards").await;
+    let read = |last: &str| {
+        let c = r.body["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["last_digits"] == last)
+            .unwrap()
+            .clone();
+        (
+            c["balance"].clone(),
+            c["device_balance"].clone(),
+            c["device_read_at"].is_i64(),
+        )
+    };
+    assert_eq!(read("0007"), (json!(4_700), json!(4_100), true));
+    assert_eq!(read("0009"), (json!(0), Value::Null, false));
 
     // Reported lost: the band's cards are hotlisted; the phone's are not.
     let r = s

@@ -422,6 +422,8 @@ fn wallet_card(op: &Operator, c: RiderCard, ops: &Operators) -> TransitCard {
         issued_at: c.issued_at,
         currency: op.currency.code().to_owned(),
         balance: c.balance,
+        device_balance: None,
+        device_read_at: None,
         status: c.status.as_str().to_owned(),
         moved: c.moved,
         move_ordered_to: c.move_ordered_to,

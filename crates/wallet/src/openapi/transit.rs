@@ -18,6 +18,12 @@ pub(super) fn operations() -> Vec<Op> {
             .resp("409", err("The operator refused: the card is not reported lost, its balance moved already or is ordered to another card, or the card to move to is on the hotlist (code transit_refused)"))
             .resp("422", err("The card to move to is of another city, or the body is not {\"to_card_id\"}"))
             .resp("502", err("A transit operator does not answer")),
+        op("put", "/api/v1/devices/{device_id}/transit-readings", "reportTransitReadings", "transit")
+            .summary("The device reports what it read off its own transit cards (balance, counters; each named by its number's last four digits), replacing its earlier report whole; the listing shows each card's device_balance beside the operator's")
+            .body("TransitReadings")
+            .resp("204", json!({ "description": "Recorded" }))
+            .resp("404", err("No such device on this account"))
+            .resp("422", err("More than 8 cards, a card named twice, last_digits not 4 digits, or a balance or counter out of range")),
     ]
 }
 
@@ -44,11 +50,28 @@ pub(super) fn schemas() -> Value {
                 "issued_at": { "type": "integer", "format": "int64", "description": "Unix ms" },
                 "currency": { "type": "string", "examples": ["CNY"] },
                 "balance": { "type": "integer", "format": "int64", "description": "Minor units" },
+                "device_balance": { "type": "integer", "format": "int64", "description": "The card's own balance as its device last read it, minor units (every tap counted); absent until the device reports" },
+                "device_read_at": { "type": "integer", "format": "int64", "description": "When the device read it, Unix ms" },
                 "status": { "type": "string", "enum": ["active", "lost", "blocked"] },
                 "moved": { "type": "boolean", "description": "Its balance was moved to another card after a loss" },
                 "move_ordered_to": { "type": ["string", "null"], "description": "The card_id its holder ordered the balance moved to" },
                 "trips": { "type": "array", "items": schema_ref("TransitTrip") },
                 "top_ups": { "type": "array", "items": schema_ref("TransitTopUp") }
+            }
+        },
+        "TransitReadings": {
+            "type": "object", "required": ["cards"], "additionalProperties": false,
+            "properties": {
+                "cards": { "type": "array", "maxItems": 8, "items": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["last_digits", "balance", "offline_counter", "online_counter"],
+                    "properties": {
+                        "last_digits": { "type": "string", "pattern": "^[0-9]{4}$" },
+                        "balance": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295u64 },
+                        "offline_counter": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295u64 },
+                        "online_counter": { "type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295u64 }
+                    }
+                } }
             }
         },
         "TransitMove": {

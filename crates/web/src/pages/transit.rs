@@ -6,7 +6,7 @@ use paytap_types::{Currency, Money};
 use paytap_wallet::{TransitCard, TransitTopUp, TransitTrip};
 
 use super::{Ctx, Nav, csrf_field, layout};
-use crate::i18n::{TransitStrings, fill, transit_strings};
+use crate::i18n::{TransitStrings, fill, show_time, transit_strings};
 
 /// The amount in the card's currency (CNY when the code is unknown, which
 /// the operators' configuration never gives).
@@ -127,6 +127,14 @@ fn card_panel(ctx: &Ctx, card: &TransitCard, all: &[TransitCard]) -> Markup {
             p class="muted" { (fill(t.on_device, &card.device_name)) }
             dl class="facts" {
                 dt { (t.balance) } dd class="balance" { (amount(card, card.balance)) }
+                @if let (Some(minor), Some(at)) = (card.device_balance, card.device_read_at) {
+                    @let read = show_time(at, ctx.region(), ctx.lang);
+                    dt { (t.device_balance) }
+                    dd class="device-balance" {
+                        (amount(card, minor)) " "
+                        span class="muted small" title=(read.iso) { (fill(t.read_at, &read.text)) }
+                    }
+                }
                 dt { (t.status) } dd class="status" { (status(t, card)) }
             }
             p class="muted small" { (t.balance_note) }
