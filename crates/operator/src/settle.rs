@@ -15,6 +15,10 @@ use serde::Serialize;
 use crate::upload::stored_day;
 use crate::{Accounts, Day, OperatorError, OperatorHost};
 
+/// Most days one [`OperatorHost::settle_due`] settles: a month of days a
+/// stopped platform left; the next run takes the rest.
+pub const MAX_DAYS_PER_RUN: i64 = 31;
+
 /// One gate's share of a settled day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GateTotal {
@@ -110,6 +114,44 @@ impl OperatorHost {
         drop(state);
         self.post(&settlement).await?;
         Ok(settlement)
+    }
+
+    /// Settles every business day that is over and holds records not yet
+    /// settled, oldest first (at most [`MAX_DAYS_PER_RUN`]), and settles
+    /// the newest settled day again: a stop between a day's totals and its
+    /// ledger transfers leaves them to post, and posting is idempotent.
+    /// What it settled, in that order.
+    pub async fn settle_due(&self) -> Result<Vec<Settlement>, OperatorError> {
+        let op = self.operator.id.as_str();
+        let today = Day::of_millis(self.clock.now_millis());
+        let (newest,): (Option<i64>,) = sqlx::query_as(
+            "SELECT CAST(MAX(business_day) AS BIGINT) FROM operator_settlements WHERE operator = $1",
+        )
+        .bind(op)
+        .fetch_one(self.db.pool())
+        .await?;
+        let open: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT r.business_day FROM operator_records r \
+             WHERE r.operator = $1 AND r.business_day < $2 AND NOT EXISTS \
+               (SELECT 1 FROM operator_settlements s \
+                WHERE s.operator = r.operator AND s.business_day = r.business_day) \
+             ORDER BY r.business_day LIMIT $3",
+        )
+        .bind(op)
+        .bind(i64::from(today.number()))
+        .bind(MAX_DAYS_PER_RUN)
+        .fetch_all(self.db.pool())
+        .await?;
+        let days = newest.into_iter().chain(open.into_iter().map(|(d,)| d));
+        let mut settled = Vec::new();
+        for n in days {
+            let day = u32::try_from(n)
+                .ok()
+                .and_then(Day::from_number)
+                .ok_or_else(|| OperatorError::Corrupt(format!("business day {n}")))?;
+            settled.push(self.settle(day).await?);
+        }
+        Ok(settled)
     }
 
     /// Fixes the day's totals: the settlement row and its gate rows, from

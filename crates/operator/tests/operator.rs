@@ -222,6 +222,27 @@ async fn settlement_is_one_idempotent_transfer_and_the_report_sums_to_it() {
 }
 
 #[tokio::test]
+async fn the_days_that_are_over_settle_on_their_own_once() {
+    let f = fixture().await;
+    let records = rides(2, 6);
+    let total: i64 = records.iter().map(|r| i64::from(r.amount)).sum();
+    f.host.upload("a", &records).await.unwrap();
+    // The day is open: nothing is due.
+    assert!(f.host.settle_due().await.unwrap().is_empty());
+    // Two days later (the day between had no rides): the day settles, once.
+    f.clock.advance(DAY * 2);
+    let due = f.host.settle_due().await.unwrap();
+    let days: Vec<_> = due.iter().map(|s| (s.day, s.amount.minor)).collect();
+    assert_eq!(days, [(today(), total)]);
+    // Again: the newest settled day is posted again, moving nothing more.
+    let again = f.host.settle_due().await.unwrap();
+    assert_eq!(again, due);
+    let revenue = f.ledger.balance(&f.host.accounts().revenue).await.unwrap();
+    assert_eq!(revenue.credits_posted, total);
+    f.ledger.check_invariants().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_empty_day_settles_with_nothing_on_the_ledger() {
     let f = fixture().await;
     f.clock.advance(DAY);

@@ -606,6 +606,7 @@ impl Platform {
         wallet.attach_band_history(Arc::new(bands::WalletBands(band_accounts.clone())));
         let operators = Arc::new(operators);
         wallet.attach_transit(Arc::new(transit::WalletTransit(operators.clone())));
+        tasks.push(transit::settle_forever(operators.clone()));
         let site = paytap_web::WebConfig {
             trusted_proxies: opts.trusted_proxies.clone(),
             banks,

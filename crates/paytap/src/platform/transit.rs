@@ -275,6 +275,36 @@ impl LoadPayments for OperatorPayments {
     }
 }
 
+/// How often the running platform settles the transit days that are over.
+pub const SETTLE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Settles, at the start and every [`SETTLE_EVERY`], each operator's days
+/// that are over (`OperatorHost::settle_due`): the fares move from the
+/// floats to the operators' revenue, T-Union fares from the issuer's float
+/// to the member whose gate took them. A failure is logged and tried again
+/// at the next tick; nothing moves twice.
+pub fn settle_forever(ops: Arc<Operators>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SETTLE_EVERY);
+        loop {
+            tick.tick().await;
+            for host in ops.hosts() {
+                let op = &host.operator().id;
+                match host.settle_due().await {
+                    Ok(days) => {
+                        for s in days.iter().filter(|s| s.records > 0) {
+                            tracing::info!(operator = %op, day = %s.day, amount = %s.amount, records = s.records, "transit day settled");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(operator = %op, error = %e, "settling transit days failed")
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Opens every operator's host on the transit database `db` and the
 /// ledger, paying top-ups through `payments`.
 pub async fn open(
