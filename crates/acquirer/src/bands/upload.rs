@@ -2,8 +2,8 @@
 //!
 //! [`BandAccounts::upload`]:
 //!
-//! 1. claims the batch id with the SHA-256 of the acquirer and the batch
-//!    (the same id with other operations is refused, nothing settled);
+//! 1. fingerprints the batch with the SHA-256 of the acquirer and its
+//!    operations;
 //! 2. checks each operation alone: the code parses, its certificate is the
 //!    platform's, its signature the band's, the amount is within the code's,
 //!    the code's time within the certificate's validity, the merchant the
@@ -15,8 +15,11 @@
 //!    forged code is refused and its neighbours are not), and a certificate
 //!    verified by an earlier batch is not verified again
 //!    ([`MAX_VERIFIED_CERTIFICATES`] remembered);
-//! 3. in one write transaction, in the order of band, counter and register,
-//!    decides each new operation ([`super::decide`]) and stores it under
+//! 3. in one write transaction, which first claims the batch id with its
+//!    fingerprint (the same id with other operations is refused and
+//!    nothing settled; claiming in the same commit as the decisions saves
+//!    an upload one durable commit), in the order of band, counter and
+//!    register, decides each new operation ([`super::decide`]) and stores it under
 //!    (band, counter, register) with who pays, the band's, the certificate
 //!    serial's and the reserve's running totals beside it; a double spend
 //!    revokes the band. An operation stored before answers its stored
@@ -48,7 +51,7 @@ use super::{
     BAND_CURRENCY, BandAccounts, BandError, BandRow, BandStatus, band_account, load_band,
     reserve_account,
 };
-use crate::batches::{batch_fingerprint, check_batch_id, claim};
+use crate::batches::{batch_fingerprint, check_batch_id, claim_in};
 use crate::payments::PaymentError;
 use crate::{AcquirerError, Merchant};
 
@@ -155,6 +158,14 @@ impl From<PaymentError> for BandError {
     }
 }
 
+/// The batch id an upload claims, with its acquirer and the SHA-256 of
+/// both and its operations.
+struct Claim<'a> {
+    batch_id: &'a str,
+    acquirer: &'a str,
+    fingerprint: String,
+}
+
 /// An operation that passed every check of its own.
 struct Checked {
     index: usize,
@@ -240,13 +251,16 @@ impl BandAccounts {
             )));
         }
         let body = serde_json::to_vec(batch).expect("a BandBatch always serializes");
-        let fp = batch_fingerprint(acquirer, &[b"band\0".as_slice(), &body].concat());
-        claim(self.db(), batch_id, acquirer, &fp, batch.operations.len()).await?;
+        let claim = Claim {
+            batch_id,
+            acquirer,
+            fingerprint: batch_fingerprint(acquirer, &[b"band\0".as_slice(), &body].concat()),
+        };
         let mut results: Vec<Option<BandResult>> = vec![None; batch.operations.len()];
         let mut checked = self.check_all(batch, acquirer, &mut results).await?;
         checked.sort_by_key(|a| (a.band, a.counter, a.key()));
         let moves = self
-            .decide_all(batch_id, batch, &checked, now, &mut results)
+            .decide_all(&claim, batch, &checked, now, &mut results)
             .await?;
         self.make_moves(&moves).await?;
         let paid = results.iter().flatten().filter(|r| r.paid).count();
@@ -337,15 +351,25 @@ impl BandAccounts {
     /// statement, and the new ones written in one.
     async fn decide_all(
         &self,
-        batch_id: &str,
+        claim: &Claim<'_>,
         batch: &BandBatch,
         checked: &[Checked],
         now: i64,
         results: &mut [Option<BandResult>],
     ) -> Result<Vec<Move>, BandError> {
+        let batch_id = claim.batch_id;
         let backend = self.db().backend();
         let mut tx = self.db().begin_write().await?;
         let mut totals = lock_reserve(&mut tx).await?;
+        let operations = batch.operations.len();
+        claim_in(
+            &mut tx,
+            batch_id,
+            claim.acquirer,
+            &claim.fingerprint,
+            operations,
+        )
+        .await?;
         let mut stored = load_stored(&mut tx, backend, checked).await?;
         let mut rows = Vec::new();
         let mut moves = Vec::new();
