@@ -187,6 +187,7 @@ pub fn parse_band_id(text: &str) -> Result<BandId, BandError> {
 pub struct BandAccounts {
     merchants: Merchants,
     platform: Arc<Platform>,
+    verified: Arc<upload::VerifiedCertificates>,
 }
 
 /// One band account's row.
@@ -260,6 +261,7 @@ impl BandAccounts {
         Ok(BandAccounts {
             merchants,
             platform,
+            verified: Arc::default(),
         })
     }
 
@@ -273,6 +275,10 @@ impl BandAccounts {
 
     pub(crate) fn merchants(&self) -> &Merchants {
         &self.merchants
+    }
+
+    pub(crate) fn verified_certificates(&self) -> &upload::VerifiedCertificates {
+        &self.verified
     }
 
     /// The public key registers verify certificates with.

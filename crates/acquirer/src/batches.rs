@@ -128,7 +128,19 @@ pub(crate) async fn claim(
     fp: &str,
     operations: usize,
 ) -> Result<(), PaymentError> {
-    let pool = db.pool();
+    let mut conn = db.pool().acquire().await?;
+    claim_in(&mut conn, id, acquirer, fp, operations).await
+}
+
+/// [`claim`] on a connection, or inside a caller's transaction (whose
+/// commit then makes the claim durable with what the batch settled).
+pub(crate) async fn claim_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    acquirer: &str,
+    fp: &str,
+    operations: usize,
+) -> Result<(), PaymentError> {
     sqlx::query(
         "INSERT INTO acquirer_register_batches (batch_id, fingerprint, operations, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING",
@@ -137,11 +149,11 @@ pub(crate) async fn claim(
     .bind(fp)
     .bind(i64::try_from(operations).unwrap_or(i64::MAX))
     .bind(paytap_store::now_millis())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     let row = sqlx::query("SELECT fingerprint FROM acquirer_register_batches WHERE batch_id = $1")
         .bind(id)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
     let stored: String = row.try_get("fingerprint")?;
     if stored != fp {

@@ -28,7 +28,10 @@
 //!
 //! Signatures use Ed25519 (RFC 8032) over a domain-separation prefix and the
 //! exact bytes of the record, verified strictly (no malleable signatures, no
-//! weak keys). Times are Unix seconds supplied by the caller.
+//! weak keys). Times are Unix seconds supplied by the caller. The platform,
+//! settling a register's upload of many codes, checks their signatures
+//! together with [`verify_codes`] (Ed25519 batch verification, each code
+//! answered as alone).
 //!
 //! Byte layout (all integers big-endian):
 //!
@@ -761,6 +764,9 @@ fn admit(code: &OfflineCode, seen: Option<BandSeen>) -> Result<BandSeen, Offline
         spent: total,
     })
 }
+
+mod batch;
+pub use batch::verify_codes;
 
 #[cfg(test)]
 mod tests;

@@ -411,6 +411,53 @@ async fn bad_operations_are_refused_with_their_reason_and_settle_nothing() {
 }
 
 #[tokio::test]
+async fn one_forged_code_is_refused_and_every_other_code_of_its_batch_settles() {
+    let w = world().await;
+    let mut bands = [
+        ready_band(&w, 1, 10_000, 10_000).await,
+        ready_band(&w, 2, 10_000, 10_000).await,
+    ];
+    let mut ops = Vec::new();
+    for n in 0..12u64 {
+        let band = &mut bands[usize::from(n % 2 == 1)];
+        let mut code = band.make_code(NOW, 100 + n).unwrap();
+        if n == 7 {
+            code.signature[40] ^= 0x10;
+        }
+        ops.push(op("SHOP-A", "till-1", &code.to_base64(), 100 + n));
+    }
+    let r = upload(&w, "forged-1", ops).await;
+    let got: Vec<_> = r.iter().map(|r| (r.paid, r.reason.as_deref())).collect();
+    let mut expect = vec![(true, None); 12];
+    expect[7] = (false, Some("bad_signature"));
+    assert_eq!(got, expect);
+    assert_eq!(
+        (r[7].band_id.clone(), r[7].counter),
+        (Some(hex::encode(band_id(2))), Some(4))
+    );
+    let paid: i64 = (0..12).filter(|n| *n != 7).map(|n| 100 + n).sum();
+    assert_eq!(
+        balance(&w, &crate::settlement_account("SHOP-A")).await,
+        paid
+    );
+    // The certificates, remembered as verified, are not what lets a forged
+    // code of a later batch through.
+    let mut code = bands[0].make_code(NOW, 1).unwrap();
+    code.amount = 2;
+    let r = upload(
+        &w,
+        "forged-2",
+        vec![op("SHOP-A", "till-1", &code.to_base64(), 2)],
+    )
+    .await;
+    assert_eq!(
+        (r[0].paid, r[0].reason.as_deref()),
+        (false, Some("bad_signature"))
+    );
+    w.bands.ledger().check_invariants().await.unwrap();
+}
+
+#[tokio::test]
 async fn turning_the_band_off_refuses_codes_made_afterwards() {
     let w = world().await;
     let mut band = ready_band(&w, 1, 10_000, 10_000).await;

@@ -2,33 +2,48 @@
 //!
 //! [`BandAccounts::upload`]:
 //!
-//! 1. claims the batch id with the SHA-256 of the acquirer and the batch
-//!    (the same id with other operations is refused, nothing settled);
+//! 1. fingerprints the batch with the SHA-256 of the acquirer and its
+//!    operations;
 //! 2. checks each operation alone: the code parses, its certificate is the
 //!    platform's, its signature the band's, the amount is within the code's,
 //!    the code's time within the certificate's validity, the merchant the
 //!    signing acquirer's and in the band's currency. An operation that fails
 //!    is refused with its reason and stored nowhere (uploading it again
-//!    gives the same answer);
-//! 3. in one write transaction, in the order of band, counter and register,
-//!    decides each new operation ([`super::decide`]) and stores it under
+//!    gives the same answer). The signatures of the whole batch are checked
+//!    together ([`paytap_qr::offline::verify_codes`]: one Ed25519 batch
+//!    verification, and each signature alone only when that fails, so a
+//!    forged code is refused and its neighbours are not), and a certificate
+//!    verified by an earlier batch is not verified again
+//!    ([`MAX_VERIFIED_CERTIFICATES`] remembered);
+//! 3. in one write transaction, which first claims the batch id with its
+//!    fingerprint (the same id with other operations is refused and
+//!    nothing settled; claiming in the same commit as the decisions saves
+//!    an upload one durable commit), in the order of band, counter and
+//!    register, decides each new operation ([`super::decide`]) and stores it under
 //!    (band, counter, register) with who pays, the band's, the certificate
 //!    serial's and the reserve's running totals beside it; a double spend
 //!    revokes the band. An operation stored before answers its stored
-//!    decision: nothing is decided or paid twice;
+//!    decision: nothing is decided or paid twice. The operations stored
+//!    under the batch's codes are read in one statement and the new ones
+//!    written in one ([`paytap_store::bulk`]);
 //! 4. moves each paid operation's money on the ledger, from the band
 //!    account or the reserve to the merchant's settlement account (transfer
 //!    `band-op:<band>:<counter>:<merchant>/<register>`, idempotent), all at
-//!    once through the ledger's group commit, then marks them moved. A
-//!    crash before that mark is healed by the register's retry of the
-//!    batch, which moves what is not marked.
+//!    once through the ledger's group commit, then marks them moved (one
+//!    statement). A crash before that mark is healed by the register's
+//!    retry of the batch, which moves what is not marked.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use paytap_ledger::{LedgerError, Transfer};
-use paytap_qr::offline::{BandId, CERT_LEN, OfflineCode, OfflineError};
+use paytap_qr::offline::{BandId, CERT_LEN, Certificate, OfflineCode, OfflineError, verify_codes};
+use paytap_store::Backend;
+use paytap_store::batch::Arg;
+use paytap_store::bulk::{Bulk, encode_rows};
 use paytap_types::Money;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::decide::{Decision, Facts, Reason, Source, decide};
@@ -36,7 +51,7 @@ use super::{
     BAND_CURRENCY, BandAccounts, BandError, BandRow, BandStatus, band_account, load_band,
     reserve_account,
 };
-use crate::batches::{batch_fingerprint, check_batch_id, claim};
+use crate::batches::{batch_fingerprint, check_batch_id, claim_in};
 use crate::payments::PaymentError;
 use crate::{AcquirerError, Merchant};
 
@@ -46,6 +61,45 @@ pub const MAX_BAND_BATCH_OPERATIONS: usize = 500;
 pub const MAX_REGISTER_ID_LEN: usize = 32;
 /// Longest code text a register may send (a band code is shorter).
 pub const MAX_CODE_TEXT_LEN: usize = 512;
+
+/// Most certificates remembered as verified between batches, by their
+/// bytes' SHA-256 (32 bytes each, a few megabytes in all). A band's
+/// certificate lasts until its next sync and comes back in the uploads of
+/// every register it paid at; when the set is full it is emptied and fills
+/// again, so a certificate is at worst verified once more.
+pub const MAX_VERIFIED_CERTIFICATES: usize = 100_000;
+
+/// Certificates whose platform signature and content were verified, shared
+/// by the clones of one [`BandAccounts`].
+#[derive(Default)]
+pub(crate) struct VerifiedCertificates(Mutex<HashSet<[u8; 32]>>);
+
+impl VerifiedCertificates {
+    fn contains(&self, cert: &Certificate) -> bool {
+        let hash = cert_hash(&cert.encode());
+        self.set().contains(&hash)
+    }
+
+    fn remember<'a>(&self, certs: impl Iterator<Item = &'a [u8; CERT_LEN]>) {
+        let hashes: Vec<[u8; 32]> = certs.map(cert_hash).collect();
+        let mut set = self.set();
+        for hash in hashes {
+            if set.len() >= MAX_VERIFIED_CERTIFICATES {
+                set.clear();
+            }
+            set.insert(hash);
+        }
+        assert!(set.len() <= MAX_VERIFIED_CERTIFICATES);
+    }
+
+    fn set(&self) -> MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn cert_hash(bytes: &[u8; CERT_LEN]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
 
 /// One band code a register took offline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -102,6 +156,14 @@ impl From<PaymentError> for BandError {
             other => BandError::Invalid(other.to_string()),
         }
     }
+}
+
+/// The batch id an upload claims, with its acquirer and the SHA-256 of
+/// both and its operations.
+struct Claim<'a> {
+    batch_id: &'a str,
+    acquirer: &'a str,
+    fingerprint: String,
 }
 
 /// An operation that passed every check of its own.
@@ -189,13 +251,16 @@ impl BandAccounts {
             )));
         }
         let body = serde_json::to_vec(batch).expect("a BandBatch always serializes");
-        let fp = batch_fingerprint(acquirer, &[b"band\0".as_slice(), &body].concat());
-        claim(self.db(), batch_id, acquirer, &fp, batch.operations.len()).await?;
+        let claim = Claim {
+            batch_id,
+            acquirer,
+            fingerprint: batch_fingerprint(acquirer, &[b"band\0".as_slice(), &body].concat()),
+        };
         let mut results: Vec<Option<BandResult>> = vec![None; batch.operations.len()];
         let mut checked = self.check_all(batch, acquirer, &mut results).await?;
         checked.sort_by_key(|a| (a.band, a.counter, a.key()));
         let moves = self
-            .decide_all(batch_id, batch, &checked, now, &mut results)
+            .decide_all(&claim, batch, &checked, now, &mut results)
             .await?;
         self.make_moves(&moves).await?;
         let paid = results.iter().flatten().filter(|r| r.paid).count();
@@ -212,27 +277,27 @@ impl BandAccounts {
             .collect())
     }
 
-    /// Step 2: the checks each operation passes alone.
+    /// Step 2: the checks each operation passes alone; the signatures of
+    /// every code of the batch (and of their certificates not verified
+    /// before) are checked together.
     async fn check_all(
         &self,
         batch: &BandBatch,
         acquirer: &str,
         results: &mut [Option<BandResult>],
     ) -> Result<Vec<Checked>, BandError> {
-        let mut certs: HashSet<[u8; CERT_LEN]> = HashSet::new();
-        let mut merchants: HashMap<String, Option<Merchant>> = HashMap::new();
+        let merchants = self.merchants_of(batch, acquirer).await?;
+        let parsed: Vec<Result<OfflineCode, Refusal>> =
+            batch.operations.iter().map(parse_one).collect();
+        let codes: Vec<&OfflineCode> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let mut verdicts = self.verify_signatures(&codes).into_iter();
         let mut checked = Vec::with_capacity(batch.operations.len());
-        for (index, op) in batch.operations.iter().enumerate() {
-            if !merchants.contains_key(&op.merchant) {
-                let m = match self.merchants().get(&op.merchant).await {
-                    Ok(m) if m.acquirer == acquirer => Some(m),
-                    Ok(_) | Err(AcquirerError::NotFound(_)) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                merchants.insert(op.merchant.clone(), m);
-            }
-            let merchant = merchants[&op.merchant].clone();
-            match check_one(index, op, merchant, &mut certs, &self.platform_key()) {
+        for (index, (op, code)) in batch.operations.iter().zip(parsed).enumerate() {
+            let outcome = code.and_then(|code| {
+                let verdict = verdicts.next().expect("one verdict per code read");
+                check_one(index, op, &code, verdict, merchants[&op.merchant].clone())
+            });
+            match outcome {
                 Ok(c) => checked.push(c),
                 Err((code, reason)) => {
                     tracing::info!(merchant = %op.merchant, register = %op.register, reason, "band operation refused");
@@ -243,54 +308,122 @@ impl BandAccounts {
         Ok(checked)
     }
 
-    /// Step 3: one write transaction deciding every new operation.
+    /// Each merchant a batch names, when it is the signing acquirer's.
+    async fn merchants_of(
+        &self,
+        batch: &BandBatch,
+        acquirer: &str,
+    ) -> Result<HashMap<String, Option<Merchant>>, BandError> {
+        let mut merchants = HashMap::new();
+        for op in &batch.operations {
+            if merchants.contains_key(&op.merchant) {
+                continue;
+            }
+            let m = match self.merchants().get(&op.merchant).await {
+                Ok(m) if m.acquirer == acquirer => Some(m),
+                Ok(_) | Err(AcquirerError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            merchants.insert(op.merchant.clone(), m);
+        }
+        Ok(merchants)
+    }
+
+    /// The verdict of each code's certificate and signature, checked
+    /// together ([`paytap_qr::offline::verify_codes`]); certificates
+    /// verified by an earlier batch are not checked again, and those this
+    /// one verifies are remembered.
+    fn verify_signatures(&self, codes: &[&OfflineCode]) -> Vec<Result<(), OfflineError>> {
+        let verified = self.verified_certificates();
+        let verdicts = verify_codes(codes, &self.platform_key(), |c| verified.contains(c));
+        let passed: HashSet<[u8; CERT_LEN]> = codes
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| matches!(v, Ok(()) | Err(OfflineError::BadCodeSignature)))
+            .map(|(code, _)| code.certificate.encode())
+            .collect();
+        verified.remember(passed.iter());
+        verdicts
+    }
+
+    /// Step 3: one write transaction deciding every new operation: the
+    /// operations stored before for the batch's codes are read in one
+    /// statement, and the new ones written in one.
     async fn decide_all(
         &self,
-        batch_id: &str,
+        claim: &Claim<'_>,
         batch: &BandBatch,
         checked: &[Checked],
         now: i64,
         results: &mut [Option<BandResult>],
     ) -> Result<Vec<Move>, BandError> {
+        let batch_id = claim.batch_id;
+        let backend = self.db().backend();
         let mut tx = self.db().begin_write().await?;
         let mut totals = lock_reserve(&mut tx).await?;
+        let operations = batch.operations.len();
+        claim_in(
+            &mut tx,
+            batch_id,
+            claim.acquirer,
+            &claim.fingerprint,
+            operations,
+        )
+        .await?;
+        let mut stored = load_stored(&mut tx, backend, checked).await?;
+        let mut rows = Vec::new();
         let mut moves = Vec::new();
         for c in checked {
             let op = &batch.operations[c.index];
-            let (result, mv) = match stored(&mut tx, c).await? {
-                Some(stored) => stored,
-                None => {
-                    self.decide_new(&mut tx, &mut totals, batch_id, c, now)
-                        .await?
+            let (result, mv) = match stored.find(c) {
+                Some(s) => {
+                    let (result, mv) = from_decision(c, &s.decision);
+                    (result, mv.filter(|_| !s.moved))
                 }
+                None => match self
+                    .decide_new(&mut tx, &mut totals, &stored, c, now)
+                    .await?
+                {
+                    Some(d) => {
+                        rows.push(insert_args(batch_id, c, &d)?);
+                        stored.add(c, d);
+                        from_decision(c, &d)
+                    }
+                    None => (None, None),
+                },
             };
             moves.extend(mv);
             results[c.index] = Some(result.unwrap_or_else(|| refused(op, None, "unknown_band")));
         }
+        INSERT_OPERATIONS
+            .execute(&mut tx, backend, rows.iter().map(Vec::as_slice))
+            .await?;
         write_totals(&mut tx, &totals).await?;
         tx.commit().await?;
         Ok(moves)
     }
 
+    /// The decision on an operation not stored before, counted in the
+    /// running totals; `None` when its band has no account.
     async fn decide_new(
         &self,
         tx: &mut paytap_store::Tx,
         totals: &mut Totals,
-        batch_id: &str,
+        stored: &Stored,
         c: &Checked,
         now: i64,
-    ) -> Result<(Option<BandResult>, Option<Move>), BandError> {
+    ) -> Result<Option<Decision>, BandError> {
         let band = band_state(tx, totals, &c.band).await?;
         let Some((revoked_at, account_available)) =
             band.map(|b| (b.row.revoked_at, b.row.funded - b.row.paid))
         else {
-            return Ok((None, None));
+            return Ok(None);
         };
         let facts = Facts {
             amount: c.amount,
             code_time: c.code_time,
             revoked_at,
-            counter_settled_elsewhere: settled_elsewhere(tx, c).await?,
+            counter_settled_elsewhere: stored.elsewhere(c),
             serial_spent: serial_spent(tx, totals, c).await?,
             serial_limit: c.limit,
             account_available,
@@ -298,11 +431,10 @@ impl BandAccounts {
         };
         let d = decide(&facts);
         apply(totals, c, &d, now);
-        insert(tx, batch_id, c, &d).await?;
         if d.double_spend {
             tracing::warn!(band = %hex::encode(c.band), counter = c.counter, merchant = %c.merchant.spec.id, reason = ?d.reason, "band double spend: credential revoked");
         }
-        Ok(from_decision(c, &d))
+        Ok(Some(d))
     }
 
     /// Step 4: the ledger transfers, then their mark.
@@ -317,11 +449,15 @@ impl BandAccounts {
             ))
         }))
         .await;
-        let mut tx = self.db().begin_write().await?;
+        let mut moved = Vec::with_capacity(moves.len());
         let mut failure = None;
         for (m, r) in moves.iter().zip(sent) {
             match r {
-                Ok(_) => mark_moved(&mut tx, m).await?,
+                Ok(_) => moved.push(vec![
+                    Arg::Text(hex::encode(m.band)),
+                    Arg::I64(counter_i64(m.counter)?),
+                    Arg::Text(m.key.clone()),
+                ]),
                 Err(LedgerError::Rejected(r)) => {
                     tracing::error!(transfer = %m.transfer, code = r.code(), "the ledger refused a band transfer its rows allowed");
                     failure = Some(BandError::Acquirer(AcquirerError::Corrupt(format!(
@@ -333,7 +469,17 @@ impl BandAccounts {
                 Err(e) => failure = Some(e.into()),
             }
         }
-        tx.commit().await?;
+        if !moved.is_empty() {
+            let mut tx = self.db().begin_write().await?;
+            MARK_MOVED
+                .execute(
+                    &mut tx,
+                    self.db().backend(),
+                    moved.iter().map(Vec::as_slice),
+                )
+                .await?;
+            tx.commit().await?;
+        }
         failure.map_or(Ok(()), Err)
     }
 }
@@ -342,13 +488,8 @@ impl BandAccounts {
 /// the code could be read.
 type Refusal = (Option<(BandId, u64)>, &'static str);
 
-fn check_one(
-    index: usize,
-    op: &BandOperation,
-    merchant: Option<Merchant>,
-    certs: &mut HashSet<[u8; CERT_LEN]>,
-    platform: &ed25519_dalek::VerifyingKey,
-) -> Result<Checked, Refusal> {
+/// An operation's register id and code text, and the code read from it.
+fn parse_one(op: &BandOperation) -> Result<OfflineCode, Refusal> {
     let register_ok = !op.register.is_empty()
         && op.register.len() <= MAX_REGISTER_ID_LEN
         && op
@@ -358,21 +499,26 @@ fn check_one(
     if !register_ok || op.code.len() > MAX_CODE_TEXT_LEN {
         return Err((None, "invalid"));
     }
-    let code = OfflineCode::from_base64(&op.code).map_err(|_| (None, "bad_code"))?;
+    OfflineCode::from_base64(&op.code).map_err(|_| (None, "bad_code"))
+}
+
+/// The checks after the code is read, in order: its certificate and
+/// signature (`verdict`), the amount, the code's time, the merchant.
+fn check_one(
+    index: usize,
+    op: &BandOperation,
+    code: &OfflineCode,
+    verdict: Result<(), OfflineError>,
+    merchant: Option<Merchant>,
+) -> Result<Checked, Refusal> {
     let cert = &code.certificate;
     let who = Some((cert.band_id, code.counter));
-    let bytes = cert.encode();
-    if !certs.contains(&bytes) {
-        let why = |e: OfflineError| match e {
-            OfflineError::UnknownPlatformKey => "unknown_platform_key",
-            _ => "bad_certificate",
-        };
-        cert.verify(platform).map_err(|e| (who, why(e)))?;
-        certs.insert(bytes);
-    }
     let with = |reason| Err((who, reason));
-    if code.verify_signature().is_err() {
-        return with("bad_signature");
+    match verdict {
+        Ok(()) => {}
+        Err(OfflineError::UnknownPlatformKey) => return with("unknown_platform_key"),
+        Err(OfflineError::BadCodeSignature) => return with("bad_signature"),
+        Err(_) => return with("bad_certificate"),
     }
     if op.amount_minor == 0 || op.amount_minor > code.amount {
         return with("bad_amount");
@@ -434,19 +580,6 @@ async fn band_state<'t>(
     Ok(totals.bands[band].as_ref())
 }
 
-async fn settled_elsewhere(tx: &mut paytap_store::Tx, c: &Checked) -> Result<bool, BandError> {
-    let row = sqlx::query(
-        "SELECT 1 AS one FROM acquirer_band_operations WHERE band_id = $1 AND counter = $2 \
-         AND register <> $3 LIMIT 1",
-    )
-    .bind(hex::encode(c.band))
-    .bind(counter_i64(c.counter)?)
-    .bind(c.key())
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.is_some())
-}
-
 async fn serial_spent(
     tx: &mut paytap_store::Tx,
     totals: &mut Totals,
@@ -503,33 +636,23 @@ fn apply(totals: &mut Totals, c: &Checked, d: &Decision, now: i64) {
     *serial = Some((*spent + c.amount, true));
 }
 
-async fn insert(
-    tx: &mut paytap_store::Tx,
-    batch_id: &str,
-    c: &Checked,
-    d: &Decision,
-) -> Result<(), BandError> {
-    sqlx::query(
-        "INSERT INTO acquirer_band_operations (band_id, counter, register, merchant, amount, \
-         serial, code_time, batch_id, source, reason, double_spend, transfer, transfer_done, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13)",
-    )
-    .bind(hex::encode(c.band))
-    .bind(counter_i64(c.counter)?)
-    .bind(c.key())
-    .bind(c.merchant.spec.id.as_str())
-    .bind(c.amount)
-    .bind(c.serial)
-    .bind(c.code_time)
-    .bind(batch_id)
-    .bind(d.source.map(|s| s.as_str()))
-    .bind(d.reason.map(|r| r.as_str()))
-    .bind(i64::from(d.double_spend))
-    .bind(d.source.map(|_| c.transfer_id()))
-    .bind(paytap_store::now_millis())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// An operation's row for [`INSERT_OPERATIONS`].
+fn insert_args(batch_id: &str, c: &Checked, d: &Decision) -> Result<Vec<Arg>, BandError> {
+    Ok(vec![
+        Arg::Text(hex::encode(c.band)),
+        Arg::I64(counter_i64(c.counter)?),
+        Arg::Text(c.key()),
+        Arg::Text(c.merchant.spec.id.clone()),
+        Arg::I64(c.amount),
+        Arg::I64(c.serial),
+        Arg::I64(c.code_time),
+        Arg::Text(batch_id.to_owned()),
+        Arg::OptText(d.source.map(|s| s.as_str().to_owned())),
+        Arg::OptText(d.reason.map(|r| r.as_str().to_owned())),
+        Arg::I64(i64::from(d.double_spend)),
+        Arg::OptText(d.source.map(|_| c.transfer_id())),
+        Arg::I64(paytap_store::now_millis()),
+    ])
 }
 
 /// Writes the running totals back: bands, serials, reserve.
@@ -569,38 +692,154 @@ async fn write_totals(tx: &mut paytap_store::Tx, totals: &Totals) -> Result<(), 
     Ok(())
 }
 
-/// An operation stored before: its decision, and its move if not yet made.
-async fn stored(
+/// An operation stored before this batch or decided by it.
+struct StoredOp {
+    /// Its merchant and register ([`Checked::key`]).
+    key: String,
+    decision: Decision,
+    /// Its money was moved on the ledger.
+    moved: bool,
+}
+
+/// The operations stored under the (band, counter) pairs of a batch, read
+/// in its transaction and kept up to date as it decides.
+#[derive(Default)]
+struct Stored(HashMap<(BandId, u64), Vec<StoredOp>>);
+
+impl Stored {
+    /// The operation stored for `c`'s band, counter and register.
+    fn find(&self, c: &Checked) -> Option<&StoredOp> {
+        let key = c.key();
+        self.0
+            .get(&(c.band, c.counter))?
+            .iter()
+            .find(|s| s.key == key)
+    }
+
+    /// `c`'s band and counter are stored for another register.
+    fn elsewhere(&self, c: &Checked) -> bool {
+        let key = c.key();
+        self.0
+            .get(&(c.band, c.counter))
+            .is_some_and(|all| all.iter().any(|s| s.key != key))
+    }
+
+    fn add(&mut self, c: &Checked, decision: Decision) {
+        self.0
+            .entry((c.band, c.counter))
+            .or_default()
+            .push(StoredOp {
+                key: c.key(),
+                decision,
+                moved: false,
+            });
+    }
+}
+
+/// Reads, in one statement, every operation stored under the (band,
+/// counter) pairs of `checked`.
+async fn load_stored(
     tx: &mut paytap_store::Tx,
-    c: &Checked,
-) -> Result<Option<(Option<BandResult>, Option<Move>)>, BandError> {
-    let Some(row) = sqlx::query(
-        "SELECT source, reason, double_spend, transfer_done FROM acquirer_band_operations \
-         WHERE band_id = $1 AND counter = $2 AND register = $3",
-    )
-    .bind(hex::encode(c.band))
-    .bind(counter_i64(c.counter)?)
-    .bind(c.key())
-    .fetch_optional(&mut **tx)
-    .await?
-    else {
-        return Ok(None);
+    backend: Backend,
+    checked: &[Checked],
+) -> Result<Stored, BandError> {
+    let pairs: HashSet<(BandId, u64)> = checked.iter().map(|c| (c.band, c.counter)).collect();
+    let mut args = Vec::with_capacity(pairs.len());
+    for (band, counter) in &pairs {
+        args.push([
+            Arg::Text(hex::encode(band)),
+            Arg::I64(counter_i64(*counter)?),
+        ]);
+    }
+    if args.is_empty() {
+        return Ok(Stored::default());
+    }
+    let sql = match backend {
+        Backend::Sqlite => SELECT_STORED_SQLITE,
+        Backend::Postgres => SELECT_STORED_POSTGRES,
     };
-    let corrupt = |e: paytap_types::UnknownText| AcquirerError::Corrupt(e.to_string());
+    let rows = sqlx::query(sql)
+        .bind(encode_rows(args.iter().map(|a| a.as_slice())))
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut stored = Stored::default();
+    for row in rows {
+        let (band, counter, op) = stored_op(&row)?;
+        stored.0.entry((band, counter)).or_default().push(op);
+    }
+    Ok(stored)
+}
+
+/// `[band_id, counter]` pairs in, their stored operations out.
+const SELECT_STORED_SQLITE: &str = "SELECT o.band_id, o.counter, o.register, o.source, o.reason, \
+     o.double_spend, o.transfer_done FROM jsonb_each(jsonb($1)) AS j \
+     JOIN acquirer_band_operations AS o ON o.band_id = j.value->>0 AND o.counter = j.value->>1";
+/// [`SELECT_STORED_SQLITE`] in PostgreSQL's words.
+const SELECT_STORED_POSTGRES: &str = "SELECT o.band_id, o.counter, o.register, o.source, \
+     o.reason, o.double_spend, o.transfer_done FROM jsonb_array_elements($1::jsonb) AS r \
+     JOIN acquirer_band_operations AS o ON o.band_id = r->>0 AND o.counter = (r->>1)::bigint";
+
+fn stored_op(row: &sqlx::any::AnyRow) -> Result<(BandId, u64, StoredOp), BandError> {
+    let corrupt = |e: String| AcquirerError::Corrupt(format!("band operation: {e}"));
+    let band = super::parse_band_id(&row.try_get::<String, _>("band_id")?)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let counter =
+        u64::try_from(row.try_get::<i64, _>("counter")?).map_err(|e| corrupt(e.to_string()))?;
     let source: Option<String> = row.try_get("source")?;
     let reason: Option<String> = row.try_get("reason")?;
-    let d = Decision {
-        source: source.map(|s| s.parse()).transpose().map_err(corrupt)?,
+    let decision = Decision {
+        source: source
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e: paytap_types::UnknownText| corrupt(e.to_string()))?,
         reason: reason
             .map(|s| s.parse::<Reason>())
             .transpose()
-            .map_err(corrupt)?,
+            .map_err(|e| corrupt(e.to_string()))?,
         double_spend: row.try_get::<i64, _>("double_spend")? != 0,
     };
-    let (result, mv) = from_decision(c, &d);
-    let done = row.try_get::<i64, _>("transfer_done")? != 0;
-    Ok(Some((result, mv.filter(|_| !done))))
+    let op = StoredOp {
+        key: row.try_get("register")?,
+        decision,
+        moved: row.try_get::<i64, _>("transfer_done")? != 0,
+    };
+    Ok((band, counter, op))
 }
+
+/// New operations, in [`insert_args`] order.
+const INSERT_OPERATIONS: Bulk = Bulk {
+    name: "acquirer_band_operations insert",
+    sqlite: "INSERT INTO acquirer_band_operations (band_id, counter, register, merchant, amount, \
+             serial, code_time, batch_id, source, reason, double_spend, transfer, transfer_done, \
+             created_at) SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
+             j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, j.value->>10, \
+             j.value->>11, 0, j.value->>12 FROM jsonb_each(jsonb($1)) AS j",
+    postgres: "INSERT INTO acquirer_band_operations (band_id, counter, register, merchant, \
+               amount, serial, code_time, batch_id, source, reason, double_spend, transfer, \
+               transfer_done, created_at) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, \
+               (r->>4)::bigint, (r->>5)::bigint, (r->>6)::bigint, r->>7, r->>8, r->>9, \
+               (r->>10)::bigint, r->>11, 0, (r->>12)::bigint \
+               FROM jsonb_array_elements($1::jsonb) AS r",
+    sqlite_row: "INSERT INTO acquirer_band_operations (band_id, counter, register, merchant, \
+                 amount, serial, code_time, batch_id, source, reason, double_spend, transfer, \
+                 transfer_done, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, ?13)",
+};
+
+/// `[band_id, counter, register]`: operations whose money was moved.
+const MARK_MOVED: Bulk = Bulk {
+    name: "acquirer_band_operations moved",
+    sqlite: "UPDATE acquirer_band_operations SET transfer_done = 1 \
+             FROM jsonb_each(jsonb($1)) AS j \
+             WHERE acquirer_band_operations.band_id = j.value->>0 \
+             AND acquirer_band_operations.counter = j.value->>1 \
+             AND acquirer_band_operations.register = j.value->>2",
+    postgres: "UPDATE acquirer_band_operations SET transfer_done = 1 \
+               FROM jsonb_array_elements($1::jsonb) AS r \
+               WHERE band_id = r->>0 AND counter = (r->>1)::bigint AND register = r->>2",
+    sqlite_row: "UPDATE acquirer_band_operations SET transfer_done = 1 \
+                 WHERE band_id = ?1 AND counter = ?2 AND register = ?3",
+};
 
 fn from_decision(c: &Checked, d: &Decision) -> (Option<BandResult>, Option<Move>) {
     let transfer = d.source.map(|_| c.transfer_id());
@@ -628,17 +867,4 @@ fn from_decision(c: &Checked, d: &Decision) -> (Option<BandResult>, Option<Move>
         transfer,
     };
     (Some(result), mv)
-}
-
-async fn mark_moved(tx: &mut paytap_store::Tx, m: &Move) -> Result<(), BandError> {
-    sqlx::query(
-        "UPDATE acquirer_band_operations SET transfer_done = 1 WHERE band_id = $1 AND counter = $2 \
-         AND register = $3",
-    )
-    .bind(hex::encode(m.band))
-    .bind(counter_i64(m.counter)?)
-    .bind(m.key.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
