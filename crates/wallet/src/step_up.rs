@@ -19,7 +19,7 @@
 //!   not asked; the payment is still recorded.
 
 use paytap_store::Tx;
-use paytap_types::Money;
+use paytap_types::{DeviceStatus, Money};
 use serde::{Deserialize, Serialize};
 
 use crate::error::WalletError;
@@ -77,7 +77,11 @@ impl Wallet {
         let Some(ask) = PaymentToVerify::of(t) else {
             return Ok(false);
         };
-        if open_commands(tx, &t.device_id).await? >= MAX_OPEN_COMMANDS {
+        let Some(open) = open_commands(tx, &t.device_id).await? else {
+            tracing::info!(account = %account_id, device = %t.device_id, payment = %t.id, "step-up not sent: the device is reported lost or gone");
+            return Ok(false);
+        };
+        if open >= MAX_OPEN_COMMANDS {
             tracing::warn!(account = %account_id, device = %t.device_id, payment = %t.id, "step-up not sent: the device's command queue is full");
             return Ok(false);
         }
@@ -107,12 +111,17 @@ impl Wallet {
 }
 
 /// The device's open commands, its row locked first (PostgreSQL) so that
-/// two writers for one device count in turn.
-async fn open_commands(tx: &mut Tx, device_id: &str) -> Result<i64, WalletError> {
-    sqlx::query("UPDATE wallet_devices SET id = id WHERE id = $1")
+/// two writers for one device count in turn; `None` when the device is not
+/// active (reported lost: its next tap cannot pay, so it is not asked).
+async fn open_commands(tx: &mut Tx, device_id: &str) -> Result<Option<i64>, WalletError> {
+    let locked = sqlx::query("UPDATE wallet_devices SET id = id WHERE id = $1 AND status = $2")
         .bind(device_id)
+        .bind(DeviceStatus::Active.as_str())
         .execute(&mut **tx)
         .await?;
+    if locked.rows_affected() == 0 {
+        return Ok(None);
+    }
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM wallet_device_commands \
          WHERE device_id = $1 AND state IN ('queued', 'delivered')",
@@ -120,7 +129,7 @@ async fn open_commands(tx: &mut Tx, device_id: &str) -> Result<i64, WalletError>
     .bind(device_id)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(n)
+    Ok(Some(n))
 }
 
 #[cfg(test)]
