@@ -29,7 +29,7 @@ use paytap_transit::config::Operator;
 use zeroize::Zeroizing;
 
 use crate::cards::CardCipher;
-use crate::upload::{RecordRow, record_from_row};
+use crate::upload::{RecordRow, record_fields, record_from_row};
 use crate::{Day, HotlistReason, OperatorError, OperatorHost, State, schema};
 
 /// The scope an interchange row's card number is sealed in (its
@@ -170,25 +170,16 @@ impl OperatorHost {
         })?;
         let card = t.cipher.fingerprint(&r.serial);
         let sealed = t.cipher.seal(INTERCHANGE_SCOPE, &card, &r.serial)?;
-        let mut at = [0u8; 7];
-        at[..4].copy_from_slice(&r.at.date);
-        at[4..].copy_from_slice(&r.at.time);
-        Ok(vec![
+        let mut row = Vec::with_capacity(schema::INTERCHANGE.columns.len());
+        row.extend([
             Arg::Text(issuer.into()),
             Arg::Text(self.operator.id.clone()),
             Arg::Text(card),
             Arg::Text(sealed),
-            Arg::Text(hex::encode(r.terminal)),
-            Arg::I64(i64::from(r.terminal_seq)),
-            Arg::I64(i64::from(r.counter)),
-            Arg::I64(i64::from(r.balance_before)),
-            Arg::I64(i64::from(r.amount)),
-            Arg::I64(i64::from(r.type_id)),
-            Arg::Text(hex::encode(at)),
-            Arg::Text(hex::encode(r.tac)),
-            Arg::I64(seq),
-            Arg::I64(i64::from(day.number())),
-        ])
+        ]);
+        row.extend(record_fields(r));
+        row.extend([Arg::I64(seq), Arg::I64(i64::from(day.number()))]);
+        Ok(row)
     }
 
     /// Learns the records of our cards other members accepted since we

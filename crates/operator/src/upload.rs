@@ -385,12 +385,26 @@ fn record_row(
     day: Day,
     issuer: &str,
 ) -> Vec<Arg> {
+    let mut row = Vec::with_capacity(schema::RECORDS.columns.len());
+    row.extend([Arg::Text(op.into()), Arg::Text(card.into())]);
+    row.extend(record_fields(r));
+    row.extend([
+        Arg::Text(batch_id.into()),
+        Arg::I64(seq),
+        Arg::I64(i64::from(day.number())),
+        Arg::Text(issuer.into()),
+    ]);
+    row
+}
+
+/// The fields of a gate record as every table that keeps one stores them
+/// (`operator_records`, `operator_interchange`): terminal, terminal
+/// sequence, counter, balance before, amount, type, date-time, TAC.
+pub(crate) fn record_fields(r: &GateRecord) -> [Arg; 8] {
     let mut at = [0u8; 7];
     at[..4].copy_from_slice(&r.at.date);
     at[4..].copy_from_slice(&r.at.time);
-    vec![
-        Arg::Text(op.into()),
-        Arg::Text(card.into()),
+    [
         Arg::Text(hex::encode(r.terminal)),
         Arg::I64(i64::from(r.terminal_seq)),
         Arg::I64(i64::from(r.counter)),
@@ -399,10 +413,6 @@ fn record_row(
         Arg::I64(i64::from(r.type_id)),
         Arg::Text(hex::encode(at)),
         Arg::Text(hex::encode(r.tac)),
-        Arg::Text(batch_id.into()),
-        Arg::I64(seq),
-        Arg::I64(i64::from(day.number())),
-        Arg::Text(issuer.into()),
     ]
 }
 
