@@ -522,9 +522,7 @@ async fn lost_resume_wipe() {
         refs.push(r.body["card"]["token_ref"].as_str().unwrap().to_string());
     }
     let base = format!("/api/v1/devices/{dev}");
-    let r = s
-        .post(&t, &format!("{base}/suspend"), json!({"reason": "lost"}))
-        .await;
+    let r = s.suspend(&t, &dev, "lost").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["status"], "suspended");
     assert_eq!(r.body["suspend_reason"], "lost");
@@ -544,9 +542,7 @@ async fn lost_resume_wipe() {
             .all(|c| c["token_state"] == "suspended")
     );
     // Idempotent: suspending again asks the network nothing more.
-    let r = s
-        .post(&t, &format!("{base}/suspend"), json!({"reason": "stolen"}))
-        .await;
+    let r = s.suspend(&t, &dev, "stolen").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["suspend_reason"], "stolen");
     assert_eq!(s.net.state_calls().len(), 3);

@@ -126,13 +126,7 @@ async fn other_payments_ask_nothing_and_the_owner_cannot_ask() {
     assert!(commands(&s, &t, &dev).await.is_empty());
 
     // A phone reported lost is not asked about a stepped-up payment.
-    let r = s
-        .post(
-            &t,
-            &format!("/api/v1/devices/{dev}/suspend"),
-            json!({"reason": "lost"}),
-        )
-        .await;
+    let r = s.suspend(&t, &dev, "lost").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let ev = event("risk-lost", &token_ref, false, "1A");
     s.wallet.record_payment(&ev).await.unwrap().unwrap();

@@ -197,13 +197,7 @@ async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_th
     assert_eq!(read("0009"), (json!(0), Value::Null, false));
 
     // Reported lost: the band's cards are hotlisted; the phone's are not.
-    let r = s
-        .post(
-            &t,
-            &format!("/api/v1/devices/{band}/suspend"),
-            json!({"reason": "lost"}),
-        )
-        .await;
+    let r = s.suspend(&t, &band, "lost").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(*ops.lost.lock().unwrap(), std::slice::from_ref(&band));
     let r = s.get(&t, "/api/v1/transit/cards").await;
@@ -274,13 +268,7 @@ async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_th
     assert_eq!(r.status, 422, "{:?}", r.body);
 
     // Another account cannot report this band lost.
-    let r = s
-        .post(
-            &other,
-            &format!("/api/v1/devices/{band}/suspend"),
-            json!({"reason": "lost"}),
-        )
-        .await;
+    let r = s.suspend(&other, &band, "lost").await;
     assert_eq!(r.status, 404);
 
     // An operator that does not answer: the listing and the report fail
@@ -288,22 +276,10 @@ async fn an_account_sees_its_devices_transit_cards_and_a_lost_device_hotlists_th
     ops.down.store(true, Ordering::SeqCst);
     let r = s.get(&t, "/api/v1/transit/cards").await;
     assert_eq!((r.status, r.code()), (502, "network_unavailable"));
-    let r = s
-        .post(
-            &t,
-            &format!("/api/v1/devices/{phone}/suspend"),
-            json!({"reason": "stolen"}),
-        )
-        .await;
+    let r = s.suspend(&t, &phone, "stolen").await;
     assert_eq!((r.status, r.code()), (502, "network_unavailable"));
     ops.down.store(false, Ordering::SeqCst);
-    let r = s
-        .post(
-            &t,
-            &format!("/api/v1/devices/{phone}/suspend"),
-            json!({"reason": "stolen"}),
-        )
-        .await;
+    let r = s.suspend(&t, &phone, "stolen").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert!(ops.lost.lock().unwrap().contains(&phone));
 }

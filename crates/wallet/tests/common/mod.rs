@@ -424,6 +424,12 @@ impl Server {
         .await
     }
 
+    /// Turns payments off on `device` for `reason` (`lost`, `stolen`).
+    pub async fn suspend(&self, token: &str, device: &str, reason: &str) -> Resp {
+        let path = format!("/api/v1/devices/{device}/suspend");
+        self.post(token, &path, json!({ "reason": reason })).await
+    }
+
     pub async fn delete(&self, token: &str, path: &str) -> Resp {
         self.send(self.http.delete(self.url(path)).bearer_auth(token))
             .await
