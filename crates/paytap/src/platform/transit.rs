@@ -73,17 +73,20 @@ pub fn staff_api_key(keyring: &Keyring, id: &str) -> zeroize::Zeroizing<[u8; 32]
 /// One 16-byte purse master key of operator `id` for `purpose`: the first
 /// half of the keyring's subkey (HKDF-SHA256, stable across KEK rotations).
 fn master(keyring: &Keyring, id: &str, purpose: &str) -> PurseKey {
-    let sub = keyring.subkey(&format!("transit operator {id} {purpose} master key"));
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&sub[..16]);
-    let key = PurseKey::new(k);
-    zeroize::Zeroize::zeroize(&mut k);
-    key
+    purse_key(
+        keyring,
+        &format!("transit operator {id} {purpose} master key"),
+    )
 }
 
 /// One 16-byte national T-Union master key for `purpose`, as [`master`].
 fn tunion_master(keyring: &Keyring, purpose: &str) -> PurseKey {
-    let sub = keyring.subkey(&format!("transit tunion {purpose} master key"));
+    purse_key(keyring, &format!("transit tunion {purpose} master key"))
+}
+
+/// The first half of the keyring's subkey `name` as a purse key.
+fn purse_key(keyring: &Keyring, name: &str) -> PurseKey {
+    let sub = keyring.subkey(name);
     let mut k = [0u8; 16];
     k.copy_from_slice(&sub[..16]);
     let key = PurseKey::new(k);
